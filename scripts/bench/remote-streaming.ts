@@ -1,0 +1,179 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { SyncAgent } from '../../src/agent/sync-agent.js';
+import { compareBinlogNames } from '../../src/archive/archive-layout.js';
+import { loadAgentConfig } from '../../src/config/load.js';
+import type { DurablePoint } from '../../src/core/binlog-record.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { freePort } from '../../src/sandbox/free-port.js';
+import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { say, type BenchSuite } from './bench-suite.js';
+
+const execFileAsync = promisify(execFile);
+const BIN = fileURLToPath(new URL('../../../bin/hotspare.js', import.meta.url));
+/** The backlog to catch up: ~200 MB of row events in ~2 MB transactions. */
+const BACKLOG_BYTES = 200 * 1024 * 1024;
+const LATENCY_TX_PER_S = 1000;
+const LATENCY_SECONDS = 10;
+const LATENCY_CONNECTIONS = 4;
+
+/**
+ * Remote streaming (issue 4): catch-up throughput of a `remote` replica through a
+ * `hotspare receive` process on loopback, against the file replica and against
+ * `mariadb-binlog --read-from-remote-server --raw` on the same backlog; then commit-to-fsync
+ * latency on the standby under ~1000 small transactions per second.
+ */
+export const remoteStreamingSuite: BenchSuite = {
+  title: 'remote streaming through hotspare receive (issue 4)',
+  async run(report) {
+    const dir = mkdtempSync(join(tmpdir(), 'hotspare-bench-remote-'));
+    const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
+    let receiver: ChildProcess | undefined;
+    try {
+      const backlog = await buildBacklog(primary);
+      say(`  backlog: ${(backlog.bytes / 1048576).toFixed(0)} MB in ${backlog.files} files`);
+
+      const refStart = performance.now();
+      const refDir = join(dir, 'ref');
+      await execFileAsync('mkdir', ['-p', refDir]);
+      await execFileAsync('mariadb-binlog', ['--read-from-remote-server', '--raw', `--host=127.0.0.1`, `--port=${primary.port}`, '--user=root', `--result-file=${refDir}/`, '--to-last-log', backlog.first]);
+      const refMBs = backlog.bytes / 1048576 / ((performance.now() - refStart) / 1000);
+
+      const tokenFile = join(dir, 'token');
+      writeFileSync(tokenFile, 'bench-token');
+      const port = await freePort();
+      receiver = await spawnReceiver(['--archive', join(dir, 'remote-archive'), '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile]);
+      const remote = await catchUp(primary, dir, 'remote', { name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile });
+      const file = await catchUp(primary, dir, 'file', { name: 'local', type: 'file', path: join(dir, 'file-archive') });
+      const remoteMBs = backlog.bytes / 1048576 / remote.seconds;
+      const fileMBs = backlog.bytes / 1048576 / file.seconds;
+      report({ name: 'catch-up throughput, remote replica via receive (loopback)', unit: 'MB/s', ours: remoteMBs, reference: refMBs, referenceName: 'mariadb-binlog --raw', higherIsBetter: true, target: '>= 0.7x mariadb-binlog', met: remoteMBs >= 0.7 * refMBs });
+      report({ name: 'catch-up throughput, remote vs file replica', unit: 'MB/s', ours: remoteMBs, reference: fileMBs, referenceName: 'file replica', higherIsBetter: true });
+
+      const latency = await commitToFsync(primary, dir, remote.agent);
+      report({ name: `commit->fsync latency p50 (~${LATENCY_TX_PER_S} tx/s, ${latency.count} tx)`, unit: 'ms', ours: latency.p50, higherIsBetter: false });
+      report({ name: `commit->fsync latency p99 (~${latency.rate.toFixed(0)} tx/s achieved)`, unit: 'ms', ours: latency.p99, higherIsBetter: false, target: '< 25 ms', met: latency.p99 < 25 });
+      await remote.agent.stop();
+      await file.agent.stop();
+    } finally {
+      receiver?.kill('SIGTERM');
+      await primary.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+async function buildBacklog(primary: MariadbServer): Promise<{ bytes: number; files: number; first: string }> {
+  const conn = await primary.connect();
+  await conn.query('CREATE DATABASE bench');
+  await conn.query('CREATE TABLE bench.rows (id BIGINT AUTO_INCREMENT PRIMARY KEY, a INT, pad VARCHAR(1000)) ENGINE=InnoDB');
+  await conn.query('CREATE TABLE bench.small (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB');
+  for (;;) {
+    const [rows] = await conn.query('SHOW BINARY LOGS');
+    const list = rows as { Log_name: string; File_size: string }[];
+    const bytes = list.reduce((n, r) => n + Number(r.File_size), 0);
+    if (bytes >= BACKLOG_BYTES) {
+      await conn.end();
+      return { bytes, files: list.length, first: (list[0] as { Log_name: string }).Log_name };
+    }
+    await conn.query('INSERT INTO bench.rows (a, pad) SELECT seq, REPEAT(CHAR(65 + seq % 26), 1000) FROM seq_1_to_2000');
+  }
+}
+
+function spawnReceiver(args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, 'receive', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => resolve(child), 3_000);
+    child.stderr.on('data', (t: Buffer) => (seen += t.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`receiver exited ${String(code)}: ${seen}`));
+    });
+  });
+}
+
+async function startAgent(primary: MariadbServer, dir: string, tag: string, replica: object): Promise<SyncAgent> {
+  const path = join(dir, `agent-${tag}.json`);
+  writeFileSync(path, JSON.stringify({ primary: { host: '127.0.0.1', port: primary.port, user: 'root', serverId: 4242 + (tag === 'file' ? 10 : 0) }, stateDir: join(dir, `state-${tag}`), replicas: [replica] }));
+  const config = loadAgentConfig(path);
+  const agent = new SyncAgent(config, await SyncAgent.preflight(config), { logger: silentLogger(), clock: systemClock, random01: Math.random });
+  agent.start();
+  return agent;
+}
+
+function reached(point: DurablePoint | undefined, head: { file: string; position: number }): boolean {
+  if (point === undefined) return false;
+  const order = compareBinlogNames(point.file, head.file);
+  return order > 0 || (order === 0 && point.position >= head.position);
+}
+
+async function head(primary: MariadbServer): Promise<{ file: string; position: number }> {
+  const conn = await primary.connect();
+  const [rows] = await conn.query('SHOW MASTER STATUS');
+  await conn.end();
+  const row = (rows as { File: string; Position: string }[])[0] as { File: string; Position: string };
+  return { file: row.File, position: Number(row.Position) };
+}
+
+async function catchUp(primary: MariadbServer, dir: string, tag: string, replica: object): Promise<{ seconds: number; agent: SyncAgent }> {
+  const target = await head(primary);
+  const started = performance.now();
+  const agent = await startAgent(primary, dir, tag, replica);
+  const tracker = agent.trackers[0];
+  while (!reached(tracker?.snapshot.durable, target)) await new Promise((r) => setTimeout(r, 5));
+  return { seconds: (performance.now() - started) / 1000, agent };
+}
+
+/** Small transactions at a steady rate; each one's latency is from its commit returning to the ack covering its GTID. */
+async function commitToFsync(primary: MariadbServer, _dir: string, agent: SyncAgent): Promise<{ p50: number; p99: number; count: number; rate: number }> {
+  const tracker = agent.trackers[0];
+  if (tracker === undefined) throw new Error('no tracker');
+  const committedAt = new Map<number, number>();
+  const latencies: number[] = [];
+  const original = tracker.apply.bind(tracker);
+  tracker.apply = (event, nowMs) => {
+    original(event, nowMs);
+    if (event.kind !== 'durable' || event.point.gtid === undefined) return;
+    const now = performance.now();
+    const seq = Number(event.point.gtid.split('-')[2]);
+    for (const [s, at] of committedAt) {
+      if (s > seq) continue;
+      latencies.push(now - at);
+      committedAt.delete(s);
+    }
+  };
+  const perConnectionIntervalMs = (1000 * LATENCY_CONNECTIONS) / LATENCY_TX_PER_S;
+  const deadline = performance.now() + LATENCY_SECONDS * 1000;
+  let count = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: LATENCY_CONNECTIONS }, async (_, c) => {
+      const conn = await primary.connect({ multipleStatements: true });
+      let next = performance.now() + (c * perConnectionIntervalMs) / LATENCY_CONNECTIONS;
+      while (performance.now() < deadline) {
+        const wait = next - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        next += perConnectionIntervalMs;
+        const [results] = await conn.query('INSERT INTO bench.small (v) VALUES (1); SELECT @@last_gtid AS g');
+        const at = performance.now();
+        const gtid = String(((results as unknown[])[1] as { g: string }[])[0]?.g ?? '');
+        committedAt.set(Number(gtid.split('-')[2]), at);
+        count += 1;
+      }
+      await conn.end();
+    }),
+  );
+  const rate = count / ((performance.now() - started) / 1000);
+  const until = performance.now() + 5_000;
+  while (committedAt.size > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+  tracker.apply = original;
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return { p50: pick(0.5), p99: pick(0.99), count: latencies.length, rate };
+}

@@ -1,0 +1,231 @@
+import type { ReplicaDefinition } from '../config/schema.js';
+import { DEFAULT_HEAD_STALE_INTERVALS, DEFAULT_PURGE_WARNING_EXPIRE_RATIO, DEFAULT_PURGE_WARNING_FILES } from '../config/defaults.js';
+import { compareBinlogFiles, purgeRisk, replicaLag, type PrimaryHeadView } from '../core/lag.js';
+import type { ReplicaState } from '../pipeline/replica-status.js';
+import type { HeadObservation } from '../primary/head-poller.js';
+import type { ReplicaSnapshot, ReplicaTracker } from './replica-tracker.js';
+
+/** A problem or a warning about one replica, as /lag, /healthz and `hotspare check` show it. */
+export interface LagIssue {
+  code: string;
+  message: string;
+}
+
+/** The spool counters a replica's snapshot carries once spool shipping exists (zeros before). */
+interface SpoolProgress {
+  pendingChanges: number;
+  pendingBytes: number;
+  oldestPendingMs: number;
+  bytesShippedTotal: number;
+}
+
+export interface ReplicaLagReport {
+  name: string;
+  state: ReplicaState;
+  /** The replica has a live stream from the primary. */
+  up: boolean;
+  binlog: {
+    file: string | null;
+    position: number | null;
+    bytesBehind: number;
+    secondsBehind: number;
+    lastAckAt: string | null;
+    bytesShippedTotal: number;
+  };
+  files: { pendingChanges: number; pendingBytes: number; oldestPendingSeconds: number; bytesShippedTotal: number };
+  thresholds: { maxLagSeconds: number; maxLagBytes: number };
+  /** Why this replica is unhealthy (empty when it is healthy); /healthz lists these. */
+  problems: LagIssue[];
+  /** Early warnings (binlog about to be purged); also listed as problems. */
+  warnings: LagIssue[];
+  /** The last failure of its stream while it is not streaming. */
+  error: { code: string; message: string; hint: string; at: string } | null;
+}
+
+/** The body of GET /lag (contract: lag endpoint); extra fields are additions. */
+export interface LagReport {
+  primary: {
+    file: string | null;
+    position: number | null;
+    checkedAt: string | null;
+    /** The last head check succeeded recently. */
+    reachable: boolean;
+    oldestFile: string | null;
+    expireLogsSeconds: number;
+    error: { code: string; message: string; at: string } | null;
+  };
+  replicas: ReplicaLagReport[];
+}
+
+export interface HealthReport {
+  healthy: boolean;
+  reasons: Array<LagIssue & { replica: string }>;
+}
+
+/**
+ * The in-memory state behind the lag endpoint: the primary's head as the head poller last
+ * saw it, and each replica's tracker. Requests read it and never reach MySQL. Each head
+ * observation is also a mark on every replica's HeadTimeline, which dates the oldest event
+ * a replica does not yet hold durably.
+ */
+export class LagMonitor {
+  #head: HeadObservation | undefined;
+  #headFailure: { code: string; message: string; atMs: number } | undefined;
+  readonly #rotatedAtMs = new Map<string, number>();
+  readonly #staleAfterMs: number;
+
+  constructor(
+    private readonly replicas: ReadonlyArray<{ definition: ReplicaDefinition; tracker: ReplicaTracker }>,
+    options: { headPollIntervalMs: number; startedAtMs: number },
+  ) {
+    this.#staleAfterMs = options.headPollIntervalMs * DEFAULT_HEAD_STALE_INTERVALS;
+    this.startedAtMs = options.startedAtMs;
+  }
+
+  readonly startedAtMs: number;
+
+  observeHead(observation: HeadObservation): void {
+    const previous = this.#head;
+    // A file stops being written when a newer one appears; that is (about) its modification
+    // time, which binlog_expire_logs_seconds counts from.
+    if (previous !== undefined && compareBinlogFiles(observation.head.file, previous.head.file) > 0 && !this.#rotatedAtMs.has(previous.head.file)) {
+      this.#rotatedAtMs.set(previous.head.file, observation.checkedAtMs);
+    }
+    for (const name of this.#rotatedAtMs.keys()) {
+      if (!observation.files.some((f) => f.name === name)) this.#rotatedAtMs.delete(name);
+    }
+    this.#head = observation;
+    this.#headFailure = undefined;
+    for (const { tracker } of this.replicas) {
+      tracker.timeline.observe(observation.head, observation.checkedAtMs);
+      const durable = tracker.snapshot.durable;
+      if (durable !== undefined) tracker.timeline.durableAt(durable);
+    }
+  }
+
+  headFailed(failure: { code: string; message: string; atMs: number }): void {
+    this.#headFailure = failure;
+  }
+
+  primaryView(nowMs: number): PrimaryHeadView {
+    const head = this.#head;
+    return {
+      head: head?.head,
+      checkedAtMs: head?.checkedAtMs,
+      fresh: head !== undefined && this.#headFailure === undefined && nowMs - head.checkedAtMs <= this.#staleAfterMs,
+      files: head?.files ?? [],
+      expireLogsSeconds: head?.expireLogsSeconds ?? 0,
+      rotatedAtMs: this.#rotatedAtMs,
+      sinceMs: this.startedAtMs,
+    };
+  }
+
+  report(nowMs: number): LagReport {
+    const view = this.primaryView(nowMs);
+    const head = this.#head;
+    const failure = this.#headFailure;
+    return {
+      primary: {
+        file: head?.head.file ?? null,
+        position: head?.head.position ?? null,
+        checkedAt: head === undefined ? null : iso(head.checkedAtMs),
+        reachable: view.fresh,
+        oldestFile: view.files[0]?.name ?? null,
+        expireLogsSeconds: view.expireLogsSeconds,
+        error: failure === undefined ? null : { code: failure.code, message: failure.message, at: iso(failure.atMs) },
+      },
+      replicas: this.replicas.map(({ definition, tracker }) => replicaReport(definition, tracker, view, nowMs)),
+    };
+  }
+
+  health(nowMs: number): HealthReport {
+    return healthOf(this.report(nowMs));
+  }
+}
+
+/** /healthz from a /lag report: healthy when no replica has a problem. */
+export function healthOf(report: LagReport): HealthReport {
+  const reasons = report.replicas.flatMap((r) => r.problems.map((p) => ({ replica: r.name, ...p })));
+  return { healthy: reasons.length === 0, reasons };
+}
+
+function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, view: PrimaryHeadView, nowMs: number): ReplicaLagReport {
+  const s: ReplicaSnapshot = tracker.snapshot;
+  const { maxLagSeconds, maxLagBytes } = definition.thresholds;
+  const durable = s.durable;
+  const lag = replicaLag(
+    { durable, firstBeyondMs: tracker.timeline.firstBeyondMs(durable), furthest: tracker.timeline.furthest },
+    view,
+    nowMs,
+  );
+  const purge = purgeRisk(
+    {
+      needFile: durable?.file,
+      needFileWrittenAtLeastMs: durable?.commitTimestampS === undefined ? undefined : durable.commitTimestampS * 1000,
+      warningFiles: DEFAULT_PURGE_WARNING_FILES,
+      warningExpireRatio: DEFAULT_PURGE_WARNING_EXPIRE_RATIO,
+    },
+    view,
+    nowMs,
+  );
+  const overSeconds = lag.secondsBehind > maxLagSeconds;
+  const overBytes = lag.bytesBehind > maxLagBytes;
+  const failure = s.failure;
+
+  let state: ReplicaState;
+  if (purge.kind === 'gone') state = 'gap';
+  else if (!s.connected && failure !== undefined && (failure.state === 'gap' || failure.state === 'error')) state = failure.state;
+  else if (!s.connected) state = 'disconnected';
+  else if (overSeconds || overBytes) state = 'catching-up';
+  else state = 'streaming';
+
+  const problems: LagIssue[] = [];
+  const warnings: LagIssue[] = [];
+  if (purge.kind === 'gone') problems.push({ code: purge.code, message: `${purge.message}; take a new base backup with \`hotspare base\`` });
+  else if ((state === 'gap' || state === 'error') && failure !== undefined) problems.push({ code: failure.code, message: failure.message });
+  if (overSeconds) problems.push({ code: 'LAG_SECONDS', message: `${lag.secondsBehind.toFixed(1)} s behind (max ${maxLagSeconds} s)` });
+  if (overBytes) problems.push({ code: 'LAG_BYTES', message: `${lag.bytesBehind} bytes behind (max ${maxLagBytes})` });
+  // A short reconnect is normal; a replica without a stream for longer than its lag budget
+  // cannot keep that budget once the primary writes, whatever it holds now.
+  const disconnectedS = s.disconnectedSinceMs === undefined ? 0 : (nowMs - s.disconnectedSinceMs) / 1000;
+  if (state === 'disconnected' && disconnectedS > maxLagSeconds) {
+    problems.push({ code: 'DISCONNECTED', message: `no stream for ${disconnectedS.toFixed(0)} s${failure === undefined ? '' : ` (${failure.code}: ${failure.message})`}` });
+  }
+  if (purge.kind === 'warning') {
+    warnings.push({ code: purge.code, message: purge.message });
+    problems.push({ code: purge.code, message: purge.message });
+  }
+
+  const spool = (s as ReplicaSnapshot & { files?: SpoolProgress }).files;
+  return {
+    name: s.name,
+    state,
+    up: s.connected,
+    binlog: {
+      file: durable?.file ?? null,
+      position: durable?.position ?? null,
+      bytesBehind: lag.bytesBehind,
+      secondsBehind: round3(lag.secondsBehind),
+      lastAckAt: s.lastAckAtMs === undefined ? null : iso(s.lastAckAtMs),
+      bytesShippedTotal: s.binlogBytesShipped,
+    },
+    files: {
+      pendingChanges: spool?.pendingChanges ?? 0,
+      pendingBytes: spool?.pendingBytes ?? 0,
+      oldestPendingSeconds: round3((spool?.oldestPendingMs ?? 0) / 1000),
+      bytesShippedTotal: spool?.bytesShippedTotal ?? 0,
+    },
+    thresholds: { maxLagSeconds, maxLagBytes },
+    problems,
+    warnings,
+    error: failure === undefined || s.connected ? null : { code: failure.code, message: failure.message, hint: failure.hint, at: iso(failure.atMs) },
+  };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}

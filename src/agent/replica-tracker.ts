@@ -1,0 +1,100 @@
+import type { DurablePoint } from '../core/binlog-record.js';
+import { HeadTimeline, type BinlogPosition } from '../core/lag.js';
+import type { ReplicaEvent, ReplicaState } from '../pipeline/replica-status.js';
+
+/** Spool files not yet durable on the replica, and what has been shipped there. */
+export interface ReplicaFilesSnapshot {
+  pendingChanges: number;
+  pendingBytes: number;
+  oldestPendingMs: number;
+  bytesShippedTotal: number;
+}
+
+/** What the agent knows about one replica at this moment; the lag endpoint reads it. */
+export interface ReplicaSnapshot {
+  name: string;
+  connected: boolean;
+  durable: DurablePoint | undefined;
+  lastAckAtMs: number | undefined;
+  /** How far the primary's stream to this replica has reached (events or heartbeats). */
+  received: { file: string; position: number; atMs: number } | undefined;
+  binlogBytesShipped: number;
+  /** Since when the replica has been without a stream (undefined while connected). */
+  disconnectedSinceMs: number | undefined;
+  failure: { state: ReplicaState; code: string; message: string; hint: string; atMs: number } | undefined;
+  /** Read when the snapshot is read (the spool syncers keep these counters). */
+  readonly files: ReplicaFilesSnapshot;
+}
+
+const NO_FILES: () => ReplicaFilesSnapshot = () => ({ pendingChanges: 0, pendingBytes: 0, oldestPendingMs: 0, bytesShippedTotal: 0 });
+
+/** Folds a replica's pipeline events into its snapshot. */
+export class ReplicaTracker {
+  readonly snapshot: ReplicaSnapshot;
+  #files: () => ReplicaFilesSnapshot = NO_FILES;
+  /** When the primary's binlog reached each position not yet durable here (lag seconds). */
+  readonly timeline = new HeadTimeline();
+  /** Where the stream left the previous file, so bytes shipped count across a rotation. */
+  #previousFileEnd: BinlogPosition | undefined;
+
+  constructor(name: string, startedAtMs = 0) {
+    const files = (): ReplicaFilesSnapshot => this.#files();
+    this.snapshot = {
+      name,
+      connected: false,
+      durable: undefined,
+      lastAckAtMs: undefined,
+      received: undefined,
+      binlogBytesShipped: 0,
+      disconnectedSinceMs: startedAtMs,
+      failure: undefined,
+      get files() {
+        return files();
+      },
+    };
+  }
+
+  /** Where the `files` counters come from (the replica's spool syncers). */
+  attachFiles(read: () => ReplicaFilesSnapshot): void {
+    this.#files = read;
+  }
+
+  apply(event: ReplicaEvent, nowMs: number): void {
+    const s = this.snapshot;
+    switch (event.kind) {
+      case 'connected':
+        s.connected = true;
+        s.disconnectedSinceMs = undefined;
+        s.failure = undefined;
+        break;
+      case 'durable': {
+        const before = s.durable;
+        s.durable = event.point;
+        s.lastAckAtMs = nowMs;
+        s.binlogBytesShipped += shippedBetween(before, event.point, this.#previousFileEnd);
+        this.timeline.durableAt(event.point);
+        break;
+      }
+      case 'received': {
+        const previous = s.received;
+        if (previous !== undefined && previous.file !== event.file) this.#previousFileEnd = { file: previous.file, position: previous.position };
+        s.received = { file: event.file, position: event.position, atMs: event.atMs };
+        this.timeline.observe(event, event.atMs);
+        break;
+      }
+      case 'failed':
+        if (s.connected || s.disconnectedSinceMs === undefined) s.disconnectedSinceMs = nowMs;
+        s.connected = false;
+        s.failure = { state: event.state, code: event.code, message: event.message, hint: event.hint, atMs: nowMs };
+        break;
+    }
+  }
+}
+
+/** Durable bytes between two durable points; across a rotation, the old file's tail counts too. */
+function shippedBetween(before: DurablePoint | undefined, after: DurablePoint, previousFileEnd: BinlogPosition | undefined): number {
+  if (before === undefined) return 0;
+  if (before.file === after.file) return Math.max(0, after.position - before.position);
+  const tail = previousFileEnd?.file === before.file ? Math.max(0, previousFileEnd.position - before.position) : 0;
+  return tail + after.position;
+}

@@ -1,0 +1,181 @@
+import { BehaviorSubject, type Subscription } from 'rxjs';
+import type { PrimaryIdentity } from '../archive/archive-identity.js';
+import type { AgentConfig } from '../config/load.js';
+import { DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_RETRY_JITTER_RATIO } from '../config/defaults.js';
+import { HotspareError } from '../core/errors.js';
+import type { Clock } from '../platform/clock.js';
+import type { Logger } from '../platform/logger.js';
+import { binlogSource } from '../primary/binlog-source.js';
+import { HeadPoller } from '../primary/head-poller.js';
+import { MysqlProbe } from '../primary/mysql-probe.js';
+import { ensureBaseBackup } from '../primary/base/ensure-base-backup.js';
+import { replicaPipeline } from '../pipeline/replica-pipeline.js';
+import { createReplicaTarget } from '../replica/create-replica-target.js';
+import type { ReplicaSession } from '../replica/replica-target.js';
+import { ReplicaSpool } from '../spool/replica-spool.js';
+import { LagMonitor } from './lag-monitor.js';
+import { ReplicaTracker } from './replica-tracker.js';
+
+/** Replica failures that no retry can mend: the agent refuses to start with them. */
+const PERMANENT_AT_START: ReadonlySet<string> = new Set(['ARCHIVE_FOREIGN', 'ARCHIVE_VERSION', 'ARCHIVE_LOCKED']);
+
+/** Replica i's dump connection uses this server id unless its definition sets one. */
+export function replicaServerId(config: AgentConfig, index: number): number {
+  return config.replicas[index]?.serverId ?? config.primary.serverId + index;
+}
+
+/**
+ * The primary-side agent: one supervised pipeline per replica, each with its own dump
+ * connection, archive session and progress. It keeps a tracker per replica for the lag
+ * endpoint and, on stop, closes every session so that what was received is made durable.
+ */
+export class SyncAgent {
+  readonly trackers: ReplicaTracker[];
+  /** What the lag endpoint serves: the trackers plus the primary's head. */
+  readonly lag: LagMonitor;
+  readonly #closing = new Set<Promise<void>>();
+  readonly #headPoller: HeadPoller;
+  #subscriptions: Subscription[] = [];
+  #spools: ReplicaSpool[] = [];
+
+  constructor(
+    readonly config: AgentConfig,
+    readonly identity: PrimaryIdentity,
+    private readonly deps: { logger: Logger; clock: Clock; random01: () => number },
+  ) {
+    const startedAtMs = deps.clock.nowMs();
+    this.trackers = config.replicas.map((r) => new ReplicaTracker(r.name, startedAtMs));
+    this.lag = new LagMonitor(
+      config.replicas.map((definition, i) => ({ definition, tracker: this.trackers[i] as ReplicaTracker })),
+      { headPollIntervalMs: config.binlog.headPollIntervalMs, startedAtMs },
+    );
+    // One head check per interval for all replicas and all lag requests together.
+    this.#headPoller = new HeadPoller({
+      primary: config.primary,
+      intervalMs: config.binlog.headPollIntervalMs,
+      // While a replica has no stream of its own, only the head checks date its lag.
+      fastIntervalMs: DEFAULT_HEAD_POLL_FAST_INTERVAL_MS,
+      wantFast: () => this.trackers.some((t) => !t.snapshot.connected),
+      clock: deps.clock,
+      logger: deps.logger.child({ component: 'head-poller' }),
+      onObservation: (observation) => this.lag.observeHead(observation),
+      onFailure: (failure) => this.lag.headFailed(failure),
+    });
+  }
+
+  /** Checks the primary and returns its identity; throws a HotspareError naming the fix. */
+  static async preflight(config: AgentConfig): Promise<PrimaryIdentity> {
+    const probe = await MysqlProbe.connect(config.primary);
+    try {
+      return await probe.preflight(config.replicas.map((_, i) => replicaServerId(config, i)));
+    } finally {
+      await probe.close();
+    }
+  }
+
+  /**
+   * Opens and closes every replica's archive once before streaming, so that a replica that
+   * can never work (another primary's archive, another agent writing it) stops the agent at
+   * start with its error, instead of being retried forever. A replica that is merely
+   * unreachable now is left to the pipeline's retries.
+   */
+  async checkReplicas(): Promise<void> {
+    for (const definition of this.config.replicas) {
+      const logger = this.deps.logger.child({ component: 'replica', replica: definition.name });
+      const target = createReplicaTarget(definition, { logger, clock: this.deps.clock, syncBatchBytesMax: this.config.binlog.syncBatchBytesMax });
+      try {
+        const session = await target.open(this.identity);
+        await session.close();
+      } catch (err) {
+        if (err instanceof HotspareError && PERMANENT_AT_START.has(err.code)) {
+          throw new HotspareError(err.code, `replica ${definition.name}: ${err.message}`, { hint: err.hint, cause: err });
+        }
+        logger.warn({ err }, 'replica not available yet; the agent keeps retrying');
+      }
+    }
+  }
+
+  start(): void {
+    const { config, deps } = this;
+    this.#headPoller.start();
+    config.replicas.forEach((definition, index) => {
+      const logger = deps.logger.child({ component: 'replica', replica: definition.name });
+      const tracker = this.trackers[index];
+      if (tracker === undefined) return;
+      const target = createReplicaTarget(definition, { logger, clock: deps.clock, syncBatchBytesMax: config.binlog.syncBatchBytesMax });
+      const serverId = replicaServerId(config, index);
+      // Spool syncers share the pipeline's archive session and run while it is open.
+      const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);
+      const spool = new ReplicaSpool({ sources: config.spool, session$, logger, clock: deps.clock });
+      tracker.attachFiles(() => spool.snapshot());
+      spool.start();
+      this.#spools.push(spool);
+      const pipeline = replicaPipeline({
+        target,
+        identity: this.identity,
+        source: (framer, paused$) =>
+          binlogSource({ primary: config.primary, serverId, framer, tuning: config.binlog, paused$, logger: logger.child({ component: 'binlog-source' }) }),
+        locateStart: async (resume, session) => {
+          // An archive without a base backup gets one first; a new archive's binlog then
+          // starts at the base's file, position 4 (whole files from the base coordinates on).
+          const { base } = await ensureBaseBackup(session.files, config.primary, { clock: deps.clock, logger });
+          return locateStart(config, resume ?? { file: base.binlog.file, position: 4 });
+        },
+        highWaterBytes: config.binlog.highWaterBytes,
+        lowWaterBytes: config.binlog.lowWaterBytes,
+        backoff: { delayMsMin: config.binlog.retryDelayMsMin, delayMsMax: config.binlog.retryDelayMsMax, jitterRatio: DEFAULT_RETRY_JITTER_RATIO },
+        random01: deps.random01,
+        clockMs: () => deps.clock.nowMs(),
+        logger,
+        closing: this.#closing,
+        session$,
+      });
+      this.#subscriptions.push(
+        pipeline.subscribe({
+          next: (event) => {
+            tracker.apply(event, deps.clock.nowMs());
+            // The stream just broke: date what the primary writes from now on without waiting.
+            if (event.kind === 'failed') this.#headPoller.checkSoon();
+          },
+          error: (err: unknown) => logger.fatal({ err }, 'replica pipeline ended unexpectedly'),
+        }),
+      );
+    });
+  }
+
+  /** Stops reading, and resolves once every replica has made what it received durable. */
+  async stop(): Promise<void> {
+    // Spool syncers first: they write through the sessions the pipelines are about to close.
+    await Promise.all(this.#spools.map((s) => s.stop()));
+    this.#spools = [];
+    for (const subscription of this.#subscriptions) subscription.unsubscribe();
+    this.#subscriptions = [];
+    await Promise.all([...this.#closing, this.#headPoller.stop()]);
+  }
+}
+
+/**
+ * Where a replica's binlog stream starts. An archive without binlog starts at the oldest
+ * file the primary still has; an archive whose file the primary no longer has is a gap,
+ * reported as BINLOG_PURGED and never skipped over.
+ */
+async function locateStart(
+  config: AgentConfig,
+  resume: { file: string; position: number } | undefined,
+): Promise<{ file: string; position: number }> {
+  const probe = await MysqlProbe.connect(config.primary);
+  try {
+    const files = await probe.binlogFiles();
+    const oldest = files[0];
+    if (oldest === undefined) throw new HotspareError('BINLOG_DISABLED', 'the primary lists no binlog files', { hint: 'enable log_bin on the primary' });
+    if (resume === undefined) return { file: oldest.name, position: 4 };
+    if (!files.some((f) => f.name === resume.file)) {
+      throw new HotspareError('BINLOG_PURGED', `the primary no longer has ${resume.file}, where the archive continues (its oldest is ${oldest.name})`, {
+        hint: 'take a new base backup with `hotspare base`; keep binlog longer on the primary (binlog_expire_logs_seconds)',
+      });
+    }
+    return { file: resume.file, position: resume.position };
+  } finally {
+    await probe.close();
+  }
+}

@@ -1,0 +1,163 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { HotspareError } from '../core/errors.js';
+import { fsyncDir } from '../platform/durable-file.js';
+
+/** Top-level folders that archive file operations may touch (binlog/ has its own writer). */
+const WRITABLE_ROOTS = ['base', 'files', 'state'] as const;
+/** A bound on one relative path, so a hostile peer cannot send a megabyte of name. */
+export const ARCHIVE_PATH_BYTES_MAX = 4096;
+
+/**
+ * Durable file operations inside an archive, for everything that is not the binlog stream:
+ * base backups, spool data and history, indexes. Every path is relative, checked, and kept
+ * under base/, files/ or state/; nothing can be written outside the archive. A write is
+ * durable (fsynced, directory included) when its promise resolves.
+ */
+export interface ArchiveFiles {
+  /** Writes a whole file atomically (temporary name, fsync, rename, fsync of the directory). */
+  putFile(path: string, data: AsyncIterable<Buffer> | Buffer): Promise<void>;
+  /** Writes bytes at `offset` of a file (created if absent) and fsyncs it; for journals and appends. */
+  writeAt(path: string, offset: number, data: Buffer): Promise<void>;
+  /** Cuts a file to `size` bytes (a journal's torn tail) and fsyncs it. */
+  truncate(path: string, size: number): Promise<void>;
+  /** The file's bytes, or undefined when it does not exist. */
+  readFile(path: string): Promise<Buffer | undefined>;
+  /** The file's size, or undefined. */
+  size(path: string): Promise<number | undefined>;
+  /** Names directly inside a folder (empty when it does not exist). */
+  list(path: string): Promise<string[]>;
+  /** Renames within the archive, durably (e.g. a finished base backup from a temporary name). */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes a file or a whole folder. */
+  remove(path: string): Promise<void>;
+}
+
+/** Checks a relative archive path and returns it normalised; throws ARCHIVE_PATH otherwise. */
+export function checkArchivePath(path: string): string {
+  const bad = (why: string): never => {
+    throw new HotspareError('ARCHIVE_PATH', `refused archive path ${JSON.stringify(path.slice(0, 200))}: ${why}`, {
+      hint: 'the peer sent a path outside the archive; it was not written',
+    });
+  };
+  if (typeof path !== 'string' || path.length === 0) bad('empty');
+  if (Buffer.byteLength(path) > ARCHIVE_PATH_BYTES_MAX) bad('too long');
+  if (path.includes('\0') || path.includes('\\')) bad('contains NUL or backslash');
+  if (path.startsWith('/')) bad('absolute');
+  // The raw parts are checked, not a normalised form: a peer that sends "a//b" or "a/./b" is
+  // not following the protocol, and is refused rather than interpreted.
+  const parts = path.split('/');
+  const normal = posix.normalize(path);
+  if (parts.some((p) => p === '..' || p === '.' || p === '')) bad('contains "..", "." or an empty part');
+  if (!(WRITABLE_ROOTS as readonly string[]).includes(parts[0] ?? '')) bad(`must be under ${WRITABLE_ROOTS.join('/, ')}/`);
+  return normal;
+}
+
+/** ArchiveFiles on a local folder: the file replica and the receiver both use it. */
+export class LocalArchiveFiles implements ArchiveFiles {
+  constructor(readonly root: string) {}
+
+  #abs(path: string): string {
+    return join(this.root, checkArchivePath(path));
+  }
+
+  async putFile(path: string, data: AsyncIterable<Buffer> | Buffer): Promise<void> {
+    const target = this.#abs(path);
+    const dir = dirname(target);
+    await mkdir(dir, { recursive: true });
+    const tmp = `${target}.partial-${process.pid}`;
+    const handle = await open(tmp, 'w', 0o640);
+    try {
+      if (Buffer.isBuffer(data)) await handle.writeFile(data);
+      else for await (const chunk of data) await handle.write(chunk);
+      await handle.sync();
+    } catch (err) {
+      await handle.close();
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await handle.close();
+    await rename(tmp, target);
+    await fsyncDir(dir);
+  }
+
+  async writeAt(path: string, offset: number, data: Buffer): Promise<void> {
+    const target = this.#abs(path);
+    const dir = dirname(target);
+    await mkdir(dir, { recursive: true });
+    let created = false;
+    let handle;
+    try {
+      handle = await open(target, 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      handle = await open(target, 'w+', 0o640);
+      created = true;
+    }
+    try {
+      let written = 0;
+      while (written < data.length) {
+        const { bytesWritten } = await handle.write(data, written, data.length - written, offset + written);
+        written += bytesWritten;
+      }
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    if (created) await fsyncDir(dir);
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    const handle = await open(this.#abs(path), 'r+');
+    try {
+      await handle.truncate(size);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async readFile(path: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.#abs(path));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async size(path: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.#abs(path))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async list(path: string): Promise<string[]> {
+    try {
+      return (await readdir(this.#abs(path))).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const target = this.#abs(to);
+    await mkdir(dirname(target), { recursive: true });
+    await rename(this.#abs(from), target);
+    await fsyncDir(dirname(target));
+  }
+
+  async remove(path: string): Promise<void> {
+    await rm(this.#abs(path), { recursive: true, force: true });
+  }
+
+  /** A read stream of an archive file (for shipping or restoring). */
+  openRead(path: string): NodeJS.ReadableStream {
+    return createReadStream(this.#abs(path));
+  }
+}

@@ -1,0 +1,71 @@
+import { readFile } from 'node:fs/promises';
+import { HotspareError } from '../core/errors.js';
+import { writeFileDurable } from '../platform/durable-file.js';
+import { ArchiveLayout } from './archive-layout.js';
+
+export const ARCHIVE_FORMAT_VERSION = 1;
+
+/** Who the primary is. MariaDB has no server_uuid, so its host and binlog base name stand in. */
+export interface PrimaryIdentity {
+  serverId: number;
+  serverUuid: string | null;
+  flavor: 'mariadb' | 'mysql';
+  version: string;
+  hostname: string;
+  binlogBasename: string;
+}
+
+export interface ArchiveIdentity {
+  formatVersion: number;
+  primary: PrimaryIdentity;
+  createdAt: string;
+}
+
+export function samePrimary(a: PrimaryIdentity, b: PrimaryIdentity): boolean {
+  if (a.serverId !== b.serverId || a.flavor !== b.flavor) return false;
+  if (a.serverUuid !== null && b.serverUuid !== null) return a.serverUuid === b.serverUuid;
+  return a.hostname === b.hostname && a.binlogBasename === b.binlogBasename;
+}
+
+export function describePrimary(p: PrimaryIdentity): string {
+  return `server_id ${p.serverId} (${p.serverUuid ?? `${p.hostname}:${p.binlogBasename}`})`;
+}
+
+export async function readArchiveIdentity(root: string): Promise<ArchiveIdentity | undefined> {
+  const layout = new ArchiveLayout(root);
+  let text: string;
+  try {
+    text = await readFile(layout.identityFile, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const parsed = JSON.parse(text) as ArchiveIdentity;
+  if (parsed.formatVersion !== ARCHIVE_FORMAT_VERSION) {
+    throw new HotspareError('ARCHIVE_VERSION', `archive ${root} has format version ${parsed.formatVersion}; this hotspare reads ${ARCHIVE_FORMAT_VERSION}`, {
+      hint: 'use the hotspare version that wrote this archive, or start a new archive',
+    });
+  }
+  return parsed;
+}
+
+/**
+ * Claims an archive for a primary: writes archive.json when the archive is new, and refuses
+ * an archive that another primary has written, so that two primaries never mix their binlogs.
+ */
+export async function claimArchive(root: string, primary: PrimaryIdentity, nowIso: string): Promise<ArchiveIdentity> {
+  const existing = await readArchiveIdentity(root);
+  if (existing !== undefined) {
+    if (!samePrimary(existing.primary, primary)) {
+      throw new HotspareError(
+        'ARCHIVE_FOREIGN',
+        `archive ${root} belongs to primary ${describePrimary(existing.primary)}, not to ${describePrimary(primary)}`,
+        { hint: 'point this replica at an empty archive folder, or at the archive of this primary' },
+      );
+    }
+    return existing;
+  }
+  const identity: ArchiveIdentity = { formatVersion: ARCHIVE_FORMAT_VERSION, primary, createdAt: nowIso };
+  await writeFileDurable(new ArchiveLayout(root).identityFile, `${JSON.stringify(identity, null, 2)}\n`);
+  return identity;
+}

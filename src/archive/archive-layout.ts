@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+
+/**
+ * Paths inside an archive volume. `archive.json`, `binlog/`, `base/` and `files/` are the
+ * contract (../shared/contract.md); `state/` is ours: resume checkpoints, locks, indexes.
+ */
+export class ArchiveLayout {
+  constructor(readonly root: string) {}
+
+  get identityFile(): string {
+    return join(this.root, 'archive.json');
+  }
+  get binlogDir(): string {
+    return join(this.root, 'binlog');
+  }
+  binlogFile(name: string): string {
+    return join(this.binlogDir, name);
+  }
+  get baseDir(): string {
+    return join(this.root, 'base');
+  }
+  get filesDir(): string {
+    return join(this.root, 'files');
+  }
+  get stateDir(): string {
+    return join(this.root, 'state');
+  }
+  /** The binlog writer's last known transaction boundary; a hint that saves a full tail scan. */
+  get binlogCheckpointFile(): string {
+    return join(this.stateDir, 'binlog-checkpoint.json');
+  }
+  /** What the archive last heard from the primary (time, head position): the loss window's end. */
+  get heardFile(): string {
+    return join(this.stateDir, 'last-heard.json');
+  }
+}
+
+/** Binlog file names as the server makes them: base name, dot, six or more digits. */
+export const BINLOG_FILE_NAME = /^[A-Za-z0-9._-]{1,200}\.\d{6,}$/;
+
+/** Orders binlog file names by their numeric suffix. */
+export function compareBinlogNames(a: string, b: string): number {
+  const sa = Number(a.slice(a.lastIndexOf('.') + 1));
+  const sb = Number(b.slice(b.lastIndexOf('.') + 1));
+  return sa === sb ? a.localeCompare(b) : sa - sb;
+}
+
+/** The name the server gives the file after `name`. */
+export function nextBinlogName(name: string): string {
+  const dot = name.lastIndexOf('.');
+  const digits = name.slice(dot + 1);
+  const next = String(Number(digits) + 1).padStart(digits.length, '0');
+  return `${name.slice(0, dot)}.${next}`;
+}

@@ -1,0 +1,402 @@
+import { mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { Subject, type Observable } from 'rxjs';
+import { BINLOG_FIRST_EVENT_POSITION, BINLOG_MAGIC, EventType, parseRotate } from '../core/binlog-event.js';
+import { assert } from '../core/assert.js';
+import { HotspareError } from '../core/errors.js';
+import { TransactionTracker } from '../core/transaction-tracker.js';
+import type { Clock } from '../platform/clock.js';
+import { fsyncDir, writeFileDurable } from '../platform/durable-file.js';
+import type { Logger } from '../platform/logger.js';
+import { DEFAULT_INDEX_CHECKPOINT_INTERVAL_MS, DEFAULT_SYNC_BATCH_BYTES_MAX } from '../config/defaults.js';
+import { ArchiveLayout, BINLOG_FILE_NAME, compareBinlogNames, nextBinlogName } from './archive-layout.js';
+import { scanBinlogFile } from './binlog-file-scanner.js';
+import type { BinlogRecord, DurablePoint, ResumePoint } from '../core/binlog-record.js';
+
+interface Checkpoint {
+  file: string;
+  boundaryPosition: number;
+  commitTimestampS: number | undefined;
+  gtid: string | undefined;
+}
+
+export interface BinlogArchiveWriterOptions {
+  logger: Logger;
+  clock: Clock;
+  syncBatchBytesMax?: number;
+  checkpointIntervalMs?: number;
+}
+
+/**
+ * Appends binlog events to `ARCHIVE/binlog/<file>` byte for byte and makes them durable in
+ * batches: write, fdatasync, then report the new durable point. Under load one fsync covers
+ * many events (group commit); when idle each event is fsynced at once. On open it recovers
+ * the newest file: it cuts a torn or partial tail back to the last complete transaction.
+ */
+export class BinlogArchiveWriter {
+  readonly layout: ArchiveLayout;
+  readonly #options: Required<BinlogArchiveWriterOptions>;
+  readonly #durable = new Subject<DurablePoint>();
+  #queue: BinlogRecord[] = [];
+  #pendingBytes = 0;
+  #flushing: Promise<void> | undefined;
+  #failure: unknown;
+  #closed = false;
+  #handle: FileHandle | undefined;
+  #file: string | undefined;
+  /** Bytes accepted for the current file (queued or written). */
+  #acceptedEnd = 0;
+  #acceptedFile: string | undefined;
+  #writtenEnd = 0;
+  /** Written to the file but not yet covered by an fsync. */
+  #unsynced: BinlogRecord[] = [];
+  #syncing: Promise<void> | undefined;
+  #point: DurablePoint | undefined;
+  #lastCheckpointMs = 0;
+
+  private constructor(root: string, options: BinlogArchiveWriterOptions, readonly resume: ResumePoint | undefined) {
+    this.layout = new ArchiveLayout(root);
+    this.#options = {
+      syncBatchBytesMax: DEFAULT_SYNC_BATCH_BYTES_MAX,
+      checkpointIntervalMs: DEFAULT_INDEX_CHECKPOINT_INTERVAL_MS,
+      ...options,
+    };
+    if (resume !== undefined) {
+      this.#acceptedFile = resume.file;
+      this.#acceptedEnd = resume.position;
+      this.#point = {
+        file: resume.file,
+        position: resume.position,
+        boundaryFile: resume.file,
+        boundaryPosition: resume.position,
+        commitTimestampS: resume.commitTimestampS,
+        gtid: resume.gtid,
+      };
+    }
+  }
+
+  /** Opens an archive's binlog folder, recovering the newest file's tail. */
+  static async open(root: string, options: BinlogArchiveWriterOptions): Promise<BinlogArchiveWriter> {
+    const layout = new ArchiveLayout(root);
+    await mkdir(layout.binlogDir, { recursive: true });
+    await mkdir(layout.stateDir, { recursive: true });
+    const resume = await recoverTail(layout, options.logger);
+    return new BinlogArchiveWriter(root, options, resume);
+  }
+
+  /** Emits after every fsync, with everything now durable. */
+  get durable$(): Observable<DurablePoint> {
+    return this.#durable.asObservable();
+  }
+
+  get durablePoint(): DurablePoint | undefined {
+    return this.#point;
+  }
+
+  /** Bytes accepted but not yet durable: what the caller's flow control watches. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  /**
+   * Queues one event. Checks continuity first: within a file each event starts where the
+   * previous one ended; a new file starts at offset 4 and is the successor of the last one.
+   */
+  append(record: BinlogRecord): void {
+    if (this.#failure !== undefined) throw this.#failure;
+    assert(!this.#closed, 'append after close');
+    if (record.file === this.#acceptedFile) {
+      if (record.offset !== this.#acceptedEnd) {
+        throw new HotspareError('BINLOG_CONTINUITY', `event at ${record.file}:${record.offset} does not follow the archive's end ${this.#acceptedEnd}`, {
+          hint: 'the agent restarts the stream from the durable position; if this repeats, run `hotspare verify`',
+        });
+      }
+    } else {
+      if (record.offset !== BINLOG_FIRST_EVENT_POSITION) {
+        throw new HotspareError('BINLOG_CONTINUITY', `event at ${record.file}:${record.offset} starts a file the archive has not begun`, {
+          hint: 'the agent restarts the stream from the durable position',
+        });
+      }
+      if (this.#acceptedFile !== undefined && record.file !== nextBinlogName(this.#acceptedFile)) {
+        throw new HotspareError('BINLOG_GAP', `the archive ends in ${this.#acceptedFile} but the primary continues in ${record.file}`, {
+          hint: 'binlog files are missing from the archive; take a new base backup with `hotspare base`',
+        });
+      }
+      this.#acceptedFile = record.file;
+    }
+    this.#acceptedEnd = record.offset + record.bytes.length;
+    this.#queue.push(record);
+    this.#pendingBytes += record.bytes.length;
+    this.#kick();
+  }
+
+  /** Resolves when everything appended so far is durable (or rejects with the write error). */
+  async flush(): Promise<void> {
+    while (this.#flushing !== undefined) await this.#flushing;
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Flushes, closes the file and completes durable$. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      this.#closed = true;
+      await this.#handle?.close();
+      this.#handle = undefined;
+      this.#durable.complete();
+    }
+  }
+
+  #kick(): void {
+    if (this.#flushing !== undefined) return;
+    this.#flushing = this.#drain()
+      .catch((err: unknown) => {
+        this.#failure = err;
+        this.#durable.error(err);
+      })
+      .finally(() => {
+        this.#flushing = undefined;
+        if (this.#queue.length > 0 && this.#failure === undefined) this.#kick();
+      });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#takeBatch();
+      const first = batch[0];
+      assert(first !== undefined, 'batch is not empty');
+      if (first.file !== this.#file) {
+        // The old file's last bytes must be durable before the archive moves on.
+        await this.#syncWritten();
+        await this.#switchTo(first.file, first.offset);
+      }
+      assert(this.#handle !== undefined, 'a file is open');
+      const buffers = batch.map((r) => r.bytes);
+      await writeAllAt(this.#handle, buffers, this.#writtenEnd);
+      this.#writtenEnd += buffers.reduce((n, b) => n + b.length, 0);
+      this.#unsynced.push(...batch);
+      // Group commit: the next write goes on while an fsync covers everything written so far.
+      this.#startSync();
+    }
+    await this.#syncWritten();
+  }
+
+  /** Starts an fsync loop if none runs; it covers whatever was written before each fsync. */
+  #startSync(): void {
+    if (this.#syncing !== undefined) return;
+    this.#syncing = (async () => {
+      while (this.#unsynced.length > 0) {
+        const handle = this.#handle;
+        assert(handle !== undefined, 'a file is open');
+        const covered = this.#unsynced.splice(0);
+        const end = this.#writtenEnd;
+        await handle.datasync();
+        this.#pendingBytes -= covered.reduce((n, r) => n + r.bytes.length, 0);
+        this.#advance(covered, end);
+      }
+    })()
+      .catch((err: unknown) => {
+        // A failed fsync means the bytes may not be on disk: nothing after it is acknowledged.
+        this.#failure ??= err;
+      })
+      .finally(() => {
+        this.#syncing = undefined;
+      });
+  }
+
+  /** Waits until every written byte is durable. */
+  async #syncWritten(): Promise<void> {
+    while (this.#syncing !== undefined || this.#unsynced.length > 0) {
+      if (this.#failure !== undefined) throw this.#failure;
+      if (this.#syncing === undefined) this.#startSync();
+      await this.#syncing;
+    }
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Takes queued records of one file, up to the batch limit (always at least one). */
+  #takeBatch(): BinlogRecord[] {
+    const first = this.#queue[0];
+    assert(first !== undefined, 'queue is not empty');
+    let bytes = 0;
+    let count = 0;
+    for (const record of this.#queue) {
+      if (record.file !== first.file) break;
+      if (count > 0 && bytes + record.bytes.length > this.#options.syncBatchBytesMax) break;
+      bytes += record.bytes.length;
+      count += 1;
+    }
+    return this.#queue.splice(0, count);
+  }
+
+  async #switchTo(file: string, offset: number): Promise<void> {
+    await this.#handle?.close();
+    const path = this.layout.binlogFile(file);
+    if (offset === BINLOG_FIRST_EVENT_POSITION) {
+      // A new file: the magic first, then the directory entry made durable.
+      const handle = await open(path, 'w', 0o640);
+      await handle.write(BINLOG_MAGIC, 0, BINLOG_MAGIC.length, 0);
+      await handle.datasync();
+      await fsyncDir(this.layout.binlogDir);
+      this.#handle = handle;
+    } else {
+      this.#handle = await open(path, 'r+');
+    }
+    this.#file = file;
+    this.#writtenEnd = offset;
+  }
+
+  #advance(batch: BinlogRecord[], durableEnd: number): void {
+    const last = batch[batch.length - 1];
+    assert(last !== undefined, 'batch is not empty');
+    const previous = this.#point;
+    let boundaryFile = previous?.boundaryFile ?? last.file;
+    let boundaryPosition = previous?.boundaryPosition ?? BINLOG_FIRST_EVENT_POSITION;
+    let commitTimestampS = previous?.commitTimestampS;
+    let gtid = previous?.gtid;
+    for (const record of batch) {
+      if (!record.boundary) continue;
+      boundaryFile = record.file;
+      boundaryPosition = record.offset + record.bytes.length;
+      const type = record.bytes.readUInt8(4);
+      if (type === EventType.XID || type === EventType.QUERY || type === EventType.XA_PREPARE) {
+        commitTimestampS = record.timestampS;
+        if (record.gtid !== undefined) gtid = record.gtid;
+      }
+    }
+    const point: DurablePoint = { file: last.file, position: durableEnd, boundaryFile, boundaryPosition, commitTimestampS, gtid };
+    assert(previous === undefined || compareBinlogNames(point.file, previous.file) > 0 || point.position > previous.position, 'the durable point only moves forward');
+    this.#point = point;
+    this.#durable.next(point);
+    void this.#maybeCheckpoint(point);
+  }
+
+  async #maybeCheckpoint(point: DurablePoint): Promise<void> {
+    const now = this.#options.clock.nowMs();
+    if (now - this.#lastCheckpointMs < this.#options.checkpointIntervalMs) return;
+    this.#lastCheckpointMs = now;
+    const checkpoint: Checkpoint = {
+      file: point.boundaryFile,
+      boundaryPosition: point.boundaryPosition,
+      commitTimestampS: point.commitTimestampS,
+      gtid: point.gtid,
+    };
+    try {
+      await writeFileDurable(this.layout.binlogCheckpointFile, JSON.stringify(checkpoint));
+    } catch (err) {
+      // The checkpoint only saves work at the next start; losing one is harmless.
+      this.#options.logger.warn({ err }, 'could not write the binlog checkpoint');
+    }
+  }
+}
+
+async function writeAllAt(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let at = position;
+  let pending = buffers;
+  while (pending.length > 0) {
+    const { bytesWritten } = await handle.writev(pending, at);
+    at += bytesWritten;
+    // Short writes are rare but legal: drop what was written and go on with the rest.
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const buffer of pending) {
+      if (skip >= buffer.length) {
+        skip -= buffer.length;
+        continue;
+      }
+      rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+      skip = 0;
+    }
+    pending = rest;
+  }
+}
+
+/** Lists the archive's binlog files in server order. */
+export async function listArchivedBinlogs(layout: ArchiveLayout): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(layout.binlogDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return names.filter((n) => BINLOG_FILE_NAME.test(n)).sort(compareBinlogNames);
+}
+
+/**
+ * Finds where the archive's newest file can continue: scans it from the last checkpoint (or
+ * from the start), verifying every event, and cuts it back to the end of the last complete
+ * transaction. The cut bytes are fetched again from the primary.
+ */
+async function recoverTail(layout: ArchiveLayout, logger: Logger): Promise<ResumePoint | undefined> {
+  const files = await listArchivedBinlogs(layout);
+  const newest = files[files.length - 1];
+  if (newest === undefined) return undefined;
+  const path = layout.binlogFile(newest);
+  const checkpoint = await readCheckpoint(layout);
+
+  const tracker = new TransactionTracker();
+  let fromOffset = BINLOG_FIRST_EVENT_POSITION;
+  let boundary = BINLOG_FIRST_EVENT_POSITION;
+  let commitTimestampS = checkpoint?.commitTimestampS;
+  let gtid = checkpoint?.gtid;
+  const { size: sizeBefore } = await stat(path);
+  if (checkpoint !== undefined && checkpoint.file === newest && checkpoint.boundaryPosition <= sizeBefore) {
+    fromOffset = checkpoint.boundaryPosition;
+    boundary = checkpoint.boundaryPosition;
+  }
+  let rotateTo: string | undefined;
+  let scan;
+  try {
+    scan = await scanBinlogFile(path, {
+      fromOffset,
+      verifyChecksums: true,
+      onEvent: ({ offset, header, bytes }) => {
+        rotateTo = undefined;
+        if (!tracker.observe(bytes, header)) return;
+        boundary = offset + header.sizeBytes;
+        if (header.type === EventType.XID || header.type === EventType.QUERY || header.type === EventType.XA_PREPARE) {
+          commitTimestampS = header.timestampS;
+          gtid = tracker.lastGtid ?? gtid;
+        }
+        if (header.type === EventType.ROTATE) rotateTo = parseRotate(bytes).nextFile;
+      },
+    });
+  } catch (err) {
+    throw new HotspareError('ARCHIVE_READ', `cannot read ${path}`, { cause: err, hint: 'check the archive volume (mount, permissions, disk)' });
+  }
+
+  const handle = await open(path, 'r+');
+  try {
+    const { size } = await handle.stat();
+    if (size < BINLOG_FIRST_EVENT_POSITION) {
+      // A crash between creating the file and writing its magic: start the file again.
+      await handle.truncate(0);
+      await handle.write(BINLOG_MAGIC, 0, BINLOG_MAGIC.length, 0);
+      await handle.datasync();
+      return { file: newest, position: BINLOG_FIRST_EVENT_POSITION, commitTimestampS, gtid };
+    }
+    if (scan.stop.kind !== 'end') {
+      logger.warn({ file: newest, at: scan.stop.offset, reason: scan.stop.reason }, 'archive tail is incomplete; cutting back to the last complete transaction');
+    }
+    if (boundary < size) {
+      logger.info({ file: newest, from: size, to: boundary }, 'cutting a partial transaction from the archive tail');
+      await handle.truncate(boundary);
+      await handle.datasync();
+    }
+  } finally {
+    await handle.close();
+  }
+  if (rotateTo !== undefined && boundary === scan.endOffset) {
+    return { file: rotateTo, position: BINLOG_FIRST_EVENT_POSITION, commitTimestampS, gtid };
+  }
+  return { file: newest, position: boundary, commitTimestampS, gtid };
+}
+
+async function readCheckpoint(layout: ArchiveLayout): Promise<Checkpoint | undefined> {
+  try {
+    return JSON.parse(await readFile(layout.binlogCheckpointFile, 'utf8')) as Checkpoint;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,31 @@
+import { parseArgs } from 'node:util';
+import { SyncAgent } from '../agent/sync-agent.js';
+import { loadAgentConfig } from '../config/load.js';
+import { LagServer } from '../http/lag-server.js';
+import { systemClock } from '../platform/clock.js';
+import type { Logger } from '../platform/logger.js';
+import { UsageError } from './cli-failure.js';
+import { waitForSignal } from './wait-for-signal.js';
+
+/** `hotspare agent --config FILE`: runs until SIGTERM/SIGINT, then persists progress and exits 0. */
+export async function agentCommand(argv: string[], logger: Logger): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true });
+  if (values.config === undefined) throw new UsageError('agent needs --config FILE');
+  const config = loadAgentConfig(values.config);
+  const log = logger.child({ component: 'agent' });
+  const identity = await SyncAgent.preflight(config);
+  log.info({ primary: identity, replicas: config.replicas.map((r) => r.name) }, 'primary checked; starting');
+  const agent = new SyncAgent(config, identity, { logger, clock: systemClock, random01: Math.random });
+  await agent.checkReplicas();
+  const http = config.http;
+  const server =
+    http === undefined
+      ? undefined
+      : await LagServer.listen({ ...http, report: (nowMs) => agent.lag.report(nowMs), clock: systemClock, logger: logger.child({ component: 'lag-server' }) });
+  agent.start();
+  await waitForSignal(log);
+  await server?.close();
+  await agent.stop();
+  log.info('stopped; progress is durable');
+  return 0;
+}

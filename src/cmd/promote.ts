@@ -1,0 +1,84 @@
+import { parseArgs } from 'node:util';
+import { parseBinlogPosition } from '../core/binlog-position.js';
+import type { Logger } from '../platform/logger.js';
+import { parseMysqlUrl } from '../standby/mysql-url.js';
+import { promote } from '../standby/promote.js';
+import type { PromotionPlan } from '../standby/promotion-plan.js';
+import { describeDamage } from '../standby/promotion-plan.js';
+import type { TargetSpec } from '../standby/stop-point.js';
+import { UsageError } from './cli-failure.js';
+
+/** `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--dry-run] [--json] [--replace]`. */
+export async function promoteCommand(argv: string[], logger: Logger): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      archive: { type: 'string' },
+      target: { type: 'string' },
+      until: { type: 'string' },
+      'until-gtid': { type: 'string' },
+      'until-position': { type: 'string' },
+      'files-root': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      replace: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (values.archive === undefined || values.target === undefined) throw new UsageError('promote needs --archive DIR and --target MYSQL_URL');
+  const target = parseTargetSpec(values);
+  const url = parseMysqlUrl(values.target);
+  const plan = await promote({
+    archiveRoot: values.archive,
+    target,
+    credentials: url,
+    targetDescription: url.describe,
+    replace: values.replace === true,
+    dryRun: values['dry-run'] === true,
+    filesRoot: values['files-root'],
+    logger,
+  });
+  process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...plan }, null, 2)}\n` : formatPlan(plan, values['dry-run'] === true));
+  return 0;
+}
+
+export function parseTargetSpec(values: { until?: string | undefined; 'until-gtid'?: string | undefined; 'until-position'?: string | undefined }): TargetSpec {
+  const given = [values.until, values['until-gtid'], values['until-position']].filter((v) => v !== undefined);
+  if (given.length > 1) throw new UsageError('give at most one of --until, --until-gtid, --until-position');
+  if (values.until !== undefined) {
+    const text = values.until.trim().replace(' ', 'T');
+    const atMs = /^\d{4}-\d{2}-\d{2}(T[\d:.]+)?(Z|[+-]\d{2}:?\d{2})?$/.test(text) ? Date.parse(text) : Number.NaN;
+    if (!Number.isFinite(atMs)) throw new UsageError(`--until: expected an ISO 8601 time such as 2026-11-22T10:00:00Z, got ${JSON.stringify(values.until)}`);
+    return { kind: 'time', atMs };
+  }
+  if (values['until-gtid'] !== undefined) {
+    if (!/^\d+-\d+-\d+$/.test(values['until-gtid'])) throw new UsageError('--until-gtid: expected a MariaDB GTID DOMAIN-SERVER-SEQUENCE, e.g. 0-1-42');
+    return { kind: 'gtid', gtid: values['until-gtid'] };
+  }
+  if (values['until-position'] !== undefined) {
+    const at = parseBinlogPosition(values['until-position']);
+    if (at === undefined) throw new UsageError('--until-position: expected FILE:POS, e.g. mysql-bin.000012:8812');
+    return { kind: 'position', at };
+  }
+  return { kind: 'end' };
+}
+
+function formatPlan(plan: PromotionPlan, dryRun: boolean): string {
+  const lines = [
+    dryRun ? 'promotion plan (dry run: nothing was changed)' : 'promotion complete: the server is writable',
+    `  archive:          ${plan.archive} (primary ${plan.primary})`,
+    `  target:           ${plan.target}`,
+    `  target point:     ${plan.targetPoint}`,
+    `  base backup:      ${plan.base.id} at ${plan.base.binlog.file}:${plan.base.binlog.position}${plan.base.gtid ? ` (GTID ${plan.base.gtid})` : ''}`,
+    `  binlog replayed:  ${plan.replay.length === 0 ? 'none' : plan.replay.map((r) => `${r.file} ${r.start}..${r.stop}`).join(', ')}`,
+  ];
+  const t = plan.lastTransaction;
+  lines.push(t === undefined ? '  last transaction: none in the archive' : `  last transaction: ${t.file}:${t.position}${t.gtid ? ` GTID ${t.gtid}` : ''}, committed ${t.commitTime}`);
+  if (plan.lastHeard !== undefined) lines.push(`  last heard:       ${plan.lastHeard.time} (${plan.lastHeard.source})`);
+  if (plan.lossWindowSeconds !== undefined) lines.push(`  loss window:      ${plan.lossWindowSeconds} s (transactions after the last one above and before the primary went silent may be lost)`);
+  if (plan.partialTailCut !== undefined) lines.push(`  not applied:      an incomplete transaction at ${plan.partialTailCut.file}:${plan.partialTailCut.from}..${plan.partialTailCut.to}`);
+  if (plan.stoppedBeforeDamage !== undefined) lines.push(`  WARNING:          stopped before damage at ${describeDamage(plan.stoppedBeforeDamage)}`);
+  lines.push('  steps:');
+  for (const step of plan.steps) lines.push(`    ${step.run ? '[x]' : '[ ]'} ${step.name}: ${step.detail}`);
+  return `${lines.join('\n')}\n`;
+}

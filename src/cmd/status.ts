@@ -1,0 +1,31 @@
+import { parseArgs } from 'node:util';
+import type { Logger } from '../platform/logger.js';
+import { describeDamage } from '../standby/promotion-plan.js';
+import { inspectArchive, type ArchiveReport } from '../standby/verify-archive.js';
+import { UsageError } from './cli-failure.js';
+
+/** `hotspare status --archive DIR [--json]`: what the archive holds (no checksum pass). */
+export async function statusCommand(argv: string[], _logger: Logger): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { archive: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  if (values.archive === undefined) throw new UsageError('status needs --archive DIR');
+  const report = await inspectArchive(values.archive, { checksums: false });
+  process.stdout.write(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  return 0;
+}
+
+export function formatReport(r: ArchiveReport): string {
+  const p = r.primary as { serverId?: number; hostname?: string; version?: string };
+  const lines = [
+    `archive ${r.archive}: primary server_id ${p.serverId} on ${p.hostname} (${p.version})`,
+    `  base backups: ${r.bases.length === 0 ? 'none' : ''}`,
+    ...r.bases.map((b) => `    ${b.id} at ${b.binlog.file}:${b.binlog.position}${b.gtid ? ` GTID ${b.gtid}` : ''}, ${b.bytes} bytes${b.restorable ? '' : ' (not restorable: binlog missing)'}${b.problems.length ? ` DAMAGED: ${b.problems.join('; ')}` : ''}`),
+    `  binlog: ${r.binlog.files} file(s), ${r.binlog.bytes} bytes${r.binlog.first ? `, ${r.binlog.first.file}:${r.binlog.first.position} .. ${r.binlog.last?.file}:${r.binlog.last?.position}` : ''}`,
+    `  latest restorable: ${r.latestRestorable ? `${r.latestRestorable.commitTime} (${r.latestRestorable.file}:${r.latestRestorable.position}${r.latestRestorable.gtid ? ` GTID ${r.latestRestorable.gtid}` : ''})` : 'none'}`,
+    `  newest event: ${r.newestEventTime ?? 'none'}`,
+    `  gaps/damage: ${r.firstBad ? describeDamage(r.firstBad) : 'none'}`,
+    `  spool sources: ${r.spoolSources.length ? r.spoolSources.join(', ') : 'none'}`,
+  ];
+  if (r.partialTail) lines.push(`  incomplete transaction at the tail: ${r.partialTail.file}:${r.partialTail.from}..${r.partialTail.to} (not restorable)`);
+  if (r.partialBases.length) lines.push(`  interrupted base backups (ignored): ${r.partialBases.join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,24 @@
+import { parseArgs } from 'node:util';
+import type { Logger } from '../platform/logger.js';
+import { describeDamage } from '../standby/promotion-plan.js';
+import { inspectArchive } from '../standby/verify-archive.js';
+import { UsageError } from './cli-failure.js';
+import { formatReport } from './status.js';
+
+/** `hotspare verify --archive DIR [--json]`: every CRC32, chain, continuity and base checksum; exit 0 intact, 1 damaged. */
+export async function verifyCommand(argv: string[], _logger: Logger): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { archive: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  if (values.archive === undefined) throw new UsageError('verify needs --archive DIR');
+  const report = await inspectArchive(values.archive, { checksums: true });
+  if (values.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    process.stdout.write(formatReport(report));
+    const last = report.latestRestorable;
+    process.stdout.write(
+      report.intact
+        ? 'verify: intact\n'
+        : `verify: DAMAGED: first bad point ${report.firstBad ? describeDamage(report.firstBad) : '?'}; last good restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'}\n`,
+    );
+  }
+  return report.intact ? 0 : 1;
+}

@@ -1,0 +1,99 @@
+/**
+ * Every limit in hotspare has a name and a default here; the config schema uses these, so a
+ * default is written once. Units come last in every name.
+ */
+
+/** Pause the dump connection when this many bytes are written but not yet durable on a replica. */
+export const DEFAULT_BINLOG_HIGH_WATER_BYTES = 8 * 1024 * 1024;
+/** Resume the dump connection when the bytes not yet durable fall below this. */
+export const DEFAULT_BINLOG_LOW_WATER_BYTES = 2 * 1024 * 1024;
+/** At most this many bytes go into one write+fsync batch on a file archive. */
+export const DEFAULT_SYNC_BATCH_BYTES_MAX = 2 * 1024 * 1024;
+/** The primary sends a heartbeat at this period when idle, so a dead link shows. */
+export const DEFAULT_HEARTBEAT_PERIOD_MS = 1_000;
+/** No bytes at all for this long (heartbeats included) means the link is dead. */
+export const DEFAULT_DUMP_IDLE_TIMEOUT_MS = 10_000;
+/** net_write_timeout on the dump connection, so a long pause does not kill the dump. */
+export const DEFAULT_NET_WRITE_TIMEOUT_S = 3_600;
+/** Reconnect backoff: first delay, cap, and the jitter fraction. */
+export const DEFAULT_RETRY_DELAY_MS_MIN = 200;
+export const DEFAULT_RETRY_DELAY_MS_MAX = 30_000;
+export const DEFAULT_RETRY_JITTER_RATIO = 0.3;
+/** How often the agent asks the primary for its head position (one cheap query, shared). */
+export const DEFAULT_HEAD_POLL_INTERVAL_MS = 500;
+/** Checkpoint the archive's resume index at most this often (the data itself is fsynced per batch). */
+export const DEFAULT_INDEX_CHECKPOINT_INTERVAL_MS = 1_000;
+/** The head poll interval while some replica has no stream (its lag is then dated by head checks alone). */
+export const DEFAULT_HEAD_POLL_FAST_INTERVAL_MS = 50;
+/** The head counts as known while its last successful check is at most this many intervals old. */
+export const DEFAULT_HEAD_STALE_INTERVALS = 3;
+/** How often the head poller re-reads binlog_expire_logs_seconds. */
+export const DEFAULT_EXPIRE_SETTING_REFRESH_MS = 60_000;
+/** Lag thresholds for /healthz when a replica definition sets none. */
+export const DEFAULT_MAX_LAG_SECONDS = 60;
+export const DEFAULT_MAX_LAG_BYTES = 64 * 1024 * 1024;
+/** Warn about purge when the primary keeps this many files or fewer ahead of a replica's need. */
+export const DEFAULT_PURGE_WARNING_FILES = 2;
+/** Warn about purge when the needed file's age reaches this fraction of binlog_expire_logs_seconds. */
+export const DEFAULT_PURGE_WARNING_EXPIRE_RATIO = 0.75;
+/** `hotspare check` gives up on the lag endpoint after this long (UNKNOWN). */
+export const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
+/** Default port of `hotspare receive`. */
+export const DEFAULT_RECEIVE_PORT = 7654;
+/** Spool files: the unit of change detection and shipping; a rewrite ships whole blocks of this size. */
+export const DEFAULT_SPOOL_BLOCK_BYTES = 64 * 1024;
+/** A full rescan of every spool source this often catches whatever the watcher missed. */
+export const DEFAULT_SPOOL_RESCAN_INTERVAL_MS = 60_000;
+/** Watcher events are gathered this long before a pass, so a burst of writes ships once. */
+export const DEFAULT_SPOOL_DEBOUNCE_MS = 50;
+/** Keep spool history (for point-in-time restore) this long. */
+export const DEFAULT_SPOOL_RETENTION_SECONDS = 7 * 24 * 3600;
+/** Data is written to the archive in writes of at most this many bytes (one fsync each). */
+export const DEFAULT_SPOOL_WRITE_BATCH_BYTES = 8 * 1024 * 1024;
+/** A data pack grows to this size before the next one starts. */
+export const DEFAULT_SPOOL_PACK_BYTES_MAX = 256 * 1024 * 1024;
+/** A journal segment grows to this size before a new one starts with a checkpoint. */
+export const DEFAULT_SPOOL_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
+/** A file that keeps changing while it is read is tried this many times per pass. */
+export const DEFAULT_SPOOL_READ_ATTEMPTS = 5;
+/**
+ * A file whose mtime is this close to the moment it was read may be rewritten within the same
+ * timestamp tick, invisibly to size/mtime; it is hashed again on a pass after this window.
+ */
+export const DEFAULT_SPOOL_RACY_WINDOW_MS = 1_000;
+/** A post-promotion hook is killed after this long. */
+export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
+/** Wire protocol version spoken by `remote` replicas and `hotspare receive`. */
+export const WIRE_PROTOCOL_VERSION = 1;
+/** Frames before the handshake completes, and control frames, are at most this long. */
+export const DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX = 64 * 1024;
+/** After the handshake a frame carries one binlog event (up to 1 GiB on the server) plus metadata. */
+export const DEFAULT_WIRE_FRAME_BYTES_MAX = 1024 * 1024 * 1024 + 64 * 1024;
+/** A putFile over the wire travels in chunks of this size, one request each (bounded memory). */
+export const DEFAULT_WIRE_FILE_CHUNK_BYTES = 1024 * 1024;
+/** Each side sends a PING when it has sent nothing else for this long. */
+export const DEFAULT_WIRE_HEARTBEAT_INTERVAL_MS = 2_000;
+/** Nothing received for this long (PINGs included) means the peer is dead. */
+export const DEFAULT_WIRE_IDLE_TIMEOUT_MS = 15_000;
+/** A connection must complete its handshake within this long or it is dropped. */
+export const DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS = 5_000;
+/** The agent gives up connecting to a receiver after this long (and retries with backoff). */
+export const DEFAULT_REMOTE_CONNECT_TIMEOUT_MS = 5_000;
+/** On close the agent waits this long for the receiver's final acknowledgement. */
+export const DEFAULT_REMOTE_CLOSE_TIMEOUT_MS = 10_000;
+/** An archive file operation over the wire fails after this long without an answer. */
+export const DEFAULT_REMOTE_REQUEST_TIMEOUT_MS = 120_000;
+/** The receiver serves at most this many connections at once (one agent plus strays). */
+export const DEFAULT_RECEIVER_CONNECTIONS_MAX = 16;
+/** The receiver stops reading a connection while this many bytes wait for fsync. */
+export const DEFAULT_RECEIVER_PENDING_BYTES_MAX = 64 * 1024 * 1024;
+/** At most this many putFile uploads may be open at once on one receiver session. */
+export const DEFAULT_RECEIVER_UPLOADS_MAX = 8;
+/** Base backups: one INSERT statement holds rows up to about this many bytes of SQL. */
+export const DEFAULT_BASE_INSERT_BYTES_MAX = 1024 * 1024;
+/** Base backups: rows buffered between the server and the compressor. */
+export const DEFAULT_BASE_ROW_STREAM_HIGH_WATER_ROWS = 256;
+/** Base backups: gzip level of the data files (speed over size: the primary is busy). */
+export const DEFAULT_BASE_GZIP_LEVEL = 3;
+/** Base backups: how long FLUSH TABLES WITH READ LOCK may wait for running statements. */
+export const DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S = 60;

@@ -1,0 +1,80 @@
+import {
+  EventType,
+  parseMariadbGtid,
+  queryText,
+  type EventHeader,
+} from './binlog-event.js';
+
+/**
+ * Follows the event stream and says after which events the stream stands between two
+ * transactions. Resume points, promotion cut-offs and "last applied transaction" are all
+ * taken at these boundaries, never inside a transaction and never at a GTID event (several
+ * CDC tools lost transactions by advancing at the GTID event; research/anchors-mysql.md §8.3).
+ */
+export class TransactionTracker {
+  #inTransaction = false;
+  #gtid: string | undefined;
+  #pendingGtid: string | undefined;
+
+  /** The GTID of the transaction that the last boundary completed, when the server writes them. */
+  get lastGtid(): string | undefined {
+    return this.#gtid;
+  }
+
+  get inTransaction(): boolean {
+    return this.#inTransaction;
+  }
+
+  /** Feeds one event; returns true when the stream is at a transaction boundary after it. */
+  observe(event: Buffer, header: EventHeader): boolean {
+    switch (header.type) {
+      case EventType.GTID_MARIADB: {
+        const { gtid, standalone } = parseMariadbGtid(event, header);
+        this.#pendingGtid = gtid;
+        // A standalone group (DDL, or a statement outside any transaction) is one QUERY
+        // event; any other group runs until its XID or COMMIT/ROLLBACK query.
+        this.#inTransaction = !standalone;
+        return false;
+      }
+      case EventType.GTID_MYSQL:
+      case EventType.ANONYMOUS_GTID_MYSQL:
+        // MySQL writes an explicit BEGIN for transactions; a DDL follows its GTID directly.
+        this.#pendingGtid = undefined;
+        this.#inTransaction = false;
+        return false;
+      case EventType.XID:
+      case EventType.XA_PREPARE:
+        return this.#commit();
+      case EventType.QUERY: {
+        const text = queryText(event).trimStart().slice(0, 16).toUpperCase();
+        if (text.startsWith('BEGIN') || text.startsWith('XA START')) {
+          this.#inTransaction = true;
+          return false;
+        }
+        // COMMIT, ROLLBACK, XA COMMIT/ROLLBACK end a transaction; any other statement
+        // outside a transaction (DDL) is a whole transaction by itself.
+        if (!this.#inTransaction || text.startsWith('COMMIT') || text.startsWith('ROLLBACK') || text.startsWith('XA ')) {
+          return this.#commit();
+        }
+        return false;
+      }
+      case EventType.ANNOTATE_ROWS:
+        return false;
+      default:
+        return !this.#inTransaction && this.#pendingGtid === undefined;
+    }
+  }
+
+  /** Starts afresh, for a stream that resumes at a known boundary. */
+  reset(): void {
+    this.#inTransaction = false;
+    this.#pendingGtid = undefined;
+  }
+
+  #commit(): boolean {
+    this.#inTransaction = false;
+    if (this.#pendingGtid !== undefined) this.#gtid = this.#pendingGtid;
+    this.#pendingGtid = undefined;
+    return true;
+  }
+}

@@ -1,0 +1,172 @@
+import {
+  BehaviorSubject,
+  Observable,
+  asyncScheduler,
+  defer,
+  EMPTY,
+  from,
+  map,
+  merge,
+  mergeMap,
+  of,
+  retry,
+  startWith,
+  switchMap,
+  tap,
+  timer,
+  type SchedulerLike,
+} from 'rxjs';
+import type { PrimaryIdentity } from '../archive/archive-identity.js';
+import { backoffDelayMs, type BackoffPolicy } from '../core/backoff.js';
+import { BinlogStreamFramer, type FramedEvent } from '../core/binlog-stream-framer.js';
+import { HotspareError, errorMessage } from '../core/errors.js';
+import type { DurablePoint, ResumePoint } from '../core/binlog-record.js';
+import type { Logger } from '../platform/logger.js';
+import type { ReplicaSession, ReplicaTarget } from '../replica/replica-target.js';
+import { stateForCode, type ReplicaEvent } from './replica-status.js';
+
+export interface ReplicaPipelineOptions {
+  target: ReplicaTarget;
+  identity: PrimaryIdentity;
+  /** Opens the primary's binlog where the framer stands; paused$ is the flow-control valve. */
+  source: (framer: BinlogStreamFramer, paused$: Observable<boolean>) => Observable<FramedEvent>;
+  /**
+   * Where an archive with no binlog yet begins, and a check that a resume file still exists.
+   * It gets the session for work that must come first (a base backup into an archive without one).
+   */
+  locateStart: (resume: { file: string; position: number } | undefined, session: ReplicaSession) => Promise<{ file: string; position: number }>;
+  highWaterBytes: number;
+  lowWaterBytes: number;
+  backoff: BackoffPolicy;
+  random01: () => number;
+  clockMs: () => number;
+  logger: Logger;
+  /** Sessions still closing; the agent waits for them before it exits. */
+  closing: Set<Promise<void>>;
+  /** The open session (undefined while there is none), for work that shares it (base, spool). */
+  session$?: BehaviorSubject<ReplicaSession | undefined>;
+  scheduler?: SchedulerLike;
+}
+
+/**
+ * One replica's stream, supervised at two levels. The outer level holds the archive session:
+ * open it, and if the archive side breaks, close it (flushing what was appended) and open it
+ * again after a backoff. The inner level holds the binlog dump: start where the archive ends,
+ * append every event, pause the dump above the high-water mark of bytes not yet durable and
+ * resume below the low one; if the primary side breaks, dump again from exactly after the
+ * last appended event. Every failure is reported, then retried with capped, jittered backoff.
+ * A replica never shares a connection, a buffer or a failure with another.
+ */
+export function replicaPipeline(options: ReplicaPipelineOptions): Observable<ReplicaEvent> {
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const log = options.logger;
+  let lastClose: Promise<void> = Promise.resolve();
+
+  return new Observable<ReplicaEvent>((subscriber) => {
+    const retryReporting = <T>(level: 'archive' | 'primary') =>
+      retry<T>({
+        resetOnSuccess: true,
+        delay: (err: unknown, count: number) => {
+          const delayMs = backoffDelayMs(count, options.backoff, options.random01);
+          const failure = describeFailure(err, delayMs);
+          log.error({ code: failure.code, hint: failure.hint, side: level, retryInMs: delayMs, ...(err instanceof HotspareError ? {} : { err }) }, failure.message);
+          subscriber.next(failure);
+          return timer(delayMs, scheduler);
+        },
+      });
+
+    const streamSession = (session: ReplicaSession): Observable<ReplicaEvent> =>
+      new Observable<ReplicaEvent>((inner) => {
+        options.session$?.next(session);
+        const paused$ = new BehaviorSubject(false);
+        paused$.subscribe((paused) => log.debug({ paused, pendingBytes: session.pendingBytes }, paused ? 'flow control: dump paused' : 'flow control: dump resumed'));
+        let shipped = 0;
+        let framer: BinlogStreamFramer | undefined;
+        // The archive's own durable end comes first, so that the lag endpoint knows where an
+        // idle replica stands before any new event is written.
+        const opened$ = session.resume === undefined ? session.durable$ : session.durable$.pipe(startWith(durableAtResume(session.resume)));
+        const durable$ = opened$.pipe(
+          tap(() => {
+            if (paused$.value && session.pendingBytes <= options.lowWaterBytes) paused$.next(false);
+          }),
+          map((point): ReplicaEvent => ({ kind: 'durable', point, shippedBytes: shipped })),
+        );
+        const dump$ = defer(() => {
+          // The first dump of a session starts where the archive ends; a restarted one
+          // continues exactly after the last event this session appended.
+          const start$ = framer === undefined ? from(options.locateStart(session.resume, session)) : from(options.locateStart(framer.next, session));
+          return start$.pipe(
+            switchMap((start) => {
+              framer ??= new BinlogStreamFramer(start);
+              const current = framer;
+              log.info({ start }, 'streaming binlog to replica');
+              paused$.next(session.pendingBytes >= options.highWaterBytes);
+              const received$ = options.source(current, paused$).pipe(mergeMap((framed) => onFramed(framed, session)));
+              return merge(of<ReplicaEvent>({ kind: 'connected', start }), received$);
+            }),
+          );
+        }).pipe(retryReporting<ReplicaEvent>('primary'));
+
+        const onFramed = (framed: FramedEvent, s: ReplicaSession): Observable<ReplicaEvent> => {
+          if (framed.kind === 'record') {
+            const { record } = framed;
+            try {
+              s.append(record);
+            } catch (err) {
+              // The archive refused the event: that is the session's failure, not the dump's,
+              // so the session is reopened from what the archive durably holds.
+              inner.error(err);
+              return EMPTY;
+            }
+            shipped += record.bytes.length;
+            if (!paused$.value && s.pendingBytes >= options.highWaterBytes) paused$.next(true);
+            return of({ kind: 'received', file: record.file, position: record.offset + record.bytes.length, atMs: options.clockMs() });
+          }
+          if (framed.file === undefined) return EMPTY;
+          return of({ kind: 'received', file: framed.file, position: framed.position, atMs: options.clockMs() });
+        };
+
+        const subscription = merge(durable$, dump$).subscribe(inner);
+        return () => {
+          subscription.unsubscribe();
+          paused$.complete();
+          options.session$?.next(undefined);
+          const closing = session.close().catch((err: unknown) => log.warn({ err }, 'closing the replica session failed'));
+          lastClose = closing;
+          options.closing.add(closing);
+          void closing.finally(() => options.closing.delete(closing));
+        };
+      });
+
+    return defer(() => from(lastClose.then(() => options.target.open(options.identity))))
+      .pipe(
+        switchMap((session) => streamSession(session)),
+        retryReporting<ReplicaEvent>('archive'),
+      )
+      .subscribe(subscriber);
+  });
+}
+
+function describeFailure(err: unknown, retryInMs: number): Extract<ReplicaEvent, { kind: 'failed' }> {
+  const code = err instanceof HotspareError ? err.code : 'INTERNAL';
+  return {
+    kind: 'failed',
+    state: stateForCode(code),
+    code,
+    message: errorMessage(err),
+    hint: err instanceof HotspareError ? err.hint : 'see the log; the agent retries',
+    retryInMs,
+  };
+}
+
+/** A resume point is a durable transaction boundary. */
+function durableAtResume(resume: ResumePoint): DurablePoint {
+  return {
+    file: resume.file,
+    position: resume.position,
+    boundaryFile: resume.file,
+    boundaryPosition: resume.position,
+    commitTimestampS: resume.commitTimestampS,
+    gtid: resume.gtid,
+  };
+}

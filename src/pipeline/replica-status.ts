@@ -1,0 +1,26 @@
+import type { DurablePoint } from '../core/binlog-record.js';
+
+/** The contract's replica states (../shared/contract.md, lag endpoint). */
+export type ReplicaState = 'streaming' | 'catching-up' | 'disconnected' | 'gap' | 'error';
+
+/** What a replica pipeline reports as it runs. */
+export type ReplicaEvent =
+  /** The stream to this replica is (re)established from `start`. */
+  | { kind: 'connected'; start: { file: string; position: number } }
+  /** Everything up to `point` is durable on the replica. */
+  | { kind: 'durable'; point: DurablePoint; shippedBytes: number }
+  /** The primary's stream reached `file:position` (an event or a heartbeat arrived). */
+  | { kind: 'received'; file: string; position: number; atMs: number }
+  /** The stream broke; the pipeline retries after `retryInMs`. */
+  | { kind: 'failed'; state: ReplicaState; code: string; message: string; hint: string; retryInMs: number };
+
+/** Error codes that mean the archive cannot continue without an operator (a new base backup). */
+export const GAP_CODES: ReadonlySet<string> = new Set(['BINLOG_PURGED', 'BINLOG_GAP']);
+/** Error codes that mean the replica's archive or setup is wrong, not the link. */
+export const ERROR_CODES: ReadonlySet<string> = new Set(['ARCHIVE_FOREIGN', 'ARCHIVE_VERSION', 'ARCHIVE_LOCKED', 'ARCHIVE_READ', 'DISK_FULL', 'RECEIVER_REFUSED']);
+
+export function stateForCode(code: string): ReplicaState {
+  if (GAP_CODES.has(code)) return 'gap';
+  if (ERROR_CODES.has(code)) return 'error';
+  return 'disconnected';
+}

@@ -1,0 +1,25 @@
+import type { ArchiveFiles } from '../../archive/archive-files.js';
+import { listBaseBackups, listPartialBaseBackups, type BaseBackupMetadata } from '../../archive/base-catalog.js';
+import type { PrimaryConnection } from '../../config/load.js';
+import type { Clock } from '../../platform/clock.js';
+import type { Logger } from '../../platform/logger.js';
+import { takeBaseBackup } from './take-base-backup.js';
+
+/**
+ * Makes sure an archive holds a base backup: returns its oldest complete one, or takes one
+ * now (removing what an interrupted backup left). The agent calls this before it dumps binlog
+ * into an archive; an archive without binlog then starts at the base's file, position 4, so
+ * that the archive keeps whole files from the one holding the base coordinates.
+ */
+export async function ensureBaseBackup(
+  files: ArchiveFiles,
+  primary: PrimaryConnection,
+  deps: { clock: Clock; logger: Logger },
+): Promise<{ base: BaseBackupMetadata; created: boolean }> {
+  const existing = await listBaseBackups(files);
+  const oldest = existing[0];
+  if (oldest !== undefined) return { base: oldest, created: false };
+  for (const partial of await listPartialBaseBackups(files)) await files.remove(`base/${partial}`);
+  deps.logger.info('the archive holds no base backup; taking one');
+  return { base: await takeBaseBackup({ primary, files, clock: deps.clock, logger: deps.logger }), created: true };
+}

@@ -1,0 +1,174 @@
+import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
+import type { ArchiveFiles } from '../../archive/archive-files.js';
+import {
+  BASE_FORMAT_VERSION,
+  BASE_METADATA_FILE,
+  BASE_PARTIAL_SUFFIX,
+  baseIdFor,
+  type BaseBackupMetadata,
+  type BaseFileEntry,
+} from '../../archive/base-catalog.js';
+import type { PrimaryConnection } from '../../config/load.js';
+import { DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S } from '../../config/defaults.js';
+import { HotspareError } from '../../core/errors.js';
+import { quoteIdentifier } from '../../core/sql-literal.js';
+import type { Clock } from '../../platform/clock.js';
+import { withClientDefaultsFile } from '../../platform/client-defaults-file.js';
+import type { Logger } from '../../platform/logger.js';
+import { fromMysqlError } from '../mysql-error.js';
+import { describeEndpoint, mysqlOptions } from '../mysql-options.js';
+import { putCompressed } from './compressed-file.js';
+import { DATA_FILE_PROLOGUE, dumpTableRows } from './row-dump.js';
+import { dumpSchema, schemaDumpVersion } from './schema-dump.js';
+import { readTableInventory, type DumpTable } from './table-inventory.js';
+
+export const HOTSPARE_VERSION = '0.1.0';
+/** Privileges a base backup needs beyond what streaming needs. */
+const BASE_PRIVILEGES = ['RELOAD', 'SELECT', 'LOCK TABLES', 'SHOW VIEW', 'EVENT', 'TRIGGER'];
+
+export interface TakeBaseBackupOptions {
+  primary: PrimaryConnection;
+  files: ArchiveFiles;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * Takes one exact, consistent base backup into `base/<id>/` of an archive:
+ *
+ * 1. FLUSH TABLES WITH READ LOCK; read SHOW MASTER STATUS and @@gtid_binlog_pos (no commit can
+ *    happen, so these are the snapshot's coordinates); START TRANSACTION WITH CONSISTENT SNAPSHOT.
+ * 2. While the lock is held: the schema (mariadb-dump --no-data; DDL is blocked, so it matches
+ *    the coordinates) and the rows of non-transactional tables (MyISAM, Aria, ...).
+ * 3. UNLOCK TABLES; then the InnoDB rows from the snapshot, while the primary writes on.
+ *
+ * Everything goes to `base/<id>.partial/` first; metadata.json is written last and the folder
+ * renamed, so an interrupted backup never looks complete.
+ */
+export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<BaseBackupMetadata> {
+  const { primary, files, clock } = options;
+  const log = options.logger.child({ component: 'base-backup' });
+  const endpoint = describeEndpoint(primary);
+  const startedMs = clock.nowMs();
+  const id = baseIdFor(startedMs);
+  const partial = `base/${id}${BASE_PARTIAL_SUFFIX}`;
+  let conn: Connection;
+  try {
+    conn = await createConnection(mysqlOptions(primary));
+  } catch (err) {
+    throw fromMysqlError(err, 'base backup connect', endpoint);
+  }
+  let locked = false;
+  try {
+    await checkBasePrivileges(conn);
+    const [serverRow] = await query(conn, 'SELECT @@version AS v, @@server_id AS id, @@hostname AS h', endpoint);
+    await query(conn, `SET SESSION lock_wait_timeout = ${DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S}, time_zone = '+00:00'`, endpoint);
+
+    await query(conn, 'FLUSH TABLES WITH READ LOCK', endpoint);
+    locked = true;
+    const lockedAtMs = clock.nowMs();
+    const [master] = await query(conn, 'SHOW MASTER STATUS', endpoint);
+    if (master === undefined) throw new HotspareError('BINLOG_DISABLED', 'SHOW MASTER STATUS returned nothing', { hint: 'enable log_bin on the primary' });
+    const [gtidRow] = await query(conn, 'SELECT @@gtid_binlog_pos AS g', endpoint).catch(() => [] as RowDataPacket[]);
+    await query(conn, 'START TRANSACTION WITH CONSISTENT SNAPSHOT', endpoint);
+    const binlog = { file: String(master['File']), position: Number(master['Position']) };
+    const inventory = await readTableInventory(conn);
+    // Open every snapshot table now: the transaction holds its metadata lock until COMMIT, so
+    // a concurrent ALTER waits for the backup instead of breaking it ("table definition has
+    // changed"), and the schema dumped under the lock stays the schema of the rows.
+    for (const table of inventory.tables.filter((t) => t.transactional)) {
+      await query(conn, `SELECT 1 FROM ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.name)} LIMIT 0`, endpoint);
+    }
+    log.info({ id, binlog, databases: inventory.databases.length, tables: inventory.tables.length }, 'base backup: locked, snapshot taken');
+
+    const entries: BaseFileEntry[] = [];
+    const rowCounts = new Map<DumpTable, { rows: number }>();
+    let lockHeldMs = 0;
+    await withClientDefaultsFile(
+      { user: primary.user, password: primary.password, host: primary.host, port: primary.port, socketPath: primary.socketPath },
+      async (defaultsFile) => {
+        entries.push({ name: 'schema.sql.gz', role: 'schema', ...(await putCompressed(files, `${partial}/schema.sql.gz`, dumpSchema(defaultsFile, inventory.databases, 'schema'))) });
+        const triggers = await putCompressed(files, `${partial}/triggers.sql.gz`, dumpSchema(defaultsFile, inventory.databases, 'triggers'));
+        // Raw bytes for every value from here on: sqlLiteral renders them.
+        await query(conn, 'SET SESSION character_set_results = binary', endpoint);
+        const unlock = async (): Promise<void> => {
+          await query(conn, 'UNLOCK TABLES', endpoint);
+          locked = false;
+          lockHeldMs = clock.nowMs() - lockedAtMs;
+          log.info({ lockHeldMs }, 'base backup: global read lock released');
+        };
+        async function* rows(): AsyncGenerator<string> {
+          yield DATA_FILE_PROLOGUE;
+          for (const table of inventory.tables.filter((t) => !t.transactional)) yield* tableRows(table);
+          await unlock();
+          for (const table of inventory.tables.filter((t) => t.transactional)) yield* tableRows(table);
+        }
+        function tableRows(table: DumpTable): AsyncGenerator<string> {
+          const counter = { rows: 0 };
+          rowCounts.set(table, counter);
+          return dumpTableRows(conn, table, counter);
+        }
+        entries.push({ name: 'data.sql.gz', role: 'data', ...(await putCompressed(files, `${partial}/data.sql.gz`, rows())) });
+        entries.push({ name: 'triggers.sql.gz', role: 'triggers', ...triggers });
+      },
+    );
+    await query(conn, 'COMMIT', endpoint);
+
+    const metadata: BaseBackupMetadata = {
+      formatVersion: BASE_FORMAT_VERSION,
+      id,
+      method: 'logical-exact',
+      startedAt: new Date(startedMs).toISOString(),
+      finishedAt: new Date(clock.nowMs()).toISOString(),
+      binlog,
+      gtidBinlogPos: String(gtidRow?.['g'] ?? ''),
+      lockHeldMs,
+      server: { version: String(serverRow?.['v']), serverId: Number(serverRow?.['id']), hostname: String(serverRow?.['h']) },
+      tool: { name: 'hotspare', version: HOTSPARE_VERSION, schemaDump: await schemaDumpVersion() },
+      databases: inventory.databases,
+      tables: inventory.tables.map((t) => ({
+        schema: t.schema,
+        name: t.name,
+        engine: t.engine,
+        rows: rowCounts.get(t)?.rows ?? 0,
+        consistency: t.transactional ? 'snapshot' : 'locked',
+      })),
+      files: entries,
+    };
+    await files.putFile(`${partial}/${BASE_METADATA_FILE}`, Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`));
+    await files.rename(partial, `base/${id}`);
+    log.info({ id, binlog, lockHeldMs, bytes: entries.reduce((n, e) => n + e.bytes, 0) }, 'base backup complete');
+    return metadata;
+  } catch (err) {
+    await files.remove(partial).catch(() => undefined);
+    throw fromMysqlError(err, 'base backup', endpoint);
+  } finally {
+    if (locked) await conn.query('UNLOCK TABLES').catch(() => undefined);
+    await conn.end().catch(() => undefined);
+  }
+}
+
+async function query(conn: Connection, sql: string, endpoint: string): Promise<RowDataPacket[]> {
+  try {
+    const [rows] = await conn.query<RowDataPacket[]>(sql);
+    return Array.isArray(rows) ? rows : [];
+  } catch (err) {
+    throw fromMysqlError(err, sql.split(' ').slice(0, 4).join(' '), endpoint);
+  }
+}
+
+/** Refuses early, with the exact GRANT, when the user cannot take a consistent backup. */
+async function checkBasePrivileges(conn: Connection): Promise<void> {
+  const [rows] = await conn.query<RowDataPacket[]>('SHOW GRANTS');
+  const global = rows
+    .map((r) => String(Object.values(r)[0]).toUpperCase())
+    .filter((g) => / ON \*\.\* /.test(g))
+    .join('\n');
+  if (/ALL PRIVILEGES/.test(global)) return;
+  const missing = BASE_PRIVILEGES.filter((p) => !new RegExp(`\\b${p}\\b`).test(global));
+  if (missing.length > 0) {
+    throw new HotspareError('PRIVILEGES', `the hotspare user lacks ${missing.join(', ')}, which a consistent base backup needs`, {
+      hint: `GRANT ${BASE_PRIVILEGES.join(', ')} ON *.* TO the hotspare user (RELOAD allows the brief FLUSH TABLES WITH READ LOCK)`,
+    });
+  }
+}

@@ -1,0 +1,118 @@
+import type { PrimaryConnection } from '../config/load.js';
+import { DEFAULT_EXPIRE_SETTING_REFRESH_MS } from '../config/defaults.js';
+import { HotspareError, errorMessage } from '../core/errors.js';
+import type { Clock } from '../platform/clock.js';
+import type { Logger } from '../platform/logger.js';
+import { MysqlProbe, type BinlogFileInfo } from './mysql-probe.js';
+
+/** One successful look at the primary's binlog. */
+export interface HeadObservation {
+  head: { file: string; position: number };
+  files: BinlogFileInfo[];
+  expireLogsSeconds: number;
+  /** When SHOW MASTER STATUS answered. */
+  checkedAtMs: number;
+}
+
+export interface HeadPollerOptions {
+  primary: PrimaryConnection;
+  intervalMs: number;
+  /**
+   * The interval while `wantFast()` holds (a replica without a stream): then the head
+   * observations alone date the oldest undurable event, to within one interval.
+   */
+  fastIntervalMs?: number;
+  wantFast?: () => boolean;
+  clock: Clock;
+  logger: Logger;
+  onObservation: (observation: HeadObservation) => void;
+  onFailure: (failure: { code: string; message: string; atMs: number }) => void;
+}
+
+/**
+ * Reads the primary's head position and binlog file list once per interval over one
+ * persistent connection, shared by every replica and every HTTP client: requests to the lag
+ * endpoint never reach MySQL. A failed check closes the connection; the next interval opens
+ * a new one. binlog_expire_logs_seconds is re-read now and then (it can be SET GLOBAL).
+ */
+export class HeadPoller {
+  readonly #options: HeadPollerOptions;
+  #probe: MysqlProbe | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+  #expireLogsSeconds = 0;
+  #expireReadAtMs: number | undefined;
+  #failing = false;
+
+  constructor(options: HeadPollerOptions) {
+    this.#options = options;
+  }
+
+  /** Checks at once, then every interval (measured from the end of the previous check). */
+  start(): void {
+    this.#stopped = false;
+    this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+    await this.#probe?.close();
+    this.#probe = undefined;
+  }
+
+  /** Checks now (if no check is running) instead of at the end of the current interval. */
+  checkSoon(): void {
+    if (this.#stopped || this.#running !== undefined || this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#schedule(0);
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#running = this.#check().finally(() => {
+        this.#running = undefined;
+        const { intervalMs, fastIntervalMs, wantFast } = this.#options;
+        const fast = fastIntervalMs !== undefined && !this.#failing && wantFast?.() === true;
+        this.#schedule(fast ? Math.min(fastIntervalMs, intervalMs) : intervalMs);
+      });
+    }, delayMs);
+    this.#timer.unref();
+  }
+
+  async #check(): Promise<void> {
+    const { clock, logger } = this.#options;
+    try {
+      this.#probe ??= await MysqlProbe.connect(this.#options.primary);
+      const probe = this.#probe;
+      // The head first, then the list: the list then always includes the head's file.
+      const head = await probe.head();
+      const checkedAtMs = clock.nowMs();
+      const files = await probe.binlogFiles();
+      if (this.#expireReadAtMs === undefined || checkedAtMs - this.#expireReadAtMs >= DEFAULT_EXPIRE_SETTING_REFRESH_MS) {
+        this.#expireLogsSeconds = await probe.expireLogsSeconds().catch((err: unknown) => {
+          // Servers without the variable (MariaDB < 10.6) expire by days only, or not at all.
+          logger.debug({ err }, 'binlog_expire_logs_seconds unavailable');
+          return 0;
+        });
+        this.#expireReadAtMs = checkedAtMs;
+      }
+      if (this.#failing) logger.info({ head }, 'head check works again');
+      this.#failing = false;
+      if (!this.#stopped) this.#options.onObservation({ head, files, expireLogsSeconds: this.#expireLogsSeconds, checkedAtMs });
+    } catch (err) {
+      const probe = this.#probe;
+      this.#probe = undefined;
+      await probe?.close();
+      const code = err instanceof HotspareError ? err.code : 'INTERNAL';
+      // Once per outage: the lag endpoint shows the rest.
+      if (!this.#failing) logger.warn({ code, err: err instanceof HotspareError ? undefined : err }, `head check failed: ${errorMessage(err)}`);
+      this.#failing = true;
+      if (!this.#stopped) this.#options.onFailure({ code, message: errorMessage(err), atMs: clock.nowMs() });
+    }
+  }
+}

@@ -1,0 +1,48 @@
+import { HotspareError } from '../core/errors.js';
+
+/** MySQL/MariaDB error numbers the agent reacts to. */
+const ER_ACCESS_DENIED = 1045;
+const ER_SPECIFIC_ACCESS_DENIED = 1227;
+const ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236;
+
+/**
+ * Translates a mysql2 error into a HotspareError with an operator hint. A dump request for a
+ * purged file is its own code (BINLOG_PURGED): it is never retried into a silent skip.
+ */
+export function fromMysqlError(err: unknown, what: string, endpoint: string): HotspareError {
+  if (err instanceof HotspareError) return err;
+  const e = err as { errno?: number; code?: string; message?: string };
+  const message = e.message ?? String(err);
+  if (e.errno === ER_MASTER_FATAL_ERROR_READING_BINLOG) {
+    if (/could not find first log file|purged|no longer available/i.test(message)) {
+      return new HotspareError('BINLOG_PURGED', `${what}: the primary no longer has the binlog the archive needs (${message})`, {
+        cause: err,
+        hint: 'the archive cannot continue from where it ends; take a new base backup with `hotspare base`, and keep binlog longer (binlog_expire_logs_seconds)',
+      });
+    }
+    return new HotspareError('BINLOG_READ', `${what}: the primary cannot send its binlog (${message})`, {
+      cause: err,
+      hint: 'check the primary\'s error log; the agent retries',
+    });
+  }
+  if (e.errno === ER_ACCESS_DENIED) {
+    return new HotspareError('PRIMARY_AUTH', `${what}: access denied for ${endpoint}`, {
+      cause: err,
+      hint: 'check primary.user and the password (file) in the config',
+    });
+  }
+  if (e.errno === ER_SPECIFIC_ACCESS_DENIED) {
+    return new HotspareError('PRIVILEGES', `${what}: ${message}`, {
+      cause: err,
+      hint: 'GRANT REPLICATION SLAVE, BINLOG MONITOR, RELOAD, SELECT, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER ON *.* TO the hotspare user',
+    });
+  }
+  const network = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOENT', 'PROTOCOL_CONNECTION_LOST', 'EPIPE'];
+  if (e.code !== undefined && network.includes(e.code)) {
+    return new HotspareError('PRIMARY_UNREACHABLE', `${what}: cannot reach the primary at ${endpoint} (${e.code})`, {
+      cause: err,
+      hint: 'the agent retries; check that the server runs and that primary.host/port/socketPath are right',
+    });
+  }
+  return new HotspareError('PRIMARY_ERROR', `${what}: ${message}`, { cause: err, hint: 'see the cause; the agent retries' });
+}

@@ -1,0 +1,23 @@
+import type { ReplicaDefinition } from '../config/schema.js';
+import type { Clock } from '../platform/clock.js';
+import type { Logger } from '../platform/logger.js';
+import type { ReplicaTarget } from './replica-target.js';
+import { FileTarget } from './targets/file-target.js';
+import { RemoteTarget } from './targets/remote-target.js';
+
+export interface TargetDependencies {
+  logger: Logger;
+  clock: Clock;
+  syncBatchBytesMax: number;
+}
+
+/** The one place that maps a replica definition's `type` to its backend. */
+export function createReplicaTarget(definition: ReplicaDefinition, deps: TargetDependencies): ReplicaTarget {
+  const logger = deps.logger.child({ replica: definition.name });
+  switch (definition.type) {
+    case 'file':
+      return new FileTarget({ name: definition.name, path: definition.path, logger, clock: deps.clock, syncBatchBytesMax: deps.syncBatchBytesMax });
+    case 'remote':
+      return new RemoteTarget({ name: definition.name, address: definition.address, tokenFile: definition.tokenFile, tls: definition.tls, logger });
+  }
+}

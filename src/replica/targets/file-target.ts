@@ -1,0 +1,56 @@
+import { mkdir } from 'node:fs/promises';
+import { claimArchive, type PrimaryIdentity } from '../../archive/archive-identity.js';
+import { LocalArchiveFiles } from '../../archive/archive-files.js';
+import { ArchiveLock } from '../../archive/archive-lock.js';
+import { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
+import type { Clock } from '../../platform/clock.js';
+import type { Logger } from '../../platform/logger.js';
+import type { ReplicaSession, ReplicaTarget } from '../replica-target.js';
+
+export interface FileTargetOptions {
+  name: string;
+  path: string;
+  logger: Logger;
+  clock: Clock;
+  syncBatchBytesMax: number;
+}
+
+/** An archive volume mounted on the agent's host: events go straight into the archive folder. */
+export class FileTarget implements ReplicaTarget {
+  readonly type = 'file';
+  readonly name: string;
+
+  constructor(readonly options: FileTargetOptions) {
+    this.name = options.name;
+  }
+
+  async open(identity: PrimaryIdentity): Promise<ReplicaSession> {
+    const { path, logger, clock } = this.options;
+    await mkdir(path, { recursive: true });
+    await claimArchive(path, identity, new Date(clock.nowMs()).toISOString());
+    await mkdir(`${path}/state`, { recursive: true });
+    const lock = await ArchiveLock.acquire(path, `agent replica ${this.name}`);
+    try {
+      const writer = await BinlogArchiveWriter.open(path, { logger, clock, syncBatchBytesMax: this.options.syncBatchBytesMax });
+      return {
+        resume: writer.resume,
+        append: (record) => writer.append(record),
+        get pendingBytes() {
+          return writer.pendingBytes;
+        },
+        durable$: writer.durable$,
+        files: new LocalArchiveFiles(path),
+        close: async () => {
+          try {
+            await writer.close();
+          } finally {
+            await lock.release();
+          }
+        },
+      };
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import type { ArchiveFiles } from '../../archive/archive-files.js';
+import { DEFAULT_WIRE_FILE_CHUNK_BYTES } from '../../config/defaults.js';
+import { HotspareError } from '../../core/errors.js';
+import { FileOp, type FileArgs, type FileOpCode, type FileResponse } from '../../wire/wire-messages.js';
+
+/** Sends one FILE_REQUEST and resolves with its FILE_RESPONSE (errors already turned into throws). */
+export type FileRequester = (op: FileOpCode, args: FileArgs, data?: Buffer) => Promise<FileResponse>;
+
+/**
+ * ArchiveFiles on a receiver's archive: every operation is a request/response pair on the
+ * agent's connection; the receiver checks every path (checkArchivePath) and does the work with
+ * its LocalArchiveFiles. Large data travels in chunks, one round trip each, so neither side
+ * holds more than a chunk per upload.
+ */
+export class RemoteArchiveFiles implements ArchiveFiles {
+  constructor(
+    private readonly request: FileRequester,
+    private readonly chunkBytes: number = DEFAULT_WIRE_FILE_CHUNK_BYTES,
+  ) {}
+
+  async putFile(path: string, data: AsyncIterable<Buffer> | Buffer): Promise<void> {
+    const begin = await this.request(FileOp.PUT_BEGIN, { path });
+    const upload = begin.id;
+    try {
+      const source: AsyncIterable<Buffer> | Iterable<Buffer> = Buffer.isBuffer(data) ? [data] : data;
+      for await (const chunk of source) {
+        for (let at = 0; at < chunk.length; at += this.chunkBytes) {
+          await this.request(FileOp.PUT_CHUNK, { upload }, chunk.subarray(at, at + this.chunkBytes));
+        }
+      }
+    } catch (err) {
+      await this.request(FileOp.PUT_ABORT, { upload }).catch(() => undefined);
+      throw err;
+    }
+    await this.request(FileOp.PUT_END, { upload });
+  }
+
+  async writeAt(path: string, offset: number, data: Buffer): Promise<void> {
+    // Not atomic across chunks, as a local write of that size is not either.
+    if (data.length === 0) {
+      await this.request(FileOp.WRITE_AT, { path, offset }, data);
+      return;
+    }
+    for (let at = 0; at < data.length; at += this.chunkBytes) {
+      await this.request(FileOp.WRITE_AT, { path, offset: offset + at }, data.subarray(at, at + this.chunkBytes));
+    }
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    await this.request(FileOp.TRUNCATE, { path, size });
+  }
+
+  async readFile(path: string): Promise<Buffer | undefined> {
+    const response = await this.request(FileOp.READ_FILE, { path });
+    return response.result.exists === true ? Buffer.from(response.data) : undefined;
+  }
+
+  async size(path: string): Promise<number | undefined> {
+    const response = await this.request(FileOp.SIZE, { path });
+    return response.result.size ?? undefined;
+  }
+
+  async list(path: string): Promise<string[]> {
+    const response = await this.request(FileOp.LIST, { path });
+    return response.result.names ?? [];
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await this.request(FileOp.RENAME, { path: from, to });
+  }
+
+  async remove(path: string): Promise<void> {
+    await this.request(FileOp.REMOVE, { path });
+  }
+}
+
+export function problemError(problem: { code: string; message: string; hint: string }): HotspareError {
+  return new HotspareError(problem.code, `receiver: ${problem.message}`, { hint: problem.hint });
+}

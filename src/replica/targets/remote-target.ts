@@ -1,0 +1,359 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { Subject, type Observable } from 'rxjs';
+import type { PrimaryIdentity } from '../../archive/archive-identity.js';
+import { compareBinlogNames } from '../../archive/archive-layout.js';
+import {
+  DEFAULT_REMOTE_CLOSE_TIMEOUT_MS,
+  DEFAULT_REMOTE_CONNECT_TIMEOUT_MS,
+  DEFAULT_REMOTE_REQUEST_TIMEOUT_MS,
+  DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX,
+  DEFAULT_WIRE_FRAME_BYTES_MAX,
+  DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_WIRE_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_WIRE_IDLE_TIMEOUT_MS,
+  WIRE_PROTOCOL_VERSION,
+} from '../../config/defaults.js';
+import type { BinlogRecord, DurablePoint, ResumePoint } from '../../core/binlog-record.js';
+import { HotspareError, errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../platform/logger.js';
+import { FrameType, wireError, type Frame } from '../../wire/wire-frame.js';
+import {
+  decodeAck,
+  decodeFileResponse,
+  decodeJson,
+  decodeWelcome,
+  encodeEventMeta,
+  encodeFileRequest,
+  encodeJson,
+  problemSchema,
+  type FileArgs,
+  type FileOpCode,
+  type FileResponse,
+  type Hello,
+} from '../../wire/wire-messages.js';
+import { WireSocket } from '../../wire/wire-socket.js';
+import type { ReplicaSession, ReplicaTarget } from '../replica-target.js';
+import { problemError, RemoteArchiveFiles } from './remote-archive-files.js';
+
+export interface RemoteTargetOptions {
+  name: string;
+  /** HOST:PORT of `hotspare receive`. */
+  address: string;
+  tokenFile: string;
+  tls?: { ca?: string | undefined; servername?: string | undefined } | undefined;
+  logger: Logger;
+  limits?: Partial<RemoteLimits>;
+}
+
+export interface RemoteLimits {
+  connectTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  idleTimeoutMs: number;
+  closeTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+/**
+ * A standby reached over the network: `hotspare receive` on the other end writes the archive.
+ * Each open() is one connection: connect (TCP or TLS), HELLO with the token and the primary's
+ * identity, and the receiver's durable resume point in return. Every failure is a
+ * HotspareError (RECEIVER_UNREACHABLE, RECEIVER_REFUSED, RECEIVER_LOST, or the receiver's own
+ * code), so the pipeline retries it with backoff like any other.
+ */
+export class RemoteTarget implements ReplicaTarget {
+  readonly type = 'remote';
+  readonly name: string;
+  /** One id per agent process: a reconnect of this agent replaces its own stale connection. */
+  readonly agentId = randomUUID();
+  readonly #limits: RemoteLimits;
+
+  constructor(readonly options: RemoteTargetOptions) {
+    this.name = options.name;
+    this.#limits = {
+      connectTimeoutMs: DEFAULT_REMOTE_CONNECT_TIMEOUT_MS,
+      handshakeTimeoutMs: DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS,
+      heartbeatIntervalMs: DEFAULT_WIRE_HEARTBEAT_INTERVAL_MS,
+      idleTimeoutMs: DEFAULT_WIRE_IDLE_TIMEOUT_MS,
+      closeTimeoutMs: DEFAULT_REMOTE_CLOSE_TIMEOUT_MS,
+      requestTimeoutMs: DEFAULT_REMOTE_REQUEST_TIMEOUT_MS,
+      ...options.limits,
+    };
+  }
+
+  async open(identity: PrimaryIdentity): Promise<ReplicaSession> {
+    const token = await readSecret(this.options.tokenFile, 'tokenFile');
+    const socket = await this.#connect();
+    const session = new RemoteSession(socket, this.#limits, this.options.address, this.options.logger);
+    const hello: Hello = { protocol: WIRE_PROTOCOL_VERSION, token, primary: identity, agentId: this.agentId };
+    await session.handshake(hello);
+    return session;
+  }
+
+  async #connect(): Promise<Socket> {
+    const { host, port } = splitAddress(this.options.address);
+    const tls = this.options.tls;
+    const ca = tls?.ca === undefined ? undefined : await readSecret(tls.ca, 'tls.ca');
+    return new Promise<Socket>((resolve, reject) => {
+      const socket: Socket =
+        tls === undefined
+          ? connectTcp({ host, port })
+          : connectTls(tlsOptions(host, port, ca, tls.servername));
+      const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${this.#limits.connectTimeoutMs} ms`)), this.#limits.connectTimeoutMs);
+      const onError = (err: Error): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(
+          new HotspareError('RECEIVER_UNREACHABLE', `cannot reach the receiver at ${this.options.address}: ${errorMessage(err)}`, {
+            hint: 'is `hotspare receive` running there, and the address, port, firewall and TLS settings right? The agent retries.',
+            cause: err,
+          }),
+        );
+      };
+      socket.once('error', onError);
+      socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        resolve(socket);
+      });
+    });
+  }
+}
+
+interface InFlight {
+  file: string;
+  end: number;
+  bytes: number;
+}
+
+interface PendingRequest {
+  resolve: (response: FileResponse) => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** One connection to a receiver, handshaken: the ReplicaSession the pipeline streams into. */
+class RemoteSession implements ReplicaSession {
+  resume: ResumePoint | undefined;
+  readonly files: RemoteArchiveFiles;
+  readonly #wire: WireSocket;
+  readonly #durable = new Subject<DurablePoint>();
+  readonly #inflight: InFlight[] = [];
+  #pendingBytes = 0;
+  #failure: HotspareError | undefined;
+  #handshake: { resolve: () => void; reject: (err: unknown) => void } | undefined;
+  #byeOk: (() => void) | undefined;
+  #closing = false;
+  #gone: Promise<void>;
+  readonly #requests = new Map<number, PendingRequest>();
+  #nextRequestId = 1;
+
+  constructor(
+    socket: Socket,
+    private readonly limits: RemoteLimits,
+    private readonly address: string,
+    private readonly log: Logger,
+  ) {
+    let markGone!: () => void;
+    this.#gone = new Promise((r) => (markGone = r));
+    this.#wire = new WireSocket(socket, {
+      frameBytesMax: DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX,
+      heartbeatIntervalMs: limits.heartbeatIntervalMs,
+      idleTimeoutMs: limits.idleTimeoutMs,
+      onFrame: (frame) => this.#onFrame(frame),
+      onClose: (err) => {
+        this.#onClose(err);
+        markGone();
+      },
+    });
+    this.files = new RemoteArchiveFiles((op, args, data) => this.#request(op, args, data));
+  }
+
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  get durable$(): Observable<DurablePoint> {
+    return this.#durable.asObservable();
+  }
+
+  handshake(hello: Hello): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#fail(new HotspareError('RECEIVER_UNREACHABLE', `the receiver at ${this.address} did not answer the handshake within ${this.limits.handshakeTimeoutMs} ms`, { hint: 'is that port a `hotspare receive`? The agent retries.' }));
+      }, this.limits.handshakeTimeoutMs);
+      this.#handshake = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      this.#wire.send(FrameType.HELLO, [encodeJson(hello)]);
+    });
+  }
+
+  append(record: BinlogRecord): void {
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#closing) throw new Error('append after close');
+    this.#wire.send(FrameType.EVENT, [encodeEventMeta(record), record.bytes]);
+    this.#inflight.push({ file: record.file, end: record.offset + record.bytes.length, bytes: record.bytes.length });
+    this.#pendingBytes += record.bytes.length;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing) return this.#gone;
+    this.#closing = true;
+    if (this.#failure === undefined && !this.#wire.closed) {
+      const done = new Promise<void>((resolve) => (this.#byeOk = resolve));
+      this.#wire.send(FrameType.BYE);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.limits.closeTimeoutMs)));
+      const outcome = await Promise.race([done.then(() => 'ok' as const), this.#gone.then(() => 'gone' as const), timeout]);
+      clearTimeout(timer);
+      if (outcome !== 'ok') this.log.warn({ outcome, unacknowledgedBytes: this.#pendingBytes }, 'the receiver did not confirm the end of the session');
+    }
+    this.#wire.close(undefined);
+    await this.#gone;
+  }
+
+  #onFrame(frame: Frame): void {
+    if (this.#handshake !== undefined) {
+      const handshake = this.#handshake;
+      this.#handshake = undefined;
+      if (frame.type === FrameType.WELCOME) {
+        let welcome;
+        try {
+          welcome = decodeWelcome(frame.payload);
+        } catch (err) {
+          this.#fail(err as HotspareError);
+          handshake.reject(err);
+          return;
+        }
+        this.resume = welcome.resume ?? undefined;
+        this.#wire.setLimit(DEFAULT_WIRE_FRAME_BYTES_MAX);
+        handshake.resolve();
+        return;
+      }
+      if (frame.type === FrameType.REFUSE) {
+        const problem = decodeJson(frame.payload, problemSchema, 'REFUSE');
+        // Archive codes keep their name (the lag endpoint shows them as an archive error).
+        const code = problem.code.startsWith('ARCHIVE_') ? problem.code : 'RECEIVER_REFUSED';
+        const err = new HotspareError(code, `the receiver at ${this.address} refused the agent (${problem.code}): ${problem.message}`, { hint: problem.hint });
+        this.#fail(err);
+        handshake.reject(err);
+        return;
+      }
+      const err = wireError(`expected WELCOME or REFUSE, received frame type ${frame.type}`);
+      this.#fail(err);
+      handshake.reject(err);
+      return;
+    }
+    switch (frame.type) {
+      case FrameType.ACK:
+        this.#onAck(decodeAck(frame.payload));
+        return;
+      case FrameType.FILE_RESPONSE: {
+        const response = decodeFileResponse(frame.payload);
+        const pending = this.#requests.get(response.id);
+        if (pending === undefined) return;
+        this.#requests.delete(response.id);
+        clearTimeout(pending.timer);
+        if (response.result.error !== undefined) pending.reject(problemError(response.result.error));
+        else pending.resolve(response);
+        return;
+      }
+      case FrameType.ERROR:
+        this.#fail(problemError(decodeJson(frame.payload, problemSchema, 'ERROR')));
+        return;
+      case FrameType.BYE_OK:
+        this.#byeOk?.();
+        return;
+      default:
+        throw wireError(`unexpected frame type ${frame.type} from the receiver`);
+    }
+  }
+
+  #onAck(point: DurablePoint): void {
+    while (this.#inflight.length > 0) {
+      const head = this.#inflight[0] as InFlight;
+      const order = compareBinlogNames(head.file, point.file);
+      if (order > 0 || (order === 0 && head.end > point.position)) break;
+      this.#inflight.shift();
+      this.#pendingBytes -= head.bytes;
+    }
+    this.#durable.next(point);
+  }
+
+  #request(op: FileOpCode, args: FileArgs, data: Buffer = Buffer.alloc(0)): Promise<FileResponse> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const id = this.#nextRequestId;
+    this.#nextRequestId = this.#nextRequestId >= 0xffffffff ? 1 : this.#nextRequestId + 1;
+    return new Promise<FileResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#requests.delete(id);
+        reject(new HotspareError('RECEIVER_TIMEOUT', `the receiver did not answer an archive file operation within ${this.limits.requestTimeoutMs} ms`, { hint: 'check the standby\'s disk and the receiver log' }));
+      }, this.limits.requestTimeoutMs);
+      this.#requests.set(id, { resolve, reject, timer });
+      this.#wire.send(FrameType.FILE_REQUEST, encodeFileRequest({ id, op, args, data }));
+    });
+  }
+
+  #fail(err: HotspareError): void {
+    this.#failure ??= err;
+    this.#wire.close(err);
+  }
+
+  #onClose(err: Error | undefined): void {
+    const failure =
+      this.#failure ??
+      new HotspareError(this.#handshake !== undefined ? 'RECEIVER_UNREACHABLE' : 'RECEIVER_LOST', `the connection to the receiver at ${this.address} ended${err === undefined ? '' : `: ${err.message}`}`, {
+        hint: 'the agent reconnects and resumes from what the standby has made durable',
+        ...(err === undefined ? {} : { cause: err }),
+      });
+    this.#failure = failure;
+    this.#handshake?.reject(failure);
+    this.#handshake = undefined;
+    for (const [id, pending] of this.#requests) {
+      clearTimeout(pending.timer);
+      pending.reject(failure);
+      this.#requests.delete(id);
+    }
+    if (this.#closing && err === undefined) this.#durable.complete();
+    else this.#durable.error(failure);
+  }
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  const host = address.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(address.slice(at + 1)) };
+}
+
+function tlsOptions(host: string, port: number, ca: string | undefined, servername: string | undefined): ConnectionOptions {
+  const options: ConnectionOptions = { host, port, minVersion: 'TLSv1.2' };
+  if (ca !== undefined) options.ca = ca;
+  const name = servername ?? (isIp(host) ? undefined : host);
+  if (name !== undefined) options.servername = name;
+  return options;
+}
+
+function isIp(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}
+
+async function readSecret(path: string, field: string): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (err) {
+    throw new HotspareError('CONFIG_FILE_UNREADABLE', `cannot read ${field} ${path}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, {
+      hint: `make ${path} readable by the agent`,
+    });
+  }
+}

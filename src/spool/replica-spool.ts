@@ -1,0 +1,79 @@
+import type { BehaviorSubject, Subscription } from 'rxjs';
+import type { SpoolSource } from '../config/schema.js';
+import type { Clock } from '../platform/clock.js';
+import type { Logger } from '../platform/logger.js';
+import type { ReplicaSession } from '../replica/replica-target.js';
+import { SpoolSyncer, type SpoolFilesSnapshot, type SpoolTuning } from './spool-syncer.js';
+
+/**
+ * The spool side of one replica: one syncer per configured source, running while the
+ * replica's pipeline holds an open archive session, stopped when it closes, started again on
+ * the next one (each start recovers what the archive durably has). The shipped-bytes total
+ * lives here so it survives session changes.
+ */
+export class ReplicaSpool {
+  #syncers: SpoolSyncer[] = [];
+  #subscription: Subscription | undefined;
+  #switching: Promise<void> = Promise.resolve();
+  #shippedTotal = 0;
+
+  constructor(
+    private readonly options: {
+      sources: readonly SpoolSource[];
+      session$: BehaviorSubject<ReplicaSession | undefined>;
+      logger: Logger;
+      clock: Clock;
+      tuning?: Partial<SpoolTuning>;
+    },
+  ) {}
+
+  start(): void {
+    if (this.options.sources.length === 0 || this.#subscription !== undefined) return;
+    this.#subscription = this.options.session$.subscribe((session) => {
+      this.#switching = this.#switching.then(async () => {
+        await this.#stopSyncers();
+        if (session === undefined) return;
+        this.#syncers = this.options.sources.map(
+          (source) =>
+            new SpoolSyncer({
+              source,
+              files: session.files,
+              logger: this.options.logger,
+              clock: this.options.clock,
+              ...(this.options.tuning === undefined ? {} : { tuning: this.options.tuning }),
+              onShipped: (bytes) => {
+                this.#shippedTotal += bytes;
+              },
+            }),
+        );
+        for (const s of this.#syncers) s.start();
+      });
+    });
+  }
+
+  /** Stops every syncer; resolves once their passes under way are committed or abandoned. */
+  async stop(): Promise<void> {
+    this.#subscription?.unsubscribe();
+    this.#subscription = undefined;
+    await this.#switching;
+    await this.#stopSyncers();
+  }
+
+  async #stopSyncers(): Promise<void> {
+    const syncers = this.#syncers;
+    this.#syncers = [];
+    await Promise.all(syncers.map((s) => s.stop()));
+  }
+
+  /** The replica's spool lag, summed over its sources. */
+  snapshot(): SpoolFilesSnapshot {
+    const total: SpoolFilesSnapshot = { pendingChanges: 0, pendingBytes: 0, oldestPendingMs: 0, bytesShippedTotal: this.#shippedTotal };
+    for (const s of this.#syncers) {
+      const one = s.snapshot();
+      total.pendingChanges += one.pendingChanges;
+      total.pendingBytes += one.pendingBytes;
+      total.oldestPendingMs = Math.max(total.oldestPendingMs, one.oldestPendingMs);
+    }
+    return total;
+  }
+}

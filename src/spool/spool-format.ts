@@ -1,0 +1,129 @@
+import { crc32 } from 'node:zlib';
+
+/**
+ * The on-disk format of one spool source in the archive, under files/<source name>/:
+ *
+ *   source.json                 what the source is: original path, excludes, hooks, block size
+ *   packs/<seq>.pack            raw data, append-only; blocks are referenced by (pack, offset)
+ *   journal/<seq>.jnl           append-only journal segments; each one starts with a checkpoint
+ *                               (the whole tree's state) followed by timestamped operations
+ *
+ * A journal line is `<crc32 as 8 hex digits> <json>\n`; a line whose CRC does not match ends
+ * the journal (a torn tail after a crash). A file's content is a list of fixed-size blocks,
+ * each a reference into a pack plus its hash, so an in-place rewrite records only the blocks
+ * that changed and an append only the new ones. Data reaches a pack (fsynced) before the
+ * journal line that references it, so a durable journal line never points at missing bytes.
+ */
+export const SPOOL_FORMAT_VERSION = 1;
+
+/** A block of a file: hash of its bytes, pack number, offset in the pack. Its length follows from the file size. */
+export type BlockRef = [hash: string, pack: number, offset: number];
+
+export interface FileEntry {
+  kind: 'file';
+  mode: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  size: number;
+  ino: number;
+  blocks: BlockRef[];
+  /** Read so soon after its last write that a same-size rewrite could share its mtime: hash again. */
+  racy?: boolean;
+}
+export interface DirEntry {
+  kind: 'dir';
+  mode: number;
+  mtimeNs: string;
+  ino: number;
+}
+export interface LinkEntry {
+  kind: 'link';
+  target: string;
+  mtimeNs: string;
+  ino: number;
+}
+export type SpoolEntry = FileEntry | DirEntry | LinkEntry;
+
+/** One journal operation; `t` is when the agent observed the change (ms since the epoch). */
+export type SpoolOp =
+  | { op: 'file'; t: number; path: string; e: Omit<FileEntry, 'blocks'>; set: Array<[index: number, ...ref: BlockRef]> }
+  | { op: 'dir'; t: number; path: string; e: DirEntry }
+  | { op: 'link'; t: number; path: string; e: LinkEntry }
+  | { op: 'rm'; t: number; path: string }
+  | { op: 'mv'; t: number; from: string; to: string };
+
+/** Lines of a checkpoint: a header, one entry per path, an end marker with the count. */
+export type CheckpointLine =
+  | { op: 'ckpt'; t: number; seq: number }
+  | { op: 'ent'; path: string; e: SpoolEntry }
+  | { op: 'ckpt-end'; n: number };
+
+export type JournalLine = SpoolOp | CheckpointLine;
+
+export const sourceDir = (name: string): string => `files/${name}`;
+export const sourceMetaPath = (name: string): string => `files/${name}/source.json`;
+export const journalDir = (name: string): string => `files/${name}/journal`;
+export const packDir = (name: string): string => `files/${name}/packs`;
+export const journalPath = (name: string, seq: number): string => `${journalDir(name)}/${String(seq).padStart(10, '0')}.jnl`;
+export const packPath = (name: string, seq: number): string => `${packDir(name)}/${String(seq).padStart(10, '0')}.pack`;
+
+const SEQ_FILE = /^(\d{10})\.(jnl|pack)$/;
+/** Sequence numbers of journal or pack files in a folder listing, ascending. */
+export function seqsOf(names: string[], ext: 'jnl' | 'pack'): number[] {
+  const out: number[] = [];
+  for (const n of names) {
+    const m = SEQ_FILE.exec(n);
+    if (m?.[2] === ext) out.push(Number(m[1]));
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** What source.json holds. */
+export interface SourceMeta {
+  format: number;
+  name: string;
+  path: string;
+  exclude: string[];
+  blockBytes: number;
+  retentionSeconds: number;
+  hooks: Array<{ run: string; timeoutSeconds: number }>;
+}
+
+export function encodeLine(line: JournalLine): Buffer {
+  const json = Buffer.from(JSON.stringify(line));
+  const crc = crc32(json).toString(16).padStart(8, '0');
+  return Buffer.concat([Buffer.from(`${crc} `), json, Buffer.from('\n')]);
+}
+
+/**
+ * Parses a journal segment. Returns the lines that verify and the byte length they cover;
+ * `torn` says whether anything after them was cut off or damaged.
+ */
+export function decodeSegment(data: Buffer): { lines: JournalLine[]; goodBytes: number; torn: boolean } {
+  const lines: JournalLine[] = [];
+  let pos = 0;
+  while (pos < data.length) {
+    const nl = data.indexOf(0x0a, pos);
+    if (nl < 0 || nl - pos < 10 || data[pos + 8] !== 0x20) return { lines, goodBytes: pos, torn: true };
+    const json = data.subarray(pos + 9, nl);
+    const crc = data.toString('latin1', pos, pos + 8);
+    if (crc32(json).toString(16).padStart(8, '0') !== crc) return { lines, goodBytes: pos, torn: true };
+    try {
+      lines.push(JSON.parse(json.toString('utf8')) as JournalLine);
+    } catch {
+      return { lines, goodBytes: pos, torn: true };
+    }
+    pos = nl + 1;
+  }
+  return { lines, goodBytes: pos, torn: false };
+}
+
+/** Number of blocks of a file of `size` bytes. */
+export function blockCount(size: number, blockBytes: number): number {
+  return Math.ceil(size / blockBytes);
+}
+
+/** Length of block `index` of a file of `size` bytes. */
+export function blockLength(size: number, index: number, blockBytes: number): number {
+  return Math.min(blockBytes, size - index * blockBytes);
+}

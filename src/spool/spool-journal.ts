@@ -1,0 +1,149 @@
+import type { ArchiveFiles } from '../archive/archive-files.js';
+import type { Logger } from '../platform/logger.js';
+import {
+  decodeSegment,
+  encodeLine,
+  journalDir,
+  journalPath,
+  packDir,
+  packPath,
+  seqsOf,
+  type JournalLine,
+  type SpoolOp,
+} from './spool-format.js';
+import { parseSegment, SpoolTree, treeFromCheckpoint, type ParsedSegment } from './spool-tree.js';
+
+/** Reads every journal segment of a source that verifies, oldest first (torn tails cut off in memory). */
+export async function readSegments(files: ArchiveFiles, name: string, logger: Logger): Promise<Array<ParsedSegment & { goodBytes: number; torn: boolean; bytes: number }>> {
+  const out: Array<ParsedSegment & { goodBytes: number; torn: boolean; bytes: number }> = [];
+  for (const seq of seqsOf(await files.list(journalDir(name)), 'jnl')) {
+    const data = await files.readFile(journalPath(name, seq));
+    if (data === undefined) continue;
+    const { lines, goodBytes, torn } = decodeSegment(data);
+    const parsed = parseSegment(seq, lines);
+    if (parsed === undefined) {
+      logger.warn({ source: name, segment: seq }, 'spool journal segment has no complete checkpoint; ignored');
+      continue;
+    }
+    out.push({ ...parsed, goodBytes, torn, bytes: data.length });
+  }
+  return out;
+}
+
+/**
+ * The writing end of one source's journal in one archive: appends operations durably, starts
+ * a new segment with a checkpoint when the current one is large or old, and drops history
+ * (segments, then packs nothing refers to) older than the retention.
+ */
+export class SpoolJournal {
+  #seq: number;
+  #bytes: number;
+  #checkpointMs: number;
+  #opsSinceCheckpoint: number;
+
+  private constructor(
+    private readonly files: ArchiveFiles,
+    readonly name: string,
+    seq: number,
+    bytes: number,
+    checkpointMs: number,
+    opsSinceCheckpoint: number,
+    /** The time of the newest recorded operation (times only move forward). */
+    public lastMs: number,
+  ) {
+    this.#seq = seq;
+    this.#bytes = bytes;
+    this.#checkpointMs = checkpointMs;
+    this.#opsSinceCheckpoint = opsSinceCheckpoint;
+  }
+
+  /**
+   * Recovers the journal: the newest segment with a complete checkpoint, replayed, is what the
+   * archive durably has. A torn tail is cut off on disk; an archive without a journal gets an
+   * empty first segment.
+   */
+  static async open(files: ArchiveFiles, name: string, blockBytes: number, nowMs: number, logger: Logger): Promise<{ journal: SpoolJournal; tree: SpoolTree }> {
+    const segments = await readSegments(files, name, logger);
+    const newest = segments[segments.length - 1];
+    if (newest === undefined) {
+      const tree = new SpoolTree(blockBytes);
+      await files.putFile(journalPath(name, 1), Buffer.concat(tree.checkpointLines(nowMs, 1).map(encodeLine)));
+      const size = (await files.size(journalPath(name, 1))) ?? 0;
+      return { journal: new SpoolJournal(files, name, 1, size, nowMs, 0, nowMs), tree };
+    }
+    if (newest.torn) {
+      logger.warn({ source: name, segment: newest.seq, keptBytes: newest.goodBytes, droppedBytes: newest.bytes - newest.goodBytes }, 'spool journal ends in a torn record; cut back to the last whole one');
+      await files.truncate(journalPath(name, newest.seq), newest.goodBytes);
+    }
+    const tree = treeFromCheckpoint(newest, blockBytes);
+    let lastMs = newest.checkpointMs;
+    for (const op of newest.ops) {
+      tree.apply(op);
+      lastMs = op.t;
+    }
+    return { journal: new SpoolJournal(files, name, newest.seq, newest.goodBytes, newest.checkpointMs, newest.ops.length, lastMs), tree };
+  }
+
+  /** A time for a new operation: now, but never before the last one recorded. */
+  stamp(nowMs: number): number {
+    this.lastMs = Math.max(this.lastMs, nowMs);
+    return this.lastMs;
+  }
+
+  /** Appends operations with one durable write; resolves once they are fsynced. Returns the bytes written. */
+  async append(ops: SpoolOp[]): Promise<number> {
+    if (ops.length === 0) return 0;
+    const data = Buffer.concat(ops.map((op) => encodeLine(op as JournalLine)));
+    await this.files.writeAt(journalPath(this.name, this.#seq), this.#bytes, data);
+    this.#bytes += data.length;
+    this.#opsSinceCheckpoint += ops.length;
+    return data.length;
+  }
+
+  /** Whether a new segment (with a checkpoint) is due. */
+  rotationDue(nowMs: number, segmentBytesMax: number, retentionMs: number): boolean {
+    if (this.#opsSinceCheckpoint === 0) return false;
+    return this.#bytes >= segmentBytesMax || nowMs - this.#checkpointMs >= retentionMs / 4;
+  }
+
+  /** Starts a new segment whose checkpoint is `tree`, written atomically. */
+  async rotate(tree: SpoolTree): Promise<number> {
+    const seq = this.#seq + 1;
+    const t = this.lastMs;
+    const data = Buffer.concat(tree.checkpointLines(t, seq).map(encodeLine));
+    await this.files.putFile(journalPath(this.name, seq), data);
+    this.#seq = seq;
+    this.#bytes = data.length;
+    this.#checkpointMs = t;
+    this.#opsSinceCheckpoint = 0;
+    return data.length;
+  }
+
+  /**
+   * Drops segments no restore within the retention can need (a segment is needed while the
+   * next one's checkpoint is younger than the retention), then packs no kept segment refers to.
+   */
+  async prune(nowMs: number, retentionMs: number, currentPack: number, logger: Logger): Promise<void> {
+    const segments = await readSegments(this.files, this.name, logger);
+    const keepFrom = segments.findIndex((s, i) => {
+      const next = segments[i + 1];
+      return next === undefined || next.checkpointMs > nowMs - retentionMs;
+    });
+    const dropped = segments.slice(0, Math.max(0, keepFrom));
+    if (dropped.length === 0) return;
+    const live = new Set<number>([currentPack]);
+    for (const s of segments.slice(keepFrom)) {
+      for (const [, e] of s.checkpoint) if (e.kind === 'file') for (const b of e.blocks) live.add(b[1]);
+      for (const op of s.ops) if (op.op === 'file') for (const b of op.set) live.add(b[2]);
+    }
+    for (const s of dropped) await this.files.remove(journalPath(this.name, s.seq));
+    let packsRemoved = 0;
+    for (const seq of seqsOf(await this.files.list(packDir(this.name)), 'pack')) {
+      if (seq < currentPack && !live.has(seq)) {
+        await this.files.remove(packPath(this.name, seq));
+        packsRemoved++;
+      }
+    }
+    logger.info({ source: this.name, segmentsRemoved: dropped.length, packsRemoved }, 'spool history older than the retention removed');
+  }
+}

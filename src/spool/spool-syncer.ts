@@ -1,0 +1,486 @@
+import { readlink, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { ArchiveFiles } from '../archive/archive-files.js';
+import {
+  DEFAULT_RETRY_DELAY_MS_MAX,
+  DEFAULT_RETRY_DELAY_MS_MIN,
+  DEFAULT_SPOOL_BLOCK_BYTES,
+  DEFAULT_SPOOL_DEBOUNCE_MS,
+  DEFAULT_SPOOL_PACK_BYTES_MAX,
+  DEFAULT_SPOOL_RACY_WINDOW_MS,
+  DEFAULT_SPOOL_READ_ATTEMPTS,
+  DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
+  DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
+  DEFAULT_SPOOL_WRITE_BATCH_BYTES,
+} from '../config/defaults.js';
+import type { SpoolSource } from '../config/schema.js';
+import { errorMessage, HotspareError } from '../core/errors.js';
+import type { Clock } from '../platform/clock.js';
+import type { Logger } from '../platform/logger.js';
+import { shipFile } from './file-shipper.js';
+import { PackWriter } from './pack-writer.js';
+import { SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
+import { SpoolJournal } from './spool-journal.js';
+import { isUnder, type SpoolTree } from './spool-tree.js';
+import { excludeMatcher, scanRoots, type Found } from './tree-scanner.js';
+
+export interface SpoolTuning {
+  blockBytes: number;
+  rescanIntervalMs: number;
+  debounceMs: number;
+  writeBatchBytes: number;
+  packBytesMax: number;
+  segmentBytesMax: number;
+  readAttempts: number;
+  racyWindowMs: number;
+  retryDelayMsMin: number;
+  retryDelayMsMax: number;
+  /** Watch for changes (latency); without it only rescans find them. */
+  watch: boolean;
+}
+
+export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
+  blockBytes: DEFAULT_SPOOL_BLOCK_BYTES,
+  rescanIntervalMs: DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
+  debounceMs: DEFAULT_SPOOL_DEBOUNCE_MS,
+  writeBatchBytes: DEFAULT_SPOOL_WRITE_BATCH_BYTES,
+  packBytesMax: DEFAULT_SPOOL_PACK_BYTES_MAX,
+  segmentBytesMax: DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
+  readAttempts: DEFAULT_SPOOL_READ_ATTEMPTS,
+  racyWindowMs: DEFAULT_SPOOL_RACY_WINDOW_MS,
+  retryDelayMsMin: DEFAULT_RETRY_DELAY_MS_MIN,
+  retryDelayMsMax: DEFAULT_RETRY_DELAY_MS_MAX,
+  watch: true,
+};
+
+/** What the lag endpoint reads about one source (or, summed, one replica). */
+export interface SpoolFilesSnapshot {
+  pendingChanges: number;
+  pendingBytes: number;
+  oldestPendingMs: number;
+  bytesShippedTotal: number;
+}
+
+export interface SpoolSyncerOptions {
+  source: SpoolSource;
+  files: ArchiveFiles;
+  logger: Logger;
+  clock: Clock;
+  tuning?: Partial<SpoolTuning>;
+  /** Called with every durably shipped byte count (data and journal), for replica-wide totals. */
+  onShipped?: (bytes: number) => void;
+}
+
+const depth = (p: string): number => (p === '' ? 0 : p.split('/').length);
+const byDepth = (a: string, b: string): number => depth(a) - depth(b) || (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Streams one spool source into one archive. A watcher marks changed paths (latency); a
+ * periodic full rescan finds whatever it missed (correctness). Each pass compares what it
+ * sees with what the archive durably holds (the tree recovered from the journal), ships the
+ * difference (new bytes, changed blocks, renames, deletes, modes, times), and commits it with
+ * one durable journal write. A restarted syncer recovers that tree and ships only what changed
+ * meanwhile. Archive failures reopen the journal after a backoff and rescan everything.
+ */
+export class SpoolSyncer {
+  readonly tuning: SpoolTuning;
+  readonly #log: Logger;
+  readonly #excluded: (rel: string) => boolean;
+  #journal: SpoolJournal | undefined;
+  #tree: SpoolTree | undefined;
+  #pack: PackWriter | undefined;
+  #known = new Map<string, BlockRef>();
+  #watcher: FSWatcher | undefined;
+  #dirty = new Map<string, number>();
+  #fullDueAtMs = 0;
+  #fullRequestedAtMs: number | undefined;
+  #stopped = false;
+  #wake: (() => void) | undefined;
+  #backoffWake: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #loop: Promise<void> | undefined;
+  #fullWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  #inPass: { changes: number; bytes: number; sinceMs: number } | undefined;
+  #warned = new Set<string>();
+  #rootMissing = false;
+  #shippedTotal = 0;
+
+  constructor(private readonly options: SpoolSyncerOptions) {
+    this.tuning = { ...DEFAULT_SPOOL_TUNING, ...options.tuning };
+    this.#log = options.logger.child({ component: 'spool', source: options.source.name });
+    this.#excluded = excludeMatcher(options.source.exclude);
+    this.#fullRequestedAtMs = options.clock.nowMs();
+  }
+
+  get source(): SpoolSource {
+    return this.options.source;
+  }
+
+  snapshot(): SpoolFilesSnapshot {
+    const now = this.options.clock.nowMs();
+    let oldest = this.#inPass?.sinceMs ?? Infinity;
+    for (const at of this.#dirty.values()) oldest = Math.min(oldest, at);
+    if (this.#fullRequestedAtMs !== undefined && !this.#rootMissing) oldest = Math.min(oldest, this.#fullRequestedAtMs);
+    return {
+      pendingChanges: this.#dirty.size + (this.#inPass?.changes ?? 0),
+      pendingBytes: this.#inPass?.bytes ?? 0,
+      oldestPendingMs: oldest === Infinity ? 0 : Math.max(0, now - oldest),
+      bytesShippedTotal: this.#shippedTotal,
+    };
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Stops watching and scanning; resolves once the pass under way (if any) is committed or abandoned. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#kick();
+    this.#backoffWake?.();
+    await this.#watcher?.close();
+    this.#watcher = undefined;
+    await this.#loop;
+    for (const w of this.#fullWaiters.splice(0)) w.reject(new HotspareError('SPOOL_STOPPED', 'the spool syncer stopped', { hint: 'restart the agent' }));
+  }
+
+  /** Asks for a full pass now and resolves when one that started after this call has committed. */
+  syncNow(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#fullWaiters.push({ resolve, reject });
+      this.#fullRequestedAtMs ??= this.options.clock.nowMs();
+      this.#kick();
+    });
+  }
+
+  #kick(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #mark(rel: string): void {
+    if (!this.#dirty.has(rel)) this.#dirty.set(rel, this.options.clock.nowMs());
+    this.#kick();
+  }
+
+  async #run(): Promise<void> {
+    let delayMs = this.tuning.retryDelayMsMin;
+    while (!this.#stopped) {
+      try {
+        if (this.#journal === undefined) await this.#open();
+        await this.#waitForWork();
+        if (this.#stopped) break;
+        await this.#pass();
+        delayMs = this.tuning.retryDelayMsMin;
+      } catch (err) {
+        this.#log.error({ code: err instanceof HotspareError ? err.code : 'SPOOL_ARCHIVE', err: err instanceof HotspareError ? undefined : err, retryInMs: delayMs }, `spool sync failed: ${errorMessage(err)}`);
+        this.#journal = undefined;
+        this.#inPass = undefined;
+        this.#fullRequestedAtMs ??= this.options.clock.nowMs();
+        // Only stop() cuts the backoff short; file events wait for the archive to recover.
+        await new Promise<void>((resolve) => {
+          this.#backoffWake = resolve;
+          this.#timer = setTimeout(resolve, delayMs);
+        });
+        this.#backoffWake = undefined;
+        delayMs = Math.min(delayMs * 2, this.tuning.retryDelayMsMax);
+      }
+    }
+    clearTimeout(this.#timer);
+  }
+
+  /** Recovers what the archive durably holds for this source and records the source's description. */
+  async #open(): Promise<void> {
+    const { files, source, clock } = this.options;
+    const meta: SourceMeta = {
+      format: SPOOL_FORMAT_VERSION,
+      name: source.name,
+      path: source.path,
+      exclude: [...source.exclude],
+      blockBytes: this.tuning.blockBytes,
+      retentionSeconds: source.retentionSeconds,
+      hooks: source.hooks.map((h) => ({ run: h.run, timeoutSeconds: h.timeoutSeconds })),
+    };
+    const existing = await files.readFile(sourceMetaPath(source.name));
+    if (existing !== undefined) {
+      const old = JSON.parse(existing.toString('utf8')) as SourceMeta;
+      if (old.blockBytes !== meta.blockBytes) meta.blockBytes = old.blockBytes;
+    }
+    this.tuning.blockBytes = meta.blockBytes;
+    const text = `${JSON.stringify(meta, null, 2)}\n`;
+    if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
+    const { journal, tree } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log);
+    this.#pack = await PackWriter.open(files, source.name, this.tuning.writeBatchBytes, this.tuning.packBytesMax);
+    this.#tree = tree;
+    this.#rebuildKnown();
+    this.#journal = journal;
+    this.#log.info({ path: source.path, entries: tree.entries.size }, 'spool source opened');
+  }
+
+  #rebuildKnown(): void {
+    this.#known = new Map();
+    for (const e of this.#tree?.entries.values() ?? []) if (e.kind === 'file') for (const b of e.blocks) this.#known.set(b[0], b);
+  }
+
+  async #waitForWork(): Promise<void> {
+    const { clock } = this.options;
+    for (;;) {
+      if (this.#stopped) return;
+      const now = clock.nowMs();
+      if (this.#fullRequestedAtMs !== undefined || now >= this.#fullDueAtMs) return;
+      let oldest = Infinity;
+      for (const at of this.#dirty.values()) oldest = Math.min(oldest, at);
+      if (oldest + this.tuning.debounceMs <= now) return;
+      const untilMs = Math.min(this.#fullDueAtMs, oldest + this.tuning.debounceMs) - now;
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        clearTimeout(this.#timer);
+        this.#timer = setTimeout(resolve, Math.max(1, untilMs));
+      });
+    }
+  }
+
+  async #ensureWatcher(): Promise<void> {
+    if (!this.tuning.watch || this.#watcher !== undefined || this.#stopped) return;
+    const root = this.options.source.path;
+    const toRel = (p: string): string => relative(root, p).split(sep).join('/');
+    const watcher = watch(root, {
+      ignoreInitial: true,
+      followSymlinks: false,
+      persistent: true,
+      ignored: (p: string) => {
+        const rel = toRel(p);
+        return !rel.startsWith('..') && this.#excluded(rel);
+      },
+    });
+    watcher.on('all', (_event, p) => {
+      const rel = toRel(p);
+      if (!rel.startsWith('..')) this.#mark(rel);
+    });
+    watcher.on('error', (err) => {
+      this.#log.warn({ err }, 'spool watcher error; a full rescan follows');
+      this.#fullRequestedAtMs ??= this.options.clock.nowMs();
+      this.#kick();
+    });
+    this.#watcher = watcher;
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  }
+
+  async #pass(): Promise<void> {
+    const { clock, source } = this.options;
+    const journal = this.#journal as SpoolJournal;
+    const tree = this.#tree as SpoolTree;
+    const pack = this.#pack as PackWriter;
+    const startMs = clock.nowMs();
+    const full = this.#fullRequestedAtMs !== undefined || startMs >= this.#fullDueAtMs;
+    // Only waiters that asked before this pass began are served by it.
+    const served = full ? [...this.#fullWaiters] : [];
+    let roots: string[];
+    let shallow: string[] = [];
+    let sinceMs = this.#fullRequestedAtMs ?? startMs;
+    if (full) {
+      roots = [''];
+      for (const at of this.#dirty.values()) sinceMs = Math.min(sinceMs, at);
+      this.#dirty.clear();
+      this.#fullRequestedAtMs = undefined;
+      this.#fullDueAtMs = startMs + this.tuning.rescanIntervalMs;
+    } else {
+      const marked = [...this.#dirty.entries()];
+      this.#dirty.clear();
+      for (const [, at] of marked) sinceMs = Math.min(sinceMs, at);
+      // A root inside another is redundant; a changed path's parent changes too (its mtime),
+      // but only the parent's own entry matters, so it is looked at alone, not walked.
+      roots = [];
+      for (const p of marked.map(([p]) => p).sort(byDepth)) if (!roots.some((r) => isUnder(p, r))) roots.push(p);
+      const parents = new Set(roots.filter((p) => p !== '').map((p) => (p.lastIndexOf('/') < 0 ? '' : p.slice(0, p.lastIndexOf('/')))));
+      shallow = [...parents].filter((p) => !roots.some((r) => isUnder(p, r)));
+    }
+    this.#inPass = { changes: roots.length, bytes: 0, sinceMs };
+    try {
+      const rootStat = await stat(source.path).catch((err: NodeJS.ErrnoException) => err);
+      if (rootStat instanceof Error || !rootStat.isDirectory()) {
+        if (!this.#rootMissing) {
+          const why = rootStat instanceof Error ? (rootStat.code ?? rootStat.message) : 'not a directory';
+          this.#log.error({ code: 'SPOOL_SOURCE_MISSING', path: source.path, hint: 'create the directory or fix `spool[].path` in the config; nothing is deleted from the archive meanwhile' }, `spool source ${source.path} is unavailable (${why}); the archive keeps its last state`);
+        }
+        this.#rootMissing = true;
+        await this.#closeWatcher();
+        this.#finishFull(served);
+        return;
+      }
+      if (this.#rootMissing) this.#log.info({ path: source.path }, 'spool source is available again');
+      this.#rootMissing = false;
+      await this.#ensureWatcher();
+      await this.#shipRoots(roots, shallow, full, journal, tree, pack);
+      this.#finishFull(served);
+    } finally {
+      this.#inPass = undefined;
+    }
+  }
+
+  #finishFull(served: Array<{ resolve: () => void }>): void {
+    this.#fullWaiters = this.#fullWaiters.filter((w) => !served.includes(w));
+    for (const w of served) w.resolve();
+  }
+
+  async #closeWatcher(): Promise<void> {
+    const w = this.#watcher;
+    this.#watcher = undefined;
+    await w?.close();
+  }
+
+  async #shipRoots(roots: string[], shallow: string[], full: boolean, journal: SpoolJournal, tree: SpoolTree, pack: PackWriter): Promise<void> {
+    const { clock, source } = this.options;
+    const { found, unreadable } = await scanRoots(source.path, roots, this.#excluded, shallow);
+    const underUnreadable = (p: string): boolean => {
+      for (const u of unreadable.keys()) if (isUnder(p, u)) return true;
+      return false;
+    };
+    const recordedNow = (): string[] => (full ? [...tree.entries.keys()] : [...roots.flatMap((r) => tree.pathsUnder(r)), ...shallow.filter((p) => tree.entries.has(p))]);
+    const recorded = recordedNow();
+    const vanishedByIno = new Map<number, string>();
+    for (const p of recorded) {
+      const e = tree.get(p);
+      if (e !== undefined && !found.has(p) && !underUnreadable(p)) vanishedByIno.set(e.ino, p);
+    }
+    const ops: SpoolOp[] = [];
+    const emit = (op: SpoolOp): void => {
+      tree.apply(op);
+      ops.push(op);
+    };
+    const paths = [...found.keys()].sort(byDepth);
+    if (this.#inPass !== undefined) {
+      let bytes = 0;
+      let changes = 0;
+      for (const p of paths) {
+        const f = found.get(p) as Found;
+        const cur = tree.get(p);
+        if (f.kind === 'file' && (cur?.kind !== 'file' || cur.racy === true || !sameFile(cur, f))) {
+          bytes += f.size;
+          changes++;
+        }
+      }
+      this.#inPass.bytes = bytes;
+      this.#inPass.changes = Math.max(changes, 1);
+    }
+    const racy: string[] = [];
+    const dataBefore = pack.flushedBytes;
+    for (const path of paths) {
+      if (this.#stopped) return;
+      const f = found.get(path) as Found;
+      if (f.kind === 'other') {
+        this.#warnOnce(path, 'SPOOL_SKIPPED', `skipped ${join(source.path, path)}: not a regular file, directory or symlink (FIFO, socket or device)`);
+        found.delete(path);
+        continue;
+      }
+      let cur = tree.get(path);
+      if (cur === undefined || cur.ino !== f.ino || cur.kind !== f.kind) {
+        const from = vanishedByIno.get(f.ino);
+        if (from !== undefined && tree.get(from)?.kind === f.kind && !isUnder(path, from) && path !== '') {
+          vanishedByIno.delete(f.ino);
+          emit({ op: 'mv', t: journal.stamp(clock.nowMs()), from, to: path });
+          cur = tree.get(path);
+        }
+      }
+      if (f.kind === 'dir') {
+        if (cur?.kind !== 'dir' || cur.mode !== f.mode || cur.mtimeNs !== f.mtimeNs || cur.ino !== f.ino) {
+          emit({ op: 'dir', t: journal.stamp(clock.nowMs()), path, e: { kind: 'dir', mode: f.mode, mtimeNs: f.mtimeNs, ino: f.ino } });
+        }
+        continue;
+      }
+      if (f.kind === 'link') {
+        let target: string;
+        try {
+          target = await readlink(join(source.path, path));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') found.delete(path);
+          else unreadable.set(path, (err as NodeJS.ErrnoException).code ?? 'EIO');
+          continue;
+        }
+        if (cur?.kind !== 'link' || cur.target !== target || cur.mtimeNs !== f.mtimeNs || cur.ino !== f.ino) {
+          emit({ op: 'link', t: journal.stamp(clock.nowMs()), path, e: { kind: 'link', target, mtimeNs: f.mtimeNs, ino: f.ino } });
+        }
+        continue;
+      }
+      if (cur?.kind === 'file' && cur.racy !== true && sameFile(cur, f)) continue;
+      const before = cur?.kind === 'file' ? cur : undefined;
+      const result = await shipFile(join(source.path, path), before, {
+        blockBytes: this.tuning.blockBytes,
+        pack,
+        known: this.#known,
+        attempts: this.tuning.readAttempts,
+      });
+      if (this.#inPass !== undefined) this.#inPass.bytes = Math.max(0, this.#inPass.bytes - f.size);
+      switch (result.kind) {
+        case 'gone':
+          this.#log.info({ path }, 'file removed while being read; recorded as deleted');
+          found.delete(path);
+          continue;
+        case 'not-a-file':
+          // Replaced by something else between the scan and the read: look again soon.
+          found.delete(path);
+          this.#mark(path);
+          continue;
+        case 'unstable':
+          this.#log.warn({ code: 'SPOOL_FILE_UNSTABLE', path, attempts: this.tuning.readAttempts }, 'file kept changing while being read; the archive keeps its previous version and it is read again on the next pass');
+          unreadable.set(path, 'unstable');
+          this.#mark(path);
+          continue;
+        case 'unreadable':
+          this.#warnOnce(path, 'SPOOL_UNREADABLE', `cannot read ${join(source.path, path)} (${result.code}); the archive keeps its previous version`);
+          unreadable.set(path, result.code);
+          continue;
+        case 'shipped': {
+          const g = result.found;
+          const isRacy = Number(BigInt(clock.nowMs()) * 1_000_000n - BigInt(g.mtimeNs)) / 1e6 < this.tuning.racyWindowMs;
+          if (isRacy) racy.push(path);
+          const e = { kind: 'file' as const, mode: g.mode, mtimeNs: g.mtimeNs, ctimeNs: g.ctimeNs, size: g.size, ino: g.ino, ...(isRacy ? { racy: true } : {}) };
+          const unchanged = before !== undefined && result.set.length === 0 && sameFile(before, g) && before.mode === g.mode;
+          if (unchanged) {
+            if (isRacy) before.racy = true;
+            else delete before.racy;
+          } else {
+            emit({ op: 'file', t: journal.stamp(clock.nowMs()), path, e, set: result.set });
+          }
+        }
+      }
+    }
+    // What the archive has under the scanned roots but the disk no longer does is deleted.
+    const gone = recordedNow().sort(byDepth);
+    for (const p of gone) {
+      if (!tree.entries.has(p) || found.has(p) || underUnreadable(p)) continue;
+      emit({ op: 'rm', t: journal.stamp(clock.nowMs()), path: p });
+    }
+    await pack.flush();
+    const journalBytes = await journal.append(ops);
+    this.#addShipped(pack.flushedBytes - dataBefore + journalBytes);
+    if (journal.rotationDue(clock.nowMs(), this.tuning.segmentBytesMax, source.retentionSeconds * 1000)) {
+      this.#addShipped(await journal.rotate(tree));
+      await journal.prune(clock.nowMs(), source.retentionSeconds * 1000, pack.seq, this.#log);
+      this.#rebuildKnown();
+    }
+    if (racy.length > 0) {
+      // Files read within the racy window are looked at again once it has passed.
+      setTimeout(() => {
+        if (!this.#stopped) for (const p of racy) this.#mark(p);
+      }, this.tuning.racyWindowMs).unref();
+    }
+  }
+
+  #addShipped(bytes: number): void {
+    this.#shippedTotal += bytes;
+    this.options.onShipped?.(bytes);
+  }
+
+  #warnOnce(path: string, code: string, message: string): void {
+    if (this.#warned.has(`${code}:${path}`)) return;
+    this.#warned.add(`${code}:${path}`);
+    this.#log.warn({ code, path }, message);
+  }
+}
+
+function sameFile(cur: { size: number; mtimeNs: string; ctimeNs: string; ino: number; mode: number }, f: Found): boolean {
+  return cur.size === f.size && cur.mtimeNs === f.mtimeNs && cur.ctimeNs === f.ctimeNs && cur.ino === f.ino && cur.mode === f.mode;
+}

@@ -1,0 +1,119 @@
+import { HotspareError } from '../core/errors.js';
+import { blockCount, type FileEntry, type JournalLine, type SpoolEntry, type SpoolOp } from './spool-format.js';
+
+/** True when `path` is `root` or inside it ('' is the source's root and contains everything). */
+export function isUnder(path: string, root: string): boolean {
+  return root === '' || path === root || path.startsWith(`${root}/`);
+}
+
+/**
+ * The state of a spool source's tree as the archive records it: relative path → entry. The
+ * syncer keeps one (what the replica durably has), restore builds one as of a point in time;
+ * both fold the same journal operations, so they cannot disagree.
+ */
+export class SpoolTree {
+  readonly entries = new Map<string, SpoolEntry>();
+
+  constructor(readonly blockBytes: number) {}
+
+  get(path: string): SpoolEntry | undefined {
+    return this.entries.get(path);
+  }
+
+  /** Paths at or under `root`. */
+  pathsUnder(root: string): string[] {
+    const out: string[] = [];
+    for (const p of this.entries.keys()) if (isUnder(p, root)) out.push(p);
+    return out;
+  }
+
+  apply(op: SpoolOp): void {
+    switch (op.op) {
+      case 'file': {
+        const before = this.entries.get(op.path);
+        const count = blockCount(op.e.size, this.blockBytes);
+        const blocks = before?.kind === 'file' ? before.blocks.slice(0, count) : [];
+        for (const [index, ...ref] of op.set) blocks[index] = ref;
+        if (blocks.length !== count || blocks.some((b) => b === undefined)) {
+          throw new HotspareError('SPOOL_JOURNAL', `journal entry for ${op.path} leaves blocks undefined`, {
+            hint: 'the spool journal is inconsistent; run `hotspare verify` and restart the agent to re-ship the source',
+          });
+        }
+        // Only a directory replaced by a file has a subtree to drop.
+        this.#removeTree(op.path, before?.kind !== 'dir');
+        this.entries.set(op.path, { ...op.e, blocks } satisfies FileEntry);
+        break;
+      }
+      case 'dir': {
+        const before = this.entries.get(op.path);
+        if (before !== undefined && before.kind !== 'dir') this.entries.delete(op.path);
+        this.entries.set(op.path, op.e);
+        break;
+      }
+      case 'link':
+        this.#removeTree(op.path, this.entries.get(op.path)?.kind !== 'dir');
+        this.entries.set(op.path, op.e);
+        break;
+      case 'rm':
+        this.#removeTree(op.path, false);
+        break;
+      case 'mv': {
+        const moving = this.pathsUnder(op.from).map((p) => [p, this.entries.get(p)] as const);
+        this.#removeTree(op.to, false);
+        for (const [p] of moving) this.entries.delete(p);
+        for (const [p, e] of moving) if (e !== undefined) this.entries.set(op.to + p.slice(op.from.length), e);
+        break;
+      }
+    }
+  }
+
+  /** Removes `path` and, unless `selfOnly`, everything under it. */
+  #removeTree(path: string, selfOnly: boolean): void {
+    this.entries.delete(path);
+    if (selfOnly) return;
+    const prefix = `${path}/`;
+    for (const p of [...this.entries.keys()]) if (p.startsWith(prefix)) this.entries.delete(p);
+  }
+
+  /** The checkpoint lines that describe this whole tree. */
+  checkpointLines(t: number, seq: number): JournalLine[] {
+    const lines: JournalLine[] = [{ op: 'ckpt', t, seq }];
+    for (const [path, e] of this.entries) lines.push({ op: 'ent', path, e });
+    lines.push({ op: 'ckpt-end', n: this.entries.size });
+    return lines;
+  }
+}
+
+/** A journal segment read back: its checkpoint time, the tree it starts from, and its operations. */
+export interface ParsedSegment {
+  seq: number;
+  checkpointMs: number;
+  checkpoint: Array<[string, SpoolEntry]>;
+  ops: SpoolOp[];
+}
+
+/** Splits a segment's verified lines into its checkpoint and its operations; undefined when the checkpoint is incomplete. */
+export function parseSegment(seq: number, lines: JournalLine[]): ParsedSegment | undefined {
+  const head = lines[0];
+  if (head?.op !== 'ckpt') return undefined;
+  const checkpoint: Array<[string, SpoolEntry]> = [];
+  let i = 1;
+  for (; i < lines.length; i++) {
+    const line = lines[i];
+    if (line === undefined) break;
+    if (line.op === 'ent') checkpoint.push([line.path, line.e]);
+    else if (line.op === 'ckpt-end') break;
+    else return undefined;
+  }
+  const end = lines[i];
+  if (end?.op !== 'ckpt-end' || end.n !== checkpoint.length) return undefined;
+  const ops = lines.slice(i + 1).filter((l): l is SpoolOp => l.op !== 'ckpt' && l.op !== 'ent' && l.op !== 'ckpt-end');
+  return { seq, checkpointMs: head.t, checkpoint, ops };
+}
+
+/** The tree at the start of a segment. */
+export function treeFromCheckpoint(segment: ParsedSegment, blockBytes: number): SpoolTree {
+  const tree = new SpoolTree(blockBytes);
+  for (const [path, e] of segment.checkpoint) tree.entries.set(path, e);
+  return tree;
+}

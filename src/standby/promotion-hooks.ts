@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import type { Logger } from '../platform/logger.js';
+import { listSpoolSources } from './spool-restore.js';
+
+export interface RestorePoint {
+  /** Commit time of the last transaction applied (ms since the epoch). */
+  timeMs: number;
+  /** Last applied binlog position and GTID, when promotion has them. */
+  file?: string | undefined;
+  position?: number | undefined;
+  gtid?: string | undefined;
+}
+
+export interface HookResult {
+  source: string;
+  run: string;
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+}
+
+/** How much of a hook's output goes into the log. */
+const HOOK_OUTPUT_LOG_BYTES_MAX = 16 * 1024;
+
+/**
+ * Runs the post-promotion hooks recorded with each spool source (`spool[].hooks` in the
+ * agent's config, stored in files/<source>/source.json), in source order, each through
+ * `/bin/sh -c` with the restore point in its environment:
+ * HOTSPARE_RESTORE_POINT_TIME (ISO 8601), HOTSPARE_RESTORE_POINT_MS, HOTSPARE_RESTORE_POINT_FILE,
+ * HOTSPARE_RESTORE_POINT_POSITION, HOTSPARE_RESTORE_POINT_GTID, HOTSPARE_SOURCE_NAME,
+ * HOTSPARE_SOURCE_PATH (where the source was restored) and HOTSPARE_ARCHIVE. A failing hook is
+ * logged and reported; the next ones still run (each hook is one service's business).
+ */
+export async function runPromotionHooks(options: {
+  archiveDir: string;
+  restorePoint: RestorePoint;
+  filesRoot?: string | undefined;
+  logger: Logger;
+}): Promise<HookResult[]> {
+  const results: HookResult[] = [];
+  const point = options.restorePoint;
+  for (const meta of await listSpoolSources(options.archiveDir)) {
+    for (const hook of meta.hooks) {
+      const log = options.logger.child({ component: 'promotion-hook', source: meta.name });
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        HOTSPARE_RESTORE_POINT_TIME: new Date(point.timeMs).toISOString(),
+        HOTSPARE_RESTORE_POINT_MS: String(point.timeMs),
+        HOTSPARE_RESTORE_POINT_FILE: point.file ?? '',
+        HOTSPARE_RESTORE_POINT_POSITION: point.position === undefined ? '' : String(point.position),
+        HOTSPARE_RESTORE_POINT_GTID: point.gtid ?? '',
+        HOTSPARE_SOURCE_NAME: meta.name,
+        HOTSPARE_SOURCE_PATH: options.filesRoot === undefined ? meta.path : join(options.filesRoot, meta.name),
+        HOTSPARE_ARCHIVE: options.archiveDir,
+      };
+      const result = await runOne(hook.run, hook.timeoutSeconds * 1000, env);
+      const entry: HookResult = { source: meta.name, run: hook.run, exitCode: result.exitCode, signal: result.signal, timedOut: result.timedOut };
+      const fields = { run: hook.run, exitCode: result.exitCode, signal: result.signal, output: result.output };
+      if (result.exitCode === 0) log.info(fields, 'post-promotion hook succeeded');
+      else log.error({ ...fields, code: 'HOOK_FAILED', hint: 'run the hook by hand once the cause is fixed' }, result.timedOut ? `post-promotion hook timed out after ${hook.timeoutSeconds} s` : 'post-promotion hook failed');
+      results.push(entry);
+    }
+  }
+  return results;
+}
+
+function runOne(command: string, timeoutMs: number, env: NodeJS.ProcessEnv): Promise<{ exitCode: number | null; signal: string | null; timedOut: boolean; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const collect = (chunk: Buffer): void => {
+      if (output.length < HOOK_OUTPUT_LOG_BYTES_MAX) output += chunk.toString('utf8').slice(0, HOOK_OUTPUT_LOG_BYTES_MAX - output.length);
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ exitCode: null, signal: null, timedOut, output: `${output}${err.message}` });
+    });
+    child.on('close', (exitCode, signal) => {
+      clearTimeout(timer);
+      resolve({ exitCode, signal, timedOut, output });
+    });
+  });
+}

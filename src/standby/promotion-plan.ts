@@ -1,0 +1,200 @@
+import { readFile } from 'node:fs/promises';
+import { samePrimary, describePrimary, readArchiveIdentity, type ArchiveIdentity } from '../archive/archive-identity.js';
+import { ArchiveLayout } from '../archive/archive-layout.js';
+import { LocalArchiveFiles } from '../archive/archive-files.js';
+import { listBaseBackups, type BaseBackupMetadata } from '../archive/base-catalog.js';
+import { compareBinlogPositions, formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
+import { HotspareError } from '../core/errors.js';
+import { scanArchive, type ArchiveDamage, type CommitPoint } from './archive-scan.js';
+import { checkBaseFiles } from './base-checksums.js';
+import type { ReplayRange } from './binlog-replay.js';
+import { StopPointResolver, describeTarget, type TargetSpec } from './stop-point.js';
+import type { TargetServer } from './target-server.js';
+
+/** One step of a promotion, in order; `skipped` steps say why (e.g. nothing to replay). */
+export interface PromotionStep {
+  name: 'drop-replaced-databases' | 'restore-base' | 'replay-binlog' | 'restore-spool-files' | 'read-only-off';
+  run: boolean;
+  detail: string;
+}
+
+export interface TransactionInfo {
+  file: string;
+  position: number;
+  gtid: string | undefined;
+  commitTime: string;
+}
+
+/** Everything a promotion will do, decided before anything changes (what --dry-run prints). */
+export interface PromotionPlan {
+  archive: string;
+  primary: string;
+  target: string;
+  targetPoint: string;
+  base: { id: string; binlog: BinlogPosition; gtid: string; finishedAt: string };
+  replay: ReplayRange[];
+  replayBytes: number;
+  /** Replay (or the base alone) ends here: right after `lastTransaction`. */
+  stopAt: BinlogPosition;
+  lastTransaction: TransactionInfo | undefined;
+  /** Damage or a gap that promotion stopped before (only when the target was the archive's end). */
+  stoppedBeforeDamage: ArchiveDamage | undefined;
+  /** An incomplete transaction at the archive's tail, not applied. */
+  partialTailCut: { file: string; from: number; to: number } | undefined;
+  /** When the archive last heard from the primary, and how that is known. */
+  lastHeard: { time: string; source: string } | undefined;
+  /** From the last applied commit to the last word from the primary (end-of-archive promotions). */
+  lossWindowSeconds: number | undefined;
+  replaceDatabases: string[];
+  steps: PromotionStep[];
+  /** The archived primary's time limit for spool-file restore (issue 5 restores files/ as of this point). */
+  spoolPoint: { commitTime: string | undefined; binlog: BinlogPosition };
+}
+
+export interface PlanInput {
+  archiveRoot: string;
+  target: TargetSpec;
+  server: TargetServer;
+  replace: boolean;
+  filesRoot: string | undefined;
+}
+
+/**
+ * Checks everything and decides the promotion without changing anything: the archive's chain
+ * (every event's CRC32, position chain, file continuity), the target point, the newest base at
+ * or before it (and its checksums), and the target server (not the archive's primary; not
+ * already holding the archived databases unless --replace). Refusals are HotspareErrors.
+ */
+export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
+  const { archiveRoot, target, server } = input;
+  const identity = await readArchiveIdentity(archiveRoot);
+  if (identity === undefined) {
+    throw new HotspareError('ARCHIVE_EMPTY', `${archiveRoot} is not a hotspare archive (no archive.json)`, { hint: 'pass the archive folder the agent or receiver writes' });
+  }
+  await refusePrimaryAsTarget(identity, server);
+  const bases = await listBaseBackups(new LocalArchiveFiles(archiveRoot));
+  if (bases.length === 0) {
+    throw new HotspareError('NO_BASE', `the archive ${archiveRoot} holds no base backup`, { hint: 'run `hotspare base` on the primary (the agent takes one by itself when an archive has none)' });
+  }
+
+  const resolver = new StopPointResolver(target);
+  const scan = await scanArchive(archiveRoot, { verifyChecksums: true, onCommit: (c) => resolver.observe(c) });
+  if (!scan.files.length) throw new HotspareError('ARCHIVE_EMPTY', `the archive ${archiveRoot} holds no binlog`, { hint: 'let the agent stream to it first' });
+  const newestEventS = scan.newestEventS ?? 0;
+  const unreachable = (why: string): never => {
+    throw new HotspareError('TARGET_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: ${why}`, {
+      hint: 'run `hotspare status` for what the archive covers; choose a point inside it, or omit --until to restore to its end',
+    });
+  };
+  if (!resolver.settled) {
+    if (scan.damage !== undefined && target.kind !== 'end') unreachable(`the archive is damaged at ${describeDamage(scan.damage)} before it`);
+    if (target.kind === 'gtid') unreachable('no archived transaction has that GTID');
+    if (target.kind === 'time' && target.atMs > newestEventS * 1000) {
+      unreachable(`its newest event is from ${new Date(newestEventS * 1000).toISOString()}`);
+    }
+    if (target.kind === 'position') {
+      const end = scan.files[scan.files.length - 1];
+      if (end !== undefined && compareBinlogPositions(target.at, { file: end.name, position: end.cleanEnd }) > 0) {
+        unreachable(`its last complete transaction ends at ${end.name}:${end.cleanEnd}`);
+      }
+    }
+  }
+
+  const firstFile = scan.files[0]?.name ?? '';
+  const usable = bases.filter(
+    (b) =>
+      compareBinlogPositions(b.binlog, { file: firstFile, position: 4 }) >= 0 &&
+      scan.files.some((f) => f.name === b.binlog.file) &&
+      (resolver.next === undefined || compareBinlogPositions(b.binlog, resolver.next) < 0) &&
+      (scan.damage === undefined || compareBinlogPositions(b.binlog, { file: scan.damage.file, position: scan.damage.offset }) <= 0),
+  );
+  const base = usable[usable.length - 1];
+  if (base === undefined) {
+    unreachable(`no base backup lies at or before it with archived binlog after it (bases: ${bases.map((b) => `${b.id} at ${formatBinlogPosition(b.binlog)}`).join(', ')})`);
+  }
+  const chosen = base as BaseBackupMetadata;
+  const problems = await checkBaseFiles(archiveRoot, chosen);
+  if (problems.length > 0) {
+    throw new HotspareError('BASE_DAMAGED', `base backup ${chosen.id} is damaged: ${problems.join('; ')}`, { hint: 'run `hotspare verify`; take a new base backup with `hotspare base`' });
+  }
+
+  const last: CommitPoint | undefined = resolver.last;
+  const stopAt = last !== undefined && compareBinlogPositions(last, chosen.binlog) > 0 ? { file: last.file, position: last.position } : chosen.binlog;
+  const replay = replayRanges(scan.files, chosen.binlog, stopAt);
+
+  const existing = new Set(await server.databases());
+  const clash = chosen.databases.filter((d) => existing.has(d));
+  if (clash.length > 0 && !input.replace) {
+    throw new HotspareError('TARGET_NOT_EMPTY', `the target ${server.describe} already holds ${clash.join(', ')}`, {
+      hint: 'promote into an empty standby server, or pass --replace to drop those databases first',
+    });
+  }
+
+  const lastHeard = await readLastHeard(archiveRoot, newestEventS);
+  const atEnd = target.kind === 'end';
+  const lossWindowSeconds = atEnd && lastHeard !== undefined && last !== undefined ? Math.max(0, Date.parse(lastHeard.time) / 1000 - last.timestampS) : undefined;
+  const replayBytes = replay.reduce((n, r) => n + r.stop - r.start, 0);
+  return {
+    archive: archiveRoot,
+    primary: describePrimary(identity.primary),
+    target: server.describe,
+    targetPoint: describeTarget(target),
+    base: { id: chosen.id, binlog: chosen.binlog, gtid: chosen.gtidBinlogPos, finishedAt: chosen.finishedAt },
+    replay,
+    replayBytes,
+    stopAt,
+    lastTransaction: last === undefined ? undefined : { file: last.file, position: last.position, gtid: last.gtid, commitTime: new Date(last.timestampS * 1000).toISOString() },
+    stoppedBeforeDamage: scan.damage,
+    partialTailCut: scan.damage === undefined ? scan.partialTail : undefined,
+    lastHeard,
+    lossWindowSeconds,
+    replaceDatabases: clash,
+    steps: [
+      { name: 'drop-replaced-databases', run: clash.length > 0, detail: clash.length > 0 ? `DROP DATABASE ${clash.join(', ')} (--replace)` : 'nothing to replace' },
+      { name: 'restore-base', run: true, detail: `base ${chosen.id} (${chosen.databases.length} databases, binlog ${formatBinlogPosition(chosen.binlog)})` },
+      { name: 'replay-binlog', run: replay.length > 0, detail: replay.length > 0 ? `${replay.length} file(s), ${replayBytes} bytes, up to ${formatBinlogPosition(stopAt)}` : 'the base is already at the target point' },
+      // Spool-file restore belongs to issue 5; it plugs in here with `spoolPoint` and --files-root.
+      { name: 'restore-spool-files', run: false, detail: input.filesRoot === undefined ? 'no --files-root given' : 'spool-file restore is not available in this build' },
+      { name: 'read-only-off', run: true, detail: 'SET GLOBAL read_only = OFF' },
+    ],
+    spoolPoint: { commitTime: last === undefined ? undefined : new Date(last.timestampS * 1000).toISOString(), binlog: stopAt },
+  };
+}
+
+function replayRanges(files: ReadonlyArray<{ name: string; cleanEnd: number }>, from: BinlogPosition, to: BinlogPosition): ReplayRange[] {
+  const ranges: ReplayRange[] = [];
+  for (const file of files) {
+    if (compareBinlogPositions({ file: file.name, position: 0 }, { file: from.file, position: 0 }) < 0) continue;
+    if (compareBinlogPositions({ file: file.name, position: 0 }, { file: to.file, position: 0 }) > 0) break;
+    const start = file.name === from.file ? from.position : 4;
+    const stop = file.name === to.file ? to.position : file.cleanEnd;
+    if (stop > start) ranges.push({ file: file.name, start, stop });
+  }
+  return ranges;
+}
+
+async function refusePrimaryAsTarget(identity: ArchiveIdentity, server: TargetServer): Promise<void> {
+  const target = await server.identity();
+  if (samePrimary(identity.primary, target)) {
+    throw new HotspareError('TARGET_IS_PRIMARY', `the target ${server.describe} is the archive's own primary, ${describePrimary(identity.primary)}`, {
+      hint: 'promote into the standby server, never into the primary the archive was taken from',
+    });
+  }
+}
+
+/** state/last-heard.json when the agent writes it; otherwise the newest archived event's time. */
+async function readLastHeard(root: string, newestEventS: number): Promise<{ time: string; source: string } | undefined> {
+  try {
+    const heard = JSON.parse(await readFile(new ArchiveLayout(root).heardFile, 'utf8')) as { at?: string; atMs?: number };
+    const ms = heard.atMs ?? (heard.at !== undefined ? Date.parse(heard.at) : Number.NaN);
+    if (Number.isFinite(ms)) return { time: new Date(ms).toISOString(), source: 'state/last-heard.json' };
+  } catch {
+    // Not written (yet): fall back to the newest event.
+  }
+  if (newestEventS === 0) return undefined;
+  return { time: new Date(newestEventS * 1000).toISOString(), source: 'newest archived event (heartbeats are not archived)' };
+}
+
+export function describeDamage(d: ArchiveDamage): string {
+  return `${d.file}:${d.offset} (${d.kind}: ${d.reason})`;
+}

@@ -1,0 +1,60 @@
+import { readdir, stat } from 'node:fs/promises';
+import type { ArchiveIdentity } from '../../archive/archive-identity.js';
+import { ArchiveLayout } from '../../archive/archive-layout.js';
+import { listArchivedBinlogs } from '../../archive/binlog-archive-writer.js';
+import type { DurablePoint } from '../../core/binlog-record.js';
+
+/** What `GET /status` on a receiver answers. */
+export interface ReceiverStatus {
+  archive: string;
+  primary: ArchiveIdentity['primary'] | null;
+  createdAt: string | null;
+  binlog: {
+    /** Everything up to here is fsynced (from the current or last agent session). */
+    durable: DurablePoint | null;
+    files: number;
+    newest: { file: string; sizeBytes: number } | null;
+  };
+  agent: { id: string; remote: string; connectedAt: string } | null;
+  lastHeardAt: string | null;
+  base: string[];
+  spool: string[];
+}
+
+export async function receiverStatus(input: {
+  archive: string;
+  identity: ArchiveIdentity | undefined;
+  durable: DurablePoint | undefined;
+  agent: { id: string; remote: string; connectedAtMs: number } | undefined;
+  lastHeardAtMs: number | undefined;
+}): Promise<ReceiverStatus> {
+  const layout = new ArchiveLayout(input.archive);
+  const files = await listArchivedBinlogs(layout);
+  const newestName = files[files.length - 1];
+  let newest: ReceiverStatus['binlog']['newest'] = null;
+  if (newestName !== undefined) {
+    try {
+      newest = { file: newestName, sizeBytes: (await stat(layout.binlogFile(newestName))).size };
+    } catch {
+      newest = null;
+    }
+  }
+  return {
+    archive: input.archive,
+    primary: input.identity?.primary ?? null,
+    createdAt: input.identity?.createdAt ?? null,
+    binlog: { durable: input.durable ?? null, files: files.length, newest },
+    agent: input.agent === undefined ? null : { id: input.agent.id, remote: input.agent.remote, connectedAt: new Date(input.agent.connectedAtMs).toISOString() },
+    lastHeardAt: input.lastHeardAtMs === undefined ? null : new Date(input.lastHeardAtMs).toISOString(),
+    base: await names(layout.baseDir),
+    spool: await names(layout.filesDir),
+  };
+}
+
+async function names(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,355 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { LocalArchiveFiles } from '../../archive/archive-files.js';
+import { claimArchive, readArchiveIdentity, type ArchiveIdentity } from '../../archive/archive-identity.js';
+import { ArchiveLock } from '../../archive/archive-lock.js';
+import { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
+import {
+  DEFAULT_RECEIVER_CONNECTIONS_MAX,
+  DEFAULT_RECEIVER_PENDING_BYTES_MAX,
+  DEFAULT_RECEIVER_UPLOADS_MAX,
+  DEFAULT_SYNC_BATCH_BYTES_MAX,
+  DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX,
+  DEFAULT_WIRE_FRAME_BYTES_MAX,
+  DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_WIRE_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_WIRE_IDLE_TIMEOUT_MS,
+  WIRE_PROTOCOL_VERSION,
+} from '../../config/defaults.js';
+import type { DurablePoint } from '../../core/binlog-record.js';
+import { HotspareError, errorMessage } from '../../core/errors.js';
+import { systemClock, type Clock } from '../../platform/clock.js';
+import type { Logger } from '../../platform/logger.js';
+import { FrameType, wireError, type Frame } from '../../wire/wire-frame.js';
+import { decodeJson, encodeJson, helloSchema, type Hello, type Problem, type RefusalCode, type Welcome } from '../../wire/wire-messages.js';
+import { WireSocket } from '../../wire/wire-socket.js';
+import { ReceiverSession } from './receiver-session.js';
+import { receiverStatus, type ReceiverStatus } from './receiver-status.js';
+
+export interface ReceiverOptions {
+  archive: string;
+  listen: { host: string; port: number };
+  /** The shared secret the agent must present (the token file's content, trimmed). */
+  token: string;
+  tls?: { cert: Buffer | string; key: Buffer | string } | undefined;
+  /** Serves GET /status there when given. */
+  http?: { host: string; port: number } | undefined;
+  logger: Logger;
+  clock?: Clock;
+  limits?: Partial<ReceiverLimits>;
+}
+
+export interface ReceiverLimits {
+  heartbeatIntervalMs: number;
+  idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  connectionsMax: number;
+  pendingBytesMax: number;
+  uploadsMax: number;
+  syncBatchBytesMax: number;
+}
+
+export interface Receiver {
+  /** Where the receiver listens (the real port when 0 was asked for). */
+  readonly address: { host: string; port: number };
+  readonly httpAddress: { host: string; port: number } | undefined;
+  status(): Promise<ReceiverStatus>;
+  /** Stops listening, ends the agent's session (making what it sent durable), releases the archive. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `hotspare receive` in-process: locks the archive folder, listens for one agent at a
+ * time, and writes its stream into the archive as the file replica would. Used by the
+ * command, the demo and the tests.
+ */
+export async function startReceiver(options: ReceiverOptions): Promise<Receiver> {
+  const limits: ReceiverLimits = {
+    heartbeatIntervalMs: DEFAULT_WIRE_HEARTBEAT_INTERVAL_MS,
+    idleTimeoutMs: DEFAULT_WIRE_IDLE_TIMEOUT_MS,
+    handshakeTimeoutMs: DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS,
+    connectionsMax: DEFAULT_RECEIVER_CONNECTIONS_MAX,
+    pendingBytesMax: DEFAULT_RECEIVER_PENDING_BYTES_MAX,
+    uploadsMax: DEFAULT_RECEIVER_UPLOADS_MAX,
+    syncBatchBytesMax: DEFAULT_SYNC_BATCH_BYTES_MAX,
+    ...options.limits,
+  };
+  const log = options.logger.child({ component: 'receiver' });
+  await mkdir(`${options.archive}/state`, { recursive: true });
+  // The receiver is the archive's one writer for as long as it runs.
+  const lock = await ArchiveLock.acquire(options.archive, 'hotspare receive');
+  const state = new ReceiverState(options, limits, log);
+  let tcp: Server;
+  try {
+    tcp = await listen(options, limits, log, (socket) => state.accept(socket));
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+  let http: HttpServer | undefined;
+  try {
+    if (options.http !== undefined) http = await serveStatus(options.http, () => state.status(), log);
+  } catch (err) {
+    tcp.close();
+    await lock.release();
+    throw err;
+  }
+  const tcpAddress = tcp.address() as AddressInfo;
+  const httpAddress = http?.address() as AddressInfo | undefined;
+  log.info({ archive: options.archive, listen: `${tcpAddress.address}:${tcpAddress.port}`, tls: options.tls !== undefined }, 'receiver listening');
+  let closing: Promise<void> | undefined;
+  return {
+    address: { host: tcpAddress.address, port: tcpAddress.port },
+    httpAddress: httpAddress === undefined ? undefined : { host: httpAddress.address, port: httpAddress.port },
+    status: () => state.status(),
+    close: () =>
+      (closing ??= (async () => {
+        const stopped = new Promise<void>((r) => tcp.close(() => r()));
+        http?.closeAllConnections();
+        http?.close();
+        await state.closeAll();
+        await stopped;
+        await lock.release();
+        log.info('receiver stopped; the archive is durable and unlocked');
+      })()),
+  };
+}
+
+function listen(options: ReceiverOptions, limits: ReceiverLimits, log: Logger, accept: (socket: Socket) => void): Promise<Server> {
+  const server =
+    options.tls === undefined
+      ? createTcpServer(accept)
+      : createTlsServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.handshakeTimeoutMs, minVersion: 'TLSv1.2' }, accept);
+  server.maxConnections = limits.connectionsMax;
+  server.on('tlsClientError', (err: Error, socket: Socket) => {
+    log.warn({ peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, reason: err.message }, 'dropped a connection that failed the TLS handshake');
+  });
+  server.on('drop', (data?: { remoteAddress?: string }) => log.warn({ peer: data?.remoteAddress }, `dropped a connection: more than ${limits.connectionsMax} open`));
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new HotspareError('RECEIVER_LISTEN', `cannot listen on ${options.listen.host}:${options.listen.port}: ${err.code ?? err.message}`, {
+          hint: 'choose a free port and an address of this host',
+          cause: err,
+        }),
+      ),
+    );
+    server.listen(options.listen.port, options.listen.host, () => {
+      server.removeAllListeners('error');
+      server.on('error', (err) => log.error({ err }, 'listener error'));
+      resolve(server);
+    });
+  });
+}
+
+function serveStatus(at: { host: string; port: number }, status: () => Promise<ReceiverStatus>, log: Logger): Promise<HttpServer> {
+  const server = createHttpServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/status') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found; try GET /status"}\n');
+      return;
+    }
+    status().then(
+      (body) => res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(body, null, 2)}\n`),
+      (err: unknown) => {
+        log.warn({ err }, 'status failed');
+        res.writeHead(500, { 'content-type': 'application/json' }).end(`${JSON.stringify({ error: errorMessage(err) })}\n`);
+      },
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new HotspareError('RECEIVER_LISTEN', `cannot serve --http on ${at.host}:${at.port}: ${err.code ?? err.message}`, { hint: 'choose a free port', cause: err })),
+    );
+    server.listen(at.port, at.host, () => resolve(server));
+  });
+}
+
+/** Compares the presented token with the expected one in constant time (equal-length digests). */
+export function tokenMatches(expected: string, presented: string): boolean {
+  const a = createHash('sha256').update(expected, 'utf8').digest();
+  const b = createHash('sha256').update(presented, 'utf8').digest();
+  return timingSafeEqual(a, b);
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly code: RefusalCode,
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The receiver's connections and its one agent session. */
+class ReceiverState {
+  readonly #connections = new Set<WireSocket>();
+  #session: ReceiverSession | undefined;
+  #agent: { id: string; remote: string } | undefined;
+  /** Handshakes are admitted one at a time, so two agents can never both win. */
+  #admission: Promise<void> = Promise.resolve();
+  #lastDurable: DurablePoint | undefined;
+  #lastHeardAtMs: number | undefined;
+  #closing = false;
+  readonly #clock: Clock;
+
+  constructor(
+    private readonly options: ReceiverOptions,
+    private readonly limits: ReceiverLimits,
+    private readonly log: Logger,
+  ) {
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  accept(socket: Socket): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const log = this.log.child({ peer });
+    let session: ReceiverSession | undefined;
+    let handshaking = false;
+    const handshakeTimer = setTimeout(() => {
+      log.warn(`dropped a peer that did not complete the handshake within ${this.limits.handshakeTimeoutMs} ms`);
+      wire.close(wireError('handshake timeout'));
+    }, this.limits.handshakeTimeoutMs);
+    handshakeTimer.unref();
+
+    const wire: WireSocket = new WireSocket(socket, {
+      frameBytesMax: DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX,
+      heartbeatIntervalMs: this.limits.heartbeatIntervalMs,
+      idleTimeoutMs: this.limits.idleTimeoutMs,
+      onFrame: (frame: Frame) => {
+        if (session !== undefined) {
+          this.#lastHeardAtMs = this.#clock.nowMs();
+          try {
+            session.onFrame(frame);
+          } catch (err) {
+            // A bad frame from an authenticated agent: tell it why, log it, drop the connection.
+            session.fail(err);
+          }
+          return;
+        }
+        if (handshaking || frame.type !== FrameType.HELLO) throw wireError(`expected HELLO, received frame type ${frame.type}`);
+        handshaking = true;
+        const hello = decodeJson(frame.payload, helloSchema, 'HELLO');
+        this.#admission = this.#admission.then(async () => {
+          try {
+            session = await this.#admit(hello, wire, log);
+            clearTimeout(handshakeTimer);
+          } catch (err) {
+            clearTimeout(handshakeTimer);
+            const refusal =
+              err instanceof Refusal ? err : new Refusal('RECEIVER_ERROR', `the receiver could not open the archive: ${errorMessage(err)}`, 'see the receiver log');
+            log.warn({ code: refusal.code, agentId: hello.agentId }, `refused agent: ${refusal.message}`);
+            const problem: Problem = { code: refusal.code, message: refusal.message, hint: refusal.hint };
+            wire.send(FrameType.REFUSE, [encodeJson(problem)]);
+            wire.close(undefined);
+          }
+        });
+      },
+      onClose: (err) => {
+        clearTimeout(handshakeTimer);
+        this.#connections.delete(wire);
+        if (session === undefined) {
+          if (err !== undefined && !handshaking) log.warn({ reason: err.message }, 'dropped a peer before its handshake');
+          return;
+        }
+        const ended = session;
+        if (err !== undefined && !(err instanceof HotspareError && err.code === 'WIRE_CLOSED')) log.warn({ reason: err.message }, 'agent connection lost');
+        else log.info('agent disconnected');
+        this.#lastDurable = ended.durablePoint ?? this.#lastDurable;
+        void ended.teardown().then(() => {
+          this.#lastDurable = ended.durablePoint ?? this.#lastDurable;
+          if (this.#session === ended) {
+            this.#session = undefined;
+            this.#agent = undefined;
+          }
+        });
+      },
+    });
+    this.#connections.add(wire);
+  }
+
+  async #admit(hello: Hello, wire: WireSocket, log: Logger): Promise<ReceiverSession> {
+    if (wire.closed) throw new Refusal('RECEIVER_ERROR', 'the connection closed during the handshake', 'the agent reconnects');
+    if (hello.protocol !== WIRE_PROTOCOL_VERSION) {
+      throw new Refusal('VERSION', `the agent speaks wire protocol ${hello.protocol}; this receiver speaks ${WIRE_PROTOCOL_VERSION}`, 'run the same hotspare version on the primary and the standby');
+    }
+    if (!tokenMatches(this.options.token, hello.token)) {
+      throw new Refusal('BAD_TOKEN', 'the agent presented a wrong token', "make the replica's tokenFile hold the same token as the receiver's --token-file");
+    }
+    const current = this.#session;
+    if (current !== undefined) {
+      if (this.#agent?.id !== hello.agentId) {
+        throw new Refusal('ARCHIVE_LOCKED', `another agent (${this.#agent?.id ?? '?'} from ${this.#agent?.remote ?? '?'}) is streaming into this archive`, 'only one agent may write an archive; stop the other one');
+      }
+      // The same agent reconnected before its old connection timed out: that one is dead.
+      log.info('the agent reconnected; ending its previous connection');
+      current.fail(new HotspareError('RECEIVER_SUPERSEDED', 'a newer connection of the same agent replaced this one', { hint: 'none' }));
+      await current.closed;
+    }
+    try {
+      await claimArchive(this.options.archive, hello.primary, new Date(this.#clock.nowMs()).toISOString());
+    } catch (err) {
+      if (err instanceof HotspareError && (err.code === 'ARCHIVE_FOREIGN' || err.code === 'ARCHIVE_VERSION')) throw new Refusal(err.code, err.message, err.hint);
+      throw err;
+    }
+    const writer = await BinlogArchiveWriter.open(this.options.archive, {
+      logger: log,
+      clock: this.#clock,
+      syncBatchBytesMax: this.limits.syncBatchBytesMax,
+    });
+    if (wire.closed) {
+      await writer.close();
+      throw new Refusal('RECEIVER_ERROR', 'the connection closed during the handshake', 'the agent reconnects');
+    }
+    const session = new ReceiverSession({
+      agentId: hello.agentId,
+      wire,
+      writer,
+      files: new LocalArchiveFiles(this.options.archive),
+      logger: log,
+      pendingBytesMax: this.limits.pendingBytesMax,
+      uploadsMax: this.limits.uploadsMax,
+      nowMs: () => this.#clock.nowMs(),
+    });
+    this.#session = session;
+    this.#agent = { id: hello.agentId, remote: wire.remote };
+    this.#lastHeardAtMs = this.#clock.nowMs();
+    wire.setLimit(DEFAULT_WIRE_FRAME_BYTES_MAX);
+    const welcome: Welcome = { protocol: WIRE_PROTOCOL_VERSION, resume: writer.resume ?? null };
+    wire.send(FrameType.WELCOME, [encodeJson(welcome)]);
+    log.info({ agentId: hello.agentId, resume: writer.resume ?? null }, 'agent connected');
+    return session;
+  }
+
+  async status(): Promise<ReceiverStatus> {
+    let identity: ArchiveIdentity | undefined;
+    try {
+      identity = await readArchiveIdentity(this.options.archive);
+    } catch {
+      identity = undefined;
+    }
+    const session = this.#session;
+    return receiverStatus({
+      archive: this.options.archive,
+      identity,
+      durable: session?.durablePoint ?? this.#lastDurable,
+      agent: session === undefined || this.#agent === undefined ? undefined : { ...this.#agent, connectedAtMs: session.connectedAtMs },
+      lastHeardAtMs: this.#lastHeardAtMs,
+    });
+  }
+
+  async closeAll(): Promise<void> {
+    this.#closing = true;
+    await this.#admission;
+    const session = this.#session;
+    for (const wire of this.#connections) wire.close(new HotspareError('RECEIVER_STOPPING', 'the receiver is stopping', { hint: 'the agent reconnects when it is back' }));
+    if (session !== undefined) await session.closed;
+  }
+}

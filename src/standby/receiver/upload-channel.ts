@@ -1,0 +1,55 @@
+/**
+ * Turns PUT_CHUNK frames into the AsyncIterable that ArchiveFiles.putFile consumes, one chunk
+ * at a time: push() resolves once the writer has taken the chunk (so the agent's next chunk
+ * waits for the disk, and a receiver never holds more than one chunk per upload).
+ */
+export class UploadChannel {
+  #item: { chunk: Buffer | null; taken: () => void } | undefined;
+  #wake: (() => void) | undefined;
+  #failure: Error | undefined;
+  #finished = false;
+
+  async *chunks(): AsyncGenerator<Buffer> {
+    for (;;) {
+      while (this.#item === undefined && this.#failure === undefined) await new Promise<void>((r) => (this.#wake = r));
+      if (this.#failure !== undefined) throw this.#failure;
+      const item = this.#item;
+      if (item === undefined) continue;
+      this.#item = undefined;
+      if (item.chunk === null) {
+        item.taken();
+        return;
+      }
+      yield item.chunk;
+      item.taken();
+    }
+  }
+
+  /** Hands a chunk to the writer; resolves when it has been written. */
+  push(chunk: Buffer): Promise<void> {
+    return this.#put(chunk);
+  }
+
+  /** Ends the upload. */
+  end(): Promise<void> {
+    return this.#put(null);
+  }
+
+  /** Makes the writer fail (its temporary file is removed). */
+  fail(err: Error): void {
+    this.#failure = err;
+    this.#finished = true;
+    this.#item?.taken();
+    this.#wake?.();
+  }
+
+  #put(chunk: Buffer | null): Promise<void> {
+    if (this.#finished || this.#item !== undefined) return Promise.reject(new Error('upload is finished or busy'));
+    if (chunk === null) this.#finished = true;
+    return new Promise<void>((resolve) => {
+      this.#item = { chunk, taken: resolve };
+      this.#wake?.();
+      this.#wake = undefined;
+    });
+  }
+}

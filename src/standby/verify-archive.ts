@@ -1,0 +1,87 @@
+import { readArchiveIdentity } from '../archive/archive-identity.js';
+import { LocalArchiveFiles } from '../archive/archive-files.js';
+import { listBaseBackups, listPartialBaseBackups } from '../archive/base-catalog.js';
+import { compareBinlogPositions, type BinlogPosition } from '../core/binlog-position.js';
+import { HotspareError } from '../core/errors.js';
+import { scanArchive, type ArchiveDamage, type ArchiveScan } from './archive-scan.js';
+import { checkBaseFiles } from './base-checksums.js';
+
+export interface BaseSummary {
+  id: string;
+  binlog: BinlogPosition;
+  gtid: string;
+  finishedAt: string;
+  bytes: number;
+  /** The archive holds binlog from this base's file on (it can start a restore). */
+  restorable: boolean;
+  problems: string[];
+}
+
+export interface ArchiveReport {
+  archive: string;
+  primary: unknown;
+  bases: BaseSummary[];
+  /** Left by interrupted backups; never used. */
+  partialBases: string[];
+  binlog: {
+    files: number;
+    first: BinlogPosition | undefined;
+    /** End of the last complete transaction that can be restored. */
+    last: BinlogPosition | undefined;
+    bytes: number;
+  };
+  latestRestorable: { file: string; position: number; commitTime: string; gtid: string | undefined } | undefined;
+  newestEventTime: string | undefined;
+  partialTail: ArchiveScan['partialTail'];
+  /** The first bad point (damage or gap); undefined when intact. */
+  firstBad: ArchiveDamage | undefined;
+  spoolSources: string[];
+  intact: boolean;
+}
+
+/**
+ * What `status` and `verify` report: the archive's identity, base backups, binlog coverage,
+ * the latest restorable point, and the first damage or gap. `checksums` (verify) also checks
+ * every event's CRC32 and every base file's sha256.
+ */
+export async function inspectArchive(root: string, options: { checksums: boolean }): Promise<ArchiveReport> {
+  const identity = await readArchiveIdentity(root);
+  if (identity === undefined) throw new HotspareError('ARCHIVE_EMPTY', `${root} is not a hotspare archive (no archive.json)`, { hint: 'pass the archive folder the agent or receiver writes' });
+  const files = new LocalArchiveFiles(root);
+  const scan = await scanArchive(root, { verifyChecksums: options.checksums });
+  const first = scan.files[0];
+  const bases: BaseSummary[] = [];
+  for (const base of await listBaseBackups(files)) {
+    const problems = options.checksums ? await checkBaseFiles(root, base) : [];
+    const restorable =
+      first !== undefined &&
+      compareBinlogPositions(base.binlog, { file: first.name, position: 4 }) >= 0 &&
+      scan.files.some((f) => f.name === base.binlog.file) &&
+      (scan.damage === undefined || compareBinlogPositions(base.binlog, { file: scan.damage.file, position: scan.damage.offset }) <= 0);
+    bases.push({ id: base.id, binlog: base.binlog, gtid: base.gtidBinlogPos, finishedAt: base.finishedAt, bytes: base.files.reduce((n, f) => n + f.bytes, 0), restorable, problems });
+  }
+  const lastFile = scan.files[scan.files.length - 1];
+  const lastCommit = scan.lastCommit;
+  const damagedBase = bases.find((b) => b.problems.length > 0);
+  const firstBad = scan.damage ?? (damagedBase !== undefined ? { kind: 'corrupt' as const, file: `base/${damagedBase.id}`, offset: 0, reason: damagedBase.problems.join('; ') } : undefined);
+  return {
+    archive: root,
+    primary: identity.primary,
+    bases,
+    partialBases: await listPartialBaseBackups(files),
+    binlog: {
+      files: scan.files.length,
+      first: first === undefined ? undefined : { file: first.name, position: 4 },
+      last: lastFile === undefined ? undefined : { file: lastFile.name, position: lastFile.cleanEnd },
+      bytes: scan.files.reduce((n, f) => n + f.sizeBytes, 0),
+    },
+    latestRestorable: bases.some((b) => b.restorable && b.problems.length === 0) && lastCommit !== undefined
+      ? { file: lastCommit.file, position: lastCommit.position, commitTime: new Date(lastCommit.timestampS * 1000).toISOString(), gtid: lastCommit.gtid }
+      : undefined,
+    newestEventTime: scan.newestEventS === undefined ? undefined : new Date(scan.newestEventS * 1000).toISOString(),
+    partialTail: scan.partialTail,
+    firstBad,
+    spoolSources: await files.list('files'),
+    intact: firstBad === undefined,
+  };
+}

@@ -1,0 +1,225 @@
+import { z } from 'zod';
+import type { PrimaryIdentity } from '../archive/archive-identity.js';
+import type { BinlogRecord, DurablePoint, ResumePoint } from '../core/binlog-record.js';
+import { wireError } from './wire-frame.js';
+
+/**
+ * Payload codecs of the wire protocol. Control frames are JSON (small, validated with zod
+ * here, so nothing a peer sends reaches the rest of the code unchecked); events and file
+ * data are binary so that binlog bytes are never copied into JSON. Pure: no I/O.
+ */
+
+const binlogName = z.string().min(1).max(255);
+const position = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const optionalText = z.string().max(1024).optional();
+
+const identitySchema = z.object({
+  serverId: z.number().int().min(0).max(4294967295),
+  serverUuid: z.string().max(64).nullable(),
+  flavor: z.enum(['mariadb', 'mysql']),
+  version: z.string().max(128),
+  hostname: z.string().max(255),
+  binlogBasename: z.string().max(255),
+});
+
+export const helloSchema = z.object({
+  protocol: z.number().int(),
+  token: z.string().max(4096),
+  primary: identitySchema,
+  agentId: z.string().min(1).max(128),
+});
+export type Hello = { protocol: number; token: string; primary: PrimaryIdentity; agentId: string };
+
+const resumeSchema = z.object({
+  file: binlogName,
+  position,
+  commitTimestampS: z.number().optional(),
+  gtid: optionalText,
+});
+export const welcomeSchema = z.object({ protocol: z.number().int(), resume: resumeSchema.nullable() });
+export interface Welcome {
+  protocol: number;
+  resume: ResumePoint | null;
+}
+
+/** Why a receiver refused a handshake. */
+export const REFUSAL_CODES = ['BAD_TOKEN', 'ARCHIVE_FOREIGN', 'ARCHIVE_LOCKED', 'ARCHIVE_VERSION', 'VERSION', 'RECEIVER_ERROR'] as const;
+export type RefusalCode = (typeof REFUSAL_CODES)[number];
+/** A refusal, or a session error the receiver reports before it drops the connection. */
+export const problemSchema = z.object({ code: z.string().max(64), message: z.string().max(4096), hint: z.string().max(4096) });
+export type Problem = z.output<typeof problemSchema>;
+
+export const ackSchema = z.object({
+  file: binlogName,
+  position,
+  boundaryFile: binlogName,
+  boundaryPosition: position,
+  commitTimestampS: z.number().optional(),
+  gtid: optionalText,
+});
+
+export function encodeJson(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+/** Parses a JSON control payload against its schema; anything else is a protocol error. */
+export function decodeJson<T>(payload: Buffer, schema: z.ZodType<T>, what: string): T {
+  let data: unknown;
+  try {
+    data = JSON.parse(payload.toString('utf8'));
+  } catch {
+    throw wireError(`${what} is not JSON`);
+  }
+  const result = schema.safeParse(data);
+  if (!result.success) throw wireError(`${what} is malformed: ${result.error.issues[0]?.message ?? 'invalid'} at ${result.error.issues[0]?.path.join('.') ?? ''}`);
+  return result.data;
+}
+
+export function decodeAck(payload: Buffer): DurablePoint {
+  const a = decodeJson(payload, ackSchema, 'ACK');
+  return { file: a.file, position: a.position, boundaryFile: a.boundaryFile, boundaryPosition: a.boundaryPosition, commitTimestampS: a.commitTimestampS, gtid: a.gtid };
+}
+
+export function decodeWelcome(payload: Buffer): Welcome {
+  const w = decodeJson(payload, welcomeSchema, 'WELCOME');
+  const r = w.resume;
+  return { protocol: w.protocol, resume: r === null ? null : { file: r.file, position: r.position, commitTimestampS: r.commitTimestampS, gtid: r.gtid } };
+}
+
+const FLAG_BOUNDARY = 0x01;
+const FLAG_GTID = 0x02;
+const OFFSET_BYTES = 6;
+
+/**
+ * EVENT: `flags u8 | fileLen u8 | file | offset u48 BE | timestampS u32 BE | gtidLen u8 | gtid | bytes`.
+ * Returns the metadata buffer; the event bytes follow it as a separate part (not copied).
+ */
+export function encodeEventMeta(record: BinlogRecord): Buffer {
+  const file = Buffer.from(record.file, 'latin1');
+  const gtid = record.gtid === undefined ? Buffer.alloc(0) : Buffer.from(record.gtid, 'latin1');
+  if (file.length > 255 || gtid.length > 255) throw new Error('binlog file name or GTID too long for the wire');
+  const meta = Buffer.allocUnsafe(1 + 1 + file.length + OFFSET_BYTES + 4 + 1 + gtid.length);
+  let at = 0;
+  at = meta.writeUInt8((record.boundary ? FLAG_BOUNDARY : 0) | (record.gtid !== undefined ? FLAG_GTID : 0), at);
+  at = meta.writeUInt8(file.length, at);
+  at += file.copy(meta, at);
+  at = meta.writeUIntBE(record.offset, at, OFFSET_BYTES);
+  at = meta.writeUInt32BE(record.timestampS >>> 0, at);
+  at = meta.writeUInt8(gtid.length, at);
+  gtid.copy(meta, at);
+  return meta;
+}
+
+export function decodeEvent(payload: Buffer): BinlogRecord {
+  const need = (n: number, at: number): void => {
+    if (at + n > payload.length) throw wireError('EVENT frame is truncated');
+  };
+  let at = 0;
+  need(2, at);
+  const flags = payload.readUInt8(at);
+  const fileLength = payload.readUInt8(at + 1);
+  at += 2;
+  need(fileLength + OFFSET_BYTES + 4 + 1, at);
+  const file = payload.toString('latin1', at, at + fileLength);
+  at += fileLength;
+  const offset = payload.readUIntBE(at, OFFSET_BYTES);
+  at += OFFSET_BYTES;
+  const timestampS = payload.readUInt32BE(at);
+  at += 4;
+  const gtidLength = payload.readUInt8(at);
+  at += 1;
+  need(gtidLength, at);
+  const gtid = (flags & FLAG_GTID) !== 0 ? payload.toString('latin1', at, at + gtidLength) : undefined;
+  at += gtidLength;
+  return { file, offset, timestampS, boundary: (flags & FLAG_BOUNDARY) !== 0, gtid, bytes: payload.subarray(at) };
+}
+
+/** The ArchiveFiles operations carried by FILE_REQUEST frames. */
+export const FileOp = {
+  PUT_BEGIN: 1,
+  PUT_CHUNK: 2,
+  PUT_END: 3,
+  WRITE_AT: 4,
+  TRUNCATE: 5,
+  READ_FILE: 6,
+  SIZE: 7,
+  LIST: 8,
+  RENAME: 9,
+  REMOVE: 10,
+  PUT_ABORT: 11,
+} as const;
+export type FileOpCode = (typeof FileOp)[keyof typeof FileOp];
+const KNOWN_OPS: ReadonlySet<number> = new Set(Object.values(FileOp));
+
+export const fileArgsSchema = z.object({
+  path: z.string().max(8192).optional(),
+  to: z.string().max(8192).optional(),
+  offset: position.optional(),
+  size: position.optional(),
+  /** For PUT_*: the upload this chunk belongs to (the PUT_BEGIN request id). */
+  upload: z.number().int().min(0).max(4294967295).optional(),
+});
+export type FileArgs = z.output<typeof fileArgsSchema>;
+
+export interface FileRequest {
+  id: number;
+  op: FileOpCode;
+  args: FileArgs;
+  data: Buffer;
+}
+
+/** FILE_REQUEST: `id u32 | op u8 | argsLen u16 | args JSON | data`. Returns [head, data]. */
+export function encodeFileRequest(request: FileRequest): Buffer[] {
+  const args = encodeJson(request.args);
+  const head = Buffer.allocUnsafe(7 + args.length);
+  head.writeUInt32BE(request.id, 0);
+  head.writeUInt8(request.op, 4);
+  head.writeUInt16BE(args.length, 5);
+  args.copy(head, 7);
+  return [head, request.data];
+}
+
+export function decodeFileRequest(payload: Buffer): FileRequest {
+  if (payload.length < 7) throw wireError('FILE_REQUEST frame is truncated');
+  const id = payload.readUInt32BE(0);
+  const op = payload.readUInt8(4);
+  const argsLength = payload.readUInt16BE(5);
+  if (!KNOWN_OPS.has(op)) throw wireError(`unknown file operation ${op}`);
+  if (7 + argsLength > payload.length) throw wireError('FILE_REQUEST frame is truncated');
+  const args = decodeJson(payload.subarray(7, 7 + argsLength), fileArgsSchema, 'FILE_REQUEST arguments');
+  return { id, op: op as FileOpCode, args, data: payload.subarray(7 + argsLength) };
+}
+
+export const fileResultSchema = z.object({
+  error: problemSchema.optional(),
+  size: position.nullable().optional(),
+  names: z.array(z.string().max(4096)).max(1_000_000).optional(),
+  /** READ_FILE: false when the file does not exist (data is then empty). */
+  exists: z.boolean().optional(),
+});
+export type FileResult = z.output<typeof fileResultSchema>;
+
+export interface FileResponse {
+  id: number;
+  result: FileResult;
+  data: Buffer;
+}
+
+/** FILE_RESPONSE: `id u32 | resultLen u32 | result JSON | data`. */
+export function encodeFileResponse(response: FileResponse): Buffer[] {
+  const result = encodeJson(response.result);
+  const head = Buffer.allocUnsafe(8 + result.length);
+  head.writeUInt32BE(response.id, 0);
+  head.writeUInt32BE(result.length, 4);
+  result.copy(head, 8);
+  return [head, response.data];
+}
+
+export function decodeFileResponse(payload: Buffer): FileResponse {
+  if (payload.length < 8) throw wireError('FILE_RESPONSE frame is truncated');
+  const id = payload.readUInt32BE(0);
+  const resultLength = payload.readUInt32BE(4);
+  if (8 + resultLength > payload.length) throw wireError('FILE_RESPONSE frame is truncated');
+  const result = decodeJson(payload.subarray(8, 8 + resultLength), fileResultSchema, 'FILE_RESPONSE result');
+  return { id, result, data: payload.subarray(8 + resultLength) };
+}

@@ -1,0 +1,135 @@
+import type { Socket } from 'node:net';
+import { HotspareError } from '../core/errors.js';
+import { encodeFrame, FrameDecoder, FrameType, type Frame, type FrameTypeCode } from './wire-frame.js';
+
+export interface WireSocketOptions {
+  /** The limit before the handshake; raised with setLimit() once the peer is known. */
+  frameBytesMax: number;
+  heartbeatIntervalMs: number;
+  idleTimeoutMs: number;
+  /** Called for every frame but PING (which only proves the peer alive). A throw drops the connection. */
+  onFrame(frame: Frame): void;
+  /** Called once, when the connection is gone: `err` undefined for an orderly end. */
+  onClose(err: Error | undefined): void;
+}
+
+/**
+ * A framed, heartbeated connection (TCP or TLS), used by both the agent and the receiver.
+ * It sends a PING whenever it has been quiet for a heartbeat interval and drops the peer
+ * after an idle timeout without any frame; any decoding error drops the connection.
+ */
+export class WireSocket {
+  readonly #decoder: FrameDecoder;
+  readonly #timer: NodeJS.Timeout;
+  #lastSentMs = Date.now();
+  #lastReceivedMs = Date.now();
+  #paused = false;
+  #closed = false;
+  #closeError: Error | undefined;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly options: WireSocketOptions,
+  ) {
+    this.#decoder = new FrameDecoder(options.frameBytesMax);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (err) => this.close(err));
+    socket.on('end', () => this.close(undefined));
+    socket.on('close', () => this.#finish());
+    const tick = Math.max(50, Math.min(options.heartbeatIntervalMs, options.idleTimeoutMs) / 4);
+    this.#timer = setInterval(() => this.#onTick(), tick);
+    this.#timer.unref();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get remote(): string {
+    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+  }
+
+  setLimit(frameBytesMax: number): void {
+    this.#decoder.setLimit(frameBytesMax);
+  }
+
+  /** Sends one frame; false when the socket's buffer is full (the caller's flow control decides). */
+  send(type: FrameTypeCode, parts: readonly Buffer[] = []): boolean {
+    if (this.#closed) return false;
+    this.#lastSentMs = Date.now();
+    const buffers = encodeFrame(type, parts);
+    this.socket.cork();
+    let ok = true;
+    for (const buffer of buffers) if (buffer.length > 0) ok = this.socket.write(buffer);
+    this.socket.uncork();
+    return ok;
+  }
+
+  /** Stops reading (receiver backpressure); the idle clock stops too. */
+  pauseReading(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#lastReceivedMs = Date.now();
+    this.socket.resume();
+  }
+
+  /** Sends what is queued, then closes; with an error, destroys at once. */
+  close(err: Error | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeError = err;
+    clearInterval(this.#timer);
+    if (err === undefined) this.socket.end();
+    else this.socket.destroy();
+    // A socket that never connected may not emit 'close' after end(); make sure it finishes.
+    setImmediate(() => this.#finish());
+  }
+
+  #finishCalled = false;
+  #finish(): void {
+    clearInterval(this.#timer);
+    if (this.#finishCalled) return;
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#closeError = new HotspareError('WIRE_CLOSED', `connection to ${this.remote} closed`, { hint: 'the peer went away; the agent reconnects' });
+    }
+    this.#finishCalled = true;
+    this.socket.destroy();
+    this.options.onClose(this.#closeError);
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    this.#lastReceivedMs = Date.now();
+    try {
+      for (const frame of this.#decoder.push(chunk)) {
+        if (this.#closed) return;
+        if (frame.type === FrameType.PING) continue;
+        this.options.onFrame(frame);
+      }
+    } catch (err) {
+      this.close(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  #onTick(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    if (!this.#paused && now - this.#lastReceivedMs > this.options.idleTimeoutMs) {
+      this.close(
+        new HotspareError('WIRE_IDLE', `nothing heard from ${this.remote} for ${now - this.#lastReceivedMs} ms`, {
+          hint: 'the peer or the network between is dead; the agent reconnects',
+        }),
+      );
+      return;
+    }
+    if (now - this.#lastSentMs >= this.options.heartbeatIntervalMs) this.send(FrameType.PING);
+  }
+}

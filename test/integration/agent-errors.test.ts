@@ -1,0 +1,142 @@
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { compareArchiveWithPrimary, primaryBinlogFiles } from '../../src/sandbox/binlog-compare.js';
+import { HotspareProcess, runHotspare, waitFor, writeAgentConfig } from '../support/agent-process.js';
+
+/** A snapshot of every file in a folder (name → bytes), to prove a refusal changed nothing. */
+function snapshot(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string): void => {
+    if (!existsSync(d)) return;
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(p, readFileSync(p).toString('base64'));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/**
+ * Goal: each way the agent can be misused or meet a broken primary gives its own clear
+ * error (code and hint, or the config field), and leaves the archive as it was.
+ * Method: real sandbox primaries, the real `hotspare agent` process.
+ */
+describe('agent refusals', () => {
+  let primary: MariadbServer;
+  let dir: string;
+  let archive: string;
+  let config: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hotspare-errors-'));
+    primary = await MariadbServer.start({ serverId: 21, binlog: true, baseDir: join(dir, 'primary') });
+    archive = join(dir, 'archive');
+    config = writeAgentConfig(dir, primary, [{ name: 'a', type: 'file', path: archive }]);
+    // A first run fills the archive, so every refusal below has something to leave alone.
+    const conn = await primary.connect();
+    await conn.query('CREATE DATABASE d');
+    await conn.query('CREATE TABLE d.t (a INT)');
+    await conn.query('INSERT INTO d.t VALUES (1)');
+    await conn.end();
+    const agent = new HotspareProcess(['agent', '--config', config]);
+    await waitFor('first archive', () => existsSync(join(archive, 'binlog')) && compareArchiveWithPrimary(join(archive, 'binlog'), primary.datadir).differences.length === 0 && readdirSync(join(archive, 'binlog')).length > 0);
+    await agent.kill('SIGTERM');
+  });
+
+  afterAll(async () => {
+    await primary?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names the field of a wrong config value and exits 2', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ primary: { host: '127.0.0.1', port: 'x', user: 'root', serverId: 1 }, stateDir: 's', replicas: [{ name: 'a', type: 'file', path: archive }] }));
+    const before = snapshot(archive);
+    const result = await runHotspare(['agent', '--config', bad]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('config error: primary.port: expected a number, received "x"');
+    const unknown = join(dir, 'unknown.yaml');
+    writeFileSync(unknown, `primary: {host: 127.0.0.1, port: ${primary.port}, user: root, serverId: 1, colour: blue}\nstateDir: s\nreplicas: [{name: a, type: file, path: ${archive}}]\n`);
+    const second = await runHotspare(['agent', '--config', unknown]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain('config error: primary: unknown key "colour"');
+    expect(snapshot(archive)).toEqual(before);
+  });
+
+  it('refuses a primary in MIXED format with a hint', async () => {
+    const conn = await primary.connect();
+    await conn.query('SET GLOBAL binlog_format = MIXED');
+    try {
+      const before = snapshot(archive);
+      const result = await runHotspare(['agent', '--config', config]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('error BINLOG_FORMAT: binlog_format is MIXED');
+      expect(result.stderr).toContain("hint: SET GLOBAL binlog_format=ROW and add binlog_format=ROW to the server's config");
+      expect(snapshot(archive)).toEqual(before);
+    } finally {
+      await conn.query('SET GLOBAL binlog_format = ROW');
+      await conn.end();
+    }
+  });
+
+  it('refuses a user without REPLICATION SLAVE', async () => {
+    const conn = await primary.connect();
+    await conn.query("CREATE USER 'weak'@'127.0.0.1' IDENTIFIED BY 'pw'");
+    await conn.query("GRANT SELECT ON *.* TO 'weak'@'127.0.0.1'");
+    await conn.end();
+    const weak = join(dir, 'weak.json');
+    writeFileSync(weak, JSON.stringify({ primary: { host: '127.0.0.1', port: primary.port, user: 'weak', password: 'pw', serverId: 4242 }, stateDir: 's', replicas: [{ name: 'a', type: 'file', path: archive }] }));
+    const before = snapshot(archive);
+    const result = await runHotspare(['agent', '--config', weak]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('error PRIVILEGES');
+    expect(result.stderr).toContain('hint: GRANT REPLICATION SLAVE');
+    expect(result.stderr).not.toContain('pw');
+    expect(snapshot(archive)).toEqual(before);
+  });
+
+  it("refuses another primary's archive", async () => {
+    const other = await MariadbServer.start({ serverId: 22, binlog: true, baseDir: join(dir, 'other') });
+    try {
+      const otherConfig = writeAgentConfig(join(dir, 'other'), other, [{ name: 'a', type: 'file', path: archive }]);
+      const before = snapshot(archive);
+      const result = await runHotspare(['agent', '--config', otherConfig]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/error ARCHIVE_FOREIGN: replica a: archive .* belongs to primary server_id 21/);
+      expect(snapshot(archive)).toEqual(before);
+    } finally {
+      await other.destroy();
+    }
+  });
+
+  it('reports purged binlog as BINLOG_PURGED and does not skip ahead', async () => {
+    // A copy of the archive that still ends in the primary's first file...
+    const stale = join(dir, 'stale');
+    cpSync(archive, stale, { recursive: true });
+    const staleFiles = readdirSync(join(stale, 'binlog'));
+    // ...then the primary moves on and purges that file.
+    const conn = await primary.connect();
+    await conn.query('FLUSH BINARY LOGS');
+    await conn.query('INSERT INTO d.t VALUES (2)');
+    const files = primaryBinlogFiles(primary.datadir);
+    await conn.query(`PURGE BINARY LOGS TO '${files[files.length - 1]}'`);
+    await conn.end();
+    const staleConfig = writeAgentConfig(join(dir, 'stale-config'), primary, [{ name: 's', type: 'file', path: stale }]);
+    const before = snapshot(stale);
+    const agent = new HotspareProcess(['agent', '--config', staleConfig]);
+    try {
+      await waitFor('the purge error', () => agent.logs().some((l) => l['code'] === 'BINLOG_PURGED'), 30_000);
+    } finally {
+      await agent.kill('SIGTERM');
+    }
+    const line = agent.logs().find((l) => l['code'] === 'BINLOG_PURGED');
+    expect(String(line?.['hint'])).toContain('hotspare base');
+    expect(readdirSync(join(stale, 'binlog'))).toEqual(staleFiles);
+    expect(snapshot(stale)).toEqual(before);
+  });
+});

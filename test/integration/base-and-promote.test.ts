@@ -1,0 +1,249 @@
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SyncAgent } from '../../src/agent/sync-agent.js';
+import { compareBinlogNames } from '../../src/archive/archive-layout.js';
+import { listBaseBackups } from '../../src/archive/base-catalog.js';
+import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { loadAgentConfig } from '../../src/config/load.js';
+import { HotspareError } from '../../src/core/errors.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { tableChecksums } from '../../src/sandbox/table-checksums.js';
+import { WorkloadRunner, createWorkloadSchema, workloadStep } from '../../src/sandbox/write-workload.js';
+import { promote, type PromoteOptions } from '../../src/standby/promote.js';
+import type { TargetSpec } from '../../src/standby/stop-point.js';
+import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
+import { inspectArchive } from '../../src/standby/verify-archive.js';
+
+const execFileAsync = promisify(execFile);
+const BIN = new URL('../../bin/hotspare.js', import.meta.url).pathname;
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function head(conn: Connection): Promise<{ file: string; position: number; gtid: string }> {
+  const [[row]] = (await conn.query('SHOW MASTER STATUS')) as [RowDataPacket[], unknown];
+  const [[g]] = (await conn.query('SELECT @@gtid_binlog_pos AS g')) as [RowDataPacket[], unknown];
+  return { file: String(row?.['File']), position: Number(row?.['Position']), gtid: String(g?.['g']) };
+}
+
+/** Waits for the next whole second plus `offsetMs`, so that commit times (seconds) separate cleanly. */
+async function nextSecond(offsetMs: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + offsetMs));
+}
+
+describe('base backup and promotion to any point', () => {
+  let primary: MariadbServer;
+  let standby: MariadbServer;
+  let work: string;
+  let archive: string;
+  let primaryConn: Connection;
+  let standbyConn: Connection;
+  const sums: Record<'instant' | 'beforeLast' | 'end', Record<string, string>> = { instant: {}, beforeLast: {}, end: {} };
+  let instant: { atMs: number; file: string; position: number; gtid: string };
+  let lastTrxStart: { file: string; position: number };
+
+  const promoteInto = (target: TargetSpec, archiveRoot = archive, extra: Partial<PromoteOptions> = {}) =>
+    promote({
+      archiveRoot,
+      target,
+      credentials: { user: 'root', password: '', socketPath: standby.socketPath },
+      targetDescription: 'standby',
+      replace: true,
+      dryRun: false,
+      filesRoot: undefined,
+      logger: silentLogger(),
+      ...extra,
+    });
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'hotspare-promote-'));
+    archive = join(work, 'archive');
+    primary = await MariadbServer.start({ serverId: 1, binlog: true });
+    standby = await MariadbServer.start({ serverId: 2, binlog: false, extraArgs: ['--read-only=ON'] });
+    primaryConn = await primary.connect();
+    standbyConn = await standby.connect();
+    await createWorkloadSchema(primaryConn);
+    // Some history before the agent (and so the base) starts; the base is taken while writes run.
+    for (let n = 0; n < 40; n += 1) await workloadStep(primaryConn, n, { blobBytes: 2 * 1024 * 1024 });
+    writeFileSync(
+      join(work, 'agent.json'),
+      JSON.stringify({ primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4242 }, stateDir: join(work, 'state'), replicas: [{ name: 'a', type: 'file', path: archive }] }),
+    );
+    const config = loadAgentConfig(join(work, 'agent.json'));
+    const identity = await SyncAgent.preflight(config);
+    const agent = new SyncAgent(config, identity, { logger: silentLogger(), clock: systemClock, random01: () => 0.5 });
+    const fastRunner = new WorkloadRunner(primaryConn, { blobBytes: 2 * 1024 * 1024, firstStep: 40 });
+    fastRunner.start();
+    agent.start();
+    const files = new LocalArchiveFiles(archive);
+    await until('the base backup', async () => (await listBaseBackups(files)).length > 0);
+    await until('writes after the base', async () => fastRunner.steps > 200);
+
+    // The instant: no commit in its second, so "committed at or before" is exact at second precision.
+    await fastRunner.pause();
+    await nextSecond(100);
+    sums.instant = await tableChecksums(primaryConn);
+    instant = { atMs: Date.now(), ...(await head(primaryConn)) };
+    await nextSecond(50);
+    fastRunner.resume();
+    const resumedAt = fastRunner.steps;
+    await until('writes after the instant', async () => fastRunner.steps > resumedAt + 150);
+    await fastRunner.stop();
+
+    // The last transaction: several events (InnoDB only: a MyISAM change would be its own group), alone at the tail.
+    sums.beforeLast = await tableChecksums(primaryConn);
+    lastTrxStart = await head(primaryConn);
+    await primaryConn.query('START TRANSACTION');
+    await primaryConn.query("INSERT INTO app.orders (customer, amount) VALUES ('last', 1), ('last', 2)");
+    await primaryConn.query("UPDATE app.orders SET amount = amount * 2 WHERE id < 100");
+    await primaryConn.query('COMMIT');
+    sums.end = await tableChecksums(primaryConn);
+    const end = await head(primaryConn);
+    await until('the archive to catch up', async () => {
+      const durable = agent.trackers[0]?.snapshot.durable;
+      return durable !== undefined && durable.file === end.file && durable.position === end.position;
+    });
+    await agent.stop();
+  }, 240_000);
+
+  afterAll(async () => {
+    await primaryConn?.end();
+    await standbyConn?.end();
+    await Promise.all([primary?.destroy(), standby?.destroy()]);
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('archives several binlog files and an exact base; verify says intact', async () => {
+    const names = readdirSync(join(archive, 'binlog')).sort(compareBinlogNames);
+    expect(names.length).toBeGreaterThanOrEqual(3);
+    const [base] = await listBaseBackups(new LocalArchiveFiles(archive));
+    expect(base?.files.map((f) => f.name)).toEqual(['schema.sql.gz', 'data.sql.gz', 'triggers.sql.gz']);
+    expect(base?.tables.find((t) => t.name === 'feed_1')?.consistency).toBe('locked');
+    expect(base?.tables.find((t) => t.name === 'orders')?.consistency).toBe('snapshot');
+    // The archive keeps whole files from the one holding the base coordinates.
+    expect(names[0]).toBe(base?.binlog.file);
+    const { stdout } = await execFileAsync('node', [BIN, 'verify', '--archive', archive, '--json']);
+    const report = JSON.parse(stdout) as { intact: boolean; latestRestorable: { file: string; position: number } };
+    expect(report.intact).toBe(true);
+    expect(report.latestRestorable).toMatchObject({ file: names[names.length - 1] });
+  });
+
+  it('promotes to the end of the archive: every table equals the primary, and the server is writable', async () => {
+    const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--json']);
+    const report = JSON.parse(stdout) as { lastTransaction: { file: string; position: number; gtid: string }; lossWindowSeconds: number; replay: unknown[] };
+    expect(await tableChecksums(standbyConn)).toEqual(sums.end);
+    expect(report.replay.length).toBeGreaterThan(0);
+    const end = await head(primaryConn);
+    expect(report.lastTransaction).toMatchObject({ file: end.file, position: end.position, gtid: end.gtid });
+    expect(report.lossWindowSeconds).toBe(0);
+    const [[ro]] = (await standbyConn.query('SELECT @@read_only AS ro')) as [RowDataPacket[], unknown];
+    expect(Number(ro?.['ro'])).toBe(0);
+  });
+
+  it('promotes to a point in time, a position and a GTID: exactly the checksums of that instant', async () => {
+    await promoteInto({ kind: 'time', atMs: instant.atMs });
+    expect(await tableChecksums(standbyConn)).toEqual(sums.instant);
+    await promoteInto({ kind: 'position', at: { file: instant.file, position: instant.position } });
+    expect(await tableChecksums(standbyConn)).toEqual(sums.instant);
+    const gtid = instant.gtid.split(',').find((g) => g.startsWith('0-')) ?? instant.gtid;
+    const plan = await promoteInto({ kind: 'gtid', gtid });
+    expect(await tableChecksums(standbyConn)).toEqual(sums.instant);
+    expect(plan.lastTransaction?.gtid).toBe(gtid);
+    expect(sums.instant).not.toEqual(sums.end);
+  });
+
+  it('an archive whose tail ends mid-transaction promotes to the last complete one', async () => {
+    const copy = join(work, 'archive-truncated');
+    cpSync(archive, copy, { recursive: true });
+    const tail = join(copy, 'binlog', lastTrxStart.file);
+    truncateSync(tail, statSync(tail).size - 10);
+    const plan = await promoteInto({ kind: 'end' }, copy);
+    expect(await tableChecksums(standbyConn)).toEqual(sums.beforeLast);
+    expect(plan.partialTailCut).toMatchObject({ file: lastTrxStart.file, from: lastTrxStart.position });
+  });
+
+  it('a flipped byte: verify fails and names it; promote stops before it', async () => {
+    const copy = join(work, 'archive-flipped');
+    cpSync(archive, copy, { recursive: true });
+    const path = join(copy, 'binlog', lastTrxStart.file);
+    const fd = openSync(path, 'r+');
+    const at = lastTrxStart.position + 30;
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, at);
+    byte[0] = (byte[0] ?? 0) ^ 0x40;
+    writeSync(fd, byte, 0, 1, at);
+    closeSync(fd);
+    const verify = await execFileAsync('node', [BIN, 'verify', '--archive', copy]).then(
+      () => ({ code: 0, stdout: '' }),
+      (err: { code: number; stdout: string }) => err,
+    );
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toContain(`first bad point ${lastTrxStart.file}:${lastTrxStart.position}`);
+    const report = await inspectArchive(copy, { checksums: true });
+    expect(report.firstBad).toMatchObject({ kind: 'corrupt', file: lastTrxStart.file, offset: lastTrxStart.position });
+    const plan = await promoteInto({ kind: 'end' }, copy);
+    expect(plan.stoppedBeforeDamage).toMatchObject({ file: lastTrxStart.file, offset: lastTrxStart.position });
+    expect(await tableChecksums(standbyConn)).toEqual(sums.beforeLast);
+    // An explicit target past the damage is refused.
+    await expect(promoteInto({ kind: 'position', at: { file: lastTrxStart.file, position: lastTrxStart.position + 1000 } }, copy)).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE' });
+  });
+
+  it('refuses the primary as target, a non-empty target without --replace, and an unreachable point; each target is unchanged', async () => {
+    const before = await tableChecksums(standbyConn);
+    const primaryBefore = await tableChecksums(primaryConn);
+    const asPrimary = promote({
+      archiveRoot: archive,
+      target: { kind: 'end' },
+      credentials: { user: 'root', password: '', socketPath: primary.socketPath },
+      targetDescription: 'primary',
+      replace: true,
+      dryRun: false,
+      filesRoot: undefined,
+      logger: silentLogger(),
+    });
+    await expect(asPrimary).rejects.toMatchObject({ code: 'TARGET_IS_PRIMARY' });
+    expect(await tableChecksums(primaryConn)).toEqual(primaryBefore);
+    await expect(promoteInto({ kind: 'end' }, archive, { replace: false })).rejects.toMatchObject({ code: 'TARGET_NOT_EMPTY' });
+    await expect(promoteInto({ kind: 'time', atMs: Date.now() + 3_600_000 })).rejects.toBeInstanceOf(HotspareError);
+    await expect(promoteInto({ kind: 'gtid', gtid: '0-1-999999' })).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE' });
+    const dry = await promoteInto({ kind: 'end' }, archive, { dryRun: true });
+    expect(dry.steps.map((s) => s.name)).toContain('restore-spool-files');
+    expect(await tableChecksums(standbyConn)).toEqual(before);
+    const failed = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root:secret-pw@127.0.0.1:${primary.port}`]).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/error (TARGET_IS_PRIMARY|TARGET_UNREACHABLE)/);
+    expect(failed.stderr).not.toContain('secret-pw');
+  });
+
+  it('a user without the base-backup privileges gets a PRIVILEGES error, and no base is left behind', async () => {
+    await primaryConn.query("CREATE USER 'weak'@'localhost' IDENTIFIED BY 'pw'");
+    await primaryConn.query("GRANT REPLICATION SLAVE, SELECT ON *.* TO 'weak'@'localhost'");
+    const dir = join(work, 'archive-weak');
+    const files = new LocalArchiveFiles(dir);
+    const attempt = takeBaseBackup({ primary: { socketPath: primary.socketPath, user: 'weak', password: 'pw', serverId: 4243 }, files, clock: systemClock, logger: silentLogger() });
+    await expect(attempt).rejects.toMatchObject({ code: 'PRIVILEGES' });
+    expect(await files.list('base')).toEqual([]);
+  });
+
+  it('status reports the base, the coverage and the latest restorable time', async () => {
+    const { stdout } = await execFileAsync('node', [BIN, 'status', '--archive', archive]);
+    expect(stdout).toMatch(/base backups:/);
+    expect(stdout).toMatch(/latest restorable: \d{4}-/);
+    expect(stdout).toMatch(/gaps\/damage: none/);
+  });
+});

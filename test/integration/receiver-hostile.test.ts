@@ -1,0 +1,195 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { firstValueFrom } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PrimaryIdentity } from '../../src/archive/archive-identity.js';
+import { HotspareError } from '../../src/core/errors.js';
+import { RemoteTarget } from '../../src/replica/targets/remote-target.js';
+import { freePort } from '../../src/sandbox/free-port.js';
+import { startReceiver, type Receiver } from '../../src/standby/receiver/receiver.js';
+import { encodeFrame, FrameType } from '../../src/wire/wire-frame.js';
+import { encodeJson } from '../../src/wire/wire-messages.js';
+import { WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
+import { tempDir } from '../support/agent-harness.js';
+import { waitFor } from '../support/binlog-compare.js';
+import { captureLogger } from '../support/capture-logger.js';
+import { runHotspare } from '../support/receiver-process.js';
+
+const TOKEN = 'the-right-token';
+const primaryA: PrimaryIdentity = { serverId: 1, serverUuid: null, flavor: 'mariadb', version: '10.11', hostname: 'db-a', binlogBasename: '/var/lib/mysql/mysql-bin' };
+const primaryB: PrimaryIdentity = { ...primaryA, hostname: 'db-b' };
+
+/** Every file of the archive but the lock, with a digest of its bytes. */
+function tree(root: string, at = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(join(root, at)).sort()) {
+    const rel = at === '' ? name : `${at}/${name}`;
+    if (rel === 'state/writer.lock') continue;
+    if (statSync(join(root, rel)).isDirectory()) Object.assign(out, tree(root, rel));
+    else out[rel] = createHash('sha256').update(readFileSync(join(root, rel))).digest('hex');
+  }
+  return out;
+}
+
+async function refusal(promise: Promise<unknown>): Promise<HotspareError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(HotspareError);
+    return err as HotspareError;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('receiver against hostile and mistaken peers', () => {
+  let dir: string;
+  let archive: string;
+  let receiver: Receiver;
+  let logs: ReturnType<typeof captureLogger>;
+  const target = (name: string, tokenFile: string): RemoteTarget =>
+    new RemoteTarget({ name, address: `127.0.0.1:${receiver.address.port}`, tokenFile, logger: logs.logger, limits: { handshakeTimeoutMs: 3_000 } });
+
+  beforeAll(async () => {
+    dir = tempDir('hostile');
+    archive = join(dir, 'archive');
+    writeFileSync(join(dir, 'token'), TOKEN);
+    writeFileSync(join(dir, 'wrong-token'), 'not-the-token');
+    logs = captureLogger();
+    receiver = await startReceiver({ archive, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, logger: logs.logger, limits: { handshakeTimeoutMs: 500 } });
+  });
+
+  afterAll(async () => {
+    await receiver?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses each bad peer with a log line, keeps serving, and leaves the archive unchanged', async () => {
+    // A legitimate agent claims the archive and stores a file through the wire.
+    const good = target('good', join(dir, 'token'));
+    const first = await good.open(primaryA);
+    expect(first.resume).toBeUndefined();
+    await first.files.putFile('state/hello.txt', Buffer.from('hello'));
+    expect((await first.files.readFile('state/hello.txt'))?.toString()).toBe('hello');
+    const before = tree(archive);
+
+    // Wrong token.
+    const badToken = await refusal(target('bad', join(dir, 'wrong-token')).open(primaryA));
+    expect(badToken.code).toBe('RECEIVER_REFUSED');
+    expect(badToken.message).toContain('BAD_TOKEN');
+
+    // A second agent while the first is connected.
+    const second = await refusal(target('second', join(dir, 'token')).open(primaryA));
+    expect(second.code).toBe('ARCHIVE_LOCKED');
+
+    // Paths that leave the archive, through every kind of file operation.
+    for (const attempt of [
+      () => first.files.putFile('../../etc/passwd', Buffer.from('x')),
+      () => first.files.writeAt('files/../../../etc/passwd', 0, Buffer.from('x')),
+      () => first.files.readFile('/etc/passwd'),
+      () => first.files.rename('state/hello.txt', 'binlog/mysql-bin.000001'),
+      () => first.files.remove('..'),
+    ]) {
+      expect((await refusal(attempt())).code).toBe('ARCHIVE_PATH');
+    }
+    expect(existsSync(join(archive, '..', '..', 'etc', 'passwd'))).toBe(false);
+    // The session survives refused file operations.
+    expect((await first.files.readFile('state/hello.txt'))?.toString()).toBe('hello');
+
+    // A binlog event for a file name that is a path: the session is dropped, nothing written.
+    const failed = firstValueFrom(first.durable$).catch((err: unknown) => err);
+    first.append({ file: '../../etc/passwd', offset: 4, bytes: randomBytes(40), timestampS: 0, boundary: true });
+    const eventError = await failed;
+    expect(eventError).toBeInstanceOf(HotspareError);
+    expect((eventError as HotspareError).code).toBe('WIRE_BAD_EVENT');
+    await first.close();
+
+    // Garbage (an HTTP request line, then random bytes), an oversized frame header, and a silent peer.
+    for (const payload of [Buffer.concat([Buffer.from('GET / HTTP/1.1\r\n'), randomBytes(4096)]), Buffer.from([FrameType.HELLO, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]), Buffer.alloc(0)]) {
+      await new Promise<void>((resolve) => {
+        const socket = connect(receiver.address.port, '127.0.0.1', () => socket.write(payload));
+        socket.on('error', () => undefined);
+        socket.resume();
+        socket.on('close', () => resolve());
+      });
+    }
+    // A HELLO of another protocol version.
+    await new Promise<void>((resolve) => {
+      const socket = connect(receiver.address.port, '127.0.0.1', () => {
+        for (const b of encodeFrame(FrameType.HELLO, [encodeJson({ protocol: WIRE_PROTOCOL_VERSION + 1, token: TOKEN, primary: primaryA, agentId: 'x' })])) socket.write(b);
+      });
+      socket.on('error', () => undefined);
+      socket.resume();
+      socket.on('close', () => resolve());
+    });
+
+    // Another primary's agent, once the first one is gone.
+    await waitFor('the first session to end', async () => (await receiver.status()).agent === null);
+    const foreign = await refusal(target('foreign', join(dir, 'token')).open(primaryB));
+    expect(foreign.code).toBe('ARCHIVE_FOREIGN');
+
+    // Still serving: the legitimate agent comes back.
+    const again = await good.open(primaryA);
+    expect((await again.files.readFile('state/hello.txt'))?.toString()).toBe('hello');
+    await again.close();
+
+    expect(tree(archive)).toEqual(before);
+    const messages = logs.lines().map((l) => `${String(l['code'] ?? '')} ${l.msg} ${String(l['reason'] ?? '')}`);
+    for (const expected of [
+      /BAD_TOKEN refused agent/,
+      /ARCHIVE_LOCKED refused agent/,
+      /ARCHIVE_FOREIGN refused agent/,
+      /VERSION refused agent/,
+      /ARCHIVE_PATH refused archive file operation/,
+      /WIRE_BAD_EVENT dropping agent session/,
+      /dropped a peer before its handshake unknown frame type 71/,
+      /dropped a peer before its handshake frame of 4294967295 bytes exceeds the limit/,
+      /did not complete the handshake/,
+    ]) {
+      expect(messages.some((m) => expected.test(m)), `${expected} in\n${messages.join('\n')}`).toBe(true);
+    }
+  });
+
+  it('serves GET /status and streams over TLS; refuses plaintext on a public address', async () => {
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    const tlsArchive = join(dir, 'tls-archive');
+    const httpPort = await freePort();
+    const tlsReceiver = await startReceiver({
+      archive: tlsArchive,
+      listen: { host: '127.0.0.1', port: 0 },
+      token: TOKEN,
+      tls: { cert: readFileSync(cert), key: readFileSync(key) },
+      http: { host: '127.0.0.1', port: httpPort },
+      logger: logs.logger,
+    });
+    try {
+      const address = `127.0.0.1:${tlsReceiver.address.port}`;
+      const trusting = new RemoteTarget({ name: 'tls', address, tokenFile: join(dir, 'token'), tls: { ca: cert }, logger: logs.logger });
+      const session = await trusting.open(primaryA);
+      await session.files.putFile('files/spool/seqno', Buffer.from('42'));
+      const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { primary: { hostname: string }; agent: { id: string } | null; spool: string[] };
+      expect(status.primary.hostname).toBe('db-a');
+      expect(status.agent?.id).toBe(trusting.agentId);
+      expect(status.spool).toEqual(['spool']);
+      await session.close();
+      expect(readFileSync(join(tlsArchive, 'files/spool/seqno'), 'utf8')).toBe('42');
+
+      // Without the CA the certificate is not trusted; without TLS the handshake never completes.
+      const untrusting = new RemoteTarget({ name: 'tls', address, tokenFile: join(dir, 'token'), tls: {}, logger: logs.logger });
+      expect((await refusal(untrusting.open(primaryA))).code).toBe('RECEIVER_UNREACHABLE');
+      const plain = new RemoteTarget({ name: 'plain', address, tokenFile: join(dir, 'token'), logger: logs.logger, limits: { handshakeTimeoutMs: 1_000 } });
+      expect((await refusal(plain.open(primaryA))).code).toBe('RECEIVER_UNREACHABLE');
+    } finally {
+      await tlsReceiver.close();
+    }
+
+    const usage = await runHotspare(['receive', '--archive', join(dir, 'x'), '--listen', '0.0.0.0:7654', '--token-file', join(dir, 'token')]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('without TLS');
+  });
+});

@@ -1,0 +1,219 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { execFileSync } from 'node:child_process';
+import { pino } from 'pino';
+import { BehaviorSubject } from 'rxjs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { spoolSourceSchema } from '../../src/config/schema.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { FileTarget } from '../../src/replica/targets/file-target.js';
+import type { ReplicaSession } from '../../src/replica/replica-target.js';
+import { ReplicaSpool } from '../../src/spool/replica-spool.js';
+import { SpoolSyncer, type SpoolTuning } from '../../src/spool/spool-syncer.js';
+import { runPromotionHooks } from '../../src/standby/promotion-hooks.js';
+import { restoreSpool } from '../../src/standby/spool-restore.js';
+import { Churn, prng } from '../support/spool-churn.js';
+import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
+
+const RUNNER = new URL('../../dist/scripts/spool-syncer-run.js', import.meta.url).pathname;
+const MiB = 1024 * 1024;
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hotspare-spool-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function syncer(source: unknown, archive: string, tuning: Partial<SpoolTuning> = {}, logger = silentLogger()): SpoolSyncer {
+  return new SpoolSyncer({ source: spoolSourceSchema.parse(source), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning });
+}
+
+/** A pino logger whose JSON lines are kept for assertions. */
+function capturingLogger(): { logger: ReturnType<typeof pino>; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
+function startChild(archive: string, source: object): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [RUNNER, archive, JSON.stringify(source)], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
+  return new Promise((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`syncer process exited early (${code})`)));
+  });
+}
+
+async function kill9(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe('spool syncer', () => {
+  it('churn with the syncer process SIGKILLed and restarted; restore equals the source, and a point in time equals the tree captured then', async () => {
+    expect(existsSync(RUNNER), 'run `npx tsc -p .` first').toBe(true);
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(join(src, 'queue'), { recursive: true });
+    const source = { name: 'spool', path: src, exclude: ['tmp/**', '*.swp'] };
+    const churn = new Churn(src, prng(42));
+    await churn.run(200);
+    for (let round = 0; round < 4; round++) {
+      const child = await startChild(archive, source);
+      await churn.run(250);
+      await kill9(child); // mid-stream: passes may be half-written
+      await churn.run(50); // changes while no syncer runs
+    }
+    // Excluded paths never reach the archive.
+    await mkdir(join(src, 'tmp'), { recursive: true });
+    await writeFile(join(src, 'tmp', 'scratch'), 'x');
+    await writeFile(join(src, 'a.swp'), 'x');
+
+    const s = syncer(source, archive);
+    s.start();
+    await churn.run(300);
+    await s.syncNow();
+    const atT = await describeTree(src, (p) => p === 'tmp' || p.startsWith('tmp/') || p.endsWith('.swp'));
+    const tMs = Date.now();
+    await new Promise((r) => setTimeout(r, 5));
+    await churn.run(500);
+    await s.syncNow();
+    await s.stop();
+
+    const skip = (p: string): boolean => p === 'tmp' || p.startsWith('tmp/') || p.endsWith('.swp');
+    await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'now'), logger: silentLogger() });
+    expect(treeDiff(await describeTree(src, skip), await describeTree(join(dir, 'now', 'spool')))).toEqual([]);
+    await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'then'), untilMs: tMs, logger: silentLogger() });
+    expect(treeDiff(atT, await describeTree(join(dir, 'then', 'spool')))).toEqual([]);
+    expect(atT.size).toBeGreaterThan(20);
+    // Restoring over a stale copy makes it equal too (extra files removed, changed ones replaced).
+    await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'then'), logger: silentLogger() });
+    expect(treeDiff(await describeTree(src, skip), await describeTree(join(dir, 'then', 'spool')))).toEqual([]);
+  });
+
+  it('ships only appended bytes and changed blocks, and a restart over an unchanged tree ships almost nothing', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(join(src, 'many'), { recursive: true });
+    for (let i = 0; i < 2000; i++) await writeFile(join(src, 'many', `f${i}`), `file ${i}\n`);
+    const big = join(src, 'feed.dat');
+    const h = await open(big, 'w');
+    for (let i = 0; i < 256; i++) await h.write(randomBytes(MiB));
+    await h.close();
+    const source = { name: 'feeds', path: src };
+
+    const first = syncer(source, archive, { watch: false });
+    first.start();
+    await first.syncNow();
+    const initial = first.snapshot().bytesShippedTotal;
+    expect(initial).toBeGreaterThan(256 * MiB);
+
+    await appendFile(big, randomBytes(MiB));
+    await first.syncNow();
+    const appended = first.snapshot().bytesShippedTotal - initial;
+    expect(appended).toBeGreaterThanOrEqual(MiB);
+    expect(appended).toBeLessThan(MiB + 64 * 1024 + 16 * 1024);
+
+    // 1% of the blocks rewritten in place: about 1% shipped.
+    const w = await open(big, 'r+');
+    for (let i = 0; i < 41; i++) await w.write(randomBytes(100), 0, 100, i * 100 * 64 * 1024 + 7);
+    await w.close();
+    const beforeRewrite = first.snapshot().bytesShippedTotal;
+    await first.syncNow();
+    const rewritten = first.snapshot().bytesShippedTotal - beforeRewrite;
+    expect(rewritten).toBeGreaterThanOrEqual(41 * 64 * 1024);
+    expect(rewritten).toBeLessThan(41 * 64 * 1024 + 64 * 1024);
+    await first.stop();
+
+    const second = syncer(source, archive, { watch: false });
+    second.start();
+    await second.syncNow();
+    expect(second.snapshot().bytesShippedTotal).toBeLessThan(1024);
+    await second.stop();
+
+    await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'restored'), logger: silentLogger() });
+    expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'feeds')))).toEqual([]);
+  });
+
+  it('reports FIFOs, a missing source and a file that changes while read, and loses nothing else', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    const { logger, lines } = capturingLogger();
+    const source = { name: 'cfg', path: src };
+    const s = syncer(source, archive, { watch: false, readAttempts: 2 }, logger);
+    s.start();
+    await s.syncNow();
+    expect(lines.some((l) => l['code'] === 'SPOOL_SOURCE_MISSING' && String(l['msg']).includes(src))).toBe(true);
+
+    await mkdir(src);
+    await writeFile(join(src, 'server.cfg'), 'port=1\n');
+    execFileSync('mkfifo', [join(src, 'pipe')]);
+    const busy = join(src, 'busy.log');
+    await writeFile(busy, randomBytes(32 * MiB));
+    let writing = true;
+    const writer = (async () => {
+      while (writing) await appendFile(busy, 'x');
+    })();
+    await s.syncNow();
+    writing = false;
+    await writer;
+    expect(lines.some((l) => l['code'] === 'SPOOL_SKIPPED' && String(l['msg']).includes('pipe'))).toBe(true);
+    expect(lines.some((l) => l['code'] === 'SPOOL_FILE_UNSTABLE' && l['path'] === 'busy.log')).toBe(true);
+
+    // Once the writer stops, the file ships; the FIFO stays out; nothing else was lost.
+    await s.syncNow();
+    await rm(join(src, 'pipe'));
+    await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'restored'), logger: silentLogger() });
+    expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'cfg')))).toEqual([]);
+    await s.stop();
+  });
+
+  it('runs with the agent: per-replica syncers on the session, counters, and post-promotion hooks', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    await writeFile(join(src, 'seqno'), '41\n');
+    const marker = join(dir, 'hook-ran');
+    const sources = [spoolSourceSchema.parse({ name: 'spool', path: src, hooks: [{ run: `echo "$HOTSPARE_SOURCE_NAME $HOTSPARE_RESTORE_POINT_TIME $(cat "$HOTSPARE_SOURCE_PATH/seqno")" > ${marker}` }] })];
+    const target = new FileTarget({ name: 'standby-a', path: archive, logger: silentLogger(), clock: systemClock, syncBatchBytesMax: MiB });
+    const session = await target.open({ serverId: 1, serverUuid: null, flavor: 'mariadb', version: '11', hostname: 'h', binlogBasename: 'mysql-bin' });
+    const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);
+    const spool = new ReplicaSpool({ sources, session$, logger: silentLogger(), clock: systemClock });
+    spool.start();
+    session$.next(session);
+    await writeFile(join(src, 'seqno'), '42\n');
+    // The watcher brings the change in without a rescan; poll for it in the archive.
+    const { readFile } = await import('node:fs/promises');
+    for (;;) {
+      const restored = join(dir, `poll-${Date.now()}`);
+      await restoreSpool({ archiveDir: archive, filesRoot: restored, logger: silentLogger() }).catch(() => []);
+      if (existsSync(join(restored, 'spool', 'seqno')) && (await readFile(join(restored, 'spool', 'seqno'), 'utf8')) === '42\n') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(spool.snapshot().bytesShippedTotal).toBeGreaterThan(0);
+    session$.next(undefined);
+    await spool.stop();
+    await session.close();
+
+    const results = await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'promoted'), logger: silentLogger() });
+    const hooks = await runPromotionHooks({ archiveDir: archive, restorePoint: { timeMs: results[0]?.pointMs ?? 0 }, filesRoot: join(dir, 'promoted'), logger: silentLogger() });
+    expect(hooks).toEqual([expect.objectContaining({ source: 'spool', exitCode: 0, timedOut: false })]);
+    expect(await readFile(marker, 'utf8')).toBe(`spool ${new Date(results[0]?.pointMs ?? 0).toISOString()} 42\n`);
+  });
+});

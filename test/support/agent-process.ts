@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+/** A `hotspare` command run as a child process, with its stderr (JSON log lines) collected. */
+export class HotspareProcess {
+  readonly child: ChildProcess;
+  stderr = '';
+  stdout = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, [join(ROOT, 'bin/hotspare.js'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, HOTSPARE_LOG_LEVEL: 'debug', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString();
+    });
+    this.child.stdout?.on('data', (chunk: Buffer) => {
+      this.stdout += chunk.toString();
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Parsed JSON log lines so far. */
+  logs(): Record<string, unknown>[] {
+    return this.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+/** Runs a hotspare command to completion. */
+export async function runHotspare(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = new HotspareProcess(args, env);
+  const code = await p.exited;
+  return { code, stdout: p.stdout, stderr: p.stderr };
+}
+
+/** Writes an agent config for a sandbox primary into `dir` and returns its path. */
+export function writeAgentConfig(
+  dir: string,
+  primary: { port: number },
+  replicas: unknown[],
+  extra: Record<string, unknown> = {},
+): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'agent.json');
+  writeFileSync(
+    path,
+    JSON.stringify(
+      {
+        primary: { host: '127.0.0.1', port: primary.port, user: 'root', password: '', serverId: 4242 },
+        stateDir: join(dir, 'state'),
+        replicas,
+        ...extra,
+      },
+      null,
+      2,
+    ),
+  );
+  return path;
+}
+
+/** Polls `check` until it returns true, failing after `timeoutMs`. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000, intervalMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,0 +1,54 @@
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+
+/**
+ * A TCP proxy for tests that cuts every connection through it on demand or at an interval,
+ * as a flaky network would: both ends see their connection reset mid-stream.
+ */
+export class CuttingProxy {
+  #timer: NodeJS.Timeout | undefined;
+  cuts = 0;
+
+  private constructor(
+    readonly server: Server,
+    readonly port: number,
+    private readonly sockets: Set<Socket>,
+  ) {}
+
+  static async start(target: { host: string; port: number }): Promise<CuttingProxy> {
+    const sockets = new Set<Socket>();
+    const server = createServer((client) => {
+      const upstream = connect(target.port, target.host);
+      sockets.add(client);
+      sockets.add(upstream);
+      const drop = (): void => {
+        client.destroy();
+        upstream.destroy();
+        sockets.delete(client);
+        sockets.delete(upstream);
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    return new CuttingProxy(server, (server.address() as AddressInfo).port, sockets);
+  }
+
+  /** Resets every open connection now. */
+  cutAll(): void {
+    if (this.sockets.size > 0) this.cuts += 1;
+    for (const socket of this.sockets) socket.resetAndDestroy();
+    this.sockets.clear();
+  }
+
+  cutEvery(intervalMs: number): void {
+    this.#timer = setInterval(() => this.cutAll(), intervalMs);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.cutAll();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}

@@ -1,0 +1,114 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AgentConfigInput } from '../../src/config/schema.js';
+import type { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+
+const REPO_ROOT = new URL('../..', import.meta.url).pathname;
+const BIN = join(REPO_ROOT, 'bin/hotspare.js');
+const STOP_TIMEOUT_MS = 30_000;
+
+type ReplicaInput = AgentConfigInput['replicas'][number];
+
+/**
+ * Writes an agent config for a sandbox primary. Replicas are given whole (file or remote),
+ * so the same helper serves a receiver-backed test: pass `{ type: 'remote', ... }`.
+ */
+export function writeAgentConfig(
+  dir: string,
+  primary: MariadbServer,
+  options: { replicas: ReplicaInput[]; httpPort: number; serverId?: number; binlog?: AgentConfigInput['binlog'] },
+): string {
+  const config: AgentConfigInput = {
+    primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: options.serverId ?? 9_000 },
+    stateDir: join(dir, 'state'),
+    replicas: options.replicas,
+    http: { listen: `127.0.0.1:${options.httpPort}` },
+    binlog: { retryDelayMsMax: 1_000, ...options.binlog },
+  };
+  const path = join(dir, 'agent.json');
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return path;
+}
+
+/** A real `hotspare agent` process (needs a fresh `npx tsc -p .`); its log goes to a file. */
+export class AgentProcess {
+  readonly #child: ChildProcess;
+  readonly logPath: string;
+  readonly #exited: Promise<number | null>;
+
+  private constructor(child: ChildProcess, logPath: string) {
+    this.#child = child;
+    this.logPath = logPath;
+    this.#exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    liveAgents.add(child);
+    child.once('exit', () => liveAgents.delete(child));
+  }
+
+  static start(configPath: string, logPath: string): AgentProcess {
+    const fd = openSync(logPath, 'a');
+    const child = spawn(process.execPath, [BIN, 'agent', '--config', configPath], {
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, HOTSPARE_LOG_LEVEL: 'info' },
+    });
+    closeSync(fd);
+    return new AgentProcess(child, logPath);
+  }
+
+  get running(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
+  /** SIGTERM, and the exit code (0 when it persisted its progress). */
+  async stop(): Promise<number | null> {
+    if (this.running) this.#child.kill('SIGTERM');
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    const code = await this.#exited;
+    clearTimeout(timer);
+    return code;
+  }
+
+  log(): string {
+    return readFileSync(this.logPath, 'utf8');
+  }
+}
+
+const liveAgents = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of liveAgents) child.kill('SIGKILL');
+});
+
+/** Runs `hotspare <args>` to completion: exit code and stdout. */
+export function runHotspare(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Polls `probe` until it returns a value other than undefined; fails with `what` after the deadline. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+      lastError = undefined;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError === undefined ? '' : `: ${describe(lastError)}`}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+function describe(err: unknown): string {
+  const cause = err instanceof Error && err.cause !== undefined ? ` (cause: ${String(err.cause)})` : '';
+  return `${String(err)}${cause}`;
+}

@@ -1,0 +1,60 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/hotspare.js', import.meta.url));
+const START_TIMEOUT_MS = 20_000;
+
+/**
+ * `node bin/hotspare.js receive ...` as a child process (needs a fresh `npx tsc -p .`), for
+ * tests that kill it with SIGKILL. Its log lines (stderr) are kept for assertions.
+ */
+export class ReceiverProcess {
+  #child: ChildProcess | undefined;
+  stderr = '';
+
+  constructor(readonly args: string[]) {}
+
+  async start(): Promise<void> {
+    const child = spawn(process.execPath, [BIN, 'receive', ...this.args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.#child = child;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`receiver did not start: ${this.stderr.slice(-2000)}`)), START_TIMEOUT_MS);
+      child.stderr?.setEncoding('utf8');
+      child.stderr?.on('data', (text: string) => {
+        this.stderr += text;
+        if (text.includes('receiver listening')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`receiver exited with ${String(code)}: ${this.stderr.slice(-2000)}`));
+      });
+    });
+  }
+
+  get running(): boolean {
+    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
+  /** Sends a signal and waits for the exit; resolves with the exit code (null after a kill). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const child = this.#child;
+    if (child === undefined || !this.running) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill(signal);
+    return exited;
+  }
+}
+
+/** Runs a command to completion, for usage-error checks. */
+export function runHotspare(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (t: string) => (stderr += t));
+    child.once('exit', (code) => resolve({ code, stderr }));
+  });
+}

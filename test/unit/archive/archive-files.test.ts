@@ -1,0 +1,44 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalArchiveFiles, checkArchivePath } from '../../../src/archive/archive-files.js';
+
+// Goal: no path a peer can send writes outside base/, files/ or state/ of the archive.
+describe('archive paths', () => {
+  it.each([
+    '../../etc/passwd',
+    '/etc/passwd',
+    'files/../../etc/passwd',
+    'binlog/mysql-bin.000001',
+    'archive.json',
+    'files//x',
+    'files/./x',
+    'files\\..\\x',
+    'files/a\0b',
+    '',
+    `files/${'x'.repeat(5000)}`,
+  ])('refuses %j', (path) => {
+    expect(() => checkArchivePath(path)).toThrowError(expect.objectContaining({ code: 'ARCHIVE_PATH' }) as Error);
+  });
+
+  it('accepts paths under base/, files/ and state/, and writes them durably', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'hotspare-files-'));
+    try {
+      const files = new LocalArchiveFiles(root);
+      await files.putFile('base/20261122/meta.json', Buffer.from('{}'));
+      await files.writeAt('files/spool/journal', 0, Buffer.from('abc'));
+      await files.writeAt('files/spool/journal', 3, Buffer.from('def'));
+      expect((await files.readFile('files/spool/journal'))?.toString()).toBe('abcdef');
+      await files.truncate('files/spool/journal', 2);
+      expect(await files.size('files/spool/journal')).toBe(2);
+      expect(await files.list('base')).toEqual(['20261122']);
+      await files.rename('base/20261122', 'base/20261123');
+      expect(existsSync(join(root, 'base/20261123/meta.json'))).toBe(true);
+      await expect(files.putFile('../escape', Buffer.from('x'))).rejects.toMatchObject({ code: 'ARCHIVE_PATH' });
+      expect(existsSync(join(root, '..', 'escape'))).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

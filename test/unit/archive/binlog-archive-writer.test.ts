@@ -1,0 +1,92 @@
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BinlogArchiveWriter } from '../../../src/archive/binlog-archive-writer.js';
+import { readEventHeader } from '../../../src/core/binlog-event.js';
+import { TransactionTracker } from '../../../src/core/transaction-tracker.js';
+import { silentLogger } from '../../../src/platform/logger.js';
+import { FIXTURE_NAME, FIXTURE_PATH, fixtureEvents } from '../../support/fixtures.js';
+
+const clock = { nowMs: () => 0 };
+const dirs: string[] = [];
+function archiveWith(fileSize?: number, garbage?: Buffer): { root: string; path: string } {
+  const root = mkdtempSync(join(tmpdir(), 'hotspare-writer-'));
+  dirs.push(root);
+  mkdirSync(join(root, 'binlog'));
+  const path = join(root, 'binlog', FIXTURE_NAME);
+  copyFileSync(FIXTURE_PATH, path);
+  if (fileSize !== undefined) truncateSync(path, fileSize);
+  if (garbage !== undefined) appendFileSync(path, garbage);
+  return { root, path };
+}
+
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+// Goal: after a crash at any byte, the archive's newest file is cut back to the end of the
+// last complete transaction, and the writer resumes exactly there. Method: the real fixture,
+// cut at every event boundary and inside events, with and without torn garbage.
+describe('BinlogArchiveWriter tail recovery', () => {
+  const boundaries = (() => {
+    const tracker = new TransactionTracker();
+    return fixtureEvents()
+      .filter(({ bytes }) => tracker.observe(bytes, readEventHeader(bytes)))
+      .map(({ offset, bytes }) => offset + bytes.length);
+  })();
+  const lastBoundaryAtOrBefore = (size: number): number => [4, ...boundaries].filter((b) => b <= size).pop() ?? 4;
+
+  it('resumes at the next file when the newest file ends with its rotate', async () => {
+    const { root } = archiveWith();
+    const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
+    expect(writer.resume).toMatchObject({ file: 'mysql-bin.000005', position: 4, gtid: '0-11-14' });
+    await writer.close();
+  });
+
+  it('cuts a partial transaction or a torn event back to the last boundary, at every cut point', async () => {
+    const size = statSync(FIXTURE_PATH).size;
+    for (let cut = 5; cut < size; cut += 7) {
+      const { root, path } = archiveWith(cut, cut % 3 === 0 ? Buffer.from('torn garbage') : undefined);
+      const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
+      const expected = lastBoundaryAtOrBefore(cut);
+      expect(writer.resume, `cut at ${cut}`).toMatchObject({ file: FIXTURE_NAME, position: expected });
+      expect(statSync(path).size, `cut at ${cut}`).toBe(expected);
+      expect(readFileSync(path).equals(readFileSync(FIXTURE_PATH).subarray(0, expected))).toBe(true);
+      await writer.close();
+    }
+  });
+
+  it('appends, fsyncs and reports durable points that only move forward', async () => {
+    const { root, path } = archiveWith(1258);
+    const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
+    const points: number[] = [];
+    writer.durable$.subscribe((p) => points.push(p.position));
+    const tracker = new TransactionTracker();
+    for (const { offset, bytes } of fixtureEvents()) {
+      const boundary = tracker.observe(bytes, readEventHeader(bytes));
+      if (offset < 1258) continue;
+      writer.append({ file: FIXTURE_NAME, offset, bytes, timestampS: readEventHeader(bytes).timestampS, boundary, gtid: boundary ? tracker.lastGtid : undefined });
+    }
+    await writer.close();
+    expect(readFileSync(path).equals(readFileSync(FIXTURE_PATH))).toBe(true);
+    expect(points.length).toBeGreaterThan(0);
+    expect(points.at(-1)).toBe(1659);
+    expect([...points].sort((a, b) => a - b)).toEqual(points);
+    expect(writer.durablePoint).toMatchObject({ boundaryPosition: 1659, gtid: '0-11-14' });
+  });
+
+  it('refuses an event that leaves a hole, and a file that skips one', async () => {
+    const { root } = archiveWith(1258);
+    const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
+    const event = fixtureEvents().find((e) => e.offset === 1300);
+    if (event === undefined) throw new Error('fixture');
+    expect(() => writer.append({ file: FIXTURE_NAME, offset: 1300, bytes: event.bytes, timestampS: 0, boundary: false })).toThrowError(
+      expect.objectContaining({ code: 'BINLOG_CONTINUITY' }) as Error,
+    );
+    expect(() => writer.append({ file: 'mysql-bin.000009', offset: 4, bytes: event.bytes, timestampS: 0, boundary: false })).toThrowError(
+      expect.objectContaining({ code: 'BINLOG_GAP' }) as Error,
+    );
+    await writer.close();
+  });
+});

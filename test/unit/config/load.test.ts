@@ -1,0 +1,64 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadAgentConfig } from '../../../src/config/load.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hotspare-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, content: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+const base = { primary: { host: '127.0.0.1', port: 3306, user: 'hotspare', password: 's3cret', serverId: 4242 }, stateDir: 'state', replicas: [{ name: 'a', type: 'file', path: '/mnt/a' }] };
+
+// Goal: the contract's config loads as written (JSON and YAML), and every error names its field.
+describe('agent config', () => {
+  it("loads the contract's example with replica files relative to the config", () => {
+    mkdirSync(join(dir, 'replicas'), { recursive: true });
+    write('replicas/standby-a.json', { name: 'standby-a', type: 'file', path: '/mnt/archive' });
+    write('replicas/standby-b.json', { name: 'standby-b', type: 'remote', address: 'standby-b.example:7654', tokenFile: '/etc/hotspare/token', tls: { ca: '/etc/hotspare/ca.pem' } });
+    write('pw', 'hunter2\n');
+    const path = write('agent.json', {
+      primary: { host: '127.0.0.1', port: 3306, user: 'hotspare', passwordFile: 'pw', serverId: 4242 },
+      stateDir: '/var/lib/hotspare',
+      replicas: ['replicas/standby-a.json', 'replicas/standby-b.json'],
+      spool: [{ name: 'spool', path: '/etc/emg/spool' }, { name: 'config', path: '/etc/emg', exclude: ['log/**', 'spool/**'] }],
+      http: { listen: '127.0.0.1:9187' },
+    });
+    const config = loadAgentConfig(path);
+    expect(config.primary.password).toBe('hunter2');
+    expect(config.replicas.map((r) => r.name)).toEqual(['standby-a', 'standby-b']);
+    expect(config.replicas[0]?.thresholds.maxLagSeconds).toBeGreaterThan(0);
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 9187 });
+    expect(config.spool[1]?.exclude).toEqual(['log/**', 'spool/**']);
+  });
+
+  it('loads YAML', () => {
+    const path = write('agent.yaml', 'primary:\n  socketPath: /run/mysqld/mysqld.sock\n  user: hotspare\n  serverId: 7\nstateDir: /tmp/s\nreplicas:\n  - {name: a, type: file, path: /mnt/a}\n');
+    expect(loadAgentConfig(path).primary.socketPath).toBe('/run/mysqld/mysqld.sock');
+  });
+
+  it.each([
+    [{ ...base, primary: { ...base.primary, port: 'x' } }, 'primary.port: expected a number, received "x"'],
+    [{ ...base, colour: 'blue' }, '(top level): unknown key "colour"'],
+    [{ ...base, replicas: [{ name: 'a', type: 'ftp', path: '/x' }] }, 'replicas[0].type: expected one of "file", "remote", received "ftp"'],
+    [{ ...base, replicas: [{ name: 'a', type: 'file' }] }, 'replicas[0].path: required'],
+    [{ ...base, replicas: [base.replicas[0], base.replicas[0]] }, 'replicas[1].name: duplicate replica name "a"'],
+    [{ ...base, spool: [{ name: 's', path: 'relative' }] }, 'spool[0].path: expected an absolute path'],
+    [{ ...base, http: { listen: 'nowhere' } }, 'http.listen: expected HOST:PORT'],
+    [{ ...base, primary: { ...base.primary, passwordFile: '/nonexistent/pw', password: undefined } }, 'primary.passwordFile: cannot read /nonexistent/pw: ENOENT'],
+  ])('names the field: %#', (content, message) => {
+    const path = write('bad.json', content);
+    expect(() => loadAgentConfig(path)).toThrowError(message);
+  });
+
+  it('names a field inside a replica file', () => {
+    write('replicas/broken.json', { name: 'x', type: 'remote', address: 'nohost', tokenFile: '/t' });
+    const path = write('agent2.json', { ...base, replicas: ['replicas/broken.json'] });
+    expect(() => loadAgentConfig(path)).toThrowError('replicas[0] (replicas/broken.json).address: expected HOST:PORT');
+  });
+});

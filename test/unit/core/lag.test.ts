@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { HeadTimeline, bytesBetween, purgeRisk, replicaLag, type PrimaryHeadView } from '../../../src/core/lag.js';
+
+const files = [
+  { name: 'mysql-bin.000009', sizeBytes: 1_000 },
+  { name: 'mysql-bin.000010', sizeBytes: 2_000 },
+  { name: 'mysql-bin.000011', sizeBytes: 3_000 },
+  { name: 'mysql-bin.000012', sizeBytes: 500 },
+];
+
+function view(over: Partial<PrimaryHeadView> = {}): PrimaryHeadView {
+  return {
+    head: { file: 'mysql-bin.000012', position: 500 },
+    checkedAtMs: 10_000,
+    fresh: true,
+    files,
+    expireLogsSeconds: 0,
+    rotatedAtMs: new Map(),
+    sinceMs: 0,
+    ...over,
+  };
+}
+
+describe('bytesBetween', () => {
+  it('counts within a file and across files', () => {
+    expect(bytesBetween({ file: 'mysql-bin.000012', position: 100 }, { file: 'mysql-bin.000012', position: 500 }, files)).toBe(400);
+    // rest of 10 (1500) + all of 11 (3000) + 500 of 12
+    expect(bytesBetween({ file: 'mysql-bin.000010', position: 500 }, { file: 'mysql-bin.000012', position: 500 }, files)).toBe(5_000);
+    expect(bytesBetween({ file: 'mysql-bin.000012', position: 500 }, { file: 'mysql-bin.000011', position: 5 }, files)).toBe(0);
+  });
+  it('orders files by sequence number, not text', () => {
+    const wide = [{ name: 'b.999999', sizeBytes: 10 }, { name: 'b.1000000', sizeBytes: 20 }];
+    expect(bytesBetween({ file: 'b.999999', position: 4 }, { file: 'b.1000000', position: 8 }, wide)).toBe(14);
+  });
+});
+
+describe('HeadTimeline', () => {
+  it('dates the oldest byte beyond the durable point by its first observation', () => {
+    const t = new HeadTimeline();
+    t.observe({ file: 'f.000001', position: 100 }, 1_000);
+    t.observe({ file: 'f.000001', position: 200 }, 2_000);
+    t.observe({ file: 'f.000001', position: 200 }, 3_000); // seen again later: changes nothing
+    t.observe({ file: 'f.000002', position: 50 }, 4_000);
+    expect(t.firstBeyondMs({ file: 'f.000001', position: 99 })).toBe(1_000);
+    expect(t.firstBeyondMs({ file: 'f.000001', position: 100 })).toBe(2_000);
+    t.durableAt({ file: 'f.000001', position: 200 });
+    expect(t.firstBeyondMs({ file: 'f.000001', position: 200 })).toBe(4_000);
+    expect(t.size).toBe(1);
+  });
+  it('an earlier observation further along supersedes later ones before it', () => {
+    const t = new HeadTimeline();
+    t.observe({ file: 'f.000001', position: 100 }, 5_000); // the poller saw the head late
+    t.observe({ file: 'f.000001', position: 300 }, 1_000); // the stream had it earlier
+    expect(t.firstBeyondMs({ file: 'f.000001', position: 0 })).toBe(1_000);
+    expect(t.size).toBe(1);
+  });
+  it('stays bounded during a long outage and keeps the oldest mark', () => {
+    const t = new HeadTimeline();
+    for (let i = 1; i <= 10_000; i++) t.observe({ file: 'f.000001', position: i }, i);
+    expect(t.size).toBeLessThanOrEqual(4_096);
+    expect(t.firstBeyondMs({ file: 'f.000001', position: 0 })).toBe(1);
+  });
+});
+
+describe('replicaLag', () => {
+  it('is 0/0 when the durable point equals a fresh head', () => {
+    expect(replicaLag({ durable: { file: 'mysql-bin.000012', position: 500 }, firstBeyondMs: undefined, furthest: undefined }, view(), 99_000)).toEqual({ bytesBehind: 0, secondsBehind: 0 });
+  });
+  it('counts the age from the first observation beyond the durable point', () => {
+    expect(replicaLag({ durable: { file: 'mysql-bin.000011', position: 3_000 }, firstBeyondMs: 7_500, furthest: undefined }, view(), 10_000)).toEqual({ bytesBehind: 500, secondsBehind: 2.5 });
+  });
+  it('counts bytes to what the stream saw when it is ahead of the last head check', () => {
+    const lag = replicaLag({ durable: { file: 'mysql-bin.000012', position: 500 }, firstBeyondMs: 9_900, furthest: { file: 'mysql-bin.000012', position: 800 } }, view(), 10_000);
+    expect(lag.bytesBehind).toBe(300);
+    expect(lag.secondsBehind).toBeCloseTo(0.1);
+  });
+  it('with the head unknown, the age grows from the last successful check', () => {
+    const stale = view({ fresh: false });
+    const durable = { file: 'mysql-bin.000012', position: 500 };
+    expect(replicaLag({ durable, firstBeyondMs: undefined, furthest: undefined }, stale, 13_000).secondsBehind).toBe(3);
+    expect(replicaLag({ durable, firstBeyondMs: undefined, furthest: undefined }, stale, 20_000).secondsBehind).toBe(10);
+  });
+});
+
+describe('purgeRisk', () => {
+  const input = { needFileWrittenAtLeastMs: undefined, warningFiles: 2, warningExpireRatio: 0.75 };
+  it('never warns about the newest file', () => {
+    expect(purgeRisk({ ...input, needFile: 'mysql-bin.000012' }, view(), 0).kind).toBe('none');
+  });
+  it('warns when few files are older than the needed one, and not otherwise', () => {
+    expect(purgeRisk({ ...input, needFile: 'mysql-bin.000010' }, view(), 0)).toMatchObject({ kind: 'warning', code: 'PURGE_SOON' });
+    expect(purgeRisk({ ...input, needFile: 'mysql-bin.000011', warningFiles: 1 }, view(), 0).kind).toBe('none');
+  });
+  it('warns when the needed file nears binlog_expire_logs_seconds', () => {
+    const v = view({ expireLogsSeconds: 100, rotatedAtMs: new Map([['mysql-bin.000011', 0]]) });
+    const need = { ...input, needFile: 'mysql-bin.000011', warningFiles: 1 };
+    expect(purgeRisk(need, v, 70_000).kind).toBe('none');
+    expect(purgeRisk(need, v, 80_000)).toMatchObject({ kind: 'warning', code: 'PURGE_SOON' });
+  });
+  it('reports a needed file older than the oldest as gone', () => {
+    expect(purgeRisk({ ...input, needFile: 'mysql-bin.000007' }, view(), 0)).toMatchObject({ kind: 'gone', code: 'BINLOG_PURGED' });
+  });
+});

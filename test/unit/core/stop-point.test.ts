@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { StopPointResolver } from '../../../src/standby/stop-point.js';
+
+const commits = [
+  { file: 'b.000001', position: 500, timestampS: 100, gtid: '0-1-1' },
+  { file: 'b.000001', position: 900, timestampS: 101, gtid: '0-1-2' },
+  { file: 'b.000002', position: 300, timestampS: 103, gtid: '0-1-3' },
+];
+
+function resolve(resolver: StopPointResolver): StopPointResolver {
+  for (const c of commits) resolver.observe(c);
+  return resolver;
+}
+
+describe('StopPointResolver', () => {
+  it('a time stops after the last commit at or before it', () => {
+    const r = resolve(new StopPointResolver({ kind: 'time', atMs: 102_999 }));
+    expect(r.last?.gtid).toBe('0-1-2');
+    expect(r.next?.gtid).toBe('0-1-3');
+  });
+  it('a position stops after the last commit ending at or before it', () => {
+    const r = resolve(new StopPointResolver({ kind: 'position', at: { file: 'b.000002', position: 299 } }));
+    expect(r.last?.position).toBe(900);
+    expect(resolve(new StopPointResolver({ kind: 'position', at: { file: 'b.000001', position: 900 } })).last?.position).toBe(900);
+  });
+  it('a GTID stops right after that transaction, and says when it is not there', () => {
+    const r = resolve(new StopPointResolver({ kind: 'gtid', gtid: '0-1-2' }));
+    expect(r.last?.gtid).toBe('0-1-2');
+    expect(r.reached).toBe(true);
+    expect(resolve(new StopPointResolver({ kind: 'gtid', gtid: '0-1-9' })).reached).toBe(false);
+  });
+  it('the end takes the last commit', () => {
+    expect(resolve(new StopPointResolver({ kind: 'end' })).last?.gtid).toBe('0-1-3');
+  });
+});
