@@ -6,6 +6,11 @@ import { fsyncDir } from '../platform/durable-file.js';
 
 /** Top-level folders that archive file operations may touch (binlog/ has its own writer). */
 const WRITABLE_ROOTS = ['base', 'files', 'state'] as const;
+/**
+ * Under state/, only these: the lock and the binlog checkpoint belong to the archive's own
+ * writer, and a peer that could rewrite them could misdirect a resume.
+ */
+const WRITABLE_STATE_FILES: ReadonlySet<string> = new Set(['state/last-heard.json']);
 /** A bound on one relative path, so a hostile peer cannot send a megabyte of name. */
 export const ARCHIVE_PATH_BYTES_MAX = 4096;
 
@@ -51,6 +56,7 @@ export function checkArchivePath(path: string): string {
   const normal = posix.normalize(path);
   if (parts.some((p) => p === '..' || p === '.' || p === '')) bad('contains "..", "." or an empty part');
   if (!(WRITABLE_ROOTS as readonly string[]).includes(parts[0] ?? '')) bad(`must be under ${WRITABLE_ROOTS.join('/, ')}/`);
+  if (parts[0] === 'state' && !WRITABLE_STATE_FILES.has(path)) bad(`under state/ only ${[...WRITABLE_STATE_FILES].join(', ')}`);
   return normal;
 }
 

@@ -12,6 +12,9 @@ describe('archive paths', () => {
     'files/../../etc/passwd',
     'binlog/mysql-bin.000001',
     'archive.json',
+    'state/writer.lock',
+    'state/binlog-checkpoint.json',
+    'state/last-heard.json/x',
     'files//x',
     'files/./x',
     'files\\..\\x',
@@ -27,6 +30,8 @@ describe('archive paths', () => {
     try {
       const files = new LocalArchiveFiles(root);
       await files.putFile('base/20261122/meta.json', Buffer.from('{}'));
+      await files.putFile('state/last-heard.json', Buffer.from('{}'));
+      expect((await files.readFile('state/last-heard.json'))?.toString()).toBe('{}');
       await files.writeAt('files/spool/journal', 0, Buffer.from('abc'));
       await files.writeAt('files/spool/journal', 3, Buffer.from('def'));
       expect((await files.readFile('files/spool/journal'))?.toString()).toBe('abcdef');
