@@ -1,7 +1,7 @@
 import { BehaviorSubject, type Subscription } from 'rxjs';
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
-import { DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_RETRY_JITTER_RATIO } from '../config/defaults.js';
+import { DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_RETRY_JITTER_RATIO } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -14,6 +14,7 @@ import { createReplicaTarget } from '../replica/create-replica-target.js';
 import type { ReplicaSession } from '../replica/replica-target.js';
 import { ReplicaSpool } from '../spool/replica-spool.js';
 import { LagMonitor } from './lag-monitor.js';
+import { LastHeardRecorder } from './last-heard-recorder.js';
 import { ReplicaTracker } from './replica-tracker.js';
 
 /** Replica failures that no retry can mend: the agent refuses to start with them. */
@@ -37,6 +38,7 @@ export class SyncAgent {
   readonly #headPoller: HeadPoller;
   #subscriptions: Subscription[] = [];
   #spools: ReplicaSpool[] = [];
+  #recorders: LastHeardRecorder[] = [];
 
   constructor(
     readonly config: AgentConfig,
@@ -110,6 +112,8 @@ export class SyncAgent {
       tracker.attachFiles(() => spool.snapshot());
       spool.start();
       this.#spools.push(spool);
+      const recorder = new LastHeardRecorder({ session$, intervalMs: DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, logger });
+      this.#recorders.push(recorder);
       const pipeline = replicaPipeline({
         target,
         identity: this.identity,
@@ -134,6 +138,7 @@ export class SyncAgent {
         pipeline.subscribe({
           next: (event) => {
             tracker.apply(event, deps.clock.nowMs());
+            recorder.observe(event);
             // The stream just broke: date what the primary writes from now on without waiting.
             if (event.kind === 'failed') this.#headPoller.checkSoon();
           },
@@ -148,6 +153,8 @@ export class SyncAgent {
     // Spool syncers first: they write through the sessions the pipelines are about to close.
     await Promise.all(this.#spools.map((s) => s.stop()));
     this.#spools = [];
+    for (const recorder of this.#recorders) recorder.stop();
+    this.#recorders = [];
     for (const subscription of this.#subscriptions) subscription.unsubscribe();
     this.#subscriptions = [];
     await Promise.all([...this.#closing, this.#headPoller.stop()]);

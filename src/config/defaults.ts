@@ -61,6 +61,11 @@ export const DEFAULT_SPOOL_READ_ATTEMPTS = 5;
  * timestamp tick, invisibly to size/mtime; it is hashed again on a pass after this window.
  */
 export const DEFAULT_SPOOL_RACY_WINDOW_MS = 1_000;
+/**
+ * The agent records in each archive when it last heard from the primary (state/last-heard.json)
+ * at most this often: the end of the loss window `promote` reports, to within this much.
+ */
+export const DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS = 1_000;
 /** A post-promotion hook is killed after this long. */
 export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
 /** Wire protocol version spoken by `remote` replicas and `hotspare receive`. */

@@ -1,0 +1,66 @@
+import { Subject, asyncScheduler, concatMap, from, throttleTime, type SchedulerLike, type Subscription, type BehaviorSubject } from 'rxjs';
+import { LAST_HEARD_PATH, type LastHeardRecord } from '../archive/last-heard.js';
+import type { ReplicaEvent } from '../pipeline/replica-status.js';
+import type { Logger } from '../platform/logger.js';
+import type { ReplicaSession } from '../replica/replica-target.js';
+
+/**
+ * Keeps `state/last-heard.json` in a replica's archive: the moment the agent last heard from
+ * the primary. When the primary dies, the agent hears nothing more, so the newest record is
+ * the end of the loss window `promote` reports. Heartbeats count: an idle primary is still
+ * heard. Written through the replica's open session (so it reaches a remote standby too), at
+ * most once per interval, the last observation always written (a trailing write), one write
+ * at a time. A failed write is logged and the next one tries again: the record is a report,
+ * never a reason to stop streaming.
+ */
+export class LastHeardRecorder {
+  readonly #heard = new Subject<LastHeardRecord>();
+  readonly #subscription: Subscription;
+  #durable: { file: string; position: number } | undefined;
+  #last: LastHeardRecord | undefined;
+
+  constructor(options: { session$: BehaviorSubject<ReplicaSession | undefined>; intervalMs: number; logger: Logger; scheduler?: SchedulerLike }) {
+    this.#subscription = this.#heard
+      .pipe(
+        throttleTime(options.intervalMs, options.scheduler ?? asyncScheduler, { leading: true, trailing: true }),
+        concatMap((record) => {
+          const session = options.session$.value;
+          if (session === undefined) return from([]);
+          return from(
+            session.files.putFile(LAST_HEARD_PATH, Buffer.from(`${JSON.stringify(record)}\n`)).catch((err: unknown) => {
+              options.logger.warn({ err }, 'could not record when the primary was last heard; retrying with the next observation');
+            }),
+          );
+        }),
+      )
+      .subscribe();
+  }
+
+  /** Feeds one pipeline event. */
+  observe(event: ReplicaEvent): void {
+    if (event.kind === 'connected') this.#durable = undefined;
+    if (event.kind === 'durable') {
+      this.#durable = { file: event.point.file, position: event.point.position };
+      // The bytes heard last just became durable: record that the archive caught up with them.
+      const last = this.#last;
+      if (last !== undefined && !last.caughtUp && this.#covers(last.primary)) this.#emit({ ...last, durable: this.#durable, caughtUp: true });
+    }
+    if (event.kind !== 'received') return;
+    const primary = { file: event.file, position: event.position };
+    this.#emit({ at: new Date(event.atMs).toISOString(), atMs: event.atMs, primary, durable: this.#durable, caughtUp: this.#covers(primary) });
+  }
+
+  #covers(primary: { file: string; position: number }): boolean {
+    const durable = this.#durable;
+    return durable !== undefined && durable.file === primary.file && durable.position >= primary.position;
+  }
+
+  #emit(record: LastHeardRecord): void {
+    this.#last = record;
+    this.#heard.next(record);
+  }
+
+  stop(): void {
+    this.#subscription.unsubscribe();
+  }
+}

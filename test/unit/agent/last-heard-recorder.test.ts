@@ -1,0 +1,61 @@
+import { BehaviorSubject, VirtualTimeScheduler } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { LastHeardRecorder } from '../../../src/agent/last-heard-recorder.js';
+import type { LastHeardRecord } from '../../../src/archive/last-heard.js';
+import { silentLogger } from '../../../src/platform/logger.js';
+import type { ReplicaSession } from '../../../src/replica/replica-target.js';
+
+// Goal: state/last-heard.json follows what the agent hears from the primary, at most once per
+// interval, always ending with the newest observation, and says when the archive had caught up.
+
+function recorderWithWrites(): { recorder: LastHeardRecorder; writes: LastHeardRecord[]; scheduler: VirtualTimeScheduler } {
+  const writes: LastHeardRecord[] = [];
+  const session = {
+    files: {
+      putFile: async (path: string, data: Buffer) => {
+        expect(path).toBe('state/last-heard.json');
+        writes.push(JSON.parse(data.toString('utf8')) as LastHeardRecord);
+      },
+    },
+  } as unknown as ReplicaSession;
+  const scheduler = new VirtualTimeScheduler();
+  const recorder = new LastHeardRecorder({ session$: new BehaviorSubject<ReplicaSession | undefined>(session), intervalMs: 1000, logger: silentLogger(), scheduler });
+  return { recorder, writes, scheduler };
+}
+
+const received = (position: number, atMs: number) => ({ kind: 'received' as const, file: 'bin.000001', position, atMs });
+const durable = (position: number) => ({
+  kind: 'durable' as const,
+  shippedBytes: 0,
+  point: { file: 'bin.000001', position, boundaryFile: 'bin.000001', boundaryPosition: position, commitTimestampS: 1, gtid: undefined },
+});
+
+describe('LastHeardRecorder', () => {
+  it('writes the first observation at once and the newest one at the end of the interval', async () => {
+    const { recorder, writes, scheduler } = recorderWithWrites();
+    recorder.observe(received(100, 1_000));
+    recorder.observe(received(200, 1_200));
+    recorder.observe(received(300, 1_400));
+    scheduler.flush();
+    await new Promise((r) => setImmediate(r));
+    expect(writes.map((w) => w.primary.position)).toEqual([100, 300]);
+    expect(writes[1]).toMatchObject({ atMs: 1_400, at: new Date(1_400).toISOString(), caughtUp: false });
+    recorder.stop();
+  });
+
+  it('marks the record caught up once what was heard last is durable', async () => {
+    const { recorder, writes, scheduler } = recorderWithWrites();
+    recorder.observe(durable(100));
+    recorder.observe(received(300, 5_000));
+    recorder.observe(durable(300));
+    scheduler.flush();
+    await new Promise((r) => setImmediate(r));
+    expect(writes.at(-1)).toMatchObject({ atMs: 5_000, primary: { position: 300 }, durable: { position: 300 }, caughtUp: true });
+    // A heartbeat at the durable end is caught up by itself.
+    recorder.observe(received(300, 9_000));
+    scheduler.flush();
+    await new Promise((r) => setImmediate(r));
+    expect(writes.at(-1)).toMatchObject({ atMs: 9_000, caughtUp: true });
+    recorder.stop();
+  });
+});
