@@ -2,13 +2,13 @@ import { parseArgs } from 'node:util';
 import { parseBinlogPosition } from '../core/binlog-position.js';
 import type { Logger } from '../platform/logger.js';
 import { parseMysqlUrl } from '../standby/mysql-url.js';
-import { promote } from '../standby/promote.js';
-import type { PromotionPlan } from '../standby/promotion-plan.js';
+import { HotspareError } from '../core/errors.js';
+import { promote, type PromotionReport } from '../standby/promote.js';
 import { describeDamage } from '../standby/promotion-plan.js';
 import type { TargetSpec } from '../standby/stop-point.js';
 import { UsageError } from './cli-failure.js';
 
-/** `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--dry-run] [--json] [--replace]`. */
+/** `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--dry-run] [--json] [--replace]`. */
 export async function promoteCommand(argv: string[], logger: Logger): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -28,7 +28,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
   if (values.archive === undefined || values.target === undefined) throw new UsageError('promote needs --archive DIR and --target MYSQL_URL');
   const target = parseTargetSpec(values);
   const url = parseMysqlUrl(values.target);
-  const plan = await promote({
+  const report = await promote({
     archiveRoot: values.archive,
     target,
     credentials: url,
@@ -38,7 +38,14 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     filesRoot: values['files-root'],
     logger,
   });
-  process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...plan }, null, 2)}\n` : formatPlan(plan, values['dry-run'] === true));
+  process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...report }, null, 2)}\n` : formatReport(report, values['dry-run'] === true));
+  const failed = report.hooks.filter((h) => h.exitCode !== 0);
+  if (failed.length > 0) {
+    // The database and files are promoted; an application fix-up did not run cleanly.
+    throw new HotspareError('HOOK_FAILED', `the server is promoted, but ${failed.length} post-promotion hook(s) failed: ${failed.map((h) => `${h.source}: ${h.run}`).join('; ')}`, {
+      hint: 'see the log for their output; fix the cause and run them by hand (the HOTSPARE_RESTORE_POINT_* values are in the report)',
+    });
+  }
   return 0;
 }
 
@@ -63,7 +70,7 @@ export function parseTargetSpec(values: { until?: string | undefined; 'until-gti
   return { kind: 'end' };
 }
 
-function formatPlan(plan: PromotionPlan, dryRun: boolean): string {
+function formatReport(plan: PromotionReport, dryRun: boolean): string {
   const lines = [
     dryRun ? 'promotion plan (dry run: nothing was changed)' : 'promotion complete: the server is writable',
     `  archive:          ${plan.archive} (primary ${plan.primary})`,
@@ -74,10 +81,12 @@ function formatPlan(plan: PromotionPlan, dryRun: boolean): string {
   ];
   const t = plan.lastTransaction;
   lines.push(t === undefined ? '  last transaction: none in the archive' : `  last transaction: ${t.file}:${t.position}${t.gtid ? ` GTID ${t.gtid}` : ''}, committed ${t.commitTime}`);
-  if (plan.lastHeard !== undefined) lines.push(`  last heard:       ${plan.lastHeard.time} (${plan.lastHeard.source})`);
+  if (plan.lastHeard !== undefined) lines.push(`  last heard:       ${plan.lastHeard.time} (${plan.lastHeard.source}${plan.lastHeard.caughtUp ? '; the archive then held everything the primary had written' : ''})`);
   if (plan.lossWindowSeconds !== undefined) lines.push(`  loss window:      ${plan.lossWindowSeconds} s (transactions after the last one above and before the primary went silent may be lost)`);
   if (plan.partialTailCut !== undefined) lines.push(`  not applied:      an incomplete transaction at ${plan.partialTailCut.file}:${plan.partialTailCut.from}..${plan.partialTailCut.to}`);
   if (plan.stoppedBeforeDamage !== undefined) lines.push(`  WARNING:          stopped before damage at ${describeDamage(plan.stoppedBeforeDamage)}`);
+  for (const f of plan.filesRestored) lines.push(`  files restored:   ${f.name} to ${f.path} as of ${new Date(f.pointMs).toISOString()} (${f.files} files, ${f.dirs} dirs, ${f.links} links, ${f.bytes} bytes)`);
+  for (const h of plan.hooks) lines.push(`  hook:             ${h.source}: ${h.run} -> ${h.exitCode === 0 ? 'ok' : h.timedOut ? 'TIMED OUT' : `FAILED (exit ${h.exitCode ?? h.signal})`}`);
   lines.push('  steps:');
   for (const step of plan.steps) lines.push(`    ${step.run ? '[x]' : '[ ]'} ${step.name}: ${step.detail}`);
   return `${lines.join('\n')}\n`;

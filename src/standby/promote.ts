@@ -5,7 +5,9 @@ import { listBaseBackups } from '../archive/base-catalog.js';
 import { assert } from '../core/assert.js';
 import { restoreBase } from './base-restore.js';
 import { replayBinlog } from './binlog-replay.js';
+import { runPromotionHooks, type HookResult } from './promotion-hooks.js';
 import { planPromotion, type PromotionPlan } from './promotion-plan.js';
+import { restoreSpool, type SpoolRestoreResult } from './spool-restore.js';
 import type { TargetSpec } from './stop-point.js';
 import { TargetServer } from './target-server.js';
 
@@ -17,31 +19,29 @@ export interface PromoteOptions {
   targetDescription: string;
   replace: boolean;
   dryRun: boolean;
+  /** Restore spool sources under DIR/<source name>/ instead of their original paths. */
   filesRoot: string | undefined;
   logger: Logger;
-  /**
-   * Spool-file restore (issue 5): called after replay, before the server becomes writable,
-   * with the plan (its `spoolPoint` says as of when). Absent: the step is reported as skipped.
-   */
-  restoreSpoolFiles?: (plan: PromotionPlan, filesRoot: string) => Promise<void>;
+}
+
+/** The plan, and what the file steps did (empty on a dry run). */
+export interface PromotionReport extends PromotionPlan {
+  filesRestored: SpoolRestoreResult[];
+  hooks: HookResult[];
 }
 
 /**
  * `hotspare promote`: plan (all checks, nothing changed), then restore the base, replay the
- * binlog to the stop point, restore spool files, and make the server writable. Returns the
- * plan, which is also the report.
+ * binlog to the stop point, restore the spool files as of the same point, make the server
+ * writable, and run the post-promotion hooks. Returns the plan with what the steps did.
  */
-export async function promote(options: PromoteOptions): Promise<PromotionPlan> {
+export async function promote(options: PromoteOptions): Promise<PromotionReport> {
   const log = options.logger.child({ component: 'promote' });
   const server = await TargetServer.connect(options.credentials, options.targetDescription);
   try {
-    const plan = await planPromotion({ archiveRoot: options.archiveRoot, target: options.target, server, replace: options.replace, filesRoot: options.filesRoot });
-    if (options.restoreSpoolFiles !== undefined && options.filesRoot !== undefined) {
-      const step = plan.steps.find((s) => s.name === 'restore-spool-files');
-      if (step !== undefined) Object.assign(step, { run: true, detail: `restore files/ into ${options.filesRoot} as of ${plan.spoolPoint.commitTime ?? 'the base'}` });
-    }
+    const plan = await planPromotion({ archiveRoot: options.archiveRoot, target: options.target, server, replace: options.replace, filesRoot: options.filesRoot, logger: log });
     log.info({ base: plan.base.id, stopAt: plan.stopAt, replayBytes: plan.replayBytes, dryRun: options.dryRun }, 'promotion planned');
-    if (options.dryRun) return plan;
+    if (options.dryRun) return { ...plan, filesRestored: [], hooks: [] };
 
     const base = (await listBaseBackups(new LocalArchiveFiles(options.archiveRoot))).find((b) => b.id === plan.base.id);
     assert(base !== undefined, 'the planned base exists');
@@ -52,10 +52,24 @@ export async function promote(options: PromoteOptions): Promise<PromotionPlan> {
       await replayBinlog(options.archiveRoot, plan.replay, defaultsFile);
       log.info({ stopAt: plan.stopAt }, 'binlog replayed');
     });
-    if (options.restoreSpoolFiles !== undefined && options.filesRoot !== undefined) await options.restoreSpoolFiles(plan, options.filesRoot);
+    const filesRestored =
+      plan.files.sources.length === 0 ? [] : await restoreSpool({ archiveDir: options.archiveRoot, untilMs: plan.files.untilMs, filesRoot: options.filesRoot, logger: log });
     await server.setReadOnly(false);
     log.info('promotion complete; the server is writable');
-    return plan;
+    // Hooks run last: they may read the promoted database (a gateway's highest message id).
+    const last = plan.lastTransaction;
+    const hooks = await runPromotionHooks({
+      archiveDir: options.archiveRoot,
+      restorePoint: {
+        timeMs: plan.files.untilMs ?? Math.max(0, ...filesRestored.map((r) => r.pointMs), last === undefined ? 0 : Date.parse(last.commitTime)),
+        file: plan.stopAt.file,
+        position: plan.stopAt.position,
+        gtid: last?.gtid,
+      },
+      filesRoot: options.filesRoot,
+      logger: log,
+    });
+    return { ...plan, filesRestored, hooks };
   } finally {
     await server.close();
   }

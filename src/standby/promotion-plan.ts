@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { samePrimary, describePrimary, readArchiveIdentity, type ArchiveIdentity } from '../archive/archive-identity.js';
-import { ArchiveLayout } from '../archive/archive-layout.js';
+import { readLastHeard } from '../archive/last-heard.js';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { listBaseBackups, type BaseBackupMetadata } from '../archive/base-catalog.js';
 import { compareBinlogPositions, formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
@@ -8,12 +8,14 @@ import { HotspareError } from '../core/errors.js';
 import { scanArchive, type ArchiveDamage, type CommitPoint } from './archive-scan.js';
 import { checkBaseFiles } from './base-checksums.js';
 import type { ReplayRange } from './binlog-replay.js';
+import type { Logger } from '../platform/logger.js';
+import { listSpoolSources, spoolTreeAt } from './spool-restore.js';
 import { StopPointResolver, describeTarget, type TargetSpec } from './stop-point.js';
 import type { TargetServer } from './target-server.js';
 
 /** One step of a promotion, in order; `skipped` steps say why (e.g. nothing to replay). */
 export interface PromotionStep {
-  name: 'drop-replaced-databases' | 'restore-base' | 'replay-binlog' | 'restore-spool-files' | 'read-only-off';
+  name: 'drop-replaced-databases' | 'restore-base' | 'replay-binlog' | 'restore-spool-files' | 'read-only-off' | 'run-hooks';
   run: boolean;
   detail: string;
 }
@@ -41,14 +43,29 @@ export interface PromotionPlan {
   stoppedBeforeDamage: ArchiveDamage | undefined;
   /** An incomplete transaction at the archive's tail, not applied. */
   partialTailCut: { file: string; from: number; to: number } | undefined;
-  /** When the archive last heard from the primary, and how that is known. */
-  lastHeard: { time: string; source: string } | undefined;
-  /** From the last applied commit to the last word from the primary (end-of-archive promotions). */
+  /**
+   * When the archive last heard from the primary, how that is known, and whether the archive
+   * then held everything the primary had written (so only later transactions can be missing).
+   */
+  lastHeard: { time: string; source: string; caughtUp: boolean } | undefined;
+  /**
+   * From the last applied commit to the last word from the primary (end-of-archive promotions);
+   * 0 when the archive had caught up with the primary when it last heard from it.
+   */
   lossWindowSeconds: number | undefined;
   replaceDatabases: string[];
   steps: PromotionStep[];
-  /** The archived primary's time limit for spool-file restore (issue 5 restores files/ as of this point). */
-  spoolPoint: { commitTime: string | undefined; binlog: BinlogPosition };
+  /** Spool files: restored as of the same point as the database, then the hooks run. */
+  files: FilesPlan;
+}
+
+/** Which spool sources promotion restores, where, and as of when. */
+export interface FilesPlan {
+  /** Restore every source's history up to this instant (ms); undefined: its newest durable state. */
+  untilMs: number | undefined;
+  /** The same point in words, for the report. */
+  asOf: string;
+  sources: Array<{ name: string; restoreTo: string; hooks: number }>;
 }
 
 export interface PlanInput {
@@ -57,6 +74,7 @@ export interface PlanInput {
   server: TargetServer;
   replace: boolean;
   filesRoot: string | undefined;
+  logger: Logger;
 }
 
 /**
@@ -130,10 +148,16 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     });
   }
 
-  const lastHeard = await readLastHeard(archiveRoot, newestEventS);
+  const lastHeard = await lastHeardOf(archiveRoot, newestEventS);
   const atEnd = target.kind === 'end';
-  const lossWindowSeconds = atEnd && lastHeard !== undefined && last !== undefined ? Math.max(0, Date.parse(lastHeard.time) / 1000 - last.timestampS) : undefined;
+  // Caught up when last heard: the archive held all the primary had written, so nothing before
+  // that moment is missing; otherwise what was committed after the last archived transaction
+  // and before the primary went silent may be lost.
+  const lossWindowSeconds =
+    !atEnd || lastHeard === undefined || last === undefined ? undefined : lastHeard.caughtUp ? 0 : Math.max(0, Date.parse(lastHeard.time) / 1000 - last.timestampS);
   const replayBytes = replay.reduce((n, r) => n + r.stop - r.start, 0);
+  const files = await planFiles(archiveRoot, target, last, chosen, input.filesRoot, input.logger);
+  const hooks = files.sources.reduce((n, s) => n + s.hooks, 0);
   return {
     archive: archiveRoot,
     primary: describePrimary(identity.primary),
@@ -153,12 +177,35 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       { name: 'drop-replaced-databases', run: clash.length > 0, detail: clash.length > 0 ? `DROP DATABASE ${clash.join(', ')} (--replace)` : 'nothing to replace' },
       { name: 'restore-base', run: true, detail: `base ${chosen.id} (${chosen.databases.length} databases, binlog ${formatBinlogPosition(chosen.binlog)})` },
       { name: 'replay-binlog', run: replay.length > 0, detail: replay.length > 0 ? `${replay.length} file(s), ${replayBytes} bytes, up to ${formatBinlogPosition(stopAt)}` : 'the base is already at the target point' },
-      // Spool-file restore belongs to issue 5; it plugs in here with `spoolPoint` and --files-root.
-      { name: 'restore-spool-files', run: false, detail: input.filesRoot === undefined ? 'no --files-root given' : 'spool-file restore is not available in this build' },
+      {
+        name: 'restore-spool-files',
+        run: files.sources.length > 0,
+        detail: files.sources.length > 0 ? `${files.sources.map((s) => `${s.name} to ${s.restoreTo}`).join(', ')}, as of ${files.asOf}` : 'the archive holds no spool sources',
+      },
       { name: 'read-only-off', run: true, detail: 'SET GLOBAL read_only = OFF' },
+      { name: 'run-hooks', run: hooks > 0, detail: hooks > 0 ? `${hooks} post-promotion hook(s) from the spool sources' config` : 'no hooks configured' },
     ],
-    spoolPoint: { commitTime: last === undefined ? undefined : new Date(last.timestampS * 1000).toISOString(), binlog: stopAt },
+    files,
   };
+}
+
+/**
+ * The spool files' restore point is the database's: the newest durable state for a promotion
+ * to the end; the --until instant itself; for a GTID or position, the end of the second in
+ * which the last applied transaction committed (binlog times have one-second resolution).
+ * Each source's history is read now, so a point the retention already dropped is refused
+ * before anything changes.
+ */
+async function planFiles(archiveRoot: string, target: TargetSpec, last: CommitPoint | undefined, base: BaseBackupMetadata, filesRoot: string | undefined, logger: Logger): Promise<FilesPlan> {
+  const lastCommitMs = last !== undefined ? last.timestampS * 1000 : Date.parse(base.startedAt);
+  const untilMs = target.kind === 'end' ? undefined : target.kind === 'time' ? target.atMs : lastCommitMs + 999;
+  const asOf = untilMs === undefined ? 'their newest durable change' : new Date(untilMs).toISOString();
+  const sources = [];
+  for (const meta of await listSpoolSources(archiveRoot)) {
+    await spoolTreeAt(archiveRoot, meta, untilMs, logger.child({ source: meta.name }));
+    sources.push({ name: meta.name, restoreTo: filesRoot === undefined ? meta.path : join(filesRoot, meta.name), hooks: meta.hooks.length });
+  }
+  return { untilMs, asOf, sources };
 }
 
 function replayRanges(files: ReadonlyArray<{ name: string; cleanEnd: number }>, from: BinlogPosition, to: BinlogPosition): ReplayRange[] {
@@ -182,17 +229,12 @@ async function refusePrimaryAsTarget(identity: ArchiveIdentity, server: TargetSe
   }
 }
 
-/** state/last-heard.json when the agent writes it; otherwise the newest archived event's time. */
-async function readLastHeard(root: string, newestEventS: number): Promise<{ time: string; source: string } | undefined> {
-  try {
-    const heard = JSON.parse(await readFile(new ArchiveLayout(root).heardFile, 'utf8')) as { at?: string; atMs?: number };
-    const ms = heard.atMs ?? (heard.at !== undefined ? Date.parse(heard.at) : Number.NaN);
-    if (Number.isFinite(ms)) return { time: new Date(ms).toISOString(), source: 'state/last-heard.json' };
-  } catch {
-    // Not written (yet): fall back to the newest event.
-  }
+/** state/last-heard.json when the agent wrote it; otherwise the newest archived event's time. */
+async function lastHeardOf(root: string, newestEventS: number): Promise<{ time: string; source: string; caughtUp: boolean } | undefined> {
+  const heard = await readLastHeard(root);
+  if (heard !== undefined) return { time: heard.at, source: 'state/last-heard.json', caughtUp: heard.caughtUp };
   if (newestEventS === 0) return undefined;
-  return { time: new Date(newestEventS * 1000).toISOString(), source: 'newest archived event (heartbeats are not archived)' };
+  return { time: new Date(newestEventS * 1000).toISOString(), source: 'newest archived event (no state/last-heard.json)', caughtUp: false };
 }
 
 export function describeDamage(d: ArchiveDamage): string {

@@ -1,0 +1,198 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SyncAgent } from '../../src/agent/sync-agent.js';
+import { listBaseBackups } from '../../src/archive/base-catalog.js';
+import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { readLastHeard } from '../../src/archive/last-heard.js';
+import { loadAgentConfig } from '../../src/config/load.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { tableChecksums } from '../../src/sandbox/table-checksums.js';
+import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
+
+// Goal: `hotspare promote` turns an archive back into the gateway as it was at one moment:
+// the database and its spool directory at the same point, the hooks run with that point, and
+// the report says when the archive last heard from the primary.
+
+const execFileAsync = promisify(execFile);
+const BIN = new URL('../../bin/hotspare.js', import.meta.url).pathname;
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits for the next whole second plus `offsetMs`, so that commit times (seconds) separate cleanly. */
+async function nextSecond(offsetMs: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + offsetMs));
+}
+
+interface Report {
+  lossWindowSeconds: number | undefined;
+  lastTransaction: { commitTime: string } | undefined;
+  lastHeard: { time: string; source: string; caughtUp: boolean } | undefined;
+  filesRestored: Array<{ name: string; path: string; pointMs: number }>;
+  hooks: Array<{ source: string; exitCode: number | null }>;
+  steps: Array<{ name: string; run: boolean }>;
+}
+
+describe('promote restores the database and the spool files at the same point', () => {
+  let primary: MariadbServer;
+  let standby: MariadbServer;
+  let work: string;
+  let spool: string;
+  let archive: string;
+  let conn: Connection;
+  let standbyConn: Connection;
+  let agent: SyncAgent;
+  let instant: { atMs: number; sums: Record<string, string>; tree: Map<string, string>; seqno: string };
+  let final: { sums: Record<string, string>; tree: Map<string, string> };
+  const targetUrl = (): string => `mysql://root@localhost?socket=${standby.socketPath}`;
+
+  let message = 0;
+  /** One gateway step: the message row, its queue file, the seqno counter; old queue files go. */
+  async function gatewayStep(): Promise<void> {
+    message += 1;
+    await conn.query('INSERT INTO gw.messages (id, body) VALUES (?, ?)', [message, `message ${message}`]);
+    writeFileSync(join(spool, 'queue', `msg-${message}`), `to: +4471234${message}\nbody: message ${message}\n`);
+    writeFileSync(join(spool, 'seqno'), `${message}\n`);
+    if (message > 5) rmSync(join(spool, 'queue', `msg-${message - 5}`), { force: true });
+  }
+
+  async function settle(): Promise<void> {
+    const [[row]] = (await conn.query('SHOW MASTER STATUS')) as [RowDataPacket[], unknown];
+    const head = { file: String(row?.['File']), position: Number(row?.['Position']) };
+    // Spool changes are seen after a short debounce: quiet for a while, nothing pending, binlog durable.
+    let quietPolls = 0;
+    await until('the archive to hold everything', () => {
+      const s = agent.trackers[0]?.snapshot;
+      const durable = s?.durable;
+      const done = s !== undefined && s.files.pendingChanges === 0 && durable?.file === head.file && durable.position === head.position;
+      quietPolls = done ? quietPolls + 1 : 0;
+      return quietPolls >= 8;
+    });
+  }
+
+  async function runSteps(n: number): Promise<void> {
+    for (let i = 0; i < n; i += 1) {
+      await gatewayStep();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'hotspare-promote-files-'));
+    archive = join(work, 'archive');
+    spool = join(work, 'gateway');
+    mkdirSync(join(spool, 'queue'), { recursive: true });
+    mkdirSync(join(spool, 'log'));
+    writeFileSync(join(spool, 'server.cfg'), 'port=9000\n', { mode: 0o640 });
+    writeFileSync(join(spool, 'log', 'gateway.log'), 'excluded\n');
+    symlinkSync('server.cfg', join(spool, 'current.cfg'));
+    primary = await MariadbServer.start({ serverId: 1, binlog: true });
+    standby = await MariadbServer.start({ serverId: 2, binlog: false, extraArgs: ['--read-only=ON'] });
+    conn = await primary.connect();
+    standbyConn = await standby.connect();
+    await conn.query('CREATE DATABASE gw');
+    await conn.query('CREATE TABLE gw.messages (id INT PRIMARY KEY, body VARCHAR(200)) ENGINE=InnoDB');
+
+    // The hook a gateway would run: report the point and the restored seqno; fail on request.
+    const hook = `printf '%s|%s|%s|%s\\n' "$HOTSPARE_RESTORE_POINT_TIME" "$HOTSPARE_SOURCE_PATH" "$(cat "$HOTSPARE_SOURCE_PATH/seqno")" "$HOTSPARE_RESTORE_POINT_FILE" >> ${join(work, 'hook.out')}; test ! -e ${join(work, 'fail-hook')}`;
+    writeFileSync(
+      join(work, 'agent.json'),
+      JSON.stringify({
+        primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4242 },
+        stateDir: join(work, 'state'),
+        replicas: [{ name: 'a', type: 'file', path: archive }],
+        spool: [{ name: 'gateway', path: spool, exclude: ['log/**'], hooks: [{ run: hook }] }],
+      }),
+    );
+    const config = loadAgentConfig(join(work, 'agent.json'));
+    agent = new SyncAgent(config, await SyncAgent.preflight(config), { logger: silentLogger(), clock: systemClock, random01: () => 0.5 });
+    agent.start();
+    await until('the base backup', async () => (await listBaseBackups(new LocalArchiveFiles(archive))).length > 0);
+    await runSteps(60);
+
+    // The instant: no commit and no file change in its second.
+    await settle();
+    await nextSecond(100);
+    instant = { atMs: Date.now(), sums: await tableChecksums(conn), tree: await describeTree(spool, (p) => p.startsWith('log')), seqno: readFileSync(join(spool, 'seqno'), 'utf8').trim() };
+    await nextSecond(50);
+    await runSteps(60);
+    await settle();
+    final = { sums: await tableChecksums(conn), tree: await describeTree(spool, (p) => p.startsWith('log')) };
+    // Let the agent hear a heartbeat after the last commit before the "primary dies".
+    await new Promise((r) => setTimeout(r, 2_500));
+    await agent.stop();
+  }, 240_000);
+
+  afterAll(async () => {
+    await conn?.end();
+    await standbyConn?.end();
+    await Promise.all([primary?.destroy(), standby?.destroy()]);
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('--dry-run plans the file restore and the hooks and changes nothing', async () => {
+    const root = join(work, 'dry');
+    const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--files-root', root, '--dry-run', '--json']);
+    const report = JSON.parse(stdout) as Report;
+    expect(report.steps.find((s) => s.name === 'restore-spool-files')).toMatchObject({ run: true });
+    expect(report.steps.find((s) => s.name === 'run-hooks')).toMatchObject({ run: true });
+    expect(report.filesRestored).toEqual([]);
+    expect(existsSync(root)).toBe(false);
+    expect(existsSync(join(work, 'hook.out'))).toBe(false);
+  });
+
+  it('--until an instant: the tables and the spool tree are exactly as they were then, and the hook sees that point', async () => {
+    const root = join(work, 'at-instant');
+    const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--until', new Date(instant.atMs).toISOString(), '--files-root', root, '--json']);
+    const report = JSON.parse(stdout) as Report;
+    expect(instant.sums).not.toEqual(final.sums);
+    expect(treeDiff(instant.tree, final.tree)).not.toEqual([]);
+    expect(await tableChecksums(standbyConn)).toEqual(instant.sums);
+    expect(treeDiff(instant.tree, await describeTree(join(root, 'gateway')))).toEqual([]);
+    expect(report.filesRestored).toMatchObject([{ name: 'gateway', path: join(root, 'gateway') }]);
+    expect(report.hooks).toEqual([expect.objectContaining({ source: 'gateway', exitCode: 0 })]);
+    const [line] = readFileSync(join(work, 'hook.out'), 'utf8').trim().split('\n');
+    expect(line?.split('|').slice(0, 3)).toEqual([new Date(instant.atMs).toISOString(), join(root, 'gateway'), instant.seqno]);
+  });
+
+  it('to the end: everything the primary had, with the loss window closed by the last heartbeat heard', async () => {
+    const root = join(work, 'at-end');
+    const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--replace', '--files-root', root, '--json']);
+    const report = JSON.parse(stdout) as Report;
+    expect(await tableChecksums(standbyConn)).toEqual(final.sums);
+    expect(treeDiff(final.tree, await describeTree(join(root, 'gateway')))).toEqual([]);
+    const heard = await readLastHeard(archive);
+    expect(heard?.caughtUp).toBe(true);
+    expect(report.lastHeard).toEqual({ time: heard?.at, source: 'state/last-heard.json', caughtUp: true });
+    expect(report.lossWindowSeconds).toBe(0);
+    // Heard after the last commit: the heartbeats kept coming while the primary was idle.
+    expect(Date.parse(report.lastHeard?.time ?? '')).toBeGreaterThan(Date.parse(report.lastTransaction?.commitTime ?? '') + 1000);
+    const [[ro]] = (await standbyConn.query('SELECT @@read_only AS ro')) as [RowDataPacket[], unknown];
+    expect(Number(ro?.['ro'])).toBe(0);
+  });
+
+  it('a failing hook: the server is promoted, and promote exits 1 with HOOK_FAILED', async () => {
+    writeFileSync(join(work, 'fail-hook'), '');
+    const result = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--replace', '--files-root', join(work, 'failing')]).then(
+      () => ({ code: 0, stderr: '', stdout: '' }),
+      (err: { code: number; stderr: string; stdout: string }) => err,
+    );
+    unlinkSync(join(work, 'fail-hook'));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/error HOOK_FAILED: .*gateway/);
+    expect(result.stdout).toMatch(/hook: +gateway: .* -> FAILED \(exit 1\)/);
+    expect(await tableChecksums(standbyConn)).toEqual(final.sums);
+  });
+});
