@@ -5,7 +5,7 @@ import { LagServer } from '../http/lag-server.js';
 import { systemClock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import { UsageError } from './cli-failure.js';
-import { waitForSignal } from './wait-for-signal.js';
+import { listenForStop, type StopSignal } from './stop-signal.js';
 
 /** `hotspare agent --config FILE`: runs until SIGTERM/SIGINT, then persists progress and exits 0. */
 export async function agentCommand(argv: string[], logger: Logger): Promise<number> {
@@ -13,19 +13,40 @@ export async function agentCommand(argv: string[], logger: Logger): Promise<numb
   if (values.config === undefined) throw new UsageError('agent needs --config FILE');
   const config = loadAgentConfig(values.config);
   const log = logger.child({ component: 'agent' });
-  const identity = await SyncAgent.preflight(config);
+  const stop = listenForStop(log);
+  const identity = await startupStep(stop, SyncAgent.preflight(config));
+  if (identity === undefined) return 0;
   log.info({ primary: identity, replicas: config.replicas.map((r) => r.name) }, 'primary checked; starting');
   const agent = new SyncAgent(config, identity, { logger, clock: systemClock, random01: Math.random });
-  await agent.checkReplicas();
+  await startupStep(stop, agent.checkReplicas());
+  if (stop.requested) return 0;
   const http = config.http;
   const server =
     http === undefined
       ? undefined
       : await LagServer.listen({ ...http, report: (nowMs) => agent.lag.report(nowMs), clock: systemClock, logger: logger.child({ component: 'lag-server' }) });
+  if (stop.requested) {
+    await server?.close();
+    return 0;
+  }
   agent.start();
-  await waitForSignal(log);
+  await stop.received;
   await server?.close();
   await agent.stop();
   log.info('stopped; progress is durable');
   return 0;
+}
+
+/**
+ * Awaits a start-up step. Once a stop was requested, the step's failure (a primary that never
+ * answered, say) is no longer the agent's: it was stopping anyway, and exits 0 as asked.
+ */
+async function startupStep<T>(stop: StopSignal, step: Promise<T>): Promise<T | undefined> {
+  try {
+    const result = await step;
+    return stop.requested ? undefined : result;
+  } catch (err) {
+    if (stop.requested) return undefined;
+    throw err;
+  }
 }

@@ -6,6 +6,7 @@ import { DEFAULT_DEMO_SECONDS, runDemo } from '../demo/run-demo.js';
 import { systemClock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import { UsageError } from './cli-failure.js';
+import { listenForStop } from './stop-signal.js';
 
 /**
  * `hotspare demo [--seconds N] [--keep]`: the whole product on one machine in a temporary
@@ -18,6 +19,11 @@ export async function demoCommand(argv: string[], logger: Logger): Promise<numbe
   const dir = mkdtempSync(join(tmpdir(), 'hotspare-demo-'));
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   out(`hotspare demo in ${dir}${values.keep === true ? ' (kept afterwards)' : ''}`);
+  // Ctrl-C: the sandbox kills its servers when the process exits; take the folder with them.
+  void listenForStop(logger).received.then(() => {
+    if (values.keep !== true) rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  });
   try {
     return (await runDemo({ dir, seconds, out, logger, clock: systemClock })) ? 0 : 1;
   } finally {

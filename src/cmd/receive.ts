@@ -7,7 +7,7 @@ import { systemClock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import { startReceiver } from '../standby/receiver/receiver.js';
 import { UsageError } from './cli-failure.js';
-import { waitForSignal } from './wait-for-signal.js';
+import { listenForStop } from './stop-signal.js';
 
 /**
  * `hotspare receive --archive DIR --listen HOST:PORT --token-file FILE [--tls-cert F --tls-key F]
@@ -45,10 +45,11 @@ export async function receiveCommand(argv: string[], logger: Logger): Promise<nu
     ? { cert: await readRequired(values['tls-cert'] as string, '--tls-cert'), key: await readRequired(values['tls-key'] as string, '--tls-key') }
     : undefined;
 
-  const receiver = await startReceiver({ archive: values.archive, listen, token, tls, http, logger, clock: systemClock });
   const log = logger.child({ component: 'receive' });
+  const stop = listenForStop(log);
+  const receiver = await startReceiver({ archive: values.archive, listen, token, tls, http, logger, clock: systemClock });
   if (receiver.httpAddress !== undefined) log.info({ http: `${receiver.httpAddress.host}:${receiver.httpAddress.port}` }, 'status on GET /status');
-  await waitForSignal(log);
+  await stop.received;
   await receiver.close();
   return 0;
 }

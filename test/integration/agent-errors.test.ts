@@ -1,4 +1,5 @@
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,5 +139,29 @@ describe('agent refusals', () => {
     expect(String(line?.['hint'])).toContain('hotspare base');
     expect(readdirSync(join(stale, 'binlog'))).toEqual(staleFiles);
     expect(snapshot(stale)).toEqual(before);
+  });
+
+  it('SIGTERM while the preflight waits for the primary: exit 0, archive unchanged', async () => {
+    // A "primary" that accepts the connection and never answers: the preflight hangs in it.
+    const sockets: Socket[] = [];
+    let connected = false;
+    const silent = createServer((socket) => {
+      connected = true;
+      sockets.push(socket);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const before = snapshot(archive);
+      const cfg = writeAgentConfig(join(dir, 'silent'), { port }, [{ name: 'a', type: 'file', path: archive }]);
+      const agent = new HotspareProcess(['agent', '--config', cfg]);
+      await waitFor('the preflight connection', () => connected);
+      expect(await agent.kill('SIGTERM')).toBe(0);
+      expect(agent.stderr).not.toMatch(/"level":(50|60)/);
+      expect(snapshot(archive)).toEqual(before);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
   });
 });
