@@ -23,7 +23,9 @@ export function formatReport(r: ArchiveReport): string {
     `  latest restorable: ${r.latestRestorable ? `${r.latestRestorable.commitTime} (${r.latestRestorable.file}:${r.latestRestorable.position}${r.latestRestorable.gtid ? ` GTID ${r.latestRestorable.gtid}` : ''})` : 'none'}`,
     `  newest event: ${r.newestEventTime ?? 'none'}`,
     `  gaps/damage: ${r.firstBad ? describeDamage(r.firstBad) : 'none'}`,
-    `  spool sources: ${r.spoolSources.length ? r.spoolSources.join(', ') : 'none'}`,
+    `  last heard from the primary: ${r.lastHeard === undefined ? 'not recorded' : `${r.lastHeard.at} at ${r.lastHeard.primary.file}:${r.lastHeard.primary.position}${r.lastHeard.caughtUp ? ', archive caught up' : ''}`}`,
+    `  spool sources: ${r.spool.length ? '' : 'none'}`,
+    ...r.spool.map((s) => `    ${s.name} (${s.path}): last change ${s.lastChange ?? 'none recorded'}`),
   ];
   if (r.partialTail) lines.push(`  incomplete transaction at the tail: ${r.partialTail.file}:${r.partialTail.from}..${r.partialTail.to} (not restorable)`);
   if (r.partialBases.length) lines.push(`  interrupted base backups (ignored): ${r.partialBases.join(', ')}`);

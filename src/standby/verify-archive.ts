@@ -5,6 +5,9 @@ import { compareBinlogPositions, type BinlogPosition } from '../core/binlog-posi
 import { HotspareError } from '../core/errors.js';
 import { scanArchive, type ArchiveDamage, type ArchiveScan } from './archive-scan.js';
 import { checkBaseFiles } from './base-checksums.js';
+import { readLastHeard, type LastHeardRecord } from '../archive/last-heard.js';
+import { silentLogger } from '../platform/logger.js';
+import { listSpoolSources, spoolTreeAt } from './spool-restore.js';
 
 export interface BaseSummary {
   id: string;
@@ -36,6 +39,10 @@ export interface ArchiveReport {
   /** The first bad point (damage or gap); undefined when intact. */
   firstBad: ArchiveDamage | undefined;
   spoolSources: string[];
+  /** Each spool source: where it came from and the time of the newest change the archive holds. */
+  spool: Array<{ name: string; path: string; lastChange: string | undefined }>;
+  /** state/last-heard.json: when the agent last heard from the primary (undefined: never written). */
+  lastHeard: LastHeardRecord | undefined;
   intact: boolean;
 }
 
@@ -82,6 +89,18 @@ export async function inspectArchive(root: string, options: { checksums: boolean
     partialTail: scan.partialTail,
     firstBad,
     spoolSources: await files.list('files'),
+    spool: await spoolSummaries(root),
+    lastHeard: await readLastHeard(root),
     intact: firstBad === undefined,
   };
+}
+
+async function spoolSummaries(root: string): Promise<ArchiveReport['spool']> {
+  const out: ArchiveReport['spool'] = [];
+  for (const meta of await listSpoolSources(root)) {
+    // The newest state's point is the time of the last recorded change (or checkpoint).
+    const newest = await spoolTreeAt(root, meta, undefined, silentLogger()).catch(() => undefined);
+    out.push({ name: meta.name, path: meta.path, lastChange: newest === undefined ? undefined : new Date(newest.pointMs).toISOString() });
+  }
+  return out;
 }

@@ -142,6 +142,17 @@ describe('promote restores the database and the spool files at the same point', 
     if (work !== undefined) rmSync(work, { recursive: true, force: true });
   });
 
+  it("status shows each spool source's last change and when the primary was last heard", async () => {
+    const { stdout } = await execFileAsync('node', [BIN, 'status', '--archive', archive, '--json']);
+    const status = JSON.parse(stdout) as { spool: Array<{ name: string; path: string; lastChange: string }>; lastHeard: { at: string; caughtUp: boolean } };
+    expect(status.spool).toEqual([{ name: 'gateway', path: spool, lastChange: expect.stringMatching(/^\d{4}-/) as string }]);
+    expect(Date.parse(status.spool[0]?.lastChange ?? '')).toBeGreaterThan(instant.atMs);
+    expect(status.lastHeard).toMatchObject({ at: (await readLastHeard(archive))?.at, caughtUp: true });
+    const text = await execFileAsync('node', [BIN, 'status', '--archive', archive]);
+    expect(text.stdout).toMatch(/gateway \(.*\): last change \d{4}-/);
+    expect(text.stdout).toMatch(/last heard from the primary: \d{4}-.*archive caught up/);
+  });
+
   it('--dry-run plans the file restore and the hooks and changes nothing', async () => {
     const root = join(work, 'dry');
     const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--files-root', root, '--dry-run', '--json']);

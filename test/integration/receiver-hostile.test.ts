@@ -72,8 +72,8 @@ describe('receiver against hostile and mistaken peers', () => {
     const good = target('good', join(dir, 'token'));
     const first = await good.open(primaryA);
     expect(first.resume).toBeUndefined();
-    await first.files.putFile('state/hello.txt', Buffer.from('hello'));
-    expect((await first.files.readFile('state/hello.txt'))?.toString()).toBe('hello');
+    await first.files.putFile('files/hello.txt', Buffer.from('hello'));
+    expect((await first.files.readFile('files/hello.txt'))?.toString()).toBe('hello');
     const before = tree(archive);
 
     // Wrong token.
@@ -90,14 +90,17 @@ describe('receiver against hostile and mistaken peers', () => {
       () => first.files.putFile('../../etc/passwd', Buffer.from('x')),
       () => first.files.writeAt('files/../../../etc/passwd', 0, Buffer.from('x')),
       () => first.files.readFile('/etc/passwd'),
-      () => first.files.rename('state/hello.txt', 'binlog/mysql-bin.000001'),
+      () => first.files.rename('files/hello.txt', 'binlog/mysql-bin.000001'),
       () => first.files.remove('..'),
+      // The writer's own state: a peer that rewrote the checkpoint could misdirect a resume.
+      () => first.files.putFile('state/binlog-checkpoint.json', Buffer.from('{}')),
+      () => first.files.putFile('state/writer.lock', Buffer.from('1')),
     ]) {
       expect((await refusal(attempt())).code).toBe('ARCHIVE_PATH');
     }
     expect(existsSync(join(archive, '..', '..', 'etc', 'passwd'))).toBe(false);
     // The session survives refused file operations.
-    expect((await first.files.readFile('state/hello.txt'))?.toString()).toBe('hello');
+    expect((await first.files.readFile('files/hello.txt'))?.toString()).toBe('hello');
 
     // A binlog event for a file name that is a path: the session is dropped, nothing written.
     const failed = firstValueFrom(first.durable$).catch((err: unknown) => err);
@@ -133,7 +136,7 @@ describe('receiver against hostile and mistaken peers', () => {
 
     // Still serving: the legitimate agent comes back.
     const again = await good.open(primaryA);
-    expect((await again.files.readFile('state/hello.txt'))?.toString()).toBe('hello');
+    expect((await again.files.readFile('files/hello.txt'))?.toString()).toBe('hello');
     await again.close();
 
     expect(tree(archive)).toEqual(before);

@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import type { ArchiveIdentity } from '../../archive/archive-identity.js';
 import { ArchiveLayout } from '../../archive/archive-layout.js';
 import { listArchivedBinlogs } from '../../archive/binlog-archive-writer.js';
+import { readLastHeard, type LastHeardRecord } from '../../archive/last-heard.js';
 import type { DurablePoint } from '../../core/binlog-record.js';
 
 /** What `GET /status` on a receiver answers. */
@@ -16,7 +17,10 @@ export interface ReceiverStatus {
     newest: { file: string; sizeBytes: number } | null;
   };
   agent: { id: string; remote: string; connectedAt: string } | null;
+  /** When this receiver last heard from the agent (this process's memory). */
   lastHeardAt: string | null;
+  /** state/last-heard.json: when the agent last heard from the primary; survives restarts. */
+  primaryLastHeard: LastHeardRecord | null;
   base: string[];
   spool: string[];
 }
@@ -46,6 +50,7 @@ export async function receiverStatus(input: {
     binlog: { durable: input.durable ?? null, files: files.length, newest },
     agent: input.agent === undefined ? null : { id: input.agent.id, remote: input.agent.remote, connectedAt: new Date(input.agent.connectedAtMs).toISOString() },
     lastHeardAt: input.lastHeardAtMs === undefined ? null : new Date(input.lastHeardAtMs).toISOString(),
+    primaryLastHeard: (await readLastHeard(input.archive)) ?? null,
     base: await names(layout.baseDir),
     spool: await names(layout.filesDir),
   };
