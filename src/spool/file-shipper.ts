@@ -6,8 +6,8 @@ import type { PackWriter } from './pack-writer.js';
 import { describe, type Found } from './tree-scanner.js';
 
 export type ShipResult =
-  | { kind: 'shipped'; found: Found; set: Array<[number, ...BlockRef]>; blocks: BlockRef[]; dataBytes: number }
-  | { kind: 'gone' }
+  | { kind: 'shipped'; found: Found; set: Array<[number, ...BlockRef]>; blocks: BlockRef[]; dataBytes: number; rereads: number }
+  | { kind: 'gone'; rereads: number }
   | { kind: 'not-a-file'; found: Found }
   | { kind: 'unstable' }
   | { kind: 'unreadable'; code: string };
@@ -18,6 +18,8 @@ export interface ShipContext {
   /** Blocks the archive already holds, by hash: identical data is referenced, not shipped again. */
   known: Map<string, BlockRef>;
   attempts: number;
+  /** Test seam: runs once the file is open and its size taken, before any byte is read. */
+  beforeRead?: (() => Promise<void> | void) | undefined;
 }
 
 /** Block hash: SHA-256 (hardware-accelerated, ~1 GB/s) cut to 128 bits, base64url. */
@@ -36,19 +38,21 @@ const sameVersion = (a: Found, b: Found): boolean => a.size === b.size && a.mtim
  * or redirect the read.
  */
 export async function shipFile(abs: string, before: FileEntry | undefined, ctx: ShipContext): Promise<ShipResult> {
+  let rereads = 0;
   for (let attempt = 0; attempt < ctx.attempts; attempt++) {
     let handle;
     try {
       handle = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
-      if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'gone' };
+      if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'gone', rereads };
       if (code === 'ELOOP') return { kind: 'not-a-file', found: { kind: 'link', mode: 0, mtimeNs: '0', ctimeNs: '0', size: 0, ino: 0 } };
       return { kind: 'unreadable', code };
     }
     try {
       const first = describe(await handle.stat({ bigint: true }));
       if (first.kind !== 'file') return { kind: 'not-a-file', found: first };
+      await ctx.beforeRead?.();
       const count = blockCount(first.size, ctx.blockBytes);
       const blocks: BlockRef[] = [];
       const set: Array<[number, ...BlockRef]> = [];
@@ -84,9 +88,15 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
         blocks.push(ref);
         set.push([i, ...ref]);
       }
-      const after = describe(await handle.stat({ bigint: true }));
-      if (short || !sameVersion(first, after)) continue;
-      return { kind: 'shipped', found: after, set, blocks, dataBytes };
+      const afterStat = await handle.stat({ bigint: true });
+      const after = describe(afterStat);
+      // No link left: the file was removed or replaced (renamed over) while we read it. Its
+      // bytes were a whole version, but not one the path still names: look at the path again.
+      if (short || afterStat.nlink === 0n || !sameVersion(first, after)) {
+        rereads++;
+        continue;
+      }
+      return { kind: 'shipped', found: after, set, blocks, dataBytes, rereads };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
       return { kind: 'unreadable', code };

@@ -70,6 +70,11 @@ export interface SpoolSyncerOptions {
   tuning?: Partial<SpoolTuning>;
   /** Called with every durably shipped byte count (data and journal), for replica-wide totals. */
   onShipped?: (bytes: number) => void;
+  /**
+   * Test seam: runs when a file to ship is open and its size taken, before its bytes are read,
+   * so a test can remove or replace it at exactly that moment.
+   */
+  beforeRead?: (path: string) => Promise<void> | void;
 }
 
 const depth = (p: string): number => (p === '' ? 0 : p.split('/').length);
@@ -411,11 +416,15 @@ export class SpoolSyncer {
         pack,
         known: this.#known,
         attempts: this.tuning.readAttempts,
+        beforeRead: this.options.beforeRead === undefined ? undefined : () => this.options.beforeRead?.(path),
       });
+      if (result.kind === 'shipped' || result.kind === 'gone') {
+        if (result.rereads > 0) this.#log.debug({ code: 'SPOOL_FILE_REREAD', path, rereads: result.rereads }, `${join(source.path, path)} changed, moved or was replaced while being read; read again`);
+      }
       if (this.#inPass !== undefined) this.#inPass.bytes = Math.max(0, this.#inPass.bytes - f.size);
       switch (result.kind) {
         case 'gone':
-          this.#log.info({ path }, 'file removed while being read; recorded as deleted');
+          this.#log.info({ code: 'SPOOL_FILE_GONE', path }, `${join(source.path, path)} was removed while being read; the archive records it as absent`);
           found.delete(path);
           continue;
         case 'not-a-file':

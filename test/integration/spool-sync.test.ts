@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -19,6 +19,8 @@ import { ReplicaSpool } from '../../src/spool/replica-spool.js';
 import { SpoolSyncer, type SpoolTuning } from '../../src/spool/spool-syncer.js';
 import { runPromotionHooks } from '../../src/standby/promotion-hooks.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
+import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { Churn, prng } from '../support/spool-churn.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
 
@@ -184,6 +186,67 @@ describe('spool syncer', () => {
     await s.stop();
   });
 
+  it('a file removed while being read, and one replaced while read: logged, nothing else lost, the archive consistent', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(join(src, 'q'), { recursive: true });
+    for (let i = 0; i < 20; i++) await writeFile(join(src, 'q', `m${i}`), randomBytes(1000 + i * 20_000));
+    await writeFile(join(src, 'q', 'new-gone'), randomBytes(300_000));
+    const { logger, lines } = captureLogger();
+    // The seam runs between the syncer's open+fstat of a file and its first read: whatever the
+    // test does there happens while the file is being read, every time, with no timing luck.
+    const during = new Map<string, () => Promise<void>>();
+    const s = new SpoolSyncer({
+      source: spoolSourceSchema.parse({ name: 'q', path: src }),
+      files: new LocalArchiveFiles(archive),
+      logger,
+      clock: systemClock,
+      tuning: { watch: false },
+      beforeRead: async (path) => {
+        const act = during.get(path);
+        during.delete(path);
+        await act?.();
+      },
+    });
+    const restoredEqualsSource = async (name: string): Promise<void> => {
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, name), logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(dir, name, 'q')))).toEqual([]);
+      expect((await verifySpoolArchive(archive, silentLogger())).map((r) => r.problems)).toEqual([[]]);
+    };
+    try {
+      // 1. A new file removed while its first read is under way: never recorded.
+      during.set('q/new-gone', () => rm(join(src, 'q', 'new-gone')));
+      s.start();
+      await s.syncNow();
+      expect(during.size).toBe(0);
+      expect(lines().filter((l) => l.code === 'SPOOL_FILE_GONE').map((l) => [l['path'], l.msg])).toEqual([['q/new-gone', `${join(src, 'q', 'new-gone')} was removed while being read; the archive records it as absent`]]);
+      await restoredEqualsSource('r1');
+
+      // 2. A recorded file that grew, removed while the new version is read: recorded as deleted.
+      //    3. A recorded file replaced (a new file renamed over it) while read: the new version is recorded.
+      await appendFile(join(src, 'q', 'm3'), randomBytes(70_000));
+      await appendFile(join(src, 'q', 'm5'), randomBytes(70_000));
+      const replacement = randomBytes(250_000);
+      during.set('q/m3', () => rm(join(src, 'q', 'm3')));
+      during.set('q/m5', async () => {
+        await writeFile(join(src, 'q', '.m5.tmp'), replacement);
+        await rename(join(src, 'q', '.m5.tmp'), join(src, 'q', 'm5'));
+      });
+      await s.syncNow();
+      expect(during.size).toBe(0);
+      expect(lines().filter((l) => l.code === 'SPOOL_FILE_GONE').map((l) => l['path'])).toEqual(['q/new-gone', 'q/m3']);
+      expect(lines().filter((l) => l.code === 'SPOOL_FILE_REREAD').map((l) => l['path'])).toEqual(expect.arrayContaining(['q/m3', 'q/m5']));
+      await restoredEqualsSource('r2');
+      expect((await readFile(join(dir, 'r2', 'q', 'q', 'm5'))).equals(replacement)).toBe(true);
+      expect(existsSync(join(dir, 'r2', 'q', 'q', 'm3'))).toBe(false);
+      expect(existsSync(join(dir, 'r2', 'q', 'q', 'm4'))).toBe(true);
+      // Nothing was reported as unreadable or unstable along the way.
+      expect(lines().filter((l) => Number(l['level']) >= 40)).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('runs with the agent: per-replica syncers on the session, counters, and post-promotion hooks', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
@@ -199,7 +262,6 @@ describe('spool syncer', () => {
     session$.next(session);
     await writeFile(join(src, 'seqno'), '42\n');
     // The watcher brings the change in without a rescan; poll for it in the archive.
-    const { readFile } = await import('node:fs/promises');
     for (;;) {
       const restored = join(dir, `poll-${Date.now()}`);
       await restoreSpool({ archiveDir: archive, filesRoot: restored, logger: silentLogger() }).catch(() => []);
