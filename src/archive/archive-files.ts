@@ -24,6 +24,8 @@ export interface ArchiveFiles {
   truncate(path: string, size: number): Promise<void>;
   /** The file's bytes, or undefined when it does not exist. */
   readFile(path: string): Promise<Buffer | undefined>;
+  /** Up to `length` bytes from `offset` (fewer at the end of the file); throws when the file does not exist. */
+  readAt(path: string, offset: number, length: number): Promise<Buffer>;
   /** The file's size, or undefined. */
   size(path: string): Promise<number | undefined>;
   /** Names directly inside a folder (empty when it does not exist). */
@@ -124,6 +126,22 @@ export class LocalArchiveFiles implements ArchiveFiles {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
+    }
+  }
+
+  async readAt(path: string, offset: number, length: number): Promise<Buffer> {
+    const handle = await open(this.#abs(path), 'r');
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    } finally {
+      await handle.close();
     }
   }
 

@@ -52,6 +52,12 @@ export const DEFAULT_SPOOL_RETENTION_SECONDS = 7 * 24 * 3600;
 export const DEFAULT_SPOOL_WRITE_BATCH_BYTES = 8 * 1024 * 1024;
 /** A data pack grows to this size before the next one starts. */
 export const DEFAULT_SPOOL_PACK_BYTES_MAX = 256 * 1024 * 1024;
+/** At a checkpoint, a pack with less than this share of live data has its live blocks copied forward, so pruning can drop it. */
+export const DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN = 0.5;
+/** At most this many live bytes are copied forward per checkpoint (the rest at the next one). */
+export const DEFAULT_SPOOL_COMPACT_BYTES_MAX = 256 * 1024 * 1024;
+/** Live blocks being copied forward are read from the archive in pieces of at most this size. */
+export const DEFAULT_SPOOL_COMPACT_READ_BYTES = 1024 * 1024;
 /** A journal segment grows to this size before a new one starts with a checkpoint. */
 export const DEFAULT_SPOOL_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
 /** A file that keeps changing while it is read is tried this many times per pass. */

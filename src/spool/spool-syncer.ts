@@ -6,8 +6,11 @@ import {
   DEFAULT_RETRY_DELAY_MS_MAX,
   DEFAULT_RETRY_DELAY_MS_MIN,
   DEFAULT_SPOOL_BLOCK_BYTES,
+  DEFAULT_SPOOL_COMPACT_BYTES_MAX,
+  DEFAULT_SPOOL_COMPACT_READ_BYTES,
   DEFAULT_SPOOL_DEBOUNCE_MS,
   DEFAULT_SPOOL_PACK_BYTES_MAX,
+  DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
   DEFAULT_SPOOL_RACY_WINDOW_MS,
   DEFAULT_SPOOL_READ_ATTEMPTS,
   DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
@@ -19,6 +22,7 @@ import { errorMessage, HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import { shipFile } from './file-shipper.js';
+import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
 import { SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
 import { SpoolJournal } from './spool-journal.js';
@@ -31,6 +35,8 @@ export interface SpoolTuning {
   debounceMs: number;
   writeBatchBytes: number;
   packBytesMax: number;
+  packLiveRatioMin: number;
+  compactBytesMax: number;
   segmentBytesMax: number;
   readAttempts: number;
   racyWindowMs: number;
@@ -46,6 +52,8 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   debounceMs: DEFAULT_SPOOL_DEBOUNCE_MS,
   writeBatchBytes: DEFAULT_SPOOL_WRITE_BATCH_BYTES,
   packBytesMax: DEFAULT_SPOOL_PACK_BYTES_MAX,
+  packLiveRatioMin: DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
+  compactBytesMax: DEFAULT_SPOOL_COMPACT_BYTES_MAX,
   segmentBytesMax: DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
   readAttempts: DEFAULT_SPOOL_READ_ATTEMPTS,
   racyWindowMs: DEFAULT_SPOOL_RACY_WINDOW_MS,
@@ -466,6 +474,16 @@ export class SpoolSyncer {
     const journalBytes = await journal.append(ops);
     this.#addShipped(pack.flushedBytes - dataBefore + journalBytes);
     if (journal.rotationDue(clock.nowMs(), this.tuning.segmentBytesMax, source.retentionSeconds * 1000)) {
+      // The new checkpoint refers to copies of the live blocks of mostly-dead packs, so those
+      // packs leave with the segments older than it; the copies are durable before it is.
+      const copiedBefore = pack.flushedBytes;
+      await relocateSparsePacks(tree, this.options.files, source.name, pack, this.#known, {
+        liveRatioMin: this.tuning.packLiveRatioMin,
+        bytesMax: this.tuning.compactBytesMax,
+        readBytes: DEFAULT_SPOOL_COMPACT_READ_BYTES,
+      }, this.#log);
+      await pack.flush();
+      this.#addShipped(pack.flushedBytes - copiedBefore);
       this.#addShipped(await journal.rotate(tree));
       await journal.prune(clock.nowMs(), source.retentionSeconds * 1000, pack.seq, this.#log);
       this.#rebuildKnown();

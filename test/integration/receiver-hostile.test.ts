@@ -74,6 +74,8 @@ describe('receiver against hostile and mistaken peers', () => {
     expect(first.resume).toBeUndefined();
     await first.files.putFile('state/hello.txt', Buffer.from('hello'));
     expect((await first.files.readFile('state/hello.txt'))?.toString()).toBe('hello');
+    expect((await first.files.readAt('state/hello.txt', 1, 3)).toString()).toBe('ell');
+    expect((await first.files.readAt('state/hello.txt', 3, 100)).toString()).toBe('lo');
     const before = tree(archive);
 
     // Wrong token.
@@ -90,6 +92,7 @@ describe('receiver against hostile and mistaken peers', () => {
       () => first.files.putFile('../../etc/passwd', Buffer.from('x')),
       () => first.files.writeAt('files/../../../etc/passwd', 0, Buffer.from('x')),
       () => first.files.readFile('/etc/passwd'),
+      () => first.files.readAt('state/../../etc/passwd', 0, 10),
       () => first.files.rename('state/hello.txt', 'binlog/mysql-bin.000001'),
       () => first.files.remove('..'),
     ]) {

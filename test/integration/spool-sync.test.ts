@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -34,6 +34,16 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+/** Bytes of the regular files under a folder. */
+async function bytesUnder(root: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(root)) {
+    const st = await lstat(join(root, name));
+    total += st.isDirectory() ? await bytesUnder(join(root, name)) : st.isFile() ? st.size : 0;
+  }
+  return total;
+}
 
 function syncer(source: unknown, archive: string, tuning: Partial<SpoolTuning> = {}, logger = silentLogger()): SpoolSyncer {
   return new SpoolSyncer({ source: spoolSourceSchema.parse(source), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning });
@@ -242,6 +252,73 @@ describe('spool syncer', () => {
       expect(existsSync(join(dir, 'r2', 'q', 'q', 'm4'))).toBe(true);
       // Nothing was reported as unreadable or unstable along the way.
       expect(lines().filter((l) => Number(l['level']) >= 40)).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('retention bounds the history: old segments and packs go, disk use falls, now and the window restore, a point before it is refused', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(join(src, 'keep'), { recursive: true });
+    await mkdir(join(src, 'q'));
+    await writeFile(join(src, 'keep', 'config'), randomBytes(5_000));
+    await writeFile(join(src, 'keep', 'data'), randomBytes(300_000));
+    await writeFile(join(src, 'log'), randomBytes(10_000));
+    // The syncer's clock is the test's: 30 s pass between rounds in no time.
+    let now = Date.parse('2031-01-01T00:00:00Z');
+    const retentionSeconds = 100;
+    const s = new SpoolSyncer({
+      source: spoolSourceSchema.parse({ name: 'q', path: src, retentionSeconds }),
+      files: new LocalArchiveFiles(archive),
+      logger: silentLogger(),
+      clock: { nowMs: () => now },
+      tuning: { watch: false, packBytesMax: 256 * 1024 },
+    });
+    const history = join(archive, 'files', 'q');
+    const captured: Array<{ atMs: number; tree: Map<string, string> }> = [];
+    // Every change alters a size, so none depends on mtime granularity (the test's clock is not the file system's).
+    const round = async (r: number, queueFiles: number): Promise<void> => {
+      now += 30_000;
+      for (let i = 0; i < 5; i++) await rm(join(src, 'q', `r${r - 1}-${i}`), { force: true });
+      for (let i = 0; i < queueFiles; i++) await writeFile(join(src, 'q', `r${r}-${i}`), randomBytes(120_000 + i));
+      await appendFile(join(src, 'log'), randomBytes(queueFiles > 0 ? 20_000 : 1_000));
+      await s.syncNow();
+      captured.push({ atMs: now, tree: await describeTree(src) });
+    };
+    try {
+      s.start();
+      let peak = 0;
+      for (let r = 1; r <= 12; r++) {
+        await round(r, 5);
+        peak = Math.max(peak, await bytesUnder(history));
+      }
+      const busyShipped = s.snapshot().bytesShippedTotal;
+      // Quiet rounds: the queue drains, the window moves past the busy ones.
+      for (let r = 13; r <= 18; r++) await round(r, 0);
+      const after = await bytesUnder(history);
+      const live = await bytesUnder(src);
+      // History older than the window went while the queue was busy, not only at the end.
+      expect(busyShipped).toBeGreaterThan(12 * 5 * 120_000);
+      expect(peak).toBeLessThan(0.6 * busyShipped);
+      expect(after).toBeLessThan(peak / 3);
+      // What stays is about the live tree: blocks moved out of mostly-dead packs, plus the window's few changes.
+      expect(after).toBeLessThan(2 * live + 256 * 1024);
+      // A segment starts every retention/4 while changes come; older ones are gone.
+      expect((await readdir(join(history, 'journal'))).length).toBeLessThanOrEqual(6);
+
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'now'), logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'now', 'q')))).toEqual([]);
+      const inside = captured[captured.length - 3] as (typeof captured)[number];
+      expect(inside.atMs).toBeGreaterThan(now - retentionSeconds * 1000);
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'inside'), untilMs: inside.atMs, logger: silentLogger() });
+      expect(treeDiff(inside.tree, await describeTree(join(dir, 'inside', 'q')))).toEqual([]);
+      const before = captured[4] as (typeof captured)[number];
+      await expect(restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'before'), untilMs: before.atMs, logger: silentLogger() })).rejects.toMatchObject({
+        code: 'SPOOL_HISTORY_TRUNCATED',
+        message: expect.stringContaining('keeps history only from') as string,
+      });
+      expect((await verifySpoolArchive(archive, silentLogger())).map((r) => r.problems)).toEqual([[]]);
     } finally {
       await s.stop();
     }

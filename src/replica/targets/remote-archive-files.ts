@@ -55,6 +55,18 @@ export class RemoteArchiveFiles implements ArchiveFiles {
     return response.result.exists === true ? Buffer.from(response.data) : undefined;
   }
 
+  async readAt(path: string, offset: number, length: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for (let at = 0; at < length; ) {
+      const want = Math.min(this.chunkBytes, length - at);
+      const response = await this.request(FileOp.READ_AT, { path, offset: offset + at, size: want });
+      parts.push(Buffer.from(response.data));
+      at += response.data.length;
+      if (response.data.length < want) break;
+    }
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+  }
+
   async size(path: string): Promise<number | undefined> {
     const response = await this.request(FileOp.SIZE, { path });
     return response.result.size ?? undefined;

@@ -30,6 +30,9 @@ describe('archive paths', () => {
       await files.writeAt('files/spool/journal', 0, Buffer.from('abc'));
       await files.writeAt('files/spool/journal', 3, Buffer.from('def'));
       expect((await files.readFile('files/spool/journal'))?.toString()).toBe('abcdef');
+      expect((await files.readAt('files/spool/journal', 2, 3)).toString()).toBe('cde');
+      expect((await files.readAt('files/spool/journal', 4, 10)).toString()).toBe('ef');
+      await expect(files.readAt('files/spool/absent', 0, 1)).rejects.toMatchObject({ code: 'ENOENT' });
       await files.truncate('files/spool/journal', 2);
       expect(await files.size('files/spool/journal')).toBe(2);
       expect(await files.list('base')).toEqual(['20261122']);
