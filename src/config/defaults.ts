@@ -48,7 +48,7 @@ export const DEFAULT_SPOOL_RESCAN_INTERVAL_MS = 60_000;
 export const DEFAULT_SPOOL_DEBOUNCE_MS = 50;
 /** Keep spool history (for point-in-time restore) this long. */
 export const DEFAULT_SPOOL_RETENTION_SECONDS = 7 * 24 * 3600;
-/** Data is written to the archive in writes of at most this many bytes (one fsync each). */
+/** Spool block data is written to the archive in batches of this size (two in memory at most), synced once per pass. */
 export const DEFAULT_SPOOL_WRITE_BATCH_BYTES = 8 * 1024 * 1024;
 /** A data pack grows to this size before the next one starts. */
 export const DEFAULT_SPOOL_PACK_BYTES_MAX = 256 * 1024 * 1024;

@@ -80,7 +80,7 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
         }
         let ref = ctx.known.get(hash);
         if (ref === undefined) {
-          const [pack, offset] = await ctx.pack.add(Buffer.from(data));
+          const [pack, offset] = await ctx.pack.add(data);
           ref = [hash, pack, offset];
           ctx.known.set(hash, ref);
           dataBytes += length;

@@ -87,7 +87,7 @@ export async function relocateSparsePacks(
         let ref: BlockRef;
         if (elsewhere !== undefined && !sparse.has(elsewhere[1])) ref = elsewhere;
         else {
-          const [np, no] = await pack.add(Buffer.from(bytes));
+          const [np, no] = await pack.add(bytes);
           ref = [b.hash, np, no];
           copied += b.length;
         }

@@ -76,6 +76,12 @@ describe('receiver against hostile and mistaken peers', () => {
     expect((await first.files.readFile('state/hello.txt'))?.toString()).toBe('hello');
     expect((await first.files.readAt('state/hello.txt', 1, 3)).toString()).toBe('ell');
     expect((await first.files.readAt('state/hello.txt', 3, 100)).toString()).toBe('lo');
+    // Unsynced writes (several chunks in flight at once), then one sync.
+    const big = randomBytes(2 * 1024 * 1024 + 17);
+    await first.files.write('state/big.bin', 0, big.subarray(0, 1000));
+    await first.files.write('state/big.bin', 1000, big.subarray(1000));
+    await first.files.sync(['state/big.bin']);
+    expect(readFileSync(join(archive, 'state', 'big.bin')).equals(big)).toBe(true);
     const before = tree(archive);
 
     // Wrong token.
@@ -93,6 +99,8 @@ describe('receiver against hostile and mistaken peers', () => {
       () => first.files.writeAt('files/../../../etc/passwd', 0, Buffer.from('x')),
       () => first.files.readFile('/etc/passwd'),
       () => first.files.readAt('state/../../etc/passwd', 0, 10),
+      () => first.files.write('/tmp/escape', 0, Buffer.from('x')),
+      () => first.files.sync(['files/../../x']),
       () => first.files.rename('state/hello.txt', 'binlog/mysql-bin.000001'),
       () => first.files.remove('..'),
     ]) {

@@ -199,6 +199,12 @@ export class ReceiverSession {
       case FileOp.WRITE_AT:
         await files.writeAt(path(), args.offset ?? 0, data);
         return ok;
+      case FileOp.WRITE:
+        await files.write(path(), args.offset ?? 0, data);
+        return ok;
+      case FileOp.SYNC:
+        await files.sync([path()]);
+        return ok;
       case FileOp.TRUNCATE:
         await files.truncate(path(), args.size ?? 0);
         return ok;
