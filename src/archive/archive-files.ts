@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
+import { DEFAULT_ARCHIVE_WRITEBACK_BYTES } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import { fsyncDir } from '../platform/durable-file.js';
 
@@ -42,6 +43,15 @@ export interface ArchiveFiles {
   rename(from: string, to: string): Promise<void>;
   /** Removes a file or a whole folder. */
   remove(path: string): Promise<void>;
+}
+
+async function datasyncFile(target: string): Promise<void> {
+  const handle = await open(target, 'r+');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Checks a relative archive path and returns it normalised; throws ARCHIVE_PATH otherwise. */
@@ -99,24 +109,12 @@ export class LocalArchiveFiles implements ArchiveFiles {
 
   /** Files `write` created whose directory entry no `sync` has made durable yet. */
   readonly #created = new Set<string>();
-  /** Folders already made by `write` (a folder is made once per instance, not once per write). */
-  readonly #madeDirs = new Set<string>();
+  /** Files `write` has written and no `sync` has covered yet, with their early write-back. */
+  readonly #dirty = new Map<string, { bytes: number; writeback: Promise<void> | undefined; error: unknown }>();
 
   async write(path: string, offset: number, data: Buffer): Promise<void> {
     const target = this.#abs(path);
-    const dir = dirname(target);
-    if (!this.#madeDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      this.#madeDirs.add(dir);
-    }
-    let handle;
-    try {
-      handle = await open(target, 'r+');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      handle = await open(target, 'w+', 0o640);
-      this.#created.add(target);
-    }
+    const handle = await this.#openForWrite(target);
     try {
       let written = 0;
       while (written < data.length) {
@@ -126,20 +124,52 @@ export class LocalArchiveFiles implements ArchiveFiles {
     } finally {
       await handle.close();
     }
+    let dirty = this.#dirty.get(target);
+    if (dirty === undefined) this.#dirty.set(target, (dirty = { bytes: 0, writeback: undefined, error: undefined }));
+    dirty.bytes += data.length;
+    if (dirty.bytes >= DEFAULT_ARCHIVE_WRITEBACK_BYTES && dirty.writeback === undefined) {
+      // Start writing back while more data comes, so the sync at the end has little left to do.
+      // Its error is kept for that sync: once a write-back error is seen here, a later fsync
+      // through another descriptor would not report it again.
+      const d = dirty;
+      d.bytes = 0;
+      d.writeback = datasyncFile(target)
+        .catch((err: unknown) => {
+          d.error ??= err;
+        })
+        .finally(() => {
+          d.writeback = undefined;
+        });
+    }
+  }
+
+  async #openForWrite(target: string): Promise<FileHandle> {
+    try {
+      return await open(target, 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    await mkdir(dirname(target), { recursive: true });
+    const handle = await open(target, 'wx+', 0o640).catch(async (err: NodeJS.ErrnoException) => {
+      // Created meanwhile by another write: use it.
+      if (err.code === 'EEXIST') return open(target, 'r+');
+      throw err;
+    });
+    this.#created.add(target);
+    return handle;
   }
 
   async sync(paths: readonly string[]): Promise<void> {
     for (const path of new Set(paths)) {
       const target = this.#abs(path);
+      const dirty = this.#dirty.get(target);
+      this.#dirty.delete(target);
+      await dirty?.writeback;
+      if (dirty?.error !== undefined) throw dirty.error;
       // fdatasync through a new descriptor flushes the file's dirty pages whoever wrote them,
       // and reports a write-back error nobody has seen yet (Linux errseq), so closing the
       // writing descriptor first loses nothing.
-      const handle = await open(target, 'r+');
-      try {
-        await handle.datasync();
-      } finally {
-        await handle.close();
-      }
+      await datasyncFile(target);
       if (this.#created.delete(target)) await fsyncDir(dirname(target));
     }
   }
