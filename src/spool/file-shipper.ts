@@ -53,6 +53,13 @@ const readFd = (fd: number, buf: Buffer, offset: number, length: number, positio
 const fstatFd = (fd: number): Promise<BigIntStats> => new Promise((resolve, reject) => fstat(fd, { bigint: true }, (err, st) => (err === null ? resolve(st) : reject(err))));
 const closeFd = (fd: number): Promise<void> => new Promise((resolve) => close(fd, () => resolve()));
 
+/** Marks a failure that is not the source file's. */
+class NotTheFile extends Error {}
+const notTheFile = <T>(p: Promise<T>): Promise<T> =>
+  p.catch((err: unknown) => {
+    throw new NotTheFile('archive failure', { cause: err });
+  });
+
 /** Reads up to `length` bytes at `position`; fewer only at the end of the file. */
 async function readFully(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
   let got = 0;
@@ -140,7 +147,7 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
           }
           let ref = ctx.known.get(h);
           if (ref === undefined) {
-            const [pack, offset] = await ctx.pack.add(data);
+            const [pack, offset] = await notTheFile(ctx.pack.add(data));
             ref = [h, pack, offset];
             ctx.known.set(h, ref);
             dataBytes += data.length;
@@ -161,6 +168,8 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
       }
       return { kind: 'shipped', found: after, set, blocks, dataBytes, rereads };
     } catch (err) {
+      // A failure of the archive fails the pass; only the file's own errors make it unreadable.
+      if (err instanceof NotTheFile) throw err.cause;
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
       return { kind: 'unreadable', code };
     } finally {
