@@ -65,7 +65,7 @@ export const DEFAULT_SPOOL_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
 /** Spool files are read in pieces of this size (the next piece is read while one is hashed). */
 export const DEFAULT_SPOOL_READ_BYTES = 1024 * 1024;
 /** This many spool files are read at once (a tree of small files is bound by per-file latency). */
-export const DEFAULT_SPOOL_READ_CONCURRENCY = 4;
+export const DEFAULT_SPOOL_READ_CONCURRENCY = 8;
 /** A file that keeps changing while it is read is tried this many times per pass. */
 export const DEFAULT_SPOOL_READ_ATTEMPTS = 5;
 /**
