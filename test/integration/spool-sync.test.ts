@@ -211,7 +211,8 @@ describe('spool syncer', () => {
       files: new LocalArchiveFiles(archive),
       logger,
       clock: systemClock,
-      tuning: { watch: false },
+      // No racy re-reads: every pass here is one the test asked for, so each seam fires where it expects.
+      tuning: { watch: false, racyWindowMs: 0 },
       beforeRead: async (path) => {
         const act = during.get(path);
         during.delete(path);
