@@ -12,6 +12,7 @@ import { say, type BenchSuite } from './bench-suite.js';
 
 const MiB = 1024 * 1024;
 const BLOCK = 64 * 1024;
+const INITIAL_ROUNDS = 3;
 
 async function timed(fn: () => Promise<void> | void): Promise<number> {
   const t = process.hrtime.bigint();
@@ -73,16 +74,33 @@ export const spoolSyncSuite: BenchSuite = {
       const bytes = await makeTree(tree);
       execFileSync('sync');
       say(`  tree: ${(bytes / MiB).toFixed(0)} MiB in 3154 files`);
-      const cpSeconds = await timed(() => {
-        execFileSync('cp', ['-a', tree, join(dir, 'cp-copy')]);
-        execFileSync('sync', ['-f', join(dir, 'cp-copy')]);
-      });
-      const s1 = syncer(tree, join(dir, 'archive-tree'));
-      const oursInitial = await timed(async () => {
-        s1.start();
-        await s1.syncNow();
-      });
-      await s1.stop();
+      // Best of three, cp and ours taking turns: on a shared machine a single run mostly
+      // measures what the neighbours did meanwhile, and both get the same chance.
+      const cpRuns: number[] = [];
+      const oursRuns: number[] = [];
+      for (let round = 0; round < INITIAL_ROUNDS; round++) {
+        cpRuns.push(
+          await timed(() => {
+            execFileSync('cp', ['-a', tree, join(dir, 'cp-copy')]);
+            execFileSync('sync', ['-f', join(dir, 'cp-copy')]);
+          }),
+        );
+        const s1 = syncer(tree, join(dir, 'archive-tree'));
+        oursRuns.push(
+          await timed(async () => {
+            s1.start();
+            await s1.syncNow();
+          }),
+        );
+        await s1.stop();
+        await rm(join(dir, 'cp-copy'), { recursive: true });
+        await rm(join(dir, 'archive-tree'), { recursive: true });
+        execFileSync('sync');
+      }
+      const cpSeconds = Math.min(...cpRuns);
+      const oursInitial = Math.min(...oursRuns);
+      const list = (runs: number[]): string => runs.map((r) => r.toFixed(2)).join(', ');
+      say(`  initial copy, best of ${INITIAL_ROUNDS} taking turns: ours ${list(oursRuns)} s; cp -a + sync ${list(cpRuns)} s`);
       report({
         name: 'initial copy of a mixed tree',
         unit: 'MiB/s',
@@ -93,8 +111,6 @@ export const spoolSyncSuite: BenchSuite = {
         target: '>= 0.8x cp -a + sync',
         met: bytes / MiB / oursInitial >= 0.8 * (bytes / MiB / cpSeconds),
       });
-      await rm(join(dir, 'cp-copy'), { recursive: true });
-      await rm(join(dir, 'archive-tree'), { recursive: true });
       await rm(tree, { recursive: true });
 
       const feeds = join(dir, 'feeds');

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
+import { DEFAULT_ARCHIVE_WRITEBACK_BYTES } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import { fsyncDir } from '../platform/durable-file.js';
 
@@ -25,10 +26,20 @@ export interface ArchiveFiles {
   putFile(path: string, data: AsyncIterable<Buffer> | Buffer): Promise<void>;
   /** Writes bytes at `offset` of a file (created if absent) and fsyncs it; for journals and appends. */
   writeAt(path: string, offset: number, data: Buffer): Promise<void>;
+  /**
+   * Writes bytes at `offset` of a file (created if absent) without waiting for them to reach
+   * the disk: several writes, then one `sync`, cost one flush instead of one each. Nothing may
+   * refer to these bytes before `sync` resolves.
+   */
+  write(path: string, offset: number, data: Buffer): Promise<void>;
+  /** Makes every earlier `write` to these files durable: their data, and the directory entry of a file `write` created. */
+  sync(paths: readonly string[]): Promise<void>;
   /** Cuts a file to `size` bytes (a journal's torn tail) and fsyncs it. */
   truncate(path: string, size: number): Promise<void>;
   /** The file's bytes, or undefined when it does not exist. */
   readFile(path: string): Promise<Buffer | undefined>;
+  /** Up to `length` bytes from `offset` (fewer at the end of the file); throws when the file does not exist. */
+  readAt(path: string, offset: number, length: number): Promise<Buffer>;
   /** The file's size, or undefined. */
   size(path: string): Promise<number | undefined>;
   /** Names directly inside a folder (empty when it does not exist). */
@@ -37,6 +48,15 @@ export interface ArchiveFiles {
   rename(from: string, to: string): Promise<void>;
   /** Removes a file or a whole folder. */
   remove(path: string): Promise<void>;
+}
+
+async function datasyncFile(target: string): Promise<void> {
+  const handle = await open(target, 'r+');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Checks a relative archive path and returns it normalised; throws ARCHIVE_PATH otherwise. */
@@ -89,29 +109,75 @@ export class LocalArchiveFiles implements ArchiveFiles {
   }
 
   async writeAt(path: string, offset: number, data: Buffer): Promise<void> {
+    await this.write(path, offset, data);
+    await this.sync([path]);
+  }
+
+  /** Files `write` created whose directory entry no `sync` has made durable yet. */
+  readonly #created = new Set<string>();
+  /** Files `write` has written and no `sync` has covered yet, with their early write-back. */
+  readonly #dirty = new Map<string, { bytes: number; writeback: Promise<void> | undefined; error: unknown }>();
+
+  async write(path: string, offset: number, data: Buffer): Promise<void> {
     const target = this.#abs(path);
-    const dir = dirname(target);
-    await mkdir(dir, { recursive: true });
-    let created = false;
-    let handle;
-    try {
-      handle = await open(target, 'r+');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      handle = await open(target, 'w+', 0o640);
-      created = true;
-    }
+    const handle = await this.#openForWrite(target);
     try {
       let written = 0;
       while (written < data.length) {
         const { bytesWritten } = await handle.write(data, written, data.length - written, offset + written);
         written += bytesWritten;
       }
-      await handle.datasync();
     } finally {
       await handle.close();
     }
-    if (created) await fsyncDir(dir);
+    let dirty = this.#dirty.get(target);
+    if (dirty === undefined) this.#dirty.set(target, (dirty = { bytes: 0, writeback: undefined, error: undefined }));
+    dirty.bytes += data.length;
+    if (dirty.bytes >= DEFAULT_ARCHIVE_WRITEBACK_BYTES && dirty.writeback === undefined) {
+      // Start writing back while more data comes, so the sync at the end has little left to do.
+      // Its error is kept for that sync: once a write-back error is seen here, a later fsync
+      // through another descriptor would not report it again.
+      const d = dirty;
+      d.bytes = 0;
+      d.writeback = datasyncFile(target)
+        .catch((err: unknown) => {
+          d.error ??= err;
+        })
+        .finally(() => {
+          d.writeback = undefined;
+        });
+    }
+  }
+
+  async #openForWrite(target: string): Promise<FileHandle> {
+    try {
+      return await open(target, 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    await mkdir(dirname(target), { recursive: true });
+    const handle = await open(target, 'wx+', 0o640).catch(async (err: NodeJS.ErrnoException) => {
+      // Created meanwhile by another write: use it.
+      if (err.code === 'EEXIST') return open(target, 'r+');
+      throw err;
+    });
+    this.#created.add(target);
+    return handle;
+  }
+
+  async sync(paths: readonly string[]): Promise<void> {
+    for (const path of new Set(paths)) {
+      const target = this.#abs(path);
+      const dirty = this.#dirty.get(target);
+      this.#dirty.delete(target);
+      await dirty?.writeback;
+      if (dirty?.error !== undefined) throw dirty.error;
+      // fdatasync through a new descriptor flushes the file's dirty pages whoever wrote them,
+      // and reports a write-back error nobody has seen yet (Linux errseq), so closing the
+      // writing descriptor first loses nothing.
+      await datasyncFile(target);
+      if (this.#created.delete(target)) await fsyncDir(dirname(target));
+    }
   }
 
   async truncate(path: string, size: number): Promise<void> {
@@ -130,6 +196,22 @@ export class LocalArchiveFiles implements ArchiveFiles {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
+    }
+  }
+
+  async readAt(path: string, offset: number, length: number): Promise<Buffer> {
+    const handle = await open(this.#abs(path), 'r');
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    } finally {
+      await handle.close();
     }
   }
 

@@ -48,12 +48,24 @@ export const DEFAULT_SPOOL_RESCAN_INTERVAL_MS = 60_000;
 export const DEFAULT_SPOOL_DEBOUNCE_MS = 50;
 /** Keep spool history (for point-in-time restore) this long. */
 export const DEFAULT_SPOOL_RETENTION_SECONDS = 7 * 24 * 3600;
-/** Data is written to the archive in writes of at most this many bytes (one fsync each). */
+/** Unsynced archive writes to one file start an early write-back (fdatasync in the background) every this many bytes. */
+export const DEFAULT_ARCHIVE_WRITEBACK_BYTES = 16 * 1024 * 1024;
+/** Spool block data is written to the archive in batches of this size (two in memory at most), synced once per pass. */
 export const DEFAULT_SPOOL_WRITE_BATCH_BYTES = 8 * 1024 * 1024;
 /** A data pack grows to this size before the next one starts. */
 export const DEFAULT_SPOOL_PACK_BYTES_MAX = 256 * 1024 * 1024;
+/** At a checkpoint, a pack with less than this share of live data has its live blocks copied forward, so pruning can drop it. */
+export const DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN = 0.5;
+/** At most this many live bytes are copied forward per checkpoint (the rest at the next one). */
+export const DEFAULT_SPOOL_COMPACT_BYTES_MAX = 256 * 1024 * 1024;
+/** Live blocks being copied forward are read from the archive in pieces of at most this size. */
+export const DEFAULT_SPOOL_COMPACT_READ_BYTES = 1024 * 1024;
 /** A journal segment grows to this size before a new one starts with a checkpoint. */
 export const DEFAULT_SPOOL_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
+/** Spool files are read in pieces of this size (the next piece is read while one is hashed). */
+export const DEFAULT_SPOOL_READ_BYTES = 1024 * 1024;
+/** This many spool files are read at once (a tree of small files is bound by per-file latency). */
+export const DEFAULT_SPOOL_READ_CONCURRENCY = 8;
 /** A file that keeps changing while it is read is tried this many times per pass. */
 export const DEFAULT_SPOOL_READ_ATTEMPTS = 5;
 /**

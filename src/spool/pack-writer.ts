@@ -2,18 +2,30 @@ import type { ArchiveFiles } from '../archive/archive-files.js';
 import { packDir, packPath, seqsOf } from './spool-format.js';
 
 /**
- * Appends block data to the source's current pack. Data is buffered up to a batch size and
- * written with one durable write; `flush()` must resolve before a journal line refers to it.
- * Each agent session starts a fresh pack, so a crash's partial tail is never appended to.
+ * Appends block data to the source's current pack. Blocks are copied into a batch buffer;
+ * a full batch is written in the background (without fsync) while the next one fills, and
+ * `flush()` writes the rest and makes every pack written since the last flush durable with one
+ * sync each: it must resolve before a journal line refers to the data. Two batch buffers at
+ * most are in memory, and they are let go at each flush. Each agent session starts a fresh
+ * pack, so a crash's partial tail is never appended to.
  */
 export class PackWriter {
   #seq: number;
+  /** Next free offset in the current pack. */
   #offset = 0;
-  #buffered: Buffer[] = [];
-  #bufferedBytes = 0;
-  #flushedBytes = 0;
-  /** The write under way: batches are written in the background while the next is read. */
+  /** The batch being filled (bytes [0, #fill) belong at pack offset #offset - #fill). */
+  #buf: Buffer | undefined;
+  #fill = 0;
+  /** The other batch buffer: being written, or free once #writing has settled. */
+  #spare: Buffer | undefined;
+  #writtenBytes = 0;
+  #durableBytes = 0;
+  /** Packs written since the last flush, to be synced by it. */
+  readonly #unsynced = new Set<string>();
+  /** The write under way: batches are written in the background while the next is filled. */
   #writing: Promise<void> = Promise.resolve();
+  /** add() and flush() run one at a time, in call order (files are read concurrently). */
+  #turn: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly files: ArchiveFiles,
@@ -34,45 +46,81 @@ export class PackWriter {
     return this.#seq;
   }
 
-  /** Bytes written durably so far (for the shipped counter, counted once the journal commits). */
+  /** Bytes made durable by flushes so far (for the shipped counter, counted once the journal commits). */
   get flushedBytes(): number {
-    return this.#flushedBytes;
+    return this.#durableBytes;
   }
 
-  /** Queues a block and returns where it will live; flushes when the batch is full. */
-  async add(data: Buffer): Promise<[pack: number, offset: number]> {
-    if (this.#offset + data.length > this.packBytesMax && this.#offset > 0) {
-      await this.flush();
-      this.#seq++;
-      this.#offset = 0;
-    }
-    const at: [number, number] = [this.#seq, this.#offset];
-    this.#buffered.push(data);
-    this.#bufferedBytes += data.length;
-    this.#offset += data.length;
-    if (this.#bufferedBytes >= this.batchBytes) await this.#startWrite();
-    return at;
-  }
-
-  /** Hands the buffer to the background writer; waits for the previous write, so at most two batches are in memory. */
-  async #startWrite(): Promise<void> {
-    if (this.#bufferedBytes === 0) return;
-    const data = this.#buffered.length === 1 ? (this.#buffered[0] as Buffer) : Buffer.concat(this.#buffered);
-    const start = this.#offset - this.#bufferedBytes;
-    const path = packPath(this.name, this.#seq);
-    this.#buffered = [];
-    this.#bufferedBytes = 0;
-    await this.#writing;
-    this.#writing = this.files.writeAt(path, start, data).then(() => {
-      this.#flushedBytes += data.length;
+  /**
+   * Copies a block into the batch and returns where it will live in the pack; waits only when
+   * the batch is full and the previous one is still being written. `data` may be reused once
+   * the promise resolves.
+   */
+  add(data: Buffer): Promise<[pack: number, offset: number]> {
+    return this.#inTurn(async () => {
+      if (this.#offset > 0 && this.#offset + data.length > this.packBytesMax) {
+        await this.#startWrite();
+        this.#seq++;
+        this.#offset = 0;
+      }
+      const at: [number, number] = [this.#seq, this.#offset];
+      if (data.length > this.batchBytes) {
+        // Larger than a batch (a block size above the batch size): written on its own.
+        await this.#startWrite();
+        await this.#writing;
+        this.#launch(packPath(this.name, this.#seq), this.#offset, Buffer.from(data), undefined);
+        this.#offset += data.length;
+        return at;
+      }
+      if (this.#buf !== undefined && this.#fill + data.length > this.#buf.length) await this.#startWrite();
+      this.#buf ??= Buffer.allocUnsafe(this.batchBytes);
+      data.copy(this.#buf, this.#fill);
+      this.#fill += data.length;
+      this.#offset += data.length;
+      return at;
     });
-    // A failed write surfaces at the next flush; keep it from being an unhandled rejection meanwhile.
-    this.#writing.catch(() => undefined);
   }
 
-  /** Writes what is buffered and waits until every write is durable. */
-  async flush(): Promise<void> {
-    await this.#startWrite();
+  /** Writes what is buffered and makes every pack written since the last flush durable. */
+  flush(): Promise<void> {
+    return this.#inTurn(async () => {
+      await this.#startWrite();
+      await this.#writing;
+      if (this.#unsynced.size > 0) await this.files.sync([...this.#unsynced]);
+      this.#unsynced.clear();
+      this.#durableBytes = this.#writtenBytes;
+      // Idle sources hold no batch memory.
+      this.#buf = undefined;
+      this.#spare = undefined;
+    });
+  }
+
+  #inTurn<T>(step: () => Promise<T>): Promise<T> {
+    const result = this.#turn.then(step);
+    this.#turn = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Hands the filled batch to the background writer once the previous write is done (its buffer becomes the next batch). */
+  async #startWrite(): Promise<void> {
+    if (this.#fill === 0 || this.#buf === undefined) return;
     await this.#writing;
+    const full = this.#buf;
+    const data = full.subarray(0, this.#fill);
+    this.#launch(packPath(this.name, this.#seq), this.#offset - this.#fill, data, full);
+    this.#buf = this.#spare;
+    this.#spare = undefined;
+    this.#fill = 0;
+  }
+
+  #launch(path: string, offset: number, data: Buffer, buffer: Buffer | undefined): void {
+    this.#unsynced.add(path);
+    this.#writing = this.files.write(path, offset, data).then(() => {
+      this.#writtenBytes += data.length;
+      // Free again for the batch after next.
+      if (buffer !== undefined) this.#spare = buffer;
+    });
+    // A failed write surfaces at the next add or flush that waits for it; not unhandled meanwhile.
+    this.#writing.catch(() => undefined);
   }
 }

@@ -6,10 +6,15 @@ import {
   DEFAULT_RETRY_DELAY_MS_MAX,
   DEFAULT_RETRY_DELAY_MS_MIN,
   DEFAULT_SPOOL_BLOCK_BYTES,
+  DEFAULT_SPOOL_COMPACT_BYTES_MAX,
+  DEFAULT_SPOOL_COMPACT_READ_BYTES,
   DEFAULT_SPOOL_DEBOUNCE_MS,
   DEFAULT_SPOOL_PACK_BYTES_MAX,
+  DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
   DEFAULT_SPOOL_RACY_WINDOW_MS,
   DEFAULT_SPOOL_READ_ATTEMPTS,
+  DEFAULT_SPOOL_READ_BYTES,
+  DEFAULT_SPOOL_READ_CONCURRENCY,
   DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
   DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
   DEFAULT_SPOOL_WRITE_BATCH_BYTES,
@@ -18,7 +23,8 @@ import type { SpoolSource } from '../config/schema.js';
 import { errorMessage, HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
-import { shipFile } from './file-shipper.js';
+import { ReadBuffers, shipFile } from './file-shipper.js';
+import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
 import { SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
 import { SpoolJournal } from './spool-journal.js';
@@ -31,8 +37,14 @@ export interface SpoolTuning {
   debounceMs: number;
   writeBatchBytes: number;
   packBytesMax: number;
+  packLiveRatioMin: number;
+  compactBytesMax: number;
   segmentBytesMax: number;
   readAttempts: number;
+  /** Bytes read from a file at once. */
+  readBytes: number;
+  /** Files read at once. */
+  readConcurrency: number;
   racyWindowMs: number;
   retryDelayMsMin: number;
   retryDelayMsMax: number;
@@ -46,8 +58,12 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   debounceMs: DEFAULT_SPOOL_DEBOUNCE_MS,
   writeBatchBytes: DEFAULT_SPOOL_WRITE_BATCH_BYTES,
   packBytesMax: DEFAULT_SPOOL_PACK_BYTES_MAX,
+  packLiveRatioMin: DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
+  compactBytesMax: DEFAULT_SPOOL_COMPACT_BYTES_MAX,
   segmentBytesMax: DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
   readAttempts: DEFAULT_SPOOL_READ_ATTEMPTS,
+  readBytes: DEFAULT_SPOOL_READ_BYTES,
+  readConcurrency: DEFAULT_SPOOL_READ_CONCURRENCY,
   racyWindowMs: DEFAULT_SPOOL_RACY_WINDOW_MS,
   retryDelayMsMin: DEFAULT_RETRY_DELAY_MS_MIN,
   retryDelayMsMax: DEFAULT_RETRY_DELAY_MS_MAX,
@@ -70,6 +86,11 @@ export interface SpoolSyncerOptions {
   tuning?: Partial<SpoolTuning>;
   /** Called with every durably shipped byte count (data and journal), for replica-wide totals. */
   onShipped?: (bytes: number) => void;
+  /**
+   * Test seam: runs when a file to ship is open and its size taken, before its bytes are read,
+   * so a test can remove or replace it at exactly that moment.
+   */
+  beforeRead?: (path: string) => Promise<void> | void;
 }
 
 const depth = (p: string): number => (p === '' ? 0 : p.split('/').length);
@@ -367,8 +388,11 @@ export class SpoolSyncer {
     }
     const racy: string[] = [];
     const dataBefore = pack.flushedBytes;
+    const reads = new TaskWindow(this.tuning.readConcurrency);
+    // Buffers live for the pass: an idle source holds none.
+    const buffers = new ReadBuffers(Math.max(this.tuning.blockBytes, this.tuning.readBytes));
     for (const path of paths) {
-      if (this.#stopped) return;
+      if (this.#stopped) break;
       const f = found.get(path) as Found;
       if (f.kind === 'other') {
         this.#warnOnce(path, 'SPOOL_SKIPPED', `skipped ${join(source.path, path)}: not a regular file, directory or symlink (FIFO, socket or device)`);
@@ -406,47 +430,64 @@ export class SpoolSyncer {
       }
       if (cur?.kind === 'file' && cur.racy !== true && sameFile(cur, f)) continue;
       const before = cur?.kind === 'file' ? cur : undefined;
-      const result = await shipFile(join(source.path, path), before, {
-        blockBytes: this.tuning.blockBytes,
-        pack,
-        known: this.#known,
-        attempts: this.tuning.readAttempts,
-      });
-      if (this.#inPass !== undefined) this.#inPass.bytes = Math.max(0, this.#inPass.bytes - f.size);
-      switch (result.kind) {
-        case 'gone':
-          this.#log.info({ path }, 'file removed while being read; recorded as deleted');
-          found.delete(path);
-          continue;
-        case 'not-a-file':
-          // Replaced by something else between the scan and the read: look again soon.
-          found.delete(path);
-          this.#mark(path);
-          continue;
-        case 'unstable':
-          this.#log.warn({ code: 'SPOOL_FILE_UNSTABLE', path, attempts: this.tuning.readAttempts }, 'file kept changing while being read; the archive keeps its previous version and it is read again on the next pass');
-          unreadable.set(path, 'unstable');
-          this.#mark(path);
-          continue;
-        case 'unreadable':
-          this.#warnOnce(path, 'SPOOL_UNREADABLE', `cannot read ${join(source.path, path)} (${result.code}); the archive keeps its previous version`);
-          unreadable.set(path, result.code);
-          continue;
-        case 'shipped': {
-          const g = result.found;
-          const isRacy = Number(BigInt(clock.nowMs()) * 1_000_000n - BigInt(g.mtimeNs)) / 1e6 < this.tuning.racyWindowMs;
-          if (isRacy) racy.push(path);
-          const e = { kind: 'file' as const, mode: g.mode, mtimeNs: g.mtimeNs, ctimeNs: g.ctimeNs, size: g.size, ino: g.ino, ...(isRacy ? { racy: true } : {}) };
-          const unchanged = before !== undefined && result.set.length === 0 && sameFile(before, g) && before.mode === g.mode;
-          if (unchanged) {
-            if (isRacy) before.racy = true;
-            else delete before.racy;
-          } else {
-            emit({ op: 'file', t: journal.stamp(clock.nowMs()), path, e, set: result.set });
+      // Files are read a few at a time: a tree of small files is bound by the latency of each
+      // open/read/fstat/close, not by bandwidth. Each file's operation touches only its own path
+      // (a leaf; its parents were handled first, by depth), so the order they finish in is free.
+      await reads.run(async () => {
+        const result = await shipFile(
+          join(source.path, path),
+          before,
+          {
+            blockBytes: this.tuning.blockBytes,
+            buffers,
+            pack,
+            known: this.#known,
+            attempts: this.tuning.readAttempts,
+            beforeRead: this.options.beforeRead === undefined ? undefined : () => this.options.beforeRead?.(path),
+          },
+          f,
+        );
+        if (result.kind === 'shipped' || result.kind === 'gone') {
+          if (result.rereads > 0) this.#log.debug({ code: 'SPOOL_FILE_REREAD', path, rereads: result.rereads }, `${join(source.path, path)} changed, moved or was replaced while being read; read again`);
+        }
+        if (this.#inPass !== undefined) this.#inPass.bytes = Math.max(0, this.#inPass.bytes - f.size);
+        switch (result.kind) {
+          case 'gone':
+            this.#log.info({ code: 'SPOOL_FILE_GONE', path }, `${join(source.path, path)} was removed while being read; the archive records it as absent`);
+            found.delete(path);
+            return;
+          case 'not-a-file':
+            // Replaced by something else between the scan and the read: look again soon.
+            found.delete(path);
+            this.#mark(path);
+            return;
+          case 'unstable':
+            this.#log.warn({ code: 'SPOOL_FILE_UNSTABLE', path, attempts: this.tuning.readAttempts }, 'file kept changing while being read; the archive keeps its previous version and it is read again on the next pass');
+            unreadable.set(path, 'unstable');
+            this.#mark(path);
+            return;
+          case 'unreadable':
+            this.#warnOnce(path, 'SPOOL_UNREADABLE', `cannot read ${join(source.path, path)} (${result.code}); the archive keeps its previous version`);
+            unreadable.set(path, result.code);
+            return;
+          case 'shipped': {
+            const g = result.found;
+            const isRacy = Number(BigInt(clock.nowMs()) * 1_000_000n - BigInt(g.mtimeNs)) / 1e6 < this.tuning.racyWindowMs;
+            if (isRacy) racy.push(path);
+            const e = { kind: 'file' as const, mode: g.mode, mtimeNs: g.mtimeNs, ctimeNs: g.ctimeNs, size: g.size, ino: g.ino, ...(isRacy ? { racy: true } : {}) };
+            const unchanged = before !== undefined && result.set.length === 0 && sameFile(before, g) && before.mode === g.mode;
+            if (unchanged) {
+              if (isRacy) before.racy = true;
+              else delete before.racy;
+            } else {
+              emit({ op: 'file', t: journal.stamp(clock.nowMs()), path, e, set: result.set });
+            }
           }
         }
-      }
+      });
     }
+    await reads.drain();
+    if (this.#stopped) return;
     // What the archive has under the scanned roots but the disk no longer does is deleted.
     const gone = recordedNow().sort(byDepth);
     for (const p of gone) {
@@ -457,6 +498,16 @@ export class SpoolSyncer {
     const journalBytes = await journal.append(ops);
     this.#addShipped(pack.flushedBytes - dataBefore + journalBytes);
     if (journal.rotationDue(clock.nowMs(), this.tuning.segmentBytesMax, source.retentionSeconds * 1000)) {
+      // The new checkpoint refers to copies of the live blocks of mostly-dead packs, so those
+      // packs leave with the segments older than it; the copies are durable before it is.
+      const copiedBefore = pack.flushedBytes;
+      await relocateSparsePacks(tree, this.options.files, source.name, pack, this.#known, {
+        liveRatioMin: this.tuning.packLiveRatioMin,
+        bytesMax: this.tuning.compactBytesMax,
+        readBytes: DEFAULT_SPOOL_COMPACT_READ_BYTES,
+      }, this.#log);
+      await pack.flush();
+      this.#addShipped(pack.flushedBytes - copiedBefore);
       this.#addShipped(await journal.rotate(tree));
       await journal.prune(clock.nowMs(), source.retentionSeconds * 1000, pack.seq, this.#log);
       this.#rebuildKnown();
@@ -478,6 +529,34 @@ export class SpoolSyncer {
     if (this.#warned.has(`${code}:${path}`)) return;
     this.#warned.add(`${code}:${path}`);
     this.#log.warn({ code, path }, message);
+  }
+}
+
+/** Runs tasks with at most `limit` under way; the first failure is thrown by the next run() or by drain(). */
+class TaskWindow {
+  readonly #active = new Set<Promise<void>>();
+  #failure: { err: unknown } | undefined;
+
+  constructor(private readonly limit: number) {}
+
+  async run(task: () => Promise<void>): Promise<void> {
+    while (this.#active.size >= this.limit) await Promise.race(this.#active);
+    this.#throwFailure();
+    const running: Promise<void> = task()
+      .catch((err: unknown) => {
+        this.#failure ??= { err };
+      })
+      .finally(() => this.#active.delete(running));
+    this.#active.add(running);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.#active);
+    this.#throwFailure();
+  }
+
+  #throwFailure(): void {
+    if (this.#failure !== undefined) throw this.#failure.err;
   }
 }
 

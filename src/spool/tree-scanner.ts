@@ -1,5 +1,5 @@
 import type { BigIntStats } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 
@@ -38,13 +38,19 @@ export function describe(st: BigIntStats): Found {
   };
 }
 
-/** How many lstat calls run at once while walking a directory. */
-const LSTAT_CONCURRENCY = 32;
+/** How many lstat/readdir calls run at once while walking a tree. */
+const SCAN_CONCURRENCY = 32;
+
+// Callback fs: a scan is thousands of tiny calls, and fs/promises costs more per call.
+const lstatBig = (path: string): Promise<BigIntStats> =>
+  new Promise((resolve, reject) => lstat(path, { bigint: true }, (err, st) => (err === null ? resolve(st) : reject(err))));
+const listDir = (path: string): Promise<string[]> => new Promise((resolve, reject) => readdir(path, (err, names) => (err === null ? resolve(names) : reject(err))));
 
 /**
  * Walks the given roots of a source (relative paths; '' is the whole source) with lstat only.
  * A path that vanishes during the walk is simply absent; one that cannot be read is reported
  * in `unreadable` so that the caller keeps what it recorded for it instead of deleting it.
+ * Up to SCAN_CONCURRENCY calls are under way at once, across directories.
  */
 export async function scanRoots(
   sourceRoot: string,
@@ -55,46 +61,66 @@ export async function scanRoots(
 ): Promise<ScanResult> {
   const found = new Map<string, Found>();
   const unreadable = new Map<string, string>();
-  const stack: string[] = [];
-  for (const root of [...roots, ...shallow]) {
-    if (isExcluded(root)) continue;
-    try {
-      const f = describe(await lstat(join(sourceRoot, root), { bigint: true }));
-      found.set(root, f);
-      if (f.kind === 'dir' && roots.includes(root)) stack.push(root);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') unreadable.set(root, code ?? String(err));
-    }
-  }
-  while (stack.length > 0) {
-    const dir = stack.pop() as string;
-    let names: string[];
-    try {
-      names = await readdir(join(sourceRoot, dir));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // A directory removed while we walk is a deletion; anything else is unreadable.
-      if (code === 'ENOENT' || code === 'ENOTDIR') found.delete(dir);
-      else unreadable.set(dir, code ?? String(err));
-      continue;
-    }
-    const rels = names.map((n) => (dir === '' ? n : `${dir}/${n}`)).filter((rel) => !isExcluded(rel));
-    for (let i = 0; i < rels.length; i += LSTAT_CONCURRENCY) {
-      const chunk = rels.slice(i, i + LSTAT_CONCURRENCY);
-      const stats = await Promise.allSettled(chunk.map((rel) => lstat(join(sourceRoot, rel), { bigint: true })));
-      stats.forEach((result, j) => {
-        const rel = chunk[j] as string;
-        if (result.status === 'fulfilled') {
-          const f = describe(result.value);
-          found.set(rel, f);
-          if (f.kind === 'dir') stack.push(rel);
-        } else {
-          const code = (result.reason as NodeJS.ErrnoException).code;
-          if (code !== 'ENOENT') unreadable.set(rel, code ?? String(result.reason));
+  // Work: [path, walk it if it is a directory?] to lstat, and directories to list.
+  const toStat: Array<[string, boolean]> = [];
+  const toList: string[] = [];
+  for (const root of roots) if (!isExcluded(root)) toStat.push([root, true]);
+  for (const root of shallow) if (!isExcluded(root)) toStat.push([root, false]);
+  let running = 0;
+  let failure: { err: unknown } | undefined;
+  await new Promise<void>((resolve) => {
+    const pump = (): void => {
+      while (running < SCAN_CONCURRENCY && failure === undefined) {
+        const dir = toList.pop();
+        if (dir !== undefined) {
+          running++;
+          listDir(join(sourceRoot, dir)).then(
+            (names) => {
+              for (const n of names) {
+                const rel = dir === '' ? n : `${dir}/${n}`;
+                if (!isExcluded(rel)) toStat.push([rel, true]);
+              }
+              done();
+            },
+            (err: NodeJS.ErrnoException) => {
+              // A directory removed while we walk is a deletion; anything else is unreadable.
+              if (err.code === 'ENOENT' || err.code === 'ENOTDIR') found.delete(dir);
+              else unreadable.set(dir, err.code ?? String(err));
+              done();
+            },
+          );
+          continue;
         }
-      });
-    }
-  }
+        const next = toStat.pop();
+        if (next === undefined) break;
+        const [rel, walk] = next;
+        running++;
+        lstatBig(join(sourceRoot, rel)).then(
+          (st) => {
+            const f = describe(st);
+            found.set(rel, f);
+            if (f.kind === 'dir' && walk) toList.push(rel);
+            done();
+          },
+          (err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') unreadable.set(rel, err.code ?? String(err));
+            done();
+          },
+        );
+      }
+      if (running === 0) resolve();
+    };
+    const done = (): void => {
+      running--;
+      try {
+        pump();
+      } catch (err) {
+        failure ??= { err };
+        if (running === 0) resolve();
+      }
+    };
+    pump();
+  });
+  if (failure !== undefined) throw failure.err;
   return { found, unreadable };
 }

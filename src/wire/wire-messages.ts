@@ -147,6 +147,12 @@ export const FileOp = {
   RENAME: 9,
   REMOVE: 10,
   PUT_ABORT: 11,
+  /** `size` bytes of `path` from `offset` (at most DEFAULT_WIRE_FILE_CHUNK_BYTES); the data is in the response. */
+  READ_AT: 12,
+  /** Like WRITE_AT without the fsync: `SYNC` of the path makes it durable. */
+  WRITE: 13,
+  /** fdatasync of `path` (and its directory if a WRITE created it). */
+  SYNC: 14,
 } as const;
 export type FileOpCode = (typeof FileOp)[keyof typeof FileOp];
 const KNOWN_OPS: ReadonlySet<number> = new Set(Object.values(FileOp));

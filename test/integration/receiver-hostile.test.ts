@@ -74,6 +74,14 @@ describe('receiver against hostile and mistaken peers', () => {
     expect(first.resume).toBeUndefined();
     await first.files.putFile('files/hello.txt', Buffer.from('hello'));
     expect((await first.files.readFile('files/hello.txt'))?.toString()).toBe('hello');
+    expect((await first.files.readAt('files/hello.txt', 1, 3)).toString()).toBe('ell');
+    expect((await first.files.readAt('files/hello.txt', 3, 100)).toString()).toBe('lo');
+    // Unsynced writes (several chunks in flight at once), then one sync.
+    const big = randomBytes(2 * 1024 * 1024 + 17);
+    await first.files.write('files/big.bin', 0, big.subarray(0, 1000));
+    await first.files.write('files/big.bin', 1000, big.subarray(1000));
+    await first.files.sync(['files/big.bin']);
+    expect(readFileSync(join(archive, 'files', 'big.bin')).equals(big)).toBe(true);
     const before = tree(archive);
 
     // Wrong token.
@@ -90,6 +98,9 @@ describe('receiver against hostile and mistaken peers', () => {
       () => first.files.putFile('../../etc/passwd', Buffer.from('x')),
       () => first.files.writeAt('files/../../../etc/passwd', 0, Buffer.from('x')),
       () => first.files.readFile('/etc/passwd'),
+      () => first.files.readAt('state/../../etc/passwd', 0, 10),
+      () => first.files.write('/tmp/escape', 0, Buffer.from('x')),
+      () => first.files.sync(['files/../../x']),
       () => first.files.rename('files/hello.txt', 'binlog/mysql-bin.000001'),
       () => first.files.remove('..'),
       // The writer's own state: a peer that rewrote the checkpoint could misdirect a resume.

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -19,6 +19,8 @@ import { ReplicaSpool } from '../../src/spool/replica-spool.js';
 import { SpoolSyncer, type SpoolTuning } from '../../src/spool/spool-syncer.js';
 import { runPromotionHooks } from '../../src/standby/promotion-hooks.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
+import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { Churn, prng } from '../support/spool-churn.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
 
@@ -32,6 +34,16 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+/** Bytes of the regular files under a folder. */
+async function bytesUnder(root: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(root)) {
+    const st = await lstat(join(root, name));
+    total += st.isDirectory() ? await bytesUnder(join(root, name)) : st.isFile() ? st.size : 0;
+  }
+  return total;
+}
 
 function syncer(source: unknown, archive: string, tuning: Partial<SpoolTuning> = {}, logger = silentLogger()): SpoolSyncer {
   return new SpoolSyncer({ source: spoolSourceSchema.parse(source), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning });
@@ -184,6 +196,135 @@ describe('spool syncer', () => {
     await s.stop();
   });
 
+  it('a file removed while being read, and one replaced while read: logged, nothing else lost, the archive consistent', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(join(src, 'q'), { recursive: true });
+    for (let i = 0; i < 20; i++) await writeFile(join(src, 'q', `m${i}`), randomBytes(1000 + i * 20_000));
+    await writeFile(join(src, 'q', 'new-gone'), randomBytes(300_000));
+    const { logger, lines } = captureLogger();
+    // The seam runs between the syncer's open+fstat of a file and its first read: whatever the
+    // test does there happens while the file is being read, every time, with no timing luck.
+    const during = new Map<string, () => Promise<void>>();
+    const s = new SpoolSyncer({
+      source: spoolSourceSchema.parse({ name: 'q', path: src }),
+      files: new LocalArchiveFiles(archive),
+      logger,
+      clock: systemClock,
+      // No racy re-reads: every pass here is one the test asked for, so each seam fires where it expects.
+      tuning: { watch: false, racyWindowMs: 0 },
+      beforeRead: async (path) => {
+        const act = during.get(path);
+        during.delete(path);
+        await act?.();
+      },
+    });
+    const restoredEqualsSource = async (name: string): Promise<void> => {
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, name), logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(dir, name, 'q')))).toEqual([]);
+      expect((await verifySpoolArchive(archive, silentLogger())).map((r) => r.problems)).toEqual([[]]);
+    };
+    try {
+      // 1. A new file removed while its first read is under way: never recorded.
+      during.set('q/new-gone', () => rm(join(src, 'q', 'new-gone')));
+      s.start();
+      await s.syncNow();
+      expect(during.size).toBe(0);
+      expect(lines().filter((l) => l.code === 'SPOOL_FILE_GONE').map((l) => [l['path'], l.msg])).toEqual([['q/new-gone', `${join(src, 'q', 'new-gone')} was removed while being read; the archive records it as absent`]]);
+      await restoredEqualsSource('r1');
+
+      // 2. A recorded file that grew, removed while the new version is read: recorded as deleted.
+      //    3. A recorded file replaced (a new file renamed over it) while read: the new version is recorded.
+      await appendFile(join(src, 'q', 'm3'), randomBytes(70_000));
+      await appendFile(join(src, 'q', 'm5'), randomBytes(70_000));
+      const replacement = randomBytes(250_000);
+      during.set('q/m3', () => rm(join(src, 'q', 'm3')));
+      during.set('q/m5', async () => {
+        await writeFile(join(src, 'q', '.m5.tmp'), replacement);
+        await rename(join(src, 'q', '.m5.tmp'), join(src, 'q', 'm5'));
+      });
+      await s.syncNow();
+      expect(during.size).toBe(0);
+      expect(lines().filter((l) => l.code === 'SPOOL_FILE_GONE').map((l) => l['path'])).toEqual(['q/new-gone', 'q/m3']);
+      expect(lines().filter((l) => l.code === 'SPOOL_FILE_REREAD').map((l) => l['path'])).toEqual(expect.arrayContaining(['q/m3', 'q/m5']));
+      await restoredEqualsSource('r2');
+      expect((await readFile(join(dir, 'r2', 'q', 'q', 'm5'))).equals(replacement)).toBe(true);
+      expect(existsSync(join(dir, 'r2', 'q', 'q', 'm3'))).toBe(false);
+      expect(existsSync(join(dir, 'r2', 'q', 'q', 'm4'))).toBe(true);
+      // Nothing was reported as unreadable or unstable along the way.
+      expect(lines().filter((l) => Number(l['level']) >= 40)).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('retention bounds the history: old segments and packs go, disk use falls, now and the window restore, a point before it is refused', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(join(src, 'keep'), { recursive: true });
+    await mkdir(join(src, 'q'));
+    await writeFile(join(src, 'keep', 'config'), randomBytes(5_000));
+    await writeFile(join(src, 'keep', 'data'), randomBytes(300_000));
+    await writeFile(join(src, 'log'), randomBytes(10_000));
+    // The syncer's clock is the test's: 30 s pass between rounds in no time.
+    let now = Date.parse('2031-01-01T00:00:00Z');
+    const retentionSeconds = 100;
+    const s = new SpoolSyncer({
+      source: spoolSourceSchema.parse({ name: 'q', path: src, retentionSeconds }),
+      files: new LocalArchiveFiles(archive),
+      logger: silentLogger(),
+      clock: { nowMs: () => now },
+      tuning: { watch: false, packBytesMax: 256 * 1024 },
+    });
+    const history = join(archive, 'files', 'q');
+    const captured: Array<{ atMs: number; tree: Map<string, string> }> = [];
+    // Every change alters a size, so none depends on mtime granularity (the test's clock is not the file system's).
+    const round = async (r: number, queueFiles: number): Promise<void> => {
+      now += 30_000;
+      for (let i = 0; i < 5; i++) await rm(join(src, 'q', `r${r - 1}-${i}`), { force: true });
+      for (let i = 0; i < queueFiles; i++) await writeFile(join(src, 'q', `r${r}-${i}`), randomBytes(120_000 + i));
+      await appendFile(join(src, 'log'), randomBytes(queueFiles > 0 ? 20_000 : 1_000));
+      await s.syncNow();
+      captured.push({ atMs: now, tree: await describeTree(src) });
+    };
+    try {
+      s.start();
+      let peak = 0;
+      for (let r = 1; r <= 12; r++) {
+        await round(r, 5);
+        peak = Math.max(peak, await bytesUnder(history));
+      }
+      const busyShipped = s.snapshot().bytesShippedTotal;
+      // Quiet rounds: the queue drains, the window moves past the busy ones.
+      for (let r = 13; r <= 18; r++) await round(r, 0);
+      const after = await bytesUnder(history);
+      const live = await bytesUnder(src);
+      // History older than the window went while the queue was busy, not only at the end.
+      expect(busyShipped).toBeGreaterThan(12 * 5 * 120_000);
+      expect(peak).toBeLessThan(0.6 * busyShipped);
+      expect(after).toBeLessThan(peak / 3);
+      // What stays is about the live tree: blocks moved out of mostly-dead packs, plus the window's few changes.
+      expect(after).toBeLessThan(2 * live + 256 * 1024);
+      // A segment starts every retention/4 while changes come; older ones are gone.
+      expect((await readdir(join(history, 'journal'))).length).toBeLessThanOrEqual(6);
+
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'now'), logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'now', 'q')))).toEqual([]);
+      const inside = captured[captured.length - 3] as (typeof captured)[number];
+      expect(inside.atMs).toBeGreaterThan(now - retentionSeconds * 1000);
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'inside'), untilMs: inside.atMs, logger: silentLogger() });
+      expect(treeDiff(inside.tree, await describeTree(join(dir, 'inside', 'q')))).toEqual([]);
+      const before = captured[4] as (typeof captured)[number];
+      await expect(restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'before'), untilMs: before.atMs, logger: silentLogger() })).rejects.toMatchObject({
+        code: 'SPOOL_HISTORY_TRUNCATED',
+        message: expect.stringContaining('keeps history only from') as string,
+      });
+      expect((await verifySpoolArchive(archive, silentLogger())).map((r) => r.problems)).toEqual([[]]);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('runs with the agent: per-replica syncers on the session, counters, and post-promotion hooks', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
@@ -199,7 +340,6 @@ describe('spool syncer', () => {
     session$.next(session);
     await writeFile(join(src, 'seqno'), '42\n');
     // The watcher brings the change in without a rescan; poll for it in the archive.
-    const { readFile } = await import('node:fs/promises');
     for (;;) {
       const restored = join(dir, `poll-${Date.now()}`);
       await restoreSpool({ archiveDir: archive, filesRoot: restored, logger: silentLogger() }).catch(() => []);

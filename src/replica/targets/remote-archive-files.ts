@@ -36,14 +36,27 @@ export class RemoteArchiveFiles implements ArchiveFiles {
   }
 
   async writeAt(path: string, offset: number, data: Buffer): Promise<void> {
-    // Not atomic across chunks, as a local write of that size is not either.
-    if (data.length === 0) {
-      await this.request(FileOp.WRITE_AT, { path, offset }, data);
-      return;
-    }
-    for (let at = 0; at < data.length; at += this.chunkBytes) {
-      await this.request(FileOp.WRITE_AT, { path, offset: offset + at }, data.subarray(at, at + this.chunkBytes));
-    }
+    await this.write(path, offset, data);
+    await this.sync([path]);
+  }
+
+  /**
+   * Sends every chunk at once and waits for all their answers: the receiver works through them
+   * in order while the next are on the way, so a batch costs one round trip, not one per chunk.
+   * The caller bounds how much it has in flight (the pack writer: two batches).
+   */
+  async write(path: string, offset: number, data: Buffer): Promise<void> {
+    const sent: Array<Promise<unknown>> = [];
+    let at = 0;
+    do {
+      sent.push(this.request(FileOp.WRITE, { path, offset: offset + at }, data.subarray(at, at + this.chunkBytes)));
+      at += this.chunkBytes;
+    } while (at < data.length);
+    await settleAll(sent);
+  }
+
+  async sync(paths: readonly string[]): Promise<void> {
+    await settleAll([...new Set(paths)].map((path) => this.request(FileOp.SYNC, { path })));
   }
 
   async truncate(path: string, size: number): Promise<void> {
@@ -53,6 +66,18 @@ export class RemoteArchiveFiles implements ArchiveFiles {
   async readFile(path: string): Promise<Buffer | undefined> {
     const response = await this.request(FileOp.READ_FILE, { path });
     return response.result.exists === true ? Buffer.from(response.data) : undefined;
+  }
+
+  async readAt(path: string, offset: number, length: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for (let at = 0; at < length; ) {
+      const want = Math.min(this.chunkBytes, length - at);
+      const response = await this.request(FileOp.READ_AT, { path, offset: offset + at, size: want });
+      parts.push(Buffer.from(response.data));
+      at += response.data.length;
+      if (response.data.length < want) break;
+    }
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
   }
 
   async size(path: string): Promise<number | undefined> {
@@ -72,6 +97,13 @@ export class RemoteArchiveFiles implements ArchiveFiles {
   async remove(path: string): Promise<void> {
     await this.request(FileOp.REMOVE, { path });
   }
+}
+
+/** Waits for every promise (none is left unobserved), then throws the first failure, if any. */
+async function settleAll(promises: Array<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }
 
 export function problemError(problem: { code: string; message: string; hint: string }): HotspareError {

@@ -2,6 +2,7 @@ import type { Subscription } from 'rxjs';
 import { checkArchivePath, type LocalArchiveFiles } from '../../archive/archive-files.js';
 import { BINLOG_FILE_NAME } from '../../archive/archive-layout.js';
 import type { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
+import { DEFAULT_WIRE_FILE_CHUNK_BYTES } from '../../config/defaults.js';
 import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, eventChecksumValid, readEventHeader } from '../../core/binlog-event.js';
 import type { BinlogRecord, DurablePoint } from '../../core/binlog-record.js';
 import { HotspareError, errorMessage } from '../../core/errors.js';
@@ -198,12 +199,25 @@ export class ReceiverSession {
       case FileOp.WRITE_AT:
         await files.writeAt(path(), args.offset ?? 0, data);
         return ok;
+      case FileOp.WRITE:
+        await files.write(path(), args.offset ?? 0, data);
+        return ok;
+      case FileOp.SYNC:
+        await files.sync([path()]);
+        return ok;
       case FileOp.TRUNCATE:
         await files.truncate(path(), args.size ?? 0);
         return ok;
       case FileOp.READ_FILE: {
         const bytes = await files.readFile(path());
         return { result: { exists: bytes !== undefined }, data: bytes ?? Buffer.alloc(0) };
+      }
+      case FileOp.READ_AT: {
+        const size = args.size ?? 0;
+        if (size > DEFAULT_WIRE_FILE_CHUNK_BYTES) {
+          throw new HotspareError('RECEIVER_READ_TOO_LARGE', `a read of ${size} bytes is over the ${DEFAULT_WIRE_FILE_CHUNK_BYTES}-byte limit`, { hint: 'the agent reads in smaller pieces' });
+        }
+        return { result: {}, data: await files.readAt(path(), args.offset ?? 0, size) };
       }
       case FileOp.SIZE:
         return { result: { size: (await files.size(path())) ?? null }, data: Buffer.alloc(0) };

@@ -35,6 +35,16 @@ describe('archive paths', () => {
       await files.writeAt('files/spool/journal', 0, Buffer.from('abc'));
       await files.writeAt('files/spool/journal', 3, Buffer.from('def'));
       expect((await files.readFile('files/spool/journal'))?.toString()).toBe('abcdef');
+      expect((await files.readAt('files/spool/journal', 2, 3)).toString()).toBe('cde');
+      expect((await files.readAt('files/spool/journal', 4, 10)).toString()).toBe('ef');
+      await expect(files.readAt('files/spool/absent', 0, 1)).rejects.toMatchObject({ code: 'ENOENT' });
+      await files.write('files/spool/packs/1.pack', 0, Buffer.from('ab'));
+      await files.write('files/spool/packs/1.pack', 2, Buffer.from('cd'));
+      await files.write('files/spool/packs/2.pack', 0, Buffer.from('x'));
+      await files.sync(['files/spool/packs/1.pack', 'files/spool/packs/2.pack']);
+      expect((await files.readFile('files/spool/packs/1.pack'))?.toString()).toBe('abcd');
+      await expect(files.sync(['files/spool/packs/absent.pack'])).rejects.toMatchObject({ code: 'ENOENT' });
+      await expect(files.write('binlog/x', 0, Buffer.from('x'))).rejects.toMatchObject({ code: 'ARCHIVE_PATH' });
       await files.truncate('files/spool/journal', 2);
       expect(await files.size('files/spool/journal')).toBe(2);
       expect(await files.list('base')).toEqual(['20261122']);

@@ -1,0 +1,110 @@
+import type { ArchiveFiles } from '../archive/archive-files.js';
+import type { Logger } from '../platform/logger.js';
+import { blockHash } from './file-shipper.js';
+import type { PackWriter } from './pack-writer.js';
+import { blockLength, packDir, packPath, seqsOf, type BlockRef } from './spool-format.js';
+import type { SpoolTree } from './spool-tree.js';
+
+export interface CompactLimits {
+  /** A pack whose live share is below this is emptied: its live blocks are copied forward. */
+  liveRatioMin: number;
+  /** At most this many bytes are copied per call (the rest waits for the next checkpoint). */
+  bytesMax: number;
+  /** Bytes read from the archive at once. */
+  readBytes: number;
+}
+
+interface LiveBlock {
+  offset: number;
+  length: number;
+  hash: string;
+}
+
+/**
+ * Pruning drops a pack only when no kept journal segment refers to it, so one long-lived file
+ * would pin a pack full of long-deleted data forever. Before a checkpoint is written, the live
+ * blocks of mostly-dead packs are copied into the current pack and the tree is pointed at the
+ * copies; the checkpoint records the new places, and once the segments older than it leave the
+ * retention window, nothing refers to the old pack and pruning removes it. Each byte is copied
+ * at most once per time its pack falls below `liveRatioMin`, so copying costs at most what it frees.
+ *
+ * The copies are queued on `pack`; the caller flushes it before writing the checkpoint.
+ * Returns the bytes copied.
+ */
+export async function relocateSparsePacks(
+  tree: SpoolTree,
+  files: ArchiveFiles,
+  name: string,
+  pack: PackWriter,
+  known: Map<string, BlockRef>,
+  limits: CompactLimits,
+  log: Logger,
+): Promise<number> {
+  const live = new Map<number, Map<number, LiveBlock>>();
+  for (const e of tree.entries.values()) {
+    if (e.kind !== 'file') continue;
+    e.blocks.forEach(([hash, p, offset], i) => {
+      let blocks = live.get(p);
+      if (blocks === undefined) live.set(p, (blocks = new Map()));
+      blocks.set(offset, { offset, length: blockLength(e.size, i, tree.blockBytes), hash });
+    });
+  }
+  const sparse = new Set<number>();
+  for (const p of seqsOf(await files.list(packDir(name)), 'pack')) {
+    const blocks = live.get(p);
+    if (p >= pack.seq || blocks === undefined) continue;
+    const size = (await files.size(packPath(name, p))) ?? 0;
+    let liveBytes = 0;
+    for (const b of blocks.values()) liveBytes += b.length;
+    if (liveBytes < size * limits.liveRatioMin) sparse.add(p);
+  }
+  if (sparse.size === 0) return 0;
+  const moved = new Map<string, BlockRef>();
+  let copied = 0;
+  for (const p of sparse) {
+    if (copied >= limits.bytesMax) break;
+    const blocks = [...(live.get(p) as Map<number, LiveBlock>).values()].sort((a, b) => a.offset - b.offset);
+    // Neighbouring blocks are read together, up to readBytes at once.
+    for (let i = 0; i < blocks.length && copied < limits.bytesMax; ) {
+      const first = blocks[i] as LiveBlock;
+      let j = i + 1;
+      let end = first.offset + first.length;
+      for (; j < blocks.length; j++) {
+        const next = blocks[j] as LiveBlock;
+        if (next.offset !== end || end + next.length - first.offset > limits.readBytes) break;
+        end += next.length;
+      }
+      const start = first.offset;
+      const data = await files.readAt(packPath(name, p), start, end - start);
+      for (const b of blocks.slice(i, j)) {
+        const bytes = data.subarray(b.offset - start, b.offset - start + b.length);
+        if (bytes.length !== b.length || blockHash(bytes) !== b.hash) {
+          // Copying would spread the damage; the block stays where it is and verify reports it.
+          log.error({ code: 'SPOOL_DATA_DAMAGED', pack: p, offset: b.offset }, `spool pack ${p} of ${name} does not hold the recorded block at offset ${b.offset}; left in place`);
+          continue;
+        }
+        const elsewhere = known.get(b.hash);
+        let ref: BlockRef;
+        if (elsewhere !== undefined && !sparse.has(elsewhere[1])) ref = elsewhere;
+        else {
+          const [np, no] = await pack.add(bytes);
+          ref = [b.hash, np, no];
+          copied += b.length;
+        }
+        known.set(b.hash, ref);
+        moved.set(`${p}:${b.offset}`, ref);
+      }
+      i = j;
+    }
+  }
+  for (const e of tree.entries.values()) {
+    if (e.kind !== 'file') continue;
+    for (let i = 0; i < e.blocks.length; i++) {
+      const b = e.blocks[i] as BlockRef;
+      const to = moved.get(`${b[1]}:${b[2]}`);
+      if (to !== undefined) e.blocks[i] = to;
+    }
+  }
+  log.info({ source: name, packs: [...sparse], blocks: moved.size, bytes: copied }, 'live spool blocks copied out of mostly-dead packs');
+  return copied;
+}
