@@ -5,7 +5,7 @@ import { inspectArchive } from '../standby/verify-archive.js';
 import { UsageError } from './cli-failure.js';
 import { formatReport } from './status.js';
 
-/** `hotspare verify --archive DIR [--json]`: every CRC32, chain, continuity and base checksum; exit 0 intact, 1 damaged. */
+/** `hotspare verify --archive DIR [--json]`: every CRC32, chain, continuity, base and spool checksum; exit 0 intact, 1 damaged. */
 export async function verifyCommand(argv: string[], _logger: Logger): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { archive: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
   if (values.archive === undefined) throw new UsageError('verify needs --archive DIR');
@@ -17,7 +17,9 @@ export async function verifyCommand(argv: string[], _logger: Logger): Promise<nu
     process.stdout.write(
       report.intact
         ? 'verify: intact\n'
-        : `verify: DAMAGED: first bad point ${report.firstBad ? describeDamage(report.firstBad) : '?'}; last good restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'}\n`,
+        : report.firstBad === undefined
+          ? `verify: DAMAGED spool data (binlog and base intact; last restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'})\n`
+          : `verify: DAMAGED: first bad point ${describeDamage(report.firstBad)}; last good restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'}\n`,
     );
   }
   return report.intact ? 0 : 1;

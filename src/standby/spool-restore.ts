@@ -2,6 +2,7 @@ import { chmod, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlin
 import { join } from 'node:path';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { HotspareError } from '../core/errors.js';
+import { blockHash } from '../spool/file-shipper.js';
 import { fsyncDir } from '../platform/durable-file.js';
 import type { Logger } from '../platform/logger.js';
 import { blockLength, packPath, sourceMetaPath, type SourceMeta } from '../spool/spool-format.js';
@@ -140,7 +141,7 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
         const out = await open(tmp, 'w', 0o600);
         try {
           for (let i = 0; i < e.blocks.length; i++) {
-            const [, pack, offset] = e.blocks[i] as [string, number, number];
+            const [hash, pack, offset] = e.blocks[i] as [string, number, number];
             const length = blockLength(e.size, i, meta.blockBytes);
             let handle = packs.get(pack);
             if (handle === undefined) {
@@ -152,6 +153,12 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
             if (bytesRead !== length) {
               throw new HotspareError('SPOOL_DATA_MISSING', `pack ${pack} of spool source ${meta.name} ends before the data of ${rel}`, {
                 hint: 'the archive is damaged; run `hotspare verify`, restore an earlier point, or let the agent re-ship the source',
+              });
+            }
+            // A restored file is never silently wrong: each block is checked against its hash.
+            if (blockHash(buf) !== hash) {
+              throw new HotspareError('SPOOL_DATA_DAMAGED', `block ${i} of ${rel} in spool source ${meta.name} does not match its checksum (pack ${pack}, offset ${offset})`, {
+                hint: 'the archive is damaged: run `hotspare verify`; promote to an earlier point, or restore that file from another copy',
               });
             }
             await out.write(buf, 0, length, i * meta.blockBytes);

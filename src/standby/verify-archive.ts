@@ -8,6 +8,7 @@ import { checkBaseFiles } from './base-checksums.js';
 import { readLastHeard, type LastHeardRecord } from '../archive/last-heard.js';
 import { silentLogger } from '../platform/logger.js';
 import { listSpoolSources, spoolTreeAt } from './spool-restore.js';
+import { verifySpoolArchive } from './spool-verify.js';
 
 export interface BaseSummary {
   id: string;
@@ -41,6 +42,8 @@ export interface ArchiveReport {
   spoolSources: string[];
   /** Each spool source: where it came from and the time of the newest change the archive holds. */
   spool: Array<{ name: string; path: string; lastChange: string | undefined }>;
+  /** verify only: each spool source's history and block checksums; problems make the archive damaged. */
+  spoolChecks: Array<{ source: string; blocks: number; problems: string[] }> | undefined;
   /** state/last-heard.json: when the agent last heard from the primary (undefined: never written). */
   lastHeard: LastHeardRecord | undefined;
   intact: boolean;
@@ -49,7 +52,7 @@ export interface ArchiveReport {
 /**
  * What `status` and `verify` report: the archive's identity, base backups, binlog coverage,
  * the latest restorable point, and the first damage or gap. `checksums` (verify) also checks
- * every event's CRC32 and every base file's sha256.
+ * every event's CRC32, every base file's sha256, and every spool source's journal and blocks.
  */
 export async function inspectArchive(root: string, options: { checksums: boolean }): Promise<ArchiveReport> {
   const identity = await readArchiveIdentity(root);
@@ -71,6 +74,10 @@ export async function inspectArchive(root: string, options: { checksums: boolean
   const lastCommit = scan.lastCommit;
   const damagedBase = bases.find((b) => b.problems.length > 0);
   const firstBad = scan.damage ?? (damagedBase !== undefined ? { kind: 'corrupt' as const, file: `base/${damagedBase.id}`, offset: 0, reason: damagedBase.problems.join('; ') } : undefined);
+  const spoolChecks = options.checksums
+    ? (await verifySpoolArchive(root, silentLogger())).map((r) => ({ source: r.source, blocks: r.blocks, problems: r.problems }))
+    : undefined;
+  const spoolIntact = spoolChecks === undefined || spoolChecks.every((c) => c.problems.length === 0);
   return {
     archive: root,
     primary: identity.primary,
@@ -90,8 +97,9 @@ export async function inspectArchive(root: string, options: { checksums: boolean
     firstBad,
     spoolSources: await files.list('files'),
     spool: await spoolSummaries(root),
+    spoolChecks,
     lastHeard: await readLastHeard(root),
-    intact: firstBad === undefined,
+    intact: firstBad === undefined && spoolIntact,
   };
 }
 

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,8 @@ import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
+import { packPath, type SourceMeta } from '../../src/spool/spool-format.js';
+import { listSpoolSources, restoreSpool, spoolTreeAt } from '../../src/standby/spool-restore.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
 
 // Goal: `hotspare promote` turns an archive back into the gateway as it was at one moment:
@@ -151,6 +153,32 @@ describe('promote restores the database and the spool files at the same point', 
     const text = await execFileAsync('node', [BIN, 'status', '--archive', archive]);
     expect(text.stdout).toMatch(/gateway \(.*\): last change \d{4}-/);
     expect(text.stdout).toMatch(/last heard from the primary: \d{4}-.*archive caught up/);
+  });
+
+  it('a flipped byte in a spool pack: verify names the source, and a file restore refuses the block', async () => {
+    const ok = await execFileAsync('node', [BIN, 'verify', '--archive', archive]);
+    expect(ok.stdout).toMatch(/spool gateway: \d+ blocks verified/);
+    expect(ok.stdout).toMatch(/verify: intact/);
+    const copy = join(work, 'archive-flipped-pack');
+    cpSync(archive, copy, { recursive: true });
+    // Flip a byte of a block the newest tree uses: server.cfg never changed after the start.
+    const [meta] = await listSpoolSources(copy);
+    const { tree } = await spoolTreeAt(copy, meta as SourceMeta, undefined, silentLogger());
+    const entry = tree.get('server.cfg');
+    if (entry?.kind !== 'file') throw new Error('server.cfg is not in the archived tree');
+    const [, pack, offset] = entry.blocks[0] as [string, number, number];
+    const packFile = join(copy, packPath('gateway', pack));
+    const bytes = readFileSync(packFile);
+    bytes[offset] = (bytes[offset] ?? 0) ^ 0xff;
+    writeFileSync(packFile, bytes);
+    const damaged = await execFileAsync('node', [BIN, 'verify', '--archive', copy]).then(
+      () => ({ code: 0, stdout: '' }),
+      (err: { code: number; stdout: string }) => err,
+    );
+    expect(damaged.code).toBe(1);
+    expect(damaged.stdout).toMatch(/spool gateway: DAMAGED/);
+    expect(damaged.stdout).toMatch(/verify: DAMAGED spool data/);
+    await expect(restoreSpool({ archiveDir: copy, filesRoot: join(work, 'from-damaged'), logger: silentLogger() })).rejects.toMatchObject({ code: 'SPOOL_DATA_DAMAGED' });
   });
 
   it('--dry-run plans the file restore and the hooks and changes nothing', async () => {
