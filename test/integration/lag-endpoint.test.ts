@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LagReport, ReplicaLagReport } from '../../src/agent/lag-monitor.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { freePort } from '../../src/sandbox/free-port.js';
+import { DEFAULT_PURGE_WARNING_FILES } from '../../src/config/defaults.js';
 import { compareBinlogPositions } from '../../src/core/lag.js';
 import { AgentProcess, runHotspare, waitFor, writeAgentConfig } from '../support/lag-agent-process.js';
 import { compareArchive } from '../support/binlog-compare.js';
@@ -317,6 +318,20 @@ describe('lag endpoint with a remote standby whose receiver stops', () => {
     }
   }
 
+  async function purgeTo(conn: Connection, file: string): Promise<void> {
+    // MariaDB keeps a file until its binlog checkpoint has passed (crash recovery): repeat.
+    await waitFor(`the primary to purge up to ${file}`, async () => {
+      await conn.query(`PURGE BINARY LOGS TO '${file}'`);
+      const [left] = await conn.query<import('mysql2').RowDataPacket[]>('SHOW BINARY LOGS');
+      return left[0]?.['Log_name'] === file ? true : undefined;
+    });
+  }
+
+  async function binlogNames(conn: Connection): Promise<string[]> {
+    const [rows] = await conn.query<import('mysql2').RowDataPacket[]>('SHOW BINARY LOGS');
+    return rows.map((r) => String(r['Log_name']));
+  }
+
   beforeAll(async () => {
     rdir = mkdtempSync(join(tmpdir(), 'hotspare-lag-remote-'));
     rprimary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(rdir, 'primary') });
@@ -438,5 +453,98 @@ describe('lag endpoint with a remote standby whose receiver stops', () => {
     expect(ok.stdout).toMatch(/^HOTSPARE OK - local streaming 0 s 0 B, standby-b streaming 0 s 0 B \|/);
     // What the standby holds after the kill and the restart is the primary's binlog, byte for byte.
     expect(await compareArchive(rprimary, remoteArchive)).toEqual([]);
+  });
+
+  it('binlog purged while the receiver is down: PURGE_SOON as the oldest file nears the one it needs, then gap, 503, CRITICAL', async () => {
+    // Thresholds far beyond the test's length, so that the purge is the only reason for 503.
+    await withLogs(waitFor('the agent to stream', async () => ((await replica(LOCAL, rbase)).state === 'streaming' ? true : undefined)));
+    expect(await ragent?.stop()).toBe(0);
+    ragent = AgentProcess.start(configure({ maxLagSeconds: 3_600, maxLagBytes: 1024 * 1024 * 1024 }), join(rdir, 'agent.log'));
+    const conn = await rprimary.connect();
+    try {
+      // Several files before the one the standby will need, so that the primary can come
+      // close to it one purge at a time.
+      for (let i = 0; i <= DEFAULT_PURGE_WARNING_FILES + 1; i++) await conn.query('FLUSH BINARY LOGS');
+      await withLogs(waitFor('both replicas to stream and catch up', async () => {
+        const { report, local, remote } = await both();
+        return caughtUp(local, report) && caughtUp(remote, report) ? true : undefined;
+      }));
+      expect(await receiver.stop('SIGTERM')).toBe(0);
+      const down = await waitFor('the remote replica to be disconnected', async () => {
+        const r = await replica(REMOTE, rbase);
+        return r.state === 'disconnected' ? r : undefined;
+      });
+      const need = down.binlog.file as string;
+
+      await conn.query("INSERT INTO app.t (v) VALUES ('not on the standby')");
+      await conn.query('FLUSH BINARY LOGS');
+      const behind = await waitFor('the head to move past the needed file', async () => {
+        const { report, remote } = await both();
+        return report.primary.file !== need && remote.binlog.bytesBehind > 0 ? remote : undefined;
+      });
+      // Far from purge yet: no warning, healthy.
+      const names = await binlogNames(conn);
+      const needIndex = names.indexOf(need);
+      expect(needIndex).toBeGreaterThan(DEFAULT_PURGE_WARNING_FILES);
+      expect(behind.warnings).toEqual([]);
+      expect(await getJson('/healthz', rbase)).toEqual({ status: 200, body: { status: 'ok', reasons: [] } });
+      expect(sampleValue((await metrics(rbase)).samples, 'hotspare_replica_purge_warning', { replica: REMOTE })).toBe(0);
+
+      // The oldest file comes within DEFAULT_PURGE_WARNING_FILES of the needed one: a warning.
+      await purgeTo(conn, names[needIndex - DEFAULT_PURGE_WARNING_FILES] as string);
+      const warned = await waitFor('the purge warning', async () => {
+        const r = await replica(REMOTE, rbase);
+        return r.warnings.length > 0 ? r : undefined;
+      });
+      expect(warned.state).toBe('disconnected');
+      expect(warned.warnings).toEqual([
+        { code: 'PURGE_SOON', message: `the primary keeps only ${DEFAULT_PURGE_WARNING_FILES} binlog file(s) older than ${need}, which this archive still needs` },
+      ]);
+      const warnedHealth = await getJson<Health>('/healthz', rbase);
+      expect(warnedHealth.status).toBe(503);
+      expect(warnedHealth.body.reasons).toEqual([{ replica: REMOTE, ...warned.warnings[0] }]);
+      const warnedMetrics = (await metrics(rbase)).samples;
+      expect(sampleValue(warnedMetrics, 'hotspare_replica_purge_warning', { replica: REMOTE })).toBe(1);
+      expect(sampleValue(warnedMetrics, 'hotspare_replica_purge_warning', { replica: LOCAL })).toBe(0);
+      const warning = await checkAt(rbase);
+      expect(warning.code).toBe(1);
+      expect(warning.stdout).toMatch(/^HOTSPARE WARNING - /);
+      expect(warning.stdout).toContain(`standby-b: the primary keeps only ${DEFAULT_PURGE_WARNING_FILES} binlog file(s) older than ${need}`);
+
+      // The needed file itself goes: gap, with the reason.
+      const head = (await lag(rbase)).primary.file as string;
+      await purgeTo(conn, head);
+      const gap = await waitFor('the gap state', async () => {
+        const r = await replica(REMOTE, rbase);
+        return r.state === 'gap' ? r : undefined;
+      });
+      expect(gap.problems[0]?.code).toBe('BINLOG_PURGED');
+      expect(gap.problems[0]?.message).toContain(`the primary no longer has ${need}`);
+      expect(gap.problems[0]?.message).toContain(`its oldest is ${head}`);
+      expect(gap.warnings).toEqual([]);
+      const gapHealth = await getJson<Health>('/healthz', rbase);
+      expect(gapHealth.status).toBe(503);
+      expect(gapHealth.body.reasons.map((r) => [r.replica, r.code])).toEqual([[REMOTE, 'BINLOG_PURGED']]);
+      const critical = await checkAt(rbase);
+      expect(critical.code).toBe(2);
+      expect(critical.stdout).toMatch(/^HOTSPARE CRITICAL - standby-b gap: BINLOG_PURGED: /);
+      const gapMetrics = (await metrics(rbase)).samples;
+      expect(sampleValue(gapMetrics, 'hotspare_replica_state', { replica: REMOTE, state: 'gap' })).toBe(1);
+      expect(sampleValue(gapMetrics, 'hotspare_replica_purge_warning', { replica: REMOTE })).toBe(0);
+      const local = await replica(LOCAL, rbase);
+      expect(local.state).toBe('streaming');
+      expect(local.problems).toEqual([]);
+
+      // The receiver comes back: the agent does not skip the missing binlog.
+      await receiver.start();
+      const refused = await withLogs(waitFor('the stream to fail with BINLOG_PURGED', async () => {
+        const r = await replica(REMOTE, rbase);
+        return r.error?.code === 'BINLOG_PURGED' ? r : undefined;
+      }));
+      expect(refused.state).toBe('gap');
+      expect(refused.up).toBe(false);
+    } finally {
+      await conn.end();
+    }
   });
 });
