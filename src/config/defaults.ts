@@ -25,6 +25,10 @@ export const DEFAULT_HEAD_POLL_INTERVAL_MS = 500;
 export const DEFAULT_INDEX_CHECKPOINT_INTERVAL_MS = 1_000;
 /** The head poll interval while some replica has no stream (its lag is then dated by head checks alone). */
 export const DEFAULT_HEAD_POLL_FAST_INTERVAL_MS = 50;
+/** The lag endpoint renders /lag and /healthz at most this often; requests in between get the same bytes. */
+export const DEFAULT_LAG_RENDER_INTERVAL_MS = 10;
+/** /metrics is rendered again when the lag figures changed, and at least this often (process metrics). */
+export const DEFAULT_METRICS_RENDER_INTERVAL_MS = 1_000;
 /** The head counts as known while its last successful check is at most this many intervals old. */
 export const DEFAULT_HEAD_STALE_INTERVALS = 3;
 /** How often the head poller re-reads binlog_expire_logs_seconds. */
