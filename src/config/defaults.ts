@@ -19,6 +19,12 @@ export const DEFAULT_NET_WRITE_TIMEOUT_S = 3_600;
 export const DEFAULT_RETRY_DELAY_MS_MIN = 200;
 export const DEFAULT_RETRY_DELAY_MS_MAX = 30_000;
 export const DEFAULT_RETRY_JITTER_RATIO = 0.3;
+/**
+ * The dump connection yields the event loop after this many events or bytes in one turn of it
+ * (it pauses and resumes on the next turn), so a backlog never holds up the lag endpoint.
+ */
+export const DEFAULT_DUMP_SLICE_EVENTS = 128;
+export const DEFAULT_DUMP_SLICE_BYTES = 256 * 1024;
 /** How often the agent asks the primary for its head position (one cheap query, shared). */
 export const DEFAULT_HEAD_POLL_INTERVAL_MS = 500;
 /** Checkpoint the archive's resume index at most this often (the data itself is fsynced per batch). */
