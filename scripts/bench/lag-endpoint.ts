@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,10 +111,10 @@ export const lagEndpointSuite: BenchSuite = {
       })();
       // The sampler runs on its own thread so that the writer's callbacks never delay it.
       const sampler = new Worker(SAMPLER_SOURCE, { eval: true, workerData: { port, referencePort, gapMs: SAMPLE_GAP_MS } });
-      const referenceLatencies: number[] = [];
+      const referenceSamples: Array<{ sentMs: number; receivedMs: number }> = [];
       const samplesDone = new Promise<Sample[]>((resolve, reject) => {
-        sampler.once('message', (m: { samples: Sample[]; referenceLatencies: number[] }) => {
-          referenceLatencies.push(...m.referenceLatencies);
+        sampler.once('message', (m: { samples: Sample[]; referenceSamples: typeof referenceSamples }) => {
+          referenceSamples.push(...m.referenceSamples);
           resolve(m.samples);
         });
         sampler.once('error', reject);
@@ -134,8 +134,9 @@ export const lagEndpointSuite: BenchSuite = {
       await conn.end();
 
       // BENCH_LAG_DUMP=FILE keeps every sample and commit, to see where slow answers fall in the run.
-      if (process.env['BENCH_LAG_DUMP'] !== undefined) writeFileSync(process.env['BENCH_LAG_DUMP'], JSON.stringify({ samples, commits }));
+      if (process.env['BENCH_LAG_DUMP'] !== undefined) writeFileSync(process.env['BENCH_LAG_DUMP'], JSON.stringify({ samples, referenceSamples, commits }));
       const latencies = samples.map((s) => s.receivedMs - s.sentMs).sort((a, b) => a - b);
+      const referenceLatencies = referenceSamples.map((s) => s.receivedMs - s.sentMs).sort((a, b) => a - b);
       const errorsStreaming: number[] = [];
       const errorsOutage: number[] = [];
       for (const s of samples) {
@@ -147,7 +148,6 @@ export const lagEndpointSuite: BenchSuite = {
       errorsStreaming.sort((a, b) => a - b);
       errorsOutage.sort((a, b) => a - b);
       say(`  ${commits.length} commits, ${samples.length} /lag requests to the agent and ${referenceLatencies.length} to the reference (${errorsStreaming.length} while streaming, ${errorsOutage.length} during the outage)`);
-      referenceLatencies.sort((a, b) => a - b);
       const p99 = quantile(latencies, 0.99);
       const ref = { referenceName: 'bare node:http, same body', higherIsBetter: false, unit: 'ms' };
       report({ name: '/lag latency p50 under write load', ours: quantile(latencies, 0.5), reference: quantile(referenceLatencies, 0.5), ...ref });
@@ -164,6 +164,7 @@ export const lagEndpointSuite: BenchSuite = {
       agent.kill('SIGTERM');
       await new Promise((r) => agent.once('exit', r));
       await primary.destroy();
+      if (process.env['BENCH_LAG_DUMP'] !== undefined) writeFileSync(`${process.env['BENCH_LAG_DUMP']}.agent.log`, readFileSync(join(dir, 'agent.log')));
       rmSync(dir, { recursive: true, force: true });
     }
   },
@@ -179,7 +180,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const http = require('node:http');
 const agents = { ours: new http.Agent({ keepAlive: true, maxSockets: 1 }), reference: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
 const samples = [];
-const referenceLatencies = [];
+const referenceSamples = [];
 let running = true;
 parentPort.on('message', () => { running = false; });
 const now = () => performance.timeOrigin + performance.now();
@@ -194,7 +195,7 @@ function once(which) {
       res.on('end', () => {
         const receivedMs = now();
         const r = JSON.parse(body).replicas[0];
-        if (which === 'reference') referenceLatencies.push(receivedMs - sentMs);
+        if (which === 'reference') referenceSamples.push({ sentMs, receivedMs });
         else if (r && r.binlog.file !== null) samples.push({ sentMs, receivedMs, file: r.binlog.file, position: r.binlog.position, secondsBehind: r.binlog.secondsBehind, connected: r.up });
         resolve();
       });
@@ -212,7 +213,7 @@ function once(which) {
   }
   agents.ours.destroy();
   agents.reference.destroy();
-  parentPort.postMessage({ samples, referenceLatencies });
+  parentPort.postMessage({ samples, referenceSamples });
 })();
 `;
 
