@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,8 +40,11 @@ interface Sample {
  * each commit's time and end position (SHOW MASTER STATUS right after it, no other writer);
  * each /lag sample gives the durable position, and the oldest commit past it dates the loss.
  * Mid-run the agent's dump connection is killed and reconnects only after a delay, so the
- * accuracy is measured while streaming and during an outage. No reference tool serves this
- * figure, so there is no ratio.
+ * accuracy is measured while streaming and during an outage, and the latency while the agent
+ * catches up on the backlog. The latency reference is a bare node:http server in its own
+ * process that answers with a copy of a real /lag body and does nothing else: the sampler
+ * alternates between the two, so both see the same CPU contention, and what ours adds over
+ * the reference is the agent's own work. No reference tool serves the accuracy figure.
  */
 export const lagEndpointSuite: BenchSuite = {
   title: 'lag endpoint (issue 6)',
@@ -61,8 +64,12 @@ export const lagEndpointSuite: BenchSuite = {
       }),
     );
     const logFd = openSync(join(dir, 'agent.log'), 'a');
-    const agent = spawn(process.execPath, [BIN, 'agent', '--config', configPath], { stdio: ['ignore', logFd, logFd], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
+    // BENCH_AGENT_NODE_FLAGS passes node flags to the agent alone, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+    // (node refuses --cpu-prof in NODE_OPTIONS).
+    const nodeFlags = process.env['BENCH_AGENT_NODE_FLAGS']?.split(' ').filter(Boolean) ?? [];
+    const agent = spawn(process.execPath, [...nodeFlags, BIN, 'agent', '--config', configPath], { stdio: ['ignore', logFd, logFd], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
     closeSync(logFd);
+    let reference: ChildProcess | undefined;
     const http = new Agent({ keepAlive: true, maxSockets: 1 });
     const getLag = (): Promise<LagReport> =>
       new Promise((resolve, reject) => {
@@ -79,11 +86,16 @@ export const lagEndpointSuite: BenchSuite = {
       const conn = await primary.connect();
       await conn.query('CREATE DATABASE app');
       await conn.query('CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100)) ENGINE=InnoDB');
+      let caughtUp: LagReport;
       for (;;) {
         const r = await getLag().catch(() => undefined);
-        if (r?.replicas[0]?.state === 'streaming' && r.replicas[0].binlog.bytesBehind === 0) break;
+        if (r?.replicas[0]?.state === 'streaming' && r.replicas[0].binlog.bytesBehind === 0) {
+          caughtUp = r;
+          break;
+        }
         await sleep(100);
       }
+      const referencePort = await startReference(`${JSON.stringify(caughtUp, null, 2)}\n`, (child) => (reference = child));
 
       const commits: Commit[] = [];
       const samples: Sample[] = [];
@@ -98,9 +110,13 @@ export const lagEndpointSuite: BenchSuite = {
         }
       })();
       // The sampler runs on its own thread so that the writer's callbacks never delay it.
-      const sampler = new Worker(SAMPLER_SOURCE, { eval: true, workerData: { port, gapMs: SAMPLE_GAP_MS } });
+      const sampler = new Worker(SAMPLER_SOURCE, { eval: true, workerData: { port, referencePort, gapMs: SAMPLE_GAP_MS } });
+      const referenceSamples: Array<{ sentMs: number; receivedMs: number }> = [];
       const samplesDone = new Promise<Sample[]>((resolve, reject) => {
-        sampler.once('message', (m: Sample[]) => resolve(m));
+        sampler.once('message', (m: { samples: Sample[]; referenceSamples: typeof referenceSamples }) => {
+          referenceSamples.push(...m.referenceSamples);
+          resolve(m.samples);
+        });
         sampler.once('error', reject);
       });
 
@@ -117,7 +133,10 @@ export const lagEndpointSuite: BenchSuite = {
       await sampler.terminate();
       await conn.end();
 
+      // BENCH_LAG_DUMP=FILE keeps every sample and commit, to see where slow answers fall in the run.
+      if (process.env['BENCH_LAG_DUMP'] !== undefined) writeFileSync(process.env['BENCH_LAG_DUMP'], JSON.stringify({ samples, referenceSamples, commits }));
       const latencies = samples.map((s) => s.receivedMs - s.sentMs).sort((a, b) => a - b);
+      const referenceLatencies = referenceSamples.map((s) => s.receivedMs - s.sentMs).sort((a, b) => a - b);
       const errorsStreaming: number[] = [];
       const errorsOutage: number[] = [];
       for (const s of samples) {
@@ -128,10 +147,12 @@ export const lagEndpointSuite: BenchSuite = {
       }
       errorsStreaming.sort((a, b) => a - b);
       errorsOutage.sort((a, b) => a - b);
-      say(`  ${commits.length} commits, ${samples.length} /lag requests (${errorsStreaming.length} while streaming, ${errorsOutage.length} during the outage)`);
+      say(`  ${commits.length} commits, ${samples.length} /lag requests to the agent and ${referenceLatencies.length} to the reference (${errorsStreaming.length} while streaming, ${errorsOutage.length} during the outage)`);
       const p99 = quantile(latencies, 0.99);
-      report({ name: '/lag latency p50 under write load', unit: 'ms', ours: quantile(latencies, 0.5), higherIsBetter: false });
-      report({ name: '/lag latency p99 under write load', unit: 'ms', ours: p99, higherIsBetter: false, target: '< 5 ms', met: p99 < 5 });
+      const ref = { referenceName: 'bare node:http, same body', higherIsBetter: false, unit: 'ms' };
+      report({ name: '/lag latency p50 under write load', ours: quantile(latencies, 0.5), reference: quantile(referenceLatencies, 0.5), ...ref });
+      report({ name: '/lag latency p99 under write load', ours: p99, reference: quantile(referenceLatencies, 0.99), ...ref, target: '< 5 ms', met: p99 < 5 });
+      report({ name: '/lag latency max under write load', ours: latencies[latencies.length - 1] ?? 0, reference: referenceLatencies[referenceLatencies.length - 1] ?? 0, ...ref });
       const streamingP99 = quantile(errorsStreaming, 0.99);
       report({ name: 'secondsBehind error p99 while streaming', unit: 'ms', ours: streamingP99, higherIsBetter: false, target: '< 100 ms', met: streamingP99 < 100 });
       const outageMax = errorsOutage[errorsOutage.length - 1] ?? 0;
@@ -139,34 +160,43 @@ export const lagEndpointSuite: BenchSuite = {
       report({ name: 'secondsBehind error max during an outage', unit: 'ms', ours: outageMax, higherIsBetter: false, target: '< 100 ms', met: outageMax < 100 });
     } finally {
       http.destroy();
+      reference?.kill('SIGTERM');
       agent.kill('SIGTERM');
       await new Promise((r) => agent.once('exit', r));
       await primary.destroy();
+      if (process.env['BENCH_LAG_DUMP'] !== undefined) writeFileSync(`${process.env['BENCH_LAG_DUMP']}.agent.log`, readFileSync(join(dir, 'agent.log')));
       rmSync(dir, { recursive: true, force: true });
     }
   },
 };
 
-/** GET /lag in a loop on a keep-alive connection until told to stop; posts the samples. */
+/**
+ * GET /lag in a loop, alternating between the agent and the reference server, each on its own
+ * keep-alive connection, until told to stop; posts the agent's samples and the reference's
+ * latencies.
+ */
 const SAMPLER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const http = require('node:http');
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const agents = { ours: new http.Agent({ keepAlive: true, maxSockets: 1 }), reference: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
 const samples = [];
+const referenceSamples = [];
 let running = true;
 parentPort.on('message', () => { running = false; });
 const now = () => performance.timeOrigin + performance.now();
-function once() {
+function once(which) {
   return new Promise((resolve, reject) => {
     const sentMs = now();
-    const req = http.request({ host: '127.0.0.1', port: workerData.port, path: '/lag', agent }, (res) => {
+    const port = which === 'ours' ? workerData.port : workerData.referencePort;
+    const req = http.request({ host: '127.0.0.1', port, path: '/lag', agent: agents[which] }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));
       res.on('end', () => {
         const receivedMs = now();
         const r = JSON.parse(body).replicas[0];
-        if (r && r.binlog.file !== null) samples.push({ sentMs, receivedMs, file: r.binlog.file, position: r.binlog.position, secondsBehind: r.binlog.secondsBehind, connected: r.up });
+        if (which === 'reference') referenceSamples.push({ sentMs, receivedMs });
+        else if (r && r.binlog.file !== null) samples.push({ sentMs, receivedMs, file: r.binlog.file, position: r.binlog.position, secondsBehind: r.binlog.secondsBehind, connected: r.up });
         resolve();
       });
     });
@@ -176,13 +206,43 @@ function once() {
 }
 (async () => {
   while (running) {
-    await once();
-    await new Promise((r) => setTimeout(r, workerData.gapMs));
+    for (const which of ['ours', 'reference']) {
+      await once(which);
+      await new Promise((r) => setTimeout(r, workerData.gapMs));
+    }
   }
-  agent.destroy();
-  parentPort.postMessage(samples);
+  agents.ours.destroy();
+  agents.reference.destroy();
+  parentPort.postMessage({ samples, referenceSamples });
 })();
 `;
+
+/** The latency reference: a bare node:http server in its own process, always answering one body. */
+const REFERENCE_SOURCE = `
+const http = require('node:http');
+const body = process.env.REFERENCE_BODY;
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+});
+server.keepAliveTimeout = 5000;
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+async function startReference(body: string, started: (child: ChildProcess) => void): Promise<number> {
+  const child = spawn(process.execPath, ['-e', REFERENCE_SOURCE], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, REFERENCE_BODY: body } });
+  started(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    child.once('exit', (code) => reject(new Error(`the reference server exited with ${String(code)}`)));
+  });
+}
 
 /**
  * The true age (ms) at the sample of the oldest commit whose end lies beyond the durable

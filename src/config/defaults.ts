@@ -19,12 +19,22 @@ export const DEFAULT_NET_WRITE_TIMEOUT_S = 3_600;
 export const DEFAULT_RETRY_DELAY_MS_MIN = 200;
 export const DEFAULT_RETRY_DELAY_MS_MAX = 30_000;
 export const DEFAULT_RETRY_JITTER_RATIO = 0.3;
+/**
+ * The dump connection yields the event loop after this many events or bytes in one turn of it
+ * (it pauses and resumes on the next turn), so a backlog never holds up the lag endpoint.
+ */
+export const DEFAULT_DUMP_SLICE_EVENTS = 128;
+export const DEFAULT_DUMP_SLICE_BYTES = 256 * 1024;
 /** How often the agent asks the primary for its head position (one cheap query, shared). */
 export const DEFAULT_HEAD_POLL_INTERVAL_MS = 500;
 /** Checkpoint the archive's resume index at most this often (the data itself is fsynced per batch). */
 export const DEFAULT_INDEX_CHECKPOINT_INTERVAL_MS = 1_000;
 /** The head poll interval while some replica has no stream (its lag is then dated by head checks alone). */
 export const DEFAULT_HEAD_POLL_FAST_INTERVAL_MS = 50;
+/** The lag endpoint renders /lag and /healthz at most this often; requests in between get the same bytes. */
+export const DEFAULT_LAG_RENDER_INTERVAL_MS = 10;
+/** /metrics is rendered again when the lag figures changed, and at least this often (process metrics). */
+export const DEFAULT_METRICS_RENDER_INTERVAL_MS = 1_000;
 /** The head counts as known while its last successful check is at most this many intervals old. */
 export const DEFAULT_HEAD_STALE_INTERVALS = 3;
 /** How often the head poller re-reads binlog_expire_logs_seconds. */

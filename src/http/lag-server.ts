@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { healthOf, type LagReport } from '../agent/lag-monitor.js';
+import { DEFAULT_LAG_RENDER_INTERVAL_MS, DEFAULT_METRICS_RENDER_INTERVAL_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -13,22 +14,51 @@ export interface LagServerOptions {
   report: (nowMs: number) => LagReport;
   clock: Clock;
   logger: Logger;
+  /** /lag and /healthz are rendered at most this often (DEFAULT_LAG_RENDER_INTERVAL_MS). */
+  renderIntervalMs?: number;
+  /** /metrics is rendered at least this often while the lag figures stay the same. */
+  metricsRenderIntervalMs?: number;
 }
+
+/** One rendering of the report, served as is until the next one. */
+interface Snapshot {
+  renderedAtMs: number;
+  report: LagReport;
+  lagText: string;
+  lagBody: Buffer;
+  healthStatus: 200 | 503;
+  healthBody: Buffer;
+}
+
+const JSON_TYPE = 'application/json';
 
 /**
  * The agent's lag endpoint on plain node:http: GET /lag (JSON), GET /metrics (Prometheus
  * text) and GET /healthz (200, or 503 with the reasons). Read-only; anything else is 404 or
  * 405, and a failure inside a handler is a 500 that never stops the server.
+ *
+ * Bodies are rendered ahead of the requests that read them: /lag and /healthz at most once
+ * per render interval (a request within it gets the same bytes, so the figures are at most
+ * that old), /metrics when the lag figures changed or its own interval passed. Whatever the
+ * request rate, the agent renders at most a bounded number of bodies per second, and a
+ * request costs a lookup and a socket write.
  */
 export class LagServer {
   readonly #server: Server;
   readonly #metrics = new LagMetrics();
+  readonly #renderIntervalMs: number;
+  readonly #metricsRenderIntervalMs: number;
+  #snapshot: Snapshot | undefined;
+  /** /metrics as last rendered, for the snapshot it was rendered from. */
+  #metricsBody: { from: Snapshot; renderedAtMs: number; body: Promise<Buffer> } | undefined;
 
   private constructor(private readonly options: LagServerOptions) {
+    this.#renderIntervalMs = options.renderIntervalMs ?? DEFAULT_LAG_RENDER_INTERVAL_MS;
+    this.#metricsRenderIntervalMs = options.metricsRenderIntervalMs ?? DEFAULT_METRICS_RENDER_INTERVAL_MS;
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         options.logger.error({ err, url: req.url }, 'lag endpoint request failed');
-        if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: 'internal error' }));
+        if (!res.headersSent) send(res, 500, JSON_TYPE, Buffer.from(JSON.stringify({ error: 'internal error' })));
         else res.destroy();
       });
     });
@@ -72,28 +102,72 @@ export class LagServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://agent').pathname;
     if (path !== '/lag' && path !== '/metrics' && path !== '/healthz') {
-      send(res, 404, 'application/json', JSON.stringify({ error: 'not found', endpoints: ['/lag', '/metrics', '/healthz'] }));
+      send(res, 404, JSON_TYPE, Buffer.from(JSON.stringify({ error: 'not found', endpoints: ['/lag', '/metrics', '/healthz'] })));
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
-      send(res, 405, 'application/json', JSON.stringify({ error: 'method not allowed' }));
+      send(res, 405, JSON_TYPE, Buffer.from(JSON.stringify({ error: 'method not allowed' })));
       return;
     }
-    const report = this.options.report(this.options.clock.nowMs());
+    const nowMs = this.options.clock.nowMs();
+    const snapshot = this.#current(nowMs);
     if (path === '/lag') {
-      send(res, 200, 'application/json', `${JSON.stringify(report, null, 2)}\n`);
+      send(res, 200, JSON_TYPE, snapshot.lagBody);
     } else if (path === '/healthz') {
-      const health = healthOf(report);
-      const body = { status: health.healthy ? 'ok' : 'unhealthy', reasons: health.reasons };
-      send(res, health.healthy ? 200 : 503, 'application/json', `${JSON.stringify(body, null, 2)}\n`);
+      send(res, snapshot.healthStatus, JSON_TYPE, snapshot.healthBody);
     } else {
-      send(res, 200, this.#metrics.contentType, await this.#metrics.render(report));
+      send(res, 200, this.#metrics.contentType, await this.#metricsFor(snapshot, nowMs));
     }
+  }
+
+  /** The snapshot to serve now: the last one while it is younger than the render interval. */
+  #current(nowMs: number): Snapshot {
+    const last = this.#snapshot;
+    const age = last === undefined ? Infinity : nowMs - last.renderedAtMs;
+    if (last !== undefined && age >= 0 && age < this.#renderIntervalMs) return last;
+    const report = this.options.report(nowMs);
+    const lagText = `${JSON.stringify(report, null, 2)}\n`;
+    if (last !== undefined && last.lagText === lagText) {
+      // Nothing changed: keep the same snapshot, so that /metrics rendered from it stays valid.
+      last.renderedAtMs = nowMs;
+      return last;
+    }
+    const health = healthOf(report);
+    const snapshot: Snapshot = {
+      renderedAtMs: nowMs,
+      report,
+      lagText,
+      lagBody: Buffer.from(lagText),
+      healthStatus: health.healthy ? 200 : 503,
+      healthBody: Buffer.from(`${JSON.stringify({ status: health.healthy ? 'ok' : 'unhealthy', reasons: health.reasons }, null, 2)}\n`),
+    };
+    this.#snapshot = snapshot;
+    return snapshot;
+  }
+
+  /**
+   * /metrics from `snapshot`, so that its lag figures are those /lag serves at this moment;
+   * rendered again when the snapshot changed or the process metrics are older than their
+   * interval. Concurrent requests share one rendering.
+   */
+  #metricsFor(snapshot: Snapshot, nowMs: number): Promise<Buffer> {
+    const last = this.#metricsBody;
+    if (last !== undefined && last.from === snapshot && nowMs - last.renderedAtMs < this.#metricsRenderIntervalMs && nowMs >= last.renderedAtMs) {
+      return last.body;
+    }
+    const body = this.#metrics.render(snapshot.report).then((text) => Buffer.from(text));
+    const entry = { from: snapshot, renderedAtMs: nowMs, body };
+    this.#metricsBody = entry;
+    // A failed rendering is not kept: the next request tries again.
+    body.catch(() => {
+      if (this.#metricsBody === entry) this.#metricsBody = undefined;
+    });
+    return body;
   }
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string): void {
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+function send(res: ServerResponse, status: number, contentType: string, body: Buffer): void {
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': body.length });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }

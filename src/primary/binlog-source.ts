@@ -2,6 +2,7 @@ import ZongJi from '@vlasky/zongji';
 import { Observable, type Subscription } from 'rxjs';
 import type { PrimaryConnection } from '../config/load.js';
 import type { BinlogTuning } from '../config/schema.js';
+import { DEFAULT_DUMP_SLICE_BYTES, DEFAULT_DUMP_SLICE_EVENTS } from '../config/defaults.js';
 import type { BinlogStreamFramer, FramedEvent } from '../core/binlog-stream-framer.js';
 import { HotspareError } from '../core/errors.js';
 import type { Logger } from '../platform/logger.js';
@@ -17,6 +18,8 @@ export interface BinlogSourceOptions {
   tuning: Pick<BinlogTuning, 'heartbeatPeriodMs' | 'idleTimeoutMs' | 'netWriteTimeoutS'>;
   /** true pauses the dump connection (flow control), false resumes it. */
   paused$: Observable<boolean>;
+  /** Events and bytes handled per turn of the event loop (DEFAULT_DUMP_SLICE_*). */
+  slice?: { events: number; bytes: number };
   logger: Logger;
 }
 
@@ -61,14 +64,60 @@ export function binlogSource(options: BinlogSourceOptions): Observable<FramedEve
     const framer = options.framer;
     const start = framer.next;
     const zongji = new ZongJi(mysqlOptions(options.primary)) as unknown as ZongJiLike;
+    const slice = options.slice ?? { events: DEFAULT_DUMP_SLICE_EVENTS, bytes: DEFAULT_DUMP_SLICE_BYTES };
+    /** Flow control asks for a pause (bytes not yet durable above the high-water mark). */
     let paused = false;
+    /** This turn of the event loop has had its slice; the connection waits for the next turn. */
+    let sliceSpent = false;
+    let connectionPaused = false;
+    let sliceEvents = 0;
+    let sliceBytes = 0;
+    let sliceEnd: NodeJS.Immediate | undefined;
     let pauseSubscription: Subscription | undefined;
     let finished = false;
 
     const fail = (err: unknown): void => {
       if (finished) return;
       finished = true;
+      if (sliceEnd !== undefined) clearImmediate(sliceEnd);
       subscriber.error(err instanceof HotspareError ? err : fromMysqlError(err, 'binlog dump', endpoint));
+    };
+
+    /**
+     * Pauses or resumes the connection for either reason. mysql2 pauses between packets: the
+     * rest of a socket read waits in its queue, and resume() hands those packets over first
+     * (they may pause it again), so nothing is lost or reordered.
+     */
+    const applyPause = (): void => {
+      const conn = zongji.connection;
+      const want = paused || sliceSpent;
+      if (conn === undefined || finished || want === connectionPaused) return;
+      connectionPaused = want;
+      if (want) conn.pause();
+      else conn.resume();
+    };
+
+    // A backlog arrives in socket reads of up to 64 KiB, hundreds of events each, and libuv
+    // reads a socket many times in one turn: handled in one go, a catch-up would hold the
+    // event loop (and every /lag request) for hundreds of milliseconds. So each turn handles
+    // at most one slice, and the next turn (setImmediate runs after the pending I/O) goes on.
+    const endSlice = (): void => {
+      sliceEnd = undefined;
+      sliceEvents = 0;
+      sliceBytes = 0;
+      if (sliceSpent) {
+        sliceSpent = false;
+        applyPause();
+      }
+    };
+    const countSlice = (bytes: number): void => {
+      sliceEnd ??= setImmediate(endSlice);
+      sliceEvents += 1;
+      sliceBytes += bytes;
+      if (!sliceSpent && (sliceEvents >= slice.events || sliceBytes >= slice.bytes)) {
+        sliceSpent = true;
+        applyPause();
+      }
     };
 
     const armIdleTimer = (): void => {
@@ -76,6 +125,7 @@ export function binlogSource(options: BinlogSourceOptions): Observable<FramedEve
       // idleTimeoutMs means the connection is gone. No timer while we paused it ourselves.
       const stream = zongji.connection?.stream;
       if (stream === undefined) return;
+      // (A slice's pause lasts one turn of the event loop; it leaves the timer alone.)
       stream.setTimeout(paused ? 0 : options.tuning.idleTimeoutMs, () => {
         if (paused) return;
         fail(new HotspareError('DUMP_STALLED', `no binlog data or heartbeat from ${endpoint} for ${options.tuning.idleTimeoutMs} ms`, {
@@ -101,6 +151,7 @@ export function binlogSource(options: BinlogSourceOptions): Observable<FramedEve
           } catch (err) {
             fail(err);
           }
+          countSlice(bytes.length);
         }
         return decode.call(this, packet, connection);
       };
@@ -108,9 +159,8 @@ export function binlogSource(options: BinlogSourceOptions): Observable<FramedEve
       pauseSubscription = options.paused$.subscribe((shouldPause) => {
         if (shouldPause === paused || zongji.connection === undefined) return;
         paused = shouldPause;
-        if (paused) zongji.connection.pause();
-        else zongji.connection.resume();
         armIdleTimer();
+        applyPause();
       });
     });
     zongji.on('error', (err) => fail(err));
@@ -127,6 +177,7 @@ export function binlogSource(options: BinlogSourceOptions): Observable<FramedEve
 
     return () => {
       finished = true;
+      if (sliceEnd !== undefined) clearImmediate(sliceEnd);
       pauseSubscription?.unsubscribe();
       try {
         zongji.stop();
