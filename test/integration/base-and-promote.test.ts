@@ -20,27 +20,15 @@ import { promote, type PromoteOptions } from '../../src/standby/promote.js';
 import type { TargetSpec } from '../../src/standby/stop-point.js';
 import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
 import { inspectArchive } from '../../src/standby/verify-archive.js';
+import { nextSecond, waitFor } from '../support/wait.js';
 
 const execFileAsync = promisify(execFile);
 const BIN = new URL('../../bin/hotspare.js', import.meta.url).pathname;
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function head(conn: Connection): Promise<{ file: string; position: number; gtid: string }> {
   const [[row]] = (await conn.query('SHOW MASTER STATUS')) as [RowDataPacket[], unknown];
   const [[g]] = (await conn.query('SELECT @@gtid_binlog_pos AS g')) as [RowDataPacket[], unknown];
   return { file: String(row?.['File']), position: Number(row?.['Position']), gtid: String(g?.['g']) };
-}
-
-/** Waits for the next whole second plus `offsetMs`, so that commit times (seconds) separate cleanly. */
-async function nextSecond(offsetMs: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + offsetMs));
 }
 
 describe('base backup and promotion to any point', () => {
@@ -88,8 +76,8 @@ describe('base backup and promotion to any point', () => {
     fastRunner.start();
     agent.start();
     const files = new LocalArchiveFiles(archive);
-    await until('the base backup', async () => (await listBaseBackups(files)).length > 0);
-    await until('writes after the base', async () => fastRunner.steps > 200);
+    await waitFor('the base backup', async () => (await listBaseBackups(files)).length > 0);
+    await waitFor('writes after the base', async () => fastRunner.steps > 200);
 
     // The instant: no commit in its second, so "committed at or before" is exact at second precision.
     await fastRunner.pause();
@@ -99,7 +87,7 @@ describe('base backup and promotion to any point', () => {
     await nextSecond(50);
     fastRunner.resume();
     const resumedAt = fastRunner.steps;
-    await until('writes after the instant', async () => fastRunner.steps > resumedAt + 150);
+    await waitFor('writes after the instant', async () => fastRunner.steps > resumedAt + 150);
     await fastRunner.stop();
 
     // The last transaction: several events (InnoDB only: a MyISAM change would be its own group), alone at the tail.
@@ -111,7 +99,7 @@ describe('base backup and promotion to any point', () => {
     await primaryConn.query('COMMIT');
     sums.end = await tableChecksums(primaryConn);
     const end = await head(primaryConn);
-    await until('the archive to catch up', async () => {
+    await waitFor('the archive to catch up', async () => {
       const durable = agent.trackers[0]?.snapshot.durable;
       return durable !== undefined && durable.file === end.file && durable.position === end.position;
     });

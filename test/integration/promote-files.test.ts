@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +16,7 @@ import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
 import { packPath, type SourceMeta } from '../../src/spool/spool-format.js';
 import { listSpoolSources, restoreSpool, spoolTreeAt } from '../../src/standby/spool-restore.js';
+import { nextSecond, waitFor } from '../support/wait.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
 
 // Goal: `hotspare promote` turns an archive back into the gateway as it was at one moment:
@@ -24,19 +25,6 @@ import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
 
 const execFileAsync = promisify(execFile);
 const BIN = new URL('../../bin/hotspare.js', import.meta.url).pathname;
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Waits for the next whole second plus `offsetMs`, so that commit times (seconds) separate cleanly. */
-async function nextSecond(offsetMs: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + offsetMs));
-}
 
 interface Report {
   lossWindowSeconds: number | undefined;
@@ -75,7 +63,7 @@ describe('promote restores the database and the spool files at the same point', 
     const head = { file: String(row?.['File']), position: Number(row?.['Position']) };
     // Spool changes are seen after a short debounce: quiet for a while, nothing pending, binlog durable.
     let quietPolls = 0;
-    await until('the archive to hold everything', () => {
+    await waitFor('the archive to hold everything', () => {
       const s = agent.trackers[0]?.snapshot;
       const durable = s?.durable;
       const done = s !== undefined && s.files.pendingChanges === 0 && durable?.file === head.file && durable.position === head.position;
@@ -121,7 +109,7 @@ describe('promote restores the database and the spool files at the same point', 
     const config = loadAgentConfig(join(work, 'agent.json'));
     agent = new SyncAgent(config, await SyncAgent.preflight(config), { logger: silentLogger(), clock: systemClock, random01: () => 0.5 });
     agent.start();
-    await until('the base backup', async () => (await listBaseBackups(new LocalArchiveFiles(archive))).length > 0);
+    await waitFor('the base backup', async () => (await listBaseBackups(new LocalArchiveFiles(archive))).length > 0);
     await runSteps(60);
 
     // The instant: no commit and no file change in its second.

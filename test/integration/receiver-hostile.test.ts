@@ -15,7 +15,7 @@ import { encodeFrame, FrameType } from '../../src/wire/wire-frame.js';
 import { encodeJson } from '../../src/wire/wire-messages.js';
 import { WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
 import { tempDir } from '../support/agent-harness.js';
-import { waitFor } from '../support/binlog-compare.js';
+import { waitFor } from '../support/wait.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { runHotspare } from '../support/receiver-process.js';
 

@@ -4,9 +4,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { execFileSync } from 'node:child_process';
-import { pino } from 'pino';
 import { BehaviorSubject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
@@ -47,18 +45,6 @@ async function bytesUnder(root: string): Promise<number> {
 
 function syncer(source: unknown, archive: string, tuning: Partial<SpoolTuning> = {}, logger = silentLogger()): SpoolSyncer {
   return new SpoolSyncer({ source: spoolSourceSchema.parse(source), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning });
-}
-
-/** A pino logger whose JSON lines are kept for assertions. */
-function capturingLogger(): { logger: ReturnType<typeof pino>; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
 }
 
 function startChild(archive: string, source: object): Promise<ChildProcess> {
@@ -166,12 +152,12 @@ describe('spool syncer', () => {
   it('reports FIFOs, a missing source and a file that changes while read, and loses nothing else', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = captureLogger();
     const source = { name: 'cfg', path: src };
     const s = syncer(source, archive, { watch: false, readAttempts: 2 }, logger);
     s.start();
     await s.syncNow();
-    expect(lines.some((l) => l['code'] === 'SPOOL_SOURCE_MISSING' && String(l['msg']).includes(src))).toBe(true);
+    expect(lines().some((l) => l['code'] === 'SPOOL_SOURCE_MISSING' && String(l['msg']).includes(src))).toBe(true);
 
     await mkdir(src);
     await writeFile(join(src, 'server.cfg'), 'port=1\n');
@@ -185,8 +171,8 @@ describe('spool syncer', () => {
     await s.syncNow();
     writing = false;
     await writer;
-    expect(lines.some((l) => l['code'] === 'SPOOL_SKIPPED' && String(l['msg']).includes('pipe'))).toBe(true);
-    expect(lines.some((l) => l['code'] === 'SPOOL_FILE_UNSTABLE' && l['path'] === 'busy.log')).toBe(true);
+    expect(lines().some((l) => l['code'] === 'SPOOL_SKIPPED' && String(l['msg']).includes('pipe'))).toBe(true);
+    expect(lines().some((l) => l['code'] === 'SPOOL_FILE_UNSTABLE' && l['path'] === 'busy.log')).toBe(true);
 
     // Once the writer stops, the file ships; the FIFO stays out; nothing else was lost.
     await s.syncNow();

@@ -78,37 +78,5 @@ process.once('exit', () => {
   for (const child of liveAgents) child.kill('SIGKILL');
 });
 
-/** Runs `hotspare <args>` to completion: exit code and stdout. */
-export function runHotspare(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** Polls `probe` until it returns a value other than undefined; fails with `what` after the deadline. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-      lastError = undefined;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError === undefined ? '' : `: ${describe(lastError)}`}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
-function describe(err: unknown): string {
-  const cause = err instanceof Error && err.cause !== undefined ? ` (cause: ${String(err.cause)})` : '';
-  return `${String(err)}${cause}`;
-}
+export { runHotspare } from './agent-process.js';
+export { waitFor } from './wait.js';

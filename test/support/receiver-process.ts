@@ -48,13 +48,4 @@ export class ReceiverProcess {
   }
 }
 
-/** Runs a command to completion, for usage-error checks. */
-export function runHotspare(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (t: string) => (stderr += t));
-    child.once('exit', (code) => resolve({ code, stderr }));
-  });
-}
+export { runHotspare } from './agent-process.js';
