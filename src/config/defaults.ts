@@ -99,3 +99,9 @@ export const DEFAULT_BASE_GZIP_LEVEL = 1;
 export const DEFAULT_BASE_NET_WRITE_TIMEOUT_S = 3600;
 /** Base backups: how long FLUSH TABLES WITH READ LOCK may wait for running statements. */
 export const DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S = 60;
+/** Agent control socket: the longest request or answer line (JSON) it accepts. */
+export const DEFAULT_CONTROL_MESSAGE_BYTES_MAX = 64 * 1024;
+/** Agent control socket: connections served at once (each is one `hotspare base` waiting). */
+export const DEFAULT_CONTROL_CONNECTIONS_MAX = 8;
+/** A base backup asked of the agent waits this long for a replica's archive session to open. */
+export const DEFAULT_CONTROL_SESSION_WAIT_MS = 60_000;
