@@ -9,6 +9,7 @@ import { binlogSource } from '../primary/binlog-source.js';
 import { HeadPoller } from '../primary/head-poller.js';
 import { MysqlProbe } from '../primary/mysql-probe.js';
 import { ensureBaseBackup } from '../primary/base/ensure-base-backup.js';
+import { restartChainAfterPurge } from '../primary/base/restart-after-purge.js';
 import { takeBaseBackup } from '../primary/base/take-base-backup.js';
 import { replicaPipeline } from '../pipeline/replica-pipeline.js';
 import { createReplicaTarget } from '../replica/create-replica-target.js';
@@ -126,7 +127,15 @@ export class SyncAgent {
           // An archive without a base backup gets one first; a new archive's binlog then
           // starts at the base's file, position 4 (whole files from the base coordinates on).
           const { base } = await ensureBaseBackup(session.files, config.primary, { clock: deps.clock, logger });
-          return locateStart(config, resume ?? { file: base.binlog.file, position: 4 });
+          try {
+            return await locateStart(config, resume ?? { file: base.binlog.file, position: 4 });
+          } catch (err) {
+            // The primary purged binlog the archive needs: by default the archive restarts
+            // its chain at a new base (recording the gap) instead of staying in `gap` forever.
+            const purged = err instanceof HotspareError && err.code === 'BINLOG_PURGED';
+            if (!purged || resume === undefined || config.binlog.onPurged !== 'new-base') throw err;
+            return restartChainAfterPurge({ files: session.files, primary: config.primary, resume, reason: err.message, clock: deps.clock, logger });
+          }
         },
         highWaterBytes: config.binlog.highWaterBytes,
         lowWaterBytes: config.binlog.lowWaterBytes,

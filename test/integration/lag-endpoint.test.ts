@@ -83,6 +83,9 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${httpPort}`;
   configPath = writeAgentConfig(dir, primary, {
     httpPort,
+    // The purge case below checks the `gap` state that `onPurged: stop` keeps; the default
+    // (a new base and a restarted chain) is checked in binlog-gap-restart.test.ts.
+    binlog: { onPurged: 'stop' },
     replicas: [{ name: REPLICA, type: 'file', path: join(dir, 'archive-a'), thresholds: { maxLagSeconds: MAX_LAG_SECONDS, maxLagBytes: MAX_LAG_BYTES } }],
   });
   startAgent();
