@@ -93,7 +93,7 @@ export const DEFAULT_RECEIVER_UPLOADS_MAX = 8;
 export const DEFAULT_BASE_INSERT_BYTES_MAX = 1024 * 1024;
 /** Base backups: parallel row streams (client sessions sharing one snapshot), and restore clients. */
 export const DEFAULT_BASE_STREAMS = 2;
-/** Base backups: gzip level of the files (speed over size: the primary is busy). */
+/** Base backups: gzip level of the files (speed over size: the primary is busy; the strategy is Z_RLE, see compressed-file.ts). */
 export const DEFAULT_BASE_GZIP_LEVEL = 1;
 /** Base backups: how long the primary waits for a dump session that stopped reading (a slow archive). */
 export const DEFAULT_BASE_NET_WRITE_TIMEOUT_S = 3600;
