@@ -5,7 +5,9 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listBaseBackups } from '../../src/archive/base-catalog.js';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
+import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
 import { WorkloadRunner, createWorkloadSchema } from '../../src/sandbox/write-workload.js';
@@ -111,5 +113,23 @@ describe('hotspare base through the running agent', () => {
     expect(result.stdout).toMatch(/^a: base \S+ at mysql-bin\.\d+:\d+/m);
     expect(result.stdout).not.toContain('running agent');
     expect(await listBaseBackups(new LocalArchiveFiles(archive))).toHaveLength(3);
+  }, 120_000);
+
+  it('a row whose literal would exceed max_allowed_packet fails the backup with BASE_ROW_TOO_LARGE; nothing is kept', async () => {
+    const small = await MariadbServer.start({ serverId: 33, binlog: true, baseDir: join(dir, 'small'), extraArgs: ['--max-allowed-packet=1M'] });
+    try {
+      const c = await small.connect();
+      await c.query('CREATE DATABASE d');
+      await c.query('CREATE TABLE d.t (id INT PRIMARY KEY, v MEDIUMTEXT) ENGINE=InnoDB');
+      // 600 KB of backslashes: stored fine, but QUOTE() doubles them past the 1 MB packet limit.
+      await c.query("INSERT INTO d.t VALUES (1, 'ok'), (2, REPEAT('\\\\', 600000)), (3, 'ok')");
+      await c.end();
+      const files = new LocalArchiveFiles(join(dir, 'archive-small'));
+      const attempt = takeBaseBackup({ primary: { socketPath: small.socketPath, user: 'root', password: '', serverId: 4300 }, files, clock: systemClock, logger: silentLogger() });
+      await expect(attempt).rejects.toMatchObject({ code: 'BASE_ROW_TOO_LARGE', message: expect.stringContaining('d.t') });
+      expect(await files.list('base')).toEqual([]);
+    } finally {
+      await small.destroy();
+    }
   }, 120_000);
 });

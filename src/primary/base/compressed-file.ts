@@ -27,6 +27,9 @@ export async function putCompressed(
     gzip.end();
   })();
   pump.catch((err: unknown) => gzip.destroy(err instanceof Error ? err : new Error(String(err))));
+  // The source can fail before putFile starts reading: the error then reaches putFile through
+  // the destroyed stream's iterator, and must not also crash the process as an unheard event.
+  gzip.on('error', () => undefined);
   async function* compressed(): AsyncGenerator<Buffer> {
     for await (const chunk of gzip as AsyncIterable<Buffer>) {
       hash.update(chunk);

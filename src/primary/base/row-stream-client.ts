@@ -161,7 +161,7 @@ export class RowStreamClient {
 
   #rowError(table: DumpTable): HotspareError {
     return new HotspareError('BASE_ROW_TOO_LARGE', `a row of ${table.schema}.${table.name} could not be rendered: its SQL text is longer than the primary's max_allowed_packet`, {
-      hint: 'raise max_allowed_packet on the primary and on the standby (a base backup row travels as hex text, twice its stored size), then take the base backup again',
+      hint: 'raise max_allowed_packet on the primary and on the standby (a base backup row travels as an SQL literal, with escapes or hex up to twice its stored size), then take the base backup again',
     });
   }
 
