@@ -3,6 +3,7 @@ import { binlogStreamingSuite } from './bench/binlog-streaming.js';
 import { spoolSyncSuite } from './bench/spool-sync.js';
 import { lagEndpointSuite } from './bench/lag-endpoint.js';
 import { remoteStreamingSuite } from './bench/remote-streaming.js';
+import { baseAndReplaySuite } from './bench/base-and-replay.js';
 
 /**
  * `npm run bench`: every suite runs hotspare and the reference tools on the same data in one
@@ -13,6 +14,7 @@ const suites: Record<string, BenchSuite> = {
   spool: spoolSyncSuite,
   lag: lagEndpointSuite,
   remote: remoteStreamingSuite,
+  base: baseAndReplaySuite,
 };
 
 async function main(): Promise<void> {

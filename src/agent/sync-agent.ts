@@ -1,7 +1,7 @@
-import { BehaviorSubject, type Subscription } from 'rxjs';
+import { BehaviorSubject, filter, firstValueFrom, timeout, type Subscription } from 'rxjs';
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
-import { DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_RETRY_JITTER_RATIO } from '../config/defaults.js';
+import { DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_RETRY_JITTER_RATIO } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -9,10 +9,13 @@ import { binlogSource } from '../primary/binlog-source.js';
 import { HeadPoller } from '../primary/head-poller.js';
 import { MysqlProbe } from '../primary/mysql-probe.js';
 import { ensureBaseBackup } from '../primary/base/ensure-base-backup.js';
+import { restartChainAfterPurge } from '../primary/base/restart-after-purge.js';
+import { takeBaseBackup } from '../primary/base/take-base-backup.js';
 import { replicaPipeline } from '../pipeline/replica-pipeline.js';
 import { createReplicaTarget } from '../replica/create-replica-target.js';
 import type { ReplicaSession } from '../replica/replica-target.js';
 import { ReplicaSpool } from '../spool/replica-spool.js';
+import type { BaseResult } from './control-protocol.js';
 import { LagMonitor } from './lag-monitor.js';
 import { LastHeardRecorder } from './last-heard-recorder.js';
 import { ReplicaTracker } from './replica-tracker.js';
@@ -39,6 +42,10 @@ export class SyncAgent {
   #subscriptions: Subscription[] = [];
   #spools: ReplicaSpool[] = [];
   #recorders: LastHeardRecorder[] = [];
+  /** Each replica's open archive session (undefined while there is none), by name. */
+  readonly #sessions = new Map<string, BehaviorSubject<ReplicaSession | undefined>>();
+  /** Base backups asked for through the control socket run one at a time. */
+  #baseQueue: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly config: AgentConfig,
@@ -108,6 +115,7 @@ export class SyncAgent {
       const serverId = replicaServerId(config, index);
       // Spool syncers share the pipeline's archive session and run while it is open.
       const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);
+      this.#sessions.set(definition.name, session$);
       const spool = new ReplicaSpool({ sources: config.spool, session$, logger, clock: deps.clock });
       tracker.attachFiles(() => spool.snapshot());
       spool.start();
@@ -123,7 +131,15 @@ export class SyncAgent {
           // An archive without a base backup gets one first; a new archive's binlog then
           // starts at the base's file, position 4 (whole files from the base coordinates on).
           const { base } = await ensureBaseBackup(session.files, config.primary, { clock: deps.clock, logger });
-          return locateStart(config, resume ?? { file: base.binlog.file, position: 4 });
+          try {
+            return await locateStart(config, resume ?? { file: base.binlog.file, position: 4 });
+          } catch (err) {
+            // The primary purged binlog the archive needs: by default the archive restarts
+            // its chain at a new base (recording the gap) instead of staying in `gap` forever.
+            const purged = err instanceof HotspareError && err.code === 'BINLOG_PURGED';
+            if (!purged || resume === undefined || config.binlog.onPurged !== 'new-base') throw err;
+            return restartChainAfterPurge({ files: session.files, primary: config.primary, resume, reason: err.message, clock: deps.clock, logger });
+          }
         },
         highWaterBytes: config.binlog.highWaterBytes,
         lowWaterBytes: config.binlog.lowWaterBytes,
@@ -148,8 +164,51 @@ export class SyncAgent {
     });
   }
 
+  /**
+   * Takes a base backup now into each replica's archive (all, or the one named) through the
+   * archive session the agent holds open, so it works while the agent writes there (the
+   * archive's lock is the agent's). What `hotspare base` asks through the control socket.
+   */
+  baseBackup(replicaName?: string): Promise<BaseResult[]> {
+    const chosen = this.config.replicas.filter((r) => replicaName === undefined || r.name === replicaName);
+    if (chosen.length === 0) {
+      return Promise.reject(new HotspareError('NO_SUCH_REPLICA', `the agent has no replica named ${JSON.stringify(replicaName)}`, { hint: `its replicas: ${this.config.replicas.map((r) => r.name).join(', ')}` }));
+    }
+    const run = async (): Promise<BaseResult[]> => {
+      const results: BaseResult[] = [];
+      for (const definition of chosen) {
+        const logger = this.deps.logger.child({ component: 'replica', replica: definition.name });
+        const session$ = this.#sessions.get(definition.name);
+        if (session$ === undefined) throw new HotspareError('AGENT_NOT_STREAMING', 'the agent has not started its replicas yet', { hint: 'try again in a moment' });
+        const session = await firstValueFrom(
+          session$.pipe(
+            filter((s): s is ReplicaSession => s !== undefined),
+            timeout({
+              first: DEFAULT_CONTROL_SESSION_WAIT_MS,
+              with: () => {
+                throw new HotspareError('REPLICA_UNAVAILABLE', `replica ${definition.name} has had no open archive session for ${DEFAULT_CONTROL_SESSION_WAIT_MS / 1000} s`, {
+                  hint: 'see the agent log and `GET /lag` for why the archive is unreachable; run `hotspare base` again once it streams',
+                });
+              },
+            }),
+          ),
+        );
+        logger.info('base backup asked for through the control socket');
+        const base = await takeBaseBackup({ primary: this.config.primary, files: session.files, clock: this.deps.clock, logger });
+        results.push({ replica: definition.name, id: base.id, binlog: base.binlog, gtid: base.gtidBinlogPos, lockHeldMs: base.lockHeldMs, bytes: base.files.reduce((n, f) => n + f.bytes, 0) });
+      }
+      return results;
+    };
+    const result = this.#baseQueue.then(run, run);
+    this.#baseQueue = result.catch(() => undefined);
+    return result;
+  }
+
   /** Stops reading, and resolves once every replica has made what it received durable. */
   async stop(): Promise<void> {
+    // A base backup asked for through the control socket writes through the sessions: it
+    // finishes (or fails) before they close, so nothing writes into an archive left unlocked.
+    await this.#baseQueue;
     // Spool syncers first: they write through the sessions the pipelines are about to close.
     await Promise.all(this.#spools.map((s) => s.stop()));
     this.#spools = [];

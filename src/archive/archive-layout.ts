@@ -29,6 +29,10 @@ export class ArchiveLayout {
   get binlogCheckpointFile(): string {
     return join(this.stateDir, 'binlog-checkpoint.json');
   }
+  /** Gaps in the binlog chain, recorded when the archive restarted at a new base (binlog-gaps.ts). */
+  get gapsFile(): string {
+    return join(this.stateDir, 'gaps.json');
+  }
   /** What the archive last heard from the primary (time, head position): the loss window's end. */
   get heardFile(): string {
     return join(this.stateDir, 'last-heard.json');

@@ -10,6 +10,7 @@ import type { Logger } from '../platform/logger.js';
 import { DEFAULT_INDEX_CHECKPOINT_INTERVAL_MS, DEFAULT_SYNC_BATCH_BYTES_MAX } from '../config/defaults.js';
 import { ArchiveLayout, BINLOG_FILE_NAME, compareBinlogNames, nextBinlogName } from './archive-layout.js';
 import { scanBinlogFile } from './binlog-file-scanner.js';
+import { chainRestartRecorded } from './binlog-gaps.js';
 import type { BinlogRecord, DurablePoint, ResumePoint } from '../core/binlog-record.js';
 
 interface Checkpoint {
@@ -116,7 +117,7 @@ export class BinlogArchiveWriter {
           hint: 'the agent restarts the stream from the durable position',
         });
       }
-      if (this.#acceptedFile !== undefined && record.file !== nextBinlogName(this.#acceptedFile)) {
+      if (this.#acceptedFile !== undefined && record.file !== nextBinlogName(this.#acceptedFile) && !chainRestartRecorded(this.layout, this.#acceptedFile, record.file)) {
         throw new HotspareError('BINLOG_GAP', `the archive ends in ${this.#acceptedFile} but the primary continues in ${record.file}`, {
           hint: 'binlog files are missing from the archive; take a new base backup with `hotspare base`',
         });

@@ -1,4 +1,7 @@
 import { parseArgs } from 'node:util';
+import { mkdir } from 'node:fs/promises';
+import { controlSocketPath } from '../agent/control-protocol.js';
+import { ControlServer } from '../agent/control-server.js';
 import { SyncAgent } from '../agent/sync-agent.js';
 import { loadAgentConfig } from '../config/load.js';
 import { LagServer } from '../http/lag-server.js';
@@ -30,7 +33,15 @@ export async function agentCommand(argv: string[], logger: Logger): Promise<numb
     return 0;
   }
   agent.start();
+  // `hotspare base` reaches the running agent here (the agent holds the archives' locks).
+  await mkdir(config.stateDir, { recursive: true });
+  const control = await ControlServer.listen({
+    path: controlSocketPath(config.stateDir),
+    handle: async (request) => ({ ok: true, agentPid: process.pid, results: await agent.baseBackup(request.replica) }),
+    logger: logger.child({ component: 'control' }),
+  });
   await stop.received;
+  await control?.close();
   await server?.close();
   await agent.stop();
   log.info('stopped; progress is durable');

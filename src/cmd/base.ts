@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { askAgent } from '../agent/control-client.js';
+import { controlSocketPath, type BaseResult } from '../agent/control-protocol.js';
 import { loadAgentConfig } from '../config/load.js';
 import { HotspareError } from '../core/errors.js';
 import { systemClock } from '../platform/clock.js';
@@ -10,8 +12,10 @@ import { UsageError } from './cli-failure.js';
 
 /**
  * `hotspare base --config FILE [--replica NAME]`: takes a base backup now into each replica's
- * archive (one consistent backup per archive, each with its own coordinates). It opens the
- * archive like the agent does, so it refuses (ARCHIVE_LOCKED) while an agent writes there.
+ * archive (one consistent backup per archive, each with its own coordinates). While an agent
+ * runs with this config it holds the archives' locks, so the request goes to it through its
+ * control socket (`<stateDir>/agent.sock`) and the agent takes the backups through its own
+ * sessions; this waits for the answer. Without a running agent it opens each archive itself.
  */
 export async function baseCommand(argv: string[], logger: Logger): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, replica: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
@@ -19,9 +23,16 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
   const config = loadAgentConfig(values.config);
   const replicas = config.replicas.filter((r) => values.replica === undefined || r.name === values.replica);
   if (replicas.length === 0) throw new UsageError(`no replica named ${JSON.stringify(values.replica)} in ${values.config}`);
+  const viaAgent = await askAgent(controlSocketPath(config.stateDir), { op: 'base', ...(values.replica === undefined ? {} : { replica: values.replica }) });
+  if (viaAgent !== undefined) {
+    if (!viaAgent.ok) throw new HotspareError(viaAgent.error.code, `the running agent: ${viaAgent.error.message}`, { hint: viaAgent.error.hint });
+    logger.info({ agentPid: viaAgent.agentPid }, 'base backup taken by the running agent');
+    printResults(viaAgent.results, values.json === true, ` (taken by the running agent, pid ${viaAgent.agentPid})`);
+    return 0;
+  }
   const probe = await MysqlProbe.connect(config.primary);
   const identity = await probe.preflight([]).finally(() => probe.close());
-  const results = [];
+  const results: BaseResult[] = [];
   for (const definition of replicas) {
     const log = logger.child({ replica: definition.name });
     const target = createReplicaTarget(definition, { logger: log, clock: systemClock, syncBatchBytesMax: config.binlog.syncBatchBytesMax });
@@ -35,7 +46,11 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
       await session.close();
     }
   }
-  if (values.json === true) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-  else for (const r of results) process.stdout.write(`${r.replica}: base ${r.id} at ${r.binlog.file}:${r.binlog.position}${r.gtid ? ` (GTID ${r.gtid})` : ''}, ${r.bytes} bytes, read lock held ${r.lockHeldMs} ms\n`);
+  printResults(results, values.json === true, '');
   return 0;
+}
+
+function printResults(results: BaseResult[], json: boolean, suffix: string): void {
+  if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  else for (const r of results) process.stdout.write(`${r.replica}: base ${r.id} at ${r.binlog.file}:${r.binlog.position}${r.gtid ? ` (GTID ${r.gtid})` : ''}, ${r.bytes} bytes, read lock held ${r.lockHeldMs} ms${suffix}\n`);
 }

@@ -18,11 +18,18 @@ export function formatReport(r: ArchiveReport): string {
   const lines = [
     `archive ${r.archive}: primary server_id ${p.serverId} on ${p.hostname} (${p.version})`,
     `  base backups: ${r.bases.length === 0 ? 'none' : ''}`,
-    ...r.bases.map((b) => `    ${b.id} at ${b.binlog.file}:${b.binlog.position}${b.gtid ? ` GTID ${b.gtid}` : ''}, ${b.bytes} bytes${b.restorable ? '' : ' (not restorable: binlog missing)'}${b.problems.length ? ` DAMAGED: ${b.problems.join('; ')}` : ''}`),
+    ...r.bases.map((b) => `    ${b.id} at ${b.binlog.file}:${b.binlog.position}${b.gtid ? ` GTID ${b.gtid}` : ''}, ${b.bytes} bytes${b.restorable ? '' : b.beforeGap ? ' (before a recorded gap: not restorable by promote)' : ' (not restorable: binlog missing)'}${b.problems.length ? ` DAMAGED: ${b.problems.join('; ')}` : ''}`),
     `  binlog: ${r.binlog.files} file(s), ${r.binlog.bytes} bytes${r.binlog.first ? `, ${r.binlog.first.file}:${r.binlog.first.position} .. ${r.binlog.last?.file}:${r.binlog.last?.position}` : ''}`,
     `  latest restorable: ${r.latestRestorable ? `${r.latestRestorable.commitTime} (${r.latestRestorable.file}:${r.latestRestorable.position}${r.latestRestorable.gtid ? ` GTID ${r.latestRestorable.gtid}` : ''})` : 'none'}`,
     `  newest event: ${r.newestEventTime ?? 'none'}`,
     `  gaps/damage: ${r.firstBad ? describeDamage(r.firstBad) : 'none'}`,
+    ...(r.recordedGaps.length === 0
+      ? []
+      : [
+          `  recorded gaps: ${r.recordedGaps.length} (binlog the primary purged before it was archived; promotion never replays across one)`,
+          ...r.recordedGaps.map((g) => `    ${g.after.file}:${g.after.position} .. ${g.resumeAt.file}:${g.resumeAt.position}, chain restarted from base ${g.base} (recorded ${g.recordedAt})`),
+          `  binlog before the last gap: ${r.earlierBinlog.files} file(s), ${r.earlierBinlog.bytes} bytes${r.earlierBinlog.first ? `, ${r.earlierBinlog.first} .. ${r.earlierBinlog.last}` : ''} (kept; restore by hand only)`,
+        ]),
     `  last heard from the primary: ${r.lastHeard === undefined ? 'not recorded' : `${r.lastHeard.at} at ${r.lastHeard.primary.file}:${r.lastHeard.primary.position}${r.lastHeard.caughtUp ? ', archive caught up' : ''}`}`,
     `  spool sources: ${r.spool.length ? '' : 'none'}`,
     ...r.spool.map((s) => `    ${s.name} (${s.path}): last change ${s.lastChange ?? 'none recorded'}`),

@@ -118,9 +118,17 @@ export const DEFAULT_RECEIVER_PENDING_BYTES_MAX = 64 * 1024 * 1024;
 export const DEFAULT_RECEIVER_UPLOADS_MAX = 8;
 /** Base backups: one INSERT statement holds rows up to about this many bytes of SQL. */
 export const DEFAULT_BASE_INSERT_BYTES_MAX = 1024 * 1024;
-/** Base backups: rows buffered between the server and the compressor. */
-export const DEFAULT_BASE_ROW_STREAM_HIGH_WATER_ROWS = 256;
-/** Base backups: gzip level of the data files (speed over size: the primary is busy). */
-export const DEFAULT_BASE_GZIP_LEVEL = 3;
+/** Base backups: parallel row streams (client sessions sharing one snapshot), and restore clients. */
+export const DEFAULT_BASE_STREAMS = 2;
+/** Base backups: gzip level of the files (speed over size: the primary is busy; the strategy is Z_RLE, see compressed-file.ts). */
+export const DEFAULT_BASE_GZIP_LEVEL = 1;
+/** Base backups: how long the primary waits for a dump session that stopped reading (a slow archive). */
+export const DEFAULT_BASE_NET_WRITE_TIMEOUT_S = 3600;
 /** Base backups: how long FLUSH TABLES WITH READ LOCK may wait for running statements. */
 export const DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S = 60;
+/** Agent control socket: the longest request or answer line (JSON) it accepts. */
+export const DEFAULT_CONTROL_MESSAGE_BYTES_MAX = 64 * 1024;
+/** Agent control socket: connections served at once (each is one `hotspare base` waiting). */
+export const DEFAULT_CONTROL_CONNECTIONS_MAX = 8;
+/** A base backup asked of the agent waits this long for a replica's archive session to open. */
+export const DEFAULT_CONTROL_SESSION_WAIT_MS = 60_000;

@@ -107,6 +107,12 @@ export const binlogTuningSchema = z.strictObject({
   retryDelayMsMin: positiveInt.default(DEFAULT_RETRY_DELAY_MS_MIN),
   retryDelayMsMax: positiveInt.default(DEFAULT_RETRY_DELAY_MS_MAX),
   headPollIntervalMs: positiveInt.default(DEFAULT_HEAD_POLL_INTERVAL_MS),
+  /**
+   * When the primary has purged binlog an archive needs: `new-base` takes a new base backup
+   * and restarts the archive's chain there, recording the gap; `stop` keeps the replica in
+   * state `gap` until an operator acts.
+   */
+  onPurged: z.enum(['new-base', 'stop']).default('new-base'),
 });
 
 export const agentConfigSchema = z.strictObject({

@@ -1,10 +1,10 @@
 /**
- * Exact SQL literals for base-backup rows. The dump reads every column in a form that keeps
- * all its bits (research: a plain text dump prints FLOAT with six digits and changes data):
- * FLOAT as CAST(col AS DOUBLE) (the shortest double text round-trips to the same float),
- * BIT/ENUM/SET as their numbers, strings as hex with their character set, binary and
- * geometry as hex, temporal values as quoted text in UTC. Pure: values arrive as the raw
- * bytes the server sent with character_set_results=binary.
+ * Exact SQL literals for base-backup rows, rendered by the server. Every column is read in a
+ * form that keeps all its bits (research: a plain text dump prints FLOAT with six digits and
+ * changes data): FLOAT as CAST(col AS DOUBLE) (the shortest double text round-trips to the same
+ * float), BIT/ENUM/SET as their numbers, strings quoted with their character set introducer
+ * (hex for character sets whose bytes could hide a quote), binary and geometry as _binary
+ * strings, temporal values as quoted text in UTC (the session's time zone is +00:00). Pure.
  */
 
 export type ColumnKind = 'number' | 'temporal' | 'text' | 'binary' | 'quoted';
@@ -44,23 +44,47 @@ export function dumpColumn(name: string, dataType: string, charset: string | nul
   return { name, kind: 'quoted', charset: undefined, selectExpression: id };
 }
 
-/** One value as an SQL literal; `raw` is null for SQL NULL. */
-export function sqlLiteral(column: DumpColumn, raw: Buffer | null): string {
-  if (raw === null) return 'NULL';
-  switch (column.kind) {
-    case 'number':
-      return raw.toString('latin1');
-    case 'temporal':
-      return `'${raw.toString('latin1')}'`;
-    case 'text':
-      return `_${column.charset} X'${raw.toString('hex')}'`;
-    case 'binary':
-      return `X'${raw.toString('hex')}'`;
-    case 'quoted':
-      return `'${escapeString(raw.toString('utf8'))}'`;
-  }
+/**
+ * A SELECT expression that makes the server render a whole row as the SQL tuple
+ * `(v1,v2,...)` in exact literals: the base backup then only frames the
+ * lines it receives into INSERT statements, with no per-value work on our side. Every value
+ * is `IF(col IS NULL, 'NULL', literal)`, so the expression is NULL only when the server could
+ * not build a literal (longer than max_allowed_packet): the caller must treat a row that is not
+ * a tuple as an error, never write it.
+ */
+export function tupleExpression(columns: readonly DumpColumn[]): string {
+  const parts = columns.map((column) => {
+    const id = quoteIdentifier(column.name);
+    return `IF(${id} IS NULL,'NULL',${serverLiteral(column, id)})`;
+  });
+  return `CONCAT('(',${parts.join(",',',")},')')`;
 }
 
-function escapeString(text: string): string {
-  return text.replace(/[\\'\0\n\r\x1a]/g, (c) => ({ '\\': '\\\\', "'": "''", '\0': '\\0', '\n': '\\n', '\r': '\\r', '\x1a': '\\Z' })[c] ?? c);
+/**
+ * Character sets whose raw bytes the restore may carry inside a quoted literal: read with a
+ * utf8mb4 connection, none of their bytes can hide a quote or a backslash (as the second byte
+ * of gbk, sjis or big5 characters can), so QUOTE's escaping is enough. Others travel as hex.
+ */
+const QUOTABLE_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'latin1', 'ascii', 'binary']);
+
+/** QUOTE() escapes quotes, backslashes, NUL and Ctrl-Z; line breaks are escaped too, so every row is one line. */
+function quoted(id: string): string {
+  return `REPLACE(REPLACE(QUOTE(${id}),CHAR(10),'\\\\n'),CHAR(13),'\\\\r')`;
+}
+
+function serverLiteral(column: DumpColumn, id: string): string {
+  switch (column.kind) {
+    case 'number':
+      return column.selectExpression;
+    case 'temporal':
+      return `CONCAT('''',${id},'''')`;
+    case 'text': {
+      const charset = column.charset ?? 'binary';
+      return QUOTABLE_CHARSETS.has(charset) ? `CONCAT('_${charset}',${quoted(id)})` : `CONCAT('_${charset} X''',HEX(${id}),'''')`;
+    }
+    case 'binary':
+      return `CONCAT('_binary',${quoted(id)})`;
+    case 'quoted':
+      return quoted(id);
+  }
 }

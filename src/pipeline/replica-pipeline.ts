@@ -95,7 +95,9 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
           const start$ = framer === undefined ? from(options.locateStart(session.resume, session)) : from(options.locateStart(framer.next, session));
           return start$.pipe(
             switchMap((start) => {
-              framer ??= new BinlogStreamFramer(start);
+              // A start elsewhere than where the framer stands is a new chain (after a purge,
+              // at a new base): it begins at a file's first event, with no transaction open.
+              if (framer === undefined || framer.next.file !== start.file || framer.next.position !== start.position) framer = new BinlogStreamFramer(start);
               const current = framer;
               log.info({ start }, 'streaming binlog to replica');
               paused$.next(session.pendingBytes >= options.highWaterBytes);

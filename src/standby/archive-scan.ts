@@ -1,5 +1,7 @@
 import { stat } from 'node:fs/promises';
+import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { ArchiveLayout, nextBinlogName } from '../archive/archive-layout.js';
+import { readRecordedGaps, type RecordedGap } from '../archive/binlog-gaps.js';
 import { listArchivedBinlogs } from '../archive/binlog-archive-writer.js';
 import { scanBinlogFile } from '../archive/binlog-file-scanner.js';
 import { EventType, parseRotate } from '../core/binlog-event.js';
@@ -13,6 +15,12 @@ export interface CommitPoint {
   position: number;
   timestampS: number;
   gtid: string | undefined;
+  /**
+   * Set on the one marker passed to `onCommit` where the chain restarts after a recorded gap
+   * (not a transaction): `file`:4, `timestampS` the new file's first event. Everything before
+   * it lies before the gap (see StopPointResolver).
+   */
+  chainRestart?: RecordedGap;
 }
 
 export interface ScannedFile {
@@ -42,6 +50,12 @@ export interface ArchiveScan {
   partialTail: { file: string; from: number; to: number } | undefined;
   /** Timestamp of the newest event the archive holds (seconds): when it last heard from the primary. */
   newestEventS: number | undefined;
+  /** Every gap recorded in state/gaps.json (the archive restarted its chain at a new base). */
+  recordedGaps: RecordedGap[];
+  /** Files before the last recorded gap the archive has passed: kept and checked, not restorable by promote. */
+  earlierFiles: ScannedFile[];
+  /** Damage in those earlier files (the current chain, `files`, is not affected by it). */
+  earlierDamage: ArchiveDamage | undefined;
 }
 
 /**
@@ -51,6 +65,10 @@ export interface ArchiveScan {
  * It calls `onCommit` for each complete transaction, in log order, and stops at the first
  * damage or gap, which it reports; a partial transaction at the newest file's tail is not
  * damage (the agent is still writing it, or the primary died mid-transaction).
+ *
+ * A gap recorded in state/gaps.json is not damage: the chain restarts at its file (position
+ * 4). `files` then holds the current chain only (the files before it move to `earlierFiles`,
+ * damage there to `earlierDamage`), and `onCommit` gets a `chainRestart` marker in between.
  */
 export async function scanArchive(
   root: string,
@@ -58,17 +76,41 @@ export async function scanArchive(
 ): Promise<ArchiveScan> {
   const layout = new ArchiveLayout(root);
   const names = await listArchivedBinlogs(layout);
-  const result: ArchiveScan = { files: [], damage: undefined, lastCommit: undefined, partialTail: undefined, newestEventS: undefined };
+  const recordedGaps = await readRecordedGaps(new LocalArchiveFiles(root));
+  const result: ArchiveScan = {
+    files: [],
+    damage: undefined,
+    lastCommit: undefined,
+    partialTail: undefined,
+    newestEventS: undefined,
+    recordedGaps,
+    earlierFiles: [],
+    earlierDamage: undefined,
+  };
+  // Where the chain restarts: the file index of each recorded gap's resume file.
+  const restarts = new Map<number, RecordedGap>();
+  for (const gap of recordedGaps) {
+    const at = names.indexOf(gap.resumeAt.file);
+    if (at > 0) restarts.set(at, gap);
+  }
+  const nextRestart = (after: number): number | undefined => [...restarts.keys()].filter((i) => i > after).sort((a, b) => a - b)[0];
   const tracker = new TransactionTracker();
-  for (let i = 0; i < names.length; i += 1) {
+  let i = 0;
+  for (; i < names.length; i += 1) {
     const name = names[i] ?? '';
     const newest = i === names.length - 1;
+    const restart = restarts.get(i);
     const previous = result.files[result.files.length - 1];
-    if (previous !== undefined) {
+    if (restart !== undefined) {
+      result.earlierFiles.push(...result.files);
+      result.files = [];
+      result.lastCommit = undefined;
+    } else if (previous !== undefined) {
       const expected = nextBinlogName(previous.name);
       if (name !== expected) {
-        result.damage = { kind: 'gap', file: expected, offset: 0, reason: `${expected} is missing (the archive continues with ${name})` };
-        return result;
+        const damage: ArchiveDamage = { kind: 'gap', file: expected, offset: 0, reason: `${expected} is missing (the archive continues with ${name})` };
+        if (stopAtDamage(damage, i - 1)) return result;
+        continue;
       }
     }
     const path = layout.binlogFile(name);
@@ -82,9 +124,14 @@ export async function scanArchive(
     let cleanEnd = 4;
     let lastType = -1;
     let rotateTo: string | undefined;
+    let pendingRestart = restart;
     const scan = await scanBinlogFile(path, {
       verifyChecksums: options.verifyChecksums,
       onEvent: ({ offset, header, bytes }) => {
+        if (pendingRestart !== undefined) {
+          options.onCommit?.({ file: name, position: 4, timestampS: header.timestampS, gtid: undefined, chainRestart: pendingRestart });
+          pendingRestart = undefined;
+        }
         lastType = header.type;
         result.newestEventS = Math.max(result.newestEventS ?? 0, header.timestampS);
         if (header.type === EventType.ROTATE) rotateTo = parseRotate(bytes).nextFile;
@@ -100,14 +147,29 @@ export async function scanArchive(
     const file: ScannedFile = { name, sizeBytes, cleanEnd, rotated: lastType === EventType.ROTATE };
     result.files.push(file);
     if (scan.stop.kind === 'corrupt' || (scan.stop.kind === 'truncated' && !newest)) {
-      result.damage = { kind: scan.stop.kind, file: name, offset: scan.stop.offset, reason: scan.stop.reason };
-      return result;
+      if (stopAtDamage({ kind: scan.stop.kind, file: name, offset: scan.stop.offset, reason: scan.stop.reason }, i)) return result;
+      continue;
     }
     if (!newest && file.rotated && rotateTo !== undefined && rotateTo !== nextBinlogName(name)) {
-      result.damage = { kind: 'gap', file: name, offset: cleanEnd, reason: `${name} rotates to ${rotateTo}, not to ${nextBinlogName(name)}` };
-      return result;
+      if (stopAtDamage({ kind: 'gap', file: name, offset: cleanEnd, reason: `${name} rotates to ${rotateTo}, not to ${nextBinlogName(name)}` }, i)) return result;
+      continue;
     }
     if (newest && cleanEnd < sizeBytes) result.partialTail = { file: name, from: cleanEnd, to: sizeBytes };
   }
   return result;
+
+  /**
+   * Damage at file index `at`: the end of the scan, unless a recorded gap restarts the chain
+   * later (then it is the earlier chain's damage, and the scan goes on at the restart).
+   */
+  function stopAtDamage(damage: ArchiveDamage, at: number): boolean {
+    const restartAt = nextRestart(at);
+    if (restartAt === undefined) {
+      result.damage = damage;
+      return true;
+    }
+    result.earlierDamage ??= damage;
+    i = restartAt - 1;
+    return false;
+  }
 }

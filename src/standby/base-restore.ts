@@ -2,33 +2,52 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { ArchiveLayout } from '../archive/archive-layout.js';
-import type { BaseBackupMetadata } from '../archive/base-catalog.js';
+import type { BaseBackupMetadata, BaseFileEntry } from '../archive/base-catalog.js';
+import { DEFAULT_BASE_STREAMS } from '../config/defaults.js';
 import { ProgressLine } from '../platform/progress-line.js';
 import { MariadbClient } from './mariadb-client.js';
 
 /**
- * Loads a base backup into the target with the `mariadb` client: schema, rows, then triggers
- * (created last so that they do not fire on the restore's INSERTs). The same as an operator's
- * `zcat schema.sql.gz data.sql.gz triggers.sql.gz | mariadb`.
+ * The restore sessions write nothing to the standby's own binlog: the restored rows are the
+ * base, not new transactions (a standby with log_bin on would otherwise log the whole base).
+ */
+const RESTORE_INIT_COMMAND = 'SET SESSION sql_log_bin = 0';
+
+/**
+ * Loads a base backup into the target with the `mariadb` client: the schema, then the data
+ * files, up to DEFAULT_BASE_STREAMS of them at once (each file holds whole tables), then the
+ * triggers (created last so that they do not fire on the restore's INSERTs). The same as an
+ * operator's `zcat schema.sql.gz data-*.sql.gz triggers.sql.gz | mariadb`, in parallel.
  */
 export async function restoreBase(archiveRoot: string, base: BaseBackupMetadata, defaultsFile: string): Promise<void> {
   const dir = join(new ArchiveLayout(archiveRoot).baseDir, base.id);
   const progress = new ProgressLine(`restoring base ${base.id}`, base.files.reduce((n, f) => n + f.bytes, 0));
-  const client = new MariadbClient(defaultsFile, `restoring base ${base.id}`);
   let done = 0;
-  try {
-    for (const file of base.files) {
-      const raw = createReadStream(join(dir, file.name));
-      raw.on('data', (chunk) => {
-        done += chunk.length;
-        progress.update(done);
-      });
-      await client.feed(raw.pipe(createGunzip()));
+  const load = async (files: BaseFileEntry[], what: string): Promise<void> => {
+    const client = new MariadbClient(defaultsFile, `restoring base ${base.id} (${what})`, { initCommand: RESTORE_INIT_COMMAND });
+    try {
+      for (const file of files) {
+        const raw = createReadStream(join(dir, file.name));
+        raw.on('data', (chunk) => {
+          done += chunk.length;
+          progress.update(done);
+        });
+        await client.feed(raw.pipe(createGunzip()));
+      }
+    } catch (err) {
+      client.kill();
+      throw err;
     }
-  } catch (err) {
-    client.kill();
-    throw err;
-  }
-  await client.finish();
+    await client.finish();
+  };
+  const data = base.files.filter((f) => f.role === 'data');
+  await load(base.files.filter((f) => f.role === 'schema'), 'schema');
+  const queue = [...data];
+  const workers = Array.from({ length: Math.min(DEFAULT_BASE_STREAMS, data.length) }, async () => {
+    for (let file = queue.shift(); file !== undefined; file = queue.shift()) await load([file], file.name);
+  });
+  const failed = (await Promise.allSettled(workers)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  await load(base.files.filter((f) => f.role === 'triggers'), 'triggers');
   progress.done();
 }

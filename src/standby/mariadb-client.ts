@@ -17,8 +17,9 @@ export class MariadbClient {
   readonly #exited: Promise<number | null>;
   #stderr = '';
 
-  constructor(defaultsFile: string, readonly what: string) {
-    this.#child = spawn('mariadb', [`--defaults-file=${defaultsFile}`, '--binary-mode', `--max-allowed-packet=${CLIENT_MAX_ALLOWED_PACKET}`, '--batch'], {
+  constructor(defaultsFile: string, readonly what: string, options: { initCommand?: string } = {}) {
+    const init = options.initCommand === undefined ? [] : [`--init-command=${options.initCommand}`];
+    this.#child = spawn('mariadb', [`--defaults-file=${defaultsFile}`, '--binary-mode', `--max-allowed-packet=${CLIENT_MAX_ALLOWED_PACKET}`, '--batch', ...init], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.#child.stdout.resume();

@@ -1,4 +1,6 @@
 import { compareBinlogPositions, formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
+import { HotspareError } from '../core/errors.js';
+import type { RecordedGap } from '../archive/binlog-gaps.js';
 import type { CommitPoint } from './archive-scan.js';
 
 /** Where a promotion should stop: the end of the archive, or a point in time, GTID or position. */
@@ -40,6 +42,10 @@ export class StopPointResolver {
   }
 
   observe(commit: CommitPoint): void {
+    if (commit.chainRestart !== undefined) {
+      this.#chainRestart(commit.chainRestart, commit.timestampS);
+      return;
+    }
     if (this.next !== undefined) return;
     if (this.#found) {
       this.next = commit;
@@ -55,6 +61,26 @@ export class StopPointResolver {
     }
     this.last = commit;
     if (t.kind === 'gtid' && commit.gtid === t.gtid) this.#found = true;
+  }
+
+  /**
+   * The archive's chain restarts here after a recorded gap: a target before the gap or inside
+   * it cannot be reached (the binlog across the gap is not archived, and promotion restores
+   * from the chain that starts here); past it, commits before the gap are no longer candidates.
+   */
+  #chainRestart(gap: RecordedGap, resumedAtS: number): void {
+    const where = `the binlog gap recorded between ${formatBinlogPosition(gap.after)} and ${formatBinlogPosition(gap.resumeAt)} (the primary purged that binlog before it was archived)`;
+    const refuse = (why: string): never => {
+      throw new HotspareError('TARGET_UNREACHABLE', `the archive cannot reach ${describeTarget(this.target)}: ${why}`, {
+        hint: `promotion restores from the chain that restarts at ${formatBinlogPosition(gap.resumeAt)} (base ${gap.base}) or later; an earlier point can only be restored by hand, from an older base and the binlog files before the gap`,
+      });
+    };
+    if (this.settled) refuse(`it lies before ${where}`);
+    const t = this.target;
+    if ((t.kind === 'time' && t.atMs < resumedAtS * 1000) || (t.kind === 'position' && compareBinlogPositions(t.at, gap.resumeAt) < 0)) {
+      refuse(`it falls inside ${where}`);
+    }
+    this.last = undefined;
   }
 
   /** Whether the archive reached the target (for a GTID: holds that transaction). */

@@ -1,6 +1,7 @@
 import { readArchiveIdentity } from '../archive/archive-identity.js';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { listBaseBackups, listPartialBaseBackups } from '../archive/base-catalog.js';
+import type { RecordedGap } from '../archive/binlog-gaps.js';
 import { compareBinlogPositions, type BinlogPosition } from '../core/binlog-position.js';
 import { HotspareError } from '../core/errors.js';
 import { scanArchive, type ArchiveDamage, type ArchiveScan } from './archive-scan.js';
@@ -18,6 +19,8 @@ export interface BaseSummary {
   bytes: number;
   /** The archive holds binlog from this base's file on (it can start a restore). */
   restorable: boolean;
+  /** The base lies before a recorded gap: promotion no longer starts from it. */
+  beforeGap: boolean;
   problems: string[];
 }
 
@@ -27,7 +30,12 @@ export interface ArchiveReport {
   bases: BaseSummary[];
   /** Left by interrupted backups; never used. */
   partialBases: string[];
+  /** Gaps recorded when the archive restarted its chain at a new base (never replayed across). */
+  recordedGaps: RecordedGap[];
+  /** Binlog files kept from before the last recorded gap (checked, not restorable by promote). */
+  earlierBinlog: { files: number; bytes: number; first: string | undefined; last: string | undefined };
   binlog: {
+    /** The current chain (after the last recorded gap). */
     files: number;
     first: BinlogPosition | undefined;
     /** End of the last complete transaction that can be restored. */
@@ -68,12 +76,13 @@ export async function inspectArchive(root: string, options: { checksums: boolean
       compareBinlogPositions(base.binlog, { file: first.name, position: 4 }) >= 0 &&
       scan.files.some((f) => f.name === base.binlog.file) &&
       (scan.damage === undefined || compareBinlogPositions(base.binlog, { file: scan.damage.file, position: scan.damage.offset }) <= 0);
-    bases.push({ id: base.id, binlog: base.binlog, gtid: base.gtidBinlogPos, finishedAt: base.finishedAt, bytes: base.files.reduce((n, f) => n + f.bytes, 0), restorable, problems });
+    const beforeGap = first !== undefined && scan.earlierFiles.length > 0 && compareBinlogPositions(base.binlog, { file: first.name, position: 4 }) < 0;
+    bases.push({ id: base.id, binlog: base.binlog, gtid: base.gtidBinlogPos, finishedAt: base.finishedAt, bytes: base.files.reduce((n, f) => n + f.bytes, 0), restorable, beforeGap, problems });
   }
   const lastFile = scan.files[scan.files.length - 1];
   const lastCommit = scan.lastCommit;
   const damagedBase = bases.find((b) => b.problems.length > 0);
-  const firstBad = scan.damage ?? (damagedBase !== undefined ? { kind: 'corrupt' as const, file: `base/${damagedBase.id}`, offset: 0, reason: damagedBase.problems.join('; ') } : undefined);
+  const firstBad = scan.damage ?? scan.earlierDamage ?? (damagedBase !== undefined ? { kind: 'corrupt' as const, file: `base/${damagedBase.id}`, offset: 0, reason: damagedBase.problems.join('; ') } : undefined);
   const spoolChecks = options.checksums
     ? (await verifySpoolArchive(root, silentLogger())).map((r) => ({ source: r.source, blocks: r.blocks, problems: r.problems }))
     : undefined;
@@ -83,6 +92,13 @@ export async function inspectArchive(root: string, options: { checksums: boolean
     primary: identity.primary,
     bases,
     partialBases: await listPartialBaseBackups(files),
+    recordedGaps: scan.recordedGaps,
+    earlierBinlog: {
+      files: scan.earlierFiles.length,
+      bytes: scan.earlierFiles.reduce((n, f) => n + f.sizeBytes, 0),
+      first: scan.earlierFiles[0]?.name,
+      last: scan.earlierFiles[scan.earlierFiles.length - 1]?.name,
+    },
     binlog: {
       files: scan.files.length,
       first: first === undefined ? undefined : { file: first.name, position: 4 },

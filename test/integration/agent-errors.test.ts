@@ -127,7 +127,9 @@ describe('agent refusals', () => {
     const files = primaryBinlogFiles(primary.datadir);
     await conn.query(`PURGE BINARY LOGS TO '${files[files.length - 1]}'`);
     await conn.end();
-    const staleConfig = writeAgentConfig(join(dir, 'stale-config'), primary, [{ name: 's', type: 'file', path: stale }]);
+    // `onPurged: stop` keeps the gap for an operator; the default restarts the chain at a new
+    // base (binlog-gap-restart.test.ts).
+    const staleConfig = writeAgentConfig(join(dir, 'stale-config'), primary, [{ name: 's', type: 'file', path: stale }], { binlog: { onPurged: 'stop' } });
     const before = snapshot(stale);
     const agent = new HotspareProcess(['agent', '--config', staleConfig]);
     try {

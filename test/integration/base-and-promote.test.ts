@@ -117,7 +117,7 @@ describe('base backup and promotion to any point', () => {
     const names = readdirSync(join(archive, 'binlog')).sort(compareBinlogNames);
     expect(names.length).toBeGreaterThanOrEqual(3);
     const [base] = await listBaseBackups(new LocalArchiveFiles(archive));
-    expect(base?.files.map((f) => f.name)).toEqual(['schema.sql.gz', 'data.sql.gz', 'triggers.sql.gz']);
+    expect(base?.files.map((f) => f.name)).toEqual(['schema.sql.gz', 'data-1.sql.gz', 'data-2.sql.gz', 'triggers.sql.gz']);
     expect(base?.tables.find((t) => t.name === 'feed_1')?.consistency).toBe('locked');
     expect(base?.tables.find((t) => t.name === 'orders')?.consistency).toBe('snapshot');
     // The archive keeps whole files from the one holding the base coordinates.

@@ -105,6 +105,9 @@ describe('lag endpoint', () => {
     base = `http://127.0.0.1:${httpPort}`;
     configPath = writeAgentConfig(dir, primary, {
       httpPort,
+      // The purge cases check the `gap` state that `onPurged: stop` keeps; the default (a new
+      // base and a restarted chain) is checked in binlog-gap-restart.test.ts.
+      binlog: { onPurged: 'stop' },
       replicas: [{ name: REPLICA, type: 'file', path: join(dir, 'archive-a'), thresholds: { maxLagSeconds: MAX_LAG_SECONDS, maxLagBytes: MAX_LAG_BYTES } }],
     });
     startAgent();
@@ -288,6 +291,9 @@ describe('lag endpoint with a remote standby whose receiver stops', () => {
   function configure(remoteThresholds: { maxLagSeconds: number; maxLagBytes: number }): string {
     return writeAgentConfig(rdir, rprimary, {
       httpPort,
+      // The purge cases check the `gap` state that `onPurged: stop` keeps; the default (a new
+      // base and a restarted chain) is checked in binlog-gap-restart.test.ts.
+      binlog: { onPurged: 'stop' },
       replicas: [
         { name: LOCAL, type: 'file', path: join(rdir, 'archive-local'), thresholds: LOCAL_THRESHOLDS },
         { name: REMOTE, type: 'remote', address: `127.0.0.1:${receiverPort}`, tokenFile, thresholds: remoteThresholds },

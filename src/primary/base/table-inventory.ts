@@ -12,6 +12,8 @@ export interface DumpTable {
   name: string;
   engine: string;
   transactional: boolean;
+  /** The server's estimate of the table's size (DATA_LENGTH): the biggest tables are read first. */
+  bytes: number;
   /** Stored columns only: generated columns are recomputed by the server on load. */
   columns: DumpColumn[];
 }
@@ -25,7 +27,7 @@ export async function readTableInventory(conn: Connection): Promise<{ databases:
   const databases = schemaRows.map((r) => String(r['name']));
   if (databases.length === 0) return { databases, tables: [] };
   const [tableRows] = await conn.query<RowDataPacket[]>(
-    `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS t, ENGINE AS e FROM information_schema.TABLES
+    `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS t, ENGINE AS e, DATA_LENGTH AS b FROM information_schema.TABLES
       WHERE TABLE_SCHEMA NOT IN (${excluded}) AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME`,
   );
   const [columnRows] = await conn.query<RowDataPacket[]>(
@@ -47,6 +49,7 @@ export async function readTableInventory(conn: Connection): Promise<{ databases:
       name: String(row['t']),
       engine,
       transactional: TRANSACTIONAL_ENGINES.has(engine.toLowerCase()),
+      bytes: Number(row['b'] ?? 0),
       columns: columns.get(`${String(row['s'])}\0${String(row['t'])}`) ?? [],
     };
   });

@@ -9,7 +9,7 @@ import {
   type BaseFileEntry,
 } from '../../archive/base-catalog.js';
 import type { PrimaryConnection } from '../../config/load.js';
-import { DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S } from '../../config/defaults.js';
+import { DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S, DEFAULT_BASE_STREAMS } from '../../config/defaults.js';
 import { HotspareError } from '../../core/errors.js';
 import { quoteIdentifier } from '../../core/sql-literal.js';
 import type { Clock } from '../../platform/clock.js';
@@ -18,7 +18,7 @@ import type { Logger } from '../../platform/logger.js';
 import { fromMysqlError } from '../mysql-error.js';
 import { describeEndpoint, mysqlOptions } from '../mysql-options.js';
 import { putCompressed } from './compressed-file.js';
-import { DATA_FILE_PROLOGUE, dumpTableRows } from './row-dump.js';
+import { RowStreamClient } from './row-stream-client.js';
 import { dumpSchema, schemaDumpVersion } from './schema-dump.js';
 import { readTableInventory, type DumpTable } from './table-inventory.js';
 
@@ -37,10 +37,13 @@ export interface TakeBaseBackupOptions {
  * Takes one exact, consistent base backup into `base/<id>/` of an archive:
  *
  * 1. FLUSH TABLES WITH READ LOCK; read SHOW MASTER STATUS and @@gtid_binlog_pos (no commit can
- *    happen, so these are the snapshot's coordinates); START TRANSACTION WITH CONSISTENT SNAPSHOT.
+ *    happen, so these are the snapshot's coordinates); START TRANSACTION WITH CONSISTENT SNAPSHOT
+ *    here and in DEFAULT_BASE_STREAMS row-stream sessions, which therefore share one snapshot.
  * 2. While the lock is held: the schema (mariadb-dump --no-data; DDL is blocked, so it matches
  *    the coordinates) and the rows of non-transactional tables (MyISAM, Aria, ...).
- * 3. UNLOCK TABLES; then the InnoDB rows from the snapshot, while the primary writes on.
+ * 3. UNLOCK TABLES as soon as those are done; the InnoDB rows come from the snapshot while the
+ *    primary writes on. Tables are shared out among the streams biggest first; each stream
+ *    writes one data file.
  *
  * Everything goes to `base/<id>.partial/` first; metadata.json is written last and the folder
  * renamed, so an interrupted backup never looks complete.
@@ -81,36 +84,18 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     }
     log.info({ id, binlog, databases: inventory.databases.length, tables: inventory.tables.length }, 'base backup: locked, snapshot taken');
 
-    const entries: BaseFileEntry[] = [];
     const rowCounts = new Map<DumpTable, { rows: number }>();
     let lockHeldMs = 0;
-    await withClientDefaultsFile(
+    const unlock = async (): Promise<void> => {
+      if (!locked) return;
+      await query(conn, 'UNLOCK TABLES', endpoint);
+      locked = false;
+      lockHeldMs = clock.nowMs() - lockedAtMs;
+      log.info({ lockHeldMs }, 'base backup: global read lock released');
+    };
+    const entries = await withClientDefaultsFile(
       { user: primary.user, password: primary.password, host: primary.host, port: primary.port, socketPath: primary.socketPath },
-      async (defaultsFile) => {
-        entries.push({ name: 'schema.sql.gz', role: 'schema', ...(await putCompressed(files, `${partial}/schema.sql.gz`, dumpSchema(defaultsFile, inventory.databases, 'schema'))) });
-        const triggers = await putCompressed(files, `${partial}/triggers.sql.gz`, dumpSchema(defaultsFile, inventory.databases, 'triggers'));
-        // Raw bytes for every value from here on: sqlLiteral renders them.
-        await query(conn, 'SET SESSION character_set_results = binary', endpoint);
-        const unlock = async (): Promise<void> => {
-          await query(conn, 'UNLOCK TABLES', endpoint);
-          locked = false;
-          lockHeldMs = clock.nowMs() - lockedAtMs;
-          log.info({ lockHeldMs }, 'base backup: global read lock released');
-        };
-        async function* rows(): AsyncGenerator<string> {
-          yield DATA_FILE_PROLOGUE;
-          for (const table of inventory.tables.filter((t) => !t.transactional)) yield* tableRows(table);
-          await unlock();
-          for (const table of inventory.tables.filter((t) => t.transactional)) yield* tableRows(table);
-        }
-        function tableRows(table: DumpTable): AsyncGenerator<string> {
-          const counter = { rows: 0 };
-          rowCounts.set(table, counter);
-          return dumpTableRows(conn, table, counter);
-        }
-        entries.push({ name: 'data.sql.gz', role: 'data', ...(await putCompressed(files, `${partial}/data.sql.gz`, rows())) });
-        entries.push({ name: 'triggers.sql.gz', role: 'triggers', ...triggers });
-      },
+      (defaultsFile) => dumpUnderLock({ files, partial, defaultsFile, tables: inventory.tables, databases: inventory.databases, rowCounts, unlock, log }),
     );
     await query(conn, 'COMMIT', endpoint);
 
@@ -147,6 +132,86 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     await conn.end().catch(() => undefined);
   }
 }
+
+interface DumpInput {
+  files: ArchiveFiles;
+  partial: string;
+  defaultsFile: string;
+  databases: string[];
+  tables: DumpTable[];
+  rowCounts: Map<DumpTable, { rows: number }>;
+  /** Releases the global read lock; called once the schema and the non-transactional rows are written. */
+  unlock: () => Promise<void>;
+  log: Logger;
+}
+
+/**
+ * Called with the global read lock held: starts the row-stream sessions' snapshots, writes
+ * the schema, the triggers and the data files (one per stream) concurrently, and releases the
+ * lock as soon as everything that needs it is written. Returns the files in restore order.
+ */
+async function dumpUnderLock(input: DumpInput): Promise<BaseFileEntry[]> {
+  const { files, partial, defaultsFile, tables, rowCounts, log } = input;
+  const clients = Array.from({ length: DEFAULT_BASE_STREAMS }, () => new RowStreamClient(defaultsFile));
+  try {
+    await Promise.all(clients.map((c) => c.startSnapshot()));
+    const bySizeDesc = (a: DumpTable, b: DumpTable): number => b.bytes - a.bytes;
+    const queue = [...tables.filter((t) => !t.transactional).sort(bySizeDesc), ...tables.filter((t) => t.transactional).sort(bySizeDesc)];
+    // What must be written before the lock goes: both schema parts and every non-transactional table.
+    let lockedWork = 2 + queue.filter((t) => !t.transactional).length;
+    let unlocking: Promise<void> | undefined;
+    const lockedWorkDone = async (): Promise<void> => {
+      lockedWork -= 1;
+      if (lockedWork === 0) unlocking ??= input.unlock();
+      if (unlocking !== undefined) await unlocking;
+    };
+    async function* stream(client: RowStreamClient): AsyncGenerator<Buffer> {
+      yield Buffer.from(DATA_FILE_PROLOGUE, 'latin1');
+      for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
+        const counter = { rows: 0 };
+        rowCounts.set(table, counter);
+        yield* client.tableStatements(table, counter);
+        if (!table.transactional) await lockedWorkDone();
+      }
+    }
+    const schemaPart = async (part: 'schema' | 'triggers'): Promise<BaseFileEntry> => {
+      const name = `${part}.sql.gz`;
+      const written = await putCompressed(files, `${partial}/${name}`, dumpSchema(defaultsFile, input.databases, part));
+      await lockedWorkDone();
+      return { name, role: part, ...written };
+    };
+    const tasks = [
+      schemaPart('schema'),
+      schemaPart('triggers'),
+      ...clients.map(async (client, i): Promise<BaseFileEntry> => {
+        const name = `data-${i + 1}.sql.gz`;
+        const written = await putCompressed(files, `${partial}/${name}`, stream(client));
+        await client.close();
+        return { name, role: 'data', ...written };
+      }),
+    ];
+    // On the first failure the other streams are stopped, and every task has ended before the
+    // caller removes the partial folder (so nothing writes into it afterwards).
+    tasks.forEach((task) => task.catch(() => clients.forEach((c) => c.kill())));
+    const settled = await Promise.allSettled(tasks);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    const [schema, triggers, ...data] = settled.map((r) => (r as PromiseFulfilledResult<BaseFileEntry>).value);
+    await input.unlock();
+    log.debug({ streams: clients.length }, 'base backup: rows written');
+    return [schema as BaseFileEntry, ...data, triggers as BaseFileEntry];
+  } catch (err) {
+    for (const client of clients) client.kill();
+    throw err;
+  }
+}
+
+/** The first lines of every data file: a session in which the literals mean exactly what they say. */
+export const DATA_FILE_PROLOGUE = [
+  '-- hotspare base backup rows: exact literals (see ARCHITECTURE.md, base backups)',
+  "SET NAMES utf8mb4, time_zone = '+00:00', sql_mode = 'NO_AUTO_VALUE_ON_ZERO', foreign_key_checks = 0, unique_checks = 0;",
+  '',
+].join('\n');
 
 async function query(conn: Connection, sql: string, endpoint: string): Promise<RowDataPacket[]> {
   try {

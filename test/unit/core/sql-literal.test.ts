@@ -1,21 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { dumpColumn, sqlLiteral } from '../../../src/core/sql-literal.js';
+import { dumpColumn, tupleExpression } from '../../../src/core/sql-literal.js';
 
-describe('sqlLiteral', () => {
+describe('tupleExpression', () => {
   it('reads FLOAT as DOUBLE and BIT/ENUM/SET as numbers, so no digit is lost', () => {
     expect(dumpColumn('f', 'float', null).selectExpression).toBe('CAST(`f` AS DOUBLE)');
     expect(dumpColumn('b', 'bit', null).selectExpression).toBe('`b`+0');
     expect(dumpColumn('e', 'enum', 'utf8mb4').selectExpression).toBe('`e`+0');
-    expect(sqlLiteral(dumpColumn('f', 'float', null), Buffer.from('123.456787109375'))).toBe('123.456787109375');
+    expect(tupleExpression([dumpColumn('f', 'float', null), dumpColumn('b', 'bit', null)])).toBe(
+      "CONCAT('(',IF(`f` IS NULL,'NULL',CAST(`f` AS DOUBLE)),',',IF(`b` IS NULL,'NULL',`b`+0),')')",
+    );
   });
 
-  it('writes strings as hex in their character set, binary as hex, temporal quoted, NULL as NULL', () => {
-    expect(sqlLiteral(dumpColumn('t', 'varchar', 'latin1'), Buffer.from([0xe9, 0x27]))).toBe("_latin1 X'e927'");
-    expect(sqlLiteral(dumpColumn('t', 'text', 'utf8mb4'), Buffer.alloc(0))).toBe("_utf8mb4 X''");
-    expect(sqlLiteral(dumpColumn('b', 'blob', null), Buffer.from([0, 255]))).toBe("X'00ff'");
-    expect(sqlLiteral(dumpColumn('g', 'point', null), Buffer.from([1]))).toBe("X'01'");
-    expect(sqlLiteral(dumpColumn('d', 'datetime', null), Buffer.from('0000-00-00 00:00:00'))).toBe("'0000-00-00 00:00:00'");
-    expect(sqlLiteral(dumpColumn('u', 'uuid', null), Buffer.from("it's"))).toBe("'it''s'");
-    expect(sqlLiteral(dumpColumn('x', 'int', null), null)).toBe('NULL');
+  it('quotes strings with their character set (hex where bytes could hide a quote), binary as _binary, temporal quoted', () => {
+    const one = (name: string, type: string, charset: string | null): string => tupleExpression([dumpColumn(name, type, charset)]);
+    const quoted = (id: string): string => `REPLACE(REPLACE(QUOTE(${id}),CHAR(10),'\\\\n'),CHAR(13),'\\\\r')`;
+    expect(one('t', 'varchar', 'latin1')).toBe(`CONCAT('(',IF(\`t\` IS NULL,'NULL',CONCAT('_latin1',${quoted('`t`')})),')')`);
+    expect(one('t', 'text', 'gbk')).toBe("CONCAT('(',IF(`t` IS NULL,'NULL',CONCAT('_gbk X''',HEX(`t`),'''')),')')");
+    expect(one('b', 'blob', null)).toBe(`CONCAT('(',IF(\`b\` IS NULL,'NULL',CONCAT('_binary',${quoted('`b`')})),')')`);
+    expect(one('g', 'point', null)).toContain("CONCAT('_binary',");
+    expect(one('d', 'datetime', null)).toBe("CONCAT('(',IF(`d` IS NULL,'NULL',CONCAT('''',`d`,'''')),')')");
+    expect(one('u', 'uuid', null)).toBe(`CONCAT('(',IF(\`u\` IS NULL,'NULL',${quoted('`u`')}),')')`);
+    expect(one('we`ird', 'int', null)).toBe("CONCAT('(',IF(`we``ird` IS NULL,'NULL',`we``ird`),')')");
   });
 });

@@ -33,3 +33,27 @@ describe('StopPointResolver', () => {
     expect(resolve(new StopPointResolver({ kind: 'end' })).last?.gtid).toBe('0-1-3');
   });
 });
+
+describe('StopPointResolver across a recorded gap', () => {
+  const gap = { after: { file: 'b.000002', position: 300 }, resumeAt: { file: 'b.000005', position: 4 }, base: 'B2', primaryOldest: 'b.000005', recordedAt: '', reason: '' };
+  const marker = { file: 'b.000005', position: 4, timestampS: 200, gtid: undefined, chainRestart: gap };
+  const later = { file: 'b.000005', position: 700, timestampS: 201, gtid: '0-1-9' };
+  const run = (r: StopPointResolver): StopPointResolver => {
+    for (const c of [...commits, marker, later]) r.observe(c);
+    return r;
+  };
+
+  it('refuses a target before the gap and one inside it', () => {
+    expect(() => run(new StopPointResolver({ kind: 'time', atMs: 101_500 }))).toThrow(/lies before the binlog gap recorded between b\.000002:300 and b\.000005:4/);
+    expect(() => run(new StopPointResolver({ kind: 'gtid', gtid: '0-1-2' }))).toThrow(/lies before the binlog gap/);
+    expect(() => run(new StopPointResolver({ kind: 'time', atMs: 150_000 }))).toThrow(/falls inside the binlog gap/);
+    expect(() => run(new StopPointResolver({ kind: 'position', at: { file: 'b.000004', position: 100 } }))).toThrow(/falls inside the binlog gap/);
+  });
+
+  it('after the gap only the new chain counts: the end, or a point past the restart', () => {
+    expect(run(new StopPointResolver({ kind: 'end' })).last).toEqual(later);
+    const atRestart = run(new StopPointResolver({ kind: 'time', atMs: 200_500 }));
+    expect(atRestart.last).toBeUndefined();
+    expect(atRestart.next).toEqual(later);
+  });
+});

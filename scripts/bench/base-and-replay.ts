@@ -1,0 +1,283 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { compareBinlogNames } from '../../src/archive/archive-layout.js';
+import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { listBaseBackups } from '../../src/archive/base-catalog.js';
+import { MariadbServer, writeClientDefaults } from '../../src/sandbox/mariadb-server.js';
+import { tableChecksums } from '../../src/sandbox/table-checksums.js';
+import { say, type BenchSuite } from './bench-suite.js';
+import { buildBaseData, writeAfterBase } from './base-data.js';
+
+const execFileAsync = promisify(execFile);
+const ROOT = new URL('../../..', import.meta.url).pathname;
+const HOTSPARE = join(ROOT, 'bin/hotspare.js');
+/** `BENCH_BASE_SCALE=0.2` for a quick run; 1 is about 300 MB of tables. */
+const SCALE = Number(process.env['BENCH_BASE_SCALE'] ?? '1');
+/** Binlog written after the base, replayed by promote and by the manual pipeline. */
+const REPLAY_BYTES = Math.round(120 * 1024 * 1024 * SCALE);
+/** The same server settings for every server of the suite (a sandbox default pool is tiny). */
+const SERVER_ARGS = ['--innodb-buffer-pool-size=256M', '--innodb-log-file-size=256M'];
+const MB = 1024 * 1024;
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+  const t = process.hrtime.bigint();
+  const value = await fn();
+  return { seconds: Number(process.hrtime.bigint() - t) / 1e9, value };
+}
+
+/** One step's time, as it happens (a long run shows where it is). */
+function phase(name: string, seconds: number): void {
+  say(`    ${name}: ${seconds.toFixed(2)} s`);
+}
+
+function folderBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    total += entry.isDirectory() ? folderBytes(path) : statSync(path).size;
+  }
+  return total;
+}
+
+async function mariabackupAvailable(): Promise<boolean> {
+  try {
+    await execFileAsync('mariabackup', ['--version']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs a command with stdin and/or stdout bound to files; rejects on a non-zero exit. */
+async function run(command: string, args: string[], io: { stdin?: string; stdout?: string } = {}): Promise<void> {
+  const child = spawn(command, args, { stdio: [io.stdin === undefined ? 'ignore' : 'pipe', io.stdout === undefined ? 'ignore' : 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  const feeds: Promise<void>[] = [];
+  if (io.stdin !== undefined && child.stdin !== null) feeds.push(pipeline(createReadStream(io.stdin), child.stdin));
+  if (io.stdout !== undefined && child.stdout !== null) feeds.push(pipeline(child.stdout, createWriteStream(io.stdout)));
+  await Promise.all(feeds);
+  const code = await exited;
+  if (code !== 0) throw new Error(`${command} ${args.slice(0, 2).join(' ')} exited with ${code}: ${stderr}`);
+}
+
+/** mariadb-binlog FILES | mariadb, the manual replay an operator would type. */
+async function manualReplay(files: string[], startPosition: number, defaultsFile: string): Promise<void> {
+  const binlog = spawn('mariadb-binlog', [`--start-position=${startPosition}`, ...files], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const client = spawn('mariadb', [`--defaults-file=${defaultsFile}`, '--binary-mode', '--max-allowed-packet=1G'], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const closed = (child: ChildProcess): Promise<number | null> => new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  const [, a, b] = await Promise.all([pipeline(binlog.stdout, client.stdin), closed(binlog), closed(client)]);
+  if (a !== 0 || b !== 0) throw new Error(`manual replay failed: mariadb-binlog ${a}, mariadb ${b}`);
+}
+
+/** Tables whose CHECKSUM TABLE differs from the expected ones (missing tables count too). */
+function differing(expected: Record<string, string>, actual: Record<string, string>): string[] {
+  const names = new Set([...Object.keys(expected), ...Object.keys(actual)]);
+  return [...names].filter((n) => expected[n] !== actual[n]).sort();
+}
+
+async function dropApplicationDatabases(conn: Connection): Promise<void> {
+  const [rows] = await conn.query<RowDataPacket[]>('SHOW DATABASES');
+  for (const row of rows) {
+    const name = String(Object.values(row)[0]);
+    if (!['mysql', 'information_schema', 'performance_schema', 'sys'].includes(name)) await conn.query(`DROP DATABASE \`${name}\``);
+  }
+}
+
+/** The seconds between two messages of a promote run's JSON log. */
+function logSpan(stderr: string, from: string, to: string): number {
+  const times = new Map<string, number>();
+  for (const line of stderr.split('\n')) {
+    try {
+      const entry = JSON.parse(line) as { msg?: string; time?: number };
+      if (entry.msg !== undefined && entry.time !== undefined) times.set(entry.msg, entry.time);
+    } catch {
+      // not a log line
+    }
+  }
+  const a = times.get(from);
+  const b = times.get(to);
+  if (a === undefined || b === undefined) throw new Error(`promote log lacks "${from}" or "${to}"`);
+  return (b - a) / 1000;
+}
+
+async function promoteCli(args: string[]): Promise<{ seconds: number; stderr: string }> {
+  const { seconds, value } = await timed(() => execFileAsync('node', [HOTSPARE, 'promote', ...args, '--json'], { maxBuffer: 64 * MB }));
+  return { seconds, stderr: value.stderr };
+}
+
+/**
+ * Issue 3, on the same data in one run: our base backup and restore against `mariabackup`
+ * (backup; prepare + copy-back into a stopped standby's datadir + start) and against
+ * `mariadb-dump | mariadb`; how many tables each restore gets wrong (CHECKSUM TABLE against the
+ * primary at the backup point); and the replay of the same archived binlog by `hotspare promote`
+ * against `mariadb-binlog FILES | mariadb`.
+ */
+export const baseAndReplaySuite: BenchSuite = {
+  title: 'base backup, restore and replay (issue 3)',
+  async run(report) {
+    const dir = mkdtempSync(join(tmpdir(), 'hotspare-bench-base-'));
+    const servers: MariadbServer[] = [];
+    const start = async (name: string, serverId: number, binlog: boolean): Promise<MariadbServer> => {
+      const server = await MariadbServer.start({ serverId, binlog, baseDir: join(dir, name), extraArgs: SERVER_ARGS });
+      servers.push(server);
+      return server;
+    };
+    try {
+      const primary = await start('primary', 1, true);
+      const standby = await start('standby', 2, false);
+      const conn = await primary.connect();
+      const standbyConn = await standby.connect();
+      const primaryCnf = join(dir, 'primary.cnf');
+      const standbyCnf = join(dir, 'standby.cnf');
+      writeClientDefaults(primary, primaryCnf);
+      writeClientDefaults(standby, standbyCnf);
+      const standbyUrl = `mysql://root@localhost?socket=${standby.socketPath}`;
+
+      const data = await buildBaseData(conn, SCALE);
+      await conn.query('FLUSH BINARY LOGS');
+      const atBase = await tableChecksums(conn);
+      say(`  data: ${(data.bytes / MB).toFixed(0)} MB in ${data.tables} tables (~${(data.rows / 1e6).toFixed(1)} M rows; InnoDB, MyISAM FLOAT feeds, Aria)`);
+
+      // 1. Backups of the same data (nothing writes until all three are taken).
+      const archive = join(dir, 'archive');
+      const config = join(dir, 'agent.json');
+      writeFileSync(config, JSON.stringify({
+        primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4242 },
+        stateDir: join(dir, 'state'),
+        replicas: [{ name: 'bench', type: 'file', path: archive }],
+      }));
+      const oursBackup = await timed(() => execFileAsync('node', [HOTSPARE, 'base', '--config', config], { maxBuffer: 64 * MB }));
+      phase('hotspare base', oursBackup.seconds);
+      const [base] = await listBaseBackups(new LocalArchiveFiles(archive));
+      if (base === undefined) throw new Error('hotspare base left no base backup');
+      const oursBytes = base.files.reduce((n, f) => n + f.bytes, 0);
+
+      const haveMariabackup = await mariabackupAvailable();
+      const physical = join(dir, 'mariabackup');
+      let mbBackup: number | undefined;
+      if (haveMariabackup) {
+        mbBackup = (await timed(() => run('mariabackup', ['--backup', '--user=root', `--socket=${primary.socketPath}`, `--target-dir=${physical}`]))).seconds;
+        phase('mariabackup --backup', mbBackup);
+      } else {
+        say('  mariabackup: not installed (package mariadb-backup); that reference is unavailable in this run');
+      }
+
+      const databases = ['app', 'feeds'];
+      const dumpFile = join(dir, 'dump.sql');
+      const dumpBackup = await timed(() =>
+        run('mariadb-dump', [`--defaults-file=${primaryCnf}`, '--single-transaction', '--master-data=2', '--routines', '--triggers', '--events', '--databases', ...databases], { stdout: dumpFile }),
+      );
+      phase('mariadb-dump', dumpBackup.seconds);
+
+      // 2. The binlog after the base, archived by the real agent.
+      const agent = spawn(process.execPath, [HOTSPARE, 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'ignore'] });
+      await writeAfterBase(conn, REPLAY_BYTES);
+      const atEnd = await tableChecksums(conn);
+      const [[head]] = (await conn.query('SHOW MASTER STATUS')) as [RowDataPacket[], unknown];
+      const headFile = String(head?.['File']);
+      const headPosition = Number(head?.['Position']);
+      for (;;) {
+        if (agent.exitCode !== null) throw new Error('the agent exited during the benchmark');
+        const size = await archivedSize(archive, headFile);
+        if (size !== undefined && size >= headPosition) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      agent.kill('SIGTERM');
+      await new Promise((r) => agent.once('exit', r));
+      const archived = (await readdir(join(archive, 'binlog'))).sort(compareBinlogNames);
+      const replayFiles = archived.filter((f) => compareBinlogNames(f, base.binlog.file) >= 0);
+      const replayBytes = replayFiles.reduce((n, f) => n + statSync(join(archive, 'binlog', f)).size, 0) - base.binlog.position;
+      say(`  replay: ${(replayBytes / MB).toFixed(0)} MB of binlog in ${replayFiles.length} file(s) after the base`);
+
+      // 3. Restores. Ours: promote to the base's own position (verify + restore, nothing to replay).
+      const oursRestore = await promoteCli(['--archive', archive, '--target', standbyUrl, '--until-position', `${base.binlog.file}:${base.binlog.position}`]);
+      phase('hotspare promote to the base point', oursRestore.seconds);
+      const oursWrong = differing(atBase, await tableChecksums(standbyConn));
+
+      // Replay, reference: mariadb-binlog FILES | mariadb on top of that restored base.
+      const manual = await timed(() => manualReplay(replayFiles.map((f) => join(archive, 'binlog', f)), base.binlog.position, standbyCnf));
+      phase('mariadb-binlog | mariadb', manual.seconds);
+      const manualWrong = differing(atEnd, await tableChecksums(standbyConn));
+
+      // Replay, ours: a whole promotion to the end; the replay phase is timed from its log.
+      const oursPromote = await promoteCli(['--archive', archive, '--target', standbyUrl, '--replace']);
+      const oursReplaySeconds = logSpan(oursPromote.stderr, 'base restored', 'binlog replayed');
+      phase(`hotspare promote to the end (replay ${oursReplaySeconds.toFixed(2)} s)`, oursPromote.seconds);
+      const promoteWrong = differing(atEnd, await tableChecksums(standbyConn));
+
+      // mariadb-dump | mariadb into the same standby.
+      await dropApplicationDatabases(standbyConn);
+      const dumpRestore = await timed(() => run('mariadb', [`--defaults-file=${standbyCnf}`, '--binary-mode', '--max-allowed-packet=1G'], { stdin: dumpFile }));
+      phase('mariadb < dump', dumpRestore.seconds);
+      const dumpWrong = differing(atBase, await tableChecksums(standbyConn));
+
+      // mariabackup: prepare, copy back into a stopped standby's empty datadir, start it.
+      let mbRestore: number | undefined;
+      let mbWrong: string[] | undefined;
+      if (haveMariabackup && mbBackup !== undefined) {
+        const physicalStandby = await start('physical-standby', 3, false);
+        await physicalStandby.stop();
+        const prepare = await timed(() => run('mariabackup', ['--prepare', `--target-dir=${physical}`]));
+        await rm(physicalStandby.datadir, { recursive: true, force: true });
+        mkdirSync(physicalStandby.datadir);
+        const copyBack = await timed(() => run('mariabackup', ['--copy-back', `--target-dir=${physical}`, `--datadir=${physicalStandby.datadir}`]));
+        const started = await timed(() => physicalStandby.restart());
+        mbRestore = prepare.seconds + copyBack.seconds + started.seconds;
+        say(`  mariabackup restore: prepare ${prepare.seconds.toFixed(2)} s, copy-back ${copyBack.seconds.toFixed(2)} s, server start ${started.seconds.toFixed(2)} s`);
+        const physicalConn = await physicalStandby.connect();
+        mbWrong = differing(atBase, await tableChecksums(physicalConn));
+        await physicalConn.end();
+      }
+
+      say(`  base sizes: hotspare ${(oursBytes / MB).toFixed(0)} MB (gzip), mariabackup ${haveMariabackup ? (folderBytes(physical) / MB).toFixed(0) : '-'} MB, mariadb-dump ${(statSync(dumpFile).size / MB).toFixed(0)} MB`);
+      say(`  hotspare base: ${base.tables.length} tables, global read lock held ${base.lockHeldMs} ms`);
+      if (oursWrong.length > 0) say(`  hotspare restore differs in: ${oursWrong.join(', ')}`);
+      say(`  mariadb-dump restore differs in: ${dumpWrong.length === 0 ? 'nothing' : dumpWrong.join(', ')}`);
+      if (mbWrong !== undefined && mbWrong.length > 0) say(`  mariabackup restore differs in: ${mbWrong.join(', ')}`);
+      if (manualWrong.length > 0 || promoteWrong.length > 0) say(`  replay differs from the primary: manual ${manualWrong.join(', ') || '-'}; promote ${promoteWrong.join(', ') || '-'}`);
+
+      const within2x = (ours: number, ref: number | undefined): boolean | undefined => (ref === undefined ? undefined : ours <= 2 * ref);
+      const oursRestoreSeconds = logSpan(oursRestore.stderr, 'promotion planned', 'base restored');
+      say(`  hotspare restore: ${oursRestore.seconds.toFixed(2)} s for the whole promote process, of which restoring ${oursRestoreSeconds.toFixed(2)} s`);
+      report({ name: 'base backup', unit: 's', ours: oursBackup.seconds, reference: mbBackup, referenceName: 'mariabackup --backup', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursBackup.seconds, mbBackup) });
+      report({ name: 'base restore (promote to the base point)', unit: 's', ours: oursRestore.seconds, reference: mbRestore, referenceName: 'mariabackup prepare + copy-back + start', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursRestore.seconds, mbRestore) });
+      const oursBoth = oursBackup.seconds + oursRestore.seconds;
+      const mbBoth = mbBackup === undefined || mbRestore === undefined ? undefined : mbBackup + mbRestore;
+      report({ name: 'base backup + restore', unit: 's', ours: oursBoth, reference: mbBoth, referenceName: 'mariabackup', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursBoth, mbBoth) });
+      report({ name: 'base backup', unit: 's', ours: oursBackup.seconds, reference: dumpBackup.seconds, referenceName: 'mariadb-dump --single-transaction', higherIsBetter: false });
+      report({ name: 'base restore', unit: 's', ours: oursRestore.seconds, reference: dumpRestore.seconds, referenceName: 'mariadb < dump', higherIsBetter: false });
+      report({ name: 'tables differing from the primary after restore', unit: 'tables', ours: oursWrong.length, reference: dumpWrong.length, referenceName: 'mariadb-dump | mariadb', higherIsBetter: false, target: '0', met: oursWrong.length === 0 });
+      if (mbWrong !== undefined) report({ name: 'tables differing from the primary after restore', unit: 'tables', ours: oursWrong.length, reference: mbWrong.length, referenceName: 'mariabackup', higherIsBetter: false });
+      report({ name: 'binlog replay of the same archive', unit: 's', ours: oursReplaySeconds, reference: manual.seconds, referenceName: 'mariadb-binlog FILES | mariadb', higherIsBetter: false, target: '<= 1x', met: oursReplaySeconds <= manual.seconds && promoteWrong.length === 0 });
+      await conn.end();
+      await standbyConn.end();
+    } finally {
+      for (const server of servers) await server.destroy().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+async function archivedSize(archive: string, file: string): Promise<number | undefined> {
+  try {
+    return statSync(join(archive, 'binlog', file)).size;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,135 @@
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listBaseBackups } from '../../src/archive/base-catalog.js';
+import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
+import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { tableChecksums } from '../../src/sandbox/table-checksums.js';
+import { WorkloadRunner, createWorkloadSchema } from '../../src/sandbox/write-workload.js';
+import { promote } from '../../src/standby/promote.js';
+import { HotspareProcess, runHotspare, waitFor, writeAgentConfig } from '../support/agent-process.js';
+
+async function head(conn: Connection): Promise<{ file: string; position: number }> {
+  const [[row]] = (await conn.query('SHOW MASTER STATUS')) as [RowDataPacket[], unknown];
+  return { file: String(row?.['File']), position: Number(row?.['Position']) };
+}
+
+/**
+ * Goal: `hotspare base` works while the agent runs (the agent holds the archive's lock), by
+ * asking the agent through its control socket; the base it takes while writes go on is exact
+ * and consistent: promoting from it gives every table's CHECKSUM TABLE of the primary.
+ * Method: a real primary and standby, the real agent process, the real `hotspare base`.
+ */
+describe('hotspare base through the running agent', () => {
+  let dir: string;
+  let primary: MariadbServer;
+  let standby: MariadbServer;
+  let conn: Connection;
+  let standbyConn: Connection;
+  let archive: string;
+  let config: string;
+  let agent: HotspareProcess | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hotspare-basectl-'));
+    primary = await MariadbServer.start({ serverId: 31, binlog: true, baseDir: join(dir, 'primary') });
+    standby = await MariadbServer.start({ serverId: 32, binlog: false, baseDir: join(dir, 'standby'), extraArgs: ['--read-only=ON'] });
+    conn = await primary.connect();
+    standbyConn = await standby.connect();
+    await createWorkloadSchema(conn);
+    // Values that must survive the server-rendered literals: line breaks, quotes, backslashes,
+    // NUL and Ctrl-Z inside text, latin1 and gbk bytes, every byte value in a blob.
+    await conn.query(`CREATE TABLE app.tricky (id INT PRIMARY KEY, t TEXT CHARACTER SET utf8mb4, l VARCHAR(40) CHARACTER SET latin1,
+      g VARCHAR(40) CHARACTER SET gbk, b BLOB, f FLOAT) ENGINE=InnoDB`);
+    await conn.query(`INSERT INTO app.tricky VALUES
+      (1, CONCAT('a', CHAR(10), 'b', CHAR(13), 'c\\\\d''e"f', CHAR(0), CHAR(26), 'ü'), _latin1 X'5C27E9FF0A', _gbk X'955C', (SELECT GROUP_CONCAT(CHAR(seq) SEPARATOR '') FROM app.seq_0_to_255), 16777215),
+      (2, 'NULL', 'NULL', NULL, X'', 123.456789), (3, NULL, NULL, NULL, NULL, NULL)`);
+    archive = join(dir, 'archive');
+    config = writeAgentConfig(dir, primary, [{ name: 'a', type: 'file', path: archive }]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await agent?.kill('SIGKILL');
+    await conn?.end();
+    await standbyConn?.end();
+    await Promise.all([primary?.destroy(), standby?.destroy()]);
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('takes the base through the agent while it streams; promotion from that base equals the primary', async () => {
+    const files = new LocalArchiveFiles(archive);
+    agent = new HotspareProcess(['agent', '--config', config]);
+    await waitFor('the agent to stream', () => agent?.stderr.includes('streaming binlog to replica') === true, 120_000);
+    const socket = join(dir, 'state', 'agent.sock');
+    await waitFor('the control socket', () => existsSync(socket), 30_000);
+    const [first] = await listBaseBackups(files);
+    expect(first).toBeDefined();
+
+    const runner = new WorkloadRunner(conn, { blobBytes: 512 * 1024, firstStep: 0 });
+    runner.start();
+    await waitFor('writes before the base', () => runner.steps > 60, 60_000);
+    const result = await runHotspare(['base', '--config', config]);
+    expect(result.stderr).not.toContain('ARCHIVE_LOCKED');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^a: base \S+ at mysql-bin\.\d+:\d+ .*\(taken by the running agent, pid \d+\)$/m);
+    await waitFor('writes after the base', () => runner.steps > 160, 60_000);
+    await runner.stop();
+
+    const bases = await listBaseBackups(files);
+    expect(bases).toHaveLength(2);
+    const second = bases[1];
+    expect(result.stdout).toContain(`base ${second?.id} at ${second?.binlog.file}:${second?.binlog.position}`);
+
+    const expected = await tableChecksums(conn);
+    const end = await head(conn);
+    const archivedPath = join(archive, 'binlog', end.file);
+    await waitFor('the archive to catch up', () => existsSync(archivedPath) && statSync(archivedPath).size >= end.position, 60_000);
+    expect(await agent.kill('SIGTERM')).toBe(0);
+    expect(existsSync(socket)).toBe(false);
+
+    const plan = await promote({
+      archiveRoot: archive,
+      target: { kind: 'end' },
+      credentials: { user: 'root', password: '', socketPath: standby.socketPath },
+      targetDescription: 'standby',
+      replace: false,
+      dryRun: false,
+      filesRoot: undefined,
+      logger: silentLogger(),
+    });
+    expect(plan.base.id).toBe(second?.id);
+    expect(plan.replay.length).toBeGreaterThan(0);
+    expect(await tableChecksums(standbyConn)).toEqual(expected);
+  }, 300_000);
+
+  it('without a running agent, hotspare base opens the archive itself', async () => {
+    const result = await runHotspare(['base', '--config', config]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^a: base \S+ at mysql-bin\.\d+:\d+/m);
+    expect(result.stdout).not.toContain('running agent');
+    expect(await listBaseBackups(new LocalArchiveFiles(archive))).toHaveLength(3);
+  }, 120_000);
+
+  it('a row whose literal would exceed max_allowed_packet fails the backup with BASE_ROW_TOO_LARGE; nothing is kept', async () => {
+    const small = await MariadbServer.start({ serverId: 33, binlog: true, baseDir: join(dir, 'small'), extraArgs: ['--max-allowed-packet=1M'] });
+    try {
+      const c = await small.connect();
+      await c.query('CREATE DATABASE d');
+      await c.query('CREATE TABLE d.t (id INT PRIMARY KEY, v MEDIUMTEXT) ENGINE=InnoDB');
+      // 600 KB of backslashes: stored fine, but QUOTE() doubles them past the 1 MB packet limit.
+      await c.query("INSERT INTO d.t VALUES (1, 'ok'), (2, REPEAT('\\\\', 600000)), (3, 'ok')");
+      await c.end();
+      const files = new LocalArchiveFiles(join(dir, 'archive-small'));
+      const attempt = takeBaseBackup({ primary: { socketPath: small.socketPath, user: 'root', password: '', serverId: 4300 }, files, clock: systemClock, logger: silentLogger() });
+      await expect(attempt).rejects.toMatchObject({ code: 'BASE_ROW_TOO_LARGE', message: expect.stringContaining('d.t') });
+      expect(await files.list('base')).toEqual([]);
+    } finally {
+      await small.destroy();
+    }
+  }, 120_000);
+});
