@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { say, type BenchSuite } from './bench-suite.js';
+import { seedBaseBackup } from './seed-base-backup.js';
 
 const execFileAsync = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../../bin/hotspare.js', import.meta.url));
@@ -35,6 +36,8 @@ export const remoteStreamingSuite: BenchSuite = {
     const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
     let receiver: ChildProcess | undefined;
     try {
+      await seedBaseBackup(primary, join(dir, 'remote-archive'));
+      await seedBaseBackup(primary, join(dir, 'file-archive'));
       const backlog = await buildBacklog(primary);
       say(`  backlog: ${(backlog.bytes / 1048576).toFixed(0)} MB in ${backlog.files} files`);
 
