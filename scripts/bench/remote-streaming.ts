@@ -84,7 +84,7 @@ async function buildBacklog(primary: MariadbServer): Promise<{ bytes: number; fi
       await conn.end();
       return { bytes, files: list.length, first: (list[0] as { Log_name: string }).Log_name };
     }
-    await conn.query('INSERT INTO bench.rows (a, pad) SELECT seq, REPEAT(CHAR(65 + seq % 26), 1000) FROM seq_1_to_2000');
+    await conn.query('INSERT INTO bench.rows (a, pad) SELECT seq, REPEAT(CHAR(65 + seq % 26), 1000) FROM bench.seq_1_to_2000');
   }
 }
 
