@@ -25,7 +25,7 @@ interface DumpConnection {
   query(sql: string, callback?: (err: unknown) => void): void;
   pause(): void;
   resume(): void;
-  stream?: { setTimeout(ms: number, callback?: () => void): void; destroy(err?: Error): void };
+  stream?: { setTimeout(ms: number): void; on(event: 'timeout', listener: () => void): void; destroy(err?: Error): void };
 }
 
 interface RawPacket {
@@ -71,17 +71,23 @@ export function binlogSource(options: BinlogSourceOptions): Observable<FramedEve
       subscriber.error(err instanceof HotspareError ? err : fromMysqlError(err, 'binlog dump', endpoint));
     };
 
+    let idleTimerStream: DumpConnection['stream'];
     const armIdleTimer = (): void => {
       // A dead link is silent: with heartbeats every heartbeatPeriodMs, silence for
       // idleTimeoutMs means the connection is gone. No timer while we paused it ourselves.
       const stream = zongji.connection?.stream;
       if (stream === undefined) return;
-      stream.setTimeout(paused ? 0 : options.tuning.idleTimeoutMs, () => {
-        if (paused) return;
-        fail(new HotspareError('DUMP_STALLED', `no binlog data or heartbeat from ${endpoint} for ${options.tuning.idleTimeoutMs} ms`, {
-          hint: 'the agent reconnects; check the network between the agent and the primary',
-        }));
-      });
+      if (idleTimerStream !== stream) {
+        // One listener per socket: setTimeout(ms, callback) would add another on every pause.
+        idleTimerStream = stream;
+        stream.on('timeout', () => {
+          if (paused) return;
+          fail(new HotspareError('DUMP_STALLED', `no binlog data or heartbeat from ${endpoint} for ${options.tuning.idleTimeoutMs} ms`, {
+            hint: 'the agent reconnects; check the network between the agent and the primary',
+          }));
+        });
+      }
+      stream.setTimeout(paused ? 0 : options.tuning.idleTimeoutMs);
     };
 
     zongji.on('ready', () => {
