@@ -99,16 +99,23 @@ export function binlogSource(options: BinlogSourceOptions): Observable<FramedEve
       const proto = zongji.BinlogClass.prototype;
       const decode = proto.binlogData;
       proto.binlogData = function (this: unknown, packet: RawPacket, connection: unknown) {
-        if (!finished && !packet.isEOF() && !packet.isError()) {
-          // The packet object is reused by mysql2: copy the bytes before returning.
-          const bytes = Buffer.from(packet.buffer.subarray(packet.start + 5, packet.end));
-          try {
-            subscriber.next(framer.frame(bytes));
-          } catch (err) {
-            fail(err);
-          }
+        if (packet.isEOF() || packet.isError()) return decode.call(this, packet, connection);
+        if (finished) return proto.binlogData;
+        // A view, not a copy. mysql2 reuses the Packet object but never the bytes under it:
+        // packet.buffer is a chunk the socket read into a fresh buffer, or a fresh buffer
+        // joining a packet split across reads (mysql2 lib/packet_parser.js), and nothing
+        // writes into it afterwards. A view keeps its chunk alive only as long as the event
+        // is queued, and the events of a chunk leave the queue together.
+        const bytes = packet.buffer.subarray(packet.start + 5, packet.end);
+        try {
+          subscriber.next(framer.frame(bytes));
+        } catch (err) {
+          fail(err);
         }
-        return decode.call(this, packet, connection);
+        // zongji's own decoding is skipped: it parses every header again and decodes
+        // the commit and GTID events for bookkeeping we do not use (research/zongji.md §1).
+        // Returning the handler keeps the dump command reading the next packet.
+        return proto.binlogData;
       };
       armIdleTimer();
       pauseSubscription = options.paused$.subscribe((shouldPause) => {
