@@ -3,11 +3,10 @@ import {
   Observable,
   asyncScheduler,
   defer,
-  EMPTY,
   from,
   map,
   merge,
-  mergeMap,
+  filter,
   of,
   retry,
   startWith,
@@ -101,13 +100,18 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
               const current = framer;
               log.info({ start }, 'streaming binlog to replica');
               paused$.next(session.pendingBytes >= options.highWaterBytes);
-              const received$ = options.source(current, paused$).pipe(mergeMap((framed) => onFramed(framed, session)));
+              // map + filter, not mergeMap: one event per packet, and an inner Observable for
+              // each of them cost as much as writing it.
+              const received$ = options.source(current, paused$).pipe(
+                map((framed) => onFramed(framed, session)),
+                filter((event): event is ReplicaEvent => event !== undefined),
+              );
               return merge(of<ReplicaEvent>({ kind: 'connected', start }), received$);
             }),
           );
         }).pipe(retryReporting<ReplicaEvent>('primary'));
 
-        const onFramed = (framed: FramedEvent, s: ReplicaSession): Observable<ReplicaEvent> => {
+        const onFramed = (framed: FramedEvent, s: ReplicaSession): ReplicaEvent | undefined => {
           if (framed.kind === 'record') {
             const { record } = framed;
             try {
@@ -116,14 +120,14 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
               // The archive refused the event: that is the session's failure, not the dump's,
               // so the session is reopened from what the archive durably holds.
               inner.error(err);
-              return EMPTY;
+              return undefined;
             }
             shipped += record.bytes.length;
             if (!paused$.value && s.pendingBytes >= options.highWaterBytes) paused$.next(true);
-            return of({ kind: 'received', file: record.file, position: record.offset + record.bytes.length, atMs: options.clockMs() });
+            return { kind: 'received', file: record.file, position: record.offset + record.bytes.length, atMs: options.clockMs() };
           }
-          if (framed.file === undefined) return EMPTY;
-          return of({ kind: 'received', file: framed.file, position: framed.position, atMs: options.clockMs() });
+          if (framed.file === undefined) return undefined;
+          return { kind: 'received', file: framed.file, position: framed.position, atMs: options.clockMs() };
         };
 
         const subscription = merge(durable$, dump$).subscribe(inner);
