@@ -63,12 +63,20 @@ export const DEFAULT_SPOOL_READ_ATTEMPTS = 5;
 export const DEFAULT_SPOOL_RACY_WINDOW_MS = 1_000;
 /** A post-promotion hook is killed after this long. */
 export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
-/** Wire protocol version spoken by `remote` replicas and `hotspare receive`. */
-export const WIRE_PROTOCOL_VERSION = 1;
+/** Wire protocol version spoken by `remote` replicas and `hotspare receive` (2: events travel in EVENTS batches). */
+export const WIRE_PROTOCOL_VERSION = 2;
 /** Frames before the handshake completes, and control frames, are at most this long. */
 export const DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX = 64 * 1024;
-/** After the handshake a frame carries one binlog event (up to 1 GiB on the server) plus metadata. */
+/** After the handshake a frame carries a batch of events, or one event of up to 1 GiB (the server's limit) plus metadata. */
 export const DEFAULT_WIRE_FRAME_BYTES_MAX = 1024 * 1024 * 1024 + 64 * 1024;
+/**
+ * The agent gathers the events it has in hand into one EVENTS frame of up to this many bytes
+ * (a larger single event travels alone); the frame leaves at the end of the current turn of
+ * the event loop, never later, so an idle stream's one event is sent at once.
+ */
+export const DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX = 1024 * 1024;
+/** An EVENTS frame holds at most this many events (the receiver refuses more). */
+export const DEFAULT_WIRE_FRAME_EVENTS_MAX = 4096;
 /** A putFile over the wire travels in chunks of this size, one request each (bounded memory). */
 export const DEFAULT_WIRE_FILE_CHUNK_BYTES = 1024 * 1024;
 /** Each side sends a PING when it has sent nothing else for this long. */
