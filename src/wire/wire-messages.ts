@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { BinlogRecord, DurablePoint, ResumePoint } from '../core/binlog-record.js';
 import { wireError } from './wire-frame.js';
+import { SegmentReader } from './segment-reader.js';
 
 /**
  * Payload codecs of the wire protocol. Control frames are JSON (small, validated with zod
@@ -128,43 +129,49 @@ export function encodableEvent(record: BinlogRecord): boolean {
   return record.file.length <= 255 && (record.gtid?.length ?? 0) <= 255;
 }
 
-/** Splits an EVENTS payload into records; every length is checked against the frame. */
-export function decodeEvents(payload: Buffer, eventsMax: number): BinlogRecord[] {
-  const headerEnd = 4 + (payload.length >= 4 ? payload.readUInt32BE(0) : 0);
+/**
+ * Splits an EVENTS payload (one Buffer, or the pieces it arrived in) into records; every
+ * length is checked against the frame. Event bytes are views of the payload, copied only
+ * when an event straddles two pieces.
+ */
+export function decodeEvents(payload: Buffer | readonly Buffer[], eventsMax: number): BinlogRecord[] {
+  const reader = new SegmentReader(Buffer.isBuffer(payload) ? [payload] : payload);
+  const prefix = reader.take(4);
+  const header = prefix === undefined ? undefined : reader.take(prefix.readUInt32BE(0));
+  if (header === undefined) throw wireError('EVENTS frame is truncated');
   const need = (n: number, at: number): void => {
-    if (at + n > headerEnd || headerEnd > payload.length) throw wireError('EVENTS frame is truncated');
+    if (at + n > header.length) throw wireError('EVENTS frame is truncated');
   };
-  need(2, 4);
-  const count = payload.readUInt16BE(4);
+  need(2, 0);
+  const count = header.readUInt16BE(0);
   if (count === 0 || count > eventsMax) throw wireError(`EVENTS frame of ${count} events (1 to ${eventsMax} allowed)`);
   const records: BinlogRecord[] = [];
-  let at = 6;
-  let data = headerEnd;
+  let at = 2;
   for (let i = 0; i < count; i++) {
     need(2, at);
-    const flags = payload.readUInt8(at);
-    const fileLength = payload.readUInt8(at + 1);
+    const flags = header.readUInt8(at);
+    const fileLength = header.readUInt8(at + 1);
     at += 2;
     need(fileLength + OFFSET_BYTES + 4 + 1, at);
-    const file = payload.toString('latin1', at, at + fileLength);
+    const file = header.toString('latin1', at, at + fileLength);
     at += fileLength;
-    const offset = payload.readUIntBE(at, OFFSET_BYTES);
+    const offset = header.readUIntBE(at, OFFSET_BYTES);
     at += OFFSET_BYTES;
-    const timestampS = payload.readUInt32BE(at);
+    const timestampS = header.readUInt32BE(at);
     at += 4;
-    const gtidLength = payload.readUInt8(at);
+    const gtidLength = header.readUInt8(at);
     at += 1;
     need(gtidLength + 4, at);
-    const gtid = (flags & FLAG_GTID) !== 0 ? payload.toString('latin1', at, at + gtidLength) : undefined;
+    const gtid = (flags & FLAG_GTID) !== 0 ? header.toString('latin1', at, at + gtidLength) : undefined;
     at += gtidLength;
-    const length = payload.readUInt32BE(at);
+    const length = header.readUInt32BE(at);
     at += 4;
-    if (data + length > payload.length) throw wireError('EVENTS frame is shorter than its events');
-    records.push({ file, offset, timestampS, boundary: (flags & FLAG_BOUNDARY) !== 0, gtid, bytes: payload.subarray(data, data + length) });
-    data += length;
+    const bytes = reader.take(length);
+    if (bytes === undefined) throw wireError('EVENTS frame is shorter than its events');
+    records.push({ file, offset, timestampS, boundary: (flags & FLAG_BOUNDARY) !== 0, gtid, bytes });
   }
-  if (at !== headerEnd) throw wireError('EVENTS frame header has bytes after its last event');
-  if (data !== payload.length) throw wireError('EVENTS frame has bytes after its last event');
+  if (at !== header.length) throw wireError('EVENTS frame header has bytes after its last event');
+  if (reader.remaining !== 0) throw wireError('EVENTS frame has bytes after its last event');
   return records;
 }
 

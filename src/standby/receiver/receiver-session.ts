@@ -76,7 +76,7 @@ export class ReceiverSession {
     this.lastHeardAtMs = this.options.nowMs();
     switch (frame.type) {
       case FrameType.EVENTS:
-        this.#onEvents(frame.payload);
+        this.#onEvents(frame.segments);
         return;
       case FrameType.FILE_REQUEST: {
         const request = decodeFileRequest(frame.payload);
@@ -125,7 +125,7 @@ export class ReceiverSession {
     this.#resolveClosed();
   }
 
-  #onEvents(payload: Buffer): void {
+  #onEvents(payload: readonly Buffer[]): void {
     if (this.#ending) throw wireError('EVENTS after BYE');
     const records = decodeEvents(payload, DEFAULT_WIRE_FRAME_EVENTS_MAX);
     // Every event of the frame is checked before any of them is written: a frame is taken whole or not at all.

@@ -47,6 +47,21 @@ describe('wire codec', () => {
     expect(() => decodeFileRequest(Buffer.concat(encodeFileRequest(request)).subarray(0, 12))).toThrow(HotspareError);
   });
 
+  it('decodes an EVENTS frame from the pieces it arrived in, whatever the split', () => {
+    const records = [0, 1, 9000, 3, 70_000].map((n, i) => ({ file: 'mysql-bin.000007', offset: 4 + i * 100_000, bytes: randomBytes(n), timestampS: i, boundary: i % 2 === 0, gtid: i % 2 === 0 ? `0-1-${i}` : undefined }));
+    const stream = Buffer.concat(encodeFrame(FrameType.EVENTS, encodeEvents(records)));
+    for (const step of [7, 4096, 65_536, stream.length]) {
+      const decoder = new FrameDecoder(1_000_000);
+      const frames = [];
+      for (let at = 0; at < stream.length; at += step) frames.push(...decoder.push(stream.subarray(at, at + step)));
+      expect(frames).toHaveLength(1);
+      const frame = frames[0] as (typeof frames)[number];
+      // Handed over in pieces, not joined.
+      expect(frame.segments.length > 1).toBe(step < stream.length);
+      expect(decodeEvents(frame.segments, 10)).toEqual(records);
+    }
+  });
+
   it('checks an EVENTS frame header with the frame CRC32 and leaves the event bytes to their own', () => {
     const record = { file: 'mysql-bin.000001', offset: 4, bytes: randomBytes(100), timestampS: 1, boundary: false, gtid: undefined };
     const frame = Buffer.concat(encodeFrame(FrameType.EVENTS, encodeEvents([record])));
