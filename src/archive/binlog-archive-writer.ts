@@ -65,6 +65,8 @@ export class BinlogArchiveWriter {
   /** Written to the file but not yet covered by an fsync. */
   #unsynced: WrittenBatch[] = [];
   #syncing: Promise<void> | undefined;
+  /** A file was created since the last fsync: its directory entry must be durable before any of its bytes count. */
+  #dirSyncPending = false;
   #point: DurablePoint | undefined;
   #lastCheckpointMs = 0;
 
@@ -211,6 +213,10 @@ export class BinlogArchiveWriter {
         const covered = this.#unsynced.splice(0);
         const end = this.#writtenEnd;
         await handle.datasync();
+        if (this.#dirSyncPending) {
+          await fsyncDir(this.layout.binlogDir);
+          this.#dirSyncPending = false;
+        }
         this.#pendingBytes -= covered.reduce((n, b) => n + b.bytes, 0);
         this.#advance(covered, end);
       }
@@ -253,11 +259,12 @@ export class BinlogArchiveWriter {
     await this.#handle?.close();
     const path = this.layout.binlogFile(file);
     if (offset === BINLOG_FIRST_EVENT_POSITION) {
-      // A new file: the magic first, then the directory entry made durable.
+      // A new file: the magic first. The fsync that covers its first events covers the magic
+      // too, and the directory entry is made durable before that fsync reports anything (a
+      // crash before leaves a file that recovery starts again, or none).
       const handle = await open(path, 'w', 0o640);
       await handle.write(BINLOG_MAGIC, 0, BINLOG_MAGIC.length, 0);
-      await handle.datasync();
-      await fsyncDir(this.layout.binlogDir);
+      this.#dirSyncPending = true;
       this.#handle = handle;
     } else {
       this.#handle = await open(path, 'r+');
