@@ -3,12 +3,21 @@
  * default is written once. Units come last in every name.
  */
 
-/** Pause the dump connection when this many bytes are written but not yet durable on a replica. */
-export const DEFAULT_BINLOG_HIGH_WATER_BYTES = 8 * 1024 * 1024;
+/**
+ * Pause the dump connection when this many bytes are received but not yet durable on a
+ * replica. An fsync costs about 10 ms however little it covers, so the mark must let one
+ * fsync's worth of stream arrive while the previous one runs (at 300 MB/s, 16 MiB lets each
+ * fsync cover several MiB); it is also what the agent may hold in memory per replica.
+ */
+export const DEFAULT_BINLOG_HIGH_WATER_BYTES = 16 * 1024 * 1024;
 /** Resume the dump connection when the bytes not yet durable fall below this. */
-export const DEFAULT_BINLOG_LOW_WATER_BYTES = 2 * 1024 * 1024;
-/** At most this many bytes go into one write+fsync batch on a file archive. */
-export const DEFAULT_SYNC_BATCH_BYTES_MAX = 2 * 1024 * 1024;
+export const DEFAULT_BINLOG_LOW_WATER_BYTES = 8 * 1024 * 1024;
+/**
+ * At most this many bytes go into one write (one writev) on an archive; an fsync covers
+ * every write made before it. Large enough that what arrived during one fsync is written at
+ * once and covered by the next.
+ */
+export const DEFAULT_SYNC_BATCH_BYTES_MAX = 16 * 1024 * 1024;
 /** The primary sends a heartbeat at this period when idle, so a dead link shows. */
 export const DEFAULT_HEARTBEAT_PERIOD_MS = 1_000;
 /** No bytes at all for this long (heartbeats included) means the link is dead. */
