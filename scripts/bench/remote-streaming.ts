@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,7 +33,10 @@ export const remoteStreamingSuite: BenchSuite = {
   title: 'remote streaming through hotspare receive (issue 4)',
   async run(report) {
     const dir = mkdtempSync(join(tmpdir(), 'hotspare-bench-remote-'));
-    const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
+    // A private tmpdir: the backlog's INSERT ... SELECT makes server temp tables, and /tmp is
+    // shared with other processes that clean it.
+    mkdirSync(join(dir, 'mysql-tmp'));
+    const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary'), extraArgs: [`--tmpdir=${join(dir, 'mysql-tmp')}`] });
     let receiver: ChildProcess | undefined;
     try {
       await seedBaseBackup(primary, join(dir, 'remote-archive'));
