@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { type BenchSuite, say } from './bench-suite.js';
 import { buildBinlogBacklog } from './binlog-backlog.js';
+import { seedBaseBackup } from './seed-base-backup.js';
 
 const execFileAsync = promisify(execFile);
 /** The issue asks for a backlog of at least 200 MB. */
@@ -36,8 +37,13 @@ export const binlogStreamingSuite: BenchSuite = {
   title: 'binlog catch-up to a file archive (issue 2)',
   async run(report) {
     const dir = mkdtempSync(join(tmpdir(), 'hotspare-bench-binlog-'));
-    const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
+    // A private tmpdir: the backlog's INSERT ... SELECT makes server temp tables, and /tmp is
+    // shared with other processes that clean it.
+    mkdirSync(join(dir, 'mysql-tmp'));
+    const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary'), extraArgs: [`--tmpdir=${join(dir, 'mysql-tmp')}`] });
     try {
+      const archive = join(dir, 'archive');
+      await seedBaseBackup(primary, archive);
       const backlog = await buildBinlogBacklog(primary, BACKLOG_BYTES);
       say(`  backlog: ${(backlog.totalBytes / 1048576).toFixed(0)} MB in ${backlog.files} files (largest transaction ~64 MB)`);
 
@@ -53,7 +59,6 @@ export const binlogStreamingSuite: BenchSuite = {
       const refBytes = folderBytes(rawDir);
 
       // hotspare: the real agent process, from an empty archive until it holds the whole backlog.
-      const archive = join(dir, 'archive');
       const config = join(dir, 'agent.json');
       writeFileSync(config, JSON.stringify({
         primary: { host: '127.0.0.1', port: primary.port, user: 'root', password: '', serverId: 4242 },

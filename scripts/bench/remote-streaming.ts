@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { say, type BenchSuite } from './bench-suite.js';
+import { seedBaseBackup } from './seed-base-backup.js';
 
 const execFileAsync = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../../bin/hotspare.js', import.meta.url));
@@ -32,9 +33,14 @@ export const remoteStreamingSuite: BenchSuite = {
   title: 'remote streaming through hotspare receive (issue 4)',
   async run(report) {
     const dir = mkdtempSync(join(tmpdir(), 'hotspare-bench-remote-'));
-    const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
+    // A private tmpdir: the backlog's INSERT ... SELECT makes server temp tables, and /tmp is
+    // shared with other processes that clean it.
+    mkdirSync(join(dir, 'mysql-tmp'));
+    const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary'), extraArgs: [`--tmpdir=${join(dir, 'mysql-tmp')}`] });
     let receiver: ChildProcess | undefined;
     try {
+      await seedBaseBackup(primary, join(dir, 'remote-archive'));
+      await seedBaseBackup(primary, join(dir, 'file-archive'));
       const backlog = await buildBacklog(primary);
       say(`  backlog: ${(backlog.bytes / 1048576).toFixed(0)} MB in ${backlog.files} files`);
 
@@ -81,7 +87,7 @@ async function buildBacklog(primary: MariadbServer): Promise<{ bytes: number; fi
       await conn.end();
       return { bytes, files: list.length, first: (list[0] as { Log_name: string }).Log_name };
     }
-    await conn.query('INSERT INTO bench.rows (a, pad) SELECT seq, REPEAT(CHAR(65 + seq % 26), 1000) FROM seq_1_to_2000');
+    await conn.query('INSERT INTO bench.rows (a, pad) SELECT seq, REPEAT(CHAR(65 + seq % 26), 1000) FROM bench.seq_1_to_2000');
   }
 }
 

@@ -13,6 +13,21 @@ import { scanBinlogFile } from './binlog-file-scanner.js';
 import { chainRestartRecorded } from './binlog-gaps.js';
 import type { BinlogRecord, DurablePoint, ResumePoint } from '../core/binlog-record.js';
 
+/**
+ * What an fsync still has to report about one written batch. The event bytes themselves are
+ * in the page cache once written, so the batch lets go of them: memory holds only what is
+ * queued, however far fsync lags behind.
+ */
+interface WrittenBatch {
+  file: string;
+  bytes: number;
+  /** The last transaction boundary in the batch (its end offset), if any. */
+  boundaryPosition: number | undefined;
+  /** The last commit marker in the batch: its timestamp, and the last GTID among commits that carry one. */
+  commitTimestampS: number | undefined;
+  gtid: string | undefined;
+}
+
 interface Checkpoint {
   file: string;
   boundaryPosition: number;
@@ -49,8 +64,10 @@ export class BinlogArchiveWriter {
   #acceptedFile: string | undefined;
   #writtenEnd = 0;
   /** Written to the file but not yet covered by an fsync. */
-  #unsynced: BinlogRecord[] = [];
+  #unsynced: WrittenBatch[] = [];
   #syncing: Promise<void> | undefined;
+  /** A file was created since the last fsync: its directory entry must be durable before any of its bytes count. */
+  #dirSyncPending = false;
   #point: DurablePoint | undefined;
   #lastCheckpointMs = 0;
 
@@ -150,7 +167,11 @@ export class BinlogArchiveWriter {
 
   #kick(): void {
     if (this.#flushing !== undefined) return;
-    this.#flushing = this.#drain()
+    // Started from a microtask, not at once: the events of one socket read are appended in
+    // one synchronous run, and they then go out in one write. No timer: an idle stream's
+    // single event is written and fsynced right away.
+    this.#flushing = Promise.resolve()
+      .then(() => this.#drain())
       .catch((err: unknown) => {
         this.#failure = err;
         this.#durable.error(err);
@@ -174,8 +195,9 @@ export class BinlogArchiveWriter {
       assert(this.#handle !== undefined, 'a file is open');
       const buffers = batch.map((r) => r.bytes);
       await writeAllAt(this.#handle, buffers, this.#writtenEnd);
-      this.#writtenEnd += buffers.reduce((n, b) => n + b.length, 0);
-      this.#unsynced.push(...batch);
+      const written = summarize(batch);
+      this.#writtenEnd += written.bytes;
+      this.#unsynced.push(written);
       // Group commit: the next write goes on while an fsync covers everything written so far.
       this.#startSync();
     }
@@ -192,7 +214,11 @@ export class BinlogArchiveWriter {
         const covered = this.#unsynced.splice(0);
         const end = this.#writtenEnd;
         await handle.datasync();
-        this.#pendingBytes -= covered.reduce((n, r) => n + r.bytes.length, 0);
+        if (this.#dirSyncPending) {
+          await fsyncDir(this.layout.binlogDir);
+          this.#dirSyncPending = false;
+        }
+        this.#pendingBytes -= covered.reduce((n, b) => n + b.bytes, 0);
         this.#advance(covered, end);
       }
     })()
@@ -234,11 +260,12 @@ export class BinlogArchiveWriter {
     await this.#handle?.close();
     const path = this.layout.binlogFile(file);
     if (offset === BINLOG_FIRST_EVENT_POSITION) {
-      // A new file: the magic first, then the directory entry made durable.
+      // A new file: the magic first. The fsync that covers its first events covers the magic
+      // too, and the directory entry is made durable before that fsync reports anything (a
+      // crash before leaves a file that recovery starts again, or none).
       const handle = await open(path, 'w', 0o640);
       await handle.write(BINLOG_MAGIC, 0, BINLOG_MAGIC.length, 0);
-      await handle.datasync();
-      await fsyncDir(this.layout.binlogDir);
+      this.#dirSyncPending = true;
       this.#handle = handle;
     } else {
       this.#handle = await open(path, 'r+');
@@ -247,23 +274,21 @@ export class BinlogArchiveWriter {
     this.#writtenEnd = offset;
   }
 
-  #advance(batch: BinlogRecord[], durableEnd: number): void {
-    const last = batch[batch.length - 1];
+  #advance(covered: WrittenBatch[], durableEnd: number): void {
+    const last = covered[covered.length - 1];
     assert(last !== undefined, 'batch is not empty');
     const previous = this.#point;
     let boundaryFile = previous?.boundaryFile ?? last.file;
     let boundaryPosition = previous?.boundaryPosition ?? BINLOG_FIRST_EVENT_POSITION;
     let commitTimestampS = previous?.commitTimestampS;
     let gtid = previous?.gtid;
-    for (const record of batch) {
-      if (!record.boundary) continue;
-      boundaryFile = record.file;
-      boundaryPosition = record.offset + record.bytes.length;
-      const type = record.bytes.readUInt8(4);
-      if (type === EventType.XID || type === EventType.QUERY || type === EventType.XA_PREPARE) {
-        commitTimestampS = record.timestampS;
-        if (record.gtid !== undefined) gtid = record.gtid;
+    for (const batch of covered) {
+      if (batch.boundaryPosition !== undefined) {
+        boundaryFile = batch.file;
+        boundaryPosition = batch.boundaryPosition;
       }
+      if (batch.commitTimestampS !== undefined) commitTimestampS = batch.commitTimestampS;
+      if (batch.gtid !== undefined) gtid = batch.gtid;
     }
     const point: DurablePoint = { file: last.file, position: durableEnd, boundaryFile, boundaryPosition, commitTimestampS, gtid };
     assert(previous === undefined || compareBinlogNames(point.file, previous.file) > 0 || point.position > previous.position, 'the durable point only moves forward');
@@ -289,6 +314,24 @@ export class BinlogArchiveWriter {
       this.#options.logger.warn({ err }, 'could not write the binlog checkpoint');
     }
   }
+}
+
+/** What the durable point needs from a batch of records of one file, without their bytes. */
+function summarize(batch: readonly BinlogRecord[]): WrittenBatch {
+  const first = batch[0];
+  assert(first !== undefined, 'batch is not empty');
+  const written: WrittenBatch = { file: first.file, bytes: 0, boundaryPosition: undefined, commitTimestampS: undefined, gtid: undefined };
+  for (const record of batch) {
+    written.bytes += record.bytes.length;
+    if (!record.boundary) continue;
+    written.boundaryPosition = record.offset + record.bytes.length;
+    const type = record.bytes.readUInt8(4);
+    if (type === EventType.XID || type === EventType.QUERY || type === EventType.XA_PREPARE) {
+      written.commitTimestampS = record.timestampS;
+      if (record.gtid !== undefined) written.gtid = record.gtid;
+    }
+  }
+  return written;
 }
 
 async function writeAllAt(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {

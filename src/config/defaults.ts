@@ -3,12 +3,21 @@
  * default is written once. Units come last in every name.
  */
 
-/** Pause the dump connection when this many bytes are written but not yet durable on a replica. */
-export const DEFAULT_BINLOG_HIGH_WATER_BYTES = 8 * 1024 * 1024;
+/**
+ * Pause the dump connection when this many bytes are received but not yet durable on a
+ * replica. An fsync costs about 10 ms however little it covers, so the mark must let one
+ * fsync's worth of stream arrive while the previous one runs (at 300 MB/s, 16 MiB lets each
+ * fsync cover several MiB); it is also what the agent may hold in memory per replica.
+ */
+export const DEFAULT_BINLOG_HIGH_WATER_BYTES = 16 * 1024 * 1024;
 /** Resume the dump connection when the bytes not yet durable fall below this. */
-export const DEFAULT_BINLOG_LOW_WATER_BYTES = 2 * 1024 * 1024;
-/** At most this many bytes go into one write+fsync batch on a file archive. */
-export const DEFAULT_SYNC_BATCH_BYTES_MAX = 2 * 1024 * 1024;
+export const DEFAULT_BINLOG_LOW_WATER_BYTES = 8 * 1024 * 1024;
+/**
+ * At most this many bytes go into one write (one writev) on an archive; an fsync covers
+ * every write made before it. Large enough that what arrived during one fsync is written at
+ * once and covered by the next.
+ */
+export const DEFAULT_SYNC_BATCH_BYTES_MAX = 16 * 1024 * 1024;
 /** The primary sends a heartbeat at this period when idle, so a dead link shows. */
 export const DEFAULT_HEARTBEAT_PERIOD_MS = 1_000;
 /** No bytes at all for this long (heartbeats included) means the link is dead. */
@@ -90,12 +99,20 @@ export const DEFAULT_SPOOL_RACY_WINDOW_MS = 1_000;
 export const DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS = 1_000;
 /** A post-promotion hook is killed after this long. */
 export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
-/** Wire protocol version spoken by `remote` replicas and `hotspare receive`. */
-export const WIRE_PROTOCOL_VERSION = 1;
+/** Wire protocol version spoken by `remote` replicas and `hotspare receive` (2: events travel in EVENTS batches). */
+export const WIRE_PROTOCOL_VERSION = 2;
 /** Frames before the handshake completes, and control frames, are at most this long. */
 export const DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX = 64 * 1024;
-/** After the handshake a frame carries one binlog event (up to 1 GiB on the server) plus metadata. */
+/** After the handshake a frame carries a batch of events, or one event of up to 1 GiB (the server's limit) plus metadata. */
 export const DEFAULT_WIRE_FRAME_BYTES_MAX = 1024 * 1024 * 1024 + 64 * 1024;
+/**
+ * The agent gathers the events it has in hand into one EVENTS frame of up to this many bytes
+ * (a larger single event travels alone); the frame leaves at the end of the current turn of
+ * the event loop, never later, so an idle stream's one event is sent at once.
+ */
+export const DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX = 1024 * 1024;
+/** An EVENTS frame holds at most this many events (the receiver refuses more). */
+export const DEFAULT_WIRE_FRAME_EVENTS_MAX = 4096;
 /** A putFile over the wire travels in chunks of this size, one request each (bounded memory). */
 export const DEFAULT_WIRE_FILE_CHUNK_BYTES = 1024 * 1024;
 /** Each side sends a PING when it has sent nothing else for this long. */

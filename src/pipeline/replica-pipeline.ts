@@ -19,6 +19,7 @@ import { backoffDelayMs, type BackoffPolicy } from '../core/backoff.js';
 import { BinlogStreamFramer, type FramedEvent } from '../core/binlog-stream-framer.js';
 import { HotspareError, errorMessage } from '../core/errors.js';
 import type { DurablePoint, ResumePoint } from '../core/binlog-record.js';
+import type { BinlogPosition } from '../core/binlog-position.js';
 import type { Logger } from '../platform/logger.js';
 import type { ReplicaSession, ReplicaTarget } from '../replica/replica-target.js';
 import { stateForCode, type ReplicaEvent } from './replica-status.js';
@@ -101,27 +102,17 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
               const current = framer;
               log.info({ start }, 'streaming binlog to replica');
               paused$.next(session.pendingBytes >= options.highWaterBytes);
-              // A plain subscriber rather than mergeMap(of(...)): this runs once per binlog event.
-              const received$ = new Observable<ReplicaEvent>((out) =>
-                options.source(current, paused$).subscribe({
-                  next: (framed) => {
-                    const event = onFramed(framed, session);
-                    if (event !== undefined) out.next(event);
-                  },
-                  error: (err: unknown) => out.error(err),
-                  complete: () => out.complete(),
-                }),
-              );
-              return merge(of<ReplicaEvent>({ kind: 'connected', start }), received$);
+              return merge(of<ReplicaEvent>({ kind: 'connected', start }), received(options.source(current, paused$)));
             }),
           );
         }).pipe(retryReporting<ReplicaEvent>('primary'));
 
-        const onFramed = (framed: FramedEvent, s: ReplicaSession): ReplicaEvent | undefined => {
+        /** Appends each framed event; returns how far the stream has reached, if it says. */
+        const onFramed = (framed: FramedEvent): BinlogPosition | undefined => {
           if (framed.kind === 'record') {
             const { record } = framed;
             try {
-              s.append(record);
+              session.append(record);
             } catch (err) {
               // The archive refused the event: that is the session's failure, not the dump's,
               // so the session is reopened from what the archive durably holds.
@@ -129,12 +120,44 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
               return undefined;
             }
             shipped += record.bytes.length;
-            if (!paused$.value && s.pendingBytes >= options.highWaterBytes) paused$.next(true);
-            return { kind: 'received', file: record.file, position: record.offset + record.bytes.length, atMs: options.clockMs() };
+            if (!paused$.value && session.pendingBytes >= options.highWaterBytes) paused$.next(true);
+            return { file: record.file, position: record.offset + record.bytes.length };
           }
           if (framed.file === undefined) return undefined;
-          return { kind: 'received', file: framed.file, position: framed.position, atMs: options.clockMs() };
+          return { file: framed.file, position: framed.position };
         };
+
+        /**
+         * The dump appended event by event, reported as `received` once per burst: the events
+         * of a socket read arrive in one synchronous run, and only where the last one ends is
+         * news (they share the millisecond). The report goes out in a microtask, never later.
+         */
+        const received = (source$: Observable<FramedEvent>): Observable<ReplicaEvent> =>
+          new Observable<ReplicaEvent>((out) => {
+            let latest: BinlogPosition | undefined;
+            const report = (): void => {
+              const at = latest;
+              latest = undefined;
+              if (at !== undefined && !out.closed) out.next({ kind: 'received', file: at.file, position: at.position, atMs: options.clockMs() });
+            };
+            const subscription = source$.subscribe({
+              next: (framed) => {
+                const at = onFramed(framed);
+                if (at === undefined) return;
+                if (latest === undefined) queueMicrotask(report);
+                latest = at;
+              },
+              error: (err: unknown) => {
+                report();
+                out.error(err);
+              },
+              complete: () => {
+                report();
+                out.complete();
+              },
+            });
+            return () => subscription.unsubscribe();
+          });
 
         const subscription = merge(durable$, dump$).subscribe(inner);
         return () => {

@@ -28,7 +28,7 @@ interface DumpConnection {
   query(sql: string, callback?: (err: unknown) => void): void;
   pause(): void;
   resume(): void;
-  stream?: { setTimeout(ms: number, callback?: () => void): void; destroy(err?: Error): void };
+  stream?: { setTimeout(ms: number): void; on(event: 'timeout', listener: () => void): void; destroy(err?: Error): void };
 }
 
 interface RawPacket {
@@ -120,18 +120,24 @@ export function binlogSource(options: BinlogSourceOptions): Observable<FramedEve
       }
     };
 
+    let idleTimerStream: DumpConnection['stream'];
     const armIdleTimer = (): void => {
       // A dead link is silent: with heartbeats every heartbeatPeriodMs, silence for
       // idleTimeoutMs means the connection is gone. No timer while we paused it ourselves.
       const stream = zongji.connection?.stream;
       if (stream === undefined) return;
       // (A slice's pause lasts one turn of the event loop; it leaves the timer alone.)
-      stream.setTimeout(paused ? 0 : options.tuning.idleTimeoutMs, () => {
-        if (paused) return;
-        fail(new HotspareError('DUMP_STALLED', `no binlog data or heartbeat from ${endpoint} for ${options.tuning.idleTimeoutMs} ms`, {
-          hint: 'the agent reconnects; check the network between the agent and the primary',
-        }));
-      });
+      if (idleTimerStream !== stream) {
+        // One listener per socket: setTimeout(ms, callback) would add another on every pause.
+        idleTimerStream = stream;
+        stream.on('timeout', () => {
+          if (paused) return;
+          fail(new HotspareError('DUMP_STALLED', `no binlog data or heartbeat from ${endpoint} for ${options.tuning.idleTimeoutMs} ms`, {
+            hint: 'the agent reconnects; check the network between the agent and the primary',
+          }));
+        });
+      }
+      stream.setTimeout(paused ? 0 : options.tuning.idleTimeoutMs);
     };
 
     zongji.on('ready', () => {
@@ -143,17 +149,24 @@ export function binlogSource(options: BinlogSourceOptions): Observable<FramedEve
       const proto = zongji.BinlogClass.prototype;
       const decode = proto.binlogData;
       proto.binlogData = function (this: unknown, packet: RawPacket, connection: unknown) {
-        if (!finished && !packet.isEOF() && !packet.isError()) {
-          // The packet object is reused by mysql2: copy the bytes before returning.
-          const bytes = Buffer.from(packet.buffer.subarray(packet.start + 5, packet.end));
-          try {
-            subscriber.next(framer.frame(bytes));
-          } catch (err) {
-            fail(err);
-          }
-          countSlice(bytes.length);
+        if (packet.isEOF() || packet.isError()) return decode.call(this, packet, connection);
+        if (finished) return proto.binlogData;
+        // A view, not a copy. mysql2 reuses the Packet object but never the bytes under it:
+        // packet.buffer is a chunk the socket read into a fresh buffer, or a fresh buffer
+        // joining a packet split across reads (mysql2 lib/packet_parser.js), and nothing
+        // writes into it afterwards. A view keeps its chunk alive only as long as the event
+        // is queued, and the events of a chunk leave the queue together.
+        const bytes = packet.buffer.subarray(packet.start + 5, packet.end);
+        try {
+          subscriber.next(framer.frame(bytes));
+        } catch (err) {
+          fail(err);
         }
-        return decode.call(this, packet, connection);
+        countSlice(bytes.length);
+        // zongji's own decoding is skipped: it parses every header again and decodes
+        // the commit and GTID events for bookkeeping we do not use (research/zongji.md §1).
+        // Returning the handler keeps the dump command reading the next packet.
+        return proto.binlogData;
       };
       armIdleTimer();
       pauseSubscription = options.paused$.subscribe((shouldPause) => {

@@ -1,16 +1,19 @@
 import { crc32 } from 'node:zlib';
 import { HotspareError } from '../core/errors.js';
+import { SegmentReader } from './segment-reader.js';
 
 /**
  * The frame types of the hotspare wire protocol. A frame is
  * `type u8 | length u32 BE | crc32 u32 BE | payload[length]`, the CRC32 covering the
- * payload. See wire-messages.ts for each payload.
+ * payload, except in an EVENTS frame: there it covers the frame's own header (the event
+ * metadata), and each binlog event's bytes are covered by the event's own CRC32, which the
+ * receiver verifies before anything is written (one pass over the bytes instead of two).
+ * See wire-messages.ts for each payload. Type 4 was version 1's one-event EVENT frame.
  */
 export const FrameType = {
   HELLO: 1,
   WELCOME: 2,
   REFUSE: 3,
-  EVENT: 4,
   ACK: 5,
   FILE_REQUEST: 6,
   FILE_RESPONSE: 7,
@@ -18,15 +21,28 @@ export const FrameType = {
   ERROR: 9,
   BYE: 10,
   BYE_OK: 11,
+  EVENTS: 12,
 } as const;
 export type FrameTypeCode = (typeof FrameType)[keyof typeof FrameType];
 
 const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(FrameType));
 export const FRAME_HEADER_BYTES = 9;
 
-export interface Frame {
-  type: FrameTypeCode;
-  payload: Buffer;
+/** One received frame. Its payload may have arrived in several socket chunks (`segments`). */
+export class Frame {
+  #payload: Buffer | undefined;
+
+  constructor(
+    readonly type: FrameTypeCode,
+    /** The payload as it arrived, in order and uncopied. */
+    readonly segments: readonly Buffer[],
+  ) {}
+
+  /** The payload in one piece: joined on first use when it arrived in several. */
+  get payload(): Buffer {
+    this.#payload ??= this.segments.length === 1 ? (this.segments[0] as Buffer) : Buffer.concat(this.segments);
+    return this.#payload;
+  }
 }
 
 /** A peer that does not speak the protocol: the connection is dropped, nothing is written. */
@@ -34,13 +50,19 @@ export function wireError(message: string): HotspareError {
   return new HotspareError('WIRE_PROTOCOL', message, { hint: 'the peer is not a hotspare of this version, or the link damages data; the connection was dropped' });
 }
 
-/** The buffers of one frame, ready for a corked socket write (the payload is not copied). */
+/**
+ * The buffers of one frame, ready for a corked socket write (the payload is not copied).
+ * The CRC32 covers the whole payload; for EVENTS, only the first part (the header with
+ * its length prefix).
+ */
 export function encodeFrame(type: FrameTypeCode, parts: readonly Buffer[]): Buffer[] {
   let length = 0;
   let crc = 0;
-  for (const part of parts) {
+  const checked = type === FrameType.EVENTS ? 1 : parts.length;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as Buffer;
     length += part.length;
-    crc = crc32(part, crc);
+    if (i < checked) crc = crc32(part, crc);
   }
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   header.writeUInt8(type, 0);
@@ -52,10 +74,11 @@ export function encodeFrame(type: FrameTypeCode, parts: readonly Buffer[]): Buff
 /**
  * Splits a byte stream into frames. Pure: feed it what the socket delivers; it returns the
  * complete frames and keeps the rest. Throws WIRE_PROTOCOL on an unknown type, a length over
- * the current limit (checked before any payload is buffered) or a CRC mismatch.
+ * the current limit (checked before any payload is buffered) or a CRC mismatch. A frame's
+ * payload is handed over as the pieces it arrived in, never joined here.
  */
 export class FrameDecoder {
-  /** Received bytes not yet framed; joined only once a whole frame is there (no quadratic copying). */
+  /** Received bytes not yet framed. */
   #parts: Buffer[] = [];
   #total = 0;
 
@@ -78,29 +101,61 @@ export class FrameDecoder {
     const frames: Frame[] = [];
     for (;;) {
       if (this.#total < FRAME_HEADER_BYTES) break;
-      let first = this.#parts[0] as Buffer;
-      if (first.length < FRAME_HEADER_BYTES) first = this.#join();
-      const type = first.readUInt8(0);
-      const length = first.readUInt32BE(1);
+      const header = this.#peekHeader();
+      const type = header.readUInt8(0);
+      const length = header.readUInt32BE(1);
       if (!KNOWN_TYPES.has(type)) throw wireError(`unknown frame type ${type}`);
       if (length > this.frameBytesMax) throw wireError(`frame of ${length} bytes exceeds the limit of ${this.frameBytesMax}`);
-      const end = FRAME_HEADER_BYTES + length;
-      if (this.#total < end) break;
-      if (first.length < end) first = this.#join();
-      const payload = first.subarray(FRAME_HEADER_BYTES, end);
-      if (crc32(payload) >>> 0 !== first.readUInt32BE(5)) throw wireError(`frame of type ${type} fails its CRC32`);
-      frames.push({ type: type as FrameTypeCode, payload });
-      const rest = first.subarray(end);
-      if (rest.length === 0) this.#parts.shift();
-      else this.#parts[0] = rest;
-      this.#total -= end;
+      if (this.#total < FRAME_HEADER_BYTES + length) break;
+      const crc = header.readUInt32BE(5);
+      this.#take(FRAME_HEADER_BYTES);
+      const segments = this.#take(length);
+      if (checkedCrc(type, segments) !== crc) throw wireError(`frame of type ${type} fails its CRC32`);
+      frames.push(new Frame(type as FrameTypeCode, segments));
     }
     return frames;
   }
 
-  #join(): Buffer {
-    const joined = this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts, this.#total);
-    this.#parts = [joined];
-    return joined;
+  /** The next frame header (9 bytes); the few leading parts that hold it are joined first when it straddles them. */
+  #peekHeader(): Buffer {
+    let first = this.#parts[0] as Buffer;
+    if (first.length < FRAME_HEADER_BYTES) {
+      let count = 1;
+      let bytes = first.length;
+      while (bytes < FRAME_HEADER_BYTES) bytes += (this.#parts[count++] as Buffer).length;
+      first = Buffer.concat(this.#parts.slice(0, count), bytes);
+      this.#parts.splice(0, count, first);
+    }
+    return first;
   }
+
+  /** Removes the next `n` bytes (all buffered) and returns them as views of the parts. */
+  #take(n: number): Buffer[] {
+    let whole = 0;
+    let left = n;
+    while (left > 0 && (this.#parts[whole] as Buffer).length <= left) left -= (this.#parts[whole++] as Buffer).length;
+    const out = this.#parts.splice(0, whole);
+    if (left > 0) {
+      const part = this.#parts[0] as Buffer;
+      out.push(part.subarray(0, left));
+      this.#parts[0] = part.subarray(left);
+    }
+    this.#total -= n;
+    return out;
+  }
+}
+
+/** The CRC32 a frame must carry: over the payload, or for EVENTS over its length prefix and header. */
+function checkedCrc(type: number, segments: readonly Buffer[]): number {
+  let crc = 0;
+  if (type === FrameType.EVENTS) {
+    const reader = new SegmentReader(segments);
+    const prefix = reader.take(4);
+    if (prefix === undefined) throw wireError('EVENTS frame is truncated');
+    const header = reader.take(prefix.readUInt32BE(0));
+    if (header === undefined) throw wireError('EVENTS frame header is longer than the frame');
+    return crc32(header, crc32(prefix)) >>> 0;
+  }
+  for (const segment of segments) crc = crc32(segment, crc);
+  return crc >>> 0;
 }

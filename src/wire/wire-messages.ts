@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { BinlogRecord, DurablePoint, ResumePoint } from '../core/binlog-record.js';
 import { wireError } from './wire-frame.js';
+import { SegmentReader } from './segment-reader.js';
 
 /**
  * Payload codecs of the wire protocol. Control frames are JSON (small, validated with zod
@@ -89,49 +90,89 @@ export function decodeWelcome(payload: Buffer): Welcome {
 const FLAG_BOUNDARY = 0x01;
 const FLAG_GTID = 0x02;
 const OFFSET_BYTES = 6;
+/** flags, file length, offset, timestamp, GTID length, event length: an entry without its strings. */
+const ENTRY_FIXED_BYTES = 1 + 1 + OFFSET_BYTES + 4 + 1 + 4;
 
 /**
- * EVENT: `flags u8 | fileLen u8 | file | offset u48 BE | timestampS u32 BE | gtidLen u8 | gtid | bytes`.
- * Returns the metadata buffer; the event bytes follow it as a separate part (not copied).
+ * EVENTS: `headerLength u32 BE | header | event bytes...`, where the header is `count u16 BE`
+ * and, per event, `flags u8 | fileLen u8 | file | offset u48 BE | timestampS u32 BE |
+ * gtidLen u8 | gtid | length u32 BE`; the events' bytes follow in the same order. The frame
+ * CRC32 covers the length prefix and the header; each event carries its own CRC32.
+ * Returns the header (with its prefix) and then the event bytes, none of them copied.
  */
-export function encodeEventMeta(record: BinlogRecord): Buffer {
-  const file = Buffer.from(record.file, 'latin1');
-  const gtid = record.gtid === undefined ? Buffer.alloc(0) : Buffer.from(record.gtid, 'latin1');
-  if (file.length > 255 || gtid.length > 255) throw new Error('binlog file name or GTID too long for the wire');
-  const meta = Buffer.allocUnsafe(1 + 1 + file.length + OFFSET_BYTES + 4 + 1 + gtid.length);
-  let at = 0;
-  at = meta.writeUInt8((record.boundary ? FLAG_BOUNDARY : 0) | (record.gtid !== undefined ? FLAG_GTID : 0), at);
-  at = meta.writeUInt8(file.length, at);
-  at += file.copy(meta, at);
-  at = meta.writeUIntBE(record.offset, at, OFFSET_BYTES);
-  at = meta.writeUInt32BE(record.timestampS >>> 0, at);
-  at = meta.writeUInt8(gtid.length, at);
-  gtid.copy(meta, at);
-  return meta;
+export function encodeEvents(records: readonly BinlogRecord[]): Buffer[] {
+  if (records.length === 0 || records.length > 0xffff) throw new Error(`an EVENTS frame holds 1 to 65535 events, not ${records.length}`);
+  let headerLength = 2;
+  for (const record of records) headerLength += ENTRY_FIXED_BYTES + record.file.length + (record.gtid?.length ?? 0);
+  const head = Buffer.allocUnsafe(4 + headerLength);
+  let at = head.writeUInt32BE(headerLength, 0);
+  at = head.writeUInt16BE(records.length, at);
+  const parts: Buffer[] = [head];
+  for (const record of records) {
+    const gtid = record.gtid ?? '';
+    if (record.file.length > 255 || gtid.length > 255) throw new Error('binlog file name or GTID too long for the wire');
+    at = head.writeUInt8((record.boundary ? FLAG_BOUNDARY : 0) | (record.gtid !== undefined ? FLAG_GTID : 0), at);
+    at = head.writeUInt8(record.file.length, at);
+    at += head.write(record.file, at, 'latin1');
+    at = head.writeUIntBE(record.offset, at, OFFSET_BYTES);
+    at = head.writeUInt32BE(record.timestampS >>> 0, at);
+    at = head.writeUInt8(gtid.length, at);
+    at += head.write(gtid, at, 'latin1');
+    at = head.writeUInt32BE(record.bytes.length, at);
+    parts.push(record.bytes);
+  }
+  return parts;
 }
 
-export function decodeEvent(payload: Buffer): BinlogRecord {
+/** True when a record can travel in an EVENTS frame (names and GTIDs are latin1, at most 255 bytes). */
+export function encodableEvent(record: BinlogRecord): boolean {
+  return record.file.length <= 255 && (record.gtid?.length ?? 0) <= 255;
+}
+
+/**
+ * Splits an EVENTS payload (one Buffer, or the pieces it arrived in) into records; every
+ * length is checked against the frame. Event bytes are views of the payload, copied only
+ * when an event straddles two pieces.
+ */
+export function decodeEvents(payload: Buffer | readonly Buffer[], eventsMax: number): BinlogRecord[] {
+  const reader = new SegmentReader(Buffer.isBuffer(payload) ? [payload] : payload);
+  const prefix = reader.take(4);
+  const header = prefix === undefined ? undefined : reader.take(prefix.readUInt32BE(0));
+  if (header === undefined) throw wireError('EVENTS frame is truncated');
   const need = (n: number, at: number): void => {
-    if (at + n > payload.length) throw wireError('EVENT frame is truncated');
+    if (at + n > header.length) throw wireError('EVENTS frame is truncated');
   };
-  let at = 0;
-  need(2, at);
-  const flags = payload.readUInt8(at);
-  const fileLength = payload.readUInt8(at + 1);
-  at += 2;
-  need(fileLength + OFFSET_BYTES + 4 + 1, at);
-  const file = payload.toString('latin1', at, at + fileLength);
-  at += fileLength;
-  const offset = payload.readUIntBE(at, OFFSET_BYTES);
-  at += OFFSET_BYTES;
-  const timestampS = payload.readUInt32BE(at);
-  at += 4;
-  const gtidLength = payload.readUInt8(at);
-  at += 1;
-  need(gtidLength, at);
-  const gtid = (flags & FLAG_GTID) !== 0 ? payload.toString('latin1', at, at + gtidLength) : undefined;
-  at += gtidLength;
-  return { file, offset, timestampS, boundary: (flags & FLAG_BOUNDARY) !== 0, gtid, bytes: payload.subarray(at) };
+  need(2, 0);
+  const count = header.readUInt16BE(0);
+  if (count === 0 || count > eventsMax) throw wireError(`EVENTS frame of ${count} events (1 to ${eventsMax} allowed)`);
+  const records: BinlogRecord[] = [];
+  let at = 2;
+  for (let i = 0; i < count; i++) {
+    need(2, at);
+    const flags = header.readUInt8(at);
+    const fileLength = header.readUInt8(at + 1);
+    at += 2;
+    need(fileLength + OFFSET_BYTES + 4 + 1, at);
+    const file = header.toString('latin1', at, at + fileLength);
+    at += fileLength;
+    const offset = header.readUIntBE(at, OFFSET_BYTES);
+    at += OFFSET_BYTES;
+    const timestampS = header.readUInt32BE(at);
+    at += 4;
+    const gtidLength = header.readUInt8(at);
+    at += 1;
+    need(gtidLength + 4, at);
+    const gtid = (flags & FLAG_GTID) !== 0 ? header.toString('latin1', at, at + gtidLength) : undefined;
+    at += gtidLength;
+    const length = header.readUInt32BE(at);
+    at += 4;
+    const bytes = reader.take(length);
+    if (bytes === undefined) throw wireError('EVENTS frame is shorter than its events');
+    records.push({ file, offset, timestampS, boundary: (flags & FLAG_BOUNDARY) !== 0, gtid, bytes });
+  }
+  if (at !== header.length) throw wireError('EVENTS frame header has bytes after its last event');
+  if (reader.remaining !== 0) throw wireError('EVENTS frame has bytes after its last event');
+  return records;
 }
 
 /** The ArchiveFiles operations carried by FILE_REQUEST frames. */

@@ -10,7 +10,9 @@ import {
   DEFAULT_REMOTE_CONNECT_TIMEOUT_MS,
   DEFAULT_REMOTE_REQUEST_TIMEOUT_MS,
   DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX,
+  DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX,
   DEFAULT_WIRE_FRAME_BYTES_MAX,
+  DEFAULT_WIRE_FRAME_EVENTS_MAX,
   DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_WIRE_HEARTBEAT_INTERVAL_MS,
   DEFAULT_WIRE_IDLE_TIMEOUT_MS,
@@ -25,7 +27,8 @@ import {
   decodeFileResponse,
   decodeJson,
   decodeWelcome,
-  encodeEventMeta,
+  encodableEvent,
+  encodeEvents,
   encodeFileRequest,
   encodeJson,
   problemSchema,
@@ -55,6 +58,8 @@ export interface RemoteLimits {
   idleTimeoutMs: number;
   closeTimeoutMs: number;
   requestTimeoutMs: number;
+  /** Events in hand are sent together in one EVENTS frame of up to this many bytes. */
+  eventBatchBytesMax: number;
 }
 
 /**
@@ -80,6 +85,7 @@ export class RemoteTarget implements ReplicaTarget {
       idleTimeoutMs: DEFAULT_WIRE_IDLE_TIMEOUT_MS,
       closeTimeoutMs: DEFAULT_REMOTE_CLOSE_TIMEOUT_MS,
       requestTimeoutMs: DEFAULT_REMOTE_REQUEST_TIMEOUT_MS,
+      eventBatchBytesMax: DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX,
       ...options.limits,
     };
   }
@@ -123,6 +129,7 @@ export class RemoteTarget implements ReplicaTarget {
   }
 }
 
+/** One EVENTS frame sent and not yet acknowledged: where its last event ends, and its size. */
 interface InFlight {
   file: string;
   end: number;
@@ -143,6 +150,10 @@ class RemoteSession implements ReplicaSession {
   readonly #durable = new Subject<DurablePoint>();
   readonly #inflight: InFlight[] = [];
   #pendingBytes = 0;
+  /** Events appended in this turn of the event loop, sent together at its end. */
+  #batch: BinlogRecord[] = [];
+  #batchBytes = 0;
+  #batchScheduled = false;
   #failure: HotspareError | undefined;
   #handshake: { resolve: () => void; reject: (err: unknown) => void } | undefined;
   #byeOk: (() => void) | undefined;
@@ -202,14 +213,39 @@ class RemoteSession implements ReplicaSession {
   append(record: BinlogRecord): void {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#closing) throw new Error('append after close');
-    this.#wire.send(FrameType.EVENT, [encodeEventMeta(record), record.bytes]);
-    this.#inflight.push({ file: record.file, end: record.offset + record.bytes.length, bytes: record.bytes.length });
-    this.#pendingBytes += record.bytes.length;
+    if (!encodableEvent(record)) throw new Error('binlog file name or GTID too long for the wire');
+    const size = record.bytes.length;
+    if (this.#batch.length > 0 && (this.#batchBytes + size > this.limits.eventBatchBytesMax || this.#batch.length >= DEFAULT_WIRE_FRAME_EVENTS_MAX)) this.#sendBatch();
+    this.#batch.push(record);
+    this.#batchBytes += size;
+    this.#pendingBytes += size;
+    if (this.#batchBytes >= this.limits.eventBatchBytesMax) {
+      this.#sendBatch();
+    } else if (!this.#batchScheduled) {
+      // The events of every socket read in this turn of the event loop go out in one frame
+      // and one write; no timer, so a lone event leaves as soon as this turn ends.
+      this.#batchScheduled = true;
+      setImmediate(() => {
+        this.#batchScheduled = false;
+        this.#sendBatch();
+      });
+    }
+  }
+
+  #sendBatch(): void {
+    const batch = this.#batch;
+    const last = batch[batch.length - 1];
+    if (last === undefined) return;
+    this.#batch = [];
+    this.#inflight.push({ file: last.file, end: last.offset + last.bytes.length, bytes: this.#batchBytes });
+    this.#batchBytes = 0;
+    if (this.#failure === undefined) this.#wire.send(FrameType.EVENTS, encodeEvents(batch));
   }
 
   async close(): Promise<void> {
     if (this.#closing) return this.#gone;
     this.#closing = true;
+    this.#sendBatch();
     if (this.#failure === undefined && !this.#wire.closed) {
       const done = new Promise<void>((resolve) => (this.#byeOk = resolve));
       this.#wire.send(FrameType.BYE);

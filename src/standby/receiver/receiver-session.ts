@@ -5,12 +5,13 @@ import type { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js
 import { DEFAULT_WIRE_FILE_CHUNK_BYTES } from '../../config/defaults.js';
 import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, eventChecksumValid, readEventHeader } from '../../core/binlog-event.js';
 import type { BinlogRecord, DurablePoint } from '../../core/binlog-record.js';
+import { DEFAULT_WIRE_FRAME_EVENTS_MAX } from '../../config/defaults.js';
 import { HotspareError, errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import { FrameType, wireError, type Frame } from '../../wire/wire-frame.js';
 import {
   FileOp,
-  decodeEvent,
+  decodeEvents,
   decodeFileRequest,
   encodeFileResponse,
   encodeJson,
@@ -75,8 +76,8 @@ export class ReceiverSession {
   onFrame(frame: Frame): void {
     this.lastHeardAtMs = this.options.nowMs();
     switch (frame.type) {
-      case FrameType.EVENT:
-        this.#onEvent(frame.payload);
+      case FrameType.EVENTS:
+        this.#onEvents(frame.segments);
         return;
       case FrameType.FILE_REQUEST: {
         const request = decodeFileRequest(frame.payload);
@@ -125,11 +126,12 @@ export class ReceiverSession {
     this.#resolveClosed();
   }
 
-  #onEvent(payload: Buffer): void {
-    if (this.#ending) throw wireError('EVENT after BYE');
-    const record = decodeEvent(payload);
-    checkRecord(record);
-    this.options.writer.append(record);
+  #onEvents(payload: readonly Buffer[]): void {
+    if (this.#ending) throw wireError('EVENTS after BYE');
+    const records = decodeEvents(payload, DEFAULT_WIRE_FRAME_EVENTS_MAX);
+    // Every event of the frame is checked before any of them is written: a frame is taken whole or not at all.
+    for (const record of records) checkRecord(record);
+    for (const record of records) this.options.writer.append(record);
     if (this.options.writer.pendingBytes > this.options.pendingBytesMax) this.options.wire.pauseReading();
   }
 

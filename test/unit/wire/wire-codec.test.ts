@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { HotspareError } from '../../../src/core/errors.js';
 import { encodeFrame, FrameDecoder, FrameType } from '../../../src/wire/wire-frame.js';
-import { decodeEvent, decodeFileRequest, encodeEventMeta, encodeFileRequest, FileOp } from '../../../src/wire/wire-messages.js';
+import { decodeEvents, decodeFileRequest, encodeEvents, encodeFileRequest, FileOp } from '../../../src/wire/wire-messages.js';
 
 describe('wire codec', () => {
   it('frames survive any split of the byte stream', () => {
     const payloads = [Buffer.alloc(0), randomBytes(1), randomBytes(70_000), randomBytes(9)];
-    const stream = Buffer.concat(payloads.flatMap((p) => encodeFrame(FrameType.EVENT, [p.subarray(0, 3), p.subarray(3)])));
+    const stream = Buffer.concat(payloads.flatMap((p) => encodeFrame(FrameType.FILE_RESPONSE, [p.subarray(0, 3), p.subarray(3)])));
     for (const step of [1, 7, 9, 1000, stream.length]) {
       const decoder = new FrameDecoder(100_000);
       const got: Buffer[] = [];
@@ -33,14 +33,48 @@ describe('wire codec', () => {
     }
   });
 
-  it('round-trips events and file requests, and refuses truncated ones', () => {
+  it('round-trips event batches and file requests, and refuses truncated ones', () => {
     const record = { file: 'mysql-bin.000123', offset: 2 ** 40 + 5, bytes: randomBytes(50), timestampS: 1_790_000_000, boundary: true, gtid: '0-1-77' };
-    const payload = Buffer.concat([encodeEventMeta(record), record.bytes]);
-    expect(decodeEvent(payload)).toEqual(record);
-    expect(decodeEvent(Buffer.concat([encodeEventMeta({ ...record, gtid: undefined, boundary: false }), record.bytes]))).toEqual({ ...record, gtid: undefined, boundary: false });
-    expect(() => decodeEvent(payload.subarray(0, 10))).toThrow(/truncated/);
+    const next = { file: 'mysql-bin.000124', offset: 4, bytes: randomBytes(0), timestampS: 7, boundary: false, gtid: undefined };
+    const payload = Buffer.concat(encodeEvents([record, next]));
+    expect(decodeEvents(payload, 10)).toEqual([record, next]);
+    expect(decodeEvents(Buffer.concat(encodeEvents([next])), 1)).toEqual([next]);
+    for (const cut of [3, 10, payload.length - 1]) expect(() => decodeEvents(payload.subarray(0, cut), 10)).toThrow(/truncated|shorter/);
+    expect(() => decodeEvents(Buffer.concat([payload, Buffer.from([0])]), 10)).toThrow(/after its last event/);
+    expect(() => decodeEvents(payload, 1)).toThrow(/2 events/);
     const request = { id: 9, op: FileOp.WRITE_AT, args: { path: 'files/a', offset: 3 }, data: randomBytes(10) };
     expect(decodeFileRequest(Buffer.concat(encodeFileRequest(request)))).toEqual(request);
     expect(() => decodeFileRequest(Buffer.concat(encodeFileRequest(request)).subarray(0, 12))).toThrow(HotspareError);
+  });
+
+  it('decodes an EVENTS frame from the pieces it arrived in, whatever the split', () => {
+    const records = [0, 1, 9000, 3, 70_000].map((n, i) => ({ file: 'mysql-bin.000007', offset: 4 + i * 100_000, bytes: randomBytes(n), timestampS: i, boundary: i % 2 === 0, gtid: i % 2 === 0 ? `0-1-${i}` : undefined }));
+    const stream = Buffer.concat(encodeFrame(FrameType.EVENTS, encodeEvents(records)));
+    for (const step of [7, 4096, 65_536, stream.length]) {
+      const decoder = new FrameDecoder(1_000_000);
+      const frames = [];
+      for (let at = 0; at < stream.length; at += step) frames.push(...decoder.push(stream.subarray(at, at + step)));
+      expect(frames).toHaveLength(1);
+      const frame = frames[0] as (typeof frames)[number];
+      // Handed over in pieces, not joined.
+      expect(frame.segments.length > 1).toBe(step < stream.length);
+      expect(decodeEvents(frame.segments, 10)).toEqual(records);
+    }
+  });
+
+  it('checks an EVENTS frame header with the frame CRC32 and leaves the event bytes to their own', () => {
+    const record = { file: 'mysql-bin.000001', offset: 4, bytes: randomBytes(100), timestampS: 1, boundary: false, gtid: undefined };
+    const frame = Buffer.concat(encodeFrame(FrameType.EVENTS, encodeEvents([record])));
+    expect(new FrameDecoder(1000).push(frame).map((f) => decodeEvents(f.payload, 10))).toEqual([[record]]);
+    const damagedHeader = Buffer.from(frame);
+    damagedHeader[9 + 8] = (damagedHeader[9 + 8] as number) ^ 0xff;
+    expect(() => new FrameDecoder(1000).push(damagedHeader)).toThrow(/CRC32/);
+    // A damaged event byte passes the frame check; the receiver refuses it by the event's CRC32.
+    const damagedEvent = Buffer.from(frame);
+    damagedEvent[frame.length - 1] = (damagedEvent[frame.length - 1] as number) ^ 0xff;
+    expect(new FrameDecoder(1000).push(damagedEvent)).toHaveLength(1);
+    const overlong = Buffer.from(frame);
+    overlong.writeUInt32BE(10_000, 9);
+    expect(() => new FrameDecoder(1000).push(overlong)).toThrow(/header is longer than the frame/);
   });
 });
