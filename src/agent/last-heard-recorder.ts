@@ -16,24 +16,36 @@ import type { ReplicaSession } from '../replica/replica-target.js';
 export class LastHeardRecorder {
   readonly #heard = new Subject<LastHeardRecord>();
   readonly #subscription: Subscription;
+  readonly #session$: BehaviorSubject<ReplicaSession | undefined>;
+  readonly #logger: Logger;
   #durable: { file: string; position: number } | undefined;
   #last: LastHeardRecord | undefined;
+  #written: LastHeardRecord | undefined;
+  #writing: Promise<void> = Promise.resolve();
 
   constructor(options: { session$: BehaviorSubject<ReplicaSession | undefined>; intervalMs: number; logger: Logger; scheduler?: SchedulerLike }) {
+    this.#session$ = options.session$;
+    this.#logger = options.logger;
     this.#subscription = this.#heard
       .pipe(
         throttleTime(options.intervalMs, options.scheduler ?? asyncScheduler, { leading: true, trailing: true }),
-        concatMap((record) => {
-          const session = options.session$.value;
-          if (session === undefined) return from([]);
-          return from(
-            session.files.putFile(LAST_HEARD_PATH, Buffer.from(`${JSON.stringify(record)}\n`)).catch((err: unknown) => {
-              options.logger.warn({ err }, 'could not record when the primary was last heard; retrying with the next observation');
-            }),
-          );
-        }),
+        concatMap((record) => from(this.#write(record))),
       )
       .subscribe();
+  }
+
+  #write(record: LastHeardRecord): Promise<void> {
+    this.#writing = this.#writing.then(async () => {
+      const session = this.#session$.value;
+      if (session === undefined) return;
+      try {
+        await session.files.putFile(LAST_HEARD_PATH, Buffer.from(`${JSON.stringify(record)}\n`));
+        this.#written = record;
+      } catch (err) {
+        this.#logger.warn({ err }, 'could not record when the primary was last heard; retrying with the next observation');
+      }
+    });
+    return this.#writing;
   }
 
   /** Feeds one pipeline event. */
@@ -60,7 +72,14 @@ export class LastHeardRecorder {
     this.#heard.next(record);
   }
 
-  stop(): void {
+  /**
+   * Stops recording; the newest observation is written first if the throttle still held it,
+   * so an agent stopped right after catching up leaves a record that says so.
+   */
+  async stop(): Promise<void> {
     this.#subscription.unsubscribe();
+    const last = this.#last;
+    if (last !== undefined && last !== this.#written) await this.#write(last);
+    else await this.#writing;
   }
 }

@@ -212,7 +212,8 @@ export class SyncAgent {
     // Spool syncers first: they write through the sessions the pipelines are about to close.
     await Promise.all(this.#spools.map((s) => s.stop()));
     this.#spools = [];
-    for (const recorder of this.#recorders) recorder.stop();
+    // Before the sessions close: the newest record goes through them.
+    await Promise.all(this.#recorders.map((r) => r.stop()));
     this.#recorders = [];
     for (const subscription of this.#subscriptions) subscription.unsubscribe();
     this.#subscriptions = [];

@@ -220,6 +220,7 @@ class ReceiverState {
     handshakeTimer.unref();
 
     const wire: WireSocket = new WireSocket(socket, {
+      clock: this.#clock,
       frameBytesMax: DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX,
       heartbeatIntervalMs: this.limits.heartbeatIntervalMs,
       idleTimeoutMs: this.limits.idleTimeoutMs,

@@ -40,7 +40,7 @@ describe('LastHeardRecorder', () => {
     await new Promise((r) => setImmediate(r));
     expect(writes.map((w) => w.primary.position)).toEqual([100, 300]);
     expect(writes[1]).toMatchObject({ atMs: 1_400, at: new Date(1_400).toISOString(), caughtUp: false });
-    recorder.stop();
+    await recorder.stop();
   });
 
   it('marks the record caught up once what was heard last is durable', async () => {
@@ -56,6 +56,18 @@ describe('LastHeardRecorder', () => {
     scheduler.flush();
     await new Promise((r) => setImmediate(r));
     expect(writes.at(-1)).toMatchObject({ atMs: 9_000, caughtUp: true });
-    recorder.stop();
+    await recorder.stop();
+  });
+
+  it('stop writes the newest observation the throttle still held', async () => {
+    const { recorder, writes } = recorderWithWrites();
+    recorder.observe(durable(100));
+    recorder.observe(received(300, 5_000));
+    recorder.observe(durable(300));
+    // No time passes: the caught-up record is still held back by the interval.
+    await new Promise((r) => setImmediate(r));
+    expect(writes.at(-1)).toMatchObject({ caughtUp: false });
+    await recorder.stop();
+    expect(writes.at(-1)).toMatchObject({ atMs: 5_000, caughtUp: true });
   });
 });
