@@ -3,7 +3,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } fro
 import { dirname, join, posix } from 'node:path';
 import { DEFAULT_ARCHIVE_WRITEBACK_BYTES } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
-import { fsyncDir } from '../platform/durable-file.js';
+import { fsyncDir, writeFileDurable } from '../platform/durable-file.js';
 
 /** Top-level folders that archive file operations may touch (binlog/ has its own writer). */
 const WRITABLE_ROOTS = ['base', 'files', 'state'] as const;
@@ -91,22 +91,7 @@ export class LocalArchiveFiles implements ArchiveFiles {
 
   async putFile(path: string, data: AsyncIterable<Buffer> | Buffer): Promise<void> {
     const target = this.#abs(path);
-    const dir = dirname(target);
-    await mkdir(dir, { recursive: true });
-    const tmp = `${target}.partial-${process.pid}`;
-    const handle = await open(tmp, 'w', 0o640);
-    try {
-      if (Buffer.isBuffer(data)) await handle.writeFile(data);
-      else for await (const chunk of data) await handle.write(chunk);
-      await handle.sync();
-    } catch (err) {
-      await handle.close();
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await handle.close();
-    await rename(tmp, target);
-    await fsyncDir(dir);
+    await writeFileDurable(target, data, { mode: 0o640, tmpPath: `${target}.partial-${process.pid}` });
   }
 
   async writeAt(path: string, offset: number, data: Buffer): Promise<void> {

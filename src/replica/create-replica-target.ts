@@ -18,6 +18,6 @@ export function createReplicaTarget(definition: ReplicaDefinition, deps: TargetD
     case 'file':
       return new FileTarget({ name: definition.name, path: definition.path, logger, clock: deps.clock, syncBatchBytesMax: deps.syncBatchBytesMax });
     case 'remote':
-      return new RemoteTarget({ name: definition.name, address: definition.address, tokenFile: definition.tokenFile, tls: definition.tls, logger });
+      return new RemoteTarget({ name: definition.name, address: definition.address, tokenFile: definition.tokenFile, tls: definition.tls, logger, clock: deps.clock });
   }
 }

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { HotspareError } from '../core/errors.js';
+import { systemClock, type Clock } from '../platform/clock.js';
 import { encodeFrame, FrameDecoder, FrameType, type Frame, type FrameTypeCode } from './wire-frame.js';
 
 export interface WireSocketOptions {
@@ -11,6 +12,8 @@ export interface WireSocketOptions {
   onFrame(frame: Frame): void;
   /** Called once, when the connection is gone: `err` undefined for an orderly end. */
   onClose(err: Error | undefined): void;
+  /** Dates the last frame sent and received (heartbeats, idle timeout); the system clock by default. */
+  clock?: Clock;
 }
 
 /**
@@ -21,8 +24,9 @@ export interface WireSocketOptions {
 export class WireSocket {
   readonly #decoder: FrameDecoder;
   readonly #timer: NodeJS.Timeout;
-  #lastSentMs = Date.now();
-  #lastReceivedMs = Date.now();
+  readonly #clock: Clock;
+  #lastSentMs: number;
+  #lastReceivedMs: number;
   #paused = false;
   #closed = false;
   #closeError: Error | undefined;
@@ -31,6 +35,8 @@ export class WireSocket {
     readonly socket: Socket,
     private readonly options: WireSocketOptions,
   ) {
+    this.#clock = options.clock ?? systemClock;
+    this.#lastSentMs = this.#lastReceivedMs = this.#clock.nowMs();
     this.#decoder = new FrameDecoder(options.frameBytesMax);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -57,7 +63,7 @@ export class WireSocket {
   /** Sends one frame; false when the socket's buffer is full (the caller's flow control decides). */
   send(type: FrameTypeCode, parts: readonly Buffer[] = []): boolean {
     if (this.#closed) return false;
-    this.#lastSentMs = Date.now();
+    this.#lastSentMs = this.#clock.nowMs();
     const buffers = encodeFrame(type, parts);
     this.socket.cork();
     let ok = true;
@@ -76,7 +82,7 @@ export class WireSocket {
   resumeReading(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    this.#lastReceivedMs = Date.now();
+    this.#lastReceivedMs = this.#clock.nowMs();
     this.socket.resume();
   }
 
@@ -107,7 +113,7 @@ export class WireSocket {
 
   #onData(chunk: Buffer): void {
     if (this.#closed) return;
-    this.#lastReceivedMs = Date.now();
+    this.#lastReceivedMs = this.#clock.nowMs();
     try {
       for (const frame of this.#decoder.push(chunk)) {
         if (this.#closed) return;
@@ -121,7 +127,7 @@ export class WireSocket {
 
   #onTick(): void {
     if (this.#closed) return;
-    const now = Date.now();
+    const now = this.#clock.nowMs();
     if (!this.#paused && now - this.#lastReceivedMs > this.options.idleTimeoutMs) {
       this.close(
         new HotspareError('WIRE_IDLE', `nothing heard from ${this.remote} for ${now - this.#lastReceivedMs} ms`, {

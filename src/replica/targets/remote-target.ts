@@ -20,6 +20,7 @@ import {
 } from '../../config/defaults.js';
 import type { BinlogRecord, DurablePoint, ResumePoint } from '../../core/binlog-record.js';
 import { HotspareError, errorMessage } from '../../core/errors.js';
+import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { FrameType, wireError, type Frame } from '../../wire/wire-frame.js';
 import {
@@ -48,6 +49,8 @@ export interface RemoteTargetOptions {
   tokenFile: string;
   tls?: { ca?: string | undefined; servername?: string | undefined } | undefined;
   logger: Logger;
+  /** Dates the wire's heartbeats and idle timeout; the system clock by default. */
+  clock?: Clock;
   limits?: Partial<RemoteLimits>;
 }
 
@@ -93,7 +96,7 @@ export class RemoteTarget implements ReplicaTarget {
   async open(identity: PrimaryIdentity): Promise<ReplicaSession> {
     const token = await readSecret(this.options.tokenFile, 'tokenFile');
     const socket = await this.#connect();
-    const session = new RemoteSession(socket, this.#limits, this.options.address, this.options.logger);
+    const session = new RemoteSession(socket, this.#limits, this.options.address, this.options.logger, this.options.clock);
     const hello: Hello = { protocol: WIRE_PROTOCOL_VERSION, token, primary: identity, agentId: this.agentId };
     await session.handshake(hello);
     return session;
@@ -167,10 +170,12 @@ class RemoteSession implements ReplicaSession {
     private readonly limits: RemoteLimits,
     private readonly address: string,
     private readonly log: Logger,
+    clock: Clock | undefined,
   ) {
     let markGone!: () => void;
     this.#gone = new Promise((r) => (markGone = r));
     this.#wire = new WireSocket(socket, {
+      clock,
       frameBytesMax: DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX,
       heartbeatIntervalMs: limits.heartbeatIntervalMs,
       idleTimeoutMs: limits.idleTimeoutMs,
