@@ -37,10 +37,7 @@ export const binlogStreamingSuite: BenchSuite = {
   title: 'binlog catch-up to a file archive (issue 2)',
   async run(report) {
     const dir = mkdtempSync(join(tmpdir(), 'hotspare-bench-binlog-'));
-    // A private tmpdir: the backlog's INSERT ... SELECT makes server temp tables, and /tmp is
-    // shared with other processes that clean it.
-    mkdirSync(join(dir, 'mysql-tmp'));
-    const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary'), extraArgs: [`--tmpdir=${join(dir, 'mysql-tmp')}`] });
+    const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
     try {
       const archive = join(dir, 'archive');
       await seedBaseBackup(primary, archive);

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,10 +33,7 @@ export const remoteStreamingSuite: BenchSuite = {
   title: 'remote streaming through hotspare receive (issue 4)',
   async run(report) {
     const dir = mkdtempSync(join(tmpdir(), 'hotspare-bench-remote-'));
-    // A private tmpdir: the backlog's INSERT ... SELECT makes server temp tables, and /tmp is
-    // shared with other processes that clean it.
-    mkdirSync(join(dir, 'mysql-tmp'));
-    const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary'), extraArgs: [`--tmpdir=${join(dir, 'mysql-tmp')}`] });
+    const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
     let receiver: ChildProcess | undefined;
     try {
       await seedBaseBackup(primary, join(dir, 'remote-archive'));

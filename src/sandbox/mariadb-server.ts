@@ -32,6 +32,11 @@ export class MariadbServer {
   readonly baseDir: string;
   readonly datadir: string;
   readonly socketPath: string;
+  /**
+   * The server's own temporary folder: /tmp is shared with other processes that clean it, and
+   * a temporary table that vanished there failed mariadb-install-db and large INSERT ... SELECTs.
+   */
+  readonly tmpdir: string;
   readonly serverId: number;
   port = 0;
   #process: ChildProcess | undefined;
@@ -43,6 +48,7 @@ export class MariadbServer {
     this.baseDir = options.baseDir ?? mkdtempSync(join(tmpdir(), 'hotspare-mariadb-'));
     this.datadir = join(this.baseDir, 'data');
     this.socketPath = join(this.baseDir, 'mysqld.sock');
+    this.tmpdir = join(this.baseDir, 'tmp');
     this.serverId = options.serverId;
     this.#args = [
       `--server-id=${options.serverId}`,
@@ -56,7 +62,7 @@ export class MariadbServer {
   /** Creates the datadir and starts the server; resolves once it answers queries. */
   static async start(options: MariadbServerOptions): Promise<MariadbServer> {
     const server = new MariadbServer(options);
-    mkdirSync(server.baseDir, { recursive: true });
+    mkdirSync(server.tmpdir, { recursive: true });
     if (!existsSync(join(server.datadir, 'mysql'))) await server.#install();
     server.port = await freePort();
     await server.#launch();
@@ -115,6 +121,7 @@ export class MariadbServer {
       await execFileAsync('mariadb-install-db', [
         '--no-defaults',
         `--datadir=${this.datadir}`,
+        `--tmpdir=${this.tmpdir}`,
         '--auth-root-authentication-method=normal',
         '--skip-test-db',
         `--user=${process.getuid?.() === 0 ? 'root' : (process.env['USER'] ?? 'root')}`,
@@ -128,6 +135,7 @@ export class MariadbServer {
     const args = [
       '--no-defaults',
       `--datadir=${this.datadir}`,
+      `--tmpdir=${this.tmpdir}`,
       `--socket=${this.socketPath}`,
       `--port=${this.port}`,
       '--bind-address=127.0.0.1',

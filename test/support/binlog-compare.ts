@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { waitFor } from './wait.js';
 
 /** The FDE's flags byte in a binlog file: magic (4) + header offset 17. */
 const FDE_FLAGS_BYTE = 4 + 17;
@@ -28,19 +29,19 @@ async function primaryBinlogsFromArchiveStart(server: MariadbServer, archive: st
   return (await primaryBinlogs(server)).filter((f) => f.name >= first);
 }
 
-/** True once the archive holds every binlog byte the primary has written (sizes equal). */
-export async function archiveCaughtUp(server: MariadbServer, archive: string): Promise<boolean> {
-  const files = await primaryBinlogsFromArchiveStart(server, archive);
-  if (files.length === 0) return false;
-  for (const f of files) {
-    try {
-      const bytes = await readFile(join(archive, 'binlog', f.name));
-      if (bytes.length !== f.size) return false;
-    } catch {
-      return false;
-    }
+/**
+ * Waits until the archive equals the primary's binlog byte for byte, and fails with the last
+ * differences if it does not within `timeoutMs`. Polled, because the server can append to
+ * its newest file after the workload stopped (a binlog checkpoint event after a rotation), so
+ * one comparison can catch the two sides a moment apart.
+ */
+export async function expectArchiveEqual(server: MariadbServer, archive: string, timeoutMs = 60_000): Promise<void> {
+  let problems: string[] = [];
+  try {
+    await waitFor('the archive to equal the primary\'s binlog', async () => (problems = await compareArchive(server, archive)).length === 0, timeoutMs);
+  } catch {
+    throw new Error(`the archive ${archive} does not equal the primary's binlog: ${problems.join('; ')}`);
   }
-  return true;
 }
 
 /**
@@ -50,7 +51,8 @@ export async function archiveCaughtUp(server: MariadbServer, archive: string): P
  */
 export async function compareArchive(server: MariadbServer, archive: string): Promise<string[]> {
   const files = await primaryBinlogsFromArchiveStart(server, archive);
-  const archived = (await readdir(join(archive, 'binlog'))).filter((n) => /\.\d{6,}$/.test(n)).sort();
+  const archived = (await readdir(join(archive, 'binlog')).catch(() => [] as string[])).filter((n) => /\.\d{6,}$/.test(n)).sort();
+  if (archived.length === 0) return ['the archive holds no binlog file'];
   const problems: string[] = [];
   const names = files.map((f) => f.name);
   if (JSON.stringify(archived) !== JSON.stringify(names)) problems.push(`files differ: archive ${archived.join(',')} primary ${names.join(',')}`);
