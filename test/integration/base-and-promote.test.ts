@@ -20,6 +20,7 @@ import { promote, type PromoteOptions } from '../../src/standby/promote.js';
 import type { TargetSpec } from '../../src/standby/stop-point.js';
 import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
 import { inspectArchive } from '../../src/standby/verify-archive.js';
+import { promoteInto as promoteSandbox } from '../support/promote-into.js';
 import { nextSecond, waitFor } from '../support/wait.js';
 
 const execFileAsync = promisify(execFile);
@@ -42,18 +43,7 @@ describe('base backup and promotion to any point', () => {
   let instant: { atMs: number; file: string; position: number; gtid: string };
   let lastTrxStart: { file: string; position: number };
 
-  const promoteInto = (target: TargetSpec, archiveRoot = archive, extra: Partial<PromoteOptions> = {}) =>
-    promote({
-      archiveRoot,
-      target,
-      credentials: { user: 'root', password: '', socketPath: standby.socketPath },
-      targetDescription: 'standby',
-      replace: true,
-      dryRun: false,
-      filesRoot: undefined,
-      logger: silentLogger(),
-      ...extra,
-    });
+  const promoteInto = (target: TargetSpec, archiveRoot = archive, extra: Partial<PromoteOptions> = {}) => promoteSandbox(standby, archiveRoot, target, extra);
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'hotspare-promote-'));

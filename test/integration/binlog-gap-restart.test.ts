@@ -9,13 +9,12 @@ import { compareBinlogNames } from '../../src/archive/archive-layout.js';
 import { listBaseBackups } from '../../src/archive/base-catalog.js';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
 import type { RecordedGap } from '../../src/archive/binlog-gaps.js';
-import { silentLogger } from '../../src/platform/logger.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
 import { createWorkloadSchema, workloadStep } from '../../src/sandbox/write-workload.js';
-import { promote } from '../../src/standby/promote.js';
 import type { TargetSpec } from '../../src/standby/stop-point.js';
 import { HotspareProcess, waitFor, writeAgentConfig } from '../support/agent-process.js';
+import { promoteInto as promoteSandbox } from '../support/promote-into.js';
 
 const execFileAsync = promisify(execFile);
 const BIN = new URL('../../bin/hotspare.js', import.meta.url).pathname;
@@ -52,17 +51,7 @@ describe('binlog gap: the archive restarts its chain at a new base', () => {
   let lastBeforeGap: string;
   let expectedEnd: Record<string, string>;
 
-  const promoteInto = (target: TargetSpec) =>
-    promote({
-      archiveRoot: archive,
-      target,
-      credentials: { user: 'root', password: '', socketPath: standby.socketPath },
-      targetDescription: 'standby',
-      replace: true,
-      dryRun: false,
-      filesRoot: undefined,
-      logger: silentLogger(),
-    });
+  const promoteInto = (target: TargetSpec) => promoteSandbox(standby, archive, target);
 
   const caughtUp = async (): Promise<void> => {
     const end = await head(conn);
