@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { ArchiveLayout } from '../archive/archive-layout.js';
 import { HotspareError } from '../core/errors.js';
 import { ProgressLine } from '../platform/progress-line.js';
+import { spawnTool } from '../platform/tool-process.js';
 import { MariadbClient } from './mariadb-client.js';
 
 /** One archived file's part of a replay: from `start` to `stop` (both event boundaries). */
@@ -31,21 +31,13 @@ export async function replayBinlog(archiveRoot: string, ranges: readonly ReplayR
   try {
     for (const range of ranges) {
       const [command, ...args] = binlogCommand(archiveRoot, range);
-      const child = spawn(command ?? 'mariadb-binlog', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => {
-        if (stderr.length < 4096) stderr += chunk.toString('utf8');
-      });
-      const exited = new Promise<number | null>((resolve, reject) => {
-        child.once('error', reject);
-        child.once('close', (code) => resolve(code));
-      });
+      const { child, exited, stderr } = spawnTool(command ?? 'mariadb-binlog', args);
       await client.feed(child.stdout);
       const code = await exited.catch((err: unknown) => {
         throw new HotspareError('TOOL_MISSING', `cannot run mariadb-binlog: ${String(err)}`, { hint: 'install the MariaDB client tools on the standby' });
       });
       if (code !== 0) {
-        throw new HotspareError('REPLAY_FAILED', `mariadb-binlog ${range.file} exited with ${code}: ${stderr.trim()}`, {
+        throw new HotspareError('REPLAY_FAILED', `mariadb-binlog ${range.file} exited with ${code}: ${stderr().trim()}`, {
           hint: 'run `hotspare verify` on the archive; the target is partly replayed',
         });
       }

@@ -1,10 +1,9 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { HotspareError } from '../core/errors.js';
+import { spawnTool } from '../platform/tool-process.js';
 
-/** Keep at most this much of a tool's stderr for the error message. */
-const TOOL_STDERR_BYTES_MAX = 4096;
 /** The client's packet limit for restore and replay: a large BLOB row is one statement. */
 const CLIENT_MAX_ALLOWED_PACKET = '1G';
 
@@ -15,22 +14,16 @@ const CLIENT_MAX_ALLOWED_PACKET = '1G';
 export class MariadbClient {
   readonly #child: ChildProcessWithoutNullStreams;
   readonly #exited: Promise<number | null>;
-  #stderr = '';
+  readonly #stderr: () => string;
 
   constructor(defaultsFile: string, readonly what: string, options: { initCommand?: string } = {}) {
     const init = options.initCommand === undefined ? [] : [`--init-command=${options.initCommand}`];
-    this.#child = spawn('mariadb', [`--defaults-file=${defaultsFile}`, '--binary-mode', `--max-allowed-packet=${CLIENT_MAX_ALLOWED_PACKET}`, '--batch', ...init], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const tool = spawnTool('mariadb', [`--defaults-file=${defaultsFile}`, '--binary-mode', `--max-allowed-packet=${CLIENT_MAX_ALLOWED_PACKET}`, '--batch', ...init], 'pipe');
+    this.#child = tool.child;
+    this.#exited = tool.exited;
+    this.#stderr = tool.stderr;
     this.#child.stdout.resume();
-    this.#child.stderr.on('data', (chunk: Buffer) => {
-      if (this.#stderr.length < TOOL_STDERR_BYTES_MAX) this.#stderr += chunk.toString('utf8');
-    });
     this.#child.stdin.on('error', () => undefined);
-    this.#exited = new Promise((resolve, reject) => {
-      this.#child.once('error', reject);
-      this.#child.once('close', (code) => resolve(code));
-    });
   }
 
   /** Copies a stream into the client's stdin (without ending it); `onBytes` sees each chunk's size. */
@@ -53,7 +46,7 @@ export class MariadbClient {
       throw new HotspareError('TOOL_MISSING', `cannot run mariadb: ${String(err)}`, { hint: 'install the MariaDB client tools on the standby' });
     }
     if (code !== 0) {
-      throw new HotspareError('RESTORE_FAILED', `${this.what}: mariadb exited with ${code}: ${this.#stderr.trim()}`, {
+      throw new HotspareError('RESTORE_FAILED', `${this.what}: mariadb exited with ${code}: ${this.#stderr().trim()}`, {
         hint: 'the target is partly restored; fix the cause and run promote again with --replace',
       });
     }

@@ -1,12 +1,11 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { DEFAULT_BASE_INSERT_BYTES_MAX, DEFAULT_BASE_NET_WRITE_TIMEOUT_S } from '../../config/defaults.js';
 import { HotspareError } from '../../core/errors.js';
 import { quoteIdentifier, tupleExpression } from '../../core/sql-literal.js';
 import type { DumpTable } from './table-inventory.js';
+import { TOOL_STDERR_BYTES_MAX, spawnTool } from '../../platform/tool-process.js';
 
-/** Keep at most this much of the client's stderr for the error message. */
-const CLIENT_STDERR_BYTES_MAX = 4096;
 /** The line that ends each answer; it cannot be a row, since every row line starts with "(". */
 const MARKER_TEXT = '-- hotspare:';
 const MARKER = Buffer.from(MARKER_TEXT, 'latin1');
@@ -43,22 +42,18 @@ export class RowStreamClient {
   readonly #child: ChildProcessWithoutNullStreams;
   readonly #stdout: AsyncIterator<Buffer>;
   readonly #exited: Promise<number | null>;
-  #stderr = '';
+  readonly #stderr: () => string;
 
   constructor(defaultsFile: string) {
-    this.#child = spawn(
+    const tool = spawnTool(
       'mariadb',
       [`--defaults-file=${defaultsFile}`, '--batch', '--raw', '--skip-column-names', '--quick', '--unbuffered', '--default-character-set=utf8mb4', '--max-allowed-packet=1G'],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
+      'pipe',
     );
-    this.#child.stderr.on('data', (chunk: Buffer) => {
-      if (this.#stderr.length < CLIENT_STDERR_BYTES_MAX) this.#stderr += chunk.toString('utf8');
-    });
+    this.#child = tool.child;
+    this.#exited = tool.exited;
+    this.#stderr = tool.stderr;
     this.#child.stdin.on('error', () => undefined);
-    this.#exited = new Promise((resolve, reject) => {
-      this.#child.once('error', reject);
-      this.#child.once('close', (code) => resolve(code));
-    });
     this.#exited.catch(() => undefined);
     this.#stdout = (this.#child.stdout as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   }
@@ -170,7 +165,7 @@ export class RowStreamClient {
   }
 
   #clientError(what: string): HotspareError {
-    const message = this.#stderr.trim().slice(0, CLIENT_STDERR_BYTES_MAX);
+    const message = this.#stderr().trim().slice(0, TOOL_STDERR_BYTES_MAX);
     return new HotspareError('BASE_DUMP', `the mariadb client session of the base backup ${what}${message === '' ? '' : `: ${message}`}`, {
       hint: 'check the privileges (SELECT, LOCK TABLES, RELOAD) and the message above; nothing partial was kept',
     });

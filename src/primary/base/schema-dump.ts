@@ -1,10 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { HotspareError } from '../../core/errors.js';
+import { TOOL_STDERR_BYTES_MAX, spawnTool } from '../../platform/tool-process.js';
 
 const execFileAsync = promisify(execFile);
-/** Keep at most this much of a tool's stderr for the error message. */
-const TOOL_STDERR_BYTES_MAX = 4096;
 
 /** What the schema dump writes: tables, views, routines and events, or only the triggers. */
 export type SchemaPart = 'schema' | 'triggers';
@@ -18,21 +17,13 @@ export async function* dumpSchema(defaultsFile: string, databases: readonly stri
   if (databases.length === 0) return;
   const common = [`--defaults-file=${defaultsFile}`, '--no-data', '--skip-lock-tables', '--skip-add-locks', '--skip-dump-date', '--no-tablespaces', '--default-character-set=utf8mb4'];
   const partArgs = part === 'schema' ? ['--skip-triggers', '--routines', '--events'] : ['--no-create-info', '--no-create-db', '--triggers', '--skip-routines', '--skip-events'];
-  const child = spawn('mariadb-dump', [...common, ...partArgs, '--databases', ...databases], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    if (stderr.length < TOOL_STDERR_BYTES_MAX) stderr += chunk.toString('utf8');
-  });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve(code));
-  });
+  const { child, exited, stderr } = spawnTool('mariadb-dump', [...common, ...partArgs, '--databases', ...databases]);
   for await (const chunk of child.stdout as AsyncIterable<Buffer>) yield chunk;
   const code = await exited.catch((err: unknown) => {
     throw new HotspareError('TOOL_MISSING', `cannot run mariadb-dump: ${String(err)}`, { hint: 'install the MariaDB client tools (mariadb-client)' });
   });
   if (code !== 0) {
-    throw new HotspareError('SCHEMA_DUMP', `mariadb-dump (${part}) exited with ${code}: ${stderr.trim().slice(0, TOOL_STDERR_BYTES_MAX)}`, {
+    throw new HotspareError('SCHEMA_DUMP', `mariadb-dump (${part}) exited with ${code}: ${stderr().trim().slice(0, TOOL_STDERR_BYTES_MAX)}`, {
       hint: 'the base backup was not kept; check the privileges (SELECT, SHOW VIEW, EVENT, TRIGGER) and the message above',
     });
   }

@@ -1,0 +1,32 @@
+import { spawn, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Readable } from 'node:stream';
+
+/** Keep at most this much of a tool's stderr, for the error message. */
+export const TOOL_STDERR_BYTES_MAX = 4096;
+
+/** A running MariaDB tool: the child, its exit, and the start of what it said on stderr. */
+export interface ToolProcess<C> {
+  readonly child: C;
+  /** The exit code; rejects when the tool could not be started (not installed). */
+  readonly exited: Promise<number | null>;
+  stderr(): string;
+}
+
+/**
+ * Spawns a server tool (`mariadb`, `mariadb-dump`, `mariadb-binlog`) with stdout and stderr
+ * piped; stderr is kept up to TOOL_STDERR_BYTES_MAX so a failure can say what the tool said.
+ */
+export function spawnTool(command: string, args: readonly string[], stdin: 'pipe'): ToolProcess<ChildProcessWithoutNullStreams>;
+export function spawnTool(command: string, args: readonly string[], stdin?: 'ignore'): ToolProcess<ChildProcessByStdio<null, Readable, Readable>>;
+export function spawnTool(command: string, args: readonly string[], stdin: 'pipe' | 'ignore' = 'ignore'): ToolProcess<ChildProcessWithoutNullStreams | ChildProcessByStdio<null, Readable, Readable>> {
+  const child = spawn(command, args, { stdio: [stdin, 'pipe', 'pipe'] }) as ChildProcessWithoutNullStreams;
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    if (stderr.length < TOOL_STDERR_BYTES_MAX) stderr += chunk.toString('utf8');
+  });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve(code));
+  });
+  return { child, exited, stderr: () => stderr };
+}
