@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Connection, RowDataPacket } from 'mysql2/promise';
+import type { Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listBaseBackups } from '../../src/archive/base-catalog.js';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
@@ -11,13 +11,9 @@ import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
 import { WorkloadRunner, createWorkloadSchema } from '../../src/sandbox/write-workload.js';
-import { promote } from '../../src/standby/promote.js';
 import { HotspareProcess, runHotspare, waitFor, writeAgentConfig } from '../support/agent-process.js';
-
-async function head(conn: Connection): Promise<{ file: string; position: number }> {
-  const [[row]] = (await conn.query('SHOW MASTER STATUS')) as [RowDataPacket[], unknown];
-  return { file: String(row?.['File']), position: Number(row?.['Position']) };
-}
+import { primaryHead } from '../support/primary-head.js';
+import { promoteInto } from '../support/promote-into.js';
 
 /**
  * Goal: `hotspare base` works while the agent runs (the agent holds the archive's lock), by
@@ -86,22 +82,13 @@ describe('hotspare base through the running agent', () => {
     expect(result.stdout).toContain(`base ${second?.id} at ${second?.binlog.file}:${second?.binlog.position}`);
 
     const expected = await tableChecksums(conn);
-    const end = await head(conn);
+    const end = await primaryHead(conn);
     const archivedPath = join(archive, 'binlog', end.file);
     await waitFor('the archive to catch up', () => existsSync(archivedPath) && statSync(archivedPath).size >= end.position, 60_000);
     expect(await agent.kill('SIGTERM')).toBe(0);
     expect(existsSync(socket)).toBe(false);
 
-    const plan = await promote({
-      archiveRoot: archive,
-      target: { kind: 'end' },
-      credentials: { user: 'root', password: '', socketPath: standby.socketPath },
-      targetDescription: 'standby',
-      replace: false,
-      dryRun: false,
-      filesRoot: undefined,
-      logger: silentLogger(),
-    });
+    const plan = await promoteInto(standby, archive, { kind: 'end' }, { replace: false });
     expect(plan.base.id).toBe(second?.id);
     expect(plan.replay.length).toBeGreaterThan(0);
     expect(await tableChecksums(standbyConn)).toEqual(expected);

@@ -22,15 +22,10 @@ import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
 import { inspectArchive } from '../../src/standby/verify-archive.js';
 import { promoteInto as promoteSandbox } from '../support/promote-into.js';
 import { nextSecond, waitFor } from '../support/wait.js';
+import { primaryHead } from '../support/primary-head.js';
 
 const execFileAsync = promisify(execFile);
 const BIN = new URL('../../bin/hotspare.js', import.meta.url).pathname;
-
-async function head(conn: Connection): Promise<{ file: string; position: number; gtid: string }> {
-  const [[row]] = (await conn.query('SHOW MASTER STATUS')) as [RowDataPacket[], unknown];
-  const [[g]] = (await conn.query('SELECT @@gtid_binlog_pos AS g')) as [RowDataPacket[], unknown];
-  return { file: String(row?.['File']), position: Number(row?.['Position']), gtid: String(g?.['g']) };
-}
 
 describe('base backup and promotion to any point', () => {
   let primary: MariadbServer;
@@ -73,7 +68,7 @@ describe('base backup and promotion to any point', () => {
     await fastRunner.pause();
     await nextSecond(100);
     sums.instant = await tableChecksums(primaryConn);
-    instant = { atMs: Date.now(), ...(await head(primaryConn)) };
+    instant = { atMs: Date.now(), ...(await primaryHead(primaryConn)) };
     await nextSecond(50);
     fastRunner.resume();
     const resumedAt = fastRunner.steps;
@@ -82,13 +77,13 @@ describe('base backup and promotion to any point', () => {
 
     // The last transaction: several events (InnoDB only: a MyISAM change would be its own group), alone at the tail.
     sums.beforeLast = await tableChecksums(primaryConn);
-    lastTrxStart = await head(primaryConn);
+    lastTrxStart = await primaryHead(primaryConn);
     await primaryConn.query('START TRANSACTION');
     await primaryConn.query("INSERT INTO app.orders (customer, amount) VALUES ('last', 1), ('last', 2)");
     await primaryConn.query("UPDATE app.orders SET amount = amount * 2 WHERE id < 100");
     await primaryConn.query('COMMIT');
     sums.end = await tableChecksums(primaryConn);
-    const end = await head(primaryConn);
+    const end = await primaryHead(primaryConn);
     await waitFor('the archive to catch up', async () => {
       const durable = agent.trackers[0]?.snapshot.durable;
       return durable !== undefined && durable.file === end.file && durable.position === end.position;
@@ -123,7 +118,7 @@ describe('base backup and promotion to any point', () => {
     const report = JSON.parse(stdout) as { lastTransaction: { file: string; position: number; gtid: string }; lossWindowSeconds: number; replay: unknown[] };
     expect(await tableChecksums(standbyConn)).toEqual(sums.end);
     expect(report.replay.length).toBeGreaterThan(0);
-    const end = await head(primaryConn);
+    const end = await primaryHead(primaryConn);
     expect(report.lastTransaction).toMatchObject({ file: end.file, position: end.position, gtid: end.gtid });
     expect(report.lossWindowSeconds).toBe(0);
     const [[ro]] = (await standbyConn.query('SELECT @@read_only AS ro')) as [RowDataPacket[], unknown];

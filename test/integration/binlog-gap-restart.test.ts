@@ -15,14 +15,10 @@ import { createWorkloadSchema, workloadStep } from '../../src/sandbox/write-work
 import type { TargetSpec } from '../../src/standby/stop-point.js';
 import { HotspareProcess, waitFor, writeAgentConfig } from '../support/agent-process.js';
 import { promoteInto as promoteSandbox } from '../support/promote-into.js';
+import { primaryHead } from '../support/primary-head.js';
 
 const execFileAsync = promisify(execFile);
 const BIN = new URL('../../bin/hotspare.js', import.meta.url).pathname;
-
-async function head(conn: Connection): Promise<{ file: string; position: number }> {
-  const [[row]] = (await conn.query('SHOW MASTER STATUS')) as [RowDataPacket[], unknown];
-  return { file: String(row?.['File']), position: Number(row?.['Position']) };
-}
 
 /** Waits for the next whole second plus `offsetMs`, so that event times (seconds) separate cleanly. */
 async function nextSecond(offsetMs: number): Promise<void> {
@@ -54,7 +50,7 @@ describe('binlog gap: the archive restarts its chain at a new base', () => {
   const promoteInto = (target: TargetSpec) => promoteSandbox(standby, archive, target);
 
   const caughtUp = async (): Promise<void> => {
-    const end = await head(conn);
+    const end = await primaryHead(conn);
     const path = join(archive, 'binlog', end.file);
     await waitFor(`the archive to reach ${end.file}:${end.position}`, () => existsSync(path) && statSync(path).size >= end.position, 120_000);
   };
@@ -95,7 +91,7 @@ describe('binlog gap: the archive restarts its chain at a new base', () => {
     await nextSecond(100);
     await conn.query("INSERT INTO app.orders (customer, amount) VALUES ('also in the gap', 2)");
     await conn.query('FLUSH BINARY LOGS');
-    const newest = (await head(conn)).file;
+    const newest = (await primaryHead(conn)).file;
     // MariaDB keeps a file until its binlog checkpoint has passed: repeat until it is gone.
     await waitFor('the purge to take effect', async () => {
       await conn.query(`PURGE BINARY LOGS TO '${newest}'`);

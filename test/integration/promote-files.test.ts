@@ -16,6 +16,7 @@ import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
 import { packPath, type SourceMeta } from '../../src/spool/spool-format.js';
 import { listSpoolSources, restoreSpool, spoolTreeAt } from '../../src/standby/spool-restore.js';
+import { primaryHead } from '../support/primary-head.js';
 import { nextSecond, waitFor } from '../support/wait.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
 
@@ -59,8 +60,7 @@ describe('promote restores the database and the spool files at the same point', 
   }
 
   async function settle(): Promise<void> {
-    const [[row]] = (await conn.query('SHOW MASTER STATUS')) as [RowDataPacket[], unknown];
-    const head = { file: String(row?.['File']), position: Number(row?.['Position']) };
+    const head = await primaryHead(conn);
     // Spool changes are seen after a short debounce: quiet for a while, nothing pending, binlog durable.
     let quietPolls = 0;
     await waitFor('the archive to hold everything', () => {
