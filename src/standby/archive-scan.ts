@@ -30,6 +30,8 @@ export interface ScannedFile {
   cleanEnd: number;
   /** The file ends in a ROTATE to the next file (false: the newest file, or a primary crash). */
   rotated: boolean;
+  /** Timestamp of the file's first event (its format description: when the primary began the file). */
+  firstEventS: number | undefined;
 }
 
 /** The first place where the archive cannot be trusted; nothing at or after it is replayed. */
@@ -125,6 +127,7 @@ export async function scanArchive(
     let lastType = -1;
     let rotateTo: string | undefined;
     let pendingRestart = restart;
+    let firstEventS: number | undefined;
     const scan = await scanBinlogFile(path, {
       verifyChecksums: options.verifyChecksums,
       onEvent: ({ offset, header, bytes }) => {
@@ -133,6 +136,7 @@ export async function scanArchive(
           pendingRestart = undefined;
         }
         lastType = header.type;
+        firstEventS ??= header.timestampS;
         result.newestEventS = Math.max(result.newestEventS ?? 0, header.timestampS);
         if (header.type === EventType.ROTATE) rotateTo = parseRotate(bytes).nextFile;
         if (!tracker.observe(bytes, header)) return;
@@ -144,7 +148,7 @@ export async function scanArchive(
         }
       },
     });
-    const file: ScannedFile = { name, sizeBytes, cleanEnd, rotated: lastType === EventType.ROTATE };
+    const file: ScannedFile = { name, sizeBytes, cleanEnd, rotated: lastType === EventType.ROTATE, firstEventS };
     result.files.push(file);
     if (scan.stop.kind === 'corrupt' || (scan.stop.kind === 'truncated' && !newest)) {
       if (stopAtDamage({ kind: scan.stop.kind, file: name, offset: scan.stop.offset, reason: scan.stop.reason }, i)) return result;

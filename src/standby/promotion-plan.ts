@@ -10,7 +10,7 @@ import { checkBaseFiles } from './base-checksums.js';
 import type { ReplayRange } from './binlog-replay.js';
 import type { Logger } from '../platform/logger.js';
 import { listSpoolSources, spoolTreeAt } from './spool-restore.js';
-import { StopPointResolver, describeTarget, type TargetSpec } from './stop-point.js';
+import { StopPointResolver, describeTarget, refuseBeforeArchiveStart, type TargetSpec } from './stop-point.js';
 import type { TargetServer } from './target-server.js';
 
 /** One step of a promotion, in order; `skipped` steps say why (e.g. nothing to replay). */
@@ -117,6 +117,8 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       }
     }
   }
+
+  refuseBeforeArchiveStart(target, resolver.last, scan.files[0]);
 
   const firstFile = scan.files[0]?.name ?? '';
   const usable = bases.filter(

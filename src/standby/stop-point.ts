@@ -88,3 +88,21 @@ export class StopPointResolver {
     return this.target.kind === 'gtid' ? this.#found : true;
   }
 }
+
+/**
+ * Refuses a target that lies before the archive's chain begins, with no archived commit at or
+ * before it: what the primary committed between that point and its first archived file is
+ * unknown, so no base can be shown to hold exactly the state at the target (a base taken
+ * later would silently include those commits).
+ */
+export function refuseBeforeArchiveStart(target: TargetSpec, last: CommitPoint | undefined, first: { name: string; firstEventS: number | undefined } | undefined): void {
+  if (last !== undefined || first === undefined) return;
+  const before =
+    (target.kind === 'time' && first.firstEventS !== undefined && target.atMs < first.firstEventS * 1000) ||
+    (target.kind === 'position' && compareBinlogPositions(target.at, { file: first.name, position: 4 }) < 0);
+  if (!before) return;
+  const begins = first.firstEventS === undefined ? first.name : `${first.name}, begun ${new Date(first.firstEventS * 1000).toISOString()}`;
+  throw new HotspareError('TARGET_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: it lies before the archive's first binlog file ${begins}`, {
+    hint: 'run `hotspare status` for what the archive covers; an earlier point needs a base backup and binlog from before it',
+  });
+}

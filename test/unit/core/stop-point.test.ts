@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StopPointResolver } from '../../../src/standby/stop-point.js';
+import { StopPointResolver, refuseBeforeArchiveStart } from '../../../src/standby/stop-point.js';
 
 const commits = [
   { file: 'b.000001', position: 500, timestampS: 100, gtid: '0-1-1' },
@@ -55,5 +55,25 @@ describe('StopPointResolver across a recorded gap', () => {
     const atRestart = run(new StopPointResolver({ kind: 'time', atMs: 200_500 }));
     expect(atRestart.last).toBeUndefined();
     expect(atRestart.next).toEqual(later);
+  });
+});
+
+describe('a target before the archive begins', () => {
+  // The archive's first file began at 90 s; its first commit is at 100 s.
+  const first = { name: 'b.000001', firstEventS: 90 };
+  const check = (target: ConstructorParameters<typeof StopPointResolver>[0]): void => {
+    refuseBeforeArchiveStart(target, resolve(new StopPointResolver(target)).last, first);
+  };
+
+  it('is refused: the commits between it and the first archived file are unknown', () => {
+    expect(() => check({ kind: 'time', atMs: 89_999 })).toThrow(/lies before the archive's first binlog file b\.000001, begun 1970-01-01T00:01:30\.000Z/);
+    expect(() => check({ kind: 'position', at: { file: 'b.000000', position: 900 } })).toThrow(/lies before the archive's first binlog file/);
+  });
+
+  it('is accepted from the moment the first file began, before its first commit too', () => {
+    expect(() => check({ kind: 'time', atMs: 90_000 })).not.toThrow();
+    expect(() => check({ kind: 'time', atMs: 99_000 })).not.toThrow();
+    expect(() => check({ kind: 'position', at: { file: 'b.000001', position: 4 } })).not.toThrow();
+    expect(() => check({ kind: 'end' })).not.toThrow();
   });
 });
