@@ -116,6 +116,7 @@ async function settledHead(primary: MariadbServer): Promise<{ file: string; posi
 export const binlogStreamingSuite: BenchSuite = {
   title: 'binlog catch-up to a file archive (issue 2)',
   async run(report) {
+    if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`BENCH_BINLOG_ROUNDS must be a whole number of at least 1, not ${process.env['BENCH_BINLOG_ROUNDS']}`);
     const dir = mkdtempSync(join(tmpdir(), 'hotspare-bench-binlog-'));
     const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
     try {
