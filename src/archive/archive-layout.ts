@@ -16,6 +16,15 @@ export class ArchiveLayout {
   binlogFile(name: string): string {
     return join(this.binlogDir, name);
   }
+  /**
+   * A new binlog file while the one before it is not yet durable: the writer fills it under
+   * this name and renames it once its predecessor is fsynced. Never a binlog file name (a
+   * leading dot, no digits at the end), so every reader passes it by; the writer removes a
+   * leftover one on open (nothing in it was ever reported durable).
+   */
+  binlogPartialFile(name: string): string {
+    return join(this.binlogDir, `.${name}${BINLOG_PARTIAL_SUFFIX}`);
+  }
   get baseDir(): string {
     return join(this.root, 'base');
   }
@@ -38,6 +47,9 @@ export class ArchiveLayout {
     return join(this.stateDir, 'last-heard.json');
   }
 }
+
+/** The ending of a binlog file still written under its temporary name (binlogPartialFile). */
+export const BINLOG_PARTIAL_SUFFIX = '.partial';
 
 /** Binlog file names as the server makes them: base name, dot, six or more digits. */
 export const BINLOG_FILE_NAME = /^[A-Za-z0-9._-]{1,200}\.\d{6,}$/;

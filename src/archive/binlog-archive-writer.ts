@@ -1,4 +1,5 @@
-import { mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
 import { BINLOG_FIRST_EVENT_POSITION, BINLOG_MAGIC, EventType, parseRotate } from '../core/binlog-event.js';
 import { assert } from '../core/assert.js';
@@ -8,7 +9,7 @@ import type { Clock } from '../platform/clock.js';
 import { fsyncDir, writeFileDurable } from '../platform/durable-file.js';
 import type { Logger } from '../platform/logger.js';
 import { DEFAULT_INDEX_CHECKPOINT_INTERVAL_MS, DEFAULT_SYNC_BATCH_BYTES_MAX } from '../config/defaults.js';
-import { ArchiveLayout, BINLOG_FILE_NAME, compareBinlogNames, nextBinlogName } from './archive-layout.js';
+import { ArchiveLayout, BINLOG_FILE_NAME, BINLOG_PARTIAL_SUFFIX, compareBinlogNames, nextBinlogName } from './archive-layout.js';
 import { scanBinlogFile } from './binlog-file-scanner.js';
 import { chainRestartRecorded } from './binlog-gaps.js';
 import type { BinlogRecord, DurablePoint, ResumePoint } from '../core/binlog-record.js';
@@ -20,6 +21,10 @@ import type { BinlogRecord, DurablePoint, ResumePoint } from '../core/binlog-rec
  */
 interface WrittenBatch {
   file: string;
+  /** The file's handle (an fsync round may cover the end of one file and the start of the next). */
+  handle: FileHandle;
+  /** Where the file ends once this batch is in it. */
+  end: number;
   bytes: number;
   /** The last transaction boundary in the batch (its end offset), if any. */
   boundaryPosition: number | undefined;
@@ -66,8 +71,12 @@ export class BinlogArchiveWriter {
   /** Written to the file but not yet covered by an fsync. */
   #unsynced: WrittenBatch[] = [];
   #syncing: Promise<void> | undefined;
-  /** A file was created since the last fsync: its directory entry must be durable before any of its bytes count. */
+  /** A file was created or renamed since the last fsync: its directory entry must be durable before any of its bytes count. */
   #dirSyncPending = false;
+  /** Earlier files' handles, closed once no written batch of theirs waits for an fsync. */
+  #retired: FileHandle[] = [];
+  /** The current file, written under its temporary name until the file before it is durable. */
+  #partial: { handle: FileHandle; from: string; to: string } | undefined;
   #point: DurablePoint | undefined;
   #lastCheckpointMs = 0;
 
@@ -97,6 +106,7 @@ export class BinlogArchiveWriter {
     const layout = new ArchiveLayout(root);
     await mkdir(layout.binlogDir, { recursive: true });
     await mkdir(layout.stateDir, { recursive: true });
+    await removePartialFiles(layout, options.logger);
     const resume = await recoverTail(layout, options.logger);
     return new BinlogArchiveWriter(root, options, resume);
   }
@@ -159,6 +169,8 @@ export class BinlogArchiveWriter {
       await this.flush();
     } finally {
       this.#closed = true;
+      // After a failure some of these may still wait for an fsync that will never count.
+      for (const handle of this.#retired.splice(0)) await handle.close();
       await this.#handle?.close();
       this.#handle = undefined;
       this.#durable.complete();
@@ -187,16 +199,13 @@ export class BinlogArchiveWriter {
       const batch = this.#takeBatch();
       const first = batch[0];
       assert(first !== undefined, 'batch is not empty');
-      if (first.file !== this.#file) {
-        // The old file's last bytes must be durable before the archive moves on.
-        await this.#syncWritten();
-        await this.#switchTo(first.file, first.offset);
-      }
-      assert(this.#handle !== undefined, 'a file is open');
+      if (first.file !== this.#file) await this.#switchTo(first.file, first.offset);
+      const handle = this.#handle;
+      assert(handle !== undefined, 'a file is open');
       const buffers = batch.map((r) => r.bytes);
-      await writeAllAt(this.#handle, buffers, this.#writtenEnd);
-      const written = summarize(batch);
-      this.#writtenEnd += written.bytes;
+      await writeAllAt(handle, buffers, this.#writtenEnd);
+      const written = summarize(batch, handle, this.#writtenEnd);
+      this.#writtenEnd = written.end;
       this.#unsynced.push(written);
       // Group commit: the next write goes on while an fsync covers everything written so far.
       this.#startSync();
@@ -209,17 +218,27 @@ export class BinlogArchiveWriter {
     if (this.#syncing !== undefined) return;
     this.#syncing = (async () => {
       while (this.#unsynced.length > 0) {
-        const handle = this.#handle;
-        assert(handle !== undefined, 'a file is open');
         const covered = this.#unsynced.splice(0);
-        const end = this.#writtenEnd;
-        await handle.datasync();
-        if (this.#dirSyncPending) {
-          await fsyncDir(this.layout.binlogDir);
-          this.#dirSyncPending = false;
+        // After a file switch a round covers the old file's last bytes and the new file's
+        // first: both are fsynced at once, and nothing of the round counts before both are.
+        await Promise.all([...new Set(covered.map((b) => b.handle))].map((h) => h.datasync()));
+        // Every byte of the earlier files is durable now (they were written before the new
+        // file began, so none is left for a later round): the new file may take its name.
+        const partial = this.#partial;
+        if (partial !== undefined && !this.#unsynced.some((b) => b.handle !== partial.handle)) {
+          await rename(partial.from, partial.to);
+          this.#partial = undefined;
+          this.#dirSyncPending = true;
         }
+        if (this.#dirSyncPending) {
+          // Taken before the fsync: a file made during it is covered by the next round.
+          this.#dirSyncPending = false;
+          await fsyncDir(this.layout.binlogDir);
+        }
+        assert(this.#partial === undefined || covered.every((b) => b.handle !== this.#partial?.handle), 'a file counts only under its own name');
         this.#pendingBytes -= covered.reduce((n, b) => n + b.bytes, 0);
-        this.#advance(covered, end);
+        this.#advance(covered);
+        await this.#closeRetired();
       }
     })()
       .catch((err: unknown) => {
@@ -256,25 +275,58 @@ export class BinlogArchiveWriter {
     return this.#queue.splice(0, count);
   }
 
+  /**
+   * Moves on to another file. The new file is written while the fsync of the old one's last
+   * bytes runs, so a switch costs the stream no fsync of its own. On disk, though, a crash
+   * must never leave a newer file beside an older one that lost its tail: recovery looks
+   * only at the newest file, and the hole would stay. So while the old file is not yet
+   * durable, the new one is written under its temporary name and renamed by the fsync round
+   * that makes the old one durable (before that round's directory fsync, which covers the
+   * rename; none of the new file's bytes counts before it).
+   */
   async #switchTo(file: string, offset: number): Promise<void> {
-    await this.#handle?.close();
+    const previous = this.#handle;
+    // One file at a time under a temporary name (a file is rarely shorter than one fsync).
+    if (this.#partial !== undefined) await this.#syncWritten();
+    if (previous !== undefined) {
+      this.#retired.push(previous);
+      this.#handle = undefined;
+    }
+    const oldNotDurable = this.#syncing !== undefined || this.#unsynced.length > 0;
+    // While a round runs it may be fsyncing the old file; its end closes what it is done with.
+    if (this.#syncing === undefined) await this.#closeRetired();
     const path = this.layout.binlogFile(file);
     if (offset === BINLOG_FIRST_EVENT_POSITION) {
       // A new file: the magic first. The fsync that covers its first events covers the magic
       // too, and the directory entry is made durable before that fsync reports anything (a
       // crash before leaves a file that recovery starts again, or none).
-      const handle = await open(path, 'w', 0o640);
+      const partialPath = this.layout.binlogPartialFile(file);
+      const handle = await open(oldNotDurable ? partialPath : path, 'w', 0o640);
       await handle.write(BINLOG_MAGIC, 0, BINLOG_MAGIC.length, 0);
-      this.#dirSyncPending = true;
+      if (oldNotDurable) {
+        this.#partial = { handle, from: partialPath, to: path };
+        this.#options.logger.debug({ file }, 'new binlog file written under its temporary name until the one before is durable');
+      } else {
+        this.#dirSyncPending = true;
+      }
       this.#handle = handle;
     } else {
+      // Only the first file of a session starts mid-file (append() refuses any other).
       this.#handle = await open(path, 'r+');
     }
     this.#file = file;
     this.#writtenEnd = offset;
   }
 
-  #advance(covered: WrittenBatch[], durableEnd: number): void {
+  /** Closes the earlier files that no written batch waits on. Called only while no fsync runs. */
+  async #closeRetired(): Promise<void> {
+    const done = this.#retired.filter((h) => !this.#unsynced.some((b) => b.handle === h));
+    if (done.length === 0) return;
+    this.#retired = this.#retired.filter((h) => !done.includes(h));
+    for (const handle of done) await handle.close();
+  }
+
+  #advance(covered: WrittenBatch[]): void {
     const last = covered[covered.length - 1];
     assert(last !== undefined, 'batch is not empty');
     const previous = this.#point;
@@ -290,7 +342,7 @@ export class BinlogArchiveWriter {
       if (batch.commitTimestampS !== undefined) commitTimestampS = batch.commitTimestampS;
       if (batch.gtid !== undefined) gtid = batch.gtid;
     }
-    const point: DurablePoint = { file: last.file, position: durableEnd, boundaryFile, boundaryPosition, commitTimestampS, gtid };
+    const point: DurablePoint = { file: last.file, position: last.end, boundaryFile, boundaryPosition, commitTimestampS, gtid };
     assert(previous === undefined || compareBinlogNames(point.file, previous.file) > 0 || point.position > previous.position, 'the durable point only moves forward');
     this.#point = point;
     this.#durable.next(point);
@@ -317,12 +369,13 @@ export class BinlogArchiveWriter {
 }
 
 /** What the durable point needs from a batch of records of one file, without their bytes. */
-function summarize(batch: readonly BinlogRecord[]): WrittenBatch {
+function summarize(batch: readonly BinlogRecord[], handle: FileHandle, at: number): WrittenBatch {
   const first = batch[0];
   assert(first !== undefined, 'batch is not empty');
-  const written: WrittenBatch = { file: first.file, bytes: 0, boundaryPosition: undefined, commitTimestampS: undefined, gtid: undefined };
+  const written: WrittenBatch = { file: first.file, handle, end: at, bytes: 0, boundaryPosition: undefined, commitTimestampS: undefined, gtid: undefined };
   for (const record of batch) {
     written.bytes += record.bytes.length;
+    written.end += record.bytes.length;
     if (!record.boundary) continue;
     written.boundaryPosition = record.offset + record.bytes.length;
     const type = record.bytes.readUInt8(4);
@@ -365,6 +418,18 @@ export async function listArchivedBinlogs(layout: ArchiveLayout): Promise<string
     throw err;
   }
   return names.filter((n) => BINLOG_FILE_NAME.test(n)).sort(compareBinlogNames);
+}
+
+/**
+ * A file still under its temporary name was left by a crash before the file ahead of it was
+ * durable: none of its bytes was ever reported durable, and the stream fetches them again.
+ */
+async function removePartialFiles(layout: ArchiveLayout, logger: Logger): Promise<void> {
+  for (const name of await readdir(layout.binlogDir)) {
+    if (!name.startsWith('.') || !name.endsWith(BINLOG_PARTIAL_SUFFIX)) continue;
+    logger.info({ file: name }, 'removing a binlog file that a crash left before it was durable');
+    await rm(join(layout.binlogDir, name), { force: true });
+  }
 }
 
 /**

@@ -1,8 +1,11 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, appendFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, appendFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { nextBinlogName } from '../../../src/archive/archive-layout.js';
 import { BinlogArchiveWriter } from '../../../src/archive/binlog-archive-writer.js';
+import { compareBinlogPositions } from '../../../src/core/binlog-position.js';
 import { readEventHeader } from '../../../src/core/binlog-event.js';
 import { TransactionTracker } from '../../../src/core/transaction-tracker.js';
 import { silentLogger } from '../../../src/platform/logger.js';
@@ -88,5 +91,57 @@ describe('BinlogArchiveWriter tail recovery', () => {
       expect.objectContaining({ code: 'BINLOG_GAP' }) as Error,
     );
     await writer.close();
+  });
+});
+
+// Goal: a file switch costs no fsync of its own, and yet a crash never leaves a newer file
+// beside an older one that lost its tail. Method: three files' events appended in one
+// synchronous run (so each switch comes while the fsync of the file before still runs, and
+// the next file is written under its temporary name); then a temporary file left as by a
+// crash beside a complete archive.
+describe('BinlogArchiveWriter file switches', () => {
+  const appendFile = (writer: BinlogArchiveWriter, file: string): void => {
+    const tracker = new TransactionTracker();
+    for (const { offset, bytes } of fixtureEvents()) {
+      const boundary = tracker.observe(bytes, readEventHeader(bytes));
+      writer.append({ file, offset, bytes, timestampS: readEventHeader(bytes).timestampS, boundary, gtid: boundary ? tracker.lastGtid : undefined });
+    }
+  };
+
+  it('writes each file byte for byte under its own name, with durable points in file order', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'hotspare-writer-'));
+    dirs.push(root);
+    const logLines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => logLines.push(line) });
+    const writer = await BinlogArchiveWriter.open(root, { logger, clock });
+    const points: { file: string; position: number }[] = [];
+    writer.durable$.subscribe((p) => points.push({ file: p.file, position: p.position }));
+    const files = [FIXTURE_NAME, nextBinlogName(FIXTURE_NAME), nextBinlogName(nextBinlogName(FIXTURE_NAME))];
+    for (const file of files) appendFile(writer, file);
+    await writer.close();
+
+    const fixture = readFileSync(FIXTURE_PATH);
+    expect(readdirSync(join(root, 'binlog')).sort()).toEqual(files);
+    for (const file of files) expect(readFileSync(join(root, 'binlog', file)).equals(fixture), file).toBe(true);
+    expect(points.at(-1)).toEqual({ file: files[2], position: fixture.length });
+    expect(points.slice(1).every((p, i) => compareBinlogPositions(points[i] ?? p, p) < 0)).toBe(true);
+    // The first switch came while the first file's fsync ran, so the second file began under
+    // its temporary name; the second switch came while that one still had it, so it waited
+    // for everything to be durable and the third file began under its own name.
+    const temporary = logLines.map((l) => JSON.parse(l) as { msg: string; file?: string }).filter((l) => l.msg.includes('temporary name'));
+    expect(temporary.map((l) => l.file)).toEqual([files[1]]);
+    expect(writer.durablePoint).toMatchObject({ boundaryFile: files[2], boundaryPosition: fixture.length, gtid: '0-11-14' });
+  });
+
+  it('removes a file a crash left under its temporary name and resumes where the durable files end', async () => {
+    const { root, path } = archiveWith();
+    const next = nextBinlogName(FIXTURE_NAME);
+    const leftover = join(root, 'binlog', `.${next}.partial`);
+    writeFileSync(leftover, readFileSync(FIXTURE_PATH).subarray(0, 300));
+    const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
+    expect(writer.resume).toMatchObject({ file: next, position: 4 });
+    await writer.close();
+    expect(readdirSync(join(root, 'binlog'))).toEqual([FIXTURE_NAME]);
+    expect(readFileSync(path).equals(readFileSync(FIXTURE_PATH))).toBe(true);
   });
 });
