@@ -19,6 +19,7 @@ import {
   WIRE_PROTOCOL_VERSION,
 } from '../../config/defaults.js';
 import type { BinlogRecord, DurablePoint, ResumePoint } from '../../core/binlog-record.js';
+import { assert } from '../../core/assert.js';
 import { HotspareError, errorMessage } from '../../core/errors.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
@@ -29,7 +30,10 @@ import {
   decodeJson,
   decodeWelcome,
   encodableEvent,
+  encodedEventBytes,
+  encodeEventPieces,
   encodeEvents,
+  EVENTS_FRAME_OVERHEAD_BYTES,
   encodeFileRequest,
   encodeJson,
   problemSchema,
@@ -61,7 +65,7 @@ export interface RemoteLimits {
   idleTimeoutMs: number;
   closeTimeoutMs: number;
   requestTimeoutMs: number;
-  /** Events in hand are sent together in one EVENTS frame of up to this many bytes. */
+  /** Events in hand are sent together in one EVENTS frame of up to this many bytes; a larger event in EVENT_PIECE frames of this size. */
   eventBatchBytesMax: number;
 }
 
@@ -91,6 +95,8 @@ export class RemoteTarget implements ReplicaTarget {
       eventBatchBytesMax: DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX,
       ...options.limits,
     };
+    // The receiver refuses a frame larger than its limit.
+    assert(this.#limits.eventBatchBytesMax <= DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX, 'eventBatchBytesMax is at most DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX');
   }
 
   async open(identity: PrimaryIdentity): Promise<ReplicaSession> {
@@ -155,7 +161,9 @@ class RemoteSession implements ReplicaSession {
   #pendingBytes = 0;
   /** Events appended in this turn of the event loop, sent together at its end. */
   #batch: BinlogRecord[] = [];
+  /** The batch's size in a frame (event bytes and metadata), and its event bytes alone. */
   #batchBytes = 0;
+  #batchSize = 0;
   #batchScheduled = false;
   #failure: HotspareError | undefined;
   #handshake: { resolve: () => void; reject: (err: unknown) => void } | undefined;
@@ -220,11 +228,21 @@ class RemoteSession implements ReplicaSession {
     if (this.#closing) throw new Error('append after close');
     if (!encodableEvent(record)) throw new Error('binlog file name or GTID too long for the wire');
     const size = record.bytes.length;
-    if (this.#batch.length > 0 && (this.#batchBytes + size > this.limits.eventBatchBytesMax || this.#batch.length >= DEFAULT_WIRE_FRAME_EVENTS_MAX)) this.#sendBatch();
-    this.#batch.push(record);
-    this.#batchBytes += size;
+    // A frame's size counts the events' metadata too, so that no frame exceeds the batch limit.
+    const encoded = encodedEventBytes(record);
+    const frameMax = this.limits.eventBatchBytesMax - EVENTS_FRAME_OVERHEAD_BYTES;
+    if (this.#batch.length > 0 && (this.#batchBytes + encoded > frameMax || this.#batch.length >= DEFAULT_WIRE_FRAME_EVENTS_MAX)) this.#sendBatch();
     this.#pendingBytes += size;
-    if (this.#batchBytes >= this.limits.eventBatchBytesMax) {
+    if (encoded > frameMax) {
+      // Larger than a frame: the event travels alone, in pieces the receiver writes as they come.
+      this.#inflight.push({ file: record.file, end: record.offset + size, bytes: size });
+      if (this.#failure === undefined) for (const parts of encodeEventPieces(record, this.limits.eventBatchBytesMax)) this.#wire.send(FrameType.EVENT_PIECE, parts);
+      return;
+    }
+    this.#batch.push(record);
+    this.#batchBytes += encoded;
+    this.#batchSize += size;
+    if (this.#batchBytes >= frameMax) {
       this.#sendBatch();
     } else if (!this.#batchScheduled) {
       // The events of every socket read in this turn of the event loop go out in one frame
@@ -242,8 +260,9 @@ class RemoteSession implements ReplicaSession {
     const last = batch[batch.length - 1];
     if (last === undefined) return;
     this.#batch = [];
-    this.#inflight.push({ file: last.file, end: last.offset + last.bytes.length, bytes: this.#batchBytes });
+    this.#inflight.push({ file: last.file, end: last.offset + last.bytes.length, bytes: this.#batchSize });
     this.#batchBytes = 0;
+    this.#batchSize = 0;
     if (this.#failure === undefined) this.#wire.send(FrameType.EVENTS, encodeEvents(batch));
   }
 
