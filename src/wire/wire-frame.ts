@@ -54,6 +54,15 @@ function headerChecked(type: number): boolean {
   return type === FrameType.EVENTS || type === FrameType.EVENT_PIECE;
 }
 
+/**
+ * zlib.crc32(data, value) for a part of a frame. An empty part leaves the value as it is:
+ * zlib.crc32 of an empty Buffer without backing memory (a view of Buffer.allocUnsafe(0))
+ * returns 0, zlib's "initial value" answer for a null buffer, whatever `value` was.
+ */
+function crcUpdate(part: Buffer, crc: number): number {
+  return part.length === 0 ? crc : crc32(part, crc);
+}
+
 /** A peer that does not speak the protocol: the connection is dropped, nothing is written. */
 export function wireError(message: string): HotspareError {
   return new HotspareError('WIRE_PROTOCOL', message, { hint: 'the peer is not a hotspare of this version, or the link damages data; the connection was dropped' });
@@ -71,7 +80,7 @@ export function encodeFrame(type: FrameTypeCode, parts: readonly Buffer[]): Buff
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] as Buffer;
     length += part.length;
-    if (i < checked) crc = crc32(part, crc);
+    if (i < checked) crc = crcUpdate(part, crc);
   }
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   header.writeUInt8(type, 0);
@@ -164,8 +173,8 @@ function checkedCrc(type: number, segments: readonly Buffer[]): number {
     if (prefix === undefined) throw wireError(`${what} frame is truncated`);
     const header = reader.take(prefix.readUInt32BE(0));
     if (header === undefined) throw wireError(`${what} frame header is longer than the frame`);
-    return crc32(header, crc32(prefix)) >>> 0;
+    return crcUpdate(header, crc32(prefix)) >>> 0;
   }
-  for (const segment of segments) crc = crc32(segment, crc);
+  for (const segment of segments) crc = crcUpdate(segment, crc);
   return crc >>> 0;
 }

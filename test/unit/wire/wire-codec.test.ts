@@ -29,6 +29,13 @@ describe('wire codec', () => {
     }
   });
 
+  it('frames with an empty part (a view of Buffer.allocUnsafe(0)) keep their CRC32', () => {
+    const empty = Buffer.allocUnsafe(0).subarray(0, 0);
+    const request = encodeFileRequest({ id: 5, op: FileOp.WRITE, args: { path: 'base/x.partial/a', offset: 196 }, data: empty });
+    const frames = new FrameDecoder(1000).push(Buffer.concat(encodeFrame(FrameType.FILE_REQUEST, request)));
+    expect(frames.map((f) => decodeFileRequest(f.payload).args)).toEqual([{ path: 'base/x.partial/a', offset: 196 }]);
+  });
+
   it('refuses a damaged frame, an unknown type and a frame over the limit', () => {
     const frame = Buffer.concat(encodeFrame(FrameType.ACK, [Buffer.from('{"a":1}')]));
     const damaged = Buffer.from(frame);
