@@ -143,6 +143,15 @@ export const DEFAULT_RECEIVER_CONNECTIONS_MAX = 16;
 export const DEFAULT_RECEIVER_PENDING_BYTES_MAX = 64 * 1024 * 1024;
 /** At most this many putFile uploads may be open at once on one receiver session. */
 export const DEFAULT_RECEIVER_UPLOADS_MAX = 8;
+/**
+ * A remote replica's base backup is taken into the agent's stateDir first and uploaded from
+ * there (so it survives a link that drops): at most this many bytes of one base are staged.
+ */
+export const DEFAULT_BASE_STAGING_BYTES_MAX = 64 * 1024 * 1024 * 1024;
+/** A staged base is uploaded in pieces of this size (each travels as wire-sized WRITE chunks). */
+export const DEFAULT_BASE_UPLOAD_PIECE_BYTES = 4 * 1024 * 1024;
+/** Pieces of a base upload sent before the first of them is answered (memory: this many pieces). */
+export const DEFAULT_BASE_UPLOAD_PIECES_IN_FLIGHT = 2;
 /** Base backups: one INSERT statement holds rows up to about this many bytes of SQL. */
 export const DEFAULT_BASE_INSERT_BYTES_MAX = 1024 * 1024;
 /** Base backups: parallel row streams (client sessions sharing one snapshot), and restore clients. */

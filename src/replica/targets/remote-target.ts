@@ -45,6 +45,8 @@ import {
 import { WireSocket } from '../../wire/wire-socket.js';
 import type { ReplicaSession, ReplicaTarget } from '../replica-target.js';
 import { problemError, RemoteArchiveFiles } from './remote-archive-files.js';
+import { BaseStaging, StagedBaseFiles } from './staged-base-files.js';
+import type { ArchiveFiles } from '../../archive/archive-files.js';
 
 export interface RemoteTargetOptions {
   name: string;
@@ -55,6 +57,11 @@ export interface RemoteTargetOptions {
   logger: Logger;
   /** Dates the wire's heartbeats and idle timeout; the system clock by default. */
   clock?: Clock;
+  /**
+   * A folder on the agent's disk (in its stateDir) where base backups are staged and uploaded
+   * from, resumably (see StagedBaseFiles). Without it a base streams to the standby directly.
+   */
+  baseStagingDir?: string | undefined;
   limits?: Partial<RemoteLimits>;
 }
 
@@ -82,9 +89,12 @@ export class RemoteTarget implements ReplicaTarget {
   /** One id per agent process: a reconnect of this agent replaces its own stale connection. */
   readonly agentId = randomUUID();
   readonly #limits: RemoteLimits;
+  /** Shared by every session: a staged base outlives the connection it was taken on. */
+  readonly #staging: BaseStaging | undefined;
 
   constructor(readonly options: RemoteTargetOptions) {
     this.name = options.name;
+    this.#staging = options.baseStagingDir === undefined ? undefined : new BaseStaging(options.baseStagingDir, options.logger);
     this.#limits = {
       connectTimeoutMs: DEFAULT_REMOTE_CONNECT_TIMEOUT_MS,
       handshakeTimeoutMs: DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS,
@@ -102,7 +112,7 @@ export class RemoteTarget implements ReplicaTarget {
   async open(identity: PrimaryIdentity): Promise<ReplicaSession> {
     const token = await readSecret(this.options.tokenFile, 'tokenFile');
     const socket = await this.#connect();
-    const session = new RemoteSession(socket, this.#limits, this.options.address, this.options.logger, this.options.clock);
+    const session = new RemoteSession(socket, this.#limits, this.options.address, this.options.logger, this.options.clock, this.#staging);
     const hello: Hello = { protocol: WIRE_PROTOCOL_VERSION, token, primary: identity, agentId: this.agentId };
     await session.handshake(hello);
     return session;
@@ -154,7 +164,7 @@ interface PendingRequest {
 /** One connection to a receiver, handshaken: the ReplicaSession the pipeline streams into. */
 class RemoteSession implements ReplicaSession {
   resume: ResumePoint | undefined;
-  readonly files: RemoteArchiveFiles;
+  readonly files: ArchiveFiles;
   readonly #wire: WireSocket;
   readonly #durable = new Subject<DurablePoint>();
   readonly #inflight: InFlight[] = [];
@@ -179,6 +189,7 @@ class RemoteSession implements ReplicaSession {
     private readonly address: string,
     private readonly log: Logger,
     clock: Clock | undefined,
+    staging: BaseStaging | undefined,
   ) {
     let markGone!: () => void;
     this.#gone = new Promise((r) => (markGone = r));
@@ -193,7 +204,8 @@ class RemoteSession implements ReplicaSession {
         markGone();
       },
     });
-    this.files = new RemoteArchiveFiles((op, args, data) => this.#request(op, args, data));
+    const remote = new RemoteArchiveFiles((op, args, data) => this.#request(op, args, data));
+    this.files = staging === undefined ? remote : new StagedBaseFiles(remote, staging);
   }
 
   get pendingBytes(): number {
