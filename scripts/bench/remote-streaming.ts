@@ -89,7 +89,10 @@ async function buildBacklog(primary: MariadbServer): Promise<{ bytes: number; fi
 }
 
 function spawnReceiver(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'receive', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
+  // BENCH_CPU_PROF_DIR=DIR: the receiver writes a CPU profile there (run the bench itself with node --cpu-prof for the agent's).
+  const profile = process.env['BENCH_CPU_PROF_DIR'];
+  const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+  const child = spawn(process.execPath, [...flags, BIN, 'receive', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => resolve(child), 3_000);

@@ -111,7 +111,7 @@ export class SyncAgent {
       const logger = deps.logger.child({ component: 'replica', replica: definition.name });
       const tracker = this.trackers[index];
       if (tracker === undefined) return;
-      const target = createReplicaTarget(definition, { logger, clock: deps.clock, syncBatchBytesMax: config.binlog.syncBatchBytesMax });
+      const target = createReplicaTarget(definition, { logger, clock: deps.clock, syncBatchBytesMax: config.binlog.syncBatchBytesMax, stateDir: config.stateDir });
       const serverId = replicaServerId(config, index);
       // Spool syncers share the pipeline's archive session and run while it is open.
       const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);

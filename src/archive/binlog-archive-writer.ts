@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
 import { BINLOG_FIRST_EVENT_POSITION, BINLOG_MAGIC, EventType, parseRotate } from '../core/binlog-event.js';
@@ -26,6 +26,8 @@ interface WrittenBatch {
   /** Where the file ends once this batch is in it. */
   end: number;
   bytes: number;
+  /** The end of the batch's last complete event; undefined when the batch holds only pieces of an unverified event. */
+  completeEnd: number | undefined;
   /** The last transaction boundary in the batch (its end offset), if any. */
   boundaryPosition: number | undefined;
   /** The last commit marker in the batch: its timestamp, and the last GTID among commits that carry one. */
@@ -38,6 +40,21 @@ interface Checkpoint {
   boundaryPosition: number;
   commitTimestampS: number | undefined;
   gtid: string | undefined;
+}
+
+/**
+ * A queued record. `piece`: bytes of an event too large to arrive at once, whose CRC32 is not
+ * checked yet: written past the durable point, never counted as durable (see appendPiece).
+ * `eventType`: the event's type when `bytes` is a last piece and not the whole event.
+ */
+type QueuedRecord = BinlogRecord & { piece?: true; eventType?: number };
+
+/** Where an event that arrives in pieces started, and what the writer had accepted before it. */
+interface OpenPieces {
+  file: string;
+  offset: number;
+  previousFile: string | undefined;
+  previousEnd: number;
 }
 
 export interface BinlogArchiveWriterOptions {
@@ -57,7 +74,8 @@ export class BinlogArchiveWriter {
   readonly layout: ArchiveLayout;
   readonly #options: Required<BinlogArchiveWriterOptions>;
   readonly #durable = new Subject<DurablePoint>();
-  #queue: BinlogRecord[] = [];
+  #queue: QueuedRecord[] = [];
+  #pieces: OpenPieces | undefined;
   #pendingBytes = 0;
   #flushing: Promise<void> | undefined;
   #failure: unknown;
@@ -130,6 +148,65 @@ export class BinlogArchiveWriter {
    * previous one ended; a new file starts at offset 4 and is the successor of the last one.
    */
   append(record: BinlogRecord): void {
+    assert(this.#pieces === undefined, 'a whole event while an event in pieces is open');
+    this.#accept(record);
+  }
+
+  /**
+   * Queues a piece of an event that arrives in pieces (the caller checks the whole event's
+   * CRC32 as they come). Pieces are written past the durable point but count for nothing:
+   * no fsync reports them until appendLastPiece() completes the event, and dropPieces()
+   * cuts them off again. `piece.offset` is where the piece goes in the file.
+   */
+  appendPiece(piece: BinlogRecord): void {
+    const previousFile = this.#acceptedFile;
+    const previousEnd = this.#acceptedEnd;
+    this.#accept({ ...piece, boundary: false, piece: true });
+    this.#pieces ??= { file: piece.file, offset: piece.offset, previousFile, previousEnd };
+  }
+
+  /**
+   * Queues the last piece of an event whose pieces all arrived and whose CRC32 and position
+   * the caller has checked: the event counts (boundary, commit time, GTID) from the fsync that
+   * covers this piece. `eventType` is the event's type (this piece does not hold its header).
+   */
+  appendLastPiece(piece: BinlogRecord, eventType: number): void {
+    assert(this.#pieces !== undefined, 'a last piece without its first');
+    this.#accept({ ...piece, eventType });
+    this.#pieces = undefined;
+  }
+
+  /**
+   * Drops the pieces of an event that failed its check: waits until they are written, then cuts
+   * the file back to where the event began (or removes the file the event had begun). Nothing
+   * of them was ever reported durable.
+   */
+  async dropPieces(): Promise<void> {
+    const open = this.#pieces;
+    if (open === undefined) return;
+    await this.flush();
+    this.#pieces = undefined;
+    assert(this.#file === open.file && this.#handle !== undefined, 'the pieces were written to the open file');
+    // Everything written is durable after flush(), so the file already has its own name.
+    assert(this.#partial === undefined, 'no file is under its temporary name after a flush');
+    if (open.offset === BINLOG_FIRST_EVENT_POSITION) {
+      await this.#handle.close();
+      this.#handle = undefined;
+      this.#file = undefined;
+      await unlink(this.layout.binlogFile(open.file));
+      await fsyncDir(this.layout.binlogDir);
+      this.#acceptedFile = open.previousFile;
+      this.#acceptedEnd = open.previousEnd;
+      this.#writtenEnd = 0;
+      return;
+    }
+    await this.#handle.truncate(open.offset);
+    await this.#handle.datasync();
+    this.#acceptedEnd = open.offset;
+    this.#writtenEnd = open.offset;
+  }
+
+  #accept(record: QueuedRecord): void {
     if (this.#failure !== undefined) throw this.#failure;
     assert(!this.#closed, 'append after close');
     if (record.file === this.#acceptedFile) {
@@ -261,7 +338,7 @@ export class BinlogArchiveWriter {
   }
 
   /** Takes queued records of one file, up to the batch limit (always at least one). */
-  #takeBatch(): BinlogRecord[] {
+  #takeBatch(): QueuedRecord[] {
     const first = this.#queue[0];
     assert(first !== undefined, 'queue is not empty');
     let bytes = 0;
@@ -330,11 +407,15 @@ export class BinlogArchiveWriter {
     const last = covered[covered.length - 1];
     assert(last !== undefined, 'batch is not empty');
     const previous = this.#point;
+    // Pieces of an event not yet checked may be covered too: the point stops before them. A
+    // round may span a file switch, so the point is in the file of the last complete event.
+    let complete: { file: string; position: number } | undefined;
     let boundaryFile = previous?.boundaryFile ?? last.file;
     let boundaryPosition = previous?.boundaryPosition ?? BINLOG_FIRST_EVENT_POSITION;
     let commitTimestampS = previous?.commitTimestampS;
     let gtid = previous?.gtid;
     for (const batch of covered) {
+      if (batch.completeEnd !== undefined) complete = { file: batch.file, position: batch.completeEnd };
       if (batch.boundaryPosition !== undefined) {
         boundaryFile = batch.file;
         boundaryPosition = batch.boundaryPosition;
@@ -342,7 +423,8 @@ export class BinlogArchiveWriter {
       if (batch.commitTimestampS !== undefined) commitTimestampS = batch.commitTimestampS;
       if (batch.gtid !== undefined) gtid = batch.gtid;
     }
-    const point: DurablePoint = { file: last.file, position: last.end, boundaryFile, boundaryPosition, commitTimestampS, gtid };
+    if (complete === undefined) return;
+    const point: DurablePoint = { file: complete.file, position: complete.position, boundaryFile, boundaryPosition, commitTimestampS, gtid };
     assert(previous === undefined || compareBinlogNames(point.file, previous.file) > 0 || point.position > previous.position, 'the durable point only moves forward');
     this.#point = point;
     this.#durable.next(point);
@@ -369,16 +451,18 @@ export class BinlogArchiveWriter {
 }
 
 /** What the durable point needs from a batch of records of one file, without their bytes. */
-function summarize(batch: readonly BinlogRecord[], handle: FileHandle, at: number): WrittenBatch {
+function summarize(batch: readonly QueuedRecord[], handle: FileHandle, at: number): WrittenBatch {
   const first = batch[0];
   assert(first !== undefined, 'batch is not empty');
-  const written: WrittenBatch = { file: first.file, handle, end: at, bytes: 0, boundaryPosition: undefined, commitTimestampS: undefined, gtid: undefined };
+  const written: WrittenBatch = { file: first.file, handle, end: at, bytes: 0, completeEnd: undefined, boundaryPosition: undefined, commitTimestampS: undefined, gtid: undefined };
   for (const record of batch) {
     written.bytes += record.bytes.length;
     written.end += record.bytes.length;
+    if (record.piece === true) continue;
+    written.completeEnd = record.offset + record.bytes.length;
     if (!record.boundary) continue;
     written.boundaryPosition = record.offset + record.bytes.length;
-    const type = record.bytes.readUInt8(4);
+    const type = record.eventType ?? record.bytes.readUInt8(4);
     if (type === EventType.XID || type === EventType.QUERY || type === EventType.XA_PREPARE) {
       written.commitTimestampS = record.timestampS;
       if (record.gtid !== undefined) written.gtid = record.gtid;

@@ -35,7 +35,7 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
   const results: BaseResult[] = [];
   for (const definition of replicas) {
     const log = logger.child({ replica: definition.name });
-    const target = createReplicaTarget(definition, { logger: log, clock: systemClock, syncBatchBytesMax: config.binlog.syncBatchBytesMax });
+    const target = createReplicaTarget(definition, { logger: log, clock: systemClock, syncBatchBytesMax: config.binlog.syncBatchBytesMax, stateDir: config.stateDir });
     const session = await target.open(identity);
     try {
       const base = await takeBaseBackup({ primary: config.primary, files: session.files, clock: systemClock, logger: log });

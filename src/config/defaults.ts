@@ -99,18 +99,28 @@ export const DEFAULT_SPOOL_RACY_WINDOW_MS = 1_000;
 export const DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS = 1_000;
 /** A post-promotion hook is killed after this long. */
 export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
-/** Wire protocol version spoken by `remote` replicas and `hotspare receive` (2: events travel in EVENTS batches). */
-export const WIRE_PROTOCOL_VERSION = 2;
+/**
+ * Wire protocol version spoken by `remote` replicas and `hotspare receive` (2: events travel in
+ * EVENTS batches; 3: an event larger than a batch travels in EVENT_PIECE frames, and READ_FILE
+ * answers in chunks, so every frame is bounded).
+ */
+export const WIRE_PROTOCOL_VERSION = 3;
 /** Frames before the handshake completes, and control frames, are at most this long. */
 export const DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX = 64 * 1024;
-/** After the handshake a frame carries a batch of events, or one event of up to 1 GiB (the server's limit) plus metadata. */
-export const DEFAULT_WIRE_FRAME_BYTES_MAX = 1024 * 1024 * 1024 + 64 * 1024;
 /**
  * The agent gathers the events it has in hand into one EVENTS frame of up to this many bytes
- * (a larger single event travels alone); the frame leaves at the end of the current turn of
- * the event loop, never later, so an idle stream's one event is sent at once.
+ * (event bytes and their metadata); an event larger than that travels alone in EVENT_PIECE
+ * frames of up to this many bytes each. The frame leaves at the end of the current turn of the
+ * event loop, never later, so an idle stream's one event is sent at once.
  */
 export const DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX = 1024 * 1024;
+/**
+ * After the handshake no frame is longer than this: a batch or a piece of events
+ * (DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX), or a file chunk (DEFAULT_WIRE_FILE_CHUNK_BYTES), plus
+ * its metadata (a FILE_REQUEST's arguments are at most 64 KiB). A receiver's memory per session
+ * is then this plus its pending bytes, whatever the size of an event.
+ */
+export const DEFAULT_WIRE_FRAME_BYTES_MAX = 1024 * 1024 + 128 * 1024;
 /** An EVENTS frame holds at most this many events (the receiver refuses more). */
 export const DEFAULT_WIRE_FRAME_EVENTS_MAX = 4096;
 /** A putFile over the wire travels in chunks of this size, one request each (bounded memory). */
@@ -133,6 +143,15 @@ export const DEFAULT_RECEIVER_CONNECTIONS_MAX = 16;
 export const DEFAULT_RECEIVER_PENDING_BYTES_MAX = 64 * 1024 * 1024;
 /** At most this many putFile uploads may be open at once on one receiver session. */
 export const DEFAULT_RECEIVER_UPLOADS_MAX = 8;
+/**
+ * A remote replica's base backup is taken into the agent's stateDir first and uploaded from
+ * there (so it survives a link that drops): at most this many bytes of one base are staged.
+ */
+export const DEFAULT_BASE_STAGING_BYTES_MAX = 64 * 1024 * 1024 * 1024;
+/** A staged base is uploaded in pieces of this size (each travels as wire-sized WRITE chunks). */
+export const DEFAULT_BASE_UPLOAD_PIECE_BYTES = 4 * 1024 * 1024;
+/** Pieces of a base upload sent before the first of them is answered (memory: this many pieces). */
+export const DEFAULT_BASE_UPLOAD_PIECES_IN_FLIGHT = 2;
 /** Base backups: one INSERT statement holds rows up to about this many bytes of SQL. */
 export const DEFAULT_BASE_INSERT_BYTES_MAX = 1024 * 1024;
 /** Base backups: parallel row streams (client sessions sharing one snapshot), and restore clients. */

@@ -71,7 +71,7 @@ export function readEventHeader(event: Buffer): EventHeader {
  * stores it) is this constant, and no other trailer gives it: checking an event is one pass
  * over all of it, with no view of its body to make.
  */
-const CRC32_RESIDUE = 0x2144df1c;
+export const CRC32_RESIDUE = 0x2144df1c;
 
 /** True when the CRC32 trailer matches the rest of the event. */
 export function eventChecksumValid(event: Buffer): boolean {

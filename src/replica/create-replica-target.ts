@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { ReplicaDefinition } from '../config/schema.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -9,6 +10,8 @@ export interface TargetDependencies {
   logger: Logger;
   clock: Clock;
   syncBatchBytesMax: number;
+  /** The agent's stateDir: a remote replica stages its base backups under `base-upload/<name>/` there. */
+  stateDir?: string | undefined;
 }
 
 /** The one place that maps a replica definition's `type` to its backend. */
@@ -18,6 +21,14 @@ export function createReplicaTarget(definition: ReplicaDefinition, deps: TargetD
     case 'file':
       return new FileTarget({ name: definition.name, path: definition.path, logger, clock: deps.clock, syncBatchBytesMax: deps.syncBatchBytesMax });
     case 'remote':
-      return new RemoteTarget({ name: definition.name, address: definition.address, tokenFile: definition.tokenFile, tls: definition.tls, logger, clock: deps.clock });
+      return new RemoteTarget({
+        name: definition.name,
+        address: definition.address,
+        tokenFile: definition.tokenFile,
+        tls: definition.tls,
+        logger,
+        clock: deps.clock,
+        baseStagingDir: deps.stateDir === undefined ? undefined : join(deps.stateDir, 'base-upload', definition.name),
+      });
   }
 }

@@ -8,6 +8,8 @@ import { SegmentReader } from './segment-reader.js';
  * payload, except in an EVENTS frame: there it covers the frame's own header (the event
  * metadata), and each binlog event's bytes are covered by the event's own CRC32, which the
  * receiver verifies before anything is written (one pass over the bytes instead of two).
+ * EVENT_PIECE frames likewise: the CRC32 covers the piece's header, and the event's own CRC32
+ * (computed over its pieces as they come) covers the bytes.
  * See wire-messages.ts for each payload. Type 4 was version 1's one-event EVENT frame.
  */
 export const FrameType = {
@@ -22,6 +24,8 @@ export const FrameType = {
   BYE: 10,
   BYE_OK: 11,
   EVENTS: 12,
+  /** Version 3: one piece of an event larger than an EVENTS batch. */
+  EVENT_PIECE: 13,
 } as const;
 export type FrameTypeCode = (typeof FrameType)[keyof typeof FrameType];
 
@@ -45,6 +49,20 @@ export class Frame {
   }
 }
 
+/** Frames whose CRC32 covers only their length-prefixed header (the event bytes carry their own). */
+function headerChecked(type: number): boolean {
+  return type === FrameType.EVENTS || type === FrameType.EVENT_PIECE;
+}
+
+/**
+ * zlib.crc32(data, value) for a part of a frame. An empty part leaves the value as it is:
+ * zlib.crc32 of an empty Buffer without backing memory (a view of Buffer.allocUnsafe(0))
+ * returns 0, zlib's "initial value" answer for a null buffer, whatever `value` was.
+ */
+function crcUpdate(part: Buffer, crc: number): number {
+  return part.length === 0 ? crc : crc32(part, crc);
+}
+
 /** A peer that does not speak the protocol: the connection is dropped, nothing is written. */
 export function wireError(message: string): HotspareError {
   return new HotspareError('WIRE_PROTOCOL', message, { hint: 'the peer is not a hotspare of this version, or the link damages data; the connection was dropped' });
@@ -52,17 +70,17 @@ export function wireError(message: string): HotspareError {
 
 /**
  * The buffers of one frame, ready for a corked socket write (the payload is not copied).
- * The CRC32 covers the whole payload; for EVENTS, only the first part (the header with
- * its length prefix).
+ * The CRC32 covers the whole payload; for EVENTS and EVENT_PIECE, only the first part (the
+ * header with its length prefix).
  */
 export function encodeFrame(type: FrameTypeCode, parts: readonly Buffer[]): Buffer[] {
   let length = 0;
   let crc = 0;
-  const checked = type === FrameType.EVENTS ? 1 : parts.length;
+  const checked = headerChecked(type) ? 1 : parts.length;
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] as Buffer;
     length += part.length;
-    if (i < checked) crc = crc32(part, crc);
+    if (i < checked) crc = crcUpdate(part, crc);
   }
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   header.writeUInt8(type, 0);
@@ -145,17 +163,18 @@ export class FrameDecoder {
   }
 }
 
-/** The CRC32 a frame must carry: over the payload, or for EVENTS over its length prefix and header. */
+/** The CRC32 a frame must carry: over the payload, or for EVENTS and EVENT_PIECE over its length prefix and header. */
 function checkedCrc(type: number, segments: readonly Buffer[]): number {
   let crc = 0;
-  if (type === FrameType.EVENTS) {
+  if (headerChecked(type)) {
+    const what = type === FrameType.EVENTS ? 'EVENTS' : 'EVENT_PIECE';
     const reader = new SegmentReader(segments);
     const prefix = reader.take(4);
-    if (prefix === undefined) throw wireError('EVENTS frame is truncated');
+    if (prefix === undefined) throw wireError(`${what} frame is truncated`);
     const header = reader.take(prefix.readUInt32BE(0));
-    if (header === undefined) throw wireError('EVENTS frame header is longer than the frame');
-    return crc32(header, crc32(prefix)) >>> 0;
+    if (header === undefined) throw wireError(`${what} frame header is longer than the frame`);
+    return crcUpdate(header, crc32(prefix)) >>> 0;
   }
-  for (const segment of segments) crc = crc32(segment, crc);
+  for (const segment of segments) crc = crcUpdate(segment, crc);
   return crc >>> 0;
 }

@@ -124,6 +124,93 @@ export function encodeEvents(records: readonly BinlogRecord[]): Buffer[] {
   return parts;
 }
 
+/** The bytes a record takes in an EVENTS frame: its bytes and its header entry. */
+export function encodedEventBytes(record: BinlogRecord): number {
+  return ENTRY_FIXED_BYTES + record.file.length + (record.gtid?.length ?? 0) + record.bytes.length;
+}
+
+/** An EVENTS frame's payload besides its entries: the header length prefix and the count. */
+export const EVENTS_FRAME_OVERHEAD_BYTES = 4 + 2;
+
+/** One piece of an event too large for an EVENTS frame, as decoded (`bytes` is this piece only). */
+export interface EventPiece {
+  file: string;
+  /** Offset of the whole event in its binlog file. */
+  offset: number;
+  timestampS: number;
+  boundary: boolean;
+  gtid: string | undefined;
+  /** Length of the whole event. */
+  length: number;
+  /** Where this piece starts within the event. */
+  pieceOffset: number;
+  bytes: Buffer;
+}
+
+/** An EVENT_PIECE header's fixed part: flags, file length, offset, timestamp, GTID length, event length, piece offset. */
+const PIECE_FIXED_BYTES = ENTRY_FIXED_BYTES + 4;
+
+/**
+ * Splits one event into EVENT_PIECE payloads of at most `payloadBytesMax` bytes each. A payload
+ * is `headerLength u32 BE | header | piece bytes`, the header being `flags u8 | fileLen u8 |
+ * file | offset u48 BE | timestampS u32 BE | gtidLen u8 | gtid | eventLength u32 BE |
+ * pieceOffset u32 BE` (the event's metadata, repeated in every piece, and where the piece
+ * starts); the piece that reaches eventLength is the last. The frame CRC32 covers the prefix
+ * and the header; the event's own CRC32, computed over all its pieces, covers the bytes. The
+ * bytes are views of the event, never copied.
+ */
+export function encodeEventPieces(record: BinlogRecord, payloadBytesMax: number): Buffer[][] {
+  const gtid = record.gtid ?? '';
+  if (record.file.length > 255 || gtid.length > 255) throw new Error('binlog file name or GTID too long for the wire');
+  const headerLength = PIECE_FIXED_BYTES + record.file.length + gtid.length;
+  const pieceBytes = payloadBytesMax - 4 - headerLength;
+  if (pieceBytes < 1) throw new Error(`an EVENT_PIECE frame of ${payloadBytesMax} bytes cannot hold any event bytes`);
+  const frames: Buffer[][] = [];
+  for (let pieceOffset = 0; pieceOffset < record.bytes.length || frames.length === 0; pieceOffset += pieceBytes) {
+    const head = Buffer.allocUnsafe(4 + headerLength);
+    let at = head.writeUInt32BE(headerLength, 0);
+    at = head.writeUInt8((record.boundary ? FLAG_BOUNDARY : 0) | (record.gtid !== undefined ? FLAG_GTID : 0), at);
+    at = head.writeUInt8(record.file.length, at);
+    at += head.write(record.file, at, 'latin1');
+    at = head.writeUIntBE(record.offset, at, OFFSET_BYTES);
+    at = head.writeUInt32BE(record.timestampS >>> 0, at);
+    at = head.writeUInt8(gtid.length, at);
+    at += head.write(gtid, at, 'latin1');
+    at = head.writeUInt32BE(record.bytes.length, at);
+    head.writeUInt32BE(pieceOffset, at);
+    frames.push([head, record.bytes.subarray(pieceOffset, pieceOffset + pieceBytes)]);
+  }
+  return frames;
+}
+
+/** Decodes one EVENT_PIECE payload; every length is checked against the frame. */
+export function decodeEventPiece(payload: Buffer | readonly Buffer[]): EventPiece {
+  const reader = new SegmentReader(Buffer.isBuffer(payload) ? [payload] : payload);
+  const prefix = reader.take(4);
+  const header = prefix === undefined ? undefined : reader.take(prefix.readUInt32BE(0));
+  if (header === undefined || header.length < PIECE_FIXED_BYTES) throw wireError('EVENT_PIECE frame is truncated');
+  const flags = header.readUInt8(0);
+  const fileLength = header.readUInt8(1);
+  let at = 2;
+  if (at + fileLength + OFFSET_BYTES + 4 + 1 > header.length) throw wireError('EVENT_PIECE frame is truncated');
+  const file = header.toString('latin1', at, at + fileLength);
+  at += fileLength;
+  const offset = header.readUIntBE(at, OFFSET_BYTES);
+  at += OFFSET_BYTES;
+  const timestampS = header.readUInt32BE(at);
+  at += 4;
+  const gtidLength = header.readUInt8(at);
+  at += 1;
+  if (at + gtidLength + 8 !== header.length) throw wireError('EVENT_PIECE header length does not match its fields');
+  const gtid = (flags & FLAG_GTID) !== 0 ? header.toString('latin1', at, at + gtidLength) : undefined;
+  at += gtidLength;
+  const length = header.readUInt32BE(at);
+  const pieceOffset = header.readUInt32BE(at + 4);
+  const bytes = reader.take(reader.remaining) as Buffer;
+  if (pieceOffset + bytes.length > length) throw wireError(`EVENT_PIECE of ${bytes.length} bytes at ${pieceOffset} runs past its event of ${length} bytes`);
+  return { file, offset, timestampS, boundary: (flags & FLAG_BOUNDARY) !== 0, gtid, length, pieceOffset, bytes };
+}
+
 /** True when a record can travel in an EVENTS frame (names and GTIDs are latin1, at most 255 bytes). */
 export function encodableEvent(record: BinlogRecord): boolean {
   return record.file.length <= 255 && (record.gtid?.length ?? 0) <= 255;
@@ -182,6 +269,7 @@ export const FileOp = {
   PUT_END: 3,
   WRITE_AT: 4,
   TRUNCATE: 5,
+  /** The file's first DEFAULT_WIRE_FILE_CHUNK_BYTES in the response, its whole size in `size` (version 3: the rest by READ_AT). */
   READ_FILE: 6,
   SIZE: 7,
   LIST: 8,

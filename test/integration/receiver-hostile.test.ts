@@ -18,6 +18,9 @@ import { tempDir } from '../support/agent-harness.js';
 import { waitFor } from '../support/wait.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { runHotspare } from '../support/receiver-process.js';
+import { makeEvent } from '../support/fixtures.js';
+import type { DurablePoint } from '../../src/core/binlog-record.js';
+import type { ReplicaSession } from '../../src/replica/replica-target.js';
 
 const TOKEN = 'the-right-token';
 const primaryA: PrimaryIdentity = { serverId: 1, serverUuid: null, flavor: 'mariadb', version: '10.11', hostname: 'db-a', binlogBasename: '/var/lib/mysql/mysql-bin' };
@@ -82,6 +85,8 @@ describe('receiver against hostile and mistaken peers', () => {
     await first.files.write('files/big.bin', 1000, big.subarray(1000));
     await first.files.sync(['files/big.bin']);
     expect(readFileSync(join(archive, 'files', 'big.bin')).equals(big)).toBe(true);
+    // A file larger than a frame comes back in chunks (READ_FILE, then READ_AT).
+    expect((await first.files.readFile('files/big.bin'))?.equals(big)).toBe(true);
     const before = tree(archive);
 
     // Wrong token.
@@ -130,15 +135,17 @@ describe('receiver against hostile and mistaken peers', () => {
         socket.on('close', () => resolve());
       });
     }
-    // A HELLO of another protocol version.
-    await new Promise<void>((resolve) => {
-      const socket = connect(receiver.address.port, '127.0.0.1', () => {
-        for (const b of encodeFrame(FrameType.HELLO, [encodeJson({ protocol: WIRE_PROTOCOL_VERSION + 1, token: TOKEN, primary: primaryA, agentId: 'x' })])) socket.write(b);
+    // A HELLO of another protocol version: the previous one (unbounded EVENTS frames) and a newer one.
+    for (const protocol of [WIRE_PROTOCOL_VERSION - 1, WIRE_PROTOCOL_VERSION + 1]) {
+      await new Promise<void>((resolve) => {
+        const socket = connect(receiver.address.port, '127.0.0.1', () => {
+          for (const b of encodeFrame(FrameType.HELLO, [encodeJson({ protocol, token: TOKEN, primary: primaryA, agentId: 'x' })])) socket.write(b);
+        });
+        socket.on('error', () => undefined);
+        socket.resume();
+        socket.on('close', () => resolve());
       });
-      socket.on('error', () => undefined);
-      socket.resume();
-      socket.on('close', () => resolve());
-    });
+    }
 
     // Another primary's agent, once the first one is gone.
     await waitFor('the first session to end', async () => (await receiver.status()).agent === null);
@@ -156,7 +163,8 @@ describe('receiver against hostile and mistaken peers', () => {
       /BAD_TOKEN refused agent/,
       /ARCHIVE_LOCKED refused agent/,
       /ARCHIVE_FOREIGN refused agent/,
-      /VERSION refused agent/,
+      new RegExp(`VERSION refused agent: the agent speaks wire protocol ${WIRE_PROTOCOL_VERSION - 1};`),
+      new RegExp(`VERSION refused agent: the agent speaks wire protocol ${WIRE_PROTOCOL_VERSION + 1};`),
       /ARCHIVE_PATH refused archive file operation/,
       /WIRE_BAD_EVENT dropping agent session/,
       /dropped a peer before its handshake unknown frame type 71/,
@@ -205,5 +213,62 @@ describe('receiver against hostile and mistaken peers', () => {
     const usage = await runHotspare(['receive', '--archive', join(dir, 'x'), '--listen', '0.0.0.0:7654', '--token-file', join(dir, 'token')]);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('without TLS');
+  });
+
+  it('takes an event of several MiB in pieces with bounded pending bytes, and cuts off one whose pieces fail its CRC32', async () => {
+    const pieceArchive = join(dir, 'piece-archive');
+    // Far less pending than one event: reading must pause and resume in the middle of an event.
+    const pieceReceiver = await startReceiver({ archive: pieceArchive, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, logger: logs.logger, limits: { pendingBytesMax: 2 * 1024 * 1024 } });
+    const agent = new RemoteTarget({ name: 'pieces', address: `127.0.0.1:${pieceReceiver.address.port}`, tokenFile: join(dir, 'token'), logger: logs.logger });
+    // Type 30 (WRITE_ROWS) with a random body: a boundary of its own to the tail recovery, like a statement outside a transaction.
+    const event = (bodyBytes: number, offset: number): Buffer => makeEvent(30, randomBytes(bodyBytes), { nextPosition: offset + bodyBytes + 23, timestampS: 1_790_000_000 });
+    const durableAt = (session: ReplicaSession, position: number): Promise<DurablePoint> =>
+      new Promise((resolve, reject) => {
+        const sub = session.durable$.subscribe({ next: (p) => p.position >= position && (sub.unsubscribe(), resolve(p)), error: reject });
+      });
+    const bin1 = join(pieceArchive, 'binlog', 'mysql-bin.000001');
+    const binlogTree = (): Record<string, string> => Object.fromEntries(Object.entries(tree(pieceArchive)).filter(([path]) => path !== 'state/binlog-checkpoint.json'));
+    try {
+      const session = await agent.open(primaryA);
+      const small = event(100, 4);
+      const large = event(9 * 1024 * 1024 + 77, 4 + small.length);
+      const end = 4 + small.length + large.length;
+      const acked = durableAt(session, end);
+      session.append({ file: 'mysql-bin.000001', offset: 4, bytes: small, timestampS: 1, boundary: true });
+      session.append({ file: 'mysql-bin.000001', offset: 4 + small.length, bytes: large, timestampS: 2, boundary: true });
+      expect(await acked).toMatchObject({ file: 'mysql-bin.000001', position: end, boundaryPosition: end });
+      expect(readFileSync(bin1).equals(Buffer.concat([Buffer.from([0xfe, 0x62, 0x69, 0x6e]), small, large]))).toBe(true);
+      const before = binlogTree();
+
+      // A corrupt byte in the middle of the next large event, and then one that would start the next file.
+      for (const [file, offset] of [['mysql-bin.000001', end], ['mysql-bin.000002', 4]] as const) {
+        const attempt = offset === end ? session : await agent.open(primaryA);
+        if (attempt !== session) expect(attempt.resume).toEqual({ file: 'mysql-bin.000001', position: end, commitTimestampS: undefined, gtid: undefined });
+        const corrupt = event(5 * 1024 * 1024, offset);
+        corrupt[3 * 1024 * 1024] = (corrupt[3 * 1024 * 1024] as number) ^ 0x40;
+        const failed = firstValueFrom(attempt.durable$).catch((err: unknown) => err);
+        attempt.append({ file, offset, bytes: corrupt, timestampS: 3, boundary: true });
+        const err = await failed;
+        expect(err).toBeInstanceOf(HotspareError);
+        expect((err as HotspareError).code).toBe('WIRE_BAD_EVENT');
+        await attempt.close();
+        await waitFor('the session to end', async () => (await pieceReceiver.status()).agent === null);
+        expect(binlogTree()).toEqual(before);
+        expect((await pieceReceiver.status()).binlog.durable).toMatchObject({ file: 'mysql-bin.000001', position: end });
+      }
+
+      // Still serving, at the same point: the next large event goes in.
+      const again = await agent.open(primaryA);
+      expect(again.resume?.position).toBe(end);
+      const next = event(2 * 1024 * 1024, end);
+      const nextAcked = durableAt(again, end + next.length);
+      again.append({ file: 'mysql-bin.000001', offset: end, bytes: next, timestampS: 4, boundary: true });
+      await nextAcked;
+      await again.close();
+      expect(readFileSync(bin1).equals(Buffer.concat([Buffer.from([0xfe, 0x62, 0x69, 0x6e]), small, large, next]))).toBe(true);
+      expect(logs.lines().some((l) => l['code'] === 'WIRE_BAD_EVENT' && String(l.msg).includes('CRC32 mismatch over its pieces'))).toBe(true);
+    } finally {
+      await pieceReceiver.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { waitFor } from '../support/wait.js';
 import { CuttingProxy } from '../support/cutting-proxy.js';
 import { ReceiverProcess } from '../support/receiver-process.js';
 import { Workload } from '../support/background-workload.js';
+import { randomBytes } from 'node:crypto';
 
 const TOKEN = 'test-token-0123456789';
 
@@ -20,7 +21,8 @@ describe('remote replica through `hotspare receive`', () => {
   const dirs: string[] = [];
 
   beforeAll(async () => {
-    primary = await MariadbServer.start({ serverId: 1, binlog: true });
+    // Rows of several MiB make binlog events larger than a wire frame (a row is never split).
+    primary = await MariadbServer.start({ serverId: 1, binlog: true, extraArgs: ['--max-allowed-packet=256M'] });
     workload = new Workload(primary);
     await workload.prepare();
   });
@@ -121,6 +123,39 @@ describe('remote replica through `hotspare receive`', () => {
       await expectArchiveEqual(primary, archive);
     } finally {
       await workload.stop();
+      await agent.stop();
+      await receiver.stop();
+    }
+  });
+
+  // Last: its rows make the primary's binlog (and, until dropped, its database) large.
+  it('archives rows of several MiB (events in pieces) byte for byte, through receivers SIGKILLed in the middle of one', async () => {
+    const { dir, archive, tokenFile, port, receiver } = await setup();
+    const conn = await primary.connect();
+    await conn.query('CREATE TABLE IF NOT EXISTS app.blobs (id INT AUTO_INCREMENT PRIMARY KEY, b LONGBLOB) ENGINE=InnoDB');
+    const agent = await startAgent(primary, [{ name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }], dir);
+    const archivedBytes = (): number => {
+      const names = readdirSync(join(archive, 'binlog')).filter((n) => /\.\d{6}$/.test(n)).sort();
+      const newest = names[names.length - 1];
+      return newest === undefined ? 0 : statSync(join(archive, 'binlog', newest)).size;
+    };
+    try {
+      await waitFor('the archive to begin', () => receiver.running && archivedBytes() > 0);
+      for (let kill = 0; kill < 3; kill += 1) {
+        // Kill as soon as the first piece of a 24 MiB row event is on the standby's disk.
+        const before = archivedBytes();
+        const insert = conn.query('INSERT INTO app.blobs (b) VALUES (?)', [randomBytes(24 * 1024 * 1024)]);
+        await waitFor('a piece of the large event in the archive', () => archivedBytes() > before + 1024 * 1024, 60_000, 2);
+        await receiver.stop('SIGKILL');
+        await insert;
+        await receiver.start();
+      }
+      for (const size of [3, 12, 1]) await conn.query('INSERT INTO app.blobs (b) VALUES (?)', [randomBytes(size * 1024 * 1024)]);
+      await expectArchiveEqual(primary, archive);
+    } finally {
+      // Later bases need not carry these rows.
+      await conn.query('DROP TABLE IF EXISTS app.blobs');
+      await conn.end();
       await agent.stop();
       await receiver.stop();
     }

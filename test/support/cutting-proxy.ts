@@ -14,8 +14,13 @@ export class CuttingProxy {
     private readonly sockets: Set<Socket>,
   ) {}
 
+  /** Set by cutAfterBytes(): each connection is reset once it has carried this many bytes to the target. */
+  bytesPerConnection: number | undefined;
+
   static async start(target: { host: string; port: number }): Promise<CuttingProxy> {
     const sockets = new Set<Socket>();
+    // Assigned once the server listens; connections only come after that.
+    let proxy!: CuttingProxy;
     const server = createServer((client) => {
       const upstream = connect(target.port, target.host);
       sockets.add(client);
@@ -26,13 +31,24 @@ export class CuttingProxy {
         sockets.delete(client);
         sockets.delete(upstream);
       };
+      // A connection that has carried its share of bytes towards the target is reset.
+      let carried = 0;
+      client.on('data', (chunk: Buffer) => {
+        carried += chunk.length;
+        if (proxy.bytesPerConnection === undefined || carried <= proxy.bytesPerConnection) return;
+        proxy.cuts += 1;
+        client.resetAndDestroy();
+        upstream.resetAndDestroy();
+        drop();
+      });
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
       client.pipe(upstream);
       upstream.pipe(client);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    return new CuttingProxy(server, (server.address() as AddressInfo).port, sockets);
+    proxy = new CuttingProxy(server, (server.address() as AddressInfo).port, sockets);
+    return proxy;
   }
 
   /** Resets every open connection now. */
@@ -40,6 +56,11 @@ export class CuttingProxy {
     if (this.sockets.size > 0) this.cuts += 1;
     for (const socket of this.sockets) socket.resetAndDestroy();
     this.sockets.clear();
+  }
+
+  /** Resets every connection once it has carried `bytes` towards the target: a link that breaks by volume, not by time. */
+  cutAfterBytes(bytes: number): void {
+    this.bytesPerConnection = bytes;
   }
 
   cutEvery(intervalMs: number): void {

@@ -63,9 +63,15 @@ export class RemoteArchiveFiles implements ArchiveFiles {
     await this.request(FileOp.TRUNCATE, { path, size });
   }
 
+  /** The first chunk comes with the file's size; the rest is read in chunks (no frame is larger than one). */
   async readFile(path: string): Promise<Buffer | undefined> {
     const response = await this.request(FileOp.READ_FILE, { path });
-    return response.result.exists === true ? Buffer.from(response.data) : undefined;
+    if (response.result.exists !== true) return undefined;
+    const first = Buffer.from(response.data);
+    const size = response.result.size ?? first.length;
+    if (size <= first.length) return first;
+    const rest = await this.readAt(path, first.length, size - first.length);
+    return Buffer.concat([first, rest]);
   }
 
   async readAt(path: string, offset: number, length: number): Promise<Buffer> {

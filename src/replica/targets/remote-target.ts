@@ -19,6 +19,7 @@ import {
   WIRE_PROTOCOL_VERSION,
 } from '../../config/defaults.js';
 import type { BinlogRecord, DurablePoint, ResumePoint } from '../../core/binlog-record.js';
+import { assert } from '../../core/assert.js';
 import { HotspareError, errorMessage } from '../../core/errors.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
@@ -29,7 +30,10 @@ import {
   decodeJson,
   decodeWelcome,
   encodableEvent,
+  encodedEventBytes,
+  encodeEventPieces,
   encodeEvents,
+  EVENTS_FRAME_OVERHEAD_BYTES,
   encodeFileRequest,
   encodeJson,
   problemSchema,
@@ -41,6 +45,8 @@ import {
 import { WireSocket } from '../../wire/wire-socket.js';
 import type { ReplicaSession, ReplicaTarget } from '../replica-target.js';
 import { problemError, RemoteArchiveFiles } from './remote-archive-files.js';
+import { BaseStaging, StagedBaseFiles } from './staged-base-files.js';
+import type { ArchiveFiles } from '../../archive/archive-files.js';
 
 export interface RemoteTargetOptions {
   name: string;
@@ -51,6 +57,11 @@ export interface RemoteTargetOptions {
   logger: Logger;
   /** Dates the wire's heartbeats and idle timeout; the system clock by default. */
   clock?: Clock;
+  /**
+   * A folder on the agent's disk (in its stateDir) where base backups are staged and uploaded
+   * from, resumably (see StagedBaseFiles). Without it a base streams to the standby directly.
+   */
+  baseStagingDir?: string | undefined;
   limits?: Partial<RemoteLimits>;
 }
 
@@ -61,7 +72,7 @@ export interface RemoteLimits {
   idleTimeoutMs: number;
   closeTimeoutMs: number;
   requestTimeoutMs: number;
-  /** Events in hand are sent together in one EVENTS frame of up to this many bytes. */
+  /** Events in hand are sent together in one EVENTS frame of up to this many bytes; a larger event in EVENT_PIECE frames of this size. */
   eventBatchBytesMax: number;
 }
 
@@ -78,9 +89,12 @@ export class RemoteTarget implements ReplicaTarget {
   /** One id per agent process: a reconnect of this agent replaces its own stale connection. */
   readonly agentId = randomUUID();
   readonly #limits: RemoteLimits;
+  /** Shared by every session: a staged base outlives the connection it was taken on. */
+  readonly #staging: BaseStaging | undefined;
 
   constructor(readonly options: RemoteTargetOptions) {
     this.name = options.name;
+    this.#staging = options.baseStagingDir === undefined ? undefined : new BaseStaging(options.baseStagingDir, options.logger);
     this.#limits = {
       connectTimeoutMs: DEFAULT_REMOTE_CONNECT_TIMEOUT_MS,
       handshakeTimeoutMs: DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS,
@@ -91,12 +105,14 @@ export class RemoteTarget implements ReplicaTarget {
       eventBatchBytesMax: DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX,
       ...options.limits,
     };
+    // The receiver refuses a frame larger than its limit.
+    assert(this.#limits.eventBatchBytesMax <= DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX, 'eventBatchBytesMax is at most DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX');
   }
 
   async open(identity: PrimaryIdentity): Promise<ReplicaSession> {
     const token = await readSecret(this.options.tokenFile, 'tokenFile');
     const socket = await this.#connect();
-    const session = new RemoteSession(socket, this.#limits, this.options.address, this.options.logger, this.options.clock);
+    const session = new RemoteSession(socket, this.#limits, this.options.address, this.options.logger, this.options.clock, this.#staging);
     const hello: Hello = { protocol: WIRE_PROTOCOL_VERSION, token, primary: identity, agentId: this.agentId };
     await session.handshake(hello);
     return session;
@@ -148,14 +164,16 @@ interface PendingRequest {
 /** One connection to a receiver, handshaken: the ReplicaSession the pipeline streams into. */
 class RemoteSession implements ReplicaSession {
   resume: ResumePoint | undefined;
-  readonly files: RemoteArchiveFiles;
+  readonly files: ArchiveFiles;
   readonly #wire: WireSocket;
   readonly #durable = new Subject<DurablePoint>();
   readonly #inflight: InFlight[] = [];
   #pendingBytes = 0;
   /** Events appended in this turn of the event loop, sent together at its end. */
   #batch: BinlogRecord[] = [];
+  /** The batch's size in a frame (event bytes and metadata), and its event bytes alone. */
   #batchBytes = 0;
+  #batchSize = 0;
   #batchScheduled = false;
   #failure: HotspareError | undefined;
   #handshake: { resolve: () => void; reject: (err: unknown) => void } | undefined;
@@ -171,6 +189,7 @@ class RemoteSession implements ReplicaSession {
     private readonly address: string,
     private readonly log: Logger,
     clock: Clock | undefined,
+    staging: BaseStaging | undefined,
   ) {
     let markGone!: () => void;
     this.#gone = new Promise((r) => (markGone = r));
@@ -185,7 +204,8 @@ class RemoteSession implements ReplicaSession {
         markGone();
       },
     });
-    this.files = new RemoteArchiveFiles((op, args, data) => this.#request(op, args, data));
+    const remote = new RemoteArchiveFiles((op, args, data) => this.#request(op, args, data));
+    this.files = staging === undefined ? remote : new StagedBaseFiles(remote, staging);
   }
 
   get pendingBytes(): number {
@@ -220,11 +240,21 @@ class RemoteSession implements ReplicaSession {
     if (this.#closing) throw new Error('append after close');
     if (!encodableEvent(record)) throw new Error('binlog file name or GTID too long for the wire');
     const size = record.bytes.length;
-    if (this.#batch.length > 0 && (this.#batchBytes + size > this.limits.eventBatchBytesMax || this.#batch.length >= DEFAULT_WIRE_FRAME_EVENTS_MAX)) this.#sendBatch();
-    this.#batch.push(record);
-    this.#batchBytes += size;
+    // A frame's size counts the events' metadata too, so that no frame exceeds the batch limit.
+    const encoded = encodedEventBytes(record);
+    const frameMax = this.limits.eventBatchBytesMax - EVENTS_FRAME_OVERHEAD_BYTES;
+    if (this.#batch.length > 0 && (this.#batchBytes + encoded > frameMax || this.#batch.length >= DEFAULT_WIRE_FRAME_EVENTS_MAX)) this.#sendBatch();
     this.#pendingBytes += size;
-    if (this.#batchBytes >= this.limits.eventBatchBytesMax) {
+    if (encoded > frameMax) {
+      // Larger than a frame: the event travels alone, in pieces the receiver writes as they come.
+      this.#inflight.push({ file: record.file, end: record.offset + size, bytes: size });
+      if (this.#failure === undefined) for (const parts of encodeEventPieces(record, this.limits.eventBatchBytesMax)) this.#wire.send(FrameType.EVENT_PIECE, parts);
+      return;
+    }
+    this.#batch.push(record);
+    this.#batchBytes += encoded;
+    this.#batchSize += size;
+    if (this.#batchBytes >= frameMax) {
       this.#sendBatch();
     } else if (!this.#batchScheduled) {
       // The events of every socket read in this turn of the event loop go out in one frame
@@ -242,8 +272,9 @@ class RemoteSession implements ReplicaSession {
     const last = batch[batch.length - 1];
     if (last === undefined) return;
     this.#batch = [];
-    this.#inflight.push({ file: last.file, end: last.offset + last.bytes.length, bytes: this.#batchBytes });
+    this.#inflight.push({ file: last.file, end: last.offset + last.bytes.length, bytes: this.#batchSize });
     this.#batchBytes = 0;
+    this.#batchSize = 0;
     if (this.#failure === undefined) this.#wire.send(FrameType.EVENTS, encodeEvents(batch));
   }
 

@@ -2,20 +2,22 @@ import type { Subscription } from 'rxjs';
 import { checkArchivePath, type LocalArchiveFiles } from '../../archive/archive-files.js';
 import { BINLOG_FILE_NAME } from '../../archive/archive-layout.js';
 import type { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
-import { DEFAULT_WIRE_FILE_CHUNK_BYTES } from '../../config/defaults.js';
-import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, eventChecksumValid, readEventHeader } from '../../core/binlog-event.js';
+import { crc32 } from 'node:zlib';
+import { DEFAULT_WIRE_FILE_CHUNK_BYTES, DEFAULT_WIRE_FRAME_BYTES_MAX, DEFAULT_WIRE_FRAME_EVENTS_MAX } from '../../config/defaults.js';
+import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, CRC32_RESIDUE, eventChecksumValid, readEventHeader } from '../../core/binlog-event.js';
 import type { BinlogRecord, DurablePoint } from '../../core/binlog-record.js';
-import { DEFAULT_WIRE_FRAME_EVENTS_MAX } from '../../config/defaults.js';
 import { HotspareError, errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import { FrameType, wireError, type Frame } from '../../wire/wire-frame.js';
 import {
   FileOp,
+  decodeEventPiece,
   decodeEvents,
   decodeFileRequest,
   encodeFileResponse,
   encodeJson,
   type FileRequest,
+  type EventPiece,
   type FileResult,
   type Problem,
 } from '../../wire/wire-messages.js';
@@ -31,6 +33,14 @@ export interface ReceiverSessionOptions {
   pendingBytesMax: number;
   uploadsMax: number;
   nowMs: () => number;
+}
+
+/** An event arriving in EVENT_PIECE frames: its metadata, how much came, and the CRC32 so far. */
+interface OpenEvent {
+  first: EventPiece;
+  eventType: number;
+  received: number;
+  crc: number;
 }
 
 interface Upload {
@@ -52,6 +62,8 @@ export class ReceiverSession {
   readonly #uploads = new Map<number, Upload>();
   #fileQueue: Promise<void> = Promise.resolve();
   #ending = false;
+  #openEvent: OpenEvent | undefined;
+  #resumeScheduled = false;
   readonly closed: Promise<void>;
   #resolveClosed!: () => void;
 
@@ -79,12 +91,16 @@ export class ReceiverSession {
       case FrameType.EVENTS:
         this.#onEvents(frame.segments);
         return;
+      case FrameType.EVENT_PIECE:
+        this.#onPiece(frame.segments);
+        return;
       case FrameType.FILE_REQUEST: {
         const request = decodeFileRequest(frame.payload);
         this.#fileQueue = this.#fileQueue.then(() => this.#onFileRequest(request));
         return;
       }
       case FrameType.BYE:
+        if (this.#openEvent !== undefined) throw wireError('BYE in the middle of an event sent in pieces');
         this.#ending = true;
         void this.options.writer.flush().then(
           () => {
@@ -119,6 +135,8 @@ export class ReceiverSession {
     await Promise.allSettled([...this.#uploads.values()].map((u) => u.done));
     await this.#fileQueue.catch(() => undefined);
     try {
+      // The pieces of an event that never completed go; they were never acknowledged.
+      await this.options.writer.dropPieces();
       await this.options.writer.close();
     } catch (err) {
       this.options.logger.warn({ err }, 'closing the archive writer failed; the next session recovers the tail');
@@ -128,11 +146,70 @@ export class ReceiverSession {
 
   #onEvents(payload: readonly Buffer[]): void {
     if (this.#ending) throw wireError('EVENTS after BYE');
+    if (this.#openEvent !== undefined) throw wireError('EVENTS in the middle of an event sent in pieces');
     const records = decodeEvents(payload, DEFAULT_WIRE_FRAME_EVENTS_MAX);
     // Every event of the frame is checked before any of them is written: a frame is taken whole or not at all.
     for (const record of records) checkRecord(record);
     for (const record of records) this.options.writer.append(record);
-    if (this.options.writer.pendingBytes > this.options.pendingBytesMax) this.options.wire.pauseReading();
+    this.#throttle();
+  }
+
+  /**
+   * One piece of a large event: checked against the pieces before it and written past the
+   * durable point at once (so a session holds about one frame of it, whatever the event's
+   * size); the event's CRC32 is computed as the pieces come, and only a last piece that makes
+   * it check out lets the event count. A mismatch drops the session; teardown cuts the pieces off.
+   */
+  #onPiece(payload: readonly Buffer[]): void {
+    if (this.#ending) throw wireError('EVENT_PIECE after BYE');
+    const piece = decodeEventPiece(payload);
+    let open = this.#openEvent;
+    if (open === undefined) {
+      if (piece.pieceOffset !== 0) throw badEvent(piece, `its first piece starts at ${piece.pieceOffset}, not 0`);
+      if (piece.bytes.length < BINLOG_HEADER_BYTES) throw badEvent(piece, 'its first piece is shorter than an event header');
+      checkEventStart(piece, piece.bytes, piece.length);
+      open = { first: piece, eventType: readEventHeader(piece.bytes).type, received: 0, crc: 0 };
+      this.#openEvent = open;
+    } else {
+      const first = open.first;
+      if (piece.file !== first.file || piece.offset !== first.offset || piece.length !== first.length || piece.timestampS !== first.timestampS || piece.boundary !== first.boundary || piece.gtid !== first.gtid) {
+        throw badEvent(piece, 'a piece of another event arrived before the last one of this');
+      }
+      if (piece.pieceOffset !== open.received) throw badEvent(piece, `a piece at ${piece.pieceOffset} where ${open.received} was due`);
+    }
+    if (piece.bytes.length === 0) throw badEvent(piece, 'an empty piece');
+    open.crc = crc32(piece.bytes, open.crc);
+    open.received += piece.bytes.length;
+    const record: BinlogRecord = { file: piece.file, offset: piece.offset + piece.pieceOffset, bytes: piece.bytes, timestampS: piece.timestampS, boundary: piece.boundary, gtid: piece.gtid };
+    if (open.received < piece.length) {
+      this.options.writer.appendPiece(record);
+    } else {
+      if (open.crc >>> 0 !== CRC32_RESIDUE) throw badEvent(piece, 'CRC32 mismatch over its pieces');
+      this.#openEvent = undefined;
+      // A peer may send a small event as one piece: then it is simply a whole event.
+      if (piece.pieceOffset === 0) this.options.writer.append(record);
+      else this.options.writer.appendLastPiece(record, open.eventType);
+    }
+    this.#throttle();
+  }
+
+  /**
+   * Stops reading while too much waits for fsync. Reading resumes at half the limit, on an ACK,
+   * or once everything is durable: pieces of an event make no ACK until the event is whole.
+   */
+  #throttle(): void {
+    const writer = this.options.writer;
+    if (writer.pendingBytes <= this.options.pendingBytesMax) return;
+    this.options.wire.pauseReading();
+    if (this.#resumeScheduled) return;
+    this.#resumeScheduled = true;
+    writer.flush().then(
+      () => {
+        this.#resumeScheduled = false;
+        this.options.wire.resumeReading();
+      },
+      (err: unknown) => this.fail(err),
+    );
   }
 
   #onDurable(point: DurablePoint): void {
@@ -154,7 +231,14 @@ export class ReceiverSession {
       this.options.logger.warn({ op: request.op, code: problem.code }, `refused archive file operation: ${problem.message}`);
       result = { error: problem };
     }
-    this.options.wire.send(FrameType.FILE_RESPONSE, encodeFileResponse({ id: request.id, result, data }));
+    let response = encodeFileResponse({ id: request.id, result, data });
+    if (response.reduce((n, b) => n + b.length, 0) > DEFAULT_WIRE_FRAME_BYTES_MAX) {
+      // The agent would drop the connection for an oversized frame: tell it why instead.
+      const problem: Problem = { code: 'RECEIVER_RESPONSE_TOO_LARGE', message: `the answer to file operation ${request.op} is larger than a frame`, hint: 'the folder holds too many files to list at once' };
+      this.options.logger.warn({ op: request.op, code: problem.code }, `refused archive file operation: ${problem.message}`);
+      response = encodeFileResponse({ id: request.id, result: { error: problem }, data: Buffer.alloc(0) });
+    }
+    this.options.wire.send(FrameType.FILE_RESPONSE, response);
   }
 
   async #runFileOp({ id, op, args, data }: FileRequest): Promise<{ result: FileResult; data: Buffer }> {
@@ -211,8 +295,12 @@ export class ReceiverSession {
         await files.truncate(path(), args.size ?? 0);
         return ok;
       case FileOp.READ_FILE: {
-        const bytes = await files.readFile(path());
-        return { result: { exists: bytes !== undefined }, data: bytes ?? Buffer.alloc(0) };
+        // The first chunk and the whole size: the agent reads the rest with READ_AT, so no
+        // answer (and no receiver buffer) is larger than a chunk, whatever the file.
+        const target = path();
+        const size = await files.size(target);
+        if (size === undefined) return { result: { exists: false }, data: Buffer.alloc(0) };
+        return { result: { exists: true, size }, data: await files.readAt(target, 0, Math.min(size, DEFAULT_WIRE_FILE_CHUNK_BYTES)) };
       }
       case FileOp.READ_AT: {
         const size = args.size ?? 0;
@@ -237,15 +325,21 @@ export class ReceiverSession {
 
 /** The receiver's own checks on an event before it goes near the archive. */
 function checkRecord(record: BinlogRecord): void {
-  const bad = (why: string): never => {
-    throw new HotspareError('WIRE_BAD_EVENT', `refused an event for ${JSON.stringify(record.file.slice(0, 64))}:${record.offset}: ${why}`, {
-      hint: 'nothing was written; the agent restarts from the durable position',
-    });
-  };
-  if (!BINLOG_FILE_NAME.test(record.file)) bad('not a binlog file name');
-  if (record.bytes.length < BINLOG_HEADER_BYTES + BINLOG_CHECKSUM_BYTES) bad('shorter than an event header');
-  const header = readEventHeader(record.bytes);
-  if (header.sizeBytes !== record.bytes.length) bad(`length field ${header.sizeBytes} differs from the ${record.bytes.length} bytes sent`);
-  if (header.nextPosition !== 0 && header.nextPosition !== record.offset + record.bytes.length) bad(`its end position ${header.nextPosition} does not match its offset`);
-  if (!eventChecksumValid(record.bytes)) bad('CRC32 mismatch');
+  checkEventStart(record, record.bytes, record.bytes.length);
+  if (!eventChecksumValid(record.bytes)) throw badEvent(record, 'CRC32 mismatch');
+}
+
+/** Checks an event's name, length and position from its first bytes (at least its header). */
+function checkEventStart(at: { file: string; offset: number }, head: Buffer, length: number): void {
+  if (!BINLOG_FILE_NAME.test(at.file)) throw badEvent(at, 'not a binlog file name');
+  if (length < BINLOG_HEADER_BYTES + BINLOG_CHECKSUM_BYTES || head.length < BINLOG_HEADER_BYTES) throw badEvent(at, 'shorter than an event header');
+  const header = readEventHeader(head);
+  if (header.sizeBytes !== length) throw badEvent(at, `length field ${header.sizeBytes} differs from the ${length} bytes sent`);
+  if (header.nextPosition !== 0 && header.nextPosition !== at.offset + length) throw badEvent(at, `its end position ${header.nextPosition} does not match its offset`);
+}
+
+function badEvent(at: { file: string; offset: number }, why: string): HotspareError {
+  return new HotspareError('WIRE_BAD_EVENT', `refused an event for ${JSON.stringify(at.file.slice(0, 64))}:${at.offset}: ${why}`, {
+    hint: 'nothing of it counts as durable; the agent restarts from the durable position',
+  });
 }

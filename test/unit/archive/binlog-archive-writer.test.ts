@@ -92,6 +92,50 @@ describe('BinlogArchiveWriter tail recovery', () => {
     );
     await writer.close();
   });
+
+  it('counts an event that arrives in pieces only from its last piece, and cuts dropped pieces off', async () => {
+    const { root, path } = archiveWith(1258);
+    const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
+    const points: number[] = [];
+    writer.durable$.subscribe((p) => points.push(p.position));
+    const tracker = new TransactionTracker();
+    for (const { offset, bytes } of fixtureEvents()) {
+      const header = readEventHeader(bytes);
+      const boundary = tracker.observe(bytes, header);
+      if (offset < 1258) continue;
+      const record = { file: FIXTURE_NAME, offset, bytes, timestampS: header.timestampS, boundary, gtid: boundary ? tracker.lastGtid : undefined };
+      // Every event in three pieces, each flushed on its own: no fsync of a piece may report it.
+      const cuts = [0, 7, 20, bytes.length];
+      for (let i = 0; i < 3; i += 1) {
+        const piece = { ...record, offset: offset + (cuts[i] as number), bytes: bytes.subarray(cuts[i], cuts[i + 1]) };
+        if (i < 2) writer.appendPiece(piece);
+        else writer.appendLastPiece(piece, header.type);
+        await writer.flush();
+        expect(writer.durablePoint?.position).toBe(i < 2 ? (points.at(-1) ?? 1258) : offset + bytes.length);
+      }
+    }
+    expect(readFileSync(path).equals(readFileSync(FIXTURE_PATH))).toBe(true);
+    // The commit's time and GTID come from the type passed with the last piece.
+    expect(writer.durablePoint).toMatchObject({ position: 1659, boundaryPosition: 1659, gtid: '0-11-14' });
+
+    // Pieces of an event that never completes: written, never durable, then cut off.
+    const next = nextBinlogName(FIXTURE_NAME);
+    writer.appendPiece({ file: next, offset: 4, bytes: Buffer.alloc(100, 1), timestampS: 0, boundary: false });
+    writer.appendPiece({ file: next, offset: 104, bytes: Buffer.alloc(100, 2), timestampS: 0, boundary: false });
+    await writer.flush();
+    expect(statSync(join(root, 'binlog', next)).size).toBe(204);
+    expect(writer.durablePoint?.file).toBe(FIXTURE_NAME);
+    await writer.dropPieces();
+    expect(() => statSync(join(root, 'binlog', next))).toThrow(/ENOENT/);
+    const fixtureSize = statSync(path).size;
+    writer.appendPiece({ file: FIXTURE_NAME, offset: fixtureSize, bytes: Buffer.alloc(50, 3), timestampS: 0, boundary: false });
+    await writer.flush();
+    expect(statSync(path).size).toBe(fixtureSize + 50);
+    await writer.dropPieces();
+    await writer.close();
+    expect(readFileSync(path).equals(readFileSync(FIXTURE_PATH))).toBe(true);
+    expect(writer.durablePoint?.position).toBe(1659);
+  });
 });
 
 // Goal: a file switch costs no fsync of its own, and yet a crash never leaves a newer file

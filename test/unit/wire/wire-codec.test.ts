@@ -2,7 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { HotspareError } from '../../../src/core/errors.js';
 import { encodeFrame, FrameDecoder, FrameType } from '../../../src/wire/wire-frame.js';
-import { decodeEvents, decodeFileRequest, encodeEvents, encodeFileRequest, FileOp } from '../../../src/wire/wire-messages.js';
+import { DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX, DEFAULT_WIRE_FRAME_BYTES_MAX } from '../../../src/config/defaults.js';
+import {
+  decodeEventPiece,
+  decodeEvents,
+  decodeFileRequest,
+  encodedEventBytes,
+  encodeEventPieces,
+  encodeEvents,
+  encodeFileRequest,
+  EVENTS_FRAME_OVERHEAD_BYTES,
+  FileOp,
+  type EventPiece,
+} from '../../../src/wire/wire-messages.js';
 
 describe('wire codec', () => {
   it('frames survive any split of the byte stream', () => {
@@ -15,6 +27,13 @@ describe('wire codec', () => {
       expect(got.map((b) => b.toString('hex'))).toEqual(payloads.map((b) => b.toString('hex')));
       expect(decoder.bufferedBytes).toBe(0);
     }
+  });
+
+  it('frames with an empty part (a view of Buffer.allocUnsafe(0)) keep their CRC32', () => {
+    const empty = Buffer.allocUnsafe(0).subarray(0, 0);
+    const request = encodeFileRequest({ id: 5, op: FileOp.WRITE, args: { path: 'base/x.partial/a', offset: 196 }, data: empty });
+    const frames = new FrameDecoder(1000).push(Buffer.concat(encodeFrame(FrameType.FILE_REQUEST, request)));
+    expect(frames.map((f) => decodeFileRequest(f.payload).args)).toEqual([{ path: 'base/x.partial/a', offset: 196 }]);
   });
 
   it('refuses a damaged frame, an unknown type and a frame over the limit', () => {
@@ -76,5 +95,53 @@ describe('wire codec', () => {
     const overlong = Buffer.from(frame);
     overlong.writeUInt32BE(10_000, 9);
     expect(() => new FrameDecoder(1000).push(overlong)).toThrow(/header is longer than the frame/);
+  });
+});
+
+describe('EVENT_PIECE frames (wire v3)', () => {
+  const PIECE_MAX = DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX;
+  const big = { file: 'mysql-bin.000042', offset: 2 ** 33 + 4, bytes: randomBytes(3 * PIECE_MAX + 12_345), timestampS: 1_790_000_001, boundary: true, gtid: '0-1-900' };
+
+  it('split an event into frames no larger than the batch limit and join back, whatever the split of the stream', () => {
+    const frames = encodeEventPieces(big, PIECE_MAX);
+    expect(frames).toHaveLength(4);
+    for (const parts of frames) expect(parts.reduce((n, p) => n + p.length, 0)).toBeLessThanOrEqual(PIECE_MAX);
+    const stream = Buffer.concat(frames.flatMap((parts) => encodeFrame(FrameType.EVENT_PIECE, parts)));
+    for (const step of [13, 65_536, 1_000_003, stream.length]) {
+      const decoder = new FrameDecoder(DEFAULT_WIRE_FRAME_BYTES_MAX);
+      const pieces: EventPiece[] = [];
+      for (let at = 0; at < stream.length; at += step) pieces.push(...decoder.push(stream.subarray(at, at + step)).map((f) => decodeEventPiece(f.segments)));
+      expect(decoder.bufferedBytes).toBe(0);
+      expect(pieces.map((p) => p.pieceOffset)).toEqual([0, 1, 2, 3].map((i) => i * pieces[0]!.bytes.length));
+      for (const piece of pieces) expect({ ...piece, bytes: undefined, pieceOffset: undefined }).toEqual({ ...big, bytes: undefined, length: big.bytes.length, pieceOffset: undefined });
+      expect(Buffer.concat(pieces.map((p) => p.bytes)).equals(big.bytes)).toBe(true);
+    }
+  });
+
+  it('checks a piece header with the frame CRC32 and refuses a piece that runs past its event', () => {
+    const [first] = encodeEventPieces({ ...big, bytes: big.bytes.subarray(0, 5000) }, 2000);
+    const frame = Buffer.concat(encodeFrame(FrameType.EVENT_PIECE, first!));
+    const damagedHeader = Buffer.from(frame);
+    damagedHeader[9 + 6] = (damagedHeader[9 + 6] as number) ^ 0x01;
+    expect(() => new FrameDecoder(10_000).push(damagedHeader)).toThrow(/CRC32/);
+    // A damaged byte of the event passes the frame check: the event's own CRC32 over all its pieces catches it.
+    const damagedByte = Buffer.from(frame);
+    damagedByte[frame.length - 1] = (damagedByte[frame.length - 1] as number) ^ 0xff;
+    expect(new FrameDecoder(10_000).push(damagedByte)).toHaveLength(1);
+    const [head, bytes] = first!;
+    const overrun = Buffer.from(head!);
+    overrun.writeUInt32BE(4000, overrun.length - 4);
+    expect(() => decodeEventPiece(Buffer.concat([overrun, bytes!]))).toThrow(/runs past its event/);
+    expect(() => decodeEventPiece(head!.subarray(0, 10))).toThrow(/truncated/);
+    const longer = Buffer.concat([head!, Buffer.alloc(1)]);
+    longer.writeUInt32BE(head!.length - 4 + 1, 0);
+    expect(() => decodeEventPiece(longer)).toThrow(/does not match/);
+  });
+
+  it('an EVENTS batch never exceeds the frame limit the receiver sets', () => {
+    expect(DEFAULT_WIRE_FRAME_BYTES_MAX).toBeGreaterThanOrEqual(DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX);
+    const records = Array.from({ length: 3 }, (_, i) => ({ file: 'mysql-bin.000001', offset: 4 + i, bytes: randomBytes(1000), timestampS: 0, boundary: false, gtid: '0-1-1' }));
+    const payload = encodeEvents(records).reduce((n, p) => n + p.length, 0);
+    expect(payload).toBe(EVENTS_FRAME_OVERHEAD_BYTES + records.reduce((n, r) => n + encodedEventBytes(r), 0));
   });
 });
