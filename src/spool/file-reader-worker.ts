@@ -1,0 +1,187 @@
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { blockHash } from './file-shipper.js';
+import type { FromReader, ReaderConfig, ReaderEvent, ReadJob, ReadOutcome, ToReader } from './file-reader.js';
+import { describe, type Found } from './tree-scanner.js';
+
+/**
+ * The spool file reader's thread (see FileReader): reads the files it is given one after the
+ * other with plain blocking calls, hashes their blocks, and sends the bytes back in buffers it
+ * owns. Blocking calls are fine here and only here: this thread has no event loop anyone else
+ * waits on, and each one costs a system call instead of a round trip through the libuv pool.
+ */
+const port = parentPort;
+if (port === null) throw new Error('file-reader-worker runs as a worker thread');
+const cfg = workerData as ReaderConfig;
+const B = cfg.blockBytes;
+const chunkBytes = Math.max(B, Math.floor(cfg.readBytes / B) * B);
+
+const jobs: ReadJob[] = [];
+let jobArrived: (() => void) | undefined;
+const free: ArrayBuffer[] = [];
+let allocated = 0;
+let bufferArrived: (() => void) | undefined;
+const goes = new Map<number, () => void>();
+const released = new Set<number>();
+
+/** The buffer being filled and the events not sent yet; both go out together. */
+let cur: { ab: ArrayBuffer; view: Buffer; fill: number } | undefined;
+let events: ReaderEvent[] = [];
+
+port.on('message', (m: ToReader) => {
+  switch (m.t) {
+    case 'read':
+      jobs.push(...m.jobs);
+      jobArrived?.();
+      return;
+    case 'buffer':
+      free.push(m.buf);
+      bufferArrived?.();
+      return;
+    case 'go': {
+      const go = goes.get(m.id);
+      if (go === undefined) released.add(m.id);
+      else go();
+    }
+  }
+});
+
+function send(): void {
+  if (cur === undefined && events.length === 0) return;
+  const msg: FromReader = { buf: cur?.ab, events };
+  if (cur === undefined) port?.postMessage(msg);
+  else port?.postMessage(msg, [cur.ab]);
+  cur = undefined;
+  events = [];
+}
+
+/** Room for `length` bytes in the current buffer, sending it when full; waits while every buffer is with the main thread. */
+async function room(length: number): Promise<{ view: Buffer; fill: number }> {
+  if (cur !== undefined && cur.fill + length > cur.view.length) send();
+  while (cur === undefined) {
+    const ab = free.pop() ?? (allocated < cfg.buffers ? (allocated++, new ArrayBuffer(chunkBytes)) : undefined);
+    if (ab !== undefined) {
+      cur = { ab, view: Buffer.from(ab), fill: 0 };
+      break;
+    }
+    send();
+    await new Promise<void>((resolve) => (bufferArrived = resolve));
+    bufferArrived = undefined;
+  }
+  return cur;
+}
+
+async function waitForGo(id: number): Promise<void> {
+  if (released.delete(id)) return;
+  await new Promise<void>((resolve) => goes.set(id, resolve));
+  goes.delete(id);
+}
+
+const sameVersion = (a: Found, b: Found): boolean => a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+
+/** Reads up to `length` bytes at `position` into `buf` at `at`; fewer only at the end of the file. */
+function readFully(fd: number, buf: Buffer, at: number, length: number, position: number): number {
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buf, at + got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+const errCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? String(err);
+
+/**
+ * One file, with the checks FileReader documents: the size, times and inode before and after
+ * the read, and the link count after; a mismatch reads it again (a `retry` event first).
+ */
+async function readFile(job: ReadJob): Promise<ReadOutcome> {
+  let rereads = 0;
+  for (let attempt = 0; attempt < cfg.attempts; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(job.abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (err) {
+      const code = errCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'gone', rereads };
+      if (code === 'ELOOP') return { kind: 'not-a-file', found: { kind: 'link', mode: 0, mtimeNs: '0', ctimeNs: '0', size: 0, ino: 0 } };
+      return { kind: 'unreadable', code };
+    }
+    try {
+      let first: Found;
+      if (attempt === 0 && job.scanned?.kind === 'file') first = job.scanned;
+      else {
+        first = describe(fstatSync(fd, { bigint: true }));
+        if (first.kind !== 'file') return { kind: 'not-a-file', found: first };
+      }
+      if (job.pause) {
+        events.push({ id: job.id, t: 'open' });
+        send();
+        await waitForGo(job.id);
+      }
+      const size = first.size;
+      let short = false;
+      let failed: string | undefined;
+      for (let pos = 0; pos < size; pos += chunkBytes) {
+        const length = Math.min(chunkBytes, size - pos);
+        const buf = await room(length);
+        let got: number;
+        try {
+          got = readFully(fd, buf.view, buf.fill, length, pos);
+        } catch (err) {
+          failed = errCode(err);
+          break;
+        }
+        if (got < length) {
+          short = true;
+          break;
+        }
+        const hashes: string[] = [];
+        for (let at = 0; at < length; at += B) hashes.push(blockHash(buf.view.subarray(buf.fill + at, buf.fill + Math.min(length, at + B))));
+        events.push({ id: job.id, t: 'data', size, at: pos, off: buf.fill, length, hashes });
+        buf.fill += length;
+      }
+      const afterStat = fstatSync(fd, { bigint: true });
+      const after = describe(afterStat);
+      if (after.kind !== 'file') return { kind: 'not-a-file', found: after };
+      if (failed !== undefined) return { kind: 'unreadable', code: failed };
+      // No link left: removed or renamed over while read. The bytes were a whole version, but
+      // not one the path still names: look at the path again.
+      if (short || afterStat.nlink === 0n || !sameVersion(first, after)) {
+        rereads++;
+        events.push({ id: job.id, t: 'retry' });
+        continue;
+      }
+      return { kind: 'read', found: after, rereads };
+    } catch (err) {
+      return { kind: 'unreadable', code: errCode(err) };
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { kind: 'unstable' };
+}
+
+async function main(): Promise<void> {
+  for (;;) {
+    let job = jobs.shift();
+    if (job === undefined) {
+      // Files asked for meanwhile may be waiting in the port: take them first, so that what
+      // is in hand goes out once per batch rather than once per file.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      job = jobs.shift();
+    }
+    if (job === undefined) {
+      // Nothing queued: what is in hand goes out now rather than waiting for a full buffer.
+      send();
+      await new Promise<void>((resolve) => (jobArrived = resolve));
+      jobArrived = undefined;
+      continue;
+    }
+    const result = await readFile(job);
+    events.push({ id: job.id, t: 'end', result });
+  }
+}
+
+void main();

@@ -1,0 +1,194 @@
+import { Worker } from 'node:worker_threads';
+import { HotspareError, errorMessage } from '../core/errors.js';
+import type { Logger } from '../platform/logger.js';
+import type { Found } from './tree-scanner.js';
+
+/** What the reader thread is started with. */
+export interface ReaderConfig {
+  blockBytes: number;
+  /** Bytes read from a file at once; also the size of each buffer. */
+  readBytes: number;
+  /** Buffers the reader may have at once (with it or with the main thread): its memory bound. */
+  buffers: number;
+  attempts: number;
+}
+
+export interface ReadJob {
+  id: number;
+  abs: string;
+  /** The scan's lstat, the "before" of the first attempt. */
+  scanned: Found | undefined;
+  /** Stop after open+fstat and wait for `go` (the test seam). */
+  pause: boolean;
+}
+
+export type ReadOutcome =
+  | { kind: 'read'; found: Found; rereads: number }
+  | { kind: 'gone'; rereads: number }
+  | { kind: 'not-a-file'; found: Found }
+  | { kind: 'unstable' }
+  | { kind: 'unreadable'; code: string };
+
+export type ReaderEvent =
+  | { id: number; t: 'open' }
+  /** `length` bytes of the file at `at` (of a file of `size` bytes) are at `off` in the message's buffer, with one hash per block. */
+  | { id: number; t: 'data'; size: number; at: number; off: number; length: number; hashes: string[] }
+  /** The attempt so far did not read one version of the file: forget its data events. */
+  | { id: number; t: 'retry' }
+  | { id: number; t: 'end'; result: ReadOutcome };
+
+export type ToReader = { t: 'read'; jobs: ReadJob[] } | { t: 'go'; id: number } | { t: 'buffer'; buf: ArrayBuffer };
+export interface FromReader {
+  buf: ArrayBuffer | undefined;
+  events: ReaderEvent[];
+}
+
+/** What the caller does with one file's bytes as they arrive. */
+export interface ReadHandlers {
+  /** A piece of the file; `data` is valid until the returned promise resolves. */
+  data(size: number, at: number, data: Buffer, hashes: readonly string[]): Promise<void>;
+  /** Everything `data` was given for this file so far belongs to no version of it. */
+  retry(): void;
+  /** Runs once the file is open and its size known, before any byte is read (test seam). */
+  beforeRead?: (() => Promise<void> | void) | undefined;
+}
+
+// Under vitest this module runs from src/ as TypeScript; the thread then runs the built copy
+// (the integration tests build first, as they run bin/hotspare.js).
+const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/src/spool/file-reader-worker.js', import.meta.url) : new URL('./file-reader-worker.js', import.meta.url);
+
+interface Pending {
+  handlers: ReadHandlers;
+  resolve: (outcome: ReadOutcome) => void;
+  reject: (err: unknown) => void;
+  /** The first failure of a handler: the file's remaining events are skipped and read() rejects. */
+  failed: { err: unknown } | undefined;
+}
+
+/**
+ * Reads spool files on a thread of its own (`file-reader-worker.ts`), where each open, read,
+ * fstat and close is one blocking system call rather than a round trip through the libuv
+ * pool, and the blocks are hashed off the event loop. A tree of small files was bound by those
+ * round trips. Files are read one after the other in the order asked; their bytes come back
+ * in the reader's buffers (moved, not copied), at most `buffers` of `readBytes` in all, each
+ * given back once the handlers have taken what they need from it. The thread starts on the
+ * first read and ends after `idleMs` without one (and at close), so an idle source holds no
+ * thread and no buffer.
+ */
+export class FileReader {
+  #worker: Worker | undefined;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  /** Jobs asked for in this turn of the event loop, sent together. */
+  #outbox: ReadJob[] = [];
+  /** Messages are handled one at a time, in the order they came. */
+  #handling: Promise<void> = Promise.resolve();
+  #idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: ReaderConfig,
+    private readonly idleMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Reads one file; resolves with what was read, rejects with the first failure of a handler. */
+  read(abs: string, scanned: Found | undefined, handlers: ReadHandlers): Promise<ReadOutcome> {
+    const worker = this.#start();
+    clearTimeout(this.#idleTimer);
+    // A file being read keeps the process alive; an idle reader does not.
+    if (this.#pending.size === 0) worker.ref();
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { handlers, resolve, reject, failed: undefined });
+      if (this.#outbox.length === 0) {
+        // Every file asked for in this turn of the event loop goes in one message.
+        setImmediate(() => {
+          const jobs = this.#outbox;
+          this.#outbox = [];
+          if (this.#worker === worker && jobs.length > 0) worker.postMessage({ t: 'read', jobs } satisfies ToReader);
+        });
+      }
+      this.#outbox.push({ id, abs, scanned, pause: handlers.beforeRead !== undefined });
+    });
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.#idleTimer);
+    const worker = this.#worker;
+    this.#stopWorker(new HotspareError('SPOOL_STOPPED', 'the spool syncer stopped', { hint: 'restart the agent' }));
+    await worker?.terminate();
+  }
+
+  #start(): Worker {
+    if (this.#worker !== undefined) return this.#worker;
+    const worker = new Worker(WORKER_URL, { workerData: this.config satisfies ReaderConfig });
+    worker.on('message', (m: FromReader) => {
+      this.#handling = this.#handling.then(() => this.#handle(worker, m));
+    });
+    worker.on('error', (err) => {
+      if (this.#worker !== worker) return;
+      this.log.error({ code: 'SPOOL_READER', err }, `the spool file reader failed: ${errorMessage(err)}`);
+      this.#stopWorker(new HotspareError('SPOOL_READER', `the spool file reader failed: ${errorMessage(err)}`, { hint: 'the pass is retried with a new reader', cause: err }));
+    });
+    worker.on('exit', (code) => {
+      if (this.#worker !== worker) return;
+      this.#stopWorker(new HotspareError('SPOOL_READER', `the spool file reader exited (code ${code})`, { hint: 'the pass is retried with a new reader' }));
+    });
+    this.#worker = worker;
+    return worker;
+  }
+
+  #stopWorker(err: unknown): void {
+    const worker = this.#worker;
+    this.#worker = undefined;
+    this.#outbox = [];
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+    if (worker !== undefined) void worker.terminate();
+  }
+
+  async #handle(worker: Worker, m: FromReader): Promise<void> {
+    for (const ev of m.events) {
+      const p = this.#pending.get(ev.id);
+      if (p === undefined) continue;
+      switch (ev.t) {
+        case 'open':
+          // Run beside the queue: the reader waits for this file's go, other messages need not.
+          void Promise.resolve()
+            .then(() => p.handlers.beforeRead?.())
+            .catch((err: unknown) => {
+              p.failed ??= { err };
+            })
+            .finally(() => {
+              if (this.#worker === worker) worker.postMessage({ t: 'go', id: ev.id } satisfies ToReader);
+            });
+          break;
+        case 'data':
+          if (p.failed !== undefined || m.buf === undefined) break;
+          try {
+            await p.handlers.data(ev.size, ev.at, Buffer.from(m.buf, ev.off, ev.length), ev.hashes);
+          } catch (err) {
+            p.failed = { err };
+          }
+          break;
+        case 'retry':
+          if (p.failed === undefined) p.handlers.retry();
+          break;
+        case 'end':
+          this.#pending.delete(ev.id);
+          if (p.failed !== undefined) p.reject(p.failed.err);
+          else p.resolve(ev.result);
+          break;
+      }
+    }
+    if (m.buf !== undefined && this.#worker === worker) worker.postMessage({ t: 'buffer', buf: m.buf } satisfies ToReader, [m.buf]);
+    if (this.#pending.size === 0 && this.#worker === worker) {
+      worker.unref();
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = setTimeout(() => {
+        if (this.#pending.size === 0 && this.#worker === worker) this.#stopWorker(undefined);
+      }, this.idleMs);
+      this.#idleTimer.unref();
+    }
+  }
+}
