@@ -84,7 +84,7 @@ export const DEFAULT_SPOOL_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
 /** Spool files are read in pieces of this size (the next piece is read while one is hashed). */
 export const DEFAULT_SPOOL_READ_BYTES = 1024 * 1024;
 /** This many spool files are queued to the reader thread at once, so it never waits for the next one. */
-export const DEFAULT_SPOOL_READ_CONCURRENCY = 32;
+export const DEFAULT_SPOOL_READ_CONCURRENCY = 256;
 /** The spool reader thread holds at most this many read buffers of DEFAULT_SPOOL_READ_BYTES (with it or being shipped). */
 export const DEFAULT_SPOOL_READ_BUFFERS = 8;
 /** The spool reader thread ends after this long without a file to read (an idle source holds no thread and no buffer). */

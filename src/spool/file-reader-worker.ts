@@ -1,13 +1,13 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { blockHash } from './file-shipper.js';
-import type { FromReader, ReaderConfig, ReaderEvent, ReadJob, ReadOutcome, ToReader } from './file-reader.js';
-import { describe, type Found } from './tree-scanner.js';
+import type { FromReader, ReaderConfig, ReaderEvent, ReadJob, ReadOutcome, ScanJob, ToReader } from './file-reader.js';
+import { describe, excludeMatcher, scanRootsSync, type Found } from './tree-scanner.js';
 
 /**
- * The spool file reader's thread (see FileReader): reads the files it is given one after the
- * other with plain blocking calls, hashes their blocks, and sends the bytes back in buffers it
- * owns. Blocking calls are fine here and only here: this thread has no event loop anyone else
+ * The spool reader's thread (see FileReader): scans the source and reads the files it is given,
+ * one job after the other, with plain blocking calls, hashes their blocks, and sends the bytes
+ * back in buffers it owns. Blocking calls are fine here and only here: this thread has no event loop anyone else
  * waits on, and each one costs a system call instead of a round trip through the libuv pool.
  */
 const port = parentPort;
@@ -16,7 +16,7 @@ const cfg = workerData as ReaderConfig;
 const B = cfg.blockBytes;
 const chunkBytes = Math.max(B, Math.floor(cfg.readBytes / B) * B);
 
-const jobs: ReadJob[] = [];
+const jobs: Array<ReadJob | ScanJob> = [];
 let jobArrived: (() => void) | undefined;
 const free: ArrayBuffer[] = [];
 let allocated = 0;
@@ -30,7 +30,7 @@ let events: ReaderEvent[] = [];
 
 port.on('message', (m: ToReader) => {
   switch (m.t) {
-    case 'read':
+    case 'jobs':
       jobs.push(...m.jobs);
       jobArrived?.();
       return;
@@ -46,7 +46,11 @@ port.on('message', (m: ToReader) => {
   }
 });
 
+/** Files finished since the last message. */
+let ended = 0;
+
 function send(): void {
+  ended = 0;
   if (cur === undefined && events.length === 0) return;
   const msg: FromReader = { buf: cur?.ab, events };
   if (cur === undefined) port?.postMessage(msg);
@@ -179,8 +183,16 @@ async function main(): Promise<void> {
       jobArrived = undefined;
       continue;
     }
+    if (job.kind === 'scan') {
+      events.push({ id: job.id, t: 'scanned', ...scanRootsSync(job.root, job.roots, excludeMatcher(job.exclude), job.shallow) });
+      send();
+      continue;
+    }
     const result = await readFile(job);
     events.push({ id: job.id, t: 'end', result });
+    // Part of the queue goes back while the rest is read, so the main thread can ship those
+    // files and queue more meanwhile instead of the two threads taking turns.
+    if (++ended >= cfg.endsPerMessage) send();
   }
 }
 

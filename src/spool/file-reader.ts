@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { HotspareError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../platform/logger.js';
-import type { Found } from './tree-scanner.js';
+import type { Found, ScanResult } from './tree-scanner.js';
 
 /** What the reader thread is started with. */
 export interface ReaderConfig {
@@ -11,15 +11,28 @@ export interface ReaderConfig {
   /** Buffers the reader may have at once (with it or with the main thread): its memory bound. */
   buffers: number;
   attempts: number;
+  /** A message goes back after this many files even when its buffer is not full. */
+  endsPerMessage: number;
 }
 
 export interface ReadJob {
+  kind: 'read';
   id: number;
   abs: string;
   /** The scan's lstat, the "before" of the first attempt. */
   scanned: Found | undefined;
   /** Stop after open+fstat and wait for `go` (the test seam). */
   pause: boolean;
+}
+
+/** A scan of some of the source's paths (`scanRootsSync`). */
+export interface ScanJob {
+  kind: 'scan';
+  id: number;
+  root: string;
+  roots: readonly string[];
+  shallow: readonly string[];
+  exclude: readonly string[];
 }
 
 export type ReadOutcome =
@@ -35,9 +48,10 @@ export type ReaderEvent =
   | { id: number; t: 'data'; size: number; at: number; off: number; length: number; hashes: string[] }
   /** The attempt so far did not read one version of the file: forget its data events. */
   | { id: number; t: 'retry' }
-  | { id: number; t: 'end'; result: ReadOutcome };
+  | { id: number; t: 'end'; result: ReadOutcome }
+  | ({ id: number; t: 'scanned' } & ScanResult);
 
-export type ToReader = { t: 'read'; jobs: ReadJob[] } | { t: 'go'; id: number } | { t: 'buffer'; buf: ArrayBuffer };
+export type ToReader = { t: 'jobs'; jobs: Array<ReadJob | ScanJob> } | { t: 'go'; id: number } | { t: 'buffer'; buf: ArrayBuffer };
 export interface FromReader {
   buf: ArrayBuffer | undefined;
   events: ReaderEvent[];
@@ -58,8 +72,9 @@ export interface ReadHandlers {
 const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/src/spool/file-reader-worker.js', import.meta.url) : new URL('./file-reader-worker.js', import.meta.url);
 
 interface Pending {
-  handlers: ReadHandlers;
-  resolve: (outcome: ReadOutcome) => void;
+  /** Undefined for a scan. */
+  handlers: ReadHandlers | undefined;
+  resolve: (outcome: ReadOutcome | ScanResult) => void;
   reject: (err: unknown) => void;
   /** The first failure of a handler: the file's remaining events are skipped and read() rejects. */
   failed: { err: unknown } | undefined;
@@ -80,7 +95,7 @@ export class FileReader {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   /** Jobs asked for in this turn of the event loop, sent together. */
-  #outbox: ReadJob[] = [];
+  #outbox: Array<ReadJob | ScanJob> = [];
   /** Messages are handled one at a time, in the order they came. */
   #handling: Promise<void> = Promise.resolve();
   #idleTimer: NodeJS.Timeout | undefined;
@@ -91,24 +106,33 @@ export class FileReader {
     private readonly log: Logger,
   ) {}
 
+  /** Lists the source's paths under `roots` (and `shallow` alone) with lstat, as `scanRootsSync` does. */
+  scan(root: string, roots: readonly string[], exclude: readonly string[], shallow: readonly string[]): Promise<ScanResult> {
+    return this.#submit(undefined, (id) => ({ kind: 'scan', id, root, roots, shallow, exclude })) as Promise<ScanResult>;
+  }
+
   /** Reads one file; resolves with what was read, rejects with the first failure of a handler. */
   read(abs: string, scanned: Found | undefined, handlers: ReadHandlers): Promise<ReadOutcome> {
+    return this.#submit(handlers, (id) => ({ kind: 'read', id, abs, scanned, pause: handlers.beforeRead !== undefined })) as Promise<ReadOutcome>;
+  }
+
+  #submit(handlers: ReadHandlers | undefined, job: (id: number) => ReadJob | ScanJob): Promise<ReadOutcome | ScanResult> {
     const worker = this.#start();
     clearTimeout(this.#idleTimer);
-    // A file being read keeps the process alive; an idle reader does not.
+    // Work under way keeps the process alive; an idle reader does not.
     if (this.#pending.size === 0) worker.ref();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { handlers, resolve, reject, failed: undefined });
       if (this.#outbox.length === 0) {
-        // Every file asked for in this turn of the event loop goes in one message.
+        // Everything asked for in this turn of the event loop goes in one message.
         setImmediate(() => {
           const jobs = this.#outbox;
           this.#outbox = [];
-          if (this.#worker === worker && jobs.length > 0) worker.postMessage({ t: 'read', jobs } satisfies ToReader);
+          if (this.#worker === worker && jobs.length > 0) worker.postMessage({ t: 'jobs', jobs } satisfies ToReader);
         });
       }
-      this.#outbox.push({ id, abs, scanned, pause: handlers.beforeRead !== undefined });
+      this.#outbox.push(job(id));
     });
   }
 
@@ -155,7 +179,7 @@ export class FileReader {
         case 'open':
           // Run beside the queue: the reader waits for this file's go, other messages need not.
           void Promise.resolve()
-            .then(() => p.handlers.beforeRead?.())
+            .then(() => p.handlers?.beforeRead?.())
             .catch((err: unknown) => {
               p.failed ??= { err };
             })
@@ -166,18 +190,22 @@ export class FileReader {
         case 'data':
           if (p.failed !== undefined || m.buf === undefined) break;
           try {
-            await p.handlers.data(ev.size, ev.at, Buffer.from(m.buf, ev.off, ev.length), ev.hashes);
+            await p.handlers?.data(ev.size, ev.at, Buffer.from(m.buf, ev.off, ev.length), ev.hashes);
           } catch (err) {
             p.failed = { err };
           }
           break;
         case 'retry':
-          if (p.failed === undefined) p.handlers.retry();
+          if (p.failed === undefined) p.handlers?.retry();
           break;
         case 'end':
           this.#pending.delete(ev.id);
           if (p.failed !== undefined) p.reject(p.failed.err);
           else p.resolve(ev.result);
+          break;
+        case 'scanned':
+          this.#pending.delete(ev.id);
+          p.resolve({ found: ev.found, unreadable: ev.unreadable });
           break;
       }
     }

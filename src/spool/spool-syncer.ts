@@ -32,7 +32,7 @@ import { PackWriter } from './pack-writer.js';
 import { SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
 import { SpoolJournal } from './spool-journal.js';
 import { isUnder, type SpoolTree } from './spool-tree.js';
-import { excludeMatcher, scanRoots, type Found } from './tree-scanner.js';
+import { excludeMatcher, type Found } from './tree-scanner.js';
 
 export interface SpoolTuning {
   blockBytes: number;
@@ -244,7 +244,7 @@ export class SpoolSyncer {
     this.tuning.blockBytes = meta.blockBytes;
     await this.#reader?.close();
     this.#reader = new FileReader(
-      { blockBytes: meta.blockBytes, readBytes: this.tuning.readBytes, buffers: this.tuning.readBuffers, attempts: this.tuning.readAttempts },
+      { blockBytes: meta.blockBytes, readBytes: this.tuning.readBytes, buffers: this.tuning.readBuffers, attempts: this.tuning.readAttempts, endsPerMessage: Math.max(1, Math.floor(this.tuning.readConcurrency / 8)) },
       this.tuning.readerIdleMs,
       this.#log,
     );
@@ -372,7 +372,8 @@ export class SpoolSyncer {
 
   async #shipRoots(roots: string[], shallow: string[], full: boolean, journal: SpoolJournal, tree: SpoolTree, pack: PackWriter): Promise<void> {
     const { clock, source } = this.options;
-    const { found, unreadable } = await scanRoots(source.path, roots, this.#excluded, shallow);
+    const reader = this.#reader as FileReader;
+    const { found, unreadable } = await reader.scan(source.path, roots, source.exclude, shallow);
     const underUnreadable = (p: string): boolean => {
       for (const u of unreadable.keys()) if (isUnder(p, u)) return true;
       return false;
@@ -407,7 +408,6 @@ export class SpoolSyncer {
     const racy: string[] = [];
     const dataBefore = pack.flushedBytes;
     const reads = new TaskWindow(this.tuning.readConcurrency);
-    const reader = this.#reader as FileReader;
     for (const path of paths) {
       if (this.#stopped) break;
       const f = found.get(path) as Found;
@@ -551,24 +551,30 @@ export class SpoolSyncer {
 
 /** Runs tasks with at most `limit` under way; the first failure is thrown by the next run() or by drain(). */
 class TaskWindow {
-  readonly #active = new Set<Promise<void>>();
+  #active = 0;
+  #freed: (() => void) | undefined;
   #failure: { err: unknown } | undefined;
 
   constructor(private readonly limit: number) {}
 
   async run(task: () => Promise<void>): Promise<void> {
-    while (this.#active.size >= this.limit) await Promise.race(this.#active);
+    while (this.#active >= this.limit) await new Promise<void>((resolve) => (this.#freed = resolve));
     this.#throwFailure();
-    const running: Promise<void> = task()
+    this.#active++;
+    task()
       .catch((err: unknown) => {
         this.#failure ??= { err };
       })
-      .finally(() => this.#active.delete(running));
-    this.#active.add(running);
+      .finally(() => {
+        this.#active--;
+        const freed = this.#freed;
+        this.#freed = undefined;
+        freed?.();
+      });
   }
 
   async drain(): Promise<void> {
-    await Promise.all(this.#active);
+    while (this.#active > 0) await new Promise<void>((resolve) => (this.#freed = resolve));
     this.#throwFailure();
   }
 
