@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { blockHash } from './file-shipper.js';
-import type { FromReader, ReaderConfig, ReaderEvent, ReadJob, ReadOutcome, ScanJob, ToReader } from './file-reader.js';
+import type { FromReader, ReaderData, ReaderEvent, ReadJob, ReadOutcome, ScanJob, ToReader } from './file-reader.js';
 import { describe, excludeMatcher, scanRootsSync, type Found } from './tree-scanner.js';
 
 /**
@@ -12,20 +12,22 @@ import { describe, excludeMatcher, scanRootsSync, type Found } from './tree-scan
  */
 const port = parentPort;
 if (port === null) throw new Error('file-reader-worker runs as a worker thread');
-const cfg = workerData as ReaderConfig;
+const cfg = workerData as ReaderData;
 const B = cfg.blockBytes;
-const chunkBytes = Math.max(B, Math.floor(cfg.readBytes / B) * B);
+const views = cfg.pool.map((sab) => Buffer.from(sab));
+/** Bytes read from a file at once: a buffer's worth (a whole number of blocks). */
+const chunkBytes = views[0]?.length ?? B;
 
 const jobs: Array<ReadJob | ScanJob> = [];
 let jobArrived: (() => void) | undefined;
-const free: ArrayBuffer[] = [];
-let allocated = 0;
+/** Pool buffers (indexes) not with the main thread. */
+const free: number[] = views.map((_, i) => i).reverse();
 let bufferArrived: (() => void) | undefined;
 const goes = new Map<number, () => void>();
 const released = new Set<number>();
 
 /** The buffer being filled and the events not sent yet; both go out together. */
-let cur: { ab: ArrayBuffer; view: Buffer; fill: number } | undefined;
+let cur: { index: number; view: Buffer; fill: number } | undefined;
 let events: ReaderEvent[] = [];
 
 port.on('message', (m: ToReader) => {
@@ -52,9 +54,7 @@ let ended = 0;
 function send(): void {
   ended = 0;
   if (cur === undefined && events.length === 0) return;
-  const msg: FromReader = { buf: cur?.ab, events };
-  if (cur === undefined) port?.postMessage(msg);
-  else port?.postMessage(msg, [cur.ab]);
+  port?.postMessage({ buf: cur?.index, events } satisfies FromReader);
   cur = undefined;
   events = [];
 }
@@ -63,9 +63,9 @@ function send(): void {
 async function room(length: number): Promise<{ view: Buffer; fill: number }> {
   if (cur !== undefined && cur.fill + length > cur.view.length) send();
   while (cur === undefined) {
-    const ab = free.pop() ?? (allocated < cfg.buffers ? (allocated++, new ArrayBuffer(chunkBytes)) : undefined);
-    if (ab !== undefined) {
-      cur = { ab, view: Buffer.from(ab), fill: 0 };
+    const index = free.pop();
+    if (index !== undefined) {
+      cur = { index, view: views[index] as Buffer, fill: 0 };
       break;
     }
     send();

@@ -8,7 +8,7 @@ export interface ReaderConfig {
   blockBytes: number;
   /** Bytes read from a file at once; also the size of each buffer. */
   readBytes: number;
-  /** Buffers the reader may have at once (with it or with the main thread): its memory bound. */
+  /** Buffers the reader has (with it or with the main thread): its memory bound. */
   buffers: number;
   attempts: number;
   /** A message goes back after this many files even when its buffer is not full. */
@@ -51,9 +51,15 @@ export type ReaderEvent =
   | { id: number; t: 'end'; result: ReadOutcome }
   | ({ id: number; t: 'scanned' } & ScanResult);
 
-export type ToReader = { t: 'jobs'; jobs: Array<ReadJob | ScanJob> } | { t: 'go'; id: number } | { t: 'buffer'; buf: ArrayBuffer };
+/** What the thread is started with: the config and its buffers, shared memory both threads see. */
+export interface ReaderData extends ReaderConfig {
+  pool: SharedArrayBuffer[];
+}
+
+export type ToReader = { t: 'jobs'; jobs: Array<ReadJob | ScanJob> } | { t: 'go'; id: number } | { t: 'buffer'; buf: number };
 export interface FromReader {
-  buf: ArrayBuffer | undefined;
+  /** The pool buffer (index) the data events point into; the main thread gives it back with `buffer`. */
+  buf: number | undefined;
   events: ReaderEvent[];
 }
 
@@ -85,13 +91,15 @@ interface Pending {
  * fstat and close is one blocking system call rather than a round trip through the libuv
  * pool, and the blocks are hashed off the event loop. A tree of small files was bound by those
  * round trips. Files are read one after the other in the order asked; their bytes come back
- * in the reader's buffers (moved, not copied), at most `buffers` of `readBytes` in all, each
- * given back once the handlers have taken what they need from it. The thread starts on the
+ * in the reader's `buffers` buffers of `readBytes` (shared memory, never copied between the
+ * threads), each given back once the handlers have taken what they need from it. The thread starts on the
  * first read and ends after `idleMs` without one (and at close), so an idle source holds no
  * thread and no buffer.
  */
 export class FileReader {
   #worker: Worker | undefined;
+  /** Views of the current thread's pool buffers. */
+  #views: Buffer[] = [];
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   /** Jobs asked for in this turn of the event loop, sent together. */
@@ -136,6 +144,12 @@ export class FileReader {
     });
   }
 
+  /** Starts the thread ahead of the first job (it takes a few tens of milliseconds to load); idle, it ends as usual. */
+  warm(): void {
+    const worker = this.#start();
+    if (this.#pending.size === 0) this.#idleSoon(worker);
+  }
+
   async close(): Promise<void> {
     clearTimeout(this.#idleTimer);
     const worker = this.#worker;
@@ -145,7 +159,12 @@ export class FileReader {
 
   #start(): Worker {
     if (this.#worker !== undefined) return this.#worker;
-    const worker = new Worker(WORKER_URL, { workerData: this.config satisfies ReaderConfig });
+    // Shared buffers rather than moved ones: nothing is allocated, moved or collected per piece.
+    const B = this.config.blockBytes;
+    const chunkBytes = Math.max(B, Math.floor(this.config.readBytes / B) * B);
+    const pool = Array.from({ length: this.config.buffers }, () => new SharedArrayBuffer(chunkBytes));
+    const worker = new Worker(WORKER_URL, { workerData: { ...this.config, pool } satisfies ReaderData });
+    this.#views = pool.map((sab) => Buffer.from(sab));
     worker.on('message', (m: FromReader) => {
       this.#handling = this.#handling.then(() => this.#handle(worker, m));
     });
@@ -165,6 +184,7 @@ export class FileReader {
   #stopWorker(err: unknown): void {
     const worker = this.#worker;
     this.#worker = undefined;
+    this.#views = [];
     this.#outbox = [];
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
@@ -190,7 +210,7 @@ export class FileReader {
         case 'data':
           if (p.failed !== undefined || m.buf === undefined) break;
           try {
-            await p.handlers?.data(ev.size, ev.at, Buffer.from(m.buf, ev.off, ev.length), ev.hashes);
+            await p.handlers?.data(ev.size, ev.at, (this.#views[m.buf] as Buffer).subarray(ev.off, ev.off + ev.length), ev.hashes);
           } catch (err) {
             p.failed = { err };
           }
@@ -209,14 +229,17 @@ export class FileReader {
           break;
       }
     }
-    if (m.buf !== undefined && this.#worker === worker) worker.postMessage({ t: 'buffer', buf: m.buf } satisfies ToReader, [m.buf]);
-    if (this.#pending.size === 0 && this.#worker === worker) {
-      worker.unref();
-      clearTimeout(this.#idleTimer);
-      this.#idleTimer = setTimeout(() => {
-        if (this.#pending.size === 0 && this.#worker === worker) this.#stopWorker(undefined);
-      }, this.idleMs);
-      this.#idleTimer.unref();
-    }
+    if (m.buf !== undefined && this.#worker === worker) worker.postMessage({ t: 'buffer', buf: m.buf } satisfies ToReader);
+    if (this.#pending.size === 0 && this.#worker === worker) this.#idleSoon(worker);
+  }
+
+  /** Nothing pending: the thread no longer keeps the process alive, and ends after idleMs. */
+  #idleSoon(worker: Worker): void {
+    worker.unref();
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      if (this.#pending.size === 0 && this.#worker === worker) this.#stopWorker(undefined);
+    }, this.idleMs);
+    this.#idleTimer.unref();
   }
 }

@@ -248,6 +248,8 @@ export class SpoolSyncer {
       this.tuning.readerIdleMs,
       this.#log,
     );
+    // A pass follows: the thread loads while the journal is read.
+    this.#reader.warm();
     const text = `${JSON.stringify(meta, null, 2)}\n`;
     if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
     const { journal, tree } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log);
