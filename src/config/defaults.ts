@@ -85,6 +85,8 @@ export const DEFAULT_SPOOL_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
 export const DEFAULT_SPOOL_READ_BYTES = 1024 * 1024;
 /** This many spool files are queued to the reader thread at once, so it never waits for the next one. */
 export const DEFAULT_SPOOL_READ_CONCURRENCY = 256;
+/** A run of new spool blocks at least this long is written to the pack straight from the read buffer instead of being copied into a batch. */
+export const DEFAULT_SPOOL_DIRECT_WRITE_BYTES = 256 * 1024;
 /** The spool reader thread holds at most this many read buffers of DEFAULT_SPOOL_READ_BYTES (with it or being shipped). */
 export const DEFAULT_SPOOL_READ_BUFFERS = 8;
 /** The spool reader thread ends after this long without a file to read (an idle source holds no thread and no buffer). */

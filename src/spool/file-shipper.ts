@@ -17,6 +17,8 @@ export interface ShipContext {
   /** Blocks the archive already holds, by hash: identical data is referenced, not shipped again. */
   known: Map<string, BlockRef>;
   reader: FileReader;
+  /** A run of new blocks at least this long is written from the read buffer instead of copied. */
+  directBytes: number;
   /** Test seam: runs once the file is open and its size known, before any byte is read. */
   beforeRead?: (() => Promise<void> | void) | undefined;
 }
@@ -48,25 +50,63 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
     },
     data: async (size, pos, piece, hashes) => {
       const count = blockCount(size, B);
-      for (let k = 0, at = 0; at < piece.length; k++, at += B) {
-        const i = (pos + at) / B;
-        const h = hashes[k] as string;
-        const length = blockLength(size, i, B);
-        const old = before?.blocks[i];
-        if (old !== undefined && old[0] === h && (i < count - 1 || before?.size === size || length === B)) {
-          blocks.push(old);
-          continue;
-        }
-        let ref = ctx.known.get(h);
-        if (ref === undefined) {
-          const [pack, offset] = await ctx.pack.add(piece.subarray(at, at + length));
-          ref = [h, pack, offset];
+      // New blocks side by side in the piece go to the pack as one run: a long one written
+      // straight from the reader's buffer, a short one copied into the pack's batch.
+      const written: Array<Promise<void>> = [];
+      let run: Array<[index: number, hash: string, length: number]> = [];
+      let runStart = 0;
+      let runBytes = 0;
+      const endRun = async (): Promise<void> => {
+        if (run.length === 0) return;
+        const bytes = piece.subarray(runStart, runStart + runBytes);
+        let at: [number, number];
+        if (runBytes >= ctx.directBytes) {
+          const direct = await ctx.pack.addDirect(bytes);
+          at = direct.at;
+          written.push(direct.written);
+        } else at = await ctx.pack.add(bytes);
+        let offset = at[1];
+        for (const [i, h, length] of run) {
+          const ref: BlockRef = [h, at[0], offset];
+          offset += length;
           ctx.known.set(h, ref);
+          blocks.push(ref);
+          set.push([i, ...ref]);
           dataBytes += length;
         }
-        blocks.push(ref);
-        set.push([i, ...ref]);
+        run = [];
+        runBytes = 0;
+      };
+      try {
+        for (let k = 0, at = 0; at < piece.length; k++, at += B) {
+          const i = (pos + at) / B;
+          const h = hashes[k] as string;
+          const length = blockLength(size, i, B);
+          const old = before?.blocks[i];
+          if (old !== undefined && old[0] === h && (i < count - 1 || before?.size === size || length === B)) {
+            await endRun();
+            blocks.push(old);
+            continue;
+          }
+          // A block the run already holds is referenced, not stored twice: the run ends first.
+          if (run.some(([, rh]) => rh === h)) await endRun();
+          const ref = ctx.known.get(h);
+          if (ref !== undefined) {
+            await endRun();
+            blocks.push(ref);
+            set.push([i, ...ref]);
+            continue;
+          }
+          if (run.length === 0) runStart = at;
+          run.push([i, h, length]);
+          runBytes += length;
+        }
+        await endRun();
+      } finally {
+        // The piece's buffer goes back to the reader only once nothing is being written from it.
+        await Promise.allSettled(written);
       }
+      for (const w of written) await w;
     },
   });
   if (outcome.kind === 'read') return { kind: 'shipped', found: outcome.found, set, blocks, dataBytes, rereads: outcome.rereads };

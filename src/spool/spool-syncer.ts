@@ -9,6 +9,7 @@ import {
   DEFAULT_SPOOL_COMPACT_BYTES_MAX,
   DEFAULT_SPOOL_COMPACT_READ_BYTES,
   DEFAULT_SPOOL_DEBOUNCE_MS,
+  DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
   DEFAULT_SPOOL_PACK_BYTES_MAX,
   DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
   DEFAULT_SPOOL_RACY_WINDOW_MS,
@@ -39,6 +40,8 @@ export interface SpoolTuning {
   rescanIntervalMs: number;
   debounceMs: number;
   writeBatchBytes: number;
+  /** A run of new blocks at least this long is written from the read buffer, not copied into a batch. */
+  directWriteBytes: number;
   packBytesMax: number;
   packLiveRatioMin: number;
   compactBytesMax: number;
@@ -64,6 +67,7 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   rescanIntervalMs: DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
   debounceMs: DEFAULT_SPOOL_DEBOUNCE_MS,
   writeBatchBytes: DEFAULT_SPOOL_WRITE_BATCH_BYTES,
+  directWriteBytes: DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
   packBytesMax: DEFAULT_SPOOL_PACK_BYTES_MAX,
   packLiveRatioMin: DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
   compactBytesMax: DEFAULT_SPOOL_COMPACT_BYTES_MAX,
@@ -460,6 +464,7 @@ export class SpoolSyncer {
           {
             blockBytes: this.tuning.blockBytes,
             reader,
+            directBytes: this.tuning.directWriteBytes,
             pack,
             known: this.#known,
             beforeRead: this.options.beforeRead === undefined ? undefined : () => this.options.beforeRead?.(path),

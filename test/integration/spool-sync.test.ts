@@ -149,7 +149,7 @@ describe('spool syncer', () => {
     expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'feeds')))).toEqual([]);
   });
 
-  it('reads through a single 64 KiB buffer with few files queued: the reader waits for it, and the archive restores the tree', async () => {
+  it('reads through a single 64 KiB buffer with few files queued, full blocks written from it and tails copied: the archive restores the tree', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
     await mkdir(join(src, 'q'), { recursive: true });
@@ -157,7 +157,7 @@ describe('spool syncer', () => {
     await writeFile(join(src, 'q', 'same-a'), Buffer.alloc(200_000, 7));
     await writeFile(join(src, 'q', 'same-b'), Buffer.alloc(200_000, 7));
     await writeFile(join(src, 'big'), randomBytes(3 * MiB + 5));
-    const s = syncer({ name: 'q', path: src }, archive, { watch: false, racyWindowMs: 0, readBuffers: 1, readBytes: 64 * 1024, readConcurrency: 3 });
+    const s = syncer({ name: 'q', path: src }, archive, { watch: false, racyWindowMs: 0, readBuffers: 1, readBytes: 64 * 1024, readConcurrency: 3, directWriteBytes: 64 * 1024 });
     const restoredEqualsSource = async (name: string): Promise<void> => {
       await restoreSpool({ archiveDir: archive, filesRoot: join(dir, name), logger: silentLogger() });
       expect(treeDiff(await describeTree(src), await describeTree(join(dir, name, 'q')))).toEqual([]);
