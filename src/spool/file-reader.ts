@@ -65,8 +65,11 @@ export interface FromReader {
 
 /** What the caller does with one file's bytes as they arrive. */
 export interface ReadHandlers {
-  /** A piece of the file; `data` is valid until the returned promise resolves. */
-  data(size: number, at: number, data: Buffer, hashes: readonly string[]): Promise<void>;
+  /**
+   * A piece of the file. `data` stays valid until the returned promise resolves, or, when it
+   * resolves with a `hold` (writes still reading from `data`), until that one settles.
+   */
+  data(size: number, at: number, data: Buffer, hashes: readonly string[]): Promise<{ hold: Promise<unknown> } | undefined>;
   /** Everything `data` was given for this file so far belongs to no version of it. */
   retry(): void;
   /** Runs once the file is open and its size known, before any byte is read (test seam). */
@@ -192,6 +195,7 @@ export class FileReader {
   }
 
   async #handle(worker: Worker, m: FromReader): Promise<void> {
+    const holds: Array<Promise<unknown>> = [];
     for (const ev of m.events) {
       const p = this.#pending.get(ev.id);
       if (p === undefined) continue;
@@ -210,7 +214,8 @@ export class FileReader {
         case 'data':
           if (p.failed !== undefined || m.buf === undefined) break;
           try {
-            await p.handlers?.data(ev.size, ev.at, (this.#views[m.buf] as Buffer).subarray(ev.off, ev.off + ev.length), ev.hashes);
+            const held = await p.handlers?.data(ev.size, ev.at, (this.#views[m.buf] as Buffer).subarray(ev.off, ev.off + ev.length), ev.hashes);
+            if (held !== undefined) holds.push(held.hold);
           } catch (err) {
             p.failed = { err };
           }
@@ -229,7 +234,16 @@ export class FileReader {
           break;
       }
     }
-    if (m.buf !== undefined && this.#worker === worker) worker.postMessage({ t: 'buffer', buf: m.buf } satisfies ToReader);
+    // The buffer goes back once nothing reads from it any more; the next messages are handled
+    // meanwhile, so writes from several buffers are under way at once (as many as there are buffers).
+    const buf = m.buf;
+    if (buf !== undefined) {
+      const giveBack = (): void => {
+        if (this.#worker === worker) worker.postMessage({ t: 'buffer', buf } satisfies ToReader);
+      };
+      if (holds.length === 0) giveBack();
+      else void Promise.allSettled(holds).then(giveBack);
+    }
     if (this.#pending.size === 0 && this.#worker === worker) this.#idleSoon(worker);
   }
 

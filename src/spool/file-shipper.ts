@@ -77,36 +77,33 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
         run = [];
         runBytes = 0;
       };
-      try {
-        for (let k = 0, at = 0; at < piece.length; k++, at += B) {
-          const i = (pos + at) / B;
-          const h = hashes[k] as string;
-          const length = blockLength(size, i, B);
-          const old = before?.blocks[i];
-          if (old !== undefined && old[0] === h && (i < count - 1 || before?.size === size || length === B)) {
-            await endRun();
-            blocks.push(old);
-            continue;
-          }
-          // A block the run already holds is referenced, not stored twice: the run ends first.
-          if (run.some(([, rh]) => rh === h)) await endRun();
-          const ref = ctx.known.get(h);
-          if (ref !== undefined) {
-            await endRun();
-            blocks.push(ref);
-            set.push([i, ...ref]);
-            continue;
-          }
-          if (run.length === 0) runStart = at;
-          run.push([i, h, length]);
-          runBytes += length;
+      for (let k = 0, at = 0; at < piece.length; k++, at += B) {
+        const i = (pos + at) / B;
+        const h = hashes[k] as string;
+        const length = blockLength(size, i, B);
+        const old = before?.blocks[i];
+        if (old !== undefined && old[0] === h && (i < count - 1 || before?.size === size || length === B)) {
+          await endRun();
+          blocks.push(old);
+          continue;
         }
-        await endRun();
-      } finally {
-        // The piece's buffer goes back to the reader only once nothing is being written from it.
-        await Promise.allSettled(written);
+        // A block the run already holds is referenced, not stored twice: the run ends first.
+        if (run.some(([, rh]) => rh === h)) await endRun();
+        const ref = ctx.known.get(h);
+        if (ref !== undefined) {
+          await endRun();
+          blocks.push(ref);
+          set.push([i, ...ref]);
+          continue;
+        }
+        if (run.length === 0) runStart = at;
+        run.push([i, h, length]);
+        runBytes += length;
       }
-      for (const w of written) await w;
+      await endRun();
+      // The reader keeps the piece's buffer until these writes have read it. A failed write
+      // fails the pass at the pack's flush, before any journal line can refer to it.
+      return written.length === 0 ? undefined : { hold: Promise.allSettled(written) };
     },
   });
   if (outcome.kind === 'read') return { kind: 'shipped', found: outcome.found, set, blocks, dataBytes, rereads: outcome.rereads };
