@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { blockHash } from './file-shipper.js';
 import type { FromReader, ReaderData, ReaderEvent, ReadJob, ReadOutcome, ScanJob, ToReader } from './file-reader.js';
@@ -96,6 +96,110 @@ function readFully(fd: number, buf: Buffer, at: number, length: number, position
 
 const errCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? String(err);
 
+const hashesOf = (view: Buffer, from: number, length: number): string[] => {
+  const hashes: string[] = [];
+  for (let at = 0; at < length; at += B) hashes.push(blockHash(view.subarray(from + at, from + Math.min(length, at + B))));
+  return hashes;
+};
+
+interface PiecesRead {
+  /** The file ended before its size. */
+  short: boolean;
+  /** The read failed with this code. */
+  failed: string | undefined;
+}
+
+/** A file of one piece at most: read with one blocking call into the buffer being filled. */
+async function readSmall(id: number, fd: number, size: number): Promise<PiecesRead> {
+  if (size === 0) return { short: false, failed: undefined };
+  const buf = await room(size);
+  let got: number;
+  try {
+    got = readFully(fd, buf.view, buf.fill, size, 0);
+  } catch (err) {
+    return { short: false, failed: errCode(err) };
+  }
+  if (got < size) return { short: true, failed: undefined };
+  events.push({ id, t: 'data', size, at: 0, off: buf.fill, length: size, hashes: hashesOf(buf.view, buf.fill, size) });
+  buf.fill += size;
+  return { short: false, failed: undefined };
+}
+
+const readAsync = (fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> =>
+  new Promise((resolve, reject) => read(fd, buf, offset, length, position, (err, n) => (err === null ? resolve(n) : reject(err))));
+
+async function readFullyAsync(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+  let got = 0;
+  while (got < length) {
+    const n = await readAsync(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+/** A free buffer (index), sending what is in hand and waiting while every one is with the main thread. */
+async function takeBuffer(): Promise<number> {
+  for (;;) {
+    const index = free.pop();
+    if (index !== undefined) return index;
+    send();
+    await new Promise<void>((resolve) => (bufferArrived = resolve));
+    bufferArrived = undefined;
+  }
+}
+
+/**
+ * A file of several pieces, each in a buffer of its own: the next piece is read through the
+ * libuv pool while this thread hashes the current one (hashing a large file costs more than
+ * reading it, and the two then overlap), when a second buffer is free.
+ */
+async function readPieces(id: number, fd: number, size: number): Promise<PiecesRead> {
+  // What is in hand goes first, so that this file's pieces follow the earlier files' events.
+  send();
+  interface Piece {
+    index: number;
+    pos: number;
+    length: number;
+    got: Promise<number>;
+  }
+  const start = (index: number, pos: number): Piece => {
+    const length = Math.min(chunkBytes, size - pos);
+    return { index, pos, length, got: readFullyAsync(fd, views[index] as Buffer, length, pos) };
+  };
+  let next: Piece | undefined = start(await takeBuffer(), 0);
+  try {
+    while (next !== undefined) {
+      const piece: Piece = next;
+      next = undefined;
+      let got: number;
+      try {
+        got = await piece.got;
+      } catch (err) {
+        free.push(piece.index);
+        return { short: false, failed: errCode(err) };
+      }
+      if (got < piece.length) {
+        free.push(piece.index);
+        return { short: true, failed: undefined };
+      }
+      const after = piece.pos + piece.length;
+      const spare = after < size ? free.pop() : undefined;
+      if (spare !== undefined) next = start(spare, after);
+      const view = views[piece.index] as Buffer;
+      port?.postMessage({ buf: piece.index, events: [{ id, t: 'data', size, at: piece.pos, off: 0, length: piece.length, hashes: hashesOf(view, 0, piece.length) }] } satisfies FromReader);
+      if (after < size && next === undefined) next = start(await takeBuffer(), after);
+    }
+    return { short: false, failed: undefined };
+  } finally {
+    // A read still under way ends before the descriptor closes, and its buffer is free again.
+    if (next !== undefined) {
+      await next.got.catch(() => 0);
+      free.push(next.index);
+    }
+  }
+}
+
 /**
  * One file, with the checks FileReader documents: the size, times and inode before and after
  * the read, and the link count after; a mismatch reads it again (a `retry` event first).
@@ -125,27 +229,7 @@ async function readFile(job: ReadJob): Promise<ReadOutcome> {
         await waitForGo(job.id);
       }
       const size = first.size;
-      let short = false;
-      let failed: string | undefined;
-      for (let pos = 0; pos < size; pos += chunkBytes) {
-        const length = Math.min(chunkBytes, size - pos);
-        const buf = await room(length);
-        let got: number;
-        try {
-          got = readFully(fd, buf.view, buf.fill, length, pos);
-        } catch (err) {
-          failed = errCode(err);
-          break;
-        }
-        if (got < length) {
-          short = true;
-          break;
-        }
-        const hashes: string[] = [];
-        for (let at = 0; at < length; at += B) hashes.push(blockHash(buf.view.subarray(buf.fill + at, buf.fill + Math.min(length, at + B))));
-        events.push({ id: job.id, t: 'data', size, at: pos, off: buf.fill, length, hashes });
-        buf.fill += length;
-      }
+      const { short, failed } = await (size > chunkBytes ? readPieces(job.id, fd, size) : readSmall(job.id, fd, size));
       const afterStat = fstatSync(fd, { bigint: true });
       const after = describe(afterStat);
       if (after.kind !== 'file') return { kind: 'not-a-file', found: after };
