@@ -90,14 +90,15 @@ interface Pending {
 }
 
 /**
- * Reads spool files on a thread of its own (`file-reader-worker.ts`), where each open, read,
- * fstat and close is one blocking system call rather than a round trip through the libuv
- * pool, and the blocks are hashed off the event loop. A tree of small files was bound by those
- * round trips. Files are read one after the other in the order asked; their bytes come back
- * in the reader's `buffers` buffers of `readBytes` (shared memory, never copied between the
- * threads), each given back once the handlers have taken what they need from it. The thread starts on the
- * first read and ends after `idleMs` without one (and at close), so an idle source holds no
- * thread and no buffer.
+ * Scans a spool source and reads its files on a thread of its own (`file-reader-worker.ts`),
+ * where each lstat, readdir, open, read, fstat and close is one blocking system call rather
+ * than a round trip through the libuv pool, and the blocks are hashed off the event loop (a
+ * tree of small files was bound by those round trips). A blocking call there never holds up
+ * this thread's event loop. Jobs run one after the other in the order asked; file bytes come
+ * back in the reader's `buffers` buffers of `readBytes` (shared memory, never copied between
+ * the threads), each given back once the handlers are done with it. The thread starts at
+ * warm() or the first job and ends after `idleMs` without one (and at close), so an idle source
+ * holds no thread and no buffer.
  */
 export class FileReader {
   #worker: Worker | undefined;
