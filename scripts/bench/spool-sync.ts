@@ -108,50 +108,57 @@ export const spoolSyncSuite: BenchSuite = {
         if (cold) await writeFile('/proc/sys/vm/drop_caches', '3\n');
         else for (const f of treeFiles) await readFile(f);
       };
-      const cpRun = async (): Promise<number> => {
+      // Copies are kept until every round is done: ext4 without a journal (as on the development
+      // machine) does not reuse an inode freed in the last 60 s (360 s while its inode table
+      // block is unwritten) and scans on for another (recently_deleted), so removing one round's
+      // 3154-file copy made each create of the next cp slow (that, not the sync, was most of
+      // cp's swing), while ours creates a handful of files.
+      const cpRun = async (round: number): Promise<number> => {
         await prepare();
-        const t = await timed(() => {
-          execFileSync('cp', ['-a', tree, join(dir, 'cp-copy')]);
+        const copy = join(dir, `cp-copy-${round}`);
+        return timed(() => {
+          execFileSync('cp', ['-a', tree, copy]);
           // syncfs: the cheapest way to make what cp wrote durable (it also writes anything else
           // dirty on the file system, which prepare() kept to what appeared during the run).
-          execFileSync('sync', ['-f', join(dir, 'cp-copy')]);
+          execFileSync('sync', ['-f', copy]);
         });
-        await rm(join(dir, 'cp-copy'), { recursive: true });
-        return t;
       };
-      const oursRun = async (): Promise<number> => {
+      const oursRun = async (round: number): Promise<number> => {
         await prepare();
-        const s1 = syncer(tree, join(dir, 'archive-tree'));
+        const s1 = syncer(tree, join(dir, `archive-tree-${round}`));
         const t = await timed(async () => {
           s1.start();
           await s1.syncNow();
         });
         await s1.stop();
-        await rm(join(dir, 'archive-tree'), { recursive: true });
         return t;
       };
-      // Rounds of one run each, the order alternating, medians compared: on a shared machine
-      // whose disk syncs in anything from 0.3 to 2.5 s, a single pair mostly measures what the
-      // neighbours did meanwhile; the median of several runs taken turn about does not, and
-      // the spread says how much to trust it.
+      // Rounds of one run each, the order alternating, medians compared: on a shared machine a
+      // single pair mostly measures what the neighbours did meanwhile; the median of several
+      // runs taken turn about does not, and the spread says how much to trust it.
       const cpRuns: number[] = [];
       const oursRuns: number[] = [];
       const loadBefore = loadAverage();
       for (let round = 0; round < INITIAL_ROUNDS; round++) {
         if (round % 2 === 0) {
-          cpRuns.push(await cpRun());
-          oursRuns.push(await oursRun());
+          cpRuns.push(await cpRun(round));
+          oursRuns.push(await oursRun(round));
         } else {
-          oursRuns.push(await oursRun());
-          cpRuns.push(await cpRun());
+          oursRuns.push(await oursRun(round));
+          cpRuns.push(await cpRun(round));
         }
+      }
+      const loadAfter = loadAverage();
+      for (let round = 0; round < INITIAL_ROUNDS; round++) {
+        await rm(join(dir, `cp-copy-${round}`), { recursive: true });
+        await rm(join(dir, `archive-tree-${round}`), { recursive: true });
       }
       const cpSeconds = median(cpRuns);
       const oursInitial = median(oursRuns);
       const list = (runs: number[]): string => runs.map((r) => r.toFixed(2)).join(', ');
       const spread = (runs: number[]): string => `${Math.min(...runs).toFixed(2)}–${Math.max(...runs).toFixed(2)} s`;
       const paired = oursRuns.map((o, i) => (cpRuns[i] as number) / o);
-      say(`  initial copy, ${INITIAL_ROUNDS} rounds taking turns (${cold ? 'cold cache' : 'source tree cached'}), load ${loadBefore} → ${loadAverage()}:`);
+      say(`  initial copy, ${INITIAL_ROUNDS} rounds taking turns (${cold ? 'cold cache' : 'source tree cached'}), load ${loadBefore} → ${loadAfter}:`);
       say(`    ours        ${list(oursRuns)} s: median ${oursInitial.toFixed(2)} s, spread ${spread(oursRuns)}`);
       say(`    cp -a + sync ${list(cpRuns)} s: median ${cpSeconds.toFixed(2)} s, spread ${spread(cpRuns)}`);
       say(`    ratio of medians ${(cpSeconds / oursInitial).toFixed(2)}x; per round ${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)}x`);
