@@ -113,14 +113,16 @@ export const spoolSyncSuite: BenchSuite = {
       // block is unwritten) and scans on for another (recently_deleted), so removing one round's
       // 3154-file copy made each create of the next cp slow (that, not the sync, was most of
       // cp's swing), while ours creates a handful of files.
+      // The sync's share of each cp run, so the output shows which half swung.
+      const syncRuns: number[] = [];
       const cpRun = async (round: number): Promise<number> => {
         await prepare();
         const copy = join(dir, `cp-copy-${round}`);
-        return timed(() => {
+        return timed(async () => {
           execFileSync('cp', ['-a', tree, copy]);
           // syncfs: the cheapest way to make what cp wrote durable (it also writes anything else
           // dirty on the file system, which prepare() kept to what appeared during the run).
-          execFileSync('sync', ['-f', copy]);
+          syncRuns.push(await timed(() => void execFileSync('sync', ['-f', copy])));
         });
       };
       const oursRun = async (round: number): Promise<number> => {
@@ -160,7 +162,7 @@ export const spoolSyncSuite: BenchSuite = {
       const paired = oursRuns.map((o, i) => (cpRuns[i] as number) / o);
       say(`  initial copy, ${INITIAL_ROUNDS} rounds taking turns (${cold ? 'cold cache' : 'source tree cached'}), load ${loadBefore} → ${loadAfter}:`);
       say(`    ours        ${list(oursRuns)} s: median ${oursInitial.toFixed(2)} s, spread ${spread(oursRuns)}`);
-      say(`    cp -a + sync ${list(cpRuns)} s: median ${cpSeconds.toFixed(2)} s, spread ${spread(cpRuns)}`);
+      say(`    cp -a + sync ${list(cpRuns)} s: median ${cpSeconds.toFixed(2)} s, spread ${spread(cpRuns)} (the sync alone: ${list(syncRuns)} s)`);
       say(`    ratio of medians ${(cpSeconds / oursInitial).toFixed(2)}x; per round ${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)}x`);
       report({
         name: `initial copy of a mixed tree (median of ${INITIAL_ROUNDS})`,
