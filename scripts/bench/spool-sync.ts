@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
 import { spoolSourceSchema } from '../../src/config/schema.js';
@@ -12,7 +12,7 @@ import { say, type BenchSuite } from './bench-suite.js';
 
 const MiB = 1024 * 1024;
 const BLOCK = 64 * 1024;
-const INITIAL_ROUNDS = 3;
+const INITIAL_ROUNDS = 7;
 
 async function timed(fn: () => Promise<void> | void): Promise<number> {
   const t = process.hrtime.bigint();
@@ -35,6 +35,29 @@ async function makeTree(root: string): Promise<number> {
   for (let i = 0; i < 150; i++) await put(`data/d${i}`, 100 * 1024 + ((i * 104729) % (900 * 1024)));
   for (let i = 0; i < 4; i++) await put(`data/big${i}`, 32 * MiB);
   return bytes;
+}
+
+function median(runs: readonly number[]): number {
+  const sorted = [...runs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function loadAverage(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+}
+
+/** Every regular file under a folder. */
+async function filesUnder(root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(root, { withFileTypes: true })) {
+    const p = join(root, e.name);
+    if (e.isDirectory()) out.push(...(await filesUnder(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
 }
 
 async function makeBigFile(path: string, size: number): Promise<void> {
@@ -74,35 +97,75 @@ export const spoolSyncSuite: BenchSuite = {
       const bytes = await makeTree(tree);
       execFileSync('sync');
       say(`  tree: ${(bytes / MiB).toFixed(0)} MiB in 3154 files`);
-      // Best of three, cp and ours taking turns: on a shared machine a single run mostly
-      // measures what the neighbours did meanwhile, and both get the same chance.
+      const cold = process.env['SPOOL_BENCH_CACHE'] === 'cold';
+      const treeFiles = await filesUnder(tree);
+      // Every run starts from the same state: nothing dirty on the file system (a global sync,
+      // so neither run pays for the other's or the last removal's write-back), and the source
+      // tree in the page cache (read in full) or, with SPOOL_BENCH_CACHE=cold, every clean
+      // page dropped (root only, and it empties the neighbours' caches too, so not the default).
+      const prepare = async (): Promise<void> => {
+        execFileSync('sync');
+        if (cold) await writeFile('/proc/sys/vm/drop_caches', '3\n');
+        else for (const f of treeFiles) await readFile(f);
+      };
+      // Copies are kept until every round is done: ext4 without a journal (as on the development
+      // machine) does not reuse an inode freed in the last 60 s (360 s while its inode table
+      // block is unwritten) and scans on for another (recently_deleted), so removing one round's
+      // 3154-file copy made each create of the next cp slow (that, not the sync, was most of
+      // cp's swing), while ours creates a handful of files.
+      // The sync's share of each cp run, so the output shows which half swung.
+      const syncRuns: number[] = [];
+      const cpRun = async (round: number): Promise<number> => {
+        await prepare();
+        const copy = join(dir, `cp-copy-${round}`);
+        return timed(async () => {
+          execFileSync('cp', ['-a', tree, copy]);
+          // syncfs: the cheapest way to make what cp wrote durable (it also writes anything else
+          // dirty on the file system, which prepare() kept to what appeared during the run).
+          syncRuns.push(await timed(() => void execFileSync('sync', ['-f', copy])));
+        });
+      };
+      const oursRun = async (round: number): Promise<number> => {
+        await prepare();
+        const s1 = syncer(tree, join(dir, `archive-tree-${round}`));
+        const t = await timed(async () => {
+          s1.start();
+          await s1.syncNow();
+        });
+        await s1.stop();
+        return t;
+      };
+      // Rounds of one run each, the order alternating, medians compared: on a shared machine a
+      // single pair mostly measures what the neighbours did meanwhile; the median of several
+      // runs taken turn about does not, and the spread says how much to trust it.
       const cpRuns: number[] = [];
       const oursRuns: number[] = [];
+      const loadBefore = loadAverage();
       for (let round = 0; round < INITIAL_ROUNDS; round++) {
-        cpRuns.push(
-          await timed(() => {
-            execFileSync('cp', ['-a', tree, join(dir, 'cp-copy')]);
-            execFileSync('sync', ['-f', join(dir, 'cp-copy')]);
-          }),
-        );
-        const s1 = syncer(tree, join(dir, 'archive-tree'));
-        oursRuns.push(
-          await timed(async () => {
-            s1.start();
-            await s1.syncNow();
-          }),
-        );
-        await s1.stop();
-        await rm(join(dir, 'cp-copy'), { recursive: true });
-        await rm(join(dir, 'archive-tree'), { recursive: true });
-        execFileSync('sync');
+        if (round % 2 === 0) {
+          cpRuns.push(await cpRun(round));
+          oursRuns.push(await oursRun(round));
+        } else {
+          oursRuns.push(await oursRun(round));
+          cpRuns.push(await cpRun(round));
+        }
       }
-      const cpSeconds = Math.min(...cpRuns);
-      const oursInitial = Math.min(...oursRuns);
+      const loadAfter = loadAverage();
+      for (let round = 0; round < INITIAL_ROUNDS; round++) {
+        await rm(join(dir, `cp-copy-${round}`), { recursive: true });
+        await rm(join(dir, `archive-tree-${round}`), { recursive: true });
+      }
+      const cpSeconds = median(cpRuns);
+      const oursInitial = median(oursRuns);
       const list = (runs: number[]): string => runs.map((r) => r.toFixed(2)).join(', ');
-      say(`  initial copy, best of ${INITIAL_ROUNDS} taking turns: ours ${list(oursRuns)} s; cp -a + sync ${list(cpRuns)} s`);
+      const spread = (runs: number[]): string => `${Math.min(...runs).toFixed(2)}–${Math.max(...runs).toFixed(2)} s`;
+      const paired = oursRuns.map((o, i) => (cpRuns[i] as number) / o);
+      say(`  initial copy, ${INITIAL_ROUNDS} rounds taking turns (${cold ? 'cold cache' : 'source tree cached'}), load ${loadBefore} → ${loadAfter}:`);
+      say(`    ours        ${list(oursRuns)} s: median ${oursInitial.toFixed(2)} s, spread ${spread(oursRuns)}`);
+      say(`    cp -a + sync ${list(cpRuns)} s: median ${cpSeconds.toFixed(2)} s, spread ${spread(cpRuns)} (the sync alone: ${list(syncRuns)} s)`);
+      say(`    ratio of medians ${(cpSeconds / oursInitial).toFixed(2)}x; per round ${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)}x`);
       report({
-        name: 'initial copy of a mixed tree',
+        name: `initial copy of a mixed tree (median of ${INITIAL_ROUNDS})`,
         unit: 'MiB/s',
         ours: bytes / MiB / oursInitial,
         reference: bytes / MiB / cpSeconds,

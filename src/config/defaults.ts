@@ -83,8 +83,14 @@ export const DEFAULT_SPOOL_COMPACT_READ_BYTES = 1024 * 1024;
 export const DEFAULT_SPOOL_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
 /** Spool files are read in pieces of this size (the next piece is read while one is hashed). */
 export const DEFAULT_SPOOL_READ_BYTES = 1024 * 1024;
-/** This many spool files are read at once (a tree of small files is bound by per-file latency). */
-export const DEFAULT_SPOOL_READ_CONCURRENCY = 8;
+/** This many spool files are queued to the reader thread at once, so it never waits for the next one. */
+export const DEFAULT_SPOOL_READ_CONCURRENCY = 256;
+/** A run of new spool blocks at least this long is written to the pack straight from the read buffer instead of being copied into a batch. */
+export const DEFAULT_SPOOL_DIRECT_WRITE_BYTES = 256 * 1024;
+/** The spool reader thread holds at most this many read buffers of DEFAULT_SPOOL_READ_BYTES (with it or being shipped). */
+export const DEFAULT_SPOOL_READ_BUFFERS = 8;
+/** The spool reader thread ends after this long without a file to read (an idle source holds no thread and no buffer). */
+export const DEFAULT_SPOOL_READER_IDLE_MS = 10_000;
 /** A file that keeps changing while it is read is tried this many times per pass. */
 export const DEFAULT_SPOOL_READ_ATTEMPTS = 5;
 /**

@@ -24,6 +24,9 @@ export class PackWriter {
   readonly #unsynced = new Set<string>();
   /** The write under way: batches are written in the background while the next is filled. */
   #writing: Promise<void> = Promise.resolve();
+  /** Writes addDirect() launched from its callers' buffers, not settled yet. */
+  readonly #direct = new Set<Promise<void>>();
+  #directFailure: { err: unknown } | undefined;
   /** add() and flush() run one at a time, in call order (files are read concurrently). */
   #turn: Promise<unknown> = Promise.resolve();
 
@@ -81,11 +84,46 @@ export class PackWriter {
     });
   }
 
+  /**
+   * Places `data` in the pack and writes it from the caller's buffer, without copying it into
+   * a batch (for long runs of new blocks). Resolves with where it lives once the write is
+   * under way; `written` settles when the caller's buffer may be reused (the data is durable
+   * only after flush()). Several such writes may be in flight: their callers bound them.
+   */
+  addDirect(data: Buffer): Promise<{ at: [pack: number, offset: number]; written: Promise<void> }> {
+    return this.#inTurn(async () => {
+      if (this.#offset > 0 && this.#offset + data.length > this.packBytesMax) {
+        await this.#startWrite();
+        this.#seq++;
+        this.#offset = 0;
+      }
+      // The batch's bytes lie just before #offset: they are handed over before it moves on.
+      await this.#startWrite();
+      const at: [number, number] = [this.#seq, this.#offset];
+      const path = packPath(this.name, this.#seq);
+      this.#unsynced.add(path);
+      const written = this.files.write(path, this.#offset, data).then(() => {
+        this.#writtenBytes += data.length;
+      });
+      this.#direct.add(written);
+      // Its failure surfaces at the caller's wait and at the next flush; not unhandled meanwhile.
+      written
+        .catch((err: unknown) => {
+          this.#directFailure ??= { err };
+        })
+        .finally(() => this.#direct.delete(written));
+      this.#offset += data.length;
+      return { at, written };
+    });
+  }
+
   /** Writes what is buffered and makes every pack written since the last flush durable. */
   flush(): Promise<void> {
     return this.#inTurn(async () => {
       await this.#startWrite();
       await this.#writing;
+      await Promise.allSettled([...this.#direct]);
+      if (this.#directFailure !== undefined) throw this.#directFailure.err;
       if (this.#unsynced.size > 0) await this.files.sync([...this.#unsynced]);
       this.#unsynced.clear();
       this.#durableBytes = this.#writtenBytes;

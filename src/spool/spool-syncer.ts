@@ -9,12 +9,15 @@ import {
   DEFAULT_SPOOL_COMPACT_BYTES_MAX,
   DEFAULT_SPOOL_COMPACT_READ_BYTES,
   DEFAULT_SPOOL_DEBOUNCE_MS,
+  DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
   DEFAULT_SPOOL_PACK_BYTES_MAX,
   DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
   DEFAULT_SPOOL_RACY_WINDOW_MS,
   DEFAULT_SPOOL_READ_ATTEMPTS,
+  DEFAULT_SPOOL_READ_BUFFERS,
   DEFAULT_SPOOL_READ_BYTES,
   DEFAULT_SPOOL_READ_CONCURRENCY,
+  DEFAULT_SPOOL_READER_IDLE_MS,
   DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
   DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
   DEFAULT_SPOOL_WRITE_BATCH_BYTES,
@@ -23,28 +26,35 @@ import type { SpoolSource } from '../config/schema.js';
 import { errorMessage, HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
-import { ReadBuffers, shipFile } from './file-shipper.js';
+import { FileReader } from './file-reader.js';
+import { shipFile } from './file-shipper.js';
 import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
 import { SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
 import { SpoolJournal } from './spool-journal.js';
 import { isUnder, type SpoolTree } from './spool-tree.js';
-import { excludeMatcher, scanRoots, type Found } from './tree-scanner.js';
+import { excludeMatcher, type Found } from './tree-scanner.js';
 
 export interface SpoolTuning {
   blockBytes: number;
   rescanIntervalMs: number;
   debounceMs: number;
   writeBatchBytes: number;
+  /** A run of new blocks at least this long is written from the read buffer, not copied into a batch. */
+  directWriteBytes: number;
   packBytesMax: number;
   packLiveRatioMin: number;
   compactBytesMax: number;
   segmentBytesMax: number;
   readAttempts: number;
-  /** Bytes read from a file at once. */
+  /** Bytes read from a file at once (and the size of each read buffer). */
   readBytes: number;
-  /** Files read at once. */
+  /** Read buffers in use at once: the reader's memory bound. */
+  readBuffers: number;
+  /** Files queued to the reader at once. */
   readConcurrency: number;
+  /** The reader thread ends after this long without a file to read. */
+  readerIdleMs: number;
   racyWindowMs: number;
   retryDelayMsMin: number;
   retryDelayMsMax: number;
@@ -57,13 +67,16 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   rescanIntervalMs: DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
   debounceMs: DEFAULT_SPOOL_DEBOUNCE_MS,
   writeBatchBytes: DEFAULT_SPOOL_WRITE_BATCH_BYTES,
+  directWriteBytes: DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
   packBytesMax: DEFAULT_SPOOL_PACK_BYTES_MAX,
   packLiveRatioMin: DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
   compactBytesMax: DEFAULT_SPOOL_COMPACT_BYTES_MAX,
   segmentBytesMax: DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
   readAttempts: DEFAULT_SPOOL_READ_ATTEMPTS,
   readBytes: DEFAULT_SPOOL_READ_BYTES,
+  readBuffers: DEFAULT_SPOOL_READ_BUFFERS,
   readConcurrency: DEFAULT_SPOOL_READ_CONCURRENCY,
+  readerIdleMs: DEFAULT_SPOOL_READER_IDLE_MS,
   racyWindowMs: DEFAULT_SPOOL_RACY_WINDOW_MS,
   retryDelayMsMin: DEFAULT_RETRY_DELAY_MS_MIN,
   retryDelayMsMax: DEFAULT_RETRY_DELAY_MS_MAX,
@@ -111,6 +124,7 @@ export class SpoolSyncer {
   #journal: SpoolJournal | undefined;
   #tree: SpoolTree | undefined;
   #pack: PackWriter | undefined;
+  #reader: FileReader | undefined;
   #known = new Map<string, BlockRef>();
   #watcher: FSWatcher | undefined;
   #dirty = new Map<string, number>();
@@ -163,6 +177,8 @@ export class SpoolSyncer {
     await this.#watcher?.close();
     this.#watcher = undefined;
     await this.#loop;
+    await this.#reader?.close();
+    this.#reader = undefined;
     for (const w of this.#fullWaiters.splice(0)) w.reject(new HotspareError('SPOOL_STOPPED', 'the spool syncer stopped', { hint: 'restart the agent' }));
   }
 
@@ -230,6 +246,14 @@ export class SpoolSyncer {
       if (old.blockBytes !== meta.blockBytes) meta.blockBytes = old.blockBytes;
     }
     this.tuning.blockBytes = meta.blockBytes;
+    await this.#reader?.close();
+    this.#reader = new FileReader(
+      { blockBytes: meta.blockBytes, readBytes: this.tuning.readBytes, buffers: this.tuning.readBuffers, attempts: this.tuning.readAttempts, endsPerMessage: Math.max(1, Math.floor(this.tuning.readConcurrency / 8)) },
+      this.tuning.readerIdleMs,
+      this.#log,
+    );
+    // A pass follows: the thread loads while the journal is read.
+    this.#reader.warm();
     const text = `${JSON.stringify(meta, null, 2)}\n`;
     if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
     const { journal, tree } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log);
@@ -354,7 +378,8 @@ export class SpoolSyncer {
 
   async #shipRoots(roots: string[], shallow: string[], full: boolean, journal: SpoolJournal, tree: SpoolTree, pack: PackWriter): Promise<void> {
     const { clock, source } = this.options;
-    const { found, unreadable } = await scanRoots(source.path, roots, this.#excluded, shallow);
+    const reader = this.#reader as FileReader;
+    const { found, unreadable } = await reader.scan(source.path, roots, source.exclude, shallow);
     const underUnreadable = (p: string): boolean => {
       for (const u of unreadable.keys()) if (isUnder(p, u)) return true;
       return false;
@@ -389,8 +414,6 @@ export class SpoolSyncer {
     const racy: string[] = [];
     const dataBefore = pack.flushedBytes;
     const reads = new TaskWindow(this.tuning.readConcurrency);
-    // Buffers live for the pass: an idle source holds none.
-    const buffers = new ReadBuffers(Math.max(this.tuning.blockBytes, this.tuning.readBytes));
     for (const path of paths) {
       if (this.#stopped) break;
       const f = found.get(path) as Found;
@@ -430,19 +453,20 @@ export class SpoolSyncer {
       }
       if (cur?.kind === 'file' && cur.racy !== true && sameFile(cur, f)) continue;
       const before = cur?.kind === 'file' ? cur : undefined;
-      // Files are read a few at a time: a tree of small files is bound by the latency of each
-      // open/read/fstat/close, not by bandwidth. Each file's operation touches only its own path
-      // (a leaf; its parents were handled first, by depth), so the order they finish in is free.
+      // Several files are queued to the reader at once, so it always has the next one in hand
+      // (a tree of small files is bound by per-file latency, not bandwidth). Each file's
+      // operation touches only its own path (a leaf; its parents were handled first, by
+      // depth), so the order they finish in is free.
       await reads.run(async () => {
         const result = await shipFile(
           join(source.path, path),
           before,
           {
             blockBytes: this.tuning.blockBytes,
-            buffers,
+            reader,
+            directBytes: this.tuning.directWriteBytes,
             pack,
             known: this.#known,
-            attempts: this.tuning.readAttempts,
             beforeRead: this.options.beforeRead === undefined ? undefined : () => this.options.beforeRead?.(path),
           },
           f,
@@ -534,24 +558,30 @@ export class SpoolSyncer {
 
 /** Runs tasks with at most `limit` under way; the first failure is thrown by the next run() or by drain(). */
 class TaskWindow {
-  readonly #active = new Set<Promise<void>>();
+  #active = 0;
+  #freed: (() => void) | undefined;
   #failure: { err: unknown } | undefined;
 
   constructor(private readonly limit: number) {}
 
   async run(task: () => Promise<void>): Promise<void> {
-    while (this.#active.size >= this.limit) await Promise.race(this.#active);
+    while (this.#active >= this.limit) await new Promise<void>((resolve) => (this.#freed = resolve));
     this.#throwFailure();
-    const running: Promise<void> = task()
+    this.#active++;
+    task()
       .catch((err: unknown) => {
         this.#failure ??= { err };
       })
-      .finally(() => this.#active.delete(running));
-    this.#active.add(running);
+      .finally(() => {
+        this.#active--;
+        const freed = this.#freed;
+        this.#freed = undefined;
+        freed?.();
+      });
   }
 
   async drain(): Promise<void> {
-    await Promise.all(this.#active);
+    while (this.#active > 0) await new Promise<void>((resolve) => (this.#freed = resolve));
     this.#throwFailure();
   }
 

@@ -149,6 +149,41 @@ describe('spool syncer', () => {
     expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'feeds')))).toEqual([]);
   });
 
+  it('reads through a single 64 KiB buffer with few files queued, full blocks written from it and tails copied: the archive restores the tree', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(join(src, 'q'), { recursive: true });
+    for (let i = 0; i < 40; i++) await writeFile(join(src, 'q', `m${i}`), randomBytes(i * 9_000));
+    await writeFile(join(src, 'q', 'same-a'), Buffer.alloc(200_000, 7));
+    await writeFile(join(src, 'q', 'same-b'), Buffer.alloc(200_000, 7));
+    await writeFile(join(src, 'big'), randomBytes(3 * MiB + 5));
+    const s = syncer({ name: 'q', path: src }, archive, { watch: false, racyWindowMs: 0, readBuffers: 1, readBytes: 64 * 1024, readConcurrency: 3, directWriteBytes: 64 * 1024 });
+    const restoredEqualsSource = async (name: string): Promise<void> => {
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, name), logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(dir, name, 'q')))).toEqual([]);
+      expect((await verifySpoolArchive(archive, silentLogger())).map((r) => r.problems)).toEqual([[]]);
+    };
+    try {
+      s.start();
+      await s.syncNow();
+      // Identical blocks are stored once: the two same-content files cost one 64 KiB block and a tail.
+      const initial = s.snapshot().bytesShippedTotal;
+      expect(initial).toBeLessThan((await bytesUnder(src)) - 400_000 + 2 * 64 * 1024 + 100_000);
+      await restoredEqualsSource('r1');
+
+      await appendFile(join(src, 'big'), randomBytes(70_000));
+      const w = await open(join(src, 'q', 'm39'), 'r+');
+      await w.write(randomBytes(10), 0, 10, 100_000);
+      await w.close();
+      await s.syncNow();
+      // The append's blocks (the old tail block rewritten, plus new ones) and one changed block of m39.
+      expect(s.snapshot().bytesShippedTotal - initial).toBeLessThan(70_000 + 3 * 64 * 1024 + 16 * 1024);
+      await restoredEqualsSource('r2');
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('reports FIFOs, a missing source and a file that changes while read, and loses nothing else', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
