@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { closeSync, cpSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -211,6 +211,32 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(verify.code).toBe(1);
     expect(verify.stdout).toContain(`base/${base.id}`);
     expect(verify.stdout).toContain(`${base.physical?.stream}: sha256 mismatch`);
+  });
+
+  it('mariabackup failing mid-stream: BASE_PHYSICAL_FAILED with its message, and nothing that looks like a base', async () => {
+    // A stand-in for mariabackup on PATH that streams some bytes, complains and exits 1, as
+    // mariabackup does when it cannot read a file: the failure is the tool's, deterministic.
+    const bin = join(work, 'failing-bin');
+    mkdirSync(bin);
+    const fake = join(bin, 'mariabackup');
+    writeFileSync(
+      fake,
+      '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "mariabackup based on MariaDB server 10.11.19-MariaDB"; exit 0; fi\n' +
+        'head -c 3000000 /dev/zero\necho "[00] [ERROR] InnoDB: simulated read error on ./ibdata1" >&2\nexit 1\n',
+    );
+    chmodSync(fake, 0o755);
+    const failingArchive = join(work, 'archive-failing');
+    const config = join(work, 'agent-failing.json');
+    writeFileSync(config, readFileSync(configPath, 'utf8').replace(JSON.stringify(archive), JSON.stringify(failingArchive)));
+    const run = await execFileAsync('node', [BIN, 'base', '--config', config], { env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}` } }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('error BASE_PHYSICAL_FAILED');
+    expect(run.stderr).toContain('simulated read error');
+    expect(readdirSync(join(failingArchive, 'base'))).toEqual([]);
+    expect(await listBaseBackups(new LocalArchiveFiles(failingArchive))).toEqual([]);
   });
 
   it('a user without mariabackup\'s privileges gets PRIVILEGES with the GRANT, and no base is left behind', async () => {
