@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { constants as fsConstants, createReadStream, readFileSync } from 'node:fs';
 import { access, chmod, lchown, lstat, mkdir, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -11,6 +12,7 @@ import type { BaseBackupMetadata } from '../archive/base-catalog.js';
 import { DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX, DEFAULT_TARGET_POLL_INTERVAL_MS, DEFAULT_TARGET_START_TIMEOUT_MS, DEFAULT_TARGET_STOP_TIMEOUT_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import { SYSTEM_SCHEMAS } from '../primary/base/table-inventory.js';
+import { checkBaseFiles } from './base-checksums.js';
 import type { TargetServer } from './target-server.js';
 
 /** Everything a promotion from a physical base needs, checked before anything changes. */
@@ -97,18 +99,43 @@ export async function planPhysicalRestore(input: {
 export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupMetadata, staging: string): Promise<void> {
   const physical = base.physical;
   if (physical === undefined) throw new HotspareError('BASE_DAMAGED', `base ${base.id} has no physical section in its metadata`, { hint: 'take a new base backup' });
+  const entry = base.files.find((f) => f.name === physical.stream);
+  if (entry === undefined) throw new HotspareError('BASE_DAMAGED', `base ${base.id} lists no file ${physical.stream}`, { hint: 'take a new base backup' });
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { mode: 0o750 });
-  const source = createReadStream(join(new ArchiveLayout(archiveRoot).baseDir, base.id, physical.stream));
-  const extract = spawnChecked('mbstream', ['-x', '-C', staging], 'pipe');
-  const feed = physical.compression === 'gzip' ? pipeline(source, createGunzip(), extract.stdin) : pipeline(source, extract.stdin);
-  const [fed, code] = await Promise.allSettled([feed, extract.exited]);
-  if (code.status === 'rejected') throw code.reason;
-  if (code.value !== 0) throw restoreFailed(`mbstream -x exited with ${code.value}: ${extract.stderr()}`);
-  if (fed.status === 'rejected') throw restoreFailed(`reading ${physical.stream}: ${String(fed.reason)}`);
-  const prepare = spawnChecked('mariabackup', ['--prepare', `--target-dir=${staging}`], 'ignore');
-  const prepared = await prepare.exited;
-  if (prepared !== 0) throw restoreFailed(`mariabackup --prepare exited with ${prepared}: ${prepare.stderr()}`);
+  try {
+    // The stream's size and sha256 are checked in the same read that feeds mbstream; a
+    // mismatch fails here, with the target server untouched.
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const source = createReadStream(join(new ArchiveLayout(archiveRoot).baseDir, base.id, physical.stream));
+    source.on('data', (chunk) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+    });
+    const extract = spawnChecked('mbstream', ['-x', '-C', staging], 'pipe');
+    const feed = physical.compression === 'gzip' ? pipeline(source, createGunzip(), extract.stdin) : pipeline(source, extract.stdin);
+    const [fed, code] = await Promise.allSettled([feed, extract.exited]);
+    if (code.status === 'rejected') throw code.reason;
+    const damaged = (problems: string[]): HotspareError =>
+      new HotspareError('BASE_DAMAGED', `base backup ${base.id} is damaged: ${problems.join('; ')}`, {
+        hint: 'the target is unchanged; run `hotspare verify`; take a new base backup with `hotspare base`',
+      });
+    if (code.value !== 0 || fed.status === 'rejected') {
+      // mbstream stopped early (it may have refused a damaged chunk): say which it was.
+      const problems = await checkBaseFiles(archiveRoot, base);
+      if (problems.length > 0) throw damaged(problems);
+      throw restoreFailed(code.value !== 0 ? `mbstream -x exited with ${code.value}: ${extract.stderr()}` : `reading ${physical.stream}: ${String(fed.status === 'rejected' ? fed.reason : '')}`);
+    }
+    if (bytes !== entry.bytes) throw damaged([`${physical.stream}: ${bytes} bytes, metadata says ${entry.bytes}`]);
+    if (hash.digest('hex') !== entry.sha256) throw damaged([`${physical.stream}: sha256 mismatch`]);
+    const prepare = spawnChecked('mariabackup', ['--prepare', `--target-dir=${staging}`], 'ignore');
+    const prepared = await prepare.exited;
+    if (prepared !== 0) throw restoreFailed(`mariabackup --prepare exited with ${prepared}: ${prepare.stderr()}`);
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 /** SHUTDOWN over the target connection, then waits until the server's process has exited. */

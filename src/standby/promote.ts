@@ -52,6 +52,7 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
       filesRoot: options.filesRoot,
       targetDatadir: options.targetDatadir,
       targetStart: options.targetStart,
+      checksumsWhileStaging: !options.dryRun,
       logger: log,
     });
     log.info({ base: plan.base.id, method: plan.base.method, stopAt: plan.stopAt, replayBytes: plan.replayBytes, dryRun: options.dryRun }, 'promotion planned');

@@ -211,6 +211,13 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(verify.code).toBe(1);
     expect(verify.stdout).toContain(`base/${base.id}`);
     expect(verify.stdout).toContain(`${base.physical?.stream}: sha256 mismatch`);
+    // Promote finds it while staging the stream, before the target is touched.
+    const before = await standbyChecksums();
+    const pid = standby.pid;
+    await expect(promoteSandbox(standby, copy, { kind: 'time', atMs: instant.atMs }, physicalTarget())).rejects.toMatchObject({ code: 'BASE_DAMAGED' });
+    expect(standby.pid).toBe(pid);
+    expect(await standbyChecksums()).toEqual(before);
+    expect(readdirSync(dirname(standby.datadir)).filter((n) => n.includes('.hotspare-staging-'))).toEqual([]);
   });
 
   it('mariabackup failing mid-stream: BASE_PHYSICAL_FAILED with its message, and nothing that looks like a base', async () => {
