@@ -164,3 +164,5 @@ export const DEFAULT_TARGET_POLL_INTERVAL_MS = 100;
 export const DEFAULT_PHYSICAL_BASE_COMPRESSION: 'gzip' | 'none' = 'none';
 /** Physical base backups: the stream goes to the archive in pieces of about this size. */
 export const DEFAULT_PHYSICAL_BASE_PIECE_BYTES = 1024 * 1024;
+/** Physical promotion: mbstream -x worker threads (files written in parallel). */
+export const DEFAULT_PHYSICAL_EXTRACT_THREADS = 2;

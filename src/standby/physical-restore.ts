@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { constants as fsConstants, createReadStream, readFileSync } from 'node:fs';
-import { access, chmod, lchown, lstat, mkdir, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
+import { access, chmod, lchown, lstat, mkdir, open, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -9,10 +8,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
 import { ArchiveLayout } from '../archive/archive-layout.js';
 import type { BaseBackupMetadata } from '../archive/base-catalog.js';
-import { DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX, DEFAULT_TARGET_POLL_INTERVAL_MS, DEFAULT_TARGET_START_TIMEOUT_MS, DEFAULT_TARGET_STOP_TIMEOUT_MS } from '../config/defaults.js';
+import { DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX, DEFAULT_PHYSICAL_EXTRACT_THREADS, DEFAULT_TARGET_POLL_INTERVAL_MS, DEFAULT_TARGET_START_TIMEOUT_MS, DEFAULT_TARGET_STOP_TIMEOUT_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import { SYSTEM_SCHEMAS } from '../primary/base/table-inventory.js';
 import { checkBaseFiles } from './base-checksums.js';
+import type { Logger } from '../platform/logger.js';
 import type { TargetServer } from './target-server.js';
 
 /** Everything a promotion from a physical base needs, checked before anything changes. */
@@ -96,7 +96,7 @@ export async function planPhysicalRestore(input: {
  * and prepares it (`mariabackup --prepare`): the server still runs meanwhile. A staging folder
  * left by an earlier failed attempt is removed first (it is ours by its name).
  */
-export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupMetadata, staging: string): Promise<void> {
+export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupMetadata, staging: string, log: Logger): Promise<void> {
   const physical = base.physical;
   if (physical === undefined) throw new HotspareError('BASE_DAMAGED', `base ${base.id} has no physical section in its metadata`, { hint: 'take a new base backup' });
   const entry = base.files.find((f) => f.name === physical.stream);
@@ -104,31 +104,38 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { mode: 0o750 });
   try {
-    // The stream's size and sha256 are checked in the same read that feeds mbstream; a
-    // mismatch fails here, with the target server untouched.
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const source = createReadStream(join(new ArchiveLayout(archiveRoot).baseDir, base.id, physical.stream));
-    source.on('data', (chunk) => {
-      hash.update(chunk);
-      bytes += chunk.length;
-    });
-    const extract = spawnChecked('mbstream', ['-x', '-C', staging], 'pipe');
-    const feed = physical.compression === 'gzip' ? pipeline(source, createGunzip(), extract.stdin) : pipeline(source, extract.stdin);
-    const [fed, code] = await Promise.allSettled([feed, extract.exited]);
+    // The stream's size and sha256 are checked while mbstream extracts it (a second read, on
+    // the other core, from the page cache the first one fills): a mismatch fails here, before
+    // the target server is touched. mbstream reads an uncompressed stream from the file itself.
+    const path = join(new ArchiveLayout(archiveRoot).baseDir, base.id, physical.stream);
+    const checked = checkBaseFiles(archiveRoot, base);
+    checked.catch(() => undefined);
+    let extract: SpawnedTool;
+    let fed: Promise<void>;
+    const args = ['-x', `--parallel=${DEFAULT_PHYSICAL_EXTRACT_THREADS}`, '-C', staging];
+    if (physical.compression === 'gzip') {
+      extract = spawnChecked('mbstream', args, 'pipe');
+      fed = pipeline(createReadStream(path), createGunzip(), extract.stdin);
+    } else {
+      const file = await open(path, 'r');
+      try {
+        extract = spawnChecked('mbstream', args, file.fd);
+      } finally {
+        await file.close();
+      }
+      fed = Promise.resolve();
+    }
+    const [feed, code, problems] = await Promise.allSettled([fed, extract.exited, checked]);
     if (code.status === 'rejected') throw code.reason;
-    const damaged = (problems: string[]): HotspareError =>
-      new HotspareError('BASE_DAMAGED', `base backup ${base.id} is damaged: ${problems.join('; ')}`, {
+    if (problems.status === 'rejected') throw problems.reason;
+    if (problems.value.length > 0) {
+      throw new HotspareError('BASE_DAMAGED', `base backup ${base.id} is damaged: ${problems.value.join('; ')}`, {
         hint: 'the target is unchanged; run `hotspare verify`; take a new base backup with `hotspare base`',
       });
-    if (code.value !== 0 || fed.status === 'rejected') {
-      // mbstream stopped early (it may have refused a damaged chunk): say which it was.
-      const problems = await checkBaseFiles(archiveRoot, base);
-      if (problems.length > 0) throw damaged(problems);
-      throw restoreFailed(code.value !== 0 ? `mbstream -x exited with ${code.value}: ${extract.stderr()}` : `reading ${physical.stream}: ${String(fed.status === 'rejected' ? fed.reason : '')}`);
     }
-    if (bytes !== entry.bytes) throw damaged([`${physical.stream}: ${bytes} bytes, metadata says ${entry.bytes}`]);
-    if (hash.digest('hex') !== entry.sha256) throw damaged([`${physical.stream}: sha256 mismatch`]);
+    if (code.value !== 0) throw restoreFailed(`mbstream -x exited with ${code.value}: ${extract.stderr()}`);
+    if (feed.status === 'rejected') throw restoreFailed(`reading ${physical.stream}: ${String(feed.reason)}`);
+    log.info({ staging }, 'physical base extracted and its checksum verified; preparing');
     const prepare = spawnChecked('mariabackup', ['--prepare', `--target-dir=${staging}`], 'ignore');
     const prepared = await prepare.exited;
     if (prepared !== 0) throw restoreFailed(`mariabackup --prepare exited with ${prepared}: ${prepare.stderr()}`);
@@ -231,7 +238,13 @@ function restoreFailed(what: string): HotspareError {
 }
 
 /** A tool run with stderr's tail kept; `exited` rejects with TOOL_MISSING when it is not installed. */
-function spawnChecked(command: string, args: string[], stdin: 'pipe' | 'ignore'): { stdin: NodeJS.WritableStream; exited: Promise<number | null>; stderr: () => string } {
+interface SpawnedTool {
+  stdin: NodeJS.WritableStream;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+function spawnChecked(command: string, args: string[], stdin: 'pipe' | 'ignore' | number): SpawnedTool {
   const child = spawn(command, args, { stdio: [stdin, 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX)));

@@ -63,7 +63,7 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
     const physical = plan.physical;
     if (physical !== undefined) {
       // Prepared beside the datadir while the server still runs: it is down only for the swap.
-      await preparePhysicalBase(options.archiveRoot, base, physical.staging);
+      await preparePhysicalBase(options.archiveRoot, base, physical.staging, log);
       log.info({ base: base.id, staging: physical.staging }, 'physical base prepared');
       await stopTarget(server, physical.pid);
       log.info({ pid: physical.pid }, 'target server stopped');
