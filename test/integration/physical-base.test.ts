@@ -17,7 +17,10 @@ import { tableChecksums } from '../../src/sandbox/table-checksums.js';
 import { WorkloadRunner, createWorkloadSchema, workloadStep } from '../../src/sandbox/write-workload.js';
 import type { PromoteOptions } from '../../src/standby/promote.js';
 import type { TargetSpec } from '../../src/standby/stop-point.js';
+import { freePort } from '../../src/sandbox/free-port.js';
+import { checkBaseFiles } from '../../src/standby/base-checksums.js';
 import { primaryHead } from '../support/primary-head.js';
+import { ReceiverProcess } from '../support/receiver-process.js';
 import { promoteInto as promoteSandbox } from '../support/promote-into.js';
 import { nextSecond, waitFor } from '../support/wait.js';
 
@@ -218,6 +221,37 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(standby.pid).toBe(pid);
     expect(await standbyChecksums()).toEqual(before);
     expect(readdirSync(dirname(standby.datadir)).filter((n) => n.includes('.hotspare-staging-'))).toEqual([]);
+  });
+
+  it('a physical base through a remote replica (`hotspare receive`): the same putFile path, intact on the standby', async () => {
+    const remoteArchive = join(work, 'archive-remote');
+    const tokenFile = join(work, 'token');
+    writeFileSync(tokenFile, 'physical-remote-token-0123456789\n');
+    const port = await freePort();
+    const receiver = new ReceiverProcess(['--archive', remoteArchive, '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile]);
+    await receiver.start();
+    try {
+      const config = join(work, 'agent-remote.json');
+      writeFileSync(
+        config,
+        JSON.stringify({
+          primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4250 },
+          stateDir: join(work, 'state-remote'),
+          replicas: [{ name: 'r', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }],
+          base: { method: 'physical' },
+        }),
+      );
+      const run = await hotspare(['base', '--config', config, '--json']);
+      expect(run.code).toBe(0);
+      const [result] = JSON.parse(run.stdout) as Array<{ method: string; id: string }>;
+      expect(result?.method).toBe('physical-mariabackup');
+      const [base] = await listBaseBackups(new LocalArchiveFiles(remoteArchive));
+      expect(base).toMatchObject({ id: result?.id, method: 'physical-mariabackup' });
+      expect(await checkBaseFiles(remoteArchive, base as BaseBackupMetadata)).toEqual([]);
+      expect(readdirSync(join(remoteArchive, 'base'))).toEqual([result?.id]);
+    } finally {
+      await receiver.stop();
+    }
   });
 
   it('mariabackup failing mid-stream: BASE_PHYSICAL_FAILED with its message, and nothing that looks like a base', async () => {
