@@ -12,6 +12,7 @@ import { MysqlProbe } from '../primary/mysql-probe.js';
 import { ensureBaseBackup } from '../primary/base/ensure-base-backup.js';
 import { restartChainAfterPurge } from '../primary/base/restart-after-purge.js';
 import { takeBase } from '../primary/base/take-base.js';
+import { checkPhysicalBasePrerequisites } from '../primary/base/take-physical-base-backup.js';
 import { replicaPipeline } from '../pipeline/replica-pipeline.js';
 import { createReplicaTarget } from '../replica/create-replica-target.js';
 import type { ReplicaSession } from '../replica/replica-target.js';
@@ -73,14 +74,20 @@ export class SyncAgent {
     });
   }
 
-  /** Checks the primary and returns its identity; throws a HotspareError naming the fix. */
+  /**
+   * Checks the primary (and, with base.method physical, what mariabackup needs) and returns its
+   * identity; throws a HotspareError naming the fix.
+   */
   static async preflight(config: AgentConfig): Promise<PrimaryIdentity> {
     const probe = await MysqlProbe.connect(config.primary);
+    let identity: PrimaryIdentity;
     try {
-      return await probe.preflight(config.replicas.map((_, i) => replicaServerId(config, i)));
+      identity = await probe.preflight(config.replicas.map((_, i) => replicaServerId(config, i)));
     } finally {
       await probe.close();
     }
+    if (config.base.method === 'physical') await checkPhysicalBasePrerequisites(config.primary);
+    return identity;
   }
 
   /**

@@ -282,10 +282,26 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
 
   it('a user without mariabackup\'s privileges gets PRIVILEGES with the GRANT, and no base is left behind', async () => {
     await primaryConn.query("CREATE USER 'weak'@'localhost' IDENTIFIED BY 'pw'");
-    await primaryConn.query("GRANT REPLICATION SLAVE, SELECT, RELOAD ON *.* TO 'weak'@'localhost'");
+    // All that streaming and a logical base need, but not PROCESS.
+    await primaryConn.query("GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT, RELOAD, LOCK TABLES ON *.* TO 'weak'@'localhost'");
     const files = new LocalArchiveFiles(join(work, 'archive-weak'));
     const attempt = takePhysicalBaseBackup({ primary: { socketPath: primary.socketPath, user: 'weak', password: 'pw', serverId: 4243 }, files, clock: systemClock, logger: silentLogger() });
     await expect(attempt).rejects.toMatchObject({ code: 'PRIVILEGES', hint: expect.stringContaining('GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR') });
     expect(await files.list('base')).toEqual([]);
+    // The agent with base.method physical checks it at start and stops with the fix.
+    const config = join(work, 'agent-weak.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        primary: { socketPath: primary.socketPath, user: 'weak', password: 'pw', serverId: 4244 },
+        stateDir: join(work, 'state-weak'),
+        replicas: [{ name: 'w', type: 'file', path: join(work, 'archive-weak-agent') }],
+        base: { method: 'physical' },
+      }),
+    );
+    const agent = await hotspare(['agent', '--config', config]);
+    expect(agent.code).toBe(1);
+    expect(agent.stderr).toContain('error PRIVILEGES');
+    expect(agent.stderr).toContain('lacks PROCESS, which mariabackup needs');
   });
 });

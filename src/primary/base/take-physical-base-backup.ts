@@ -200,6 +200,29 @@ function lastLines(text: string): string {
 }
 
 /**
+ * What a physical base needs, checked without taking one: the agent runs this at start when
+ * `base.method` is physical, so a primary on another host, a missing privilege or a missing
+ * mariabackup stops it with the fix instead of failing each automatic base later.
+ */
+export async function checkPhysicalBasePrerequisites(primary: PrimaryConnection): Promise<void> {
+  const endpoint = describeEndpoint(primary);
+  let conn: Connection;
+  try {
+    conn = await createConnection(mysqlOptions(primary));
+  } catch (err) {
+    throw fromMysqlError(err, 'physical base check', endpoint);
+  }
+  try {
+    await checkPhysicalPrivileges(conn);
+    const [server] = await query(conn, 'SELECT @@hostname AS h, @@datadir AS d', endpoint);
+    await checkPrimaryIsLocal(String(server?.['h'] ?? ''), String(server?.['d'] ?? ''), endpoint);
+    await mariabackupVersion();
+  } finally {
+    await conn.end().catch(() => undefined);
+  }
+}
+
+/**
  * mariabackup copies files from the datadir, so the primary must run on this host: its
  * @@hostname must be this host's and its @@datadir readable here.
  */
