@@ -156,7 +156,7 @@ export const DEFAULT_TARGET_STOP_TIMEOUT_MS = 120_000;
 /** Physical promotion: how long the target's start command and the server's first answer may take. */
 export const DEFAULT_TARGET_START_TIMEOUT_MS = 300_000;
 /** Physical promotion: how often the target is polled while it stops or starts. */
-export const DEFAULT_TARGET_POLL_INTERVAL_MS = 100;
+export const DEFAULT_TARGET_POLL_INTERVAL_MS = 25;
 /**
  * Physical base backups: how the mariabackup stream is stored. Measured side by side by the base
  * benchmark (see README, Benchmarks, and take-physical-base-backup.ts for the figures).

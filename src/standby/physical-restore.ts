@@ -164,7 +164,9 @@ export async function stopTarget(server: TargetServer, pid: number): Promise<voi
  */
 export async function swapDatadir(plan: PhysicalRestorePlan): Promise<void> {
   const old = await lstat(plan.datadir);
-  await chownTree(plan.staging, old.uid, old.gid);
+  // Everything in the staging folder was created by this process: owned by it already when
+  // the old datadir is too (a server run as this user), otherwise given the old owner.
+  if (old.uid !== process.getuid?.() || old.gid !== process.getgid?.()) await chownTree(plan.staging, old.uid, old.gid);
   await chmod(plan.staging, old.mode & 0o7777);
   await rename(plan.datadir, plan.previous);
   await rename(plan.staging, plan.datadir);
