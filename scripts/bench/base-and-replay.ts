@@ -290,6 +290,15 @@ export const baseAndReplaySuite: BenchSuite = {
         ]);
         const restoring = logSpan(result.stderr, 'promotion planned', 'base restored');
         phase(`hotspare promote from the physical base (restoring ${restoring.toFixed(2)} s)`, result.seconds);
+        // Where the restore's time goes, from promote's own log.
+        const steps = [
+          ['promotion planned', 'physical base extracted and its checksum verified; preparing', 'extract + sha256'],
+          ['physical base extracted and its checksum verified; preparing', 'physical base prepared', 'mariabackup --prepare'],
+          ['physical base prepared', 'target server stopped', 'SHUTDOWN'],
+          ['target server stopped', 'datadir replaced; the previous one is kept', 'swap'],
+          ['datadir replaced; the previous one is kept', 'target server started on the restored datadir', 'start'],
+        ] as const;
+        say(`  physical restore steps: ${steps.map(([from, to, name]) => `${name} ${logSpan(result.stderr, from, to).toFixed(2)} s`).join(', ')}`);
         const targetConn = await target.connect();
         oursPhysicalRestore = { seconds: result.seconds, restoring, wrong: differing(atBase, await tableChecksums(targetConn)) };
         await targetConn.end();
