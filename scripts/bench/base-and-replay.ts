@@ -8,7 +8,10 @@ import { promisify } from 'node:util';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { compareBinlogNames } from '../../src/archive/archive-layout.js';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
-import { listBaseBackups } from '../../src/archive/base-catalog.js';
+import { listBaseBackups, type BaseBackupMetadata } from '../../src/archive/base-catalog.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { takePhysicalBaseBackup } from '../../src/primary/base/take-physical-base-backup.js';
 import { MariadbServer, writeClientDefaults } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
 import { say, type BenchSuite } from './bench-suite.js';
@@ -157,12 +160,18 @@ export const baseAndReplaySuite: BenchSuite = {
       // 1. Backups of the same data (nothing writes until all three are taken).
       const archive = join(dir, 'archive');
       const config = join(dir, 'agent.json');
+      // Two archives: the logical base goes to one, the physical base to the other (each gets
+      // the same binlog from the agent below), so each restore starts from its own base.
+      const physicalArchive = join(dir, 'archive-physical');
       writeFileSync(config, JSON.stringify({
         primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4242 },
         stateDir: join(dir, 'state'),
-        replicas: [{ name: 'bench', type: 'file', path: archive }],
+        replicas: [
+          { name: 'bench', type: 'file', path: archive },
+          { name: 'physical', type: 'file', path: physicalArchive },
+        ],
       }));
-      const oursBackup = await timed(() => execFileAsync('node', [HOTSPARE, 'base', '--config', config], { maxBuffer: 64 * MB }));
+      const oursBackup = await timed(() => execFileAsync('node', [HOTSPARE, 'base', '--config', config, '--replica', 'bench'], { maxBuffer: 64 * MB }));
       phase('hotspare base', oursBackup.seconds);
       const [base] = await listBaseBackups(new LocalArchiveFiles(archive));
       if (base === undefined) throw new Error('hotspare base left no base backup');
@@ -176,6 +185,28 @@ export const baseAndReplaySuite: BenchSuite = {
         phase('mariabackup --backup', mbBackup);
       } else {
         say('  mariabackup: not installed (package mariadb-backup); that reference is unavailable in this run');
+      }
+
+      // Ours, physical: `hotspare base --method physical` (mariabackup streamed through ArchiveFiles
+      // into the archive), right after the reference on the same data; then the same stream stored
+      // gzip-compressed (Z_RLE, level 1) and as it is, side by side, to choose how it is kept.
+      let oursPhysical: { seconds: number; bytes: number; base: BaseBackupMetadata } | undefined;
+      const physicalStorage: Array<{ compression: 'gzip' | 'none'; seconds: number; bytes: number }> = [];
+      if (haveMariabackup) {
+        const run = await timed(() => execFileAsync('node', [HOTSPARE, 'base', '--config', config, '--replica', 'physical', '--method', 'physical'], { maxBuffer: 64 * MB }));
+        const [physicalBase] = await listBaseBackups(new LocalArchiveFiles(physicalArchive));
+        if (physicalBase === undefined) throw new Error('hotspare base --method physical left no base backup');
+        oursPhysical = { seconds: run.seconds, bytes: physicalBase.files.reduce((n, f) => n + f.bytes, 0), base: physicalBase };
+        phase('hotspare base --method physical', run.seconds);
+        for (const compression of ['gzip', 'none'] as const) {
+          const scratch = new LocalArchiveFiles(join(dir, `physical-${compression}`));
+          const taken = await timed(() =>
+            takePhysicalBaseBackup({ primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4242 }, files: scratch, clock: systemClock, logger: silentLogger(), compression }),
+          );
+          physicalStorage.push({ compression, seconds: taken.seconds, bytes: taken.value.files.reduce((n, f) => n + f.bytes, 0) });
+          phase(`physical stream stored ${compression === 'gzip' ? 'gzip (Z_RLE, level 1)' : 'uncompressed'}`, taken.seconds);
+          await rm(join(dir, `physical-${compression}`), { recursive: true, force: true });
+        }
       }
 
       const databases = ['app', 'feeds'];
@@ -194,8 +225,8 @@ export const baseAndReplaySuite: BenchSuite = {
       const headPosition = Number(head?.['Position']);
       for (;;) {
         if (agent.exitCode !== null) throw new Error('the agent exited during the benchmark');
-        const size = await archivedSize(archive, headFile);
-        if (size !== undefined && size >= headPosition) break;
+        const sizes = await Promise.all([archive, physicalArchive].map((a) => archivedSize(a, headFile)));
+        if (sizes.every((size) => size !== undefined && size >= headPosition)) break;
         await new Promise((r) => setTimeout(r, 50));
       }
       agent.kill('SIGTERM');
@@ -245,6 +276,34 @@ export const baseAndReplaySuite: BenchSuite = {
         await physicalConn.end();
       }
 
+      // Ours, physical: promote into a standby from the physical base, to its own point (prepare
+      // beside the datadir, SHUTDOWN, swap, start; nothing to replay), like the reference above.
+      let oursPhysicalRestore: { seconds: number; restoring: number; wrong: string[] } | undefined;
+      if (oursPhysical !== undefined) {
+        const target = await start('ours-physical-standby', 4, false);
+        const result = await promoteCli([
+          '--archive', physicalArchive,
+          '--target', `mysql://root@localhost?socket=${target.socketPath}`,
+          '--until-position', `${oursPhysical.base.binlog.file}:${oursPhysical.base.binlog.position}`,
+          '--target-datadir', target.datadir,
+          '--target-start', target.startCommand(),
+        ]);
+        const restoring = logSpan(result.stderr, 'promotion planned', 'base restored');
+        phase(`hotspare promote from the physical base (restoring ${restoring.toFixed(2)} s)`, result.seconds);
+        // Where the restore's time goes, from promote's own log.
+        const steps = [
+          ['promotion planned', 'physical base extracted and its checksum verified; preparing', 'extract + sha256'],
+          ['physical base extracted and its checksum verified; preparing', 'physical base prepared', 'mariabackup --prepare'],
+          ['physical base prepared', 'target server stopped', 'SHUTDOWN'],
+          ['target server stopped', 'datadir replaced; the previous one is kept', 'swap'],
+          ['datadir replaced; the previous one is kept', 'target server started on the restored datadir', 'start'],
+        ] as const;
+        say(`  physical restore steps: ${steps.map(([from, to, name]) => `${name} ${logSpan(result.stderr, from, to).toFixed(2)} s`).join(', ')}`);
+        const targetConn = await target.connect();
+        oursPhysicalRestore = { seconds: result.seconds, restoring, wrong: differing(atBase, await tableChecksums(targetConn)) };
+        await targetConn.end();
+      }
+
       say(`  base sizes: hotspare ${(oursBytes / MB).toFixed(0)} MB (gzip), mariabackup ${haveMariabackup ? (folderBytes(physical) / MB).toFixed(0) : '-'} MB, mariadb-dump ${(statSync(dumpFile).size / MB).toFixed(0)} MB`);
       say(`  hotspare base: ${base.tables.length} tables, global read lock held ${base.lockHeldMs} ms`);
       if (oursWrong.length > 0) say(`  hotspare restore differs in: ${oursWrong.join(', ')}`);
@@ -257,6 +316,22 @@ export const baseAndReplaySuite: BenchSuite = {
       say(`  hotspare restore: ${oursRestore.seconds.toFixed(2)} s for the whole promote process, of which restoring ${oursRestoreSeconds.toFixed(2)} s`);
       report({ name: 'base backup', unit: 's', ours: oursBackup.seconds, reference: mbBackup, referenceName: 'mariabackup --backup', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursBackup.seconds, mbBackup) });
       report({ name: 'base restore (promote to the base point)', unit: 's', ours: oursRestore.seconds, reference: mbRestore, referenceName: 'mariabackup prepare + copy-back + start', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursRestore.seconds, mbRestore) });
+      if (oursPhysical !== undefined && oursPhysicalRestore !== undefined) {
+        say(`  hotspare physical base: ${(oursPhysical.bytes / MB).toFixed(0)} MB, commits blocked ${oursPhysical.base.lockHeldMs} ms; restore differs in: ${oursPhysicalRestore.wrong.length === 0 ? 'nothing' : oursPhysicalRestore.wrong.join(', ')}`);
+        for (const s of physicalStorage) say(`  physical stream ${s.compression}: ${s.seconds.toFixed(2)} s, ${(s.bytes / MB).toFixed(0)} MB`);
+        report({ name: 'physical base backup', unit: 's', ours: oursPhysical.seconds, reference: mbBackup, referenceName: 'mariabackup --backup', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursPhysical.seconds, mbBackup) });
+        report({ name: 'physical base restore (promote to the base point)', unit: 's', ours: oursPhysicalRestore.seconds, reference: mbRestore, referenceName: 'mariabackup prepare + copy-back + start', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursPhysicalRestore.seconds, mbRestore) });
+        const physicalBoth = oursPhysical.seconds + oursPhysicalRestore.seconds;
+        const mbTotal = mbBackup === undefined || mbRestore === undefined ? undefined : mbBackup + mbRestore;
+        report({ name: 'physical base backup + restore', unit: 's', ours: physicalBoth, reference: mbTotal, referenceName: 'mariabackup', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(physicalBoth, mbTotal) });
+        report({ name: 'tables differing from the primary after the physical restore', unit: 'tables', ours: oursPhysicalRestore.wrong.length, higherIsBetter: false, target: '0', met: oursPhysicalRestore.wrong.length === 0 });
+        const gzip = physicalStorage.find((s) => s.compression === 'gzip');
+        const none = physicalStorage.find((s) => s.compression === 'none');
+        if (gzip !== undefined && none !== undefined) {
+          report({ name: 'physical stream stored gzip (Z_RLE, level 1), time', unit: 's', ours: gzip.seconds, reference: none.seconds, referenceName: 'stored uncompressed', higherIsBetter: false });
+          report({ name: 'physical stream stored gzip (Z_RLE, level 1), size', unit: 'MB', ours: gzip.bytes / MB, reference: none.bytes / MB, referenceName: 'stored uncompressed', higherIsBetter: false });
+        }
+      }
       const oursBoth = oursBackup.seconds + oursRestore.seconds;
       const mbBoth = mbBackup === undefined || mbRestore === undefined ? undefined : mbBackup + mbRestore;
       report({ name: 'base backup + restore', unit: 's', ours: oursBoth, reference: mbBoth, referenceName: 'mariabackup', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursBoth, mbBoth) });

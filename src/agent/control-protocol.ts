@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { BaseBackupMetadata } from '../archive/base-catalog.js';
 import type { BinlogPosition } from '../core/binlog-position.js';
 
 /**
@@ -20,6 +21,8 @@ export const controlRequestSchema = z.strictObject({
   op: z.literal('base'),
   /** One replica by name; absent: every replica. */
   replica: z.string().min(1).optional(),
+  /** `hotspare base --method`: overrides the agent's `base.method` for this request. */
+  method: z.enum(['logical', 'physical']).optional(),
 });
 export type ControlRequest = z.infer<typeof controlRequestSchema>;
 
@@ -31,6 +34,12 @@ export interface BaseResult {
   gtid: string;
   lockHeldMs: number;
   bytes: number;
+  /** The base's method (metadata.json `method`). */
+  method: BaseBackupMetadata['method'];
+}
+
+export function baseResult(replica: string, base: BaseBackupMetadata): BaseResult {
+  return { replica, id: base.id, binlog: base.binlog, gtid: base.gtidBinlogPos, lockHeldMs: base.lockHeldMs, bytes: base.files.reduce((n, f) => n + f.bytes, 0), method: base.method };
 }
 
 export type ControlResponse =
@@ -49,6 +58,7 @@ export const controlResponseSchema = z.union([
         gtid: z.string(),
         lockHeldMs: z.number(),
         bytes: z.number(),
+        method: z.enum(['logical-exact', 'physical-mariabackup']),
       }),
     ),
   }),

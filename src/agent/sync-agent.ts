@@ -1,6 +1,7 @@
 import { BehaviorSubject, filter, firstValueFrom, timeout, type Subscription } from 'rxjs';
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
+import type { BaseMethod } from '../config/schema.js';
 import { DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_RETRY_JITTER_RATIO } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
@@ -10,12 +11,13 @@ import { HeadPoller } from '../primary/head-poller.js';
 import { MysqlProbe } from '../primary/mysql-probe.js';
 import { ensureBaseBackup } from '../primary/base/ensure-base-backup.js';
 import { restartChainAfterPurge } from '../primary/base/restart-after-purge.js';
-import { takeBaseBackup } from '../primary/base/take-base-backup.js';
+import { takeBase } from '../primary/base/take-base.js';
+import { checkPhysicalBasePrerequisites } from '../primary/base/take-physical-base-backup.js';
 import { replicaPipeline } from '../pipeline/replica-pipeline.js';
 import { createReplicaTarget } from '../replica/create-replica-target.js';
 import type { ReplicaSession } from '../replica/replica-target.js';
 import { ReplicaSpool } from '../spool/replica-spool.js';
-import type { BaseResult } from './control-protocol.js';
+import { baseResult, type BaseResult } from './control-protocol.js';
 import { LagMonitor } from './lag-monitor.js';
 import { LastHeardRecorder } from './last-heard-recorder.js';
 import { ReplicaTracker } from './replica-tracker.js';
@@ -72,14 +74,20 @@ export class SyncAgent {
     });
   }
 
-  /** Checks the primary and returns its identity; throws a HotspareError naming the fix. */
+  /**
+   * Checks the primary (and, with base.method physical, what mariabackup needs) and returns its
+   * identity; throws a HotspareError naming the fix.
+   */
   static async preflight(config: AgentConfig): Promise<PrimaryIdentity> {
     const probe = await MysqlProbe.connect(config.primary);
+    let identity: PrimaryIdentity;
     try {
-      return await probe.preflight(config.replicas.map((_, i) => replicaServerId(config, i)));
+      identity = await probe.preflight(config.replicas.map((_, i) => replicaServerId(config, i)));
     } finally {
       await probe.close();
     }
+    if (config.base.method === 'physical') await checkPhysicalBasePrerequisites(config.primary);
+    return identity;
   }
 
   /**
@@ -130,7 +138,7 @@ export class SyncAgent {
         locateStart: async (resume, session) => {
           // An archive without a base backup gets one first; a new archive's binlog then
           // starts at the base's file, position 4 (whole files from the base coordinates on).
-          const { base } = await ensureBaseBackup(session.files, config.primary, { clock: deps.clock, logger });
+          const { base } = await ensureBaseBackup(session.files, config.primary, { clock: deps.clock, logger, method: config.base.method });
           try {
             return await locateStart(config, resume ?? { file: base.binlog.file, position: 4 });
           } catch (err) {
@@ -138,7 +146,7 @@ export class SyncAgent {
             // its chain at a new base (recording the gap) instead of staying in `gap` forever.
             const purged = err instanceof HotspareError && err.code === 'BINLOG_PURGED';
             if (!purged || resume === undefined || config.binlog.onPurged !== 'new-base') throw err;
-            return restartChainAfterPurge({ files: session.files, primary: config.primary, resume, reason: err.message, clock: deps.clock, logger });
+            return restartChainAfterPurge({ files: session.files, primary: config.primary, resume, reason: err.message, method: config.base.method, clock: deps.clock, logger });
           }
         },
         highWaterBytes: config.binlog.highWaterBytes,
@@ -169,7 +177,7 @@ export class SyncAgent {
    * archive session the agent holds open, so it works while the agent writes there (the
    * archive's lock is the agent's). What `hotspare base` asks through the control socket.
    */
-  baseBackup(replicaName?: string): Promise<BaseResult[]> {
+  baseBackup(replicaName?: string, method: BaseMethod = this.config.base.method): Promise<BaseResult[]> {
     const chosen = this.config.replicas.filter((r) => replicaName === undefined || r.name === replicaName);
     if (chosen.length === 0) {
       return Promise.reject(new HotspareError('NO_SUCH_REPLICA', `the agent has no replica named ${JSON.stringify(replicaName)}`, { hint: `its replicas: ${this.config.replicas.map((r) => r.name).join(', ')}` }));
@@ -194,8 +202,8 @@ export class SyncAgent {
           ),
         );
         logger.info('base backup asked for through the control socket');
-        const base = await takeBaseBackup({ primary: this.config.primary, files: session.files, clock: this.deps.clock, logger });
-        results.push({ replica: definition.name, id: base.id, binlog: base.binlog, gtid: base.gtidBinlogPos, lockHeldMs: base.lockHeldMs, bytes: base.files.reduce((n, f) => n + f.bytes, 0) });
+        const base = await takeBase(method, { primary: this.config.primary, files: session.files, clock: this.deps.clock, logger });
+        results.push(baseResult(definition.name, base));
       }
       return results;
     };

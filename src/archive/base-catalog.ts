@@ -9,8 +9,11 @@ export const BASE_METADATA_FILE = 'metadata.json';
 /** One file of a base backup, with what verify checks. */
 export interface BaseFileEntry {
   name: string;
-  /** schema: CREATE statements (mariadb-dump); data: rows; triggers: loaded after the rows. */
-  role: 'schema' | 'data' | 'triggers';
+  /**
+   * schema: CREATE statements (mariadb-dump); data: rows; triggers: loaded after the rows;
+   * physical: a mariabackup `--stream=mbstream` stream (whole datadir copy).
+   */
+  role: 'schema' | 'data' | 'triggers' | 'physical';
   bytes: number;
   sha256: string;
 }
@@ -19,22 +22,45 @@ export interface BaseFileEntry {
 export interface BaseBackupMetadata {
   formatVersion: number;
   id: string;
-  /** logical-exact: mariadb-dump schema + rows rendered exactly by hotspare (gzip SQL). */
-  method: 'logical-exact';
+  /**
+   * logical-exact: mariadb-dump schema + rows rendered exactly by hotspare (gzip SQL).
+   * physical-mariabackup: one `mariabackup --backup --stream=mbstream` stream (see `physical`).
+   */
+  method: BaseBackupMethod;
   startedAt: string;
   finishedAt: string;
   /** The snapshot's binlog coordinates: replay continues here. */
   binlog: BinlogPosition;
   /** @@gtid_binlog_pos at the snapshot (MariaDB), '' when the server has no GTIDs yet. */
   gtidBinlogPos: string;
-  /** How long the global read lock was held (ms): non-transactional tables and the schema. */
+  /**
+   * How long commits were blocked (ms): the global read lock of a logical base (non-transactional
+   * tables and the schema); mariabackup's BACKUP STAGE BLOCK_COMMIT for a physical one.
+   */
   lockHeldMs: number;
   server: { version: string; serverId: number; hostname: string };
-  tool: { name: 'hotspare'; version: string; schemaDump: string };
+  /** schemaDump: `mariadb-dump --version` (logical); mariabackup: `mariabackup --version` (physical). */
+  tool: { name: 'hotspare'; version: string; schemaDump?: string; mariabackup?: string };
   databases: string[];
+  /** The tables and their row counts (logical); empty for a physical base (it copies files, not rows). */
   tables: Array<{ schema: string; name: string; engine: string; rows: number; consistency: 'locked' | 'snapshot' }>;
+  /** Physical bases only: how the stream is stored, and what mariabackup recorded (xtrabackup_info). */
+  physical?: PhysicalBaseDetails;
   /** In restore order. */
   files: BaseFileEntry[];
+}
+
+export type BaseBackupMethod = 'logical-exact' | 'physical-mariabackup';
+
+export interface PhysicalBaseDetails {
+  /** The stream's file in the base folder, e.g. backup.mbstream.gz. */
+  stream: string;
+  /** gzip: the stream was compressed (gunzip before mbstream -x); none: stored as mariabackup wrote it. */
+  compression: 'gzip' | 'none';
+  /** The primary's datadir the backup was read from. */
+  datadir: string;
+  /** mariabackup's xtrabackup_info (from --extra-lsndir), key by key: LSNs, binlog_pos, times. */
+  info: Record<string, string>;
 }
 
 /** Time-sortable base id: UTC time to the millisecond, e.g. 20261122T100001.250Z. */

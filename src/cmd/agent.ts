@@ -37,7 +37,7 @@ export async function agentCommand(argv: string[], logger: Logger): Promise<numb
   await mkdir(config.stateDir, { recursive: true });
   const control = await ControlServer.listen({
     path: controlSocketPath(config.stateDir),
-    handle: async (request) => ({ ok: true, agentPid: process.pid, results: await agent.baseBackup(request.replica) }),
+    handle: async (request) => ({ ok: true, agentPid: process.pid, results: await agent.baseBackup(request.replica, request.method) }),
     logger: logger.child({ component: 'control' }),
   });
   await stop.received;

@@ -1,29 +1,33 @@
 import { parseArgs } from 'node:util';
 import { askAgent } from '../agent/control-client.js';
-import { controlSocketPath, type BaseResult } from '../agent/control-protocol.js';
+import { baseResult, controlSocketPath, type BaseResult } from '../agent/control-protocol.js';
 import { loadAgentConfig } from '../config/load.js';
+import type { BaseMethod } from '../config/schema.js';
 import { HotspareError } from '../core/errors.js';
 import { systemClock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import { MysqlProbe } from '../primary/mysql-probe.js';
-import { takeBaseBackup } from '../primary/base/take-base-backup.js';
+import { takeBase } from '../primary/base/take-base.js';
 import { createReplicaTarget } from '../replica/create-replica-target.js';
 import { UsageError } from './cli-failure.js';
 
 /**
- * `hotspare base --config FILE [--replica NAME]`: takes a base backup now into each replica's
+ * `hotspare base --config FILE [--replica NAME] [--method physical|logical]`: takes a base backup now into each replica's
  * archive (one consistent backup per archive, each with its own coordinates). While an agent
  * runs with this config it holds the archives' locks, so the request goes to it through its
  * control socket (`<stateDir>/agent.sock`) and the agent takes the backups through its own
  * sessions; this waits for the answer. Without a running agent it opens each archive itself.
+ * `--method` overrides the config's `base.method` for this run.
  */
 export async function baseCommand(argv: string[], logger: Logger): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, replica: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, replica: { type: 'string' }, method: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
   if (values.config === undefined) throw new UsageError('base needs --config FILE');
+  if (values.method !== undefined && values.method !== 'physical' && values.method !== 'logical') throw new UsageError(`--method: expected physical or logical, got ${JSON.stringify(values.method)}`);
   const config = loadAgentConfig(values.config);
+  const method: BaseMethod = values.method ?? config.base.method;
   const replicas = config.replicas.filter((r) => values.replica === undefined || r.name === values.replica);
   if (replicas.length === 0) throw new UsageError(`no replica named ${JSON.stringify(values.replica)} in ${values.config}`);
-  const viaAgent = await askAgent(controlSocketPath(config.stateDir), { op: 'base', ...(values.replica === undefined ? {} : { replica: values.replica }) });
+  const viaAgent = await askAgent(controlSocketPath(config.stateDir), { op: 'base', ...(values.replica === undefined ? {} : { replica: values.replica }), ...(values.method === undefined ? {} : { method }) });
   if (viaAgent !== undefined) {
     if (!viaAgent.ok) throw new HotspareError(viaAgent.error.code, `the running agent: ${viaAgent.error.message}`, { hint: viaAgent.error.hint });
     logger.info({ agentPid: viaAgent.agentPid }, 'base backup taken by the running agent');
@@ -38,8 +42,8 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
     const target = createReplicaTarget(definition, { logger: log, clock: systemClock, syncBatchBytesMax: config.binlog.syncBatchBytesMax, stateDir: config.stateDir });
     const session = await target.open(identity);
     try {
-      const base = await takeBaseBackup({ primary: config.primary, files: session.files, clock: systemClock, logger: log });
-      results.push({ replica: definition.name, id: base.id, binlog: base.binlog, gtid: base.gtidBinlogPos, lockHeldMs: base.lockHeldMs, bytes: base.files.reduce((n, f) => n + f.bytes, 0) });
+      const base = await takeBase(method, { primary: config.primary, files: session.files, clock: systemClock, logger: log });
+      results.push(baseResult(definition.name, base));
     } catch (err) {
       throw err instanceof HotspareError ? err : new HotspareError('BASE_FAILED', `base backup for ${definition.name} failed: ${String(err)}`, { cause: err, hint: 'see the log; nothing partial was kept' });
     } finally {
@@ -52,5 +56,5 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
 
 function printResults(results: BaseResult[], json: boolean, suffix: string): void {
   if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-  else for (const r of results) process.stdout.write(`${r.replica}: base ${r.id} at ${r.binlog.file}:${r.binlog.position}${r.gtid ? ` (GTID ${r.gtid})` : ''}, ${r.bytes} bytes, read lock held ${r.lockHeldMs} ms${suffix}\n`);
+  else for (const r of results) process.stdout.write(`${r.replica}: base ${r.id} at ${r.binlog.file}:${r.binlog.position}${r.gtid ? ` (GTID ${r.gtid})` : ''}, ${r.bytes} bytes, ${r.method === 'physical-mariabackup' ? 'commits blocked' : 'read lock held'} ${r.lockHeldMs} ms, ${r.method}${suffix}\n`);
 }

@@ -5,9 +5,10 @@ const USAGE = `hotspare: continuous binlog and spool archiving, standby promotio
 
   hotspare agent   --config FILE                      (primary) stream binlog and spool to every replica
   hotspare receive --archive DIR --listen HOST:PORT --token-file FILE [--tls-cert F --tls-key F] [--http HOST:PORT]
-  hotspare base    --config FILE [--replica NAME]     (primary) take a base backup now
+  hotspare base    --config FILE [--replica NAME] [--method physical|logical]   (primary) take a base backup now
   hotspare promote --archive DIR --target MYSQL_URL [--until TIME | --until-gtid GTID | --until-position FILE:POS]
                    [--files-root DIR] [--dry-run] [--json] [--replace]
+                   [--target-datadir DIR --target-start CMD]   (a physical base: replace the target's datadir)
   hotspare status  --archive DIR [--json]
   hotspare verify  --archive DIR [--json]
   hotspare check   --url URL [--max-lag-seconds N] [--max-lag-bytes N]

@@ -8,7 +8,10 @@ import { describeDamage } from '../standby/promotion-plan.js';
 import type { TargetSpec } from '../standby/stop-point.js';
 import { UsageError } from './cli-failure.js';
 
-/** `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--dry-run] [--json] [--replace]`. */
+/**
+ * `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--dry-run] [--json] [--replace]
+ * [--target-datadir DIR --target-start CMD]` (the last two for a physical base).
+ */
 export async function promoteCommand(argv: string[], logger: Logger): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -22,6 +25,8 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
       'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
       replace: { type: 'boolean' },
+      'target-datadir': { type: 'string' },
+      'target-start': { type: 'string' },
     },
     strict: true,
   });
@@ -36,6 +41,8 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     replace: values.replace === true,
     dryRun: values['dry-run'] === true,
     filesRoot: values['files-root'],
+    targetDatadir: values['target-datadir'],
+    targetStart: values['target-start'],
     logger,
   });
   process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...report }, null, 2)}\n` : formatReport(report, values['dry-run'] === true));
@@ -76,7 +83,8 @@ function formatReport(plan: PromotionReport, dryRun: boolean): string {
     `  archive:          ${plan.archive} (primary ${plan.primary})`,
     `  target:           ${plan.target}`,
     `  target point:     ${plan.targetPoint}`,
-    `  base backup:      ${plan.base.id} at ${plan.base.binlog.file}:${plan.base.binlog.position}${plan.base.gtid ? ` (GTID ${plan.base.gtid})` : ''}`,
+    `  base backup:      ${plan.base.id} (${plan.base.method}) at ${plan.base.binlog.file}:${plan.base.binlog.position}${plan.base.gtid ? ` (GTID ${plan.base.gtid})` : ''}`,
+    ...(plan.physical === undefined ? [] : [`  old datadir:      ${dryRun ? 'would be moved' : 'moved'} to ${plan.physical.previous} (not deleted)`]),
     `  binlog replayed:  ${plan.replay.length === 0 ? 'none' : plan.replay.map((r) => `${r.file} ${r.start}..${r.stop}`).join(', ')}`,
   ];
   const t = plan.lastTransaction;

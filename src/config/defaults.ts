@@ -174,3 +174,20 @@ export const DEFAULT_CONTROL_MESSAGE_BYTES_MAX = 64 * 1024;
 export const DEFAULT_CONTROL_CONNECTIONS_MAX = 8;
 /** A base backup asked of the agent waits this long for a replica's archive session to open. */
 export const DEFAULT_CONTROL_SESSION_WAIT_MS = 60_000;
+/** Physical base backups: keep at most this much of mariabackup's stderr (its tail) for the error message. */
+export const DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX = 16 * 1024;
+/** Physical promotion: how long the target server may take to exit after SHUTDOWN. */
+export const DEFAULT_TARGET_STOP_TIMEOUT_MS = 120_000;
+/** Physical promotion: how long the target's start command and the server's first answer may take. */
+export const DEFAULT_TARGET_START_TIMEOUT_MS = 300_000;
+/** Physical promotion: how often the target is polled while it stops or starts. */
+export const DEFAULT_TARGET_POLL_INTERVAL_MS = 25;
+/**
+ * Physical base backups: how the mariabackup stream is stored. Measured side by side by the base
+ * benchmark (see README, Benchmarks, and take-physical-base-backup.ts for the figures).
+ */
+export const DEFAULT_PHYSICAL_BASE_COMPRESSION: 'gzip' | 'none' = 'none';
+/** Physical base backups: the stream goes to the archive in pieces of about this size. */
+export const DEFAULT_PHYSICAL_BASE_PIECE_BYTES = 1024 * 1024;
+/** Physical promotion: mbstream -x worker threads (files written in parallel). */
+export const DEFAULT_PHYSICAL_EXTRACT_THREADS = 2;

@@ -6,6 +6,7 @@ import { formatIssues } from './format-issues.js';
 import {
   agentConfigSchema,
   replicaDefinitionSchema,
+  type BaseSettings,
   type BinlogTuning,
   type ReplicaDefinition,
   type SpoolSource,
@@ -19,6 +20,7 @@ export interface AgentConfig {
   readonly spool: readonly SpoolSource[];
   readonly http: { readonly host: string; readonly port: number } | undefined;
   readonly binlog: BinlogTuning;
+  readonly base: BaseSettings;
   /** The file the config came from, for messages. */
   readonly sourcePath: string;
 }
@@ -107,6 +109,7 @@ export function loadAgentConfig(path: string): AgentConfig {
     spool: Object.freeze(raw.spool),
     http: raw.http === undefined ? undefined : parseHostPort(raw.http.listen, 'http.listen'),
     binlog: Object.freeze(raw.binlog),
+    base: Object.freeze(raw.base),
     sourcePath: absolute,
   });
 }

@@ -115,6 +115,15 @@ export const binlogTuningSchema = z.strictObject({
   onPurged: z.enum(['new-base', 'stop']).default('new-base'),
 });
 
+/**
+ * How base backups are taken: `logical` (exact rows through the mariadb client; works from any
+ * host) or `physical` (mariabackup on the primary's own host, reading its datadir: far faster
+ * for large databases, and exact by construction).
+ */
+export const baseSettingsSchema = z.strictObject({
+  method: z.enum(['logical', 'physical']).default('logical'),
+});
+
 export const agentConfigSchema = z.strictObject({
   primary: primarySchema,
   stateDir: z.string().min(1),
@@ -122,8 +131,11 @@ export const agentConfigSchema = z.strictObject({
   spool: z.array(spoolSourceSchema).default([]),
   http: z.strictObject({ listen: hostPort }).optional(),
   binlog: binlogTuningSchema.prefault({}),
+  base: baseSettingsSchema.prefault({}),
 });
 
 export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 export type BinlogTuning = z.output<typeof binlogTuningSchema>;
+export type BaseSettings = z.output<typeof baseSettingsSchema>;
+export type BaseMethod = BaseSettings['method'];
 export type SpoolSource = z.output<typeof spoolSourceSchema>;

@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -40,6 +40,8 @@ export class MariadbServer {
   readonly serverId: number;
   port = 0;
   #process: ChildProcess | undefined;
+  /** startCommand was handed out: a server this harness did not spawn itself may run on its datadir. */
+  #startedByCommand = false;
   readonly #args: string[];
   readonly #ownsBaseDir: boolean;
 
@@ -70,11 +72,48 @@ export class MariadbServer {
   }
 
   get running(): boolean {
-    return this.#process !== undefined && this.#process.exitCode === null && this.#process.signalCode === null;
+    return this.#childRunning || this.#commandStartedPid() !== undefined;
   }
 
   get pid(): number | undefined {
-    return this.#process?.pid;
+    return this.#childRunning ? this.#process?.pid : this.#commandStartedPid();
+  }
+
+  get #childRunning(): boolean {
+    return this.#process !== undefined && this.#process.exitCode === null && this.#process.signalCode === null;
+  }
+
+  /**
+   * A shell command that starts this server again, in the background, on the same datadir,
+   * socket and port: what `promote --target-start` runs after it stopped the server. Such a
+   * server is not this harness's child; it is found by its pid file (in this harness's own
+   * folder, and checked against its command line), so stop, destroy and process exit still
+   * stop it, and only it.
+   */
+  startCommand(): string {
+    this.#startedByCommand = true;
+    liveServers.add(this);
+    const quote = (a: string): string => `'${a.replaceAll("'", "'\\''")}'`;
+    return `mariadbd ${this.#launchArgs().map(quote).join(' ')} </dev/null >/dev/null 2>&1 &`;
+  }
+
+  /** The pid of a server a startCommand started, when one runs on this datadir. */
+  #commandStartedPid(): number | undefined {
+    if (!this.#startedByCommand) return undefined;
+    let pid: number;
+    try {
+      pid = Number(readFileSync(this.#pidFile, 'utf8').trim());
+      if (!Number.isInteger(pid) || pid <= 0) return undefined;
+      // The pid file may be stale and its number reused: only a mariadbd on this datadir is ours.
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return cmdline.includes(`--datadir=${this.datadir}`) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  get #pidFile(): string {
+    return join(this.baseDir, 'mysqld.pid');
   }
 
   /** mysql://root@127.0.0.1:PORT, for commands that take a MYSQL_URL. */
@@ -131,15 +170,15 @@ export class MariadbServer {
     }
   }
 
-  async #launch(): Promise<void> {
-    const args = [
+  #launchArgs(): string[] {
+    return [
       '--no-defaults',
       `--datadir=${this.datadir}`,
       `--tmpdir=${this.tmpdir}`,
       `--socket=${this.socketPath}`,
       `--port=${this.port}`,
       '--bind-address=127.0.0.1',
-      `--pid-file=${join(this.baseDir, 'mysqld.pid')}`,
+      `--pid-file=${this.#pidFile}`,
       `--log-error=${join(this.baseDir, 'error.log')}`,
       '--skip-name-resolve',
       '--innodb-buffer-pool-size=64M',
@@ -148,10 +187,15 @@ export class MariadbServer {
       ...(process.getuid?.() === 0 ? ['--user=root'] : []),
       ...this.#args,
     ];
-    const child = spawn('mariadbd', args, { stdio: 'ignore', detached: false });
+  }
+
+  async #launch(): Promise<void> {
+    const child = spawn('mariadbd', this.#launchArgs(), { stdio: 'ignore', detached: false });
     this.#process = child;
     liveServers.add(this);
-    child.once('exit', () => liveServers.delete(this));
+    child.once('exit', () => {
+      if (!this.#startedByCommand) liveServers.delete(this);
+    });
     await this.#waitUntilReady(child);
   }
 
@@ -172,7 +216,20 @@ export class MariadbServer {
     }
   }
 
+  /** Signals a server that startCommand started (found by its pid file) and waits until it is gone. */
+  async #stopCommandStarted(signal: NodeJS.Signals): Promise<void> {
+    const pid = this.#commandStartedPid();
+    if (pid === undefined) return;
+    process.kill(pid, signal);
+    const deadline = Date.now() + SERVER_STOP_TIMEOUT_MS;
+    while (this.#commandStartedPid() === pid) {
+      if (Date.now() > deadline) process.kill(pid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, CONNECT_POLL_INTERVAL_MS));
+    }
+  }
+
   async #signalAndWait(signal: NodeJS.Signals): Promise<void> {
+    await this.#stopCommandStarted(signal);
     const child = this.#process;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));

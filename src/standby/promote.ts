@@ -10,6 +10,7 @@ import { planPromotion, type PromotionPlan } from './promotion-plan.js';
 import { restoreSpool, type SpoolRestoreResult } from './spool-restore.js';
 import type { TargetSpec } from './stop-point.js';
 import { TargetServer } from './target-server.js';
+import { preparePhysicalBase, startTarget, stopTarget, swapDatadir } from './physical-restore.js';
 
 export interface PromoteOptions {
   archiveRoot: string;
@@ -21,6 +22,9 @@ export interface PromoteOptions {
   dryRun: boolean;
   /** Restore spool sources under DIR/<source name>/ instead of their original paths. */
   filesRoot: string | undefined;
+  /** A physical base: the target's datadir (--target-datadir) and how to start it (--target-start). */
+  targetDatadir?: string | undefined;
+  targetStart?: string | undefined;
   logger: Logger;
 }
 
@@ -37,17 +41,41 @@ export interface PromotionReport extends PromotionPlan {
  */
 export async function promote(options: PromoteOptions): Promise<PromotionReport> {
   const log = options.logger.child({ component: 'promote' });
-  const server = await TargetServer.connect(options.credentials, options.targetDescription);
+  const connect = (): Promise<TargetServer> => TargetServer.connect(options.credentials, options.targetDescription);
+  let server = await connect();
   try {
-    const plan = await planPromotion({ archiveRoot: options.archiveRoot, target: options.target, server, replace: options.replace, filesRoot: options.filesRoot, logger: log });
-    log.info({ base: plan.base.id, stopAt: plan.stopAt, replayBytes: plan.replayBytes, dryRun: options.dryRun }, 'promotion planned');
+    const plan = await planPromotion({
+      archiveRoot: options.archiveRoot,
+      target: options.target,
+      server,
+      replace: options.replace,
+      filesRoot: options.filesRoot,
+      targetDatadir: options.targetDatadir,
+      targetStart: options.targetStart,
+      checksumsWhileStaging: !options.dryRun,
+      logger: log,
+    });
+    log.info({ base: plan.base.id, method: plan.base.method, stopAt: plan.stopAt, replayBytes: plan.replayBytes, dryRun: options.dryRun }, 'promotion planned');
     if (options.dryRun) return { ...plan, filesRestored: [], hooks: [] };
 
     const base = (await listBaseBackups(new LocalArchiveFiles(options.archiveRoot))).find((b) => b.id === plan.base.id);
     assert(base !== undefined, 'the planned base exists');
-    for (const name of plan.replaceDatabases) await server.dropDatabase(name);
+    const physical = plan.physical;
+    if (physical !== undefined) {
+      // Prepared beside the datadir while the server still runs: it is down only for the swap.
+      await preparePhysicalBase(options.archiveRoot, base, physical.staging, log);
+      log.info({ base: base.id, staging: physical.staging }, 'physical base prepared');
+      await stopTarget(server, physical.pid);
+      log.info({ pid: physical.pid }, 'target server stopped');
+      await swapDatadir(physical);
+      log.warn({ datadir: physical.datadir, previous: physical.previous }, 'datadir replaced; the previous one is kept');
+      server = await startTarget(physical, connect);
+      log.info('target server started on the restored datadir');
+    } else {
+      for (const name of plan.replaceDatabases) await server.dropDatabase(name);
+    }
     await withClientDefaultsFile(options.credentials, async (defaultsFile) => {
-      await restoreBase(options.archiveRoot, base, defaultsFile);
+      if (physical === undefined) await restoreBase(options.archiveRoot, base, defaultsFile);
       log.info({ base: base.id }, 'base restored');
       await replayBinlog(options.archiveRoot, plan.replay, defaultsFile);
       log.info({ stopAt: plan.stopAt }, 'binlog replayed');

@@ -12,10 +12,21 @@ import type { Logger } from '../platform/logger.js';
 import { listSpoolSources, spoolTreeAt } from './spool-restore.js';
 import { StopPointResolver, describeTarget, refuseBeforeArchiveStart, type TargetSpec } from './stop-point.js';
 import type { TargetServer } from './target-server.js';
+import { planPhysicalRestore, type PhysicalRestorePlan } from './physical-restore.js';
 
 /** One step of a promotion, in order; `skipped` steps say why (e.g. nothing to replay). */
 export interface PromotionStep {
-  name: 'drop-replaced-databases' | 'restore-base' | 'replay-binlog' | 'restore-spool-files' | 'read-only-off' | 'run-hooks';
+  name:
+    | 'drop-replaced-databases'
+    | 'restore-base'
+    | 'prepare-physical-base'
+    | 'stop-target'
+    | 'swap-datadir'
+    | 'start-target'
+    | 'replay-binlog'
+    | 'restore-spool-files'
+    | 'read-only-off'
+    | 'run-hooks';
   run: boolean;
   detail: string;
 }
@@ -33,7 +44,9 @@ export interface PromotionPlan {
   primary: string;
   target: string;
   targetPoint: string;
-  base: { id: string; binlog: BinlogPosition; gtid: string; finishedAt: string };
+  base: { id: string; method: BaseBackupMetadata['method']; binlog: BinlogPosition; gtid: string; finishedAt: string };
+  /** A physical base: where it is prepared, the datadir it replaces and where the old one goes. */
+  physical: PhysicalRestorePlan | undefined;
   replay: ReplayRange[];
   replayBytes: number;
   /** Replay (or the base alone) ends here: right after `lastTransaction`. */
@@ -74,6 +87,15 @@ export interface PlanInput {
   server: TargetServer;
   replace: boolean;
   filesRoot: string | undefined;
+  /** A physical base replaces this datadir (--target-datadir) ... */
+  targetDatadir?: string | undefined;
+  /** ... and starts the server again with this shell command (--target-start). */
+  targetStart?: string | undefined;
+  /**
+   * The caller checks a physical base's stream against its sha256 while staging it, before the
+   * target changes (a real promotion; a dry run checks it here).
+   */
+  checksumsWhileStaging?: boolean;
   logger: Logger;
 }
 
@@ -133,7 +155,10 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     unreachable(`no base backup lies at or before it with archived binlog after it (bases: ${bases.map((b) => `${b.id} at ${formatBinlogPosition(b.binlog)}`).join(', ')})`);
   }
   const chosen = base as BaseBackupMetadata;
-  const problems = await checkBaseFiles(archiveRoot, chosen);
+  // A physical base's stream is checked while it is extracted into the staging folder, before
+  // the target is touched (preparePhysicalBase): one read of it instead of two.
+  const deferred = chosen.method === 'physical-mariabackup' && input.checksumsWhileStaging === true;
+  const problems = deferred ? [] : await checkBaseFiles(archiveRoot, chosen);
   if (problems.length > 0) {
     throw new HotspareError('BASE_DAMAGED', `base backup ${chosen.id} is damaged: ${problems.join('; ')}`, { hint: 'run `hotspare verify`; take a new base backup with `hotspare base`' });
   }
@@ -142,8 +167,12 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   const stopAt = last !== undefined && compareBinlogPositions(last, chosen.binlog) > 0 ? { file: last.file, position: last.position } : chosen.binlog;
   const replay = replayRanges(scan.files, chosen.binlog, stopAt);
 
+  const physical =
+    chosen.method === 'physical-mariabackup'
+      ? await planPhysicalRestore({ base: chosen, server, datadir: input.targetDatadir, startCommand: input.targetStart, replace: input.replace, nowMs: Date.now() })
+      : undefined;
   const existing = new Set(await server.databases());
-  const clash = chosen.databases.filter((d) => existing.has(d));
+  const clash = physical !== undefined ? physical.userDatabases : chosen.databases.filter((d) => existing.has(d));
   if (clash.length > 0 && !input.replace) {
     throw new HotspareError('TARGET_NOT_EMPTY', `the target ${server.describe} already holds ${clash.join(', ')}`, {
       hint: 'promote into an empty standby server, or pass --replace to drop those databases first',
@@ -165,7 +194,8 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     primary: describePrimary(identity.primary),
     target: server.describe,
     targetPoint: describeTarget(target),
-    base: { id: chosen.id, binlog: chosen.binlog, gtid: chosen.gtidBinlogPos, finishedAt: chosen.finishedAt },
+    base: { id: chosen.id, method: chosen.method, binlog: chosen.binlog, gtid: chosen.gtidBinlogPos, finishedAt: chosen.finishedAt },
+    physical,
     replay,
     replayBytes,
     stopAt,
@@ -176,8 +206,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     lossWindowSeconds,
     replaceDatabases: clash,
     steps: [
-      { name: 'drop-replaced-databases', run: clash.length > 0, detail: clash.length > 0 ? `DROP DATABASE ${clash.join(', ')} (--replace)` : 'nothing to replace' },
-      { name: 'restore-base', run: true, detail: `base ${chosen.id} (${chosen.databases.length} databases, binlog ${formatBinlogPosition(chosen.binlog)})` },
+      ...(physical === undefined ? logicalBaseSteps(chosen, clash) : physicalBaseSteps(chosen, physical)),
       { name: 'replay-binlog', run: replay.length > 0, detail: replay.length > 0 ? `${replay.length} file(s), ${replayBytes} bytes, up to ${formatBinlogPosition(stopAt)}` : 'the base is already at the target point' },
       {
         name: 'restore-spool-files',
@@ -189,6 +218,32 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     ],
     files,
   };
+}
+
+function logicalBaseSteps(base: BaseBackupMetadata, clash: string[]): PromotionStep[] {
+  return [
+    { name: 'drop-replaced-databases', run: clash.length > 0, detail: clash.length > 0 ? `DROP DATABASE ${clash.join(', ')} (--replace)` : 'nothing to replace' },
+    { name: 'restore-base', run: true, detail: `base ${base.id} (${base.databases.length} databases, binlog ${formatBinlogPosition(base.binlog)})` },
+  ];
+}
+
+/** The server keeps running until its prepared replacement is ready beside it. */
+function physicalBaseSteps(base: BaseBackupMetadata, plan: PhysicalRestorePlan): PromotionStep[] {
+  const stream = base.physical?.stream ?? 'the stream';
+  return [
+    {
+      name: 'prepare-physical-base',
+      run: true,
+      detail: `${base.physical?.compression === 'gzip' ? 'gunzip | ' : ''}mbstream -x ${base.id}/${stream} into ${plan.staging}, then mariabackup --prepare there (binlog ${formatBinlogPosition(base.binlog)})`,
+    },
+    { name: 'stop-target', run: true, detail: `SHUTDOWN the target (pid ${plan.pid}) and wait until it has exited` },
+    {
+      name: 'swap-datadir',
+      run: true,
+      detail: `move ${plan.datadir} aside to ${plan.previous} (kept${plan.userDatabases.length > 0 ? `, with ${plan.userDatabases.join(', ')}` : ''}), the prepared copy into its place, owned as the old one`,
+    },
+    { name: 'start-target', run: true, detail: `run ${JSON.stringify(plan.startCommand)} and wait until the server answers (with the primary's accounts)` },
+  ];
 }
 
 /**

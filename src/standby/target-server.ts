@@ -72,6 +72,18 @@ export class TargetServer {
     await this.#query(`DROP DATABASE \`${name.replaceAll('`', '``')}\``);
   }
 
+  /** Where the target keeps its files, to check a physical restore's --target-datadir. */
+  async serverFiles(): Promise<{ datadir: string; hostname: string; pidFile: string }> {
+    const [row] = await this.#query('SELECT @@datadir AS d, @@hostname AS h, @@pid_file AS p');
+    return { datadir: String(row?.['d'] ?? ''), hostname: String(row?.['h'] ?? ''), pidFile: String(row?.['p'] ?? '') };
+  }
+
+  /** SHUTDOWN: the server stops (the caller waits for its process); this connection ends with it. */
+  async shutdown(): Promise<void> {
+    await this.#query('SHUTDOWN');
+    await this.close();
+  }
+
   async setReadOnly(on: boolean): Promise<void> {
     await this.#query(`SET GLOBAL read_only = ${on ? 'ON' : 'OFF'}`);
   }

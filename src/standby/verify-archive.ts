@@ -13,6 +13,8 @@ import { verifySpoolArchive } from './spool-verify.js';
 
 export interface BaseSummary {
   id: string;
+  /** logical-exact or physical-mariabackup (metadata.json `method`). */
+  method: string;
   binlog: BinlogPosition;
   gtid: string;
   finishedAt: string;
@@ -77,7 +79,7 @@ export async function inspectArchive(root: string, options: { checksums: boolean
       scan.files.some((f) => f.name === base.binlog.file) &&
       (scan.damage === undefined || compareBinlogPositions(base.binlog, { file: scan.damage.file, position: scan.damage.offset }) <= 0);
     const beforeGap = first !== undefined && scan.earlierFiles.length > 0 && compareBinlogPositions(base.binlog, { file: first.name, position: 4 }) < 0;
-    bases.push({ id: base.id, binlog: base.binlog, gtid: base.gtidBinlogPos, finishedAt: base.finishedAt, bytes: base.files.reduce((n, f) => n + f.bytes, 0), restorable, beforeGap, problems });
+    bases.push({ id: base.id, method: base.method, binlog: base.binlog, gtid: base.gtidBinlogPos, finishedAt: base.finishedAt, bytes: base.files.reduce((n, f) => n + f.bytes, 0), restorable, beforeGap, problems });
   }
   const lastFile = scan.files[scan.files.length - 1];
   const lastCommit = scan.lastCommit;

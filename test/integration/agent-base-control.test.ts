@@ -69,6 +69,10 @@ describe('hotspare base through the running agent', () => {
     const runner = new WorkloadRunner(conn, { blobBytes: 512 * 1024, firstStep: 0 });
     runner.start();
     await waitFor('writes before the base', () => runner.steps > 60, 60_000);
+    // --method overrides the agent's configured (logical) method for one request.
+    const physical = await runHotspare(['base', '--config', config, '--method', 'physical']);
+    expect(physical.code).toBe(0);
+    expect(physical.stdout).toMatch(/^a: base \S+ at mysql-bin\.\d+:\d+ .*, physical-mariabackup \(taken by the running agent, pid \d+\)$/m);
     const result = await runHotspare(['base', '--config', config]);
     expect(result.stderr).not.toContain('ARCHIVE_LOCKED');
     expect(result.code).toBe(0);
@@ -77,8 +81,8 @@ describe('hotspare base through the running agent', () => {
     await runner.stop();
 
     const bases = await listBaseBackups(files);
-    expect(bases).toHaveLength(2);
-    const second = bases[1];
+    expect(bases.map((b) => b.method)).toEqual(['logical-exact', 'physical-mariabackup', 'logical-exact']);
+    const second = bases[2];
     expect(result.stdout).toContain(`base ${second?.id} at ${second?.binlog.file}:${second?.binlog.position}`);
 
     const expected = await tableChecksums(conn);
@@ -99,7 +103,7 @@ describe('hotspare base through the running agent', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^a: base \S+ at mysql-bin\.\d+:\d+/m);
     expect(result.stdout).not.toContain('running agent');
-    expect(await listBaseBackups(new LocalArchiveFiles(archive))).toHaveLength(3);
+    expect(await listBaseBackups(new LocalArchiveFiles(archive))).toHaveLength(4);
   }, 120_000);
 
   it('a row whose literal would exceed max_allowed_packet fails the backup with BASE_ROW_TOO_LARGE; nothing is kept', async () => {

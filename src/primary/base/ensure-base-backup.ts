@@ -3,7 +3,8 @@ import { listBaseBackups, listPartialBaseBackups, type BaseBackupMetadata } from
 import type { PrimaryConnection } from '../../config/load.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
-import { takeBaseBackup } from './take-base-backup.js';
+import type { BaseMethod } from '../../config/schema.js';
+import { takeBase } from './take-base.js';
 
 /**
  * Makes sure an archive holds a base backup: returns its oldest complete one, or takes one
@@ -14,12 +15,12 @@ import { takeBaseBackup } from './take-base-backup.js';
 export async function ensureBaseBackup(
   files: ArchiveFiles,
   primary: PrimaryConnection,
-  deps: { clock: Clock; logger: Logger },
+  deps: { clock: Clock; logger: Logger; method: BaseMethod },
 ): Promise<{ base: BaseBackupMetadata; created: boolean }> {
   const existing = await listBaseBackups(files);
   const oldest = existing[0];
   if (oldest !== undefined) return { base: oldest, created: false };
   for (const partial of await listPartialBaseBackups(files)) await files.remove(`base/${partial}`);
-  deps.logger.info('the archive holds no base backup; taking one');
-  return { base: await takeBaseBackup({ primary, files, clock: deps.clock, logger: deps.logger }), created: true };
+  deps.logger.info({ method: deps.method }, 'the archive holds no base backup; taking one');
+  return { base: await takeBase(deps.method, { primary, files, clock: deps.clock, logger: deps.logger }), created: true };
 }

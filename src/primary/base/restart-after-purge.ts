@@ -3,11 +3,12 @@ import { compareBinlogNames } from '../../archive/archive-layout.js';
 import { listBaseBackups, type BaseBackupMetadata } from '../../archive/base-catalog.js';
 import { recordGap, type RecordedGap } from '../../archive/binlog-gaps.js';
 import type { PrimaryConnection } from '../../config/load.js';
+import type { BaseMethod } from '../../config/schema.js';
 import { formatBinlogPosition, type BinlogPosition } from '../../core/binlog-position.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { MysqlProbe } from '../mysql-probe.js';
-import { takeBaseBackup } from './take-base-backup.js';
+import { takeBase } from './take-base.js';
 
 export interface RestartAfterPurgeInput {
   files: ArchiveFiles;
@@ -16,6 +17,8 @@ export interface RestartAfterPurgeInput {
   resume: BinlogPosition;
   /** Why (the BINLOG_PURGED message). */
   reason: string;
+  /** How a new base is taken when none after the gap exists (config `base.method`). */
+  method: BaseMethod;
   clock: Clock;
   logger: Logger;
 }
@@ -42,7 +45,7 @@ export async function restartChainAfterPurge(input: RestartAfterPurgeInput): Pro
       { code: 'BINLOG_PURGED', archiveEnd: resume, primaryOldest },
       `binlog gap: the primary purged binlog the archive needs after ${formatBinlogPosition(resume)} (its oldest file is ${primaryOldest}); taking a new base backup to restart the archive's chain`,
     );
-    base = await takeBaseBackup({ primary: input.primary, files, clock: input.clock, logger });
+    base = await takeBase(input.method, { primary: input.primary, files, clock: input.clock, logger });
   }
   const gap: RecordedGap = {
     after: resume,

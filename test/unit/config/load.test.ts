@@ -61,4 +61,11 @@ describe('agent config', () => {
     const path = write('agent2.json', { ...base, replicas: ['replicas/broken.json'] });
     expect(() => loadAgentConfig(path)).toThrowError('replicas[0] (replicas/broken.json).address: expected HOST:PORT');
   });
+
+  it('base.method: logical by default, physical when asked, and a wrong value names the field', () => {
+    expect(loadAgentConfig(write('base-default.json', base)).base.method).toBe('logical');
+    expect(loadAgentConfig(write('base-physical.json', { ...base, base: { method: 'physical' } })).base.method).toBe('physical');
+    expect(() => loadAgentConfig(write('base-bad.json', { ...base, base: { method: 'xtrabackup' } }))).toThrowError(/^base\.method: /);
+    expect(() => loadAgentConfig(write('base-extra.json', { ...base, base: { method: 'physical', level: 9 } }))).toThrowError(/base.*level/);
+  });
 });

@@ -1,0 +1,265 @@
+import { spawn } from 'node:child_process';
+import { constants as fsConstants, createReadStream, readFileSync } from 'node:fs';
+import { access, chmod, lchown, lstat, mkdir, open, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createGunzip } from 'node:zlib';
+import { ArchiveLayout } from '../archive/archive-layout.js';
+import type { BaseBackupMetadata } from '../archive/base-catalog.js';
+import { DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX, DEFAULT_PHYSICAL_EXTRACT_THREADS, DEFAULT_TARGET_POLL_INTERVAL_MS, DEFAULT_TARGET_START_TIMEOUT_MS, DEFAULT_TARGET_STOP_TIMEOUT_MS } from '../config/defaults.js';
+import { HotspareError } from '../core/errors.js';
+import { SYSTEM_SCHEMAS } from '../primary/base/table-inventory.js';
+import { checkBaseFiles } from './base-checksums.js';
+import type { Logger } from '../platform/logger.js';
+import type { TargetServer } from './target-server.js';
+
+/** Everything a promotion from a physical base needs, checked before anything changes. */
+export interface PhysicalRestorePlan {
+  /** The target's datadir (as given, resolved). */
+  datadir: string;
+  /** Shell command that starts the target server again. */
+  startCommand: string;
+  /** Where the base is extracted and prepared: beside the datadir, so the swap is a rename. */
+  staging: string;
+  /** Where the target's previous datadir is moved (never deleted). */
+  previous: string;
+  /** The target server's pid (from its pid file), to know when it has really exited. */
+  pid: number;
+  /** The target's user databases, all replaced (--replace). */
+  userDatabases: string[];
+}
+
+const refuse = (code: string, message: string, hint: string): never => {
+  throw new HotspareError(code, message, { hint });
+};
+
+/**
+ * Checks that a physical base can be restored into the target, changing nothing: the datadir
+ * and start command are given, the datadir is the target server's own (same host, same
+ * @@datadir, a live pid in its pid file), the target holds no user databases unless --replace,
+ * and the tools are installed.
+ */
+export async function planPhysicalRestore(input: {
+  base: BaseBackupMetadata;
+  server: TargetServer;
+  datadir: string | undefined;
+  startCommand: string | undefined;
+  replace: boolean;
+  nowMs: number;
+}): Promise<PhysicalRestorePlan> {
+  const { base, server } = input;
+  if (input.datadir === undefined || input.startCommand === undefined || input.startCommand.trim() === '') {
+    refuse(
+      'TARGET_DATADIR_NEEDED',
+      `base backup ${base.id} is a physical (mariabackup) base: promote replaces the target's datadir and restarts the server, so it needs --target-datadir DIR and --target-start CMD`,
+      'pass --target-datadir (the target server\'s @@datadir) and --target-start (a shell command that starts it again, e.g. "systemctl start mariadb"); or restore by hand (README: restore by hand)',
+    );
+  }
+  const given = input.datadir as string;
+  const files = await server.serverFiles();
+  if (files.hostname !== hostname()) {
+    refuse('TARGET_NOT_LOCAL', `the target ${server.describe} runs on host ${JSON.stringify(files.hostname)}, not on this one (${JSON.stringify(hostname())})`, 'run promote on the target server\'s own host: a physical restore replaces its datadir');
+  }
+  const resolved = await realpath(given).catch(() => refuse('TARGET_DATADIR_MISMATCH', `--target-datadir ${given} does not exist`, `the target's datadir is ${files.datadir}`));
+  const actual = await realpath(files.datadir).catch(() => files.datadir);
+  if (resolved !== actual) {
+    refuse('TARGET_DATADIR_MISMATCH', `--target-datadir ${given} is not the target's datadir (its @@datadir is ${files.datadir})`, `pass --target-datadir ${files.datadir}`);
+  }
+  const pidText = await readFile(files.pidFile, 'utf8').catch(() => '');
+  const pid = Number(pidText.trim());
+  if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid)) {
+    refuse('TARGET_DATADIR_MISMATCH', `the target's pid file ${files.pidFile} names no running process here`, 'run promote on the target server\'s host, as a user that can read its pid file and datadir');
+  }
+  const userDatabases = (await server.databases()).filter((d) => !SYSTEM_SCHEMAS.includes(d));
+  if (userDatabases.length > 0 && !input.replace) {
+    refuse('TARGET_NOT_EMPTY', `the target ${server.describe} already holds ${userDatabases.join(', ')}`, 'promote into an empty standby server, or pass --replace (its whole datadir is replaced; the old one is moved aside, not deleted)');
+  }
+  const parent = dirname(resolved);
+  await access(parent, fsConstants.W_OK).catch(() => refuse('TARGET_DATADIR_MISMATCH', `cannot write beside the target's datadir, in ${parent}`, 'run promote as a user that can write the datadir\'s parent folder (the base is prepared there)'));
+  // mbstream has no --version; --help exits 0.
+  for (const [tool, flag] of [['mbstream', '--help'], ['mariabackup', '--version']] as const) await toolVersion(tool, flag);
+  const stamp = new Date(input.nowMs).toISOString().replace(/[-:]/g, '');
+  return {
+    datadir: resolved,
+    startCommand: input.startCommand as string,
+    staging: join(parent, `${basename(resolved)}.hotspare-staging-${base.id}`),
+    previous: join(parent, `${basename(resolved)}.hotspare-before-${stamp}`),
+    pid,
+    userDatabases,
+  };
+}
+
+/**
+ * Extracts the stream (`mbstream -x`, after gunzip when compressed) into the staging folder
+ * and prepares it (`mariabackup --prepare`): the server still runs meanwhile. A staging folder
+ * left by an earlier failed attempt is removed first (it is ours by its name).
+ */
+export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupMetadata, staging: string, log: Logger): Promise<void> {
+  const physical = base.physical;
+  if (physical === undefined) throw new HotspareError('BASE_DAMAGED', `base ${base.id} has no physical section in its metadata`, { hint: 'take a new base backup' });
+  const entry = base.files.find((f) => f.name === physical.stream);
+  if (entry === undefined) throw new HotspareError('BASE_DAMAGED', `base ${base.id} lists no file ${physical.stream}`, { hint: 'take a new base backup' });
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { mode: 0o750 });
+  try {
+    // The stream's size and sha256 are checked while mbstream extracts it (a second read, on
+    // the other core, from the page cache the first one fills): a mismatch fails here, before
+    // the target server is touched. mbstream reads an uncompressed stream from the file itself.
+    const path = join(new ArchiveLayout(archiveRoot).baseDir, base.id, physical.stream);
+    const checked = checkBaseFiles(archiveRoot, base);
+    checked.catch(() => undefined);
+    let extract: SpawnedTool;
+    let fed: Promise<void>;
+    const args = ['-x', `--parallel=${DEFAULT_PHYSICAL_EXTRACT_THREADS}`, '-C', staging];
+    if (physical.compression === 'gzip') {
+      extract = spawnChecked('mbstream', args, 'pipe');
+      fed = pipeline(createReadStream(path), createGunzip(), extract.stdin);
+    } else {
+      const file = await open(path, 'r');
+      try {
+        extract = spawnChecked('mbstream', args, file.fd);
+      } finally {
+        await file.close();
+      }
+      fed = Promise.resolve();
+    }
+    const [feed, code, problems] = await Promise.allSettled([fed, extract.exited, checked]);
+    if (code.status === 'rejected') throw code.reason;
+    if (problems.status === 'rejected') throw problems.reason;
+    if (problems.value.length > 0) {
+      throw new HotspareError('BASE_DAMAGED', `base backup ${base.id} is damaged: ${problems.value.join('; ')}`, {
+        hint: 'the target is unchanged; run `hotspare verify`; take a new base backup with `hotspare base`',
+      });
+    }
+    if (code.value !== 0) throw restoreFailed(`mbstream -x exited with ${code.value}: ${extract.stderr()}`);
+    if (feed.status === 'rejected') throw restoreFailed(`reading ${physical.stream}: ${String(feed.reason)}`);
+    log.info({ staging }, 'physical base extracted and its checksum verified; preparing');
+    const prepare = spawnChecked('mariabackup', ['--prepare', `--target-dir=${staging}`], 'ignore');
+    const prepared = await prepare.exited;
+    if (prepared !== 0) throw restoreFailed(`mariabackup --prepare exited with ${prepared}: ${prepare.stderr()}`);
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** SHUTDOWN over the target connection, then waits until the server's process has exited. */
+export async function stopTarget(server: TargetServer, pid: number): Promise<void> {
+  await server.shutdown();
+  for (let waited = 0; processAlive(pid); waited += DEFAULT_TARGET_POLL_INTERVAL_MS) {
+    if (waited > DEFAULT_TARGET_STOP_TIMEOUT_MS) {
+      throw new HotspareError('TARGET_STOP_TIMEOUT', `the target server (pid ${pid}) did not exit within ${DEFAULT_TARGET_STOP_TIMEOUT_MS / 1000} s of SHUTDOWN`, {
+        hint: 'its datadir is unchanged; see its error log, stop it, and run promote again',
+      });
+    }
+    await sleep(DEFAULT_TARGET_POLL_INTERVAL_MS);
+  }
+}
+
+/**
+ * Moves the old datadir aside (kept, never deleted) and the prepared copy into its place,
+ * owned like the old one (user, group and the folder's mode), so the server's user can run it.
+ */
+export async function swapDatadir(plan: PhysicalRestorePlan): Promise<void> {
+  const old = await lstat(plan.datadir);
+  // Everything in the staging folder was created by this process: owned by it already when
+  // the old datadir is too (a server run as this user), otherwise given the old owner.
+  if (old.uid !== process.getuid?.() || old.gid !== process.getgid?.()) await chownTree(plan.staging, old.uid, old.gid);
+  await chmod(plan.staging, old.mode & 0o7777);
+  await rename(plan.datadir, plan.previous);
+  await rename(plan.staging, plan.datadir);
+}
+
+/**
+ * Runs the start command (through /bin/sh) and waits until the server answers. The command
+ * may return at once (systemctl start) or keep running (a server in the foreground): the
+ * server answering is what counts; the command failing first is TARGET_START_FAILED.
+ */
+export async function startTarget(plan: PhysicalRestorePlan, connect: () => Promise<TargetServer>): Promise<TargetServer> {
+  const child = spawn('/bin/sh', ['-c', plan.startCommand], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX)));
+  let exit: { code: number | null } | undefined;
+  child.once('exit', (code) => (exit = { code }));
+  child.once('error', (err) => {
+    exit = { code: -1 };
+    stderr += String(err);
+  });
+  try {
+    for (let waited = 0; ; waited += DEFAULT_TARGET_POLL_INTERVAL_MS) {
+      if (exit !== undefined && exit.code !== 0) {
+        throw new HotspareError('TARGET_START_FAILED', `the start command ${JSON.stringify(plan.startCommand)} exited with ${exit.code}: ${stderr.trim()}`, {
+          hint: `the restored datadir is in place at ${plan.datadir} (the old one at ${plan.previous}); start the server by hand, then replay the binlog (README: restore by hand)`,
+        });
+      }
+      const server = await connect().catch(() => undefined);
+      if (server !== undefined) return server;
+      if (waited > DEFAULT_TARGET_START_TIMEOUT_MS) {
+        throw new HotspareError('TARGET_START_FAILED', `the target server did not answer within ${DEFAULT_TARGET_START_TIMEOUT_MS / 1000} s of ${JSON.stringify(plan.startCommand)}`, {
+          hint: `see its error log; the restored datadir is at ${plan.datadir}, the old one at ${plan.previous}`,
+        });
+      }
+      await sleep(DEFAULT_TARGET_POLL_INTERVAL_MS);
+    }
+  } finally {
+    // A command still running (a foreground server) is the operator's, not ours to wait for.
+    child.stderr.destroy();
+    child.unref();
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // An exited server whose parent has not reaped it yet (a zombie) has let go of its files.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await lchown(path, uid, gid);
+  const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) await chownTree(child, uid, gid);
+    else await lchown(child, uid, gid);
+  }
+}
+
+function restoreFailed(what: string): HotspareError {
+  return new HotspareError('RESTORE_FAILED', `restoring the physical base: ${what}`, { hint: 'the target server still runs on its old datadir, unchanged; fix the cause and run promote again' });
+}
+
+/** A tool run with stderr's tail kept; `exited` rejects with TOOL_MISSING when it is not installed. */
+interface SpawnedTool {
+  stdin: NodeJS.WritableStream;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+function spawnChecked(command: string, args: string[], stdin: 'pipe' | 'ignore' | number): SpawnedTool {
+  const child = spawn(command, args, { stdio: [stdin, 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX)));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', (err) => reject(new HotspareError('TOOL_MISSING', `cannot run ${command}: ${String(err)}`, { cause: err, hint: 'install mariadb-backup on the standby (Debian: apt-get install mariadb-backup, the same version as the server)' })));
+    child.once('close', resolve);
+  });
+  child.stdin?.on('error', () => undefined);
+  return { stdin: child.stdin as NodeJS.WritableStream, exited, stderr: () => stderr.trim().split('\n').slice(-6).join(' | ') };
+}
+
+async function toolVersion(command: string, flag: string): Promise<void> {
+  const tool = spawnChecked(command, [flag], 'ignore');
+  const code = await tool.exited;
+  if (code !== 0) throw new HotspareError('TOOL_MISSING', `${command} ${flag} exited with ${code}`, { hint: 'install mariadb-backup on the standby (Debian: apt-get install mariadb-backup)' });
+}

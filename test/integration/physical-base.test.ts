@@ -1,0 +1,307 @@
+import { execFile } from 'node:child_process';
+import { chmodSync, closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SyncAgent } from '../../src/agent/sync-agent.js';
+import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { listBaseBackups, type BaseBackupMetadata } from '../../src/archive/base-catalog.js';
+import { loadAgentConfig } from '../../src/config/load.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { takePhysicalBaseBackup } from '../../src/primary/base/take-physical-base-backup.js';
+import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { tableChecksums } from '../../src/sandbox/table-checksums.js';
+import { WorkloadRunner, createWorkloadSchema, workloadStep } from '../../src/sandbox/write-workload.js';
+import type { PromoteOptions } from '../../src/standby/promote.js';
+import type { TargetSpec } from '../../src/standby/stop-point.js';
+import { freePort } from '../../src/sandbox/free-port.js';
+import { checkBaseFiles } from '../../src/standby/base-checksums.js';
+import { primaryHead } from '../support/primary-head.js';
+import { ReceiverProcess } from '../support/receiver-process.js';
+import { promoteInto as promoteSandbox } from '../support/promote-into.js';
+import { nextSecond, waitFor } from '../support/wait.js';
+
+const execFileAsync = promisify(execFile);
+const BIN = new URL('../../bin/hotspare.js', import.meta.url).pathname;
+
+/** The CLI's exit code and output, whether it succeeded or not. */
+async function hotspare(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return execFileAsync('node', [BIN, ...args], { maxBuffer: 64 * 1024 * 1024 }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+  );
+}
+
+describe('physical (mariabackup) base backups and promotion from them', () => {
+  let primary: MariadbServer;
+  let standby: MariadbServer;
+  let work: string;
+  let archive: string;
+  let configPath: string;
+  let primaryConn: Connection;
+  const sums: Record<'instant' | 'end', Record<string, string>> = { instant: {}, end: {} };
+  let instant: { atMs: number };
+  let bases: BaseBackupMetadata[];
+
+  const standbyUrl = (): string => `mysql://root@localhost?socket=${standby.socketPath}`;
+  const physicalTarget = (): Partial<PromoteOptions> => ({ targetDatadir: standby.datadir, targetStart: standby.startCommand() });
+  const standbyChecksums = async (): Promise<Record<string, string>> => {
+    const conn = await standby.connect();
+    try {
+      return await tableChecksums(conn);
+    } finally {
+      await conn.end();
+    }
+  };
+  const runAgent = async (until: () => Promise<boolean>): Promise<void> => {
+    const config = loadAgentConfig(configPath);
+    const agent = new SyncAgent(config, await SyncAgent.preflight(config), { logger: silentLogger(), clock: systemClock, random01: () => 0.5 });
+    agent.start();
+    try {
+      await waitFor('the agent', until, 120_000);
+    } finally {
+      await agent.stop();
+    }
+  };
+  const archivedTo = async (head: { file: string; position: number }): Promise<boolean> => {
+    try {
+      return statSync(join(archive, 'binlog', head.file)).size >= head.position;
+    } catch {
+      return false;
+    }
+  };
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'hotspare-physical-'));
+    archive = join(work, 'archive');
+    primary = await MariadbServer.start({ serverId: 1, binlog: true });
+    standby = await MariadbServer.start({ serverId: 2, binlog: false, extraArgs: ['--read-only=ON'] });
+    primaryConn = await primary.connect();
+    await createWorkloadSchema(primaryConn);
+    for (let n = 0; n < 40; n += 1) await workloadStep(primaryConn, n, { blobBytes: 512 * 1024 });
+    configPath = join(work, 'agent.json');
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4242 },
+        stateDir: join(work, 'state'),
+        replicas: [{ name: 'a', type: 'file', path: archive }],
+        base: { method: 'physical' },
+      }),
+    );
+    // InnoDB and the key-less MyISAM feed are written all the time, during both bases.
+    const runner = new WorkloadRunner(primaryConn, { blobBytes: 512 * 1024, firstStep: 40 });
+    runner.start();
+    const files = new LocalArchiveFiles(archive);
+    // 1. The agent's own base (the archive has none): the configured method.
+    await runAgent(async () => (await listBaseBackups(files)).length > 0 && runner.steps > 150);
+    // The instant: no commit in its second.
+    await runner.pause();
+    await nextSecond(100);
+    sums.instant = await tableChecksums(primaryConn);
+    instant = { atMs: Date.now() };
+    await nextSecond(50);
+    runner.resume();
+    const resumedAt = runner.steps;
+    await waitFor('writes after the instant', () => runner.steps > resumedAt + 60);
+    // 2. `hotspare base --method physical` while the writes go on (no agent running: it opens the archive itself).
+    const base = await hotspare(['base', '--config', configPath, '--method', 'physical']);
+    expect(base.stderr.split('\n').filter((l) => l.includes('"level":50'))).toEqual([]);
+    expect(base.code).toBe(0);
+    const afterBase = runner.steps;
+    await waitFor('writes after the second base', () => runner.steps > afterBase + 60);
+    await runner.stop();
+    sums.end = await tableChecksums(primaryConn);
+    const end = await primaryHead(primaryConn);
+    await runAgent(() => archivedTo(end));
+    bases = await listBaseBackups(files);
+  }, 300_000);
+
+  afterAll(async () => {
+    await primaryConn?.end();
+    await Promise.all([primary?.destroy(), standby?.destroy()]);
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('takes physical bases with mariabackup\'s coordinates; verify is intact and status names the method', async () => {
+    expect(bases.map((b) => b.method)).toEqual(['physical-mariabackup', 'physical-mariabackup']);
+    for (const base of bases) {
+      expect(base.files.map((f) => f.role)).toEqual(['physical']);
+      expect(base.physical?.info['binlog_pos']).toContain(`'${base.binlog.file}'`);
+      expect(base.binlog.position).toBeGreaterThan(4);
+      expect(base.tool.mariabackup).toMatch(/mariabackup|mariadb-backup/i);
+      expect(base.databases).toEqual(['app', 'feeds']);
+    }
+    expect(readdirSync(join(archive, 'base')).filter((n) => n.endsWith('.partial'))).toEqual([]);
+    const verify = await hotspare(['verify', '--archive', archive, '--json']);
+    expect(verify.code).toBe(0);
+    expect((JSON.parse(verify.stdout) as { bases: Array<{ method: string; problems: string[] }> }).bases).toMatchObject([
+      { method: 'physical-mariabackup', problems: [] },
+      { method: 'physical-mariabackup', problems: [] },
+    ]);
+    const status = await hotspare(['status', '--archive', archive]);
+    expect(status.stdout).toContain(`${bases[1]?.id} (physical-mariabackup)`);
+  });
+
+  it('refuses a physical base without --target-datadir, with the wrong datadir, and a non-empty target without --replace; nothing changes', async () => {
+    // Something of the standby's own that must survive every refusal.
+    const conn = await standby.connect();
+    await conn.query('CREATE DATABASE IF NOT EXISTS mine');
+    await conn.query('CREATE TABLE IF NOT EXISTS mine.keep (a INT) ENGINE=InnoDB');
+    await conn.query('INSERT INTO mine.keep VALUES (1)');
+    await conn.end();
+    const before = await standbyChecksums();
+    const pid = standby.pid;
+    const datadirInode = statSync(standby.datadir).ino;
+    const refused = await hotspare(['promote', '--archive', archive, '--target', standbyUrl(), '--replace']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('error TARGET_DATADIR_NEEDED');
+    expect(refused.stderr).toMatch(/hint: .*--target-datadir/);
+    const elsewhere = join(work, 'not-the-datadir');
+    cpSync(standby.datadir, elsewhere, { recursive: true });
+    await expect(promoteSandbox(standby, archive, { kind: 'end' }, { targetDatadir: elsewhere, targetStart: 'true' })).rejects.toMatchObject({ code: 'TARGET_DATADIR_MISMATCH' });
+    await expect(promoteSandbox(standby, archive, { kind: 'end' }, { ...physicalTarget(), replace: false })).rejects.toMatchObject({ code: 'TARGET_NOT_EMPTY' });
+    const dry = await hotspare(['promote', '--archive', archive, '--target', standbyUrl(), '--replace', '--dry-run', '--target-datadir', standby.datadir, '--target-start', standby.startCommand()]);
+    expect(dry.code).toBe(0);
+    for (const step of ['prepare-physical-base', 'stop-target', 'swap-datadir', 'start-target', 'replay-binlog']) expect(dry.stdout).toContain(`[x] ${step}`);
+    expect(standby.pid).toBe(pid);
+    expect(statSync(standby.datadir).ino).toBe(datadirInode);
+    expect(await standbyChecksums()).toEqual(before);
+    expect(readdirSync(dirname(standby.datadir)).filter((n) => n.includes('.hotspare-'))).toEqual([]);
+  });
+
+  it('promotes to the end from the newest physical base: every table equals the primary, the old datadir is kept', async () => {
+    const { code, stdout, stderr } = await hotspare(['promote', '--archive', archive, '--target', standbyUrl(), '--replace', '--json', '--target-datadir', standby.datadir, '--target-start', standby.startCommand()]);
+    expect(stderr.split('\n').filter((l) => l.includes('"level":50'))).toEqual([]);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { base: { id: string; method: string }; physical: { previous: string }; lossWindowSeconds: number };
+    expect(report.base).toMatchObject({ id: bases[1]?.id, method: 'physical-mariabackup' });
+    expect(await standbyChecksums()).toEqual(sums.end);
+    expect(report.lossWindowSeconds).toBe(0);
+    const conn = await standby.connect();
+    const [[ro]] = (await conn.query('SELECT @@read_only AS ro')) as [RowDataPacket[], unknown];
+    await conn.end();
+    expect(Number(ro?.['ro'])).toBe(0);
+    // The standby's own database went with its old datadir, which is kept beside the new one.
+    expect(basename(report.physical.previous)).toMatch(/^data\.hotspare-before-/);
+    expect(readdirSync(report.physical.previous)).toContain('mine');
+  });
+
+  it('promotes to an instant recorded during the writes: exactly the checksums of that instant', async () => {
+    const target: TargetSpec = { kind: 'time', atMs: instant.atMs };
+    const plan = await promoteSandbox(standby, archive, target, physicalTarget());
+    expect(plan.base.id).toBe(bases[0]?.id);
+    expect(await standbyChecksums()).toEqual(sums.instant);
+    expect(sums.instant).not.toEqual(sums.end);
+  });
+
+  it('a flipped byte in the physical base: verify exits 1 and names the file', async () => {
+    const copy = join(work, 'archive-flipped');
+    cpSync(archive, copy, { recursive: true });
+    const base = bases[0] as BaseBackupMetadata;
+    const path = join(copy, 'base', base.id, base.physical?.stream ?? '');
+    const fd = openSync(path, 'r+');
+    const at = Math.floor(statSync(path).size / 2);
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, at);
+    byte[0] = (byte[0] ?? 0) ^ 0x01;
+    writeSync(fd, byte, 0, 1, at);
+    closeSync(fd);
+    const verify = await hotspare(['verify', '--archive', copy]);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toContain(`base/${base.id}`);
+    expect(verify.stdout).toContain(`${base.physical?.stream}: sha256 mismatch`);
+    // Promote finds it while staging the stream, before the target is touched.
+    const before = await standbyChecksums();
+    const pid = standby.pid;
+    await expect(promoteSandbox(standby, copy, { kind: 'time', atMs: instant.atMs }, physicalTarget())).rejects.toMatchObject({ code: 'BASE_DAMAGED' });
+    expect(standby.pid).toBe(pid);
+    expect(await standbyChecksums()).toEqual(before);
+    expect(readdirSync(dirname(standby.datadir)).filter((n) => n.includes('.hotspare-staging-'))).toEqual([]);
+  });
+
+  it('a physical base through a remote replica (`hotspare receive`): the same putFile path, intact on the standby', async () => {
+    const remoteArchive = join(work, 'archive-remote');
+    const tokenFile = join(work, 'token');
+    writeFileSync(tokenFile, 'physical-remote-token-0123456789\n');
+    const port = await freePort();
+    const receiver = new ReceiverProcess(['--archive', remoteArchive, '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile]);
+    await receiver.start();
+    try {
+      const config = join(work, 'agent-remote.json');
+      writeFileSync(
+        config,
+        JSON.stringify({
+          primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4250 },
+          stateDir: join(work, 'state-remote'),
+          replicas: [{ name: 'r', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }],
+          base: { method: 'physical' },
+        }),
+      );
+      const run = await hotspare(['base', '--config', config, '--json']);
+      expect(run.code).toBe(0);
+      const [result] = JSON.parse(run.stdout) as Array<{ method: string; id: string }>;
+      expect(result?.method).toBe('physical-mariabackup');
+      const [base] = await listBaseBackups(new LocalArchiveFiles(remoteArchive));
+      expect(base).toMatchObject({ id: result?.id, method: 'physical-mariabackup' });
+      expect(await checkBaseFiles(remoteArchive, base as BaseBackupMetadata)).toEqual([]);
+      expect(readdirSync(join(remoteArchive, 'base'))).toEqual([result?.id]);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it('mariabackup failing mid-stream: BASE_PHYSICAL_FAILED with its message, and nothing that looks like a base', async () => {
+    // A stand-in for mariabackup on PATH that streams some bytes, complains and exits 1, as
+    // mariabackup does when it cannot read a file: the failure is the tool's, deterministic.
+    const bin = join(work, 'failing-bin');
+    mkdirSync(bin);
+    const fake = join(bin, 'mariabackup');
+    writeFileSync(
+      fake,
+      '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "mariabackup based on MariaDB server 10.11.19-MariaDB"; exit 0; fi\n' +
+        'head -c 3000000 /dev/zero\necho "[00] [ERROR] InnoDB: simulated read error on ./ibdata1" >&2\nexit 1\n',
+    );
+    chmodSync(fake, 0o755);
+    const failingArchive = join(work, 'archive-failing');
+    const config = join(work, 'agent-failing.json');
+    writeFileSync(config, readFileSync(configPath, 'utf8').replace(JSON.stringify(archive), JSON.stringify(failingArchive)));
+    const run = await execFileAsync('node', [BIN, 'base', '--config', config], { env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}` } }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('error BASE_PHYSICAL_FAILED');
+    expect(run.stderr).toContain('simulated read error');
+    expect(readdirSync(join(failingArchive, 'base'))).toEqual([]);
+    expect(await listBaseBackups(new LocalArchiveFiles(failingArchive))).toEqual([]);
+  });
+
+  it('a user without mariabackup\'s privileges gets PRIVILEGES with the GRANT, and no base is left behind', async () => {
+    await primaryConn.query("CREATE USER 'weak'@'localhost' IDENTIFIED BY 'pw'");
+    // All that streaming and a logical base need, but not PROCESS.
+    await primaryConn.query("GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT, RELOAD, LOCK TABLES ON *.* TO 'weak'@'localhost'");
+    const files = new LocalArchiveFiles(join(work, 'archive-weak'));
+    const attempt = takePhysicalBaseBackup({ primary: { socketPath: primary.socketPath, user: 'weak', password: 'pw', serverId: 4243 }, files, clock: systemClock, logger: silentLogger() });
+    await expect(attempt).rejects.toMatchObject({ code: 'PRIVILEGES', hint: expect.stringContaining('GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR') });
+    expect(await files.list('base')).toEqual([]);
+    // The agent with base.method physical checks it at start and stops with the fix.
+    const config = join(work, 'agent-weak.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        primary: { socketPath: primary.socketPath, user: 'weak', password: 'pw', serverId: 4244 },
+        stateDir: join(work, 'state-weak'),
+        replicas: [{ name: 'w', type: 'file', path: join(work, 'archive-weak-agent') }],
+        base: { method: 'physical' },
+      }),
+    );
+    const agent = await hotspare(['agent', '--config', config]);
+    expect(agent.code).toBe(1);
+    expect(agent.stderr).toContain('error PRIVILEGES');
+    expect(agent.stderr).toContain('lacks PROCESS, which mariabackup needs');
+  });
+});
