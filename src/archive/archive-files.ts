@@ -51,6 +51,12 @@ export interface ArchiveFiles {
   remove(path: string): Promise<void>;
 }
 
+/** fsyncs a folder and every folder under it (their entries, not the files' data). */
+async function fsyncFolders(dir: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) if (entry.isDirectory()) await fsyncFolders(join(dir, entry.name));
+  await fsyncDir(dir);
+}
+
 async function datasyncFile(target: string): Promise<void> {
   const handle = await open(target, 'r+');
   try {
@@ -220,9 +226,13 @@ export class LocalArchiveFiles implements ArchiveFiles {
   }
 
   async rename(from: string, to: string): Promise<void> {
+    const source = this.#abs(from);
     const target = this.#abs(to);
+    // A folder (a base's) is published by its rename: its entries must be durable first, also
+    // those of files a write created through another instance (an earlier receiver session).
+    if ((await stat(source)).isDirectory()) await fsyncFolders(source);
     await mkdir(dirname(target), { recursive: true });
-    await rename(this.#abs(from), target);
+    await rename(source, target);
     await fsyncDir(dirname(target));
   }
 

@@ -134,9 +134,10 @@ export class ReceiverSession {
     for (const upload of this.#uploads.values()) upload.channel.fail(gone);
     await Promise.allSettled([...this.#uploads.values()].map((u) => u.done));
     await this.#fileQueue.catch(() => undefined);
+    // The pieces of an event that never completed go; they were never acknowledged (and if
+    // this fails, the next session's tail recovery cuts them).
+    await this.options.writer.dropPieces().catch((err: unknown) => this.options.logger.warn({ err }, 'could not cut off the pieces of an incomplete event'));
     try {
-      // The pieces of an event that never completed go; they were never acknowledged.
-      await this.options.writer.dropPieces();
       await this.options.writer.close();
     } catch (err) {
       this.options.logger.warn({ err }, 'closing the archive writer failed; the next session recovers the tail');

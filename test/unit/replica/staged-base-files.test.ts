@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalArchiveFiles, type ArchiveFiles } from '../../../src/archive/archive-files.js';
+import { HotspareError } from '../../../src/core/errors.js';
+import { BaseStaging, StagedBaseFiles } from '../../../src/replica/targets/staged-base-files.js';
+import { silentLogger } from '../../../src/platform/logger.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/**
+ * A standby archive behind a link that drops once it has carried `budget` bytes of file data:
+ * every later call fails as a lost connection would (the real wire is in remote-base-resume).
+ */
+function linkTo(root: string, budget: number): ArchiveFiles {
+  const local = new LocalArchiveFiles(root);
+  let left = budget;
+  const lost = (): never => {
+    throw new HotspareError('RECEIVER_LOST', 'the link dropped', { hint: 'test' });
+  };
+  return new Proxy(local, {
+    get(target, name: keyof ArchiveFiles) {
+      const op = target[name] as (...args: unknown[]) => Promise<unknown>;
+      return async (...args: unknown[]) => {
+        if (left < 0) lost();
+        if (name === 'write') {
+          const data = args[2] as Buffer;
+          left -= data.length;
+          // The bytes sent before the drop reach the standby; the answer does not.
+          if (left < 0) {
+            await op.call(target, args[0], args[1], data.subarray(0, data.length + left));
+            lost();
+          }
+        }
+        return op.apply(target, args);
+      };
+    },
+  });
+}
+
+describe('StagedBaseFiles', () => {
+  it('stages a base locally, uploads it at the rename, and resumes each file where the standby stopped', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotspare-staged-'));
+    dirs.push(dir);
+    const standby = join(dir, 'standby');
+    const staging = new BaseStaging(join(dir, 'stage'), silentLogger());
+    const data = randomBytes(9 * 1024 * 1024 + 5);
+    // First session: the backup writes at local speed; the link drops 3 MiB into the upload.
+    const first = new StagedBaseFiles(linkTo(standby, 3 * 1024 * 1024), staging);
+    await first.putFile('base/b1.partial/data-1.sql.gz', data);
+    await first.putFile('base/b1.partial/metadata.json', Buffer.from('{"id":"b1"}'));
+    expect(existsSync(join(standby, 'base'))).toBe(false);
+    await expect(first.rename('base/b1.partial', 'base/b1')).rejects.toMatchObject({ code: 'RECEIVER_LOST' });
+    // The backup's failure handling removes its partial: the standby's part-file stays for the resume.
+    await first.remove('base/b1.partial').catch(() => undefined);
+    expect(readFileSync(join(standby, 'base/b1.partial/data-1.sql.gz')).length).toBe(3 * 1024 * 1024);
+
+    // Next sessions: listing base/ finishes the upload before it answers, resuming at the standby's size.
+    let listed: string[] | undefined;
+    for (let attempt = 0; listed === undefined; attempt += 1) {
+      expect(attempt).toBeLessThan(5);
+      listed = await new StagedBaseFiles(linkTo(standby, 4 * 1024 * 1024), staging).list('base').catch(() => undefined);
+    }
+    expect(listed).toEqual(['b1']);
+    expect(readFileSync(join(standby, 'base/b1/data-1.sql.gz')).equals(data)).toBe(true);
+    expect(readFileSync(join(standby, 'base/b1/metadata.json'), 'utf8')).toBe('{"id":"b1"}');
+    expect(readdirSync(join(dir, 'stage', 'base'))).toEqual([]);
+  });
+
+  it('leaves nothing staged when a backup fails, and refuses a base larger than its bound', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotspare-staged-'));
+    dirs.push(dir);
+    const staging = new BaseStaging(join(dir, 'stage'), silentLogger(), 1000);
+    const files = new StagedBaseFiles(new LocalArchiveFiles(join(dir, 'standby')), staging);
+    await files.putFile('base/b2.partial/schema.sql.gz', Buffer.alloc(600));
+    await expect(files.write('base/b2.partial/data-1.sql.gz', 0, Buffer.alloc(600))).rejects.toMatchObject({ code: 'BASE_STAGING_FULL' });
+    await files.remove('base/b2.partial');
+    expect(readdirSync(join(dir, 'stage', 'base'))).toEqual([]);
+    // Other paths go straight to the standby.
+    await files.putFile('files/x', Buffer.from('x'));
+    expect(readFileSync(join(dir, 'standby', 'files/x'), 'utf8')).toBe('x');
+    expect(await files.list('base')).toEqual([]);
+  });
+});
