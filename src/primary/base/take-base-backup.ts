@@ -1,4 +1,4 @@
-import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { ArchiveFiles } from '../../archive/archive-files.js';
 import {
   BASE_FORMAT_VERSION,
@@ -16,7 +16,8 @@ import type { Clock } from '../../platform/clock.js';
 import { withClientDefaultsFile } from '../../platform/client-defaults-file.js';
 import type { Logger } from '../../platform/logger.js';
 import { fromMysqlError } from '../mysql-error.js';
-import { describeEndpoint, mysqlOptions } from '../mysql-options.js';
+import { describeEndpoint } from '../mysql-options.js';
+import { connectForBase, missingGlobalPrivileges, queryRows as query } from './base-session.js';
 import { putCompressed } from './compressed-file.js';
 import { RowStreamClient } from './row-stream-client.js';
 import { dumpSchema, schemaDumpVersion } from './schema-dump.js';
@@ -55,12 +56,7 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
   const startedMs = clock.nowMs();
   const id = baseIdFor(startedMs);
   const partial = `base/${id}${BASE_PARTIAL_SUFFIX}`;
-  let conn: Connection;
-  try {
-    conn = await createConnection(mysqlOptions(primary));
-  } catch (err) {
-    throw fromMysqlError(err, 'base backup connect', endpoint);
-  }
+  const conn = await connectForBase(primary, 'base backup connect', endpoint);
   let locked = false;
   try {
     await checkBasePrivileges(conn);
@@ -213,24 +209,9 @@ export const DATA_FILE_PROLOGUE = [
   '',
 ].join('\n');
 
-async function query(conn: Connection, sql: string, endpoint: string): Promise<RowDataPacket[]> {
-  try {
-    const [rows] = await conn.query<RowDataPacket[]>(sql);
-    return Array.isArray(rows) ? rows : [];
-  } catch (err) {
-    throw fromMysqlError(err, sql.split(' ').slice(0, 4).join(' '), endpoint);
-  }
-}
-
 /** Refuses early, with the exact GRANT, when the user cannot take a consistent backup. */
 async function checkBasePrivileges(conn: Connection): Promise<void> {
-  const [rows] = await conn.query<RowDataPacket[]>('SHOW GRANTS');
-  const global = rows
-    .map((r) => String(Object.values(r)[0]).toUpperCase())
-    .filter((g) => / ON \*\.\* /.test(g))
-    .join('\n');
-  if (/ALL PRIVILEGES/.test(global)) return;
-  const missing = BASE_PRIVILEGES.filter((p) => !new RegExp(`\\b${p}\\b`).test(global));
+  const missing = await missingGlobalPrivileges(conn, BASE_PRIVILEGES);
   if (missing.length > 0) {
     throw new HotspareError('PRIVILEGES', `the hotspare user lacks ${missing.join(', ')}, which a consistent base backup needs`, {
       hint: `GRANT ${BASE_PRIVILEGES.join(', ')} ON *.* TO the hotspare user (RELOAD allows the brief FLUSH TABLES WITH READ LOCK)`,

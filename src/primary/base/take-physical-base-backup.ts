@@ -3,7 +3,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
+import type { Connection } from 'mysql2/promise';
 import { constants as zlibConstants } from 'node:zlib';
 import type { ArchiveFiles } from '../../archive/archive-files.js';
 import { BASE_FORMAT_VERSION, BASE_METADATA_FILE, BASE_PARTIAL_SUFFIX, baseIdFor, type BaseBackupMetadata, type PhysicalBaseDetails } from '../../archive/base-catalog.js';
@@ -14,7 +14,8 @@ import type { Clock } from '../../platform/clock.js';
 import { withClientDefaultsFile } from '../../platform/client-defaults-file.js';
 import type { Logger } from '../../platform/logger.js';
 import { fromMysqlError } from '../mysql-error.js';
-import { describeEndpoint, mysqlOptions } from '../mysql-options.js';
+import { describeEndpoint } from '../mysql-options.js';
+import { connectForBase, missingGlobalPrivileges, queryRows as query } from './base-session.js';
 import { putCompressed, putHashed } from './compressed-file.js';
 import { binlogPositionOfInfo, parseXtrabackupInfo } from './mariabackup-info.js';
 import { SYSTEM_SCHEMAS } from './table-inventory.js';
@@ -50,12 +51,7 @@ export async function takePhysicalBaseBackup(options: TakePhysicalBaseBackupOpti
   const startedMs = clock.nowMs();
   const id = baseIdFor(startedMs);
   const partial = `base/${id}${BASE_PARTIAL_SUFFIX}`;
-  let conn: Connection;
-  try {
-    conn = await createConnection(mysqlOptions(primary));
-  } catch (err) {
-    throw fromMysqlError(err, 'base backup connect', endpoint);
-  }
+  const conn = await connectForBase(primary, 'base backup connect', endpoint);
   const work = await mkdtemp(join(tmpdir(), 'hotspare-mariabackup-'));
   try {
     await checkPhysicalPrivileges(conn);
@@ -206,12 +202,7 @@ function lastLines(text: string): string {
  */
 export async function checkPhysicalBasePrerequisites(primary: PrimaryConnection): Promise<void> {
   const endpoint = describeEndpoint(primary);
-  let conn: Connection;
-  try {
-    conn = await createConnection(mysqlOptions(primary));
-  } catch (err) {
-    throw fromMysqlError(err, 'physical base check', endpoint);
-  }
+  const conn = await connectForBase(primary, 'physical base check', endpoint);
   try {
     await checkPhysicalPrivileges(conn);
     const [server] = await query(conn, 'SELECT @@hostname AS h, @@datadir AS d', endpoint);
@@ -246,15 +237,7 @@ async function checkPrimaryIsLocal(serverHost: string, datadir: string, endpoint
 
 /** Refuses early, with the exact GRANT, when the user lacks what mariabackup needs. */
 async function checkPhysicalPrivileges(conn: Connection): Promise<void> {
-  const [rows] = await conn.query<RowDataPacket[]>('SHOW GRANTS');
-  const global = rows
-    .map((r) => String(Object.values(r)[0]).toUpperCase())
-    .filter((g) => / ON \*\.\* /.test(g))
-    .join('\n');
-  if (/ALL PRIVILEGES/.test(global)) return;
-  // REPLICATION CLIENT is BINLOG MONITOR's older name; SUPER covers it too.
-  const has = (p: string): boolean => new RegExp(`\\b${p}\\b`).test(global) || (p === 'BINLOG MONITOR' && /\b(REPLICATION CLIENT|SUPER)\b/.test(global));
-  const missing = PHYSICAL_PRIVILEGES.filter((p) => !has(p));
+  const missing = await missingGlobalPrivileges(conn, PHYSICAL_PRIVILEGES);
   if (missing.length > 0) {
     throw new HotspareError('PRIVILEGES', `the hotspare user lacks ${missing.join(', ')}, which mariabackup needs for a physical base backup`, {
       hint: `GRANT ${PHYSICAL_PRIVILEGES.join(', ')} ON *.* TO the hotspare user (mariabackup takes BACKUP STAGE locks and reads the binlog position)`,
@@ -275,13 +258,4 @@ async function mariabackupVersion(): Promise<string> {
   });
   if (code !== 0) throw missingTool(new Error(`mariabackup --version exited with ${code}`));
   return out.trim().split('\n')[0] ?? 'unknown';
-}
-
-async function query(conn: Connection, sql: string, endpoint: string): Promise<RowDataPacket[]> {
-  try {
-    const [rows] = await conn.query<RowDataPacket[]>(sql);
-    return Array.isArray(rows) ? rows : [];
-  } catch (err) {
-    throw fromMysqlError(err, sql.split(' ').slice(0, 4).join(' '), endpoint);
-  }
 }
