@@ -109,19 +109,28 @@ export function encodeEvents(records: readonly BinlogRecord[]): Buffer[] {
   at = head.writeUInt16BE(records.length, at);
   const parts: Buffer[] = [head];
   for (const record of records) {
-    const gtid = record.gtid ?? '';
-    if (record.file.length > 255 || gtid.length > 255) throw new Error('binlog file name or GTID too long for the wire');
-    at = head.writeUInt8((record.boundary ? FLAG_BOUNDARY : 0) | (record.gtid !== undefined ? FLAG_GTID : 0), at);
-    at = head.writeUInt8(record.file.length, at);
-    at += head.write(record.file, at, 'latin1');
-    at = head.writeUIntBE(record.offset, at, OFFSET_BYTES);
-    at = head.writeUInt32BE(record.timestampS >>> 0, at);
-    at = head.writeUInt8(gtid.length, at);
-    at += head.write(gtid, at, 'latin1');
-    at = head.writeUInt32BE(record.bytes.length, at);
+    at = writeEntry(head, at, record);
     parts.push(record.bytes);
   }
   return parts;
+}
+
+/**
+ * One event's header entry, as EVENTS and EVENT_PIECE frames both carry it: `flags u8 |
+ * fileLen u8 | file | offset u48 BE | timestampS u32 BE | gtidLen u8 | gtid | length u32 BE`
+ * (the whole event's length). Returns the offset after it.
+ */
+function writeEntry(head: Buffer, at: number, record: BinlogRecord): number {
+  const gtid = record.gtid ?? '';
+  if (record.file.length > 255 || gtid.length > 255) throw new Error('binlog file name or GTID too long for the wire');
+  at = head.writeUInt8((record.boundary ? FLAG_BOUNDARY : 0) | (record.gtid !== undefined ? FLAG_GTID : 0), at);
+  at = head.writeUInt8(record.file.length, at);
+  at += head.write(record.file, at, 'latin1');
+  at = head.writeUIntBE(record.offset, at, OFFSET_BYTES);
+  at = head.writeUInt32BE(record.timestampS >>> 0, at);
+  at = head.writeUInt8(gtid.length, at);
+  at += head.write(gtid, at, 'latin1');
+  return head.writeUInt32BE(record.bytes.length, at);
 }
 
 /** The bytes a record takes in an EVENTS frame: its bytes and its header entry. */
@@ -168,15 +177,7 @@ export function encodeEventPieces(record: BinlogRecord, payloadBytesMax: number)
   const frames: Buffer[][] = [];
   for (let pieceOffset = 0; pieceOffset < record.bytes.length || frames.length === 0; pieceOffset += pieceBytes) {
     const head = Buffer.allocUnsafe(4 + headerLength);
-    let at = head.writeUInt32BE(headerLength, 0);
-    at = head.writeUInt8((record.boundary ? FLAG_BOUNDARY : 0) | (record.gtid !== undefined ? FLAG_GTID : 0), at);
-    at = head.writeUInt8(record.file.length, at);
-    at += head.write(record.file, at, 'latin1');
-    at = head.writeUIntBE(record.offset, at, OFFSET_BYTES);
-    at = head.writeUInt32BE(record.timestampS >>> 0, at);
-    at = head.writeUInt8(gtid.length, at);
-    at += head.write(gtid, at, 'latin1');
-    at = head.writeUInt32BE(record.bytes.length, at);
+    const at = writeEntry(head, head.writeUInt32BE(headerLength, 0), record);
     head.writeUInt32BE(pieceOffset, at);
     frames.push([head, record.bytes.subarray(pieceOffset, pieceOffset + pieceBytes)]);
   }
