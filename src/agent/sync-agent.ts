@@ -2,7 +2,7 @@ import { BehaviorSubject, filter, firstValueFrom, timeout, type Subscription } f
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
 import type { BaseMethod } from '../config/schema.js';
-import { DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_RETRY_JITTER_RATIO } from '../config/defaults.js';
+import { DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_RETRY_JITTER_RATIO, DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -220,6 +220,9 @@ export class SyncAgent {
     // Spool syncers first: they write through the sessions the pipelines are about to close.
     await Promise.all(this.#spools.map((s) => s.stop()));
     this.#spools = [];
+    // While the pipelines still run, let what each replica received become durable: its
+    // durable point then reaches the recorder, whose last record says the archive caught up.
+    await Promise.all([...this.#sessions.values()].map((session$) => settleDurable(session$.value)));
     // Before the sessions close: the newest record goes through them.
     await Promise.all(this.#recorders.map((r) => r.stop()));
     this.#recorders = [];
@@ -227,6 +230,16 @@ export class SyncAgent {
     this.#subscriptions = [];
     await Promise.all([...this.#closing, this.#headPoller.stop()]);
   }
+}
+
+/**
+ * Resolves once nothing appended to the session waits for an fsync, or after
+ * DEFAULT_STOP_SETTLE_MS, or when the session breaks: the stop goes on either way (closing the
+ * session makes the rest durable; only the record of it is then pessimistic).
+ */
+async function settleDurable(session: ReplicaSession | undefined): Promise<void> {
+  if (session === undefined || session.pendingBytes === 0) return;
+  await firstValueFrom(session.durable$.pipe(filter(() => session.pendingBytes === 0), timeout({ first: DEFAULT_STOP_SETTLE_MS })), { defaultValue: undefined }).catch(() => undefined);
 }
 
 /**

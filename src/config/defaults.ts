@@ -103,6 +103,13 @@ export const DEFAULT_SPOOL_RACY_WINDOW_MS = 1_000;
  * at most this often: the end of the loss window `promote` reports, to within this much.
  */
 export const DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS = 1_000;
+/**
+ * A stopping agent waits at most this long for what each replica has received to become
+ * durable before it writes the last last-heard record, so an agent stopped right after it
+ * caught up says so (and promote reports a loss window of 0, not the fsync still in flight).
+ * Short: under a steady write load there may be no such moment, and a stop must not drag.
+ */
+export const DEFAULT_STOP_SETTLE_MS = 2_000;
 /** A post-promotion hook is killed after this long. */
 export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
 /**
