@@ -190,10 +190,25 @@ export function decodeEventPiece(payload: Buffer | readonly Buffer[]): EventPiec
   const prefix = reader.take(4);
   const header = prefix === undefined ? undefined : reader.take(prefix.readUInt32BE(0));
   if (header === undefined || header.length < PIECE_FIXED_BYTES) throw wireError('EVENT_PIECE frame is truncated');
-  const flags = header.readUInt8(0);
-  const fileLength = header.readUInt8(1);
-  let at = 2;
-  if (at + fileLength + OFFSET_BYTES + 4 + 1 > header.length) throw wireError('EVENT_PIECE frame is truncated');
+  const entry = readEntry(header, 0, 'EVENT_PIECE frame is truncated');
+  if (entry.end + 4 !== header.length) throw wireError('EVENT_PIECE header length does not match its fields');
+  const pieceOffset = header.readUInt32BE(entry.end);
+  const bytes = reader.take(reader.remaining) as Buffer;
+  if (pieceOffset + bytes.length > entry.length) throw wireError(`EVENT_PIECE of ${bytes.length} bytes at ${pieceOffset} runs past its event of ${entry.length} bytes`);
+  const { file, offset, timestampS, boundary, gtid, length } = entry;
+  return { file, offset, timestampS, boundary, gtid, length, pieceOffset, bytes };
+}
+
+/** One event's header entry as writeEntry wrote it, every field checked against the header; `end` is the offset after it. */
+function readEntry(header: Buffer, start: number, truncated: string): { file: string; offset: number; timestampS: number; boundary: boolean; gtid: string | undefined; length: number; end: number } {
+  const need = (n: number, at: number): void => {
+    if (at + n > header.length) throw wireError(truncated);
+  };
+  need(2, start);
+  const flags = header.readUInt8(start);
+  const fileLength = header.readUInt8(start + 1);
+  let at = start + 2;
+  need(fileLength + OFFSET_BYTES + 4 + 1, at);
   const file = header.toString('latin1', at, at + fileLength);
   at += fileLength;
   const offset = header.readUIntBE(at, OFFSET_BYTES);
@@ -202,14 +217,11 @@ export function decodeEventPiece(payload: Buffer | readonly Buffer[]): EventPiec
   at += 4;
   const gtidLength = header.readUInt8(at);
   at += 1;
-  if (at + gtidLength + 8 !== header.length) throw wireError('EVENT_PIECE header length does not match its fields');
+  need(gtidLength + 4, at);
   const gtid = (flags & FLAG_GTID) !== 0 ? header.toString('latin1', at, at + gtidLength) : undefined;
   at += gtidLength;
   const length = header.readUInt32BE(at);
-  const pieceOffset = header.readUInt32BE(at + 4);
-  const bytes = reader.take(reader.remaining) as Buffer;
-  if (pieceOffset + bytes.length > length) throw wireError(`EVENT_PIECE of ${bytes.length} bytes at ${pieceOffset} runs past its event of ${length} bytes`);
-  return { file, offset, timestampS, boundary: (flags & FLAG_BOUNDARY) !== 0, gtid, length, pieceOffset, bytes };
+  return { file, offset, timestampS, boundary: (flags & FLAG_BOUNDARY) !== 0, gtid, length, end: at + 4 };
 }
 
 /** True when a record can travel in an EVENTS frame (names and GTIDs are latin1, at most 255 bytes). */
@@ -227,36 +239,17 @@ export function decodeEvents(payload: Buffer | readonly Buffer[], eventsMax: num
   const prefix = reader.take(4);
   const header = prefix === undefined ? undefined : reader.take(prefix.readUInt32BE(0));
   if (header === undefined) throw wireError('EVENTS frame is truncated');
-  const need = (n: number, at: number): void => {
-    if (at + n > header.length) throw wireError('EVENTS frame is truncated');
-  };
-  need(2, 0);
+  if (header.length < 2) throw wireError('EVENTS frame is truncated');
   const count = header.readUInt16BE(0);
   if (count === 0 || count > eventsMax) throw wireError(`EVENTS frame of ${count} events (1 to ${eventsMax} allowed)`);
   const records: BinlogRecord[] = [];
   let at = 2;
   for (let i = 0; i < count; i++) {
-    need(2, at);
-    const flags = header.readUInt8(at);
-    const fileLength = header.readUInt8(at + 1);
-    at += 2;
-    need(fileLength + OFFSET_BYTES + 4 + 1, at);
-    const file = header.toString('latin1', at, at + fileLength);
-    at += fileLength;
-    const offset = header.readUIntBE(at, OFFSET_BYTES);
-    at += OFFSET_BYTES;
-    const timestampS = header.readUInt32BE(at);
-    at += 4;
-    const gtidLength = header.readUInt8(at);
-    at += 1;
-    need(gtidLength + 4, at);
-    const gtid = (flags & FLAG_GTID) !== 0 ? header.toString('latin1', at, at + gtidLength) : undefined;
-    at += gtidLength;
-    const length = header.readUInt32BE(at);
-    at += 4;
+    const { file, offset, timestampS, boundary, gtid, length, end } = readEntry(header, at, 'EVENTS frame is truncated');
+    at = end;
     const bytes = reader.take(length);
     if (bytes === undefined) throw wireError('EVENTS frame is shorter than its events');
-    records.push({ file, offset, timestampS, boundary: (flags & FLAG_BOUNDARY) !== 0, gtid, bytes });
+    records.push({ file, offset, timestampS, boundary, gtid, bytes });
   }
   if (at !== header.length) throw wireError('EVENTS frame header has bytes after its last event');
   if (reader.remaining !== 0) throw wireError('EVENTS frame has bytes after its last event');
