@@ -8,6 +8,7 @@ import { BinlogArchiveWriter } from '../../../src/archive/binlog-archive-writer.
 import { compareBinlogPositions } from '../../../src/core/binlog-position.js';
 import { readEventHeader } from '../../../src/core/binlog-event.js';
 import { TransactionTracker } from '../../../src/core/transaction-tracker.js';
+import type { BinlogRecord } from '../../../src/core/binlog-record.js';
 import { silentLogger } from '../../../src/platform/logger.js';
 import { FIXTURE_NAME, FIXTURE_PATH, fixtureEvents } from '../../support/fixtures.js';
 
@@ -28,16 +29,24 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** The fixture's events as the framer hands them over (boundaries, GTIDs), for `file`. */
+function fixtureRecords(file: string = FIXTURE_NAME): Array<BinlogRecord & { type: number }> {
+  const tracker = new TransactionTracker();
+  return fixtureEvents().map(({ offset, bytes }) => {
+    const header = readEventHeader(bytes);
+    const boundary = tracker.observe(bytes, header);
+    return { file, offset, bytes, timestampS: header.timestampS, boundary, gtid: boundary ? tracker.lastGtid : undefined, type: header.type };
+  });
+}
+
 // Goal: after a crash at any byte, the archive's newest file is cut back to the end of the
 // last complete transaction, and the writer resumes exactly there. Method: the real fixture,
 // cut at every event boundary and inside events, with and without torn garbage.
+
 describe('BinlogArchiveWriter tail recovery', () => {
-  const boundaries = (() => {
-    const tracker = new TransactionTracker();
-    return fixtureEvents()
-      .filter(({ bytes }) => tracker.observe(bytes, readEventHeader(bytes)))
-      .map(({ offset, bytes }) => offset + bytes.length);
-  })();
+  const boundaries = fixtureRecords()
+    .filter((r) => r.boundary)
+    .map((r) => r.offset + r.bytes.length);
   const lastBoundaryAtOrBefore = (size: number): number => [4, ...boundaries].filter((b) => b <= size).pop() ?? 4;
 
   it('resumes at the next file when the newest file ends with its rotate', async () => {
@@ -65,12 +74,7 @@ describe('BinlogArchiveWriter tail recovery', () => {
     const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
     const points: number[] = [];
     writer.durable$.subscribe((p) => points.push(p.position));
-    const tracker = new TransactionTracker();
-    for (const { offset, bytes } of fixtureEvents()) {
-      const boundary = tracker.observe(bytes, readEventHeader(bytes));
-      if (offset < 1258) continue;
-      writer.append({ file: FIXTURE_NAME, offset, bytes, timestampS: readEventHeader(bytes).timestampS, boundary, gtid: boundary ? tracker.lastGtid : undefined });
-    }
+    for (const { type: _type, ...record } of fixtureRecords()) if (record.offset >= 1258) writer.append(record);
     await writer.close();
     expect(readFileSync(path).equals(readFileSync(FIXTURE_PATH))).toBe(true);
     expect(points.length).toBeGreaterThan(0);
@@ -98,18 +102,15 @@ describe('BinlogArchiveWriter tail recovery', () => {
     const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
     const points: number[] = [];
     writer.durable$.subscribe((p) => points.push(p.position));
-    const tracker = new TransactionTracker();
-    for (const { offset, bytes } of fixtureEvents()) {
-      const header = readEventHeader(bytes);
-      const boundary = tracker.observe(bytes, header);
+    for (const { type, ...record } of fixtureRecords()) {
+      const { offset, bytes } = record;
       if (offset < 1258) continue;
-      const record = { file: FIXTURE_NAME, offset, bytes, timestampS: header.timestampS, boundary, gtid: boundary ? tracker.lastGtid : undefined };
       // Every event in three pieces, each flushed on its own: no fsync of a piece may report it.
       const cuts = [0, 7, 20, bytes.length];
       for (let i = 0; i < 3; i += 1) {
         const piece = { ...record, offset: offset + (cuts[i] as number), bytes: bytes.subarray(cuts[i], cuts[i + 1]) };
         if (i < 2) writer.appendPiece(piece);
-        else writer.appendLastPiece(piece, header.type);
+        else writer.appendLastPiece(piece, type);
         await writer.flush();
         expect(writer.durablePoint?.position).toBe(i < 2 ? (points.at(-1) ?? 1258) : offset + bytes.length);
       }
@@ -145,11 +146,7 @@ describe('BinlogArchiveWriter tail recovery', () => {
 // crash beside a complete archive.
 describe('BinlogArchiveWriter file switches', () => {
   const appendFile = (writer: BinlogArchiveWriter, file: string): void => {
-    const tracker = new TransactionTracker();
-    for (const { offset, bytes } of fixtureEvents()) {
-      const boundary = tracker.observe(bytes, readEventHeader(bytes));
-      writer.append({ file, offset, bytes, timestampS: readEventHeader(bytes).timestampS, boundary, gtid: boundary ? tracker.lastGtid : undefined });
-    }
+    for (const { type: _type, ...record } of fixtureRecords(file)) writer.append(record);
   };
 
   it('writes each file byte for byte under its own name, with durable points in file order', async () => {
