@@ -1,3 +1,6 @@
+import { createReadStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ArchiveLayout } from '../archive/archive-layout.js';
 import { HotspareError } from '../core/errors.js';
 import { ProgressLine } from '../platform/progress-line.js';
@@ -9,11 +12,18 @@ export interface ReplayRange {
   file: string;
   start: number;
   stop: number;
+  /**
+   * The bytes at `stop` may not be a whole event (a torn tail, a damaged length): mariadb-binlog
+   * reads the event at its stop position before it stops, and a torn one can make it fail, so
+   * it is given only the file's first `stop` bytes, on stdin.
+   */
+  cutAtStop: boolean;
 }
 
 /** The mariadb-binlog command line for one range (what an operator would type by hand). */
 export function binlogCommand(archiveRoot: string, range: ReplayRange): string[] {
-  return ['mariadb-binlog', `--start-position=${range.start}`, `--stop-position=${range.stop}`, new ArchiveLayout(archiveRoot).binlogFile(range.file)];
+  const path = new ArchiveLayout(archiveRoot).binlogFile(range.file);
+  return ['mariadb-binlog', `--start-position=${range.start}`, `--stop-position=${range.stop}`, range.cutAtStop ? '-' : path];
 }
 
 /**
@@ -31,8 +41,9 @@ export async function replayBinlog(archiveRoot: string, ranges: readonly ReplayR
   try {
     for (const range of ranges) {
       const [command, ...args] = binlogCommand(archiveRoot, range);
-      const { child, exited, stderr } = spawnTool(command ?? 'mariadb-binlog', args);
-      await client.feed(child.stdout);
+      const { child, exited, stderr } = spawnTool(command ?? 'mariadb-binlog', args, 'pipe');
+      const input = range.cutAtStop ? feedFirstBytes(new ArchiveLayout(archiveRoot).binlogFile(range.file), range.stop, child.stdin) : (child.stdin.end(), Promise.resolve());
+      await Promise.all([client.feed(child.stdout), input]);
       const code = await exited.catch((err: unknown) => {
         throw new HotspareError('TOOL_MISSING', `cannot run mariadb-binlog: ${String(err)}`, { hint: 'install the MariaDB client tools on the standby' });
       });
@@ -51,3 +62,16 @@ export async function replayBinlog(archiveRoot: string, ranges: readonly ReplayR
   await client.finish();
   progress.done();
 }
+
+/**
+ * Pipes a file's first `bytes` into a tool's stdin. A tool that exits early closes its stdin
+ * (EPIPE); that is not an error here: its exit code says whether the replay failed.
+ */
+async function feedFirstBytes(path: string, bytes: number, stdin: Writable): Promise<void> {
+  stdin.on('error', () => undefined);
+  await pipeline(createReadStream(path, { start: 0, end: bytes - 1 }), stdin).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+    throw new HotspareError('REPLAY_FAILED', `cannot read ${path}: ${err.message}`, { cause: err, hint: 'run `hotspare verify` on the archive' });
+  });
+}
+

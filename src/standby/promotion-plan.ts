@@ -265,14 +265,16 @@ async function planFiles(archiveRoot: string, target: TargetSpec, last: CommitPo
   return { untilMs, asOf, sources };
 }
 
-function replayRanges(files: ReadonlyArray<{ name: string; cleanEnd: number }>, from: BinlogPosition, to: BinlogPosition): ReplayRange[] {
+function replayRanges(files: ReadonlyArray<{ name: string; cleanEnd: number; sizeBytes: number }>, from: BinlogPosition, to: BinlogPosition): ReplayRange[] {
   const ranges: ReplayRange[] = [];
   for (const file of files) {
     if (compareBinlogPositions({ file: file.name, position: 0 }, { file: from.file, position: 0 }) < 0) continue;
     if (compareBinlogPositions({ file: file.name, position: 0 }, { file: to.file, position: 0 }) > 0) break;
     const start = file.name === from.file ? from.position : 4;
     const stop = file.name === to.file ? to.position : file.cleanEnd;
-    if (stop > start) ranges.push({ file: file.name, start, stop });
+    // Before cleanEnd every event was read whole by the scan; at or after it, the event at
+    // `stop` may be torn or damaged.
+    if (stop > start) ranges.push({ file: file.name, start, stop, cutAtStop: stop >= file.cleanEnd && stop < file.sizeBytes });
   }
   return ranges;
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -37,6 +37,7 @@ describe('base backup and promotion to any point', () => {
   const sums: Record<'instant' | 'beforeLast' | 'end', Record<string, string>> = { instant: {}, beforeLast: {}, end: {} };
   let instant: { atMs: number; file: string; position: number; gtid: string };
   let lastTrxStart: { file: string; position: number };
+  let lastTrxEnd: Awaited<ReturnType<typeof primaryHead>>;
 
   const promoteInto = (target: TargetSpec, archiveRoot = archive, extra: Partial<PromoteOptions> = {}) => promoteSandbox(standby, archiveRoot, target, extra);
 
@@ -83,7 +84,10 @@ describe('base backup and promotion to any point', () => {
     await primaryConn.query("UPDATE app.orders SET amount = amount * 2 WHERE id < 100");
     await primaryConn.query('COMMIT');
     sums.end = await tableChecksums(primaryConn);
+    // The head right after the commit: a BINLOG_CHECKPOINT may still follow it (the server writes
+    // one when a rotation's older file is fully committed), so the archive can end later than this.
     const end = await primaryHead(primaryConn);
+    lastTrxEnd = end;
     await waitFor('the archive to catch up', async () => {
       const durable = agent.trackers[0]?.snapshot.durable;
       return durable !== undefined && durable.file === end.file && durable.position === end.position;
@@ -118,8 +122,7 @@ describe('base backup and promotion to any point', () => {
     const report = JSON.parse(stdout) as { lastTransaction: { file: string; position: number; gtid: string }; lossWindowSeconds: number; replay: unknown[] };
     expect(await tableChecksums(standbyConn)).toEqual(sums.end);
     expect(report.replay.length).toBeGreaterThan(0);
-    const end = await primaryHead(primaryConn);
-    expect(report.lastTransaction).toMatchObject({ file: end.file, position: end.position, gtid: end.gtid });
+    expect(report.lastTransaction).toMatchObject({ file: lastTrxEnd.file, position: lastTrxEnd.position, gtid: lastTrxEnd.gtid });
     expect(report.lossWindowSeconds).toBe(0);
     const [[ro]] = (await standbyConn.query('SELECT @@read_only AS ro')) as [RowDataPacket[], unknown];
     expect(Number(ro?.['ro'])).toBe(0);
@@ -141,10 +144,23 @@ describe('base backup and promotion to any point', () => {
     const copy = join(work, 'archive-truncated');
     cpSync(archive, copy, { recursive: true });
     const tail = join(copy, 'binlog', lastTrxStart.file);
-    truncateSync(tail, statSync(tail).size - 10);
+    truncateSync(tail, lastTrxEnd.position - 10);
     const plan = await promoteInto({ kind: 'end' }, copy);
     expect(await tableChecksums(standbyConn)).toEqual(sums.beforeLast);
     expect(plan.partialTailCut).toMatchObject({ file: lastTrxStart.file, from: lastTrxStart.position });
+  });
+
+  it('a tail torn inside the event at the stop point: mariadb-binlog is given only the bytes before it', async () => {
+    const copy = join(work, 'archive-torn-event');
+    cpSync(archive, copy, { recursive: true });
+    const tail = join(copy, 'binlog', lastTrxStart.file);
+    // 10 bytes into the transaction's GTID event: mariadb-binlog reads the event at its
+    // --stop-position before it stops, and a torn one can fail it (exit 1).
+    truncateSync(tail, lastTrxStart.position + 10);
+    const plan = await promoteInto({ kind: 'end' }, copy);
+    expect(plan.replay[plan.replay.length - 1]).toMatchObject({ file: lastTrxStart.file, stop: lastTrxStart.position, cutAtStop: true });
+    expect(await tableChecksums(standbyConn)).toEqual(sums.beforeLast);
+    expect(plan.partialTailCut).toMatchObject({ file: lastTrxStart.file, from: lastTrxStart.position, to: lastTrxStart.position + 10 });
   });
 
   it('a flipped byte: verify fails and names it; promote stops before it', async () => {
