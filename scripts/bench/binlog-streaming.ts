@@ -164,7 +164,10 @@ export const binlogStreamingSuite: BenchSuite = {
           replicas: [{ name: 'bench', type: 'file', path: archive }],
         }));
         const start = process.hrtime.bigint();
-        const child = spawn(process.execPath, [join(ROOT, 'bin/hotspare.js'), 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+        // BENCH_CPU_PROF_DIR=DIR: each agent run writes a CPU profile there (on its SIGTERM exit).
+        const profile = process.env['BENCH_CPU_PROF_DIR'];
+        const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+        const child = spawn(process.execPath, [...flags, join(ROOT, 'bin/hotspare.js'), 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
         const pid = child.pid ?? 0;
         let streamingAt: bigint | undefined;
         child.stderr.on('data', (chunk: Buffer) => {

@@ -2,9 +2,10 @@ import { createReadStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ArchiveLayout } from '../archive/archive-layout.js';
+import { assert } from '../core/assert.js';
 import { HotspareError } from '../core/errors.js';
 import { ProgressLine } from '../platform/progress-line.js';
-import { spawnTool } from '../platform/tool-process.js';
+import { spawnToolInto } from '../platform/tool-process.js';
 import { MariadbClient } from './mariadb-client.js';
 
 /** One archived file's part of a replay: from `start` to `stop` (both event boundaries). */
@@ -12,6 +13,8 @@ export interface ReplayRange {
   file: string;
   start: number;
   stop: number;
+  /** `stop` is the file's size: the next file's range follows on from this one. */
+  toFileEnd: boolean;
   /**
    * The bytes at `stop` may not be a whole event (a torn tail, a damaged length): mariadb-binlog
    * reads the event at its stop position before it stops, and a torn one can make it fail, so
@@ -20,17 +23,50 @@ export interface ReplayRange {
   cutAtStop: boolean;
 }
 
-/** The mariadb-binlog command line for one range (what an operator would type by hand). */
-export function binlogCommand(archiveRoot: string, range: ReplayRange): string[] {
-  const path = new ArchiveLayout(archiveRoot).binlogFile(range.file);
-  return ['mariadb-binlog', `--start-position=${range.start}`, `--stop-position=${range.stop}`, range.cutAtStop ? '-' : path];
+/**
+ * The mariadb-binlog command line for consecutive ranges (what an operator would type by
+ * hand): --start-position applies to the first file named, --stop-position to the last.
+ */
+export function binlogCommand(archiveRoot: string, ranges: readonly ReplayRange[]): string[] {
+  const layout = new ArchiveLayout(archiveRoot);
+  const first = ranges[0];
+  const last = ranges[ranges.length - 1];
+  assert(first !== undefined && last !== undefined, 'a command replays at least one range');
+  const files = last.cutAtStop ? ['-'] : ranges.map((r) => layout.binlogFile(r.file));
+  return ['mariadb-binlog', `--start-position=${first.start}`, `--stop-position=${last.stop}`, ...files];
 }
 
 /**
- * Replays archived binlog into the target: `mariadb-binlog` per file, all piped into one
- * `mariadb` client, so the server's own tools apply every event. Each file's range ends at a
- * transaction boundary, so a transaction cut by a primary crash (or still arriving at the
- * archive's tail) is never applied in part.
+ * The ranges in as few mariadb-binlog runs as one can read: a run goes on through files read
+ * to their end, and ends at a range that stops inside its file (a primary crash left a torn
+ * transaction there, or the replay's stop point). A range cut at its stop reads stdin: alone.
+ */
+export function replayRuns(ranges: readonly ReplayRange[]): ReplayRange[][] {
+  const runs: ReplayRange[][] = [];
+  let run: ReplayRange[] = [];
+  for (const range of ranges) {
+    if (range.cutAtStop) {
+      if (run.length > 0) runs.push(run);
+      runs.push([range]);
+      run = [];
+      continue;
+    }
+    run.push(range);
+    if (!range.toFileEnd) {
+      runs.push(run);
+      run = [];
+    }
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
+/**
+ * Replays archived binlog into the target: `mariadb-binlog` over consecutive files, its
+ * output straight into one `mariadb` client's stdin (as `mariadb-binlog FILES | mariadb`), so
+ * the server's own tools apply every event. Each file's range ends at a transaction boundary,
+ * so a transaction cut by a primary crash (or still arriving at the archive's tail) is never
+ * applied in part.
  */
 export async function replayBinlog(archiveRoot: string, ranges: readonly ReplayRange[], defaultsFile: string): Promise<void> {
   if (ranges.length === 0) return;
@@ -39,20 +75,25 @@ export async function replayBinlog(archiveRoot: string, ranges: readonly ReplayR
   const client = new MariadbClient(defaultsFile, 'replaying binlog');
   let done = 0;
   try {
-    for (const range of ranges) {
-      const [command, ...args] = binlogCommand(archiveRoot, range);
-      const { child, exited, stderr } = spawnTool(command ?? 'mariadb-binlog', args, 'pipe');
-      const input = range.cutAtStop ? feedFirstBytes(new ArchiveLayout(archiveRoot).binlogFile(range.file), range.stop, child.stdin) : (child.stdin.end(), Promise.resolve());
-      await Promise.all([client.feed(child.stdout), input]);
-      const code = await exited.catch((err: unknown) => {
-        throw new HotspareError('TOOL_MISSING', `cannot run mariadb-binlog: ${String(err)}`, { hint: 'install the MariaDB client tools on the standby' });
-      });
+    for (const run of replayRuns(ranges)) {
+      const [command, ...args] = binlogCommand(archiveRoot, run);
+      const last = run[run.length - 1] as ReplayRange;
+      const { child, exited, stderr } = spawnToolInto(command ?? 'mariadb-binlog', args, last.cutAtStop ? 'pipe' : 'ignore', client.input);
+      const input = last.cutAtStop && child.stdin !== null ? feedFirstBytes(new ArchiveLayout(archiveRoot).binlogFile(last.file), last.stop, child.stdin) : Promise.resolve();
+      const [code] = await Promise.all([
+        exited.catch((err: unknown) => {
+          throw new HotspareError('TOOL_MISSING', `cannot run mariadb-binlog: ${String(err)}`, { hint: 'install the MariaDB client tools on the standby' });
+        }),
+        input,
+      ]);
       if (code !== 0) {
-        throw new HotspareError('REPLAY_FAILED', `mariadb-binlog ${range.file} exited with ${code}: ${stderr().trim()}`, {
+        // A client that failed first closed the pipe under mariadb-binlog: its error is the cause.
+        if (client.exited) await client.finish();
+        throw new HotspareError('REPLAY_FAILED', `mariadb-binlog ${run.map((r) => r.file).join(' ')} exited with ${code}: ${stderr().trim()}`, {
           hint: 'run `hotspare verify` on the archive; the target is partly replayed',
         });
       }
-      done += range.stop - range.start;
+      done += run.reduce((n, r) => n + r.stop - r.start, 0);
       progress.update(done);
     }
   } catch (err) {

@@ -1,6 +1,6 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { HotspareError } from '../core/errors.js';
 import { spawnTool } from '../platform/tool-process.js';
 
@@ -24,6 +24,16 @@ export class MariadbClient {
     this.#stderr = tool.stderr;
     this.#child.stdout.resume();
     this.#child.stdin.on('error', () => undefined);
+  }
+
+  /** The client's stdin, for a tool that writes into it directly (spawnToolInto). */
+  get input(): Writable {
+    return this.#child.stdin;
+  }
+
+  /** The client has exited (a failed statement ends it). */
+  get exited(): boolean {
+    return this.#child.exitCode !== null || this.#child.signalCode !== null;
   }
 
   /** Copies a stream into the client's stdin (without ending it); `onBytes` sees each chunk's size. */

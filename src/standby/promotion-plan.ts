@@ -274,7 +274,7 @@ function replayRanges(files: ReadonlyArray<{ name: string; cleanEnd: number; siz
     const stop = file.name === to.file ? to.position : file.cleanEnd;
     // Before cleanEnd every event was read whole by the scan; at or after it, the event at
     // `stop` may be torn or damaged.
-    if (stop > start) ranges.push({ file: file.name, start, stop, cutAtStop: stop >= file.cleanEnd && stop < file.sizeBytes });
+    if (stop > start) ranges.push({ file: file.name, start, stop, toFileEnd: stop === file.sizeBytes, cutAtStop: stop >= file.cleanEnd && stop < file.sizeBytes });
   }
   return ranges;
 }
