@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 
 /**
  * Binlog event primitives (binlog format v4, MySQL 5.0+ and MariaDB). Only what the archive

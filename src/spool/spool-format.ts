@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../core/crc32.js';
 
 /**
  * The on-disk format of one spool source in the archive, under files/<source name>/:

@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../core/crc32.js';
 import { HotspareError } from '../core/errors.js';
 import { SegmentReader } from './segment-reader.js';
 

@@ -2,7 +2,7 @@ import type { Subscription } from 'rxjs';
 import { checkArchivePath, type LocalArchiveFiles } from '../../archive/archive-files.js';
 import { BINLOG_FILE_NAME } from '../../archive/archive-layout.js';
 import type { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../../core/crc32.js';
 import { DEFAULT_WIRE_FILE_CHUNK_BYTES, DEFAULT_WIRE_FRAME_BYTES_MAX, DEFAULT_WIRE_FRAME_EVENTS_MAX } from '../../config/defaults.js';
 import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, CRC32_RESIDUE, eventChecksumValid, readEventHeader } from '../../core/binlog-event.js';
 import type { BinlogRecord, DurablePoint } from '../../core/binlog-record.js';
