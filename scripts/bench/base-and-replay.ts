@@ -292,13 +292,19 @@ export const baseAndReplaySuite: BenchSuite = {
         phase(`hotspare promote from the physical base (restoring ${restoring.toFixed(2)} s)`, result.seconds);
         // Where the restore's time goes, from promote's own log.
         const steps = [
-          ['promotion planned', 'physical base extracted and its checksum verified; preparing', 'extract + sha256'],
-          ['physical base extracted and its checksum verified; preparing', 'physical base prepared', 'mariabackup --prepare'],
+          ['planning the promotion', 'archive binlog scanned', 'archive verify'],
+          ['archive binlog scanned', 'promotion planned', 'rest of the plan'],
+          ['promotion planned', 'physical base extracted; preparing it while its checksum is checked', 'extract (mbstream -x, sha256 beside it)'],
+          ['physical base extracted; preparing it while its checksum is checked', 'physical base prepared and its checksum verified; making it durable', 'mariabackup --prepare (sha256 beside it)'],
+          ['physical base prepared and its checksum verified; making it durable', 'physical base prepared', 'sync to disk'],
           ['physical base prepared', 'target server stopped', 'SHUTDOWN'],
           ['target server stopped', 'datadir replaced; the previous one is kept', 'swap'],
           ['datadir replaced; the previous one is kept', 'target server started on the restored datadir', 'start'],
         ] as const;
-        say(`  physical restore steps: ${steps.map(([from, to, name]) => `${name} ${logSpan(result.stderr, from, to).toFixed(2)} s`).join(', ')}`);
+        const spans = steps.map(([from, to, name]) => ({ name, seconds: logSpan(result.stderr, from, to) }));
+        // The rest: node's start, the connection, the steps after the start, the exit.
+        const other = result.seconds - spans.reduce((n, step) => n + step.seconds, 0);
+        say(`  physical restore steps: ${spans.map((step) => `${step.name} ${step.seconds.toFixed(2)} s`).join(', ')}, other ${other.toFixed(2)} s`);
         const targetConn = await target.connect();
         oursPhysicalRestore = { seconds: result.seconds, restoring, wrong: differing(atBase, await tableChecksums(targetConn)) };
         await targetConn.end();

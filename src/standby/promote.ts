@@ -44,6 +44,7 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
   const connect = (): Promise<TargetServer> => TargetServer.connect(options.credentials, options.targetDescription);
   let server = await connect();
   try {
+    log.info({ archive: options.archiveRoot }, 'planning the promotion');
     const plan = await planPromotion({
       archiveRoot: options.archiveRoot,
       target: options.target,
@@ -63,7 +64,7 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
     const physical = plan.physical;
     if (physical !== undefined) {
       // Prepared beside the datadir while the server still runs: it is down only for the swap.
-      await preparePhysicalBase(options.archiveRoot, base, physical.staging, log);
+      await preparePhysicalBase(options.archiveRoot, base, physical, log);
       log.info({ base: base.id, staging: physical.staging }, 'physical base prepared');
       await stopTarget(server, physical.pid);
       log.info({ pid: physical.pid }, 'target server stopped');

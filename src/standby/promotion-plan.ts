@@ -120,6 +120,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   const resolver = new StopPointResolver(target);
   const scan = await scanArchive(archiveRoot, { verifyChecksums: true, onCommit: (c) => resolver.observe(c) });
   if (!scan.files.length) throw new HotspareError('ARCHIVE_EMPTY', `the archive ${archiveRoot} holds no binlog`, { hint: 'let the agent stream to it first' });
+  input.logger.info({ files: scan.files.length, damage: scan.damage !== undefined }, 'archive binlog scanned');
   const newestEventS = scan.newestEventS ?? 0;
   const unreachable = (why: string): never => {
     throw new HotspareError('TARGET_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: ${why}`, {
