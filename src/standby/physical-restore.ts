@@ -96,16 +96,22 @@ export async function planPhysicalRestore(input: {
  * Extracts the stream (`mbstream -x`, after gunzip when compressed) into the staging folder,
  * prepares it (`mariabackup --prepare`), gives it the datadir's owner and mode, and makes it
  * durable: the server still runs meanwhile. A staging folder left by an earlier failed attempt
- * is removed first (it is ours by its name), and so is this one when anything fails.
+ * is removed first (it is ours by its name), and so is this one when anything fails. `signal`
+ * abandons it (staged before the plan was known, for another base than the plan chose): the
+ * tools are stopped, the folder removed, and it rejects with the signal's reason.
  */
-export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupMetadata, plan: PhysicalRestorePlan, log: Logger): Promise<void> {
+export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupMetadata, plan: PhysicalRestorePlan, log: Logger, signal?: AbortSignal): Promise<void> {
   const physical = base.physical;
   if (physical === undefined) throw new HotspareError('BASE_DAMAGED', `base ${base.id} has no physical section in its metadata`, { hint: 'take a new base backup' });
   const entry = base.files.find((f) => f.name === physical.stream);
   if (entry === undefined) throw new HotspareError('BASE_DAMAGED', `base ${base.id} lists no file ${physical.stream}`, { hint: 'take a new base backup' });
   const { staging } = plan;
+  signal?.throwIfAborted();
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { mode: 0o750 });
+  let running: SpawnedTool | undefined;
+  const abandon = (): void => running?.kill();
+  signal?.addEventListener('abort', abandon, { once: true });
   try {
     // The stream's size and sha256 are checked while mbstream extracts it and mariabackup
     // prepares the copy (a second read, on the other core, from the page cache the first one
@@ -145,7 +151,10 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
       fed = Promise.resolve();
     }
     stopOnDamage(extract);
+    running = extract;
+    if (signal?.aborted === true) extract.kill();
     const [feed, code] = await Promise.allSettled([fed, extract.exited]);
+    signal?.throwIfAborted();
     if (code.status === 'rejected') throw code.reason;
     if (code.value !== 0 || feed.status === 'rejected') {
       await refuseDamage();
@@ -155,7 +164,10 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
     log.info({ staging }, 'physical base extracted; preparing it while its checksum is checked');
     const prepare = spawnChecked('mariabackup', ['--prepare', `--target-dir=${staging}`], 'ignore');
     stopOnDamage(prepare);
+    running = prepare;
+    if (signal?.aborted === true) prepare.kill();
     const prepared = await prepare.exited;
+    signal?.throwIfAborted();
     await refuseDamage();
     if (prepared !== 0) throw restoreFailed(`mariabackup --prepare exited with ${prepared}: ${prepare.stderr()}`);
     log.info({ staging }, 'physical base prepared and its checksum verified; making it durable');
@@ -165,9 +177,12 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
     // on data a host crash could still take away. After the ownership change, so that is on
     // disk too.
     await syncTree(staging, DEFAULT_PHYSICAL_SYNC_CONCURRENCY);
+    signal?.throwIfAborted();
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
     throw err;
+  } finally {
+    signal?.removeEventListener('abort', abandon);
   }
 }
 

@@ -221,6 +221,19 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   };
 }
 
+/**
+ * The base a plan for `target` most likely chooses, known before the archive is scanned: the
+ * newest one at or before the target by its own coordinates (or, for a time, its finish time).
+ * Only a guess, since the scan may find damage or a gap after it: promote stages a physical one
+ * while the scan runs, and drops it when the plan chooses another.
+ */
+export function likelyBase(bases: readonly BaseBackupMetadata[], target: TargetSpec): BaseBackupMetadata | undefined {
+  const candidates = bases.filter((b) =>
+    target.kind === 'position' ? compareBinlogPositions(b.binlog, target.at) <= 0 : target.kind === 'time' ? Date.parse(b.finishedAt) <= target.atMs : true,
+  );
+  return candidates[candidates.length - 1];
+}
+
 function logicalBaseSteps(base: BaseBackupMetadata, clash: string[]): PromotionStep[] {
   return [
     { name: 'drop-replaced-databases', run: clash.length > 0, detail: clash.length > 0 ? `DROP DATABASE ${clash.join(', ')} (--replace)` : 'nothing to replace' },
