@@ -120,7 +120,7 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
     // better than their own messages, so it is reported first.
     const path = join(new ArchiveLayout(archiveRoot).baseDir, base.id, physical.stream);
     const checked = checkBaseFiles(archiveRoot, base);
-    checked.catch(() => undefined);
+    void checked.then((problems) => problems.length === 0 && log.info({ stream: physical.stream }, 'physical base stream checksum verified'), () => undefined);
     // A tool working on a damaged copy is stopped as soon as the damage is known: its result
     // would be thrown away, and a damaged copy may keep it busy much longer.
     const stopOnDamage = (tool: SpawnedTool): void => {
