@@ -9,7 +9,8 @@ import type { Clock } from '../platform/clock.js';
 import { fsyncDir, writeFileDurable } from '../platform/durable-file.js';
 import type { Logger } from '../platform/logger.js';
 import { DEFAULT_INDEX_CHECKPOINT_INTERVAL_MS, DEFAULT_SYNC_BATCH_BYTES_MAX } from '../config/defaults.js';
-import { ArchiveLayout, BINLOG_FILE_NAME, BINLOG_PARTIAL_SUFFIX, compareBinlogNames, nextBinlogName } from './archive-layout.js';
+import { ArchiveLayout, BINLOG_PARTIAL_SUFFIX, compareBinlogNames, nextBinlogName } from './archive-layout.js';
+import { listArchivedBinlogs } from './archived-binlogs.js';
 import { scanBinlogFile } from './binlog-file-scanner.js';
 import { chainRestartRecorded } from './binlog-gaps.js';
 import type { BinlogRecord, DurablePoint, ResumePoint } from '../core/binlog-record.js';
@@ -490,18 +491,6 @@ async function writeAllAt(handle: FileHandle, buffers: Buffer[], position: numbe
     }
     pending = rest;
   }
-}
-
-/** Lists the archive's binlog files in server order. */
-export async function listArchivedBinlogs(layout: ArchiveLayout): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(layout.binlogDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  return names.filter((n) => BINLOG_FILE_NAME.test(n)).sort(compareBinlogNames);
 }
 
 /**

@@ -16,6 +16,10 @@ const SCAN_CHUNK_BYTES = 1024 * 1024;
 export interface ScannedEvent {
   offset: number;
   header: EventHeader;
+  /**
+   * The whole event, a view of the scanner's read buffer: valid until `onEvent` returns (or
+   * its promise settles), since the buffer is read into again after that. Copy what is kept.
+   */
   bytes: Buffer;
 }
 
@@ -43,16 +47,18 @@ export async function scanBinlogFile(
       return { stop: size < 4 ? { kind: 'truncated', offset: 0, reason: 'no magic' } : { kind: 'corrupt', offset: 0, reason: 'bad magic bytes' }, endOffset: 0 };
     }
     let offset = options.fromOffset ?? BINLOG_FIRST_EVENT_POSITION;
-    let chunk = Buffer.alloc(0);
+    // One read buffer for the whole file (a larger one only for an event that does not fit),
+    // so the scan allocates nothing per chunk or event; a range the chunk holds is served
+    // without a read, and without an await.
+    let buffer = Buffer.allocUnsafeSlow(Math.min(SCAN_CHUNK_BYTES, Math.max(size - offset, BINLOG_HEADER_BYTES)));
+    let chunk = buffer.subarray(0, 0);
     let chunkStart = offset;
+    const cached = (at: number, length: number): Buffer | undefined =>
+      at >= chunkStart && at + length <= chunkStart + chunk.length ? chunk.subarray(at - chunkStart, at - chunkStart + length) : undefined;
     const readAt = async (at: number, length: number): Promise<Buffer> => {
-      // Serve from the current chunk when it covers the range; otherwise read a new chunk.
-      if (at >= chunkStart && at + length <= chunkStart + chunk.length) {
-        return chunk.subarray(at - chunkStart, at - chunkStart + length);
-      }
-      const want = Math.max(length, SCAN_CHUNK_BYTES);
-      const buffer = Buffer.allocUnsafe(Math.min(want, size - at));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
+      const want = Math.min(Math.max(length, SCAN_CHUNK_BYTES), size - at);
+      if (want > buffer.length) buffer = Buffer.allocUnsafeSlow(want);
+      const { bytesRead } = await handle.read(buffer, 0, want, at);
       chunk = buffer.subarray(0, bytesRead);
       chunkStart = at;
       return chunk.subarray(0, Math.min(length, bytesRead));
@@ -61,7 +67,7 @@ export async function scanBinlogFile(
       if (size - offset < BINLOG_HEADER_BYTES) {
         return { stop: { kind: 'truncated', offset, reason: 'partial event header' }, endOffset: offset };
       }
-      const head = await readAt(offset, BINLOG_HEADER_BYTES);
+      const head = cached(offset, BINLOG_HEADER_BYTES) ?? (await readAt(offset, BINLOG_HEADER_BYTES));
       const header = readEventHeader(head);
       if (header.sizeBytes < BINLOG_HEADER_BYTES + BINLOG_CHECKSUM_BYTES || header.sizeBytes > BINLOG_EVENT_BYTES_MAX) {
         return { stop: { kind: 'corrupt', offset, reason: `impossible event length ${header.sizeBytes}` }, endOffset: offset };
@@ -75,11 +81,12 @@ export async function scanBinlogFile(
       if (offset + header.sizeBytes > size) {
         return { stop: { kind: 'truncated', offset, reason: 'partial event' }, endOffset: offset };
       }
-      const bytes = Buffer.from(await readAt(offset, header.sizeBytes));
+      const bytes = cached(offset, header.sizeBytes) ?? (await readAt(offset, header.sizeBytes));
       if (options.verifyChecksums && !eventChecksumValid(bytes)) {
         return { stop: { kind: 'corrupt', offset, reason: 'CRC32 mismatch' }, endOffset: offset };
       }
-      await options.onEvent({ offset, header, bytes });
+      const handled = options.onEvent({ offset, header, bytes });
+      if (handled !== undefined) await handled;
       offset += header.sizeBytes;
     }
     return { stop: { kind: 'end' }, endOffset: offset };

@@ -198,3 +198,14 @@ export const DEFAULT_PHYSICAL_BASE_COMPRESSION: 'gzip' | 'none' = 'none';
 export const DEFAULT_PHYSICAL_BASE_PIECE_BYTES = 1024 * 1024;
 /** Physical promotion: mbstream -x worker threads (files written in parallel). */
 export const DEFAULT_PHYSICAL_EXTRACT_THREADS = 2;
+/**
+ * Physical promotion: files of the prepared base flushed to disk at once (fdatasync on the
+ * libuv pool, whose 4 threads this fills), so the disk sees several files' writeback together.
+ */
+export const DEFAULT_PHYSICAL_SYNC_CONCURRENCY = 4;
+/**
+ * Base checksums: each file is read in pieces of this size into two buffers reused throughout
+ * (one is read while the other is hashed). 64 KiB stream chunks, each a fresh buffer, made the
+ * reads cost as much as the sha256 itself.
+ */
+export const DEFAULT_BASE_CHECKSUM_READ_BYTES = 1024 * 1024;

@@ -1,4 +1,4 @@
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
 /**
@@ -37,4 +37,36 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Makes a whole folder tree durable: every regular file's data (fdatasync), `concurrency` at a
+ * time, then every folder's entries (fsync), the tree's root last. Files written by other
+ * processes (mbstream, mariabackup) are in the page cache only until this returns.
+ */
+export async function syncTree(root: string, concurrency: number): Promise<void> {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile()) files.push(path);
+    }
+    dirs.push(dir);
+  };
+  await walk(root);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let path = files[next++]; path !== undefined; path = files[next++]) {
+      const handle = await open(path, 'r');
+      try {
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  for (const dir of dirs) await fsyncDir(dir);
 }

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { ArchiveLayout, nextBinlogName } from '../archive/archive-layout.js';
 import { readRecordedGaps, type RecordedGap } from '../archive/binlog-gaps.js';
-import { listArchivedBinlogs } from '../archive/binlog-archive-writer.js';
+import { listArchivedBinlogs } from '../archive/archived-binlogs.js';
 import { scanBinlogFile } from '../archive/binlog-file-scanner.js';
 import { EventType, parseRotate } from '../core/binlog-event.js';
 import { HotspareError } from '../core/errors.js';

@@ -8,10 +8,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
 import { ArchiveLayout } from '../archive/archive-layout.js';
 import type { BaseBackupMetadata } from '../archive/base-catalog.js';
-import { DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX, DEFAULT_PHYSICAL_EXTRACT_THREADS, DEFAULT_TARGET_POLL_INTERVAL_MS, DEFAULT_TARGET_START_TIMEOUT_MS, DEFAULT_TARGET_STOP_TIMEOUT_MS } from '../config/defaults.js';
+import { DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX, DEFAULT_PHYSICAL_EXTRACT_THREADS, DEFAULT_PHYSICAL_SYNC_CONCURRENCY, DEFAULT_TARGET_POLL_INTERVAL_MS, DEFAULT_TARGET_START_TIMEOUT_MS, DEFAULT_TARGET_STOP_TIMEOUT_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import { SYSTEM_SCHEMAS } from '../primary/base/table-inventory.js';
 import { checkBaseFiles } from './base-checksums.js';
+import { fsyncDir, syncTree } from '../platform/durable-file.js';
 import type { Logger } from '../platform/logger.js';
 import type { TargetServer } from './target-server.js';
 
@@ -92,24 +93,47 @@ export async function planPhysicalRestore(input: {
 }
 
 /**
- * Extracts the stream (`mbstream -x`, after gunzip when compressed) into the staging folder
- * and prepares it (`mariabackup --prepare`): the server still runs meanwhile. A staging folder
- * left by an earlier failed attempt is removed first (it is ours by its name).
+ * Extracts the stream (`mbstream -x`, after gunzip when compressed) into the staging folder,
+ * prepares it (`mariabackup --prepare`), gives it the datadir's owner and mode, and makes it
+ * durable: the server still runs meanwhile. A staging folder left by an earlier failed attempt
+ * is removed first (it is ours by its name), and so is this one when anything fails. `signal`
+ * abandons it (staged before the plan was known, for another base than the plan chose): the
+ * tools are stopped, the folder removed, and it rejects with the signal's reason.
  */
-export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupMetadata, staging: string, log: Logger): Promise<void> {
+export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupMetadata, plan: PhysicalRestorePlan, log: Logger, signal?: AbortSignal): Promise<void> {
   const physical = base.physical;
   if (physical === undefined) throw new HotspareError('BASE_DAMAGED', `base ${base.id} has no physical section in its metadata`, { hint: 'take a new base backup' });
   const entry = base.files.find((f) => f.name === physical.stream);
   if (entry === undefined) throw new HotspareError('BASE_DAMAGED', `base ${base.id} lists no file ${physical.stream}`, { hint: 'take a new base backup' });
+  const { staging } = plan;
+  signal?.throwIfAborted();
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { mode: 0o750 });
+  let running: SpawnedTool | undefined;
+  const abandon = (): void => running?.kill();
+  signal?.addEventListener('abort', abandon, { once: true });
   try {
-    // The stream's size and sha256 are checked while mbstream extracts it (a second read, on
-    // the other core, from the page cache the first one fills): a mismatch fails here, before
-    // the target server is touched. mbstream reads an uncompressed stream from the file itself.
+    // The stream's size and sha256 are checked while mbstream extracts it and mariabackup
+    // prepares the copy (a second read, on the other core, from the page cache the first one
+    // fills; the prepare is one busy core of its own): a mismatch fails before this returns,
+    // so before the target server is touched. Damage explains a failed extract or prepare
+    // better than their own messages, so it is reported first.
     const path = join(new ArchiveLayout(archiveRoot).baseDir, base.id, physical.stream);
     const checked = checkBaseFiles(archiveRoot, base);
-    checked.catch(() => undefined);
+    void checked.then((problems) => problems.length === 0 && log.info({ stream: physical.stream }, 'physical base stream checksum verified'), () => undefined);
+    // A tool working on a damaged copy is stopped as soon as the damage is known: its result
+    // would be thrown away, and a damaged copy may keep it busy much longer.
+    const stopOnDamage = (tool: SpawnedTool): void => {
+      void checked.then((problems) => problems.length > 0 && tool.kill(), () => undefined);
+    };
+    const refuseDamage = async (): Promise<void> => {
+      const problems = await checked;
+      if (problems.length > 0) {
+        throw new HotspareError('BASE_DAMAGED', `base backup ${base.id} is damaged: ${problems.join('; ')}`, {
+          hint: 'the target is unchanged; run `hotspare verify`; take a new base backup with `hotspare base`',
+        });
+      }
+    };
     let extract: SpawnedTool;
     let fed: Promise<void>;
     const args = ['-x', `--parallel=${DEFAULT_PHYSICAL_EXTRACT_THREADS}`, '-C', staging];
@@ -117,6 +141,7 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
       extract = spawnChecked('mbstream', args, 'pipe');
       fed = pipeline(createReadStream(path), createGunzip(), extract.stdin);
     } else {
+      // mbstream reads an uncompressed stream from the file itself.
       const file = await open(path, 'r');
       try {
         extract = spawnChecked('mbstream', args, file.fd);
@@ -125,24 +150,51 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
       }
       fed = Promise.resolve();
     }
-    const [feed, code, problems] = await Promise.allSettled([fed, extract.exited, checked]);
+    stopOnDamage(extract);
+    running = extract;
+    if (signal?.aborted === true) extract.kill();
+    const [feed, code] = await Promise.allSettled([fed, extract.exited]);
+    signal?.throwIfAborted();
     if (code.status === 'rejected') throw code.reason;
-    if (problems.status === 'rejected') throw problems.reason;
-    if (problems.value.length > 0) {
-      throw new HotspareError('BASE_DAMAGED', `base backup ${base.id} is damaged: ${problems.value.join('; ')}`, {
-        hint: 'the target is unchanged; run `hotspare verify`; take a new base backup with `hotspare base`',
-      });
+    if (code.value !== 0 || feed.status === 'rejected') {
+      await refuseDamage();
+      if (code.value !== 0) throw restoreFailed(`mbstream -x exited with ${code.value}: ${extract.stderr()}`);
+      throw restoreFailed(`reading ${physical.stream}: ${String((feed as PromiseRejectedResult).reason)}`);
     }
-    if (code.value !== 0) throw restoreFailed(`mbstream -x exited with ${code.value}: ${extract.stderr()}`);
-    if (feed.status === 'rejected') throw restoreFailed(`reading ${physical.stream}: ${String(feed.reason)}`);
-    log.info({ staging }, 'physical base extracted and its checksum verified; preparing');
+    log.info({ staging }, 'physical base extracted; preparing it while its checksum is checked');
     const prepare = spawnChecked('mariabackup', ['--prepare', `--target-dir=${staging}`], 'ignore');
+    stopOnDamage(prepare);
+    running = prepare;
+    if (signal?.aborted === true) prepare.kill();
     const prepared = await prepare.exited;
+    signal?.throwIfAborted();
+    await refuseDamage();
     if (prepared !== 0) throw restoreFailed(`mariabackup --prepare exited with ${prepared}: ${prepare.stderr()}`);
+    log.info({ staging }, 'physical base prepared and its checksum verified; making it durable');
+    await ownLikeDatadir(plan);
+    // mbstream and mariabackup leave much of the copy in the page cache only: it is flushed
+    // before it replaces the datadir, so the server never runs, and is never opened for writes,
+    // on data a host crash could still take away. After the ownership change, so that is on
+    // disk too.
+    await syncTree(staging, DEFAULT_PHYSICAL_SYNC_CONCURRENCY);
+    signal?.throwIfAborted();
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
     throw err;
+  } finally {
+    signal?.removeEventListener('abort', abandon);
   }
+}
+
+/**
+ * Gives the staging folder the old datadir's owner (user, group: everything in it was created
+ * by this process, so it is already when the datadir is this user's) and the folder's mode, so
+ * the server's user can run it.
+ */
+async function ownLikeDatadir(plan: PhysicalRestorePlan): Promise<void> {
+  const old = await lstat(plan.datadir);
+  if (old.uid !== process.getuid?.() || old.gid !== process.getgid?.()) await chownTree(plan.staging, old.uid, old.gid);
+  await chmod(plan.staging, old.mode & 0o7777);
 }
 
 /** SHUTDOWN over the target connection, then waits until the server's process has exited. */
@@ -159,17 +211,13 @@ export async function stopTarget(server: TargetServer, pid: number): Promise<voi
 }
 
 /**
- * Moves the old datadir aside (kept, never deleted) and the prepared copy into its place,
- * owned like the old one (user, group and the folder's mode), so the server's user can run it.
+ * Moves the old datadir aside (kept, never deleted) and the prepared, durable copy into its
+ * place, and makes both renames durable before the server starts on it.
  */
 export async function swapDatadir(plan: PhysicalRestorePlan): Promise<void> {
-  const old = await lstat(plan.datadir);
-  // Everything in the staging folder was created by this process: owned by it already when
-  // the old datadir is too (a server run as this user), otherwise given the old owner.
-  if (old.uid !== process.getuid?.() || old.gid !== process.getgid?.()) await chownTree(plan.staging, old.uid, old.gid);
-  await chmod(plan.staging, old.mode & 0o7777);
   await rename(plan.datadir, plan.previous);
   await rename(plan.staging, plan.datadir);
+  await fsyncDir(dirname(plan.datadir));
 }
 
 /**
@@ -244,6 +292,7 @@ interface SpawnedTool {
   stdin: NodeJS.WritableStream;
   exited: Promise<number | null>;
   stderr: () => string;
+  kill: () => void;
 }
 
 function spawnChecked(command: string, args: string[], stdin: 'pipe' | 'ignore' | number): SpawnedTool {
@@ -255,7 +304,7 @@ function spawnChecked(command: string, args: string[], stdin: 'pipe' | 'ignore' 
     child.once('close', resolve);
   });
   child.stdin?.on('error', () => undefined);
-  return { stdin: child.stdin as NodeJS.WritableStream, exited, stderr: () => stderr.trim().split('\n').slice(-6).join(' | ') };
+  return { stdin: child.stdin as NodeJS.WritableStream, exited, stderr: () => stderr.trim().split('\n').slice(-6).join(' | '), kill: () => child.kill() };
 }
 
 async function toolVersion(command: string, flag: string): Promise<void> {

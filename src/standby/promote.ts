@@ -6,11 +6,12 @@ import { assert } from '../core/assert.js';
 import { restoreBase } from './base-restore.js';
 import { replayBinlog } from './binlog-replay.js';
 import { runPromotionHooks, type HookResult } from './promotion-hooks.js';
-import { planPromotion, type PromotionPlan } from './promotion-plan.js';
+import { likelyBase, planPromotion, type PromotionPlan } from './promotion-plan.js';
 import { restoreSpool, type SpoolRestoreResult } from './spool-restore.js';
 import type { TargetSpec } from './stop-point.js';
 import { TargetServer } from './target-server.js';
-import { preparePhysicalBase, startTarget, stopTarget, swapDatadir } from './physical-restore.js';
+import { planPhysicalRestore, preparePhysicalBase, startTarget, stopTarget, swapDatadir } from './physical-restore.js';
+import { readArchiveIdentity, samePrimary } from '../archive/archive-identity.js';
 
 export interface PromoteOptions {
   archiveRoot: string;
@@ -43,7 +44,11 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
   const log = options.logger.child({ component: 'promote' });
   const connect = (): Promise<TargetServer> => TargetServer.connect(options.credentials, options.targetDescription);
   let server = await connect();
+  let early: EarlyStaging | undefined;
   try {
+    log.info({ archive: options.archiveRoot }, 'planning the promotion');
+    // Never a refusal of its own: whatever stops it, the plan reports in its order.
+    early = options.dryRun ? undefined : await stageLikelyBase(options, server, log).catch(() => undefined);
     const plan = await planPromotion({
       archiveRoot: options.archiveRoot,
       target: options.target,
@@ -61,9 +66,11 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
     const base = (await listBaseBackups(new LocalArchiveFiles(options.archiveRoot))).find((b) => b.id === plan.base.id);
     assert(base !== undefined, 'the planned base exists');
     const physical = plan.physical;
+    if (early !== undefined && (early.baseId !== base.id || early.staging !== physical?.staging)) await early.abandon();
     if (physical !== undefined) {
       // Prepared beside the datadir while the server still runs: it is down only for the swap.
-      await preparePhysicalBase(options.archiveRoot, base, physical.staging, log);
+      if (early !== undefined && early.baseId === base.id && early.staging === physical.staging) await early.prepared;
+      else await preparePhysicalBase(options.archiveRoot, base, physical, log);
       log.info({ base: base.id, staging: physical.staging }, 'physical base prepared');
       await stopTarget(server, physical.pid);
       log.info({ pid: physical.pid }, 'target server stopped');
@@ -99,6 +106,49 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
     });
     return { ...plan, filesRestored, hooks };
   } finally {
+    // A staged copy the promotion did not use (the plan failed, or chose another base) is
+    // removed; one it used has been renamed into place already, and this does nothing.
+    await early?.abandon();
     await server.close();
   }
+}
+
+/** A physical base being staged while the plan is still being made. */
+interface EarlyStaging {
+  baseId: string;
+  staging: string;
+  prepared: Promise<void>;
+  /** Stops it and removes its staging folder. */
+  abandon: () => Promise<void>;
+}
+
+/**
+ * Starts extracting and preparing the physical base the plan will most likely choose, so that
+ * the archive's scan (every event's CRC32) runs beside it instead of before it. Only when the
+ * staging folder is safe to write: the archive is one, the target is not its primary, and the
+ * target passes the physical restore's own checks. Nothing of the target changes: promote uses
+ * the staged copy only if the finished plan chose that base, and abandons it otherwise (or when
+ * the plan fails), which removes it.
+ */
+async function stageLikelyBase(options: PromoteOptions, server: TargetServer, log: Logger): Promise<EarlyStaging | undefined> {
+  const identity = await readArchiveIdentity(options.archiveRoot);
+  if (identity === undefined || samePrimary(identity.primary, await server.identity())) return undefined;
+  const base = likelyBase(await listBaseBackups(new LocalArchiveFiles(options.archiveRoot)), options.target);
+  if (base === undefined || base.method !== 'physical-mariabackup') return undefined;
+  // A refusal here is the plan's to report, in its order.
+  const plan = await planPhysicalRestore({ base, server, datadir: options.targetDatadir, startCommand: options.targetStart, replace: options.replace, nowMs: Date.now() }).catch(() => undefined);
+  if (plan === undefined) return undefined;
+  log.info({ base: base.id, staging: plan.staging }, 'staging the likely physical base while the archive is verified');
+  const controller = new AbortController();
+  const prepared = preparePhysicalBase(options.archiveRoot, base, plan, log, controller.signal);
+  prepared.catch(() => undefined);
+  return {
+    baseId: base.id,
+    staging: plan.staging,
+    prepared,
+    abandon: async () => {
+      controller.abort(new Error('the plan chose another base'));
+      await prepared.catch(() => undefined);
+    },
+  };
 }

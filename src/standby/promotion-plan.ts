@@ -120,6 +120,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   const resolver = new StopPointResolver(target);
   const scan = await scanArchive(archiveRoot, { verifyChecksums: true, onCommit: (c) => resolver.observe(c) });
   if (!scan.files.length) throw new HotspareError('ARCHIVE_EMPTY', `the archive ${archiveRoot} holds no binlog`, { hint: 'let the agent stream to it first' });
+  input.logger.info({ files: scan.files.length, damage: scan.damage !== undefined }, 'archive binlog scanned');
   const newestEventS = scan.newestEventS ?? 0;
   const unreachable = (why: string): never => {
     throw new HotspareError('TARGET_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: ${why}`, {
@@ -218,6 +219,19 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     ],
     files,
   };
+}
+
+/**
+ * The base a plan for `target` most likely chooses, known before the archive is scanned: the
+ * newest one at or before the target by its own coordinates (or, for a time, its finish time).
+ * Only a guess, since the scan may find damage or a gap after it: promote stages a physical one
+ * while the scan runs, and drops it when the plan chooses another.
+ */
+export function likelyBase(bases: readonly BaseBackupMetadata[], target: TargetSpec): BaseBackupMetadata | undefined {
+  const candidates = bases.filter((b) =>
+    target.kind === 'position' ? compareBinlogPositions(b.binlog, target.at) <= 0 : target.kind === 'time' ? Date.parse(b.finishedAt) <= target.atMs : true,
+  );
+  return candidates[candidates.length - 1];
 }
 
 function logicalBaseSteps(base: BaseBackupMetadata, clash: string[]): PromotionStep[] {

@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import type { ArchiveIdentity } from '../../archive/archive-identity.js';
 import { ArchiveLayout } from '../../archive/archive-layout.js';
-import { listArchivedBinlogs } from '../../archive/binlog-archive-writer.js';
+import { listArchivedBinlogs } from '../../archive/archived-binlogs.js';
 import { readLastHeard, type LastHeardRecord } from '../../archive/last-heard.js';
 import type { DurablePoint } from '../../core/binlog-record.js';
 
