@@ -1,0 +1,127 @@
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+
+/** O_DIRECT where the platform has one (Linux); elsewhere 0, and every write stays buffered. */
+const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT ?? 0;
+/** WebAssembly memory grows in pages of this size. */
+const WASM_PAGE_BYTES = 64 * 1024;
+/** The one WebAssembly API used here (the project's TypeScript libraries do not declare it). */
+const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+
+export const alignDown = (n: number, align: number): number => n - (n % align);
+export const alignUp = (n: number, align: number): number => alignDown(n + align - 1, align);
+
+const errCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
+
+export interface DirectWriteLimits {
+  /** Offsets, lengths and memory of O_DIRECT writes are multiples of this. */
+  alignBytes: number;
+  /** Aligned buffers the data is copied through: the memory bound. */
+  buffers: number;
+  /** Size of each buffer (a multiple of alignBytes). */
+  bufferBytes: number;
+}
+
+/**
+ * Writes with O_DIRECT, past the page cache. New archive data is written once and seldom read
+ * again, and putting it in the page cache costs more than the copy itself: a fresh page for
+ * every 4 KiB (on a virtual machine, often one the host has not backed yet), then the write-back
+ * that fdatasync waits for. With O_DIRECT the device reads the bytes from a buffer that is used
+ * again and again. Durability is unchanged: the device may still hold them in its cache, and
+ * metadata (size, extents) is not written either, so ArchiveFiles.sync's fdatasync still does that.
+ *
+ * O_DIRECT wants aligned memory, and Node can neither allocate it nor tell where a Buffer lies;
+ * a WebAssembly memory is mapped by V8 on pages of its own, so its start is page-aligned, and
+ * the data is copied into it (a copy into memory already in use is cheap beside a fresh page).
+ * A file system that refuses O_DIRECT (EINVAL) turns it off for this writer: the caller then
+ * writes the same bytes through the page cache.
+ */
+export class DirectWriter {
+  #enabled = O_DIRECT !== 0;
+  /** Made at the first direct write: a writer that never has one holds no memory. */
+  #free: Buffer[] | undefined;
+  #waiters: Array<(buf: Buffer) => void> = [];
+
+  constructor(private readonly limits: DirectWriteLimits) {}
+
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  /**
+   * Writes `data` at `offset` of the existing file `target` with O_DIRECT (offset and length
+   * multiples of alignBytes). Resolves true once written (not durable), false when the file
+   * system refuses O_DIRECT: nothing may then be assumed written, and the caller writes it all
+   * through the page cache.
+   */
+  async write(target: string, offset: number, data: Buffer): Promise<boolean> {
+    if (!this.#enabled) return false;
+    const { alignBytes } = this.limits;
+    if (offset % alignBytes !== 0 || data.length % alignBytes !== 0) throw new Error(`unaligned direct write (offset ${offset}, length ${data.length})`);
+    let handle;
+    try {
+      handle = await open(target, constants.O_WRONLY | O_DIRECT);
+    } catch (err) {
+      if (errCode(err) !== 'EINVAL') throw err;
+      this.#enabled = false;
+      return false;
+    }
+    try {
+      // The pieces go out together, one buffer each, so the device has several to work on.
+      const pieces: Array<Promise<void>> = [];
+      let failure: { err: unknown } | undefined;
+      for (let at = 0; at < data.length && failure === undefined; ) {
+        const buf = await this.#take();
+        const length = Math.min(buf.length, data.length - at);
+        data.copy(buf, 0, at, at + length);
+        const position = offset + at;
+        const h = handle;
+        pieces.push(
+          (async () => {
+            try {
+              for (let done = 0; done < length; ) {
+                const { bytesWritten } = await h.write(buf, done, length - done, position + done);
+                if (bytesWritten === 0) throw new Error(`direct write of ${length - done} bytes at ${position + done} wrote nothing`);
+                done += bytesWritten;
+              }
+            } catch (err) {
+              failure ??= { err };
+            } finally {
+              this.#give(buf);
+            }
+          })(),
+        );
+        at += length;
+      }
+      await Promise.all(pieces);
+      if (failure !== undefined) {
+        if (errCode(failure.err) !== 'EINVAL') throw failure.err;
+        this.#enabled = false;
+        return false;
+      }
+      return true;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async #take(): Promise<Buffer> {
+    this.#free ??= this.#allocate();
+    const buf = this.#free.pop();
+    if (buf !== undefined) return buf;
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #give(buf: Buffer): void {
+    const waiter = this.#waiters.shift();
+    if (waiter !== undefined) waiter(buf);
+    else this.#free?.push(buf);
+  }
+
+  #allocate(): Buffer[] {
+    const { buffers, bufferBytes } = this.limits;
+    const memory = new Memory({ initial: Math.ceil((buffers * bufferBytes) / WASM_PAGE_BYTES) });
+    const all = Buffer.from(memory.buffer);
+    return Array.from({ length: buffers }, (_, i) => all.subarray(i * bufferBytes, (i + 1) * bufferBytes));
+  }
+}
