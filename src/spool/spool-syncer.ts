@@ -21,6 +21,7 @@ import {
   DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
   DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
   DEFAULT_SPOOL_WRITE_BATCH_BYTES,
+  DEFAULT_SPOOL_WRITE_BATCHES,
 } from '../config/defaults.js';
 import type { SpoolSource } from '../config/schema.js';
 import { errorMessage, HotspareError } from '../core/errors.js';
@@ -30,7 +31,7 @@ import { FileReader } from './file-reader.js';
 import { shipFile } from './file-shipper.js';
 import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
-import { SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
+import { encodeLineText, SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
 import { SpoolJournal } from './spool-journal.js';
 import { isUnder, type SpoolTree } from './spool-tree.js';
 import { excludeMatcher, type Found } from './tree-scanner.js';
@@ -40,6 +41,8 @@ export interface SpoolTuning {
   rescanIntervalMs: number;
   debounceMs: number;
   writeBatchBytes: number;
+  /** Write batches in memory at once (filling or being written). */
+  writeBatches: number;
   /** A run of new blocks at least this long is written from the read buffer, not copied into a batch. */
   directWriteBytes: number;
   packBytesMax: number;
@@ -67,6 +70,7 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   rescanIntervalMs: DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
   debounceMs: DEFAULT_SPOOL_DEBOUNCE_MS,
   writeBatchBytes: DEFAULT_SPOOL_WRITE_BATCH_BYTES,
+  writeBatches: DEFAULT_SPOOL_WRITE_BATCHES,
   directWriteBytes: DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
   packBytesMax: DEFAULT_SPOOL_PACK_BYTES_MAX,
   packLiveRatioMin: DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
@@ -257,7 +261,7 @@ export class SpoolSyncer {
     const text = `${JSON.stringify(meta, null, 2)}\n`;
     if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
     const { journal, tree } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log);
-    this.#pack = await PackWriter.open(files, source.name, this.tuning.writeBatchBytes, this.tuning.packBytesMax);
+    this.#pack = await PackWriter.open(files, source.name, this.tuning.writeBatchBytes, this.tuning.packBytesMax, this.tuning.writeBatches);
     this.#tree = tree;
     this.#rebuildKnown();
     this.#journal = journal;
@@ -391,10 +395,11 @@ export class SpoolSyncer {
       const e = tree.get(p);
       if (e !== undefined && !found.has(p) && !underUnreadable(p)) vanishedByIno.set(e.ino, p);
     }
-    const ops: SpoolOp[] = [];
+    // Encoded as they happen, while the reader works, rather than all at the pass's end.
+    const lines: string[] = [];
     const emit = (op: SpoolOp): void => {
       tree.apply(op);
-      ops.push(op);
+      lines.push(encodeLineText(op));
     };
     const paths = [...found.keys()].sort(byDepth);
     if (this.#inPass !== undefined) {
@@ -519,7 +524,7 @@ export class SpoolSyncer {
       emit({ op: 'rm', t: journal.stamp(clock.nowMs()), path: p });
     }
     await pack.flush();
-    const journalBytes = await journal.append(ops);
+    const journalBytes = await journal.append(lines);
     this.#addShipped(pack.flushedBytes - dataBefore + journalBytes);
     if (journal.rotationDue(clock.nowMs(), this.tuning.segmentBytesMax, source.retentionSeconds * 1000)) {
       // The new checkpoint refers to copies of the live blocks of mostly-dead packs, so those
