@@ -1,17 +1,40 @@
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
 /** O_DIRECT where the platform has one (Linux); elsewhere 0, and every write stays buffered. */
 const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT ?? 0;
 /** WebAssembly memory grows in pages of this size. */
 const WASM_PAGE_BYTES = 64 * 1024;
 /** The one WebAssembly API used here (the project's TypeScript libraries do not declare it). */
-const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+const { Memory } = (globalThis as unknown as {
+  WebAssembly: { Memory: new (d: { initial: number; maximum?: number; shared?: boolean }) => { buffer: ArrayBuffer | SharedArrayBuffer } };
+}).WebAssembly;
 
 export const alignDown = (n: number, align: number): number => n - (n % align);
 export const alignUp = (n: number, align: number): number => alignDown(n + align - 1, align);
 
 const errCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
+
+/** Memory made by alignedMemory(): its first byte is page-aligned. */
+const pageAligned = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Memory whose start is page-aligned, for buffers that O_DIRECT may write from without a copy.
+ * Node can neither allocate aligned memory nor tell where a Buffer lies; a WebAssembly memory
+ * is mapped by V8 on pages of its own, so its start is page-aligned. Its pages are the system's
+ * zero pages until written, like any large allocation. `shared` makes it a SharedArrayBuffer.
+ */
+export function alignedMemory(bytes: number, shared = false): ArrayBuffer | SharedArrayBuffer {
+  const pages = Math.ceil(bytes / WASM_PAGE_BYTES);
+  const { buffer } = new Memory(shared ? { initial: pages, maximum: pages, shared } : { initial: pages });
+  pageAligned.add(buffer);
+  return buffer;
+}
+
+/** Where `data` starts in memory modulo any alignment up to a page, when known (memory from alignedMemory()); otherwise undefined. */
+export function memoryOffset(data: Buffer): number | undefined {
+  return pageAligned.has(data.buffer) ? data.byteOffset : undefined;
+}
 
 export interface DirectWriteLimits {
   /** Offsets, lengths and memory of O_DIRECT writes are multiples of this. */
@@ -26,15 +49,14 @@ export interface DirectWriteLimits {
  * Writes with O_DIRECT, past the page cache. New archive data is written once and seldom read
  * again, and putting it in the page cache costs more than the copy itself: a fresh page for
  * every 4 KiB (on a virtual machine, often one the host has not backed yet), then the write-back
- * that fdatasync waits for. With O_DIRECT the device reads the bytes from a buffer that is used
+ * that fdatasync waits for. With O_DIRECT the device reads the bytes from memory that is used
  * again and again. Durability is unchanged: the device may still hold them in its cache, and
  * metadata (size, extents) is not written either, so ArchiveFiles.sync's fdatasync still does that.
  *
- * O_DIRECT wants aligned memory, and Node can neither allocate it nor tell where a Buffer lies;
- * a WebAssembly memory is mapped by V8 on pages of its own, so its start is page-aligned, and
- * the data is copied into it (a copy into memory already in use is cheap beside a fresh page).
- * A file system that refuses O_DIRECT (EINVAL) turns it off for this writer: the caller then
- * writes the same bytes through the page cache.
+ * O_DIRECT wants aligned memory: data that lies aligned in memory from alignedMemory() is
+ * written from where it is; anything else is copied through a few aligned buffers first. A file
+ * system that refuses O_DIRECT (EINVAL) turns it off for this writer: the caller then writes the
+ * same bytes through the page cache.
  */
 export class DirectWriter {
   #enabled = O_DIRECT !== 0;
@@ -67,31 +89,32 @@ export class DirectWriter {
       return false;
     }
     try {
-      // The pieces go out together, one buffer each, so the device has several to work on.
-      const pieces: Array<Promise<void>> = [];
+      const at = memoryOffset(data);
+      if (at !== undefined && at % alignBytes === 0) {
+        try {
+          await writeAll(handle, data, offset);
+          return true;
+        } catch (err) {
+          // EINVAL: the memory is not as aligned as the device wants after all; the copy is.
+          if (errCode(err) !== 'EINVAL') throw err;
+        }
+      }
+      // Copied through the aligned buffers; the pieces go out together, one buffer each, so
+      // the device has several to work on.
       let failure: { err: unknown } | undefined;
-      for (let at = 0; at < data.length && failure === undefined; ) {
+      const pieces: Array<Promise<void>> = [];
+      for (let from = 0; from < data.length && failure === undefined; ) {
         const buf = await this.#take();
-        const length = Math.min(buf.length, data.length - at);
-        data.copy(buf, 0, at, at + length);
-        const position = offset + at;
-        const h = handle;
+        const length = Math.min(buf.length, data.length - from);
+        data.copy(buf, 0, from, from + length);
         pieces.push(
-          (async () => {
-            try {
-              for (let done = 0; done < length; ) {
-                const { bytesWritten } = await h.write(buf, done, length - done, position + done);
-                if (bytesWritten === 0) throw new Error(`direct write of ${length - done} bytes at ${position + done} wrote nothing`);
-                done += bytesWritten;
-              }
-            } catch (err) {
+          writeAll(handle, buf.subarray(0, length), offset + from)
+            .catch((err: unknown) => {
               failure ??= { err };
-            } finally {
-              this.#give(buf);
-            }
-          })(),
+            })
+            .finally(() => this.#give(buf)),
         );
-        at += length;
+        from += length;
       }
       await Promise.all(pieces);
       if (failure !== undefined) {
@@ -120,8 +143,15 @@ export class DirectWriter {
 
   #allocate(): Buffer[] {
     const { buffers, bufferBytes } = this.limits;
-    const memory = new Memory({ initial: Math.ceil((buffers * bufferBytes) / WASM_PAGE_BYTES) });
-    const all = Buffer.from(memory.buffer);
+    const all = Buffer.from(alignedMemory(buffers * bufferBytes));
     return Array.from({ length: buffers }, (_, i) => all.subarray(i * bufferBytes, (i + 1) * bufferBytes));
+  }
+}
+
+async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    if (bytesWritten === 0) throw new Error(`direct write of ${data.length - done} bytes at ${position + done} wrote nothing`);
+    done += bytesWritten;
   }
 }

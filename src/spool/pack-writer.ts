@@ -1,5 +1,10 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
+import { alignedMemory, memoryOffset } from '../archive/direct-writes.js';
+import { DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES } from '../config/defaults.js';
 import { packDir, packPath, seqsOf } from './spool-format.js';
+
+/** Batches and direct writes lie in memory the way they lie in the pack, modulo this (see below). */
+const ALIGN = DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES;
 
 /**
  * Appends block data to the source's current pack. Blocks are copied into a batch buffer; a
@@ -11,14 +16,23 @@ import { packDir, packPath, seqsOf } from './spool-format.js';
  * last is filled again, so a pass touches little new memory (a fresh page costs more than the
  * copy into it). They are let go at each flush. Each agent session starts a fresh pack, so a
  * crash's partial tail is never appended to.
+ *
+ * Every write's bytes lie in page-aligned memory at the same offset modulo 4 KiB as in the pack,
+ * so a local archive writes their aligned middle with O_DIRECT straight from there, without a
+ * copy (see DirectWriter): a batch starts that far into its buffer, and before a direct write
+ * from such memory the pack skips up to 4 KiB (a hole no block refers to; a pack's blocks are
+ * found by offset, never by position).
  */
 export class PackWriter {
   #seq: number;
   /** Next free offset in the current pack. */
   #offset = 0;
-  /** The batch being filled (bytes [0, #fill) belong at pack offset #offset - #fill). */
+  /** The batch being filled: bytes [#bufAt, #bufAt + #fill) belong at pack offset #offset - #fill. */
   #buf: Buffer | undefined;
+  #bufAt = 0;
   #fill = 0;
+  /** The batch buffers' memory, made when the first one is needed after a flush. */
+  #memory: Buffer | undefined;
   /** Batch buffers written and free again, the last one freed at the end. */
   #free: Buffer[] = [];
   /** Batch buffers that exist (filling, being written or free). */
@@ -83,9 +97,12 @@ export class PackWriter {
         this.#offset += data.length;
         return at;
       }
-      if (this.#buf !== undefined && this.#fill + data.length > this.#buf.length) this.#startWrite();
-      this.#buf ??= await this.#takeBuffer();
-      data.copy(this.#buf, this.#fill);
+      if (this.#buf !== undefined && this.#fill + data.length > this.batchBytes) this.#startWrite();
+      if (this.#buf === undefined) {
+        this.#buf = await this.#takeBuffer();
+        this.#bufAt = this.#offset % ALIGN;
+      }
+      data.copy(this.#buf, this.#bufAt + this.#fill);
       this.#fill += data.length;
       this.#offset += data.length;
       return at;
@@ -101,13 +118,15 @@ export class PackWriter {
   addDirect(data: Buffer): Promise<{ at: [pack: number, offset: number]; written: Promise<void> }> {
     return this.#inTurn(async () => {
       this.#throwFailure();
-      if (this.#offset > 0 && this.#offset + data.length > this.packBytesMax) {
-        this.#startWrite();
-        this.#seq++;
-        this.#offset = 0;
-      }
       // The batch's bytes lie just before #offset: they are handed over before it moves on.
       this.#startWrite();
+      let skip = skipFor(data, this.#offset);
+      if (this.#offset > 0 && this.#offset + skip + data.length > this.packBytesMax) {
+        this.#seq++;
+        this.#offset = 0;
+        skip = skipFor(data, 0);
+      }
+      this.#offset += skip;
       const at: [number, number] = [this.#seq, this.#offset];
       const path = packPath(this.name, this.#seq);
       this.#unsynced.add(path);
@@ -141,6 +160,7 @@ export class PackWriter {
       this.#fill = 0;
       this.#free = [];
       this.#allocated = 0;
+      this.#memory = undefined;
     });
   }
 
@@ -165,8 +185,11 @@ export class PackWriter {
       const free = this.#free.pop();
       if (free !== undefined) return free;
       if (this.#allocated < this.batches) {
-        this.#allocated++;
-        return Buffer.allocUnsafe(this.batchBytes);
+        // Room for a batch that starts up to ALIGN - 1 bytes in; untouched pages cost nothing.
+        const bytes = this.batchBytes + ALIGN;
+        this.#memory ??= Buffer.from(alignedMemory(this.batches * bytes));
+        const i = this.#allocated++;
+        return this.#memory.subarray(i * bytes, (i + 1) * bytes);
       }
       await Promise.race([...this.#writing]);
       this.#throwFailure();
@@ -177,7 +200,7 @@ export class PackWriter {
   #startWrite(): void {
     if (this.#fill === 0 || this.#buf === undefined) return;
     const full = this.#buf;
-    this.#launch(packPath(this.name, this.#seq), this.#offset - this.#fill, full.subarray(0, this.#fill), full);
+    this.#launch(packPath(this.name, this.#seq), this.#offset - this.#fill, full.subarray(this.#bufAt, this.#bufAt + this.#fill), full);
     this.#buf = undefined;
     this.#fill = 0;
   }
@@ -202,4 +225,10 @@ export class PackWriter {
       });
     this.#writing.add(write);
   }
+}
+
+/** Bytes to skip in the pack at `offset` so that `data` lies there as it lies in aligned memory (none for other memory). */
+function skipFor(data: Buffer, offset: number): number {
+  const at = memoryOffset(data);
+  return at === undefined ? 0 : (((at - offset) % ALIGN) + ALIGN) % ALIGN;
 }

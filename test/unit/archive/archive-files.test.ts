@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalArchiveFiles, checkArchivePath } from '../../../src/archive/archive-files.js';
+import { alignedMemory } from '../../../src/archive/direct-writes.js';
 
 // Goal: no path a peer can send writes outside base/, files/ or state/ of the archive.
 describe('archive paths', () => {
@@ -75,6 +76,27 @@ describe('LocalArchiveFiles long writes', () => {
       for (const i of order.slice(4)) await files.write('files/s/packs/1.pack', pieces[i]![0], whole.subarray(...pieces[i]!));
       await files.sync(['files/s/packs/1.pack']);
       expect((await files.readFile('files/s/packs/1.pack'))?.equals(whole)).toBe(true);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('writes from aligned memory lying as in the file, and from anywhere else in it, exactly', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'hotspare-files-'));
+    try {
+      const files = new LocalArchiveFiles(root);
+      const memory = Buffer.from(alignedMemory(4 * 1024 * 1024));
+      randomBytes(memory.length).copy(memory);
+      // [memory offset, file offset, length]: congruent modulo 4 KiB (written from memory) or not (copied).
+      const writes = [
+        [0, 0, 1024 * 1024],
+        [1024 * 1024 + 100, 1024 * 1024 + 100, 700_000],
+        [3, 1024 * 1024 + 700_100, 900_000],
+      ] as const;
+      await Promise.all(writes.map(([m, f, n]) => files.write('files/s/packs/2.pack', f, memory.subarray(m, m + n))));
+      await files.sync(['files/s/packs/2.pack']);
+      const got = (await files.readFile('files/s/packs/2.pack')) as Buffer;
+      for (const [m, f, n] of writes) expect(got.subarray(f, f + n).equals(memory.subarray(m, m + n))).toBe(true);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
