@@ -71,6 +71,12 @@ async function writeAll(handle: FileHandle, data: Buffer, position: number): Pro
   }
 }
 
+/** Closes the descriptors that opened; a failed open was already reported to its writes. */
+async function closeAll(handles: ReadonlyArray<Promise<FileHandle | undefined> | undefined>): Promise<void> {
+  const opened = await Promise.allSettled(handles);
+  await Promise.all(opened.map((o) => (o.status === 'fulfilled' ? o.value?.close() : undefined)));
+}
+
 async function datasyncFile(target: string): Promise<void> {
   const handle = await open(target, 'r+');
   try {
@@ -126,9 +132,17 @@ export class LocalArchiveFiles implements ArchiveFiles {
 
   readonly #direct = new DirectWriter({ alignBytes: DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES, buffers: DEFAULT_ARCHIVE_DIRECT_BUFFERS, bufferBytes: DEFAULT_ARCHIVE_DIRECT_BUFFER_BYTES });
 
+  /**
+   * Descriptors of files being written, shared by the writes under way to each (a pack gets
+   * several at once): opened by the first, closed when the last ends, so none outlives its writes.
+   */
+  readonly #writing = new Map<string, { users: number; handle: Promise<FileHandle>; direct: Promise<FileHandle | undefined> | undefined }>();
+
   async write(path: string, offset: number, data: Buffer): Promise<void> {
     const target = this.#abs(path);
-    const handle = await this.#openForWrite(target);
+    let open = this.#writing.get(target);
+    if (open === undefined) this.#writing.set(target, (open = { users: 0, handle: this.#openForWrite(target), direct: undefined }));
+    open.users++;
     // A long write's aligned middle goes past the page cache (see DirectWriter); its unaligned
     // ends, whose pages it shares with the bytes before and after, go through the page cache.
     // The two never touch the same page, and the sync below makes both durable.
@@ -137,15 +151,21 @@ export class LocalArchiveFiles implements ArchiveFiles {
     const bodyEnd = alignDown(offset + data.length, A);
     let buffered = data.length;
     try {
+      const handle = await open.handle;
       if (this.#direct.enabled && bodyEnd - bodyAt >= DEFAULT_ARCHIVE_DIRECT_WRITE_BYTES_MIN) {
         await writeAll(handle, data.subarray(0, bodyAt - offset), offset);
-        if (await this.#direct.write(target, bodyAt, data.subarray(bodyAt - offset, bodyEnd - offset))) {
+        open.direct ??= this.#direct.open(target);
+        const direct = await open.direct;
+        if (direct !== undefined && (await this.#direct.write(direct, bodyAt, data.subarray(bodyAt - offset, bodyEnd - offset)))) {
           await writeAll(handle, data.subarray(bodyEnd - offset), bodyEnd);
           buffered = data.length - (bodyEnd - bodyAt);
         } else await writeAll(handle, data.subarray(bodyAt - offset), bodyAt);
       } else await writeAll(handle, data, offset);
     } finally {
-      await handle.close();
+      if (--open.users === 0) {
+        this.#writing.delete(target);
+        await closeAll([open.handle, open.direct]);
+      }
     }
     let dirty = this.#dirty.get(target);
     if (dirty === undefined) this.#dirty.set(target, (dirty = { bytes: 0, writeback: undefined, error: undefined }));

@@ -70,62 +70,62 @@ export class DirectWriter {
     return this.#enabled;
   }
 
-  /**
-   * Writes `data` at `offset` of the existing file `target` with O_DIRECT (offset and length
-   * multiples of alignBytes). Resolves true once written (not durable), false when the file
-   * system refuses O_DIRECT: nothing may then be assumed written, and the caller writes it all
-   * through the page cache.
-   */
-  async write(target: string, offset: number, data: Buffer): Promise<boolean> {
-    if (!this.#enabled) return false;
-    const { alignBytes } = this.limits;
-    if (offset % alignBytes !== 0 || data.length % alignBytes !== 0) throw new Error(`unaligned direct write (offset ${offset}, length ${data.length})`);
-    let handle;
+  /** An O_DIRECT descriptor of the existing file `target`, or undefined when the file system refuses O_DIRECT (then it stays off). */
+  async open(target: string): Promise<FileHandle | undefined> {
+    if (!this.#enabled) return undefined;
     try {
-      handle = await open(target, constants.O_WRONLY | O_DIRECT);
+      return await open(target, constants.O_WRONLY | O_DIRECT);
     } catch (err) {
       if (errCode(err) !== 'EINVAL') throw err;
       this.#enabled = false;
+      return undefined;
+    }
+  }
+
+  /**
+   * Writes `data` at `offset` through `handle` (from open(); offset and length multiples of
+   * alignBytes). Resolves true once written (not durable), false when the file system refuses
+   * O_DIRECT: nothing may then be assumed written, and the caller writes it all through the page
+   * cache.
+   */
+  async write(handle: FileHandle, offset: number, data: Buffer): Promise<boolean> {
+    if (!this.#enabled) return false;
+    const { alignBytes } = this.limits;
+    if (offset % alignBytes !== 0 || data.length % alignBytes !== 0) throw new Error(`unaligned direct write (offset ${offset}, length ${data.length})`);
+    const at = memoryOffset(data);
+    if (at !== undefined && at % alignBytes === 0) {
+      try {
+        await writeAll(handle, data, offset);
+        return true;
+      } catch (err) {
+        // EINVAL: the memory is not as aligned as the device wants after all; the copy is.
+        if (errCode(err) !== 'EINVAL') throw err;
+      }
+    }
+    // Copied through the aligned buffers; the pieces go out together, one buffer each, so
+    // the device has several to work on.
+    let failure: { err: unknown } | undefined;
+    const pieces: Array<Promise<void>> = [];
+    for (let from = 0; from < data.length && failure === undefined; ) {
+      const buf = await this.#take();
+      const length = Math.min(buf.length, data.length - from);
+      data.copy(buf, 0, from, from + length);
+      pieces.push(
+        writeAll(handle, buf.subarray(0, length), offset + from)
+          .catch((err: unknown) => {
+            failure ??= { err };
+          })
+          .finally(() => this.#give(buf)),
+      );
+      from += length;
+    }
+    await Promise.all(pieces);
+    if (failure !== undefined) {
+      if (errCode(failure.err) !== 'EINVAL') throw failure.err;
+      this.#enabled = false;
       return false;
     }
-    try {
-      const at = memoryOffset(data);
-      if (at !== undefined && at % alignBytes === 0) {
-        try {
-          await writeAll(handle, data, offset);
-          return true;
-        } catch (err) {
-          // EINVAL: the memory is not as aligned as the device wants after all; the copy is.
-          if (errCode(err) !== 'EINVAL') throw err;
-        }
-      }
-      // Copied through the aligned buffers; the pieces go out together, one buffer each, so
-      // the device has several to work on.
-      let failure: { err: unknown } | undefined;
-      const pieces: Array<Promise<void>> = [];
-      for (let from = 0; from < data.length && failure === undefined; ) {
-        const buf = await this.#take();
-        const length = Math.min(buf.length, data.length - from);
-        data.copy(buf, 0, from, from + length);
-        pieces.push(
-          writeAll(handle, buf.subarray(0, length), offset + from)
-            .catch((err: unknown) => {
-              failure ??= { err };
-            })
-            .finally(() => this.#give(buf)),
-        );
-        from += length;
-      }
-      await Promise.all(pieces);
-      if (failure !== undefined) {
-        if (errCode(failure.err) !== 'EINVAL') throw failure.err;
-        this.#enabled = false;
-        return false;
-      }
-      return true;
-    } finally {
-      await handle.close();
-    }
+    return true;
   }
 
   async #take(): Promise<Buffer> {
