@@ -110,8 +110,20 @@ export interface SpoolSyncerOptions {
   beforeRead?: (path: string) => Promise<void> | void;
 }
 
-const depth = (p: string): number => (p === '' ? 0 : p.split('/').length);
-const byDepth = (a: string, b: string): number => depth(a) - depth(b) || (a < b ? -1 : a > b ? 1 : 0);
+/** Parts of a relative path ('' has none). */
+function depth(p: string): number {
+  if (p === '') return 0;
+  let parts = 1;
+  for (let at = p.indexOf('/'); at >= 0; at = p.indexOf('/', at + 1)) parts++;
+  return parts;
+}
+
+/** Sorts paths in place, shallower first, then by name; each path's depth is counted once, not at every comparison (a pass sorts every path of the tree). */
+function sortByDepth(paths: string[]): string[] {
+  const depths = new Map<string, number>();
+  for (const p of paths) depths.set(p, depth(p));
+  return paths.sort((a, b) => (depths.get(a) as number) - (depths.get(b) as number) || (a < b ? -1 : a > b ? 1 : 0));
+}
 
 /**
  * Streams one spool source into one archive. A watcher marks changed paths (latency); a
@@ -342,7 +354,7 @@ export class SpoolSyncer {
       // A root inside another is redundant; a changed path's parent changes too (its mtime),
       // but only the parent's own entry matters, so it is looked at alone, not walked.
       roots = [];
-      for (const p of marked.map(([p]) => p).sort(byDepth)) if (!roots.some((r) => isUnder(p, r))) roots.push(p);
+      for (const p of sortByDepth(marked.map(([p]) => p))) if (!roots.some((r) => isUnder(p, r))) roots.push(p);
       const parents = new Set(roots.filter((p) => p !== '').map((p) => (p.lastIndexOf('/') < 0 ? '' : p.slice(0, p.lastIndexOf('/')))));
       shallow = [...parents].filter((p) => !roots.some((r) => isUnder(p, r)));
     }
@@ -401,7 +413,7 @@ export class SpoolSyncer {
       tree.apply(op);
       lines.push(encodeLineText(op));
     };
-    const paths = [...found.keys()].sort(byDepth);
+    const paths = sortByDepth([...found.keys()]);
     if (this.#inPass !== undefined) {
       let bytes = 0;
       let changes = 0;
@@ -518,7 +530,7 @@ export class SpoolSyncer {
     await reads.drain();
     if (this.#stopped) return;
     // What the archive has under the scanned roots but the disk no longer does is deleted.
-    const gone = recordedNow().sort(byDepth);
+    const gone = sortByDepth(recordedNow());
     for (const p of gone) {
       if (!tree.entries.has(p) || found.has(p) || underUnreadable(p)) continue;
       emit({ op: 'rm', t: journal.stamp(clock.nowMs()), path: p });
