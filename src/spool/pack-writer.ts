@@ -14,8 +14,10 @@ const ALIGN = DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES;
  * buffers exist, being filled or written: a slow archive (a remote one) has that many in flight,
  * while a fast one gets its buffer back before the next is needed, and the one it gave back
  * last is filled again, so a pass touches little new memory (a fresh page costs more than the
- * copy into it). They are let go at each flush. Each agent session starts a fresh pack, so a
- * crash's partial tail is never appended to.
+ * copy into it). Their memory is made at the first batch and kept for the writer's session: a
+ * WebAssembly memory (see below) is never given back in part, and one per pass would make V8
+ * reserve address space for each; its pages an archive never needed stay untouched. Each agent
+ * session starts a fresh pack, so a crash's partial tail is never appended to.
  *
  * Every write's bytes lie in page-aligned memory at the same offset modulo 4 KiB as in the pack,
  * so a local archive writes their aligned middle with O_DIRECT straight from there, without a
@@ -31,7 +33,7 @@ export class PackWriter {
   #buf: Buffer | undefined;
   #bufAt = 0;
   #fill = 0;
-  /** The batch buffers' memory, made when the first one is needed after a flush. */
+  /** The batch buffers' memory, made when the first one is needed. */
   #memory: Buffer | undefined;
   /** Batch buffers written and free again, the last one freed at the end. */
   #free: Buffer[] = [];
@@ -155,12 +157,6 @@ export class PackWriter {
       if (this.#unsynced.size > 0) await this.files.sync([...this.#unsynced]);
       this.#unsynced.clear();
       this.#durableBytes = this.#writtenBytes;
-      // Idle sources hold no batch memory.
-      this.#buf = undefined;
-      this.#fill = 0;
-      this.#free = [];
-      this.#allocated = 0;
-      this.#memory = undefined;
     });
   }
 
