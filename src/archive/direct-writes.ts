@@ -5,10 +5,10 @@ import { open, type FileHandle } from 'node:fs/promises';
 const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT ?? 0;
 /** WebAssembly memory grows in pages of this size. */
 const WASM_PAGE_BYTES = 64 * 1024;
-/** The one WebAssembly API used here (the project's TypeScript libraries do not declare it). */
-const { Memory } = (globalThis as unknown as {
-  WebAssembly: { Memory: new (d: { initial: number; maximum?: number; shared?: boolean }) => { buffer: ArrayBuffer | SharedArrayBuffer } };
-}).WebAssembly;
+/** The one WebAssembly API used here (the project's TypeScript libraries do not declare it); absent under --jitless. */
+const Memory = (globalThis as unknown as {
+  WebAssembly?: { Memory: new (d: { initial: number; maximum?: number; shared?: boolean }) => { buffer: ArrayBuffer | SharedArrayBuffer } };
+}).WebAssembly?.Memory;
 
 export const alignDown = (n: number, align: number): number => n - (n % align);
 export const alignUp = (n: number, align: number): number => alignDown(n + align - 1, align);
@@ -25,6 +25,8 @@ const pageAligned = new WeakSet<ArrayBufferLike>();
  * zero pages until written, like any large allocation. `shared` makes it a SharedArrayBuffer.
  */
 export function alignedMemory(bytes: number, shared = false): ArrayBuffer | SharedArrayBuffer {
+  // Without WebAssembly, plain memory: writes from it are copied through DirectWriter's buffers.
+  if (Memory === undefined) return shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
   const pages = Math.ceil(bytes / WASM_PAGE_BYTES);
   const { buffer } = new Memory(shared ? { initial: pages, maximum: pages, shared } : { initial: pages });
   pageAligned.add(buffer);
