@@ -1,9 +1,16 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
-import { DEFAULT_ARCHIVE_WRITEBACK_BYTES } from '../config/defaults.js';
+import {
+  DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES,
+  DEFAULT_ARCHIVE_DIRECT_BUFFER_BYTES,
+  DEFAULT_ARCHIVE_DIRECT_BUFFERS,
+  DEFAULT_ARCHIVE_DIRECT_WRITE_BYTES_MIN,
+  DEFAULT_ARCHIVE_WRITEBACK_BYTES,
+} from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import { fsyncDir, writeFileDurable } from '../platform/durable-file.js';
+import { alignDown, alignUp, DirectWriter } from './direct-writes.js';
 
 /** Top-level folders that archive file operations may touch (binlog/ has its own writer). */
 const WRITABLE_ROOTS = ['base', 'files', 'state'] as const;
@@ -55,6 +62,19 @@ export interface ArchiveFiles {
 async function fsyncFolders(dir: string): Promise<void> {
   for (const entry of await readdir(dir, { withFileTypes: true })) if (entry.isDirectory()) await fsyncFolders(join(dir, entry.name));
   await fsyncDir(dir);
+}
+
+async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  for (let written = 0; written < data.length; ) {
+    const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+/** Closes the descriptors that opened; a failed open was already reported to its writes. */
+async function closeAll(handles: ReadonlyArray<Promise<FileHandle | undefined> | undefined>): Promise<void> {
+  const opened = await Promise.allSettled(handles);
+  await Promise.all(opened.map((o) => (o.status === 'fulfilled' ? o.value?.close() : undefined)));
 }
 
 async function datasyncFile(target: string): Promise<void> {
@@ -110,21 +130,46 @@ export class LocalArchiveFiles implements ArchiveFiles {
   /** Files `write` has written and no `sync` has covered yet, with their early write-back. */
   readonly #dirty = new Map<string, { bytes: number; writeback: Promise<void> | undefined; error: unknown }>();
 
+  readonly #direct = new DirectWriter({ alignBytes: DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES, buffers: DEFAULT_ARCHIVE_DIRECT_BUFFERS, bufferBytes: DEFAULT_ARCHIVE_DIRECT_BUFFER_BYTES });
+
+  /**
+   * Descriptors of files being written, shared by the writes under way to each (a pack gets
+   * several at once): opened by the first, closed when the last ends, so none outlives its writes.
+   */
+  readonly #writing = new Map<string, { users: number; handle: Promise<FileHandle>; direct: Promise<FileHandle | undefined> | undefined }>();
+
   async write(path: string, offset: number, data: Buffer): Promise<void> {
     const target = this.#abs(path);
-    const handle = await this.#openForWrite(target);
+    let open = this.#writing.get(target);
+    if (open === undefined) this.#writing.set(target, (open = { users: 0, handle: this.#openForWrite(target), direct: undefined }));
+    open.users++;
+    // A long write's aligned middle goes past the page cache (see DirectWriter); its unaligned
+    // ends, whose pages it shares with the bytes before and after, go through the page cache.
+    // The two never touch the same page, and the sync below makes both durable.
+    const A = DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES;
+    const bodyAt = alignUp(offset, A);
+    const bodyEnd = alignDown(offset + data.length, A);
+    let buffered = data.length;
     try {
-      let written = 0;
-      while (written < data.length) {
-        const { bytesWritten } = await handle.write(data, written, data.length - written, offset + written);
-        written += bytesWritten;
-      }
+      const handle = await open.handle;
+      if (this.#direct.enabled && bodyEnd - bodyAt >= DEFAULT_ARCHIVE_DIRECT_WRITE_BYTES_MIN) {
+        await writeAll(handle, data.subarray(0, bodyAt - offset), offset);
+        open.direct ??= this.#direct.open(target);
+        const direct = await open.direct;
+        if (direct !== undefined && (await this.#direct.write(direct, bodyAt, data.subarray(bodyAt - offset, bodyEnd - offset)))) {
+          await writeAll(handle, data.subarray(bodyEnd - offset), bodyEnd);
+          buffered = data.length - (bodyEnd - bodyAt);
+        } else await writeAll(handle, data.subarray(bodyAt - offset), bodyAt);
+      } else await writeAll(handle, data, offset);
     } finally {
-      await handle.close();
+      if (--open.users === 0) {
+        this.#writing.delete(target);
+        await closeAll([open.handle, open.direct]);
+      }
     }
     let dirty = this.#dirty.get(target);
     if (dirty === undefined) this.#dirty.set(target, (dirty = { bytes: 0, writeback: undefined, error: undefined }));
-    dirty.bytes += data.length;
+    dirty.bytes += buffered;
     if (dirty.bytes >= DEFAULT_ARCHIVE_WRITEBACK_BYTES && dirty.writeback === undefined) {
       // Start writing back while more data comes, so the sync at the end has little left to do.
       // Its error is kept for that sync: once a write-back error is seen here, a later fsync

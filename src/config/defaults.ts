@@ -69,8 +69,24 @@ export const DEFAULT_SPOOL_DEBOUNCE_MS = 50;
 export const DEFAULT_SPOOL_RETENTION_SECONDS = 7 * 24 * 3600;
 /** Unsynced archive writes to one file start an early write-back (fdatasync in the background) every this many bytes. */
 export const DEFAULT_ARCHIVE_WRITEBACK_BYTES = 16 * 1024 * 1024;
-/** Spool block data is written to the archive in batches of this size (two in memory at most), synced once per pass. */
-export const DEFAULT_SPOOL_WRITE_BATCH_BYTES = 8 * 1024 * 1024;
+/**
+ * An archive write whose aligned middle is at least this long goes to the disk with O_DIRECT
+ * (see LocalArchiveFiles.write); shorter ones are not worth a second descriptor.
+ */
+export const DEFAULT_ARCHIVE_DIRECT_WRITE_BYTES_MIN = 256 * 1024;
+/** O_DIRECT offsets, lengths and memory are aligned to this: the file-system block size, a multiple of any device's logical block. */
+export const DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES = 4096;
+/** An archive copies O_DIRECT writes through this many aligned buffers (of DEFAULT_ARCHIVE_DIRECT_BUFFER_BYTES), its memory bound for them. */
+export const DEFAULT_ARCHIVE_DIRECT_BUFFERS = 4;
+/** Size of each aligned buffer O_DIRECT writes are copied through; a longer write goes in pieces of this size. */
+export const DEFAULT_ARCHIVE_DIRECT_BUFFER_BYTES = 1024 * 1024;
+/** Spool block data is copied into batches of this size, each written to the archive in one piece (without fsync; synced once per pass). */
+export const DEFAULT_SPOOL_WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * At most this many spool write batches exist at once (filling or being written): the memory
+ * bound, and how much a slow (remote) archive has in flight. A fast one reuses one or two.
+ */
+export const DEFAULT_SPOOL_WRITE_BATCHES = 8;
 /** A data pack grows to this size before the next one starts. */
 export const DEFAULT_SPOOL_PACK_BYTES_MAX = 256 * 1024 * 1024;
 /** At a checkpoint, a pack with less than this share of live data has its live blocks copied forward, so pruning can drop it. */

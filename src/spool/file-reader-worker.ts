@@ -14,9 +14,10 @@ const port = parentPort;
 if (port === null) throw new Error('file-reader-worker runs as a worker thread');
 const cfg = workerData as ReaderData;
 const B = cfg.blockBytes;
-const views = cfg.pool.map((sab) => Buffer.from(sab));
 /** Bytes read from a file at once: a buffer's worth (a whole number of blocks). */
-const chunkBytes = views[0]?.length ?? B;
+const chunkBytes = cfg.chunkBytes;
+// The same views as FileReader's poolViews (not imported: this thread loads only what it runs).
+const views = Array.from({ length: cfg.buffers }, (_, i) => Buffer.from(cfg.memory, i * chunkBytes, chunkBytes));
 
 const jobs: Array<ReadJob | ScanJob> = [];
 let jobArrived: (() => void) | undefined;

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { alignedMemory } from '../archive/direct-writes.js';
 import { HotspareError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { Found, ScanResult } from './tree-scanner.js';
@@ -53,7 +54,15 @@ export type ReaderEvent =
 
 /** What the thread is started with: the config and its buffers, shared memory both threads see. */
 export interface ReaderData extends ReaderConfig {
-  pool: SharedArrayBuffer[];
+  /** The buffers, one after the other. */
+  memory: SharedArrayBuffer;
+  /** Bytes of each buffer (a whole number of blocks). */
+  chunkBytes: number;
+}
+
+/** The reader's buffers in its memory, by index. */
+export function poolViews(memory: SharedArrayBuffer, buffers: number, chunkBytes: number): Buffer[] {
+  return Array.from({ length: buffers }, (_, i) => Buffer.from(memory, i * chunkBytes, chunkBytes));
 }
 
 export type ToReader = { t: 'jobs'; jobs: Array<ReadJob | ScanJob> } | { t: 'go'; id: number } | { t: 'buffer'; buf: number };
@@ -164,11 +173,13 @@ export class FileReader {
   #start(): Worker {
     if (this.#worker !== undefined) return this.#worker;
     // Shared buffers rather than moved ones: nothing is allocated, moved or collected per piece.
+    // Page-aligned, and each a whole number of blocks, so a run of blocks in one starts where
+    // an O_DIRECT write can take it from without a copy (see DirectWriter).
     const B = this.config.blockBytes;
     const chunkBytes = Math.max(B, Math.floor(this.config.readBytes / B) * B);
-    const pool = Array.from({ length: this.config.buffers }, () => new SharedArrayBuffer(chunkBytes));
-    const worker = new Worker(WORKER_URL, { workerData: { ...this.config, pool } satisfies ReaderData });
-    this.#views = pool.map((sab) => Buffer.from(sab));
+    const memory = alignedMemory(this.config.buffers * chunkBytes, true) as SharedArrayBuffer;
+    const worker = new Worker(WORKER_URL, { workerData: { ...this.config, memory, chunkBytes } satisfies ReaderData });
+    this.#views = poolViews(memory, this.config.buffers, chunkBytes);
     worker.on('message', (m: FromReader) => {
       this.#handling = this.#handling.then(() => this.#handle(worker, m));
     });

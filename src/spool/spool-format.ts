@@ -89,11 +89,12 @@ export interface SourceMeta {
   hooks: Array<{ run: string; timeoutSeconds: number }>;
 }
 
-export function encodeLine(line: JournalLine): Buffer {
-  const json = Buffer.from(JSON.stringify(line));
-  const crc = crc32(json).toString(16).padStart(8, '0');
-  return Buffer.concat([Buffer.from(`${crc} `), json, Buffer.from('\n')]);
+/** A journal line as text (the CRC covers the JSON's UTF-8 bytes); many are joined and converted to bytes at once. */
+export function encodeLineText(line: JournalLine): string {
+  const json = JSON.stringify(line);
+  return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
 }
+
 
 /**
  * Parses a journal segment. Returns the lines that verify and the byte length they cover;

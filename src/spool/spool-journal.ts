@@ -2,14 +2,12 @@ import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
 import {
   decodeSegment,
-  encodeLine,
+  encodeLineText,
   journalDir,
   journalPath,
   packDir,
   packPath,
   seqsOf,
-  type JournalLine,
-  type SpoolOp,
 } from './spool-format.js';
 import { parseSegment, SpoolTree, treeFromCheckpoint, type ParsedSegment } from './spool-tree.js';
 
@@ -67,7 +65,7 @@ export class SpoolJournal {
     const newest = segments[segments.length - 1];
     if (newest === undefined) {
       const tree = new SpoolTree(blockBytes);
-      await files.putFile(journalPath(name, 1), Buffer.concat(tree.checkpointLines(nowMs, 1).map(encodeLine)));
+      await files.putFile(journalPath(name, 1), Buffer.from(tree.checkpointLines(nowMs, 1).map(encodeLineText).join('')));
       const size = (await files.size(journalPath(name, 1))) ?? 0;
       return { journal: new SpoolJournal(files, name, 1, size, nowMs, 0, nowMs), tree };
     }
@@ -90,13 +88,17 @@ export class SpoolJournal {
     return this.lastMs;
   }
 
-  /** Appends operations with one durable write; resolves once they are fsynced. Returns the bytes written. */
-  async append(ops: SpoolOp[]): Promise<number> {
-    if (ops.length === 0) return 0;
-    const data = Buffer.concat(ops.map((op) => encodeLine(op as JournalLine)));
+  /**
+   * Appends operations, each already encoded (`encodeLineText`, so a pass encodes each one as it
+   * happens rather than all at its end), with one durable write; resolves once they are fsynced.
+   * Returns the bytes written.
+   */
+  async append(lines: readonly string[]): Promise<number> {
+    if (lines.length === 0) return 0;
+    const data = Buffer.from(lines.join(''));
     await this.files.writeAt(journalPath(this.name, this.#seq), this.#bytes, data);
     this.#bytes += data.length;
-    this.#opsSinceCheckpoint += ops.length;
+    this.#opsSinceCheckpoint += lines.length;
     return data.length;
   }
 
@@ -110,7 +112,7 @@ export class SpoolJournal {
   async rotate(tree: SpoolTree): Promise<number> {
     const seq = this.#seq + 1;
     const t = this.lastMs;
-    const data = Buffer.concat(tree.checkpointLines(t, seq).map(encodeLine));
+    const data = Buffer.from(tree.checkpointLines(t, seq).map(encodeLineText).join(''));
     await this.files.putFile(journalPath(this.name, seq), data);
     this.#seq = seq;
     this.#bytes = data.length;

@@ -21,6 +21,7 @@ import {
   DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
   DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
   DEFAULT_SPOOL_WRITE_BATCH_BYTES,
+  DEFAULT_SPOOL_WRITE_BATCHES,
 } from '../config/defaults.js';
 import type { SpoolSource } from '../config/schema.js';
 import { errorMessage, HotspareError } from '../core/errors.js';
@@ -30,7 +31,7 @@ import { FileReader } from './file-reader.js';
 import { shipFile } from './file-shipper.js';
 import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
-import { SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
+import { encodeLineText, SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
 import { SpoolJournal } from './spool-journal.js';
 import { isUnder, type SpoolTree } from './spool-tree.js';
 import { excludeMatcher, type Found } from './tree-scanner.js';
@@ -40,6 +41,8 @@ export interface SpoolTuning {
   rescanIntervalMs: number;
   debounceMs: number;
   writeBatchBytes: number;
+  /** Write batches in memory at once (filling or being written). */
+  writeBatches: number;
   /** A run of new blocks at least this long is written from the read buffer, not copied into a batch. */
   directWriteBytes: number;
   packBytesMax: number;
@@ -67,6 +70,7 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   rescanIntervalMs: DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
   debounceMs: DEFAULT_SPOOL_DEBOUNCE_MS,
   writeBatchBytes: DEFAULT_SPOOL_WRITE_BATCH_BYTES,
+  writeBatches: DEFAULT_SPOOL_WRITE_BATCHES,
   directWriteBytes: DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
   packBytesMax: DEFAULT_SPOOL_PACK_BYTES_MAX,
   packLiveRatioMin: DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
@@ -106,8 +110,20 @@ export interface SpoolSyncerOptions {
   beforeRead?: (path: string) => Promise<void> | void;
 }
 
-const depth = (p: string): number => (p === '' ? 0 : p.split('/').length);
-const byDepth = (a: string, b: string): number => depth(a) - depth(b) || (a < b ? -1 : a > b ? 1 : 0);
+/** Parts of a relative path ('' has none). */
+function depth(p: string): number {
+  if (p === '') return 0;
+  let parts = 1;
+  for (let at = p.indexOf('/'); at >= 0; at = p.indexOf('/', at + 1)) parts++;
+  return parts;
+}
+
+/** Sorts paths in place, shallower first, then by name; each path's depth is counted once, not at every comparison (a pass sorts every path of the tree). */
+function sortByDepth(paths: string[]): string[] {
+  const depths = new Map<string, number>();
+  for (const p of paths) depths.set(p, depth(p));
+  return paths.sort((a, b) => (depths.get(a) as number) - (depths.get(b) as number) || (a < b ? -1 : a > b ? 1 : 0));
+}
 
 /**
  * Streams one spool source into one archive. A watcher marks changed paths (latency); a
@@ -257,7 +273,7 @@ export class SpoolSyncer {
     const text = `${JSON.stringify(meta, null, 2)}\n`;
     if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
     const { journal, tree } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log);
-    this.#pack = await PackWriter.open(files, source.name, this.tuning.writeBatchBytes, this.tuning.packBytesMax);
+    this.#pack = await PackWriter.open(files, source.name, this.tuning.writeBatchBytes, this.tuning.packBytesMax, this.tuning.writeBatches);
     this.#tree = tree;
     this.#rebuildKnown();
     this.#journal = journal;
@@ -338,7 +354,7 @@ export class SpoolSyncer {
       // A root inside another is redundant; a changed path's parent changes too (its mtime),
       // but only the parent's own entry matters, so it is looked at alone, not walked.
       roots = [];
-      for (const p of marked.map(([p]) => p).sort(byDepth)) if (!roots.some((r) => isUnder(p, r))) roots.push(p);
+      for (const p of sortByDepth(marked.map(([p]) => p))) if (!roots.some((r) => isUnder(p, r))) roots.push(p);
       const parents = new Set(roots.filter((p) => p !== '').map((p) => (p.lastIndexOf('/') < 0 ? '' : p.slice(0, p.lastIndexOf('/')))));
       shallow = [...parents].filter((p) => !roots.some((r) => isUnder(p, r)));
     }
@@ -391,12 +407,13 @@ export class SpoolSyncer {
       const e = tree.get(p);
       if (e !== undefined && !found.has(p) && !underUnreadable(p)) vanishedByIno.set(e.ino, p);
     }
-    const ops: SpoolOp[] = [];
+    // Encoded as they happen, while the reader works, rather than all at the pass's end.
+    const lines: string[] = [];
     const emit = (op: SpoolOp): void => {
       tree.apply(op);
-      ops.push(op);
+      lines.push(encodeLineText(op));
     };
-    const paths = [...found.keys()].sort(byDepth);
+    const paths = sortByDepth([...found.keys()]);
     if (this.#inPass !== undefined) {
       let bytes = 0;
       let changes = 0;
@@ -513,13 +530,13 @@ export class SpoolSyncer {
     await reads.drain();
     if (this.#stopped) return;
     // What the archive has under the scanned roots but the disk no longer does is deleted.
-    const gone = recordedNow().sort(byDepth);
+    const gone = sortByDepth(recordedNow());
     for (const p of gone) {
       if (!tree.entries.has(p) || found.has(p) || underUnreadable(p)) continue;
       emit({ op: 'rm', t: journal.stamp(clock.nowMs()), path: p });
     }
     await pack.flush();
-    const journalBytes = await journal.append(ops);
+    const journalBytes = await journal.append(lines);
     this.#addShipped(pack.flushedBytes - dataBefore + journalBytes);
     if (journal.rotationDue(clock.nowMs(), this.tuning.segmentBytesMax, source.retentionSeconds * 1000)) {
       // The new checkpoint refers to copies of the live blocks of mostly-dead packs, so those

@@ -43,7 +43,7 @@ export class RemoteArchiveFiles implements ArchiveFiles {
   /**
    * Sends every chunk at once and waits for all their answers: the receiver works through them
    * in order while the next are on the way, so a batch costs one round trip, not one per chunk.
-   * The caller bounds how much it has in flight (the pack writer: two batches).
+   * The caller bounds how much it has in flight (the pack writer: its batch buffers).
    */
   async write(path: string, offset: number, data: Buffer): Promise<void> {
     const sent: Array<Promise<unknown>> = [];

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalArchiveFiles, checkArchivePath } from '../../../src/archive/archive-files.js';
+import { alignedMemory } from '../../../src/archive/direct-writes.js';
 
 // Goal: no path a peer can send writes outside base/, files/ or state/ of the archive.
 describe('archive paths', () => {
@@ -52,6 +54,49 @@ describe('archive paths', () => {
       expect(existsSync(join(root, 'base/20261123/meta.json'))).toBe(true);
       await expect(files.putFile('../escape', Buffer.from('x'))).rejects.toMatchObject({ code: 'ARCHIVE_PATH' });
       expect(existsSync(join(root, '..', 'escape'))).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+// Goal: long writes (their middles go past the page cache, their ends through it) land byte for
+// byte where they were asked to, side by side and out of order, at any alignment.
+describe('LocalArchiveFiles long writes', () => {
+  it('writes unaligned long pieces, some at once, exactly', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'hotspare-files-'));
+    try {
+      const files = new LocalArchiveFiles(root);
+      const whole = randomBytes(7 * 1024 * 1024 + 123);
+      // Cuts at odd places, some pieces longer than the aligned copy buffers; written in an order that is not the file's.
+      const cuts = [0, 1, 4095, 4097, 300_001, 2_500_000, 2_500_001, 5_000_000, whole.length];
+      const pieces = cuts.slice(1).map((end, i) => [cuts[i] as number, end] as const);
+      const order = [3, 0, 5, 1, 7, 2, 6, 4];
+      await Promise.all(order.slice(0, 4).map((i) => files.write('files/s/packs/1.pack', pieces[i]![0], whole.subarray(...pieces[i]!))));
+      for (const i of order.slice(4)) await files.write('files/s/packs/1.pack', pieces[i]![0], whole.subarray(...pieces[i]!));
+      await files.sync(['files/s/packs/1.pack']);
+      expect((await files.readFile('files/s/packs/1.pack'))?.equals(whole)).toBe(true);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('writes from aligned memory lying as in the file, and from anywhere else in it, exactly', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'hotspare-files-'));
+    try {
+      const files = new LocalArchiveFiles(root);
+      const memory = Buffer.from(alignedMemory(4 * 1024 * 1024));
+      randomBytes(memory.length).copy(memory);
+      // [memory offset, file offset, length]: congruent modulo 4 KiB (written from memory) or not (copied).
+      const writes = [
+        [0, 0, 1024 * 1024],
+        [1024 * 1024 + 100, 1024 * 1024 + 100, 700_000],
+        [3, 1024 * 1024 + 700_100, 900_000],
+      ] as const;
+      await Promise.all(writes.map(([m, f, n]) => files.write('files/s/packs/2.pack', f, memory.subarray(m, m + n))));
+      await files.sync(['files/s/packs/2.pack']);
+      const got = (await files.readFile('files/s/packs/2.pack')) as Buffer;
+      for (const [m, f, n] of writes) expect(got.subarray(f, f + n).equals(memory.subarray(m, m + n))).toBe(true);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
