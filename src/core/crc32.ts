@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 
 /** CRC-32 (IEEE 802.3, zlib's, the binlog's); `value` continues an earlier part's CRC. */
-export type Crc32 = (data: Uint8Array, value?: number) => number;
+export type Crc32 = (data: Uint8Array | string, value?: number) => number;
 
 /**
  * @node-rs/crc32 where its prebuilt binary loads: a folding (PCLMULQDQ) CRC-32, measured
@@ -13,7 +13,7 @@ export type Crc32 = (data: Uint8Array, value?: number) => number;
  */
 function loadCrc32(): Crc32 {
   try {
-    const native = createRequire(import.meta.url)('@node-rs/crc32') as { crc32: (data: Uint8Array, value?: number) => number };
+    const native = createRequire(import.meta.url)('@node-rs/crc32') as { crc32: Crc32 };
     return (data, value = 0) => native.crc32(data, value);
   } catch {
     return (data, value = 0) => zlibCrc32(data, value);

@@ -15,6 +15,10 @@ describe('crc32', () => {
     }
   });
 
+  it('reads a string as UTF-8, as zlib.crc32 does (spool journal lines hold any path)', () => {
+    for (const text of ['', 'abc', 'spool/émoji-😀/файл.txt']) expect(crc32(text)).toBe(zlibCrc32(text));
+  });
+
   it('loads the native implementation on this platform (npm ci installs its binary)', () => {
     const native = createRequire(import.meta.url)('@node-rs/crc32') as { crc32: (d: Uint8Array) => number };
     expect(native.crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
