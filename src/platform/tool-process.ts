@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 
 /** Keep at most this much of a tool's stderr, for the error message. */
 export const TOOL_STDERR_BYTES_MAX = 4096;
@@ -21,15 +21,6 @@ export function spawnTool(command: string, args: readonly string[], stdin?: 'ign
 export function spawnTool(command: string, args: readonly string[], stdin: 'pipe' | 'ignore' = 'ignore'): ToolProcess<ChildProcessWithoutNullStreams | ChildProcessByStdio<null, Readable, Readable>> {
   const child = spawn(command, args, { stdio: [stdin, 'pipe', 'pipe'] }) as ChildProcessWithoutNullStreams;
   return watchTool(child);
-}
-
-/**
- * Spawns a tool whose stdout is another process's stdin (a pipe the child gets a copy of), so
- * its output goes there without passing through this process: `mariadb-binlog` straight into
- * the `mariadb` client, as `mariadb-binlog FILES | mariadb` would.
- */
-export function spawnToolInto(command: string, args: readonly string[], stdin: 'pipe' | 'ignore', stdout: Writable): ToolProcess<ChildProcess> {
-  return watchTool(spawn(command, args, { stdio: [stdin, stdout, 'pipe'] }));
 }
 
 function watchTool<C extends ChildProcess>(child: C): ToolProcess<C> {

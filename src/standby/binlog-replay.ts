@@ -5,7 +5,7 @@ import { ArchiveLayout } from '../archive/archive-layout.js';
 import { assert } from '../core/assert.js';
 import { HotspareError } from '../core/errors.js';
 import { ProgressLine } from '../platform/progress-line.js';
-import { spawnToolInto } from '../platform/tool-process.js';
+import { spawnTool } from '../platform/tool-process.js';
 import { MariadbClient } from './mariadb-client.js';
 
 /** One archived file's part of a replay: from `start` to `stop` (both event boundaries). */
@@ -63,8 +63,10 @@ export function replayRuns(ranges: readonly ReplayRange[]): ReplayRange[][] {
 
 /**
  * Replays archived binlog into the target: `mariadb-binlog` over consecutive files, its
- * output straight into one `mariadb` client's stdin (as `mariadb-binlog FILES | mariadb`), so
- * the server's own tools apply every event. Each file's range ends at a transaction boundary,
+ * output copied into one `mariadb` client's stdin (as `mariadb-binlog FILES | mariadb`), so
+ * the server's own tools apply every event. The copy goes through this process: handing the
+ * client's stdin to mariadb-binlog directly measured 6-8% slower (one small socket buffer
+ * between the two tools instead of two with a reader between them). Each file's range ends at a transaction boundary,
  * so a transaction cut by a primary crash (or still arriving at the archive's tail) is never
  * applied in part.
  */
@@ -78,12 +80,13 @@ export async function replayBinlog(archiveRoot: string, ranges: readonly ReplayR
     for (const run of replayRuns(ranges)) {
       const [command, ...args] = binlogCommand(archiveRoot, run);
       const last = run[run.length - 1] as ReplayRange;
-      const { child, exited, stderr } = spawnToolInto(command ?? 'mariadb-binlog', args, last.cutAtStop ? 'pipe' : 'ignore', client.input);
-      const input = last.cutAtStop && child.stdin !== null ? feedFirstBytes(new ArchiveLayout(archiveRoot).binlogFile(last.file), last.stop, child.stdin) : Promise.resolve();
+      const { child, exited, stderr } = spawnTool(command ?? 'mariadb-binlog', args, 'pipe');
+      const input = last.cutAtStop ? feedFirstBytes(new ArchiveLayout(archiveRoot).binlogFile(last.file), last.stop, child.stdin) : (child.stdin.end(), Promise.resolve());
       const [code] = await Promise.all([
         exited.catch((err: unknown) => {
           throw new HotspareError('TOOL_MISSING', `cannot run mariadb-binlog: ${String(err)}`, { hint: 'install the MariaDB client tools on the standby' });
         }),
+        client.feed(child.stdout),
         input,
       ]);
       if (code !== 0) {

@@ -1,6 +1,6 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { HotspareError } from '../core/errors.js';
 import { spawnTool } from '../platform/tool-process.js';
 
@@ -24,11 +24,6 @@ export class MariadbClient {
     this.#stderr = tool.stderr;
     this.#child.stdout.resume();
     this.#child.stdin.on('error', () => undefined);
-  }
-
-  /** The client's stdin, for a tool that writes into it directly (spawnToolInto). */
-  get input(): Writable {
-    return this.#child.stdin;
   }
 
   /** The client has exited (a failed statement ends it). */
