@@ -86,7 +86,9 @@ export async function replayBinlog(archiveRoot: string, ranges: readonly ReplayR
         exited.catch((err: unknown) => {
           throw new HotspareError('TOOL_MISSING', `cannot run mariadb-binlog: ${String(err)}`, { hint: 'install the MariaDB client tools on the standby' });
         }),
-        client.feed(child.stdout),
+        // A client that exits early stops the copy; closing mariadb-binlog's stdout then ends it
+        // (SIGPIPE) instead of leaving it blocked on a full pipe.
+        client.feed(child.stdout).finally(() => child.stdout.destroy()),
         input,
       ]);
       if (code !== 0) {
