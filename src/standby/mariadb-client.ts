@@ -37,7 +37,9 @@ export class MariadbClient {
     for await (const chunk of source as AsyncIterable<Buffer>) {
       if (this.#child.exitCode !== null) break;
       onBytes?.(chunk.length);
-      if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain'), this.#exited]);
+      // A client that died meanwhile fails the write (EPIPE): the copy ends, and finish() says
+      // what the client said.
+      if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain'), this.#exited]).catch(() => undefined);
     }
   }
 

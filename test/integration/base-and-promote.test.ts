@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,6 +21,7 @@ import { promote, type PromoteOptions } from '../../src/standby/promote.js';
 import type { TargetSpec } from '../../src/standby/stop-point.js';
 import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
 import { inspectArchive } from '../../src/standby/verify-archive.js';
+import { replayBinlog } from '../../src/standby/binlog-replay.js';
 import { promoteInto as promoteSandbox } from '../support/promote-into.js';
 import { nextSecond, waitFor } from '../support/wait.js';
 import { primaryHead } from '../support/primary-head.js';
@@ -231,6 +232,19 @@ describe('base backup and promotion to any point', () => {
     const attempt = takeBaseBackup({ primary: { socketPath: primary.socketPath, user: 'weak', password: 'pw', serverId: 4243 }, files, clock: systemClock, logger: silentLogger() });
     await expect(attempt).rejects.toMatchObject({ code: 'PRIVILEGES' });
     expect(await files.list('base')).toEqual([]);
+  });
+
+  it('a client that fails while mariadb-binlog still has megabytes to write: RESTORE_FAILED with its own message, no hang', async () => {
+    const names = readdirSync(join(archive, 'binlog')).filter((n) => !n.startsWith('.')).sort(compareBinlogNames);
+    const file = names.find((n) => statSync(join(archive, 'binlog', n)).size > 4 * 1024 * 1024) as string;
+    expect(file).toBeDefined();
+    const cnf = join(work, 'unreachable.cnf');
+    writeFileSync(cnf, `[client]\nuser=root\nsocket=${join(work, 'no-server.sock')}\nprotocol=SOCKET\n`);
+    const size = statSync(join(archive, 'binlog', file)).size;
+    await expect(replayBinlog(archive, [{ file, start: 4, stop: size, toFileEnd: true, cutAtStop: false }], cnf)).rejects.toMatchObject({
+      code: 'RESTORE_FAILED',
+      message: expect.stringContaining("Can't connect"),
+    });
   });
 
   it('status reports the base, the coverage and the latest restorable time', async () => {
