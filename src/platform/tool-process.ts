@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
 /** Keep at most this much of a tool's stderr, for the error message. */
@@ -20,12 +20,8 @@ export function spawnTool(command: string, args: readonly string[], stdin: 'pipe
 export function spawnTool(command: string, args: readonly string[], stdin?: 'ignore'): ToolProcess<ChildProcessByStdio<null, Readable, Readable>>;
 export function spawnTool(command: string, args: readonly string[], stdin: 'pipe' | 'ignore' = 'ignore'): ToolProcess<ChildProcessWithoutNullStreams | ChildProcessByStdio<null, Readable, Readable>> {
   const child = spawn(command, args, { stdio: [stdin, 'pipe', 'pipe'] }) as ChildProcessWithoutNullStreams;
-  return watchTool(child);
-}
-
-function watchTool<C extends ChildProcess>(child: C): ToolProcess<C> {
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     if (stderr.length < TOOL_STDERR_BYTES_MAX) stderr += chunk.toString('utf8');
   });
   const exited = new Promise<number | null>((resolve, reject) => {

@@ -35,7 +35,7 @@ export class MariadbClient {
   async feed(source: Readable | AsyncIterable<Buffer>, onBytes?: (bytes: number) => void): Promise<void> {
     const stdin = this.#child.stdin;
     for await (const chunk of source as AsyncIterable<Buffer>) {
-      if (this.#child.exitCode !== null) break;
+      if (this.exited) break;
       onBytes?.(chunk.length);
       // A client that died meanwhile fails the write (EPIPE): the copy ends, and finish() says
       // what the client said.
