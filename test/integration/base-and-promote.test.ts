@@ -24,7 +24,7 @@ import { inspectArchive } from '../../src/standby/verify-archive.js';
 import { replayBinlog } from '../../src/standby/binlog-replay.js';
 import { promoteInto as promoteSandbox } from '../support/promote-into.js';
 import { nextSecond, waitFor } from '../support/wait.js';
-import { primaryHead } from '../support/primary-head.js';
+import { primaryHead, settleBinlog } from '../support/primary-head.js';
 
 const execFileAsync = promisify(execFile);
 const BIN = new URL('../../bin/hotspare.js', import.meta.url).pathname;
@@ -78,7 +78,9 @@ describe('base backup and promotion to any point', () => {
     await waitFor('writes after the instant', async () => fastRunner.steps > resumedAt + 150);
     await fastRunner.stop();
 
-    // The last transaction: several events (InnoDB only: a MyISAM change would be its own group), alone at the tail.
+    // The last transaction: several events (InnoDB only: a MyISAM change would be its own group), alone at the tail
+    // of a file that holds another transaction before it, and followed by nothing the server writes on its own.
+    await settleBinlog(primaryConn, "INSERT INTO app.orders (customer, amount) VALUES ('primer', 1)");
     sums.beforeLast = await tableChecksums(primaryConn);
     lastTrxStart = await primaryHead(primaryConn);
     await primaryConn.query('START TRANSACTION');
@@ -86,15 +88,13 @@ describe('base backup and promotion to any point', () => {
     await primaryConn.query("UPDATE app.orders SET amount = amount * 2 WHERE id < 100");
     await primaryConn.query('COMMIT');
     sums.end = await tableChecksums(primaryConn);
-    // The head right after the commit: a BINLOG_CHECKPOINT may still follow it (the server writes
-    // one when a rotation's older file is fully committed), so the archive can end later than this.
     const end = await primaryHead(primaryConn);
     lastTrxEnd = end;
     await waitFor('the archive to catch up', async () => {
       const durable = agent.trackers[0]?.snapshot.durable;
-      // At or past: a BINLOG_CHECKPOINT may follow the commit, and polls can miss the moment between.
       return durable !== undefined && compareBinlogPositions(durable, end) >= 0;
     });
+    expect(statSync(join(archive, 'binlog', end.file)).size).toBe(end.position);
     await agent.stop();
   }, 240_000);
 

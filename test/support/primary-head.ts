@@ -6,3 +6,25 @@ export async function primaryHead(conn: Connection): Promise<{ file: string; pos
   const [[g]] = (await conn.query('SELECT @@gtid_binlog_pos AS g')) as [RowDataPacket[], unknown];
   return { file: String(row?.['File']), position: Number(row?.['Position']), gtid: String(g?.['g']) };
 }
+
+/**
+ * Rotates to a fresh binlog, commits `primer` there, waits for the server's BINLOG_CHECKPOINT that
+ * names the fresh file, and commits `primer` again. After that checkpoint the server writes nothing
+ * into the file on its own (it writes one only when the oldest file crash recovery needs changes),
+ * so the next transaction follows a transaction's end, is followed by nothing, and ends exactly at
+ * the head read after its COMMIT.
+ */
+export async function settleBinlog(conn: Connection, primer: string): Promise<void> {
+  await conn.query('FLUSH BINARY LOGS');
+  await conn.query(primer);
+  const { file } = await primaryHead(conn);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const [events] = (await conn.query('SHOW BINLOG EVENTS IN ?', [file])) as [RowDataPacket[], unknown];
+    if (events.some((e) => e['Event_type'] === 'Binlog_checkpoint' && String(e['Info']).includes(file))) break;
+    if (Date.now() > deadline) throw new Error(`no BINLOG_CHECKPOINT naming ${file} within 30 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // Once more after the checkpoint, so the file's last event ends a transaction.
+  await conn.query(primer);
+}
