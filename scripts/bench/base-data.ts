@@ -74,3 +74,25 @@ async function binlogBytes(conn: Connection): Promise<number> {
   const [rows] = await conn.query<RowDataPacket[]>('SHOW BINARY LOGS');
   return rows.reduce((n, r) => n + Number(r['File_size']), 0);
 }
+
+/**
+ * Has InnoDB write its dirty pages until its checkpoint is within `maxAgeBytes` of the redo
+ * log's end. A physical backup then copies little redo, and its prepare has little to apply:
+ * two backups taken one after the other (ours and mariabackup's) each start settled, instead
+ * of the first one carrying the redo of everything written before it.
+ */
+export async function settleCheckpoint(conn: Connection, maxAgeBytes = 1024 * 1024, timeoutMs = 60_000): Promise<void> {
+  const [[was]] = (await conn.query('SELECT @@global.innodb_max_dirty_pages_pct AS p, @@global.innodb_max_dirty_pages_pct_lwm AS l')) as [RowDataPacket[], unknown];
+  await conn.query('SET GLOBAL innodb_max_dirty_pages_pct_lwm = 0, innodb_max_dirty_pages_pct = 0');
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const [rows] = await conn.query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Innodb_checkpoint_age'");
+      if (Number(rows[0]?.['Value']) <= maxAgeBytes) return;
+      if (Date.now() > deadline) throw new Error(`InnoDB's checkpoint age stayed above ${maxAgeBytes} bytes for ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await conn.query(`SET GLOBAL innodb_max_dirty_pages_pct = ${Number(was?.['p'])}, innodb_max_dirty_pages_pct_lwm = ${Number(was?.['l'])}`);
+  }
+}

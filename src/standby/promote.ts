@@ -84,7 +84,14 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
     await withClientDefaultsFile(options.credentials, async (defaultsFile) => {
       if (physical === undefined) await restoreBase(options.archiveRoot, base, defaultsFile);
       log.info({ base: base.id }, 'base restored');
-      await replayBinlog(options.archiveRoot, plan.replay, defaultsFile);
+      // The replayed commits are made durable once, at the end, not one by one (a failed replay
+      // is done again from the base).
+      const flush = await server.relaxCommitFlush();
+      try {
+        await replayBinlog(options.archiveRoot, plan.replay, defaultsFile);
+      } finally {
+        await flush.restore();
+      }
       log.info({ stopAt: plan.stopAt }, 'binlog replayed');
     });
     const filesRestored =

@@ -84,6 +84,45 @@ export class TargetServer {
     await this.close();
   }
 
+  /**
+   * Lets replayed commits reach the OS without an fsync each (innodb_flush_log_at_trx_commit=2),
+   * and returns what puts the setting back and makes everything replayed durable. A replay that
+   * fails or is killed is done again from the base (--replace), so per-commit durability buys it
+   * nothing; the promotion is durable once, before the server opens for writes.
+   */
+  async relaxCommitFlush(): Promise<{ was: number; restore: () => Promise<void> }> {
+    const [row] = await this.#query('SELECT @@global.innodb_flush_log_at_trx_commit AS f');
+    const was = Number(row?.['f'] ?? 1);
+    if (was !== 1) return { was, restore: async () => undefined };
+    await this.#query('SET GLOBAL innodb_flush_log_at_trx_commit = 2');
+    return {
+      was,
+      restore: async () => {
+        await this.#query('SET GLOBAL innodb_flush_log_at_trx_commit = 1');
+        await this.flushRedoLog();
+      },
+    };
+  }
+
+  /**
+   * Writes and syncs InnoDB's redo log up to its current end (FLUSH ENGINE LOGS does so with
+   * innodb_flush_log_at_trx_commit=1), and checks that the server says so.
+   */
+  async flushRedoLog(): Promise<void> {
+    const lsn = async (name: string): Promise<bigint> => {
+      const [row] = await this.#query(`SHOW GLOBAL STATUS LIKE '${name}'`);
+      return BigInt(String(row?.['Value'] ?? '0'));
+    };
+    const current = await lsn('Innodb_lsn_current');
+    await this.#query('FLUSH ENGINE LOGS');
+    const flushed = await lsn('Innodb_lsn_flushed');
+    if (flushed < current) {
+      throw new HotspareError('TARGET_ERROR', `the target ${this.describe} flushed its redo log to LSN ${flushed}, short of ${current}`, {
+        hint: 'the replayed transactions may not be durable yet; run FLUSH ENGINE LOGS on the target, or restart it, before relying on it',
+      });
+    }
+  }
+
   async setReadOnly(on: boolean): Promise<void> {
     await this.#query(`SET GLOBAL read_only = ${on ? 'ON' : 'OFF'}`);
   }

@@ -22,6 +22,7 @@ import type { TargetSpec } from '../../src/standby/stop-point.js';
 import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
 import { inspectArchive } from '../../src/standby/verify-archive.js';
 import { replayBinlog } from '../../src/standby/binlog-replay.js';
+import { TargetServer } from '../../src/standby/target-server.js';
 import { promoteInto as promoteSandbox } from '../support/promote-into.js';
 import { nextSecond, waitFor } from '../support/wait.js';
 import { primaryHead, settleBinlog } from '../support/primary-head.js';
@@ -127,8 +128,35 @@ describe('base backup and promotion to any point', () => {
     expect(report.replay.length).toBeGreaterThan(0);
     expect(report.lastTransaction).toMatchObject({ file: lastTrxEnd.file, position: lastTrxEnd.position, gtid: lastTrxEnd.gtid });
     expect(report.lossWindowSeconds).toBe(0);
-    const [[ro]] = (await standbyConn.query('SELECT @@read_only AS ro')) as [RowDataPacket[], unknown];
+    const [[ro]] = (await standbyConn.query('SELECT @@read_only AS ro, @@global.innodb_flush_log_at_trx_commit AS f')) as [RowDataPacket[], unknown];
     expect(Number(ro?.['ro'])).toBe(0);
+    // The replay ran with innodb_flush_log_at_trx_commit=2; the setting is back.
+    expect(Number(ro?.['f'])).toBe(1);
+  });
+
+  it('replay relaxes the per-commit redo flush and puts it back durable; an operator\'s own setting is kept', async () => {
+    const server = await TargetServer.connect({ socketPath: standby.socketPath, user: 'root', password: '' }, 'the standby');
+    const setting = async (): Promise<number> => Number(((await standbyConn.query('SELECT @@global.innodb_flush_log_at_trx_commit AS f')) as [RowDataPacket[], unknown])[0][0]?.['f']);
+    const lsn = async (name: string): Promise<bigint> => BigInt(String(((await standbyConn.query(`SHOW GLOBAL STATUS LIKE '${name}'`)) as [RowDataPacket[], unknown])[0][0]?.['Value']));
+    try {
+      const relaxed = await server.relaxCommitFlush();
+      expect(relaxed.was).toBe(1);
+      expect(await setting()).toBe(2);
+      await standbyConn.query("INSERT INTO app.orders (customer, amount) VALUES ('relaxed', 1)");
+      const written = await lsn('Innodb_lsn_current');
+      await relaxed.restore();
+      expect(await setting()).toBe(1);
+      expect(await lsn('Innodb_lsn_flushed')).toBeGreaterThanOrEqual(written);
+
+      await standbyConn.query('SET GLOBAL innodb_flush_log_at_trx_commit = 0');
+      const kept = await server.relaxCommitFlush();
+      expect(kept.was).toBe(0);
+      await kept.restore();
+      expect(await setting()).toBe(0);
+    } finally {
+      await standbyConn.query('SET GLOBAL innodb_flush_log_at_trx_commit = 1');
+      await server.close();
+    }
   });
 
   it('promotes to a point in time, a position and a GTID: exactly the checksums of that instant', async () => {
