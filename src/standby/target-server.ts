@@ -106,17 +106,18 @@ export class TargetServer {
 
   /**
    * Writes and syncs InnoDB's redo log up to its current end (FLUSH ENGINE LOGS does so with
-   * innodb_flush_log_at_trx_commit=1), and checks that the server says so.
+   * innodb_flush_log_at_trx_commit=1), and checks that the server says so where it can (MariaDB
+   * has Innodb_lsn_current and Innodb_lsn_flushed; MySQL does not).
    */
   async flushRedoLog(): Promise<void> {
-    const lsn = async (name: string): Promise<bigint> => {
+    const lsn = async (name: string): Promise<bigint | undefined> => {
       const [row] = await this.#query(`SHOW GLOBAL STATUS LIKE '${name}'`);
-      return BigInt(String(row?.['Value'] ?? '0'));
+      return row?.['Value'] === undefined ? undefined : BigInt(String(row['Value']));
     };
     const current = await lsn('Innodb_lsn_current');
     await this.#query('FLUSH ENGINE LOGS');
     const flushed = await lsn('Innodb_lsn_flushed');
-    if (flushed < current) {
+    if (current !== undefined && flushed !== undefined && flushed < current) {
       throw new HotspareError('TARGET_ERROR', `the target ${this.describe} flushed its redo log to LSN ${flushed}, short of ${current}`, {
         hint: 'the replayed transactions may not be durable yet; run FLUSH ENGINE LOGS on the target, or restart it, before relying on it',
       });
