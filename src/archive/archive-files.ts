@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { writeAllAt } from '../platform/sliced-write.js';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import {
@@ -62,13 +63,6 @@ export interface ArchiveFiles {
 async function fsyncFolders(dir: string): Promise<void> {
   for (const entry of await readdir(dir, { withFileTypes: true })) if (entry.isDirectory()) await fsyncFolders(join(dir, entry.name));
   await fsyncDir(dir);
-}
-
-async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
-  for (let written = 0; written < data.length; ) {
-    const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
-    written += bytesWritten;
-  }
 }
 
 /** Closes the descriptors that opened; a failed open was already reported to its writes. */
@@ -153,14 +147,14 @@ export class LocalArchiveFiles implements ArchiveFiles {
     try {
       const handle = await open.handle;
       if (this.#direct.enabled && bodyEnd - bodyAt >= DEFAULT_ARCHIVE_DIRECT_WRITE_BYTES_MIN) {
-        await writeAll(handle, data.subarray(0, bodyAt - offset), offset);
+        await writeAllAt(handle, data.subarray(0, bodyAt - offset), offset);
         open.direct ??= this.#direct.open(target);
         const direct = await open.direct;
         if (direct !== undefined && (await this.#direct.write(direct, bodyAt, data.subarray(bodyAt - offset, bodyEnd - offset)))) {
-          await writeAll(handle, data.subarray(bodyEnd - offset), bodyEnd);
+          await writeAllAt(handle, data.subarray(bodyEnd - offset), bodyEnd);
           buffered = data.length - (bodyEnd - bodyAt);
-        } else await writeAll(handle, data.subarray(bodyAt - offset), bodyAt);
-      } else await writeAll(handle, data, offset);
+        } else await writeAllAt(handle, data.subarray(bodyAt - offset), bodyAt);
+      } else await writeAllAt(handle, data, offset);
     } finally {
       if (--open.users === 0) {
         this.#writing.delete(target);

@@ -1,4 +1,5 @@
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { writevAllAt } from '../platform/sliced-write.js';
 import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
 import { BINLOG_FIRST_EVENT_POSITION, BINLOG_MAGIC, EventType, parseRotate } from '../core/binlog-event.js';
@@ -281,7 +282,7 @@ export class BinlogArchiveWriter {
       const handle = this.#handle;
       assert(handle !== undefined, 'a file is open');
       const buffers = batch.map((r) => r.bytes);
-      await writeAllAt(handle, buffers, this.#writtenEnd);
+      await writevAllAt(handle, buffers, this.#writtenEnd);
       const written = summarize(batch, handle, this.#writtenEnd);
       this.#writtenEnd = written.end;
       this.#unsynced.push(written);
@@ -470,27 +471,6 @@ function summarize(batch: readonly QueuedRecord[], handle: FileHandle, at: numbe
     }
   }
   return written;
-}
-
-async function writeAllAt(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
-  let at = position;
-  let pending = buffers;
-  while (pending.length > 0) {
-    const { bytesWritten } = await handle.writev(pending, at);
-    at += bytesWritten;
-    // Short writes are rare but legal: drop what was written and go on with the rest.
-    let skip = bytesWritten;
-    const rest: Buffer[] = [];
-    for (const buffer of pending) {
-      if (skip >= buffer.length) {
-        skip -= buffer.length;
-        continue;
-      }
-      rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
-      skip = 0;
-    }
-    pending = rest;
-  }
 }
 
 /**

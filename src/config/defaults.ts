@@ -210,6 +210,14 @@ export const DEFAULT_TARGET_POLL_INTERVAL_MS = 25;
  * benchmark (see README, Benchmarks, and take-physical-base-backup.ts for the figures).
  */
 export const DEFAULT_PHYSICAL_BASE_COMPRESSION: 'gzip' | 'none' = 'none';
+/**
+ * The largest single buffered write to a file (larger ones are cut). Linux (6.x) caches a large
+ * write in large folios, and on this project's VMs (free page reporting to the host) those cost
+ * a host fault each: 256 MB written in 2 MiB writes took 0.70 s of system time, in 256 KiB writes
+ * 0.11 s (dd: 1.85 s against 0.21 s for 585 MB). Below this size the syscalls cost nothing next
+ * to the copy.
+ */
+export const DEFAULT_PAGE_CACHE_WRITE_BYTES = 256 * 1024;
 /** Physical base backups: the stream goes to the archive in pieces of about this size. */
 export const DEFAULT_PHYSICAL_BASE_PIECE_BYTES = 1024 * 1024;
 /** Physical promotion: mbstream -x worker threads (files written in parallel). */

@@ -1,5 +1,6 @@
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
+import { writeAllAt } from './sliced-write.js';
 
 /**
  * Writes a file atomically and durably: temporary file, fsync, rename over the target, fsync
@@ -16,8 +17,15 @@ export async function writeFileDurable(
   const tmp = options.tmpPath ?? join(dir, `.${basename(path)}.tmp-${process.pid}`);
   const handle = await open(tmp, 'w', options.mode ?? 0o644);
   try {
-    if (typeof data === 'string' || Buffer.isBuffer(data)) await handle.writeFile(data);
-    else for await (const chunk of data) await handle.write(chunk);
+    if (typeof data === 'string') await handle.writeFile(data);
+    else if (Buffer.isBuffer(data)) await writeAllAt(handle, data, 0);
+    else {
+      let at = 0;
+      for await (const chunk of data) {
+        await writeAllAt(handle, chunk, at);
+        at += chunk.length;
+      }
+    }
     await handle.sync();
   } catch (err) {
     await handle.close();
