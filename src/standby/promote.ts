@@ -89,9 +89,12 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
       const flush = await server.relaxCommitFlush();
       try {
         await replayBinlog(options.archiveRoot, plan.replay, defaultsFile);
-      } finally {
-        await flush.restore();
+      } catch (err) {
+        // The replay's own error is the one to report; the setting is put back if the server lets us.
+        await flush.restore().catch((restoreErr: unknown) => log.warn({ err: restoreErr }, 'could not put innodb_flush_log_at_trx_commit back after the failed replay'));
+        throw err;
       }
+      await flush.restore();
       log.info({ stopAt: plan.stopAt }, 'binlog replayed');
     });
     const filesRestored =
