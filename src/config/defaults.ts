@@ -218,8 +218,6 @@ export const DEFAULT_PHYSICAL_BASE_COMPRESSION: 'gzip' | 'none' = 'none';
  * to the copy.
  */
 export const DEFAULT_PAGE_CACHE_WRITE_BYTES = 256 * 1024;
-/** Physical promotion: buffers of DEFAULT_PAGE_CACHE_WRITE_BYTES in flight to mbstream -x's stdin. */
-export const DEFAULT_XBSTREAM_FEED_BUFFERS = 8;
 /** Physical base backups: the stream goes to the archive in pieces of about this size. */
 export const DEFAULT_PHYSICAL_BASE_PIECE_BYTES = 1024 * 1024;
 /** Physical promotion: mbstream -x worker threads (files written in parallel). */

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
 import { constants as fsConstants, createReadStream, readFileSync } from 'node:fs';
-import { access, chmod, lchown, lstat, mkdir, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
+import { access, chmod, lchown, lstat, mkdir, open, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
@@ -13,7 +12,6 @@ import { DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX, DEFAULT_PHYSICAL_EXTRACT_THREAD
 import { HotspareError } from '../core/errors.js';
 import { SYSTEM_SCHEMAS } from '../primary/base/table-inventory.js';
 import { checkBaseFiles } from './base-checksums.js';
-import { feedRechunkedXbstream } from './xbstream-rechunk.js';
 import { fsyncDir, syncTree } from '../platform/durable-file.js';
 import type { Logger } from '../platform/logger.js';
 import type { TargetServer } from './target-server.js';
@@ -143,10 +141,14 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
       extract = spawnChecked('mbstream', args, 'pipe');
       fed = pipeline(createReadStream(path), createGunzip(), extract.stdin);
     } else {
-      // Through this process, its chunks cut to DEFAULT_PAGE_CACHE_WRITE_BYTES: mbstream writes
-      // each chunk with one write, and the stream's reach 10 MiB (xbstream-rechunk.ts).
-      extract = spawnChecked('mbstream', args, 'pipe');
-      fed = feedRechunkedXbstream(path, extract.stdin);
+      // mbstream reads an uncompressed stream from the file itself.
+      const file = await open(path, 'r');
+      try {
+        extract = spawnChecked('mbstream', args, file.fd);
+      } finally {
+        await file.close();
+      }
+      fed = Promise.resolve();
     }
     stopOnDamage(extract);
     running = extract;
@@ -287,7 +289,7 @@ function restoreFailed(what: string): HotspareError {
 
 /** A tool run with stderr's tail kept; `exited` rejects with TOOL_MISSING when it is not installed. */
 interface SpawnedTool {
-  stdin: Writable;
+  stdin: NodeJS.WritableStream;
   exited: Promise<number | null>;
   stderr: () => string;
   kill: () => void;
@@ -302,7 +304,7 @@ function spawnChecked(command: string, args: string[], stdin: 'pipe' | 'ignore' 
     child.once('close', resolve);
   });
   child.stdin?.on('error', () => undefined);
-  return { stdin: child.stdin as Writable, exited, stderr: () => stderr.trim().split('\n').slice(-6).join(' | '), kill: () => child.kill() };
+  return { stdin: child.stdin as NodeJS.WritableStream, exited, stderr: () => stderr.trim().split('\n').slice(-6).join(' | '), kill: () => child.kill() };
 }
 
 async function toolVersion(command: string, flag: string): Promise<void> {
