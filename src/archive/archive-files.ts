@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { writeAllAt } from '../platform/sliced-write.js';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
+import { writeAllAt } from '../platform/sliced-write.js';
 import {
   DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES,
   DEFAULT_ARCHIVE_DIRECT_BUFFER_BYTES,

@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { writevAllAt } from '../platform/sliced-write.js';
 import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
+import { writevAllAt } from '../platform/sliced-write.js';
 import { BINLOG_FIRST_EVENT_POSITION, BINLOG_MAGIC, EventType, parseRotate } from '../core/binlog-event.js';
 import { assert } from '../core/assert.js';
 import { HotspareError } from '../core/errors.js';

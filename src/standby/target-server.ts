@@ -99,7 +99,7 @@ export class TargetServer {
       was,
       restore: async () => {
         await this.#query('SET GLOBAL innodb_flush_log_at_trx_commit = 1');
-        await this.flushRedoLog();
+        await this.#flushRedoLog();
       },
     };
   }
@@ -109,7 +109,7 @@ export class TargetServer {
    * innodb_flush_log_at_trx_commit=1), and checks that the server says so where it can (MariaDB
    * has Innodb_lsn_current and Innodb_lsn_flushed; MySQL does not).
    */
-  async flushRedoLog(): Promise<void> {
+  async #flushRedoLog(): Promise<void> {
     const lsn = async (name: string): Promise<bigint | undefined> => {
       const [row] = await this.#query(`SHOW GLOBAL STATUS LIKE '${name}'`);
       return row?.['Value'] === undefined ? undefined : BigInt(String(row['Value']));
