@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { writeAllAt } from '../platform/sliced-write.js';
 
 /** O_DIRECT where the platform has one (Linux); elsewhere 0, and every write stays buffered. */
 const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT ?? 0;
@@ -150,10 +151,5 @@ export class DirectWriter {
   }
 }
 
-async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < data.length; ) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
-    if (bytesWritten === 0) throw new Error(`direct write of ${data.length - done} bytes at ${position + done} wrote nothing`);
-    done += bytesWritten;
-  }
-}
+/** O_DIRECT writes skip the page cache, so they are not cut like buffered ones. */
+const writeAll = (handle: FileHandle, data: Buffer, position: number): Promise<void> => writeAllAt(handle, data, position, Number.POSITIVE_INFINITY);

@@ -95,7 +95,6 @@ export function encodeLineText(line: JournalLine): string {
   return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
 }
 
-
 /**
  * Parses a journal segment. Returns the lines that verify and the byte length they cover;
  * `torn` says whether anything after them was cut off or damaged.

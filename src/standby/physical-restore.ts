@@ -121,10 +121,13 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
     const path = join(new ArchiveLayout(archiveRoot).baseDir, base.id, physical.stream);
     const checked = checkBaseFiles(archiveRoot, base);
     void checked.then((problems) => problems.length === 0 && log.info({ stream: physical.stream }, 'physical base stream checksum verified'), () => undefined);
-    // A tool working on a damaged copy is stopped as soon as the damage is known: its result
-    // would be thrown away, and a damaged copy may keep it busy much longer.
-    const stopOnDamage = (tool: SpawnedTool): void => {
+    // Each tool started is followed: one working on a damaged copy is stopped as soon as the
+    // damage is known (its result would be thrown away, and a damaged copy may keep it busy much
+    // longer), and the one running is what an abort stops (one started after it, at once).
+    const follow = (tool: SpawnedTool): void => {
       void checked.then((problems) => problems.length > 0 && tool.kill(), () => undefined);
+      running = tool;
+      if (signal?.aborted === true) tool.kill();
     };
     const refuseDamage = async (): Promise<void> => {
       const problems = await checked;
@@ -150,9 +153,7 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
       }
       fed = Promise.resolve();
     }
-    stopOnDamage(extract);
-    running = extract;
-    if (signal?.aborted === true) extract.kill();
+    follow(extract);
     const [feed, code] = await Promise.allSettled([fed, extract.exited]);
     signal?.throwIfAborted();
     if (code.status === 'rejected') throw code.reason;
@@ -163,9 +164,7 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
     }
     log.info({ staging }, 'physical base extracted; preparing it while its checksum is checked');
     const prepare = spawnChecked('mariabackup', ['--prepare', `--target-dir=${staging}`], 'ignore');
-    stopOnDamage(prepare);
-    running = prepare;
-    if (signal?.aborted === true) prepare.kill();
+    follow(prepare);
     const prepared = await prepare.exited;
     signal?.throwIfAborted();
     await refuseDamage();

@@ -66,10 +66,11 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
     const base = (await listBaseBackups(new LocalArchiveFiles(options.archiveRoot))).find((b) => b.id === plan.base.id);
     assert(base !== undefined, 'the planned base exists');
     const physical = plan.physical;
-    if (early !== undefined && (early.baseId !== base.id || early.staging !== physical?.staging)) await early.abandon();
+    const staged = early !== undefined && early.baseId === base.id && early.staging === physical?.staging ? early : undefined;
+    if (staged === undefined) await early?.abandon();
     if (physical !== undefined) {
       // Prepared beside the datadir while the server still runs: it is down only for the swap.
-      if (early !== undefined && early.baseId === base.id && early.staging === physical.staging) await early.prepared;
+      if (staged !== undefined) await staged.prepared;
       else await preparePhysicalBase(options.archiveRoot, base, physical, log);
       log.info({ base: base.id, staging: physical.staging }, 'physical base prepared');
       await stopTarget(server, physical.pid);
