@@ -16,7 +16,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { takePhysicalBaseBackup } from '../../src/primary/base/take-physical-base-backup.js';
 import { MariadbServer, writeClientDefaults } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
-import { say, type BenchSuite } from './bench-suite.js';
+import { median, say, type BenchSuite } from './bench-suite.js';
 import { buildBaseData, settleCheckpoint, writeAfterBase } from './base-data.js';
 
 const execFileAsync = promisify(execFile);
@@ -32,11 +32,6 @@ const MB = 1024 * 1024;
 /** Replay runs of ours and of the reference each, alternating which goes first. */
 const REPLAY_PAIRS = Number(process.env['BENCH_REPLAY_PAIRS'] ?? '3');
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
   const t = process.hrtime.bigint();

@@ -31,3 +31,10 @@ export function advantage(row: BenchRow): number | undefined {
 export function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
+
+/** The median of some runs (the mean of the middle two for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}

@@ -8,7 +8,7 @@ import { compareBinlogPositions } from '../../src/core/binlog-position.js';
 import { compareArchiveWithPrimary } from '../../src/sandbox/binlog-compare.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
-import { type BenchSuite, say } from './bench-suite.js';
+import { median, say, type BenchSuite } from './bench-suite.js';
 import { binlogTotalBytes, buildBinlogBacklog } from './binlog-backlog.js';
 import { seedBaseBackup } from './seed-base-backup.js';
 
@@ -60,11 +60,6 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 /** GET /lag: the first replica's durable point, and how long the answer took. */
 function durablePoint(port: number): Promise<{ file: string | null; position: number | null; ms: number }> {

@@ -8,7 +8,7 @@ import { spoolSourceSchema } from '../../src/config/schema.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
-import { say, type BenchSuite } from './bench-suite.js';
+import { median, say, type BenchSuite } from './bench-suite.js';
 
 const MiB = 1024 * 1024;
 const BLOCK = 64 * 1024;
@@ -37,11 +37,6 @@ async function makeTree(root: string): Promise<number> {
   return bytes;
 }
 
-function median(runs: readonly number[]): number {
-  const sorted = [...runs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 function loadAverage(): string {
   return loadavg()
