@@ -1,4 +1,4 @@
-import { advantage, say, type BenchRow, type BenchSuite } from './bench/bench-suite.js';
+import { advantage, removeBenchLeftovers, say, type BenchRow, type BenchSuite } from './bench/bench-suite.js';
 import { binlogStreamingSuite } from './bench/binlog-streaming.js';
 import { spoolSyncSuite } from './bench/spool-sync.js';
 import { lagEndpointSuite } from './bench/lag-endpoint.js';
@@ -38,6 +38,16 @@ async function main(): Promise<void> {
 
 function fmt(n: number): string {
   return Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(2);
+}
+
+// Stopped by Ctrl-C or kill, the bench still leaves nothing running and nothing on disk: a
+// signal's default action would skip the exit handlers (the sandbox's kills its servers there).
+process.once('exit', removeBenchLeftovers);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`\nbench stopped by ${signal}; removing its servers and folders`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
 }
 
 main().then(

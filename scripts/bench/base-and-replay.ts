@@ -1,7 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -16,7 +15,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { takePhysicalBaseBackup } from '../../src/primary/base/take-physical-base-backup.js';
 import { MariadbServer, writeClientDefaults } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
-import { median, say, type BenchSuite } from './bench-suite.js';
+import { benchDir, median, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
 import { buildBaseData, settleCheckpoint, writeAfterBase } from './base-data.js';
 
 const execFileAsync = promisify(execFile);
@@ -139,7 +138,7 @@ async function promoteCli(args: string[]): Promise<{ seconds: number; stderr: st
 export const baseAndReplaySuite: BenchSuite = {
   title: 'base backup, restore and replay (issue 3)',
   async run(report) {
-    const dir = mkdtempSync(join(tmpdir(), 'hotspare-bench-base-'));
+    const dir = benchDir('base');
     const servers: MariadbServer[] = [];
     const start = async (name: string, serverId: number, binlog: boolean): Promise<MariadbServer> => {
       const server = await MariadbServer.start({ serverId, binlog, baseDir: join(dir, name), extraArgs: SERVER_ARGS });
@@ -408,7 +407,7 @@ export const baseAndReplaySuite: BenchSuite = {
       await standbyConn.end();
     } finally {
       for (const server of servers) await server.destroy().catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
+      removeBenchDir(dir);
     }
   },
 };

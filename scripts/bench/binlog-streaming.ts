@@ -1,14 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { compareBinlogPositions } from '../../src/core/binlog-position.js';
 import { compareArchiveWithPrimary } from '../../src/sandbox/binlog-compare.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
-import { median, say, type BenchSuite } from './bench-suite.js';
+import { benchDir, median, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
 import { binlogTotalBytes, buildBinlogBacklog } from './binlog-backlog.js';
 import { seedBaseBackup } from './seed-base-backup.js';
 
@@ -112,7 +111,7 @@ export const binlogStreamingSuite: BenchSuite = {
   title: 'binlog catch-up to a file archive (issue 2)',
   async run(report) {
     if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`BENCH_BINLOG_ROUNDS must be a whole number of at least 1, not ${process.env['BENCH_BINLOG_ROUNDS']}`);
-    const dir = mkdtempSync(join(tmpdir(), 'hotspare-bench-binlog-'));
+    const dir = benchDir('binlog');
     const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
     try {
       // The base is taken before the backlog, so the agent catches up the whole backlog from
@@ -239,7 +238,7 @@ export const binlogStreamingSuite: BenchSuite = {
       report({ name: `slowest /lag answer during catch-up (polled every ${POLL_INTERVAL_MS} ms), all rounds`, unit: 'ms', ours: Math.max(...runs.map((r) => r.slowestLagMs)), higherIsBetter: false });
     } finally {
       await primary.destroy();
-      rmSync(dir, { recursive: true, force: true });
+      removeBenchDir(dir);
     }
   },
 };

@@ -1,14 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { request, Agent } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { LagReport } from '../../src/agent/lag-monitor.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
-import { say, type BenchSuite } from './bench-suite.js';
+import { benchDir, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
 
 const BIN = new URL('../../../bin/hotspare.js', import.meta.url).pathname;
 /** Phases of the run: streaming under load, an outage of the replica's stream, recovery. */
@@ -49,7 +48,7 @@ interface Sample {
 export const lagEndpointSuite: BenchSuite = {
   title: 'lag endpoint (issue 6)',
   async run(report) {
-    const dir = mkdtempSync(join(tmpdir(), 'hotspare-bench-lag-'));
+    const dir = benchDir('lag');
     const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
     const port = await freePort();
     const configPath = join(dir, 'agent.json');
@@ -165,7 +164,7 @@ export const lagEndpointSuite: BenchSuite = {
       await new Promise((r) => agent.once('exit', r));
       await primary.destroy();
       if (process.env['BENCH_LAG_DUMP'] !== undefined) writeFileSync(`${process.env['BENCH_LAG_DUMP']}.agent.log`, readFileSync(join(dir, 'agent.log')));
-      rmSync(dir, { recursive: true, force: true });
+      removeBenchDir(dir);
     }
   },
 };

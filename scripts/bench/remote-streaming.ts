@@ -1,6 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +11,7 @@ import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
-import { say, type BenchSuite } from './bench-suite.js';
+import { benchDir, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
 import { seedBaseBackup } from './seed-base-backup.js';
 
 const execFileAsync = promisify(execFile);
@@ -32,7 +31,7 @@ const LATENCY_CONNECTIONS = 4;
 export const remoteStreamingSuite: BenchSuite = {
   title: 'remote streaming through hotspare receive (issue 4)',
   async run(report) {
-    const dir = mkdtempSync(join(tmpdir(), 'hotspare-bench-remote-'));
+    const dir = benchDir('remote');
     const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
     let receiver: ChildProcess | undefined;
     try {
@@ -66,7 +65,7 @@ export const remoteStreamingSuite: BenchSuite = {
     } finally {
       receiver?.kill('SIGTERM');
       await primary.destroy();
-      rmSync(dir, { recursive: true, force: true });
+      removeBenchDir(dir);
     }
   },
 };

@@ -1,14 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { appendFile, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
 import { spoolSourceSchema } from '../../src/config/schema.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
-import { median, say, type BenchSuite } from './bench-suite.js';
+import { benchDir, median, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
 
 const MiB = 1024 * 1024;
 const BLOCK = 64 * 1024;
@@ -85,7 +85,7 @@ function syncer(path: string, archive: string): SpoolSyncer {
 export const spoolSyncSuite: BenchSuite = {
   title: 'spool files (issue 5)',
   async run(report) {
-    const dir = await mkdtemp(join(tmpdir(), 'hotspare-bench-spool-'));
+    const dir = benchDir('spool');
     try {
       const tree = join(dir, 'tree');
       await mkdir(tree);
@@ -205,7 +205,7 @@ export const spoolSyncSuite: BenchSuite = {
       say(`    shipped ${(shippedRewrite / MiB).toFixed(3)} MiB`);
       await s2.stop();
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      removeBenchDir(dir);
     }
   },
 };
