@@ -299,7 +299,7 @@ export const baseAndReplaySuite: BenchSuite = {
         const milestones = [
           ['archive binlog scanned', 'archive verified'],
           ['promotion planned', 'planned'],
-          ['physical base extracted; preparing it while its checksum is checked', 'extracted (mbstream -x)'],
+          ['physical base extracted; preparing it while its checksum is checked', 'extracted'],
           ['physical base stream checksum verified', 'sha256 checked'],
           ['physical base prepared and its checksum verified; making it durable', 'prepared (mariabackup --prepare)'],
           ['physical base prepared', 'synced to disk'],

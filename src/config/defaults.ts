@@ -220,7 +220,17 @@ export const DEFAULT_PHYSICAL_BASE_COMPRESSION: 'gzip' | 'none' = 'none';
 export const DEFAULT_PAGE_CACHE_WRITE_BYTES = 256 * 1024;
 /** Physical base backups: the stream goes to the archive in pieces of about this size. */
 export const DEFAULT_PHYSICAL_BASE_PIECE_BYTES = 1024 * 1024;
-/** Physical promotion: mbstream -x worker threads (files written in parallel). */
+/**
+ * Physical promotion: the stream is read in pieces of this size by the extractor's thread
+ * (xbstream-extract.ts); a piece is its memory. At least one chunk header (546 bytes) long.
+ */
+export const DEFAULT_XBSTREAM_READ_BYTES = 1024 * 1024;
+/**
+ * Physical promotion: at most this many files of the stream may be open (begun, not yet ended)
+ * at once. mariabackup has one per copy thread open; many more means the stream is damaged.
+ */
+export const DEFAULT_XBSTREAM_OPEN_FILES_MAX = 1024;
+/** Physical promotion: mbstream -x worker threads (files written in parallel), where mbstream extracts (a compressed stream, or a chunk type our extractor does not know). */
 export const DEFAULT_PHYSICAL_EXTRACT_THREADS = 2;
 /**
  * Physical promotion: files of the prepared base flushed to disk at once (fdatasync on the

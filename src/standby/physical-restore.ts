@@ -15,6 +15,7 @@ import { checkBaseFiles } from './base-checksums.js';
 import { fsyncDir, syncTree } from '../platform/durable-file.js';
 import type { Logger } from '../platform/logger.js';
 import type { TargetServer } from './target-server.js';
+import { extractXbstream } from './xbstream-extract.js';
 
 /** Everything a promotion from a physical base needs, checked before anything changes. */
 export interface PhysicalRestorePlan {
@@ -93,7 +94,7 @@ export async function planPhysicalRestore(input: {
 }
 
 /**
- * Extracts the stream (`mbstream -x`, after gunzip when compressed) into the staging folder,
+ * Extracts the stream (extractXbstream; `mbstream -x`, after gunzip, when compressed) into the staging folder,
  * prepares it (`mariabackup --prepare`), gives it the datadir's owner and mode, and makes it
  * durable: the server still runs meanwhile. A staging folder left by an earlier failed attempt
  * is removed first (it is ours by its name), and so is this one when anything fails. `signal`
@@ -109,11 +110,11 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
   signal?.throwIfAborted();
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { mode: 0o750 });
-  let running: SpawnedTool | undefined;
+  let running: { kill: () => void } | undefined;
   const abandon = (): void => running?.kill();
   signal?.addEventListener('abort', abandon, { once: true });
   try {
-    // The stream's size and sha256 are checked while mbstream extracts it and mariabackup
+    // The stream's size and sha256 are checked while it is extracted and mariabackup
     // prepares the copy (a second read, on the other core, from the page cache the first one
     // fills; the prepare is one busy core of its own): a mismatch fails before this returns,
     // so before the target server is touched. Damage explains a failed extract or prepare
@@ -124,7 +125,7 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
     // Each tool started is followed: one working on a damaged copy is stopped as soon as the
     // damage is known (its result would be thrown away, and a damaged copy may keep it busy much
     // longer), and the one running is what an abort stops (one started after it, at once).
-    const follow = (tool: SpawnedTool): void => {
+    const follow = (tool: { kill: () => void }): void => {
       void checked.then((problems) => problems.length > 0 && tool.kill(), () => undefined);
       running = tool;
       if (signal?.aborted === true) tool.kill();
@@ -137,31 +138,27 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
         });
       }
     };
-    let extract: SpawnedTool;
-    let fed: Promise<void>;
-    const args = ['-x', `--parallel=${DEFAULT_PHYSICAL_EXTRACT_THREADS}`, '-C', staging];
-    if (physical.compression === 'gzip') {
-      extract = spawnChecked('mbstream', args, 'pipe');
-      fed = pipeline(createReadStream(path), createGunzip(), extract.stdin);
-    } else {
-      // mbstream reads an uncompressed stream from the file itself.
-      const file = await open(path, 'r');
+    // Ours extracts an uncompressed stream (see extractXbstream for why); mbstream extracts a
+    // compressed one, and any stream ours does not read as mbstream would (it is the authority
+    // on its format; a damaged stream fails the sha256 check first).
+    let extracted = false;
+    if (physical.compression !== 'gzip') {
+      const extraction = extractXbstream(path, staging);
+      follow(extraction);
       try {
-        extract = spawnChecked('mbstream', args, file.fd);
-      } finally {
-        await file.close();
+        const { files, bytes } = await extraction.done;
+        log.debug({ files, bytes }, 'physical base stream extracted');
+        extracted = true;
+      } catch (err) {
+        signal?.throwIfAborted();
+        await refuseDamage();
+        if (!(err instanceof HotspareError && err.code.startsWith('XBSTREAM_'))) throw err;
+        log.warn({ code: err.code, reason: err.message }, 'hotspare cannot extract this stream itself; mbstream extracts it');
+        await rm(staging, { recursive: true, force: true });
+        await mkdir(staging, { mode: 0o750 });
       }
-      fed = Promise.resolve();
     }
-    follow(extract);
-    const [feed, code] = await Promise.allSettled([fed, extract.exited]);
-    signal?.throwIfAborted();
-    if (code.status === 'rejected') throw code.reason;
-    if (code.value !== 0 || feed.status === 'rejected') {
-      await refuseDamage();
-      if (code.value !== 0) throw restoreFailed(`mbstream -x exited with ${code.value}: ${extract.stderr()}`);
-      throw restoreFailed(`reading ${physical.stream}: ${String((feed as PromiseRejectedResult).reason)}`);
-    }
+    if (!extracted) await extractWithMbstream(path, physical.compression, staging, follow, refuseDamage, signal);
     log.info({ staging }, 'physical base extracted; preparing it while its checksum is checked');
     const prepare = spawnChecked('mariabackup', ['--prepare', `--target-dir=${staging}`], 'ignore');
     follow(prepare);
@@ -171,7 +168,7 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
     if (prepared !== 0) throw restoreFailed(`mariabackup --prepare exited with ${prepared}: ${prepare.stderr()}`);
     log.info({ staging }, 'physical base prepared and its checksum verified; making it durable');
     await ownLikeDatadir(plan);
-    // mbstream and mariabackup leave much of the copy in the page cache only: it is flushed
+    // The extraction and mariabackup leave much of the copy in the page cache only: it is flushed
     // before it replaces the datadir, so the server never runs, and is never opened for writes,
     // on data a host crash could still take away. After the ownership change, so that is on
     // disk too.
@@ -182,6 +179,45 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
     throw err;
   } finally {
     signal?.removeEventListener('abort', abandon);
+  }
+}
+
+/**
+ * `mbstream -x` into the staging folder, fed the stream itself (uncompressed) or through gunzip.
+ * A failure reports the stream's damage first, when the sha256 check finds it.
+ */
+async function extractWithMbstream(
+  path: string,
+  compression: 'gzip' | 'none' | undefined,
+  staging: string,
+  follow: (tool: SpawnedTool) => void,
+  refuseDamage: () => Promise<void>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  let extract: SpawnedTool;
+  let fed: Promise<void>;
+  const args = ['-x', `--parallel=${DEFAULT_PHYSICAL_EXTRACT_THREADS}`, '-C', staging];
+  if (compression === 'gzip') {
+    extract = spawnChecked('mbstream', args, 'pipe');
+    fed = pipeline(createReadStream(path), createGunzip(), extract.stdin);
+  } else {
+    // mbstream reads an uncompressed stream from the file itself.
+    const file = await open(path, 'r');
+    try {
+      extract = spawnChecked('mbstream', args, file.fd);
+    } finally {
+      await file.close();
+    }
+    fed = Promise.resolve();
+  }
+  follow(extract);
+  const [feed, code] = await Promise.allSettled([fed, extract.exited]);
+  signal?.throwIfAborted();
+  if (code.status === 'rejected') throw code.reason;
+  if (code.value !== 0 || feed.status === 'rejected') {
+    await refuseDamage();
+    if (code.value !== 0) throw restoreFailed(`mbstream -x exited with ${code.value}: ${extract.stderr()}`);
+    throw restoreFailed(`reading ${basename(path)}: ${String((feed as PromiseRejectedResult).reason)}`);
   }
 }
 

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, chmodSync, closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,7 +19,11 @@ import { WorkloadRunner, createWorkloadSchema, workloadStep } from '../../src/sa
 import type { PromoteOptions } from '../../src/standby/promote.js';
 import type { TargetSpec } from '../../src/standby/stop-point.js';
 import { freePort } from '../../src/sandbox/free-port.js';
+import { crc32 } from '../../src/core/crc32.js';
 import { checkBaseFiles } from '../../src/standby/base-checksums.js';
+import { extractXbstream } from '../../src/standby/xbstream-extract.js';
+import { describeTree, treeDiff } from '../../src/sandbox/tree-compare.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { primaryHead } from '../support/primary-head.js';
 import { ReceiverProcess } from '../support/receiver-process.js';
 import { promoteInto as promoteSandbox } from '../support/promote-into.js';
@@ -146,6 +151,20 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(status.stdout).toContain(`${bases[1]?.id} (physical-mariabackup)`);
   });
 
+  it('our extractor makes of every archived stream exactly what mbstream -x makes of it: files, bytes, modes', async () => {
+    const withoutTimes = (tree: Map<string, string>): Map<string, string> => new Map([...tree].map(([p, v]) => [p, v.replace(/ mtime \d+$/, '')]));
+    for (const base of bases) {
+      const stream = join(archive, 'base', base.id, base.physical?.stream ?? '');
+      const ours = mkdtempSync(join(work, 'ours-'));
+      const theirs = mkdtempSync(join(work, 'mbstream-'));
+      expect((await extractXbstream(stream, ours).done).files).toBeGreaterThan(10);
+      await execFileAsync('sh', ['-c', `mbstream -x -C '${theirs}' < '${stream}'`]);
+      expect(treeDiff(withoutTimes(await describeTree(theirs)), withoutTimes(await describeTree(ours)))).toEqual([]);
+      rmSync(ours, { recursive: true });
+      rmSync(theirs, { recursive: true });
+    }
+  });
+
   it('refuses a physical base without --target-datadir, with the wrong datadir, and a non-empty target without --replace; nothing changes', async () => {
     // Something of the standby's own that must survive every refusal.
     const conn = await standby.connect();
@@ -177,6 +196,8 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     const { code, stdout, stderr } = await hotspare(['promote', '--archive', archive, '--target', standbyUrl(), '--replace', '--json', '--target-datadir', standby.datadir, '--target-start', standby.startCommand()]);
     expect(stderr.split('\n').filter((l) => l.includes('"level":50'))).toEqual([]);
     expect(code).toBe(0);
+    // Our extractor read the stream (mbstream is only its fallback).
+    expect(stderr).not.toContain('mbstream extracts it');
     const report = JSON.parse(stdout) as { base: { id: string; method: string }; physical: { previous: string }; lossWindowSeconds: number };
     expect(report.base).toMatchObject({ id: bases[1]?.id, method: 'physical-mariabackup' });
     expect(await standbyChecksums()).toEqual(sums.end);
@@ -221,6 +242,38 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(standby.pid).toBe(pid);
     expect(await standbyChecksums()).toEqual(before);
     expect(readdirSync(dirname(standby.datadir)).filter((n) => n.includes('.hotspare-staging-'))).toEqual([]);
+  });
+
+  it('a stream holding a chunk type our extractor does not read: mbstream extracts it, and the promotion is exact', async () => {
+    const copy = join(work, 'archive-newer-format');
+    cpSync(archive, copy, { recursive: true });
+    const base = bases[0] as BaseBackupMetadata;
+    const stream = join(copy, 'base', base.id, base.physical?.stream ?? '');
+    // An ignorable chunk of an unknown type ('Z', flag 1) at the end, as a newer mariabackup
+    // might write: mbstream skips it; ours refuses what it does not know.
+    const payload = Buffer.from('newer');
+    const head = Buffer.alloc(14);
+    head.write('XBSTCK01', 0, 'latin1');
+    head[8] = 1;
+    head[9] = 'Z'.charCodeAt(0);
+    head.writeUInt32LE(1, 10);
+    const meta = Buffer.alloc(20);
+    meta.writeBigUInt64LE(BigInt(payload.length), 0);
+    meta.writeUInt32LE(crc32(payload), 16);
+    appendFileSync(stream, Buffer.concat([head, Buffer.from('z'), meta, payload]));
+    // The archive's own checksums are made to match, so this is a stream stored as written.
+    const metadataPath = join(copy, 'base', base.id, 'metadata.json');
+    const metadata = JSON.parse(readFileSync(metadataPath, 'utf8')) as BaseBackupMetadata;
+    const entry = metadata.files.find((f) => f.name === base.physical?.stream);
+    if (entry === undefined) throw new Error('the stream is listed in the metadata');
+    entry.bytes = statSync(stream).size;
+    entry.sha256 = createHash('sha256').update(readFileSync(stream)).digest('hex');
+    writeFileSync(metadataPath, JSON.stringify(metadata));
+    const log = captureLogger();
+    const plan = await promoteSandbox(standby, copy, { kind: 'time', atMs: instant.atMs }, { ...physicalTarget(), logger: log.logger });
+    expect(plan.base.id).toBe(base.id);
+    expect(log.lines().filter((l) => l.msg.includes('mbstream extracts it')).map((l) => l.code)).toEqual(['XBSTREAM_UNSUPPORTED']);
+    expect(await standbyChecksums()).toEqual(sums.instant);
   });
 
   it('a physical base through a remote replica (`hotspare receive`): the same putFile path, intact on the standby', async () => {
