@@ -3,16 +3,13 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { writeAllAt } from '../platform/sliced-write.js';
 
 /** O_DIRECT where the platform has one (Linux); elsewhere 0, and every write stays buffered. */
-export const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT ?? 0;
+const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT ?? 0;
 /** WebAssembly memory grows in pages of this size. */
 const WASM_PAGE_BYTES = 64 * 1024;
 /** The one WebAssembly API used here (the project's TypeScript libraries do not declare it); absent under --jitless. */
 const Memory = (globalThis as unknown as {
   WebAssembly?: { Memory: new (d: { initial: number; maximum?: number; shared?: boolean }) => { buffer: ArrayBuffer | SharedArrayBuffer } };
 }).WebAssembly?.Memory;
-
-/** alignedMemory() gives page-aligned memory (false under --jitless, where it is plain memory). */
-export const alignedMemoryAvailable = Memory !== undefined;
 
 export const alignDown = (n: number, align: number): number => n - (n % align);
 export const alignUp = (n: number, align: number): number => alignDown(n + align - 1, align);

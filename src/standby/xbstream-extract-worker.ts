@@ -1,8 +1,6 @@
-import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { O_DIRECT, alignUp, alignedMemory, alignedMemoryAvailable } from '../archive/direct-writes.js';
-import { DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES as DIRECT_ALIGN_BYTES } from '../config/defaults.js';
 import { crc32 } from '../core/crc32.js';
 import { HotspareError } from '../core/errors.js';
 import { XBSTREAM_HEAD_BYTES_MAX, parseXbstreamHead, xbstreamDamaged as damaged } from '../core/xbstream-chunk.js';
@@ -18,54 +16,30 @@ const port = parentPort;
 if (port === null) throw new Error('xbstream-extract-worker runs as a worker thread');
 const cfg = workerData as ExtractData;
 
-/**
- * The stream opened past the page cache (O_DIRECT) where the file system allows it and the
- * read buffer can be aligned; otherwise as usual.
- */
-function openInput(path: string): number {
-  if (O_DIRECT !== 0 && alignedMemoryAvailable) {
-    try {
-      return openSync(path, fsConstants.O_RDONLY | O_DIRECT);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-    }
-  }
-  return openSync(path, 'r');
-}
-
 function extract(): { files: number; bytes: number } {
-  const input = openInput(cfg.stream);
+  const input = openSync(cfg.stream, 'r');
   /** Files begun and not yet ended: descriptor and the next offset expected. */
   const open = new Map<string, { fd: number; next: number }>();
   try {
     const size = fstatSync(input).size;
-    // The buffer: a keep area, where the part of the last read not yet used is moved to end at
-    // an aligned boundary, then the read area. Every read lands at an aligned place in memory
-    // and in the file, as O_DIRECT wants (mariabackup's stream is read past the page cache:
-    // read cold through it, the stream cost more than the extraction itself, see README).
-    const keepBytes = alignUp(Math.max(cfg.sliceBytes, XBSTREAM_HEAD_BYTES_MAX), DIRECT_ALIGN_BYTES);
-    const buf = Buffer.from(alignedMemory(keepBytes + cfg.readBytes));
-    /** buf[start, end) holds the stream from bufAt; the file is read up to bufAt + (end - start). */
+    const buf = Buffer.allocUnsafeSlow(cfg.readBytes);
+    /** The stream offset of buf[0], and how many bytes from there buf holds. */
     let bufAt = 0;
-    let start = 0;
-    let end = 0;
+    let held = 0;
     /** Makes buf hold [pos, pos + want) (less at the stream's end); returns pos's index in buf. */
     const hold = (pos: number, want: number): number => {
-      if (pos + want <= bufAt + end - start) return start + pos - bufAt;
-      const from = start + pos - bufAt;
-      buf.copy(buf, keepBytes - (end - from), from, end);
-      start = keepBytes - (end - from);
-      end = keepBytes;
+      if (pos + want <= bufAt + held) return pos - bufAt;
+      const kept = bufAt + held - pos;
+      if (kept > 0) buf.copy(buf, 0, pos - bufAt, pos - bufAt + kept);
       bufAt = pos;
+      held = Math.max(kept, 0);
       const goal = Math.min(want, size - pos);
-      while (end - start < goal) {
-        const fileAt = bufAt + end - start;
-        // Only the file's last read may come back short, so every other read starts aligned.
-        const got = fileAt < size ? readSync(input, buf, end, cfg.readBytes, fileAt) : 0;
-        if (got === 0) throw damaged(fileAt, `the file ended before its size of ${size} bytes`);
-        end += got;
+      while (held < goal) {
+        const got = readSync(input, buf, held, buf.length - held, bufAt + held);
+        if (got === 0) throw damaged(bufAt + held, `the file ended before its size of ${size} bytes`);
+        held += got;
       }
-      return start;
+      return 0;
     };
     const made = new Set<string>();
     const create = (path: string, at: number): number => {
@@ -86,7 +60,7 @@ function extract(): { files: number; bytes: number } {
     let bytes = 0;
     for (let pos = 0; pos < size; ) {
       const at = hold(pos, XBSTREAM_HEAD_BYTES_MAX);
-      const head = parseXbstreamHead(buf.subarray(at, at + Math.min(end - at, XBSTREAM_HEAD_BYTES_MAX)), pos);
+      const head = parseXbstreamHead(buf.subarray(at, at + Math.min(held - at, XBSTREAM_HEAD_BYTES_MAX)), pos);
       if (head === undefined) throw damaged(pos, 'the stream ends inside a chunk header');
       const chunkAt = pos;
       pos += head.headBytes;

@@ -1,6 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { alignUp } from '../archive/direct-writes.js';
-import { DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES, DEFAULT_PAGE_CACHE_WRITE_BYTES, DEFAULT_XBSTREAM_OPEN_FILES_MAX, DEFAULT_XBSTREAM_READ_BYTES } from '../config/defaults.js';
+import { DEFAULT_PAGE_CACHE_WRITE_BYTES, DEFAULT_XBSTREAM_OPEN_FILES_MAX, DEFAULT_XBSTREAM_READ_BYTES } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import { XBSTREAM_HEAD_BYTES_MAX } from '../core/xbstream-chunk.js';
 
@@ -40,11 +39,12 @@ export function extractXbstream(stream: string, dest: string, options: { readByt
   const data: ExtractData = {
     stream,
     dest,
-    // Whole blocks, as reads past the page cache want.
-    readBytes: alignUp(Math.max(options.readBytes ?? DEFAULT_XBSTREAM_READ_BYTES, XBSTREAM_HEAD_BYTES_MAX), DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES),
+    readBytes: Math.max(options.readBytes ?? DEFAULT_XBSTREAM_READ_BYTES, XBSTREAM_HEAD_BYTES_MAX),
     sliceBytes: options.sliceBytes ?? DEFAULT_PAGE_CACHE_WRITE_BYTES,
     openFilesMax: options.openFilesMax ?? DEFAULT_XBSTREAM_OPEN_FILES_MAX,
   };
+  // A payload piece must fit the read buffer beside nothing else.
+  data.sliceBytes = Math.min(data.sliceBytes, data.readBytes);
   const worker = new Worker(WORKER_URL, { workerData: data });
   let killed = false;
   const done = new Promise<{ files: number; bytes: number }>((resolve, reject) => {
