@@ -94,9 +94,9 @@ export async function planPhysicalRestore(input: {
 }
 
 /**
- * Extracts the stream (extractXbstream; `mbstream -x`, after gunzip, when compressed) into the staging folder,
- * prepares it (`mariabackup --prepare`), gives it the datadir's owner and mode, and makes it
- * durable: the server still runs meanwhile. A staging folder left by an earlier failed attempt
+ * Extracts the stream into the staging folder (extractXbstream; `mbstream -x`, after gunzip,
+ * when compressed), prepares it (`mariabackup --prepare`), gives it the datadir's owner and
+ * mode, and makes it durable: the server still runs meanwhile. A staging folder left by an earlier failed attempt
  * is removed first (it is ours by its name), and so is this one when anything fails. `signal`
  * abandons it (staged before the plan was known, for another base than the plan chose): the
  * tools are stopped, the folder removed, and it rejects with the signal's reason.

@@ -72,6 +72,10 @@ describe('extractXbstream (what mbstream -x does, for an uncompressed mariabacku
     const { dest, result } = await extract([chunk('P', 'big', { offset: 0, data }), chunk('E', 'big')], { readBytes: 4096, sliceBytes: 1000 });
     expect(await result).toEqual({ files: 1, bytes: data.length });
     expect(readFileSync(join(dest, 'big')).equals(data)).toBe(true);
+    // Writes larger than a read (the slice is cut to the read size).
+    const wide = await extract([chunk('P', 'big', { offset: 0, data }), chunk('E', 'big')], { readBytes: 4096, sliceBytes: 65536 });
+    expect(await wide.result).toEqual({ files: 1, bytes: data.length });
+    expect(readFileSync(join(wide.dest, 'big')).equals(data)).toBe(true);
   });
 
   it('refuses damage with XBSTREAM_DAMAGED: a flipped payload byte, a cut stream, bad magic, a file left open, offsets out of order, a file twice', async () => {
