@@ -139,8 +139,9 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
       }
     };
     // Ours extracts an uncompressed stream (see extractXbstream for why); mbstream extracts a
-    // compressed one, and any stream ours does not read as mbstream would (it is the authority
-    // on its format; a damaged stream fails the sha256 check first).
+    // compressed one, and one holding a chunk type ours does not know (a newer format). A stream
+    // ours finds damaged is refused, even when it is stored as it was taken (sha256 intact):
+    // mbstream would skip a file whose path leaves the folder and still exit 0.
     let extracted = false;
     if (physical.compression !== 'gzip') {
       const extraction = extractXbstream(path, staging);
@@ -152,7 +153,14 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
       } catch (err) {
         signal?.throwIfAborted();
         await refuseDamage();
-        if (!(err instanceof HotspareError && err.code.startsWith('XBSTREAM_'))) throw err;
+        if (!(err instanceof HotspareError)) throw err;
+        if (err.code === 'XBSTREAM_DAMAGED') {
+          throw new HotspareError('BASE_DAMAGED', `base backup ${base.id} is not a valid mariabackup stream, though stored as it was taken: ${err.message}`, {
+            hint: 'the target is unchanged; take a new base backup with `hotspare base`, and check the primary\'s mariabackup',
+            cause: err,
+          });
+        }
+        if (err.code !== 'XBSTREAM_UNSUPPORTED') throw err;
         log.warn({ code: err.code, reason: err.message }, 'hotspare cannot extract this stream itself; mbstream extracts it');
         await rm(staging, { recursive: true, force: true });
         await mkdir(staging, { mode: 0o750 });

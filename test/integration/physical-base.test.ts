@@ -244,24 +244,26 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(readdirSync(dirname(standby.datadir)).filter((n) => n.includes('.hotspare-staging-'))).toEqual([]);
   });
 
-  it('a stream holding a chunk type our extractor does not read: mbstream extracts it, and the promotion is exact', async () => {
-    const copy = join(work, 'archive-newer-format');
+  /**
+   * A copy of the archive whose first base's stream ends with one more chunk (type, flags, path,
+   * payload), and whose metadata has the stream's new size and sha256: a stream stored exactly as
+   * it was taken, as far as the archive can tell.
+   */
+  const archiveWithExtraChunk = (name: string, chunk: { type: string; flags: number; path: string; payload: Buffer }): { copy: string; base: BaseBackupMetadata } => {
+    const copy = join(work, name);
     cpSync(archive, copy, { recursive: true });
     const base = bases[0] as BaseBackupMetadata;
     const stream = join(copy, 'base', base.id, base.physical?.stream ?? '');
-    // An ignorable chunk of an unknown type ('Z', flag 1) at the end, as a newer mariabackup
-    // might write: mbstream skips it; ours refuses what it does not know.
-    const payload = Buffer.from('newer');
+    const path = Buffer.from(chunk.path);
     const head = Buffer.alloc(14);
     head.write('XBSTCK01', 0, 'latin1');
-    head[8] = 1;
-    head[9] = 'Z'.charCodeAt(0);
-    head.writeUInt32LE(1, 10);
+    head[8] = chunk.flags;
+    head[9] = chunk.type.charCodeAt(0);
+    head.writeUInt32LE(path.length, 10);
     const meta = Buffer.alloc(20);
-    meta.writeBigUInt64LE(BigInt(payload.length), 0);
-    meta.writeUInt32LE(crc32(payload), 16);
-    appendFileSync(stream, Buffer.concat([head, Buffer.from('z'), meta, payload]));
-    // The archive's own checksums are made to match, so this is a stream stored as written.
+    meta.writeBigUInt64LE(BigInt(chunk.payload.length), 0);
+    meta.writeUInt32LE(crc32(chunk.payload), 16);
+    appendFileSync(stream, Buffer.concat([head, path, meta, chunk.payload]));
     const metadataPath = join(copy, 'base', base.id, 'metadata.json');
     const metadata = JSON.parse(readFileSync(metadataPath, 'utf8')) as BaseBackupMetadata;
     const entry = metadata.files.find((f) => f.name === base.physical?.stream);
@@ -269,6 +271,24 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     entry.bytes = statSync(stream).size;
     entry.sha256 = createHash('sha256').update(readFileSync(stream)).digest('hex');
     writeFileSync(metadataPath, JSON.stringify(metadata));
+    return { copy, base };
+  };
+
+  it('a stream whose path leaves the backup, stored as taken: promote refuses it (mbstream would skip the file and exit 0); nothing changes', async () => {
+    const { copy } = archiveWithExtraChunk('archive-escaping-path', { type: 'P', flags: 0, path: '../escaped', payload: Buffer.from('outside') });
+    const before = await standbyChecksums();
+    const pid = standby.pid;
+    await expect(promoteSandbox(standby, copy, { kind: 'time', atMs: instant.atMs }, physicalTarget())).rejects.toMatchObject({ code: 'BASE_DAMAGED' });
+    expect(standby.pid).toBe(pid);
+    expect(await standbyChecksums()).toEqual(before);
+    const parent = dirname(standby.datadir);
+    expect(readdirSync(parent).filter((n) => n.includes('.hotspare-staging-') || n === 'escaped')).toEqual([]);
+  });
+
+  it('a stream holding a chunk type our extractor does not read: mbstream extracts it, and the promotion is exact', async () => {
+    // An ignorable chunk of an unknown type ('Z', flag 1) at the end, as a newer mariabackup
+    // might write: mbstream skips it; ours refuses what it does not know.
+    const { copy, base } = archiveWithExtraChunk('archive-newer-format', { type: 'Z', flags: 1, path: 'z', payload: Buffer.from('newer') });
     const log = captureLogger();
     const plan = await promoteSandbox(standby, copy, { kind: 'time', atMs: instant.atMs }, { ...physicalTarget(), logger: log.logger });
     expect(plan.base.id).toBe(base.id);
