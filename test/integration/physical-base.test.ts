@@ -244,6 +244,25 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(readdirSync(dirname(standby.datadir)).filter((n) => n.includes('.hotspare-staging-'))).toEqual([]);
   });
 
+  it('damage the extraction cannot see (a chunk\'s flags byte) is caught by the stream\'s sha256 check; nothing changes', async () => {
+    const copy = join(work, 'archive-flipped-flags');
+    cpSync(archive, copy, { recursive: true });
+    const base = bases[0] as BaseBackupMetadata;
+    const fd = openSync(join(copy, 'base', base.id, base.physical?.stream ?? ''), 'r+');
+    // Byte 8 of the first chunk: its flags, which no extractor reads for a payload chunk.
+    writeSync(fd, Buffer.from([0x02]), 0, 1, 8);
+    closeSync(fd);
+    const before = await standbyChecksums();
+    const pid = standby.pid;
+    await expect(promoteSandbox(standby, copy, { kind: 'time', atMs: instant.atMs }, physicalTarget())).rejects.toMatchObject({
+      code: 'BASE_DAMAGED',
+      message: expect.stringContaining('sha256 mismatch') as unknown,
+    });
+    expect(standby.pid).toBe(pid);
+    expect(await standbyChecksums()).toEqual(before);
+    expect(readdirSync(dirname(standby.datadir)).filter((n) => n.includes('.hotspare-staging-'))).toEqual([]);
+  });
+
   /**
    * A copy of the archive whose first base's stream ends with one more chunk (type, flags, path,
    * payload), and whose metadata has the stream's new size and sha256: a stream stored exactly as
