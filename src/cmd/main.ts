@@ -9,6 +9,7 @@ const USAGE = `hotspare: continuous binlog and spool archiving, standby promotio
   hotspare promote --archive DIR --target MYSQL_URL [--until TIME | --until-gtid GTID | --until-position FILE:POS]
                    [--files-root DIR] [--dry-run] [--json] [--replace]
                    [--target-datadir DIR --target-start CMD]   (a physical base: replace the target's datadir)
+                   [--extractor hotspare|mbstream]   (a physical base: who extracts its stream)
   hotspare status  --archive DIR [--json]
   hotspare verify  --archive DIR [--json]
   hotspare check   --url URL [--max-lag-seconds N] [--max-lag-bytes N]

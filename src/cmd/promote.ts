@@ -10,7 +10,7 @@ import { UsageError } from './cli-failure.js';
 
 /**
  * `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--dry-run] [--json] [--replace]
- * [--target-datadir DIR --target-start CMD]` (the last two for a physical base).
+ * [--target-datadir DIR --target-start CMD] [--extractor hotspare|mbstream]` (the last three for a physical base).
  */
 export async function promoteCommand(argv: string[], logger: Logger): Promise<number> {
   const { values } = parseArgs({
@@ -27,11 +27,14 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
       replace: { type: 'boolean' },
       'target-datadir': { type: 'string' },
       'target-start': { type: 'string' },
+      extractor: { type: 'string' },
     },
     strict: true,
   });
   if (values.archive === undefined || values.target === undefined) throw new UsageError('promote needs --archive DIR and --target MYSQL_URL');
   const target = parseTargetSpec(values);
+  const extractor = values.extractor;
+  if (extractor !== undefined && extractor !== 'hotspare' && extractor !== 'mbstream') throw new UsageError(`--extractor: expected hotspare or mbstream, got ${JSON.stringify(extractor)}`);
   const url = parseMysqlUrl(values.target);
   const report = await promote({
     archiveRoot: values.archive,
@@ -43,6 +46,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     filesRoot: values['files-root'],
     targetDatadir: values['target-datadir'],
     targetStart: values['target-start'],
+    extractor,
     logger,
   });
   process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...report }, null, 2)}\n` : formatReport(report, values['dry-run'] === true));

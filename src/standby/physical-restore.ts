@@ -17,8 +17,18 @@ import type { Logger } from '../platform/logger.js';
 import type { TargetServer } from './target-server.js';
 import { extractXbstream } from './xbstream-extract.js';
 
+/**
+ * Who extracts an uncompressed stream: hotspare's own reader (xbstream-extract.ts), or
+ * `mbstream -x` (`promote --extractor mbstream`, the escape hatch should the reader ever
+ * misread a stream). A compressed stream, or one holding a chunk type the reader does not know,
+ * always goes to mbstream.
+ */
+export type StreamExtractor = 'hotspare' | 'mbstream';
+
 /** Everything a promotion from a physical base needs, checked before anything changes. */
 export interface PhysicalRestorePlan {
+  /** Who extracts the stream (see StreamExtractor). */
+  extractor: StreamExtractor;
   /** The target's datadir (as given, resolved). */
   datadir: string;
   /** Shell command that starts the target server again. */
@@ -50,6 +60,7 @@ export async function planPhysicalRestore(input: {
   startCommand: string | undefined;
   replace: boolean;
   nowMs: number;
+  extractor?: StreamExtractor | undefined;
 }): Promise<PhysicalRestorePlan> {
   const { base, server } = input;
   if (input.datadir === undefined || input.startCommand === undefined || input.startCommand.trim() === '') {
@@ -84,6 +95,7 @@ export async function planPhysicalRestore(input: {
   for (const [tool, flag] of [['mbstream', '--help'], ['mariabackup', '--version']] as const) await toolVersion(tool, flag);
   const stamp = new Date(input.nowMs).toISOString().replace(/[-:]/g, '');
   return {
+    extractor: input.extractor ?? 'hotspare',
     datadir: resolved,
     startCommand: input.startCommand as string,
     staging: join(parent, `${basename(resolved)}.hotspare-staging-${base.id}`),
@@ -143,7 +155,9 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
     // ours finds damaged is refused, even when it is stored as it was taken (sha256 intact):
     // mbstream would skip a file whose path leaves the folder and still exit 0.
     let extracted = false;
-    if (physical.compression !== 'gzip') {
+    const ours = physical.compression !== 'gzip' && plan.extractor === 'hotspare';
+    log.info({ stream: physical.stream, extractor: ours ? 'hotspare' : 'mbstream' }, 'extracting the physical base stream');
+    if (ours) {
       const extraction = extractXbstream(path, staging);
       follow(extraction);
       try {

@@ -10,7 +10,7 @@ import { likelyBase, planPromotion, type PromotionPlan } from './promotion-plan.
 import { restoreSpool, type SpoolRestoreResult } from './spool-restore.js';
 import type { TargetSpec } from './stop-point.js';
 import { TargetServer } from './target-server.js';
-import { planPhysicalRestore, preparePhysicalBase, startTarget, stopTarget, swapDatadir } from './physical-restore.js';
+import { planPhysicalRestore, preparePhysicalBase, startTarget, stopTarget, swapDatadir, type StreamExtractor } from './physical-restore.js';
 import { readArchiveIdentity, samePrimary } from '../archive/archive-identity.js';
 
 export interface PromoteOptions {
@@ -26,6 +26,8 @@ export interface PromoteOptions {
   /** A physical base: the target's datadir (--target-datadir) and how to start it (--target-start). */
   targetDatadir?: string | undefined;
   targetStart?: string | undefined;
+  /** Who extracts a physical base's stream (--extractor; hotspare's reader by default). */
+  extractor?: StreamExtractor | undefined;
   logger: Logger;
 }
 
@@ -57,6 +59,7 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
       filesRoot: options.filesRoot,
       targetDatadir: options.targetDatadir,
       targetStart: options.targetStart,
+      extractor: options.extractor,
       checksumsWhileStaging: !options.dryRun,
       logger: log,
     });
@@ -147,7 +150,7 @@ async function stageLikelyBase(options: PromoteOptions, server: TargetServer, lo
   const base = likelyBase(await listBaseBackups(new LocalArchiveFiles(options.archiveRoot)), options.target);
   if (base === undefined || base.method !== 'physical-mariabackup') return undefined;
   // A refusal here is the plan's to report, in its order.
-  const plan = await planPhysicalRestore({ base, server, datadir: options.targetDatadir, startCommand: options.targetStart, replace: options.replace, nowMs: Date.now() }).catch(() => undefined);
+  const plan = await planPhysicalRestore({ base, server, datadir: options.targetDatadir, startCommand: options.targetStart, replace: options.replace, nowMs: Date.now(), extractor: options.extractor }).catch(() => undefined);
   if (plan === undefined) return undefined;
   log.info({ base: base.id, staging: plan.staging }, 'staging the likely physical base while the archive is verified');
   const controller = new AbortController();

@@ -12,7 +12,7 @@ import type { Logger } from '../platform/logger.js';
 import { listSpoolSources, spoolTreeAt } from './spool-restore.js';
 import { StopPointResolver, describeTarget, refuseBeforeArchiveStart, type TargetSpec } from './stop-point.js';
 import type { TargetServer } from './target-server.js';
-import { planPhysicalRestore, type PhysicalRestorePlan } from './physical-restore.js';
+import { planPhysicalRestore, type PhysicalRestorePlan, type StreamExtractor } from './physical-restore.js';
 
 /** One step of a promotion, in order; `skipped` steps say why (e.g. nothing to replay). */
 export interface PromotionStep {
@@ -91,6 +91,8 @@ export interface PlanInput {
   targetDatadir?: string | undefined;
   /** ... and starts the server again with this shell command (--target-start). */
   targetStart?: string | undefined;
+  /** Who extracts a physical base's stream (--extractor). */
+  extractor?: StreamExtractor | undefined;
   /**
    * The caller checks a physical base's stream against its sha256 while staging it, before the
    * target changes (a real promotion; a dry run checks it here).
@@ -170,7 +172,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
 
   const physical =
     chosen.method === 'physical-mariabackup'
-      ? await planPhysicalRestore({ base: chosen, server, datadir: input.targetDatadir, startCommand: input.targetStart, replace: input.replace, nowMs: Date.now() })
+      ? await planPhysicalRestore({ base: chosen, server, datadir: input.targetDatadir, startCommand: input.targetStart, replace: input.replace, nowMs: Date.now(), extractor: input.extractor })
       : undefined;
   const existing = new Set(await server.databases());
   const clash = physical !== undefined ? physical.userDatabases : chosen.databases.filter((d) => existing.has(d));
@@ -248,7 +250,7 @@ function physicalBaseSteps(base: BaseBackupMetadata, plan: PhysicalRestorePlan):
     {
       name: 'prepare-physical-base',
       run: true,
-      detail: `${base.physical?.compression === 'gzip' ? 'gunzip | ' : ''}mbstream -x ${base.id}/${stream} into ${plan.staging}, then mariabackup --prepare there (binlog ${formatBinlogPosition(base.binlog)})`,
+      detail: `${base.physical?.compression === 'gzip' ? 'gunzip | mbstream -x' : plan.extractor === 'mbstream' ? 'mbstream -x' : 'extract (hotspare\'s reader)'} ${base.id}/${stream} into ${plan.staging}, then mariabackup --prepare there (binlog ${formatBinlogPosition(base.binlog)})`,
     },
     { name: 'stop-target', run: true, detail: `SHUTDOWN the target (pid ${plan.pid}) and wait until it has exited` },
     {

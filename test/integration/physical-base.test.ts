@@ -166,6 +166,9 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
   });
 
   it('refuses a physical base without --target-datadir, with the wrong datadir, and a non-empty target without --replace; nothing changes', async () => {
+    const badExtractor = await hotspare(['promote', '--archive', archive, '--target', standbyUrl(), '--extractor', 'cp']);
+    expect(badExtractor.code).toBe(2);
+    expect(badExtractor.stderr).toContain('--extractor: expected hotspare or mbstream');
     // Something of the standby's own that must survive every refusal.
     const conn = await standby.connect();
     await conn.query('CREATE DATABASE IF NOT EXISTS mine');
@@ -197,6 +200,7 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(stderr.split('\n').filter((l) => l.includes('"level":50'))).toEqual([]);
     expect(code).toBe(0);
     // Our extractor read the stream (mbstream is only its fallback).
+    expect(stderr).toContain('"extractor":"hotspare","msg":"extracting the physical base stream"');
     expect(stderr).not.toContain('mbstream extracts it');
     const report = JSON.parse(stdout) as { base: { id: string; method: string }; physical: { previous: string }; lossWindowSeconds: number };
     expect(report.base).toMatchObject({ id: bases[1]?.id, method: 'physical-mariabackup' });
@@ -211,10 +215,12 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(readdirSync(report.physical.previous)).toContain('mine');
   });
 
-  it('promotes to an instant recorded during the writes: exactly the checksums of that instant', async () => {
+  it('promotes to an instant recorded during the writes, with --extractor mbstream: exactly the checksums of that instant', async () => {
     const target: TargetSpec = { kind: 'time', atMs: instant.atMs };
-    const plan = await promoteSandbox(standby, archive, target, physicalTarget());
+    const log = captureLogger();
+    const plan = await promoteSandbox(standby, archive, target, { ...physicalTarget(), extractor: 'mbstream', logger: log.logger });
     expect(plan.base.id).toBe(bases[0]?.id);
+    expect(log.lines().filter((l) => l.msg === 'extracting the physical base stream').map((l) => l['extractor'])).toEqual(['mbstream']);
     expect(await standbyChecksums()).toEqual(sums.instant);
     expect(sums.instant).not.toEqual(sums.end);
   });
