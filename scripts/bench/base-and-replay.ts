@@ -289,8 +289,7 @@ export const baseAndReplaySuite: BenchSuite = {
       // beside the datadir, SHUTDOWN, swap, start; nothing to replay), like the reference above;
       // then the same with `--extractor mbstream` into another fresh standby, so each run shows
       // what our stream extractor changes in the whole restore (this one runs second).
-      const physicalPromote = async (name: string, serverId: number, label: string, extra: string[]): Promise<{ seconds: number; restoring: number; wrong: string[] }> => {
-        const base = oursPhysical?.base as BaseBackupMetadata;
+      const physicalPromote = async (base: BaseBackupMetadata, name: string, serverId: number, label: string, extra: string[]): Promise<{ seconds: number; restoring: number; wrong: string[] }> => {
         const target = await start(name, serverId, false);
         // Each promote reads the archive cold, as the promotion of a base taken a while ago does
         // (the archive wrote the stream past the page cache), and writes into memory in the same
@@ -341,8 +340,8 @@ export const baseAndReplaySuite: BenchSuite = {
       let oursPhysicalRestore: { seconds: number; restoring: number; wrong: string[] } | undefined;
       let mbstreamPhysicalRestore: { seconds: number; restoring: number; wrong: string[] } | undefined;
       if (oursPhysical !== undefined) {
-        oursPhysicalRestore = await physicalPromote('ours-physical-standby', 4, 'hotspare\'s extractor', []);
-        mbstreamPhysicalRestore = await physicalPromote('mbstream-physical-standby', 5, 'mbstream -x', ['--extractor', 'mbstream']);
+        oursPhysicalRestore = await physicalPromote(oursPhysical.base, 'ours-physical-standby', 4, 'hotspare\'s extractor', []);
+        mbstreamPhysicalRestore = await physicalPromote(oursPhysical.base, 'mbstream-physical-standby', 5, 'mbstream -x', ['--extractor', 'mbstream']);
       }
 
       // 4. Replay of the same archived binlog, ours (a whole promotion to the end, the replay

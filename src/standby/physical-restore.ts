@@ -108,8 +108,9 @@ export async function planPhysicalRestore(input: {
 /**
  * Extracts the stream into the staging folder (extractXbstream; `mbstream -x`, after gunzip,
  * when compressed), prepares it (`mariabackup --prepare`), gives it the datadir's owner and
- * mode, and makes it durable: the server still runs meanwhile. A staging folder left by an earlier failed attempt
- * is removed first (it is ours by its name), and so is this one when anything fails. `signal`
+ * mode, and makes it durable: the server still runs meanwhile. A staging folder left by an
+ * earlier failed attempt is removed first (it is ours by its name), and so is this one when
+ * anything fails. `signal`
  * abandons it (staged before the plan was known, for another base than the plan chose): the
  * tools are stopped, the folder removed, and it rejects with the signal's reason.
  */
@@ -120,8 +121,12 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
   if (entry === undefined) throw new HotspareError('BASE_DAMAGED', `base ${base.id} lists no file ${physical.stream}`, { hint: 'take a new base backup' });
   const { staging } = plan;
   signal?.throwIfAborted();
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { mode: 0o750 });
+  /** The staging folder, empty (whatever an earlier attempt or extractor left is ours to remove). */
+  const emptyStaging = async (): Promise<void> => {
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(staging, { mode: 0o750 });
+  };
+  await emptyStaging();
   let running: { kill: () => void } | undefined;
   const abandon = (): void => running?.kill();
   signal?.addEventListener('abort', abandon, { once: true });
@@ -176,8 +181,7 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
         }
         if (err.code !== 'XBSTREAM_UNSUPPORTED') throw err;
         log.warn({ code: err.code, reason: err.message }, 'hotspare cannot extract this stream itself; mbstream extracts it');
-        await rm(staging, { recursive: true, force: true });
-        await mkdir(staging, { mode: 0o750 });
+        await emptyStaging();
       }
     }
     if (!extracted) await extractWithMbstream(path, physical.compression, staging, follow, refuseDamage, signal);

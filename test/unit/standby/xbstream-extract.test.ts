@@ -2,24 +2,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { crc32 } from '../../../src/core/crc32.js';
 import { HotspareError } from '../../../src/core/errors.js';
 import { extractXbstream } from '../../../src/standby/xbstream-extract.js';
-
-/** One xbstream chunk as mariabackup writes it ('P' with payload, 'E' without, or another type byte). */
-function chunk(type: string, path: string, payload?: { offset: number; data: Buffer; crc?: number }): Buffer {
-  const p = Buffer.from(path);
-  const head = Buffer.alloc(14);
-  head.write('XBSTCK01', 0, 'latin1');
-  head[9] = type.charCodeAt(0);
-  head.writeUInt32LE(p.length, 10);
-  if (payload === undefined) return Buffer.concat([head, p]);
-  const meta = Buffer.alloc(20);
-  meta.writeBigUInt64LE(BigInt(payload.data.length), 0);
-  meta.writeBigUInt64LE(BigInt(payload.offset), 8);
-  meta.writeUInt32LE(payload.crc ?? crc32(payload.data), 16);
-  return Buffer.concat([head, p, meta, payload.data]);
-}
+import { xbstreamChunk as chunk } from '../../support/xbstream-chunk.js';
 
 const root = mkdtempSync(join(tmpdir(), 'hotspare-xbstream-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
