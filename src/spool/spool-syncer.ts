@@ -1,6 +1,6 @@
 import { readlink, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import {
   DEFAULT_RETRY_DELAY_MS_MAX,
@@ -108,6 +108,8 @@ export interface SpoolSyncerOptions {
    * so a test can remove or replace it at exactly that moment.
    */
   beforeRead?: (path: string) => Promise<void> | void;
+  /** Starts the watcher (chokidar's `watch`); a test wraps it to stop the syncer while one starts. */
+  watchTree?: (root: string, options: ChokidarOptions) => FSWatcher;
 }
 
 /** Parts of a relative path ('' has none). */
@@ -143,6 +145,8 @@ export class SpoolSyncer {
   #reader: FileReader | undefined;
   #known = new Map<string, BlockRef>();
   #watcher: FSWatcher | undefined;
+  /** Ends a pass's wait for a new watcher's 'ready', which never comes once the watcher is closed. */
+  #watcherStarting: (() => void) | undefined;
   #dirty = new Map<string, number>();
   #fullDueAtMs = 0;
   #fullRequestedAtMs: number | undefined;
@@ -190,9 +194,11 @@ export class SpoolSyncer {
     this.#stopped = true;
     this.#kick();
     this.#backoffWake?.();
-    await this.#watcher?.close();
-    this.#watcher = undefined;
+    this.#watcherStarting?.();
+    await this.#closeWatcher();
     await this.#loop;
+    // A pass may have made one after the first close.
+    await this.#closeWatcher();
     await this.#reader?.close();
     this.#reader = undefined;
     for (const w of this.#fullWaiters.splice(0)) w.reject(new HotspareError('SPOOL_STOPPED', 'the spool syncer stopped', { hint: 'restart the agent' }));
@@ -228,6 +234,8 @@ export class SpoolSyncer {
         await this.#pass();
         delayMs = this.tuning.retryDelayMsMin;
       } catch (err) {
+        // Stopping fails what is under way (the session's requests): nothing to report or retry.
+        if (this.#stopped) break;
         this.#log.error({ code: err instanceof HotspareError ? err.code : 'SPOOL_ARCHIVE', err: err instanceof HotspareError ? undefined : err, retryInMs: delayMs }, `spool sync failed: ${errorMessage(err)}`);
         this.#journal = undefined;
         this.#inPass = undefined;
@@ -307,7 +315,7 @@ export class SpoolSyncer {
     if (!this.tuning.watch || this.#watcher !== undefined || this.#stopped) return;
     const root = this.options.source.path;
     const toRel = (p: string): string => relative(root, p).split(sep).join('/');
-    const watcher = watch(root, {
+    const watcher = (this.options.watchTree ?? watch)(root, {
       ignoreInitial: true,
       followSymlinks: false,
       persistent: true,
@@ -326,7 +334,14 @@ export class SpoolSyncer {
       this.#kick();
     });
     this.#watcher = watcher;
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    // Closed before its first scan ends (stop() while a pass starts), a chokidar watcher never
+    // emits 'ready': without this way out the pass, and stop() with it, would wait forever.
+    if (this.#stopped) return;
+    await new Promise<void>((resolve) => {
+      this.#watcherStarting = resolve;
+      watcher.once('ready', () => resolve());
+    });
+    this.#watcherStarting = undefined;
   }
 
   async #pass(): Promise<void> {

@@ -14,6 +14,10 @@ import { Churn, prng } from '../support/spool-churn.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
 
 const TOKEN = 'spool-remote-token-0123456789';
+/** Longest wait for one step; a few seconds on a quiet machine. */
+const WAIT_MS = 60_000;
+/** Longest wait for the agent to exit on SIGTERM. */
+const EXIT_MS = 30_000;
 
 /**
  * Goal: spool files reach a `remote` replica's archive as they are on the primary's host.
@@ -52,6 +56,10 @@ describe('spool over a remote replica', () => {
     const churn = new Churn(src, prng(7));
     await churn.run(150);
     let agent = new HotspareProcess(['agent', '--config', config]);
+    const agents = [agent];
+    // A failure says what the processes were doing, not only which wait ran out.
+    const withLogs = (err: unknown): Error =>
+      new Error(`${String(err)}\n${[...agents.map((a, i) => `agent ${i + 1} log (tail): ${a.stderr.slice(-4000)}`), `receiver log (tail): ${receiver.stderr.slice(-4000)}`].join('\n')}`);
     const restoredEqualsSource = async (): Promise<string[]> => {
       const to = mkdtempSync(join(dir, 'restored-'));
       try {
@@ -71,13 +79,14 @@ describe('spool over a remote replica', () => {
     const churnWhileShipping = async (ops: number): Promise<void> => {
       const before = journalBytes();
       await churn.run(ops);
-      await waitFor('spool changes to reach the receiver', () => journalBytes() > before, 90_000, 50);
+      await waitFor('spool changes to reach the receiver', () => journalBytes() > before, WAIT_MS, 50);
     };
     try {
       await churnWhileShipping(300);
       await agent.kill('SIGKILL'); // mid-stream: a pass may be half-sent
       await churn.run(100); // while no agent runs
       agent = new HotspareProcess(['agent', '--config', config]);
+      agents.push(agent);
       await churnWhileShipping(200);
       await receiver.stop('SIGKILL');
       await churn.run(100); // while the standby is away
@@ -94,15 +103,26 @@ describe('spool over a remote replica', () => {
           diff = await restoredEqualsSource();
           return diff.length === 0;
         },
-        90_000,
+        WAIT_MS,
         500,
       ).catch((err: unknown) => {
         throw new Error(`${String(err)}; last differences: ${diff.join('\n')}`);
       });
-    } finally {
-      await agent.kill('SIGTERM');
+    } catch (err) {
+      await agent.kill('SIGKILL');
+      await receiver.stop('SIGKILL');
+      throw withLogs(err);
     }
-    expect(await agent.exited).toBe(0);
+    agent.child.kill('SIGTERM');
+    // An agent that does not end on SIGTERM is a failure of its own, not a test timeout.
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([agent.exited, new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), EXIT_MS)))]);
+    clearTimeout(timer);
+    if (exit === 'hung') {
+      await agent.kill('SIGKILL');
+      throw withLogs(new Error(`the agent did not exit within ${EXIT_MS} ms of SIGTERM`));
+    }
+    expect(exit).toBe(0);
     await receiver.stop();
     // After a clean stop, from the archive alone: equal, file for file, and intact.
     expect(await restoredEqualsSource()).toEqual([]);
@@ -110,7 +130,8 @@ describe('spool over a remote replica', () => {
     expect([...described.values()].filter((v) => v.startsWith('file')).length).toBeGreaterThan(30);
     expect([...described.values()].some((v) => v.startsWith('link'))).toBe(true);
     expect((await verifySpoolArchive(archive, silentLogger())).map((r) => [r.source, r.problems])).toEqual([['spool', []]]);
-    // Its waits (up to 90 s each, a few seconds on a quiet machine) can add up past the default
-    // 120 s on a loaded one: it timed out once at load 3.
-  }, 300_000);
+    // Its waits (a few seconds in all on a quiet machine) can add up past the default 120 s on a
+    // loaded one: it timed out once at load 3. Their limits sum to less than this one, so a
+    // stall fails with the logs.
+  }, 4 * WAIT_MS + EXIT_MS + 40_000);
 });

@@ -5,8 +5,9 @@ import { appendFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { watch, type FSWatcher } from 'chokidar';
 import { BehaviorSubject } from 'rxjs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
 import { spoolSourceSchema } from '../../src/config/schema.js';
 import { systemClock } from '../../src/platform/clock.js';
@@ -215,6 +216,41 @@ describe('spool syncer', () => {
     await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'restored'), logger: silentLogger() });
     expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'cfg')))).toEqual([]);
     await s.stop();
+  });
+
+  // A replica's session can end while a pass is starting its watcher (the receiver restarted
+  // just then); stop() then closes a watcher whose first scan has not ended, and chokidar never
+  // says 'ready' for it. Once, stop() waited on that forever and the agent shipped no spool
+  // file again, nor exited on SIGTERM.
+  it.each([
+    ['as the watcher starts', (stop: () => void) => stop()],
+    ['while its first scan runs', (stop: () => void) => setImmediate(stop)],
+  ])('stop() %s: it ends, and the watcher is closed', async (_when, schedule) => {
+    const src = join(dir, 'src');
+    for (let d = 0; d < 40; d++) {
+      await mkdir(join(src, `d${d}`), { recursive: true });
+      for (let f = 0; f < 25; f++) await writeFile(join(src, `d${d}`, `f${f}`), `${d}/${f}\n`);
+    }
+    let watcher: FSWatcher | undefined;
+    let stopped: Promise<void> | undefined;
+    const s = new SpoolSyncer({
+      source: spoolSourceSchema.parse({ name: 'spool', path: src }),
+      files: new LocalArchiveFiles(join(dir, 'archive')),
+      logger: silentLogger(),
+      clock: systemClock,
+      watchTree: (root, options) => {
+        watcher = watch(root, options);
+        schedule(() => (stopped = s.stop()));
+        return watcher;
+      },
+    });
+    s.start();
+    await vi.waitFor(() => expect(stopped).toBeDefined(), { timeout: 30_000 });
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([stopped?.then(() => 'stopped'), new Promise((r) => (timer = setTimeout(() => r('still waiting after 20 s'), 20_000)))]);
+    clearTimeout(timer);
+    expect(outcome).toBe('stopped');
+    expect(watcher?.closed).toBe(true);
   });
 
   it('a file removed while being read, and one replaced while read: logged, nothing else lost, the archive consistent', async () => {
