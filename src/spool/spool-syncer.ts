@@ -145,8 +145,6 @@ export class SpoolSyncer {
   #reader: FileReader | undefined;
   #known = new Map<string, BlockRef>();
   #watcher: FSWatcher | undefined;
-  /** Ends a pass's wait for a new watcher's 'ready', which never comes once the watcher is closed. */
-  #watcherStarting: (() => void) | undefined;
   #dirty = new Map<string, number>();
   #fullDueAtMs = 0;
   #fullRequestedAtMs: number | undefined;
@@ -194,7 +192,6 @@ export class SpoolSyncer {
     this.#stopped = true;
     this.#kick();
     this.#backoffWake?.();
-    this.#watcherStarting?.();
     await this.#closeWatcher();
     await this.#loop;
     // A pass may have made one after the first close.
@@ -311,7 +308,7 @@ export class SpoolSyncer {
     }
   }
 
-  async #ensureWatcher(): Promise<void> {
+  #ensureWatcher(): void {
     if (!this.tuning.watch || this.#watcher !== undefined || this.#stopped) return;
     const root = this.options.source.path;
     const toRel = (p: string): string => relative(root, p).split(sep).join('/');
@@ -333,15 +330,15 @@ export class SpoolSyncer {
       this.#fullRequestedAtMs ??= this.options.clock.nowMs();
       this.#kick();
     });
-    this.#watcher = watcher;
-    // Closed before its first scan ends (stop() while a pass starts), a chokidar watcher never
-    // emits 'ready': without this way out the pass, and stop() with it, would wait forever.
-    if (this.#stopped) return;
-    await new Promise<void>((resolve) => {
-      this.#watcherStarting = resolve;
-      watcher.once('ready', () => resolve());
+    // The pass goes on without waiting for the watcher's own first scan of the tree (a tree of
+    // many files takes it a while, and a watcher closed before that scan ends never says
+    // 'ready'); a change it missed meanwhile is found by one more full pass once it is ready.
+    watcher.once('ready', () => {
+      if (this.#stopped || this.#watcher !== watcher) return;
+      this.#fullRequestedAtMs ??= this.options.clock.nowMs();
+      this.#kick();
     });
-    this.#watcherStarting = undefined;
+    this.#watcher = watcher;
   }
 
   async #pass(): Promise<void> {
@@ -388,7 +385,7 @@ export class SpoolSyncer {
       }
       if (this.#rootMissing) this.#log.info({ path: source.path }, 'spool source is available again');
       this.#rootMissing = false;
-      await this.#ensureWatcher();
+      this.#ensureWatcher();
       await this.#shipRoots(roots, shallow, full, journal, tree, pack);
       this.#finishFull(served);
     } finally {
