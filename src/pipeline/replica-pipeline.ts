@@ -171,7 +171,31 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
         };
       });
 
-    return defer(() => from(lastClose.then(() => options.target.open(options.identity))))
+    // A session that finishes opening after the unsubscription (the agent stopping during a
+    // reconnect) is closed here: nothing else holds it, and its socket or archive lock would
+    // otherwise outlive the agent (a process that never exits, an archive left locked).
+    const openSession$ = new Observable<ReplicaSession>((opened) => {
+      let cancelled = false;
+      lastClose
+        .then(() => options.target.open(options.identity))
+        .then(
+          (session) => {
+            if (!cancelled) {
+              opened.next(session);
+              opened.complete();
+              return;
+            }
+            const closing = session.close().catch((err: unknown) => log.warn({ err }, 'closing a replica session opened after the stop failed'));
+            options.closing.add(closing);
+            void closing.finally(() => options.closing.delete(closing));
+          },
+          (err: unknown) => opened.error(err),
+        );
+      return () => {
+        cancelled = true;
+      };
+    });
+    return openSession$
       .pipe(
         switchMap((session) => streamSession(session)),
         retryReporting<ReplicaEvent>('archive'),
