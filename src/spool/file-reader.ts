@@ -148,9 +148,12 @@ export class FileReader {
       if (this.#outbox.length === 0) {
         // Everything asked for in this turn of the event loop goes in one message.
         setImmediate(() => {
+          // A thread that ended meanwhile took its jobs with it (rejected); the outbox now
+          // belongs to the next thread, whose own turn sends it.
+          if (this.#worker !== worker) return;
           const jobs = this.#outbox;
           this.#outbox = [];
-          if (this.#worker === worker && jobs.length > 0) worker.postMessage({ t: 'jobs', jobs } satisfies ToReader);
+          if (jobs.length > 0) worker.postMessage({ t: 'jobs', jobs } satisfies ToReader);
         });
       }
       this.#outbox.push(job(id));
@@ -181,7 +184,13 @@ export class FileReader {
     const worker = new Worker(WORKER_URL, { workerData: { ...this.config, memory, chunkBytes } satisfies ReaderData });
     this.#views = poolViews(memory, this.config.buffers, chunkBytes);
     worker.on('message', (m: FromReader) => {
-      this.#handling = this.#handling.then(() => this.#handle(worker, m));
+      // A failure here would leave every later message unhandled and their reads waiting
+      // forever: it fails this thread's work instead (the pass is retried with a new reader).
+      this.#handling = this.#handling
+        .then(() => this.#handle(worker, m))
+        .catch((err: unknown) => {
+          if (this.#worker === worker) this.#stopWorker(new HotspareError('SPOOL_READER', `the spool file reader failed: ${errorMessage(err)}`, { hint: 'the pass is retried with a new reader', cause: err }));
+        });
     });
     worker.on('error', (err) => {
       if (this.#worker !== worker) return;

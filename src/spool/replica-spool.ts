@@ -30,7 +30,8 @@ export class ReplicaSpool {
   start(): void {
     if (this.options.sources.length === 0 || this.#subscription !== undefined) return;
     this.#subscription = this.options.session$.subscribe((session) => {
-      this.#switching = this.#switching.then(async () => {
+      // One chain of switches: a failure in one must not stop every later one from running.
+      this.#switching = this.#switching.catch(() => undefined).then(async () => {
         await this.#stopSyncers();
         if (session === undefined) return;
         this.#syncers = this.options.sources.map(
@@ -48,6 +49,7 @@ export class ReplicaSpool {
         );
         for (const s of this.#syncers) s.start();
       });
+      this.#switching.catch((err: unknown) => this.options.logger.error({ err }, 'switching the spool syncers to a new session failed'));
     });
   }
 

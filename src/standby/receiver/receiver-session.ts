@@ -96,7 +96,14 @@ export class ReceiverSession {
         return;
       case FrameType.FILE_REQUEST: {
         const request = decodeFileRequest(frame.payload);
-        this.#fileQueue = this.#fileQueue.then(() => this.#onFileRequest(request));
+        // One queue, in order; an unexpected failure ends the connection rather than leaving
+        // every later request of the session unanswered.
+        this.#fileQueue = this.#fileQueue
+          .then(() => this.#onFileRequest(request))
+          .catch((err: unknown) => {
+            this.options.logger.error({ err }, 'answering an archive file operation failed; closing the connection');
+            this.options.wire.close(err instanceof Error ? err : new Error(String(err)));
+          });
         return;
       }
       case FrameType.BYE:
