@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { BehaviorSubject, filter, firstValueFrom, timeout, type Subscription } from 'rxjs';
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
@@ -46,14 +47,22 @@ export class SyncAgent {
   #recorders: LastHeardRecorder[] = [];
   /** Each replica's open archive session (undefined while there is none), by name. */
   readonly #sessions = new Map<string, BehaviorSubject<ReplicaSession | undefined>>();
+  readonly #agentId: string;
   /** Base backups asked for through the control socket run one at a time. */
   #baseQueue: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly config: AgentConfig,
     readonly identity: PrimaryIdentity,
-    private readonly deps: { logger: Logger; clock: Clock; random01: () => number },
+    private readonly deps: {
+      logger: Logger;
+      clock: Clock;
+      random01: () => number;
+      /** Presented to receivers (loadAgentId: the same across restarts); a new one per SyncAgent without it. */
+      agentId?: string | undefined;
+    },
   ) {
+    this.#agentId = deps.agentId ?? randomUUID();
     const startedAtMs = deps.clock.nowMs();
     this.trackers = config.replicas.map((r) => new ReplicaTracker(r.name, startedAtMs));
     this.lag = new LagMonitor(
@@ -99,7 +108,7 @@ export class SyncAgent {
   async checkReplicas(): Promise<void> {
     for (const definition of this.config.replicas) {
       const logger = this.deps.logger.child({ component: 'replica', replica: definition.name });
-      const target = createReplicaTarget(definition, { logger, clock: this.deps.clock, syncBatchBytesMax: this.config.binlog.syncBatchBytesMax });
+      const target = createReplicaTarget(definition, { logger, clock: this.deps.clock, syncBatchBytesMax: this.config.binlog.syncBatchBytesMax, agentId: this.#agentId });
       try {
         const session = await target.open(this.identity);
         await session.close();
@@ -119,7 +128,7 @@ export class SyncAgent {
       const logger = deps.logger.child({ component: 'replica', replica: definition.name });
       const tracker = this.trackers[index];
       if (tracker === undefined) return;
-      const target = createReplicaTarget(definition, { logger, clock: deps.clock, syncBatchBytesMax: config.binlog.syncBatchBytesMax, stateDir: config.stateDir });
+      const target = createReplicaTarget(definition, { logger, clock: deps.clock, syncBatchBytesMax: config.binlog.syncBatchBytesMax, stateDir: config.stateDir, agentId: this.#agentId });
       const serverId = replicaServerId(config, index);
       // Spool syncers share the pipeline's archive session and run while it is open.
       const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);

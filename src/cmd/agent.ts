@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { mkdir } from 'node:fs/promises';
 import { controlSocketPath } from '../agent/control-protocol.js';
+import { loadAgentId } from '../agent/agent-id.js';
 import { ControlServer } from '../agent/control-server.js';
 import { SyncAgent } from '../agent/sync-agent.js';
 import { loadAgentConfig } from '../config/load.js';
@@ -20,29 +21,35 @@ export async function agentCommand(argv: string[], logger: Logger): Promise<numb
   const identity = await startupStep(stop, SyncAgent.preflight(config));
   if (identity === undefined) return 0;
   log.info({ primary: identity, replicas: config.replicas.map((r) => r.name) }, 'primary checked; starting');
-  const agent = new SyncAgent(config, identity, { logger, clock: systemClock, random01: Math.random });
-  await startupStep(stop, agent.checkReplicas());
-  if (stop.requested) return 0;
-  const http = config.http;
-  const server =
-    http === undefined
-      ? undefined
-      : await LagServer.listen({ ...http, report: (nowMs) => agent.lag.report(nowMs), clock: systemClock, logger: logger.child({ component: 'lag-server' }) });
-  if (stop.requested) {
-    await server?.close();
-    return 0;
-  }
-  agent.start();
-  // `hotspare base` reaches the running agent here (the agent holds the archives' locks).
+  const agentId = await loadAgentId(config.stateDir);
+  const agent = new SyncAgent(config, identity, { logger, clock: systemClock, random01: Math.random, agentId });
+  // `hotspare base` reaches the running agent here (the agent holds the archives' locks). Taken
+  // before any replica is opened: a second agent on this stateDir is refused here, before its
+  // connections (under the same agent id) could replace this one's at a receiver.
   await mkdir(config.stateDir, { recursive: true });
   const control = await ControlServer.listen({
     path: controlSocketPath(config.stateDir),
     handle: async (request) => ({ ok: true, agentPid: process.pid, results: await agent.baseBackup(request.replica, request.method) }),
     logger: logger.child({ component: 'control' }),
   });
-  await stop.received;
-  await control?.close();
-  await server?.close();
+  try {
+    await startupStep(stop, agent.checkReplicas());
+    if (stop.requested) return 0;
+    const http = config.http;
+    const server =
+      http === undefined
+        ? undefined
+        : await LagServer.listen({ ...http, report: (nowMs) => agent.lag.report(nowMs), clock: systemClock, logger: logger.child({ component: 'lag-server' }) });
+    if (stop.requested) {
+      await server?.close();
+      return 0;
+    }
+    agent.start();
+    await stop.received;
+    await server?.close();
+  } finally {
+    await control?.close();
+  }
   await agent.stop();
   log.info('stopped; progress is durable');
   return 0;

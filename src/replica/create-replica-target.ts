@@ -12,6 +12,8 @@ export interface TargetDependencies {
   syncBatchBytesMax: number;
   /** The agent's stateDir: a remote replica stages its base backups under `base-upload/<name>/` there. */
   stateDir?: string | undefined;
+  /** The agent's id (loadAgentId), presented to receivers. */
+  agentId?: string | undefined;
 }
 
 /** The one place that maps a replica definition's `type` to its backend. */
@@ -29,6 +31,7 @@ export function createReplicaTarget(definition: ReplicaDefinition, deps: TargetD
         logger,
         clock: deps.clock,
         baseStagingDir: deps.stateDir === undefined ? undefined : join(deps.stateDir, 'base-upload', definition.name),
+        agentId: deps.agentId,
       });
   }
 }

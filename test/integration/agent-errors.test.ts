@@ -69,6 +69,23 @@ describe('agent refusals', () => {
     expect(snapshot(archive)).toEqual(before);
   });
 
+  it('a second agent on the same stateDir is refused with CONTROL_SOCKET_IN_USE before it opens a replica; the first streams on', async () => {
+    const first = new HotspareProcess(['agent', '--config', config]);
+    try {
+      await waitFor('the first agent to stream', () => first.logs().some((l) => l['msg'] === 'streaming binlog to replica'), 60_000);
+      const second = await runHotspare(['agent', '--config', config]);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain('error CONTROL_SOCKET_IN_USE');
+      expect(second.stderr).toMatch(/hint: .*stateDir/);
+      // Refused before its replica check, which would have met the archive's lock instead.
+      expect(second.stderr).not.toContain('ARCHIVE_LOCKED');
+      expect(first.child.exitCode).toBeNull();
+    } finally {
+      await first.kill('SIGTERM');
+    }
+    expect(await first.exited).toBe(0);
+  });
+
   it('refuses a primary in MIXED format with a hint', async () => {
     const conn = await primary.connect();
     await conn.query('SET GLOBAL binlog_format = MIXED');

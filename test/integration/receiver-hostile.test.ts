@@ -175,6 +175,23 @@ describe('receiver against hostile and mistaken peers', () => {
     }
   });
 
+  it('an agent restarted while its old connection lingers (a crashed host sends no FIN) is let in by its id; another agent is not', async () => {
+    const lingering = new RemoteTarget({ name: 'a', address: `127.0.0.1:${receiver.address.port}`, tokenFile: join(dir, 'token'), logger: logs.logger, agentId: 'agent-1' });
+    const old = await lingering.open(primaryA);
+    const oldEnded = new Promise<unknown>((resolve) => old.durable$.subscribe({ error: resolve, complete: () => resolve(undefined) }));
+    // Another agent is refused while the connection is up ...
+    expect((await refusal(new RemoteTarget({ name: 'b', address: `127.0.0.1:${receiver.address.port}`, tokenFile: join(dir, 'token'), logger: logs.logger, agentId: 'agent-2' }).open(primaryA))).code).toBe('ARCHIVE_LOCKED');
+    // ... the same agent, restarted (a new process, the id it keeps in its stateDir), is not:
+    // the receiver ends the old connection and takes the new one.
+    const restarted = new RemoteTarget({ name: 'a', address: `127.0.0.1:${receiver.address.port}`, tokenFile: join(dir, 'token'), logger: logs.logger, agentId: 'agent-1' });
+    const fresh = await restarted.open(primaryA);
+    expect(await oldEnded).toMatchObject({ code: 'RECEIVER_SUPERSEDED' });
+    await fresh.files.putFile('files/after-restart.txt', Buffer.from('ok'));
+    await fresh.close();
+    expect(readFileSync(join(archive, 'files', 'after-restart.txt'), 'utf8')).toBe('ok');
+    await old.close().catch(() => undefined);
+  });
+
   it('serves GET /status and streams over TLS; refuses plaintext on a public address', async () => {
     const key = join(dir, 'key.pem');
     const cert = join(dir, 'cert.pem');

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,6 +124,11 @@ describe('spool over a remote replica', () => {
     }
     expect(exit).toBe(0);
     await receiver.stop();
+    // Every connection, before and after the agent's SIGKILL, came from one agent id: the one
+    // its stateDir keeps (a restarted agent replaces its own lingering connection).
+    const ids = receiver.stderr.split('\n').filter((l) => l.includes('"agent connected"')).map((l) => (JSON.parse(l) as { agentId: string }).agentId);
+    expect(ids.length).toBeGreaterThan(2);
+    expect(new Set(ids)).toEqual(new Set([readFileSync(join(dir, 'agent', 'state', 'agent-id'), 'utf8').trim()]));
     // After a clean stop, from the archive alone: equal, file for file, and intact.
     expect(await restoredEqualsSource()).toEqual([]);
     const described = await describeTree(src, skip);

@@ -62,6 +62,8 @@ export interface RemoteTargetOptions {
    * from, resumably (see StagedBaseFiles). Without it a base streams to the standby directly.
    */
   baseStagingDir?: string | undefined;
+  /** Who connects, the same across the agent's restarts (loadAgentId); a new one per target without it. */
+  agentId?: string | undefined;
   limits?: Partial<RemoteLimits>;
 }
 
@@ -86,14 +88,15 @@ export interface RemoteLimits {
 export class RemoteTarget implements ReplicaTarget {
   readonly type = 'remote';
   readonly name: string;
-  /** One id per agent process: a reconnect of this agent replaces its own stale connection. */
-  readonly agentId = randomUUID();
+  /** The agent's id (see loadAgentId): a reconnect of this agent replaces its own stale connection. */
+  readonly agentId: string;
   readonly #limits: RemoteLimits;
   /** Shared by every session: a staged base outlives the connection it was taken on. */
   readonly #staging: BaseStaging | undefined;
 
   constructor(readonly options: RemoteTargetOptions) {
     this.name = options.name;
+    this.agentId = options.agentId ?? randomUUID();
     this.#staging = options.baseStagingDir === undefined ? undefined : new BaseStaging(options.baseStagingDir, options.logger);
     this.#limits = {
       connectTimeoutMs: DEFAULT_REMOTE_CONNECT_TIMEOUT_MS,
