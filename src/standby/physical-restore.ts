@@ -105,16 +105,39 @@ export async function planPhysicalRestore(input: {
   };
 }
 
+/** A physical base being staged: two milestones, each rejecting with the failure that ends it. */
+export interface PhysicalStaging {
+  /** Extracted, prepared, its stream's sha256 matched, owned like the datadir: the target may be stopped. */
+  checked: Promise<void>;
+  /** Then on disk (every file fdatasynced, every folder fsynced): it may replace the datadir. */
+  durable: Promise<void>;
+}
+
+/**
+ * Stages a physical base beside the datadir while the server runs (preparePhysicalBase); the
+ * caller stops the target once `checked` resolves, while the copy's write-back runs, and swaps
+ * the datadirs once `durable` does. Neither rejection goes unobserved.
+ */
+export function stagePhysicalBase(archiveRoot: string, base: BaseBackupMetadata, plan: PhysicalRestorePlan, log: Logger, signal?: AbortSignal): PhysicalStaging {
+  let markChecked!: () => void;
+  const checked = new Promise<void>((resolve) => (markChecked = resolve));
+  const durable = preparePhysicalBase(archiveRoot, base, plan, log, signal, markChecked);
+  // A failure before the checks passed ends both; checked then rejects as durable does.
+  const staging = { checked: Promise.race([checked, durable]), durable };
+  staging.checked.catch(() => undefined);
+  durable.catch(() => undefined);
+  return staging;
+}
+
 /**
  * Extracts the stream into the staging folder (extractXbstream; `mbstream -x`, after gunzip,
  * when compressed), prepares it (`mariabackup --prepare`), gives it the datadir's owner and
- * mode, and makes it durable: the server still runs meanwhile. A staging folder left by an
- * earlier failed attempt is removed first (it is ours by its name), and so is this one when
- * anything fails. `signal`
- * abandons it (staged before the plan was known, for another base than the plan chose): the
+ * mode (then calls `onChecked`: every check has passed), and makes it durable: the server still
+ * runs meanwhile. A staging folder left by an earlier failed attempt is removed first (it is
+ * ours by its name), and so is this one when anything fails. `signal` abandons it (staged before the plan was known, for another base than the plan chose): the
  * tools are stopped, the folder removed, and it rejects with the signal's reason.
  */
-export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupMetadata, plan: PhysicalRestorePlan, log: Logger, signal?: AbortSignal): Promise<void> {
+export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupMetadata, plan: PhysicalRestorePlan, log: Logger, signal?: AbortSignal, onChecked?: () => void): Promise<void> {
   const physical = base.physical;
   if (physical === undefined) throw new HotspareError('BASE_DAMAGED', `base ${base.id} has no physical section in its metadata`, { hint: 'take a new base backup' });
   const entry = base.files.find((f) => f.name === physical.stream);
@@ -194,6 +217,8 @@ export async function preparePhysicalBase(archiveRoot: string, base: BaseBackupM
     if (prepared !== 0) throw restoreFailed(`mariabackup --prepare exited with ${prepared}: ${prepare.stderr()}`);
     log.info({ staging }, 'physical base prepared and its checksum verified; making it durable');
     await ownLikeDatadir(plan);
+    signal?.throwIfAborted();
+    onChecked?.();
     // The extraction and mariabackup leave much of the copy in the page cache only: it is flushed
     // before it replaces the datadir, so the server never runs, and is never opened for writes,
     // on data a host crash could still take away. After the ownership change, so that is on
@@ -269,6 +294,31 @@ export async function stopTarget(server: TargetServer, pid: number): Promise<voi
     }
     await sleep(DEFAULT_TARGET_POLL_INTERVAL_MS);
   }
+}
+
+/**
+ * Stops the target once the staged copy has passed every check, while the copy is written back
+ * to disk: the server's shutdown (its own flush) and the copy's fsyncs overlap instead of
+ * following each other. Resolves when both are done. Should the copy fail to become durable
+ * after the server stopped (a disk error), the server is started again on its own datadir,
+ * which nothing has touched, and the failure is thrown.
+ */
+export async function stopOnceStaged(staging: PhysicalStaging, server: TargetServer, physical: PhysicalRestorePlan, connect: () => Promise<TargetServer>, log: Logger): Promise<void> {
+  await staging.checked;
+  const stopped = stopTarget(server, physical.pid).then(() => log.info({ pid: physical.pid }, 'target server stopped'));
+  const [durable, stop] = await Promise.allSettled([staging.durable, stopped]);
+  if (durable.status === 'rejected') {
+    if (stop.status === 'fulfilled') {
+      log.error({ err: durable.reason }, 'the restored copy could not be made durable; starting the target again on its own datadir');
+      try {
+        await (await startTarget(physical, connect)).close();
+      } catch (err) {
+        log.error({ err }, 'the target did not start again; its datadir is unchanged: start it by hand');
+      }
+    }
+    throw durable.reason;
+  }
+  if (stop.status === 'rejected') throw stop.reason;
 }
 
 /**

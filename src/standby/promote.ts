@@ -10,7 +10,7 @@ import { likelyBase, planPromotion, type PromotionPlan } from './promotion-plan.
 import { restoreSpool, type SpoolRestoreResult } from './spool-restore.js';
 import type { TargetSpec } from './stop-point.js';
 import { TargetServer } from './target-server.js';
-import { planPhysicalRestore, preparePhysicalBase, startTarget, stopTarget, swapDatadir, type StreamExtractor } from './physical-restore.js';
+import { planPhysicalRestore, stagePhysicalBase, startTarget, stopOnceStaged, swapDatadir, type PhysicalStaging, type StreamExtractor } from './physical-restore.js';
 import { readArchiveIdentity, samePrimary } from '../archive/archive-identity.js';
 
 export interface PromoteOptions {
@@ -69,15 +69,12 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
     const base = (await listBaseBackups(new LocalArchiveFiles(options.archiveRoot))).find((b) => b.id === plan.base.id);
     assert(base !== undefined, 'the planned base exists');
     const physical = plan.physical;
-    const staged = early !== undefined && early.baseId === base.id && early.staging === physical?.staging ? early : undefined;
+    const staged = early !== undefined && early.baseId === base.id && early.folder === physical?.staging ? early : undefined;
     if (staged === undefined) await early?.abandon();
     if (physical !== undefined) {
       // Prepared beside the datadir while the server still runs: it is down only for the swap.
-      if (staged !== undefined) await staged.prepared;
-      else await preparePhysicalBase(options.archiveRoot, base, physical, log);
+      await stopOnceStaged(staged?.staging ?? stagePhysicalBase(options.archiveRoot, base, physical, log), server, physical, connect, log);
       log.info({ base: base.id, staging: physical.staging }, 'physical base prepared');
-      await stopTarget(server, physical.pid);
-      log.info({ pid: physical.pid }, 'target server stopped');
       await swapDatadir(physical);
       log.warn({ datadir: physical.datadir, previous: physical.previous }, 'datadir replaced; the previous one is kept');
       server = await startTarget(physical, connect);
@@ -130,8 +127,9 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
 /** A physical base being staged while the plan is still being made. */
 interface EarlyStaging {
   baseId: string;
-  staging: string;
-  prepared: Promise<void>;
+  /** The staging folder. */
+  folder: string;
+  staging: PhysicalStaging;
   /** Stops it and removes its staging folder. */
   abandon: () => Promise<void>;
 }
@@ -154,15 +152,14 @@ async function stageLikelyBase(options: PromoteOptions, server: TargetServer, lo
   if (plan === undefined) return undefined;
   log.info({ base: base.id, staging: plan.staging }, 'staging the likely physical base while the archive is verified');
   const controller = new AbortController();
-  const prepared = preparePhysicalBase(options.archiveRoot, base, plan, log, controller.signal);
-  prepared.catch(() => undefined);
+  const staging = stagePhysicalBase(options.archiveRoot, base, plan, log, controller.signal);
   return {
     baseId: base.id,
-    staging: plan.staging,
-    prepared,
+    folder: plan.staging,
+    staging,
     abandon: async () => {
       controller.abort(new Error('the plan chose another base'));
-      await prepared.catch(() => undefined);
+      await staging.durable.catch(() => undefined);
     },
   };
 }

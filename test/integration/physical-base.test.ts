@@ -21,6 +21,9 @@ import type { TargetSpec } from '../../src/standby/stop-point.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { checkBaseFiles } from '../../src/standby/base-checksums.js';
 import { extractXbstream } from '../../src/standby/xbstream-extract.js';
+import { planPhysicalRestore, stopOnceStaged } from '../../src/standby/physical-restore.js';
+import { TargetServer } from '../../src/standby/target-server.js';
+import { HotspareError } from '../../src/core/errors.js';
 import { describeTree, treeDiff } from '../../src/sandbox/tree-compare.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { xbstreamChunk } from '../support/xbstream-chunk.js';
@@ -193,6 +196,30 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(statSync(standby.datadir).ino).toBe(datadirInode);
     expect(await standbyChecksums()).toEqual(before);
     expect(readdirSync(dirname(standby.datadir)).filter((n) => n.includes('.hotspare-'))).toEqual([]);
+  });
+
+  it('the staged copy failing to reach the disk once the target stopped: the target starts again on its own datadir, and the failure is thrown', async () => {
+    // The shutdown overlaps the copy's write-back (stopOnceStaged); a disk error in the
+    // write-back is simulated by its promise, the server and its restart are real.
+    const before = await standbyChecksums();
+    const pid = standby.pid;
+    const datadirInode = statSync(standby.datadir).ino;
+    const credentials = { user: 'root', password: '', socketPath: standby.socketPath };
+    const connect = (): Promise<TargetServer> => TargetServer.connect(credentials, 'standby');
+    const server = await connect();
+    const plan = await planPhysicalRestore({ base: bases[bases.length - 1] as BaseBackupMetadata, server, datadir: standby.datadir, startCommand: standby.startCommand(), replace: true, nowMs: Date.now() });
+    const diskError = new HotspareError('RESTORE_FAILED', 'fdatasync: EIO', { hint: 'check the disk' });
+    const { logger, lines } = captureLogger();
+    const staging = { checked: Promise.resolve(), durable: Promise.reject(diskError) };
+    staging.durable.catch(() => undefined);
+    await expect(stopOnceStaged(staging, server, plan, connect, logger)).rejects.toBe(diskError);
+    await server.close().catch(() => undefined);
+    expect(lines().map((l) => l['msg'])).toEqual(expect.arrayContaining(['target server stopped', 'the restored copy could not be made durable; starting the target again on its own datadir']));
+    // Stopped and started again: a new process, on the datadir it had, with the data it had.
+    expect(standby.pid).toBeDefined();
+    expect(standby.pid).not.toBe(pid);
+    expect(statSync(standby.datadir).ino).toBe(datadirInode);
+    expect(await standbyChecksums()).toEqual(before);
   });
 
   it('promotes to the end from the newest physical base: every table equals the primary, the old datadir is kept', async () => {
