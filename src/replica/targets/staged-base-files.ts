@@ -150,8 +150,13 @@ export class StagedBaseFiles implements ArchiveFiles {
   async remove(path: string): Promise<void> {
     const partial = partialOf(path);
     if (partial === undefined) return this.remote.remove(path);
-    await this.staging.files.remove(path);
-    if (partial === path) this.staging.end(partial);
+    try {
+      await this.staging.files.remove(path);
+    } finally {
+      // Ended even when the removal fails: idle() (which the binlog stream waits on before a
+      // new base) must not wait for a backup that is over.
+      if (partial === path) this.staging.end(partial);
+    }
     // The standby's copy of a partial base whose upload is pending is what the upload resumes.
     if ((await this.staging.files.size(`${partial.slice(0, -BASE_PARTIAL_SUFFIX.length)}/${BASE_METADATA_FILE}`)) !== undefined) return;
     await this.remote.remove(path);

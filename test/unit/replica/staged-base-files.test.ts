@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,5 +86,26 @@ describe('StagedBaseFiles', () => {
     await files.putFile('files/x', Buffer.from('x'));
     expect(readFileSync(join(dir, 'standby', 'files/x'), 'utf8')).toBe('x');
     expect(await files.list('base')).toEqual([]);
+  });
+  it('a staged partial base that cannot be removed still ends its backup: idle() resolves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotspare-staged-'));
+    dirs.push(dir);
+    const staging = new BaseStaging(join(dir, 'stage'), silentLogger());
+    const files = new StagedBaseFiles(new LocalArchiveFiles(join(dir, 'standby')), staging);
+    await files.putFile('base/b2.partial/data-1.sql.gz', Buffer.from('rows'));
+    expect(staging.isActive('base/b2.partial')).toBe(true);
+    // The partial base's file is made immutable, so its removal fails as on a broken disk.
+    const stuck = join(dir, 'stage', 'base', 'b2.partial', 'data-1.sql.gz');
+    execFileSync('chattr', ['+i', stuck]);
+    try {
+      await expect(files.remove('base/b2.partial')).rejects.toThrow();
+      expect(staging.isActive('base/b2.partial')).toBe(false);
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([staging.idle().then(() => 'idle'), new Promise((r) => (timer = setTimeout(() => r('still waiting after 5 s'), 5_000)))]);
+      clearTimeout(timer);
+      expect(outcome).toBe('idle');
+    } finally {
+      execFileSync('chattr', ['-i', stuck]);
+    }
   });
 });
