@@ -3,6 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
+/** How long a hotspare command may take to exit after SIGTERM or SIGINT before a test calls it hung. */
+const STOP_TIMEOUT_MS = 30_000;
 
 /** A `hotspare` command run as a child process, with its stderr (JSON log lines) collected. */
 export class HotspareProcess {
@@ -11,7 +13,10 @@ export class HotspareProcess {
   stdout = '';
   readonly exited: Promise<number | null>;
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+  constructor(
+    readonly args: string[],
+    env: NodeJS.ProcessEnv = {},
+  ) {
     this.child = spawn(process.execPath, [join(ROOT, 'bin/hotspare.js'), ...args], {
       cwd: ROOT,
       env: { ...process.env, HOTSPARE_LOG_LEVEL: 'debug', ...env },
@@ -34,9 +39,22 @@ export class HotspareProcess {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    return this.exited;
+  /**
+   * Sends a signal and waits for the exit. A process still running `withinMs` after a signal
+   * other than SIGKILL is killed, and the wait fails with the tail of its log: a command that
+   * does not stop is a failure of its own, not a test timeout that says nothing.
+   */
+  async kill(signal: NodeJS.Signals = 'SIGKILL', withinMs = STOP_TIMEOUT_MS): Promise<number | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
+    this.child.kill(signal);
+    if (signal === 'SIGKILL') return this.exited;
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([this.exited.then((code) => ({ code })), new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), withinMs)))]);
+    clearTimeout(timer);
+    if (outcome !== 'hung') return outcome.code;
+    this.child.kill('SIGKILL');
+    await this.exited;
+    throw new Error(`hotspare ${this.args.join(' ')} did not exit within ${withinMs} ms of ${signal}; its log ends:\n${this.stderr.slice(-4000)}`);
   }
 }
 
