@@ -36,6 +36,14 @@ export const DEFAULT_DUMP_SLICE_EVENTS = 128;
 export const DEFAULT_DUMP_SLICE_BYTES = 256 * 1024;
 /** How often the agent asks the primary for its head position (one cheap query, shared). */
 export const DEFAULT_HEAD_POLL_INTERVAL_MS = 500;
+/**
+ * A question to the primary over the agent's ordinary connection (preflight, head checks) fails
+ * as PRIMARY_UNREACHABLE after this long without an answer: a primary whose host vanished sends
+ * no reset, and TCP alone gives up only after many minutes.
+ */
+export const DEFAULT_PRIMARY_QUERY_TIMEOUT_MS = 10_000;
+/** Closing that connection waits this long for the primary's goodbye, then drops it. */
+export const DEFAULT_PRIMARY_CLOSE_TIMEOUT_MS = 2_000;
 /** Checkpoint the archive's resume index at most this often (the data itself is fsynced per batch). */
 export const DEFAULT_INDEX_CHECKPOINT_INTERVAL_MS = 1_000;
 /** The head poll interval while some replica has no stream (its lag is then dated by head checks alone). */

@@ -27,6 +27,8 @@ export interface HeadPollerOptions {
   logger: Logger;
   onObservation: (observation: HeadObservation) => void;
   onFailure: (failure: { code: string; message: string; atMs: number }) => void;
+  /** Each check's questions fail after this long without an answer (DEFAULT_PRIMARY_QUERY_TIMEOUT_MS). */
+  queryTimeoutMs?: number;
 }
 
 /**
@@ -87,7 +89,7 @@ export class HeadPoller {
   async #check(): Promise<void> {
     const { clock, logger } = this.#options;
     try {
-      this.#probe ??= await MysqlProbe.connect(this.#options.primary);
+      this.#probe ??= await MysqlProbe.connect(this.#options.primary, { queryTimeoutMs: this.#options.queryTimeoutMs });
       const probe = this.#probe;
       // The head first, then the list: the list then always includes the head's file.
       const head = await probe.head();

@@ -1,6 +1,7 @@
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { PrimaryConnection } from '../config/load.js';
+import { DEFAULT_PRIMARY_CLOSE_TIMEOUT_MS, DEFAULT_PRIMARY_QUERY_TIMEOUT_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import { fromMysqlError } from './mysql-error.js';
 import { describeEndpoint, mysqlOptions } from './mysql-options.js';
@@ -15,29 +16,58 @@ export interface BinlogFileInfo {
  * binlog files it still has, and its head position. Only this folder speaks to MySQL.
  */
 export class MysqlProbe {
+  /** A query ran into its timeout: the connection's state is unknown, and it is only dropped. */
+  #timedOut = false;
+
   private constructor(
     private readonly conn: Connection,
     private readonly endpoint: string,
+    private readonly queryTimeoutMs: number,
   ) {}
 
-  static async connect(primary: PrimaryConnection): Promise<MysqlProbe> {
+  static async connect(primary: PrimaryConnection, options: { queryTimeoutMs?: number } = {}): Promise<MysqlProbe> {
     const endpoint = describeEndpoint(primary);
     try {
-      return new MysqlProbe(await createConnection(mysqlOptions(primary)), endpoint);
+      return new MysqlProbe(await createConnection(mysqlOptions(primary)), endpoint, options.queryTimeoutMs ?? DEFAULT_PRIMARY_QUERY_TIMEOUT_MS);
     } catch (err) {
       throw fromMysqlError(err, 'connect', endpoint);
     }
   }
 
+  /**
+   * Says goodbye (COM_QUIT) and closes; a primary that does not answer within
+   * DEFAULT_PRIMARY_CLOSE_TIMEOUT_MS (a host that vanished: no reply, no reset), or a connection
+   * whose last question timed out, is dropped instead, so that a stop never waits on it.
+   */
   async close(): Promise<void> {
-    await this.conn.end().catch(() => undefined);
+    if (this.#timedOut) {
+      this.conn.destroy();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      this.conn.end().then(() => true, () => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), DEFAULT_PRIMARY_CLOSE_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!ended) this.conn.destroy();
   }
 
   async #query<T extends RowDataPacket>(sql: string, what: string): Promise<T[]> {
     try {
-      const [rows] = await this.conn.query<T[]>(sql);
+      // Each question has a deadline: a primary that stops answering (its host lost, the
+      // network silent) fails the check instead of holding it, and the agent's stop, for the
+      // minutes TCP takes to give up.
+      const [rows] = await this.conn.query<T[]>({ sql, timeout: this.queryTimeoutMs });
       return rows;
     } catch (err) {
+      if ((err as { code?: string }).code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+        this.#timedOut = true;
+        throw new HotspareError('PRIMARY_UNREACHABLE', `${what}: the primary at ${this.endpoint} did not answer within ${this.queryTimeoutMs} ms`, {
+          cause: err,
+          hint: 'the agent retries; check that the primary and the network to it are up',
+        });
+      }
       throw fromMysqlError(err, what, this.endpoint);
     }
   }
