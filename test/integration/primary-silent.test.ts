@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,14 @@ import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { waitFor } from '../support/wait.js';
 
 const QUERY_TIMEOUT_MS = 1_000;
+
+/** Every thread of the process is stopped ('T', or 't' under a tracer), per /proc. */
+function allThreadsStopped(pid: number): boolean {
+  return readdirSync(`/proc/${pid}/task`).every((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return /^[Tt]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  });
+}
 
 /** How long a promise takes to settle, and how it settled. */
 async function settle<T>(p: Promise<T>): Promise<{ ms: number; value?: T; err?: unknown }> {
@@ -64,6 +72,9 @@ describe('a primary gone silent', () => {
     poller.start();
     await waitFor('a first head check', () => observed > 0, 5_000);
     process.kill(pid, 'SIGSTOP');
+    // The signal is sent at once, but each of the server's threads stops on its own way back
+    // from the kernel: the question is asked only once every one of them has stopped.
+    await waitFor('the primary to be stopped', () => allThreadsStopped(pid), 5_000, 10);
     try {
       const head = await settle(probe.head());
       expect(head.err).toMatchObject({ code: 'PRIMARY_UNREACHABLE' });
