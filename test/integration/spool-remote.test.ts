@@ -120,6 +120,7 @@ describe('spool over a remote replica', () => {
     clearTimeout(timer);
     if (exit === 'hung') {
       await agent.kill('SIGKILL');
+      await receiver.stop('SIGKILL');
       throw withLogs(new Error(`the agent did not exit within ${EXIT_MS} ms of SIGTERM`));
     }
     expect(exit).toBe(0);
