@@ -3,6 +3,7 @@ import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { PrimaryConnection } from '../config/load.js';
 import { DEFAULT_PRIMARY_CLOSE_TIMEOUT_MS, DEFAULT_PRIMARY_QUERY_TIMEOUT_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
+import { within } from '../platform/within.js';
 import { fromMysqlError } from './mysql-error.js';
 import { describeEndpoint, mysqlOptions } from './mysql-options.js';
 
@@ -44,13 +45,8 @@ export class MysqlProbe {
       this.conn.destroy();
       return;
     }
-    let timer: NodeJS.Timeout | undefined;
-    const ended = await Promise.race([
-      this.conn.end().then(() => true, () => true),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), DEFAULT_PRIMARY_CLOSE_TIMEOUT_MS))),
-    ]);
-    clearTimeout(timer);
-    if (!ended) this.conn.destroy();
+    const ended = await within(this.conn.end().catch(() => undefined), DEFAULT_PRIMARY_CLOSE_TIMEOUT_MS);
+    if (ended === undefined) this.conn.destroy();
   }
 
   async #query<T extends RowDataPacket>(sql: string, what: string): Promise<T[]> {

@@ -192,9 +192,8 @@ export class SpoolSyncer {
     this.#stopped = true;
     this.#kick();
     this.#backoffWake?.();
-    await this.#closeWatcher();
     await this.#loop;
-    // A pass may have made one after the first close.
+    // After the loop: the watcher a pass under way was making is closed too.
     await this.#closeWatcher();
     await this.#reader?.close();
     this.#reader = undefined;

@@ -113,16 +113,11 @@ describe('spool over a remote replica', () => {
       await receiver.stop('SIGKILL');
       throw withLogs(err);
     }
-    agent.child.kill('SIGTERM');
     // An agent that does not end on SIGTERM is a failure of its own, not a test timeout.
-    let timer: NodeJS.Timeout | undefined;
-    const exit = await Promise.race([agent.exited, new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), EXIT_MS)))]);
-    clearTimeout(timer);
-    if (exit === 'hung') {
-      await agent.kill('SIGKILL');
+    const exit = await agent.kill('SIGTERM', EXIT_MS).catch(async (err: unknown) => {
       await receiver.stop('SIGKILL');
-      throw withLogs(new Error(`the agent did not exit within ${EXIT_MS} ms of SIGTERM`));
-    }
+      throw withLogs(err);
+    });
     expect(exit).toBe(0);
     await receiver.stop();
     // Every connection, before and after the agent's SIGKILL, came from one agent id: the one

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
 import { spoolSourceSchema } from '../../src/config/schema.js';
 import { systemClock } from '../../src/platform/clock.js';
+import { within } from '../../src/platform/within.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { FileTarget } from '../../src/replica/targets/file-target.js';
 import type { ReplicaSession } from '../../src/replica/replica-target.js';
@@ -246,10 +247,7 @@ describe('spool syncer', () => {
     });
     s.start();
     await vi.waitFor(() => expect(stopped).toBeDefined(), { timeout: 30_000 });
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([stopped?.then(() => 'stopped'), new Promise((r) => (timer = setTimeout(() => r('still waiting after 20 s'), 20_000)))]);
-    clearTimeout(timer);
-    expect(outcome).toBe('stopped');
+    expect(await within((stopped as Promise<void>).then(() => 'stopped'), 20_000), 'stop() still waiting after 20 s').toEqual({ value: 'stopped' });
     expect(watcher?.closed).toBe(true);
   });
 

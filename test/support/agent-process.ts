@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { within } from '../../src/platform/within.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 /** How long a hotspare command may take to exit after SIGTERM or SIGINT before a test calls it hung. */
@@ -48,10 +49,8 @@ export class HotspareProcess {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
     this.child.kill(signal);
     if (signal === 'SIGKILL') return this.exited;
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([this.exited.then((code) => ({ code })), new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), withinMs)))]);
-    clearTimeout(timer);
-    if (outcome !== 'hung') return outcome.code;
+    const exited = await within(this.exited, withinMs);
+    if (exited !== undefined) return exited.value;
     this.child.kill('SIGKILL');
     await this.exited;
     throw new Error(`hotspare ${this.args.join(' ')} did not exit within ${withinMs} ms of ${signal}; its log ends:\n${this.stderr.slice(-4000)}`);

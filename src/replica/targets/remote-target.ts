@@ -47,6 +47,7 @@ import type { ReplicaSession, ReplicaTarget } from '../replica-target.js';
 import { problemError, RemoteArchiveFiles } from './remote-archive-files.js';
 import { BaseStaging, StagedBaseFiles } from './staged-base-files.js';
 import type { ArchiveFiles } from '../../archive/archive-files.js';
+import { within } from '../../platform/within.js';
 
 export interface RemoteTargetOptions {
   name: string;
@@ -288,10 +289,8 @@ class RemoteSession implements ReplicaSession {
     if (this.#failure === undefined && !this.#wire.closed) {
       const done = new Promise<void>((resolve) => (this.#byeOk = resolve));
       this.#wire.send(FrameType.BYE);
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.limits.closeTimeoutMs)));
-      const outcome = await Promise.race([done.then(() => 'ok' as const), this.#gone.then(() => 'gone' as const), timeout]);
-      clearTimeout(timer);
+      const answered = await within(Promise.race([done.then(() => 'ok' as const), this.#gone.then(() => 'gone' as const)]), this.limits.closeTimeoutMs);
+      const outcome = answered?.value ?? 'timeout';
       if (outcome !== 'ok') this.log.warn({ outcome, unacknowledgedBytes: this.#pendingBytes }, 'the receiver did not confirm the end of the session');
     }
     this.#wire.close(undefined);

@@ -8,6 +8,7 @@ import { LocalArchiveFiles, type ArchiveFiles } from '../../../src/archive/archi
 import { HotspareError } from '../../../src/core/errors.js';
 import { BaseStaging, StagedBaseFiles } from '../../../src/replica/targets/staged-base-files.js';
 import { silentLogger } from '../../../src/platform/logger.js';
+import { within } from '../../../src/platform/within.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -100,10 +101,7 @@ describe('StagedBaseFiles', () => {
     try {
       await expect(files.remove('base/b2.partial')).rejects.toThrow();
       expect(staging.isActive('base/b2.partial')).toBe(false);
-      let timer: NodeJS.Timeout | undefined;
-      const outcome = await Promise.race([staging.idle().then(() => 'idle'), new Promise((r) => (timer = setTimeout(() => r('still waiting after 5 s'), 5_000)))]);
-      clearTimeout(timer);
-      expect(outcome).toBe('idle');
+      expect(await within(staging.idle().then(() => 'idle'), 5_000), 'idle() still waiting after 5 s').toEqual({ value: 'idle' });
     } finally {
       execFileSync('chattr', ['-i', stuck]);
     }
