@@ -188,21 +188,22 @@ export class FileReader {
       // forever: it fails this thread's work instead (the pass is retried with a new reader).
       this.#handling = this.#handling
         .then(() => this.#handle(worker, m))
-        .catch((err: unknown) => {
-          if (this.#worker === worker) this.#stopWorker(new HotspareError('SPOOL_READER', `the spool file reader failed: ${errorMessage(err)}`, { hint: 'the pass is retried with a new reader', cause: err }));
-        });
+        .catch((err: unknown) => this.#failed(worker, err));
     });
-    worker.on('error', (err) => {
-      if (this.#worker !== worker) return;
-      this.log.error({ code: 'SPOOL_READER', err }, `the spool file reader failed: ${errorMessage(err)}`);
-      this.#stopWorker(new HotspareError('SPOOL_READER', `the spool file reader failed: ${errorMessage(err)}`, { hint: 'the pass is retried with a new reader', cause: err }));
-    });
+    worker.on('error', (err) => this.#failed(worker, err));
     worker.on('exit', (code) => {
       if (this.#worker !== worker) return;
       this.#stopWorker(new HotspareError('SPOOL_READER', `the spool file reader exited (code ${code})`, { hint: 'the pass is retried with a new reader' }));
     });
     this.#worker = worker;
     return worker;
+  }
+
+  /** The thread (or the handling of its messages) failed: its work fails with SPOOL_READER. */
+  #failed(worker: Worker, err: unknown): void {
+    if (this.#worker !== worker) return;
+    this.log.error({ code: 'SPOOL_READER', err }, `the spool file reader failed: ${errorMessage(err)}`);
+    this.#stopWorker(new HotspareError('SPOOL_READER', `the spool file reader failed: ${errorMessage(err)}`, { hint: 'the pass is retried with a new reader', cause: err }));
   }
 
   #stopWorker(err: unknown): void {
