@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { mkdir } from 'node:fs/promises';
 import { controlSocketPath } from '../agent/control-protocol.js';
 import { loadAgentId } from '../agent/agent-id.js';
 import { ControlServer } from '../agent/control-server.js';
@@ -25,8 +24,8 @@ export async function agentCommand(argv: string[], logger: Logger): Promise<numb
   const agent = new SyncAgent(config, identity, { logger, clock: systemClock, random01: Math.random, agentId });
   // `hotspare base` reaches the running agent here (the agent holds the archives' locks). Taken
   // before any replica is opened: a second agent on this stateDir is refused here, before its
-  // connections (under the same agent id) could replace this one's at a receiver.
-  await mkdir(config.stateDir, { recursive: true });
+  // connections (under the same agent id) could replace this one's at a receiver. (loadAgentId
+  // has made the stateDir.)
   const control = await ControlServer.listen({
     path: controlSocketPath(config.stateDir),
     handle: async (request) => ({ ok: true, agentPid: process.pid, results: await agent.baseBackup(request.replica, request.method) }),
