@@ -226,6 +226,12 @@ export const DEFAULT_PHYSICAL_BASE_COMPRESSION: 'gzip' | 'none' = 'none';
  * to the copy.
  */
 export const DEFAULT_PAGE_CACHE_WRITE_BYTES = 256 * 1024;
+/**
+ * How many of one batch's slices are in the thread pool at once (see writevAllAt). Enough to
+ * keep libuv's four threads busy without a turn of the event loop per slice, and few enough
+ * that an fsync or a file open queued behind them waits for at most a few milliseconds.
+ */
+export const DEFAULT_PAGE_CACHE_WRITES_IN_FLIGHT = 4;
 /** Physical base backups: the stream goes to the archive in pieces of about this size. */
 export const DEFAULT_PHYSICAL_BASE_PIECE_BYTES = 1024 * 1024;
 /**

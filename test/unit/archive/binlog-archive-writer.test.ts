@@ -69,6 +69,26 @@ describe('BinlogArchiveWriter tail recovery', () => {
     }
   });
 
+  it('cuts a tail whose later slices reached the disk before an earlier one (a hole), at every hole', async () => {
+    // A batch's slices are written side by side (writevAllAt): a crash can leave a hole of
+    // zeros with the real bytes after it. Recovery must stop at the hole, not read past it.
+    const whole = readFileSync(FIXTURE_PATH);
+    for (let holeAt = 5; holeAt < whole.length - 64; holeAt += 11) {
+      const { root, path } = archiveWith();
+      const torn = Buffer.from(whole);
+      torn.fill(0, holeAt, holeAt + 64);
+      // Where the bytes were zeros already (a format event's padding) the hole begins later.
+      const firstLost = torn.findIndex((byte, i) => byte !== whole[i]);
+      if (firstLost < 0) continue;
+      writeFileSync(path, torn);
+      const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
+      const expected = lastBoundaryAtOrBefore(firstLost);
+      expect(writer.resume, `hole at ${holeAt}`).toMatchObject({ file: FIXTURE_NAME, position: expected });
+      expect(readFileSync(path).equals(whole.subarray(0, expected)), `hole at ${holeAt}`).toBe(true);
+      await writer.close();
+    }
+  });
+
   it('appends, fsyncs and reports durable points that only move forward', async () => {
     const { root, path } = archiveWith(1258);
     const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
