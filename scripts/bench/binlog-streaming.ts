@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -34,6 +34,8 @@ interface AgentRun {
   peakRssMb: number;
   /** User and system CPU time of the agent process over the run. */
   cpuSeconds: number;
+  /** CPU seconds by thread, for finding where the time goes. */
+  threads: string;
   /** The slowest /lag answer during the catch-up. */
   slowestLagMs: number;
 }
@@ -57,6 +59,22 @@ function peakRssMb(pid: number): number {
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds by thread name (main thread, libuv workers, V8's helpers), largest first. */
+function cpuByThread(pid: number): string {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // the thread ended
+    }
+  }
+  return [...byName].filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1]).map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ');
 }
 
 
@@ -156,6 +174,8 @@ export const binlogStreamingSuite: BenchSuite = {
           stateDir: join(dir, 'state'),
           http: { listen: `127.0.0.1:${httpPort}` },
           replicas: [{ name: 'bench', type: 'file', path: archive }],
+          // BENCH_AGENT_BINLOG='{"highWaterBytes":...}': binlog tuning to try against the defaults.
+          ...(process.env['BENCH_AGENT_BINLOG'] === undefined ? {} : { binlog: JSON.parse(process.env['BENCH_AGENT_BINLOG']) as unknown }),
         }));
         const start = process.hrtime.bigint();
         // BENCH_CPU_PROF_DIR=DIR: each agent run writes a CPU profile there (on its SIGTERM exit).
@@ -164,7 +184,10 @@ export const binlogStreamingSuite: BenchSuite = {
         const child = spawn(process.execPath, [...flags, join(ROOT, 'bin/hotspare.js'), 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
         const pid = child.pid ?? 0;
         let streamingAt: bigint | undefined;
+        // BENCH_AGENT_LOG=FILE: the agents' log lines are appended there (with HOTSPARE_LOG_LEVEL=debug, flow control too).
+        const logFile = process.env['BENCH_AGENT_LOG'];
         child.stderr.on('data', (chunk: Buffer) => {
+          if (logFile !== undefined) appendFileSync(logFile, chunk);
           if (streamingAt === undefined && chunk.toString().includes('streaming binlog to replica')) streamingAt = process.hrtime.bigint();
         });
         let peak = 0;
@@ -183,11 +206,13 @@ export const binlogStreamingSuite: BenchSuite = {
           const end = process.hrtime.bigint();
           peak = Math.max(peak, peakRssMb(pid));
           const cpu = cpuSeconds(pid);
+          const threads = cpuByThread(pid);
           return {
             wholeSeconds: Number(end - start) / 1e9,
             streamSeconds: Number(end - (streamingAt ?? start)) / 1e9,
             peakRssMb: peak,
             cpuSeconds: cpu,
+            threads,
             slowestLagMs,
           };
         } finally {
@@ -208,6 +233,7 @@ export const binlogStreamingSuite: BenchSuite = {
         }
         const run = runs[runs.length - 1] as AgentRun;
         say(`  round ${round + 1}: mariadb-binlog ${(mb / (refSeconds[refSeconds.length - 1] as number)).toFixed(0)} MB/s; hotspare streaming ${(mb / run.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / run.wholeSeconds).toFixed(0)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${run.peakRssMb.toFixed(0)} MB, slowest /lag ${run.slowestLagMs.toFixed(1)} ms`);
+        say(`    agent CPU by thread (s): ${run.threads}`);
       }
       // The last round's archive is the primary's binlog, byte for byte.
       const comparison = compareArchiveWithPrimary(join(archive, 'binlog'), primary.datadir);
