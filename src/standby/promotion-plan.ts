@@ -133,7 +133,24 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     if (scan.damage !== undefined && target.kind !== 'end') unreachable(`the archive is damaged at ${describeDamage(scan.damage)} before it`);
     if (target.kind === 'gtid') unreachable('no archived transaction has that GTID');
     if (target.kind === 'time' && target.atMs > newestEventS * 1000) {
-      unreachable(`its newest event is from ${new Date(newestEventS * 1000).toISOString()}`);
+      // Past the newest event is still inside the archive when the agent, caught up, heard from
+      // the primary at or after the target: nothing was committed between that event and then,
+      // so the archive's last transaction is the last one at or before the target (an idle
+      // primary: its heartbeats kept coming). Without that record nobody knows, and replaying
+      // to the end would silently promise a point the archive may not hold.
+      const heard = await readLastHeard(archiveRoot);
+      const end = scan.files[scan.files.length - 1];
+      const heardAtEnd =
+        heard !== undefined &&
+        heard.caughtUp &&
+        heard.atMs >= target.atMs &&
+        end !== undefined &&
+        heard.durable !== undefined &&
+        compareBinlogPositions({ file: end.name, position: end.cleanEnd }, heard.durable) >= 0;
+      if (!heardAtEnd) {
+        const since = heard === undefined ? '' : `, and the primary was last heard at ${heard.at}${heard.caughtUp ? '' : ' with the archive behind it'}`;
+        unreachable(`its newest event is from ${new Date(newestEventS * 1000).toISOString()}${since}`);
+      }
     }
     if (target.kind === 'position') {
       const end = scan.files[scan.files.length - 1];

@@ -211,6 +211,27 @@ describe('promote restores the database and the spool files at the same point', 
     expect(Number(ro?.['ro'])).toBe(0);
   });
 
+  it('--until after the last commit but not after the primary was last heard: the end; later than that: refused', async () => {
+    const heard = await readLastHeard(archive);
+    expect(heard?.caughtUp).toBe(true);
+    const atMs = heard?.atMs ?? 0;
+    const root = join(work, 'idle-tail');
+    const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--replace', '--until', new Date(atMs).toISOString(), '--files-root', root, '--json']);
+    const report = JSON.parse(stdout) as Report;
+    // The primary was idle after its last commit, and the archive knew it: the whole archive.
+    expect(Date.parse(report.lastTransaction?.commitTime ?? '')).toBeLessThan(atMs - 1000);
+    expect(await tableChecksums(standbyConn)).toEqual(final.sums);
+    expect(treeDiff(final.tree, await describeTree(join(root, 'gateway')))).toEqual([]);
+    // A moment after the agent last heard: what the primary did then is unknown.
+    const later = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--replace', '--until', new Date(atMs + 1000).toISOString()]).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(later.code).toBe(1);
+    expect(later.stderr).toContain('error TARGET_UNREACHABLE');
+    expect(later.stderr).toContain(`the primary was last heard at ${heard?.at}`);
+  });
+
   it('a failing hook: the server is promoted, and promote exits 1 with HOOK_FAILED', async () => {
     writeFileSync(join(work, 'fail-hook'), '');
     const result = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--replace', '--files-root', join(work, 'failing')]).then(
