@@ -5,7 +5,7 @@ import { parseMysqlUrl } from '../standby/mysql-url.js';
 import { HotspareError } from '../core/errors.js';
 import { promote, type PromotionReport } from '../standby/promote.js';
 import { describeDamage } from '../standby/promotion-plan.js';
-import type { TargetSpec } from '../standby/stop-point.js';
+import { describeTarget, type TargetSpec } from '../standby/stop-point.js';
 import { UsageError } from './cli-failure.js';
 
 /**
@@ -64,7 +64,9 @@ export function parseTargetSpec(values: { until?: string | undefined; 'until-gti
   const given = [values.until, values['until-gtid'], values['until-position']].filter((v) => v !== undefined);
   if (given.length > 1) throw new UsageError('give at most one of --until, --until-gtid, --until-position');
   if (values.until !== undefined) {
-    const text = values.until.trim().replace(' ', 'T');
+    // A date alone is that day's midnight in the same zone rules as a time: local without a
+    // zone (the contract), where Date.parse would read a bare date as UTC.
+    const text = values.until.trim().replace(' ', 'T').replace(/^(\d{4}-\d{2}-\d{2})(?!T)/, '$1T00:00:00');
     const atMs = /^\d{4}-\d{2}-\d{2}(T[\d:.]+)?(Z|[+-]\d{2}:?\d{2})?$/.test(text) ? Date.parse(text) : Number.NaN;
     if (!Number.isFinite(atMs)) throw new UsageError(`--until: expected an ISO 8601 time such as 2026-11-22T10:00:00Z, got ${JSON.stringify(values.until)}`);
     return { kind: 'time', atMs };
@@ -95,6 +97,8 @@ function formatReport(plan: PromotionReport, dryRun: boolean): string {
   lines.push(t === undefined ? '  last transaction: none in the archive' : `  last transaction: ${t.file}:${t.position}${t.gtid ? ` GTID ${t.gtid}` : ''}, committed ${t.commitTime}`);
   if (plan.lastHeard !== undefined) lines.push(`  last heard:       ${plan.lastHeard.time} (${plan.lastHeard.source}${plan.lastHeard.caughtUp ? '; the archive then held everything the primary had written' : ''})`);
   if (plan.lossWindowSeconds !== undefined) lines.push(`  loss window:      ${plan.lossWindowSeconds} s (transactions after the last one above and before the primary went silent may be lost)`);
+  else if (plan.targetPoint !== describeTarget({ kind: 'end' })) lines.push('  loss window:      none counted: a point in time was asked for, and what the archive holds after it was left out on purpose');
+  else lines.push('  loss window:      unknown (the archive holds no transaction, or no record of when the primary was last heard)');
   if (plan.partialTailCut !== undefined) lines.push(`  not applied:      an incomplete transaction at ${plan.partialTailCut.file}:${plan.partialTailCut.from}..${plan.partialTailCut.to}`);
   if (plan.stoppedBeforeDamage !== undefined) lines.push(`  WARNING:          stopped before damage at ${describeDamage(plan.stoppedBeforeDamage)}`);
   for (const f of plan.filesRestored) lines.push(`  files restored:   ${f.name} to ${f.path} as of ${new Date(f.pointMs).toISOString()} (${f.files} files, ${f.dirs} dirs, ${f.links} links, ${f.bytes} bytes)`);
