@@ -34,11 +34,6 @@ export async function receiveCommand(argv: string[], logger: Logger): Promise<nu
   const http = values.http === undefined ? undefined : parseHostPort(values.http, '--http');
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   const tlsOn = values['tls-cert'] !== undefined;
-  if (!tlsOn && !isLoopback(listen.host) && values['allow-plaintext'] !== true) {
-    throw new UsageError(
-      `refusing to listen on ${listen.host} without TLS: the binlog and the token would cross the network in clear; give --tls-cert and --tls-key, or --allow-plaintext on a trusted network`,
-    );
-  }
   const token = (await readRequired(values['token-file'], '--token-file')).toString('utf8').trim();
   if (token.length === 0) throw new UsageError(`--token-file ${values['token-file']} is empty`);
   const tls = tlsOn
@@ -46,6 +41,15 @@ export async function receiveCommand(argv: string[], logger: Logger): Promise<nu
     : undefined;
 
   const log = logger.child({ component: 'receive' });
+  // The contract makes TLS optional, so a plain listener on a network address starts; but the
+  // binlog and the token would cross that network in clear, which an operator must hear about
+  // unless they said they know (--allow-plaintext, for a trusted network or a VPN).
+  if (!tlsOn && !isLoopback(listen.host) && values['allow-plaintext'] !== true) {
+    log.warn(
+      { code: 'PLAINTEXT_LISTEN', listen: `${listen.host}:${listen.port}`, hint: 'give --tls-cert and --tls-key, or --allow-plaintext on a trusted network' },
+      `listening on ${listen.host} without TLS: the binlog and the token cross the network in clear`,
+    );
+  }
   const stop = listenForStop(log);
   const receiver = await startReceiver({ archive: values.archive, listen, token, tls, http, logger, clock: systemClock });
   if (receiver.httpAddress !== undefined) log.info({ http: `${receiver.httpAddress.host}:${receiver.httpAddress.port}` }, 'status on GET /status');

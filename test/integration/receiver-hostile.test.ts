@@ -17,7 +17,7 @@ import { WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
 import { tempDir } from '../support/agent-harness.js';
 import { waitFor } from '../support/wait.js';
 import { captureLogger } from '../support/capture-logger.js';
-import { runHotspare } from '../support/receiver-process.js';
+import { HotspareProcess } from '../support/agent-process.js';
 import { makeEvent } from '../support/fixtures.js';
 import type { DurablePoint } from '../../src/core/binlog-record.js';
 import type { ReplicaSession } from '../../src/replica/replica-target.js';
@@ -227,9 +227,16 @@ describe('receiver against hostile and mistaken peers', () => {
       await tlsReceiver.close();
     }
 
-    const usage = await runHotspare(['receive', '--archive', join(dir, 'x'), '--listen', '0.0.0.0:7654', '--token-file', join(dir, 'token')]);
-    expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain('without TLS');
+    // Plaintext on a network address: the contract makes TLS optional, so it starts, warning.
+    const plainPort = await freePort();
+    const plain = new HotspareProcess(['receive', '--archive', join(dir, 'x'), '--listen', `0.0.0.0:${plainPort}`, '--token-file', join(dir, 'token')]);
+    try {
+      await waitFor('the plaintext warning', () => plain.stderr.includes('PLAINTEXT_LISTEN'));
+      expect(plain.stderr).toContain('without TLS');
+      expect(await plain.kill('SIGTERM')).toBe(0);
+    } finally {
+      await plain.kill().catch(() => undefined);
+    }
   });
 
   it('takes an event of several MiB in pieces with bounded pending bytes, and cuts off one whose pieces fail its CRC32', async () => {
