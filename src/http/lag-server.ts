@@ -140,7 +140,8 @@ export class LagServer {
       lagText,
       lagBody: Buffer.from(lagText),
       healthStatus: health.healthy ? 200 : 503,
-      healthBody: Buffer.from(`${JSON.stringify({ status: health.healthy ? 'ok' : 'unhealthy', reasons: health.reasons }, null, 2)}\n`),
+      // The contract's body: a JSON list of reasons (empty when healthy), each naming its replica.
+      healthBody: Buffer.from(`${JSON.stringify(health.reasons, null, 2)}\n`),
     };
     this.#snapshot = snapshot;
     return snapshot;
