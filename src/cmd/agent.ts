@@ -35,6 +35,9 @@ export async function agentCommand(argv: string[], logger: Logger): Promise<numb
     await startupStep(stop, agent.checkReplicas());
     if (stop.requested) return 0;
     const http = config.http;
+    // The lag endpoint is how an operator learns that a standby fell behind; running without
+    // one is allowed (`hotspare status` on the archive still works) but must not go unnoticed.
+    if (http === undefined) log.warn({ code: 'NO_LAG_ENDPOINT', hint: 'add "http": { "listen": "127.0.0.1:9187" } to the agent config' }, 'no http.listen in the config: the lag endpoint (/lag, /metrics, /healthz) is off');
     const server =
       http === undefined
         ? undefined
