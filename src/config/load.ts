@@ -105,13 +105,23 @@ export function loadAgentConfig(path: string): AgentConfig {
   return Object.freeze({
     primary: Object.freeze(primary),
     stateDir: resolve(baseDir, raw.stateDir),
-    replicas: Object.freeze(replicas.map((r) => (r.type === 'file' ? { ...r, path: resolve(baseDir, r.path) } : r))),
+    replicas: Object.freeze(replicas.map((r) => resolveReplicaPaths(r, baseDir))),
     spool: Object.freeze(raw.spool),
     http: raw.http === undefined ? undefined : parseHostPort(raw.http.listen, 'http.listen'),
     binlog: Object.freeze(raw.binlog),
     base: Object.freeze(raw.base),
     sourcePath: absolute,
   });
+}
+
+/**
+ * Every relative path of a replica definition is relative to the agent config file, like the
+ * config's own paths: an agent started by a service manager has `/` as its working directory.
+ */
+function resolveReplicaPaths(replica: ReplicaDefinition, baseDir: string): ReplicaDefinition {
+  if (replica.type === 'file') return { ...replica, path: resolve(baseDir, replica.path) };
+  const tls = replica.tls === undefined ? undefined : { ...replica.tls, ...(replica.tls.ca === undefined ? {} : { ca: resolve(baseDir, replica.tls.ca) }) };
+  return { ...replica, tokenFile: resolve(baseDir, replica.tokenFile), ...(tls === undefined ? {} : { tls }) };
 }
 
 /** Splits HOST:PORT (IPv6 in brackets). */

@@ -37,6 +37,22 @@ describe('agent config', () => {
     expect(config.spool[1]?.exclude).toEqual(['log/**', 'spool/**']);
   });
 
+  it('resolves every relative path of a replica, in a replica file or inline, against the config file', () => {
+    mkdirSync(join(dir, 'rel/replicas'), { recursive: true });
+    write('rel/replicas/b.json', { name: 'b', type: 'remote', address: 'b.example:7654', tokenFile: 'secrets/token', tls: { ca: 'tls/ca.pem', servername: 'b' } });
+    const path = write('rel/agent.json', {
+      ...base,
+      replicas: ['replicas/b.json', { name: 'a', type: 'file', path: 'archive' }, { name: 'c', type: 'remote', address: 'c.example:7654', tokenFile: '/etc/hotspare/token' }],
+    });
+    const config = loadAgentConfig(path);
+    expect(config.replicas).toMatchObject([
+      { name: 'b', tokenFile: join(dir, 'rel/secrets/token'), tls: { ca: join(dir, 'rel/tls/ca.pem'), servername: 'b' } },
+      { name: 'a', path: join(dir, 'rel/archive') },
+      { name: 'c', tokenFile: '/etc/hotspare/token' },
+    ]);
+    expect(config.stateDir).toBe(join(dir, 'rel/state'));
+  });
+
   it('loads YAML', () => {
     const path = write('agent.yaml', 'primary:\n  socketPath: /run/mysqld/mysqld.sock\n  user: hotspare\n  serverId: 7\nstateDir: /tmp/s\nreplicas:\n  - {name: a, type: file, path: /mnt/a}\n');
     expect(loadAgentConfig(path).primary.socketPath).toBe('/run/mysqld/mysqld.sock');
