@@ -11,7 +11,8 @@ import {
 } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import { fsyncDir, writeFileDurable } from '../platform/durable-file.js';
-import { alignDown, alignUp, DirectWriter } from './direct-writes.js';
+import { alignDown, alignUp } from '../platform/aligned-memory.js';
+import { DirectWriter } from './direct-writes.js';
 
 /** Top-level folders that archive file operations may touch (binlog/ has its own writer). */
 const WRITABLE_ROOTS = ['base', 'files', 'state'] as const;

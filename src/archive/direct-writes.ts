@@ -1,43 +1,12 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { writeAllAt } from '../platform/sliced-write.js';
+import { AlignedBufferPool } from '../platform/aligned-buffer-pool.js';
+import { memoryOffset } from '../platform/aligned-memory.js';
 
 /** O_DIRECT where the platform has one (Linux); elsewhere 0, and every write stays buffered. */
 const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT ?? 0;
-/** WebAssembly memory grows in pages of this size. */
-const WASM_PAGE_BYTES = 64 * 1024;
-/** The one WebAssembly API used here (the project's TypeScript libraries do not declare it); absent under --jitless. */
-const Memory = (globalThis as unknown as {
-  WebAssembly?: { Memory: new (d: { initial: number; maximum?: number; shared?: boolean }) => { buffer: ArrayBuffer | SharedArrayBuffer } };
-}).WebAssembly?.Memory;
-
-export const alignDown = (n: number, align: number): number => n - (n % align);
-export const alignUp = (n: number, align: number): number => alignDown(n + align - 1, align);
-
 const errCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
-
-/** Memory made by alignedMemory(): its first byte is page-aligned. */
-const pageAligned = new WeakSet<ArrayBufferLike>();
-
-/**
- * Memory whose start is page-aligned, for buffers that O_DIRECT may write from without a copy.
- * Node can neither allocate aligned memory nor tell where a Buffer lies; a WebAssembly memory
- * is mapped by V8 on pages of its own, so its start is page-aligned. Its pages are the system's
- * zero pages until written, like any large allocation. `shared` makes it a SharedArrayBuffer.
- */
-export function alignedMemory(bytes: number, shared = false): ArrayBuffer | SharedArrayBuffer {
-  // Without WebAssembly, plain memory: writes from it are copied through DirectWriter's buffers.
-  if (Memory === undefined) return shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
-  const pages = Math.ceil(bytes / WASM_PAGE_BYTES);
-  const { buffer } = new Memory(shared ? { initial: pages, maximum: pages, shared } : { initial: pages });
-  pageAligned.add(buffer);
-  return buffer;
-}
-
-/** Where `data` starts in memory modulo any alignment up to a page, when known (memory from alignedMemory()); otherwise undefined. */
-export function memoryOffset(data: Buffer): number | undefined {
-  return pageAligned.has(data.buffer) ? data.byteOffset : undefined;
-}
 
 export interface DirectWriteLimits {
   /** Offsets, lengths and memory of O_DIRECT writes are multiples of this. */
@@ -63,11 +32,11 @@ export interface DirectWriteLimits {
  */
 export class DirectWriter {
   #enabled = O_DIRECT !== 0;
-  /** Made at the first direct write: a writer that never has one holds no memory. */
-  #free: Buffer[] | undefined;
-  #waiters: Array<(buf: Buffer) => void> = [];
+  readonly #pool: AlignedBufferPool;
 
-  constructor(private readonly limits: DirectWriteLimits) {}
+  constructor(private readonly limits: DirectWriteLimits) {
+    this.#pool = new AlignedBufferPool(limits.buffers, limits.bufferBytes);
+  }
 
   get enabled(): boolean {
     return this.#enabled;
@@ -110,7 +79,7 @@ export class DirectWriter {
     let failure: { err: unknown } | undefined;
     const pieces: Array<Promise<void>> = [];
     for (let from = 0; from < data.length && failure === undefined; ) {
-      const buf = await this.#take();
+      const buf = await this.#pool.take();
       const length = Math.min(buf.length, data.length - from);
       data.copy(buf, 0, from, from + length);
       pieces.push(
@@ -118,7 +87,7 @@ export class DirectWriter {
           .catch((err: unknown) => {
             failure ??= { err };
           })
-          .finally(() => this.#give(buf)),
+          .finally(() => this.#pool.give(buf)),
       );
       from += length;
     }
@@ -131,24 +100,6 @@ export class DirectWriter {
     return true;
   }
 
-  async #take(): Promise<Buffer> {
-    this.#free ??= this.#allocate();
-    const buf = this.#free.pop();
-    if (buf !== undefined) return buf;
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-
-  #give(buf: Buffer): void {
-    const waiter = this.#waiters.shift();
-    if (waiter !== undefined) waiter(buf);
-    else this.#free?.push(buf);
-  }
-
-  #allocate(): Buffer[] {
-    const { buffers, bufferBytes } = this.limits;
-    const all = Buffer.from(alignedMemory(buffers * bufferBytes));
-    return Array.from({ length: buffers }, (_, i) => all.subarray(i * bufferBytes, (i + 1) * bufferBytes));
-  }
 }
 
 /** O_DIRECT writes skip the page cache, so they are not cut like buffered ones. */

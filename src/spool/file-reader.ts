@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { alignedMemory } from '../archive/direct-writes.js';
+import { alignedMemory } from '../platform/aligned-memory.js';
 import { HotspareError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { Found, ScanResult } from './tree-scanner.js';

@@ -1,5 +1,5 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
-import { alignedMemory, memoryOffset } from '../archive/direct-writes.js';
+import { alignedMemory, memoryOffset } from '../platform/aligned-memory.js';
 import { DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES } from '../config/defaults.js';
 import { packDir, packPath, seqsOf } from './spool-format.js';
 

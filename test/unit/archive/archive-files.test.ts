@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalArchiveFiles, checkArchivePath } from '../../../src/archive/archive-files.js';
-import { alignedMemory } from '../../../src/archive/direct-writes.js';
+import { alignedMemory } from '../../../src/platform/aligned-memory.js';
 
 // Goal: no path a peer can send writes outside base/, files/ or state/ of the archive.
 describe('archive paths', () => {
