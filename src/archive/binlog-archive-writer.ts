@@ -1,7 +1,6 @@
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
-import { writevAllAt } from '../platform/sliced-write.js';
 import { BINLOG_FIRST_EVENT_POSITION, BINLOG_MAGIC, EventType, parseRotate } from '../core/binlog-event.js';
 import { assert } from '../core/assert.js';
 import { HotspareError } from '../core/errors.js';
@@ -9,7 +8,14 @@ import { TransactionTracker } from '../core/transaction-tracker.js';
 import type { Clock } from '../platform/clock.js';
 import { fsyncDir, writeFileDurable } from '../platform/durable-file.js';
 import type { Logger } from '../platform/logger.js';
-import { DEFAULT_INDEX_CHECKPOINT_INTERVAL_MS, DEFAULT_SYNC_BATCH_BYTES_MAX } from '../config/defaults.js';
+import {
+  DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES,
+  DEFAULT_BINLOG_DIRECT_BUFFER_BYTES,
+  DEFAULT_BINLOG_DIRECT_BUFFERS,
+  DEFAULT_INDEX_CHECKPOINT_INTERVAL_MS,
+  DEFAULT_SYNC_BATCH_BYTES_MAX,
+} from '../config/defaults.js';
+import { BinlogAppendFile, DirectAppendBuffers, type DirectAppendLimits } from './binlog-append-file.js';
 import { ArchiveLayout, BINLOG_PARTIAL_SUFFIX, compareBinlogNames, nextBinlogName } from './archive-layout.js';
 import { listArchivedBinlogs } from './archived-binlogs.js';
 import { scanBinlogFile } from './binlog-file-scanner.js';
@@ -24,7 +30,7 @@ import type { BinlogRecord, DurablePoint, ResumePoint } from '../core/binlog-rec
 interface WrittenBatch {
   file: string;
   /** The file's handle (an fsync round may cover the end of one file and the start of the next). */
-  handle: FileHandle;
+  handle: BinlogAppendFile;
   /** Where the file ends once this batch is in it. */
   end: number;
   bytes: number;
@@ -64,6 +70,8 @@ export interface BinlogArchiveWriterOptions {
   clock: Clock;
   syncBatchBytesMax?: number;
   checkpointIntervalMs?: number;
+  /** O_DIRECT appends (see BinlogAppendFile); false writes everything through the page cache. */
+  direct?: DirectAppendLimits | false;
 }
 
 /**
@@ -82,7 +90,7 @@ export class BinlogArchiveWriter {
   #flushing: Promise<void> | undefined;
   #failure: unknown;
   #closed = false;
-  #handle: FileHandle | undefined;
+  #handle: BinlogAppendFile | undefined;
   #file: string | undefined;
   /** Bytes accepted for the current file (queued or written). */
   #acceptedEnd = 0;
@@ -94,19 +102,25 @@ export class BinlogArchiveWriter {
   /** A file was created or renamed since the last fsync: its directory entry must be durable before any of its bytes count. */
   #dirSyncPending = false;
   /** Earlier files' handles, closed once no written batch of theirs waits for an fsync. */
-  #retired: FileHandle[] = [];
+  #retired: BinlogAppendFile[] = [];
   /** The current file, written under its temporary name until the file before it is durable. */
-  #partial: { handle: FileHandle; from: string; to: string } | undefined;
+  #partial: { handle: BinlogAppendFile; from: string; to: string } | undefined;
   #point: DurablePoint | undefined;
   #lastCheckpointMs = 0;
+  /** The aligned buffers every file of this writer appends through. */
+  readonly #direct: DirectAppendBuffers;
 
   private constructor(root: string, options: BinlogArchiveWriterOptions, readonly resume: ResumePoint | undefined) {
     this.layout = new ArchiveLayout(root);
     this.#options = {
       syncBatchBytesMax: DEFAULT_SYNC_BATCH_BYTES_MAX,
       checkpointIntervalMs: DEFAULT_INDEX_CHECKPOINT_INTERVAL_MS,
+      direct: { alignBytes: DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES, buffers: DEFAULT_BINLOG_DIRECT_BUFFERS, bufferBytes: DEFAULT_BINLOG_DIRECT_BUFFER_BYTES },
       ...options,
     };
+    const direct = this.#options.direct;
+    this.#direct = new DirectAppendBuffers(direct === false ? { alignBytes: DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES, buffers: 0, bufferBytes: 0 } : direct);
+    if (direct === false) this.#direct.enabled = false;
     if (resume !== undefined) {
       this.#acceptedFile = resume.file;
       this.#acceptedEnd = resume.position;
@@ -282,7 +296,8 @@ export class BinlogArchiveWriter {
       const handle = this.#handle;
       assert(handle !== undefined, 'a file is open');
       const buffers = batch.map((r) => r.bytes);
-      await writevAllAt(handle, buffers, this.#writtenEnd);
+      assert(handle.end === this.#writtenEnd, 'the file ends where the writer wrote last');
+      await handle.append(buffers);
       const written = summarize(batch, handle, this.#writtenEnd);
       this.#writtenEnd = written.end;
       this.#unsynced.push(written);
@@ -380,8 +395,8 @@ export class BinlogArchiveWriter {
       // too, and the directory entry is made durable before that fsync reports anything (a
       // crash before leaves a file that recovery starts again, or none).
       const partialPath = this.layout.binlogPartialFile(file);
-      const handle = await open(oldNotDurable ? partialPath : path, 'w', 0o640);
-      await handle.write(BINLOG_MAGIC, 0, BINLOG_MAGIC.length, 0);
+      const handle = await BinlogAppendFile.create(oldNotDurable ? partialPath : path, 0o640, this.#direct);
+      await handle.append([BINLOG_MAGIC]);
       if (oldNotDurable) {
         this.#partial = { handle, from: partialPath, to: path };
         this.#options.logger.debug({ file }, 'new binlog file written under its temporary name until the one before is durable');
@@ -391,7 +406,7 @@ export class BinlogArchiveWriter {
       this.#handle = handle;
     } else {
       // Only the first file of a session starts mid-file (append() refuses any other).
-      this.#handle = await open(path, 'r+');
+      this.#handle = await BinlogAppendFile.openAt(path, offset, this.#direct);
     }
     this.#file = file;
     this.#writtenEnd = offset;
@@ -453,7 +468,7 @@ export class BinlogArchiveWriter {
 }
 
 /** What the durable point needs from a batch of records of one file, without their bytes. */
-function summarize(batch: readonly QueuedRecord[], handle: FileHandle, at: number): WrittenBatch {
+function summarize(batch: readonly QueuedRecord[], handle: BinlogAppendFile, at: number): WrittenBatch {
   const first = batch[0];
   assert(first !== undefined, 'batch is not empty');
   const written: WrittenBatch = { file: first.file, handle, end: at, bytes: 0, completeEnd: undefined, boundaryPosition: undefined, commitTimestampS: undefined, gtid: undefined };

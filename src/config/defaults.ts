@@ -88,6 +88,13 @@ export const DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES = 4096;
 export const DEFAULT_ARCHIVE_DIRECT_BUFFERS = 4;
 /** Size of each aligned buffer O_DIRECT writes are copied through; a longer write goes in pieces of this size. */
 export const DEFAULT_ARCHIVE_DIRECT_BUFFER_BYTES = 1024 * 1024;
+/**
+ * The binlog archive appends whole blocks with O_DIRECT through this many aligned buffers of
+ * DEFAULT_BINLOG_DIRECT_BUFFER_BYTES (4 MiB in all, per writer): enough for the thread pool to
+ * have several writes at once while the next buffer is filled (see BinlogAppendFile).
+ */
+export const DEFAULT_BINLOG_DIRECT_BUFFERS = 4;
+export const DEFAULT_BINLOG_DIRECT_BUFFER_BYTES = 1024 * 1024;
 /** Spool block data is copied into batches of this size, each written to the archive in one piece (without fsync; synced once per pass). */
 export const DEFAULT_SPOOL_WRITE_BATCH_BYTES = 1024 * 1024;
 /**
