@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { appendFileSync, cpSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, cpSync, fdatasyncSync, fsyncSync, openSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -26,6 +26,13 @@ const SETTLE_READS = 5;
 const SETTLE_INTERVAL_MS = 500;
 const ROOT = new URL('../../..', import.meta.url).pathname;
 
+interface RefRun {
+  seconds: number;
+  /** Until its files were fsynced too. */
+  syncedSeconds: number;
+  serverCpu: number;
+}
+
 interface AgentRun {
   /** Process start to the whole backlog durable (as /lag reports it). */
   wholeSeconds: number;
@@ -34,6 +41,8 @@ interface AgentRun {
   peakRssMb: number;
   /** User and system CPU time of the agent process over the run. */
   cpuSeconds: number;
+  /** CPU the primary server used during the run. */
+  serverCpu: number;
   /** CPU seconds by thread, for finding where the time goes. */
   threads: string;
   /** The slowest /lag answer during the catch-up. */
@@ -144,20 +153,35 @@ export const binlogStreamingSuite: BenchSuite = {
       const mb = backlog.totalBytes / 1048576;
       say(`  backlog: ${mb.toFixed(0)} MB in ${backlog.files} files (largest transaction ~64 MB); ${ROUNDS} rounds, the order alternating`);
 
+      /** CPU seconds the primary server has used so far (its dump thread serves both sides). */
+      const serverCpuSeconds = (): number => (primary.pid === undefined ? 0 : cpuSeconds(primary.pid));
+
       // Reference: mariadb-binlog pulling every file raw over the replication protocol.
-      const reference = async (): Promise<number> => {
+      const reference = async (): Promise<RefRun> => {
         const rawDir = join(dir, 'raw');
         rmSync(rawDir, { recursive: true, force: true });
         mkdirSync(rawDir);
+        const serverCpuBefore = serverCpuSeconds();
         const start = process.hrtime.bigint();
         await execFileAsync('mariadb-binlog', [
           '--read-from-remote-server', '--host=127.0.0.1', `--port=${primary.port}`, '--user=root',
           '--raw', '--to-last-log', `--result-file=${rawDir}/`, 'mysql-bin.000001',
         ], { maxBuffer: 1 << 20 });
         const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        const serverCpu = serverCpuSeconds() - serverCpuBefore;
+        // The same durability as ours, for comparison: its files fsynced once it is done.
+        for (const name of readdirSync(rawDir)) {
+          const fd = openSync(join(rawDir, name), 'r');
+          fdatasyncSync(fd);
+          closeSync(fd);
+        }
+        const dirFd = openSync(rawDir, 'r');
+        fsyncSync(dirFd);
+        closeSync(dirFd);
+        const syncedSeconds = Number(process.hrtime.bigint() - start) / 1e9;
         const bytes = folderBytes(rawDir);
         if (bytes < backlog.totalBytes) throw new Error(`mariadb-binlog wrote ${bytes} bytes of ${backlog.totalBytes}`);
-        return seconds;
+        return { seconds, syncedSeconds, serverCpu };
       };
 
       // hotspare: the real agent process, from an archive holding only the base until /lag
@@ -177,6 +201,7 @@ export const binlogStreamingSuite: BenchSuite = {
           // BENCH_AGENT_BINLOG='{"highWaterBytes":...}': binlog tuning to try against the defaults.
           ...(process.env['BENCH_AGENT_BINLOG'] === undefined ? {} : { binlog: JSON.parse(process.env['BENCH_AGENT_BINLOG']) as unknown }),
         }));
+        const serverCpuBefore = serverCpuSeconds();
         const start = process.hrtime.bigint();
         // BENCH_CPU_PROF_DIR=DIR: each agent run writes a CPU profile there (on its SIGTERM exit).
         const profile = process.env['BENCH_CPU_PROF_DIR'];
@@ -206,12 +231,14 @@ export const binlogStreamingSuite: BenchSuite = {
           const end = process.hrtime.bigint();
           peak = Math.max(peak, peakRssMb(pid));
           const cpu = cpuSeconds(pid);
+          const serverCpu = serverCpuSeconds() - serverCpuBefore;
           const threads = cpuByThread(pid);
           return {
             wholeSeconds: Number(end - start) / 1e9,
             streamSeconds: Number(end - (streamingAt ?? start)) / 1e9,
             peakRssMb: peak,
             cpuSeconds: cpu,
+            serverCpu,
             threads,
             slowestLagMs,
           };
@@ -221,27 +248,30 @@ export const binlogStreamingSuite: BenchSuite = {
         }
       };
 
-      const refSeconds: number[] = [];
+      const refRuns: RefRun[] = [];
       const runs: AgentRun[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         if (round % 2 === 0) {
-          refSeconds.push(await reference());
+          refRuns.push(await reference());
           runs.push(await agent());
         } else {
           runs.push(await agent());
-          refSeconds.push(await reference());
+          refRuns.push(await reference());
         }
         const run = runs[runs.length - 1] as AgentRun;
-        say(`  round ${round + 1}: mariadb-binlog ${(mb / (refSeconds[refSeconds.length - 1] as number)).toFixed(0)} MB/s; hotspare streaming ${(mb / run.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / run.wholeSeconds).toFixed(0)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${run.peakRssMb.toFixed(0)} MB, slowest /lag ${run.slowestLagMs.toFixed(1)} ms`);
-        say(`    agent CPU by thread (s): ${run.threads}`);
+        const ref = refRuns[refRuns.length - 1] as RefRun;
+        say(`  round ${round + 1}: mariadb-binlog ${(mb / ref.seconds).toFixed(0)} MB/s (${(mb / ref.syncedSeconds).toFixed(0)} MB/s to its files fsynced; server CPU ${ref.serverCpu.toFixed(2)} s); hotspare streaming ${(mb / run.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / run.wholeSeconds).toFixed(0)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${run.peakRssMb.toFixed(0)} MB, slowest /lag ${run.slowestLagMs.toFixed(1)} ms`);
+        say(`    agent CPU by thread (s): ${run.threads}; server CPU ${run.serverCpu.toFixed(2)} s`);
       }
       // The last round's archive is the primary's binlog, byte for byte.
       const comparison = compareArchiveWithPrimary(join(archive, 'binlog'), primary.datadir);
       if (comparison.differences.length > 0) throw new Error(`the archive differs from the primary: ${JSON.stringify(comparison.differences)}`);
 
       const mbps = (s: number): number => mb / s;
+      const refSeconds = refRuns.map((r) => r.seconds);
       const refBest = mbps(Math.min(...refSeconds));
       const refMedian = mbps(median(refSeconds));
+      const syncedSeconds = refRuns.map((r) => r.syncedSeconds);
       const streamBest = mbps(Math.min(...runs.map((r) => r.streamSeconds)));
       const streamMedian = mbps(median(runs.map((r) => r.streamSeconds)));
       const wholeBest = mbps(Math.min(...runs.map((r) => r.wholeSeconds)));
@@ -256,6 +286,12 @@ export const binlogStreamingSuite: BenchSuite = {
         higherIsBetter: true, target: '>= 0.8x', met: streamBest >= 0.8 * refBest,
       });
       report({ name: `catch-up throughput, streaming phase, median of ${ROUNDS}`, unit: 'MB/s', ours: streamMedian, reference: refMedian, referenceName, higherIsBetter: true });
+      // The same durability on both sides: mariadb-binlog's files fsynced once it is done (the
+      // target is read against the reference without fsync, the stricter of the two).
+      report({
+        name: `catch-up throughput, streaming phase, median of ${ROUNDS}, against mariadb-binlog with its files then fsynced`,
+        unit: 'MB/s', ours: streamMedian, reference: mbps(median(syncedSeconds)), referenceName: 'mariadb-binlog --raw + fdatasync of its files', higherIsBetter: true,
+      });
       report({ name: `catch-up throughput, whole run (process start to last byte fsynced), best of ${ROUNDS}`, unit: 'MB/s', ours: wholeBest, reference: refBest, referenceName, higherIsBetter: true });
       report({ name: `catch-up throughput, whole run, median of ${ROUNDS}`, unit: 'MB/s', ours: wholeMedian, reference: refMedian, referenceName, higherIsBetter: true });
       const peak = Math.max(...runs.map((r) => r.peakRssMb));
