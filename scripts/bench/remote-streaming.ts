@@ -105,7 +105,8 @@ function spawnReceiver(args: string[]): Promise<ChildProcess> {
 
 async function startAgent(primary: MariadbServer, dir: string, tag: string, replica: object): Promise<SyncAgent> {
   const path = join(dir, `agent-${tag}.json`);
-  writeFileSync(path, JSON.stringify({ primary: { host: '127.0.0.1', port: primary.port, user: 'root', serverId: 4242 + (tag === 'file' ? 10 : 0) }, stateDir: join(dir, `state-${tag}`), replicas: [replica] }));
+  // BENCH_AGENT_BINLOG='{"highWaterBytes":...}': binlog tuning to try against the defaults (as in the binlog suite).
+  writeFileSync(path, JSON.stringify({ primary: { host: '127.0.0.1', port: primary.port, user: 'root', serverId: 4242 + (tag === 'file' ? 10 : 0) }, stateDir: join(dir, `state-${tag}`), replicas: [replica], ...(process.env['BENCH_AGENT_BINLOG'] === undefined ? {} : { binlog: JSON.parse(process.env['BENCH_AGENT_BINLOG']) as unknown }) }));
   const config = loadAgentConfig(path);
   const agent = new SyncAgent(config, await SyncAgent.preflight(config), { logger: silentLogger(), clock: systemClock, random01: Math.random });
   agent.start();
