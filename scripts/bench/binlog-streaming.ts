@@ -206,6 +206,8 @@ export const binlogStreamingSuite: BenchSuite = {
         // BENCH_CPU_PROF_DIR=DIR: each agent run writes a CPU profile there (on its SIGTERM exit).
         const profile = process.env['BENCH_CPU_PROF_DIR'];
         const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+        // BENCH_AGENT_NODE_FLAGS passes node flags to the agent, e.g. "--max-semi-space-size=8" (as in the lag suite).
+        flags.push(...(process.env['BENCH_AGENT_NODE_FLAGS']?.split(' ').filter((f) => f !== '') ?? []));
         const child = spawn(process.execPath, [...flags, join(ROOT, 'bin/hotspare.js'), 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
         const pid = child.pid ?? 0;
         let streamingAt: bigint | undefined;
