@@ -1,6 +1,6 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makePrivateTempDir } from './private-temp-dir.js';
 
 /** How the server's own client tools (mariadb, mariadb-dump, mariadb-binlog) reach a server. */
 export interface ClientCredentials {
@@ -14,10 +14,11 @@ export interface ClientCredentials {
 /**
  * A `[client]` option file in a private temporary folder (mode 0600), so that passwords reach
  * the server's tools without ever appearing on a command line (visible in `ps`) or in a log.
- * `use` runs the callback with the file's path and always removes the folder afterwards.
+ * `use` runs the callback with the file's path and always removes the folder afterwards (and a
+ * killed process's folder is removed at the next use: makePrivateTempDir).
  */
 export async function withClientDefaultsFile<T>(credentials: ClientCredentials, use: (path: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'hotspare-client-'));
+  const dir = await makePrivateTempDir('hotspare-client-');
   const path = join(dir, 'client.cnf');
   try {
     const lines = ['[client]', `user=${optionValue(credentials.user)}`];

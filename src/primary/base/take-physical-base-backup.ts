@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { access, readFile, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import { constants as zlibConstants } from 'node:zlib';
@@ -12,6 +12,7 @@ import { DEFAULT_PHYSICAL_BASE_COMPRESSION, DEFAULT_PHYSICAL_BASE_PIECE_BYTES, D
 import { HotspareError } from '../../core/errors.js';
 import type { Clock } from '../../platform/clock.js';
 import { withClientDefaultsFile } from '../../platform/client-defaults-file.js';
+import { makePrivateTempDir } from '../../platform/private-temp-dir.js';
 import type { Logger } from '../../platform/logger.js';
 import { fromMysqlError } from '../mysql-error.js';
 import { describeEndpoint } from '../mysql-options.js';
@@ -52,7 +53,7 @@ export async function takePhysicalBaseBackup(options: TakePhysicalBaseBackupOpti
   const id = baseIdFor(startedMs);
   const partial = `base/${id}${BASE_PARTIAL_SUFFIX}`;
   const conn = await connectForBase(primary, 'base backup connect', endpoint);
-  const work = await mkdtemp(join(tmpdir(), 'hotspare-mariabackup-'));
+  const work = await makePrivateTempDir('hotspare-mariabackup-');
   try {
     await checkPhysicalPrivileges(conn);
     const [server] = await query(conn, 'SELECT @@version AS v, @@server_id AS id, @@hostname AS h, @@datadir AS d', endpoint);
