@@ -22,7 +22,7 @@ import type { DurablePoint, ResumePoint } from '../core/binlog-record.js';
 import type { BinlogPosition } from '../core/binlog-position.js';
 import type { Logger } from '../platform/logger.js';
 import type { ReplicaSession, ReplicaTarget } from '../replica/replica-target.js';
-import { stateForCode, type ReplicaEvent } from './replica-status.js';
+import { CAPPED_RETRY_CODES, stateForCode, type ReplicaEvent } from './replica-status.js';
 
 export interface ReplicaPipelineOptions {
   target: ReplicaTarget;
@@ -66,7 +66,8 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
       retry<T>({
         resetOnSuccess: true,
         delay: (err: unknown, count: number) => {
-          const delayMs = backoffDelayMs(count, options.backoff, options.random01);
+          const capped = err instanceof HotspareError && CAPPED_RETRY_CODES.has(err.code);
+          const delayMs = backoffDelayMs(capped ? Number.MAX_SAFE_INTEGER : count, options.backoff, options.random01);
           const failure = describeFailure(err, delayMs);
           log.error({ code: failure.code, hint: failure.hint, side: level, retryInMs: delayMs, ...(err instanceof HotspareError ? {} : { err }) }, failure.message);
           subscriber.next(failure);

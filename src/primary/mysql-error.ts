@@ -13,6 +13,14 @@ export function fromMysqlError(err: unknown, what: string, endpoint: string): Ho
   if (err instanceof HotspareError) return err;
   const e = err as { errno?: number; code?: string; message?: string };
   const message = e.message ?? String(err);
+  if (/same server_uuid\/server_id|same server_id/i.test(message)) {
+    // The primary keeps one dump per server_id: another replica with this id pushed this
+    // dump off, and this dump pushes it off in turn, for as long as both retry.
+    return new HotspareError('SERVER_ID_IN_USE', `${what}: another replica of the primary uses the same server_id (${message})`, {
+      cause: err,
+      hint: 'choose primary.serverId (and any replica serverId) unused by every server in the topology, then restart the agent',
+    });
+  }
   if (e.errno === ER_MASTER_FATAL_ERROR_READING_BINLOG) {
     if (/could not find first log file|purged|no longer available/i.test(message)) {
       return new HotspareError('BINLOG_PURGED', `${what}: the primary no longer has the binlog the archive needs (${message})`, {

@@ -106,6 +106,7 @@ export class MysqlProbe {
       });
     }
     await this.#checkGrants();
+    await this.#checkServerIdsFree(agentServerIds);
     const version = String(vars['version']);
     let serverUuid: string | null = null;
     const flavor = /mariadb/i.test(version) ? 'mariadb' : 'mysql';
@@ -130,6 +131,32 @@ export class MysqlProbe {
     if (!/ALL PRIVILEGES|REPLICATION SLAVE|REPLICATION REPLICA/.test(global)) {
       throw new HotspareError('PRIVILEGES', 'the hotspare user lacks REPLICATION SLAVE, which the binlog dump needs', {
         hint: "GRANT REPLICATION SLAVE, BINLOG MONITOR, RELOAD, SELECT, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER ON *.* TO the hotspare user",
+      });
+    }
+  }
+
+  /**
+   * A dump connection with the server_id of a replica already connected disconnects that
+   * replica (the primary keeps one dump per server_id), and the two would push each other off
+   * for as long as both run. Real replicas register (SHOW SLAVE HOSTS lists them; the agent's
+   * own dumps do not register, so a restarted agent does not see itself). Reading the list
+   * needs REPLICATION MASTER ADMIN on MariaDB 10.5+; without it the check is skipped.
+   */
+  async #checkServerIdsFree(agentServerIds: readonly number[]): Promise<void> {
+    let replicas: RowDataPacket[];
+    try {
+      replicas = await this.#query<RowDataPacket>('SHOW SLAVE HOSTS', 'preflight');
+    } catch (err) {
+      if (err instanceof HotspareError && err.code === 'PRIVILEGES') return;
+      throw err;
+    }
+    for (const replica of replicas) {
+      const id = Number(replica['Server_id']);
+      if (!agentServerIds.includes(id)) continue;
+      const host = String(replica['Host'] ?? '');
+      const where = host === '' ? '' : ` (${host}:${String(replica['Port'] ?? '')})`;
+      throw new HotspareError('SERVER_ID_IN_USE', `a replica of the primary${where} already uses server_id ${id}, which the agent would use for its binlog dump`, {
+        hint: 'the primary would disconnect that replica; choose primary.serverId (and any replica serverId) unused by every server in the topology (a replica that has just gone stays listed until the primary notices, up to about a minute)',
       });
     }
   }

@@ -118,6 +118,68 @@ describe('agent refusals', () => {
     expect(snapshot(archive)).toEqual(before);
   });
 
+  it('refuses a serverId a connected replica uses, which the dump would push off the primary', async () => {
+    // A real replica of the primary with the agent's serverId (writeAgentConfig: 4242).
+    const replica = await MariadbServer.start({ serverId: 4242, binlog: false, baseDir: join(dir, 'replica'), extraArgs: ['--report-host=127.0.0.1'] });
+    const conn = await primary.connect();
+    const replicaConn = await replica.connect();
+    try {
+      await replicaConn.query(`CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${primary.port}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=no`);
+      await replicaConn.query('START SLAVE');
+      await waitFor('the replica to register', async () => {
+        const [rows] = await conn.query('SHOW SLAVE HOSTS');
+        return (rows as Array<{ Server_id: number }>).some((r) => Number(r.Server_id) === 4242);
+      });
+      const before = snapshot(archive);
+      // Bounded: an agent that is not refused would stream on and never exit.
+      const agent = new HotspareProcess(['agent', '--config', config]);
+      const exited = await Promise.race([agent.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 30_000))]);
+      if (exited === 'running') await agent.kill('SIGTERM');
+      const result = { code: exited, stderr: agent.stderr };
+      expect(result.code, result.stderr.slice(-3000)).toBe(1);
+      expect(result.stderr).toContain('error SERVER_ID_IN_USE: a replica of the primary (127.0.0.1:');
+      expect(result.stderr).toContain('already uses server_id 4242');
+      expect(result.stderr).toContain('hint: the primary would disconnect that replica');
+      expect(snapshot(archive)).toEqual(before);
+      // The replica was left alone.
+      const [[status]] = (await replicaConn.query('SHOW SLAVE STATUS')) as unknown as [Array<Record<string, unknown>>];
+      expect(status?.['Slave_IO_Running']).toBe('Yes');
+    } finally {
+      await replicaConn.query('STOP SLAVE').catch(() => undefined);
+      await replicaConn.end();
+      await replica.destroy();
+      // The primary lists a replica until its dump thread notices it is gone: end it now.
+      const [dumps] = await conn.query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'");
+      for (const { ID } of dumps as Array<{ ID: number }>) await conn.query(`KILL ${Number(ID)}`).catch(() => undefined);
+      await waitFor('the primary to forget the replica', async () => ((await conn.query('SHOW SLAVE HOSTS'))[0] as unknown[]).length === 0);
+      await conn.end();
+    }
+  });
+
+  it('a replica with its serverId that connects later: SERVER_ID_IN_USE, retried at the backoff cap, not every few ms', async () => {
+    const agent = new HotspareProcess(['agent', '--config', config]);
+    const replica = await MariadbServer.start({ serverId: 4242, binlog: false, baseDir: join(dir, 'late-replica') });
+    const replicaConn = await replica.connect();
+    try {
+      await waitFor('the agent to stream', () => agent.logs().some((l) => l['msg'] === 'streaming binlog to replica'), 60_000);
+      await replicaConn.query(`CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${primary.port}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=no`);
+      await replicaConn.query('START SLAVE');
+      const failure = await waitFor('the dump to meet the replica', () => agent.logs().find((l) => l['code'] === 'SERVER_ID_IN_USE'), 60_000);
+      expect(failure['hint']).toMatch(/unused by every server/);
+      // The default cap (binlog.retryDelayMsMax, 30 s), less its jitter: the replica is left in peace meanwhile.
+      expect(Number(failure['retryInMs'])).toBeGreaterThanOrEqual(20_000);
+    } finally {
+      await replicaConn.query('STOP SLAVE').catch(() => undefined);
+      await replicaConn.end();
+      await replica.destroy();
+      await agent.kill('SIGTERM');
+      const conn = await primary.connect();
+      const [dumps] = await conn.query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'");
+      for (const { ID } of dumps as Array<{ ID: number }>) await conn.query(`KILL ${Number(ID)}`).catch(() => undefined);
+      await conn.end();
+    }
+  });
+
   it("refuses another primary's archive", async () => {
     const other = await MariadbServer.start({ serverId: 22, binlog: true, baseDir: join(dir, 'other') });
     try {
