@@ -23,9 +23,20 @@ export class DirectAppendBuffers {
   readonly pool: AlignedBufferPool;
   /** Off after a file system refused O_DIRECT: every later file of the writer is buffered. */
   enabled = O_DIRECT !== 0;
+  /** Opens the O_DIRECT descriptor (a test may wrap it to make its writes fail). */
+  readonly openDirect: (path: string) => Promise<FileHandle>;
 
-  constructor(readonly limits: DirectAppendLimits) {
+  constructor(
+    readonly limits: DirectAppendLimits,
+    options: { openDirect?: (path: string) => Promise<FileHandle> } = {},
+  ) {
+    // No buffer would make take() wait forever; an unaligned one would only ever meet EINVAL.
+    if (!Number.isInteger(limits.buffers) || limits.buffers < 1) throw new Error(`direct appends need at least one buffer, not ${limits.buffers}`);
+    if (!(limits.alignBytes > 0) || limits.bufferBytes < limits.alignBytes || limits.bufferBytes % limits.alignBytes !== 0) {
+      throw new Error(`direct append buffers of ${limits.bufferBytes} bytes are not whole blocks of ${limits.alignBytes}`);
+    }
     this.pool = new AlignedBufferPool(limits.buffers, limits.bufferBytes);
+    this.openDirect = options.openDirect ?? ((path) => open(path, constants.O_WRONLY | O_DIRECT));
   }
 }
 
@@ -72,7 +83,12 @@ export class BinlogAppendFile {
   /** Creates `path` empty (mode `mode`). */
   static async create(path: string, mode: number, buffers: DirectAppendBuffers): Promise<BinlogAppendFile> {
     const handle = await open(path, 'w+', mode);
-    return new BinlogAppendFile(handle, await openDirect(path, buffers), buffers, 0, Buffer.alloc(0));
+    try {
+      return new BinlogAppendFile(handle, await openDirect(path, buffers), buffers, 0, Buffer.alloc(0));
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
   }
 
   /** Opens the existing `path` to append at `end` (its partial block is read back once). */
@@ -116,10 +132,10 @@ export class BinlogAppendFile {
       await this.#writeDirect(sources, blockStart, wholeBytes);
       this.#directBytes += wholeBytes;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-      // The volume took the O_DIRECT open but refuses the write (an odd alignment): the same
-      // bytes through the page cache, now and from here on. Whatever direct write did land
-      // holds these very bytes at these very offsets.
+      if (!(err instanceof DirectRefused) && (err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      // The volume took the O_DIRECT open but refuses the write (an odd alignment), or there is
+      // no aligned memory to be had: the same bytes through the page cache, now and from here
+      // on. Whatever direct write did land holds these very bytes at these very offsets.
       await this.#stopDirect();
       await writevAllAt(this.handle, data, this.#end);
       this.#remember(data, total);
@@ -167,7 +183,19 @@ export class BinlogAppendFile {
     let source = 0;
     let sourceAt = 0;
     for (let done = 0; done < wholeBytes && failure === undefined; ) {
-      const buf = await this.buffers.pool.take();
+      let buf: Buffer;
+      try {
+        buf = await this.buffers.pool.take();
+      } catch (err) {
+        // The aligned memory could not be made (an address-space limit, say): no direct writes.
+        await Promise.all(writes);
+        throw new DirectRefused(err);
+      }
+      if (failure !== undefined) {
+        // A write failed while this one waited for its buffer: start nothing more.
+        this.buffers.pool.give(buf);
+        break;
+      }
       const length = Math.min(buf.length, wholeBytes - done);
       // Gather the next `length` bytes of the sources into the aligned buffer.
       for (let filled = 0; filled < length; ) {
@@ -222,11 +250,18 @@ export class BinlogAppendFile {
   }
 }
 
+/** Direct writes are impossible here for a reason other than the volume's EINVAL. */
+class DirectRefused extends Error {
+  constructor(cause: unknown) {
+    super('no aligned memory for direct writes', { cause });
+  }
+}
+
 /** An O_DIRECT descriptor of `path`, or undefined (and direct appends off) when its volume refuses O_DIRECT. */
 async function openDirect(path: string, buffers: DirectAppendBuffers): Promise<FileHandle | undefined> {
   if (!buffers.enabled) return undefined;
   try {
-    return await open(path, constants.O_WRONLY | O_DIRECT);
+    return await buffers.openDirect(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
     buffers.enabled = false;

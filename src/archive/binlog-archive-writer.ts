@@ -109,6 +109,7 @@ export class BinlogArchiveWriter {
   #lastCheckpointMs = 0;
   /** The aligned buffers every file of this writer appends through. */
   readonly #direct: DirectAppendBuffers;
+  #directBytes = 0;
 
   private constructor(root: string, options: BinlogArchiveWriterOptions, readonly resume: ResumePoint | undefined) {
     this.layout = new ArchiveLayout(root);
@@ -119,7 +120,8 @@ export class BinlogArchiveWriter {
       ...options,
     };
     const direct = this.#options.direct;
-    this.#direct = new DirectAppendBuffers(direct === false ? { alignBytes: DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES, buffers: 0, bufferBytes: 0 } : direct);
+    // Turned off, the pool is never drawn on (its memory is made at the first take).
+    this.#direct = new DirectAppendBuffers(direct === false ? { alignBytes: DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES, buffers: 1, bufferBytes: DEFAULT_ARCHIVE_DIRECT_ALIGN_BYTES } : direct);
     if (direct === false) this.#direct.enabled = false;
     if (resume !== undefined) {
       this.#acceptedFile = resume.file;
@@ -152,6 +154,11 @@ export class BinlogArchiveWriter {
 
   get durablePoint(): DurablePoint | undefined {
     return this.#point;
+  }
+
+  /** Bytes written with O_DIRECT so far (the rest went through the page cache). */
+  get directBytes(): number {
+    return this.#directBytes;
   }
 
   /** Bytes accepted but not yet durable: what the caller's flow control watches. */
@@ -297,7 +304,9 @@ export class BinlogArchiveWriter {
       assert(handle !== undefined, 'a file is open');
       const buffers = batch.map((r) => r.bytes);
       assert(handle.end === this.#writtenEnd, 'the file ends where the writer wrote last');
+      const directBefore = handle.directBytes;
       await handle.append(buffers);
+      this.#directBytes += handle.directBytes - directBefore;
       const written = summarize(batch, handle, this.#writtenEnd);
       this.#writtenEnd = written.end;
       this.#unsynced.push(written);
@@ -396,7 +405,12 @@ export class BinlogArchiveWriter {
       // crash before leaves a file that recovery starts again, or none).
       const partialPath = this.layout.binlogPartialFile(file);
       const handle = await BinlogAppendFile.create(oldNotDurable ? partialPath : path, 0o640, this.#direct);
-      await handle.append([BINLOG_MAGIC]);
+      try {
+        await handle.append([BINLOG_MAGIC]);
+      } catch (err) {
+        await handle.close().catch(() => undefined);
+        throw err;
+      }
       if (oldNotDurable) {
         this.#partial = { handle, from: partialPath, to: path };
         this.#options.logger.debug({ file }, 'new binlog file written under its temporary name until the one before is durable');

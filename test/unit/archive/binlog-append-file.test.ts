@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { within } from '../../../src/platform/within.js';
+import { failingDirectOpen, volumeTakesDirect } from '../../support/direct-io.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -26,18 +27,12 @@ function appends(seed: number): Buffer[][] {
   });
 }
 
-/** Whether the test folder's file system takes O_DIRECT (tmpfs, for one, refuses it). */
-async function volumeTakesDirect(): Promise<boolean> {
-  const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT;
-  if (O_DIRECT === undefined) return false;
-  const probe = join(dir, 'probe');
-  writeFileSync(probe, '');
-  try {
-    await (await open(probe, constants.O_WRONLY | O_DIRECT)).close();
-    return true;
-  } catch {
-    return false;
-  }
+/** Takes every buffer of the pool (and gives them back); hangs (and the test times out) if one is missing. */
+async function takeAll(buffers: DirectAppendBuffers): Promise<number> {
+  const taken = await within(Promise.all(Array.from({ length: limits.buffers }, () => buffers.pool.take())), 2_000);
+  if (taken === undefined) throw new Error('a buffer never came back to the pool');
+  for (const buf of taken.value) buffers.pool.give(buf);
+  return taken.value.length;
 }
 
 describe('BinlogAppendFile', () => {
@@ -57,7 +52,7 @@ describe('BinlogAppendFile', () => {
         }
         expect(file.end).toBe(Buffer.concat(expected).length);
         // Whole blocks went direct where the volume takes O_DIRECT; where it refuses, none did.
-        if (direct && (await volumeTakesDirect())) expect(file.directBytes).toBeGreaterThan(0);
+        if (direct && (await volumeTakesDirect(dir))) expect(file.directBytes).toBeGreaterThan(0);
         else expect(file.directBytes).toBe(0);
         await file.datasync();
       } finally {
@@ -85,6 +80,97 @@ describe('BinlogAppendFile', () => {
     } finally {
       await file.close();
     }
+  });
+
+  it('edge cases: an append that ends on a block, reopening at a block, cutting back below the direct blocks, closing unused', async () => {
+    const buffers = new DirectAppendBuffers(limits);
+    const path = join(dir, 'edges');
+    const unused = await BinlogAppendFile.create(join(dir, 'unused'), 0o640, buffers);
+    await unused.close();
+    expect(readFileSync(join(dir, 'unused')).length).toBe(0);
+
+    const first = randomBytes(4096 * 3);
+    const file = await BinlogAppendFile.create(path, 0o640, buffers);
+    await file.append([first.subarray(0, 100), first.subarray(100)]);
+    expect(file.end).toBe(4096 * 3);
+    await file.close();
+    // Reopened exactly on a block: nothing to read back.
+    const again = await BinlogAppendFile.openAt(path, 4096 * 3, buffers);
+    try {
+      const more = randomBytes(4096 * 2 + 10);
+      await again.append([more]);
+      expect(readFileSync(path).equals(Buffer.concat([first, more]))).toBe(true);
+      // Cut back to a block boundary, then to the middle of the first block (both below blocks written directly).
+      await again.truncate(4096 * 2);
+      await again.append([Buffer.from('x')]);
+      expect(readFileSync(path).equals(Buffer.concat([first.subarray(0, 4096 * 2), Buffer.from('x')]))).toBe(true);
+      await again.truncate(10);
+      const tail = randomBytes(9000);
+      await again.append([tail]);
+      expect(readFileSync(path).equals(Buffer.concat([first.subarray(0, 10), tail]))).toBe(true);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('a direct write refused with EINVAL midway: the same bytes through the page cache, and no more direct writes', async () => {
+    const failing = failingDirectOpen(2, 'EINVAL', 'invalid argument');
+    const buffers = new DirectAppendBuffers(limits, { openDirect: failing.openDirect });
+    const path = join(dir, 'einval');
+    const file = await BinlogAppendFile.create(path, 0o640, buffers);
+    const data = [randomBytes(30_000), randomBytes(20_000)];
+    try {
+      await file.append([data[0] as Buffer]);
+      const writesBefore = failing.writes();
+      await file.append([data[1] as Buffer]);
+      expect(readFileSync(path).equals(Buffer.concat(data))).toBe(true);
+      expect(buffers.enabled).toBe(false);
+      expect(failing.writes()).toBe(writesBefore);
+    } finally {
+      await file.close();
+    }
+    // Every buffer came back to the pool.
+    await expect(takeAll(buffers)).resolves.toBe(limits.buffers);
+  });
+
+  it('a direct write that fails (a full disk): the append fails, and every buffer comes back', async () => {
+    const failing = failingDirectOpen(2, 'ENOSPC', 'no space left on device');
+    const buffers = new DirectAppendBuffers(limits, { openDirect: failing.openDirect });
+    const file = await BinlogAppendFile.create(join(dir, 'enospc'), 0o640, buffers);
+    try {
+      if (await volumeTakesDirect(dir)) {
+        await expect(file.append([randomBytes(60_000)])).rejects.toThrow('no space left on device');
+        expect(buffers.enabled).toBe(true);
+      } else {
+        // Where the volume refuses O_DIRECT nothing goes direct, and the append succeeds buffered.
+        await file.append([randomBytes(60_000)]);
+        expect(failing.writes()).toBe(0);
+      }
+    } finally {
+      await file.close();
+    }
+    await expect(takeAll(buffers)).resolves.toBe(limits.buffers);
+  });
+
+  it('no aligned memory to be had (an address-space limit): the same bytes through the page cache', async () => {
+    const buffers = new DirectAppendBuffers(limits);
+    buffers.pool.take = () => Promise.reject(new RangeError('WebAssembly.Memory(): could not allocate memory'));
+    const path = join(dir, 'no-memory');
+    const file = await BinlogAppendFile.create(path, 0o640, buffers);
+    const data = randomBytes(50_000);
+    try {
+      await file.append([data]);
+      expect(readFileSync(path).equals(data)).toBe(true);
+      expect(file.directBytes).toBe(0);
+      expect(buffers.enabled).toBe(false);
+    } finally {
+      await file.close();
+    }
+  });
+
+  it('refuses limits that would hang or never be aligned', () => {
+    expect(() => new DirectAppendBuffers({ alignBytes: 4096, buffers: 0, bufferBytes: 8192 })).toThrow(/at least one buffer/);
+    expect(() => new DirectAppendBuffers({ alignBytes: 4096, buffers: 2, bufferBytes: 5000 })).toThrow(/not whole blocks/);
   });
 
   it('refuses to reopen past the end of the file', async () => {
