@@ -72,7 +72,10 @@ export function parseTargetSpec(values: { until?: string | undefined; 'until-gti
     return { kind: 'time', atMs };
   }
   if (values['until-gtid'] !== undefined) {
-    if (!/^\d+-\d+-\d+$/.test(values['until-gtid'])) throw new UsageError('--until-gtid: expected a MariaDB GTID DOMAIN-SERVER-SEQUENCE, e.g. 0-1-42');
+    if (!/^\d+-\d+-\d+$/.test(values['until-gtid'])) {
+      const mysql = /^[0-9a-f-]{36}:\d+$/i.test(values['until-gtid']) ? ' (a MySQL GTID: on MySQL, use --until-position FILE:POS or --until TIME)' : '';
+      throw new UsageError(`--until-gtid: expected a MariaDB GTID DOMAIN-SERVER-SEQUENCE, e.g. 0-1-42${mysql}`);
+    }
     return { kind: 'gtid', gtid: values['until-gtid'] };
   }
   if (values['until-position'] !== undefined) {

@@ -35,5 +35,7 @@ describe('promote --until', () => {
     expect(() => parseTargetSpec({ until: 'yesterday' })).toThrow(/--until: expected an ISO 8601 time/);
     expect(() => parseTargetSpec({ until: '22/11/2026' })).toThrow(/--until/);
     expect(() => parseTargetSpec({ until: '2026-11-22', 'until-gtid': '0-1-2' })).toThrow(/at most one/);
+    expect(parseTargetSpec({ 'until-gtid': '0-1-42' })).toEqual({ kind: 'gtid', gtid: '0-1-42' });
+    expect(() => parseTargetSpec({ 'until-gtid': '3E11FA47-71CA-11E1-9E33-C80AA9429562:23' })).toThrow(/a MySQL GTID: on MySQL, use --until-position/);
   });
 });
