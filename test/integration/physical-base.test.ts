@@ -152,6 +152,8 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     ]);
     const status = await hotspare(['status', '--archive', archive]);
     expect(status.stdout).toContain(`${bases[1]?.id} (physical-mariabackup)`);
+    // The primary's whole identity, as --json has it: flavor and version on the first line.
+    expect(status.stdout.split('\n')[0]).toMatch(/primary server_id \d+ on .* \(mariadb \d+\.\d+/);
   });
 
   it('our extractor makes of every archived stream exactly what mbstream -x makes of it: files, bytes, modes', async () => {
