@@ -140,10 +140,13 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       // to the end would silently promise a point the archive may not hold.
       const heard = await readLastHeard(archiveRoot);
       const end = scan.files[scan.files.length - 1];
+      // Binlog timestamps are whole seconds: a commit later in T's own second still counts as
+      // "at or before T", so the agent must have heard the primary after that second ended.
+      const secondEndMs = (Math.floor(target.atMs / 1000) + 1) * 1000;
       const heardAtEnd =
         heard !== undefined &&
         heard.caughtUp &&
-        heard.atMs >= target.atMs &&
+        heard.atMs >= secondEndMs &&
         end !== undefined &&
         heard.durable !== undefined &&
         compareBinlogPositions({ file: end.name, position: end.cleanEnd }, heard.durable) >= 0;

@@ -214,7 +214,8 @@ describe('promote restores the database and the spool files at the same point', 
   it('--until after the last commit but not after the primary was last heard: the end; later than that: refused', async () => {
     const heard = await readLastHeard(archive);
     expect(heard?.caughtUp).toBe(true);
-    const atMs = heard?.atMs ?? 0;
+    // A second before the agent last heard the primary: that second had ended by then.
+    const atMs = (heard?.atMs ?? 0) - 1000;
     const root = join(work, 'idle-tail');
     const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--replace', '--until', new Date(atMs).toISOString(), '--files-root', root, '--json']);
     const report = JSON.parse(stdout) as Report;
@@ -222,8 +223,8 @@ describe('promote restores the database and the spool files at the same point', 
     expect(Date.parse(report.lastTransaction?.commitTime ?? '')).toBeLessThan(atMs - 1000);
     expect(await tableChecksums(standbyConn)).toEqual(final.sums);
     expect(treeDiff(final.tree, await describeTree(join(root, 'gateway')))).toEqual([]);
-    // A moment after the agent last heard: what the primary did then is unknown.
-    const later = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--replace', '--until', new Date(atMs + 1000).toISOString()]).then(
+    // Within the second the agent last heard in: a commit later in that second would count, and it is unknown.
+    const later = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--replace', '--until', new Date(heard?.atMs ?? 0).toISOString()]).then(
       () => ({ code: 0, stderr: '' }),
       (err: { code: number; stderr: string }) => err,
     );
