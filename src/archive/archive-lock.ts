@@ -1,6 +1,7 @@
 import { open, readFile, rm } from 'node:fs/promises';
 import { HotspareError } from '../core/errors.js';
 import { ArchiveLayout } from './archive-layout.js';
+import { processAlive } from '../platform/process-alive.js';
 
 /**
  * A single-writer lock on an archive folder: `state/writer.lock`, created exclusively, holding
@@ -41,14 +42,5 @@ async function readHolder(path: string): Promise<{ pid: number; owner: string } 
     return JSON.parse(await readFile(path, 'utf8')) as { pid: number; owner: string };
   } catch {
     return undefined;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -2,10 +2,8 @@ import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { writevAllAt, writeAllAt } from '../platform/sliced-write.js';
 import { AlignedBufferPool } from '../platform/aligned-buffer-pool.js';
-import { alignDown } from '../platform/aligned-memory.js';
+import { O_DIRECT, alignDown } from '../platform/aligned-memory.js';
 
-/** O_DIRECT where the platform has one (Linux); elsewhere 0, and every append stays buffered. */
-const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT ?? 0;
 
 export interface DirectAppendLimits {
   /** O_DIRECT offsets, lengths and memory are multiples of this (the file system's block). */

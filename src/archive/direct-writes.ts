@@ -2,10 +2,8 @@ import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { writeAllAt } from '../platform/sliced-write.js';
 import { AlignedBufferPool } from '../platform/aligned-buffer-pool.js';
-import { memoryOffset } from '../platform/aligned-memory.js';
+import { O_DIRECT, memoryOffset } from '../platform/aligned-memory.js';
 
-/** O_DIRECT where the platform has one (Linux); elsewhere 0, and every write stays buffered. */
-const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT ?? 0;
 const errCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
 
 export interface DirectWriteLimits {

@@ -1,3 +1,8 @@
+import { constants } from 'node:fs';
+
+/** O_DIRECT where the platform has one (Linux); elsewhere 0, and writes stay buffered. */
+export const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT ?? 0;
+
 /** WebAssembly memory grows in pages of this size. */
 const WASM_PAGE_BYTES = 64 * 1024;
 /** The one WebAssembly API used here (the project's TypeScript libraries do not declare it); absent under --jitless. */

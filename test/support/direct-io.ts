@@ -1,12 +1,12 @@
 import { constants, writeFileSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { O_DIRECT } from '../../src/platform/aligned-memory.js';
 
-const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT;
 
 /** Whether the file system of `folder` takes O_DIRECT (tmpfs, for one, refuses it). */
 export async function volumeTakesDirect(folder: string): Promise<boolean> {
-  if (O_DIRECT === undefined) return false;
+  if (O_DIRECT === 0) return false;
   const probe = join(folder, '.direct-probe');
   writeFileSync(probe, '');
   try {
@@ -26,7 +26,7 @@ export async function volumeTakesDirect(folder: string): Promise<boolean> {
 export function failingDirectOpen(failAt: number, code: string, message: string): { openDirect: (path: string) => Promise<FileHandle>; writes: () => number } {
   let count = 0;
   const openDirect = async (path: string): Promise<FileHandle> => {
-    const real = await open(path, constants.O_WRONLY | (O_DIRECT ?? 0));
+    const real = await open(path, constants.O_WRONLY | O_DIRECT);
     return new Proxy(real, {
       get(target, key, receiver) {
         if (key !== 'write') return Reflect.get(target, key, receiver) as unknown;
