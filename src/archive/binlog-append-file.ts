@@ -115,39 +115,36 @@ export class BinlogAppendFile {
     let total = 0;
     for (const b of data) total += b.length;
     if (total === 0) return;
-    const { alignBytes } = this.buffers.limits;
-    const blockStart = this.#end - this.#headLength;
-    const span = this.#headLength + total;
-    const wholeBytes = alignDown(span, alignBytes);
-    if (this.direct === undefined || wholeBytes === 0) {
-      // Within the partial block, or no O_DIRECT: through the page cache.
-      await writevAllAt(this.handle, data, this.#end);
+    const wholeBytes = alignDown(this.#headLength + total, this.buffers.limits.alignBytes);
+    if (this.direct !== undefined && wholeBytes > 0 && (await this.#appendDirect(data, wholeBytes))) {
+      // The new partial block, past the last whole one, through the page cache.
       this.#remember(data, total);
+      if (this.#headLength > 0) await writeAllAt(this.handle, this.#head.subarray(0, this.#headLength), this.#end - this.#headLength);
       return;
     }
+    // Within the partial block, or no O_DIRECT: through the page cache.
+    await writevAllAt(this.handle, data, this.#end);
+    this.#remember(data, total);
+  }
+
+  /**
+   * Writes the partial block's bytes and `data`'s, up to `wholeBytes` from the partial block's
+   * start, with O_DIRECT. False when the volume took the O_DIRECT open but refuses the write
+   * (an odd alignment), or there is no aligned memory to be had: direct writes are then off,
+   * and the caller writes the same bytes through the page cache. Whatever direct write did land
+   * holds these very bytes at these very offsets.
+   */
+  async #appendDirect(data: readonly Buffer[], wholeBytes: number): Promise<boolean> {
     const sources = this.#headLength > 0 ? [this.#head.subarray(0, this.#headLength), ...data] : data;
     try {
-      await this.#writeDirect(sources, blockStart, wholeBytes);
-      this.#directBytes += wholeBytes;
+      await this.#writeDirect(sources, this.#end - this.#headLength, wholeBytes);
     } catch (err) {
       if (!(err instanceof DirectRefused) && (err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-      // The volume took the O_DIRECT open but refuses the write (an odd alignment), or there is
-      // no aligned memory to be had: the same bytes through the page cache, now and from here
-      // on. Whatever direct write did land holds these very bytes at these very offsets.
       await this.#stopDirect();
-      await writevAllAt(this.handle, data, this.#end);
-      this.#remember(data, total);
-      return;
+      return false;
     }
-    // The new partial block: the bytes past the last whole block.
-    const rest = span - wholeBytes;
-    this.#headLength = 0;
-    this.#end += total;
-    if (rest > 0) {
-      copyTail(sources, span - rest, rest, this.#head);
-      this.#headLength = rest;
-      await writeAllAt(this.handle, this.#head.subarray(0, rest), blockStart + wholeBytes);
-    }
+    this.#directBytes += wholeBytes;
+    return true;
   }
 
   /** Cuts the file back to `end` (bytes before it stay as they are). */
@@ -228,7 +225,7 @@ export class BinlogAppendFile {
     await direct?.close();
   }
 
-  /** Adds appended bytes that stayed within (or filled up to) the partial block to its copy. */
+  /** Moves the end past appended bytes and keeps the partial block they leave at the end. */
   #remember(data: readonly Buffer[], total: number): void {
     const { alignBytes } = this.buffers.limits;
     const blockStart = this.#end - this.#headLength;
