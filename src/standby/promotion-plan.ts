@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { samePrimary, describePrimary, readArchiveIdentity, type ArchiveIdentity } from '../archive/archive-identity.js';
-import { readLastHeard } from '../archive/last-heard.js';
+import { readLastHeard, type LastHeardRecord } from '../archive/last-heard.js';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { listBaseBackups, type BaseBackupMetadata } from '../archive/base-catalog.js';
 import { compareBinlogPositions, formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
@@ -124,6 +124,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   if (!scan.files.length) throw new HotspareError('ARCHIVE_EMPTY', `the archive ${archiveRoot} holds no binlog`, { hint: 'let the agent stream to it first' });
   input.logger.info({ files: scan.files.length, damage: scan.damage !== undefined }, 'archive binlog scanned');
   const newestEventS = scan.newestEventS ?? 0;
+  const heard = await readLastHeard(archiveRoot);
   const unreachable = (why: string): never => {
     throw new HotspareError('TARGET_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: ${why}`, {
       hint: 'run `hotspare status` for what the archive covers; choose a point inside it, or omit --until to restore to its end',
@@ -138,7 +139,6 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       // so the archive's last transaction is the last one at or before the target (an idle
       // primary: its heartbeats kept coming). Without that record nobody knows, and replaying
       // to the end would silently promise a point the archive may not hold.
-      const heard = await readLastHeard(archiveRoot);
       const end = scan.files[scan.files.length - 1];
       // Binlog timestamps are whole seconds: a commit later in T's own second still counts as
       // "at or before T", so the agent must have heard the primary after that second ended.
@@ -202,7 +202,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     });
   }
 
-  const lastHeard = await lastHeardOf(archiveRoot, newestEventS);
+  const lastHeard = lastHeardOf(heard, newestEventS);
   const atEnd = target.kind === 'end';
   // Caught up when last heard: the archive held all the primary had written, so nothing before
   // that moment is missing; otherwise what was committed after the last archived transaction
@@ -325,8 +325,7 @@ async function refusePrimaryAsTarget(identity: ArchiveIdentity, server: TargetSe
 }
 
 /** state/last-heard.json when the agent wrote it; otherwise the newest archived event's time. */
-async function lastHeardOf(root: string, newestEventS: number): Promise<{ time: string; source: string; caughtUp: boolean } | undefined> {
-  const heard = await readLastHeard(root);
+function lastHeardOf(heard: LastHeardRecord | undefined, newestEventS: number): { time: string; source: string; caughtUp: boolean } | undefined {
   if (heard !== undefined) return { time: heard.at, source: 'state/last-heard.json', caughtUp: heard.caughtUp };
   if (newestEventS === 0) return undefined;
   return { time: new Date(newestEventS * 1000).toISOString(), source: 'newest archived event (no state/last-heard.json)', caughtUp: false };
