@@ -58,7 +58,10 @@ export const BINLOG_FILE_NAME = /^[A-Za-z0-9._-]{1,200}\.\d{6,}$/;
 export function compareBinlogNames(a: string, b: string): number {
   const sa = Number(a.slice(a.lastIndexOf('.') + 1));
   const sb = Number(b.slice(b.lastIndexOf('.') + 1));
-  return sa === sb ? a.localeCompare(b) : sa - sb;
+  // Code-unit order for equal numbers: the same everywhere (localeCompare follows the locale,
+  // and costs a collator call on the writer's path).
+  if (sa !== sb) return sa - sb;
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The name the server gives the file after `name`. */

@@ -85,8 +85,12 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
         // The archive's own durable end comes first, so that the lag endpoint knows where an
         // idle replica stands before any new event is written.
         const opened$ = session.resume === undefined ? session.durable$ : session.durable$.pipe(startWith(durableAtResume(session.resume)));
+        /** Sends the `received` report still waiting for the end of this turn (see received()). */
+        let reportReceived: (() => void) | undefined;
         const durable$ = opened$.pipe(
           tap(() => {
+            // What was received goes out before what it made durable.
+            reportReceived?.();
             if (paused$.value && session.pendingBytes <= options.lowWaterBytes) paused$.next(false);
           }),
           map((point): ReplicaEvent => ({ kind: 'durable', point, shippedBytes: shipped })),
@@ -129,23 +133,30 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
         };
 
         /**
-         * The dump appended event by event, reported as `received` once per burst: the events
-         * of a socket read arrive in one synchronous run, and only where the last one ends is
-         * news (they share the millisecond). The report goes out in a microtask, never later.
+         * The dump appended event by event, reported as `received` once per turn of the event
+         * loop: a turn handles one slice of the dump (DEFAULT_DUMP_SLICE_BYTES, several socket
+         * reads), and only where its last event ends is news (they share the millisecond). The
+         * report goes out at the end of the turn (setImmediate), or before a `durable` event
+         * if one comes first. Once per socket read (a microtask each), the reports and what
+         * listens to them (lag, last heard) cost a catch-up 4x as many calls for nothing.
          */
         const received = (source$: Observable<FramedEvent>): Observable<ReplicaEvent> =>
           new Observable<ReplicaEvent>((out) => {
             let latest: BinlogPosition | undefined;
+            let scheduled: NodeJS.Immediate | undefined;
             const report = (): void => {
+              if (scheduled !== undefined) clearImmediate(scheduled);
+              scheduled = undefined;
               const at = latest;
               latest = undefined;
               if (at !== undefined && !out.closed) out.next({ kind: 'received', file: at.file, position: at.position, atMs: options.clockMs() });
             };
+            reportReceived = report;
             const subscription = source$.subscribe({
               next: (framed) => {
                 const at = onFramed(framed);
                 if (at === undefined) return;
-                if (latest === undefined) queueMicrotask(report);
+                scheduled ??= setImmediate(report);
                 latest = at;
               },
               error: (err: unknown) => {
@@ -157,7 +168,11 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
                 out.complete();
               },
             });
-            return () => subscription.unsubscribe();
+            return () => {
+              subscription.unsubscribe();
+              if (scheduled !== undefined) clearImmediate(scheduled);
+              if (reportReceived === report) reportReceived = undefined;
+            };
           });
 
         const subscription = merge(durable$, dump$).subscribe(inner);
