@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { constants as fsConstants, createReadStream, readFileSync } from 'node:fs';
+import { constants as fsConstants, createReadStream } from 'node:fs';
 import { access, chmod, lchown, lstat, mkdir, open, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -13,6 +13,7 @@ import { HotspareError } from '../core/errors.js';
 import { SYSTEM_SCHEMAS } from '../primary/base/table-inventory.js';
 import { checkBaseFiles } from './base-checksums.js';
 import { fsyncDir, syncTree } from '../platform/durable-file.js';
+import { processAlive } from '../platform/process-alive.js';
 import type { Logger } from '../platform/logger.js';
 import type { TargetServer } from './target-server.js';
 import { extractXbstream } from './xbstream-extract.js';
@@ -366,21 +367,6 @@ export async function startTarget(plan: PhysicalRestorePlan, connect: () => Prom
     // A command still running (a foreground server) is the operator's, not ours to wait for.
     child.stderr.destroy();
     child.unref();
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // An exited server whose parent has not reaped it yet (a zombie) has let go of its files.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
   }
 }
 
