@@ -169,6 +169,16 @@ export const spoolSyncSuite: BenchSuite = {
         target: '>= 0.8x cp -a + sync',
         met: bytes / MiB / oursInitial >= 0.8 * (bytes / MiB / cpSeconds),
       });
+      // cp's runs swing with the file system's state far more than ours (README, Benchmarks):
+      // each side at its best shows what the median hides.
+      report({
+        name: `initial copy of a mixed tree, best of ${INITIAL_ROUNDS} against best of ${INITIAL_ROUNDS}`,
+        unit: 'MiB/s',
+        ours: bytes / MiB / Math.min(...oursRuns),
+        reference: bytes / MiB / Math.min(...cpRuns),
+        referenceName: 'cp -a + sync at its best',
+        higherIsBetter: true,
+      });
       await rm(tree, { recursive: true });
 
       const feeds = join(dir, 'feeds');
