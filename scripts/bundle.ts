@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 /**
@@ -13,7 +14,8 @@ import { build } from 'esbuild';
  * The worker threads are entry points of their own, beside the bundle: their modules find
  * them as `./<name>.js` next to themselves. The native CRC32 addon stays a package.
  */
-const ROOT = new URL('../..', import.meta.url).pathname;
+// A path, not a URL's pathname: a checkout under a folder with a space or non-ASCII name.
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = `${ROOT}dist/bundle`;
 
 rmSync(OUT, { recursive: true, force: true });

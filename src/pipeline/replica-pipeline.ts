@@ -88,10 +88,14 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
         /** Sends the `received` report still waiting for the end of this turn (see received()). */
         let reportReceived: (() => void) | undefined;
         const durable$ = opened$.pipe(
-          tap(() => {
-            // What was received goes out before what it made durable.
-            reportReceived?.();
-            if (paused$.value && session.pendingBytes <= options.lowWaterBytes) paused$.next(false);
+          tap({
+            next: () => {
+              // What was received goes out before what it made durable.
+              reportReceived?.();
+              if (paused$.value && session.pendingBytes <= options.lowWaterBytes) paused$.next(false);
+            },
+            // The session ends: what was heard still counts (last heard, lag).
+            error: () => reportReceived?.(),
           }),
           map((point): ReplicaEvent => ({ kind: 'durable', point, shippedBytes: shipped })),
         );
@@ -120,7 +124,9 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
               session.append(record);
             } catch (err) {
               // The archive refused the event: that is the session's failure, not the dump's,
-              // so the session is reopened from what the archive durably holds.
+              // so the session is reopened from what the archive durably holds. The events
+              // before it were taken: they are reported first.
+              reportReceived?.();
               inner.error(err);
               return undefined;
             }
@@ -156,6 +162,9 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
               next: (framed) => {
                 const at = onFramed(framed);
                 if (at === undefined) return;
+                // Where a file ended is reported as such: the tracker counts the bytes shipped
+                // across a rotation from it.
+                if (latest !== undefined && latest.file !== at.file) report();
                 scheduled ??= setImmediate(report);
                 latest = at;
               },

@@ -31,7 +31,7 @@ export function writeAgentConfig(
   return path;
 }
 
-/** A real `hotspare agent` process (needs a fresh `npx tsc -p .`); its log goes to a file. */
+/** A real `hotspare agent` process (needs a fresh `npm run build`); its log goes to a file. */
 export class AgentProcess {
   readonly #child: ChildProcess;
   readonly logPath: string;

@@ -5,7 +5,7 @@ const BIN = fileURLToPath(new URL('../../bin/hotspare.js', import.meta.url));
 const START_TIMEOUT_MS = 20_000;
 
 /**
- * `node bin/hotspare.js receive ...` as a child process (needs a fresh `npx tsc -p .`), for
+ * `node bin/hotspare.js receive ...` as a child process (needs a fresh `npm run build`), for
  * tests that kill it with SIGKILL. Its log lines (stderr) are kept for assertions.
  */
 export class ReceiverProcess {

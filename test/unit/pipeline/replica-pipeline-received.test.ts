@@ -1,0 +1,95 @@
+import { Observable, Subject } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import type { ArchiveFiles } from '../../../src/archive/archive-files.js';
+import type { FramedEvent } from '../../../src/core/binlog-stream-framer.js';
+import type { BinlogRecord, DurablePoint } from '../../../src/core/binlog-record.js';
+import { replicaPipeline } from '../../../src/pipeline/replica-pipeline.js';
+import type { ReplicaEvent } from '../../../src/pipeline/replica-status.js';
+import { silentLogger } from '../../../src/platform/logger.js';
+import type { ReplicaSession, ReplicaTarget } from '../../../src/replica/replica-target.js';
+import { waitFor } from '../../support/wait.js';
+
+const identity = { serverId: 1, serverUuid: null, flavor: 'mariadb' as const, version: '10.11', hostname: 'primary', binlogBasename: '/var/lib/mysql/mysql-bin' };
+
+const A = 'mysql-bin.000001';
+const B = 'mysql-bin.000002';
+
+function record(file: string, offset: number, length: number): FramedEvent {
+  const r: BinlogRecord = { file, offset, bytes: Buffer.alloc(length), timestampS: 1, boundary: false, gtid: undefined };
+  return { kind: 'record', record: r };
+}
+
+/** A session that takes every event and reports durable points only when the test says so. */
+function manualSession(): { session: ReplicaSession; durable: Subject<DurablePoint>; appended: BinlogRecord[] } {
+  const durable = new Subject<DurablePoint>();
+  const appended: BinlogRecord[] = [];
+  const session: ReplicaSession = {
+    resume: undefined,
+    append: (r) => void appended.push(r),
+    pendingBytes: 0,
+    durable$: durable.asObservable(),
+    files: {} as ArchiveFiles,
+    close: () => Promise.resolve(),
+  };
+  return { session, durable, appended };
+}
+
+/**
+ * Goal: the `received` reports (sent once per turn of the event loop) still say where each file
+ * ended, and still come before the `durable` event that covers them. Method: one synchronous run
+ * of events across a rotation, as a socket read delivers them, through the real pipeline into a
+ * session whose durable points the test emits.
+ */
+describe('replica pipeline, received reports', () => {
+  it('reports where a file ended at a rotation, and what was received before a durable point', async () => {
+    const { session, durable, appended } = manualSession();
+    const target: ReplicaTarget = { name: 'r', type: 'test', open: () => Promise.resolve(session) };
+    const source$ = new Subject<FramedEvent>();
+    const events: ReplicaEvent[] = [];
+    const subscription = replicaPipeline({
+      target,
+      identity,
+      source: () => new Observable<FramedEvent>((s) => source$.subscribe(s)),
+      locateStart: () => Promise.resolve({ file: A, position: 4 }),
+      highWaterBytes: 1 << 30,
+      lowWaterBytes: 1 << 29,
+      backoff: { delayMsMin: 10, delayMsMax: 100, jitterRatio: 0 },
+      random01: () => 0.5,
+      clockMs: () => 1_000,
+      logger: silentLogger(),
+      closing: new Set(),
+    }).subscribe((e) => events.push(e));
+    try {
+      await waitFor('the dump to start', () => events.some((e) => e.kind === 'connected'), 5_000, 1);
+
+      // One synchronous run: A's last events (the last a rotate), the server's artificial rotate
+      // to B, and B's first events.
+      source$.next(record(A, 4, 100));
+      source$.next(record(A, 104, 50));
+      source$.next({ kind: 'skip', reason: 'artificial', file: B, position: 4 });
+      source$.next(record(B, 4, 200));
+      source$.next(record(B, 204, 30));
+      expect(appended.map((r) => `${r.file}:${r.offset}`)).toEqual([`${A}:4`, `${A}:104`, `${B}:4`, `${B}:204`]);
+      // A's end went out at once; B's waits for the end of the turn.
+      expect(events.filter((e) => e.kind === 'received').map((e) => e.kind === 'received' && `${e.file}:${e.position}`)).toEqual([`${A}:154`]);
+
+      // A durable point arrives in the same turn: what was received goes out first.
+      durable.next({ file: B, position: 234, boundaryFile: B, boundaryPosition: 234, commitTimestampS: 1, gtid: undefined });
+      const tail = events.filter((e) => e.kind === 'received' || e.kind === 'durable').map((e) => (e.kind === 'received' ? `received ${e.file}:${e.position}` : e.kind === 'durable' ? `durable ${e.point.file}:${e.point.position}` : ''));
+      expect(tail).toEqual([`received ${A}:154`, `received ${B}:234`, `durable ${B}:234`]);
+
+      // Nothing new: the end of the turn reports nothing more.
+      await new Promise((r) => setImmediate(r));
+      expect(events.filter((e) => e.kind === 'received')).toHaveLength(2);
+
+      // A lone event is reported by the end of its turn.
+      source$.next(record(B, 234, 10));
+      expect(events.filter((e) => e.kind === 'received')).toHaveLength(2);
+      await new Promise((r) => setImmediate(r));
+      const last = events.at(-1);
+      expect(last?.kind === 'received' && `${last.file}:${last.position}`).toBe(`${B}:244`);
+    } finally {
+      subscription.unsubscribe();
+    }
+  });
+});
