@@ -5,7 +5,7 @@ import { parseMysqlUrl } from '../standby/mysql-url.js';
 import { HotspareError } from '../core/errors.js';
 import { promote, type PromotionReport } from '../standby/promote.js';
 import { describeDamage } from '../standby/promotion-plan.js';
-import { describeTarget, type TargetSpec } from '../standby/stop-point.js';
+import type { TargetSpec } from '../standby/stop-point.js';
 import { UsageError } from './cli-failure.js';
 
 /**
@@ -49,7 +49,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     extractor,
     logger,
   });
-  process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...report }, null, 2)}\n` : formatReport(report, values['dry-run'] === true));
+  process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...report }, null, 2)}\n` : formatReport(report, values['dry-run'] === true, target.kind === 'end'));
   const failed = report.hooks.filter((h) => h.exitCode !== 0);
   if (failed.length > 0) {
     // The database and files are promoted; an application fix-up did not run cleanly.
@@ -86,7 +86,8 @@ export function parseTargetSpec(values: { until?: string | undefined; 'until-gti
   return { kind: 'end' };
 }
 
-function formatReport(plan: PromotionReport, dryRun: boolean): string {
+/** `toEnd`: no point in time was asked for (the loss window line depends on it). */
+function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: boolean): string {
   const lines = [
     dryRun ? 'promotion plan (dry run: nothing was changed)' : 'promotion complete: the server is writable',
     `  archive:          ${plan.archive} (primary ${plan.primary})`,
@@ -100,7 +101,7 @@ function formatReport(plan: PromotionReport, dryRun: boolean): string {
   lines.push(t === undefined ? '  last transaction: none in the archive' : `  last transaction: ${t.file}:${t.position}${t.gtid ? ` GTID ${t.gtid}` : ''}, committed ${t.commitTime}`);
   if (plan.lastHeard !== undefined) lines.push(`  last heard:       ${plan.lastHeard.time} (${plan.lastHeard.source}${plan.lastHeard.caughtUp ? '; the archive then held everything the primary had written' : ''})`);
   if (plan.lossWindowSeconds !== undefined) lines.push(`  loss window:      ${plan.lossWindowSeconds} s (transactions after the last one above and before the primary went silent may be lost)`);
-  else if (plan.targetPoint !== describeTarget({ kind: 'end' })) lines.push('  loss window:      none counted: a point in time was asked for, and what the archive holds after it was left out on purpose');
+  else if (!toEnd) lines.push('  loss window:      none counted: a point in time was asked for, and what the archive holds after it was left out on purpose');
   else lines.push('  loss window:      unknown (the archive holds no transaction, or no record of when the primary was last heard)');
   if (plan.partialTailCut !== undefined) lines.push(`  not applied:      an incomplete transaction at ${plan.partialTailCut.file}:${plan.partialTailCut.from}..${plan.partialTailCut.to}`);
   if (plan.stoppedBeforeDamage !== undefined) lines.push(`  WARNING:          stopped before damage at ${describeDamage(plan.stoppedBeforeDamage)}`);
