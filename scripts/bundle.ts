@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -18,6 +18,8 @@ import { build } from 'esbuild';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = `${ROOT}dist/bundle`;
 
+const { version } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string };
+
 rmSync(OUT, { recursive: true, force: true });
 await build({
   absWorkingDir: ROOT,
@@ -36,6 +38,8 @@ await build({
   // The CommonJS packages (mysql2, zongji) require Node's own modules; ESM output has no
   // `require`, so each output file gets one of its own.
   banner: { js: "import { createRequire as __hotspareCreateRequire } from 'node:module'; const require = __hotspareCreateRequire(import.meta.url);" },
+  // src/platform/version.ts reads it.
+  define: { HOTSPARE_VERSION: JSON.stringify(version) },
   sourcemap: true,
   legalComments: 'linked',
   logLevel: 'warning',

@@ -7,6 +7,7 @@ import { loadAgentConfig } from '../config/load.js';
 import { LagServer } from '../http/lag-server.js';
 import { systemClock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
+import { hotspareVersion } from '../platform/version.js';
 import { UsageError } from './cli-failure.js';
 import { listenForStop, type StopSignal } from './stop-signal.js';
 
@@ -19,7 +20,7 @@ export async function agentCommand(argv: string[], logger: Logger): Promise<numb
   const stop = listenForStop(log);
   const identity = await startupStep(stop, SyncAgent.preflight(config));
   if (identity === undefined) return 0;
-  log.info({ primary: identity, replicas: config.replicas.map((r) => r.name) }, 'primary checked; starting');
+  log.info({ version: hotspareVersion(), primary: identity, replicas: config.replicas.map((r) => r.name) }, 'primary checked; starting');
   const agentId = await loadAgentId(config.stateDir);
   const agent = new SyncAgent(config, identity, { logger, clock: systemClock, random01: Math.random, agentId });
   // `hotspare base` reaches the running agent here (the agent holds the archives' locks). Taken

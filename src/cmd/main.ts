@@ -1,4 +1,5 @@
 import { createLogger } from '../platform/logger.js';
+import { hotspareVersion } from '../platform/version.js';
 import { UsageError, reportFailure } from './cli-failure.js';
 
 const USAGE = `hotspare: continuous binlog and spool archiving, standby promotion, lag monitoring
@@ -14,6 +15,7 @@ const USAGE = `hotspare: continuous binlog and spool archiving, standby promotio
   hotspare verify  --archive DIR [--json]
   hotspare check   --url URL [--max-lag-seconds N] [--max-lag-bytes N]
   hotspare demo                                        throwaway primary and standby, live, on this machine
+  hotspare version                                     print hotspare's version
 
 Exit codes: 0 success, 1 operational failure, 2 usage or configuration error.
 `;
@@ -37,6 +39,10 @@ async function main(argv: string[]): Promise<number> {
   if (verb === undefined || verb === 'help' || verb === '--help' || verb === '-h') {
     process.stdout.write(USAGE);
     return verb === undefined ? 2 : 0;
+  }
+  if (verb === 'version' || verb === '--version' || verb === '-V') {
+    process.stdout.write(`hotspare ${hotspareVersion()}\n`);
+    return 0;
   }
   const load = commands[verb];
   if (load === undefined) throw new UsageError(`unknown command ${JSON.stringify(verb)}`);

@@ -28,6 +28,7 @@ import { decodeJson, encodeJson, helloSchema, type Hello, type Problem, type Ref
 import { WireSocket } from '../../wire/wire-socket.js';
 import { ReceiverSession } from './receiver-session.js';
 import { receiverStatus, type ReceiverStatus } from './receiver-status.js';
+import { hotspareVersion } from '../../platform/version.js';
 
 export interface ReceiverOptions {
   archive: string;
@@ -99,7 +100,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
   }
   const tcpAddress = tcp.address() as AddressInfo;
   const httpAddress = http?.address() as AddressInfo | undefined;
-  log.info({ archive: options.archive, listen: `${tcpAddress.address}:${tcpAddress.port}`, tls: options.tls !== undefined }, 'receiver listening');
+  log.info({ version: hotspareVersion(), archive: options.archive, listen: `${tcpAddress.address}:${tcpAddress.port}`, tls: options.tls !== undefined }, 'receiver listening');
   let closing: Promise<void> | undefined;
   return {
     address: { host: tcpAddress.address, port: tcpAddress.port },

@@ -1,0 +1,40 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const execFileAsync = promisify(execFile);
+const BIN = fileURLToPath(new URL('../../bin/hotspare.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return execFileAsync('node', [BIN, ...args]).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+  );
+}
+
+/**
+ * Goal: the built command (bin/hotspare.js, which loads the bundle) answers the questions an
+ * operator asks first. Method: run it; no server needed.
+ */
+describe('hotspare command line', () => {
+  it('prints its version (the package.json version, set into the bundle at build time)', async () => {
+    const { version } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string };
+    for (const form of ['version', '--version', '-V']) {
+      const result = await run([form]);
+      expect(result).toEqual({ code: 0, stdout: `hotspare ${version}\n`, stderr: '' });
+    }
+  });
+
+  it('help exits 0 with the commands; an unknown command exits 2 and says how to get help', async () => {
+    const help = await run(['help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('hotspare promote --archive DIR --target MYSQL_URL');
+    const unknown = await run(['promot']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "promot"');
+    expect(unknown.stderr).toContain('hotspare help');
+  });
+});
