@@ -12,6 +12,7 @@ import {
 import { HotspareError } from '../core/errors.js';
 import { fsyncDir, writeFileDurable } from '../platform/durable-file.js';
 import { alignDown, alignUp } from '../platform/aligned-memory.js';
+import { archiveWriteError } from './archive-errors.js';
 import { DirectWriter } from './direct-writes.js';
 
 /** Top-level folders that archive file operations may touch (binlog/ has its own writer). */
@@ -106,11 +107,24 @@ export function checkArchivePath(path: string): string {
 export class LocalArchiveFiles implements ArchiveFiles {
   constructor(readonly root: string) {}
 
+  /** A failed write says what it means for the archive (DISK_FULL, ...: see archive-errors.ts). */
+  async #mapped<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      throw archiveWriteError(err, this.root);
+    }
+  }
+
   #abs(path: string): string {
     return join(this.root, checkArchivePath(path));
   }
 
-  async putFile(path: string, data: AsyncIterable<Buffer> | Buffer): Promise<void> {
+  putFile(path: string, data: AsyncIterable<Buffer> | Buffer): Promise<void> {
+    return this.#mapped(this.#putFile(path, data));
+  }
+
+  async #putFile(path: string, data: AsyncIterable<Buffer> | Buffer): Promise<void> {
     const target = this.#abs(path);
     await writeFileDurable(target, data, { mode: 0o640, tmpPath: `${target}.partial-${process.pid}` });
   }
@@ -133,7 +147,11 @@ export class LocalArchiveFiles implements ArchiveFiles {
    */
   readonly #writing = new Map<string, { users: number; handle: Promise<FileHandle>; direct: Promise<FileHandle | undefined> | undefined }>();
 
-  async write(path: string, offset: number, data: Buffer): Promise<void> {
+  write(path: string, offset: number, data: Buffer): Promise<void> {
+    return this.#mapped(this.#write(path, offset, data));
+  }
+
+  async #write(path: string, offset: number, data: Buffer): Promise<void> {
     const target = this.#abs(path);
     let open = this.#writing.get(target);
     if (open === undefined) this.#writing.set(target, (open = { users: 0, handle: this.#openForWrite(target), direct: undefined }));
@@ -197,7 +215,11 @@ export class LocalArchiveFiles implements ArchiveFiles {
     return handle;
   }
 
-  async sync(paths: readonly string[]): Promise<void> {
+  sync(paths: readonly string[]): Promise<void> {
+    return this.#mapped(this.#sync(paths));
+  }
+
+  async #sync(paths: readonly string[]): Promise<void> {
     for (const path of new Set(paths)) {
       const target = this.#abs(path);
       const dirty = this.#dirty.get(target);
@@ -212,7 +234,11 @@ export class LocalArchiveFiles implements ArchiveFiles {
     }
   }
 
-  async truncate(path: string, size: number): Promise<void> {
+  truncate(path: string, size: number): Promise<void> {
+    return this.#mapped(this.#truncate(path, size));
+  }
+
+  async #truncate(path: string, size: number): Promise<void> {
     const handle = await open(this.#abs(path), 'r+');
     try {
       await handle.truncate(size);
@@ -265,7 +291,11 @@ export class LocalArchiveFiles implements ArchiveFiles {
     }
   }
 
-  async rename(from: string, to: string): Promise<void> {
+  rename(from: string, to: string): Promise<void> {
+    return this.#mapped(this.#rename(from, to));
+  }
+
+  async #rename(from: string, to: string): Promise<void> {
     const source = this.#abs(from);
     const target = this.#abs(to);
     // A folder (a base's) is published by its rename: its entries must be durable first, also
@@ -276,7 +306,11 @@ export class LocalArchiveFiles implements ArchiveFiles {
     await fsyncDir(dirname(target));
   }
 
-  async remove(path: string): Promise<void> {
+  remove(path: string): Promise<void> {
+    return this.#mapped(this.#remove(path));
+  }
+
+  async #remove(path: string): Promise<void> {
     await rm(this.#abs(path), { recursive: true, force: true });
   }
 

@@ -16,6 +16,7 @@ import {
   DEFAULT_SYNC_BATCH_BYTES_MAX,
 } from '../config/defaults.js';
 import { BinlogAppendFile, DirectAppendBuffers, type DirectAppendLimits } from './binlog-append-file.js';
+import { archiveWriteError } from './archive-errors.js';
 import { ArchiveLayout, BINLOG_PARTIAL_SUFFIX, compareBinlogNames, nextBinlogName } from './archive-layout.js';
 import { listArchivedBinlogs } from './archived-binlogs.js';
 import { scanBinlogFile } from './binlog-file-scanner.js';
@@ -140,11 +141,15 @@ export class BinlogArchiveWriter {
   /** Opens an archive's binlog folder, recovering the newest file's tail. */
   static async open(root: string, options: BinlogArchiveWriterOptions): Promise<BinlogArchiveWriter> {
     const layout = new ArchiveLayout(root);
-    await mkdir(layout.binlogDir, { recursive: true });
-    await mkdir(layout.stateDir, { recursive: true });
-    await removePartialFiles(layout, options.logger);
-    const resume = await recoverTail(layout, options.logger);
-    return new BinlogArchiveWriter(root, options, resume);
+    try {
+      await mkdir(layout.binlogDir, { recursive: true });
+      await mkdir(layout.stateDir, { recursive: true });
+      await removePartialFiles(layout, options.logger);
+      const resume = await recoverTail(layout, options.logger);
+      return new BinlogArchiveWriter(root, options, resume);
+    } catch (err) {
+      throw archiveWriteError(err, root);
+    }
   }
 
   /** Emits after every fsync, with everything now durable. */
@@ -285,8 +290,8 @@ export class BinlogArchiveWriter {
     this.#flushing = Promise.resolve()
       .then(() => this.#drain())
       .catch((err: unknown) => {
-        this.#failure = err;
-        this.#durable.error(err);
+        this.#failure = archiveWriteError(err, this.layout.root);
+        this.#durable.error(this.#failure);
       })
       .finally(() => {
         this.#flushing = undefined;
@@ -346,7 +351,7 @@ export class BinlogArchiveWriter {
     })()
       .catch((err: unknown) => {
         // A failed fsync means the bytes may not be on disk: nothing after it is acknowledged.
-        this.#failure ??= err;
+        this.#failure ??= archiveWriteError(err, this.layout.root);
       })
       .finally(() => {
         this.#syncing = undefined;

@@ -17,7 +17,18 @@ export type ReplicaEvent =
 /** Error codes that mean the archive cannot continue without an operator (a new base backup). */
 export const GAP_CODES: ReadonlySet<string> = new Set(['BINLOG_PURGED', 'BINLOG_GAP']);
 /** Error codes that mean the replica's archive or setup is wrong, not the link. */
-export const ERROR_CODES: ReadonlySet<string> = new Set(['ARCHIVE_FOREIGN', 'ARCHIVE_VERSION', 'ARCHIVE_LOCKED', 'ARCHIVE_READ', 'DISK_FULL', 'RECEIVER_REFUSED', 'SERVER_ID_IN_USE']);
+export const ERROR_CODES: ReadonlySet<string> = new Set([
+  'ARCHIVE_FOREIGN',
+  'ARCHIVE_VERSION',
+  'ARCHIVE_LOCKED',
+  'ARCHIVE_READ',
+  'DISK_FULL',
+  'ARCHIVE_READ_ONLY',
+  'ARCHIVE_PERMISSION',
+  'ARCHIVE_IO',
+  'RECEIVER_REFUSED',
+  'SERVER_ID_IN_USE',
+]);
 /**
  * Error codes whose every retry does harm elsewhere: a dump with a replica's server_id pushes
  * that replica off the primary. They are retried at the backoff's cap, not from its start.

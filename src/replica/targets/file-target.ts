@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { claimArchive, type PrimaryIdentity } from '../../archive/archive-identity.js';
+import { archiveWriteError } from '../../archive/archive-errors.js';
 import { LocalArchiveFiles } from '../../archive/archive-files.js';
 import { ArchiveLock } from '../../archive/archive-lock.js';
 import { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
@@ -25,6 +26,14 @@ export class FileTarget implements ReplicaTarget {
   }
 
   async open(identity: PrimaryIdentity): Promise<ReplicaSession> {
+    try {
+      return await this.#open(identity);
+    } catch (err) {
+      throw archiveWriteError(err, this.options.path);
+    }
+  }
+
+  async #open(identity: PrimaryIdentity): Promise<ReplicaSession> {
     const { path, logger, clock } = this.options;
     await mkdir(path, { recursive: true });
     await claimArchive(path, identity, new Date(clock.nowMs()).toISOString());

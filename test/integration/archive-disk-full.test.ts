@@ -1,0 +1,101 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ReplicaLagReport } from '../../src/agent/lag-monitor.js';
+import type { SyncAgent } from '../../src/agent/sync-agent.js';
+import { compareArchiveWithPrimary, primaryBinlogFiles } from '../../src/sandbox/binlog-compare.js';
+import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { startAgent } from '../support/agent-harness.js';
+import { waitFor } from '../support/wait.js';
+
+/** Small enough that a few MB of binlog fill it, large enough for the archive's base backup. */
+const SMALL_VOLUME = '3m';
+
+/**
+ * Goal: an archive volume that fills up is reported as DISK_FULL with a hint (not as a bare
+ * system error), the other replica streams on, nothing in the full archive is damaged, and
+ * once there is room again the replica resumes exactly where its archive durably ended.
+ * Method: a real primary and the real agent with two file replicas, one of them on a tmpfs of
+ * 3 MiB (a real ENOSPC from the kernel), a workload of several MB, then the tmpfs grown with
+ * `mount -o remount`; the archives compared with the primary's binlog byte for byte.
+ * Needs root (mount), as the sandbox servers' `--user=root` does on this project's machines.
+ */
+describe('a full archive volume', () => {
+  let dir: string;
+  let volume: string;
+  let primary: MariadbServer;
+  let agent: SyncAgent | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hotspare-diskfull-'));
+    volume = join(dir, 'volume');
+    mkdirSync(volume);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${SMALL_VOLUME}`, 'tmpfs', volume]);
+    primary = await MariadbServer.start({ serverId: 31, binlog: true, baseDir: join(dir, 'primary') });
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await primary?.destroy();
+    if (volume !== undefined) {
+      try {
+        execFileSync('umount', [volume]);
+      } catch {
+        // not mounted (beforeAll failed before the mount)
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function replica(name: string): ReplicaLagReport {
+    const report = agent?.lag.report(Date.now()).replicas.find((r) => r.name === name);
+    if (report === undefined) throw new Error(`no replica ${name} in the lag report`);
+    return report;
+  }
+
+  function identical(archive: string): boolean {
+    if (!existsSync(join(archive, 'binlog'))) return false;
+    const cmp = compareArchiveWithPrimary(join(archive, 'binlog'), primary.datadir);
+    return cmp.files.length > 0 && cmp.differences.length === 0 && cmp.files.join() === primaryBinlogFiles(primary.datadir, cmp.files[0]).join();
+  }
+
+  it('reports DISK_FULL, keeps the other replica streaming, and resumes exactly once there is room', async () => {
+    const small = join(volume, 'archive');
+    const large = join(dir, 'large-archive');
+    const conn = await primary.connect();
+    try {
+      await conn.query('CREATE DATABASE app');
+      await conn.query('CREATE TABLE app.blobs (id INT AUTO_INCREMENT PRIMARY KEY, body MEDIUMBLOB) ENGINE=InnoDB');
+      agent = await startAgent(primary, [
+        { name: 'small', type: 'file', path: small },
+        { name: 'large', type: 'file', path: large },
+      ], dir);
+      await waitFor('both replicas to stream', () => replica('small').state === 'streaming' && replica('large').state === 'streaming', 60_000, 50);
+
+      // About 8 MB of binlog: far more than the small volume holds.
+      for (let i = 0; i < 32; i++) await conn.query('INSERT INTO app.blobs (body) VALUES (REPEAT(SHA2(RAND(), 256), 4096))');
+
+      const full = await waitFor('the small replica to report its full volume', () => {
+        const r = replica('small');
+        return r.error?.code === 'DISK_FULL' ? r : undefined;
+      }, 60_000, 50);
+      expect(full.state).toBe('error');
+      expect(full.error?.message).toContain('the archive volume is full');
+      expect(full.error?.hint).toContain('free space on the archive volume');
+      // The other replica never waits for it.
+      await waitFor('the large replica to hold everything', () => identical(large), 60_000, 100);
+      expect(replica('large').state).toBe('streaming');
+
+      // Room again: the replica resumes where its archive durably ends, and misses nothing.
+      execFileSync('mount', ['-o', 'remount,size=64m', volume]);
+      await conn.query('INSERT INTO app.blobs (body) VALUES (REPEAT(\'after\', 10))');
+      await waitFor('the small replica to catch up exactly', () => identical(small) && identical(large), 60_000, 100);
+      await waitFor('the small replica to report streaming', () => replica('small').state === 'streaming', 30_000, 50);
+      expect(replica('small').error).toBeNull();
+    } finally {
+      await conn.end();
+    }
+  });
+});
