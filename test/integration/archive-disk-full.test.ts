@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,9 @@ import type { ReplicaLagReport } from '../../src/agent/lag-monitor.js';
 import type { SyncAgent } from '../../src/agent/sync-agent.js';
 import { compareArchiveWithPrimary, primaryBinlogFiles } from '../../src/sandbox/binlog-compare.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { freePort } from '../../src/sandbox/free-port.js';
 import { startAgent } from '../support/agent-harness.js';
+import { ReceiverProcess } from '../support/receiver-process.js';
 import { waitFor } from '../support/wait.js';
 
 /** Small enough that a few MB of binlog fill it, large enough for the archive's base backup. */
@@ -17,37 +19,66 @@ const SMALL_VOLUME = '3m';
  * Goal: an archive volume that fills up is reported as DISK_FULL with a hint (not as a bare
  * system error), the other replica streams on, nothing in the full archive is damaged, and
  * once there is room again the replica resumes exactly where its archive durably ended.
- * Method: a real primary and the real agent with two file replicas, one of them on a tmpfs of
- * 3 MiB (a real ENOSPC from the kernel), a workload of several MB, then the tmpfs grown with
+ * Method: a real primary and the real agent, first with two file replicas, one of them on a
+ * tmpfs of 3 MiB (a real ENOSPC from the kernel), then with a remote replica whose `hotspare
+ * receive` writes to such a tmpfs; a workload of several MB, then the tmpfs grown with
  * `mount -o remount`; the archives compared with the primary's binlog byte for byte.
  * Needs root (mount), as the sandbox servers' `--user=root` does on this project's machines.
  */
 describe('a full archive volume', () => {
   let dir: string;
-  let volume: string;
   let primary: MariadbServer;
   let agent: SyncAgent | undefined;
+  let receiver: ReceiverProcess | undefined;
+  const mounted: string[] = [];
+
+  /** A tmpfs of SMALL_VOLUME at a new folder: its writes fail with a real ENOSPC once it is full. */
+  function smallVolume(name: string): string {
+    const path = join(dir, name);
+    mkdirSync(path);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${SMALL_VOLUME}`, 'tmpfs', path]);
+    mounted.push(path);
+    return path;
+  }
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hotspare-diskfull-'));
-    volume = join(dir, 'volume');
-    mkdirSync(volume);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${SMALL_VOLUME}`, 'tmpfs', volume]);
     primary = await MariadbServer.start({ serverId: 31, binlog: true, baseDir: join(dir, 'primary') });
+    const conn = await primary.connect();
+    await conn.query('CREATE DATABASE app');
+    await conn.query('CREATE TABLE app.blobs (id INT AUTO_INCREMENT PRIMARY KEY, body MEDIUMBLOB) ENGINE=InnoDB');
+    await conn.end();
   });
 
   afterAll(async () => {
     await agent?.stop();
+    await receiver?.stop();
     await primary?.destroy();
-    if (volume !== undefined) {
-      try {
-        execFileSync('umount', [volume]);
-      } catch {
-        // not mounted (beforeAll failed before the mount)
-      }
-    }
+    for (const path of mounted) execFileSync('umount', [path]);
     rmSync(dir, { recursive: true, force: true });
   });
+
+  function agentDir(name: string): string {
+    const path = join(dir, name);
+    mkdirSync(path);
+    return path;
+  }
+
+  /** About 8 MB of binlog: far more than a small volume holds. */
+  async function writeMegabytes(): Promise<void> {
+    const conn = await primary.connect();
+    try {
+      for (let i = 0; i < 32; i++) await conn.query('INSERT INTO app.blobs (body) VALUES (REPEAT(SHA2(RAND(), 256), 4096))');
+    } finally {
+      await conn.end();
+    }
+  }
+
+  async function writeOneMore(): Promise<void> {
+    const conn = await primary.connect();
+    await conn.query("INSERT INTO app.blobs (body) VALUES (REPEAT('after', 10))");
+    await conn.end();
+  }
 
   function replica(name: string): ReplicaLagReport {
     const report = agent?.lag.report(Date.now()).replicas.find((r) => r.name === name);
@@ -62,40 +93,67 @@ describe('a full archive volume', () => {
   }
 
   it('reports DISK_FULL, keeps the other replica streaming, and resumes exactly once there is room', async () => {
+    const volume = smallVolume('file-volume');
     const small = join(volume, 'archive');
     const large = join(dir, 'large-archive');
+    agent = await startAgent(primary, [
+      { name: 'small', type: 'file', path: small },
+      { name: 'large', type: 'file', path: large },
+    ], agentDir('file-agent'));
+    await waitFor('both replicas to stream', () => replica('small').state === 'streaming' && replica('large').state === 'streaming', 60_000, 50);
+    await writeMegabytes();
+
+    const full = await waitFor('the small replica to report its full volume', () => {
+      const r = replica('small');
+      return r.error?.code === 'DISK_FULL' ? r : undefined;
+    }, 60_000, 50);
+    expect(full.state).toBe('error');
+    expect(full.error?.message).toContain('the archive volume is full');
+    expect(full.error?.hint).toContain('free space on the archive volume');
+    // The other replica never waits for it.
+    await waitFor('the large replica to hold everything', () => identical(large), 60_000, 100);
+    expect(replica('large').state).toBe('streaming');
+
+    // Room again: the replica resumes where its archive durably ends, and misses nothing.
+    execFileSync('mount', ['-o', 'remount,size=64m', volume]);
+    await writeOneMore();
+    await waitFor('the small replica to catch up exactly', () => identical(small) && identical(large), 60_000, 100);
+    await waitFor('the small replica to report streaming', () => replica('small').state === 'streaming', 30_000, 50);
+    expect(replica('small').error).toBeNull();
+    await agent.stop();
+    agent = undefined;
+  });
+
+  it('a remote replica whose receiver\'s volume is full: the agent reports the receiver\'s DISK_FULL, the receiver serves on', async () => {
+    // A fresh start for the new archive: its base and the binlog file it begins with are small.
     const conn = await primary.connect();
-    try {
-      await conn.query('CREATE DATABASE app');
-      await conn.query('CREATE TABLE app.blobs (id INT AUTO_INCREMENT PRIMARY KEY, body MEDIUMBLOB) ENGINE=InnoDB');
-      agent = await startAgent(primary, [
-        { name: 'small', type: 'file', path: small },
-        { name: 'large', type: 'file', path: large },
-      ], dir);
-      await waitFor('both replicas to stream', () => replica('small').state === 'streaming' && replica('large').state === 'streaming', 60_000, 50);
+    await conn.query('TRUNCATE TABLE app.blobs');
+    await conn.query('FLUSH BINARY LOGS');
+    await conn.end();
+    const volume = smallVolume('receiver-volume');
+    const archive = join(volume, 'archive');
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'disk-full-token\n');
+    const port = await freePort();
+    receiver = new ReceiverProcess(['--archive', archive, '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile]);
+    await receiver.start();
+    agent = await startAgent(primary, [{ name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }], agentDir('remote-agent'));
+    await waitFor('the remote replica to stream', () => replica('standby').state === 'streaming', 60_000, 50);
+    await writeMegabytes();
 
-      // About 8 MB of binlog: far more than the small volume holds.
-      for (let i = 0; i < 32; i++) await conn.query('INSERT INTO app.blobs (body) VALUES (REPEAT(SHA2(RAND(), 256), 4096))');
+    const full = await waitFor('the remote replica to report the full volume', () => {
+      const r = replica('standby');
+      return r.error?.code === 'DISK_FULL' ? r : undefined;
+    }, 60_000, 50);
+    expect(full.state).toBe('error');
+    expect(full.error?.message).toContain('receiver: the archive volume is full');
+    expect(full.error?.hint).toContain('free space on the archive volume');
+    expect(receiver.running).toBe(true);
 
-      const full = await waitFor('the small replica to report its full volume', () => {
-        const r = replica('small');
-        return r.error?.code === 'DISK_FULL' ? r : undefined;
-      }, 60_000, 50);
-      expect(full.state).toBe('error');
-      expect(full.error?.message).toContain('the archive volume is full');
-      expect(full.error?.hint).toContain('free space on the archive volume');
-      // The other replica never waits for it.
-      await waitFor('the large replica to hold everything', () => identical(large), 60_000, 100);
-      expect(replica('large').state).toBe('streaming');
-
-      // Room again: the replica resumes where its archive durably ends, and misses nothing.
-      execFileSync('mount', ['-o', 'remount,size=64m', volume]);
-      await conn.query('INSERT INTO app.blobs (body) VALUES (REPEAT(\'after\', 10))');
-      await waitFor('the small replica to catch up exactly', () => identical(small) && identical(large), 60_000, 100);
-      await waitFor('the small replica to report streaming', () => replica('small').state === 'streaming', 30_000, 50);
-      expect(replica('small').error).toBeNull();
-    } finally {
-      await conn.end();
-    }
+    execFileSync('mount', ['-o', 'remount,size=64m', volume]);
+    await writeOneMore();
+    await waitFor('the remote replica to catch up exactly', () => identical(archive), 60_000, 100);
+    await waitFor('the remote replica to report streaming', () => replica('standby').state === 'streaming', 30_000, 50);
+    expect(receiver.running).toBe(true);
   });
 });
