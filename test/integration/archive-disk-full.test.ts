@@ -135,7 +135,10 @@ describe('a full archive volume', () => {
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, 'disk-full-token\n');
     const port = await freePort();
-    receiver = new ReceiverProcess(['--archive', archive, '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile]);
+    const httpPort = await freePort();
+    receiver = new ReceiverProcess(['--archive', archive, '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile, '--http', `127.0.0.1:${httpPort}`]);
+    const status = async (): Promise<{ volume: { totalBytes: number; freeBytes: number } | null; lastError: { code: string; hint: string } | null }> =>
+      (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { volume: { totalBytes: number; freeBytes: number } | null; lastError: { code: string; hint: string } | null };
     await receiver.start();
     agent = await startAgent(primary, [{ name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }], agentDir('remote-agent'));
     await waitFor('the remote replica to stream', () => replica('standby').state === 'streaming', 60_000, 50);
@@ -149,8 +152,14 @@ describe('a full archive volume', () => {
     expect(full.error?.message).toContain('receiver: the archive volume is full');
     expect(full.error?.hint).toContain('free space on the archive volume');
     expect(receiver.running).toBe(true);
+    // The standby's own view: the failure, and how little room is left on its volume.
+    const atFull = await status();
+    expect(atFull.lastError?.code).toBe('DISK_FULL');
+    expect(atFull.volume?.totalBytes).toBe(3 * 1024 * 1024);
+    expect(atFull.volume?.freeBytes).toBeLessThan(1024 * 1024);
 
     execFileSync('mount', ['-o', 'remount,size=64m', volume]);
+    expect((await status()).volume?.totalBytes).toBe(64 * 1024 * 1024);
     await writeOneMore();
     await waitFor('the remote replica to catch up exactly', () => identical(archive), 60_000, 100);
     await waitFor('the remote replica to report streaming', () => replica('standby').state === 'streaming', 30_000, 50);

@@ -33,6 +33,8 @@ export interface ReceiverSessionOptions {
   pendingBytesMax: number;
   uploadsMax: number;
   nowMs: () => number;
+  /** Told of every failure the session reports to its agent before it drops the connection. */
+  onProblem?: (problem: Problem) => void;
 }
 
 /** An event arriving in EVENT_PIECE frames: its metadata, how much came, and the CRC32 so far. */
@@ -130,6 +132,7 @@ export class ReceiverSession {
         ? { code: err.code, message: err.message, hint: err.hint }
         : { code: 'RECEIVER_ERROR', message: errorMessage(err), hint: 'see the receiver log' };
     this.options.logger.warn({ code: problem.code, hint: problem.hint }, `dropping agent session: ${problem.message}`);
+    this.options.onProblem?.(problem);
     this.options.wire.send(FrameType.ERROR, [encodeJson(problem)]);
     this.options.wire.close(err instanceof Error ? err : new Error(String(err)));
   }

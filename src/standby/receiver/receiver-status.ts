@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, stat, statfs } from 'node:fs/promises';
 import type { ArchiveIdentity } from '../../archive/archive-identity.js';
 import { ArchiveLayout } from '../../archive/archive-layout.js';
 import { listArchivedBinlogs } from '../../archive/archived-binlogs.js';
@@ -23,6 +23,10 @@ export interface ReceiverStatus {
   primaryLastHeard: LastHeardRecord | null;
   base: string[];
   spool: string[];
+  /** The archive volume's size and what is free on it (for this user), to alert before it fills; null if it cannot be read. */
+  volume: { totalBytes: number; freeBytes: number } | null;
+  /** The last failure a session reported to its agent (DISK_FULL, a refused event, ...), while this process runs. */
+  lastError: { code: string; message: string; hint: string; at: string } | null;
 }
 
 export async function receiverStatus(input: {
@@ -31,6 +35,7 @@ export async function receiverStatus(input: {
   durable: DurablePoint | undefined;
   agent: { id: string; remote: string; connectedAtMs: number } | undefined;
   lastHeardAtMs: number | undefined;
+  lastProblem?: { code: string; message: string; hint: string; atMs: number } | undefined;
 }): Promise<ReceiverStatus> {
   const layout = new ArchiveLayout(input.archive);
   const files = await listArchivedBinlogs(layout);
@@ -53,7 +58,21 @@ export async function receiverStatus(input: {
     primaryLastHeard: (await readLastHeard(input.archive)) ?? null,
     base: await names(layout.baseDir),
     spool: await names(layout.filesDir),
+    volume: await volumeOf(input.archive),
+    lastError:
+      input.lastProblem === undefined
+        ? null
+        : { code: input.lastProblem.code, message: input.lastProblem.message, hint: input.lastProblem.hint, at: new Date(input.lastProblem.atMs).toISOString() },
   };
+}
+
+async function volumeOf(path: string): Promise<ReceiverStatus['volume']> {
+  try {
+    const fs = await statfs(path);
+    return { totalBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize };
+  } catch {
+    return null;
+  }
 }
 
 async function names(dir: string): Promise<string[]> {

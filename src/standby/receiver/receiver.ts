@@ -194,6 +194,8 @@ class ReceiverState {
   #admission: Promise<void> = Promise.resolve();
   #lastDurable: DurablePoint | undefined;
   #lastHeardAtMs: number | undefined;
+  /** The last failure a session reported to its agent (a full volume, a refused event), for GET /status. */
+  #lastProblem: (Problem & { atMs: number }) | undefined;
   #closing = false;
   readonly #clock: Clock;
 
@@ -319,6 +321,9 @@ class ReceiverState {
       pendingBytesMax: this.limits.pendingBytesMax,
       uploadsMax: this.limits.uploadsMax,
       nowMs: () => this.#clock.nowMs(),
+      onProblem: (problem) => {
+        this.#lastProblem = { ...problem, atMs: this.#clock.nowMs() };
+      },
     });
     this.#session = session;
     this.#agent = { id: hello.agentId, remote: wire.remote };
@@ -344,6 +349,7 @@ class ReceiverState {
       durable: session?.durablePoint ?? this.#lastDurable,
       agent: session === undefined || this.#agent === undefined ? undefined : { ...this.#agent, connectedAtMs: session.connectedAtMs },
       lastHeardAtMs: this.#lastHeardAtMs,
+      lastProblem: this.#lastProblem,
     });
   }
 
