@@ -40,6 +40,8 @@ export interface ReplicaLagReport {
   warnings: LagIssue[];
   /** The last failure of its stream while it is not streaming. */
   error: { code: string; message: string; hint: string; at: string } | null;
+  /** A `file` replica's archive volume, as last read (null for a remote one: see the receiver's /status). */
+  volume: { totalBytes: number; freeBytes: number; checkedAt: string } | null;
 }
 
 /** The body of GET /lag (contract: lag endpoint); extra fields are additions. */
@@ -219,6 +221,7 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
     problems,
     warnings,
     error: failure === undefined || s.connected ? null : { code: failure.code, message: failure.message, hint: failure.hint, at: iso(failure.atMs) },
+    volume: s.volume === undefined ? null : { totalBytes: s.volume.totalBytes, freeBytes: s.volume.freeBytes, checkedAt: iso(s.volume.atMs) },
   };
 }
 

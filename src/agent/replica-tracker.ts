@@ -1,6 +1,7 @@
 import type { DurablePoint } from '../core/binlog-record.js';
 import { HeadTimeline, type BinlogPosition } from '../core/lag.js';
 import type { ReplicaEvent, ReplicaState } from '../pipeline/replica-status.js';
+import type { VolumeReading } from './volume-poller.js';
 
 /** Spool files not yet durable on the replica, and what has been shipped there. */
 export interface ReplicaFilesSnapshot {
@@ -22,6 +23,8 @@ export interface ReplicaSnapshot {
   /** Since when the replica has been without a stream (undefined while connected). */
   disconnectedSinceMs: number | undefined;
   failure: { state: ReplicaState; code: string; message: string; hint: string; atMs: number } | undefined;
+  /** A `file` replica's archive volume as last read (undefined for a remote one, or before the first read). */
+  volume: VolumeReading | undefined;
   /** Read when the snapshot is read (the spool syncers keep these counters). */
   readonly files: ReplicaFilesSnapshot;
 }
@@ -48,6 +51,7 @@ export class ReplicaTracker {
       binlogBytesShipped: 0,
       disconnectedSinceMs: startedAtMs,
       failure: undefined,
+      volume: undefined,
       get files() {
         return files();
       },

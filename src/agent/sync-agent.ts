@@ -3,7 +3,7 @@ import { BehaviorSubject, filter, firstValueFrom, timeout, type Subscription } f
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
 import type { BaseMethod } from '../config/schema.js';
-import { DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_RETRY_JITTER_RATIO, DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
+import { DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS, DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_RETRY_JITTER_RATIO, DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -20,6 +20,7 @@ import type { ReplicaSession } from '../replica/replica-target.js';
 import { ReplicaSpool } from '../spool/replica-spool.js';
 import { baseResult, type BaseResult } from './control-protocol.js';
 import { LagMonitor } from './lag-monitor.js';
+import { VolumePoller } from './volume-poller.js';
 import { LastHeardRecorder } from './last-heard-recorder.js';
 import { ReplicaTracker } from './replica-tracker.js';
 
@@ -42,6 +43,8 @@ export class SyncAgent {
   readonly lag: LagMonitor;
   readonly #closing = new Set<Promise<void>>();
   readonly #headPoller: HeadPoller;
+  /** One per `file` replica: its archive volume's size and free space for the lag endpoint. */
+  #volumePollers: VolumePoller[] = [];
   #subscriptions: Subscription[] = [];
   #spools: ReplicaSpool[] = [];
   #recorders: LastHeardRecorder[] = [];
@@ -128,6 +131,19 @@ export class SyncAgent {
       const logger = deps.logger.child({ component: 'replica', replica: definition.name });
       const tracker = this.trackers[index];
       if (tracker === undefined) return;
+      if (definition.type === 'file') {
+        const poller = new VolumePoller({
+          path: definition.path,
+          intervalMs: DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS,
+          clock: deps.clock,
+          logger,
+          onReading: (reading) => {
+            tracker.snapshot.volume = reading;
+          },
+        });
+        poller.start();
+        this.#volumePollers.push(poller);
+      }
       const target = createReplicaTarget(definition, { logger, clock: deps.clock, syncBatchBytesMax: config.binlog.syncBatchBytesMax, stateDir: config.stateDir, agentId: this.#agentId });
       const serverId = replicaServerId(config, index);
       // Spool syncers share the pipeline's archive session and run while it is open.
@@ -237,6 +253,7 @@ export class SyncAgent {
     this.#recorders = [];
     for (const subscription of this.#subscriptions) subscription.unsubscribe();
     this.#subscriptions = [];
+    for (const poller of this.#volumePollers.splice(0)) poller.stop();
     await Promise.all([...this.#closing, this.#headPoller.stop()]);
   }
 }

@@ -36,6 +36,8 @@ export const DEFAULT_DUMP_SLICE_EVENTS = 128;
 export const DEFAULT_DUMP_SLICE_BYTES = 256 * 1024;
 /** How often the agent asks the primary for its head position (one cheap query, shared). */
 export const DEFAULT_HEAD_POLL_INTERVAL_MS = 500;
+/** How often the agent reads a `file` replica's archive volume (size, free space) for the lag endpoint, in ms. */
+export const DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS = 10_000;
 /**
  * A question to the primary over the agent's ordinary connection (preflight, head checks) fails
  * as PRIMARY_UNREACHABLE after this long without an answer: a primary whose host vanished sends

@@ -21,6 +21,8 @@ export class LagMetrics {
   readonly #binlogShipped: Counter<'replica'>;
   readonly #filesShipped: Counter<'replica'>;
   readonly #primaryReachable: Gauge;
+  readonly #volumeSize: Gauge<'replica'>;
+  readonly #volumeFree: Gauge<'replica'>;
   /** Counters only go up: remember what each already shows and add the difference. */
   readonly #counted = new Map<string, number>();
 
@@ -38,6 +40,8 @@ export class LagMetrics {
     this.#binlogShipped = new Counter({ name: 'hotspare_binlog_bytes_shipped_total', help: 'Binlog bytes made durable on the replica by this agent process.', labelNames: ['replica'], registers });
     this.#filesShipped = new Counter({ name: 'hotspare_files_bytes_shipped_total', help: 'Spool bytes made durable on the replica by this agent process.', labelNames: ['replica'], registers });
     this.#primaryReachable = new Gauge({ name: 'hotspare_primary_reachable', help: '1 while the agent reads the primary\'s head successfully.', registers });
+    this.#volumeSize = new Gauge({ name: 'hotspare_archive_volume_size_bytes', help: 'Size of a file replica\'s archive volume (absent for a remote replica).', labelNames: ['replica'], registers });
+    this.#volumeFree = new Gauge({ name: 'hotspare_archive_volume_free_bytes', help: 'Bytes the agent may still write on a file replica\'s archive volume (absent for a remote replica).', labelNames: ['replica'], registers });
   }
 
   /** The text exposition of `report` plus the process metrics. */
@@ -55,6 +59,13 @@ export class LagMetrics {
       this.#filesOldestPendingSeconds.set({ replica }, r.files.oldestPendingSeconds);
       this.#advance(this.#binlogShipped, replica, 'binlog', r.binlog.bytesShippedTotal);
       this.#advance(this.#filesShipped, replica, 'files', r.files.bytesShippedTotal);
+      if (r.volume === null) {
+        this.#volumeSize.remove({ replica });
+        this.#volumeFree.remove({ replica });
+      } else {
+        this.#volumeSize.set({ replica }, r.volume.totalBytes);
+        this.#volumeFree.set({ replica }, r.volume.freeBytes);
+      }
     }
     return this.registry.metrics();
   }

@@ -101,6 +101,9 @@ describe('a full archive volume', () => {
       { name: 'large', type: 'file', path: large },
     ], agentDir('file-agent'));
     await waitFor('both replicas to stream', () => replica('small').state === 'streaming' && replica('large').state === 'streaming', 60_000, 50);
+    // The agent reads each file replica's volume: the small one is the 3 MiB tmpfs.
+    expect(replica('small').volume?.totalBytes).toBe(3 * 1024 * 1024);
+    expect(replica('large').volume?.totalBytes).toBeGreaterThan(3 * 1024 * 1024);
     await writeMegabytes();
 
     const full = await waitFor('the small replica to report its full volume', () => {

@@ -168,6 +168,14 @@ describe('lag endpoint', () => {
     expect(sampleValue(samples, 'hotspare_binlog_bytes_shipped_total', labels)).toBe(after.binlog.bytesShippedTotal);
     expect(sampleValue(samples, 'hotspare_files_bytes_shipped_total', labels)).toBe(0);
     expect(sampleValue(samples, 'hotspare_replica_up', labels)).toBe(1);
+    // A file replica's archive volume: read by the agent, the same in both forms.
+    expect(after.volume).not.toBeNull();
+    expect(after.volume?.totalBytes).toBeGreaterThan(0);
+    expect(after.volume?.freeBytes).toBeGreaterThan(0);
+    expect(after.volume?.freeBytes).toBeLessThanOrEqual(after.volume?.totalBytes ?? 0);
+    expect(sampleValue(samples, 'hotspare_archive_volume_size_bytes', labels)).toBe(after.volume?.totalBytes);
+    expect(sampleValue(samples, 'hotspare_archive_volume_free_bytes', labels)).toBe(after.volume?.freeBytes);
+    expect(families.get('hotspare_archive_volume_free_bytes')?.type).toBe('gauge');
     expect(sampleValue(samples, 'hotspare_replica_state', { replica: REPLICA, state: 'streaming' })).toBe(1);
     expect(families.get('hotspare_binlog_bytes_shipped_total')?.type).toBe('counter');
     expect(families.get('hotspare_replica_lag_seconds')?.type).toBe('gauge');

@@ -20,6 +20,7 @@ function reportAt(nowMs: number, secondsBehind: number): LagReport {
         problems: secondsBehind > 1 ? [{ code: 'LAG_SECONDS', message: `${secondsBehind} s behind` }] : [],
         warnings: [],
         error: null,
+        volume: { totalBytes: 1_000_000_000, freeBytes: 400_000_000, checkedAt: new Date(nowMs).toISOString() },
       },
     ],
   };
