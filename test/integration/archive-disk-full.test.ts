@@ -29,6 +29,8 @@ describe('a full archive volume', () => {
   let dir: string;
   let primary: MariadbServer;
   let agent: SyncAgent | undefined;
+  /** Every agent started, so that a failed test's agent is stopped too (it holds the volume). */
+  const agents: SyncAgent[] = [];
   let receiver: ReceiverProcess | undefined;
   const mounted: string[] = [];
 
@@ -51,10 +53,17 @@ describe('a full archive volume', () => {
   });
 
   afterAll(async () => {
-    await agent?.stop();
+    for (const a of agents) await a.stop().catch(() => undefined);
     await receiver?.stop();
     await primary?.destroy();
-    for (const path of mounted) execFileSync('umount', [path]);
+    // Never leave a mount behind: a busy one is detached lazily (it goes once nothing uses it).
+    for (const path of mounted) {
+      try {
+        execFileSync('umount', [path]);
+      } catch {
+        execFileSync('umount', ['-l', path]);
+      }
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -100,6 +109,7 @@ describe('a full archive volume', () => {
       { name: 'small', type: 'file', path: small },
       { name: 'large', type: 'file', path: large },
     ], agentDir('file-agent'));
+    agents.push(agent);
     await waitFor('both replicas to stream', () => replica('small').state === 'streaming' && replica('large').state === 'streaming', 60_000, 50);
     // The agent reads each file replica's volume: the small one is the 3 MiB tmpfs.
     expect(replica('small').volume?.totalBytes).toBe(3 * 1024 * 1024);
@@ -123,8 +133,9 @@ describe('a full archive volume', () => {
     await waitFor('the small replica to catch up exactly', () => identical(small) && identical(large), 60_000, 100);
     await waitFor('the small replica to report streaming', () => replica('small').state === 'streaming', 30_000, 50);
     expect(replica('small').error).toBeNull();
+    // The next case starts an agent of its own (the same replication client id).
     await agent.stop();
-    agent = undefined;
+    agents.splice(agents.indexOf(agent), 1);
   });
 
   it('a remote replica whose receiver\'s volume is full: the agent reports the receiver\'s DISK_FULL, the receiver serves on', async () => {
@@ -144,6 +155,7 @@ describe('a full archive volume', () => {
       (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { volume: { totalBytes: number; freeBytes: number } | null; lastError: { code: string; hint: string } | null };
     await receiver.start();
     agent = await startAgent(primary, [{ name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }], agentDir('remote-agent'));
+    agents.push(agent);
     await waitFor('the remote replica to stream', () => replica('standby').state === 'streaming', 60_000, 50);
     await writeMegabytes();
 
