@@ -7,6 +7,7 @@ import type { ReplicaLagReport } from '../../src/agent/lag-monitor.js';
 import type { SyncAgent } from '../../src/agent/sync-agent.js';
 import { compareArchiveWithPrimary, primaryBinlogFiles } from '../../src/sandbox/binlog-compare.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import type { ReceiverStatus } from '../../src/standby/receiver/receiver-status.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { startAgent } from '../support/agent-harness.js';
 import { ReceiverProcess } from '../support/receiver-process.js';
@@ -95,6 +96,17 @@ describe('a full archive volume', () => {
     return report;
   }
 
+  /** Waits until replica `name` reports its full volume, and checks what it says. */
+  async function expectDiskFull(name: string, message: string): Promise<void> {
+    const full = await waitFor(`replica ${name} to report its full volume`, () => {
+      const r = replica(name);
+      return r.error?.code === 'DISK_FULL' ? r : undefined;
+    }, 60_000, 50);
+    expect(full.state).toBe('error');
+    expect(full.error?.message).toContain(message);
+    expect(full.error?.hint).toContain('free space on the archive volume');
+  }
+
   function identical(archive: string): boolean {
     if (!existsSync(join(archive, 'binlog'))) return false;
     const cmp = compareArchiveWithPrimary(join(archive, 'binlog'), primary.datadir);
@@ -116,13 +128,7 @@ describe('a full archive volume', () => {
     expect(replica('large').volume?.totalBytes).toBeGreaterThan(3 * 1024 * 1024);
     await writeMegabytes();
 
-    const full = await waitFor('the small replica to report its full volume', () => {
-      const r = replica('small');
-      return r.error?.code === 'DISK_FULL' ? r : undefined;
-    }, 60_000, 50);
-    expect(full.state).toBe('error');
-    expect(full.error?.message).toContain('the archive volume is full');
-    expect(full.error?.hint).toContain('free space on the archive volume');
+    await expectDiskFull('small', 'the archive volume is full');
     // The other replica never waits for it.
     await waitFor('the large replica to hold everything', () => identical(large), 60_000, 100);
     expect(replica('large').state).toBe('streaming');
@@ -151,21 +157,14 @@ describe('a full archive volume', () => {
     const port = await freePort();
     const httpPort = await freePort();
     receiver = new ReceiverProcess(['--archive', archive, '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile, '--http', `127.0.0.1:${httpPort}`]);
-    const status = async (): Promise<{ volume: { totalBytes: number; freeBytes: number } | null; lastError: { code: string; hint: string } | null }> =>
-      (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { volume: { totalBytes: number; freeBytes: number } | null; lastError: { code: string; hint: string } | null };
+    const status = async (): Promise<ReceiverStatus> => (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as ReceiverStatus;
     await receiver.start();
     agent = await startAgent(primary, [{ name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }], agentDir('remote-agent'));
     agents.push(agent);
     await waitFor('the remote replica to stream', () => replica('standby').state === 'streaming', 60_000, 50);
     await writeMegabytes();
 
-    const full = await waitFor('the remote replica to report the full volume', () => {
-      const r = replica('standby');
-      return r.error?.code === 'DISK_FULL' ? r : undefined;
-    }, 60_000, 50);
-    expect(full.state).toBe('error');
-    expect(full.error?.message).toContain('receiver: the archive volume is full');
-    expect(full.error?.hint).toContain('free space on the archive volume');
+    await expectDiskFull('standby', 'receiver: the archive volume is full');
     expect(receiver.running).toBe(true);
     // The standby's own view: the failure, and how little room is left on its volume.
     const atFull = await status();

@@ -1,9 +1,10 @@
-import { readdir, stat, statfs } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import type { ArchiveIdentity } from '../../archive/archive-identity.js';
 import { ArchiveLayout } from '../../archive/archive-layout.js';
 import { listArchivedBinlogs } from '../../archive/archived-binlogs.js';
 import { readLastHeard, type LastHeardRecord } from '../../archive/last-heard.js';
 import type { DurablePoint } from '../../core/binlog-record.js';
+import { volumeSpace, type VolumeSpace } from '../../platform/volume-space.js';
 
 /** What `GET /status` on a receiver answers. */
 export interface ReceiverStatus {
@@ -24,7 +25,7 @@ export interface ReceiverStatus {
   base: string[];
   spool: string[];
   /** The archive volume's size and what is free on it (for this user), to alert before it fills; null if it cannot be read. */
-  volume: { totalBytes: number; freeBytes: number } | null;
+  volume: VolumeSpace | null;
   /** The last failure a session reported to its agent (DISK_FULL, a refused event, ...), while this process runs. */
   lastError: { code: string; message: string; hint: string; at: string } | null;
 }
@@ -58,21 +59,12 @@ export async function receiverStatus(input: {
     primaryLastHeard: (await readLastHeard(input.archive)) ?? null,
     base: await names(layout.baseDir),
     spool: await names(layout.filesDir),
-    volume: await volumeOf(input.archive),
+    volume: await volumeSpace(input.archive).catch(() => null),
     lastError:
       input.lastProblem === undefined
         ? null
         : { code: input.lastProblem.code, message: input.lastProblem.message, hint: input.lastProblem.hint, at: new Date(input.lastProblem.atMs).toISOString() },
   };
-}
-
-async function volumeOf(path: string): Promise<ReceiverStatus['volume']> {
-  try {
-    const fs = await statfs(path);
-    return { totalBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize };
-  } catch {
-    return null;
-  }
 }
 
 async function names(dir: string): Promise<string[]> {
