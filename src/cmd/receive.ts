@@ -41,14 +41,16 @@ export async function receiveCommand(argv: string[], logger: Logger): Promise<nu
     : undefined;
 
   const log = logger.child({ component: 'receive' });
-  // The contract makes TLS optional, so a plain listener on a network address starts; but the
-  // binlog and the token would cross that network in clear, which an operator must hear about
-  // unless they said they know (--allow-plaintext, for a trusted network or a VPN).
-  if (!tlsOn && !isLoopback(listen.host) && values['allow-plaintext'] !== true) {
-    log.warn(
-      { code: 'PLAINTEXT_LISTEN', listen: `${listen.host}:${listen.port}`, hint: 'give --tls-cert and --tls-key, or --allow-plaintext on a trusted network' },
-      `listening on ${listen.host} without TLS: the binlog and the token cross the network in clear`,
-    );
+  // Without TLS the binlog and the token would cross that network in clear: a network
+  // address needs TLS, or the operator's word that plaintext is intended (--allow-plaintext,
+  // for a trusted network or a VPN). Loopback needs neither.
+  if (!tlsOn && !isLoopback(listen.host)) {
+    if (values['allow-plaintext'] !== true) {
+      throw new HotspareError('PLAINTEXT_LISTEN', `refusing to listen on ${listen.host}:${listen.port} without TLS: the binlog and the token would cross the network in clear`, {
+        hint: 'give --tls-cert and --tls-key, or --allow-plaintext if the network is trusted (a VPN, a private link)',
+      });
+    }
+    log.warn({ code: 'PLAINTEXT_LISTEN', listen: `${listen.host}:${listen.port}` }, `listening on ${listen.host} without TLS, as --allow-plaintext asks`);
   }
   const stop = listenForStop(log);
   const receiver = await startReceiver({ archive: values.archive, listen, token, tls, http, logger, clock: systemClock });
