@@ -190,6 +190,12 @@ export const DEFAULT_RECEIVER_PENDING_BYTES_MAX = 64 * 1024 * 1024;
 /** At most this many putFile uploads may be open at once on one receiver session. */
 export const DEFAULT_RECEIVER_UPLOADS_MAX = 8;
 /**
+ * The receiver stops reading a connection while this many bytes of archive file requests wait
+ * their turn (the agent sends WRITE chunks without waiting: a few MiB at a time, so this is
+ * never reached by an agent, only by a peer that writes faster than the disk takes it).
+ */
+export const DEFAULT_RECEIVER_FILE_QUEUE_BYTES_MAX = 32 * 1024 * 1024;
+/**
  * A remote replica's base backup is taken into the agent's stateDir first and uploaded from
  * there (so it survives a link that drops): at most this many bytes of one base are staged.
  */

@@ -95,6 +95,9 @@ export function encodeFrame(type: FrameTypeCode, parts: readonly Buffer[]): Buff
  * the current limit (checked before any payload is buffered) or a CRC mismatch. A frame's
  * payload is handed over as the pieces it arrived in, never joined here.
  */
+/** Received pieces shorter than this are joined to the one before (see FrameDecoder.push). */
+const SMALL_PART_BYTES = 256;
+
 export class FrameDecoder {
   /** Received bytes not yet framed. */
   #parts: Buffer[] = [];
@@ -114,7 +117,11 @@ export class FrameDecoder {
 
   push(chunk: Buffer): Frame[] {
     if (chunk.length === 0) return [];
-    this.#parts.push(chunk);
+    // Tiny reads (a peer that sends a byte at a time) are joined, so the parts held cost about
+    // the bytes they hold rather than an object each; a join copies at most SMALL_PART_BYTES.
+    const last = this.#parts[this.#parts.length - 1];
+    if (last !== undefined && chunk.length < SMALL_PART_BYTES && last.length < SMALL_PART_BYTES) this.#parts[this.#parts.length - 1] = Buffer.concat([last, chunk]);
+    else this.#parts.push(chunk);
     this.#total += chunk.length;
     const frames: Frame[] = [];
     for (;;) {

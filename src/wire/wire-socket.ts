@@ -72,6 +72,20 @@ export class WireSocket {
     return ok;
   }
 
+  /** Resolves once the socket's send buffer is below its mark again (or the connection is gone). */
+  drained(): Promise<void> {
+    if (this.#closed || !this.socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
   /** Stops reading (receiver backpressure); the idle clock stops too. */
   pauseReading(): void {
     if (this.#paused) return;

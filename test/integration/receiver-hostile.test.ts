@@ -11,11 +11,12 @@ import { HotspareError } from '../../src/core/errors.js';
 import { RemoteTarget } from '../../src/replica/targets/remote-target.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { startReceiver, type Receiver } from '../../src/standby/receiver/receiver.js';
-import { encodeFrame, FrameType } from '../../src/wire/wire-frame.js';
-import { encodeJson } from '../../src/wire/wire-messages.js';
-import { WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
+import { encodeFrame, Frame, FrameDecoder, FrameType, type FrameTypeCode } from '../../src/wire/wire-frame.js';
+import { decodeFileResponse, encodeFileRequest, encodeJson, FileOp, type FileArgs, type FileOpCode, type FileResponse } from '../../src/wire/wire-messages.js';
+import { DEFAULT_WIRE_FRAME_BYTES_MAX, WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
 import { tempDir } from '../support/agent-harness.js';
 import { waitFor } from '../support/wait.js';
+import { within } from '../../src/platform/within.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { HotspareProcess } from '../support/agent-process.js';
 import { makeEvent } from '../support/fixtures.js';
@@ -108,6 +109,9 @@ describe('receiver against hostile and mistaken peers', () => {
       () => first.files.sync(['files/../../x']),
       () => first.files.rename('files/hello.txt', 'binlog/mysql-bin.000001'),
       () => first.files.remove('..'),
+      // A whole archive folder is not an entry a peer may remove or rename.
+      () => first.files.remove('files'),
+      () => first.files.rename('base', 'files/elsewhere'),
       // The writer's own state: a peer that rewrote the checkpoint could misdirect a resume.
       () => first.files.putFile('state/binlog-checkpoint.json', Buffer.from('{}')),
       () => first.files.putFile('state/writer.lock', Buffer.from('1')),
@@ -175,6 +179,65 @@ describe('receiver against hostile and mistaken peers', () => {
     }
   });
 
+  it('a raw peer: a reused upload id and two uploads of one path are refused, and a flood of writes is held back, not buffered', async () => {
+    // A receiver of its own with a small file-request queue, so the flood below must pause it.
+    const rawArchive = join(dir, 'raw-archive');
+    const raw = await startReceiver({ archive: rawArchive, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, logger: logs.logger, limits: { fileQueueBytesMax: 2 * 1024 * 1024 } });
+    const socket = connect(raw.address.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const decoder = new FrameDecoder(DEFAULT_WIRE_FRAME_BYTES_MAX);
+    const frames: Frame[] = [];
+    let wake: (() => void) | undefined;
+    socket.on('data', (chunk: Buffer) => {
+      frames.push(...decoder.push(chunk));
+      wake?.();
+    });
+    const next = async (): Promise<Frame> => {
+      while (frames.length === 0) await new Promise<void>((r) => (wake = r));
+      return frames.shift() as Frame;
+    };
+    const send = (type: FrameTypeCode, parts: Buffer[]): void => {
+      for (const b of encodeFrame(type, parts)) socket.write(b);
+    };
+    const request = (id: number, op: FileOpCode, args: FileArgs, data = Buffer.alloc(0)): void => send(FrameType.FILE_REQUEST, encodeFileRequest({ id, op, args, data }));
+    const answer = async (): Promise<FileResponse> => {
+      const frame = await next();
+      expect(frame.type).toBe(FrameType.FILE_RESPONSE);
+      return decodeFileResponse(frame.payload);
+    };
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      send(FrameType.HELLO, [encodeJson({ protocol: WIRE_PROTOCOL_VERSION, token: TOKEN, primary: primaryA, agentId: 'raw-peer' })]);
+      expect((await next()).type).toBe(FrameType.WELCOME);
+
+      // Upload 1 opens files/a; upload 1 again, and upload 2 of the same path, are refused.
+      request(1, FileOp.PUT_BEGIN, { path: 'files/a' });
+      expect((await answer()).result.error).toBeUndefined();
+      request(1, FileOp.PUT_BEGIN, { path: 'files/b' });
+      expect((await answer()).result.error?.code).toBe('RECEIVER_UPLOAD');
+      request(2, FileOp.PUT_BEGIN, { path: 'files/a' });
+      expect((await answer()).result.error?.code).toBe('RECEIVER_UPLOAD');
+      // The first upload is unharmed and completes with exactly its own bytes.
+      request(3, FileOp.PUT_CHUNK, { upload: 1 }, Buffer.from('first'));
+      expect((await answer()).result.error).toBeUndefined();
+      request(4, FileOp.PUT_END, { upload: 1 });
+      expect((await answer()).result.error).toBeUndefined();
+      expect(readFileSync(join(rawArchive, 'files', 'a'), 'utf8')).toBe('first');
+
+      // 24 MiB of writes sent at once, twelve times the queue's limit, answers unread until the end:
+      // reading pauses and resumes, and every write lands in order.
+      const flood = randomBytes(24 * 1024 * 1024);
+      const piece = 1024 * 1024;
+      for (let at = 0, id = 10; at < flood.length; at += piece, id++) request(id, FileOp.WRITE, { path: 'files/flood', offset: at }, flood.subarray(at, at + piece));
+      request(99, FileOp.SYNC, { path: 'files/flood' });
+      for (let i = 0; i < 25; i++) expect((await answer()).result.error).toBeUndefined();
+      expect(readFileSync(join(rawArchive, 'files', 'flood')).equals(flood)).toBe(true);
+    } finally {
+      socket.destroy();
+      await raw.close();
+    }
+  });
+
   it('an agent restarted while its old connection lingers (a crashed host sends no FIN) is let in by its id; another agent is not', async () => {
     const lingering = new RemoteTarget({ name: 'a', address: `127.0.0.1:${receiver.address.port}`, tokenFile: join(dir, 'token'), logger: logs.logger, agentId: 'agent-1' });
     const old = await lingering.open(primaryA);
@@ -227,12 +290,22 @@ describe('receiver against hostile and mistaken peers', () => {
       await tlsReceiver.close();
     }
 
-    // Plaintext on a network address: the contract makes TLS optional, so it starts, warning.
+    // Plaintext on a network address is refused, and nothing is created...
     const plainPort = await freePort();
-    const plain = new HotspareProcess(['receive', '--archive', join(dir, 'x'), '--listen', `0.0.0.0:${plainPort}`, '--token-file', join(dir, 'token')]);
+    const refused = new HotspareProcess(['receive', '--archive', join(dir, 'x'), '--listen', `0.0.0.0:${plainPort}`, '--token-file', join(dir, 'token')]);
+    try {
+      expect(await within(refused.exited, 20_000).then((r) => r?.value)).toBe(1);
+      expect(refused.stderr).toContain('error PLAINTEXT_LISTEN');
+      expect(refused.stderr).toContain('hint: give --tls-cert and --tls-key, or --allow-plaintext');
+      expect(existsSync(join(dir, 'x'))).toBe(false);
+    } finally {
+      await refused.kill().catch(() => undefined);
+    }
+    // ...unless the operator says plaintext is intended: then it starts, and the log says so.
+    const plain = new HotspareProcess(['receive', '--archive', join(dir, 'x'), '--listen', `0.0.0.0:${plainPort}`, '--token-file', join(dir, 'token'), '--allow-plaintext']);
     try {
       await waitFor('the plaintext warning', () => plain.stderr.includes('PLAINTEXT_LISTEN'));
-      expect(plain.stderr).toContain('without TLS');
+      expect(plain.stderr).toContain('without TLS, as --allow-plaintext asks');
       expect(await plain.kill('SIGTERM')).toBe(0);
     } finally {
       await plain.kill().catch(() => undefined);

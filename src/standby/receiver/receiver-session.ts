@@ -32,6 +32,8 @@ export interface ReceiverSessionOptions {
   logger: Logger;
   pendingBytesMax: number;
   uploadsMax: number;
+  /** Reading stops while this many bytes of file requests wait their turn. */
+  fileQueueBytesMax: number;
   nowMs: () => number;
   /** Told of every failure the session reports to its agent before it drops the connection. */
   onProblem?: (problem: Problem) => void;
@@ -46,6 +48,8 @@ interface OpenEvent {
 }
 
 interface Upload {
+  /** The archive path it will become. */
+  target: string;
   channel: UploadChannel;
   done: Promise<void>;
   failure: unknown;
@@ -63,6 +67,8 @@ export class ReceiverSession {
   readonly #subscription: Subscription;
   readonly #uploads = new Map<number, Upload>();
   #fileQueue: Promise<void> = Promise.resolve();
+  /** Payload bytes of the file requests in #fileQueue. */
+  #fileQueueBytes = 0;
   #ending = false;
   #openEvent: OpenEvent | undefined;
   #resumeScheduled = false;
@@ -98,6 +104,8 @@ export class ReceiverSession {
         return;
       case FrameType.FILE_REQUEST: {
         const request = decodeFileRequest(frame.payload);
+        const bytes = frame.payload.length;
+        this.#fileQueueBytes += bytes;
         // One queue, in order; an unexpected failure ends the connection rather than leaving
         // every later request of the session unanswered.
         this.#fileQueue = this.#fileQueue
@@ -105,7 +113,14 @@ export class ReceiverSession {
           .catch((err: unknown) => {
             this.options.logger.error({ err }, 'answering an archive file operation failed; closing the connection');
             this.options.wire.close(err instanceof Error ? err : new Error(String(err)));
+          })
+          .finally(() => {
+            this.#fileQueueBytes -= bytes;
+            this.#resumeIfRoom();
           });
+        // Each request holds its payload until its turn: a peer that writes faster than the
+        // disk takes it is read no further until the queue shrinks.
+        this.#throttle();
         return;
       }
       case FrameType.BYE:
@@ -205,27 +220,33 @@ export class ReceiverSession {
   }
 
   /**
-   * Stops reading while too much waits for fsync. Reading resumes at half the limit, on an ACK,
-   * or once everything is durable: pieces of an event make no ACK until the event is whole.
+   * Stops reading while too much waits for fsync, or while too many file requests wait their
+   * turn. Reading resumes when both are at half their limit: on an ACK, once everything is
+   * durable (pieces of an event make no ACK until the event is whole), or as requests finish.
    */
   #throttle(): void {
     const writer = this.options.writer;
-    if (writer.pendingBytes <= this.options.pendingBytesMax) return;
+    const eventsOver = writer.pendingBytes > this.options.pendingBytesMax;
+    if (!eventsOver && this.#fileQueueBytes <= this.options.fileQueueBytesMax) return;
     this.options.wire.pauseReading();
-    if (this.#resumeScheduled) return;
+    if (!eventsOver || this.#resumeScheduled) return;
     this.#resumeScheduled = true;
     writer.flush().then(
       () => {
         this.#resumeScheduled = false;
-        this.options.wire.resumeReading();
+        this.#resumeIfRoom();
       },
       (err: unknown) => this.fail(err),
     );
   }
 
+  #resumeIfRoom(): void {
+    if (this.options.writer.pendingBytes <= this.options.pendingBytesMax / 2 && this.#fileQueueBytes <= this.options.fileQueueBytesMax / 2) this.options.wire.resumeReading();
+  }
+
   #onDurable(point: DurablePoint): void {
     this.options.wire.send(FrameType.ACK, [encodeJson(point)]);
-    if (this.options.writer.pendingBytes <= this.options.pendingBytesMax / 2) this.options.wire.resumeReading();
+    this.#resumeIfRoom();
   }
 
   async #onFileRequest(request: FileRequest): Promise<void> {
@@ -249,7 +270,9 @@ export class ReceiverSession {
       this.options.logger.warn({ op: request.op, code: problem.code }, `refused archive file operation: ${problem.message}`);
       response = encodeFileResponse({ id: request.id, result: { error: problem }, data: Buffer.alloc(0) });
     }
-    this.options.wire.send(FrameType.FILE_RESPONSE, response);
+    // The next request waits until the peer has taken this answer (up to a chunk of file data):
+    // a peer that asks and never reads cannot pile answers up in memory.
+    if (!this.options.wire.send(FrameType.FILE_RESPONSE, response)) await this.options.wire.drained();
   }
 
   async #runFileOp({ id, op, args, data }: FileRequest): Promise<{ result: FileResult; data: Buffer }> {
@@ -259,11 +282,15 @@ export class ReceiverSession {
     switch (op) {
       case FileOp.PUT_BEGIN: {
         const target = path();
+        if (this.#uploads.has(id)) throw new HotspareError('RECEIVER_UPLOAD', `upload ${id} is already open`, { hint: 'the agent starts the file again' });
+        for (const u of this.#uploads.values()) {
+          if (u.target === target) throw new HotspareError('RECEIVER_UPLOAD', `${target} is already being uploaded`, { hint: 'the agent starts the file again' });
+        }
         if (this.#uploads.size >= this.options.uploadsMax) {
           throw new HotspareError('RECEIVER_BUSY', `more than ${this.options.uploadsMax} uploads at once`, { hint: 'the agent sends fewer files at a time' });
         }
         const channel = new UploadChannel();
-        const upload: Upload = { channel, done: Promise.resolve(), failure: undefined };
+        const upload: Upload = { target, channel, done: Promise.resolve(), failure: undefined };
         upload.done = files.putFile(target, channel.chunks()).catch((err: unknown) => {
           upload.failure = err;
         });
@@ -325,13 +352,20 @@ export class ReceiverSession {
       case FileOp.LIST:
         return { result: { names: await files.list(path()) }, data: Buffer.alloc(0) };
       case FileOp.RENAME:
-        await files.rename(path(), checkArchivePath(args.to ?? ''));
+        await files.rename(entryPath(args.path), entryPath(args.to));
         return ok;
       case FileOp.REMOVE:
-        await files.remove(path());
+        await files.remove(entryPath(args.path));
         return ok;
     }
   }
+}
+
+/** A path a peer may remove or rename: inside one of the archive's folders, never the folder itself. */
+function entryPath(path: string | undefined): string {
+  const checked = checkArchivePath(path ?? '');
+  if (!checked.includes('/')) throw new HotspareError('ARCHIVE_PATH', `refused to remove or rename the folder ${JSON.stringify(checked)}`, { hint: 'only entries inside an archive folder can be removed or renamed' });
+  return checked;
 }
 
 /** The receiver's own checks on an event before it goes near the archive. */

@@ -11,6 +11,7 @@ import {
   DEFAULT_RECEIVER_CONNECTIONS_MAX,
   DEFAULT_RECEIVER_PENDING_BYTES_MAX,
   DEFAULT_RECEIVER_UPLOADS_MAX,
+  DEFAULT_RECEIVER_FILE_QUEUE_BYTES_MAX,
   DEFAULT_SYNC_BATCH_BYTES_MAX,
   DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX,
   DEFAULT_WIRE_FRAME_BYTES_MAX,
@@ -50,6 +51,7 @@ export interface ReceiverLimits {
   connectionsMax: number;
   pendingBytesMax: number;
   uploadsMax: number;
+  fileQueueBytesMax: number;
   syncBatchBytesMax: number;
 }
 
@@ -75,6 +77,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
     connectionsMax: DEFAULT_RECEIVER_CONNECTIONS_MAX,
     pendingBytesMax: DEFAULT_RECEIVER_PENDING_BYTES_MAX,
     uploadsMax: DEFAULT_RECEIVER_UPLOADS_MAX,
+    fileQueueBytesMax: DEFAULT_RECEIVER_FILE_QUEUE_BYTES_MAX,
     syncBatchBytesMax: DEFAULT_SYNC_BATCH_BYTES_MAX,
     ...options.limits,
   };
@@ -320,6 +323,7 @@ class ReceiverState {
       logger: log,
       pendingBytesMax: this.limits.pendingBytesMax,
       uploadsMax: this.limits.uploadsMax,
+      fileQueueBytesMax: this.limits.fileQueueBytesMax,
       nowMs: () => this.#clock.nowMs(),
       onProblem: (problem) => {
         this.#lastProblem = { ...problem, atMs: this.#clock.nowMs() };
