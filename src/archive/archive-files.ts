@@ -103,6 +103,9 @@ export function checkArchivePath(path: string): string {
   return normal;
 }
 
+/** Numbers each putFile's temporary file in this process. */
+let putFileSequence = 0;
+
 /** ArchiveFiles on a local folder: the file replica and the receiver both use it. */
 export class LocalArchiveFiles implements ArchiveFiles {
   constructor(readonly root: string) {}
@@ -126,7 +129,9 @@ export class LocalArchiveFiles implements ArchiveFiles {
 
   async #putFile(path: string, data: AsyncIterable<Buffer> | Buffer): Promise<void> {
     const target = this.#abs(path);
-    await writeFileDurable(target, data, { mode: 0o640, tmpPath: `${target}.partial-${process.pid}` });
+    // A temporary name of its own per upload: two uploads of one path never share (and mix) a file.
+    putFileSequence += 1;
+    await writeFileDurable(target, data, { mode: 0o640, tmpPath: `${target}.partial-${process.pid}-${putFileSequence}` });
   }
 
   async writeAt(path: string, offset: number, data: Buffer): Promise<void> {
@@ -134,8 +139,13 @@ export class LocalArchiveFiles implements ArchiveFiles {
     await this.sync([path]);
   }
 
-  /** Files `write` created whose directory entry no `sync` has made durable yet. */
-  readonly #created = new Set<string>();
+  /**
+   * Files whose directory entry a `sync` of this instance has made durable. A file this instance
+   * did not see created may still lack a durable entry (another instance, such as an earlier
+   * receiver session, or an earlier process created it and never synced), so the first sync of
+   * every file here fsyncs its folder too.
+   */
+  readonly #entryDurable = new Set<string>();
   /** Files `write` has written and no `sync` has covered yet, with their early write-back. */
   readonly #dirty = new Map<string, { bytes: number; writeback: Promise<void> | undefined; error: unknown }>();
 
@@ -211,7 +221,6 @@ export class LocalArchiveFiles implements ArchiveFiles {
       if (err.code === 'EEXIST') return open(target, 'r+');
       throw err;
     });
-    this.#created.add(target);
     return handle;
   }
 
@@ -230,7 +239,10 @@ export class LocalArchiveFiles implements ArchiveFiles {
       // and reports a write-back error nobody has seen yet (Linux errseq), so closing the
       // writing descriptor first loses nothing.
       await datasyncFile(target);
-      if (this.#created.delete(target)) await fsyncDir(dirname(target));
+      if (!this.#entryDurable.has(target)) {
+        await fsyncDir(dirname(target));
+        this.#entryDurable.add(target);
+      }
     }
   }
 
@@ -303,6 +315,8 @@ export class LocalArchiveFiles implements ArchiveFiles {
     if ((await stat(source)).isDirectory()) await fsyncFolders(source);
     await mkdir(dirname(target), { recursive: true });
     await rename(source, target);
+    // Entries moved: the next sync of anything fsyncs its folder again (renames are rare).
+    this.#entryDurable.clear();
     await fsyncDir(dirname(target));
   }
 
@@ -312,6 +326,8 @@ export class LocalArchiveFiles implements ArchiveFiles {
 
   async #remove(path: string): Promise<void> {
     await rm(this.#abs(path), { recursive: true, force: true });
+    // A file written again after this is a new entry.
+    this.#entryDurable.clear();
   }
 
   /** A read stream of an archive file (for shipping or restoring). */
