@@ -1,4 +1,5 @@
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
 import { BINLOG_FIRST_EVENT_POSITION, BINLOG_MAGIC, EventType, parseRotate } from '../core/binlog-event.js';
@@ -146,6 +147,12 @@ export class BinlogArchiveWriter {
       await mkdir(layout.stateDir, { recursive: true });
       await removePartialFiles(layout, options.logger);
       const resume = await recoverTail(layout, options.logger);
+      // A process killed between creating (or renaming) a file and fsyncing its folder left an
+      // entry that is not durable; the events in that file will be reported durable from here
+      // on, so the folders are made durable first (and the folders mkdir may have made).
+      await fsyncDir(layout.binlogDir);
+      await fsyncDir(layout.stateDir);
+      await fsyncDir(root);
       return new BinlogArchiveWriter(root, options, resume);
     } catch (err) {
       throw archiveWriteError(err, root);
@@ -249,7 +256,13 @@ export class BinlogArchiveWriter {
           hint: 'the agent restarts the stream from the durable position',
         });
       }
-      if (this.#acceptedFile !== undefined && record.file !== nextBinlogName(this.#acceptedFile) && !chainRestartRecorded(this.layout, this.#acceptedFile, record.file)) {
+      // A chain restart (a recorded gap) must begin a file the archive does not hold: a new
+      // file never replaces an archived one (after RESET MASTER, say, the names start again).
+      if (
+        this.#acceptedFile !== undefined &&
+        record.file !== nextBinlogName(this.#acceptedFile) &&
+        (!chainRestartRecorded(this.layout, this.#acceptedFile, record.file) || existsSync(this.layout.binlogFile(record.file)))
+      ) {
         throw new HotspareError('BINLOG_GAP', `the archive ends in ${this.#acceptedFile} but the primary continues in ${record.file}`, {
           hint: 'binlog files are missing from the archive; take a new base backup with `hotspare base`',
         });

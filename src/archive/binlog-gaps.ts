@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { compareBinlogPositions, type BinlogPosition } from '../core/binlog-position.js';
 import { HotspareError } from '../core/errors.js';
 import type { ArchiveFiles } from './archive-files.js';
@@ -40,6 +40,9 @@ function parse(raw: Buffer | string | undefined, where: string): RecordedGap[] {
   }
 }
 
+/** Far more than any archive's recorded gaps (each a few hundred bytes). */
+const GAPS_FILE_BYTES_MAX = 1024 * 1024;
+
 /** The recorded gaps, oldest first. */
 export async function readRecordedGaps(files: ArchiveFiles): Promise<RecordedGap[]> {
   return parse(await files.readFile(GAPS_PATH), GAPS_PATH);
@@ -49,6 +52,13 @@ export async function readRecordedGaps(files: ArchiveFiles): Promise<RecordedGap
 export function readRecordedGapsSync(layout: ArchiveLayout): RecordedGap[] {
   let raw: Buffer;
   try {
+    // Read on the event loop, from a file a peer can write: never more than a gaps file can be.
+    const size = statSync(layout.gapsFile).size;
+    if (size > GAPS_FILE_BYTES_MAX) {
+      throw new HotspareError('ARCHIVE_DAMAGED', `${layout.gapsFile} is ${size} bytes, more than a list of gaps can be (${GAPS_FILE_BYTES_MAX})`, {
+        hint: 'the file is damaged or not hotspare\'s; run `hotspare verify` on the archive',
+      });
+    }
     raw = readFileSync(layout.gapsFile);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];

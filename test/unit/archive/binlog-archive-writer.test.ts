@@ -119,6 +119,26 @@ describe('BinlogArchiveWriter tail recovery', () => {
     await writer.close();
   });
 
+  it('continues after a recorded gap only in a file the archive does not hold (never replacing an archived one)', async () => {
+    const { root, path } = archiveWith();
+    const archived = readFileSync(path);
+    mkdirSync(join(root, 'state'), { recursive: true });
+    const gap = (file: string): unknown => ({ after: { file: 'mysql-bin.000005', position: 4 }, resumeAt: { file, position: 4 }, base: 'b', primaryOldest: file, recordedAt: '', reason: 'test' });
+    // After RESET MASTER the primary's names start again: a gap recorded to an archived file's name.
+    writeFileSync(join(root, 'state', 'gaps.json'), JSON.stringify({ gaps: [gap(FIXTURE_NAME), gap('mysql-bin.000001')] }));
+    const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
+    const magicOnly = fixtureEvents()[0];
+    if (magicOnly === undefined) throw new Error('fixture');
+    expect(() => writer.append({ file: FIXTURE_NAME, offset: 4, bytes: magicOnly.bytes, timestampS: 0, boundary: true })).toThrowError(expect.objectContaining({ code: 'BINLOG_GAP' }) as Error);
+    await writer.flush();
+    expect(readFileSync(path).equals(archived)).toBe(true);
+    // A recorded restart in a file the archive does not hold is taken.
+    writer.append({ file: 'mysql-bin.000001', offset: 4, bytes: magicOnly.bytes, timestampS: 0, boundary: true });
+    await writer.flush();
+    expect(statSync(join(root, 'binlog', 'mysql-bin.000001')).size).toBe(4 + magicOnly.bytes.length);
+    await writer.close();
+  });
+
   it('counts an event that arrives in pieces only from its last piece, and cuts dropped pieces off', async () => {
     const { root, path } = archiveWith(1258);
     const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
