@@ -316,7 +316,16 @@ class RemoteSession implements ReplicaSession {
         return;
       }
       if (frame.type === FrameType.REFUSE) {
-        const problem = decodeJson(frame.payload, problemSchema, 'REFUSE');
+        let problem;
+        try {
+          problem = decodeJson(frame.payload, problemSchema, 'REFUSE');
+        } catch (err) {
+          // A REFUSE we cannot read still ends the handshake (the handshake is no longer
+          // pending, so nothing else would settle it).
+          this.#fail(err as HotspareError);
+          handshake.reject(err);
+          return;
+        }
         // Archive codes keep their name (the lag endpoint shows them as an archive error).
         const code = problem.code.startsWith('ARCHIVE_') ? problem.code : 'RECEIVER_REFUSED';
         const err = new HotspareError(code, `the receiver at ${this.address} refused the agent (${problem.code}): ${problem.message}`, { hint: problem.hint });
