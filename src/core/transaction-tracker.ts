@@ -11,6 +11,11 @@ import {
  * taken at these boundaries, never inside a transaction and never at a GTID event (several
  * CDC tools lost transactions by advancing at the GTID event; research/anchors-mysql.md §8.3).
  */
+/** `ROLLBACK TO [SAVEPOINT] name` (the start of a query, upper-cased). */
+const ROLLBACK_TO = /^ROLLBACK\s+(WORK\s+)?TO\b/;
+/** The XA statements that end a transaction: `XA COMMIT`, `XA ROLLBACK`. */
+const XA_END_OF_TRANSACTION = /^XA\s+(COMMIT|ROLLBACK)\b/;
+
 export class TransactionTracker {
   #inTransaction = false;
   #gtid: string | undefined;
@@ -52,8 +57,9 @@ export class TransactionTracker {
           return false;
         }
         // COMMIT, ROLLBACK, XA COMMIT/ROLLBACK end a transaction; any other statement
-        // outside a transaction (DDL) is a whole transaction by itself.
-        if (!this.#inTransaction || text.startsWith('COMMIT') || text.startsWith('ROLLBACK') || text.startsWith('XA ')) {
+        // outside a transaction (DDL) is a whole transaction by itself. ROLLBACK TO a
+        // savepoint and XA END are statements inside one (XA END comes before XA PREPARE).
+        if (!this.#inTransaction || text.startsWith('COMMIT') || (text.startsWith('ROLLBACK') && !ROLLBACK_TO.test(text)) || XA_END_OF_TRANSACTION.test(text)) {
           return this.#commit();
         }
         return false;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readEventHeader } from '../../../src/core/binlog-event.js';
 import { TransactionTracker } from '../../../src/core/transaction-tracker.js';
-import { fixtureEvents } from '../../support/fixtures.js';
+import { fixtureEvents, makeEvent } from '../../support/fixtures.js';
+import { EventType } from '../../../src/core/binlog-event.js';
 
 // Goal: boundaries fall exactly after complete transactions, never inside one and never at a
 // GTID event. Method: a real MariaDB binlog whose boundaries were read off mariadb-binlog.
@@ -32,5 +33,21 @@ describe('TransactionTracker', () => {
     expect(inside).toContain(1258);
     expect(inside).toContain(1447);
     expect(inside).not.toContain(1581);
+  });
+
+  it('counts ROLLBACK TO a savepoint and XA END as statements inside a transaction, not as its end', () => {
+    const query = (sql: string): Buffer => {
+      const head = Buffer.alloc(13);
+      head.writeUInt8(3, 8);
+      return makeEvent(EventType.QUERY, Buffer.concat([head, Buffer.from('app\0'), Buffer.from(sql)]));
+    };
+    // Type 30: WRITE_ROWS (v2).
+    const rows = makeEvent(30, Buffer.alloc(10));
+    const prepare = makeEvent(EventType.XA_PREPARE, Buffer.alloc(10));
+    const tracker = new TransactionTracker();
+    const ends = (events: Buffer[]): boolean[] => events.map((e) => tracker.observe(e, readEventHeader(e)));
+    expect(ends([query('BEGIN'), query('SAVEPOINT a'), rows, query('ROLLBACK TO SAVEPOINT a'), rows, query('rollback  to b'), rows, query('COMMIT')])).toEqual([false, false, false, false, false, false, false, true]);
+    expect(ends([query("XA START 'x'"), rows, query("XA END 'x'"), prepare, query("XA COMMIT 'x'")])).toEqual([false, false, false, true, true]);
+    expect(ends([query('BEGIN'), rows, query('ROLLBACK')])).toEqual([false, false, true]);
   });
 });
