@@ -104,6 +104,7 @@ function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: boolean): s
   else if (!toEnd) lines.push('  loss window:      none counted: a point in time was asked for, and what the archive holds after it was left out on purpose');
   else lines.push('  loss window:      unknown (the archive holds no transaction, or no record of when the primary was last heard)');
   if (plan.partialTailCut !== undefined) lines.push(`  not applied:      an incomplete transaction at ${plan.partialTailCut.file}:${plan.partialTailCut.from}..${plan.partialTailCut.to}`);
+  for (const damaged of plan.damagedBases) lines.push(`  WARNING:          passed over damaged base ${damaged}`);
   if (plan.stoppedBeforeDamage !== undefined) lines.push(`  WARNING:          stopped before damage at ${describeDamage(plan.stoppedBeforeDamage)}`);
   for (const f of plan.filesRestored) lines.push(`  files restored:   ${f.name} to ${f.path} as of ${new Date(f.pointMs).toISOString()} (${f.files} files, ${f.dirs} dirs, ${f.links} links, ${f.bytes} bytes)`);
   for (const h of plan.hooks) lines.push(`  hook:             ${h.source}: ${h.run} -> ${h.exitCode === 0 ? 'ok' : h.timedOut ? 'TIMED OUT' : `FAILED (exit ${h.exitCode ?? h.signal})`}`);

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { withClientDefaultsFile, type ClientCredentials } from '../platform/client-defaults-file.js';
 import type { Logger } from '../platform/logger.js';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
@@ -71,6 +72,8 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
     const physical = plan.physical;
     const staged = early !== undefined && early.baseId === base.id && early.folder === physical?.staging ? early : undefined;
     if (staged === undefined) await early?.abandon();
+    // Used or abandoned: nothing is left for the finally below to remove.
+    early = undefined;
     if (physical !== undefined) {
       // Prepared beside the datadir while the server still runs: it is down only for the swap.
       await stopOnceStaged(staged?.staging ?? stagePhysicalBase(options.archiveRoot, base, physical, log), server, physical, connect, log);
@@ -88,12 +91,32 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
       // The replayed commits are made durable once, at the end, not one by one (a failed replay
       // is done again from the base).
       const flush = await server.relaxCommitFlush();
+      // Interrupted (Ctrl-C, a service manager's SIGTERM), the setting is put back before the
+      // process ends: a server left at 2 would be promoted later with commits that are not
+      // durable one by one, and the next promote would take 2 for the operator's own choice.
+      const interrupted = (signal: NodeJS.Signals): void => {
+        log.warn({ signal }, 'interrupted during the replay; putting innodb_flush_log_at_trx_commit back before exiting');
+        void flush
+          .restore()
+          .catch((restoreErr: unknown) => log.error({ err: restoreErr }, 'could not put innodb_flush_log_at_trx_commit back; set it on the target by hand'))
+          .finally(() => {
+            // The default action now: the process ends as the signal asked.
+            process.off('SIGINT', interrupted);
+            process.off('SIGTERM', interrupted);
+            process.kill(process.pid, signal);
+          });
+      };
+      process.once('SIGINT', interrupted);
+      process.once('SIGTERM', interrupted);
       try {
         await replayBinlog(options.archiveRoot, plan.replay, defaultsFile);
       } catch (err) {
         // The replay's own error is the one to report; the setting is put back if the server lets us.
         await flush.restore().catch((restoreErr: unknown) => log.warn({ err: restoreErr }, 'could not put innodb_flush_log_at_trx_commit back after the failed replay'));
         throw err;
+      } finally {
+        process.off('SIGINT', interrupted);
+        process.off('SIGTERM', interrupted);
       }
       await flush.restore();
       log.info({ stopAt: plan.stopAt }, 'binlog replayed');
@@ -117,8 +140,7 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
     });
     return { ...plan, filesRestored, hooks };
   } finally {
-    // A staged copy the promotion did not use (the plan failed, or chose another base) is
-    // removed; one it used has been renamed into place already, and this does nothing.
+    // A staged copy the promotion did not get to use (the plan failed) is removed.
     await early?.abandon();
     await server.close();
   }
@@ -160,6 +182,9 @@ async function stageLikelyBase(options: PromoteOptions, server: TargetServer, lo
     abandon: async () => {
       controller.abort(new Error('the plan chose another base'));
       await staging.durable.catch(() => undefined);
+      // A staging that had already finished when the plan failed (or chose another base) is
+      // a whole prepared copy of the datadir: removed too, not left beside the target's datadir.
+      await rm(plan.staging, { recursive: true, force: true });
     },
   };
 }

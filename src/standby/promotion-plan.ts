@@ -54,6 +54,8 @@ export interface PromotionPlan {
   lastTransaction: TransactionInfo | undefined;
   /** Damage or a gap that promotion stopped before (only when the target was the archive's end). */
   stoppedBeforeDamage: ArchiveDamage | undefined;
+  /** Newer base backups passed over because their files are damaged (`id: problems`). */
+  damagedBases: string[];
   /** An incomplete transaction at the archive's tail, not applied. */
   partialTailCut: { file: string; from: number; to: number } | undefined;
   /**
@@ -173,17 +175,29 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       (resolver.next === undefined || compareBinlogPositions(b.binlog, resolver.next) < 0) &&
       (scan.damage === undefined || compareBinlogPositions(b.binlog, { file: scan.damage.file, position: scan.damage.offset }) <= 0),
   );
-  const base = usable[usable.length - 1];
-  if (base === undefined) {
+  if (usable.length === 0) {
     unreachable(`no base backup lies at or before it with archived binlog after it (bases: ${bases.map((b) => `${b.id} at ${formatBinlogPosition(b.binlog)}`).join(', ')})`);
   }
-  const chosen = base as BaseBackupMetadata;
-  // A physical base's stream is checked while it is extracted into the staging folder, before
-  // the target is touched (preparePhysicalBase): one read of it instead of two.
-  const deferred = chosen.method === 'physical-mariabackup' && input.checksumsWhileStaging === true;
-  const problems = deferred ? [] : await checkBaseFiles(archiveRoot, chosen);
-  if (problems.length > 0) {
-    throw new HotspareError('BASE_DAMAGED', `base backup ${chosen.id} is damaged: ${problems.join('; ')}`, { hint: 'run `hotspare verify`; take a new base backup with `hotspare base`' });
+  // The newest usable base whose files check out: a damaged one gives way to an older one
+  // (more binlog to replay, the same point), as `verify`'s last restorable point assumes.
+  let chosen: BaseBackupMetadata | undefined;
+  const damagedBases: string[] = [];
+  for (let i = usable.length - 1; i >= 0 && chosen === undefined; i--) {
+    const candidate = usable[i] as BaseBackupMetadata;
+    // A physical base's stream is checked while it is extracted into the staging folder, before
+    // the target is touched (preparePhysicalBase): one read of it instead of two.
+    const deferred = candidate.method === 'physical-mariabackup' && input.checksumsWhileStaging === true;
+    const problems = deferred ? [] : await checkBaseFiles(archiveRoot, candidate);
+    if (problems.length === 0) chosen = candidate;
+    else {
+      damagedBases.push(`${candidate.id}: ${problems.join('; ')}`);
+      input.logger.warn({ code: 'BASE_DAMAGED', base: candidate.id, problems }, `base backup ${candidate.id} is damaged; trying an older one`);
+    }
+  }
+  if (chosen === undefined) {
+    throw new HotspareError('BASE_DAMAGED', `every base backup that could reach the target is damaged: ${damagedBases.join(' | ')}`, {
+      hint: 'run `hotspare verify`; take a new base backup with `hotspare base`',
+    });
   }
 
   const last: CommitPoint | undefined = resolver.last;
@@ -207,10 +221,17 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   // Caught up when last heard: the archive held all the primary had written, so nothing before
   // that moment is missing; otherwise what was committed after the last archived transaction
   // and before the primary went silent may be lost.
+  // Stopped before damage, the archive held more than is applied: the window runs from the last
+  // applied commit to the last word from the primary, caught up or not.
   const lossWindowSeconds =
-    !atEnd || lastHeard === undefined || last === undefined ? undefined : lastHeard.caughtUp ? 0 : Math.max(0, Date.parse(lastHeard.time) / 1000 - last.timestampS);
+    !atEnd || lastHeard === undefined || last === undefined
+      ? undefined
+      : lastHeard.caughtUp && scan.damage === undefined
+        ? 0
+        : Math.max(0, Date.parse(lastHeard.time) / 1000 - last.timestampS);
   const replayBytes = replay.reduce((n, r) => n + r.stop - r.start, 0);
-  const files = await planFiles(archiveRoot, target, last, chosen, input.filesRoot, input.logger);
+  // Files as of the database's point: stopped before damage, that is the last applied commit, not the archive's end.
+  const files = await planFiles(archiveRoot, target, atEnd && scan.damage !== undefined, last, chosen, input.filesRoot, input.logger);
   const hooks = files.sources.reduce((n, s) => n + s.hooks, 0);
   return {
     archive: archiveRoot,
@@ -223,8 +244,10 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     replayBytes,
     stopAt,
     lastTransaction: last === undefined ? undefined : { file: last.file, position: last.position, gtid: last.gtid, commitTime: new Date(last.timestampS * 1000).toISOString() },
-    stoppedBeforeDamage: scan.damage,
-    partialTailCut: scan.damage === undefined ? scan.partialTail : undefined,
+    // Only a promotion to the end meets these: one to an earlier point stops before them anyway.
+    stoppedBeforeDamage: atEnd ? scan.damage : undefined,
+    partialTailCut: atEnd && scan.damage === undefined ? scan.partialTail : undefined,
+    damagedBases,
     lastHeard,
     lossWindowSeconds,
     replaceDatabases: clash,
@@ -289,9 +312,17 @@ function physicalBaseSteps(base: BaseBackupMetadata, plan: PhysicalRestorePlan):
  * Each source's history is read now, so a point the retention already dropped is refused
  * before anything changes.
  */
-async function planFiles(archiveRoot: string, target: TargetSpec, last: CommitPoint | undefined, base: BaseBackupMetadata, filesRoot: string | undefined, logger: Logger): Promise<FilesPlan> {
+async function planFiles(
+  archiveRoot: string,
+  target: TargetSpec,
+  stoppedShort: boolean,
+  last: CommitPoint | undefined,
+  base: BaseBackupMetadata,
+  filesRoot: string | undefined,
+  logger: Logger,
+): Promise<FilesPlan> {
   const lastCommitMs = last !== undefined ? last.timestampS * 1000 : Date.parse(base.startedAt);
-  const untilMs = target.kind === 'end' ? undefined : target.kind === 'time' ? target.atMs : lastCommitMs + 999;
+  const untilMs = target.kind === 'end' && !stoppedShort ? undefined : target.kind === 'time' ? target.atMs : lastCommitMs + 999;
   const asOf = untilMs === undefined ? 'their newest durable change' : new Date(untilMs).toISOString();
   const sources = [];
   for (const meta of await listSpoolSources(archiveRoot)) {

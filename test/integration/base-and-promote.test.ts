@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -215,9 +215,35 @@ describe('base backup and promotion to any point', () => {
     expect(report.firstBad).toMatchObject({ kind: 'corrupt', file: lastTrxStart.file, offset: lastTrxStart.position });
     const plan = await promoteInto({ kind: 'end' }, copy);
     expect(plan.stoppedBeforeDamage).toMatchObject({ file: lastTrxStart.file, offset: lastTrxStart.position });
+    // The damaged transaction was archived but is not applied: the loss window runs from the
+    // last applied commit to when the primary was last heard, not 0 as for a whole archive.
+    expect(plan.lastHeard?.caughtUp).toBe(true);
+    expect(plan.lossWindowSeconds).toBe(Math.max(0, Date.parse(plan.lastHeard?.time ?? '') / 1000 - Date.parse(plan.lastTransaction?.commitTime ?? '') / 1000));
     expect(await tableChecksums(standbyConn)).toEqual(sums.beforeLast);
     // An explicit target past the damage is refused.
     await expect(promoteInto({ kind: 'position', at: { file: lastTrxStart.file, position: lastTrxStart.position + 1000 } }, copy)).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE' });
+  });
+
+  it('a damaged newest base gives way to an older one: the same end point, reported', async () => {
+    const copy = join(work, 'archive-damaged-base');
+    cpSync(archive, copy, { recursive: true });
+    // A newer base (a copy of the one there, under a later id), one of whose files is damaged.
+    const [base] = await listBaseBackups(new LocalArchiveFiles(copy));
+    if (base === undefined) throw new Error('the archive has a base');
+    const newerId = base.id.replace(/^\d{4}/, '2999');
+    const newer = join(copy, 'base', newerId);
+    cpSync(join(copy, 'base', base.id), newer, { recursive: true });
+    writeFileSync(join(newer, 'metadata.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(newer, 'metadata.json'), 'utf8')), id: newerId }));
+    const damaged = join(newer, 'data-1.sql.gz');
+    const bytes = readFileSync(damaged);
+    bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] ?? 0) ^ 0x01;
+    writeFileSync(damaged, bytes);
+    expect((await listBaseBackups(new LocalArchiveFiles(copy))).map((b) => b.id)).toEqual([base.id, newerId]);
+    const plan = await promoteInto({ kind: 'end' }, copy);
+    expect(plan.base.id).toBe(base.id);
+    expect(plan.damagedBases).toHaveLength(1);
+    expect(plan.damagedBases[0]).toContain(newerId);
+    expect(await tableChecksums(standbyConn)).toEqual(await tableChecksums(primaryConn));
   });
 
   it('refuses the primary as target, a non-empty target without --replace, and an unreachable point; each target is unchanged', async () => {
