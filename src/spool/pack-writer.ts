@@ -160,6 +160,17 @@ export class PackWriter {
     });
   }
 
+  /**
+   * Waits until no write of this writer is under way (nothing is flushed; failures are not
+   * thrown). A writer opened after a stop or a failure takes the next pack number from the
+   * listing: a write still in flight that had not created its pack yet would otherwise land
+   * in the new writer's pack, over blocks it made durable.
+   */
+  async close(): Promise<void> {
+    await this.#turn;
+    while (this.#writing.size > 0 || this.#direct.size > 0) await Promise.allSettled([...this.#writing, ...this.#direct]);
+  }
+
   #inTurn<T>(step: () => Promise<T>): Promise<T> {
     const result = this.#turn.then(step);
     this.#turn = result.catch(() => undefined);

@@ -193,6 +193,8 @@ export class SpoolSyncer {
     this.#kick();
     this.#backoffWake?.();
     await this.#loop;
+    // A pass that stopped early leaves no write behind it.
+    await this.#pack?.close();
     // After the loop: the watcher a pass under way was making is closed too.
     await this.#closeWatcher();
     await this.#reader?.close();
@@ -277,6 +279,8 @@ export class SpoolSyncer {
     const text = `${JSON.stringify(meta, null, 2)}\n`;
     if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
     const { journal, tree } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log);
+    // The last session's writes (a pass that failed or stopped) end before packs are listed.
+    await this.#pack?.close();
     this.#pack = await PackWriter.open(files, source.name, this.tuning.writeBatchBytes, this.tuning.packBytesMax, this.tuning.writeBatches);
     this.#tree = tree;
     this.#rebuildKnown();
@@ -524,7 +528,10 @@ export class SpoolSyncer {
             return;
           case 'shipped': {
             const g = result.found;
-            const isRacy = Number(BigInt(clock.nowMs()) * 1_000_000n - BigInt(g.mtimeNs)) / 1e6 < this.tuning.racyWindowMs;
+            // The newer of mtime and ctime: a file whose mtime was set back (rsync, cp -p, tar)
+            // and then rewritten in place keeps an old mtime, but its ctime is the write's.
+            const changedNs = BigInt(g.mtimeNs) > BigInt(g.ctimeNs) ? BigInt(g.mtimeNs) : BigInt(g.ctimeNs);
+            const isRacy = Number(BigInt(clock.nowMs()) * 1_000_000n - changedNs) / 1e6 < this.tuning.racyWindowMs;
             if (isRacy) racy.push(path);
             const e = { kind: 'file' as const, mode: g.mode, mtimeNs: g.mtimeNs, ctimeNs: g.ctimeNs, size: g.size, ino: g.ino, ...(isRacy ? { racy: true } : {}) };
             const unchanged = before !== undefined && result.set.length === 0 && sameFile(before, g) && before.mode === g.mode;
