@@ -302,14 +302,31 @@ export class BinlogArchiveWriter {
     // single event is written and fsynced right away.
     this.#flushing = Promise.resolve()
       .then(() => this.#drain())
-      .catch((err: unknown) => {
+      .catch(async (err: unknown) => {
         this.#failure = archiveWriteError(err, this.layout.root);
+        await this.#cutToDurable().catch((cutErr: unknown) => this.#options.logger.warn({ err: cutErr }, 'could not cut the archive file back to its durable end after a failed write'));
         this.#durable.error(this.#failure);
       })
       .finally(() => {
         this.#flushing = undefined;
         if (this.#queue.length > 0 && this.#failure === undefined) this.#kick();
       });
+  }
+
+  /**
+   * After a failed write or fsync, cuts the open file back to what is durable. Linux marks the
+   * pages of a failed write-back clean, so the page cache may go on showing bytes the disk does
+   * not hold: the recovery of the next session would read them, count them, and append after
+   * them, and the hole would show only once those pages were evicted.
+   */
+  async #cutToDurable(): Promise<void> {
+    const handle = this.#handle;
+    if (handle === undefined || this.#file === undefined || this.#partial !== undefined) return;
+    const point = this.#point;
+    const durableEnd = point !== undefined && point.file === this.#file ? point.position : BINLOG_FIRST_EVENT_POSITION;
+    if (handle.end <= durableEnd) return;
+    await handle.truncate(durableEnd);
+    await handle.datasync();
   }
 
   async #drain(): Promise<void> {
