@@ -40,6 +40,8 @@ interface WrittenBatch {
   completeEnd: number | undefined;
   /** The last transaction boundary in the batch (its end offset), if any. */
   boundaryPosition: number | undefined;
+  /** Where the event ending at boundaryPosition starts, when it arrived whole (not in pieces). */
+  boundaryEventOffset: number | undefined;
   /** The last commit marker in the batch: its timestamp, and the last GTID among commits that carry one. */
   commitTimestampS: number | undefined;
   gtid: string | undefined;
@@ -48,6 +50,12 @@ interface WrittenBatch {
 interface Checkpoint {
   file: string;
   boundaryPosition: number;
+  /**
+   * Where the event ending at boundaryPosition starts (when it arrived whole): recovery reads
+   * it again, so a checkpoint at a file's closing ROTATE resumes in the next file rather than
+   * at the end of this one (which the primary may have purged since).
+   */
+  boundaryEventOffset?: number;
   commitTimestampS: number | undefined;
   gtid: string | undefined;
 }
@@ -109,6 +117,8 @@ export class BinlogArchiveWriter {
   #partial: { handle: BinlogAppendFile; from: string; to: string } | undefined;
   #point: DurablePoint | undefined;
   #lastCheckpointMs = 0;
+  /** Where the event ending at the durable point's boundary starts, if known (for the checkpoint). */
+  #boundaryEventOffset: number | undefined;
   /** The aligned buffers every file of this writer appends through. */
   readonly #direct: DirectAppendBuffers;
   #directBytes = 0;
@@ -485,6 +495,7 @@ export class BinlogArchiveWriter {
       if (batch.boundaryPosition !== undefined) {
         boundaryFile = batch.file;
         boundaryPosition = batch.boundaryPosition;
+        this.#boundaryEventOffset = batch.boundaryEventOffset;
       }
       if (batch.commitTimestampS !== undefined) commitTimestampS = batch.commitTimestampS;
       if (batch.gtid !== undefined) gtid = batch.gtid;
@@ -504,6 +515,7 @@ export class BinlogArchiveWriter {
     const checkpoint: Checkpoint = {
       file: point.boundaryFile,
       boundaryPosition: point.boundaryPosition,
+      ...(this.#boundaryEventOffset !== undefined ? { boundaryEventOffset: this.#boundaryEventOffset } : {}),
       commitTimestampS: point.commitTimestampS,
       gtid: point.gtid,
     };
@@ -520,7 +532,7 @@ export class BinlogArchiveWriter {
 function summarize(batch: readonly QueuedRecord[], handle: BinlogAppendFile, at: number): WrittenBatch {
   const first = batch[0];
   assert(first !== undefined, 'batch is not empty');
-  const written: WrittenBatch = { file: first.file, handle, end: at, bytes: 0, completeEnd: undefined, boundaryPosition: undefined, commitTimestampS: undefined, gtid: undefined };
+  const written: WrittenBatch = { file: first.file, handle, end: at, bytes: 0, completeEnd: undefined, boundaryPosition: undefined, boundaryEventOffset: undefined, commitTimestampS: undefined, gtid: undefined };
   for (const record of batch) {
     written.bytes += record.bytes.length;
     written.end += record.bytes.length;
@@ -528,6 +540,7 @@ function summarize(batch: readonly QueuedRecord[], handle: BinlogAppendFile, at:
     written.completeEnd = record.offset + record.bytes.length;
     if (!record.boundary) continue;
     written.boundaryPosition = record.offset + record.bytes.length;
+    written.boundaryEventOffset = record.eventType === undefined ? record.offset : undefined;
     const type = record.eventType ?? record.bytes.readUInt8(4);
     if (type === EventType.XID || type === EventType.QUERY || type === EventType.XA_PREPARE) {
       written.commitTimestampS = record.timestampS;
@@ -568,8 +581,11 @@ async function recoverTail(layout: ArchiveLayout, logger: Logger): Promise<Resum
   let gtid = checkpoint?.gtid;
   const { size: sizeBefore } = await stat(path);
   if (checkpoint !== undefined && checkpoint.file === newest && checkpoint.boundaryPosition <= sizeBefore) {
-    fromOffset = checkpoint.boundaryPosition;
     boundary = checkpoint.boundaryPosition;
+    // The boundary's own event is read again (it is durable: boundary stays where it is), so
+    // a file that ends with its ROTATE is seen to end there.
+    const eventAt = checkpoint.boundaryEventOffset;
+    fromOffset = eventAt !== undefined && eventAt >= BINLOG_FIRST_EVENT_POSITION && eventAt < checkpoint.boundaryPosition ? eventAt : checkpoint.boundaryPosition;
   }
   let rotateTo: string | undefined;
   let scan;
@@ -580,7 +596,8 @@ async function recoverTail(layout: ArchiveLayout, logger: Logger): Promise<Resum
       onEvent: ({ offset, header, bytes }) => {
         rotateTo = undefined;
         if (!tracker.observe(bytes, header)) return;
-        boundary = offset + header.sizeBytes;
+        // Never below the checkpoint's boundary: what it names is durable.
+        boundary = Math.max(boundary, offset + header.sizeBytes);
         if (header.type === EventType.XID || header.type === EventType.QUERY || header.type === EventType.XA_PREPARE) {
           commitTimestampS = header.timestampS;
           gtid = tracker.lastGtid ?? gtid;

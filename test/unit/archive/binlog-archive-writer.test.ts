@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, appendFileSync, writeFileSync } from 'node:fs';
+import { existsSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, appendFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -13,6 +13,7 @@ import { silentLogger } from '../../../src/platform/logger.js';
 import { FIXTURE_NAME, FIXTURE_PATH, fixtureEvents, makeEvent } from '../../support/fixtures.js';
 import { BINLOG_MAGIC } from '../../../src/core/binlog-event.js';
 import { volumeTakesDirect } from '../../support/direct-io.js';
+import { waitFor } from '../../support/wait.js';
 
 const clock = { nowMs: () => 0 };
 const dirs: string[] = [];
@@ -56,6 +57,39 @@ describe('BinlogArchiveWriter tail recovery', () => {
     const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
     expect(writer.resume).toMatchObject({ file: 'mysql-bin.000005', position: 4, gtid: '0-11-14' });
     await writer.close();
+  });
+
+  it('a checkpoint at the closing ROTATE resumes in the next file; the writer records where that event starts', async () => {
+    const { root, path } = archiveWith();
+    const rotate = fixtureEvents().at(-1);
+    if (rotate === undefined) throw new Error('fixture');
+    expect(readEventHeader(rotate.bytes).type).toBe(4);
+    const size = statSync(path).size;
+    mkdirSync(join(root, 'state'), { recursive: true });
+    const checkpoint = (extra: object): void => writeFileSync(join(root, 'state', 'binlog-checkpoint.json'), JSON.stringify({ file: FIXTURE_NAME, boundaryPosition: size, commitTimestampS: 1, gtid: '0-11-14', ...extra }));
+    // Without the event's start (an older checkpoint), the scan begins at the end and sees no ROTATE.
+    checkpoint({});
+    let writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
+    expect(writer.resume).toMatchObject({ file: FIXTURE_NAME, position: size });
+    await writer.close();
+    checkpoint({ boundaryEventOffset: rotate.offset });
+    writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
+    expect(writer.resume).toMatchObject({ file: 'mysql-bin.000005', position: 4 });
+    expect(statSync(path).size).toBe(size);
+    await writer.close();
+
+    // The writer's own checkpoint names the start of the boundary's event.
+    const fresh = archiveWith(4);
+    let now = 0;
+    const w = await BinlogArchiveWriter.open(fresh.root, { logger: silentLogger(), clock: { nowMs: () => (now += 2_000) } });
+    for (const record of fixtureRecords()) if (record.offset >= 4) w.append(record);
+    await w.flush();
+    await w.close();
+    const checkpointFile = join(fresh.root, 'state', 'binlog-checkpoint.json');
+    await waitFor('the checkpoint', () => existsSync(checkpointFile) && readFileSync(checkpointFile, 'utf8').includes('boundaryEventOffset'));
+    const written = JSON.parse(readFileSync(checkpointFile, 'utf8')) as { boundaryPosition: number; boundaryEventOffset: number };
+    const ending = fixtureEvents().find((e) => e.offset + e.bytes.length === written.boundaryPosition);
+    expect(written.boundaryEventOffset).toBe(ending?.offset);
   });
 
   it('cuts a partial transaction or a torn event back to the last boundary, at every cut point', async () => {
