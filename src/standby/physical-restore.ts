@@ -9,7 +9,7 @@ import { createGunzip } from 'node:zlib';
 import { ArchiveLayout } from '../archive/archive-layout.js';
 import type { BaseBackupMetadata } from '../archive/base-catalog.js';
 import { DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX, DEFAULT_PHYSICAL_EXTRACT_THREADS, DEFAULT_PHYSICAL_SYNC_CONCURRENCY, DEFAULT_TARGET_POLL_INTERVAL_MS, DEFAULT_TARGET_START_TIMEOUT_MS, DEFAULT_TARGET_STOP_TIMEOUT_MS } from '../config/defaults.js';
-import { HotspareError } from '../core/errors.js';
+import { errorMessage, HotspareError } from '../core/errors.js';
 import { SYSTEM_SCHEMAS } from '../primary/base/table-inventory.js';
 import { checkBaseFiles } from './base-checksums.js';
 import { fsyncDir, syncTree } from '../platform/durable-file.js';
@@ -279,9 +279,14 @@ async function extractWithMbstream(
  * the server's user can run it.
  */
 async function ownLikeDatadir(plan: PhysicalRestorePlan): Promise<void> {
-  const old = await lstat(plan.datadir);
-  if (old.uid !== process.getuid?.() || old.gid !== process.getgid?.()) await chownTree(plan.staging, old.uid, old.gid);
-  await chmod(plan.staging, old.mode & 0o7777);
+  try {
+    const old = await lstat(plan.datadir);
+    if (old.uid !== process.getuid?.() || old.gid !== process.getgid?.()) await chownTree(plan.staging, old.uid, old.gid);
+    await chmod(plan.staging, old.mode & 0o7777);
+  } catch (err) {
+    // Before the server is touched: its own datadir still serves.
+    throw restoreFailed(`cannot give the prepared copy the owner and mode of ${plan.datadir} (${errorMessage(err)}); run promote as root or as the datadir's owner`);
+  }
 }
 
 /** SHUTDOWN over the target connection, then waits until the server's process has exited. */
@@ -327,8 +332,23 @@ export async function stopOnceStaged(staging: PhysicalStaging, server: TargetSer
  * place, and makes both renames durable before the server starts on it.
  */
 export async function swapDatadir(plan: PhysicalRestorePlan): Promise<void> {
-  await rename(plan.datadir, plan.previous);
-  await rename(plan.staging, plan.datadir);
+  // The server is stopped here: a failure says exactly where each copy is left.
+  try {
+    await rename(plan.datadir, plan.previous);
+  } catch (err) {
+    throw new HotspareError('DATADIR_SWAP_FAILED', `cannot move the datadir ${plan.datadir} aside to ${plan.previous}: ${errorMessage(err)}`, {
+      cause: err,
+      hint: `the target server is stopped and its datadir ${plan.datadir} is unchanged: start it again by hand; the prepared copy is at ${plan.staging}`,
+    });
+  }
+  try {
+    await rename(plan.staging, plan.datadir);
+  } catch (err) {
+    throw new HotspareError('DATADIR_SWAP_FAILED', `cannot move the prepared copy ${plan.staging} to ${plan.datadir}: ${errorMessage(err)}`, {
+      cause: err,
+      hint: `the target server is stopped; its old datadir is at ${plan.previous} and the prepared copy at ${plan.staging}: move one of them to ${plan.datadir}, then start the server`,
+    });
+  }
   await fsyncDir(dirname(plan.datadir));
 }
 
