@@ -132,6 +132,15 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       hint: 'run `hotspare status` for what the archive covers; choose a point inside it, or omit --until to restore to its end',
     });
   };
+  if (target.kind === 'position') {
+    // Positions order by the file's number alone: another server's file name (or a typo in
+    // the base name) would silently stand for this archive's file of that number.
+    const stem = (name: string): string => name.slice(0, name.lastIndexOf('.'));
+    const stems = [...new Set(scan.files.map((f) => stem(f.name)))];
+    if (stems.length > 0 && !stems.includes(stem(target.at.file))) {
+      unreachable(`${target.at.file} is not a file of this archive, whose binlog files are named ${stems.map((x) => `${x}.NNNNNN`).join(', ')}`);
+    }
+  }
   if (!resolver.settled) {
     if (scan.damage !== undefined && target.kind !== 'end') unreachable(`the archive is damaged at ${describeDamage(scan.damage)} before it`);
     if (target.kind === 'gtid') unreachable('no archived transaction has that GTID');

@@ -264,6 +264,10 @@ describe('base backup and promotion to any point', () => {
     await expect(promoteInto({ kind: 'end' }, archive, { replace: false })).rejects.toMatchObject({ code: 'TARGET_NOT_EMPTY' });
     await expect(promoteInto({ kind: 'time', atMs: Date.now() + 3_600_000 })).rejects.toBeInstanceOf(HotspareError);
     await expect(promoteInto({ kind: 'gtid', gtid: '0-1-999999' })).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE' });
+    // Another server's file name with this archive's file number is not this archive's position.
+    const [firstArchived] = readdirSync(join(archive, 'binlog')).sort();
+    const number = firstArchived?.slice(firstArchived.lastIndexOf('.')) ?? '.000001';
+    await expect(promoteInto({ kind: 'position', at: { file: `other-bin${number}`, position: 4 } })).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE', message: expect.stringContaining('is not a file of this archive') as string });
     // Before the archive's first file: the base was taken later and would hold commits made after that point.
     await expect(promoteInto({ kind: 'time', atMs: Date.parse('2001-01-01T00:00:00Z') })).rejects.toThrow(/lies before the archive's first binlog file/);
     const dry = await promoteInto({ kind: 'end' }, archive, { dryRun: true });
