@@ -284,6 +284,8 @@ class ReceiverState {
 
   async #admit(hello: Hello, wire: WireSocket, log: Logger): Promise<ReceiverSession> {
     if (wire.closed) throw new Refusal('RECEIVER_ERROR', 'the connection closed during the handshake', 'the agent reconnects');
+    // A HELLO that came in as the receiver began to stop: the archive is being released.
+    if (this.#closing) throw new Refusal('RECEIVER_ERROR', 'the receiver is stopping', 'the agent reconnects when it is back');
     if (hello.protocol !== WIRE_PROTOCOL_VERSION) {
       throw new Refusal('VERSION', `the agent speaks wire protocol ${hello.protocol}; this receiver speaks ${WIRE_PROTOCOL_VERSION}`, 'run the same hotspare version on the primary and the standby');
     }
@@ -363,5 +365,8 @@ class ReceiverState {
     const session = this.#session;
     for (const wire of this.#connections) wire.close(new HotspareError('RECEIVER_STOPPING', 'the receiver is stopping', { hint: 'the agent reconnects when it is back' }));
     if (session !== undefined) await session.closed;
+    // An admission queued meanwhile is refused (closing); wait for it, so nothing holds the
+    // archive once this returns.
+    await this.#admission;
   }
 }
