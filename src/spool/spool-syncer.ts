@@ -390,7 +390,8 @@ export class SpoolSyncer {
       this.#rootMissing = false;
       this.#ensureWatcher();
       await this.#shipRoots(roots, shallow, full, journal, tree, pack);
-      this.#finishFull(served);
+      // A pass cut short by stop() committed nothing: its waiters hear SPOOL_STOPPED from stop().
+      if (!this.#stopped) this.#finishFull(served);
     } finally {
       this.#inPass = undefined;
     }
