@@ -120,6 +120,13 @@ export const DEFAULT_SPOOL_READ_BYTES = 1024 * 1024;
 export const DEFAULT_SPOOL_READ_CONCURRENCY = 256;
 /** A run of new spool blocks at least this long is written to the pack straight from the read buffer instead of being copied into a batch. */
 export const DEFAULT_SPOOL_DIRECT_WRITE_BYTES = 256 * 1024;
+/**
+ * A long spool pass (a first copy of a large tree) commits what it has shipped every this many
+ * bytes of files or journal operations, so a crash or a failed write part-way loses at most
+ * that much work, and the operations held in memory stay bounded.
+ */
+export const DEFAULT_SPOOL_PASS_COMMIT_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_SPOOL_PASS_COMMIT_OPS = 50_000;
 /** The spool reader thread holds at most this many read buffers of DEFAULT_SPOOL_READ_BYTES (with it or being shipped). */
 export const DEFAULT_SPOOL_READ_BUFFERS = 8;
 /** The spool reader thread ends after this long without a file to read (an idle source holds no thread and no buffer). */

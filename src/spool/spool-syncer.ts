@@ -12,6 +12,8 @@ import {
   DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
   DEFAULT_SPOOL_PACK_BYTES_MAX,
   DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
+  DEFAULT_SPOOL_PASS_COMMIT_BYTES,
+  DEFAULT_SPOOL_PASS_COMMIT_OPS,
   DEFAULT_SPOOL_RACY_WINDOW_MS,
   DEFAULT_SPOOL_READ_ATTEMPTS,
   DEFAULT_SPOOL_READ_BUFFERS,
@@ -50,6 +52,9 @@ export interface SpoolTuning {
   compactBytesMax: number;
   segmentBytesMax: number;
   readAttempts: number;
+  /** A pass commits what it shipped after this many bytes of files, or this many operations. */
+  passCommitBytes: number;
+  passCommitOps: number;
   /** Bytes read from a file at once (and the size of each read buffer). */
   readBytes: number;
   /** Read buffers in use at once: the reader's memory bound. */
@@ -77,6 +82,8 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   compactBytesMax: DEFAULT_SPOOL_COMPACT_BYTES_MAX,
   segmentBytesMax: DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
   readAttempts: DEFAULT_SPOOL_READ_ATTEMPTS,
+  passCommitBytes: DEFAULT_SPOOL_PASS_COMMIT_BYTES,
+  passCommitOps: DEFAULT_SPOOL_PASS_COMMIT_OPS,
   readBytes: DEFAULT_SPOOL_READ_BYTES,
   readBuffers: DEFAULT_SPOOL_READ_BUFFERS,
   readConcurrency: DEFAULT_SPOOL_READ_CONCURRENCY,
@@ -445,10 +452,24 @@ export class SpoolSyncer {
       this.#inPass.changes = Math.max(changes, 1);
     }
     const racy: string[] = [];
-    const dataBefore = pack.flushedBytes;
+    let dataBefore = pack.flushedBytes;
+    /** Bytes of files whose operations are emitted but not yet committed. */
+    let uncommittedBytes = 0;
+    // Part of the pass made durable: the operations emitted so far, after the data they name
+    // (every block an operation refers to was handed to the pack before the operation was
+    // emitted, so the flush covers it). Reads under way go on meanwhile.
+    const commitSoFar = async (): Promise<void> => {
+      const batch = lines.splice(0);
+      uncommittedBytes = 0;
+      await pack.flush();
+      const journalBytes = await journal.append(batch);
+      this.#addShipped(pack.flushedBytes - dataBefore + journalBytes);
+      dataBefore = pack.flushedBytes;
+    };
     const reads = new TaskWindow(this.tuning.readConcurrency);
     for (const path of paths) {
       if (this.#stopped) break;
+      if (uncommittedBytes >= this.tuning.passCommitBytes || lines.length >= this.tuning.passCommitOps) await commitSoFar();
       const f = found.get(path) as Found;
       if (f.kind === 'other') {
         this.#warnOnce(path, 'SPOOL_SKIPPED', `skipped ${join(source.path, path)}: not a regular file, directory or symlink (FIFO, socket or device)`);
@@ -541,6 +562,7 @@ export class SpoolSyncer {
               else delete before.racy;
             } else {
               emit({ op: 'file', t: journal.stamp(clock.nowMs()), path, e, set: result.set });
+              uncommittedBytes += g.size;
             }
           }
         }

@@ -66,6 +66,43 @@ async function kill9(child: ChildProcess): Promise<void> {
 }
 
 describe('spool syncer', () => {
+  it('a long pass commits as it goes: a failure part-way loses only the work since the last commit', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    for (let i = 0; i < 20; i++) await writeFile(join(src, `f${String(i).padStart(2, '0')}`), randomBytes(512 * 1024));
+    let failed = false;
+    const s = new SpoolSyncer({
+      source: spoolSourceSchema.parse({ name: 'big', path: src }),
+      files: new LocalArchiveFiles(archive),
+      logger: silentLogger(),
+      clock: systemClock,
+      // One file at a time, a commit every 2 MiB, and a quick retry.
+      tuning: { watch: false, racyWindowMs: 0, readConcurrency: 1, passCommitBytes: 2 * MiB, retryDelayMsMin: 10, retryDelayMsMax: 20 },
+      beforeRead: (path) => {
+        // The 16th file fails once (an archive or reader failure part-way through a first copy).
+        if (path === 'f15' && !failed) {
+          failed = true;
+          throw new Error('injected failure part-way through the pass');
+        }
+      },
+    });
+    try {
+      s.start();
+      await s.syncNow();
+      expect(failed).toBe(true);
+      // The retry shipped only what the failed pass had not committed: the packs hold about the
+      // tree once (10 MiB), not once plus the 7.5 MiB a pass that commits only at its end would ship again.
+      const packed = await bytesUnder(join(archive, 'files', 'big', 'packs'));
+      expect(packed).toBeGreaterThanOrEqual(10 * MiB);
+      expect(packed).toBeLessThan(10 * MiB + 3 * MiB);
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'restored'), logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'big')))).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('churn with the syncer process SIGKILLed and restarted; restore equals the source, and a point in time equals the tree captured then', async () => {
     expect(existsSync(RUNNER), 'run `npx tsc -p .` first').toBe(true);
     const src = join(dir, 'src');
