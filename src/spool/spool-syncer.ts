@@ -139,7 +139,7 @@ function sortByDepth(paths: string[]): string[] {
  * periodic full rescan finds whatever it missed (correctness). Each pass compares what it
  * sees with what the archive durably holds (the tree recovered from the journal), ships the
  * difference (new bytes, changed blocks, renames, deletes, modes, times), and commits it with
- * one durable journal write. A restarted syncer recovers that tree and ships only what changed
+ * a durable journal write (a long pass, every DEFAULT_SPOOL_PASS_COMMIT_* on the way). A restarted syncer recovers that tree and ships only what changed
  * meanwhile. Archive failures reopen the journal after a backoff and rescan everything.
  */
 export class SpoolSyncer {
