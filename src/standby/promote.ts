@@ -4,6 +4,7 @@ import type { Logger } from '../platform/logger.js';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { listBaseBackups } from '../archive/base-catalog.js';
 import { assert } from '../core/assert.js';
+import { HotspareError } from '../core/errors.js';
 import { restoreBase } from './base-restore.js';
 import { replayBinlog } from './binlog-replay.js';
 import { runPromotionHooks, type HookResult } from './promotion-hooks.js';
@@ -44,6 +45,32 @@ export interface PromotionReport extends PromotionPlan {
  * writable, and run the post-promotion hooks. Returns the plan with what the steps did.
  */
 export async function promote(options: PromoteOptions): Promise<PromotionReport> {
+  const damagedWhileStaging = new Map<string, string>();
+  for (;;) {
+    try {
+      return await promoteOnce(options, damagedWhileStaging);
+    } catch (err) {
+      // A physical base whose stream fails its checks while it is staged is found before the
+      // target is touched (the checks pass before the server is stopped): plan again without it,
+      // as the plan passes over a damaged base it checks itself.
+      if (!(err instanceof StagedBaseDamaged)) throw err;
+      damagedWhileStaging.set(err.baseId, err.cause.message);
+      options.logger.warn({ code: 'BASE_DAMAGED', base: err.baseId }, `base backup ${err.baseId} is damaged (${err.cause.message}); planning again without it`);
+    }
+  }
+}
+
+/** A staged physical base failed its checks; the target is unchanged. */
+class StagedBaseDamaged extends Error {
+  constructor(
+    readonly baseId: string,
+    override readonly cause: HotspareError,
+  ) {
+    super(cause.message);
+  }
+}
+
+async function promoteOnce(options: PromoteOptions, damagedWhileStaging: ReadonlyMap<string, string>): Promise<PromotionReport> {
   const log = options.logger.child({ component: 'promote' });
   const connect = (): Promise<TargetServer> => TargetServer.connect(options.credentials, options.targetDescription);
   let server = await connect();
@@ -51,7 +78,7 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
   try {
     log.info({ archive: options.archiveRoot }, 'planning the promotion');
     // Never a refusal of its own: whatever stops it, the plan reports in its order.
-    early = options.dryRun ? undefined : await stageLikelyBase(options, server, log).catch(() => undefined);
+    early = options.dryRun ? undefined : await stageLikelyBase(options, server, log, damagedWhileStaging).catch(() => undefined);
     const plan = await planPromotion({
       archiveRoot: options.archiveRoot,
       target: options.target,
@@ -62,6 +89,7 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
       targetStart: options.targetStart,
       extractor: options.extractor,
       checksumsWhileStaging: !options.dryRun,
+      damagedWhileStaging,
       logger: log,
     });
     log.info({ base: plan.base.id, method: plan.base.method, stopAt: plan.stopAt, replayBytes: plan.replayBytes, dryRun: options.dryRun }, 'promotion planned');
@@ -76,7 +104,13 @@ export async function promote(options: PromoteOptions): Promise<PromotionReport>
     early = undefined;
     if (physical !== undefined) {
       // Prepared beside the datadir while the server still runs: it is down only for the swap.
-      await stopOnceStaged(staged?.staging ?? stagePhysicalBase(options.archiveRoot, base, physical, log), server, physical, connect, log);
+      const staging = staged?.staging ?? stagePhysicalBase(options.archiveRoot, base, physical, log);
+      // Every check passes before the server is stopped: a damaged stream leaves it untouched.
+      await staging.checked.catch((err: unknown) => {
+        if (err instanceof HotspareError && err.code === 'BASE_DAMAGED') throw new StagedBaseDamaged(base.id, err);
+        throw err;
+      });
+      await stopOnceStaged(staging, server, physical, connect, log);
       log.info({ base: base.id, staging: physical.staging }, 'physical base prepared');
       await swapDatadir(physical);
       log.warn({ datadir: physical.datadir, previous: physical.previous }, 'datadir replaced; the previous one is kept');
@@ -164,10 +198,10 @@ interface EarlyStaging {
  * the staged copy only if the finished plan chose that base, and abandons it otherwise (or when
  * the plan fails), which removes it.
  */
-async function stageLikelyBase(options: PromoteOptions, server: TargetServer, log: Logger): Promise<EarlyStaging | undefined> {
+async function stageLikelyBase(options: PromoteOptions, server: TargetServer, log: Logger, damaged: ReadonlyMap<string, string>): Promise<EarlyStaging | undefined> {
   const identity = await readArchiveIdentity(options.archiveRoot);
   if (identity === undefined || samePrimary(identity.primary, await server.identity())) return undefined;
-  const base = likelyBase(await listBaseBackups(new LocalArchiveFiles(options.archiveRoot)), options.target);
+  const base = likelyBase((await listBaseBackups(new LocalArchiveFiles(options.archiveRoot))).filter((b) => !damaged.has(b.id)), options.target);
   if (base === undefined || base.method !== 'physical-mariabackup') return undefined;
   // A refusal here is the plan's to report, in its order.
   const plan = await planPhysicalRestore({ base, server, datadir: options.targetDatadir, startCommand: options.targetStart, replace: options.replace, nowMs: Date.now(), extractor: options.extractor }).catch(() => undefined);

@@ -100,6 +100,8 @@ export interface PlanInput {
    * target changes (a real promotion; a dry run checks it here).
    */
   checksumsWhileStaging?: boolean;
+  /** Bases found damaged while an earlier attempt staged them (`id: problems`): passed over. */
+  damagedWhileStaging?: ReadonlyMap<string, string>;
   logger: Logger;
 }
 
@@ -193,6 +195,11 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   const damagedBases: string[] = [];
   for (let i = usable.length - 1; i >= 0 && chosen === undefined; i--) {
     const candidate = usable[i] as BaseBackupMetadata;
+    const stagedDamage = input.damagedWhileStaging?.get(candidate.id);
+    if (stagedDamage !== undefined) {
+      damagedBases.push(`${candidate.id}: ${stagedDamage}`);
+      continue;
+    }
     // A physical base's stream is checked while it is extracted into the staging folder, before
     // the target is touched (preparePhysicalBase): one read of it instead of two.
     const deferred = candidate.method === 'physical-mariabackup' && input.checksumsWhileStaging === true;

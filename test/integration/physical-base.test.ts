@@ -279,6 +279,28 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(readdirSync(dirname(standby.datadir)).filter((n) => n.includes('.hotspare-staging-'))).toEqual([]);
   });
 
+  it('a damaged newest physical base, found while it is staged: promote plans again from the older one, to the same end', async () => {
+    const copy = join(work, 'archive-newest-flipped');
+    cpSync(archive, copy, { recursive: true });
+    const newest = bases[1] as BaseBackupMetadata;
+    const path = join(copy, 'base', newest.id, newest.physical?.stream ?? '');
+    const fd = openSync(path, 'r+');
+    const at = Math.floor(statSync(path).size / 2);
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, at);
+    byte[0] = (byte[0] ?? 0) ^ 0x01;
+    writeSync(fd, byte, 0, 1, at);
+    closeSync(fd);
+    const log = captureLogger();
+    const plan = await promoteSandbox(standby, copy, { kind: 'end' }, { ...physicalTarget(), logger: log.logger });
+    expect(plan.base.id).toBe(bases[0]?.id);
+    expect(plan.damagedBases).toHaveLength(1);
+    expect(plan.damagedBases[0]).toContain(`${newest.id}: base backup ${newest.id} is damaged`);
+    expect(log.lines().some((l) => l.code === 'BASE_DAMAGED' && l['base'] === newest.id)).toBe(true);
+    expect(await standbyChecksums()).toEqual(sums.end);
+    expect(readdirSync(dirname(standby.datadir)).filter((n) => n.includes('.hotspare-staging-'))).toEqual([]);
+  });
+
   it('damage the extraction cannot see (a chunk\'s flags byte) is caught by the stream\'s sha256 check; nothing changes', async () => {
     const copy = join(work, 'archive-flipped-flags');
     cpSync(archive, copy, { recursive: true });
