@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { ConfigError } from '../core/errors.js';
+import { excludeMatcher } from '../spool/tree-scanner.js';
 import { formatIssues } from './format-issues.js';
 import {
   agentConfigSchema,
@@ -84,6 +85,13 @@ export function loadAgentConfig(path: string): AgentConfig {
   if (raw.binlog.lowWaterBytes >= raw.binlog.highWaterBytes) {
     throw new ConfigError('binlog.lowWaterBytes', 'must be below binlog.highWaterBytes');
   }
+  // Heartbeats are what keep an idle dump from counting as dead.
+  if (raw.binlog.heartbeatPeriodMs >= raw.binlog.idleTimeoutMs) {
+    throw new ConfigError('binlog.heartbeatPeriodMs', 'must be below binlog.idleTimeoutMs (an idle primary would look dead between heartbeats)');
+  }
+  if (raw.binlog.retryDelayMsMin > raw.binlog.retryDelayMsMax) {
+    throw new ConfigError('binlog.retryDelayMsMin', 'must not be above binlog.retryDelayMsMax');
+  }
 
   let password = raw.primary.password ?? '';
   if (raw.primary.passwordFile !== undefined) {
@@ -102,10 +110,22 @@ export function loadAgentConfig(path: string): AgentConfig {
     ...(socketPath !== undefined ? { socketPath } : { host: host ?? '127.0.0.1', port: port ?? 3306 }),
   };
 
+  const stateDir = resolve(baseDir, raw.stateDir);
+  const resolved = replicas.map((r) => resolveReplicaPaths(r, baseDir));
+  checkSeparate(resolved, raw.spool, stateDir);
+  const serverIds = new Map<number, number>();
+  for (const [index, r] of resolved.entries()) {
+    // The primary keeps one dump per replication id: two replicas on one id push each other off.
+    const id = r.serverId ?? serverId + index;
+    const other = serverIds.get(id);
+    if (other !== undefined) throw new ConfigError(`replicas[${index}].serverId`, `dump id ${id} is also replica ${JSON.stringify(resolved[other]?.name)}'s (ids default to primary.serverId + the replica's index)`);
+    serverIds.set(id, index);
+  }
+
   return Object.freeze({
     primary: Object.freeze(primary),
-    stateDir: resolve(baseDir, raw.stateDir),
-    replicas: Object.freeze(replicas.map((r) => resolveReplicaPaths(r, baseDir))),
+    stateDir,
+    replicas: Object.freeze(resolved),
     spool: Object.freeze(raw.spool),
     http: raw.http === undefined ? undefined : parseHostPort(raw.http.listen, 'http.listen'),
     binlog: Object.freeze(raw.binlog),
@@ -122,6 +142,64 @@ function resolveReplicaPaths(replica: ReplicaDefinition, baseDir: string): Repli
   if (replica.type === 'file') return { ...replica, path: resolve(baseDir, replica.path) };
   const tls = replica.tls === undefined ? undefined : { ...replica.tls, ...(replica.tls.ca === undefined ? {} : { ca: resolve(baseDir, replica.tls.ca) }) };
   return { ...replica, tokenFile: resolve(baseDir, replica.tokenFile), ...(tls === undefined ? {} : { tls }) };
+}
+
+/** The path with every symlink of its longest existing prefix resolved (so two spellings of one folder compare equal). */
+function realPathOf(path: string): string {
+  const missing: string[] = [];
+  let at = path;
+  for (;;) {
+    try {
+      return join(realpathSync(at), ...missing.reverse());
+    } catch {
+      const parent = dirname(at);
+      if (parent === at) return path;
+      missing.push(basename(at));
+      at = parent;
+    }
+  }
+}
+
+/** Whether one of the two folders is the other or inside it. */
+function overlaps(a: string, b: string): boolean {
+  const inside = (x: string, y: string): boolean => x === y || x.startsWith(y.endsWith(sep) ? y : y + sep);
+  return inside(a, b) || inside(b, a);
+}
+
+/**
+ * Each file replica's archive, the state folder and each spool source must be folders of their
+ * own: two replicas on one archive would both append to its binlog files (one process holds its
+ * lock), and a spool source holding an archive would ship the archive into itself. Two remote
+ * replicas on one receiver would replace each other's session without end.
+ */
+function checkSeparate(replicas: readonly ReplicaDefinition[], spool: readonly SpoolSource[], stateDir: string): void {
+  const folders: Array<{ field: string; what: string; path: string }> = [{ field: 'stateDir', what: 'the state folder', path: realPathOf(stateDir) }];
+  const addresses = new Map<string, string>();
+  for (const [index, r] of replicas.entries()) {
+    if (r.type === 'file') {
+      const path = realPathOf(r.path);
+      const field = `replicas[${index}].path`;
+      for (const other of folders) {
+        if (overlaps(path, other.path)) throw new ConfigError(field, `${r.path} is, holds or lies inside ${other.what} (${other.path}): each archive needs a folder of its own`);
+      }
+      folders.push({ field, what: `replica ${JSON.stringify(r.name)}'s archive`, path });
+    } else {
+      const other = addresses.get(r.address);
+      if (other !== undefined) throw new ConfigError(`replicas[${index}].address`, `${r.address} is also replica ${JSON.stringify(other)}'s receiver: one receiver takes one agent session at a time`);
+      addresses.set(r.address, r.name);
+    }
+  }
+  for (const [index, source] of spool.entries()) {
+    const path = realPathOf(source.path);
+    const excluded = excludeMatcher(source.exclude);
+    for (const other of folders) {
+      if (!overlaps(path, other.path)) continue;
+      // A folder inside the source that its exclude globs leave out (the folder or a parent) is not shipped.
+      const rel = relative(path, other.path).split(sep);
+      if (rel[0] !== '..' && rel[0] !== '' && rel.some((_, i) => excluded(rel.slice(0, i + 1).join('/')))) continue;
+      throw new ConfigError(`spool[${index}].path`, `${source.path} is, holds or lies inside ${other.what} (${other.path}): the spool would ship the archive or agent state into itself (exclude it, or use separate folders)`);
+    }
+  }
 }
 
 /** Splits HOST:PORT (IPv6 in brackets). */

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -83,5 +83,30 @@ describe('agent config', () => {
     expect(loadAgentConfig(write('base-physical.json', { ...base, base: { method: 'physical' } })).base.method).toBe('physical');
     expect(() => loadAgentConfig(write('base-bad.json', { ...base, base: { method: 'xtrabackup' } }))).toThrowError(/^base\.method: /);
     expect(() => loadAgentConfig(write('base-extra.json', { ...base, base: { method: 'physical', level: 9 } }))).toThrowError(/base.*level/);
+  });
+
+  it('refuses replicas, state and spool folders that overlap, a receiver twice, a dump id twice, and tuning that contradicts itself', () => {
+    const folder = join(dir, 'volumes');
+    mkdirSync(join(folder, 'real'), { recursive: true });
+    symlinkSync(join(folder, 'real'), join(folder, 'link'));
+    const file = (name: string, path: string): object => ({ name, type: 'file', path });
+    const remote = (name: string, address: string): object => ({ name, type: 'remote', address, tokenFile: '/t' });
+    const cases: Array<[string, object, RegExp]> = [
+      ['same-path', { replicas: [file('a', join(folder, 'real')), file('b', join(folder, 'real'))] }, /^replicas\[1\]\.path: .* lies inside replica "a"'s archive/],
+      ['symlinked', { replicas: [file('a', join(folder, 'real')), file('b', join(folder, 'link'))] }, /^replicas\[1\]\.path: /],
+      ['nested', { replicas: [file('a', join(folder, 'real')), file('b', join(folder, 'real', 'inner'))] }, /^replicas\[1\]\.path: /],
+      ['in-state', { stateDir: join(folder, 'state'), replicas: [file('a', join(folder, 'state', 'archive'))] }, /^replicas\[0\]\.path: .*the state folder/],
+      ['spool-holds-archive', { replicas: [file('a', join(folder, 'real', 'archive'))], spool: [{ name: 's', path: join(folder, 'real') }] }, /^spool\[0\]\.path: .*ship the archive or agent state into itself/],
+      ['same-receiver', { replicas: [remote('a', 'standby:7654'), remote('b', 'standby:7654')] }, /^replicas\[1\]\.address: standby:7654 is also replica "a"'s receiver/],
+      ['same-dump-id', { replicas: [file('a', '/mnt/a'), { ...file('b', '/mnt/b'), serverId: 4242 }] }, /^replicas\[1\]\.serverId: dump id 4242 is also replica "a"'s/],
+      ['heartbeat', { binlog: { heartbeatPeriodMs: 10_000, idleTimeoutMs: 5_000 } }, /^binlog\.heartbeatPeriodMs: must be below binlog\.idleTimeoutMs/],
+      ['retry', { binlog: { retryDelayMsMin: 5_000, retryDelayMsMax: 1_000 } }, /^binlog\.retryDelayMsMin: must not be above/],
+    ];
+    for (const [name, change, message] of cases) {
+      expect(() => loadAgentConfig(write(`overlap-${name}.json`, { ...base, ...change })), name).toThrowError(message);
+    }
+    // An archive inside a spool source that the source's exclude leaves out is fine.
+    const excluded = loadAgentConfig(write('overlap-excluded.json', { ...base, replicas: [file('a', join(folder, 'real', 'archive'))], spool: [{ name: 's', path: join(folder, 'real'), exclude: ['archive'] }] }));
+    expect(excluded.spool).toHaveLength(1);
   });
 });
