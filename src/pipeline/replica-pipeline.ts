@@ -3,13 +3,15 @@ import {
   Observable,
   asyncScheduler,
   defer,
+  filter,
   from,
   map,
   merge,
-  of,
   retry,
+  share,
   startWith,
   switchMap,
+  take,
   tap,
   timer,
   type SchedulerLike,
@@ -111,7 +113,17 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
               const current = framer;
               log.info({ start }, 'streaming binlog to replica');
               paused$.next(session.pendingBytes >= options.highWaterBytes);
-              return merge(of<ReplicaEvent>({ kind: 'connected', start }), received(options.source(current, paused$)));
+              const source$ = options.source(current, paused$).pipe(share());
+              // `connected` once the dump has proved itself with an event or a heartbeat (a server
+              // sends its artificial rotate and format event before refusing a start, too). It
+              // also resets the retry count: reset at the dump's start, a dump refused at once was
+              // retried at the first backoff step for ever, and the replica never counted as down.
+              const proven$ = source$.pipe(
+                filter((framed) => framed.kind === 'record' || framed.reason === 'heartbeat'),
+                take(1),
+                map((): ReplicaEvent => ({ kind: 'connected', start })),
+              );
+              return merge(proven$, received(source$));
             }),
           );
         }).pipe(retryReporting<ReplicaEvent>('primary'));

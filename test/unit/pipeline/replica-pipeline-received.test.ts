@@ -4,6 +4,7 @@ import type { ArchiveFiles } from '../../../src/archive/archive-files.js';
 import type { FramedEvent } from '../../../src/core/binlog-stream-framer.js';
 import type { BinlogRecord, DurablePoint } from '../../../src/core/binlog-record.js';
 import { replicaPipeline } from '../../../src/pipeline/replica-pipeline.js';
+import { HotspareError } from '../../../src/core/errors.js';
 import type { ReplicaEvent } from '../../../src/pipeline/replica-status.js';
 import { silentLogger } from '../../../src/platform/logger.js';
 import type { ReplicaSession, ReplicaTarget } from '../../../src/replica/replica-target.js';
@@ -60,7 +61,10 @@ describe('replica pipeline, received reports', () => {
       closing: new Set(),
     }).subscribe((e) => events.push(e));
     try {
-      await waitFor('the dump to start', () => events.some((e) => e.kind === 'connected'), 5_000, 1);
+      await waitFor('the dump to start', () => source$.observed, 5_000, 1);
+      // Not connected until the dump has sent something real (an event or a heartbeat).
+      source$.next({ kind: 'skip', reason: 'artificial', file: A, position: 4 });
+      expect(events.some((e) => e.kind === 'connected')).toBe(false);
 
       // One synchronous run: A's last events (the last a rotate), the server's artificial rotate
       // to B, and B's first events.
@@ -70,6 +74,7 @@ describe('replica pipeline, received reports', () => {
       source$.next(record(B, 4, 200));
       source$.next(record(B, 204, 30));
       expect(appended.map((r) => `${r.file}:${r.offset}`)).toEqual([`${A}:4`, `${A}:104`, `${B}:4`, `${B}:204`]);
+      expect(events.filter((e) => e.kind === 'connected')).toHaveLength(1);
       // A's end went out at once; B's waits for the end of the turn.
       expect(events.filter((e) => e.kind === 'received').map((e) => e.kind === 'received' && `${e.file}:${e.position}`)).toEqual([`${A}:154`]);
 
@@ -88,6 +93,38 @@ describe('replica pipeline, received reports', () => {
       await new Promise((r) => setImmediate(r));
       const last = events.at(-1);
       expect(last?.kind === 'received' && `${last.file}:${last.position}`).toBe(`${B}:244`);
+    } finally {
+      subscription.unsubscribe();
+    }
+  });
+
+  it('backs off further and further from a dump refused before it sends anything, and never counts it as connected', async () => {
+    const { session } = manualSession();
+    const target: ReplicaTarget = { name: 'r', type: 'test', open: () => Promise.resolve(session) };
+    const events: ReplicaEvent[] = [];
+    const subscription = replicaPipeline({
+      target,
+      identity,
+      // The server's artificial rotate, then a refusal (no REPLICATION SLAVE, a start past the file's end).
+      source: () =>
+        new Observable<FramedEvent>((s) => {
+          s.next({ kind: 'skip', reason: 'artificial', file: A, position: 4 });
+          s.error(new HotspareError('PRIVILEGES', 'refused', { hint: 'grant it' }));
+        }),
+      locateStart: () => Promise.resolve({ file: A, position: 4 }),
+      highWaterBytes: 1 << 30,
+      lowWaterBytes: 1 << 29,
+      backoff: { delayMsMin: 1, delayMsMax: 16, jitterRatio: 0 },
+      random01: () => 0.5,
+      clockMs: () => 1_000,
+      logger: silentLogger(),
+      closing: new Set(),
+    }).subscribe((e) => events.push(e));
+    try {
+      await waitFor('six refusals', () => events.filter((e) => e.kind === 'failed').length >= 6, 5_000, 1);
+      const delays = events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : []));
+      expect(delays.slice(0, 6)).toEqual([1, 2, 4, 8, 16, 16]);
+      expect(events.some((e) => e.kind === 'connected')).toBe(false);
     } finally {
       subscription.unsubscribe();
     }
