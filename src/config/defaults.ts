@@ -221,6 +221,8 @@ export const DEFAULT_BASE_GZIP_LEVEL = 1;
 export const DEFAULT_BASE_NET_WRITE_TIMEOUT_S = 3600;
 /** Base backups: how long FLUSH TABLES WITH READ LOCK may wait for running statements. */
 export const DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S = 60;
+/** wait_timeout of the base backup's own connection, which idles holding the lock and snapshot while the dump runs: the longest a server takes (a year). */
+export const DEFAULT_BASE_SESSION_WAIT_TIMEOUT_S = 31_536_000;
 /** Agent control socket: the longest request or answer line (JSON) it accepts. */
 export const DEFAULT_CONTROL_MESSAGE_BYTES_MAX = 64 * 1024;
 /** Agent control socket: connections served at once (each is one `hotspare base` waiting). */

@@ -55,7 +55,10 @@ export function dumpColumn(name: string, dataType: string, charset: string | nul
 export function tupleExpression(columns: readonly DumpColumn[]): string {
   const parts = columns.map((column) => {
     const id = quoteIdentifier(column.name);
-    return `IF(${id} IS NULL,'NULL',${serverLiteral(column, id)})`;
+    // As bytes: CONCAT over columns of several character sets converts them all to the widest
+    // (a latin1 é would come out as utf8's two bytes behind its _latin1 introducer, and restore
+    // as two characters). Binary, each literal keeps its own column's bytes.
+    return `CAST(IF(${id} IS NULL,'NULL',${serverLiteral(column, id)}) AS BINARY)`;
   });
   return `CONCAT('(',${parts.join(",',',")},')')`;
 }

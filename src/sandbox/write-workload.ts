@@ -26,6 +26,9 @@ export const WORKLOAD_SCHEMA = [
      i4 INET4, i6 INET6, u UUID,
      gen BIGINT AS (i * 2) VIRTUAL, gens BIGINT AS (ti + si) STORED
    ) ENGINE=InnoDB`,
+  // Text of two character sets and nothing binary: a row read as one string of the widest set
+  // would turn the latin1 bytes into utf8 ones. Line breaks and a backslash inside values.
+  `CREATE TABLE app.names (id INT PRIMARY KEY, l VARCHAR(20) CHARACTER SET latin1, u VARCHAR(20) CHARACTER SET utf8mb4) ENGINE=InnoDB`,
   'CREATE TRIGGER app.orders_note BEFORE INSERT ON app.orders FOR EACH ROW SET NEW.note = IFNULL(NEW.note, CONCAT(\'by \', NEW.customer))',
   'CREATE VIEW app.big_orders AS SELECT id, amount FROM app.orders WHERE amount > 100',
 ];
@@ -57,6 +60,7 @@ export async function createWorkloadSchema(conn: Connection): Promise<void> {
   await conn.query("SET time_zone = '+00:00'");
   for (const sql of WORKLOAD_SCHEMA) await conn.query(sql);
   await conn.query(`INSERT INTO app.types (${COLUMNS}) VALUES ${EDGE_ROWS.join(',')}`);
+  await conn.query("INSERT INTO app.names VALUES (1, _latin1 X'E9FF', _utf8mb4 X'C3A9F09F9880'), (2, 'a\\nb\\\\c', 'line\\r\\nbreak')");
 }
 
 /** A float that FLOAT stores exactly only with all of its bits (a 6-digit dump loses it). */

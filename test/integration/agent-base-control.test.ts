@@ -8,6 +8,8 @@ import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
+import { withClientDefaultsFile } from '../../src/platform/client-defaults-file.js';
+import { restoreBase } from '../../src/standby/base-restore.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
 import { WorkloadRunner, createWorkloadSchema } from '../../src/sandbox/write-workload.js';
@@ -121,6 +123,33 @@ describe('hotspare base through the running agent', () => {
       expect(await files.list('base')).toEqual([]);
     } finally {
       await small.destroy();
+    }
+  }, 120_000);
+
+  it('whatever the primary\'s global sql_mode, the rows restore exactly; a system-versioned table is refused, not restored empty', async () => {
+    // NO_BACKSLASH_ESCAPES would turn the dump's escaped line breaks into text.
+    const odd = await MariadbServer.start({ serverId: 34, binlog: true, baseDir: join(dir, 'odd'), extraArgs: ['--sql-mode=NO_BACKSLASH_ESCAPES,ANSI_QUOTES'] });
+    const target = await MariadbServer.start({ serverId: 35, binlog: false, baseDir: join(dir, 'odd-target') });
+    try {
+      const c = await odd.connect();
+      await c.query('CREATE DATABASE d');
+      await c.query('CREATE TABLE d.t (id INT PRIMARY KEY, v TEXT, l VARCHAR(10) CHARACTER SET latin1) ENGINE=InnoDB');
+      await c.query("INSERT INTO d.t VALUES (1, CONCAT('a', CHAR(10), 'b', CHAR(13), CHAR(92), 'c'), CHAR(233)), (2, '', NULL)");
+      const files = new LocalArchiveFiles(join(dir, 'archive-odd'));
+      const primary = { socketPath: odd.socketPath, user: 'root', password: '', serverId: 4301 };
+      const base = await takeBaseBackup({ primary, files, clock: systemClock, logger: silentLogger() });
+      await withClientDefaultsFile({ user: 'root', password: '', socketPath: target.socketPath }, (defaults) => restoreBase(join(dir, 'archive-odd'), base, defaults));
+      const t = await target.connect();
+      expect(await tableChecksums(t)).toEqual(await tableChecksums(c));
+      await t.end();
+
+      await c.query('CREATE TABLE d.history (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING');
+      await c.end();
+      const attempt = takeBaseBackup({ primary, files, clock: systemClock, logger: silentLogger() });
+      await expect(attempt).rejects.toMatchObject({ code: 'BASE_UNSUPPORTED', message: expect.stringContaining('d.history') });
+      expect(await files.list('base')).toEqual([base.id]);
+    } finally {
+      await Promise.all([odd.destroy(), target.destroy()]);
     }
   }, 120_000);
 });

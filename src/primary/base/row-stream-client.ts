@@ -61,7 +61,10 @@ export class RowStreamClient {
   /** Starts the session's snapshot; call it while the global read lock is held. */
   async startSnapshot(): Promise<void> {
     await this.#send(
-      `SET SESSION time_zone = '+00:00', character_set_results = binary, net_write_timeout = ${DEFAULT_BASE_NET_WRITE_TIMEOUT_S};\n` +
+      // sql_mode '': the literals' backslash escapes (NO_BACKSLASH_ESCAPES would make them
+      // text) and CONCAT's NULL (ORACLE mode skips NULLs, hiding a row too large to dump) mean
+      // what they say whatever the primary's global mode; no statement time limit on big tables.
+      `SET SESSION time_zone = '+00:00', character_set_results = binary, net_write_timeout = ${DEFAULT_BASE_NET_WRITE_TIMEOUT_S}, sql_mode = '', max_statement_time = 0;\n` +
         'START TRANSACTION WITH CONSISTENT SNAPSHOT;\n',
     );
     for await (const piece of this.#answer()) {

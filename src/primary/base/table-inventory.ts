@@ -1,4 +1,5 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { HotspareError } from '../../core/errors.js';
 import { dumpColumn, type DumpColumn } from '../../core/sql-literal.js';
 
 /** Schemas that belong to the server, never to the application. */
@@ -26,6 +27,18 @@ export async function readTableInventory(conn: Connection): Promise<{ databases:
   );
   const databases = schemaRows.map((r) => String(r['name']));
   if (databases.length === 0) return { databases, tables: [] };
+  // A system-versioned table (TABLE_TYPE 'SYSTEM VERSIONED') would come with the schema and
+  // without its rows, and its history needs system_versioning_insert_history to be written
+  // back: refused, rather than restored empty.
+  const [versioned] = await conn.query<RowDataPacket[]>(
+    `SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) AS t FROM information_schema.TABLES
+      WHERE TABLE_SCHEMA NOT IN (${excluded}) AND TABLE_TYPE = 'SYSTEM VERSIONED' ORDER BY TABLE_SCHEMA, TABLE_NAME`,
+  );
+  if (versioned.length > 0) {
+    throw new HotspareError('BASE_UNSUPPORTED', `a logical base cannot copy system-versioned tables (${versioned.map((r) => String(r['t'])).join(', ')})`, {
+      hint: 'take a physical base (`hotspare base --method physical`, or base.method "physical" in the agent config), which copies them whole',
+    });
+  }
   const [tableRows] = await conn.query<RowDataPacket[]>(
     `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS t, ENGINE AS e, DATA_LENGTH AS b FROM information_schema.TABLES
       WHERE TABLE_SCHEMA NOT IN (${excluded}) AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME`,

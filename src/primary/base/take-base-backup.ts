@@ -9,7 +9,7 @@ import {
   type BaseFileEntry,
 } from '../../archive/base-catalog.js';
 import type { PrimaryConnection } from '../../config/load.js';
-import { DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S, DEFAULT_BASE_STREAMS } from '../../config/defaults.js';
+import { DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S, DEFAULT_BASE_SESSION_WAIT_TIMEOUT_S, DEFAULT_BASE_STREAMS } from '../../config/defaults.js';
 import { HotspareError } from '../../core/errors.js';
 import { quoteIdentifier } from '../../core/sql-literal.js';
 import type { Clock } from '../../platform/clock.js';
@@ -61,7 +61,10 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
   try {
     await checkBasePrivileges(conn);
     const [serverRow] = await query(conn, 'SELECT @@version AS v, @@server_id AS id, @@hostname AS h', endpoint);
-    await query(conn, `SET SESSION lock_wait_timeout = ${DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S}, time_zone = '+00:00'`, endpoint);
+    // This connection holds the lock and the snapshot and then waits for the dump: a server's
+    // wait_timeout (or idle transaction timeout) must not end it in the middle.
+    await query(conn, `SET SESSION lock_wait_timeout = ${DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S}, time_zone = '+00:00', wait_timeout = ${DEFAULT_BASE_SESSION_WAIT_TIMEOUT_S}`, endpoint);
+    await query(conn, 'SET SESSION idle_transaction_timeout = 0', endpoint).catch(() => undefined);
 
     await query(conn, 'FLUSH TABLES WITH READ LOCK', endpoint);
     locked = true;
@@ -121,6 +124,11 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     log.info({ id, binlog, lockHeldMs, bytes: entries.reduce((n, e) => n + e.bytes, 0) }, 'base backup complete');
     return metadata;
   } catch (err) {
+    // The lock goes first: the primary's writers wait on it, not on our clean-up.
+    if (locked) {
+      await conn.query('UNLOCK TABLES').catch(() => undefined);
+      locked = false;
+    }
     await files.remove(partial).catch(() => undefined);
     throw fromMysqlError(err, 'base backup', endpoint);
   } finally {

@@ -7,19 +7,19 @@ describe('tupleExpression', () => {
     expect(dumpColumn('b', 'bit', null).selectExpression).toBe('`b`+0');
     expect(dumpColumn('e', 'enum', 'utf8mb4').selectExpression).toBe('`e`+0');
     expect(tupleExpression([dumpColumn('f', 'float', null), dumpColumn('b', 'bit', null)])).toBe(
-      "CONCAT('(',IF(`f` IS NULL,'NULL',CAST(`f` AS DOUBLE)),',',IF(`b` IS NULL,'NULL',`b`+0),')')",
+      "CONCAT('(',CAST(IF(`f` IS NULL,'NULL',CAST(`f` AS DOUBLE)) AS BINARY),',',CAST(IF(`b` IS NULL,'NULL',`b`+0) AS BINARY),')')",
     );
   });
 
   it('quotes strings with their character set (hex where bytes could hide a quote), binary as _binary, temporal quoted', () => {
     const one = (name: string, type: string, charset: string | null): string => tupleExpression([dumpColumn(name, type, charset)]);
     const quoted = (id: string): string => `REPLACE(REPLACE(QUOTE(${id}),CHAR(10),'\\\\n'),CHAR(13),'\\\\r')`;
-    expect(one('t', 'varchar', 'latin1')).toBe(`CONCAT('(',IF(\`t\` IS NULL,'NULL',CONCAT('_latin1',${quoted('`t`')})),')')`);
-    expect(one('t', 'text', 'gbk')).toBe("CONCAT('(',IF(`t` IS NULL,'NULL',CONCAT('_gbk X''',HEX(`t`),'''')),')')");
-    expect(one('b', 'blob', null)).toBe(`CONCAT('(',IF(\`b\` IS NULL,'NULL',CONCAT('_binary',${quoted('`b`')})),')')`);
+    expect(one('t', 'varchar', 'latin1')).toBe(`CONCAT('(',CAST(IF(\`t\` IS NULL,'NULL',CONCAT('_latin1',${quoted('`t`')})) AS BINARY),')')`);
+    expect(one('t', 'text', 'gbk')).toBe("CONCAT('(',CAST(IF(`t` IS NULL,'NULL',CONCAT('_gbk X''',HEX(`t`),'''')) AS BINARY),')')");
+    expect(one('b', 'blob', null)).toBe(`CONCAT('(',CAST(IF(\`b\` IS NULL,'NULL',CONCAT('_binary',${quoted('`b`')})) AS BINARY),')')`);
     expect(one('g', 'point', null)).toContain("CONCAT('_binary',");
-    expect(one('d', 'datetime', null)).toBe("CONCAT('(',IF(`d` IS NULL,'NULL',CONCAT('''',`d`,'''')),')')");
-    expect(one('u', 'uuid', null)).toBe(`CONCAT('(',IF(\`u\` IS NULL,'NULL',${quoted('`u`')}),')')`);
-    expect(one('we`ird', 'int', null)).toBe("CONCAT('(',IF(`we``ird` IS NULL,'NULL',`we``ird`),')')");
+    expect(one('d', 'datetime', null)).toBe("CONCAT('(',CAST(IF(`d` IS NULL,'NULL',CONCAT('''',`d`,'''')) AS BINARY),')')");
+    expect(one('u', 'uuid', null)).toBe(`CONCAT('(',CAST(IF(\`u\` IS NULL,'NULL',${quoted('`u`')}) AS BINARY),')')`);
+    expect(one('we`ird', 'int', null)).toBe("CONCAT('(',CAST(IF(`we``ird` IS NULL,'NULL',`we``ird`) AS BINARY),')')");
   });
 });
