@@ -135,6 +135,9 @@ describe('hotspare base through the running agent', () => {
       await c.query('CREATE DATABASE d');
       await c.query('CREATE TABLE d.t (id INT PRIMARY KEY, v TEXT, l VARCHAR(10) CHARACTER SET latin1) ENGINE=InnoDB');
       await c.query("INSERT INTO d.t VALUES (1, CONCAT('a', CHAR(10), 'b', CHAR(13), CHAR(92), 'c'), CHAR(233)), (2, '', NULL)");
+      // Names need not be ASCII (nor free of line breaks).
+      await c.query('CREATE TABLE d.`tä\nx` (`cö` INT PRIMARY KEY, `€` VARCHAR(5)) ENGINE=MyISAM');
+      await c.query("INSERT INTO d.`tä\nx` VALUES (1, 'ü'), (2, NULL)");
       const files = new LocalArchiveFiles(join(dir, 'archive-odd'));
       const primary = { socketPath: odd.socketPath, user: 'root', password: '', serverId: 4301 };
       const base = await takeBaseBackup({ primary, files, clock: systemClock, logger: silentLogger() });

@@ -80,9 +80,11 @@ export class RowStreamClient {
   async *tableStatements(table: DumpTable, counter: { rows: number }): AsyncGenerator<Buffer> {
     const target = `${quoteIdentifier(table.schema)}.${quoteIdentifier(table.name)}`;
     const { before, after } = loadFraming(table, target);
-    yield Buffer.from(`-- ${table.schema}.${table.name} (${table.engine})\n${before}`, 'latin1');
+    // utf8, as the restore's SET NAMES says: names need not be ASCII. The comment is one line whatever the name holds.
+    const comment = `${table.schema}.${table.name} (${table.engine})`.replace(/[\r\n]/g, '?');
+    yield Buffer.from(`-- ${comment}\n${before}`, 'utf8');
     if (table.columns.length > 0) {
-      const head = Buffer.from(`INSERT INTO ${target} (${table.columns.map((c) => quoteIdentifier(c.name)).join(',')}) VALUES\n`, 'latin1');
+      const head = Buffer.from(`INSERT INTO ${target} (${table.columns.map((c) => quoteIdentifier(c.name)).join(',')}) VALUES\n`, 'utf8');
       await this.#send(`SELECT CONCAT(${tupleExpression(table.columns)},',') FROM ${target};\n`);
       let statementBytes = 0;
       for await (const piece of this.#answer()) {
@@ -105,7 +107,7 @@ export class RowStreamClient {
       }
       if (statementBytes > 0) yield STATEMENT_END;
     }
-    yield Buffer.from(after, 'latin1');
+    yield Buffer.from(after, 'utf8');
   }
 
   /** Ends the snapshot and the session. */
