@@ -138,6 +138,10 @@ describe('hotspare base through the running agent', () => {
       // Names need not be ASCII (nor free of line breaks).
       await c.query('CREATE TABLE d.`tä\nx` (`cö` INT PRIMARY KEY, `€` VARCHAR(5)) ENGINE=MyISAM');
       await c.query("INSERT INTO d.`tä\nx` VALUES (1, 'ü'), (2, NULL)");
+      // A MERGE table shows its tables' rows: copied once, through the tables themselves.
+      await c.query('CREATE TABLE d.part (a INT) ENGINE=MyISAM');
+      await c.query('CREATE TABLE d.whole (a INT) ENGINE=MERGE UNION=(d.part) INSERT_METHOD=LAST');
+      await c.query('INSERT INTO d.part VALUES (1), (2), (3)');
       const files = new LocalArchiveFiles(join(dir, 'archive-odd'));
       const primary = { socketPath: odd.socketPath, user: 'root', password: '', serverId: 4301 };
       const base = await takeBaseBackup({ primary, files, clock: systemClock, logger: silentLogger() });

@@ -5,6 +5,13 @@ import { dumpColumn, type DumpColumn } from '../../core/sql-literal.js';
 /** Schemas that belong to the server, never to the application. */
 export const SYSTEM_SCHEMAS = ['mysql', 'information_schema', 'performance_schema', 'sys'];
 
+/**
+ * Engines whose tables hold no rows of their own (a MERGE table shows its underlying tables'
+ * rows, FEDERATED/CONNECT/SPIDER another server's): they come with the schema, and their rows
+ * are not copied (a restored MERGE table would insert them into its tables a second time).
+ */
+const NO_OWN_DATA_ENGINES = new Set(['mrg_myisam', 'merge', 'federated', 'federatedx', 'connect', 'spider', 'blackhole']);
+
 /** Engines whose tables a consistent snapshot covers; everything else is copied under the lock. */
 const TRANSACTIONAL_ENGINES = new Set(['innodb']);
 
@@ -55,7 +62,7 @@ export async function readTableInventory(conn: Connection): Promise<{ databases:
     list.push(dumpColumn(String(row['c']), String(row['dt']), row['cs'] === null ? null : String(row['cs'])));
     columns.set(key, list);
   }
-  const tables = tableRows.map((row): DumpTable => {
+  const tables = tableRows.filter((row) => !NO_OWN_DATA_ENGINES.has(String(row['e'] ?? '').toLowerCase())).map((row): DumpTable => {
     const engine = String(row['e'] ?? '');
     return {
       schema: String(row['s']),
