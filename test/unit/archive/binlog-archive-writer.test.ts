@@ -242,11 +242,14 @@ describe('BinlogArchiveWriter file switches', () => {
     for (const file of files) expect(readFileSync(join(root, 'binlog', file)).equals(fixture), file).toBe(true);
     expect(points.at(-1)).toEqual({ file: files[2], position: fixture.length });
     expect(points.slice(1).every((p, i) => compareBinlogPositions(points[i] ?? p, p) < 0)).toBe(true);
-    // The first switch came while the first file's fsync ran, so the second file began under
-    // its temporary name; the second switch came while that one still had it, so it waited
-    // for everything to be durable and the third file began under its own name.
+    // The first switch came while the first file's fsync ran (it starts as the first batch is
+    // written, and the second file's batch follows at once), so the second file began under its
+    // temporary name. The third did too if the second had already taken its own name while its
+    // own bytes were not yet durable; if not, the switch waited for everything to be durable
+    // and it began under its own name: which one depends on the machine's timing.
     const temporary = logLines.map((l) => JSON.parse(l) as { msg: string; file?: string }).filter((l) => l.msg.includes('temporary name'));
-    expect(temporary.map((l) => l.file)).toEqual([files[1]]);
+    expect(temporary[0]?.file).toBe(files[1]);
+    expect(temporary.every((l) => l.file === files[1] || l.file === files[2])).toBe(true);
     expect(writer.durablePoint).toMatchObject({ boundaryFile: files[2], boundaryPosition: fixture.length, gtid: '0-11-14' });
   });
 
