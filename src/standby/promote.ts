@@ -119,42 +119,54 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     } else {
       for (const name of plan.replaceDatabases) await server.dropDatabase(name);
     }
-    await withClientDefaultsFile(options.credentials, async (defaultsFile) => {
-      if (physical === undefined) await restoreBase(options.archiveRoot, base, defaultsFile);
-      log.info({ base: base.id }, 'base restored');
-      // The replayed commits are made durable once, at the end, not one by one (a failed replay
-      // is done again from the base).
-      const flush = await server.relaxCommitFlush();
-      // Interrupted (Ctrl-C, a service manager's SIGTERM), the setting is put back before the
-      // process ends: a server left at 2 would be promoted later with commits that are not
-      // durable one by one, and the next promote would take 2 for the operator's own choice.
-      const interrupted = (signal: NodeJS.Signals): void => {
-        log.warn({ signal }, 'interrupted during the replay; putting innodb_flush_log_at_trx_commit back before exiting');
-        void flush
-          .restore()
-          .catch((restoreErr: unknown) => log.error({ err: restoreErr }, 'could not put innodb_flush_log_at_trx_commit back; set it on the target by hand'))
-          .finally(() => {
-            // The default action now: the process ends as the signal asked.
-            process.off('SIGINT', interrupted);
-            process.off('SIGTERM', interrupted);
-            process.kill(process.pid, signal);
-          });
-      };
-      process.once('SIGINT', interrupted);
-      process.once('SIGTERM', interrupted);
-      try {
-        await replayBinlog(options.archiveRoot, plan.replay, defaultsFile);
-      } catch (err) {
-        // The replay's own error is the one to report; the setting is put back if the server lets us.
-        await flush.restore().catch((restoreErr: unknown) => log.warn({ err: restoreErr }, 'could not put innodb_flush_log_at_trx_commit back after the failed replay'));
-        throw err;
-      } finally {
-        process.off('SIGINT', interrupted);
-        process.off('SIGTERM', interrupted);
-      }
-      await flush.restore();
-      log.info({ stopAt: plan.stopAt }, 'binlog replayed');
-    });
+    // Events stay off while the data is made the primary's (from a physical base the server has
+    // just started on the restored datadir: an event due in that moment may have run).
+    const scheduler = await server.pauseEventScheduler();
+    if (scheduler.paused) log.info('event scheduler off during the restore and replay');
+    const restoreScheduler = (): Promise<void> =>
+      scheduler.restore().catch((err: unknown) => log.error({ err }, 'could not turn the event scheduler back on; SET GLOBAL event_scheduler = ON on the target'));
+    try {
+      await withClientDefaultsFile(options.credentials, async (defaultsFile) => {
+        if (physical === undefined) await restoreBase(options.archiveRoot, base, defaultsFile);
+        log.info({ base: base.id }, 'base restored');
+        // The replayed commits are made durable once, at the end, not one by one (a failed replay
+        // is done again from the base).
+        const flush = await server.relaxCommitFlush();
+        // Interrupted (Ctrl-C, a service manager's SIGTERM), the setting is put back before the
+        // process ends: a server left at 2 would be promoted later with commits that are not
+        // durable one by one, and the next promote would take 2 for the operator's own choice.
+        const interrupted = (signal: NodeJS.Signals): void => {
+          log.warn({ signal }, 'interrupted during the replay; putting innodb_flush_log_at_trx_commit back before exiting');
+          void flush
+            .restore()
+            .catch((restoreErr: unknown) => log.error({ err: restoreErr }, 'could not put innodb_flush_log_at_trx_commit back; set it on the target by hand'))
+            .then(restoreScheduler)
+            .finally(() => {
+              // The default action now: the process ends as the signal asked.
+              process.off('SIGINT', interrupted);
+              process.off('SIGTERM', interrupted);
+              process.kill(process.pid, signal);
+            });
+        };
+        process.once('SIGINT', interrupted);
+        process.once('SIGTERM', interrupted);
+        try {
+          await replayBinlog(options.archiveRoot, plan.replay, defaultsFile);
+        } catch (err) {
+          // The replay's own error is the one to report; the setting is put back if the server lets us.
+          await flush.restore().catch((restoreErr: unknown) => log.warn({ err: restoreErr }, 'could not put innodb_flush_log_at_trx_commit back after the failed replay'));
+          throw err;
+        } finally {
+          process.off('SIGINT', interrupted);
+          process.off('SIGTERM', interrupted);
+        }
+        await flush.restore();
+        log.info({ stopAt: plan.stopAt }, 'binlog replayed');
+      });
+    } finally {
+      // The operator's setting, whether the promotion got this far or failed on the way.
+      await restoreScheduler();
+    }
     const filesRestored =
       plan.files.sources.length === 0 ? [] : await restoreSpool({ archiveDir: options.archiveRoot, untilMs: plan.files.untilMs, filesRoot: options.filesRoot, logger: log });
     await server.setReadOnly(false);

@@ -124,6 +124,24 @@ export class TargetServer {
     }
   }
 
+  /**
+   * Stops the event scheduler while the base is restored and the binlog replayed: an event that
+   * ran on the standby meanwhile would change the data being made equal to the primary's (the
+   * primary's own events' changes come in the binlog). Returns what starts it again.
+   */
+  async pauseEventScheduler(): Promise<{ paused: boolean; restore: () => Promise<void> }> {
+    const [row] = await this.#query('SELECT @@global.event_scheduler AS e');
+    const was = String(row?.['e'] ?? 'OFF').toUpperCase();
+    if (was !== 'ON') return { paused: false, restore: async () => undefined };
+    await this.#query('SET GLOBAL event_scheduler = OFF');
+    return {
+      paused: true,
+      restore: async () => {
+        await this.#query('SET GLOBAL event_scheduler = ON');
+      },
+    };
+  }
+
   async setReadOnly(on: boolean): Promise<void> {
     await this.#query(`SET GLOBAL read_only = ${on ? 'ON' : 'OFF'}`);
   }

@@ -19,6 +19,7 @@ import { tableChecksums } from '../../src/sandbox/table-checksums.js';
 import { WorkloadRunner, createWorkloadSchema, workloadStep } from '../../src/sandbox/write-workload.js';
 import { promote, type PromoteOptions } from '../../src/standby/promote.js';
 import type { TargetSpec } from '../../src/standby/stop-point.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
 import { inspectArchive } from '../../src/standby/verify-archive.js';
 import { replayBinlog } from '../../src/standby/binlog-replay.js';
@@ -239,7 +240,14 @@ describe('base backup and promotion to any point', () => {
     bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] ?? 0) ^ 0x01;
     writeFileSync(damaged, bytes);
     expect((await listBaseBackups(new LocalArchiveFiles(copy))).map((b) => b.id)).toEqual([base.id, newerId]);
-    const plan = await promoteInto({ kind: 'end' }, copy);
+    // A standby running its event scheduler: off while its data is made the primary's, on again after.
+    await standbyConn.query('SET GLOBAL event_scheduler = ON');
+    const log = captureLogger();
+    const plan = await promoteInto({ kind: 'end' }, copy, { logger: log.logger });
+    expect(log.lines().some((l) => l.msg === 'event scheduler off during the restore and replay')).toBe(true);
+    const [[scheduler]] = (await standbyConn.query('SELECT @@global.event_scheduler AS e')) as [Array<{ e: string }>, unknown];
+    expect(scheduler?.e).toBe('ON');
+    await standbyConn.query('SET GLOBAL event_scheduler = OFF');
     expect(plan.base.id).toBe(base.id);
     expect(plan.damagedBases).toHaveLength(1);
     expect(plan.damagedBases[0]).toContain(newerId);
