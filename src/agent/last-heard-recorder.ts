@@ -1,4 +1,4 @@
-import { Subject, asyncScheduler, concatMap, from, throttleTime, type SchedulerLike, type Subscription, type BehaviorSubject } from 'rxjs';
+import { Subject, asyncScheduler, throttleTime, type SchedulerLike, type Subscription, type BehaviorSubject } from 'rxjs';
 import { LAST_HEARD_PATH, type LastHeardRecord } from '../archive/last-heard.js';
 import type { ReplicaEvent } from '../pipeline/replica-status.js';
 import type { Logger } from '../platform/logger.js';
@@ -29,10 +29,37 @@ export class LastHeardRecorder {
     this.#subscription = this.#heard
       .pipe(
         throttleTime(options.intervalMs, options.scheduler ?? asyncScheduler, { leading: true, trailing: true }),
-        concatMap((record) => from(this.#write(record))),
       )
-      .subscribe();
+      .subscribe((record) => this.#schedule(record));
   }
+
+  /**
+   * Writes `record` after the write under way, if any; one waiting meanwhile is replaced (only
+   * the newest matters), so a slow archive (a remote request can take minutes) holds one
+   * record back, not one per interval.
+   */
+  #schedule(record: LastHeardRecord): void {
+    if (this.#busy) {
+      this.#next = record;
+      return;
+    }
+    this.#busy = true;
+    void this.#write(record).finally(() => this.#afterWrite());
+  }
+
+  #afterWrite(): void {
+    const next = this.#next;
+    this.#next = undefined;
+    if (next === undefined) {
+      this.#busy = false;
+      return;
+    }
+    void this.#write(next).finally(() => this.#afterWrite());
+  }
+
+  /** A write of #schedule's is under way; #next waits for it. */
+  #busy = false;
+  #next: LastHeardRecord | undefined;
 
   #write(record: LastHeardRecord): Promise<void> {
     this.#writing = this.#writing.then(async () => {

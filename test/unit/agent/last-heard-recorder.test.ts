@@ -70,4 +70,29 @@ describe('LastHeardRecorder', () => {
     await recorder.stop();
     expect(writes.at(-1)).toMatchObject({ atMs: 5_000, caughtUp: true });
   });
+
+  it('holds back only the newest record while a write is slow, not one per interval', async () => {
+    const writes: LastHeardRecord[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const session = {
+      files: {
+        putFile: async (_path: string, data: Buffer) => {
+          await gate;
+          writes.push(JSON.parse(data.toString('utf8')) as LastHeardRecord);
+        },
+      },
+    } as unknown as ReplicaSession;
+    const scheduler = new VirtualTimeScheduler();
+    const recorder = new LastHeardRecorder({ session$: new BehaviorSubject<ReplicaSession | undefined>(session), intervalMs: 1000, logger: silentLogger(), scheduler });
+    // The first write hangs (a remote archive's request); ten intervals' observations come meanwhile.
+    for (let i = 0; i < 10; i++) {
+      recorder.observe(received(100 * (i + 1), 1_000 * (i + 1)));
+      scheduler.flush();
+      await new Promise((r) => setImmediate(r));
+    }
+    release();
+    await recorder.stop();
+    expect(writes.map((w) => w.primary.position)).toEqual([100, 1_000]);
+  });
 });
