@@ -92,7 +92,9 @@ describe('LastHeardRecorder', () => {
       await new Promise((r) => setImmediate(r));
     }
     release();
-    await recorder.stop();
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     expect(writes.map((w) => w.primary.position)).toEqual([100, 1_000]);
+    await recorder.stop();
+    expect(writes).toHaveLength(2);
   });
 });
