@@ -13,7 +13,8 @@ export interface BaseFileEntry {
    * schema: CREATE statements (mariadb-dump); data: rows; triggers: loaded after the rows;
    * physical: a mariabackup `--stream=mbstream` stream (whole datadir copy).
    */
-  role: 'schema' | 'data' | 'triggers' | 'physical';
+  /** `accounts`: the primary's accounts and grants (restored after the schema, before the rows). */
+  role: 'schema' | 'accounts' | 'data' | 'triggers' | 'physical';
   bytes: number;
   sha256: string;
 }

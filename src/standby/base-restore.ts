@@ -4,6 +4,7 @@ import { createGunzip } from 'node:zlib';
 import { ArchiveLayout } from '../archive/archive-layout.js';
 import type { BaseBackupMetadata, BaseFileEntry } from '../archive/base-catalog.js';
 import { DEFAULT_BASE_STREAMS } from '../config/defaults.js';
+import type { Logger } from '../platform/logger.js';
 import { ProgressLine } from '../platform/progress-line.js';
 import { MariadbClient } from './mariadb-client.js';
 
@@ -19,7 +20,7 @@ const RESTORE_INIT_COMMAND = 'SET SESSION sql_log_bin = 0';
  * triggers (created last so that they do not fire on the restore's INSERTs). The same as an
  * operator's `zcat schema.sql.gz data-*.sql.gz triggers.sql.gz | mariadb`, in parallel.
  */
-export async function restoreBase(archiveRoot: string, base: BaseBackupMetadata, defaultsFile: string): Promise<void> {
+export async function restoreBase(archiveRoot: string, base: BaseBackupMetadata, defaultsFile: string, log?: Logger): Promise<void> {
   const dir = join(new ArchiveLayout(archiveRoot).baseDir, base.id);
   const progress = new ProgressLine(`restoring base ${base.id}`, base.files.reduce((n, f) => n + f.bytes, 0));
   let done = 0;
@@ -42,6 +43,20 @@ export async function restoreBase(archiveRoot: string, base: BaseBackupMetadata,
   };
   const data = base.files.filter((f) => f.role === 'data');
   await load(base.files.filter((f) => f.role === 'schema'), 'schema');
+  // The accounts: each statement on its own (--force), since one the standby cannot take (a
+  // plugin it lacks, a grant on something it has not) must not stop a promotion; what failed
+  // is logged for the operator.
+  for (const file of base.files.filter((f) => f.role === 'accounts')) {
+    const client = new MariadbClient(defaultsFile, `restoring base ${base.id} (accounts)`, { initCommand: RESTORE_INIT_COMMAND, force: true });
+    const raw = createReadStream(join(dir, file.name));
+    raw.on('data', (chunk) => {
+      done += chunk.length;
+      progress.update(done);
+    });
+    await client.feed(raw.pipe(createGunzip()));
+    const complaints = await client.finishTolerant();
+    if (complaints !== '') log?.warn({ code: 'BASE_ACCOUNTS_PARTLY', output: complaints.slice(0, 4000) }, 'some of the primary\'s accounts or grants could not be restored; see output');
+  }
   const queue = [...data];
   const workers = Array.from({ length: Math.min(DEFAULT_BASE_STREAMS, data.length) }, async () => {
     for (let file = queue.shift(); file !== undefined; file = queue.shift()) await load([file], file.name);

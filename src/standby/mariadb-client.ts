@@ -16,9 +16,14 @@ export class MariadbClient {
   readonly #exited: Promise<number | null>;
   readonly #stderr: () => string;
 
-  constructor(defaultsFile: string, readonly what: string, options: { initCommand?: string } = {}) {
+  /**
+   * `force`: a failed statement does not end the session (`--force`); finishTolerant() then
+   * returns what the client printed instead of failing.
+   */
+  constructor(defaultsFile: string, readonly what: string, options: { initCommand?: string; force?: boolean } = {}) {
     const init = options.initCommand === undefined ? [] : [`--init-command=${options.initCommand}`];
-    const tool = spawnTool('mariadb', [`--defaults-file=${defaultsFile}`, '--binary-mode', `--max-allowed-packet=${CLIENT_MAX_ALLOWED_PACKET}`, '--batch', ...init], 'pipe');
+    const force = options.force === true ? ['--force'] : [];
+    const tool = spawnTool('mariadb', [`--defaults-file=${defaultsFile}`, '--binary-mode', `--max-allowed-packet=${CLIENT_MAX_ALLOWED_PACKET}`, '--batch', ...force, ...init], 'pipe');
     this.#child = tool.child;
     this.#exited = tool.exited;
     this.#stderr = tool.stderr;
@@ -41,6 +46,17 @@ export class MariadbClient {
       // what the client said.
       if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain'), this.#exited]).catch(() => undefined);
     }
+  }
+
+  /** Ends stdin and waits; returns the client's error output (empty when every statement ran). */
+  async finishTolerant(): Promise<string> {
+    this.#child.stdin.end();
+    try {
+      await this.#exited;
+    } catch (err) {
+      throw new HotspareError('TOOL_MISSING', `cannot run mariadb: ${String(err)}`, { hint: 'install the MariaDB client tools on the standby' });
+    }
+    return this.#stderr().trim();
   }
 
   /** Ends stdin and waits; throws RESTORE_FAILED with the client's message when it failed. */

@@ -127,7 +127,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       scheduler.restore().catch((err: unknown) => log.error({ err }, 'could not turn the event scheduler back on; SET GLOBAL event_scheduler = ON on the target'));
     try {
       await withClientDefaultsFile(options.credentials, async (defaultsFile) => {
-        if (physical === undefined) await restoreBase(options.archiveRoot, base, defaultsFile);
+        if (physical === undefined) await restoreBase(options.archiveRoot, base, defaultsFile, log);
         log.info({ base: base.id }, 'base restored');
         // The replayed commits are made durable once, at the end, not one by one (a failed replay
         // is done again from the base).

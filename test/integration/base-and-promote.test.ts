@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareBinlogPositions } from '../../src/core/binlog-position.js';
 import { SyncAgent } from '../../src/agent/sync-agent.js';
@@ -55,6 +55,11 @@ describe('base backup and promotion to any point', () => {
     await createWorkloadSchema(primaryConn);
     // Some history before the agent (and so the base) starts; the base is taken while writes run.
     for (let n = 0; n < 40; n += 1) await workloadStep(primaryConn, n, { blobBytes: 2 * 1024 * 1024 });
+    // An application account made before the base, changed after it: the replay's GRANT and
+    // ALTER USER must find it on the standby.
+    await primaryConn.query("CREATE USER 'reader'@'%' IDENTIFIED BY 'first'");
+    await primaryConn.query('CREATE ROLE auditor');
+    await primaryConn.query('GRANT SELECT ON app.orders TO auditor');
     writeFileSync(
       join(work, 'agent.json'),
       JSON.stringify({ primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4242 }, stateDir: join(work, 'state'), replicas: [{ name: 'a', type: 'file', path: archive }] }),
@@ -68,6 +73,9 @@ describe('base backup and promotion to any point', () => {
     const files = new LocalArchiveFiles(archive);
     await waitFor('the base backup', async () => (await listBaseBackups(files)).length > 0);
     await waitFor('writes after the base', async () => fastRunner.steps > 200);
+    await primaryConn.query("GRANT SELECT ON app.* TO 'reader'@'%'");
+    await primaryConn.query("GRANT auditor TO 'reader'@'%'");
+    await primaryConn.query("ALTER USER 'reader'@'%' IDENTIFIED BY 'second'");
 
     // The instant: no commit in its second, so "committed at or before" is exact at second precision.
     await fastRunner.pause();
@@ -111,7 +119,7 @@ describe('base backup and promotion to any point', () => {
     const names = readdirSync(join(archive, 'binlog')).sort(compareBinlogNames);
     expect(names.length).toBeGreaterThanOrEqual(3);
     const [base] = await listBaseBackups(new LocalArchiveFiles(archive));
-    expect(base?.files.map((f) => f.name)).toEqual(['schema.sql.gz', 'data-1.sql.gz', 'data-2.sql.gz', 'triggers.sql.gz']);
+    expect(base?.files.map((f) => f.name)).toEqual(['schema.sql.gz', 'accounts.sql.gz', 'data-1.sql.gz', 'data-2.sql.gz', 'triggers.sql.gz']);
     expect(base?.tables.find((t) => t.name === 'feed_1')?.consistency).toBe('locked');
     expect(base?.tables.find((t) => t.name === 'orders')?.consistency).toBe('snapshot');
     // The archive keeps whole files from the one holding the base coordinates.
@@ -133,6 +141,13 @@ describe('base backup and promotion to any point', () => {
     expect(Number(ro?.['ro'])).toBe(0);
     // The replay ran with innodb_flush_log_at_trx_commit=2; the setting is back.
     expect(Number(ro?.['f'])).toBe(1);
+    // The account came with the base and the replay changed it: its grants and new password.
+    const [grants] = (await standbyConn.query("SHOW GRANTS FOR 'reader'@'%'")) as [RowDataPacket[], unknown];
+    const lines = grants.map((g) => String(Object.values(g)[0]));
+    expect(lines).toContain('GRANT SELECT ON `app`.* TO `reader`@`%`');
+    expect(lines).toContain('GRANT `auditor` TO `reader`@`%`');
+    const reader = await createConnection({ socketPath: standby.socketPath, user: 'reader', password: 'second' });
+    await reader.end();
   });
 
   it('replay relaxes the per-commit redo flush and puts it back durable; an operator\'s own setting is kept', async () => {

@@ -22,6 +22,7 @@ import { putCompressed } from './compressed-file.js';
 import { RowStreamClient } from './row-stream-client.js';
 import { dumpSchema, schemaDumpVersion } from './schema-dump.js';
 import { readTableInventory, type DumpTable } from './table-inventory.js';
+import { dumpAccounts } from './accounts-dump.js';
 
 export const HOTSPARE_VERSION = '0.1.0';
 /** Privileges a base backup needs beyond what streaming needs. */
@@ -75,6 +76,9 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     await query(conn, 'START TRANSACTION WITH CONSISTENT SNAPSHOT', endpoint);
     const binlog = { file: String(master['File']), position: Number(master['Position']) };
     const inventory = await readTableInventory(conn);
+    // Under the lock too: the accounts of the base's coordinates (a replayed GRANT or ALTER USER
+    // for an account created before them must find it on the standby).
+    const accounts = await dumpAccounts(conn, log);
     // Open every snapshot table now: the transaction holds its metadata lock until COMMIT, so
     // a concurrent ALTER waits for the backup instead of breaking it ("table definition has
     // changed"), and the schema dumped under the lock stays the schema of the rows.
@@ -97,6 +101,10 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
       (defaultsFile) => dumpUnderLock({ files, partial, defaultsFile, tables: inventory.tables, databases: inventory.databases, rowCounts, unlock, log }),
     );
     await query(conn, 'COMMIT', endpoint);
+    const accountsFile = 'accounts.sql.gz';
+    const accountsEntry: BaseFileEntry = { name: accountsFile, role: 'accounts', ...(await putCompressed(files, `${partial}/${accountsFile}`, (async function* () {
+      yield accounts.sql;
+    })())) };
 
     const metadata: BaseBackupMetadata = {
       formatVersion: BASE_FORMAT_VERSION,
@@ -117,7 +125,8 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
         rows: rowCounts.get(t)?.rows ?? 0,
         consistency: t.transactional ? 'snapshot' : 'locked',
       })),
-      files: entries,
+      // Restore order: the schema, the accounts (their grants name its tables and routines), the rows, the triggers.
+      files: [...entries.filter((e) => e.role === 'schema'), accountsEntry, ...entries.filter((e) => e.role !== 'schema')],
     };
     await files.putFile(`${partial}/${BASE_METADATA_FILE}`, Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`));
     await files.rename(partial, `base/${id}`);

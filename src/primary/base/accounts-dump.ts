@@ -1,0 +1,76 @@
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../platform/logger.js';
+
+/**
+ * Accounts the server makes for itself, never the application's: left to the standby's own.
+ * (`mariadb.sys` owns the system views; `PUBLIC` is the role every account has.)
+ */
+const SERVER_ACCOUNTS = new Set(["'mariadb.sys'@'localhost'", "'PUBLIC'@''"]);
+
+/** Quotes an account name part as SHOW CREATE USER and SHOW GRANTS take it. */
+function part(text: string): string {
+  return `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+}
+
+/**
+ * The primary's accounts and roles with their grants, as SQL for the restore: `CREATE ROLE IF NOT
+ * EXISTS` and `CREATE USER IF NOT EXISTS` (an account the standby already has keeps its own
+ * password, so the promote user's login goes on working), then every `GRANT`, then the default
+ * roles. Read under the global read lock, so the accounts are those of the base's coordinates: a
+ * replayed `GRANT` or `ALTER USER` for an account created before them finds it. An account the
+ * server cannot describe (SHOW CREATE USER fails, as for a host-named root with
+ * skip_name_resolve) is left out with a log line, never the reason a base fails.
+ */
+export async function dumpAccounts(conn: Connection, log: Logger): Promise<{ sql: string; accounts: number; skipped: string[] }> {
+  let rows: RowDataPacket[];
+  try {
+    [rows] = await conn.query<RowDataPacket[]>("SELECT User AS u, Host AS h, is_role AS r FROM mysql.user ORDER BY is_role DESC, User, Host");
+  } catch (err) {
+    log.warn({ code: 'BASE_ACCOUNTS', err: errorMessage(err) }, 'cannot list the primary\'s accounts; the base holds none (create them on the standby)');
+    return { sql: '', accounts: 0, skipped: ['(all: mysql.user unreadable)'] };
+  }
+  const creates: string[] = [];
+  const grants: string[] = [];
+  const defaults: string[] = [];
+  const skipped: string[] = [];
+  for (const row of rows) {
+    const user = String(row['u']);
+    const host = String(row['h']);
+    const role = String(row['r']).toUpperCase() === 'Y';
+    const account = `${part(user)}@${part(host)}`;
+    if (SERVER_ACCOUNTS.has(account)) continue;
+    try {
+      if (role) {
+        creates.push(`CREATE ROLE IF NOT EXISTS ${part(user)};`);
+      } else {
+        const [created] = await conn.query<RowDataPacket[]>(`SHOW CREATE USER ${account}`);
+        const text = String(Object.values(created[0] ?? {})[0] ?? '');
+        if (!text.startsWith('CREATE USER ')) throw new Error(`unexpected SHOW CREATE USER output: ${text.slice(0, 80)}`);
+        creates.push(`CREATE USER IF NOT EXISTS ${text.slice('CREATE USER '.length)};`);
+      }
+      const [granted] = await conn.query<RowDataPacket[]>(`SHOW GRANTS FOR ${role ? part(user) : account}`);
+      for (const g of granted) {
+        const statement = String(Object.values(g)[0] ?? '');
+        // SET DEFAULT ROLE names a role that must exist and be granted first.
+        if (statement.startsWith('SET DEFAULT ROLE')) defaults.push(`${statement};`);
+        else if (statement !== '') grants.push(`${withoutAuthentication(statement)};`);
+      }
+    } catch (err) {
+      skipped.push(`${user}@${host}`);
+      log.warn({ code: 'BASE_ACCOUNT_SKIPPED', account: `${user}@${host}`, err: errorMessage(err) }, `account ${user}@${host} left out of the base: the primary could not describe it`);
+    }
+  }
+  const sql = ['-- hotspare base backup: the primary\'s accounts and grants', ...creates, ...grants, ...defaults, ''].join('\n');
+  return { sql, accounts: creates.length, skipped };
+}
+
+/**
+ * A GRANT without its IDENTIFIED clause (SHOW GRANTS prints the account's password hash or
+ * plugin there): the CREATE USER IF NOT EXISTS before it gives a new account its login, and an
+ * account the standby already has (its root, the promote user) must keep its own, or the
+ * restore's next connection would fail to log in.
+ */
+export function withoutAuthentication(grant: string): string {
+  return grant.replace(/ IDENTIFIED (?:BY PASSWORD '[^']*'|VIA .*?)(?= WITH |$)/, '');
+}
