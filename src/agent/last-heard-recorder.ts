@@ -50,7 +50,9 @@ export class LastHeardRecorder {
   #afterWrite(): void {
     const next = this.#next;
     this.#next = undefined;
-    if (next === undefined) {
+    // After stop(), which writes the newest record itself: nothing more (the session may be
+    // closing, and a request to a remote archive would keep the process up until it timed out).
+    if (next === undefined || this.#stopped) {
       this.#busy = false;
       return;
     }
@@ -59,6 +61,7 @@ export class LastHeardRecorder {
 
   /** A write of #schedule's is under way; #next waits for it. */
   #busy = false;
+  #stopped = false;
   #next: LastHeardRecord | undefined;
 
   #write(record: LastHeardRecord): Promise<void> {
@@ -105,6 +108,7 @@ export class LastHeardRecorder {
    */
   async stop(): Promise<void> {
     this.#subscription.unsubscribe();
+    this.#stopped = true;
     const last = this.#last;
     if (last !== undefined && last !== this.#written) await this.#write(last);
     else await this.#writing;

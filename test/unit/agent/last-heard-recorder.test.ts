@@ -97,4 +97,30 @@ describe('LastHeardRecorder', () => {
     await recorder.stop();
     expect(writes).toHaveLength(2);
   });
+
+  it('writes nothing after stop(): the newest record once, by stop itself, even with one waiting behind a slow write', async () => {
+    const writes: LastHeardRecord[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const session = {
+      files: {
+        putFile: async (_path: string, data: Buffer) => {
+          await gate;
+          writes.push(JSON.parse(data.toString('utf8')) as LastHeardRecord);
+        },
+      },
+    } as unknown as ReplicaSession;
+    const scheduler = new VirtualTimeScheduler();
+    const recorder = new LastHeardRecorder({ session$: new BehaviorSubject<ReplicaSession | undefined>(session), intervalMs: 1000, logger: silentLogger(), scheduler });
+    recorder.observe(received(100, 1_000));
+    scheduler.flush();
+    recorder.observe(received(200, 2_000));
+    scheduler.flush();
+    await new Promise((r) => setImmediate(r));
+    const stopped = recorder.stop();
+    release();
+    await stopped;
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(writes.map((w) => w.primary.position)).toEqual([100, 200]);
+  });
 });
