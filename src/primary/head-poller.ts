@@ -86,6 +86,26 @@ export class HeadPoller {
     this.#timer.unref();
   }
 
+  /** The last full list (SHOW BINARY LOGS) and when it was read. */
+  #files: { list: BinlogFileInfo[]; atMs: number } | undefined;
+
+  /**
+   * The primary's binlog files. SHOW BINARY LOGS looks at every file (a primary may keep
+   * thousands), so it runs once per interval; a fast check in between (a replica without a
+   * stream) reuses the last list with the head file's size taken from the head, which is exact
+   * while the head stays in the list's newest file (older files no longer change).
+   */
+  async #binlogFiles(probe: MysqlProbe, head: { file: string; position: number }, nowMs: number): Promise<BinlogFileInfo[]> {
+    const last = this.#files;
+    const newest = last?.list[last.list.length - 1];
+    if (last !== undefined && newest !== undefined && newest.name === head.file && nowMs - last.atMs < this.#options.intervalMs) {
+      return [...last.list.slice(0, -1), { name: newest.name, sizeBytes: head.position }];
+    }
+    const list = await probe.binlogFiles();
+    this.#files = { list, atMs: nowMs };
+    return list;
+  }
+
   async #check(): Promise<void> {
     const { clock, logger } = this.#options;
     try {
@@ -94,7 +114,7 @@ export class HeadPoller {
       // The head first, then the list: the list then always includes the head's file.
       const head = await probe.head();
       const checkedAtMs = clock.nowMs();
-      const files = await probe.binlogFiles();
+      const files = await this.#binlogFiles(probe, head, checkedAtMs);
       if (this.#expireReadAtMs === undefined || checkedAtMs - this.#expireReadAtMs >= DEFAULT_EXPIRE_SETTING_REFRESH_MS) {
         this.#expireLogsSeconds = await probe.expireLogsSeconds().catch((err: unknown) => {
           // Servers without the variable (MariaDB < 10.6) expire by days only, or not at all.
