@@ -576,9 +576,7 @@ export class SpoolSyncer {
       if (!tree.entries.has(p) || found.has(p) || underUnreadable(p)) continue;
       emit({ op: 'rm', t: journal.stamp(clock.nowMs()), path: p });
     }
-    await pack.flush();
-    const journalBytes = await journal.append(lines);
-    this.#addShipped(pack.flushedBytes - dataBefore + journalBytes);
+    await commitSoFar();
     if (journal.rotationDue(clock.nowMs(), this.tuning.segmentBytesMax, source.retentionSeconds * 1000)) {
       // The new checkpoint refers to copies of the live blocks of mostly-dead packs, so those
       // packs leave with the segments older than it; the copies are durable before it is.

@@ -24,8 +24,12 @@ export async function restoreBase(archiveRoot: string, base: BaseBackupMetadata,
   const dir = join(new ArchiveLayout(archiveRoot).baseDir, base.id);
   const progress = new ProgressLine(`restoring base ${base.id}`, base.files.reduce((n, f) => n + f.bytes, 0));
   let done = 0;
-  const load = async (files: BaseFileEntry[], what: string): Promise<void> => {
-    const client = new MariadbClient(defaultsFile, `restoring base ${base.id} (${what})`, { initCommand: RESTORE_INIT_COMMAND });
+  /**
+   * Feeds `files` to one client. `tolerant`: each statement on its own (--force), and what the
+   * client printed is returned instead of failing the restore.
+   */
+  const load = async (files: BaseFileEntry[], what: string, tolerant = false): Promise<string> => {
+    const client = new MariadbClient(defaultsFile, `restoring base ${base.id} (${what})`, { initCommand: RESTORE_INIT_COMMAND, force: tolerant });
     try {
       for (const file of files) {
         const raw = createReadStream(join(dir, file.name));
@@ -39,24 +43,17 @@ export async function restoreBase(archiveRoot: string, base: BaseBackupMetadata,
       client.kill();
       throw err;
     }
+    if (tolerant) return client.finishTolerant();
     await client.finish();
+    return '';
   };
   const data = base.files.filter((f) => f.role === 'data');
   await load(base.files.filter((f) => f.role === 'schema'), 'schema');
-  // The accounts: each statement on its own (--force), since one the standby cannot take (a
-  // plugin it lacks, a grant on something it has not) must not stop a promotion; what failed
-  // is logged for the operator.
-  for (const file of base.files.filter((f) => f.role === 'accounts')) {
-    const client = new MariadbClient(defaultsFile, `restoring base ${base.id} (accounts)`, { initCommand: RESTORE_INIT_COMMAND, force: true });
-    const raw = createReadStream(join(dir, file.name));
-    raw.on('data', (chunk) => {
-      done += chunk.length;
-      progress.update(done);
-    });
-    await client.feed(raw.pipe(createGunzip()));
-    const complaints = await client.finishTolerant();
-    if (complaints !== '') log?.warn({ code: 'BASE_ACCOUNTS_PARTLY', output: complaints.slice(0, 4000) }, 'some of the primary\'s accounts or grants could not be restored; see output');
-  }
+  // The accounts: one the standby cannot take (a plugin it lacks, a grant on something it has
+  // not) must not stop a promotion; what failed is logged for the operator.
+  const accounts = base.files.filter((f) => f.role === 'accounts');
+  const complaints = accounts.length === 0 ? '' : await load(accounts, 'accounts', true);
+  if (complaints !== '') log?.warn({ code: 'BASE_ACCOUNTS_PARTLY', output: complaints.slice(0, 4000) }, 'some of the primary\'s accounts or grants could not be restored; see output');
   const queue = [...data];
   const workers = Array.from({ length: Math.min(DEFAULT_BASE_STREAMS, data.length) }, async () => {
     for (let file = queue.shift(); file !== undefined; file = queue.shift()) await load([file], file.name);

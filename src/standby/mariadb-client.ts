@@ -48,26 +48,25 @@ export class MariadbClient {
     }
   }
 
-  /** Ends stdin and waits; returns the client's error output (empty when every statement ran). */
-  async finishTolerant(): Promise<string> {
+  /** Ends stdin and waits for the exit code. */
+  async #end(): Promise<number | null> {
     this.#child.stdin.end();
     try {
-      await this.#exited;
+      return await this.#exited;
     } catch (err) {
       throw new HotspareError('TOOL_MISSING', `cannot run mariadb: ${String(err)}`, { hint: 'install the MariaDB client tools on the standby' });
     }
+  }
+
+  /** Ends stdin and waits; returns the client's error output (empty when every statement ran). */
+  async finishTolerant(): Promise<string> {
+    await this.#end();
     return this.#stderr().trim();
   }
 
   /** Ends stdin and waits; throws RESTORE_FAILED with the client's message when it failed. */
   async finish(): Promise<void> {
-    this.#child.stdin.end();
-    let code: number | null;
-    try {
-      code = await this.#exited;
-    } catch (err) {
-      throw new HotspareError('TOOL_MISSING', `cannot run mariadb: ${String(err)}`, { hint: 'install the MariaDB client tools on the standby' });
-    }
+    const code = await this.#end();
     if (code !== 0) {
       throw new HotspareError('RESTORE_FAILED', `${this.what}: mariadb exited with ${code}: ${this.#stderr().trim()}`, {
         hint: 'the target is partly restored; fix the cause and run promote again with --replace',

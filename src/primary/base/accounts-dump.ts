@@ -22,18 +22,17 @@ function part(text: string): string {
  * server cannot describe (SHOW CREATE USER fails, as for a host-named root with
  * skip_name_resolve) is left out with a log line, never the reason a base fails.
  */
-export async function dumpAccounts(conn: Connection, log: Logger): Promise<{ sql: string; accounts: number; skipped: string[] }> {
+export async function dumpAccounts(conn: Connection, log: Logger): Promise<string> {
   let rows: RowDataPacket[];
   try {
     [rows] = await conn.query<RowDataPacket[]>("SELECT User AS u, Host AS h, is_role AS r FROM mysql.user ORDER BY is_role DESC, User, Host");
   } catch (err) {
     log.warn({ code: 'BASE_ACCOUNTS', err: errorMessage(err) }, 'cannot list the primary\'s accounts; the base holds none (create them on the standby)');
-    return { sql: '', accounts: 0, skipped: ['(all: mysql.user unreadable)'] };
+    return '';
   }
   const creates: string[] = [];
   const grants: string[] = [];
   const defaults: string[] = [];
-  const skipped: string[] = [];
   for (const row of rows) {
     const user = String(row['u']);
     const host = String(row['h']);
@@ -57,12 +56,10 @@ export async function dumpAccounts(conn: Connection, log: Logger): Promise<{ sql
         else if (statement !== '') grants.push(`${withoutAuthentication(statement)};`);
       }
     } catch (err) {
-      skipped.push(`${user}@${host}`);
       log.warn({ code: 'BASE_ACCOUNT_SKIPPED', account: `${user}@${host}`, err: errorMessage(err) }, `account ${user}@${host} left out of the base: the primary could not describe it`);
     }
   }
-  const sql = ['-- hotspare base backup: the primary\'s accounts and grants', ...creates, ...grants, ...defaults, ''].join('\n');
-  return { sql, accounts: creates.length, skipped };
+  return ['-- hotspare base backup: the primary\'s accounts and grants', ...creates, ...grants, ...defaults, ''].join('\n');
 }
 
 /**

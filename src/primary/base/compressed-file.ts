@@ -11,7 +11,7 @@ import { DEFAULT_BASE_GZIP_LEVEL } from '../../config/defaults.js';
 export async function putCompressed(
   files: ArchiveFiles,
   path: string,
-  source: AsyncIterable<string | Buffer>,
+  source: AsyncIterable<string | Buffer> | Iterable<string | Buffer>,
   options: { level?: number; strategy?: number } = {},
 ): Promise<{ bytes: number; sha256: string }> {
   // Run-length and Huffman coding only (Z_RLE): measured on the base benchmark's rows it keeps

@@ -102,9 +102,7 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     );
     await query(conn, 'COMMIT', endpoint);
     const accountsFile = 'accounts.sql.gz';
-    const accountsEntry: BaseFileEntry = { name: accountsFile, role: 'accounts', ...(await putCompressed(files, `${partial}/${accountsFile}`, (async function* () {
-      yield accounts.sql;
-    })())) };
+    const accountsEntry: BaseFileEntry = { name: accountsFile, role: 'accounts', ...(await putCompressed(files, `${partial}/${accountsFile}`, [accounts])) };
 
     const metadata: BaseBackupMetadata = {
       formatVersion: BASE_FORMAT_VERSION,
@@ -130,7 +128,7 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     };
     await files.putFile(`${partial}/${BASE_METADATA_FILE}`, Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`));
     await files.rename(partial, `base/${id}`);
-    log.info({ id, binlog, lockHeldMs, bytes: entries.reduce((n, e) => n + e.bytes, 0) }, 'base backup complete');
+    log.info({ id, binlog, lockHeldMs, bytes: metadata.files.reduce((n, e) => n + e.bytes, 0) }, 'base backup complete');
     return metadata;
   } catch (err) {
     // The lock goes first: the primary's writers wait on it, not on our clean-up.
