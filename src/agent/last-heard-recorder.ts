@@ -22,6 +22,10 @@ export class LastHeardRecorder {
   #last: LastHeardRecord | undefined;
   #written: LastHeardRecord | undefined;
   #writing: Promise<void> = Promise.resolve();
+  /** A write of #schedule's is under way; #next waits for it. */
+  #busy = false;
+  #next: LastHeardRecord | undefined;
+  #stopped = false;
 
   constructor(options: { session$: BehaviorSubject<ReplicaSession | undefined>; intervalMs: number; logger: Logger; scheduler?: SchedulerLike }) {
     this.#session$ = options.session$;
@@ -58,11 +62,6 @@ export class LastHeardRecorder {
     }
     void this.#write(next).finally(() => this.#afterWrite());
   }
-
-  /** A write of #schedule's is under way; #next waits for it. */
-  #busy = false;
-  #stopped = false;
-  #next: LastHeardRecord | undefined;
 
   #write(record: LastHeardRecord): Promise<void> {
     this.#writing = this.#writing.then(async () => {

@@ -5,17 +5,17 @@ import {
   type EventHeader,
 } from './binlog-event.js';
 
+/** `ROLLBACK TO [SAVEPOINT] name` (the start of a query, upper-cased). */
+const ROLLBACK_TO = /^ROLLBACK\s+(WORK\s+)?TO\b/;
+/** The XA statements that end a transaction: `XA COMMIT`, `XA ROLLBACK`. */
+const XA_END_OF_TRANSACTION = /^XA\s+(COMMIT|ROLLBACK)\b/;
+
 /**
  * Follows the event stream and says after which events the stream stands between two
  * transactions. Resume points, promotion cut-offs and "last applied transaction" are all
  * taken at these boundaries, never inside a transaction and never at a GTID event (several
  * CDC tools lost transactions by advancing at the GTID event; research/anchors-mysql.md §8.3).
  */
-/** `ROLLBACK TO [SAVEPOINT] name` (the start of a query, upper-cased). */
-const ROLLBACK_TO = /^ROLLBACK\s+(WORK\s+)?TO\b/;
-/** The XA statements that end a transaction: `XA COMMIT`, `XA ROLLBACK`. */
-const XA_END_OF_TRANSACTION = /^XA\s+(COMMIT|ROLLBACK)\b/;
-
 export class TransactionTracker {
   #inTransaction = false;
   #gtid: string | undefined;

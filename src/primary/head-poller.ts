@@ -46,6 +46,8 @@ export class HeadPoller {
   #expireLogsSeconds = 0;
   #expireReadAtMs: number | undefined;
   #failing = false;
+  /** The last full list (SHOW BINARY LOGS) and when it was read. */
+  #files: { list: BinlogFileInfo[]; atMs: number } | undefined;
 
   constructor(options: HeadPollerOptions) {
     this.#options = options;
@@ -85,9 +87,6 @@ export class HeadPoller {
     }, delayMs);
     this.#timer.unref();
   }
-
-  /** The last full list (SHOW BINARY LOGS) and when it was read. */
-  #files: { list: BinlogFileInfo[]; atMs: number } | undefined;
 
   /**
    * The primary's binlog files. SHOW BINARY LOGS looks at every file (a primary may keep
