@@ -254,10 +254,10 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(sums.instant).not.toEqual(sums.end);
   });
 
-  it('a flipped byte in the physical base: verify exits 1 and names the file', async () => {
-    const copy = join(work, 'archive-flipped');
+  /** A copy of the archive in which one byte in the middle of `base`'s stream is flipped (its sha256 no longer matches). */
+  const archiveWithFlippedStream = (name: string, base: BaseBackupMetadata): string => {
+    const copy = join(work, name);
     cpSync(archive, copy, { recursive: true });
-    const base = bases[0] as BaseBackupMetadata;
     const path = join(copy, 'base', base.id, base.physical?.stream ?? '');
     const fd = openSync(path, 'r+');
     const at = Math.floor(statSync(path).size / 2);
@@ -266,6 +266,12 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     byte[0] = (byte[0] ?? 0) ^ 0x01;
     writeSync(fd, byte, 0, 1, at);
     closeSync(fd);
+    return copy;
+  };
+
+  it('a flipped byte in the physical base: verify exits 1 and names the file', async () => {
+    const base = bases[0] as BaseBackupMetadata;
+    const copy = archiveWithFlippedStream('archive-flipped', base);
     const verify = await hotspare(['verify', '--archive', copy]);
     expect(verify.code).toBe(1);
     expect(verify.stdout).toContain(`base/${base.id}`);
@@ -280,17 +286,8 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
   });
 
   it('a damaged newest physical base, found while it is staged: promote plans again from the older one, to the same end', async () => {
-    const copy = join(work, 'archive-newest-flipped');
-    cpSync(archive, copy, { recursive: true });
     const newest = bases[1] as BaseBackupMetadata;
-    const path = join(copy, 'base', newest.id, newest.physical?.stream ?? '');
-    const fd = openSync(path, 'r+');
-    const at = Math.floor(statSync(path).size / 2);
-    const byte = Buffer.alloc(1);
-    readSync(fd, byte, 0, 1, at);
-    byte[0] = (byte[0] ?? 0) ^ 0x01;
-    writeSync(fd, byte, 0, 1, at);
-    closeSync(fd);
+    const copy = archiveWithFlippedStream('archive-newest-flipped', newest);
     const log = captureLogger();
     const plan = await promoteSandbox(standby, copy, { kind: 'end' }, { ...physicalTarget(), logger: log.logger });
     expect(plan.base.id).toBe(bases[0]?.id);

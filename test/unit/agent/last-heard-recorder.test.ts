@@ -8,12 +8,14 @@ import type { ReplicaSession } from '../../../src/replica/replica-target.js';
 // Goal: state/last-heard.json follows what the agent hears from the primary, at most once per
 // interval, always ending with the newest observation, and says when the archive had caught up.
 
-function recorderWithWrites(): { recorder: LastHeardRecorder; writes: LastHeardRecord[]; scheduler: VirtualTimeScheduler } {
+/** A recorder whose writes are collected; with `gate`, each write waits for it (a slow archive). */
+function recorderWithWrites(gate?: Promise<void>): { recorder: LastHeardRecorder; writes: LastHeardRecord[]; scheduler: VirtualTimeScheduler } {
   const writes: LastHeardRecord[] = [];
   const session = {
     files: {
       putFile: async (path: string, data: Buffer) => {
         expect(path).toBe('state/last-heard.json');
+        await gate;
         writes.push(JSON.parse(data.toString('utf8')) as LastHeardRecord);
       },
     },
@@ -72,19 +74,8 @@ describe('LastHeardRecorder', () => {
   });
 
   it('holds back only the newest record while a write is slow, not one per interval', async () => {
-    const writes: LastHeardRecord[] = [];
     let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const session = {
-      files: {
-        putFile: async (_path: string, data: Buffer) => {
-          await gate;
-          writes.push(JSON.parse(data.toString('utf8')) as LastHeardRecord);
-        },
-      },
-    } as unknown as ReplicaSession;
-    const scheduler = new VirtualTimeScheduler();
-    const recorder = new LastHeardRecorder({ session$: new BehaviorSubject<ReplicaSession | undefined>(session), intervalMs: 1000, logger: silentLogger(), scheduler });
+    const { recorder, writes, scheduler } = recorderWithWrites(new Promise<void>((r) => (release = r)));
     // The first write hangs (a remote archive's request); ten intervals' observations come meanwhile.
     for (let i = 0; i < 10; i++) {
       recorder.observe(received(100 * (i + 1), 1_000 * (i + 1)));
@@ -99,19 +90,8 @@ describe('LastHeardRecorder', () => {
   });
 
   it('writes nothing after stop(): the newest record once, by stop itself, even with one waiting behind a slow write', async () => {
-    const writes: LastHeardRecord[] = [];
     let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const session = {
-      files: {
-        putFile: async (_path: string, data: Buffer) => {
-          await gate;
-          writes.push(JSON.parse(data.toString('utf8')) as LastHeardRecord);
-        },
-      },
-    } as unknown as ReplicaSession;
-    const scheduler = new VirtualTimeScheduler();
-    const recorder = new LastHeardRecorder({ session$: new BehaviorSubject<ReplicaSession | undefined>(session), intervalMs: 1000, logger: silentLogger(), scheduler });
+    const { recorder, writes, scheduler } = recorderWithWrites(new Promise<void>((r) => (release = r)));
     recorder.observe(received(100, 1_000));
     scheduler.flush();
     recorder.observe(received(200, 2_000));

@@ -1,4 +1,4 @@
-import { Observable, Subject } from 'rxjs';
+import { Observable, Subject, type Subscription } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { ArchiveFiles } from '../../../src/archive/archive-files.js';
 import type { FramedEvent } from '../../../src/core/binlog-stream-framer.js';
@@ -35,6 +35,26 @@ function manualSession(): { session: ReplicaSession; durable: Subject<DurablePoi
   return { session, durable, appended };
 }
 
+/** The real pipeline over `session`, dumping from `source`, its events collected. */
+function runPipeline(session: ReplicaSession, source: () => Observable<FramedEvent>, backoff: { delayMsMin: number; delayMsMax: number }): { subscription: Subscription; events: ReplicaEvent[] } {
+  const target: ReplicaTarget = { name: 'r', type: 'test', open: () => Promise.resolve(session) };
+  const events: ReplicaEvent[] = [];
+  const subscription = replicaPipeline({
+    target,
+    identity,
+    source,
+    locateStart: () => Promise.resolve({ file: A, position: 4 }),
+    highWaterBytes: 1 << 30,
+    lowWaterBytes: 1 << 29,
+    backoff: { ...backoff, jitterRatio: 0 },
+    random01: () => 0.5,
+    clockMs: () => 1_000,
+    logger: silentLogger(),
+    closing: new Set(),
+  }).subscribe((e) => events.push(e));
+  return { subscription, events };
+}
+
 /**
  * Goal: the `received` reports (sent once per turn of the event loop) still say where each file
  * ended, and still come before the `durable` event that covers them. Method: one synchronous run
@@ -44,22 +64,8 @@ function manualSession(): { session: ReplicaSession; durable: Subject<DurablePoi
 describe('replica pipeline, received reports', () => {
   it('reports where a file ended at a rotation, and what was received before a durable point', async () => {
     const { session, durable, appended } = manualSession();
-    const target: ReplicaTarget = { name: 'r', type: 'test', open: () => Promise.resolve(session) };
     const source$ = new Subject<FramedEvent>();
-    const events: ReplicaEvent[] = [];
-    const subscription = replicaPipeline({
-      target,
-      identity,
-      source: () => new Observable<FramedEvent>((s) => source$.subscribe(s)),
-      locateStart: () => Promise.resolve({ file: A, position: 4 }),
-      highWaterBytes: 1 << 30,
-      lowWaterBytes: 1 << 29,
-      backoff: { delayMsMin: 10, delayMsMax: 100, jitterRatio: 0 },
-      random01: () => 0.5,
-      clockMs: () => 1_000,
-      logger: silentLogger(),
-      closing: new Set(),
-    }).subscribe((e) => events.push(e));
+    const { subscription, events } = runPipeline(session, () => new Observable<FramedEvent>((s) => source$.subscribe(s)), { delayMsMin: 10, delayMsMax: 100 });
     try {
       await waitFor('the dump to start', () => source$.observed, 5_000, 1);
       // Not connected until the dump has sent something real (an event or a heartbeat).
@@ -100,26 +106,13 @@ describe('replica pipeline, received reports', () => {
 
   it('backs off further and further from a dump refused before it sends anything, and never counts it as connected', async () => {
     const { session } = manualSession();
-    const target: ReplicaTarget = { name: 'r', type: 'test', open: () => Promise.resolve(session) };
-    const events: ReplicaEvent[] = [];
-    const subscription = replicaPipeline({
-      target,
-      identity,
-      // The server's artificial rotate, then a refusal (no REPLICATION SLAVE, a start past the file's end).
-      source: () =>
-        new Observable<FramedEvent>((s) => {
-          s.next({ kind: 'skip', reason: 'artificial', file: A, position: 4 });
-          s.error(new HotspareError('PRIVILEGES', 'refused', { hint: 'grant it' }));
-        }),
-      locateStart: () => Promise.resolve({ file: A, position: 4 }),
-      highWaterBytes: 1 << 30,
-      lowWaterBytes: 1 << 29,
-      backoff: { delayMsMin: 1, delayMsMax: 16, jitterRatio: 0 },
-      random01: () => 0.5,
-      clockMs: () => 1_000,
-      logger: silentLogger(),
-      closing: new Set(),
-    }).subscribe((e) => events.push(e));
+    // The server's artificial rotate, then a refusal (no REPLICATION SLAVE, a start past the file's end).
+    const refused = (): Observable<FramedEvent> =>
+      new Observable<FramedEvent>((s) => {
+        s.next({ kind: 'skip', reason: 'artificial', file: A, position: 4 });
+        s.error(new HotspareError('PRIVILEGES', 'refused', { hint: 'grant it' }));
+      });
+    const { subscription, events } = runPipeline(session, refused, { delayMsMin: 1, delayMsMax: 16 });
     try {
       await waitFor('six refusals', () => events.filter((e) => e.kind === 'failed').length >= 6, 5_000, 1);
       const delays = events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : []));
