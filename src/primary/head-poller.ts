@@ -100,7 +100,7 @@ export class HeadPoller {
     if (last !== undefined && newest !== undefined && newest.name === head.file && nowMs - last.atMs < this.#options.intervalMs) {
       return [...last.list.slice(0, -1), { name: newest.name, sizeBytes: head.position }];
     }
-    const list = await probe.binlogFiles();
+    const list = asOfHead(await probe.binlogFiles(), head);
     this.#files = { list, atMs: nowMs };
     return list;
   }
@@ -136,4 +136,15 @@ export class HeadPoller {
       if (!this.#stopped) this.#options.onFailure({ code, message: errorMessage(err), atMs: clock.nowMs() });
     }
   }
+}
+
+/**
+ * The list as it was when the head was read: the list is asked for after the head, so a write
+ * (or a rotation) in between makes the head file longer than the head says, or adds a file
+ * after it. One observation must be one moment, or the lag computed from it mixes two.
+ */
+function asOfHead(list: BinlogFileInfo[], head: { file: string; position: number }): BinlogFileInfo[] {
+  const at = list.findIndex((f) => f.name === head.file);
+  if (at < 0) return list;
+  return [...list.slice(0, at), { name: head.file, sizeBytes: head.position }];
 }

@@ -9,8 +9,9 @@ import { waitFor } from '../support/wait.js';
 /**
  * Goal: while a replica has no stream, the head is checked every 50 ms, but the primary is
  * asked for its whole binlog list (SHOW BINARY LOGS, which looks at every file) only once per
- * interval; the head file's size in between is the head position. Method: a real primary, its
- * own statement counters, writes and a rotation during the fast checks.
+ * interval; the head file's size in between is the head position, and a list read just after
+ * the head is cut back to the head (one observation, one moment). Method: a real primary, its
+ * own statement counters, writes without pause and a rotation during the fast checks.
  */
 describe('head poller', () => {
   let primary: MariadbServer;
@@ -46,6 +47,12 @@ describe('head poller', () => {
       onFailure: () => undefined,
     });
     const listsBefore = await counter('Com_show_binlogs');
+    // A second writer without pauses: writes land between a check's head and its list.
+    const busy = await primary.connect();
+    let writing = true;
+    const hammer = (async () => {
+      while (writing) await busy.query('INSERT INTO d.t VALUES (-1)');
+    })();
     poller.start();
     try {
       for (let i = 0; i < 20; i++) {
@@ -53,6 +60,9 @@ describe('head poller', () => {
         if (i === 10) await conn.query('FLUSH BINARY LOGS');
         await new Promise((r) => setTimeout(r, 30));
       }
+      writing = false;
+      await hammer;
+      await busy.end();
       await waitFor('a check after the last write', async () => {
         const [rows] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
         const last = observations.at(-1);
