@@ -29,7 +29,11 @@ export class MysqlProbe {
   static async connect(primary: PrimaryConnection, options: { queryTimeoutMs?: number } = {}): Promise<MysqlProbe> {
     const endpoint = describeEndpoint(primary);
     try {
-      return new MysqlProbe(await createConnection(mysqlOptions(primary)), endpoint, options.queryTimeoutMs ?? DEFAULT_PRIMARY_QUERY_TIMEOUT_MS);
+      const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_PRIMARY_QUERY_TIMEOUT_MS;
+      // The connect has the same deadline as a question: a host that takes the TCP connection
+      // but never greets (a stopped server) would otherwise hold a check, and a stop, for 10 s.
+      const connectTimeout = Math.min(queryTimeoutMs, mysqlOptions(primary).connectTimeout ?? queryTimeoutMs);
+      return new MysqlProbe(await createConnection({ ...mysqlOptions(primary), connectTimeout }), endpoint, queryTimeoutMs);
     } catch (err) {
       throw fromMysqlError(err, 'connect', endpoint);
     }

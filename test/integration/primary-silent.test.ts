@@ -82,7 +82,10 @@ describe('a primary gone silent', () => {
       expect(head.ms).toBeLessThan(QUERY_TIMEOUT_MS + 2_000);
       expect((await settle(probe.close())).ms).toBeLessThan(500);
       await waitFor('the poller to report the silent primary', () => failures.includes('PRIMARY_UNREACHABLE'), 10_000);
-      // Stopping waits for the check under way, which is bounded by its deadline.
+      // The next check begins 100 ms later with a new connection, which the stopped server
+      // takes but never greets: stop while that connect waits.
+      await new Promise((r) => setTimeout(r, 300));
+      // Stopping waits for the check under way, which is bounded by its deadline (the connect too).
       expect((await settle(poller.stop())).ms).toBeLessThan(QUERY_TIMEOUT_MS + 3_000);
     } finally {
       process.kill(pid, 'SIGCONT');
