@@ -243,13 +243,14 @@ class ReceiverState {
         }
         if (handshaking || frame.type !== FrameType.HELLO) throw wireError(`expected HELLO, received frame type ${frame.type}`);
         handshaking = true;
+        // The peer has done its part: admission (the archive's identity, its folders' fsyncs)
+        // is our own work, and a slow disk is no reason to drop the agent.
+        clearTimeout(handshakeTimer);
         const hello = decodeJson(frame.payload, helloSchema, 'HELLO');
         this.#admission = this.#admission.then(async () => {
           try {
             session = await this.#admit(hello, wire, log);
-            clearTimeout(handshakeTimer);
           } catch (err) {
-            clearTimeout(handshakeTimer);
             const refusal =
               err instanceof Refusal ? err : new Refusal('RECEIVER_ERROR', `the receiver could not open the archive: ${errorMessage(err)}`, 'see the receiver log');
             log.warn({ code: refusal.code, agentId: hello.agentId }, `refused agent: ${refusal.message}`);
