@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { compareArchiveWithPrimary, primaryBinlogFiles } from '../../src/sandbox/binlog-compare.js';
 import { HotspareProcess, runHotspare, waitFor, writeAgentConfig } from '../support/agent-process.js';
+import { purgeBinlogsTo } from '../support/primary-head.js';
 
 /** A snapshot of every file in a folder (name → bytes), to prove a refusal changed nothing. */
 function snapshot(dir: string): Map<string, string> {
@@ -204,7 +205,7 @@ describe('agent refusals', () => {
     await conn.query('FLUSH BINARY LOGS');
     await conn.query('INSERT INTO d.t VALUES (2)');
     const files = primaryBinlogFiles(primary.datadir);
-    await conn.query(`PURGE BINARY LOGS TO '${files[files.length - 1]}'`);
+    await purgeBinlogsTo(conn, files[files.length - 1] as string);
     await conn.end();
     // `onPurged: stop` keeps the gap for an operator; the default restarts the chain at a new
     // base (binlog-gap-restart.test.ts).

@@ -15,7 +15,7 @@ import { createWorkloadSchema, workloadStep } from '../../src/sandbox/write-work
 import type { TargetSpec } from '../../src/standby/stop-point.js';
 import { HotspareProcess, waitFor, writeAgentConfig } from '../support/agent-process.js';
 import { promoteInto as promoteSandbox } from '../support/promote-into.js';
-import { primaryHead } from '../support/primary-head.js';
+import { primaryHead, purgeBinlogsTo } from '../support/primary-head.js';
 
 const execFileAsync = promisify(execFile);
 const BIN = new URL('../../bin/hotspare.js', import.meta.url).pathname;
@@ -92,12 +92,7 @@ describe('binlog gap: the archive restarts its chain at a new base', () => {
     await conn.query("INSERT INTO app.orders (customer, amount) VALUES ('also in the gap', 2)");
     await conn.query('FLUSH BINARY LOGS');
     const newest = (await primaryHead(conn)).file;
-    // MariaDB keeps a file until its binlog checkpoint has passed: repeat until it is gone.
-    await waitFor('the purge to take effect', async () => {
-      await conn.query(`PURGE BINARY LOGS TO '${newest}'`);
-      const [left] = await conn.query<RowDataPacket[]>('SHOW BINARY LOGS');
-      return left.length === 1;
-    });
+    await purgeBinlogsTo(conn, newest);
 
     // 3. The agent meets BINLOG_PURGED, takes a new base and restarts the chain there.
     agent = new HotspareProcess(['agent', '--config', config]);

@@ -12,6 +12,7 @@ import { AgentProcess, runHotspare, waitFor, writeAgentConfig } from '../support
 import { expectArchiveEqual } from '../support/binlog-compare.js';
 import { ReceiverProcess } from '../support/receiver-process.js';
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text.js';
+import { purgeBinlogsTo } from '../support/primary-head.js';
 
 // One primary, one agent process with a file replica, real HTTP. Small thresholds (2 s)
 // make "idle for longer than the thresholds" and "over the thresholds" quick to reach.
@@ -239,12 +240,7 @@ describe('lag endpoint', () => {
     await conn.query('FLUSH BINARY LOGS');
     const [rows] = await conn.query<Array<{ File: string } & import('mysql2').RowDataPacket>>('SHOW MASTER STATUS');
     const newest = rows[0]?.File as string;
-    // MariaDB keeps a file until its binlog checkpoint has passed (crash recovery): repeat.
-    await waitFor('the purge to take effect', async () => {
-      await conn.query(`PURGE BINARY LOGS TO '${newest}'`);
-      const [left] = await conn.query<import('mysql2').RowDataPacket[]>('SHOW BINARY LOGS');
-      return left.length === 1 && left[0]?.['Log_name'] === newest ? true : undefined;
-    });
+    await purgeBinlogsTo(conn, newest);
     await conn.end();
     startAgent();
 

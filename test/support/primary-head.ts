@@ -1,4 +1,5 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { waitFor } from './wait.js';
 
 /** Where the primary's binlog ends now (SHOW MASTER STATUS) and its GTID position. */
 export async function primaryHead(conn: Connection): Promise<{ file: string; position: number; gtid: string }> {
@@ -27,4 +28,17 @@ export async function settleBinlog(conn: Connection, primer: string): Promise<vo
   }
   // Once more after the checkpoint, so the file's last event ends a transaction.
   await conn.query(primer);
+}
+
+/**
+ * Purges every binlog file before `newest`. MariaDB keeps a file until its binlog checkpoint has
+ * passed (crash recovery may need it), which a background thread writes a while after a
+ * rotation: a single PURGE may leave it, so the PURGE is repeated until only `newest` is left.
+ */
+export async function purgeBinlogsTo(conn: Connection, newest: string): Promise<void> {
+  await waitFor(`the purge up to ${newest} to take effect`, async () => {
+    await conn.query(`PURGE BINARY LOGS TO '${newest}'`);
+    const [left] = (await conn.query('SHOW BINARY LOGS')) as [RowDataPacket[], unknown];
+    return left.length === 1 && left[0]?.['Log_name'] === newest ? true : undefined;
+  });
 }
