@@ -181,7 +181,7 @@ async function waitForCatchUp(url: string, clock: Clock): Promise<LagReport> {
   let quietPolls = 0;
   for (;;) {
     const report = await fetchLag(url);
-    const done = report.replicas.every((r) => r.state === 'streaming' && r.binlog.bytesBehind === 0 && r.files.pendingChanges === 0);
+    const done = report.replicas.every((r) => r.state === 'streaming' && r.binlog.bytesBehind === 0 && r.binlog.secondsBehind === 0 && r.files.pendingChanges === 0);
     quietPolls = done ? quietPolls + 1 : 0;
     if (quietPolls >= CATCH_UP_QUIET_POLLS || clock.nowMs() > deadline) return report;
     await new Promise((r) => setTimeout(r, 100));
