@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SyncAgent } from '../../src/agent/sync-agent.js';
+import { compareBinlogPositions } from '../../src/core/binlog-position.js';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
 import { listBaseBackups, type BaseBackupMetadata } from '../../src/archive/base-catalog.js';
 import { loadAgentConfig } from '../../src/config/load.js';
@@ -64,22 +65,20 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
       await conn.end();
     }
   };
-  const runAgent = async (until: () => Promise<boolean>): Promise<void> => {
+  const runAgent = async (until: (agent: SyncAgent) => Promise<boolean>): Promise<void> => {
     const config = loadAgentConfig(configPath);
     const agent = new SyncAgent(config, await SyncAgent.preflight(config), { logger: silentLogger(), clock: systemClock, random01: () => 0.5 });
     agent.start();
     try {
-      await waitFor('the agent', until, 120_000);
+      await waitFor('the agent', () => until(agent), 120_000);
     } finally {
       await agent.stop();
     }
   };
-  const archivedTo = async (head: { file: string; position: number }): Promise<boolean> => {
-    try {
-      return statSync(join(archive, 'binlog', head.file)).size >= head.position;
-    } catch {
-      return false;
-    }
+  /** Durable (fsynced and reported), not just written: the stop then records the archive caught up. */
+  const archivedTo = (head: { file: string; position: number }) => async (agent: SyncAgent): Promise<boolean> => {
+    const durable = agent.trackers[0]?.snapshot.durable;
+    return durable !== undefined && compareBinlogPositions(durable, head) >= 0;
   };
 
   beforeAll(async () => {
@@ -124,7 +123,7 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     await runner.stop();
     sums.end = await tableChecksums(primaryConn);
     const end = await primaryHead(primaryConn);
-    await runAgent(() => archivedTo(end));
+    await runAgent(archivedTo(end));
     bases = await listBaseBackups(files);
   }, 300_000);
 

@@ -29,13 +29,15 @@ export class HotspareProcess {
     this.child.stdout?.on('data', (chunk: Buffer) => {
       this.stdout += chunk.toString();
     });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    this.exited = exitedWithOutput(this.child);
   }
 
   /** Parsed JSON log lines so far. */
   logs(): Record<string, unknown>[] {
+    // Only whole lines: the last may still be arriving.
     return this.stderr
       .split('\n')
+      .slice(0, -1)
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
@@ -90,3 +92,18 @@ export function writeAgentConfig(
 }
 
 export { waitFor } from './wait.js';
+
+/** How long after 'exit' a child's output streams may take to end before the exit counts anyway. */
+const OUTPUT_CLOSE_WAIT_MS = 2_000;
+
+/**
+ * The child's exit code once its output has been read to the end: 'exit' may come before the
+ * last bytes of stdout and stderr, 'close' after them. A grandchild that inherited the pipes
+ * could hold 'close' off, so the exit counts on its own after OUTPUT_CLOSE_WAIT_MS.
+ */
+export function exitedWithOutput(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    child.once('close', (code) => resolve(code));
+    child.once('exit', (code) => setTimeout(() => resolve(code), OUTPUT_CLOSE_WAIT_MS).unref());
+  });
+}

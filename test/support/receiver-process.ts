@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { exitedWithOutput } from './agent-process.js';
 
 const BIN = fileURLToPath(new URL('../../bin/hotspare.js', import.meta.url));
 const START_TIMEOUT_MS = 20_000;
@@ -42,7 +43,7 @@ export class ReceiverProcess {
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     const child = this.#child;
     if (child === undefined || !this.running) return child?.exitCode ?? null;
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const exited = exitedWithOutput(child);
     child.kill(signal);
     return exited;
   }
