@@ -123,8 +123,16 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     // just started on the restored datadir: an event due in that moment may have run).
     const scheduler = await server.pauseEventScheduler();
     if (scheduler.paused) log.info('event scheduler off during the restore and replay');
-    const restoreScheduler = (): Promise<void> =>
-      scheduler.restore().catch((err: unknown) => log.error({ err }, 'could not turn the event scheduler back on; SET GLOBAL event_scheduler = ON on the target'));
+    const packet = await server.raiseMaxAllowedPacket().catch(async (err: unknown) => {
+      await scheduler.restore().catch(() => undefined);
+      throw err;
+    });
+    if (packet.raised) log.info({ was: packet.was }, 'max_allowed_packet raised to 1 GiB during the restore and replay');
+    // The operator's settings, put back however the promotion ends.
+    const restoreSettings = async (): Promise<void> => {
+      await scheduler.restore().catch((err: unknown) => log.error({ err }, 'could not turn the event scheduler back on; SET GLOBAL event_scheduler = ON on the target'));
+      await packet.restore().catch((err: unknown) => log.error({ err }, `could not put max_allowed_packet back; SET GLOBAL max_allowed_packet = ${packet.was} on the target`));
+    };
     try {
       await withClientDefaultsFile(options.credentials, async (defaultsFile) => {
         if (physical === undefined) await restoreBase(options.archiveRoot, base, defaultsFile, log);
@@ -140,7 +148,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
           void flush
             .restore()
             .catch((restoreErr: unknown) => log.error({ err: restoreErr }, 'could not put innodb_flush_log_at_trx_commit back; set it on the target by hand'))
-            .then(restoreScheduler)
+            .then(restoreSettings)
             .finally(() => {
               // The default action now: the process ends as the signal asked.
               process.off('SIGINT', interrupted);
@@ -164,8 +172,8 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
         log.info({ stopAt: plan.stopAt }, 'binlog replayed');
       });
     } finally {
-      // The operator's setting, whether the promotion got this far or failed on the way.
-      await restoreScheduler();
+      // The operator's settings, whether the promotion got this far or failed on the way.
+      await restoreSettings();
     }
     const filesRestored =
       plan.files.sources.length === 0 ? [] : await restoreSpool({ archiveDir: options.archiveRoot, untilMs: plan.files.untilMs, filesRoot: options.filesRoot, logger: log });

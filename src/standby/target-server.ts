@@ -3,6 +3,9 @@ import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import { HotspareError } from '../core/errors.js';
 import type { ClientCredentials } from '../platform/client-defaults-file.js';
 
+/** The largest max_allowed_packet MySQL and MariaDB accept (1 GiB). */
+const MAX_ALLOWED_PACKET_CEILING = 1024 * 1024 * 1024;
+
 /**
  * The server a standby is promoted into, over one mysql2 connection: who it is, which
  * databases it holds, and the few changes promotion makes besides restore and replay.
@@ -138,6 +141,28 @@ export class TargetServer {
       paused: true,
       restore: async () => {
         await this.#query('SET GLOBAL event_scheduler = ON');
+      },
+    };
+  }
+
+  /**
+   * Raises max_allowed_packet to the server's maximum while the base is restored and the
+   * binlog replayed, and returns what puts it back. A logical base carries each row as one
+   * literal (up to twice its stored size) and the replay each row event as a BINLOG statement
+   * (its base64, 4/3 of the event): on a standby left at the default (16 MiB), a large row the
+   * primary took would stop the promotion half-way. New sessions take the global value, and the
+   * restore's and replay's clients are new sessions; the server allocates only what a packet needs.
+   */
+  async raiseMaxAllowedPacket(): Promise<{ was: number; raised: boolean; restore: () => Promise<void> }> {
+    const [row] = await this.#query('SELECT @@global.max_allowed_packet AS p');
+    const was = Number(row?.['p'] ?? MAX_ALLOWED_PACKET_CEILING);
+    if (was >= MAX_ALLOWED_PACKET_CEILING) return { was, raised: false, restore: async () => undefined };
+    await this.#query(`SET GLOBAL max_allowed_packet = ${MAX_ALLOWED_PACKET_CEILING}`);
+    return {
+      was,
+      raised: true,
+      restore: async () => {
+        await this.#query(`SET GLOBAL max_allowed_packet = ${was}`);
       },
     };
   }

@@ -159,4 +159,33 @@ describe('hotspare base through the running agent', () => {
       await Promise.all([odd.destroy(), target.destroy()]);
     }
   }, 120_000);
+
+  it('a standby whose max_allowed_packet is below the rows: raised for the restore and the replay, then put back', async () => {
+    // A row in the base (its literal, hex, twice its size) and one after it (its row event, as a
+    // BINLOG statement, 4/3 of it) both beyond the 1 MiB the standby allows.
+    await conn.query('CREATE TABLE app.wide (id INT PRIMARY KEY, b LONGBLOB) ENGINE=InnoDB');
+    await conn.query('INSERT INTO app.wide VALUES (1, ?)', [Buffer.alloc(700 * 1024, 7)]);
+    const base = await runHotspare(['base', '--config', config]);
+    expect(base.code).toBe(0);
+    await conn.query('INSERT INTO app.wide VALUES (2, ?)', [Buffer.alloc(3 * 1024 * 1024, 9)]);
+    const expected = await tableChecksums(conn);
+    const end = await primaryHead(conn);
+    agent = new HotspareProcess(['agent', '--config', config]);
+    const archivedPath = join(archive, 'binlog', end.file);
+    await waitFor('the archive to catch up', () => existsSync(archivedPath) && statSync(archivedPath).size >= end.position, 60_000);
+    expect(await agent.kill('SIGTERM')).toBe(0);
+
+    const narrow = await MariadbServer.start({ serverId: 34, binlog: false, baseDir: join(dir, 'narrow'), extraArgs: ['--max-allowed-packet=1M'] });
+    try {
+      const plan = await promoteInto(narrow, archive, { kind: 'end' }, { replace: false });
+      expect(plan.replay.length).toBeGreaterThan(0);
+      const n = await narrow.connect();
+      expect(await tableChecksums(n)).toEqual(expected);
+      const [[row]] = (await n.query('SELECT @@global.max_allowed_packet AS p')) as [Array<{ p: number | string }>, unknown];
+      expect(Number(row?.p)).toBe(1024 * 1024);
+      await n.end();
+    } finally {
+      await narrow.destroy();
+    }
+  }, 180_000);
 });
