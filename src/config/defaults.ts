@@ -182,7 +182,7 @@ export const DEFAULT_WIRE_FILE_CHUNK_BYTES = 1024 * 1024;
 export const DEFAULT_WIRE_HEARTBEAT_INTERVAL_MS = 2_000;
 /** Nothing received for this long (PINGs included) means the peer is dead. */
 export const DEFAULT_WIRE_IDLE_TIMEOUT_MS = 15_000;
-/** A connection must complete its handshake within this long or it is dropped. */
+/** A connection must send its HELLO (after TLS, if any) within this long or it is dropped; admission is the receiver's own work and not counted. */
 export const DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS = 5_000;
 /** The agent gives up connecting to a receiver after this long (and retries with backoff). */
 export const DEFAULT_REMOTE_CONNECT_TIMEOUT_MS = 5_000;
