@@ -22,6 +22,8 @@ export interface HookResult {
 
 /** How much of a hook's output goes into the log. */
 const HOOK_OUTPUT_LOG_BYTES_MAX = 16 * 1024;
+/** After a hook exits, its last output still in the pipes is read for this long at most. */
+const HOOK_OUTPUT_DRAIN_MS = 200;
 
 /**
  * Runs the post-promotion hooks recorded with each spool source (`spool[].hooks` in the
@@ -67,7 +69,8 @@ export async function runPromotionHooks(options: {
 
 function runOne(command: string, timeoutMs: number, env: NodeJS.ProcessEnv): Promise<{ exitCode: number | null; signal: string | null; timedOut: boolean; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: a timeout kills what the hook started too, not only the shell.
+    const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
     const collect = (chunk: Buffer): void => {
       if (output.length < HOOK_OUTPUT_LOG_BYTES_MAX) output += chunk.toString('utf8').slice(0, HOOK_OUTPUT_LOG_BYTES_MAX - output.length);
@@ -75,17 +78,36 @@ function runOne(command: string, timeoutMs: number, env: NodeJS.ProcessEnv): Pro
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
     let timedOut = false;
+    let settled = false;
+    const finish = (result: { exitCode: number | null; signal: string | null; output: string }): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      // A daemon the hook started in the background may hold the pipes open: its output is not
+      // waited for (the hook itself has ended). The pipes are drained without keeping promote
+      // alive; closing them would kill it with SIGPIPE at its next write (once promote exits it
+      // will be, so a hook that starts a daemon redirects the daemon's output).
+      for (const pipe of [child.stdout, child.stderr]) {
+        pipe.removeListener('data', collect);
+        pipe.resume();
+        (pipe as unknown as { unref?: () => void }).unref?.();
+      }
+      resolve({ ...result, timedOut });
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     }, timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ exitCode: null, signal: null, timedOut, output: `${output}${err.message}` });
-    });
-    child.on('close', (exitCode, signal) => {
-      clearTimeout(timer);
-      resolve({ exitCode, signal, timedOut, output });
+    child.on('error', (err) => finish({ exitCode: null, signal: null, output: `${output}${err.message}` }));
+    // 'close' waits for every holder of the pipes; 'exit' is the hook's own end. The output
+    // still in the pipes when it exits gets a moment to arrive.
+    child.on('close', (exitCode, signal) => finish({ exitCode, signal, output }));
+    child.on('exit', (exitCode, signal) => {
+      setTimeout(() => finish({ exitCode, signal, output }), HOOK_OUTPUT_DRAIN_MS).unref();
     });
   });
 }
