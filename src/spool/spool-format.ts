@@ -14,7 +14,7 @@ import { crc32 } from '../core/crc32.js';
  * that changed and an append only the new ones. Data reaches a pack (fsynced) before the
  * journal line that references it, so a durable journal line never points at missing bytes.
  */
-export const SPOOL_FORMAT_VERSION = 1;
+export const SPOOL_FORMAT_VERSION = 2;
 
 /** A block of a file: hash of its bytes, pack number, offset in the pack. Its length follows from the file size. */
 export type BlockRef = [hash: string, pack: number, offset: number];
@@ -87,7 +87,18 @@ export interface SourceMeta {
   blockBytes: number;
   retentionSeconds: number;
   hooks: Array<{ run: string; timeoutSeconds: number }>;
+  /**
+   * From this instant (ms) on the archive holds the source's whole tree: the end of its first
+   * full pass. Before it, the tree is partial (the first pass commits as it goes), and a
+   * restore to such a point would delete from the target what the pass had not reached.
+   * Format 2 records it (absent: no full pass has completed yet); format 1 did not, and its
+   * history counts as complete from its start.
+   */
+  completeFromMs?: number;
 }
+
+/** Where a source's history is complete from (see SourceMeta.completeFromMs); undefined: not yet. */
+export const historyCompleteFromMs = (meta: SourceMeta): number | undefined => (meta.format < 2 ? 0 : meta.completeFromMs);
 
 /** A journal line as text (the CRC covers the JSON's UTF-8 bytes); many are joined and converted to bytes at once. */
 export function encodeLineText(line: JournalLine): string {

@@ -33,7 +33,7 @@ import { FileReader } from './file-reader.js';
 import { shipFile } from './file-shipper.js';
 import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
-import { encodeLineText, SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
+import { encodeLineText, historyCompleteFromMs, SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
 import { SpoolJournal } from './spool-journal.js';
 import { isUnder, type SpoolTree } from './spool-tree.js';
 import { excludeMatcher, type Found } from './tree-scanner.js';
@@ -146,6 +146,8 @@ export class SpoolSyncer {
   readonly tuning: SpoolTuning;
   readonly #log: Logger;
   readonly #excluded: (rel: string) => boolean;
+  /** The source.json this session wrote (its completeFromMs set once the first full pass is in). */
+  #meta: SourceMeta | undefined;
   #journal: SpoolJournal | undefined;
   #tree: SpoolTree | undefined;
   #pack: PackWriter | undefined;
@@ -273,6 +275,9 @@ export class SpoolSyncer {
     if (existing !== undefined) {
       const old = JSON.parse(existing.toString('utf8')) as SourceMeta;
       if (old.blockBytes !== meta.blockBytes) meta.blockBytes = old.blockBytes;
+      // An archive from before format 2 was complete from its start (its first pass long done).
+      const completeFromMs = historyCompleteFromMs(old);
+      if (completeFromMs !== undefined) meta.completeFromMs = completeFromMs;
     }
     this.tuning.blockBytes = meta.blockBytes;
     await this.#reader?.close();
@@ -285,6 +290,7 @@ export class SpoolSyncer {
     this.#reader.warm();
     const text = `${JSON.stringify(meta, null, 2)}\n`;
     if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
+    this.#meta = meta;
     const { journal, tree } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log);
     // The last session's writes (a pass that failed or stopped) end before packs are listed.
     await this.#pack?.close();
@@ -398,10 +404,23 @@ export class SpoolSyncer {
       this.#ensureWatcher();
       await this.#shipRoots(roots, shallow, full, journal, tree, pack);
       // A pass cut short by stop() committed nothing: its waiters hear SPOOL_STOPPED from stop().
+      if (!this.#stopped && full) await this.#recordComplete();
       if (!this.#stopped) this.#finishFull(served);
     } finally {
       this.#inPass = undefined;
     }
+  }
+
+  /**
+   * After the source's first full pass (all of it committed), records from when its history is
+   * complete: a restore to an earlier point would hold only part of the tree.
+   */
+  async #recordComplete(): Promise<void> {
+    const meta = this.#meta;
+    if (meta === undefined || meta.completeFromMs !== undefined) return;
+    meta.completeFromMs = this.options.clock.nowMs();
+    await this.options.files.putFile(sourceMetaPath(meta.name), Buffer.from(`${JSON.stringify(meta, null, 2)}\n`));
+    this.#log.info({ completeFrom: new Date(meta.completeFromMs).toISOString() }, 'first full pass of the spool source committed: its history is complete from here');
   }
 
   #finishFull(served: Array<{ resolve: () => void }>): void {

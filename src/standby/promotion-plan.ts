@@ -9,7 +9,7 @@ import { scanArchive, type ArchiveDamage, type CommitPoint } from './archive-sca
 import { checkBaseFiles } from './base-checksums.js';
 import type { ReplayRange } from './binlog-replay.js';
 import type { Logger } from '../platform/logger.js';
-import { listSpoolSources, spoolTreeAt } from './spool-restore.js';
+import { isBeforeHistory, listSpoolSources, spoolTreeAt } from './spool-restore.js';
 import { StopPointResolver, describeTarget, refuseBeforeArchiveStart, type TargetSpec } from './stop-point.js';
 import type { TargetServer } from './target-server.js';
 import { planPhysicalRestore, type PhysicalRestorePlan, type StreamExtractor } from './physical-restore.js';
@@ -80,7 +80,8 @@ export interface FilesPlan {
   untilMs: number | undefined;
   /** The same point in words, for the report. */
   asOf: string;
-  sources: Array<{ name: string; restoreTo: string; hooks: number }>;
+  /** `skipped`: why the source is left as it is (no complete tree at the point). */
+  sources: Array<{ name: string; restoreTo: string; hooks: number; skipped?: string }>;
 }
 
 export interface PlanInput {
@@ -273,7 +274,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       {
         name: 'restore-spool-files',
         run: files.sources.length > 0,
-        detail: files.sources.length > 0 ? `${files.sources.map((s) => `${s.name} to ${s.restoreTo}`).join(', ')}, as of ${files.asOf}` : 'the archive holds no spool sources',
+        detail: files.sources.length > 0 ? `${files.sources.map((s) => (s.skipped === undefined ? `${s.name} to ${s.restoreTo}` : `${s.name} left as it is (${s.skipped})`)).join(', ')}, as of ${files.asOf}` : 'the archive holds no spool sources',
       },
       { name: 'read-only-off', run: true, detail: 'SET GLOBAL read_only = OFF' },
       { name: 'run-hooks', run: hooks > 0, detail: hooks > 0 ? `${hooks} post-promotion hook(s) from the spool sources' config` : 'no hooks configured' },
@@ -323,8 +324,9 @@ function physicalBaseSteps(base: BaseBackupMetadata, plan: PhysicalRestorePlan):
 
 /**
  * The spool files' restore point is the database's: the newest durable state for a promotion
- * to the end; the --until instant itself; for a GTID or position, the end of the second in
- * which the last applied transaction committed (binlog times have one-second resolution).
+ * to the end; for --until T, the end of T's second (the database gets every commit stamped in
+ * it); for a GTID or position, the end of the second in which the last applied transaction
+ * committed (binlog times have one-second resolution).
  * Each source's history is read now, so a point the retention already dropped is refused
  * before anything changes.
  */
@@ -338,12 +340,20 @@ async function planFiles(
   logger: Logger,
 ): Promise<FilesPlan> {
   const lastCommitMs = last !== undefined ? last.timestampS * 1000 : Date.parse(base.startedAt);
-  const untilMs = target.kind === 'end' && !stoppedShort ? undefined : target.kind === 'time' ? target.atMs : lastCommitMs + 999;
+  // Binlog times have one-second resolution: --until T applies every commit stamped in T's second
+  // (stop-point.ts), so the files are taken to the end of that second too, not to T itself.
+  const untilMs = target.kind === 'end' && !stoppedShort ? undefined : target.kind === 'time' ? endOfSecond(target.atMs) : lastCommitMs + 999;
   const asOf = untilMs === undefined ? 'their newest durable change' : new Date(untilMs).toISOString();
   const sources = [];
   for (const meta of await listSpoolSources(archiveRoot)) {
-    await spoolTreeAt(archiveRoot, meta, untilMs, logger.child({ source: meta.name }));
-    sources.push({ name: meta.name, restoreTo: filesRoot === undefined ? meta.path : join(filesRoot, meta.name), hooks: meta.hooks.length });
+    const skipped = await spoolTreeAt(archiveRoot, meta, untilMs, logger.child({ source: meta.name })).then(
+      () => undefined,
+      (err: unknown) => {
+        if (isBeforeHistory(err)) return err.message;
+        throw err;
+      },
+    );
+    sources.push({ name: meta.name, restoreTo: filesRoot === undefined ? meta.path : join(filesRoot, meta.name), hooks: meta.hooks.length, ...(skipped === undefined ? {} : { skipped }) });
   }
   return { untilMs, asOf, sources };
 }
@@ -381,3 +391,6 @@ function lastHeardOf(heard: LastHeardRecord | undefined, newestEventS: number): 
 export function describeDamage(d: ArchiveDamage): string {
   return `${d.file}:${d.offset} (${d.kind}: ${d.reason})`;
 }
+
+/** The last millisecond of the second `ms` falls in. */
+const endOfSecond = (ms: number): number => Math.floor(ms / 1000) * 1000 + 999;

@@ -1,11 +1,12 @@
 import { chmod, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { HotspareError } from '../core/errors.js';
 import { blockHash } from '../spool/file-shipper.js';
 import { fsyncDir } from '../platform/durable-file.js';
 import type { Logger } from '../platform/logger.js';
-import { blockLength, packPath, sourceMetaPath, type SourceMeta } from '../spool/spool-format.js';
+import { blockLength, historyCompleteFromMs, packPath, sourceMetaPath, type SourceMeta } from '../spool/spool-format.js';
 import { readSegments } from '../spool/spool-journal.js';
 import { SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
 import { excludeMatcher } from '../spool/tree-scanner.js';
@@ -31,7 +32,12 @@ export interface SpoolRestoreResult {
   dirs: number;
   links: number;
   bytes: number;
+  /** Why the source was left as it is on the target (no complete tree at the point); undefined when restored. */
+  skipped?: string;
 }
+
+/** The source has no complete tree at the point (SPOOL_BEFORE_HISTORY): it is skipped, not restored empty. */
+export const isBeforeHistory = (err: unknown): err is HotspareError => err instanceof HotspareError && err.code === 'SPOOL_BEFORE_HISTORY';
 
 /** The spool sources recorded in an archive, with their descriptions. */
 export async function listSpoolSources(archiveDir: string): Promise<SourceMeta[]> {
@@ -39,10 +45,58 @@ export async function listSpoolSources(archiveDir: string): Promise<SourceMeta[]
   const out: SourceMeta[] = [];
   for (const name of await files.list('files')) {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) continue;
-    const meta = await files.readFile(sourceMetaPath(name));
-    if (meta !== undefined) out.push(JSON.parse(meta.toString('utf8')) as SourceMeta);
+    const text = await files.readFile(sourceMetaPath(name));
+    if (text === undefined) continue;
+    const meta = parseSourceMeta(text, name);
+    out.push(meta);
   }
   return out;
+}
+
+/**
+ * source.json, checked: the name it gives is the folder's (it becomes a folder under
+ * --files-root, so a crafted "../x" must not climb out), and the fields restore uses are there.
+ */
+function parseSourceMeta(text: Buffer, folder: string): SourceMeta {
+  let meta: Partial<SourceMeta>;
+  try {
+    meta = JSON.parse(text.toString('utf8')) as Partial<SourceMeta>;
+  } catch (err) {
+    throw new HotspareError('SPOOL_META', `files/${folder}/source.json is not valid JSON`, { cause: err, hint: 'the archive is damaged; restart the agent to rewrite it, or remove the source from the archive' });
+  }
+  const problem =
+    meta.name !== folder ? `names the source ${JSON.stringify(meta.name)}, not ${JSON.stringify(folder)}`
+    : typeof meta.path !== 'string' || !meta.path.startsWith('/') ? 'has no absolute path'
+    : !Array.isArray(meta.exclude) || !Array.isArray(meta.hooks) ? 'lacks its exclude or hooks list'
+    : !Number.isInteger(meta.blockBytes) || (meta.blockBytes ?? 0) <= 0 ? 'has no block size'
+    : undefined;
+  if (problem !== undefined) {
+    throw new HotspareError('SPOOL_META', `files/${folder}/source.json ${problem}`, { hint: 'the archive is damaged or was written by another tool; restart the agent to rewrite it' });
+  }
+  return meta as SourceMeta;
+}
+
+/**
+ * A recorded path is relative, with no empty, `.` or `..` component and no NUL, and every
+ * entry's parent is a directory of the tree: nothing in a journal (damaged, or written by a
+ * hostile primary) can place a file outside the restore root, or under a link.
+ */
+function checkTreePaths(tree: SpoolTree, source: string): void {
+  for (const [path, e] of tree.entries) {
+    if (path === '') {
+      if (e.kind === 'dir') continue;
+    } else if (!path.startsWith('/') && !path.includes('\0') && path.split('/').every((c) => c !== '' && c !== '.' && c !== '..')) {
+      const slash = path.lastIndexOf('/');
+      const parent = slash < 0 ? undefined : tree.get(path.slice(0, slash));
+      if (slash < 0 || parent?.kind === 'dir') continue;
+      throw new HotspareError('SPOOL_JOURNAL', `spool source ${source} records ${JSON.stringify(path)} under ${JSON.stringify(path.slice(0, slash))}, which is not a directory of the tree`, {
+        hint: 'the journal is inconsistent; nothing was restored from it: run `hotspare verify`, or restore an earlier point',
+      });
+    }
+    throw new HotspareError('SPOOL_JOURNAL', `spool source ${source} records the path ${JSON.stringify(path)}, which is not a plain relative path`, {
+      hint: 'the journal is damaged or hostile; nothing was restored from it: run `hotspare verify`',
+    });
+  }
 }
 
 /**
@@ -59,15 +113,19 @@ export async function spoolTreeAt(archiveDir: string, meta: SourceMeta, untilMs:
   });
   const first = segments[0];
   if (first === undefined) throw new HotspareError('SPOOL_NO_HISTORY', `spool source ${meta.name} has no journal in the archive`, { hint: 'check that the agent ships this source (`hotspare status`)' });
-  if (index < 0) {
-    if (first.seq !== 1) {
-      throw new HotspareError('SPOOL_HISTORY_TRUNCATED', `spool source ${meta.name} keeps history only from ${new Date(first.checkpointMs).toISOString()}, after the requested point`, {
-        hint: 'choose a later point, or raise spool[].retentionSeconds for the future',
-      });
-    }
-    // Before the source's first recorded state: it held nothing in the archive yet.
-    logger.warn({ source: meta.name, firstMs: first.checkpointMs }, 'restore point is before the first recorded state of this source; restoring it empty');
-    return { tree: new SpoolTree(meta.blockBytes), pointMs: first.checkpointMs };
+  if (index < 0 && first.seq !== 1) {
+    throw new HotspareError('SPOOL_HISTORY_TRUNCATED', `spool source ${meta.name} keeps history only from ${new Date(first.checkpointMs).toISOString()}, after the requested point`, {
+      hint: 'choose a later point, or raise spool[].retentionSeconds for the future',
+    });
+  }
+  // Before the source's first recorded state, or within its first pass: the archive holds none
+  // or part of the tree, and restoring that would delete from the target what it lacks.
+  const completeFromMs = historyCompleteFromMs(meta);
+  if (index < 0 || completeFromMs === undefined || until < completeFromMs) {
+    const since = completeFromMs === undefined ? 'no full pass of it has completed yet' : `its history is complete from ${new Date(completeFromMs).toISOString()}`;
+    throw new HotspareError('SPOOL_BEFORE_HISTORY', `spool source ${meta.name} has no complete tree at the restore point: ${since}`, {
+      hint: 'the source is left as it is on the target; choose a later point to restore it too',
+    });
   }
   const segment = segments[index] as (typeof segments)[number];
   const tree = treeFromCheckpoint(segment, meta.blockBytes);
@@ -77,6 +135,7 @@ export async function spoolTreeAt(archiveDir: string, meta: SourceMeta, untilMs:
     tree.apply(op);
     pointMs = op.t;
   }
+  checkTreePaths(tree, meta.name);
   return { tree, pointMs };
 }
 
@@ -95,9 +154,18 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
   const results: SpoolRestoreResult[] = [];
   for (const meta of metas) {
     const log = options.logger.child({ component: 'spool-restore', source: meta.name });
-    const { tree, pointMs } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log);
     const dest = options.filesRoot === undefined ? meta.path : join(options.filesRoot, meta.name);
-    const counts = await materialize(tree, dest, options.archiveDir, meta, log);
+    const at = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log).catch((err: unknown) => {
+      if (!isBeforeHistory(err)) throw err;
+      log.warn({ code: err.code, path: dest, hint: err.hint }, `${err.message}; not restored`);
+      results.push({ name: meta.name, path: dest, pointMs: 0, files: 0, dirs: 0, links: 0, bytes: 0, skipped: err.message });
+      return undefined;
+    });
+    if (at === undefined) continue;
+    const { tree, pointMs } = at;
+    const counts = await materialize(tree, dest, options.archiveDir, meta, log).catch((err: unknown) => {
+      throw restoreIoError(err, meta.name, dest);
+    });
     const result = { name: meta.name, path: dest, pointMs, ...counts };
     log.info({ ...result, point: new Date(pointMs).toISOString() }, 'spool source restored');
     results.push(result);
@@ -129,11 +197,26 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
   const paths = [...tree.entries.keys()].sort((a, b) => depthOf(a) - depthOf(b) || (a < b ? -1 : 1));
   const packs = new Map<number, FileHandle>();
   const counts = { files: 0, dirs: 0, links: 0, bytes: 0 };
+  /** Folders under dest seen to be real directories (not links) before anything is put in them. */
+  const realDirs = new Set<string>(['']);
+  const parentIsRealDir = async (rel: string): Promise<void> => {
+    const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+    if (realDirs.has(parent)) return;
+    const st = await lstat(join(dest, parent)).catch(() => undefined);
+    if (st?.isDirectory() !== true) {
+      // An excluded path the target holds as a link, say: writing there would follow it.
+      throw new HotspareError('SPOOL_RESTORE_PATH', `${join(dest, parent)} is not a directory (a link or a file), so ${rel} is not restored through it`, {
+        hint: 'move it aside on the target (or restore with --files-root) and promote again',
+      });
+    }
+    realDirs.add(parent);
+  };
   try {
     for (const rel of paths) {
       const e = tree.get(rel);
       const abs = join(dest, rel);
-      if (e === undefined) continue;
+      if (e === undefined || rel === '') continue;
+      await parentIsRealDir(rel);
       if (e.kind === 'dir') {
         await mkdir(abs, { recursive: true });
         counts.dirs++;
@@ -144,7 +227,10 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
         counts.links++;
       } else {
         const tmp = join(dest, rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '', `.hotspare-restore-${process.pid}`);
-        const out = await open(tmp, 'w', 0o600);
+        // O_EXCL: a link planted under the temporary name is not followed.
+        await unlink(tmp).catch(() => undefined);
+        const out = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        let written = false;
         try {
           for (let i = 0; i < e.blocks.length; i++) {
             const [hash, pack, offset] = e.blocks[i] as [string, number, number];
@@ -172,8 +258,11 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
           await out.truncate(e.size);
           await out.chmod(e.mode);
           await out.sync();
+          written = true;
         } finally {
           await out.close();
+          // A failed file leaves no temporary file where the application may pick it up.
+          if (!written) await unlink(tmp).catch(() => undefined);
         }
         await rename(tmp, abs);
         await utimes(abs, utimesSeconds(e.mtimeNs), utimesSeconds(e.mtimeNs));
@@ -212,4 +301,19 @@ async function walk(root: string, excluded: (rel: string) => boolean): Promise<M
     }
   }
   return out;
+}
+
+/** A restore's file-system failure (full volume, permissions, a pack gone) as an error with a code and a hint. */
+function restoreIoError(err: unknown, source: string, dest: string): unknown {
+  if (err instanceof HotspareError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const why =
+    e.code === 'ENOSPC' ? 'the target volume is full'
+    : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied (run promote as a user that may write there)'
+    : e.code === 'ENOENT' && e.path?.includes('/packs/') === true ? 'a pack of the archive is missing (the archive is damaged: run `hotspare verify`)'
+    : undefined;
+  return new HotspareError('SPOOL_RESTORE_IO', `restoring spool source ${source} into ${dest}: ${e.message ?? String(err)}`, {
+    cause: err,
+    hint: `${why === undefined ? '' : `${why}; `}the database is restored and stays read-only: fix the cause and run promote again with --replace, or restore the files with --files-root`,
+  });
 }

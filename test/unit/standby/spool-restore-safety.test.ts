@@ -1,0 +1,125 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../src/platform/logger.js';
+import { blockHash } from '../../../src/spool/file-shipper.js';
+import { SPOOL_FORMAT_VERSION, encodeLineText, journalPath, packPath, sourceMetaPath, type JournalLine, type SourceMeta, type SpoolOp } from '../../../src/spool/spool-format.js';
+import { restoreSpool } from '../../../src/standby/spool-restore.js';
+
+/**
+ * Goal: a spool restore never writes outside its root, whatever the archive's journal says,
+ * and never restores a partial history over a target (a point before the source's history is
+ * complete leaves the target as it is). Method: archives written by hand, line by line, in the
+ * archive's own format; real restores into temporary folders.
+ */
+const work = mkdtempSync(join(tmpdir(), 'hotspare-restore-safety-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const T0 = 1_796_000_000_000;
+const BLOCK = 65536;
+let archives = 0;
+
+/** An archive with one source `s`: its source.json, one pack holding `data`, one journal segment of a checkpoint (at T0) and `ops`. */
+function archiveWith(ops: (pack: (data: string) => [index: number, hash: string, pack: number, offset: number]) => SpoolOp[], meta: Partial<SourceMeta> = {}): string {
+  const root = join(work, `archive-${++archives}`);
+  const chunks: Buffer[] = [];
+  let at = 0;
+  const pack = (data: string): [number, string, number, number] => {
+    const bytes = Buffer.from(data);
+    chunks.push(bytes);
+    at += bytes.length;
+    return [0, blockHash(bytes), 1, at - bytes.length];
+  };
+  const lines: JournalLine[] = [{ op: 'ckpt', t: T0, seq: 1 }, { op: 'ckpt-end', n: 0 }, ...ops(pack)];
+  const full: SourceMeta = { format: SPOOL_FORMAT_VERSION, name: 's', path: join(work, 'nowhere'), exclude: [], blockBytes: BLOCK, retentionSeconds: 86400, hooks: [], completeFromMs: T0, ...meta };
+  for (const [path, body] of [
+    [sourceMetaPath('s'), JSON.stringify(full)],
+    [journalPath('s', 1), lines.map(encodeLineText).join('')],
+    [packPath('s', 1), Buffer.concat(chunks)],
+  ] as const) {
+    mkdirSync(join(root, path, '..'), { recursive: true });
+    writeFileSync(join(root, path), body);
+  }
+  return root;
+}
+
+const fileOp = (t: number, path: string, data: string, ref: [number, string, number, number]): SpoolOp => ({
+  op: 'file',
+  t,
+  path,
+  e: { kind: 'file', mode: 0o644, mtimeNs: `${t}000000`, ctimeNs: `${t}000000`, size: Buffer.byteLength(data), ino: 1 },
+  set: [ref],
+});
+
+const restore = (archive: string, filesRoot: string, untilMs?: number): ReturnType<typeof restoreSpool> =>
+  restoreSpool({ archiveDir: archive, filesRoot, untilMs, logger: silentLogger() });
+
+describe('spool restore against hostile or partial archives', () => {
+  it('refuses a path that climbs out of the root, and writes nothing', async () => {
+    const archive = archiveWith((pack) => [fileOp(T0 + 1, 'ok.txt', 'fine', pack('fine')), fileOp(T0 + 2, '../../escaped.txt', 'out', pack('out'))]);
+    const root = join(work, 'climb');
+    await expect(restore(archive, root)).rejects.toMatchObject({ code: 'SPOOL_JOURNAL', message: expect.stringContaining('../../escaped.txt') });
+    expect(existsSync(join(work, 'escaped.txt'))).toBe(false);
+    expect(existsSync(join(root, 's', 'ok.txt'))).toBe(false);
+  });
+
+  it('refuses a file recorded under a link (which restore would follow), and writes nothing through it', async () => {
+    const outside = join(work, 'outside');
+    mkdirSync(outside);
+    const archive = archiveWith((pack) => [
+      { op: 'link', t: T0 + 1, path: 'a', e: { kind: 'link', target: outside, mtimeNs: `${T0}000000`, ino: 2 } },
+      fileOp(T0 + 2, 'a/through-link.txt', 'x', pack('x')),
+    ]);
+    await expect(restore(archive, join(work, 'via-link'))).rejects.toMatchObject({ code: 'SPOOL_JOURNAL' });
+    expect(existsSync(join(outside, 'through-link.txt'))).toBe(false);
+  });
+
+  it('refuses a source.json whose name would place the source outside --files-root', async () => {
+    const archive = archiveWith(() => [], { name: '../../x' });
+    await expect(restore(archive, join(work, 'meta'))).rejects.toMatchObject({ code: 'SPOOL_META' });
+    expect(existsSync(join(work, 'x'))).toBe(false);
+  });
+
+  it('does not write through a link the target holds at an excluded path', async () => {
+    const outside = join(work, 'outside-excluded');
+    mkdirSync(outside);
+    const archive = archiveWith(
+      (pack) => [{ op: 'dir', t: T0 + 1, path: 'log', e: { kind: 'dir', mode: 0o755, mtimeNs: `${T0}000000`, ino: 3 } }, fileOp(T0 + 2, 'log/x', 'x', pack('x'))],
+      { exclude: ['log', 'log/**'] },
+    );
+    const root = join(work, 'excluded');
+    mkdirSync(join(root, 's'), { recursive: true });
+    symlinkSync(outside, join(root, 's', 'log'));
+    await expect(restore(archive, root)).rejects.toMatchObject({ code: 'SPOOL_RESTORE_PATH' });
+    expect(existsSync(join(outside, 'x'))).toBe(false);
+  });
+
+  it('leaves the target as it is for a point before the history is complete, and restores from that point on', async () => {
+    const archive = archiveWith((pack) => [fileOp(T0 + 10, 'seqno', '812', pack('812'))], { completeFromMs: T0 + 50 });
+    const root = join(work, 'partial');
+    mkdirSync(join(root, 's'), { recursive: true });
+    writeFileSync(join(root, 's', 'keep'), 'the standby’s own');
+    // Before the first recorded state, and inside the first pass: nothing deleted, nothing written.
+    for (const until of [T0 - 1000, T0 + 20]) {
+      const [result] = await restore(archive, root, until);
+      expect(result?.skipped).toMatch(/no complete tree/);
+      expect(readFileSync(join(root, 's', 'keep'), 'utf8')).toBe('the standby’s own');
+      expect(existsSync(join(root, 's', 'seqno'))).toBe(false);
+    }
+    const [done] = await restore(archive, root, T0 + 60);
+    expect(done?.skipped).toBeUndefined();
+    expect(readFileSync(join(root, 's', 'seqno'), 'utf8')).toBe('812');
+    expect(existsSync(join(root, 's', 'keep'))).toBe(false);
+  });
+
+  it('a source whose first full pass never completed is not restored at all; one of format 1 counts as complete', async () => {
+    const never = archiveWith((pack) => [fileOp(T0 + 10, 'f', 'a', pack('a'))], { completeFromMs: undefined });
+    const [skipped] = await restore(never, join(work, 'never'));
+    expect(skipped?.skipped).toMatch(/no full pass/);
+    const legacy = archiveWith((pack) => [fileOp(T0 + 10, 'f', 'a', pack('a'))], { format: 1, completeFromMs: undefined });
+    const [restored] = await restore(legacy, join(work, 'legacy'));
+    expect(restored?.skipped).toBeUndefined();
+    expect(readFileSync(join(work, 'legacy', 's', 'f'), 'utf8')).toBe('a');
+  });
+});
