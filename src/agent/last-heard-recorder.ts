@@ -79,7 +79,10 @@ export class LastHeardRecorder {
 
   /** Feeds one pipeline event. */
   observe(event: ReplicaEvent): void {
-    if (event.kind === 'connected') this.#durable = undefined;
+    // The durable point is never forgotten: a dump that reconnects keeps its session (and its
+    // archive's end), and a new session announces its durable end before anything else. It
+    // was cleared at `connected`, and an idle primary sends no event after a reconnect: every
+    // record then said the archive had not caught up, and promote counted a loss window.
     if (event.kind === 'durable') {
       this.#durable = { file: event.point.file, position: event.point.position };
       // The bytes heard last just became durable: record that the archive caught up with them.

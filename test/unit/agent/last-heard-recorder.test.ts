@@ -45,6 +45,18 @@ describe('LastHeardRecorder', () => {
     await recorder.stop();
   });
 
+  it('after a reconnect to an idle primary, a heartbeat at the archive\'s durable end is caught up', async () => {
+    const { recorder, writes, scheduler } = recorderWithWrites();
+    // A session opens (its durable end first), its dump connects, then heartbeats only.
+    recorder.observe(durable(300));
+    recorder.observe({ kind: 'connected', start: { file: 'bin.000001', position: 300 } });
+    recorder.observe(received(300, 2_000));
+    scheduler.flush();
+    await new Promise((r) => setImmediate(r));
+    expect(writes.at(-1)).toMatchObject({ atMs: 2_000, durable: { position: 300 }, caughtUp: true });
+    await recorder.stop();
+  });
+
   it('marks the record caught up once what was heard last is durable', async () => {
     const { recorder, writes, scheduler } = recorderWithWrites();
     recorder.observe(durable(100));
