@@ -170,8 +170,12 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
     view,
     nowMs,
   );
-  const overSeconds = lag.secondsBehind > maxLagSeconds;
-  const overBytes = lag.bytesBehind > maxLagBytes;
+  // Until the replica's archive has said where it ends (a standby down since the agent
+  // started), its lag is counted from the primary's oldest file: no LAG_* alarm on that guess
+  // (the whole binlog, gigabytes), DISCONNECTED after its grace says what is wrong.
+  const known = durable !== undefined;
+  const overSeconds = known && lag.secondsBehind > maxLagSeconds;
+  const overBytes = known && lag.bytesBehind > maxLagBytes;
   const failure = s.failure;
 
   let state: ReplicaState;

@@ -97,7 +97,8 @@ export class HeadTimeline {
     while (j > 0 && (marks[j - 1] as Mark).atMs >= atMs) j--;
     marks.splice(j, i - j, { file: at.file, position: at.position, atMs });
     if (marks.length > HEAD_TIMELINE_MARKS_MAX) {
-      this.#marks = marks.filter((_, index) => index === 0 || index % 2 === 1);
+      // Every other mark goes, never the first (the oldest undurable write) or the last (the newest).
+      this.#marks = marks.filter((_, index) => index === 0 || index % 2 === 1 || index === marks.length - 1);
     }
   }
 

@@ -54,9 +54,13 @@ describe('HeadTimeline', () => {
     expect(t.firstBeyondMs({ file: 'f.000001', position: 0 })).toBe(1_000);
     expect(t.size).toBe(1);
   });
-  it('stays bounded during a long outage and keeps the oldest mark', () => {
+  it('stays bounded during a long outage and keeps the oldest mark and the newest', () => {
     const t = new HeadTimeline();
-    for (let i = 1; i <= 10_000; i++) t.observe({ file: 'f.000001', position: i }, i);
+    for (let i = 1; i <= 10_000; i++) {
+      t.observe({ file: 'f.000001', position: i }, i);
+      // Also right after each thinning: the stream's furthest point is the last observation.
+      expect(t.furthest?.position).toBe(i);
+    }
     expect(t.size).toBeLessThanOrEqual(4_096);
     expect(t.firstBeyondMs({ file: 'f.000001', position: 0 })).toBe(1);
   });
