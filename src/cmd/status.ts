@@ -3,13 +3,14 @@ import type { Logger } from '../platform/logger.js';
 import { describeDamage } from '../standby/promotion-plan.js';
 import { inspectArchive, type ArchiveReport } from '../standby/verify-archive.js';
 import { UsageError } from './cli-failure.js';
+import { jsonOutput } from './json-output.js';
 
 /** `hotspare status --archive DIR [--json]`: what the archive holds (no checksum pass). */
 export async function statusCommand(argv: string[], _logger: Logger): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { archive: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
   if (values.archive === undefined) throw new UsageError('status needs --archive DIR');
   const report = await inspectArchive(values.archive, { checksums: false });
-  process.stdout.write(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  process.stdout.write(values.json === true ? jsonOutput(report) : formatReport(report));
   return 0;
 }
 

@@ -4,13 +4,14 @@ import { describeDamage } from '../standby/promotion-plan.js';
 import { inspectArchive } from '../standby/verify-archive.js';
 import { UsageError } from './cli-failure.js';
 import { formatReport } from './status.js';
+import { jsonOutput } from './json-output.js';
 
 /** `hotspare verify --archive DIR [--json]`: every CRC32, chain, continuity, base and spool checksum; exit 0 intact, 1 damaged. */
 export async function verifyCommand(argv: string[], _logger: Logger): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { archive: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
   if (values.archive === undefined) throw new UsageError('verify needs --archive DIR');
   const report = await inspectArchive(values.archive, { checksums: true });
-  if (values.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (values.json === true) process.stdout.write(jsonOutput(report));
   else {
     process.stdout.write(formatReport(report));
     const last = report.latestRestorable;

@@ -125,8 +125,10 @@ describe('base backup and promotion to any point', () => {
     // The archive keeps whole files from the one holding the base coordinates.
     expect(names[0]).toBe(base?.binlog.file);
     const { stdout } = await execFileAsync('node', [BIN, 'verify', '--archive', archive, '--json']);
-    const report = JSON.parse(stdout) as { intact: boolean; latestRestorable: { file: string; position: number } };
+    const report = JSON.parse(stdout) as { intact: boolean; latestRestorable: { file: string; position: number }; firstBad: unknown };
     expect(report.intact).toBe(true);
+    // Nothing is bad, and the key says so (null), for scripts that read it.
+    expect(report).toHaveProperty('firstBad', null);
     expect(report.latestRestorable).toMatchObject({ file: names[names.length - 1] });
   });
 
