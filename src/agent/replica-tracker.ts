@@ -31,6 +31,12 @@ export interface ReplicaSnapshot {
 
 const NO_FILES: () => ReplicaFilesSnapshot = () => ({ pendingChanges: 0, pendingBytes: 0, oldestPendingMs: 0, bytesShippedTotal: 0 });
 
+/**
+ * An event's header time dates its write only when it arrives more than this after the end of
+ * that second: closer, the receive time is finer (headers have whole seconds) and it stays.
+ */
+const EVENT_TIME_TRUSTED_AFTER_MS = 1_000;
+
 /** Folds a replica's pipeline events into its snapshot. */
 export class ReplicaTracker {
   readonly snapshot: ReplicaSnapshot;
@@ -83,6 +89,14 @@ export class ReplicaTracker {
         const previous = s.received;
         if (previous !== undefined && previous.file !== event.file) this.#previousFileEnd = { file: previous.file, position: previous.position };
         s.received = { file: event.file, position: event.position, atMs: event.atMs };
+        // An event received well after its header's time was written before the agent saw it
+        // (a backlog after a restart or an outage): its header dates it, or the backlog would
+        // count as written when it arrived (an hour behind shown as seconds). Near its time,
+        // the receive time is the finer one (headers have whole seconds).
+        const first = event.first;
+        if (first !== undefined && event.atMs - (first.timestampS * 1000 + 999) > EVENT_TIME_TRUSTED_AFTER_MS) {
+          this.timeline.observe(first, first.timestampS * 1000 + 999);
+        }
         this.timeline.observe(event, event.atMs);
         break;
       }

@@ -161,13 +161,16 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
         const received = (source$: Observable<FramedEvent>): Observable<ReplicaEvent> =>
           new Observable<ReplicaEvent>((out) => {
             let latest: BinlogPosition | undefined;
+            let first: { file: string; position: number; timestampS: number } | undefined;
             let scheduled: NodeJS.Immediate | undefined;
             const report = (): void => {
               if (scheduled !== undefined) clearImmediate(scheduled);
               scheduled = undefined;
               const at = latest;
+              const firstEvent = first;
               latest = undefined;
-              if (at !== undefined && !out.closed) out.next({ kind: 'received', file: at.file, position: at.position, atMs: options.clockMs() });
+              first = undefined;
+              if (at !== undefined && !out.closed) out.next({ kind: 'received', file: at.file, position: at.position, atMs: options.clockMs(), ...(firstEvent === undefined ? {} : { first: firstEvent }) });
             };
             reportReceived = report;
             const subscription = source$.subscribe({
@@ -179,6 +182,8 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
                 if (latest !== undefined && latest.file !== at.file) report();
                 scheduled ??= setImmediate(report);
                 latest = at;
+                // The artificial events a dump starts with carry no time (0).
+                if (first === undefined && framed.kind === 'record' && framed.record.timestampS > 0) first = { file: at.file, position: at.position, timestampS: framed.record.timestampS };
               },
               error: (err: unknown) => {
                 report();

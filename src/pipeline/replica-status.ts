@@ -9,8 +9,12 @@ export type ReplicaEvent =
   | { kind: 'connected'; start: { file: string; position: number } }
   /** Everything up to `point` is durable on the replica. */
   | { kind: 'durable'; point: DurablePoint; shippedBytes: number }
-  /** The primary's stream reached `file:position` (an event or a heartbeat arrived). */
-  | { kind: 'received'; file: string; position: number; atMs: number }
+  /**
+   * The primary's stream reached `file:position` (an event or a heartbeat arrived). `first`:
+   * where the report's first event ends and the time in its header (whole seconds, when the
+   * primary began it), which dates a backlog the agent was not there to see being written.
+   */
+  | { kind: 'received'; file: string; position: number; atMs: number; first?: { file: string; position: number; timestampS: number } }
   /** The stream broke; the pipeline retries after `retryInMs`. */
   | { kind: 'failed'; state: ReplicaState; code: string; message: string; hint: string; retryInMs: number };
 

@@ -23,4 +23,23 @@ describe('LagMonitor', () => {
     expect(late?.state).toBe('disconnected');
     expect(late?.problems.map((p) => p.code)).toEqual(['DISCONNECTED']);
   });
+
+  it('a backlog found after a restart is dated by its events\' headers, not by when it arrived', () => {
+    const definition = { name: 'a', type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 64 * 1024 * 1024 } } as unknown as ReplicaDefinition;
+    const tracker = new ReplicaTracker('a', 0);
+    const monitor = new LagMonitor([{ definition, tracker }], { headPollIntervalMs: 500, startedAtMs: 3_600_000 });
+    const point = { file: 'mysql-bin.000001', position: 100, boundaryFile: 'mysql-bin.000001', boundaryPosition: 100, commitTimestampS: 1, gtid: undefined };
+    tracker.apply({ kind: 'durable', point, shippedBytes: 0 }, 3_600_000);
+    tracker.apply({ kind: 'connected', start: { file: 'mysql-bin.000001', position: 100 } }, 3_600_000);
+    // The agent was down for an hour: the first event beyond the archive was written at 0:00:10.
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000001', position: 5_000, atMs: 3_600_500, first: { file: 'mysql-bin.000001', position: 200, timestampS: 10 } }, 3_600_500);
+    const files = [{ name: 'mysql-bin.000001', sizeBytes: 9_000 }];
+    monitor.observeHead({ head: { file: 'mysql-bin.000001', position: 9_000 }, files, expireLogsSeconds: 0, checkedAtMs: 3_600_600 });
+    expect(monitor.report(3_601_000).replicas[0]?.binlog.secondsBehind).toBeCloseTo(3_601 - 10.999, 3);
+    // Streaming near real time, the receive time stays the finer measure.
+    const live = new ReplicaTracker('b', 0);
+    live.apply({ kind: 'durable', point, shippedBytes: 0 }, 20_000);
+    live.apply({ kind: 'received', file: 'mysql-bin.000001', position: 300, atMs: 20_050, first: { file: 'mysql-bin.000001', position: 300, timestampS: 20 } }, 20_050);
+    expect(live.timeline.firstBeyondMs(point)).toBe(20_050);
+  });
 });
