@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { ArchiveLayout, nextBinlogName } from '../archive/archive-layout.js';
 import { readRecordedGaps, type RecordedGap } from '../archive/binlog-gaps.js';
@@ -150,7 +150,11 @@ export async function scanArchive(
     });
     const file: ScannedFile = { name, sizeBytes, cleanEnd, rotated: lastType === EventType.ROTATE, firstEventS };
     result.files.push(file);
-    if (scan.stop.kind === 'corrupt' || (scan.stop.kind === 'truncated' && !newest)) {
+    // The newest file may end in zeros after a crash (O_DIRECT blocks landed, the block after
+    // them not; see BinlogAppendFile): nothing there was ever acknowledged, and zeros hold no
+    // event. That is a torn tail, as a partial event is, not damage.
+    const tornToZeros = newest && scan.stop.kind === 'corrupt' && (await zerosFrom(path, scan.stop.offset, sizeBytes));
+    if ((scan.stop.kind === 'corrupt' && !tornToZeros) || (scan.stop.kind === 'truncated' && !newest)) {
       if (stopAtDamage({ kind: scan.stop.kind, file: name, offset: scan.stop.offset, reason: scan.stop.reason }, i)) return result;
       continue;
     }
@@ -175,5 +179,25 @@ export async function scanArchive(
     result.earlierDamage ??= damage;
     i = restartAt - 1;
     return false;
+  }
+}
+
+/** Bytes read at a time when checking that a file's tail is all zeros. */
+const ZERO_CHECK_CHUNK_BYTES = 1024 * 1024;
+
+/** Whether every byte of `path` from `from` to `size` is zero. */
+async function zerosFrom(path: string, from: number, size: number): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(Math.min(ZERO_CHECK_CHUNK_BYTES, Math.max(1, size - from)));
+    for (let at = from; at < size; ) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - at), at);
+      if (bytesRead === 0) return false;
+      for (let i = 0; i < bytesRead; i++) if (buffer[i] !== 0) return false;
+      at += bytesRead;
+    }
+    return true;
+  } finally {
+    await handle.close();
   }
 }

@@ -1,0 +1,42 @@
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { scanArchive } from '../../../src/standby/archive-scan.js';
+import { FIXTURE_NAME, FIXTURE_PATH, fixtureEvents } from '../../support/fixtures.js';
+
+/**
+ * Goal: an archive whose newest file ends in zeros (a crash after O_DIRECT blocks landed but not
+ * the block after them, before the agent could recover the tail) is intact with a torn tail, as
+ * with a partial event; a non-zero byte among them is still damage. Method: the fixture binlog
+ * copied into an archive, zeros or garbage appended.
+ */
+const work = mkdtempSync(join(tmpdir(), 'hotspare-scan-tail-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function archiveWithTail(tail: Buffer): string {
+  const root = join(work, `a-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(join(root, 'binlog'), { recursive: true });
+  copyFileSync(FIXTURE_PATH, join(root, 'binlog', FIXTURE_NAME));
+  appendFileSync(join(root, 'binlog', FIXTURE_NAME), tail);
+  writeFileSync(join(root, 'archive.json'), '{}');
+  return root;
+}
+
+describe("archive scan of the newest file's tail", () => {
+  const events = fixtureEvents();
+  const end = (events.at(-1)?.offset ?? 0) + (events.at(-1)?.bytes.length ?? 0);
+
+  it('zeros after the last event: a torn tail, not damage', async () => {
+    const scan = await scanArchive(archiveWithTail(Buffer.alloc(4096)), { verifyChecksums: true });
+    expect(scan.damage).toBeUndefined();
+    expect(scan.partialTail).toEqual({ file: FIXTURE_NAME, from: end, to: end + 4096 });
+  });
+
+  it('a non-zero byte among them: damage at the first bad event', async () => {
+    const tail = Buffer.alloc(4096);
+    tail[3000] = 7;
+    const scan = await scanArchive(archiveWithTail(tail), { verifyChecksums: true });
+    expect(scan.damage).toMatchObject({ kind: 'corrupt', file: FIXTURE_NAME, offset: end });
+  });
+});
