@@ -71,16 +71,39 @@ export function baseIdFor(nowMs: number): string {
 
 /** The complete base backups of an archive, oldest first. Partial folders are not listed. */
 export async function listBaseBackups(files: ArchiveFiles): Promise<BaseBackupMetadata[]> {
-  const result: BaseBackupMetadata[] = [];
-  for (const name of await files.list('base')) {
-    if (name.endsWith(BASE_PARTIAL_SUFFIX)) continue;
-    const raw = await files.readFile(`base/${name}/${BASE_METADATA_FILE}`);
-    if (raw === undefined) continue;
-    const meta = JSON.parse(raw.toString('utf8')) as BaseBackupMetadata;
-    if (meta.formatVersion !== BASE_FORMAT_VERSION || meta.id !== name) continue;
-    result.push(meta);
+  return (await readBaseFolders(files)).flatMap((b) => (b.meta === undefined ? [] : [b.meta]));
+}
+
+/**
+ * Base folders (not partial) that do not hold a readable base of this format: metadata.json
+ * missing (a folder that lost it), torn, of another id or format. They never count as bases;
+ * verify reports them, since a base an operator counted on is gone.
+ */
+export async function listUnreadableBaseBackups(files: ArchiveFiles): Promise<Array<{ id: string; reason: string }>> {
+  return (await readBaseFolders(files)).flatMap((b) => (b.unreadable === undefined ? [] : [{ id: b.id, reason: b.unreadable }]));
+}
+
+async function readBaseFolders(files: ArchiveFiles): Promise<Array<{ id: string; meta?: BaseBackupMetadata; unreadable?: string }>> {
+  const result: Array<{ id: string; meta?: BaseBackupMetadata; unreadable?: string }> = [];
+  for (const id of (await files.list('base')).sort()) {
+    if (id.endsWith(BASE_PARTIAL_SUFFIX)) continue;
+    const raw = await files.readFile(`base/${id}/${BASE_METADATA_FILE}`);
+    if (raw === undefined) {
+      result.push({ id, unreadable: `${BASE_METADATA_FILE} is missing` });
+      continue;
+    }
+    let meta: BaseBackupMetadata;
+    try {
+      meta = JSON.parse(raw.toString('utf8')) as BaseBackupMetadata;
+    } catch {
+      result.push({ id, unreadable: `${BASE_METADATA_FILE} is not valid JSON (torn or damaged)` });
+      continue;
+    }
+    if (meta.formatVersion !== BASE_FORMAT_VERSION) result.push({ id, unreadable: `format version ${String(meta.formatVersion)}, not ${BASE_FORMAT_VERSION}` });
+    else if (meta.id !== id) result.push({ id, unreadable: `${BASE_METADATA_FILE} names base ${JSON.stringify(meta.id)}` });
+    else result.push({ id, meta });
   }
-  return result.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return result;
 }
 
 /** Folders left by an interrupted backup; they never count as a base and can be removed. */

@@ -1,6 +1,6 @@
 import { readArchiveIdentity } from '../archive/archive-identity.js';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
-import { listBaseBackups, listPartialBaseBackups } from '../archive/base-catalog.js';
+import { listBaseBackups, listPartialBaseBackups, listUnreadableBaseBackups } from '../archive/base-catalog.js';
 import type { RecordedGap } from '../archive/binlog-gaps.js';
 import { compareBinlogPositions, type BinlogPosition } from '../core/binlog-position.js';
 import { HotspareError } from '../core/errors.js';
@@ -83,6 +83,10 @@ export async function inspectArchive(root: string, options: { checksums: boolean
   }
   const lastFile = scan.files[scan.files.length - 1];
   const lastCommit = scan.lastCommit;
+  // A base folder without a readable metadata.json is a base gone (verify names it).
+  for (const lost of await listUnreadableBaseBackups(files)) {
+    bases.push({ id: lost.id, method: 'unreadable', binlog: { file: '', position: 0 }, gtid: '', finishedAt: '', bytes: 0, restorable: false, beforeGap: false, problems: [lost.reason] });
+  }
   const damagedBase = bases.find((b) => b.problems.length > 0);
   const firstBad = scan.damage ?? scan.earlierDamage ?? (damagedBase !== undefined ? { kind: 'corrupt' as const, file: `base/${damagedBase.id}`, offset: 0, reason: damagedBase.problems.join('; ') } : undefined);
   const spoolChecks = options.checksums

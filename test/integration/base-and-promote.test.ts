@@ -212,6 +212,19 @@ describe('base backup and promotion to any point', () => {
     expect(plan.partialTailCut).toMatchObject({ file: lastTrxStart.file, from: lastTrxStart.position, to: lastTrxStart.position + 10 });
   });
 
+  it('a base folder whose metadata.json is gone or torn: verify names it instead of passing over it', async () => {
+    const copy = join(work, 'archive-lost-base');
+    cpSync(archive, copy, { recursive: true });
+    const [base] = await listBaseBackups(new LocalArchiveFiles(copy));
+    expect(base).toBeDefined();
+    writeFileSync(join(copy, 'base', base?.id ?? '', 'metadata.json'), '{"formatVersion": 1, "id": "');
+    const report = await inspectArchive(copy, { checksums: false });
+    expect(report.intact).toBe(false);
+    expect(report.firstBad).toMatchObject({ file: `base/${base?.id}`, reason: expect.stringContaining('not valid JSON') });
+    rmSync(join(copy, 'base', base?.id ?? '', 'metadata.json'));
+    expect((await inspectArchive(copy, { checksums: false })).firstBad).toMatchObject({ file: `base/${base?.id}`, reason: expect.stringContaining('missing') });
+  });
+
   it('a flipped byte: verify fails and names it; promote stops before it', async () => {
     const copy = join(work, 'archive-flipped');
     cpSync(archive, copy, { recursive: true });
