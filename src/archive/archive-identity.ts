@@ -40,7 +40,15 @@ export async function readArchiveIdentity(root: string): Promise<ArchiveIdentity
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const parsed = JSON.parse(text) as ArchiveIdentity;
+  let parsed: ArchiveIdentity;
+  try {
+    parsed = JSON.parse(text) as ArchiveIdentity;
+  } catch (err) {
+    throw new HotspareError('ARCHIVE_DAMAGED', `${layout.identityFile} is not valid JSON (torn or damaged)`, {
+      cause: err,
+      hint: "restore archive.json from a copy of the archive, or write it again from the primary's identity (README, archive layout)",
+    });
+  }
   if (parsed.formatVersion !== ARCHIVE_FORMAT_VERSION) {
     throw new HotspareError('ARCHIVE_VERSION', `archive ${root} has format version ${parsed.formatVersion}; this hotspare reads ${ARCHIVE_FORMAT_VERSION}`, {
       hint: 'use the hotspare version that wrote this archive, or start a new archive',
