@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** One line per path: kind, mode, and content (bytes hash) or link target; for tree equality. */
+/** One line per path: kind, mode, owner, and content (bytes hash) or link target; for tree equality. */
 export async function describeTree(root: string, skip: (rel: string) => boolean = () => false): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const stack = [''];
@@ -14,13 +14,14 @@ export async function describeTree(root: string, skip: (rel: string) => boolean 
       const abs = join(root, rel);
       const st = await lstat(abs);
       const mode = (st.mode & 0o7777).toString(8);
-      if (st.isSymbolicLink()) out.set(rel, `link ${await readlink(abs)}`);
+      const owner = `${st.uid}:${st.gid}`;
+      if (st.isSymbolicLink()) out.set(rel, `link ${await readlink(abs)} ${owner}`);
       else if (st.isDirectory()) {
-        out.set(rel, `dir ${mode}`);
+        out.set(rel, `dir ${mode} ${owner}`);
         stack.push(rel);
       } else if (st.isFile()) {
         const data = await readFile(abs);
-        out.set(rel, `file ${mode} ${data.length} ${createHash('sha256').update(data).digest('hex')} mtime ${Math.floor(st.mtimeMs)}`);
+        out.set(rel, `file ${mode} ${owner} ${data.length} ${createHash('sha256').update(data).digest('hex')} mtime ${Math.floor(st.mtimeMs)}`);
       } else out.set(rel, 'other');
     }
   }

@@ -26,6 +26,9 @@ export interface FileEntry {
   ctimeNs: string;
   size: number;
   ino: number;
+  /** Owner (absent in entries recorded before owners were kept). */
+  uid?: number;
+  gid?: number;
   blocks: BlockRef[];
   /** Read so soon after its last write that a same-size rewrite could share its mtime: hash again. */
   racy?: boolean;
@@ -35,12 +38,16 @@ export interface DirEntry {
   mode: number;
   mtimeNs: string;
   ino: number;
+  uid?: number;
+  gid?: number;
 }
 export interface LinkEntry {
   kind: 'link';
   target: string;
   mtimeNs: string;
   ino: number;
+  uid?: number;
+  gid?: number;
 }
 export type SpoolEntry = FileEntry | DirEntry | LinkEntry;
 

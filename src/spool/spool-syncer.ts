@@ -505,8 +505,8 @@ export class SpoolSyncer {
         }
       }
       if (f.kind === 'dir') {
-        if (cur?.kind !== 'dir' || cur.mode !== f.mode || cur.mtimeNs !== f.mtimeNs || cur.ino !== f.ino) {
-          emit({ op: 'dir', t: journal.stamp(clock.nowMs()), path, e: { kind: 'dir', mode: f.mode, mtimeNs: f.mtimeNs, ino: f.ino } });
+        if (cur?.kind !== 'dir' || cur.mode !== f.mode || cur.mtimeNs !== f.mtimeNs || cur.ino !== f.ino || !sameOwner(cur, f)) {
+          emit({ op: 'dir', t: journal.stamp(clock.nowMs()), path, e: { kind: 'dir', mode: f.mode, mtimeNs: f.mtimeNs, ino: f.ino, uid: f.uid, gid: f.gid } });
         }
         continue;
       }
@@ -519,8 +519,8 @@ export class SpoolSyncer {
           else unreadable.set(path, (err as NodeJS.ErrnoException).code ?? 'EIO');
           continue;
         }
-        if (cur?.kind !== 'link' || cur.target !== target || cur.mtimeNs !== f.mtimeNs || cur.ino !== f.ino) {
-          emit({ op: 'link', t: journal.stamp(clock.nowMs()), path, e: { kind: 'link', target, mtimeNs: f.mtimeNs, ino: f.ino } });
+        if (cur?.kind !== 'link' || cur.target !== target || cur.mtimeNs !== f.mtimeNs || cur.ino !== f.ino || !sameOwner(cur, f)) {
+          emit({ op: 'link', t: journal.stamp(clock.nowMs()), path, e: { kind: 'link', target, mtimeNs: f.mtimeNs, ino: f.ino, uid: f.uid, gid: f.gid } });
         }
         continue;
       }
@@ -574,7 +574,7 @@ export class SpoolSyncer {
             const changedNs = BigInt(g.mtimeNs) > BigInt(g.ctimeNs) ? BigInt(g.mtimeNs) : BigInt(g.ctimeNs);
             const isRacy = Number(BigInt(clock.nowMs()) * 1_000_000n - changedNs) / 1e6 < this.tuning.racyWindowMs;
             if (isRacy) racy.push(path);
-            const e = { kind: 'file' as const, mode: g.mode, mtimeNs: g.mtimeNs, ctimeNs: g.ctimeNs, size: g.size, ino: g.ino, ...(isRacy ? { racy: true } : {}) };
+            const e = { kind: 'file' as const, mode: g.mode, mtimeNs: g.mtimeNs, ctimeNs: g.ctimeNs, size: g.size, ino: g.ino, uid: g.uid, gid: g.gid, ...(isRacy ? { racy: true } : {}) };
             const unchanged = before !== undefined && result.set.length === 0 && sameFile(before, g) && before.mode === g.mode;
             if (unchanged) {
               if (isRacy) before.racy = true;
@@ -665,6 +665,11 @@ class TaskWindow {
   }
 }
 
-function sameFile(cur: { size: number; mtimeNs: string; ctimeNs: string; ino: number; mode: number }, f: Found): boolean {
-  return cur.size === f.size && cur.mtimeNs === f.mtimeNs && cur.ctimeNs === f.ctimeNs && cur.ino === f.ino && cur.mode === f.mode;
+function sameFile(cur: { size: number; mtimeNs: string; ctimeNs: string; ino: number; mode: number; uid?: number; gid?: number }, f: Found): boolean {
+  return cur.size === f.size && cur.mtimeNs === f.mtimeNs && cur.ctimeNs === f.ctimeNs && cur.ino === f.ino && cur.mode === f.mode && sameOwner(cur, f);
+}
+
+/** An entry recorded before owners were kept differs once, and is recorded again with its owner. */
+function sameOwner(cur: { uid?: number; gid?: number }, f: Found): boolean {
+  return cur.uid === f.uid && cur.gid === f.gid;
 }

@@ -11,6 +11,9 @@ export interface Found {
   ctimeNs: string;
   size: number;
   ino: number;
+  /** The owner: restored with it when promote runs as root (a gateway's files are its user's). */
+  uid: number;
+  gid: number;
 }
 
 export interface ScanResult {
@@ -35,6 +38,8 @@ export function describe(st: BigIntStats): Found {
     ctimeNs: st.ctimeNs.toString(),
     size: Number(st.size),
     ino: Number(st.ino),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
   };
 }
 

@@ -1,4 +1,4 @@
-import { chmod, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { chmod, lchown, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
@@ -184,6 +184,9 @@ export const utimesSeconds = (ns: string): number => (Number(BigInt(ns) / 1000n)
 
 async function materialize(tree: SpoolTree, dest: string, archiveDir: string, meta: SourceMeta, log: Logger): Promise<Omit<SpoolRestoreResult, 'name' | 'path' | 'pointMs'>> {
   const excluded = excludeMatcher(meta.exclude);
+  // Owners as recorded, when promote may give files away (root): a gateway running as its own
+  // user must find its queue and counter files its own. Otherwise files are the restoring user's.
+  const restoreOwners = process.getuid?.() === 0;
   await mkdir(dest, { recursive: true });
   // 1. Remove what the target has and the recorded tree does not (or has as another kind).
   const existing = await walk(dest, excluded);
@@ -223,6 +226,7 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
       } else if (e.kind === 'link') {
         await unlink(abs).catch(() => undefined);
         await symlink(e.target, abs);
+        if (restoreOwners && e.uid !== undefined && e.gid !== undefined) await lchown(abs, e.uid, e.gid);
         await lutimes(abs, utimesSeconds(e.mtimeNs), utimesSeconds(e.mtimeNs));
         counts.links++;
       } else {
@@ -256,6 +260,8 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
             await out.write(buf, 0, length, i * meta.blockBytes);
           }
           await out.truncate(e.size);
+          // The owner before the mode: a chown clears set-user-ID and set-group-ID bits.
+          if (restoreOwners && e.uid !== undefined && e.gid !== undefined) await out.chown(e.uid, e.gid);
           await out.chmod(e.mode);
           await out.sync();
           written = true;
@@ -278,6 +284,7 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
     const e = tree.get(rel);
     if (e?.kind !== 'dir') continue;
     const abs = join(dest, rel);
+    if (restoreOwners && e.uid !== undefined && e.gid !== undefined) await lchown(abs, e.uid, e.gid);
     await chmod(abs, e.mode);
     await utimes(abs, utimesSeconds(e.mtimeNs), utimesSeconds(e.mtimeNs));
     await fsyncDir(abs);

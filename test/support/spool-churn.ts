@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, chmod, mkdir, open, readdir, rename, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, mkdir, open, readdir, rename, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export { prng } from './workload.js';
 
 /**
  * Random file-system churn over a tree, lsyncd style: creates, appends, in-place rewrites,
- * truncations, renames, deletes, directory creation, moves and removal, symlinks, chmod.
+ * truncations, renames, deletes, directory creation, moves and removal, symlinks, chmod, and
+ * (as root) chown.
  */
 export class Churn {
   #n = 0;
+  readonly #asRoot = process.getuid?.() === 0;
   constructor(
     readonly root: string,
     private readonly random: () => number,
@@ -100,7 +102,9 @@ export class Churn {
           await symlink(this.random() < 0.5 ? (this.#pick(files) ?? 'nowhere') : '../dangling', join(this.root, dir, name));
         } else {
           const f = this.#pick(files);
-          if (f) await chmod(join(this.root, f), this.random() < 0.5 ? 0o600 : 0o755);
+          // As root, half of these give the file to another owner (restore must give it back).
+          if (f && this.#asRoot && this.random() < 0.5) await chown(join(this.root, f), 1000 + Math.floor(this.random() * 5), 1000 + Math.floor(this.random() * 5));
+          else if (f) await chmod(join(this.root, f), this.random() < 0.5 ? 0o600 : 0o755);
         }
       } catch (err) {
         // Another op (e.g. a directory move) took the path away: that is churn too.

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -121,5 +121,19 @@ describe('spool restore against hostile or partial archives', () => {
     const [restored] = await restore(legacy, join(work, 'legacy'));
     expect(restored?.skipped).toBeUndefined();
     expect(readFileSync(join(work, 'legacy', 's', 'f'), 'utf8')).toBe('a');
+  });
+
+  it('gives each file, folder and link its recorded owner when restoring as root (else they are the restoring user\'s)', async () => {
+    const archive = archiveWith((pack) => [
+      { op: 'dir', t: T0 + 1, path: 'queue', e: { kind: 'dir', mode: 0o750, mtimeNs: `${T0}000000`, ino: 5, uid: 1234, gid: 4321 } },
+      { ...fileOp(T0 + 2, 'queue/seqno', '812', pack('812')), e: { kind: 'file', mode: 0o640, mtimeNs: `${T0}000000`, ctimeNs: `${T0}000000`, size: 3, ino: 6, uid: 1234, gid: 4321 } } as SpoolOp,
+      { op: 'link', t: T0 + 3, path: 'current', e: { kind: 'link', target: 'queue/seqno', mtimeNs: `${T0}000000`, ino: 7, uid: 1234, gid: 4321 } },
+    ]);
+    const root = join(work, 'owners');
+    await restore(archive, root);
+    const asRoot = process.getuid?.() === 0;
+    const want = asRoot ? { uid: 1234, gid: 4321 } : { uid: process.getuid?.(), gid: process.getgid?.() };
+    for (const path of ['queue', 'queue/seqno', 'current']) expect(lstatSync(join(root, 's', path))).toMatchObject(want);
+    expect(lstatSync(join(root, 's', 'queue/seqno')).mode & 0o7777).toBe(0o640);
   });
 });
