@@ -38,6 +38,8 @@ export class SpoolJournal {
   #bytes: number;
   #checkpointMs: number;
   #opsSinceCheckpoint: number;
+  /** Bytes of the segment's checkpoint: the operations after it are what a rotation bounds. */
+  #checkpointBytes: number;
 
   private constructor(
     private readonly files: ArchiveFiles,
@@ -48,7 +50,9 @@ export class SpoolJournal {
     opsSinceCheckpoint: number,
     /** The time of the newest recorded operation (times only move forward). */
     public lastMs: number,
+    checkpointBytes: number,
   ) {
+    this.#checkpointBytes = checkpointBytes;
     this.#seq = seq;
     this.#bytes = bytes;
     this.#checkpointMs = checkpointMs;
@@ -67,7 +71,7 @@ export class SpoolJournal {
       const tree = new SpoolTree(blockBytes);
       await files.putFile(journalPath(name, 1), Buffer.from(tree.checkpointLines(nowMs, 1).map(encodeLineText).join('')));
       const size = (await files.size(journalPath(name, 1))) ?? 0;
-      return { journal: new SpoolJournal(files, name, 1, size, nowMs, 0, nowMs), tree };
+      return { journal: new SpoolJournal(files, name, 1, size, nowMs, 0, nowMs, size), tree };
     }
     if (newest.torn) {
       logger.warn({ source: name, segment: newest.seq, keptBytes: newest.goodBytes, droppedBytes: newest.bytes - newest.goodBytes }, 'spool journal ends in a torn record; cut back to the last whole one');
@@ -79,7 +83,10 @@ export class SpoolJournal {
       tree.apply(op);
       lastMs = op.t;
     }
-    return { journal: new SpoolJournal(files, name, newest.seq, newest.goodBytes, newest.checkpointMs, newest.ops.length, lastMs), tree };
+    const checkpointBytes = treeFromCheckpoint(newest, blockBytes)
+      .checkpointLines(newest.checkpointMs, newest.seq)
+      .reduce((n, line) => n + Buffer.byteLength(encodeLineText(line)), 0);
+    return { journal: new SpoolJournal(files, name, newest.seq, newest.goodBytes, newest.checkpointMs, newest.ops.length, lastMs, checkpointBytes), tree };
   }
 
   /** A time for a new operation: now, but never before the last one recorded. */
@@ -105,7 +112,10 @@ export class SpoolJournal {
   /** Whether a new segment (with a checkpoint) is due. */
   rotationDue(nowMs: number, segmentBytesMax: number, retentionMs: number): boolean {
     if (this.#opsSinceCheckpoint === 0) return false;
-    return this.#bytes >= segmentBytesMax || nowMs - this.#checkpointMs >= retentionMs / 4;
+    // The operations since the checkpoint, not the checkpoint: a tree whose checkpoint alone
+    // passes the limit (hundreds of thousands of files) would otherwise get a new checkpoint
+    // after every pass with a change, each kept for the whole retention.
+    return this.#bytes - this.#checkpointBytes >= segmentBytesMax || nowMs - this.#checkpointMs >= retentionMs / 4;
   }
 
   /** Starts a new segment whose checkpoint is `tree`, written atomically. */
@@ -116,6 +126,7 @@ export class SpoolJournal {
     await this.files.putFile(journalPath(this.name, seq), data);
     this.#seq = seq;
     this.#bytes = data.length;
+    this.#checkpointBytes = data.length;
     this.#checkpointMs = t;
     this.#opsSinceCheckpoint = 0;
     return data.length;
