@@ -9,6 +9,7 @@ import { systemClock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import { hotspareVersion } from '../platform/version.js';
 import { UsageError } from './cli-failure.js';
+import { exitOnceSettled } from './exit-once-settled.js';
 import { listenForStop, type StopSignal } from './stop-signal.js';
 
 /** `hotspare agent --config FILE`: runs until SIGTERM/SIGINT, then persists progress and exits 0. */
@@ -55,6 +56,7 @@ export async function agentCommand(argv: string[], logger: Logger): Promise<numb
   }
   await agent.stop();
   log.info('stopped; progress is durable');
+  exitOnceSettled(log);
   return 0;
 }
 

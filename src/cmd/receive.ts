@@ -8,6 +8,7 @@ import type { Logger } from '../platform/logger.js';
 import { startReceiver } from '../standby/receiver/receiver.js';
 import { UsageError } from './cli-failure.js';
 import { listenForStop } from './stop-signal.js';
+import { exitOnceSettled } from './exit-once-settled.js';
 
 /**
  * `hotspare receive --archive DIR --listen HOST:PORT --token-file FILE [--tls-cert F --tls-key F]
@@ -57,6 +58,7 @@ export async function receiveCommand(argv: string[], logger: Logger): Promise<nu
   if (receiver.httpAddress !== undefined) log.info({ http: `${receiver.httpAddress.host}:${receiver.httpAddress.port}` }, 'status on GET /status');
   await stop.received;
   await receiver.close();
+  exitOnceSettled(log);
   return 0;
 }
 

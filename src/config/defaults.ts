@@ -281,3 +281,6 @@ export const DEFAULT_PHYSICAL_SYNC_CONCURRENCY = 4;
  * reads cost as much as the sha256 itself.
  */
 export const DEFAULT_BASE_CHECKSUM_READ_BYTES = 1024 * 1024;
+
+/** After a stop has made everything durable and closed what it owns, the process exits within this long even if a handle still holds it. */
+export const DEFAULT_EXIT_GRACE_MS = 5_000;
