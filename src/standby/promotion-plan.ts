@@ -81,7 +81,7 @@ export interface FilesPlan {
   /** The same point in words, for the report. */
   asOf: string;
   /** `skipped`: why the source is left as it is (no complete tree at the point). */
-  sources: Array<{ name: string; restoreTo: string; hooks: number; skipped?: string }>;
+  sources: Array<{ name: string; restoreTo: string; hooks: number; hookCommands: string[]; skipped?: string }>;
 }
 
 export interface PlanInput {
@@ -277,7 +277,11 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
         detail: files.sources.length > 0 ? `${files.sources.map((s) => (s.skipped === undefined ? `${s.name} to ${s.restoreTo}` : `${s.name} left as it is (${s.skipped})`)).join(', ')}, as of ${files.asOf}` : 'the archive holds no spool sources',
       },
       { name: 'read-only-off', run: true, detail: 'SET GLOBAL read_only = OFF' },
-      { name: 'run-hooks', run: hooks > 0, detail: hooks > 0 ? `${hooks} post-promotion hook(s) from the spool sources' config` : 'no hooks configured' },
+      {
+        name: 'run-hooks',
+        run: hooks > 0,
+        detail: hooks > 0 ? `${hooks} post-promotion hook(s) from the spool sources' config: ${files.sources.flatMap((s) => s.hookCommands.map((c) => `${s.name}: ${JSON.stringify(c)}`)).join('; ')}` : 'no hooks configured',
+      },
     ],
     files,
   };
@@ -353,7 +357,14 @@ async function planFiles(
         throw err;
       },
     );
-    sources.push({ name: meta.name, restoreTo: filesRoot === undefined ? meta.path : join(filesRoot, meta.name), hooks: meta.hooks.length, ...(skipped === undefined ? {} : { skipped }) });
+    sources.push({
+      name: meta.name,
+      restoreTo: filesRoot === undefined ? meta.path : join(filesRoot, meta.name),
+      hooks: meta.hooks.length,
+      // The commands come from the archive (the primary's config): the plan shows them before they run.
+      hookCommands: meta.hooks.map((h) => h.run),
+      ...(skipped === undefined ? {} : { skipped }),
+    });
   }
   return { untilMs, asOf, sources };
 }

@@ -48,6 +48,8 @@ describe('promote restores the database and the spool files at the same point', 
   let agent: SyncAgent;
   let instant: { atMs: number; sums: Record<string, string>; tree: Map<string, string>; seqno: string };
   let final: { sums: Record<string, string>; tree: Map<string, string> };
+  /** The gateway source's post-promotion hook. */
+  let hook: string;
   const targetUrl = (): string => `mysql://root@localhost?socket=${standby.socketPath}`;
 
   let message = 0;
@@ -97,7 +99,7 @@ describe('promote restores the database and the spool files at the same point', 
     await conn.query('CREATE TABLE gw.messages (id INT PRIMARY KEY, body VARCHAR(200)) ENGINE=InnoDB');
 
     // The hook a gateway would run: report the point and the restored seqno; fail on request.
-    const hook = `printf '%s|%s|%s|%s\\n' "$HOTSPARE_RESTORE_POINT_TIME" "$HOTSPARE_SOURCE_PATH" "$(cat "$HOTSPARE_SOURCE_PATH/seqno")" "$HOTSPARE_RESTORE_POINT_FILE" >> ${join(work, 'hook.out')}; test ! -e ${join(work, 'fail-hook')}`;
+    hook = `printf '%s|%s|%s|%s\\n' "$HOTSPARE_RESTORE_POINT_TIME" "$HOTSPARE_SOURCE_PATH" "$(cat "$HOTSPARE_SOURCE_PATH/seqno")" "$HOTSPARE_RESTORE_POINT_FILE" >> ${join(work, 'hook.out')}; test ! -e ${join(work, 'fail-hook')}`;
     writeFileSync(
       join(work, 'agent.json'),
       JSON.stringify({
@@ -175,7 +177,8 @@ describe('promote restores the database and the spool files at the same point', 
     const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--files-root', root, '--dry-run', '--json']);
     const report = JSON.parse(stdout) as Report;
     expect(report.steps.find((s) => s.name === 'restore-spool-files')).toMatchObject({ run: true });
-    expect(report.steps.find((s) => s.name === 'run-hooks')).toMatchObject({ run: true });
+    // The commands, from the archive, are shown before anything runs them.
+    expect(report.steps.find((s) => s.name === 'run-hooks')).toMatchObject({ run: true, detail: expect.stringContaining(JSON.stringify(hook)) });
     expect(report.filesRestored).toEqual([]);
     expect(existsSync(root)).toBe(false);
     expect(existsSync(join(work, 'hook.out'))).toBe(false);
