@@ -1,10 +1,10 @@
 import { readArchiveIdentity } from '../archive/archive-identity.js';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
-import { listBaseBackups, listPartialBaseBackups, listUnreadableBaseBackups } from '../archive/base-catalog.js';
+import { listBaseBackups, listPartialBaseBackups, listUnreadableBaseBackups, type BaseBackupMetadata } from '../archive/base-catalog.js';
 import type { RecordedGap } from '../archive/binlog-gaps.js';
 import { compareBinlogPositions, type BinlogPosition } from '../core/binlog-position.js';
 import { HotspareError } from '../core/errors.js';
-import { scanArchive, type ArchiveDamage, type ArchiveScan } from './archive-scan.js';
+import { scanArchive, type ArchiveDamage, type ArchiveScan, type CommitPoint } from './archive-scan.js';
 import { checkBaseFiles } from './base-checksums.js';
 import { readLastHeard, type LastHeardRecord } from '../archive/last-heard.js';
 import { silentLogger } from '../platform/logger.js';
@@ -71,6 +71,8 @@ export async function inspectArchive(root: string, options: { checksums: boolean
   const scan = await scanArchive(root, { verifyChecksums: options.checksums });
   const first = scan.files[0];
   const bases: BaseSummary[] = [];
+  /** Bases promote can start from: restorable, files intact. */
+  const usable: BaseBackupMetadata[] = [];
   for (const base of await listBaseBackups(files)) {
     const problems = options.checksums ? await checkBaseFiles(root, base) : [];
     const restorable =
@@ -80,6 +82,7 @@ export async function inspectArchive(root: string, options: { checksums: boolean
       (scan.damage === undefined || compareBinlogPositions(base.binlog, { file: scan.damage.file, position: scan.damage.offset }) <= 0);
     const beforeGap = first !== undefined && scan.earlierFiles.length > 0 && compareBinlogPositions(base.binlog, { file: first.name, position: 4 }) < 0;
     bases.push({ id: base.id, method: base.method, binlog: base.binlog, gtid: base.gtidBinlogPos, finishedAt: base.finishedAt, bytes: base.files.reduce((n, f) => n + f.bytes, 0), restorable, beforeGap, problems });
+    if (restorable && problems.length === 0) usable.push(base);
   }
   const lastFile = scan.files[scan.files.length - 1];
   const lastCommit = scan.lastCommit;
@@ -111,9 +114,7 @@ export async function inspectArchive(root: string, options: { checksums: boolean
       last: lastFile === undefined ? undefined : { file: lastFile.name, position: lastFile.cleanEnd },
       bytes: scan.files.reduce((n, f) => n + f.sizeBytes, 0),
     },
-    latestRestorable: bases.some((b) => b.restorable && b.problems.length === 0) && lastCommit !== undefined
-      ? { file: lastCommit.file, position: lastCommit.position, commitTime: new Date(lastCommit.timestampS * 1000).toISOString(), gtid: lastCommit.gtid }
-      : undefined,
+    latestRestorable: latestRestorable(usable.at(-1), lastCommit),
     newestEventTime: scan.newestEventS === undefined ? undefined : new Date(scan.newestEventS * 1000).toISOString(),
     partialTail: scan.partialTail,
     firstBad,
@@ -133,4 +134,16 @@ async function spoolSummaries(root: string): Promise<ArchiveReport['spool']> {
     out.push({ name: meta.name, path: meta.path, lastChange: newest === undefined ? undefined : new Date(newest.pointMs).toISOString() });
   }
   return out;
+}
+
+/**
+ * The newest point promote reaches: the last commit after the newest usable base, or that base's
+ * own point when nothing committed after it (a chain just restarted at a new base, an idle primary).
+ */
+function latestRestorable(base: BaseBackupMetadata | undefined, lastCommit: CommitPoint | undefined): ArchiveReport['latestRestorable'] {
+  if (base === undefined) return undefined;
+  if (lastCommit !== undefined && compareBinlogPositions(lastCommit, base.binlog) >= 0) {
+    return { file: lastCommit.file, position: lastCommit.position, commitTime: new Date(lastCommit.timestampS * 1000).toISOString(), gtid: lastCommit.gtid };
+  }
+  return { file: base.binlog.file, position: base.binlog.position, commitTime: base.startedAt, gtid: base.gtidBinlogPos === '' ? undefined : base.gtidBinlogPos };
 }
