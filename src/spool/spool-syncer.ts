@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { readlink, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
@@ -326,7 +327,13 @@ export class SpoolSyncer {
 
   #ensureWatcher(): void {
     if (!this.tuning.watch || this.#watcher !== undefined || this.#stopped) return;
-    const root = this.options.source.path;
+    // The folder itself when the source's path is a link to it: the watcher follows no links.
+    let root = this.options.source.path;
+    try {
+      root = realpathSync(root);
+    } catch {
+      // Gone meanwhile: the pass that follows says so.
+    }
     const toRel = (p: string): string => relative(root, p).split(sep).join('/');
     const watcher = (this.options.watchTree ?? watch)(root, {
       ignoreInitial: true,

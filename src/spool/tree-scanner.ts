@@ -1,5 +1,5 @@
 import type { BigIntStats } from 'node:fs';
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 
@@ -71,7 +71,9 @@ export function scanRootsSync(
     const [rel, walk] = next;
     let f: Found;
     try {
-      f = describe(lstatSync(join(sourceRoot, rel), { bigint: true }));
+      // The source's own path may be a link to its folder (/etc/emg -> /opt/emg/etc): followed.
+      // Everything under it is taken as it is, links as links.
+      f = describe(rel === '' ? statSync(sourceRoot, { bigint: true }) : lstatSync(join(sourceRoot, rel), { bigint: true }));
     } catch (err) {
       if (!gone(code(err))) unreadable.set(rel, code(err));
       continue;

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -23,6 +23,7 @@ import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { Churn, prng } from '../support/spool-churn.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
+import { waitFor } from '../support/wait.js';
 
 const RUNNER = new URL('../../dist/scripts/spool-syncer-run.js', import.meta.url).pathname;
 const MiB = 1024 * 1024;
@@ -218,6 +219,33 @@ describe('spool syncer', () => {
       // The append's blocks (the old tail block rewritten, plus new ones) and one changed block of m39.
       expect(s.snapshot().bytesShippedTotal - initial).toBeLessThan(70_000 + 3 * 64 * 1024 + 16 * 1024);
       await restoredEqualsSource('r2');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('a source whose path is a link to its folder is shipped whole, changes seen by the watcher, and restored', async () => {
+    const real = join(dir, 'opt-emg-etc');
+    const src = join(dir, 'etc-emg');
+    const archive = join(dir, 'archive');
+    await mkdir(join(real, 'queue'), { recursive: true });
+    await writeFile(join(real, 'gateway.conf'), 'port=2775\n');
+    await writeFile(join(real, 'queue', 'm1'), randomBytes(5_000));
+    await symlink(real, src);
+    // Watching (no rescan for a minute): a change must reach the archive through the watcher.
+    const s = syncer({ name: 'emg', path: src }, archive, { racyWindowMs: 0 });
+    try {
+      s.start();
+      await s.syncNow();
+      await writeFile(join(real, 'queue', 'm2'), randomBytes(3_000));
+      const restoredHasM2 = async (): Promise<boolean> => {
+        const to = await mkdtemp(join(dir, 'r-'));
+        const [result] = await restoreSpool({ archiveDir: archive, filesRoot: to, logger: silentLogger() });
+        const same = result?.skipped === undefined && treeDiff(await describeTree(real), await describeTree(join(to, 'emg'))).length === 0;
+        await rm(to, { recursive: true, force: true });
+        return same;
+      };
+      await waitFor('the watcher to ship the new file', restoredHasM2, 20_000);
     } finally {
       await s.stop();
     }
