@@ -50,6 +50,13 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     logger,
   });
   process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...report }, null, 2)}\n` : formatReport(report, values['dry-run'] === true, target.kind === 'end'));
+  const notRestored = report.filesRestored.filter((f) => f.skipCode !== undefined && f.skipCode !== 'SPOOL_BEFORE_HISTORY');
+  if (notRestored.length > 0) {
+    // The database is promoted and writable; a spool source could not be restored (its own damage).
+    throw new HotspareError('SPOOL_NOT_RESTORED', `the server is promoted, but ${notRestored.length} spool source(s) were not restored: ${notRestored.map((f) => `${f.name}: ${f.skipped ?? ''}`).join('; ')}`, {
+      hint: 'run `hotspare verify` on the archive; restore those files from another copy, or fix the cause and restore them with --files-root',
+    });
+  }
   const failed = report.hooks.filter((h) => h.exitCode !== 0);
   if (failed.length > 0) {
     // The database and files are promoted; an application fix-up did not run cleanly.

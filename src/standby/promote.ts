@@ -190,6 +190,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
         gtid: last?.gtid,
       },
       filesRoot: options.filesRoot,
+      notRestored: new Set(filesRestored.filter((r) => r.skipped !== undefined).map((r) => r.name)),
       logger: log,
     });
     return { ...plan, filesRestored, hooks };

@@ -31,6 +31,7 @@ const HOOK_OUTPUT_DRAIN_MS = 200;
  * `/bin/sh -c` with the restore point in its environment:
  * HOTSPARE_RESTORE_POINT_TIME (ISO 8601), HOTSPARE_RESTORE_POINT_MS, HOTSPARE_RESTORE_POINT_FILE,
  * HOTSPARE_RESTORE_POINT_POSITION, HOTSPARE_RESTORE_POINT_GTID, HOTSPARE_SOURCE_NAME,
+ * HOTSPARE_SOURCE_RESTORED (1, or 0 for a source left as it was: no complete tree at the point),
  * HOTSPARE_SOURCE_PATH (where the source was restored) and HOTSPARE_ARCHIVE. A failing hook is
  * logged and reported; the next ones still run (each hook is one service's business).
  */
@@ -38,6 +39,8 @@ export async function runPromotionHooks(options: {
   archiveDir: string;
   restorePoint: RestorePoint;
   filesRoot?: string | undefined;
+  /** Sources left as they were on the target (not restored): their hooks see HOTSPARE_SOURCE_RESTORED=0. */
+  notRestored?: ReadonlySet<string>;
   logger: Logger;
 }): Promise<HookResult[]> {
   const results: HookResult[] = [];
@@ -53,6 +56,7 @@ export async function runPromotionHooks(options: {
         HOTSPARE_RESTORE_POINT_POSITION: point.position === undefined ? '' : String(point.position),
         HOTSPARE_RESTORE_POINT_GTID: point.gtid ?? '',
         HOTSPARE_SOURCE_NAME: meta.name,
+        HOTSPARE_SOURCE_RESTORED: options.notRestored?.has(meta.name) === true ? '0' : '1',
         HOTSPARE_SOURCE_PATH: options.filesRoot === undefined ? meta.path : join(options.filesRoot, meta.name),
         HOTSPARE_ARCHIVE: options.archiveDir,
       };
@@ -83,6 +87,7 @@ function runOne(command: string, timeoutMs: number, env: NodeJS.ProcessEnv): Pro
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      unforward();
       // A daemon the hook started in the background may hold the pipes open: its output is not
       // waited for (the hook itself has ended). The pipes are drained without keeping promote
       // alive; closing them would kill it with SIGPIPE at its next write (once promote exits it
@@ -102,11 +107,30 @@ function runOne(command: string, timeoutMs: number, env: NodeJS.ProcessEnv): Pro
         child.kill('SIGKILL');
       }
     }, timeoutMs);
+    // Its own process group no longer gets the terminal's Ctrl-C (or a service manager's
+    // SIGTERM to promote): passed on to the group, then promote ends as the signal asks.
+    const forward = (signal: NodeJS.Signals): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, signal);
+      } catch {
+        // The group has ended.
+      }
+      unforward();
+      process.kill(process.pid, signal);
+    };
+    const unforward = (): void => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+    };
+    process.once('SIGINT', forward);
+    process.once('SIGTERM', forward);
     child.on('error', (err) => finish({ exitCode: null, signal: null, output: `${output}${err.message}` }));
     // 'close' waits for every holder of the pipes; 'exit' is the hook's own end. The output
     // still in the pipes when it exits gets a moment to arrive.
     child.on('close', (exitCode, signal) => finish({ exitCode, signal, output }));
     child.on('exit', (exitCode, signal) => {
+      // Ended in time: the timeout must not kill the group (a daemon the hook started) now.
+      clearTimeout(timer);
       setTimeout(() => finish({ exitCode, signal, output }), HOOK_OUTPUT_DRAIN_MS).unref();
     });
   });

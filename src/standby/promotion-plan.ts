@@ -9,7 +9,7 @@ import { scanArchive, type ArchiveDamage, type CommitPoint } from './archive-sca
 import { checkBaseFiles } from './base-checksums.js';
 import type { ReplayRange } from './binlog-replay.js';
 import type { Logger } from '../platform/logger.js';
-import { isBeforeHistory, listSpoolSources, spoolTreeAt } from './spool-restore.js';
+import { isSourceSkip, readSpoolSources, spoolTreeAt } from './spool-restore.js';
 import { StopPointResolver, describeTarget, refuseBeforeArchiveStart, type TargetSpec } from './stop-point.js';
 import type { TargetServer } from './target-server.js';
 import { planPhysicalRestore, type PhysicalRestorePlan, type StreamExtractor } from './physical-restore.js';
@@ -348,12 +348,17 @@ async function planFiles(
   // (stop-point.ts), so the files are taken to the end of that second too, not to T itself.
   const untilMs = target.kind === 'end' && !stoppedShort ? undefined : target.kind === 'time' ? endOfSecond(target.atMs) : lastCommitMs + 999;
   const asOf = untilMs === undefined ? 'their newest durable change' : new Date(untilMs).toISOString();
-  const sources = [];
-  for (const meta of await listSpoolSources(archiveRoot)) {
+  const sources: FilesPlan['sources'] = [];
+  const { sources: metas, unusable } = await readSpoolSources(archiveRoot);
+  // A source that cannot be restored is left as it is and reported; it never holds back the database.
+  for (const { name, error } of unusable) {
+    sources.push({ name, restoreTo: filesRoot === undefined ? '(unknown)' : join(filesRoot, name), hooks: 0, hookCommands: [], skipped: error.message });
+  }
+  for (const meta of metas) {
     const skipped = await spoolTreeAt(archiveRoot, meta, untilMs, logger.child({ source: meta.name })).then(
       () => undefined,
       (err: unknown) => {
-        if (isBeforeHistory(err)) return err.message;
+        if (isSourceSkip(err)) return err.message;
         throw err;
       },
     );

@@ -32,26 +32,45 @@ export interface SpoolRestoreResult {
   dirs: number;
   links: number;
   bytes: number;
-  /** Why the source was left as it is on the target (no complete tree at the point); undefined when restored. */
+  /** Why the source was left as it is on the target, and the error's code (SOURCE_SKIP_CODES); undefined when restored. */
   skipped?: string;
+  skipCode?: string;
 }
 
-/** The source has no complete tree at the point (SPOOL_BEFORE_HISTORY): it is skipped, not restored empty. */
-export const isBeforeHistory = (err: unknown): err is HotspareError => err instanceof HotspareError && err.code === 'SPOOL_BEFORE_HISTORY';
 
-/** The spool sources recorded in an archive, with their descriptions. */
+
+/** The spool sources recorded in an archive that can be read, with their descriptions. */
 export async function listSpoolSources(archiveDir: string): Promise<SourceMeta[]> {
+  return (await readSpoolSources(archiveDir)).sources;
+}
+
+/** The spool sources of an archive, and those whose source.json cannot be used (SPOOL_META), each with why. */
+export async function readSpoolSources(archiveDir: string): Promise<{ sources: SourceMeta[]; unusable: Array<{ name: string; error: HotspareError }> }> {
   const files = new LocalArchiveFiles(archiveDir);
-  const out: SourceMeta[] = [];
+  const sources: SourceMeta[] = [];
+  const unusable: Array<{ name: string; error: HotspareError }> = [];
   for (const name of await files.list('files')) {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) continue;
     const text = await files.readFile(sourceMetaPath(name));
     if (text === undefined) continue;
-    const meta = parseSourceMeta(text, name);
-    out.push(meta);
+    try {
+      sources.push(parseSourceMeta(text, name));
+    } catch (err) {
+      if (!(err instanceof HotspareError)) throw err;
+      unusable.push({ name, error: err });
+    }
   }
-  return out;
+  return { sources, unusable };
 }
+
+/**
+ * A source that cannot be restored, for a reason of its own (no complete tree at the point, a
+ * damaged or hostile journal or source.json, a target folder that is a link): it is left as it
+ * is and reported, and the database and the other sources are promoted all the same. Only
+ * SPOOL_BEFORE_HISTORY is expected; the others fail the command once the promotion is done.
+ */
+export const SOURCE_SKIP_CODES: ReadonlySet<string> = new Set(['SPOOL_BEFORE_HISTORY', 'SPOOL_JOURNAL', 'SPOOL_META', 'SPOOL_RESTORE_PATH']);
+export const isSourceSkip = (err: unknown): err is HotspareError => err instanceof HotspareError && SOURCE_SKIP_CODES.has(err.code);
 
 /**
  * source.json, checked: the name it gives is the folder's (it becomes a folder under
@@ -147,28 +166,34 @@ export async function spoolTreeAt(archiveDir: string, meta: SourceMeta, untilMs:
  * never leaves a half-written file under a real name.
  */
 export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolRestoreResult[]> {
-  const metas = (await listSpoolSources(options.archiveDir))
-    .filter((m) => options.sources === undefined || options.sources.includes(m.name))
-    // Parents before nested sources, so a nested source is written after its parent.
-    .sort((a, b) => a.path.length - b.path.length);
+  const wanted = (name: string): boolean => options.sources === undefined || options.sources.includes(name);
+  const { sources, unusable } = await readSpoolSources(options.archiveDir);
   const results: SpoolRestoreResult[] = [];
-  for (const meta of metas) {
+  const skip = (name: string, dest: string, err: HotspareError, log: Logger): void => {
+    const fields = { code: err.code, path: dest, hint: err.hint };
+    if (err.code === 'SPOOL_BEFORE_HISTORY') log.warn(fields, `${err.message}; not restored`);
+    else log.error(fields, `${err.message}; not restored`);
+    results.push({ name, path: dest, pointMs: 0, files: 0, dirs: 0, links: 0, bytes: 0, skipped: err.message, skipCode: err.code });
+  };
+  for (const { name, error } of unusable.filter((u) => wanted(u.name))) {
+    skip(name, options.filesRoot === undefined ? '(unknown: its source.json is unusable)' : join(options.filesRoot, name), error, options.logger.child({ component: 'spool-restore', source: name }));
+  }
+  // Parents before nested sources, so a nested source is written after its parent.
+  for (const meta of sources.filter((m) => wanted(m.name)).sort((a, b) => a.path.length - b.path.length)) {
     const log = options.logger.child({ component: 'spool-restore', source: meta.name });
     const dest = options.filesRoot === undefined ? meta.path : join(options.filesRoot, meta.name);
-    const at = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log).catch((err: unknown) => {
-      if (!isBeforeHistory(err)) throw err;
-      log.warn({ code: err.code, path: dest, hint: err.hint }, `${err.message}; not restored`);
-      results.push({ name: meta.name, path: dest, pointMs: 0, files: 0, dirs: 0, links: 0, bytes: 0, skipped: err.message });
-      return undefined;
-    });
-    if (at === undefined) continue;
-    const { tree, pointMs } = at;
-    const counts = await materialize(tree, dest, options.archiveDir, meta, log).catch((err: unknown) => {
-      throw restoreIoError(err, meta.name, dest);
-    });
-    const result = { name: meta.name, path: dest, pointMs, ...counts };
-    log.info({ ...result, point: new Date(pointMs).toISOString() }, 'spool source restored');
-    results.push(result);
+    try {
+      const { tree, pointMs } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log);
+      const counts = await materialize(tree, dest, options.archiveDir, meta, log).catch((err: unknown) => {
+        throw restoreIoError(err, meta.name, dest);
+      });
+      const result = { name: meta.name, path: dest, pointMs, ...counts };
+      log.info({ ...result, point: new Date(pointMs).toISOString() }, 'spool source restored');
+      results.push(result);
+    } catch (err) {
+      if (!isSourceSkip(err)) throw err;
+      skip(meta.name, dest, err, log);
+    }
   }
   return results;
 }

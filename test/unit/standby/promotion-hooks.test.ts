@@ -58,4 +58,14 @@ describe('post-promotion hooks', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(alive(child)).toBe(false);
   });
+
+  it('a hook that ends just inside its timeout is not killed afterwards, nor is what it started', async () => {
+    const pidFile = join(work, 'late.pid');
+    const [result] = await run(archiveWithHooks([{ run: `sleep 30 & echo $! > ${pidFile}; sleep 0.8`, timeoutSeconds: 1 }]));
+    expect(result).toMatchObject({ exitCode: 0, timedOut: false });
+    await new Promise((r) => setTimeout(r, 500));
+    const daemon = Number(readFileSync(pidFile, 'utf8'));
+    expect(alive(daemon)).toBe(true);
+    process.kill(daemon, 'SIGKILL');
+  });
 });
