@@ -45,6 +45,8 @@ export class ReplicaTracker {
   readonly timeline = new HeadTimeline();
   /** Where the stream left the previous file, so bytes shipped count across a rotation. */
   #previousFileEnd: BinlogPosition | undefined;
+  /** The stream has just (re)connected: its first report starts the backlog the agent missed. */
+  #backlogStart = false;
 
   constructor(name: string, startedAtMs = 0) {
     const files = (): ReplicaFilesSnapshot => this.#files();
@@ -73,6 +75,7 @@ export class ReplicaTracker {
     const s = this.snapshot;
     switch (event.kind) {
       case 'connected':
+        this.#backlogStart = true;
         s.connected = true;
         s.disconnectedSinceMs = undefined;
         s.failure = undefined;
@@ -89,14 +92,17 @@ export class ReplicaTracker {
         const previous = s.received;
         if (previous !== undefined && previous.file !== event.file) this.#previousFileEnd = { file: previous.file, position: previous.position };
         s.received = { file: event.file, position: event.position, atMs: event.atMs };
-        // An event received well after its header's time was written before the agent saw it
-        // (a backlog after a restart or an outage): its header dates it, or the backlog would
-        // count as written when it arrived (an hour behind shown as seconds). Near its time,
-        // the receive time is the finer one (headers have whole seconds).
+        // The first event after a (re)connect was written before the agent saw it if it arrives
+        // well after its header's time (a backlog after a restart or an outage): its header
+        // dates the backlog, or an hour behind would show as seconds. Only that event: later
+        // ones stream live, where a header time is a statement's start (a long transaction, an
+        // upstream's time on a chained replica, SET TIMESTAMP) and would raise false alarms;
+        // near its time the receive time is finer anyway (headers have whole seconds).
         const first = event.first;
-        if (first !== undefined && event.atMs - (first.timestampS * 1000 + 999) > EVENT_TIME_TRUSTED_AFTER_MS) {
+        if (this.#backlogStart && first !== undefined && event.atMs - (first.timestampS * 1000 + 999) > EVENT_TIME_TRUSTED_AFTER_MS) {
           this.timeline.observe(first, first.timestampS * 1000 + 999);
         }
+        if (first !== undefined) this.#backlogStart = false;
         this.timeline.observe(event, event.atMs);
         break;
       }

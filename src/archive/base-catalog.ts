@@ -64,6 +64,9 @@ export interface PhysicalBaseDetails {
   info: Record<string, string>;
 }
 
+/** What baseIdFor makes. */
+const BASE_ID_PATTERN = /^\d{8}T\d{6}\.\d{3}Z$/;
+
 /** Time-sortable base id: UTC time to the millisecond, e.g. 20261122T100001.250Z. */
 export function baseIdFor(nowMs: number): string {
   return new Date(nowMs).toISOString().replace(/[-:]/g, '');
@@ -86,7 +89,8 @@ export async function listUnreadableBaseBackups(files: ArchiveFiles): Promise<Ar
 async function readBaseFolders(files: ArchiveFiles): Promise<Array<{ id: string; meta?: BaseBackupMetadata; unreadable?: string }>> {
   const result: Array<{ id: string; meta?: BaseBackupMetadata; unreadable?: string }> = [];
   for (const id of (await files.list('base')).sort()) {
-    if (id.endsWith(BASE_PARTIAL_SUFFIX)) continue;
+    // Only folders named as bases are (a stray file, a hand-renamed copy are not ours to judge).
+    if (id.endsWith(BASE_PARTIAL_SUFFIX) || !BASE_ID_PATTERN.test(id)) continue;
     const raw = await files.readFile(`base/${id}/${BASE_METADATA_FILE}`);
     if (raw === undefined) {
       result.push({ id, unreadable: `${BASE_METADATA_FILE} is missing` });

@@ -425,7 +425,8 @@ export class SpoolSyncer {
   async #recordComplete(): Promise<void> {
     const meta = this.#meta;
     if (meta === undefined || meta.completeFromMs !== undefined) return;
-    meta.completeFromMs = this.options.clock.nowMs();
+    // Not before the pass's own operations (their times never go back, and may run ahead of the clock).
+    meta.completeFromMs = Math.max(this.options.clock.nowMs(), this.#journal?.lastMs ?? 0);
     await this.options.files.putFile(sourceMetaPath(meta.name), Buffer.from(`${JSON.stringify(meta, null, 2)}\n`));
     this.#log.info({ completeFrom: new Date(meta.completeFromMs).toISOString() }, 'first full pass of the spool source committed: its history is complete from here');
   }

@@ -243,10 +243,11 @@ class ReceiverState {
         }
         if (handshaking || frame.type !== FrameType.HELLO) throw wireError(`expected HELLO, received frame type ${frame.type}`);
         handshaking = true;
-        // The peer has done its part: admission (the archive's identity, its folders' fsyncs)
-        // is our own work, and a slow disk is no reason to drop the agent.
-        clearTimeout(handshakeTimer);
         const hello = decodeJson(frame.payload, helloSchema, 'HELLO');
+        // A peer with the token has done its part: the rest (waiting for an earlier admission,
+        // the archive's identity, its folders' fsyncs) is our own work, and a slow disk is no
+        // reason to drop it. A peer without it stays bound by the deadline (and is refused).
+        if (tokenMatches(this.options.token, hello.token)) clearTimeout(handshakeTimer);
         this.#admission = this.#admission.then(async () => {
           try {
             session = await this.#admit(hello, wire, log);

@@ -39,7 +39,12 @@ describe('LagMonitor', () => {
     // Streaming near real time, the receive time stays the finer measure.
     const live = new ReplicaTracker('b', 0);
     live.apply({ kind: 'durable', point, shippedBytes: 0 }, 20_000);
+    live.apply({ kind: 'connected', start: { file: 'mysql-bin.000001', position: 100 } }, 20_000);
     live.apply({ kind: 'received', file: 'mysql-bin.000001', position: 300, atMs: 20_050, first: { file: 'mysql-bin.000001', position: 300, timestampS: 20 } }, 20_050);
     expect(live.timeline.firstBeyondMs(point)).toBe(20_050);
+    // Later, live: a long transaction whose header says it began a minute ago is dated by its arrival.
+    live.apply({ kind: 'durable', point: { ...point, position: 300, boundaryPosition: 300 }, shippedBytes: 0 }, 90_000);
+    live.apply({ kind: 'received', file: 'mysql-bin.000001', position: 900, atMs: 90_100, first: { file: 'mysql-bin.000001', position: 900, timestampS: 30 } }, 90_100);
+    expect(live.timeline.firstBeyondMs({ file: 'mysql-bin.000001', position: 300 })).toBe(90_100);
   });
 });
