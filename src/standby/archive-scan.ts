@@ -4,7 +4,7 @@ import { ArchiveLayout, nextBinlogName } from '../archive/archive-layout.js';
 import { readRecordedGaps, type RecordedGap } from '../archive/binlog-gaps.js';
 import { listArchivedBinlogs } from '../archive/archived-binlogs.js';
 import { scanBinlogFile } from '../archive/binlog-file-scanner.js';
-import { EventType, parseRotate } from '../core/binlog-event.js';
+import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, EventType, parseRotate, readEventHeader } from '../core/binlog-event.js';
 import { HotspareError } from '../core/errors.js';
 import { TransactionTracker } from '../core/transaction-tracker.js';
 
@@ -153,7 +153,7 @@ export async function scanArchive(
     // The newest file may end in zeros after a crash (O_DIRECT blocks landed, the block after
     // them not; see BinlogAppendFile): nothing there was ever acknowledged, and zeros hold no
     // event. That is a torn tail, as a partial event is, not damage.
-    const tornToZeros = newest && scan.stop.kind === 'corrupt' && (await zerosFrom(path, scan.stop.offset, sizeBytes));
+    const tornToZeros = newest && scan.stop.kind === 'corrupt' && (await tornIntoZeros(path, scan.stop.offset, sizeBytes));
     if ((scan.stop.kind === 'corrupt' && !tornToZeros) || (scan.stop.kind === 'truncated' && !newest)) {
       if (stopAtDamage({ kind: scan.stop.kind, file: name, offset: scan.stop.offset, reason: scan.stop.reason }, i)) return result;
       continue;
@@ -180,6 +180,31 @@ export async function scanArchive(
     i = restartAt - 1;
     return false;
   }
+}
+
+/** The blocks O_DIRECT appends land in: a crash leaves whole ones or none. */
+const TORN_BLOCK_BYTES = 4096;
+
+/**
+ * Whether the bad event at `offset` in the newest file is one a crash tore: from it (its header
+ * zeros too) or from the first block boundary inside it, everything to the end of the file is
+ * zeros, and the event's own last bytes (its CRC32) lie there. An event that landed whole has
+ * its CRC32 in place, so damage to a complete event is still damage.
+ */
+async function tornIntoZeros(path: string, offset: number, size: number): Promise<boolean> {
+  if (await zerosFrom(path, offset, size)) return true;
+  const handle = await open(path, 'r');
+  let eventEnd: number;
+  try {
+    const header = Buffer.alloc(BINLOG_HEADER_BYTES);
+    const { bytesRead } = await handle.read(header, 0, header.length, offset);
+    if (bytesRead < header.length) return false;
+    eventEnd = offset + readEventHeader(header).sizeBytes;
+  } finally {
+    await handle.close();
+  }
+  const boundary = Math.ceil((offset + 1) / TORN_BLOCK_BYTES) * TORN_BLOCK_BYTES;
+  return boundary < size && eventEnd - BINLOG_CHECKSUM_BYTES >= boundary && (await zerosFrom(path, boundary, size));
 }
 
 /** Bytes read at a time when checking that a file's tail is all zeros. */

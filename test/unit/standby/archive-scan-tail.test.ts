@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { scanArchive } from '../../../src/standby/archive-scan.js';
-import { FIXTURE_NAME, FIXTURE_PATH, fixtureEvents } from '../../support/fixtures.js';
+import { EventType } from '../../../src/core/binlog-event.js';
+import { FIXTURE_NAME, FIXTURE_PATH, fixtureEvents, makeEvent } from '../../support/fixtures.js';
 
 /**
  * Goal: an archive whose newest file ends in zeros (a crash after O_DIRECT blocks landed but not
@@ -38,5 +39,20 @@ describe("archive scan of the newest file's tail", () => {
     tail[3000] = 7;
     const scan = await scanArchive(archiveWithTail(tail), { verifyChecksums: true });
     expect(scan.damage).toMatchObject({ kind: 'corrupt', file: FIXTURE_NAME, offset: end });
+  });
+
+  it('an event torn at a block boundary, zeros after it to the end: a torn tail at that event', async () => {
+    // A 10 KiB event after the fixture, written only up to the first 4 KiB boundary inside it.
+    const event = makeEvent(EventType.ANNOTATE_ROWS, Buffer.alloc(10_000, 0x61), { nextPosition: end + 10_000 + 23 });
+    const boundary = Math.ceil((end + 1) / 4096) * 4096;
+    const torn = Buffer.concat([event.subarray(0, boundary - end), Buffer.alloc(event.length - (boundary - end))]);
+    const scan = await scanArchive(archiveWithTail(torn), { verifyChecksums: true });
+    expect(scan.damage).toBeUndefined();
+    expect(scan.partialTail).toEqual({ file: FIXTURE_NAME, from: end, to: end + event.length });
+    // Whole, but with a flipped byte (its CRC32 in place): damage, whatever follows.
+    const flipped = Buffer.from(event);
+    flipped[100] = (flipped[100] ?? 0) ^ 1;
+    const damaged = await scanArchive(archiveWithTail(Buffer.concat([flipped, Buffer.alloc(8192)])), { verifyChecksums: true });
+    expect(damaged.damage).toMatchObject({ kind: 'corrupt', offset: end });
   });
 });
