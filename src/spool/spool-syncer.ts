@@ -533,6 +533,13 @@ export class SpoolSyncer {
         continue;
       }
       if (cur?.kind === 'file' && cur.racy !== true && sameFile(cur, f)) continue;
+      if (cur?.kind === 'file' && cur.racy !== true && cur.uid === undefined && sameFile({ ...cur, uid: f.uid, gid: f.gid }, f)) {
+        // Recorded before owners were kept, and unchanged since: the owner is added without
+        // reading the file again (an upgrade would otherwise read the whole tree once).
+        const { blocks: _blocks, racy: _racy, ...e } = cur;
+        emit({ op: 'file', t: journal.stamp(clock.nowMs()), path, e: { ...e, uid: f.uid, gid: f.gid }, set: [] });
+        continue;
+      }
       const before = cur?.kind === 'file' ? cur : undefined;
       // Several files are queued to the reader at once, so it always has the next one in hand
       // (a tree of small files is bound by per-file latency, not bandwidth). Each file's

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, chown, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -17,6 +17,7 @@ import { FileTarget } from '../../src/replica/targets/file-target.js';
 import type { ReplicaSession } from '../../src/replica/replica-target.js';
 import { ReplicaSpool } from '../../src/spool/replica-spool.js';
 import { SpoolSyncer, type SpoolTuning } from '../../src/spool/spool-syncer.js';
+import { decodeSegment, encodeLineText, type JournalLine } from '../../src/spool/spool-format.js';
 import { runPromotionHooks } from '../../src/standby/promotion-hooks.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
@@ -222,6 +223,37 @@ describe('spool syncer', () => {
     } finally {
       await s.stop();
     }
+  });
+
+  it('an archive recorded before owners were kept gets them on the next pass, and restores them', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(join(src, 'q'), { recursive: true });
+    for (let i = 0; i < 5; i++) await writeFile(join(src, 'q', `m${i}`), randomBytes(70_000));
+    if (process.getuid?.() === 0) await chown(join(src, 'q', 'm3'), 1234, 4321);
+    const first = syncer({ name: 'q', path: src }, archive, { watch: false, racyWindowMs: 0 });
+    first.start();
+    await first.syncNow();
+    await first.stop();
+    // As an older hotspare wrote it: no uid or gid in any entry.
+    const journalDir = join(archive, 'files', 'q', 'journal');
+    for (const name of await readdir(journalDir)) {
+      const { lines } = decodeSegment(await readFile(join(journalDir, name)));
+      const stripped = lines.map((l) => ('e' in l ? { ...l, e: Object.fromEntries(Object.entries(l.e).filter(([k]) => k !== 'uid' && k !== 'gid')) } : l) as JournalLine);
+      await writeFile(join(journalDir, name), stripped.map(encodeLineText).join(''));
+    }
+    const second = syncer({ name: 'q', path: src }, archive, { watch: false, racyWindowMs: 0 });
+    try {
+      second.start();
+      await second.syncNow();
+      // No data again: the owners come in journal lines alone.
+      expect(second.snapshot().bytesShippedTotal).toBeLessThan(16 * 1024);
+    } finally {
+      await second.stop();
+    }
+    const to = join(dir, 'restored');
+    await restoreSpool({ archiveDir: archive, filesRoot: to, logger: silentLogger() });
+    expect(treeDiff(await describeTree(src), await describeTree(join(to, 'q')))).toEqual([]);
   });
 
   it('a source whose path is a link to its folder is shipped whole, changes seen by the watcher, and restored', async () => {
