@@ -65,11 +65,12 @@ export async function readSpoolSources(archiveDir: string): Promise<{ sources: S
 
 /**
  * A source that cannot be restored, for a reason of its own (no complete tree at the point, a
- * damaged or hostile journal or source.json, a target folder that is a link): it is left as it
- * is and reported, and the database and the other sources are promoted all the same. Only
- * SPOOL_BEFORE_HISTORY is expected; the others fail the command once the promotion is done.
+ * damaged or hostile journal or source.json, a target folder that is a link, damaged or missing
+ * pack data, a full or forbidden target volume): it is reported, and the database and the other
+ * sources are promoted all the same (the standby is needed now; the files can be dealt with).
+ * Only SPOOL_BEFORE_HISTORY is expected; the others fail the command once the promotion is done.
  */
-export const SOURCE_SKIP_CODES: ReadonlySet<string> = new Set(['SPOOL_BEFORE_HISTORY', 'SPOOL_JOURNAL', 'SPOOL_META', 'SPOOL_RESTORE_PATH']);
+export const SOURCE_SKIP_CODES: ReadonlySet<string> = new Set(['SPOOL_BEFORE_HISTORY', 'SPOOL_JOURNAL', 'SPOOL_META', 'SPOOL_RESTORE_PATH', 'SPOOL_DATA_DAMAGED', 'SPOOL_DATA_MISSING', 'SPOOL_RESTORE_IO']);
 export const isSourceSkip = (err: unknown): err is HotspareError => err instanceof HotspareError && SOURCE_SKIP_CODES.has(err.code);
 
 /**
@@ -169,11 +170,12 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
   const wanted = (name: string): boolean => options.sources === undefined || options.sources.includes(name);
   const { sources, unusable } = await readSpoolSources(options.archiveDir);
   const results: SpoolRestoreResult[] = [];
-  const skip = (name: string, dest: string, err: HotspareError, log: Logger): void => {
+  const skip = (name: string, dest: string, err: HotspareError, log: Logger, partly = false): void => {
     const fields = { code: err.code, path: dest, hint: err.hint };
-    if (err.code === 'SPOOL_BEFORE_HISTORY') log.warn(fields, `${err.message}; not restored`);
-    else log.error(fields, `${err.message}; not restored`);
-    results.push({ name, path: dest, pointMs: 0, files: 0, dirs: 0, links: 0, bytes: 0, skipped: err.message, skipCode: err.code });
+    const what = partly ? `${err.message}; not restored (${dest} may be partly restored)` : `${err.message}; not restored`;
+    if (err.code === 'SPOOL_BEFORE_HISTORY') log.warn(fields, what);
+    else log.error(fields, what);
+    results.push({ name, path: dest, pointMs: 0, files: 0, dirs: 0, links: 0, bytes: 0, skipped: what, skipCode: err.code });
   };
   for (const { name, error } of unusable.filter((u) => wanted(u.name))) {
     skip(name, options.filesRoot === undefined ? '(unknown: its source.json is unusable)' : join(options.filesRoot, name), error, options.logger.child({ component: 'spool-restore', source: name }));
@@ -182,8 +184,10 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
   for (const meta of sources.filter((m) => wanted(m.name)).sort((a, b) => a.path.length - b.path.length)) {
     const log = options.logger.child({ component: 'spool-restore', source: meta.name });
     const dest = options.filesRoot === undefined ? meta.path : join(options.filesRoot, meta.name);
+    let writing = false;
     try {
       const { tree, pointMs } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log);
+      writing = true;
       const counts = await materialize(tree, dest, options.archiveDir, meta, log).catch((err: unknown) => {
         throw restoreIoError(err, meta.name, dest);
       });
@@ -192,7 +196,7 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
       results.push(result);
     } catch (err) {
       if (!isSourceSkip(err)) throw err;
-      skip(meta.name, dest, err, log);
+      skip(meta.name, dest, err, log, writing);
     }
   }
   return results;

@@ -169,7 +169,25 @@ describe('promote restores the database and the spool files at the same point', 
     expect(damaged.code).toBe(1);
     expect(damaged.stdout).toMatch(/spool gateway: DAMAGED/);
     expect(damaged.stdout).toMatch(/verify: DAMAGED spool data/);
-    await expect(restoreSpool({ archiveDir: copy, filesRoot: join(work, 'from-damaged'), logger: silentLogger() })).rejects.toMatchObject({ code: 'SPOOL_DATA_DAMAGED' });
+    expect(await restoreSpool({ archiveDir: copy, filesRoot: join(work, 'from-damaged'), logger: silentLogger() })).toMatchObject([{ name: 'gateway', skipCode: 'SPOOL_DATA_DAMAGED' }]);
+    // The standby is promoted all the same (the files are reported, not the database held back).
+    const promoted = await execFileAsync('node', [BIN, 'promote', '--archive', copy, '--target', targetUrl(), '--replace', '--files-root', join(work, 'promoted-damaged')]).then(
+      () => ({ code: 0, stdout: '', stderr: '' }),
+      (err: { code: number; stdout: string; stderr: string }) => err,
+    );
+    expect(promoted.code).toBe(1);
+    expect(promoted.stdout).toMatch(/files NOT restored: gateway/);
+    expect(promoted.stderr).toMatch(/SPOOL_NOT_RESTORED/);
+    expect(await tableChecksums(standbyConn)).toEqual(final.sums);
+    const [[ro]] = (await standbyConn.query('SELECT @@read_only AS ro')) as [RowDataPacket[], unknown];
+    expect(Number(ro?.['ro'])).toBe(0);
+    // The standby empty again, and no hook output, for the tests that follow (they promote
+    // without --replace and read the hook's first line).
+    rmSync(join(work, 'hook.out'), { force: true });
+    const [dbs] = (await standbyConn.query('SHOW DATABASES')) as [RowDataPacket[], unknown];
+    for (const name of dbs.map((r) => String(Object.values(r)[0])).filter((n) => !['information_schema', 'mysql', 'performance_schema', 'sys', 'test'].includes(n))) {
+      await standbyConn.query(`DROP DATABASE \`${name}\``);
+    }
   });
 
   it('--dry-run plans the file restore and the hooks and changes nothing', async () => {
