@@ -75,11 +75,14 @@ export class LagMonitor {
   #headFailure: { code: string; message: string; atMs: number } | undefined;
   readonly #rotatedAtMs = new Map<string, number>();
   readonly #staleAfterMs: number;
+  /** What the agent does about a purged binlog file (binlog.onPurged): it says what to do next. */
+  readonly #onPurged: 'new-base' | 'stop';
 
   constructor(
     private readonly replicas: ReadonlyArray<{ definition: ReplicaDefinition; tracker: ReplicaTracker }>,
-    options: { headPollIntervalMs: number; startedAtMs: number },
+    options: { headPollIntervalMs: number; startedAtMs: number; onPurged?: 'new-base' | 'stop' },
   ) {
+    this.#onPurged = options.onPurged ?? 'stop';
     this.#staleAfterMs = options.headPollIntervalMs * DEFAULT_HEAD_STALE_INTERVALS;
     this.startedAtMs = options.startedAtMs;
   }
@@ -136,7 +139,7 @@ export class LagMonitor {
         expireLogsSeconds: view.expireLogsSeconds,
         error: failure === undefined ? null : { code: failure.code, message: failure.message, at: iso(failure.atMs) },
       },
-      replicas: this.replicas.map(({ definition, tracker }) => replicaReport(definition, tracker, view, nowMs)),
+      replicas: this.replicas.map(({ definition, tracker }) => replicaReport(definition, tracker, view, nowMs, this.#onPurged)),
     };
   }
 
@@ -151,7 +154,7 @@ export function healthOf(report: LagReport): HealthReport {
   return { healthy: reasons.length === 0, reasons };
 }
 
-function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, view: PrimaryHeadView, nowMs: number): ReplicaLagReport {
+function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, view: PrimaryHeadView, nowMs: number, onPurged: 'new-base' | 'stop'): ReplicaLagReport {
   const s: ReplicaSnapshot = tracker.snapshot;
   const { maxLagSeconds, maxLagBytes } = definition.thresholds;
   const durable = s.durable;
@@ -187,7 +190,11 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
 
   const problems: LagIssue[] = [];
   const warnings: LagIssue[] = [];
-  if (purge.kind === 'gone') problems.push({ code: purge.code, message: `${purge.message}; take a new base backup with \`hotspare base\`` });
+  if (purge.kind === 'gone') {
+    // With binlog.onPurged new-base (the default) the agent is taking that base itself.
+    const next = onPurged === 'new-base' ? 'the agent takes a new base backup and restarts the archive there' : 'take a new base backup with `hotspare base`';
+    problems.push({ code: purge.code, message: `${purge.message}; ${next}` });
+  }
   else if ((state === 'gap' || state === 'error') && failure !== undefined) problems.push({ code: failure.code, message: failure.message });
   if (overSeconds) problems.push({ code: 'LAG_SECONDS', message: `${lag.secondsBehind.toFixed(1)} s behind (max ${maxLagSeconds} s)` });
   if (overBytes) problems.push({ code: 'LAG_BYTES', message: `${lag.bytesBehind} bytes behind (max ${maxLagBytes})` });

@@ -70,7 +70,7 @@ export class SyncAgent {
     this.trackers = config.replicas.map((r) => new ReplicaTracker(r.name, startedAtMs));
     this.lag = new LagMonitor(
       config.replicas.map((definition, i) => ({ definition, tracker: this.trackers[i] as ReplicaTracker })),
-      { headPollIntervalMs: config.binlog.headPollIntervalMs, startedAtMs },
+      { headPollIntervalMs: config.binlog.headPollIntervalMs, startedAtMs, onPurged: config.binlog.onPurged },
     );
     // One head check per interval for all replicas and all lag requests together.
     this.#headPoller = new HeadPoller({

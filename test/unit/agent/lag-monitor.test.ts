@@ -47,4 +47,21 @@ describe('LagMonitor', () => {
     live.apply({ kind: 'received', file: 'mysql-bin.000001', position: 900, atMs: 90_100, first: { file: 'mysql-bin.000001', position: 900, timestampS: 30 } }, 90_100);
     expect(live.timeline.firstBeyondMs({ file: 'mysql-bin.000001', position: 300 })).toBe(90_100);
   });
+
+  it('a purged binlog file: the advice follows binlog.onPurged (the agent takes the new base itself, or the operator must)', () => {
+    const point = { file: 'mysql-bin.000001', position: 500, boundaryFile: 'mysql-bin.000001', boundaryPosition: 500, commitTimestampS: 1, gtid: undefined };
+    const files = [{ name: 'mysql-bin.000003', sizeBytes: 1_000 }];
+    const messages = (['new-base', 'stop'] as const).map((onPurged) => {
+      const definition = { name: 'a', type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 64 * 1024 * 1024 } } as unknown as ReplicaDefinition;
+      const tracker = new ReplicaTracker('a', 0);
+      tracker.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
+      const monitor = new LagMonitor([{ definition, tracker }], { headPollIntervalMs: 500, startedAtMs: 0, onPurged });
+      monitor.observeHead({ head: { file: 'mysql-bin.000003', position: 1_000 }, files, expireLogsSeconds: 0, checkedAtMs: 1_000 });
+      const r = monitor.report(1_000).replicas[0];
+      expect(r?.state).toBe('gap');
+      return r?.problems.find((p) => p.code === 'BINLOG_PURGED')?.message ?? '';
+    });
+    expect(messages[0]).toMatch(/the agent takes a new base backup/);
+    expect(messages[1]).toMatch(/take a new base backup with `hotspare base`/);
+  });
 });
