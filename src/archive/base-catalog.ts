@@ -74,40 +74,38 @@ export function baseIdFor(nowMs: number): string {
 
 /** The complete base backups of an archive, oldest first. Partial folders are not listed. */
 export async function listBaseBackups(files: ArchiveFiles): Promise<BaseBackupMetadata[]> {
-  return (await readBaseFolders(files)).flatMap((b) => (b.meta === undefined ? [] : [b.meta]));
+  return (await readBaseFolders(files)).bases;
 }
 
 /**
- * Base folders (not partial) that do not hold a readable base of this format: metadata.json
- * missing (a folder that lost it), torn, of another id or format. They never count as bases;
- * verify reports them, since a base an operator counted on is gone.
+ * Every base folder (not partial), read once: the complete bases, oldest first, and the folders
+ * that do not hold a readable base of this format (metadata.json missing, torn, of another id
+ * or format). Those never count as bases; verify reports them, since a base an operator counted
+ * on is gone.
  */
-export async function listUnreadableBaseBackups(files: ArchiveFiles): Promise<Array<{ id: string; reason: string }>> {
-  return (await readBaseFolders(files)).flatMap((b) => (b.unreadable === undefined ? [] : [{ id: b.id, reason: b.unreadable }]));
-}
-
-async function readBaseFolders(files: ArchiveFiles): Promise<Array<{ id: string; meta?: BaseBackupMetadata; unreadable?: string }>> {
-  const result: Array<{ id: string; meta?: BaseBackupMetadata; unreadable?: string }> = [];
+export async function readBaseFolders(files: ArchiveFiles): Promise<{ bases: BaseBackupMetadata[]; unreadable: Array<{ id: string; reason: string }> }> {
+  const bases: BaseBackupMetadata[] = [];
+  const unreadable: Array<{ id: string; reason: string }> = [];
   for (const id of (await files.list('base')).sort()) {
     // Only folders named as bases are (a stray file, a hand-renamed copy are not ours to judge).
     if (id.endsWith(BASE_PARTIAL_SUFFIX) || !BASE_ID_PATTERN.test(id)) continue;
     const raw = await files.readFile(`base/${id}/${BASE_METADATA_FILE}`);
     if (raw === undefined) {
-      result.push({ id, unreadable: `${BASE_METADATA_FILE} is missing` });
+      unreadable.push({ id, reason: `${BASE_METADATA_FILE} is missing` });
       continue;
     }
     let meta: BaseBackupMetadata;
     try {
       meta = JSON.parse(raw.toString('utf8')) as BaseBackupMetadata;
     } catch {
-      result.push({ id, unreadable: `${BASE_METADATA_FILE} is not valid JSON (torn or damaged)` });
+      unreadable.push({ id, reason: `${BASE_METADATA_FILE} is not valid JSON (torn or damaged)` });
       continue;
     }
-    if (meta.formatVersion !== BASE_FORMAT_VERSION) result.push({ id, unreadable: `format version ${String(meta.formatVersion)}, not ${BASE_FORMAT_VERSION}` });
-    else if (meta.id !== id) result.push({ id, unreadable: `${BASE_METADATA_FILE} names base ${JSON.stringify(meta.id)}` });
-    else result.push({ id, meta });
+    if (meta.formatVersion !== BASE_FORMAT_VERSION) unreadable.push({ id, reason: `format version ${String(meta.formatVersion)}, not ${BASE_FORMAT_VERSION}` });
+    else if (meta.id !== id) unreadable.push({ id, reason: `${BASE_METADATA_FILE} names base ${JSON.stringify(meta.id)}` });
+    else bases.push(meta);
   }
-  return result;
+  return { bases, unreadable };
 }
 
 /** Folders left by an interrupted backup; they never count as a base and can be removed. */

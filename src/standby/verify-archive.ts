@@ -1,6 +1,6 @@
 import { readArchiveIdentity } from '../archive/archive-identity.js';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
-import { listBaseBackups, listPartialBaseBackups, listUnreadableBaseBackups, type BaseBackupMetadata } from '../archive/base-catalog.js';
+import { listPartialBaseBackups, readBaseFolders, type BaseBackupMetadata } from '../archive/base-catalog.js';
 import type { RecordedGap } from '../archive/binlog-gaps.js';
 import { compareBinlogPositions, type BinlogPosition } from '../core/binlog-position.js';
 import { HotspareError } from '../core/errors.js';
@@ -73,7 +73,8 @@ export async function inspectArchive(root: string, options: { checksums: boolean
   const bases: BaseSummary[] = [];
   /** Bases promote can start from: restorable, files intact. */
   const usable: BaseBackupMetadata[] = [];
-  for (const base of await listBaseBackups(files)) {
+  const folders = await readBaseFolders(files);
+  for (const base of folders.bases) {
     const problems = options.checksums ? await checkBaseFiles(root, base) : [];
     const restorable =
       first !== undefined &&
@@ -87,7 +88,7 @@ export async function inspectArchive(root: string, options: { checksums: boolean
   const lastFile = scan.files[scan.files.length - 1];
   const lastCommit = scan.lastCommit;
   // A base folder without a readable metadata.json is a base gone (verify names it).
-  for (const lost of await listUnreadableBaseBackups(files)) {
+  for (const lost of folders.unreadable) {
     bases.push({ id: lost.id, method: 'unreadable', binlog: { file: '', position: 0 }, gtid: '', finishedAt: '', bytes: 0, restorable: false, beforeGap: false, problems: [lost.reason] });
   }
   const damagedBase = bases.find((b) => b.problems.length > 0);
