@@ -133,16 +133,8 @@ export class TargetServer {
    * primary's own events' changes come in the binlog). Returns what starts it again.
    */
   async pauseEventScheduler(): Promise<{ paused: boolean; restore: () => Promise<void> }> {
-    const [row] = await this.#query('SELECT @@global.event_scheduler AS e');
-    const was = String(row?.['e'] ?? 'OFF').toUpperCase();
-    if (was !== 'ON') return { paused: false, restore: async () => undefined };
-    await this.#query('SET GLOBAL event_scheduler = OFF');
-    return {
-      paused: true,
-      restore: async () => {
-        await this.#query('SET GLOBAL event_scheduler = ON');
-      },
-    };
+    const held = await this.#holdGlobal('event_scheduler', 'OFF', (was) => String(was ?? 'OFF').toUpperCase() === 'ON');
+    return { paused: held.changed, restore: held.restore };
   }
 
   /**
@@ -154,15 +146,24 @@ export class TargetServer {
    * restore's and replay's clients are new sessions; the server allocates only what a packet needs.
    */
   async raiseMaxAllowedPacket(): Promise<{ was: number; raised: boolean; restore: () => Promise<void> }> {
-    const [row] = await this.#query('SELECT @@global.max_allowed_packet AS p');
-    const was = Number(row?.['p'] ?? MAX_ALLOWED_PACKET_CEILING);
-    if (was >= MAX_ALLOWED_PACKET_CEILING) return { was, raised: false, restore: async () => undefined };
-    await this.#query(`SET GLOBAL max_allowed_packet = ${MAX_ALLOWED_PACKET_CEILING}`);
+    const held = await this.#holdGlobal('max_allowed_packet', MAX_ALLOWED_PACKET_CEILING, (was) => Number(was ?? MAX_ALLOWED_PACKET_CEILING) < MAX_ALLOWED_PACKET_CEILING);
+    return { was: Number(held.was ?? MAX_ALLOWED_PACKET_CEILING), raised: held.changed, restore: held.restore };
+  }
+
+  /**
+   * Sets a global variable to `value` for the promotion when `needed(its current value)`, and
+   * returns what sets it back to that value (nothing to do when it was left alone).
+   */
+  async #holdGlobal(name: string, value: string | number, needed: (was: unknown) => boolean): Promise<{ was: unknown; changed: boolean; restore: () => Promise<void> }> {
+    const [row] = await this.#query(`SELECT @@global.${name} AS v`);
+    const was: unknown = row?.['v'];
+    if (!needed(was)) return { was, changed: false, restore: async () => undefined };
+    await this.#query(`SET GLOBAL ${name} = ${value}`);
     return {
       was,
-      raised: true,
+      changed: true,
       restore: async () => {
-        await this.#query(`SET GLOBAL max_allowed_packet = ${was}`);
+        await this.#query(`SET GLOBAL ${name} = ${String(was)}`);
       },
     };
   }
