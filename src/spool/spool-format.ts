@@ -104,6 +104,9 @@ export interface SourceMeta {
   completeFromMs?: number;
 }
 
+/** source.json's text: the agent writes it when it changes (compared as text) and once the first full pass is in. */
+export const encodeSourceMeta = (meta: SourceMeta): string => `${JSON.stringify(meta, null, 2)}\n`;
+
 /** Where a source's history is complete from (see SourceMeta.completeFromMs); undefined: not yet. */
 export const historyCompleteFromMs = (meta: SourceMeta): number | undefined => (meta.format < 2 ? 0 : meta.completeFromMs);
 

@@ -34,9 +34,9 @@ import { FileReader } from './file-reader.js';
 import { shipFile } from './file-shipper.js';
 import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
-import { encodeLineText, historyCompleteFromMs, SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
+import { encodeLineText, encodeSourceMeta, historyCompleteFromMs, SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
 import { SpoolJournal } from './spool-journal.js';
-import { isUnder, type SpoolTree } from './spool-tree.js';
+import { isUnder, parentOf, type SpoolTree } from './spool-tree.js';
 import { excludeMatcher, type Found } from './tree-scanner.js';
 
 export interface SpoolTuning {
@@ -289,7 +289,7 @@ export class SpoolSyncer {
     );
     // A pass follows: the thread loads while the journal is read.
     this.#reader.warm();
-    const text = `${JSON.stringify(meta, null, 2)}\n`;
+    const text = encodeSourceMeta(meta);
     if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
     this.#meta = meta;
     const { journal, tree } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log);
@@ -390,7 +390,7 @@ export class SpoolSyncer {
       // but only the parent's own entry matters, so it is looked at alone, not walked.
       roots = [];
       for (const p of sortByDepth(marked.map(([p]) => p))) if (!roots.some((r) => isUnder(p, r))) roots.push(p);
-      const parents = new Set(roots.filter((p) => p !== '').map((p) => (p.lastIndexOf('/') < 0 ? '' : p.slice(0, p.lastIndexOf('/')))));
+      const parents = new Set(roots.filter((p) => p !== '').map(parentOf));
       shallow = [...parents].filter((p) => !roots.some((r) => isUnder(p, r)));
     }
     this.#inPass = { changes: roots.length, bytes: 0, sinceMs };
@@ -427,7 +427,7 @@ export class SpoolSyncer {
     if (meta === undefined || meta.completeFromMs !== undefined) return;
     // Not before the pass's own operations (their times never go back, and may run ahead of the clock).
     meta.completeFromMs = Math.max(this.options.clock.nowMs(), this.#journal?.lastMs ?? 0);
-    await this.options.files.putFile(sourceMetaPath(meta.name), Buffer.from(`${JSON.stringify(meta, null, 2)}\n`));
+    await this.options.files.putFile(sourceMetaPath(meta.name), Buffer.from(encodeSourceMeta(meta)));
     this.#log.info({ completeFrom: new Date(meta.completeFromMs).toISOString() }, 'first full pass of the spool source committed: its history is complete from here');
   }
 
@@ -533,7 +533,7 @@ export class SpoolSyncer {
         continue;
       }
       if (cur?.kind === 'file' && cur.racy !== true && sameFile(cur, f)) continue;
-      if (cur?.kind === 'file' && cur.racy !== true && cur.uid === undefined && sameFile({ ...cur, uid: f.uid, gid: f.gid }, f)) {
+      if (cur?.kind === 'file' && cur.racy !== true && cur.uid === undefined && sameStat(cur, f)) {
         // Recorded before owners were kept, and unchanged since: the owner is added without
         // reading the file again (an upgrade would otherwise read the whole tree once).
         const { blocks: _blocks, racy: _racy, ...e } = cur;
@@ -681,7 +681,12 @@ class TaskWindow {
 }
 
 function sameFile(cur: { size: number; mtimeNs: string; ctimeNs: string; ino: number; mode: number; uid?: number; gid?: number }, f: Found): boolean {
-  return cur.size === f.size && cur.mtimeNs === f.mtimeNs && cur.ctimeNs === f.ctimeNs && cur.ino === f.ino && cur.mode === f.mode && sameOwner(cur, f);
+  return sameStat(cur, f) && sameOwner(cur, f);
+}
+
+/** Size, times, inode and mode: the file's content and metadata apart from its owner. */
+function sameStat(cur: { size: number; mtimeNs: string; ctimeNs: string; ino: number; mode: number }, f: Found): boolean {
+  return cur.size === f.size && cur.mtimeNs === f.mtimeNs && cur.ctimeNs === f.ctimeNs && cur.ino === f.ino && cur.mode === f.mode;
 }
 
 /** An entry recorded before owners were kept differs once, and is recorded again with its owner. */

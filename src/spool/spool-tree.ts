@@ -6,6 +6,12 @@ export function isUnder(path: string, root: string): boolean {
   return root === '' || path === root || path.startsWith(`${root}/`);
 }
 
+/** The folder `path` lies in ('' for the source's root). */
+export function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
 /**
  * The state of a spool source's tree as the archive records it: relative path → entry. The
  * syncer keeps one (what the replica durably has), restore builds one as of a point in time;

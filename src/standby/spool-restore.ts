@@ -6,9 +6,9 @@ import { HotspareError } from '../core/errors.js';
 import { blockHash } from '../spool/file-shipper.js';
 import { fsyncDir } from '../platform/durable-file.js';
 import type { Logger } from '../platform/logger.js';
-import { blockLength, historyCompleteFromMs, packPath, sourceMetaPath, type SourceMeta } from '../spool/spool-format.js';
+import { blockLength, historyCompleteFromMs, packPath, sourceMetaPath, type SourceMeta, type SpoolEntry } from '../spool/spool-format.js';
 import { readSegments } from '../spool/spool-journal.js';
-import { SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
+import { parentOf, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
 import { excludeMatcher } from '../spool/tree-scanner.js';
 
 export interface SpoolRestoreOptions {
@@ -36,8 +36,6 @@ export interface SpoolRestoreResult {
   skipped?: string;
   skipCode?: string;
 }
-
-
 
 /** The spool sources recorded in an archive that can be read, with their descriptions. */
 export async function listSpoolSources(archiveDir: string): Promise<SourceMeta[]> {
@@ -106,10 +104,9 @@ function checkTreePaths(tree: SpoolTree, source: string): void {
     if (path === '') {
       if (e.kind === 'dir') continue;
     } else if (!path.startsWith('/') && !path.includes('\0') && path.split('/').every((c) => c !== '' && c !== '.' && c !== '..')) {
-      const slash = path.lastIndexOf('/');
-      const parent = slash < 0 ? undefined : tree.get(path.slice(0, slash));
-      if (slash < 0 || parent?.kind === 'dir') continue;
-      throw new HotspareError('SPOOL_JOURNAL', `spool source ${source} records ${JSON.stringify(path)} under ${JSON.stringify(path.slice(0, slash))}, which is not a directory of the tree`, {
+      const parent = parentOf(path);
+      if (parent === '' || tree.get(parent)?.kind === 'dir') continue;
+      throw new HotspareError('SPOOL_JOURNAL', `spool source ${source} records ${JSON.stringify(path)} under ${JSON.stringify(parent)}, which is not a directory of the tree`, {
         hint: 'the journal is inconsistent; nothing was restored from it: run `hotspare verify`, or restore an earlier point',
       });
     }
@@ -216,6 +213,9 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
   // Owners as recorded, when promote may give files away (root): a gateway running as its own
   // user must find its queue and counter files its own. Otherwise files are the restoring user's.
   const restoreOwners = process.getuid?.() === 0;
+  /** The entry's recorded owner, when it is to be given back. */
+  const ownerOf = (e: SpoolEntry): { uid: number; gid: number } | undefined =>
+    restoreOwners && e.uid !== undefined && e.gid !== undefined ? { uid: e.uid, gid: e.gid } : undefined;
   await mkdir(dest, { recursive: true });
   // 1. Remove what the target has and the recorded tree does not (or has as another kind).
   const existing = await walk(dest, excluded);
@@ -232,7 +232,7 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
   /** Folders under dest seen to be real directories (not links) before anything is put in them. */
   const realDirs = new Set<string>(['']);
   const parentIsRealDir = async (rel: string): Promise<void> => {
-    const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+    const parent = parentOf(rel);
     if (realDirs.has(parent)) return;
     const st = await lstat(join(dest, parent)).catch(() => undefined);
     if (st?.isDirectory() !== true) {
@@ -255,11 +255,12 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
       } else if (e.kind === 'link') {
         await unlink(abs).catch(() => undefined);
         await symlink(e.target, abs);
-        if (restoreOwners && e.uid !== undefined && e.gid !== undefined) await lchown(abs, e.uid, e.gid);
+        const owner = ownerOf(e);
+        if (owner !== undefined) await lchown(abs, owner.uid, owner.gid);
         await lutimes(abs, utimesSeconds(e.mtimeNs), utimesSeconds(e.mtimeNs));
         counts.links++;
       } else {
-        const tmp = join(dest, rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '', `.hotspare-restore-${process.pid}`);
+        const tmp = join(dest, parentOf(rel), `.hotspare-restore-${process.pid}`);
         // O_EXCL: a link planted under the temporary name is not followed.
         await unlink(tmp).catch(() => undefined);
         const out = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
@@ -290,7 +291,8 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
           }
           await out.truncate(e.size);
           // The owner before the mode: a chown clears set-user-ID and set-group-ID bits.
-          if (restoreOwners && e.uid !== undefined && e.gid !== undefined) await out.chown(e.uid, e.gid);
+          const owner = ownerOf(e);
+          if (owner !== undefined) await out.chown(owner.uid, owner.gid);
           await out.chmod(e.mode);
           await out.sync();
           written = true;
@@ -313,7 +315,8 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
     const e = tree.get(rel);
     if (e?.kind !== 'dir') continue;
     const abs = join(dest, rel);
-    if (restoreOwners && e.uid !== undefined && e.gid !== undefined) await lchown(abs, e.uid, e.gid);
+    const owner = ownerOf(e);
+    if (owner !== undefined) await lchown(abs, owner.uid, owner.gid);
     await chmod(abs, e.mode);
     await utimes(abs, utimesSeconds(e.mtimeNs), utimesSeconds(e.mtimeNs));
     await fsyncDir(abs);
@@ -350,6 +353,6 @@ function restoreIoError(err: unknown, source: string, dest: string): unknown {
     : undefined;
   return new HotspareError('SPOOL_RESTORE_IO', `restoring spool source ${source} into ${dest}: ${e.message ?? String(err)}`, {
     cause: err,
-    hint: `${why === undefined ? '' : `${why}; `}the database is restored and stays read-only: fix the cause and run promote again with --replace, or restore the files with --files-root`,
+    hint: `${why === undefined ? '' : `${why}; `}the database is promoted all the same: fix the cause and restore these files with --files-root`,
   });
 }
