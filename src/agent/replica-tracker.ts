@@ -99,10 +99,12 @@ export class ReplicaTracker {
         // upstream's time on a chained replica, SET TIMESTAMP) and would raise false alarms;
         // near its time the receive time is finer anyway (headers have whole seconds).
         const first = event.first;
-        if (this.#backlogStart && first !== undefined && event.atMs - (first.timestampS * 1000 + 999) > EVENT_TIME_TRUSTED_AFTER_MS) {
-          this.timeline.observe(first, first.timestampS * 1000 + 999);
+        if (first !== undefined) {
+          // The header's time, to the last millisecond of its second (headers have whole seconds).
+          const writtenByMs = first.timestampS * 1000 + 999;
+          if (this.#backlogStart && event.atMs - writtenByMs > EVENT_TIME_TRUSTED_AFTER_MS) this.timeline.observe(first, writtenByMs);
+          this.#backlogStart = false;
         }
-        if (first !== undefined) this.#backlogStart = false;
         this.timeline.observe(event, event.atMs);
         break;
       }

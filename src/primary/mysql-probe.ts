@@ -32,8 +32,9 @@ export class MysqlProbe {
       const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_PRIMARY_QUERY_TIMEOUT_MS;
       // The connect has the same deadline as a question: a host that takes the TCP connection
       // but never greets (a stopped server) would otherwise hold a check, and a stop, for 10 s.
-      const connectTimeout = Math.min(queryTimeoutMs, mysqlOptions(primary).connectTimeout ?? queryTimeoutMs);
-      return new MysqlProbe(await createConnection({ ...mysqlOptions(primary), connectTimeout }), endpoint, queryTimeoutMs);
+      const connection = mysqlOptions(primary);
+      const connectTimeout = Math.min(queryTimeoutMs, connection.connectTimeout ?? queryTimeoutMs);
+      return new MysqlProbe(await createConnection({ ...connection, connectTimeout }), endpoint, queryTimeoutMs);
     } catch (err) {
       throw fromMysqlError(err, 'connect', endpoint);
     }

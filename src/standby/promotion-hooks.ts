@@ -31,7 +31,7 @@ const HOOK_OUTPUT_DRAIN_MS = 200;
  * `/bin/sh -c` with the restore point in its environment:
  * HOTSPARE_RESTORE_POINT_TIME (ISO 8601), HOTSPARE_RESTORE_POINT_MS, HOTSPARE_RESTORE_POINT_FILE,
  * HOTSPARE_RESTORE_POINT_POSITION, HOTSPARE_RESTORE_POINT_GTID, HOTSPARE_SOURCE_NAME,
- * HOTSPARE_SOURCE_RESTORED (1, or 0 for a source left as it was: no complete tree at the point),
+ * HOTSPARE_SOURCE_RESTORED (1, or 0 for a source promote did not restore: see its report),
  * HOTSPARE_SOURCE_PATH (where the source was restored) and HOTSPARE_ARCHIVE. A failing hook is
  * logged and reported; the next ones still run (each hook is one service's business).
  */
@@ -99,22 +99,23 @@ function runOne(command: string, timeoutMs: number, env: NodeJS.ProcessEnv): Pro
       }
       resolve({ ...result, timedOut });
     };
+    /** Signals the hook's whole process group; false when it has ended. */
+    const signalGroup = (signal: NodeJS.Signals): boolean => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, signal);
+        return true;
+      } catch {
+        return false;
+      }
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
+      if (!signalGroup('SIGKILL')) child.kill('SIGKILL');
     }, timeoutMs);
     // Its own process group no longer gets the terminal's Ctrl-C (or a service manager's
     // SIGTERM to promote): passed on to the group, then promote ends as the signal asks.
     const forward = (signal: NodeJS.Signals): void => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, signal);
-      } catch {
-        // The group has ended.
-      }
+      signalGroup(signal);
       unforward();
       process.kill(process.pid, signal);
     };
