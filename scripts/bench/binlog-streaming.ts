@@ -7,6 +7,7 @@ import { compareBinlogPositions } from '../../src/core/binlog-position.js';
 import { compareArchiveWithPrimary } from '../../src/sandbox/binlog-compare.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { cpuByThreadName, cpuSeconds, formatCpuByThread } from './process-cpu.js';
 import { deviceDurableSeconds } from './device-durable-rate.js';
 import { benchDir, median, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
 import { binlogTotalBytes, buildBinlogBacklog } from './binlog-backlog.js';
@@ -66,29 +67,6 @@ function peakRssMb(pid: number): number {
   const match = /VmHWM:\s+(\d+) kB/.exec(status);
   return match ? Number(match[1]) / 1024 : NaN;
 }
-
-/** utime + stime of a process so far, in seconds (fields 14 and 15 of /proc/PID/stat). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** CPU seconds by thread name (main thread, libuv workers, V8's helpers), largest first. */
-function cpuByThread(pid: number): string {
-  const byName = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
-    } catch {
-      // the thread ended
-    }
-  }
-  return [...byName].filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1]).map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ');
-}
-
 
 /** GET /lag: the first replica's durable point, and how long the answer took. */
 function durablePoint(port: number): Promise<{ file: string | null; position: number | null; ms: number }> {
@@ -239,7 +217,7 @@ export const binlogStreamingSuite: BenchSuite = {
           peak = Math.max(peak, peakRssMb(pid));
           const cpu = cpuSeconds(pid);
           const serverCpu = serverCpuSeconds() - serverCpuBefore;
-          const threads = cpuByThread(pid);
+          const threads = formatCpuByThread(cpuByThreadName(pid));
           return {
             wholeSeconds: Number(end - start) / 1e9,
             streamSeconds: Number(end - (streamingAt ?? start)) / 1e9,

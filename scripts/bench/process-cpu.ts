@@ -1,0 +1,34 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** utime + stime of a process (or of one thread, with `tid`) so far, in seconds (fields 14 and 15 of /proc/.../stat). */
+export function cpuSeconds(pid: number, tid?: number): number {
+  const path = tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`;
+  const stat = readFileSync(path, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds so far by thread name (main thread, libuv workers, V8's helpers). */
+export function cpuByThreadName(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      byName.set(name, (byName.get(name) ?? 0) + cpuSeconds(pid, Number(tid)));
+    } catch {
+      // the thread ended
+    }
+  }
+  return byName;
+}
+
+/** What cpuByThreadName printed: `main 0.43, node 0.19`, largest first; with `since`, only what was used after it. */
+export function formatCpuByThread(now: Map<string, number>, since?: Map<string, number>): string {
+  return [...now]
+    .map(([name, s]): [string, number] => [name, s - (since?.get(name) ?? 0)])
+    .filter(([, s]) => s > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([n, s]) => `${n} ${s.toFixed(2)}`)
+    .join(', ');
+}
