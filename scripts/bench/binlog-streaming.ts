@@ -1,13 +1,11 @@
-import { execFile, spawn } from 'node:child_process';
-import { appendFileSync, closeSync, cpSync, fdatasyncSync, fsyncSync, openSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
+import { execFile } from 'node:child_process';
+import { closeSync, cpSync, fdatasyncSync, fsyncSync, openSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { compareBinlogPositions } from '../../src/core/binlog-position.js';
 import { compareArchiveWithPrimary } from '../../src/sandbox/binlog-compare.js';
-import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
-import { cpuByThreadName, cpuSeconds, formatCpuByThread } from './process-cpu.js';
+import { cpuSeconds } from './process-cpu.js';
+import { runAgentCatchUp, type AgentCatchUp } from './agent-process.js';
 import { deviceDurableSeconds } from './device-durable-rate.js';
 import { benchDir, median, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
 import { binlogTotalBytes, buildBinlogBacklog } from './binlog-backlog.js';
@@ -26,7 +24,6 @@ const ROUNDS = Number(process.env['BENCH_BINLOG_ROUNDS'] ?? 3);
 const POLL_INTERVAL_MS = 10;
 const SETTLE_READS = 5;
 const SETTLE_INTERVAL_MS = 500;
-const ROOT = new URL('../../..', import.meta.url).pathname;
 
 interface RefRun {
   seconds: number;
@@ -37,21 +34,6 @@ interface RefRun {
   serverCpu: number;
 }
 
-interface AgentRun {
-  /** Process start to the whole backlog durable (as /lag reports it). */
-  wholeSeconds: number;
-  /** First 'streaming binlog to replica' log line to the whole backlog durable. */
-  streamSeconds: number;
-  peakRssMb: number;
-  /** User and system CPU time of the agent process over the run. */
-  cpuSeconds: number;
-  /** CPU the primary server used during the run. */
-  serverCpu: number;
-  /** CPU seconds by thread, for finding where the time goes. */
-  threads: string;
-  /** The slowest /lag answer during the catch-up. */
-  slowestLagMs: number;
-}
 
 function folderBytes(dir: string): number {
   try {
@@ -59,34 +41,6 @@ function folderBytes(dir: string): number {
   } catch {
     return 0;
   }
-}
-
-/** Peak resident set of a process so far (VmHWM), in MB. */
-function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = /VmHWM:\s+(\d+) kB/.exec(status);
-  return match ? Number(match[1]) / 1024 : NaN;
-}
-
-/** GET /lag: the first replica's durable point, and how long the answer took. */
-function durablePoint(port: number): Promise<{ file: string | null; position: number | null; ms: number }> {
-  const start = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path: '/lag' }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => {
-        try {
-          const report = JSON.parse(body) as { replicas: { binlog: { file: string | null; position: number | null } }[] };
-          const binlog = report.replicas[0]?.binlog;
-          resolve({ file: binlog?.file ?? null, position: binlog?.position ?? null, ms: Number(process.hrtime.bigint() - start) / 1e6 });
-        } catch (err) {
-          reject(err instanceof Error ? err : new Error(String(err)));
-        }
-      });
-    }).on('error', reject);
-  });
 }
 
 /** The primary's head once it has held still for SETTLE_READS reads SETTLE_INTERVAL_MS apart. */
@@ -170,71 +124,15 @@ export const binlogStreamingSuite: BenchSuite = {
       // hotspare: the real agent process, from an archive holding only the base until /lag
       // reports the primary's head durable (fsynced) in the archive.
       const archive = join(dir, 'archive');
-      const agent = async (): Promise<AgentRun> => {
+      const agent = async (): Promise<AgentCatchUp> => {
         rmSync(archive, { recursive: true, force: true });
         rmSync(join(dir, 'state'), { recursive: true, force: true });
         cpSync(template, archive, { recursive: true });
-        const httpPort = await freePort();
-        const config = join(dir, 'agent.json');
-        writeFileSync(config, JSON.stringify({
-          primary: { host: '127.0.0.1', port: primary.port, user: 'root', password: '', serverId: 4242 },
-          stateDir: join(dir, 'state'),
-          http: { listen: `127.0.0.1:${httpPort}` },
-          replicas: [{ name: 'bench', type: 'file', path: archive }],
-          // BENCH_AGENT_BINLOG='{"highWaterBytes":...}': binlog tuning to try against the defaults.
-          ...(process.env['BENCH_AGENT_BINLOG'] === undefined ? {} : { binlog: JSON.parse(process.env['BENCH_AGENT_BINLOG']) as unknown }),
-        }));
-        const serverCpuBefore = serverCpuSeconds();
-        const start = process.hrtime.bigint();
-        // BENCH_CPU_PROF_DIR=DIR: each agent run writes a CPU profile there (on its SIGTERM exit).
-        const profile = process.env['BENCH_CPU_PROF_DIR'];
-        const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
-        // BENCH_AGENT_NODE_FLAGS passes node flags to the agent, e.g. "--max-semi-space-size=8" (as in the lag suite).
-        flags.push(...(process.env['BENCH_AGENT_NODE_FLAGS']?.split(' ').filter((f) => f !== '') ?? []));
-        const child = spawn(process.execPath, [...flags, join(ROOT, 'bin/hotspare.js'), 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-        const pid = child.pid ?? 0;
-        let streamingAt: bigint | undefined;
-        // BENCH_AGENT_LOG=FILE: the agents' log lines are appended there (with HOTSPARE_LOG_LEVEL=debug, flow control too).
-        const logFile = process.env['BENCH_AGENT_LOG'];
-        child.stderr.on('data', (chunk: Buffer) => {
-          if (logFile !== undefined) appendFileSync(logFile, chunk);
-          if (streamingAt === undefined && chunk.toString().includes('streaming binlog to replica')) streamingAt = process.hrtime.bigint();
-        });
-        let peak = 0;
-        let slowestLagMs = 0;
-        try {
-          for (;;) {
-            if (child.exitCode !== null) throw new Error('agent exited during the benchmark');
-            peak = Math.max(peak, peakRssMb(pid));
-            const point = streamingAt === undefined ? undefined : await durablePoint(httpPort).catch(() => undefined);
-            if (point !== undefined) {
-              slowestLagMs = Math.max(slowestLagMs, point.ms);
-              if (point.file !== null && point.position !== null && compareBinlogPositions({ file: point.file, position: point.position }, head) >= 0) break;
-            }
-            await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS));
-          }
-          const end = process.hrtime.bigint();
-          peak = Math.max(peak, peakRssMb(pid));
-          const cpu = cpuSeconds(pid);
-          const serverCpu = serverCpuSeconds() - serverCpuBefore;
-          const threads = formatCpuByThread(cpuByThreadName(pid));
-          return {
-            wholeSeconds: Number(end - start) / 1e9,
-            streamSeconds: Number(end - (streamingAt ?? start)) / 1e9,
-            peakRssMb: peak,
-            cpuSeconds: cpu,
-            serverCpu,
-            threads,
-            slowestLagMs,
-          };
-        } finally {
-          child.kill('SIGTERM');
-          if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
-        }
+        return runAgentCatchUp({ primary, dir, replica: { name: 'bench', type: 'file', path: archive }, head, pollIntervalMs: POLL_INTERVAL_MS });
       };
 
       const refRuns: RefRun[] = [];
-      const runs: AgentRun[] = [];
+      const runs: AgentCatchUp[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         if (round % 2 === 0) {
           refRuns.push(await reference());
@@ -243,7 +141,7 @@ export const binlogStreamingSuite: BenchSuite = {
           runs.push(await agent());
           refRuns.push(await reference());
         }
-        const run = runs[runs.length - 1] as AgentRun;
+        const run = runs[runs.length - 1] as AgentCatchUp;
         const ref = refRuns[refRuns.length - 1] as RefRun;
         say(`  round ${round + 1}: mariadb-binlog ${(mb / ref.seconds).toFixed(0)} MB/s (${(mb / ref.syncedSeconds).toFixed(0)} MB/s to its files fsynced; the volume alone, O_DIRECT + fdatasync from memory, ${(mb / ref.deviceSeconds).toFixed(0)} MB/s; server CPU ${ref.serverCpu.toFixed(2)} s); hotspare streaming ${(mb / run.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / run.wholeSeconds).toFixed(0)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${run.peakRssMb.toFixed(0)} MB, slowest /lag ${run.slowestLagMs.toFixed(1)} ms`);
         say(`    agent CPU by thread (s): ${run.threads}; server CPU ${run.serverCpu.toFixed(2)} s`);

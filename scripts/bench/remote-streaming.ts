@@ -1,6 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -9,10 +8,11 @@ import { compareBinlogNames } from '../../src/archive/archive-layout.js';
 import { loadAgentConfig } from '../../src/config/load.js';
 import type { DurablePoint } from '../../src/core/binlog-record.js';
 import { systemClock } from '../../src/platform/clock.js';
-import { pino } from 'pino';
+import { silentLogger, type Logger } from '../../src/platform/logger.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
-import { cpuByThreadName, cpuSeconds, formatCpuByThread } from './process-cpu.js';
+import { cpuByThreadName, formatCpuByThread } from './process-cpu.js';
+import { runAgentCatchUp } from './agent-process.js';
 import { deviceDurableSeconds } from './device-durable-rate.js';
 import { benchDir, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
 import { seedBaseBackup } from './seed-base-backup.js';
@@ -24,6 +24,8 @@ const BACKLOG_BYTES = 200 * 1024 * 1024;
 const LATENCY_TX_PER_S = 1000;
 const LATENCY_SECONDS = 10;
 const LATENCY_CONNECTIONS = 4;
+/** How often the bench asks each catch-up agent's /lag where the replica's durable point stands. */
+const POLL_INTERVAL_MS = 10;
 
 /**
  * Remote streaming (issue 4): catch-up throughput of a `remote` replica through a
@@ -54,27 +56,35 @@ export const remoteStreamingSuite: BenchSuite = {
       writeFileSync(tokenFile, 'bench-token');
       const port = await freePort();
       receiver = await spawnReceiver(['--archive', join(dir, 'remote-archive'), '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile]);
-      const remote = await catchUp(primary, dir, 'remote', { name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }, receiver.pid);
-      const file = await catchUp(primary, dir, 'file', { name: 'local', type: 'file', path: join(dir, 'file-archive') });
+      // Both catch-ups run the real agent in its own process, as an operator runs it.
+      const target = await head(primary);
+      const receiverBefore = cpuByThreadName(receiver.pid ?? 0);
+      const remote = await runAgentCatchUp({ primary, dir: agentDir(dir, 'remote'), replica: { name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }, head: target, pollIntervalMs: POLL_INTERVAL_MS });
+      const receiverAfter = cpuByThreadName(receiver.pid ?? 0);
+      const receiverCpu = sumCpu(receiverAfter) - sumCpu(receiverBefore);
+      const file = await runAgentCatchUp({ primary, dir: agentDir(dir, 'file'), replica: { name: 'local', type: 'file', path: join(dir, 'file-archive') }, head: target, pollIntervalMs: POLL_INTERVAL_MS, serverId: 4252 });
       const mb = backlog.bytes / 1048576;
-      say(`  remote replica: streaming ${(mb / remote.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / remote.seconds).toFixed(0)} MB/s; CPU (s): agent ${remote.agentCpu.toFixed(2)} (${remote.agentThreads}), receiver ${(remote.receiverCpu ?? 0).toFixed(2)} (${remote.receiverThreads ?? ''}), server ${remote.serverCpu.toFixed(2)}`);
-      say(`  file replica: streaming ${(mb / file.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / file.seconds).toFixed(0)} MB/s; CPU (s): agent ${file.agentCpu.toFixed(2)} (${file.agentThreads}), server ${file.serverCpu.toFixed(2)}`);
+      say(`  remote replica: streaming ${(mb / remote.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / remote.wholeSeconds).toFixed(0)} MB/s; CPU (s): agent ${remote.cpuSeconds.toFixed(2)} (${remote.threads}), receiver ${receiverCpu.toFixed(2)} (${formatCpuByThread(receiverAfter, receiverBefore)}), server ${remote.serverCpu.toFixed(2)}; agent peak RSS ${remote.peakRssMb.toFixed(0)} MB`);
+      say(`  file replica: streaming ${(mb / file.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / file.wholeSeconds).toFixed(0)} MB/s; CPU (s): agent ${file.cpuSeconds.toFixed(2)} (${file.threads}), server ${file.serverCpu.toFixed(2)}`);
       // As in the binlog suite, the target is read on the streaming phase: the whole run also pays
       // the agent's start, preflight and the archive's handshake (once per agent lifetime).
       const remoteMBs = mb / remote.streamSeconds;
       const fileMBs = mb / file.streamSeconds;
       report({ name: 'catch-up throughput, remote replica via receive (loopback), streaming phase', unit: 'MB/s', ours: remoteMBs, reference: refMBs, referenceName: 'mariadb-binlog --raw', higherIsBetter: true, target: '>= 0.7x mariadb-binlog', met: remoteMBs >= 0.7 * refMBs });
-      report({ name: 'catch-up throughput, remote replica via receive (loopback), whole run', unit: 'MB/s', ours: mb / remote.seconds, reference: refMBs, referenceName: 'mariadb-binlog --raw', higherIsBetter: true });
+      report({ name: 'catch-up throughput, remote replica via receive (loopback), whole run', unit: 'MB/s', ours: mb / remote.wholeSeconds, reference: refMBs, referenceName: 'mariadb-binlog --raw', higherIsBetter: true });
       report({ name: 'catch-up throughput, remote vs file replica, streaming phase', unit: 'MB/s', ours: remoteMBs, reference: fileMBs, referenceName: 'file replica', higherIsBetter: true });
       // The receiver fsyncs what it acknowledges: it cannot go faster than its volume takes durable bytes.
       report({ name: "catch-up throughput, remote vs the volume's own durable append rate", unit: 'MB/s', ours: remoteMBs, reference: deviceMBs, referenceName: 'O_DIRECT 1 MiB x4 + fdatasync per 16 MiB, from memory', higherIsBetter: true });
       if (deviceMBs < 0.7 * refMBs) say(`  note: this volume makes bytes durable at ${deviceMBs.toFixed(0)} MB/s, below 0.7x of mariadb-binlog without fsync (${(0.7 * refMBs).toFixed(0)} MB/s): no fsyncing receiver can meet the target here`);
 
-      const latency = await commitToFsync(primary, dir, remote.agent);
+      // The latency needs the agent's tracker: this one runs in this process, from where the catch-up left the archive.
+      const latencyAgent = await startAgent(primary, dir, 'latency', { name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }, silentLogger());
+      const tracker = latencyAgent.trackers[0];
+      while (!reached(tracker?.snapshot.durable, target)) await new Promise((r) => setTimeout(r, 5));
+      const latency = await commitToFsync(primary, dir, latencyAgent);
       report({ name: `commit->fsync latency p50 (~${LATENCY_TX_PER_S} tx/s, ${latency.count} tx)`, unit: 'ms', ours: latency.p50, higherIsBetter: false });
       report({ name: `commit->fsync latency p99 (~${latency.rate.toFixed(0)} tx/s achieved)`, unit: 'ms', ours: latency.p99, higherIsBetter: false, target: '< 25 ms', met: latency.p99 < 25 });
-      await remote.agent.stop();
-      await file.agent.stop();
+      await latencyAgent.stop();
     } finally {
       receiver?.kill('SIGTERM');
       await primary.destroy();
@@ -116,21 +126,18 @@ function spawnReceiver(args: string[]): Promise<ChildProcess> {
   });
 }
 
-/**
- * A logger that drops everything but notes when the agent starts streaming (after its preflight,
- * the archive's handshake and the start's location), as the binlog suite reads from the agent's log.
- */
-function streamStartLogger(onStreaming: () => void): pino.Logger {
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      if (chunk.toString().includes('streaming binlog to replica')) onStreaming();
-      done();
-    },
-  });
-  return pino({ level: 'info' }, sink);
+/** Each catch-up's agent has its own folder (config, state). */
+function agentDir(dir: string, tag: string): string {
+  const path = join(dir, `agent-${tag}`);
+  mkdirSync(path, { recursive: true });
+  return path;
 }
 
-async function startAgent(primary: MariadbServer, dir: string, tag: string, replica: object, logger: pino.Logger): Promise<SyncAgent> {
+function sumCpu(byThread: Map<string, number>): number {
+  return [...byThread.values()].reduce((a, b) => a + b, 0);
+}
+
+async function startAgent(primary: MariadbServer, dir: string, tag: string, replica: object, logger: Logger): Promise<SyncAgent> {
   const path = join(dir, `agent-${tag}.json`);
   // BENCH_AGENT_BINLOG='{"highWaterBytes":...}': binlog tuning to try against the defaults (as in the binlog suite).
   writeFileSync(path, JSON.stringify({ primary: { host: '127.0.0.1', port: primary.port, user: 'root', serverId: 4242 + (tag === 'file' ? 10 : 0) }, stateDir: join(dir, `state-${tag}`), replicas: [replica], ...(process.env['BENCH_AGENT_BINLOG'] === undefined ? {} : { binlog: JSON.parse(process.env['BENCH_AGENT_BINLOG']) as unknown }) }));
@@ -152,48 +159,6 @@ async function head(primary: MariadbServer): Promise<{ file: string; position: n
   await conn.end();
   const row = (rows as { File: string; Position: string }[])[0] as { File: string; Position: string };
   return { file: row.File, position: Number(row.Position) };
-}
-
-interface CatchUp {
-  agent: SyncAgent;
-  /** Agent start (preflight included) to the whole backlog durable. */
-  seconds: number;
-  /** The agent's first 'streaming binlog to replica' to the whole backlog durable. */
-  streamSeconds: number;
-  /** CPU seconds over the catch-up: this process (the agent), the receiver's when there is one, the primary server's; each by thread for the two of ours. */
-  agentCpu: number;
-  agentThreads: string;
-  receiverCpu?: number;
-  receiverThreads?: string;
-  serverCpu: number;
-}
-
-async function catchUp(primary: MariadbServer, dir: string, tag: string, replica: object, receiverPid?: number): Promise<CatchUp> {
-  const target = await head(primary);
-  let streamingAt: number | undefined;
-  const logger = streamStartLogger(() => {
-    streamingAt ??= performance.now();
-  });
-  const receiverBefore = receiverPid === undefined ? undefined : cpuByThreadName(receiverPid);
-  const agentBefore = cpuByThreadName(process.pid);
-  const serverBefore = primary.pid === undefined ? 0 : cpuSeconds(primary.pid);
-  const started = performance.now();
-  const agent = await startAgent(primary, dir, tag, replica, logger);
-  const tracker = agent.trackers[0];
-  while (!reached(tracker?.snapshot.durable, target)) await new Promise((r) => setTimeout(r, 5));
-  const ended = performance.now();
-  const sum = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
-  const agentNow = cpuByThreadName(process.pid);
-  const receiverNow = receiverPid === undefined ? undefined : cpuByThreadName(receiverPid);
-  return {
-    agent,
-    seconds: (ended - started) / 1000,
-    streamSeconds: (ended - (streamingAt ?? started)) / 1000,
-    agentCpu: sum(agentNow) - sum(agentBefore),
-    agentThreads: formatCpuByThread(agentNow, agentBefore),
-    ...(receiverNow === undefined || receiverBefore === undefined ? {} : { receiverCpu: sum(receiverNow) - sum(receiverBefore), receiverThreads: formatCpuByThread(receiverNow, receiverBefore) }),
-    serverCpu: (primary.pid === undefined ? 0 : cpuSeconds(primary.pid)) - serverBefore,
-  };
 }
 
 /** Small transactions at a steady rate; each one's latency is from its commit returning to the ack covering its GTID. */

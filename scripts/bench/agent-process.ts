@@ -1,0 +1,129 @@
+import { spawn } from 'node:child_process';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import { compareBinlogPositions, type BinlogPosition } from '../../src/core/binlog-position.js';
+import { freePort } from '../../src/sandbox/free-port.js';
+import type { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { cpuByThreadName, cpuSeconds, formatCpuByThread } from './process-cpu.js';
+
+const ROOT = new URL('../../..', import.meta.url).pathname;
+
+/** One `hotspare agent` process catching up to a head, as an operator runs it. */
+export interface AgentCatchUp {
+  /** Process start to the whole backlog durable (as /lag reports it). */
+  wholeSeconds: number;
+  /** First 'streaming binlog to replica' log line to the whole backlog durable. */
+  streamSeconds: number;
+  peakRssMb: number;
+  /** User and system CPU time of the agent process over the run. */
+  cpuSeconds: number;
+  /** CPU the primary server used during the run. */
+  serverCpu: number;
+  /** CPU seconds by thread, for finding where the time goes. */
+  threads: string;
+  /** The slowest /lag answer during the catch-up. */
+  slowestLagMs: number;
+}
+
+export interface AgentCatchUpOptions {
+  primary: MariadbServer;
+  /** Where the config and the state folder go. */
+  dir: string;
+  /** The agent config's replica (its first and only one). */
+  replica: object;
+  /** The position the replica's durable point must reach. */
+  head: BinlogPosition;
+  /** How often /lag is asked, in ms. */
+  pollIntervalMs: number;
+  serverId?: number;
+}
+
+/**
+ * Runs the real agent (`bin/hotspare.js agent`, its own process) until `/lag` reports the
+ * replica durable at `head`, then stops it with SIGTERM. Takes BENCH_AGENT_BINLOG (binlog
+ * tuning), BENCH_CPU_PROF_DIR (a CPU profile per run), BENCH_AGENT_NODE_FLAGS (node flags) and
+ * BENCH_AGENT_LOG (the log lines, appended; with HOTSPARE_LOG_LEVEL=debug, flow control too).
+ */
+export async function runAgentCatchUp(options: AgentCatchUpOptions): Promise<AgentCatchUp> {
+  const { primary, dir, head } = options;
+  const httpPort = await freePort();
+  const config = join(dir, 'agent.json');
+  writeFileSync(config, JSON.stringify({
+    primary: { host: '127.0.0.1', port: primary.port, user: 'root', password: '', serverId: options.serverId ?? 4242 },
+    stateDir: join(dir, 'state'),
+    http: { listen: `127.0.0.1:${httpPort}` },
+    replicas: [options.replica],
+    ...(process.env['BENCH_AGENT_BINLOG'] === undefined ? {} : { binlog: JSON.parse(process.env['BENCH_AGENT_BINLOG']) as unknown }),
+  }));
+  const serverCpuNow = (): number => (primary.pid === undefined ? 0 : cpuSeconds(primary.pid));
+  const serverCpuBefore = serverCpuNow();
+  const start = process.hrtime.bigint();
+  const profile = process.env['BENCH_CPU_PROF_DIR'];
+  const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+  flags.push(...(process.env['BENCH_AGENT_NODE_FLAGS']?.split(' ').filter((f) => f !== '') ?? []));
+  const child = spawn(process.execPath, [...flags, join(ROOT, 'bin/hotspare.js'), 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const pid = child.pid ?? 0;
+  let streamingAt: bigint | undefined;
+  const logFile = process.env['BENCH_AGENT_LOG'];
+  child.stderr.on('data', (chunk: Buffer) => {
+    if (logFile !== undefined) appendFileSync(logFile, chunk);
+    if (streamingAt === undefined && chunk.toString().includes('streaming binlog to replica')) streamingAt = process.hrtime.bigint();
+  });
+  let peak = 0;
+  let slowestLagMs = 0;
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error('agent exited during the benchmark');
+      peak = Math.max(peak, peakRssMb(pid));
+      const point = streamingAt === undefined ? undefined : await durablePoint(httpPort).catch(() => undefined);
+      if (point !== undefined) {
+        slowestLagMs = Math.max(slowestLagMs, point.ms);
+        if (point.file !== null && point.position !== null && compareBinlogPositions({ file: point.file, position: point.position }, head) >= 0) break;
+      }
+      await new Promise((r) => setTimeout(r, options.pollIntervalMs));
+    }
+    const end = process.hrtime.bigint();
+    peak = Math.max(peak, peakRssMb(pid));
+    return {
+      wholeSeconds: Number(end - start) / 1e9,
+      streamSeconds: Number(end - (streamingAt ?? start)) / 1e9,
+      peakRssMb: peak,
+      cpuSeconds: cpuSeconds(pid),
+      serverCpu: serverCpuNow() - serverCpuBefore,
+      threads: formatCpuByThread(cpuByThreadName(pid)),
+      slowestLagMs,
+    };
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+  }
+}
+
+/** Peak resident set of a process so far (VmHWM), in MB. */
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /VmHWM:\s+(\d+) kB/.exec(status);
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+/** GET /lag: the first replica's durable point, and how long the answer took. */
+function durablePoint(port: number): Promise<{ file: string | null; position: number | null; ms: number }> {
+  const start = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path: '/lag' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        try {
+          const report = JSON.parse(body) as { replicas: { binlog: { file: string | null; position: number | null } }[] };
+          const binlog = report.replicas[0]?.binlog;
+          resolve({ file: binlog?.file ?? null, position: binlog?.position ?? null, ms: Number(process.hrtime.bigint() - start) / 1e6 });
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+    }).on('error', reject);
+  });
+}
