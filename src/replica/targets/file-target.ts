@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { claimArchive, type PrimaryIdentity } from '../../archive/archive-identity.js';
 import { archiveWriteError } from '../../archive/archive-errors.js';
 import { LocalArchiveFiles } from '../../archive/archive-files.js';
+import { listPartialBaseBackups } from '../../archive/base-catalog.js';
 import { ArchiveLock } from '../../archive/archive-lock.js';
 import { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
 import type { Clock } from '../../platform/clock.js';
@@ -14,6 +15,18 @@ export interface FileTargetOptions {
   logger: Logger;
   clock: Clock;
   syncBatchBytesMax: number;
+}
+
+/**
+ * Removes the folders of base backups that never completed. Only a process holding the
+ * archive's lock writes a base into it, so with the lock held every partial folder was left by
+ * one that died (SIGKILL, a crash, a power cut) and would otherwise stay, as large as the base.
+ */
+async function removeStalePartialBases(files: LocalArchiveFiles, logger: Logger): Promise<void> {
+  for (const partial of await listPartialBaseBackups(files)) {
+    await files.remove(`base/${partial}`);
+    logger.warn({ folder: `base/${partial}` }, 'removed what a base backup that did not complete left in the archive');
+  }
 }
 
 /** An archive volume mounted on the agent's host: events go straight into the archive folder. */
@@ -40,6 +53,8 @@ export class FileTarget implements ReplicaTarget {
     await mkdir(`${path}/state`, { recursive: true });
     const lock = await ArchiveLock.acquire(path, `agent replica ${this.name}`);
     try {
+      const files = new LocalArchiveFiles(path);
+      await removeStalePartialBases(files, logger);
       const writer = await BinlogArchiveWriter.open(path, { logger, clock, syncBatchBytesMax: this.options.syncBatchBytesMax });
       return {
         resume: writer.resume,
@@ -48,7 +63,7 @@ export class FileTarget implements ReplicaTarget {
           return writer.pendingBytes;
         },
         durable$: writer.durable$,
-        files: new LocalArchiveFiles(path),
+        files,
         close: async () => {
           try {
             await writer.close();
