@@ -1,8 +1,9 @@
 import { chmod, rm } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { DEFAULT_CONTROL_CONNECTIONS_MAX, DEFAULT_CONTROL_MESSAGE_BYTES_MAX } from '../config/defaults.js';
+import { DEFAULT_CONTROL_CLOSE_WAIT_MS, DEFAULT_CONTROL_CONNECTIONS_MAX, DEFAULT_CONTROL_MESSAGE_BYTES_MAX } from '../config/defaults.js';
 import { HotspareError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../platform/logger.js';
+import { within } from '../platform/within.js';
 import { controlRequestSchema, UNIX_SOCKET_PATH_BYTES_MAX, type ControlRequest, type ControlResponse } from './control-protocol.js';
 
 export interface ControlServerOptions {
@@ -17,6 +18,8 @@ export interface ControlServerOptions {
  */
 export class ControlServer {
   readonly #sockets = new Set<Socket>();
+  /** Answers being worked out or written: close() lets them reach their askers first. */
+  readonly #answering = new Set<Promise<void>>();
 
   private constructor(
     private readonly server: Server,
@@ -54,9 +57,16 @@ export class ControlServer {
     return control;
   }
 
+  /**
+   * Stops listening; answers in progress get up to DEFAULT_CONTROL_CLOSE_WAIT_MS to reach their
+   * askers (the agent abandons its base backups first, so a `hotspare base` waiting on one hears
+   * BASE_ABORTED instead of a dropped connection), then every connection is dropped.
+   */
   async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await within(Promise.all(this.#answering), DEFAULT_CONTROL_CLOSE_WAIT_MS);
     for (const socket of this.#sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await closed;
     await rm(this.path, { force: true });
   }
 
@@ -73,9 +83,16 @@ export class ControlServer {
         return;
       }
       socket.off('data', onData);
-      void this.#answer(received.slice(0, end), options).then((response) => {
-        if (!socket.destroyed) socket.end(`${JSON.stringify(response)}\n`);
-      });
+      const answering = this.#answer(received.slice(0, end), options).then(
+        (response) =>
+          new Promise<void>((resolve) => {
+            if (socket.destroyed) return resolve();
+            socket.once('close', () => resolve());
+            socket.end(`${JSON.stringify(response)}\n`);
+          }),
+      );
+      this.#answering.add(answering);
+      void answering.finally(() => this.#answering.delete(answering));
     };
     socket.on('data', onData);
   }

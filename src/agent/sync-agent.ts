@@ -53,6 +53,12 @@ export class SyncAgent {
   readonly #agentId: string;
   /** Base backups asked for through the control socket run one at a time. */
   #baseQueue: Promise<unknown> = Promise.resolve();
+  /**
+   * Aborted by stop(): a base backup in progress (asked for, or taken because an archive had
+   * none) is abandoned at once, its partial folder removed, instead of holding the stop for as
+   * long as the backup takes (a service manager would kill the agent long before).
+   */
+  readonly #baseAbort = new AbortController();
 
   constructor(
     readonly config: AgentConfig,
@@ -163,7 +169,7 @@ export class SyncAgent {
         locateStart: async (resume, session) => {
           // An archive without a base backup gets one first; a new archive's binlog then
           // starts at the base's file, position 4 (whole files from the base coordinates on).
-          const { base } = await ensureBaseBackup(session.files, config.primary, { clock: deps.clock, logger, method: config.base.method });
+          const { base } = await ensureBaseBackup(session.files, config.primary, { clock: deps.clock, logger, method: config.base.method, signal: this.#baseAbort.signal });
           try {
             return await locateStart(config, resume ?? { file: base.binlog.file, position: 4 });
           } catch (err) {
@@ -171,7 +177,7 @@ export class SyncAgent {
             // its chain at a new base (recording the gap) instead of staying in `gap` forever.
             const purged = err instanceof HotspareError && err.code === 'BINLOG_PURGED';
             if (!purged || resume === undefined || config.binlog.onPurged !== 'new-base') throw err;
-            return restartChainAfterPurge({ files: session.files, primary: config.primary, resume, reason: err.message, method: config.base.method, clock: deps.clock, logger });
+            return restartChainAfterPurge({ files: session.files, primary: config.primary, resume, reason: err.message, method: config.base.method, clock: deps.clock, logger, signal: this.#baseAbort.signal });
           }
         },
         highWaterBytes: config.binlog.highWaterBytes,
@@ -227,7 +233,7 @@ export class SyncAgent {
           ),
         );
         logger.info('base backup asked for through the control socket');
-        const base = await takeBase(method, { primary: this.config.primary, files: session.files, clock: this.deps.clock, logger });
+        const base = await takeBase(method, { primary: this.config.primary, files: session.files, clock: this.deps.clock, logger, signal: this.#baseAbort.signal });
         results.push(baseResult(definition.name, base));
       }
       return results;
@@ -237,11 +243,21 @@ export class SyncAgent {
     return result;
   }
 
+  /**
+   * Abandons the base backups in progress and refuses new ones (BASE_ABORTED): their tools and
+   * primary sessions end and their partial folders go. Resolves once those asked for through
+   * the control socket have ended. The first step of stopping.
+   */
+  async abandonBaseBackups(): Promise<void> {
+    this.#baseAbort.abort();
+    await this.#baseQueue;
+  }
+
   /** Stops reading, and resolves once every replica has made what it received durable. */
   async stop(): Promise<void> {
-    // A base backup asked for through the control socket writes through the sessions: it
-    // finishes (or fails) before they close, so nothing writes into an archive left unlocked.
-    await this.#baseQueue;
+    // A base backup asked for through the control socket writes through the sessions: it has
+    // ended before they close, so nothing writes into an archive left unlocked.
+    await this.abandonBaseBackups();
     // Spool syncers first: they write through the sessions the pipelines are about to close.
     await Promise.all(this.#spools.map((s) => s.stop()));
     this.#spools = [];

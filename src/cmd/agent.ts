@@ -52,6 +52,8 @@ export async function agentCommand(argv: string[], logger: Logger): Promise<numb
     await stop.received;
     await server?.close();
   } finally {
+    // Base backups go first, so a `hotspare base` waiting on one is told why before the control socket closes.
+    await agent.abandonBaseBackups();
     await control?.close();
   }
   await agent.stop();

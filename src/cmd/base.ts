@@ -10,6 +10,7 @@ import { MysqlProbe } from '../primary/mysql-probe.js';
 import { takeBase } from '../primary/base/take-base.js';
 import { createReplicaTarget } from '../replica/create-replica-target.js';
 import { UsageError } from './cli-failure.js';
+import { listenForStop } from './stop-signal.js';
 
 /**
  * `hotspare base --config FILE [--replica NAME] [--method physical|logical]`: takes a base backup now into each replica's
@@ -34,6 +35,9 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
     printResults(viaAgent.results, values.json === true, ` (taken by the running agent, pid ${viaAgent.agentPid})`);
     return 0;
   }
+  // SIGTERM or SIGINT abandons the backup at once: its tools and session end, its partial folder goes.
+  const interrupted = new AbortController();
+  void listenForStop(logger).received.then(() => interrupted.abort());
   const probe = await MysqlProbe.connect(config.primary);
   const identity = await probe.preflight([]).finally(() => probe.close());
   const results: BaseResult[] = [];
@@ -42,7 +46,7 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
     const target = createReplicaTarget(definition, { logger: log, clock: systemClock, syncBatchBytesMax: config.binlog.syncBatchBytesMax, stateDir: config.stateDir });
     const session = await target.open(identity);
     try {
-      const base = await takeBase(method, { primary: config.primary, files: session.files, clock: systemClock, logger: log });
+      const base = await takeBase(method, { primary: config.primary, files: session.files, clock: systemClock, logger: log, signal: interrupted.signal });
       results.push(baseResult(definition.name, base));
     } catch (err) {
       throw err instanceof HotspareError ? err : new HotspareError('BASE_FAILED', `base backup for ${definition.name} failed: ${String(err)}`, { cause: err, hint: 'see the log; nothing partial was kept' });

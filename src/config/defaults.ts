@@ -221,6 +221,8 @@ export const DEFAULT_BASE_GZIP_LEVEL = 1;
 export const DEFAULT_BASE_NET_WRITE_TIMEOUT_S = 3600;
 /** Base backups: how long FLUSH TABLES WITH READ LOCK may wait for running statements. */
 export const DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S = 60;
+/** An abandoned base backup's KILL of its primary session waits this long to connect; the socket is closed anyway. */
+export const DEFAULT_BASE_KILL_CONNECT_TIMEOUT_MS = 3_000;
 /** wait_timeout of the base backup's own connection, which idles holding the lock and snapshot while the dump runs: the longest a server takes (a year). */
 export const DEFAULT_BASE_SESSION_WAIT_TIMEOUT_S = 31_536_000;
 /** Agent control socket: the longest request or answer line (JSON) it accepts. */
@@ -229,6 +231,8 @@ export const DEFAULT_CONTROL_MESSAGE_BYTES_MAX = 64 * 1024;
 export const DEFAULT_CONTROL_CONNECTIONS_MAX = 8;
 /** A base backup asked of the agent waits this long for a replica's archive session to open. */
 export const DEFAULT_CONTROL_SESSION_WAIT_MS = 60_000;
+/** When the agent stops, how long answers already worked out get to reach their askers before the control connections are dropped. */
+export const DEFAULT_CONTROL_CLOSE_WAIT_MS = 2_000;
 /** Physical base backups: keep at most this much of mariabackup's stderr (its tail) for the error message. */
 export const DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX = 16 * 1024;
 /** Physical promotion: how long the target server may take to exit after SHUTDOWN. */

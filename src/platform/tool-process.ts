@@ -16,10 +16,11 @@ export interface ToolProcess<C> {
  * Spawns a server tool (`mariadb`, `mariadb-dump`, `mariadb-binlog`) with stdout and stderr
  * piped; stderr is kept up to TOOL_STDERR_BYTES_MAX so a failure can say what the tool said.
  */
-export function spawnTool(command: string, args: readonly string[], stdin: 'pipe'): ToolProcess<ChildProcessWithoutNullStreams>;
-export function spawnTool(command: string, args: readonly string[], stdin?: 'ignore'): ToolProcess<ChildProcessByStdio<null, Readable, Readable>>;
-export function spawnTool(command: string, args: readonly string[], stdin: 'pipe' | 'ignore' = 'ignore'): ToolProcess<ChildProcessWithoutNullStreams | ChildProcessByStdio<null, Readable, Readable>> {
-  const child = spawn(command, args, { stdio: [stdin, 'pipe', 'pipe'] }) as ChildProcessWithoutNullStreams;
+export function spawnTool(command: string, args: readonly string[], stdin: 'pipe', signal?: AbortSignal): ToolProcess<ChildProcessWithoutNullStreams>;
+export function spawnTool(command: string, args: readonly string[], stdin?: 'ignore', signal?: AbortSignal): ToolProcess<ChildProcessByStdio<null, Readable, Readable>>;
+/** With `signal`, an abort kills the tool (SIGTERM) and `exited` rejects with an AbortError. */
+export function spawnTool(command: string, args: readonly string[], stdin: 'pipe' | 'ignore' = 'ignore', signal?: AbortSignal): ToolProcess<ChildProcessWithoutNullStreams | ChildProcessByStdio<null, Readable, Readable>> {
+  const child = spawn(command, args, { stdio: [stdin, 'pipe', 'pipe'], ...(signal === undefined ? {} : { signal }) }) as ChildProcessWithoutNullStreams;
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     if (stderr.length < TOOL_STDERR_BYTES_MAX) stderr += chunk.toString('utf8');

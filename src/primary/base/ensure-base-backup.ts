@@ -15,12 +15,12 @@ import { takeBase } from './take-base.js';
 export async function ensureBaseBackup(
   files: ArchiveFiles,
   primary: PrimaryConnection,
-  deps: { clock: Clock; logger: Logger; method: BaseMethod },
+  deps: { clock: Clock; logger: Logger; method: BaseMethod; signal?: AbortSignal },
 ): Promise<{ base: BaseBackupMetadata; created: boolean }> {
   const existing = await listBaseBackups(files);
   const oldest = existing[0];
   if (oldest !== undefined) return { base: oldest, created: false };
   for (const partial of await listPartialBaseBackups(files)) await files.remove(`base/${partial}`);
   deps.logger.info({ method: deps.method }, 'the archive holds no base backup; taking one');
-  return { base: await takeBase(deps.method, { primary, files, clock: deps.clock, logger: deps.logger }), created: true };
+  return { base: await takeBase(deps.method, { primary, files, clock: deps.clock, logger: deps.logger, ...(deps.signal === undefined ? {} : { signal: deps.signal }) }), created: true };
 }

@@ -20,6 +20,8 @@ export interface RestartAfterPurgeInput {
   /** How a new base is taken when none after the gap exists (config `base.method`). */
   method: BaseMethod;
   clock: Clock;
+  /** Aborts the new base (the agent stopping). */
+  signal?: AbortSignal;
   logger: Logger;
 }
 
@@ -45,7 +47,7 @@ export async function restartChainAfterPurge(input: RestartAfterPurgeInput): Pro
       { code: 'BINLOG_PURGED', archiveEnd: resume, primaryOldest },
       `binlog gap: the primary purged binlog the archive needs after ${formatBinlogPosition(resume)} (its oldest file is ${primaryOldest}); taking a new base backup to restart the archive's chain`,
     );
-    base = await takeBase(input.method, { primary: input.primary, files, clock: input.clock, logger });
+    base = await takeBase(input.method, { primary: input.primary, files, clock: input.clock, logger, ...(input.signal === undefined ? {} : { signal: input.signal }) });
   }
   const gap: RecordedGap = {
     after: resume,

@@ -44,11 +44,13 @@ export class RowStreamClient {
   readonly #exited: Promise<number | null>;
   readonly #stderr: () => string;
 
-  constructor(defaultsFile: string) {
+  /** `signal` aborted kills the client (the snapshot ends with it). */
+  constructor(defaultsFile: string, signal?: AbortSignal) {
     const tool = spawnTool(
       'mariadb',
       [`--defaults-file=${defaultsFile}`, '--batch', '--raw', '--skip-column-names', '--quick', '--unbuffered', '--default-character-set=utf8mb4', '--max-allowed-packet=1G'],
       'pipe',
+      signal,
     );
     this.#child = tool.child;
     this.#exited = tool.exited;

@@ -17,7 +17,7 @@ import { withClientDefaultsFile } from '../../platform/client-defaults-file.js';
 import type { Logger } from '../../platform/logger.js';
 import { fromMysqlError } from '../mysql-error.js';
 import { describeEndpoint } from '../mysql-options.js';
-import { connectForBase, missingGlobalPrivileges, queryRows as query } from './base-session.js';
+import { baseAbortedError, connectForBase, endBaseSession, isAborted, missingGlobalPrivileges, queryRows as query, whenAborted } from './base-session.js';
 import { putCompressed } from './compressed-file.js';
 import { RowStreamClient } from './row-stream-client.js';
 import { dumpSchema, schemaDumpVersion } from './schema-dump.js';
@@ -33,6 +33,11 @@ export interface TakeBaseBackupOptions {
   files: ArchiveFiles;
   clock: Clock;
   logger: Logger;
+  /**
+   * Aborted when the backup must stop now (the agent is stopping): the primary session and every
+   * tool are ended, the partial folder removed, and the backup fails with BASE_ABORTED.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -57,7 +62,11 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
   const startedMs = clock.nowMs();
   const id = baseIdFor(startedMs);
   const partial = `base/${id}${BASE_PARTIAL_SUFFIX}`;
+  const { signal } = options;
+  if (isAborted(signal)) throw baseAbortedError();
   const conn = await connectForBase(primary, 'base backup connect', endpoint);
+  // Ending the session ends whatever it waits in (the global read lock, a query) and gives the lock back.
+  const stopListening = whenAborted(signal, () => void endBaseSession(primary, conn));
   let locked = false;
   try {
     await checkBasePrivileges(conn);
@@ -98,7 +107,7 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     };
     const entries = await withClientDefaultsFile(
       { user: primary.user, password: primary.password, host: primary.host, port: primary.port, socketPath: primary.socketPath },
-      (defaultsFile) => dumpUnderLock({ files, partial, defaultsFile, tables: inventory.tables, databases: inventory.databases, rowCounts, unlock, log }),
+      (defaultsFile) => dumpUnderLock({ files, partial, defaultsFile, tables: inventory.tables, databases: inventory.databases, rowCounts, unlock, log, signal }),
     );
     await query(conn, 'COMMIT', endpoint);
     const accountsFile = 'accounts.sql.gz';
@@ -137,8 +146,10 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
       locked = false;
     }
     await files.remove(partial).catch(() => undefined);
+    if (isAborted(signal)) throw err instanceof HotspareError && err.code === 'BASE_ABORTED' ? err : baseAbortedError(err);
     throw fromMysqlError(err, 'base backup', endpoint);
   } finally {
+    stopListening();
     if (locked) await conn.query('UNLOCK TABLES').catch(() => undefined);
     await conn.end().catch(() => undefined);
   }
@@ -154,6 +165,7 @@ interface DumpInput {
   /** Releases the global read lock; called once the schema and the non-transactional rows are written. */
   unlock: () => Promise<void>;
   log: Logger;
+  signal: AbortSignal | undefined;
 }
 
 /**
@@ -163,7 +175,7 @@ interface DumpInput {
  */
 async function dumpUnderLock(input: DumpInput): Promise<BaseFileEntry[]> {
   const { files, partial, defaultsFile, tables, rowCounts, log } = input;
-  const clients = Array.from({ length: DEFAULT_BASE_STREAMS }, () => new RowStreamClient(defaultsFile));
+  const clients = Array.from({ length: DEFAULT_BASE_STREAMS }, () => new RowStreamClient(defaultsFile, input.signal));
   try {
     await Promise.all(clients.map((c) => c.startSnapshot()));
     const bySizeDesc = (a: DumpTable, b: DumpTable): number => b.bytes - a.bytes;
@@ -187,7 +199,7 @@ async function dumpUnderLock(input: DumpInput): Promise<BaseFileEntry[]> {
     }
     const schemaPart = async (part: 'schema' | 'triggers'): Promise<BaseFileEntry> => {
       const name = `${part}.sql.gz`;
-      const written = await putCompressed(files, `${partial}/${name}`, dumpSchema(defaultsFile, input.databases, part));
+      const written = await putCompressed(files, `${partial}/${name}`, dumpSchema(defaultsFile, input.databases, part, input.signal));
       await lockedWorkDone();
       return { name, role: part, ...written };
     };

@@ -16,7 +16,7 @@ import { makePrivateTempDir } from '../../platform/private-temp-dir.js';
 import type { Logger } from '../../platform/logger.js';
 import { fromMysqlError } from '../mysql-error.js';
 import { describeEndpoint } from '../mysql-options.js';
-import { connectForBase, missingGlobalPrivileges, queryRows as query } from './base-session.js';
+import { baseAbortedError, connectForBase, isAborted, missingGlobalPrivileges, queryRows as query } from './base-session.js';
 import { putCompressed, putHashed } from './compressed-file.js';
 import { binlogPositionOfInfo, parseXtrabackupInfo } from './mariabackup-info.js';
 import { SYSTEM_SCHEMAS } from './table-inventory.js';
@@ -34,6 +34,8 @@ export interface TakePhysicalBaseBackupOptions {
   logger: Logger;
   /** How the stream is stored; DEFAULT_PHYSICAL_BASE_COMPRESSION unless the benchmark compares. */
   compression?: 'gzip' | 'none';
+  /** Aborted when the backup must stop now (the agent is stopping): mariabackup is killed, the partial folder removed, BASE_ABORTED. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -52,6 +54,8 @@ export async function takePhysicalBaseBackup(options: TakePhysicalBaseBackupOpti
   const startedMs = clock.nowMs();
   const id = baseIdFor(startedMs);
   const partial = `base/${id}${BASE_PARTIAL_SUFFIX}`;
+  const { signal } = options;
+  if (isAborted(signal)) throw baseAbortedError();
   const conn = await connectForBase(primary, 'base backup connect', endpoint);
   const work = await makePrivateTempDir('hotspare-mariabackup-');
   try {
@@ -68,7 +72,7 @@ export async function takePhysicalBaseBackup(options: TakePhysicalBaseBackupOpti
     const lsnDir = join(work, 'lsn');
     const run = await withClientDefaultsFile(
       { user: primary.user, password: primary.password, host: primary.host, port: primary.port, socketPath: primary.socketPath },
-      (defaultsFile) => streamMariabackup({ files, path: `${partial}/${stream}`, compression, defaultsFile, datadir, targetDir: join(work, 'target'), lsnDir, clock, log }),
+      (defaultsFile) => streamMariabackup({ files, path: `${partial}/${stream}`, compression, defaultsFile, datadir, targetDir: join(work, 'target'), lsnDir, clock, log, signal }),
     );
     const infoText = await readFile(join(lsnDir, 'xtrabackup_info'), 'utf8').catch(() => '');
     const info = parseXtrabackupInfo(infoText);
@@ -101,6 +105,7 @@ export async function takePhysicalBaseBackup(options: TakePhysicalBaseBackupOpti
     return metadata;
   } catch (err) {
     await files.remove(partial).catch(() => undefined);
+    if (isAborted(signal)) throw err instanceof HotspareError && err.code === 'BASE_ABORTED' ? err : baseAbortedError(err);
     throw fromMysqlError(err, 'base backup', endpoint);
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -118,6 +123,7 @@ interface StreamInput {
   lsnDir: string;
   clock: Clock;
   log: Logger;
+  signal: AbortSignal | undefined;
 }
 
 /**
@@ -136,7 +142,10 @@ async function streamMariabackup(input: StreamInput): Promise<{ bytes: number; s
     `--target-dir=${input.targetDir}`,
     `--extra-lsndir=${input.lsnDir}`,
   ];
-  const child = spawn('mariabackup', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Aborted (the agent stopping): mariabackup is killed, and the stream fails, so nothing
+  // completes. SIGKILL: waiting in a statement on the primary (BACKUP STAGE behind a long
+  // query), mariabackup does not act on SIGTERM; the server ends its session and locks.
+  const child = spawn('mariabackup', args, { stdio: ['ignore', 'pipe', 'pipe'], ...(input.signal === undefined ? {} : { signal: input.signal, killSignal: 'SIGKILL' }) });
   let stderrTail = '';
   let blockCommitFromMs: number | undefined;
   let blockCommitMs = 0;
@@ -167,8 +176,10 @@ async function streamMariabackup(input: StreamInput): Promise<{ bytes: number; s
     try {
       code = await exited;
     } catch (err) {
+      if (isAborted(input.signal)) throw baseAbortedError(err);
       throw missingTool(err);
     }
+    if (isAborted(input.signal)) throw baseAbortedError();
     if (code !== 0) throw failure(code);
   }
   try {
