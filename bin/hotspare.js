@@ -4,4 +4,21 @@
 // loads the bundled entry point. Stack traces name the bundle's files; run with
 // NODE_OPTIONS=--enable-source-maps for the TypeScript sources (off by default: reading the
 // maps at start cost about 40 ms of the 100 ms the bundle saves).
-import '../dist/bundle/main.js';
+//
+// CommonJS (bin/package.json), so that it runs before anything uses libuv's thread pool: an
+// ES module entry is read through that pool, which fixes its size before the first line runs.
+'use strict';
+
+/**
+ * Node does file I/O on libuv's thread pool, 4 threads by default. A write to an archive volume
+ * that hangs (an NFS server gone, a failing disk) holds its thread until the volume answers: a
+ * few such writes would take every thread, and then no other replica could write, sync or read
+ * a spool file. A hung `file` replica was seen holding two (its binlog write in flight, its
+ * last-heard record), more with spool sources; 16 leave room for a few. Not more: every thread
+ * that runs I/O grows the process's memory a little, and the agent's peak is bounded
+ * (ARCHITECTURE.md, memory). UV_THREADPOOL_SIZE in the environment still decides.
+ */
+const DEFAULT_UV_THREADPOOL_SIZE = 16;
+process.env.UV_THREADPOOL_SIZE ??= String(DEFAULT_UV_THREADPOOL_SIZE);
+
+import('../dist/bundle/main.js');
