@@ -219,8 +219,19 @@ export const DEFAULT_BASE_STREAMS = 2;
 export const DEFAULT_BASE_GZIP_LEVEL = 1;
 /** Base backups: how long the primary waits for a dump session that stopped reading (a slow archive). */
 export const DEFAULT_BASE_NET_WRITE_TIMEOUT_S = 3600;
-/** Base backups: how long FLUSH TABLES WITH READ LOCK may wait for running statements. */
+/** Base backups: the session's lock_wait_timeout once it holds the global read lock (the schema dump's metadata locks). */
 export const DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S = 60;
+/**
+ * Base backups: FLUSH TABLES WITH READ LOCK is asked for only once no writing statement on the
+ * primary has run this long (it would make every writer wait for that statement, global-read-lock.ts).
+ */
+export const DEFAULT_BASE_LOCK_LONG_QUERY_S = 1;
+/** Base backups: how long one FLUSH TABLES WITH READ LOCK may wait (writers wait with it) before it gives up and tries again. */
+export const DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S = 2;
+/** Base backups: how often the primary is looked at for long statements while the lock waits. */
+export const DEFAULT_BASE_LOCK_POLL_INTERVAL_MS = 500;
+/** Base backups: how long in all a base waits for the global read lock before it fails with BASE_LOCK_TIMEOUT. */
+export const DEFAULT_BASE_LOCK_WAIT_MAX_S = 600;
 /** An abandoned base backup's KILL of its primary session waits this long to connect; the socket is closed anyway. */
 export const DEFAULT_BASE_KILL_CONNECT_TIMEOUT_MS = 3_000;
 /** wait_timeout of the base backup's own connection, which idles holding the lock and snapshot while the dump runs: the longest a server takes (a year). */

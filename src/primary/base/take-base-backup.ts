@@ -23,6 +23,7 @@ import { RowStreamClient } from './row-stream-client.js';
 import { dumpSchema, schemaDumpVersion } from './schema-dump.js';
 import { readTableInventory, type DumpTable } from './table-inventory.js';
 import { dumpAccounts } from './accounts-dump.js';
+import { acquireGlobalReadLock } from './global-read-lock.js';
 
 export const HOTSPARE_VERSION = '0.1.0';
 /** Privileges a base backup needs beyond what streaming needs. */
@@ -43,7 +44,8 @@ export interface TakeBaseBackupOptions {
 /**
  * Takes one exact, consistent base backup into `base/<id>/` of an archive:
  *
- * 1. FLUSH TABLES WITH READ LOCK; read SHOW MASTER STATUS and @@gtid_binlog_pos (no commit can
+ * 1. FLUSH TABLES WITH READ LOCK, once no long statement would make writers wait for it
+ *    (global-read-lock.ts); read SHOW MASTER STATUS and @@gtid_binlog_pos (no commit can
  *    happen, so these are the snapshot's coordinates); START TRANSACTION WITH CONSISTENT SNAPSHOT
  *    here and in DEFAULT_BASE_STREAMS row-stream sessions, which therefore share one snapshot.
  * 2. While the lock is held: the schema (mariadb-dump --no-data; DDL is blocked, so it matches
@@ -73,11 +75,12 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     const [serverRow] = await query(conn, 'SELECT @@version AS v, @@server_id AS id, @@hostname AS h', endpoint);
     // This connection holds the lock and the snapshot and then waits for the dump: a server's
     // wait_timeout (or idle transaction timeout) must not end it in the middle.
-    await query(conn, `SET SESSION lock_wait_timeout = ${DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S}, time_zone = '+00:00', wait_timeout = ${DEFAULT_BASE_SESSION_WAIT_TIMEOUT_S}`, endpoint);
+    await query(conn, `SET SESSION time_zone = '+00:00', wait_timeout = ${DEFAULT_BASE_SESSION_WAIT_TIMEOUT_S}`, endpoint);
     await query(conn, 'SET SESSION idle_transaction_timeout = 0', endpoint).catch(() => undefined);
 
-    await query(conn, 'FLUSH TABLES WITH READ LOCK', endpoint);
+    await acquireGlobalReadLock(conn, { endpoint, clock, logger: log, signal });
     locked = true;
+    await query(conn, `SET SESSION lock_wait_timeout = ${DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S}`, endpoint);
     const lockedAtMs = clock.nowMs();
     const [master] = await query(conn, 'SHOW MASTER STATUS', endpoint);
     if (master === undefined) throw new HotspareError('BINLOG_DISABLED', 'SHOW MASTER STATUS returned nothing', { hint: 'enable log_bin on the primary' });

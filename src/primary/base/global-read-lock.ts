@@ -1,0 +1,108 @@
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import {
+  DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S,
+  DEFAULT_BASE_LOCK_LONG_QUERY_S,
+  DEFAULT_BASE_LOCK_POLL_INTERVAL_MS,
+  DEFAULT_BASE_LOCK_WAIT_MAX_S,
+} from '../../config/defaults.js';
+import { HotspareError } from '../../core/errors.js';
+import type { Clock } from '../../platform/clock.js';
+import type { Logger } from '../../platform/logger.js';
+import { baseAbortedError, isAborted, queryRows as query } from './base-session.js';
+
+const ER_LOCK_WAIT_TIMEOUT = 1205;
+
+/** A statement on the primary that has run long enough to hold up FLUSH TABLES WITH READ LOCK. */
+interface LongStatement {
+  id: number;
+  user: string;
+  seconds: number;
+  info: string;
+}
+
+export interface GlobalReadLockOptions {
+  endpoint: string;
+  clock: Clock;
+  logger: Logger;
+  signal?: AbortSignal | undefined;
+  /** Waits between looks at the primary; real timers unless a test passes its own. */
+  sleep?: (ms: number) => Promise<void>;
+  /** DEFAULT_BASE_LOCK_WAIT_MAX_S unless a test needs the end sooner. */
+  waitMaxS?: number;
+}
+
+/**
+ * FLUSH TABLES WITH READ LOCK without stalling the primary's writers for long. FTWRL waits for
+ * every writing statement to finish, and while it waits every new writer waits behind it: behind
+ * an UPDATE that runs for minutes, the whole primary stops writing (the classic stall of a
+ * backup; measured on 10.11: an unrelated INSERT waited the 2.4 s a long UPDATE had left, while
+ * a long SELECT held nothing up). So, like xtrabackup's --ftwrl-wait-*, the lock is asked for
+ * only once no writing statement has run for DEFAULT_BASE_LOCK_LONG_QUERY_S, and each attempt may wait at most
+ * DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S (lock_wait_timeout) before it gives up and tries again; after
+ * DEFAULT_BASE_LOCK_WAIT_MAX_S the base fails with BASE_LOCK_TIMEOUT, naming what held it up.
+ * Leaves the session's lock_wait_timeout at the attempt's value.
+ */
+export async function acquireGlobalReadLock(conn: Connection, options: GlobalReadLockOptions): Promise<void> {
+  const { endpoint, clock, logger, signal } = options;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const waitMaxS = options.waitMaxS ?? DEFAULT_BASE_LOCK_WAIT_MAX_S;
+  const deadline = clock.nowMs() + waitMaxS * 1000;
+  await query(conn, `SET SESSION lock_wait_timeout = ${DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S}`, endpoint);
+  let waitingOn: LongStatement[] = [];
+  let told = false;
+  for (;;) {
+    if (isAborted(signal)) throw baseAbortedError();
+    waitingOn = await longStatements(conn, endpoint);
+    if (waitingOn.length === 0) {
+      try {
+        await query(conn, 'FLUSH TABLES WITH READ LOCK', endpoint);
+        return;
+      } catch (err) {
+        if (!isLockWaitTimeout(err)) throw err;
+        // A statement that began after the look (or a LOCK TABLES) held the lock up: writers
+        // waited at most one attempt's timeout; look again.
+        logger.warn({ lockWaitTimeoutS: DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S }, 'base backup: the global read lock was not granted in time; trying again');
+      }
+    } else if (!told) {
+      told = true;
+      logger.warn({ statements: waitingOn.map((s) => ({ id: s.id, user: s.user, seconds: s.seconds, info: s.info.slice(0, 200) })) }, 'base backup: waiting for long statements on the primary to finish before taking the global read lock (writers are not held meanwhile)');
+    }
+    if (clock.nowMs() >= deadline) {
+      throw new HotspareError('BASE_LOCK_TIMEOUT', `the global read lock a base backup needs was not granted within ${waitMaxS} s on ${endpoint}${waitingOn.length > 0 ? `: held up by ${waitingOn.map((s) => `statement ${s.id} of ${s.user}, running ${s.seconds} s`).join('; ')}` : ''}`, {
+        hint: 'a statement that runs for minutes (or a session holding LOCK TABLES) keeps FLUSH TABLES WITH READ LOCK from being granted; let it finish, or KILL it, and run `hotspare base` again; `--method physical` takes its lock only at the end',
+      });
+    }
+    await sleep(DEFAULT_BASE_LOCK_POLL_INTERVAL_MS);
+  }
+}
+
+/** ER_LOCK_WAIT_TIMEOUT, as queryRows wraps it (the server's error is the cause). */
+function isLockWaitTimeout(err: unknown): boolean {
+  const cause: unknown = err instanceof HotspareError ? err.cause : err;
+  return (cause as { errno?: number } | undefined)?.errno === ER_LOCK_WAIT_TIMEOUT;
+}
+
+/**
+ * What only reads: FTWRL is granted beside it (MariaDB does not wait for SELECTs), so it holds
+ * nothing up. Leading comments and parentheses aside.
+ */
+const READ_ONLY_STATEMENT = /^(?:\s|\(|\/\*[\s\S]*?\*\/|--[^\n]*\n|#[^\n]*\n)*(?:SELECT|SHOW|DESC|DESCRIBE|EXPLAIN|ANALYZE|WITH|HELP|DO)\b/i;
+
+/**
+ * Statements of other sessions that write (anything but a read) and have run for
+ * DEFAULT_BASE_LOCK_LONG_QUERY_S or more; replication dumps and server threads aside. Without
+ * the PROCESS privilege only the user's own sessions are listed: the attempts' short
+ * lock_wait_timeout still bounds how long writers wait.
+ */
+async function longStatements(conn: Connection, endpoint: string): Promise<LongStatement[]> {
+  const rows: RowDataPacket[] = await query(
+    conn,
+    `SELECT ID AS id, USER AS user, TIME AS seconds, INFO AS info FROM information_schema.PROCESSLIST
+      WHERE COMMAND = 'Query' AND ID <> CONNECTION_ID() AND INFO IS NOT NULL AND TIME >= ${DEFAULT_BASE_LOCK_LONG_QUERY_S}
+        AND USER NOT IN ('system user', 'event_scheduler')`,
+    endpoint,
+  );
+  return rows
+    .map((r) => ({ id: Number(r['id']), user: String(r['user']), seconds: Number(r['seconds']), info: String(r['info']) }))
+    .filter((s) => !READ_ONLY_STATEMENT.test(s.info));
+}
