@@ -225,7 +225,11 @@ export const DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S = 60;
  * Base backups: FLUSH TABLES WITH READ LOCK is asked for only once no writing statement on the
  * primary has run this long (it would make every writer wait for that statement, global-read-lock.ts).
  */
-export const DEFAULT_BASE_LOCK_LONG_QUERY_S = 1;
+export const DEFAULT_BASE_LOCK_LONG_QUERY_S = 2;
+/** Base backups: how long the lock waits for such statements to end before it is asked for anyway (each attempt still bounded). */
+export const DEFAULT_BASE_LOCK_QUIET_WAIT_MAX_S = 10;
+/** Base backups: the longest pause between attempts that were not granted (the pauses double from the poll interval). */
+export const DEFAULT_BASE_LOCK_RETRY_PAUSE_MS_MAX = 30_000;
 /** Base backups: how long one FLUSH TABLES WITH READ LOCK may wait (writers wait with it) before it gives up and tries again. */
 export const DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S = 2;
 /** Base backups: how often the primary is looked at for long statements while the lock waits. */

@@ -3,6 +3,8 @@ import {
   DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S,
   DEFAULT_BASE_LOCK_LONG_QUERY_S,
   DEFAULT_BASE_LOCK_POLL_INTERVAL_MS,
+  DEFAULT_BASE_LOCK_QUIET_WAIT_MAX_S,
+  DEFAULT_BASE_LOCK_RETRY_PAUSE_MS_MAX,
   DEFAULT_BASE_LOCK_WAIT_MAX_S,
 } from '../../config/defaults.js';
 import { HotspareError } from '../../core/errors.js';
@@ -37,7 +39,8 @@ export interface GlobalReadLockOptions {
  * an UPDATE that runs for minutes, the whole primary stops writing (the classic stall of a
  * backup; measured on 10.11: an unrelated INSERT waited the 2.4 s a long UPDATE had left, while
  * a long SELECT held nothing up). So, like xtrabackup's --ftwrl-wait-*, the lock is asked for
- * only once no writing statement has run for DEFAULT_BASE_LOCK_LONG_QUERY_S, and each attempt may wait at most
+ * once no writing statement has run for DEFAULT_BASE_LOCK_LONG_QUERY_S (or, writers never being
+ * quiet, after DEFAULT_BASE_LOCK_QUIET_WAIT_MAX_S), and each attempt may wait at most
  * DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S (lock_wait_timeout) before it gives up and tries again; after
  * DEFAULT_BASE_LOCK_WAIT_MAX_S the base fails with BASE_LOCK_TIMEOUT, naming what held it up.
  * Leaves the session's lock_wait_timeout at the attempt's value.
@@ -46,33 +49,44 @@ export async function acquireGlobalReadLock(conn: Connection, options: GlobalRea
   const { endpoint, clock, logger, signal } = options;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const waitMaxS = options.waitMaxS ?? DEFAULT_BASE_LOCK_WAIT_MAX_S;
-  const deadline = clock.nowMs() + waitMaxS * 1000;
+  const startedMs = clock.nowMs();
+  const deadline = startedMs + waitMaxS * 1000;
   await query(conn, `SET SESSION lock_wait_timeout = ${DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S}`, endpoint);
   let waitingOn: LongStatement[] = [];
   let told = false;
+  let failedAttempts = 0;
   for (;;) {
     if (isAborted(signal)) throw baseAbortedError();
     waitingOn = await longStatements(conn, endpoint);
-    if (waitingOn.length === 0) {
+    // Writers never quiet for long (statements of seconds, back to back on many sessions) must
+    // not hold the base off forever: after DEFAULT_BASE_LOCK_QUIET_WAIT_MAX_S it tries anyway.
+    const patient = waitingOn.length > 0 && clock.nowMs() - startedMs < DEFAULT_BASE_LOCK_QUIET_WAIT_MAX_S * 1000;
+    let pauseMs = DEFAULT_BASE_LOCK_POLL_INTERVAL_MS;
+    if (patient) {
+      if (!told) {
+        told = true;
+        logger.warn({ statements: waitingOn.map((s) => ({ id: s.id, user: s.user, seconds: s.seconds, info: s.info.slice(0, 200) })) }, 'base backup: waiting for long statements on the primary to finish before taking the global read lock (writers are not held meanwhile)');
+      }
+    } else {
       try {
         await query(conn, 'FLUSH TABLES WITH READ LOCK', endpoint);
         return;
       } catch (err) {
         if (!isLockWaitTimeout(err)) throw err;
-        // A statement that began after the look (or a LOCK TABLES) held the lock up: writers
-        // waited at most one attempt's timeout; look again.
-        logger.warn({ lockWaitTimeoutS: DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S }, 'base backup: the global read lock was not granted in time; trying again');
+        // A long statement (or a LOCK TABLES) held the lock up: writers waited one attempt's
+        // timeout. The next attempt comes later each time, so a statement that runs for
+        // minutes stalls the writers for a small share of that time.
+        failedAttempts += 1;
+        pauseMs = Math.min(DEFAULT_BASE_LOCK_RETRY_PAUSE_MS_MAX, DEFAULT_BASE_LOCK_POLL_INTERVAL_MS * 2 ** failedAttempts);
+        logger.warn({ lockWaitTimeoutS: DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S, failedAttempts, retryInMs: pauseMs }, 'base backup: the global read lock was not granted in time; trying again');
       }
-    } else if (!told) {
-      told = true;
-      logger.warn({ statements: waitingOn.map((s) => ({ id: s.id, user: s.user, seconds: s.seconds, info: s.info.slice(0, 200) })) }, 'base backup: waiting for long statements on the primary to finish before taking the global read lock (writers are not held meanwhile)');
     }
     if (clock.nowMs() >= deadline) {
       throw new HotspareError('BASE_LOCK_TIMEOUT', `the global read lock a base backup needs was not granted within ${waitMaxS} s on ${endpoint}${waitingOn.length > 0 ? `: held up by ${waitingOn.map((s) => `statement ${s.id} of ${s.user}, running ${s.seconds} s`).join('; ')}` : ''}`, {
         hint: 'a statement that runs for minutes (or a session holding LOCK TABLES) keeps FLUSH TABLES WITH READ LOCK from being granted; let it finish, or KILL it, and run `hotspare base` again; `--method physical` takes its lock only at the end',
       });
     }
-    await sleep(DEFAULT_BASE_LOCK_POLL_INTERVAL_MS);
+    await sleep(pauseMs);
   }
 }
 
