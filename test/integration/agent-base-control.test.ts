@@ -102,7 +102,6 @@ describe('hotspare base through the running agent', () => {
 
   it('without a running agent, hotspare base opens the archive itself', async () => {
     const result = await runHotspare(['base', '--config', config]);
-    (await import('node:fs')).writeFileSync('/tmp/abc-test2.log', result.stderr);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^a: base \S+ at mysql-bin\.\d+:\d+/m);
     expect(result.stdout).not.toContain('running agent');
