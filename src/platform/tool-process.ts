@@ -29,5 +29,8 @@ export function spawnTool(command: string, args: readonly string[], stdin: 'pipe
     child.once('error', reject);
     child.once('close', (code) => resolve(code));
   });
+  // Callers await `exited` after reading the output: an abort (or a missing tool) rejects it at
+  // once, turns before that, and unobserved until then it would end the process as unhandled.
+  exited.catch(() => undefined);
   return { child, exited, stderr: () => stderr };
 }
