@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BehaviorSubject, filter, firstValueFrom, timeout, type Subscription } from 'rxjs';
+import { BehaviorSubject, filter, firstValueFrom, fromEvent, takeUntil, timeout, type Subscription } from 'rxjs';
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
 import type { BaseMethod } from '../config/schema.js';
@@ -10,6 +10,7 @@ import type { Logger } from '../platform/logger.js';
 import { binlogSource } from '../primary/binlog-source.js';
 import { HeadPoller } from '../primary/head-poller.js';
 import { MysqlProbe } from '../primary/mysql-probe.js';
+import { baseAbortedError } from '../primary/base/base-session.js';
 import { ensureBaseBackup } from '../primary/base/ensure-base-backup.js';
 import { restartChainAfterPurge } from '../primary/base/restart-after-purge.js';
 import { takeBase } from '../primary/base/take-base.js';
@@ -215,13 +216,17 @@ export class SyncAgent {
     }
     const run = async (): Promise<BaseResult[]> => {
       const results: BaseResult[] = [];
+      const signal = this.#baseAbort.signal;
       for (const definition of chosen) {
+        if (signal.aborted) throw baseAbortedError();
         const logger = this.deps.logger.child({ component: 'replica', replica: definition.name });
         const session$ = this.#sessions.get(definition.name);
         if (session$ === undefined) throw new HotspareError('AGENT_NOT_STREAMING', 'the agent has not started its replicas yet', { hint: 'try again in a moment' });
         const session = await firstValueFrom(
           session$.pipe(
             filter((s): s is ReplicaSession => s !== undefined),
+            // A stop does not wait for an archive that may not come back for a minute.
+            takeUntil(fromEvent(signal, 'abort')),
             timeout({
               first: DEFAULT_CONTROL_SESSION_WAIT_MS,
               with: () => {
@@ -231,7 +236,9 @@ export class SyncAgent {
               },
             }),
           ),
+          { defaultValue: undefined },
         );
+        if (session === undefined) throw baseAbortedError();
         logger.info('base backup asked for through the control socket');
         const base = await takeBase(method, { primary: this.config.primary, files: session.files, clock: this.deps.clock, logger, signal: this.#baseAbort.signal });
         results.push(baseResult(definition.name, base));

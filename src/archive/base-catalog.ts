@@ -108,6 +108,29 @@ export async function readBaseFolders(files: ArchiveFiles): Promise<{ bases: Bas
   return { bases, unreadable };
 }
 
+/** Base backups this process is taking now (see baseInProgress). */
+let basesInProgress = 0;
+
+/**
+ * Marks a base backup as running in this process until the returned function is called. While
+ * one runs, a partial base folder may be its own (a replica's session reopened under it), so
+ * nothing removes partial folders as left by the dead.
+ */
+export function markBaseInProgress(): () => void {
+  basesInProgress += 1;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    basesInProgress -= 1;
+  };
+}
+
+/** Whether this process is taking a base backup now. */
+export function baseInProgress(): boolean {
+  return basesInProgress > 0;
+}
+
 /** Folders left by an interrupted backup; they never count as a base and can be removed. */
 export async function listPartialBaseBackups(files: ArchiveFiles): Promise<string[]> {
   return (await files.list('base')).filter((name) => name.endsWith(BASE_PARTIAL_SUFFIX));

@@ -67,7 +67,7 @@ describe('a base backup abandoned by a stop', () => {
     const request = start(['base', '--config', config]);
     await waitFor('the base to wait for the global read lock', async () => (await waitingLockQueries()) === 1, 30_000);
 
-    // Well under the 60 s the lock wait would take: the stop no longer waits for the backup.
+    // The stop no longer waits for the backup (it waited for it to end, here for as long as the lock is held).
     expect(await agent.kill('SIGTERM', 15_000)).toBe(0);
     expect(await request.exited).toBe(1);
     expect(request.stderr).toContain('error BASE_ABORTED');

@@ -78,7 +78,7 @@ describe('the global read lock of a logical base', () => {
     expect(meta.tables.find((t) => t.name === 'feed')?.rows).toBe(1);
   }, 60_000);
 
-  it('behind a session holding LOCK TABLES, gives up with BASE_LOCK_TIMEOUT; writers waited one attempt at most', async () => {
+  it('behind a session holding LOCK TABLES, gives up with BASE_LOCK_TIMEOUT and leaves no lock request queued', async () => {
     await other.query('LOCK TABLES app.report WRITE');
     const session = await primary.connect();
     try {

@@ -1,3 +1,4 @@
+import { setTimeout as pause } from 'node:timers/promises';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import {
   DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S,
@@ -47,8 +48,11 @@ export interface GlobalReadLockOptions {
  */
 export async function acquireGlobalReadLock(conn: Connection, options: GlobalReadLockOptions): Promise<void> {
   const { endpoint, clock, logger, signal } = options;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  // The pauses end at an abort too: a stop never waits out a 30 s pause.
+  const sleep = options.sleep ?? ((ms: number) => pause(ms, undefined, signal === undefined ? {} : { signal }).catch(() => undefined));
   const waitMaxS = options.waitMaxS ?? DEFAULT_BASE_LOCK_WAIT_MAX_S;
+  const [server] = await query(conn, 'SELECT @@version AS v', endpoint);
+  const readsHoldItUp = !/mariadb/i.test(String(server?.['v'] ?? ''));
   const startedMs = clock.nowMs();
   const deadline = startedMs + waitMaxS * 1000;
   await query(conn, `SET SESSION lock_wait_timeout = ${DEFAULT_BASE_LOCK_ATTEMPT_TIMEOUT_S}`, endpoint);
@@ -57,7 +61,7 @@ export async function acquireGlobalReadLock(conn: Connection, options: GlobalRea
   let failedAttempts = 0;
   for (;;) {
     if (isAborted(signal)) throw baseAbortedError();
-    waitingOn = await longStatements(conn, endpoint);
+    waitingOn = await longStatements(conn, endpoint, readsHoldItUp);
     // Writers never quiet for long (statements of seconds, back to back on many sessions) must
     // not hold the base off forever: after DEFAULT_BASE_LOCK_QUIET_WAIT_MAX_S it tries anyway.
     const patient = waitingOn.length > 0 && clock.nowMs() - startedMs < DEFAULT_BASE_LOCK_QUIET_WAIT_MAX_S * 1000;
@@ -97,26 +101,30 @@ function isLockWaitTimeout(err: unknown): boolean {
 }
 
 /**
- * What only reads: FTWRL is granted beside it (MariaDB does not wait for SELECTs), so it holds
- * nothing up. Leading comments and parentheses aside.
+ * What only reads, on MariaDB: FTWRL is granted beside it (MariaDB does not wait for SELECTs),
+ * so it holds nothing up. Leading comments and parentheses aside. Not reads: SELECT ... FOR
+ * UPDATE or LOCK IN SHARE MODE (row locks FTWRL waits for), ANALYZE and DO (they may write).
+ * A SELECT calling a function that writes is taken for a read: the attempts' timeout bounds it.
  */
-const READ_ONLY_STATEMENT = /^(?:\s|\(|\/\*[\s\S]*?\*\/|--[^\n]*\n|#[^\n]*\n)*(?:SELECT|SHOW|DESC|DESCRIBE|EXPLAIN|ANALYZE|WITH|HELP|DO)\b/i;
+const READ_ONLY_STATEMENT = /^(?:\s|\(|\/\*[\s\S]*?\*\/|--[^\n]*\n|#[^\n]*\n)*(?:SELECT|SHOW|DESC|DESCRIBE|EXPLAIN|WITH|HELP)\b/i;
+const LOCKING_READ = /\bFOR\s+UPDATE\b|\bLOCK\s+IN\s+SHARE\s+MODE\b/i;
 
 /**
- * Statements of other sessions that write (anything but a read) and have run for
- * DEFAULT_BASE_LOCK_LONG_QUERY_S or more; replication dumps and server threads aside. Without
- * the PROCESS privilege only the user's own sessions are listed: the attempts' short
+ * Statements of other sessions (text and prepared) that have run for
+ * DEFAULT_BASE_LOCK_LONG_QUERY_S or more and would hold FTWRL up: on MariaDB those that write,
+ * on MySQL all (its FTWRL waits for reads too); replication dumps and server threads aside.
+ * Without the PROCESS privilege only the user's own sessions are listed: the attempts' short
  * lock_wait_timeout still bounds how long writers wait.
  */
-async function longStatements(conn: Connection, endpoint: string): Promise<LongStatement[]> {
+async function longStatements(conn: Connection, endpoint: string, readsHoldItUp: boolean): Promise<LongStatement[]> {
   const rows: RowDataPacket[] = await query(
     conn,
     `SELECT ID AS id, USER AS user, TIME AS seconds, INFO AS info FROM information_schema.PROCESSLIST
-      WHERE COMMAND = 'Query' AND ID <> CONNECTION_ID() AND INFO IS NOT NULL AND TIME >= ${DEFAULT_BASE_LOCK_LONG_QUERY_S}
+      WHERE COMMAND IN ('Query', 'Execute') AND ID <> CONNECTION_ID() AND INFO IS NOT NULL AND TIME >= ${DEFAULT_BASE_LOCK_LONG_QUERY_S}
         AND USER NOT IN ('system user', 'event_scheduler')`,
     endpoint,
   );
   return rows
     .map((r) => ({ id: Number(r['id']), user: String(r['user']), seconds: Number(r['seconds']), info: String(r['info']) }))
-    .filter((s) => !READ_ONLY_STATEMENT.test(s.info));
+    .filter((s) => readsHoldItUp || !READ_ONLY_STATEMENT.test(s.info) || LOCKING_READ.test(s.info));
 }

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { claimArchive, type PrimaryIdentity } from '../../archive/archive-identity.js';
 import { archiveWriteError } from '../../archive/archive-errors.js';
 import { LocalArchiveFiles } from '../../archive/archive-files.js';
-import { listPartialBaseBackups } from '../../archive/base-catalog.js';
+import { baseInProgress, listPartialBaseBackups } from '../../archive/base-catalog.js';
 import { ArchiveLock } from '../../archive/archive-lock.js';
 import { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
 import type { Clock } from '../../platform/clock.js';
@@ -19,13 +19,21 @@ export interface FileTargetOptions {
 
 /**
  * Removes the folders of base backups that never completed. Only a process holding the
- * archive's lock writes a base into it, so with the lock held every partial folder was left by
- * one that died (SIGKILL, a crash, a power cut) and would otherwise stay, as large as the base.
+ * archive's lock writes a base into it, so with the lock held and no base running in this
+ * process (a session reopened while one runs may be looking at its folder), every partial folder
+ * was left by one that died (SIGKILL, a crash, a power cut) and would otherwise stay, as large as
+ * the base. Best effort: a folder that cannot be removed (another user's) is left with a warning,
+ * never keeping the replica from streaming.
  */
 async function removeStalePartialBases(files: LocalArchiveFiles, logger: Logger): Promise<void> {
-  for (const partial of await listPartialBaseBackups(files)) {
-    await files.remove(`base/${partial}`);
-    logger.warn({ folder: `base/${partial}` }, 'removed what a base backup that did not complete left in the archive');
+  if (baseInProgress()) return;
+  for (const partial of await listPartialBaseBackups(files).catch(() => [] as string[])) {
+    try {
+      await files.remove(`base/${partial}`);
+      logger.warn({ folder: `base/${partial}` }, 'removed what a base backup that did not complete left in the archive');
+    } catch (err) {
+      logger.warn({ folder: `base/${partial}`, err }, 'could not remove what a base backup that did not complete left in the archive; it stays (it never counts as a base)');
+    }
   }
 }
 

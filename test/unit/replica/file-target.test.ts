@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { markBaseInProgress } from '../../../src/archive/base-catalog.js';
 import { systemClock } from '../../../src/platform/clock.js';
 import { FileTarget } from '../../../src/replica/targets/file-target.js';
 import { captureLogger } from '../../support/capture-logger.js';
@@ -40,5 +41,19 @@ describe('file target, opening an archive', () => {
     expect(existsSync(join(complete, 'metadata.json'))).toBe(true);
     expect(existsSync(join(archive, 'base', 'notes.txt'))).toBe(true);
     expect(lines().filter((l) => l.msg.includes('base backup that did not complete'))).toEqual([expect.objectContaining({ level: 40, folder: 'base/20261206T010203.004Z.partial' })]);
+  });
+
+  it('leaves partial base folders alone while this process takes a base (a session reopened under it)', async () => {
+    const archive = join(dir, 'archive');
+    const partial = join(archive, 'base', '20261206T010203.004Z.partial');
+    mkdirSync(partial, { recursive: true });
+    const release = markBaseInProgress();
+    try {
+      const session = await new FileTarget({ name: 'a', path: archive, logger: captureLogger().logger, clock: systemClock, syncBatchBytesMax: 1 << 20 }).open(identity);
+      await session.close();
+      expect(existsSync(partial)).toBe(true);
+    } finally {
+      release();
+    }
   });
 });
