@@ -6,8 +6,8 @@ import { compareBinlogPositions, type BinlogPosition } from '../../src/core/binl
 import { freePort } from '../../src/sandbox/free-port.js';
 import type { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { cpuByThreadName, cpuSeconds, formatCpuByThread } from './process-cpu.js';
+import { HOTSPARE_BIN, hotspareNodeFlags } from './hotspare-command.js';
 
-const ROOT = new URL('../../..', import.meta.url).pathname;
 
 /** One `hotspare agent` process catching up to a head, as an operator runs it. */
 export interface AgentCatchUp {
@@ -62,7 +62,8 @@ export async function runAgentCatchUp(options: AgentCatchUpOptions): Promise<Age
   const profile = process.env['BENCH_CPU_PROF_DIR'];
   const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
   flags.push(...(process.env['BENCH_AGENT_NODE_FLAGS']?.split(' ').filter((f) => f !== '') ?? []));
-  const child = spawn(process.execPath, [...flags, join(ROOT, 'bin/hotspare.js'), 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // As an operator's `hotspare agent` runs: with the command's own node flags (its shebang).
+  const child = spawn(process.execPath, [...hotspareNodeFlags(), ...flags, HOTSPARE_BIN, 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   const pid = child.pid ?? 0;
   let streamingAt: bigint | undefined;
   const logFile = process.env['BENCH_AGENT_LOG'];

@@ -9,7 +9,7 @@ import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { benchDir, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
 
-const BIN = new URL('../../../bin/hotspare.js', import.meta.url).pathname;
+import { HOTSPARE_BIN, hotspareNodeFlags } from './hotspare-command.js';
 /** Phases of the run: streaming under load, an outage of the replica's stream, recovery. */
 const STREAMING_MS = 6_000;
 const OUTAGE_RECONNECT_DELAY_MS = 2_500;
@@ -66,7 +66,7 @@ export const lagEndpointSuite: BenchSuite = {
     // BENCH_AGENT_NODE_FLAGS passes node flags to the agent alone, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
     // (node refuses --cpu-prof in NODE_OPTIONS).
     const nodeFlags = process.env['BENCH_AGENT_NODE_FLAGS']?.split(' ').filter(Boolean) ?? [];
-    const agent = spawn(process.execPath, [...nodeFlags, BIN, 'agent', '--config', configPath], { stdio: ['ignore', logFd, logFd], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
+    const agent = spawn(process.execPath, [...hotspareNodeFlags(), ...nodeFlags, HOTSPARE_BIN, 'agent', '--config', configPath], { stdio: ['ignore', logFd, logFd], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
     closeSync(logFd);
     let reference: ChildProcess | undefined;
     const http = new Agent({ keepAlive: true, maxSockets: 1 });

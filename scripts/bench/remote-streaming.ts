@@ -2,7 +2,6 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { SyncAgent } from '../../src/agent/sync-agent.js';
 import { compareBinlogNames } from '../../src/archive/archive-layout.js';
 import { loadAgentConfig } from '../../src/config/load.js';
@@ -13,12 +12,12 @@ import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { cpuByThreadName, formatCpuByThread } from './process-cpu.js';
 import { runAgentCatchUp } from './agent-process.js';
+import { HOTSPARE_BIN, hotspareNodeFlags } from './hotspare-command.js';
 import { deviceDurableSeconds } from './device-durable-rate.js';
 import { benchDir, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
 import { seedBaseBackup } from './seed-base-backup.js';
 
 const execFileAsync = promisify(execFile);
-const BIN = fileURLToPath(new URL('../../../bin/hotspare.js', import.meta.url));
 /** The backlog to catch up: ~200 MB of row events in ~2 MB transactions. */
 const BACKLOG_BYTES = 200 * 1024 * 1024;
 const LATENCY_TX_PER_S = 1000;
@@ -114,7 +113,7 @@ function spawnReceiver(args: string[]): Promise<ChildProcess> {
   // BENCH_CPU_PROF_DIR=DIR: the receiver writes a CPU profile there (run the bench itself with node --cpu-prof for the agent's).
   const profile = process.env['BENCH_CPU_PROF_DIR'];
   const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
-  const child = spawn(process.execPath, [...flags, BIN, 'receive', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [...hotspareNodeFlags(), ...flags, HOTSPARE_BIN, 'receive', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => resolve(child), 3_000);
