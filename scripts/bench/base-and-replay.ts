@@ -16,11 +16,10 @@ import { takePhysicalBaseBackup } from '../../src/primary/base/take-physical-bas
 import { MariadbServer, writeClientDefaults } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
 import { benchDir, median, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
+import { HOTSPARE_BIN, hotspareNodeFlags } from './hotspare-command.js';
 import { buildBaseData, settleCheckpoint, writeAfterBase } from './base-data.js';
 
 const execFileAsync = promisify(execFile);
-const ROOT = new URL('../../..', import.meta.url).pathname;
-const HOTSPARE = join(ROOT, 'bin/hotspare.js');
 /** `BENCH_BASE_SCALE=0.2` for a quick run; 1 is about 300 MB of tables. */
 const SCALE = Number(process.env['BENCH_BASE_SCALE'] ?? '1');
 /** Binlog written after the base, replayed by promote and by the manual pipeline. */
@@ -138,7 +137,7 @@ function logSpan(stderr: string, from: string, to: string): number {
 }
 
 async function promoteCli(args: string[]): Promise<{ seconds: number; stderr: string }> {
-  const { seconds, value } = await timed(() => execFileAsync('node', [HOTSPARE, 'promote', ...args, '--json'], { maxBuffer: 64 * MB }));
+  const { seconds, value } = await timed(() => execFileAsync(process.execPath, [...hotspareNodeFlags(), HOTSPARE_BIN, 'promote', ...args, '--json'], { maxBuffer: 64 * MB }));
   return { seconds, stderr: value.stderr };
 }
 
@@ -189,7 +188,7 @@ export const baseAndReplaySuite: BenchSuite = {
           { name: 'physical', type: 'file', path: physicalArchive },
         ],
       }));
-      const oursBackup = await timed(() => execFileAsync('node', [HOTSPARE, 'base', '--config', config, '--replica', 'bench'], { maxBuffer: 64 * MB }));
+      const oursBackup = await timed(() => execFileAsync(process.execPath, [...hotspareNodeFlags(), HOTSPARE_BIN, 'base', '--config', config, '--replica', 'bench'], { maxBuffer: 64 * MB }));
       phase('hotspare base', oursBackup.seconds);
       const [base] = await listBaseBackups(new LocalArchiveFiles(archive));
       if (base === undefined) throw new Error('hotspare base left no base backup');
@@ -213,7 +212,7 @@ export const baseAndReplaySuite: BenchSuite = {
       const physicalStorage: Array<{ compression: 'gzip' | 'none'; seconds: number; bytes: number }> = [];
       if (haveMariabackup) {
         await settleCheckpoint(conn);
-        const run = await timed(() => execFileAsync('node', [HOTSPARE, 'base', '--config', config, '--replica', 'physical', '--method', 'physical'], { maxBuffer: 64 * MB }));
+        const run = await timed(() => execFileAsync(process.execPath, [...hotspareNodeFlags(), HOTSPARE_BIN, 'base', '--config', config, '--replica', 'physical', '--method', 'physical'], { maxBuffer: 64 * MB }));
         const [physicalBase] = await listBaseBackups(new LocalArchiveFiles(physicalArchive));
         if (physicalBase === undefined) throw new Error('hotspare base --method physical left no base backup');
         oursPhysical = { seconds: run.seconds, bytes: physicalBase.files.reduce((n, f) => n + f.bytes, 0), base: physicalBase };
@@ -237,7 +236,7 @@ export const baseAndReplaySuite: BenchSuite = {
       phase('mariadb-dump', dumpBackup.seconds);
 
       // 2. The binlog after the base, archived by the real agent.
-      const agent = spawn(process.execPath, [HOTSPARE, 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'ignore'] });
+      const agent = spawn(process.execPath, [...hotspareNodeFlags(), HOTSPARE_BIN, 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'ignore'] });
       await writeAfterBase(conn, REPLAY_BYTES);
       const atEnd = await tableChecksums(conn);
       const [[head]] = (await conn.query('SHOW MASTER STATUS')) as [RowDataPacket[], unknown];

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /** The package's command, as the benchmarks run it. */
-export const HOTSPARE_BIN = new URL('../../../bin/hotspare.js', import.meta.url).pathname;
+export const HOTSPARE_BIN = fileURLToPath(new URL('../../../bin/hotspare.js', import.meta.url));
 
 /**
  * The node flags of the `hotspare` command's shebang (`#!/usr/bin/env -S node FLAGS`), so that a

@@ -106,7 +106,9 @@ function isLockWaitTimeout(err: unknown): boolean {
  * UPDATE or LOCK IN SHARE MODE (row locks FTWRL waits for), ANALYZE and DO (they may write).
  * A SELECT calling a function that writes is taken for a read: the attempts' timeout bounds it.
  */
-const READ_ONLY_STATEMENT = /^(?:\s|\(|\/\*[\s\S]*?\*\/|--[^\n]*\n|#[^\n]*\n)*(?:SELECT|SHOW|DESC|DESCRIBE|EXPLAIN|WITH|HELP)\b/i;
+// A comment is matched without a lazy quantifier: one that may stretch over the next comment
+// backtracks exponentially on a statement led by a few dozen comments (another session's SQL).
+const READ_ONLY_STATEMENT = /^(?:\s|\(|\/\*(?:[^*]|\*(?!\/))*\*\/|--[^\n]*\n|#[^\n]*\n)*(?:SELECT|SHOW|DESC|DESCRIBE|EXPLAIN|WITH|HELP)\b/i;
 const LOCKING_READ = /\bFOR\s+UPDATE\b|\bLOCK\s+IN\s+SHARE\s+MODE\b/i;
 
 /**
