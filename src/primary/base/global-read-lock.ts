@@ -128,5 +128,10 @@ async function longStatements(conn: Connection, endpoint: string, readsHoldItUp:
   );
   return rows
     .map((r) => ({ id: Number(r['id']), user: String(r['user']), seconds: Number(r['seconds']), info: String(r['info']) }))
-    .filter((s) => readsHoldItUp || !READ_ONLY_STATEMENT.test(s.info) || LOCKING_READ.test(s.info));
+    .filter((s) => holdsUpGlobalReadLock(s.info, readsHoldItUp));
+}
+
+/** Whether a running statement's text makes FLUSH TABLES WITH READ LOCK wait (see READ_ONLY_STATEMENT). */
+export function holdsUpGlobalReadLock(info: string, readsHoldItUp: boolean): boolean {
+  return readsHoldItUp || !READ_ONLY_STATEMENT.test(info) || LOCKING_READ.test(info);
 }
