@@ -240,7 +240,7 @@ export class SyncAgent {
         );
         if (session === undefined) throw baseAbortedError();
         logger.info('base backup asked for through the control socket');
-        const base = await takeBase(method, { primary: this.config.primary, files: session.files, clock: this.deps.clock, logger, signal: this.#baseAbort.signal });
+        const base = await takeBase(method, { primary: this.config.primary, files: session.files, clock: this.deps.clock, logger, signal });
         results.push(baseResult(definition.name, base));
       }
       return results;

@@ -1,4 +1,5 @@
 import type { BinlogPosition } from '../core/binlog-position.js';
+import type { Logger } from '../platform/logger.js';
 import type { ArchiveFiles } from './archive-files.js';
 
 export const BASE_FORMAT_VERSION = 1;
@@ -134,4 +135,24 @@ export function baseInProgress(): boolean {
 /** Folders left by an interrupted backup; they never count as a base and can be removed. */
 export async function listPartialBaseBackups(files: ArchiveFiles): Promise<string[]> {
   return (await files.list('base')).filter((name) => name.endsWith(BASE_PARTIAL_SUFFIX));
+}
+
+/**
+ * Removes the folders of base backups that never completed, unless this process is taking a
+ * base now (one may be its own, a replica's session reopened under it). The caller holds the
+ * archive's lock, so every other partial folder was left by a backup that died (SIGKILL, a
+ * crash, a power cut) and would otherwise stay, as large as the base. Best effort: a folder
+ * that cannot be removed (another user's) is left with a warning, never keeping a replica from
+ * streaming; it never counts as a base.
+ */
+export async function removeDeadPartialBases(files: ArchiveFiles, logger: Logger): Promise<void> {
+  if (baseInProgress()) return;
+  for (const partial of await listPartialBaseBackups(files).catch(() => [] as string[])) {
+    try {
+      await files.remove(`base/${partial}`);
+      logger.warn({ folder: `base/${partial}` }, 'removed what a base backup that did not complete left in the archive');
+    } catch (err) {
+      logger.warn({ folder: `base/${partial}`, err }, 'could not remove what a base backup that did not complete left in the archive; it stays (it never counts as a base)');
+    }
+  }
 }

@@ -73,8 +73,12 @@ export async function missingGlobalPrivileges(conn: Connection, wanted: readonly
   return wanted.filter((p) => !has(p));
 }
 
-/** What a base backup stopped by its AbortSignal (the agent stopping, `hotspare base` interrupted) fails with. */
+/**
+ * What a base backup stopped by its AbortSignal (the agent stopping, `hotspare base` interrupted)
+ * fails with; a cause that already is that error is returned as it is.
+ */
 export function baseAbortedError(cause?: unknown): HotspareError {
+  if (cause instanceof HotspareError && cause.code === 'BASE_ABORTED') return cause;
   return new HotspareError('BASE_ABORTED', 'the base backup was abandoned: asked to stop (the agent stopping, or SIGTERM/SIGINT) before it completed', {
     ...(cause === undefined ? {} : { cause }),
     hint: 'nothing partial was kept; the next `hotspare base` (or an agent start on an archive without a base) takes one again',

@@ -1,5 +1,5 @@
 import type { ArchiveFiles } from '../../archive/archive-files.js';
-import { baseInProgress, listBaseBackups, listPartialBaseBackups, type BaseBackupMetadata } from '../../archive/base-catalog.js';
+import { listBaseBackups, removeDeadPartialBases, type BaseBackupMetadata } from '../../archive/base-catalog.js';
 import type { PrimaryConnection } from '../../config/load.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
@@ -20,14 +20,9 @@ export async function ensureBaseBackup(
   const existing = await listBaseBackups(files);
   const oldest = existing[0];
   if (oldest !== undefined) return { base: oldest, created: false };
-  // What an interrupted backup left, unless a base runs in this process now (an operator's
-  // `hotspare base` through this agent may be writing one); best effort, never keeping the
-  // replica from streaming.
-  if (!baseInProgress()) {
-    for (const partial of await listPartialBaseBackups(files)) {
-      await files.remove(`base/${partial}`).catch((err: unknown) => deps.logger.warn({ folder: `base/${partial}`, err }, 'could not remove what a base backup that did not complete left in the archive'));
-    }
-  }
+  // What interrupted backups left: on a `remote` archive's standby here (a `file` archive's
+  // session already did this when it opened).
+  await removeDeadPartialBases(files, deps.logger);
   deps.logger.info({ method: deps.method }, 'the archive holds no base backup; taking one');
   return { base: await takeBase(deps.method, { primary, files, clock: deps.clock, logger: deps.logger, ...(deps.signal === undefined ? {} : { signal: deps.signal }) }), created: true };
 }

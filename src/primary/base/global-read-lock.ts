@@ -28,8 +28,6 @@ export interface GlobalReadLockOptions {
   clock: Clock;
   logger: Logger;
   signal?: AbortSignal | undefined;
-  /** Waits between looks at the primary; real timers unless a test passes its own. */
-  sleep?: (ms: number) => Promise<void>;
   /** DEFAULT_BASE_LOCK_WAIT_MAX_S unless a test needs the end sooner. */
   waitMaxS?: number;
 }
@@ -49,7 +47,7 @@ export interface GlobalReadLockOptions {
 export async function acquireGlobalReadLock(conn: Connection, options: GlobalReadLockOptions): Promise<void> {
   const { endpoint, clock, logger, signal } = options;
   // The pauses end at an abort too: a stop never waits out a 30 s pause.
-  const sleep = options.sleep ?? ((ms: number) => pause(ms, undefined, signal === undefined ? {} : { signal }).catch(() => undefined));
+  const sleep = (ms: number): Promise<void> => pause(ms, undefined, signal === undefined ? {} : { signal }).catch(() => undefined);
   const waitMaxS = options.waitMaxS ?? DEFAULT_BASE_LOCK_WAIT_MAX_S;
   const [server] = await query(conn, 'SELECT @@version AS v', endpoint);
   const readsHoldItUp = !/mariadb/i.test(String(server?.['v'] ?? ''));

@@ -56,7 +56,6 @@ export class RowStreamClient {
     this.#exited = tool.exited;
     this.#stderr = tool.stderr;
     this.#child.stdin.on('error', () => undefined);
-    this.#exited.catch(() => undefined);
     this.#stdout = (this.#child.stdout as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   }
 

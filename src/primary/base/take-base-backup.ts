@@ -149,7 +149,7 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
       locked = false;
     }
     await files.remove(partial).catch(() => undefined);
-    if (isAborted(signal)) throw err instanceof HotspareError && err.code === 'BASE_ABORTED' ? err : baseAbortedError(err);
+    if (isAborted(signal)) throw baseAbortedError(err);
     throw fromMysqlError(err, 'base backup', endpoint);
   } finally {
     stopListening();

@@ -105,7 +105,7 @@ export async function takePhysicalBaseBackup(options: TakePhysicalBaseBackupOpti
     return metadata;
   } catch (err) {
     await files.remove(partial).catch(() => undefined);
-    if (isAborted(signal)) throw err instanceof HotspareError && err.code === 'BASE_ABORTED' ? err : baseAbortedError(err);
+    if (isAborted(signal)) throw baseAbortedError(err);
     throw fromMysqlError(err, 'base backup', endpoint);
   } finally {
     await rm(work, { recursive: true, force: true });
