@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
+import type { PrimaryIdentity } from '../../src/archive/archive-identity.js';
 import { readEventHeader } from '../../src/core/binlog-event.js';
+
+/** A primary's identity for unit tests that open an archive without a server. */
+export const TEST_PRIMARY_IDENTITY: PrimaryIdentity = { serverId: 1, serverUuid: null, flavor: 'mariadb', version: '10.11', hostname: 'primary', binlogBasename: '/var/lib/mysql/mysql-bin' };
 
 /**
  * A real MariaDB 10.11 binlog file, captured from a sandbox server: an InnoDB transaction, a

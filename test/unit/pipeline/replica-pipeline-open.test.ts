@@ -9,8 +9,9 @@ import { silentLogger } from '../../../src/platform/logger.js';
 import type { ReplicaTarget } from '../../../src/replica/replica-target.js';
 import { FileTarget } from '../../../src/replica/targets/file-target.js';
 import { waitFor } from '../../support/wait.js';
+import { TEST_PRIMARY_IDENTITY } from '../../support/fixtures.js';
 
-const identity = { serverId: 1, serverUuid: null, flavor: 'mariadb' as const, version: '10.11', hostname: 'primary', binlogBasename: '/var/lib/mysql/mysql-bin' };
+const identity = TEST_PRIMARY_IDENTITY;
 
 let dir: string;
 beforeEach(() => {

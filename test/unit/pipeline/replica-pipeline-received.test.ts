@@ -9,8 +9,9 @@ import type { ReplicaEvent } from '../../../src/pipeline/replica-status.js';
 import { silentLogger } from '../../../src/platform/logger.js';
 import type { ReplicaSession, ReplicaTarget } from '../../../src/replica/replica-target.js';
 import { waitFor } from '../../support/wait.js';
+import { TEST_PRIMARY_IDENTITY } from '../../support/fixtures.js';
 
-const identity = { serverId: 1, serverUuid: null, flavor: 'mariadb' as const, version: '10.11', hostname: 'primary', binlogBasename: '/var/lib/mysql/mysql-bin' };
+const identity = TEST_PRIMARY_IDENTITY;
 
 const A = 'mysql-bin.000001';
 const B = 'mysql-bin.000002';

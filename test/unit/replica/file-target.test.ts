@@ -6,8 +6,9 @@ import { markBaseInProgress } from '../../../src/archive/base-catalog.js';
 import { systemClock } from '../../../src/platform/clock.js';
 import { FileTarget } from '../../../src/replica/targets/file-target.js';
 import { captureLogger } from '../../support/capture-logger.js';
+import { TEST_PRIMARY_IDENTITY } from '../../support/fixtures.js';
 
-const identity = { serverId: 1, serverUuid: null, flavor: 'mariadb' as const, version: '10.11', hostname: 'primary', binlogBasename: '/var/lib/mysql/mysql-bin' };
+const identity = TEST_PRIMARY_IDENTITY;
 
 let dir: string;
 beforeEach(() => {
