@@ -7,10 +7,10 @@ import { compareBinlogNames } from '../../src/archive/archive-layout.js';
 import { loadAgentConfig } from '../../src/config/load.js';
 import type { DurablePoint } from '../../src/core/binlog-record.js';
 import { systemClock } from '../../src/platform/clock.js';
-import { silentLogger, type Logger } from '../../src/platform/logger.js';
+import { silentLogger } from '../../src/platform/logger.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
-import { cpuByThreadName, formatCpuByThread } from './process-cpu.js';
+import { cpuByThreadName, cpuSeconds, formatCpuByThread } from './process-cpu.js';
 import { runAgentCatchUp } from './agent-process.js';
 import { HOTSPARE_BIN, hotspareNodeFlags } from './hotspare-command.js';
 import { deviceDurableSeconds } from './device-durable-rate.js';
@@ -57,10 +57,11 @@ export const remoteStreamingSuite: BenchSuite = {
       receiver = await spawnReceiver(['--archive', join(dir, 'remote-archive'), '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile]);
       // Both catch-ups run the real agent in its own process, as an operator runs it.
       const target = await head(primary);
-      const receiverBefore = cpuByThreadName(receiver.pid ?? 0);
+      const receiverPid = receiver.pid ?? 0;
+      const [receiverBefore, receiverCpuBefore] = [cpuByThreadName(receiverPid), cpuSeconds(receiverPid)];
       const remote = await runAgentCatchUp({ primary, dir: agentDir(dir, 'remote'), replica: { name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }, head: target, pollIntervalMs: POLL_INTERVAL_MS });
-      const receiverAfter = cpuByThreadName(receiver.pid ?? 0);
-      const receiverCpu = sumCpu(receiverAfter) - sumCpu(receiverBefore);
+      const receiverAfter = cpuByThreadName(receiverPid);
+      const receiverCpu = cpuSeconds(receiverPid) - receiverCpuBefore;
       const file = await runAgentCatchUp({ primary, dir: agentDir(dir, 'file'), replica: { name: 'local', type: 'file', path: join(dir, 'file-archive') }, head: target, pollIntervalMs: POLL_INTERVAL_MS, serverId: 4252 });
       const mb = backlog.bytes / 1048576;
       say(`  remote replica: streaming ${(mb / remote.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / remote.wholeSeconds).toFixed(0)} MB/s; CPU (s): agent ${remote.cpuSeconds.toFixed(2)} (${remote.threads}), receiver ${receiverCpu.toFixed(2)} (${formatCpuByThread(receiverAfter, receiverBefore)}), server ${remote.serverCpu.toFixed(2)}; agent peak RSS ${remote.peakRssMb.toFixed(0)} MB`);
@@ -76,8 +77,7 @@ export const remoteStreamingSuite: BenchSuite = {
       report({ name: "catch-up throughput, remote vs the volume's own durable append rate", unit: 'MB/s', ours: remoteMBs, reference: deviceMBs, referenceName: 'O_DIRECT 1 MiB x4 + fdatasync per 16 MiB, from memory', higherIsBetter: true });
       if (deviceMBs < 0.7 * refMBs) say(`  note: this volume makes bytes durable at ${deviceMBs.toFixed(0)} MB/s, below 0.7x of mariadb-binlog without fsync (${(0.7 * refMBs).toFixed(0)} MB/s): no fsyncing receiver can meet the target here`);
 
-      // The latency needs the agent's tracker: this one runs in this process, from where the catch-up left the archive.
-      const latencyAgent = await startAgent(primary, dir, 'latency', { name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }, silentLogger());
+      const latencyAgent = await startAgent(primary, dir, { name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile });
       const tracker = latencyAgent.trackers[0];
       while (!reached(tracker?.snapshot.durable, target)) await new Promise((r) => setTimeout(r, 5));
       const latency = await commitToFsync(primary, dir, latencyAgent);
@@ -132,16 +132,13 @@ function agentDir(dir: string, tag: string): string {
   return path;
 }
 
-function sumCpu(byThread: Map<string, number>): number {
-  return [...byThread.values()].reduce((a, b) => a + b, 0);
-}
-
-async function startAgent(primary: MariadbServer, dir: string, tag: string, replica: object, logger: Logger): Promise<SyncAgent> {
-  const path = join(dir, `agent-${tag}.json`);
+/** The latency part's agent, in this process (it reads the agent's tracker), from where the catch-up left the remote archive. */
+async function startAgent(primary: MariadbServer, dir: string, replica: object): Promise<SyncAgent> {
+  const path = join(dir, 'agent-latency.json');
   // BENCH_AGENT_BINLOG='{"highWaterBytes":...}': binlog tuning to try against the defaults (as in the binlog suite).
-  writeFileSync(path, JSON.stringify({ primary: { host: '127.0.0.1', port: primary.port, user: 'root', serverId: 4242 + (tag === 'file' ? 10 : 0) }, stateDir: join(dir, `state-${tag}`), replicas: [replica], ...(process.env['BENCH_AGENT_BINLOG'] === undefined ? {} : { binlog: JSON.parse(process.env['BENCH_AGENT_BINLOG']) as unknown }) }));
+  writeFileSync(path, JSON.stringify({ primary: { host: '127.0.0.1', port: primary.port, user: 'root', serverId: 4242 }, stateDir: join(dir, 'state-latency'), replicas: [replica], ...(process.env['BENCH_AGENT_BINLOG'] === undefined ? {} : { binlog: JSON.parse(process.env['BENCH_AGENT_BINLOG']) as unknown }) }));
   const config = loadAgentConfig(path);
-  const agent = new SyncAgent(config, await SyncAgent.preflight(config), { logger, clock: systemClock, random01: Math.random });
+  const agent = new SyncAgent(config, await SyncAgent.preflight(config), { logger: silentLogger(), clock: systemClock, random01: Math.random });
   agent.start();
   return agent;
 }
