@@ -275,6 +275,17 @@ export const DEFAULT_PAGE_CACHE_WRITE_BYTES = 256 * 1024;
  * that an fsync or a file open queued behind them waits for at most a few milliseconds.
  */
 export const DEFAULT_PAGE_CACHE_WRITES_IN_FLIGHT = 4;
+/**
+ * A file written from a stream (a base backup's parts, see StreamedFileWriter): how many bytes
+ * may be in the thread pool at once while the next chunks arrive. A few pieces' worth: the
+ * writes overlap the stream without holding much of it in memory.
+ */
+export const DEFAULT_STREAMED_WRITE_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
+/**
+ * A file written from a stream: an fdatasync starts in the background after this many bytes,
+ * so the disk writes while the stream goes on and the final fsync has only the tail left.
+ */
+export const DEFAULT_STREAMED_WRITEBACK_BYTES = 32 * 1024 * 1024;
 /** Physical base backups: the stream goes to the archive in pieces of about this size. */
 export const DEFAULT_PHYSICAL_BASE_PIECE_BYTES = 1024 * 1024;
 /**

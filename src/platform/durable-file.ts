@@ -1,6 +1,7 @@
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { writeAllAt } from './sliced-write.js';
+import { StreamedFileWriter } from './streamed-file-writer.js';
 
 /**
  * Writes a file atomically and durably: temporary file, fsync, rename over the target, fsync
@@ -16,18 +17,17 @@ export async function writeFileDurable(
   await mkdir(dir, { recursive: true });
   const tmp = options.tmpPath ?? join(dir, `.${basename(path)}.tmp-${process.pid}`);
   const handle = await open(tmp, 'w', options.mode ?? 0o644);
+  const streamed = typeof data === 'string' || Buffer.isBuffer(data) ? undefined : new StreamedFileWriter(handle);
   try {
     if (typeof data === 'string') await handle.writeFile(data);
     else if (Buffer.isBuffer(data)) await writeAllAt(handle, data, 0);
-    else {
-      let at = 0;
-      for await (const chunk of data) {
-        await writeAllAt(handle, chunk, at);
-        at += chunk.length;
-      }
-    }
-    await handle.sync();
+    if (streamed !== undefined) {
+      for await (const chunk of data as AsyncIterable<Buffer>) await streamed.write(chunk);
+      await streamed.finish();
+    } else await handle.sync();
   } catch (err) {
+    // No write may still be under way when the file is closed and removed.
+    await streamed?.settle();
     await handle.close();
     await rm(tmp, { force: true });
     throw err;

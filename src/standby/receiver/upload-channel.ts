@@ -1,7 +1,8 @@
 /**
  * Turns PUT_CHUNK frames into the AsyncIterable that ArchiveFiles.putFile consumes, one chunk
  * at a time: push() resolves once the writer has taken the chunk (so the agent's next chunk
- * waits for the disk, and a receiver never holds more than one chunk per upload).
+ * waits for the disk, and a receiver never holds more per upload than the writer's bound on
+ * bytes in flight, DEFAULT_STREAMED_WRITE_BYTES_IN_FLIGHT, and one chunk).
  */
 export class UploadChannel {
   #item: { chunk: Buffer | null; taken: () => void } | undefined;

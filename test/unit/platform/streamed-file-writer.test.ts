@@ -1,0 +1,81 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { StreamedFileWriter } from '../../../src/platform/streamed-file-writer.js';
+
+/** A real file handle whose writes and fdatasyncs are counted as they start and end. */
+function counted(handle: FileHandle): { handle: FileHandle; writesAtOnce: () => number; datasyncs: () => number } {
+  let writing = 0;
+  let most = 0;
+  let datasyncs = 0;
+  const proxy = new Proxy(handle, {
+    get(target, key) {
+      if (key === 'write' || key === 'writev') {
+        return async (...args: unknown[]) => {
+          writing += 1;
+          most = Math.max(most, writing);
+          try {
+            return await (target[key] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          } finally {
+            writing -= 1;
+          }
+        };
+      }
+      if (key === 'datasync') {
+        return async () => {
+          datasyncs += 1;
+          await target.datasync();
+        };
+      }
+      const value = Reflect.get(target, key) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { handle: proxy, writesAtOnce: () => most, datasyncs: () => datasyncs };
+}
+
+describe('StreamedFileWriter', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hotspare-streamed-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes every chunk at its place while several writes are under way, and syncs in the background as it goes', async () => {
+    // Chunks of many sizes (empty ones too), each with its own byte pattern.
+    const chunks = Array.from({ length: 300 }, (_, i) => Buffer.alloc((i * 7919) % 70_000, i % 251));
+    const path = join(dir, 'whole');
+    const raw = await open(path, 'w');
+    const file = counted(raw);
+    try {
+      const writer = new StreamedFileWriter(file.handle, { bytesInFlight: 256 * 1024, writebackBytes: 1024 * 1024 });
+      for (const chunk of chunks) await writer.write(chunk);
+      await writer.finish();
+      expect(writer.bytes).toBe(chunks.reduce((n, c) => n + c.length, 0));
+    } finally {
+      await raw.close();
+    }
+    expect(readFileSync(path).equals(Buffer.concat(chunks))).toBe(true);
+    // The producer did not wait for each write: several were in the thread pool together.
+    expect(file.writesAtOnce()).toBeGreaterThan(1);
+    // ~10 MB with a write-back every 1 MiB (one at a time): fdatasyncs before the final fsync.
+    expect(file.datasyncs()).toBeGreaterThan(0);
+  });
+
+  it('a failed write is thrown to the producer, and settle() leaves nothing under way', async () => {
+    const path = join(dir, 'read-only');
+    writeFileSync(path, '');
+    // Opened for reading: every write fails (EBADF) in the thread pool.
+    const handle = await open(path, 'r');
+    const writer = new StreamedFileWriter(handle, { bytesInFlight: 64 * 1024, writebackBytes: 1024 * 1024 });
+    let failure: unknown;
+    try {
+      for (let i = 0; i < 100; i++) await writer.write(Buffer.alloc(32 * 1024, 1));
+      await writer.finish();
+    } catch (err) {
+      failure = err;
+    }
+    await writer.settle();
+    await handle.close();
+    expect((failure as NodeJS.ErrnoException | undefined)?.code).toBe('EBADF');
+  });
+});
