@@ -33,13 +33,15 @@ export interface BaseResult {
   binlog: BinlogPosition;
   gtid: string;
   lockHeldMs: number;
+  /** Logical bases: how long the non-transactional tables stayed read-locked on their own after the global lock (absent: they were copied under it). */
+  tableLockHeldMs?: number;
   bytes: number;
   /** The base's method (metadata.json `method`). */
   method: BaseBackupMetadata['method'];
 }
 
 export function baseResult(replica: string, base: BaseBackupMetadata): BaseResult {
-  return { replica, id: base.id, binlog: base.binlog, gtid: base.gtidBinlogPos, lockHeldMs: base.lockHeldMs, bytes: base.files.reduce((n, f) => n + f.bytes, 0), method: base.method };
+  return { replica, id: base.id, binlog: base.binlog, gtid: base.gtidBinlogPos, lockHeldMs: base.lockHeldMs, ...(base.tableLockHeldMs === undefined ? {} : { tableLockHeldMs: base.tableLockHeldMs }), bytes: base.files.reduce((n, f) => n + f.bytes, 0), method: base.method };
 }
 
 export type ControlResponse =
@@ -57,6 +59,7 @@ export const controlResponseSchema = z.union([
         binlog: z.object({ file: z.string(), position: z.number() }),
         gtid: z.string(),
         lockHeldMs: z.number(),
+        tableLockHeldMs: z.number().optional(),
         bytes: z.number(),
         method: z.enum(['logical-exact', 'physical-mariabackup']),
       }),

@@ -40,6 +40,12 @@ export interface BaseBackupMetadata {
    * tables and the schema); mariabackup's BACKUP STAGE BLOCK_COMMIT for a physical one.
    */
   lockHeldMs: number;
+  /**
+   * Logical bases since 2026-12-06: how long the non-transactional tables were locked for read
+   * on their own after the global read lock went (writes to those tables alone waited). Absent
+   * when they were copied under the global read lock (or there were none).
+   */
+  tableLockHeldMs?: number;
   server: { version: string; serverId: number; hostname: string };
   /** schemaDump: `mariadb-dump --version` (logical); mariabackup: `mariabackup --version` (physical). */
   tool: { name: 'hotspare'; version: string; schemaDump?: string; mariabackup?: string };

@@ -60,5 +60,5 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
 
 function printResults(results: BaseResult[], json: boolean, suffix: string): void {
   if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-  else for (const r of results) process.stdout.write(`${r.replica}: base ${r.id} at ${r.binlog.file}:${r.binlog.position}${r.gtid ? ` (GTID ${r.gtid})` : ''}, ${r.bytes} bytes, ${r.method === 'physical-mariabackup' ? 'commits blocked' : 'read lock held'} ${r.lockHeldMs} ms, ${r.method}${suffix}\n`);
+  else for (const r of results) process.stdout.write(`${r.replica}: base ${r.id} at ${r.binlog.file}:${r.binlog.position}${r.gtid ? ` (GTID ${r.gtid})` : ''}, ${r.bytes} bytes, ${r.method === 'physical-mariabackup' ? 'commits blocked' : 'read lock held'} ${r.lockHeldMs} ms${r.tableLockHeldMs === undefined ? '' : ` (non-transactional tables ${r.tableLockHeldMs} ms)`}, ${r.method}${suffix}\n`);
 }

@@ -219,6 +219,19 @@ export const DEFAULT_BASE_STREAMS = 2;
 export const DEFAULT_BASE_GZIP_LEVEL = 1;
 /** Base backups: how long the primary waits for a dump session that stopped reading (a slow archive). */
 export const DEFAULT_BASE_NET_WRITE_TIMEOUT_S = 3600;
+/**
+ * Base backups: the most non-transactional tables locked for read in one LOCK TABLES, so that
+ * the global read lock can go before their rows are copied (table-read-locks.ts). LOCK TABLES
+ * opens every table at once; beyond this, a primary's table cache and open-file limit would be
+ * at risk, and the tables are copied under the global read lock instead.
+ */
+export const DEFAULT_BASE_TABLE_LOCK_TABLES_MAX = 1000;
+/**
+ * Base backups: how long LOCK TABLES ... READ on the non-transactional tables may wait (s). It
+ * waits only for a session holding a write lock on one of them; past this the tables are copied
+ * under the global read lock instead, as the writers behind that lock would otherwise wait too.
+ */
+export const DEFAULT_BASE_TABLE_LOCK_WAIT_TIMEOUT_S = 2;
 /** Base backups: the session's lock_wait_timeout once it holds the global read lock (the schema dump's metadata locks). */
 export const DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S = 60;
 /**

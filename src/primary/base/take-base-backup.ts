@@ -24,6 +24,7 @@ import { dumpSchema, schemaDumpVersion } from './schema-dump.js';
 import { readTableInventory, type DumpTable } from './table-inventory.js';
 import { dumpAccounts } from './accounts-dump.js';
 import { acquireGlobalReadLock } from './global-read-lock.js';
+import { TableReadLocks } from './table-read-locks.js';
 
 export const HOTSPARE_VERSION = '0.1.0';
 /** Privileges a base backup needs beyond what streaming needs. */
@@ -48,11 +49,15 @@ export interface TakeBaseBackupOptions {
  *    (global-read-lock.ts); read SHOW MASTER STATUS and @@gtid_binlog_pos (no commit can
  *    happen, so these are the snapshot's coordinates); START TRANSACTION WITH CONSISTENT SNAPSHOT
  *    here and in DEFAULT_BASE_STREAMS row-stream sessions, which therefore share one snapshot.
- * 2. While the lock is held: the schema (mariadb-dump --no-data; DDL is blocked, so it matches
- *    the coordinates) and the rows of non-transactional tables (MyISAM, Aria, ...).
- * 3. UNLOCK TABLES as soon as those are done; the InnoDB rows come from the snapshot while the
- *    primary writes on. Tables are shared out among the streams biggest first; each stream
- *    writes one data file.
+ * 2. Still under it, the non-transactional tables (MyISAM, Aria, ...) are locked for read by a
+ *    session of their own (table-read-locks.ts), and the schema is written (mariadb-dump
+ *    --no-data; DDL is blocked, so it matches the coordinates).
+ * 3. UNLOCK TABLES as soon as the schema is written; the non-transactional rows are copied
+ *    under their own read locks (released once all are written: only their writers wait that
+ *    long) and the InnoDB rows come from the snapshot while the primary writes on. When those
+ *    locks cannot be had at once, the non-transactional rows are copied under the global read
+ *    lock instead. Tables are shared out among the streams biggest first (non-transactional
+ *    ones first); each stream writes one data file.
  *
  * Everything goes to `base/<id>.partial/` first; metadata.json is written last and the folder
  * renamed, so an interrupted backup never looks complete.
@@ -70,6 +75,8 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
   // Ending the session ends whatever it waits in (the global read lock, a query) and gives the lock back.
   const stopListening = whenAborted(signal, () => void endBaseSession(primary, conn));
   let locked = false;
+  let tableLocks: TableReadLocks | undefined;
+  const stopListeningForTables = whenAborted(signal, () => void tableLocks?.abandon());
   try {
     await checkBasePrivileges(conn);
     const [serverRow] = await query(conn, 'SELECT @@version AS v, @@server_id AS id, @@hostname AS h', endpoint);
@@ -97,7 +104,8 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     for (const table of inventory.tables.filter((t) => t.transactional)) {
       await query(conn, `SELECT 1 FROM ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.name)} LIMIT 0`, endpoint);
     }
-    log.info({ id, binlog, databases: inventory.databases.length, tables: inventory.tables.length }, 'base backup: locked, snapshot taken');
+    tableLocks = await TableReadLocks.take(primary, inventory.tables.filter((t) => !t.transactional), { endpoint, clock, logger: log });
+    log.info({ id, binlog, databases: inventory.databases.length, tables: inventory.tables.length, tablesLocked: tableLocks?.tables ?? 0 }, 'base backup: locked, snapshot taken');
 
     const rowCounts = new Map<DumpTable, { rows: number }>();
     let lockHeldMs = 0;
@@ -108,9 +116,19 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
       lockHeldMs = clock.nowMs() - lockedAtMs;
       log.info({ lockHeldMs }, 'base backup: global read lock released');
     };
+    let tableLockHeldMs: number | undefined;
+    const locks = tableLocks;
+    const unlockTables =
+      locks === undefined
+        ? undefined
+        : async (): Promise<void> => {
+            if (tableLockHeldMs !== undefined) return;
+            tableLockHeldMs = await locks.release();
+            log.info({ tableLockHeldMs, tables: locks.tables }, 'base backup: non-transactional tables written, their read locks released');
+          };
     const entries = await withClientDefaultsFile(
       { user: primary.user, password: primary.password, host: primary.host, port: primary.port, socketPath: primary.socketPath },
-      (defaultsFile) => dumpUnderLock({ files, partial, defaultsFile, tables: inventory.tables, databases: inventory.databases, rowCounts, unlock, log, signal }),
+      (defaultsFile) => dumpUnderLock({ files, partial, defaultsFile, tables: inventory.tables, databases: inventory.databases, rowCounts, unlock, unlockTables, log, signal }),
     );
     await query(conn, 'COMMIT', endpoint);
     const accountsFile = 'accounts.sql.gz';
@@ -125,6 +143,7 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
       binlog,
       gtidBinlogPos: String(gtidRow?.['g'] ?? ''),
       lockHeldMs,
+      ...(tableLockHeldMs === undefined ? {} : { tableLockHeldMs }),
       server: { version: String(serverRow?.['v']), serverId: Number(serverRow?.['id']), hostname: String(serverRow?.['h']) },
       tool: { name: 'hotspare', version: HOTSPARE_VERSION, schemaDump: await schemaDumpVersion() },
       databases: inventory.databases,
@@ -140,7 +159,7 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     };
     await files.putFile(`${partial}/${BASE_METADATA_FILE}`, Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`));
     await files.rename(partial, `base/${id}`);
-    log.info({ id, binlog, lockHeldMs, bytes: metadata.files.reduce((n, e) => n + e.bytes, 0) }, 'base backup complete');
+    log.info({ id, binlog, lockHeldMs, tableLockHeldMs, bytes: metadata.files.reduce((n, e) => n + e.bytes, 0) }, 'base backup complete');
     return metadata;
   } catch (err) {
     // The lock goes first: the primary's writers wait on it, not on our clean-up.
@@ -148,11 +167,13 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
       await conn.query('UNLOCK TABLES').catch(() => undefined);
       locked = false;
     }
+    await tableLocks?.abandon();
     await files.remove(partial).catch(() => undefined);
     if (isAborted(signal)) throw baseAbortedError(err);
     throw fromMysqlError(err, 'base backup', endpoint);
   } finally {
     stopListening();
+    stopListeningForTables();
     if (locked) await conn.query('UNLOCK TABLES').catch(() => undefined);
     await conn.end().catch(() => undefined);
   }
@@ -165,8 +186,13 @@ interface DumpInput {
   databases: string[];
   tables: DumpTable[];
   rowCounts: Map<DumpTable, { rows: number }>;
-  /** Releases the global read lock; called once the schema and the non-transactional rows are written. */
+  /**
+   * Releases the global read lock; called once the schema is written, and, when the
+   * non-transactional tables hold no read locks of their own (`unlockTables` undefined), their rows.
+   */
   unlock: () => Promise<void>;
+  /** Releases the non-transactional tables' own read locks; called once their rows are written. */
+  unlockTables: (() => Promise<void>) | undefined;
   log: Logger;
   signal: AbortSignal | undefined;
 }
@@ -183,27 +209,24 @@ async function dumpUnderLock(input: DumpInput): Promise<BaseFileEntry[]> {
     await Promise.all(clients.map((c) => c.startSnapshot()));
     const bySizeDesc = (a: DumpTable, b: DumpTable): number => b.bytes - a.bytes;
     const queue = [...tables.filter((t) => !t.transactional).sort(bySizeDesc), ...tables.filter((t) => t.transactional).sort(bySizeDesc)];
-    // What must be written before the lock goes: both schema parts and every non-transactional table.
-    let lockedWork = 2 + queue.filter((t) => !t.transactional).length;
-    let unlocking: Promise<void> | undefined;
-    const lockedWorkDone = async (): Promise<void> => {
-      lockedWork -= 1;
-      if (lockedWork === 0) unlocking ??= input.unlock();
-      if (unlocking !== undefined) await unlocking;
-    };
+    // What must be written before the global lock goes: both schema parts, and every
+    // non-transactional table unless their own read locks keep them still.
+    const nonTransactional = queue.filter((t) => !t.transactional).length;
+    const globalWork = countdown(2 + (input.unlockTables === undefined ? nonTransactional : 0), input.unlock);
+    const tableWork = input.unlockTables === undefined ? globalWork : countdown(nonTransactional, input.unlockTables);
     async function* stream(client: RowStreamClient): AsyncGenerator<Buffer> {
       yield Buffer.from(DATA_FILE_PROLOGUE, 'latin1');
       for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
         const counter = { rows: 0 };
         rowCounts.set(table, counter);
         yield* client.tableStatements(table, counter);
-        if (!table.transactional) await lockedWorkDone();
+        if (!table.transactional) await tableWork();
       }
     }
     const schemaPart = async (part: 'schema' | 'triggers'): Promise<BaseFileEntry> => {
       const name = `${part}.sql.gz`;
       const written = await putCompressed(files, `${partial}/${name}`, dumpSchema(defaultsFile, input.databases, part, input.signal));
-      await lockedWorkDone();
+      await globalWork();
       return { name, role: part, ...written };
     };
     const tasks = [
@@ -223,6 +246,7 @@ async function dumpUnderLock(input: DumpInput): Promise<BaseFileEntry[]> {
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     const [schema, triggers, ...data] = settled.map((r) => (r as PromiseFulfilledResult<BaseFileEntry>).value);
+    await input.unlockTables?.();
     await input.unlock();
     log.debug({ streams: clients.length }, 'base backup: rows written');
     return [schema as BaseFileEntry, ...data, triggers as BaseFileEntry];
@@ -230,6 +254,20 @@ async function dumpUnderLock(input: DumpInput): Promise<BaseFileEntry[]> {
     for (const client of clients) client.kill();
     throw err;
   }
+}
+
+/**
+ * A step counter: each call counts one piece of work done, the call that counts the last one
+ * runs `release`, and every call (that one and later ones) waits for it to finish.
+ */
+function countdown(steps: number, release: () => Promise<void>): () => Promise<void> {
+  let left = steps;
+  let releasing: Promise<void> | undefined;
+  return async () => {
+    left -= 1;
+    if (left <= 0) releasing ??= release();
+    if (releasing !== undefined) await releasing;
+  };
 }
 
 /** The first lines of every data file: a session in which the literals mean exactly what they say. */

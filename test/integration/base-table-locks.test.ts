@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
+import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { captureLogger } from '../support/capture-logger.js';
+import { waitFor } from '../support/wait.js';
+
+const FEED_ROWS = 1_500_000;
+
+/**
+ * Goal: a logical base holds the primary's global read lock only for the schema, not for the
+ * copy of its MyISAM tables. Copied under the global lock, an emoncms primary's feeds stopped
+ * every write, InnoDB ones included, for as long as the copy took (12 s on the benchmark's 12 M
+ * feed rows). Now the MyISAM tables are locked for read by a session of their own before the
+ * global lock goes: writes to them wait for their copy, every other write goes on.
+ * Method: a real primary with a 1.5 M-row MyISAM feed and an InnoDB table; during the feed's copy
+ * an InnoDB INSERT must complete, and a feed INSERT must wait until the feed's locks are released.
+ * Neither is in the base (both came after its coordinates).
+ */
+describe('the non-transactional tables of a logical base', () => {
+  let dir: string;
+  let primary: MariadbServer;
+  let conn: Connection;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hotspare-tablelocks-'));
+    primary = await MariadbServer.start({ serverId: 72, binlog: true, baseDir: join(dir, 'primary') });
+    conn = await primary.connect();
+    await conn.query('CREATE DATABASE app');
+    await conn.query('CREATE TABLE app.orders (id INT PRIMARY KEY, note VARCHAR(20)) ENGINE=InnoDB');
+    await conn.query("INSERT INTO app.orders VALUES (1, 'first')");
+    await conn.query('CREATE DATABASE feeds');
+    await conn.query('CREATE TABLE feeds.feed_1 (time INT UNSIGNED NOT NULL, data FLOAT) ENGINE=MyISAM');
+    await conn.query(`INSERT INTO feeds.feed_1 SELECT seq, seq * 0.25 FROM feeds.seq_1_to_${FEED_ROWS}`);
+  }, 120_000);
+
+  afterAll(async () => {
+    await conn?.end();
+    await primary?.destroy();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lets InnoDB writers go on while the MyISAM feed is copied, and holds back only the feed\'s writers', async () => {
+    const { logger, lines } = captureLogger();
+    const files = new LocalArchiveFiles(join(dir, 'archive'));
+    const base = takeBaseBackup({ primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4301 }, files, clock: systemClock, logger });
+    const said = (text: string): boolean => lines().some((l) => l.msg.includes(text));
+    await waitFor('the global read lock to be released', async () => said('global read lock released'), 30_000);
+    expect(said('their read locks released')).toBe(false);
+
+    // The feed's copy is still under way: an InnoDB write goes through now...
+    const feedWriter = await primary.connect();
+    const feedInsert = feedWriter.query('INSERT INTO feeds.feed_1 VALUES (4000000000, 1.5)').then(() => said('their read locks released'));
+    await conn.query("INSERT INTO app.orders VALUES (2, 'during')");
+    expect(said('their read locks released')).toBe(false);
+    // ...while the feed's own writer waits for the feed's locks (it is seen waiting on them).
+    const [waiting] = await conn.query<RowDataPacket[]>("SELECT STATE FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO feeds.feed_1%'");
+    expect(String(waiting[0]?.['STATE'])).toMatch(/table level lock|metadata lock/i);
+    expect(await feedInsert).toBe(true);
+    await feedWriter.end();
+
+    const meta = await base;
+    expect(meta.lockHeldMs).toBeLessThan(meta.tableLockHeldMs ?? 0);
+    expect(meta.tables.find((t) => t.name === 'feed_1')).toMatchObject({ rows: FEED_ROWS, consistency: 'locked' });
+    expect(meta.tables.find((t) => t.name === 'orders')).toMatchObject({ rows: 1, consistency: 'snapshot' });
+  }, 120_000);
+});
