@@ -196,11 +196,19 @@ export const baseAndReplaySuite: BenchSuite = {
 
       const haveMariabackup = await mariabackupAvailable();
       const physical = join(dir, 'mariabackup');
+      // mariabackup --backup leaves its files in the page cache: it never fsyncs them, so a crash
+      // just after "completed OK!" can lose the backup. Ours is fsynced before it counts, as is the
+      // restore reference below (its copy-back is synced): the backup targets are judged against
+      // mariabackup with its folder then synced (mbBackup), and the figure without is printed beside.
       let mbBackup: number | undefined;
+      let mbBackupUnsynced: number | undefined;
       if (haveMariabackup) {
         await settleCheckpoint(conn);
-        mbBackup = (await timed(() => run('mariabackup', ['--backup', '--user=root', `--socket=${primary.socketPath}`, `--target-dir=${physical}`]))).seconds;
-        phase('mariabackup --backup', mbBackup);
+        mbBackupUnsynced = (await timed(() => run('mariabackup', ['--backup', '--user=root', `--socket=${primary.socketPath}`, `--target-dir=${physical}`]))).seconds;
+        const mbSynced = (await timed(() => syncTree(physical, DEFAULT_PHYSICAL_SYNC_CONCURRENCY))).seconds;
+        mbBackup = mbBackupUnsynced + mbSynced;
+        phase('mariabackup --backup', mbBackupUnsynced);
+        phase('  then its folder synced', mbSynced);
       } else {
         say('  mariabackup: not installed (package mariadb-backup); that reference is unavailable in this run');
       }
@@ -412,12 +420,13 @@ export const baseAndReplaySuite: BenchSuite = {
       const within2x = (ours: number, ref: number | undefined): boolean | undefined => (ref === undefined ? undefined : ours <= 2 * ref);
       const oursRestoreSeconds = logSpan(oursRestore.stderr, 'promotion planned', 'base restored');
       say(`  hotspare restore: ${oursRestore.seconds.toFixed(2)} s for the whole promote process, of which restoring ${oursRestoreSeconds.toFixed(2)} s`);
-      report({ name: 'base backup', unit: 's', ours: oursBackup.seconds, reference: mbBackup, referenceName: 'mariabackup --backup', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursBackup.seconds, mbBackup) });
+      report({ name: 'base backup', unit: 's', ours: oursBackup.seconds, reference: mbBackup, referenceName: 'mariabackup --backup + sync', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursBackup.seconds, mbBackup) });
       report({ name: 'base restore (promote to the base point)', unit: 's', ours: oursRestore.seconds, reference: mbRestore, referenceName: 'mariabackup prepare + copy-back + sync + start', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursRestore.seconds, mbRestore) });
       if (oursPhysical !== undefined && oursPhysicalRestore !== undefined) {
         say(`  hotspare physical base: ${(oursPhysical.bytes / MB).toFixed(0)} MB, commits blocked ${oursPhysical.base.lockHeldMs} ms; restore differs in: ${oursPhysicalRestore.wrong.length === 0 ? 'nothing' : oursPhysicalRestore.wrong.join(', ')}`);
         for (const s of physicalStorage) say(`  physical stream ${s.compression}: ${s.seconds.toFixed(2)} s, ${(s.bytes / MB).toFixed(0)} MB`);
-        report({ name: 'physical base backup', unit: 's', ours: oursPhysical.seconds, reference: mbBackup, referenceName: 'mariabackup --backup', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursPhysical.seconds, mbBackup) });
+        report({ name: 'physical base backup', unit: 's', ours: oursPhysical.seconds, reference: mbBackup, referenceName: 'mariabackup --backup + sync', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursPhysical.seconds, mbBackup) });
+        report({ name: 'physical base backup', unit: 's', ours: oursPhysical.seconds, reference: mbBackupUnsynced, referenceName: 'mariabackup --backup, not synced', higherIsBetter: false });
         report({ name: 'physical base restore (promote to the base point)', unit: 's', ours: oursPhysicalRestore.seconds, reference: mbRestore, referenceName: 'mariabackup prepare + copy-back + sync + start', higherIsBetter: false, target: '<= 2x mariabackup', met: within2x(oursPhysicalRestore.seconds, mbRestore) });
         report({ name: 'physical base restore (promote to the base point)', unit: 's', ours: oursPhysicalRestore.seconds, reference: mbRestoreUnsynced, referenceName: 'mariabackup prepare + copy-back + start, not synced', higherIsBetter: false });
         if (mbstreamPhysicalRestore !== undefined) {
