@@ -75,6 +75,8 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
   const connect = (): Promise<TargetServer> => TargetServer.connect(options.credentials, options.targetDescription);
   let server = await connect();
   let early: EarlyStaging | undefined;
+  /** The target was made read-only for the restore (and stays so if the promotion fails). */
+  let readOnlySet = false;
   try {
     log.info({ archive: options.archiveRoot }, 'planning the promotion');
     // Never a refusal of its own: whatever stops it, the plan reports in its order.
@@ -102,6 +104,15 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     if (staged === undefined) await early?.abandon();
     // Used or abandoned: nothing is left for the finally below to remove.
     early = undefined;
+    // Until the promotion completes, applications that reach the target (a failover script that
+    // moved them early, a pool reconnecting) must not write into a half-restored database: the
+    // target is read-only from its first change on (a refused or damaged base changes nothing),
+    // and the promotion's own sessions (SUPER, or READ_ONLY ADMIN, which setting read_only needs
+    // anyway) write on. A failed promotion leaves it read-only.
+    const readOnlyUntilDone = async (): Promise<void> => {
+      await server.setReadOnly(true);
+      readOnlySet = true;
+    };
     if (physical !== undefined) {
       // Prepared beside the datadir while the server still runs: it is down only for the swap.
       const staging = staged?.staging ?? stagePhysicalBase(options.archiveRoot, base, physical, log);
@@ -110,13 +121,17 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
         if (err instanceof HotspareError && err.code === 'BASE_DAMAGED') throw new StagedBaseDamaged(base.id, err);
         throw err;
       });
+      await readOnlyUntilDone();
       await stopOnceStaged(staging, server, physical, connect, log);
       log.info({ base: base.id, staging: physical.staging }, 'physical base prepared');
       await swapDatadir(physical);
       log.warn({ datadir: physical.datadir, previous: physical.previous }, 'datadir replaced; the previous one is kept');
       server = await startTarget(physical, connect);
+      // Started from the primary's datadir with its own config: read-only again at once.
+      await readOnlyUntilDone();
       log.info('target server started on the restored datadir');
     } else {
+      await readOnlyUntilDone();
       for (const name of plan.replaceDatabases) await server.dropDatabase(name);
     }
     // Events stay off while the data is made the primary's (from a physical base the server has
@@ -194,6 +209,9 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       logger: log,
     });
     return { ...plan, filesRestored, hooks };
+  } catch (err) {
+    if (readOnlySet) log.warn('the target stays read-only (read_only = ON) after the failed promotion: it is partly restored; promote again with --replace');
+    throw err;
   } finally {
     // A staged copy the promotion did not get to use (the plan failed) is removed.
     await early?.abandon();

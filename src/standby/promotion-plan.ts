@@ -17,6 +17,7 @@ import { planPhysicalRestore, type PhysicalRestorePlan, type StreamExtractor } f
 /** One step of a promotion, in order; `skipped` steps say why (e.g. nothing to replay). */
 export interface PromotionStep {
   name:
+    | 'read-only-on'
     | 'drop-replaced-databases'
     | 'restore-base'
     | 'prepare-physical-base'
@@ -269,6 +270,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     lossWindowSeconds,
     replaceDatabases: clash,
     steps: [
+      { name: 'read-only-on', run: true, detail: 'SET GLOBAL read_only = ON until the promotion completes (again after a physical base\'s start): applications write nothing into a half-restored database; a failed promotion leaves it on' },
       ...(physical === undefined ? logicalBaseSteps(chosen, clash) : physicalBaseSteps(chosen, physical)),
       { name: 'replay-binlog', run: replay.length > 0, detail: replay.length > 0 ? `${replay.length} file(s), ${replayBytes} bytes, up to ${formatBinlogPosition(stopAt)}` : 'the base is already at the target point' },
       {

@@ -133,7 +133,26 @@ describe('base backup and promotion to any point', () => {
   });
 
   it('promotes to the end of the archive: every table equals the primary, and the server is writable', async () => {
-    const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--json']);
+    // Sampled from a session of its own while the promotion runs: the target is read-only during
+    // the restore (applications write nothing into a half-restored database), writable after.
+    const sampler = await standby.connect();
+    // (Writable before, as a standby an operator runs writable would be.)
+    await sampler.query('SET GLOBAL read_only = OFF');
+    const readOnlySeen = new Set<number>();
+    let promoting = true;
+    const sampling = (async () => {
+      while (promoting) {
+        const [[row]] = (await sampler.query('SELECT @@global.read_only AS ro')) as [RowDataPacket[], unknown];
+        readOnlySeen.add(Number(row?.['ro']));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--json']).finally(() => {
+      promoting = false;
+    });
+    await sampling;
+    await sampler.end();
+    expect([...readOnlySeen].sort()).toEqual([0, 1]);
     const report = JSON.parse(stdout) as { lastTransaction: { file: string; position: number; gtid: string }; lossWindowSeconds: number; replay: unknown[] };
     expect(await tableChecksums(standbyConn)).toEqual(sums.end);
     expect(report.replay.length).toBeGreaterThan(0);
