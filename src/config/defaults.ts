@@ -289,12 +289,6 @@ export const DEFAULT_PAGE_CACHE_WRITE_BYTES = 256 * 1024;
  */
 export const DEFAULT_PAGE_CACHE_WRITES_IN_FLIGHT = 4;
 /**
- * A file written from a stream (a base backup's parts, see StreamedFileWriter): how many bytes
- * may be in the thread pool at once while the next chunks arrive. A few pieces' worth: the
- * writes overlap the stream without holding much of it in memory.
- */
-export const DEFAULT_STREAMED_WRITE_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
-/**
  * A file written from a stream: an fdatasync starts in the background after this many bytes,
  * so the disk writes while the stream goes on and the final fsync has only the tail left.
  */

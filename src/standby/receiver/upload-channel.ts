@@ -1,8 +1,9 @@
 /**
  * Turns PUT_CHUNK frames into the AsyncIterable that ArchiveFiles.putFile consumes, one chunk
- * at a time: push() resolves once the writer has taken the chunk (so the agent's next chunk
- * waits for the disk, and a receiver never holds more per upload than the writer's bound on
- * bytes in flight, DEFAULT_STREAMED_WRITE_BYTES_IN_FLIGHT, and one chunk).
+ * at a time: push() resolves once the writer has taken the chunk, which it does while it has
+ * room (StreamedFileWriter: a group of 256 KiB being gathered and four writes under way), so
+ * the agent's next chunk waits for the disk, and a receiver holds about 1 MiB and a few chunks
+ * per upload.
  */
 export class UploadChannel {
   #item: { chunk: Buffer | null; taken: () => void } | undefined;
@@ -26,7 +27,7 @@ export class UploadChannel {
     }
   }
 
-  /** Hands a chunk to the writer; resolves when it has been written. */
+  /** Hands a chunk to the writer; resolves when the writer has taken it (the file is durable only once the upload ends). */
   push(chunk: Buffer): Promise<void> {
     return this.#put(chunk);
   }

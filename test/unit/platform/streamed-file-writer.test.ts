@@ -47,7 +47,7 @@ describe('StreamedFileWriter', () => {
     const raw = await open(path, 'w');
     const file = counted(raw);
     try {
-      const writer = new StreamedFileWriter(file.handle, { bytesInFlight: 256 * 1024, writebackBytes: 1024 * 1024 });
+      const writer = new StreamedFileWriter(file.handle, { groupBytes: 64 * 1024, writesInFlight: 3, writebackBytes: 1024 * 1024 });
       for (const chunk of chunks) await writer.write(chunk);
       await writer.finish();
       expect(writer.bytes).toBe(chunks.reduce((n, c) => n + c.length, 0));
@@ -55,8 +55,10 @@ describe('StreamedFileWriter', () => {
       await raw.close();
     }
     expect(readFileSync(path).equals(Buffer.concat(chunks))).toBe(true);
-    // The producer did not wait for each write: several were in the thread pool together.
+    // The producer did not wait for each write: several were in the thread pool together, and
+    // never more than the limit (small chunks are gathered, not each handed to the pool).
     expect(file.writesAtOnce()).toBeGreaterThan(1);
+    expect(file.writesAtOnce()).toBeLessThanOrEqual(3);
     // ~10 MB with a write-back every 1 MiB (one at a time): fdatasyncs before the final fsync.
     expect(file.datasyncs()).toBeGreaterThan(0);
   });
@@ -66,7 +68,7 @@ describe('StreamedFileWriter', () => {
     writeFileSync(path, '');
     // Opened for reading: every write fails (EBADF) in the thread pool.
     const handle = await open(path, 'r');
-    const writer = new StreamedFileWriter(handle, { bytesInFlight: 64 * 1024, writebackBytes: 1024 * 1024 });
+    const writer = new StreamedFileWriter(handle, { groupBytes: 16 * 1024, writesInFlight: 2, writebackBytes: 1024 * 1024 });
     let failure: unknown;
     try {
       for (let i = 0; i < 100; i++) await writer.write(Buffer.alloc(32 * 1024, 1));
