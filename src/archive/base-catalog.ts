@@ -36,14 +36,16 @@ export interface BaseBackupMetadata {
   /** @@gtid_binlog_pos at the snapshot (MariaDB), '' when the server has no GTIDs yet. */
   gtidBinlogPos: string;
   /**
-   * How long commits were blocked (ms): the global read lock of a logical base (non-transactional
-   * tables and the schema); mariabackup's BACKUP STAGE BLOCK_COMMIT for a physical one.
+   * How long commits were blocked (ms): the global read lock of a logical base (the schema, and
+   * the non-transactional tables when they could not be locked on their own); mariabackup's
+   * BACKUP STAGE BLOCK_COMMIT for a physical one.
    */
   lockHeldMs: number;
   /**
    * Logical bases since 2026-12-06: how long the non-transactional tables were locked for read
-   * on their own after the global read lock went (writes to those tables alone waited). Absent
-   * when they were copied under the global read lock (or there were none).
+   * by a session of their own, from under the global read lock until their rows were read (after
+   * the global lock went, writes to those tables waited). Absent when they were copied under
+   * the global read lock (or there were none).
    */
   tableLockHeldMs?: number;
   server: { version: string; serverId: number; hostname: string };

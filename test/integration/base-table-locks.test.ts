@@ -37,7 +37,14 @@ describe('the non-transactional tables of a logical base', () => {
     await conn.query('CREATE DATABASE feeds');
     await conn.query('CREATE TABLE feeds.feed_1 (time INT UNSIGNED NOT NULL, data FLOAT) ENGINE=MyISAM');
     await conn.query(`INSERT INTO feeds.feed_1 SELECT seq, seq * 0.25 FROM feeds.seq_1_to_${FEED_ROWS}`);
+    await conn.query('CREATE TABLE feeds.feed_2 LIKE feeds.feed_1');
+    await conn.query('INSERT INTO feeds.feed_2 SELECT * FROM feeds.feed_1');
+    // Small: read last, once one of the two streams is done with its big feed.
+    await conn.query('CREATE TABLE feeds.feed_small LIKE feeds.feed_1');
+    await conn.query('INSERT INTO feeds.feed_small VALUES (1, 0.5)');
   }, 120_000);
+
+  const primaryOf = (): { socketPath: string; user: string; password: string; serverId: number } => ({ socketPath: primary.socketPath, user: 'root', password: '', serverId: 4301 });
 
   afterAll(async () => {
     await conn?.end();
@@ -48,7 +55,7 @@ describe('the non-transactional tables of a logical base', () => {
   it('lets InnoDB writers go on while the MyISAM feed is copied, and holds back only the feed\'s writers', async () => {
     const { logger, lines } = captureLogger();
     const files = new LocalArchiveFiles(join(dir, 'archive'));
-    const base = takeBaseBackup({ primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4301 }, files, clock: systemClock, logger });
+    const base = takeBaseBackup({ primary: primaryOf(), files, clock: systemClock, logger });
     const said = (text: string): boolean => lines().some((l) => l.msg.includes(text));
     await waitFor('the global read lock to be released', async () => said('global read lock released'), 30_000);
     expect(said('their read locks released')).toBe(false);
@@ -68,5 +75,35 @@ describe('the non-transactional tables of a logical base', () => {
     expect(meta.lockHeldMs).toBeLessThan(meta.tableLockHeldMs ?? 0);
     expect(meta.tables.find((t) => t.name === 'feed_1')).toMatchObject({ rows: FEED_ROWS, consistency: 'locked' });
     expect(meta.tables.find((t) => t.name === 'orders')).toMatchObject({ rows: 1, consistency: 'snapshot' });
+  }, 120_000);
+
+  it('a DDL statement on a feed not yet read waits for the base instead of stopping it (every table is held open from under the global lock)', async () => {
+    const { logger, lines } = captureLogger();
+    const files = new LocalArchiveFiles(join(dir, 'archive-ddl'));
+    const base = takeBaseBackup({ primary: primaryOf(), files, clock: systemClock, logger });
+    await waitFor('the global read lock to be released', async () => lines().some((l) => l.msg.includes('global read lock released')), 30_000);
+    // Queued behind the base's locks on feed_small: had a stream opened feed_small only now, it
+    // would have waited behind this ALTER, and the ALTER behind the base, for a day.
+    const ddl = await primary.connect();
+    const altered = ddl.query('ALTER TABLE feeds.feed_small ADD COLUMN note INT');
+    const meta = await base;
+    await altered;
+    await ddl.end();
+    expect(meta.tables.find((t) => t.name === 'feed_small')).toMatchObject({ rows: 1 });
+    const [columns] = await conn.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'feeds' AND TABLE_NAME = 'feed_small'");
+    expect(Number(columns[0]?.['n'])).toBe(3);
+  }, 120_000);
+
+  it('the session holding the feeds\' locks killed during their copy: BASE_TABLE_LOCK_LOST, and no base is kept', async () => {
+    const { logger, lines } = captureLogger();
+    const files = new LocalArchiveFiles(join(dir, 'archive-killed'));
+    const base = takeBaseBackup({ primary: primaryOf(), files, clock: systemClock, logger });
+    base.catch(() => undefined);
+    await waitFor('the global read lock to be released', async () => lines().some((l) => l.msg.includes('global read lock released')), 30_000);
+    const session = lines().find((l) => l.msg.includes('locked, snapshot taken'))?.['tableLockSession'];
+    expect(typeof session).toBe('number');
+    await conn.query(`KILL ${Number(session)}`);
+    await expect(base).rejects.toMatchObject({ code: 'BASE_TABLE_LOCK_LOST' });
+    expect(await files.list('base')).toEqual([]);
   }, 120_000);
 });

@@ -1,6 +1,6 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { DEFAULT_BASE_INSERT_BYTES_MAX, DEFAULT_BASE_NET_WRITE_TIMEOUT_S } from '../../config/defaults.js';
+import { DEFAULT_BASE_INSERT_BYTES_MAX, DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S, DEFAULT_BASE_NET_WRITE_TIMEOUT_S } from '../../config/defaults.js';
 import { HotspareError } from '../../core/errors.js';
 import { quoteIdentifier, tupleExpression } from '../../core/sql-literal.js';
 import type { DumpTable } from './table-inventory.js';
@@ -65,11 +65,29 @@ export class RowStreamClient {
       // sql_mode '': the literals' backslash escapes (NO_BACKSLASH_ESCAPES would make them
       // text) and CONCAT's NULL (ORACLE mode skips NULLs, hiding a row too large to dump) mean
       // what they say whatever the primary's global mode; no statement time limit on big tables.
-      `SET SESSION time_zone = '+00:00', character_set_results = binary, net_write_timeout = ${DEFAULT_BASE_NET_WRITE_TIMEOUT_S}, sql_mode = '', max_statement_time = 0;\n` +
+      // lock_wait_timeout: a finite wait for a metadata lock (openTables takes every one it
+      // needs under the global read lock, so none is expected; the server's default is a day).
+      `SET SESSION time_zone = '+00:00', character_set_results = binary, net_write_timeout = ${DEFAULT_BASE_NET_WRITE_TIMEOUT_S}, sql_mode = '', max_statement_time = 0, lock_wait_timeout = ${DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S};\n` +
         'START TRANSACTION WITH CONSISTENT SNAPSHOT;\n',
     );
     for await (const piece of this.#answer()) {
       if (piece.rows.length > 0) throw this.#protocolError('unexpected output while starting the snapshot');
+    }
+  }
+
+  /**
+   * Opens every table this session may read inside its snapshot transaction, so that it holds
+   * their metadata locks until COMMIT; call it while the global read lock is held. A table
+   * first opened later would wait behind a DDL statement queued on it meanwhile (an ALTER
+   * waiting for another session's lock on that table: the backup's own table read locks or
+   * snapshot), while that lock is held until this session has read the table: a wait neither
+   * side could end.
+   */
+  async openTables(tables: readonly DumpTable[]): Promise<void> {
+    if (tables.length === 0) return;
+    await this.#send(tables.map((t) => `SELECT 1 FROM ${quoteIdentifier(t.schema)}.${quoteIdentifier(t.name)} LIMIT 0;\n`).join(''));
+    for await (const piece of this.#answer()) {
+      if (piece.rows.length > 0) throw this.#protocolError('unexpected output while opening the tables');
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Connection } from 'mysql2/promise';
 import type { PrimaryConnection } from '../../config/load.js';
-import { DEFAULT_BASE_TABLE_LOCK_TABLES_MAX, DEFAULT_BASE_TABLE_LOCK_WAIT_TIMEOUT_S } from '../../config/defaults.js';
+import { DEFAULT_BASE_SESSION_WAIT_TIMEOUT_S, DEFAULT_BASE_TABLE_LOCK_TABLES_MAX, DEFAULT_BASE_TABLE_LOCK_WAIT_TIMEOUT_S } from '../../config/defaults.js';
+import { HotspareError } from '../../core/errors.js';
 import { quoteIdentifier } from '../../core/sql-literal.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
@@ -9,7 +10,8 @@ import type { DumpTable } from './table-inventory.js';
 
 /**
  * Read locks on a base's non-transactional tables, held by a session of their own, so that the
- * global read lock can go before their rows are copied.
+ * global read lock can go before their rows are copied (the row-stream sessions hold those
+ * tables open from under the global lock on: see RowStreamClient.openTables).
  *
  * A MyISAM or Aria table has no snapshot: its rows match the base's binlog coordinates only
  * while nothing writes to it. Held under the global read lock, their copy stopped every writer
@@ -20,65 +22,110 @@ import type { DumpTable } from './table-inventory.js';
  * is written, and the InnoDB writers go on while the feeds are copied.
  */
 export class TableReadLocks {
-  #released = false;
+  #lockedAtMs: number | undefined;
+  #tables = 0;
   #heldMs: number | undefined;
+  #ended = false;
 
   private constructor(
     private readonly conn: Connection,
     private readonly primary: PrimaryConnection,
     private readonly endpoint: string,
     private readonly clock: Clock,
-    /** When the locks were granted (ms, the clock's). */
-    readonly lockedAtMs: number,
-    readonly tables: number,
+    private readonly logger: Logger,
   ) {}
 
   /**
-   * Locks `tables` for read in a new session, or returns undefined (with the reason logged) when
-   * that cannot be done at once: too many tables to lock in one statement, a session that holds
-   * a write lock on one (waited for at most DEFAULT_BASE_TABLE_LOCK_WAIT_TIMEOUT_S), or any
-   * error. The caller then keeps the global read lock for them, as before: slower for the
-   * primary's writers, never inconsistent. Call with the global read lock held.
+   * Opens the session that will hold the locks; call it before taking the global read lock (a
+   * slow connect must not lengthen that). Undefined, with the reason logged, when it cannot be
+   * opened: the non-transactional tables are then copied under the global read lock.
    */
-  static async take(primary: PrimaryConnection, tables: readonly DumpTable[], options: { endpoint: string; clock: Clock; logger: Logger }): Promise<TableReadLocks | undefined> {
+  static async open(primary: PrimaryConnection, options: { endpoint: string; clock: Clock; logger: Logger }): Promise<TableReadLocks | undefined> {
     const { endpoint, clock, logger } = options;
-    if (tables.length === 0) return undefined;
-    if (tables.length > DEFAULT_BASE_TABLE_LOCK_TABLES_MAX) {
-      logger.info({ tables: tables.length, max: DEFAULT_BASE_TABLE_LOCK_TABLES_MAX }, 'base backup: too many non-transactional tables to lock one by one; they are copied under the global read lock');
-      return undefined;
-    }
     let conn: Connection | undefined;
     try {
       conn = await connectForBase(primary, 'base backup table locks', endpoint);
-      await queryRows(conn, `SET SESSION lock_wait_timeout = ${DEFAULT_BASE_TABLE_LOCK_WAIT_TIMEOUT_S}, wait_timeout = 86400`, endpoint);
-      const list = tables.map((t) => `${quoteIdentifier(t.schema)}.${quoteIdentifier(t.name)} READ`).join(', ');
-      await queryRows(conn, `LOCK TABLES ${list}`, endpoint);
-      return new TableReadLocks(conn, primary, endpoint, clock, clock.nowMs(), tables.length);
+      // It stays idle while the rows are copied: no server timeout may end it meanwhile.
+      await queryRows(conn, `SET SESSION lock_wait_timeout = ${DEFAULT_BASE_TABLE_LOCK_WAIT_TIMEOUT_S}, wait_timeout = ${DEFAULT_BASE_SESSION_WAIT_TIMEOUT_S}`, endpoint);
+      await queryRows(conn, 'SET SESSION idle_transaction_timeout = 0', endpoint).catch(() => undefined);
+      return new TableReadLocks(conn, primary, endpoint, clock, logger);
     } catch (err) {
-      logger.warn({ err, tables: tables.length }, 'base backup: could not lock the non-transactional tables on their own; they are copied under the global read lock');
+      logger.warn({ err }, 'base backup: could not open a session for the non-transactional tables\' own locks; they are copied under the global read lock');
       if (conn !== undefined) await endBaseSession(primary, conn);
       return undefined;
     }
   }
 
-  /** Releases the locks and ends their session; returns how long they were held (ms). Safe to call twice. */
+  /** The session's id on the primary (what PROCESSLIST shows, what KILL takes). */
+  get threadId(): number | null {
+    return this.conn.threadId;
+  }
+
+  /** How many tables are locked (0: none, and the session is closed). */
+  get tables(): number {
+    return this.#tables;
+  }
+
+  /**
+   * Locks `tables` for read; false (the reason logged, the session closed) when that cannot be
+   * done at once: too many tables to lock in one statement, a session holding a write lock on
+   * one (waited for at most DEFAULT_BASE_TABLE_LOCK_WAIT_TIMEOUT_S), any error. The caller then
+   * keeps the global read lock for them: slower for the primary's writers, never inconsistent.
+   * Call with the global read lock held.
+   */
+  async lock(tables: readonly DumpTable[]): Promise<boolean> {
+    if (tables.length === 0) {
+      await this.abandon();
+      return false;
+    }
+    if (tables.length > DEFAULT_BASE_TABLE_LOCK_TABLES_MAX) {
+      this.logger.info({ tables: tables.length, max: DEFAULT_BASE_TABLE_LOCK_TABLES_MAX }, 'base backup: too many non-transactional tables to lock on their own; they are copied under the global read lock');
+      await this.abandon();
+      return false;
+    }
+    try {
+      const list = tables.map((t) => `${quoteIdentifier(t.schema)}.${quoteIdentifier(t.name)} READ`).join(', ');
+      await queryRows(this.conn, `LOCK TABLES ${list}`, this.endpoint);
+      this.#lockedAtMs = this.clock.nowMs();
+      this.#tables = tables.length;
+      return true;
+    } catch (err) {
+      this.logger.warn({ err, tables: tables.length }, 'base backup: could not lock the non-transactional tables on their own; they are copied under the global read lock');
+      await this.abandon();
+      return false;
+    }
+  }
+
+  /**
+   * Releases the locks and ends their session; returns how long they were held (ms). Throws
+   * BASE_TABLE_LOCK_LOST when the session is gone: the server ended it (a KILL, a lost link)
+   * and its locks with it, so writes may have reached those tables while they were copied, and
+   * the base must not be kept. UNLOCK TABLES answered on this very session (mysql2 never
+   * reconnects) proves the locks were held throughout. Safe to call again.
+   */
   async release(): Promise<number> {
     if (this.#heldMs !== undefined) return this.#heldMs;
-    const heldMs = this.clock.nowMs() - this.lockedAtMs;
+    if (this.#lockedAtMs === undefined || this.#ended) throw new Error('release() of table read locks that are not held');
+    const heldMs = this.clock.nowMs() - this.#lockedAtMs;
+    try {
+      await queryRows(this.conn, 'UNLOCK TABLES', this.endpoint);
+    } catch (err) {
+      await this.abandon();
+      throw new HotspareError('BASE_TABLE_LOCK_LOST', `the session holding the base backup's read locks on its ${this.#tables} non-transactional table(s) ended before their rows were all read (${String((err as Error).message ?? err)})`, {
+        cause: err,
+        hint: 'writes may have reached those tables during their copy, so this base was not kept; take it again (and do not KILL the hotspare sessions while a base backup runs)',
+      });
+    }
     this.#heldMs = heldMs;
-    if (this.#released) return heldMs;
-    this.#released = true;
-    // A session that cannot be ended politely is ended underneath: its locks go with it.
-    await queryRows(this.conn, 'UNLOCK TABLES', this.endpoint)
-      .then(() => this.conn.end())
-      .catch(() => endBaseSession(this.primary, this.conn));
+    this.#ended = true;
+    await this.conn.end().catch(() => endBaseSession(this.primary, this.conn));
     return heldMs;
   }
 
-  /** Ends the session at once (the backup is abandoned): the server drops its locks with it. */
+  /** Ends the session at once (the backup is abandoned, or the locks are not used): the server drops its locks with it. */
   async abandon(): Promise<void> {
-    if (this.#released) return;
-    this.#released = true;
+    if (this.#ended) return;
+    this.#ended = true;
     await endBaseSession(this.primary, this.conn);
   }
 }

@@ -85,6 +85,8 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     await query(conn, `SET SESSION time_zone = '+00:00', wait_timeout = ${DEFAULT_BASE_SESSION_WAIT_TIMEOUT_S}`, endpoint);
     await query(conn, 'SET SESSION idle_transaction_timeout = 0', endpoint).catch(() => undefined);
 
+    // Opened before the global read lock, which its connect must not lengthen.
+    tableLocks = await TableReadLocks.open(primary, { endpoint, clock, logger: log });
     await acquireGlobalReadLock(conn, { endpoint, clock, logger: log, signal });
     locked = true;
     await query(conn, `SET SESSION lock_wait_timeout = ${DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S}`, endpoint);
@@ -104,8 +106,8 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     for (const table of inventory.tables.filter((t) => t.transactional)) {
       await query(conn, `SELECT 1 FROM ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.name)} LIMIT 0`, endpoint);
     }
-    tableLocks = await TableReadLocks.take(primary, inventory.tables.filter((t) => !t.transactional), { endpoint, clock, logger: log });
-    log.info({ id, binlog, databases: inventory.databases.length, tables: inventory.tables.length, tablesLocked: tableLocks?.tables ?? 0 }, 'base backup: locked, snapshot taken');
+    if (tableLocks !== undefined && !(await tableLocks.lock(inventory.tables.filter((t) => !t.transactional)))) tableLocks = undefined;
+    log.info({ id, binlog, databases: inventory.databases.length, tables: inventory.tables.length, tablesLocked: tableLocks?.tables ?? 0, tableLockSession: tableLocks?.threadId }, 'base backup: locked, snapshot taken');
 
     const rowCounts = new Map<DumpTable, { rows: number }>();
     let lockHeldMs = 0;
@@ -124,7 +126,7 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
         : async (): Promise<void> => {
             if (tableLockHeldMs !== undefined) return;
             tableLockHeldMs = await locks.release();
-            log.info({ tableLockHeldMs, tables: locks.tables }, 'base backup: non-transactional tables written, their read locks released');
+            log.info({ tableLockHeldMs, tables: locks.tables }, 'base backup: non-transactional tables read, their read locks released');
           };
     const entries = await withClientDefaultsFile(
       { user: primary.user, password: primary.password, host: primary.host, port: primary.port, socketPath: primary.socketPath },
@@ -206,7 +208,12 @@ async function dumpUnderLock(input: DumpInput): Promise<BaseFileEntry[]> {
   const { files, partial, defaultsFile, tables, rowCounts, log } = input;
   const clients = Array.from({ length: DEFAULT_BASE_STREAMS }, () => new RowStreamClient(defaultsFile, input.signal));
   try {
-    await Promise.all(clients.map((c) => c.startSnapshot()));
+    await Promise.all(
+      clients.map(async (c) => {
+        await c.startSnapshot();
+        await c.openTables(tables);
+      }),
+    );
     const bySizeDesc = (a: DumpTable, b: DumpTable): number => b.bytes - a.bytes;
     const queue = [...tables.filter((t) => !t.transactional).sort(bySizeDesc), ...tables.filter((t) => t.transactional).sort(bySizeDesc)];
     // What must be written before the global lock goes: both schema parts, and every
