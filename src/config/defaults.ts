@@ -289,6 +289,12 @@ export const DEFAULT_PAGE_CACHE_WRITE_BYTES = 256 * 1024;
  */
 export const DEFAULT_PAGE_CACHE_WRITES_IN_FLIGHT = 4;
 /**
+ * Files written from a stream (StreamedFileWriter), all of the process's together: writes and
+ * write-backs in the thread pool at once. A logical base writes four files, a receiver takes
+ * several uploads; a hung volume holds at most these threads of the pool for them.
+ */
+export const DEFAULT_STREAMED_WRITE_SLOTS = 4;
+/**
  * A file written from a stream: an fdatasync starts in the background after this many bytes,
  * so the disk writes while the stream goes on and the final fsync has only the tail left.
  */

@@ -1,6 +1,46 @@
 import type { FileHandle } from 'node:fs/promises';
-import { DEFAULT_PAGE_CACHE_WRITE_BYTES, DEFAULT_PAGE_CACHE_WRITES_IN_FLIGHT, DEFAULT_STREAMED_WRITEBACK_BYTES } from '../config/defaults.js';
+import { DEFAULT_PAGE_CACHE_WRITE_BYTES, DEFAULT_PAGE_CACHE_WRITES_IN_FLIGHT, DEFAULT_STREAMED_WRITE_SLOTS, DEFAULT_STREAMED_WRITEBACK_BYTES } from '../config/defaults.js';
+import { assert } from '../core/assert.js';
 import { writevAllAt } from './sliced-write.js';
+
+/**
+ * Thread-pool writes shared by every StreamedFileWriter of the process. Each writer bounds its
+ * own writes too, but a logical base writes four files at once and a receiver takes several
+ * uploads: counted per file only, a hung volume could again hold every thread of the pool.
+ */
+export class WriteSlots {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(slots: number) {
+    assert(Number.isInteger(slots) && slots >= 1, 'at least one write slot');
+    this.#free = slots;
+  }
+
+  async take(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free -= 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** A slot now, or false (for work that can wait for a later turn: a background write-back). */
+  tryTake(): boolean {
+    if (this.#free === 0) return false;
+    this.#free -= 1;
+    return true;
+  }
+
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#free += 1;
+  }
+}
+
+/** The process's slots for streamed files (DEFAULT_STREAMED_WRITE_SLOTS). */
+const PROCESS_WRITE_SLOTS = new WriteSlots(DEFAULT_STREAMED_WRITE_SLOTS);
 
 export interface StreamedFileWriterLimits {
   /** Chunks are gathered into one writev of at least this many bytes (a larger chunk is cut into slices of it). */
@@ -9,12 +49,15 @@ export interface StreamedFileWriterLimits {
   writesInFlight: number;
   /** An fdatasync starts in the background after this many bytes since the last one began. */
   writebackBytes: number;
+  /** Shared with the other writers: every write and write-back holds one while it runs. */
+  slots: WriteSlots;
 }
 
 const DEFAULT_LIMITS: StreamedFileWriterLimits = {
   groupBytes: DEFAULT_PAGE_CACHE_WRITE_BYTES,
   writesInFlight: DEFAULT_PAGE_CACHE_WRITES_IN_FLIGHT,
   writebackBytes: DEFAULT_STREAMED_WRITEBACK_BYTES,
+  slots: PROCESS_WRITE_SLOTS,
 };
 
 /**
@@ -47,7 +90,9 @@ export class StreamedFileWriter {
   constructor(
     private readonly handle: FileHandle,
     private readonly limits: StreamedFileWriterLimits = DEFAULT_LIMITS,
-  ) {}
+  ) {
+    assert(limits.writesInFlight >= 1, 'a streamed file has at least one write in flight');
+  }
 
   /** Bytes taken so far. */
   get bytes(): number {
@@ -87,8 +132,11 @@ export class StreamedFileWriter {
     this.#groupBytes = 0;
     this.#at += bytes;
     this.#inFlight += 1;
-    // One slice at a time within a group: the count above is the number of thread-pool writes.
-    void writevAllAt(this.handle, group, at, this.limits.groupBytes, 1)
+    const slots = this.limits.slots;
+    // One slice at a time within a group: the counts are the number of thread-pool writes.
+    void slots
+      .take()
+      .then(() => writevAllAt(this.handle, group, at, this.limits.groupBytes, 1).finally(() => slots.give()))
       .catch((err: unknown) => {
         this.#failure ??= { err };
       })
@@ -99,7 +147,8 @@ export class StreamedFileWriter {
         wake?.();
       });
     this.#sinceWriteback += bytes;
-    if (this.#sinceWriteback >= this.limits.writebackBytes && this.#writeback === undefined) this.#startWriteback();
+    // A write-back only when a slot is free at once; otherwise at a later group.
+    if (this.#sinceWriteback >= this.limits.writebackBytes && this.#writeback === undefined && slots.tryTake()) this.#startWriteback();
   }
 
   #nextWriteEnd(): Promise<void> {
@@ -123,6 +172,7 @@ export class StreamedFileWriter {
       })
       .finally(() => {
         this.#writeback = undefined;
+        this.limits.slots.give();
       });
   }
 

@@ -193,6 +193,8 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     const filesRestored =
       plan.files.sources.length === 0 ? [] : await restoreSpool({ archiveDir: options.archiveRoot, untilMs: plan.files.untilMs, filesRoot: options.filesRoot, logger: log });
     await server.setReadOnly(false);
+    // Writable and complete: a hook failing after this must not be reported as a partial restore.
+    readOnlySet = false;
     log.info('promotion complete; the server is writable');
     // Hooks run last: they may read the promoted database (a gateway's highest message id).
     const last = plan.lastTransaction;

@@ -75,12 +75,12 @@ export class TableReadLocks {
    */
   async lock(tables: readonly DumpTable[]): Promise<boolean> {
     if (tables.length === 0) {
-      await this.abandon();
+      this.#close();
       return false;
     }
     if (tables.length > DEFAULT_BASE_TABLE_LOCK_TABLES_MAX) {
       this.logger.info({ tables: tables.length, max: DEFAULT_BASE_TABLE_LOCK_TABLES_MAX }, 'base backup: too many non-transactional tables to lock on their own; they are copied under the global read lock');
-      await this.abandon();
+      this.#close();
       return false;
     }
     try {
@@ -91,7 +91,8 @@ export class TableReadLocks {
       return true;
     } catch (err) {
       this.logger.warn({ err, tables: tables.length }, 'base backup: could not lock the non-transactional tables on their own; they are copied under the global read lock');
-      await this.abandon();
+      // A LOCK TABLES that failed took no lock: the session holds nothing, and is closed politely.
+      this.#close();
       return false;
     }
   }
@@ -122,7 +123,17 @@ export class TableReadLocks {
     return heldMs;
   }
 
-  /** Ends the session at once (the backup is abandoned, or the locks are not used): the server drops its locks with it. */
+  /**
+   * Closes a session that holds no locks, in the background: the global read lock is held
+   * while lock() runs, and no connect or KILL may lengthen it.
+   */
+  #close(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    void this.conn.end().catch(() => endBaseSession(this.primary, this.conn));
+  }
+
+  /** Ends the session at once (the backup is abandoned): KILL, so the server drops its locks with it. */
   async abandon(): Promise<void> {
     if (this.#ended) return;
     this.#ended = true;

@@ -247,11 +247,17 @@ async function dumpUnderLock(input: DumpInput): Promise<BaseFileEntry[]> {
       }),
     ];
     // On the first failure the other streams are stopped, and every task has ended before the
-    // caller removes the partial folder (so nothing writes into it afterwards).
-    tasks.forEach((task) => task.catch(() => clients.forEach((c) => c.kill())));
+    // caller removes the partial folder (so nothing writes into it afterwards). The first
+    // failure in time is the cause: the streams killed for it fail after it (BASE_DUMP).
+    let first: { err: unknown } | undefined;
+    tasks.forEach((task) =>
+      task.catch((err: unknown) => {
+        first ??= { err };
+        clients.forEach((c) => c.kill());
+      }),
+    );
     const settled = await Promise.allSettled(tasks);
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
+    if (first !== undefined) throw first.err;
     const [schema, triggers, ...data] = settled.map((r) => (r as PromiseFulfilledResult<BaseFileEntry>).value);
     await input.unlockTables?.();
     await input.unlock();

@@ -3,7 +3,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StreamedFileWriter } from '../../../src/platform/streamed-file-writer.js';
+import { StreamedFileWriter, WriteSlots } from '../../../src/platform/streamed-file-writer.js';
 
 /** A real file handle whose writes and fdatasyncs are counted as they start and end. */
 function counted(handle: FileHandle): { handle: FileHandle; writesAtOnce: () => number; datasyncs: () => number } {
@@ -47,7 +47,7 @@ describe('StreamedFileWriter', () => {
     const raw = await open(path, 'w');
     const file = counted(raw);
     try {
-      const writer = new StreamedFileWriter(file.handle, { groupBytes: 64 * 1024, writesInFlight: 3, writebackBytes: 1024 * 1024 });
+      const writer = new StreamedFileWriter(file.handle, { groupBytes: 64 * 1024, writesInFlight: 3, writebackBytes: 1024 * 1024, slots: new WriteSlots(8) });
       for (const chunk of chunks) await writer.write(chunk);
       await writer.finish();
       expect(writer.bytes).toBe(chunks.reduce((n, c) => n + c.length, 0));
@@ -63,12 +63,52 @@ describe('StreamedFileWriter', () => {
     expect(file.datasyncs()).toBeGreaterThan(0);
   });
 
+  it('writers sharing slots never have more writes under way together than the slots', async () => {
+    const slots = new WriteSlots(2);
+    let writing = 0;
+    let most = 0;
+    const files = await Promise.all([0, 1, 2].map((i) => open(join(dir, `shared-${i}`), 'w')));
+    const counting = files.map((h) =>
+      new Proxy(h, {
+        get(target, key) {
+          if (key === 'writev' || key === 'write' || key === 'datasync') {
+            return async (...args: unknown[]) => {
+              writing += 1;
+              most = Math.max(most, writing);
+              try {
+                return await (target[key] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+              } finally {
+                writing -= 1;
+              }
+            };
+          }
+          const value = Reflect.get(target, key) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      }),
+    );
+    try {
+      await Promise.all(
+        counting.map(async (handle, i) => {
+          const writer = new StreamedFileWriter(handle, { groupBytes: 32 * 1024, writesInFlight: 4, writebackBytes: 256 * 1024, slots });
+          for (let n = 0; n < 64; n++) await writer.write(Buffer.alloc(32 * 1024, i + 1));
+          await writer.finish();
+        }),
+      );
+    } finally {
+      await Promise.all(files.map((h) => h.close()));
+    }
+    // Three writers of up to four writes each, two slots: writes and write-backs two at a time.
+    expect(most).toBe(2);
+    for (const i of [0, 1, 2]) expect(readFileSync(join(dir, `shared-${i}`)).equals(Buffer.alloc(64 * 32 * 1024, i + 1))).toBe(true);
+  });
+
   it('a failed write is thrown to the producer, and settle() leaves nothing under way', async () => {
     const path = join(dir, 'read-only');
     writeFileSync(path, '');
     // Opened for reading: every write fails (EBADF) in the thread pool.
     const handle = await open(path, 'r');
-    const writer = new StreamedFileWriter(handle, { groupBytes: 16 * 1024, writesInFlight: 2, writebackBytes: 1024 * 1024 });
+    const writer = new StreamedFileWriter(handle, { groupBytes: 16 * 1024, writesInFlight: 2, writebackBytes: 1024 * 1024, slots: new WriteSlots(2) });
     let failure: unknown;
     try {
       for (let i = 0; i < 100; i++) await writer.write(Buffer.alloc(32 * 1024, 1));
