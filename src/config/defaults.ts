@@ -265,6 +265,8 @@ export const DEFAULT_CONTROL_CLOSE_WAIT_MS = 2_000;
 export const DEFAULT_PHYSICAL_BASE_STDERR_BYTES_MAX = 16 * 1024;
 /** Physical promotion: how long the target server may take to exit after SHUTDOWN. */
 export const DEFAULT_TARGET_STOP_TIMEOUT_MS = 120_000;
+/** Promotion: the target session's lock_wait_timeout (s): read_only = ON waiting for commits, DROP DATABASE for open tables. */
+export const DEFAULT_PROMOTE_LOCK_WAIT_TIMEOUT_S = 60;
 /** Physical promotion: how long the target's start command and the server's first answer may take. */
 export const DEFAULT_TARGET_START_TIMEOUT_MS = 300_000;
 /** Physical promotion: how often the target is polled while it stops or starts. */

@@ -75,8 +75,13 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
   const connect = (): Promise<TargetServer> => TargetServer.connect(options.credentials, options.targetDescription);
   let server = await connect();
   let early: EarlyStaging | undefined;
-  /** The target was made read-only for the restore (and stays so if the promotion fails). */
-  let readOnlySet = false;
+  /**
+   * The target was made read-only for the restore, and what read_only was before: a promotion
+   * that fails before it changed anything puts it back; one that fails after leaves it on.
+   */
+  let readOnlyWas: boolean | undefined;
+  /** The target's data has been touched (a database dropped, a restore begun, its datadir swapped). */
+  let changed = false;
   try {
     log.info({ archive: options.archiveRoot }, 'planning the promotion');
     // Never a refusal of its own: whatever stops it, the plan reports in its order.
@@ -110,8 +115,9 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     // and the promotion's own sessions (SUPER, or READ_ONLY ADMIN, which setting read_only needs
     // anyway) write on. A failed promotion leaves it read-only.
     const readOnlyUntilDone = async (): Promise<void> => {
+      const was = await server.readOnly();
       await server.setReadOnly(true);
-      readOnlySet = true;
+      readOnlyWas ??= was;
     };
     if (physical !== undefined) {
       // Prepared beside the datadir while the server still runs: it is down only for the swap.
@@ -124,6 +130,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       await readOnlyUntilDone();
       await stopOnceStaged(staging, server, physical, connect, log);
       log.info({ base: base.id, staging: physical.staging }, 'physical base prepared');
+      changed = true;
       await swapDatadir(physical);
       log.warn({ datadir: physical.datadir, previous: physical.previous }, 'datadir replaced; the previous one is kept');
       server = await startTarget(physical, connect);
@@ -132,6 +139,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       log.info('target server started on the restored datadir');
     } else {
       await readOnlyUntilDone();
+      if (plan.replaceDatabases.length > 0) changed = true;
       for (const name of plan.replaceDatabases) await server.dropDatabase(name);
     }
     // Events stay off while the data is made the primary's (from a physical base the server has
@@ -150,6 +158,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     };
     try {
       await withClientDefaultsFile(options.credentials, async (defaultsFile) => {
+        changed = true;
         if (physical === undefined) await restoreBase(options.archiveRoot, base, defaultsFile, log);
         log.info({ base: base.id }, 'base restored');
         // The replayed commits are made durable once, at the end, not one by one (a failed replay
@@ -194,7 +203,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       plan.files.sources.length === 0 ? [] : await restoreSpool({ archiveDir: options.archiveRoot, untilMs: plan.files.untilMs, filesRoot: options.filesRoot, logger: log });
     await server.setReadOnly(false);
     // Writable and complete: a hook failing after this must not be reported as a partial restore.
-    readOnlySet = false;
+    readOnlyWas = undefined;
     log.info('promotion complete; the server is writable');
     // Hooks run last: they may read the promoted database (a gateway's highest message id).
     const last = plan.lastTransaction;
@@ -212,7 +221,15 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     });
     return { ...plan, filesRestored, hooks };
   } catch (err) {
-    if (readOnlySet) log.warn('the target stays read-only (read_only = ON) after the failed promotion: it is partly restored; promote again with --replace');
+    if (readOnlyWas !== undefined && changed) log.warn('the target stays read-only (read_only = ON) after the failed promotion: it is partly restored; promote again with --replace');
+    else if (readOnlyWas !== undefined) {
+      // Nothing of the target's data was touched: its read_only is put back as it was.
+      const was = readOnlyWas;
+      await server.setReadOnly(was).then(
+        () => log.info({ readOnly: was }, 'the promotion failed before changing the target; its read_only is as it was'),
+        (restoreErr: unknown) => log.error({ err: restoreErr }, `the promotion failed before changing the target, and its read_only could not be put back; SET GLOBAL read_only = ${was ? 'ON' : 'OFF'} on it`),
+      );
+    }
     throw err;
   } finally {
     // A staged copy the promotion did not get to use (the plan failed) is removed.

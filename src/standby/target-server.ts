@@ -2,6 +2,7 @@ import { createConnection, type Connection, type RowDataPacket } from 'mysql2/pr
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import { HotspareError } from '../core/errors.js';
 import type { ClientCredentials } from '../platform/client-defaults-file.js';
+import { DEFAULT_PROMOTE_LOCK_WAIT_TIMEOUT_S } from '../config/defaults.js';
 
 /** The largest max_allowed_packet MySQL and MariaDB accept (1 GiB). */
 const MAX_ALLOWED_PACKET_CEILING = 1024 * 1024 * 1024;
@@ -24,6 +25,10 @@ export class TargetServer {
         password: credentials.password,
         connectTimeout: 10_000,
       });
+      // A lock the promotion waits for (read_only = ON waits for running commits, DROP DATABASE
+      // for the tables applications hold open) fails in bounded time, with its statement named,
+      // instead of holding the promotion for the server's default of a day.
+      await conn.query(`SET SESSION lock_wait_timeout = ${DEFAULT_PROMOTE_LOCK_WAIT_TIMEOUT_S}`);
       return new TargetServer(conn, describe);
     } catch (err) {
       const e = err as { code?: string; message?: string };
@@ -166,6 +171,11 @@ export class TargetServer {
         await this.#query(`SET GLOBAL ${name} = ${String(was)}`);
       },
     };
+  }
+
+  async readOnly(): Promise<boolean> {
+    const [row] = await this.#query('SELECT @@global.read_only AS ro');
+    return Number(row?.['ro']) === 1;
   }
 
   async setReadOnly(on: boolean): Promise<void> {
