@@ -44,6 +44,12 @@ describe('the non-transactional tables of a logical base', () => {
     await conn.query('INSERT INTO feeds.feed_small VALUES (1, 0.5)');
   }, 120_000);
 
+  /** The PROCESSLIST state of the statement that matches `pattern` ('' when none runs). */
+  const stateOf = async (pattern: string): Promise<string> => {
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT STATE FROM information_schema.PROCESSLIST WHERE INFO LIKE ?', [pattern]);
+    return String(rows[0]?.['STATE'] ?? '');
+  };
+
   const primaryOf = (): { socketPath: string; user: string; password: string; serverId: number } => ({ socketPath: primary.socketPath, user: 'root', password: '', serverId: 4301 });
 
   afterAll(async () => {
@@ -66,8 +72,7 @@ describe('the non-transactional tables of a logical base', () => {
     await conn.query("INSERT INTO app.orders VALUES (2, 'during')");
     expect(said('their read locks released')).toBe(false);
     // ...while the feed's own writer waits for the feed's locks (it is seen waiting on them).
-    const [waiting] = await conn.query<RowDataPacket[]>("SELECT STATE FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO feeds.feed_1%'");
-    expect(String(waiting[0]?.['STATE'])).toMatch(/table level lock|metadata lock/i);
+    await waitFor('the feed\'s INSERT to wait on its table lock', async () => /table level lock|metadata lock/i.test(await stateOf('INSERT INTO feeds.feed_1%')), 10_000);
     await feedInsert;
     await feedWriter.end();
 
@@ -87,6 +92,9 @@ describe('the non-transactional tables of a logical base', () => {
     // would have waited behind this ALTER, and the ALTER behind the base, for a day.
     const ddl = await primary.connect();
     const altered = ddl.query('ALTER TABLE feeds.feed_small ADD COLUMN note INT');
+    // The case at hand: the ALTER queued on a feed before the base has read it.
+    await waitFor('the ALTER to wait behind the base', async () => /metadata lock/i.test(await stateOf('ALTER TABLE feeds.feed_small%')), 10_000);
+    expect(lines().some((l) => l.msg.includes('their read locks released'))).toBe(false);
     const meta = await base;
     await altered;
     await ddl.end();
