@@ -1,7 +1,7 @@
 import type { DurablePoint } from '../core/binlog-record.js';
 import { HeadTimeline, type BinlogPosition } from '../core/lag.js';
 import type { ReplicaEvent, ReplicaState } from '../pipeline/replica-status.js';
-import type { VolumeReading } from './volume-poller.js';
+import type { VolumeReading } from '../platform/volume-poller.js';
 
 /** Spool files not yet durable on the replica, and what has been shipped there. */
 export interface ReplicaFilesSnapshot {
@@ -23,7 +23,7 @@ export interface ReplicaSnapshot {
   /** Since when the replica has been without a stream (undefined while connected). */
   disconnectedSinceMs: number | undefined;
   failure: { state: ReplicaState; code: string; message: string; hint: string; atMs: number } | undefined;
-  /** A `file` replica's archive volume as last read (undefined for a remote one, or before the first read). */
+  /** The archive volume as last read (a remote replica's from its receiver's ACKs); undefined before the first reading. */
   volume: VolumeReading | undefined;
   /** Read when the snapshot is read (the spool syncers keep these counters). */
   readonly files: ReplicaFilesSnapshot;

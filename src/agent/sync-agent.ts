@@ -21,7 +21,7 @@ import type { ReplicaSession } from '../replica/replica-target.js';
 import { ReplicaSpool } from '../spool/replica-spool.js';
 import { baseResult, type BaseResult } from './control-protocol.js';
 import { LagMonitor } from './lag-monitor.js';
-import { VolumePoller } from './volume-poller.js';
+import { VolumePoller } from '../platform/volume-poller.js';
 import { LastHeardRecorder } from './last-heard-recorder.js';
 import { ReplicaTracker } from './replica-tracker.js';
 
@@ -151,7 +151,18 @@ export class SyncAgent {
         poller.start();
         this.#volumePollers.push(poller);
       }
-      const target = createReplicaTarget(definition, { logger, clock: deps.clock, syncBatchBytesMax: config.binlog.syncBatchBytesMax, stateDir: config.stateDir, agentId: this.#agentId });
+      const target = createReplicaTarget(definition, {
+        logger,
+        clock: deps.clock,
+        syncBatchBytesMax: config.binlog.syncBatchBytesMax,
+        stateDir: config.stateDir,
+        agentId: this.#agentId,
+        // A remote replica's volume comes from its receiver, with the acknowledgements (the
+        // last reading stays, with its time, while the receiver is away).
+        onVolume: (reading) => {
+          tracker.snapshot.volume = reading;
+        },
+      });
       const serverId = replicaServerId(config, index);
       // Spool syncers share the pipeline's archive session and run while it is open.
       const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);

@@ -40,8 +40,8 @@ export class LagMetrics {
     this.#binlogShipped = new Counter({ name: 'hotspare_binlog_bytes_shipped_total', help: 'Binlog bytes made durable on the replica by this agent process.', labelNames: ['replica'], registers });
     this.#filesShipped = new Counter({ name: 'hotspare_files_bytes_shipped_total', help: 'Spool bytes made durable on the replica by this agent process.', labelNames: ['replica'], registers });
     this.#primaryReachable = new Gauge({ name: 'hotspare_primary_reachable', help: '1 while the agent reads the primary\'s head successfully.', registers });
-    this.#volumeSize = new Gauge({ name: 'hotspare_archive_volume_size_bytes', help: 'Size of a file replica\'s archive volume (absent for a remote replica).', labelNames: ['replica'], registers });
-    this.#volumeFree = new Gauge({ name: 'hotspare_archive_volume_free_bytes', help: 'Bytes the agent may still write on a file replica\'s archive volume (absent for a remote replica).', labelNames: ['replica'], registers });
+    this.#volumeSize = new Gauge({ name: 'hotspare_archive_volume_size_bytes', help: 'Size of a replica\'s archive volume (a remote one\'s as its receiver reports it; absent until read).', labelNames: ['replica'], registers });
+    this.#volumeFree = new Gauge({ name: 'hotspare_archive_volume_free_bytes', help: 'Bytes the archive\'s writer may still write on a replica\'s archive volume (a remote one\'s as its receiver reports it; absent until read).', labelNames: ['replica'], registers });
   }
 
   /** The text exposition of `report` plus the process metrics. */

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { ReplicaDefinition } from '../config/schema.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
+import type { VolumeReading } from '../platform/volume-poller.js';
 import type { ReplicaTarget } from './replica-target.js';
 import { FileTarget } from './targets/file-target.js';
 import { RemoteTarget } from './targets/remote-target.js';
@@ -14,6 +15,8 @@ export interface TargetDependencies {
   stateDir?: string | undefined;
   /** The agent's id (loadAgentId), presented to receivers. */
   agentId?: string | undefined;
+  /** A remote replica's archive volume, as its receiver reports it. */
+  onVolume?: ((reading: VolumeReading) => void) | undefined;
 }
 
 /** The one place that maps a replica definition's `type` to its backend. */
@@ -32,6 +35,7 @@ export function createReplicaTarget(definition: ReplicaDefinition, deps: TargetD
         clock: deps.clock,
         baseStagingDir: deps.stateDir === undefined ? undefined : join(deps.stateDir, 'base-upload', definition.name),
         agentId: deps.agentId,
+        onVolume: deps.onVolume,
       });
   }
 }

@@ -50,6 +50,18 @@ export type RefusalCode = (typeof REFUSAL_CODES)[number];
 export const problemSchema = z.object({ code: z.string().max(64), message: z.string().max(4096), hint: z.string().max(4096) });
 export type Problem = z.output<typeof problemSchema>;
 
+/**
+ * The receiver's archive volume as it last read it, `ageMs` ago. Optional in version 3: a
+ * receiver from before it sends none, and an agent from before it ignores it (zod drops keys it
+ * does not know), so neither side needs the other upgraded first.
+ */
+const ackVolumeSchema = z.object({
+  totalBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  freeBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  ageMs: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+});
+export type AckVolume = z.output<typeof ackVolumeSchema>;
+
 export const ackSchema = z.object({
   file: binlogName,
   position,
@@ -57,7 +69,10 @@ export const ackSchema = z.object({
   boundaryPosition: position,
   commitTimestampS: z.number().optional(),
   gtid: optionalText,
+  volume: ackVolumeSchema.optional(),
 });
+/** What an ACK says: the durable point, and the volume when the receiver read it. */
+export type Ack = DurablePoint & { volume?: AckVolume };
 
 export function encodeJson(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
@@ -76,9 +91,12 @@ export function decodeJson<T>(payload: Buffer, schema: z.ZodType<T>, what: strin
   return result.data;
 }
 
-export function decodeAck(payload: Buffer): DurablePoint {
+export function decodeAck(payload: Buffer): { point: DurablePoint; volume: AckVolume | undefined } {
   const a = decodeJson(payload, ackSchema, 'ACK');
-  return { file: a.file, position: a.position, boundaryFile: a.boundaryFile, boundaryPosition: a.boundaryPosition, commitTimestampS: a.commitTimestampS, gtid: a.gtid };
+  return {
+    point: { file: a.file, position: a.position, boundaryFile: a.boundaryFile, boundaryPosition: a.boundaryPosition, commitTimestampS: a.commitTimestampS, gtid: a.gtid },
+    volume: a.volume,
+  };
 }
 
 export function decodeWelcome(payload: Buffer): Welcome {

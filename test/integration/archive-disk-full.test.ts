@@ -162,6 +162,9 @@ describe('a full archive volume', () => {
     agent = await startAgent(primary, [{ name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }], agentDir('remote-agent'));
     agents.push(agent);
     await waitFor('the remote replica to stream', () => replica('standby').state === 'streaming', 60_000, 50);
+    // The agent shows the standby's volume too: the receiver sends its reading with its ACKs.
+    await waitFor('the receiver to report its volume', () => replica('standby').volume !== null, 30_000, 50);
+    expect(replica('standby').volume?.totalBytes).toBe(3 * 1024 * 1024);
     await writeMegabytes();
 
     await expectDiskFull('standby', 'receiver: the archive volume is full');

@@ -21,7 +21,8 @@ import {
 import type { BinlogRecord, DurablePoint, ResumePoint } from '../../core/binlog-record.js';
 import { assert } from '../../core/assert.js';
 import { HotspareError, errorMessage } from '../../core/errors.js';
-import type { Clock } from '../../platform/clock.js';
+import { systemClock, type Clock } from '../../platform/clock.js';
+import type { VolumeReading } from '../../platform/volume-poller.js';
 import type { Logger } from '../../platform/logger.js';
 import { FrameType, wireError, type Frame } from '../../wire/wire-frame.js';
 import {
@@ -65,6 +66,8 @@ export interface RemoteTargetOptions {
   baseStagingDir?: string | undefined;
   /** Who connects, the same across the agent's restarts (loadAgentId); a new one per target without it. */
   agentId?: string | undefined;
+  /** Told the receiver's archive volume (size, room) whenever it reports it (with its ACKs). */
+  onVolume?: ((reading: VolumeReading) => void) | undefined;
   limits?: Partial<RemoteLimits>;
 }
 
@@ -116,7 +119,7 @@ export class RemoteTarget implements ReplicaTarget {
   async open(identity: PrimaryIdentity): Promise<ReplicaSession> {
     const token = await readSecret(this.options.tokenFile, 'tokenFile');
     const socket = await this.#connect();
-    const session = new RemoteSession(socket, this.#limits, this.options.address, this.options.logger, this.options.clock, this.#staging);
+    const session = new RemoteSession(socket, this.#limits, this.options.address, this.options.logger, this.options.clock, this.#staging, this.options.onVolume);
     const hello: Hello = { protocol: WIRE_PROTOCOL_VERSION, token, primary: identity, agentId: this.agentId };
     await session.handshake(hello);
     return session;
@@ -186,6 +189,7 @@ class RemoteSession implements ReplicaSession {
   #gone: Promise<void>;
   readonly #requests = new Map<number, PendingRequest>();
   #nextRequestId = 1;
+  readonly #clock: Clock;
 
   constructor(
     socket: Socket,
@@ -194,7 +198,10 @@ class RemoteSession implements ReplicaSession {
     private readonly log: Logger,
     clock: Clock | undefined,
     staging: BaseStaging | undefined,
+    /** Told the receiver's archive volume whenever an ACK carries it. */
+    private readonly onVolume?: ((reading: VolumeReading) => void) | undefined,
   ) {
+    this.#clock = clock ?? systemClock;
     let markGone!: () => void;
     this.#gone = new Promise((r) => (markGone = r));
     this.#wire = new WireSocket(socket, {
@@ -340,7 +347,11 @@ class RemoteSession implements ReplicaSession {
     }
     switch (frame.type) {
       case FrameType.ACK:
-        this.#onAck(decodeAck(frame.payload));
+        {
+          const ack = decodeAck(frame.payload);
+          if (ack.volume !== undefined) this.onVolume?.({ totalBytes: ack.volume.totalBytes, freeBytes: ack.volume.freeBytes, atMs: this.#clock.nowMs() - ack.volume.ageMs });
+          this.#onAck(ack.point);
+        }
         return;
       case FrameType.FILE_RESPONSE: {
         const response = decodeFileResponse(frame.payload);

@@ -10,6 +10,7 @@ import { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
 import {
   DEFAULT_RECEIVER_CONNECTIONS_MAX,
   DEFAULT_RECEIVER_PENDING_BYTES_MAX,
+  DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS,
   DEFAULT_RECEIVER_UPLOADS_MAX,
   DEFAULT_RECEIVER_FILE_QUEUE_BYTES_MAX,
   DEFAULT_SYNC_BATCH_BYTES_MAX,
@@ -23,6 +24,7 @@ import {
 import type { DurablePoint } from '../../core/binlog-record.js';
 import { HotspareError, errorMessage } from '../../core/errors.js';
 import { systemClock, type Clock } from '../../platform/clock.js';
+import { VolumePoller, type VolumeReading } from '../../platform/volume-poller.js';
 import type { Logger } from '../../platform/logger.js';
 import { FrameType, wireError, type Frame } from '../../wire/wire-frame.js';
 import { decodeJson, encodeJson, helloSchema, type Hello, type Problem, type RefusalCode, type Welcome } from '../../wire/wire-messages.js';
@@ -201,6 +203,9 @@ class ReceiverState {
   #lastProblem: (Problem & { atMs: number }) | undefined;
   #closing = false;
   readonly #clock: Clock;
+  /** The archive volume as last read: sent with every ACK, so the agent's /lag shows the standby's room. */
+  #volume: VolumeReading | undefined;
+  readonly #volumePoller: VolumePoller;
 
   constructor(
     private readonly options: ReceiverOptions,
@@ -208,6 +213,16 @@ class ReceiverState {
     private readonly log: Logger,
   ) {
     this.#clock = options.clock ?? systemClock;
+    this.#volumePoller = new VolumePoller({
+      path: options.archive,
+      intervalMs: DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS,
+      clock: this.#clock,
+      logger: log,
+      onReading: (reading) => {
+        this.#volume = reading;
+      },
+    });
+    this.#volumePoller.start();
   }
 
   accept(socket: Socket): void {
@@ -329,6 +344,7 @@ class ReceiverState {
       uploadsMax: this.limits.uploadsMax,
       fileQueueBytesMax: this.limits.fileQueueBytesMax,
       nowMs: () => this.#clock.nowMs(),
+      volume: () => this.#volume,
       onProblem: (problem) => {
         this.#lastProblem = { ...problem, atMs: this.#clock.nowMs() };
       },
@@ -363,6 +379,7 @@ class ReceiverState {
 
   async closeAll(): Promise<void> {
     this.#closing = true;
+    this.#volumePoller.stop();
     await this.#admission;
     const session = this.#session;
     for (const wire of this.#connections) wire.close(new HotspareError('RECEIVER_STOPPING', 'the receiver is stopping', { hint: 'the agent reconnects when it is back' }));

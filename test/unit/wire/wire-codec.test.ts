@@ -4,6 +4,7 @@ import { HotspareError } from '../../../src/core/errors.js';
 import { encodeFrame, FrameDecoder, FrameType } from '../../../src/wire/wire-frame.js';
 import { DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX, DEFAULT_WIRE_FRAME_BYTES_MAX } from '../../../src/config/defaults.js';
 import {
+  decodeAck,
   decodeEventPiece,
   decodeEvents,
   decodeFileRequest,
@@ -11,6 +12,7 @@ import {
   encodeEventPieces,
   encodeEvents,
   encodeFileRequest,
+  encodeJson,
   EVENTS_FRAME_OVERHEAD_BYTES,
   FileOp,
   type EventPiece,
@@ -95,6 +97,22 @@ describe('wire codec', () => {
     const overlong = Buffer.from(frame);
     overlong.writeUInt32BE(10_000, 9);
     expect(() => new FrameDecoder(1000).push(overlong)).toThrow(/header is longer than the frame/);
+  });
+});
+
+describe('ACK (wire v3)', () => {
+  const point = { file: 'mysql-bin.000002', position: 1234, boundaryFile: 'mysql-bin.000002', boundaryPosition: 1200, commitTimestampS: 1_796_000_000, gtid: '0-1-9' };
+
+  it('carries the receiver\'s volume when it has one, and decodes the ACK of a receiver from before it', () => {
+    expect(decodeAck(encodeJson(point))).toEqual({ point, volume: undefined });
+    const volume = { totalBytes: 3 * 1024 * 1024, freeBytes: 1024, ageMs: 250 };
+    expect(decodeAck(encodeJson({ ...point, volume }))).toEqual({ point, volume });
+  });
+
+  it('refuses a volume that is not one (negative, fractional, missing a field)', () => {
+    for (const volume of [{ totalBytes: -1, freeBytes: 0, ageMs: 0 }, { totalBytes: 1.5, freeBytes: 0, ageMs: 0 }, { totalBytes: 10, freeBytes: 1 }]) {
+      expect(() => decodeAck(encodeJson({ ...point, volume }))).toThrow(HotspareError);
+    }
   });
 });
 

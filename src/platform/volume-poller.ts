@@ -1,6 +1,6 @@
-import type { Clock } from '../platform/clock.js';
-import type { Logger } from '../platform/logger.js';
-import { volumeSpace, type VolumeSpace } from '../platform/volume-space.js';
+import type { Clock } from './clock.js';
+import type { Logger } from './logger.js';
+import { volumeSpace, type VolumeSpace } from './volume-space.js';
 
 /** A `file` replica's archive volume as last read: its size and what this user may still write there. */
 export interface VolumeReading extends VolumeSpace {
