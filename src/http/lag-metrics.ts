@@ -23,6 +23,7 @@ export class LagMetrics {
   readonly #primaryReachable: Gauge;
   readonly #volumeSize: Gauge<'replica'>;
   readonly #volumeFree: Gauge<'replica'>;
+  readonly #volumeChecked: Gauge<'replica'>;
   /** Counters only go up: remember what each already shows and add the difference. */
   readonly #counted = new Map<string, number>();
 
@@ -42,6 +43,9 @@ export class LagMetrics {
     this.#primaryReachable = new Gauge({ name: 'hotspare_primary_reachable', help: '1 while the agent reads the primary\'s head successfully.', registers });
     this.#volumeSize = new Gauge({ name: 'hotspare_archive_volume_size_bytes', help: 'Size of a replica\'s archive volume (a remote one\'s as its receiver reports it; absent until read).', labelNames: ['replica'], registers });
     this.#volumeFree = new Gauge({ name: 'hotspare_archive_volume_free_bytes', help: 'Bytes the archive\'s writer may still write on a replica\'s archive volume (a remote one\'s as its receiver reports it; absent until read).', labelNames: ['replica'], registers });
+    // A remote replica's reading arrives with its receiver's ACKs: with an idle primary or a
+    // full volume none come, and the age says how old the room figures are.
+    this.#volumeChecked = new Gauge({ name: 'hotspare_archive_volume_checked_timestamp_seconds', help: 'When the archive volume figures were read (Unix time).', labelNames: ['replica'], registers });
   }
 
   /** The text exposition of `report` plus the process metrics. */
@@ -62,9 +66,11 @@ export class LagMetrics {
       if (r.volume === null) {
         this.#volumeSize.remove({ replica });
         this.#volumeFree.remove({ replica });
+        this.#volumeChecked.remove({ replica });
       } else {
         this.#volumeSize.set({ replica }, r.volume.totalBytes);
         this.#volumeFree.set({ replica }, r.volume.freeBytes);
+        this.#volumeChecked.set({ replica }, Date.parse(r.volume.checkedAt) / 1000);
       }
     }
     return this.registry.metrics();

@@ -2,14 +2,15 @@ import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 import { volumeSpace, type VolumeSpace } from './volume-space.js';
 
-/** A `file` replica's archive volume as last read: its size and what this user may still write there. */
+/** An archive volume as last read: its size and what this user may still write there. */
 export interface VolumeReading extends VolumeSpace {
   atMs: number;
 }
 
 /**
- * Reads a `file` replica's archive volume (statfs) at start and every interval, so that the
- * lag endpoint can show how much room is left before a write fails with DISK_FULL. A failed
+ * Reads an archive volume (statfs) at start and every interval, so that the lag endpoint can
+ * show how much room is left before a write fails with DISK_FULL (the agent for its `file`
+ * replicas, the receiver for its archive, whose reading travels with its ACKs). A failed
  * read (the volume gone, say) leaves no reading rather than a stale one.
  */
 export class VolumePoller {

@@ -16,7 +16,7 @@ export interface TargetDependencies {
   /** The agent's id (loadAgentId), presented to receivers. */
   agentId?: string | undefined;
   /** A remote replica's archive volume, as its receiver reports it. */
-  onVolume?: ((reading: VolumeReading) => void) | undefined;
+  onVolume?: ((reading: VolumeReading | undefined) => void) | undefined;
 }
 
 /** The one place that maps a replica definition's `type` to its backend. */

@@ -82,6 +82,8 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
   let readOnlyWas: boolean | undefined;
   /** The target's data has been touched (a database dropped, a restore begun, its datadir swapped). */
   let changed = false;
+  /** A physical restore stops the server: a read_only set at runtime does not outlive that. */
+  let serverRestarts = false;
   try {
     log.info({ archive: options.archiveRoot }, 'planning the promotion');
     // Never a refusal of its own: whatever stops it, the plan reports in its order.
@@ -128,6 +130,9 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
         throw err;
       });
       await readOnlyUntilDone();
+      // From here the server may be stopped and started again on its own datadir (a copy that
+      // could not be made durable): its read_only is then what its config says.
+      serverRestarts = true;
       await stopOnceStaged(staging, server, physical, connect, log);
       log.info({ base: base.id, staging: physical.staging }, 'physical base prepared');
       changed = true;
@@ -139,8 +144,17 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       log.info('target server started on the restored datadir');
     } else {
       await readOnlyUntilDone();
-      if (plan.replaceDatabases.length > 0) changed = true;
-      for (const name of plan.replaceDatabases) await server.dropDatabase(name);
+      for (const name of plan.replaceDatabases) {
+        try {
+          await server.dropDatabase(name);
+        } catch (err) {
+          // A lock wait that timed out dropped nothing (the server locks every table of the
+          // database before it drops one); any other failure may have dropped some.
+          if (!isLockWaitTimeout(err)) changed = true;
+          throw err;
+        }
+        changed = true;
+      }
     }
     // Events stay off while the data is made the primary's (from a physical base the server has
     // just started on the restored datadir: an event due in that moment may have run).
@@ -222,6 +236,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     return { ...plan, filesRestored, hooks };
   } catch (err) {
     if (readOnlyWas !== undefined && changed) log.warn('the target stays read-only (read_only = ON) after the failed promotion: it is partly restored; promote again with --replace');
+    else if (readOnlyWas !== undefined && serverRestarts) log.warn('the promotion failed once the target was being stopped: its data is unchanged, and a server started again takes read_only from its config');
     else if (readOnlyWas !== undefined) {
       // Nothing of the target's data was touched: its read_only is put back as it was.
       const was = readOnlyWas;
@@ -279,4 +294,10 @@ async function stageLikelyBase(options: PromoteOptions, server: TargetServer, lo
       await rm(plan.staging, { recursive: true, force: true });
     },
   };
+}
+
+/** The target answered ER_LOCK_WAIT_TIMEOUT (1205): the statement waited for a lock and did nothing. */
+function isLockWaitTimeout(err: unknown): boolean {
+  const cause = (err as { cause?: { errno?: number } } | undefined)?.cause;
+  return cause?.errno === 1205;
 }

@@ -18,8 +18,9 @@ export class TargetServer {
   ) {}
 
   static async connect(credentials: ClientCredentials, describe: string): Promise<TargetServer> {
+    let conn: Connection | undefined;
     try {
-      const conn = await createConnection({
+      conn = await createConnection({
         ...(credentials.socketPath !== undefined ? { socketPath: credentials.socketPath } : { host: credentials.host, port: credentials.port }),
         user: credentials.user,
         password: credentials.password,
@@ -31,6 +32,8 @@ export class TargetServer {
       await conn.query(`SET SESSION lock_wait_timeout = ${DEFAULT_PROMOTE_LOCK_WAIT_TIMEOUT_S}`);
       return new TargetServer(conn, describe);
     } catch (err) {
+      // A connection that opened and then failed is closed here: startTarget polls connect().
+      conn?.destroy();
       const e = err as { code?: string; message?: string };
       throw new HotspareError('TARGET_UNREACHABLE', `cannot connect to the target ${describe}: ${e.code ?? e.message ?? String(err)}`, {
         cause: err,
@@ -175,7 +178,10 @@ export class TargetServer {
 
   async readOnly(): Promise<boolean> {
     const [row] = await this.#query('SELECT @@global.read_only AS ro');
-    return Number(row?.['ro']) === 1;
+    // Anything but a plain "off" counts as on: a wrong guess must never make a standby writable.
+    const value = row?.['ro'];
+    const off = value !== null && value !== undefined && value !== '' && (Number(value) === 0 || String(value).toUpperCase() === 'OFF');
+    return !off;
   }
 
   async setReadOnly(on: boolean): Promise<void> {

@@ -69,7 +69,8 @@ export const ackSchema = z.object({
   boundaryPosition: position,
   commitTimestampS: z.number().optional(),
   gtid: optionalText,
-  volume: ackVolumeSchema.optional(),
+  // Read on its own (decodeAck): advisory, it never fails the durable point beside it.
+  volume: z.unknown().optional(),
 });
 /** What an ACK says: the durable point, and the volume when the receiver read it. */
 export type Ack = DurablePoint & { volume?: AckVolume };
@@ -93,9 +94,12 @@ export function decodeJson<T>(payload: Buffer, schema: z.ZodType<T>, what: strin
 
 export function decodeAck(payload: Buffer): { point: DurablePoint; volume: AckVolume | undefined } {
   const a = decodeJson(payload, ackSchema, 'ACK');
+  // A volume that is not one (a receiver's statfs beyond 2^53 bytes, a bug) is left out: the
+  // durable point must still count, or the session would end at every ACK.
+  const volume = a.volume === undefined ? undefined : ackVolumeSchema.safeParse(a.volume);
   return {
     point: { file: a.file, position: a.position, boundaryFile: a.boundaryFile, boundaryPosition: a.boundaryPosition, commitTimestampS: a.commitTimestampS, gtid: a.gtid },
-    volume: a.volume,
+    volume: volume?.success === true ? volume.data : undefined,
   };
 }
 

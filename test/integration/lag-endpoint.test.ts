@@ -177,6 +177,7 @@ describe('lag endpoint', () => {
     expect(sampleValue(samples, 'hotspare_archive_volume_size_bytes', labels)).toBe(after.volume?.totalBytes);
     expect(sampleValue(samples, 'hotspare_archive_volume_free_bytes', labels)).toBe(after.volume?.freeBytes);
     expect(families.get('hotspare_archive_volume_free_bytes')?.type).toBe('gauge');
+    expect(sampleValue(samples, 'hotspare_archive_volume_checked_timestamp_seconds', labels)).toBe(Date.parse(after.volume?.checkedAt ?? '') / 1000);
     expect(sampleValue(samples, 'hotspare_replica_state', { replica: REPLICA, state: 'streaming' })).toBe(1);
     expect(families.get('hotspare_binlog_bytes_shipped_total')?.type).toBe('counter');
     expect(families.get('hotspare_replica_lag_seconds')?.type).toBe('gauge');

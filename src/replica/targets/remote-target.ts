@@ -67,7 +67,7 @@ export interface RemoteTargetOptions {
   /** Who connects, the same across the agent's restarts (loadAgentId); a new one per target without it. */
   agentId?: string | undefined;
   /** Told the receiver's archive volume (size, room) whenever it reports it (with its ACKs). */
-  onVolume?: ((reading: VolumeReading) => void) | undefined;
+  onVolume?: ((reading: VolumeReading | undefined) => void) | undefined;
   limits?: Partial<RemoteLimits>;
 }
 
@@ -199,7 +199,7 @@ class RemoteSession implements ReplicaSession {
     clock: Clock | undefined,
     staging: BaseStaging | undefined,
     /** Told the receiver's archive volume whenever an ACK carries it. */
-    private readonly onVolume?: ((reading: VolumeReading) => void) | undefined,
+    private readonly onVolume?: ((reading: VolumeReading | undefined) => void) | undefined,
   ) {
     this.#clock = clock ?? systemClock;
     let markGone!: () => void;
@@ -349,7 +349,9 @@ class RemoteSession implements ReplicaSession {
       case FrameType.ACK:
         {
           const ack = decodeAck(frame.payload);
-          if (ack.volume !== undefined) this.onVolume?.({ totalBytes: ack.volume.totalBytes, freeBytes: ack.volume.freeBytes, atMs: this.#clock.nowMs() - ack.volume.ageMs });
+          // An ACK without it (the receiver could not read its volume, or predates the field)
+          // clears the reading: none rather than a stale one, as for a file replica.
+          this.onVolume?.(ack.volume === undefined ? undefined : { totalBytes: ack.volume.totalBytes, freeBytes: ack.volume.freeBytes, atMs: this.#clock.nowMs() - ack.volume.ageMs });
           this.#onAck(ack.point);
         }
         return;

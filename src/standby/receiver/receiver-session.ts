@@ -251,7 +251,8 @@ export class ReceiverSession {
   #onDurable(point: DurablePoint): void {
     // The volume travels as its age, not a time: the two hosts' clocks need not agree.
     const volume = this.options.volume?.();
-    const ack: Ack = volume === undefined ? point : { ...point, volume: { totalBytes: volume.totalBytes, freeBytes: volume.freeBytes, ageMs: Math.max(0, this.options.nowMs() - volume.atMs) } };
+    const whole = (n: number): number => Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(n)));
+    const ack: Ack = volume === undefined ? point : { ...point, volume: { totalBytes: whole(volume.totalBytes), freeBytes: whole(volume.freeBytes), ageMs: whole(this.options.nowMs() - volume.atMs) } };
     this.options.wire.send(FrameType.ACK, [encodeJson(ack)]);
     this.#resumeIfRoom();
   }

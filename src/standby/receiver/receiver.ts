@@ -103,6 +103,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
     await lock.release();
     throw err;
   }
+  state.startVolumePoller();
   const tcpAddress = tcp.address() as AddressInfo;
   const httpAddress = http?.address() as AddressInfo | undefined;
   log.info({ version: hotspareVersion(), archive: options.archive, listen: `${tcpAddress.address}:${tcpAddress.port}`, tls: options.tls !== undefined }, 'receiver listening');
@@ -222,6 +223,10 @@ class ReceiverState {
         this.#volume = reading;
       },
     });
+  }
+
+  /** Starts reading the archive volume; once the receiver serves (a failed start leaves no timer). */
+  startVolumePoller(): void {
     this.#volumePoller.start();
   }
 

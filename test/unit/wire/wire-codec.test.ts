@@ -109,9 +109,9 @@ describe('ACK (wire v3)', () => {
     expect(decodeAck(encodeJson({ ...point, volume }))).toEqual({ point, volume });
   });
 
-  it('refuses a volume that is not one (negative, fractional, missing a field)', () => {
-    for (const volume of [{ totalBytes: -1, freeBytes: 0, ageMs: 0 }, { totalBytes: 1.5, freeBytes: 0, ageMs: 0 }, { totalBytes: 10, freeBytes: 1 }]) {
-      expect(() => decodeAck(encodeJson({ ...point, volume }))).toThrow(HotspareError);
+  it('leaves out a volume that is not one (negative, fractional, missing a field, beyond 2^53) and keeps the durable point', () => {
+    for (const volume of [{ totalBytes: -1, freeBytes: 0, ageMs: 0 }, { totalBytes: 1.5, freeBytes: 0, ageMs: 0 }, { totalBytes: 10, freeBytes: 1 }, { totalBytes: 2 ** 60, freeBytes: 1, ageMs: 0 }, 'full']) {
+      expect(decodeAck(encodeJson({ ...point, volume }))).toEqual({ point, volume: undefined });
     }
   });
 });
