@@ -40,7 +40,7 @@ export interface ReplicaLagReport {
   warnings: LagIssue[];
   /** The last failure of its stream while it is not streaming. */
   error: { code: string; message: string; hint: string; at: string } | null;
-  /** The replica's archive volume as last read (a remote one's as its receiver reports it with its ACKs); null before the first reading. */
+  /** The replica's archive volume as last read (a remote one's as its receiver reports it); null before the first reading. */
   volume: { totalBytes: number; freeBytes: number; checkedAt: string } | null;
 }
 

@@ -23,7 +23,7 @@ export interface ReplicaSnapshot {
   /** Since when the replica has been without a stream (undefined while connected). */
   disconnectedSinceMs: number | undefined;
   failure: { state: ReplicaState; code: string; message: string; hint: string; atMs: number } | undefined;
-  /** The archive volume as last read (a remote replica's from its receiver's ACKs); undefined before the first reading. */
+  /** The archive volume as last read (a remote replica's from its receiver); undefined before the first reading. */
   volume: VolumeReading | undefined;
   /** Read when the snapshot is read (the spool syncers keep these counters). */
   readonly files: ReplicaFilesSnapshot;

@@ -43,8 +43,8 @@ export class LagMetrics {
     this.#primaryReachable = new Gauge({ name: 'hotspare_primary_reachable', help: '1 while the agent reads the primary\'s head successfully.', registers });
     this.#volumeSize = new Gauge({ name: 'hotspare_archive_volume_size_bytes', help: 'Size of a replica\'s archive volume (a remote one\'s as its receiver reports it; absent until read).', labelNames: ['replica'], registers });
     this.#volumeFree = new Gauge({ name: 'hotspare_archive_volume_free_bytes', help: 'Bytes the archive\'s writer may still write on a replica\'s archive volume (a remote one\'s as its receiver reports it; absent until read).', labelNames: ['replica'], registers });
-    // A remote replica's reading arrives with its receiver's ACKs: with an idle primary or a
-    // full volume none come, and the age says how old the room figures are.
+    // A remote replica's reading comes from its receiver: while the receiver is away none
+    // come, and the age says how old the room figures are.
     this.#volumeChecked = new Gauge({ name: 'hotspare_archive_volume_checked_timestamp_seconds', help: 'When the archive volume figures were read (Unix time).', labelNames: ['replica'], registers });
   }
 

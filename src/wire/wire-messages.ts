@@ -37,10 +37,12 @@ const resumeSchema = z.object({
   commitTimestampS: z.number().optional(),
   gtid: optionalText,
 });
-export const welcomeSchema = z.object({ protocol: z.number().int(), resume: resumeSchema.nullable() });
+export const welcomeSchema = z.object({ protocol: z.number().int(), resume: resumeSchema.nullable(), volume: z.unknown().optional() });
 export interface Welcome {
   protocol: number;
   resume: ResumePoint | null;
+  /** The receiver's archive volume (optional in version 3; see AckVolume). */
+  volume?: AckVolume | undefined;
 }
 
 /** Why a receiver refused a handshake. */
@@ -75,6 +77,36 @@ export const ackSchema = z.object({
 /** What an ACK says: the durable point, and the volume when the receiver read it. */
 export type Ack = DurablePoint & { volume?: AckVolume };
 
+/**
+ * A volume reading as it travels: whole bytes within what JSON numbers carry exactly, and its age
+ * instead of its time (the two hosts' clocks need not agree).
+ */
+export function volumeForWire(reading: { totalBytes: number; freeBytes: number; atMs: number }, nowMs: number): AckVolume {
+  const whole = (n: number): number => Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(n)));
+  return { totalBytes: whole(reading.totalBytes), freeBytes: whole(reading.freeBytes), ageMs: whole(nowMs - reading.atMs) };
+}
+
+/** A volume field as the receiver sends it (ACK, WELCOME, PING), or undefined: never a throw, it is advisory. */
+function readVolume(value: unknown): AckVolume | undefined {
+  if (value === undefined) return undefined;
+  const volume = ackVolumeSchema.safeParse(value);
+  return volume.success ? volume.data : undefined;
+}
+
+/**
+ * A receiver's PING may carry `{"volume": ...}`, so that an idle session (no ACKs) still brings
+ * the volume's figures; a PING of a peer from before it is empty. Whatever it holds, a PING
+ * never drops the connection: undefined when it says nothing usable.
+ */
+export function decodePingVolume(payload: Buffer): AckVolume | undefined {
+  if (payload.length === 0) return undefined;
+  try {
+    return readVolume((JSON.parse(payload.toString('utf8')) as { volume?: unknown } | null)?.volume);
+  } catch {
+    return undefined;
+  }
+}
+
 export function encodeJson(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
@@ -96,17 +128,16 @@ export function decodeAck(payload: Buffer): { point: DurablePoint; volume: AckVo
   const a = decodeJson(payload, ackSchema, 'ACK');
   // A volume that is not one (a receiver's statfs beyond 2^53 bytes, a bug) is left out: the
   // durable point must still count, or the session would end at every ACK.
-  const volume = a.volume === undefined ? undefined : ackVolumeSchema.safeParse(a.volume);
   return {
     point: { file: a.file, position: a.position, boundaryFile: a.boundaryFile, boundaryPosition: a.boundaryPosition, commitTimestampS: a.commitTimestampS, gtid: a.gtid },
-    volume: volume?.success === true ? volume.data : undefined,
+    volume: readVolume(a.volume),
   };
 }
 
 export function decodeWelcome(payload: Buffer): Welcome {
   const w = decodeJson(payload, welcomeSchema, 'WELCOME');
   const r = w.resume;
-  return { protocol: w.protocol, resume: r === null ? null : { file: r.file, position: r.position, commitTimestampS: r.commitTimestampS, gtid: r.gtid } };
+  return { protocol: w.protocol, resume: r === null ? null : { file: r.file, position: r.position, commitTimestampS: r.commitTimestampS, gtid: r.gtid }, volume: readVolume(w.volume) };
 }
 
 const FLAG_BOUNDARY = 0x01;

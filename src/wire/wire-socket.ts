@@ -14,6 +14,8 @@ export interface WireSocketOptions {
   onClose(err: Error | undefined): void;
   /** Dates the last frame sent and received (heartbeats, idle timeout); the system clock by default. */
   clock?: Clock;
+  /** Told each PING's payload when it has one (the receiver's volume). A throw drops the connection, so it must not throw. */
+  onPing?: (payload: Buffer) => void;
 }
 
 /**
@@ -131,7 +133,10 @@ export class WireSocket {
     try {
       for (const frame of this.#decoder.push(chunk)) {
         if (this.#closed) return;
-        if (frame.type === FrameType.PING) continue;
+        if (frame.type === FrameType.PING) {
+          if (frame.segments.length > 0 && frame.payload.length > 0) this.options.onPing?.(frame.payload);
+          continue;
+        }
         this.options.onFrame(frame);
       }
     } catch (err) {

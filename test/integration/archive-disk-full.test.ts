@@ -185,5 +185,8 @@ describe('a full archive volume', () => {
     await waitFor('the remote replica to catch up exactly', () => identical(archive), 60_000, 100);
     await waitFor('the remote replica to report streaming', () => replica('standby').state === 'streaming', 30_000, 50);
     expect(receiver.running).toBe(true);
+    // With nothing more to acknowledge, the receiver's heartbeats bring its next reading: the
+    // agent sees the grown volume without a write.
+    await waitFor('the agent to see the grown volume', () => replica('standby').volume?.totalBytes === 64 * 1024 * 1024, 30_000, 100);
   });
 });

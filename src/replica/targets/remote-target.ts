@@ -27,6 +27,8 @@ import type { Logger } from '../../platform/logger.js';
 import { FrameType, wireError, type Frame } from '../../wire/wire-frame.js';
 import {
   decodeAck,
+  decodePingVolume,
+  type AckVolume,
   decodeFileResponse,
   decodeJson,
   decodeWelcome,
@@ -210,6 +212,11 @@ class RemoteSession implements ReplicaSession {
       heartbeatIntervalMs: limits.heartbeatIntervalMs,
       idleTimeoutMs: limits.idleTimeoutMs,
       onFrame: (frame) => this.#onFrame(frame),
+      // A receiver's heartbeat may carry its volume (an empty one, from before that, says nothing).
+      onPing: (payload) => {
+        const volume = decodePingVolume(payload);
+        if (volume !== undefined) this.#reportVolume(volume);
+      },
       onClose: (err) => {
         this.#onClose(err);
         markGone();
@@ -318,6 +325,7 @@ class RemoteSession implements ReplicaSession {
           return;
         }
         this.resume = welcome.resume ?? undefined;
+        this.#reportVolume(welcome.volume);
         this.#wire.setLimit(DEFAULT_WIRE_FRAME_BYTES_MAX);
         handshake.resolve();
         return;
@@ -351,7 +359,7 @@ class RemoteSession implements ReplicaSession {
           const ack = decodeAck(frame.payload);
           // An ACK without it (the receiver could not read its volume, or predates the field)
           // clears the reading: none rather than a stale one, as for a file replica.
-          this.onVolume?.(ack.volume === undefined ? undefined : { totalBytes: ack.volume.totalBytes, freeBytes: ack.volume.freeBytes, atMs: this.#clock.nowMs() - ack.volume.ageMs });
+          this.#reportVolume(ack.volume);
           this.#onAck(ack.point);
         }
         return;
@@ -374,6 +382,10 @@ class RemoteSession implements ReplicaSession {
       default:
         throw wireError(`unexpected frame type ${frame.type} from the receiver`);
     }
+  }
+
+  #reportVolume(volume: AckVolume | undefined): void {
+    this.onVolume?.(volume === undefined ? undefined : { totalBytes: volume.totalBytes, freeBytes: volume.freeBytes, atMs: this.#clock.nowMs() - volume.ageMs });
   }
 
   #onAck(point: DurablePoint): void {

@@ -18,6 +18,7 @@ import {
   encodeFileResponse,
   encodeJson,
   type Ack,
+  volumeForWire,
   type FileRequest,
   type EventPiece,
   type FileResult,
@@ -143,6 +144,11 @@ export class ReceiverSession {
     }
   }
 
+  /** Sends the agent a PING with `payload` (the archive volume's figures). */
+  sendPing(payload: Buffer): void {
+    this.options.wire.send(FrameType.PING, [payload]);
+  }
+
   /** Reports the failure to the agent, logs it, and drops the connection. */
   fail(err: unknown): void {
     if (this.options.wire.closed) return;
@@ -251,8 +257,7 @@ export class ReceiverSession {
   #onDurable(point: DurablePoint): void {
     // The volume travels as its age, not a time: the two hosts' clocks need not agree.
     const volume = this.options.volume?.();
-    const whole = (n: number): number => Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(n)));
-    const ack: Ack = volume === undefined ? point : { ...point, volume: { totalBytes: whole(volume.totalBytes), freeBytes: whole(volume.freeBytes), ageMs: whole(this.options.nowMs() - volume.atMs) } };
+    const ack: Ack = volume === undefined ? point : { ...point, volume: volumeForWire(volume, this.options.nowMs()) };
     this.options.wire.send(FrameType.ACK, [encodeJson(ack)]);
     this.#resumeIfRoom();
   }

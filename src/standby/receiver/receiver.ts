@@ -27,7 +27,7 @@ import { systemClock, type Clock } from '../../platform/clock.js';
 import { VolumePoller, type VolumeReading } from '../../platform/volume-poller.js';
 import type { Logger } from '../../platform/logger.js';
 import { FrameType, wireError, type Frame } from '../../wire/wire-frame.js';
-import { decodeJson, encodeJson, helloSchema, type Hello, type Problem, type RefusalCode, type Welcome } from '../../wire/wire-messages.js';
+import { decodeJson, encodeJson, helloSchema, volumeForWire, type AckVolume, type Hello, type Problem, type RefusalCode, type Welcome } from '../../wire/wire-messages.js';
 import { WireSocket } from '../../wire/wire-socket.js';
 import { ReceiverSession } from './receiver-session.js';
 import { receiverStatus, type ReceiverStatus } from './receiver-status.js';
@@ -221,8 +221,17 @@ class ReceiverState {
       logger: log,
       onReading: (reading) => {
         this.#volume = reading;
+        // Each reading goes to the agent of the session at once, on a PING: an idle primary
+        // sends nothing to acknowledge, and the agent's own requests keep the link from ever
+        // being quiet enough for a heartbeat. Only an agent past the handshake learns of it.
+        const volume = this.#volumeOnWire();
+        if (volume !== undefined) this.#session?.sendPing(encodeJson({ volume }));
       },
     });
+  }
+
+  #volumeOnWire(): AckVolume | undefined {
+    return this.#volume === undefined ? undefined : volumeForWire(this.#volume, this.#clock.nowMs());
   }
 
   /** Starts reading the archive volume; once the receiver serves (a failed start leaves no timer). */
@@ -358,7 +367,7 @@ class ReceiverState {
     this.#agent = { id: hello.agentId, remote: wire.remote };
     this.#lastHeardAtMs = this.#clock.nowMs();
     wire.setLimit(DEFAULT_WIRE_FRAME_BYTES_MAX);
-    const welcome: Welcome = { protocol: WIRE_PROTOCOL_VERSION, resume: writer.resume ?? null };
+    const welcome: Welcome = { protocol: WIRE_PROTOCOL_VERSION, resume: writer.resume ?? null, volume: this.#volumeOnWire() };
     wire.send(FrameType.WELCOME, [encodeJson(welcome)]);
     log.info({ agentId: hello.agentId, resume: writer.resume ?? null }, 'agent connected');
     return session;

@@ -5,6 +5,8 @@ import { encodeFrame, FrameDecoder, FrameType } from '../../../src/wire/wire-fra
 import { DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX, DEFAULT_WIRE_FRAME_BYTES_MAX } from '../../../src/config/defaults.js';
 import {
   decodeAck,
+  decodePingVolume,
+  decodeWelcome,
   decodeEventPiece,
   decodeEvents,
   decodeFileRequest,
@@ -113,6 +115,23 @@ describe('ACK (wire v3)', () => {
     for (const volume of [{ totalBytes: -1, freeBytes: 0, ageMs: 0 }, { totalBytes: 1.5, freeBytes: 0, ageMs: 0 }, { totalBytes: 10, freeBytes: 1 }, { totalBytes: 2 ** 60, freeBytes: 1, ageMs: 0 }, 'full']) {
       expect(decodeAck(encodeJson({ ...point, volume }))).toEqual({ point, volume: undefined });
     }
+  });
+});
+
+describe('the receiver\'s volume on heartbeats and in WELCOME (wire v3)', () => {
+  const volume = { totalBytes: 64 * 1024 * 1024, freeBytes: 60 * 1024 * 1024, ageMs: 1200 };
+
+  it('a PING carries it; an empty PING (a receiver from before it) or one with anything else says nothing, and never throws', () => {
+    expect(decodePingVolume(encodeJson({ volume }))).toEqual(volume);
+    for (const payload of [Buffer.alloc(0), Buffer.from('not json'), encodeJson(null), encodeJson({ volume: { totalBytes: -5 } }), encodeJson([1, 2])]) {
+      expect(decodePingVolume(payload)).toBeUndefined();
+    }
+  });
+
+  it('a WELCOME carries it, or not', () => {
+    expect(decodeWelcome(encodeJson({ protocol: 3, resume: null, volume })).volume).toEqual(volume);
+    expect(decodeWelcome(encodeJson({ protocol: 3, resume: null })).volume).toBeUndefined();
+    expect(decodeWelcome(encodeJson({ protocol: 3, resume: null, volume: 'full' })).volume).toBeUndefined();
   });
 });
 
