@@ -4,6 +4,17 @@ import { HotspareError } from '../core/errors.js';
 const ER_ACCESS_DENIED = 1045;
 const ER_SPECIFIC_ACCESS_DENIED = 1227;
 const ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236;
+const ER_LOCK_WAIT_TIMEOUT = 1205;
+
+/**
+ * ER_LOCK_WAIT_TIMEOUT: the statement waited lock_wait_timeout for a metadata lock and did
+ * nothing. Seen as mysql2 raised it or wrapped as the cause of a HotspareError (queryRows,
+ * TargetServer).
+ */
+export function isLockWaitTimeout(err: unknown): boolean {
+  const cause: unknown = err instanceof HotspareError ? err.cause : err;
+  return (cause as { errno?: number } | undefined)?.errno === ER_LOCK_WAIT_TIMEOUT;
+}
 
 /**
  * Translates a mysql2 error into a HotspareError with an operator hint. A dump request for a

@@ -14,6 +14,7 @@ import type { TargetSpec } from './stop-point.js';
 import { TargetServer } from './target-server.js';
 import { planPhysicalRestore, stagePhysicalBase, startTarget, stopOnceStaged, swapDatadir, type PhysicalStaging, type StreamExtractor } from './physical-restore.js';
 import { readArchiveIdentity, samePrimary } from '../archive/archive-identity.js';
+import { isLockWaitTimeout } from '../primary/mysql-error.js';
 
 export interface PromoteOptions {
   archiveRoot: string;
@@ -294,10 +295,4 @@ async function stageLikelyBase(options: PromoteOptions, server: TargetServer, lo
       await rm(plan.staging, { recursive: true, force: true });
     },
   };
-}
-
-/** The target answered ER_LOCK_WAIT_TIMEOUT (1205): the statement waited for a lock and did nothing. */
-function isLockWaitTimeout(err: unknown): boolean {
-  const cause = (err as { cause?: { errno?: number } } | undefined)?.cause;
-  return cause?.errno === 1205;
 }

@@ -11,9 +11,8 @@ import {
 import { HotspareError } from '../../core/errors.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
+import { isLockWaitTimeout } from '../mysql-error.js';
 import { baseAbortedError, isAborted, queryRows as query } from './base-session.js';
-
-const ER_LOCK_WAIT_TIMEOUT = 1205;
 
 /** A statement on the primary that has run long enough to hold up FLUSH TABLES WITH READ LOCK. */
 interface LongStatement {
@@ -90,12 +89,6 @@ export async function acquireGlobalReadLock(conn: Connection, options: GlobalRea
     }
     await sleep(pauseMs);
   }
-}
-
-/** ER_LOCK_WAIT_TIMEOUT, as queryRows wraps it (the server's error is the cause). */
-function isLockWaitTimeout(err: unknown): boolean {
-  const cause: unknown = err instanceof HotspareError ? err.cause : err;
-  return (cause as { errno?: number } | undefined)?.errno === ER_LOCK_WAIT_TIMEOUT;
 }
 
 /**
