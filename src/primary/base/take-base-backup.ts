@@ -11,7 +11,6 @@ import {
 import type { PrimaryConnection } from '../../config/load.js';
 import { DEFAULT_BASE_LOCK_WAIT_TIMEOUT_S, DEFAULT_BASE_SESSION_WAIT_TIMEOUT_S, DEFAULT_BASE_STREAMS } from '../../config/defaults.js';
 import { HotspareError } from '../../core/errors.js';
-import { quoteIdentifier } from '../../core/sql-literal.js';
 import type { Clock } from '../../platform/clock.js';
 import { withClientDefaultsFile } from '../../platform/client-defaults-file.js';
 import type { Logger } from '../../platform/logger.js';
@@ -100,12 +99,10 @@ export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<Ba
     // Under the lock too: the accounts of the base's coordinates (a replayed GRANT or ALTER USER
     // for an account created before them must find it on the standby).
     const accounts = await dumpAccounts(conn, log);
-    // Open every snapshot table now: the transaction holds its metadata lock until COMMIT, so
-    // a concurrent ALTER waits for the backup instead of breaking it ("table definition has
-    // changed"), and the schema dumped under the lock stays the schema of the rows.
-    for (const table of inventory.tables.filter((t) => t.transactional)) {
-      await query(conn, `SELECT 1 FROM ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.name)} LIMIT 0`, endpoint);
-    }
+    // Every table is opened under the lock by each row-stream session (RowStreamClient.openTables,
+    // in dumpUnderLock), whose transaction holds its metadata lock until it has read its last
+    // table: a concurrent ALTER waits for the backup instead of breaking it ("table definition
+    // has changed"), and the schema dumped under the lock stays the schema of the rows.
     if (tableLocks !== undefined && !(await tableLocks.lock(inventory.tables.filter((t) => !t.transactional)))) tableLocks = undefined;
     log.info({ id, binlog, databases: inventory.databases.length, tables: inventory.tables.length, tablesLocked: tableLocks?.tables ?? 0, tableLockSession: tableLocks?.threadId }, 'base backup: locked, snapshot taken');
 
