@@ -21,10 +21,9 @@ export async function writeFileDurable(
   try {
     if (typeof data === 'string') await handle.writeFile(data);
     else if (Buffer.isBuffer(data)) await writeAllAt(handle, data, 0);
-    if (streamed !== undefined) {
-      for await (const chunk of data as AsyncIterable<Buffer>) await streamed.write(chunk);
-      await streamed.finish();
-    } else await handle.sync();
+    else for await (const chunk of data) await (streamed as StreamedFileWriter).write(chunk);
+    // The streamed writer's finish() waits for its writes and write-backs, then fsyncs.
+    await (streamed === undefined ? handle.sync() : streamed.finish());
   } catch (err) {
     // No write may still be under way when the file is closed and removed.
     await streamed?.settle();
