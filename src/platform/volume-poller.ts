@@ -10,7 +10,7 @@ export interface VolumeReading extends VolumeSpace {
 /**
  * Reads an archive volume (statfs) at start and every interval, so that the lag endpoint can
  * show how much room is left before a write fails with DISK_FULL (the agent for its `file`
- * replicas, the receiver for its archive, whose reading travels with its ACKs). A failed
+ * replicas, the receiver for its archive, whose reading it sends to the agent). A failed
  * read (the volume gone, say) leaves no reading rather than a stale one.
  */
 export class VolumePoller {

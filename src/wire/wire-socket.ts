@@ -134,7 +134,7 @@ export class WireSocket {
       for (const frame of this.#decoder.push(chunk)) {
         if (this.#closed) return;
         if (frame.type === FrameType.PING) {
-          if (frame.segments.length > 0 && frame.payload.length > 0) this.options.onPing?.(frame.payload);
+          if (frame.payload.length > 0) this.options.onPing?.(frame.payload);
           continue;
         }
         this.options.onFrame(frame);

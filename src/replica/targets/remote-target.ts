@@ -68,7 +68,7 @@ export interface RemoteTargetOptions {
   baseStagingDir?: string | undefined;
   /** Who connects, the same across the agent's restarts (loadAgentId); a new one per target without it. */
   agentId?: string | undefined;
-  /** Told the receiver's archive volume (size, room) whenever it reports it (with its ACKs). */
+  /** Told the receiver's archive volume (size, room) whenever it reports it (ACK, WELCOME, PING). */
   onVolume?: ((reading: VolumeReading | undefined) => void) | undefined;
   limits?: Partial<RemoteLimits>;
 }
@@ -200,7 +200,7 @@ class RemoteSession implements ReplicaSession {
     private readonly log: Logger,
     clock: Clock | undefined,
     staging: BaseStaging | undefined,
-    /** Told the receiver's archive volume whenever an ACK carries it. */
+    /** Told the receiver's archive volume whenever a frame carries it (ACK, WELCOME, PING). */
     private readonly onVolume?: ((reading: VolumeReading | undefined) => void) | undefined,
   ) {
     this.#clock = clock ?? systemClock;

@@ -8,7 +8,6 @@ import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, CRC32_RESIDUE, eventChecksu
 import type { BinlogRecord, DurablePoint } from '../../core/binlog-record.js';
 import { HotspareError, errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../platform/logger.js';
-import type { VolumeReading } from '../../platform/volume-poller.js';
 import { FrameType, wireError, type Frame } from '../../wire/wire-frame.js';
 import {
   FileOp,
@@ -18,7 +17,7 @@ import {
   encodeFileResponse,
   encodeJson,
   type Ack,
-  volumeForWire,
+  type AckVolume,
   type FileRequest,
   type EventPiece,
   type FileResult,
@@ -38,8 +37,8 @@ export interface ReceiverSessionOptions {
   /** Reading stops while this many bytes of file requests wait their turn. */
   fileQueueBytesMax: number;
   nowMs: () => number;
-  /** The archive volume as last read (sent with each ACK); undefined when it could not be read. */
-  volume?: () => VolumeReading | undefined;
+  /** The archive volume as last read, as it travels (sent with each ACK); undefined when it could not be read. */
+  volume?: () => AckVolume | undefined;
   /** Told of every failure the session reports to its agent before it drops the connection. */
   onProblem?: (problem: Problem) => void;
 }
@@ -255,9 +254,8 @@ export class ReceiverSession {
   }
 
   #onDurable(point: DurablePoint): void {
-    // The volume travels as its age, not a time: the two hosts' clocks need not agree.
     const volume = this.options.volume?.();
-    const ack: Ack = volume === undefined ? point : { ...point, volume: volumeForWire(volume, this.options.nowMs()) };
+    const ack: Ack = volume === undefined ? point : { ...point, volume };
     this.options.wire.send(FrameType.ACK, [encodeJson(ack)]);
     this.#resumeIfRoom();
   }

@@ -204,7 +204,7 @@ class ReceiverState {
   #lastProblem: (Problem & { atMs: number }) | undefined;
   #closing = false;
   readonly #clock: Clock;
-  /** The archive volume as last read: sent with every ACK, so the agent's /lag shows the standby's room. */
+  /** The archive volume as last read: sent to the agent (ACK, WELCOME, PING), so its /lag shows the standby's room. */
   #volume: VolumeReading | undefined;
   readonly #volumePoller: VolumePoller;
 
@@ -230,6 +230,7 @@ class ReceiverState {
     });
   }
 
+  /** The reading as it travels: its age instead of its time, since the two hosts' clocks need not agree. */
   #volumeOnWire(): AckVolume | undefined {
     return this.#volume === undefined ? undefined : volumeForWire(this.#volume, this.#clock.nowMs());
   }
@@ -358,7 +359,7 @@ class ReceiverState {
       uploadsMax: this.limits.uploadsMax,
       fileQueueBytesMax: this.limits.fileQueueBytesMax,
       nowMs: () => this.#clock.nowMs(),
-      volume: () => this.#volume,
+      volume: () => this.#volumeOnWire(),
       onProblem: (problem) => {
         this.#lastProblem = { ...problem, atMs: this.#clock.nowMs() };
       },
