@@ -41,12 +41,15 @@ describe('hotspare base through the running agent', () => {
     standbyConn = await standby.connect();
     await createWorkloadSchema(conn);
     // Values that must survive the server-rendered literals: line breaks, quotes, backslashes,
-    // NUL and Ctrl-Z inside text, latin1 and gbk bytes, every byte value in a blob.
+    // NUL and Ctrl-Z inside text, latin1 and gbk bytes, every byte value in a blob; the same
+    // without line breaks (quoted, not hex); a text of 9,000 short lines.
     await conn.query(`CREATE TABLE app.tricky (id INT PRIMARY KEY, t TEXT CHARACTER SET utf8mb4, l VARCHAR(40) CHARACTER SET latin1,
       g VARCHAR(40) CHARACTER SET gbk, b BLOB, f FLOAT) ENGINE=InnoDB`);
     await conn.query(`INSERT INTO app.tricky VALUES
       (1, CONCAT('a', CHAR(10), 'b', CHAR(13), 'c\\\\d''e"f', CHAR(0), CHAR(26), 'ü'), _latin1 X'5C27E9FF0A', _gbk X'955C', (SELECT GROUP_CONCAT(CHAR(seq) SEPARATOR '') FROM app.seq_0_to_255), 16777215),
-      (2, 'NULL', 'NULL', NULL, X'', 123.456789), (3, NULL, NULL, NULL, NULL, NULL)`);
+      (2, 'NULL', 'NULL', NULL, X'', 123.456789), (3, NULL, NULL, NULL, NULL, NULL),
+      (4, CONCAT('c\\\\d''e"f', CHAR(0), CHAR(26), 'ü'), _latin1 X'5C27E9FF', _gbk X'955C', (SELECT GROUP_CONCAT(CHAR(seq) SEPARATOR '') FROM app.seq_0_to_255 WHERE seq NOT IN (10, 13)), 1.5),
+      (5, REPEAT(CONCAT('line ', CHAR(13), CHAR(10)), 9000), NULL, NULL, NULL, NULL)`);
     archive = join(dir, 'archive');
     config = writeAgentConfig(dir, primary, [{ name: 'a', type: 'file', path: archive }]);
   }, 120_000);

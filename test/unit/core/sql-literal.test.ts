@@ -14,10 +14,14 @@ describe('tupleExpression', () => {
   it('quotes strings with their character set (hex where bytes could hide a quote), binary as _binary, temporal quoted', () => {
     const one = (name: string, type: string, charset: string | null): string => tupleExpression([dumpColumn(name, type, charset)]);
     const quoted = (id: string): string => `REPLACE(REPLACE(QUOTE(${id}),CHAR(10),'\\\\n'),CHAR(13),'\\\\r')`;
-    expect(one('t', 'varchar', 'latin1')).toBe(`CONCAT('(',CAST(IF(\`t\` IS NULL,'NULL',CONCAT('_latin1',${quoted('`t`')})) AS BINARY),')')`);
+    // QUOTE()d when the value has no line break, else hex: never REPLACE over a long value.
+    const literal = (id: string, introducer: string): string =>
+      `IF(LOCATE(X'0A',CAST(${id} AS BINARY))+LOCATE(X'0D',CAST(${id} AS BINARY))=0,CONCAT('${introducer}',QUOTE(${id})),CONCAT('${introducer} X''',HEX(${id}),''''))`;
+    expect(one('t', 'varchar', 'latin1')).toBe(`CONCAT('(',CAST(IF(\`t\` IS NULL,'NULL',${literal('`t`', '_latin1')}) AS BINARY),')')`);
     expect(one('t', 'text', 'gbk')).toBe("CONCAT('(',CAST(IF(`t` IS NULL,'NULL',CONCAT('_gbk X''',HEX(`t`),'''')) AS BINARY),')')");
-    expect(one('b', 'blob', null)).toBe(`CONCAT('(',CAST(IF(\`b\` IS NULL,'NULL',CONCAT('_binary',${quoted('`b`')})) AS BINARY),')')`);
-    expect(one('g', 'point', null)).toContain("CONCAT('_binary',");
+    expect(one('b', 'blob', null)).toBe(`CONCAT('(',CAST(IF(\`b\` IS NULL,'NULL',${literal('`b`', '_binary')}) AS BINARY),')')`);
+    expect(one('g', 'point', null)).toContain("CONCAT('_binary',QUOTE(`g`))");
+    expect(one('t', 'longtext', 'utf8mb4')).not.toContain('REPLACE');
     expect(one('d', 'datetime', null)).toBe("CONCAT('(',CAST(IF(`d` IS NULL,'NULL',CONCAT('''',`d`,'''')) AS BINARY),')')");
     expect(one('u', 'uuid', null)).toBe(`CONCAT('(',CAST(IF(\`u\` IS NULL,'NULL',${quoted('`u`')}) AS BINARY),')')`);
     expect(one('we`ird', 'int', null)).toBe("CONCAT('(',CAST(IF(`we``ird` IS NULL,'NULL',`we``ird`) AS BINARY),')')");
