@@ -1,6 +1,7 @@
-import { Subject, asyncScheduler, throttleTime, type SchedulerLike, type Subscription, type BehaviorSubject } from 'rxjs';
+import { Subject, asyncScheduler, throttleTime, timer, type SchedulerLike, type Subscription, type BehaviorSubject } from 'rxjs';
 import { LAST_HEARD_PATH, type LastHeardRecord } from '../archive/last-heard.js';
 import type { ReplicaEvent } from '../pipeline/replica-status.js';
+import { DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
 import type { Logger } from '../platform/logger.js';
 import type { ReplicaSession } from '../replica/replica-target.js';
 
@@ -26,13 +27,15 @@ export class LastHeardRecorder {
   #busy = false;
   #next: LastHeardRecord | undefined;
   #stopped = false;
+  readonly #scheduler: SchedulerLike;
 
   constructor(options: { session$: BehaviorSubject<ReplicaSession | undefined>; intervalMs: number; logger: Logger; scheduler?: SchedulerLike }) {
     this.#session$ = options.session$;
     this.#logger = options.logger;
+    this.#scheduler = options.scheduler ?? asyncScheduler;
     this.#subscription = this.#heard
       .pipe(
-        throttleTime(options.intervalMs, options.scheduler ?? asyncScheduler, { leading: true, trailing: true }),
+        throttleTime(options.intervalMs, this.#scheduler, { leading: true, trailing: true }),
       )
       .subscribe((record) => this.#schedule(record));
   }
@@ -106,13 +109,24 @@ export class LastHeardRecorder {
 
   /**
    * Stops recording; the newest observation is written first if the throttle still held it,
-   * so an agent stopped right after catching up leaves a record that says so.
+   * so an agent stopped right after catching up leaves a record that says so. For at most
+   * DEFAULT_STOP_SETTLE_MS: over a slow link the write waits behind whatever the session sent
+   * before (a base upload's pieces, minutes of them), and a stop must not wait for that. The
+   * write goes on while the session closes; the record left is then only older.
    */
   async stop(): Promise<void> {
     this.#subscription.unsubscribe();
     this.#stopped = true;
     const last = this.#last;
-    if (last !== undefined && last !== this.#written) await this.#write(last);
-    else await this.#writing;
+    const writing = last !== undefined && last !== this.#written ? this.#write(last) : this.#writing;
+    let waited: Subscription | undefined;
+    const late = new Promise<'late'>((resolve) => (waited = timer(DEFAULT_STOP_SETTLE_MS, this.#scheduler).subscribe(() => resolve('late'))));
+    try {
+      if ((await Promise.race([writing, late])) === 'late') {
+        this.#logger.warn({ waitedMs: DEFAULT_STOP_SETTLE_MS }, 'the newest record of when the primary was last heard is still on its way to the archive; stopping without waiting for it');
+      }
+    } finally {
+      waited?.unsubscribe();
+    }
   }
 }

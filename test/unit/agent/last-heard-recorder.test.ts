@@ -73,6 +73,18 @@ describe('LastHeardRecorder', () => {
     await recorder.stop();
   });
 
+  it('stop waits at most DEFAULT_STOP_SETTLE_MS for a write that does not finish (a slow link)', async () => {
+    const { recorder, writes, scheduler } = recorderWithWrites(new Promise(() => undefined));
+    recorder.observe(received(300, 5_000));
+    let stopped = false;
+    const stopping = recorder.stop().then(() => (stopped = true));
+    await new Promise((r) => setImmediate(r));
+    expect(stopped).toBe(false);
+    scheduler.flush();
+    await stopping;
+    expect(writes).toEqual([]);
+  });
+
   it('stop writes the newest observation the throttle still held', async () => {
     const { recorder, writes } = recorderWithWrites();
     recorder.observe(durable(100));
