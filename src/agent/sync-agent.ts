@@ -162,6 +162,8 @@ export class SyncAgent {
         onVolume: (reading) => {
           tracker.snapshot.volume = reading;
         },
+        // A base upload to a standby (a staged base) ends with the rest of the base work at a stop.
+        stopSignal: this.#baseAbort.signal,
       });
       const serverId = replicaServerId(config, index);
       // Spool syncers share the pipeline's archive session and run while it is open.

@@ -17,6 +17,8 @@ export interface TargetDependencies {
   agentId?: string | undefined;
   /** A remote replica's archive volume, as its receiver reports it. */
   onVolume?: ((reading: VolumeReading | undefined) => void) | undefined;
+  /** Aborted when the agent stops (a remote replica's base upload ends between pieces). */
+  stopSignal?: AbortSignal | undefined;
 }
 
 /** The one place that maps a replica definition's `type` to its backend. */
@@ -36,6 +38,7 @@ export function createReplicaTarget(definition: ReplicaDefinition, deps: TargetD
         baseStagingDir: deps.stateDir === undefined ? undefined : join(deps.stateDir, 'base-upload', definition.name),
         agentId: deps.agentId,
         onVolume: deps.onVolume,
+        stopSignal: deps.stopSignal,
       });
   }
 }

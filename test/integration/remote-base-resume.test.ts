@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { BASE_METADATA_FILE, BASE_PARTIAL_SUFFIX, type BaseBackupMetadata } from
 import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { startAgent, tempDir } from '../support/agent-harness.js';
+import { HotspareProcess, writeAgentConfig } from '../support/agent-process.js';
 import { expectArchiveEqual } from '../support/binlog-compare.js';
 import { CuttingProxy } from '../support/cutting-proxy.js';
 import { ReceiverProcess } from '../support/receiver-process.js';
@@ -17,6 +18,10 @@ const ROWS = 8;
 const ROW_BYTES = 1024 * 1024;
 /** Far less than the base (random rows do not compress): no connection can carry it whole. */
 const BYTES_PER_CONNECTION = 2 * 1024 * 1024;
+/** The slow link of the stop test: the base (over 8 MiB) would take more than two minutes. */
+const SLOW_LINK_BYTES_PER_SECOND = 64 * 1024;
+/** How long the agent may take to stop over that link: its settle and close bounds, with room. */
+const SLOW_LINK_STOP_MS = 30_000;
 
 describe('a remote base backup over a link that drops more often than the upload takes', () => {
   let primary: MariadbServer;
@@ -84,6 +89,65 @@ describe('a remote base backup over a link that drops more often than the upload
       await agent.stop();
       await proxy.close();
       await receiver.stop();
+    }
+  });
+  it('SIGTERM while a base it was asked for crosses a slow link: the agent stops without waiting for the upload, and its next start finishes it', { timeout: 300_000 }, async () => {
+    const here = join(dir, 'slow-link');
+    const tokenFile = join(here, 'token');
+    const archive = join(here, 'archive');
+    const port = await freePort();
+    const running: HotspareProcess[] = [];
+    let receiver: ReceiverProcess | undefined;
+    let proxy: CuttingProxy | undefined;
+    try {
+      mkdirSync(here);
+      writeFileSync(tokenFile, TOKEN);
+      receiver = new ReceiverProcess(['--archive', archive, '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile]);
+      await receiver.start();
+      proxy = await CuttingProxy.start({ host: '127.0.0.1', port });
+      const config = writeAgentConfig(here, primary, [{ name: 'standby', type: 'remote', address: `127.0.0.1:${proxy.port}`, tokenFile }]);
+      const start = (args: string[]): HotspareProcess => {
+        const p = new HotspareProcess(args);
+        running.push(p);
+        return p;
+      };
+      const completeBases = (): string[] =>
+        existsSync(join(archive, 'base')) ? readdirSync(join(archive, 'base')).filter((n) => !n.endsWith(BASE_PARTIAL_SUFFIX) && existsSync(join(archive, 'base', n, BASE_METADATA_FILE))) : [];
+
+      const agent = start(['agent', '--config', config]);
+      await waitFor('the agent to stream', () => agent.stderr.includes('streaming binlog to replica'), 120_000);
+      expect(completeBases()).toHaveLength(1);
+
+      proxy.throttle(SLOW_LINK_BYTES_PER_SECOND);
+      const request = start(['base', '--config', config]);
+      await waitFor(
+        'the upload of the second base to reach the standby',
+        () => existsSync(join(archive, 'base')) && readdirSync(join(archive, 'base')).some((n) => n.endsWith(BASE_PARTIAL_SUFFIX) && readdirSync(join(archive, 'base', n)).length > 0),
+        120_000,
+      );
+      const stoppedAt = Date.now();
+      expect(await agent.kill('SIGTERM', SLOW_LINK_STOP_MS)).toBe(0);
+      const stopMs = Date.now() - stoppedAt;
+      expect(await request.exited).toBe(1);
+      expect(request.stderr).toContain('error BASE_ABORTED');
+      expect(request.stderr).toContain('finishes its upload');
+      // The base stays complete and ready on the agent; the standby still has only the first.
+      const staged = join(here, 'state', 'base-upload', 'standby', 'base');
+      expect(readdirSync(staged).filter((n) => !n.endsWith(BASE_PARTIAL_SUFFIX))).toHaveLength(1);
+      expect(completeBases()).toHaveLength(1);
+
+      // The next start, over a link at full speed again, uploads it before it streams on.
+      proxy.throttle(undefined);
+      const again = start(['agent', '--config', config]);
+      await waitFor('the second base on the standby', () => completeBases().length === 2, 120_000);
+      expect(readdirSync(staged)).toEqual([]);
+      await expectArchiveEqual(primary, archive, 120_000);
+      expect(await again.kill('SIGTERM')).toBe(0);
+      expect(stopMs).toBeLessThan(SLOW_LINK_STOP_MS);
+    } finally {
+      await Promise.all(running.map((p) => p.kill('SIGKILL')));
+      await proxy?.close();
+      await receiver?.stop();
     }
   });
 });

@@ -2,7 +2,8 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 
 /**
  * A TCP proxy for tests that cuts every connection through it on demand or at an interval,
- * as a flaky network would: both ends see their connection reset mid-stream.
+ * as a flaky network would: both ends see their connection reset mid-stream. It can also
+ * slow what goes towards the target to a given rate, as a thin WAN link would.
  */
 export class CuttingProxy {
   #timer: NodeJS.Timeout | undefined;
@@ -16,6 +17,8 @@ export class CuttingProxy {
 
   /** Set by cutAfterBytes(): each connection is reset once it has carried this many bytes to the target. */
   bytesPerConnection: number | undefined;
+  /** Set by throttle(): bytes per second carried towards the target, per connection. */
+  bytesPerSecond: number | undefined;
 
   static async start(target: { host: string; port: number }): Promise<CuttingProxy> {
     const sockets = new Set<Socket>();
@@ -35,6 +38,12 @@ export class CuttingProxy {
       let carried = 0;
       client.on('data', (chunk: Buffer) => {
         carried += chunk.length;
+        // A slow link: the next read waits as long as this chunk takes at the rate.
+        const rate = proxy.bytesPerSecond;
+        if (rate !== undefined) {
+          client.pause();
+          setTimeout(() => client.resume(), (chunk.length * 1000) / rate).unref();
+        }
         if (proxy.bytesPerConnection === undefined || carried <= proxy.bytesPerConnection) return;
         proxy.cuts += 1;
         client.resetAndDestroy();
@@ -61,6 +70,11 @@ export class CuttingProxy {
   /** Resets every connection once it has carried `bytes` towards the target: a link that breaks by volume, not by time. */
   cutAfterBytes(bytes: number): void {
     this.bytesPerConnection = bytes;
+  }
+
+  /** Carries at most `bytesPerSecond` towards the target on each connection (undefined: full speed again). */
+  throttle(bytesPerSecond: number | undefined): void {
+    this.bytesPerSecond = bytesPerSecond;
   }
 
   cutEvery(intervalMs: number): void {

@@ -70,6 +70,8 @@ export interface RemoteTargetOptions {
   agentId?: string | undefined;
   /** Told the receiver's archive volume (size, room) whenever it reports it (ACK, WELCOME, PING). */
   onVolume?: ((reading: VolumeReading | undefined) => void) | undefined;
+  /** Aborted when the agent stops: a staged base's upload ends then and resumes at the next start. */
+  stopSignal?: AbortSignal | undefined;
   limits?: Partial<RemoteLimits>;
 }
 
@@ -103,7 +105,7 @@ export class RemoteTarget implements ReplicaTarget {
   constructor(readonly options: RemoteTargetOptions) {
     this.name = options.name;
     this.agentId = options.agentId ?? randomUUID();
-    this.#staging = options.baseStagingDir === undefined ? undefined : new BaseStaging(options.baseStagingDir, options.logger);
+    this.#staging = options.baseStagingDir === undefined ? undefined : new BaseStaging(options.baseStagingDir, options.logger, undefined, options.stopSignal);
     this.#limits = {
       connectTimeoutMs: DEFAULT_REMOTE_CONNECT_TIMEOUT_MS,
       handshakeTimeoutMs: DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS,

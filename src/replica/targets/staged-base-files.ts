@@ -47,8 +47,45 @@ export class BaseStaging {
     readonly root: string,
     readonly logger: Logger,
     readonly bytesMax: number = DEFAULT_BASE_STAGING_BYTES_MAX,
+    /**
+     * The agent stopping: an upload ends between pieces, without waiting for the pieces in
+     * flight. A staged base stays ready, and the next start finishes its upload (where the
+     * standby's copy ends), so a stop never waits for a whole base to cross a slow link.
+     */
+    readonly stopSignal?: AbortSignal,
   ) {
     this.files = new LocalArchiveFiles(root);
+  }
+
+  /** Throws BASE_ABORTED once the agent is stopping. */
+  throwIfStopping(): void {
+    if (this.stopSignal?.aborted !== true) return;
+    throw new HotspareError('BASE_ABORTED', 'the upload of a base backup to the standby was interrupted: the agent is stopping', {
+      hint: 'the base is complete on the agent (stateDir/base-upload/); the agent finishes its upload, from where the standby\'s copy ends, when it starts again',
+    });
+  }
+
+  /** `promise`, or BASE_ABORTED as soon as the agent is stopping, whichever comes first. */
+  async untilStopping<T>(promise: Promise<T>): Promise<T> {
+    const signal = this.stopSignal;
+    if (signal === undefined) return promise;
+    this.throwIfStopping();
+    let onAbort!: () => void;
+    const stopped = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        try {
+          this.throwIfStopping();
+        } catch (err) {
+          reject(err);
+        }
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([promise, stopped]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 }
 
@@ -177,7 +214,10 @@ export class StagedBaseFiles implements ArchiveFiles {
       staging.cleaned = true;
       for (const name of names.filter((n) => n.endsWith(BASE_PARTIAL_SUFFIX) && !staging.isActive(`base/${n}`))) await staging.files.remove(`base/${name}`);
     }
-    for (const id of names.filter((n) => !n.endsWith(BASE_PARTIAL_SUFFIX))) await this.#upload(id);
+    for (const id of names.filter((n) => !n.endsWith(BASE_PARTIAL_SUFFIX))) {
+      staging.throwIfStopping();
+      await this.#upload(id);
+    }
   }
 
   async #upload(id: string): Promise<void> {
@@ -218,6 +258,7 @@ export class StagedBaseFiles implements ArchiveFiles {
       const inflight: Array<Promise<void>> = [];
       try {
         do {
+          this.staging.throwIfStopping();
           const piece = Buffer.allocUnsafe(Math.min(DEFAULT_BASE_UPLOAD_PIECE_BYTES, size - at));
           const { bytesRead } = await handle.read(piece, 0, piece.length, at);
           const sent = this.remote.write(remotePath, at, piece.subarray(0, bytesRead));
@@ -225,14 +266,15 @@ export class StagedBaseFiles implements ArchiveFiles {
           sent.catch(() => undefined);
           inflight.push(sent);
           at += bytesRead;
-          if (inflight.length >= DEFAULT_BASE_UPLOAD_PIECES_IN_FLIGHT) await inflight.shift();
+          if (inflight.length >= DEFAULT_BASE_UPLOAD_PIECES_IN_FLIGHT) await this.staging.untilStopping(inflight.shift() as Promise<void>);
         } while (at < size);
-        while (inflight.length > 0) await inflight.shift();
+        while (inflight.length > 0) await this.staging.untilStopping(inflight.shift() as Promise<void>);
       } finally {
-        // Nothing is left running against the file when one piece failed.
-        await Promise.allSettled(inflight);
+        // Nothing is left running against the file when one piece failed; when the agent is
+        // stopping, the pieces in flight end with the session (and no upload follows here).
+        if (this.staging.stopSignal?.aborted !== true) await Promise.allSettled(inflight);
       }
-      await this.remote.sync([remotePath]);
+      await this.staging.untilStopping(this.remote.sync([remotePath]));
     } finally {
       await handle.close();
     }

@@ -74,6 +74,47 @@ describe('StagedBaseFiles', () => {
     expect(readdirSync(join(dir, 'stage', 'base'))).toEqual([]);
   });
 
+  it('a stop ends an upload between pieces, without waiting for those in flight; the next start finishes it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotspare-staged-'));
+    dirs.push(dir);
+    const standby = join(dir, 'standby');
+    // A link so slow that no piece is ever acknowledged: each write reaches the standby, its answer never comes.
+    const local = new LocalArchiveFiles(standby);
+    let firstWrite!: () => void;
+    const writing = new Promise<void>((r) => (firstWrite = r));
+    const stalled: ArchiveFiles = new Proxy(local, {
+      get(target, name: keyof ArchiveFiles) {
+        const op = target[name] as (...args: unknown[]) => Promise<unknown>;
+        if (name !== 'write') return op.bind(target);
+        return async (...args: unknown[]) => {
+          await op.apply(target, args);
+          firstWrite();
+          return new Promise(() => undefined);
+        };
+      },
+    });
+    const stop = new AbortController();
+    const staging = new BaseStaging(join(dir, 'stage'), silentLogger(), undefined, stop.signal);
+    const data = randomBytes(9 * 1024 * 1024 + 5);
+    const files = new StagedBaseFiles(stalled, staging);
+    await files.putFile('base/b3.partial/data-1.sql.gz', data);
+    await files.putFile('base/b3.partial/metadata.json', Buffer.from('{"id":"b3"}'));
+    const renamed = files.rename('base/b3.partial', 'base/b3');
+    renamed.catch(() => undefined);
+    await writing;
+    stop.abort();
+    await expect(renamed).rejects.toMatchObject({ code: 'BASE_ABORTED' });
+    // The base stays staged and ready; nothing new starts once stopping.
+    expect(readdirSync(join(dir, 'stage', 'base'))).toEqual(['b3']);
+    await expect(files.list('base')).rejects.toMatchObject({ code: 'BASE_ABORTED' });
+
+    // The next start (a new staging over the same folder) finishes the upload before it answers.
+    const next = new StagedBaseFiles(new LocalArchiveFiles(standby), new BaseStaging(join(dir, 'stage'), silentLogger()));
+    expect(await next.list('base')).toEqual(['b3']);
+    expect(readFileSync(join(standby, 'base/b3/data-1.sql.gz')).equals(data)).toBe(true);
+    expect(readdirSync(join(dir, 'stage', 'base'))).toEqual([]);
+  });
+
   it('leaves nothing staged when a backup fails, and refuses a base larger than its bound', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hotspare-staged-'));
     dirs.push(dir);
