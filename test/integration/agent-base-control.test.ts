@@ -111,6 +111,28 @@ describe('hotspare base through the running agent', () => {
     expect(await listBaseBackups(new LocalArchiveFiles(archive))).toHaveLength(4);
   }, 120_000);
 
+  it('a value with line breaks whose hex would exceed max_allowed_packet is escaped instead: it dumps and restores exactly', async () => {
+    const small = await MariadbServer.start({ serverId: 36, binlog: true, baseDir: join(dir, 'small-lines'), extraArgs: ['--max-allowed-packet=1M'] });
+    const target = await MariadbServer.start({ serverId: 37, binlog: false, baseDir: join(dir, 'small-lines-target') });
+    try {
+      const c = await small.connect();
+      await c.query('CREATE DATABASE d');
+      await c.query('CREATE TABLE d.t (id INT PRIMARY KEY, v MEDIUMTEXT, b MEDIUMBLOB) ENGINE=InnoDB');
+      // 600 KB each: as hex 1.2 MB, past the 1 MiB packet; escaped, a little over 600 KB. (Few
+      // line breaks: escaping takes time in proportion to their number times the length.)
+      await c.query(`INSERT INTO d.t VALUES (1, CONCAT(REPEAT('x', 300000), CHAR(10), REPEAT('y', 300000), CHAR(13)), NULL),
+        (2, NULL, CONCAT(REPEAT(X'00', 300000), X'0D0A', REPEAT(X'FF', 300000))), (3, 'short\nlines', X'0A')`);
+      const files = new LocalArchiveFiles(join(dir, 'archive-small-lines'));
+      const base = await takeBaseBackup({ primary: { socketPath: small.socketPath, user: 'root', password: '', serverId: 4302 }, files, clock: systemClock, logger: silentLogger() });
+      await withClientDefaultsFile({ user: 'root', password: '', socketPath: target.socketPath }, (defaults) => restoreBase(join(dir, 'archive-small-lines'), base, defaults));
+      const t = await target.connect();
+      expect(await tableChecksums(t)).toEqual(await tableChecksums(c));
+      await Promise.all([t.end(), c.end()]);
+    } finally {
+      await Promise.all([small.destroy(), target.destroy()]);
+    }
+  }, 120_000);
+
   it('a row whose literal would exceed max_allowed_packet fails the backup with BASE_ROW_TOO_LARGE; nothing is kept', async () => {
     const small = await MariadbServer.start({ serverId: 33, binlog: true, baseDir: join(dir, 'small'), extraArgs: ['--max-allowed-packet=1M'] });
     try {
