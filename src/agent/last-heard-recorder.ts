@@ -74,7 +74,9 @@ export class LastHeardRecorder {
         await session.files.putFile(LAST_HEARD_PATH, Buffer.from(`${JSON.stringify(record)}\n`));
         this.#written = record;
       } catch (err) {
-        this.#logger.warn({ err }, 'could not record when the primary was last heard; retrying with the next observation');
+        // After a stop there is no next observation: the write outlived the stop's wait, and the session closed under it.
+        if (this.#stopped) this.#logger.debug({ err }, 'the last record of when the primary was last heard did not reach the archive before the session closed');
+        else this.#logger.warn({ err }, 'could not record when the primary was last heard; retrying with the next observation');
       }
     });
     return this.#writing;

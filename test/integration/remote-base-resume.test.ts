@@ -20,8 +20,11 @@ const ROW_BYTES = 1024 * 1024;
 const BYTES_PER_CONNECTION = 2 * 1024 * 1024;
 /** The slow link of the stop test: the base (over 8 MiB) would take more than two minutes. */
 const SLOW_LINK_BYTES_PER_SECOND = 64 * 1024;
-/** How long the agent may take to stop over that link: its settle and close bounds, with room. */
-const SLOW_LINK_STOP_MS = 30_000;
+/**
+ * How long the agent may take to stop over that link: about 14 s (2 s to settle, 2 s for the
+ * last-heard record, 10 s for the receiver's goodbye behind the pieces already sent), with room.
+ */
+const SLOW_LINK_STOP_MS = 25_000;
 
 describe('a remote base backup over a link that drops more often than the upload takes', () => {
   let primary: MariadbServer;
@@ -125,9 +128,8 @@ describe('a remote base backup over a link that drops more often than the upload
         () => existsSync(join(archive, 'base')) && readdirSync(join(archive, 'base')).some((n) => n.endsWith(BASE_PARTIAL_SUFFIX) && readdirSync(join(archive, 'base', n)).length > 0),
         120_000,
       );
-      const stoppedAt = Date.now();
+      // kill() fails the test when the agent takes longer (old code: the whole upload, minutes).
       expect(await agent.kill('SIGTERM', SLOW_LINK_STOP_MS)).toBe(0);
-      const stopMs = Date.now() - stoppedAt;
       expect(await request.exited).toBe(1);
       expect(request.stderr).toContain('error BASE_ABORTED');
       expect(request.stderr).toContain('finishes its upload');
@@ -135,6 +137,10 @@ describe('a remote base backup over a link that drops more often than the upload
       const staged = join(here, 'state', 'base-upload', 'standby', 'base');
       expect(readdirSync(staged).filter((n) => !n.endsWith(BASE_PARTIAL_SUFFIX))).toHaveLength(1);
       expect(completeBases()).toHaveLength(1);
+      // What reached the standby stays there for the next start to resume from.
+      const partials = readdirSync(join(archive, 'base')).filter((n) => n.endsWith(BASE_PARTIAL_SUFFIX));
+      expect(partials).toHaveLength(1);
+      expect(readdirSync(join(archive, 'base', partials[0] as string)).length).toBeGreaterThan(0);
 
       // The next start, over a link at full speed again, uploads it before it streams on.
       proxy.throttle(undefined);
@@ -142,8 +148,11 @@ describe('a remote base backup over a link that drops more often than the upload
       await waitFor('the second base on the standby', () => completeBases().length === 2, 120_000);
       expect(readdirSync(staged)).toEqual([]);
       await expectArchiveEqual(primary, archive, 120_000);
+      // It went on from the standby's copy: not one file sent again from its first byte.
+      const resumed = again.logs().filter((l) => l['msg'] === 'base upload resumed');
+      expect(resumed.length).toBeGreaterThan(0);
+      expect(resumed.every((l) => Number(l['at']) > 0)).toBe(true);
       expect(await again.kill('SIGTERM')).toBe(0);
-      expect(stopMs).toBeLessThan(SLOW_LINK_STOP_MS);
     } finally {
       await Promise.all(running.map((p) => p.kill('SIGKILL')));
       await proxy?.close();

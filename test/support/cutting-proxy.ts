@@ -34,25 +34,41 @@ export class CuttingProxy {
         sockets.delete(client);
         sockets.delete(upstream);
       };
-      // A connection that has carried its share of bytes towards the target is reset.
+      // A connection that has carried its share of bytes towards the target is reset. Towards
+      // the target the bytes are forwarded here, not piped: a pipe resumes the client on the
+      // target's 'drain', which would undo a throttle's pause.
       let carried = 0;
       client.on('data', (chunk: Buffer) => {
         carried += chunk.length;
-        // A slow link: the next read waits as long as this chunk takes at the rate.
-        const rate = proxy.bytesPerSecond;
-        if (rate !== undefined) {
-          client.pause();
-          setTimeout(() => client.resume(), (chunk.length * 1000) / rate).unref();
+        if (proxy.bytesPerConnection !== undefined && carried > proxy.bytesPerConnection) {
+          proxy.cuts += 1;
+          client.resetAndDestroy();
+          upstream.resetAndDestroy();
+          drop();
+          return;
         }
-        if (proxy.bytesPerConnection === undefined || carried <= proxy.bytesPerConnection) return;
-        proxy.cuts += 1;
-        client.resetAndDestroy();
-        upstream.resetAndDestroy();
-        drop();
+        const full = !upstream.write(chunk);
+        const rate = proxy.bytesPerSecond;
+        if (!full && rate === undefined) return;
+        // The next read waits for the target to drain, and on a slow link for as long as this chunk takes at its rate.
+        client.pause();
+        let waits = 0;
+        const done = (): void => {
+          waits -= 1;
+          if (waits === 0) client.resume();
+        };
+        if (full) {
+          waits += 1;
+          upstream.once('drain', done);
+        }
+        if (rate !== undefined) {
+          waits += 1;
+          setTimeout(done, (chunk.length * 1000) / rate).unref();
+        }
       });
+      client.on('end', () => upstream.end());
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
-      client.pipe(upstream);
       upstream.pipe(client);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));

@@ -4,6 +4,7 @@ import type { PrimaryConnection } from '../../config/load.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import type { BaseMethod } from '../../config/schema.js';
+import { baseAbortedError } from './base-session.js';
 import { takeBase } from './take-base.js';
 
 /**
@@ -17,6 +18,8 @@ export async function ensureBaseBackup(
   primary: PrimaryConnection,
   deps: { clock: Clock; logger: Logger; method: BaseMethod; signal?: AbortSignal },
 ): Promise<{ base: BaseBackupMetadata; created: boolean }> {
+  // A stopping agent starts nothing here (not even the cleanup below) and says why.
+  if (deps.signal?.aborted === true) throw baseAbortedError();
   const existing = await listBaseBackups(files);
   const oldest = existing[0];
   if (oldest !== undefined) return { base: oldest, created: false };

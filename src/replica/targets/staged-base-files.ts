@@ -223,12 +223,13 @@ export class StagedBaseFiles implements ArchiveFiles {
   async #upload(id: string): Promise<void> {
     const log = this.staging.logger.child({ component: 'base-upload', base: id });
     const remotePartial = `base/${id}${BASE_PARTIAL_SUFFIX}`;
-    if ((await this.remote.size(`base/${id}/${BASE_METADATA_FILE}`)) === undefined) {
+    const staging = this.staging;
+    if ((await staging.untilStopping(this.remote.size(`base/${id}/${BASE_METADATA_FILE}`))) === undefined) {
       const files = await walk(join(this.staging.root, 'base', id));
       // metadata.json last: a standby with all the other files of a base still has no base.
       files.sort((a, b) => Number(a === BASE_METADATA_FILE) - Number(b === BASE_METADATA_FILE));
       for (const rel of files) await this.#uploadFile(join(this.staging.root, 'base', id, rel), `${remotePartial}/${rel}`, log);
-      await this.remote.rename(remotePartial, `base/${id}`);
+      await staging.untilStopping(this.remote.rename(remotePartial, `base/${id}`));
       log.info({ files: files.length }, 'base backup uploaded to the standby');
     }
     await this.staging.files.remove(`base/${id}`);
@@ -241,16 +242,18 @@ export class StagedBaseFiles implements ArchiveFiles {
    * SYNC at the end makes the file durable.
    */
   async #uploadFile(localPath: string, remotePath: string, log: Logger): Promise<void> {
+    const staging = this.staging;
+    staging.throwIfStopping();
     const handle = await open(localPath, 'r');
     try {
       const { size } = await handle.stat();
       let at = 0;
-      if ((await this.remote.size(remotePath)) !== undefined) {
-        await this.remote.sync([remotePath]);
-        at = (await this.remote.size(remotePath)) ?? 0;
+      if ((await staging.untilStopping(this.remote.size(remotePath))) !== undefined) {
+        await staging.untilStopping(this.remote.sync([remotePath]));
+        at = (await staging.untilStopping(this.remote.size(remotePath))) ?? 0;
         if (at > size) {
           // Not a prefix of this file: start it again.
-          await this.remote.truncate(remotePath, 0);
+          await staging.untilStopping(this.remote.truncate(remotePath, 0));
           at = 0;
         }
         if (at > 0) log.info({ file: remotePath, at, size }, 'base upload resumed');
@@ -258,7 +261,7 @@ export class StagedBaseFiles implements ArchiveFiles {
       const inflight: Array<Promise<void>> = [];
       try {
         do {
-          this.staging.throwIfStopping();
+          staging.throwIfStopping();
           const piece = Buffer.allocUnsafe(Math.min(DEFAULT_BASE_UPLOAD_PIECE_BYTES, size - at));
           const { bytesRead } = await handle.read(piece, 0, piece.length, at);
           const sent = this.remote.write(remotePath, at, piece.subarray(0, bytesRead));
@@ -266,15 +269,15 @@ export class StagedBaseFiles implements ArchiveFiles {
           sent.catch(() => undefined);
           inflight.push(sent);
           at += bytesRead;
-          if (inflight.length >= DEFAULT_BASE_UPLOAD_PIECES_IN_FLIGHT) await this.staging.untilStopping(inflight.shift() as Promise<void>);
+          if (inflight.length >= DEFAULT_BASE_UPLOAD_PIECES_IN_FLIGHT) await staging.untilStopping(inflight.shift() as Promise<void>);
         } while (at < size);
-        while (inflight.length > 0) await this.staging.untilStopping(inflight.shift() as Promise<void>);
+        while (inflight.length > 0) await staging.untilStopping(inflight.shift() as Promise<void>);
       } finally {
         // Nothing is left running against the file when one piece failed; when the agent is
         // stopping, the pieces in flight end with the session (and no upload follows here).
-        if (this.staging.stopSignal?.aborted !== true) await Promise.allSettled(inflight);
+        if (staging.stopSignal?.aborted !== true) await Promise.allSettled(inflight);
       }
-      await this.staging.untilStopping(this.remote.sync([remotePath]));
+      await staging.untilStopping(this.remote.sync([remotePath]));
     } finally {
       await handle.close();
     }

@@ -1,15 +1,16 @@
+import { pino } from 'pino';
 import { BehaviorSubject, VirtualTimeScheduler } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { LastHeardRecorder } from '../../../src/agent/last-heard-recorder.js';
 import type { LastHeardRecord } from '../../../src/archive/last-heard.js';
-import { silentLogger } from '../../../src/platform/logger.js';
+import { DEFAULT_STOP_SETTLE_MS } from '../../../src/config/defaults.js';
 import type { ReplicaSession } from '../../../src/replica/replica-target.js';
 
 // Goal: state/last-heard.json follows what the agent hears from the primary, at most once per
 // interval, always ending with the newest observation, and says when the archive had caught up.
 
 /** A recorder whose writes are collected; with `gate`, each write waits for it (a slow archive). */
-function recorderWithWrites(gate?: Promise<void>): { recorder: LastHeardRecorder; writes: LastHeardRecord[]; scheduler: VirtualTimeScheduler } {
+function recorderWithWrites(gate?: Promise<void>): { recorder: LastHeardRecorder; writes: LastHeardRecord[]; scheduler: VirtualTimeScheduler; warnings: string[] } {
   const writes: LastHeardRecord[] = [];
   const session = {
     files: {
@@ -21,8 +22,10 @@ function recorderWithWrites(gate?: Promise<void>): { recorder: LastHeardRecorder
     },
   } as unknown as ReplicaSession;
   const scheduler = new VirtualTimeScheduler();
-  const recorder = new LastHeardRecorder({ session$: new BehaviorSubject<ReplicaSession | undefined>(session), intervalMs: 1000, logger: silentLogger(), scheduler });
-  return { recorder, writes, scheduler };
+  const warnings: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push((JSON.parse(line) as { msg: string }).msg) });
+  const recorder = new LastHeardRecorder({ session$: new BehaviorSubject<ReplicaSession | undefined>(session), intervalMs: 1000, logger, scheduler });
+  return { recorder, writes, scheduler, warnings };
 }
 
 const received = (position: number, atMs: number) => ({ kind: 'received' as const, file: 'bin.000001', position, atMs });
@@ -73,16 +76,22 @@ describe('LastHeardRecorder', () => {
     await recorder.stop();
   });
 
-  it('stop waits at most DEFAULT_STOP_SETTLE_MS for a write that does not finish (a slow link)', async () => {
-    const { recorder, writes, scheduler } = recorderWithWrites(new Promise(() => undefined));
+  it('stop waits DEFAULT_STOP_SETTLE_MS, no longer, for a write that does not finish (a slow link), and says so', async () => {
+    const { recorder, writes, scheduler, warnings } = recorderWithWrites(new Promise(() => undefined));
     recorder.observe(received(300, 5_000));
     let stopped = false;
     const stopping = recorder.stop().then(() => (stopped = true));
+    const start = scheduler.frame;
+    scheduler.maxFrames = start + DEFAULT_STOP_SETTLE_MS - 1;
+    scheduler.flush();
     await new Promise((r) => setImmediate(r));
     expect(stopped).toBe(false);
+    scheduler.maxFrames = Number.POSITIVE_INFINITY;
     scheduler.flush();
     await stopping;
+    expect(scheduler.frame - start).toBe(DEFAULT_STOP_SETTLE_MS);
     expect(writes).toEqual([]);
+    expect(warnings).toEqual(['the newest record of when the primary was last heard is still on its way to the archive; stopping without waiting for it']);
   });
 
   it('stop writes the newest observation the throttle still held', async () => {
