@@ -5,7 +5,8 @@
  * float), BIT/ENUM/SET as their numbers, strings quoted with their character set introducer
  * (hex for character sets whose bytes could hide a quote, and for values with line breaks),
  * binary and geometry as _binary strings, temporal values as quoted text in UTC (the session's
- * time zone is +00:00). Every literal takes the server time linear in its value. Pure.
+ * time zone is +00:00). A literal takes the server time linear in its value, except in a row
+ * too large with its line-broken values in hex (see tupleExpression). Pure.
  */
 
 export type ColumnKind = 'number' | 'temporal' | 'text' | 'binary' | 'quoted';
@@ -54,15 +55,26 @@ export function dumpColumn(name: string, dataType: string, charset: string | nul
  * a tuple as an error, never write it.
  */
 export function tupleExpression(columns: readonly DumpColumn[]): string {
-  const parts = columns.map((column) => {
-    const id = quoteIdentifier(column.name);
-    // As bytes: CONCAT over columns of several character sets converts them all to the widest
-    // (a latin1 é would come out as utf8's two bytes behind its _latin1 introducer, and restore
-    // as two characters). Binary, each literal keeps its own column's bytes.
-    return `CAST(IF(${id} IS NULL,'NULL',${serverLiteral(column, id)}) AS BINARY)`;
-  });
-  return `CONCAT('(',${parts.join(",',',")},')')`;
+  const row = (breaks: LineBreaks): string => {
+    const parts = columns.map((column) => {
+      const id = quoteIdentifier(column.name);
+      // As bytes: CONCAT over columns of several character sets converts them all to the widest
+      // (a latin1 é would come out as utf8's two bytes behind its _latin1 introducer, and restore
+      // as two characters). Binary, each literal keeps its own column's bytes.
+      return `CAST(IF(${id} IS NULL,'NULL',${serverLiteral(column, id, breaks)}) AS BINARY)`;
+    });
+    return `CONCAT('(',${parts.join(",',',")},')')`;
+  };
+  // Values with line breaks go as hex, twice their size: a row whose hex form does not fit
+  // max_allowed_packet (the server returns NULL for it) is rendered again with them escaped,
+  // as large as before hex was used, so no row that fits the primary's packet fails to dump.
+  // COALESCE renders the second form only for such a row.
+  const hasStrings = columns.some((c) => c.kind === 'text' || c.kind === 'binary');
+  return hasStrings ? `COALESCE(${row('hex')},${row('escaped')})` : row('hex');
 }
+
+/** How a string value's line breaks are kept off the row's line: the value in hex, or escaped with REPLACE. */
+type LineBreaks = 'hex' | 'escaped';
 
 /**
  * Character sets whose raw bytes the restore may carry inside a quoted literal: read with a
@@ -73,41 +85,34 @@ const QUOTABLE_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'latin1', 'asci
 
 /**
  * QUOTE() escapes quotes, backslashes, NUL and Ctrl-Z; line breaks are escaped too, so every
- * row is one line. Only for the short values of the 'quoted' kind (inet, uuid): REPLACE makes
- * room for each replacement by moving the rest of the value, a time that grows with the
- * value's length times its line breaks (measured: eight 1 MiB random blobs took 10 s, eight
- * 1 MB texts of short lines 505 s).
+ * row is one line. REPLACE makes room for each replacement by moving the rest of the value, a
+ * time that grows with the value's length times its line breaks (measured: eight 1 MiB random
+ * blobs took 10 s, eight 1 MB texts of short lines 505 s). So only for the short values of the
+ * 'quoted' kind (inet, uuid), and in a row too large with its values with line breaks in hex.
  */
 function quotedEscapingBreaks(id: string): string {
   return `REPLACE(REPLACE(QUOTE(${id}),CHAR(10),'\\\\n'),CHAR(13),'\\\\r')`;
 }
 
-/** Room left beside a hex value in a row of max_allowed_packet bytes (introducer, quotes, the row's other small values). */
-const HEX_LITERAL_ROOM_BYTES = 1024;
-
 /**
- * A string literal in time linear in the value: QUOTE()d behind `introducer` when the value has
- * no line break, else in hex (a row must stay one line; see quotedEscapingBreaks for why not
- * REPLACE; REGEXP_REPLACE was no better on text: still running after 700 s on the same eight
- * values). The test is on the value's bytes: in binary and in the character sets that are
- * quoted (QUOTABLE_CHARSETS), bytes 10 and 13 are only ever line feed and carriage return.
- * Hex doubles the value, so a value with line breaks whose hex would not fit the session's
- * max_allowed_packet (the server then renders the row as NULL, BASE_ROW_TOO_LARGE) is escaped
- * with REPLACE instead: slow, but no row that fits the primary's packet fails to dump.
+ * A string literal behind `introducer`: QUOTE()d when the value has no line break (a row must
+ * stay one line), else in hex, in time linear in the value (REGEXP_REPLACE was no better than
+ * REPLACE on text: still running after 700 s on the eight texts above), or escaped
+ * (quotedEscapingBreaks) in a row too large with its hex. The test is on the value's bytes: in
+ * binary and in the character sets that are quoted (QUOTABLE_CHARSETS), bytes 10 and 13 are
+ * only ever line feed and carriage return.
  */
-function stringLiteral(id: string, introducer: string): string {
+function stringLiteral(id: string, introducer: string, breaks: LineBreaks): string {
   const bytes = `CAST(${id} AS BINARY)`;
-  const fitsAsHex = `LENGTH(${bytes})<=(@@max_allowed_packet DIV 2)-${HEX_LITERAL_ROOM_BYTES}`;
-  const escaped = `IF(${fitsAsHex},${hexLiteral(id, introducer)},CONCAT('${introducer}',${quotedEscapingBreaks(id)}))`;
-  return `IF(LOCATE(X'0A',${bytes})+LOCATE(X'0D',${bytes})=0,CONCAT('${introducer}',QUOTE(${id})),${escaped})`;
+  const withBreaks = breaks === 'hex' ? hexLiteral(id, introducer) : `CONCAT('${introducer}',${quotedEscapingBreaks(id)})`;
+  return `IF(LOCATE(X'0A',${bytes})+LOCATE(X'0D',${bytes})=0,CONCAT('${introducer}',QUOTE(${id})),${withBreaks})`;
 }
-
 
 function hexLiteral(id: string, introducer: string): string {
   return `CONCAT('${introducer} X''',HEX(${id}),'''')`;
 }
 
-function serverLiteral(column: DumpColumn, id: string): string {
+function serverLiteral(column: DumpColumn, id: string, breaks: LineBreaks): string {
   switch (column.kind) {
     case 'number':
       return column.selectExpression;
@@ -115,10 +120,10 @@ function serverLiteral(column: DumpColumn, id: string): string {
       return `CONCAT('''',${id},'''')`;
     case 'text': {
       const charset = column.charset ?? 'binary';
-      return QUOTABLE_CHARSETS.has(charset) ? stringLiteral(id, `_${charset}`) : hexLiteral(id, `_${charset}`);
+      return QUOTABLE_CHARSETS.has(charset) ? stringLiteral(id, `_${charset}`, breaks) : hexLiteral(id, `_${charset}`);
     }
     case 'binary':
-      return stringLiteral(id, '_binary');
+      return stringLiteral(id, '_binary', breaks);
     case 'quoted':
       return quotedEscapingBreaks(id);
   }

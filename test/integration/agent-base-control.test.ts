@@ -111,7 +111,7 @@ describe('hotspare base through the running agent', () => {
     expect(await listBaseBackups(new LocalArchiveFiles(archive))).toHaveLength(4);
   }, 120_000);
 
-  it('a value with line breaks whose hex would exceed max_allowed_packet is escaped instead: it dumps and restores exactly', async () => {
+  it('a row too large with its line-broken values in hex is rendered again with them escaped: it dumps and restores exactly', async () => {
     const small = await MariadbServer.start({ serverId: 36, binlog: true, baseDir: join(dir, 'small-lines'), extraArgs: ['--max-allowed-packet=1M'] });
     const target = await MariadbServer.start({ serverId: 37, binlog: false, baseDir: join(dir, 'small-lines-target') });
     try {
@@ -121,7 +121,9 @@ describe('hotspare base through the running agent', () => {
       // 600 KB each: as hex 1.2 MB, past the 1 MiB packet; escaped, a little over 600 KB. (Few
       // line breaks: escaping takes time in proportion to their number times the length.)
       await c.query(`INSERT INTO d.t VALUES (1, CONCAT(REPEAT('x', 300000), CHAR(10), REPEAT('y', 300000), CHAR(13)), NULL),
-        (2, NULL, CONCAT(REPEAT(X'00', 300000), X'0D0A', REPEAT(X'FF', 300000))), (3, 'short\nlines', X'0A')`);
+        (2, NULL, CONCAT(REPEAT(X'00', 300000), X'0D0A', REPEAT(X'FF', 300000))), (3, 'short\nlines', X'0A'),
+        (4, CONCAT(REPEAT('a', 200000), CHAR(10), REPEAT('b', 200000)), CONCAT(REPEAT(X'01', 200000), X'0A', REPEAT(X'02', 200000)))`);
+      // (Row 4: each value's hex fits, the row's does not: 1.6 MB.)
       const files = new LocalArchiveFiles(join(dir, 'archive-small-lines'));
       const base = await takeBaseBackup({ primary: { socketPath: small.socketPath, user: 'root', password: '', serverId: 4302 }, files, clock: systemClock, logger: silentLogger() });
       await withClientDefaultsFile({ user: 'root', password: '', socketPath: target.socketPath }, (defaults) => restoreBase(join(dir, 'archive-small-lines'), base, defaults));
