@@ -129,7 +129,7 @@ export const remoteStreamingSuite: BenchSuite = {
       report({ name: `commit->fsync latency p99 (~${latency.rate.toFixed(0)} tx/s achieved)`, unit: 'ms', ours: latency.p99, higherIsBetter: false, target: '< 25 ms', met: latency.p99 < 25 });
       await latencyAgent.stop();
     } finally {
-      receiver?.kill('SIGTERM');
+      if (receiver !== undefined) await stopReceiver(receiver);
       await primary.destroy();
       removeBenchDir(dir);
     }
@@ -169,12 +169,17 @@ function spawnReceiver(args: string[]): Promise<ChildProcess> {
   });
 }
 
-/** Stops a receiver (SIGTERM) and waits for it to exit. */
+/** How long a receiver may take to exit after SIGTERM before it is killed. */
+const RECEIVER_STOP_MS = 15_000;
+
+/** Stops a receiver (SIGTERM, SIGKILL after RECEIVER_STOP_MS) and waits for it to exit. */
 async function stopReceiver(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), RECEIVER_STOP_MS);
   await exited;
+  clearTimeout(timer);
 }
 
 /** Each catch-up's agent has its own folder (config, state). */

@@ -27,6 +27,8 @@ export class LastHeardRecorder {
   #busy = false;
   #next: LastHeardRecord | undefined;
   #stopped = false;
+  /** stop() stopped waiting for the last write: its failure, if it comes, is no news. */
+  #abandoned = false;
   readonly #scheduler: SchedulerLike;
 
   constructor(options: { session$: BehaviorSubject<ReplicaSession | undefined>; intervalMs: number; logger: Logger; scheduler?: SchedulerLike }) {
@@ -74,8 +76,8 @@ export class LastHeardRecorder {
         await session.files.putFile(LAST_HEARD_PATH, Buffer.from(`${JSON.stringify(record)}\n`));
         this.#written = record;
       } catch (err) {
-        // After a stop there is no next observation: the write outlived the stop's wait, and the session closed under it.
-        if (this.#stopped) this.#logger.debug({ err }, 'the last record of when the primary was last heard did not reach the archive before the session closed');
+        // The write outlived the stop's wait (which said so) and the session closed under it: there is no next observation.
+        if (this.#abandoned) this.#logger.debug({ err }, 'the last record of when the primary was last heard did not reach the archive before the session closed');
         else this.#logger.warn({ err }, 'could not record when the primary was last heard; retrying with the next observation');
       }
     });
@@ -125,6 +127,7 @@ export class LastHeardRecorder {
     const late = new Promise<'late'>((resolve) => (waited = timer(DEFAULT_STOP_SETTLE_MS, this.#scheduler).subscribe(() => resolve('late'))));
     try {
       if ((await Promise.race([writing, late])) === 'late') {
+        this.#abandoned = true;
         this.#logger.warn({ waitedMs: DEFAULT_STOP_SETTLE_MS }, 'the newest record of when the primary was last heard is still on its way to the archive; stopping without waiting for it');
       }
     } finally {
