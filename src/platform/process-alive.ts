@@ -21,3 +21,28 @@ export function processAlive(pid: number): boolean {
     return true;
   }
 }
+
+/**
+ * When a process started, as /proc gives it (clock ticks since boot, field 22 of
+ * /proc/<pid>/stat): with the boot id, what tells a process from a later one that was given the
+ * same pid. Undefined where there is no /proc or the process is gone.
+ */
+export function processStartTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from its closing one.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** This boot of the machine (Linux's random boot id); undefined where there is none. */
+export function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
