@@ -1,45 +1,58 @@
-import { open, readFile, rm } from 'node:fs/promises';
+import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { HotspareError } from '../core/errors.js';
 import { ArchiveLayout } from './archive-layout.js';
-import { bootId, processAlive, processStartTicks } from '../platform/process-alive.js';
+import { bootId, pidNamespace, processAlive, processStartTicks } from '../platform/process-alive.js';
 
 /** What `state/writer.lock` holds: who writes the archive, and what tells that process from a later one with its pid. */
 interface LockHolder {
   pid: number;
   owner: string;
-  /** Absent in locks written before the host was recorded: those count as this host's. */
+  /** Absent in locks written before these were recorded: such a lock counts as this host's. */
   host?: string;
   bootId?: string;
+  /** The pid namespace the pid is in (containers sharing a host's name and boot have their own). */
+  pidNs?: string;
   startTicks?: string;
 }
 
+/** Attempts at taking the lock: each removes at most one stale lock. */
+const LOCK_ATTEMPTS = 3;
+
 /**
- * A single-writer lock on an archive folder: `state/writer.lock`, created exclusively, holding
- * the owner's pid, host, boot id and start time. A lock of this host whose process is gone is
- * taken over: its pid no longer runs, or the machine has rebooted since (another boot id), or
- * the pid now belongs to a later process (another start time; after a crash and a reboot, a
- * stale lock's pid often does). A lock of another host (an archive on a shared volume) is
- * refused: whether its process runs cannot be seen from here.
+ * A single-writer lock on an archive folder: `state/writer.lock`, holding the owner's pid,
+ * host, boot id, pid namespace and start time. It is written to a file of its own and linked
+ * into place, so it is never seen half-written. A lock of this host and pid namespace whose
+ * process is gone is taken over: its pid no longer runs, or the machine has rebooted since
+ * (another boot id), or the pid now belongs to a later process (another start time; after a
+ * crash and a reboot, a stale lock's pid often does). A lock of another host or pid namespace
+ * (an archive on a shared volume, a container) is refused: whether its process runs cannot be
+ * seen from here.
  */
 export class ArchiveLock {
   private constructor(readonly path: string) {}
 
   static async acquire(root: string, owner: string): Promise<ArchiveLock> {
     const path = `${new ArchiveLayout(root).stateDir}/writer.lock`;
-    for (let attempt = 0; attempt < 2; attempt += 1) {
-      try {
-        const handle = await open(path, 'wx', 0o644);
-        const me: LockHolder = { pid: process.pid, owner, host: hostname(), bootId: bootId(), startTicks: processStartTicks(process.pid) };
-        await handle.writeFile(JSON.stringify(me));
-        await handle.close();
-        return new ArchiveLock(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const holder = await readHolder(path);
-        if (holder !== undefined && holder.pid !== process.pid) refuseIfHeld(root, path, holder);
-        await rm(path, { force: true });
+    const me: LockHolder = { pid: process.pid, owner, host: hostname(), bootId: bootId(), pidNs: pidNamespace(), startTicks: processStartTicks(process.pid) };
+    const mine = `${path}.${process.pid}.tmp`;
+    await writeFile(mine, JSON.stringify(me), { mode: 0o644 });
+    try {
+      for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt += 1) {
+        try {
+          await link(mine, path);
+          return new ArchiveLock(path);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        }
+        const seen = await readText(path);
+        if (seen === undefined) continue;
+        const holder = parseHolder(seen);
+        if (holder !== undefined) refuseIfHeld(root, path, holder, me);
+        await removeIfStill(path, seen);
       }
+    } finally {
+      await rm(mine, { force: true });
     }
     throw new HotspareError('ARCHIVE_LOCKED', `cannot lock archive ${root}`, { hint: `remove ${path} if no hotspare process uses the archive` });
   }
@@ -50,14 +63,17 @@ export class ArchiveLock {
 }
 
 /** Throws ARCHIVE_LOCKED when the lock's holder may still write the archive; returns when it is stale. */
-function refuseIfHeld(root: string, path: string, holder: LockHolder): void {
-  if (holder.host !== undefined && holder.host !== hostname()) {
-    throw new HotspareError('ARCHIVE_LOCKED', `archive ${root} is being written by ${holder.owner} (pid ${holder.pid}) on host ${holder.host}`, {
-      hint: `only one agent or receiver may write an archive; if no hotspare process on ${holder.host} writes it any more, remove ${path}`,
+function refuseIfHeld(root: string, path: string, holder: LockHolder, me: LockHolder): void {
+  const elsewhere = (holder.host !== undefined && holder.host !== me.host) || (holder.pidNs !== undefined && me.pidNs !== undefined && holder.pidNs !== me.pidNs);
+  if (elsewhere) {
+    const where = holder.host !== me.host ? `on host ${holder.host}` : `in another pid namespace (${holder.pidNs}) of host ${holder.host}`;
+    throw new HotspareError('ARCHIVE_LOCKED', `archive ${root} is being written by ${holder.owner} (pid ${holder.pid}) ${where}`, {
+      hint: `only one agent or receiver may write an archive; if no hotspare process there writes it any more (a renamed host or a recreated container counts as another), remove ${path}`,
     });
   }
-  const current = bootId();
-  if (holder.bootId !== undefined && current !== undefined && holder.bootId !== current) return;
+  if (holder.bootId !== undefined && me.bootId !== undefined && holder.bootId !== me.bootId) return;
+  // Our own pid: a lock this process took before (a reopened archive), or an earlier process's.
+  if (holder.pid === me.pid) return;
   if (!processAlive(holder.pid)) return;
   const started = processStartTicks(holder.pid);
   if (holder.startTicks !== undefined && started !== undefined && holder.startTicks !== started) return;
@@ -66,12 +82,39 @@ function refuseIfHeld(root: string, path: string, holder: LockHolder): void {
   });
 }
 
-async function readHolder(path: string): Promise<LockHolder | undefined> {
+/**
+ * Removes a stale lock, unless another process replaced it meanwhile (two starting at once
+ * that both judged the same stale lock): it is moved aside first, and put back when what was
+ * moved is not what was judged.
+ */
+async function removeIfStill(path: string, seen: string): Promise<void> {
+  const aside = `${path}.${process.pid}.stale`;
   try {
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as Partial<LockHolder> | null;
+    await rename(path, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if ((await readText(aside)) !== seen) await link(aside, path).catch(() => undefined);
+  await rm(aside, { force: true });
+}
+
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** The holder a lock names; undefined for a file that names none (damaged: it is stale). */
+function parseHolder(text: string): LockHolder | undefined {
+  try {
+    const parsed = JSON.parse(text) as Partial<LockHolder> | null;
     if (typeof parsed?.pid !== 'number' || !Number.isInteger(parsed.pid) || parsed.pid <= 0) return undefined;
-    const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-    return { pid: parsed.pid, owner: text(parsed.owner) ?? 'another hotspare process', host: text(parsed.host), bootId: text(parsed.bootId), startTicks: text(parsed.startTicks) };
+    const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+    return { pid: parsed.pid, owner: str(parsed.owner) ?? 'another hotspare process', host: str(parsed.host), bootId: str(parsed.bootId), pidNs: str(parsed.pidNs), startTicks: str(parsed.startTicks) };
   } catch {
     return undefined;
   }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
 /**
  * Whether a process with this pid runs (EPERM: it does, as another user's). A zombie, an
@@ -42,6 +42,15 @@ export function processStartTicks(pid: number): string | undefined {
 export function bootId(): string | undefined {
   try {
     return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process's pid namespace (`pid:[inode]`): pids of another namespace (a container's) mean nothing here. */
+export function pidNamespace(): string | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
   } catch {
     return undefined;
   }
