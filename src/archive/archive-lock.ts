@@ -40,7 +40,7 @@ export class ArchiveLock {
     try {
       for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt += 1) {
         try {
-          await link(mine, path);
+          await publish(mine, path, me);
           return new ArchiveLock(path);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -59,6 +59,23 @@ export class ArchiveLock {
 
   async release(): Promise<void> {
     await rm(this.path, { force: true });
+  }
+}
+
+/** Volumes without hard links (some FUSE and SMB mounts) answer link() with one of these. */
+const NO_HARD_LINKS: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * Puts the lock in place whole (a link to the written file), or, on a volume without hard
+ * links, creates it exclusively and writes it (read in between, it looks empty: stale).
+ * Throws EEXIST when a lock is there.
+ */
+async function publish(mine: string, path: string, me: LockHolder): Promise<void> {
+  try {
+    await link(mine, path);
+  } catch (err) {
+    if (!NO_HARD_LINKS.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    await writeFile(path, JSON.stringify(me), { flag: 'wx', mode: 0o644 });
   }
 }
 
