@@ -5,6 +5,7 @@ import { parseMysqlUrl } from '../standby/mysql-url.js';
 import { HotspareError } from '../core/errors.js';
 import { promote, type PromotionReport } from '../standby/promote.js';
 import { describeDamage } from '../standby/promotion-plan.js';
+import { EXPECTED_SKIP_CODES } from '../standby/spool-restore.js';
 import type { TargetSpec } from '../standby/stop-point.js';
 import { UsageError } from './cli-failure.js';
 
@@ -50,7 +51,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     logger,
   });
   process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...report }, null, 2)}\n` : formatReport(report, values['dry-run'] === true, target.kind === 'end'));
-  const notRestored = report.filesRestored.filter((f) => f.skipCode !== undefined && f.skipCode !== 'SPOOL_BEFORE_HISTORY');
+  const notRestored = report.filesRestored.filter((f) => f.skipCode !== undefined && !EXPECTED_SKIP_CODES.has(f.skipCode));
   if (notRestored.length > 0) {
     // The database is promoted and writable; a spool source could not be restored (its own damage).
     throw new HotspareError('SPOOL_NOT_RESTORED', `the server is promoted, but ${notRestored.length} spool source(s) were not restored: ${notRestored.map((f) => `${f.name}: ${f.skipped ?? ''}`).join('; ')}`, {

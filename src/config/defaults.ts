@@ -152,6 +152,8 @@ export const DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS = 1_000;
 export const DEFAULT_STOP_SETTLE_MS = 2_000;
 /** A post-promotion hook is killed after this long. */
 export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
+/** The longest a hook may be given (a day): a timer of more than 2^31-1 ms fires at once, so the hook would be killed at its start. */
+export const HOOK_TIMEOUT_SECONDS_MAX = 86_400;
 /**
  * Wire protocol version spoken by `remote` replicas and `hotspare receive` (2: events travel in
  * EVENTS batches; 3: an event larger than a batch travels in EVENT_PIECE frames, and READ_FILE

@@ -6,6 +6,7 @@ import {
   DEFAULT_HEAD_POLL_INTERVAL_MS,
   DEFAULT_HEARTBEAT_PERIOD_MS,
   DEFAULT_HOOK_TIMEOUT_SECONDS,
+  HOOK_TIMEOUT_SECONDS_MAX,
   DEFAULT_MAX_LAG_BYTES,
   DEFAULT_MAX_LAG_SECONDS,
   DEFAULT_NET_WRITE_TIMEOUT_S,
@@ -91,7 +92,7 @@ export const spoolSourceSchema = z.strictObject({
     .array(
       z.strictObject({
         run: z.string().min(1),
-        timeoutSeconds: positiveInt.default(DEFAULT_HOOK_TIMEOUT_SECONDS),
+        timeoutSeconds: positiveInt.max(HOOK_TIMEOUT_SECONDS_MAX).default(DEFAULT_HOOK_TIMEOUT_SECONDS),
       }),
     )
     .default([]),

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { DEFAULT_HOOK_TIMEOUT_SECONDS, HOOK_TIMEOUT_SECONDS_MAX } from '../config/defaults.js';
 import type { Logger } from '../platform/logger.js';
 import { listSpoolSources } from './spool-restore.js';
 
@@ -60,11 +61,14 @@ export async function runPromotionHooks(options: {
         HOTSPARE_SOURCE_PATH: options.filesRoot === undefined ? meta.path : join(options.filesRoot, meta.name),
         HOTSPARE_ARCHIVE: options.archiveDir,
       };
-      const result = await runOne(hook.run, hook.timeoutSeconds * 1000, env);
+      // A source.json from the archive is not the config: its timeout is bounded here too (a
+      // missing or huge one would make the timer fire at once and kill the hook at its start).
+      const timeoutS = Number.isFinite(hook.timeoutSeconds) && hook.timeoutSeconds > 0 ? Math.min(hook.timeoutSeconds, HOOK_TIMEOUT_SECONDS_MAX) : DEFAULT_HOOK_TIMEOUT_SECONDS;
+      const result = await runOne(hook.run, timeoutS * 1000, env);
       const entry: HookResult = { source: meta.name, run: hook.run, exitCode: result.exitCode, signal: result.signal, timedOut: result.timedOut };
       const fields = { run: hook.run, exitCode: result.exitCode, signal: result.signal, output: result.output };
       if (result.exitCode === 0) log.info(fields, 'post-promotion hook succeeded');
-      else log.error({ ...fields, code: 'HOOK_FAILED', hint: 'run the hook by hand once the cause is fixed' }, result.timedOut ? `post-promotion hook timed out after ${hook.timeoutSeconds} s` : 'post-promotion hook failed');
+      else log.error({ ...fields, code: 'HOOK_FAILED', hint: 'run the hook by hand once the cause is fixed' }, result.timedOut ? `post-promotion hook timed out after ${timeoutS} s` : 'post-promotion hook failed');
       results.push(entry);
     }
   }

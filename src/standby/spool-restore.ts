@@ -66,9 +66,12 @@ export async function readSpoolSources(archiveDir: string): Promise<{ sources: S
  * damaged or hostile journal or source.json, a target folder that is a link, damaged or missing
  * pack data, a full or forbidden target volume): it is reported, and the database and the other
  * sources are promoted all the same (the standby is needed now; the files can be dealt with).
- * Only SPOOL_BEFORE_HISTORY is expected; the others fail the command once the promotion is done.
+ * Only SPOOL_BEFORE_HISTORY and SPOOL_NO_HISTORY (EXPECTED_SKIP_CODES) are expected; the others
+ * fail the command once the promotion is done.
  */
-export const SOURCE_SKIP_CODES: ReadonlySet<string> = new Set(['SPOOL_BEFORE_HISTORY', 'SPOOL_JOURNAL', 'SPOOL_META', 'SPOOL_RESTORE_PATH', 'SPOOL_DATA_DAMAGED', 'SPOOL_DATA_MISSING', 'SPOOL_RESTORE_IO']);
+export const SOURCE_SKIP_CODES: ReadonlySet<string> = new Set(['SPOOL_BEFORE_HISTORY', 'SPOOL_NO_HISTORY', 'SPOOL_JOURNAL', 'SPOOL_META', 'SPOOL_RESTORE_PATH', 'SPOOL_DATA_DAMAGED', 'SPOOL_DATA_MISSING', 'SPOOL_RESTORE_IO']);
+/** No complete tree at the point (a source added late, a first pass that never ended, an agent stopped before its first journal): expected. */
+export const EXPECTED_SKIP_CODES: ReadonlySet<string> = new Set(['SPOOL_BEFORE_HISTORY', 'SPOOL_NO_HISTORY']);
 export const isSourceSkip = (err: unknown): err is HotspareError => err instanceof HotspareError && SOURCE_SKIP_CODES.has(err.code);
 
 /**
@@ -170,7 +173,7 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
   const skip = (name: string, dest: string, err: HotspareError, log: Logger, partly = false): void => {
     const fields = { code: err.code, path: dest, hint: err.hint };
     const what = partly ? `${err.message}; not restored (${dest} may be partly restored)` : `${err.message}; not restored`;
-    if (err.code === 'SPOOL_BEFORE_HISTORY') log.warn(fields, what);
+    if (EXPECTED_SKIP_CODES.has(err.code)) log.warn(fields, what);
     else log.error(fields, what);
     results.push({ name, path: dest, pointMs: 0, files: 0, dirs: 0, links: 0, bytes: 0, skipped: what, skipCode: err.code });
   };
@@ -185,7 +188,7 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
     try {
       const { tree, pointMs } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log);
       writing = true;
-      const counts = await materialize(tree, dest, options.archiveDir, meta, log).catch((err: unknown) => {
+      const counts = await materialize(tree, dest, options.filesRoot !== undefined, options.archiveDir, meta, log).catch((err: unknown) => {
         throw restoreIoError(err, meta.name, dest);
       });
       const result = { name: meta.name, path: dest, pointMs, ...counts };
@@ -208,7 +211,7 @@ const depthOf = (p: string): number => (p === '' ? 0 : p.split('/').length);
  */
 export const utimesSeconds = (ns: string): number => (Number(BigInt(ns) / 1000n) + 0.5) / 1e6;
 
-async function materialize(tree: SpoolTree, dest: string, archiveDir: string, meta: SourceMeta, log: Logger): Promise<Omit<SpoolRestoreResult, 'name' | 'path' | 'pointMs'>> {
+async function materialize(tree: SpoolTree, dest: string, inRoot: boolean, archiveDir: string, meta: SourceMeta, log: Logger): Promise<Omit<SpoolRestoreResult, 'name' | 'path' | 'pointMs'>> {
   const excluded = excludeMatcher(meta.exclude);
   // Owners as recorded, when promote may give files away (root): a gateway running as its own
   // user must find its queue and counter files its own. Otherwise files are the restoring user's.
@@ -217,6 +220,15 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
   const ownerOf = (e: SpoolEntry): { uid: number; gid: number } | undefined =>
     restoreOwners && e.uid !== undefined && e.gid !== undefined ? { uid: e.uid, gid: e.gid } : undefined;
   await mkdir(dest, { recursive: true });
+  // Under --files-root the source's folder is this restore's own: a link found there (planted,
+  // or left from something else) would take the deletions below and every write elsewhere. In
+  // place, the source's own path may be a link on this host as on the primary (a spool on a
+  // volume of its own): that one is the operator's layout, and the restore goes through it.
+  if (inRoot && !(await lstat(dest)).isDirectory()) {
+    throw new HotspareError('SPOOL_RESTORE_PATH', `${dest} is not a directory (a link or a file), so the source is not restored through it`, {
+      hint: 'move it aside (or choose another --files-root) and promote again',
+    });
+  }
   // 1. Remove what the target has and the recorded tree does not (or has as another kind).
   const existing = await walk(dest, excluded);
   for (const [rel, kind] of [...existing].sort((a, b) => depthOf(a[0]) - depthOf(b[0]))) {
@@ -251,6 +263,14 @@ async function materialize(tree: SpoolTree, dest: string, archiveDir: string, me
       await parentIsRealDir(rel);
       if (e.kind === 'dir') {
         await mkdir(abs, { recursive: true });
+        // mkdir accepts a link to a folder already there (at a path the source excludes, which
+        // step 1 leaves alone): its mode and times would be set through it, on whatever it names.
+        if (!(await lstat(abs)).isDirectory()) {
+          throw new HotspareError('SPOOL_RESTORE_PATH', `${abs} is not a directory (a link or a file), so the folder ${rel} is not restored through it`, {
+            hint: 'move it aside on the target (or restore with --files-root) and promote again',
+          });
+        }
+        realDirs.add(rel);
         counts.dirs++;
       } else if (e.kind === 'link') {
         await unlink(abs).catch(() => undefined);

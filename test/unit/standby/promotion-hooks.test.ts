@@ -36,6 +36,12 @@ const alive = (pid: number): boolean => {
 };
 
 describe('post-promotion hooks', () => {
+  it('a timeout from source.json too large for a timer, or missing, does not kill the hook at its start', async () => {
+    // Past 2^31-1 ms a Node timer fires at once; the archive's source.json is not checked by the config schema.
+    const results = await run(archiveWithHooks([{ run: 'sleep 0.2; exit 0', timeoutSeconds: 1e12 }, { run: 'sleep 0.2; exit 0' } as SourceMeta['hooks'][number]]));
+    expect(results).toMatchObject([{ exitCode: 0, timedOut: false }, { exitCode: 0, timedOut: false }]);
+  });
+
   it('a hook that leaves a daemon behind (holding its output) returns when the hook itself ends', async () => {
     const pidFile = join(work, 'daemon.pid');
     const started = Date.now();

@@ -96,6 +96,38 @@ describe('spool restore against hostile or partial archives', () => {
     expect(existsSync(join(outside, 'x'))).toBe(false);
   });
 
+  it('refuses a source folder under --files-root that is a link, and deletes nothing where it points', async () => {
+    const outside = join(work, 'outside-root');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'keep.txt'), 'not in the archive');
+    const archive = archiveWith((pack) => [fileOp(T0 + 1, 'ok.txt', 'fine', pack('fine'))]);
+    const root = join(work, 'root-link');
+    mkdirSync(root);
+    symlinkSync(outside, join(root, 's'));
+    expect(await restore(archive, root)).toMatchObject([{ skipCode: 'SPOOL_RESTORE_PATH' }]);
+    expect(readFileSync(join(outside, 'keep.txt'), 'utf8')).toBe('not in the archive');
+    expect(existsSync(join(outside, 'ok.txt'))).toBe(false);
+  });
+
+  it('does not set a folder\'s mode through a link the target holds at an excluded path', async () => {
+    const outside = join(work, 'outside-mode');
+    mkdirSync(outside, { mode: 0o755 });
+    const archive = archiveWith(() => [{ op: 'dir', t: T0 + 1, path: 'log', e: { kind: 'dir', mode: 0o777, mtimeNs: `${T0}000000`, ino: 3 } }], { exclude: ['log', 'log/**'] });
+    const root = join(work, 'excluded-empty');
+    mkdirSync(join(root, 's'), { recursive: true });
+    symlinkSync(outside, join(root, 's', 'log'));
+    expect(await restore(archive, root)).toMatchObject([{ skipCode: 'SPOOL_RESTORE_PATH' }]);
+    expect(lstatSync(outside).mode & 0o777).toBe(0o755);
+  });
+
+  it('a source without a journal (an agent stopped before its first) is left as it is and reported, not a failure of the restore', async () => {
+    const archive = join(work, 'no-journal');
+    const meta: SourceMeta = { format: SPOOL_FORMAT_VERSION, name: 's', path: join(work, 'nowhere'), exclude: [], blockBytes: BLOCK, retentionSeconds: 86400, hooks: [], completeFromMs: T0 };
+    mkdirSync(join(archive, sourceMetaPath('s'), '..'), { recursive: true });
+    writeFileSync(join(archive, sourceMetaPath('s')), JSON.stringify(meta));
+    expect(await restore(archive, join(work, 'no-journal-root'))).toMatchObject([{ name: 's', skipCode: 'SPOOL_NO_HISTORY' }]);
+  });
+
   it('leaves the target as it is for a point before the history is complete, and restores from that point on', async () => {
     const archive = archiveWith((pack) => [fileOp(T0 + 10, 'seqno', '812', pack('812'))], { completeFromMs: T0 + 50 });
     const root = join(work, 'partial');
