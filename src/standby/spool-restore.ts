@@ -1,10 +1,9 @@
-import { chmod, lchown, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { lchown, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { HotspareError } from '../core/errors.js';
 import { blockHash } from '../spool/file-shipper.js';
-import { fsyncDir } from '../platform/durable-file.js';
 import type { Logger } from '../platform/logger.js';
 import { blockLength, historyCompleteFromMs, packPath, sourceMetaPath, type SourceMeta, type SpoolEntry } from '../spool/spool-format.js';
 import { readSegments } from '../spool/spool-journal.js';
@@ -334,12 +333,19 @@ async function materialize(tree: SpoolTree, dest: string, inRoot: boolean, archi
   for (const rel of paths.filter((p) => tree.get(p)?.kind === 'dir').reverse()) {
     const e = tree.get(rel);
     if (e?.kind !== 'dir') continue;
-    const abs = join(dest, rel);
-    const owner = ownerOf(e);
-    if (owner !== undefined) await lchown(abs, owner.uid, owner.gid);
-    await chmod(abs, e.mode);
-    await utimes(abs, utimesSeconds(e.mtimeNs), utimesSeconds(e.mtimeNs));
-    await fsyncDir(abs);
+    // Through one descriptor of the folder itself (never a link put there meanwhile), made
+    // durable last: set first, a mode without read or search (0311, 0000) let nobody but root
+    // open it again to fsync it.
+    const dir = await open(join(dest, rel), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      const owner = ownerOf(e);
+      if (owner !== undefined) await dir.chown(owner.uid, owner.gid);
+      await dir.chmod(e.mode);
+      await dir.utimes(utimesSeconds(e.mtimeNs), utimesSeconds(e.mtimeNs));
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
   }
   return counts;
 }
