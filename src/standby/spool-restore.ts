@@ -218,16 +218,29 @@ async function materialize(tree: SpoolTree, dest: string, inRoot: boolean, archi
   /** The entry's recorded owner, when it is to be given back. */
   const ownerOf = (e: SpoolEntry): { uid: number; gid: number } | undefined =>
     restoreOwners && e.uid !== undefined && e.gid !== undefined ? { uid: e.uid, gid: e.gid } : undefined;
+  /**
+   * Folders under dest seen to be real directories (not links) before anything is taken from or
+   * put in them. Under --files-root the source's folder itself is this restore's own: a link
+   * found there (planted, or left from something else) would take the deletions below and every
+   * write elsewhere. In place, the source's own path may be a link on this host as on the primary
+   * (a spool on a volume of its own): that one is the operator's layout, and the restore goes
+   * through it.
+   */
+  const realDirs = new Set<string>(inRoot ? [] : ['']);
+  /** Throws SPOOL_RESTORE_PATH unless dest/`rel` is a real directory; `what` is what would have gone through it. */
+  const requireRealDir = async (rel: string, what: string): Promise<void> => {
+    if (realDirs.has(rel)) return;
+    const st = await lstat(join(dest, rel)).catch(() => undefined);
+    if (st?.isDirectory() !== true) {
+      // An excluded path the target holds as a link, say: writing there would follow it.
+      throw new HotspareError('SPOOL_RESTORE_PATH', `${join(dest, rel)} is not a directory (a link or a file), so ${what} is not restored through it`, {
+        hint: 'move it aside on the target and promote again (or restore elsewhere with --files-root)',
+      });
+    }
+    realDirs.add(rel);
+  };
   await mkdir(dest, { recursive: true });
-  // Under --files-root the source's folder is this restore's own: a link found there (planted,
-  // or left from something else) would take the deletions below and every write elsewhere. In
-  // place, the source's own path may be a link on this host as on the primary (a spool on a
-  // volume of its own): that one is the operator's layout, and the restore goes through it.
-  if (inRoot && !(await lstat(dest)).isDirectory()) {
-    throw new HotspareError('SPOOL_RESTORE_PATH', `${dest} is not a directory (a link or a file), so the source is not restored through it`, {
-      hint: 'move it aside (or choose another --files-root) and promote again',
-    });
-  }
+  await requireRealDir('', 'the source');
   // 1. Remove what the target has and the recorded tree does not (or has as another kind).
   const existing = await walk(dest, excluded);
   for (const [rel, kind] of [...existing].sort((a, b) => depthOf(a[0]) - depthOf(b[0]))) {
@@ -240,36 +253,17 @@ async function materialize(tree: SpoolTree, dest: string, inRoot: boolean, archi
   const paths = [...tree.entries.keys()].sort((a, b) => depthOf(a) - depthOf(b) || (a < b ? -1 : 1));
   const packs = new Map<number, FileHandle>();
   const counts = { files: 0, dirs: 0, links: 0, bytes: 0 };
-  /** Folders under dest seen to be real directories (not links) before anything is put in them. */
-  const realDirs = new Set<string>(['']);
-  const parentIsRealDir = async (rel: string): Promise<void> => {
-    const parent = parentOf(rel);
-    if (realDirs.has(parent)) return;
-    const st = await lstat(join(dest, parent)).catch(() => undefined);
-    if (st?.isDirectory() !== true) {
-      // An excluded path the target holds as a link, say: writing there would follow it.
-      throw new HotspareError('SPOOL_RESTORE_PATH', `${join(dest, parent)} is not a directory (a link or a file), so ${rel} is not restored through it`, {
-        hint: 'move it aside on the target (or restore with --files-root) and promote again',
-      });
-    }
-    realDirs.add(parent);
-  };
   try {
     for (const rel of paths) {
       const e = tree.get(rel);
       const abs = join(dest, rel);
       if (e === undefined || rel === '') continue;
-      await parentIsRealDir(rel);
+      await requireRealDir(parentOf(rel), rel);
       if (e.kind === 'dir') {
         await mkdir(abs, { recursive: true });
         // mkdir accepts a link to a folder already there (at a path the source excludes, which
         // step 1 leaves alone): its mode and times would be set through it, on whatever it names.
-        if (!(await lstat(abs)).isDirectory()) {
-          throw new HotspareError('SPOOL_RESTORE_PATH', `${abs} is not a directory (a link or a file), so the folder ${rel} is not restored through it`, {
-            hint: 'move it aside on the target (or restore with --files-root) and promote again',
-          });
-        }
-        realDirs.add(rel);
+        await requireRealDir(rel, `the folder ${rel}`);
         counts.dirs++;
       } else if (e.kind === 'link') {
         await unlink(abs).catch(() => undefined);
