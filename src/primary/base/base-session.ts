@@ -85,21 +85,6 @@ export function baseAbortedError(cause?: unknown): HotspareError {
   });
 }
 
-/**
- * Runs `onAbort` once when `signal` aborts (at once if it already has); returns what stops
- * listening. A base backup uses it to end its primary session and tools at once, so a stopping
- * agent does not wait for a backup that may take hours.
- */
-export function whenAborted(signal: AbortSignal | undefined, onAbort: () => void): () => void {
-  if (signal === undefined) return () => undefined;
-  if (signal.aborted) {
-    onAbort();
-    return () => undefined;
-  }
-  signal.addEventListener('abort', onAbort, { once: true });
-  return () => signal.removeEventListener('abort', onAbort);
-}
-
 /** Whether `signal` has aborted (a call, so a check made earlier does not narrow a later one). */
 export function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;

@@ -1,6 +1,6 @@
 import { markBaseInProgress, type BaseBackupMetadata } from '../../archive/base-catalog.js';
 import type { BaseMethod } from '../../config/schema.js';
-import { whenAborted } from './base-session.js';
+import { whenAborted } from '../../platform/when-aborted.js';
 import { takeBaseBackup, type TakeBaseBackupOptions } from './take-base-backup.js';
 import { takePhysicalBaseBackup } from './take-physical-base-backup.js';
 

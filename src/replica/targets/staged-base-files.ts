@@ -5,6 +5,7 @@ import { BASE_METADATA_FILE, BASE_PARTIAL_SUFFIX } from '../../archive/base-cata
 import { DEFAULT_BASE_STAGING_BYTES_MAX, DEFAULT_BASE_UPLOAD_PIECE_BYTES, DEFAULT_BASE_UPLOAD_PIECES_IN_FLIGHT } from '../../config/defaults.js';
 import { HotspareError } from '../../core/errors.js';
 import type { Logger } from '../../platform/logger.js';
+import { whenAborted } from '../../platform/when-aborted.js';
 
 /**
  * Where a remote replica's base backups are staged on the agent's disk (`<stateDir>/base-upload/<replica>/`),
@@ -59,34 +60,26 @@ export class BaseStaging {
 
   /** Throws BASE_ABORTED once the agent is stopping. */
   throwIfStopping(): void {
-    if (this.stopSignal?.aborted !== true) return;
-    throw new HotspareError('BASE_ABORTED', 'the upload of a base backup to the standby was interrupted: the agent is stopping', {
-      hint: 'the base is complete on the agent (stateDir/base-upload/); the agent finishes its upload, from where the standby\'s copy ends, when it starts again',
-    });
+    if (this.stopSignal?.aborted === true) throw stoppingError();
   }
 
   /** `promise`, or BASE_ABORTED as soon as the agent is stopping, whichever comes first. */
   async untilStopping<T>(promise: Promise<T>): Promise<T> {
-    const signal = this.stopSignal;
-    if (signal === undefined) return promise;
     this.throwIfStopping();
-    let onAbort!: () => void;
-    const stopped = new Promise<never>((_, reject) => {
-      onAbort = () => {
-        try {
-          this.throwIfStopping();
-        } catch (err) {
-          reject(err);
-        }
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    let stopListening = (): void => undefined;
+    const stopped = new Promise<never>((_, reject) => (stopListening = whenAborted(this.stopSignal, () => reject(stoppingError()))));
     try {
       return await Promise.race([promise, stopped]);
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      stopListening();
     }
   }
+}
+
+function stoppingError(): HotspareError {
+  return new HotspareError('BASE_ABORTED', 'the upload of a base backup to the standby was interrupted: the agent is stopping', {
+    hint: "the base is complete on the agent (stateDir/base-upload/); the agent finishes its upload, from where the standby's copy ends, when it starts again",
+  });
 }
 
 /** `base/<id>.partial` when `path` lies in a partial base (where a backup writes), else undefined. */
@@ -222,17 +215,17 @@ export class StagedBaseFiles implements ArchiveFiles {
 
   async #upload(id: string): Promise<void> {
     const log = this.staging.logger.child({ component: 'base-upload', base: id });
-    const remotePartial = `base/${id}${BASE_PARTIAL_SUFFIX}`;
     const staging = this.staging;
+    const remotePartial = `base/${id}${BASE_PARTIAL_SUFFIX}`;
     if ((await staging.untilStopping(this.remote.size(`base/${id}/${BASE_METADATA_FILE}`))) === undefined) {
-      const files = await walk(join(this.staging.root, 'base', id));
+      const files = await walk(join(staging.root, 'base', id));
       // metadata.json last: a standby with all the other files of a base still has no base.
       files.sort((a, b) => Number(a === BASE_METADATA_FILE) - Number(b === BASE_METADATA_FILE));
-      for (const rel of files) await this.#uploadFile(join(this.staging.root, 'base', id, rel), `${remotePartial}/${rel}`, log);
+      for (const rel of files) await this.#uploadFile(join(staging.root, 'base', id, rel), `${remotePartial}/${rel}`, log);
       await staging.untilStopping(this.remote.rename(remotePartial, `base/${id}`));
       log.info({ files: files.length }, 'base backup uploaded to the standby');
     }
-    await this.staging.files.remove(`base/${id}`);
+    await staging.files.remove(`base/${id}`);
   }
 
   /**
