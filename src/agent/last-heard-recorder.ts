@@ -1,4 +1,4 @@
-import { Subject, asyncScheduler, throttleTime, timer, type SchedulerLike, type Subscription, type BehaviorSubject } from 'rxjs';
+import { Subject, asyncScheduler, firstValueFrom, from, map, race, throttleTime, timer, type SchedulerLike, type Subscription, type BehaviorSubject } from 'rxjs';
 import { LAST_HEARD_PATH, type LastHeardRecord } from '../archive/last-heard.js';
 import type { ReplicaEvent } from '../pipeline/replica-status.js';
 import { DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
@@ -123,15 +123,11 @@ export class LastHeardRecorder {
     this.#stopped = true;
     const last = this.#last;
     const writing = last !== undefined && last !== this.#written ? this.#write(last) : this.#writing;
-    let waited: Subscription | undefined;
-    const late = new Promise<'late'>((resolve) => (waited = timer(DEFAULT_STOP_SETTLE_MS, this.#scheduler).subscribe(() => resolve('late'))));
-    try {
-      if ((await Promise.race([writing, late])) === 'late') {
-        this.#abandoned = true;
-        this.#logger.warn({ waitedMs: DEFAULT_STOP_SETTLE_MS }, 'the newest record of when the primary was last heard is still on its way to the archive; stopping without waiting for it');
-      }
-    } finally {
-      waited?.unsubscribe();
+    // race() unsubscribes the timer once the write is done, so nothing keeps the process waiting.
+    const outcome = await firstValueFrom(race(from(writing.then(() => 'written' as const)), timer(DEFAULT_STOP_SETTLE_MS, this.#scheduler).pipe(map(() => 'late' as const))));
+    if (outcome === 'late') {
+      this.#abandoned = true;
+      this.#logger.warn({ waitedMs: DEFAULT_STOP_SETTLE_MS }, 'the newest record of when the primary was last heard is still on its way to the archive; stopping without waiting for it');
     }
   }
 }
