@@ -117,6 +117,7 @@ function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: boolean): s
   for (const f of plan.filesRestored) {
     if (f.skipped !== undefined) lines.push(`  files NOT restored: ${f.name} (left as it is at ${f.path}): ${f.skipped}`);
     else lines.push(`  files restored:   ${f.name} to ${f.path} as of ${new Date(f.pointMs).toISOString()} (${f.files} files, ${f.dirs} dirs, ${f.links} links, ${f.bytes} bytes)`);
+    if (f.lostAfter !== undefined) lines.push(`  WARNING:          files of ${f.name} restored only as of ${new Date(f.pointMs).toISOString()}: ${f.lostAfter}`);
   }
   for (const h of plan.hooks) lines.push(`  hook:             ${h.source}: ${h.run} -> ${h.exitCode === 0 ? 'ok' : h.timedOut ? 'TIMED OUT' : `FAILED (exit ${h.exitCode ?? h.signal})`}`);
   lines.push('  steps:');

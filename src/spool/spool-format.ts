@@ -118,25 +118,45 @@ export function encodeLineText(line: JournalLine): string {
 
 /**
  * Parses a journal segment. Returns the lines that verify and the byte length they cover;
- * `torn` says whether anything after them was cut off or damaged.
+ * `torn` says whether anything after them was cut off or damaged, and `damaged` whether a line
+ * after the first bad one verifies again. A crash leaves only a cut tail (the bad bytes run to
+ * the end); a good record after a bad one means bytes were lost from the middle, and what the
+ * bad one held (acknowledged, fsynced) cannot be known.
  */
-export function decodeSegment(data: Buffer): { lines: JournalLine[]; goodBytes: number; torn: boolean } {
+export function decodeSegment(data: Buffer): { lines: JournalLine[]; goodBytes: number; torn: boolean; damaged: boolean } {
   const lines: JournalLine[] = [];
   let pos = 0;
   while (pos < data.length) {
     const nl = data.indexOf(0x0a, pos);
-    if (nl < 0 || nl - pos < 10 || data[pos + 8] !== 0x20) return { lines, goodBytes: pos, torn: true };
-    const json = data.subarray(pos + 9, nl);
-    const crc = data.toString('latin1', pos, pos + 8);
-    if (crc32(json).toString(16).padStart(8, '0') !== crc) return { lines, goodBytes: pos, torn: true };
-    try {
-      lines.push(JSON.parse(json.toString('utf8')) as JournalLine);
-    } catch {
-      return { lines, goodBytes: pos, torn: true };
-    }
+    const line = nl < 0 ? undefined : verifyLine(data, pos, nl);
+    if (line === undefined) return { lines, goodBytes: pos, torn: true, damaged: nl >= 0 && verifiesAfter(data, nl + 1) };
+    lines.push(line);
     pos = nl + 1;
   }
-  return { lines, goodBytes: pos, torn: false };
+  return { lines, goodBytes: pos, torn: false, damaged: false };
+}
+
+/** The line data[pos..nl) when its CRC and JSON check out. */
+function verifyLine(data: Buffer, pos: number, nl: number): JournalLine | undefined {
+  if (nl - pos < 10 || data[pos + 8] !== 0x20) return undefined;
+  const json = data.subarray(pos + 9, nl);
+  if (crc32(json).toString(16).padStart(8, '0') !== data.toString('latin1', pos, pos + 8)) return undefined;
+  try {
+    return JSON.parse(json.toString('utf8')) as JournalLine;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether any whole line from `pos` on verifies. */
+function verifiesAfter(data: Buffer, pos: number): boolean {
+  while (pos < data.length) {
+    const nl = data.indexOf(0x0a, pos);
+    if (nl < 0) return false;
+    if (verifyLine(data, pos, nl) !== undefined) return true;
+    pos = nl + 1;
+  }
+  return false;
 }
 
 /** Number of blocks of a file of `size` bytes. */

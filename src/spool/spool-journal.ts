@@ -1,32 +1,8 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
-import {
-  decodeSegment,
-  encodeLineText,
-  journalDir,
-  journalPath,
-  packDir,
-  packPath,
-  seqsOf,
-} from './spool-format.js';
-import { parseSegment, SpoolTree, treeFromCheckpoint, type ParsedSegment } from './spool-tree.js';
-
-/** Reads every journal segment of a source that verifies, oldest first (torn tails cut off in memory). */
-export async function readSegments(files: ArchiveFiles, name: string, logger: Logger): Promise<Array<ParsedSegment & { goodBytes: number; torn: boolean; bytes: number }>> {
-  const out: Array<ParsedSegment & { goodBytes: number; torn: boolean; bytes: number }> = [];
-  for (const seq of seqsOf(await files.list(journalDir(name)), 'jnl')) {
-    const data = await files.readFile(journalPath(name, seq));
-    if (data === undefined) continue;
-    const { lines, goodBytes, torn } = decodeSegment(data);
-    const parsed = parseSegment(seq, lines);
-    if (parsed === undefined) {
-      logger.warn({ source: name, segment: seq }, 'spool journal segment has no complete checkpoint; ignored');
-      continue;
-    }
-    out.push({ ...parsed, goodBytes, torn, bytes: data.length });
-  }
-  return out;
-}
+import { newestSeq, scanJournal } from './journal-scan.js';
+import { encodeLineText, journalPath, packDir, packPath, seqsOf } from './spool-format.js';
+import { SpoolTree, treeFromCheckpoint } from './spool-tree.js';
 
 /**
  * The writing end of one source's journal in one archive: appends operations durably, starts
@@ -61,27 +37,39 @@ export class SpoolJournal {
 
   /**
    * Recovers the journal: the newest segment with a complete checkpoint, replayed, is what the
-   * archive durably has. A torn tail is cut off on disk; an archive without a journal gets an
-   * empty first segment.
+   * archive durably has. A torn tail (a crash) is cut off on disk. Damage (records lost from
+   * the middle of that segment, or a newer segment that cannot be read) is left on disk as it
+   * is, for `verify` and restore to see, and the journal goes on in a new segment whose
+   * checkpoint is the recovered tree: appending to the old one would hide that time was lost.
+   * An archive without a usable segment gets an empty one.
    */
   static async open(files: ArchiveFiles, name: string, blockBytes: number, nowMs: number, logger: Logger): Promise<{ journal: SpoolJournal; tree: SpoolTree }> {
-    const segments = await readSegments(files, name, logger);
-    const newest = segments[segments.length - 1];
+    const scan = await scanJournal(files, name, logger);
+    const lastSeq = newestSeq(scan);
+    const newest = scan.segments[scan.segments.length - 1];
     if (newest === undefined) {
+      const seq = lastSeq + 1;
       const tree = new SpoolTree(blockBytes);
-      await files.putFile(journalPath(name, 1), Buffer.from(tree.checkpointLines(nowMs, 1).map(encodeLineText).join('')));
-      const size = (await files.size(journalPath(name, 1))) ?? 0;
-      return { journal: new SpoolJournal(files, name, 1, size, nowMs, 0, nowMs, size), tree };
-    }
-    if (newest.torn) {
-      logger.warn({ source: name, segment: newest.seq, keptBytes: newest.goodBytes, droppedBytes: newest.bytes - newest.goodBytes }, 'spool journal ends in a torn record; cut back to the last whole one');
-      await files.truncate(journalPath(name, newest.seq), newest.goodBytes);
+      await files.putFile(journalPath(name, seq), Buffer.from(tree.checkpointLines(nowMs, seq).map(encodeLineText).join('')));
+      const size = (await files.size(journalPath(name, seq))) ?? 0;
+      return { journal: new SpoolJournal(files, name, seq, size, nowMs, 0, nowMs, size), tree };
     }
     const tree = treeFromCheckpoint(newest, blockBytes);
     let lastMs = newest.checkpointMs;
     for (const op of newest.ops) {
       tree.apply(op);
       lastMs = op.t;
+    }
+    if (newest.damaged || newest.seq !== lastSeq) {
+      logger.error({ source: name, segment: newest.seq, newestSegment: lastSeq, next: lastSeq + 1 }, 'spool journal is damaged at its end; going on from its last usable record in a new segment (the history in between is lost)');
+      const journal = new SpoolJournal(files, name, lastSeq, 0, newest.checkpointMs, 0, lastMs, 0);
+      journal.stamp(nowMs);
+      await journal.rotate(tree);
+      return { journal, tree };
+    }
+    if (newest.torn) {
+      logger.warn({ source: name, segment: newest.seq, keptBytes: newest.goodBytes, droppedBytes: newest.bytes - newest.goodBytes }, 'spool journal ends in a torn record; cut back to the last whole one');
+      await files.truncate(journalPath(name, newest.seq), newest.goodBytes);
     }
     const checkpointBytes = treeFromCheckpoint(newest, blockBytes)
       .checkpointLines(newest.checkpointMs, newest.seq)
@@ -137,19 +125,23 @@ export class SpoolJournal {
    * next one's checkpoint is younger than the retention), then packs no kept segment refers to.
    */
   async prune(nowMs: number, retentionMs: number, currentPack: number, logger: Logger): Promise<void> {
-    const segments = await readSegments(this.files, this.name, logger);
+    const scan = await scanJournal(this.files, this.name, logger);
+    const segments = scan.segments;
     const keepFrom = segments.findIndex((s, i) => {
       const next = segments[i + 1];
       return next === undefined || next.checkpointMs > nowMs - retentionMs;
     });
     const dropped = segments.slice(0, Math.max(0, keepFrom));
     if (dropped.length === 0) return;
+    // Unreadable segments older than the first kept one go with the history around them.
+    const firstKept = segments[keepFrom]?.seq ?? 0;
+    const unreadableDropped = scan.unreadable.filter((seq) => seq < firstKept);
     const live = new Set<number>([currentPack]);
     for (const s of segments.slice(keepFrom)) {
       for (const [, e] of s.checkpoint) if (e.kind === 'file') for (const b of e.blocks) live.add(b[1]);
       for (const op of s.ops) if (op.op === 'file') for (const b of op.set) live.add(b[2]);
     }
-    for (const s of dropped) await this.files.remove(journalPath(this.name, s.seq));
+    for (const seq of [...dropped.map((s) => s.seq), ...unreadableDropped]) await this.files.remove(journalPath(this.name, seq));
     let packsRemoved = 0;
     for (const seq of seqsOf(await this.files.list(packDir(this.name)), 'pack')) {
       if (seq < currentPack && !live.has(seq)) {
@@ -157,6 +149,6 @@ export class SpoolJournal {
         packsRemoved++;
       }
     }
-    logger.info({ source: this.name, segmentsRemoved: dropped.length, packsRemoved }, 'spool history older than the retention removed');
+    logger.info({ source: this.name, segmentsRemoved: dropped.length + unreadableDropped.length, packsRemoved }, 'spool history older than the retention removed');
   }
 }

@@ -214,8 +214,13 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       // The operator's settings, whether the promotion got this far or failed on the way.
       await restoreSettings();
     }
+    // Each source as of the point the plan found before the replay: a receiver still running
+    // may have recorded later changes since, whose transactions the replay did not include.
+    const pointsMs = new Map(plan.files.sources.flatMap((s) => (s.pointMs === undefined ? [] : [[s.name, s.pointMs] as const])));
     const filesRestored =
-      plan.files.sources.length === 0 ? [] : await restoreSpool({ archiveDir: options.archiveRoot, untilMs: plan.files.untilMs, filesRoot: options.filesRoot, logger: log });
+      plan.files.sources.length === 0
+        ? []
+        : await restoreSpool({ archiveDir: options.archiveRoot, untilMs: plan.files.untilMs, pointsMs, stopBeforeDamage: plan.files.stopBeforeDamage, filesRoot: options.filesRoot, logger: log });
     await server.setReadOnly(false);
     // Writable and complete: a hook failing after this must not be reported as a partial restore.
     readOnlyWas = undefined;

@@ -81,8 +81,15 @@ export interface FilesPlan {
   untilMs: number | undefined;
   /** The same point in words, for the report. */
   asOf: string;
-  /** `skipped`: why the source is left as it is (no complete tree at the point). */
-  sources: Array<{ name: string; restoreTo: string; hooks: number; hookCommands: string[]; skipped?: string }>;
+  /** Promotion to the archive's end: a damaged spool journal is restored to its last intact state, as the binlog is replayed to its last intact event. */
+  stopBeforeDamage: boolean;
+  /**
+   * `skipped`: why the source is left as it is (no complete tree at the point). `pointMs`: the
+   * last change the restore takes, fixed here, so that changes a still-running receiver
+   * writes during the replay are not restored with a database that lacks their transactions.
+   * `lostAfter`: its journal is damaged after pointMs.
+   */
+  sources: Array<{ name: string; restoreTo: string; hooks: number; hookCommands: string[]; skipped?: string; pointMs?: number; lostAfter?: string }>;
 }
 
 export interface PlanInput {
@@ -276,7 +283,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       {
         name: 'restore-spool-files',
         run: files.sources.length > 0,
-        detail: files.sources.length > 0 ? `${files.sources.map((s) => (s.skipped === undefined ? `${s.name} to ${s.restoreTo}` : `${s.name} left as it is (${s.skipped})`)).join(', ')}, as of ${files.asOf}` : 'the archive holds no spool sources',
+        detail: files.sources.length > 0 ? `${files.sources.map((s) => (s.skipped !== undefined ? `${s.name} left as it is (${s.skipped})` : s.lostAfter !== undefined ? `${s.name} to ${s.restoreTo} only as of ${new Date(s.pointMs ?? 0).toISOString()} (${s.lostAfter})` : `${s.name} to ${s.restoreTo}`)).join(', ')}, as of ${files.asOf}` : 'the archive holds no spool sources',
       },
       { name: 'read-only-off', run: true, detail: 'SET GLOBAL read_only = OFF' },
       {
@@ -356,11 +363,12 @@ async function planFiles(
   for (const { name, error } of unusable) {
     sources.push({ name, restoreTo: filesRoot === undefined ? '(unknown)' : join(filesRoot, name), hooks: 0, hookCommands: [], skipped: error.message });
   }
+  const stopBeforeDamage = target.kind === 'end';
   for (const meta of metas) {
-    const skipped = await spoolTreeAt(archiveRoot, meta, untilMs, logger.child({ source: meta.name })).then(
-      () => undefined,
+    const found = await spoolTreeAt(archiveRoot, meta, untilMs, logger.child({ source: meta.name }), stopBeforeDamage).then(
+      ({ pointMs, lostAfter }) => ({ pointMs, ...(lostAfter === undefined ? {} : { lostAfter }) }),
       (err: unknown) => {
-        if (isSourceSkip(err)) return err.message;
+        if (isSourceSkip(err)) return { skipped: err.message };
         throw err;
       },
     );
@@ -370,10 +378,10 @@ async function planFiles(
       hooks: meta.hooks.length,
       // The commands come from the archive (the primary's config): the plan shows them before they run.
       hookCommands: meta.hooks.map((h) => h.run),
-      ...(skipped === undefined ? {} : { skipped }),
+      ...found,
     });
   }
-  return { untilMs, asOf, sources };
+  return { untilMs, asOf, stopBeforeDamage, sources };
 }
 
 function replayRanges(files: ReadonlyArray<{ name: string; cleanEnd: number; sizeBytes: number }>, from: BinlogPosition, to: BinlogPosition): ReplayRange[] {

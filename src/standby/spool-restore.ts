@@ -6,7 +6,7 @@ import { HotspareError } from '../core/errors.js';
 import { blockHash } from '../spool/file-shipper.js';
 import type { Logger } from '../platform/logger.js';
 import { blockLength, historyCompleteFromMs, packPath, sourceMetaPath, type SourceMeta, type SpoolEntry } from '../spool/spool-format.js';
-import { readSegments } from '../spool/spool-journal.js';
+import { scanJournal, spanLoss } from '../spool/journal-scan.js';
 import { parentOf, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
 import { excludeMatcher } from '../spool/tree-scanner.js';
 
@@ -14,10 +14,18 @@ export interface SpoolRestoreOptions {
   archiveDir: string;
   /** Restore as of this instant (ms since the epoch); the newest durable state when absent. */
   untilMs?: number | undefined;
+  /** Per source, restore as of this instant instead (the point promote's plan found, fixed before the replay). */
+  pointsMs?: ReadonlyMap<string, number> | undefined;
   /** Restore each source under DIR/<source name>/ instead of its original path. */
   filesRoot?: string | undefined;
   /** Only these sources (all when absent). */
   sources?: readonly string[] | undefined;
+  /**
+   * Where a source's journal is damaged before the point, restore it to its last intact state
+   * and say so (`lostAfter`), as promote does with a damaged binlog when no point was asked for;
+   * otherwise such a source is not restored (SPOOL_JOURNAL_DAMAGED). Always so without untilMs.
+   */
+  stopBeforeDamage?: boolean;
   logger: Logger;
 }
 
@@ -31,6 +39,8 @@ export interface SpoolRestoreResult {
   dirs: number;
   links: number;
   bytes: number;
+  /** The journal is damaged after pointMs: changes after it, up to the point asked for, are lost. */
+  lostAfter?: string;
   /** Why the source was left as it is on the target, and the error's code (SOURCE_SKIP_CODES); undefined when restored. */
   skipped?: string;
   skipCode?: string;
@@ -68,7 +78,7 @@ export async function readSpoolSources(archiveDir: string): Promise<{ sources: S
  * Only SPOOL_BEFORE_HISTORY and SPOOL_NO_HISTORY (EXPECTED_SKIP_CODES) are expected; the others
  * fail the command once the promotion is done.
  */
-export const SOURCE_SKIP_CODES: ReadonlySet<string> = new Set(['SPOOL_BEFORE_HISTORY', 'SPOOL_NO_HISTORY', 'SPOOL_JOURNAL', 'SPOOL_META', 'SPOOL_RESTORE_PATH', 'SPOOL_DATA_DAMAGED', 'SPOOL_DATA_MISSING', 'SPOOL_RESTORE_IO']);
+export const SOURCE_SKIP_CODES: ReadonlySet<string> = new Set(['SPOOL_BEFORE_HISTORY', 'SPOOL_NO_HISTORY', 'SPOOL_JOURNAL', 'SPOOL_JOURNAL_DAMAGED', 'SPOOL_META', 'SPOOL_RESTORE_PATH', 'SPOOL_DATA_DAMAGED', 'SPOOL_DATA_MISSING', 'SPOOL_RESTORE_IO']);
 /** No complete tree at the point (a source added late, a first pass that never ended, an agent stopped before its first journal): expected. */
 export const EXPECTED_SKIP_CODES: ReadonlySet<string> = new Set(['SPOOL_BEFORE_HISTORY', 'SPOOL_NO_HISTORY']);
 export const isSourceSkip = (err: unknown): err is HotspareError => err instanceof HotspareError && SOURCE_SKIP_CODES.has(err.code);
@@ -120,18 +130,32 @@ function checkTreePaths(tree: SpoolTree, source: string): void {
 
 /**
  * A source's tree as of `untilMs`: the newest checkpoint at or before it, plus the operations
- * recorded up to it. Throws SPOOL_HISTORY_TRUNCATED when the retention already dropped that moment.
+ * recorded up to it. Throws SPOOL_HISTORY_TRUNCATED when the retention already dropped that
+ * moment, and SPOOL_JOURNAL_DAMAGED when records the point depends on are damaged or missing,
+ * unless `stopBeforeDamage` (always without untilMs): then the tree is the last intact state
+ * before the damage, and `lostAfter` says what was lost after `pointMs`.
  */
-export async function spoolTreeAt(archiveDir: string, meta: SourceMeta, untilMs: number | undefined, logger: Logger): Promise<{ tree: SpoolTree; pointMs: number }> {
-  const files = new LocalArchiveFiles(archiveDir);
-  const segments = await readSegments(files, meta.name, logger);
+export async function spoolTreeAt(
+  archiveDir: string,
+  meta: SourceMeta,
+  untilMs: number | undefined,
+  logger: Logger,
+  stopBeforeDamage = false,
+): Promise<{ tree: SpoolTree; pointMs: number; lostAfter?: string }> {
+  const scan = await scanJournal(new LocalArchiveFiles(archiveDir), meta.name, logger);
+  const segments = scan.segments;
   const until = untilMs ?? Infinity;
   let index = -1;
   segments.forEach((s, i) => {
     if (s.checkpointMs <= until) index = i;
   });
   const first = segments[0];
-  if (first === undefined) throw new HotspareError('SPOOL_NO_HISTORY', `spool source ${meta.name} has no journal in the archive`, { hint: 'check that the agent ships this source (`hotspare status`)' });
+  if (first === undefined) {
+    if (scan.unreadable.length > 0) {
+      throw new HotspareError('SPOOL_JOURNAL_DAMAGED', `spool source ${meta.name} has no usable journal segment: ${scan.unreadable.length} are damaged`, { hint: 'run `hotspare verify` on the archive; restore these files from another copy' });
+    }
+    throw new HotspareError('SPOOL_NO_HISTORY', `spool source ${meta.name} has no journal in the archive`, { hint: 'check that the agent ships this source (`hotspare status`)' });
+  }
   if (index < 0 && first.seq !== 1) {
     throw new HotspareError('SPOOL_HISTORY_TRUNCATED', `spool source ${meta.name} keeps history only from ${new Date(first.checkpointMs).toISOString()}, after the requested point`, {
       hint: 'choose a later point, or raise spool[].retentionSeconds for the future',
@@ -149,13 +173,27 @@ export async function spoolTreeAt(archiveDir: string, meta: SourceMeta, untilMs:
   const segment = segments[index] as (typeof segments)[number];
   const tree = treeFromCheckpoint(segment, meta.blockBytes);
   let pointMs = segment.checkpointMs;
+  let reachedPoint = false;
   for (const op of segment.ops) {
-    if (op.t > until) break;
+    if (op.t > until) {
+      reachedPoint = true;
+      break;
+    }
     tree.apply(op);
     pointMs = op.t;
   }
+  // Every record up to the point was read when one after it was, or when nothing of the
+  // segment's span is lost; otherwise what changed between pointMs and the point is unknown.
+  const loss = reachedPoint ? undefined : spanLoss(scan, index);
+  if (loss !== undefined && untilMs !== undefined && !stopBeforeDamage) {
+    const next = segments[index + 1];
+    const later = next === undefined ? '' : `, or at or after ${new Date(next.checkpointMs).toISOString()}`;
+    throw new HotspareError('SPOOL_JOURNAL_DAMAGED', `spool source ${meta.name} cannot be restored as of ${new Date(untilMs).toISOString()}: ${loss}, so its changes after ${new Date(pointMs).toISOString()} are unknown`, {
+      hint: `run \`hotspare verify\` on the archive; a point at or before ${new Date(pointMs).toISOString()}${later} can be restored`,
+    });
+  }
   checkTreePaths(tree, meta.name);
-  return { tree, pointMs };
+  return loss === undefined ? { tree, pointMs } : { tree, pointMs, lostAfter: `${loss}: restored as of its last intact record; its later changes are lost` };
 }
 
 /**
@@ -185,13 +223,14 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
     const dest = options.filesRoot === undefined ? meta.path : join(options.filesRoot, meta.name);
     let writing = false;
     try {
-      const { tree, pointMs } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log);
+      const { tree, pointMs, lostAfter } = await spoolTreeAt(options.archiveDir, meta, options.pointsMs?.get(meta.name) ?? options.untilMs, log, options.stopBeforeDamage === true);
       writing = true;
       const counts = await materialize(tree, dest, options.filesRoot !== undefined, options.archiveDir, meta, log).catch((err: unknown) => {
         throw restoreIoError(err, meta.name, dest);
       });
-      const result = { name: meta.name, path: dest, pointMs, ...counts };
-      log.info({ ...result, point: new Date(pointMs).toISOString() }, 'spool source restored');
+      const result = { name: meta.name, path: dest, pointMs, ...counts, ...(lostAfter === undefined ? {} : { lostAfter }) };
+      if (lostAfter === undefined) log.info({ ...result, point: new Date(pointMs).toISOString() }, 'spool source restored');
+      else log.error({ ...result, code: 'SPOOL_JOURNAL_DAMAGED', point: new Date(pointMs).toISOString() }, 'spool source restored only to the last intact point of its journal');
       results.push(result);
     } catch (err) {
       if (!isSourceSkip(err)) throw err;

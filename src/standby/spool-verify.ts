@@ -5,9 +5,9 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { blockHash } from '../spool/file-shipper.js';
 import { blockLength, packPath, type SourceMeta } from '../spool/spool-format.js';
-import { readSegments } from '../spool/spool-journal.js';
+import { scanJournal, spanLoss } from '../spool/journal-scan.js';
 import { treeFromCheckpoint } from '../spool/spool-tree.js';
-import { listSpoolSources } from './spool-restore.js';
+import { readSpoolSources } from './spool-restore.js';
 
 export interface SpoolVerifyResult {
   source: string;
@@ -20,12 +20,22 @@ export interface SpoolVerifyResult {
 
 /**
  * Checks one spool source's history the way a restore would use it: every kept journal
- * segment's checkpoint plus its operations fold without a gap, and every block any of them
- * refers to is in its pack with the bytes its hash says.
+ * segment verifies (a torn tail only in the newest: a crash cut it) and follows the one before
+ * without a gap, its checkpoint plus its operations fold, and every block any of them refers
+ * to is in its pack with the bytes its hash says.
  */
 export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, logger: Logger): Promise<SpoolVerifyResult> {
-  const segments = await readSegments(new LocalArchiveFiles(archiveDir), meta.name, logger);
+  const scan = await scanJournal(new LocalArchiveFiles(archiveDir), meta.name, logger);
+  const segments = scan.segments;
   const problems: string[] = [];
+  for (const seq of scan.unreadable) problems.push(`journal segment ${seq} is damaged: its checkpoint does not verify`);
+  segments.forEach((segment, i) => {
+    const loss = spanLoss(scan, i);
+    // A missing or unreadable next segment is reported once, as itself.
+    if (loss !== undefined && (segment.torn || segment.damaged)) problems.push(`${loss}; its changes after ${new Date(segment.ops.at(-1)?.t ?? segment.checkpointMs).toISOString()} are lost`);
+    const next = segments[i + 1];
+    if (next !== undefined) for (let seq = segment.seq + 1; seq < next.seq; seq++) if (!scan.unreadable.includes(seq)) problems.push(`journal segment ${seq} is missing`);
+  });
   // (pack, offset, length) → hash, each checked once.
   const refs = new Map<string, { pack: number; offset: number; length: number; hash: string; where: string }>();
   const note = (hash: string, pack: number, offset: number, length: number, where: string): void => {
@@ -70,9 +80,10 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
   return { source: meta.name, segments: segments.length, blocks: refs.size, problems };
 }
 
-/** verifySpoolSource for every spool source in the archive. */
+/** verifySpoolSource for every spool source in the archive, and a problem for each whose source.json cannot be used. */
 export async function verifySpoolArchive(archiveDir: string, logger: Logger): Promise<SpoolVerifyResult[]> {
-  const out: SpoolVerifyResult[] = [];
-  for (const meta of await listSpoolSources(archiveDir)) out.push(await verifySpoolSource(archiveDir, meta, logger));
-  return out;
+  const { sources, unusable } = await readSpoolSources(archiveDir);
+  const out: SpoolVerifyResult[] = unusable.map(({ name, error }) => ({ source: name, segments: 0, blocks: 0, problems: [error.message] }));
+  for (const meta of sources) out.push(await verifySpoolSource(archiveDir, meta, logger));
+  return out.sort((a, b) => a.source.localeCompare(b.source));
 }

@@ -1,0 +1,166 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LocalArchiveFiles } from '../../../src/archive/archive-files.js';
+import { silentLogger } from '../../../src/platform/logger.js';
+import { decodeSegment, encodeLineText, journalPath, SPOOL_FORMAT_VERSION, sourceMetaPath, type SourceMeta, type SpoolOp } from '../../../src/spool/spool-format.js';
+import { SpoolJournal } from '../../../src/spool/spool-journal.js';
+import { restoreSpool } from '../../../src/standby/spool-restore.js';
+import { verifySpoolArchive } from '../../../src/standby/spool-verify.js';
+
+/**
+ * Goal: a spool journal damaged in the archive (a flipped byte, a lost segment) is never
+ * restored as if it were whole. A crash-cut tail of the newest segment is normal and restores
+ * everything before it; damage makes a restore to the end stop at the last intact change and
+ * say what was lost, a restore to a point after the damage refuse that source, `verify` name
+ * the damage, and a restarted agent go on in a new segment, leaving the damaged one as it is.
+ * Method: journals written by the real SpoolJournal into temporary archives, damaged by hand,
+ * then real restores and verifies.
+ */
+const work = mkdtempSync(join(tmpdir(), 'hotspare-journal-damage-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const T0 = 1_796_000_000_000;
+const BLOCK = 65536;
+let archives = 0;
+
+const dirOp = (t: number, path: string): SpoolOp => ({ op: 'dir', t, path, e: { kind: 'dir', mode: 0o755, mtimeNs: `${t}000000`, ino: t } });
+
+/**
+ * An archive with one source `s` whose journal holds, per segment, directories made one at a
+ * time 10 ms apart: segments [['a', 'b'], ['c', 'd']] puts a at T0+10, b at T0+20 in segment 1,
+ * then segment 2 (checkpoint at T0+20) with c at T0+30 and d at T0+40.
+ */
+async function archiveWith(segments: string[][]): Promise<{ root: string; files: LocalArchiveFiles; timeOf: Map<string, number> }> {
+  const root = join(work, `archive-${++archives}`);
+  const files = new LocalArchiveFiles(root);
+  const meta: SourceMeta = { format: SPOOL_FORMAT_VERSION, name: 's', path: join(work, 'nowhere'), exclude: [], blockBytes: BLOCK, retentionSeconds: 86400, hooks: [], completeFromMs: T0 };
+  mkdirSync(join(root, 'files', 's'), { recursive: true });
+  writeFileSync(join(root, sourceMetaPath('s')), JSON.stringify(meta));
+  const { journal, tree } = await SpoolJournal.open(files, 's', BLOCK, T0, silentLogger());
+  const timeOf = new Map<string, number>();
+  let t = T0;
+  for (const [i, names] of segments.entries()) {
+    if (i > 0) await journal.rotate(tree);
+    for (const name of names) {
+      t += 10;
+      const op = dirOp(journal.stamp(t), name);
+      tree.apply(op);
+      timeOf.set(name, op.t);
+      await journal.append([encodeLineText(op)]);
+    }
+  }
+  return { root, files, timeOf };
+}
+
+const segmentFile = (root: string, seq: number): string => join(root, journalPath('s', seq));
+
+/** Flips one byte of segment `seq` inside the first line that contains `marker`. */
+function flipByteIn(root: string, seq: number, marker: string): void {
+  const path = segmentFile(root, seq);
+  const data = readFileSync(path);
+  const at = data.indexOf(marker);
+  if (at < 0) throw new Error(`${marker} not in segment ${seq}`);
+  data[at] = data[at] === 0x41 ? 0x42 : 0x41;
+  writeFileSync(path, data);
+}
+
+const restoredDirs = (root: string): string[] => readdirSync(join(root, 's')).sort();
+
+async function restore(archive: string, name: string, untilMs?: number) {
+  const filesRoot = join(work, `restored-${name}`);
+  const [result] = await restoreSpool({ archiveDir: archive, filesRoot, untilMs, logger: silentLogger() });
+  return { result, filesRoot };
+}
+
+describe('a damaged spool journal', () => {
+  it('tells a crash-cut tail from a damaged middle', () => {
+    const lines = [dirOp(1, 'a'), dirOp(2, 'b'), dirOp(3, 'c')].map(encodeLineText);
+    const whole = Buffer.from(lines.join(''));
+    const cut = whole.subarray(0, whole.length - 7);
+    expect(decodeSegment(cut)).toMatchObject({ torn: true, damaged: false, goodBytes: Buffer.byteLength(lines[0]! + lines[1]!) });
+    // A crash on a file system that shows zeros past the written end.
+    expect(decodeSegment(Buffer.concat([whole, Buffer.alloc(100)]))).toMatchObject({ torn: true, damaged: false, goodBytes: whole.length });
+    const flipped = Buffer.from(whole);
+    const at = Buffer.byteLength(lines[0]!) + 20;
+    flipped[at] = (flipped[at] ?? 0) ^ 1;
+    expect(decodeSegment(flipped)).toMatchObject({ torn: true, damaged: true, goodBytes: Buffer.byteLength(lines[0]!) });
+  });
+
+  it('restores everything before a crash-cut tail of the newest segment, as intact', async () => {
+    const { root } = await archiveWith([['a', 'b'], ['c', 'd']]);
+    const path = segmentFile(root, 2);
+    writeFileSync(path, Buffer.concat([readFileSync(path), Buffer.from(encodeLineText(dirOp(T0 + 50, 'e')).slice(0, 30))]));
+    const { result, filesRoot } = await restore(root, 'cut-tail');
+    expect(result).toMatchObject({ pointMs: T0 + 40 });
+    expect(result?.lostAfter).toBeUndefined();
+    expect(restoredDirs(filesRoot)).toEqual(['a', 'b', 'c', 'd']);
+    expect((await verifySpoolArchive(root, silentLogger()))[0]?.problems).toEqual([]);
+  });
+
+  it('restores a newest segment whose checkpoint is damaged only to the segment before, and says so', async () => {
+    const { root, files, timeOf } = await archiveWith([['a', 'b'], ['c', 'd']]);
+    flipByteIn(root, 2, '"ckpt"');
+    const { result, filesRoot } = await restore(root, 'bad-checkpoint');
+    expect(result).toMatchObject({ pointMs: timeOf.get('b'), lostAfter: expect.stringContaining('journal segment 2 is damaged') });
+    expect(result?.skipped).toBeUndefined();
+    expect(restoredDirs(filesRoot)).toEqual(['a', 'b']);
+    // A point after the damage cannot be known: the source is left out, with the points that can be restored.
+    const late = await restore(root, 'bad-checkpoint-late', T0 + 35);
+    expect(late.result).toMatchObject({ skipCode: 'SPOOL_JOURNAL_DAMAGED', skipped: expect.stringContaining(`changes after ${new Date(timeOf.get('b')!).toISOString()} are unknown`) });
+    // A point before it is exact.
+    const early = await restore(root, 'bad-checkpoint-early', T0 + 15);
+    expect(early.result).toMatchObject({ pointMs: timeOf.get('a') });
+    expect(early.result?.lostAfter).toBeUndefined();
+    expect(restoredDirs(early.filesRoot)).toEqual(['a']);
+    expect((await verifySpoolArchive(root, silentLogger()))[0]?.problems).toEqual(['journal segment 2 is damaged: its checkpoint does not verify']);
+    // The agent, restarted, goes on from what it can read in a new segment and leaves the damaged one alone.
+    const damaged = readFileSync(segmentFile(root, 2));
+    const { journal, tree } = await SpoolJournal.open(files, 's', BLOCK, T0 + 1000, silentLogger());
+    expect([...tree.entries.keys()].sort()).toEqual(['a', 'b']);
+    expect(readFileSync(segmentFile(root, 2))).toEqual(damaged);
+    await journal.append([encodeLineText(dirOp(journal.stamp(T0 + 1010), 'e'))]);
+    const after = await restore(root, 'bad-checkpoint-after-restart');
+    expect(after.result?.lostAfter).toBeUndefined();
+    expect(restoredDirs(after.filesRoot)).toEqual(['a', 'b', 'e']);
+    // Between the damage and the new segment stays unknown.
+    expect((await restore(root, 'bad-checkpoint-gap', T0 + 500)).result).toMatchObject({ skipCode: 'SPOOL_JOURNAL_DAMAGED' });
+  });
+
+  it('restores a segment damaged in its middle only to the record before the damage, and keeps the damage on disk for verify', async () => {
+    const { root, files, timeOf } = await archiveWith([['a', 'b'], ['c', 'd', 'e']]);
+    flipByteIn(root, 2, '"path":"d"');
+    const { result, filesRoot } = await restore(root, 'bad-middle');
+    expect(result).toMatchObject({ pointMs: timeOf.get('c'), lostAfter: expect.stringContaining('journal segment 2 is damaged after its first') });
+    expect(restoredDirs(filesRoot)).toEqual(['a', 'b', 'c']);
+    expect((await verifySpoolArchive(root, silentLogger()))[0]?.problems).toEqual([expect.stringMatching(/^journal segment 2 is damaged after its first \d+ of \d+ bytes; its changes after .* are lost$/)]);
+    const damaged = readFileSync(segmentFile(root, 2));
+    const { tree } = await SpoolJournal.open(files, 's', BLOCK, T0 + 1000, silentLogger());
+    expect([...tree.entries.keys()].sort()).toEqual(['a', 'b', 'c']);
+    // Not cut back as a torn tail would be: the records after the damage are evidence.
+    expect(readFileSync(segmentFile(root, 2))).toEqual(damaged);
+    expect(readdirSync(join(root, 'files', 's', 'journal')).filter((n) => n.endsWith('.jnl'))).toHaveLength(3);
+  });
+
+  it('does not bridge a missing segment', async () => {
+    const { root, timeOf } = await archiveWith([['a', 'b'], ['c', 'd'], ['e']]);
+    unlinkSync(segmentFile(root, 2));
+    // A point in segment 1's span after its last record: segment 2's changes are unknown.
+    expect((await restore(root, 'missing-mid', T0 + 35)).result).toMatchObject({ skipCode: 'SPOOL_JOURNAL_DAMAGED', skipped: expect.stringContaining('journal segment 2 is missing') });
+    const latest = await restore(root, 'missing-latest');
+    expect(latest.result).toMatchObject({ pointMs: timeOf.get('e') });
+    expect(restoredDirs(latest.filesRoot)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect((await verifySpoolArchive(root, silentLogger()))[0]?.problems).toEqual(['journal segment 2 is missing']);
+  });
+
+  it('is reported by verify when its source.json cannot be used', async () => {
+    const { root } = await archiveWith([['a']]);
+    mkdirSync(join(root, 'files', 'broken'), { recursive: true });
+    writeFileSync(join(root, sourceMetaPath('broken')), '{ not json');
+    expect(await verifySpoolArchive(root, silentLogger())).toMatchObject([
+      { source: 'broken', problems: [expect.stringContaining('files/broken/source.json is not valid JSON')] },
+      { source: 's', problems: [] },
+    ]);
+  });
+});
