@@ -1,4 +1,4 @@
-import { lchown, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { lchown, lstat, lutimes, mkdir, open, readdir, rename, rm, stat, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
@@ -224,6 +224,9 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
     let writing = false;
     try {
       const { tree, pointMs, lostAfter } = await spoolTreeAt(options.archiveDir, meta, options.pointsMs?.get(meta.name) ?? options.untilMs, log, options.stopBeforeDamage === true);
+      // A pack missing or cut short is found before the target changes; a block whose bytes
+      // are damaged only while it is read, at the cost of reading the data once.
+      await checkPackExtents(tree, options.archiveDir, meta);
       writing = true;
       const counts = await materialize(tree, dest, options.filesRoot !== undefined, options.archiveDir, meta, log).catch((err: unknown) => {
         throw restoreIoError(err, meta.name, dest);
@@ -241,6 +244,25 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
 }
 
 const depthOf = (p: string): number => (p === '' ? 0 : p.split('/').length);
+/** Throws SPOOL_DATA_MISSING when a pack the tree needs is missing or ends before the data it needs. */
+async function checkPackExtents(tree: SpoolTree, archiveDir: string, meta: SourceMeta): Promise<void> {
+  const needed = new Map<number, { end: number; path: string }>();
+  for (const [rel, e] of tree.entries) {
+    if (e.kind !== 'file') continue;
+    e.blocks.forEach(([, pack, offset], i) => {
+      const end = offset + blockLength(e.size, i, meta.blockBytes);
+      if ((needed.get(pack)?.end ?? -1) < end) needed.set(pack, { end, path: rel });
+    });
+  }
+  for (const [pack, { end, path }] of needed) {
+    const size = (await stat(join(archiveDir, packPath(meta.name, pack))).catch(() => undefined))?.size;
+    if (size !== undefined && size >= end) continue;
+    throw new HotspareError('SPOOL_DATA_MISSING', `pack ${pack} of spool source ${meta.name} ${size === undefined ? 'is missing' : `ends at ${size} bytes, before the data of ${path} (to ${end})`}; nothing of the source was changed`, {
+      hint: 'the archive is damaged: run `hotspare verify`; promote to an earlier point, or let the agent re-ship the source',
+    });
+  }
+}
+
 /**
  * A stored mtime (nanoseconds) as the seconds utimes takes, to the microsecond. Near today's
  * times a double holds about 0.24 µs and libuv truncates it to nanoseconds, so `µs / 1e6` came

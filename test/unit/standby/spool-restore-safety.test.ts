@@ -169,4 +169,22 @@ describe('spool restore against hostile or partial archives', () => {
     for (const path of ['queue', 'queue/seqno', 'current']) expect(lstatSync(join(root, 's', path))).toMatchObject(want);
     expect(lstatSync(join(root, 's', 'queue/seqno')).mode & 0o7777).toBe(0o640);
   });
+
+  it('finds a pack missing or cut short before it changes anything on the target', async () => {
+    for (const damage of ['cut', 'missing'] as const) {
+      const archive = archiveWith((pack) => [fileOp(T0 + 1, 'a.txt', 'first', pack('first')), fileOp(T0 + 2, 'b.txt', 'second', pack('second'))]);
+      const packFile = join(archive, packPath('s', 1));
+      if (damage === 'cut') writeFileSync(packFile, readFileSync(packFile).subarray(0, 8));
+      else rmSync(packFile);
+      const root = join(work, `pack-${damage}`);
+      mkdirSync(join(root, 's'), { recursive: true });
+      writeFileSync(join(root, 's', 'extra'), 'the standby’s own');
+      writeFileSync(join(root, 's', 'a.txt'), 'old');
+      const [result] = await restore(archive, root);
+      expect(result).toMatchObject({ skipCode: 'SPOOL_DATA_MISSING', skipped: expect.stringContaining('nothing of the source was changed') });
+      expect(result?.skipped).not.toMatch(/partly restored/);
+      expect(readFileSync(join(root, 's', 'extra'), 'utf8')).toBe('the standby’s own');
+      expect(readFileSync(join(root, 's', 'a.txt'), 'utf8')).toBe('old');
+    }
+  });
 });
