@@ -10,7 +10,13 @@ export interface SegmentRead extends ParsedSegment {
   bytes: number;
   /** Something after goodBytes does not verify. */
   torn: boolean;
-  /** ...and a record after it verifies again: bytes were lost from the middle, not cut by a crash. */
+  /**
+   * ...and a record after it verifies again. In a segment with a later one (all its writes were
+   * acknowledged before the next began) that is damage. In the newest it may be a crash too: an
+   * append's aligned middle goes to the disk directly and its start through the page cache, and
+   * a remote append's pieces land independently, so an unacknowledged append can leave a hole
+   * before whole records.
+   */
   damaged: boolean;
 }
 
@@ -24,14 +30,19 @@ export interface JournalScan {
    * can be used, and the time it covered is unknown.
    */
   unreadable: number[];
+  /** Segments listed but gone when read: removed meanwhile by the agent's retention (a live archive). */
+  vanished: number[];
 }
 
 /** Reads every journal segment of a source (torn tails cut off in memory, never on disk). */
 export async function scanJournal(files: ArchiveFiles, name: string, logger: Logger): Promise<JournalScan> {
-  const scan: JournalScan = { segments: [], unreadable: [] };
+  const scan: JournalScan = { segments: [], unreadable: [], vanished: [] };
   for (const seq of seqsOf(await files.list(journalDir(name)), 'jnl')) {
     const data = await files.readFile(journalPath(name, seq));
-    if (data === undefined) continue;
+    if (data === undefined) {
+      scan.vanished.push(seq);
+      continue;
+    }
     const { lines, goodBytes, torn, damaged } = decodeSegment(data);
     const parsed = parseSegment(seq, lines);
     if (parsed === undefined) {
@@ -39,8 +50,11 @@ export async function scanJournal(files: ArchiveFiles, name: string, logger: Log
       scan.unreadable.push(seq);
       continue;
     }
-    if (damaged) logger.error({ source: name, segment: seq, goodBytes, bytes: data.length }, 'spool journal segment is damaged: a record in its middle does not verify; only the records before it can be used');
     scan.segments.push({ ...parsed, goodBytes, torn, damaged, bytes: data.length });
+  }
+  const last = newestSeq(scan);
+  for (const s of scan.segments) {
+    if (s.torn && s.seq !== last) logger.error({ source: name, segment: s.seq, goodBytes: s.goodBytes, bytes: s.bytes }, 'spool journal segment is damaged: a record in it does not verify, and a later segment follows; only the records before it can be used');
   }
   return scan;
 }
@@ -51,17 +65,16 @@ export const newestSeq = (scan: JournalScan): number => Math.max(0, ...scan.unre
 /**
  * Why the operations of `scan.segments[index]` may not reach the start of the next segment
  * (the state at a point after its last usable operation is then unknown), or undefined when
- * they do. A torn tail is normal only in the newest segment: a crash cut it, and nothing after
- * it was ever acknowledged. Anywhere else, or with good records after the bad one, records
- * that were made durable are gone; so are those of a missing or unreadable next segment.
+ * they do. A record that does not verify is normal only in the newest segment: a crash cut an
+ * append that was never acknowledged (see SegmentRead.damaged). In an older one, records that
+ * were made durable are gone; so are those of a missing or unreadable next segment.
  */
 export function spanLoss(scan: JournalScan, index: number): string | undefined {
   const segment = scan.segments[index];
   if (segment === undefined) return undefined;
-  if (segment.damaged) return `journal segment ${segment.seq} is damaged after its first ${segment.goodBytes} of ${segment.bytes} bytes`;
   const newest = segment.seq === newestSeq(scan);
-  if (segment.torn && !newest) return `journal segment ${segment.seq} is cut short after ${segment.goodBytes} of ${segment.bytes} bytes, and a later segment follows it`;
   if (newest) return undefined;
+  if (segment.torn) return `journal segment ${segment.seq} is damaged after its first ${segment.goodBytes} of ${segment.bytes} bytes`;
   const next = segment.seq + 1;
   if (scan.unreadable.includes(next)) return `journal segment ${next} is damaged (its checkpoint does not verify)`;
   if (scan.segments[index + 1]?.seq !== next) return `journal segment ${next} is missing`;

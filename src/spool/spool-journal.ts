@@ -37,13 +37,13 @@ export class SpoolJournal {
 
   /**
    * Recovers the journal: the newest segment with a complete checkpoint, replayed, is what the
-   * archive durably has. A torn tail (a crash) is cut off on disk. Damage (records lost from
-   * the middle of that segment, or a newer segment that cannot be read) is left on disk as it
-   * is, for `verify` and restore to see, and the journal goes on in a new segment whose
-   * checkpoint is the recovered tree: appending to the old one would hide that time was lost.
-   * An archive without a usable segment gets an empty one.
+   * archive durably has. A torn tail (a crash; in the newest segment it cannot be told from
+   * damage) is cut off on disk. A newer segment that cannot be read is damage: it is left on
+   * disk as it is, for `verify` and restore to see, and the journal goes on in a new segment
+   * whose checkpoint is the recovered tree (appending to the old one would hide that time was
+   * lost). An archive without a usable segment gets an empty one (`fresh`).
    */
-  static async open(files: ArchiveFiles, name: string, blockBytes: number, nowMs: number, logger: Logger): Promise<{ journal: SpoolJournal; tree: SpoolTree }> {
+  static async open(files: ArchiveFiles, name: string, blockBytes: number, nowMs: number, logger: Logger): Promise<{ journal: SpoolJournal; tree: SpoolTree; fresh: boolean }> {
     const scan = await scanJournal(files, name, logger);
     const lastSeq = newestSeq(scan);
     const newest = scan.segments[scan.segments.length - 1];
@@ -52,7 +52,7 @@ export class SpoolJournal {
       const tree = new SpoolTree(blockBytes);
       await files.putFile(journalPath(name, seq), Buffer.from(tree.checkpointLines(nowMs, seq).map(encodeLineText).join('')));
       const size = (await files.size(journalPath(name, seq))) ?? 0;
-      return { journal: new SpoolJournal(files, name, seq, size, nowMs, 0, nowMs, size), tree };
+      return { journal: new SpoolJournal(files, name, seq, size, nowMs, 0, nowMs, size), tree, fresh: true };
     }
     const tree = treeFromCheckpoint(newest, blockBytes);
     let lastMs = newest.checkpointMs;
@@ -60,12 +60,12 @@ export class SpoolJournal {
       tree.apply(op);
       lastMs = op.t;
     }
-    if (newest.damaged || newest.seq !== lastSeq) {
+    if (newest.seq !== lastSeq) {
       logger.error({ source: name, segment: newest.seq, newestSegment: lastSeq, next: lastSeq + 1 }, 'spool journal is damaged at its end; going on from its last usable record in a new segment (the history in between is lost)');
       const journal = new SpoolJournal(files, name, lastSeq, 0, newest.checkpointMs, 0, lastMs, 0);
       journal.stamp(nowMs);
       await journal.rotate(tree);
-      return { journal, tree };
+      return { journal, tree, fresh: false };
     }
     if (newest.torn) {
       logger.warn({ source: name, segment: newest.seq, keptBytes: newest.goodBytes, droppedBytes: newest.bytes - newest.goodBytes }, 'spool journal ends in a torn record; cut back to the last whole one');
@@ -74,7 +74,7 @@ export class SpoolJournal {
     const checkpointBytes = treeFromCheckpoint(newest, blockBytes)
       .checkpointLines(newest.checkpointMs, newest.seq)
       .reduce((n, line) => n + Buffer.byteLength(encodeLineText(line)), 0);
-    return { journal: new SpoolJournal(files, name, newest.seq, newest.goodBytes, newest.checkpointMs, newest.ops.length, lastMs, checkpointBytes), tree };
+    return { journal: new SpoolJournal(files, name, newest.seq, newest.goodBytes, newest.checkpointMs, newest.ops.length, lastMs, checkpointBytes), tree, fresh: false };
   }
 
   /** A time for a new operation: now, but never before the last one recorded. */

@@ -292,7 +292,14 @@ export class SpoolSyncer {
     const text = encodeSourceMeta(meta);
     if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
     this.#meta = meta;
-    const { journal, tree } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log);
+    const { journal, tree, fresh } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log);
+    if (fresh && meta.completeFromMs !== undefined) {
+      // The journal starts again from nothing (none of its segments could be read): until the
+      // next full pass is committed the archive holds part of the tree, as at the first.
+      delete meta.completeFromMs;
+      await files.putFile(sourceMetaPath(source.name), Buffer.from(encodeSourceMeta(meta)));
+      this.#log.error('no spool journal segment of the source could be read: its history starts again with the next full pass');
+    }
     // The last session's writes (a pass that failed or stopped) end before packs are listed.
     await this.#pack?.close();
     this.#pack = await PackWriter.open(files, source.name, this.tuning.writeBatchBytes, this.tuning.packBytesMax, this.tuning.writeBatches);

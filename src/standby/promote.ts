@@ -9,7 +9,7 @@ import { restoreBase } from './base-restore.js';
 import { replayBinlog } from './binlog-replay.js';
 import { runPromotionHooks, type HookResult } from './promotion-hooks.js';
 import { likelyBase, planPromotion, type PromotionPlan } from './promotion-plan.js';
-import { restoreSpool, type SpoolRestoreResult } from './spool-restore.js';
+import { restoreSpool, type PlannedSource, type SpoolRestoreResult } from './spool-restore.js';
 import type { TargetSpec } from './stop-point.js';
 import { TargetServer } from './target-server.js';
 import { planPhysicalRestore, stagePhysicalBase, startTarget, stopOnceStaged, swapDatadir, type PhysicalStaging, type StreamExtractor } from './physical-restore.js';
@@ -216,11 +216,11 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     }
     // Each source as of the point the plan found before the replay: a receiver still running
     // may have recorded later changes since, whose transactions the replay did not include.
-    const pointsMs = new Map(plan.files.sources.flatMap((s) => (s.pointMs === undefined ? [] : [[s.name, s.pointMs] as const])));
+    const planned = new Map<string, PlannedSource>(plan.files.sources.map((s) => [s.name, s.pin !== undefined ? { pin: s.pin } : { skipped: s.skipped ?? 'not restorable', skipCode: s.skipCode ?? 'SPOOL_BEFORE_HISTORY' }]));
     const filesRestored =
       plan.files.sources.length === 0
         ? []
-        : await restoreSpool({ archiveDir: options.archiveRoot, untilMs: plan.files.untilMs, pointsMs, stopBeforeDamage: plan.files.stopBeforeDamage, filesRoot: options.filesRoot, logger: log });
+        : await restoreSpool({ archiveDir: options.archiveRoot, untilMs: plan.files.untilMs, plan: planned, stopBeforeDamage: plan.files.stopBeforeDamage, filesRoot: options.filesRoot, logger: log });
     await server.setReadOnly(false);
     // Writable and complete: a hook failing after this must not be reported as a partial restore.
     readOnlyWas = undefined;

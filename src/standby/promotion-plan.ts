@@ -9,7 +9,7 @@ import { scanArchive, type ArchiveDamage, type CommitPoint } from './archive-sca
 import { checkBaseFiles } from './base-checksums.js';
 import type { ReplayRange } from './binlog-replay.js';
 import type { Logger } from '../platform/logger.js';
-import { isSourceSkip, readSpoolSources, spoolTreeAt } from './spool-restore.js';
+import { isSourceSkip, readSpoolSources, spoolTreeAt, type SpoolPin } from './spool-restore.js';
 import { StopPointResolver, describeTarget, refuseBeforeArchiveStart, type TargetSpec } from './stop-point.js';
 import type { TargetServer } from './target-server.js';
 import { planPhysicalRestore, type PhysicalRestorePlan, type StreamExtractor } from './physical-restore.js';
@@ -84,12 +84,12 @@ export interface FilesPlan {
   /** Promotion to the archive's end: a damaged spool journal is restored to its last intact state, as the binlog is replayed to its last intact event. */
   stopBeforeDamage: boolean;
   /**
-   * `skipped`: why the source is left as it is (no complete tree at the point). `pointMs`: the
-   * last change the restore takes, fixed here, so that changes a still-running receiver
+   * `skipped`: why the source is left as it is (no complete tree at the point). `pointMs` and
+   * `pin`: the last change the restore takes, fixed here, so that changes a still-running receiver
    * writes during the replay are not restored with a database that lacks their transactions.
    * `lostAfter`: its journal is damaged after pointMs.
    */
-  sources: Array<{ name: string; restoreTo: string; hooks: number; hookCommands: string[]; skipped?: string; pointMs?: number; lostAfter?: string }>;
+  sources: Array<{ name: string; restoreTo: string; hooks: number; hookCommands: string[]; skipped?: string; skipCode?: string; pointMs?: number; pin?: SpoolPin; lostAfter?: string }>;
 }
 
 export interface PlanInput {
@@ -361,14 +361,14 @@ async function planFiles(
   const { sources: metas, unusable } = await readSpoolSources(archiveRoot);
   // A source that cannot be restored is left as it is and reported; it never holds back the database.
   for (const { name, error } of unusable) {
-    sources.push({ name, restoreTo: filesRoot === undefined ? '(unknown)' : join(filesRoot, name), hooks: 0, hookCommands: [], skipped: error.message });
+    sources.push({ name, restoreTo: filesRoot === undefined ? '(unknown)' : join(filesRoot, name), hooks: 0, hookCommands: [], skipped: error.message, skipCode: error.code });
   }
   const stopBeforeDamage = target.kind === 'end';
   for (const meta of metas) {
-    const found = await spoolTreeAt(archiveRoot, meta, untilMs, logger.child({ source: meta.name }), stopBeforeDamage).then(
-      ({ pointMs, lostAfter }) => ({ pointMs, ...(lostAfter === undefined ? {} : { lostAfter }) }),
+    const found = await spoolTreeAt(archiveRoot, meta, untilMs, logger.child({ source: meta.name }), { stopBeforeDamage }).then(
+      ({ pointMs, pin, lostAfter }) => ({ pointMs, pin, ...(lostAfter === undefined ? {} : { lostAfter }) }),
       (err: unknown) => {
-        if (isSourceSkip(err)) return { skipped: err.message };
+        if (isSourceSkip(err)) return { skipped: err.message, skipCode: err.code };
         throw err;
       },
     );

@@ -6,7 +6,7 @@ import { HotspareError } from '../core/errors.js';
 import { blockHash } from '../spool/file-shipper.js';
 import type { Logger } from '../platform/logger.js';
 import { blockLength, historyCompleteFromMs, packPath, sourceMetaPath, type SourceMeta, type SpoolEntry } from '../spool/spool-format.js';
-import { scanJournal, spanLoss } from '../spool/journal-scan.js';
+import { scanJournal, spanLoss, type JournalScan } from '../spool/journal-scan.js';
 import { parentOf, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
 import { excludeMatcher } from '../spool/tree-scanner.js';
 
@@ -14,8 +14,13 @@ export interface SpoolRestoreOptions {
   archiveDir: string;
   /** Restore as of this instant (ms since the epoch); the newest durable state when absent. */
   untilMs?: number | undefined;
-  /** Per source, restore as of this instant instead (the point promote's plan found, fixed before the replay). */
-  pointsMs?: ReadonlyMap<string, number> | undefined;
+  /**
+   * What promote's plan found for each source, before the replay: a source with a pin is
+   * restored to exactly that record, one the plan left out is left as it is for the plan's
+   * reason, and one the plan did not see (new since) is left as it is too. A receiver still
+   * running may record changes meanwhile whose transactions the replay does not include.
+   */
+  plan?: ReadonlyMap<string, PlannedSource> | undefined;
   /** Restore each source under DIR/<source name>/ instead of its original path. */
   filesRoot?: string | undefined;
   /** Only these sources (all when absent). */
@@ -28,6 +33,15 @@ export interface SpoolRestoreOptions {
   stopBeforeDamage?: boolean;
   logger: Logger;
 }
+
+/** A restore point fixed as a record of the journal: the first `ops` operations of segment `seq`. */
+export interface SpoolPin {
+  seq: number;
+  ops: number;
+}
+
+/** A source as promote's plan found it: its pin, or why it is left as it is. */
+export type PlannedSource = { pin: SpoolPin } | { skipped: string; skipCode: string };
 
 export interface SpoolRestoreResult {
   name: string;
@@ -133,28 +147,66 @@ function checkTreePaths(tree: SpoolTree, source: string): void {
  * recorded up to it. Throws SPOOL_HISTORY_TRUNCATED when the retention already dropped that
  * moment, and SPOOL_JOURNAL_DAMAGED when records the point depends on are damaged or missing,
  * unless `stopBeforeDamage` (always without untilMs): then the tree is the last intact state
- * before the damage, and `lostAfter` says what was lost after `pointMs`.
+ * before the damage, and `lostAfter` says what was lost after `pointMs`. `pin` says which
+ * record that was; given back (a point fixed earlier), the tree is rebuilt to that record.
  */
 export async function spoolTreeAt(
   archiveDir: string,
   meta: SourceMeta,
   untilMs: number | undefined,
   logger: Logger,
-  stopBeforeDamage = false,
-): Promise<{ tree: SpoolTree; pointMs: number; lostAfter?: string }> {
+  options: { stopBeforeDamage?: boolean; pin?: SpoolPin | undefined } = {},
+): Promise<{ tree: SpoolTree; pointMs: number; pin: SpoolPin; lostAfter?: string }> {
   const scan = await scanJournal(new LocalArchiveFiles(archiveDir), meta.name, logger);
   const segments = scan.segments;
   const until = untilMs ?? Infinity;
-  let index = -1;
-  segments.forEach((s, i) => {
-    if (s.checkpointMs <= until) index = i;
-  });
-  const first = segments[0];
+  // A pinned record whose segment is gone (pruned since, hardly ever) is found again by time.
+  let index = options.pin === undefined ? -1 : segments.findIndex((s) => s.seq === options.pin?.seq);
+  const pinned = index >= 0;
+  if (!pinned) {
+    segments.forEach((s, i) => {
+      if (s.checkpointMs <= until) index = i;
+    });
+    checkHistoryAt(scan, index, until, meta);
+  }
+  const segment = segments[index] as (typeof segments)[number];
+  const tree = treeFromCheckpoint(segment, meta.blockBytes);
+  let pointMs = segment.checkpointMs;
+  let applied = 0;
+  for (const op of segment.ops) {
+    if (pinned ? applied === options.pin?.ops : op.t > until) break;
+    tree.apply(op);
+    pointMs = op.t;
+    applied++;
+  }
+  // Every record up to the point was read when one after it was, or when nothing of the
+  // segment's span is lost; otherwise what changed between pointMs and the point is unknown.
+  const loss = applied < segment.ops.length ? undefined : spanLoss(scan, index);
+  if (loss !== undefined && untilMs !== undefined && options.stopBeforeDamage !== true) {
+    const next = segments[index + 1];
+    const later = next === undefined ? '' : `, or at or after ${new Date(next.checkpointMs).toISOString()}`;
+    throw new HotspareError('SPOOL_JOURNAL_DAMAGED', `spool source ${meta.name} cannot be restored as of ${new Date(untilMs).toISOString()}: ${loss}, so its changes after ${new Date(pointMs).toISOString()} are unknown`, {
+      hint: `run \`hotspare verify\` on the archive; a point before ${new Date(pointMs).toISOString()}${later} can be restored`,
+    });
+  }
+  checkTreePaths(tree, meta.name);
+  const pin = { seq: segment.seq, ops: applied };
+  return loss === undefined ? { tree, pointMs, pin } : { tree, pointMs, pin, lostAfter: `${loss}: restored as of its last intact record; its later changes are lost` };
+}
+
+/** Throws unless segment `index` (the newest whose checkpoint is at or before `until`) starts a complete tree that reaches `until`. */
+function checkHistoryAt(scan: JournalScan, index: number, until: number, meta: SourceMeta): void {
+  const first = scan.segments[0];
   if (first === undefined) {
     if (scan.unreadable.length > 0) {
       throw new HotspareError('SPOOL_JOURNAL_DAMAGED', `spool source ${meta.name} has no usable journal segment: ${scan.unreadable.length} are damaged`, { hint: 'run `hotspare verify` on the archive; restore these files from another copy' });
     }
     throw new HotspareError('SPOOL_NO_HISTORY', `spool source ${meta.name} has no journal in the archive`, { hint: 'check that the agent ships this source (`hotspare status`)' });
+  }
+  if (index < 0 && scan.unreadable.some((seq) => seq < first.seq)) {
+    throw new HotspareError('SPOOL_JOURNAL_DAMAGED', `spool source ${meta.name} cannot be restored as of ${new Date(until).toISOString()}: its journal segments before ${first.seq} are damaged`, {
+      hint: `run \`hotspare verify\` on the archive; a point at or after ${new Date(first.checkpointMs).toISOString()} can be restored`,
+    });
   }
   if (index < 0 && first.seq !== 1) {
     throw new HotspareError('SPOOL_HISTORY_TRUNCATED', `spool source ${meta.name} keeps history only from ${new Date(first.checkpointMs).toISOString()}, after the requested point`, {
@@ -170,30 +222,6 @@ export async function spoolTreeAt(
       hint: 'the source is left as it is on the target; choose a later point to restore it too',
     });
   }
-  const segment = segments[index] as (typeof segments)[number];
-  const tree = treeFromCheckpoint(segment, meta.blockBytes);
-  let pointMs = segment.checkpointMs;
-  let reachedPoint = false;
-  for (const op of segment.ops) {
-    if (op.t > until) {
-      reachedPoint = true;
-      break;
-    }
-    tree.apply(op);
-    pointMs = op.t;
-  }
-  // Every record up to the point was read when one after it was, or when nothing of the
-  // segment's span is lost; otherwise what changed between pointMs and the point is unknown.
-  const loss = reachedPoint ? undefined : spanLoss(scan, index);
-  if (loss !== undefined && untilMs !== undefined && !stopBeforeDamage) {
-    const next = segments[index + 1];
-    const later = next === undefined ? '' : `, or at or after ${new Date(next.checkpointMs).toISOString()}`;
-    throw new HotspareError('SPOOL_JOURNAL_DAMAGED', `spool source ${meta.name} cannot be restored as of ${new Date(untilMs).toISOString()}: ${loss}, so its changes after ${new Date(pointMs).toISOString()} are unknown`, {
-      hint: `run \`hotspare verify\` on the archive; a point at or before ${new Date(pointMs).toISOString()}${later} can be restored`,
-    });
-  }
-  checkTreePaths(tree, meta.name);
-  return loss === undefined ? { tree, pointMs } : { tree, pointMs, lostAfter: `${loss}: restored as of its last intact record; its later changes are lost` };
 }
 
 /**
@@ -223,7 +251,12 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
     const dest = options.filesRoot === undefined ? meta.path : join(options.filesRoot, meta.name);
     let writing = false;
     try {
-      const { tree, pointMs, lostAfter } = await spoolTreeAt(options.archiveDir, meta, options.pointsMs?.get(meta.name) ?? options.untilMs, log, options.stopBeforeDamage === true);
+      const planned = options.plan?.get(meta.name);
+      if (options.plan !== undefined && planned === undefined) {
+        throw new HotspareError('SPOOL_BEFORE_HISTORY', `spool source ${meta.name} appeared in the archive after the promotion was planned`, { hint: 'the source is left as it is on the target' });
+      }
+      if (planned !== undefined && 'skipped' in planned) throw new HotspareError(planned.skipCode, planned.skipped, { hint: 'the source is left as it is on the target, as the plan said' });
+      const { tree, pointMs, lostAfter } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log, { stopBeforeDamage: options.stopBeforeDamage === true, pin: planned?.pin });
       // A pack missing or cut short is found before the target changes; a block whose bytes
       // are damaged only while it is read, at the cost of reading the data once.
       await checkPackExtents(tree, options.archiveDir, meta);
@@ -255,9 +288,13 @@ async function checkPackExtents(tree: SpoolTree, archiveDir: string, meta: Sourc
     });
   }
   for (const [pack, { end, path }] of needed) {
-    const size = (await stat(join(archiveDir, packPath(meta.name, pack))).catch(() => undefined))?.size;
-    if (size !== undefined && size >= end) continue;
-    throw new HotspareError('SPOOL_DATA_MISSING', `pack ${pack} of spool source ${meta.name} ${size === undefined ? 'is missing' : `ends at ${size} bytes, before the data of ${path} (to ${end})`}; nothing of the source was changed`, {
+    const found = await stat(join(archiveDir, packPath(meta.name, pack))).then(
+      (st) => st.size,
+      (err: NodeJS.ErrnoException) => err,
+    );
+    if (typeof found === 'number' && found >= end) continue;
+    const what = typeof found === 'number' ? `ends at ${found} bytes, before the data of ${path} (to ${end})` : found.code === 'ENOENT' ? 'is missing' : `cannot be read (${found.code ?? found.message})`;
+    throw new HotspareError('SPOOL_DATA_MISSING', `pack ${pack} of spool source ${meta.name} ${what}; nothing of the source was changed`, {
       hint: 'the archive is damaged: run `hotspare verify`; promote to an earlier point, or let the agent re-ship the source',
     });
   }

@@ -34,7 +34,7 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
     // A missing or unreadable next segment is reported once, as itself.
     if (loss !== undefined && (segment.torn || segment.damaged)) problems.push(`${loss}; its changes after ${new Date(segment.ops.at(-1)?.t ?? segment.checkpointMs).toISOString()} are lost`);
     const next = segments[i + 1];
-    if (next !== undefined) for (let seq = segment.seq + 1; seq < next.seq; seq++) if (!scan.unreadable.includes(seq)) problems.push(`journal segment ${seq} is missing`);
+    if (next !== undefined) for (let seq = segment.seq + 1; seq < next.seq; seq++) if (!scan.unreadable.includes(seq) && !scan.vanished.includes(seq)) problems.push(`journal segment ${seq} is missing`);
   });
   // (pack, offset, length) → hash, each checked once.
   const refs = new Map<string, { pack: number; offset: number; length: number; hash: string; where: string }>();

@@ -6,7 +6,10 @@ import { LocalArchiveFiles } from '../../../src/archive/archive-files.js';
 import { silentLogger } from '../../../src/platform/logger.js';
 import { decodeSegment, encodeLineText, journalPath, SPOOL_FORMAT_VERSION, sourceMetaPath, type SourceMeta, type SpoolOp } from '../../../src/spool/spool-format.js';
 import { SpoolJournal } from '../../../src/spool/spool-journal.js';
-import { restoreSpool } from '../../../src/standby/spool-restore.js';
+import { SpoolSyncer } from '../../../src/spool/spool-syncer.js';
+import { spoolSourceSchema } from '../../../src/config/schema.js';
+import { systemClock } from '../../../src/platform/clock.js';
+import { restoreSpool, spoolTreeAt } from '../../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../../src/standby/spool-verify.js';
 
 /**
@@ -128,19 +131,48 @@ describe('a damaged spool journal', () => {
     expect((await restore(root, 'bad-checkpoint-gap', T0 + 500)).result).toMatchObject({ skipCode: 'SPOOL_JOURNAL_DAMAGED' });
   });
 
-  it('restores a segment damaged in its middle only to the record before the damage, and keeps the damage on disk for verify', async () => {
-    const { root, files, timeOf } = await archiveWith([['a', 'b'], ['c', 'd', 'e']]);
+  it('restores a segment damaged in its middle, with a later segment, only to the record before the damage, and verify names it', async () => {
+    const { root, timeOf } = await archiveWith([['a', 'b'], ['c', 'd', 'e'], ['f']]);
     flipByteIn(root, 2, '"path":"d"');
-    const { result, filesRoot } = await restore(root, 'bad-middle');
-    expect(result).toMatchObject({ pointMs: timeOf.get('c'), lostAfter: expect.stringContaining('journal segment 2 is damaged after its first') });
-    expect(restoredDirs(filesRoot)).toEqual(['a', 'b', 'c']);
+    // To the end: segment 3's checkpoint holds the whole tree, nothing is lost.
+    const latest = await restore(root, 'bad-middle-latest');
+    expect(latest.result?.lostAfter).toBeUndefined();
+    expect(restoredDirs(latest.filesRoot)).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    // Inside segment 2's span, after the damage: unknown. Before it: exact.
+    expect((await restore(root, 'bad-middle-late', T0 + 45)).result).toMatchObject({ skipCode: 'SPOOL_JOURNAL_DAMAGED', skipped: expect.stringContaining('journal segment 2 is damaged after its first') });
+    // c itself is not: the damaged record may carry c's own millisecond.
+    expect((await restore(root, 'bad-middle-at-c', timeOf.get('c'))).result).toMatchObject({ skipCode: 'SPOOL_JOURNAL_DAMAGED', skipped: expect.stringContaining(`changes after ${new Date(timeOf.get('c')!).toISOString()} are unknown`) });
+    const early = await restore(root, 'bad-middle-early', timeOf.get('c')! - 1);
+    expect(early.result?.skipped).toBeUndefined();
+    expect(restoredDirs(early.filesRoot)).toEqual(['a', 'b']);
     expect((await verifySpoolArchive(root, silentLogger()))[0]?.problems).toEqual([expect.stringMatching(/^journal segment 2 is damaged after its first \d+ of \d+ bytes; its changes after .* are lost$/)]);
-    const damaged = readFileSync(segmentFile(root, 2));
+  });
+
+  it('takes a hole before whole records in the newest segment for an append a crash cut short (never acknowledged), not damage', async () => {
+    // A local append's aligned middle goes to the disk directly and its start through the page
+    // cache; a remote one's pieces land independently: a crash can keep the later part only.
+    const { root, files, timeOf } = await archiveWith([['a', 'b'], ['c']]);
+    const path = segmentFile(root, 2);
+    const batch = Buffer.from([dirOp(T0 + 40, 'd'), dirOp(T0 + 50, 'e')].map(encodeLineText).join(''));
+    batch.fill(0, 0, 20);
+    writeFileSync(path, Buffer.concat([readFileSync(path), batch]));
+    const { result, filesRoot } = await restore(root, 'crash-hole');
+    expect(result).toMatchObject({ pointMs: timeOf.get('c') });
+    expect(result?.lostAfter).toBeUndefined();
+    expect(restoredDirs(filesRoot)).toEqual(['a', 'b', 'c']);
+    expect((await verifySpoolArchive(root, silentLogger()))[0]?.problems).toEqual([]);
+    // The agent cuts it back like any torn tail and goes on in the same segment.
     const { tree } = await SpoolJournal.open(files, 's', BLOCK, T0 + 1000, silentLogger());
     expect([...tree.entries.keys()].sort()).toEqual(['a', 'b', 'c']);
-    // Not cut back as a torn tail would be: the records after the damage are evidence.
-    expect(readFileSync(segmentFile(root, 2))).toEqual(damaged);
-    expect(readdirSync(join(root, 'files', 's', 'journal')).filter((n) => n.endsWith('.jnl'))).toHaveLength(3);
+    expect(readdirSync(join(root, 'files', 's', 'journal')).filter((n) => n.endsWith('.jnl'))).toHaveLength(2);
+    expect(decodeSegment(readFileSync(path)).torn).toBe(false);
+  });
+
+  it('refuses a point before the first readable segment when the segments before it are damaged (not a retention limit)', async () => {
+    const { root } = await archiveWith([['a'], ['b']]);
+    flipByteIn(root, 1, '"ckpt"');
+    expect((await restore(root, 'bad-first', T0 + 5)).result).toMatchObject({ skipCode: 'SPOOL_JOURNAL_DAMAGED', skipped: expect.stringContaining('segments before 2 are damaged') });
+    expect(restoredDirs((await restore(root, 'bad-first-latest')).filesRoot)).toEqual(['a', 'b']);
   });
 
   it('does not bridge a missing segment', async () => {
@@ -162,5 +194,59 @@ describe('a damaged spool journal', () => {
       { source: 'broken', problems: [expect.stringContaining('files/broken/source.json is not valid JSON')] },
       { source: 's', problems: [] },
     ]);
+  });
+
+  it('restores exactly the record a plan pinned, whatever is recorded after it, also when the history became complete after the last change', async () => {
+    const { root, files, timeOf } = await archiveWith([['a', 'b']]);
+    // The first full pass ended after its last change: completeFromMs is later than b.
+    const meta: SourceMeta = JSON.parse(readFileSync(join(root, sourceMetaPath('s')), 'utf8')) as SourceMeta;
+    meta.completeFromMs = timeOf.get('b')! + 500;
+    writeFileSync(join(root, sourceMetaPath('s')), JSON.stringify(meta));
+    const planned = await spoolTreeAt(root, meta, undefined, silentLogger());
+    expect(planned).toMatchObject({ pointMs: timeOf.get('b'), pin: { seq: 1, ops: 2 } });
+    // A receiver still running records more (in the same segment, and in a new one) before the restore.
+    const { journal, tree } = await SpoolJournal.open(files, 's', BLOCK, T0 + 2000, silentLogger());
+    const late = dirOp(journal.stamp(timeOf.get('b')!), 'late-same-ms');
+    tree.apply(late);
+    await journal.append([encodeLineText(late)]);
+    await journal.rotate(tree);
+    await journal.append([encodeLineText(dirOp(journal.stamp(T0 + 3000), 'later'))]);
+    const filesRoot = join(work, 'pinned');
+    const [result] = await restoreSpool({ archiveDir: root, filesRoot, logger: silentLogger(), plan: new Map([['s', { pin: planned.pin }]]) });
+    expect(result).toMatchObject({ pointMs: timeOf.get('b') });
+    expect(result?.skipped).toBeUndefined();
+    expect(restoredDirs(filesRoot)).toEqual(['a', 'b']);
+    // A source the plan did not see, or left out, is left as it is.
+    const [unseen] = await restoreSpool({ archiveDir: root, filesRoot: join(work, 'unplanned'), logger: silentLogger(), plan: new Map() });
+    expect(unseen).toMatchObject({ skipCode: 'SPOOL_BEFORE_HISTORY', skipped: expect.stringContaining('after the promotion was planned') });
+    const [left] = await restoreSpool({ archiveDir: root, filesRoot: join(work, 'left-out'), logger: silentLogger(), plan: new Map([['s', { skipped: 'no complete tree', skipCode: 'SPOOL_BEFORE_HISTORY' }]]) });
+    expect(left).toMatchObject({ skipCode: 'SPOOL_BEFORE_HISTORY', skipped: 'no complete tree; not restored' });
+  });
+
+  it('starts the history again when no segment can be read: a restore before the next full pass is refused, not given part of the tree', async () => {
+    const src = join(work, 'fresh-src');
+    mkdirSync(join(src, 'q'), { recursive: true });
+    writeFileSync(join(src, 'q', 'seqno'), '812');
+    const archive = join(work, 'fresh-archive');
+    const syncer = (): SpoolSyncer =>
+      new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 's', path: src }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, tuning: { watch: false } });
+    const first = syncer();
+    first.start();
+    await first.syncNow();
+    await first.stop();
+    const metaPath = join(archive, sourceMetaPath('s'));
+    const completeBefore = (JSON.parse(readFileSync(metaPath, 'utf8')) as SourceMeta).completeFromMs;
+    expect(completeBefore).toBeGreaterThan(0);
+    for (const name of readdirSync(join(archive, 'files', 's', 'journal')).filter((n) => n.endsWith('.jnl'))) flipByteIn(archive, Number(name.slice(0, 10)), '"ckpt"');
+    const restartedAt = Date.now();
+    const second = syncer();
+    second.start();
+    await second.syncNow();
+    await second.stop();
+    // Complete again only from the new pass on; the old completeFromMs would have covered the new, empty start.
+    expect((JSON.parse(readFileSync(metaPath, 'utf8')) as SourceMeta).completeFromMs).toBeGreaterThanOrEqual(restartedAt);
+    expect((await restore(archive, 'fresh-before', restartedAt - 1)).result).toMatchObject({ skipCode: 'SPOOL_JOURNAL_DAMAGED' });
+    const now = await restore(archive, 'fresh-now');
+    expect(readFileSync(join(now.filesRoot, 's', 'q', 'seqno'), 'utf8')).toBe('812');
   });
 });
