@@ -192,6 +192,14 @@ export const DEFAULT_REMOTE_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_REMOTE_CLOSE_TIMEOUT_MS = 10_000;
 /** An archive file operation over the wire fails after this long without an answer. */
 export const DEFAULT_REMOTE_REQUEST_TIMEOUT_MS = 120_000;
+/**
+ * Once the agent stops, an archive file operation (a spool write) waits at most this long for
+ * the receiver's answer: over a slow link the stop would otherwise wait for the whole pass, up
+ * to DEFAULT_REMOTE_REQUEST_TIMEOUT_MS per operation, and a service manager's stop timeout
+ * kill it. An operation given up on commits nothing (pack data is referenced only by journal
+ * records written after it is synced); the next start ships it again.
+ */
+export const DEFAULT_STOP_REQUEST_GRACE_MS = 5_000;
 /** The receiver serves at most this many connections at once (one agent plus strays). */
 export const DEFAULT_RECEIVER_CONNECTIONS_MAX = 16;
 /** The receiver stops reading a connection while this many bytes wait for fsync. */

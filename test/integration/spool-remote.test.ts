@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
 import { HotspareProcess, waitFor, writeAgentConfig } from '../support/agent-process.js';
+import { CuttingProxy } from '../support/cutting-proxy.js';
 import { ReceiverProcess } from '../support/receiver-process.js';
 import { Churn, prng } from '../support/spool-churn.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
@@ -18,6 +20,15 @@ const TOKEN = 'spool-remote-token-0123456789';
 const WAIT_MS = 60_000;
 /** Longest wait for the agent to exit on SIGTERM. */
 const EXIT_MS = 30_000;
+/** The slow link of the stop test, and a random (incompressible) file that needs about two minutes over it. */
+const SLOW_LINK_BYTES_PER_SECOND = 64 * 1024;
+const SLOW_SPOOL_FILE_BYTES = 8 * 1024 * 1024;
+/**
+ * How long the agent may take to stop over that link: about 19 s (5 s for the spool operations
+ * under way, 2 s to settle, 2 s for the last-heard record, 10 s for the receiver's goodbye
+ * behind what was already sent), with room.
+ */
+const SLOW_LINK_STOP_MS = 30_000;
 
 /**
  * Goal: spool files reach a `remote` replica's archive as they are on the primary's host.
@@ -135,4 +146,64 @@ describe('spool over a remote replica', () => {
     // loaded one: it timed out once at load 3. Their limits sum to less than this one, so a
     // stall fails with the logs.
   }, 4 * WAIT_MS + EXIT_MS + 40_000);
+
+  it('SIGTERM while a spool pass crosses a slow link: the agent stops within seconds, and its next start ships the rest', async () => {
+    const here = join(dir, 'slow-spool');
+    const src = join(here, 'src');
+    const archive = join(here, 'archive');
+    await mkdir(src, { recursive: true });
+    const tokenFile = join(here, 'token');
+    writeFileSync(tokenFile, `${TOKEN}\n`);
+    const port = await freePort();
+    const receiver = new ReceiverProcess(['--archive', archive, '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile]);
+    await receiver.start();
+    const proxy = await CuttingProxy.start({ host: '127.0.0.1', port });
+    const config = writeAgentConfig(join(here, 'agent'), primary, [{ name: 'standby', type: 'remote', address: `127.0.0.1:${proxy.port}`, tokenFile }], {
+      spool: [{ name: 'spool', path: src }],
+    });
+    const agents: HotspareProcess[] = [];
+    const packBytes = (): number => {
+      const packs = join(archive, 'files', 'spool', 'packs');
+      return existsSync(packs) ? readdirSync(packs).reduce((n, f) => n + statSync(join(packs, f)).size, 0) : 0;
+    };
+    try {
+      const agent = new HotspareProcess(['agent', '--config', config]);
+      agents.push(agent);
+      await waitFor('the agent to stream', () => agent.stderr.includes('streaming binlog to replica'), WAIT_MS);
+      // Over SLOW_LINK_BYTES_PER_SECOND the file's pass needs about two minutes.
+      proxy.throttle(SLOW_LINK_BYTES_PER_SECOND);
+      writeFileSync(join(src, 'feed.dat'), randomBytes(SLOW_SPOOL_FILE_BYTES));
+      await waitFor('the pass to reach the standby', () => packBytes() > 0, WAIT_MS, 50);
+      // kill() fails the test when the agent takes longer (old code: until the pass is through, minutes).
+      expect(await agent.kill('SIGTERM', SLOW_LINK_STOP_MS)).toBe(0);
+      proxy.throttle(undefined);
+      const again = new HotspareProcess(['agent', '--config', config]);
+      agents.push(again);
+      const to = join(here, 'restored');
+      let diff: string[] = ['not restored yet'];
+      await waitFor(
+        'the file on the standby',
+        async () => {
+          rmSync(to, { recursive: true, force: true });
+          diff = await restoreSpool({ archiveDir: archive, filesRoot: to, logger: silentLogger() }).then(
+            async () => treeDiff(await describeTree(src), await describeTree(join(to, 'spool'))),
+            (err: unknown) => [String(err)],
+          );
+          return diff.length === 0;
+        },
+        WAIT_MS,
+        500,
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}; last differences: ${diff.join('\n')}`);
+      });
+      expect(await again.kill('SIGTERM', EXIT_MS)).toBe(0);
+      expect((await verifySpoolArchive(archive, silentLogger())).map((r) => [r.source, r.problems])).toEqual([['spool', []]]);
+    } catch (err) {
+      throw new Error(`${String(err)}\n${agents.map((a, i) => `agent ${i + 1} log (tail): ${a.stderr.slice(-4000)}`).join('\n')}`);
+    } finally {
+      await Promise.all(agents.map((a) => a.kill('SIGKILL')));
+      await proxy.close();
+      await receiver.stop();
+    }
+  }, 3 * WAIT_MS + SLOW_LINK_STOP_MS + EXIT_MS);
 });

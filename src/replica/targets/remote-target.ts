@@ -9,6 +9,7 @@ import {
   DEFAULT_REMOTE_CLOSE_TIMEOUT_MS,
   DEFAULT_REMOTE_CONNECT_TIMEOUT_MS,
   DEFAULT_REMOTE_REQUEST_TIMEOUT_MS,
+  DEFAULT_STOP_REQUEST_GRACE_MS,
   DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX,
   DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX,
   DEFAULT_WIRE_FRAME_BYTES_MAX,
@@ -50,6 +51,7 @@ import type { ReplicaSession, ReplicaTarget } from '../replica-target.js';
 import { problemError, RemoteArchiveFiles } from './remote-archive-files.js';
 import { BaseStaging, StagedBaseFiles } from './staged-base-files.js';
 import type { ArchiveFiles } from '../../archive/archive-files.js';
+import { whenAborted } from '../../platform/when-aborted.js';
 import { within } from '../../platform/within.js';
 
 export interface RemoteTargetOptions {
@@ -123,7 +125,7 @@ export class RemoteTarget implements ReplicaTarget {
   async open(identity: PrimaryIdentity): Promise<ReplicaSession> {
     const token = await readSecret(this.options.tokenFile, 'tokenFile');
     const socket = await this.#connect();
-    const session = new RemoteSession(socket, this.#limits, this.options.address, this.options.logger, this.options.clock, this.#staging, this.options.onVolume);
+    const session = new RemoteSession(socket, this.#limits, this.options.address, this.options.logger, this.options.clock, this.#staging, this.options.onVolume, this.options.stopSignal);
     const hello: Hello = { protocol: WIRE_PROTOCOL_VERSION, token, primary: identity, agentId: this.agentId };
     await session.handshake(hello);
     return session;
@@ -192,6 +194,8 @@ class RemoteSession implements ReplicaSession {
   #closing = false;
   #gone: Promise<void>;
   readonly #requests = new Map<number, PendingRequest>();
+  /** Stops listening for the agent's stop (see stopSignal). */
+  readonly #stopListening: () => void;
   #nextRequestId = 1;
   readonly #clock: Clock;
 
@@ -204,6 +208,8 @@ class RemoteSession implements ReplicaSession {
     staging: BaseStaging | undefined,
     /** Told the receiver's archive volume whenever a frame carries it (ACK, WELCOME, PING). */
     private readonly onVolume?: ((reading: VolumeReading | undefined) => void) | undefined,
+    /** The agent's stop: file operations then wait at most DEFAULT_STOP_REQUEST_GRACE_MS. */
+    private readonly stopSignal?: AbortSignal | undefined,
   ) {
     this.#clock = clock ?? systemClock;
     let markGone!: () => void;
@@ -223,6 +229,12 @@ class RemoteSession implements ReplicaSession {
         this.#onClose(err);
         markGone();
       },
+    });
+    this.#stopListening = whenAborted(stopSignal, () => {
+      for (const [id, pending] of this.#requests) {
+        clearTimeout(pending.timer);
+        pending.timer = this.#requestTimer(id, pending.reject);
+      }
     });
     const remote = new RemoteArchiveFiles((op, args, data) => this.#request(op, args, data));
     this.files = staging === undefined ? remote : new StagedBaseFiles(remote, staging);
@@ -406,13 +418,23 @@ class RemoteSession implements ReplicaSession {
     const id = this.#nextRequestId;
     this.#nextRequestId = this.#nextRequestId >= 0xffffffff ? 1 : this.#nextRequestId + 1;
     return new Promise<FileResponse>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#requests.delete(id);
-        reject(new HotspareError('RECEIVER_TIMEOUT', `the receiver did not answer an archive file operation within ${this.limits.requestTimeoutMs} ms`, { hint: 'check the standby\'s disk and the receiver log' }));
-      }, this.limits.requestTimeoutMs);
-      this.#requests.set(id, { resolve, reject, timer });
+      this.#requests.set(id, { resolve, reject, timer: this.#requestTimer(id, reject) });
       this.#wire.send(FrameType.FILE_REQUEST, encodeFileRequest({ id, op, args, data }));
     });
+  }
+
+  /** Fails request `id` when its answer is late: after the request timeout, or, once the agent stops, after the stop's grace. */
+  #requestTimer(id: number, reject: (err: unknown) => void): NodeJS.Timeout {
+    const stopping = this.stopSignal?.aborted === true;
+    const ms = stopping ? Math.min(DEFAULT_STOP_REQUEST_GRACE_MS, this.limits.requestTimeoutMs) : this.limits.requestTimeoutMs;
+    return setTimeout(() => {
+      this.#requests.delete(id);
+      reject(
+        stopping
+          ? new HotspareError('RECEIVER_TIMEOUT', `the agent is stopping, and the receiver did not answer an archive file operation within ${ms} ms`, { hint: 'the operation is shipped again at the next start' })
+          : new HotspareError('RECEIVER_TIMEOUT', `the receiver did not answer an archive file operation within ${ms} ms`, { hint: 'check the standby\'s disk and the receiver log' }),
+      );
+    }, ms);
   }
 
   #fail(err: HotspareError): void {
@@ -421,6 +443,7 @@ class RemoteSession implements ReplicaSession {
   }
 
   #onClose(err: Error | undefined): void {
+    this.#stopListening();
     const failure =
       this.#failure ??
       new HotspareError(this.#handshake !== undefined ? 'RECEIVER_UNREACHABLE' : 'RECEIVER_LOST', `the connection to the receiver at ${this.address} ended${err === undefined ? '' : `: ${err.message}`}`, {
