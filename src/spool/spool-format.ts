@@ -61,7 +61,11 @@ export type SpoolOp =
 
 /** Lines of a checkpoint: a header, one entry per path, an end marker with the count. */
 export type CheckpointLine =
-  | { op: 'ckpt'; t: number; seq: number }
+  /**
+   * `exclude`: the source's excludes while this segment was written (absent in archives from
+   * before it was recorded). Excludes change only when the agent starts, with a new segment.
+   */
+  | { op: 'ckpt'; t: number; seq: number; exclude?: string[] }
   | { op: 'ent'; path: string; e: SpoolEntry }
   | { op: 'ckpt-end'; n: number };
 

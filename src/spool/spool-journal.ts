@@ -16,6 +16,8 @@ export class SpoolJournal {
   #opsSinceCheckpoint: number;
   /** Bytes of the segment's checkpoint: the operations after it are what a rotation bounds. */
   #checkpointBytes: number;
+  /** The excludes the current segment records (undefined: a segment from before they were recorded). */
+  exclude: string[] | undefined;
 
   private constructor(
     private readonly files: ArchiveFiles,
@@ -41,18 +43,27 @@ export class SpoolJournal {
    * damage) is cut off on disk. A newer segment that cannot be read is damage: it is left on
    * disk as it is, for `verify` and restore to see, and the journal goes on in a new segment
    * whose checkpoint is the recovered tree (appending to the old one would hide that time was
-   * lost). An archive without a usable segment gets an empty one (`fresh`).
+   * lost). An archive without a usable segment gets an empty one (`fresh`), recording `exclude`.
    */
-  static async open(files: ArchiveFiles, name: string, blockBytes: number, nowMs: number, logger: Logger): Promise<{ journal: SpoolJournal; tree: SpoolTree; fresh: boolean }> {
+  static async open(
+    files: ArchiveFiles,
+    name: string,
+    blockBytes: number,
+    nowMs: number,
+    logger: Logger,
+    exclude?: readonly string[],
+  ): Promise<{ journal: SpoolJournal; tree: SpoolTree; fresh: boolean }> {
     const scan = await scanJournal(files, name, logger);
     const lastSeq = newestSeq(scan);
     const newest = scan.segments[scan.segments.length - 1];
     if (newest === undefined) {
       const seq = lastSeq + 1;
       const tree = new SpoolTree(blockBytes);
-      await files.putFile(journalPath(name, seq), Buffer.from(tree.checkpointLines(nowMs, seq).map(encodeLineText).join('')));
+      await files.putFile(journalPath(name, seq), Buffer.from(tree.checkpointLines(nowMs, seq, exclude).map(encodeLineText).join('')));
       const size = (await files.size(journalPath(name, seq))) ?? 0;
-      return { journal: new SpoolJournal(files, name, seq, size, nowMs, 0, nowMs, size), tree, fresh: true };
+      const journal = new SpoolJournal(files, name, seq, size, nowMs, 0, nowMs, size);
+      journal.exclude = exclude === undefined ? undefined : [...exclude];
+      return { journal, tree, fresh: true };
     }
     const tree = treeFromCheckpoint(newest, blockBytes);
     let lastMs = newest.checkpointMs;
@@ -63,6 +74,7 @@ export class SpoolJournal {
     if (newest.seq !== lastSeq) {
       logger.error({ source: name, segment: newest.seq, newestSegment: lastSeq, next: lastSeq + 1 }, 'spool journal is damaged at its end; going on from its last usable record in a new segment (the history in between is lost)');
       const journal = new SpoolJournal(files, name, lastSeq, 0, newest.checkpointMs, 0, lastMs, 0);
+      journal.exclude = newest.exclude;
       journal.stamp(nowMs);
       await journal.rotate(tree);
       return { journal, tree, fresh: false };
@@ -72,9 +84,11 @@ export class SpoolJournal {
       await files.truncate(journalPath(name, newest.seq), newest.goodBytes);
     }
     const checkpointBytes = treeFromCheckpoint(newest, blockBytes)
-      .checkpointLines(newest.checkpointMs, newest.seq)
+      .checkpointLines(newest.checkpointMs, newest.seq, newest.exclude)
       .reduce((n, line) => n + Buffer.byteLength(encodeLineText(line)), 0);
-    return { journal: new SpoolJournal(files, name, newest.seq, newest.goodBytes, newest.checkpointMs, newest.ops.length, lastMs, checkpointBytes), tree, fresh: false };
+    const journal = new SpoolJournal(files, name, newest.seq, newest.goodBytes, newest.checkpointMs, newest.ops.length, lastMs, checkpointBytes);
+    journal.exclude = newest.exclude;
+    return { journal, tree, fresh: false };
   }
 
   /** A time for a new operation: now, but never before the last one recorded. */
@@ -106,12 +120,13 @@ export class SpoolJournal {
     return this.#bytes - this.#checkpointBytes >= segmentBytesMax || nowMs - this.#checkpointMs >= retentionMs / 4;
   }
 
-  /** Starts a new segment whose checkpoint is `tree`, written atomically. */
-  async rotate(tree: SpoolTree): Promise<number> {
+  /** Starts a new segment whose checkpoint is `tree`, written atomically; it records `exclude` (the current segment's by default). */
+  async rotate(tree: SpoolTree, exclude: readonly string[] | undefined = this.exclude): Promise<number> {
     const seq = this.#seq + 1;
     const t = this.lastMs;
-    const data = Buffer.from(tree.checkpointLines(t, seq).map(encodeLineText).join(''));
+    const data = Buffer.from(tree.checkpointLines(t, seq, exclude).map(encodeLineText).join(''));
     await this.files.putFile(journalPath(this.name, seq), data);
+    this.exclude = exclude === undefined ? undefined : [...exclude];
     this.#seq = seq;
     this.#bytes = data.length;
     this.#checkpointBytes = data.length;

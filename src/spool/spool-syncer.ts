@@ -168,6 +168,8 @@ export class SpoolSyncer {
   #warned = new Set<string>();
   #rootMissing = false;
   #shippedTotal = 0;
+  /** The journal records the old and new excludes together until a full pass is committed (#recordExcludes). */
+  #excludeSettling = false;
 
   constructor(private readonly options: SpoolSyncerOptions) {
     this.tuning = { ...DEFAULT_SPOOL_TUNING, ...options.tuning };
@@ -273,8 +275,11 @@ export class SpoolSyncer {
       hooks: source.hooks.map((h) => ({ run: h.run, timeoutSeconds: h.timeoutSeconds })),
     };
     const existing = await files.readFile(sourceMetaPath(source.name));
+    /** The excludes of the agent that wrote the archive's source.json (before this one's config). */
+    let previousExclude: string[] | undefined;
     if (existing !== undefined) {
       const old = JSON.parse(existing.toString('utf8')) as SourceMeta;
+      if (Array.isArray(old.exclude)) previousExclude = old.exclude;
       if (old.blockBytes !== meta.blockBytes) meta.blockBytes = old.blockBytes;
       // An archive from before format 2 was complete from its start (its first pass long done).
       const completeFromMs = historyCompleteFromMs(old);
@@ -292,7 +297,7 @@ export class SpoolSyncer {
     const text = encodeSourceMeta(meta);
     if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
     this.#meta = meta;
-    const { journal, tree, fresh } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log);
+    const { journal, tree, fresh } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log, meta.exclude);
     if (fresh && meta.completeFromMs !== undefined) {
       // The journal starts again from nothing (none of its segments could be read): until the
       // next full pass is committed the archive holds part of the tree, as at the first.
@@ -300,6 +305,7 @@ export class SpoolSyncer {
       await files.putFile(sourceMetaPath(source.name), Buffer.from(encodeSourceMeta(meta)));
       this.#log.error('no spool journal segment of the source could be read: its history starts again with the next full pass');
     }
+    await this.#recordExcludes(journal, tree, previousExclude);
     // The last session's writes (a pass that failed or stopped) end before packs are listed.
     await this.#pack?.close();
     this.#pack = await PackWriter.open(files, source.name, this.tuning.writeBatchBytes, this.tuning.packBytesMax, this.tuning.writeBatches);
@@ -307,6 +313,38 @@ export class SpoolSyncer {
     this.#rebuildKnown();
     this.#journal = journal;
     this.#log.info({ path: source.path, entries: tree.entries.size }, 'spool source opened');
+  }
+
+  /**
+   * Records in the journal which paths the source leaves out, so that a restore to a point
+   * leaves alone on the target what was left out then (not what is left out today: a path
+   * excluded then and included now would be deleted from the target as absent from the
+   * tree). When the config's excludes differ from those the journal records, a new segment
+   * starts that records both (a path either leaves out: the tree is on its way from the one to
+   * the other), and the next committed full pass starts one that records the new ones alone.
+   */
+  async #recordExcludes(journal: SpoolJournal, tree: SpoolTree, previousExclude: string[] | undefined): Promise<void> {
+    const wanted = this.options.source.exclude;
+    // Segments from before excludes were recorded had the previous source.json's.
+    const recorded = journal.exclude ?? previousExclude;
+    if (recorded === undefined || sameList(recorded, wanted)) {
+      journal.exclude ??= [...wanted];
+      return;
+    }
+    const both = [...new Set([...recorded, ...wanted])];
+    journal.stamp(this.options.clock.nowMs());
+    this.#addShipped(await journal.rotate(tree, both));
+    this.#excludeSettling = true;
+    this.#log.info({ from: recorded, to: wanted }, 'spool excludes changed: recorded in a new journal segment; the next full pass settles them');
+  }
+
+  /** After a committed full pass: the tree now follows the config's excludes alone (see #recordExcludes). */
+  async #settleExcludes(): Promise<void> {
+    const journal = this.#journal;
+    const tree = this.#tree;
+    if (!this.#excludeSettling || journal === undefined || tree === undefined) return;
+    this.#addShipped(await journal.rotate(tree, this.options.source.exclude));
+    this.#excludeSettling = false;
   }
 
   #rebuildKnown(): void {
@@ -418,7 +456,10 @@ export class SpoolSyncer {
       this.#ensureWatcher();
       await this.#shipRoots(roots, shallow, full, journal, tree, pack);
       // A pass cut short by stop() committed nothing: its waiters hear SPOOL_STOPPED from stop().
-      if (!this.#stopped && full) await this.#recordComplete();
+      if (!this.#stopped && full) {
+        await this.#recordComplete();
+        await this.#settleExcludes();
+      }
       if (!this.#stopped) this.#finishFull(served);
     } finally {
       this.#inPass = undefined;
@@ -699,4 +740,9 @@ function sameStat(cur: { size: number; mtimeNs: string; ctimeNs: string; ino: nu
 /** An entry recorded before owners were kept differs once, and is recorded again with its owner. */
 function sameOwner(cur: { uid?: number; gid?: number }, f: Found): boolean {
   return cur.uid === f.uid && cur.gid === f.gid;
+}
+
+/** Whether two lists hold the same strings in the same order. */
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -82,8 +82,8 @@ export class SpoolTree {
   }
 
   /** The checkpoint lines that describe this whole tree. */
-  checkpointLines(t: number, seq: number): JournalLine[] {
-    const lines: JournalLine[] = [{ op: 'ckpt', t, seq }];
+  checkpointLines(t: number, seq: number, exclude?: readonly string[]): JournalLine[] {
+    const lines: JournalLine[] = [exclude === undefined ? { op: 'ckpt', t, seq } : { op: 'ckpt', t, seq, exclude: [...exclude] }];
     for (const [path, e] of this.entries) lines.push({ op: 'ent', path, e });
     lines.push({ op: 'ckpt-end', n: this.entries.size });
     return lines;
@@ -96,6 +96,8 @@ export interface ParsedSegment {
   checkpointMs: number;
   checkpoint: Array<[string, SpoolEntry]>;
   ops: SpoolOp[];
+  /** The excludes in effect while the segment was written, when recorded. */
+  exclude?: string[];
 }
 
 /** Splits a segment's verified lines into its checkpoint and its operations; undefined when the checkpoint is incomplete. */
@@ -114,7 +116,7 @@ export function parseSegment(seq: number, lines: JournalLine[]): ParsedSegment |
   const end = lines[i];
   if (end?.op !== 'ckpt-end' || end.n !== checkpoint.length) return undefined;
   const ops = lines.slice(i + 1).filter((l): l is SpoolOp => l.op !== 'ckpt' && l.op !== 'ent' && l.op !== 'ckpt-end');
-  return { seq, checkpointMs: head.t, checkpoint, ops };
+  return { seq, checkpointMs: head.t, checkpoint, ops, ...(Array.isArray(head.exclude) && head.exclude.every((g) => typeof g === 'string') ? { exclude: head.exclude } : {}) };
 }
 
 /** The tree at the start of a segment. */

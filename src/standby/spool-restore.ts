@@ -156,7 +156,7 @@ export async function spoolTreeAt(
   untilMs: number | undefined,
   logger: Logger,
   options: { stopBeforeDamage?: boolean; pin?: SpoolPin | undefined } = {},
-): Promise<{ tree: SpoolTree; pointMs: number; pin: SpoolPin; lostAfter?: string }> {
+): Promise<{ tree: SpoolTree; pointMs: number; pin: SpoolPin; exclude: readonly string[]; lostAfter?: string }> {
   const scan = await scanJournal(new LocalArchiveFiles(archiveDir), meta.name, logger);
   const segments = scan.segments;
   const until = untilMs ?? Infinity;
@@ -191,7 +191,9 @@ export async function spoolTreeAt(
   }
   checkTreePaths(tree, meta.name);
   const pin = { seq: segment.seq, ops: applied };
-  return loss === undefined ? { tree, pointMs, pin } : { tree, pointMs, pin, lostAfter: `${loss}: restored as of its last intact record; its later changes are lost` };
+  // What the source left out then, not today: recorded with the segment (older archives: source.json's).
+  const exclude = segment.exclude ?? meta.exclude;
+  return loss === undefined ? { tree, pointMs, pin, exclude } : { tree, pointMs, pin, exclude, lostAfter: `${loss}: restored as of its last intact record; its later changes are lost` };
 }
 
 /** Throws unless segment `index` (the newest whose checkpoint is at or before `until`) starts a complete tree that reaches `until`. */
@@ -256,12 +258,12 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
         throw new HotspareError('SPOOL_BEFORE_HISTORY', `spool source ${meta.name} appeared in the archive after the promotion was planned`, { hint: 'the source is left as it is on the target' });
       }
       if (planned !== undefined && 'skipped' in planned) throw new HotspareError(planned.skipCode, planned.skipped, { hint: 'the source is left as it is on the target, as the plan said' });
-      const { tree, pointMs, lostAfter } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log, { stopBeforeDamage: options.stopBeforeDamage === true, pin: planned?.pin });
+      const { tree, pointMs, exclude, lostAfter } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log, { stopBeforeDamage: options.stopBeforeDamage === true, pin: planned?.pin });
       // A pack missing or cut short is found before the target changes; a block whose bytes
       // are damaged only while it is read, at the cost of reading the data once.
       await checkPackExtents(tree, options.archiveDir, meta);
       writing = true;
-      const counts = await materialize(tree, dest, options.filesRoot !== undefined, options.archiveDir, meta, log).catch((err: unknown) => {
+      const counts = await materialize(tree, exclude, dest, options.filesRoot !== undefined, options.archiveDir, meta, log).catch((err: unknown) => {
         throw restoreIoError(err, meta.name, dest);
       });
       const result = { name: meta.name, path: dest, pointMs, ...counts, ...(lostAfter === undefined ? {} : { lostAfter }) };
@@ -308,8 +310,9 @@ async function checkPackExtents(tree: SpoolTree, archiveDir: string, meta: Sourc
  */
 export const utimesSeconds = (ns: string): number => (Number(BigInt(ns) / 1000n) + 0.5) / 1e6;
 
-async function materialize(tree: SpoolTree, dest: string, inRoot: boolean, archiveDir: string, meta: SourceMeta, log: Logger): Promise<Omit<SpoolRestoreResult, 'name' | 'path' | 'pointMs'>> {
-  const excluded = excludeMatcher(meta.exclude);
+/** Makes dest equal to `tree`, leaving alone what `exclude` (the source's at the point) leaves out. */
+async function materialize(tree: SpoolTree, exclude: readonly string[], dest: string, inRoot: boolean, archiveDir: string, meta: SourceMeta, log: Logger): Promise<Omit<SpoolRestoreResult, 'name' | 'path' | 'pointMs'>> {
+  const excluded = excludeMatcher(exclude);
   // Owners as recorded, when promote may give files away (root): a gateway running as its own
   // user must find its queue and counter files its own. Otherwise files are the restoring user's.
   const restoreOwners = process.getuid?.() === 0;

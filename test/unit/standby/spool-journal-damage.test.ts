@@ -249,4 +249,48 @@ describe('a damaged spool journal', () => {
     const now = await restore(archive, 'fresh-now');
     expect(readFileSync(join(now.filesRoot, 's', 'q', 'seqno'), 'utf8')).toBe('812');
   });
+
+});
+
+describe('spool excludes that change over time', () => {
+  it('restores a point with the excludes of that point: what was left out then is left alone on the target', async () => {
+    const src = join(work, 'excl-src');
+    mkdirSync(join(src, 'keep'), { recursive: true });
+    mkdirSync(join(src, 'tmp'), { recursive: true });
+    writeFileSync(join(src, 'keep', 'a'), 'a');
+    writeFileSync(join(src, 'tmp', 'x'), 'x');
+    const archive = join(work, 'excl-archive');
+    const run = async (exclude: string[]): Promise<void> => {
+      const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 's', path: src, exclude }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, tuning: { watch: false } });
+      s.start();
+      await s.syncNow();
+      await s.stop();
+    };
+    await run(['tmp/**']);
+    const thenMs = Date.now();
+    await new Promise((r) => setTimeout(r, 5));
+    // The operator stops excluding tmp/: the agent ships it from then on.
+    await run([]);
+    const target = (name: string): string => {
+      const root = join(work, name);
+      mkdirSync(join(root, 's', 'tmp'), { recursive: true });
+      writeFileSync(join(root, 's', 'tmp', 'standby-own'), 'the standby’s own');
+      return root;
+    };
+    const then = target('excl-then');
+    const [thenResult] = await restoreSpool({ archiveDir: archive, filesRoot: then, untilMs: thenMs, logger: silentLogger() });
+    expect(thenResult?.skipped).toBeUndefined();
+    expect(readFileSync(join(then, 's', 'keep', 'a'), 'utf8')).toBe('a');
+    // tmp/ was left out at that point: the target's tmp/ is not the archive's to delete.
+    expect(readFileSync(join(then, 's', 'tmp', 'standby-own'), 'utf8')).toBe('the standby’s own');
+    const now = target('excl-now');
+    await restoreSpool({ archiveDir: archive, filesRoot: now, logger: silentLogger() });
+    expect(readdirSync(join(now, 's', 'tmp'))).toEqual(['x']);
+    // The journal records the change: both while the first pass under the new ones ran, then the new ones alone.
+    const heads = readdirSync(join(archive, 'files', 's', 'journal'))
+      .filter((n) => n.endsWith('.jnl'))
+      .sort()
+      .map((n) => decodeSegment(readFileSync(join(archive, 'files', 's', 'journal', n))).lines[0]);
+    expect(heads.map((h) => (h?.op === 'ckpt' ? h.exclude : 'none'))).toEqual([['tmp/**'], ['tmp/**'], []]);
+  });
 });
