@@ -1,6 +1,6 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
-import { decodeSegment, journalDir, journalPath, seqsOf } from './spool-format.js';
+import { decodeSegment, decodeLine, journalDir, journalPath, seqsOf } from './spool-format.js';
 import { parseSegment, type ParsedSegment } from './spool-tree.js';
 
 /** A journal segment whose checkpoint verifies; a torn one holds the operations before its first bad record. */
@@ -20,38 +20,85 @@ export interface SegmentRead extends ParsedSegment {
   damaged: boolean;
 }
 
-/** One source's journal as read from the archive. */
+/** A segment's first line: when its checkpoint was made, and what it records besides. */
+export interface SegmentHead {
+  seq: number;
+  checkpointMs: number;
+  exclude?: string[];
+  /** Every block written after this checkpoint went to this pack or a later one (absent in older archives). */
+  pack?: number;
+}
+
+/**
+ * One source's journal as read from the archive: every segment listed, and those read. A
+ * journal holds up to a retention's worth of operations (gigabytes on a busy spool), so the
+ * agent, retention and restore read only the segments they need; verify reads them all.
+ */
 export interface JournalScan {
-  /** Segments whose checkpoint verifies, oldest first. */
+  /** Every segment listed, oldest first. */
+  seqs: number[];
+  /** Segments read whose checkpoint verifies, oldest first. */
   segments: SegmentRead[];
   /**
-   * Segments that exist but whose checkpoint does not verify. A crash never leaves one (a new
-   * segment is written whole under a temporary name first), so each is damage: nothing in it
-   * can be used, and the time it covered is unknown.
+   * Segments read that exist but whose checkpoint does not verify. A crash never leaves one (a
+   * new segment is written whole under a temporary name first), so each is damage: nothing in
+   * it can be used, and the time it covered is unknown.
    */
   unreadable: number[];
   /** Segments listed but gone when read: removed meanwhile by the agent's retention (a live archive). */
   vanished: number[];
 }
 
-/** Reads every journal segment of a source (torn tails cut off in memory, never on disk). */
-export async function scanJournal(files: ArchiveFiles, name: string, logger: Logger): Promise<JournalScan> {
-  const scan: JournalScan = { segments: [], unreadable: [], vanished: [] };
-  for (const seq of seqsOf(await files.list(journalDir(name)), 'jnl')) {
-    const data = await files.readFile(journalPath(name, seq));
-    if (data === undefined) {
-      scan.vanished.push(seq);
-      continue;
-    }
-    const { lines, goodBytes, torn, damaged } = decodeSegment(data);
-    const parsed = parseSegment(seq, lines);
-    if (parsed === undefined) {
-      logger.error({ source: name, segment: seq }, 'spool journal segment has no complete checkpoint: it is damaged and cannot be used');
-      scan.unreadable.push(seq);
-      continue;
-    }
-    scan.segments.push({ ...parsed, goodBytes, torn, damaged, bytes: data.length });
+/** The segment numbers of a source's journal, oldest first. */
+export async function listSegments(files: ArchiveFiles, name: string): Promise<number[]> {
+  return seqsOf(await files.list(journalDir(name)), 'jnl');
+}
+
+/** Reads one segment whole (a torn tail cut off in memory, never on disk). */
+export async function readSegment(files: ArchiveFiles, name: string, seq: number, logger: Logger): Promise<SegmentRead | 'unreadable' | 'vanished'> {
+  const data = await files.readFile(journalPath(name, seq));
+  if (data === undefined) return 'vanished';
+  const { lines, goodBytes, torn, damaged } = decodeSegment(data);
+  const parsed = parseSegment(seq, lines);
+  if (parsed === undefined) {
+    logger.error({ source: name, segment: seq }, 'spool journal segment has no complete checkpoint: it is damaged and cannot be used');
+    return 'unreadable';
   }
+  return { ...parsed, goodBytes, torn, damaged, bytes: data.length };
+}
+
+/** Bytes read at a time looking for a segment's first line (a ckpt line with a long exclude list may need more). */
+const HEAD_READ_BYTES = 16 * 1024;
+/** A first line longer than this is not a checkpoint's. */
+const HEAD_BYTES_MAX = 1024 * 1024;
+
+/** A segment's first line, when it is a checkpoint's and verifies; 'vanished' when the segment cannot be read at all (removed meanwhile). */
+export async function readSegmentHead(files: ArchiveFiles, name: string, seq: number): Promise<SegmentHead | 'unreadable' | 'vanished'> {
+  const path = journalPath(name, seq);
+  let data = Buffer.alloc(0);
+  for (;;) {
+    const more = await files.readAt(path, data.length, HEAD_READ_BYTES).catch(() => undefined);
+    if (more === undefined) return 'vanished';
+    data = Buffer.concat([data, more]);
+    const nl = data.indexOf(0x0a);
+    if (nl >= 0) {
+      const line = decodeLine(data, 0, nl);
+      if (line?.op !== 'ckpt' || typeof line.t !== 'number') return 'unreadable';
+      return {
+        seq,
+        checkpointMs: line.t,
+        ...(Array.isArray(line.exclude) && line.exclude.every((g) => typeof g === 'string') ? { exclude: line.exclude } : {}),
+        ...(Number.isInteger(line.pack) ? { pack: line.pack } : {}),
+      };
+    }
+    if (more.length < HEAD_READ_BYTES || data.length >= HEAD_BYTES_MAX) return 'unreadable';
+  }
+}
+
+/** Reads every journal segment of a source (verify). */
+export async function scanJournal(files: ArchiveFiles, name: string, logger: Logger): Promise<JournalScan> {
+  const scan: JournalScan = { seqs: await listSegments(files, name), segments: [], unreadable: [], vanished: [] };
+  for (const seq of scan.seqs) addRead(scan, seq, await readSegment(files, name, seq, logger));
   const last = newestSeq(scan);
   for (const s of scan.segments) {
     if (s.torn && s.seq !== last) logger.error({ source: name, segment: s.seq, goodBytes: s.goodBytes, bytes: s.bytes }, 'spool journal segment is damaged: a record in it does not verify, and a later segment follows; only the records before it can be used');
@@ -59,24 +106,32 @@ export async function scanJournal(files: ArchiveFiles, name: string, logger: Log
   return scan;
 }
 
-/** The newest segment number present, readable or not (0: none). */
-export const newestSeq = (scan: JournalScan): number => Math.max(0, ...scan.unreadable, ...scan.segments.map((s) => s.seq));
+/** Files what readSegment found for `seq` in `scan` (segments kept in order). */
+export function addRead(scan: JournalScan, seq: number, read: SegmentRead | 'unreadable' | 'vanished'): void {
+  if (read === 'unreadable') scan.unreadable.push(seq);
+  else if (read === 'vanished') scan.vanished.push(seq);
+  else {
+    scan.segments.push(read);
+    scan.segments.sort((a, b) => a.seq - b.seq);
+  }
+}
+
+/** The newest segment number listed, readable or not (0: none). */
+export const newestSeq = (scan: JournalScan): number => scan.seqs[scan.seqs.length - 1] ?? 0;
 
 /**
- * Why the operations of `scan.segments[index]` may not reach the start of the next segment
- * (the state at a point after its last usable operation is then unknown), or undefined when
- * they do. A record that does not verify is normal only in the newest segment: a crash cut an
- * append that was never acknowledged (see SegmentRead.damaged). In an older one, records that
- * were made durable are gone; so are those of a missing or unreadable next segment.
+ * Why the operations of `segment` may not reach the start of the next segment (the state at a
+ * point after its last usable operation is then unknown), or undefined when they do. A record
+ * that does not verify is normal only in the newest segment: a crash cut an append that was
+ * never acknowledged (see SegmentRead.damaged). In an older one, records that were made
+ * durable are gone; so are those of a missing or unreadable next segment. The next segment
+ * must have been read into `scan` when it is listed.
  */
-export function spanLoss(scan: JournalScan, index: number): string | undefined {
-  const segment = scan.segments[index];
-  if (segment === undefined) return undefined;
-  const newest = segment.seq === newestSeq(scan);
-  if (newest) return undefined;
+export function spanLoss(scan: JournalScan, segment: SegmentRead): string | undefined {
+  if (segment.seq === newestSeq(scan)) return undefined;
   if (segment.torn) return `journal segment ${segment.seq} is damaged after its first ${segment.goodBytes} of ${segment.bytes} bytes`;
   const next = segment.seq + 1;
   if (scan.unreadable.includes(next)) return `journal segment ${next} is damaged (its checkpoint does not verify)`;
-  if (scan.segments[index + 1]?.seq !== next) return `journal segment ${next} is missing`;
+  if (!scan.segments.some((s) => s.seq === next)) return `journal segment ${next} is missing`;
   return undefined;
 }

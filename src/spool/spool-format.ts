@@ -64,8 +64,11 @@ export type CheckpointLine =
   /**
    * `exclude`: the source's excludes while this segment was written (absent in archives from
    * before it was recorded). Excludes change only when the agent starts, with a new segment.
+   * `pack`: every block written after the checkpoint goes to this pack or a later one, so the
+   * packs a segment and all after it can refer to are its checkpoint's and those from `pack` on:
+   * retention reads one checkpoint, not every operation kept.
    */
-  | { op: 'ckpt'; t: number; seq: number; exclude?: string[] }
+  | { op: 'ckpt'; t: number; seq: number; exclude?: string[]; pack?: number }
   | { op: 'ent'; path: string; e: SpoolEntry }
   | { op: 'ckpt-end'; n: number };
 
@@ -132,7 +135,7 @@ export function decodeSegment(data: Buffer): { lines: JournalLine[]; goodBytes: 
   let pos = 0;
   while (pos < data.length) {
     const nl = data.indexOf(0x0a, pos);
-    const line = nl < 0 ? undefined : verifyLine(data, pos, nl);
+    const line = nl < 0 ? undefined : decodeLine(data, pos, nl);
     if (line === undefined) return { lines, goodBytes: pos, torn: true, damaged: nl >= 0 && verifiesAfter(data, nl + 1) };
     lines.push(line);
     pos = nl + 1;
@@ -140,8 +143,8 @@ export function decodeSegment(data: Buffer): { lines: JournalLine[]; goodBytes: 
   return { lines, goodBytes: pos, torn: false, damaged: false };
 }
 
-/** The line data[pos..nl) when its CRC and JSON check out. */
-function verifyLine(data: Buffer, pos: number, nl: number): JournalLine | undefined {
+/** The line data[pos..nl) (nl: its '\n') when its CRC and JSON check out. */
+export function decodeLine(data: Buffer, pos: number, nl: number): JournalLine | undefined {
   if (nl - pos < 10 || data[pos + 8] !== 0x20) return undefined;
   const json = data.subarray(pos + 9, nl);
   if (crc32(json).toString(16).padStart(8, '0') !== data.toString('latin1', pos, pos + 8)) return undefined;
@@ -157,7 +160,7 @@ function verifiesAfter(data: Buffer, pos: number): boolean {
   while (pos < data.length) {
     const nl = data.indexOf(0x0a, pos);
     if (nl < 0) return false;
-    if (verifyLine(data, pos, nl) !== undefined) return true;
+    if (decodeLine(data, pos, nl) !== undefined) return true;
     pos = nl + 1;
   }
   return false;

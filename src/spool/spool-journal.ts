@@ -1,6 +1,6 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
-import { newestSeq, scanJournal } from './journal-scan.js';
+import { addRead, listSegments, newestSeq, readSegment, readSegmentHead, type JournalScan, type SegmentHead, type SegmentRead } from './journal-scan.js';
 import { encodeLineText, journalPath, packDir, packPath, seqsOf } from './spool-format.js';
 import { SpoolTree, treeFromCheckpoint } from './spool-tree.js';
 
@@ -18,6 +18,8 @@ export class SpoolJournal {
   #checkpointBytes: number;
   /** The excludes the current segment records (undefined: a segment from before they were recorded). */
   exclude: string[] | undefined;
+  /** First lines of segments read or written, so retention reads each once. */
+  readonly #heads = new Map<number, SegmentHead>();
 
   private constructor(
     private readonly files: ArchiveFiles,
@@ -53,13 +55,18 @@ export class SpoolJournal {
     logger: Logger,
     exclude?: readonly string[],
   ): Promise<{ journal: SpoolJournal; tree: SpoolTree; fresh: boolean }> {
-    const scan = await scanJournal(files, name, logger);
+    // Only the newest readable segment is needed (a journal may hold gigabytes of history).
+    const scan: JournalScan = { seqs: await listSegments(files, name), segments: [], unreadable: [], vanished: [] };
+    for (let i = scan.seqs.length - 1; i >= 0 && scan.segments.length === 0; i--) {
+      const seq = scan.seqs[i] as number;
+      addRead(scan, seq, await readSegment(files, name, seq, logger));
+    }
     const lastSeq = newestSeq(scan);
-    const newest = scan.segments[scan.segments.length - 1];
+    const newest = scan.segments[0];
     if (newest === undefined) {
       const seq = lastSeq + 1;
       const tree = new SpoolTree(blockBytes);
-      await files.putFile(journalPath(name, seq), Buffer.from(tree.checkpointLines(nowMs, seq, exclude).map(encodeLineText).join('')));
+      await files.putFile(journalPath(name, seq), Buffer.from(tree.checkpointLines(nowMs, seq, { exclude, pack: 0 }).map(encodeLineText).join('')));
       const size = (await files.size(journalPath(name, seq))) ?? 0;
       const journal = new SpoolJournal(files, name, seq, size, nowMs, 0, nowMs, size);
       journal.exclude = exclude === undefined ? undefined : [...exclude];
@@ -71,12 +78,14 @@ export class SpoolJournal {
       tree.apply(op);
       lastMs = op.t;
     }
-    if (newest.seq !== lastSeq) {
+    if (scan.unreadable.length > 0) {
       logger.error({ source: name, segment: newest.seq, newestSegment: lastSeq, next: lastSeq + 1 }, 'spool journal is damaged at its end; going on from its last usable record in a new segment (the history in between is lost)');
       const journal = new SpoolJournal(files, name, lastSeq, 0, newest.checkpointMs, 0, lastMs, 0);
       journal.exclude = newest.exclude;
       journal.stamp(nowMs);
-      await journal.rotate(tree);
+      // Pack 0: a bound below every pack (the writer's is not known yet), so retention keeps
+      // every pack while this segment is the oldest kept.
+      await journal.rotate(tree, { pack: 0 });
       return { journal, tree, fresh: false };
     }
     if (newest.torn) {
@@ -84,7 +93,7 @@ export class SpoolJournal {
       await files.truncate(journalPath(name, newest.seq), newest.goodBytes);
     }
     const checkpointBytes = treeFromCheckpoint(newest, blockBytes)
-      .checkpointLines(newest.checkpointMs, newest.seq, newest.exclude)
+      .checkpointLines(newest.checkpointMs, newest.seq, newest)
       .reduce((n, line) => n + Buffer.byteLength(encodeLineText(line)), 0);
     const journal = new SpoolJournal(files, name, newest.seq, newest.goodBytes, newest.checkpointMs, newest.ops.length, lastMs, checkpointBytes);
     journal.exclude = newest.exclude;
@@ -120,12 +129,19 @@ export class SpoolJournal {
     return this.#bytes - this.#checkpointBytes >= segmentBytesMax || nowMs - this.#checkpointMs >= retentionMs / 4;
   }
 
-  /** Starts a new segment whose checkpoint is `tree`, written atomically; it records `exclude` (the current segment's by default). */
-  async rotate(tree: SpoolTree, exclude: readonly string[] | undefined = this.exclude): Promise<number> {
+  /**
+   * Starts a new segment whose checkpoint is `tree`, written atomically. It records `exclude`
+   * (the current segment's by default) and `pack`, the pack new blocks go to from now on (with
+   * the blocks of `tree` all durable): retention then needs this checkpoint alone to know what
+   * the segment and every later one can refer to.
+   */
+  async rotate(tree: SpoolTree, head: { exclude?: readonly string[] | undefined; pack: number | undefined }): Promise<number> {
     const seq = this.#seq + 1;
     const t = this.lastMs;
-    const data = Buffer.from(tree.checkpointLines(t, seq, exclude).map(encodeLineText).join(''));
+    const exclude = 'exclude' in head ? head.exclude : this.exclude;
+    const data = Buffer.from(tree.checkpointLines(t, seq, { exclude, pack: head.pack }).map(encodeLineText).join(''));
     await this.files.putFile(journalPath(this.name, seq), data);
+    this.#heads.set(seq, { seq, checkpointMs: t, ...(exclude === undefined ? {} : { exclude: [...exclude] }), ...(head.pack === undefined ? {} : { pack: head.pack }) });
     this.exclude = exclude === undefined ? undefined : [...exclude];
     this.#seq = seq;
     this.#bytes = data.length;
@@ -138,32 +154,57 @@ export class SpoolJournal {
   /**
    * Drops segments no restore within the retention can need (a segment is needed while the
    * next one's checkpoint is younger than the retention), then packs no kept segment refers to.
+   * What the kept segments refer to is the oldest kept checkpoint's packs and every pack from
+   * the one it records on (see rotate), so only the segments' first lines and that checkpoint
+   * are read, not the operations of the whole retention; a segment from before `pack` was
+   * recorded has all kept segments read, as before.
    */
   async prune(nowMs: number, retentionMs: number, currentPack: number, logger: Logger): Promise<void> {
-    const scan = await scanJournal(this.files, this.name, logger);
-    const segments = scan.segments;
-    const keepFrom = segments.findIndex((s, i) => {
-      const next = segments[i + 1];
+    const seqs = await listSegments(this.files, this.name);
+    const heads: SegmentHead[] = [];
+    for (const seq of seqs) {
+      const head = this.#heads.get(seq) ?? (await readSegmentHead(this.files, this.name, seq));
+      if (typeof head === 'string') continue;
+      this.#heads.set(seq, head);
+      heads.push(head);
+    }
+    const keepFrom = heads.findIndex((h, i) => {
+      const next = heads[i + 1];
       return next === undefined || next.checkpointMs > nowMs - retentionMs;
     });
-    const dropped = segments.slice(0, Math.max(0, keepFrom));
-    if (dropped.length === 0) return;
+    const firstKept = heads[keepFrom];
     // Unreadable segments older than the first kept one go with the history around them.
-    const firstKept = segments[keepFrom]?.seq ?? 0;
-    const unreadableDropped = scan.unreadable.filter((seq) => seq < firstKept);
+    const dropped = firstKept === undefined ? [] : seqs.filter((seq) => seq < firstKept.seq);
+    if (firstKept === undefined || dropped.length === 0) return;
     const live = new Set<number>([currentPack]);
-    for (const s of segments.slice(keepFrom)) {
+    const addRefs = (s: SegmentRead, withOps: boolean): void => {
       for (const [, e] of s.checkpoint) if (e.kind === 'file') for (const b of e.blocks) live.add(b[1]);
-      for (const op of s.ops) if (op.op === 'file') for (const b of op.set) live.add(b[2]);
+      if (withOps) for (const op of s.ops) if (op.op === 'file') for (const b of op.set) live.add(b[2]);
+    };
+    let keepFromPack = Infinity;
+    if (firstKept.pack !== undefined) {
+      const read = await readSegment(this.files, this.name, firstKept.seq, logger);
+      // Unreadable now (damaged since its first line was read): keep every pack, decide next time.
+      if (typeof read === 'string') return;
+      addRefs(read, false);
+      keepFromPack = firstKept.pack;
+    } else {
+      for (const seq of seqs.filter((n) => n >= firstKept.seq)) {
+        const read = await readSegment(this.files, this.name, seq, logger);
+        if (typeof read !== 'string') addRefs(read, true);
+      }
     }
-    for (const seq of [...dropped.map((s) => s.seq), ...unreadableDropped]) await this.files.remove(journalPath(this.name, seq));
+    for (const seq of dropped) {
+      await this.files.remove(journalPath(this.name, seq));
+      this.#heads.delete(seq);
+    }
     let packsRemoved = 0;
     for (const seq of seqsOf(await this.files.list(packDir(this.name)), 'pack')) {
-      if (seq < currentPack && !live.has(seq)) {
+      if (seq < currentPack && seq < keepFromPack && !live.has(seq)) {
         await this.files.remove(packPath(this.name, seq));
         packsRemoved++;
       }
     }
-    logger.info({ source: this.name, segmentsRemoved: dropped.length + unreadableDropped.length, packsRemoved }, 'spool history older than the retention removed');
+    logger.info({ source: this.name, segmentsRemoved: dropped.length, packsRemoved }, 'spool history older than the retention removed');
   }
 }

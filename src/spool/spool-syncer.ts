@@ -170,6 +170,8 @@ export class SpoolSyncer {
   #shippedTotal = 0;
   /** The journal records the old and new excludes together until a full pass is committed (#recordExcludes). */
   #excludeSettling = false;
+  /** The last pass read every path it scanned (nothing unreadable or unstable). */
+  #lastPassWhole = false;
 
   constructor(private readonly options: SpoolSyncerOptions) {
     this.tuning = { ...DEFAULT_SPOOL_TUNING, ...options.tuning };
@@ -305,10 +307,10 @@ export class SpoolSyncer {
       await files.putFile(sourceMetaPath(source.name), Buffer.from(encodeSourceMeta(meta)));
       this.#log.error('no spool journal segment of the source could be read: its history starts again with the next full pass');
     }
-    await this.#recordExcludes(journal, tree, previousExclude);
     // The last session's writes (a pass that failed or stopped) end before packs are listed.
     await this.#pack?.close();
     this.#pack = await PackWriter.open(files, source.name, this.tuning.writeBatchBytes, this.tuning.packBytesMax, this.tuning.writeBatches);
+    await this.#recordExcludes(journal, tree, previousExclude, this.#pack.seq);
     this.#tree = tree;
     this.#rebuildKnown();
     this.#journal = journal;
@@ -323,18 +325,20 @@ export class SpoolSyncer {
    * starts that records both (a path either leaves out: the tree is on its way from the one to
    * the other), and the next committed full pass starts one that records the new ones alone.
    */
-  async #recordExcludes(journal: SpoolJournal, tree: SpoolTree, previousExclude: string[] | undefined): Promise<void> {
+  async #recordExcludes(journal: SpoolJournal, tree: SpoolTree, previousExclude: string[] | undefined, pack: number): Promise<void> {
     const wanted = this.options.source.exclude;
     // Segments from before excludes were recorded had the previous source.json's.
     const recorded = journal.exclude ?? previousExclude;
-    if (recorded === undefined || sameList(recorded, wanted)) {
+    this.#excludeSettling = recorded !== undefined && !sameSet(recorded, wanted);
+    if (!this.#excludeSettling || recorded === undefined) {
       journal.exclude ??= [...wanted];
       return;
     }
     const both = [...new Set([...recorded, ...wanted])];
+    // Already recording both (a restart, or a reopen, before a full pass settled them): no new checkpoint.
+    if (sameSet(recorded, both)) return;
     journal.stamp(this.options.clock.nowMs());
-    this.#addShipped(await journal.rotate(tree, both));
-    this.#excludeSettling = true;
+    this.#addShipped(await journal.rotate(tree, { exclude: both, pack }));
     this.#log.info({ from: recorded, to: wanted }, 'spool excludes changed: recorded in a new journal segment; the next full pass settles them');
   }
 
@@ -342,9 +346,13 @@ export class SpoolSyncer {
   async #settleExcludes(): Promise<void> {
     const journal = this.#journal;
     const tree = this.#tree;
-    if (!this.#excludeSettling || journal === undefined || tree === undefined) return;
-    this.#addShipped(await journal.rotate(tree, this.options.source.exclude));
+    const pack = this.#pack;
+    if (!this.#excludeSettling || journal === undefined || tree === undefined || pack === undefined) return;
     this.#excludeSettling = false;
+    // Excludes only added: the segment already records the new ones alone.
+    if (sameSet(journal.exclude ?? [], this.options.source.exclude)) return;
+    // The pass committed, so every block the tree refers to is durable.
+    this.#addShipped(await journal.rotate(tree, { exclude: this.options.source.exclude, pack: pack.seq }));
   }
 
   #rebuildKnown(): void {
@@ -458,7 +466,9 @@ export class SpoolSyncer {
       // A pass cut short by stop() committed nothing: its waiters hear SPOOL_STOPPED from stop().
       if (!this.#stopped && full) {
         await this.#recordComplete();
-        await this.#settleExcludes();
+        // Only a pass that read everything: a newly included path under an unreadable one is
+        // not in the tree yet, and a restore with the new excludes alone would delete it.
+        if (this.#lastPassWhole) await this.#settleExcludes();
       }
       if (!this.#stopped) this.#finishFull(served);
     } finally {
@@ -659,6 +669,7 @@ export class SpoolSyncer {
       emit({ op: 'rm', t: journal.stamp(clock.nowMs()), path: p });
     }
     await commitSoFar();
+    this.#lastPassWhole = unreadable.size === 0;
     if (journal.rotationDue(clock.nowMs(), this.tuning.segmentBytesMax, source.retentionSeconds * 1000)) {
       // The new checkpoint refers to copies of the live blocks of mostly-dead packs, so those
       // packs leave with the segments older than it; the copies are durable before it is.
@@ -670,7 +681,7 @@ export class SpoolSyncer {
       }, this.#log);
       await pack.flush();
       this.#addShipped(pack.flushedBytes - copiedBefore);
-      this.#addShipped(await journal.rotate(tree));
+      this.#addShipped(await journal.rotate(tree, { pack: pack.seq }));
       await journal.prune(clock.nowMs(), source.retentionSeconds * 1000, pack.seq, this.#log);
       this.#rebuildKnown();
     }
@@ -742,7 +753,9 @@ function sameOwner(cur: { uid?: number; gid?: number }, f: Found): boolean {
   return cur.uid === f.uid && cur.gid === f.gid;
 }
 
-/** Whether two lists hold the same strings in the same order. */
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+/** Whether two lists hold the same strings (order and repeats aside). */
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const sa = new Set(a);
+  const sb = new Set(b);
+  return sa.size === sb.size && [...sa].every((x) => sb.has(x));
 }

@@ -82,8 +82,10 @@ export class SpoolTree {
   }
 
   /** The checkpoint lines that describe this whole tree. */
-  checkpointLines(t: number, seq: number, exclude?: readonly string[]): JournalLine[] {
-    const lines: JournalLine[] = [exclude === undefined ? { op: 'ckpt', t, seq } : { op: 'ckpt', t, seq, exclude: [...exclude] }];
+  checkpointLines(t: number, seq: number, head: { exclude?: readonly string[] | undefined; pack?: number | undefined } = {}): JournalLine[] {
+    const lines: JournalLine[] = [
+      { op: 'ckpt', t, seq, ...(head.exclude === undefined ? {} : { exclude: [...head.exclude] }), ...(head.pack === undefined ? {} : { pack: head.pack }) },
+    ];
     for (const [path, e] of this.entries) lines.push({ op: 'ent', path, e });
     lines.push({ op: 'ckpt-end', n: this.entries.size });
     return lines;
@@ -98,6 +100,8 @@ export interface ParsedSegment {
   ops: SpoolOp[];
   /** The excludes in effect while the segment was written, when recorded. */
   exclude?: string[];
+  /** The pack being written at the checkpoint, when recorded (see the ckpt line). */
+  pack?: number;
 }
 
 /** Splits a segment's verified lines into its checkpoint and its operations; undefined when the checkpoint is incomplete. */
@@ -116,7 +120,14 @@ export function parseSegment(seq: number, lines: JournalLine[]): ParsedSegment |
   const end = lines[i];
   if (end?.op !== 'ckpt-end' || end.n !== checkpoint.length) return undefined;
   const ops = lines.slice(i + 1).filter((l): l is SpoolOp => l.op !== 'ckpt' && l.op !== 'ent' && l.op !== 'ckpt-end');
-  return { seq, checkpointMs: head.t, checkpoint, ops, ...(Array.isArray(head.exclude) && head.exclude.every((g) => typeof g === 'string') ? { exclude: head.exclude } : {}) };
+  return {
+    seq,
+    checkpointMs: head.t,
+    checkpoint,
+    ops,
+    ...(Array.isArray(head.exclude) && head.exclude.every((g) => typeof g === 'string') ? { exclude: head.exclude } : {}),
+    ...(Number.isInteger(head.pack) ? { pack: head.pack } : {}),
+  };
 }
 
 /** The tree at the start of a segment. */

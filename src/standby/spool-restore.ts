@@ -6,7 +6,7 @@ import { HotspareError } from '../core/errors.js';
 import { blockHash } from '../spool/file-shipper.js';
 import type { Logger } from '../platform/logger.js';
 import { blockLength, historyCompleteFromMs, packPath, sourceMetaPath, type SourceMeta, type SpoolEntry } from '../spool/spool-format.js';
-import { scanJournal, spanLoss, type JournalScan } from '../spool/journal-scan.js';
+import { addRead, listSegments, readSegment, readSegmentHead, spanLoss, type JournalScan, type SegmentHead, type SegmentRead } from '../spool/journal-scan.js';
 import { parentOf, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
 import { excludeMatcher } from '../spool/tree-scanner.js';
 
@@ -157,19 +157,35 @@ export async function spoolTreeAt(
   logger: Logger,
   options: { stopBeforeDamage?: boolean; pin?: SpoolPin | undefined } = {},
 ): Promise<{ tree: SpoolTree; pointMs: number; pin: SpoolPin; exclude: readonly string[]; lostAfter?: string }> {
-  const scan = await scanJournal(new LocalArchiveFiles(archiveDir), meta.name, logger);
-  const segments = scan.segments;
+  const files = new LocalArchiveFiles(archiveDir);
+  // A journal may hold a retention's worth of operations (gigabytes on a busy spool): only the
+  // segments' first lines are read to choose one, then that segment and the one after it.
+  const scan: JournalScan = { seqs: await listSegments(files, meta.name), segments: [], unreadable: [], vanished: [] };
+  const read = async (seq: number): Promise<SegmentRead | undefined> => {
+    const known = scan.segments.find((s) => s.seq === seq);
+    if (known !== undefined || scan.unreadable.includes(seq) || scan.vanished.includes(seq)) return known;
+    const got = await readSegment(files, meta.name, seq, logger);
+    addRead(scan, seq, got);
+    return typeof got === 'string' ? undefined : got;
+  };
   const until = untilMs ?? Infinity;
-  // A pinned record whose segment is gone (pruned since, hardly ever) is found again by time.
-  let index = options.pin === undefined ? -1 : segments.findIndex((s) => s.seq === options.pin?.seq);
-  const pinned = index >= 0;
-  if (!pinned) {
-    segments.forEach((s, i) => {
-      if (s.checkpointMs <= until) index = i;
-    });
-    checkHistoryAt(scan, index, until, meta);
+  let segment = options.pin === undefined ? undefined : await pinnedSegment(options.pin, meta.name, scan, read);
+  const pinned = segment !== undefined;
+  let heads: SegmentHead[] = [];
+  if (segment === undefined) {
+    for (const seq of scan.seqs) {
+      const head = await readSegmentHead(files, meta.name, seq);
+      if (head === 'vanished') scan.vanished.push(seq);
+      else if (head !== 'unreadable') heads.push(head);
+    }
+    while (segment === undefined) {
+      const chosen = heads.filter((h) => h.checkpointMs <= until).at(-1);
+      checkHistoryAt(scan, heads, chosen, until, meta);
+      segment = await read((chosen as SegmentHead).seq);
+      // Damaged past its first line: as if that did not verify either.
+      heads = heads.filter((h) => h !== chosen);
+    }
   }
-  const segment = segments[index] as (typeof segments)[number];
   const tree = treeFromCheckpoint(segment, meta.blockBytes);
   let pointMs = segment.checkpointMs;
   let applied = 0;
@@ -181,9 +197,14 @@ export async function spoolTreeAt(
   }
   // Every record up to the point was read when one after it was, or when nothing of the
   // segment's span is lost; otherwise what changed between pointMs and the point is unknown.
-  const loss = applied < segment.ops.length ? undefined : spanLoss(scan, index);
+  let loss: string | undefined;
+  if (applied === segment.ops.length) {
+    if (scan.seqs.includes(segment.seq + 1)) await read(segment.seq + 1);
+    loss = spanLoss(scan, segment);
+  }
   if (loss !== undefined && untilMs !== undefined && options.stopBeforeDamage !== true) {
-    const next = segments[index + 1];
+    const from = segment.seq;
+    const next = heads.find((h) => h.seq > from);
     const later = next === undefined ? '' : `, or at or after ${new Date(next.checkpointMs).toISOString()}`;
     throw new HotspareError('SPOOL_JOURNAL_DAMAGED', `spool source ${meta.name} cannot be restored as of ${new Date(untilMs).toISOString()}: ${loss}, so its changes after ${new Date(pointMs).toISOString()} are unknown`, {
       hint: `run \`hotspare verify\` on the archive; a point before ${new Date(pointMs).toISOString()}${later} can be restored`,
@@ -196,21 +217,36 @@ export async function spoolTreeAt(
   return loss === undefined ? { tree, pointMs, pin, exclude } : { tree, pointMs, pin, exclude, lostAfter: `${loss}: restored as of its last intact record; its later changes are lost` };
 }
 
-/** Throws unless segment `index` (the newest whose checkpoint is at or before `until`) starts a complete tree that reaches `until`. */
-function checkHistoryAt(scan: JournalScan, index: number, until: number, meta: SourceMeta): void {
-  const first = scan.segments[0];
+/** The segment a plan pinned, as read now; throws when it no longer holds the record pinned. */
+async function pinnedSegment(pin: SpoolPin, source: string, scan: JournalScan, read: (seq: number) => Promise<SegmentRead | undefined>): Promise<SegmentRead> {
+  const hint = { hint: 'the source is left as it is on the target: run `hotspare verify` on the archive, and restore it with --files-root' };
+  if (!scan.seqs.includes(pin.seq)) throw new HotspareError('SPOOL_JOURNAL', `journal segment ${pin.seq} of spool source ${source}, which the promotion's plan chose, was removed since (retention)`, hint);
+  const segment = await read(pin.seq);
+  if (segment === undefined || segment.ops.length < pin.ops) {
+    throw new HotspareError('SPOOL_JOURNAL_DAMAGED', `journal segment ${pin.seq} of spool source ${source} no longer holds the ${pin.ops} records the promotion's plan counted: it was damaged since`, hint);
+  }
+  return segment;
+}
+
+/**
+ * Throws unless `chosen` (the newest segment whose checkpoint is at or before `until`, of those
+ * whose first line verifies: `heads`) starts a complete tree that reaches `until`.
+ */
+function checkHistoryAt(scan: JournalScan, heads: readonly SegmentHead[], chosen: SegmentHead | undefined, until: number, meta: SourceMeta): void {
+  const first = heads[0];
   if (first === undefined) {
-    if (scan.unreadable.length > 0) {
-      throw new HotspareError('SPOOL_JOURNAL_DAMAGED', `spool source ${meta.name} has no usable journal segment: ${scan.unreadable.length} are damaged`, { hint: 'run `hotspare verify` on the archive; restore these files from another copy' });
+    const damaged = scan.seqs.filter((seq) => !scan.vanished.includes(seq));
+    if (damaged.length > 0) {
+      throw new HotspareError('SPOOL_JOURNAL_DAMAGED', `spool source ${meta.name} has no usable journal segment: ${damaged.length} are damaged`, { hint: 'run `hotspare verify` on the archive; restore these files from another copy' });
     }
     throw new HotspareError('SPOOL_NO_HISTORY', `spool source ${meta.name} has no journal in the archive`, { hint: 'check that the agent ships this source (`hotspare status`)' });
   }
-  if (index < 0 && scan.unreadable.some((seq) => seq < first.seq)) {
+  if (chosen === undefined && scan.seqs.some((seq) => seq < first.seq && !scan.vanished.includes(seq))) {
     throw new HotspareError('SPOOL_JOURNAL_DAMAGED', `spool source ${meta.name} cannot be restored as of ${new Date(until).toISOString()}: its journal segments before ${first.seq} are damaged`, {
       hint: `run \`hotspare verify\` on the archive; a point at or after ${new Date(first.checkpointMs).toISOString()} can be restored`,
     });
   }
-  if (index < 0 && first.seq !== 1) {
+  if (chosen === undefined && first.seq !== 1) {
     throw new HotspareError('SPOOL_HISTORY_TRUNCATED', `spool source ${meta.name} keeps history only from ${new Date(first.checkpointMs).toISOString()}, after the requested point`, {
       hint: 'choose a later point, or raise spool[].retentionSeconds for the future',
     });
@@ -218,7 +254,7 @@ function checkHistoryAt(scan: JournalScan, index: number, until: number, meta: S
   // Before the source's first recorded state, or within its first pass: the archive holds none
   // or part of the tree, and restoring that would delete from the target what it lacks.
   const completeFromMs = historyCompleteFromMs(meta);
-  if (index < 0 || completeFromMs === undefined || until < completeFromMs) {
+  if (chosen === undefined || completeFromMs === undefined || until < completeFromMs) {
     const since = completeFromMs === undefined ? 'no full pass of it has completed yet' : `its history is complete from ${new Date(completeFromMs).toISOString()}`;
     throw new HotspareError('SPOOL_BEFORE_HISTORY', `spool source ${meta.name} has no complete tree at the restore point: ${since}`, {
       hint: 'the source is left as it is on the target; choose a later point to restore it too',
@@ -312,7 +348,10 @@ export const utimesSeconds = (ns: string): number => (Number(BigInt(ns) / 1000n)
 
 /** Makes dest equal to `tree`, leaving alone what `exclude` (the source's at the point) leaves out. */
 async function materialize(tree: SpoolTree, exclude: readonly string[], dest: string, inRoot: boolean, archiveDir: string, meta: SourceMeta, log: Logger): Promise<Omit<SpoolRestoreResult, 'name' | 'path' | 'pointMs'>> {
-  const excluded = excludeMatcher(exclude);
+  const matches = excludeMatcher(exclude);
+  // Left alone on the target: what the source left out and the tree does not hold (while
+  // excludes change, the tree may hold paths either list leaves out).
+  const excluded = (rel: string): boolean => matches(rel) && tree.get(rel) === undefined;
   // Owners as recorded, when promote may give files away (root): a gateway running as its own
   // user must find its queue and counter files its own. Otherwise files are the restoring user's.
   const restoreOwners = process.getuid?.() === 0;

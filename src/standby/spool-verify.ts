@@ -30,7 +30,7 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
   const problems: string[] = [];
   for (const seq of scan.unreadable) problems.push(`journal segment ${seq} is damaged: its checkpoint does not verify`);
   segments.forEach((segment, i) => {
-    const loss = spanLoss(scan, i);
+    const loss = spanLoss(scan, segment);
     // A missing or unreadable next segment is reported once, as itself.
     if (loss !== undefined && (segment.torn || segment.damaged)) problems.push(`${loss}; its changes after ${new Date(segment.ops.at(-1)?.t ?? segment.checkpointMs).toISOString()} are lost`);
     const next = segments[i + 1];

@@ -25,7 +25,7 @@ describe('spool journal rotation', () => {
     const { journal, tree } = await SpoolJournal.open(files, 's', 65536, 1_000, silentLogger());
     // A checkpoint far larger than the limit.
     for (let i = 0; i < 500; i++) tree.entries.set(`dir/file-${i}`, { kind: 'dir', mode: 0o755, mtimeNs: '0', ino: i });
-    const checkpointBytes = await journal.rotate(tree);
+    const checkpointBytes = await journal.rotate(tree, { pack: 1 });
     expect(checkpointBytes).toBeGreaterThan(4 * LIMIT);
     await journal.append([opLine(1)]);
     expect(journal.rotationDue(2_000, LIMIT, NEVER_MS)).toBe(false);

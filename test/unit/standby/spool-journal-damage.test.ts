@@ -45,7 +45,7 @@ async function archiveWith(segments: string[][]): Promise<{ root: string; files:
   const timeOf = new Map<string, number>();
   let t = T0;
   for (const [i, names] of segments.entries()) {
-    if (i > 0) await journal.rotate(tree);
+    if (i > 0) await journal.rotate(tree, { pack: 1 });
     for (const name of names) {
       t += 10;
       const op = dirOp(journal.stamp(t), name);
@@ -209,7 +209,7 @@ describe('a damaged spool journal', () => {
     const late = dirOp(journal.stamp(timeOf.get('b')!), 'late-same-ms');
     tree.apply(late);
     await journal.append([encodeLineText(late)]);
-    await journal.rotate(tree);
+    await journal.rotate(tree, { pack: 1 });
     await journal.append([encodeLineText(dirOp(journal.stamp(T0 + 3000), 'later'))]);
     const filesRoot = join(work, 'pinned');
     const [result] = await restoreSpool({ archiveDir: root, filesRoot, logger: silentLogger(), plan: new Map([['s', { pin: planned.pin }]]) });
@@ -223,7 +223,7 @@ describe('a damaged spool journal', () => {
     expect(left).toMatchObject({ skipCode: 'SPOOL_BEFORE_HISTORY', skipped: 'no complete tree; not restored' });
   });
 
-  it('starts the history again when no segment can be read: a restore before the next full pass is refused, not given part of the tree', async () => {
+  it('starts the history again when no segment can be read: completeFromMs is dropped until the next full pass is committed', async () => {
     const src = join(work, 'fresh-src');
     mkdirSync(join(src, 'q'), { recursive: true });
     writeFileSync(join(src, 'q', 'seqno'), '812');
@@ -286,11 +286,51 @@ describe('spool excludes that change over time', () => {
     const now = target('excl-now');
     await restoreSpool({ archiveDir: archive, filesRoot: now, logger: silentLogger() });
     expect(readdirSync(join(now, 's', 'tmp'))).toEqual(['x']);
-    // The journal records the change: both while the first pass under the new ones ran, then the new ones alone.
-    const heads = readdirSync(join(archive, 'files', 's', 'journal'))
+    // The journal records the change: the first pass under the new excludes went on in the
+    // segment recording the old ones (which leave out more: both), then one records the new alone.
+    const segments = readdirSync(join(archive, 'files', 's', 'journal'))
       .filter((n) => n.endsWith('.jnl'))
       .sort()
-      .map((n) => decodeSegment(readFileSync(join(archive, 'files', 's', 'journal', n))).lines[0]);
-    expect(heads.map((h) => (h?.op === 'ckpt' ? h.exclude : 'none'))).toEqual([['tmp/**'], ['tmp/**'], []]);
+      .map((n) => decodeSegment(readFileSync(join(archive, 'files', 's', 'journal', n))).lines);
+    expect(segments.map((lines) => (lines[0]?.op === 'ckpt' ? lines[0].exclude : 'none'))).toEqual([['tmp/**'], []]);
+    // A point inside that pass, with the target holding a folder where the tree has tmp/x: the
+    // tree's paths are restored though the excludes of the point leave tmp/ out.
+    const shipped = segments[0] ?? [];
+    const ops = shipped.length - shipped.findIndex((l) => l.op === 'ckpt-end') - 1;
+    const inside = target('excl-inside');
+    mkdirSync(join(inside, 's', 'tmp', 'x'));
+    writeFileSync(join(inside, 's', 'tmp', 'x', 'standby-own'), 'the standby’s own');
+    const [insideResult] = await restoreSpool({ archiveDir: archive, filesRoot: inside, logger: silentLogger(), plan: new Map([['s', { pin: { seq: 1, ops } }]]) });
+    expect(insideResult?.skipped).toBeUndefined();
+    expect(readFileSync(join(inside, 's', 'tmp', 'x'), 'utf8')).toBe('x');
+    expect(readFileSync(join(inside, 's', 'tmp', 'standby-own'), 'utf8')).toBe('the standby’s own');
+    // Started again with the same new excludes: no further checkpoint.
+    await run([]);
+    expect(readdirSync(join(archive, 'files', 's', 'journal')).filter((n) => n.endsWith('.jnl'))).toHaveLength(2);
+  });
+
+  it('records old and new excludes together until a full pass settles them, and not again on every start', async () => {
+    const src = join(work, 'excl2-src');
+    mkdirSync(join(src, 'cache'), { recursive: true });
+    writeFileSync(join(src, 'cache', 'c'), 'c');
+    const archive = join(work, 'excl2-archive');
+    const files = new LocalArchiveFiles(archive);
+    const heads = async (): Promise<unknown[]> => {
+      const out: unknown[] = [];
+      for (const n of readdirSync(join(archive, 'files', 's', 'journal')).filter((f) => f.endsWith('.jnl')).sort()) out.push((decodeSegment(readFileSync(join(archive, 'files', 's', 'journal', n))).lines[0] as { exclude?: unknown }).exclude);
+      return out;
+    };
+    const make = (exclude: string[]): SpoolSyncer =>
+      new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 's', path: src, exclude }), files, logger: silentLogger(), clock: systemClock, tuning: { watch: false } });
+    const first = make(['tmp/**']);
+    first.start();
+    await first.syncNow();
+    await first.stop();
+    // Excluding cache/ instead: both are recorded before the pass that drops cache/ from the tree.
+    const second = make(['cache/**']);
+    second.start();
+    await second.syncNow();
+    await second.stop();
+    expect(await heads()).toEqual([['tmp/**'], ['tmp/**', 'cache/**'], ['cache/**']]);
   });
 });

@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LocalArchiveFiles } from '../../../src/archive/archive-files.js';
+import { silentLogger } from '../../../src/platform/logger.js';
+import { encodeLineText, packPath } from '../../../src/spool/spool-format.js';
+import { SpoolJournal } from '../../../src/spool/spool-journal.js';
+
+/**
+ * Goal: a journal holds a retention's worth of operations (gigabytes on a busy gateway spool),
+ * and the agent reads it at every start and prunes it at every new segment: neither may read
+ * it all. Opening reads the newest segment; pruning reads the segments' first lines and the
+ * oldest kept checkpoint, and removes the packs only dropped segments referred to. Method: a
+ * real journal of many segments in a temporary archive, read through a wrapper that counts
+ * the bytes read.
+ */
+const work = mkdtempSync(join(tmpdir(), 'hotspare-journal-reads-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+class CountingFiles extends LocalArchiveFiles {
+  bytesRead = 0;
+  override async readFile(path: string): Promise<Buffer | undefined> {
+    const data = await super.readFile(path);
+    this.bytesRead += data?.length ?? 0;
+    return data;
+  }
+  override async readAt(path: string, offset: number, length: number): Promise<Buffer> {
+    const data = await super.readAt(path, offset, length);
+    this.bytesRead += data.length;
+    return data;
+  }
+}
+
+const T0 = 1_796_000_000_000;
+const SEGMENTS = 20;
+const OPS_PER_SEGMENT = 2000;
+
+describe('spool journal reads', () => {
+  it('opening reads the newest segment, and retention the first lines and one checkpoint', async () => {
+    const root = join(work, 'archive');
+    const files = new CountingFiles(root);
+    const { journal, tree } = await SpoolJournal.open(files, 's', 65536, T0, silentLogger());
+    // Each segment: one file (in pack = the segment number) rewritten many times, then a rotation.
+    let t = T0;
+    for (let seg = 1; seg <= SEGMENTS; seg++) {
+      await files.writeAt(packPath('s', seg), 0, Buffer.from(`pack ${seg}`));
+      const lines: string[] = [];
+      for (let i = 0; i < OPS_PER_SEGMENT; i++) {
+        const op = { op: 'file' as const, t: journal.stamp(++t), path: 'feed.dat', e: { kind: 'file' as const, mode: 0o644, mtimeNs: `${t}000000`, ctimeNs: `${t}000000`, size: 6, ino: 1 }, set: [[0, `hash-${seg}`, seg, 0]] as Array<[number, string, number, number]> };
+        tree.apply(op);
+        lines.push(encodeLineText(op));
+      }
+      await journal.append(lines);
+      if (seg < SEGMENTS) await journal.rotate(tree, { pack: seg + 1 });
+    }
+    const journalDir = join(root, 'files', 's', 'journal');
+    const segmentBytes = readdirSync(journalDir).map((n) => statSync(join(journalDir, n)).size);
+    const largest = Math.max(...segmentBytes);
+    const total = segmentBytes.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(10 * largest);
+
+    files.bytesRead = 0;
+    const reopened = await SpoolJournal.open(files, 's', 65536, t + 1, silentLogger());
+    expect(files.bytesRead).toBeLessThanOrEqual(largest);
+    expect(reopened.tree.get('feed.dat')).toMatchObject({ blocks: [['hash-20', 20, 0]] });
+
+    // Keep the last five segments' span: segments 1..15 go, and packs 1..14 with them (only the
+    // dropped segments referred to them); pack 15 stays, as segment 16's checkpoint refers to it.
+    files.bytesRead = 0;
+    const keptFromMs = T0 + 15 * OPS_PER_SEGMENT;
+    await reopened.journal.prune(t + 1, t + 1 - keptFromMs, 21, silentLogger());
+    expect(files.bytesRead).toBeLessThan(2 * largest);
+    expect(readdirSync(journalDir).length).toBe(SEGMENTS - 15);
+    const packs = readdirSync(join(root, 'files', 's', 'packs')).sort();
+    expect(packs).toEqual(['0000000015.pack', '0000000016.pack', '0000000017.pack', '0000000018.pack', '0000000019.pack', '0000000020.pack']);
+  });
+});
