@@ -1,4 +1,4 @@
-import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link as fsLink, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { HotspareError } from '../core/errors.js';
 import { ArchiveLayout } from './archive-layout.js';
@@ -18,6 +18,18 @@ interface LockHolder {
 
 /** Attempts at taking the lock: each removes at most one stale lock. */
 const LOCK_ATTEMPTS = 3;
+/**
+ * An empty lock younger than this is being written by a process that just created it (on a
+ * volume without hard links the lock is created first and written after): it is held. Older,
+ * its writer died in between: stale.
+ */
+export const LOCK_WRITE_GRACE_MS = 10_000;
+
+/** The file-system call the lock depends on the volume for (a test stands in a volume without hard links). */
+export interface LockFs {
+  link(existing: string, path: string): Promise<void>;
+}
+const nodeLockFs: LockFs = { link: fsLink };
 
 /**
  * A single-writer lock on an archive folder: `state/writer.lock`, holding the owner's pid,
@@ -32,7 +44,7 @@ const LOCK_ATTEMPTS = 3;
 export class ArchiveLock {
   private constructor(readonly path: string) {}
 
-  static async acquire(root: string, owner: string): Promise<ArchiveLock> {
+  static async acquire(root: string, owner: string, fs: LockFs = nodeLockFs): Promise<ArchiveLock> {
     const path = `${new ArchiveLayout(root).stateDir}/writer.lock`;
     const me: LockHolder = { pid: process.pid, owner, host: hostname(), bootId: bootId(), pidNs: pidNamespace(), startTicks: processStartTicks(process.pid) };
     const mine = `${path}.${process.pid}.tmp`;
@@ -40,7 +52,7 @@ export class ArchiveLock {
     try {
       for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt += 1) {
         try {
-          await publish(mine, path, me);
+          await publish(fs, mine, path, me);
           return new ArchiveLock(path);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -49,7 +61,12 @@ export class ArchiveLock {
         if (seen === undefined) continue;
         const holder = parseHolder(seen);
         if (holder !== undefined) refuseIfHeld(root, path, holder, me);
-        await removeIfStill(path, seen);
+        else if (seen === '' && (await ageMs(path)) < LOCK_WRITE_GRACE_MS) {
+          throw new HotspareError('ARCHIVE_LOCKED', `archive ${root} is being locked by another process just now`, {
+            hint: `only one agent or receiver may write an archive; if none does, try again in ${LOCK_WRITE_GRACE_MS / 1000} s`,
+          });
+        }
+        await removeIfStill(fs, path, seen);
       }
     } finally {
       await rm(mine, { force: true });
@@ -70,13 +87,24 @@ const NO_HARD_LINKS: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTS
  * links, creates it exclusively and writes it (read in between, it looks empty: stale).
  * Throws EEXIST when a lock is there.
  */
-async function publish(mine: string, path: string, me: LockHolder): Promise<void> {
+async function publish(fs: LockFs, mine: string, path: string, me: LockHolder): Promise<void> {
+  await putInPlace(fs, mine, path, JSON.stringify(me));
+}
+
+/** Links `from` (holding `text`) to `path`, or creates `path` exclusively with `text` where hard links are refused; throws EEXIST. */
+async function putInPlace(fs: LockFs, from: string, path: string, text: string): Promise<void> {
   try {
-    await link(mine, path);
+    await fs.link(from, path);
   } catch (err) {
     if (!NO_HARD_LINKS.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
-    await writeFile(path, JSON.stringify(me), { flag: 'wx', mode: 0o644 });
+    await writeFile(path, text, { flag: 'wx', mode: 0o644 });
   }
+}
+
+/** Milliseconds since `path` was last written (0 when it is gone). */
+async function ageMs(path: string): Promise<number> {
+  const st = await stat(path).catch(() => undefined);
+  return st === undefined ? 0 : Date.now() - st.mtimeMs;
 }
 
 /** Throws ARCHIVE_LOCKED when the lock's holder may still write the archive; returns when it is stale. */
@@ -104,7 +132,7 @@ function refuseIfHeld(root: string, path: string, holder: LockHolder, me: LockHo
  * that both judged the same stale lock): it is moved aside first, and put back when what was
  * moved is not what was judged.
  */
-async function removeIfStill(path: string, seen: string): Promise<void> {
+async function removeIfStill(fs: LockFs, path: string, seen: string): Promise<void> {
   const aside = `${path}.${process.pid}.stale`;
   try {
     await rename(path, aside);
@@ -112,7 +140,9 @@ async function removeIfStill(path: string, seen: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  if ((await readText(aside)) !== seen) await link(aside, path).catch(() => undefined);
+  const moved = await readText(aside);
+  // Put back; when another lock took its place meanwhile (EEXIST), that one stands.
+  if (moved !== undefined && moved !== seen) await putInPlace(fs, aside, path, moved).catch(() => undefined);
   await rm(aside, { force: true });
 }
 

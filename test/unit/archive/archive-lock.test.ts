@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ArchiveLock } from '../../../src/archive/archive-lock.js';
+import { ArchiveLock, LOCK_WRITE_GRACE_MS, type LockFs } from '../../../src/archive/archive-lock.js';
 import { bootId, pidNamespace, processStartTicks } from '../../../src/platform/process-alive.js';
 
 // Goal: one writer per archive. A live holder is refused; a lock left by a process that is gone
@@ -79,7 +79,40 @@ describe('ArchiveLock', () => {
     await takesOver(archiveWithLock('rebooted', here(pid, { bootId: 'an-earlier-boot' })));
     await takesOver(archiveWithLock('own-pid', here(process.pid, { startTicks: '1' })));
     await takesOver(archiveWithLock('garbled', '{"pid":'));
-    await takesOver(archiveWithLock('empty', ''));
+    // Empty and older than a lock takes to be written: its writer died between create and write.
+    const empty = archiveWithLock('empty', '');
+    const past = (Date.now() - 2 * LOCK_WRITE_GRACE_MS) / 1000;
+    utimesSync(lockPath(empty), past, past);
+    await takesOver(empty);
+  });
+
+  it('refuses an empty lock made just now: on a volume without hard links it is created, then written', async () => {
+    const archive = archiveWithLock('empty-young', '');
+    await expect(ArchiveLock.acquire(archive, 'test')).rejects.toMatchObject({ code: 'ARCHIVE_LOCKED', message: expect.stringContaining('being locked by another process just now') });
+    expect(readFileSync(lockPath(archive), 'utf8')).toBe('');
+  });
+
+  it('works on a volume without hard links: creates the lock whole, refuses a live holder, takes over a stale one', async () => {
+    let links = 0;
+    const noLinks: LockFs = {
+      link: () => {
+        links += 1;
+        return Promise.reject(Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' }));
+      },
+    };
+    const archive = join(dir, 'no-links');
+    mkdirSync(join(archive, 'state'), { recursive: true });
+    const lock = await ArchiveLock.acquire(archive, 'test', noLinks);
+    expect(JSON.parse(readFileSync(lockPath(archive), 'utf8'))).toEqual(here(process.pid, { owner: 'test' }));
+    await lock.release();
+    const live = archiveWithLock('no-links-live', here(other.pid as number));
+    await expect(ArchiveLock.acquire(live, 'test', noLinks)).rejects.toMatchObject({ code: 'ARCHIVE_LOCKED' });
+    const stale = archiveWithLock('no-links-stale', here(other.pid as number, { pid: 999_999_999, startTicks: undefined }));
+    const taken = await ArchiveLock.acquire(stale, 'test', noLinks);
+    expect(JSON.parse(readFileSync(lockPath(stale), 'utf8'))).toMatchObject({ pid: process.pid, owner: 'test' });
+    await taken.release();
+    expect(readdirSync(join(stale, 'state'))).toEqual([]);
+    expect(links).toBeGreaterThan(0);
   });
 
   it("refuses another host's or pid namespace's lock, whatever pid and boot it names, and says where and which file", async () => {
