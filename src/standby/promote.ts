@@ -31,6 +31,8 @@ export interface PromoteOptions {
   targetStart?: string | undefined;
   /** Who extracts a physical base's stream (--extractor; hotspare's reader by default). */
   extractor?: StreamExtractor | undefined;
+  /** How long a statement of the promotion waits for locks other sessions hold (DEFAULT_PROMOTE_LOCK_WAIT_TIMEOUT_S). */
+  lockWaitSeconds?: number | undefined;
   logger: Logger;
 }
 
@@ -73,7 +75,7 @@ class StagedBaseDamaged extends Error {
 
 async function promoteOnce(options: PromoteOptions, damagedWhileStaging: ReadonlyMap<string, string>): Promise<PromotionReport> {
   const log = options.logger.child({ component: 'promote' });
-  const connect = (): Promise<TargetServer> => TargetServer.connect(options.credentials, options.targetDescription);
+  const connect = (): Promise<TargetServer> => TargetServer.connect(options.credentials, options.targetDescription, options.lockWaitSeconds);
   let server = await connect();
   let early: EarlyStaging | undefined;
   /**

@@ -3,6 +3,7 @@ import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import { HotspareError } from '../core/errors.js';
 import type { ClientCredentials } from '../platform/client-defaults-file.js';
 import { DEFAULT_PROMOTE_LOCK_WAIT_TIMEOUT_S } from '../config/defaults.js';
+import { isLockWaitTimeout } from '../primary/mysql-error.js';
 
 /** The largest max_allowed_packet MySQL and MariaDB accept (1 GiB). */
 const MAX_ALLOWED_PACKET_CEILING = 1024 * 1024 * 1024;
@@ -17,7 +18,7 @@ export class TargetServer {
     readonly describe: string,
   ) {}
 
-  static async connect(credentials: ClientCredentials, describe: string): Promise<TargetServer> {
+  static async connect(credentials: ClientCredentials, describe: string, lockWaitSeconds = DEFAULT_PROMOTE_LOCK_WAIT_TIMEOUT_S): Promise<TargetServer> {
     let conn: Connection | undefined;
     try {
       conn = await createConnection({
@@ -29,7 +30,7 @@ export class TargetServer {
       // A lock the promotion waits for (read_only = ON waits for running commits, DROP DATABASE
       // for the tables applications hold open) fails in bounded time, with its statement named,
       // instead of holding the promotion for the server's default of a day.
-      await conn.query(`SET SESSION lock_wait_timeout = ${DEFAULT_PROMOTE_LOCK_WAIT_TIMEOUT_S}`);
+      await conn.query(`SET SESSION lock_wait_timeout = ${Math.max(1, Math.floor(lockWaitSeconds))}`);
       return new TargetServer(conn, describe);
     } catch (err) {
       // A connection that opened and then failed is closed here: startTarget polls connect().
@@ -51,6 +52,12 @@ export class TargetServer {
       const [rows] = await this.conn.query<RowDataPacket[]>(sql);
       return Array.isArray(rows) ? rows : [];
     } catch (err) {
+      if (isLockWaitTimeout(err)) {
+        throw new HotspareError('TARGET_BUSY', `the target ${this.describe} kept ${sql.slice(0, 60)} waiting for locks other sessions hold: ${(err as Error).message}`, {
+          cause: err,
+          hint: 'applications still use the standby (SHOW PROCESSLIST names them): stop them, or end their sessions, and promote again',
+        });
+      }
       throw new HotspareError('TARGET_ERROR', `the target ${this.describe} refused ${sql.slice(0, 60)}: ${(err as Error).message}`, {
         cause: err,
         hint: 'the promotion user needs ALL PRIVILEGES on the standby (it creates databases and replays binlog)',

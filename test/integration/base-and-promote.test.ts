@@ -339,6 +339,35 @@ describe('base backup and promotion to any point', () => {
     expect(failed.stderr).not.toContain('secret-pw');
   });
 
+  it('a DROP the target keeps waiting (an application holds its tables open): TARGET_BUSY, nothing dropped, read_only put back', async () => {
+    const before = await tableChecksums(standbyConn);
+    const [[was]] = (await standbyConn.query('SELECT @@global.read_only AS ro')) as [RowDataPacket[], unknown];
+    await standbyConn.query('SET GLOBAL read_only = OFF');
+    const holder = await standby.connect();
+    try {
+      // A reporting session reading every database the promotion would replace.
+      const [tables] = (await standbyConn.query(
+        "SELECT table_schema AS s, table_name AS t FROM information_schema.tables WHERE table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') AND table_type = 'BASE TABLE'",
+      )) as [RowDataPacket[], unknown];
+      expect(tables.length).toBeGreaterThan(0);
+      await holder.query('START TRANSACTION');
+      for (const row of tables) await holder.query(`SELECT 1 FROM \`${String(row['s'])}\`.\`${String(row['t'])}\` LIMIT 1`);
+      await expect(promoteInto({ kind: 'end' }, archive, { replace: true, lockWaitSeconds: 1 })).rejects.toMatchObject({
+        code: 'TARGET_BUSY',
+        message: expect.stringContaining('DROP DATABASE'),
+        hint: expect.stringContaining('SHOW PROCESSLIST'),
+      });
+      // Nothing was dropped, so the target is as it was: writable, as the operator had it.
+      const [[ro]] = (await standbyConn.query('SELECT @@global.read_only AS ro')) as [RowDataPacket[], unknown];
+      expect(Number(ro?.['ro'])).toBe(0);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+      await standbyConn.query(`SET GLOBAL read_only = ${Number(was?.['ro']) === 1 ? 'ON' : 'OFF'}`);
+    }
+    expect(await tableChecksums(standbyConn)).toEqual(before);
+  });
+
   it('a user without the base-backup privileges gets a PRIVILEGES error, and no base is left behind', async () => {
     await primaryConn.query("CREATE USER 'weak'@'localhost' IDENTIFIED BY 'pw'");
     await primaryConn.query("GRANT REPLICATION SLAVE, SELECT ON *.* TO 'weak'@'localhost'");
