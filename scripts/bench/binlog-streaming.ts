@@ -188,7 +188,7 @@ export const binlogStreamingSuite: BenchSuite = {
       const peak = Math.max(...runs.map((r) => r.peakRssMb));
       report({ name: 'agent peak RSS during catch-up (highest of all rounds)', unit: 'MB', ours: peak, higherIsBetter: false, target: '< 150 MB', met: peak < 150 });
       report({ name: 'agent CPU time (user + system) per catch-up, median', unit: 's', ours: median(runs.map((r) => r.cpuSeconds)), higherIsBetter: false });
-      report({ name: `slowest /lag answer during catch-up (polled every ${POLL_INTERVAL_MS} ms), all rounds`, unit: 'ms', ours: Math.max(...runs.map((r) => r.slowestLagMs)), higherIsBetter: false });
+      report({ name: `slowest /lag answer during catch-up (polled every ${POLL_INTERVAL_MS}-${20 * POLL_INTERVAL_MS} ms, more often near the end), all rounds`, unit: 'ms', ours: Math.max(...runs.map((r) => r.slowestLagMs)), higherIsBetter: false });
     } finally {
       await primary.destroy();
       removeBenchDir(dir);
