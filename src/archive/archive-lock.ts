@@ -19,11 +19,16 @@ interface LockHolder {
 /** Attempts at taking the lock: each removes at most one stale lock. */
 const LOCK_ATTEMPTS = 3;
 /**
- * An empty lock younger than this is being written by a process that just created it (on a
- * volume without hard links the lock is created first and written after): it is held. Older,
- * its writer died in between: stale.
+ * A lock that names nobody (empty or cut short) and is younger than this is being written by a
+ * process that just created it (on a volume without hard links the lock is created first and
+ * written after): it is held. Older, its writer died in between: stale. Its age is taken on the
+ * volume's own clock (against the file this attempt just wrote), which a network volume's
+ * server keeps.
  */
 export const LOCK_WRITE_GRACE_MS = 10_000;
+/** A lock moved aside while its writer may still be writing it is read again this often, this many times, before it is put back. */
+const LOCK_REREAD_MS = 50;
+const LOCK_REREADS = 10;
 
 /** The file-system call the lock depends on the volume for (a test stands in a volume without hard links). */
 export interface LockFs {
@@ -61,7 +66,7 @@ export class ArchiveLock {
         if (seen === undefined) continue;
         const holder = parseHolder(seen);
         if (holder !== undefined) refuseIfHeld(root, path, holder, me);
-        else if (seen === '' && (await ageMs(path)) < LOCK_WRITE_GRACE_MS) {
+        else if ((await ageMs(path, mine)) < LOCK_WRITE_GRACE_MS) {
           throw new HotspareError('ARCHIVE_LOCKED', `archive ${root} is being locked by another process just now`, {
             hint: `only one agent or receiver may write an archive; if none does, try again in ${LOCK_WRITE_GRACE_MS / 1000} s`,
           });
@@ -101,10 +106,10 @@ async function putInPlace(fs: LockFs, from: string, path: string, text: string):
   }
 }
 
-/** Milliseconds since `path` was last written (0 when it is gone). */
-async function ageMs(path: string): Promise<number> {
-  const st = await stat(path).catch(() => undefined);
-  return st === undefined ? 0 : Date.now() - st.mtimeMs;
+/** Milliseconds from `path`'s last write to `now`'s (a file just written on the same volume); 0 when either is gone. */
+async function ageMs(path: string, now: string): Promise<number> {
+  const [st, nowSt] = await Promise.all([stat(path).catch(() => undefined), stat(now).catch(() => undefined)]);
+  return st === undefined || nowSt === undefined ? 0 : nowSt.mtimeMs - st.mtimeMs;
 }
 
 /** Throws ARCHIVE_LOCKED when the lock's holder may still write the archive; returns when it is stale. */
@@ -140,7 +145,13 @@ async function removeIfStill(fs: LockFs, path: string, seen: string): Promise<vo
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  const moved = await readText(aside);
+  let moved = await readText(aside);
+  // A lock created just now may not be written yet (a volume without hard links): its writer
+  // writes into what was moved, so what to put back is read again until it names someone.
+  for (let i = 0; i < LOCK_REREADS && moved !== undefined && moved !== seen && parseHolder(moved) === undefined; i++) {
+    await new Promise((r) => setTimeout(r, LOCK_REREAD_MS));
+    moved = await readText(aside);
+  }
   // Put back; when another lock took its place meanwhile (EEXIST), that one stands.
   if (moved !== undefined && moved !== seen) await putInPlace(fs, aside, path, moved).catch(() => undefined);
   await rm(aside, { force: true });

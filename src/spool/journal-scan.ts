@@ -72,12 +72,17 @@ const HEAD_READ_BYTES = 16 * 1024;
 /** A first line longer than this is not a checkpoint's. */
 const HEAD_BYTES_MAX = 1024 * 1024;
 
-/** A segment's first line, when it is a checkpoint's and verifies; 'vanished' when the segment cannot be read at all (removed meanwhile). */
+/** A segment's first line, when it is a checkpoint's and verifies; 'vanished' when the segment is gone (removed meanwhile). Other read failures throw. */
 export async function readSegmentHead(files: ArchiveFiles, name: string, seq: number): Promise<SegmentHead | 'unreadable' | 'vanished'> {
   const path = journalPath(name, seq);
   let data = Buffer.alloc(0);
   for (;;) {
-    const more = await files.readAt(path, data.length, HEAD_READ_BYTES).catch(() => undefined);
+    const more = await files.readAt(path, data.length, HEAD_READ_BYTES).catch(async (err: unknown) => {
+      // Gone (retention removed it meanwhile), or a failure (EIO, a dropped link) that must
+      // not pass for a removal: a prune would then drop the segment before it as well.
+      if ((await files.size(path)) === undefined) return undefined;
+      throw err;
+    });
     if (more === undefined) return 'vanished';
     data = Buffer.concat([data, more]);
     const nl = data.indexOf(0x0a);

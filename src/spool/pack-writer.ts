@@ -63,9 +63,10 @@ export class PackWriter {
     this.#seq = seq;
   }
 
-  static async open(files: ArchiveFiles, name: string, batchBytes: number, packBytesMax: number, batches: number): Promise<PackWriter> {
+  /** Writes from a new pack, numbered after every pack in the archive and at least `floor`. */
+  static async open(files: ArchiveFiles, name: string, batchBytes: number, packBytesMax: number, batches: number, floor = 0): Promise<PackWriter> {
     const seqs = seqsOf(await files.list(packDir(name)), 'pack');
-    return new PackWriter(files, name, (seqs[seqs.length - 1] ?? 0) + 1, batchBytes, packBytesMax, Math.max(1, batches));
+    return new PackWriter(files, name, Math.max((seqs[seqs.length - 1] ?? 0) + 1, floor), batchBytes, packBytesMax, Math.max(1, batches));
   }
 
   get seq(): number {

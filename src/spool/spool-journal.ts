@@ -20,6 +20,8 @@ export class SpoolJournal {
   exclude: string[] | undefined;
   /** First lines of segments read or written, so retention reads each once. */
   readonly #heads = new Map<number, SegmentHead>();
+  /** The pack the current segment's checkpoint names (0: none): new packs are numbered from here up. */
+  packFloor = 0;
 
   private constructor(
     private readonly files: ArchiveFiles,
@@ -82,6 +84,7 @@ export class SpoolJournal {
       logger.error({ source: name, segment: newest.seq, newestSegment: lastSeq, next: lastSeq + 1 }, 'spool journal is damaged at its end; going on from its last usable record in a new segment (the history in between is lost)');
       const journal = new SpoolJournal(files, name, lastSeq, 0, newest.checkpointMs, 0, lastMs, 0);
       journal.exclude = newest.exclude;
+      journal.packFloor = newest.pack ?? 0;
       journal.stamp(nowMs);
       // Pack 0: a bound below every pack (the writer's is not known yet), so retention keeps
       // every pack while this segment is the oldest kept.
@@ -97,6 +100,7 @@ export class SpoolJournal {
       .reduce((n, line) => n + Buffer.byteLength(encodeLineText(line)), 0);
     const journal = new SpoolJournal(files, name, newest.seq, newest.goodBytes, newest.checkpointMs, newest.ops.length, lastMs, checkpointBytes);
     journal.exclude = newest.exclude;
+    journal.packFloor = newest.pack ?? 0;
     return { journal, tree, fresh: false };
   }
 
@@ -143,6 +147,7 @@ export class SpoolJournal {
     await this.files.putFile(journalPath(this.name, seq), data);
     this.#heads.set(seq, { seq, checkpointMs: t, ...(exclude === undefined ? {} : { exclude: [...exclude] }), ...(head.pack === undefined ? {} : { pack: head.pack }) });
     this.exclude = exclude === undefined ? undefined : [...exclude];
+    this.packFloor = Math.max(this.packFloor, head.pack ?? 0);
     this.#seq = seq;
     this.#bytes = data.length;
     this.#checkpointBytes = data.length;

@@ -309,7 +309,9 @@ export class SpoolSyncer {
     }
     // The last session's writes (a pass that failed or stopped) end before packs are listed.
     await this.#pack?.close();
-    this.#pack = await PackWriter.open(files, source.name, this.tuning.writeBatchBytes, this.tuning.packBytesMax, this.tuning.writeBatches);
+    // Above every pack a checkpoint names, also one never written (a session that wrote no
+    // block): a pack number used again would lie below a kept checkpoint's `pack`.
+    this.#pack = await PackWriter.open(files, source.name, this.tuning.writeBatchBytes, this.tuning.packBytesMax, this.tuning.writeBatches, journal.packFloor);
     await this.#recordExcludes(journal, tree, previousExclude, this.#pack.seq);
     this.#tree = tree;
     this.#rebuildKnown();
@@ -353,6 +355,9 @@ export class SpoolSyncer {
     if (sameSet(journal.exclude ?? [], this.options.source.exclude)) return;
     // The pass committed, so every block the tree refers to is durable.
     this.#addShipped(await journal.rotate(tree, { exclude: this.options.source.exclude, pack: pack.seq }));
+    // As after every rotation: from now on blocks are reused only from the tree this checkpoint
+    // holds (or written since), the rule retention relies on (see SpoolJournal.rotate).
+    this.#rebuildKnown();
   }
 
   #rebuildKnown(): void {

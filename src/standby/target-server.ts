@@ -30,7 +30,7 @@ export class TargetServer {
       // A lock the promotion waits for (read_only = ON waits for running commits, DROP DATABASE
       // for the tables applications hold open) fails in bounded time, with its statement named,
       // instead of holding the promotion for the server's default of a day.
-      await conn.query(`SET SESSION lock_wait_timeout = ${Math.max(1, Math.floor(lockWaitSeconds))}`);
+      await conn.query(`SET SESSION lock_wait_timeout = ${Number.isFinite(lockWaitSeconds) ? Math.max(1, Math.floor(lockWaitSeconds)) : DEFAULT_PROMOTE_LOCK_WAIT_TIMEOUT_S}`);
       return new TargetServer(conn, describe);
     } catch (err) {
       // A connection that opened and then failed is closed here: startTarget polls connect().

@@ -78,18 +78,22 @@ describe('ArchiveLock', () => {
     await takesOver(archiveWithLock('reused', here(pid, { startTicks: '1' })));
     await takesOver(archiveWithLock('rebooted', here(pid, { bootId: 'an-earlier-boot' })));
     await takesOver(archiveWithLock('own-pid', here(process.pid, { startTicks: '1' })));
-    await takesOver(archiveWithLock('garbled', '{"pid":'));
-    // Empty and older than a lock takes to be written: its writer died between create and write.
-    const empty = archiveWithLock('empty', '');
+    // Naming nobody (empty or cut short) and older than a lock takes to be written: its writer
+    // died between create and write.
     const past = (Date.now() - 2 * LOCK_WRITE_GRACE_MS) / 1000;
-    utimesSync(lockPath(empty), past, past);
-    await takesOver(empty);
+    for (const [name, text] of [['garbled', '{"pid":'], ['empty', '']] as const) {
+      const archive = archiveWithLock(name, text);
+      utimesSync(lockPath(archive), past, past);
+      await takesOver(archive);
+    }
   });
 
-  it('refuses an empty lock made just now: on a volume without hard links it is created, then written', async () => {
-    const archive = archiveWithLock('empty-young', '');
-    await expect(ArchiveLock.acquire(archive, 'test')).rejects.toMatchObject({ code: 'ARCHIVE_LOCKED', message: expect.stringContaining('being locked by another process just now') });
-    expect(readFileSync(lockPath(archive), 'utf8')).toBe('');
+  it('refuses a lock naming nobody made just now: on a volume without hard links it is created, then written', async () => {
+    for (const [name, text] of [['empty-young', ''], ['garbled-young', '{"pid":']] as const) {
+      const archive = archiveWithLock(name, text);
+      await expect(ArchiveLock.acquire(archive, 'test')).rejects.toMatchObject({ code: 'ARCHIVE_LOCKED', message: expect.stringContaining('being locked by another process just now') });
+      expect(readFileSync(lockPath(archive), 'utf8')).toBe(text);
+    }
   });
 
   it('works on a volume without hard links: creates the lock whole, refuses a live holder, takes over a stale one', async () => {

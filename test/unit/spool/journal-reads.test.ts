@@ -6,6 +6,7 @@ import { LocalArchiveFiles } from '../../../src/archive/archive-files.js';
 import { silentLogger } from '../../../src/platform/logger.js';
 import { encodeLineText, packPath } from '../../../src/spool/spool-format.js';
 import { SpoolJournal } from '../../../src/spool/spool-journal.js';
+import { PackWriter } from '../../../src/spool/pack-writer.js';
 
 /**
  * Goal: a journal holds a retention's worth of operations (gigabytes on a busy gateway spool),
@@ -74,5 +75,18 @@ describe('spool journal reads', () => {
     expect(readdirSync(journalDir).length).toBe(SEGMENTS - 15);
     const packs = readdirSync(join(root, 'files', 's', 'packs')).sort();
     expect(packs).toEqual(['0000000015.pack', '0000000016.pack', '0000000017.pack', '0000000018.pack', '0000000019.pack', '0000000020.pack']);
+  });
+
+  it('numbers new packs above every pack a checkpoint names, also one never written', async () => {
+    const root = join(work, 'floor');
+    const files = new LocalArchiveFiles(root);
+    const { journal, tree } = await SpoolJournal.open(files, 's', 65536, T0, silentLogger());
+    // A session that started pack 10 and wrote no block into it (only removals, say).
+    await journal.rotate(tree, { pack: 10 });
+    const reopened = await SpoolJournal.open(files, 's', 65536, T0 + 1, silentLogger());
+    expect(reopened.journal.packFloor).toBe(10);
+    const writer = await PackWriter.open(files, 's', 65536, 1 << 20, 1, reopened.journal.packFloor);
+    expect(writer.seq).toBeGreaterThanOrEqual(10);
+    await writer.close();
   });
 });
