@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -332,5 +333,44 @@ describe('spool excludes that change over time', () => {
     await second.syncNow();
     await second.stop();
     expect(await heads()).toEqual([['tmp/**'], ['tmp/**', 'cache/**'], ['cache/**']]);
+  });
+
+  it('after excludes settle, the blocks of files removed before are not reused: retention may remove their packs', async () => {
+    const src = join(work, 'excl3-src');
+    mkdirSync(join(src, 'tmp'), { recursive: true });
+    const data = randomBytes(200 * 1024);
+    writeFileSync(join(src, 'first'), data);
+    writeFileSync(join(src, 'tmp', 't'), 'scratch');
+    const archive = join(work, 'excl3-archive');
+    let now = Date.now();
+    const clock = { nowMs: (): number => now };
+    const make = (exclude: string[]): SpoolSyncer =>
+      new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 's', path: src, exclude, retentionSeconds: 100 }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock, tuning: { watch: false } });
+    const first = make(['tmp/**']);
+    first.start();
+    await first.syncNow();
+    await first.stop();
+    // Removed while no agent ran; then tmp/ is no longer excluded: that pass settles the change.
+    rmSync(join(src, 'first'));
+    const second = make([]);
+    second.start();
+    try {
+      await second.syncNow();
+      // The same bytes again, under another name.
+      now += 1_000;
+      writeFileSync(join(src, 'again'), data);
+      await second.syncNow();
+      // Past the retention: a new segment, and the one before the excludes settled goes.
+      now += 200_000;
+      writeFileSync(join(src, 'later'), 'z');
+      await second.syncNow();
+    } finally {
+      await second.stop();
+    }
+    const filesRoot = join(work, 'excl3-restored');
+    const [result] = await restoreSpool({ archiveDir: archive, filesRoot, logger: silentLogger() });
+    expect(result?.skipped).toBeUndefined();
+    expect(readFileSync(join(filesRoot, 's', 'again')).equals(data)).toBe(true);
+    expect((await verifySpoolArchive(archive, silentLogger()))[0]?.problems).toEqual([]);
   });
 });
