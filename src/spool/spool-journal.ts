@@ -68,10 +68,13 @@ export class SpoolJournal {
     if (newest === undefined) {
       const seq = lastSeq + 1;
       const tree = new SpoolTree(blockBytes);
-      await files.putFile(journalPath(name, seq), Buffer.from(tree.checkpointLines(nowMs, seq, { exclude, pack: 0 }).map(encodeLineText).join('')));
+      // Damaged segments may name packs the next writer must stay above (see packFloorOf).
+      const pack = scan.seqs.length === 0 ? 0 : await packFloorOf(files, name, scan.seqs);
+      await files.putFile(journalPath(name, seq), Buffer.from(tree.checkpointLines(nowMs, seq, { exclude, pack }).map(encodeLineText).join('')));
       const size = (await files.size(journalPath(name, seq))) ?? 0;
       const journal = new SpoolJournal(files, name, seq, size, nowMs, 0, nowMs, size);
       journal.exclude = exclude === undefined ? undefined : [...exclude];
+      journal.packFloor = pack;
       return { journal, tree, fresh: true };
     }
     const tree = treeFromCheckpoint(newest, blockBytes);
@@ -84,11 +87,13 @@ export class SpoolJournal {
       logger.error({ source: name, segment: newest.seq, newestSegment: lastSeq, next: lastSeq + 1 }, 'spool journal is damaged at its end; going on from its last usable record in a new segment (the history in between is lost)');
       const journal = new SpoolJournal(files, name, lastSeq, 0, newest.checkpointMs, 0, lastMs, 0);
       journal.exclude = newest.exclude;
-      journal.packFloor = newest.pack ?? 0;
       journal.stamp(nowMs);
-      // Pack 0: a bound below every pack (the writer's is not known yet), so retention keeps
-      // every pack while this segment is the oldest kept.
-      await journal.rotate(tree, { pack: 0 });
+      // The new segment names the highest pack any segment's first line names: the writer opens
+      // at or above it (packFloor), so every block written after this checkpoint lies there or
+      // later, and the next start, reading only this segment, keeps numbering above it.
+      const pack = await packFloorOf(files, name, scan.seqs);
+      journal.packFloor = pack;
+      await journal.rotate(tree, { pack });
       return { journal, tree, fresh: false };
     }
     if (newest.torn) {
@@ -212,4 +217,18 @@ export class SpoolJournal {
     }
     logger.info({ source: this.name, segmentsRemoved: dropped.length, packsRemoved }, 'spool history older than the retention removed');
   }
+}
+
+/**
+ * The highest pack the first lines of `seqs` name (0: none). A damaged segment's checkpoint
+ * may name a pack above every pack on disk (one never written): new packs must not take a
+ * number below it while a segment naming it is kept.
+ */
+async function packFloorOf(files: ArchiveFiles, name: string, seqs: readonly number[]): Promise<number> {
+  let floor = 0;
+  for (const seq of seqs) {
+    const head = await readSegmentHead(files, name, seq);
+    if (typeof head !== 'string') floor = Math.max(floor, head.pack ?? 0);
+  }
+  return floor;
 }

@@ -170,8 +170,10 @@ export class SpoolSyncer {
   #shippedTotal = 0;
   /** The journal records the old and new excludes together until a full pass is committed (#recordExcludes). */
   #excludeSettling = false;
-  /** The last pass read every path it scanned (nothing unreadable or unstable). */
-  #lastPassWhole = false;
+  /** What the last pass could not read (unreadable, or changing while read). */
+  #lastPassUnread: string[] = [];
+  /** The excludes the journal recorded before the config's (set while they settle). */
+  #excludedBefore: readonly string[] = [];
 
   constructor(private readonly options: SpoolSyncerOptions) {
     this.tuning = { ...DEFAULT_SPOOL_TUNING, ...options.tuning };
@@ -296,15 +298,12 @@ export class SpoolSyncer {
     );
     // A pass follows: the thread loads while the journal is read.
     this.#reader.warm();
-    const text = encodeSourceMeta(meta);
-    if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
     this.#meta = meta;
     const { journal, tree, fresh } = await SpoolJournal.open(files, source.name, meta.blockBytes, clock.nowMs(), this.#log, meta.exclude);
     if (fresh && meta.completeFromMs !== undefined) {
       // The journal starts again from nothing (none of its segments could be read): until the
       // next full pass is committed the archive holds part of the tree, as at the first.
       delete meta.completeFromMs;
-      await files.putFile(sourceMetaPath(source.name), Buffer.from(encodeSourceMeta(meta)));
       this.#log.error('no spool journal segment of the source could be read: its history starts again with the next full pass');
     }
     // The last session's writes (a pass that failed or stopped) end before packs are listed.
@@ -313,6 +312,10 @@ export class SpoolSyncer {
     // block): a pack number used again would lie below a kept checkpoint's `pack`.
     this.#pack = await PackWriter.open(files, source.name, this.tuning.writeBatchBytes, this.tuning.packBytesMax, this.tuning.writeBatches, journal.packFloor);
     await this.#recordExcludes(journal, tree, previousExclude, this.#pack.seq);
+    // After the journal records a change of excludes: killed in between, the next start would
+    // read the new ones from source.json as if the journal's segments had been written with them.
+    const text = encodeSourceMeta(meta);
+    if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
     this.#tree = tree;
     this.#rebuildKnown();
     this.#journal = journal;
@@ -336,6 +339,7 @@ export class SpoolSyncer {
       journal.exclude ??= [...wanted];
       return;
     }
+    this.#excludedBefore = recorded;
     const both = [...new Set([...recorded, ...wanted])];
     // Already recording both (a restart, or a reopen, before a full pass settled them): no new checkpoint.
     if (sameSet(recorded, both)) return;
@@ -350,6 +354,11 @@ export class SpoolSyncer {
     const tree = this.#tree;
     const pack = this.#pack;
     if (!this.#excludeSettling || journal === undefined || tree === undefined || pack === undefined) return;
+    // Not while a path the old excludes left out could not be read: it is not in the tree yet,
+    // and a restore with the new excludes alone would delete it from the target. (Unread paths
+    // elsewhere, such as a file always being rewritten, do not hold it back.)
+    const wasExcluded = excludeMatcher(this.#excludedBefore);
+    if (this.#lastPassUnread.some((p) => wasExcluded(p))) return;
     this.#excludeSettling = false;
     // Excludes only added: the segment already records the new ones alone.
     if (sameSet(journal.exclude ?? [], this.options.source.exclude)) return;
@@ -471,9 +480,7 @@ export class SpoolSyncer {
       // A pass cut short by stop() committed nothing: its waiters hear SPOOL_STOPPED from stop().
       if (!this.#stopped && full) {
         await this.#recordComplete();
-        // Only a pass that read everything: a newly included path under an unreadable one is
-        // not in the tree yet, and a restore with the new excludes alone would delete it.
-        if (this.#lastPassWhole) await this.#settleExcludes();
+        await this.#settleExcludes();
       }
       if (!this.#stopped) this.#finishFull(served);
     } finally {
@@ -674,7 +681,7 @@ export class SpoolSyncer {
       emit({ op: 'rm', t: journal.stamp(clock.nowMs()), path: p });
     }
     await commitSoFar();
-    this.#lastPassWhole = unreadable.size === 0;
+    this.#lastPassUnread = [...unreadable.keys()];
     if (journal.rotationDue(clock.nowMs(), this.tuning.segmentBytesMax, source.retentionSeconds * 1000)) {
       // The new checkpoint refers to copies of the live blocks of mostly-dead packs, so those
       // packs leave with the segments older than it; the copies are durable before it is.

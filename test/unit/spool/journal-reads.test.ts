@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -88,5 +88,20 @@ describe('spool journal reads', () => {
     const writer = await PackWriter.open(files, 's', 65536, 1 << 20, 1, reopened.journal.packFloor);
     expect(writer.seq).toBeGreaterThanOrEqual(10);
     await writer.close();
+  });
+
+  it('keeps the pack floor across a start past a damaged segment', async () => {
+    const root = join(work, 'floor-damaged');
+    const files = new LocalArchiveFiles(root);
+    const { journal, tree } = await SpoolJournal.open(files, 's', 65536, T0, silentLogger());
+    await journal.rotate(tree, { pack: 10 });
+    await journal.rotate(tree, { pack: 12 });
+    // The newest segment's checkpoint is damaged past its first line: the agent goes on from segment 2.
+    const newest = join(root, 'files', 's', 'journal', '0000000003.jnl');
+    writeFileSync(newest, Buffer.concat([readFileSync(newest), Buffer.from('garbage\n')]).subarray(0, readFileSync(newest).length - 3));
+    const restarted = await SpoolJournal.open(files, 's', 65536, T0 + 1, silentLogger());
+    expect(restarted.journal.packFloor).toBe(12);
+    // ...and the start after that, which reads only the segment that start wrote, still knows it.
+    expect((await SpoolJournal.open(files, 's', 65536, T0 + 2, silentLogger())).journal.packFloor).toBe(12);
   });
 });
