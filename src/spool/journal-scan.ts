@@ -11,11 +11,11 @@ export interface SegmentRead extends ParsedSegment {
   /** Something after goodBytes does not verify. */
   torn: boolean;
   /**
-   * ...and a record after it verifies again. In a segment with a later one (all its writes were
-   * acknowledged before the next began) that is damage. In the newest it may be a crash too: an
-   * append's aligned middle goes to the disk directly and its start through the page cache, and
-   * a remote append's pieces land independently, so an unacknowledged append can leave a hole
-   * before whole records.
+   * ...and a record after it verifies and starts a later append (see APPEND_START_FIELD): the
+   * bad bytes had been acknowledged. Without that, in the newest segment they may be a crash's:
+   * an append's aligned middle goes to the disk directly and its start through the page cache,
+   * and a remote append's pieces land independently, so an unacknowledged append can leave a
+   * hole before whole records of its own. In a segment with a later one, torn is damage anyway.
    */
   damaged: boolean;
 }
@@ -106,7 +106,7 @@ export async function scanJournal(files: ArchiveFiles, name: string, logger: Log
   for (const seq of scan.seqs) addRead(scan, seq, await readSegment(files, name, seq, logger));
   const last = newestSeq(scan);
   for (const s of scan.segments) {
-    if (s.torn && s.seq !== last) logger.error({ source: name, segment: s.seq, goodBytes: s.goodBytes, bytes: s.bytes }, 'spool journal segment is damaged: a record in it does not verify, and a later segment follows; only the records before it can be used');
+    if ((s.torn && s.seq !== last) || s.damaged) logger.error({ source: name, segment: s.seq, goodBytes: s.goodBytes, bytes: s.bytes }, 'spool journal segment is damaged: a record in it does not verify, and a later segment follows; only the records before it can be used');
   }
   return scan;
 }
@@ -127,14 +127,16 @@ export const newestSeq = (scan: JournalScan): number => scan.seqs[scan.seqs.leng
 /**
  * Why the operations of `segment` may not reach the start of the next segment (the state at a
  * point after its last usable operation is then unknown), or undefined when they do. A record
- * that does not verify is normal only in the newest segment: a crash cut an append that was
- * never acknowledged (see SegmentRead.damaged). In an older one, records that were made
- * durable are gone; so are those of a missing or unreadable next segment. The next segment
+ * that does not verify is normal only in the newest segment, unless a later append follows it
+ * (see SegmentRead.damaged): a crash cut an append that was never acknowledged. In an older
+ * one, records that were made durable are gone; so are those of a missing or unreadable next
+ * segment. The next segment
  * must have been read into `scan` when it is listed.
  */
 export function spanLoss(scan: JournalScan, segment: SegmentRead): string | undefined {
-  if (segment.seq === newestSeq(scan)) return undefined;
-  if (segment.torn) return `journal segment ${segment.seq} is damaged after its first ${segment.goodBytes} of ${segment.bytes} bytes`;
+  const damagedAfter = `journal segment ${segment.seq} is damaged after its first ${segment.goodBytes} of ${segment.bytes} bytes`;
+  if (segment.seq === newestSeq(scan)) return segment.damaged ? damagedAfter : undefined;
+  if (segment.torn) return damagedAfter;
   const next = segment.seq + 1;
   if (scan.unreadable.includes(next)) return `journal segment ${next} is damaged (its checkpoint does not verify)`;
   if (!scan.segments.some((s) => s.seq === next)) return `journal segment ${next} is missing`;

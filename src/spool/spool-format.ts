@@ -124,11 +124,25 @@ export function encodeLineText(line: JournalLine): string {
 }
 
 /**
+ * The first operation of each journal append carries `"b": 1` (older archives: none). Appends
+ * go one after the other, each made durable before the next begins, so a record that does not
+ * verify followed by one that verifies and starts a later append was acknowledged: damage. A
+ * crash can leave a hole only in the last append, before records of that same append.
+ */
+export const APPEND_START_FIELD = 'b';
+
+/** Marks an encoded operation line as the first of an append (see APPEND_START_FIELD). */
+export function markAppendStart(line: string): string {
+  const op = JSON.parse(line.slice(9, -1)) as Record<string, unknown>;
+  return encodeLineText({ ...op, [APPEND_START_FIELD]: 1 } as unknown as JournalLine);
+}
+
+/**
  * Parses a journal segment. Returns the lines that verify and the byte length they cover;
  * `torn` says whether anything after them was cut off or damaged, and `damaged` whether a line
- * after the first bad one verifies again. A crash leaves only a cut tail (the bad bytes run to
- * the end); a good record after a bad one means bytes were lost from the middle, and what the
- * bad one held (acknowledged, fsynced) cannot be known.
+ * after the first bad one verifies and starts a later append: then the bad bytes had been made
+ * durable and acknowledged, and what they held cannot be known. Without that, the bad bytes may
+ * be a crash's (a cut tail, or a hole in the last append).
  */
 export function decodeSegment(data: Buffer): { lines: JournalLine[]; goodBytes: number; torn: boolean; damaged: boolean } {
   const lines: JournalLine[] = [];
@@ -136,7 +150,7 @@ export function decodeSegment(data: Buffer): { lines: JournalLine[]; goodBytes: 
   while (pos < data.length) {
     const nl = data.indexOf(0x0a, pos);
     const line = nl < 0 ? undefined : decodeLine(data, pos, nl);
-    if (line === undefined) return { lines, goodBytes: pos, torn: true, damaged: nl >= 0 && verifiesAfter(data, nl + 1) };
+    if (line === undefined) return { lines, goodBytes: pos, torn: true, damaged: nl >= 0 && appendStartsAfter(data, nl + 1) };
     lines.push(line);
     pos = nl + 1;
   }
@@ -155,12 +169,13 @@ export function decodeLine(data: Buffer, pos: number, nl: number): JournalLine |
   }
 }
 
-/** Whether any whole line from `pos` on verifies. */
-function verifiesAfter(data: Buffer, pos: number): boolean {
+/** Whether a whole line from `pos` on verifies and starts an append. */
+function appendStartsAfter(data: Buffer, pos: number): boolean {
   while (pos < data.length) {
     const nl = data.indexOf(0x0a, pos);
     if (nl < 0) return false;
-    if (decodeLine(data, pos, nl) !== undefined) return true;
+    const line = decodeLine(data, pos, nl) as Record<string, unknown> | undefined;
+    if (line?.[APPEND_START_FIELD] === 1) return true;
     pos = nl + 1;
   }
   return false;

@@ -1,7 +1,7 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
 import { addRead, listSegments, newestSeq, readSegment, readSegmentHead, type JournalScan, type SegmentHead, type SegmentRead } from './journal-scan.js';
-import { encodeLineText, journalPath, packDir, packPath, seqsOf } from './spool-format.js';
+import { encodeLineText, journalPath, markAppendStart, packDir, packPath, seqsOf } from './spool-format.js';
 import { SpoolTree, treeFromCheckpoint } from './spool-tree.js';
 
 /**
@@ -83,7 +83,7 @@ export class SpoolJournal {
       tree.apply(op);
       lastMs = op.t;
     }
-    if (scan.unreadable.length > 0) {
+    if (scan.unreadable.length > 0 || newest.damaged) {
       logger.error({ source: name, segment: newest.seq, newestSegment: lastSeq, next: lastSeq + 1 }, 'spool journal is damaged at its end; going on from its last usable record in a new segment (the history in between is lost)');
       const journal = new SpoolJournal(files, name, lastSeq, 0, newest.checkpointMs, 0, lastMs, 0);
       journal.exclude = newest.exclude;
@@ -121,8 +121,10 @@ export class SpoolJournal {
    * Returns the bytes written.
    */
   async append(lines: readonly string[]): Promise<number> {
-    if (lines.length === 0) return 0;
-    const data = Buffer.from(lines.join(''));
+    const [first, ...rest] = lines;
+    if (first === undefined) return 0;
+    // Marked, so that damage before a later append is told from a crash in the last one.
+    const data = Buffer.from(markAppendStart(first) + rest.join(''));
     await this.files.writeAt(journalPath(this.name, this.#seq), this.#bytes, data);
     this.#bytes += data.length;
     this.#opsSinceCheckpoint += lines.length;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalArchiveFiles } from '../../../src/archive/archive-files.js';
 import { silentLogger } from '../../../src/platform/logger.js';
-import { decodeSegment, encodeLineText, journalPath, SPOOL_FORMAT_VERSION, sourceMetaPath, type SourceMeta, type SpoolOp } from '../../../src/spool/spool-format.js';
+import { decodeSegment, encodeLineText, journalPath, markAppendStart, SPOOL_FORMAT_VERSION, sourceMetaPath, type SourceMeta, type SpoolOp } from '../../../src/spool/spool-format.js';
 import { SpoolJournal } from '../../../src/spool/spool-journal.js';
 import { SpoolSyncer } from '../../../src/spool/spool-syncer.js';
 import { spoolSourceSchema } from '../../../src/config/schema.js';
@@ -79,8 +79,9 @@ async function restore(archive: string, name: string, untilMs?: number) {
 }
 
 describe('a damaged spool journal', () => {
-  it('tells a crash-cut tail from a damaged middle', () => {
-    const lines = [dirOp(1, 'a'), dirOp(2, 'b'), dirOp(3, 'c')].map(encodeLineText);
+  it('tells a crash-cut tail, or a hole in the last append, from damage before a later append', () => {
+    // Three appends of one record each.
+    const lines = [dirOp(1, 'a'), dirOp(2, 'b'), dirOp(3, 'c')].map((op) => markAppendStart(encodeLineText(op)));
     const whole = Buffer.from(lines.join(''));
     const cut = whole.subarray(0, whole.length - 7);
     expect(decodeSegment(cut)).toMatchObject({ torn: true, damaged: false, goodBytes: Buffer.byteLength(lines[0]! + lines[1]!) });
@@ -90,6 +91,10 @@ describe('a damaged spool journal', () => {
     const at = Buffer.byteLength(lines[0]!) + 20;
     flipped[at] = (flipped[at] ?? 0) ^ 1;
     expect(decodeSegment(flipped)).toMatchObject({ torn: true, damaged: true, goodBytes: Buffer.byteLength(lines[0]!) });
+    // One append of the three: a hole in it is a crash's (nothing after it was acknowledged).
+    const oneAppend = Buffer.from(markAppendStart(encodeLineText(dirOp(1, 'a'))) + [dirOp(2, 'b'), dirOp(3, 'c')].map(encodeLineText).join(''));
+    oneAppend.fill(0, 0, 12);
+    expect(decodeSegment(oneAppend)).toMatchObject({ torn: true, damaged: false, goodBytes: 0 });
   });
 
   it('restores everything before a crash-cut tail of the newest segment, as intact', async () => {
@@ -154,7 +159,8 @@ describe('a damaged spool journal', () => {
     // cache; a remote one's pieces land independently: a crash can keep the later part only.
     const { root, files, timeOf } = await archiveWith([['a', 'b'], ['c']]);
     const path = segmentFile(root, 2);
-    const batch = Buffer.from([dirOp(T0 + 40, 'd'), dirOp(T0 + 50, 'e')].map(encodeLineText).join(''));
+    const [d, e] = [dirOp(T0 + 40, 'd'), dirOp(T0 + 50, 'e')].map(encodeLineText) as [string, string];
+    const batch = Buffer.from(markAppendStart(d) + e);
     batch.fill(0, 0, 20);
     writeFileSync(path, Buffer.concat([readFileSync(path), batch]));
     const { result, filesRoot } = await restore(root, 'crash-hole');
@@ -167,6 +173,22 @@ describe('a damaged spool journal', () => {
     expect([...tree.entries.keys()].sort()).toEqual(['a', 'b', 'c']);
     expect(readdirSync(join(root, 'files', 's', 'journal')).filter((n) => n.endsWith('.jnl'))).toHaveLength(2);
     expect(decodeSegment(readFileSync(path)).torn).toBe(false);
+  });
+
+  it('tells damage in the newest segment from a crash by a later append after it: restored only to before it, kept for verify', async () => {
+    // Each directory was its own append: e's record starts an append made after d's was acknowledged.
+    const { root, files, timeOf } = await archiveWith([['a', 'b'], ['c', 'd', 'e']]);
+    flipByteIn(root, 2, '"path":"d"');
+    const { result, filesRoot } = await restore(root, 'newest-damaged');
+    expect(result).toMatchObject({ pointMs: timeOf.get('c'), lostAfter: expect.stringContaining('journal segment 2 is damaged after its first') });
+    expect(restoredDirs(filesRoot)).toEqual(['a', 'b', 'c']);
+    expect((await verifySpoolArchive(root, silentLogger()))[0]?.problems).toEqual([expect.stringContaining('journal segment 2 is damaged after its first')]);
+    // The agent goes on in a new segment instead of cutting the evidence off as a torn tail.
+    const damaged = readFileSync(segmentFile(root, 2));
+    const { tree } = await SpoolJournal.open(files, 's', BLOCK, T0 + 1000, silentLogger());
+    expect([...tree.entries.keys()].sort()).toEqual(['a', 'b', 'c']);
+    expect(readFileSync(segmentFile(root, 2))).toEqual(damaged);
+    expect(readdirSync(join(root, 'files', 's', 'journal')).filter((n) => n.endsWith('.jnl'))).toHaveLength(3);
   });
 
   it('refuses a point before the first readable segment when the segments before it are damaged (not a retention limit)', async () => {
