@@ -1,7 +1,7 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
 import { decodeSegment, decodeLine, journalDir, journalPath, seqsOf } from './spool-format.js';
-import { parseSegment, type ParsedSegment } from './spool-tree.js';
+import { checkpointHead, parseSegment, type ParsedSegment } from './spool-tree.js';
 
 /** A journal segment whose checkpoint verifies; a torn one holds the operations before its first bad record. */
 export interface SegmentRead extends ParsedSegment {
@@ -87,14 +87,8 @@ export async function readSegmentHead(files: ArchiveFiles, name: string, seq: nu
     data = Buffer.concat([data, more]);
     const nl = data.indexOf(0x0a);
     if (nl >= 0) {
-      const line = decodeLine(data, 0, nl);
-      if (line?.op !== 'ckpt' || typeof line.t !== 'number') return 'unreadable';
-      return {
-        seq,
-        checkpointMs: line.t,
-        ...(Array.isArray(line.exclude) && line.exclude.every((g) => typeof g === 'string') ? { exclude: line.exclude } : {}),
-        ...(Number.isInteger(line.pack) ? { pack: line.pack } : {}),
-      };
+      const head = checkpointHead(decodeLine(data, 0, nl));
+      return head === undefined ? 'unreadable' : { seq, ...head };
     }
     if (more.length < HEAD_READ_BYTES || data.length >= HEAD_BYTES_MAX) return 'unreadable';
   }

@@ -2,7 +2,7 @@ import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
 import { addRead, listSegments, newestSeq, readSegment, readSegmentHead, type JournalScan, type SegmentHead, type SegmentRead } from './journal-scan.js';
 import { encodeLineText, journalPath, markAppendStart, packDir, packPath, seqsOf } from './spool-format.js';
-import { SpoolTree, treeFromCheckpoint } from './spool-tree.js';
+import { checkpointHead, SpoolTree, treeFromCheckpoint } from './spool-tree.js';
 
 /**
  * The writing end of one source's journal in one archive: appends operations durably, starts
@@ -66,15 +66,14 @@ export class SpoolJournal {
     const lastSeq = newestSeq(scan);
     const newest = scan.segments[0];
     if (newest === undefined) {
-      const seq = lastSeq + 1;
+      // An empty tree in the segment after the last one listed: the first of a new archive, or
+      // one past segments none of which can be read (which may name packs the next writer must
+      // stay above: see packFloorOf).
       const tree = new SpoolTree(blockBytes);
-      // Damaged segments may name packs the next writer must stay above (see packFloorOf).
+      const journal = new SpoolJournal(files, name, lastSeq, 0, nowMs, 0, nowMs, 0);
       const pack = scan.seqs.length === 0 ? 0 : await packFloorOf(files, name, scan.seqs);
-      await files.putFile(journalPath(name, seq), Buffer.from(tree.checkpointLines(nowMs, seq, { exclude, pack }).map(encodeLineText).join('')));
-      const size = (await files.size(journalPath(name, seq))) ?? 0;
-      const journal = new SpoolJournal(files, name, seq, size, nowMs, 0, nowMs, size);
-      journal.exclude = exclude === undefined ? undefined : [...exclude];
       journal.packFloor = pack;
+      await journal.rotate(tree, { exclude, pack });
       return { journal, tree, fresh: true };
     }
     const tree = treeFromCheckpoint(newest, blockBytes);
@@ -150,9 +149,12 @@ export class SpoolJournal {
     const seq = this.#seq + 1;
     const t = this.lastMs;
     const exclude = 'exclude' in head ? head.exclude : this.exclude;
-    const data = Buffer.from(tree.checkpointLines(t, seq, { exclude, pack: head.pack }).map(encodeLineText).join(''));
+    const lines = tree.checkpointLines(t, seq, { exclude, pack: head.pack });
+    const data = Buffer.from(lines.map(encodeLineText).join(''));
     await this.files.putFile(journalPath(this.name, seq), data);
-    this.#heads.set(seq, { seq, checkpointMs: t, ...(exclude === undefined ? {} : { exclude: [...exclude] }), ...(head.pack === undefined ? {} : { pack: head.pack }) });
+    // Its first line, as retention would read it back.
+    const written = checkpointHead(lines[0]);
+    if (written !== undefined) this.#heads.set(seq, { seq, ...written });
     this.exclude = exclude === undefined ? undefined : [...exclude];
     this.packFloor = Math.max(this.packFloor, head.pack ?? 0);
     this.#seq = seq;

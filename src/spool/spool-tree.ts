@@ -106,8 +106,8 @@ export interface ParsedSegment {
 
 /** Splits a segment's verified lines into its checkpoint and its operations; undefined when the checkpoint is incomplete. */
 export function parseSegment(seq: number, lines: JournalLine[]): ParsedSegment | undefined {
-  const head = lines[0];
-  if (head?.op !== 'ckpt') return undefined;
+  const head = checkpointHead(lines[0]);
+  if (head === undefined) return undefined;
   const checkpoint: Array<[string, SpoolEntry]> = [];
   let i = 1;
   for (; i < lines.length; i++) {
@@ -120,13 +120,20 @@ export function parseSegment(seq: number, lines: JournalLine[]): ParsedSegment |
   const end = lines[i];
   if (end?.op !== 'ckpt-end' || end.n !== checkpoint.length) return undefined;
   const ops = lines.slice(i + 1).filter((l): l is SpoolOp => l.op !== 'ckpt' && l.op !== 'ent' && l.op !== 'ckpt-end');
+  return { seq, ...head, checkpoint, ops };
+}
+
+/**
+ * What a segment's first line records when it is a checkpoint's: its time, and its excludes and
+ * pack where recorded (a field of another shape counts as not recorded). Read both from a whole
+ * segment and from its first line alone.
+ */
+export function checkpointHead(line: JournalLine | undefined): { checkpointMs: number; exclude?: string[]; pack?: number } | undefined {
+  if (line?.op !== 'ckpt' || typeof line.t !== 'number') return undefined;
   return {
-    seq,
-    checkpointMs: head.t,
-    checkpoint,
-    ops,
-    ...(Array.isArray(head.exclude) && head.exclude.every((g) => typeof g === 'string') ? { exclude: head.exclude } : {}),
-    ...(Number.isInteger(head.pack) ? { pack: head.pack } : {}),
+    checkpointMs: line.t,
+    ...(Array.isArray(line.exclude) && line.exclude.every((g) => typeof g === 'string') ? { exclude: line.exclude } : {}),
+    ...(Number.isInteger(line.pack) ? { pack: line.pack } : {}),
   };
 }
 
