@@ -23,6 +23,24 @@ import { promoteInto } from '../support/promote-into.js';
  * and consistent: promoting from it gives every table's CHECKSUM TABLE of the primary.
  * Method: a real primary and standby, the real agent process, the real `hotspare base`.
  */
+/**
+ * Takes a logical base of `from` into the archive folder `archive` (as replication client
+ * `serverId`), restores it into `into`, and expects every table's CHECKSUM TABLE equal on both.
+ */
+async function baseRestoresExactly(from: MariadbServer, into: MariadbServer, archive: string, serverId: number) {
+  const files = new LocalArchiveFiles(archive);
+  const primary = { socketPath: from.socketPath, user: 'root', password: '', serverId };
+  const base = await takeBaseBackup({ primary, files, clock: systemClock, logger: silentLogger() });
+  await withClientDefaultsFile({ user: 'root', password: '', socketPath: into.socketPath }, (defaults) => restoreBase(archive, base, defaults));
+  const [source, restored] = await Promise.all([from.connect(), into.connect()]);
+  try {
+    expect(await tableChecksums(restored)).toEqual(await tableChecksums(source));
+  } finally {
+    await Promise.all([source.end(), restored.end()]);
+  }
+  return { base, files, primary };
+}
+
 describe('hotspare base through the running agent', () => {
   let dir: string;
   let primary: MariadbServer;
@@ -124,12 +142,8 @@ describe('hotspare base through the running agent', () => {
         (2, NULL, CONCAT(REPEAT(X'00', 300000), X'0D0A', REPEAT(X'FF', 300000))), (3, 'short\nlines', X'0A'),
         (4, CONCAT(REPEAT('a', 200000), CHAR(10), REPEAT('b', 200000)), CONCAT(REPEAT(X'01', 200000), X'0A', REPEAT(X'02', 200000)))`);
       // (Row 4: each value's hex fits, the row's does not: 1.6 MB.)
-      const files = new LocalArchiveFiles(join(dir, 'archive-small-lines'));
-      const base = await takeBaseBackup({ primary: { socketPath: small.socketPath, user: 'root', password: '', serverId: 4302 }, files, clock: systemClock, logger: silentLogger() });
-      await withClientDefaultsFile({ user: 'root', password: '', socketPath: target.socketPath }, (defaults) => restoreBase(join(dir, 'archive-small-lines'), base, defaults));
-      const t = await target.connect();
-      expect(await tableChecksums(t)).toEqual(await tableChecksums(c));
-      await Promise.all([t.end(), c.end()]);
+      await c.end();
+      await baseRestoresExactly(small, target, join(dir, 'archive-small-lines'), 4302);
     } finally {
       await Promise.all([small.destroy(), target.destroy()]);
     }
@@ -169,13 +183,7 @@ describe('hotspare base through the running agent', () => {
       await c.query('CREATE TABLE d.part (a INT) ENGINE=MyISAM');
       await c.query('CREATE TABLE d.whole (a INT) ENGINE=MERGE UNION=(d.part) INSERT_METHOD=LAST');
       await c.query('INSERT INTO d.part VALUES (1), (2), (3)');
-      const files = new LocalArchiveFiles(join(dir, 'archive-odd'));
-      const primary = { socketPath: odd.socketPath, user: 'root', password: '', serverId: 4301 };
-      const base = await takeBaseBackup({ primary, files, clock: systemClock, logger: silentLogger() });
-      await withClientDefaultsFile({ user: 'root', password: '', socketPath: target.socketPath }, (defaults) => restoreBase(join(dir, 'archive-odd'), base, defaults));
-      const t = await target.connect();
-      expect(await tableChecksums(t)).toEqual(await tableChecksums(c));
-      await t.end();
+      const { base, files, primary } = await baseRestoresExactly(odd, target, join(dir, 'archive-odd'), 4301);
 
       await c.query('CREATE TABLE d.history (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING');
       await c.end();
