@@ -53,11 +53,12 @@ export class ArchiveLock {
     const path = `${new ArchiveLayout(root).stateDir}/writer.lock`;
     const me: LockHolder = { pid: process.pid, owner, host: hostname(), bootId: bootId(), pidNs: pidNamespace(), startTicks: processStartTicks(process.pid) };
     const mine = `${path}.${process.pid}.tmp`;
-    await writeFile(mine, JSON.stringify(me), { mode: 0o644 });
+    const text = JSON.stringify(me);
+    await writeFile(mine, text, { mode: 0o644 });
     try {
       for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt += 1) {
         try {
-          await publish(fs, mine, path, me);
+          await putInPlace(fs, mine, path, text);
           return new ArchiveLock(path);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -88,15 +89,10 @@ export class ArchiveLock {
 const NO_HARD_LINKS: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /**
- * Puts the lock in place whole (a link to the written file), or, on a volume without hard
- * links, creates it exclusively and writes it (read in between, it looks empty: stale).
- * Throws EEXIST when a lock is there.
+ * Puts a lock in place whole: links `from` (holding `text`) to `path`, or, on a volume without
+ * hard links, creates `path` exclusively and writes `text` (read in between, it names nobody:
+ * see LOCK_WRITE_GRACE_MS). Throws EEXIST when a lock is there.
  */
-async function publish(fs: LockFs, mine: string, path: string, me: LockHolder): Promise<void> {
-  await putInPlace(fs, mine, path, JSON.stringify(me));
-}
-
-/** Links `from` (holding `text`) to `path`, or creates `path` exclusively with `text` where hard links are refused; throws EEXIST. */
 async function putInPlace(fs: LockFs, from: string, path: string, text: string): Promise<void> {
   try {
     await fs.link(from, path);
