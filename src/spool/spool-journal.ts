@@ -169,9 +169,9 @@ export class SpoolJournal {
    * Drops segments no restore within the retention can need (a segment is needed while the
    * next one's checkpoint is younger than the retention), then packs no kept segment refers to.
    * What the kept segments refer to is the oldest kept checkpoint's packs and every pack from
-   * the one it records on (see rotate), so only the segments' first lines and that checkpoint
-   * are read, not the operations of the whole retention; a segment from before `pack` was
-   * recorded has all kept segments read, as before.
+   * the one it records on (see rotate), so only the segments' first lines and the oldest kept
+   * segment are read (its operations too: it is read whole), not the operations of the whole
+   * retention; a segment from before `pack` was recorded has all kept segments read, as before.
    */
   async prune(nowMs: number, retentionMs: number, currentPack: number, logger: Logger): Promise<void> {
     const seqs = await listSegments(this.files, this.name);
