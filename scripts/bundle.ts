@@ -34,7 +34,8 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['@node-rs/crc32'],
+  // Native modules, loaded at run time with createRequire (each has a fallback where it does not load).
+  external: ['@node-rs/crc32', '@napi-rs/blake-hash'],
   // The CommonJS packages (mysql2, zongji) require Node's own modules; ESM output has no
   // `require`, so each output file gets one of its own.
   banner: { js: "import { createRequire as __hotspareCreateRequire } from 'node:module'; const require = __hotspareCreateRequire(import.meta.url);" },

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { blockHash } from './file-shipper.js';
+import { blockHasher } from './block-hash.js';
 import type { FromReader, ReaderData, ReaderEvent, ReadJob, ReadOutcome, ScanJob, ToReader } from './file-reader.js';
 import { describe, excludeMatcher, scanRootsSync, type Found } from './tree-scanner.js';
 
@@ -14,6 +14,7 @@ const port = parentPort;
 if (port === null) throw new Error('file-reader-worker runs as a worker thread');
 const cfg = workerData as ReaderData;
 const B = cfg.blockBytes;
+const blockHash = blockHasher(cfg.blockHash);
 /** Bytes read from a file at once: a buffer's worth (a whole number of blocks). */
 const chunkBytes = cfg.chunkBytes;
 // The same views as FileReader's poolViews (not imported: this thread loads only what it runs).

@@ -2,11 +2,14 @@ import { Worker } from 'node:worker_threads';
 import { alignedMemory } from '../platform/aligned-memory.js';
 import { HotspareError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../platform/logger.js';
+import type { BlockHashName } from './block-hash.js';
 import type { Found, ScanResult } from './tree-scanner.js';
 
 /** What the reader thread is started with. */
 export interface ReaderConfig {
   blockBytes: number;
+  /** How the thread names the blocks it reads (the source's, from its source.json). */
+  blockHash: BlockHashName;
   /** Bytes read from a file at once; also the size of each buffer. */
   readBytes: number;
   /** Buffers the reader has (with it or with the main thread): its memory bound. */

@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto';
 import type { FileReader } from './file-reader.js';
 import type { PackWriter } from './pack-writer.js';
 import { blockCount, blockLength, type BlockRef, type FileEntry } from './spool-format.js';
@@ -21,11 +20,6 @@ export interface ShipContext {
   directBytes: number;
   /** Test seam: runs once the file is open and its size known, before any byte is read. */
   beforeRead?: (() => Promise<void> | void) | undefined;
-}
-
-/** Block hash: SHA-256 (hardware-accelerated, ~1 GB/s) cut to 128 bits, base64url. */
-export function blockHash(data: Buffer): string {
-  return hash('sha256', data, 'buffer').toString('base64url', 0, 16);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
-import { blockHash } from './file-shipper.js';
+import { blockMatches } from './block-hash.js';
 import type { PackWriter } from './pack-writer.js';
 import { blockLength, packDir, packPath, seqsOf, type BlockRef } from './spool-format.js';
 import type { SpoolTree } from './spool-tree.js';
@@ -78,7 +78,7 @@ export async function relocateSparsePacks(
       const data = await files.readAt(packPath(name, p), start, end - start);
       for (const b of blocks.slice(i, j)) {
         const bytes = data.subarray(b.offset - start, b.offset - start + b.length);
-        if (bytes.length !== b.length || blockHash(bytes) !== b.hash) {
+        if (bytes.length !== b.length || !blockMatches(bytes, b.hash)) {
           // Copying would spread the damage; the block stays where it is and verify reports it.
           log.error({ code: 'SPOOL_DATA_DAMAGED', pack: p, offset: b.offset }, `spool pack ${p} of ${name} does not hold the recorded block at offset ${b.offset}; left in place`);
           continue;

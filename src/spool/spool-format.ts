@@ -1,4 +1,5 @@
 import { crc32 } from '../core/crc32.js';
+import type { BlockHashName } from './block-hash.js';
 
 /**
  * The on-disk format of one spool source in the archive, under files/<source name>/:
@@ -99,6 +100,11 @@ export interface SourceMeta {
   path: string;
   exclude: string[];
   blockBytes: number;
+  /**
+   * How the agent names new blocks (block-hash.ts); absent in archives from before BLAKE3, whose
+   * blocks are SHA-256's. Readers go by each block id's own form, not by this.
+   */
+  blockHash?: BlockHashName;
   retentionSeconds: number;
   hooks: Array<{ run: string; timeoutSeconds: number }>;
   /**

@@ -31,6 +31,7 @@ import { errorMessage, HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import { FileReader } from './file-reader.js';
+import { defaultBlockHash } from './block-hash.js';
 import { shipFile } from './file-shipper.js';
 import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
@@ -275,6 +276,7 @@ export class SpoolSyncer {
       path: source.path,
       exclude: [...source.exclude],
       blockBytes: this.tuning.blockBytes,
+      blockHash: defaultBlockHash(),
       retentionSeconds: source.retentionSeconds,
       hooks: source.hooks.map((h) => ({ run: h.run, timeoutSeconds: h.timeoutSeconds })),
     };
@@ -285,14 +287,24 @@ export class SpoolSyncer {
       const old = JSON.parse(existing.toString('utf8')) as SourceMeta;
       if (Array.isArray(old.exclude)) previousExclude = old.exclude;
       if (old.blockBytes !== meta.blockBytes) meta.blockBytes = old.blockBytes;
+      // A source keeps the hash its blocks were named by: a changed file is compared block by
+      // block with what the archive holds, and ids of another function would all differ (the
+      // whole file shipped again). Archives from before recorded none: SHA-256.
+      meta.blockHash = old.blockHash ?? 'sha256';
       // An archive from before format 2 was complete from its start (its first pass long done).
       const completeFromMs = historyCompleteFromMs(old);
       if (completeFromMs !== undefined) meta.completeFromMs = completeFromMs;
     }
     this.tuning.blockBytes = meta.blockBytes;
+    if (meta.blockHash === 'blake3' && defaultBlockHash() !== 'blake3') {
+      // Ids say which function made them, so the history may go on with SHA-256's: changed
+      // files are shipped whole once, and nothing is lost.
+      this.#log.warn({ code: 'BLOCK_HASH_UNAVAILABLE' }, 'the source names its blocks by BLAKE3, whose native module does not load here: new blocks are named by SHA-256 (changed files are shipped whole once)');
+      meta.blockHash = 'sha256';
+    }
     await this.#reader?.close();
     this.#reader = new FileReader(
-      { blockBytes: meta.blockBytes, readBytes: this.tuning.readBytes, buffers: this.tuning.readBuffers, attempts: this.tuning.readAttempts, endsPerMessage: Math.max(1, Math.floor(this.tuning.readConcurrency / 8)) },
+      { blockBytes: meta.blockBytes, blockHash: meta.blockHash ?? 'sha256', readBytes: this.tuning.readBytes, buffers: this.tuning.readBuffers, attempts: this.tuning.readAttempts, endsPerMessage: Math.max(1, Math.floor(this.tuning.readConcurrency / 8)) },
       this.tuning.readerIdleMs,
       this.#log,
     );

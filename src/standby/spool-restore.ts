@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { HotspareError } from '../core/errors.js';
-import { blockHash } from '../spool/file-shipper.js';
+import { blockMatches } from '../spool/block-hash.js';
 import type { Logger } from '../platform/logger.js';
 import { blockLength, historyCompleteFromMs, packPath, sourceMetaPath, type SourceMeta, type SpoolEntry } from '../spool/spool-format.js';
 import { addRead, listSegments, readSegment, readSegmentHead, spanLoss, type JournalScan, type SegmentHead, type SegmentRead } from '../spool/journal-scan.js';
@@ -435,7 +435,7 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
               });
             }
             // A restored file is never silently wrong: each block is checked against its hash.
-            if (blockHash(buf) !== hash) {
+            if (!blockMatches(buf, hash)) {
               throw new HotspareError('SPOOL_DATA_DAMAGED', `block ${i} of ${rel} in spool source ${meta.name} does not match its checksum (pack ${pack}, offset ${offset})`, {
                 hint: 'the archive is damaged: run `hotspare verify`; promote to an earlier point, or restore that file from another copy',
               });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../platform/logger.js';
-import { blockHash } from '../spool/file-shipper.js';
+import { blockMatches } from '../spool/block-hash.js';
 import { blockLength, packPath, type SourceMeta } from '../spool/spool-format.js';
 import { scanJournal, spanLoss } from '../spool/journal-scan.js';
 import { treeFromCheckpoint } from '../spool/spool-tree.js';
@@ -72,7 +72,7 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
       const buf = Buffer.allocUnsafe(ref.length);
       const { bytesRead } = await handle.read(buf, 0, ref.length, ref.offset);
       if (bytesRead !== ref.length) problems.push(`${ref.where}: pack ${ref.pack} ends before offset ${ref.offset + ref.length}`);
-      else if (blockHash(buf) !== ref.hash) problems.push(`${ref.where}: block at pack ${ref.pack} offset ${ref.offset} does not match its hash`);
+      else if (!blockMatches(buf, ref.hash)) problems.push(`${ref.where}: block at pack ${ref.pack} offset ${ref.offset} does not match its hash`);
     }
   } finally {
     for (const h of handles.values()) await h?.close();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/platform/logger.js';
-import { blockHash } from '../../../src/spool/file-shipper.js';
+import { blockHasher } from '../../../src/spool/block-hash.js';
 import { SPOOL_FORMAT_VERSION, encodeLineText, journalPath, packPath, sourceMetaPath, type JournalLine, type SourceMeta, type SpoolOp } from '../../../src/spool/spool-format.js';
 import { restoreSpool } from '../../../src/standby/spool-restore.js';
 
@@ -18,6 +18,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const T0 = 1_796_000_000_000;
 const BLOCK = 65536;
+/** Blocks named as archives from before BLAKE3 named them (their source.json records no blockHash). */
+const sha256Block = blockHasher('sha256');
 let archives = 0;
 
 /** An archive with one source `s`: its source.json, one pack holding `data`, one journal segment of a checkpoint (at T0) and `ops`. */
@@ -29,7 +31,7 @@ function archiveWith(ops: (pack: (data: string) => [index: number, hash: string,
     const bytes = Buffer.from(data);
     chunks.push(bytes);
     at += bytes.length;
-    return [0, blockHash(bytes), 1, at - bytes.length];
+    return [0, sha256Block(bytes), 1, at - bytes.length];
   };
   const lines: JournalLine[] = [{ op: 'ckpt', t: T0, seq: 1 }, { op: 'ckpt-end', n: 0 }, ...ops(pack)];
   const full: SourceMeta = { format: SPOOL_FORMAT_VERSION, name: 's', path: join(work, 'nowhere'), exclude: [], blockBytes: BLOCK, retentionSeconds: 86400, hooks: [], completeFromMs: T0, ...meta };

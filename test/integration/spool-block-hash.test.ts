@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { spoolSourceSchema } from '../../src/config/schema.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { blockHashOf, blockHasher, blockMatches, defaultBlockHash } from '../../src/spool/block-hash.js';
+import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
+import { decodeSegment, journalDir, sourceMetaPath, type SourceMeta } from '../../src/spool/spool-format.js';
+import { restoreSpool } from '../../src/standby/spool-restore.js';
+import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
+import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
+
+const MiB = 1024 * 1024;
+const BLOCK = 64 * 1024;
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hotspare-blockhash-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** One full pass of a syncer over `src` into `archive`; the bytes it shipped. */
+async function pass(src: string, archive: string): Promise<number> {
+  const syncer = new SpoolSyncer({
+    source: spoolSourceSchema.parse({ name: 'feeds', path: src }),
+    files: new LocalArchiveFiles(archive),
+    logger: silentLogger(),
+    clock: systemClock,
+    tuning: { watch: false },
+  });
+  syncer.start();
+  try {
+    await syncer.syncNow();
+    return syncer.snapshot().bytesShippedTotal;
+  } finally {
+    await syncer.stop();
+  }
+}
+
+/** Every block id the source's journal records, in order. */
+async function journalIds(archive: string): Promise<string[]> {
+  const folder = join(archive, journalDir('feeds'));
+  const ids: string[] = [];
+  for (const name of (await readdir(folder)).sort()) {
+    for (const line of decodeSegment(await readFile(join(folder, name))).lines) {
+      if (line.op === 'file') for (const [, id] of line.set) ids.push(id);
+    }
+  }
+  return ids;
+}
+
+const readMeta = async (archive: string): Promise<SourceMeta> => JSON.parse(await readFile(join(archive, sourceMetaPath('feeds')), 'utf8')) as SourceMeta;
+
+/** Rewrites one 100-byte run in each of `blocks` blocks of `path`. */
+async function rewriteBlocks(path: string, blocks: number[]): Promise<void> {
+  const h = await open(path, 'r+');
+  for (const b of blocks) await h.write(randomBytes(100), 0, 100, b * BLOCK + 11);
+  await h.close();
+}
+
+async function restoredEqualsSource(archive: string, src: string): Promise<void> {
+  const restored = join(dir, `restored-${Math.random().toString(36).slice(2)}`);
+  await restoreSpool({ archiveDir: archive, filesRoot: restored, logger: silentLogger() });
+  expect(treeDiff(await describeTree(src), await describeTree(join(restored, 'feeds')))).toEqual([]);
+  expect((await verifySpoolArchive(archive, silentLogger())).flatMap((r) => r.problems)).toEqual([]);
+}
+
+describe('spool block ids', () => {
+  it('name the function that made them, and match only the bytes they were made of', () => {
+    // The published test vectors of both functions ("abc"), cut to 128 bits.
+    const abc = Buffer.from('abc');
+    expect(blockHasher('blake3')(abc)).toBe(`b3:${Buffer.from('6437b3ac38465133ffb63b75273a8db5', 'hex').toString('base64url')}`);
+    expect(blockHasher('sha256')(abc)).toBe(Buffer.from('ba7816bf8f01cfea414140de5dae2223', 'hex').toString('base64url'));
+    const block = randomBytes(BLOCK);
+    for (const name of ['blake3', 'sha256'] as const) {
+      const id = blockHasher(name)(block);
+      expect(blockHashOf(id)).toBe(name);
+      expect(blockMatches(block, id)).toBe(true);
+      const damaged = Buffer.from(block);
+      damaged.writeUInt8(damaged.readUInt8(BLOCK - 1) ^ 1, BLOCK - 1);
+      expect(blockMatches(damaged, id)).toBe(false);
+    }
+    expect(blockHashOf('b3:short')).toBeUndefined();
+    expect(blockMatches(block, 'not an id at all')).toBe(false);
+    // This package installs the native module for this platform.
+    expect(defaultBlockHash()).toBe('blake3');
+  });
+
+  it('a new source names its blocks by BLAKE3; restore and verify check them', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    await writeFile(join(src, 'feed.dat'), randomBytes(4 * MiB));
+    await writeFile(join(src, 'small'), 'a small file\n');
+    await pass(src, archive);
+    expect((await readMeta(archive)).blockHash).toBe('blake3');
+    const ids = await journalIds(archive);
+    expect(ids.length).toBe(4 * MiB / BLOCK + 1);
+    expect(ids.every((id) => blockHashOf(id) === 'blake3')).toBe(true);
+    await restoredEqualsSource(archive, src);
+
+    // A damaged byte in a pack is found by the same ids.
+    const packs = join(archive, 'files', 'feeds', 'packs');
+    const pack = join(packs, (await readdir(packs)).sort()[0] as string);
+    const bytes = await readFile(pack);
+    bytes.writeUInt8(bytes.readUInt8(1000) ^ 0xff, 1000);
+    await writeFile(pack, bytes);
+    expect((await verifySpoolArchive(archive, silentLogger())).flatMap((r) => r.problems).join('\n')).toMatch(/does not match its hash/);
+  });
+
+  it('an archive from before BLAKE3 goes on with SHA-256: a rewrite ships only the changed blocks', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    const feed = join(src, 'feed.dat');
+    await writeFile(feed, randomBytes(4 * MiB));
+    // source.json as hotspare wrote it before the hash was recorded (no blockHash field).
+    const before: Omit<SourceMeta, 'blockHash'> = { format: 2, name: 'feeds', path: src, exclude: [], blockBytes: BLOCK, retentionSeconds: 7 * 86400, hooks: [] };
+    await mkdir(join(archive, 'files', 'feeds'), { recursive: true });
+    await writeFile(join(archive, sourceMetaPath('feeds')), JSON.stringify(before));
+    const initial = await pass(src, archive);
+    expect(initial).toBeGreaterThanOrEqual(4 * MiB);
+    expect((await readMeta(archive)).blockHash).toBe('sha256');
+
+    await rewriteBlocks(feed, [3, 40]);
+    const rewritten = await pass(src, archive);
+    // Two blocks (and a journal record), not the file: the new ids are compared with SHA-256 ids of the same kind.
+    expect(rewritten).toBeGreaterThanOrEqual(2 * BLOCK);
+    expect(rewritten).toBeLessThan(3 * BLOCK);
+    expect((await journalIds(archive)).every((id) => blockHashOf(id) === 'sha256')).toBe(true);
+    await restoredEqualsSource(archive, src);
+  });
+
+  it('a history with ids of both kinds restores and verifies', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    const feed = join(src, 'feed.dat');
+    await writeFile(feed, randomBytes(2 * MiB));
+    await pass(src, archive);
+    // As an agent where BLAKE3 does not load goes on: new blocks named by SHA-256.
+    const meta = await readMeta(archive);
+    await writeFile(join(archive, sourceMetaPath('feeds')), JSON.stringify({ ...meta, blockHash: 'sha256' }));
+    await rewriteBlocks(feed, [5]);
+    await writeFile(join(src, 'new'), randomBytes(3 * BLOCK));
+    await pass(src, archive);
+    const kinds = new Set((await journalIds(archive)).map(blockHashOf));
+    expect(kinds).toEqual(new Set(['blake3', 'sha256']));
+    await restoredEqualsSource(archive, src);
+  });
+});
