@@ -72,6 +72,24 @@ export function blockHashOf(id: string): BlockHashName | undefined {
   return undefined;
 }
 
+/** Whether this host can check the block `id` names (false for an id of no known form). */
+export function canCheckBlock(id: string): boolean {
+  const name = blockHashOf(id);
+  return name === 'sha256' || (name === 'blake3' && loadBlake3() !== undefined);
+}
+
+/**
+ * Test seam: makes this thread behave as on a platform where BLAKE3's module does not load,
+ * until the returned function is called. (A reader thread is told its function by name.)
+ */
+export function simulateBlake3Missing(): () => void {
+  const before = blake3Native;
+  blake3Native = { failed: new Error('simulated: no BLAKE3 module') };
+  return () => {
+    blake3Native = before;
+  };
+}
+
 /** Whether `data` is the block `id` names (with the function the id says; BLOCK_HASH_UNAVAILABLE as blockHasher). */
 export function blockMatches(data: Uint8Array, id: string): boolean {
   const name = blockHashOf(id);

@@ -1,6 +1,6 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
-import { blockMatches } from './block-hash.js';
+import { blockMatches, canCheckBlock } from './block-hash.js';
 import type { PackWriter } from './pack-writer.js';
 import { blockLength, packDir, packPath, seqsOf, type BlockRef } from './spool-format.js';
 import type { SpoolTree } from './spool-tree.js';
@@ -61,6 +61,7 @@ export async function relocateSparsePacks(
   if (sparse.size === 0) return 0;
   const moved = new Map<string, BlockRef>();
   let copied = 0;
+  let unchecked = 0;
   for (const p of sparse) {
     if (copied >= limits.bytesMax) break;
     const blocks = [...(live.get(p) as Map<number, LiveBlock>).values()].sort((a, b) => a.offset - b.offset);
@@ -77,6 +78,12 @@ export async function relocateSparsePacks(
       const start = first.offset;
       const data = await files.readAt(packPath(name, p), start, end - start);
       for (const b of blocks.slice(i, j)) {
+        if (!canCheckBlock(b.hash)) {
+          // Named by a function this host cannot compute (BLAKE3 without its module): it is
+          // not copied unchecked; it stays where it is, and its pack with it.
+          unchecked += 1;
+          continue;
+        }
         const bytes = data.subarray(b.offset - start, b.offset - start + b.length);
         if (bytes.length !== b.length || !blockMatches(bytes, b.hash)) {
           // Copying would spread the damage; the block stays where it is and verify reports it.
@@ -105,6 +112,7 @@ export async function relocateSparsePacks(
       if (to !== undefined) e.blocks[i] = to;
     }
   }
+  if (unchecked > 0) log.warn({ code: 'BLOCK_HASH_UNAVAILABLE', source: name, blocks: unchecked }, `${unchecked} live spool blocks of ${name} are named by BLAKE3, whose module does not load here: left in their packs`);
   log.info({ source: name, packs: [...sparse], blocks: moved.size, bytes: copied }, 'live spool blocks copied out of mostly-dead packs');
   return copied;
 }

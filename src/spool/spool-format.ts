@@ -15,7 +15,17 @@ import type { BlockHashName } from './block-hash.js';
  * that changed and an append only the new ones. Data reaches a pack (fsynced) before the
  * journal line that references it, so a durable journal line never points at missing bytes.
  */
-export const SPOOL_FORMAT_VERSION = 2;
+/**
+ * source.json's `format`: 2 records `completeFromMs`; 3, block ids that may be BLAKE3's
+ * (block-hash.ts). A reader refuses a source of a later format than its own (a newer hotspare
+ * wrote it): hotspare before format 3 did not check, and took BLAKE3 ids for damaged blocks.
+ */
+export const SPOOL_FORMAT_VERSION = 3;
+
+/** Why this hotspare must not read or extend a source written in `format`; undefined when it may. */
+export function newerSourceFormat(format: unknown): string | undefined {
+  return typeof format === 'number' && format > SPOOL_FORMAT_VERSION ? `was written by a newer hotspare (spool format ${format}; this one knows up to ${SPOOL_FORMAT_VERSION})` : undefined;
+}
 
 /** A block of a file: hash of its bytes, pack number, offset in the pack. Its length follows from the file size. */
 export type BlockRef = [hash: string, pack: number, offset: number];

@@ -35,7 +35,7 @@ import { defaultBlockHash } from './block-hash.js';
 import { shipFile } from './file-shipper.js';
 import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
-import { encodeLineText, encodeSourceMeta, historyCompleteFromMs, SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
+import { encodeLineText, encodeSourceMeta, historyCompleteFromMs, newerSourceFormat, SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
 import { SpoolJournal } from './spool-journal.js';
 import { isUnder, parentOf, type SpoolTree } from './spool-tree.js';
 import { excludeMatcher, type Found } from './tree-scanner.js';
@@ -285,12 +285,19 @@ export class SpoolSyncer {
     let previousExclude: string[] | undefined;
     if (existing !== undefined) {
       const old = JSON.parse(existing.toString('utf8')) as SourceMeta;
+      const newer = newerSourceFormat(old.format);
+      if (newer !== undefined) {
+        // Its journal and packs may hold what this version would misread or number over.
+        throw new HotspareError('SPOOL_FORMAT_NEWER', `the archive's spool source ${source.name} ${newer}; nothing is written to it`, {
+          hint: 'run the same or a newer hotspare version as the one that wrote the archive',
+        });
+      }
       if (Array.isArray(old.exclude)) previousExclude = old.exclude;
       if (old.blockBytes !== meta.blockBytes) meta.blockBytes = old.blockBytes;
       // A source keeps the hash its blocks were named by: a changed file is compared block by
       // block with what the archive holds, and ids of another function would all differ (the
       // whole file shipped again). Archives from before recorded none: SHA-256.
-      meta.blockHash = old.blockHash ?? 'sha256';
+      meta.blockHash = old.blockHash === 'blake3' ? 'blake3' : 'sha256';
       // An archive from before format 2 was complete from its start (its first pass long done).
       const completeFromMs = historyCompleteFromMs(old);
       if (completeFromMs !== undefined) meta.completeFromMs = completeFromMs;
@@ -299,7 +306,7 @@ export class SpoolSyncer {
     if (meta.blockHash === 'blake3' && defaultBlockHash() !== 'blake3') {
       // Ids say which function made them, so the history may go on with SHA-256's: changed
       // files are shipped whole once, and nothing is lost.
-      this.#log.warn({ code: 'BLOCK_HASH_UNAVAILABLE' }, 'the source names its blocks by BLAKE3, whose native module does not load here: new blocks are named by SHA-256 (changed files are shipped whole once)');
+      this.#log.warn({ code: 'BLOCK_HASH_UNAVAILABLE' }, 'the source names its blocks by BLAKE3, whose native module does not load here: new blocks are named by SHA-256 from now on (changed files are shipped whole once; the source stays with SHA-256)');
       meta.blockHash = 'sha256';
     }
     await this.#reader?.close();

@@ -3,9 +3,9 @@ import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { HotspareError } from '../core/errors.js';
-import { blockMatches } from '../spool/block-hash.js';
+import { blockHashOf, blockHasher, blockMatches, type BlockHashName } from '../spool/block-hash.js';
 import type { Logger } from '../platform/logger.js';
-import { blockLength, historyCompleteFromMs, packPath, sourceMetaPath, type SourceMeta, type SpoolEntry } from '../spool/spool-format.js';
+import { blockLength, historyCompleteFromMs, newerSourceFormat, packPath, sourceMetaPath, type SourceMeta, type SpoolEntry } from '../spool/spool-format.js';
 import { addRead, listSegments, readSegment, readSegmentHead, spanLoss, type JournalScan, type SegmentHead, type SegmentRead } from '../spool/journal-scan.js';
 import { parentOf, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
 import { excludeMatcher } from '../spool/tree-scanner.js';
@@ -92,7 +92,7 @@ export async function readSpoolSources(archiveDir: string): Promise<{ sources: S
  * Only SPOOL_BEFORE_HISTORY and SPOOL_NO_HISTORY (EXPECTED_SKIP_CODES) are expected; the others
  * fail the command once the promotion is done.
  */
-export const SOURCE_SKIP_CODES: ReadonlySet<string> = new Set(['SPOOL_BEFORE_HISTORY', 'SPOOL_NO_HISTORY', 'SPOOL_JOURNAL', 'SPOOL_JOURNAL_DAMAGED', 'SPOOL_META', 'SPOOL_RESTORE_PATH', 'SPOOL_DATA_DAMAGED', 'SPOOL_DATA_MISSING', 'SPOOL_RESTORE_IO']);
+export const SOURCE_SKIP_CODES: ReadonlySet<string> = new Set(['SPOOL_BEFORE_HISTORY', 'SPOOL_NO_HISTORY', 'SPOOL_JOURNAL', 'SPOOL_JOURNAL_DAMAGED', 'SPOOL_META', 'SPOOL_RESTORE_PATH', 'SPOOL_DATA_DAMAGED', 'SPOOL_DATA_MISSING', 'SPOOL_RESTORE_IO', 'BLOCK_HASH_UNAVAILABLE']);
 /** No complete tree at the point (a source added late, a first pass that never ended, an agent stopped before its first journal): expected. */
 export const EXPECTED_SKIP_CODES: ReadonlySet<string> = new Set(['SPOOL_BEFORE_HISTORY', 'SPOOL_NO_HISTORY']);
 export const isSourceSkip = (err: unknown): err is HotspareError => err instanceof HotspareError && SOURCE_SKIP_CODES.has(err.code);
@@ -109,13 +109,15 @@ function parseSourceMeta(text: Buffer, folder: string): SourceMeta {
     throw new HotspareError('SPOOL_META', `files/${folder}/source.json is not valid JSON`, { cause: err, hint: 'the archive is damaged; restart the agent to rewrite it, or remove the source from the archive' });
   }
   const problem =
-    meta.name !== folder ? `names the source ${JSON.stringify(meta.name)}, not ${JSON.stringify(folder)}`
+    newerSourceFormat(meta.format) ??
+    (meta.name !== folder ? `names the source ${JSON.stringify(meta.name)}, not ${JSON.stringify(folder)}`
     : typeof meta.path !== 'string' || !meta.path.startsWith('/') ? 'has no absolute path'
     : !Array.isArray(meta.exclude) || !Array.isArray(meta.hooks) ? 'lacks its exclude or hooks list'
     : !Number.isInteger(meta.blockBytes) || (meta.blockBytes ?? 0) <= 0 ? 'has no block size'
-    : undefined;
+    : undefined);
   if (problem !== undefined) {
-    throw new HotspareError('SPOOL_META', `files/${folder}/source.json ${problem}`, { hint: 'the archive is damaged or was written by another tool; restart the agent to rewrite it' });
+    const hint = newerSourceFormat(meta.format) !== undefined ? 'upgrade hotspare on this host to the version the agent runs' : 'the archive is damaged or was written by another tool; restart the agent to rewrite it';
+    throw new HotspareError('SPOOL_META', `files/${folder}/source.json ${problem}`, { hint });
   }
   return meta as SourceMeta;
 }
@@ -297,7 +299,7 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
       const { tree, pointMs, exclude, lostAfter } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log, { stopBeforeDamage: options.stopBeforeDamage === true, pin: planned?.pin });
       // A pack missing or cut short is found before the target changes; a block whose bytes
       // are damaged only while it is read, at the cost of reading the data once.
-      await checkPackExtents(tree, options.archiveDir, meta);
+      await checkTreeData(tree, options.archiveDir, meta);
       writing = true;
       const counts = await materialize(tree, exclude, dest, options.filesRoot !== undefined, options.archiveDir, meta, log).catch((err: unknown) => {
         throw restoreIoError(err, meta.name, dest);
@@ -315,16 +317,25 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
 }
 
 const depthOf = (p: string): number => (p === '' ? 0 : p.split('/').length);
-/** Throws SPOOL_DATA_MISSING when a pack the tree needs is missing or ends before the data it needs. */
-async function checkPackExtents(tree: SpoolTree, archiveDir: string, meta: SourceMeta): Promise<void> {
+/**
+ * Throws SPOOL_DATA_MISSING when a pack the tree needs is missing or ends before the data it
+ * needs, SPOOL_JOURNAL when a block id has no known form, and BLOCK_HASH_UNAVAILABLE when this host
+ * cannot compute the function an id names: all before the target changes.
+ */
+async function checkTreeData(tree: SpoolTree, archiveDir: string, meta: SourceMeta): Promise<void> {
   const needed = new Map<number, { end: number; path: string }>();
+  const functions = new Set<BlockHashName>();
   for (const [rel, e] of tree.entries) {
     if (e.kind !== 'file') continue;
-    e.blocks.forEach(([, pack, offset], i) => {
+    e.blocks.forEach(([id, pack, offset], i) => {
+      const name = blockHashOf(id);
+      if (name === undefined) throw new HotspareError('SPOOL_JOURNAL', `the journal of spool source ${meta.name} gives ${rel} a block id of no known form (${String(JSON.stringify(id)).slice(0, 40)}); nothing of the source was changed`, { hint: 'the archive is damaged or was written by another tool: run `hotspare verify`' });
+      functions.add(name);
       const end = offset + blockLength(e.size, i, meta.blockBytes);
       if ((needed.get(pack)?.end ?? -1) < end) needed.set(pack, { end, path: rel });
     });
   }
+  for (const name of functions) blockHasher(name);
   for (const [pack, { end, path }] of needed) {
     const found = await stat(join(archiveDir, packPath(meta.name, pack))).then(
       (st) => st.size,

@@ -7,12 +7,14 @@ import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
 import { spoolSourceSchema } from '../../src/config/schema.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
-import { blockHashOf, blockHasher, blockMatches, defaultBlockHash } from '../../src/spool/block-hash.js';
-import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
-import { decodeSegment, journalDir, sourceMetaPath, type SourceMeta } from '../../src/spool/spool-format.js';
+import { blockHashOf, blockHasher, blockMatches, defaultBlockHash, simulateBlake3Missing } from '../../src/spool/block-hash.js';
+import { SpoolSyncer, type SpoolTuning } from '../../src/spool/spool-syncer.js';
+import { decodeSegment, journalDir, SPOOL_FORMAT_VERSION, sourceMetaPath, type SourceMeta } from '../../src/spool/spool-format.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
+import { waitFor } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 const BLOCK = 64 * 1024;
@@ -26,13 +28,13 @@ afterEach(async () => {
 });
 
 /** One full pass of a syncer over `src` into `archive`; the bytes it shipped. */
-async function pass(src: string, archive: string): Promise<number> {
+async function pass(src: string, archive: string, logger = silentLogger(), tuning: Partial<SpoolTuning> = {}): Promise<number> {
   const syncer = new SpoolSyncer({
     source: spoolSourceSchema.parse({ name: 'feeds', path: src }),
     files: new LocalArchiveFiles(archive),
-    logger: silentLogger(),
+    logger,
     clock: systemClock,
-    tuning: { watch: false },
+    tuning: { watch: false, ...tuning },
   });
   syncer.start();
   try {
@@ -152,6 +154,70 @@ describe('spool block ids', () => {
     await pass(src, archive);
     const kinds = new Set((await journalIds(archive)).map(blockHashOf));
     expect(kinds).toEqual(new Set(['blake3', 'sha256']));
+    await restoredEqualsSource(archive, src);
+  });
+
+  it('an agent leaves alone a source written by a newer hotspare (a later spool format)', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    await writeFile(join(src, 'a'), 'a');
+    const newer = JSON.stringify({ format: SPOOL_FORMAT_VERSION + 1, name: 'feeds', path: src, exclude: [], blockBytes: BLOCK, retentionSeconds: 86400, hooks: [] });
+    await mkdir(join(archive, 'files', 'feeds'), { recursive: true });
+    await writeFile(join(archive, sourceMetaPath('feeds')), newer);
+    const { logger, lines } = captureLogger();
+    const syncer = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'feeds', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false } });
+    syncer.start();
+    try {
+      const refused = await waitFor('the refusal', () => lines().find((l) => l.code === 'SPOOL_FORMAT_NEWER'));
+      expect(refused.msg).toMatch(/newer hotspare/);
+    } finally {
+      await syncer.stop();
+    }
+    expect(await readFile(join(archive, sourceMetaPath('feeds')), 'utf8')).toBe(newer);
+    expect(await readdir(join(archive, 'files', 'feeds'))).toEqual(['source.json']);
+  });
+
+  it('where BLAKE3 does not load: the agent goes on with SHA-256, compaction leaves BLAKE3 blocks in place, verify says what it could not check, restore changes nothing', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    await writeFile(join(src, 'kept'), randomBytes(4 * BLOCK));
+    await writeFile(join(src, 'dropped'), randomBytes(12 * BLOCK));
+    // Packs of 16 blocks: the first pass fills pack 1, and the next writes to pack 2. No racy
+    // window: `kept`, written just before the first pass, is not read again by the second.
+    const tuning = { packBytesMax: 16 * BLOCK, racyWindowMs: 0 };
+    await pass(src, archive, silentLogger(), tuning);
+    const back = simulateBlake3Missing();
+    try {
+      // A new segment after every pass, and every pack under 90% live is compacted: the
+      // BLAKE3-named blocks of `kept` sit in a pack that is now mostly dead.
+      await rm(join(src, 'dropped'));
+      await writeFile(join(src, 'new'), randomBytes(2 * BLOCK));
+      const { logger, lines } = captureLogger();
+      await pass(src, archive, logger, { ...tuning, segmentBytesMax: 1, packLiveRatioMin: 0.9 });
+      expect(lines().filter((l) => (l.level as number) >= 50)).toEqual([]);
+      expect(lines().filter((l) => l.code === 'BLOCK_HASH_UNAVAILABLE').map((l) => l.msg)).toEqual([
+        expect.stringContaining('new blocks are named by SHA-256'),
+        expect.stringContaining('left in their packs'),
+      ]);
+      expect((await readMeta(archive)).blockHash).toBe('sha256');
+      expect(new Set((await journalIds(archive)).map(blockHashOf))).toEqual(new Set(['blake3', 'sha256']));
+
+      const problems = (await verifySpoolArchive(archive, silentLogger())).flatMap((r) => r.problems);
+      // Every BLAKE3 block the kept history refers to: `kept` and `dropped` (segment 1).
+      expect(problems).toEqual([expect.stringMatching(/^16 blocks are named by BLAKE3, whose native module .* does not load on this host: not checked/)]);
+
+      const restored = join(dir, 'restored');
+      await mkdir(join(restored, 'feeds'), { recursive: true });
+      await writeFile(join(restored, 'feeds', 'mine'), 'the target before');
+      const results = await restoreSpool({ archiveDir: archive, filesRoot: restored, logger: silentLogger() });
+      expect(results).toMatchObject([{ name: 'feeds', skipCode: 'BLOCK_HASH_UNAVAILABLE' }]);
+      expect(await readdir(join(restored, 'feeds'))).toEqual(['mine']);
+    } finally {
+      back();
+    }
+    // With the module back, the same archive restores whole and verifies.
     await restoredEqualsSource(archive, src);
   });
 });

@@ -78,6 +78,25 @@ describe('spool restore against hostile or partial archives', () => {
     expect(existsSync(join(outside, 'through-link.txt'))).toBe(false);
   });
 
+  it('refuses a source written by a newer hotspare (a later spool format), and writes nothing', async () => {
+    const archive = archiveWith((pack) => [fileOp(T0 + 1, 'a.txt', 'a', pack('a'))], { format: SPOOL_FORMAT_VERSION + 1 });
+    const root = join(work, 'newer');
+    expect(await restore(archive, root)).toMatchObject([{ name: 's', skipCode: 'SPOOL_META', skipped: expect.stringContaining('newer hotspare') }]);
+    expect(existsSync(join(root, 's'))).toBe(false);
+  });
+
+  it('finds a block id of no known form before the target changes', async () => {
+    const archive = archiveWith((pack) => [
+      fileOp(T0 + 1, 'a.txt', 'a', pack('a')),
+      fileOp(T0 + 2, 'b.txt', 'b', ((ref) => [ref[0], 'zz:not-a-block-id', ref[2], ref[3]] as [number, string, number, number])(pack('b'))),
+    ]);
+    const root = join(work, 'bad-id');
+    mkdirSync(join(root, 's'), { recursive: true });
+    writeFileSync(join(root, 's', 'keep.txt'), 'the target before');
+    expect(await restore(archive, root)).toMatchObject([{ name: 's', skipCode: 'SPOOL_JOURNAL', skipped: expect.stringContaining('no known form') }]);
+    expect(readFileSync(join(root, 's', 'keep.txt'), 'utf8')).toBe('the target before');
+  });
+
   it('refuses a source.json whose name would place the source outside --files-root', async () => {
     const archive = archiveWith(() => [], { name: '../../x' });
     expect(await restore(archive, join(work, 'meta'))).toMatchObject([{ name: 's', skipCode: 'SPOOL_META' }]);
