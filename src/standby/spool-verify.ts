@@ -4,7 +4,7 @@ import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { blockHashOf, blockMatches, canCheckBlock } from '../spool/block-hash.js';
-import { blockLength, packPath, type SourceMeta } from '../spool/spool-format.js';
+import { blockLength, journalDir, packPath, seqsOf, type SourceMeta } from '../spool/spool-format.js';
 import { scanJournal, spanLoss } from '../spool/journal-scan.js';
 import { treeFromCheckpoint } from '../spool/spool-tree.js';
 import { readSpoolSources } from './spool-restore.js';
@@ -24,8 +24,9 @@ export interface SpoolVerifyResult {
  * without a gap, its checkpoint plus its operations fold, and every block any of them refers
  * to is in its pack with the bytes its hash says.
  */
-export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, logger: Logger): Promise<SpoolVerifyResult> {
-  const scan = await scanJournal(new LocalArchiveFiles(archiveDir), meta.name, logger);
+export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, logger: Logger, seams: { afterJournalRead?: () => Promise<void> } = {}): Promise<SpoolVerifyResult> {
+  const files = new LocalArchiveFiles(archiveDir);
+  const scan = await scanJournal(files, meta.name, logger);
   const segments = scan.segments;
   const problems: string[] = [];
   for (const seq of scan.unreadable) problems.push(`journal segment ${seq} is damaged: its checkpoint does not verify`);
@@ -36,15 +37,18 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
     const next = segments[i + 1];
     if (next !== undefined) for (let seq = segment.seq + 1; seq < next.seq; seq++) if (!scan.unreadable.includes(seq) && !scan.vanished.includes(seq)) problems.push(`journal segment ${seq} is missing`);
   });
-  // (pack, offset, length) → hash, each checked once.
-  const refs = new Map<string, { pack: number; offset: number; length: number; hash: string; where: string }>();
+  // (pack, offset, length) → hash, each checked once; `lastSeq`: the newest segment referring to it.
+  const refs = new Map<string, { pack: number; offset: number; length: number; hash: string; where: string; lastSeq: number }>();
+  let noteSeq = 0;
   const note = (hash: string, pack: number, offset: number, length: number, where: string): void => {
     const key = `${pack}:${offset}:${length}`;
     const seen = refs.get(key);
-    if (seen === undefined) refs.set(key, { pack, offset, length, hash, where });
+    if (seen === undefined) refs.set(key, { pack, offset, length, hash, where, lastSeq: noteSeq });
     else if (seen.hash !== hash) problems.push(`${where}: block at pack ${pack} offset ${offset} is recorded with two different hashes`);
+    else seen.lastSeq = noteSeq;
   };
   for (const segment of segments) {
+    noteSeq = segment.seq;
     const tree = treeFromCheckpoint(segment, meta.blockBytes);
     for (const [path, e] of segment.checkpoint) {
       if (e.kind !== 'file') continue;
@@ -60,6 +64,14 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
       if (op.op === 'file') for (const [i, hash, pack, offset] of op.set) note(hash, pack, offset, blockLength(op.e.size, i, meta.blockBytes), `segment ${segment.seq} ${op.path}`);
     }
   }
+  await seams.afterJournalRead?.();
+  /**
+   * The oldest journal segment kept now, read again when a pack is missing: a running agent's
+   * retention removes the oldest segments and then the packs only they referred to, and may
+   * have done so since the journal was read. A block whose every referring segment is gone
+   * now is no longer part of the history.
+   */
+  const retiredSince = async (lastSeq: number): Promise<boolean> => lastSeq < (seqsOf(await files.list(journalDir(meta.name)), 'jnl')[0] ?? Number.POSITIVE_INFINITY);
   const handles = new Map<number, FileHandle | undefined>();
   /** Blocks named by a function this host cannot compute (BLAKE3 without its module): not checked, and said so. */
   let unchecked = 0;
@@ -76,7 +88,7 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
       if (!handles.has(ref.pack)) handles.set(ref.pack, await open(join(archiveDir, packPath(meta.name, ref.pack)), 'r').catch(() => undefined));
       const handle = handles.get(ref.pack);
       if (handle === undefined) {
-        problems.push(`${ref.where}: pack ${ref.pack} is missing`);
+        if (!(await retiredSince(ref.lastSeq))) problems.push(`${ref.where}: pack ${ref.pack} is missing`);
         continue;
       }
       const buf = Buffer.allocUnsafe(ref.length);
