@@ -33,10 +33,32 @@ interface Blake3Module {
 /** The native module, or why it could not be loaded (a platform without a prebuilt binary). */
 let blake3Native: Blake3Module | { failed: unknown } | undefined;
 
+const PACKAGE = '@napi-rs/blake-hash';
+
+/**
+ * On Linux the package's own loader asks process.report.getReport() whether the C library is
+ * musl, 4-10 ms at every start of a spool reader thread; the platform package is loaded
+ * directly instead (a glibc binary does not load on musl, so musl's is tried next). Elsewhere,
+ * and when neither loads, the package's loader decides.
+ */
+function requireBlake3(): Blake3Module {
+  const require = createRequire(import.meta.url);
+  if (process.platform === 'linux') {
+    for (const libc of ['gnu', 'musl']) {
+      try {
+        return require(`${PACKAGE}-linux-${process.arch}-${libc}`) as Blake3Module;
+      } catch {
+        // Not installed for this machine, or not its C library.
+      }
+    }
+  }
+  return require(PACKAGE) as Blake3Module;
+}
+
 function loadBlake3(): Blake3Module | undefined {
   if (blake3Native === undefined) {
     try {
-      blake3Native = createRequire(import.meta.url)('@napi-rs/blake-hash') as Blake3Module;
+      blake3Native = requireBlake3();
     } catch (err) {
       blake3Native = { failed: err };
     }
