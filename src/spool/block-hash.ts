@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { HotspareError } from '../core/errors.js';
 
@@ -37,18 +38,26 @@ const PACKAGE = '@napi-rs/blake-hash';
 
 /**
  * On Linux the package's own loader asks process.report.getReport() whether the C library is
- * musl, 4-10 ms at every start of a spool reader thread; the platform package is loaded
- * directly instead (a glibc binary does not load on musl, so musl's is tried next). Elsewhere,
- * and when neither loads, the package's loader decides.
+ * musl: 4-10 ms at every start of a spool reader thread (each spool source of each replica has
+ * its own). /usr/bin/ldd tells the same in a read of a few kilobytes (musl's names musl; with
+ * gcompat a glibc binary might even load on musl, so loading one is no test), and the platform
+ * package is then required from where the package itself would find it. When ldd cannot be
+ * read, or that fails, the package's loader decides.
  */
 function requireBlake3(): Blake3Module {
   const require = createRequire(import.meta.url);
   if (process.platform === 'linux') {
-    for (const libc of ['gnu', 'musl']) {
+    let libc: 'gnu' | 'musl' | undefined;
+    try {
+      libc = readFileSync('/usr/bin/ldd', 'latin1').includes('musl') ? 'musl' : 'gnu';
+    } catch {
+      libc = undefined;
+    }
+    if (libc !== undefined) {
       try {
-        return require(`${PACKAGE}-linux-${process.arch}-${libc}`) as Blake3Module;
+        return createRequire(require.resolve(PACKAGE))(`${PACKAGE}-linux-${process.arch}-${libc}`) as Blake3Module;
       } catch {
-        // Not installed for this machine, or not its C library.
+        // Not installed for this machine: the package's loader says why.
       }
     }
   }
@@ -67,6 +76,12 @@ function loadBlake3(): Blake3Module | undefined {
 }
 
 const sha256Hasher: BlockHasher = (data) => hash('sha256', data, 'buffer').toString('base64url', 0, DIGEST_BYTES);
+
+/** Why BLAKE3's module does not load here; undefined when it does. */
+export function blake3LoadFailure(): unknown {
+  loadBlake3();
+  return blake3Native !== undefined && 'failed' in blake3Native ? blake3Native.failed ?? new Error('unknown') : undefined;
+}
 
 /** The hash a new source uses: BLAKE3 where its native module loads, else SHA-256. */
 export function defaultBlockHash(): BlockHashName {

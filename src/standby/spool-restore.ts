@@ -213,6 +213,7 @@ export async function spoolTreeAt(
     });
   }
   checkTreePaths(tree, meta.name);
+  checkBlockIds(tree, meta.name);
   const pin = { seq: segment.seq, ops: applied };
   // What the source left out then, not today: recorded with the segment (older archives: source.json's).
   const exclude = segment.exclude ?? meta.exclude;
@@ -299,7 +300,7 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
       const { tree, pointMs, exclude, lostAfter } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log, { stopBeforeDamage: options.stopBeforeDamage === true, pin: planned?.pin });
       // A pack missing or cut short is found before the target changes; a block whose bytes
       // are damaged only while it is read, at the cost of reading the data once.
-      await checkTreeData(tree, options.archiveDir, meta);
+      await checkPackExtents(tree, options.archiveDir, meta);
       writing = true;
       const counts = await materialize(tree, exclude, dest, options.filesRoot !== undefined, options.archiveDir, meta, log).catch((err: unknown) => {
         throw restoreIoError(err, meta.name, dest);
@@ -318,24 +319,33 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
 
 const depthOf = (p: string): number => (p === '' ? 0 : p.split('/').length);
 /**
- * Throws SPOOL_DATA_MISSING when a pack the tree needs is missing or ends before the data it
- * needs, SPOOL_JOURNAL when a block id has no known form, and BLOCK_HASH_UNAVAILABLE when this host
- * cannot compute the function an id names: all before the target changes.
+ * Throws SPOOL_JOURNAL when a block id of the tree has no known form, and BLOCK_HASH_UNAVAILABLE
+ * when this host cannot compute the function an id names (BLAKE3 without its module): every
+ * block is checked against its id while restored, so the plan finds this before anything changes.
  */
-async function checkTreeData(tree: SpoolTree, archiveDir: string, meta: SourceMeta): Promise<void> {
-  const needed = new Map<number, { end: number; path: string }>();
+function checkBlockIds(tree: SpoolTree, source: string): void {
   const functions = new Set<BlockHashName>();
   for (const [rel, e] of tree.entries) {
     if (e.kind !== 'file') continue;
-    e.blocks.forEach(([id, pack, offset], i) => {
+    for (const [id] of e.blocks) {
       const name = blockHashOf(id);
-      if (name === undefined) throw new HotspareError('SPOOL_JOURNAL', `the journal of spool source ${meta.name} gives ${rel} a block id of no known form (${String(JSON.stringify(id)).slice(0, 40)}); nothing of the source was changed`, { hint: 'the archive is damaged or was written by another tool: run `hotspare verify`' });
+      if (name === undefined) throw new HotspareError('SPOOL_JOURNAL', `the journal of spool source ${source} gives ${rel} a block id of no known form (${String(JSON.stringify(id)).slice(0, 40)})`, { hint: 'the archive is damaged or was written by another tool: run `hotspare verify`' });
       functions.add(name);
+    }
+  }
+  for (const name of functions) blockHasher(name);
+}
+
+/** Throws SPOOL_DATA_MISSING when a pack the tree needs is missing or ends before the data it needs. */
+async function checkPackExtents(tree: SpoolTree, archiveDir: string, meta: SourceMeta): Promise<void> {
+  const needed = new Map<number, { end: number; path: string }>();
+  for (const [rel, e] of tree.entries) {
+    if (e.kind !== 'file') continue;
+    e.blocks.forEach(([, pack, offset], i) => {
       const end = offset + blockLength(e.size, i, meta.blockBytes);
       if ((needed.get(pack)?.end ?? -1) < end) needed.set(pack, { end, path: rel });
     });
   }
-  for (const name of functions) blockHasher(name);
   for (const [pack, { end, path }] of needed) {
     const found = await stat(join(archiveDir, packPath(meta.name, pack))).then(
       (st) => st.size,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { blockHashOf, blockHasher, blockMatches, defaultBlockHash, simulateBlake3Missing } from '../../src/spool/block-hash.js';
 import { SpoolSyncer, type SpoolTuning } from '../../src/spool/spool-syncer.js';
 import { decodeSegment, journalDir, SPOOL_FORMAT_VERSION, sourceMetaPath, type SourceMeta } from '../../src/spool/spool-format.js';
-import { restoreSpool } from '../../src/standby/spool-restore.js';
+import { restoreSpool, spoolTreeAt } from '../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
@@ -214,6 +214,21 @@ describe('spool block ids', () => {
       const results = await restoreSpool({ archiveDir: archive, filesRoot: restored, logger: silentLogger() });
       expect(results).toMatchObject([{ name: 'feeds', skipCode: 'BLOCK_HASH_UNAVAILABLE' }]);
       expect(await readdir(join(restored, 'feeds'))).toEqual(['mine']);
+      // Promote's plan reads the tree the same way: it knows before the database changes.
+      await expect(spoolTreeAt(archive, await readMeta(archive), undefined, silentLogger())).rejects.toMatchObject({ code: 'BLOCK_HASH_UNAVAILABLE' });
+
+      // A pack of BLAKE3 blocks gone is reported as missing, not only as not checked.
+      const copy = join(dir, 'copy');
+      await cp(archive, copy, { recursive: true });
+      await rm(join(copy, 'files', 'feeds', 'packs', '0000000001.pack'));
+      expect((await verifySpoolArchive(copy, silentLogger())).flatMap((r) => r.problems).join('\n')).toMatch(/pack 1 is missing/);
+
+      // A new source here is named by SHA-256, and says so.
+      const other = join(dir, 'other-archive');
+      const fresh = captureLogger();
+      await pass(src, other, fresh.logger);
+      expect((await readMeta(other)).blockHash).toBe('sha256');
+      expect(fresh.lines().filter((l) => l.code === 'BLOCK_HASH_UNAVAILABLE').map((l) => l.msg)).toEqual([expect.stringContaining('the new source')]);
     } finally {
       back();
     }
