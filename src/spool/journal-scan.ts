@@ -1,6 +1,6 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
-import { decodeSegment, decodeLine, journalDir, journalPath, seqsOf } from './spool-format.js';
+import { decodeSegment, decodeLine, journalDir, journalPath, seqsOf, type JournalLine } from './spool-format.js';
 import { checkpointHead, parseSegment, type ParsedSegment } from './spool-tree.js';
 
 /** A journal segment whose checkpoint verifies; a torn one holds the operations before its first bad record. */
@@ -91,6 +91,48 @@ export async function readSegmentHead(files: ArchiveFiles, name: string, seq: nu
       return head === undefined ? 'unreadable' : { seq, ...head };
     }
     if (more.length < HEAD_READ_BYTES || data.length >= HEAD_BYTES_MAX) return 'unreadable';
+  }
+}
+
+/**
+ * Bytes first read looking for the end of a segment's checkpoint, doubled at every further read
+ * up to the most: a small tree's checkpoint comes in one read, a large one's (tens of MB for
+ * hundreds of thousands of files) in a few, each a round trip on a remote archive.
+ */
+const CHECKPOINT_READ_BYTES_MIN = 64 * 1024;
+const CHECKPOINT_READ_BYTES_MAX = 4 * 1024 * 1024;
+
+/**
+ * A segment's checkpoint alone (its operations neither read nor decoded), for retention: a
+ * segment holds up to DEFAULT_SPOOL_SEGMENT_BYTES_MAX of operations after its checkpoint, which
+ * read and decoded whole held the agent's event loop for most of a second at every new segment.
+ * 'unreadable' when the checkpoint does not verify or ends before its end marker; 'vanished'
+ * when the segment is gone. Other read failures throw.
+ */
+export async function readSegmentCheckpoint(files: ArchiveFiles, name: string, seq: number): Promise<ParsedSegment | 'unreadable' | 'vanished'> {
+  const path = journalPath(name, seq);
+  const lines: JournalLine[] = [];
+  let pending: Buffer = Buffer.alloc(0);
+  for (let offset = 0, chunk = CHECKPOINT_READ_BYTES_MIN; ; chunk = Math.min(2 * chunk, CHECKPOINT_READ_BYTES_MAX)) {
+    const more = await files.readAt(path, offset, chunk).catch(async (err: unknown) => {
+      if ((await files.size(path)) === undefined) return undefined;
+      throw err;
+    });
+    if (more === undefined) return 'vanished';
+    offset += more.length;
+    const data: Buffer = pending.length === 0 ? more : Buffer.concat([pending, more]);
+    let pos = 0;
+    for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a, pos)) {
+      const line = decodeLine(data, pos, nl);
+      if (line === undefined) return 'unreadable';
+      lines.push(line);
+      pos = nl + 1;
+      if (line.op === 'ckpt-end') return parseSegment(seq, lines) ?? 'unreadable';
+      // Anything but the checkpoint's lines before its end marker: no checkpoint.
+      if (lines.length === 1 ? line.op !== 'ckpt' : line.op !== 'ent') return 'unreadable';
+    }
+    pending = data.subarray(pos);
+    if (more.length < chunk) return 'unreadable';
   }
 }
 

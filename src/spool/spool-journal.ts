@@ -1,8 +1,8 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
-import { addRead, listSegments, newestSeq, readSegment, readSegmentHead, type JournalScan, type SegmentHead, type SegmentRead } from './journal-scan.js';
+import { addRead, listSegments, newestSeq, readSegment, readSegmentCheckpoint, readSegmentHead, type JournalScan, type SegmentHead } from './journal-scan.js';
 import { encodeLineText, journalPath, markAppendStart, packDir, packPath, seqsOf } from './spool-format.js';
-import { checkpointHead, SpoolTree, treeFromCheckpoint } from './spool-tree.js';
+import { checkpointHead, SpoolTree, treeFromCheckpoint, type ParsedSegment } from './spool-tree.js';
 
 /**
  * The writing end of one source's journal in one archive: appends operations durably, starts
@@ -191,13 +191,14 @@ export class SpoolJournal {
     const dropped = firstKept === undefined ? [] : seqs.filter((seq) => seq < firstKept.seq);
     if (firstKept === undefined || dropped.length === 0) return;
     const live = new Set<number>([currentPack]);
-    const addRefs = (s: SegmentRead, withOps: boolean): void => {
+    const addRefs = (s: ParsedSegment, withOps: boolean): void => {
       for (const [, e] of s.checkpoint) if (e.kind === 'file') for (const b of e.blocks) live.add(b[1]);
       if (withOps) for (const op of s.ops) if (op.op === 'file') for (const b of op.set) live.add(b[2]);
     };
     let keepFromPack = Infinity;
     if (firstKept.pack !== undefined) {
-      const read = await readSegment(this.files, this.name, firstKept.seq, logger);
+      // Its checkpoint alone: what it and every later segment refer to is there or in a pack from `pack` on.
+      const read = await readSegmentCheckpoint(this.files, this.name, firstKept.seq);
       // Unreadable now (damaged since its first line was read): keep every pack, decide next time.
       if (typeof read === 'string') return;
       addRefs(read, false);
