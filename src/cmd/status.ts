@@ -35,7 +35,10 @@ export function formatReport(r: ArchiveReport): string {
     `  spool sources: ${r.spool.length ? '' : 'none'}`,
     ...r.spool.map((s) => `    ${s.name} (${s.path}): last change ${s.lastChange ?? 'none recorded'}`),
   ];
-  for (const c of r.spoolChecks ?? []) lines.push(`  spool ${c.source}: ${c.problems.length === 0 ? `${c.blocks} blocks verified` : `DAMAGED: ${c.problems.slice(0, 3).join('; ')}`}`);
+  for (const c of r.spoolChecks ?? []) {
+    const verified = c.unchecked === 0 ? `${c.blocks} blocks verified` : `${c.blocks - c.unchecked} blocks verified, ${c.unchecked} NOT CHECKED (named by BLAKE3, whose native module @napi-rs/blake-hash does not load on this host)`;
+    lines.push(`  spool ${c.source}: ${c.problems.length === 0 ? verified : `DAMAGED: ${c.problems.slice(0, 3).join('; ')}`}`);
+  }
   if (r.partialTail) lines.push(`  incomplete transaction at the tail: ${r.partialTail.file}:${r.partialTail.from}..${r.partialTail.to} (not restorable)`);
   if (r.partialBases.length) lines.push(`  interrupted base backups (ignored): ${r.partialBases.join(', ')}`);
   return `${lines.join('\n')}\n`;

@@ -6,7 +6,7 @@ import { UsageError } from './cli-failure.js';
 import { formatReport } from './status.js';
 import { jsonOutput } from './json-output.js';
 
-/** `hotspare verify --archive DIR [--json]`: every CRC32, chain, continuity, base and spool checksum; exit 0 intact, 1 damaged. */
+/** `hotspare verify --archive DIR [--json]`: every CRC32, chain, continuity, base and spool checksum; exit 0 intact, 1 damaged or not all checked. */
 export async function verifyCommand(argv: string[], _logger: Logger): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { archive: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
   if (values.archive === undefined) throw new UsageError('verify needs --archive DIR');
@@ -18,7 +18,9 @@ export async function verifyCommand(argv: string[], _logger: Logger): Promise<nu
     process.stdout.write(
       report.intact
         ? 'verify: intact\n'
-        : report.firstBad === undefined
+        : report.firstBad === undefined && (report.spoolChecks ?? []).every((c) => c.problems.length === 0)
+          ? `verify: NOT VERIFIED: ${report.spoolUnchecked} spool blocks could not be checked on this host (BLAKE3's native module does not load: install hotspare with npm on a platform @napi-rs/blake-hash has a binary for); nothing found damaged\n`
+          : report.firstBad === undefined
           ? `verify: DAMAGED spool data (binlog and base intact; last restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'})\n`
           : `verify: DAMAGED: first bad point ${describeDamage(report.firstBad)}; last good restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'}\n`,
     );

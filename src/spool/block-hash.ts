@@ -64,7 +64,15 @@ function requireBlake3(): Blake3Module {
   return require(PACKAGE) as Blake3Module;
 }
 
+/**
+ * HOTSPARE_BLAKE3=off makes hotspare behave as where the module does not load: an agent names
+ * new sources' blocks by SHA-256 (for standbys still running a hotspare from before BLAKE3,
+ * during an upgrade), and a standby shows what it does without the module.
+ */
+export const BLAKE3_SWITCH = 'HOTSPARE_BLAKE3';
+
 function loadBlake3(): Blake3Module | undefined {
+  if (blake3Native === undefined && process.env[BLAKE3_SWITCH] === 'off') blake3Native = { failed: new Error(`${BLAKE3_SWITCH}=off`) };
   if (blake3Native === undefined) {
     try {
       blake3Native = requireBlake3();

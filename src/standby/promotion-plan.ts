@@ -9,7 +9,7 @@ import { scanArchive, type ArchiveDamage, type CommitPoint } from './archive-sca
 import { checkBaseFiles } from './base-checksums.js';
 import type { ReplayRange } from './binlog-replay.js';
 import type { Logger } from '../platform/logger.js';
-import { isSourceSkip, readSpoolSources, spoolTreeAt, type SpoolPin } from './spool-restore.js';
+import { checkBlockIds, isSourceSkip, readSpoolSources, spoolTreeAt, type SpoolPin } from './spool-restore.js';
 import { StopPointResolver, describeTarget, refuseBeforeArchiveStart, type TargetSpec } from './stop-point.js';
 import type { TargetServer } from './target-server.js';
 import { planPhysicalRestore, type PhysicalRestorePlan, type StreamExtractor } from './physical-restore.js';
@@ -366,12 +366,16 @@ async function planFiles(
   const stopBeforeDamage = target.kind === 'end';
   for (const meta of metas) {
     const found = await spoolTreeAt(archiveRoot, meta, untilMs, logger.child({ source: meta.name }), { stopBeforeDamage }).then(
-      ({ pointMs, pin, lostAfter }) => ({ pointMs, pin, ...(lostAfter === undefined ? {} : { lostAfter }) }),
-      (err: unknown) => {
-        if (isSourceSkip(err)) return { skipped: err.message, skipCode: err.code };
-        throw err;
+      ({ tree, pointMs, pin, lostAfter }) => {
+        // Every block is checked against its id while restored: one this host cannot check
+        // (BLAKE3 without its module) leaves the source as it is, known before anything changes.
+        checkBlockIds(tree, meta.name);
+        return { pointMs, pin, ...(lostAfter === undefined ? {} : { lostAfter }) };
       },
-    );
+    ).catch((err: unknown) => {
+      if (isSourceSkip(err)) return { skipped: err.message, skipCode: err.code };
+      throw err;
+    });
     sources.push({
       name: meta.name,
       restoreTo: filesRoot === undefined ? meta.path : join(filesRoot, meta.name),

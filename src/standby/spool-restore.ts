@@ -213,7 +213,6 @@ export async function spoolTreeAt(
     });
   }
   checkTreePaths(tree, meta.name);
-  checkBlockIds(tree, meta.name);
   const pin = { seq: segment.seq, ops: applied };
   // What the source left out then, not today: recorded with the segment (older archives: source.json's).
   const exclude = segment.exclude ?? meta.exclude;
@@ -300,6 +299,7 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
       const { tree, pointMs, exclude, lostAfter } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log, { stopBeforeDamage: options.stopBeforeDamage === true, pin: planned?.pin });
       // A pack missing or cut short is found before the target changes; a block whose bytes
       // are damaged only while it is read, at the cost of reading the data once.
+      checkBlockIds(tree, meta.name);
       await checkPackExtents(tree, options.archiveDir, meta);
       writing = true;
       const counts = await materialize(tree, exclude, dest, options.filesRoot !== undefined, options.archiveDir, meta, log).catch((err: unknown) => {
@@ -323,7 +323,7 @@ const depthOf = (p: string): number => (p === '' ? 0 : p.split('/').length);
  * when this host cannot compute the function an id names (BLAKE3 without its module): every
  * block is checked against its id while restored, so the plan finds this before anything changes.
  */
-function checkBlockIds(tree: SpoolTree, source: string): void {
+export function checkBlockIds(tree: SpoolTree, source: string): void {
   const functions = new Set<BlockHashName>();
   for (const [rel, e] of tree.entries) {
     if (e.kind !== 'file') continue;

@@ -53,7 +53,12 @@ export interface ArchiveReport {
   /** Each spool source: where it came from and the time of the newest change the archive holds. */
   spool: Array<{ name: string; path: string; lastChange: string | undefined }>;
   /** verify only: each spool source's history and block checksums; problems make the archive damaged. */
-  spoolChecks: Array<{ source: string; blocks: number; problems: string[] }> | undefined;
+  spoolChecks: Array<{ source: string; blocks: number; unchecked: number; problems: string[] }> | undefined;
+  /**
+   * verify only: spool blocks this host could not check (named by BLAKE3, whose native module
+   * does not load here). Not damage, but not verified either: the archive is not reported intact.
+   */
+  spoolUnchecked: number | undefined;
   /** state/last-heard.json: when the agent last heard from the primary (undefined: never written). */
   lastHeard: LastHeardRecord | undefined;
   intact: boolean;
@@ -94,9 +99,10 @@ export async function inspectArchive(root: string, options: { checksums: boolean
   const damagedBase = bases.find((b) => b.problems.length > 0);
   const firstBad = scan.damage ?? scan.earlierDamage ?? (damagedBase !== undefined ? { kind: 'corrupt' as const, file: `base/${damagedBase.id}`, offset: 0, reason: damagedBase.problems.join('; ') } : undefined);
   const spoolChecks = options.checksums
-    ? (await verifySpoolArchive(root, silentLogger())).map((r) => ({ source: r.source, blocks: r.blocks, problems: r.problems }))
+    ? (await verifySpoolArchive(root, silentLogger())).map((r) => ({ source: r.source, blocks: r.blocks, unchecked: r.unchecked, problems: r.problems }))
     : undefined;
   const spoolIntact = spoolChecks === undefined || spoolChecks.every((c) => c.problems.length === 0);
+  const spoolUnchecked = spoolChecks?.reduce((n, c) => n + c.unchecked, 0);
   return {
     archive: root,
     primary: identity.primary,
@@ -122,8 +128,9 @@ export async function inspectArchive(root: string, options: { checksums: boolean
     spoolSources: await files.list('files'),
     spool: await spoolSummaries(root),
     spoolChecks,
+    spoolUnchecked,
     lastHeard: await readLastHeard(root),
-    intact: firstBad === undefined && spoolIntact,
+    intact: firstBad === undefined && spoolIntact && (spoolUnchecked ?? 0) === 0,
   };
 }
 

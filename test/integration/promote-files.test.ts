@@ -202,6 +202,20 @@ describe('promote restores the database and the spool files at the same point', 
     expect(existsSync(join(work, 'hook.out'))).toBe(false);
   });
 
+  it("a standby where BLAKE3's module does not load: the plan leaves the source as it is, and verify says what it could not check", async () => {
+    const env = { ...process.env, HOTSPARE_BLAKE3: 'off' };
+    const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--files-root', join(work, 'no-blake3'), '--dry-run', '--json'], { env });
+    const report = JSON.parse(stdout) as { steps: Array<{ name: string; detail?: string }> };
+    expect(report.steps.find((s) => s.name === 'restore-spool-files')?.detail).toMatch(/gateway left as it is \(.*BLAKE3/);
+    const verified = await execFileAsync('node', [BIN, 'verify', '--archive', archive], { env }).then(
+      () => ({ code: 0, stdout: '' }),
+      (err: { code: number; stdout: string }) => err,
+    );
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toMatch(/spool gateway: 0 blocks verified, \d+ NOT CHECKED/);
+    expect(verified.stdout).toMatch(/verify: NOT VERIFIED: \d+ spool blocks could not be checked/);
+  });
+
   it('--until an instant: the tables and the spool tree are exactly as they were then, and the hook sees that point', async () => {
     const root = join(work, 'at-instant');
     const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--until', new Date(instant.atMs).toISOString(), '--files-root', root, '--json']);
