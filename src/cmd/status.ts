@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { blake3Unavailable } from '../spool/block-hash.js';
 import type { Logger } from '../platform/logger.js';
 import { describeDamage } from '../standby/promotion-plan.js';
 import { inspectArchive, type ArchiveReport } from '../standby/verify-archive.js';
@@ -36,7 +37,7 @@ export function formatReport(r: ArchiveReport): string {
     ...r.spool.map((s) => `    ${s.name} (${s.path}): last change ${s.lastChange ?? 'none recorded'}`),
   ];
   for (const c of r.spoolChecks ?? []) {
-    const verified = c.unchecked === 0 ? `${c.blocks} blocks verified` : `${c.blocks - c.unchecked} blocks verified, ${c.unchecked} NOT CHECKED (named by BLAKE3, whose native module @napi-rs/blake-hash does not load on this host)`;
+    const verified = c.unchecked === 0 ? `${c.blocks} blocks verified` : `${c.blocks - c.unchecked} blocks verified, ${c.unchecked} NOT CHECKED (named by BLAKE3, and ${blake3Unavailable().why})`;
     lines.push(`  spool ${c.source}: ${c.problems.length === 0 ? verified : `DAMAGED: ${c.problems.slice(0, 3).join('; ')}`}`);
   }
   if (r.partialTail) lines.push(`  incomplete transaction at the tail: ${r.partialTail.file}:${r.partialTail.from}..${r.partialTail.to} (not restorable)`);

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { blake3Unavailable } from '../spool/block-hash.js';
 import type { Logger } from '../platform/logger.js';
 import { describeDamage } from '../standby/promotion-plan.js';
 import { inspectArchive } from '../standby/verify-archive.js';
@@ -19,7 +20,7 @@ export async function verifyCommand(argv: string[], _logger: Logger): Promise<nu
       report.intact
         ? 'verify: intact\n'
         : report.firstBad === undefined && (report.spoolChecks ?? []).every((c) => c.problems.length === 0)
-          ? `verify: NOT VERIFIED: ${report.spoolUnchecked} spool blocks could not be checked on this host (BLAKE3's native module does not load: install hotspare with npm on a platform @napi-rs/blake-hash has a binary for); nothing found damaged\n`
+          ? `verify: NOT VERIFIED: ${report.spoolUnchecked} spool blocks could not be checked here (named by BLAKE3, and ${blake3Unavailable().why}; hint: ${blake3Unavailable().fix}); nothing found damaged\n`
           : report.firstBad === undefined
           ? `verify: DAMAGED spool data (binlog and base intact; last restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'})\n`
           : `verify: DAMAGED: first bad point ${describeDamage(report.firstBad)}; last good restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'}\n`,

@@ -67,7 +67,9 @@ function requireBlake3(): Blake3Module {
 /**
  * HOTSPARE_BLAKE3=off makes hotspare behave as where the module does not load: an agent names
  * new sources' blocks by SHA-256 (for standbys still running a hotspare from before BLAKE3,
- * during an upgrade), and a standby shows what it does without the module.
+ * during an upgrade), and a standby shows what it does without the module. For good: a source
+ * keeps the function it was given, and one already on BLAKE3 goes over to SHA-256 (its changed
+ * files shipped whole once).
  */
 export const BLAKE3_SWITCH = 'HOTSPARE_BLAKE3';
 
@@ -84,6 +86,16 @@ function loadBlake3(): Blake3Module | undefined {
 }
 
 const sha256Hasher: BlockHasher = (data) => hash('sha256', data, 'buffer').toString('base64url', 0, DIGEST_BYTES);
+
+/**
+ * Why this host does not compute BLAKE3, and what to do, for messages: the switch when it is
+ * set (a shared environment file could hand the agent's switch to promote), else the module.
+ */
+export function blake3Unavailable(): { why: string; fix: string } {
+  return process.env[BLAKE3_SWITCH] === 'off'
+    ? { why: `${BLAKE3_SWITCH}=off is set`, fix: `unset ${BLAKE3_SWITCH} for this command` }
+    : { why: "BLAKE3's native module (@napi-rs/blake-hash) does not load on this host", fix: 'install hotspare with npm on a platform @napi-rs/blake-hash has a binary for (Linux, macOS or Windows on x64 or arm64)' };
+}
 
 /** Why BLAKE3's module does not load here; undefined when it does. */
 export function blake3LoadFailure(): unknown {
@@ -102,10 +114,8 @@ export function blockHasher(name: BlockHashName): BlockHasher {
   const native = loadBlake3();
   if (native === undefined) {
     const cause = blake3Native !== undefined && 'failed' in blake3Native ? blake3Native.failed : undefined;
-    throw new HotspareError('BLOCK_HASH_UNAVAILABLE', 'the spool blocks are named by BLAKE3, and its native module (@napi-rs/blake-hash) does not load on this machine', {
-      cause,
-      hint: 'install hotspare with npm on a platform @napi-rs/blake-hash has a binary for (Linux, macOS or Windows on x64 or arm64), so its optional platform package is installed',
-    });
+    const { why, fix } = blake3Unavailable();
+    throw new HotspareError('BLOCK_HASH_UNAVAILABLE', `the spool blocks are named by BLAKE3, and ${why}`, { cause, hint: fix });
   }
   return (data) => BLAKE3_PREFIX + native.blake3(data).toString('base64url', 0, DIGEST_BYTES);
 }

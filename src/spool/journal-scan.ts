@@ -112,7 +112,8 @@ const CHECKPOINT_READ_BYTES_MAX = 4 * 1024 * 1024;
 export async function readSegmentCheckpoint(files: ArchiveFiles, name: string, seq: number): Promise<ParsedSegment | 'unreadable' | 'vanished'> {
   const path = journalPath(name, seq);
   const lines: JournalLine[] = [];
-  let pending: Buffer = Buffer.alloc(0);
+  /** The pieces of a line that began in an earlier read (joined once its end arrives: a long line is copied once). */
+  const partial: Buffer[] = [];
   for (let offset = 0, chunk = CHECKPOINT_READ_BYTES_MIN; ; chunk = Math.min(2 * chunk, CHECKPOINT_READ_BYTES_MAX)) {
     const more = await files.readAt(path, offset, chunk).catch(async (err: unknown) => {
       if ((await files.size(path)) === undefined) return undefined;
@@ -120,10 +121,13 @@ export async function readSegmentCheckpoint(files: ArchiveFiles, name: string, s
     });
     if (more === undefined) return 'vanished';
     offset += more.length;
-    const data: Buffer = pending.length === 0 ? more : Buffer.concat([pending, more]);
     let pos = 0;
-    for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a, pos)) {
-      const line = decodeLine(data, pos, nl);
+    for (let nl = more.indexOf(0x0a); nl >= 0; nl = more.indexOf(0x0a, pos)) {
+      let line: JournalLine | undefined;
+      if (partial.length > 0) {
+        const whole = Buffer.concat([...partial.splice(0), more.subarray(pos, nl + 1)]);
+        line = decodeLine(whole, 0, whole.length - 1);
+      } else line = decodeLine(more, pos, nl);
       if (line === undefined) return 'unreadable';
       lines.push(line);
       pos = nl + 1;
@@ -131,7 +135,7 @@ export async function readSegmentCheckpoint(files: ArchiveFiles, name: string, s
       // Anything but the checkpoint's lines before its end marker: no checkpoint.
       if (lines.length === 1 ? line.op !== 'ckpt' : line.op !== 'ent') return 'unreadable';
     }
-    pending = data.subarray(pos);
+    if (pos < more.length) partial.push(more.subarray(pos));
     if (more.length < chunk) return 'unreadable';
   }
 }

@@ -1,6 +1,6 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
-import { blockMatches, canCheckBlock } from './block-hash.js';
+import { blake3Unavailable, blockMatches, canCheckBlock } from './block-hash.js';
 import type { PackWriter } from './pack-writer.js';
 import { blockLength, packDir, packPath, seqsOf, type BlockRef } from './spool-format.js';
 import type { SpoolTree } from './spool-tree.js';
@@ -112,7 +112,7 @@ export async function relocateSparsePacks(
       if (to !== undefined) e.blocks[i] = to;
     }
   }
-  if (unchecked > 0) log.warn({ code: 'BLOCK_HASH_UNAVAILABLE', source: name, blocks: unchecked }, `${unchecked} live spool blocks of ${name} are named by BLAKE3, whose module does not load here: left in their packs`);
+  if (unchecked > 0) log.warn({ code: 'BLOCK_HASH_UNAVAILABLE', source: name, blocks: unchecked, hint: blake3Unavailable().fix }, `${unchecked} live spool blocks of ${name} are named by BLAKE3, and ${blake3Unavailable().why}: left in their packs`);
   log.info({ source: name, packs: [...sparse], blocks: moved.size, bytes: copied }, 'live spool blocks copied out of mostly-dead packs');
   return copied;
 }

@@ -170,8 +170,8 @@ export class SpoolJournal {
    * next one's checkpoint is younger than the retention), then packs no kept segment refers to.
    * What the kept segments refer to is the oldest kept checkpoint's packs and every pack from
    * the one it records on (see rotate), so only the segments' first lines and the oldest kept
-   * segment are read (its operations too: it is read whole), not the operations of the whole
-   * retention; a segment from before `pack` was recorded has all kept segments read, as before.
+   * segment's checkpoint are read, not the operations of the whole retention; a segment from
+   * before `pack` was recorded has all kept segments read, as before.
    */
   async prune(nowMs: number, retentionMs: number, currentPack: number, logger: Logger): Promise<void> {
     const seqs = await listSegments(this.files, this.name);
@@ -200,6 +200,7 @@ export class SpoolJournal {
       // Its checkpoint alone: what it and every later segment refer to is there or in a pack from `pack` on.
       const read = await readSegmentCheckpoint(this.files, this.name, firstKept.seq);
       // Unreadable now (damaged since its first line was read): keep every pack, decide next time.
+      if (read === 'unreadable') logger.error({ code: 'SPOOL_JOURNAL_DAMAGED', source: this.name, segment: firstKept.seq, hint: 'run `hotspare verify` on the archive; retention goes on once the window has moved past the segment' }, `the checkpoint of spool journal segment ${firstKept.seq} does not verify: retention removes nothing until the window has moved past it`);
       if (typeof read === 'string') return;
       addRefs(read, false);
       keepFromPack = firstKept.pack;

@@ -31,7 +31,7 @@ import { errorMessage, HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import { FileReader } from './file-reader.js';
-import { blake3LoadFailure, defaultBlockHash } from './block-hash.js';
+import { blake3LoadFailure, blake3Unavailable, defaultBlockHash } from './block-hash.js';
 import { shipFile } from './file-shipper.js';
 import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
@@ -304,11 +304,11 @@ export class SpoolSyncer {
     }
     this.tuning.blockBytes = meta.blockBytes;
     if (existing === undefined && meta.blockHash === 'sha256') {
-      this.#log.warn({ code: 'BLOCK_HASH_UNAVAILABLE', err: blake3LoadFailure() }, "BLAKE3's native module (@napi-rs/blake-hash) does not load here: the new source's blocks are named by SHA-256, about 4x slower to hash, and stay so");
+      this.#log.warn({ code: 'BLOCK_HASH_UNAVAILABLE', err: blake3LoadFailure(), hint: blake3Unavailable().fix }, `${blake3Unavailable().why}: the new source's blocks are named by SHA-256, about 4x slower to hash, and stay so`);
     } else if (meta.blockHash === 'blake3' && defaultBlockHash() !== 'blake3') {
       // Ids say which function made them, so the history may go on with SHA-256's: changed
       // files are shipped whole once, and nothing is lost.
-      this.#log.warn({ code: 'BLOCK_HASH_UNAVAILABLE' }, 'the source names its blocks by BLAKE3, whose native module does not load here: new blocks are named by SHA-256 from now on (changed files are shipped whole once; the source stays with SHA-256)');
+      this.#log.warn({ code: 'BLOCK_HASH_UNAVAILABLE', hint: blake3Unavailable().fix }, `the source names its blocks by BLAKE3, and ${blake3Unavailable().why}: new blocks are named by SHA-256 from now on (changed files are shipped whole once; the source stays with SHA-256)`);
       meta.blockHash = 'sha256';
     }
     await this.#reader?.close();

@@ -213,7 +213,15 @@ describe('promote restores the database and the spool files at the same point', 
     );
     expect(verified.code).toBe(1);
     expect(verified.stdout).toMatch(/spool gateway: 0 blocks verified, \d+ NOT CHECKED/);
-    expect(verified.stdout).toMatch(/verify: NOT VERIFIED: \d+ spool blocks could not be checked/);
+    expect(verified.stdout).toMatch(/verify: NOT VERIFIED: \d+ spool blocks could not be checked here \(named by BLAKE3, and HOTSPARE_BLAKE3=off is set; hint: unset HOTSPARE_BLAKE3/);
+    const json = await execFileAsync('node', [BIN, 'verify', '--archive', archive, '--json'], { env }).then(
+      () => ({ stdout: '' }),
+      (err: { stdout: string }) => err,
+    );
+    const checked = JSON.parse(json.stdout) as { intact: boolean; spoolUnchecked: number; spoolChecks: Array<{ source: string; problems: string[]; unchecked: number; blocks: number }> };
+    expect(checked.intact).toBe(false);
+    expect(checked.spoolChecks).toEqual([expect.objectContaining({ source: 'gateway', problems: [], unchecked: checked.spoolUnchecked })]);
+    expect(checked.spoolUnchecked).toBeGreaterThan(0);
   });
 
   it('--until an instant: the tables and the spool tree are exactly as they were then, and the hook sees that point', async () => {

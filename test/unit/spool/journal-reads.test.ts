@@ -122,10 +122,13 @@ describe('spool journal reads', () => {
     const root = join(work, 'checkpoint');
     const files = new CountingFiles(root);
     // 6,000 entries (about 1 MB of checkpoint), then 4 MB of operations.
-    const entry = (i: number): SpoolEntry => ({ kind: 'file', mode: 0o644, mtimeNs: `${T0}000000`, ctimeNs: `${T0}000000`, size: 6, ino: i, blocks: [[`hash-${i}`, 1, i * 6]] });
+    const entry = (i: number): SpoolEntry & { kind: 'file' } => ({ kind: 'file', mode: 0o644, mtimeNs: `${T0}000000`, ctimeNs: `${T0}000000`, size: 6, ino: i, blocks: [[`hash-${i}`, 1, i * 6]] });
     const head = [encodeLineText({ op: 'ckpt', t: T0, seq: 1, pack: 2 })];
     for (let i = 0; i < 6000; i++) head.push(encodeLineText({ op: 'ent', path: `d/f${i}`, e: entry(i) }));
-    head.push(encodeLineText({ op: 'ckpt-end', n: 6000 }));
+    // One entry's line longer than several reads: a file of 30,000 blocks.
+    const big: SpoolEntry = { ...entry(6000), size: 30_000 * 65536, blocks: Array.from({ length: 30_000 }, (_, b) => [`hash-big-${b}`, 1, b * 65536] as [string, number, number]) };
+    head.splice(3000, 0, encodeLineText({ op: 'ent', path: 'd/big', e: big }));
+    head.push(encodeLineText({ op: 'ckpt-end', n: 6001 }));
     const ops: string[] = [];
     for (let i = 0, bytes = 0; bytes < 4_000_000; i++) {
       ops.push(encodeLineText({ op: 'rm', t: T0 + 1 + i, path: `d/f${i % 6000}` }));
@@ -138,8 +141,9 @@ describe('spool journal reads', () => {
 
     const read = await readSegmentCheckpoint(files, 's', 1);
     if (typeof read === 'string') throw new Error(read);
-    expect(read.checkpoint.length).toBe(6000);
-    expect(read.checkpoint[5999]).toEqual(['d/f5999', entry(5999)]);
+    expect(read.checkpoint.length).toBe(6001);
+    expect(read.checkpoint[6000]).toEqual(['d/f5999', entry(5999)]);
+    expect(read.checkpoint[2999]).toEqual(['d/big', big]);
     expect(read.ops).toEqual([]);
     expect(read.pack).toBe(2);
     // 64 KiB, 128, 256, 512, 1 MiB: not the 4 MB of operations after.
@@ -152,6 +156,11 @@ describe('spool journal reads', () => {
     const damaged = Buffer.from(head.join('') + ops.join(''));
     damaged[checkpointBytes - 200] = 0x21;
     writeFileSync(path, damaged);
+    expect(await readSegmentCheckpoint(files, 's', 1)).toBe('unreadable');
+    // A first line that is no checkpoint's, and an end marker counting other than the entries.
+    writeFileSync(path, [encodeLineText({ op: 'rm', t: T0, path: 'x' }), ...head.slice(1)].join(''));
+    expect(await readSegmentCheckpoint(files, 's', 1)).toBe('unreadable');
+    writeFileSync(path, [...head.slice(0, -1), encodeLineText({ op: 'ckpt-end', n: 5 })].join(''));
     expect(await readSegmentCheckpoint(files, 's', 1)).toBe('unreadable');
     rmSync(path);
     expect(await readSegmentCheckpoint(files, 's', 1)).toBe('vanished');
