@@ -8,6 +8,20 @@ import type { Logger } from '../../platform/logger.js';
  */
 const SERVER_ACCOUNTS = new Set(["'mariadb.sys'@'localhost'", "'PUBLIC'@''"]);
 
+/** ER_PASSWORD_NO_MATCH: SHOW CREATE USER of an account the server's privilege tables hold but it does not use. */
+const ER_PASSWORD_NO_MATCH = 1133;
+
+/**
+ * Whether a server with skip_name_resolve on ignores accounts of this host: it matches clients
+ * by address only, so a host that is a name (not localhost, an IPv4 or IPv6 address or a
+ * pattern) is dropped when the privileges load ("entry ignored in --skip-name-resolve mode").
+ */
+export function hostIgnoredWithoutNameResolve(host: string): boolean {
+  if (host === '' || host === 'localhost' || /[%_]/.test(host)) return false;
+  if (/^[0-9.]+(\/[0-9.]+)?$/.test(host) || host.includes(':')) return false;
+  return true;
+}
+
 /** Quotes an account name part as SHOW CREATE USER and SHOW GRANTS take it. */
 function part(text: string): string {
   return `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
@@ -30,6 +44,9 @@ export async function dumpAccounts(conn: Connection, log: Logger): Promise<strin
     log.warn({ code: 'BASE_ACCOUNTS', err: errorMessage(err) }, 'cannot list the primary\'s accounts; the base holds none (create them on the standby)');
     return '';
   }
+  const skipNameResolve = await conn
+    .query<RowDataPacket[]>('SELECT @@skip_name_resolve AS s')
+    .then(([r]) => String(r[0]?.['s'] ?? '0') === '1', () => false);
   const creates: string[] = [];
   const grants: string[] = [];
   const defaults: string[] = [];
@@ -56,7 +73,13 @@ export async function dumpAccounts(conn: Connection, log: Logger): Promise<strin
         else if (statement !== '') grants.push(`${withoutAuthentication(statement)};`);
       }
     } catch (err) {
-      log.warn({ code: 'BASE_ACCOUNT_SKIPPED', account: `${user}@${host}`, err: errorMessage(err) }, `account ${user}@${host} left out of the base: the primary could not describe it`);
+      if (!role && skipNameResolve && (err as { errno?: number }).errno === ER_PASSWORD_NO_MATCH && hostIgnoredWithoutNameResolve(host)) {
+        // Dead on the primary (a host-named root that mariadb-install-db made, say): nothing
+        // anyone could log in with is lost, so no warning at every base.
+        log.info({ code: 'BASE_ACCOUNT_IGNORED', account: `${user}@${host}` }, `account ${user}@${host} left out of the base: the primary ignores it (skip_name_resolve is on, and its host is a name)`);
+      } else {
+        log.warn({ code: 'BASE_ACCOUNT_SKIPPED', account: `${user}@${host}`, err: errorMessage(err) }, `account ${user}@${host} left out of the base: the primary could not describe it`);
+      }
     }
   }
   return ['-- hotspare base backup: the primary\'s accounts and grants', ...creates, ...grants, ...defaults, ''].join('\n');
