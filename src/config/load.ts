@@ -170,7 +170,9 @@ function overlaps(a: string, b: string): boolean {
  * Each file replica's archive, the state folder and each spool source must be folders of their
  * own: two replicas on one archive would both append to its binlog files (one process holds its
  * lock), and a spool source holding an archive would ship the archive into itself. Two remote
- * replicas on one receiver would replace each other's session without end.
+ * replicas on one receiver would replace each other's session without end. Two spool sources
+ * may nest only when the outer one's excludes leave the inner out: else the same files are
+ * archived twice, and restored twice at promotion, each source deleting what the other wrote.
  */
 function checkSeparate(replicas: readonly ReplicaDefinition[], spool: readonly SpoolSource[], stateDir: string): void {
   const folders: Array<{ field: string; what: string; path: string }> = [{ field: 'stateDir', what: 'the state folder', path: realPathOf(stateDir) }];
@@ -189,16 +191,25 @@ function checkSeparate(replicas: readonly ReplicaDefinition[], spool: readonly S
       addresses.set(r.address, r.name);
     }
   }
+  const sources: Array<{ name: string; path: string; excluded: (rel: string) => boolean }> = [];
+  /** Whether `inner`, a folder inside `outer`, is left out by the excludes of the source at `outer`. */
+  const leftOut = (outer: string, excluded: (rel: string) => boolean, inner: string): boolean => {
+    // The folder or one of its parents inside the source matches an exclude glob: not shipped.
+    const rel = relative(outer, inner).split(sep);
+    return rel[0] !== '..' && rel[0] !== '' && rel.some((_, i) => excluded(rel.slice(0, i + 1).join('/')));
+  };
   for (const [index, source] of spool.entries()) {
     const path = realPathOf(source.path);
     const excluded = excludeMatcher(source.exclude);
     for (const other of folders) {
-      if (!overlaps(path, other.path)) continue;
-      // A folder inside the source that its exclude globs leave out (the folder or a parent) is not shipped.
-      const rel = relative(path, other.path).split(sep);
-      if (rel[0] !== '..' && rel[0] !== '' && rel.some((_, i) => excluded(rel.slice(0, i + 1).join('/')))) continue;
+      if (!overlaps(path, other.path) || leftOut(path, excluded, other.path)) continue;
       throw new ConfigError(`spool[${index}].path`, `${source.path} is, holds or lies inside ${other.what} (${other.path}): the spool would ship the archive or agent state into itself (exclude it, or use separate folders)`);
     }
+    for (const other of sources) {
+      if (!overlaps(path, other.path) || leftOut(path, excluded, other.path) || leftOut(other.path, other.excluded, path)) continue;
+      throw new ConfigError(`spool[${index}].path`, `${source.path} is, holds or lies inside spool source ${JSON.stringify(other.name)} (${other.path}): its files would be archived and restored twice (exclude the inner folder from the outer source, or use separate folders)`);
+    }
+    sources.push({ name: source.name, path, excluded });
   }
 }
 

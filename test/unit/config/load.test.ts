@@ -101,6 +101,9 @@ describe('agent config', () => {
       ['same-dump-id', { replicas: [file('a', '/mnt/a'), { ...file('b', '/mnt/b'), serverId: 4242 }] }, /^replicas\[1\]\.serverId: dump id 4242 is also replica "a"'s/],
       ['heartbeat', { binlog: { heartbeatPeriodMs: 10_000, idleTimeoutMs: 5_000 } }, /^binlog\.heartbeatPeriodMs: must be below binlog\.idleTimeoutMs/],
       ['retry', { binlog: { retryDelayMsMin: 5_000, retryDelayMsMax: 1_000 } }, /^binlog\.retryDelayMsMin: must not be above/],
+      ['spool-nested', { spool: [{ name: 'inner', path: join(folder, 'real', 'spool') }, { name: 'outer', path: join(folder, 'real') }] }, /^spool\[1\]\.path: .* lies inside spool source "inner" .* archived and restored twice/],
+      ['spool-same', { spool: [{ name: 'a', path: join(folder, 'real') }, { name: 'b', path: join(folder, 'link') }] }, /^spool\[1\]\.path: /],
+      ['spool-nested-other-excluded', { spool: [{ name: 'outer', path: join(folder, 'real'), exclude: ['log/**'] }, { name: 'inner', path: join(folder, 'real', 'spool') }] }, /^spool\[1\]\.path: /],
     ];
     for (const [name, change, message] of cases) {
       expect(() => loadAgentConfig(write(`overlap-${name}.json`, { ...base, ...change })), name).toThrowError(message);
@@ -108,5 +111,10 @@ describe('agent config', () => {
     // An archive inside a spool source that the source's exclude leaves out is fine.
     const excluded = loadAgentConfig(write('overlap-excluded.json', { ...base, replicas: [file('a', join(folder, 'real', 'archive'))], spool: [{ name: 's', path: join(folder, 'real'), exclude: ['archive'] }] }));
     expect(excluded.spool).toHaveLength(1);
+    // Nested spool sources are fine when the outer one leaves the inner out (the contract's example, either order).
+    for (const order of [0, 1]) {
+      const pair = [{ name: 'spool', path: join(folder, 'real', 'spool') }, { name: 'config', path: join(folder, 'real'), exclude: ['log/**', 'spool/**'] }];
+      expect(loadAgentConfig(write(`overlap-spool-excluded-${order}.json`, { ...base, spool: order === 0 ? pair : pair.reverse() })).spool).toHaveLength(2);
+    }
   });
 });
