@@ -5,8 +5,8 @@ import { UsageError, reportFailure } from './cli-failure.js';
 const USAGE = `hotspare: continuous binlog and spool archiving, standby promotion, lag monitoring
 
   hotspare agent   --config FILE                      (primary) stream binlog and spool to every replica
-  hotspare receive --archive DIR --listen HOST:PORT --token-file FILE [--tls-cert F --tls-key F] [--http HOST:PORT]
-  hotspare base    --config FILE [--replica NAME] [--method physical|logical]   (primary) take a base backup now
+  hotspare receive --archive DIR --listen HOST:PORT --token-file FILE [--tls-cert F --tls-key F] [--http HOST:PORT] [--allow-plaintext]
+  hotspare base    --config FILE [--replica NAME] [--method physical|logical] [--json]   (primary) take a base backup now
   hotspare promote --archive DIR --target MYSQL_URL [--until TIME | --until-gtid GTID | --until-position FILE:POS]
                    [--files-root DIR] [--dry-run] [--json] [--replace]
                    [--target-datadir DIR --target-start CMD]   (a physical base: replace the target's datadir)
