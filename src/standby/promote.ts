@@ -159,62 +159,65 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
         changed = true;
       }
     }
-    // Events stay off while the data is made the primary's (from a physical base the server has
-    // just started on the restored datadir: an event due in that moment may have run).
-    const scheduler = await server.pauseEventScheduler();
-    if (scheduler.paused) log.info('event scheduler off during the restore and replay');
-    const packet = await server.raiseMaxAllowedPacket().catch(async (err: unknown) => {
-      await scheduler.restore().catch(() => undefined);
-      throw err;
-    });
-    if (packet.raised) log.info({ was: packet.was }, 'max_allowed_packet raised to 1 GiB during the restore and replay');
-    // The operator's settings, put back however the promotion ends.
-    const restoreSettings = async (): Promise<void> => {
-      await scheduler.restore().catch((err: unknown) => log.error({ err }, 'could not turn the event scheduler back on; SET GLOBAL event_scheduler = ON on the target'));
-      await packet.restore().catch((err: unknown) => log.error({ err }, `could not put max_allowed_packet back; SET GLOBAL max_allowed_packet = ${packet.was} on the target`));
+    // The target's settings this promotion changes for the restore and replay, put back however
+    // it ends: on success, on failure, and when interrupted (Ctrl-C, a service manager's
+    // SIGTERM) at any moment from the first change, the base restore included. A server left
+    // with innodb_flush_log_at_trx_commit at 2 would be promoted later with commits that are not
+    // durable one by one (and the next promote would take 2 for the operator's own choice); one
+    // left with its event scheduler off runs no events.
+    const held: Array<{ what: string; hint: string; restore: () => Promise<void> }> = [];
+    /** The change under way, if any: an interruption waits for it, so that it is put back too. */
+    let changing: Promise<unknown> = Promise.resolve();
+    const hold = <T extends { restore: () => Promise<void> }>(what: string, hint: (h: T) => string, change: Promise<T>): Promise<T> => {
+      const recorded = change.then((h) => {
+        held.push({ what, hint: hint(h), restore: h.restore });
+        return h;
+      });
+      changing = recorded.catch(() => undefined);
+      return recorded;
     };
+    const putBack = async (): Promise<void> => {
+      for (const h of held.splice(0).reverse()) await h.restore().catch((err: unknown) => log.error({ err }, `could not put ${h.what} back; ${h.hint}`));
+    };
+    const interrupted = (signal: NodeJS.Signals): void => {
+      log.warn({ signal }, "interrupted during the restore or replay; putting the target's settings back before exiting");
+      void changing
+        .then(putBack)
+        .finally(() => {
+          // The default action now: the process ends as the signal asked.
+          process.off('SIGINT', interrupted);
+          process.off('SIGTERM', interrupted);
+          process.kill(process.pid, signal);
+        });
+    };
+    process.once('SIGINT', interrupted);
+    process.once('SIGTERM', interrupted);
     try {
+      // Events stay off while the data is made the primary's (from a physical base the server has
+      // just started on the restored datadir: an event due in that moment may have run).
+      const scheduler = await hold('the event scheduler', () => 'SET GLOBAL event_scheduler = ON on the target', server.pauseEventScheduler());
+      if (scheduler.paused) log.info('event scheduler off during the restore and replay');
+      const packet = await hold('max_allowed_packet', (h) => `SET GLOBAL max_allowed_packet = ${h.was} on the target`, server.raiseMaxAllowedPacket());
+      if (packet.raised) log.info({ was: packet.was }, 'max_allowed_packet raised to 1 GiB during the restore and replay');
       await withClientDefaultsFile(options.credentials, async (defaultsFile) => {
         changed = true;
         if (physical === undefined) await restoreBase(options.archiveRoot, base, defaultsFile, log);
         log.info({ base: base.id }, 'base restored');
         // The replayed commits are made durable once, at the end, not one by one (a failed replay
         // is done again from the base).
-        const flush = await server.relaxCommitFlush();
-        // Interrupted (Ctrl-C, a service manager's SIGTERM), the setting is put back before the
-        // process ends: a server left at 2 would be promoted later with commits that are not
-        // durable one by one, and the next promote would take 2 for the operator's own choice.
-        const interrupted = (signal: NodeJS.Signals): void => {
-          log.warn({ signal }, 'interrupted during the replay; putting innodb_flush_log_at_trx_commit back before exiting');
-          void flush
-            .restore()
-            .catch((restoreErr: unknown) => log.error({ err: restoreErr }, 'could not put innodb_flush_log_at_trx_commit back; set it on the target by hand'))
-            .then(restoreSettings)
-            .finally(() => {
-              // The default action now: the process ends as the signal asked.
-              process.off('SIGINT', interrupted);
-              process.off('SIGTERM', interrupted);
-              process.kill(process.pid, signal);
-            });
-        };
-        process.once('SIGINT', interrupted);
-        process.once('SIGTERM', interrupted);
-        try {
-          await replayBinlog(options.archiveRoot, plan.replay, defaultsFile);
-        } catch (err) {
-          // The replay's own error is the one to report; the setting is put back if the server lets us.
-          await flush.restore().catch((restoreErr: unknown) => log.warn({ err: restoreErr }, 'could not put innodb_flush_log_at_trx_commit back after the failed replay'));
-          throw err;
-        } finally {
-          process.off('SIGINT', interrupted);
-          process.off('SIGTERM', interrupted);
-        }
+        const flush = await hold('innodb_flush_log_at_trx_commit', () => 'set it on the target by hand', server.relaxCommitFlush());
+        await replayBinlog(options.archiveRoot, plan.replay, defaultsFile);
+        // Put back here, not with the others: a server that would stay at 2 fails the promotion.
+        const at = held.findIndex((h) => h.restore === flush.restore);
+        if (at >= 0) held.splice(at, 1);
         await flush.restore();
         log.info({ stopAt: plan.stopAt }, 'binlog replayed');
       });
     } finally {
+      process.off('SIGINT', interrupted);
+      process.off('SIGTERM', interrupted);
       // The operator's settings, whether the promotion got this far or failed on the way.
-      await restoreSettings();
+      await putBack();
     }
     // Each source as of the point the plan found before the replay: a receiver still running
     // may have recorded later changes since, whose transactions the replay did not include.

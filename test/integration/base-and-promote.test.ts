@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -396,5 +396,35 @@ describe('base backup and promotion to any point', () => {
     expect(stdout).toMatch(/base backups:/);
     expect(stdout).toMatch(/latest restorable: \d{4}-/);
     expect(stdout).toMatch(/gaps\/damage: none/);
+  });
+
+  it("SIGTERM during the base restore: the target's event scheduler and max_allowed_packet are put back before the command ends; a promote after completes", async () => {
+    await standbyConn.query('SET GLOBAL event_scheduler = ON');
+    const [[before]] = (await standbyConn.query('SELECT @@global.max_allowed_packet AS p')) as [RowDataPacket[], unknown];
+    const child = spawn('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    // The first change is made (and logged) while the restore has not begun: the signal lands
+    // during the restore of the base (tens of MB of rows), never after it.
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('event scheduler off during the restore and replay')) resolve();
+      });
+      void exited.then(() => reject(new Error(`promote ended before its first change: ${stderr.slice(-2000)}`)));
+    });
+    child.kill('SIGTERM');
+    const ended = await exited;
+    expect(ended.signal).toBe('SIGTERM');
+    expect(stderr).toContain("interrupted during the restore or replay; putting the target's settings back");
+    expect(stderr).not.toContain('base restored');
+    const [[after]] = (await standbyConn.query('SELECT @@global.event_scheduler AS e, @@global.max_allowed_packet AS p')) as [RowDataPacket[], unknown];
+    expect(String(after?.['e'])).toBe('ON');
+    expect(Number(after?.['p'])).toBe(Number(before?.['p']));
+
+    // The half-restored target promoted again, whole.
+    await standbyConn.query('SET GLOBAL event_scheduler = OFF');
+    await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace']);
+    expect(await tableChecksums(standbyConn)).toEqual(sums.end);
   });
 });
