@@ -67,6 +67,18 @@ export async function readSegment(files: ArchiveFiles, name: string, seq: number
   return { ...parsed, goodBytes, torn, damaged, bytes: data.length };
 }
 
+/**
+ * `length` bytes of segment file `path` from `offset` (fewer at its end); undefined when the
+ * segment is gone (retention removed it meanwhile). Any other failure (EIO, a dropped link)
+ * throws: it must not pass for a removal, or a prune would drop the segment before it as well.
+ */
+async function readSegmentAt(files: ArchiveFiles, path: string, offset: number, length: number): Promise<Buffer | undefined> {
+  return files.readAt(path, offset, length).catch(async (err: unknown) => {
+    if ((await files.size(path)) === undefined) return undefined;
+    throw err;
+  });
+}
+
 /** Bytes read at a time looking for a segment's first line (a ckpt line with a long exclude list may need more). */
 const HEAD_READ_BYTES = 16 * 1024;
 /** A first line longer than this is not a checkpoint's. */
@@ -77,12 +89,7 @@ export async function readSegmentHead(files: ArchiveFiles, name: string, seq: nu
   const path = journalPath(name, seq);
   let data = Buffer.alloc(0);
   for (;;) {
-    const more = await files.readAt(path, data.length, HEAD_READ_BYTES).catch(async (err: unknown) => {
-      // Gone (retention removed it meanwhile), or a failure (EIO, a dropped link) that must
-      // not pass for a removal: a prune would then drop the segment before it as well.
-      if ((await files.size(path)) === undefined) return undefined;
-      throw err;
-    });
+    const more = await readSegmentAt(files, path, data.length, HEAD_READ_BYTES);
     if (more === undefined) return 'vanished';
     data = Buffer.concat([data, more]);
     const nl = data.indexOf(0x0a);
@@ -115,10 +122,7 @@ export async function readSegmentCheckpoint(files: ArchiveFiles, name: string, s
   /** The pieces of a line that began in an earlier read (joined once its end arrives: a long line is copied once). */
   const partial: Buffer[] = [];
   for (let offset = 0, chunk = CHECKPOINT_READ_BYTES_MIN; ; chunk = Math.min(2 * chunk, CHECKPOINT_READ_BYTES_MAX)) {
-    const more = await files.readAt(path, offset, chunk).catch(async (err: unknown) => {
-      if ((await files.size(path)) === undefined) return undefined;
-      throw err;
-    });
+    const more = await readSegmentAt(files, path, offset, chunk);
     if (more === undefined) return 'vanished';
     offset += more.length;
     let pos = 0;
