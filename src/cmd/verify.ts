@@ -12,6 +12,7 @@ export async function verifyCommand(argv: string[], _logger: Logger): Promise<nu
   const { values } = parseArgs({ args: argv, options: { archive: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
   if (values.archive === undefined) throw new UsageError('verify needs --archive DIR');
   const report = await inspectArchive(values.archive, { checksums: true });
+  const noBlake3 = blake3Unavailable();
   if (values.json === true) process.stdout.write(jsonOutput(report));
   else {
     process.stdout.write(formatReport(report));
@@ -20,7 +21,7 @@ export async function verifyCommand(argv: string[], _logger: Logger): Promise<nu
       report.intact
         ? 'verify: intact\n'
         : report.firstBad === undefined && (report.spoolChecks ?? []).every((c) => c.problems.length === 0)
-          ? `verify: NOT VERIFIED: ${report.spoolUnchecked} spool blocks could not be checked here (named by BLAKE3, and ${blake3Unavailable().why}; hint: ${blake3Unavailable().fix}); nothing found damaged\n`
+          ? `verify: NOT VERIFIED: ${report.spoolUnchecked} spool blocks could not be checked here (named by BLAKE3, and ${noBlake3.why}; hint: ${noBlake3.fix}); nothing found damaged\n`
           : report.firstBad === undefined
           ? `verify: DAMAGED spool data (binlog and base intact; last restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'})\n`
           : `verify: DAMAGED: first bad point ${describeDamage(report.firstBad)}; last good restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'}\n`,

@@ -100,7 +100,7 @@ export function blake3Unavailable(): { why: string; fix: string } {
 /** Why BLAKE3's module does not load here; undefined when it does. */
 export function blake3LoadFailure(): unknown {
   loadBlake3();
-  return blake3Native !== undefined && 'failed' in blake3Native ? blake3Native.failed ?? new Error('unknown') : undefined;
+  return blake3Native !== undefined && 'failed' in blake3Native ? blake3Native.failed : undefined;
 }
 
 /** The hash a new source uses: BLAKE3 where its native module loads, else SHA-256. */
@@ -113,9 +113,8 @@ export function blockHasher(name: BlockHashName): BlockHasher {
   if (name === 'sha256') return sha256Hasher;
   const native = loadBlake3();
   if (native === undefined) {
-    const cause = blake3Native !== undefined && 'failed' in blake3Native ? blake3Native.failed : undefined;
     const { why, fix } = blake3Unavailable();
-    throw new HotspareError('BLOCK_HASH_UNAVAILABLE', `the spool blocks are named by BLAKE3, and ${why}`, { cause, hint: fix });
+    throw new HotspareError('BLOCK_HASH_UNAVAILABLE', `the spool blocks are named by BLAKE3, and ${why}`, { cause: blake3LoadFailure(), hint: fix });
   }
   return (data) => BLAKE3_PREFIX + native.blake3(data).toString('base64url', 0, DIGEST_BYTES);
 }

@@ -31,7 +31,7 @@ import { errorMessage, HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import { FileReader } from './file-reader.js';
-import { blake3LoadFailure, blake3Unavailable, defaultBlockHash } from './block-hash.js';
+import { blake3LoadFailure, blake3Unavailable, defaultBlockHash, type BlockHashName } from './block-hash.js';
 import { shipFile } from './file-shipper.js';
 import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
@@ -270,13 +270,15 @@ export class SpoolSyncer {
   /** Recovers what the archive durably holds for this source and records the source's description. */
   async #open(): Promise<void> {
     const { files, source, clock } = this.options;
-    const meta: SourceMeta = {
+    /** What this host names blocks by: BLAKE3 where its module loads. */
+    const usable = defaultBlockHash();
+    const meta: SourceMeta & { blockHash: BlockHashName } = {
       format: SPOOL_FORMAT_VERSION,
       name: source.name,
       path: source.path,
       exclude: [...source.exclude],
       blockBytes: this.tuning.blockBytes,
-      blockHash: defaultBlockHash(),
+      blockHash: usable,
       retentionSeconds: source.retentionSeconds,
       hooks: source.hooks.map((h) => ({ run: h.run, timeoutSeconds: h.timeoutSeconds })),
     };
@@ -303,17 +305,20 @@ export class SpoolSyncer {
       if (completeFromMs !== undefined) meta.completeFromMs = completeFromMs;
     }
     this.tuning.blockBytes = meta.blockBytes;
-    if (existing === undefined && meta.blockHash === 'sha256') {
-      this.#log.warn({ code: 'BLOCK_HASH_UNAVAILABLE', err: blake3LoadFailure(), hint: blake3Unavailable().fix }, `${blake3Unavailable().why}: the new source's blocks are named by SHA-256, about 4x slower to hash, and stay so`);
-    } else if (meta.blockHash === 'blake3' && defaultBlockHash() !== 'blake3') {
-      // Ids say which function made them, so the history may go on with SHA-256's: changed
-      // files are shipped whole once, and nothing is lost.
-      this.#log.warn({ code: 'BLOCK_HASH_UNAVAILABLE', hint: blake3Unavailable().fix }, `the source names its blocks by BLAKE3, and ${blake3Unavailable().why}: new blocks are named by SHA-256 from now on (changed files are shipped whole once; the source stays with SHA-256)`);
-      meta.blockHash = 'sha256';
+    if (usable === 'sha256') {
+      const { why, fix } = blake3Unavailable();
+      if (existing === undefined) {
+        this.#log.warn({ code: 'BLOCK_HASH_UNAVAILABLE', err: blake3LoadFailure(), hint: fix }, `${why}: the new source's blocks are named by SHA-256, about 4x slower to hash, and stay so`);
+      } else if (meta.blockHash === 'blake3') {
+        // Ids say which function made them, so the history may go on with SHA-256's: changed
+        // files are shipped whole once, and nothing is lost.
+        this.#log.warn({ code: 'BLOCK_HASH_UNAVAILABLE', hint: fix }, `the source names its blocks by BLAKE3, and ${why}: new blocks are named by SHA-256 from now on (changed files are shipped whole once; the source stays with SHA-256)`);
+        meta.blockHash = 'sha256';
+      }
     }
     await this.#reader?.close();
     this.#reader = new FileReader(
-      { blockBytes: meta.blockBytes, blockHash: meta.blockHash ?? 'sha256', readBytes: this.tuning.readBytes, buffers: this.tuning.readBuffers, attempts: this.tuning.readAttempts, endsPerMessage: Math.max(1, Math.floor(this.tuning.readConcurrency / 8)) },
+      { blockBytes: meta.blockBytes, blockHash: meta.blockHash, readBytes: this.tuning.readBytes, buffers: this.tuning.readBuffers, attempts: this.tuning.readAttempts, endsPerMessage: Math.max(1, Math.floor(this.tuning.readConcurrency / 8)) },
       this.tuning.readerIdleMs,
       this.#log,
     );

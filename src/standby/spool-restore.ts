@@ -108,15 +108,16 @@ function parseSourceMeta(text: Buffer, folder: string): SourceMeta {
   } catch (err) {
     throw new HotspareError('SPOOL_META', `files/${folder}/source.json is not valid JSON`, { cause: err, hint: 'the archive is damaged; restart the agent to rewrite it, or remove the source from the archive' });
   }
+  const newer = newerSourceFormat(meta.format);
   const problem =
-    newerSourceFormat(meta.format) ??
+    newer ??
     (meta.name !== folder ? `names the source ${JSON.stringify(meta.name)}, not ${JSON.stringify(folder)}`
     : typeof meta.path !== 'string' || !meta.path.startsWith('/') ? 'has no absolute path'
     : !Array.isArray(meta.exclude) || !Array.isArray(meta.hooks) ? 'lacks its exclude or hooks list'
     : !Number.isInteger(meta.blockBytes) || (meta.blockBytes ?? 0) <= 0 ? 'has no block size'
     : undefined);
   if (problem !== undefined) {
-    const hint = newerSourceFormat(meta.format) !== undefined ? 'upgrade hotspare on this host to the version the agent runs' : 'the archive is damaged or was written by another tool; restart the agent to rewrite it';
+    const hint = newer !== undefined ? 'upgrade hotspare on this host to the version the agent runs' : 'the archive is damaged or was written by another tool; restart the agent to rewrite it';
     throw new HotspareError('SPOOL_META', `files/${folder}/source.json ${problem}`, { hint });
   }
   return meta as SourceMeta;
