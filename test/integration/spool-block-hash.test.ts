@@ -14,6 +14,7 @@ import { checkBlockIds, restoreSpool, spoolTreeAt } from '../../src/standby/spoo
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
+import { syncOnce } from '../support/spool-pass.js';
 import { waitFor } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
@@ -27,23 +28,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** One full pass of a syncer over `src` into `archive`; the bytes it shipped. */
-async function pass(src: string, archive: string, logger = silentLogger(), tuning: Partial<SpoolTuning> = {}): Promise<number> {
-  const syncer = new SpoolSyncer({
-    source: spoolSourceSchema.parse({ name: 'feeds', path: src }),
-    files: new LocalArchiveFiles(archive),
-    logger,
-    clock: systemClock,
-    tuning: { watch: false, ...tuning },
-  });
-  syncer.start();
-  try {
-    await syncer.syncNow();
-    return syncer.snapshot().bytesShippedTotal;
-  } finally {
-    await syncer.stop();
-  }
-}
+/** One full pass over `src` into `archive` (the source is 'feeds'); the bytes it shipped. */
+const pass = (src: string, archive: string, logger = silentLogger(), tuning: Partial<SpoolTuning> = {}): Promise<number> => syncOnce('feeds', src, archive, { logger, tuning });
 
 /** Every block id the source's journal records, in order. */
 async function journalIds(archive: string): Promise<string[]> {

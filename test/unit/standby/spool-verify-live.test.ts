@@ -3,13 +3,10 @@ import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalArchiveFiles } from '../../../src/archive/archive-files.js';
-import { spoolSourceSchema } from '../../../src/config/schema.js';
-import { systemClock } from '../../../src/platform/clock.js';
 import { silentLogger } from '../../../src/platform/logger.js';
-import { SpoolSyncer } from '../../../src/spool/spool-syncer.js';
 import { journalPath, packPath, sourceMetaPath, type SourceMeta } from '../../../src/spool/spool-format.js';
 import { verifySpoolSource } from '../../../src/standby/spool-verify.js';
+import { syncOnce } from '../../support/spool-pass.js';
 
 /**
  * Goal: `hotspare verify` run beside a live agent reports no damage that retention made while
@@ -25,22 +22,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function pass(src: string, archive: string): Promise<void> {
-  const syncer = new SpoolSyncer({
-    source: spoolSourceSchema.parse({ name: 's', path: src }),
-    files: new LocalArchiveFiles(archive),
-    logger: silentLogger(),
-    clock: systemClock,
-    // A new segment after every pass with a change; pack 1 holds only what the first pass wrote.
-    tuning: { watch: false, segmentBytesMax: 1, racyWindowMs: 0 },
-  });
-  syncer.start();
-  try {
-    await syncer.syncNow();
-  } finally {
-    await syncer.stop();
-  }
-}
+// A new segment after every pass with a change; pack 1 holds only what the first pass wrote.
+const pass = (src: string, archive: string): Promise<number> => syncOnce('s', src, archive, { tuning: { segmentBytesMax: 1, racyWindowMs: 0 } });
 
 describe('spool verify beside a running agent', () => {
   it('a pack that retention removed after verify read the journal is no damage; a pack missing while a segment refers to it is', async () => {
