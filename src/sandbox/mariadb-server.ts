@@ -88,13 +88,14 @@ export class MariadbServer {
    * socket and port: what `promote --target-start` runs after it stopped the server. Such a
    * server is not this harness's child; it is found by its pid file (in this harness's own
    * folder, and checked against its command line), so stop, destroy and process exit still
-   * stop it, and only it.
+   * stop it, and only it. `extraArgs` come last, so they override the server's own (say,
+   * `--read-only=OFF` for a standby started with `--read-only=ON`).
    */
-  startCommand(): string {
+  startCommand(options: { extraArgs?: readonly string[] } = {}): string {
     this.#startedByCommand = true;
     liveServers.add(this);
     const quote = (a: string): string => `'${a.replaceAll("'", "'\\''")}'`;
-    return `mariadbd ${this.#launchArgs().map(quote).join(' ')} </dev/null >/dev/null 2>&1 &`;
+    return `mariadbd ${[...this.#launchArgs(), ...(options.extraArgs ?? [])].map(quote).join(' ')} </dev/null >/dev/null 2>&1 &`;
   }
 
   /** The pid of a server a startCommand started, when one runs on this datadir. */

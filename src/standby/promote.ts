@@ -119,10 +119,12 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     // target is read-only from its first change on (a refused or damaged base changes nothing),
     // and the promotion's own sessions (SUPER, or READ_ONLY ADMIN, which setting read_only needs
     // anyway) write on. A failed promotion leaves it read-only.
-    const readOnlyUntilDone = async (): Promise<void> => {
+    /** Makes the target read-only; resolves with whether it already was. */
+    const readOnlyUntilDone = async (): Promise<boolean> => {
       const was = await server.readOnly();
       await server.setReadOnly(true);
       readOnlyWas ??= was;
+      return was;
     };
     if (physical !== undefined) {
       // Prepared beside the datadir while the server still runs: it is down only for the swap.
@@ -142,8 +144,16 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       await swapDatadir(physical);
       log.warn({ datadir: physical.datadir, previous: physical.previous }, 'datadir replaced; the previous one is kept');
       server = await startTarget(physical, connect);
-      // Started from the primary's datadir with its own config: read-only again at once.
-      await readOnlyUntilDone();
+      // Started from the primary's datadir with its own config: read-only again at once. A
+      // server that came up writable could take writes from whoever reached it first until then (a
+      // pool reconnecting as soon as the port answers): say so, since the start command can
+      // close that window and only the operator can change it.
+      if (!(await readOnlyUntilDone())) {
+        log.warn(
+          { code: 'TARGET_STARTED_WRITABLE', hint: 'start the target read-only in --target-start (mariadbd --read-only; with systemd: systemctl set-environment MYSQLD_OPTS=--read-only before the start, unset-environment after; README: physical bases)' },
+          'the target answered writable after its start, until promote made it read-only: an application that reached it first could have written into the restored base',
+        );
+      }
       log.info('target server started on the restored datadir');
     } else {
       await readOnlyUntilDone();

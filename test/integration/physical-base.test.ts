@@ -224,12 +224,16 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
   });
 
   it('promotes to the end from the newest physical base: every table equals the primary, the old datadir is kept', async () => {
-    const { code, stdout, stderr } = await hotspare(['promote', '--archive', archive, '--target', standbyUrl(), '--replace', '--json', '--target-datadir', standby.datadir, '--target-start', standby.startCommand()]);
+    // Started writable (as `systemctl start mariadb` starts a server whose config does not say read-only).
+    const start = standby.startCommand({ extraArgs: ['--read-only=OFF'] });
+    const { code, stdout, stderr } = await hotspare(['promote', '--archive', archive, '--target', standbyUrl(), '--replace', '--json', '--target-datadir', standby.datadir, '--target-start', start]);
     expect(stderr.split('\n').filter((l) => l.includes('"level":50'))).toEqual([]);
     expect(code).toBe(0);
     // Our extractor read the stream (mbstream is only its fallback).
     expect(stderr).toContain('"extractor":"hotspare","msg":"extracting the physical base stream"');
     expect(stderr).not.toContain('mbstream extracts it');
+    // It answered writable before promote made it read-only: promote says so.
+    expect(stderr).toContain('"code":"TARGET_STARTED_WRITABLE"');
     const report = JSON.parse(stdout) as { base: { id: string; method: string }; physical: { previous: string }; lossWindowSeconds: number };
     expect(report.base).toMatchObject({ id: bases[1]?.id, method: 'physical-mariabackup' });
     expect(await standbyChecksums()).toEqual(sums.end);
@@ -246,9 +250,17 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
   it('promotes to an instant recorded during the writes, with --extractor mbstream: exactly the checksums of that instant', async () => {
     const target: TargetSpec = { kind: 'time', atMs: instant.atMs };
     const log = captureLogger();
+    // Started read-only (the standby's own --read-only=ON), as README says an operator's start
+    // command should: no writable window, and the promotion still ends writable.
     const plan = await promoteSandbox(standby, archive, target, { ...physicalTarget(), extractor: 'mbstream', logger: log.logger });
     expect(plan.base.id).toBe(bases[0]?.id);
     expect(log.lines().filter((l) => l.msg === 'extracting the physical base stream').map((l) => l['extractor'])).toEqual(['mbstream']);
+    expect(log.lines().filter((l) => l['code'] === 'TARGET_STARTED_WRITABLE')).toEqual([]);
+    expect(log.lines().some((l) => l.msg === 'target server started on the restored datadir')).toBe(true);
+    const conn = await standby.connect();
+    const [[ro]] = (await conn.query('SELECT @@read_only AS ro')) as [RowDataPacket[], unknown];
+    await conn.end();
+    expect(Number(ro?.['ro'])).toBe(0);
     expect(await standbyChecksums()).toEqual(sums.instant);
     expect(sums.instant).not.toEqual(sums.end);
   });
