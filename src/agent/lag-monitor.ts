@@ -102,6 +102,7 @@ export class LagMonitor {
     this.#head = observation;
     this.#headFailure = undefined;
     for (const { tracker } of this.replicas) {
+      tracker.headObserved(observation.head);
       tracker.timeline.observe(observation.head, observation.checkedAtMs);
       const durable = tracker.snapshot.durable;
       if (durable !== undefined) tracker.timeline.durableAt(durable);

@@ -1,5 +1,5 @@
 import type { DurablePoint } from '../core/binlog-record.js';
-import { HeadTimeline, type BinlogPosition } from '../core/lag.js';
+import { HeadTimeline, compareBinlogPositions, type BinlogPosition } from '../core/lag.js';
 import type { ReplicaEvent, ReplicaState } from '../pipeline/replica-status.js';
 import type { VolumeReading } from '../platform/volume-poller.js';
 
@@ -47,6 +47,17 @@ export class ReplicaTracker {
   #previousFileEnd: BinlogPosition | undefined;
   /** The stream has just (re)connected: its first report starts the backlog the agent missed. */
   #backlogStart = false;
+  /**
+   * Where the backlog found at the last (re)connect ends: the primary's head as last seen when
+   * the stream connected, or at the first head check after it. Everything before it was
+   * written before the stream brought it, so its events' header times date it all through a
+   * catch-up, not only the first event (the marks after that one are receive and head-check
+   * times, which made an hour-old backlog read as seconds once its first event was durable).
+   * Undefined once the stream has reached it: from there events stream live.
+   */
+  #backlogEnd: BinlogPosition | undefined;
+  /** The stream connected before any head was known: the next head check gives #backlogEnd. */
+  #backlogEndFromNextHead = false;
 
   constructor(name: string, startedAtMs = 0) {
     const files = (): ReplicaFilesSnapshot => this.#files();
@@ -66,6 +77,17 @@ export class ReplicaTracker {
     };
   }
 
+  /**
+   * The primary's head, as the head poller read it: the first reading after a (re)connect
+   * is where the backlog ends when the connect found no head known (the agent's start).
+   */
+  headObserved(head: BinlogPosition): void {
+    if (!this.#backlogEndFromNextHead) return;
+    this.#backlogEndFromNextHead = false;
+    const received = this.snapshot.received;
+    if (this.snapshot.connected && (received === undefined || compareBinlogPositions(received, head) < 0)) this.#backlogEnd = head;
+  }
+
   /** Where the `files` counters come from (the replica's spool syncers). */
   attachFiles(read: () => ReplicaFilesSnapshot): void {
     this.#files = read;
@@ -76,6 +98,8 @@ export class ReplicaTracker {
     switch (event.kind) {
       case 'connected':
         this.#backlogStart = true;
+        this.#backlogEnd = this.timeline.furthest;
+        this.#backlogEndFromNextHead = this.#backlogEnd === undefined;
         s.connected = true;
         s.disconnectedSinceMs = undefined;
         s.failure = undefined;
@@ -92,19 +116,24 @@ export class ReplicaTracker {
         const previous = s.received;
         if (previous !== undefined && previous.file !== event.file) this.#previousFileEnd = { file: previous.file, position: previous.position };
         s.received = { file: event.file, position: event.position, atMs: event.atMs };
-        // The first event after a (re)connect was written before the agent saw it if it arrives
-        // well after its header's time (a backlog after a restart or an outage): its header
-        // dates the backlog, or an hour behind would show as seconds. Only that event: later
-        // ones stream live, where a header time is a statement's start (a long transaction, an
-        // upstream's time on a chained replica, SET TIMESTAMP) and would raise false alarms;
-        // near its time the receive time is finer anyway (headers have whole seconds).
+        // An event of the backlog a (re)connect finds (after a restart or an outage) was
+        // written before the agent saw it if it arrives well after its header's time: headers
+        // date the backlog, or an hour behind would show as seconds. The first event of each
+        // report does, while the stream is before the backlog's end (and the first report's
+        // while that end is not known yet). Not later ones: they stream live, where a header
+        // time is a statement's start (a long transaction, an upstream's time on a chained
+        // replica, SET TIMESTAMP, a primary's clock behind the agent's) and would raise false
+        // alarms; near its time the receive time is finer anyway (headers have whole seconds).
         const first = event.first;
+        const end = this.#backlogEnd;
         if (first !== undefined) {
           // The header's time, to the last millisecond of its second (headers have whole seconds).
           const writtenByMs = first.timestampS * 1000 + 999;
-          if (this.#backlogStart && event.atMs - writtenByMs > EVENT_TIME_TRUSTED_AFTER_MS) this.timeline.observe(first, writtenByMs);
+          const inBacklog = this.#backlogStart || (end !== undefined && compareBinlogPositions(first, end) <= 0);
+          if (inBacklog && event.atMs - writtenByMs > EVENT_TIME_TRUSTED_AFTER_MS) this.timeline.observe(first, writtenByMs);
           this.#backlogStart = false;
         }
+        if (end !== undefined && compareBinlogPositions(event, end) >= 0) this.#backlogEnd = undefined;
         this.timeline.observe(event, event.atMs);
         break;
       }

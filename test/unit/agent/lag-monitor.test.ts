@@ -36,6 +36,17 @@ describe('LagMonitor', () => {
     const files = [{ name: 'mysql-bin.000001', sizeBytes: 9_000 }];
     monitor.observeHead({ head: { file: 'mysql-bin.000001', position: 9_000 }, files, expireLogsSeconds: 0, checkedAtMs: 3_600_600 });
     expect(monitor.report(3_601_000).replicas[0]?.binlog.secondsBehind).toBeCloseTo(3_601 - 10.999, 3);
+    // The catch-up goes on: each report's first event is dated by its header while it lies
+    // before the head the first check after the connect saw (9,000), so the lag stays the
+    // backlog's age once the first event is durable (it read ~0.4 s: the receive and
+    // head-check times were all that was left).
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000001', position: 9_000, atMs: 3_600_700, first: { file: 'mysql-bin.000001', position: 5_200, timestampS: 20 } }, 3_600_700);
+    tracker.apply({ kind: 'durable', point: { ...point, position: 5_000, boundaryPosition: 5_000 }, shippedBytes: 0 }, 3_600_800);
+    expect(monitor.report(3_601_000).replicas[0]?.binlog.secondsBehind).toBeCloseTo(3_601 - 20.999, 3);
+    // Past the backlog's end the stream is live: an old header (a long transaction) no longer dates anything.
+    tracker.apply({ kind: 'durable', point: { ...point, position: 9_000, boundaryPosition: 9_000 }, shippedBytes: 0 }, 3_601_000);
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000001', position: 9_500, atMs: 3_602_000, first: { file: 'mysql-bin.000001', position: 9_400, timestampS: 3_500 } }, 3_602_000);
+    expect(monitor.report(3_602_500).replicas[0]?.binlog.secondsBehind).toBeCloseTo(0.5, 3);
     // Streaming near real time, the receive time stays the finer measure.
     const live = new ReplicaTracker('b', 0);
     live.apply({ kind: 'durable', point, shippedBytes: 0 }, 20_000);
