@@ -160,7 +160,7 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
   const { maxLagSeconds, maxLagBytes } = definition.thresholds;
   const durable = s.durable;
   const lag = replicaLag(
-    { durable, firstBeyondMs: tracker.timeline.firstBeyondMs(durable), furthest: tracker.timeline.furthest },
+    { durable, firstBeyondMs: tracker.timeline.firstBeyondMs(durable), furthest: tracker.timeline.furthest, caughtUpAtMs: s.caughtUpAtMs },
     view,
     nowMs,
   );

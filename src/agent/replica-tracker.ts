@@ -17,8 +17,14 @@ export interface ReplicaSnapshot {
   connected: boolean;
   durable: DurablePoint | undefined;
   lastAckAtMs: number | undefined;
-  /** How far the primary's stream to this replica has reached (events or heartbeats). */
-  received: { file: string; position: number; atMs: number } | undefined;
+  /** How far the primary's stream to this replica has reached (events or heartbeats); `idle`: by a heartbeat. */
+  received: { file: string; position: number; atMs: number; idle: boolean } | undefined;
+  /**
+   * The last time a heartbeat (sent only when the primary has nothing newer) said the
+   * primary's binlog ended at or before the replica's durable point: it held everything then.
+   * Lag counts from it when head checks fail while the stream still works.
+   */
+  caughtUpAtMs: number | undefined;
   binlogBytesShipped: number;
   /** Since when the replica has been without a stream (undefined while connected). */
   disconnectedSinceMs: number | undefined;
@@ -67,6 +73,7 @@ export class ReplicaTracker {
       durable: undefined,
       lastAckAtMs: undefined,
       received: undefined,
+      caughtUpAtMs: undefined,
       binlogBytesShipped: 0,
       disconnectedSinceMs: startedAtMs,
       failure: undefined,
@@ -110,12 +117,14 @@ export class ReplicaTracker {
         s.lastAckAtMs = nowMs;
         s.binlogBytesShipped += shippedBetween(before, event.point, this.#previousFileEnd);
         this.timeline.durableAt(event.point);
+        if (s.received?.idle === true && compareBinlogPositions(s.received, event.point) <= 0) s.caughtUpAtMs = s.received.atMs;
         break;
       }
       case 'received': {
         const previous = s.received;
         if (previous !== undefined && previous.file !== event.file) this.#previousFileEnd = { file: previous.file, position: previous.position };
-        s.received = { file: event.file, position: event.position, atMs: event.atMs };
+        s.received = { file: event.file, position: event.position, atMs: event.atMs, idle: event.idle === true };
+        if (event.idle === true && s.durable !== undefined && compareBinlogPositions(event, s.durable) <= 0) s.caughtUpAtMs = event.atMs;
         // An event of the backlog a (re)connect finds (after a restart or an outage) was
         // written before the agent saw it if it arrives well after its header's time: headers
         // date the backlog, or an hour behind would show as seconds. The first event of each

@@ -8,9 +8,11 @@
  *   otherwise now minus the earliest moment at which the primary is known to have held a
  *   byte beyond the durable position (the first observation of the head, or of the
  *   replica's own stream, past that point; see HeadTimeline). When the head is not known
- *   freshly (the primary is unreachable), nothing written since the last successful head
- *   check can be ruled out, so the age counts from that check: it grows for as long as the
- *   agent cannot see the primary.
+ *   freshly (the primary is unreachable, or only the head checks fail), nothing written since
+ *   the later of the last successful head check and the last time the replica's own stream
+ *   was seen at or below its durable point (its heartbeats, sent when the primary has nothing
+ *   newer) can be ruled out, so the age counts from there: it grows for as long as the agent
+ *   cannot see the primary.
  */
 
 /** A place in the primary's binlog: a file and a byte offset in it. */
@@ -150,6 +152,8 @@ export interface ReplicaLagInput {
   firstBeyondMs: number | undefined;
   /** HeadTimeline.furthest: the stream may have seen more than the last head check. */
   furthest: BinlogPosition | undefined;
+  /** The last time the replica's stream was seen at or below its durable point (caught up then). */
+  caughtUpAtMs?: number | undefined;
 }
 
 /** bytesBehind and secondsBehind for one replica, by the definitions at the top of this file. */
@@ -161,7 +165,7 @@ export function replicaLag(input: ReplicaLagInput, primary: PrimaryHeadView, now
   const bytesBehind = end === undefined || durable === undefined ? 0 : bytesBetween(durable, end, primary.files);
   let sinceMs: number | undefined;
   if (input.firstBeyondMs !== undefined) sinceMs = input.firstBeyondMs;
-  else if (!primary.fresh) sinceMs = primary.checkedAtMs ?? primary.sinceMs;
+  else if (!primary.fresh) sinceMs = Math.max(primary.checkedAtMs ?? primary.sinceMs, input.caughtUpAtMs ?? -Infinity);
   // Otherwise the head was just read and nothing seen lies beyond the durable point: caught up.
   const secondsBehind = sinceMs === undefined ? 0 : Math.max(0, nowMs - sinceMs) / 1000;
   return { bytesBehind, secondsBehind };

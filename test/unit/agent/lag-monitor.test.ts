@@ -59,6 +59,29 @@ describe('LagMonitor', () => {
     expect(live.timeline.firstBeyondMs({ file: 'mysql-bin.000001', position: 300 })).toBe(90_100);
   });
 
+  it('head checks failing while the stream\'s heartbeats show the replica caught up: no lag grows; without heartbeats it does', () => {
+    const definition = { name: 'a', type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 64 * 1024 * 1024 } } as unknown as ReplicaDefinition;
+    const tracker = new ReplicaTracker('a', 0);
+    const monitor = new LagMonitor([{ definition, tracker }], { headPollIntervalMs: 500, startedAtMs: 0 });
+    const point = { file: 'mysql-bin.000001', position: 1_000, boundaryFile: 'mysql-bin.000001', boundaryPosition: 1_000, commitTimestampS: 1, gtid: undefined };
+    tracker.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
+    tracker.apply({ kind: 'connected', start: { file: 'mysql-bin.000001', position: 1_000 } }, 1_000);
+    monitor.observeHead({ head: { file: 'mysql-bin.000001', position: 1_000 }, files: [{ name: 'mysql-bin.000001', sizeBytes: 1_000 }], expireLogsSeconds: 0, checkedAtMs: 1_000 });
+    // The head checks fail from here (max_connections reached, say); the dump, already connected, goes on.
+    monitor.headFailed({ code: 'PRIMARY_UNREACHABLE', message: 'too many connections', atMs: 2_000 });
+    for (let at = 2_000; at <= 100_000; at += 1_000) tracker.apply({ kind: 'received', file: 'mysql-bin.000001', position: 1_000, atMs: at, idle: true }, at);
+    const caughtUp = monitor.report(100_400).replicas[0];
+    expect(caughtUp?.binlog.secondsBehind).toBeCloseTo(0.4, 3);
+    expect(caughtUp?.problems).toEqual([]);
+    // An event report (not a heartbeat) at the durable point proves nothing about what came after it.
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000001', position: 1_000, atMs: 101_000 }, 101_000);
+    expect(monitor.report(101_400).replicas[0]?.binlog.secondsBehind).toBeCloseTo(1.4, 3);
+    // The heartbeats stop (the link died silently): the age grows from the last one.
+    const silent = monitor.report(200_000).replicas[0];
+    expect(silent?.binlog.secondsBehind).toBeCloseTo(100, 3);
+    expect(silent?.problems.map((p) => p.code)).toEqual(['LAG_SECONDS']);
+  });
+
   it('a purged binlog file: the advice follows binlog.onPurged (the agent takes the new base itself, or the operator must)', () => {
     const point = { file: 'mysql-bin.000001', position: 500, boundaryFile: 'mysql-bin.000001', boundaryPosition: 500, commitTimestampS: 1, gtid: undefined };
     const files = [{ name: 'mysql-bin.000003', sizeBytes: 1_000 }];
