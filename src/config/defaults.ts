@@ -213,6 +213,20 @@ export const DEFAULT_RECEIVER_UPLOADS_MAX = 8;
  */
 export const DEFAULT_RECEIVER_FILE_QUEUE_BYTES_MAX = 32 * 1024 * 1024;
 /**
+ * A queued file request counts at least this much against DEFAULT_RECEIVER_FILE_QUEUE_BYTES_MAX,
+ * whatever its payload: its request object, arguments and place in the queue cost about that
+ * much memory, so a flood of 9-byte requests is bounded as well as one of large writes (counted
+ * by payload alone, 32 MiB of them was about 3.7 million requests, gigabytes of heap).
+ */
+export const DEFAULT_RECEIVER_FILE_REQUEST_COST_BYTES = 1024;
+/**
+ * The receiver drops a peer that has not taken what it was sent (its socket's send buffer
+ * full, no drain) for this long: one that stops reading would otherwise hold its session, and
+ * the archive, for ever (its answers wait for a drain, its PINGs keep the idle clock fresh).
+ * Generous, so a slow link taking a 1 MiB answer (about 17 KB/s) is not taken for one.
+ */
+export const DEFAULT_RECEIVER_WRITE_STALL_MS = 60_000;
+/**
  * A remote replica's base backup is taken into the agent's stateDir first and uploaded from
  * there (so it survives a link that drops): at most this many bytes of one base are staged.
  */

@@ -16,6 +16,12 @@ export interface WireSocketOptions {
   clock?: Clock;
   /** Told each PING's payload when it has one (the receiver's volume). A throw drops the connection, so it must not throw. */
   onPing?: (payload: Buffer) => void;
+  /**
+   * Drop the peer when what was sent to it has not drained for this long (it stopped
+   * reading); no limit when absent (the agent's side: its receiver pauses reading while its
+   * disk catches up, for as long as that takes).
+   */
+  writeStallMs?: number;
 }
 
 /**
@@ -30,6 +36,8 @@ export class WireSocket {
   #lastSentMs: number;
   #lastReceivedMs: number;
   #paused = false;
+  /** Since when the socket's send buffer has been full without a drain (undefined while it is not). */
+  #stalledSinceMs: number | undefined;
   #closed = false;
   #closeError: Error | undefined;
 
@@ -45,6 +53,7 @@ export class WireSocket {
     socket.on('error', (err) => this.close(err));
     socket.on('end', () => this.close(undefined));
     socket.on('close', () => this.#finish());
+    socket.on('drain', () => (this.#stalledSinceMs = undefined));
     const tick = Math.max(50, Math.min(options.heartbeatIntervalMs, options.idleTimeoutMs) / 4);
     this.#timer = setInterval(() => this.#onTick(), tick);
     this.#timer.unref();
@@ -155,6 +164,18 @@ export class WireSocket {
       );
       return;
     }
+    const stallMs = this.options.writeStallMs;
+    if (stallMs !== undefined && this.socket.writableNeedDrain) {
+      this.#stalledSinceMs ??= now;
+      if (now - this.#stalledSinceMs > stallMs) {
+        this.close(
+          new HotspareError('WIRE_STALLED', `${this.remote} has taken nothing sent to it for ${now - this.#stalledSinceMs} ms`, {
+            hint: 'the peer stopped reading (or the network between stalled); an agent reconnects',
+          }),
+        );
+        return;
+      }
+    } else this.#stalledSinceMs = undefined;
     if (now - this.#lastSentMs >= this.options.heartbeatIntervalMs) this.send(FrameType.PING);
   }
 }

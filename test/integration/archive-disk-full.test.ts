@@ -12,6 +12,13 @@ import { freePort } from '../../src/sandbox/free-port.js';
 import { startAgent } from '../support/agent-harness.js';
 import { ReceiverProcess } from '../support/receiver-process.js';
 import { waitFor } from '../support/wait.js';
+import { connect } from 'node:net';
+import { startReceiver } from '../../src/standby/receiver/receiver.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { encodeFrame, type Frame, FrameDecoder, FrameType, type FrameTypeCode } from '../../src/wire/wire-frame.js';
+import { decodeFileResponse, encodeFileRequest, encodeJson, FileOp, type FileArgs, type FileOpCode, type FileResponse } from '../../src/wire/wire-messages.js';
+import { DEFAULT_WIRE_FRAME_BYTES_MAX, WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
+import { TEST_PRIMARY_IDENTITY as primaryIdentity } from '../support/fixtures.js';
 
 /** Small enough that a few MB of binlog fill it, large enough for the archive's base backup. */
 const SMALL_VOLUME = '3m';
@@ -188,5 +195,61 @@ describe('a full archive volume', () => {
     // With nothing more to acknowledge, the receiver's heartbeats bring its next reading: the
     // agent sees the grown volume without a write.
     await waitFor('the agent to see the grown volume', () => replica('standby').volume?.totalBytes === 64 * 1024 * 1024, 30_000, 100);
+  });
+
+  it('a write that failed for want of room: a later write past the file\'s end is refused (no hole of zeros counted as held); one at its end goes on', async () => {
+    const volume = smallVolume('hole-volume');
+    const token = 'hole-token';
+    const holeReceiver = await startReceiver({ archive: join(volume, 'archive'), listen: { host: '127.0.0.1', port: 0 }, token, logger: silentLogger() });
+    const socket = connect(holeReceiver.address.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const decoder = new FrameDecoder(DEFAULT_WIRE_FRAME_BYTES_MAX);
+    const frames: Frame[] = [];
+    let wake: (() => void) | undefined;
+    socket.on('data', (chunk: Buffer) => {
+      frames.push(...decoder.push(chunk));
+      wake?.();
+    });
+    const next = async (): Promise<Frame> => {
+      while (frames.length === 0) await new Promise<void>((r) => (wake = r));
+      return frames.shift() as Frame;
+    };
+    const send = (type: FrameTypeCode, parts: Buffer[]): void => {
+      for (const b of encodeFrame(type, parts)) socket.write(b);
+    };
+    let id = 1;
+    const ask = async (op: FileOpCode, args: FileArgs, data = Buffer.alloc(0)): Promise<FileResponse> => {
+      send(FrameType.FILE_REQUEST, encodeFileRequest({ id: id++, op, args, data }));
+      const frame = await Promise.race([next(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer to ${op} ${JSON.stringify(args)}; frames ${frames.length}`)), 5_000))]);
+      return decodeFileResponse(frame.payload);
+    };
+    const MiB = 1024 * 1024;
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      send(FrameType.HELLO, [encodeJson({ protocol: WIRE_PROTOCOL_VERSION, token, primary: primaryIdentity, agentId: 'hole-peer' })]);
+      expect((await next()).type).toBe(FrameType.WELCOME);
+      expect((await ask(FileOp.WRITE, { path: 'files/filler', offset: 0 }, Buffer.alloc(MiB, 1))).result.error).toBeUndefined();
+      // x grows a MiB at a time until the volume is full: that write fails (a part of it may have landed).
+      let at = 0;
+      let failed: FileResponse | undefined;
+      for (; at < 4 * MiB && failed === undefined; at += MiB) {
+        const answer = await ask(FileOp.WRITE, { path: 'files/x', offset: at }, Buffer.alloc(MiB, 2));
+        if (answer.result.error !== undefined) failed = answer;
+      }
+      expect(failed?.result.error?.code).toBe('DISK_FULL');
+      // Room again (another file removed): the next piece, past the failed one, would land past what x holds.
+      expect((await ask(FileOp.REMOVE, { path: 'files/filler' })).result.error).toBeUndefined();
+      const held = (await ask(FileOp.SIZE, { path: 'files/x' })).result.size ?? 0;
+      expect(held).toBeLessThan(at);
+      const past = await ask(FileOp.WRITE, { path: 'files/x', offset: at }, Buffer.alloc(4096, 4));
+      expect(past.result.error?.code).toBe('RECEIVER_WRITE_HOLE');
+      expect((await ask(FileOp.SIZE, { path: 'files/x' })).result.size).toBe(held);
+      // Going on from where it ends is fine.
+      expect((await ask(FileOp.WRITE, { path: 'files/x', offset: held }, Buffer.alloc(4096, 5))).result.error).toBeUndefined();
+      expect((await ask(FileOp.SIZE, { path: 'files/x' })).result.size).toBe(held + 4096);
+    } finally {
+      socket.destroy();
+      await holeReceiver.close();
+    }
   });
 });

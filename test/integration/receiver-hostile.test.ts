@@ -255,6 +255,68 @@ describe('receiver against hostile and mistaken peers', () => {
     await old.close().catch(() => undefined);
   });
 
+  it('a token holder that stops reading its answers is dropped after the write-stall limit, freeing the archive for another agent', async () => {
+    const stallArchive = join(dir, 'stall-archive');
+    const stall = await startReceiver({ archive: stallArchive, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, logger: logs.logger, limits: { writeStallMs: 1_000 } });
+    const socket = connect(stall.address.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      const decoder = new FrameDecoder(DEFAULT_WIRE_FRAME_BYTES_MAX);
+      const welcome = new Promise<Frame>((resolve) => socket.on('data', (chunk: Buffer) => decoder.push(chunk).forEach(resolve)));
+      const send = (type: FrameTypeCode, parts: Buffer[]): void => {
+        for (const b of encodeFrame(type, parts)) socket.write(b);
+      };
+      send(FrameType.HELLO, [encodeJson({ protocol: WIRE_PROTOCOL_VERSION, token: TOKEN, primary: primaryA, agentId: 'deaf-peer' })]);
+      expect((await welcome).type).toBe(FrameType.WELCOME);
+      // 16 MiB to read back, then nothing read any more (the socket's buffers fill), while the
+      // peer's own PINGs keep coming: before, its answers waited for a drain for ever, the idle
+      // clock stayed fresh, and the archive stayed its.
+      send(FrameType.FILE_REQUEST, encodeFileRequest({ id: 1, op: FileOp.WRITE, args: { path: 'files/big', offset: 0 }, data: randomBytes(1024 * 1024) }));
+      socket.pause();
+      for (let i = 0; i < 16; i++) send(FrameType.FILE_REQUEST, encodeFileRequest({ id: 10 + i, op: FileOp.READ_AT, args: { path: 'files/big', offset: 0, size: 1024 * 1024 }, data: Buffer.alloc(0) }));
+      const pings = setInterval(() => send(FrameType.PING, []), 200);
+      try {
+        await waitFor('the deaf peer dropped', () => logs.lines().some((l) => String(l['reason'] ?? '').includes('has taken nothing sent to it')), 15_000);
+      } finally {
+        clearInterval(pings);
+      }
+      // Another agent gets the archive.
+      const other = new RemoteTarget({ name: 'other', address: `127.0.0.1:${stall.address.port}`, tokenFile: join(dir, 'token'), logger: logs.logger, agentId: 'other-agent' });
+      const session = await other.open(primaryA);
+      await session.files.putFile('files/other.txt', Buffer.from('mine now'));
+      await session.close();
+      expect(readFileSync(join(stallArchive, 'files', 'other.txt'), 'utf8')).toBe('mine now');
+    } finally {
+      socket.destroy();
+      await stall.close();
+    }
+  });
+
+  it('with every connection slot held by peers without a handshake, the oldest makes room for the agent', async () => {
+    const slotsArchive = join(dir, 'slots-archive');
+    const slots = await startReceiver({ archive: slotsArchive, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, logger: logs.logger, limits: { connectionsMax: 3, handshakeTimeoutMs: 10_000 } });
+    const strays = [0, 1, 2].map(() => connect(slots.address.port, '127.0.0.1'));
+    const strayClosed = strays.map((s) => new Promise<void>((resolve) => s.once('close', () => resolve())));
+    for (const s of strays) s.on('error', () => undefined);
+    try {
+      await Promise.all(strays.map((s) => new Promise<void>((resolve) => s.once('connect', () => resolve()))));
+      await waitFor('three connections open', () => slots.status().then(() => true));
+      const agent = new RemoteTarget({ name: 'agent', address: `127.0.0.1:${slots.address.port}`, tokenFile: join(dir, 'token'), logger: logs.logger, limits: { handshakeTimeoutMs: 3_000 } });
+      const session = await agent.open(primaryA);
+      await session.files.putFile('files/in.txt', Buffer.from('in'));
+      await session.close();
+      expect(readFileSync(join(slotsArchive, 'files', 'in.txt'), 'utf8')).toBe('in');
+      // The oldest stray went; the others were left alone.
+      await strayClosed[0];
+      expect(strays.map((s) => s.destroyed)).toEqual([true, false, false]);
+      expect(logs.lines().some((l) => String(l.msg).includes('dropped the oldest one still without a handshake'))).toBe(true);
+    } finally {
+      for (const s of strays) s.destroy();
+      await slots.close();
+    }
+  });
+
   it('serves GET /status and streams over TLS; refuses plaintext on a public address', async () => {
     const key = join(dir, 'key.pem');
     const cert = join(dir, 'cert.pem');

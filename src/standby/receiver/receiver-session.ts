@@ -3,7 +3,7 @@ import { checkArchivePath, type LocalArchiveFiles } from '../../archive/archive-
 import { BINLOG_FILE_NAME } from '../../archive/archive-layout.js';
 import type { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
 import { crc32 } from '../../core/crc32.js';
-import { DEFAULT_WIRE_FILE_CHUNK_BYTES, DEFAULT_WIRE_FRAME_BYTES_MAX, DEFAULT_WIRE_FRAME_EVENTS_MAX } from '../../config/defaults.js';
+import { DEFAULT_RECEIVER_FILE_REQUEST_COST_BYTES, DEFAULT_WIRE_FILE_CHUNK_BYTES, DEFAULT_WIRE_FRAME_BYTES_MAX, DEFAULT_WIRE_FRAME_EVENTS_MAX } from '../../config/defaults.js';
 import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, CRC32_RESIDUE, eventChecksumValid, readEventHeader } from '../../core/binlog-event.js';
 import type { BinlogRecord, DurablePoint } from '../../core/binlog-record.js';
 import { HotspareError, errorMessage } from '../../core/errors.js';
@@ -70,6 +70,8 @@ export class ReceiverSession {
   lastHeardAtMs: number;
   readonly #subscription: Subscription;
   readonly #uploads = new Map<number, Upload>();
+  /** Files a write failed on in this session: a later write to one may not start past its end. */
+  readonly #failedWrites = new Set<string>();
   #fileQueue: Promise<void> = Promise.resolve();
   /** Payload bytes of the file requests in #fileQueue. */
   #fileQueueBytes = 0;
@@ -108,7 +110,7 @@ export class ReceiverSession {
         return;
       case FrameType.FILE_REQUEST: {
         const request = decodeFileRequest(frame.payload);
-        const bytes = frame.payload.length;
+        const bytes = Math.max(frame.payload.length, DEFAULT_RECEIVER_FILE_REQUEST_COST_BYTES);
         this.#fileQueueBytes += bytes;
         // One queue, in order; an unexpected failure ends the connection rather than leaving
         // every later request of the session unanswered.
@@ -332,11 +334,28 @@ export class ReceiverSession {
         return ok;
       }
       case FileOp.WRITE_AT:
-        await files.writeAt(path(), args.offset ?? 0, data);
+      case FileOp.WRITE: {
+        const target = path();
+        const offset = args.offset ?? 0;
+        // After a failed write to a file (ENOSPC, EIO), a later one past its end would leave a
+        // hole of zeros that SIZE counts as held: the agent resumes an upload at that size.
+        if (this.#failedWrites.has(target)) {
+          const end = (await files.size(target)) ?? 0;
+          if (offset > end) {
+            throw new HotspareError('RECEIVER_WRITE_HOLE', `a write at ${offset} of ${target}, past its end (${end}), after an earlier write to it failed: it would leave a hole`, {
+              hint: 'the agent goes on from the size the standby holds',
+            });
+          }
+        }
+        try {
+          if (op === FileOp.WRITE_AT) await files.writeAt(target, offset, data);
+          else await files.write(target, offset, data);
+        } catch (err) {
+          this.#failedWrites.add(target);
+          throw err;
+        }
         return ok;
-      case FileOp.WRITE:
-        await files.write(path(), args.offset ?? 0, data);
-        return ok;
+      }
       case FileOp.SYNC:
         await files.sync([path()]);
         return ok;

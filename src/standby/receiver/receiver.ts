@@ -14,6 +14,7 @@ import {
   DEFAULT_RECEIVER_UPLOADS_MAX,
   DEFAULT_RECEIVER_FILE_QUEUE_BYTES_MAX,
   DEFAULT_SYNC_BATCH_BYTES_MAX,
+  DEFAULT_RECEIVER_WRITE_STALL_MS,
   DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX,
   DEFAULT_WIRE_FRAME_BYTES_MAX,
   DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS,
@@ -55,6 +56,8 @@ export interface ReceiverLimits {
   uploadsMax: number;
   fileQueueBytesMax: number;
   syncBatchBytesMax: number;
+  /** A peer whose socket has not drained for this long is dropped (DEFAULT_RECEIVER_WRITE_STALL_MS). */
+  writeStallMs: number;
 }
 
 export interface Receiver {
@@ -81,6 +84,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
     uploadsMax: DEFAULT_RECEIVER_UPLOADS_MAX,
     fileQueueBytesMax: DEFAULT_RECEIVER_FILE_QUEUE_BYTES_MAX,
     syncBatchBytesMax: DEFAULT_SYNC_BATCH_BYTES_MAX,
+    writeStallMs: DEFAULT_RECEIVER_WRITE_STALL_MS,
     ...options.limits,
   };
   const log = options.logger.child({ component: 'receiver' });
@@ -130,7 +134,8 @@ function listen(options: ReceiverOptions, limits: ReceiverLimits, log: Logger, a
     options.tls === undefined
       ? createTcpServer(accept)
       : createTlsServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.handshakeTimeoutMs, minVersion: 'TLSv1.2' }, accept);
-  server.maxConnections = limits.connectionsMax;
+  // One over the limit: accept() sees the newcomer and drops a stray to make room for it.
+  server.maxConnections = limits.connectionsMax + 1;
   server.on('tlsClientError', (err: Error, socket: Socket) => {
     log.warn({ peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, reason: err.message }, 'dropped a connection that failed the TLS handshake');
   });
@@ -193,7 +198,8 @@ class Refusal extends Error {
 
 /** The receiver's connections and its one agent session. */
 class ReceiverState {
-  readonly #connections = new Set<WireSocket>();
+  /** Open connections, each with whether its peer has yet to show the token (oldest first). */
+  readonly #connections = new Map<WireSocket, { unproven: () => boolean }>();
   #session: ReceiverSession | undefined;
   #agent: { id: string; remote: string } | undefined;
   /** Handshakes are admitted one at a time, so two agents can never both win. */
@@ -207,6 +213,14 @@ class ReceiverState {
   /** The archive volume as last read: sent to the agent (ACK, WELCOME, PING), so its /lag shows the standby's room. */
   #volume: VolumeReading | undefined;
   readonly #volumePoller: VolumePoller;
+  /**
+   * The archive's files, for every session: a write-back error one session's writes met is
+   * kept there (see LocalArchiveFiles.sync) until a SYNC of that file reports it, also when
+   * the SYNC comes on the agent's next connection. Per session, that error was lost with the
+   * connection, and the next SYNC, through a new descriptor, succeeded (Linux reports a
+   * write-back error once): an acknowledged size with pages that never reached the disk.
+   */
+  readonly #files: LocalArchiveFiles;
 
   constructor(
     private readonly options: ReceiverOptions,
@@ -214,6 +228,7 @@ class ReceiverState {
     private readonly log: Logger,
   ) {
     this.#clock = options.clock ?? systemClock;
+    this.#files = new LocalArchiveFiles(options.archive);
     this.#volumePoller = new VolumePoller({
       path: options.archive,
       intervalMs: DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS,
@@ -247,8 +262,24 @@ class ReceiverState {
     }
     const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const log = this.log.child({ peer });
+    if (this.#connections.size >= this.limits.connectionsMax) {
+      // Full: the oldest peer that has not shown the token makes room. Refusing the newcomer
+      // instead let anyone who reaches the port keep the agent out after a dropped link, by
+      // holding every slot with idle connections renewed before their handshake deadline.
+      const stray = [...this.#connections].find(([, c]) => c.unproven())?.[0];
+      if (stray === undefined) {
+        log.warn(`dropped a connection: ${this.limits.connectionsMax} open, none of them a stray`);
+        socket.destroy();
+        return;
+      }
+      log.warn({ dropped: stray.remote }, `${this.limits.connectionsMax} connections open: dropped the oldest one still without a handshake to make room`);
+      stray.close(wireError('dropped to make room for a newer connection'));
+      this.#connections.delete(stray);
+    }
     let session: ReceiverSession | undefined;
     let handshaking = false;
+    /** The peer showed the token (its admission may still be under way). */
+    let proven = false;
     const handshakeTimer = setTimeout(() => {
       log.warn(`dropped a peer that did not complete the handshake within ${this.limits.handshakeTimeoutMs} ms`);
       wire.close(wireError('handshake timeout'));
@@ -260,6 +291,7 @@ class ReceiverState {
       frameBytesMax: DEFAULT_WIRE_CONTROL_FRAME_BYTES_MAX,
       heartbeatIntervalMs: this.limits.heartbeatIntervalMs,
       idleTimeoutMs: this.limits.idleTimeoutMs,
+      writeStallMs: this.limits.writeStallMs,
       onFrame: (frame: Frame) => {
         if (session !== undefined) {
           this.#lastHeardAtMs = this.#clock.nowMs();
@@ -277,7 +309,10 @@ class ReceiverState {
         // A peer with the token has done its part: the rest (waiting for an earlier admission,
         // the archive's identity, its folders' fsyncs) is our own work, and a slow disk is no
         // reason to drop it. A peer without it stays bound by the deadline (and is refused).
-        if (tokenMatches(this.options.token, hello.token)) clearTimeout(handshakeTimer);
+        if (tokenMatches(this.options.token, hello.token)) {
+          proven = true;
+          clearTimeout(handshakeTimer);
+        }
         this.#admission = this.#admission.then(async () => {
           try {
             session = await this.#admit(hello, wire, log);
@@ -311,7 +346,7 @@ class ReceiverState {
         });
       },
     });
-    this.#connections.add(wire);
+    this.#connections.set(wire, { unproven: () => session === undefined && !proven });
   }
 
   async #admit(hello: Hello, wire: WireSocket, log: Logger): Promise<ReceiverSession> {
@@ -353,7 +388,7 @@ class ReceiverState {
       agentId: hello.agentId,
       wire,
       writer,
-      files: new LocalArchiveFiles(this.options.archive),
+      files: this.#files,
       logger: log,
       pendingBytesMax: this.limits.pendingBytesMax,
       uploadsMax: this.limits.uploadsMax,
@@ -397,7 +432,7 @@ class ReceiverState {
     this.#volumePoller.stop();
     await this.#admission;
     const session = this.#session;
-    for (const wire of this.#connections) wire.close(new HotspareError('RECEIVER_STOPPING', 'the receiver is stopping', { hint: 'the agent reconnects when it is back' }));
+    for (const wire of this.#connections.keys()) wire.close(new HotspareError('RECEIVER_STOPPING', 'the receiver is stopping', { hint: 'the agent reconnects when it is back' }));
     if (session !== undefined) await session.closed;
     // An admission queued meanwhile is refused (closing); wait for it, so nothing holds the
     // archive once this returns.
