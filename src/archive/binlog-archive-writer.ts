@@ -113,6 +113,8 @@ export class BinlogArchiveWriter {
   #dirSyncPending = false;
   /** Earlier files' handles, closed once no written batch of theirs waits for an fsync. */
   #retired: BinlogAppendFile[] = [];
+  /** The binlog file each open handle writes (the current one and the retired ones). */
+  readonly #fileOf = new WeakMap<BinlogAppendFile, string>();
   /** The current file, written under its temporary name until the file before it is durable. */
   #partial: { handle: BinlogAppendFile; from: string; to: string } | undefined;
   #point: DurablePoint | undefined;
@@ -297,6 +299,8 @@ export class BinlogArchiveWriter {
       await this.flush();
     } finally {
       this.#closed = true;
+      // An fsync round outlives a failed flush until it ends: it must not find its files closed.
+      await this.#syncing;
       // After a failure some of these may still wait for an fsync that will never count.
       for (const handle of this.#retired.splice(0)) await handle.close();
       await this.#handle?.close();
@@ -313,7 +317,12 @@ export class BinlogArchiveWriter {
     this.#flushing = Promise.resolve()
       .then(() => this.#drain())
       .catch(async (err: unknown) => {
-        this.#failure = archiveWriteError(err, this.layout.root);
+        this.#failure ??= archiveWriteError(err, this.layout.root);
+        // An fsync round under way (of the batches before the failed one) ends first: its
+        // bytes are durable and it reports them, and only then is the durable end known. Cut
+        // meanwhile, from the point before that round, the file lost bytes the round then
+        // reported durable and put in the checkpoint.
+        await this.#syncing;
         await this.#cutToDurable().catch((cutErr: unknown) => this.#options.logger.warn({ err: cutErr }, 'could not cut the archive file back to its durable end after a failed write'));
         this.#durable.error(this.#failure);
       })
@@ -330,13 +339,20 @@ export class BinlogArchiveWriter {
    * them, and the hole would show only once those pages were evicted.
    */
   async #cutToDurable(): Promise<void> {
-    const handle = this.#handle;
-    if (handle === undefined || this.#file === undefined || this.#partial !== undefined) return;
     const point = this.#point;
-    const durableEnd = point !== undefined && point.file === this.#file ? point.position : BINLOG_FIRST_EVENT_POSITION;
-    if (handle.end <= durableEnd) return;
-    await handle.truncate(durableEnd);
-    await handle.datasync();
+    // Every file still open: the one before a switch may hold bytes its last fsync never
+    // covered. A file still under its temporary name holds nothing that counts (the next
+    // session removes it).
+    for (const handle of [...this.#retired, ...(this.#handle === undefined ? [] : [this.#handle])]) {
+      const file = this.#fileOf.get(handle);
+      if (file === undefined || this.#partial?.handle === handle) continue;
+      const order = point === undefined ? -1 : compareBinlogNames(point.file, file);
+      if (order > 0) continue; // the durable point is in a later file: all of this one is durable
+      const durableEnd = order === 0 && point !== undefined ? point.position : BINLOG_FIRST_EVENT_POSITION;
+      if (handle.end <= durableEnd) continue;
+      await handle.truncate(durableEnd);
+      await handle.datasync();
+    }
   }
 
   async #drain(): Promise<void> {
@@ -365,7 +381,8 @@ export class BinlogArchiveWriter {
   #startSync(): void {
     if (this.#syncing !== undefined) return;
     this.#syncing = (async () => {
-      while (this.#unsynced.length > 0) {
+      // After a failure no new round starts: what is written and not yet durable is cut back.
+      while (this.#unsynced.length > 0 && this.#failure === undefined) {
         const covered = this.#unsynced.splice(0);
         // After a file switch a round covers the old file's last bytes and the new file's
         // first: both are fsynced at once, and nothing of the round counts before both are.
@@ -467,6 +484,7 @@ export class BinlogArchiveWriter {
       // Only the first file of a session starts mid-file (append() refuses any other).
       this.#handle = await BinlogAppendFile.openAt(path, offset, this.#direct);
     }
+    this.#fileOf.set(this.#handle, file);
     this.#file = file;
     this.#writtenEnd = offset;
   }

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nextBinlogName } from '../../../src/archive/archive-layout.js';
 import { BinlogArchiveWriter } from '../../../src/archive/binlog-archive-writer.js';
+import { BinlogAppendFile } from '../../../src/archive/binlog-append-file.js';
 import { compareBinlogPositions } from '../../../src/core/binlog-position.js';
 import { readEventHeader } from '../../../src/core/binlog-event.js';
 import { TransactionTracker } from '../../../src/core/transaction-tracker.js';
@@ -137,6 +138,48 @@ describe('BinlogArchiveWriter tail recovery', () => {
     expect(points.at(-1)).toBe(1659);
     expect([...points].sort((a, b) => a - b)).toEqual(points);
     expect(writer.durablePoint).toMatchObject({ boundaryPosition: 1659, gtid: '0-11-14' });
+  });
+
+  it('a write that fails while the fsync of the batches before it runs: the file keeps what that fsync reports durable', async () => {
+    const { root, path } = archiveWith(1258);
+    // One record per batch, so the second batch is written while the first one's fsync runs.
+    const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock, syncBatchBytesMax: 1 });
+    const points: number[] = [];
+    let failure: unknown;
+    writer.durable$.subscribe({ next: (p) => points.push(p.position), error: (err) => (failure = err) });
+    const proto = BinlogAppendFile.prototype;
+    const append = proto.append;
+    const datasync = proto.datasync;
+    let releaseSync: () => void = () => undefined;
+    const syncGate = new Promise<void>((resolve) => (releaseSync = resolve));
+    let appends = 0;
+    proto.append = function (this: BinlogAppendFile, data: readonly Buffer[]) {
+      appends += 1;
+      if (appends === 2) return Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }));
+      return append.call(this, data);
+    };
+    proto.datasync = async function (this: BinlogAppendFile) {
+      await syncGate;
+      return datasync.call(this);
+    };
+    try {
+      const records = fixtureRecords().filter((r) => r.offset >= 1258);
+      for (const { type: _type, ...record } of records.slice(0, 2)) writer.append(record);
+      // The second write fails while the first batch's fsync waits; then that fsync completes.
+      await waitFor('the failed write', () => appends >= 2, 5_000, 1);
+      setTimeout(releaseSync, 50);
+      await waitFor('the failure reported', () => failure !== undefined, 5_000, 1);
+      await writer.close().catch(() => undefined);
+    } finally {
+      proto.append = append;
+      proto.datasync = datasync;
+    }
+    // Whatever was reported durable, the checkpoint included, is in the file.
+    const size = statSync(path).size;
+    for (const p of points) expect(p).toBeLessThanOrEqual(size);
+    expect(writer.durablePoint?.position ?? 1258).toBeLessThanOrEqual(size);
+    const checkpoint = join(root, 'state', 'binlog-checkpoint.json');
+    if (existsSync(checkpoint)) expect(Number((JSON.parse(readFileSync(checkpoint, 'utf8')) as { position?: number; boundaryPosition?: number }).boundaryPosition ?? 0)).toBeLessThanOrEqual(size);
   });
 
   it('refuses an event that leaves a hole, and a file that skips one', async () => {
