@@ -53,7 +53,7 @@ export interface PromotionPlan {
   /** Replay (or the base alone) ends here: right after `lastTransaction`. */
   stopAt: BinlogPosition;
   lastTransaction: TransactionInfo | undefined;
-  /** Damage or a gap that promotion stopped before (only when the target was the archive's end). */
+  /** Damage or a gap in the archive after the restore point (a promotion to the end is refused when there is one: ARCHIVE_DAMAGED). */
   stoppedBeforeDamage: ArchiveDamage | undefined;
   /** Newer base backups passed over because their files are damaged (`id: problems`). */
   damagedBases: string[];
@@ -153,7 +153,10 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     }
   }
   if (!resolver.settled) {
-    if (scan.damage !== undefined && target.kind !== 'end') unreachable(`the archive is damaged at ${describeDamage(scan.damage)} before it`);
+    // A position at or before the damage is reached by what precedes it, all intact (the point
+    // ARCHIVE_DAMAGED's hint names); any other point past the last intact commit is not.
+    const beforeDamage = scan.damage !== undefined && target.kind === 'position' && compareBinlogPositions(target.at, { file: scan.damage.file, position: scan.damage.offset }) <= 0;
+    if (scan.damage !== undefined && target.kind !== 'end' && !beforeDamage) unreachable(`the archive is damaged at ${describeDamage(scan.damage)} before it`);
     if (target.kind === 'gtid') unreachable('no archived transaction has that GTID');
     if (target.kind === 'time' && target.atMs > newestEventS * 1000) {
       // Past the newest event is still inside the archive when the agent, caught up, heard from
@@ -185,6 +188,17 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     }
   }
 
+  if (target.kind === 'end' && scan.damage !== undefined) {
+    // The end is past the damage: the replay would stop before it and the promotion would
+    // report success without every transaction archived after it (a script that reads the
+    // exit code would take that loss for a complete promotion). Another standby's archive may
+    // hold them intact; taking the loss is a choice the operator makes, with a point.
+    const last = resolver.last;
+    const accept = last === undefined ? '' : `; or take the loss: --until-position ${last.file}:${last.position} (the last intact transaction, committed ${new Date(last.timestampS * 1000).toISOString()})`;
+    throw new HotspareError('ARCHIVE_DAMAGED', `the archive is damaged at ${describeDamage(scan.damage)}: its end cannot be reached, and what was archived after the damage would be lost; nothing was changed`, {
+      hint: `promote from another standby's archive if \`hotspare verify\` finds it intact${accept}`,
+    });
+  }
   refuseBeforeArchiveStart(target, resolver.last, scan.files[0]);
 
   const firstFile = scan.files[0]?.name ?? '';
@@ -270,7 +284,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     stopAt,
     lastTransaction: last === undefined ? undefined : { file: last.file, position: last.position, gtid: last.gtid, commitTime: new Date(last.timestampS * 1000).toISOString() },
     // Only a promotion to the end meets these: one to an earlier point stops before them anyway.
-    stoppedBeforeDamage: atEnd ? scan.damage : undefined,
+    stoppedBeforeDamage: scan.damage,
     partialTailCut: atEnd && scan.damage === undefined ? scan.partialTail : undefined,
     damagedBases,
     lastHeard,

@@ -244,7 +244,7 @@ describe('base backup and promotion to any point', () => {
     expect((await inspectArchive(copy, { checksums: false })).firstBad).toMatchObject({ file: `base/${base?.id}`, reason: expect.stringContaining('missing') });
   });
 
-  it('a flipped byte: verify fails and names it; promote stops before it', async () => {
+  it('a flipped byte: verify fails and names it; promote to the end refuses, changing nothing; the point its hint names restores up to it', async () => {
     const copy = join(work, 'archive-flipped');
     cpSync(archive, copy, { recursive: true });
     const path = join(copy, 'binlog', lastTrxStart.file);
@@ -263,12 +263,21 @@ describe('base backup and promotion to any point', () => {
     expect(verify.stdout).toContain(`first bad point ${lastTrxStart.file}:${lastTrxStart.position}`);
     const report = await inspectArchive(copy, { checksums: true });
     expect(report.firstBad).toMatchObject({ kind: 'corrupt', file: lastTrxStart.file, offset: lastTrxStart.position });
-    const plan = await promoteInto({ kind: 'end' }, copy);
+    // The end lies past the damage: promoting there would report success without the damaged
+    // transaction (a script reading the exit code would not know). Refused before any change.
+    const before = await tableChecksums(standbyConn);
+    const refused = await promoteInto({ kind: 'end' }, copy).then(
+      () => undefined,
+      (err: unknown) => err as HotspareError,
+    );
+    expect(refused?.code).toBe('ARCHIVE_DAMAGED');
+    expect(refused?.message).toContain(`${lastTrxStart.file}:${lastTrxStart.position}`);
+    expect(await tableChecksums(standbyConn)).toEqual(before);
+    // Taking the loss is the operator's choice, with the point the hint names: the last intact transaction.
+    const point = /--until-position (\S+):(\d+)/.exec(refused?.hint ?? '');
+    expect(point?.[1]).toBe(lastTrxStart.file);
+    const plan = await promoteInto({ kind: 'position', at: { file: point?.[1] ?? '', position: Number(point?.[2]) } }, copy);
     expect(plan.stoppedBeforeDamage).toMatchObject({ file: lastTrxStart.file, offset: lastTrxStart.position });
-    // The damaged transaction was archived but is not applied: the loss window runs from the
-    // last applied commit to when the primary was last heard, not 0 as for a whole archive.
-    expect(plan.lastHeard?.caughtUp).toBe(true);
-    expect(plan.lossWindowSeconds).toBe(Math.max(0, Date.parse(plan.lastHeard?.time ?? '') / 1000 - Date.parse(plan.lastTransaction?.commitTime ?? '') / 1000));
     expect(await tableChecksums(standbyConn)).toEqual(sums.beforeLast);
     // An explicit target past the damage is refused.
     await expect(promoteInto({ kind: 'position', at: { file: lastTrxStart.file, position: lastTrxStart.position + 1000 } }, copy)).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE' });
