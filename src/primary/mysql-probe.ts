@@ -77,6 +77,22 @@ export class MysqlProbe {
    * Checks what streaming needs from the primary and returns its identity. Each failure is
    * a HotspareError whose hint says how to fix the server.
    */
+  /**
+   * MariaDB with encrypt_binlog=ON keeps its binlog files encrypted and sends the dump
+   * decrypted, with the file's START_ENCRYPTION event rewritten as an ignorable one (and, on a
+   * start mid-file, with no position): what arrives is not the file's bytes, so no archive of
+   * it can be byte-identical, and that event derails the offsets of a resumed dump.
+   */
+  async #refuseEncryptedBinlog(): Promise<void> {
+    const [row] = await this.#query<RowDataPacket>('SELECT @@global.encrypt_binlog AS enc', 'preflight');
+    const value = String(row?.['enc'] ?? '0');
+    if (value === '1' || value.toUpperCase() === 'ON') {
+      throw new HotspareError('BINLOG_ENCRYPTED', 'the primary encrypts its binlog (encrypt_binlog is ON): the dump sends other bytes than its files hold, which cannot be archived byte for byte', {
+        hint: "set encrypt_binlog=OFF in the server's config and restart it (encrypt the archive volumes instead, e.g. with LUKS)",
+      });
+    }
+  }
+
   async preflight(agentServerIds: readonly number[]): Promise<PrimaryIdentity> {
     const [vars] = await this.#query<RowDataPacket>(
       'SELECT @@log_bin AS logBin, @@binlog_format AS format, @@binlog_checksum AS checksum, @@server_id AS serverId, ' +
@@ -99,6 +115,7 @@ export class MysqlProbe {
         hint: "SET GLOBAL binlog_checksum=CRC32 and add binlog_checksum=CRC32 to the server's config",
       });
     }
+    if (/mariadb/i.test(String(vars['version']))) await this.#refuseEncryptedBinlog();
     const serverId = Number(vars['serverId']);
     if (serverId === 0) {
       throw new HotspareError('SERVER_ID', 'the primary has server_id 0, which cannot serve replicas', {

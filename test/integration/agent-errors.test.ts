@@ -103,6 +103,28 @@ describe('agent refusals', () => {
     }
   });
 
+  it('refuses a primary that encrypts its binlog (its dump is not its files\' bytes), writing nothing', async () => {
+    const keys = join(dir, 'binlog-keys.txt');
+    writeFileSync(keys, `1;${'a1'.repeat(32)}\n`);
+    const encrypted = await MariadbServer.start({
+      serverId: 22,
+      binlog: true,
+      baseDir: join(dir, 'encrypted'),
+      extraArgs: ['--plugin-load-add=file_key_management', `--file-key-management-filename=${keys}`, '--encrypt-binlog=ON'],
+    });
+    try {
+      const encryptedArchive = join(dir, 'encrypted-archive');
+      const encryptedConfig = writeAgentConfig(join(dir, 'encrypted'), encrypted, [{ name: 'a', type: 'file', path: encryptedArchive }]);
+      const result = await runHotspare(['agent', '--config', encryptedConfig]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('error BINLOG_ENCRYPTED: the primary encrypts its binlog');
+      expect(result.stderr).toContain("hint: set encrypt_binlog=OFF in the server's config");
+      expect(existsSync(join(encryptedArchive, 'binlog')) ? readdirSync(join(encryptedArchive, 'binlog')) : []).toEqual([]);
+    } finally {
+      await encrypted.destroy();
+    }
+  });
+
   it('refuses a user without REPLICATION SLAVE', async () => {
     const conn = await primary.connect();
     await conn.query("CREATE USER 'weak'@'127.0.0.1' IDENTIFIED BY 'pw'");
