@@ -95,7 +95,7 @@ export function parseTargetSpec(values: { until?: string | undefined; 'until-gti
 }
 
 /** `toEnd`: no point in time was asked for (the loss window line depends on it). */
-function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: boolean): string {
+export function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: boolean): string {
   const lines = [
     dryRun ? 'promotion plan (dry run: nothing was changed)' : 'promotion complete: the server is writable',
     `  archive:          ${plan.archive} (primary ${plan.primary})`,
@@ -108,7 +108,8 @@ function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: boolean): s
   const t = plan.lastTransaction;
   lines.push(t === undefined ? '  last transaction: none in the archive' : `  last transaction: ${t.file}:${t.position}${t.gtid ? ` GTID ${t.gtid}` : ''}, committed ${t.commitTime}`);
   if (plan.lastHeard !== undefined) lines.push(`  last heard:       ${plan.lastHeard.time} (${plan.lastHeard.source}${plan.lastHeard.caughtUp ? '; the archive then held everything the primary had written' : ''})`);
-  if (plan.lossWindowSeconds !== undefined) lines.push(`  loss window:      ${plan.lossWindowSeconds} s (transactions after the last one above and before the primary went silent may be lost)`);
+  if (plan.lossWindowSeconds === 0) lines.push(`  loss window:      0 s (the archive held everything the primary had written when it was last heard; only what it committed after that can be missing)`);
+  else if (plan.lossWindowSeconds !== undefined) lines.push(`  loss window:      ${plan.lossWindowSeconds} s (transactions committed after the last one above and before the primary was last heard may be lost)`);
   else if (!toEnd) lines.push('  loss window:      none counted: a point in time was asked for, and what the archive holds after it was left out on purpose');
   else lines.push('  loss window:      unknown (the archive holds no transaction, or no record of when the primary was last heard)');
   if (plan.partialTailCut !== undefined) lines.push(`  not applied:      an incomplete transaction at ${plan.partialTailCut.file}:${plan.partialTailCut.from}..${plan.partialTailCut.to}`);

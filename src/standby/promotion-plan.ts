@@ -260,14 +260,14 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   // Caught up when last heard: the archive held all the primary had written, so nothing before
   // that moment is missing; otherwise what was committed after the last archived transaction
   // and before the primary went silent may be lost.
-  // Stopped before damage, the archive held more than is applied: the window runs from the last
-  // applied commit to the last word from the primary, caught up or not.
+  // (A promotion to the end of a damaged archive was refused above.) Milliseconds at most: the
+  // times it is made of are whole seconds and a millisecond timestamp.
   const lossWindowSeconds =
     !atEnd || lastHeard === undefined || last === undefined
       ? undefined
-      : lastHeard.caughtUp && scan.damage === undefined
+      : lastHeard.caughtUp
         ? 0
-        : Math.max(0, Date.parse(lastHeard.time) / 1000 - last.timestampS);
+        : Math.round(Math.max(0, Date.parse(lastHeard.time) / 1000 - last.timestampS) * 1000) / 1000;
   const replayBytes = replay.reduce((n, r) => n + r.stop - r.start, 0);
   // Files as of the database's point: stopped before damage, that is the last applied commit, not the archive's end.
   const files = await planFiles(archiveRoot, target, atEnd && scan.damage !== undefined, last, chosen, input.filesRoot, input.logger);

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { formatReport } from '../../../src/cmd/promote.js';
+import type { PromotionReport } from '../../../src/standby/promote.js';
+
+/**
+ * Goal: the text report's loss-window line says what its figure means: 0 (the archive held
+ * everything when the primary was last heard) is not described as a window of transactions
+ * that may be lost, and a figure is whole milliseconds. Method: the report formatter on a
+ * report made by hand.
+ */
+describe('promote text report', () => {
+  const report = (lossWindowSeconds: number | undefined): PromotionReport =>
+    ({
+      archive: '/a',
+      primary: 'db',
+      target: 'root@standby',
+      targetPoint: 'the end of the archive',
+      base: { id: 'b1', method: 'logical', binlog: { file: 'mysql-bin.000001', position: 4 } },
+      physical: undefined,
+      replay: [],
+      lastTransaction: { file: 'mysql-bin.000001', position: 900, gtid: '0-1-5', commitTime: '2026-12-06T14:44:03.000Z' },
+      lastHeard: { time: '2026-12-06T14:44:23.709Z', source: 'agent', caughtUp: lossWindowSeconds === 0 },
+      lossWindowSeconds,
+      damagedBases: [],
+      stoppedBeforeDamage: undefined,
+      partialTailCut: undefined,
+      filesRestored: [],
+      hooks: [],
+      steps: [],
+    }) as unknown as PromotionReport;
+
+  it('0 s: the archive held everything when last heard; otherwise the window, in milliseconds at most', () => {
+    const whole = formatReport(report(0), false, true);
+    expect(whole).toMatch(/^ {2}loss window: +0 s \(the archive held everything the primary had written when it was last heard/m);
+    expect(whole).not.toContain('may be lost');
+    const behind = formatReport(report(20.709), false, true);
+    expect(behind).toMatch(/^ {2}loss window: +20\.709 s \(transactions committed after the last one above and before the primary was last heard may be lost\)/m);
+  });
+});
