@@ -100,7 +100,15 @@ export class LagServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://agent').pathname;
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://agent').pathname;
+    } catch {
+      // A target URL can not parse (`//`, say): the client's mistake, not the agent's failure,
+      // so no error line in the log for each one.
+      send(res, 400, JSON_TYPE, Buffer.from(JSON.stringify({ error: 'bad request target', endpoints: ['/lag', '/metrics', '/healthz'] })));
+      return;
+    }
     if (path !== '/lag' && path !== '/metrics' && path !== '/healthz') {
       send(res, 404, JSON_TYPE, Buffer.from(JSON.stringify({ error: 'not found', endpoints: ['/lag', '/metrics', '/healthz'] })));
       return;

@@ -399,7 +399,10 @@ class RemoteSession implements ReplicaSession {
   }
 
   #reportVolume(volume: AckVolume | undefined): void {
-    this.onVolume?.(volume === undefined ? undefined : { totalBytes: volume.totalBytes, freeBytes: volume.freeBytes, atMs: this.#clock.nowMs() - volume.ageMs });
+    // An age beyond the epoch (a receiver's clock gone wrong; the wire allows any) would make a
+    // time no Date can show, and every /lag request would fail on it.
+    const nowMs = this.#clock.nowMs();
+    this.onVolume?.(volume === undefined ? undefined : { totalBytes: volume.totalBytes, freeBytes: volume.freeBytes, atMs: nowMs - Math.min(volume.ageMs, nowMs) });
   }
 
   #onAck(point: DurablePoint): void {

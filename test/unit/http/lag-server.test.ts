@@ -3,6 +3,8 @@ import type { LagReport } from '../../../src/agent/lag-monitor.js';
 import { LagServer } from '../../../src/http/lag-server.js';
 import { silentLogger } from '../../../src/platform/logger.js';
 import { parsePrometheusText, sampleValue } from '../../support/prometheus-text.js';
+import { captureLogger } from '../../support/capture-logger.js';
+import { connect } from 'node:net';
 
 // The real server on loopback, with a clock the test moves and a report that counts how
 // often it is asked for: the bodies are rendered per interval, not per request.
@@ -47,6 +49,22 @@ async function start(report: (nowMs: number) => LagReport, clock: { nowMs: () =>
 }
 
 describe('LagServer', () => {
+  it('answers a request target that does not parse (GET //) with 400, logging no error, and serves on', async () => {
+    const logs = captureLogger();
+    server = await LagServer.listen({ host: '127.0.0.1', port: 0, report: (now) => reportAt(now, 0), clock: { nowMs: () => 1_000 }, logger: logs.logger, renderIntervalMs: 10, metricsRenderIntervalMs: 1_000 });
+    const [host, port] = server.address.split(':');
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), host ?? '127.0.0.1', () => socket.end('GET // HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(logs.lines().filter((l) => Number(l.level) >= 50)).toEqual([]);
+    expect((await fetch(`http://${server.address}/lag`)).status).toBe(200);
+  });
+
   it('renders /lag and /healthz once per interval, whatever the number of requests', async () => {
     let now = 1_000_000;
     let calls = 0;
