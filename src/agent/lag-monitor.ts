@@ -1,6 +1,6 @@
 import type { ReplicaDefinition } from '../config/schema.js';
 import { DEFAULT_HEAD_STALE_INTERVALS, DEFAULT_PURGE_WARNING_EXPIRE_RATIO, DEFAULT_PURGE_WARNING_FILES } from '../config/defaults.js';
-import { compareBinlogFiles, purgeRisk, replicaLag, type PrimaryHeadView } from '../core/lag.js';
+import { compareBinlogFiles, compareBinlogPositions, purgeRisk, replicaLag, type PrimaryHeadView } from '../core/lag.js';
 import type { ReplicaState } from '../pipeline/replica-status.js';
 import type { HeadObservation } from '../primary/head-poller.js';
 import type { ReplicaSnapshot, ReplicaTracker } from './replica-tracker.js';
@@ -130,10 +130,18 @@ export class LagMonitor {
     const view = this.primaryView(nowMs);
     const head = this.#head;
     const failure = this.#headFailure;
+    // The head as last checked may be a transaction behind what a replica's own stream has
+    // brought since (it is read every headPollIntervalMs): the primary's position is the
+    // furthest either shows, so no replica ever reads as ahead of it.
+    let furthest = head?.head;
+    for (const { tracker } of this.replicas) {
+      const seen = tracker.snapshot.received;
+      if (seen !== undefined && (furthest === undefined || compareBinlogPositions(seen, furthest) > 0)) furthest = { file: seen.file, position: seen.position };
+    }
     return {
       primary: {
-        file: head?.head.file ?? null,
-        position: head?.head.position ?? null,
+        file: furthest?.file ?? null,
+        position: furthest?.position ?? null,
         checkedAt: head === undefined ? null : iso(head.checkedAtMs),
         reachable: view.fresh,
         oldestFile: view.files[0]?.name ?? null,

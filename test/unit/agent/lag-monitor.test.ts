@@ -82,6 +82,22 @@ describe('LagMonitor', () => {
     expect(silent?.problems.map((p) => p.code)).toEqual(['LAG_SECONDS']);
   });
 
+  it('the primary\'s position is never behind a replica\'s: a stream past the last head check moves it', () => {
+    const definition = { name: 'a', type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 64 * 1024 * 1024 } } as unknown as ReplicaDefinition;
+    const tracker = new ReplicaTracker('a', 0);
+    const monitor = new LagMonitor([{ definition, tracker }], { headPollIntervalMs: 500, startedAtMs: 0 });
+    const point = { file: 'mysql-bin.000001', position: 29_710, boundaryFile: 'mysql-bin.000001', boundaryPosition: 29_710, commitTimestampS: 1, gtid: undefined };
+    tracker.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
+    tracker.apply({ kind: 'connected', start: { file: 'mysql-bin.000001', position: 29_710 } }, 1_000);
+    monitor.observeHead({ head: { file: 'mysql-bin.000001', position: 29_710 }, files: [{ name: 'mysql-bin.000001', sizeBytes: 29_710 }], expireLogsSeconds: 0, checkedAtMs: 1_000 });
+    // A transaction arrives and is durable before the next head check.
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000001', position: 30_501, atMs: 1_100 }, 1_100);
+    tracker.apply({ kind: 'durable', point: { ...point, position: 30_501, boundaryPosition: 30_501 }, shippedBytes: 0 }, 1_150);
+    const r = monitor.report(1_200);
+    expect(r.primary).toMatchObject({ file: 'mysql-bin.000001', position: 30_501 });
+    expect(r.replicas[0]?.binlog).toMatchObject({ position: 30_501, bytesBehind: 0 });
+  });
+
   it('a purged binlog file: the advice follows binlog.onPurged (the agent takes the new base itself, or the operator must)', () => {
     const point = { file: 'mysql-bin.000001', position: 500, boundaryFile: 'mysql-bin.000001', boundaryPosition: 500, commitTimestampS: 1, gtid: undefined };
     const files = [{ name: 'mysql-bin.000003', sizeBytes: 1_000 }];
