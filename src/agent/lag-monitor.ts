@@ -74,6 +74,8 @@ export class LagMonitor {
   #head: HeadObservation | undefined;
   #headFailure: { code: string; message: string; atMs: number } | undefined;
   readonly #rotatedAtMs = new Map<string, number>();
+  /** The primary's oldest binlog file has gone while the agent watched (it purges). */
+  #purgesSeen = false;
   readonly #staleAfterMs: number;
   /** What the agent does about a purged binlog file (binlog.onPurged): it says what to do next. */
   readonly #onPurged: 'new-base' | 'stop';
@@ -96,6 +98,9 @@ export class LagMonitor {
     if (previous !== undefined && compareBinlogFiles(observation.head.file, previous.head.file) > 0 && !this.#rotatedAtMs.has(previous.head.file)) {
       this.#rotatedAtMs.set(previous.head.file, observation.checkedAtMs);
     }
+    const oldestBefore = previous?.files[0]?.name;
+    const oldestNow = observation.files[0]?.name;
+    if (oldestBefore !== undefined && oldestNow !== undefined && compareBinlogFiles(oldestNow, oldestBefore) > 0) this.#purgesSeen = true;
     for (const name of this.#rotatedAtMs.keys()) {
       if (!observation.files.some((f) => f.name === name)) this.#rotatedAtMs.delete(name);
     }
@@ -123,6 +128,7 @@ export class LagMonitor {
       expireLogsSeconds: head?.expireLogsSeconds ?? 0,
       rotatedAtMs: this.#rotatedAtMs,
       sinceMs: this.startedAtMs,
+      purgesSeen: this.#purgesSeen,
     };
   }
 

@@ -144,6 +144,8 @@ export interface PrimaryHeadView {
   rotatedAtMs: ReadonlyMap<string, number>;
   /** When the agent began watching; the age reference before the first head check. */
   sinceMs: number;
+  /** The agent has seen the primary's oldest file go (a purge, by hand or by a size policy). */
+  purgesSeen?: boolean;
 }
 
 export interface ReplicaLagInput {
@@ -190,8 +192,10 @@ export interface PurgeRiskInput {
 /**
  * How close the primary is to purging the binlog a replica still needs. The newest file is
  * never purged, so a replica that needs only it is safe whatever the settings. Otherwise it
- * warns when few files are older than the needed one (PURGE BINARY LOGS or a size-based
- * policy reaches it next), or when the needed file's age nears binlog_expire_logs_seconds
+ * warns when few files are older than the needed one and the primary has been seen purging
+ * (PURGE BINARY LOGS or a size-based policy reaches it next; a young primary that purges
+ * nothing keeps few files too, and a replica one file behind it is no alarm), or when the
+ * needed file's age nears binlog_expire_logs_seconds
  * (the server purges by file modification time). A needed file older than the oldest listed
  * one is gone: the archive cannot continue without a new base backup.
  */
@@ -207,7 +211,7 @@ export function purgeRisk(input: PurgeRiskInput, primary: PrimaryHeadView, nowMs
     return { kind: 'none' };
   }
   if (need === primary.head.file) return { kind: 'none' };
-  if (index <= input.warningFiles) {
+  if (primary.purgesSeen === true && index <= input.warningFiles) {
     return {
       kind: 'warning',
       code: 'PURGE_SOON',

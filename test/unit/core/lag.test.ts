@@ -91,9 +91,11 @@ describe('purgeRisk', () => {
   it('never warns about the newest file', () => {
     expect(purgeRisk({ ...input, needFile: 'mysql-bin.000012' }, view(), 0).kind).toBe('none');
   });
-  it('warns when few files are older than the needed one, and not otherwise', () => {
-    expect(purgeRisk({ ...input, needFile: 'mysql-bin.000010' }, view(), 0)).toMatchObject({ kind: 'warning', code: 'PURGE_SOON' });
-    expect(purgeRisk({ ...input, needFile: 'mysql-bin.000011', warningFiles: 1 }, view(), 0).kind).toBe('none');
+  it('warns when few files are older than the needed one on a primary seen purging, and not otherwise', () => {
+    expect(purgeRisk({ ...input, needFile: 'mysql-bin.000010' }, view({ purgesSeen: true }), 0)).toMatchObject({ kind: 'warning', code: 'PURGE_SOON' });
+    expect(purgeRisk({ ...input, needFile: 'mysql-bin.000011', warningFiles: 1 }, view({ purgesSeen: true }), 0).kind).toBe('none');
+    // A primary that purges nothing (a young one after a restart keeps two files): no alarm.
+    expect(purgeRisk({ ...input, needFile: 'mysql-bin.000010' }, view(), 0).kind).toBe('none');
   });
   it('warns when the needed file nears binlog_expire_logs_seconds', () => {
     const v = view({ expireLogsSeconds: 100, rotatedAtMs: new Map([['mysql-bin.000011', 0]]) });
