@@ -115,12 +115,16 @@ export class HeadPoller {
       const checkedAtMs = clock.nowMs();
       const files = await this.#binlogFiles(probe, head, checkedAtMs);
       if (this.#expireReadAtMs === undefined || checkedAtMs - this.#expireReadAtMs >= DEFAULT_EXPIRE_SETTING_REFRESH_MS) {
-        this.#expireLogsSeconds = await probe.expireLogsSeconds().catch((err: unknown) => {
-          // Servers without the variable (MariaDB < 10.6) expire by days only, or not at all.
-          logger.debug({ err }, 'binlog_expire_logs_seconds unavailable');
-          return 0;
+        // A failed read keeps the last value and is tried again at the next check: counted as
+        // 0 (no expiry) for a minute, the age warning would go quiet exactly then.
+        const seconds = await probe.expireLogsSeconds().catch((err: unknown) => {
+          logger.debug({ err }, 'the binlog expiry setting could not be read');
+          return undefined;
         });
-        this.#expireReadAtMs = checkedAtMs;
+        if (seconds !== undefined) {
+          this.#expireLogsSeconds = seconds;
+          this.#expireReadAtMs = checkedAtMs;
+        }
       }
       if (this.#failing) logger.info({ head }, 'head check works again');
       this.#failing = false;

@@ -197,8 +197,16 @@ export class MysqlProbe {
   }
 
   /** binlog_expire_logs_seconds (0 when the server never expires binlog by age). */
+  /** binlog_expire_logs_seconds; on servers without it (MariaDB before 10.6, MySQL 5.7), expire_logs_days in seconds. */
   async expireLogsSeconds(): Promise<number> {
-    const [row] = await this.#query<RowDataPacket>('SELECT @@binlog_expire_logs_seconds AS s', 'expire setting');
-    return Number(row?.['s'] ?? 0);
+    try {
+      const [row] = await this.#query<RowDataPacket>('SELECT @@binlog_expire_logs_seconds AS s', 'expire setting');
+      return Number(row?.['s'] ?? 0);
+    } catch (err) {
+      // ER_UNKNOWN_SYSTEM_VARIABLE: an older server, which expires by whole days.
+      if ((err as { errno?: number }).errno !== 1193 && (err as { cause?: { errno?: number } }).cause?.errno !== 1193) throw err;
+      const [row] = await this.#query<RowDataPacket>('SELECT @@expire_logs_days AS d', 'expire setting');
+      return Math.round(Number(row?.['d'] ?? 0) * 86_400);
+    }
   }
 }
