@@ -87,8 +87,11 @@ export async function planPhysicalRestore(input: {
     refuse('TARGET_DATADIR_MISMATCH', `the target's pid file ${files.pidFile} names no running process here`, 'run promote on the target server\'s host, as a user that can read its pid file and datadir');
   }
   const userDatabases = (await server.databases()).filter((d) => !SYSTEM_SCHEMAS.includes(d));
-  if (userDatabases.length > 0 && !input.replace) {
-    refuse('TARGET_NOT_EMPTY', `the target ${server.describe} already holds ${userDatabases.join(', ')}`, 'promote into an empty standby server, or pass --replace (its whole datadir is replaced; the old one is moved aside, not deleted)');
+  // An empty database (a fresh install's `test`) holds nothing to lose: it needs no --replace.
+  const empty = await server.emptyDatabases(userDatabases);
+  const holding = userDatabases.filter((d) => !empty.has(d));
+  if (holding.length > 0 && !input.replace) {
+    refuse('TARGET_NOT_EMPTY', `the target ${server.describe} already holds ${holding.join(', ')}`, 'promote into an empty standby server, or pass --replace (its whole datadir is replaced; the old one is moved aside, not deleted)');
   }
   const parent = dirname(resolved);
   await access(parent, fsConstants.W_OK).catch(() => refuse('TARGET_DATADIR_MISMATCH', `cannot write beside the target's datadir, in ${parent}`, 'run promote as a user that can write the datadir\'s parent folder (the base is prepared there)'));

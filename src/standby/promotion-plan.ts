@@ -249,8 +249,13 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       : undefined;
   const existing = new Set(await server.databases());
   const clash = physical !== undefined ? physical.userDatabases : chosen.databases.filter((d) => existing.has(d));
-  if (clash.length > 0 && !input.replace) {
-    throw new HotspareError('TARGET_NOT_EMPTY', `the target ${server.describe} already holds ${clash.join(', ')}`, {
+  // A database of the base that the target holds empty (the `test` of a fresh install, which
+  // the primary's base holds too) is dropped and restored without --replace: nothing is lost,
+  // and the first step of a failover is not an error that teaches --replace.
+  const empty = physical !== undefined ? new Set<string>() : await server.emptyDatabases(clash);
+  const holding = clash.filter((d) => !empty.has(d));
+  if (holding.length > 0 && !input.replace) {
+    throw new HotspareError('TARGET_NOT_EMPTY', `the target ${server.describe} already holds ${holding.join(', ')}`, {
       hint: 'promote into an empty standby server, or pass --replace to drop those databases first',
     });
   }
@@ -292,7 +297,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     replaceDatabases: clash,
     steps: [
       { name: 'read-only-on', run: true, detail: 'SET GLOBAL read_only = ON until the promotion completes (again after a physical base\'s start): applications write nothing into a half-restored database; a failed promotion leaves it on' },
-      ...(physical === undefined ? logicalBaseSteps(chosen, clash) : physicalBaseSteps(chosen, physical)),
+      ...(physical === undefined ? logicalBaseSteps(chosen, clash, empty) : physicalBaseSteps(chosen, physical)),
       { name: 'replay-binlog', run: replay.length > 0, detail: replay.length > 0 ? `${replay.length} file(s), ${replayBytes} bytes, up to ${formatBinlogPosition(stopAt)}` : 'the base is already at the target point' },
       {
         name: 'restore-spool-files',
@@ -323,9 +328,13 @@ export function likelyBase(bases: readonly BaseBackupMetadata[], target: TargetS
   return candidates[candidates.length - 1];
 }
 
-function logicalBaseSteps(base: BaseBackupMetadata, clash: string[]): PromotionStep[] {
+function logicalBaseSteps(base: BaseBackupMetadata, clash: string[], empty: ReadonlySet<string>): PromotionStep[] {
   return [
-    { name: 'drop-replaced-databases', run: clash.length > 0, detail: clash.length > 0 ? `DROP DATABASE ${clash.join(', ')} (--replace)` : 'nothing to replace' },
+    {
+      name: 'drop-replaced-databases',
+      run: clash.length > 0,
+      detail: clash.length > 0 ? `DROP DATABASE ${clash.map((d) => (empty.has(d) ? `${d} (empty)` : d)).join(', ')}${clash.some((d) => !empty.has(d)) ? ' (--replace)' : ''}` : 'nothing to replace',
+    },
     { name: 'restore-base', run: true, detail: `base ${base.id} (${base.databases.length} databases, binlog ${formatBinlogPosition(base.binlog)})` },
   ];
 }

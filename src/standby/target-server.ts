@@ -86,6 +86,22 @@ export class TargetServer {
     return (await this.#query('SHOW DATABASES')).map((r) => String(Object.values(r)[0]));
   }
 
+  /**
+   * Those of `names` that hold nothing: no table, view, sequence, routine or event (such as
+   * the empty `test` that mariadb-install-db makes, which a primary's base holds too).
+   */
+  async emptyDatabases(names: readonly string[]): Promise<Set<string>> {
+    if (names.length === 0) return new Set();
+    const list = names.map((n) => `'${n.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`).join(', ');
+    const rows = await this.#query(
+      `SELECT s.SCHEMA_NAME AS name FROM information_schema.SCHEMATA s WHERE s.SCHEMA_NAME IN (${list})` +
+        ' AND NOT EXISTS (SELECT 1 FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = s.SCHEMA_NAME)' +
+        ' AND NOT EXISTS (SELECT 1 FROM information_schema.ROUTINES r WHERE r.ROUTINE_SCHEMA = s.SCHEMA_NAME)' +
+        ' AND NOT EXISTS (SELECT 1 FROM information_schema.EVENTS e WHERE e.EVENT_SCHEMA = s.SCHEMA_NAME)',
+    );
+    return new Set(rows.map((r) => String(r['name'])));
+  }
+
   async dropDatabase(name: string): Promise<void> {
     await this.#query(`DROP DATABASE \`${name.replaceAll('`', '``')}\``);
   }

@@ -58,6 +58,8 @@ describe('base backup and promotion to any point', () => {
     // An application account made before the base, changed after it: the replay's GRANT and
     // ALTER USER must find it on the standby.
     await primaryConn.query("CREATE USER 'reader'@'%' IDENTIFIED BY 'first'");
+    // An empty database, as the `test` that mariadb-install-db makes on primary and standby alike.
+    await primaryConn.query('CREATE DATABASE test_empty');
     await primaryConn.query('CREATE ROLE auditor');
     await primaryConn.query('GRANT SELECT ON app.orders TO auditor');
     writeFileSync(
@@ -138,6 +140,8 @@ describe('base backup and promotion to any point', () => {
     const sampler = await standby.connect();
     // (Writable before, as a standby an operator runs writable would be.)
     await sampler.query('SET GLOBAL read_only = OFF');
+    // A fresh install's empty database, which the base holds too: promoted over without --replace.
+    await sampler.query('CREATE DATABASE test_empty');
     const readOnlySeen = new Set<number>();
     let promoting = true;
     const sampling = (async () => {
@@ -338,6 +342,14 @@ describe('base backup and promotion to any point', () => {
     await expect(promoteInto({ kind: 'time', atMs: Date.parse('2001-01-01T00:00:00Z') })).rejects.toThrow(/lies before the archive's first binlog file/);
     const dry = await promoteInto({ kind: 'end' }, archive, { dryRun: true });
     expect(dry.steps.map((s) => s.name)).toContain('restore-spool-files');
+    // A standby that holds only an empty database the base holds too (a fresh install's `test`)
+    // needs no --replace: nothing of it is lost.
+    const holding = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--dry-run']).then(
+      () => '',
+      (err: { stderr: string }) => err.stderr,
+    );
+    expect(holding).toContain('error TARGET_NOT_EMPTY');
+    expect(holding).not.toContain('test_empty');
     expect(await tableChecksums(standbyConn)).toEqual(before);
     const failed = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root:secret-pw@127.0.0.1:${primary.port}`]).then(
       () => ({ code: 0, stderr: '' }),
