@@ -219,12 +219,19 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
   if (state === 'disconnected' && disconnectedS > maxLagSeconds) {
     problems.push({ code: 'DISCONNECTED', message: `no stream for ${disconnectedS.toFixed(0)} s${failure === undefined ? '' : ` (${failure.code}: ${failure.message})`}` });
   }
+  // Spool files wait as binlog does: a source whose passes keep failing, or a standby away,
+  // leaves its files behind for longer than the budget (checked after the binlog's own).
+  const spoolNow = (s as ReplicaSnapshot & { files?: SpoolProgress }).files;
+  const filesWaitingS = (spoolNow?.oldestPendingMs ?? 0) / 1000;
+  if (filesWaitingS > maxLagSeconds) {
+    problems.push({ code: 'FILES_LAG', message: `spool changes waiting for ${filesWaitingS.toFixed(1)} s (max ${maxLagSeconds} s)` });
+  }
   if (purge.kind === 'warning') {
     warnings.push({ code: purge.code, message: purge.message });
     problems.push({ code: purge.code, message: purge.message });
   }
 
-  const spool = (s as ReplicaSnapshot & { files?: SpoolProgress }).files;
+  const spool = spoolNow;
   return {
     name: s.name,
     state,

@@ -16,7 +16,8 @@ export interface CheckVerdict {
 
 /**
  * The verdict on a /lag report. CRITICAL: a replica in `gap` or `error`, over its lag
- * thresholds (the command line's when given, else the replica's own), or without a stream
+ * thresholds (the command line's when given, else the replica's own; its spool changes
+ * waiting longer than the seconds threshold too), or without a stream
  * for longer than its budget. WARNING: binlog about to be purged, or a replica briefly
  * without a stream. Otherwise OK.
  */
@@ -36,6 +37,7 @@ export function evaluateLag(report: LagReport, limits: { maxLagSeconds?: number 
     const known = r.binlog.file !== null;
     if (known && secondsBehind > maxS) critical.push(`${r.name} ${secondsBehind} s behind (max ${maxS} s)`);
     if (known && bytesBehind > maxB) critical.push(`${r.name} ${bytesBehind} bytes behind (max ${maxB})`);
+    if (r.files.oldestPendingSeconds > maxS) critical.push(`${r.name} spool changes waiting for ${r.files.oldestPendingSeconds} s (max ${maxS} s)`);
     const disconnected = r.problems.find((p) => p.code === 'DISCONNECTED');
     if (disconnected !== undefined) critical.push(`${r.name} disconnected: ${disconnected.message}`);
     else if (r.state === 'disconnected') warning.push(`${r.name} disconnected${r.error === null ? '' : ` (${r.error.code})`}`);

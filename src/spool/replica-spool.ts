@@ -16,6 +16,13 @@ export class ReplicaSpool {
   #subscription: Subscription | undefined;
   #switching: Promise<void> = Promise.resolve();
   #shippedTotal = 0;
+  /**
+   * While no syncer runs (no session: the standby is away, or not reached yet), changes may be
+   * waiting since then: the lag figures age from it, and the next session's syncers take it
+   * over. Zeros instead read as "nothing pending" all through an outage, and the backlog as
+   * seconds old once the standby was back.
+   */
+  #pendingSinceMs: number | undefined;
 
   constructor(
     private readonly options: {
@@ -29,11 +36,20 @@ export class ReplicaSpool {
 
   start(): void {
     if (this.options.sources.length === 0 || this.#subscription !== undefined) return;
+    this.#pendingSinceMs = this.options.clock.nowMs();
     this.#subscription = this.options.session$.subscribe((session) => {
       // One chain of switches: a failure in one must not stop every later one from running.
       this.#switching = this.#switching.catch(() => undefined).then(async () => {
+        if (this.#syncers.length > 0) {
+          // What was pending when the session went stays pending until a new one ships it.
+          const snap = this.snapshot();
+          const now = this.options.clock.nowMs();
+          this.#pendingSinceMs = Math.min(this.#pendingSinceMs ?? now, now - snap.oldestPendingMs);
+        }
         await this.#stopSyncers();
         if (session === undefined) return;
+        const pendingSinceMs = this.#pendingSinceMs;
+        this.#pendingSinceMs = undefined;
         this.#syncers = this.options.sources.map(
           (source) =>
             new SpoolSyncer({
@@ -45,6 +61,7 @@ export class ReplicaSpool {
               onShipped: (bytes) => {
                 this.#shippedTotal += bytes;
               },
+              ...(pendingSinceMs === undefined ? {} : { pendingSinceMs }),
             }),
         );
         for (const s of this.#syncers) s.start();
@@ -69,7 +86,13 @@ export class ReplicaSpool {
 
   /** The replica's spool lag, summed over its sources. */
   snapshot(): SpoolFilesSnapshot {
-    const total: SpoolFilesSnapshot = { pendingChanges: 0, pendingBytes: 0, oldestPendingMs: 0, bytesShippedTotal: this.#shippedTotal };
+    const away = this.#pendingSinceMs;
+    const total: SpoolFilesSnapshot = {
+      pendingChanges: 0,
+      pendingBytes: 0,
+      oldestPendingMs: away === undefined || this.#syncers.length > 0 ? 0 : Math.max(0, this.options.clock.nowMs() - away),
+      bytesShippedTotal: this.#shippedTotal,
+    };
     for (const s of this.#syncers) {
       const one = s.snapshot();
       total.pendingChanges += one.pendingChanges;

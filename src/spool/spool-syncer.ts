@@ -113,6 +113,11 @@ export interface SpoolSyncerOptions {
   /** Called with every durably shipped byte count (data and journal), for replica-wide totals. */
   onShipped?: (bytes: number) => void;
   /**
+   * Changes may have waited since then (the replica was away, or nothing shipped yet): the
+   * first full pass's age, in the lag figures, counts from it rather than from this start.
+   */
+  pendingSinceMs?: number;
+  /**
    * Test seam: runs when a file to ship is open and its size taken, before its bytes are read,
    * so a test can remove or replace it at exactly that moment.
    */
@@ -165,7 +170,11 @@ export class SpoolSyncer {
   #timer: NodeJS.Timeout | undefined;
   #loop: Promise<void> | undefined;
   #fullWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
-  #inPass: { changes: number; bytes: number; sinceMs: number } | undefined;
+  /**
+   * The pass under way: its changes and bytes, and since when they waited (undefined for a
+   * periodic rescan that has found no change yet: a tree that takes long to walk is not lag).
+   */
+  #inPass: { changes: number; bytes: number; sinceMs: number | undefined; startMs: number } | undefined;
   #warned = new Set<string>();
   #rootMissing = false;
   #shippedTotal = 0;
@@ -180,7 +189,7 @@ export class SpoolSyncer {
     this.tuning = { ...DEFAULT_SPOOL_TUNING, ...options.tuning };
     this.#log = options.logger.child({ component: 'spool', source: options.source.name });
     this.#excluded = excludeMatcher(options.source.exclude);
-    this.#fullRequestedAtMs = options.clock.nowMs();
+    this.#fullRequestedAtMs = Math.min(options.pendingSinceMs ?? Infinity, options.clock.nowMs());
   }
 
   get source(): SpoolSource {
@@ -468,17 +477,17 @@ export class SpoolSyncer {
     const served = full ? [...this.#fullWaiters] : [];
     let roots: string[];
     let shallow: string[] = [];
-    let sinceMs = this.#fullRequestedAtMs ?? startMs;
+    let sinceMs: number | undefined = this.#fullRequestedAtMs;
     if (full) {
       roots = [''];
-      for (const at of this.#dirty.values()) sinceMs = Math.min(sinceMs, at);
+      for (const at of this.#dirty.values()) sinceMs = Math.min(sinceMs ?? Infinity, at);
       this.#dirty.clear();
       this.#fullRequestedAtMs = undefined;
       this.#fullDueAtMs = startMs + this.tuning.rescanIntervalMs;
     } else {
       const marked = [...this.#dirty.entries()];
       this.#dirty.clear();
-      for (const [, at] of marked) sinceMs = Math.min(sinceMs, at);
+      for (const [, at] of marked) sinceMs = Math.min(sinceMs ?? Infinity, at);
       // A root inside another is redundant; a changed path's parent changes too (its mtime),
       // but only the parent's own entry matters, so it is looked at alone, not walked.
       roots = [];
@@ -486,7 +495,7 @@ export class SpoolSyncer {
       const parents = new Set(roots.filter((p) => p !== '').map(parentOf));
       shallow = [...parents].filter((p) => !roots.some((r) => isUnder(p, r)));
     }
-    this.#inPass = { changes: roots.length, bytes: 0, sinceMs };
+    this.#inPass = { changes: roots.length, bytes: 0, sinceMs, startMs };
     try {
       const rootStat = await stat(source.path).catch((err: NodeJS.ErrnoException) => err);
       if (rootStat instanceof Error || !rootStat.isDirectory()) {
@@ -573,6 +582,8 @@ export class SpoolSyncer {
       }
       this.#inPass.bytes = bytes;
       this.#inPass.changes = Math.max(changes, 1);
+      // A rescan that finds what the watcher missed: those waited at least this long.
+      if (changes > 0) this.#inPass.sinceMs ??= this.#inPass.startMs;
     }
     const racy: string[] = [];
     let dataBefore = pack.flushedBytes;

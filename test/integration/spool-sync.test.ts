@@ -477,6 +477,37 @@ describe('spool syncer', () => {
     }
   });
 
+  it('while the standby is away, the files\' lag ages from when it went (and from the start before it was first reached)', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    await writeFile(join(src, 'seqno'), '41\n');
+    const sources = [spoolSourceSchema.parse({ name: 'spool', path: src })];
+    const target = new FileTarget({ name: 'standby-a', path: archive, logger: silentLogger(), clock: systemClock, syncBatchBytesMax: MiB });
+    const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);
+    const spool = new ReplicaSpool({ sources, session$, logger: silentLogger(), clock: systemClock });
+    spool.start();
+    let session: ReplicaSession | undefined;
+    try {
+      // Not reached yet: nothing has been shipped, so changes wait since the start (they read 0 before).
+      await new Promise((r) => setTimeout(r, 300));
+      expect(spool.snapshot().oldestPendingMs).toBeGreaterThanOrEqual(250);
+      session = await target.open({ serverId: 1, serverUuid: null, flavor: 'mariadb', version: '11', hostname: 'h', binlogBasename: 'mysql-bin' });
+      session$.next(session);
+      await waitFor('the first pass committed', () => spool.snapshot().bytesShippedTotal > 0 && spool.snapshot().oldestPendingMs === 0, 10_000, 10);
+      // The standby goes away: the age grows from then, not 0 all through the outage.
+      const wentAt = Date.now();
+      session$.next(undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      const away = spool.snapshot();
+      expect(away.oldestPendingMs).toBeGreaterThanOrEqual(250);
+      expect(away.oldestPendingMs).toBeLessThanOrEqual(Date.now() - wentAt + 50);
+    } finally {
+      await spool.stop();
+      await session?.close();
+    }
+  });
+
   it('runs with the agent: per-replica syncers on the session, counters, and post-promotion hooks', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LagMonitor } from '../../../src/agent/lag-monitor.js';
 import { ReplicaTracker } from '../../../src/agent/replica-tracker.js';
 import type { ReplicaDefinition } from '../../../src/config/schema.js';
+import { evaluateLag } from '../../../src/cmd/check.js';
 
 /**
  * Goal: a replica whose archive has not yet said where it ends (a standby down since the agent
@@ -96,6 +97,26 @@ describe('LagMonitor', () => {
     const r = monitor.report(1_200);
     expect(r.primary).toMatchObject({ file: 'mysql-bin.000001', position: 30_501 });
     expect(r.replicas[0]?.binlog).toMatchObject({ position: 30_501, bytesBehind: 0 });
+  });
+
+  it('spool changes waiting longer than the budget: FILES_LAG in /healthz, CRITICAL in check', () => {
+    const definition = { name: 'a', type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 64 * 1024 * 1024 } } as unknown as ReplicaDefinition;
+    const tracker = new ReplicaTracker('a', 0);
+    let oldestPendingMs = 0;
+    tracker.attachFiles(() => ({ pendingChanges: 1, pendingBytes: 10, oldestPendingMs, bytesShippedTotal: 0 }));
+    const monitor = new LagMonitor([{ definition, tracker }], { headPollIntervalMs: 500, startedAtMs: 0 });
+    const point = { file: 'mysql-bin.000001', position: 1_000, boundaryFile: 'mysql-bin.000001', boundaryPosition: 1_000, commitTimestampS: 1, gtid: undefined };
+    tracker.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
+    tracker.apply({ kind: 'connected', start: { file: 'mysql-bin.000001', position: 1_000 } }, 1_000);
+    monitor.observeHead({ head: { file: 'mysql-bin.000001', position: 1_000 }, files: [{ name: 'mysql-bin.000001', sizeBytes: 1_000 }], expireLogsSeconds: 0, checkedAtMs: 1_000 });
+    oldestPendingMs = 30_000;
+    expect(monitor.health(1_000)).toEqual({ healthy: true, reasons: [] });
+    expect(evaluateLag(monitor.report(1_000), {}).status).toBe('OK');
+    oldestPendingMs = 61_000;
+    expect(monitor.health(1_000).reasons.map((r) => r.code)).toEqual(['FILES_LAG']);
+    const verdict = evaluateLag(monitor.report(1_000), {});
+    expect(verdict.status).toBe('CRITICAL');
+    expect(verdict.line).toContain('a spool changes waiting for 61 s (max 60 s)');
   });
 
   it('a purged binlog file: the advice follows binlog.onPurged (the agent takes the new base itself, or the operator must)', () => {
