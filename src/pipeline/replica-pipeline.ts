@@ -64,18 +64,55 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
   let lastClose: Promise<void> = Promise.resolve();
 
   return new Observable<ReplicaEvent>((subscriber) => {
-    const retryReporting = <T>(level: 'archive' | 'primary') =>
-      retry<T>({
-        resetOnSuccess: true,
-        delay: (err: unknown, count: number) => {
-          const capped = err instanceof HotspareError && CAPPED_RETRY_CODES.has(err.code);
-          const delayMs = backoffDelayMs(capped ? Number.MAX_SAFE_INTEGER : count, options.backoff, options.random01);
-          const failure = describeFailure(err, delayMs);
-          log.error({ code: failure.code, hint: failure.hint, side: level, retryInMs: delayMs, ...(err instanceof HotspareError ? {} : { err }) }, failure.message);
-          subscriber.next(failure);
-          return timer(delayMs, scheduler);
-        },
-      });
+    /**
+     * Retries with backoff that grows with each failure in a row. The count starts again on
+     * proof of health (`healthy`: the dump sent an event or a heartbeat; the archive made
+     * something durable beyond where the session began), or after a run that lasted longer
+     * than the backoff's cap. Any emission was taken for success before: a dump refused after
+     * its artificial rotate (reported as received), or an archive whose first write fails
+     * (its resume point comes first), was retried at the shortest delay for ever.
+     */
+    const retryReporting =
+      (level: 'archive' | 'primary', healthy: () => (event: ReplicaEvent) => boolean) =>
+      (source$: Observable<ReplicaEvent>): Observable<ReplicaEvent> => {
+        let failures = 0;
+        let startedAtMs = 0;
+        return defer(() => {
+          startedAtMs = options.clockMs();
+          const isHealthy = healthy();
+          return source$.pipe(
+            tap((event) => {
+              if (isHealthy(event)) failures = 0;
+            }),
+          );
+        }).pipe(
+          retry({
+            delay: (err: unknown) => {
+              if (options.clockMs() - startedAtMs > options.backoff.delayMsMax) failures = 0;
+              failures += 1;
+              const capped = err instanceof HotspareError && CAPPED_RETRY_CODES.has(err.code);
+              const delayMs = backoffDelayMs(capped ? Number.MAX_SAFE_INTEGER : failures, options.backoff, options.random01);
+              const failure = describeFailure(err, delayMs);
+              log.error({ code: failure.code, hint: failure.hint, side: level, retryInMs: delayMs, ...(err instanceof HotspareError ? {} : { err }) }, failure.message);
+              subscriber.next(failure);
+              return timer(delayMs, scheduler);
+            },
+          }),
+        );
+      };
+    const dumpProven = () => (event: ReplicaEvent): boolean => event.kind === 'connected';
+    /** Durable beyond the first point the session reported (its resume point, when it has one). */
+    const archiveProgressed = (): ((event: ReplicaEvent) => boolean) => {
+      let first: DurablePoint | undefined;
+      return (event) => {
+        if (event.kind !== 'durable') return false;
+        if (first === undefined) {
+          first = event.point;
+          return false;
+        }
+        return event.point.file !== first.file || event.point.position > first.position;
+      };
+    };
 
     const streamSession = (session: ReplicaSession): Observable<ReplicaEvent> =>
       new Observable<ReplicaEvent>((inner) => {
@@ -126,7 +163,7 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
               return merge(proven$, received(source$));
             }),
           );
-        }).pipe(retryReporting<ReplicaEvent>('primary'));
+        }).pipe(retryReporting('primary', dumpProven));
 
         /** Appends each framed event; returns how far the stream has reached, if it says. */
         const onFramed = (framed: FramedEvent): BinlogPosition | undefined => {
@@ -245,7 +282,7 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
     return openSession$
       .pipe(
         switchMap((session) => streamSession(session)),
-        retryReporting<ReplicaEvent>('archive'),
+        retryReporting('archive', archiveProgressed),
       )
       .subscribe(subscriber);
   });

@@ -118,6 +118,50 @@ describe('replica pipeline, received reports', () => {
     }
   });
 
+  it('backs off further and further from a dump the server refuses a moment after its artificial rotate (reported as received)', async () => {
+    const { session } = manualSession();
+    // As zongji does: the rotate arrives in one socket read, the refusal in a later one.
+    const refused = (): Observable<FramedEvent> =>
+      new Observable<FramedEvent>((s) => {
+        const rotate = setTimeout(() => s.next({ kind: 'skip', reason: 'artificial', file: A, position: 4 }), 0);
+        const refusal = setTimeout(() => s.error(new HotspareError('BINLOG_READ', 'refused', { hint: 'see the primary' })), 10);
+        return () => {
+          clearTimeout(rotate);
+          clearTimeout(refusal);
+        };
+      });
+    const { subscription, events } = runPipeline(session, refused, { delayMsMin: 1, delayMsMax: 16 });
+    try {
+      await waitFor('six refusals', () => events.filter((e) => e.kind === 'failed').length >= 6, 5_000, 1);
+      expect(events.some((e) => e.kind === 'received')).toBe(true);
+      expect(events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : [])).slice(0, 6)).toEqual([1, 2, 4, 8, 16, 16]);
+    } finally {
+      subscription.unsubscribe();
+    }
+  });
+
+  it('backs off further and further from an archive whose first write fails each time (its resume point is reported first)', async () => {
+    const durable = new Subject<DurablePoint>();
+    const session: ReplicaSession = {
+      resume: { file: A, position: 4, commitTimestampS: 1, gtid: undefined },
+      append: () => {
+        throw new HotspareError('DISK_FULL', 'the archive volume is full', { hint: 'make room' });
+      },
+      pendingBytes: 0,
+      durable$: durable.asObservable(),
+      files: {} as ArchiveFiles,
+      close: () => Promise.resolve(),
+    };
+    const source = (): Observable<FramedEvent> => new Observable<FramedEvent>((s) => s.next(record(A, 4, 100)));
+    const { subscription, events } = runPipeline(session, source, { delayMsMin: 1, delayMsMax: 16 });
+    try {
+      await waitFor('six failures', () => events.filter((e) => e.kind === 'failed').length >= 6, 5_000, 1);
+      expect(events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : [])).slice(0, 6)).toEqual([1, 2, 4, 8, 16, 16]);
+    } finally {
+      subscription.unsubscribe();
+    }
+  });
+
   it('backs off further and further from a dump refused before it sends anything, and never counts it as connected', async () => {
     const { session } = manualSession();
     // The server's artificial rotate, then a refusal (no REPLICATION SLAVE, a start past the file's end).
