@@ -42,6 +42,8 @@ interface RawPacket {
 /** The subset of ZongJi we use; `BinlogClass` is internal, hence the pinned version. */
 interface ZongJiLike {
   connection: DumpConnection | undefined;
+  /** zongji's second connection: asks its questions before the dump, and KILLs the dump at stop. */
+  ctrlConnection: { removeAllListeners(event: 'error'): void; on(event: 'error', listener: (err: unknown) => void): void } | null;
   BinlogClass: { prototype: { binlogData: (packet: RawPacket, connection: unknown) => unknown } };
   on(event: 'ready', listener: () => void): void;
   on(event: 'error', listener: (err: unknown) => void): void;
@@ -143,6 +145,15 @@ export function binlogSource(options: BinlogSourceOptions): Observable<FramedEve
     zongji.on('ready', () => {
       const conn = zongji.connection;
       if (conn === undefined) return;
+      // The control connection idles from here (its rows decoding is skipped): the server
+      // closes it after wait_timeout, and zongji passed that on as an error of the dump, which
+      // tore a healthy stream down every wait_timeout. Its loss only costs stop() its KILL of
+      // the dump thread, which the server's next dump with this id does anyway.
+      const ctrl = zongji.ctrlConnection;
+      if (ctrl !== null) {
+        ctrl.removeAllListeners('error');
+        ctrl.on('error', (err) => log.debug({ err }, 'the dump\'s control connection closed (idle); the dump goes on'));
+      }
       const periodNs = BigInt(options.tuning.heartbeatPeriodMs) * 1_000_000n;
       conn.query(`SET @master_heartbeat_period = ${periodNs}`, (err) => err && fail(err));
       conn.query(`SET SESSION net_write_timeout = ${options.tuning.netWriteTimeoutS}`, (err) => err && fail(err));

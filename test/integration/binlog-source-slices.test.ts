@@ -38,6 +38,43 @@ describe('binlog source', () => {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
+  it('an idle dump outlives the server closing its idle control connection (wait_timeout)', async () => {
+    const conn = await primary.connect();
+    const [logs] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
+    const head = { file: String(logs[0]?.['File']), position: Number(logs[0]?.['Position']) };
+    // Sessions opened from now on are closed by the server after 2 s of silence.
+    await conn.query('SET GLOBAL wait_timeout = 2');
+    let failure: unknown;
+    let heartbeats = 0;
+    const framer = new BinlogStreamFramer(head);
+    const subscription = binlogSource({
+      primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4411 },
+      serverId: 4411,
+      framer,
+      tuning: { heartbeatPeriodMs: 500, idleTimeoutMs: 5_000, netWriteTimeoutS: 60 },
+      paused$: new BehaviorSubject(false),
+      logger: silentLogger(),
+    }).subscribe({
+      next: (framed) => {
+        if (framed.kind === 'skip' && framed.reason === 'heartbeat') heartbeats += 1;
+      },
+      error: (err: unknown) => (failure = err),
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 4_500));
+      expect(failure).toBeUndefined();
+      expect(heartbeats).toBeGreaterThanOrEqual(4);
+      // And it still streams.
+      await conn.query('CREATE DATABASE after_idle');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(framer.next.position).toBeGreaterThan(head.position);
+    } finally {
+      subscription.unsubscribe();
+      await conn.query('SET GLOBAL wait_timeout = 28800');
+      await conn.end();
+    }
+  });
+
   it('takes a backlog one slice per turn of the event loop, through flow-control pauses, byte for byte', async () => {
     const conn = await primary.connect();
     const [logs] = await conn.query<RowDataPacket[]>('SHOW BINARY LOGS');
