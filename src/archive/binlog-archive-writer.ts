@@ -2,7 +2,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:f
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
-import { BINLOG_FIRST_EVENT_POSITION, BINLOG_MAGIC, EventType, parseRotate } from '../core/binlog-event.js';
+import { BINLOG_FIRST_EVENT_POSITION, BINLOG_MAGIC, EventType, isCommitCandidate, parseRotate } from '../core/binlog-event.js';
 import { assert } from '../core/assert.js';
 import { HotspareError } from '../core/errors.js';
 import { TransactionTracker } from '../core/transaction-tracker.js';
@@ -560,7 +560,7 @@ function summarize(batch: readonly QueuedRecord[], handle: BinlogAppendFile, at:
     written.boundaryPosition = record.offset + record.bytes.length;
     written.boundaryEventOffset = record.eventType === undefined ? record.offset : undefined;
     const type = record.eventType ?? record.bytes.readUInt8(4);
-    if (type === EventType.XID || type === EventType.QUERY || type === EventType.XA_PREPARE) {
+    if (isCommitCandidate(type)) {
       written.commitTimestampS = record.timestampS;
       if (record.gtid !== undefined) written.gtid = record.gtid;
     }
@@ -616,11 +616,15 @@ async function recoverTail(layout: ArchiveLayout, logger: Logger): Promise<Resum
         if (!tracker.observe(bytes, header)) return;
         // Never below the checkpoint's boundary: what it names is durable.
         boundary = Math.max(boundary, offset + header.sizeBytes);
-        if (header.type === EventType.XID || header.type === EventType.QUERY || header.type === EventType.XA_PREPARE) {
+        if (isCommitCandidate(header.type)) {
           commitTimestampS = header.timestampS;
           gtid = tracker.lastGtid ?? gtid;
         }
         if (header.type === EventType.ROTATE) rotateTo = parseRotate(bytes).nextFile;
+        // A file the server closed at its shutdown ends with STOP; it goes on in the next file
+        // (resumed at the end of this one instead, a purge of this one, fully archived, read
+        // as BINLOG_PURGED).
+        else if (header.type === EventType.STOP) rotateTo = nextBinlogName(newest);
       },
     });
   } catch (err) {

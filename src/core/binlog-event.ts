@@ -31,7 +31,17 @@ export const EventType = {
   BINLOG_CHECKPOINT: 161,
   GTID_MARIADB: 162,
   GTID_LIST_MARIADB: 163,
+  /** A QUERY whose text is zlib-compressed (log_bin_compress): a long statement, a DDL say. */
+  QUERY_COMPRESSED: 165,
 } as const;
+
+/**
+ * Events after which a transaction may have committed, whose header time is then the commit
+ * time: XID, XA PREPARE, and a statement (COMMIT, or a DDL standing alone; compressed or not).
+ */
+export function isCommitCandidate(type: number): boolean {
+  return type === EventType.XID || type === EventType.QUERY || type === EventType.QUERY_COMPRESSED || type === EventType.XA_PREPARE;
+}
 
 /** LOG_EVENT_BINLOG_IN_USE_F: set in the FDE of a file the server still writes. */
 export const FLAG_BINLOG_IN_USE = 0x0001;

@@ -64,6 +64,13 @@ export class TransactionTracker {
         }
         return false;
       }
+      case EventType.QUERY_COMPRESSED:
+        // Only statements of log_bin_compress_min_len (256 bytes) or more are compressed: never
+        // BEGIN, COMMIT, ROLLBACK or XA's, so it is a statement. Outside a transaction (a DDL
+        // of a standalone group) it is a whole one; taken for "something else", it left the
+        // group open: no boundary, so the durable point stopped before it for good.
+        if (!this.#inTransaction) return this.#commit();
+        return false;
       case EventType.ANNOTATE_ROWS:
         return false;
       default:

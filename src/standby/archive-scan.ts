@@ -4,7 +4,7 @@ import { ArchiveLayout, nextBinlogName } from '../archive/archive-layout.js';
 import { readRecordedGaps, type RecordedGap } from '../archive/binlog-gaps.js';
 import { listArchivedBinlogs } from '../archive/archived-binlogs.js';
 import { scanBinlogFile } from '../archive/binlog-file-scanner.js';
-import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, EventType, parseRotate, readEventHeader } from '../core/binlog-event.js';
+import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, EventType, isCommitCandidate, parseRotate, readEventHeader } from '../core/binlog-event.js';
 import { HotspareError } from '../core/errors.js';
 import { TransactionTracker } from '../core/transaction-tracker.js';
 
@@ -141,7 +141,7 @@ export async function scanArchive(
         if (header.type === EventType.ROTATE) rotateTo = parseRotate(bytes).nextFile;
         if (!tracker.observe(bytes, header)) return;
         cleanEnd = offset + header.sizeBytes;
-        if (header.type === EventType.XID || header.type === EventType.QUERY || header.type === EventType.XA_PREPARE) {
+        if (isCommitCandidate(header.type)) {
           const commit = { file: name, position: cleanEnd, timestampS: header.timestampS, gtid: tracker.lastGtid };
           result.lastCommit = commit;
           options.onCommit?.(commit);
