@@ -139,7 +139,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   const newestEventS = scan.newestEventS ?? 0;
   const heard = await readLastHeard(archiveRoot);
   const unreachable = (why: string): never => {
-    throw new HotspareError('TARGET_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: ${why}`, {
+    throw new HotspareError('POINT_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: ${why}`, {
       hint: 'run `hotspare status` for what the archive covers; choose a point inside it, or omit --until to restore to its end',
     });
   };

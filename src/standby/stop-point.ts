@@ -71,7 +71,7 @@ export class StopPointResolver {
   #chainRestart(gap: RecordedGap, resumedAtS: number): void {
     const where = `the binlog gap recorded between ${formatBinlogPosition(gap.after)} and ${formatBinlogPosition(gap.resumeAt)} (the primary purged that binlog before it was archived)`;
     const refuse = (why: string): never => {
-      throw new HotspareError('TARGET_UNREACHABLE', `the archive cannot reach ${describeTarget(this.target)}: ${why}`, {
+      throw new HotspareError('POINT_UNREACHABLE', `the archive cannot reach ${describeTarget(this.target)}: ${why}`, {
         hint: `promotion restores from the chain that restarts at ${formatBinlogPosition(gap.resumeAt)} (base ${gap.base}) or later; an earlier point can only be restored by hand, from an older base and the binlog files before the gap`,
       });
     };
@@ -102,7 +102,7 @@ export function refuseBeforeArchiveStart(target: TargetSpec, last: CommitPoint |
     (target.kind === 'position' && compareBinlogPositions(target.at, { file: first.name, position: 4 }) < 0);
   if (!before) return;
   const begins = first.firstEventS === undefined ? first.name : `${first.name}, begun ${new Date(first.firstEventS * 1000).toISOString()}`;
-  throw new HotspareError('TARGET_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: it lies before the archive's first binlog file ${begins}`, {
+  throw new HotspareError('POINT_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: it lies before the archive's first binlog file ${begins}`, {
     hint: 'run `hotspare status` for what the archive covers; an earlier point needs a base backup and binlog from before it',
   });
 }

@@ -284,7 +284,7 @@ describe('base backup and promotion to any point', () => {
     expect(plan.stoppedBeforeDamage).toMatchObject({ file: lastTrxStart.file, offset: lastTrxStart.position });
     expect(await tableChecksums(standbyConn)).toEqual(sums.beforeLast);
     // An explicit target past the damage is refused.
-    await expect(promoteInto({ kind: 'position', at: { file: lastTrxStart.file, position: lastTrxStart.position + 1000 } }, copy)).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE' });
+    await expect(promoteInto({ kind: 'position', at: { file: lastTrxStart.file, position: lastTrxStart.position + 1000 } }, copy)).rejects.toMatchObject({ code: 'POINT_UNREACHABLE' });
   });
 
   it('a damaged newest base gives way to an older one: the same end point, reported', async () => {
@@ -333,11 +333,11 @@ describe('base backup and promotion to any point', () => {
     expect(await tableChecksums(primaryConn)).toEqual(primaryBefore);
     await expect(promoteInto({ kind: 'end' }, archive, { replace: false })).rejects.toMatchObject({ code: 'TARGET_NOT_EMPTY' });
     await expect(promoteInto({ kind: 'time', atMs: Date.now() + 3_600_000 })).rejects.toBeInstanceOf(HotspareError);
-    await expect(promoteInto({ kind: 'gtid', gtid: '0-1-999999' })).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE' });
+    await expect(promoteInto({ kind: 'gtid', gtid: '0-1-999999' })).rejects.toMatchObject({ code: 'POINT_UNREACHABLE' });
     // Another server's file name with this archive's file number is not this archive's position.
     const [firstArchived] = readdirSync(join(archive, 'binlog')).sort();
     const number = firstArchived?.slice(firstArchived.lastIndexOf('.')) ?? '.000001';
-    await expect(promoteInto({ kind: 'position', at: { file: `other-bin${number}`, position: 4 } })).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE', message: expect.stringContaining('is not a file of this archive') as string });
+    await expect(promoteInto({ kind: 'position', at: { file: `other-bin${number}`, position: 4 } })).rejects.toMatchObject({ code: 'POINT_UNREACHABLE', message: expect.stringContaining('is not a file of this archive') as string });
     // Before the archive's first file: the base was taken later and would hold commits made after that point.
     await expect(promoteInto({ kind: 'time', atMs: Date.parse('2001-01-01T00:00:00Z') })).rejects.toThrow(/lies before the archive's first binlog file/);
     const dry = await promoteInto({ kind: 'end' }, archive, { dryRun: true });

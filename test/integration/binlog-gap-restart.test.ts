@@ -158,8 +158,8 @@ describe('binlog gap: the archive restarts its chain at a new base', () => {
 
   it('refuses a point inside the gap and a point before it, and changes nothing on the target', async () => {
     const before = await tableChecksums(standbyConn);
-    await expect(promoteInto({ kind: 'time', atMs: insideGapMs })).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE', message: expect.stringContaining('falls inside the binlog gap') });
-    await expect(promoteInto({ kind: 'time', atMs: firstChainMs })).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE', message: expect.stringContaining('lies before the binlog gap') });
+    await expect(promoteInto({ kind: 'time', atMs: insideGapMs })).rejects.toMatchObject({ code: 'POINT_UNREACHABLE', message: expect.stringContaining('falls inside the binlog gap') });
+    await expect(promoteInto({ kind: 'time', atMs: firstChainMs })).rejects.toMatchObject({ code: 'POINT_UNREACHABLE', message: expect.stringContaining('lies before the binlog gap') });
     expect(await tableChecksums(standbyConn)).toEqual(before);
   });
 });

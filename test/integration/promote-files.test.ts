@@ -276,7 +276,7 @@ describe('promote restores the database and the spool files at the same point', 
       (err: { code: number; stderr: string }) => err,
     );
     expect(later.code).toBe(1);
-    expect(later.stderr).toContain('error TARGET_UNREACHABLE');
+    expect(later.stderr).toContain('error POINT_UNREACHABLE');
     expect(later.stderr).toContain(`the primary was last heard at ${heard?.at}`);
   });
 
