@@ -1,5 +1,5 @@
 import type { DurablePoint } from '../core/binlog-record.js';
-import { HeadTimeline, compareBinlogPositions, type BinlogPosition } from '../core/lag.js';
+import { HeadTimeline, compareBinlogFiles, compareBinlogPositions, type BinlogPosition } from '../core/lag.js';
 import type { ReplicaEvent, ReplicaState } from '../pipeline/replica-status.js';
 import type { VolumeReading } from '../platform/volume-poller.js';
 
@@ -49,8 +49,12 @@ export class ReplicaTracker {
   #files: () => ReplicaFilesSnapshot = NO_FILES;
   /** When the primary's binlog reached each position not yet durable here (lag seconds). */
   readonly timeline = new HeadTimeline();
-  /** Where the stream left the previous file, so bytes shipped count across a rotation. */
-  #previousFileEnd: BinlogPosition | undefined;
+  /**
+   * Where the stream left each file it moved on from and no durable point has passed yet, so
+   * bytes shipped count across rotations (a durable point may jump several files at once: a
+   * catch-up of small files under one fsync).
+   */
+  readonly #fileEnds = new Map<string, number>();
   /** The stream has just (re)connected: its first report starts the backlog the agent missed. */
   #backlogStart = false;
   /**
@@ -115,14 +119,15 @@ export class ReplicaTracker {
         const before = s.durable;
         s.durable = event.point;
         s.lastAckAtMs = nowMs;
-        s.binlogBytesShipped += shippedBetween(before, event.point, this.#previousFileEnd);
+        s.binlogBytesShipped += shippedBetween(before, event.point, this.#fileEnds);
+        for (const file of this.#fileEnds.keys()) if (compareBinlogFiles(file, event.point.file) < 0) this.#fileEnds.delete(file);
         this.timeline.durableAt(event.point);
         if (s.received?.idle === true && compareBinlogPositions(s.received, event.point) <= 0) s.caughtUpAtMs = s.received.atMs;
         break;
       }
       case 'received': {
         const previous = s.received;
-        if (previous !== undefined && previous.file !== event.file) this.#previousFileEnd = { file: previous.file, position: previous.position };
+        if (previous !== undefined && previous.file !== event.file) this.#fileEnds.set(previous.file, previous.position);
         s.received = { file: event.file, position: event.position, atMs: event.atMs, idle: event.idle === true };
         if (event.idle === true && s.durable !== undefined && compareBinlogPositions(event, s.durable) <= 0) s.caughtUpAtMs = event.atMs;
         // An event of the backlog a (re)connect finds (after a restart or an outage) was
@@ -155,10 +160,13 @@ export class ReplicaTracker {
   }
 }
 
-/** Durable bytes between two durable points; across a rotation, the old file's tail counts too. */
-function shippedBetween(before: DurablePoint | undefined, after: DurablePoint, previousFileEnd: BinlogPosition | undefined): number {
+/** Durable bytes between two durable points; across rotations, the old file's tail and every file between count too. */
+function shippedBetween(before: DurablePoint | undefined, after: DurablePoint, fileEnds: ReadonlyMap<string, number>): number {
   if (before === undefined) return 0;
   if (before.file === after.file) return Math.max(0, after.position - before.position);
-  const tail = previousFileEnd?.file === before.file ? Math.max(0, previousFileEnd.position - before.position) : 0;
-  return tail + after.position;
+  let total = Math.max(0, (fileEnds.get(before.file) ?? before.position) - before.position);
+  for (const [file, end] of fileEnds) {
+    if (compareBinlogFiles(file, before.file) > 0 && compareBinlogFiles(file, after.file) < 0) total += end;
+  }
+  return total + after.position;
 }

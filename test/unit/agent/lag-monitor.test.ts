@@ -119,6 +119,18 @@ describe('LagMonitor', () => {
     expect(verdict.line).toContain('a spool changes waiting for 61 s (max 60 s)');
   });
 
+  it('bytes shipped count every file a durable point jumps across (a catch-up of small files under one fsync)', () => {
+    const tracker = new ReplicaTracker('a', 0);
+    const at = (file: string, position: number) => ({ file, position, boundaryFile: file, boundaryPosition: position, commitTimestampS: 1, gtid: undefined });
+    tracker.apply({ kind: 'durable', point: at('mysql-bin.000001', 200), shippedBytes: 0 }, 1_000);
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000001', position: 1_000, atMs: 1_000 }, 1_000);
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000002', position: 500, atMs: 1_001 }, 1_001);
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000003', position: 300, atMs: 1_002 }, 1_002);
+    tracker.apply({ kind: 'durable', point: at('mysql-bin.000003', 300), shippedBytes: 0 }, 1_003);
+    // 800 of the first file's tail, all 500 of the second, 300 of the third.
+    expect(tracker.snapshot.binlogBytesShipped).toBe(1_600);
+  });
+
   it('a purged binlog file: the advice follows binlog.onPurged (the agent takes the new base itself, or the operator must)', () => {
     const point = { file: 'mysql-bin.000001', position: 500, boundaryFile: 'mysql-bin.000001', boundaryPosition: 500, commitTimestampS: 1, gtid: undefined };
     const files = [{ name: 'mysql-bin.000003', sizeBytes: 1_000 }];
