@@ -3,10 +3,11 @@ import { BehaviorSubject, filter, firstValueFrom, fromEvent, takeUntil, timeout,
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
 import type { BaseMethod } from '../config/schema.js';
-import { DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS, DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_RETRY_JITTER_RATIO, DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
+import { DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS, DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_REPLICA_CHECK_TIMEOUT_MS, DEFAULT_RETRY_JITTER_RATIO, DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
+import { within } from '../platform/within.js';
 import { binlogSource } from '../primary/binlog-source.js';
 import { HeadPoller } from '../primary/head-poller.js';
 import { MysqlProbe } from '../primary/mysql-probe.js';
@@ -113,22 +114,35 @@ export class SyncAgent {
    * Opens and closes every replica's archive once before streaming, so that a replica that
    * can never work (another primary's archive, another agent writing it) stops the agent at
    * start with its error, instead of being retried forever. A replica that is merely
-   * unreachable now is left to the pipeline's retries.
+   * unreachable now, or does not answer within DEFAULT_REPLICA_CHECK_TIMEOUT_MS (all are
+   * checked at once), is left to the pipeline's retries.
    */
   async checkReplicas(): Promise<void> {
-    for (const definition of this.config.replicas) {
-      const logger = this.deps.logger.child({ component: 'replica', replica: definition.name });
-      const target = createReplicaTarget(definition, { logger, clock: this.deps.clock, syncBatchBytesMax: this.config.binlog.syncBatchBytesMax, agentId: this.#agentId });
-      try {
-        const session = await target.open(this.identity);
-        await session.close();
-      } catch (err) {
-        if (err instanceof HotspareError && PERMANENT_AT_START.has(err.code)) {
-          throw new HotspareError(err.code, `replica ${definition.name}: ${err.message}`, { hint: err.hint, cause: err });
+    await Promise.all(
+      this.config.replicas.map(async (definition) => {
+        const logger = this.deps.logger.child({ component: 'replica', replica: definition.name });
+        const target = createReplicaTarget(definition, { logger, clock: this.deps.clock, syncBatchBytesMax: this.config.binlog.syncBatchBytesMax, agentId: this.#agentId });
+        // Closed whenever it opens, also after the deadline below (its archive lock is released).
+        const check = target.open(this.identity).then((session) => session.close());
+        try {
+          const done = await within(check, DEFAULT_REPLICA_CHECK_TIMEOUT_MS);
+          if (done === undefined) {
+            check.catch(() => undefined);
+            logger.warn(
+              { code: 'REPLICA_CHECK_TIMEOUT', hint: 'check the archive volume (a hung mount, a frozen disk) or the standby; the agent keeps retrying' },
+              `replica not available yet: its archive did not answer within ${DEFAULT_REPLICA_CHECK_TIMEOUT_MS / 1000} s; the other replicas start`,
+            );
+          }
+        } catch (err) {
+          if (err instanceof HotspareError && PERMANENT_AT_START.has(err.code)) {
+            throw new HotspareError(err.code, `replica ${definition.name}: ${err.message}`, { hint: err.hint, cause: err });
+          }
+          // An expected condition (unreachable, refused) is its code and hint, not a stack.
+          if (err instanceof HotspareError) logger.warn({ code: err.code, hint: err.hint }, `replica not available yet: ${err.message}; the agent keeps retrying`);
+          else logger.warn({ err }, 'replica not available yet; the agent keeps retrying');
         }
-        logger.warn({ err }, 'replica not available yet; the agent keeps retrying');
-      }
-    }
+      }),
+    );
   }
 
   start(): void {

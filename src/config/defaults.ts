@@ -200,6 +200,13 @@ export const DEFAULT_REMOTE_REQUEST_TIMEOUT_MS = 120_000;
  * records written after it is synced); the next start ships it again.
  */
 export const DEFAULT_STOP_REQUEST_GRACE_MS = 5_000;
+/**
+ * At start, the agent checks every replica's archive at once and waits at most this long for
+ * each: one on a hung volume (an NFS server gone, a frozen disk) is left to its retries, and
+ * the others start (checked one after the other, without a deadline, one hung volume held
+ * them all back).
+ */
+export const DEFAULT_REPLICA_CHECK_TIMEOUT_MS = 10_000;
 /** The receiver serves at most this many connections at once (one agent plus strays). */
 export const DEFAULT_RECEIVER_CONNECTIONS_MAX = 16;
 /** The receiver stops reading a connection while this many bytes wait for fsync. */

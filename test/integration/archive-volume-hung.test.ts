@@ -77,6 +77,27 @@ describe('a hung archive volume', () => {
     }
   }
 
+  it('a volume hung before the agent starts holds back only its own replica; it catches up once it answers', async () => {
+    const healthy = join(dir, 'healthy-at-start');
+    const hung = join(volume as string, 'archive-at-start');
+    const config = writeAgentConfig(join(dir, 'agent-at-start'), primary, [
+      { name: 'hung-at-start', type: 'file', path: hung },
+      { name: 'healthy', type: 'file', path: healthy },
+    ]);
+    execFileSync('fsfreeze', ['-f', volume as string]);
+    frozen = true;
+    agent = new HotspareProcess(['agent', '--config', config]);
+    // The check of the hung archive gives up after its deadline; the healthy replica starts.
+    await waitFor('the healthy replica to stream', () => agent?.stderr.includes('REPLICA_CHECK_TIMEOUT') === true && /"replica":"healthy"[^\n]*streaming binlog to replica/.test(agent.stderr), 60_000);
+    await writeMegabytes(1);
+    await expectArchiveEqual(primary, healthy, 30_000);
+    execFileSync('fsfreeze', ['-u', volume as string]);
+    frozen = false;
+    await expectArchiveEqual(primary, hung, 60_000);
+    expect(await agent.kill('SIGTERM')).toBe(0);
+    agent = undefined;
+  }, 180_000);
+
   it('the other replica streams on while one volume hangs; the hung one catches up exactly once it answers', async () => {
     // Two replicas on the volume that hangs: each holds threads of the pool in its waiting writes.
     const healthy = join(dir, 'healthy-archive');
