@@ -11,8 +11,8 @@ import type { ReplicaSession } from '../replica/replica-target.js';
  * the end of the loss window `promote` reports. Heartbeats count: an idle primary is still
  * heard. Written through the replica's open session (so it reaches a remote standby too), at
  * most once per interval, the last observation always written (a trailing write), one write
- * at a time. A failed write is logged and the next one tries again: the record is a report,
- * never a reason to stop streaming.
+ * at a time. A failed write is logged and tried again an interval later (and a session that
+ * opens again gets the newest record): the record is a report, never a reason to stop streaming.
  */
 export class LastHeardRecorder {
   readonly #heard = new Subject<LastHeardRecord>();
@@ -30,16 +30,48 @@ export class LastHeardRecorder {
   /** stop() stopped waiting for the last write: its failure, if it comes, is no news. */
   #abandoned = false;
   readonly #scheduler: SchedulerLike;
+  readonly #intervalMs: number;
+  /** A retry of the newest record after a failed write. */
+  #retry: Subscription | undefined;
+  /** The last write failed (warned once until one succeeds). */
+  #failing = false;
 
   constructor(options: { session$: BehaviorSubject<ReplicaSession | undefined>; intervalMs: number; logger: Logger; scheduler?: SchedulerLike }) {
     this.#session$ = options.session$;
     this.#logger = options.logger;
     this.#scheduler = options.scheduler ?? asyncScheduler;
+    this.#intervalMs = options.intervalMs;
     this.#subscription = this.#heard
       .pipe(
         throttleTime(options.intervalMs, this.#scheduler, { leading: true, trailing: true }),
       )
       .subscribe((record) => this.#schedule(record));
+    // A session opening again (the standby back) gets the newest record at once: what the
+    // agent heard while it was away was never written, and the primary may be silent now.
+    this.#subscription.add(
+      this.#session$.subscribe((session) => {
+        if (session !== undefined) this.#catchUp();
+      }),
+    );
+  }
+
+  /** Writes the newest record if the archive does not hold it yet. */
+  #catchUp(): void {
+    const last = this.#last;
+    if (!this.#stopped && last !== undefined && last !== this.#written) this.#schedule(last);
+  }
+
+  /**
+   * After a failed write, the newest record is tried again an interval later, not only with
+   * the next observation: when the primary has just died there is none, and the record would
+   * stay older than the last moment it was heard (promote would understate the loss window).
+   */
+  #retryLater(): void {
+    this.#retry?.unsubscribe();
+    this.#retry = timer(this.#intervalMs, this.#scheduler).subscribe(() => {
+      this.#retry = undefined;
+      this.#catchUp();
+    });
   }
 
   /**
@@ -75,10 +107,17 @@ export class LastHeardRecorder {
       try {
         await session.files.putFile(LAST_HEARD_PATH, Buffer.from(`${JSON.stringify(record)}\n`));
         this.#written = record;
+        this.#failing = false;
       } catch (err) {
         // The write outlived the stop's wait (which said so) and the session closed under it: there is no next observation.
         if (this.#abandoned) this.#logger.debug({ err }, 'the last record of when the primary was last heard did not reach the archive before the session closed');
-        else this.#logger.warn({ err }, 'could not record when the primary was last heard; retrying with the next observation');
+        else {
+          // Once per run of failures: a full volume would otherwise say so every interval.
+          if (!this.#failing) this.#logger.warn({ err }, 'could not record when the primary was last heard; retrying every interval');
+          else this.#logger.debug({ err }, 'recording when the primary was last heard failed again');
+          this.#failing = true;
+          if (!this.#stopped) this.#retryLater();
+        }
       }
     });
     return this.#writing;
@@ -120,6 +159,7 @@ export class LastHeardRecorder {
    */
   async stop(): Promise<void> {
     this.#subscription.unsubscribe();
+    this.#retry?.unsubscribe();
     this.#stopped = true;
     const last = this.#last;
     const writing = last !== undefined && last !== this.#written ? this.#write(last) : this.#writing;

@@ -48,6 +48,48 @@ describe('LastHeardRecorder', () => {
     await recorder.stop();
   });
 
+  it('a write that fails is tried again an interval later, with no new observation (the primary just died)', async () => {
+    const writes: LastHeardRecord[] = [];
+    let failNext = true;
+    const session = {
+      files: {
+        putFile: async (_path: string, data: Buffer) => {
+          if (failNext) {
+            failNext = false;
+            throw new Error('EIO');
+          }
+          writes.push(JSON.parse(data.toString('utf8')) as LastHeardRecord);
+        },
+      },
+    } as unknown as ReplicaSession;
+    const scheduler = new VirtualTimeScheduler();
+    const recorder = new LastHeardRecorder({ session$: new BehaviorSubject<ReplicaSession | undefined>(session), intervalMs: 1000, logger: pino({ level: 'silent' }), scheduler });
+    // The last observation before the primary went silent; its write fails.
+    recorder.observe(received(500, 9_000));
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toEqual([]);
+    scheduler.flush();
+    await new Promise((r) => setImmediate(r));
+    expect(writes.map((w) => w.atMs)).toEqual([9_000]);
+    await recorder.stop();
+  });
+
+  it('what was heard while no session was open is written as soon as one opens again', async () => {
+    const writes: LastHeardRecord[] = [];
+    const session = { files: { putFile: async (_path: string, data: Buffer) => void writes.push(JSON.parse(data.toString('utf8')) as LastHeardRecord) } } as unknown as ReplicaSession;
+    const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);
+    const scheduler = new VirtualTimeScheduler();
+    const recorder = new LastHeardRecorder({ session$, intervalMs: 1000, logger: pino({ level: 'silent' }), scheduler });
+    recorder.observe(received(700, 5_000));
+    scheduler.flush();
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toEqual([]);
+    session$.next(session);
+    await new Promise((r) => setImmediate(r));
+    expect(writes.map((w) => w.atMs)).toEqual([5_000]);
+    await recorder.stop();
+  });
+
   it('after a reconnect to an idle primary, a heartbeat at the archive\'s durable end is caught up', async () => {
     const { recorder, writes, scheduler } = recorderWithWrites();
     // A session opens (its durable end first), its dump connects, then heartbeats only.
