@@ -55,6 +55,8 @@ export class ReplicaTracker {
    * catch-up of small files under one fsync).
    */
   readonly #fileEnds = new Map<string, number>();
+  /** `snapshot.durable` is the last run's saved point, not yet one of this run's. */
+  #seeded = false;
   /** The stream has just (re)connected: its first report starts the backlog the agent missed. */
   #backlogStart = false;
   /**
@@ -99,6 +101,17 @@ export class ReplicaTracker {
     if (this.snapshot.connected && (received === undefined || compareBinlogPositions(received, head) < 0)) this.#backlogEnd = head;
   }
 
+  /**
+   * The durable point the last run of the agent saved (DurablePointsFile): where the replica
+   * stood, as far as this agent knows, until its archive says where it ends. Bytes shipped
+   * start counting from the archive's own point, not from this one.
+   */
+  seedDurable(point: DurablePoint): void {
+    if (this.snapshot.durable !== undefined) return;
+    this.snapshot.durable = point;
+    this.#seeded = true;
+  }
+
   /** Where the `files` counters come from (the replica's spool syncers). */
   attachFiles(read: () => ReplicaFilesSnapshot): void {
     this.#files = read;
@@ -116,7 +129,8 @@ export class ReplicaTracker {
         s.failure = undefined;
         break;
       case 'durable': {
-        const before = s.durable;
+        const before = this.#seeded ? undefined : s.durable;
+        this.#seeded = false;
         s.durable = event.point;
         s.lastAckAtMs = nowMs;
         s.binlogBytesShipped += shippedBetween(before, event.point, this.#fileEnds);

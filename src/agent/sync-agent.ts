@@ -3,7 +3,7 @@ import { BehaviorSubject, filter, firstValueFrom, fromEvent, takeUntil, timeout,
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
 import type { BaseMethod } from '../config/schema.js';
-import { DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS, DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_REPLICA_CHECK_TIMEOUT_MS, DEFAULT_RETRY_JITTER_RATIO, DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
+import { DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS, DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_DURABLE_POINTS_SAVE_INTERVAL_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_REPLICA_CHECK_TIMEOUT_MS, DEFAULT_RETRY_JITTER_RATIO, DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -25,6 +25,7 @@ import { LagMonitor } from './lag-monitor.js';
 import { VolumePoller } from '../platform/volume-poller.js';
 import { LastHeardRecorder } from './last-heard-recorder.js';
 import { ReplicaTracker } from './replica-tracker.js';
+import { DurablePointsFile } from './durable-points-file.js';
 
 /** Replica failures that no retry can mend: the agent refuses to start with them. */
 const PERMANENT_AT_START: ReadonlySet<string> = new Set(['ARCHIVE_FOREIGN', 'ARCHIVE_VERSION', 'ARCHIVE_LOCKED']);
@@ -50,6 +51,8 @@ export class SyncAgent {
   #subscriptions: Subscription[] = [];
   #spools: ReplicaSpool[] = [];
   #recorders: LastHeardRecorder[] = [];
+  /** Each replica's durable point, saved in the stateDir while the agent runs. */
+  #points: DurablePointsFile | undefined;
   /** Each replica's open archive session (undefined while there is none), by name. */
   readonly #sessions = new Map<string, BehaviorSubject<ReplicaSession | undefined>>();
   readonly #agentId: string;
@@ -76,6 +79,13 @@ export class SyncAgent {
     this.#agentId = deps.agentId ?? randomUUID();
     const startedAtMs = deps.clock.nowMs();
     this.trackers = config.replicas.map((r) => new ReplicaTracker(r.name, startedAtMs));
+    // Where each replica stood when the last run saved it: a standby not reached yet counts
+    // its lag from there, not from the primary's whole binlog.
+    const saved = DurablePointsFile.load(config.stateDir, deps.logger);
+    config.replicas.forEach((r, i) => {
+      const point = saved.get(r.name);
+      if (point !== undefined) this.trackers[i]?.seedDurable(point);
+    });
     this.lag = new LagMonitor(
       config.replicas.map((definition, i) => ({ definition, tracker: this.trackers[i] as ReplicaTracker })),
       { headPollIntervalMs: config.binlog.headPollIntervalMs, startedAtMs, onPurged: config.binlog.onPurged },
@@ -148,6 +158,7 @@ export class SyncAgent {
   start(): void {
     const { config, deps } = this;
     this.#headPoller.start();
+    this.#points = new DurablePointsFile(config.stateDir, DEFAULT_DURABLE_POINTS_SAVE_INTERVAL_MS, deps.logger.child({ component: 'durable-points' }));
     config.replicas.forEach((definition, index) => {
       const logger = deps.logger.child({ component: 'replica', replica: definition.name });
       const tracker = this.trackers[index];
@@ -221,6 +232,7 @@ export class SyncAgent {
         pipeline.subscribe({
           next: (event) => {
             tracker.apply(event, deps.clock.nowMs());
+            if (event.kind === 'durable') this.#points?.update(definition.name, event.point);
             recorder.observe(event);
             // The stream just broke: date what the primary writes from now on without waiting.
             if (event.kind === 'failed') this.#headPoller.checkSoon();
@@ -304,7 +316,8 @@ export class SyncAgent {
     for (const subscription of this.#subscriptions) subscription.unsubscribe();
     this.#subscriptions = [];
     for (const poller of this.#volumePollers.splice(0)) poller.stop();
-    await Promise.all([...this.#closing, this.#headPoller.stop()]);
+    await Promise.all([...this.#closing, this.#headPoller.stop(), this.#points?.close()]);
+    this.#points = undefined;
   }
 }
 

@@ -207,6 +207,8 @@ export const DEFAULT_STOP_REQUEST_GRACE_MS = 5_000;
  * them all back).
  */
 export const DEFAULT_REPLICA_CHECK_TIMEOUT_MS = 10_000;
+/** The agent saves each replica's durable point in its stateDir this often (and at stop), for the lag of a standby it cannot reach after a restart. */
+export const DEFAULT_DURABLE_POINTS_SAVE_INTERVAL_MS = 5_000;
 /** The receiver serves at most this many connections at once (one agent plus strays). */
 export const DEFAULT_RECEIVER_CONNECTIONS_MAX = 16;
 /** The receiver stops reading a connection while this many bytes wait for fsync. */

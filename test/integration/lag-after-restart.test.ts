@@ -1,0 +1,80 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SyncAgent } from '../../src/agent/sync-agent.js';
+import { compareBinlogPositions } from '../../src/core/binlog-position.js';
+import { freePort } from '../../src/sandbox/free-port.js';
+import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { startAgent, tempDir } from '../support/agent-harness.js';
+import { primaryHead } from '../support/primary-head.js';
+import { ReceiverProcess } from '../support/receiver-process.js';
+import { waitFor } from '../support/wait.js';
+
+/**
+ * Goal: an agent restarted while a standby is down reports that standby's lag from where it
+ * last stood (the bytes written since), not from the primary's oldest binlog file (the whole
+ * binlog, which a `hotspare_replica_lag_bytes` alert took for real). Method: a real primary,
+ * a real receiver stopped between two runs of the real agent sharing one stateDir.
+ */
+describe('lag of a standby an agent restarted without', () => {
+  let dir: string;
+  let primary: MariadbServer;
+  let receiver: ReceiverProcess | undefined;
+  let agent: SyncAgent | undefined;
+
+  beforeAll(async () => {
+    dir = tempDir('lag-restart');
+    primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await receiver?.stop();
+    await primary?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts from the durable point the last run saved', async () => {
+    const conn = await primary.connect();
+    try {
+      await conn.query('CREATE DATABASE app');
+      await conn.query('CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v MEDIUMBLOB) ENGINE=InnoDB');
+      // History: far more than what is written while the standby is away.
+      for (let i = 0; i < 16; i++) await conn.query('INSERT INTO app.t (v) VALUES (REPEAT(RANDOM_BYTES(1024), 128))');
+      const tokenFile = join(dir, 'token');
+      writeFileSync(tokenFile, 'restart-token\n');
+      const port = await freePort();
+      receiver = new ReceiverProcess(['--archive', join(dir, 'archive'), '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile]);
+      await receiver.start();
+      const replicas = [{ name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }];
+      agent = await startAgent(primary, replicas, dir);
+      const head = await primaryHead(conn);
+      await waitFor('the standby caught up', () => {
+        const durable = agent?.trackers[0]?.snapshot.durable;
+        return durable !== undefined && compareBinlogPositions(durable, head) >= 0;
+      }, 60_000);
+      await agent.stop();
+      agent = undefined;
+      await receiver.stop();
+      receiver = undefined;
+
+      // While the standby is away, a little more; then the agent starts again without it.
+      await conn.query('INSERT INTO app.t (v) VALUES (REPEAT(RANDOM_BYTES(1024), 16))');
+      const after = await primaryHead(conn);
+      agent = await startAgent(primary, replicas, dir);
+      const report = await waitFor('a head check', () => {
+        const r = agent?.lag.report(Date.now());
+        return r?.primary.file !== null ? r : undefined;
+      });
+      const standby = report.replicas[0];
+      expect(standby?.binlog.file).toBe(head.file);
+      expect(standby?.binlog.position).toBe(head.position);
+      // The bytes written since (one 16 KiB row and its events), not the 2 MiB of history.
+      expect(standby?.binlog.bytesBehind).toBe(after.file === head.file ? after.position - head.position : standby?.binlog.bytesBehind);
+      expect(standby?.binlog.bytesBehind).toBeGreaterThan(16 * 1024);
+      expect(standby?.binlog.bytesBehind).toBeLessThan(64 * 1024);
+    } finally {
+      await conn.end();
+    }
+  });
+});
