@@ -12,12 +12,11 @@ import { freePort } from '../../src/sandbox/free-port.js';
 import { startAgent } from '../support/agent-harness.js';
 import { ReceiverProcess } from '../support/receiver-process.js';
 import { waitFor } from '../support/wait.js';
-import { connect } from 'node:net';
 import { startReceiver } from '../../src/standby/receiver/receiver.js';
 import { silentLogger } from '../../src/platform/logger.js';
-import { encodeFrame, type Frame, FrameDecoder, FrameType, type FrameTypeCode } from '../../src/wire/wire-frame.js';
-import { decodeFileResponse, encodeFileRequest, encodeJson, FileOp, type FileArgs, type FileOpCode, type FileResponse } from '../../src/wire/wire-messages.js';
-import { DEFAULT_WIRE_FRAME_BYTES_MAX, WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
+import { FrameType } from '../../src/wire/wire-frame.js';
+import { FileOp, type FileArgs, type FileOpCode, type FileResponse } from '../../src/wire/wire-messages.js';
+import { rawWirePeer } from '../support/raw-wire-peer.js';
 import { TEST_PRIMARY_IDENTITY as primaryIdentity } from '../support/fixtures.js';
 
 /** Small enough that a few MB of binlog fill it, large enough for the archive's base backup. */
@@ -201,33 +200,15 @@ describe('a full archive volume', () => {
     const volume = smallVolume('hole-volume');
     const token = 'hole-token';
     const holeReceiver = await startReceiver({ archive: join(volume, 'archive'), listen: { host: '127.0.0.1', port: 0 }, token, logger: silentLogger() });
-    const socket = connect(holeReceiver.address.port, '127.0.0.1');
-    socket.on('error', () => undefined);
-    const decoder = new FrameDecoder(DEFAULT_WIRE_FRAME_BYTES_MAX);
-    const frames: Frame[] = [];
-    let wake: (() => void) | undefined;
-    socket.on('data', (chunk: Buffer) => {
-      frames.push(...decoder.push(chunk));
-      wake?.();
-    });
-    const next = async (): Promise<Frame> => {
-      while (frames.length === 0) await new Promise<void>((r) => (wake = r));
-      return frames.shift() as Frame;
-    };
-    const send = (type: FrameTypeCode, parts: Buffer[]): void => {
-      for (const b of encodeFrame(type, parts)) socket.write(b);
-    };
+    const peer = await rawWirePeer(holeReceiver.address.port);
     let id = 1;
     const ask = async (op: FileOpCode, args: FileArgs, data = Buffer.alloc(0)): Promise<FileResponse> => {
-      send(FrameType.FILE_REQUEST, encodeFileRequest({ id: id++, op, args, data }));
-      const frame = await Promise.race([next(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer to ${op} ${JSON.stringify(args)}; frames ${frames.length}`)), 5_000))]);
-      return decodeFileResponse(frame.payload);
+      peer.request(id++, op, args, data);
+      return peer.answer();
     };
     const MiB = 1024 * 1024;
     try {
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-      send(FrameType.HELLO, [encodeJson({ protocol: WIRE_PROTOCOL_VERSION, token, primary: primaryIdentity, agentId: 'hole-peer' })]);
-      expect((await next()).type).toBe(FrameType.WELCOME);
+      expect((await peer.hello(token, primaryIdentity, 'hole-peer')).type).toBe(FrameType.WELCOME);
       expect((await ask(FileOp.WRITE, { path: 'files/filler', offset: 0 }, Buffer.alloc(MiB, 1))).result.error).toBeUndefined();
       // x grows a MiB at a time until the volume is full: that write fails (a part of it may have landed).
       let at = 0;
@@ -248,7 +229,7 @@ describe('a full archive volume', () => {
       expect((await ask(FileOp.WRITE, { path: 'files/x', offset: held }, Buffer.alloc(4096, 5))).result.error).toBeUndefined();
       expect((await ask(FileOp.SIZE, { path: 'files/x' })).result.size).toBe(held + 4096);
     } finally {
-      socket.destroy();
+      peer.socket.destroy();
       await holeReceiver.close();
     }
   });

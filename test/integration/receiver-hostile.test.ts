@@ -11,10 +11,11 @@ import { HotspareError } from '../../src/core/errors.js';
 import { RemoteTarget } from '../../src/replica/targets/remote-target.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { startReceiver, type Receiver } from '../../src/standby/receiver/receiver.js';
-import { encodeFrame, Frame, FrameDecoder, FrameType, type FrameTypeCode } from '../../src/wire/wire-frame.js';
-import { decodeFileResponse, encodeFileRequest, encodeJson, FileOp, type FileArgs, type FileOpCode, type FileResponse } from '../../src/wire/wire-messages.js';
-import { DEFAULT_WIRE_FRAME_BYTES_MAX, WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
+import { encodeFrame, FrameType } from '../../src/wire/wire-frame.js';
+import { encodeFileRequest, encodeJson, FileOp } from '../../src/wire/wire-messages.js';
+import { WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
 import { tempDir } from '../support/agent-harness.js';
+import { rawWirePeer } from '../support/raw-wire-peer.js';
 import { waitFor } from '../support/wait.js';
 import { within } from '../../src/platform/within.js';
 import { captureLogger } from '../support/capture-logger.js';
@@ -183,32 +184,10 @@ describe('receiver against hostile and mistaken peers', () => {
     // A receiver of its own with a small file-request queue, so the flood below must pause it.
     const rawArchive = join(dir, 'raw-archive');
     const raw = await startReceiver({ archive: rawArchive, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, logger: logs.logger, limits: { fileQueueBytesMax: 2 * 1024 * 1024 } });
-    const socket = connect(raw.address.port, '127.0.0.1');
-    socket.on('error', () => undefined);
-    const decoder = new FrameDecoder(DEFAULT_WIRE_FRAME_BYTES_MAX);
-    const frames: Frame[] = [];
-    let wake: (() => void) | undefined;
-    socket.on('data', (chunk: Buffer) => {
-      frames.push(...decoder.push(chunk));
-      wake?.();
-    });
-    const next = async (): Promise<Frame> => {
-      while (frames.length === 0) await new Promise<void>((r) => (wake = r));
-      return frames.shift() as Frame;
-    };
-    const send = (type: FrameTypeCode, parts: Buffer[]): void => {
-      for (const b of encodeFrame(type, parts)) socket.write(b);
-    };
-    const request = (id: number, op: FileOpCode, args: FileArgs, data = Buffer.alloc(0)): void => send(FrameType.FILE_REQUEST, encodeFileRequest({ id, op, args, data }));
-    const answer = async (): Promise<FileResponse> => {
-      const frame = await next();
-      expect(frame.type).toBe(FrameType.FILE_RESPONSE);
-      return decodeFileResponse(frame.payload);
-    };
+    const peer = await rawWirePeer(raw.address.port);
+    const { socket, request, answer } = peer;
     try {
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-      send(FrameType.HELLO, [encodeJson({ protocol: WIRE_PROTOCOL_VERSION, token: TOKEN, primary: primaryA, agentId: 'raw-peer' })]);
-      expect((await next()).type).toBe(FrameType.WELCOME);
+      expect((await peer.hello(TOKEN, primaryA, 'raw-peer')).type).toBe(FrameType.WELCOME);
 
       // Upload 1 opens files/a; upload 1 again, and upload 2 of the same path, are refused.
       request(1, FileOp.PUT_BEGIN, { path: 'files/a' });
@@ -258,17 +237,10 @@ describe('receiver against hostile and mistaken peers', () => {
   it('a token holder that stops reading its answers is dropped after the write-stall limit, freeing the archive for another agent', async () => {
     const stallArchive = join(dir, 'stall-archive');
     const stall = await startReceiver({ archive: stallArchive, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, logger: logs.logger, limits: { writeStallMs: 1_000 } });
-    const socket = connect(stall.address.port, '127.0.0.1');
-    socket.on('error', () => undefined);
+    const peer = await rawWirePeer(stall.address.port);
+    const { socket, send } = peer;
     try {
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-      const decoder = new FrameDecoder(DEFAULT_WIRE_FRAME_BYTES_MAX);
-      const welcome = new Promise<Frame>((resolve) => socket.on('data', (chunk: Buffer) => decoder.push(chunk).forEach(resolve)));
-      const send = (type: FrameTypeCode, parts: Buffer[]): void => {
-        for (const b of encodeFrame(type, parts)) socket.write(b);
-      };
-      send(FrameType.HELLO, [encodeJson({ protocol: WIRE_PROTOCOL_VERSION, token: TOKEN, primary: primaryA, agentId: 'deaf-peer' })]);
-      expect((await welcome).type).toBe(FrameType.WELCOME);
+      expect((await peer.hello(TOKEN, primaryA, 'deaf-peer')).type).toBe(FrameType.WELCOME);
       // 16 MiB to read back, then nothing read any more (the socket's buffers fill), while the
       // peer's own PINGs keep coming: before, its answers waited for a drain for ever, the idle
       // clock stayed fresh, and the archive stayed its.
