@@ -41,6 +41,9 @@ export class FileTarget implements ReplicaTarget {
     await mkdir(`${path}/state`, { recursive: true });
     const lock = await ArchiveLock.acquire(path, `agent replica ${this.name}`);
     try {
+      // Again under the lock: two agents of different primaries that found the folder empty
+      // at once both claimed it above; only the one whose claim stands writes.
+      await claimArchive(path, identity, new Date(clock.nowMs()).toISOString());
       const files = new LocalArchiveFiles(path);
       await removeDeadPartialBases(files, logger);
       const writer = await BinlogArchiveWriter.open(path, { logger, clock, syncBatchBytesMax: this.options.syncBatchBytesMax });
