@@ -51,6 +51,8 @@ export class SyncAgent {
   #subscriptions: Subscription[] = [];
   #spools: ReplicaSpool[] = [];
   #recorders: LastHeardRecorder[] = [];
+  /** Start checks that outlived their deadline, by replica: its pipeline opens after them. */
+  readonly #lateChecks = new Map<string, Promise<unknown>>();
   /** Each replica's durable point, saved in the stateDir while the agent runs. */
   #points: DurablePointsFile | undefined;
   /** Each replica's open archive session (undefined while there is none), by name. */
@@ -137,7 +139,12 @@ export class SyncAgent {
         try {
           const done = await within(check, DEFAULT_REPLICA_CHECK_TIMEOUT_MS);
           if (done === undefined) {
-            check.catch(() => undefined);
+            // Still running: its session holds the archive lock when it opens. The replica's
+            // pipeline opens only once it has closed again (see ReplicaPipelineOptions.openAfter).
+            const late = check.catch(() => undefined);
+            this.#lateChecks.set(definition.name, late);
+            this.#closing.add(late);
+            void late.finally(() => this.#closing.delete(late));
             logger.warn(
               { code: 'REPLICA_CHECK_TIMEOUT', hint: 'check the archive volume (a hung mount, a frozen disk) or the standby; the agent keeps retrying' },
               `replica not available yet: its archive did not answer within ${DEFAULT_REPLICA_CHECK_TIMEOUT_MS / 1000} s; the other replicas start`,
@@ -227,6 +234,7 @@ export class SyncAgent {
         logger,
         closing: this.#closing,
         session$,
+        openAfter: this.#lateChecks.get(definition.name),
       });
       this.#subscriptions.push(
         pipeline.subscribe({

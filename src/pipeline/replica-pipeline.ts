@@ -44,6 +44,12 @@ export interface ReplicaPipelineOptions {
   logger: Logger;
   /** Sessions still closing; the agent waits for them before it exits. */
   closing: Set<Promise<void>>;
+  /**
+   * The first session opens only once this settles: the start's check of this archive that
+   * outlived its deadline (a hung volume) and still holds, or will take, its lock. Opened side
+   * by side, one would take the other's lock as its own process's stale one and remove it.
+   */
+  openAfter?: Promise<unknown>;
   /** The open session (undefined while there is none), for work that shares it (base, spool). */
   session$?: BehaviorSubject<ReplicaSession | undefined>;
   scheduler?: SchedulerLike;
@@ -61,7 +67,10 @@ export interface ReplicaPipelineOptions {
 export function replicaPipeline(options: ReplicaPipelineOptions): Observable<ReplicaEvent> {
   const scheduler = options.scheduler ?? asyncScheduler;
   const log = options.logger;
-  let lastClose: Promise<void> = Promise.resolve();
+  let lastClose: Promise<void> = (options.openAfter ?? Promise.resolve()).then(
+    () => undefined,
+    () => undefined,
+  );
 
   return new Observable<ReplicaEvent>((subscriber) => {
     /**
