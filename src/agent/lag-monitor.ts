@@ -1,6 +1,6 @@
 import type { ReplicaDefinition } from '../config/schema.js';
 import { DEFAULT_HEAD_STALE_INTERVALS, DEFAULT_PURGE_WARNING_EXPIRE_RATIO, DEFAULT_PURGE_WARNING_FILES } from '../config/defaults.js';
-import { compareBinlogFiles, compareBinlogPositions, purgeRisk, replicaLag, type PrimaryHeadView } from '../core/lag.js';
+import { binlogFileSequence, compareBinlogFiles, compareBinlogPositions, purgeRisk, replicaLag, type PrimaryHeadView } from '../core/lag.js';
 import type { ReplicaState } from '../pipeline/replica-status.js';
 import type { HeadObservation } from '../primary/head-poller.js';
 import type { ReplicaSnapshot, ReplicaTracker } from './replica-tracker.js';
@@ -98,9 +98,12 @@ export class LagMonitor {
     if (previous !== undefined && compareBinlogFiles(observation.head.file, previous.head.file) > 0 && !this.#rotatedAtMs.has(previous.head.file)) {
       this.#rotatedAtMs.set(previous.head.file, observation.checkedAtMs);
     }
+    // Seen purging: its oldest file went while the agent watched, or its oldest is not the
+    // first it ever wrote (a purge before this agent's start: the flag is not kept across one).
     const oldestBefore = previous?.files[0]?.name;
     const oldestNow = observation.files[0]?.name;
     if (oldestBefore !== undefined && oldestNow !== undefined && compareBinlogFiles(oldestNow, oldestBefore) > 0) this.#purgesSeen = true;
+    if (oldestNow !== undefined && binlogFileSequence(oldestNow) > 1) this.#purgesSeen = true;
     for (const name of this.#rotatedAtMs.keys()) {
       if (!observation.files.some((f) => f.name === name)) this.#rotatedAtMs.delete(name);
     }

@@ -108,7 +108,12 @@ export function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: bool
   const t = plan.lastTransaction;
   lines.push(t === undefined ? '  last transaction: none in the archive' : `  last transaction: ${t.file}:${t.position}${t.gtid ? ` GTID ${t.gtid}` : ''}, committed ${t.commitTime}`);
   if (plan.lastHeard !== undefined) lines.push(`  last heard:       ${plan.lastHeard.time} (${plan.lastHeard.source}${plan.lastHeard.caughtUp ? '; the archive then held everything the primary had written' : ''})`);
-  if (plan.lossWindowSeconds === 0) lines.push(`  loss window:      0 s (the archive held everything the primary had written when it was last heard; only what it committed after that can be missing)`);
+  // "Held everything" only from the record that says so: a window of 0 also comes of clocks
+  // that differ, or of no record at all (the newest event's own time stands in for it).
+  const heldAll = plan.lastHeard?.caughtUp === true && plan.partialTailCut === undefined;
+  const noRecord = plan.lastHeard !== undefined && !plan.lastHeard.source.startsWith('state/');
+  if (plan.lossWindowSeconds !== undefined && heldAll) lines.push(`  loss window:      0 s (the archive held everything the primary had written when it was last heard; only what it committed after that can be missing)`);
+  else if (plan.lossWindowSeconds !== undefined && noRecord) lines.push('  loss window:      unknown (no record of when the primary was last heard: transactions committed after the last one above may be lost)');
   else if (plan.lossWindowSeconds !== undefined) lines.push(`  loss window:      ${plan.lossWindowSeconds} s (transactions committed after the last one above and before the primary was last heard may be lost)`);
   else if (!toEnd) lines.push('  loss window:      none counted: a point in time was asked for, and what the archive holds after it was left out on purpose');
   else lines.push('  loss window:      unknown (the archive holds no transaction, or no record of when the primary was last heard)');

@@ -144,7 +144,7 @@ export interface PrimaryHeadView {
   rotatedAtMs: ReadonlyMap<string, number>;
   /** When the agent began watching; the age reference before the first head check. */
   sinceMs: number;
-  /** The agent has seen the primary's oldest file go (a purge, by hand or by a size policy). */
+  /** The primary purges: the agent saw its oldest file go, or its oldest is not its first (a purge by hand or by a size policy). */
   purgesSeen?: boolean;
 }
 

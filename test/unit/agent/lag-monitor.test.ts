@@ -131,6 +131,23 @@ describe('LagMonitor', () => {
     expect(tracker.snapshot.binlogBytesShipped).toBe(1_600);
   });
 
+  it('PURGE_SOON by count on a primary whose oldest file is not its first (a purge before the agent started), not on a young one', () => {
+    const definition = { name: 'a', type: 'file', thresholds: { maxLagSeconds: 3_600, maxLagBytes: 1 << 30 } } as unknown as ReplicaDefinition;
+    const at = (file: string) => ({ file, position: 100, boundaryFile: file, boundaryPosition: 100, commitTimestampS: 1, gtid: undefined });
+    const warnings = (files: string[], need: string): string[] => {
+      const tracker = new ReplicaTracker('a', 0);
+      tracker.apply({ kind: 'durable', point: at(need), shippedBytes: 0 }, 1_000);
+      const monitor = new LagMonitor([{ definition, tracker }], { headPollIntervalMs: 500, startedAtMs: 0 });
+      const head = files[files.length - 1] as string;
+      monitor.observeHead({ head: { file: head, position: 100 }, files: files.map((name) => ({ name, sizeBytes: 100 })), expireLogsSeconds: 0, checkedAtMs: 1_000 });
+      return monitor.report(1_000).replicas[0]?.warnings.map((w) => w.code) ?? [];
+    };
+    // A young primary after a restart: its first two files, no purge ever.
+    expect(warnings(['mysql-bin.000001', 'mysql-bin.000002'], 'mysql-bin.000001')).toEqual([]);
+    // One that purged before the agent started (by cron, say): the count rule applies.
+    expect(warnings(['mysql-bin.000007', 'mysql-bin.000008'], 'mysql-bin.000007')).toEqual(['PURGE_SOON']);
+  });
+
   it('a purged binlog file: the advice follows binlog.onPurged (the agent takes the new base itself, or the operator must)', () => {
     const point = { file: 'mysql-bin.000001', position: 500, boundaryFile: 'mysql-bin.000001', boundaryPosition: 500, commitTimestampS: 1, gtid: undefined };
     const files = [{ name: 'mysql-bin.000003', sizeBytes: 1_000 }];

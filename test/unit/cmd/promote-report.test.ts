@@ -19,7 +19,7 @@ describe('promote text report', () => {
       physical: undefined,
       replay: [],
       lastTransaction: { file: 'mysql-bin.000001', position: 900, gtid: '0-1-5', commitTime: '2026-12-06T14:44:03.000Z' },
-      lastHeard: { time: '2026-12-06T14:44:23.709Z', source: 'agent', caughtUp: lossWindowSeconds === 0 },
+      lastHeard: { time: '2026-12-06T14:44:23.709Z', source: 'state/last-heard.json', caughtUp: lossWindowSeconds === 0 },
       lossWindowSeconds,
       damagedBases: [],
       stoppedBeforeDamage: undefined,
@@ -35,5 +35,13 @@ describe('promote text report', () => {
     expect(whole).not.toContain('may be lost');
     const behind = formatReport(report(20.709), false, true);
     expect(behind).toMatch(/^ {2}loss window: +20\.709 s \(transactions committed after the last one above and before the primary was last heard may be lost\)/m);
+    // 0 from clocks that differ (the archive was behind): not "held everything".
+    const skewed = report(0);
+    skewed.lastHeard = { time: '2026-12-06T14:44:03.000Z', source: 'state/last-heard.json', caughtUp: false };
+    expect(formatReport(skewed, false, true)).toMatch(/^ {2}loss window: +0 s \(transactions committed after the last one above and before the primary was last heard may be lost\)/m);
+    // No record of when the primary was last heard: unknown, whatever the figure.
+    const unrecorded = report(0);
+    unrecorded.lastHeard = { time: '2026-12-06T14:44:03.000Z', source: 'newest archived event (no state/last-heard.json)', caughtUp: false };
+    expect(formatReport(unrecorded, false, true)).toMatch(/^ {2}loss window: +unknown \(no record of when the primary was last heard/m);
   });
 });
