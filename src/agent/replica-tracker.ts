@@ -17,12 +17,13 @@ export interface ReplicaSnapshot {
   connected: boolean;
   durable: DurablePoint | undefined;
   lastAckAtMs: number | undefined;
-  /** How far the primary's stream to this replica has reached (events or heartbeats); `idle`: by a heartbeat. */
-  received: { file: string; position: number; atMs: number; idle: boolean } | undefined;
+  /** How far the primary's stream to this replica has reached (events or heartbeats). */
+  received: { file: string; position: number; atMs: number } | undefined;
   /**
-   * The last time a heartbeat (sent only when the primary has nothing newer) said the
-   * primary's binlog ended at or before the replica's durable point: it held everything then.
-   * Lag counts from it when head checks fail while the stream still works.
+   * The last time the replica held, durably, everything its live stream had brought: what
+   * arrived by then is there (a busy primary's stream is milliseconds behind it; an idle one's
+   * heartbeats come only when there is nothing newer, and a silent link ends the stream after
+   * its idle timeout). Lag counts from it when head checks fail while the stream still works.
    */
   caughtUpAtMs: number | undefined;
   binlogBytesShipped: number;
@@ -136,14 +137,14 @@ export class ReplicaTracker {
         s.binlogBytesShipped += shippedBetween(before, event.point, this.#fileEnds);
         for (const file of this.#fileEnds.keys()) if (compareBinlogFiles(file, event.point.file) < 0) this.#fileEnds.delete(file);
         this.timeline.durableAt(event.point);
-        if (s.received?.idle === true && compareBinlogPositions(s.received, event.point) <= 0) s.caughtUpAtMs = s.received.atMs;
+        if (s.connected && s.received !== undefined && compareBinlogPositions(s.received, event.point) <= 0) s.caughtUpAtMs = s.received.atMs;
         break;
       }
       case 'received': {
         const previous = s.received;
         if (previous !== undefined && previous.file !== event.file) this.#fileEnds.set(previous.file, previous.position);
-        s.received = { file: event.file, position: event.position, atMs: event.atMs, idle: event.idle === true };
-        if (event.idle === true && s.durable !== undefined && compareBinlogPositions(event, s.durable) <= 0) s.caughtUpAtMs = event.atMs;
+        s.received = { file: event.file, position: event.position, atMs: event.atMs };
+        if (s.connected && s.durable !== undefined && compareBinlogPositions(event, s.durable) <= 0) s.caughtUpAtMs = event.atMs;
         // An event of the backlog a (re)connect finds (after a restart or an outage) was
         // written before the agent saw it if it arrives well after its header's time: headers
         // date the backlog, or an hour behind would show as seconds. The first event of each

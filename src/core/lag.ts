@@ -9,10 +9,9 @@
  *   byte beyond the durable position (the first observation of the head, or of the
  *   replica's own stream, past that point; see HeadTimeline). When the head is not known
  *   freshly (the primary is unreachable, or only the head checks fail), nothing written since
- *   the later of the last successful head check and the last time the replica's own stream
- *   was seen at or below its durable point (its heartbeats, sent when the primary has nothing
- *   newer) can be ruled out, so the age counts from there: it grows for as long as the agent
- *   cannot see the primary.
+ *   the later of the last successful head check and the last time the replica held durably
+ *   everything its live stream had brought (see ReplicaSnapshot.caughtUpAtMs) can be ruled
+ *   out, so the age counts from there: it grows for as long as the agent cannot see the primary.
  */
 
 /** A place in the primary's binlog: a file and a byte offset in it. */
@@ -154,7 +153,7 @@ export interface ReplicaLagInput {
   firstBeyondMs: number | undefined;
   /** HeadTimeline.furthest: the stream may have seen more than the last head check. */
   furthest: BinlogPosition | undefined;
-  /** The last time the replica's stream was seen at or below its durable point (caught up then). */
+  /** The last time the replica held durably everything its live stream had brought (caught up then). */
   caughtUpAtMs?: number | undefined;
 }
 

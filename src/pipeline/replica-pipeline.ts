@@ -208,8 +208,6 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
           new Observable<ReplicaEvent>((out) => {
             let latest: BinlogPosition | undefined;
             let first: { file: string; position: number; timestampS: number } | undefined;
-            /** The last event reported is a heartbeat. */
-            let idle = false;
             let scheduled: NodeJS.Immediate | undefined;
             const report = (): void => {
               if (scheduled !== undefined) clearImmediate(scheduled);
@@ -218,9 +216,7 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
               const firstEvent = first;
               latest = undefined;
               first = undefined;
-              if (at !== undefined && !out.closed) {
-                out.next({ kind: 'received', file: at.file, position: at.position, atMs: options.clockMs(), ...(firstEvent === undefined ? {} : { first: firstEvent }), ...(idle ? { idle: true as const } : {}) });
-              }
+              if (at !== undefined && !out.closed) out.next({ kind: 'received', file: at.file, position: at.position, atMs: options.clockMs(), ...(firstEvent === undefined ? {} : { first: firstEvent }) });
             };
             reportReceived = report;
             const subscription = source$.subscribe({
@@ -232,7 +228,6 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
                 if (latest !== undefined && latest.file !== at.file) report();
                 scheduled ??= setImmediate(report);
                 latest = at;
-                idle = framed.kind === 'skip' && framed.reason === 'heartbeat';
                 // The artificial events a dump starts with carry no time (0).
                 if (first === undefined && framed.kind === 'record' && framed.record.timestampS > 0) first = { file: at.file, position: at.position, timestampS: framed.record.timestampS };
               },

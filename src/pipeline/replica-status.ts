@@ -13,10 +13,8 @@ export type ReplicaEvent =
    * The primary's stream reached `file:position` (an event or a heartbeat arrived). `first`:
    * where the report's first event ends and the time in its header (whole seconds, when the
    * primary began it), which dates a backlog the agent was not there to see being written.
-   * `idle`: the report ends with a heartbeat, which the primary sends only when it has nothing
-   * newer: its binlog ended at `file:position` then.
    */
-  | { kind: 'received'; file: string; position: number; atMs: number; first?: { file: string; position: number; timestampS: number }; idle?: true }
+  | { kind: 'received'; file: string; position: number; atMs: number; first?: { file: string; position: number; timestampS: number } }
   /** The stream broke; the pipeline retries after `retryInMs`. */
   | { kind: 'failed'; state: ReplicaState; code: string; message: string; hint: string; retryInMs: number };
 
