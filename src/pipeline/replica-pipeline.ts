@@ -228,8 +228,11 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
                 if (latest !== undefined && latest.file !== at.file) report();
                 scheduled ??= setImmediate(report);
                 latest = at;
-                // The artificial events a dump starts with carry no time (0).
-                if (first === undefined && framed.kind === 'record' && framed.record.timestampS > 0) first = { file: at.file, position: at.position, timestampS: framed.record.timestampS };
+                // The first commit of the report dates it: an event that ends a transaction
+                // carries its commit's time, where a rows event carries its statement's start (a
+                // long batch's would date the backlog minutes early). The artificial events a
+                // dump starts with carry no time (0).
+                if (first === undefined && framed.kind === 'record' && framed.record.boundary && framed.record.timestampS > 0) first = { file: at.file, position: at.position, timestampS: framed.record.timestampS };
               },
               error: (err: unknown) => {
                 report();

@@ -11,8 +11,8 @@ export type ReplicaEvent =
   | { kind: 'durable'; point: DurablePoint; shippedBytes: number }
   /**
    * The primary's stream reached `file:position` (an event or a heartbeat arrived). `first`:
-   * where the report's first event ends and the time in its header (whole seconds, when the
-   * primary began it), which dates a backlog the agent was not there to see being written.
+   * where the report's first commit (an event that ends a transaction) ends and the time in its
+   * header (whole seconds), which dates a backlog the agent was not there to see being written.
    */
   | { kind: 'received'; file: string; position: number; atMs: number; first?: { file: string; position: number; timestampS: number } }
   /** The stream broke; the pipeline retries after `retryInMs`. */

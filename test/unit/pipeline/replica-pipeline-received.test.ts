@@ -16,8 +16,8 @@ const identity = TEST_PRIMARY_IDENTITY;
 const A = 'mysql-bin.000001';
 const B = 'mysql-bin.000002';
 
-function record(file: string, offset: number, length: number): FramedEvent {
-  const r: BinlogRecord = { file, offset, bytes: Buffer.alloc(length), timestampS: 1, boundary: false, gtid: undefined };
+function record(file: string, offset: number, length: number, extra: Partial<BinlogRecord> = {}): FramedEvent {
+  const r: BinlogRecord = { file, offset, bytes: Buffer.alloc(length), timestampS: 1, boundary: false, gtid: undefined, ...extra };
   return { kind: 'record', record: r };
 }
 
@@ -100,6 +100,15 @@ describe('replica pipeline, received reports', () => {
       await new Promise((r) => setImmediate(r));
       const last = events.at(-1);
       expect(last?.kind === 'received' && `${last.file}:${last.position}`).toBe(`${B}:244`);
+
+      // A report is dated by its first commit, not by a rows event that began long before it
+      // (a batch's statement start): the commit's end and time.
+      source$.next(record(B, 244, 100, { timestampS: 1_000 }));
+      source$.next(record(B, 344, 30, { timestampS: 1_600, boundary: true }));
+      source$.next(record(B, 374, 30, { timestampS: 1_700, boundary: true }));
+      await new Promise((r) => setImmediate(r));
+      const dated = events.at(-1);
+      expect(dated?.kind === 'received' && dated.first).toEqual({ file: B, position: 374, timestampS: 1_600 });
     } finally {
       subscription.unsubscribe();
     }
