@@ -172,9 +172,21 @@ export class SpoolSyncer {
   #fullWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   /**
    * The pass under way: its changes and bytes, and since when they waited (undefined for a
-   * periodic rescan that has found no change yet: a tree that takes long to walk is not lag).
+   * full pass that has found no change yet: a tree that takes long to walk is not lag).
    */
-  #inPass: { changes: number; bytes: number; sinceMs: number | undefined; startMs: number } | undefined;
+  #inPass: { changes: number; bytes: number; sinceMs: number | undefined; requestedAtMs: number } | undefined;
+  /**
+   * What the next full pass finds changed dates from here: the replica was away since then
+   * (options.pendingSinceMs). Nothing counts as waiting unless the pass finds a change: a walk
+   * over an unchanged tree (each start, each reconnect) is not lag.
+   */
+  #candidateSinceMs: number | undefined;
+  /**
+   * Changes have waited since then for certain: a pass that failed (after finding changes, or
+   * before it could look). Cleared by the next full pass that commits, so a source whose
+   * passes keep failing ages past the lag budget instead of starting again at each failure.
+   */
+  #waitingSinceMs: number | undefined;
   #warned = new Set<string>();
   #rootMissing = false;
   #shippedTotal = 0;
@@ -189,7 +201,8 @@ export class SpoolSyncer {
     this.tuning = { ...DEFAULT_SPOOL_TUNING, ...options.tuning };
     this.#log = options.logger.child({ component: 'spool', source: options.source.name });
     this.#excluded = excludeMatcher(options.source.exclude);
-    this.#fullRequestedAtMs = Math.min(options.pendingSinceMs ?? Infinity, options.clock.nowMs());
+    this.#fullRequestedAtMs = options.clock.nowMs();
+    this.#candidateSinceMs = options.pendingSinceMs;
   }
 
   get source(): SpoolSource {
@@ -198,9 +211,8 @@ export class SpoolSyncer {
 
   snapshot(): SpoolFilesSnapshot {
     const now = this.options.clock.nowMs();
-    let oldest = this.#inPass?.sinceMs ?? Infinity;
+    let oldest = Math.min(this.#inPass?.sinceMs ?? Infinity, this.#waitingSinceMs ?? Infinity);
     for (const at of this.#dirty.values()) oldest = Math.min(oldest, at);
-    if (this.#fullRequestedAtMs !== undefined && !this.#rootMissing) oldest = Math.min(oldest, this.#fullRequestedAtMs);
     return {
       pendingChanges: this.#dirty.size + (this.#inPass?.changes ?? 0),
       pendingBytes: this.#inPass?.bytes ?? 0,
@@ -264,6 +276,7 @@ export class SpoolSyncer {
         this.#journal = undefined;
         this.#inPass = undefined;
         this.#fullRequestedAtMs ??= this.options.clock.nowMs();
+        this.#waitingSinceMs ??= this.options.clock.nowMs();
         // Only stop() cuts the backoff short; file events wait for the archive to recover.
         await new Promise<void>((resolve) => {
           this.#backoffWake = resolve;
@@ -477,7 +490,10 @@ export class SpoolSyncer {
     const served = full ? [...this.#fullWaiters] : [];
     let roots: string[];
     let shallow: string[] = [];
-    let sinceMs: number | undefined = this.#fullRequestedAtMs;
+    // Known changes date the pass (marks, a failed pass's); a requested or periodic full pass
+    // dates only once it finds changes, from when it was asked for (or the replica went away).
+    let sinceMs: number | undefined = this.#waitingSinceMs;
+    const requestedAtMs = full ? Math.min(this.#candidateSinceMs ?? Infinity, this.#fullRequestedAtMs ?? startMs) : startMs;
     if (full) {
       roots = [''];
       for (const at of this.#dirty.values()) sinceMs = Math.min(sinceMs ?? Infinity, at);
@@ -495,7 +511,7 @@ export class SpoolSyncer {
       const parents = new Set(roots.filter((p) => p !== '').map(parentOf));
       shallow = [...parents].filter((p) => !roots.some((r) => isUnder(p, r)));
     }
-    this.#inPass = { changes: roots.length, bytes: 0, sinceMs, startMs };
+    this.#inPass = { changes: roots.length, bytes: 0, sinceMs, requestedAtMs };
     try {
       const rootStat = await stat(source.path).catch((err: NodeJS.ErrnoException) => err);
       if (rootStat instanceof Error || !rootStat.isDirectory()) {
@@ -517,7 +533,16 @@ export class SpoolSyncer {
         await this.#recordComplete();
         await this.#settleExcludes();
       }
+      if (!this.#stopped && full) {
+        this.#candidateSinceMs = undefined;
+        this.#waitingSinceMs = undefined;
+      }
       if (!this.#stopped) this.#finishFull(served);
+    } catch (err) {
+      // What this pass found (or was asked to look for) is still waiting.
+      const failed = this.#inPass;
+      this.#waitingSinceMs = Math.min(this.#waitingSinceMs ?? Infinity, failed?.sinceMs ?? Infinity, failed?.requestedAtMs ?? startMs);
+      throw err;
     } finally {
       this.#inPass = undefined;
     }
@@ -582,8 +607,9 @@ export class SpoolSyncer {
       }
       this.#inPass.bytes = bytes;
       this.#inPass.changes = Math.max(changes, 1);
-      // A rescan that finds what the watcher missed: those waited at least this long.
-      if (changes > 0) this.#inPass.sinceMs ??= this.#inPass.startMs;
+      // Changes found by a full pass waited at least since it was asked for (or since the
+      // replica went away, or since a rescan began: what the watcher missed).
+      if (changes > 0) this.#inPass.sinceMs = Math.min(this.#inPass.sinceMs ?? Infinity, this.#inPass.requestedAtMs);
     }
     const racy: string[] = [];
     let dataBefore = pack.flushedBytes;

@@ -508,6 +508,44 @@ describe('spool syncer', () => {
     }
   });
 
+  it('the files\' lag counts a pass over an unchanged tree as nothing waiting, and a source whose passes keep failing as waiting since the first', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    await writeFile(join(src, 'seqno'), '41\n');
+    const source = { name: 'spool', path: src };
+    const first = syncer(source, archive);
+    first.start();
+    await first.syncNow();
+    await first.stop();
+    // The replica was away for an hour (handed over by ReplicaSpool), the tree unchanged: the
+    // pass that walks it is no lag (it read an hour at once, on every reconnect of a large tree).
+    const back = new SpoolSyncer({ source: spoolSourceSchema.parse(source), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, pendingSinceMs: Date.now() - 3_600_000 });
+    back.start();
+    expect(back.snapshot().oldestPendingMs).toBe(0);
+    await back.syncNow();
+    expect(back.snapshot().oldestPendingMs).toBe(0);
+    await back.stop();
+
+    // Every write of pack data fails: the change stays waiting, its age growing past the
+    // retries (it started again at each failure, never past the backoff).
+    class FailingWrites extends LocalArchiveFiles {
+      override write(): Promise<void> {
+        return Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }));
+      }
+    }
+    await writeFile(join(src, 'seqno'), '42 and more\n');
+    const failing = new SpoolSyncer({ source: spoolSourceSchema.parse(source), files: new FailingWrites(archive), logger: silentLogger(), clock: systemClock, tuning: { retryDelayMsMin: 20, retryDelayMsMax: 40, watch: false } });
+    const startedAt = Date.now();
+    failing.start();
+    try {
+      await new Promise((r) => setTimeout(r, 600));
+      expect(failing.snapshot().oldestPendingMs).toBeGreaterThanOrEqual(Date.now() - startedAt - 100);
+    } finally {
+      await failing.stop();
+    }
+  });
+
   it('runs with the agent: per-replica syncers on the session, counters, and post-promotion hooks', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
