@@ -144,7 +144,9 @@ export class LagMonitor {
     // furthest either shows, so no replica ever reads as ahead of it.
     let furthest = head?.head;
     for (const { tracker } of this.replicas) {
-      const seen = tracker.snapshot.received;
+      // Only a live stream's: a replica away since before a RESET MASTER (or a new primary)
+      // keeps the old numbering, which would pin the head there.
+      const seen = tracker.snapshot.connected ? tracker.snapshot.received : undefined;
       if (seen !== undefined && (furthest === undefined || compareBinlogPositions(seen, furthest) > 0)) furthest = { file: seen.file, position: seen.position };
     }
     return {

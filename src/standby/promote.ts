@@ -158,6 +158,14 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     } else {
       await readOnlyUntilDone();
       for (const name of plan.replaceDatabases) {
+        // Without --replace only an empty database is dropped: still empty now that the target
+        // is read-only? (An application's account with SUPER writes on; one may have created a
+        // table in it since the plan.)
+        if (!options.replace && !(await server.emptyDatabases([name])).has(name)) {
+          throw new HotspareError('TARGET_NOT_EMPTY', `the target ${server.describe} now holds tables in ${name}, empty when the promotion was planned`, {
+            hint: 'stop what writes to the standby, or pass --replace to drop that database first',
+          });
+        }
         try {
           await server.dropDatabase(name);
         } catch (err) {
