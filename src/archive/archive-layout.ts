@@ -64,10 +64,5 @@ export function compareBinlogNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The name the server gives the file after `name`. */
-export function nextBinlogName(name: string): string {
-  const dot = name.lastIndexOf('.');
-  const digits = name.slice(dot + 1);
-  const next = String(Number(digits) + 1).padStart(digits.length, '0');
-  return `${name.slice(0, dot)}.${next}`;
-}
+// Pure, so the framer (src/core) names the next file too; kept here for the archive's users.
+export { nextBinlogName } from '../core/binlog-position.js';

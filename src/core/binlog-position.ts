@@ -22,3 +22,11 @@ export function parseBinlogPosition(text: string): BinlogPosition | undefined {
   if (match === null) return undefined;
   return { file: match[1] ?? '', position: Number(match[2]) };
 }
+
+/** The name the server gives the file after `name`. */
+export function nextBinlogName(name: string): string {
+  const dot = name.lastIndexOf('.');
+  const digits = name.slice(dot + 1);
+  const next = String(Number(digits) + 1).padStart(digits.length, '0');
+  return `${name.slice(0, dot)}.${next}`;
+}

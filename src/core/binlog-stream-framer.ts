@@ -10,6 +10,7 @@ import {
 } from './binlog-event.js';
 import { HotspareError } from './errors.js';
 import { TransactionTracker } from './transaction-tracker.js';
+import { nextBinlogName } from './binlog-position.js';
 
 /** What one packet of the dump stream means for the archive. */
 export type FramedEvent =
@@ -109,6 +110,14 @@ export class BinlogStreamFramer {
       const { nextFile, position } = parseRotate(event);
       this.#file = nextFile;
       this.#expectedOffset = position > 0 ? position : BINLOG_FIRST_EVENT_POSITION;
+      this.#tracker.reset();
+    } else if (header.type === EventType.STOP) {
+      // The server's shutdown ends its file with STOP; it writes on in the next one when it
+      // starts again. A dump restarted meanwhile asks for that one: asked for the end of this
+      // file instead, a primary that purged it on its restart (expired while it was down)
+      // would refuse the start as BINLOG_PURGED though nothing is missing.
+      this.#file = nextBinlogName(file);
+      this.#expectedOffset = BINLOG_FIRST_EVENT_POSITION;
       this.#tracker.reset();
     } else {
       this.#expectedOffset = offset + header.sizeBytes;

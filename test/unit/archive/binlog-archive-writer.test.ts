@@ -61,12 +61,13 @@ describe('BinlogArchiveWriter tail recovery', () => {
   });
 
   it('resumes at the next file when the newest file ends with the STOP of a server shutdown (not at its end: purged, it is not missed)', async () => {
-    const { root, path } = archiveWith(1659);
-    appendFileSync(path, makeEvent(3, Buffer.alloc(0), { nextPosition: 1659 + 23, timestampS: 1_790_000_000 }));
+    // The fixture up to its last transaction (its closing ROTATE left out), then the STOP.
+    const { root, path } = archiveWith(1612);
+    appendFileSync(path, makeEvent(3, Buffer.alloc(0), { nextPosition: 1612 + 23, timestampS: 1_790_000_000 }));
     const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
     expect(writer.resume).toMatchObject({ file: nextBinlogName(FIXTURE_NAME), position: 4, gtid: '0-11-14' });
     await writer.close();
-    expect(statSync(path).size).toBe(1659 + 23);
+    expect(statSync(path).size).toBe(1612 + 23);
   });
 
   it('a checkpoint at the closing ROTATE resumes in the next file; the writer records where that event starts', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BinlogStreamFramer } from '../../../src/core/binlog-stream-framer.js';
 import { HotspareError } from '../../../src/core/errors.js';
+import { nextBinlogName } from '../../../src/core/binlog-position.js';
 import { artificialRotate, fixtureEvents, FIXTURE_NAME, makeEvent } from '../../support/fixtures.js';
 
 // Goal: what the dump sends becomes exactly the file's bytes at the right offsets; what the
@@ -36,6 +37,20 @@ describe('BinlogStreamFramer', () => {
     framer.frame(artificialRotate(FIXTURE_NAME, 4));
     framer.frame(events[0]?.bytes ?? Buffer.alloc(0));
     expect(framer.frame(makeEvent(27, Buffer.from(FIXTURE_NAME)))).toEqual({ kind: 'skip', reason: 'heartbeat', file: FIXTURE_NAME, position: 256 });
+  });
+
+  it('after the STOP of a server shutdown, goes on at the next file\'s start (a restarted dump asks there, not for the end of a file the restart may purge)', () => {
+    const framer = new BinlogStreamFramer({ file: FIXTURE_NAME, position: 4 });
+    framer.frame(artificialRotate(FIXTURE_NAME, 4));
+    // The fixture's events up to its last transaction (its closing ROTATE left out), then STOP.
+    const body = events.filter((e) => e.offset < 1612);
+    for (const e of body) framer.frame(e.bytes);
+    const stop = framer.frame(makeEvent(3, Buffer.alloc(0), { nextPosition: 1612 + 23, timestampS: 1 }));
+    expect(stop).toMatchObject({ kind: 'record', record: { file: FIXTURE_NAME, offset: 1612 } });
+    expect(framer.next).toEqual({ file: nextBinlogName(FIXTURE_NAME), position: 4 });
+    // The server's own rotate on its restart names that point: nothing changes.
+    expect(framer.frame(artificialRotate(nextBinlogName(FIXTURE_NAME), 4))).toMatchObject({ kind: 'skip', reason: 'artificial' });
+    expect(framer.next).toEqual({ file: nextBinlogName(FIXTURE_NAME), position: 4 });
   });
 
   it('refuses an event with a damaged CRC32', () => {
