@@ -115,6 +115,8 @@ export class BinlogArchiveWriter {
   #retired: BinlogAppendFile[] = [];
   /** The binlog file each open handle writes (the current one and the retired ones). */
   readonly #fileOf = new WeakMap<BinlogAppendFile, string>();
+  /** How far each handle's file is known fdatasynced (a round's datasync returned). */
+  readonly #syncedEnd = new WeakMap<BinlogAppendFile, number>();
   /** The current file, written under its temporary name until the file before it is durable. */
   #partial: { handle: BinlogAppendFile; from: string; to: string } | undefined;
   #point: DurablePoint | undefined;
@@ -348,7 +350,11 @@ export class BinlogArchiveWriter {
       if (file === undefined || this.#partial?.handle === handle) continue;
       const order = point === undefined ? -1 : compareBinlogNames(point.file, file);
       if (order > 0) continue; // the durable point is in a later file: all of this one is durable
-      const durableEnd = order === 0 && point !== undefined ? point.position : BINLOG_FIRST_EVENT_POSITION;
+      let durableEnd = order === 0 && point !== undefined ? point.position : BINLOG_FIRST_EVENT_POSITION;
+      // A file before the current one is whole (its rotate ended it): what an fsync round made
+      // durable stays, though the round failed afterwards (its folder's fsync) and never
+      // reported it. Cut, it left a hole no one recorded before a next file that kept its name.
+      if (handle !== this.#handle) durableEnd = Math.max(durableEnd, this.#syncedEnd.get(handle) ?? 0);
       if (handle.end <= durableEnd) continue;
       await handle.truncate(durableEnd);
       await handle.datasync();
@@ -387,6 +393,7 @@ export class BinlogArchiveWriter {
         // After a file switch a round covers the old file's last bytes and the new file's
         // first: both are fsynced at once, and nothing of the round counts before both are.
         await Promise.all([...new Set(covered.map((b) => b.handle))].map((h) => h.datasync()));
+        for (const b of covered) this.#syncedEnd.set(b.handle, Math.max(this.#syncedEnd.get(b.handle) ?? 0, b.end));
         // Every byte of the earlier files is durable now (they were written before the new
         // file began, so none is left for a later round): the new file may take its name.
         const partial = this.#partial;
