@@ -302,11 +302,18 @@ describe('receiver against hostile and mistaken peers', () => {
       tls: { cert: readFileSync(cert), key: readFileSync(key) },
       http: { host: '127.0.0.1', port: httpPort },
       logger: logs.logger,
+      limits: { connectionsMax: 3, handshakeTimeoutMs: 10_000 },
     });
+    // Every slot held by connections that never begin their TLS handshake: the oldest makes
+    // room for the agent (they were never counted as connections before, so none was dropped).
+    const strays = [0, 1, 2].map(() => connect(tlsReceiver.address.port, '127.0.0.1'));
+    for (const stray of strays) stray.on('error', () => undefined);
     try {
+      await Promise.all(strays.map((stray) => new Promise<void>((resolve) => stray.once('connect', () => resolve()))));
       const address = `127.0.0.1:${tlsReceiver.address.port}`;
       const trusting = new RemoteTarget({ name: 'tls', address, tokenFile: join(dir, 'token'), tls: { ca: cert }, logger: logs.logger });
       const session = await trusting.open(primaryA);
+      await waitFor('the oldest stray dropped', () => strays[0]?.destroyed === true || strays[0]?.readyState === 'closed');
       await session.files.putFile('files/spool/seqno', Buffer.from('42'));
       const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { primary: { hostname: string }; agent: { id: string } | null; spool: string[] };
       expect(status.primary.hostname).toBe('db-a');
@@ -321,6 +328,7 @@ describe('receiver against hostile and mistaken peers', () => {
       const plain = new RemoteTarget({ name: 'plain', address, tokenFile: join(dir, 'token'), logger: logs.logger, limits: { handshakeTimeoutMs: 1_000 } });
       expect((await refusal(plain.open(primaryA))).code).toBe('RECEIVER_UNREACHABLE');
     } finally {
+      for (const stray of strays) stray.destroy();
       await tlsReceiver.close();
     }
 

@@ -354,6 +354,8 @@ export class ReceiverSession {
           this.#failedWrites.add(target);
           throw err;
         }
+        // Contiguous again: a later deliberate gap (a spool pack's alignment skip) is fine.
+        this.#failedWrites.delete(target);
         return ok;
       }
       case FileOp.SYNC:
@@ -361,6 +363,7 @@ export class ReceiverSession {
         return ok;
       case FileOp.TRUNCATE:
         await files.truncate(path(), args.size ?? 0);
+        this.#failedWrites.delete(path());
         return ok;
       case FileOp.READ_FILE: {
         // The first chunk and the whole size: the agent reads the rest with READ_AT, so no
@@ -386,6 +389,7 @@ export class ReceiverSession {
         return ok;
       case FileOp.REMOVE:
         await files.remove(entryPath(args.path));
+        this.#failedWrites.delete(entryPath(args.path));
         return ok;
     }
   }

@@ -94,7 +94,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
   const state = new ReceiverState(options, limits, log);
   let tcp: Server;
   try {
-    tcp = await listen(options, limits, log, (socket) => state.accept(socket));
+    tcp = await listen(options, limits, log, state);
   } catch (err) {
     await lock.release();
     throw err;
@@ -129,12 +129,16 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
   };
 }
 
-function listen(options: ReceiverOptions, limits: ReceiverLimits, log: Logger, accept: (socket: Socket) => void): Promise<Server> {
+function listen(options: ReceiverOptions, limits: ReceiverLimits, log: Logger, state: ReceiverState): Promise<Server> {
+  const accept = (socket: Socket): void => state.accept(socket);
   const server =
     options.tls === undefined
       ? createTcpServer(accept)
       : createTlsServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.handshakeTimeoutMs, minVersion: 'TLSv1.2' }, accept);
-  // One over the limit: accept() sees the newcomer and drops a stray to make room for it.
+  // Every TCP connection, a TLS one still in its handshake included, is counted as it comes
+  // (ReceiverState.connection): the newcomer past the limit makes a stray give way. One over
+  // the limit, so that it reaches that count.
+  server.on('connection', (raw: Socket) => state.connection(raw));
   server.maxConnections = limits.connectionsMax + 1;
   server.on('tlsClientError', (err: Error, socket: Socket) => {
     log.warn({ peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, reason: err.message }, 'dropped a connection that failed the TLS handshake');
@@ -198,8 +202,13 @@ class Refusal extends Error {
 
 /** The receiver's connections and its one agent session. */
 class ReceiverState {
-  /** Open connections, each with whether its peer has yet to show the token (oldest first). */
+  /** Open connections past accept(), each with whether its peer has yet to show the token. */
   readonly #connections = new Map<WireSocket, { unproven: () => boolean }>();
+  /**
+   * Every TCP connection as it came (oldest first), by its peer's address and port, which its
+   * TLS socket shares: one before accept() (a TLS handshake under way) has shown nothing.
+   */
+  readonly #raw = new Map<string, { socket: Socket; unproven: () => boolean }>();
   #session: ReceiverSession | undefined;
   #agent: { id: string; remote: string } | undefined;
   /** Handshakes are admitted one at a time, so two agents can never both win. */
@@ -255,6 +264,31 @@ class ReceiverState {
     this.#volumePoller.start();
   }
 
+  /**
+   * A TCP connection arrives (before TLS, if any). Full: the oldest one whose peer has not
+   * shown the token makes room. Refusing the newcomer instead let anyone who reaches the port
+   * keep the agent out after a dropped link, by holding every slot with idle connections (or
+   * TLS handshakes) renewed before their deadline.
+   */
+  connection(raw: Socket): void {
+    const key = `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}`;
+    if (this.#raw.size >= this.limits.connectionsMax) {
+      const stray = [...this.#raw].find(([, c]) => c.unproven());
+      if (stray === undefined) {
+        this.log.warn({ peer: key }, `dropped a connection: ${this.limits.connectionsMax} open, none of them a stray`);
+        raw.destroy();
+        return;
+      }
+      this.log.warn({ peer: key, dropped: stray[0] }, `${this.limits.connectionsMax} connections open: dropped the oldest one still without a handshake to make room`);
+      this.#raw.delete(stray[0]);
+      stray[1].socket.destroy();
+    }
+    this.#raw.set(key, { socket: raw, unproven: () => true });
+    raw.once('close', () => {
+      if (this.#raw.get(key)?.socket === raw) this.#raw.delete(key);
+    });
+  }
+
   accept(socket: Socket): void {
     if (this.#closing) {
       socket.destroy();
@@ -262,20 +296,6 @@ class ReceiverState {
     }
     const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const log = this.log.child({ peer });
-    if (this.#connections.size >= this.limits.connectionsMax) {
-      // Full: the oldest peer that has not shown the token makes room. Refusing the newcomer
-      // instead let anyone who reaches the port keep the agent out after a dropped link, by
-      // holding every slot with idle connections renewed before their handshake deadline.
-      const stray = [...this.#connections].find(([, c]) => c.unproven())?.[0];
-      if (stray === undefined) {
-        log.warn(`dropped a connection: ${this.limits.connectionsMax} open, none of them a stray`);
-        socket.destroy();
-        return;
-      }
-      log.warn({ dropped: stray.remote }, `${this.limits.connectionsMax} connections open: dropped the oldest one still without a handshake to make room`);
-      stray.close(wireError('dropped to make room for a newer connection'));
-      this.#connections.delete(stray);
-    }
     let session: ReceiverSession | undefined;
     let handshaking = false;
     /** The peer showed the token (its admission may still be under way). */
@@ -346,7 +366,10 @@ class ReceiverState {
         });
       },
     });
-    this.#connections.set(wire, { unproven: () => session === undefined && !proven });
+    const unproven = (): boolean => session === undefined && !proven;
+    this.#connections.set(wire, { unproven });
+    const raw = this.#raw.get(peer);
+    if (raw !== undefined) raw.unproven = unproven;
   }
 
   async #admit(hello: Hello, wire: WireSocket, log: Logger): Promise<ReceiverSession> {
