@@ -350,6 +350,9 @@ async function locateStart(
 ): Promise<{ file: string; position: number }> {
   const probe = await MysqlProbe.connect(config.primary);
   try {
+    // At every dump's start, not only the agent's: a primary restarted with encrypt_binlog on
+    // meanwhile would send what cannot be archived byte for byte.
+    await probe.refuseEncryptedBinlog();
     const files = await probe.binlogFiles();
     const oldest = files[0];
     if (oldest === undefined) throw new HotspareError('BINLOG_DISABLED', 'the primary lists no binlog files', { hint: 'enable log_bin on the primary' });

@@ -83,8 +83,15 @@ export class MysqlProbe {
    * start mid-file, with no position): what arrives is not the file's bytes, so no archive of
    * it can be byte-identical, and that event derails the offsets of a resumed dump.
    */
-  async #refuseEncryptedBinlog(): Promise<void> {
-    const [row] = await this.#query<RowDataPacket>('SELECT @@global.encrypt_binlog AS enc', 'preflight');
+  async refuseEncryptedBinlog(): Promise<void> {
+    let row: RowDataPacket | undefined;
+    try {
+      [row] = await this.#query<RowDataPacket>('SELECT @@global.encrypt_binlog AS enc', 'preflight');
+    } catch (err) {
+      // ER_UNKNOWN_SYSTEM_VARIABLE: not MariaDB (MySQL has no such variable).
+      if ((err as { errno?: number }).errno === 1193 || (err as { cause?: { errno?: number } }).cause?.errno === 1193) return;
+      throw err;
+    }
     const value = String(row?.['enc'] ?? '0');
     if (value === '1' || value.toUpperCase() === 'ON') {
       throw new HotspareError('BINLOG_ENCRYPTED', 'the primary encrypts its binlog (encrypt_binlog is ON): the dump sends other bytes than its files hold, which cannot be archived byte for byte', {
@@ -115,7 +122,7 @@ export class MysqlProbe {
         hint: "SET GLOBAL binlog_checksum=CRC32 and add binlog_checksum=CRC32 to the server's config",
       });
     }
-    if (/mariadb/i.test(String(vars['version']))) await this.#refuseEncryptedBinlog();
+    await this.refuseEncryptedBinlog();
     const serverId = Number(vars['serverId']);
     if (serverId === 0) {
       throw new HotspareError('SERVER_ID', 'the primary has server_id 0, which cannot serve replicas', {
