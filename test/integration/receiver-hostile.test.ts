@@ -283,6 +283,19 @@ describe('receiver against hostile and mistaken peers', () => {
       await strayClosed[0];
       expect(strays.map((s) => s.destroyed)).toEqual([true, false, false]);
       expect(logs.lines().some((l) => String(l.msg).includes('dropped the oldest one still without a handshake'))).toBe(true);
+      // An agent connected before the strays is never the one that gives way.
+      const first = await agent.open(primaryA);
+      const late = [0, 1, 2].map(() => connect(slots.address.port, '127.0.0.1'));
+      for (const s of late) s.on('error', () => undefined);
+      try {
+        await Promise.all(late.map((s) => new Promise<void>((resolve) => s.once('connect', () => resolve()))));
+        await new Promise((r) => setTimeout(r, 200));
+        await first.files.putFile('files/still-in.txt', Buffer.from('yes'));
+        expect(readFileSync(join(slotsArchive, 'files', 'still-in.txt'), 'utf8')).toBe('yes');
+      } finally {
+        for (const s of late) s.destroy();
+        await first.close();
+      }
     } finally {
       for (const s of strays) s.destroy();
       await slots.close();

@@ -130,15 +130,18 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
 }
 
 function listen(options: ReceiverOptions, limits: ReceiverLimits, log: Logger, state: ReceiverState): Promise<Server> {
-  const accept = (socket: Socket): void => state.accept(socket);
+  // Every TCP connection, a TLS one still in its handshake included, is counted as it comes
+  // (ReceiverState.connection), before accept() sees it: the newcomer past the limit makes a
+  // stray give way, and accept() then marks it with its own handshake state.
   const server =
     options.tls === undefined
-      ? createTcpServer(accept)
-      : createTlsServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.handshakeTimeoutMs, minVersion: 'TLSv1.2' }, accept);
-  // Every TCP connection, a TLS one still in its handshake included, is counted as it comes
-  // (ReceiverState.connection): the newcomer past the limit makes a stray give way. One over
-  // the limit, so that it reaches that count.
-  server.on('connection', (raw: Socket) => state.connection(raw));
+      ? createTcpServer((raw: Socket) => {
+          state.connection(raw);
+          if (!raw.destroyed) state.accept(raw);
+        })
+      : createTlsServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.handshakeTimeoutMs, minVersion: 'TLSv1.2' }, (socket: Socket) => state.accept(socket));
+  if (options.tls !== undefined) server.on('connection', (raw: Socket) => state.connection(raw));
+  // One over the limit, so that the newcomer reaches that count.
   server.maxConnections = limits.connectionsMax + 1;
   server.on('tlsClientError', (err: Error, socket: Socket) => {
     log.warn({ peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, reason: err.message }, 'dropped a connection that failed the TLS handshake');
