@@ -20,10 +20,11 @@ export interface ReplicaSnapshot {
   /** How far the primary's stream to this replica has reached (events or heartbeats). */
   received: { file: string; position: number; atMs: number } | undefined;
   /**
-   * The last time the replica held, durably, everything its live stream had brought: what
-   * arrived by then is there (a busy primary's stream is milliseconds behind it; an idle one's
-   * heartbeats come only when there is nothing newer, and a silent link ends the stream after
-   * its idle timeout). Lag counts from it when head checks fail while the stream still works.
+   * A time by which the replica held, durably, every byte the primary had written: a heartbeat's
+   * arrival at or below the durable point (sent only when the primary has nothing newer), or the
+   * header time of the last commit the stream brought, once durable (no later event can have
+   * been written before it; a stream behind the primary brings old commits, so this stays
+   * old). Lag counts from it when head checks fail while the stream still works.
    */
   caughtUpAtMs: number | undefined;
   binlogBytesShipped: number;
@@ -56,6 +57,8 @@ export class ReplicaTracker {
    * catch-up of small files under one fsync).
    */
   readonly #fileEnds = new Map<string, number>();
+  /** The caught-up time the received reports prove once what they brought is durable. */
+  #caughtUpCandidate: number | undefined;
   /** `snapshot.durable` is the last run's saved point, not yet one of this run's. */
   #seeded = false;
   /** The stream has just (re)connected: its first report starts the backlog the agent missed. */
@@ -137,14 +140,23 @@ export class ReplicaTracker {
         s.binlogBytesShipped += shippedBetween(before, event.point, this.#fileEnds);
         for (const file of this.#fileEnds.keys()) if (compareBinlogFiles(file, event.point.file) < 0) this.#fileEnds.delete(file);
         this.timeline.durableAt(event.point);
-        if (s.connected && s.received !== undefined && compareBinlogPositions(s.received, event.point) <= 0) s.caughtUpAtMs = s.received.atMs;
+        if (this.#caughtUpCandidate !== undefined && s.received !== undefined && compareBinlogPositions(s.received, event.point) <= 0) {
+          s.caughtUpAtMs = Math.max(s.caughtUpAtMs ?? 0, this.#caughtUpCandidate);
+          this.#caughtUpCandidate = undefined;
+        }
         break;
       }
       case 'received': {
         const previous = s.received;
         if (previous !== undefined && previous.file !== event.file) this.#fileEnds.set(previous.file, previous.position);
         s.received = { file: event.file, position: event.position, atMs: event.atMs };
-        if (s.connected && s.durable !== undefined && compareBinlogPositions(event, s.durable) <= 0) s.caughtUpAtMs = event.atMs;
+        // What this report proves once it is durable (see caughtUpAtMs).
+        const candidate = event.idle === true ? event.atMs : event.lastCommitS === undefined ? undefined : Math.min(event.atMs, event.lastCommitS * 1000 + 999);
+        if (candidate !== undefined) this.#caughtUpCandidate = Math.max(this.#caughtUpCandidate ?? 0, candidate);
+        if (this.#caughtUpCandidate !== undefined && s.durable !== undefined && compareBinlogPositions(event, s.durable) <= 0) {
+          s.caughtUpAtMs = Math.max(s.caughtUpAtMs ?? 0, this.#caughtUpCandidate);
+          this.#caughtUpCandidate = undefined;
+        }
         // An event of the backlog a (re)connect finds (after a restart or an outage) was
         // written before the agent saw it if it arrives well after its header's time: headers
         // date the backlog, or an hour behind would show as seconds. The first event of each

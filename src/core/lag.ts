@@ -9,9 +9,10 @@
  *   byte beyond the durable position (the first observation of the head, or of the
  *   replica's own stream, past that point; see HeadTimeline). When the head is not known
  *   freshly (the primary is unreachable, or only the head checks fail), nothing written since
- *   the later of the last successful head check and the last time the replica held durably
- *   everything its live stream had brought (see ReplicaSnapshot.caughtUpAtMs) can be ruled
- *   out, so the age counts from there: it grows for as long as the agent cannot see the primary.
+ *   the later of the last successful head check and what the replica's own stream proves once
+ *   durable (a heartbeat, or its last commit's header time: see ReplicaSnapshot.caughtUpAtMs)
+ *   can be ruled out, so the age counts from there: it grows for as long as the agent cannot
+ *   see the primary.
  */
 
 /** A place in the primary's binlog: a file and a byte offset in it. */
@@ -153,7 +154,7 @@ export interface ReplicaLagInput {
   firstBeyondMs: number | undefined;
   /** HeadTimeline.furthest: the stream may have seen more than the last head check. */
   furthest: BinlogPosition | undefined;
-  /** The last time the replica held durably everything its live stream had brought (caught up then). */
+  /** A time by which the replica held durably every byte the primary had written (ReplicaSnapshot.caughtUpAtMs). */
   caughtUpAtMs?: number | undefined;
 }
 

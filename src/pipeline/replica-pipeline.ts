@@ -208,15 +208,30 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
           new Observable<ReplicaEvent>((out) => {
             let latest: BinlogPosition | undefined;
             let first: { file: string; position: number; timestampS: number } | undefined;
+            let lastCommitS: number | undefined;
+            /** The last event of the report is a heartbeat. */
+            let idle = false;
             let scheduled: NodeJS.Immediate | undefined;
             const report = (): void => {
               if (scheduled !== undefined) clearImmediate(scheduled);
               scheduled = undefined;
               const at = latest;
               const firstEvent = first;
+              const commitS = lastCommitS;
               latest = undefined;
               first = undefined;
-              if (at !== undefined && !out.closed) out.next({ kind: 'received', file: at.file, position: at.position, atMs: options.clockMs(), ...(firstEvent === undefined ? {} : { first: firstEvent }) });
+              lastCommitS = undefined;
+              if (at !== undefined && !out.closed) {
+                out.next({
+                  kind: 'received',
+                  file: at.file,
+                  position: at.position,
+                  atMs: options.clockMs(),
+                  ...(firstEvent === undefined ? {} : { first: firstEvent }),
+                  ...(commitS === undefined ? {} : { lastCommitS: commitS }),
+                  ...(idle ? { idle: true as const } : {}),
+                });
+              }
             };
             reportReceived = report;
             const subscription = source$.subscribe({
@@ -228,6 +243,8 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
                 if (latest !== undefined && latest.file !== at.file) report();
                 scheduled ??= setImmediate(report);
                 latest = at;
+                idle = framed.kind === 'skip' && framed.reason === 'heartbeat';
+                if (framed.kind === 'record' && framed.record.boundary && framed.record.timestampS > 0) lastCommitS = framed.record.timestampS;
                 // The first commit of the report dates it: an event that ends a transaction
                 // carries its commit's time, where a rows event carries its statement's start (a
                 // long batch's would date the backlog minutes early). The artificial events a

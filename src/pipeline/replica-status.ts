@@ -13,8 +13,10 @@ export type ReplicaEvent =
    * The primary's stream reached `file:position` (an event or a heartbeat arrived). `first`:
    * where the report's first commit (an event that ends a transaction) ends and the time in its
    * header (whole seconds), which dates a backlog the agent was not there to see being written.
+   * `lastCommitS`: the header time of its last commit. `idle`: it ends with a heartbeat, which
+   * the primary sends only when it has nothing newer (its binlog ended at `file:position`).
    */
-  | { kind: 'received'; file: string; position: number; atMs: number; first?: { file: string; position: number; timestampS: number } }
+  | { kind: 'received'; file: string; position: number; atMs: number; first?: { file: string; position: number; timestampS: number }; lastCommitS?: number; idle?: true }
   /** The stream broke; the pipeline retries after `retryInMs`. */
   | { kind: 'failed'; state: ReplicaState; code: string; message: string; hint: string; retryInMs: number };
 

@@ -109,6 +109,12 @@ describe('replica pipeline, received reports', () => {
       await new Promise((r) => setImmediate(r));
       const dated = events.at(-1);
       expect(dated?.kind === 'received' && dated.first).toEqual({ file: B, position: 374, timestampS: 1_600 });
+      expect(dated?.kind === 'received' && [dated.lastCommitS, dated.idle]).toEqual([1_700, undefined]);
+      // A heartbeat (the primary has nothing newer) makes its report idle.
+      source$.next({ kind: 'skip', reason: 'heartbeat', file: B, position: 404 });
+      await new Promise((r) => setImmediate(r));
+      const beat = events.at(-1);
+      expect(beat?.kind === 'received' && [beat.position, beat.idle, beat.lastCommitS]).toEqual([404, true, undefined]);
     } finally {
       subscription.unsubscribe();
     }
