@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { claimArchive, type PrimaryIdentity } from '../../archive/archive-identity.js';
+import { claimArchive, readArchiveIdentity, type PrimaryIdentity } from '../../archive/archive-identity.js';
 import { archiveWriteError } from '../../archive/archive-errors.js';
 import { LocalArchiveFiles } from '../../archive/archive-files.js';
 import { removeDeadPartialBases } from '../../archive/base-catalog.js';
@@ -37,12 +37,13 @@ export class FileTarget implements ReplicaTarget {
   async #open(identity: PrimaryIdentity): Promise<ReplicaSession> {
     const { path, logger, clock } = this.options;
     await mkdir(path, { recursive: true });
-    await claimArchive(path, identity, new Date(clock.nowMs()).toISOString());
+    // Another primary's archive is refused before its lock is touched; the identity of a new
+    // archive is written only under the lock (two agents of different primaries that found
+    // the folder empty at once would both have written theirs, the last rename winning).
+    if ((await readArchiveIdentity(path)) !== undefined) await claimArchive(path, identity, new Date(clock.nowMs()).toISOString());
     await mkdir(`${path}/state`, { recursive: true });
     const lock = await ArchiveLock.acquire(path, `agent replica ${this.name}`);
     try {
-      // Again under the lock: two agents of different primaries that found the folder empty
-      // at once both claimed it above; only the one whose claim stands writes.
       await claimArchive(path, identity, new Date(clock.nowMs()).toISOString());
       const files = new LocalArchiveFiles(path);
       await removeDeadPartialBases(files, logger);
