@@ -16,9 +16,21 @@ export const DURABLE_POINTS_FILE = 'durable-points.json';
  * everything. The point may be a few seconds older than the archive's (saved every
  * `intervalMs`, and at stop): only this agent writes the archive, so it is never ahead of it.
  */
+/** Whose point it is: a point is used only for the same replica of the same primary and archive. */
+export interface PointOwner {
+  /** The primary (serverId@hostname, or its server_uuid). */
+  primary: string;
+  /** The replica's archive: a file replica's path, a remote one's address. */
+  target: string;
+}
+
+interface SavedPoint extends PointOwner {
+  point: DurablePoint;
+}
+
 export class DurablePointsFile {
   readonly #path: string;
-  readonly #points = new Map<string, DurablePoint>();
+  readonly #points = new Map<string, SavedPoint>();
   #dirty = false;
   #saving: Promise<void> = Promise.resolve();
   readonly #timer: Subscription;
@@ -30,32 +42,22 @@ export class DurablePointsFile {
     scheduler: SchedulerLike = asyncScheduler,
   ) {
     this.#path = join(stateDir, DURABLE_POINTS_FILE);
-    for (const [name, point] of DurablePointsFile.load(stateDir, logger)) this.#points.set(name, point);
+    for (const [name, saved] of readSaved(stateDir, logger)) this.#points.set(name, saved);
     this.#timer = interval(intervalMs, scheduler).subscribe(() => this.#save());
   }
 
-  /** The points the last run saved (none if it saved none, or the file does not parse). */
-  static load(stateDir: string, logger: Logger): Map<string, DurablePoint> {
-    const out = new Map<string, DurablePoint>();
-    let text: string;
-    try {
-      text = readFileSync(join(stateDir, DURABLE_POINTS_FILE), 'utf8');
-    } catch {
-      return out;
-    }
-    try {
-      const parsed = JSON.parse(text) as Record<string, DurablePoint>;
-      for (const [name, p] of Object.entries(parsed)) {
-        if (typeof p?.file === 'string' && Number.isSafeInteger(p.position)) out.set(name, p);
-      }
-    } catch (err) {
-      logger.warn({ err, path: join(stateDir, DURABLE_POINTS_FILE) }, 'the saved durable points do not parse; the replicas not reached yet count from the primary\'s oldest file');
-    }
-    return out;
+  /**
+   * The point the last run saved for `replica`, if it was saved for the same primary and the
+   * same archive (a failover to another primary, a RESET MASTER's new server, a replica name
+   * moved to another standby: none).
+   */
+  static load(stateDir: string, replica: string, owner: PointOwner, logger: Logger): DurablePoint | undefined {
+    const saved = readSaved(stateDir, logger).get(replica);
+    return saved !== undefined && saved.primary === owner.primary && saved.target === owner.target ? saved.point : undefined;
   }
 
-  update(replica: string, point: DurablePoint): void {
-    this.#points.set(replica, point);
+  update(replica: string, owner: PointOwner, point: DurablePoint): void {
+    this.#points.set(replica, { ...owner, point });
     this.#dirty = true;
   }
 
@@ -78,4 +80,25 @@ export class DurablePointsFile {
       }),
     );
   }
+}
+
+/** The saved points by replica (none if none were saved, or the file does not parse). */
+function readSaved(stateDir: string, logger: Logger): Map<string, SavedPoint> {
+  const out = new Map<string, SavedPoint>();
+  let text: string;
+  try {
+    text = readFileSync(join(stateDir, DURABLE_POINTS_FILE), 'utf8');
+  } catch {
+    return out;
+  }
+  try {
+    const parsed = JSON.parse(text) as Record<string, SavedPoint>;
+    for (const [name, saved] of Object.entries(parsed)) {
+      const p = saved?.point;
+      if (typeof saved?.primary === 'string' && typeof saved.target === 'string' && typeof p?.file === 'string' && Number.isSafeInteger(p.position)) out.set(name, saved);
+    }
+  } catch (err) {
+    logger.warn({ err, path: join(stateDir, DURABLE_POINTS_FILE) }, 'the saved durable points do not parse; the replicas not reached yet count from the primary\'s oldest file');
+  }
+  return out;
 }

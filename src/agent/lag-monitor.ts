@@ -183,7 +183,9 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
     view,
     nowMs,
   );
-  const purge = purgeRisk(
+  // A point the last run saved is an estimate of where the replica stands: no verdict on it
+  // (a purge, a gap) until its archive says where it ends.
+  const purge: ReturnType<typeof purgeRisk> = tracker.seeded ? { kind: 'none' } : purgeRisk(
     {
       needFile: durable?.file,
       needFileWrittenAtLeastMs: durable?.commitTimestampS === undefined ? undefined : durable.commitTimestampS * 1000,

@@ -110,6 +110,11 @@ export class ReplicaTracker {
    * stood, as far as this agent knows, until its archive says where it ends. Bytes shipped
    * start counting from the archive's own point, not from this one.
    */
+  /** `snapshot.durable` is still the last run's saved point (an estimate: no purge verdict on it). */
+  get seeded(): boolean {
+    return this.#seeded;
+  }
+
   seedDurable(point: DurablePoint): void {
     if (this.snapshot.durable !== undefined) return;
     this.snapshot.durable = point;
@@ -125,6 +130,13 @@ export class ReplicaTracker {
     const s = this.snapshot;
     switch (event.kind) {
       case 'connected':
+        // A session whose archive holds binlog reports its durable end before its dump
+        // connects: still seeded now, the archive is empty (a new one), and the saved point
+        // says nothing of it.
+        if (this.#seeded) {
+          s.durable = undefined;
+          this.#seeded = false;
+        }
         this.#backlogStart = true;
         this.#backlogEnd = this.timeline.furthest;
         this.#backlogEndFromNextHead = this.#backlogEnd === undefined;

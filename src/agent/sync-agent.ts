@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BehaviorSubject, filter, firstValueFrom, fromEvent, takeUntil, timeout, type Subscription } from 'rxjs';
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
-import type { BaseMethod } from '../config/schema.js';
+import type { BaseMethod, ReplicaDefinition } from '../config/schema.js';
 import { DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS, DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_DURABLE_POINTS_SAVE_INTERVAL_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_REPLICA_CHECK_TIMEOUT_MS, DEFAULT_RETRY_JITTER_RATIO, DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
@@ -25,7 +25,7 @@ import { LagMonitor } from './lag-monitor.js';
 import { VolumePoller } from '../platform/volume-poller.js';
 import { LastHeardRecorder } from './last-heard-recorder.js';
 import { ReplicaTracker } from './replica-tracker.js';
-import { DurablePointsFile } from './durable-points-file.js';
+import { DurablePointsFile, type PointOwner } from './durable-points-file.js';
 
 /** Replica failures that no retry can mend: the agent refuses to start with them. */
 const PERMANENT_AT_START: ReadonlySet<string> = new Set(['ARCHIVE_FOREIGN', 'ARCHIVE_VERSION', 'ARCHIVE_LOCKED']);
@@ -83,9 +83,8 @@ export class SyncAgent {
     this.trackers = config.replicas.map((r) => new ReplicaTracker(r.name, startedAtMs));
     // Where each replica stood when the last run saved it: a standby not reached yet counts
     // its lag from there, not from the primary's whole binlog.
-    const saved = DurablePointsFile.load(config.stateDir, deps.logger);
     config.replicas.forEach((r, i) => {
-      const point = saved.get(r.name);
+      const point = DurablePointsFile.load(config.stateDir, r.name, pointOwner(identity, r), deps.logger);
       if (point !== undefined) this.trackers[i]?.seedDurable(point);
     });
     this.lag = new LagMonitor(
@@ -240,7 +239,7 @@ export class SyncAgent {
         pipeline.subscribe({
           next: (event) => {
             tracker.apply(event, deps.clock.nowMs());
-            if (event.kind === 'durable') this.#points?.update(definition.name, event.point);
+            if (event.kind === 'durable') this.#points?.update(definition.name, pointOwner(this.identity, definition), event.point);
             recorder.observe(event);
             // The stream just broke: date what the primary writes from now on without waiting.
             if (event.kind === 'failed') this.#headPoller.checkSoon();
@@ -327,6 +326,14 @@ export class SyncAgent {
     await Promise.all([...this.#closing, this.#headPoller.stop(), this.#points?.close()]);
     this.#points = undefined;
   }
+}
+
+/** Whose saved durable point it is: this primary, this replica's archive. */
+function pointOwner(identity: PrimaryIdentity, definition: ReplicaDefinition): PointOwner {
+  return {
+    primary: identity.serverUuid ?? `${identity.serverId}@${identity.hostname}`,
+    target: definition.type === 'file' ? definition.path : definition.address,
+  };
 }
 
 /**
