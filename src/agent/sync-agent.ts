@@ -140,10 +140,10 @@ export class SyncAgent {
           if (done === undefined) {
             // Still running: its session holds the archive lock when it opens. The replica's
             // pipeline opens only once it has closed again (see ReplicaPipelineOptions.openAfter).
+            // The stop does not wait for it (a volume that never answers would hold the stop
+            // for ever; the lock it may leave is taken over at the next start).
             const late = check.catch(() => undefined);
             this.#lateChecks.set(definition.name, late);
-            this.#closing.add(late);
-            void late.finally(() => this.#closing.delete(late));
             logger.warn(
               { code: 'REPLICA_CHECK_TIMEOUT', hint: 'check the archive volume (a hung mount, a frozen disk) or the standby; the agent keeps retrying' },
               `replica not available yet: its archive did not answer within ${DEFAULT_REPLICA_CHECK_TIMEOUT_MS / 1000} s; the other replicas start`,
