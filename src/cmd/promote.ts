@@ -111,9 +111,7 @@ export function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: bool
   // "Held everything" only from the record that says so: a window of 0 also comes of clocks
   // that differ, or of no record at all (the newest event's own time stands in for it).
   const heldAll = plan.lastHeard?.caughtUp === true && plan.partialTailCut === undefined;
-  const noRecord = plan.lastHeard !== undefined && !plan.lastHeard.source.startsWith('state/');
   if (plan.lossWindowSeconds !== undefined && heldAll) lines.push(`  loss window:      0 s (the archive held everything the primary had written when it was last heard; only what it committed after that can be missing)`);
-  else if (plan.lossWindowSeconds !== undefined && noRecord) lines.push('  loss window:      unknown (no record of when the primary was last heard: transactions committed after the last one above may be lost)');
   else if (plan.lossWindowSeconds !== undefined) lines.push(`  loss window:      ${plan.lossWindowSeconds} s (transactions committed after the last one above and before the primary was last heard may be lost)`);
   else if (!toEnd) lines.push('  loss window:      none counted: a point in time was asked for, and what the archive holds after it was left out on purpose');
   else lines.push('  loss window:      unknown (the archive holds no transaction, or no record of when the primary was last heard)');

@@ -34,12 +34,15 @@ export const ERROR_CODES: ReadonlySet<string> = new Set([
   'ARCHIVE_IO',
   'RECEIVER_REFUSED',
   'SERVER_ID_IN_USE',
+  // The primary's setup, found at a dump's start (a primary restarted with another config).
+  'BINLOG_ENCRYPTED',
 ]);
 /**
- * Error codes whose every retry does harm elsewhere: a dump with a replica's server_id pushes
- * that replica off the primary. They are retried at the backoff's cap, not from its start.
+ * Error codes whose every retry does harm elsewhere (a dump with a replica's server_id pushes
+ * that replica off the primary) or cannot succeed until an operator acts (an encrypted binlog).
+ * They are retried at the backoff's cap, not from its start.
  */
-export const CAPPED_RETRY_CODES: ReadonlySet<string> = new Set(['SERVER_ID_IN_USE']);
+export const CAPPED_RETRY_CODES: ReadonlySet<string> = new Set(['SERVER_ID_IN_USE', 'BINLOG_ENCRYPTED']);
 
 export function stateForCode(code: string): ReplicaState {
   if (GAP_CODES.has(code)) return 'gap';

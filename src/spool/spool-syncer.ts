@@ -520,6 +520,10 @@ export class SpoolSyncer {
           this.#log.error({ code: 'SPOOL_SOURCE_MISSING', path: source.path, hint: 'create the directory or fix `spool[].path` in the config; nothing is deleted from the archive meanwhile' }, `spool source ${source.path} is unavailable (${why}); the archive keeps its last state`);
         }
         this.#rootMissing = true;
+        // Nothing is shipped from a source that is not there, and nothing waits: the archive
+        // keeps its last state (an error says so).
+        this.#waitingSinceMs = undefined;
+        this.#candidateSinceMs = undefined;
         await this.#closeWatcher();
         this.#finishFull(served);
         return;

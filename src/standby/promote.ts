@@ -157,15 +157,19 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       log.info('target server started on the restored datadir');
     } else {
       await readOnlyUntilDone();
-      for (const name of plan.replaceDatabases) {
-        // Without --replace only an empty database is dropped: still empty now that the target
-        // is read-only? (An application's account with SUPER writes on; one may have created a
-        // table in it since the plan.)
-        if (!options.replace && !(await server.emptyDatabases([name])).has(name)) {
-          throw new HotspareError('TARGET_NOT_EMPTY', `the target ${server.describe} now holds tables in ${name}, empty when the promotion was planned`, {
-            hint: 'stop what writes to the standby, or pass --replace to drop that database first',
+      // Without --replace only empty databases are dropped: still empty, all of them, now that
+      // the target is read-only? (An application's account with SUPER writes on; one may have
+      // created a table in one since the plan.) All are checked before any is dropped.
+      if (!options.replace && plan.replaceDatabases.length > 0) {
+        const empty = await server.emptyDatabases(plan.replaceDatabases);
+        const filled = plan.replaceDatabases.filter((name) => !empty.has(name));
+        if (filled.length > 0) {
+          throw new HotspareError('TARGET_NOT_EMPTY', `the target ${server.describe} now holds tables in ${filled.join(', ')}, empty when the promotion was planned`, {
+            hint: 'stop what writes to the standby, or pass --replace to drop those databases first',
           });
         }
+      }
+      for (const name of plan.replaceDatabases) {
         try {
           await server.dropDatabase(name);
         } catch (err) {

@@ -267,8 +267,10 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   // and before the primary went silent may be lost.
   // (A promotion to the end of a damaged archive was refused above.) Milliseconds at most: the
   // times it is made of are whole seconds and a millisecond timestamp.
+  // Without the agent's record of when it last heard the primary, nobody knows (the newest
+  // event's own time would make it 0).
   const lossWindowSeconds =
-    !atEnd || lastHeard === undefined || last === undefined
+    !atEnd || heard === undefined || lastHeard === undefined || last === undefined
       ? undefined
       : lastHeard.caughtUp
         ? 0

@@ -39,9 +39,9 @@ describe('promote text report', () => {
     const skewed = report(0);
     skewed.lastHeard = { time: '2026-12-06T14:44:03.000Z', source: 'state/last-heard.json', caughtUp: false };
     expect(formatReport(skewed, false, true)).toMatch(/^ {2}loss window: +0 s \(transactions committed after the last one above and before the primary was last heard may be lost\)/m);
-    // No record of when the primary was last heard: unknown, whatever the figure.
-    const unrecorded = report(0);
+    // No record of when the primary was last heard: no figure (the plan leaves it out), unknown.
+    const unrecorded = report(undefined);
     unrecorded.lastHeard = { time: '2026-12-06T14:44:03.000Z', source: 'newest archived event (no state/last-heard.json)', caughtUp: false };
-    expect(formatReport(unrecorded, false, true)).toMatch(/^ {2}loss window: +unknown \(no record of when the primary was last heard/m);
+    expect(formatReport(unrecorded, false, true)).toMatch(/^ {2}loss window: +unknown \(the archive holds no transaction, or no record of when the primary was last heard\)/m);
   });
 });
