@@ -183,9 +183,7 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
     view,
     nowMs,
   );
-  // A point the last run saved is an estimate of where the replica stands: no verdict on it
-  // (a purge, a gap) until its archive says where it ends.
-  const purge: ReturnType<typeof purgeRisk> = tracker.seeded ? { kind: 'none' } : purgeRisk(
+  const purge = purgeRisk(
     {
       needFile: durable?.file,
       needFileWrittenAtLeastMs: durable?.commitTimestampS === undefined ? undefined : durable.commitTimestampS * 1000,

@@ -110,9 +110,11 @@ export class ReplicaTracker {
    * stood, as far as this agent knows, until its archive says where it ends. Bytes shipped
    * start counting from the archive's own point, not from this one.
    */
-  /** `snapshot.durable` is still the last run's saved point (an estimate: no purge verdict on it). */
-  get seeded(): boolean {
-    return this.#seeded;
+  /** A session opened on an archive that holds no binlog yet (a new one): the saved point says nothing of it. */
+  sessionWithoutResume(): void {
+    if (!this.#seeded) return;
+    this.snapshot.durable = undefined;
+    this.#seeded = false;
   }
 
   seedDurable(point: DurablePoint): void {
@@ -130,13 +132,6 @@ export class ReplicaTracker {
     const s = this.snapshot;
     switch (event.kind) {
       case 'connected':
-        // A session whose archive holds binlog reports its durable end before its dump
-        // connects: still seeded now, the archive is empty (a new one), and the saved point
-        // says nothing of it.
-        if (this.#seeded) {
-          s.durable = undefined;
-          this.#seeded = false;
-        }
         this.#backlogStart = true;
         this.#backlogEnd = this.timeline.furthest;
         this.#backlogEndFromNextHead = this.#backlogEnd === undefined;
@@ -191,6 +186,8 @@ export class ReplicaTracker {
         break;
       }
       case 'failed':
+        // What the broken stream brought proves nothing for the next one.
+        this.#caughtUpCandidate = undefined;
         if (s.connected || s.disconnectedSinceMs === undefined) s.disconnectedSinceMs = nowMs;
         s.connected = false;
         s.failure = { state: event.state, code: event.code, message: event.message, hint: event.hint, atMs: nowMs };

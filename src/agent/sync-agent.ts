@@ -200,6 +200,9 @@ export class SyncAgent {
       // Spool syncers share the pipeline's archive session and run while it is open.
       const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);
       this.#sessions.set(definition.name, session$);
+      // A session on an archive with binlog reports its durable end at once; one without (a
+      // new archive, its base still to come) says the saved point is not this archive's.
+      this.#subscriptions.push(session$.subscribe((session) => session !== undefined && session.resume === undefined && tracker.sessionWithoutResume()));
       const spool = new ReplicaSpool({ sources: config.spool, session$, logger, clock: deps.clock });
       tracker.attachFiles(() => spool.snapshot());
       spool.start();

@@ -244,7 +244,9 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
                 scheduled ??= setImmediate(report);
                 latest = at;
                 idle = framed.kind === 'skip' && framed.reason === 'heartbeat';
-                if (framed.kind === 'record' && framed.record.boundary && framed.record.timestampS > 0) lastCommitS = framed.record.timestampS;
+                // Only the primary's own commits: one it relays from an upstream (log_slave_updates)
+                // carries the upstream's time, which would read as lag.
+                if (framed.kind === 'record' && framed.record.boundary && framed.record.timestampS > 0 && framed.record.bytes.readUInt32LE(5) === options.identity.serverId) lastCommitS = framed.record.timestampS;
                 // The first commit of the report dates it: an event that ends a transaction
                 // carries its commit's time, where a rows event carries its statement's start (a
                 // long batch's would date the backlog minutes early). The artificial events a
@@ -285,7 +287,11 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
     const openSession$ = new Observable<ReplicaSession>((opened) => {
       let cancelled = false;
       lastClose
-        .then(() => options.target.open(options.identity))
+        .then(() => {
+          // Stopped while waiting for the last session to close (or a late start check): no open.
+          if (cancelled) return new Promise<never>(() => undefined);
+          return options.target.open(options.identity);
+        })
         .then(
           (session) => {
             if (!cancelled) {

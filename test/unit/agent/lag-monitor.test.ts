@@ -172,6 +172,22 @@ describe('LagMonitor', () => {
     expect(warnings(['mysql-bin.000007', 'mysql-bin.000008'], 'mysql-bin.000007')).toEqual(['PURGE_SOON']);
   });
 
+  it('a saved point stands for a replica until its archive says where it ends; a session on an empty archive drops it', () => {
+    const point = { file: 'mysql-bin.000003', position: 900, boundaryFile: 'mysql-bin.000003', boundaryPosition: 900, commitTimestampS: 1, gtid: undefined };
+    const kept = new ReplicaTracker('a', 0);
+    kept.seedDurable(point);
+    expect(kept.snapshot.durable).toEqual(point);
+    // The archive's own end replaces it; bytes shipped count from there, not from the seed.
+    kept.apply({ kind: 'durable', point: { ...point, position: 1_000, boundaryPosition: 1_000 }, shippedBytes: 0 }, 1_000);
+    expect(kept.snapshot.durable?.position).toBe(1_000);
+    expect(kept.snapshot.binlogBytesShipped).toBe(0);
+    // A new, empty archive (its base still to come) under the same name: the point goes.
+    const replaced = new ReplicaTracker('b', 0);
+    replaced.seedDurable(point);
+    replaced.sessionWithoutResume();
+    expect(replaced.snapshot.durable).toBeUndefined();
+  });
+
   it('a purged binlog file: the advice follows binlog.onPurged (the agent takes the new base itself, or the operator must)', () => {
     const point = { file: 'mysql-bin.000001', position: 500, boundaryFile: 'mysql-bin.000001', boundaryPosition: 500, commitTimestampS: 1, gtid: undefined };
     const files = [{ name: 'mysql-bin.000003', sizeBytes: 1_000 }];

@@ -32,10 +32,15 @@ describe('replica pipeline, stopped while its session opens', () => {
     const closing = new Set<Promise<void>>();
     const fileTarget = new FileTarget({ name: 'a', path: archive, logger: silentLogger(), clock: systemClock, syncBatchBytesMax: 1 << 20 });
     let opened = false;
+    let openCalled = false;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
     const target: ReplicaTarget = {
       type: fileTarget.type,
       name: fileTarget.name,
       open: async (id) => {
+        openCalled = true;
+        await gate;
         const session = await fileTarget.open(id);
         opened = true;
         return session;
@@ -54,7 +59,11 @@ describe('replica pipeline, stopped while its session opens', () => {
       logger: silentLogger(),
       closing,
     });
-    pipeline.subscribe().unsubscribe();
+    const subscription = pipeline.subscribe();
+    // Unsubscribed while its open() is under way (an open not yet begun is not begun at all).
+    await waitFor('the open to begin', () => openCalled, 10_000, 5);
+    subscription.unsubscribe();
+    release();
     const lock = join(archive, 'state', 'writer.lock');
     // The open went on after the unsubscription: it takes the lock, then its session is closed.
     await waitFor('the session to open', () => opened, 10_000, 5);

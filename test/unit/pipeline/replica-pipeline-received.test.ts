@@ -16,8 +16,12 @@ const identity = TEST_PRIMARY_IDENTITY;
 const A = 'mysql-bin.000001';
 const B = 'mysql-bin.000002';
 
-function record(file: string, offset: number, length: number, extra: Partial<BinlogRecord> = {}): FramedEvent {
-  const r: BinlogRecord = { file, offset, bytes: Buffer.alloc(length), timestampS: 1, boundary: false, gtid: undefined, ...extra };
+function record(file: string, offset: number, length: number, extra: Partial<BinlogRecord> & { serverId?: number } = {}): FramedEvent {
+  const { serverId = identity.serverId, ...fields } = extra;
+  const bytes = Buffer.alloc(length);
+  // The event header's server_id: the primary's own unless said otherwise (a relayed event).
+  if (length >= 9) bytes.writeUInt32LE(serverId, 5);
+  const r: BinlogRecord = { file, offset, bytes, timestampS: 1, boundary: false, gtid: undefined, ...fields };
   return { kind: 'record', record: r };
 }
 
@@ -106,15 +110,17 @@ describe('replica pipeline, received reports', () => {
       source$.next(record(B, 244, 100, { timestampS: 1_000 }));
       source$.next(record(B, 344, 30, { timestampS: 1_600, boundary: true }));
       source$.next(record(B, 374, 30, { timestampS: 1_700, boundary: true }));
+      // A commit relayed from an upstream (another server_id) carries the upstream's time: not the primary's last commit.
+      source$.next(record(B, 404, 30, { timestampS: 1_000, boundary: true, serverId: 77 }));
       await new Promise((r) => setImmediate(r));
       const dated = events.at(-1);
       expect(dated?.kind === 'received' && dated.first).toEqual({ file: B, position: 374, timestampS: 1_600 });
       expect(dated?.kind === 'received' && [dated.lastCommitS, dated.idle]).toEqual([1_700, undefined]);
       // A heartbeat (the primary has nothing newer) makes its report idle.
-      source$.next({ kind: 'skip', reason: 'heartbeat', file: B, position: 404 });
+      source$.next({ kind: 'skip', reason: 'heartbeat', file: B, position: 434 });
       await new Promise((r) => setImmediate(r));
       const beat = events.at(-1);
-      expect(beat?.kind === 'received' && [beat.position, beat.idle, beat.lastCommitS]).toEqual([404, true, undefined]);
+      expect(beat?.kind === 'received' && [beat.position, beat.idle, beat.lastCommitS]).toEqual([434, true, undefined]);
     } finally {
       subscription.unsubscribe();
     }
