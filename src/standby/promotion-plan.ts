@@ -252,7 +252,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   // A database of the base that the target holds empty (the `test` of a fresh install, which
   // the primary's base holds too) is dropped and restored without --replace: nothing is lost,
   // and the first step of a failover is not an error that teaches --replace.
-  const empty = physical !== undefined ? new Set<string>() : await server.emptyDatabases(clash);
+  const empty = await server.emptyDatabases(clash);
   const holding = clash.filter((d) => !empty.has(d));
   if (holding.length > 0 && !input.replace) {
     throw new HotspareError('TARGET_NOT_EMPTY', `the target ${server.describe} already holds ${holding.join(', ')}`, {

@@ -249,7 +249,7 @@ describe('receiver against hostile and mistaken peers', () => {
       for (let i = 0; i < 16; i++) send(FrameType.FILE_REQUEST, encodeFileRequest({ id: 10 + i, op: FileOp.READ_AT, args: { path: 'files/big', offset: 0, size: 1024 * 1024 }, data: Buffer.alloc(0) }));
       const pings = setInterval(() => send(FrameType.PING, []), 200);
       try {
-        await waitFor('the deaf peer dropped', () => logs.lines().some((l) => String(l['reason'] ?? '').includes('has taken nothing sent to it')), 15_000);
+        await waitFor('the deaf peer dropped', () => logs.lines().some((l) => l['code'] === 'WIRE_STALLED' && String(l['reason'] ?? '').includes('has taken nothing sent to it')), 15_000);
       } finally {
         clearInterval(pings);
       }

@@ -357,7 +357,7 @@ class ReceiverState {
           return;
         }
         const ended = session;
-        if (err !== undefined && !(err instanceof HotspareError && err.code === 'WIRE_CLOSED')) log.warn({ reason: err.message }, 'agent connection lost');
+        if (err !== undefined && !(err instanceof HotspareError && err.code === 'WIRE_CLOSED')) log.warn({ code: err instanceof HotspareError ? err.code : undefined, reason: err.message }, 'agent connection lost');
         else log.info('agent disconnected');
         this.#lastDurable = ended.durablePoint ?? this.#lastDurable;
         void ended.teardown().then(() => {
