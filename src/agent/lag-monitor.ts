@@ -226,8 +226,8 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
   }
   // Spool files wait as binlog does: a source whose passes keep failing, or a standby away,
   // leaves its files behind for longer than the budget (checked after the binlog's own).
-  const spoolNow = (s as ReplicaSnapshot & { files?: SpoolProgress }).files;
-  const filesWaitingS = (spoolNow?.oldestPendingMs ?? 0) / 1000;
+  const spool = (s as ReplicaSnapshot & { files?: SpoolProgress }).files;
+  const filesWaitingS = (spool?.oldestPendingMs ?? 0) / 1000;
   if (filesWaitingS > maxLagSeconds) {
     problems.push({ code: 'FILES_LAG', message: `spool changes waiting for ${filesWaitingS.toFixed(1)} s (max ${maxLagSeconds} s)` });
   }
@@ -236,7 +236,6 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
     problems.push({ code: purge.code, message: purge.message });
   }
 
-  const spool = spoolNow;
   return {
     name: s.name,
     state,

@@ -105,11 +105,6 @@ export class ReplicaTracker {
     if (this.snapshot.connected && (received === undefined || compareBinlogPositions(received, head) < 0)) this.#backlogEnd = head;
   }
 
-  /**
-   * The durable point the last run of the agent saved (DurablePointsFile): where the replica
-   * stood, as far as this agent knows, until its archive says where it ends. Bytes shipped
-   * start counting from the archive's own point, not from this one.
-   */
   /** A session opened on an archive that holds no binlog yet (a new one): the saved point says nothing of it. */
   sessionWithoutResume(): void {
     if (!this.#seeded) return;
@@ -117,10 +112,23 @@ export class ReplicaTracker {
     this.#seeded = false;
   }
 
+  /**
+   * The durable point the last run of the agent saved (DurablePointsFile): where the replica
+   * stood, as far as this agent knows, until its archive says where it ends. Bytes shipped
+   * start counting from the archive's own point, not from this one.
+   */
   seedDurable(point: DurablePoint): void {
     if (this.snapshot.durable !== undefined) return;
     this.snapshot.durable = point;
     this.#seeded = true;
+  }
+
+  /** What the received reports proved counts once everything they brought is durable. */
+  #settleCaughtUp(): void {
+    const { received, durable } = this.snapshot;
+    if (this.#caughtUpCandidate === undefined || received === undefined || durable === undefined || compareBinlogPositions(received, durable) > 0) return;
+    this.snapshot.caughtUpAtMs = Math.max(this.snapshot.caughtUpAtMs ?? 0, this.#caughtUpCandidate);
+    this.#caughtUpCandidate = undefined;
   }
 
   /** Where the `files` counters come from (the replica's spool syncers). */
@@ -147,10 +155,7 @@ export class ReplicaTracker {
         s.binlogBytesShipped += shippedBetween(before, event.point, this.#fileEnds);
         for (const file of this.#fileEnds.keys()) if (compareBinlogFiles(file, event.point.file) < 0) this.#fileEnds.delete(file);
         this.timeline.durableAt(event.point);
-        if (this.#caughtUpCandidate !== undefined && s.received !== undefined && compareBinlogPositions(s.received, event.point) <= 0) {
-          s.caughtUpAtMs = Math.max(s.caughtUpAtMs ?? 0, this.#caughtUpCandidate);
-          this.#caughtUpCandidate = undefined;
-        }
+        this.#settleCaughtUp();
         break;
       }
       case 'received': {
@@ -160,10 +165,7 @@ export class ReplicaTracker {
         // What this report proves once it is durable (see caughtUpAtMs).
         const candidate = event.idle === true ? event.atMs : event.lastCommitS === undefined ? undefined : Math.min(event.atMs, event.lastCommitS * 1000 + 999);
         if (candidate !== undefined) this.#caughtUpCandidate = Math.max(this.#caughtUpCandidate ?? 0, candidate);
-        if (this.#caughtUpCandidate !== undefined && s.durable !== undefined && compareBinlogPositions(event, s.durable) <= 0) {
-          s.caughtUpAtMs = Math.max(s.caughtUpAtMs ?? 0, this.#caughtUpCandidate);
-          this.#caughtUpCandidate = undefined;
-        }
+        this.#settleCaughtUp();
         // An event of the backlog a (re)connect finds (after a restart or an outage) was
         // written before the agent saw it if it arrives well after its header's time: headers
         // date the backlog, or an hour behind would show as seconds. The first event of each

@@ -200,6 +200,8 @@ export class SyncAgent {
       // Spool syncers share the pipeline's archive session and run while it is open.
       const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);
       this.#sessions.set(definition.name, session$);
+      /** Whose durable points these are (saved with each, at every durable event). */
+      const owner = pointOwner(this.identity, definition);
       // A session on an archive with binlog reports its durable end at once; one without (a
       // new archive, its base still to come) says the saved point is not this archive's.
       this.#subscriptions.push(session$.subscribe((session) => session !== undefined && session.resume === undefined && tracker.sessionWithoutResume()));
@@ -242,7 +244,7 @@ export class SyncAgent {
         pipeline.subscribe({
           next: (event) => {
             tracker.apply(event, deps.clock.nowMs());
-            if (event.kind === 'durable') this.#points?.update(definition.name, pointOwner(this.identity, definition), event.point);
+            if (event.kind === 'durable') this.#points?.update(definition.name, owner, event.point);
             recorder.observe(event);
             // The stream just broke: date what the primary writes from now on without waiting.
             if (event.kind === 'failed') this.#headPoller.checkSoon();
