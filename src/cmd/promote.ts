@@ -4,7 +4,7 @@ import type { Logger } from '../platform/logger.js';
 import { parseMysqlUrl } from '../standby/mysql-url.js';
 import { HotspareError } from '../core/errors.js';
 import { promote, type PromotionReport } from '../standby/promote.js';
-import { describeDamage } from '../standby/promotion-plan.js';
+import { describeDamage } from '../standby/archive-scan.js';
 import { EXPECTED_SKIP_CODES } from '../standby/spool-restore.js';
 import type { TargetSpec } from '../standby/stop-point.js';
 import { UsageError } from './cli-failure.js';
@@ -118,6 +118,7 @@ export function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: bool
   if (plan.partialTailCut !== undefined) lines.push(`  not applied:      an incomplete transaction at ${plan.partialTailCut.file}:${plan.partialTailCut.from}..${plan.partialTailCut.to}`);
   for (const damaged of plan.damagedBases) lines.push(`  WARNING:          passed over damaged base ${damaged}`);
   if (plan.stoppedBeforeDamage !== undefined) lines.push(`  WARNING:          the archive is damaged after this point, at ${describeDamage(plan.stoppedBeforeDamage)}`);
+  if (plan.passedOverDamage !== undefined) lines.push(`  WARNING:          passed over damage before the chain restored from (base ${plan.base.id}): ${describeDamage(plan.passedOverDamage)}; older points in time need it mended`);
   for (const f of plan.filesRestored) {
     if (f.skipped !== undefined) lines.push(`  files NOT restored: ${f.name} (left as it is at ${f.path}): ${f.skipped}`);
     else lines.push(`  files restored:   ${f.name} to ${f.path} as of ${new Date(f.pointMs).toISOString()} (${f.files} files, ${f.dirs} dirs, ${f.links} links, ${f.bytes} bytes)`);

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { blake3Unavailable } from '../spool/block-hash.js';
 import type { Logger } from '../platform/logger.js';
-import { describeDamage } from '../standby/promotion-plan.js';
+import { describeDamage } from '../standby/archive-scan.js';
 import { inspectArchive, type ArchiveReport } from '../standby/verify-archive.js';
 import { UsageError } from './cli-failure.js';
 import { jsonOutput } from './json-output.js';
@@ -20,7 +20,7 @@ export function formatReport(r: ArchiveReport): string {
   const lines = [
     `archive ${r.archive}: primary server_id ${p.serverId} on ${p.hostname} (${p.flavor ?? '?'} ${p.version}${p.serverUuid ? `, server_uuid ${p.serverUuid}` : ''})`,
     `  base backups: ${r.bases.length === 0 ? 'none' : ''}`,
-    ...r.bases.map((b) => b.method === 'unreadable' ? `    ${b.id}: UNREADABLE: ${b.problems.join('; ')}` : `    ${b.id} (${b.method}) at ${b.binlog.file}:${b.binlog.position}${b.gtid ? ` GTID ${b.gtid}` : ''}, ${b.bytes} bytes${b.restorable ? '' : b.beforeGap ? ' (before a recorded gap: not restorable by promote)' : ' (not restorable: binlog missing)'}${b.problems.length ? ` DAMAGED: ${b.problems.join('; ')}` : ''}`),
+    ...r.bases.map((b) => b.method === 'unreadable' ? `    ${b.id}: UNREADABLE: ${b.problems.join('; ')}` : `    ${b.id} (${b.method}) at ${b.binlog.file}:${b.binlog.position}${b.gtid ? ` GTID ${b.gtid}` : ''}, ${b.bytes} bytes${b.restorable ? '' : b.beforeGap ? ' (before a recorded gap or passed-over damage: later points are restored from a newer base)' : ' (not restorable: binlog missing)'}${b.problems.length ? ` DAMAGED: ${b.problems.join('; ')}` : ''}`),
     `  binlog: ${r.binlog.files} file(s), ${r.binlog.bytes} bytes${r.binlog.first ? `, ${r.binlog.first.file}:${r.binlog.first.position} .. ${r.binlog.last?.file}:${r.binlog.last?.position}` : ''}`,
     `  latest restorable: ${r.latestRestorable ? `${r.latestRestorable.commitTime} (${r.latestRestorable.file}:${r.latestRestorable.position}${r.latestRestorable.gtid ? ` GTID ${r.latestRestorable.gtid}` : ''})` : 'none'}`,
     `  newest event: ${r.newestEventTime ?? 'none'}`,
@@ -30,7 +30,11 @@ export function formatReport(r: ArchiveReport): string {
       : [
           `  recorded gaps: ${r.recordedGaps.length} (binlog the primary purged before it was archived; promotion never replays across one)`,
           ...r.recordedGaps.map((g) => `    ${g.after.file}:${g.after.position} .. ${g.resumeAt.file}:${g.resumeAt.position}, chain restarted from base ${g.base} (recorded ${g.recordedAt})`),
-          `  binlog before the last gap: ${r.earlierBinlog.files} file(s), ${r.earlierBinlog.bytes} bytes${r.earlierBinlog.first ? `, ${r.earlierBinlog.first} .. ${r.earlierBinlog.last}` : ''} (kept; restore by hand only)`,
+        ]),
+    ...(r.earlierBinlog.files === 0
+      ? []
+      : [
+          `  binlog before the last chain restart (a recorded gap, or damage a newer base passes over): ${r.earlierBinlog.files} file(s), ${r.earlierBinlog.bytes} bytes${r.earlierBinlog.first ? `, ${r.earlierBinlog.first} .. ${r.earlierBinlog.last}` : ''} (kept: promote --until reaches points before the damage from an older base; points before a recorded gap, only by hand)`,
         ]),
     `  last heard from the primary: ${r.lastHeard === undefined ? 'not recorded' : `${r.lastHeard.at} at ${r.lastHeard.primary.file}:${r.lastHeard.primary.position}${r.lastHeard.caughtUp ? ', archive caught up' : ''}`}`,
     `  spool sources: ${r.spool.length ? '' : 'none'}`,

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { blake3Unavailable } from '../spool/block-hash.js';
 import type { Logger } from '../platform/logger.js';
-import { describeDamage } from '../standby/promotion-plan.js';
+import { describeDamage } from '../standby/archive-scan.js';
 import { inspectArchive } from '../standby/verify-archive.js';
 import { UsageError } from './cli-failure.js';
 import { formatReport } from './status.js';

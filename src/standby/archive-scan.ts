@@ -2,6 +2,7 @@ import { open, stat } from 'node:fs/promises';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { ArchiveLayout, nextBinlogName } from '../archive/archive-layout.js';
 import { readRecordedGaps, type RecordedGap } from '../archive/binlog-gaps.js';
+import { formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
 import { listArchivedBinlogs } from '../archive/archived-binlogs.js';
 import { scanBinlogFile } from '../archive/binlog-file-scanner.js';
 import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, EventType, isCommitCandidate, parseRotate, readEventHeader } from '../core/binlog-event.js';
@@ -16,11 +17,33 @@ export interface CommitPoint {
   timestampS: number;
   gtid: string | undefined;
   /**
-   * Set on the one marker passed to `onCommit` where the chain restarts after a recorded gap
-   * (not a transaction): `file`:4, `timestampS` the new file's first event. Everything before
-   * it lies before the gap (see StopPointResolver).
+   * Set on the one marker passed to `onCommit` where the chain restarts (not a transaction):
+   * `file`:4, `timestampS` the new file's first event. Everything before it lies before a
+   * recorded gap or damage (see StopPointResolver).
    */
-  chainRestart?: RecordedGap;
+  chainRestart?: ChainRestart;
+}
+
+/** Where the archive's chain of binlog starts again, and what it starts again after. */
+export interface ChainRestart {
+  /** The first file of the new chain, position 4. */
+  resumeAt: BinlogPosition;
+  /** The base backup the new chain starts from. */
+  base: string;
+  /** What lies before it, for messages: "the binlog gap recorded between ..." or "the damage at ...". */
+  after: string;
+  /** A recorded gap, or damage a later base backup passes over. */
+  kind: 'gap' | 'damage';
+}
+
+/** A recorded gap as a chain restart. */
+export function gapRestart(gap: RecordedGap): ChainRestart {
+  return {
+    resumeAt: gap.resumeAt,
+    base: gap.base,
+    after: `the binlog gap recorded between ${formatBinlogPosition(gap.after)} and ${formatBinlogPosition(gap.resumeAt)} (the primary purged that binlog before it was archived)`,
+    kind: 'gap',
+  };
 }
 
 export interface ScannedFile {
@@ -54,10 +77,20 @@ export interface ArchiveScan {
   newestEventS: number | undefined;
   /** Every gap recorded in state/gaps.json (the archive restarted its chain at a new base). */
   recordedGaps: RecordedGap[];
-  /** Files before the last recorded gap the archive has passed: kept and checked, not restorable by promote. */
+  /** Files before the last chain restart (a recorded gap, or damage a base passes over): kept and checked, not restorable by promote. */
   earlierFiles: ScannedFile[];
   /** Damage in those earlier files (the current chain, `files`, is not affected by it). */
   earlierDamage: ArchiveDamage | undefined;
+}
+
+export function describeDamage(d: ArchiveDamage): string {
+  return `${d.file}:${d.offset} (${d.kind}: ${d.reason})`;
+}
+
+/** A base backup's binlog file, where the chain may start again after damage (scanArchive's `restartAfterDamage`). */
+export interface BaseStart {
+  id: string;
+  file: string;
 }
 
 /**
@@ -71,10 +104,22 @@ export interface ArchiveScan {
  * A gap recorded in state/gaps.json is not damage: the chain restarts at its file (position
  * 4). `files` then holds the current chain only (the files before it move to `earlierFiles`,
  * damage there to `earlierDamage`), and `onCommit` gets a `chainRestart` marker in between.
+ *
+ * With `restartAfterDamage` (the archive's base backups), damage is passed over the same way
+ * when a base starts in a later file and the caller wants it (its target lies past the damage):
+ * that base and the binlog from its file on restore everything after it, so a flipped byte in
+ * a file kept only for older points in time does not stand between a promotion and the
+ * archive's end. (Promotion passes them; `verify` does not: it reports the first damage
+ * wherever it is.)
  */
 export async function scanArchive(
   root: string,
-  options: { verifyChecksums: boolean; onCommit?: (commit: CommitPoint) => void },
+  options: {
+    verifyChecksums: boolean;
+    onCommit?: (commit: CommitPoint) => void;
+    /** The bases where the chain may restart after damage, when `wanted` (asked at the damage) says so. */
+    restartAfterDamage?: { bases: readonly BaseStart[]; wanted: (damage: ArchiveDamage) => boolean };
+  },
 ): Promise<ArchiveScan> {
   const layout = new ArchiveLayout(root);
   const names = await listArchivedBinlogs(layout);
@@ -90,18 +135,26 @@ export async function scanArchive(
     earlierDamage: undefined,
   };
   // Where the chain restarts: the file index of each recorded gap's resume file.
-  const restarts = new Map<number, RecordedGap>();
+  const restarts = new Map<number, ChainRestart>();
   for (const gap of recordedGaps) {
     const at = names.indexOf(gap.resumeAt.file);
-    if (at > 0) restarts.set(at, gap);
+    if (at > 0) restarts.set(at, gapRestart(gap));
   }
-  const nextRestart = (after: number): number | undefined => [...restarts.keys()].filter((i) => i > after).sort((a, b) => a - b)[0];
+  // Where it may restart after damage: the file index of each base's binlog file (the oldest base there).
+  const baseStarts = new Map<number, BaseStart>();
+  for (const base of options.restartAfterDamage?.bases ?? []) {
+    const at = names.indexOf(base.file);
+    if (at > 0 && !baseStarts.has(at)) baseStarts.set(at, base);
+  }
+  const firstAfter = (indexes: Iterable<number>, after: number): number | undefined => [...indexes].filter((i) => i > after).sort((a, b) => a - b)[0];
+  /** A restart after damage, taken by stopAtDamage: its marker goes out with that file's first event. */
+  let damageRestart: { at: number; restart: ChainRestart } | undefined;
   const tracker = new TransactionTracker();
   let i = 0;
   for (; i < names.length; i += 1) {
     const name = names[i] ?? '';
     const newest = i === names.length - 1;
-    const restart = restarts.get(i);
+    const restart = restarts.get(i) ?? (damageRestart?.at === i ? damageRestart.restart : undefined);
     const previous = result.files[result.files.length - 1];
     if (restart !== undefined) {
       result.earlierFiles.push(...result.files);
@@ -167,17 +220,23 @@ export async function scanArchive(
   return result;
 
   /**
-   * Damage at file index `at`: the end of the scan, unless a recorded gap restarts the chain
-   * later (then it is the earlier chain's damage, and the scan goes on at the restart).
+   * Damage at file index `at`: the end of the scan, unless a recorded gap or a base backup
+   * restarts the chain in a later file (then it is the earlier chain's damage, and the scan
+   * goes on at the restart; whatever lies between is passed over).
    */
   function stopAtDamage(damage: ArchiveDamage, at: number): boolean {
-    const restartAt = nextRestart(at);
-    if (restartAt === undefined) {
+    const gapAt = firstAfter(restarts.keys(), at);
+    const baseAt = options.restartAfterDamage?.wanted(damage) === true ? firstAfter(baseStarts.keys(), at) : undefined;
+    if (gapAt === undefined && baseAt === undefined) {
       result.damage = damage;
       return true;
     }
     result.earlierDamage ??= damage;
-    i = restartAt - 1;
+    if (baseAt !== undefined && (gapAt === undefined || baseAt < gapAt)) {
+      const base = baseStarts.get(baseAt) as BaseStart;
+      damageRestart = { at: baseAt, restart: { resumeAt: { file: names[baseAt] ?? '', position: 4 }, base: base.id, after: `the damage at ${describeDamage(damage)}`, kind: 'damage' } };
+      i = baseAt - 1;
+    } else i = (gapAt as number) - 1;
     return false;
   }
 }

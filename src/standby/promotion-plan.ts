@@ -5,7 +5,7 @@ import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { listBaseBackups, type BaseBackupMetadata } from '../archive/base-catalog.js';
 import { compareBinlogPositions, formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
 import { HotspareError } from '../core/errors.js';
-import { scanArchive, type ArchiveDamage, type CommitPoint } from './archive-scan.js';
+import { describeDamage, scanArchive, type ArchiveDamage, type CommitPoint } from './archive-scan.js';
 import { checkBaseFiles } from './base-checksums.js';
 import type { ReplayRange } from './binlog-replay.js';
 import type { Logger } from '../platform/logger.js';
@@ -57,6 +57,8 @@ export interface PromotionPlan {
   stoppedBeforeDamage: ArchiveDamage | undefined;
   /** Newer base backups passed over because their files are damaged (`id: problems`). */
   damagedBases: string[];
+  /** Damage in binlog older than the chain this promotion restores from (a base after it restores everything later): not needed, but older points in time are lost with it until mended. */
+  passedOverDamage: ArchiveDamage | undefined;
   /** An incomplete transaction at the archive's tail, not applied. */
   partialTailCut: { file: string; from: number; to: number } | undefined;
   /**
@@ -133,9 +135,25 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   }
 
   const resolver = new StopPointResolver(target);
-  const scan = await scanArchive(archiveRoot, { verifyChecksums: true, onCommit: (c) => resolver.observe(c) });
+  const scan = await scanArchive(archiveRoot, {
+    verifyChecksums: true,
+    onCommit: (c) => resolver.observe(c),
+    // Damage with a base after it does not end the archive for a target past it: the chain
+    // restarts at that base (the target settled before the damage, or a position at or before
+    // it, is reached by what precedes it, as before).
+    restartAfterDamage: {
+      bases: bases.map((b) => ({ id: b.id, file: b.binlog.file })),
+      wanted: (damage) => !resolver.settled && !(target.kind === 'position' && compareBinlogPositions(target.at, { file: damage.file, position: damage.offset }) <= 0),
+    },
+  });
   if (!scan.files.length) throw new HotspareError('ARCHIVE_EMPTY', `the archive ${archiveRoot} holds no binlog`, { hint: 'let the agent stream to it first' });
   input.logger.info({ files: scan.files.length, damage: scan.damage !== undefined }, 'archive binlog scanned');
+  if (scan.earlierDamage !== undefined) {
+    input.logger.warn(
+      { code: 'DAMAGE_BEFORE_BASE', damage: scan.earlierDamage, restoresFrom: scan.files[0]?.name },
+      `the archive is damaged at ${describeDamage(scan.earlierDamage)}, before the chain this promotion restores from (${scan.files[0]?.name ?? '?'} on): passed over; run \`hotspare verify\` and mend it from another standby's archive to keep older points in time`,
+    );
+  }
   const newestEventS = scan.newestEventS ?? 0;
   const heard = await readLastHeard(archiveRoot);
   const unreachable = (why: string): never => {
@@ -294,6 +312,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     stoppedBeforeDamage: scan.damage,
     partialTailCut: atEnd && scan.damage === undefined ? scan.partialTail : undefined,
     damagedBases,
+    passedOverDamage: scan.earlierDamage,
     lastHeard,
     lossWindowSeconds,
     replaceDatabases: clash,
@@ -441,10 +460,6 @@ function lastHeardOf(heard: LastHeardRecord | undefined, newestEventS: number): 
   if (heard !== undefined) return { time: heard.at, source: 'state/last-heard.json', caughtUp: heard.caughtUp };
   if (newestEventS === 0) return undefined;
   return { time: new Date(newestEventS * 1000).toISOString(), source: 'newest archived event (no state/last-heard.json)', caughtUp: false };
-}
-
-export function describeDamage(d: ArchiveDamage): string {
-  return `${d.file}:${d.offset} (${d.kind}: ${d.reason})`;
 }
 
 /** The last millisecond of the second `ms` falls in. */

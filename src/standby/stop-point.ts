@@ -1,7 +1,6 @@
 import { compareBinlogPositions, formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
 import { HotspareError } from '../core/errors.js';
-import type { RecordedGap } from '../archive/binlog-gaps.js';
-import type { CommitPoint } from './archive-scan.js';
+import type { ChainRestart, CommitPoint } from './archive-scan.js';
 
 /** Where a promotion should stop: the end of the archive, or a point in time, GTID or position. */
 export type TargetSpec =
@@ -64,21 +63,22 @@ export class StopPointResolver {
   }
 
   /**
-   * The archive's chain restarts here after a recorded gap: a target before the gap or inside
-   * it cannot be reached (the binlog across the gap is not archived, and promotion restores
-   * from the chain that starts here); past it, commits before the gap are no longer candidates.
+   * The archive's chain restarts here after a recorded gap or damage: a target before it or
+   * inside it cannot be reached (the binlog across it is not archived, or cannot be trusted, and
+   * promotion restores from the chain that starts here); past it, commits before it are no
+   * longer candidates.
    */
-  #chainRestart(gap: RecordedGap, resumedAtS: number): void {
-    const where = `the binlog gap recorded between ${formatBinlogPosition(gap.after)} and ${formatBinlogPosition(gap.resumeAt)} (the primary purged that binlog before it was archived)`;
+  #chainRestart(restart: ChainRestart, resumedAtS: number): void {
     const refuse = (why: string): never => {
+      const before = restart.kind === 'gap' ? 'the binlog files before the gap' : 'binlog files repaired from another standby\'s archive';
       throw new HotspareError('POINT_UNREACHABLE', `the archive cannot reach ${describeTarget(this.target)}: ${why}`, {
-        hint: `promotion restores from the chain that restarts at ${formatBinlogPosition(gap.resumeAt)} (base ${gap.base}) or later; an earlier point can only be restored by hand, from an older base and the binlog files before the gap`,
+        hint: `promotion restores from the chain that restarts at ${formatBinlogPosition(restart.resumeAt)} (base ${restart.base}) or later; an earlier point can only be restored by hand, from an older base and ${before}`,
       });
     };
-    if (this.settled) refuse(`it lies before ${where}`);
+    if (this.settled) refuse(`it lies before ${restart.after}`);
     const t = this.target;
-    if ((t.kind === 'time' && t.atMs < resumedAtS * 1000) || (t.kind === 'position' && compareBinlogPositions(t.at, gap.resumeAt) < 0)) {
-      refuse(`it falls inside ${where}`);
+    if ((t.kind === 'time' && t.atMs < resumedAtS * 1000) || (t.kind === 'position' && compareBinlogPositions(t.at, restart.resumeAt) < 0)) {
+      refuse(`it falls inside ${restart.after}, before the chain restarts`);
     }
     this.last = undefined;
   }

@@ -73,12 +73,14 @@ export async function inspectArchive(root: string, options: { checksums: boolean
   const identity = await readArchiveIdentity(root);
   if (identity === undefined) throw new HotspareError('ARCHIVE_EMPTY', `${root} is not a hotspare archive (no archive.json)`, { hint: 'pass the archive folder the agent or receiver writes' });
   const files = new LocalArchiveFiles(root);
-  const scan = await scanArchive(root, { verifyChecksums: options.checksums });
+  const folders = await readBaseFolders(files);
+  // Damage with a base after it is passed over as promote passes it for the archive's end, so
+  // the latest restorable point is the one a promotion reaches (the damage is still firstBad).
+  const scan = await scanArchive(root, { verifyChecksums: options.checksums, restartAfterDamage: { bases: folders.bases.map((b) => ({ id: b.id, file: b.binlog.file })), wanted: () => true } });
   const first = scan.files[0];
   const bases: BaseSummary[] = [];
   /** Bases promote can start from: restorable, files intact. */
   const usable: BaseBackupMetadata[] = [];
-  const folders = await readBaseFolders(files);
   for (const base of folders.bases) {
     const problems = options.checksums ? await checkBaseFiles(root, base) : [];
     const restorable =

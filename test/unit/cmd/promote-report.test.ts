@@ -44,4 +44,11 @@ describe('promote text report', () => {
     unrecorded.lastHeard = { time: '2026-12-06T14:44:03.000Z', source: 'newest archived event (no state/last-heard.json)', caughtUp: false };
     expect(formatReport(unrecorded, false, true)).toMatch(/^ {2}loss window: +unknown \(the archive holds no transaction, or no record of when the primary was last heard\)/m);
   });
+
+  it('damage a newer base passed over is a warning that names it and the base restored from', () => {
+    const passed = report(0);
+    passed.passedOverDamage = { kind: 'corrupt', file: 'mysql-bin.000002', offset: 1234, reason: 'CRC32 mismatch' };
+    expect(formatReport(passed, false, true)).toMatch(/^ {2}WARNING: +passed over damage before the chain restored from \(base b1\): mysql-bin\.000002:1234 \(corrupt: CRC32 mismatch\); older points in time need it mended$/m);
+    expect(formatReport(report(0), false, true)).not.toContain('passed over damage');
+  });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { gapRestart } from '../../../src/standby/archive-scan.js';
 import { StopPointResolver, refuseBeforeArchiveStart } from '../../../src/standby/stop-point.js';
 
 const commits = [
@@ -36,7 +37,7 @@ describe('StopPointResolver', () => {
 
 describe('StopPointResolver across a recorded gap', () => {
   const gap = { after: { file: 'b.000002', position: 300 }, resumeAt: { file: 'b.000005', position: 4 }, base: 'B2', primaryOldest: 'b.000005', recordedAt: '', reason: '' };
-  const marker = { file: 'b.000005', position: 4, timestampS: 200, gtid: undefined, chainRestart: gap };
+  const marker = { file: 'b.000005', position: 4, timestampS: 200, gtid: undefined, chainRestart: gapRestart(gap) };
   const later = { file: 'b.000005', position: 700, timestampS: 201, gtid: '0-1-9' };
   const run = (r: StopPointResolver): StopPointResolver => {
     for (const c of [...commits, marker, later]) r.observe(c);
@@ -55,6 +56,28 @@ describe('StopPointResolver across a recorded gap', () => {
     const atRestart = run(new StopPointResolver({ kind: 'time', atMs: 200_500 }));
     expect(atRestart.last).toBeUndefined();
     expect(atRestart.next).toEqual(later);
+  });
+});
+
+describe('StopPointResolver across damage a later base passes over', () => {
+  const restart = { resumeAt: { file: 'b.000003', position: 4 }, base: 'B2', after: 'the damage at b.000002:120 (corrupt: CRC32 mismatch)', kind: 'damage' as const };
+  const marker = { file: 'b.000003', position: 4, timestampS: 200, gtid: undefined, chainRestart: restart };
+  const later = { file: 'b.000003', position: 700, timestampS: 201, gtid: '0-1-9' };
+  const run = (r: StopPointResolver): StopPointResolver => {
+    for (const c of [...commits.slice(0, 2), marker, later]) r.observe(c);
+    return r;
+  };
+
+  it('refuses a point before the restart, naming the damage and the base; the end is the new chain\'s', () => {
+    expect(() => run(new StopPointResolver({ kind: 'time', atMs: 100_500 }))).toThrow(/lies before the damage at b\.000002:120/);
+    expect(() => run(new StopPointResolver({ kind: 'time', atMs: 150_000 }))).toThrow(/falls inside the damage at b\.000002:120 \(corrupt: CRC32 mismatch\), before the chain restarts/);
+    try {
+      run(new StopPointResolver({ kind: 'time', atMs: 150_000 }));
+    } catch (err) {
+      expect((err as { hint: string }).hint).toContain('restarts at b.000003:4 (base B2)');
+      expect((err as { hint: string }).hint).toContain("repaired from another standby's archive");
+    }
+    expect(run(new StopPointResolver({ kind: 'end' })).last).toEqual(later);
   });
 });
 

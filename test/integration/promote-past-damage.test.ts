@@ -1,0 +1,131 @@
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Connection } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { listBaseBackups, type BaseBackupMetadata } from '../../src/archive/base-catalog.js';
+import { compareBinlogPositions } from '../../src/core/binlog-position.js';
+import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { tableChecksums } from '../../src/sandbox/table-checksums.js';
+import { WorkloadRunner, createWorkloadSchema } from '../../src/sandbox/write-workload.js';
+import { inspectArchive } from '../../src/standby/verify-archive.js';
+import { HotspareProcess, runHotspare, waitFor, writeAgentConfig } from '../support/agent-process.js';
+import { primaryHead } from '../support/primary-head.js';
+import { promoteInto } from '../support/promote-into.js';
+
+/**
+ * Goal: a flipped byte in binlog kept only for older points in time (before a newer base
+ * backup) does not stand between a failover and the archive's end: promote restores from the
+ * base after the damage and replays to the end, says what it passed over, and still refuses
+ * a point inside the damage; verify still reports the damage (exit 1) with the end as the
+ * latest restorable point. Before, promote to the end was refused (ARCHIVE_DAMAGED) with a hint
+ * to restore up to the damage: hours or months of transactions lost for nothing.
+ * Method: a real primary, the real agent process and `hotspare base`, a byte flipped in the
+ * archived file of the first base, real promotion into a standby, CHECKSUM TABLE compared.
+ */
+describe('promotion past damage that a newer base passes over', () => {
+  let dir: string;
+  let primary: MariadbServer;
+  let standby: MariadbServer;
+  let conn: Connection;
+  let standbyConn: Connection;
+  let archive: string;
+  let expected: Record<string, string>;
+  let first: BaseBackupMetadata;
+  let second: BaseBackupMetadata;
+  let damaged: { file: string; offset: number };
+  /** What verify calls the latest restorable point: the one promote to the end must reach. */
+  let restorable: { file: string; position: number } | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hotspare-past-damage-'));
+    primary = await MariadbServer.start({ serverId: 41, binlog: true, baseDir: join(dir, 'primary') });
+    standby = await MariadbServer.start({ serverId: 42, binlog: false, baseDir: join(dir, 'standby'), extraArgs: ['--read-only=ON'] });
+    conn = await primary.connect();
+    standbyConn = await standby.connect();
+    await createWorkloadSchema(conn);
+    archive = join(dir, 'archive');
+    const config = writeAgentConfig(dir, primary, [{ name: 'a', type: 'file', path: archive }]);
+    const agent = new HotspareProcess(['agent', '--config', config]);
+    try {
+      await waitFor('the agent to stream', () => agent.stderr.includes('streaming binlog to replica'), 120_000);
+      const runner = new WorkloadRunner(conn, { blobBytes: 64 * 1024, firstStep: 0 });
+      runner.start();
+      await waitFor('writes after the first base', () => runner.steps > 60, 60_000);
+      await conn.query('FLUSH BINARY LOGS');
+      await waitFor('writes in the next file', () => runner.steps > 100, 60_000);
+      const taken = await runHotspare(['base', '--config', config]);
+      expect(taken.code).toBe(0);
+      await waitFor('writes after the second base', () => runner.steps > 160, 60_000);
+      await conn.query('FLUSH BINARY LOGS');
+      await waitFor('writes in the newest file', () => runner.steps > 200, 60_000);
+      await runner.stop();
+      expected = await tableChecksums(conn);
+      const end = await primaryHead(conn);
+      const archived = join(archive, 'binlog', end.file);
+      await waitFor('the archive to catch up', () => existsSync(archived) && statSync(archived).size >= end.position, 60_000);
+    } finally {
+      expect(await agent.kill('SIGTERM')).toBe(0);
+    }
+    const bases = await listBaseBackups(new LocalArchiveFiles(archive));
+    expect(bases).toHaveLength(2);
+    [first, second] = bases as [BaseBackupMetadata, BaseBackupMetadata];
+    // The second base lies in a later file than the first: the first's file is kept only for
+    // points before the second base.
+    expect(compareBinlogPositions({ file: first.binlog.file, position: Number.MAX_SAFE_INTEGER }, second.binlog)).toBeLessThan(0);
+    // A bit flipped in an event after the first base, in the first base's file.
+    damaged = { file: first.binlog.file, offset: first.binlog.position + 200 };
+    const fd = openSync(join(archive, 'binlog', damaged.file), 'r+');
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, damaged.offset);
+    byte[0] = (byte[0] ?? 0) ^ 0x10;
+    writeSync(fd, byte, 0, 1, damaged.offset);
+    closeSync(fd);
+  }, 300_000);
+
+  afterAll(async () => {
+    await conn?.end();
+    await standbyConn?.end();
+    await Promise.all([primary?.destroy(), standby?.destroy()]);
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('verify reports the damage (exit 1), and the end as the latest restorable point', async () => {
+    const verify = await runHotspare(['verify', '--archive', archive]);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toContain(`first bad point ${damaged.file}:`);
+    const report = await inspectArchive(archive, { checksums: true });
+    expect(report.firstBad?.file).toBe(damaged.file);
+    expect(report.intact).toBe(false);
+    // In the newest file, past the damage and the second base (the primary may write events of
+    // its own after the last commit: the point is that commit's end).
+    const head = await primaryHead(conn);
+    restorable = report.latestRestorable;
+    expect(restorable?.file).toBe(head.file);
+    expect(compareBinlogPositions(restorable ?? { file: '', position: 0 }, second.binlog)).toBeGreaterThan(0);
+    expect(report.bases.find((b) => b.id === first.id)).toMatchObject({ restorable: false, beforeGap: true });
+    expect(report.bases.find((b) => b.id === second.id)).toMatchObject({ restorable: true });
+    // (status reads no CRC32, so it does not see a flipped byte; verify's text names the restart.)
+    expect(verify.stdout).toContain(`last good restorable point ${restorable?.file}:${restorable?.position}`);
+  });
+
+  it('refuses a point inside the damage, naming it and the base the chain restarts from; the target is unchanged', async () => {
+    const before = await tableChecksums(standbyConn);
+    await expect(promoteInto(standby, archive, { kind: 'position', at: { file: damaged.file, position: damaged.offset + 5000 } })).rejects.toMatchObject({
+      code: 'POINT_UNREACHABLE',
+      message: expect.stringContaining(`falls inside the damage at ${damaged.file}:`),
+      hint: expect.stringContaining(`(base ${second.id})`),
+    });
+    expect(await tableChecksums(standbyConn)).toEqual(before);
+  });
+
+  it('promotes to the end from the base after the damage: every table equals the primary, the damage is reported', async () => {
+    const plan = await promoteInto(standby, archive, { kind: 'end' });
+    expect(plan.base.id).toBe(second.id);
+    expect(plan.passedOverDamage?.file).toBe(damaged.file);
+    expect(plan.stoppedBeforeDamage).toBeUndefined();
+    expect(plan.lastTransaction).toMatchObject({ file: restorable?.file, position: restorable?.position });
+    expect(await tableChecksums(standbyConn)).toEqual(expected);
+  });
+});
