@@ -10,6 +10,7 @@ import { deviceDurableSeconds } from './device-durable-rate.js';
 import { benchDir, median, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
 import { binlogTotalBytes, buildBinlogBacklog } from './binlog-backlog.js';
 import { seedBaseBackup } from './seed-base-backup.js';
+import { dumpOnly, type DumpOnlyRun } from './dump-only-run.js';
 
 const execFileAsync = promisify(execFile);
 /** The issue asks for a backlog of at least 200 MB. */
@@ -133,6 +134,8 @@ export const binlogStreamingSuite: BenchSuite = {
 
       const refRuns: RefRun[] = [];
       const runs: AgentCatchUp[] = [];
+      const libraryRuns: DumpOnlyRun[] = [];
+      const captureRuns: DumpOnlyRun[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         if (round % 2 === 0) {
           refRuns.push(await reference());
@@ -141,10 +144,17 @@ export const binlogStreamingSuite: BenchSuite = {
           runs.push(await agent());
           refRuns.push(await reference());
         }
+        // The read side alone, in the same round: the client stack the mission mandates, and
+        // the agent's own source and framer, each dropping what it reads.
+        const library = await dumpOnly('library', primary, head);
+        const capture = await dumpOnly('capture', primary, head);
+        libraryRuns.push(library);
+        captureRuns.push(capture);
         const run = runs[runs.length - 1] as AgentCatchUp;
         const ref = refRuns[refRuns.length - 1] as RefRun;
         say(`  round ${round + 1}: mariadb-binlog ${(mb / ref.seconds).toFixed(0)} MB/s (${(mb / ref.syncedSeconds).toFixed(0)} MB/s to its files fsynced; the volume alone, O_DIRECT + fdatasync from memory, ${(mb / ref.deviceSeconds).toFixed(0)} MB/s; server CPU ${ref.serverCpu.toFixed(2)} s); hotspare streaming ${(mb / run.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / run.wholeSeconds).toFixed(0)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${run.peakRssMb.toFixed(0)} MB, slowest /lag ${run.slowestLagMs.toFixed(1)} ms`);
         say(`    agent CPU by thread (s): ${run.threads}; server CPU ${run.serverCpu.toFixed(2)} s`);
+        say(`    read side alone, nothing written: zongji over mysql2 ${(mb / library.seconds).toFixed(0)} MB/s (CPU ${library.cpuSeconds.toFixed(2)} s); the agent's source and framer ${(mb / capture.seconds).toFixed(0)} MB/s (CPU ${capture.cpuSeconds.toFixed(2)} s)`);
       }
       // The last round's archive is the primary's binlog, byte for byte.
       const comparison = compareArchiveWithPrimary(join(archive, 'binlog'), primary.datadir);
@@ -182,6 +192,17 @@ export const binlogStreamingSuite: BenchSuite = {
         name: `catch-up throughput, streaming phase, median of ${ROUNDS}, against the volume's own durable append rate`,
         unit: 'MB/s', ours: streamMedian, reference: device, referenceName: 'O_DIRECT 1 MiB x4 + fdatasync per 16 MiB, from memory', higherIsBetter: true,
       });
+      // Nothing built on zongji over mysql2 streams faster than that stack reads and drops.
+      const libraryBest = mbps(Math.min(...libraryRuns.map((r) => r.seconds)));
+      report({
+        name: `read side alone: zongji over mysql2, every event read and dropped, best of ${ROUNDS} (first event to last)`,
+        unit: 'MB/s', ours: libraryBest, reference: refBest, referenceName, higherIsBetter: true,
+      });
+      report({
+        name: `read side alone: the agent's source and framer (CRC32, chain, boundaries), nothing written, best of ${ROUNDS}`,
+        unit: 'MB/s', ours: mbps(Math.min(...captureRuns.map((r) => r.seconds))), reference: refBest, referenceName, higherIsBetter: true,
+      });
+      if (libraryBest < 0.8 * refBest) say(`  note: zongji over mysql2 alone reads ${libraryBest.toFixed(0)} MB/s here, below 0.8x of mariadb-binlog without fsync (${(0.8 * refBest).toFixed(0)} MB/s): no agent built on it can meet the target on this machine`);
       if (device < 0.8 * refBest) say(`  note: this volume makes bytes durable at ${device.toFixed(0)} MB/s, below 0.8x of mariadb-binlog without fsync (${(0.8 * refBest).toFixed(0)} MB/s): no fsyncing tool can meet the target here`);
       report({ name: `catch-up throughput, whole run (process start to last byte fsynced), best of ${ROUNDS}`, unit: 'MB/s', ours: wholeBest, reference: refBest, referenceName, higherIsBetter: true });
       report({ name: `catch-up throughput, whole run, median of ${ROUNDS}`, unit: 'MB/s', ours: wholeMedian, reference: refMedian, referenceName, higherIsBetter: true });
