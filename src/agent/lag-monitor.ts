@@ -212,7 +212,8 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
   const warnings: LagIssue[] = [];
   if (purge.kind === 'gone') {
     // With binlog.onPurged new-base (the default) the agent is taking that base itself.
-    const next = onPurged === 'new-base' ? 'the agent takes a new base backup and restarts the archive there' : 'take a new base backup with `hotspare base`';
+    // With "stop", a base taken by hand does not restart the chain: only new-base does.
+    const next = onPurged === 'new-base' ? 'the agent takes a new base backup and restarts the archive there' : 'set binlog.onPurged to "new-base" and restart the agent (it then takes a new base and restarts the archive there), or point the replica at a new archive';
     problems.push({ code: purge.code, message: `${purge.message}; ${next}` });
   }
   else if ((state === 'gap' || state === 'error') && failure !== undefined) problems.push({ code: failure.code, message: failure.message });

@@ -187,6 +187,7 @@ export class SyncAgent {
         clock: deps.clock,
         syncBatchBytesMax: config.binlog.syncBatchBytesMax,
         stateDir: config.stateDir,
+        baseStagingBytesMax: config.base.stagingBytesMax,
         agentId: this.#agentId,
         // A remote replica's volume comes from its receiver, with the acknowledgements (the
         // last reading stays, with its time, while the receiver is away).
@@ -371,7 +372,7 @@ async function locateStart(
     if (resume === undefined) return { file: oldest.name, position: 4 };
     if (!files.some((f) => f.name === resume.file)) {
       throw new HotspareError('BINLOG_PURGED', `the primary no longer has ${resume.file}, where the archive continues (its oldest is ${oldest.name})`, {
-        hint: 'take a new base backup with `hotspare base`; keep binlog longer on the primary (binlog_expire_logs_seconds)',
+        hint: 'with binlog.onPurged "new-base" (the default) the agent takes a new base and restarts the archive\'s chain there, recording the gap; with "stop", set it to "new-base" and restart the agent; keep binlog longer on the primary (binlog_expire_logs_seconds)',
       });
     }
     return { file: resume.file, position: resume.position };

@@ -278,7 +278,7 @@ export class BinlogArchiveWriter {
         (!chainRestartRecorded(this.layout, this.#acceptedFile, record.file) || existsSync(this.layout.binlogFile(record.file)))
       ) {
         throw new HotspareError('BINLOG_GAP', `the archive ends in ${this.#acceptedFile} but the primary continues in ${record.file}`, {
-          hint: 'binlog files are missing from the archive; take a new base backup with `hotspare base`',
+          hint: 'this archive cannot go on past files it does not hold (after RESET MASTER the names start again): point the replica at a new, empty archive folder; the old one keeps what it holds for promotion',
         });
       }
       this.#acceptedFile = record.file;

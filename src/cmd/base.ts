@@ -45,7 +45,7 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
     const log = logger.child({ replica: definition.name });
     // The signal also ends a remote replica's upload of a staged base between pieces: the base
     // stays in the stateDir, and the next agent start (or `hotspare base`) finishes its upload.
-    const target = createReplicaTarget(definition, { logger: log, clock: systemClock, syncBatchBytesMax: config.binlog.syncBatchBytesMax, stateDir: config.stateDir, stopSignal: interrupted.signal });
+    const target = createReplicaTarget(definition, { logger: log, clock: systemClock, syncBatchBytesMax: config.binlog.syncBatchBytesMax, stateDir: config.stateDir, baseStagingBytesMax: config.base.stagingBytesMax, stopSignal: interrupted.signal });
     const session = await target.open(identity);
     try {
       const base = await takeBase(method, { primary: config.primary, files: session.files, clock: systemClock, logger: log, signal: interrupted.signal });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  DEFAULT_BASE_STAGING_BYTES_MAX,
   DEFAULT_BINLOG_HIGH_WATER_BYTES,
   DEFAULT_BINLOG_LOW_WATER_BYTES,
   DEFAULT_DUMP_IDLE_TIMEOUT_MS,
@@ -123,6 +124,12 @@ export const binlogTuningSchema = z.strictObject({
  */
 export const baseSettingsSchema = z.strictObject({
   method: z.enum(['logical', 'physical']).default('logical'),
+  /**
+   * A `remote` replica's base backup is taken into the agent's stateDir first and uploaded from
+   * there (it survives a link that drops): at most this many bytes of one base (a larger one
+   * fails with BASE_STAGING_FULL).
+   */
+  stagingBytesMax: positiveInt.default(DEFAULT_BASE_STAGING_BYTES_MAX),
 });
 
 export const agentConfigSchema = z.strictObject({

@@ -36,7 +36,7 @@ export function fromMysqlError(err: unknown, what: string, endpoint: string): Ho
     if (/could not find first log file|purged|no longer available/i.test(message)) {
       return new HotspareError('BINLOG_PURGED', `${what}: the primary no longer has the binlog the archive needs (${message})`, {
         cause: err,
-        hint: 'the archive cannot continue from where it ends; take a new base backup with `hotspare base`, and keep binlog longer (binlog_expire_logs_seconds)',
+        hint: 'with binlog.onPurged "new-base" (the default) the agent takes a new base and restarts the archive\'s chain there, recording the gap; with "stop", set it to "new-base" and restart the agent; keep binlog longer (binlog_expire_logs_seconds)',
       });
     }
     return new HotspareError('BINLOG_READ', `${what}: the primary cannot send its binlog (${message})`, {

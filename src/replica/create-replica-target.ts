@@ -13,6 +13,8 @@ export interface TargetDependencies {
   syncBatchBytesMax: number;
   /** The agent's stateDir: a remote replica stages its base backups under `base-upload/<name>/` there. */
   stateDir?: string | undefined;
+  /** At most this many bytes of one staged base (`base.stagingBytesMax`). */
+  baseStagingBytesMax?: number | undefined;
   /** The agent's id (loadAgentId), presented to receivers. */
   agentId?: string | undefined;
   /** A remote replica's archive volume, as its receiver reports it. */
@@ -36,6 +38,7 @@ export function createReplicaTarget(definition: ReplicaDefinition, deps: TargetD
         logger,
         clock: deps.clock,
         baseStagingDir: deps.stateDir === undefined ? undefined : join(deps.stateDir, 'base-upload', definition.name),
+        baseStagingBytesMax: deps.baseStagingBytesMax,
         agentId: deps.agentId,
         onVolume: deps.onVolume,
         stopSignal: deps.stopSignal,

@@ -68,6 +68,8 @@ export interface RemoteTargetOptions {
    * from, resumably (see StagedBaseFiles). Without it a base streams to the standby directly.
    */
   baseStagingDir?: string | undefined;
+  /** At most this many bytes of one staged base (DEFAULT_BASE_STAGING_BYTES_MAX when not given). */
+  baseStagingBytesMax?: number | undefined;
   /** Who connects, the same across the agent's restarts (loadAgentId); a new one per target without it. */
   agentId?: string | undefined;
   /** Told the receiver's archive volume (size, room) whenever it reports it (ACK, WELCOME, PING). */
@@ -107,7 +109,7 @@ export class RemoteTarget implements ReplicaTarget {
   constructor(readonly options: RemoteTargetOptions) {
     this.name = options.name;
     this.agentId = options.agentId ?? randomUUID();
-    this.#staging = options.baseStagingDir === undefined ? undefined : new BaseStaging(options.baseStagingDir, options.logger, undefined, options.stopSignal);
+    this.#staging = options.baseStagingDir === undefined ? undefined : new BaseStaging(options.baseStagingDir, options.logger, options.baseStagingBytesMax, options.stopSignal);
     this.#limits = {
       connectTimeoutMs: DEFAULT_REMOTE_CONNECT_TIMEOUT_MS,
       handshakeTimeoutMs: DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS,

@@ -282,7 +282,7 @@ export class StagedBaseFiles implements ArchiveFiles {
     this.staging.staged.set(partial, total);
     if (total > this.staging.bytesMax) {
       throw new HotspareError('BASE_STAGING_FULL', `the base backup is larger than the ${this.staging.bytesMax} bytes it may take in the agent's stateDir`, {
-        hint: 'a remote replica stages its base on the agent first; give the stateDir more room (and raise DEFAULT_BASE_STAGING_BYTES_MAX)',
+        hint: 'a remote replica stages each base in the agent\'s stateDir before uploading it: raise `base.stagingBytesMax` in the agent config (and give the stateDir that much room)',
       });
     }
   }

@@ -202,6 +202,8 @@ describe('LagMonitor', () => {
       return r?.problems.find((p) => p.code === 'BINLOG_PURGED')?.message ?? '';
     });
     expect(messages[0]).toMatch(/the agent takes a new base backup/);
-    expect(messages[1]).toMatch(/take a new base backup with `hotspare base`/);
+    // With "stop" a base taken by hand does not restart the chain: the message says what does.
+    expect(messages[1]).toMatch(/set binlog\.onPurged to "new-base" and restart the agent/);
+    expect(messages[1]).not.toContain('hotspare base');
   });
 });
