@@ -7,7 +7,7 @@ import { BASE_METADATA_FILE, BASE_PARTIAL_SUFFIX, type BaseBackupMetadata } from
 import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { startAgent, tempDir } from '../support/agent-harness.js';
-import { HotspareProcess, writeAgentConfig } from '../support/agent-process.js';
+import { HotspareProcess, runHotspare, writeAgentConfig } from '../support/agent-process.js';
 import { expectArchiveEqual } from '../support/binlog-compare.js';
 import { CuttingProxy } from '../support/cutting-proxy.js';
 import { ReceiverProcess } from '../support/receiver-process.js';
@@ -94,6 +94,30 @@ describe('a remote base backup over a link that drops more often than the upload
       await receiver.stop();
     }
   });
+  it('a base larger than base.stagingBytesMax fails with BASE_STAGING_FULL, naming the setting, and leaves nothing staged or uploaded', { timeout: 120_000 }, async () => {
+    const here = join(dir, 'staging-bound');
+    mkdirSync(here);
+    const tokenFile = join(here, 'token');
+    writeFileSync(tokenFile, TOKEN);
+    const archive = join(here, 'archive');
+    const port = await freePort();
+    const receiver = new ReceiverProcess(['--archive', archive, '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile]);
+    await receiver.start();
+    try {
+      // 1 MiB: the base holds 8 MiB of random rows.
+      const config = writeAgentConfig(here, primary, [{ name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }], { base: { stagingBytesMax: 1024 * 1024 } });
+      const result = await runHotspare(['base', '--config', config]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('error BASE_STAGING_FULL');
+      expect(result.stderr).toContain('base.stagingBytesMax');
+      const staged = join(here, 'state', 'base-upload', 'standby', 'base');
+      expect(existsSync(staged) ? readdirSync(staged) : []).toEqual([]);
+      expect(existsSync(join(archive, 'base')) ? readdirSync(join(archive, 'base')).filter((n) => !n.endsWith(BASE_PARTIAL_SUFFIX)) : []).toEqual([]);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
   it('SIGTERM while a base it was asked for crosses a slow link: the agent stops without waiting for the upload, and its next start finishes it', { timeout: 300_000 }, async () => {
     const here = join(dir, 'slow-link');
     const tokenFile = join(here, 'token');
