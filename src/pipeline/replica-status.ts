@@ -28,6 +28,8 @@ export const ERROR_CODES: ReadonlySet<string> = new Set([
   'ARCHIVE_VERSION',
   'ARCHIVE_LOCKED',
   'ARCHIVE_READ',
+  // archive.json unreadable (a receiver refuses with it, a file replica fails to open on it).
+  'ARCHIVE_DAMAGED',
   'DISK_FULL',
   'ARCHIVE_READ_ONLY',
   'ARCHIVE_PERMISSION',

@@ -48,6 +48,22 @@ export interface Welcome {
 /** Why a receiver refused a handshake. */
 export const REFUSAL_CODES = ['BAD_TOKEN', 'ARCHIVE_FOREIGN', 'ARCHIVE_LOCKED', 'ARCHIVE_VERSION', 'VERSION', 'RECEIVER_ERROR'] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
+
+/** A code that names the archive's own state (kept as it is across the wire: an operator must act on the archive). */
+export function isArchiveCode(code: string): boolean {
+  return code.startsWith('ARCHIVE_') || code === 'DISK_FULL';
+}
+
+/**
+ * The agent's code for a receiver's refusal: an archive's code as it is; RECEIVER_ERROR (the
+ * receiver stopping, or failing in a way of its own) as RECEIVER_UNAVAILABLE, which passes
+ * with a reconnect like an unreachable receiver; anything else (a wrong token, another
+ * protocol version) as RECEIVER_REFUSED, which an operator must fix.
+ */
+export function agentCodeForRefusal(code: string): string {
+  if (isArchiveCode(code)) return code;
+  return code === 'RECEIVER_ERROR' ? 'RECEIVER_UNAVAILABLE' : 'RECEIVER_REFUSED';
+}
 /** A refusal, or a session error the receiver reports before it drops the connection. */
 export const problemSchema = z.object({ code: z.string().max(64), message: z.string().max(4096), hint: z.string().max(4096) });
 export type Problem = z.output<typeof problemSchema>;

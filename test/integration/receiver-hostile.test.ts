@@ -8,6 +8,7 @@ import { firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PrimaryIdentity } from '../../src/archive/archive-identity.js';
 import { HotspareError } from '../../src/core/errors.js';
+import { stateForCode } from '../../src/pipeline/replica-status.js';
 import { RemoteTarget } from '../../src/replica/targets/remote-target.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { startReceiver, type Receiver } from '../../src/standby/receiver/receiver.js';
@@ -177,6 +178,24 @@ describe('receiver against hostile and mistaken peers', () => {
       /did not complete the handshake/,
     ]) {
       expect(messages.some((m) => expected.test(m)), `${expected} in\n${messages.join('\n')}`).toBe(true);
+    }
+  });
+
+  it('an archive the receiver cannot open is refused with the archive\'s own code, an error for the operator, not a passing refusal', async () => {
+    const broken = join(dir, 'broken-archive');
+    const other = await startReceiver({ archive: broken, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, logger: logs.logger });
+    try {
+      const agent = (): RemoteTarget => new RemoteTarget({ name: 'broken', address: `127.0.0.1:${other.address.port}`, tokenFile: join(dir, 'token'), logger: logs.logger, limits: { handshakeTimeoutMs: 3_000 } });
+      // An agent claims the archive, then its archive.json is torn (a bad disk, a hand edit).
+      const session = await agent().open(primaryA);
+      await session.close();
+      writeFileSync(join(broken, 'archive.json'), '{"format":');
+      const refused = await refusal(agent().open(primaryA));
+      expect(refused.code).toBe('ARCHIVE_DAMAGED');
+      expect(refused.message).toContain('could not open the archive');
+      expect(stateForCode(refused.code)).toBe('error');
+    } finally {
+      await other.close();
     }
   });
 

@@ -33,6 +33,7 @@ import {
   decodeFileResponse,
   decodeJson,
   decodeWelcome,
+  agentCodeForRefusal,
   encodableEvent,
   encodedEventBytes,
   encodeEventPieces,
@@ -358,7 +359,7 @@ class RemoteSession implements ReplicaSession {
           return;
         }
         // Archive codes keep their name (the lag endpoint shows them as an archive error).
-        const code = problem.code.startsWith('ARCHIVE_') ? problem.code : 'RECEIVER_REFUSED';
+        const code = agentCodeForRefusal(problem.code);
         const err = new HotspareError(code, `the receiver at ${this.address} refused the agent (${problem.code}): ${problem.message}`, { hint: problem.hint });
         this.#fail(err);
         handshake.reject(err);

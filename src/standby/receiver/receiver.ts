@@ -28,7 +28,7 @@ import { systemClock, type Clock } from '../../platform/clock.js';
 import { VolumePoller, type VolumeReading } from '../../platform/volume-poller.js';
 import type { Logger } from '../../platform/logger.js';
 import { FrameType, wireError, type Frame } from '../../wire/wire-frame.js';
-import { decodeJson, encodeJson, helloSchema, volumeForWire, type AckVolume, type Hello, type Problem, type RefusalCode, type Welcome } from '../../wire/wire-messages.js';
+import { decodeJson, encodeJson, helloSchema, isArchiveCode, volumeForWire, type AckVolume, type Hello, type Problem, type RefusalCode, type Welcome } from '../../wire/wire-messages.js';
 import { WireSocket } from '../../wire/wire-socket.js';
 import { ReceiverSession } from './receiver-session.js';
 import { receiverStatus, type ReceiverStatus } from './receiver-status.js';
@@ -195,7 +195,8 @@ export function tokenMatches(expected: string, presented: string): boolean {
 
 class Refusal extends Error {
   constructor(
-    readonly code: RefusalCode,
+    /** One of REFUSAL_CODES, or an archive's own code (isArchiveCode). */
+    readonly code: RefusalCode | string,
     message: string,
     readonly hint: string,
   ) {
@@ -340,8 +341,14 @@ class ReceiverState {
           try {
             session = await this.#admit(hello, wire, log);
           } catch (err) {
+            // An archive problem keeps its code (the agent shows it as the archive's, and an
+            // operator must act); anything else is the receiver's own, and may pass.
             const refusal =
-              err instanceof Refusal ? err : new Refusal('RECEIVER_ERROR', `the receiver could not open the archive: ${errorMessage(err)}`, 'see the receiver log');
+              err instanceof Refusal
+                ? err
+                : err instanceof HotspareError && isArchiveCode(err.code)
+                  ? new Refusal(err.code, `the receiver could not open the archive: ${err.message}`, err.hint ?? 'see the receiver log')
+                  : new Refusal('RECEIVER_ERROR', `the receiver could not open the archive: ${errorMessage(err)}`, 'see the receiver log');
             log.warn({ code: refusal.code, agentId: hello.agentId }, `refused agent: ${refusal.message}`);
             const problem: Problem = { code: refusal.code, message: refusal.message, hint: refusal.hint };
             wire.send(FrameType.REFUSE, [encodeJson(problem)]);

@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { HotspareError } from '../../../src/core/errors.js';
 import { encodeFrame, FrameDecoder, FrameType } from '../../../src/wire/wire-frame.js';
 import { DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX, DEFAULT_WIRE_FRAME_BYTES_MAX } from '../../../src/config/defaults.js';
+import { stateForCode } from '../../../src/pipeline/replica-status.js';
 import {
+  agentCodeForRefusal,
   decodeAck,
   decodePingVolume,
   decodeWelcome,
@@ -180,5 +182,21 @@ describe('EVENT_PIECE frames (wire v3)', () => {
     const records = Array.from({ length: 3 }, (_, i) => ({ file: 'mysql-bin.000001', offset: 4 + i, bytes: randomBytes(1000), timestampS: 0, boundary: false, gtid: '0-1-1' }));
     const payload = encodeEvents(records).reduce((n, p) => n + p.length, 0);
     expect(payload).toBe(EVENTS_FRAME_OVERHEAD_BYTES + records.reduce((n, r) => n + encodedEventBytes(r), 0));
+  });
+});
+
+describe("the agent's code for a receiver's refusal", () => {
+  it("keeps an archive's code, lets the receiver's own failure pass as a reconnect, and makes the rest the operator's", () => {
+    expect(agentCodeForRefusal('ARCHIVE_DAMAGED')).toBe('ARCHIVE_DAMAGED');
+    expect(agentCodeForRefusal('ARCHIVE_LOCKED')).toBe('ARCHIVE_LOCKED');
+    expect(agentCodeForRefusal('DISK_FULL')).toBe('DISK_FULL');
+    // "the receiver is stopping": a receiver restart must not page anyone.
+    expect(agentCodeForRefusal('RECEIVER_ERROR')).toBe('RECEIVER_UNAVAILABLE');
+    expect(stateForCode(agentCodeForRefusal('RECEIVER_ERROR'))).toBe('disconnected');
+    for (const code of ['BAD_TOKEN', 'VERSION', 'SOMETHING_NEW']) {
+      expect(agentCodeForRefusal(code)).toBe('RECEIVER_REFUSED');
+      expect(stateForCode(agentCodeForRefusal(code))).toBe('error');
+    }
+    expect(stateForCode('ARCHIVE_DAMAGED')).toBe('error');
   });
 });
