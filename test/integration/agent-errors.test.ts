@@ -240,7 +240,7 @@ describe('agent refusals', () => {
       await agent.kill('SIGTERM');
     }
     const line = agent.logs().find((l) => l['code'] === 'BINLOG_PURGED');
-    expect(String(line?.['hint'])).toContain('hotspare base');
+    expect(String(line?.['hint'])).toContain('set it to "new-base" and restart the agent');
     expect(readdirSync(join(stale, 'binlog'))).toEqual(staleFiles);
     expect(snapshot(stale)).toEqual(before);
   });

@@ -255,7 +255,7 @@ describe('lag endpoint', () => {
     );
     expect(gap.problems[0]?.code).toBe('BINLOG_PURGED');
     expect(gap.problems[0]?.message).toContain(`its oldest is ${newest}`);
-    expect(gap.problems[0]?.message).toContain('hotspare base');
+    expect(gap.problems[0]?.message).toContain('set binlog.onPurged to "new-base" and restart the agent');
     const result = await check();
     expect(result.code).toBe(2);
     expect(result.stdout).toMatch(/^HOTSPARE CRITICAL - standby-a gap: BINLOG_PURGED: /);
