@@ -162,4 +162,28 @@ describe('binlog gap: the archive restarts its chain at a new base', () => {
     await expect(promoteInto({ kind: 'time', atMs: firstChainMs })).rejects.toMatchObject({ code: 'POINT_UNREACHABLE', message: expect.stringContaining('lies before the binlog gap') });
     expect(await tableChecksums(standbyConn)).toEqual(before);
   });
+
+  // Last: it resets the primary's binlog.
+  it('RESET MASTER on the primary (names start again): BINLOG_GAP at once; no base taken, no gap recorded, the archive unchanged', async () => {
+    const files = new LocalArchiveFiles(archive);
+    const basesBefore = (await listBaseBackups(files)).map((b) => b.id);
+    const gapsBefore = readFileSync(join(archive, 'state', 'gaps.json'), 'utf8');
+    const namesBefore = readdirSync(join(archive, 'binlog')).sort(compareBinlogNames);
+    await waitFor('the old dump thread to end', async () => {
+      const [threads] = await conn.query<RowDataPacket[]>("SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'");
+      return threads.length === 0;
+    });
+    await conn.query('RESET MASTER');
+    await conn.query("INSERT INTO app.orders (customer, amount) VALUES ('after the reset', 1)");
+    agent = new HotspareProcess(['agent', '--config', config]);
+    const failure = await waitFor('BINLOG_GAP', () => agent?.logs().find((l) => l['code'] === 'BINLOG_GAP'), 120_000);
+    expect(String(failure['msg'] ?? failure['message'] ?? JSON.stringify(failure))).toContain('names started again');
+    expect(await agent.kill('SIGTERM')).toBe(0);
+    agent = undefined;
+    // Before: a base of the new timeline and a gap into an archived name were written on every
+    // retry, and the writer then refused the name (the archive mixed two timelines' bases).
+    expect((await listBaseBackups(files)).map((b) => b.id)).toEqual(basesBefore);
+    expect(readFileSync(join(archive, 'state', 'gaps.json'), 'utf8')).toBe(gapsBefore);
+    expect(readdirSync(join(archive, 'binlog')).sort(compareBinlogNames)).toEqual(namesBefore);
+  });
 });
