@@ -15,7 +15,7 @@ import { waitFor } from '../support/wait.js';
 import { startReceiver } from '../../src/standby/receiver/receiver.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { FrameType } from '../../src/wire/wire-frame.js';
-import { FileOp, type FileArgs, type FileOpCode, type FileResponse } from '../../src/wire/wire-messages.js';
+import { agentCodeForRefusal, FileOp, type FileArgs, type FileOpCode, type FileResponse } from '../../src/wire/wire-messages.js';
 import { rawWirePeer } from '../support/raw-wire-peer.js';
 import { TEST_PRIMARY_IDENTITY as primaryIdentity } from '../support/fixtures.js';
 
@@ -194,6 +194,29 @@ describe('a full archive volume', () => {
     // With nothing more to acknowledge, the receiver's heartbeats bring its next reading: the
     // agent sees the grown volume without a write.
     await waitFor('the agent to see the grown volume', () => replica('standby').volume?.totalBytes === 64 * 1024 * 1024, 30_000, 100);
+  });
+
+  it('a receiver whose volume is full before the first handshake refuses the agent with DISK_FULL, not a passing RECEIVER_ERROR', async () => {
+    const volume = smallVolume('full-before-volume');
+    const token = 'full-before-token';
+    const fullReceiver = await startReceiver({ archive: join(volume, 'archive'), listen: { host: '127.0.0.1', port: 0 }, token, logger: silentLogger() });
+    // Then full to the last byte: the first agent's archive.json cannot be written.
+    try {
+      writeFileSync(join(volume, 'filler'), Buffer.alloc(4 * 1024 * 1024));
+    } catch {
+      // ENOSPC: as full as it gets
+    }
+    const peer = await rawWirePeer(fullReceiver.address.port);
+    try {
+      const answer = await peer.hello(token, primaryIdentity, 'full-before-peer');
+      expect(answer.type).toBe(FrameType.REFUSE);
+      const problem = JSON.parse(answer.payload.toString()) as { code: string; hint: string };
+      expect(problem.code).toBe('DISK_FULL');
+      expect(agentCodeForRefusal(problem.code)).toBe('DISK_FULL');
+    } finally {
+      peer.socket.destroy();
+      await fullReceiver.close();
+    }
   });
 
   it('a write that failed for want of room: a later write past the file\'s end is refused (no hole of zeros counted as held); one at its end goes on', async () => {

@@ -24,6 +24,7 @@ import {
 } from '../../config/defaults.js';
 import type { DurablePoint } from '../../core/binlog-record.js';
 import { HotspareError, errorMessage } from '../../core/errors.js';
+import { archiveWriteError } from '../../archive/archive-errors.js';
 import { systemClock, type Clock } from '../../platform/clock.js';
 import { VolumePoller, type VolumeReading } from '../../platform/volume-poller.js';
 import type { Logger } from '../../platform/logger.js';
@@ -402,17 +403,20 @@ class ReceiverState {
       current.fail(new HotspareError('RECEIVER_SUPERSEDED', 'a newer connection of the same agent replaced this one', { hint: 'none' }));
       await current.closed;
     }
+    // A system error opening the archive (a full or read-only volume, a refused or failing one)
+    // gets the archive's code, as a file replica's does, so the agent shows it and pages.
+    let writer: BinlogArchiveWriter;
     try {
       await claimArchive(this.options.archive, hello.primary, new Date(this.#clock.nowMs()).toISOString());
+      writer = await BinlogArchiveWriter.open(this.options.archive, {
+        logger: log,
+        clock: this.#clock,
+        syncBatchBytesMax: this.limits.syncBatchBytesMax,
+      });
     } catch (err) {
       if (err instanceof HotspareError && (err.code === 'ARCHIVE_FOREIGN' || err.code === 'ARCHIVE_VERSION')) throw new Refusal(err.code, err.message, err.hint);
-      throw err;
+      throw archiveWriteError(err, this.options.archive);
     }
-    const writer = await BinlogArchiveWriter.open(this.options.archive, {
-      logger: log,
-      clock: this.#clock,
-      syncBatchBytesMax: this.limits.syncBatchBytesMax,
-    });
     if (wire.closed) {
       await writer.close();
       throw new Refusal('RECEIVER_ERROR', 'the connection closed during the handshake', 'the agent reconnects');
