@@ -81,6 +81,8 @@ export interface ArchiveScan {
   earlierFiles: ScannedFile[];
   /** Damage in those earlier files (the current chain, `files`, is not affected by it). */
   earlierDamage: ArchiveDamage | undefined;
+  /** The chain restarted after damage at a base (restartAfterDamage), not only after recorded gaps. */
+  restartedAfterDamage: boolean;
 }
 
 export function describeDamage(d: ArchiveDamage): string {
@@ -109,8 +111,8 @@ export interface BaseStart {
  * when a base starts in a later file and the caller wants it (its target lies past the damage):
  * that base and the binlog from its file on restore everything after it, so a flipped byte in
  * a file kept only for older points in time does not stand between a promotion and the
- * archive's end. (Promotion passes them; `verify` does not: it reports the first damage
- * wherever it is.)
+ * archive's end. (Promotion passes them, and status and verify, whose latest restorable point
+ * is then the one promotion reaches; they still report the damage, `earlierDamage`.)
  */
 export async function scanArchive(
   root: string,
@@ -133,6 +135,7 @@ export async function scanArchive(
     recordedGaps,
     earlierFiles: [],
     earlierDamage: undefined,
+    restartedAfterDamage: false,
   };
   // Where the chain restarts: the file index of each recorded gap's resume file.
   const restarts = new Map<number, ChainRestart>();
@@ -201,6 +204,8 @@ export async function scanArchive(
         }
       },
     });
+    // A restart file without an event still restarts the chain: commits before it no longer count.
+    if (pendingRestart !== undefined) options.onCommit?.({ file: name, position: 4, timestampS: result.newestEventS ?? 0, gtid: undefined, chainRestart: pendingRestart });
     const file: ScannedFile = { name, sizeBytes, cleanEnd, rotated: lastType === EventType.ROTATE, firstEventS };
     result.files.push(file);
     // The newest file may end in zeros after a crash (O_DIRECT blocks landed, the block after
@@ -234,6 +239,7 @@ export async function scanArchive(
     result.earlierDamage ??= damage;
     if (baseAt !== undefined && (gapAt === undefined || baseAt < gapAt)) {
       const base = baseStarts.get(baseAt) as BaseStart;
+      result.restartedAfterDamage = true;
       damageRestart = { at: baseAt, restart: { resumeAt: { file: names[baseAt] ?? '', position: 4 }, base: base.id, after: `the damage at ${describeDamage(damage)}`, kind: 'damage' } };
       i = baseAt - 1;
     } else i = (gapAt as number) - 1;

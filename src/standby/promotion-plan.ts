@@ -123,6 +123,10 @@ export interface PlanInput {
  * already holding the archived databases unless --replace). Refusals are HotspareErrors.
  */
 export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
+  return planWith(input, true);
+}
+
+async function planWith(input: PlanInput, restartAfterDamage: boolean): Promise<PromotionPlan> {
   const { archiveRoot, target, server } = input;
   const identity = await readArchiveIdentity(archiveRoot);
   if (identity === undefined) {
@@ -143,7 +147,8 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     // it, is reached by what precedes it, as before).
     restartAfterDamage: {
       bases: bases.map((b) => ({ id: b.id, file: b.binlog.file })),
-      wanted: (damage) => !resolver.settled && !(target.kind === 'position' && compareBinlogPositions(target.at, { file: damage.file, position: damage.offset }) <= 0),
+      wanted: (damage) =>
+        restartAfterDamage && !resolver.settled && !(target.kind === 'position' && compareBinlogPositions(target.at, { file: damage.file, position: damage.offset }) <= 0),
     },
   });
   if (!scan.files.length) throw new HotspareError('ARCHIVE_EMPTY', `the archive ${archiveRoot} holds no binlog`, { hint: 'let the agent stream to it first' });
@@ -251,6 +256,10 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       input.logger.warn({ code: 'BASE_DAMAGED', base: candidate.id, problems }, `base backup ${candidate.id} is damaged; trying an older one`);
     }
   }
+  // Every base after passed-over damage is damaged itself: planned again without passing it
+  // over, the promotion is what it was before (refused to the end, with the point before the
+  // damage an older base still reaches).
+  if (chosen === undefined && scan.restartedAfterDamage) return planWith(input, false);
   if (chosen === undefined) {
     throw new HotspareError('BASE_DAMAGED', `every base backup that could reach the target is damaged: ${damagedBases.join(' | ')}`, {
       hint: 'run `hotspare verify`; take a new base backup with `hotspare base`',

@@ -74,15 +74,18 @@ export async function inspectArchive(root: string, options: { checksums: boolean
   if (identity === undefined) throw new HotspareError('ARCHIVE_EMPTY', `${root} is not a hotspare archive (no archive.json)`, { hint: 'pass the archive folder the agent or receiver writes' });
   const files = new LocalArchiveFiles(root);
   const folders = await readBaseFolders(files);
-  // Damage with a base after it is passed over as promote passes it for the archive's end, so
-  // the latest restorable point is the one a promotion reaches (the damage is still firstBad).
-  const scan = await scanArchive(root, { verifyChecksums: options.checksums, restartAfterDamage: { bases: folders.bases.map((b) => ({ id: b.id, file: b.binlog.file })), wanted: () => true } });
+  const problemsOf = new Map<string, string[]>();
+  for (const base of folders.bases) problemsOf.set(base.id, options.checksums ? await checkBaseFiles(root, base) : []);
+  // Damage with an intact base after it is passed over as promote passes it for the archive's
+  // end, so the latest restorable point is the one a promotion reaches (the damage is still firstBad).
+  const intactBases = folders.bases.filter((b) => problemsOf.get(b.id)?.length === 0);
+  const scan = await scanArchive(root, { verifyChecksums: options.checksums, restartAfterDamage: { bases: intactBases.map((b) => ({ id: b.id, file: b.binlog.file })), wanted: () => true } });
   const first = scan.files[0];
   const bases: BaseSummary[] = [];
   /** Bases promote can start from: restorable, files intact. */
   const usable: BaseBackupMetadata[] = [];
   for (const base of folders.bases) {
-    const problems = options.checksums ? await checkBaseFiles(root, base) : [];
+    const problems = problemsOf.get(base.id) ?? [];
     const restorable =
       first !== undefined &&
       compareBinlogPositions(base.binlog, { file: first.name, position: 4 }) >= 0 &&
@@ -99,7 +102,8 @@ export async function inspectArchive(root: string, options: { checksums: boolean
     bases.push({ id: lost.id, method: 'unreadable', binlog: { file: '', position: 0 }, gtid: '', finishedAt: '', bytes: 0, restorable: false, beforeGap: false, problems: [lost.reason] });
   }
   const damagedBase = bases.find((b) => b.problems.length > 0);
-  const firstBad = scan.damage ?? scan.earlierDamage ?? (damagedBase !== undefined ? { kind: 'corrupt' as const, file: `base/${damagedBase.id}`, offset: 0, reason: damagedBase.problems.join('; ') } : undefined);
+  // The first in the archive's order: damage passed over lies before the current chain's.
+  const firstBad = scan.earlierDamage ?? scan.damage ?? (damagedBase !== undefined ? { kind: 'corrupt' as const, file: `base/${damagedBase.id}`, offset: 0, reason: damagedBase.problems.join('; ') } : undefined);
   const spoolChecks = options.checksums
     ? (await verifySpoolArchive(root, silentLogger())).map((r) => ({ source: r.source, blocks: r.blocks, unchecked: r.unchecked, problems: r.problems }))
     : undefined;

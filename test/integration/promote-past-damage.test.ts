@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
@@ -127,5 +127,29 @@ describe('promotion past damage that a newer base passes over', () => {
     expect(plan.stoppedBeforeDamage).toBeUndefined();
     expect(plan.lastTransaction).toMatchObject({ file: restorable?.file, position: restorable?.position });
     expect(await tableChecksums(standbyConn)).toEqual(expected);
+  });
+
+  it('when the base after the damage is damaged too: refused to the end with the point before the damage, as before; verify says so', async () => {
+    const copy = join(dir, 'archive-both-damaged');
+    cpSync(archive, copy, { recursive: true });
+    const baseDir = join(copy, 'base', second.id);
+    const data = readdirSync(baseDir).find((f) => f.startsWith('data-')) ?? 'schema.sql.gz';
+    const bytes = readFileSync(join(baseDir, data));
+    bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] ?? 0) ^ 0x01;
+    writeFileSync(join(baseDir, data), bytes);
+    const before = await tableChecksums(standbyConn);
+    // Not BASE_DAMAGED with a hint to take a new base (the primary is gone in a failover).
+    const refused = await promoteInto(standby, copy, { kind: 'end' }).then(
+      () => undefined,
+      (err: unknown) => err as { code: string; hint: string },
+    );
+    expect(refused?.code).toBe('ARCHIVE_DAMAGED');
+    expect(refused?.hint).toMatch(/--until-position \S+:\d+/);
+    expect(await tableChecksums(standbyConn)).toEqual(before);
+    const report = await inspectArchive(copy, { checksums: true });
+    expect(report.firstBad?.file).toBe(damaged.file);
+    expect(report.latestRestorable).toBeDefined();
+    expect(compareBinlogPositions(report.latestRestorable ?? { file: '', position: 0 }, { file: damaged.file, position: damaged.offset })).toBeLessThanOrEqual(0);
+    expect(report.bases.find((b) => b.id === first.id)?.restorable).toBe(true);
   });
 });
