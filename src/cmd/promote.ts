@@ -55,7 +55,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
   if (notRestored.length > 0) {
     // The database is promoted and writable; a spool source could not be restored (its own damage).
     throw new HotspareError('SPOOL_NOT_RESTORED', `the server is promoted, but ${notRestored.length} spool source(s) were not restored: ${notRestored.map((f) => `${f.name}: ${f.skipped ?? ''}`).join('; ')}`, {
-      hint: 'run `hotspare verify` on the archive; restore those files from another copy, or fix the cause and restore them with --files-root',
+      hint: 'run `hotspare verify` on the archive; restore those files from another copy, or fix the cause, then promote the same archive, with the same --until, into a scratch server with --files-root DIR, and copy the files from DIR/<source>/',
     });
   }
   const failed = report.hooks.filter((h) => h.exitCode !== 0);
