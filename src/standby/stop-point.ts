@@ -70,9 +70,12 @@ export class StopPointResolver {
    */
   #chainRestart(restart: ChainRestart, resumedAtS: number): void {
     const refuse = (why: string): never => {
-      const before = restart.kind === 'gap' ? 'the binlog files before the gap' : 'binlog files repaired from another standby\'s archive';
+      const earlier =
+        restart.kind === 'gap'
+          ? 'an earlier point can only be restored by hand, from an older base and the binlog files before the gap'
+          : 'a point before the damage is reached with --until-position at or before it (from an older base); one inside it needs the damaged files mended from another standby\'s archive';
       throw new HotspareError('POINT_UNREACHABLE', `the archive cannot reach ${describeTarget(this.target)}: ${why}`, {
-        hint: `promotion restores from the chain that restarts at ${formatBinlogPosition(restart.resumeAt)} (base ${restart.base}) or later; an earlier point can only be restored by hand, from an older base and ${before}`,
+        hint: `promotion restores from the chain that restarts at ${formatBinlogPosition(restart.resumeAt)} (base ${restart.base}) or later; ${earlier}`,
       });
     };
     if (this.settled) refuse(`it lies before ${restart.after}`);

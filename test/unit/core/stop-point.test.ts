@@ -75,7 +75,7 @@ describe('StopPointResolver across damage a later base passes over', () => {
       run(new StopPointResolver({ kind: 'time', atMs: 150_000 }));
     } catch (err) {
       expect((err as { hint: string }).hint).toContain('restarts at b.000003:4 (base B2)');
-      expect((err as { hint: string }).hint).toContain("repaired from another standby's archive");
+      expect((err as { hint: string }).hint).toContain('a point before the damage is reached with --until-position at or before it');
     }
     expect(run(new StopPointResolver({ kind: 'end' })).last).toEqual(later);
   });
