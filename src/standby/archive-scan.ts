@@ -55,6 +55,8 @@ export interface ScannedFile {
   rotated: boolean;
   /** Timestamp of the file's first event (its format description: when the primary began the file). */
   firstEventS: number | undefined;
+  /** Where the scan of the file began: 4, or a base's position where the chain restarted inside it after damage. */
+  startOffset: number;
 }
 
 /** The first place where the archive cannot be trusted; nothing at or after it is replayed. */
@@ -89,10 +91,11 @@ export function describeDamage(d: ArchiveDamage): string {
   return `${d.file}:${d.offset} (${d.kind}: ${d.reason})`;
 }
 
-/** A base backup's binlog file, where the chain may start again after damage (scanArchive's `restartAfterDamage`). */
+/** A base backup's binlog position, where the chain may start again after damage (scanArchive's `restartAfterDamage`). */
 export interface BaseStart {
   id: string;
   file: string;
+  position: number;
 }
 
 /**
@@ -143,21 +146,30 @@ export async function scanArchive(
     const at = names.indexOf(gap.resumeAt.file);
     if (at > 0) restarts.set(at, gapRestart(gap));
   }
-  // Where it may restart after damage: the file index of each base's binlog file (the oldest base there).
-  const baseStarts = new Map<number, BaseStart>();
-  for (const base of options.restartAfterDamage?.bases ?? []) {
-    const at = names.indexOf(base.file);
-    if (at > 0 && !baseStarts.has(at)) baseStarts.set(at, base);
-  }
+  // Where it may restart after damage: each base's file index and position, oldest first.
+  const baseStarts = (options.restartAfterDamage?.bases ?? [])
+    .map((base) => ({ base, at: names.indexOf(base.file) }))
+    .filter((s) => s.at >= 0)
+    .sort((a, b) => a.at - b.at || a.base.position - b.base.position);
   const firstAfter = (indexes: Iterable<number>, after: number): number | undefined => [...indexes].filter((i) => i > after).sort((a, b) => a - b)[0];
+  /**
+   * The first base past damage at file index `at` (at `offset` in it, for damage inside the
+   * file): one in a later file, or one later in the damaged file itself (its position is a
+   * transaction boundary, and everything from it on is scanned again).
+   */
+  const baseAfter = (damage: ArchiveDamage, at: number, headerEnd: number): { at: number; base: BaseStart } | undefined =>
+    baseStarts.find((s) => s.at > at || (s.at === at && damage.kind === 'corrupt' && damage.file === names[at] && damage.offset >= headerEnd && s.base.position > damage.offset));
   /** A restart after damage, taken by stopAtDamage: its marker goes out with that file's first event. */
-  let damageRestart: { at: number; restart: ChainRestart } | undefined;
+  let damageRestart: { at: number; fromOffset: number; restart: ChainRestart } | undefined;
   const tracker = new TransactionTracker();
   let i = 0;
   for (; i < names.length; i += 1) {
     const name = names[i] ?? '';
     const newest = i === names.length - 1;
-    const restart = restarts.get(i) ?? (damageRestart?.at === i ? damageRestart.restart : undefined);
+    const restartHere = damageRestart?.at === i ? damageRestart : undefined;
+    damageRestart = undefined;
+    const restart = restarts.get(i) ?? restartHere?.restart;
+    const startOffset = restartHere?.fromOffset ?? 4;
     const previous = result.files[result.files.length - 1];
     if (restart !== undefined) {
       result.earlierFiles.push(...result.files);
@@ -179,16 +191,24 @@ export async function scanArchive(
       throw new HotspareError('ARCHIVE_READ', `cannot read ${path}`, { cause: err, hint: 'check the archive volume (mount, permissions)' });
     }
     tracker.reset();
-    let cleanEnd = 4;
+    let cleanEnd = startOffset;
     let lastType = -1;
     let rotateTo: string | undefined;
     let pendingRestart = restart;
     let firstEventS: number | undefined;
+    // mariadb-binlog --start-position reads a file's first events (its format description,
+    // and the header of the one after it) before it seeks: a restart inside the file needs
+    // those intact, so damage there ends the file for good.
+    let headerEnd = Number.MAX_SAFE_INTEGER;
+    let seen = 0;
     const scan = await scanBinlogFile(path, {
+      fromOffset: startOffset,
       verifyChecksums: options.verifyChecksums,
       onEvent: ({ offset, header, bytes }) => {
+        if (startOffset === 4 && seen < 2) headerEnd = offset + header.sizeBytes;
+        seen += 1;
         if (pendingRestart !== undefined) {
-          options.onCommit?.({ file: name, position: 4, timestampS: header.timestampS, gtid: undefined, chainRestart: pendingRestart });
+          options.onCommit?.({ file: name, position: startOffset, timestampS: header.timestampS, gtid: undefined, chainRestart: pendingRestart });
           pendingRestart = undefined;
         }
         lastType = header.type;
@@ -205,15 +225,15 @@ export async function scanArchive(
       },
     });
     // A restart file without an event still restarts the chain: commits before it no longer count.
-    if (pendingRestart !== undefined) options.onCommit?.({ file: name, position: 4, timestampS: result.newestEventS ?? 0, gtid: undefined, chainRestart: pendingRestart });
-    const file: ScannedFile = { name, sizeBytes, cleanEnd, rotated: lastType === EventType.ROTATE, firstEventS };
+    if (pendingRestart !== undefined) options.onCommit?.({ file: name, position: startOffset, timestampS: result.newestEventS ?? 0, gtid: undefined, chainRestart: pendingRestart });
+    const file: ScannedFile = { name, sizeBytes, cleanEnd, rotated: lastType === EventType.ROTATE, firstEventS, startOffset };
     result.files.push(file);
     // The newest file may end in zeros after a crash (O_DIRECT blocks landed, the block after
     // them not; see BinlogAppendFile): nothing there was ever acknowledged, and zeros hold no
     // event. That is a torn tail, as a partial event is, not damage.
     const tornToZeros = newest && scan.stop.kind === 'corrupt' && (await tornIntoZeros(path, scan.stop.offset, sizeBytes));
     if ((scan.stop.kind === 'corrupt' && !tornToZeros) || (scan.stop.kind === 'truncated' && !newest)) {
-      if (stopAtDamage({ kind: scan.stop.kind, file: name, offset: scan.stop.offset, reason: scan.stop.reason }, i)) return result;
+      if (stopAtDamage({ kind: scan.stop.kind, file: name, offset: scan.stop.offset, reason: scan.stop.reason }, i, seen >= 2 ? headerEnd : Number.MAX_SAFE_INTEGER)) return result;
       continue;
     }
     if (!newest && file.rotated && rotateTo !== undefined && rotateTo !== nextBinlogName(name)) {
@@ -229,19 +249,21 @@ export async function scanArchive(
    * restarts the chain in a later file (then it is the earlier chain's damage, and the scan
    * goes on at the restart; whatever lies between is passed over).
    */
-  function stopAtDamage(damage: ArchiveDamage, at: number): boolean {
+  function stopAtDamage(damage: ArchiveDamage, at: number, headerEnd = Number.MAX_SAFE_INTEGER): boolean {
     const gapAt = firstAfter(restarts.keys(), at);
-    const baseAt = options.restartAfterDamage?.wanted(damage) === true ? firstAfter(baseStarts.keys(), at) : undefined;
-    if (gapAt === undefined && baseAt === undefined) {
+    const base = options.restartAfterDamage?.wanted(damage) === true ? baseAfter(damage, at, headerEnd) : undefined;
+    if (gapAt === undefined && base === undefined) {
       result.damage = damage;
       return true;
     }
     result.earlierDamage ??= damage;
-    if (baseAt !== undefined && (gapAt === undefined || baseAt < gapAt)) {
-      const base = baseStarts.get(baseAt) as BaseStart;
+    if (base !== undefined && (gapAt === undefined || base.at < gapAt)) {
+      // In a later file the chain starts at its beginning (whole files from the base's file
+      // on, as a new archive's); in the damaged file itself, at the base's own position.
+      const fromOffset = base.at === at ? base.base.position : 4;
       result.restartedAfterDamage = true;
-      damageRestart = { at: baseAt, restart: { resumeAt: { file: names[baseAt] ?? '', position: 4 }, base: base.id, after: `the damage at ${describeDamage(damage)}`, kind: 'damage' } };
-      i = baseAt - 1;
+      damageRestart = { at: base.at, fromOffset, restart: { resumeAt: { file: names[base.at] ?? '', position: fromOffset }, base: base.base.id, after: `the damage at ${describeDamage(damage)}`, kind: 'damage' } };
+      i = base.at - 1;
     } else i = (gapAt as number) - 1;
     return false;
   }

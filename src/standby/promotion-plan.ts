@@ -146,7 +146,7 @@ async function planWith(input: PlanInput, restartAfterDamage: boolean): Promise<
     // restarts at that base (the target settled before the damage, or a position at or before
     // it, is reached by what precedes it, as before).
     restartAfterDamage: {
-      bases: bases.map((b) => ({ id: b.id, file: b.binlog.file })),
+      bases: bases.map((b) => ({ id: b.id, file: b.binlog.file, position: b.binlog.position })),
       wanted: (damage) =>
         restartAfterDamage && !resolver.settled && !(target.kind === 'position' && compareBinlogPositions(target.at, { file: damage.file, position: damage.offset }) <= 0),
     },
@@ -225,9 +225,11 @@ async function planWith(input: PlanInput, restartAfterDamage: boolean): Promise<
   refuseBeforeArchiveStart(target, resolver.last, scan.files[0]);
 
   const firstFile = scan.files[0]?.name ?? '';
+  // Where the chain begins: a file's start, or a base's position inside a file where it restarted after damage.
+  const chainStart = { file: firstFile, position: scan.files[0]?.startOffset ?? 4 };
   const usable = bases.filter(
     (b) =>
-      compareBinlogPositions(b.binlog, { file: firstFile, position: 4 }) >= 0 &&
+      compareBinlogPositions(b.binlog, chainStart) >= 0 &&
       scan.files.some((f) => f.name === b.binlog.file) &&
       (resolver.next === undefined || compareBinlogPositions(b.binlog, resolver.next) < 0) &&
       (scan.damage === undefined || compareBinlogPositions(b.binlog, { file: scan.damage.file, position: scan.damage.offset }) <= 0),

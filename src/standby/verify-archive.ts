@@ -79,8 +79,10 @@ export async function inspectArchive(root: string, options: { checksums: boolean
   // Damage with an intact base after it is passed over as promote passes it for the archive's
   // end, so the latest restorable point is the one a promotion reaches (the damage is still firstBad).
   const intactBases = folders.bases.filter((b) => problemsOf.get(b.id)?.length === 0);
-  const scan = await scanArchive(root, { verifyChecksums: options.checksums, restartAfterDamage: { bases: intactBases.map((b) => ({ id: b.id, file: b.binlog.file })), wanted: () => true } });
+  const scan = await scanArchive(root, { verifyChecksums: options.checksums, restartAfterDamage: { bases: intactBases.map((b) => ({ id: b.id, file: b.binlog.file, position: b.binlog.position })), wanted: () => true } });
   const first = scan.files[0];
+  /** Where the current chain begins (a base's position inside a file, after damage there). */
+  const chainStart = first === undefined ? undefined : { file: first.name, position: first.startOffset };
   const bases: BaseSummary[] = [];
   /** Bases promote can start from: restorable, files intact. */
   const usable: BaseBackupMetadata[] = [];
@@ -88,10 +90,11 @@ export async function inspectArchive(root: string, options: { checksums: boolean
     const problems = problemsOf.get(base.id) ?? [];
     const restorable =
       first !== undefined &&
-      compareBinlogPositions(base.binlog, { file: first.name, position: 4 }) >= 0 &&
+      chainStart !== undefined &&
+      compareBinlogPositions(base.binlog, chainStart) >= 0 &&
       scan.files.some((f) => f.name === base.binlog.file) &&
       (scan.damage === undefined || compareBinlogPositions(base.binlog, { file: scan.damage.file, position: scan.damage.offset }) <= 0);
-    const beforeGap = first !== undefined && scan.earlierFiles.length > 0 && compareBinlogPositions(base.binlog, { file: first.name, position: 4 }) < 0;
+    const beforeGap = chainStart !== undefined && scan.earlierFiles.length > 0 && compareBinlogPositions(base.binlog, chainStart) < 0;
     bases.push({ id: base.id, method: base.method, binlog: base.binlog, gtid: base.gtidBinlogPos, finishedAt: base.finishedAt, bytes: base.files.reduce((n, f) => n + f.bytes, 0), restorable, beforeGap, problems });
     if (restorable && problems.length === 0) usable.push(base);
   }
@@ -123,7 +126,7 @@ export async function inspectArchive(root: string, options: { checksums: boolean
     },
     binlog: {
       files: scan.files.length,
-      first: first === undefined ? undefined : { file: first.name, position: 4 },
+      first: chainStart,
       last: lastFile === undefined ? undefined : { file: lastFile.name, position: lastFile.cleanEnd },
       bytes: scan.files.reduce((n, f) => n + f.sizeBytes, 0),
     },

@@ -8,7 +8,7 @@ import { listBaseBackups, type BaseBackupMetadata } from '../../src/archive/base
 import { compareBinlogPositions } from '../../src/core/binlog-position.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
-import { WorkloadRunner, createWorkloadSchema } from '../../src/sandbox/write-workload.js';
+import { WorkloadRunner, createWorkloadSchema, workloadStep } from '../../src/sandbox/write-workload.js';
 import { inspectArchive } from '../../src/standby/verify-archive.js';
 import { HotspareProcess, runHotspare, waitFor, writeAgentConfig } from '../support/agent-process.js';
 import { primaryHead } from '../support/primary-head.js';
@@ -53,14 +53,20 @@ describe('promotion past damage that a newer base passes over', () => {
       const runner = new WorkloadRunner(conn, { blobBytes: 64 * 1024, firstStep: 0 });
       runner.start();
       await waitFor('writes after the first base', () => runner.steps > 60, 60_000);
+      await runner.stop();
+      // Steps one by one from here (workloadStep rotates the binlog every 97th step: none of
+      // these does, until the last batch), so the second base lies well inside its file.
+      const steps = async (from: number, to: number): Promise<void> => {
+        for (let n = from; n < to; n += 1) await workloadStep(conn, n, { blobBytes: 64 * 1024 });
+      };
       await conn.query('FLUSH BINARY LOGS');
-      await waitFor('writes in the next file', () => runner.steps > 100, 60_000);
+      // Writes in the second base's file before it (a later test damages them).
+      await steps(1000, 1030);
       const taken = await runHotspare(['base', '--config', config]);
       expect(taken.code).toBe(0);
-      await waitFor('writes after the second base', () => runner.steps > 160, 60_000);
+      await steps(1030, 1060);
       await conn.query('FLUSH BINARY LOGS');
-      await waitFor('writes in the newest file', () => runner.steps > 200, 60_000);
-      await runner.stop();
+      await steps(1060, 1090);
       expected = await tableChecksums(conn);
       const end = await primaryHead(conn);
       const archived = join(archive, 'binlog', end.file);
@@ -151,5 +157,35 @@ describe('promotion past damage that a newer base passes over', () => {
     expect(report.latestRestorable).toBeDefined();
     expect(compareBinlogPositions(report.latestRestorable ?? { file: '', position: 0 }, { file: damaged.file, position: damaged.offset })).toBeLessThanOrEqual(0);
     expect(report.bases.find((b) => b.id === first.id)?.restorable).toBe(true);
+  });
+
+  it('damage earlier in the very file a base starts in: the chain restarts at the base\'s position, and the end is reached', async () => {
+    const copy = join(dir, 'archive-same-file');
+    cpSync(archive, copy, { recursive: true });
+    const flip = (file: string, offset: number): void => {
+      const fd = openSync(join(copy, 'binlog', file), 'r+');
+      const byte = Buffer.alloc(1);
+      readSync(fd, byte, 0, 1, offset);
+      byte[0] = (byte[0] ?? 0) ^ 0x10;
+      writeSync(fd, byte, 0, 1, offset);
+      closeSync(fd);
+    };
+    // The first damage mended (flipped back), and a new one in the second base's file, before its position.
+    flip(damaged.file, damaged.offset);
+    // Thirty steps of writes lie before the base in its file.
+    expect(second.binlog.position).toBeGreaterThan(100_000);
+    const inFile = { file: second.binlog.file, offset: Math.floor(second.binlog.position / 2) };
+    flip(inFile.file, inFile.offset);
+    const report = await inspectArchive(copy, { checksums: true });
+    expect(report.firstBad?.file).toBe(inFile.file);
+    expect(report.binlog.first).toEqual(second.binlog);
+    expect(report.latestRestorable).toMatchObject({ file: restorable?.file, position: restorable?.position });
+    // A position inside the damaged stretch, before the base, is refused; the end is reached from the base.
+    await expect(promoteInto(standby, copy, { kind: 'position', at: { file: inFile.file, position: inFile.offset + 10 } })).rejects.toMatchObject({ code: 'POINT_UNREACHABLE' });
+    const plan = await promoteInto(standby, copy, { kind: 'end' });
+    expect(plan.base.id).toBe(second.id);
+    expect(plan.passedOverDamage?.file).toBe(inFile.file);
+    expect(plan.replay[0]).toMatchObject({ file: second.binlog.file, start: second.binlog.position });
+    expect(await tableChecksums(standbyConn)).toEqual(expected);
   });
 });
