@@ -4,6 +4,7 @@ import type { Logger } from '../platform/logger.js';
 import { parseMysqlUrl } from '../standby/mysql-url.js';
 import { HotspareError } from '../core/errors.js';
 import { promote, type PromotionReport } from '../standby/promote.js';
+import { restoreFilesOnly, type FilesOnlyReport } from '../standby/restore-files-only.js';
 import { describeDamage } from '../standby/archive-scan.js';
 import { EXPECTED_SKIP_CODES } from '../standby/spool-restore.js';
 import type { TargetSpec } from '../standby/stop-point.js';
@@ -11,7 +12,9 @@ import { UsageError } from './cli-failure.js';
 
 /**
  * `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--dry-run] [--json] [--replace]
- * [--target-datadir DIR --target-start CMD] [--extractor hotspare|mbstream]` (the last three for a physical base).
+ * [--target-datadir DIR --target-start CMD] [--extractor hotspare|mbstream]` (the last three for a physical base);
+ * `hotspare promote --files-only --archive DIR [--until ...] [--files-root DIR] [--dry-run] [--json]`: the spool
+ * files alone, as of the point a promotion takes them.
  */
 export async function promoteCommand(argv: string[], logger: Logger): Promise<number> {
   const { values } = parseArgs({
@@ -29,10 +32,17 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
       'target-datadir': { type: 'string' },
       'target-start': { type: 'string' },
       extractor: { type: 'string' },
+      'files-only': { type: 'boolean' },
     },
     strict: true,
   });
-  if (values.archive === undefined || values.target === undefined) throw new UsageError('promote needs --archive DIR and --target MYSQL_URL');
+  if (values['files-only'] === true) {
+    if (values.archive === undefined) throw new UsageError('promote --files-only needs --archive DIR');
+    const databaseOptions = (['target', 'replace', 'target-datadir', 'target-start', 'extractor'] as const).filter((o) => values[o] !== undefined);
+    if (databaseOptions.length > 0) throw new UsageError(`--files-only restores no database: leave out ${databaseOptions.map((o) => `--${o}`).join(', ')}`);
+    return filesOnlyCommand(values.archive, parseTargetSpec(values), values['files-root'], values['dry-run'] === true, values.json === true, logger);
+  }
+  if (values.archive === undefined || values.target === undefined) throw new UsageError('promote needs --archive DIR and --target MYSQL_URL (or --files-only for the spool files alone)');
   const target = parseTargetSpec(values);
   const extractor = values.extractor;
   if (extractor !== undefined && extractor !== 'hotspare' && extractor !== 'mbstream') throw new UsageError(`--extractor: expected hotspare or mbstream, got ${JSON.stringify(extractor)}`);
@@ -55,7 +65,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
   if (notRestored.length > 0) {
     // The database is promoted and writable; a spool source could not be restored (its own damage).
     throw new HotspareError('SPOOL_NOT_RESTORED', `the server is promoted, but ${notRestored.length} spool source(s) were not restored: ${notRestored.map((f) => `${f.name}: ${f.skipped ?? ''}`).join('; ')}`, {
-      hint: 'run `hotspare verify` on the archive; restore those files from another copy, or fix the cause, then promote the same archive, with the same --until, into a scratch server with --files-root DIR, and copy the files from DIR/<source>/',
+      hint: 'run `hotspare verify` on the archive; fix the cause and restore them with `hotspare promote --files-only` (the same --archive and --until), or from another copy',
     });
   }
   const failed = report.hooks.filter((h) => h.exitCode !== 0);
@@ -66,6 +76,40 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     });
   }
   return 0;
+}
+
+async function filesOnlyCommand(archiveRoot: string, target: TargetSpec, filesRoot: string | undefined, dryRun: boolean, json: boolean, logger: Logger): Promise<number> {
+  const report = await restoreFilesOnly({ archiveRoot, target, filesRoot, dryRun, logger });
+  process.stdout.write(json ? `${JSON.stringify({ dryRun, ...report }, null, 2)}\n` : formatFilesOnlyReport(report, dryRun));
+  const notRestored = report.filesRestored.filter((f) => f.skipCode !== undefined && !EXPECTED_SKIP_CODES.has(f.skipCode));
+  if (notRestored.length > 0) {
+    throw new HotspareError('SPOOL_NOT_RESTORED', `${notRestored.length} spool source(s) were not restored: ${notRestored.map((f) => `${f.name}: ${f.skipped ?? ''}`).join('; ')}`, {
+      hint: 'run `hotspare verify` on the archive; fix the cause (see each source\'s reason) and run promote --files-only again, or restore those files from another copy',
+    });
+  }
+  return 0;
+}
+
+export function formatFilesOnlyReport(report: FilesOnlyReport, dryRun: boolean): string {
+  const lines = [
+    dryRun ? 'spool files restore plan (dry run: nothing was changed; no database is touched)' : 'spool files restored (no database touched, no hook run)',
+    `  archive:          ${report.archive} (primary ${report.primary})`,
+    `  target point:     ${report.targetPoint}`,
+    `  files as of:      ${report.files.asOf}`,
+  ];
+  const t = report.lastTransaction;
+  if (t !== undefined) lines.push(`  database point:   ${t.file}:${t.position}${t.gtid ? ` GTID ${t.gtid}` : ''}, committed ${t.commitTime} (a promotion to this point applies up to it)`);
+  for (const s of report.files.sources) {
+    if (dryRun) lines.push(s.skipped === undefined ? `  would restore:    ${s.name} to ${s.restoreTo}` : `  would NOT restore: ${s.name}: ${s.skipped}`);
+  }
+  for (const f of report.filesRestored) {
+    if (f.skipped !== undefined) lines.push(`  files NOT restored: ${f.name} (left as it is at ${f.path}): ${f.skipped}`);
+    else lines.push(`  files restored:   ${f.name} to ${f.path} as of ${new Date(f.pointMs).toISOString()} (${f.files} files, ${f.dirs} dirs, ${f.links} links, ${f.bytes} bytes)`);
+    if (f.lostAfter !== undefined) lines.push(`  WARNING:          files of ${f.name} restored only as of ${new Date(f.pointMs).toISOString()}: ${f.lostAfter}`);
+  }
+  const hooks = report.files.sources.reduce((n, s) => n + s.hooks, 0);
+  if (hooks > 0) lines.push(`  hooks:            not run (--files-only): ${report.files.sources.flatMap((s) => s.hookCommands.map((c) => `${s.name}: ${c}`)).join('; ')}`);
+  return `${lines.join('\n')}\n`;
 }
 
 export function parseTargetSpec(values: { until?: string | undefined; 'until-gtid'?: string | undefined; 'until-position'?: string | undefined }): TargetSpec {

@@ -8,8 +8,8 @@ import { HotspareError } from '../core/errors.js';
 import { restoreBase } from './base-restore.js';
 import { replayBinlog } from './binlog-replay.js';
 import { runPromotionHooks, type HookResult } from './promotion-hooks.js';
-import { likelyBase, planPromotion, type PromotionPlan } from './promotion-plan.js';
-import { restoreSpool, type PlannedSource, type SpoolRestoreResult } from './spool-restore.js';
+import { likelyBase, plannedSources, planPromotion, type PromotionPlan } from './promotion-plan.js';
+import { restoreSpool, type SpoolRestoreResult } from './spool-restore.js';
 import type { TargetSpec } from './stop-point.js';
 import { TargetServer } from './target-server.js';
 import { planPhysicalRestore, stagePhysicalBase, startTarget, stopOnceStaged, swapDatadir, type PhysicalStaging, type StreamExtractor } from './physical-restore.js';
@@ -243,7 +243,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     }
     // Each source as of the point the plan found before the replay: a receiver still running
     // may have recorded later changes since, whose transactions the replay did not include.
-    const planned = new Map<string, PlannedSource>(plan.files.sources.map((s) => [s.name, s.pin !== undefined ? { pin: s.pin } : { skipped: s.skipped ?? 'not restorable', skipCode: s.skipCode ?? 'SPOOL_BEFORE_HISTORY' }]));
+    const planned = plannedSources(plan.files);
     const filesRestored =
       plan.files.sources.length === 0
         ? []

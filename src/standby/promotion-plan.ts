@@ -9,7 +9,7 @@ import { describeDamage, scanArchive, type ArchiveDamage, type CommitPoint } fro
 import { checkBaseFiles } from './base-checksums.js';
 import type { ReplayRange } from './binlog-replay.js';
 import type { Logger } from '../platform/logger.js';
-import { checkBlockIds, isSourceSkip, readSpoolSources, spoolTreeAt, type SpoolPin } from './spool-restore.js';
+import { checkBlockIds, isSourceSkip, readSpoolSources, spoolTreeAt, type PlannedSource, type SpoolPin } from './spool-restore.js';
 import { StopPointResolver, describeTarget, refuseBeforeArchiveStart, type TargetSpec } from './stop-point.js';
 import type { TargetServer } from './target-server.js';
 import { planPhysicalRestore, type PhysicalRestorePlan, type StreamExtractor } from './physical-restore.js';
@@ -306,7 +306,7 @@ async function planWith(input: PlanInput, restartAfterDamage: boolean): Promise<
         : Math.round(Math.max(0, Date.parse(lastHeard.time) / 1000 - last.timestampS) * 1000) / 1000;
   const replayBytes = replay.reduce((n, r) => n + r.stop - r.start, 0);
   // Files as of the database's point: stopped before damage, that is the last applied commit, not the archive's end.
-  const files = await planFiles(archiveRoot, target, atEnd && scan.damage !== undefined, last, chosen, input.filesRoot, input.logger);
+  const files = await planFiles(archiveRoot, target, atEnd && scan.damage !== undefined, last, Date.parse(chosen.startedAt), input.filesRoot, input.logger);
   const hooks = files.sources.reduce((n, s) => n + s.hooks, 0);
   return {
     archive: archiveRoot,
@@ -343,6 +343,66 @@ async function planWith(input: PlanInput, restartAfterDamage: boolean): Promise<
         detail: hooks > 0 ? `${hooks} post-promotion hook(s) from the spool sources' config: ${files.sources.flatMap((s) => s.hookCommands.map((c) => `${s.name}: ${JSON.stringify(c)}`)).join('; ')}` : 'no hooks configured',
       },
     ],
+    files,
+  };
+}
+
+/** What the restore of the spool files takes from a plan: each source's pin, or why it is left as it is. */
+export function plannedSources(files: FilesPlan): Map<string, PlannedSource> {
+  return new Map(files.sources.map((s) => [s.name, s.pin !== undefined ? { pin: s.pin } : { skipped: s.skipped ?? 'not restorable', skipCode: s.skipCode ?? 'SPOOL_BEFORE_HISTORY' }]));
+}
+
+/** What `promote --files-only` restores: the spool files as of the point a promotion to `target` would take them. */
+export interface FilesOnlyPlan {
+  archive: string;
+  primary: string;
+  targetPoint: string;
+  /** The last transaction at or before the point (the database's point, which the files follow). */
+  lastTransaction: { file: string; position: number; gtid: string | undefined; commitTime: string } | undefined;
+  files: FilesPlan;
+}
+
+/**
+ * The files' half of planPromotion, for restoring the spool files again (or elsewhere) after a
+ * promotion whose file step failed, with no database: the same point as a promotion to
+ * `target` gives them (the archive's binlog is scanned, as promote scans it, for the last
+ * transaction at or before a GTID or position, and for damage that ends a promotion to the end
+ * early). Nothing is changed.
+ */
+export async function planFilesOnly(input: { archiveRoot: string; target: TargetSpec; filesRoot: string | undefined; logger: Logger }): Promise<FilesOnlyPlan> {
+  const { archiveRoot, target } = input;
+  const identity = await readArchiveIdentity(archiveRoot);
+  if (identity === undefined) {
+    throw new HotspareError('ARCHIVE_EMPTY', `${archiveRoot} is not a hotspare archive (no archive.json)`, { hint: 'pass the archive folder the agent or receiver writes' });
+  }
+  const bases = await listBaseBackups(new LocalArchiveFiles(archiveRoot));
+  const resolver = new StopPointResolver(target);
+  const scan = await scanArchive(archiveRoot, {
+    verifyChecksums: true,
+    onCommit: (c) => resolver.observe(c),
+    restartAfterDamage: {
+      bases: bases.map((b) => ({ id: b.id, file: b.binlog.file, position: b.binlog.position })),
+      wanted: (damage) => !resolver.settled && !(target.kind === 'position' && compareBinlogPositions(target.at, { file: damage.file, position: damage.offset }) <= 0),
+    },
+  });
+  const unreachable = (why: string): never => {
+    throw new HotspareError('POINT_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: ${why}`, {
+      hint: 'run `hotspare status` for what the archive covers; choose a point inside it, or omit --until to restore to its end',
+    });
+  };
+  if (target.kind === 'gtid' && !resolver.reached) unreachable('no archived transaction has that GTID');
+  if (target.kind === 'position' && !resolver.settled) {
+    const end = scan.files[scan.files.length - 1];
+    if (scan.damage !== undefined && compareBinlogPositions(target.at, { file: scan.damage.file, position: scan.damage.offset }) > 0) unreachable(`the archive is damaged at ${describeDamage(scan.damage)} before it`);
+    if (end === undefined || compareBinlogPositions(target.at, { file: end.name, position: end.cleanEnd }) > 0) unreachable(`its last complete transaction ends at ${end === undefined ? 'nothing' : `${end.name}:${end.cleanEnd}`}`);
+  }
+  const last = resolver.last;
+  const files = await planFiles(archiveRoot, target, target.kind === 'end' && scan.damage !== undefined, last, Date.parse(bases.at(-1)?.startedAt ?? new Date(0).toISOString()), input.filesRoot, input.logger);
+  return {
+    archive: archiveRoot,
+    primary: describePrimary(identity.primary),
+    targetPoint: describeTarget(target),
+    lastTransaction: last === undefined ? undefined : { file: last.file, position: last.position, gtid: last.gtid, commitTime: new Date(last.timestampS * 1000).toISOString() },
     files,
   };
 }
@@ -403,11 +463,12 @@ async function planFiles(
   target: TargetSpec,
   stoppedShort: boolean,
   last: CommitPoint | undefined,
-  base: BaseBackupMetadata,
+  /** The point's time when no transaction was applied (the base's start). */
+  noCommitMs: number,
   filesRoot: string | undefined,
   logger: Logger,
 ): Promise<FilesPlan> {
-  const lastCommitMs = last !== undefined ? last.timestampS * 1000 : Date.parse(base.startedAt);
+  const lastCommitMs = last !== undefined ? last.timestampS * 1000 : noCommitMs;
   // Binlog times have one-second resolution: --until T applies every commit stamped in T's second
   // (stop-point.ts), so the files are taken to the end of that second too, not to T itself.
   const untilMs = target.kind === 'end' && !stoppedShort ? undefined : target.kind === 'time' ? endOfSecond(target.atMs) : lastCommitMs + 999;

@@ -258,6 +258,31 @@ describe('promote restores the database and the spool files at the same point', 
     expect(Number(ro?.['ro'])).toBe(0);
   });
 
+  it('--files-only: the spool files alone, as of the same points, with no database touched and no hook run', async () => {
+    const sumsBefore = await tableChecksums(standbyConn);
+    const hookLinesBefore = existsSync(join(work, 'hook.out')) ? readFileSync(join(work, 'hook.out'), 'utf8') : '';
+    const atEnd = join(work, 'files-only-end');
+    const end = await execFileAsync('node', [BIN, 'promote', '--files-only', '--archive', archive, '--files-root', atEnd]);
+    expect(end.stdout).toMatch(/^spool files restored \(no database touched, no hook run\)$/m);
+    expect(end.stdout).toMatch(/^ {2}hooks: +not run \(--files-only\): gateway: /m);
+    expect(treeDiff(final.tree, await describeTree(join(atEnd, 'gateway')))).toEqual([]);
+    const atInstant = join(work, 'files-only-instant');
+    const { stdout } = await execFileAsync('node', [BIN, 'promote', '--files-only', '--archive', archive, '--until', new Date(instant.atMs).toISOString(), '--files-root', atInstant, '--json']);
+    const report = JSON.parse(stdout) as { filesRestored: Array<{ name: string; path: string; pointMs: number }> };
+    expect(report.filesRestored).toMatchObject([{ name: 'gateway', path: join(atInstant, 'gateway') }]);
+    expect(treeDiff(instant.tree, await describeTree(join(atInstant, 'gateway')))).toEqual([]);
+    // Nothing else happened: the standby's tables and the hook's record are as they were.
+    expect(await tableChecksums(standbyConn)).toEqual(sumsBefore);
+    expect(existsSync(join(work, 'hook.out')) ? readFileSync(join(work, 'hook.out'), 'utf8') : '').toBe(hookLinesBefore);
+    // A database option with --files-only is a usage error (exit 2), not silently ignored.
+    const mixed = await execFileAsync('node', [BIN, 'promote', '--files-only', '--archive', archive, '--target', targetUrl()]).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain('--files-only restores no database: leave out --target');
+  });
+
   it('--until after the last commit but not after the primary was last heard: the end; later than that: refused', async () => {
     const heard = await readLastHeard(archive);
     expect(heard?.caughtUp).toBe(true);
