@@ -112,6 +112,15 @@ async function settleAll(promises: Array<Promise<unknown>>): Promise<void> {
   if (failed !== undefined) throw failed.reason;
 }
 
+/**
+ * Codes only the primary's side can mean (a purged binlog, a server id in use, the primary's own
+ * setup): a receiver that sends one is wrong or hostile, and would steer the replica's state (a
+ * `gap`, retries at the backoff's cap) from a standby. It is the receiver's error instead.
+ */
+const PRIMARY_ONLY_CODES: ReadonlySet<string> = new Set(['BINLOG_PURGED', 'SERVER_ID_IN_USE', 'BINLOG_ENCRYPTED', 'BINLOG_FORMAT', 'BINLOG_CHECKSUM', 'BINLOG_DISABLED', 'PRIVILEGES', 'SERVER_ID']);
+
 export function problemError(problem: { code: string; message: string; hint: string }): HotspareError {
-  return new HotspareError(problem.code, `receiver: ${problem.message}`, { hint: problem.hint });
+  const code = PRIMARY_ONLY_CODES.has(problem.code) || problem.code.startsWith('PRIMARY_') ? 'RECEIVER_ERROR' : problem.code;
+  const message = code === problem.code ? problem.message : `${problem.message} (sent as ${problem.code}, which only the primary's side can mean)`;
+  return new HotspareError(code, `receiver: ${message}`, { hint: problem.hint });
 }

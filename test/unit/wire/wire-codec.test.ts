@@ -4,6 +4,7 @@ import { HotspareError } from '../../../src/core/errors.js';
 import { encodeFrame, FrameDecoder, FrameType } from '../../../src/wire/wire-frame.js';
 import { DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX, DEFAULT_WIRE_FRAME_BYTES_MAX } from '../../../src/config/defaults.js';
 import { stateForCode } from '../../../src/pipeline/replica-status.js';
+import { problemError } from '../../../src/replica/targets/remote-archive-files.js';
 import {
   agentCodeForRefusal,
   decodeAck,
@@ -198,5 +199,18 @@ describe("the agent's code for a receiver's refusal", () => {
       expect(stateForCode(agentCodeForRefusal(code))).toBe('error');
     }
     expect(stateForCode('ARCHIVE_DAMAGED')).toBe('error');
+  });
+});
+
+describe("a receiver's session error", () => {
+  it("keeps the receiver's own codes, and takes none that only the primary's side can mean", () => {
+    expect(problemError({ code: 'DISK_FULL', message: 'full', hint: 'h' }).code).toBe('DISK_FULL');
+    expect(problemError({ code: 'BINLOG_GAP', message: 'gap', hint: 'h' }).code).toBe('BINLOG_GAP');
+    for (const code of ['BINLOG_PURGED', 'SERVER_ID_IN_USE', 'BINLOG_ENCRYPTED', 'PRIMARY_UNREACHABLE']) {
+      const err = problemError({ code, message: 'm', hint: 'h' });
+      expect(err.code).toBe('RECEIVER_ERROR');
+      expect(err.message).toContain(`sent as ${code}`);
+      expect(stateForCode(err.code)).toBe('disconnected');
+    }
   });
 });
