@@ -14,7 +14,7 @@ import { MysqlProbe } from '../primary/mysql-probe.js';
 import { baseAbortedError } from '../primary/base/base-session.js';
 import { ensureBaseBackup } from '../primary/base/ensure-base-backup.js';
 import { restartChainAfterPurge } from '../primary/base/restart-after-purge.js';
-import { takeBase } from '../primary/base/take-base.js';
+import { refuseAnotherTimeline, takeBase } from '../primary/base/take-base.js';
 import { checkPhysicalBasePrerequisites } from '../primary/base/take-physical-base-backup.js';
 import { replicaPipeline } from '../pipeline/replica-pipeline.js';
 import { createReplicaTarget } from '../replica/create-replica-target.js';
@@ -292,6 +292,9 @@ export class SyncAgent {
         );
         if (session === undefined) throw baseAbortedError();
         logger.info('base backup asked for through the control socket');
+        // Where the archive ends now (it may have begun in this session), else where it ended at its open.
+        const archived = this.trackers[this.config.replicas.indexOf(definition)]?.snapshot.durable ?? session.resume;
+        await refuseAnotherTimeline(this.config.primary, archived);
         const base = await takeBase(method, { primary: this.config.primary, files: session.files, clock: this.deps.clock, logger, signal });
         results.push(baseResult(definition.name, base));
       }

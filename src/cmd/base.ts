@@ -7,7 +7,7 @@ import { HotspareError } from '../core/errors.js';
 import { systemClock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import { MysqlProbe } from '../primary/mysql-probe.js';
-import { takeBase } from '../primary/base/take-base.js';
+import { refuseAnotherTimeline, takeBase } from '../primary/base/take-base.js';
 import { createReplicaTarget } from '../replica/create-replica-target.js';
 import { UsageError } from './cli-failure.js';
 import { listenForStop } from './stop-signal.js';
@@ -48,6 +48,7 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
     const target = createReplicaTarget(definition, { logger: log, clock: systemClock, syncBatchBytesMax: config.binlog.syncBatchBytesMax, stateDir: config.stateDir, baseStagingBytesMax: config.base.stagingBytesMax, stopSignal: interrupted.signal });
     const session = await target.open(identity);
     try {
+      await refuseAnotherTimeline(config.primary, session.resume);
       const base = await takeBase(method, { primary: config.primary, files: session.files, clock: systemClock, logger: log, signal: interrupted.signal });
       results.push(baseResult(definition.name, base));
     } catch (err) {

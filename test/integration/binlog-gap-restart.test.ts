@@ -185,5 +185,14 @@ describe('binlog gap: the archive restarts its chain at a new base', () => {
     expect((await listBaseBackups(files)).map((b) => b.id)).toEqual(basesBefore);
     expect(readFileSync(join(archive, 'state', 'gaps.json'), 'utf8')).toBe(gapsBefore);
     expect(readdirSync(join(archive, 'binlog')).sort(compareBinlogNames)).toEqual(namesBefore);
+    // Nor by hand: a base of the new timeline would be restored with the old one's binlog of the same names.
+    const byHand = await execFileAsync('node', [BIN, 'base', '--config', config]).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(byHand.code).toBe(1);
+    expect(byHand.stderr).toContain('error BINLOG_GAP');
+    expect(byHand.stderr).toContain('names started again');
+    expect((await listBaseBackups(files)).map((b) => b.id)).toEqual(basesBefore);
   });
 });
