@@ -33,6 +33,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
       'target-start': { type: 'string' },
       extractor: { type: 'string' },
       'files-only': { type: 'boolean' },
+      source: { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -40,8 +41,14 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     if (values.archive === undefined) throw new UsageError('promote --files-only needs --archive DIR');
     const databaseOptions = (['target', 'replace', 'target-datadir', 'target-start', 'extractor'] as const).filter((o) => values[o] !== undefined);
     if (databaseOptions.length > 0) throw new UsageError(`--files-only restores no database: leave out ${databaseOptions.map((o) => `--${o}`).join(', ')}`);
-    return filesOnlyCommand(values.archive, parseTargetSpec(values), values['files-root'], values['dry-run'] === true, values.json === true, logger);
+    // In place, a source's folder is made the archive's point again: what an application wrote
+    // there since is removed. So it is done only to the sources named.
+    if (values['files-root'] === undefined && values.source === undefined) {
+      throw new UsageError("--files-only without --files-root restores in place, replacing each source's folder (files written there since are removed): name the sources to replace with --source NAME, or restore elsewhere with --files-root DIR");
+    }
+    return filesOnlyCommand(values.archive, parseTargetSpec(values), values['files-root'], values.source, values['dry-run'] === true, values.json === true, logger);
   }
+  if (values.source !== undefined) throw new UsageError('--source belongs to --files-only');
   if (values.archive === undefined || values.target === undefined) throw new UsageError('promote needs --archive DIR and --target MYSQL_URL (or --files-only for the spool files alone)');
   const target = parseTargetSpec(values);
   const extractor = values.extractor;
@@ -65,7 +72,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
   if (notRestored.length > 0) {
     // The database is promoted and writable; a spool source could not be restored (its own damage).
     throw new HotspareError('SPOOL_NOT_RESTORED', `the server is promoted, but ${notRestored.length} spool source(s) were not restored: ${notRestored.map((f) => `${f.name}: ${f.skipped ?? ''}`).join('; ')}`, {
-      hint: 'run `hotspare verify` on the archive; fix the cause and restore them with `hotspare promote --files-only` (the same --archive and --until), or from another copy',
+      hint: `run \`hotspare verify\` on the archive; fix the cause and restore them with \`hotspare promote --files-only --archive ${values.archive} ${notRestored.map((f) => `--source ${f.name}`).join(' ')}\` and the same --until, or from another copy`,
     });
   }
   const failed = report.hooks.filter((h) => h.exitCode !== 0);
@@ -78,13 +85,19 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
   return 0;
 }
 
-async function filesOnlyCommand(archiveRoot: string, target: TargetSpec, filesRoot: string | undefined, dryRun: boolean, json: boolean, logger: Logger): Promise<number> {
-  const report = await restoreFilesOnly({ archiveRoot, target, filesRoot, dryRun, logger });
+async function filesOnlyCommand(archiveRoot: string, target: TargetSpec, filesRoot: string | undefined, sources: string[] | undefined, dryRun: boolean, json: boolean, logger: Logger): Promise<number> {
+  const report = await restoreFilesOnly({ archiveRoot, target, filesRoot, sources, dryRun, logger });
   process.stdout.write(json ? `${JSON.stringify({ dryRun, ...report }, null, 2)}\n` : formatFilesOnlyReport(report, dryRun));
   const notRestored = report.filesRestored.filter((f) => f.skipCode !== undefined && !EXPECTED_SKIP_CODES.has(f.skipCode));
   if (notRestored.length > 0) {
     throw new HotspareError('SPOOL_NOT_RESTORED', `${notRestored.length} spool source(s) were not restored: ${notRestored.map((f) => `${f.name}: ${f.skipped ?? ''}`).join('; ')}`, {
       hint: 'run `hotspare verify` on the archive; fix the cause (see each source\'s reason) and run promote --files-only again, or restore those files from another copy',
+    });
+  }
+  // Its one job: a run that restored nothing (no source, or none with history at the point) says so.
+  if (!dryRun && !report.filesRestored.some((f) => f.skipCode === undefined)) {
+    throw new HotspareError('SPOOL_NOT_RESTORED', report.filesRestored.length === 0 ? 'the archive holds no spool source to restore' : `no spool source was restored: ${report.filesRestored.map((f) => `${f.name}: ${f.skipped ?? ''}`).join('; ')}`, {
+      hint: 'run `hotspare status` for the sources and the times their history covers; choose a point inside it',
     });
   }
   return 0;

@@ -24,7 +24,7 @@ export async function verifyCommand(argv: string[], _logger: Logger): Promise<nu
           ? `verify: NOT VERIFIED: ${report.spoolUnchecked} spool blocks could not be checked here (named by BLAKE3, and ${noBlake3.why}; hint: ${noBlake3.fix}); nothing found damaged\n`
           : report.firstBad === undefined
           ? `verify: DAMAGED spool data (binlog and base intact; last restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'})\n`
-          : `verify: DAMAGED: first bad point ${describeDamage(report.firstBad)}; last good restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'}\n`,
+          : `verify: DAMAGED: first bad point ${describeDamage(report.firstBad)}${report.endDamage !== undefined && report.endDamage !== report.firstBad ? `; the archive's end is cut off by ${describeDamage(report.endDamage)}` : ''}; last good restorable point ${last ? `${last.file}:${last.position} (${last.commitTime})` : 'none'}\n`,
     );
   }
   return report.intact ? 0 : 1;

@@ -1,5 +1,6 @@
 import { open, stat } from 'node:fs/promises';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
+import type { BaseBackupMetadata } from '../archive/base-catalog.js';
 import { ArchiveLayout, nextBinlogName } from '../archive/archive-layout.js';
 import { readRecordedGaps, type RecordedGap } from '../archive/binlog-gaps.js';
 import { formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
@@ -87,6 +88,11 @@ export interface ArchiveScan {
   restartedAfterDamage: boolean;
 }
 
+/** The bases as scanArchive's restart candidates. */
+export function baseStartsOf(bases: readonly BaseBackupMetadata[]): BaseStart[] {
+  return bases.map((b) => ({ id: b.id, file: b.binlog.file, position: b.binlog.position, finishedS: Math.ceil(Date.parse(b.finishedAt) / 1000) }));
+}
+
 export function describeDamage(d: ArchiveDamage): string {
   return `${d.file}:${d.offset} (${d.kind}: ${d.reason})`;
 }
@@ -96,6 +102,8 @@ export interface BaseStart {
   id: string;
   file: string;
   position: number;
+  /** When the base finished (seconds): no point before it is restored from it. */
+  finishedS: number;
 }
 
 /**
@@ -160,7 +168,7 @@ export async function scanArchive(
   const baseAfter = (damage: ArchiveDamage, at: number, headerEnd: number): { at: number; base: BaseStart } | undefined =>
     baseStarts.find((s) => s.at > at || (s.at === at && damage.kind === 'corrupt' && damage.file === names[at] && damage.offset >= headerEnd && s.base.position > damage.offset));
   /** A restart after damage, taken by stopAtDamage: its marker goes out with that file's first event. */
-  let damageRestart: { at: number; fromOffset: number; restart: ChainRestart } | undefined;
+  let damageRestart: { at: number; fromOffset: number; finishedS: number; restart: ChainRestart } | undefined;
   const tracker = new TransactionTracker();
   let i = 0;
   for (; i < names.length; i += 1) {
@@ -168,7 +176,8 @@ export async function scanArchive(
     const newest = i === names.length - 1;
     const restartHere = damageRestart?.at === i ? damageRestart : undefined;
     damageRestart = undefined;
-    const restart = restarts.get(i) ?? restartHere?.restart;
+    // A restart inside the file (at a base's position) is the one that counts there, over a gap's at its start.
+    const restart = restartHere?.restart ?? restarts.get(i);
     const startOffset = restartHere?.fromOffset ?? 4;
     const previous = result.files[result.files.length - 1];
     if (restart !== undefined) {
@@ -225,7 +234,9 @@ export async function scanArchive(
       },
     });
     // A restart file without an event still restarts the chain: commits before it no longer count.
-    if (pendingRestart !== undefined) options.onCommit?.({ file: name, position: startOffset, timestampS: result.newestEventS ?? 0, gtid: undefined, chainRestart: pendingRestart });
+    // Its time: the base's finish for a restart at a base (it may hold commits up to then, later
+    // than any event before the damage), else the newest event seen.
+    if (pendingRestart !== undefined) options.onCommit?.({ file: name, position: startOffset, timestampS: Math.max(result.newestEventS ?? 0, restartHere?.finishedS ?? 0), gtid: undefined, chainRestart: pendingRestart });
     const file: ScannedFile = { name, sizeBytes, cleanEnd, rotated: lastType === EventType.ROTATE, firstEventS, startOffset };
     result.files.push(file);
     // The newest file may end in zeros after a crash (O_DIRECT blocks landed, the block after
@@ -262,7 +273,7 @@ export async function scanArchive(
       // on, as a new archive's); in the damaged file itself, at the base's own position.
       const fromOffset = base.at === at ? base.base.position : 4;
       result.restartedAfterDamage = true;
-      damageRestart = { at: base.at, fromOffset, restart: { resumeAt: { file: names[base.at] ?? '', position: fromOffset }, base: base.base.id, after: `the damage at ${describeDamage(damage)}`, kind: 'damage' } };
+      damageRestart = { at: base.at, fromOffset, finishedS: base.base.finishedS, restart: { resumeAt: { file: names[base.at] ?? '', position: fromOffset }, base: base.base.id, after: `the damage at ${describeDamage(damage)}`, kind: 'damage' } };
       i = base.at - 1;
     } else i = (gapAt as number) - 1;
     return false;

@@ -5,7 +5,7 @@ import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { listBaseBackups, type BaseBackupMetadata } from '../archive/base-catalog.js';
 import { compareBinlogPositions, formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
 import { HotspareError } from '../core/errors.js';
-import { describeDamage, scanArchive, type ArchiveDamage, type CommitPoint } from './archive-scan.js';
+import { baseStartsOf, describeDamage, scanArchive, type ArchiveDamage, type ArchiveScan, type CommitPoint } from './archive-scan.js';
 import { checkBaseFiles } from './base-checksums.js';
 import type { ReplayRange } from './binlog-replay.js';
 import type { Logger } from '../platform/logger.js';
@@ -116,6 +116,187 @@ export interface PlanInput {
   logger: Logger;
 }
 
+/** What the archive says about a target, before any server is looked at (planPromotion, planFilesOnly). */
+interface ResolvedPoint {
+  identity: ArchiveIdentity;
+  scan: ArchiveScan;
+  resolver: StopPointResolver;
+  heard: LastHeardRecord | undefined;
+  newestEventS: number;
+  /** The newest usable base whose files check out. */
+  chosen: BaseBackupMetadata;
+  /** Newer usable bases passed over because they are damaged (`id: problems`). */
+  damagedBases: string[];
+}
+
+interface ResolveInput {
+  archiveRoot: string;
+  target: TargetSpec;
+  logger: Logger;
+  /** Runs once the archive's identity is known, before its binlog is read (refuses a wrong target early). */
+  beforeScan?: (identity: ArchiveIdentity) => Promise<void>;
+  /** A base's problems (empty: intact); each base is asked at most once. */
+  checkBase: (base: BaseBackupMetadata) => Promise<string[]>;
+}
+
+/**
+ * Scans the archive for the target and chooses the base, with every refusal a promotion makes:
+ * the chain (each event's CRC32, the position chain, the files' continuity, passing over damage
+ * that an intact later base restarts), the point (reachable, not inside damage or a gap, not
+ * past the last word from the primary), and the newest usable base whose files check out. When
+ * every base after passed-over damage is damaged itself, those bases are taken out of the
+ * restart candidates and the archive is scanned again, until a base is chosen or the damage
+ * ends the chain (ARCHIVE_DAMAGED to the end, with the point an intact base still reaches).
+ */
+async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
+  const { archiveRoot, target } = input;
+  const identity = await readArchiveIdentity(archiveRoot);
+  if (identity === undefined) {
+    throw new HotspareError('ARCHIVE_EMPTY', `${archiveRoot} is not a hotspare archive (no archive.json)`, { hint: 'pass the archive folder the agent or receiver writes' });
+  }
+  await input.beforeScan?.(identity);
+  const bases = await listBaseBackups(new LocalArchiveFiles(archiveRoot));
+  if (bases.length === 0) {
+    throw new HotspareError('NO_BASE', `the archive ${archiveRoot} holds no base backup`, { hint: 'run `hotspare base` on the primary (the agent takes one by itself when an archive has none)' });
+  }
+  const problemsOf = new Map<string, string[]>();
+  const problems = async (base: BaseBackupMetadata): Promise<string[]> => {
+    let found = problemsOf.get(base.id);
+    if (found === undefined) {
+      found = await input.checkBase(base);
+      problemsOf.set(base.id, found);
+      if (found.length > 0) input.logger.warn({ code: 'BASE_DAMAGED', base: base.id, problems: found }, `base backup ${base.id} is damaged; trying an older one`);
+    }
+    return found;
+  };
+  /** Bases found damaged: no restart after damage is taken at them. */
+  const excluded = new Set<string>();
+  const heard = await readLastHeard(archiveRoot);
+  const unreachable = (why: string): never => {
+    throw new HotspareError('POINT_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: ${why}`, {
+      hint: 'run `hotspare status` for what the archive covers; choose a point inside it, or omit --until to restore to its end',
+    });
+  };
+  for (;;) {
+    const resolver = new StopPointResolver(target);
+    const scan = await scanArchive(archiveRoot, {
+      verifyChecksums: true,
+      onCommit: (c) => resolver.observe(c),
+      // Damage with a base after it does not end the archive for a target past it: the chain
+      // restarts at that base (the target settled before the damage, or a position at or before
+      // it, is reached by what precedes it, as before).
+      restartAfterDamage: {
+        bases: baseStartsOf(bases.filter((b) => !excluded.has(b.id))),
+        wanted: (damage) => !resolver.settled && !(target.kind === 'position' && compareBinlogPositions(target.at, { file: damage.file, position: damage.offset }) <= 0),
+      },
+    });
+    if (!scan.files.length) throw new HotspareError('ARCHIVE_EMPTY', `the archive ${archiveRoot} holds no binlog`, { hint: 'let the agent stream to it first' });
+    input.logger.info({ files: scan.files.length, damage: scan.damage !== undefined }, 'archive binlog scanned');
+    const newestEventS = scan.newestEventS ?? 0;
+    if (target.kind === 'position') {
+      // Positions order by the file's number alone: another server's file name (or a typo in
+      // the base name) would silently stand for this archive's file of that number.
+      const stem = (name: string): string => name.slice(0, name.lastIndexOf('.'));
+      const stems = [...new Set(scan.files.map((f) => stem(f.name)))];
+      if (stems.length > 0 && !stems.includes(stem(target.at.file))) {
+        unreachable(`${target.at.file} is not a file of this archive, whose binlog files are named ${stems.map((x) => `${x}.NNNNNN`).join(', ')}`);
+      }
+    }
+    if (!resolver.settled) {
+      // A position at or before the damage is reached by what precedes it, all intact (the point
+      // ARCHIVE_DAMAGED's hint names); any other point past the last intact commit is not.
+      const beforeDamage = scan.damage !== undefined && target.kind === 'position' && compareBinlogPositions(target.at, { file: scan.damage.file, position: scan.damage.offset }) <= 0;
+      if (scan.damage !== undefined && target.kind !== 'end' && !beforeDamage) unreachable(`the archive is damaged at ${describeDamage(scan.damage)} before it`);
+      if (target.kind === 'gtid') unreachable('no archived transaction has that GTID');
+      if (target.kind === 'time' && target.atMs > newestEventS * 1000) {
+        // Past the newest event is still inside the archive when the agent, caught up, heard from
+        // the primary at or after the target: nothing was committed between that event and then,
+        // so the archive's last transaction is the last one at or before the target (an idle
+        // primary: its heartbeats kept coming). Without that record nobody knows, and replaying
+        // to the end would silently promise a point the archive may not hold.
+        const end = scan.files[scan.files.length - 1];
+        // Binlog timestamps are whole seconds: a commit later in T's own second still counts as
+        // "at or before T", so the agent must have heard the primary after that second ended.
+        const secondEndMs = (Math.floor(target.atMs / 1000) + 1) * 1000;
+        const heardAtEnd =
+          heard !== undefined &&
+          heard.caughtUp &&
+          heard.atMs >= secondEndMs &&
+          end !== undefined &&
+          heard.durable !== undefined &&
+          compareBinlogPositions({ file: end.name, position: end.cleanEnd }, heard.durable) >= 0;
+        if (!heardAtEnd) {
+          const since = heard === undefined ? '' : `, and the primary was last heard at ${heard.at}${heard.caughtUp ? '' : ' with the archive behind it'}`;
+          unreachable(`its newest event is from ${new Date(newestEventS * 1000).toISOString()}${since}`);
+        }
+      }
+      if (target.kind === 'position') {
+        const end = scan.files[scan.files.length - 1];
+        if (end !== undefined && compareBinlogPositions(target.at, { file: end.name, position: end.cleanEnd }) > 0) {
+          unreachable(`its last complete transaction ends at ${end.name}:${end.cleanEnd}`);
+        }
+      }
+    }
+
+    if (target.kind === 'end' && scan.damage !== undefined) {
+      // The end is past the damage: the replay would stop before it and the promotion would
+      // report success without every transaction archived after it (a script that reads the
+      // exit code would take that loss for a complete promotion). Another standby's archive may
+      // hold them intact; taking the loss is a choice the operator makes, with a point.
+      const last = resolver.last;
+      const accept = last === undefined ? '' : `; or take the loss: --until-position ${last.file}:${last.position} (the last intact transaction, committed ${new Date(last.timestampS * 1000).toISOString()})`;
+      const passed = excluded.size > 0 ? ` (bases after it are damaged themselves: ${[...excluded].join(', ')})` : '';
+      throw new HotspareError('ARCHIVE_DAMAGED', `the archive is damaged at ${describeDamage(scan.damage)}${passed}: its end cannot be reached, and what was archived after the damage would be lost; nothing was changed`, {
+        hint: `promote from another standby's archive if \`hotspare verify\` finds it intact${accept}`,
+      });
+    }
+    refuseBeforeArchiveStart(target, resolver.last, scan.files[0]);
+
+    const firstFile = scan.files[0]?.name ?? '';
+    // Where the chain begins: a file's start, or a base's position inside a file where it restarted after damage.
+    const chainStart = { file: firstFile, position: scan.files[0]?.startOffset ?? 4 };
+    const usable = bases.filter(
+      (b) =>
+        compareBinlogPositions(b.binlog, chainStart) >= 0 &&
+        scan.files.some((f) => f.name === b.binlog.file) &&
+        (resolver.next === undefined || compareBinlogPositions(b.binlog, resolver.next) < 0) &&
+        (scan.damage === undefined || compareBinlogPositions(b.binlog, { file: scan.damage.file, position: scan.damage.offset }) <= 0),
+    );
+    if (usable.length === 0) {
+      unreachable(`no base backup lies at or before it with archived binlog after it (bases: ${bases.map((b) => `${b.id} at ${formatBinlogPosition(b.binlog)}`).join(', ')})`);
+    }
+    // The newest usable base whose files check out: a damaged one gives way to an older one
+    // (more binlog to replay, the same point), as `verify`'s last restorable point assumes.
+    let chosen: BaseBackupMetadata | undefined;
+    const damagedBases: string[] = [];
+    for (let i = usable.length - 1; i >= 0 && chosen === undefined; i--) {
+      const candidate = usable[i] as BaseBackupMetadata;
+      const found = await problems(candidate);
+      if (found.length === 0) chosen = candidate;
+      else damagedBases.push(`${candidate.id}: ${found.join('; ')}`);
+    }
+    if (chosen !== undefined) {
+      if (scan.earlierDamage !== undefined) {
+        input.logger.warn(
+          { code: 'DAMAGE_BEFORE_BASE', damage: scan.earlierDamage, restoresFrom: formatBinlogPosition(chainStart) },
+          `the archive is damaged at ${describeDamage(scan.earlierDamage)}, before the chain this promotion restores from (${formatBinlogPosition(chainStart)} on): passed over; run \`hotspare verify\` and mend it from another standby's archive to keep older points in time`,
+        );
+      }
+      return { identity, scan, resolver, heard, newestEventS, chosen, damagedBases };
+    }
+    // Every base of a chain that restarted after damage is damaged itself: scanned again without
+    // restarting at those, the chain restarts at an intact base before them or the damage ends it.
+    const damagedHere = usable.filter((b) => !excluded.has(b.id));
+    if (scan.restartedAfterDamage && damagedHere.length > 0) {
+      for (const b of damagedHere) excluded.add(b.id);
+      continue;
+    }
+    throw new HotspareError('BASE_DAMAGED', `every base backup that could reach the target is damaged: ${damagedBases.join(' | ')}`, {
+      hint: 'run `hotspare verify`; promote from another standby\'s archive, or to an earlier point an intact base reaches; take a new base backup with `hotspare base` while the primary still runs',
+    });
+  }
+}
+
 /**
  * Checks everything and decides the promotion without changing anything: the archive's chain
  * (every event's CRC32, position chain, file continuity), the target point, the newest base at
@@ -123,151 +304,22 @@ export interface PlanInput {
  * already holding the archived databases unless --replace). Refusals are HotspareErrors.
  */
 export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
-  return planWith(input, true);
-}
-
-async function planWith(input: PlanInput, restartAfterDamage: boolean): Promise<PromotionPlan> {
   const { archiveRoot, target, server } = input;
-  const identity = await readArchiveIdentity(archiveRoot);
-  if (identity === undefined) {
-    throw new HotspareError('ARCHIVE_EMPTY', `${archiveRoot} is not a hotspare archive (no archive.json)`, { hint: 'pass the archive folder the agent or receiver writes' });
-  }
-  await refusePrimaryAsTarget(identity, server);
-  const bases = await listBaseBackups(new LocalArchiveFiles(archiveRoot));
-  if (bases.length === 0) {
-    throw new HotspareError('NO_BASE', `the archive ${archiveRoot} holds no base backup`, { hint: 'run `hotspare base` on the primary (the agent takes one by itself when an archive has none)' });
-  }
-
-  const resolver = new StopPointResolver(target);
-  const scan = await scanArchive(archiveRoot, {
-    verifyChecksums: true,
-    onCommit: (c) => resolver.observe(c),
-    // Damage with a base after it does not end the archive for a target past it: the chain
-    // restarts at that base (the target settled before the damage, or a position at or before
-    // it, is reached by what precedes it, as before).
-    restartAfterDamage: {
-      bases: bases.map((b) => ({ id: b.id, file: b.binlog.file, position: b.binlog.position })),
-      wanted: (damage) =>
-        restartAfterDamage && !resolver.settled && !(target.kind === 'position' && compareBinlogPositions(target.at, { file: damage.file, position: damage.offset }) <= 0),
+  const { identity, scan, resolver, heard, newestEventS, chosen, damagedBases } = await resolvePoint({
+    archiveRoot,
+    target,
+    logger: input.logger,
+    // The target server is checked before the archive is read: a wrong target is told at once.
+    beforeScan: (id) => refusePrimaryAsTarget(id, server),
+    checkBase: async (candidate) => {
+      const stagedDamage = input.damagedWhileStaging?.get(candidate.id);
+      if (stagedDamage !== undefined) return [stagedDamage];
+      // A physical base's stream is checked while it is extracted into the staging folder, before
+      // the target is touched (preparePhysicalBase): one read of it instead of two.
+      const deferred = candidate.method === 'physical-mariabackup' && input.checksumsWhileStaging === true;
+      return deferred ? [] : checkBaseFiles(archiveRoot, candidate);
     },
   });
-  if (!scan.files.length) throw new HotspareError('ARCHIVE_EMPTY', `the archive ${archiveRoot} holds no binlog`, { hint: 'let the agent stream to it first' });
-  input.logger.info({ files: scan.files.length, damage: scan.damage !== undefined }, 'archive binlog scanned');
-  if (scan.earlierDamage !== undefined) {
-    input.logger.warn(
-      { code: 'DAMAGE_BEFORE_BASE', damage: scan.earlierDamage, restoresFrom: scan.files[0]?.name },
-      `the archive is damaged at ${describeDamage(scan.earlierDamage)}, before the chain this promotion restores from (${scan.files[0]?.name ?? '?'} on): passed over; run \`hotspare verify\` and mend it from another standby's archive to keep older points in time`,
-    );
-  }
-  const newestEventS = scan.newestEventS ?? 0;
-  const heard = await readLastHeard(archiveRoot);
-  const unreachable = (why: string): never => {
-    throw new HotspareError('POINT_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: ${why}`, {
-      hint: 'run `hotspare status` for what the archive covers; choose a point inside it, or omit --until to restore to its end',
-    });
-  };
-  if (target.kind === 'position') {
-    // Positions order by the file's number alone: another server's file name (or a typo in
-    // the base name) would silently stand for this archive's file of that number.
-    const stem = (name: string): string => name.slice(0, name.lastIndexOf('.'));
-    const stems = [...new Set(scan.files.map((f) => stem(f.name)))];
-    if (stems.length > 0 && !stems.includes(stem(target.at.file))) {
-      unreachable(`${target.at.file} is not a file of this archive, whose binlog files are named ${stems.map((x) => `${x}.NNNNNN`).join(', ')}`);
-    }
-  }
-  if (!resolver.settled) {
-    // A position at or before the damage is reached by what precedes it, all intact (the point
-    // ARCHIVE_DAMAGED's hint names); any other point past the last intact commit is not.
-    const beforeDamage = scan.damage !== undefined && target.kind === 'position' && compareBinlogPositions(target.at, { file: scan.damage.file, position: scan.damage.offset }) <= 0;
-    if (scan.damage !== undefined && target.kind !== 'end' && !beforeDamage) unreachable(`the archive is damaged at ${describeDamage(scan.damage)} before it`);
-    if (target.kind === 'gtid') unreachable('no archived transaction has that GTID');
-    if (target.kind === 'time' && target.atMs > newestEventS * 1000) {
-      // Past the newest event is still inside the archive when the agent, caught up, heard from
-      // the primary at or after the target: nothing was committed between that event and then,
-      // so the archive's last transaction is the last one at or before the target (an idle
-      // primary: its heartbeats kept coming). Without that record nobody knows, and replaying
-      // to the end would silently promise a point the archive may not hold.
-      const end = scan.files[scan.files.length - 1];
-      // Binlog timestamps are whole seconds: a commit later in T's own second still counts as
-      // "at or before T", so the agent must have heard the primary after that second ended.
-      const secondEndMs = (Math.floor(target.atMs / 1000) + 1) * 1000;
-      const heardAtEnd =
-        heard !== undefined &&
-        heard.caughtUp &&
-        heard.atMs >= secondEndMs &&
-        end !== undefined &&
-        heard.durable !== undefined &&
-        compareBinlogPositions({ file: end.name, position: end.cleanEnd }, heard.durable) >= 0;
-      if (!heardAtEnd) {
-        const since = heard === undefined ? '' : `, and the primary was last heard at ${heard.at}${heard.caughtUp ? '' : ' with the archive behind it'}`;
-        unreachable(`its newest event is from ${new Date(newestEventS * 1000).toISOString()}${since}`);
-      }
-    }
-    if (target.kind === 'position') {
-      const end = scan.files[scan.files.length - 1];
-      if (end !== undefined && compareBinlogPositions(target.at, { file: end.name, position: end.cleanEnd }) > 0) {
-        unreachable(`its last complete transaction ends at ${end.name}:${end.cleanEnd}`);
-      }
-    }
-  }
-
-  if (target.kind === 'end' && scan.damage !== undefined) {
-    // The end is past the damage: the replay would stop before it and the promotion would
-    // report success without every transaction archived after it (a script that reads the
-    // exit code would take that loss for a complete promotion). Another standby's archive may
-    // hold them intact; taking the loss is a choice the operator makes, with a point.
-    const last = resolver.last;
-    const accept = last === undefined ? '' : `; or take the loss: --until-position ${last.file}:${last.position} (the last intact transaction, committed ${new Date(last.timestampS * 1000).toISOString()})`;
-    throw new HotspareError('ARCHIVE_DAMAGED', `the archive is damaged at ${describeDamage(scan.damage)}: its end cannot be reached, and what was archived after the damage would be lost; nothing was changed`, {
-      hint: `promote from another standby's archive if \`hotspare verify\` finds it intact${accept}`,
-    });
-  }
-  refuseBeforeArchiveStart(target, resolver.last, scan.files[0]);
-
-  const firstFile = scan.files[0]?.name ?? '';
-  // Where the chain begins: a file's start, or a base's position inside a file where it restarted after damage.
-  const chainStart = { file: firstFile, position: scan.files[0]?.startOffset ?? 4 };
-  const usable = bases.filter(
-    (b) =>
-      compareBinlogPositions(b.binlog, chainStart) >= 0 &&
-      scan.files.some((f) => f.name === b.binlog.file) &&
-      (resolver.next === undefined || compareBinlogPositions(b.binlog, resolver.next) < 0) &&
-      (scan.damage === undefined || compareBinlogPositions(b.binlog, { file: scan.damage.file, position: scan.damage.offset }) <= 0),
-  );
-  if (usable.length === 0) {
-    unreachable(`no base backup lies at or before it with archived binlog after it (bases: ${bases.map((b) => `${b.id} at ${formatBinlogPosition(b.binlog)}`).join(', ')})`);
-  }
-  // The newest usable base whose files check out: a damaged one gives way to an older one
-  // (more binlog to replay, the same point), as `verify`'s last restorable point assumes.
-  let chosen: BaseBackupMetadata | undefined;
-  const damagedBases: string[] = [];
-  for (let i = usable.length - 1; i >= 0 && chosen === undefined; i--) {
-    const candidate = usable[i] as BaseBackupMetadata;
-    const stagedDamage = input.damagedWhileStaging?.get(candidate.id);
-    if (stagedDamage !== undefined) {
-      damagedBases.push(`${candidate.id}: ${stagedDamage}`);
-      continue;
-    }
-    // A physical base's stream is checked while it is extracted into the staging folder, before
-    // the target is touched (preparePhysicalBase): one read of it instead of two.
-    const deferred = candidate.method === 'physical-mariabackup' && input.checksumsWhileStaging === true;
-    const problems = deferred ? [] : await checkBaseFiles(archiveRoot, candidate);
-    if (problems.length === 0) chosen = candidate;
-    else {
-      damagedBases.push(`${candidate.id}: ${problems.join('; ')}`);
-      input.logger.warn({ code: 'BASE_DAMAGED', base: candidate.id, problems }, `base backup ${candidate.id} is damaged; trying an older one`);
-    }
-  }
-  // Every base after passed-over damage is damaged itself: planned again without passing it
-  // over, the promotion is what it was before (refused to the end, with the point before the
-  // damage an older base still reaches).
-  if (chosen === undefined && scan.restartedAfterDamage) return planWith(input, false);
-  if (chosen === undefined) {
-    throw new HotspareError('BASE_DAMAGED', `every base backup that could reach the target is damaged: ${damagedBases.join(' | ')}`, {
-      hint: 'run `hotspare verify`; take a new base backup with `hotspare base`',
-    });
-  }
-
   const last: CommitPoint | undefined = resolver.last;
   const stopAt = last !== undefined && compareBinlogPositions(last, chosen.binlog) > 0 ? { file: last.file, position: last.position } : chosen.binlog;
   const replay = replayRanges(scan.files, chosen.binlog, stopAt);
@@ -369,35 +421,23 @@ export interface FilesOnlyPlan {
  * transaction at or before a GTID or position, and for damage that ends a promotion to the end
  * early). Nothing is changed.
  */
-export async function planFilesOnly(input: { archiveRoot: string; target: TargetSpec; filesRoot: string | undefined; logger: Logger }): Promise<FilesOnlyPlan> {
+export async function planFilesOnly(input: { archiveRoot: string; target: TargetSpec; filesRoot: string | undefined; sources?: readonly string[] | undefined; logger: Logger }): Promise<FilesOnlyPlan> {
   const { archiveRoot, target } = input;
-  const identity = await readArchiveIdentity(archiveRoot);
-  if (identity === undefined) {
-    throw new HotspareError('ARCHIVE_EMPTY', `${archiveRoot} is not a hotspare archive (no archive.json)`, { hint: 'pass the archive folder the agent or receiver writes' });
-  }
-  const bases = await listBaseBackups(new LocalArchiveFiles(archiveRoot));
-  const resolver = new StopPointResolver(target);
-  const scan = await scanArchive(archiveRoot, {
-    verifyChecksums: true,
-    onCommit: (c) => resolver.observe(c),
-    restartAfterDamage: {
-      bases: bases.map((b) => ({ id: b.id, file: b.binlog.file, position: b.binlog.position })),
-      wanted: (damage) => !resolver.settled && !(target.kind === 'position' && compareBinlogPositions(target.at, { file: damage.file, position: damage.offset }) <= 0),
-    },
-  });
-  const unreachable = (why: string): never => {
-    throw new HotspareError('POINT_UNREACHABLE', `the archive cannot reach ${describeTarget(target)}: ${why}`, {
-      hint: 'run `hotspare status` for what the archive covers; choose a point inside it, or omit --until to restore to its end',
-    });
-  };
-  if (target.kind === 'gtid' && !resolver.reached) unreachable('no archived transaction has that GTID');
-  if (target.kind === 'position' && !resolver.settled) {
-    const end = scan.files[scan.files.length - 1];
-    if (scan.damage !== undefined && compareBinlogPositions(target.at, { file: scan.damage.file, position: scan.damage.offset }) > 0) unreachable(`the archive is damaged at ${describeDamage(scan.damage)} before it`);
-    if (end === undefined || compareBinlogPositions(target.at, { file: end.name, position: end.cleanEnd }) > 0) unreachable(`its last complete transaction ends at ${end === undefined ? 'nothing' : `${end.name}:${end.cleanEnd}`}`);
-  }
+  // Every refusal of a promotion to the same target, and the same base (its start dates the
+  // files when no transaction is applied): the files never stand at a point the database cannot.
+  const { identity, scan, resolver, chosen } = await resolvePoint({ archiveRoot, target, logger: input.logger, checkBase: (base) => checkBaseFiles(archiveRoot, base) });
   const last = resolver.last;
-  const files = await planFiles(archiveRoot, target, target.kind === 'end' && scan.damage !== undefined, last, Date.parse(bases.at(-1)?.startedAt ?? new Date(0).toISOString()), input.filesRoot, input.logger);
+  const files = await planFiles(archiveRoot, target, target.kind === 'end' && scan.damage !== undefined, last, Date.parse(chosen.startedAt), input.filesRoot, input.logger);
+  const wanted = input.sources;
+  if (wanted !== undefined) {
+    const unknown = wanted.filter((name) => !files.sources.some((s) => s.name === name));
+    if (unknown.length > 0) {
+      throw new HotspareError('SPOOL_SOURCE_UNKNOWN', `the archive holds no spool source ${unknown.join(', ')} (it holds ${files.sources.map((s) => s.name).join(', ') || 'none'})`, {
+        hint: 'name a source the archive holds (`hotspare status` lists them)',
+      });
+    }
+    files.sources = files.sources.filter((s) => wanted.includes(s.name));
+  }
   return {
     archive: archiveRoot,
     primary: describePrimary(identity.primary),

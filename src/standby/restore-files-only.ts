@@ -8,6 +8,8 @@ export interface FilesOnlyOptions {
   target: TargetSpec;
   /** Restore each source under DIR/<source name>/ instead of its original path. */
   filesRoot: string | undefined;
+  /** Only these sources (all when absent). */
+  sources?: readonly string[] | undefined;
   dryRun: boolean;
   logger: Logger;
 }
@@ -25,11 +27,11 @@ export interface FilesOnlyReport extends FilesOnlyPlan {
  */
 export async function restoreFilesOnly(options: FilesOnlyOptions): Promise<FilesOnlyReport> {
   const log = options.logger.child({ component: 'promote', filesOnly: true });
-  const plan = await planFilesOnly({ archiveRoot: options.archiveRoot, target: options.target, filesRoot: options.filesRoot, logger: log });
+  const plan = await planFilesOnly({ archiveRoot: options.archiveRoot, target: options.target, filesRoot: options.filesRoot, sources: options.sources, logger: log });
   if (options.dryRun) return { ...plan, filesRestored: [] };
   const filesRestored =
     plan.files.sources.length === 0
       ? []
-      : await restoreSpool({ archiveDir: options.archiveRoot, untilMs: plan.files.untilMs, plan: plannedSources(plan.files), stopBeforeDamage: plan.files.stopBeforeDamage, filesRoot: options.filesRoot, logger: log });
+      : await restoreSpool({ archiveDir: options.archiveRoot, untilMs: plan.files.untilMs, plan: plannedSources(plan.files), stopBeforeDamage: plan.files.stopBeforeDamage, filesRoot: options.filesRoot, sources: plan.files.sources.map((s) => s.name), logger: log });
   return { ...plan, filesRestored };
 }

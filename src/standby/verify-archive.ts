@@ -4,7 +4,7 @@ import { listPartialBaseBackups, readBaseFolders, type BaseBackupMetadata } from
 import type { RecordedGap } from '../archive/binlog-gaps.js';
 import { compareBinlogPositions, type BinlogPosition } from '../core/binlog-position.js';
 import { HotspareError } from '../core/errors.js';
-import { scanArchive, type ArchiveDamage, type ArchiveScan, type CommitPoint } from './archive-scan.js';
+import { baseStartsOf, scanArchive, type ArchiveDamage, type ArchiveScan, type CommitPoint } from './archive-scan.js';
 import { checkBaseFiles } from './base-checksums.js';
 import { readLastHeard, type LastHeardRecord } from '../archive/last-heard.js';
 import { silentLogger } from '../platform/logger.js';
@@ -49,6 +49,8 @@ export interface ArchiveReport {
   partialTail: ArchiveScan['partialTail'];
   /** The first bad point (damage or gap); undefined when intact. */
   firstBad: ArchiveDamage | undefined;
+  /** The damage that ends the archive's current chain (its end cannot be restored past it); undefined when none does. */
+  endDamage: ArchiveDamage | undefined;
   spoolSources: string[];
   /** Each spool source: where it came from and the time of the newest change the archive holds. */
   spool: Array<{ name: string; path: string; lastChange: string | undefined }>;
@@ -79,7 +81,7 @@ export async function inspectArchive(root: string, options: { checksums: boolean
   // Damage with an intact base after it is passed over as promote passes it for the archive's
   // end, so the latest restorable point is the one a promotion reaches (the damage is still firstBad).
   const intactBases = folders.bases.filter((b) => problemsOf.get(b.id)?.length === 0);
-  const scan = await scanArchive(root, { verifyChecksums: options.checksums, restartAfterDamage: { bases: intactBases.map((b) => ({ id: b.id, file: b.binlog.file, position: b.binlog.position })), wanted: () => true } });
+  const scan = await scanArchive(root, { verifyChecksums: options.checksums, restartAfterDamage: { bases: baseStartsOf(intactBases), wanted: () => true } });
   const first = scan.files[0];
   /** Where the current chain begins (a base's position inside a file, after damage there). */
   const chainStart = first === undefined ? undefined : { file: first.name, position: first.startOffset };
@@ -134,6 +136,7 @@ export async function inspectArchive(root: string, options: { checksums: boolean
     newestEventTime: scan.newestEventS === undefined ? undefined : new Date(scan.newestEventS * 1000).toISOString(),
     partialTail: scan.partialTail,
     firstBad,
+    endDamage: scan.damage,
     spoolSources: await files.list('files'),
     spool: await spoolSummaries(root),
     spoolChecks,

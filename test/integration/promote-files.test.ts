@@ -281,6 +281,22 @@ describe('promote restores the database and the spool files at the same point', 
     );
     expect(mixed.code).toBe(2);
     expect(mixed.stderr).toContain('--files-only restores no database: leave out --target');
+    // In place (no --files-root) only the sources named: a live application's folder is replaced.
+    const unnamed = await execFileAsync('node', [BIN, 'promote', '--files-only', '--archive', archive]).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(unnamed.code).toBe(2);
+    expect(unnamed.stderr).toContain('name the sources to replace with --source NAME');
+    const unknown = await execFileAsync('node', [BIN, 'promote', '--files-only', '--archive', archive, '--source', 'nope', '--files-root', join(work, 'files-only-unknown')]).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('error SPOOL_SOURCE_UNKNOWN');
+    const named = join(work, 'files-only-named');
+    await execFileAsync('node', [BIN, 'promote', '--files-only', '--archive', archive, '--source', 'gateway', '--files-root', named]);
+    expect(treeDiff(final.tree, await describeTree(join(named, 'gateway')))).toEqual([]);
   });
 
   it('--until after the last commit but not after the primary was last heard: the end; later than that: refused', async () => {

@@ -24,6 +24,15 @@ import { promoteInto } from '../support/promote-into.js';
  * Method: a real primary, the real agent process and `hotspare base`, a byte flipped in the
  * archived file of the first base, real promotion into a standby, CHECKSUM TABLE compared.
  */
+/** Flips a byte in the middle of one of a base's data files (its sha256 then fails). */
+function damageBase(archive: string, base: BaseBackupMetadata): void {
+  const baseDir = join(archive, 'base', base.id);
+  const data = readdirSync(baseDir).find((f) => f.startsWith('data-')) ?? 'schema.sql.gz';
+  const bytes = readFileSync(join(baseDir, data));
+  bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] ?? 0) ^ 0x01;
+  writeFileSync(join(baseDir, data), bytes);
+}
+
 describe('promotion past damage that a newer base passes over', () => {
   let dir: string;
   let primary: MariadbServer;
@@ -34,6 +43,8 @@ describe('promotion past damage that a newer base passes over', () => {
   let expected: Record<string, string>;
   let first: BaseBackupMetadata;
   let second: BaseBackupMetadata;
+  /** The newest base, in a later file than the second. */
+  let third: BaseBackupMetadata;
   let damaged: { file: string; offset: number };
   /** What verify calls the latest restorable point: the one promote to the end must reach. */
   let restorable: { file: string; position: number } | undefined;
@@ -67,6 +78,10 @@ describe('promotion past damage that a newer base passes over', () => {
       await steps(1030, 1060);
       await conn.query('FLUSH BINARY LOGS');
       await steps(1060, 1090);
+      await conn.query('FLUSH BINARY LOGS');
+      await steps(1090, 1120);
+      expect((await runHotspare(['base', '--config', config])).code).toBe(0);
+      await steps(1120, 1150);
       expected = await tableChecksums(conn);
       const end = await primaryHead(conn);
       const archived = join(archive, 'binlog', end.file);
@@ -75,8 +90,8 @@ describe('promotion past damage that a newer base passes over', () => {
       expect(await agent.kill('SIGTERM')).toBe(0);
     }
     const bases = await listBaseBackups(new LocalArchiveFiles(archive));
-    expect(bases).toHaveLength(2);
-    [first, second] = bases as [BaseBackupMetadata, BaseBackupMetadata];
+    expect(bases).toHaveLength(3);
+    [first, second, third] = bases as [BaseBackupMetadata, BaseBackupMetadata, BaseBackupMetadata];
     // The second base lies in a later file than the first: the first's file is kept only for
     // points before the second base.
     expect(compareBinlogPositions({ file: first.binlog.file, position: Number.MAX_SAFE_INTEGER }, second.binlog)).toBeLessThan(0);
@@ -112,6 +127,7 @@ describe('promotion past damage that a newer base passes over', () => {
     expect(compareBinlogPositions(restorable ?? { file: '', position: 0 }, second.binlog)).toBeGreaterThan(0);
     expect(report.bases.find((b) => b.id === first.id)).toMatchObject({ restorable: false, beforeGap: true });
     expect(report.bases.find((b) => b.id === second.id)).toMatchObject({ restorable: true });
+    expect(report.bases.find((b) => b.id === third.id)).toMatchObject({ restorable: true });
     // (status reads no CRC32, so it does not see a flipped byte; verify's text names the restart.)
     expect(verify.stdout).toContain(`last good restorable point ${restorable?.file}:${restorable?.position}`);
   });
@@ -128,21 +144,18 @@ describe('promotion past damage that a newer base passes over', () => {
 
   it('promotes to the end from the base after the damage: every table equals the primary, the damage is reported', async () => {
     const plan = await promoteInto(standby, archive, { kind: 'end' });
-    expect(plan.base.id).toBe(second.id);
+    // The newest base after the damage restores it.
+    expect(plan.base.id).toBe(third.id);
     expect(plan.passedOverDamage?.file).toBe(damaged.file);
     expect(plan.stoppedBeforeDamage).toBeUndefined();
     expect(plan.lastTransaction).toMatchObject({ file: restorable?.file, position: restorable?.position });
     expect(await tableChecksums(standbyConn)).toEqual(expected);
   });
 
-  it('when the base after the damage is damaged too: refused to the end with the point before the damage, as before; verify says so', async () => {
+  it('when the bases after the damage are damaged too: refused to the end with the point before the damage, as before; verify says so', async () => {
     const copy = join(dir, 'archive-both-damaged');
     cpSync(archive, copy, { recursive: true });
-    const baseDir = join(copy, 'base', second.id);
-    const data = readdirSync(baseDir).find((f) => f.startsWith('data-')) ?? 'schema.sql.gz';
-    const bytes = readFileSync(join(baseDir, data));
-    bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] ?? 0) ^ 0x01;
-    writeFileSync(join(baseDir, data), bytes);
+    for (const base of [second, third]) damageBase(copy, base);
     const before = await tableChecksums(standbyConn);
     // Not BASE_DAMAGED with a hint to take a new base (the primary is gone in a failover).
     const refused = await promoteInto(standby, copy, { kind: 'end' }).then(
@@ -183,9 +196,40 @@ describe('promotion past damage that a newer base passes over', () => {
     // A position inside the damaged stretch, before the base, is refused; the end is reached from the base.
     await expect(promoteInto(standby, copy, { kind: 'position', at: { file: inFile.file, position: inFile.offset + 10 } })).rejects.toMatchObject({ code: 'POINT_UNREACHABLE' });
     const plan = await promoteInto(standby, copy, { kind: 'end' });
-    expect(plan.base.id).toBe(second.id);
+    expect(plan.base.id).toBe(third.id);
     expect(plan.passedOverDamage?.file).toBe(inFile.file);
-    expect(plan.replay[0]).toMatchObject({ file: second.binlog.file, start: second.binlog.position });
     expect(await tableChecksums(standbyConn)).toEqual(expected);
+  });
+
+  it('damage again after the second base, and the newest base damaged: refused to the end with the point the second base reaches, not the first damage\'s', async () => {
+    const copy = join(dir, 'archive-two-damages');
+    cpSync(archive, copy, { recursive: true });
+    // D2: after the second base, in its own file (D1 stays in the first base's file).
+    const size = statSync(join(copy, 'binlog', second.binlog.file)).size;
+    const d2 = { file: second.binlog.file, offset: second.binlog.position + Math.floor((size - second.binlog.position) / 2) };
+    const fd = openSync(join(copy, 'binlog', d2.file), 'r+');
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, d2.offset);
+    byte[0] = (byte[0] ?? 0) ^ 0x10;
+    writeSync(fd, byte, 0, 1, d2.offset);
+    closeSync(fd);
+    damageBase(copy, third);
+    const refused = await promoteInto(standby, copy, { kind: 'end' }).then(
+      () => undefined,
+      (err: unknown) => err as { code: string; message: string; hint: string },
+    );
+    expect(refused?.code).toBe('ARCHIVE_DAMAGED');
+    expect(refused?.message).toContain(`damaged at ${d2.file}:`);
+    expect(refused?.message).toContain(third.id);
+    // The point offered is the last intact transaction before D2, reached from the second base.
+    const point = /--until-position (\S+):(\d+)/.exec(refused?.hint ?? '');
+    expect(point?.[1]).toBe(second.binlog.file);
+    expect(Number(point?.[2])).toBeGreaterThan(second.binlog.position);
+    // verify names both: the first damage, and the one that cuts the archive's end off.
+    const report = await inspectArchive(copy, { checksums: true });
+    expect(report.firstBad?.file).toBe(damaged.file);
+    expect(report.endDamage?.file).toBe(d2.file);
+    const verify = await runHotspare(['verify', '--archive', copy]);
+    expect(verify.stdout).toContain(`the archive's end is cut off by ${d2.file}:`);
   });
 });
