@@ -292,9 +292,11 @@ export class SyncAgent {
         );
         if (session === undefined) throw baseAbortedError();
         logger.info('base backup asked for through the control socket');
-        // Where the archive ends now (it may have begun in this session), else where it ended at its open.
-        const archived = this.trackers[this.config.replicas.indexOf(definition)]?.snapshot.durable ?? session.resume;
-        await refuseAnotherTimeline(this.config.primary, archived);
+        // A replica whose stream met another timeline is refused its base too (its archive may
+        // have begun in this session, with no end at its open); else the archive's end at the open.
+        const failure = this.trackers[this.config.replicas.indexOf(definition)]?.snapshot.failure;
+        if (failure?.code === 'BINLOG_GAP') throw new HotspareError('BINLOG_GAP', `replica ${definition.name}: ${failure.message}`, { hint: failure.hint });
+        await refuseAnotherTimeline(this.config.primary, session.resume);
         const base = await takeBase(method, { primary: this.config.primary, files: session.files, clock: this.deps.clock, logger, signal });
         results.push(baseResult(definition.name, base));
       }

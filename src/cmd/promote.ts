@@ -13,7 +13,7 @@ import { UsageError } from './cli-failure.js';
 /**
  * `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--dry-run] [--json] [--replace]
  * [--target-datadir DIR --target-start CMD] [--extractor hotspare|mbstream]` (the last three for a physical base);
- * `hotspare promote --files-only --archive DIR [--until ...] [--files-root DIR] [--dry-run] [--json]`: the spool
+ * `hotspare promote --files-only --archive DIR [--until ...] [--source NAME ...] [--files-root DIR] [--dry-run] [--json]`: the spool
  * files alone, as of the point a promotion takes them.
  */
 export async function promoteCommand(argv: string[], logger: Logger): Promise<number> {
@@ -72,7 +72,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
   if (notRestored.length > 0) {
     // The database is promoted and writable; a spool source could not be restored (its own damage).
     throw new HotspareError('SPOOL_NOT_RESTORED', `the server is promoted, but ${notRestored.length} spool source(s) were not restored: ${notRestored.map((f) => `${f.name}: ${f.skipped ?? ''}`).join('; ')}`, {
-      hint: `run \`hotspare verify\` on the archive; fix the cause and restore them with \`hotspare promote --files-only --archive ${values.archive} ${notRestored.map((f) => `--source ${f.name}`).join(' ')}\` and the same --until, or from another copy`,
+      hint: `run \`hotspare verify\` on the archive; fix the cause and restore them with \`${filesOnlyCommandLine(values, notRestored.map((f) => f.name))}\`, or from another copy`,
     });
   }
   const failed = report.hooks.filter((h) => h.exitCode !== 0);
@@ -83,6 +83,20 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     });
   }
   return 0;
+}
+
+/** A shell word: quoted unless plainly safe. */
+const shellWord = (s: string): string => (/^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
+
+/** The `promote --files-only` command that restores `sources` exactly as this promotion would have: the same archive, point and destination. */
+export function filesOnlyCommandLine(values: { archive?: string | undefined; until?: string | undefined; 'until-gtid'?: string | undefined; 'until-position'?: string | undefined; 'files-root'?: string | undefined }, sources: readonly string[]): string {
+  const words = ['hotspare', 'promote', '--files-only', '--archive', values.archive ?? 'DIR'];
+  for (const option of ['until', 'until-gtid', 'until-position', 'files-root'] as const) {
+    const value = values[option];
+    if (value !== undefined) words.push(`--${option}`, value);
+  }
+  for (const source of sources) words.push('--source', source);
+  return words.map(shellWord).join(' ');
 }
 
 async function filesOnlyCommand(archiveRoot: string, target: TargetSpec, filesRoot: string | undefined, sources: string[] | undefined, dryRun: boolean, json: boolean, logger: Logger): Promise<number> {

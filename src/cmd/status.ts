@@ -25,7 +25,7 @@ export function formatReport(r: ArchiveReport): string {
     `  latest restorable: ${r.latestRestorable ? `${r.latestRestorable.commitTime} (${r.latestRestorable.file}:${r.latestRestorable.position}${r.latestRestorable.gtid ? ` GTID ${r.latestRestorable.gtid}` : ''})` : 'none'}`,
     `  newest event: ${r.newestEventTime ?? 'none'}`,
     `  gaps/damage: ${r.firstBad ? describeDamage(r.firstBad) : 'none'}`,
-    ...(r.endDamage !== undefined && r.endDamage !== r.firstBad ? [`  damage ending the archive: ${describeDamage(r.endDamage)} (no intact base after it: promotion stops before it)`] : []),
+    ...(r.endDamage !== undefined && r.endDamage !== r.firstBad ? [`  damage ending the archive: ${describeDamage(r.endDamage)} (no base after it to restart from: a promotion to the end is refused; --until-position before it is reached)`] : []),
     ...(r.recordedGaps.length === 0
       ? []
       : [

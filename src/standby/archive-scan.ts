@@ -86,6 +86,8 @@ export interface ArchiveScan {
   earlierDamage: ArchiveDamage | undefined;
   /** The chain restarted after damage at a base (restartAfterDamage), not only after recorded gaps. */
   restartedAfterDamage: boolean;
+  /** What the current chain (`files`) starts after: the archive's beginning, a recorded gap, or damage passed over. */
+  chainStartsAfter: 'beginning' | 'gap' | 'damage';
 }
 
 /** The bases as scanArchive's restart candidates. */
@@ -147,6 +149,7 @@ export async function scanArchive(
     earlierFiles: [],
     earlierDamage: undefined,
     restartedAfterDamage: false,
+    chainStartsAfter: 'beginning',
   };
   // Where the chain restarts: the file index of each recorded gap's resume file.
   const restarts = new Map<number, ChainRestart>();
@@ -181,6 +184,7 @@ export async function scanArchive(
     const startOffset = restartHere?.fromOffset ?? 4;
     const previous = result.files[result.files.length - 1];
     if (restart !== undefined) {
+      result.chainStartsAfter = restart.kind;
       result.earlierFiles.push(...result.files);
       result.files = [];
       result.lastCommit = undefined;

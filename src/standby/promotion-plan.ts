@@ -178,122 +178,149 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
     });
   };
   for (;;) {
-    const resolver = new StopPointResolver(target);
-    const scan = await scanArchive(archiveRoot, {
-      verifyChecksums: true,
-      onCommit: (c) => resolver.observe(c),
-      // Damage with a base after it does not end the archive for a target past it: the chain
-      // restarts at that base (the target settled before the damage, or a position at or before
-      // it, is reached by what precedes it, as before).
-      restartAfterDamage: {
-        bases: baseStartsOf(bases.filter((b) => !excluded.has(b.id))),
-        wanted: (damage) => !resolver.settled && !(target.kind === 'position' && compareBinlogPositions(target.at, { file: damage.file, position: damage.offset }) <= 0),
-      },
-    });
-    if (!scan.files.length) throw new HotspareError('ARCHIVE_EMPTY', `the archive ${archiveRoot} holds no binlog`, { hint: 'let the agent stream to it first' });
-    input.logger.info({ files: scan.files.length, damage: scan.damage !== undefined }, 'archive binlog scanned');
-    const newestEventS = scan.newestEventS ?? 0;
-    if (target.kind === 'position') {
-      // Positions order by the file's number alone: another server's file name (or a typo in
-      // the base name) would silently stand for this archive's file of that number.
-      const stem = (name: string): string => name.slice(0, name.lastIndexOf('.'));
-      const stems = [...new Set(scan.files.map((f) => stem(f.name)))];
-      if (stems.length > 0 && !stems.includes(stem(target.at.file))) {
-        unreachable(`${target.at.file} is not a file of this archive, whose binlog files are named ${stems.map((x) => `${x}.NNNNNN`).join(', ')}`);
-      }
-    }
-    if (!resolver.settled) {
-      // A position at or before the damage is reached by what precedes it, all intact (the point
-      // ARCHIVE_DAMAGED's hint names); any other point past the last intact commit is not.
-      const beforeDamage = scan.damage !== undefined && target.kind === 'position' && compareBinlogPositions(target.at, { file: scan.damage.file, position: scan.damage.offset }) <= 0;
-      if (scan.damage !== undefined && target.kind !== 'end' && !beforeDamage) unreachable(`the archive is damaged at ${describeDamage(scan.damage)} before it`);
-      if (target.kind === 'gtid') unreachable('no archived transaction has that GTID');
-      if (target.kind === 'time' && target.atMs > newestEventS * 1000) {
-        // Past the newest event is still inside the archive when the agent, caught up, heard from
-        // the primary at or after the target: nothing was committed between that event and then,
-        // so the archive's last transaction is the last one at or before the target (an idle
-        // primary: its heartbeats kept coming). Without that record nobody knows, and replaying
-        // to the end would silently promise a point the archive may not hold.
-        const end = scan.files[scan.files.length - 1];
-        // Binlog timestamps are whole seconds: a commit later in T's own second still counts as
-        // "at or before T", so the agent must have heard the primary after that second ended.
-        const secondEndMs = (Math.floor(target.atMs / 1000) + 1) * 1000;
-        const heardAtEnd =
-          heard !== undefined &&
-          heard.caughtUp &&
-          heard.atMs >= secondEndMs &&
-          end !== undefined &&
-          heard.durable !== undefined &&
-          compareBinlogPositions({ file: end.name, position: end.cleanEnd }, heard.durable) >= 0;
-        if (!heardAtEnd) {
-          const since = heard === undefined ? '' : `, and the primary was last heard at ${heard.at}${heard.caughtUp ? '' : ' with the archive behind it'}`;
-          unreachable(`its newest event is from ${new Date(newestEventS * 1000).toISOString()}${since}`);
-        }
-      }
-      if (target.kind === 'position') {
-        const end = scan.files[scan.files.length - 1];
-        if (end !== undefined && compareBinlogPositions(target.at, { file: end.name, position: end.cleanEnd }) > 0) {
-          unreachable(`its last complete transaction ends at ${end.name}:${end.cleanEnd}`);
-        }
-      }
-    }
-
-    if (target.kind === 'end' && scan.damage !== undefined) {
-      // The end is past the damage: the replay would stop before it and the promotion would
-      // report success without every transaction archived after it (a script that reads the
-      // exit code would take that loss for a complete promotion). Another standby's archive may
-      // hold them intact; taking the loss is a choice the operator makes, with a point.
-      const last = resolver.last;
-      const accept = last === undefined ? '' : `; or take the loss: --until-position ${last.file}:${last.position} (the last intact transaction, committed ${new Date(last.timestampS * 1000).toISOString()})`;
-      const passed = excluded.size > 0 ? ` (bases after it are damaged themselves: ${[...excluded].join(', ')})` : '';
-      throw new HotspareError('ARCHIVE_DAMAGED', `the archive is damaged at ${describeDamage(scan.damage)}${passed}: its end cannot be reached, and what was archived after the damage would be lost; nothing was changed`, {
-        hint: `promote from another standby's archive if \`hotspare verify\` finds it intact${accept}`,
+    try {
+      const resolver = new StopPointResolver(target);
+      const scan = await scanArchive(archiveRoot, {
+        verifyChecksums: true,
+        onCommit: (c) => resolver.observe(c),
+        // Damage with a base after it does not end the archive for a target past it: the chain
+        // restarts at that base (the target settled before the damage, or a position at or before
+        // it, is reached by what precedes it, as before).
+        restartAfterDamage: {
+          // For a position, only bases at or before it can serve it.
+          bases: baseStartsOf(bases.filter((b) => !excluded.has(b.id) && (target.kind !== 'position' || compareBinlogPositions(b.binlog, target.at) <= 0))),
+          wanted: (damage) => !resolver.settled && !(target.kind === 'position' && compareBinlogPositions(target.at, { file: damage.file, position: damage.offset }) <= 0),
+        },
       });
-    }
-    refuseBeforeArchiveStart(target, resolver.last, scan.files[0]);
-
-    const firstFile = scan.files[0]?.name ?? '';
-    // Where the chain begins: a file's start, or a base's position inside a file where it restarted after damage.
-    const chainStart = { file: firstFile, position: scan.files[0]?.startOffset ?? 4 };
-    const usable = bases.filter(
-      (b) =>
-        compareBinlogPositions(b.binlog, chainStart) >= 0 &&
-        scan.files.some((f) => f.name === b.binlog.file) &&
-        (resolver.next === undefined || compareBinlogPositions(b.binlog, resolver.next) < 0) &&
-        (scan.damage === undefined || compareBinlogPositions(b.binlog, { file: scan.damage.file, position: scan.damage.offset }) <= 0),
-    );
-    if (usable.length === 0) {
-      unreachable(`no base backup lies at or before it with archived binlog after it (bases: ${bases.map((b) => `${b.id} at ${formatBinlogPosition(b.binlog)}`).join(', ')})`);
-    }
-    // The newest usable base whose files check out: a damaged one gives way to an older one
-    // (more binlog to replay, the same point), as `verify`'s last restorable point assumes.
-    let chosen: BaseBackupMetadata | undefined;
-    const damagedBases: string[] = [];
-    for (let i = usable.length - 1; i >= 0 && chosen === undefined; i--) {
-      const candidate = usable[i] as BaseBackupMetadata;
-      const found = await problems(candidate);
-      if (found.length === 0) chosen = candidate;
-      else damagedBases.push(`${candidate.id}: ${found.join('; ')}`);
-    }
-    if (chosen !== undefined) {
-      if (scan.earlierDamage !== undefined) {
-        input.logger.warn(
-          { code: 'DAMAGE_BEFORE_BASE', damage: scan.earlierDamage, restoresFrom: formatBinlogPosition(chainStart) },
-          `the archive is damaged at ${describeDamage(scan.earlierDamage)}, before the chain this promotion restores from (${formatBinlogPosition(chainStart)} on): passed over; run \`hotspare verify\` and mend it from another standby's archive to keep older points in time`,
-        );
+      if (!scan.files.length) throw new HotspareError('ARCHIVE_EMPTY', `the archive ${archiveRoot} holds no binlog`, { hint: 'let the agent stream to it first' });
+      input.logger.info({ files: scan.files.length, damage: scan.damage !== undefined }, 'archive binlog scanned');
+      const newestEventS = scan.newestEventS ?? 0;
+      if (target.kind === 'position') {
+        // Positions order by the file's number alone: another server's file name (or a typo in
+        // the base name) would silently stand for this archive's file of that number.
+        const stem = (name: string): string => name.slice(0, name.lastIndexOf('.'));
+        const stems = [...new Set(scan.files.map((f) => stem(f.name)))];
+        if (stems.length > 0 && !stems.includes(stem(target.at.file))) {
+          unreachable(`${target.at.file} is not a file of this archive, whose binlog files are named ${stems.map((x) => `${x}.NNNNNN`).join(', ')}`);
+        }
       }
-      return { identity, scan, resolver, heard, newestEventS, chosen, damagedBases };
+      if (!resolver.settled) {
+        // A position at or before the damage is reached by what precedes it, all intact (the point
+        // ARCHIVE_DAMAGED's hint names); any other point past the last intact commit is not.
+        const beforeDamage = scan.damage !== undefined && target.kind === 'position' && compareBinlogPositions(target.at, { file: scan.damage.file, position: scan.damage.offset }) <= 0;
+        if (scan.damage !== undefined && target.kind !== 'end' && !beforeDamage) unreachable(`the archive is damaged at ${describeDamage(scan.damage)} before it`);
+        if (target.kind === 'gtid') unreachable('no archived transaction has that GTID');
+        if (target.kind === 'time' && target.atMs > newestEventS * 1000) {
+          // Past the newest event is still inside the archive when the agent, caught up, heard from
+          // the primary at or after the target: nothing was committed between that event and then,
+          // so the archive's last transaction is the last one at or before the target (an idle
+          // primary: its heartbeats kept coming). Without that record nobody knows, and replaying
+          // to the end would silently promise a point the archive may not hold.
+          const end = scan.files[scan.files.length - 1];
+          // Binlog timestamps are whole seconds: a commit later in T's own second still counts as
+          // "at or before T", so the agent must have heard the primary after that second ended.
+          const secondEndMs = (Math.floor(target.atMs / 1000) + 1) * 1000;
+          const heardAtEnd =
+            heard !== undefined &&
+            heard.caughtUp &&
+            heard.atMs >= secondEndMs &&
+            end !== undefined &&
+            heard.durable !== undefined &&
+            compareBinlogPositions({ file: end.name, position: end.cleanEnd }, heard.durable) >= 0;
+          if (!heardAtEnd) {
+            const since = heard === undefined ? '' : `, and the primary was last heard at ${heard.at}${heard.caughtUp ? '' : ' with the archive behind it'}`;
+            unreachable(`its newest event is from ${new Date(newestEventS * 1000).toISOString()}${since}`);
+          }
+        }
+        if (target.kind === 'position') {
+          const end = scan.files[scan.files.length - 1];
+          if (end !== undefined && compareBinlogPositions(target.at, { file: end.name, position: end.cleanEnd }) > 0) {
+            unreachable(`its last complete transaction ends at ${end.name}:${end.cleanEnd}`);
+          }
+        }
+      }
+
+      const firstFile = scan.files[0]?.name ?? '';
+      // Where the chain begins: a file's start, or a base's position inside a file where it restarted after damage.
+      const chainStart = { file: firstFile, position: scan.files[0]?.startOffset ?? 4 };
+      const ofChain = (b: BaseBackupMetadata): boolean => compareBinlogPositions(b.binlog, chainStart) >= 0 && scan.files.some((f) => f.name === b.binlog.file);
+      if (target.kind === 'end' && scan.damage !== undefined) {
+        // The end is past the damage: the replay would stop before it and the promotion would
+        // report success without every transaction archived after it (a script that reads the
+        // exit code would take that loss for a complete promotion). Another standby's archive may
+        // hold them intact; taking the loss is a choice the operator makes, with a point, offered
+        // only when an intact base reaches it.
+        const last = resolver.last;
+        const reaching = last === undefined ? [] : bases.filter((b) => ofChain(b) && compareBinlogPositions(b.binlog, last) <= 0);
+        let reached = false;
+        for (const b of [...reaching].reverse()) {
+          if ((await problems(b)).length === 0) {
+            reached = true;
+            break;
+          }
+        }
+        // Every base of a chain that restarted after damage is damaged: scanned again without them.
+        if (!reached && scan.chainStartsAfter === 'damage' && reaching.some((b) => !excluded.has(b.id))) {
+          for (const b of reaching) excluded.add(b.id);
+          continue;
+        }
+        const accept =
+          last === undefined ? '' : reached ? `; or take the loss: --until-position ${last.file}:${last.position} (the last intact transaction, committed ${new Date(last.timestampS * 1000).toISOString()})` : '; no intact base reaches a point before it';
+        const passed = excluded.size > 0 ? ` (bases after it are damaged themselves: ${[...excluded].join(', ')})` : '';
+        throw new HotspareError('ARCHIVE_DAMAGED', `the archive is damaged at ${describeDamage(scan.damage)}${passed}: its end cannot be reached, and what was archived after the damage would be lost; nothing was changed`, {
+          hint: `promote from another standby's archive if \`hotspare verify\` finds it intact${accept}`,
+        });
+      }
+      refuseBeforeArchiveStart(target, resolver.last, scan.files[0]);
+
+      const usable = bases.filter(
+        (b) =>
+          ofChain(b) &&
+          (resolver.next === undefined || compareBinlogPositions(b.binlog, resolver.next) < 0) &&
+          (scan.damage === undefined || compareBinlogPositions(b.binlog, { file: scan.damage.file, position: scan.damage.offset }) <= 0),
+      );
+      if (usable.length === 0) {
+        unreachable(`no base backup lies at or before it with archived binlog after it (bases: ${bases.map((b) => `${b.id} at ${formatBinlogPosition(b.binlog)}`).join(', ')})`);
+      }
+      // The newest usable base whose files check out: a damaged one gives way to an older one
+      // (more binlog to replay, the same point), as `verify`'s last restorable point assumes.
+      let chosen: BaseBackupMetadata | undefined;
+      const damagedBases: string[] = [];
+      for (let i = usable.length - 1; i >= 0 && chosen === undefined; i--) {
+        const candidate = usable[i] as BaseBackupMetadata;
+        const found = await problems(candidate);
+        if (found.length === 0) chosen = candidate;
+        else damagedBases.push(`${candidate.id}: ${found.join('; ')}`);
+      }
+      if (chosen !== undefined) {
+        if (scan.earlierDamage !== undefined) {
+          input.logger.warn(
+            { code: 'DAMAGE_BEFORE_BASE', damage: scan.earlierDamage, restoresFrom: formatBinlogPosition(chainStart) },
+            `the archive is damaged at ${describeDamage(scan.earlierDamage)}, before the chain this promotion restores from (${formatBinlogPosition(chainStart)} on): passed over; run \`hotspare verify\` and mend it from another standby's archive to keep older points in time`,
+          );
+        }
+        return { identity, scan, resolver, heard, newestEventS, chosen, damagedBases };
+      }
+      // Every base of a chain that restarted after damage is damaged itself: scanned again without
+      // restarting at those, the chain restarts at an intact base before them or the damage ends it.
+      const damagedHere = usable.filter((b) => !excluded.has(b.id));
+      if (scan.chainStartsAfter === 'damage' && damagedHere.length > 0) {
+        for (const b of damagedHere) excluded.add(b.id);
+        continue;
+      }
+      throw new HotspareError('BASE_DAMAGED', `every base backup that could reach the target is damaged: ${damagedBases.join(' | ')}`, {
+        hint: 'run `hotspare verify`; promote from another standby\'s archive, or to an earlier point an intact base reaches; take a new base backup with `hotspare base` while the primary still runs',
+      });
+    } catch (err) {
+      // Scanned again without damaged bases, a point may no longer be reached: their damage is why.
+      if (excluded.size > 0 && err instanceof HotspareError && err.code === 'POINT_UNREACHABLE') {
+        throw new HotspareError('BASE_DAMAGED', `${err.message}; the base backups after the damage that reach it are damaged: ${[...excluded].join(', ')}`, {
+          hint: 'run `hotspare verify`; promote from another standby\'s archive, or to an earlier point an intact base reaches',
+          cause: err,
+        });
+      }
+      throw err;
     }
-    // Every base of a chain that restarted after damage is damaged itself: scanned again without
-    // restarting at those, the chain restarts at an intact base before them or the damage ends it.
-    const damagedHere = usable.filter((b) => !excluded.has(b.id));
-    if (scan.restartedAfterDamage && damagedHere.length > 0) {
-      for (const b of damagedHere) excluded.add(b.id);
-      continue;
-    }
-    throw new HotspareError('BASE_DAMAGED', `every base backup that could reach the target is damaged: ${damagedBases.join(' | ')}`, {
-      hint: 'run `hotspare verify`; promote from another standby\'s archive, or to an earlier point an intact base reaches; take a new base backup with `hotspare base` while the primary still runs',
-    });
   }
 }
 
@@ -423,21 +450,13 @@ export interface FilesOnlyPlan {
  */
 export async function planFilesOnly(input: { archiveRoot: string; target: TargetSpec; filesRoot: string | undefined; sources?: readonly string[] | undefined; logger: Logger }): Promise<FilesOnlyPlan> {
   const { archiveRoot, target } = input;
-  // Every refusal of a promotion to the same target, and the same base (its start dates the
-  // files when no transaction is applied): the files never stand at a point the database cannot.
-  const { identity, scan, resolver, chosen } = await resolvePoint({ archiveRoot, target, logger: input.logger, checkBase: (base) => checkBaseFiles(archiveRoot, base) });
+  // Every refusal of a promotion to the same target, and its base's choice (whose start dates
+  // the files when no transaction is applied): the files never stand at a point the database
+  // cannot. The bases' files are not hashed: the files do not depend on them, and a base that
+  // rotted after its promotion must not keep that promotion's files from being restored.
+  const { identity, scan, resolver, chosen } = await resolvePoint({ archiveRoot, target, logger: input.logger, checkBase: () => Promise.resolve([]) });
   const last = resolver.last;
-  const files = await planFiles(archiveRoot, target, target.kind === 'end' && scan.damage !== undefined, last, Date.parse(chosen.startedAt), input.filesRoot, input.logger);
-  const wanted = input.sources;
-  if (wanted !== undefined) {
-    const unknown = wanted.filter((name) => !files.sources.some((s) => s.name === name));
-    if (unknown.length > 0) {
-      throw new HotspareError('SPOOL_SOURCE_UNKNOWN', `the archive holds no spool source ${unknown.join(', ')} (it holds ${files.sources.map((s) => s.name).join(', ') || 'none'})`, {
-        hint: 'name a source the archive holds (`hotspare status` lists them)',
-      });
-    }
-    files.sources = files.sources.filter((s) => wanted.includes(s.name));
-  }
+  const files = await planFiles(archiveRoot, target, target.kind === 'end' && scan.damage !== undefined, last, Date.parse(chosen.startedAt), input.filesRoot, input.logger, input.sources);
   return {
     archive: archiveRoot,
     primary: describePrimary(identity.primary),
@@ -507,6 +526,8 @@ async function planFiles(
   noCommitMs: number,
   filesRoot: string | undefined,
   logger: Logger,
+  /** Only these sources (`promote --files-only --source`): the others are not read. */
+  only?: readonly string[],
 ): Promise<FilesPlan> {
   const lastCommitMs = last !== undefined ? last.timestampS * 1000 : noCommitMs;
   // Binlog times have one-second resolution: --until T applies every commit stamped in T's second
@@ -514,7 +535,18 @@ async function planFiles(
   const untilMs = target.kind === 'end' && !stoppedShort ? undefined : target.kind === 'time' ? endOfSecond(target.atMs) : lastCommitMs + 999;
   const asOf = untilMs === undefined ? 'their newest durable change' : new Date(untilMs).toISOString();
   const sources: FilesPlan['sources'] = [];
-  const { sources: metas, unusable } = await readSpoolSources(archiveRoot);
+  const all = await readSpoolSources(archiveRoot);
+  if (only !== undefined) {
+    const known = [...all.sources.map((m) => m.name), ...all.unusable.map((u) => u.name)];
+    const unknown = only.filter((name) => !known.includes(name));
+    if (unknown.length > 0) {
+      throw new HotspareError('SPOOL_SOURCE_UNKNOWN', `the archive holds no spool source ${unknown.join(', ')} (it holds ${known.join(', ') || 'none'})`, {
+        hint: 'name a source the archive holds (`hotspare status` lists them)',
+      });
+    }
+  }
+  const metas = all.sources.filter((m) => only === undefined || only.includes(m.name));
+  const unusable = all.unusable.filter((u) => only === undefined || only.includes(u.name));
   // A source that cannot be restored is left as it is and reported; it never holds back the database.
   for (const { name, error } of unusable) {
     sources.push({ name, restoreTo: filesRoot === undefined ? '(unknown)' : join(filesRoot, name), hooks: 0, hookCommands: [], skipped: error.message, skipCode: error.code });

@@ -222,7 +222,7 @@ export async function spoolTreeAt(
 
 /** The segment a plan pinned, as read now; throws when it no longer holds the record pinned. */
 async function pinnedSegment(pin: SpoolPin, source: string, scan: JournalScan, read: (seq: number) => Promise<SegmentRead | undefined>): Promise<SegmentRead> {
-  const hint = { hint: `the source is left as it is on the target: run \`hotspare verify\` on the archive; then restore it with \`hotspare promote --files-only --source ${source}\` (the same --archive and --until)` };
+  const hint = { hint: `the source is left as it is on the target: run \`hotspare verify\` on the archive; then restore ${source} with \`hotspare promote --files-only\` (promote's SPOOL_NOT_RESTORED names the command)` };
   if (!scan.seqs.includes(pin.seq)) throw new HotspareError('SPOOL_JOURNAL', `journal segment ${pin.seq} of spool source ${source}, which the promotion's plan chose, was removed since (retention)`, hint);
   const segment = await read(pin.seq);
   if (segment === undefined || segment.ops.length < pin.ops) {
@@ -396,7 +396,7 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
     if (st?.isDirectory() !== true) {
       // An excluded path the target holds as a link, say: writing there would follow it.
       throw new HotspareError('SPOOL_RESTORE_PATH', `${join(dest, rel)} is not a directory (a link or a file), so ${what} is not restored through it`, {
-        hint: 'move it aside on the target and restore the files with `hotspare promote --files-only --source NAME` (the same --archive and --until; or elsewhere with --files-root)',
+        hint: 'move it aside on the target, then restore the files with `hotspare promote --files-only` (promote\'s SPOOL_NOT_RESTORED names the command)',
       });
     }
     realDirs.add(rel);
@@ -535,6 +535,6 @@ function restoreIoError(err: unknown, source: string, dest: string): unknown {
     : undefined;
   return new HotspareError('SPOOL_RESTORE_IO', `restoring spool source ${source} into ${dest}: ${e.message ?? String(err)}`, {
     cause: err,
-    hint: `${why === undefined ? '' : `${why}; `}the database is promoted all the same: fix the cause, then restore them with \`hotspare promote --files-only --source ${source}\` (the same --archive and --until)`,
+    hint: `${why === undefined ? '' : `${why}; `}the database is promoted all the same: fix the cause, then restore ${source} with \`hotspare promote --files-only\` (promote's SPOOL_NOT_RESTORED names the command)`,
   });
 }

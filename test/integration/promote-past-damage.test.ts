@@ -132,12 +132,11 @@ describe('promotion past damage that a newer base passes over', () => {
     expect(verify.stdout).toContain(`last good restorable point ${restorable?.file}:${restorable?.position}`);
   });
 
-  it('refuses a point inside the damage, naming it and the base the chain restarts from; the target is unchanged', async () => {
+  it('refuses a position inside the damage, naming the damage (no base at or before it restarts there); the target is unchanged', async () => {
     const before = await tableChecksums(standbyConn);
     await expect(promoteInto(standby, archive, { kind: 'position', at: { file: damaged.file, position: damaged.offset + 5000 } })).rejects.toMatchObject({
       code: 'POINT_UNREACHABLE',
-      message: expect.stringContaining(`falls inside the damage at ${damaged.file}:`),
-      hint: expect.stringContaining(`(base ${second.id})`),
+      message: expect.stringContaining(`damaged at ${damaged.file}:`),
     });
     expect(await tableChecksums(standbyConn)).toEqual(before);
   });
@@ -231,5 +230,33 @@ describe('promotion past damage that a newer base passes over', () => {
     expect(report.endDamage?.file).toBe(d2.file);
     const verify = await runHotspare(['verify', '--archive', copy]);
     expect(verify.stdout).toContain(`the archive's end is cut off by ${d2.file}:`);
+  });
+
+  it('two damages and every base after the first damaged: the point offered is one an intact base reaches, before the first damage', async () => {
+    const copy = join(dir, 'archive-all-later-damaged');
+    cpSync(archive, copy, { recursive: true });
+    const size = statSync(join(copy, 'binlog', second.binlog.file)).size;
+    const d2 = { file: second.binlog.file, offset: second.binlog.position + Math.floor((size - second.binlog.position) / 2) };
+    const fd = openSync(join(copy, 'binlog', d2.file), 'r+');
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, d2.offset);
+    byte[0] = (byte[0] ?? 0) ^ 0x10;
+    writeSync(fd, byte, 0, 1, d2.offset);
+    closeSync(fd);
+    damageBase(copy, second);
+    damageBase(copy, third);
+    const refused = await promoteInto(standby, copy, { kind: 'end' }).then(
+      () => undefined,
+      (err: unknown) => err as { code: string; message: string; hint: string },
+    );
+    expect(refused?.code).toBe('ARCHIVE_DAMAGED');
+    // Not the point before D2, which only the damaged second base reaches.
+    expect(refused?.message).toContain(`damaged at ${damaged.file}:`);
+    const point = /--until-position (\S+):(\d+)/.exec(refused?.hint ?? '');
+    expect(point?.[1]).toBe(damaged.file);
+    expect(Number(point?.[2])).toBeLessThanOrEqual(damaged.offset);
+    // The point offered restores: from the first base, up to the last transaction before D1.
+    const plan = await promoteInto(standby, copy, { kind: 'position', at: { file: point?.[1] ?? '', position: Number(point?.[2]) } });
+    expect(plan.base.id).toBe(first.id);
   });
 });

@@ -27,18 +27,26 @@ export async function takeBase(method: BaseMethod, options: TakeBaseBackupOption
 }
 
 /**
- * A base is taken at the primary's head, which on one timeline is never behind what the
- * archive holds (`archiveEnd`, where its binlog ends): a head in an older file means the
- * primary's names started again (RESET MASTER, another server), and a base of that timeline in
- * this archive would be restored with the other timeline's binlog of the same names. Refused
- * before any work (`hotspare base`, by hand or through the agent).
+ * A base is taken at the primary's head, on the primary's current timeline. One that does not
+ * continue the archive's binlog (`archiveEnd`, where it ends) is another timeline: names that
+ * started again (RESET MASTER, another server) leave the archive's end file missing on the
+ * primary with older or equal names still there (a purge removes the oldest files first), or
+ * present but shorter than the archive holds of it, or a head in an older file. A base of that
+ * timeline in this archive would be restored with the other timeline's binlog of the same
+ * names: refused before any work (`hotspare base`, by hand or through the agent).
  */
-export async function refuseAnotherTimeline(primary: PrimaryConnection, archiveEnd: { file: string } | undefined): Promise<void> {
+export async function refuseAnotherTimeline(primary: PrimaryConnection, archiveEnd: { file: string; position: number } | undefined): Promise<void> {
   if (archiveEnd === undefined) return;
   const probe = await MysqlProbe.connect(primary);
-  const head = await probe.head().finally(() => probe.close());
-  if (compareBinlogNames(head.file, archiveEnd.file) < 0) {
-    throw new HotspareError('BINLOG_GAP', `the primary's binlog names started again: it writes ${head.file}, and the archive already holds ${archiveEnd.file}; a base of it would not fit this archive`, {
+  const [files, head] = await Promise.all([probe.binlogFiles(), probe.head()]).finally(() => probe.close());
+  const oldest = files[0]?.name;
+  const same = files.find((f) => f.name === archiveEnd.file);
+  const restarted =
+    (same === undefined && oldest !== undefined && compareBinlogNames(oldest, archiveEnd.file) <= 0) ||
+    (same !== undefined && same.sizeBytes < archiveEnd.position) ||
+    compareBinlogNames(head.file, archiveEnd.file) < 0;
+  if (restarted) {
+    throw new HotspareError('BINLOG_GAP', `the primary's binlog names started again: the archive holds ${archiveEnd.file} up to ${archiveEnd.position}, and the primary ${same === undefined ? `has no such file (its oldest is ${oldest ?? 'none'})` : `has only ${same.sizeBytes} bytes of it`}, writing ${head.file}; a base of it would not fit this archive`, {
       hint: 'point the replica at a new, empty archive folder and take the base there; the old one keeps what it holds for promotion',
     });
   }

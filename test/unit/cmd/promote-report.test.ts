@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatReport } from '../../../src/cmd/promote.js';
+import { filesOnlyCommandLine, formatReport } from '../../../src/cmd/promote.js';
 import type { PromotionReport } from '../../../src/standby/promote.js';
 
 /**
@@ -50,5 +50,12 @@ describe('promote text report', () => {
     passed.passedOverDamage = { kind: 'corrupt', file: 'mysql-bin.000002', offset: 1234, reason: 'CRC32 mismatch' };
     expect(formatReport(passed, false, true)).toMatch(/^ {2}WARNING: +passed over damage before the chain restored from \(base b1\): mysql-bin\.000002:1234 \(corrupt: CRC32 mismatch\); older points in time need it mended$/m);
     expect(formatReport(report(0), false, true)).not.toContain('passed over damage');
+  });
+
+  it("the --files-only command it gives restores exactly as the promotion would have: its archive, point and destination, quoted", () => {
+    expect(filesOnlyCommandLine({ archive: '/srv/arch ive', until: '2026-12-06T14:44:03Z', 'files-root': '/restore' }, ['gateway', "it's"])).toBe(
+      "hotspare promote --files-only --archive '/srv/arch ive' --until 2026-12-06T14:44:03Z --files-root /restore --source gateway --source 'it'\\''s'",
+    );
+    expect(filesOnlyCommandLine({ archive: '/a', 'until-position': 'mysql-bin.000002:120' }, ['q'])).toBe('hotspare promote --files-only --archive /a --until-position mysql-bin.000002:120 --source q');
   });
 });
