@@ -4,6 +4,7 @@ import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
 import type { BaseMethod, ReplicaDefinition } from '../config/schema.js';
 import { DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS, DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_DURABLE_POINTS_SAVE_INTERVAL_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_REPLICA_CHECK_TIMEOUT_MS, DEFAULT_RETRY_JITTER_RATIO, DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
+import { compareBinlogPositions } from '../core/binlog-position.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -292,11 +293,17 @@ export class SyncAgent {
         );
         if (session === undefined) throw baseAbortedError();
         logger.info('base backup asked for through the control socket');
-        // A replica whose stream met another timeline is refused its base too (its archive may
-        // have begun in this session, with no end at its open); else the archive's end at the open.
-        const failure = this.trackers[this.config.replicas.indexOf(definition)]?.snapshot.failure;
-        if (failure?.code === 'BINLOG_GAP') throw new HotspareError('BINLOG_GAP', `replica ${definition.name}: ${failure.message}`, { hint: failure.hint });
-        await refuseAnotherTimeline(this.config.primary, session.resume);
+        // An archive that held nothing when its session opened takes any base (a replica pointed
+        // at a new archive after another timeline is the way out). Otherwise its end: the durable
+        // point now, when it continues the one the session opened at (the tracker's may be an
+        // archive's the replica was pointed away from), and a stream that met another timeline.
+        if (session.resume !== undefined) {
+          const snapshot = this.trackers[this.config.replicas.indexOf(definition)]?.snapshot;
+          if (snapshot?.failure?.code === 'BINLOG_GAP') throw new HotspareError('BINLOG_GAP', `replica ${definition.name}: ${snapshot.failure.message}`, { hint: snapshot.failure.hint });
+          const durable = snapshot?.durable;
+          const end = durable !== undefined && compareBinlogPositions(durable, session.resume) >= 0 ? durable : session.resume;
+          await refuseAnotherTimeline(this.config.primary, end);
+        }
         const base = await takeBase(method, { primary: this.config.primary, files: session.files, clock: this.deps.clock, logger, signal });
         results.push(baseResult(definition.name, base));
       }

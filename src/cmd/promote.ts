@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseBinlogPosition } from '../core/binlog-position.js';
 import type { Logger } from '../platform/logger.js';
@@ -72,7 +73,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
   if (notRestored.length > 0) {
     // The database is promoted and writable; a spool source could not be restored (its own damage).
     throw new HotspareError('SPOOL_NOT_RESTORED', `the server is promoted, but ${notRestored.length} spool source(s) were not restored: ${notRestored.map((f) => `${f.name}: ${f.skipped ?? ''}`).join('; ')}`, {
-      hint: `run \`hotspare verify\` on the archive; fix the cause and restore them with \`${filesOnlyCommandLine(values, notRestored.map((f) => f.name))}\`, or from another copy`,
+      hint: `run \`hotspare verify\` on the archive; fix the cause and restore them with \`${filesOnlyCommandLine(values.archive, target, values['files-root'], notRestored.map((f) => f.name))}\`${values['files-root'] === undefined ? ' (in place: it replaces those folders, removing what was written there since; run it before applications write there, or restore with --files-root and merge)' : ''}${target.kind === 'end' ? ' (to the archive\'s end as it is then)' : ''}, or from another copy`,
     });
   }
   const failed = report.hooks.filter((h) => h.exitCode !== 0);
@@ -88,13 +89,17 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
 /** A shell word: quoted unless plainly safe. */
 const shellWord = (s: string): string => (/^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
 
-/** The `promote --files-only` command that restores `sources` exactly as this promotion would have: the same archive, point and destination. */
-export function filesOnlyCommandLine(values: { archive?: string | undefined; until?: string | undefined; 'until-gtid'?: string | undefined; 'until-position'?: string | undefined; 'files-root'?: string | undefined }, sources: readonly string[]): string {
-  const words = ['hotspare', 'promote', '--files-only', '--archive', values.archive ?? 'DIR'];
-  for (const option of ['until', 'until-gtid', 'until-position', 'files-root'] as const) {
-    const value = values[option];
-    if (value !== undefined) words.push(`--${option}`, value);
-  }
+/**
+ * The `promote --files-only` command that restores `sources` as this promotion would have: its
+ * archive and destination (absolute, so it runs from anywhere), and its point (a time as the
+ * instant it was read as, so another shell's time zone does not move it).
+ */
+export function filesOnlyCommandLine(archive: string, target: TargetSpec, filesRoot: string | undefined, sources: readonly string[]): string {
+  const words = ['hotspare', 'promote', '--files-only', '--archive', resolve(archive)];
+  if (target.kind === 'time') words.push('--until', new Date(target.atMs).toISOString());
+  else if (target.kind === 'gtid') words.push('--until-gtid', target.gtid);
+  else if (target.kind === 'position') words.push('--until-position', `${target.at.file}:${target.at.position}`);
+  if (filesRoot !== undefined) words.push('--files-root', resolve(filesRoot));
   for (const source of sources) words.push('--source', source);
   return words.map(shellWord).join(' ');
 }

@@ -187,8 +187,9 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
         // restarts at that base (the target settled before the damage, or a position at or before
         // it, is reached by what precedes it, as before).
         restartAfterDamage: {
-          // For a position, only bases at or before it can serve it.
-          bases: baseStartsOf(bases.filter((b) => !excluded.has(b.id) && (target.kind !== 'position' || compareBinlogPositions(b.binlog, target.at) <= 0))),
+          // For a position, only bases in its file or before can serve it (a restart in a later file
+          // starts past it; one in its file at the file's start, and the resolver refuses a point before that).
+          bases: baseStartsOf(bases.filter((b) => !excluded.has(b.id) && (target.kind !== 'position' || compareBinlogPositions({ file: b.binlog.file, position: 0 }, { file: target.at.file, position: 0 }) <= 0))),
           wanted: (damage) => !resolver.settled && !(target.kind === 'position' && compareBinlogPositions(target.at, { file: damage.file, position: damage.offset }) <= 0),
         },
       });
@@ -251,21 +252,27 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
         // hold them intact; taking the loss is a choice the operator makes, with a point, offered
         // only when an intact base reaches it.
         const last = resolver.last;
-        const reaching = last === undefined ? [] : bases.filter((b) => ofChain(b) && compareBinlogPositions(b.binlog, last) <= 0);
-        let reached = false;
+        const damage = scan.damage;
+        // The chain's bases before the damage: each holds the state at the last commit before it
+        // (a base after that commit and before the damage holds exactly that state too).
+        const reaching = bases.filter((b) => ofChain(b) && compareBinlogPositions(b.binlog, { file: damage.file, position: damage.offset }) <= 0);
+        let intact: BaseBackupMetadata | undefined;
         for (const b of [...reaching].reverse()) {
           if ((await problems(b)).length === 0) {
-            reached = true;
+            intact = b;
             break;
           }
         }
+        const reached = intact !== undefined;
         // Every base of a chain that restarted after damage is damaged: scanned again without them.
         if (!reached && scan.chainStartsAfter === 'damage' && reaching.some((b) => !excluded.has(b.id))) {
           for (const b of reaching) excluded.add(b.id);
           continue;
         }
-        const accept =
-          last === undefined ? '' : reached ? `; or take the loss: --until-position ${last.file}:${last.position} (the last intact transaction, committed ${new Date(last.timestampS * 1000).toISOString()})` : '; no intact base reaches a point before it';
+        // The point: the last intact transaction, or the base's own position when the chain has no commit before the damage.
+        const point = last !== undefined && intact !== undefined && compareBinlogPositions(last, intact.binlog) > 0 ? last : intact?.binlog;
+        const when = last !== undefined && point === last ? `the last intact transaction, committed ${new Date(last.timestampS * 1000).toISOString()}` : `base ${intact?.id ?? ''}, with nothing after it before the damage`;
+        const accept = point === undefined ? '; no intact base reaches a point before it' : `; or take the loss: --until-position ${point.file}:${point.position} (${when})`;
         const passed = excluded.size > 0 ? ` (bases after it are damaged themselves: ${[...excluded].join(', ')})` : '';
         throw new HotspareError('ARCHIVE_DAMAGED', `the archive is damaged at ${describeDamage(scan.damage)}${passed}: its end cannot be reached, and what was archived after the damage would be lost; nothing was changed`, {
           hint: `promote from another standby's archive if \`hotspare verify\` finds it intact${accept}`,
@@ -314,7 +321,7 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
     } catch (err) {
       // Scanned again without damaged bases, a point may no longer be reached: their damage is why.
       if (excluded.size > 0 && err instanceof HotspareError && err.code === 'POINT_UNREACHABLE') {
-        throw new HotspareError('BASE_DAMAGED', `${err.message}; the base backups after the damage that reach it are damaged: ${[...excluded].join(', ')}`, {
+        throw new HotspareError('BASE_DAMAGED', `the archive cannot reach ${describeTarget(target)}: every base backup after the damage that reaches it is damaged (${[...excluded].join(', ')})`, {
           hint: 'run `hotspare verify`; promote from another standby\'s archive, or to an earlier point an intact base reaches',
           cause: err,
         });
@@ -450,10 +457,11 @@ export interface FilesOnlyPlan {
  */
 export async function planFilesOnly(input: { archiveRoot: string; target: TargetSpec; filesRoot: string | undefined; sources?: readonly string[] | undefined; logger: Logger }): Promise<FilesOnlyPlan> {
   const { archiveRoot, target } = input;
-  // Every refusal of a promotion to the same target, and its base's choice (whose start dates
-  // the files when no transaction is applied): the files never stand at a point the database
-  // cannot. The bases' files are not hashed: the files do not depend on them, and a base that
-  // rotted after its promotion must not keep that promotion's files from being restored.
+  // The refusals of a promotion to the same target, and its base's choice (whose start dates
+  // the files when no transaction is applied), with one difference: the bases' files are not
+  // hashed (the files do not depend on them, and a base that rotted after its promotion must
+  // not keep that promotion's files from being restored), so a point a promotion refuses only
+  // because its bases are damaged is one --files-only restores the files at.
   const { identity, scan, resolver, chosen } = await resolvePoint({ archiveRoot, target, logger: input.logger, checkBase: () => Promise.resolve([]) });
   const last = resolver.last;
   const files = await planFiles(archiveRoot, target, target.kind === 'end' && scan.damage !== undefined, last, Date.parse(chosen.startedAt), input.filesRoot, input.logger, input.sources);

@@ -41,12 +41,14 @@ export async function refuseAnotherTimeline(primary: PrimaryConnection, archiveE
   const [files, head] = await Promise.all([probe.binlogFiles(), probe.head()]).finally(() => probe.close());
   const oldest = files[0]?.name;
   const same = files.find((f) => f.name === archiveEnd.file);
-  const restarted =
-    (same === undefined && oldest !== undefined && compareBinlogNames(oldest, archiveEnd.file) <= 0) ||
-    (same !== undefined && same.sizeBytes < archiveEnd.position) ||
-    compareBinlogNames(head.file, archiveEnd.file) < 0;
-  if (restarted) {
-    throw new HotspareError('BINLOG_GAP', `the primary's binlog names started again: the archive holds ${archiveEnd.file} up to ${archiveEnd.position}, and the primary ${same === undefined ? `has no such file (its oldest is ${oldest ?? 'none'})` : `has only ${same.sizeBytes} bytes of it`}, writing ${head.file}; a base of it would not fit this archive`, {
+  // The size SHOW BINARY LOGS gives a file it cannot open is 0: not taken for a short file.
+  const shorter = same !== undefined && same.sizeBytes > 0 && same.sizeBytes < archiveEnd.position;
+  const restarted = (same === undefined && oldest !== undefined && compareBinlogNames(oldest, archiveEnd.file) <= 0) || compareBinlogNames(head.file, archiveEnd.file) < 0;
+  if (restarted || shorter) {
+    const why = shorter
+      ? `the primary holds only ${same?.sizeBytes ?? 0} bytes of ${archiveEnd.file}, of which the archive holds ${archiveEnd.position} (a tail the primary lost in a crash, or another timeline): the archive has gone past the primary`
+      : `the primary's binlog names started again: the archive holds ${archiveEnd.file}, and the primary ${same === undefined ? `has no such file (its oldest is ${oldest ?? 'none'})` : 'has it'}, writing ${head.file}`;
+    throw new HotspareError('BINLOG_GAP', `${why}; a base of it would not fit this archive`, {
       hint: 'point the replica at a new, empty archive folder and take the base there; the old one keeps what it holds for promotion',
     });
   }

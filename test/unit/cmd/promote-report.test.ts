@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { filesOnlyCommandLine, formatReport } from '../../../src/cmd/promote.js';
 import type { PromotionReport } from '../../../src/standby/promote.js';
@@ -52,10 +53,12 @@ describe('promote text report', () => {
     expect(formatReport(report(0), false, true)).not.toContain('passed over damage');
   });
 
-  it("the --files-only command it gives restores exactly as the promotion would have: its archive, point and destination, quoted", () => {
-    expect(filesOnlyCommandLine({ archive: '/srv/arch ive', until: '2026-12-06T14:44:03Z', 'files-root': '/restore' }, ['gateway', "it's"])).toBe(
-      "hotspare promote --files-only --archive '/srv/arch ive' --until 2026-12-06T14:44:03Z --files-root /restore --source gateway --source 'it'\\''s'",
+  it('the --files-only command it gives restores as the promotion would have: its archive, point and destination, absolute and quoted', () => {
+    expect(filesOnlyCommandLine('/srv/arch ive', { kind: 'time', atMs: Date.parse('2026-12-06T14:44:03.250Z') }, '/restore', ['gateway', "it's"])).toBe(
+      "hotspare promote --files-only --archive '/srv/arch ive' --until 2026-12-06T14:44:03.250Z --files-root /restore --source gateway --source 'it'\\''s'",
     );
-    expect(filesOnlyCommandLine({ archive: '/a', 'until-position': 'mysql-bin.000002:120' }, ['q'])).toBe('hotspare promote --files-only --archive /a --until-position mysql-bin.000002:120 --source q');
+    expect(filesOnlyCommandLine('/a', { kind: 'position', at: { file: 'mysql-bin.000002', position: 120 } }, undefined, ['q'])).toBe('hotspare promote --files-only --archive /a --until-position mysql-bin.000002:120 --source q');
+    // A relative path as typed would only work from the same folder.
+    expect(filesOnlyCommandLine('arch', { kind: 'end' }, 'out', ['q'])).toBe(`hotspare promote --files-only --archive ${join(process.cwd(), 'arch')} --files-root ${join(process.cwd(), 'out')} --source q`);
   });
 });
