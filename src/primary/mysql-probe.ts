@@ -203,8 +203,7 @@ export class MysqlProbe {
     return { file: String(row['File']), position: Number(row['Position']) };
   }
 
-  /** binlog_expire_logs_seconds (0 when the server never expires binlog by age). */
-  /** binlog_expire_logs_seconds; on servers without it (MariaDB before 10.6, MySQL 5.7), expire_logs_days in seconds. */
+  /** binlog_expire_logs_seconds (0: the server never expires binlog by age); on servers without it (MariaDB before 10.6, MySQL 5.7), expire_logs_days in seconds. */
   async expireLogsSeconds(): Promise<number> {
     try {
       const [row] = await this.#query<RowDataPacket>('SELECT @@binlog_expire_logs_seconds AS s', 'expire setting');

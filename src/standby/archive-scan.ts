@@ -172,6 +172,8 @@ export async function scanArchive(
     baseStarts.find((s) => s.at > at || (s.at === at && damage.kind === 'corrupt' && damage.file === names[at] && damage.offset >= headerEnd && s.base.position > damage.offset));
   /** A restart after damage, taken by stopAtDamage: its marker goes out with that file's first event. */
   let damageRestart: { at: number; fromOffset: number; finishedS: number; restart: ChainRestart } | undefined;
+  /** Where each file's first two events end, once scanned from its start (a later restart inside it keeps the knowledge). */
+  const headerEndOf = new Map<number, number>();
   const tracker = new TransactionTracker();
   let i = 0;
   for (; i < names.length; i += 1) {
@@ -212,7 +214,7 @@ export async function scanArchive(
     // mariadb-binlog --start-position reads a file's first events (its format description,
     // and the header of the one after it) before it seeks: a restart inside the file needs
     // those intact, so damage there ends the file for good.
-    let headerEnd = Number.MAX_SAFE_INTEGER;
+    let headerEnd = headerEndOf.get(i) ?? Number.MAX_SAFE_INTEGER;
     let seen = 0;
     const scan = await scanBinlogFile(path, {
       fromOffset: startOffset,
@@ -248,7 +250,8 @@ export async function scanArchive(
     // event. That is a torn tail, as a partial event is, not damage.
     const tornToZeros = newest && scan.stop.kind === 'corrupt' && (await tornIntoZeros(path, scan.stop.offset, sizeBytes));
     if ((scan.stop.kind === 'corrupt' && !tornToZeros) || (scan.stop.kind === 'truncated' && !newest)) {
-      if (stopAtDamage({ kind: scan.stop.kind, file: name, offset: scan.stop.offset, reason: scan.stop.reason }, i, seen >= 2 ? headerEnd : Number.MAX_SAFE_INTEGER)) return result;
+      if (startOffset === 4 && seen >= 2) headerEndOf.set(i, headerEnd);
+      if (stopAtDamage({ kind: scan.stop.kind, file: name, offset: scan.stop.offset, reason: scan.stop.reason }, i, headerEndOf.get(i) ?? Number.MAX_SAFE_INTEGER)) return result;
       continue;
     }
     if (!newest && file.rotated && rotateTo !== undefined && rotateTo !== nextBinlogName(name)) {

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -54,5 +54,38 @@ describe("archive scan of the newest file's tail", () => {
     flipped[100] = (flipped[100] ?? 0) ^ 1;
     const damaged = await scanArchive(archiveWithTail(Buffer.concat([flipped, Buffer.alloc(8192)])), { verifyChecksums: true });
     expect(damaged.damage).toMatchObject({ kind: 'corrupt', offset: end });
+  });
+});
+
+describe('archive scan: damage passed over inside a file, twice', () => {
+  // The fixture's transactions end at 653, 857, 1112, 1258 and 1612: bases at 857 and 1258.
+  const archiveWithFlips = (...offsets: number[]): string => {
+    const root = archiveWithTail(Buffer.alloc(0));
+    const path = join(root, 'binlog', FIXTURE_NAME);
+    const bytes = readFileSync(path);
+    for (const at of offsets) bytes[at] = (bytes[at] ?? 0) ^ 0x10;
+    writeFileSync(path, bytes);
+    return root;
+  };
+  const bases = [
+    { id: 'b1', file: FIXTURE_NAME, position: 857, finishedS: 0 },
+    { id: 'b2', file: FIXTURE_NAME, position: 1258, finishedS: 0 },
+  ];
+
+  it('restarts at the first base after each damage, the file already known to begin intact', async () => {
+    const scan = await scanArchive(archiveWithFlips(700, 1000), { verifyChecksums: true, restartAfterDamage: { bases, wanted: () => true } });
+    expect(scan.damage).toBeUndefined();
+    expect(scan.earlierDamage).toMatchObject({ kind: 'corrupt', file: FIXTURE_NAME });
+    // The first damage: the event holding byte 700, in the transaction after the one ending at 653.
+    expect(scan.earlierDamage?.offset).toBeGreaterThanOrEqual(653);
+    expect(scan.earlierDamage?.offset).toBeLessThan(700);
+    expect(scan.files).toMatchObject([{ name: FIXTURE_NAME, startOffset: 1258, cleanEnd: 1659 }]);
+    expect(scan.chainStartsAfter).toBe('damage');
+  });
+
+  it('damage in the first two events: no restart inside the file (mariadb-binlog reads them before it seeks)', async () => {
+    const scan = await scanArchive(archiveWithFlips(10), { verifyChecksums: true, restartAfterDamage: { bases, wanted: () => true } });
+    expect(scan.damage).toMatchObject({ kind: 'corrupt', file: FIXTURE_NAME, offset: 4 });
+    expect(scan.restartedAfterDamage).toBe(false);
   });
 });
