@@ -194,7 +194,9 @@ export function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: bool
   if (plan.partialTailCut !== undefined) lines.push(`  not applied:      an incomplete transaction at ${plan.partialTailCut.file}:${plan.partialTailCut.from}..${plan.partialTailCut.to}`);
   for (const damaged of plan.damagedBases) lines.push(`  WARNING:          passed over damaged base ${damaged}`);
   if (plan.stoppedBeforeDamage !== undefined) lines.push(`  WARNING:          the archive is damaged after this point, at ${describeDamage(plan.stoppedBeforeDamage)}`);
-  if (plan.passedOverDamage !== undefined) lines.push(`  WARNING:          passed over damage before the chain restored from (base ${plan.base.id}): ${describeDamage(plan.passedOverDamage)}; older points in time need it mended`);
+  for (const damage of plan.passedOverDamages ?? (plan.passedOverDamage === undefined ? [] : [plan.passedOverDamage])) {
+    lines.push(`  WARNING:          passed over damage before the chain restored from (base ${plan.base.id}): ${describeDamage(damage)}; older points in time need it mended`);
+  }
   for (const f of plan.filesRestored) {
     if (f.skipped !== undefined) lines.push(`  files NOT restored: ${f.name} (left as it is at ${f.path}): ${f.skipped}`);
     else lines.push(`  files restored:   ${f.name} to ${f.path} as of ${new Date(f.pointMs).toISOString()} (${f.files} files, ${f.dirs} dirs, ${f.links} links, ${f.bytes} bytes)`);

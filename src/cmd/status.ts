@@ -25,6 +25,7 @@ export function formatReport(r: ArchiveReport): string {
     `  latest restorable: ${r.latestRestorable ? `${r.latestRestorable.commitTime} (${r.latestRestorable.file}:${r.latestRestorable.position}${r.latestRestorable.gtid ? ` GTID ${r.latestRestorable.gtid}` : ''})` : 'none'}`,
     `  newest event: ${r.newestEventTime ?? 'none'}`,
     `  gaps/damage: ${r.firstBad ? describeDamage(r.firstBad) : 'none'}`,
+    ...(r.passedOverDamages.length > 1 ? [`  damage passed over: ${r.passedOverDamages.map(describeDamage).join('; ')}`] : []),
     ...(r.endDamage !== undefined && r.endDamage !== r.firstBad ? [`  damage ending the archive: ${describeDamage(r.endDamage)} (no base after it to restart from: a promotion to the end is refused; --until-position before it is reached)`] : []),
     ...(r.recordedGaps.length === 0
       ? []

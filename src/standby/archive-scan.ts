@@ -84,6 +84,8 @@ export interface ArchiveScan {
   earlierFiles: ScannedFile[];
   /** Damage in those earlier files (the current chain, `files`, is not affected by it). */
   earlierDamage: ArchiveDamage | undefined;
+  /** Every damage passed over (a chain restarted after each), in the archive's order; the first is `earlierDamage`. */
+  passedOver: ArchiveDamage[];
   /** The chain restarted after damage at a base (restartAfterDamage), not only after recorded gaps. */
   restartedAfterDamage: boolean;
   /** What the current chain (`files`) starts after: the archive's beginning, a recorded gap, or damage passed over. */
@@ -148,6 +150,7 @@ export async function scanArchive(
     recordedGaps,
     earlierFiles: [],
     earlierDamage: undefined,
+    passedOver: [],
     restartedAfterDamage: false,
     chainStartsAfter: 'beginning',
   };
@@ -275,6 +278,7 @@ export async function scanArchive(
       return true;
     }
     result.earlierDamage ??= damage;
+    result.passedOver.push(damage);
     if (base !== undefined && (gapAt === undefined || base.at < gapAt)) {
       // In a later file the chain starts at its beginning (whole files from the base's file
       // on, as a new archive's); in the damaged file itself, at the base's own position.

@@ -57,8 +57,10 @@ export interface PromotionPlan {
   stoppedBeforeDamage: ArchiveDamage | undefined;
   /** Newer base backups passed over because their files are damaged (`id: problems`). */
   damagedBases: string[];
-  /** Damage in binlog older than the chain this promotion restores from (a base after it restores everything later): not needed, but older points in time are lost with it until mended. */
+  /** Damage in binlog older than the chain this promotion restores from (a base after it restores everything later): not needed, but older points in time are lost with it until mended. The first of `passedOverDamages`. */
   passedOverDamage: ArchiveDamage | undefined;
+  /** Every damage passed over, in the archive's order. */
+  passedOverDamages: ArchiveDamage[];
   /** An incomplete transaction at the archive's tail, not applied. */
   partialTailCut: { file: string; from: number; to: number } | undefined;
   /**
@@ -300,10 +302,10 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
         else damagedBases.push(`${candidate.id}: ${found.join('; ')}`);
       }
       if (chosen !== undefined) {
-        if (scan.earlierDamage !== undefined) {
+        for (const damage of scan.passedOver) {
           input.logger.warn(
-            { code: 'DAMAGE_BEFORE_BASE', damage: scan.earlierDamage, restoresFrom: formatBinlogPosition(chainStart) },
-            `the archive is damaged at ${describeDamage(scan.earlierDamage)}, before the chain this promotion restores from (${formatBinlogPosition(chainStart)} on): passed over; run \`hotspare verify\` and mend it from another standby's archive to keep older points in time`,
+            { code: 'DAMAGE_BEFORE_BASE', damage, restoresFrom: formatBinlogPosition(chainStart) },
+            `the archive is damaged at ${describeDamage(damage)}, before the chain this promotion restores from (${formatBinlogPosition(chainStart)} on): passed over; run \`hotspare verify\` and mend it from another standby's archive to keep older points in time`,
           );
         }
         return { identity, scan, resolver, heard, newestEventS, chosen, damagedBases };
@@ -410,6 +412,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     partialTailCut: atEnd && scan.damage === undefined ? scan.partialTail : undefined,
     damagedBases,
     passedOverDamage: scan.earlierDamage,
+    passedOverDamages: scan.passedOver,
     lastHeard,
     lossWindowSeconds,
     replaceDatabases: clash,

@@ -51,6 +51,8 @@ export interface ArchiveReport {
   firstBad: ArchiveDamage | undefined;
   /** The damage that ends the archive's current chain (its end cannot be restored past it); undefined when none does. */
   endDamage: ArchiveDamage | undefined;
+  /** Damage passed over (an intact base after each restores what follows), in the archive's order. */
+  passedOverDamages: ArchiveDamage[];
   spoolSources: string[];
   /** Each spool source: where it came from and the time of the newest change the archive holds. */
   spool: Array<{ name: string; path: string; lastChange: string | undefined }>;
@@ -137,6 +139,7 @@ export async function inspectArchive(root: string, options: { checksums: boolean
     partialTail: scan.partialTail,
     firstBad,
     endDamage: scan.damage,
+    passedOverDamages: scan.passedOver,
     spoolSources: await files.list('files'),
     spool: await spoolSummaries(root),
     spoolChecks,

@@ -51,6 +51,14 @@ describe('promote text report', () => {
     passed.passedOverDamage = { kind: 'corrupt', file: 'mysql-bin.000002', offset: 1234, reason: 'CRC32 mismatch' };
     expect(formatReport(passed, false, true)).toMatch(/^ {2}WARNING: +passed over damage before the chain restored from \(base b1\): mysql-bin\.000002:1234 \(corrupt: CRC32 mismatch\); older points in time need it mended$/m);
     expect(formatReport(report(0), false, true)).not.toContain('passed over damage');
+    // Every damage passed over is named, not only the first.
+    const twice = report(0);
+    twice.passedOverDamages = [
+      { kind: 'corrupt', file: 'mysql-bin.000002', offset: 1234, reason: 'CRC32 mismatch' },
+      { kind: 'gap', file: 'mysql-bin.000005', offset: 0, reason: 'mysql-bin.000005 is missing' },
+    ];
+    twice.passedOverDamage = twice.passedOverDamages[0];
+    expect(formatReport(twice, false, true).match(/passed over damage before the chain/g)).toHaveLength(2);
   });
 
   it('the --files-only command it gives restores as the promotion would have: its archive, point and destination, absolute and quoted', () => {

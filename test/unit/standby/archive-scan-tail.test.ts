@@ -81,6 +81,9 @@ describe('archive scan: damage passed over inside a file, twice', () => {
     expect(scan.earlierDamage?.offset).toBeLessThan(700);
     expect(scan.files).toMatchObject([{ name: FIXTURE_NAME, startOffset: 1258, cleanEnd: 1659 }]);
     expect(scan.chainStartsAfter).toBe('damage');
+    // Both damages are kept, in order: the first one's and the second one's events.
+    expect(scan.passedOver).toHaveLength(2);
+    expect(scan.passedOver[1]?.offset).toBeGreaterThan(857);
   });
 
   it('damage in the first two events: no restart inside the file (mariadb-binlog reads them before it seeks)', async () => {
