@@ -293,17 +293,17 @@ export class SyncAgent {
         );
         if (session === undefined) throw baseAbortedError();
         logger.info('base backup asked for through the control socket');
-        // An archive that held nothing when its session opened takes any base (a replica pointed
-        // at a new archive after another timeline is the way out). Otherwise its end: the durable
-        // point now, when it continues the one the session opened at (the tracker's may be an
-        // archive's the replica was pointed away from), and a stream that met another timeline.
-        if (session.resume !== undefined) {
-          const snapshot = this.trackers[this.config.replicas.indexOf(definition)]?.snapshot;
-          if (snapshot?.failure?.code === 'BINLOG_GAP') throw new HotspareError('BINLOG_GAP', `replica ${definition.name}: ${snapshot.failure.message}`, { hint: snapshot.failure.hint });
-          const durable = snapshot?.durable;
-          const end = durable !== undefined && compareBinlogPositions(durable, session.resume) >= 0 ? durable : session.resume;
-          await refuseAnotherTimeline(this.config.primary, end);
-        }
+        // A stream that met another timeline, and the archive's end: the durable point now (an
+        // archive begun in this session has no end at its open), or the one the session opened at
+        // when that is further. A replica pointed at a new archive after another timeline may be
+        // refused until that archive's first durable point (its first base is the agent's own,
+        // at the session's open): a refusal that passes, never a base of the wrong timeline.
+        const snapshot = this.trackers[this.config.replicas.indexOf(definition)]?.snapshot;
+        if (snapshot?.failure?.code === 'BINLOG_GAP') throw new HotspareError('BINLOG_GAP', `replica ${definition.name}: ${snapshot.failure.message}`, { hint: snapshot.failure.hint });
+        const durable = snapshot?.durable;
+        const resume = session.resume;
+        const end = durable === undefined ? resume : resume === undefined || compareBinlogPositions(durable, resume) >= 0 ? durable : resume;
+        await refuseAnotherTimeline(this.config.primary, end);
         const base = await takeBase(method, { primary: this.config.primary, files: session.files, clock: this.deps.clock, logger, signal });
         results.push(baseResult(definition.name, base));
       }

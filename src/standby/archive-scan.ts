@@ -90,6 +90,8 @@ export interface ArchiveScan {
   restartedAfterDamage: boolean;
   /** What the current chain (`files`) starts after: the archive's beginning, a recorded gap, or damage passed over. */
   chainStartsAfter: 'beginning' | 'gap' | 'damage';
+  /** The base the current chain restarted at (after a gap or damage). */
+  chainBase: string | undefined;
 }
 
 /** The bases as scanArchive's restart candidates. */
@@ -153,6 +155,7 @@ export async function scanArchive(
     passedOver: [],
     restartedAfterDamage: false,
     chainStartsAfter: 'beginning',
+    chainBase: undefined,
   };
   // Where the chain restarts: the file index of each recorded gap's resume file.
   const restarts = new Map<number, ChainRestart>();
@@ -190,6 +193,7 @@ export async function scanArchive(
     const previous = result.files[result.files.length - 1];
     if (restart !== undefined) {
       result.chainStartsAfter = restart.kind;
+      result.chainBase = restart.base;
       result.earlierFiles.push(...result.files);
       result.files = [];
       result.lastCommit = undefined;

@@ -139,6 +139,11 @@ interface ResolveInput {
   beforeScan?: (identity: ArchiveIdentity) => Promise<void>;
   /** A base's problems (empty: intact); each base is asked at most once. */
   checkBase: (base: BaseBackupMetadata) => Promise<string[]>;
+  /**
+   * The same, now, for a base whose check checkBase defers (a physical base's stream, checked
+   * while it is staged): a point offered by a refusal must be one an intact base reaches. checkBase when absent.
+   */
+  checkBaseNow?: (base: BaseBackupMetadata) => Promise<string[]>;
 }
 
 /**
@@ -162,6 +167,16 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
     throw new HotspareError('NO_BASE', `the archive ${archiveRoot} holds no base backup`, { hint: 'run `hotspare base` on the primary (the agent takes one by itself when an archive has none)' });
   }
   const problemsOf = new Map<string, string[]>();
+  const problemsNowOf = new Map<string, string[]>();
+  const problemsNow = async (base: BaseBackupMetadata): Promise<string[]> => {
+    if (input.checkBaseNow === undefined) return problems(base);
+    let found = problemsNowOf.get(base.id);
+    if (found === undefined) {
+      found = await input.checkBaseNow(base);
+      problemsNowOf.set(base.id, found);
+    }
+    return found;
+  };
   const problems = async (base: BaseBackupMetadata): Promise<string[]> => {
     let found = problemsOf.get(base.id);
     if (found === undefined) {
@@ -260,15 +275,17 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
         const reaching = bases.filter((b) => ofChain(b) && compareBinlogPositions(b.binlog, { file: damage.file, position: damage.offset }) <= 0);
         let intact: BaseBackupMetadata | undefined;
         for (const b of [...reaching].reverse()) {
-          if ((await problems(b)).length === 0) {
+          if ((await problemsNow(b)).length === 0) {
             intact = b;
             break;
           }
         }
         const reached = intact !== undefined;
-        // Every base of a chain that restarted after damage is damaged: scanned again without them.
-        if (!reached && scan.chainStartsAfter === 'damage' && reaching.some((b) => !excluded.has(b.id))) {
-          for (const b of reaching) excluded.add(b.id);
+        // No intact base in a chain that restarted after damage (its own restart base included,
+        // though that lies past a damage it could not restart at): scanned again without them.
+        const notIntact = [...reaching.map((b) => b.id), ...(scan.chainBase === undefined ? [] : [scan.chainBase])];
+        if (!reached && scan.chainStartsAfter === 'damage' && notIntact.some((id) => !excluded.has(id))) {
+          for (const id of notIntact) excluded.add(id);
           continue;
         }
         // The point: the last intact transaction, or the base's own position when the chain has no commit before the damage.
@@ -354,6 +371,11 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       // the target is touched (preparePhysicalBase): one read of it instead of two.
       const deferred = candidate.method === 'physical-mariabackup' && input.checksumsWhileStaging === true;
       return deferred ? [] : checkBaseFiles(archiveRoot, candidate);
+    },
+    // A refusal's point is offered only for a base checked now, the deferred kind included.
+    checkBaseNow: async (candidate) => {
+      const stagedDamage = input.damagedWhileStaging?.get(candidate.id);
+      return stagedDamage !== undefined ? [stagedDamage] : checkBaseFiles(archiveRoot, candidate);
     },
   });
   const last: CommitPoint | undefined = resolver.last;
