@@ -174,9 +174,12 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
     if (found === undefined) {
       found = await input.checkBaseNow(base);
       problemsNowOf.set(base.id, found);
+      if (found.length > 0 && problemsOf.get(base.id) === undefined) input.logger.warn({ code: 'BASE_DAMAGED', base: base.id, problems: found }, `base backup ${base.id} is damaged`);
     }
     return found;
   };
+  /** The excluded bases that are damaged (a chain's restart base may be excluded for lying past a damage it could not restart at). */
+  const damagedExcluded = (): string[] => [...excluded].filter((id) => (problemsNowOf.get(id)?.length ?? 0) > 0 || (problemsOf.get(id)?.length ?? 0) > 0);
   const problems = async (base: BaseBackupMetadata): Promise<string[]> => {
     let found = problemsOf.get(base.id);
     if (found === undefined) {
@@ -292,7 +295,8 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
         const point = last !== undefined && intact !== undefined && compareBinlogPositions(last, intact.binlog) > 0 ? last : intact?.binlog;
         const when = last !== undefined && point === last ? `the last intact transaction, committed ${new Date(last.timestampS * 1000).toISOString()}` : `base ${intact?.id ?? ''}, with nothing after it before the damage`;
         const accept = point === undefined ? '; no intact base reaches a point before it' : `; or take the loss: --until-position ${point.file}:${point.position} (${when})`;
-        const passed = excluded.size > 0 ? ` (bases after it are damaged themselves: ${[...excluded].join(', ')})` : '';
+        const damagedAfter = damagedExcluded();
+        const passed = damagedAfter.length > 0 ? ` (bases after it are damaged themselves: ${damagedAfter.join(', ')})` : '';
         throw new HotspareError('ARCHIVE_DAMAGED', `the archive is damaged at ${describeDamage(scan.damage)}${passed}: its end cannot be reached, and what was archived after the damage would be lost; nothing was changed`, {
           hint: `promote from another standby's archive if \`hotspare verify\` finds it intact${accept}`,
         });
@@ -340,7 +344,7 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
     } catch (err) {
       // Scanned again without damaged bases, a point may no longer be reached: their damage is why.
       if (excluded.size > 0 && err instanceof HotspareError && err.code === 'POINT_UNREACHABLE') {
-        throw new HotspareError('BASE_DAMAGED', `the archive cannot reach ${describeTarget(target)}: every base backup after the damage that reaches it is damaged (${[...excluded].join(', ')})`, {
+        throw new HotspareError('BASE_DAMAGED', `the archive cannot reach ${describeTarget(target)}: every base backup after the damage that reaches it is damaged (${damagedExcluded().join(', ') || 'or lies past a damage it cannot restart at'})`, {
           hint: 'run `hotspare verify`; promote from another standby\'s archive, or to an earlier point an intact base reaches',
           cause: err,
         });

@@ -55,6 +55,8 @@ describe('hotspare base through the agent after RESET MASTER', () => {
     const result = await runHotspare(['base', '--config', config]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('error BINLOG_GAP');
+    // Refused by the running agent (the command asks it through its control socket).
+    expect(result.stderr).toContain('the running agent: ');
     expect((await listBaseBackups(new LocalArchiveFiles(archive))).map((b) => b.id)).toEqual(before);
     expect(await agent.kill('SIGTERM')).toBe(0);
     agent = undefined;
