@@ -419,8 +419,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
         ? 0
         : Math.round(Math.max(0, Date.parse(lastHeard.time) / 1000 - last.timestampS) * 1000) / 1000;
   const replayBytes = replay.reduce((n, r) => n + r.stop - r.start, 0);
-  // Files as of the database's point: stopped before damage, that is the last applied commit, not the archive's end.
-  const files = await planFiles(archiveRoot, target, atEnd && scan.damage !== undefined, last, Date.parse(chosen.startedAt), input.filesRoot, input.logger);
+  const files = await planFiles(archiveRoot, target, last, Date.parse(chosen.startedAt), input.filesRoot, input.logger);
   const hooks = files.sources.reduce((n, s) => n + s.hooks, 0);
   return {
     archive: archiveRoot,
@@ -433,9 +432,9 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     replayBytes,
     stopAt,
     lastTransaction: last === undefined ? undefined : { file: last.file, position: last.position, gtid: last.gtid, commitTime: new Date(last.timestampS * 1000).toISOString() },
-    // Only a promotion to the end meets these: one to an earlier point stops before them anyway.
+    // Damage past an earlier point (resolvePoint refuses a promotion to the end past damage).
     stoppedBeforeDamage: scan.damage,
-    partialTailCut: atEnd && scan.damage === undefined ? scan.partialTail : undefined,
+    partialTailCut: atEnd ? scan.partialTail : undefined,
     damagedBases,
     passedOverDamage: scan.earlierDamage,
     passedOverDamages: scan.passedOver,
@@ -491,9 +490,9 @@ export async function planFilesOnly(input: { archiveRoot: string; target: Target
   // hashed (the files do not depend on them, and a base that rotted after its promotion must
   // not keep that promotion's files from being restored), so a point a promotion refuses only
   // because its bases are damaged is one --files-only restores the files at.
-  const { identity, scan, resolver, chosen } = await resolvePoint({ archiveRoot, target, logger: input.logger, checkBase: () => Promise.resolve([]) });
+  const { identity, resolver, chosen } = await resolvePoint({ archiveRoot, target, logger: input.logger, checkBase: () => Promise.resolve([]) });
   const last = resolver.last;
-  const files = await planFiles(archiveRoot, target, target.kind === 'end' && scan.damage !== undefined, last, Date.parse(chosen.startedAt), input.filesRoot, input.logger, input.sources);
+  const files = await planFiles(archiveRoot, target, last, Date.parse(chosen.startedAt), input.filesRoot, input.logger, input.sources);
   return {
     archive: archiveRoot,
     primary: describePrimary(identity.primary),
@@ -557,7 +556,6 @@ function physicalBaseSteps(base: BaseBackupMetadata, plan: PhysicalRestorePlan):
 async function planFiles(
   archiveRoot: string,
   target: TargetSpec,
-  stoppedShort: boolean,
   last: CommitPoint | undefined,
   /** The point's time when no transaction was applied (the base's start). */
   noCommitMs: number,
@@ -569,7 +567,8 @@ async function planFiles(
   const lastCommitMs = last !== undefined ? last.timestampS * 1000 : noCommitMs;
   // Binlog times have one-second resolution: --until T applies every commit stamped in T's second
   // (stop-point.ts), so the files are taken to the end of that second too, not to T itself.
-  const untilMs = target.kind === 'end' && !stoppedShort ? undefined : target.kind === 'time' ? endOfSecond(target.atMs) : lastCommitMs + 999;
+  // (A promotion to the end never stops short of it: resolvePoint refuses damage before the end.)
+  const untilMs = target.kind === 'end' ? undefined : target.kind === 'time' ? endOfSecond(target.atMs) : lastCommitMs + 999;
   const asOf = untilMs === undefined ? 'their newest durable change' : new Date(untilMs).toISOString();
   const sources: FilesPlan['sources'] = [];
   const all = await readSpoolSources(archiveRoot);
