@@ -5,11 +5,11 @@ import { recordGap, type RecordedGap } from '../../archive/binlog-gaps.js';
 import type { PrimaryConnection } from '../../config/load.js';
 import type { BaseMethod } from '../../config/schema.js';
 import { formatBinlogPosition, type BinlogPosition } from '../../core/binlog-position.js';
-import { HotspareError } from '../../core/errors.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { MysqlProbe } from '../mysql-probe.js';
 import { takeBase } from './take-base.js';
+import { timelineBreak } from './timeline-break.js';
 
 export interface RestartAfterPurgeInput {
   files: ArchiveFiles;
@@ -41,16 +41,11 @@ export async function restartChainAfterPurge(input: RestartAfterPurgeInput): Pro
   const primaryFiles = await probe.binlogFiles().finally(() => probe.close());
   const onPrimary = new Set(primaryFiles.map((f) => f.name));
   const primaryOldest = primaryFiles[0]?.name ?? '';
-  // A purge removes the oldest files first: a primary whose oldest file is at or before the
-  // archive's end did not purge, its names started again (RESET MASTER, another server). A new
-  // chain in this archive would mix two timelines under the same names (the writer refuses an
-  // archived name, after a base and a gap were written for nothing, and a promotion could
-  // take the wrong one): this archive cannot go on.
-  if (primaryOldest !== '' && compareBinlogNames(primaryOldest, resume.file) <= 0) {
-    throw new HotspareError('BINLOG_GAP', `the primary's binlog names started again: the archive ends in ${resume.file}, which the primary does not have, and its oldest file is ${primaryOldest} (RESET MASTER, or another server)`, {
-      hint: 'this archive cannot go on under the same names: point the replica at a new, empty archive folder; the old one keeps what it holds for promotion',
-    });
-  }
+  // Not a purge but names that started again: a new chain in this archive would mix two
+  // timelines under the same names (the writer refuses an archived name, after a base and a gap
+  // were written for nothing, and a promotion could take the wrong one).
+  const broken = timelineBreak(primaryFiles, resume);
+  if (broken !== undefined) throw broken;
   const later = (await listBaseBackups(files)).filter((b) => compareBinlogNames(b.binlog.file, resume.file) > 0 && onPrimary.has(b.binlog.file));
   let base: BaseBackupMetadata | undefined = later[later.length - 1];
   if (base === undefined) {
