@@ -7,7 +7,7 @@ import { HotspareError } from '../core/errors.js';
 import { promote, type PromotionReport } from '../standby/promote.js';
 import { restoreFilesOnly, type FilesOnlyReport } from '../standby/restore-files-only.js';
 import { describeDamage } from '../standby/archive-scan.js';
-import { EXPECTED_SKIP_CODES } from '../standby/spool-restore.js';
+import { EXPECTED_SKIP_CODES, type SpoolRestoreResult } from '../standby/spool-restore.js';
 import type { TargetSpec } from '../standby/stop-point.js';
 import { UsageError } from './cli-failure.js';
 
@@ -69,7 +69,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     logger,
   });
   process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...report }, null, 2)}\n` : formatReport(report, values['dry-run'] === true, target.kind === 'end'));
-  const notRestored = report.filesRestored.filter((f) => f.skipCode !== undefined && !EXPECTED_SKIP_CODES.has(f.skipCode));
+  const notRestored = unexpectedlySkipped(report.filesRestored);
   if (notRestored.length > 0) {
     // The database is promoted and writable; a spool source could not be restored (its own damage).
     throw new HotspareError('SPOOL_NOT_RESTORED', `the server is promoted, but ${notRestored.length} spool source(s) were not restored: ${notRestored.map((f) => `${f.name}: ${f.skipped ?? ''}`).join('; ')}`, {
@@ -107,7 +107,7 @@ export function filesOnlyCommandLine(archive: string, target: TargetSpec, filesR
 async function filesOnlyCommand(archiveRoot: string, target: TargetSpec, filesRoot: string | undefined, sources: string[] | undefined, dryRun: boolean, json: boolean, logger: Logger): Promise<number> {
   const report = await restoreFilesOnly({ archiveRoot, target, filesRoot, sources, dryRun, logger });
   process.stdout.write(json ? `${JSON.stringify({ dryRun, ...report }, null, 2)}\n` : formatFilesOnlyReport(report, dryRun));
-  const notRestored = report.filesRestored.filter((f) => f.skipCode !== undefined && !EXPECTED_SKIP_CODES.has(f.skipCode));
+  const notRestored = unexpectedlySkipped(report.filesRestored);
   if (notRestored.length > 0) {
     throw new HotspareError('SPOOL_NOT_RESTORED', `${notRestored.length} spool source(s) were not restored: ${notRestored.map((f) => `${f.name}: ${f.skipped ?? ''}`).join('; ')}`, {
       hint: 'run `hotspare verify` on the archive; fix the cause (see each source\'s reason) and run promote --files-only again, or restore those files from another copy',
@@ -134,14 +134,26 @@ export function formatFilesOnlyReport(report: FilesOnlyReport, dryRun: boolean):
   for (const s of report.files.sources) {
     if (dryRun) lines.push(s.skipped === undefined ? `  would restore:    ${s.name} to ${s.restoreTo}` : `  would NOT restore: ${s.name}: ${s.skipped}`);
   }
-  for (const f of report.filesRestored) {
+  lines.push(...restoredFileLines(report.filesRestored));
+  const hooks = report.files.sources.reduce((n, s) => n + s.hooks, 0);
+  if (hooks > 0) lines.push(`  hooks:            not run (--files-only): ${report.files.sources.flatMap((s) => s.hookCommands.map((c) => `${s.name}: ${c}`)).join('; ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The spool sources a restore left as they are for a reason of their own (not for want of history at the point). */
+function unexpectedlySkipped(results: readonly SpoolRestoreResult[]): SpoolRestoreResult[] {
+  return results.filter((f) => f.skipCode !== undefined && !EXPECTED_SKIP_CODES.has(f.skipCode));
+}
+
+/** The report's lines for what the spool restore did, one per source (and a warning for a journal cut short by damage). */
+function restoredFileLines(results: readonly SpoolRestoreResult[]): string[] {
+  const lines: string[] = [];
+  for (const f of results) {
     if (f.skipped !== undefined) lines.push(`  files NOT restored: ${f.name} (left as it is at ${f.path}): ${f.skipped}`);
     else lines.push(`  files restored:   ${f.name} to ${f.path} as of ${new Date(f.pointMs).toISOString()} (${f.files} files, ${f.dirs} dirs, ${f.links} links, ${f.bytes} bytes)`);
     if (f.lostAfter !== undefined) lines.push(`  WARNING:          files of ${f.name} restored only as of ${new Date(f.pointMs).toISOString()}: ${f.lostAfter}`);
   }
-  const hooks = report.files.sources.reduce((n, s) => n + s.hooks, 0);
-  if (hooks > 0) lines.push(`  hooks:            not run (--files-only): ${report.files.sources.flatMap((s) => s.hookCommands.map((c) => `${s.name}: ${c}`)).join('; ')}`);
-  return `${lines.join('\n')}\n`;
+  return lines;
 }
 
 export function parseTargetSpec(values: { until?: string | undefined; 'until-gtid'?: string | undefined; 'until-position'?: string | undefined }): TargetSpec {
@@ -197,11 +209,7 @@ export function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: bool
   for (const damage of plan.passedOverDamages ?? (plan.passedOverDamage === undefined ? [] : [plan.passedOverDamage])) {
     lines.push(`  WARNING:          passed over damage before the chain restored from (base ${plan.base.id}): ${describeDamage(damage)}; older points in time need it mended`);
   }
-  for (const f of plan.filesRestored) {
-    if (f.skipped !== undefined) lines.push(`  files NOT restored: ${f.name} (left as it is at ${f.path}): ${f.skipped}`);
-    else lines.push(`  files restored:   ${f.name} to ${f.path} as of ${new Date(f.pointMs).toISOString()} (${f.files} files, ${f.dirs} dirs, ${f.links} links, ${f.bytes} bytes)`);
-    if (f.lostAfter !== undefined) lines.push(`  WARNING:          files of ${f.name} restored only as of ${new Date(f.pointMs).toISOString()}: ${f.lostAfter}`);
-  }
+  lines.push(...restoredFileLines(plan.filesRestored));
   for (const h of plan.hooks) lines.push(`  hook:             ${h.source}: ${h.run} -> ${h.exitCode === 0 ? 'ok' : h.timedOut ? 'TIMED OUT' : `FAILED (exit ${h.exitCode ?? h.signal})`}`);
   lines.push('  steps:');
   for (const step of plan.steps) lines.push(`    ${step.run ? '[x]' : '[ ]'} ${step.name}: ${step.detail}`);
