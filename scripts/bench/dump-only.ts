@@ -4,7 +4,7 @@ import { BinlogStreamFramer } from '../../src/core/binlog-stream-framer.js';
 import { compareBinlogPositions } from '../../src/core/binlog-position.js';
 import { DEFAULT_DUMP_IDLE_TIMEOUT_MS, DEFAULT_HEARTBEAT_PERIOD_MS, DEFAULT_NET_WRITE_TIMEOUT_S } from '../../src/config/defaults.js';
 import { silentLogger } from '../../src/platform/logger.js';
-import { binlogSource } from '../../src/primary/binlog-source.js';
+import { binlogSource, type RawPacket } from '../../src/primary/binlog-source.js';
 
 /**
  * The read side alone, as its own process (the bench's ceilings for the binlog suites):
@@ -35,13 +35,6 @@ function done(): void {
 }
 
 if (mode === 'library') {
-  interface RawPacket {
-    buffer: Buffer;
-    start: number;
-    end: number;
-    isEOF(): boolean;
-    isError(): boolean;
-  }
   const zongji = new ZongJi(connection) as unknown as {
     BinlogClass: { prototype: { binlogData: (packet: RawPacket, connection: unknown) => unknown } };
     on(event: string, listener: (arg?: unknown) => void): void;

@@ -31,7 +31,8 @@ interface DumpConnection {
   stream?: { setTimeout(ms: number): void; on(event: 'timeout', listener: () => void): void; destroy(err?: Error): void };
 }
 
-interface RawPacket {
+/** A packet of the dump as mysql2 parsed it: the event's bytes lie at [start + 5, end) of buffer. */
+export interface RawPacket {
   buffer: Buffer;
   start: number;
   end: number;
