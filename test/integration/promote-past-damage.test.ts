@@ -25,6 +25,23 @@ import { promoteInto } from '../support/promote-into.js';
  * archived file of the first base, real promotion into a standby, CHECKSUM TABLE compared.
  */
 /** Flips a byte in the middle of one of a base's data files (its sha256 then fails). */
+/** Flips a bit of the byte at `offset` of an archived binlog file (flipped again, it is mended). */
+function flipByte(archive: string, file: string, offset: number): void {
+  const fd = openSync(join(archive, 'binlog', file), 'r+');
+  const byte = Buffer.alloc(1);
+  readSync(fd, byte, 0, 1, offset);
+  byte[0] = (byte[0] ?? 0) ^ 0x10;
+  writeSync(fd, byte, 0, 1, offset);
+  closeSync(fd);
+}
+
+/** The promotion's refusal (undefined when it went through). */
+const refusal = (promotion: Promise<unknown>): Promise<{ code: string; message: string; hint: string } | undefined> =>
+  promotion.then(
+    () => undefined,
+    (err: unknown) => err as { code: string; message: string; hint: string },
+  );
+
 function damageBase(archive: string, base: BaseBackupMetadata): void {
   const baseDir = join(archive, 'base', base.id);
   const data = readdirSync(baseDir).find((f) => f.startsWith('data-')) ?? 'schema.sql.gz';
@@ -97,13 +114,16 @@ describe('promotion past damage that a newer base passes over', () => {
     expect(compareBinlogPositions({ file: first.binlog.file, position: Number.MAX_SAFE_INTEGER }, second.binlog)).toBeLessThan(0);
     // A bit flipped in an event after the first base, in the first base's file.
     damaged = { file: first.binlog.file, offset: first.binlog.position + 200 };
-    const fd = openSync(join(archive, 'binlog', damaged.file), 'r+');
-    const byte = Buffer.alloc(1);
-    readSync(fd, byte, 0, 1, damaged.offset);
-    byte[0] = (byte[0] ?? 0) ^ 0x10;
-    writeSync(fd, byte, 0, 1, damaged.offset);
-    closeSync(fd);
+    flipByte(archive, damaged.file, damaged.offset);
   }, 300_000);
+
+  /** D2: a flipped byte halfway between the second base and the end of its file. */
+  const damageAfterSecondBase = (copy: string): { file: string; offset: number } => {
+    const size = statSync(join(copy, 'binlog', second.binlog.file)).size;
+    const d2 = { file: second.binlog.file, offset: second.binlog.position + Math.floor((size - second.binlog.position) / 2) };
+    flipByte(copy, d2.file, d2.offset);
+    return d2;
+  };
 
   afterAll(async () => {
     await conn?.end();
@@ -157,10 +177,7 @@ describe('promotion past damage that a newer base passes over', () => {
     for (const base of [second, third]) damageBase(copy, base);
     const before = await tableChecksums(standbyConn);
     // Not BASE_DAMAGED with a hint to take a new base (the primary is gone in a failover).
-    const refused = await promoteInto(standby, copy, { kind: 'end' }).then(
-      () => undefined,
-      (err: unknown) => err as { code: string; hint: string },
-    );
+    const refused = await refusal(promoteInto(standby, copy, { kind: 'end' }));
     expect(refused?.code).toBe('ARCHIVE_DAMAGED');
     expect(refused?.hint).toMatch(/--until-position \S+:\d+/);
     expect(await tableChecksums(standbyConn)).toEqual(before);
@@ -174,20 +191,12 @@ describe('promotion past damage that a newer base passes over', () => {
   it('damage earlier in the very file a base starts in: the chain restarts at the base\'s position, and the end is reached', async () => {
     const copy = join(dir, 'archive-same-file');
     cpSync(archive, copy, { recursive: true });
-    const flip = (file: string, offset: number): void => {
-      const fd = openSync(join(copy, 'binlog', file), 'r+');
-      const byte = Buffer.alloc(1);
-      readSync(fd, byte, 0, 1, offset);
-      byte[0] = (byte[0] ?? 0) ^ 0x10;
-      writeSync(fd, byte, 0, 1, offset);
-      closeSync(fd);
-    };
     // The first damage mended (flipped back), and a new one in the second base's file, before its position.
-    flip(damaged.file, damaged.offset);
+    flipByte(copy, damaged.file, damaged.offset);
     // Thirty steps of writes lie before the base in its file.
     expect(second.binlog.position).toBeGreaterThan(100_000);
     const inFile = { file: second.binlog.file, offset: Math.floor(second.binlog.position / 2) };
-    flip(inFile.file, inFile.offset);
+    flipByte(copy, inFile.file, inFile.offset);
     const report = await inspectArchive(copy, { checksums: true });
     expect(report.firstBad?.file).toBe(inFile.file);
     expect(report.binlog.first).toEqual(second.binlog);
@@ -204,19 +213,9 @@ describe('promotion past damage that a newer base passes over', () => {
     const copy = join(dir, 'archive-two-damages');
     cpSync(archive, copy, { recursive: true });
     // D2: after the second base, in its own file (D1 stays in the first base's file).
-    const size = statSync(join(copy, 'binlog', second.binlog.file)).size;
-    const d2 = { file: second.binlog.file, offset: second.binlog.position + Math.floor((size - second.binlog.position) / 2) };
-    const fd = openSync(join(copy, 'binlog', d2.file), 'r+');
-    const byte = Buffer.alloc(1);
-    readSync(fd, byte, 0, 1, d2.offset);
-    byte[0] = (byte[0] ?? 0) ^ 0x10;
-    writeSync(fd, byte, 0, 1, d2.offset);
-    closeSync(fd);
+    const d2 = damageAfterSecondBase(copy);
     damageBase(copy, third);
-    const refused = await promoteInto(standby, copy, { kind: 'end' }).then(
-      () => undefined,
-      (err: unknown) => err as { code: string; message: string; hint: string },
-    );
+    const refused = await refusal(promoteInto(standby, copy, { kind: 'end' }));
     expect(refused?.code).toBe('ARCHIVE_DAMAGED');
     expect(refused?.message).toContain(`damaged at ${d2.file}:`);
     expect(refused?.message).toContain(third.id);
@@ -235,20 +234,10 @@ describe('promotion past damage that a newer base passes over', () => {
   it('two damages and every base after the first damaged: the point offered is one an intact base reaches, before the first damage', async () => {
     const copy = join(dir, 'archive-all-later-damaged');
     cpSync(archive, copy, { recursive: true });
-    const size = statSync(join(copy, 'binlog', second.binlog.file)).size;
-    const d2 = { file: second.binlog.file, offset: second.binlog.position + Math.floor((size - second.binlog.position) / 2) };
-    const fd = openSync(join(copy, 'binlog', d2.file), 'r+');
-    const byte = Buffer.alloc(1);
-    readSync(fd, byte, 0, 1, d2.offset);
-    byte[0] = (byte[0] ?? 0) ^ 0x10;
-    writeSync(fd, byte, 0, 1, d2.offset);
-    closeSync(fd);
+    damageAfterSecondBase(copy);
     damageBase(copy, second);
     damageBase(copy, third);
-    const refused = await promoteInto(standby, copy, { kind: 'end' }).then(
-      () => undefined,
-      (err: unknown) => err as { code: string; message: string; hint: string },
-    );
+    const refused = await refusal(promoteInto(standby, copy, { kind: 'end' }));
     expect(refused?.code).toBe('ARCHIVE_DAMAGED');
     // Not the point before D2, which only the damaged second base reaches.
     expect(refused?.message).toContain(`damaged at ${damaged.file}:`);
