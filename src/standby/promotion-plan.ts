@@ -166,29 +166,24 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
   if (bases.length === 0) {
     throw new HotspareError('NO_BASE', `the archive ${archiveRoot} holds no base backup`, { hint: 'run `hotspare base` on the primary (the agent takes one by itself when an archive has none)' });
   }
+  /** Each base's problems as a check found them, asked at most once per base and check; the first finding of damage is logged. */
   const problemsOf = new Map<string, string[]>();
   const problemsNowOf = new Map<string, string[]>();
-  const problemsNow = async (base: BaseBackupMetadata): Promise<string[]> => {
-    if (input.checkBaseNow === undefined) return problems(base);
-    let found = problemsNowOf.get(base.id);
-    if (found === undefined) {
-      found = await input.checkBaseNow(base);
-      problemsNowOf.set(base.id, found);
-      if (found.length > 0 && problemsOf.get(base.id) === undefined) input.logger.warn({ code: 'BASE_DAMAGED', base: base.id, problems: found }, `base backup ${base.id} is damaged`);
-    }
-    return found;
-  };
+  const askOnce =
+    (check: (base: BaseBackupMetadata) => Promise<string[]>, found: Map<string, string[]>, other: Map<string, string[]>, consequence: string) =>
+    async (base: BaseBackupMetadata): Promise<string[]> => {
+      let problems = found.get(base.id);
+      if (problems === undefined) {
+        problems = await check(base);
+        found.set(base.id, problems);
+        if (problems.length > 0 && (other.get(base.id)?.length ?? 0) === 0) input.logger.warn({ code: 'BASE_DAMAGED', base: base.id, problems }, `base backup ${base.id} is damaged${consequence}`);
+      }
+      return problems;
+    };
+  const problems = askOnce(input.checkBase, problemsOf, problemsNowOf, '; trying an older one');
+  const problemsNow = input.checkBaseNow === undefined ? problems : askOnce(input.checkBaseNow, problemsNowOf, problemsOf, '');
   /** The excluded bases that are damaged (a chain's restart base may be excluded for lying past a damage it could not restart at). */
   const damagedExcluded = (): string[] => [...excluded].filter((id) => (problemsNowOf.get(id)?.length ?? 0) > 0 || (problemsOf.get(id)?.length ?? 0) > 0);
-  const problems = async (base: BaseBackupMetadata): Promise<string[]> => {
-    let found = problemsOf.get(base.id);
-    if (found === undefined) {
-      found = await input.checkBase(base);
-      problemsOf.set(base.id, found);
-      if (found.length > 0) input.logger.warn({ code: 'BASE_DAMAGED', base: base.id, problems: found }, `base backup ${base.id} is damaged; trying an older one`);
-    }
-    return found;
-  };
   /** Bases found damaged: no restart after damage is taken at them. */
   const excluded = new Set<string>();
   const heard = await readLastHeard(archiveRoot);
