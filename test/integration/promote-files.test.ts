@@ -15,6 +15,7 @@ import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
+import { divergeStandby } from '../support/promote-into.js';
 import { packPath, type SourceMeta } from '../../src/spool/spool-format.js';
 import { listSpoolSources, restoreSpool, spoolTreeAt } from '../../src/standby/spool-restore.js';
 import { primaryHead } from '../support/primary-head.js';
@@ -305,6 +306,7 @@ describe('promote restores the database and the spool files at the same point', 
     // A second before the agent last heard the primary: that second had ended by then.
     const atMs = (heard?.atMs ?? 0) - 1000;
     const root = join(work, 'idle-tail');
+    await divergeStandby(standbyConn, final.sums);
     const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--replace', '--until', new Date(atMs).toISOString(), '--files-root', root, '--json']);
     const report = JSON.parse(stdout) as Report;
     // The primary was idle after its last commit, and the archive knew it: the whole archive.
@@ -322,6 +324,7 @@ describe('promote restores the database and the spool files at the same point', 
   });
 
   it('a failing hook: the server is promoted, and promote exits 1 with HOOK_FAILED', async () => {
+    await divergeStandby(standbyConn, final.sums);
     writeFileSync(join(work, 'fail-hook'), '');
     const result = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--replace', '--files-root', join(work, 'failing')]).then(
       () => ({ code: 0, stderr: '', stdout: '' }),

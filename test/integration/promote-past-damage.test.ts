@@ -12,7 +12,7 @@ import { WorkloadRunner, createWorkloadSchema, workloadStep } from '../../src/sa
 import { inspectArchive } from '../../src/standby/verify-archive.js';
 import { HotspareProcess, runHotspare, waitFor, writeAgentConfig } from '../support/agent-process.js';
 import { primaryHead } from '../support/primary-head.js';
-import { promoteInto } from '../support/promote-into.js';
+import { divergeStandby, promoteInto } from '../support/promote-into.js';
 
 /**
  * Goal: a flipped byte in binlog kept only for older points in time (before a newer base
@@ -203,6 +203,7 @@ describe('promotion past damage that a newer base passes over', () => {
     expect(report.latestRestorable).toMatchObject({ file: restorable?.file, position: restorable?.position });
     // A position inside the damaged stretch, before the base, is refused; the end is reached from the base.
     await expect(promoteInto(standby, copy, { kind: 'position', at: { file: inFile.file, position: inFile.offset + 10 } })).rejects.toMatchObject({ code: 'POINT_UNREACHABLE' });
+    await divergeStandby(standbyConn, expected);
     const plan = await promoteInto(standby, copy, { kind: 'end' });
     expect(plan.base.id).toBe(third.id);
     expect(plan.passedOverDamage?.file).toBe(inFile.file);

@@ -177,19 +177,26 @@ describe('BinlogArchiveWriter tail recovery', () => {
       for (const { type: _type, ...record } of records.slice(0, 2)) writer.append(record);
       // The second write fails while the first batch's fsync waits; then that fsync completes.
       await waitFor('the failed write', () => appends >= 2, 5_000, 1);
-      setTimeout(releaseSync, 50);
+      // The failed write's rejection is handled in microtasks, before the next turn.
+      await new Promise((resolve) => setImmediate(resolve));
+      // Not reported yet: the fsync round under way ends first (it reports what it made durable).
+      expect(failure).toBeUndefined();
+      releaseSync();
       await waitFor('the failure reported', () => failure !== undefined, 5_000, 1);
       await writer.close().catch(() => undefined);
     } finally {
       proto.append = append;
       proto.datasync = datasync;
     }
-    // Whatever was reported durable, the checkpoint included, is in the file.
-    const size = statSync(path).size;
-    for (const p of points) expect(p).toBeLessThanOrEqual(size);
-    expect(writer.durablePoint?.position ?? 1258).toBeLessThanOrEqual(size);
+    // The first batch's fsync completed: its end is reported durable, once, before the failure;
+    // the file is cut back to exactly that (the failed write's bytes, if any landed, are gone).
+    expect(failure).toMatchObject({ code: 'ARCHIVE_IO' });
+    expect(points).toEqual([1300]);
+    expect(writer.durablePoint?.position).toBe(1300);
+    expect(statSync(path).size).toBe(1300);
+    // A checkpoint, if one was written, lies within the file too.
     const checkpoint = join(root, 'state', 'binlog-checkpoint.json');
-    if (existsSync(checkpoint)) expect(Number((JSON.parse(readFileSync(checkpoint, 'utf8')) as { position?: number; boundaryPosition?: number }).boundaryPosition ?? 0)).toBeLessThanOrEqual(size);
+    if (existsSync(checkpoint)) expect(Number((JSON.parse(readFileSync(checkpoint, 'utf8')) as { boundaryPosition?: number }).boundaryPosition)).toBeLessThanOrEqual(1300);
   });
 
   it('refuses an event that leaves a hole, and a file that skips one', async () => {
