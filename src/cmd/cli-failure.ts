@@ -19,10 +19,22 @@ export function reportFailure(err: unknown, stderr: NodeJS.WritableStream = proc
     return 2;
   }
   if (err instanceof HotspareError) {
-    stderr.write(`error ${err.code}: ${err.message}\nhint: ${err.hint}\n`);
+    stderr.write(`error ${err.code}: ${oneLine(err.message)}\nhint: ${oneLine(err.hint)}\n`);
     return 1;
   }
   const message = err instanceof Error ? err.message : String(err);
-  stderr.write(`error INTERNAL: ${message}\nhint: this is a bug in hotspare; please report it with the log\n`);
+  stderr.write(`error INTERNAL: ${oneLine(message)}\nhint: this is a bug in hotspare; please report it with the log\n`);
   return 1;
+}
+
+/**
+ * A message on one line: some carry a tool's own stderr (mariadb-binlog, the mariadb client),
+ * whose lines would otherwise pass for the `hint:` line a wrapper script reads second.
+ */
+export function oneLine(text: string): string {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' | ');
 }
