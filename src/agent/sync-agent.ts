@@ -110,13 +110,22 @@ export class SyncAgent {
    * Checks the primary (and, with base.method physical, what mariabackup needs) and returns its
    * identity; throws a HotspareError naming the fix.
    */
-  static async preflight(config: AgentConfig): Promise<PrimaryIdentity> {
+  static async preflight(config: AgentConfig, logger?: Logger): Promise<PrimaryIdentity> {
     const probe = await MysqlProbe.connect(config.primary);
     let identity: PrimaryIdentity;
+    const ids = config.replicas.map((_, i) => replicaServerId(config, i));
     try {
-      identity = await probe.preflight(config.replicas.map((_, i) => replicaServerId(config, i)));
+      identity = await probe.preflight(ids);
     } finally {
       await probe.close();
+    }
+    if (probe.serverIdsUnchecked) {
+      // Each replica dumps with its own id (primary.serverId + its index, unless it sets one): a
+      // real replica with one of them would be pushed off the primary, and nothing here can see it.
+      logger?.warn(
+        { code: 'SERVER_IDS_UNCHECKED', serverIds: ids, hint: 'GRANT REPLICATION MASTER ADMIN ON *.* TO the hotspare user so the agent can check, or make sure no server in the topology uses these ids' },
+        `cannot read SHOW SLAVE HOSTS to check that no replica of the primary uses the server ids the agent dumps with (${ids.join(', ')})`,
+      );
     }
     if (config.base.method === 'physical') await checkPhysicalBasePrerequisites(config.primary);
     return identity;

@@ -19,7 +19,7 @@ export async function agentCommand(argv: string[], logger: Logger): Promise<numb
   const config = loadAgentConfig(values.config);
   const log = logger.child({ component: 'agent' });
   const stop = listenForStop(log);
-  const identity = await startupStep(stop, SyncAgent.preflight(config));
+  const identity = await startupStep(stop, SyncAgent.preflight(config, log));
   if (identity === undefined) return 0;
   log.info({ version: hotspareVersion(), primary: identity, replicas: config.replicas.map((r) => r.name) }, 'primary checked; starting');
   const agentId = await loadAgentId(config.stateDir);

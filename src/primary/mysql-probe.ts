@@ -100,6 +100,9 @@ export class MysqlProbe {
     }
   }
 
+  /** The last preflight could not read SHOW SLAVE HOSTS: the agent's dump ids are not known to be free. */
+  serverIdsUnchecked = false;
+
   async preflight(agentServerIds: readonly number[]): Promise<PrimaryIdentity> {
     const [vars] = await this.#query<RowDataPacket>(
       'SELECT @@log_bin AS logBin, @@binlog_format AS format, @@binlog_checksum AS checksum, @@server_id AS serverId, ' +
@@ -169,14 +172,18 @@ export class MysqlProbe {
    * replica (the primary keeps one dump per server_id), and the two would push each other off
    * for as long as both run. Real replicas register (SHOW SLAVE HOSTS lists them; the agent's
    * own dumps do not register, so a restarted agent does not see itself). Reading the list
-   * needs REPLICATION MASTER ADMIN on MariaDB 10.5+; without it the check is skipped.
+   * needs REPLICATION MASTER ADMIN on MariaDB 10.5+; without it the check is skipped, and
+   * `serverIdsUnchecked` says so (the agent warns with the ids it dumps with).
    */
   async #checkServerIdsFree(agentServerIds: readonly number[]): Promise<void> {
     let replicas: RowDataPacket[];
     try {
       replicas = await this.#query<RowDataPacket>('SHOW SLAVE HOSTS', 'preflight');
     } catch (err) {
-      if (err instanceof HotspareError && err.code === 'PRIVILEGES') return;
+      if (err instanceof HotspareError && err.code === 'PRIVILEGES') {
+        this.serverIdsUnchecked = agentServerIds.length > 0;
+        return;
+      }
       throw err;
     }
     for (const replica of replicas) {

@@ -141,6 +141,40 @@ describe('agent refusals', () => {
     expect(snapshot(archive)).toEqual(before);
   });
 
+  it("a user who may not read SHOW SLAVE HOSTS: the agent streams, and warns with the server ids it could not check", async () => {
+    const conn = await primary.connect();
+    // README's GRANT, without REPLICATION MASTER ADMIN.
+    await conn.query("CREATE USER 'plain'@'127.0.0.1' IDENTIFIED BY 'pw2'");
+    await conn.query("GRANT REPLICATION SLAVE, BINLOG MONITOR, RELOAD, SELECT, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER ON *.* TO 'plain'@'127.0.0.1'");
+    const plainArchive = join(dir, 'archive-plain');
+    const plainConfig = join(dir, 'plain.json');
+    const write = (user: string, password: string): void =>
+      writeFileSync(plainConfig, JSON.stringify({ primary: { host: '127.0.0.1', port: primary.port, user, password, serverId: 4242 }, stateDir: join(dir, 'plain-state'), replicas: [{ name: 'a', type: 'file', path: plainArchive }, { name: 'b', type: 'file', path: `${plainArchive}-b` }] }));
+    const streamed = async (): Promise<string> => {
+      const agent = new HotspareProcess(['agent', '--config', plainConfig]);
+      try {
+        await waitFor('the agent to stream', () => agent.stderr.includes('streaming binlog to replica') || agent.stderr.includes('"level":50'), 120_000);
+        expect(agent.stderr).not.toContain('"level":50');
+      } finally {
+        expect(await agent.kill('SIGTERM')).toBe(0);
+      }
+      return agent.stderr;
+    };
+    try {
+      write('plain', 'pw2');
+      const without = (await streamed()).split('\n').filter((l) => l.includes('SERVER_IDS_UNCHECKED')).map((l) => JSON.parse(l) as { level: number; serverIds: number[]; msg: string; hint: string });
+      expect(without).toHaveLength(1);
+      expect(without[0]).toMatchObject({ level: 40, serverIds: [4242, 4243], hint: expect.stringContaining('GRANT REPLICATION MASTER ADMIN') });
+      expect(without[0]?.msg).toContain('(4242, 4243)');
+      // With the privilege the list is read and nothing is said.
+      await conn.query("GRANT REPLICATION MASTER ADMIN ON *.* TO 'plain'@'127.0.0.1'");
+      expect(await streamed()).not.toContain('SERVER_IDS_UNCHECKED');
+    } finally {
+      await conn.query("DROP USER 'plain'@'127.0.0.1'");
+      await conn.end();
+    }
+  });
+
   it('refuses a serverId a connected replica uses, which the dump would push off the primary', async () => {
     // A real replica of the primary with the agent's serverId (writeAgentConfig: 4242).
     const replica = await MariadbServer.start({ serverId: 4242, binlog: false, baseDir: join(dir, 'replica'), extraArgs: ['--report-host=127.0.0.1'] });
