@@ -97,6 +97,11 @@ export class WireSocket {
     });
   }
 
+  /** Reading is paused (receiver backpressure). */
+  get readingPaused(): boolean {
+    return this.#paused;
+  }
+
   /** Stops reading (receiver backpressure); the idle clock stops too. */
   pauseReading(): void {
     if (this.#paused) return;

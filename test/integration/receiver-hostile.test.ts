@@ -14,7 +14,7 @@ import { freePort } from '../../src/sandbox/free-port.js';
 import { startReceiver, type Receiver } from '../../src/standby/receiver/receiver.js';
 import { encodeFrame, FrameType } from '../../src/wire/wire-frame.js';
 import { encodeFileRequest, encodeJson, FileOp } from '../../src/wire/wire-messages.js';
-import { WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
+import { DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX, WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
 import { tempDir } from '../support/agent-harness.js';
 import { rawWirePeer } from '../support/raw-wire-peer.js';
 import { waitFor } from '../support/wait.js';
@@ -226,10 +226,18 @@ describe('receiver against hostile and mistaken peers', () => {
       // reading pauses and resumes, and every write lands in order.
       const flood = randomBytes(24 * 1024 * 1024);
       const piece = 1024 * 1024;
+      const logsBefore = logs.lines().length;
       for (let at = 0, id = 10; at < flood.length; at += piece, id++) request(id, FileOp.WRITE, { path: 'files/flood', offset: at }, flood.subarray(at, at + piece));
       request(99, FileOp.SYNC, { path: 'files/flood' });
       for (let i = 0; i < 25; i++) expect((await answer()).result.error).toBeUndefined();
       expect(readFileSync(join(rawArchive, 'files', 'flood')).equals(flood)).toBe(true);
+      // Held back: reading paused and resumed, and the queue never held more than its limit and
+      // the frame that crossed it (not the 24 MiB sent).
+      const lines = logs.lines().slice(logsBefore);
+      expect(lines.filter((l) => l.msg.includes('reading paused')).length).toBeGreaterThan(0);
+      const resumed = lines.filter((l) => l.msg === 'reading resumed');
+      expect(resumed.length).toBeGreaterThan(0);
+      for (const l of resumed) expect(l['fileQueuePeakBytes']).toBeLessThanOrEqual(2 * 1024 * 1024 + piece + 64 * 1024);
     } finally {
       socket.destroy();
       await raw.close();
@@ -292,7 +300,8 @@ describe('receiver against hostile and mistaken peers', () => {
     for (const s of strays) s.on('error', () => undefined);
     try {
       await Promise.all(strays.map((s) => new Promise<void>((resolve) => s.once('connect', () => resolve()))));
-      await waitFor('three connections open', () => slots.status().then(() => true));
+      await waitFor('three connections open', async () => (await slots.status()).connections.open === 3);
+      expect((await slots.status()).connections).toEqual({ open: 3, withoutHandshake: 3 });
       const agent = new RemoteTarget({ name: 'agent', address: `127.0.0.1:${slots.address.port}`, tokenFile: join(dir, 'token'), logger: logs.logger, limits: { handshakeTimeoutMs: 3_000 } });
       const session = await agent.open(primaryA);
       await session.files.putFile('files/in.txt', Buffer.from('in'));
@@ -304,11 +313,19 @@ describe('receiver against hostile and mistaken peers', () => {
       expect(logs.lines().some((l) => String(l.msg).includes('dropped the oldest one still without a handshake'))).toBe(true);
       // An agent connected before the strays is never the one that gives way.
       const first = await agent.open(primaryA);
+      const dropsBefore = logs.lines().filter((l) => String(l.msg).includes('dropped the oldest one still without a handshake')).length;
       const late = [0, 1, 2].map(() => connect(slots.address.port, '127.0.0.1'));
+      const lateClosed = late.map((s) => new Promise<void>((resolve) => s.once('close', () => resolve())));
       for (const s of late) s.on('error', () => undefined);
       try {
         await Promise.all(late.map((s) => new Promise<void>((resolve) => s.once('connect', () => resolve()))));
-        await new Promise((r) => setTimeout(r, 200));
+        // Every slot was taken (the agent's and the two first strays'): each late stray made the
+        // oldest stray give way, the first strays, then the first late one; never the agent.
+        await Promise.all([strayClosed[1], strayClosed[2], lateClosed[0]]);
+        expect(logs.lines().filter((l) => String(l.msg).includes('dropped the oldest one still without a handshake')).length).toBe(dropsBefore + 3);
+        await waitFor('the receiver to count the connections', async () => (await slots.status()).connections.open === 3);
+        expect((await slots.status()).connections).toEqual({ open: 3, withoutHandshake: 2 });
+        expect(late.map((s) => s.destroyed)).toEqual([true, false, false]);
         await first.files.putFile('files/still-in.txt', Buffer.from('yes'));
         expect(readFileSync(join(slotsArchive, 'files', 'still-in.txt'), 'utf8')).toBe('yes');
       } finally {
@@ -400,6 +417,7 @@ describe('receiver against hostile and mistaken peers', () => {
     const bin1 = join(pieceArchive, 'binlog', 'mysql-bin.000001');
     const binlogTree = (): Record<string, string> => Object.fromEntries(Object.entries(tree(pieceArchive)).filter(([path]) => path !== 'state/binlog-checkpoint.json'));
     try {
+      const logsBefore = logs.lines().length;
       const session = await agent.open(primaryA);
       const small = event(100, 4);
       const large = event(9 * 1024 * 1024 + 77, 4 + small.length);
@@ -409,6 +427,11 @@ describe('receiver against hostile and mistaken peers', () => {
       session.append({ file: 'mysql-bin.000001', offset: 4 + small.length, bytes: large, timestampS: 2, boundary: true });
       expect(await acked).toMatchObject({ file: 'mysql-bin.000001', position: end, boundaryPosition: end });
       expect(readFileSync(bin1).equals(Buffer.concat([Buffer.from([0xfe, 0x62, 0x69, 0x6e]), small, large]))).toBe(true);
+      // Bounded: reading paused in the middle of the 9 MiB event, and what waited for fsync never
+      // exceeded the limit by more than the piece that crossed it.
+      const resumed = logs.lines().slice(logsBefore).filter((l) => l.msg === 'reading resumed');
+      expect(resumed.length).toBeGreaterThan(0);
+      for (const l of resumed) expect(l['pendingPeakBytes']).toBeLessThanOrEqual(2 * 1024 * 1024 + DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX);
       const before = binlogTree();
 
       // A corrupt byte in the middle of the next large event, and then one that would start the next file.

@@ -75,6 +75,9 @@ export class ReceiverSession {
   #fileQueue: Promise<void> = Promise.resolve();
   /** Payload bytes of the file requests in #fileQueue. */
   #fileQueueBytes = 0;
+  /** The most #fileQueueBytes and the writer's pending bytes reached since reading last paused (for its log line). */
+  #fileQueuePeakBytes = 0;
+  #pendingPeakBytes = 0;
   #ending = false;
   #openEvent: OpenEvent | undefined;
   #resumeScheduled = false;
@@ -112,6 +115,7 @@ export class ReceiverSession {
         const request = decodeFileRequest(frame.payload);
         const bytes = Math.max(frame.payload.length, DEFAULT_RECEIVER_FILE_REQUEST_COST_BYTES);
         this.#fileQueueBytes += bytes;
+        this.#fileQueuePeakBytes = Math.max(this.#fileQueuePeakBytes, this.#fileQueueBytes);
         // One queue, in order; an unexpected failure ends the connection rather than leaving
         // every later request of the session unanswered.
         this.#fileQueue = this.#fileQueue
@@ -237,8 +241,14 @@ export class ReceiverSession {
    */
   #throttle(): void {
     const writer = this.options.writer;
+    this.#pendingPeakBytes = Math.max(this.#pendingPeakBytes, writer.pendingBytes);
     const eventsOver = writer.pendingBytes > this.options.pendingBytesMax;
     if (!eventsOver && this.#fileQueueBytes <= this.options.fileQueueBytesMax) return;
+    if (!this.options.wire.readingPaused) {
+      this.options.logger.debug({ fileQueueBytes: this.#fileQueueBytes, pendingBytes: writer.pendingBytes }, 'agent sends faster than the archive takes it: reading paused');
+      this.#fileQueuePeakBytes = this.#fileQueueBytes;
+      this.#pendingPeakBytes = writer.pendingBytes;
+    }
     this.options.wire.pauseReading();
     if (!eventsOver || this.#resumeScheduled) return;
     this.#resumeScheduled = true;
@@ -252,7 +262,13 @@ export class ReceiverSession {
   }
 
   #resumeIfRoom(): void {
-    if (this.options.writer.pendingBytes <= this.options.pendingBytesMax / 2 && this.#fileQueueBytes <= this.options.fileQueueBytesMax / 2) this.options.wire.resumeReading();
+    const wire = this.options.wire;
+    if (this.options.writer.pendingBytes > this.options.pendingBytesMax / 2 || this.#fileQueueBytes > this.options.fileQueueBytesMax / 2) return;
+    if (wire.readingPaused && !wire.closed) {
+      // The peaks show what pausing held memory to (at most one frame past the limit).
+      this.options.logger.debug({ fileQueuePeakBytes: this.#fileQueuePeakBytes, pendingPeakBytes: this.#pendingPeakBytes }, 'reading resumed');
+    }
+    wire.resumeReading();
   }
 
   #onDurable(point: DurablePoint): void {

@@ -28,6 +28,8 @@ export interface ReceiverStatus {
   volume: VolumeSpace | null;
   /** The last failure a session reported to its agent (DISK_FULL, a refused event, ...), while this process runs. */
   lastError: { code: string; message: string; hint: string; at: string } | null;
+  /** Connections open now, and how many of them have not finished a handshake (strays, scanners, a slow TLS peer). */
+  connections: { open: number; withoutHandshake: number };
 }
 
 export async function receiverStatus(input: {
@@ -37,6 +39,7 @@ export async function receiverStatus(input: {
   agent: { id: string; remote: string; connectedAtMs: number } | undefined;
   lastHeardAtMs: number | undefined;
   lastProblem?: { code: string; message: string; hint: string; atMs: number } | undefined;
+  connections: ReceiverStatus['connections'];
 }): Promise<ReceiverStatus> {
   const layout = new ArchiveLayout(input.archive);
   const files = await listArchivedBinlogs(layout);
@@ -64,6 +67,7 @@ export async function receiverStatus(input: {
       input.lastProblem === undefined
         ? null
         : { code: input.lastProblem.code, message: input.lastProblem.message, hint: input.lastProblem.hint, at: new Date(input.lastProblem.atMs).toISOString() },
+    connections: input.connections,
   };
 }
 

@@ -461,6 +461,7 @@ class ReceiverState {
       agent: session === undefined || this.#agent === undefined ? undefined : { ...this.#agent, connectedAtMs: session.connectedAtMs },
       lastHeardAtMs: this.#lastHeardAtMs,
       lastProblem: this.#lastProblem,
+      connections: { open: this.#connections.size, withoutHandshake: [...this.#connections.values()].filter((c) => c.unproven()).length },
     });
   }
 
