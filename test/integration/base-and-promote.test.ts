@@ -20,6 +20,7 @@ import { WorkloadRunner, createWorkloadSchema, workloadStep } from '../../src/sa
 import { promote, type PromoteOptions } from '../../src/standby/promote.js';
 import type { TargetSpec } from '../../src/standby/stop-point.js';
 import { captureLogger } from '../support/capture-logger.js';
+import { trackChild } from '../support/live-children.js';
 import { takeBaseBackup } from '../../src/primary/base/take-base-backup.js';
 import { inspectArchive } from '../../src/standby/verify-archive.js';
 import { replayBinlog } from '../../src/standby/binlog-replay.js';
@@ -423,6 +424,7 @@ describe('base backup and promotion to any point', () => {
     await standbyConn.query('SET GLOBAL event_scheduler = ON');
     const [[before]] = (await standbyConn.query('SELECT @@global.max_allowed_packet AS p')) as [RowDataPacket[], unknown];
     const child = spawn('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    trackChild(child);
     let stderr = '';
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     // The first change is made (and logged) while the restore has not begun: the signal lands

@@ -22,6 +22,7 @@ import { runPromotionHooks } from '../../src/standby/promotion-hooks.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
 import { captureLogger } from '../support/capture-logger.js';
+import { trackChild } from '../support/live-children.js';
 import { Churn, prng } from '../support/spool-churn.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
 import { waitFor } from '../support/wait.js';
@@ -53,6 +54,7 @@ function syncer(source: unknown, archive: string, tuning: Partial<SpoolTuning> =
 
 function startChild(archive: string, source: object): Promise<ChildProcess> {
   const child = spawn(process.execPath, [RUNNER, archive, JSON.stringify(source)], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
+  trackChild(child);
   return new Promise((resolve, reject) => {
     child.stdout?.on('data', (d: Buffer) => {
       if (d.toString().includes('ready')) resolve(child);

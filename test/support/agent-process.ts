@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { within } from '../../src/platform/within.js';
+import { trackChild } from './live-children.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 /** How long a hotspare command may take to exit after SIGTERM or SIGINT before a test calls it hung. */
@@ -30,6 +31,7 @@ export class HotspareProcess {
       this.stdout += chunk.toString();
     });
     this.exited = exitedWithOutput(this.child);
+    trackChild(this.child);
   }
 
   /** Parsed JSON log lines so far. */

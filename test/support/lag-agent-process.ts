@@ -3,6 +3,7 @@ import { openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentConfigInput } from '../../src/config/schema.js';
 import type { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { trackChild } from './live-children.js';
 
 const REPO_ROOT = new URL('../..', import.meta.url).pathname;
 const BIN = join(REPO_ROOT, 'bin/hotspare.js');
@@ -41,8 +42,7 @@ export class AgentProcess {
     this.#child = child;
     this.logPath = logPath;
     this.#exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    liveAgents.add(child);
-    child.once('exit', () => liveAgents.delete(child));
+    trackChild(child);
   }
 
   static start(configPath: string, logPath: string): AgentProcess {
@@ -73,10 +73,6 @@ export class AgentProcess {
   }
 }
 
-const liveAgents = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of liveAgents) child.kill('SIGKILL');
-});
 
 export { runHotspare } from './agent-process.js';
 export { waitFor } from './wait.js';

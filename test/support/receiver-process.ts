@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { exitedWithOutput } from './agent-process.js';
+import { trackChild } from './live-children.js';
 
 const BIN = fileURLToPath(new URL('../../bin/hotspare.js', import.meta.url));
 const START_TIMEOUT_MS = 20_000;
@@ -18,6 +19,7 @@ export class ReceiverProcess {
   async start(): Promise<void> {
     const child = spawn(process.execPath, [BIN, 'receive', ...this.args], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.#child = child;
+    trackChild(child);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`receiver did not start: ${this.stderr.slice(-2000)}`)), START_TIMEOUT_MS);
       child.stderr?.setEncoding('utf8');
