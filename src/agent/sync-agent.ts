@@ -17,6 +17,7 @@ import { ensureBaseBackup } from '../primary/base/ensure-base-backup.js';
 import { restartChainAfterPurge } from '../primary/base/restart-after-purge.js';
 import { refuseAnotherTimeline, takeBase } from '../primary/base/take-base.js';
 import { checkPhysicalBasePrerequisites } from '../primary/base/take-physical-base-backup.js';
+import { checkLogicalBasePrerequisites } from '../primary/base/take-base-backup.js';
 import { replicaPipeline } from '../pipeline/replica-pipeline.js';
 import { createReplicaTarget } from '../replica/create-replica-target.js';
 import type { ReplicaSession } from '../replica/replica-target.js';
@@ -128,6 +129,7 @@ export class SyncAgent {
       );
     }
     if (config.base.method === 'physical') await checkPhysicalBasePrerequisites(config.primary);
+    else await checkLogicalBasePrerequisites(config.primary);
     return identity;
   }
 

@@ -36,6 +36,8 @@ export const ERROR_CODES: ReadonlySet<string> = new Set([
   'ARCHIVE_IO',
   'RECEIVER_REFUSED',
   'SERVER_ID_IN_USE',
+  // A privilege revoked while the agent runs (the dump's, a base's): nothing heals it but a GRANT.
+  'PRIVILEGES',
   // The primary's setup, found at a dump's start (a primary restarted with another config).
   'BINLOG_ENCRYPTED',
 ]);

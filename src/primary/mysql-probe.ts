@@ -165,6 +165,18 @@ export class MysqlProbe {
         hint: "GRANT REPLICATION SLAVE, BINLOG MONITOR, RELOAD, SELECT, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER ON *.* TO the hotspare user",
       });
     }
+    // The head checks list the primary's binlog files (SHOW BINARY LOGS: BINLOG MONITOR, or
+    // REPLICATION CLIENT before 10.5). Asked, not read from the grants: a role may hold it.
+    // Without it the agent ran on, lag unknown, its primary reported unreachable.
+    try {
+      await this.#query<RowDataPacket>('SHOW BINARY LOGS', 'preflight');
+    } catch (err) {
+      if (!(err instanceof HotspareError && err.code === 'PRIVILEGES')) throw err;
+      throw new HotspareError('PRIVILEGES', 'the hotspare user lacks BINLOG MONITOR, which the head checks need (SHOW BINARY LOGS) to tell how far each standby is behind', {
+        hint: 'GRANT BINLOG MONITOR ON *.* TO the hotspare user',
+        cause: err,
+      });
+    }
   }
 
   /**

@@ -141,6 +141,31 @@ describe('agent refusals', () => {
     expect(snapshot(archive)).toEqual(before);
   });
 
+  it('refuses at start a user without what the head checks or the base backups need, naming the GRANT (it ran on, archiving nothing)', async () => {
+    const conn = await primary.connect();
+    const cases = [
+      { user: 'nomonitor', grant: 'REPLICATION SLAVE', says: 'lacks BINLOG MONITOR, which the head checks need', hint: 'hint: GRANT BINLOG MONITOR ON *.*' },
+      { user: 'nobase', grant: 'REPLICATION SLAVE, BINLOG MONITOR', says: 'lacks RELOAD, SELECT, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER, which a consistent base backup needs', hint: 'hint: GRANT RELOAD, SELECT, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER ON *.*' },
+    ];
+    try {
+      for (const c of cases) {
+        await conn.query(`CREATE USER '${c.user}'@'127.0.0.1' IDENTIFIED BY 'pw3'`);
+        await conn.query(`GRANT ${c.grant} ON *.* TO '${c.user}'@'127.0.0.1'`);
+        const path = join(dir, `${c.user}.json`);
+        writeFileSync(path, JSON.stringify({ primary: { host: '127.0.0.1', port: primary.port, user: c.user, password: 'pw3', serverId: 4242 }, stateDir: join(dir, `${c.user}-state`), replicas: [{ name: 'a', type: 'file', path: archive }] }));
+        const before = snapshot(archive);
+        const result = await runHotspare(['agent', '--config', path]);
+        expect(result.code, result.stderr.slice(-2000)).toBe(1);
+        expect(result.stderr).toContain(`error PRIVILEGES: the hotspare user ${c.says}`);
+        expect(result.stderr).toContain(c.hint);
+        expect(snapshot(archive)).toEqual(before);
+      }
+    } finally {
+      for (const c of cases) await conn.query(`DROP USER IF EXISTS '${c.user}'@'127.0.0.1'`);
+      await conn.end();
+    }
+  });
+
   it("a user who may not read SHOW SLAVE HOSTS: the agent streams, and warns with the server ids it could not check", async () => {
     const conn = await primary.connect();
     // README's GRANT, without REPLICATION MASTER ADMIN.

@@ -288,6 +288,21 @@ export const DATA_FILE_PROLOGUE = [
   '',
 ].join('\n');
 
+/**
+ * What a logical base needs, checked without taking one: the agent runs this at start (it takes
+ * bases by itself, into a new archive or after a purge), so a missing privilege stops it with the
+ * GRANT instead of a replica retrying PRIVILEGES for ever.
+ */
+export async function checkLogicalBasePrerequisites(primary: PrimaryConnection): Promise<void> {
+  const endpoint = describeEndpoint(primary);
+  const conn = await connectForBase(primary, 'base backup check', endpoint);
+  try {
+    await checkBasePrivileges(conn);
+  } finally {
+    await conn.end().catch(() => undefined);
+  }
+}
+
 /** Refuses early, with the exact GRANT, when the user cannot take a consistent backup. */
 async function checkBasePrivileges(conn: Connection): Promise<void> {
   const missing = await missingGlobalPrivileges(conn, BASE_PRIVILEGES);
