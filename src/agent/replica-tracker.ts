@@ -1,4 +1,5 @@
 import type { DurablePoint } from '../core/binlog-record.js';
+import { BINLOG_FIRST_EVENT_POSITION } from '../core/binlog-event.js';
 import { HeadTimeline, compareBinlogFiles, compareBinlogPositions, type BinlogPosition } from '../core/lag.js';
 import type { ReplicaEvent, ReplicaState } from '../pipeline/replica-status.js';
 import type { VolumeReading } from '../platform/volume-poller.js';
@@ -61,6 +62,12 @@ export class ReplicaTracker {
   #caughtUpCandidate: number | undefined;
   /** `snapshot.durable` is the last run's saved point, not yet one of this run's. */
   #seeded = false;
+  /**
+   * Where the last dump started: the first durable point of an archive that had none (a new one)
+   * counts its bytes from there. Counted from nothing, that first batch (a whole catch-up's first
+   * fsync round) was missing from the shipped total.
+   */
+  #streamStart: BinlogPosition | undefined;
   /** The stream has just (re)connected: its first report starts the backlog the agent missed. */
   #backlogStart = false;
   /**
@@ -146,9 +153,10 @@ export class ReplicaTracker {
         s.connected = true;
         s.disconnectedSinceMs = undefined;
         s.failure = undefined;
+        this.#streamStart = event.start;
         break;
       case 'durable': {
-        const before = this.#seeded ? undefined : s.durable;
+        const before = this.#seeded ? undefined : (s.durable ?? this.#streamStart);
         this.#seeded = false;
         s.durable = event.point;
         s.lastAckAtMs = nowMs;
@@ -198,13 +206,16 @@ export class ReplicaTracker {
   }
 }
 
-/** Durable bytes between two durable points; across rotations, the old file's tail and every file between count too. */
-function shippedBetween(before: DurablePoint | undefined, after: DurablePoint, fileEnds: ReadonlyMap<string, number>): number {
+/**
+ * Durable event bytes between two durable points; across rotations, the old file's tail and every
+ * file between count too (each file's events: its 4-byte magic is the writer's, not the stream's).
+ */
+function shippedBetween(before: BinlogPosition | undefined, after: BinlogPosition, fileEnds: ReadonlyMap<string, number>): number {
   if (before === undefined) return 0;
   if (before.file === after.file) return Math.max(0, after.position - before.position);
   let total = Math.max(0, (fileEnds.get(before.file) ?? before.position) - before.position);
   for (const [file, end] of fileEnds) {
-    if (compareBinlogFiles(file, before.file) > 0 && compareBinlogFiles(file, after.file) < 0) total += end;
+    if (compareBinlogFiles(file, before.file) > 0 && compareBinlogFiles(file, after.file) < 0) total += Math.max(0, end - BINLOG_FIRST_EVENT_POSITION);
   }
-  return total + after.position;
+  return total + Math.max(0, after.position - BINLOG_FIRST_EVENT_POSITION);
 }

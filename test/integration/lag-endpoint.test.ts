@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
@@ -167,6 +167,10 @@ describe('lag endpoint', () => {
     expect(sampleValue(samples, 'hotspare_replica_lag_seconds', labels)).toBe(after.binlog.secondsBehind);
     expect(sampleValue(samples, 'hotspare_replica_lag_bytes', labels)).toBe(after.binlog.bytesBehind);
     expect(sampleValue(samples, 'hotspare_binlog_bytes_shipped_total', labels)).toBe(after.binlog.bytesShippedTotal);
+    // This agent streamed the whole archive (a new one, never restarted so far): every event byte in it.
+    const binlogDir = join(dir, 'archive-a', 'binlog');
+    const archivedEventBytes = readdirSync(binlogDir).reduce((n, f) => n + statSync(join(binlogDir, f)).size - 4, 0);
+    expect(after.binlog.bytesShippedTotal).toBe(archivedEventBytes);
     expect(sampleValue(samples, 'hotspare_files_bytes_shipped_total', labels)).toBe(0);
     expect(sampleValue(samples, 'hotspare_replica_up', labels)).toBe(1);
     // A file replica's archive volume: read by the agent, the same in both forms.

@@ -151,8 +151,8 @@ describe('LagMonitor', () => {
     tracker.apply({ kind: 'received', file: 'mysql-bin.000002', position: 500, atMs: 1_001 }, 1_001);
     tracker.apply({ kind: 'received', file: 'mysql-bin.000003', position: 300, atMs: 1_002 }, 1_002);
     tracker.apply({ kind: 'durable', point: at('mysql-bin.000003', 300), shippedBytes: 0 }, 1_003);
-    // 800 of the first file's tail, all 500 of the second, 300 of the third.
-    expect(tracker.snapshot.binlogBytesShipped).toBe(1_600);
+    // 800 of the first file's tail, the events of the second (4..500) and of the third (4..300).
+    expect(tracker.snapshot.binlogBytesShipped).toBe(800 + 496 + 296);
   });
 
   it('PURGE_SOON by count on a primary whose oldest file is not its first (a purge before the agent started), not on a young one', () => {
