@@ -2,22 +2,42 @@ import { createLogger } from '../platform/logger.js';
 import { hotspareVersion } from '../platform/version.js';
 import { UsageError, reportFailure } from './cli-failure.js';
 
+/** Each verb's usage lines: all of them for `hotspare help`, one verb's for `hotspare VERB --help`. */
+const VERBS: ReadonlyArray<{ verb: string; lines: string[] }> = [
+  { verb: 'agent', lines: ['hotspare agent   --config FILE                      (primary) stream binlog and spool to every replica'] },
+  {
+    verb: 'receive',
+    lines: [
+      'hotspare receive --archive DIR --listen HOST:PORT --token-file FILE   (standby) serve an archive to the agent',
+      '                 [--tls-cert F --tls-key F] [--http HOST:PORT]   (TLS; GET /status)',
+      '                 [--allow-plaintext]   (a non-loopback --listen without TLS, on purpose)',
+    ],
+  },
+  { verb: 'base', lines: ['hotspare base    --config FILE [--replica NAME] [--method physical|logical] [--json]   (primary) take a base backup now'] },
+  {
+    verb: 'promote',
+    lines: [
+      'hotspare promote --archive DIR --target MYSQL_URL [--until TIME | --until-gtid GTID | --until-position FILE:POS]',
+      '                 [--files-root DIR] [--no-hooks] [--dry-run] [--json] [--replace]',
+      '                 [--target-datadir DIR --target-start CMD]   (a physical base: replace the target\'s datadir)',
+      '                 [--extractor hotspare|mbstream]   (a physical base: who extracts its stream)',
+      'hotspare promote --files-only --archive DIR [--until ... as above] [--source NAME ...] [--files-root DIR]',
+      '                 [--dry-run] [--json]   the spool files alone, as of the same point (in place only with --source)',
+    ],
+  },
+  { verb: 'status', lines: ['hotspare status  --archive DIR [--json]                what the archive covers'] },
+  { verb: 'verify', lines: ['hotspare verify  --archive DIR [--json]                every checksum; exit 0 intact, 1 damaged or not verified'] },
+  { verb: 'check', lines: ['hotspare check   --url URL [--max-lag-seconds N] [--max-lag-bytes N]   exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN'] },
+  { verb: 'demo', lines: ['hotspare demo    [--seconds N] [--keep]              throwaway primary and standby, live, on this machine'] },
+  { verb: 'version', lines: ['hotspare version                                     print hotspare\'s version'] },
+];
+
 const USAGE = `hotspare: continuous binlog and spool archiving, standby promotion, lag monitoring
 
-  hotspare agent   --config FILE                      (primary) stream binlog and spool to every replica
-  hotspare receive --archive DIR --listen HOST:PORT --token-file FILE [--tls-cert F --tls-key F] [--http HOST:PORT] [--allow-plaintext]
-  hotspare base    --config FILE [--replica NAME] [--method physical|logical] [--json]   (primary) take a base backup now
-  hotspare promote --archive DIR --target MYSQL_URL [--until TIME | --until-gtid GTID | --until-position FILE:POS]
-                   [--files-root DIR] [--dry-run] [--json] [--replace]
-                   [--target-datadir DIR --target-start CMD]   (a physical base: replace the target's datadir)
-                   [--extractor hotspare|mbstream]   (a physical base: who extracts its stream)
-  hotspare status  --archive DIR [--json]
-  hotspare verify  --archive DIR [--json]
-  hotspare check   --url URL [--max-lag-seconds N] [--max-lag-bytes N]
-  hotspare demo                                        throwaway primary and standby, live, on this machine
-  hotspare version                                     print hotspare's version
+${VERBS.flatMap((v) => v.lines.map((l) => `  ${l}`)).join('\n')}
 
-Exit codes: 0 success, 1 operational failure, 2 usage or configuration error.
+Every verb takes --help. Exit codes: 0 success, 1 operational failure, 2 usage or configuration
+error (check: the monitoring-plugin codes above). README.md has the options in full.
 `;
 
 type Command = (argv: string[], logger: ReturnType<typeof createLogger>) => Promise<number>;
@@ -46,6 +66,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const load = commands[verb];
   if (load === undefined) throw new UsageError(`unknown command ${JSON.stringify(verb)}`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    const lines = VERBS.find((v) => v.verb === verb)?.lines ?? [];
+    process.stdout.write(`${lines.map((l) => `  ${l}`).join('\n')}\n\nREADME.md has the options in full.\n`);
+    return 0;
+  }
   // The demo talks to a person on stdout; its logs stay quiet unless asked for.
   const logger = createLogger(verb === 'demo' && process.env['HOTSPARE_LOG_LEVEL'] === undefined ? { level: 'warn' } : {}).child({ command: verb });
   const command = await load();

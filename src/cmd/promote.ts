@@ -12,7 +12,7 @@ import type { TargetSpec } from '../standby/stop-point.js';
 import { UsageError } from './cli-failure.js';
 
 /**
- * `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--dry-run] [--json] [--replace]
+ * `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--no-hooks] [--dry-run] [--json] [--replace]
  * [--target-datadir DIR --target-start CMD] [--extractor hotspare|mbstream]` (the last three for a physical base);
  * `hotspare promote --files-only --archive DIR [--until ...] [--source NAME ...] [--files-root DIR] [--dry-run] [--json]`: the spool
  * files alone, as of the point a promotion takes them.
@@ -35,6 +35,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
       extractor: { type: 'string' },
       'files-only': { type: 'boolean' },
       source: { type: 'string', multiple: true },
+      'no-hooks': { type: 'boolean' },
     },
     strict: true,
   });
@@ -66,6 +67,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     targetDatadir: values['target-datadir'],
     targetStart: values['target-start'],
     extractor,
+    skipHooks: values['no-hooks'] === true,
     logger,
   });
   process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...report }, null, 2)}\n` : formatReport(report, values['dry-run'] === true, target.kind === 'end'));

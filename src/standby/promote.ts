@@ -33,6 +33,8 @@ export interface PromoteOptions {
   extractor?: StreamExtractor | undefined;
   /** How long a statement of the promotion waits for locks other sessions hold (DEFAULT_PROMOTE_LOCK_WAIT_TIMEOUT_S). */
   lockWaitSeconds?: number | undefined;
+  /** --no-hooks: restore everything, run no post-promotion hook (a rehearsal into a scratch server). */
+  skipHooks?: boolean | undefined;
   logger: Logger;
 }
 
@@ -102,6 +104,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       extractor: options.extractor,
       checksumsWhileStaging: !options.dryRun,
       damagedWhileStaging,
+      skipHooks: options.skipHooks === true,
       logger: log,
     });
     log.info({ base: plan.base.id, method: plan.base.method, stopAt: plan.stopAt, replayBytes: plan.replayBytes, dryRun: options.dryRun }, 'promotion planned');
@@ -254,6 +257,10 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     log.info('promotion complete; the server is writable');
     // Hooks run last: they may read the promoted database (a gateway's highest message id).
     const last = plan.lastTransaction;
+    if (options.skipHooks === true) {
+      log.info('post-promotion hooks not run (--no-hooks)');
+      return { ...plan, filesRestored, hooks: [] };
+    }
     const hooks = await runPromotionHooks({
       archiveDir: options.archiveRoot,
       restorePoint: {

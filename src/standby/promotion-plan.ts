@@ -115,6 +115,8 @@ export interface PlanInput {
   checksumsWhileStaging?: boolean;
   /** Bases found damaged while an earlier attempt staged them (`id: problems`): passed over. */
   damagedWhileStaging?: ReadonlyMap<string, string>;
+  /** --no-hooks: the post-promotion hooks are listed, not run (a rehearsal into a scratch server). */
+  skipHooks?: boolean;
   logger: Logger;
 }
 
@@ -448,8 +450,11 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       { name: 'read-only-off', run: true, detail: 'SET GLOBAL read_only = OFF' },
       {
         name: 'run-hooks',
-        run: hooks > 0,
-        detail: hooks > 0 ? `${hooks} post-promotion hook(s) from the spool sources' config: ${files.sources.flatMap((s) => s.hookCommands.map((c) => `${s.name}: ${JSON.stringify(c)}`)).join('; ')}` : 'no hooks configured',
+        run: hooks > 0 && input.skipHooks !== true,
+        detail:
+          hooks > 0
+            ? `${hooks} post-promotion hook(s) from the spool sources' config${input.skipHooks === true ? ', NOT run (--no-hooks)' : ''}: ${files.sources.flatMap((s) => s.hookCommands.map((c) => `${s.name}: ${JSON.stringify(c)}`)).join('; ')}`
+            : 'no hooks configured',
       },
     ],
     files,

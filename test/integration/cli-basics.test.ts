@@ -37,4 +37,25 @@ describe('hotspare command line', () => {
     expect(unknown.stderr).toContain('unknown command "promot"');
     expect(unknown.stderr).toContain('hotspare help');
   });
+
+  it('every verb takes --help (and -h): its own usage, exit 0, and every option it accepts is in it', async () => {
+    const options: Record<string, string[]> = {
+      agent: ['--config'],
+      receive: ['--archive', '--listen', '--token-file', '--tls-cert', '--tls-key', '--http', '--allow-plaintext'],
+      base: ['--config', '--replica', '--method', '--json'],
+      promote: ['--archive', '--target', '--until', '--until-gtid', '--until-position', '--files-root', '--no-hooks', '--dry-run', '--json', '--replace', '--target-datadir', '--target-start', '--extractor', '--files-only', '--source'],
+      status: ['--archive', '--json'],
+      verify: ['--archive', '--json'],
+      check: ['--url', '--max-lag-seconds', '--max-lag-bytes'],
+      demo: ['--seconds', '--keep'],
+    };
+    for (const [verb, accepted] of Object.entries(options)) {
+      for (const flag of ['--help', '-h']) {
+        const result = await run([verb, flag]);
+        expect(result.code, `${verb} ${flag}: ${result.stderr}`).toBe(0);
+        expect(result.stdout).toContain(`hotspare ${verb}`);
+        for (const option of accepted) expect(result.stdout, `${verb} ${flag}`).toMatch(new RegExp(`${option}\\b`));
+      }
+    }
+  });
 });

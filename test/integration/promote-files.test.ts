@@ -336,4 +336,23 @@ describe('promote restores the database and the spool files at the same point', 
     expect(result.stdout).toMatch(/hook: +gateway: .* -> FAILED \(exit 1\)/);
     expect(await tableChecksums(standbyConn)).toEqual(final.sums);
   });
+
+  it('--no-hooks: everything restored, no hook run (a rehearsal into a scratch server must not start the gateway)', async () => {
+    await divergeStandby(standbyConn, final.sums);
+    const hookBefore = existsSync(join(work, 'hook.out')) ? readFileSync(join(work, 'hook.out'), 'utf8') : '';
+    // The failing hook is armed: run, it would make promote exit 1.
+    writeFileSync(join(work, 'fail-hook'), '');
+    const root = join(work, 'no-hooks');
+    try {
+      const { stdout } = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', targetUrl(), '--replace', '--files-root', root, '--no-hooks', '--json']);
+      const report = JSON.parse(stdout) as Report & { steps: Array<{ name: string; run: boolean; detail: string }> };
+      expect(report.hooks).toEqual([]);
+      expect(report.steps.find((s) => s.name === 'run-hooks')).toMatchObject({ run: false, detail: expect.stringContaining('NOT run (--no-hooks)') });
+    } finally {
+      unlinkSync(join(work, 'fail-hook'));
+    }
+    expect(await tableChecksums(standbyConn)).toEqual(final.sums);
+    expect(treeDiff(final.tree, await describeTree(join(root, 'gateway')))).toEqual([]);
+    expect(existsSync(join(work, 'hook.out')) ? readFileSync(join(work, 'hook.out'), 'utf8') : '').toBe(hookBefore);
+  });
 });
