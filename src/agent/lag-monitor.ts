@@ -144,9 +144,12 @@ export class LagMonitor {
     // furthest either shows, so no replica ever reads as ahead of it.
     let furthest = head?.head;
     for (const { tracker } of this.replicas) {
-      // Only a live stream's: a replica away since before a RESET MASTER (or a new primary)
-      // keeps the old numbering, which would pin the head there.
-      const seen = tracker.snapshot.connected ? tracker.snapshot.received : undefined;
+      // A live stream's, or what a stream brought since the last head check (the primary died
+      // after it: its replicas' last events are its binlog's true end). Not older news: a replica
+      // away since before a RESET MASTER (or a new primary) keeps the old numbering, which would
+      // pin the head there.
+      const received = tracker.snapshot.received;
+      const seen = received !== undefined && (tracker.snapshot.connected || head === undefined || received.atMs >= head.checkedAtMs) ? received : undefined;
       if (seen !== undefined && (furthest === undefined || compareBinlogPositions(seen, furthest) > 0)) furthest = { file: seen.file, position: seen.position };
     }
     return {

@@ -143,6 +143,27 @@ describe('LagMonitor', () => {
     expect(verdict.line).toContain('a spool changes waiting for 61 s (max 60 s)');
   });
 
+  it("the primary's position: what a stream brought after the last head check counts once the stream is gone (the primary died); older news does not", () => {
+    const definition = { name: 'a', type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 1 << 30 } } as unknown as ReplicaDefinition;
+    const tracker = new ReplicaTracker('a', 0);
+    const monitor = new LagMonitor([{ definition, tracker }], { headPollIntervalMs: 500, startedAtMs: 0 });
+    const point = { file: 'mysql-bin.000003', position: 4_000, boundaryFile: 'mysql-bin.000003', boundaryPosition: 4_000, commitTimestampS: 1, gtid: undefined };
+    const files = [{ name: 'mysql-bin.000003', sizeBytes: 4_000 }];
+    tracker.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
+    tracker.apply({ kind: 'connected', start: { file: 'mysql-bin.000003', position: 4_000 } }, 1_000);
+    monitor.observeHead({ head: { file: 'mysql-bin.000003', position: 4_000 }, files, expireLogsSeconds: 0, checkedAtMs: 1_500 });
+    // Two more transactions arrive and become durable, then the primary dies before the next head check.
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000003', position: 5_000, atMs: 1_700 }, 1_700);
+    tracker.apply({ kind: 'durable', point: { ...point, position: 5_000, boundaryPosition: 5_000 }, shippedBytes: 1_000 }, 1_750);
+    tracker.apply({ kind: 'failed', state: 'disconnected', code: 'PRIMARY_UNREACHABLE', message: 'gone', hint: '', retryInMs: 200 }, 1_800);
+    const afterDeath = monitor.report(2_000);
+    expect(afterDeath.primary).toMatchObject({ file: 'mysql-bin.000003', position: 5_000 });
+    expect(afterDeath.replicas[0]?.binlog).toMatchObject({ position: 5_000, bytesBehind: 0 });
+    // A later head check that shows another numbering (RESET MASTER): the stream's older news no longer counts.
+    monitor.observeHead({ head: { file: 'mysql-bin.000001', position: 400 }, files: [{ name: 'mysql-bin.000001', sizeBytes: 400 }], expireLogsSeconds: 0, checkedAtMs: 3_000 });
+    expect(monitor.report(3_000).primary).toMatchObject({ file: 'mysql-bin.000001', position: 400 });
+  });
+
   it('bytes shipped count every file a durable point jumps across (a catch-up of small files under one fsync)', () => {
     const tracker = new ReplicaTracker('a', 0);
     const at = (file: string, position: number) => ({ file, position, boundaryFile: file, boundaryPosition: position, commitTimestampS: 1, gtid: undefined });
