@@ -44,18 +44,18 @@ function parseYaml(text: string): unknown {
   return yaml.parse(text);
 }
 
-/** Reads a JSON or YAML file into plain data; the error names the file. */
-export function readStructuredFile(path: string): unknown {
+/** Reads a JSON or YAML file into plain data; the error names the file, and `field` when a config field named it. */
+export function readStructuredFile(path: string, field = ''): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError('', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new ConfigError(field, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   try {
     return /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
-    throw new ConfigError('', `${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(err as Error).message}`);
+    throw new ConfigError(field, `${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(err as Error).message}`);
   }
 }
 
@@ -78,7 +78,7 @@ export function loadAgentConfig(path: string): AgentConfig {
   const replicas = raw.replicas.map((entry, index) => {
     if (typeof entry !== 'string') return entry;
     const file = resolve(baseDir, entry);
-    return parseReplicaDefinition(readStructuredFile(file), `replicas[${index}] (${entry})`);
+    return parseReplicaDefinition(readStructuredFile(file, `replicas[${index}]`), `replicas[${index}] (${entry})`);
   });
   assertUnique(replicas.map((r) => r.name), 'replicas', 'replica name');
   assertUnique(raw.spool.map((s) => s.name), 'spool', 'spool source name');

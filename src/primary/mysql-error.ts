@@ -56,9 +56,12 @@ export function fromMysqlError(err: unknown, what: string, endpoint: string): Ho
       hint: 'GRANT REPLICATION SLAVE, BINLOG MONITOR, RELOAD, SELECT, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER ON *.* TO the hotspare user',
     });
   }
-  const network = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOENT', 'PROTOCOL_CONNECTION_LOST', 'EPIPE'];
-  if (e.code !== undefined && network.includes(e.code)) {
-    return new HotspareError('PRIMARY_UNREACHABLE', `${what}: cannot reach the primary at ${endpoint} (${e.code})`, {
+  const network = ['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT', 'PROTOCOL_CONNECTION_LOST', 'EPIPE'];
+  // mysql2 refuses a query on a connection that has already died with an error of no code:
+  // the server went away between two head checks, as much as a refused connect.
+  const closed = e.code === undefined && /connection is in closed state/i.test(message);
+  if ((e.code !== undefined && network.includes(e.code)) || closed) {
+    return new HotspareError('PRIMARY_UNREACHABLE', `${what}: cannot reach the primary at ${endpoint} (${e.code ?? 'connection closed'})`, {
       cause: err,
       hint: 'the agent retries; check that the server runs and that primary.host/port/socketPath are right',
     });

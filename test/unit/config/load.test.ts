@@ -72,6 +72,14 @@ describe('agent config', () => {
     expect(() => loadAgentConfig(path)).toThrowError(message);
   });
 
+  it('names the replicas entry whose file is missing or not JSON', () => {
+    const missing = write('agent-missing.json', { ...base, replicas: [base.replicas[0], 'replicas/missing.json'] });
+    expect(() => loadAgentConfig(missing)).toThrowError(/^replicas\[1\]: cannot read .*replicas\/missing\.json: ENOENT$/);
+    write('replicas/garbled.json', '{ not json');
+    const garbled = write('agent-garbled.json', { ...base, replicas: ['replicas/garbled.json'] });
+    expect(() => loadAgentConfig(garbled)).toThrowError(/^replicas\[0\]: .*replicas\/garbled\.json is not valid JSON/);
+  });
+
   it('names a field inside a replica file', () => {
     write('replicas/broken.json', { name: 'x', type: 'remote', address: 'nohost', tokenFile: '/t' });
     const path = write('agent2.json', { ...base, replicas: ['replicas/broken.json'] });
