@@ -207,6 +207,10 @@ export function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: bool
   else lines.push('  loss window:      unknown (the archive holds no transaction, or no record of when the primary was last heard)');
   if (plan.partialTailCut !== undefined) lines.push(`  not applied:      an incomplete transaction at ${plan.partialTailCut.file}:${plan.partialTailCut.from}..${plan.partialTailCut.to}`);
   for (const damaged of plan.damagedBases) lines.push(`  WARNING:          passed over damaged base ${damaged}`);
+  if (plan.accountsNotRestored !== undefined) {
+    const said = plan.accountsNotRestored.split('\n').filter((l) => l.trim() !== '');
+    lines.push(`  WARNING:          some of the primary's accounts or grants were not restored (BASE_ACCOUNTS_PARTLY): ${said.slice(0, 3).join(' | ')}${said.length > 3 ? ` (and ${said.length - 3} more lines: see the log)` : ''}`);
+  }
   if (plan.stoppedBeforeDamage !== undefined) lines.push(`  WARNING:          the archive is damaged after this point, at ${describeDamage(plan.stoppedBeforeDamage)}`);
   for (const damage of plan.passedOverDamages ?? (plan.passedOverDamage === undefined ? [] : [plan.passedOverDamage])) {
     lines.push(`  WARNING:          passed over damage before the chain restored from (base ${plan.base.id}): ${describeDamage(damage)}; older points in time need it mended`);

@@ -20,7 +20,7 @@ const RESTORE_INIT_COMMAND = 'SET SESSION sql_log_bin = 0';
  * triggers (created last so that they do not fire on the restore's INSERTs). The same as an
  * operator's `zcat schema.sql.gz data-*.sql.gz triggers.sql.gz | mariadb`, in parallel.
  */
-export async function restoreBase(archiveRoot: string, base: BaseBackupMetadata, defaultsFile: string, log?: Logger): Promise<void> {
+export async function restoreBase(archiveRoot: string, base: BaseBackupMetadata, defaultsFile: string, log?: Logger): Promise<{ accountsNotRestored: string | undefined }> {
   const dir = join(new ArchiveLayout(archiveRoot).baseDir, base.id);
   const progress = new ProgressLine(`restoring base ${base.id}`, base.files.reduce((n, f) => n + f.bytes, 0));
   let done = 0;
@@ -54,6 +54,8 @@ export async function restoreBase(archiveRoot: string, base: BaseBackupMetadata,
   const accounts = base.files.filter((f) => f.role === 'accounts');
   const complaints = accounts.length === 0 ? '' : await load(accounts, 'accounts', true);
   if (complaints !== '') log?.warn({ code: 'BASE_ACCOUNTS_PARTLY', output: complaints.slice(0, 4000) }, 'some of the primary\'s accounts or grants could not be restored; see output');
+  // What the client said, for the promotion's report (applications may log in with those accounts).
+  const accountsNotRestored = complaints === '' ? undefined : complaints.trim().slice(0, 4000);
   const queue = [...data];
   const workers = Array.from({ length: Math.min(DEFAULT_BASE_STREAMS, data.length) }, async () => {
     for (let file = queue.shift(); file !== undefined; file = queue.shift()) await load([file], file.name);
@@ -62,4 +64,5 @@ export async function restoreBase(archiveRoot: string, base: BaseBackupMetadata,
   if (failed !== undefined) throw failed.reason;
   await load(base.files.filter((f) => f.role === 'triggers'), 'triggers');
   progress.done();
+  return { accountsNotRestored };
 }

@@ -42,6 +42,11 @@ export interface PromoteOptions {
 export interface PromotionReport extends PromotionPlan {
   filesRestored: SpoolRestoreResult[];
   hooks: HookResult[];
+  /**
+   * What the mariadb client said of the primary's accounts and grants it could not restore
+   * (BASE_ACCOUNTS_PARTLY: a plugin or a grantee the standby lacks); undefined when all were.
+   */
+  accountsNotRestored?: string | undefined;
 }
 
 /**
@@ -89,6 +94,8 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
   let changed = false;
   /** A physical restore stops the server: a read_only set at runtime does not outlive that. */
   let serverRestarts = false;
+  /** The accounts the base restore could not take (see PromotionReport). */
+  let accountsNotRestored: string | undefined;
   try {
     log.info({ archive: options.archiveRoot }, 'planning the promotion');
     // Never a refusal of its own: whatever stops it, the plan reports in its order.
@@ -226,7 +233,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       if (packet.raised) log.info({ was: packet.was }, 'max_allowed_packet raised to 1 GiB during the restore and replay');
       await withClientDefaultsFile(options.credentials, async (defaultsFile) => {
         changed = true;
-        if (physical === undefined) await restoreBase(options.archiveRoot, base, defaultsFile, log);
+        if (physical === undefined) accountsNotRestored = (await restoreBase(options.archiveRoot, base, defaultsFile, log)).accountsNotRestored;
         log.info({ base: base.id }, 'base restored');
         // The replayed commits are made durable once, at the end, not one by one (a failed replay
         // is done again from the base).
@@ -259,7 +266,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     const last = plan.lastTransaction;
     if (options.skipHooks === true) {
       log.info('post-promotion hooks not run (--no-hooks)');
-      return { ...plan, filesRestored, hooks: [] };
+      return { ...plan, filesRestored, hooks: [], ...(accountsNotRestored === undefined ? {} : { accountsNotRestored }) };
     }
     const hooks = await runPromotionHooks({
       archiveDir: options.archiveRoot,
@@ -273,7 +280,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       notRestored: new Set(filesRestored.filter((r) => r.skipped !== undefined).map((r) => r.name)),
       logger: log,
     });
-    return { ...plan, filesRestored, hooks };
+    return { ...plan, filesRestored, hooks, ...(accountsNotRestored === undefined ? {} : { accountsNotRestored }) };
   } catch (err) {
     if (readOnlyWas !== undefined && changed) log.warn('the target stays read-only (read_only = ON) after the failed promotion: it is partly restored; promote again with --replace');
     else if (readOnlyWas !== undefined && serverRestarts) log.warn('the promotion failed once the target was being stopped: its data is unchanged, and a server started again takes read_only from its config');
