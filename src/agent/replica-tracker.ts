@@ -112,11 +112,15 @@ export class ReplicaTracker {
     if (this.snapshot.connected && (received === undefined || compareBinlogPositions(received, head) < 0)) this.#backlogEnd = head;
   }
 
-  /** A session opened on an archive that holds no binlog yet (a new one): the saved point says nothing of it. */
+  /**
+   * A session opened on an archive that holds no binlog yet (a new one, or one put in place of
+   * the last while the agent ran): neither a saved point nor this run's says anything of it, and
+   * its bytes count from where its first dump starts.
+   */
   sessionWithoutResume(): void {
-    if (!this.#seeded) return;
     this.snapshot.durable = undefined;
     this.#seeded = false;
+    this.#streamStart = undefined;
   }
 
   /**
@@ -153,7 +157,9 @@ export class ReplicaTracker {
         s.connected = true;
         s.disconnectedSinceMs = undefined;
         s.failure = undefined;
-        this.#streamStart = event.start;
+        // The first dump's start only: a dump restarted before anything was durable continues
+        // after what the first appended, and the first durable point covers both.
+        if (s.durable === undefined) this.#streamStart ??= event.start;
         break;
       case 'durable': {
         const before = this.#seeded ? undefined : (s.durable ?? this.#streamStart);

@@ -66,10 +66,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const load = commands[verb];
   if (load === undefined) throw new UsageError(`unknown command ${JSON.stringify(verb)}`);
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // Only alone: `-h` after other arguments may be an option's value (--target-start -h), and a
+  // promote that printed its usage and exited 0 would pass for one that ran.
+  if (rest.length === 1 && (rest[0] === '--help' || rest[0] === '-h')) {
     const lines = VERBS.find((v) => v.verb === verb)?.lines ?? [];
     process.stdout.write(`${lines.map((l) => `  ${l}`).join('\n')}\n\nREADME.md has the options in full.\n`);
-    return 0;
+    // check speaks the monitoring-plugin codes: anything but a check is UNKNOWN there, never OK.
+    return verb === 'check' ? 3 : 0;
   }
   // The demo talks to a person on stdout; its logs stay quiet unless asked for.
   const logger = createLogger(verb === 'demo' && process.env['HOTSPARE_LOG_LEVEL'] === undefined ? { level: 'warn' } : {}).child({ command: verb });

@@ -172,7 +172,7 @@ export class MysqlProbe {
       await this.#query<RowDataPacket>('SHOW BINARY LOGS', 'preflight');
     } catch (err) {
       if (!(err instanceof HotspareError && err.code === 'PRIVILEGES')) throw err;
-      throw new HotspareError('PRIVILEGES', 'the hotspare user lacks BINLOG MONITOR, which the head checks need (SHOW BINARY LOGS) to tell how far each standby is behind', {
+      throw new HotspareError('PRIVILEGES', "the hotspare user lacks BINLOG MONITOR, which the agent's head checks (how far each standby is behind) and base backups need (SHOW BINARY LOGS, SHOW MASTER STATUS)", {
         hint: 'GRANT BINLOG MONITOR ON *.* TO the hotspare user',
         cause: err,
       });

@@ -144,7 +144,7 @@ describe('agent refusals', () => {
   it('refuses at start a user without what the head checks or the base backups need, naming the GRANT (it ran on, archiving nothing)', async () => {
     const conn = await primary.connect();
     const cases = [
-      { user: 'nomonitor', grant: 'REPLICATION SLAVE', says: 'lacks BINLOG MONITOR, which the head checks need', hint: 'hint: GRANT BINLOG MONITOR ON *.*' },
+      { user: 'nomonitor', grant: 'REPLICATION SLAVE', says: "lacks BINLOG MONITOR, which the agent's head checks (how far each standby is behind) and base backups need", hint: 'hint: GRANT BINLOG MONITOR ON *.*' },
       { user: 'nobase', grant: 'REPLICATION SLAVE, BINLOG MONITOR', says: 'lacks RELOAD, SELECT, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER, which a consistent base backup needs', hint: 'hint: GRANT RELOAD, SELECT, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER ON *.*' },
     ];
     try {

@@ -52,10 +52,15 @@ describe('hotspare command line', () => {
     for (const [verb, accepted] of Object.entries(options)) {
       for (const flag of ['--help', '-h']) {
         const result = await run([verb, flag]);
-        expect(result.code, `${verb} ${flag}: ${result.stderr}`).toBe(0);
+        // check: the monitoring-plugin codes, where help is no check (3 UNKNOWN), never OK.
+        expect(result.code, `${verb} ${flag}: ${result.stderr}`).toBe(verb === 'check' ? 3 : 0);
         expect(result.stdout).toContain(`hotspare ${verb}`);
         for (const option of accepted) expect(result.stdout, `${verb} ${flag}`).toMatch(new RegExp(`${option}\\b`));
       }
     }
+    // After other arguments, -h may be an option's value: not help (a usage error here, not a 0 that did nothing).
+    const mixed = await run(['promote', '--archive', '/nonexistent', '-h']);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stdout).toBe('');
   });
 });

@@ -359,6 +359,9 @@ describe('receiver against hostile and mistaken peers', () => {
     for (const stray of strays) stray.on('error', () => undefined);
     try {
       await Promise.all(strays.map((stray) => new Promise<void>((resolve) => stray.once('connect', () => resolve()))));
+      // GET /status counts them, though none has begun its TLS handshake.
+      await waitFor('the strays counted', async () => (await tlsReceiver.status()).connections.open === 3);
+      expect((await tlsReceiver.status()).connections).toEqual({ open: 3, withoutHandshake: 3 });
       const address = `127.0.0.1:${tlsReceiver.address.port}`;
       const trusting = new RemoteTarget({ name: 'tls', address, tokenFile: join(dir, 'token'), tls: { ca: cert }, logger: logs.logger });
       const session = await trusting.open(primaryA);

@@ -461,7 +461,9 @@ class ReceiverState {
       agent: session === undefined || this.#agent === undefined ? undefined : { ...this.#agent, connectedAtMs: session.connectedAtMs },
       lastHeardAtMs: this.#lastHeardAtMs,
       lastProblem: this.#lastProblem,
-      connections: { open: this.#connections.size, withoutHandshake: [...this.#connections.values()].filter((c) => c.unproven()).length },
+      // Every TCP connection as it came (a TLS one still in its TLS handshake included), as the
+      // connection limit counts them.
+      connections: { open: this.#raw.size, withoutHandshake: [...this.#raw.values()].filter((c) => c.unproven()).length },
     });
   }
 

@@ -19,6 +19,28 @@ describe('ReplicaTracker bytes shipped', () => {
     expect(tracker.snapshot.binlogBytesShipped).toBe(996 + 500 + 296);
   });
 
+  it('a new archive whose first dump broke before anything was durable: from where the first dump started', () => {
+    const tracker = new ReplicaTracker('a', 0);
+    tracker.sessionWithoutResume();
+    tracker.apply({ kind: 'connected', start: { file: 'mysql-bin.000001', position: 4 } }, 1);
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000001', position: 700, atMs: 2 }, 2);
+    tracker.apply({ kind: 'failed', state: 'disconnected', code: 'PRIMARY_UNREACHABLE', message: 'gone', hint: '', retryInMs: 200 }, 3);
+    // The dump continues after what the first appended; the first fsync covers both.
+    tracker.apply({ kind: 'connected', start: { file: 'mysql-bin.000001', position: 700 } }, 4);
+    tracker.apply({ kind: 'durable', point: at('mysql-bin.000001', 1_000), shippedBytes: 996 }, 5);
+    expect(tracker.snapshot.binlogBytesShipped).toBe(996);
+  });
+
+  it('an archive replaced by an empty one while the agent runs: counted from the new one\'s first dump', () => {
+    const tracker = new ReplicaTracker('a', 0);
+    tracker.apply({ kind: 'durable', point: at('mysql-bin.000009', 5_000), shippedBytes: 0 }, 1);
+    tracker.sessionWithoutResume();
+    expect(tracker.snapshot.durable).toBeUndefined();
+    tracker.apply({ kind: 'connected', start: { file: 'mysql-bin.000009', position: 4 } }, 2);
+    tracker.apply({ kind: 'durable', point: at('mysql-bin.000009', 5_100), shippedBytes: 5_096 }, 3);
+    expect(tracker.snapshot.binlogBytesShipped).toBe(5_096);
+  });
+
   it('an archive that already held binlog: only what came after its end', () => {
     const tracker = new ReplicaTracker('a', 0);
     tracker.apply({ kind: 'durable', point: at('mysql-bin.000003', 2_000), shippedBytes: 0 }, 1);

@@ -101,7 +101,6 @@ describe('spool restore against hostile or partial archives', () => {
     const archive = archiveWith(() => [], { name: '../../x' });
     expect(await restore(archive, join(work, 'meta'))).toMatchObject([{ name: 's', skipCode: 'SPOOL_META' }]);
     // Where the name would have led: --files-root/../../x, beside the test's own folder.
-    expect(existsSync(join(work, 'meta', '../../x'))).toBe(false);
     expect(existsSync(join(work, '..', 'x'))).toBe(false);
   });
 
