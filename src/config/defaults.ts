@@ -29,6 +29,12 @@ export const DEFAULT_RETRY_DELAY_MS_MIN = 200;
 export const DEFAULT_RETRY_DELAY_MS_MAX = 30_000;
 export const DEFAULT_RETRY_JITTER_RATIO = 0.3;
 /**
+ * The longest wait before connecting again to a receiver that could not be reached (or went
+ * away): a connect attempt costs the standby nothing, while each second waited after it is back
+ * is a second it is not protected. At the binlog's cap (30 s) an 18 s outage cost 29 s.
+ */
+export const DEFAULT_RECEIVER_RETRY_DELAY_MS_MAX = 5_000;
+/**
  * The dump connection yields the event loop after this many events or bytes in one turn of it
  * (it pauses and resumes on the next turn), so a backlog never holds up the lag endpoint.
  */

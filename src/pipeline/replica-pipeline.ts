@@ -24,7 +24,8 @@ import type { DurablePoint, ResumePoint } from '../core/binlog-record.js';
 import type { BinlogPosition } from '../core/binlog-position.js';
 import type { Logger } from '../platform/logger.js';
 import type { ReplicaSession, ReplicaTarget } from '../replica/replica-target.js';
-import { CAPPED_RETRY_CODES, stateForCode, type ReplicaEvent } from './replica-status.js';
+import { CAPPED_RETRY_CODES, RECEIVER_LINK_CODES, stateForCode, type ReplicaEvent } from './replica-status.js';
+import { DEFAULT_RECEIVER_RETRY_DELAY_MS_MAX } from '../config/defaults.js';
 
 export interface ReplicaPipelineOptions {
   target: ReplicaTarget;
@@ -39,6 +40,8 @@ export interface ReplicaPipelineOptions {
   highWaterBytes: number;
   lowWaterBytes: number;
   backoff: BackoffPolicy;
+  /** The cap for reconnecting to a receiver that went away (DEFAULT_RECEIVER_RETRY_DELAY_MS_MAX). */
+  receiverRetryDelayMsMax?: number;
   random01: () => number;
   clockMs: () => number;
   logger: Logger;
@@ -100,7 +103,9 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
               if (options.clockMs() - startedAtMs > options.backoff.delayMsMax) failures = 0;
               failures += 1;
               const capped = err instanceof HotspareError && CAPPED_RETRY_CODES.has(err.code);
-              const delayMs = backoffDelayMs(capped ? Number.MAX_SAFE_INTEGER : failures, options.backoff, options.random01);
+              const link = level === 'archive' && err instanceof HotspareError && RECEIVER_LINK_CODES.has(err.code);
+              const policy = link ? { ...options.backoff, delayMsMax: Math.min(options.backoff.delayMsMax, options.receiverRetryDelayMsMax ?? DEFAULT_RECEIVER_RETRY_DELAY_MS_MAX) } : options.backoff;
+              const delayMs = backoffDelayMs(capped ? Number.MAX_SAFE_INTEGER : failures, policy, options.random01);
               const failure = describeFailure(err, delayMs);
               log.error({ code: failure.code, hint: failure.hint, side: level, retryInMs: delayMs, ...(err instanceof HotspareError ? {} : { err }) }, failure.message);
               subscriber.next(failure);

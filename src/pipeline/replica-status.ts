@@ -47,6 +47,11 @@ export const ERROR_CODES: ReadonlySet<string> = new Set([
  * They are retried at the backoff's cap, not from its start.
  */
 export const CAPPED_RETRY_CODES: ReadonlySet<string> = new Set(['SERVER_ID_IN_USE', 'BINLOG_ENCRYPTED']);
+/**
+ * A receiver that could not be reached, went away or is restarting: reconnecting costs nothing,
+ * so its retries wait at most DEFAULT_RECEIVER_RETRY_DELAY_MS_MAX.
+ */
+export const RECEIVER_LINK_CODES: ReadonlySet<string> = new Set(['RECEIVER_UNREACHABLE', 'RECEIVER_LOST', 'RECEIVER_UNAVAILABLE']);
 
 export function stateForCode(code: string): ReplicaState {
   if (GAP_CODES.has(code)) return 'gap';

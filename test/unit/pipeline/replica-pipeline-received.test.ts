@@ -170,6 +170,35 @@ describe('replica pipeline, received reports', () => {
     }
   });
 
+  it('reconnects to a receiver that is away at most every receiverRetryDelayMsMax; an archive that fails otherwise backs off to the full cap', async () => {
+    const delaysFor = async (code: string): Promise<number[]> => {
+      const target: ReplicaTarget = { name: 'r', type: 'remote', open: () => Promise.reject(new HotspareError(code, 'no', { hint: 'later' })) };
+      const events: ReplicaEvent[] = [];
+      const subscription = replicaPipeline({
+        target,
+        identity,
+        source: () => new Observable<FramedEvent>(),
+        locateStart: () => Promise.resolve({ file: A, position: 4 }),
+        highWaterBytes: 1 << 30,
+        lowWaterBytes: 1 << 29,
+        backoff: { delayMsMin: 1, delayMsMax: 64, jitterRatio: 0 },
+        receiverRetryDelayMsMax: 8,
+        random01: () => 0.5,
+        clockMs: () => 1_000,
+        logger: silentLogger(),
+        closing: new Set(),
+      }).subscribe((e) => events.push(e));
+      try {
+        await waitFor('eight failures', () => events.filter((e) => e.kind === 'failed').length >= 8, 5_000, 1);
+        return events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : [])).slice(0, 8);
+      } finally {
+        subscription.unsubscribe();
+      }
+    };
+    for (const code of ['RECEIVER_UNREACHABLE', 'RECEIVER_LOST', 'RECEIVER_UNAVAILABLE']) expect(await delaysFor(code)).toEqual([1, 2, 4, 8, 8, 8, 8, 8]);
+    expect(await delaysFor('DISK_FULL')).toEqual([1, 2, 4, 8, 16, 32, 64, 64]);
+  });
+
   it('backs off further and further from a dump refused before it sends anything, and never counts it as connected', async () => {
     const { session } = manualSession();
     // The server's artificial rotate, then a refusal (no REPLICATION SLAVE, a start past the file's end).
