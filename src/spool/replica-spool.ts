@@ -23,6 +23,11 @@ export class ReplicaSpool {
    * seconds old once the standby was back.
    */
   #pendingSinceMs: number | undefined;
+  /**
+   * What the syncers had waiting when the session went: shown while the standby is away (a lower
+   * bound: nothing watches the sources then), instead of zeros beside an age that grows.
+   */
+  #pendingWhenAway: { changes: number; bytes: number } = { changes: 0, bytes: 0 };
 
   constructor(
     private readonly options: {
@@ -45,11 +50,13 @@ export class ReplicaSpool {
           const snap = this.snapshot();
           const now = this.options.clock.nowMs();
           this.#pendingSinceMs = Math.min(this.#pendingSinceMs ?? now, now - snap.oldestPendingMs);
+          this.#pendingWhenAway = { changes: snap.pendingChanges, bytes: snap.pendingBytes };
         }
         await this.#stopSyncers();
         if (session === undefined) return;
         const pendingSinceMs = this.#pendingSinceMs;
         this.#pendingSinceMs = undefined;
+        this.#pendingWhenAway = { changes: 0, bytes: 0 };
         this.#syncers = this.options.sources.map(
           (source) =>
             new SpoolSyncer({
@@ -70,6 +77,11 @@ export class ReplicaSpool {
     });
   }
 
+  /** Syncers run (the replica has an open session); false while the standby is away. */
+  get syncing(): boolean {
+    return this.#syncers.length > 0;
+  }
+
   /** Stops every syncer; resolves once their passes under way are committed or abandoned. */
   async stop(): Promise<void> {
     this.#subscription?.unsubscribe();
@@ -87,10 +99,11 @@ export class ReplicaSpool {
   /** The replica's spool lag, summed over its sources. */
   snapshot(): SpoolFilesSnapshot {
     const away = this.#pendingSinceMs;
+    const isAway = away !== undefined && this.#syncers.length === 0;
     const total: SpoolFilesSnapshot = {
-      pendingChanges: 0,
-      pendingBytes: 0,
-      oldestPendingMs: away === undefined || this.#syncers.length > 0 ? 0 : Math.max(0, this.options.clock.nowMs() - away),
+      pendingChanges: isAway ? this.#pendingWhenAway.changes : 0,
+      pendingBytes: isAway ? this.#pendingWhenAway.bytes : 0,
+      oldestPendingMs: isAway ? Math.max(0, this.options.clock.nowMs() - away) : 0,
       bytesShippedTotal: this.#shippedTotal,
     };
     for (const s of this.#syncers) {

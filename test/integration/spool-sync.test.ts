@@ -487,23 +487,32 @@ describe('spool syncer', () => {
     const sources = [spoolSourceSchema.parse({ name: 'spool', path: src })];
     const target = new FileTarget({ name: 'standby-a', path: archive, logger: silentLogger(), clock: systemClock, syncBatchBytesMax: MiB });
     const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);
-    const spool = new ReplicaSpool({ sources, session$, logger: silentLogger(), clock: systemClock });
+    // The spool's clock is the test's: ages are exact, no sleeps. (Real time, frozen between
+    // steps: the files' own times stay in the past of it.)
+    let nowMs = Date.now();
+    const clock = { nowMs: () => nowMs };
+    // A long debounce: a change stays pending (marked, not yet shipped) while the standby goes.
+    const spool = new ReplicaSpool({ sources, session$, logger: silentLogger(), clock, tuning: { debounceMs: 60_000 } });
     spool.start();
     let session: ReplicaSession | undefined;
     try {
       // Not reached yet: nothing has been shipped, so changes wait since the start (they read 0 before).
-      await new Promise((r) => setTimeout(r, 300));
-      expect(spool.snapshot().oldestPendingMs).toBeGreaterThanOrEqual(250);
+      nowMs += 300;
+      expect(spool.snapshot().oldestPendingMs).toBe(300);
       session = await target.open({ serverId: 1, serverUuid: null, flavor: 'mariadb', version: '11', hostname: 'h', binlogBasename: 'mysql-bin' });
       session$.next(session);
       await waitFor('the first pass committed', () => spool.snapshot().bytesShippedTotal > 0 && spool.snapshot().oldestPendingMs === 0, 10_000, 10);
-      // The standby goes away: the age grows from then, not 0 all through the outage.
-      const wentAt = Date.now();
+      // A change the watcher has seen and the debounce holds back.
+      await writeFile(join(src, 'seqno'), '42 and more\n');
+      await waitFor('the change to be pending', () => spool.snapshot().pendingChanges === 1, 10_000, 10);
+      // The standby goes away: the age grows from when the change was seen, and the change stays counted.
+      const seenAt = nowMs;
       session$.next(undefined);
-      await new Promise((r) => setTimeout(r, 300));
+      await waitFor('the syncers to stop', () => !spool.syncing, 10_000, 10);
+      nowMs += 300;
       const away = spool.snapshot();
-      expect(away.oldestPendingMs).toBeGreaterThanOrEqual(250);
-      expect(away.oldestPendingMs).toBeLessThanOrEqual(Date.now() - wentAt + 50);
+      expect(away.oldestPendingMs).toBe(nowMs - seenAt);
+      expect(away.pendingChanges).toBe(1);
     } finally {
       await spool.stop();
       await session?.close();
