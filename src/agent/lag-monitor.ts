@@ -162,7 +162,17 @@ export class LagMonitor {
         expireLogsSeconds: view.expireLogsSeconds,
         error: failure === undefined ? null : { code: failure.code, message: failure.message, at: iso(failure.atMs) },
       },
-      replicas: this.replicas.map(({ definition, tracker }) => replicaReport(definition, tracker, view, nowMs, this.#onPurged)),
+      replicas: this.replicas.map(({ definition, tracker }) => {
+        const report = replicaReport(definition, tracker, view, nowMs, this.#onPurged);
+        // The primary's format changed under a running agent: every replica archives what it logs.
+        const format = head?.binlogFormat;
+        if (format !== undefined && format !== 'ROW') {
+          const issue = { code: 'BINLOG_FORMAT', message: `the primary's binlog_format is now ${format} (it was ROW when the agent started): statements it logs as statements are archived and replayed as statements; SET GLOBAL binlog_format=ROW and put binlog_format=ROW in the server's config` };
+          report.warnings.push(issue);
+          report.problems.push(issue);
+        }
+        return report;
+      }),
     };
   }
 

@@ -10,6 +10,11 @@ export interface HeadObservation {
   head: { file: string; position: number };
   files: BinlogFileInfo[];
   expireLogsSeconds: number;
+  /**
+   * The primary's binlog_format as last read (with the expiry setting, now and then): the preflight
+   * refuses a primary that is not ROW, but a SET GLOBAL later goes unnoticed by the stream.
+   */
+  binlogFormat?: string;
   /** When SHOW MASTER STATUS answered. */
   checkedAtMs: number;
 }
@@ -29,6 +34,8 @@ export interface HeadPollerOptions {
   onFailure: (failure: { code: string; message: string; atMs: number }) => void;
   /** Each check's questions fail after this long without an answer (DEFAULT_PRIMARY_QUERY_TIMEOUT_MS). */
   queryTimeoutMs?: number;
+  /** How often the settings (expiry, binlog_format) are read again (DEFAULT_EXPIRE_SETTING_REFRESH_MS). */
+  settingsRefreshMs?: number;
 }
 
 /**
@@ -45,6 +52,7 @@ export class HeadPoller {
   #stopped = false;
   #expireLogsSeconds = 0;
   #expireReadAtMs: number | undefined;
+  #binlogFormat: string | undefined;
   #failing = false;
   /** The last full list (SHOW BINARY LOGS) and when it was read. */
   #files: { list: BinlogFileInfo[]; atMs: number } | undefined;
@@ -114,7 +122,9 @@ export class HeadPoller {
       const head = await probe.head();
       const checkedAtMs = clock.nowMs();
       const files = await this.#binlogFiles(probe, head, checkedAtMs);
-      if (this.#expireReadAtMs === undefined || checkedAtMs - this.#expireReadAtMs >= DEFAULT_EXPIRE_SETTING_REFRESH_MS) {
+      if (this.#expireReadAtMs === undefined || checkedAtMs - this.#expireReadAtMs >= (this.#options.settingsRefreshMs ?? DEFAULT_EXPIRE_SETTING_REFRESH_MS)) {
+        // A failed read keeps the last value (unknown at first: no warning from a guess).
+        this.#binlogFormat = (await probe.binlogFormat().catch(() => undefined)) ?? this.#binlogFormat;
         // A failed read keeps the last value and is tried again at the next check: counted as
         // 0 (no expiry) for a minute, the age warning would go quiet exactly then.
         const seconds = await probe.expireLogsSeconds().catch((err: unknown) => {
@@ -128,7 +138,7 @@ export class HeadPoller {
       }
       if (this.#failing) logger.info({ head }, 'head check works again');
       this.#failing = false;
-      if (!this.#stopped) this.#options.onObservation({ head, files, expireLogsSeconds: this.#expireLogsSeconds, checkedAtMs });
+      if (!this.#stopped) this.#options.onObservation({ head, files, expireLogsSeconds: this.#expireLogsSeconds, ...(this.#binlogFormat === undefined ? {} : { binlogFormat: this.#binlogFormat }), checkedAtMs });
     } catch (err) {
       const probe = this.#probe;
       this.#probe = undefined;

@@ -90,4 +90,26 @@ describe('head poller', () => {
     const [rows] = await conn.query<RowDataPacket[]>('SHOW BINARY LOGS');
     expect(observations.at(-1)?.files).toEqual(rows.map((r) => ({ name: String(r['Log_name']), sizeBytes: Number(r['File_size']) })));
   });
+
+  it("reads the primary's binlog_format again now and then: a SET GLOBAL under a running agent is seen", async () => {
+    const observations: HeadObservation[] = [];
+    const poller = new HeadPoller({
+      primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4402 },
+      intervalMs: 20,
+      settingsRefreshMs: 20,
+      clock: systemClock,
+      logger: silentLogger(),
+      onObservation: (o) => observations.push(o),
+      onFailure: () => undefined,
+    });
+    poller.start();
+    try {
+      await waitFor('a first reading', () => observations.some((o) => o.binlogFormat === 'ROW'), 10_000, 5);
+      await conn.query('SET GLOBAL binlog_format = MIXED');
+      await waitFor('the change to be seen', () => observations.some((o) => o.binlogFormat === 'MIXED'), 10_000, 5);
+    } finally {
+      await conn.query('SET GLOBAL binlog_format = ROW');
+      await poller.stop();
+    }
+  });
 });

@@ -164,6 +164,27 @@ describe('LagMonitor', () => {
     expect(monitor.report(3_000).primary).toMatchObject({ file: 'mysql-bin.000001', position: 400 });
   });
 
+  it("a primary whose binlog_format is no longer ROW: BINLOG_FORMAT for every replica, a warning and a problem; nothing from an unknown format", () => {
+    const definition = (name: string) => ({ name, type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 1 << 30 } }) as unknown as ReplicaDefinition;
+    const trackers = [new ReplicaTracker('a', 0), new ReplicaTracker('b', 0)];
+    const monitor = new LagMonitor(trackers.map((tracker, i) => ({ definition: definition(i === 0 ? 'a' : 'b'), tracker })), { headPollIntervalMs: 500, startedAtMs: 0 });
+    const files = [{ name: 'mysql-bin.000001', sizeBytes: 400 }];
+    const observe = (binlogFormat: string | undefined): void =>
+      monitor.observeHead({ head: { file: 'mysql-bin.000001', position: 400 }, files, expireLogsSeconds: 0, ...(binlogFormat === undefined ? {} : { binlogFormat }), checkedAtMs: 1_000 });
+    const codes = (): string[][] => monitor.report(1_000).replicas.map((r) => [...r.warnings.map((w) => w.code), ...r.problems.map((p) => p.code)]);
+    observe(undefined);
+    expect(codes().flat()).not.toContain('BINLOG_FORMAT');
+    observe('ROW');
+    expect(codes().flat()).not.toContain('BINLOG_FORMAT');
+    observe('MIXED');
+    expect(codes()).toEqual([
+      ['BINLOG_FORMAT', 'BINLOG_FORMAT'],
+      ['BINLOG_FORMAT', 'BINLOG_FORMAT'],
+    ]);
+    expect(monitor.report(1_000).replicas[0]?.warnings[0]?.message).toContain('binlog_format is now MIXED');
+    expect(monitor.health(1_000).healthy).toBe(false);
+  });
+
   it('bytes shipped count every file a durable point jumps across (a catch-up of small files under one fsync)', () => {
     const tracker = new ReplicaTracker('a', 0);
     const at = (file: string, position: number) => ({ file, position, boundaryFile: file, boundaryPosition: position, commitTimestampS: 1, gtid: undefined });
