@@ -10,6 +10,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { binlogSource } from '../../src/primary/binlog-source.js';
 import { compareArchiveWithPrimary, primaryBinlogFiles } from '../../src/sandbox/binlog-compare.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Goal: a backlog is taken a slice per turn of the event loop (so the lag endpoint is never
@@ -66,8 +67,7 @@ describe('binlog source', () => {
       expect(heartbeats).toBeGreaterThanOrEqual(4);
       // And it still streams.
       await conn.query('CREATE DATABASE after_idle');
-      await new Promise((r) => setTimeout(r, 300));
-      expect(framer.next.position).toBeGreaterThan(head.position);
+      await waitFor('the statement to stream', () => framer.next.position > head.position, 10_000, 5);
     } finally {
       subscription.unsubscribe();
       await conn.query('SET GLOBAL wait_timeout = 28800');

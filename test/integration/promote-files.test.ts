@@ -124,8 +124,13 @@ describe('promote restores the database and the spool files at the same point', 
     await runSteps(60);
     await settle();
     final = { sums: await tableChecksums(conn), tree: await describeTree(spool, (p) => p.startsWith('log')) };
-    // Let the agent hear a heartbeat after the last commit before the "primary dies".
-    await new Promise((r) => setTimeout(r, 2_500));
+    // Let the agent hear the primary (a heartbeat) over a second after the last commit, and record
+    // it caught up, before the "primary dies": the loss window then closes by that record.
+    const lastCommitAtMs = Date.now();
+    await waitFor('a heartbeat heard after the last commit', async () => {
+      const heard = await readLastHeard(archive);
+      return heard?.caughtUp === true && heard.atMs > lastCommitAtMs + 1_500;
+    }, 30_000, 50);
     await agent.stop();
   }, 240_000);
 
