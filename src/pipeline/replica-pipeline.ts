@@ -21,7 +21,7 @@ import { backoffDelayMs, type BackoffPolicy } from '../core/backoff.js';
 import { BinlogStreamFramer, type FramedEvent } from '../core/binlog-stream-framer.js';
 import { HotspareError, errorMessage } from '../core/errors.js';
 import type { DurablePoint, ResumePoint } from '../core/binlog-record.js';
-import type { BinlogPosition } from '../core/binlog-position.js';
+import { compareBinlogPositions, type BinlogPosition } from '../core/binlog-position.js';
 import type { Logger } from '../platform/logger.js';
 import type { ReplicaSession, ReplicaTarget } from '../replica/replica-target.js';
 import { CAPPED_RETRY_CODES, RECEIVER_LINK_CODES, stateForCode, type ReplicaEvent } from './replica-status.js';
@@ -115,17 +115,23 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
         );
       };
     const dumpProven = () => (event: ReplicaEvent): boolean => event.kind === 'connected';
-    /** Durable beyond the first point the session reported (its resume point, when it has one). */
-    const archiveProgressed = (): ((event: ReplicaEvent) => boolean) => {
-      let first: DurablePoint | undefined;
-      return (event) => {
-        if (event.kind !== 'durable') return false;
-        if (first === undefined) {
-          first = event.point;
-          return false;
-        }
-        return event.point.file !== first.file || event.point.position > first.position;
-      };
+    /**
+     * Durable beyond the furthest point any session of this replica reported (the first one's
+     * resume point, to begin with). Beyond the session's own first point was not enough: on a full
+     * volume each session cut a torn tail back, wrote the same bytes again into the room that
+     * freed, counted that as health, and retried at the shortest delay for ever (a new dump of the
+     * primary and log lines several times a second).
+     */
+    let furthestDurable: DurablePoint | undefined;
+    const archiveProgressed = () => (event: ReplicaEvent): boolean => {
+      if (event.kind !== 'durable') return false;
+      if (furthestDurable === undefined) {
+        furthestDurable = event.point;
+        return false;
+      }
+      if (compareBinlogPositions(event.point, furthestDurable) <= 0) return false;
+      furthestDurable = event.point;
+      return true;
     };
 
     const streamSession = (session: ReplicaSession): Observable<ReplicaEvent> =>

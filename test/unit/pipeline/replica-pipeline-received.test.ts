@@ -170,6 +170,48 @@ describe('replica pipeline, received reports', () => {
     }
   });
 
+  it('backs off from a full volume whose every session writes the same bytes again into the room its cut-back freed', async () => {
+    // Each session: the archive ends at 4 (the torn tail cut back), makes 4..104 durable again, then fails.
+    const open = (): Promise<ReplicaSession> => {
+      const durable = new Subject<DurablePoint>();
+      return Promise.resolve({
+        resume: { file: A, position: 4, commitTimestampS: 1, gtid: undefined },
+        append: () => {
+          setTimeout(() => {
+            durable.next({ file: A, position: 104, boundaryFile: A, boundaryPosition: 104, commitTimestampS: 1, gtid: undefined });
+            durable.error(new HotspareError('DISK_FULL', 'the archive volume is full', { hint: 'make room' }));
+          }, 0);
+        },
+        pendingBytes: 0,
+        durable$: durable.asObservable(),
+        files: {} as ArchiveFiles,
+        close: () => Promise.resolve(),
+      });
+    };
+    const target: ReplicaTarget = { name: 'r', type: 'file', open };
+    const events: ReplicaEvent[] = [];
+    const subscription = replicaPipeline({
+      target,
+      identity,
+      source: () => new Observable<FramedEvent>((s) => s.next(record(A, 4, 100))),
+      locateStart: () => Promise.resolve({ file: A, position: 4 }),
+      highWaterBytes: 1 << 30,
+      lowWaterBytes: 1 << 29,
+      backoff: { delayMsMin: 1, delayMsMax: 16, jitterRatio: 0 },
+      random01: () => 0.5,
+      clockMs: () => 1_000,
+      logger: silentLogger(),
+      closing: new Set(),
+    }).subscribe((e) => events.push(e));
+    try {
+      await waitFor('six failures', () => events.filter((e) => e.kind === 'failed').length >= 6, 5_000, 1);
+      // The first session's 4..104 was news; the same bytes again are not.
+      expect(events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : [])).slice(0, 6)).toEqual([1, 2, 4, 8, 16, 16]);
+    } finally {
+      subscription.unsubscribe();
+    }
+  });
+
   it('reconnects to a receiver that is away at most every receiverRetryDelayMsMax; an archive that fails otherwise backs off to the full cap', async () => {
     const delaysFor = async (code: string): Promise<number[]> => {
       const target: ReplicaTarget = { name: 'r', type: 'remote', open: () => Promise.reject(new HotspareError(code, 'no', { hint: 'later' })) };
