@@ -17,6 +17,7 @@ interface SpoolProgress {
   pendingBytes: number;
   oldestPendingMs: number;
   bytesShippedTotal: number;
+  missingSources?: Array<{ name: string; path: string }>;
 }
 
 export interface ReplicaLagReport {
@@ -244,6 +245,13 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
   const filesWaitingS = (spool?.oldestPendingMs ?? 0) / 1000;
   if (filesWaitingS > maxLagSeconds) {
     problems.push({ code: 'FILES_LAG', message: `spool changes waiting for ${filesWaitingS.toFixed(1)} s (max ${maxLagSeconds} s)` });
+  }
+  // A source whose folder is not there (a typo, an unmounted data disk): nothing of it reaches
+  // the standby, and no change is ever pending to say so.
+  for (const missing of spool?.missingSources ?? []) {
+    const issue = { code: 'SPOOL_SOURCE_MISSING', message: `spool source ${missing.name} (${missing.path}) is unavailable: none of its files are archived until it is back` };
+    problems.push(issue);
+    warnings.push(issue);
   }
   if (purge.kind === 'warning') {
     warnings.push({ code: purge.code, message: purge.message });

@@ -10,6 +10,7 @@ export interface ReplicaFilesSnapshot {
   pendingBytes: number;
   oldestPendingMs: number;
   bytesShippedTotal: number;
+  missingSources: Array<{ name: string; path: string }>;
 }
 
 /** What the agent knows about one replica at this moment; the lag endpoint reads it. */
@@ -38,7 +39,7 @@ export interface ReplicaSnapshot {
   readonly files: ReplicaFilesSnapshot;
 }
 
-const NO_FILES: () => ReplicaFilesSnapshot = () => ({ pendingChanges: 0, pendingBytes: 0, oldestPendingMs: 0, bytesShippedTotal: 0 });
+const NO_FILES: () => ReplicaFilesSnapshot = () => ({ pendingChanges: 0, pendingBytes: 0, oldestPendingMs: 0, bytesShippedTotal: 0, missingSources: [] });
 
 /**
  * An event's header time dates its write only when it arrives more than this after the end of

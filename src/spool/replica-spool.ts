@@ -27,7 +27,7 @@ export class ReplicaSpool {
    * What the syncers had waiting when the session went: shown while the standby is away (a lower
    * bound: nothing watches the sources then), instead of zeros beside an age that grows.
    */
-  #pendingWhenAway: { changes: number; bytes: number } = { changes: 0, bytes: 0 };
+  #pendingWhenAway: { changes: number; bytes: number; missing: SpoolFilesSnapshot['missingSources'] } = { changes: 0, bytes: 0, missing: [] };
 
   constructor(
     private readonly options: {
@@ -50,13 +50,13 @@ export class ReplicaSpool {
           const snap = this.snapshot();
           const now = this.options.clock.nowMs();
           this.#pendingSinceMs = Math.min(this.#pendingSinceMs ?? now, now - snap.oldestPendingMs);
-          this.#pendingWhenAway = { changes: snap.pendingChanges, bytes: snap.pendingBytes };
+          this.#pendingWhenAway = { changes: snap.pendingChanges, bytes: snap.pendingBytes, missing: snap.missingSources };
         }
         await this.#stopSyncers();
         if (session === undefined) return;
         const pendingSinceMs = this.#pendingSinceMs;
         this.#pendingSinceMs = undefined;
-        this.#pendingWhenAway = { changes: 0, bytes: 0 };
+        this.#pendingWhenAway = { changes: 0, bytes: 0, missing: [] };
         this.#syncers = this.options.sources.map(
           (source) =>
             new SpoolSyncer({
@@ -105,12 +105,15 @@ export class ReplicaSpool {
       pendingBytes: isAway ? this.#pendingWhenAway.bytes : 0,
       oldestPendingMs: isAway ? Math.max(0, this.options.clock.nowMs() - away) : 0,
       bytesShippedTotal: this.#shippedTotal,
+      // While away, as last seen (nothing looks at the sources for a standby that is not there).
+      missingSources: isAway ? [...this.#pendingWhenAway.missing] : [],
     };
     for (const s of this.#syncers) {
       const one = s.snapshot();
       total.pendingChanges += one.pendingChanges;
       total.pendingBytes += one.pendingBytes;
       total.oldestPendingMs = Math.max(total.oldestPendingMs, one.oldestPendingMs);
+      total.missingSources.push(...one.missingSources);
     }
     return total;
   }

@@ -102,6 +102,8 @@ export interface SpoolFilesSnapshot {
   pendingBytes: number;
   oldestPendingMs: number;
   bytesShippedTotal: number;
+  /** Sources whose folder is not there (or not a folder) at the last look: nothing of them is archived meanwhile. */
+  missingSources: Array<{ name: string; path: string }>;
 }
 
 export interface SpoolSyncerOptions {
@@ -218,6 +220,7 @@ export class SpoolSyncer {
       pendingBytes: this.#inPass?.bytes ?? 0,
       oldestPendingMs: oldest === Infinity ? 0 : Math.max(0, now - oldest),
       bytesShippedTotal: this.#shippedTotal,
+      missingSources: this.#rootMissing ? [{ name: this.options.source.name, path: this.options.source.path }] : [],
     };
   }
 

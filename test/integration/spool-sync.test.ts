@@ -294,6 +294,8 @@ describe('spool syncer', () => {
     s.start();
     await s.syncNow();
     expect(lines().some((l) => l['code'] === 'SPOOL_SOURCE_MISSING' && String(l['msg']).includes(src))).toBe(true);
+    // Not a log line alone: the snapshot /lag reads says so for as long as it lasts.
+    expect(s.snapshot().missingSources).toEqual([{ name: 'cfg', path: src }]);
 
     await mkdir(src);
     await writeFile(join(src, 'server.cfg'), 'port=1\n');
@@ -307,6 +309,7 @@ describe('spool syncer', () => {
     await s.syncNow();
     writing = false;
     await writer;
+    expect(s.snapshot().missingSources).toEqual([]);
     expect(lines().some((l) => l['code'] === 'SPOOL_SKIPPED' && String(l['msg']).includes('pipe'))).toBe(true);
     expect(lines().some((l) => l['code'] === 'SPOOL_FILE_UNSTABLE' && l['path'] === 'busy.log')).toBe(true);
 

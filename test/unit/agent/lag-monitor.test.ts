@@ -127,7 +127,8 @@ describe('LagMonitor', () => {
     const definition = { name: 'a', type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 64 * 1024 * 1024 } } as unknown as ReplicaDefinition;
     const tracker = new ReplicaTracker('a', 0);
     let oldestPendingMs = 0;
-    tracker.attachFiles(() => ({ pendingChanges: 1, pendingBytes: 10, oldestPendingMs, bytesShippedTotal: 0 }));
+    let missingSources: Array<{ name: string; path: string }> = [];
+    tracker.attachFiles(() => ({ pendingChanges: 1, pendingBytes: 10, oldestPendingMs, bytesShippedTotal: 0, missingSources }));
     const monitor = new LagMonitor([{ definition, tracker }], { headPollIntervalMs: 500, startedAtMs: 0 });
     const point = { file: 'mysql-bin.000001', position: 1_000, boundaryFile: 'mysql-bin.000001', boundaryPosition: 1_000, commitTimestampS: 1, gtid: undefined };
     tracker.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
@@ -141,6 +142,13 @@ describe('LagMonitor', () => {
     const verdict = evaluateLag(monitor.report(1_000), {});
     expect(verdict.status).toBe('CRITICAL');
     expect(verdict.line).toContain('a spool changes waiting for 61 s (max 60 s)');
+    // A source whose folder is not there: nothing of it is archived, and nothing is ever pending to say so.
+    oldestPendingMs = 0;
+    missingSources = [{ name: 'feeds', path: '/var/lib/phpfina' }];
+    expect(monitor.health(1_000).reasons.map((r) => r.code)).toEqual(['SPOOL_SOURCE_MISSING']);
+    const missing = evaluateLag(monitor.report(1_000), {});
+    expect(missing.status).toBe('WARNING');
+    expect(missing.line).toContain('spool source feeds (/var/lib/phpfina) is unavailable');
   });
 
   it("the primary's position: what a stream brought after the last head check counts once the stream is gone (the primary died); older news does not", () => {
