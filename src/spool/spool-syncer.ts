@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { readlink, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { basename, join, relative, sep } from 'node:path';
 import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import {
@@ -465,6 +465,19 @@ export class SpoolSyncer {
     watcher.on('all', (_event, p) => {
       const rel = toRel(p);
       if (!rel.startsWith('..')) this.#mark(rel);
+    });
+    // chokidar reports a change only when the mtime moved: a chmod or chown (a secret's mode
+    // tightened) waited for the next rescan, a minute, and a promotion meanwhile restored the
+    // file readable. The raw inotify event says something changed at that path; the pass then
+    // compares it (mode and ctime included) with what the archive has.
+    watcher.on('raw', (event: string, evPath: string | null, details: unknown) => {
+      const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+      if (event !== 'change' || typeof watched !== 'string') return;
+      // A folder's watch names the entry; a file's own watch names the file itself.
+      const abs = evPath === null || evPath === '' || basename(watched) === evPath ? watched : join(watched, evPath);
+      const rel = toRel(abs);
+      if (rel.startsWith('..') || this.#excluded(rel)) return;
+      this.#mark(rel);
     });
     watcher.on('error', (err) => {
       this.#log.warn({ err }, 'spool watcher error; a full rescan follows');

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, chown, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -280,6 +280,9 @@ describe('spool syncer', () => {
         return same;
       };
       await waitFor('the watcher to ship the new file', restoredHasM2, 20_000);
+      // A mode tightened (chmod changes no mtime, which chokidar goes by): the watcher too, not the next rescan.
+      await chmod(join(real, 'gateway.conf'), 0o600);
+      await waitFor('the watcher to ship the new mode', restoredHasM2, 20_000);
     } finally {
       await s.stop();
     }
