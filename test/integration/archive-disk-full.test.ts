@@ -241,12 +241,16 @@ describe('a full archive volume', () => {
         if (answer.result.error !== undefined) failed = answer;
       }
       expect(failed?.result.error?.code).toBe('DISK_FULL');
+      // The standby's own status says so (a base upload fills a volume before any binlog does).
+      expect((await holeReceiver.status()).lastError?.code).toBe('DISK_FULL');
       // Room again (another file removed): the next piece, past the failed one, would land past what x holds.
       expect((await ask(FileOp.REMOVE, { path: 'files/filler' })).result.error).toBeUndefined();
       const held = (await ask(FileOp.SIZE, { path: 'files/x' })).result.size ?? 0;
       expect(held).toBeLessThan(at);
       const past = await ask(FileOp.WRITE, { path: 'files/x', offset: at }, Buffer.alloc(4096, 4));
       expect(past.result.error?.code).toBe('RECEIVER_WRITE_HOLE');
+      // A request the peer got wrong is the peer's matter, not the archive's last error.
+      expect((await holeReceiver.status()).lastError?.code).toBe('DISK_FULL');
       expect((await ask(FileOp.SIZE, { path: 'files/x' })).result.size).toBe(held);
       // Going on from where it ends is fine.
       expect((await ask(FileOp.WRITE, { path: 'files/x', offset: held }, Buffer.alloc(4096, 5))).result.error).toBeUndefined();

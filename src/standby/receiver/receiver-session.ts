@@ -16,6 +16,7 @@ import {
   decodeFileRequest,
   encodeFileResponse,
   encodeJson,
+  isArchiveCode,
   type Ack,
   type AckVolume,
   type FileRequest,
@@ -290,6 +291,9 @@ export class ReceiverSession {
           ? { code: err.code, message: err.message, hint: err.hint }
           : { code: (err as NodeJS.ErrnoException).code ?? 'ARCHIVE_IO', message: errorMessage(err), hint: 'check the archive volume on the standby' };
       this.options.logger.warn({ op: request.op, code: problem.code }, `refused archive file operation: ${problem.message}`);
+      // The archive's own failure (a full volume during a base upload, say) is the receiver's
+      // lastError as much as one of the binlog stream; a request the peer got wrong is not.
+      if (isArchiveCode(problem.code)) this.options.onProblem?.(problem);
       result = { error: problem };
     }
     let response = encodeFileResponse({ id: request.id, result, data });
