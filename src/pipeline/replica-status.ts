@@ -35,6 +35,8 @@ export const ERROR_CODES: ReadonlySet<string> = new Set([
   'ARCHIVE_PERMISSION',
   'ARCHIVE_IO',
   'RECEIVER_REFUSED',
+  // The receiver's certificate is not one the replica trusts: a setting to fix, not an outage.
+  'RECEIVER_TLS',
   'SERVER_ID_IN_USE',
   // A privilege revoked while the agent runs (the dump's, a base's): nothing heals it but a GRANT.
   'PRIVILEGES',

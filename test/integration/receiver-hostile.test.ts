@@ -375,8 +375,28 @@ describe('receiver against hostile and mistaken peers', () => {
       expect(readFileSync(join(tlsArchive, 'files/spool/seqno'), 'utf8')).toBe('42');
 
       // Without the CA the certificate is not trusted; without TLS the handshake never completes.
+      // An address as tls.servername (README's example form): checked against the certificate's
+      // IP names, and no Node warning on stderr (an address is no SNI name), which is no JSON line.
+      const warnings: string[] = [];
+      const onWarning = (w: Error & { code?: string }): void => void warnings.push(w.code ?? w.message);
+      process.on('warning', onWarning);
+      try {
+        const byAddress = new RemoteTarget({ name: 'tls', address, tokenFile: join(dir, 'token'), tls: { ca: cert, servername: '127.0.0.1' }, logger: logs.logger });
+        await (await byAddress.open(primaryA)).close();
+        const wrongName = new RemoteTarget({ name: 'tls', address, tokenFile: join(dir, 'token'), tls: { ca: cert, servername: '10.9.8.7' }, logger: logs.logger });
+        expect((await refusal(wrongName.open(primaryA))).code).toBe('RECEIVER_TLS');
+        await new Promise((resolve) => setImmediate(resolve));
+      } finally {
+        process.off('warning', onWarning);
+      }
+      expect(warnings).toEqual([]);
+      // Without the CA the certificate is not trusted: a setting to fix (state error), not an outage.
       const untrusting = new RemoteTarget({ name: 'tls', address, tokenFile: join(dir, 'token'), tls: {}, logger: logs.logger });
-      expect((await refusal(untrusting.open(primaryA))).code).toBe('RECEIVER_UNREACHABLE');
+      const untrusted = await refusal(untrusting.open(primaryA));
+      expect(untrusted.code).toBe('RECEIVER_TLS');
+      expect(untrusted.message).toContain('self-signed certificate');
+      expect(untrusted.hint).toContain('tls.ca');
+      expect(stateForCode(untrusted.code)).toBe('error');
       const plain = new RemoteTarget({ name: 'plain', address, tokenFile: join(dir, 'token'), logger: logs.logger, limits: { handshakeTimeoutMs: 1_000 } });
       expect((await refusal(plain.open(primaryA))).code).toBe('RECEIVER_UNREACHABLE');
     } finally {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect as connectTcp, type Socket } from 'node:net';
-import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { checkServerIdentity, connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { Subject, type Observable } from 'rxjs';
 import type { PrimaryIdentity } from '../../archive/archive-identity.js';
 import { compareBinlogNames } from '../../archive/archive-layout.js';
@@ -147,6 +147,17 @@ export class RemoteTarget implements ReplicaTarget {
       const onError = (err: Error): void => {
         clearTimeout(timer);
         socket.destroy();
+        if (tls !== undefined && isTlsFailure(err)) {
+          // Reached, but its certificate is not one this replica trusts (or TLS itself failed):
+          // an operator's fix, not an outage that passes, so not RECEIVER_UNREACHABLE.
+          reject(
+            new HotspareError('RECEIVER_TLS', `TLS with the receiver at ${this.options.address} failed: ${errorMessage(err)}`, {
+              hint: "check the replica's tls.ca (the CA that signed the receiver's --tls-cert) and tls.servername (a name or address the certificate was made for), and that the receiver runs with --tls-cert and --tls-key",
+              cause: err,
+            }),
+          );
+          return;
+        }
         reject(
           new HotspareError('RECEIVER_UNREACHABLE', `cannot reach the receiver at ${this.options.address}: ${errorMessage(err)}`, {
             hint: 'is `hotspare receive` running there, and the address, port, firewall and TLS settings right? The agent retries.',
@@ -479,8 +490,17 @@ function tlsOptions(host: string, port: number, ca: string | undefined, serverna
   const options: ConnectionOptions = { host, port, minVersion: 'TLSv1.2' };
   if (ca !== undefined) options.ca = ca;
   const name = servername ?? (isIp(host) ? undefined : host);
-  if (name !== undefined) options.servername = name;
+  if (name !== undefined && !isIp(name)) options.servername = name;
+  // An address is no server name to send (RFC 6066; Node warns on stderr, outside the JSON log),
+  // but the certificate is still checked against it.
+  else if (name !== undefined) options.checkServerIdentity = (_host, cert) => checkServerIdentity(name, cert);
   return options;
+}
+
+/** A failure of TLS itself (the certificate, its name, the protocol), not of reaching the host. */
+function isTlsFailure(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  return /^(ERR_TLS_|ERR_SSL_)|CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|HOSTNAME_MISMATCH/.test(code) || /certificate|SSL routines|wrong version number/i.test(err.message);
 }
 
 function isIp(host: string): boolean {
