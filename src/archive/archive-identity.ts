@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { HotspareError } from '../core/errors.js';
 import { writeFileDurable } from '../platform/durable-file.js';
@@ -76,4 +77,12 @@ export async function claimArchive(root: string, primary: PrimaryIdentity, nowIs
   const identity: ArchiveIdentity = { formatVersion: ARCHIVE_FORMAT_VERSION, primary, createdAt: nowIso };
   await writeFileDurable(new ArchiveLayout(root).identityFile, `${JSON.stringify(identity, null, 2)}\n`);
   return identity;
+}
+
+/** ARCHIVE_EMPTY for a folder that holds no archive.json: saying whether the folder is there at all. */
+export function notAnArchive(root: string): HotspareError {
+  const missing = !existsSync(root);
+  return new HotspareError('ARCHIVE_EMPTY', missing ? `${root} does not exist` : `${root} is not a hotspare archive (no archive.json)`, {
+    hint: missing ? 'pass the archive folder the agent or receiver writes (on a standby, the receiver\'s --archive; is its volume mounted?)' : 'pass the archive folder the agent or receiver writes',
+  });
 }

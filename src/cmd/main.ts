@@ -21,6 +21,7 @@ const VERBS: ReadonlyArray<{ verb: string; lines: string[] }> = [
       '                 [--files-root DIR] [--no-hooks] [--dry-run] [--json] [--replace]',
       '                 [--target-datadir DIR --target-start CMD]   (a physical base: replace the target\'s datadir)',
       '                 [--extractor hotspare|mbstream]   (a physical base: who extracts its stream)',
+      '                 TIME: ISO 8601, 2026-11-22T10:00:00Z; without a zone, this host\'s local time (TZ)',
       'hotspare promote --files-only --archive DIR [--until ... as above] [--source NAME ...] [--files-root DIR]',
       '                 [--dry-run] [--json]   the spool files alone, as of the same point (in place only with --source)',
     ],

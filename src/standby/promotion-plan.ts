@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { samePrimary, describePrimary, readArchiveIdentity, type ArchiveIdentity } from '../archive/archive-identity.js';
+import { notAnArchive, samePrimary, describePrimary, readArchiveIdentity, type ArchiveIdentity } from '../archive/archive-identity.js';
 import { readLastHeard, type LastHeardRecord } from '../archive/last-heard.js';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { listBaseBackups, type BaseBackupMetadata } from '../archive/base-catalog.js';
@@ -161,7 +161,7 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
   const { archiveRoot, target } = input;
   const identity = await readArchiveIdentity(archiveRoot);
   if (identity === undefined) {
-    throw new HotspareError('ARCHIVE_EMPTY', `${archiveRoot} is not a hotspare archive (no archive.json)`, { hint: 'pass the archive folder the agent or receiver writes' });
+    throw notAnArchive(archiveRoot);
   }
   await input.beforeScan?.(identity);
   const bases = await listBaseBackups(new LocalArchiveFiles(archiveRoot));

@@ -1,9 +1,8 @@
-import { readArchiveIdentity } from '../archive/archive-identity.js';
+import { notAnArchive, readArchiveIdentity } from '../archive/archive-identity.js';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { listPartialBaseBackups, readBaseFolders, type BaseBackupMetadata } from '../archive/base-catalog.js';
 import type { RecordedGap } from '../archive/binlog-gaps.js';
 import { compareBinlogPositions, type BinlogPosition } from '../core/binlog-position.js';
-import { HotspareError } from '../core/errors.js';
 import { baseStartsOf, scanArchive, type ArchiveDamage, type ArchiveScan, type CommitPoint } from './archive-scan.js';
 import { checkBaseFiles } from './base-checksums.js';
 import { readLastHeard, type LastHeardRecord } from '../archive/last-heard.js';
@@ -75,7 +74,7 @@ export interface ArchiveReport {
  */
 export async function inspectArchive(root: string, options: { checksums: boolean }): Promise<ArchiveReport> {
   const identity = await readArchiveIdentity(root);
-  if (identity === undefined) throw new HotspareError('ARCHIVE_EMPTY', `${root} is not a hotspare archive (no archive.json)`, { hint: 'pass the archive folder the agent or receiver writes' });
+  if (identity === undefined) throw notAnArchive(root);
   const files = new LocalArchiveFiles(root);
   const folders = await readBaseFolders(files);
   const problemsOf = new Map<string, string[]>();

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -36,6 +38,22 @@ describe('hotspare command line', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "promot"');
     expect(unknown.stderr).toContain('hotspare help');
+  });
+
+  it('status, verify and promote on a folder that is no archive say whether it exists at all', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'hotspare-not-archive-'));
+    try {
+      for (const verb of [['status'], ['verify'], ['promote', '--files-only', '--files-root', join(empty, 'files')]]) {
+        const gone = await run([...verb, '--archive', join(empty, 'gone')]);
+        expect(gone.code, verb[0]).toBe(1);
+        expect(gone.stderr).toContain(`error ARCHIVE_EMPTY: ${join(empty, 'gone')} does not exist`);
+        const blank = await run([...verb, '--archive', empty]);
+        expect(blank.code, verb[0]).toBe(1);
+        expect(blank.stderr).toContain(`error ARCHIVE_EMPTY: ${empty} is not a hotspare archive (no archive.json)`);
+      }
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   it('every verb takes --help (and -h): its own usage, exit 0, and every option it accepts is in it', async () => {
