@@ -19,7 +19,7 @@ export function formatReport(r: ArchiveReport): string {
   const p = r.primary as { serverId?: number; hostname?: string; version?: string; flavor?: string; serverUuid?: string | null };
   const lines = [
     `archive ${r.archive}: primary server_id ${p.serverId} on ${p.hostname} (${p.flavor ?? '?'} ${p.version}${p.serverUuid ? `, server_uuid ${p.serverUuid}` : ''})`,
-    `  base backups: ${r.bases.length === 0 ? 'none' : ''}`,
+    `  base backups: ${r.bases.length === 0 ? 'none' : r.bases.length}`,
     ...r.bases.map((b) => b.method === 'unreadable' ? `    ${b.id}: UNREADABLE: ${b.problems.join('; ')}` : `    ${b.id} (${b.method}) at ${b.binlog.file}:${b.binlog.position}${b.gtid ? ` GTID ${b.gtid}` : ''}, ${b.bytes} bytes${b.restorable ? '' : b.beforeGap ? ' (before a recorded gap or passed-over damage: later points are restored from a newer base)' : ' (not restorable: binlog missing)'}${b.problems.length ? ` DAMAGED: ${b.problems.join('; ')}` : ''}`),
     `  binlog: ${r.binlog.files} file(s), ${r.binlog.bytes} bytes${r.binlog.first ? `, ${r.binlog.first.file}:${r.binlog.first.position} .. ${r.binlog.last?.file}:${r.binlog.last?.position}` : ''}`,
     `  latest restorable: ${r.latestRestorable ? `${r.latestRestorable.commitTime} (${r.latestRestorable.file}:${r.latestRestorable.position}${r.latestRestorable.gtid ? ` GTID ${r.latestRestorable.gtid}` : ''})` : 'none'}`,

@@ -539,7 +539,7 @@ function physicalBaseSteps(base: BaseBackupMetadata, plan: PhysicalRestorePlan):
     {
       name: 'swap-datadir',
       run: true,
-      detail: `move ${plan.datadir} aside to ${plan.previous} (kept${plan.userDatabases.length > 0 ? `, with ${plan.userDatabases.join(', ')}` : ''}), the prepared copy into its place, owned as the old one`,
+      detail: `move ${plan.datadir} aside to ${plan.previous} (kept${plan.userDatabases.length > 0 ? `, with its databases ${plan.userDatabases.join(', ')}` : ''}), the prepared copy into its place, owned as the old one`,
     },
     { name: 'start-target', run: true, detail: `run ${JSON.stringify(plan.startCommand)} and wait until the server answers (with the primary's accounts), then SET GLOBAL read_only = ON unless it started read-only` },
   ];
