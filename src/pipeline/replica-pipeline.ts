@@ -122,7 +122,7 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
      * freed, counted that as health, and retried at the shortest delay for ever (a new dump of the
      * primary and log lines several times a second).
      */
-    let furthestDurable: DurablePoint | undefined;
+    let furthestDurable: BinlogPosition | undefined;
     const archiveProgressed = () => (event: ReplicaEvent): boolean => {
       if (event.kind !== 'durable') return false;
       if (furthestDurable === undefined) {
@@ -137,6 +137,10 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
     const streamSession = (session: ReplicaSession): Observable<ReplicaEvent> =>
       new Observable<ReplicaEvent>((inner) => {
         options.session$?.next(session);
+        // An archive that holds no binlog (a standby rebuilt empty): its progress starts again, and
+        // its first durable point is news (no resume point comes first).
+        // (Sequence 0 lies before any binlog file: the server numbers them from 1.)
+        if (session.resume === undefined) furthestDurable = { file: 'binlog.000000', position: 0 };
         const paused$ = new BehaviorSubject(false);
         paused$.subscribe((paused) => log.debug({ paused, pendingBytes: session.pendingBytes }, paused ? 'flow control: dump paused' : 'flow control: dump resumed'));
         let shipped = 0;

@@ -222,13 +222,13 @@ export class MysqlProbe {
     return { file: String(row['File']), position: Number(row['Position']) };
   }
 
-  /** binlog_expire_logs_seconds (0: the server never expires binlog by age); on servers without it (MariaDB before 10.6, MySQL 5.7), expire_logs_days in seconds. */
   /** The primary's binlog_format now (it can be SET GLOBAL while the agent runs). */
   async binlogFormat(): Promise<string> {
     const [row] = await this.#query<RowDataPacket>('SELECT @@global.binlog_format AS f', 'binlog format');
     return String(row?.['f'] ?? '').toUpperCase();
   }
 
+  /** binlog_expire_logs_seconds (0: the server never expires binlog by age); on servers without it (MariaDB before 10.6, MySQL 5.7), expire_logs_days in seconds. */
   async expireLogsSeconds(): Promise<number> {
     try {
       const [row] = await this.#query<RowDataPacket>('SELECT @@binlog_expire_logs_seconds AS s', 'expire setting');

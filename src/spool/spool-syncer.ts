@@ -1,5 +1,5 @@
 import { realpathSync } from 'node:fs';
-import { readlink, stat } from 'node:fs/promises';
+import { readdir, readlink, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
 import type { ArchiveFiles } from '../archive/archive-files.js';
@@ -259,7 +259,9 @@ export class SpoolSyncer {
   }
 
   #mark(rel: string): void {
-    if (!this.#dirty.has(rel)) this.#dirty.set(rel, this.options.clock.nowMs());
+    // Already waiting: nothing new to wake the loop for (a busy file raises events by the hundred).
+    if (this.#dirty.has(rel)) return;
+    this.#dirty.set(rel, this.options.clock.nowMs());
     this.#kick();
   }
 
@@ -462,9 +464,11 @@ export class SpoolSyncer {
         return !rel.startsWith('..') && this.#excluded(rel);
       },
     });
+    /** Outside the source (not a name that merely starts with two dots). */
+    const outside = (rel: string): boolean => rel === '..' || rel.startsWith('../');
     watcher.on('all', (_event, p) => {
       const rel = toRel(p);
-      if (!rel.startsWith('..')) this.#mark(rel);
+      if (!outside(rel)) this.#mark(rel);
     });
     // chokidar reports a change only when the mtime moved: a chmod or chown (a secret's mode
     // tightened) waited for the next rescan, a minute, and a promotion meanwhile restored the
@@ -472,11 +476,13 @@ export class SpoolSyncer {
     // compares it (mode and ctime included) with what the archive has.
     watcher.on('raw', (event: string, evPath: string | null, details: unknown) => {
       const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
-      if (event !== 'change' || typeof watched !== 'string') return;
-      // A folder's watch names the entry; a file's own watch names the file itself.
-      const abs = evPath === null || evPath === '' || basename(watched) === evPath ? watched : join(watched, evPath);
-      const rel = toRel(abs);
-      if (rel.startsWith('..') || this.#excluded(rel)) return;
+      if (event !== 'change' || typeof watched !== 'string' || evPath === null || evPath === '') return;
+      // Only a folder's watch, which names the entry: a file's own watch names the file itself,
+      // and the same event comes from its folder's watch by name. (An entry named as its folder
+      // reads like a file's own watch: it waits for the rescan, rather than its folder being walked.)
+      if (basename(watched) === evPath) return;
+      const rel = toRel(join(watched, evPath));
+      if (outside(rel) || this.#dirty.has(rel) || this.#excluded(rel)) return;
       this.#mark(rel);
     });
     watcher.on('error', (err) => {
@@ -530,9 +536,16 @@ export class SpoolSyncer {
     this.#inPass = { changes: roots.length, bytes: 0, sinceMs, requestedAtMs };
     try {
       const rootStat = await stat(source.path).catch((err: NodeJS.ErrnoException) => err);
-      if (rootStat instanceof Error || !rootStat.isDirectory()) {
+      // An empty folder in place of the one archived (another inode): a volume not mounted at the
+      // source's path leaves its mount point, an empty folder of the file system below. Walked, it
+      // would record every archived file deleted, and a promotion to the end would restore an
+      // empty folder. Held as missing until the folder holds something (or is the one archived).
+      const recordedRoot = tree.get('');
+      const replacedByEmpty =
+        !(rootStat instanceof Error) && rootStat.isDirectory() && recordedRoot !== undefined && recordedRoot.ino !== rootStat.ino && tree.entries.size > 1 && (await readdir(source.path).catch(() => [''])).length === 0;
+      if (rootStat instanceof Error || !rootStat.isDirectory() || replacedByEmpty) {
         if (!this.#rootMissing) {
-          const why = rootStat instanceof Error ? (rootStat.code ?? rootStat.message) : 'not a directory';
+          const why = rootStat instanceof Error ? (rootStat.code ?? rootStat.message) : replacedByEmpty ? 'an empty folder in place of the archived one: a volume not mounted there?' : 'not a directory';
           this.#log.error({ code: 'SPOOL_SOURCE_MISSING', path: source.path, hint: 'create the directory or fix `spool[].path` in the config; nothing is deleted from the archive meanwhile' }, `spool source ${source.path} is unavailable (${why}); the archive keeps its last state`);
         }
         this.#rootMissing = true;

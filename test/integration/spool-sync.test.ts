@@ -288,6 +288,39 @@ describe('spool syncer', () => {
     }
   });
 
+  it('an empty folder in place of the archived one (a volume not mounted there) is a missing source, not every file deleted', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(join(src, 'phpfina'), { recursive: true });
+    await writeFile(join(src, 'phpfina', '1.dat'), randomBytes(8_192));
+    await writeFile(join(src, 'phpfina', '1.meta'), 'interval=10\n');
+    const s = syncer({ name: 'feeds', path: src }, archive, { watch: false });
+    try {
+      s.start();
+      await s.syncNow();
+      const archived = await describeTree(src);
+      // The volume goes; its mount point, an empty folder of the file system below, stays.
+      await rename(src, join(dir, 'volume-away'));
+      await mkdir(src);
+      await s.syncNow();
+      expect(s.snapshot().missingSources).toEqual([{ name: 'feeds', path: src }]);
+      const atEnd = join(dir, 'restored-away');
+      await restoreSpool({ archiveDir: archive, filesRoot: atEnd, logger: silentLogger() });
+      expect(treeDiff(archived, await describeTree(join(atEnd, 'feeds')))).toEqual([]);
+      // Mounted again (the archived folder back in place): shipped on as before.
+      await rm(src, { recursive: true });
+      await rename(join(dir, 'volume-away'), src);
+      await writeFile(join(src, 'phpfina', '2.meta'), 'interval=60\n');
+      await s.syncNow();
+      expect(s.snapshot().missingSources).toEqual([]);
+      const back = join(dir, 'restored-back');
+      await restoreSpool({ archiveDir: archive, filesRoot: back, logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(back, 'feeds')))).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('reports FIFOs, a missing source and a file that changes while read, and loses nothing else', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect as connectTcp, type Socket } from 'node:net';
-import { checkServerIdentity, connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { checkServerIdentity, connect as connectTls, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { Subject, type Observable } from 'rxjs';
 import type { PrimaryIdentity } from '../../archive/archive-identity.js';
 import { compareBinlogNames } from '../../archive/archive-layout.js';
@@ -147,7 +147,8 @@ export class RemoteTarget implements ReplicaTarget {
       const onError = (err: Error): void => {
         clearTimeout(timer);
         socket.destroy();
-        if (tls !== undefined && isTlsFailure(err)) {
+        // (Node sets authorizationError before it ends a connection whose certificate failed a check.)
+        if (tls !== undefined && (isTlsFailure(err) || (socket as TLSSocket).authorizationError !== undefined)) {
           // Reached, but its certificate is not one this replica trusts (or TLS itself failed):
           // an operator's fix, not an outage that passes, so not RECEIVER_UNREACHABLE.
           reject(

@@ -293,7 +293,9 @@ export class ReceiverSession {
       this.options.logger.warn({ op: request.op, code: problem.code }, `refused archive file operation: ${problem.message}`);
       // The archive's own failure (a full volume during a base upload, say) is the receiver's
       // lastError as much as one of the binlog stream; a request the peer got wrong is not.
-      if (isArchiveCode(problem.code)) this.options.onProblem?.(problem);
+      // (ARCHIVE_PATH is the peer's: a path outside the archive. A read's failure comes with the
+      // system's code, EIO or EACCES, and is the volume's.)
+      if ((isArchiveCode(problem.code) && problem.code !== 'ARCHIVE_PATH') || /^E[A-Z0-9]+$/.test(problem.code)) this.options.onProblem?.(problem);
       result = { error: problem };
     }
     let response = encodeFileResponse({ id: request.id, result, data });

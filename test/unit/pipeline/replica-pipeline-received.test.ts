@@ -212,6 +212,52 @@ describe('replica pipeline, received reports', () => {
     }
   });
 
+  it('a standby rebuilt with an empty archive: its catch-up counts as progress again, though behind the old furthest point', async () => {
+    // First an archive at 5000 that fails at once; then empty ones whose sessions make 4..104 durable before failing.
+    let opened = 0;
+    const open = (): Promise<ReplicaSession> => {
+      opened += 1;
+      const durable = new Subject<DurablePoint>();
+      const first = opened === 1;
+      return Promise.resolve({
+        resume: first ? { file: A, position: 5_000, commitTimestampS: 1, gtid: undefined } : undefined,
+        append: () => {
+          setTimeout(() => {
+            if (first) durable.next({ file: A, position: 5_100, boundaryFile: A, boundaryPosition: 5_100, commitTimestampS: 1, gtid: undefined });
+            else durable.next({ file: A, position: 104 + opened, boundaryFile: A, boundaryPosition: 104 + opened, commitTimestampS: 1, gtid: undefined });
+            durable.error(new HotspareError('ARCHIVE_IO', 'an I/O error', { hint: 'check the disk' }));
+          }, 0);
+        },
+        pendingBytes: 0,
+        durable$: durable.asObservable(),
+        files: {} as ArchiveFiles,
+        close: () => Promise.resolve(),
+      });
+    };
+    const target: ReplicaTarget = { name: 'r', type: 'file', open };
+    const events: ReplicaEvent[] = [];
+    const subscription = replicaPipeline({
+      target,
+      identity,
+      source: () => new Observable<FramedEvent>((s) => s.next(record(A, 4, 100))),
+      locateStart: () => Promise.resolve({ file: A, position: 4 }),
+      highWaterBytes: 1 << 30,
+      lowWaterBytes: 1 << 29,
+      backoff: { delayMsMin: 1, delayMsMax: 16, jitterRatio: 0 },
+      random01: () => 0.5,
+      clockMs: () => 1_000,
+      logger: silentLogger(),
+      closing: new Set(),
+    }).subscribe((e) => events.push(e));
+    try {
+      await waitFor('four failures', () => events.filter((e) => e.kind === 'failed').length >= 4, 5_000, 1);
+      // Each empty archive's first durable point is news for it: the backoff stays at its start.
+      expect(events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : [])).slice(0, 4)).toEqual([1, 1, 1, 1]);
+    } finally {
+      subscription.unsubscribe();
+    }
+  });
+
   it('reconnects to a receiver that is away at most every receiverRetryDelayMsMax; an archive that fails otherwise backs off to the full cap', async () => {
     const delaysFor = async (code: string): Promise<number[]> => {
       const target: ReplicaTarget = { name: 'r', type: 'remote', open: () => Promise.reject(new HotspareError(code, 'no', { hint: 'later' })) };
