@@ -41,6 +41,6 @@ export function askAgent(path: string, request: ControlRequest): Promise<Control
 
 function gone(path: string, why: string): HotspareError {
   return new HotspareError('AGENT_GONE', `the agent on ${path} did not answer: ${why}`, {
-    hint: 'the agent may have stopped; see its log, then run `hotspare base` again',
+    hint: 'the agent may have stopped; see its log, and `hotspare status --archive DIR` of each replica for the bases that completed before it did; then run `hotspare base` again',
   });
 }
