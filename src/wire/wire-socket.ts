@@ -35,6 +35,9 @@ export class WireSocket {
   readonly #clock: Clock;
   #lastSentMs: number;
   #lastReceivedMs: number;
+  /** When the last tick ran, and the ticks' interval: a gap far longer means this process did not run. */
+  #lastTickMs: number;
+  readonly #tickMs: number;
   #paused = false;
   /** Since when the socket's send buffer has been full without a drain (undefined while it is not). */
   #stalledSinceMs: number | undefined;
@@ -55,6 +58,8 @@ export class WireSocket {
     socket.on('close', () => this.#finish());
     socket.on('drain', () => (this.#stalledSinceMs = undefined));
     const tick = Math.max(50, Math.min(options.heartbeatIntervalMs, options.idleTimeoutMs) / 4);
+    this.#tickMs = tick;
+    this.#lastTickMs = this.#lastSentMs;
     this.#timer = setInterval(() => this.#onTick(), tick);
     this.#timer.unref();
   }
@@ -161,6 +166,16 @@ export class WireSocket {
   #onTick(): void {
     if (this.#closed) return;
     const now = this.#clock.nowMs();
+    const gapMs = now - this.#lastTickMs;
+    this.#lastTickMs = now;
+    if (gapMs > 4 * this.#tickMs) {
+      // This process did not run for that long (stopped with SIGSTOP, a VM paused, a swap
+      // storm): whatever the peer sent meanwhile waits in the socket, read after this timer.
+      // The time away is not the peer's silence: blamed on it, a frozen receiver logged that the
+      // agent went quiet.
+      this.#lastReceivedMs += gapMs - this.#tickMs;
+      this.#stalledSinceMs = this.#stalledSinceMs === undefined ? undefined : this.#stalledSinceMs + gapMs - this.#tickMs;
+    }
     if (!this.#paused && now - this.#lastReceivedMs > this.options.idleTimeoutMs) {
       this.close(
         new HotspareError('WIRE_IDLE', `nothing heard from ${this.remote} for ${now - this.#lastReceivedMs} ms`, {
