@@ -163,17 +163,7 @@ export class LagMonitor {
         expireLogsSeconds: view.expireLogsSeconds,
         error: failure === undefined ? null : { code: failure.code, message: failure.message, at: iso(failure.atMs) },
       },
-      replicas: this.replicas.map(({ definition, tracker }) => {
-        const report = replicaReport(definition, tracker, view, nowMs, this.#onPurged);
-        // The primary's format changed under a running agent: every replica archives what it logs.
-        const format = head?.binlogFormat;
-        if (format !== undefined && format !== 'ROW') {
-          const issue = { code: 'BINLOG_FORMAT', message: `the primary's binlog_format is now ${format} (it was ROW when the agent started): statements it logs as statements are archived and replayed as statements; SET GLOBAL binlog_format=ROW and put binlog_format=ROW in the server's config` };
-          report.warnings.push(issue);
-          report.problems.push(issue);
-        }
-        return report;
-      }),
+      replicas: this.replicas.map(({ definition, tracker }) => replicaReport(definition, tracker, view, nowMs, this.#onPurged, head?.binlogFormat)),
     };
   }
 
@@ -188,7 +178,7 @@ export function healthOf(report: LagReport): HealthReport {
   return { healthy: reasons.length === 0, reasons };
 }
 
-function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, view: PrimaryHeadView, nowMs: number, onPurged: 'new-base' | 'stop'): ReplicaLagReport {
+function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, view: PrimaryHeadView, nowMs: number, onPurged: 'new-base' | 'stop', binlogFormat: string | undefined): ReplicaLagReport {
   const s: ReplicaSnapshot = tracker.snapshot;
   const { maxLagSeconds, maxLagBytes } = definition.thresholds;
   const durable = s.durable;
@@ -224,6 +214,11 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
 
   const problems: LagIssue[] = [];
   const warnings: LagIssue[] = [];
+  /** A warning that is also a reason for /healthz (check says WARNING, not CRITICAL). */
+  const warn = (issue: LagIssue): void => {
+    warnings.push(issue);
+    problems.push(issue);
+  };
   if (purge.kind === 'gone') {
     // With binlog.onPurged new-base (the default) the agent is taking that base itself.
     // With "stop", a base taken by hand does not restart the chain: only new-base does.
@@ -249,13 +244,12 @@ function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, v
   // A source whose folder is not there (a typo, an unmounted data disk): nothing of it reaches
   // the standby, and no change is ever pending to say so.
   for (const missing of spool?.missingSources ?? []) {
-    const issue = { code: 'SPOOL_SOURCE_MISSING', message: `spool source ${missing.name} (${missing.path}) is unavailable: none of its files are archived until it is back` };
-    problems.push(issue);
-    warnings.push(issue);
+    warn({ code: 'SPOOL_SOURCE_MISSING', message: `spool source ${missing.name} (${missing.path}) is unavailable: none of its files are archived until it is back` });
   }
-  if (purge.kind === 'warning') {
-    warnings.push({ code: purge.code, message: purge.message });
-    problems.push({ code: purge.code, message: purge.message });
+  if (purge.kind === 'warning') warn({ code: purge.code, message: purge.message });
+  // The primary's format changed under a running agent: every replica archives what it logs.
+  if (binlogFormat !== undefined && binlogFormat !== 'ROW') {
+    warn({ code: 'BINLOG_FORMAT', message: `the primary's binlog_format is now ${binlogFormat} (it was ROW when the agent started): statements it logs as statements are archived and replayed as statements; SET GLOBAL binlog_format=ROW and put binlog_format=ROW in the server's config` });
   }
 
   return {
