@@ -17,17 +17,13 @@ export class ReplicaSpool {
   #switching: Promise<void> = Promise.resolve();
   #shippedTotal = 0;
   /**
-   * While no syncer runs (no session: the standby is away, or not reached yet), changes may be
-   * waiting since then: the lag figures age from it, and the next session's syncers take it
-   * over. Zeros instead read as "nothing pending" all through an outage, and the backlog as
+   * While no syncer runs (no session: the standby is away, or not reached yet): since when changes
+   * may be waiting (the lag figures age from it, and the next session's syncers take it over), and
+   * what the syncers had waiting when the session went (a lower bound: nothing watches the sources
+   * then). Zeros instead read as "nothing pending" all through an outage, and the backlog as
    * seconds old once the standby was back.
    */
-  #pendingSinceMs: number | undefined;
-  /**
-   * What the syncers had waiting when the session went: shown while the standby is away (a lower
-   * bound: nothing watches the sources then), instead of zeros beside an age that grows.
-   */
-  #pendingWhenAway: { changes: number; bytes: number; missing: SpoolFilesSnapshot['missingSources'] } = { changes: 0, bytes: 0, missing: [] };
+  #away: { sinceMs: number; changes: number; bytes: number; missing: SpoolFilesSnapshot['missingSources'] } | undefined;
 
   constructor(
     private readonly options: {
@@ -41,7 +37,7 @@ export class ReplicaSpool {
 
   start(): void {
     if (this.options.sources.length === 0 || this.#subscription !== undefined) return;
-    this.#pendingSinceMs = this.options.clock.nowMs();
+    this.#away = { sinceMs: this.options.clock.nowMs(), changes: 0, bytes: 0, missing: [] };
     this.#subscription = this.options.session$.subscribe((session) => {
       // One chain of switches: a failure in one must not stop every later one from running.
       this.#switching = this.#switching.catch(() => undefined).then(async () => {
@@ -49,14 +45,12 @@ export class ReplicaSpool {
           // What was pending when the session went stays pending until a new one ships it.
           const snap = this.snapshot();
           const now = this.options.clock.nowMs();
-          this.#pendingSinceMs = Math.min(this.#pendingSinceMs ?? now, now - snap.oldestPendingMs);
-          this.#pendingWhenAway = { changes: snap.pendingChanges, bytes: snap.pendingBytes, missing: snap.missingSources };
+          this.#away = { sinceMs: Math.min(this.#away?.sinceMs ?? now, now - snap.oldestPendingMs), changes: snap.pendingChanges, bytes: snap.pendingBytes, missing: snap.missingSources };
         }
         await this.#stopSyncers();
         if (session === undefined) return;
-        const pendingSinceMs = this.#pendingSinceMs;
-        this.#pendingSinceMs = undefined;
-        this.#pendingWhenAway = { changes: 0, bytes: 0, missing: [] };
+        const pendingSinceMs = this.#away?.sinceMs;
+        this.#away = undefined;
         this.#syncers = this.options.sources.map(
           (source) =>
             new SpoolSyncer({
@@ -98,15 +92,14 @@ export class ReplicaSpool {
 
   /** The replica's spool lag, summed over its sources. */
   snapshot(): SpoolFilesSnapshot {
-    const away = this.#pendingSinceMs;
-    const isAway = away !== undefined && this.#syncers.length === 0;
+    const away = this.#syncers.length === 0 ? this.#away : undefined;
     const total: SpoolFilesSnapshot = {
-      pendingChanges: isAway ? this.#pendingWhenAway.changes : 0,
-      pendingBytes: isAway ? this.#pendingWhenAway.bytes : 0,
-      oldestPendingMs: isAway ? Math.max(0, this.options.clock.nowMs() - away) : 0,
+      pendingChanges: away?.changes ?? 0,
+      pendingBytes: away?.bytes ?? 0,
+      oldestPendingMs: away === undefined ? 0 : Math.max(0, this.options.clock.nowMs() - away.sinceMs),
       bytesShippedTotal: this.#shippedTotal,
       // While away, as last seen (nothing looks at the sources for a standby that is not there).
-      missingSources: isAway ? [...this.#pendingWhenAway.missing] : [],
+      missingSources: away === undefined ? [] : [...away.missing],
     };
     for (const s of this.#syncers) {
       const one = s.snapshot();
