@@ -264,11 +264,8 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     log.info('promotion complete; the server is writable');
     // Hooks run last: they may read the promoted database (a gateway's highest message id).
     const last = plan.lastTransaction;
-    if (options.skipHooks === true) {
-      log.info('post-promotion hooks not run (--no-hooks)');
-      return { ...plan, filesRestored, hooks: [], ...(accountsNotRestored === undefined ? {} : { accountsNotRestored }) };
-    }
-    const hooks = await runPromotionHooks({
+    if (options.skipHooks === true) log.info('post-promotion hooks not run (--no-hooks)');
+    const hooks = options.skipHooks === true ? [] : await runPromotionHooks({
       archiveDir: options.archiveRoot,
       restorePoint: {
         timeMs: plan.files.untilMs ?? Math.max(0, ...filesRestored.map((r) => r.pointMs), last === undefined ? 0 : Date.parse(last.commitTime)),
