@@ -455,17 +455,17 @@ export class SpoolSyncer {
       // Gone meanwhile: the pass that follows says so.
     }
     const toRel = (p: string): string => relative(root, p).split(sep).join('/');
+    /** Outside the source (not a name that merely starts with two dots). */
+    const outside = (rel: string): boolean => rel === '..' || rel.startsWith('../');
     const watcher = (this.options.watchTree ?? watch)(root, {
       ignoreInitial: true,
       followSymlinks: false,
       persistent: true,
       ignored: (p: string) => {
         const rel = toRel(p);
-        return !rel.startsWith('..') && this.#excluded(rel);
+        return !outside(rel) && this.#excluded(rel);
       },
     });
-    /** Outside the source (not a name that merely starts with two dots). */
-    const outside = (rel: string): boolean => rel === '..' || rel.startsWith('../');
     watcher.on('all', (_event, p) => {
       const rel = toRel(p);
       if (!outside(rel)) this.#mark(rel);
@@ -482,6 +482,7 @@ export class SpoolSyncer {
       // reads like a file's own watch: it waits for the rescan, rather than its folder being walked.)
       if (basename(watched) === evPath) return;
       const rel = toRel(join(watched, evPath));
+      // (#mark skips a waiting path too; asked first, a busy file's events cost no glob match.)
       if (outside(rel) || this.#dirty.has(rel) || this.#excluded(rel)) return;
       this.#mark(rel);
     });
