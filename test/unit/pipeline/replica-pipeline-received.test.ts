@@ -40,9 +40,17 @@ function manualSession(): { session: ReplicaSession; durable: Subject<DurablePoi
   return { session, durable, appended };
 }
 
-/** The real pipeline over `session`, dumping from `source`, its events collected. */
-function runPipeline(session: ReplicaSession, source: () => Observable<FramedEvent>, backoff: { delayMsMin: number; delayMsMax: number }): { subscription: Subscription; events: ReplicaEvent[] } {
-  const target: ReplicaTarget = { name: 'r', type: 'test', open: () => Promise.resolve(session) };
+/**
+ * The real pipeline over `session` (or the sessions `open` gives, one per attempt), dumping from
+ * `source`, its events collected.
+ */
+function runPipeline(
+  session: ReplicaSession | ReplicaTarget['open'],
+  source: () => Observable<FramedEvent>,
+  backoff: { delayMsMin: number; delayMsMax: number },
+  receiverRetryDelayMsMax?: number,
+): { subscription: Subscription; events: ReplicaEvent[] } {
+  const target: ReplicaTarget = { name: 'r', type: 'test', open: typeof session === 'function' ? session : () => Promise.resolve(session) };
   const events: ReplicaEvent[] = [];
   const subscription = replicaPipeline({
     target,
@@ -52,12 +60,19 @@ function runPipeline(session: ReplicaSession, source: () => Observable<FramedEve
     highWaterBytes: 1 << 30,
     lowWaterBytes: 1 << 29,
     backoff: { ...backoff, jitterRatio: 0 },
+    ...(receiverRetryDelayMsMax === undefined ? {} : { receiverRetryDelayMsMax }),
     random01: () => 0.5,
     clockMs: () => 1_000,
     logger: silentLogger(),
     closing: new Set(),
   }).subscribe((e) => events.push(e));
   return { subscription, events };
+}
+
+/** The retry delays of the first `count` failures the pipeline reports. */
+async function failureDelays(events: ReplicaEvent[], count: number): Promise<number[]> {
+  await waitFor(`${count} failures`, () => events.filter((e) => e.kind === 'failed').length >= count, 5_000, 1);
+  return events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : [])).slice(0, count);
 }
 
 /**
@@ -140,9 +155,9 @@ describe('replica pipeline, received reports', () => {
       });
     const { subscription, events } = runPipeline(session, refused, { delayMsMin: 1, delayMsMax: 16 });
     try {
-      await waitFor('six refusals', () => events.filter((e) => e.kind === 'failed').length >= 6, 5_000, 1);
+      const delays = await failureDelays(events, 6);
       expect(events.some((e) => e.kind === 'received')).toBe(true);
-      expect(events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : [])).slice(0, 6)).toEqual([1, 2, 4, 8, 16, 16]);
+      expect(delays).toEqual([1, 2, 4, 8, 16, 16]);
     } finally {
       subscription.unsubscribe();
     }
@@ -163,8 +178,7 @@ describe('replica pipeline, received reports', () => {
     const source = (): Observable<FramedEvent> => new Observable<FramedEvent>((s) => s.next(record(A, 4, 100)));
     const { subscription, events } = runPipeline(session, source, { delayMsMin: 1, delayMsMax: 16 });
     try {
-      await waitFor('six failures', () => events.filter((e) => e.kind === 'failed').length >= 6, 5_000, 1);
-      expect(events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : [])).slice(0, 6)).toEqual([1, 2, 4, 8, 16, 16]);
+      expect(await failureDelays(events, 6)).toEqual([1, 2, 4, 8, 16, 16]);
     } finally {
       subscription.unsubscribe();
     }
@@ -188,25 +202,10 @@ describe('replica pipeline, received reports', () => {
         close: () => Promise.resolve(),
       });
     };
-    const target: ReplicaTarget = { name: 'r', type: 'file', open };
-    const events: ReplicaEvent[] = [];
-    const subscription = replicaPipeline({
-      target,
-      identity,
-      source: () => new Observable<FramedEvent>((s) => s.next(record(A, 4, 100))),
-      locateStart: () => Promise.resolve({ file: A, position: 4 }),
-      highWaterBytes: 1 << 30,
-      lowWaterBytes: 1 << 29,
-      backoff: { delayMsMin: 1, delayMsMax: 16, jitterRatio: 0 },
-      random01: () => 0.5,
-      clockMs: () => 1_000,
-      logger: silentLogger(),
-      closing: new Set(),
-    }).subscribe((e) => events.push(e));
+    const { subscription, events } = runPipeline(open, () => new Observable<FramedEvent>((s) => s.next(record(A, 4, 100))), { delayMsMin: 1, delayMsMax: 16 });
     try {
-      await waitFor('six failures', () => events.filter((e) => e.kind === 'failed').length >= 6, 5_000, 1);
       // The first session's 4..104 was news; the same bytes again are not.
-      expect(events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : [])).slice(0, 6)).toEqual([1, 2, 4, 8, 16, 16]);
+      expect(await failureDelays(events, 6)).toEqual([1, 2, 4, 8, 16, 16]);
     } finally {
       subscription.unsubscribe();
     }
@@ -234,25 +233,10 @@ describe('replica pipeline, received reports', () => {
         close: () => Promise.resolve(),
       });
     };
-    const target: ReplicaTarget = { name: 'r', type: 'file', open };
-    const events: ReplicaEvent[] = [];
-    const subscription = replicaPipeline({
-      target,
-      identity,
-      source: () => new Observable<FramedEvent>((s) => s.next(record(A, 4, 100))),
-      locateStart: () => Promise.resolve({ file: A, position: 4 }),
-      highWaterBytes: 1 << 30,
-      lowWaterBytes: 1 << 29,
-      backoff: { delayMsMin: 1, delayMsMax: 16, jitterRatio: 0 },
-      random01: () => 0.5,
-      clockMs: () => 1_000,
-      logger: silentLogger(),
-      closing: new Set(),
-    }).subscribe((e) => events.push(e));
+    const { subscription, events } = runPipeline(open, () => new Observable<FramedEvent>((s) => s.next(record(A, 4, 100))), { delayMsMin: 1, delayMsMax: 16 });
     try {
-      await waitFor('four failures', () => events.filter((e) => e.kind === 'failed').length >= 4, 5_000, 1);
       // Each empty archive's first durable point is news for it: the backoff stays at its start.
-      expect(events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : [])).slice(0, 4)).toEqual([1, 1, 1, 1]);
+      expect(await failureDelays(events, 4)).toEqual([1, 1, 1, 1]);
     } finally {
       subscription.unsubscribe();
     }
@@ -260,25 +244,9 @@ describe('replica pipeline, received reports', () => {
 
   it('reconnects to a receiver that is away at most every receiverRetryDelayMsMax; an archive that fails otherwise backs off to the full cap', async () => {
     const delaysFor = async (code: string): Promise<number[]> => {
-      const target: ReplicaTarget = { name: 'r', type: 'remote', open: () => Promise.reject(new HotspareError(code, 'no', { hint: 'later' })) };
-      const events: ReplicaEvent[] = [];
-      const subscription = replicaPipeline({
-        target,
-        identity,
-        source: () => new Observable<FramedEvent>(),
-        locateStart: () => Promise.resolve({ file: A, position: 4 }),
-        highWaterBytes: 1 << 30,
-        lowWaterBytes: 1 << 29,
-        backoff: { delayMsMin: 1, delayMsMax: 64, jitterRatio: 0 },
-        receiverRetryDelayMsMax: 8,
-        random01: () => 0.5,
-        clockMs: () => 1_000,
-        logger: silentLogger(),
-        closing: new Set(),
-      }).subscribe((e) => events.push(e));
+      const { subscription, events } = runPipeline(() => Promise.reject(new HotspareError(code, 'no', { hint: 'later' })), () => new Observable<FramedEvent>(), { delayMsMin: 1, delayMsMax: 64 }, 8);
       try {
-        await waitFor('eight failures', () => events.filter((e) => e.kind === 'failed').length >= 8, 5_000, 1);
-        return events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : [])).slice(0, 8);
+        return await failureDelays(events, 8);
       } finally {
         subscription.unsubscribe();
       }
@@ -297,9 +265,7 @@ describe('replica pipeline, received reports', () => {
       });
     const { subscription, events } = runPipeline(session, refused, { delayMsMin: 1, delayMsMax: 16 });
     try {
-      await waitFor('six refusals', () => events.filter((e) => e.kind === 'failed').length >= 6, 5_000, 1);
-      const delays = events.flatMap((e) => (e.kind === 'failed' ? [e.retryInMs] : []));
-      expect(delays.slice(0, 6)).toEqual([1, 2, 4, 8, 16, 16]);
+      expect(await failureDelays(events, 6)).toEqual([1, 2, 4, 8, 16, 16]);
       expect(events.some((e) => e.kind === 'connected')).toBe(false);
     } finally {
       subscription.unsubscribe();
