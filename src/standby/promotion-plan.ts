@@ -359,25 +359,23 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
  */
 export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
   const { archiveRoot, target, server } = input;
+  /** A base's problems, read now (or as an earlier attempt found them while staging it). */
+  const checkBaseNow = async (candidate: BaseBackupMetadata): Promise<string[]> => {
+    const stagedDamage = input.damagedWhileStaging?.get(candidate.id);
+    return stagedDamage !== undefined ? [stagedDamage] : checkBaseFiles(archiveRoot, candidate);
+  };
   const { identity, scan, resolver, heard, newestEventS, chosen, damagedBases } = await resolvePoint({
     archiveRoot,
     target,
     logger: input.logger,
     // The target server is checked before the archive is read: a wrong target is told at once.
     beforeScan: (id) => refusePrimaryAsTarget(id, server),
-    checkBase: async (candidate) => {
-      const stagedDamage = input.damagedWhileStaging?.get(candidate.id);
-      if (stagedDamage !== undefined) return [stagedDamage];
-      // A physical base's stream is checked while it is extracted into the staging folder, before
-      // the target is touched (preparePhysicalBase): one read of it instead of two.
-      const deferred = candidate.method === 'physical-mariabackup' && input.checksumsWhileStaging === true;
-      return deferred ? [] : checkBaseFiles(archiveRoot, candidate);
-    },
+    // A physical base's stream is checked while it is extracted into the staging folder, before
+    // the target is touched (preparePhysicalBase): one read of it instead of two.
+    checkBase: async (candidate) =>
+      candidate.method === 'physical-mariabackup' && input.checksumsWhileStaging === true && !input.damagedWhileStaging?.has(candidate.id) ? [] : checkBaseNow(candidate),
     // A refusal's point is offered only for a base checked now, the deferred kind included.
-    checkBaseNow: async (candidate) => {
-      const stagedDamage = input.damagedWhileStaging?.get(candidate.id);
-      return stagedDamage !== undefined ? [stagedDamage] : checkBaseFiles(archiveRoot, candidate);
-    },
+    checkBaseNow,
   });
   const last: CommitPoint | undefined = resolver.last;
   const stopAt = last !== undefined && compareBinlogPositions(last, chosen.binlog) > 0 ? { file: last.file, position: last.position } : chosen.binlog;
