@@ -20,6 +20,7 @@ export class LastHeardRecorder {
   readonly #session$: BehaviorSubject<ReplicaSession | undefined>;
   readonly #logger: Logger;
   #durable: { file: string; position: number } | undefined;
+  #boundary: { file: string; position: number } | undefined;
   #last: LastHeardRecord | undefined;
   #written: LastHeardRecord | undefined;
   #writing: Promise<void> = Promise.resolve();
@@ -131,13 +132,14 @@ export class LastHeardRecorder {
     // record then said the archive had not caught up, and promote counted a loss window.
     if (event.kind === 'durable') {
       this.#durable = { file: event.point.file, position: event.point.position };
+      this.#boundary = { file: event.point.boundaryFile, position: event.point.boundaryPosition };
       // The bytes heard last just became durable: record that the archive caught up with them.
       const last = this.#last;
-      if (last !== undefined && !last.caughtUp && this.#covers(last.primary)) this.#emit({ ...last, durable: this.#durable, caughtUp: true });
+      if (last !== undefined && !last.caughtUp && this.#covers(last.primary)) this.#emit({ ...last, durable: this.#durable, boundary: this.#boundary, caughtUp: true });
     }
     if (event.kind !== 'received') return;
     const primary = { file: event.file, position: event.position };
-    this.#emit({ at: new Date(event.atMs).toISOString(), atMs: event.atMs, primary, durable: this.#durable, caughtUp: this.#covers(primary) });
+    this.#emit({ at: new Date(event.atMs).toISOString(), atMs: event.atMs, primary, durable: this.#durable, boundary: this.#boundary, caughtUp: this.#covers(primary) });
   }
 
   #covers(primary: { file: string; position: number }): boolean {

@@ -3,7 +3,8 @@ import { LocalArchiveFiles } from '../archive/archive-files.js';
 import type { BaseBackupMetadata } from '../archive/base-catalog.js';
 import { ArchiveLayout, nextBinlogName } from '../archive/archive-layout.js';
 import { readRecordedGaps, type RecordedGap } from '../archive/binlog-gaps.js';
-import { formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
+import type { LastHeardRecord } from '../archive/last-heard.js';
+import { compareBinlogPositions, formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
 import { listArchivedBinlogs } from '../archive/archived-binlogs.js';
 import { scanBinlogFile } from '../archive/binlog-file-scanner.js';
 import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, EventType, isCommitCandidate, parseRotate, readEventHeader } from '../core/binlog-event.js';
@@ -94,6 +95,11 @@ export interface ArchiveScan {
   chainBase: string | undefined;
 }
 
+/** scanArchive's `heldDurably` from the agent's record, when it names a boundary. */
+export function heldDurably(heard: LastHeardRecord | undefined): { heldDurably?: { boundary: BinlogPosition; at: string } } {
+  return heard?.boundary === undefined ? {} : { heldDurably: { boundary: heard.boundary, at: heard.at } };
+}
+
 /** The bases as scanArchive's restart candidates. */
 export function baseStartsOf(bases: readonly BaseBackupMetadata[]): BaseStart[] {
   return bases.map((b) => ({ id: b.id, file: b.binlog.file, position: b.binlog.position, finishedS: Math.ceil(Date.parse(b.finishedAt) / 1000) }));
@@ -138,6 +144,13 @@ export async function scanArchive(
     onCommit?: (commit: CommitPoint) => void;
     /** The bases where the chain may restart after damage, when `wanted` (asked at the damage) says so. */
     restartAfterDamage?: { bases: readonly BaseStart[]; wanted: (damage: ArchiveDamage) => boolean };
+    /**
+     * A transaction boundary the archive once held durably, and when (state/last-heard.json,
+     * read before the scan: the archive only grows). An archive ending before it lost complete
+     * transactions: its tail was cut off (a file truncated or removed on the volume), which a
+     * scan of the files alone takes for a clean end. That is damage at the end.
+     */
+    heldDurably?: { boundary: BinlogPosition; at: string };
   },
 ): Promise<ArchiveScan> {
   const layout = new ArchiveLayout(root);
@@ -266,6 +279,13 @@ export async function scanArchive(
       continue;
     }
     if (newest && cleanEnd < sizeBytes) result.partialTail = { file: name, from: cleanEnd, to: sizeBytes };
+  }
+  const end = result.files[result.files.length - 1];
+  const held = options.heldDurably;
+  if (end !== undefined && held !== undefined && compareBinlogPositions({ file: end.name, position: end.cleanEnd }, held.boundary) < 0) {
+    const reason = `the archive ends here, before ${formatBinlogPosition(held.boundary)}, which it held durably at ${held.at} (state/last-heard.json): its tail was cut off`;
+    // Nothing comes after it to restart at: this is the end's damage.
+    stopAtDamage({ kind: 'truncated', file: end.name, offset: end.cleanEnd, reason }, names.indexOf(end.name));
   }
   return result;
 

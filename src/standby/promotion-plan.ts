@@ -5,7 +5,7 @@ import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { listBaseBackups, type BaseBackupMetadata } from '../archive/base-catalog.js';
 import { compareBinlogPositions, formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
 import { HotspareError } from '../core/errors.js';
-import { baseStartsOf, describeDamage, scanArchive, type ArchiveDamage, type ArchiveScan, type CommitPoint } from './archive-scan.js';
+import { baseStartsOf, describeDamage, heldDurably, scanArchive, type ArchiveDamage, type ArchiveScan, type CommitPoint } from './archive-scan.js';
 import { checkBaseFiles } from './base-checksums.js';
 import type { ReplayRange } from './binlog-replay.js';
 import type { Logger } from '../platform/logger.js';
@@ -199,6 +199,7 @@ async function resolvePoint(input: ResolveInput): Promise<ResolvedPoint> {
       const resolver = new StopPointResolver(target);
       const scan = await scanArchive(archiveRoot, {
         verifyChecksums: true,
+        ...heldDurably(heard),
         onCommit: (c) => resolver.observe(c),
         // Damage with a base after it does not end the archive for a target past it: the chain
         // restarts at that base (the target settled before the damage, or a position at or before

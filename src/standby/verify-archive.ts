@@ -3,7 +3,7 @@ import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { listPartialBaseBackups, readBaseFolders, type BaseBackupMetadata } from '../archive/base-catalog.js';
 import type { RecordedGap } from '../archive/binlog-gaps.js';
 import { compareBinlogPositions, type BinlogPosition } from '../core/binlog-position.js';
-import { baseStartsOf, scanArchive, type ArchiveDamage, type ArchiveScan, type CommitPoint } from './archive-scan.js';
+import { baseStartsOf, heldDurably, scanArchive, type ArchiveDamage, type ArchiveScan, type CommitPoint } from './archive-scan.js';
 import { checkBaseFiles } from './base-checksums.js';
 import { readLastHeard, type LastHeardRecord } from '../archive/last-heard.js';
 import { silentLogger } from '../platform/logger.js';
@@ -82,7 +82,9 @@ export async function inspectArchive(root: string, options: { checksums: boolean
   // Damage with an intact base after it is passed over as promote passes it for the archive's
   // end, so the latest restorable point is the one a promotion reaches (the damage is still firstBad).
   const intactBases = folders.bases.filter((b) => problemsOf.get(b.id)?.length === 0);
-  const scan = await scanArchive(root, { verifyChecksums: options.checksums, restartAfterDamage: { bases: baseStartsOf(intactBases), wanted: () => true } });
+  // Read before the scan: a running agent's archive only grows, so the record never lies past what a healthy archive holds.
+  const lastHeard = await readLastHeard(root);
+  const scan = await scanArchive(root, { verifyChecksums: options.checksums, ...heldDurably(lastHeard), restartAfterDamage: { bases: baseStartsOf(intactBases), wanted: () => true } });
   const first = scan.files[0];
   /** Where the current chain begins (a base's position inside a file, after damage there). */
   const chainStart = first === undefined ? undefined : { file: first.name, position: first.startOffset };
@@ -143,7 +145,7 @@ export async function inspectArchive(root: string, options: { checksums: boolean
     spool: await spoolSummaries(root),
     spoolChecks,
     spoolUnchecked,
-    lastHeard: await readLastHeard(root),
+    lastHeard,
     intact: firstBad === undefined && spoolIntact && (spoolUnchecked ?? 0) === 0,
   };
 }

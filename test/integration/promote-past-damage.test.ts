@@ -1,4 +1,4 @@
-import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
@@ -169,6 +169,29 @@ describe('promotion past damage that a newer base passes over', () => {
     expect(plan.stoppedBeforeDamage).toBeUndefined();
     expect(plan.lastTransaction).toMatchObject({ file: restorable?.file, position: restorable?.position });
     expect(await tableChecksums(standbyConn)).toEqual(expected);
+  });
+
+  it('the newest file cut back to an earlier transaction end (a volume that lost its tail): verify finds damage at the end, promote to the end refuses and offers that point; before, both took the shorter archive for a whole one', async () => {
+    const copy = join(dir, 'archive-tail-cut');
+    cpSync(archive, copy, { recursive: true });
+    // The agent's record of what the archive held durably when it last heard the primary.
+    const heard = JSON.parse(readFileSync(join(copy, 'state', 'last-heard.json'), 'utf8')) as { boundary?: { file: string; position: number } };
+    const cut = { file: third.binlog.file, position: third.binlog.position };
+    expect(heard.boundary?.file).toBe((await primaryHead(conn)).file);
+    expect(compareBinlogPositions(heard.boundary ?? cut, cut)).toBeGreaterThan(0);
+    // Cut at a transaction boundary: the files alone look like a clean end.
+    const fd = openSync(join(copy, 'binlog', cut.file), 'r+');
+    ftruncateSync(fd, cut.position);
+    closeSync(fd);
+    const report = await inspectArchive(copy, { checksums: true });
+    expect(report.intact).toBe(false);
+    expect(report.endDamage).toMatchObject({ kind: 'truncated', file: cut.file, offset: cut.position, reason: expect.stringContaining('its tail was cut off') });
+    const before = await tableChecksums(standbyConn);
+    const refused = await refusal(promoteInto(standby, copy, { kind: 'end' }));
+    expect(refused).toMatchObject({ code: 'ARCHIVE_DAMAGED', message: expect.stringContaining(`${cut.file}:${cut.position} (truncated: the archive ends here`) });
+    expect(refused?.hint).toContain(`--until-position ${cut.file}:${cut.position}`);
+    expect(await tableChecksums(standbyConn)).toEqual(before);
+    rmSync(copy, { recursive: true, force: true });
   });
 
   it('when the bases after the damage are damaged too: refused to the end with the point before the damage, as before; verify says so', async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { scanArchive } from '../../../src/standby/archive-scan.js';
+import { nextBinlogName } from '../../../src/archive/archive-layout.js';
 import { EventType } from '../../../src/core/binlog-event.js';
 import { FIXTURE_NAME, FIXTURE_PATH, fixtureEvents, makeEvent } from '../../support/fixtures.js';
 
@@ -54,6 +55,42 @@ describe("archive scan of the newest file's tail", () => {
     flipped[100] = (flipped[100] ?? 0) ^ 1;
     const damaged = await scanArchive(archiveWithTail(Buffer.concat([flipped, Buffer.alloc(8192)])), { verifyChecksums: true });
     expect(damaged.damage).toMatchObject({ kind: 'corrupt', offset: end });
+  });
+});
+
+describe('archive scan against what the archive once held durably (state/last-heard.json)', () => {
+  // The fixture's transactions end at 653, 857, 1112, 1258 and 1612.
+  const at = '2026-12-06T22:00:00.000Z';
+  const cutAt = (position: number): string => {
+    const root = archiveWithTail(Buffer.alloc(0));
+    const path = join(root, 'binlog', FIXTURE_NAME);
+    writeFileSync(path, readFileSync(path).subarray(0, position));
+    return root;
+  };
+
+  it('a file cut back to an earlier transaction end is damage at its end, naming what was held', async () => {
+    const scan = await scanArchive(cutAt(1112), { verifyChecksums: true, heldDurably: { boundary: { file: FIXTURE_NAME, position: 1612 }, at } });
+    expect(scan.damage).toMatchObject({ kind: 'truncated', file: FIXTURE_NAME, offset: 1112 });
+    expect(scan.damage?.reason).toContain(`before ${FIXTURE_NAME}:1612, which it held durably at ${at}`);
+    // The transactions before the cut are still the archive's.
+    expect(scan.lastCommit?.position).toBe(1112);
+  });
+
+  it('a whole newer file gone: damage at the end of the last one left', async () => {
+    const next = nextBinlogName(FIXTURE_NAME);
+    const scan = await scanArchive(archiveWithTail(Buffer.alloc(0)), { verifyChecksums: true, heldDurably: { boundary: { file: next, position: 400 }, at } });
+    const last = fixtureEvents().at(-1);
+    expect(scan.damage).toMatchObject({ kind: 'truncated', file: FIXTURE_NAME, offset: (last?.offset ?? 0) + (last?.bytes.length ?? 0) });
+  });
+
+  it('an archive at or past the record is intact (it grew since), and so is a cut inside a transaction after it', async () => {
+    expect((await scanArchive(archiveWithTail(Buffer.alloc(0)), { verifyChecksums: true, heldDurably: { boundary: { file: FIXTURE_NAME, position: 1612 }, at } })).damage).toBeUndefined();
+    expect((await scanArchive(archiveWithTail(Buffer.alloc(0)), { verifyChecksums: true, heldDurably: { boundary: { file: FIXTURE_NAME, position: 857 }, at } })).damage).toBeUndefined();
+    // The agent restarted after the primary died mid-transaction cuts that transaction's
+    // events off: the archive then ends at the boundary the record names.
+    const scan = await scanArchive(cutAt(1300), { verifyChecksums: true, heldDurably: { boundary: { file: FIXTURE_NAME, position: 1258 }, at } });
+    expect(scan.damage).toBeUndefined();
+    expect(scan.partialTail).toEqual({ file: FIXTURE_NAME, from: 1258, to: 1300 });
   });
 });
 
