@@ -403,6 +403,14 @@ describe('receiver against hostile and mistaken peers', () => {
       for (const stray of strays) stray.destroy();
       await tlsReceiver.close();
     }
+    // The receiver gone (a standby rebooting): an outage that passes, as without TLS, not a
+    // certificate to fix. (Node's authorizationError is null, not undefined, on any TLS socket:
+    // every failed connect was RECEIVER_TLS, state error at once, and retried ever more slowly.)
+    const gone = new RemoteTarget({ name: 'tls', address: `127.0.0.1:${tlsReceiver.address.port}`, tokenFile: join(dir, 'token'), tls: { ca: cert }, logger: logs.logger });
+    const down = await refusal(gone.open(primaryA));
+    expect(down.code).toBe('RECEIVER_UNREACHABLE');
+    expect(down.message).toContain('ECONNREFUSED');
+    expect(stateForCode(down.code)).toBe('disconnected');
 
     // Plaintext on a network address is refused, and nothing is created...
     const plainPort = await freePort();

@@ -147,8 +147,9 @@ export class RemoteTarget implements ReplicaTarget {
       const onError = (err: Error): void => {
         clearTimeout(timer);
         socket.destroy();
-        // (Node sets authorizationError before it ends a connection whose certificate failed a check.)
-        if (tls !== undefined && (isTlsFailure(err) || (socket as TLSSocket).authorizationError !== undefined)) {
+        // (Node sets authorizationError before it ends a connection whose certificate failed a
+        // check; until then it is null, as after a refused or timed-out connect, which are outages.)
+        if (tls !== undefined && (isTlsFailure(err) || (socket as TLSSocket).authorizationError != null)) {
           // Reached, but its certificate is not one this replica trusts (or TLS itself failed):
           // an operator's fix, not an outage that passes, so not RECEIVER_UNREACHABLE.
           reject(
