@@ -200,12 +200,17 @@ export function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: bool
   if (plan.lastHeard !== undefined) lines.push(`  last heard:       ${plan.lastHeard.time} (${plan.lastHeard.source}${plan.lastHeard.caughtUp ? '; the archive then held everything the primary had written' : ''})`);
   // "Held everything" only from the record that says so: a window of 0 also comes of clocks
   // that differ, or of no record at all (the newest event's own time stands in for it).
-  const heldAll = plan.lastHeard?.caughtUp === true && plan.partialTailCut === undefined;
+  const heldAll = plan.lastHeard?.caughtUp === true;
   if (plan.lossWindowSeconds !== undefined && heldAll) lines.push(`  loss window:      0 s (the archive held everything the primary had written when it was last heard; only what it committed after that can be missing)`);
   else if (plan.lossWindowSeconds !== undefined) lines.push(`  loss window:      ${plan.lossWindowSeconds} s (transactions committed after the last one above and before the primary was last heard may be lost)`);
   else if (!toEnd) lines.push('  loss window:      none counted: a point in time was asked for, and what the archive holds after it was left out on purpose');
   else lines.push('  loss window:      unknown (the archive holds no transaction, or no record of when the primary was last heard)');
-  if (plan.partialTailCut !== undefined) lines.push(`  not applied:      an incomplete transaction at ${plan.partialTailCut.file}:${plan.partialTailCut.from}..${plan.partialTailCut.to}`);
+  if (plan.partialTailCut !== undefined) {
+    lines.push(`  not applied:      an incomplete transaction at ${plan.partialTailCut.file}:${plan.partialTailCut.from}..${plan.partialTailCut.to}`);
+    // The primary writes a transaction to its binlog whole, at commit: one the archive holds in
+    // part was committed there, unless the primary crashed while writing it.
+    lines.push('  WARNING:          that transaction was in the primary\'s binlog, so committed there unless the primary crashed while writing it: counted as lost');
+  }
   for (const damaged of plan.damagedBases) lines.push(`  WARNING:          passed over damaged base ${damaged}`);
   if (plan.accountsNotRestored !== undefined) {
     const said = plan.accountsNotRestored.split('\n').filter((l) => l.trim() !== '');

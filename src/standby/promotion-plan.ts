@@ -399,7 +399,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
     });
   }
 
-  const lastHeard = lastHeardOf(heard, newestEventS);
+  const lastHeard = lastHeardOf(heard, newestEventS, scan.partialTail !== undefined);
   const atEnd = target.kind === 'end';
   // Caught up when last heard: the archive held all the primary had written, so nothing before
   // that moment is missing; otherwise what was committed after the last archived transaction
@@ -634,9 +634,15 @@ async function refusePrimaryAsTarget(identity: ArchiveIdentity, server: TargetSe
   }
 }
 
-/** state/last-heard.json when the agent wrote it; otherwise the newest archived event's time. */
-function lastHeardOf(heard: LastHeardRecord | undefined, newestEventS: number): { time: string; source: string; caughtUp: boolean } | undefined {
-  if (heard !== undefined) return { time: heard.at, source: 'state/last-heard.json', caughtUp: heard.caughtUp };
+/**
+ * state/last-heard.json when the agent wrote it; otherwise the newest archived event's time.
+ * `partialTail`: the archive ends inside a transaction, so whatever the record says, it had not
+ * caught up: the primary writes a transaction to its binlog whole, at commit, so the rest was in
+ * the primary's binlog when it was heard, though the stream had not brought it yet (a rehearsal's
+ * 62 MB transaction was reported as held, with a loss window of 0).
+ */
+function lastHeardOf(heard: LastHeardRecord | undefined, newestEventS: number, partialTail: boolean): { time: string; source: string; caughtUp: boolean } | undefined {
+  if (heard !== undefined) return { time: heard.at, source: 'state/last-heard.json', caughtUp: heard.caughtUp && !partialTail };
   if (newestEventS === 0) return undefined;
   return { time: new Date(newestEventS * 1000).toISOString(), source: 'newest archived event (no state/last-heard.json)', caughtUp: false };
 }

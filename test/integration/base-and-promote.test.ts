@@ -18,6 +18,7 @@ import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
 import { WorkloadRunner, createWorkloadSchema, workloadStep } from '../../src/sandbox/write-workload.js';
 import { promote, type PromoteOptions } from '../../src/standby/promote.js';
+import { formatReport } from '../../src/cmd/promote.js';
 import type { TargetSpec } from '../../src/standby/stop-point.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { trackChild } from '../support/live-children.js';
@@ -213,14 +214,34 @@ describe('base backup and promotion to any point', () => {
     expect(sums.instant).not.toEqual(sums.end);
   });
 
-  it('an archive whose tail ends mid-transaction promotes to the last complete one', async () => {
+  /**
+   * The agent's record as it stood when the stream had brought the archive `durableTo`, inside the
+   * last transaction (the primary died then): the last boundary held is that transaction's start,
+   * and the archive held everything received. (The agent's own record names the transaction's
+   * end, which this copy no longer holds: a tail cut off, damage; see promote-past-damage.)
+   */
+  const heardInsideLastTransaction = (copy: string, durableTo: number): void => {
+    const path = join(copy, 'state', 'last-heard.json');
+    const record = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    const durable = { file: lastTrxStart.file, position: durableTo };
+    writeFileSync(path, JSON.stringify({ ...record, primary: durable, durable, boundary: lastTrxStart, caughtUp: true }));
+  };
+
+  it('an archive whose tail ends mid-transaction promotes to the last complete one, and counts that transaction lost', async () => {
     const copy = join(work, 'archive-truncated');
     cpSync(archive, copy, { recursive: true });
     const tail = join(copy, 'binlog', lastTrxStart.file);
     truncateSync(tail, lastTrxEnd.position - 10);
+    heardInsideLastTransaction(copy, lastTrxEnd.position - 10);
     const plan = await promoteInto({ kind: 'end' }, copy);
     expect(await tableChecksums(standbyConn)).toEqual(sums.beforeLast);
     expect(plan.partialTailCut).toMatchObject({ file: lastTrxStart.file, from: lastTrxStart.position });
+    // The primary had written that transaction whole (it writes one at commit): not "held
+    // everything", and no loss window of 0 (a rehearsal's 62 MB transaction was reported so).
+    expect(plan.lastHeard?.caughtUp).toBe(false);
+    expect(plan.lossWindowSeconds).toBeDefined();
+    expect(formatReport(plan, false, true)).not.toContain('held everything');
+    expect(formatReport(plan, false, true)).toContain('counted as lost');
   });
 
   it('a tail torn inside the event at the stop point: mariadb-binlog is given only the bytes before it', async () => {
@@ -230,6 +251,7 @@ describe('base backup and promotion to any point', () => {
     // 10 bytes into the transaction's GTID event: mariadb-binlog reads the event at its
     // --stop-position before it stops, and a torn one can fail it (exit 1).
     truncateSync(tail, lastTrxStart.position + 10);
+    heardInsideLastTransaction(copy, lastTrxStart.position + 10);
     const plan = await promoteInto({ kind: 'end' }, copy);
     expect(plan.replay[plan.replay.length - 1]).toMatchObject({ file: lastTrxStart.file, stop: lastTrxStart.position, cutAtStop: true });
     expect(await tableChecksums(standbyConn)).toEqual(sums.beforeLast);
