@@ -12,7 +12,10 @@
  *   the later of the last successful head check and what the replica's own stream proves once
  *   durable (a heartbeat, or its last commit's header time: see ReplicaSnapshot.caughtUpAtMs)
  *   can be ruled out, so the age counts from there: it grows for as long as the agent cannot
- *   see the primary.
+ *   see the primary. Bytes beyond the durable position that the primary already held at this
+ *   run's first head check, and that no earlier mark dates (a backlog's header time), were
+ *   written while the agent was not watching: their age counts from the durable point's
+ *   commit time, when known (see replicaLag).
  */
 
 /** A place in the primary's binlog: a file and a byte offset in it. */
@@ -146,6 +149,11 @@ export interface PrimaryHeadView {
   sinceMs: number;
   /** The primary purges: the agent saw its oldest file go, or its oldest is not its first (a purge by hand or by a size policy). */
   purgesSeen?: boolean;
+  /**
+   * The head at this run's first successful head check, and when it was read: the bytes up to
+   * it were written before the agent first looked, at times the agent never saw.
+   */
+  firstHead?: { head: BinlogPosition; checkedAtMs: number } | undefined;
 }
 
 export interface ReplicaLagInput {
@@ -169,6 +177,25 @@ export function replicaLag(input: ReplicaLagInput, primary: PrimaryHeadView, now
   if (input.firstBeyondMs !== undefined) sinceMs = input.firstBeyondMs;
   else if (!primary.fresh) sinceMs = Math.max(primary.checkedAtMs ?? primary.sinceMs, input.caughtUpAtMs ?? -Infinity);
   // Otherwise the head was just read and nothing seen lies beyond the durable point: caught up.
+  const saved = input.durable;
+  const first = primary.firstHead;
+  if (
+    bytesBehind > 0 &&
+    saved?.commitTimestampS !== undefined &&
+    first !== undefined &&
+    compareBinlogPositions(saved, first.head) < 0 &&
+    (input.firstBeyondMs === undefined || input.firstBeyondMs >= first.checkedAtMs)
+  ) {
+    // The oldest undurable byte was already there at the agent's first head check and no mark
+    // dates it (a standby behind since before this run: down, or cut off by a purge): the marks
+    // say only "by then", so the age from them is the agent's uptime, however long the agent
+    // was down before it. It was written after the durable point's last commit (the primary's
+    // header time, whole seconds) and before that check; the age is taken from the commit,
+    // the older end, since an alert that comes late is worse than one that comes early (it is
+    // exact when the primary wrote on right after that commit, as it does while busy). Never
+    // less than the marks' age (a primary's clock ahead of the agent's).
+    sinceMs = Math.min(sinceMs ?? Infinity, saved.commitTimestampS * 1000);
+  }
   const secondsBehind = sinceMs === undefined ? 0 : Math.max(0, nowMs - sinceMs) / 1000;
   return { bytesBehind, secondsBehind };
 }

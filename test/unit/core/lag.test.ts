@@ -84,6 +84,40 @@ describe('replicaLag', () => {
     expect(replicaLag({ durable, firstBeyondMs: undefined, furthest: undefined }, stale, 13_000).secondsBehind).toBe(3);
     expect(replicaLag({ durable, firstBeyondMs: undefined, furthest: undefined }, stale, 20_000).secondsBehind).toBe(10);
   });
+
+  // A standby already behind when the agent started (down, or cut off by a purge): its last
+  // durable commit was at 1,000 s; the agent's first head check, at 1,010 s, saw the head at
+  // mysql-bin.000012:500 and is the first mark beyond the durable point; now is 1,025 s.
+  const firstHead = { head: { file: 'mysql-bin.000012', position: 500 }, checkedAtMs: 1_010_000 };
+  const started = view({ checkedAtMs: 1_024_000, firstHead });
+  const behind = { file: 'mysql-bin.000012', position: 100, commitTimestampS: 1_000 };
+  it('a replica behind since before the agent started ages from its last durable commit, not from the agent\'s first look', () => {
+    expect(replicaLag({ durable: behind, firstBeyondMs: 1_010_000, furthest: undefined }, started, 1_025_000)).toEqual({ bytesBehind: 400, secondsBehind: 25 });
+    // The same with the head checks failing since (the primary unreachable).
+    expect(replicaLag({ durable: behind, firstBeyondMs: 1_010_000, furthest: undefined }, { ...started, fresh: false }, 1_025_000).secondsBehind).toBe(25);
+    // Its binlog purged meanwhile (state gap): the durable file is no longer listed.
+    const purged = { file: 'mysql-bin.000007', position: 900, commitTimestampS: 1_000 };
+    expect(replicaLag({ durable: purged, firstBeyondMs: 1_010_000, furthest: undefined }, started, 1_025_000).secondsBehind).toBe(25);
+  });
+  it('a caught-up replica is 0/0 whatever its last commit\'s age', () => {
+    const atHead = { file: 'mysql-bin.000012', position: 500, commitTimestampS: 1_000 };
+    expect(replicaLag({ durable: atHead, firstBeyondMs: undefined, furthest: undefined }, started, 1_025_000)).toEqual({ bytesBehind: 0, secondsBehind: 0 });
+  });
+  it('bytes the agent saw arrive are dated by their marks, not by the last commit', () => {
+    // Caught up at the agent's first look (an idle primary since 1,000 s), then written to: the head check at 1,020 s dates it.
+    const caughtUpThen = view({ firstHead: { head: { file: 'mysql-bin.000012', position: 100 }, checkedAtMs: 1_010_000 } });
+    expect(replicaLag({ durable: behind, firstBeyondMs: 1_020_000, furthest: undefined }, caughtUpThen, 1_025_000).secondsBehind).toBe(5);
+    // Behind at the agent's first look, but the backlog's header time (1,005 s) dates its first event.
+    expect(replicaLag({ durable: behind, firstBeyondMs: 1_005_999, furthest: undefined }, started, 1_025_000).secondsBehind).toBeCloseTo(19.001, 6);
+  });
+  it('without a commit time (an archive from before they were recorded), or with a later one (the primary\'s clock ahead), the age is the marks\'', () => {
+    const unknown = { file: 'mysql-bin.000012', position: 100, commitTimestampS: undefined };
+    expect(replicaLag({ durable: unknown, firstBeyondMs: 1_010_000, furthest: undefined }, started, 1_025_000).secondsBehind).toBe(15);
+    const { commitTimestampS: _none, ...withoutField } = unknown;
+    expect(replicaLag({ durable: withoutField, firstBeyondMs: 1_010_000, furthest: undefined }, started, 1_025_000).secondsBehind).toBe(15);
+    const ahead = { ...behind, commitTimestampS: 1_015 };
+    expect(replicaLag({ durable: ahead, firstBeyondMs: 1_010_000, furthest: undefined }, started, 1_025_000).secondsBehind).toBe(15);
+  });
 });
 
 describe('purgeRisk', () => {
