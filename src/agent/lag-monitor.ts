@@ -73,6 +73,8 @@ export interface HealthReport {
  */
 export class LagMonitor {
   #head: HeadObservation | undefined;
+  /** This run's first successful head check: the primary wrote what lay before its head while the agent was not watching. */
+  #firstHead: PrimaryHeadView['firstHead'];
   #headFailure: { code: string; message: string; atMs: number } | undefined;
   readonly #rotatedAtMs = new Map<string, number>();
   /** The primary's oldest binlog file has gone while the agent watched (it purges). */
@@ -109,6 +111,7 @@ export class LagMonitor {
       if (!observation.files.some((f) => f.name === name)) this.#rotatedAtMs.delete(name);
     }
     this.#head = observation;
+    this.#firstHead ??= { head: observation.head, checkedAtMs: observation.checkedAtMs };
     this.#headFailure = undefined;
     for (const { tracker } of this.replicas) {
       tracker.headObserved(observation.head);
@@ -133,6 +136,7 @@ export class LagMonitor {
       rotatedAtMs: this.#rotatedAtMs,
       sinceMs: this.startedAtMs,
       purgesSeen: this.#purgesSeen,
+      firstHead: this.#firstHead,
     };
   }
 

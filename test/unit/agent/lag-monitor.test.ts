@@ -3,6 +3,7 @@ import { LagMonitor } from '../../../src/agent/lag-monitor.js';
 import { ReplicaTracker } from '../../../src/agent/replica-tracker.js';
 import type { ReplicaDefinition } from '../../../src/config/schema.js';
 import { evaluateLag } from '../../../src/cmd/check.js';
+import { LagMetrics } from '../../../src/http/lag-metrics.js';
 
 /**
  * Goal: a replica whose archive has not yet said where it ends (a standby down since the agent
@@ -236,6 +237,45 @@ describe('LagMonitor', () => {
     replaced.seedDurable(point);
     replaced.sessionWithoutResume();
     expect(replaced.snapshot.durable).toBeUndefined();
+  });
+
+  it('a standby behind since before the agent started: its age counts from its last durable commit in /lag, /healthz, /metrics and check', async () => {
+    // The rehearsal: a remote standby's receiver stopped, then the agent; the primary wrote on
+    // for 15 s; the agent started. The saved point's last commit was at 22:01:12.
+    const t = (hms: string): number => Date.parse(`2026-11-22T${hms}Z`);
+    const definition = { name: 'standby-b', type: 'remote', thresholds: { maxLagSeconds: 10, maxLagBytes: 64 * 1024 * 1024 } } as unknown as ReplicaDefinition;
+    const startedAtMs = t('22:01:34.200');
+    const tracker = new ReplicaTracker('standby-b', startedAtMs);
+    const point = { file: 'mysql-bin.000004', position: 1_000, boundaryFile: 'mysql-bin.000004', boundaryPosition: 1_000, commitTimestampS: t('22:01:12') / 1000, gtid: undefined };
+    tracker.seedDurable(point);
+    const monitor = new LagMonitor([{ definition, tracker }], { headPollIntervalMs: 500, startedAtMs, onPurged: 'stop' });
+    const head = (position: number, hms: string): void =>
+      monitor.observeHead({ head: { file: 'mysql-bin.000004', position }, files: [{ name: 'mysql-bin.000004', sizeBytes: position }], expireLogsSeconds: 0, checkedAtMs: t(hms) });
+    head(61_368, '22:01:34.250');
+    head(61_368, '22:01:36.750');
+    const nowMs = t('22:01:37.050');
+    const r = monitor.report(nowMs);
+    // It read 2.8 s: the time since the agent's first head check.
+    expect(r.replicas[0]?.binlog).toMatchObject({ bytesBehind: 60_368, secondsBehind: 25.05 });
+    expect(r.replicas[0]?.problems.map((p) => p.code)).toEqual(['LAG_SECONDS']);
+    expect(monitor.health(nowMs).reasons.map((reason) => reason.code)).toEqual(['LAG_SECONDS']);
+    expect(evaluateLag(r, {}).status).toBe('CRITICAL');
+    expect(await new LagMetrics().render(r)).toContain('hotspare_replica_lag_seconds{replica="standby-b"} 25.05');
+    // The standby comes back and catches up to the head the agent first saw: what the primary
+    // writes from there on is dated by the head checks again, not by any commit time.
+    tracker.apply({ kind: 'connected', start: { file: 'mysql-bin.000004', position: 1_000 } }, t('22:01:40'));
+    tracker.apply({ kind: 'durable', point: { ...point, position: 61_368, boundaryPosition: 61_368, commitTimestampS: t('22:01:34') / 1000 }, shippedBytes: 60_368 }, t('22:01:41'));
+    head(61_868, '22:01:42');
+    expect(monitor.report(t('22:01:43')).replicas[0]?.binlog).toMatchObject({ bytesBehind: 500, secondsBehind: 1 });
+
+    // The same with its binlog purged meanwhile (onPurged stop, state gap): the archive's last commit was at 21:52:04.
+    const gapTracker = new ReplicaTracker('standby-b', t('21:53:25'));
+    gapTracker.seedDurable({ ...point, file: 'mysql-bin.000002', boundaryFile: 'mysql-bin.000002', commitTimestampS: t('21:52:04') / 1000 });
+    const gapMonitor = new LagMonitor([{ definition, tracker: gapTracker }], { headPollIntervalMs: 500, startedAtMs: t('21:53:25'), onPurged: 'stop' });
+    gapMonitor.observeHead({ head: { file: 'mysql-bin.000004', position: 5_000 }, files: [{ name: 'mysql-bin.000003', sizeBytes: 9_000 }, { name: 'mysql-bin.000004', sizeBytes: 5_000 }], expireLogsSeconds: 0, checkedAtMs: t('21:53:25.200') });
+    const gap = gapMonitor.report(t('21:53:35')).replicas[0];
+    expect(gap?.state).toBe('gap');
+    expect(gap?.binlog.secondsBehind).toBe(91);
   });
 
   it('a purged binlog file: the advice follows binlog.onPurged (the agent takes the new base itself, or the operator must)', () => {
