@@ -13,7 +13,8 @@ import { waitFor } from '../support/wait.js';
 /**
  * Goal: an agent restarted while a standby is down reports that standby's lag from where it
  * last stood (the bytes written since), not from the primary's oldest binlog file (the whole
- * binlog, which a `hotspare_replica_lag_bytes` alert took for real). Method: a real primary,
+ * binlog, which a `hotspare_replica_lag_bytes` alert took for real), and its age from the last
+ * commit it holds, not from the agent's start. Method: a real primary,
  * a real receiver stopped between two runs of the real agent sharing one stateDir.
  */
 describe('lag of a standby an agent restarted without', () => {
@@ -58,17 +59,27 @@ describe('lag of a standby an agent restarted without', () => {
       await receiver.stop();
       receiver = undefined;
 
-      // While the standby is away, a little more; then the agent starts again without it.
+      // While the standby is away, a little more, a while after what it holds; then the agent
+      // starts again without it.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
       await conn.query('INSERT INTO app.t (v) VALUES (REPEAT(RANDOM_BYTES(1024), 16))');
       const after = await primaryHead(conn);
       agent = await startAgent(primary, replicas, dir);
+      let reportedAtMs = 0;
       const report = await waitFor('a head check', () => {
-        const r = agent?.lag.report(Date.now());
+        reportedAtMs = Date.now();
+        const r = agent?.lag.report(reportedAtMs);
         return r?.primary.file !== null ? r : undefined;
       });
       const standby = report.replicas[0];
       expect(standby?.binlog.file).toBe(head.file);
       expect(standby?.binlog.position).toBe(head.position);
+      // Its age counts from the last commit it holds (the saved point's), at least the 2 s
+      // waited above; not from this run's first head check, a moment before the report.
+      const commitS = agent.trackers[0]?.snapshot.durable?.commitTimestampS;
+      expect(commitS).toBeDefined();
+      expect(standby?.binlog.secondsBehind).toBeGreaterThanOrEqual(2);
+      expect(standby?.binlog.secondsBehind).toBeCloseTo((reportedAtMs - (commitS ?? 0) * 1000) / 1000, 2);
       // The bytes written since (one 16 KiB row and its events), not the 2 MiB of history.
       // One row does not rotate the file: the bytes behind are exactly those written since.
       expect(after.file).toBe(head.file);
