@@ -1,6 +1,6 @@
 import type { ReplicaDefinition } from '../config/schema.js';
 import { DEFAULT_HEAD_STALE_INTERVALS, DEFAULT_PURGE_WARNING_EXPIRE_RATIO, DEFAULT_PURGE_WARNING_FILES } from '../config/defaults.js';
-import { binlogFileSequence, compareBinlogFiles, compareBinlogPositions, purgeRisk, replicaLag, type PrimaryHeadView } from '../core/lag.js';
+import { binlogFileSequence, compareBinlogFiles, compareBinlogPositions, purgeRisk, replicaLag, type BinlogPosition, type PrimaryHeadView } from '../core/lag.js';
 import type { ReplicaState } from '../pipeline/replica-status.js';
 import type { HeadObservation } from '../primary/head-poller.js';
 import type { ReplicaSnapshot, ReplicaTracker } from './replica-tracker.js';
@@ -167,7 +167,10 @@ export class LagMonitor {
         expireLogsSeconds: view.expireLogsSeconds,
         error: failure === undefined ? null : { code: failure.code, message: failure.message, at: iso(failure.atMs) },
       },
-      replicas: this.replicas.map(({ definition, tracker }) => replicaReport(definition, tracker, view, nowMs, this.#onPurged, head?.binlogFormat)),
+      // Each replica is behind the primary's end as any stream shows it, not only its own: after
+      // the primary died, a replica whose stream fell behind another's read 0 bytes behind (its
+      // own stream was all it compared with) beside one holding 6 MB more.
+      replicas: this.replicas.map(({ definition, tracker }) => replicaReport(definition, tracker, view, nowMs, this.#onPurged, head?.binlogFormat, furthest)),
     };
   }
 
@@ -182,12 +185,22 @@ export function healthOf(report: LagReport): HealthReport {
   return { healthy: reasons.length === 0, reasons };
 }
 
-function replicaReport(definition: ReplicaDefinition, tracker: ReplicaTracker, view: PrimaryHeadView, nowMs: number, onPurged: 'new-base' | 'stop', binlogFormat: string | undefined): ReplicaLagReport {
+function replicaReport(
+  definition: ReplicaDefinition,
+  tracker: ReplicaTracker,
+  view: PrimaryHeadView,
+  nowMs: number,
+  onPurged: 'new-base' | 'stop',
+  binlogFormat: string | undefined,
+  primaryEnd: BinlogPosition | undefined,
+): ReplicaLagReport {
   const s: ReplicaSnapshot = tracker.snapshot;
   const { maxLagSeconds, maxLagBytes } = definition.thresholds;
   const durable = s.durable;
+  const own = tracker.timeline.furthest;
+  const furthest = own === undefined || (primaryEnd !== undefined && compareBinlogPositions(primaryEnd, own) > 0) ? primaryEnd : own;
   const lag = replicaLag(
-    { durable, firstBeyondMs: tracker.timeline.firstBeyondMs(durable), furthest: tracker.timeline.furthest, caughtUpAtMs: s.caughtUpAtMs },
+    { durable, firstBeyondMs: tracker.timeline.firstBeyondMs(durable), furthest, caughtUpAtMs: s.caughtUpAtMs },
     view,
     nowMs,
   );

@@ -124,6 +124,31 @@ describe('LagMonitor', () => {
     expect(r.replicas[0]?.binlog).toMatchObject({ position: 30_501, bytesBehind: 0 });
   });
 
+  it("a replica behind another replica's stream is behind by that much, also after the primary died (its own stream is not the primary's end)", () => {
+    const definitions = ['remote', 'file'].map((name) => ({ name, type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 1 << 30 } }) as unknown as ReplicaDefinition);
+    const [ahead, behind] = [new ReplicaTracker('remote', 0), new ReplicaTracker('file', 0)];
+    const monitor = new LagMonitor(
+      definitions.map((definition, i) => ({ definition, tracker: (i === 0 ? ahead : behind) as ReplicaTracker })),
+      { headPollIntervalMs: 500, startedAtMs: 0 },
+    );
+    const point = { file: 'mysql-bin.000012', position: 4_000, boundaryFile: 'mysql-bin.000012', boundaryPosition: 4_000, commitTimestampS: 1, gtid: undefined };
+    const files = [{ name: 'mysql-bin.000012', sizeBytes: 4_000 }];
+    for (const t of [ahead, behind]) {
+      t.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
+      t.apply({ kind: 'connected', start: { file: 'mysql-bin.000012', position: 4_000 } }, 1_000);
+    }
+    monitor.observeHead({ head: { file: 'mysql-bin.000012', position: 4_000 }, files, expireLogsSeconds: 0, checkedAtMs: 1_000 });
+    // A large transaction streams; one replica's dump is 6 MB further when the primary dies.
+    ahead.apply({ kind: 'received', file: 'mysql-bin.000012', position: 17_973_982, atMs: 1_400 }, 1_400);
+    ahead.apply({ kind: 'durable', point: { ...point, position: 17_973_982 }, shippedBytes: 0 }, 1_450);
+    behind.apply({ kind: 'received', file: 'mysql-bin.000012', position: 11_931_799, atMs: 1_400 }, 1_400);
+    behind.apply({ kind: 'durable', point: { ...point, position: 11_931_799 }, shippedBytes: 0 }, 1_450);
+    for (const t of [ahead, behind]) t.apply({ kind: 'failed', state: 'disconnected', code: 'PRIMARY_UNREACHABLE', message: 'gone', hint: '', retryInMs: 200 }, 1_500);
+    const r = monitor.report(2_000);
+    expect(r.primary).toMatchObject({ position: 17_973_982 });
+    expect(r.replicas.map((x) => x.binlog.bytesBehind)).toEqual([0, 17_973_982 - 11_931_799]);
+  });
+
   it('spool changes waiting longer than the budget: FILES_LAG in /healthz, CRITICAL in check', () => {
     const definition = { name: 'a', type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 64 * 1024 * 1024 } } as unknown as ReplicaDefinition;
     const tracker = new ReplicaTracker('a', 0);
