@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { BehaviorSubject, filter, firstValueFrom, fromEvent, takeUntil, timeout, type Subscription } from 'rxjs';
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
 import type { BaseMethod, ReplicaDefinition } from '../config/schema.js';
 import { DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS, DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_DURABLE_POINTS_SAVE_INTERVAL_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_REPLICA_CHECK_TIMEOUT_MS, DEFAULT_RETRY_JITTER_RATIO, DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
 import { compareBinlogPositions } from '../core/binlog-position.js';
+import type { DurablePoint } from '../core/binlog-record.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -27,7 +29,7 @@ import { LagMonitor } from './lag-monitor.js';
 import { VolumePoller } from '../platform/volume-poller.js';
 import { LastHeardRecorder } from './last-heard-recorder.js';
 import { ReplicaTracker } from './replica-tracker.js';
-import { DurablePointsFile, type PointOwner } from './durable-points-file.js';
+import { DURABLE_POINTS_FILE, DurablePointsFile, type PointOwner } from './durable-points-file.js';
 
 /** Replica failures that no retry can mend: the agent refuses to start with them. */
 const PERMANENT_AT_START: ReadonlySet<string> = new Set(['ARCHIVE_FOREIGN', 'ARCHIVE_VERSION', 'ARCHIVE_LOCKED']);
@@ -142,9 +144,10 @@ export class SyncAgent {
    */
   async checkReplicas(): Promise<void> {
     await Promise.all(
-      this.config.replicas.map(async (definition) => {
+      this.config.replicas.map(async (definition, index) => {
         const logger = this.deps.logger.child({ component: 'replica', replica: definition.name });
-        const target = createReplicaTarget(definition, { logger, clock: this.deps.clock, syncBatchBytesMax: this.config.binlog.syncBatchBytesMax, agentId: this.#agentId });
+        const missingArchive = (): HotspareError | undefined => vanishedArchive(this.trackers[index]?.snapshot.durable, definition, this.config.stateDir);
+        const target = createReplicaTarget(definition, { logger, clock: this.deps.clock, syncBatchBytesMax: this.config.binlog.syncBatchBytesMax, agentId: this.#agentId, missingArchive });
         // Closed whenever it opens, also after the deadline below (its archive lock is released).
         const check = target.open(this.identity).then((session) => session.close());
         try {
@@ -208,6 +211,7 @@ export class SyncAgent {
         },
         // A base upload to a standby (a staged base) ends with the rest of the base work at a stop.
         stopSignal: this.#baseAbort.signal,
+        missingArchive: () => vanishedArchive(tracker.snapshot.durable, definition, config.stateDir),
       });
       const serverId = replicaServerId(config, index);
       // Spool syncers share the pipeline's archive session and run while it is open.
@@ -252,6 +256,8 @@ export class SyncAgent {
         closing: this.#closing,
         session$,
         openAfter: this.#lateChecks.get(definition.name),
+        // A receiver's archive, found empty (a file replica's is refused before it is created).
+        refuseSession: (session) => (session.resume === undefined ? vanishedArchive(tracker.snapshot.durable, definition, config.stateDir) : undefined),
       });
       this.#subscriptions.push(
         pipeline.subscribe({
@@ -355,6 +361,21 @@ export class SyncAgent {
     await Promise.all([...this.#closing, this.#headPoller.stop(), this.#points?.close()]);
     this.#points = undefined;
   }
+}
+
+/**
+ * ARCHIVE_MISSING for an archive that holds no binlog (or none at all) where this replica's
+ * archive was known to hold some (this run's durable point, or the last run's saved one for the same
+ * primary and archive). A rehearsal moved an archive folder away while the agent ran: the agent
+ * began a new archive at the old path, with a new base, /lag green, while the real one stopped
+ * growing; an archive volume not mounted looks the same (its mount point an empty folder).
+ */
+function vanishedArchive(held: DurablePoint | undefined, definition: ReplicaDefinition, stateDir: string): HotspareError | undefined {
+  if (held === undefined) return undefined;
+  const where = definition.type === 'file' ? `the archive at ${definition.path}` : `the receiver's archive at ${definition.address}`;
+  return new HotspareError('ARCHIVE_MISSING', `${where} holds no binlog, but this replica's archive held ${held.file}:${held.position}: it was moved or removed, or its volume is not mounted`, {
+    hint: `mount the volume or move the archive back${definition.type === 'file' ? " (or point the replica's path at it)" : ' (the receiver\'s --archive)'}; to begin a new archive there on purpose, stop the agent, remove ${join(stateDir, DURABLE_POINTS_FILE)} (it keeps only where each standby stood) and start it again`,
+  });
 }
 
 /** Whose saved durable point it is: this primary, this replica's archive. */

@@ -53,6 +53,12 @@ export interface ReplicaPipelineOptions {
    * by side, one would take the other's lock as its own process's stale one and remove it.
    */
   openAfter?: Promise<unknown>;
+  /**
+   * A reason to refuse a session that opened (checked before anything uses it): an archive
+   * that holds nothing where this replica's archive was known to hold binlog. The session is
+   * closed and the error reported and retried like any archive failure.
+   */
+  refuseSession?: (session: ReplicaSession) => HotspareError | undefined;
   /** The open session (undefined while there is none), for work that shares it (base, spool). */
   session$?: BehaviorSubject<ReplicaSession | undefined>;
   scheduler?: SchedulerLike;
@@ -309,6 +315,16 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
         })
         .then(
           (session) => {
+            const refusal = cancelled ? undefined : options.refuseSession?.(session);
+            if (refusal !== undefined) {
+              // Closed (its lock released) before the next open, which waits for lastClose.
+              const closing = session.close().catch((err: unknown) => log.warn({ err }, 'closing a refused replica session failed'));
+              lastClose = closing;
+              options.closing.add(closing);
+              void closing.finally(() => options.closing.delete(closing));
+              opened.error(refusal);
+              return;
+            }
             if (!cancelled) {
               opened.next(session);
               opened.complete();

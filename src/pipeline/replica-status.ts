@@ -28,6 +28,8 @@ export const ERROR_CODES: ReadonlySet<string> = new Set([
   'ARCHIVE_VERSION',
   'ARCHIVE_LOCKED',
   'ARCHIVE_READ',
+  // An empty archive where the replica's archive held binlog (moved, or its volume not mounted).
+  'ARCHIVE_MISSING',
   // archive.json unreadable (a receiver refuses with it, a file replica fails to open on it).
   'ARCHIVE_DAMAGED',
   'DISK_FULL',

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { ReplicaDefinition } from '../config/schema.js';
+import type { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import type { VolumeReading } from '../platform/volume-poller.js';
@@ -21,6 +22,11 @@ export interface TargetDependencies {
   onVolume?: ((reading: VolumeReading | undefined) => void) | undefined;
   /** Aborted when the agent stops (a remote replica's base upload ends between pieces). */
   stopSignal?: AbortSignal | undefined;
+  /**
+   * For a folder that holds no archive: the error to refuse it with when this replica's archive
+   * was known to hold binlog there (a file replica creates nothing in it then).
+   */
+  missingArchive?: (() => HotspareError | undefined) | undefined;
 }
 
 /** The one place that maps a replica definition's `type` to its backend. */
@@ -28,7 +34,7 @@ export function createReplicaTarget(definition: ReplicaDefinition, deps: TargetD
   const logger = deps.logger.child({ replica: definition.name });
   switch (definition.type) {
     case 'file':
-      return new FileTarget({ name: definition.name, path: definition.path, logger, clock: deps.clock, syncBatchBytesMax: deps.syncBatchBytesMax });
+      return new FileTarget({ name: definition.name, path: definition.path, logger, clock: deps.clock, syncBatchBytesMax: deps.syncBatchBytesMax, missingArchive: deps.missingArchive });
     case 'remote':
       return new RemoteTarget({
         name: definition.name,

@@ -5,6 +5,7 @@ import { LocalArchiveFiles } from '../../archive/archive-files.js';
 import { removeDeadPartialBases } from '../../archive/base-catalog.js';
 import { ArchiveLock } from '../../archive/archive-lock.js';
 import { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
+import type { HotspareError } from '../../core/errors.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ReplicaSession, ReplicaTarget } from '../replica-target.js';
@@ -15,6 +16,8 @@ export interface FileTargetOptions {
   logger: Logger;
   clock: Clock;
   syncBatchBytesMax: number;
+  /** See TargetDependencies.missingArchive. */
+  missingArchive?: (() => HotspareError | undefined) | undefined;
 }
 
 /** An archive volume mounted on the agent's host: events go straight into the archive folder. */
@@ -36,6 +39,12 @@ export class FileTarget implements ReplicaTarget {
 
   async #open(identity: PrimaryIdentity): Promise<ReplicaSession> {
     const { path, logger, clock } = this.options;
+    // Checked before anything is created: an archive moved away (whose old path mkdir would
+    // make again, in the way of moving it back) or a volume not mounted (its mount point).
+    if ((await readArchiveIdentity(path)) === undefined) {
+      const missing = this.options.missingArchive?.();
+      if (missing !== undefined) throw missing;
+    }
     await mkdir(path, { recursive: true });
     // Another primary's archive is refused before its lock is touched; the identity of a new
     // archive is written only under the lock (two agents of different primaries that found
