@@ -17,6 +17,8 @@ import { MysqlProbe } from '../primary/mysql-probe.js';
 import { baseAbortedError } from '../primary/base/base-session.js';
 import { ensureBaseBackup } from '../primary/base/ensure-base-backup.js';
 import { restartChainAfterPurge } from '../primary/base/restart-after-purge.js';
+import { checkPrimaryContinuity } from '../primary/primary-continuity.js';
+import { clearPrimaryBreak, type PrimaryBreak } from '../archive/primary-break.js';
 import { refuseAnotherTimeline, takeBase } from '../primary/base/take-base.js';
 import { checkPhysicalBasePrerequisites } from '../primary/base/take-physical-base-backup.js';
 import { checkLogicalBasePrerequisites } from '../primary/base/take-base-backup.js';
@@ -57,6 +59,8 @@ export class SyncAgent {
   #recorders: LastHeardRecorder[] = [];
   /** Start checks that outlived their deadline, by replica: its pipeline opens after them. */
   readonly #lateChecks = new Map<string, Promise<unknown>>();
+  /** Times this run saw the primary not itself (see checkPrimaryContinuity), for every replica's archive. */
+  readonly #primaryBreaks: PrimaryBreak[] = [];
   /** Each replica's durable point, saved in the stateDir while the agent runs. */
   #points: DurablePointsFile | undefined;
   /** Each replica's open archive session (undefined while there is none), by name. */
@@ -214,6 +218,8 @@ export class SyncAgent {
         missingArchive: () => vanishedArchive(tracker.snapshot.durable, definition, config.stateDir),
       });
       const serverId = replicaServerId(config, index);
+      /** The breaks of this run this replica's archive holds (or, a new archive, does not need). */
+      const breaksRecorded = new Set<PrimaryBreak>();
       // Spool syncers share the pipeline's archive session and run while it is open.
       const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);
       this.#sessions.set(definition.name, session$);
@@ -234,9 +240,38 @@ export class SyncAgent {
         source: (framer, paused$) =>
           binlogSource({ primary: config.primary, serverId, framer, tuning: config.binlog, paused$, logger: logger.child({ component: 'binlog-source' }) }),
         locateStart: async (resume, session) => {
+          // Before anything else (a base of another server would be taken into this archive):
+          // is the primary still itself, writing its binlog? See checkPrimaryContinuity.
+          const unrecorded = this.#primaryBreaks.filter((b) => !breaksRecorded.has(b));
+          const brk = await checkPrimaryContinuity({
+            primary: config.primary,
+            identity: this.identity,
+            files: session.files,
+            archiveHolds: resume !== undefined,
+            unrecorded,
+            nowIso: new Date(deps.clock.nowMs()).toISOString(),
+            onBreak: (seen, recorded) => {
+              // One per kind while it lasts: every dump's retry sees it again.
+              const known = this.#primaryBreaks.find((b) => b.reason === seen.reason) ?? seen;
+              if (known === seen) this.#primaryBreaks.push(seen);
+              if (recorded || resume === undefined) breaksRecorded.add(known);
+            },
+          });
+          for (const b of unrecorded) breaksRecorded.add(b);
           // An archive without a base backup gets one first; a new archive's binlog then
           // starts at the base's file, position 4 (whole files from the base coordinates on).
           const { base } = await ensureBaseBackup(session.files, config.primary, { clock: deps.clock, logger, method: config.base.method, signal: this.#baseAbort.signal });
+          if (brk !== undefined && resume !== undefined) {
+            const why = `${brk.reason} (seen ${brk.at}): what it wrote meanwhile is in no binlog this archive holds`;
+            if (config.binlog.onPurged !== 'new-base') {
+              throw new HotspareError('BINLOG_GAP', why, {
+                hint: `take a new base (\`hotspare base --config ... --replica ${definition.name}\`), set binlog.onPurged to "new-base" and restart the agent; or point the replica at a new, empty archive`,
+              });
+            }
+            const at = await restartChainAfterPurge({ files: session.files, primary: config.primary, resume, reason: why, code: 'BINLOG_GAP', method: config.base.method, clock: deps.clock, logger, signal: this.#baseAbort.signal });
+            await clearPrimaryBreak(session.files);
+            return at;
+          }
           try {
             return await locateStart(config, resume ?? { file: base.binlog.file, position: 4 });
           } catch (err) {

@@ -18,11 +18,12 @@ import { DirectWriter } from './direct-writes.js';
 /** Top-level folders that archive file operations may touch (binlog/ has its own writer). */
 const WRITABLE_ROOTS = ['base', 'files', 'state'] as const;
 /**
- * Under state/, only these (the agent's records: when it last heard the primary, and the gaps
- * it restarted the chain across). The lock and the binlog checkpoint belong to the archive's
- * own writer, and a peer that could rewrite them could misdirect a resume.
+ * Under state/, only these (the agent's records: when it last heard the primary, the gaps it
+ * restarted the chain across, a time the primary was not itself: PrimaryBreak). The lock and
+ * the binlog checkpoint belong to the archive's own writer, and a peer that could rewrite them
+ * could misdirect a resume.
  */
-const WRITABLE_STATE_FILES: ReadonlySet<string> = new Set(['state/last-heard.json', 'state/gaps.json']);
+const WRITABLE_STATE_FILES: ReadonlySet<string> = new Set(['state/last-heard.json', 'state/gaps.json', 'state/primary-break.json']);
 /** A bound on one relative path, so a hostile peer cannot send a megabyte of name. */
 export const ARCHIVE_PATH_BYTES_MAX = 4096;
 

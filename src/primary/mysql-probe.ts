@@ -139,6 +139,21 @@ export class MysqlProbe {
     }
     await this.#checkGrants();
     await this.#checkServerIdsFree(agentServerIds);
+    return this.#identityOf(vars);
+  }
+
+  /**
+   * Who the primary is now, and whether it writes a binlog: asked at every dump's start, since
+   * a server restarted with another server_id or log_bin basename, or without binlog, writes
+   * what this archive's binlog will never hold (see PrimaryBreak).
+   */
+  async identityNow(): Promise<{ logBin: boolean; identity: PrimaryIdentity }> {
+    const [vars] = await this.#query<RowDataPacket>('SELECT @@log_bin AS logBin, @@server_id AS serverId, @@version AS version, @@hostname AS hostname, @@log_bin_basename AS basename', 'identity');
+    if (vars === undefined) throw new Error('the identity query returned no row');
+    return { logBin: Number(vars['logBin']) === 1, identity: await this.#identityOf(vars) };
+  }
+
+  async #identityOf(vars: RowDataPacket): Promise<PrimaryIdentity> {
     const version = String(vars['version']);
     let serverUuid: string | null = null;
     const flavor = /mariadb/i.test(version) ? 'mariadb' : 'mysql';
@@ -147,7 +162,7 @@ export class MysqlProbe {
       serverUuid = row === undefined ? null : String(row['uuid']);
     }
     return {
-      serverId,
+      serverId: Number(vars['serverId']),
       serverUuid,
       flavor,
       version,

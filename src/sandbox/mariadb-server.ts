@@ -43,6 +43,8 @@ export class MariadbServer {
   /** startCommand was handed out: a server this harness did not spawn itself may run on its datadir. */
   #startedByCommand = false;
   readonly #args: string[];
+  /** This run's extra arguments (restart). */
+  #runArgs: readonly string[] = [];
   readonly #ownsBaseDir: boolean;
 
   private constructor(options: MariadbServerOptions) {
@@ -144,9 +146,13 @@ export class MariadbServer {
     await this.#signalAndWait('SIGKILL');
   }
 
-  /** Starts the server again on the same datadir and port. */
-  async restart(): Promise<void> {
+  /**
+   * Starts the server again on the same datadir and port; `extraArgs` for this run only, after
+   * the server's own (the last of an option wins: `--skip-log-bin`, another `--log-bin=NAME`).
+   */
+  async restart(options: { extraArgs?: readonly string[] } = {}): Promise<void> {
     if (this.running) await this.stop();
+    this.#runArgs = options.extraArgs ?? [];
     await this.#launch();
   }
 
@@ -187,6 +193,7 @@ export class MariadbServer {
       '--max-allowed-packet=256M',
       ...(process.getuid?.() === 0 ? ['--user=root'] : []),
       ...this.#args,
+      ...this.#runArgs,
     ];
   }
 

@@ -18,6 +18,8 @@ export interface RestartAfterPurgeInput {
   resume: BinlogPosition;
   /** Why (the BINLOG_PURGED message). */
   reason: string;
+  /** The log line's code when it is not a purge (the reason says what it is). */
+  code?: string;
   /** How a new base is taken when none after the gap exists (config `base.method`). */
   method: BaseMethod;
   clock: Clock;
@@ -50,8 +52,10 @@ export async function restartChainAfterPurge(input: RestartAfterPurgeInput): Pro
   let base: BaseBackupMetadata | undefined = later[later.length - 1];
   if (base === undefined) {
     logger.warn(
-      { code: 'BINLOG_PURGED', archiveEnd: resume, primaryOldest },
-      `binlog gap: the primary purged binlog the archive needs after ${formatBinlogPosition(resume)} (its oldest file is ${primaryOldest}); taking a new base backup to restart the archive's chain`,
+      { code: input.code ?? 'BINLOG_PURGED', archiveEnd: resume, primaryOldest },
+      input.code === undefined
+        ? `binlog gap: the primary purged binlog the archive needs after ${formatBinlogPosition(resume)} (its oldest file is ${primaryOldest}); taking a new base backup to restart the archive's chain`
+        : `binlog gap after ${formatBinlogPosition(resume)}: ${input.reason}; taking a new base backup to restart the archive's chain`,
     );
     base = await takeBase(input.method, { primary: input.primary, files, clock: input.clock, logger, ...(input.signal === undefined ? {} : { signal: input.signal }) });
   }
