@@ -10,6 +10,7 @@ import { describeDamage } from '../standby/archive-scan.js';
 import { EXPECTED_SKIP_CODES, type SpoolRestoreResult } from '../standby/spool-restore.js';
 import type { TargetSpec } from '../standby/stop-point.js';
 import { UsageError } from './cli-failure.js';
+import { parseTimeOption } from './time-option.js';
 
 /**
  * `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--no-hooks] [--dry-run] [--json] [--replace]
@@ -161,14 +162,7 @@ function restoredFileLines(results: readonly SpoolRestoreResult[]): string[] {
 export function parseTargetSpec(values: { until?: string | undefined; 'until-gtid'?: string | undefined; 'until-position'?: string | undefined }): TargetSpec {
   const given = [values.until, values['until-gtid'], values['until-position']].filter((v) => v !== undefined);
   if (given.length > 1) throw new UsageError('give at most one of --until, --until-gtid, --until-position');
-  if (values.until !== undefined) {
-    // A date alone is that day's midnight in the same zone rules as a time: local without a
-    // zone (the contract), where Date.parse would read a bare date as UTC.
-    const text = values.until.trim().replace(' ', 'T').replace(/^(\d{4}-\d{2}-\d{2})(?!T)/, '$1T00:00:00');
-    const atMs = /^\d{4}-\d{2}-\d{2}(T[\d:.]+)?(Z|[+-]\d{2}:?\d{2})?$/.test(text) ? Date.parse(text) : Number.NaN;
-    if (!Number.isFinite(atMs)) throw new UsageError(`--until: expected an ISO 8601 time such as 2026-11-22T10:00:00Z, got ${JSON.stringify(values.until)}`);
-    return { kind: 'time', atMs };
-  }
+  if (values.until !== undefined) return { kind: 'time', atMs: parseTimeOption('--until', values.until) };
   if (values['until-gtid'] !== undefined) {
     if (!/^\d+-\d+-\d+$/.test(values['until-gtid'])) {
       const mysql = /^[0-9a-f-]{36}:\d+$/i.test(values['until-gtid']) ? ' (a MySQL GTID: on MySQL, use --until-position FILE:POS or --until TIME)' : '';

@@ -56,6 +56,17 @@ describe('hotspare command line', () => {
     }
   });
 
+  it('promote --until with an impossible date is a usage error naming the option and the value (Date.parse rolled it into March)', async () => {
+    for (const until of ['2026-02-30T10:00:00Z', '2026-04-31T10:00:00Z', '2026-11-22T25:00:00Z']) {
+      for (const mode of [['--target', 'mysql://root@127.0.0.1:1', '--dry-run'], ['--files-only', '--files-root', '/nonexistent/files']]) {
+        const result = await run(['promote', '--archive', '/nonexistent', ...mode, '--until', until]);
+        expect(result.code, `${until} ${mode[0]}`).toBe(2);
+        expect(result.stderr).toContain(`usage error: --until: ${JSON.stringify(until)} is not a real date and time`);
+        expect(result.stdout).toBe('');
+      }
+    }
+  });
+
   it('every verb takes --help (and -h): its own usage, exit 0, and every option it accepts is in it', async () => {
     const options: Record<string, string[]> = {
       agent: ['--config'],
