@@ -5,6 +5,15 @@ import type { ReplicaState } from '../pipeline/replica-status.js';
 import type { HeadObservation } from '../primary/head-poller.js';
 import type { ReplicaSnapshot, ReplicaTracker } from './replica-tracker.js';
 
+/**
+ * Head-check failures in which the primary did not answer: the connection failed or a question
+ * went unanswered (PRIMARY_UNREACHABLE), or what failed is not known (INTERNAL). Every other
+ * code is the server's own answer (BINLOG_DISABLED after a restart with --skip-log-bin,
+ * PRIVILEGES, PRIMARY_AUTH, ...): it runs, so `primary.reachable` (hotspare_primary_reachable,
+ * which operators page on as "primary gone") stays true, and `primary.error` says what is wrong.
+ */
+const PRIMARY_SILENT_CODES: ReadonlySet<string> = new Set(['PRIMARY_UNREACHABLE', 'INTERNAL']);
+
 /** A problem or a warning about one replica, as /lag, /healthz and `hotspare check` show it. */
 export interface LagIssue {
   code: string;
@@ -51,7 +60,7 @@ export interface LagReport {
     file: string | null;
     position: number | null;
     checkedAt: string | null;
-    /** The last head check succeeded recently. */
+    /** The primary answered the last head check, recently: with its head, or with an error of its own (`error`). */
     reachable: boolean;
     oldestFile: string | null;
     expireLogsSeconds: number;
@@ -162,7 +171,7 @@ export class LagMonitor {
         file: furthest?.file ?? null,
         position: furthest?.position ?? null,
         checkedAt: head === undefined ? null : iso(head.checkedAtMs),
-        reachable: view.fresh,
+        reachable: view.fresh || (failure !== undefined && !PRIMARY_SILENT_CODES.has(failure.code) && nowMs - failure.atMs <= this.#staleAfterMs),
         oldestFile: view.files[0]?.name ?? null,
         expireLogsSeconds: view.expireLogsSeconds,
         error: failure === undefined ? null : { code: failure.code, message: failure.message, at: iso(failure.atMs) },

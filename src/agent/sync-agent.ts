@@ -14,6 +14,7 @@ import { within } from '../platform/within.js';
 import { binlogSource } from '../primary/binlog-source.js';
 import { HeadPoller } from '../primary/head-poller.js';
 import { MysqlProbe } from '../primary/mysql-probe.js';
+import { BINLOG_DISABLED_HINT } from '../primary/mysql-error.js';
 import { baseAbortedError } from '../primary/base/base-session.js';
 import { ensureBaseBackup } from '../primary/base/ensure-base-backup.js';
 import { restartChainAfterPurge } from '../primary/base/restart-after-purge.js';
@@ -447,7 +448,7 @@ async function locateStart(
     await probe.refuseEncryptedBinlog();
     const files = await probe.binlogFiles();
     const oldest = files[0];
-    if (oldest === undefined) throw new HotspareError('BINLOG_DISABLED', 'the primary lists no binlog files', { hint: 'enable log_bin on the primary' });
+    if (oldest === undefined) throw new HotspareError('BINLOG_DISABLED', 'the primary lists no binlog files', { hint: BINLOG_DISABLED_HINT });
     if (resume === undefined) return { file: oldest.name, position: 4 };
     if (!files.some((f) => f.name === resume.file)) {
       throw new HotspareError('BINLOG_PURGED', `the primary no longer has ${resume.file}, where the archive continues (its oldest is ${oldest.name})`, {

@@ -40,7 +40,7 @@ export class LagMetrics {
     this.#filesOldestPendingSeconds = new Gauge({ name: 'hotspare_files_oldest_pending_seconds', help: 'Age of the oldest spool change not yet durable on the replica.', labelNames: ['replica'], registers });
     this.#binlogShipped = new Counter({ name: 'hotspare_binlog_bytes_shipped_total', help: 'Binlog bytes made durable on the replica by this agent process.', labelNames: ['replica'], registers });
     this.#filesShipped = new Counter({ name: 'hotspare_files_bytes_shipped_total', help: 'Spool bytes made durable on the replica by this agent process.', labelNames: ['replica'], registers });
-    this.#primaryReachable = new Gauge({ name: 'hotspare_primary_reachable', help: '1 while the agent reads the primary\'s head successfully.', registers });
+    this.#primaryReachable = new Gauge({ name: 'hotspare_primary_reachable', help: '1 while the primary answers the agent\'s head checks (with its head, or with an error of its own: see /lag primary.error); 0 when it does not.', registers });
     this.#volumeSize = new Gauge({ name: 'hotspare_archive_volume_size_bytes', help: 'Size of a replica\'s archive volume (a remote one\'s as its receiver reports it; absent until read).', labelNames: ['replica'], registers });
     this.#volumeFree = new Gauge({ name: 'hotspare_archive_volume_free_bytes', help: 'Bytes the archive\'s writer may still write on a replica\'s archive volume (a remote one\'s as its receiver reports it; absent until read).', labelNames: ['replica'], registers });
     // A remote replica's reading comes from its receiver: while the receiver is away none

@@ -44,6 +44,8 @@ export const ERROR_CODES: ReadonlySet<string> = new Set([
   'PRIVILEGES',
   // The primary's setup, found at a dump's start (a primary restarted with another config).
   'BINLOG_ENCRYPTED',
+  // Likewise: a primary restarted without its binlog (--skip-log-bin) answers, but has nothing to dump.
+  'BINLOG_DISABLED',
 ]);
 /**
  * Error codes whose every retry does harm elsewhere (a dump with a replica's server_id pushes

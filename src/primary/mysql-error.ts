@@ -5,6 +5,14 @@ const ER_ACCESS_DENIED = 1045;
 const ER_SPECIFIC_ACCESS_DENIED = 1227;
 const ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236;
 const ER_LOCK_WAIT_TIMEOUT = 1205;
+/** SHOW BINARY LOGS on a server running without a binlog (log_bin off, --skip-log-bin). */
+const ER_NO_BINARY_LOGGING = 1381;
+
+/**
+ * BINLOG_DISABLED's hint, wherever it is found: the preflight, a head check or a dump's start
+ * (a primary restarted without its binlog while the agent runs) tell the operator the same fix.
+ */
+export const BINLOG_DISABLED_HINT = "add log_bin=mysql-bin and binlog_format=ROW to the server's config and restart it";
 
 /**
  * ER_LOCK_WAIT_TIMEOUT: the statement waited lock_wait_timeout for a metadata lock and did
@@ -43,6 +51,11 @@ export function fromMysqlError(err: unknown, what: string, endpoint: string): Ho
       cause: err,
       hint: 'check the primary\'s error log; the agent retries',
     });
+  }
+  if (e.errno === ER_NO_BINARY_LOGGING) {
+    // The server answered: it runs without a binlog, which no retry mends (not PRIMARY_ERROR,
+    // whose hint, "see the cause", left the operator to read MariaDB's message).
+    return new HotspareError('BINLOG_DISABLED', `${what}: the primary does not write a binlog (${message})`, { cause: err, hint: BINLOG_DISABLED_HINT });
   }
   if (e.errno === ER_ACCESS_DENIED) {
     return new HotspareError('PRIMARY_AUTH', `${what}: access denied for ${endpoint}`, {

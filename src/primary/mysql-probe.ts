@@ -4,7 +4,7 @@ import type { PrimaryConnection } from '../config/load.js';
 import { DEFAULT_PRIMARY_CLOSE_TIMEOUT_MS, DEFAULT_PRIMARY_QUERY_TIMEOUT_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import { within } from '../platform/within.js';
-import { fromMysqlError } from './mysql-error.js';
+import { BINLOG_DISABLED_HINT, fromMysqlError } from './mysql-error.js';
 import { describeEndpoint, mysqlOptions } from './mysql-options.js';
 
 export interface BinlogFileInfo {
@@ -111,9 +111,7 @@ export class MysqlProbe {
     );
     if (vars === undefined) throw new Error('preflight returned no row');
     if (Number(vars['logBin']) !== 1) {
-      throw new HotspareError('BINLOG_DISABLED', 'the primary does not write a binlog (log_bin is OFF)', {
-        hint: "add log_bin=mysql-bin and binlog_format=ROW to the server's config and restart it",
-      });
+      throw new HotspareError('BINLOG_DISABLED', 'the primary does not write a binlog (log_bin is OFF)', { hint: BINLOG_DISABLED_HINT });
     }
     if (String(vars['format']).toUpperCase() !== 'ROW') {
       throw new HotspareError('BINLOG_FORMAT', `binlog_format is ${String(vars['format'])}`, {
@@ -233,7 +231,7 @@ export class MysqlProbe {
   /** The primary's current write position. */
   async head(): Promise<{ file: string; position: number }> {
     const [row] = await this.#query<RowDataPacket>('SHOW MASTER STATUS', 'head position');
-    if (row === undefined) throw new HotspareError('BINLOG_DISABLED', 'SHOW MASTER STATUS returned nothing', { hint: 'enable log_bin on the primary' });
+    if (row === undefined) throw new HotspareError('BINLOG_DISABLED', 'head position: the primary does not write a binlog (SHOW MASTER STATUS returned nothing)', { hint: BINLOG_DISABLED_HINT });
     return { file: String(row['File']), position: Number(row['Position']) };
   }
 

@@ -321,4 +321,22 @@ describe('LagMonitor', () => {
     expect(messages[1]).toMatch(/set binlog\.onPurged to "new-base" and restart the agent/);
     expect(messages[1]).not.toContain('hotspare base');
   });
+
+  it('primary.reachable: false when the primary does not answer, true when it answers with an error of its own (binlog off)', () => {
+    const definition = { name: 'a', type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 64 * 1024 * 1024 } } as unknown as ReplicaDefinition;
+    const monitor = new LagMonitor([{ definition, tracker: new ReplicaTracker('a', 0) }], { headPollIntervalMs: 500, startedAtMs: 0 });
+    const files = [{ name: 'mysql-bin.000001', sizeBytes: 400 }];
+    monitor.observeHead({ head: { file: 'mysql-bin.000001', position: 400 }, files, expireLogsSeconds: 0, checkedAtMs: 1_000 });
+    expect(monitor.report(1_000).primary).toMatchObject({ reachable: true, error: null });
+    // Restarted with --skip-log-bin: it answers every head check, with an error.
+    monitor.headFailed({ code: 'BINLOG_DISABLED', message: 'head position: the primary does not write a binlog (SHOW MASTER STATUS returned nothing)', atMs: 60_000 });
+    expect(monitor.report(60_000).primary).toMatchObject({ reachable: true, error: { code: 'BINLOG_DISABLED' } });
+    // The answer itself grows old: no check has reported since (the poller stopped, a check hangs).
+    expect(monitor.report(600_000).primary.reachable).toBe(false);
+    // Gone: the connection fails.
+    monitor.headFailed({ code: 'PRIMARY_UNREACHABLE', message: 'connect: cannot reach the primary at h:1 (ECONNREFUSED)', atMs: 61_000 });
+    expect(monitor.report(61_000).primary).toMatchObject({ reachable: false, error: { code: 'PRIMARY_UNREACHABLE' } });
+    monitor.headFailed({ code: 'INTERNAL', message: 'something unforeseen', atMs: 62_000 });
+    expect(monitor.report(62_000).primary.reachable).toBe(false);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromMysqlError } from '../../../src/primary/mysql-error.js';
+import { BINLOG_DISABLED_HINT, fromMysqlError } from '../../../src/primary/mysql-error.js';
 
 /** Goal: what the server or the driver says becomes the code an operator acts on. */
 describe('fromMysqlError', () => {
@@ -19,5 +19,14 @@ describe('fromMysqlError', () => {
       [Object.assign(new Error('Table x is full'), { errno: 1114, code: 'ER_RECORD_FILE_FULL' }), 'PRIMARY_ERROR'],
     ];
     for (const [raw, code] of cases) expect(fromMysqlError(raw, 'q', 'h:1').code).toBe(code);
+  });
+
+  it("a primary without binlog (ER_NO_BINARY_LOGGING, 1381) is BINLOG_DISABLED with the preflight's hint, not PRIMARY_ERROR", () => {
+    const raw = Object.assign(new Error('You are not using binary logging'), { errno: 1381, code: 'ER_NO_BINARY_LOGGING', sqlState: 'HY000' });
+    const err = fromMysqlError(raw, 'list binlogs', 'h:1');
+    expect(err.code).toBe('BINLOG_DISABLED');
+    expect(err.message).toBe('list binlogs: the primary does not write a binlog (You are not using binary logging)');
+    expect(err.hint).toBe(BINLOG_DISABLED_HINT);
+    expect(err.hint).toContain('log_bin');
   });
 });
