@@ -119,25 +119,11 @@ export class SyncAgent {
    * identity; throws a HotspareError naming the fix.
    */
   static async preflight(config: AgentConfig, logger?: Logger): Promise<PrimaryIdentity> {
-    const probe = await MysqlProbe.connect(config.primary);
-    let identity: PrimaryIdentity;
-    const ids = config.replicas.map((_, i) => replicaServerId(config, i));
     try {
-      identity = await probe.preflight(ids);
-    } finally {
-      await probe.close();
+      return await preflightPrimary(config, logger);
+    } catch (err) {
+      throw asStartFailure(err);
     }
-    if (probe.serverIdsUnchecked) {
-      // Each replica dumps with its own id (primary.serverId + its index, unless it sets one): a
-      // real replica with one of them would be pushed off the primary, and nothing here can see it.
-      logger?.warn(
-        { code: 'SERVER_IDS_UNCHECKED', serverIds: ids, hint: 'GRANT REPLICATION MASTER ADMIN ON *.* TO the hotspare user so the agent can check, or make sure no server in the topology uses these ids' },
-        `cannot read SHOW SLAVE HOSTS to check that no replica of the primary uses the server ids the agent dumps with (${ids.join(', ')})`,
-      );
-    }
-    if (config.base.method === 'physical') await checkPhysicalBasePrerequisites(config.primary);
-    else await checkLogicalBasePrerequisites(config.primary);
-    return identity;
   }
 
   /**
@@ -411,6 +397,49 @@ function vanishedArchive(held: DurablePoint | undefined, definition: ReplicaDefi
   const where = definition.type === 'file' ? `the archive at ${definition.path}` : `the receiver's archive at ${definition.address}`;
   return new HotspareError('ARCHIVE_MISSING', `${where} holds no binlog, but this replica's archive held ${held.file}:${held.position}: it was moved or removed, or its volume is not mounted`, {
     hint: `mount the volume or move the archive back${definition.type === 'file' ? " (or point the replica's path at it)" : ' (the receiver\'s --archive)'}; to begin a new archive there on purpose, stop the agent, remove ${join(stateDir, DURABLE_POINTS_FILE)} (it keeps only where each standby stood) and start it again`,
+  });
+}
+
+/**
+ * The primary's checks at the agent's start: the identity every archive is checked against
+ * and streamed for. See SyncAgent.preflight.
+ */
+async function preflightPrimary(config: AgentConfig, logger: Logger | undefined): Promise<PrimaryIdentity> {
+  const probe = await MysqlProbe.connect(config.primary);
+  let identity: PrimaryIdentity;
+  const ids = config.replicas.map((_, i) => replicaServerId(config, i));
+  try {
+    identity = await probe.preflight(ids);
+  } finally {
+    await probe.close();
+  }
+  if (probe.serverIdsUnchecked) {
+    // Each replica dumps with its own id (primary.serverId + its index, unless it sets one): a
+    // real replica with one of them would be pushed off the primary, and nothing here can see it.
+    logger?.warn(
+      { code: 'SERVER_IDS_UNCHECKED', serverIds: ids, hint: 'GRANT REPLICATION MASTER ADMIN ON *.* TO the hotspare user so the agent can check, or make sure no server in the topology uses these ids' },
+      `cannot read SHOW SLAVE HOSTS to check that no replica of the primary uses the server ids the agent dumps with (${ids.join(', ')})`,
+    );
+  }
+  if (config.base.method === 'physical') await checkPhysicalBasePrerequisites(config.primary);
+  else await checkLogicalBasePrerequisites(config.primary);
+  return identity;
+}
+
+/** Failures a running agent retries, whose hints say so ("the agent retries"). */
+const RETRIED_WHILE_RUNNING: ReadonlySet<string> = new Set(['PRIMARY_UNREACHABLE', 'PRIMARY_ERROR']);
+
+/**
+ * A failure of the start's primary checks, with a hint that is true there: a running agent
+ * retries a primary it cannot reach, but its start does not (without the primary's identity it
+ * can check no archive), so `hotspare agent` exits 1 and something else has to start it again.
+ */
+function asStartFailure(err: unknown): unknown {
+  if (!(err instanceof HotspareError) || !RETRIED_WHILE_RUNNING.has(err.code)) return err;
+  const fix = err.code === 'PRIMARY_UNREACHABLE' ? 'check that the server runs and that primary.host/port/socketPath are right' : 'see the cause';
+  return new HotspareError(err.code, err.message, {
+    cause: err,
+    hint: `${fix}; the agent does not start without the primary (it retries only once running): run it under a service manager that restarts it (systemd: Restart=on-failure)`,
   });
 }
 

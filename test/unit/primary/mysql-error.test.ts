@@ -7,6 +7,8 @@ describe('fromMysqlError', () => {
     const err = fromMysqlError(new Error("Can't add new command when connection is in closed state"), 'head check', '127.0.0.1:3306');
     expect(err.code).toBe('PRIMARY_UNREACHABLE');
     expect(err.message).toBe('head check: cannot reach the primary at 127.0.0.1:3306 (connection closed)');
+    // A running agent's head checks and dumps do retry (its start does not: SyncAgent.preflight says so).
+    expect(err.hint).toMatch(/^the agent retries; /);
   });
 
   it('network codes, access, privileges and a purged binlog keep their own codes', () => {
