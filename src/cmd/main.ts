@@ -1,3 +1,4 @@
+import { DEFAULT_RECEIVE_PORT } from '../config/defaults.js';
 import { createLogger } from '../platform/logger.js';
 import { hotspareVersion } from '../platform/version.js';
 import { UsageError, reportFailure } from './cli-failure.js';
@@ -8,9 +9,10 @@ const VERBS: ReadonlyArray<{ verb: string; lines: string[] }> = [
   {
     verb: 'receive',
     lines: [
-      'hotspare receive --archive DIR --listen HOST:PORT --token-file FILE   (standby) serve an archive to the agent',
+      'hotspare receive --archive DIR --token-file FILE [--listen HOST:PORT]   (standby) serve an archive to the agent',
       '                 [--tls-cert F --tls-key F] [--http HOST:PORT]   (TLS; GET /status)',
       '                 [--allow-plaintext]   (a non-loopback --listen without TLS, on purpose)',
+      `                 --listen: where the agent connects, default 127.0.0.1:${DEFAULT_RECEIVE_PORT}`,
     ],
   },
   { verb: 'base', lines: ['hotspare base    --config FILE [--replica NAME] [--method physical|logical] [--json]   (primary) take a base backup now'] },

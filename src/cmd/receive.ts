@@ -11,8 +11,8 @@ import { listenForStop } from './stop-signal.js';
 import { exitOnceSettled } from './exit-once-settled.js';
 
 /**
- * `hotspare receive --archive DIR --listen HOST:PORT --token-file FILE [--tls-cert F --tls-key F]
- * [--http HOST:PORT] [--allow-plaintext]`: runs until SIGTERM/SIGINT, then makes what it
+ * `hotspare receive --archive DIR --token-file FILE [--listen HOST:PORT] [--tls-cert F --tls-key F]
+ * [--http HOST:PORT] [--allow-plaintext]` (--listen defaults to 127.0.0.1:DEFAULT_RECEIVE_PORT): runs until SIGTERM/SIGINT, then makes what it
  * received durable, releases the archive and exits 0.
  */
 export async function receiveCommand(argv: string[], logger: Logger): Promise<number> {

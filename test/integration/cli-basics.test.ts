@@ -87,6 +87,10 @@ describe('hotspare command line', () => {
         for (const option of accepted) expect(result.stdout, `${verb} ${flag}`).toMatch(new RegExp(`${option}\\b`));
       }
     }
+    // --listen is optional (the code's default): the usage says so, with the default.
+    const receive = await run(['receive', '--help']);
+    expect(receive.stdout).toContain('[--listen HOST:PORT]');
+    expect(receive.stdout).toContain('default 127.0.0.1:7654');
     // After other arguments, -h may be an option's value: not help (a usage error here, not a 0 that did nothing).
     const mixed = await run(['promote', '--archive', '/nonexistent', '-h']);
     expect(mixed.code).toBe(2);
