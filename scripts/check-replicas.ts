@@ -1,17 +1,46 @@
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { parseReplicaDefinition, readStructuredFile } from '../src/config/load.js';
 
-/** Validates every replicas/*.json against the agent's own schema; CI-friendly exit code. */
-const dir = new URL('../../replicas', import.meta.url).pathname;
+/**
+ * Validates replica definition files against the agent's own schema; CI-friendly exit code (0
+ * all valid, 2 otherwise). Arguments: files, or folders whose *.json, *.yaml and *.yml are
+ * checked; none: the repository's own replicas/. `npm run` starts scripts in the package's
+ * folder, so a relative path is taken from where npm was run (INIT_CWD), as the operator typed it.
+ */
+const repo = new URL('../..', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const from = process.env['INIT_CWD'] ?? process.cwd();
+const given = args.length > 0 ? args.map((a) => ({ label: a, path: isAbsolute(a) ? a : resolve(from, a) })) : [{ label: 'replicas', path: join(repo, 'replicas') }];
+
 let failures = 0;
-for (const name of readdirSync(dir).filter((n) => /\.(json|ya?ml)$/.test(n))) {
+const fail = (message: string): void => {
+  failures += 1;
+  process.stdout.write(`FAIL ${message}\n`);
+};
+
+for (const { label, path } of given) {
+  let files: Array<{ label: string; path: string }>;
   try {
-    parseReplicaDefinition(readStructuredFile(join(dir, name)), `replicas/${name}`);
-    process.stdout.write(`ok   replicas/${name}\n`);
+    files = statSync(path).isDirectory()
+      ? readdirSync(path)
+          .filter((n) => /\.(json|ya?ml)$/.test(n))
+          .sort()
+          .map((n) => ({ label: join(label, n), path: join(path, n) }))
+      : [{ label, path }];
   } catch (err) {
-    failures += 1;
-    process.stdout.write(`FAIL ${err instanceof Error ? err.message : String(err)}\n`);
+    fail(`${label}: ${err instanceof Error ? err.message : String(err)}`);
+    continue;
+  }
+  // A folder without definitions is most likely the wrong folder: "all valid" would hide that.
+  if (files.length === 0) fail(`${label}: no replica definition files (*.json, *.yaml, *.yml) in this folder`);
+  for (const file of files) {
+    try {
+      parseReplicaDefinition(readStructuredFile(file.path), file.label);
+      process.stdout.write(`ok   ${file.label}\n`);
+    } catch (err) {
+      fail(err instanceof Error ? err.message : String(err));
+    }
   }
 }
 process.exit(failures === 0 ? 0 : 2);
