@@ -24,7 +24,7 @@ export function formatReport(r: ArchiveReport): string {
     `  binlog: ${r.binlog.files} file(s), ${r.binlog.bytes} bytes${r.binlog.first ? `, ${r.binlog.first.file}:${r.binlog.first.position} .. ${r.binlog.last?.file}:${r.binlog.last?.position}` : ''}`,
     `  latest restorable: ${r.latestRestorable ? `${r.latestRestorable.commitTime} (${r.latestRestorable.file}:${r.latestRestorable.position}${r.latestRestorable.gtid ? ` GTID ${r.latestRestorable.gtid}` : ''})` : 'none'}`,
     `  newest event: ${r.newestEventTime ?? 'none'}`,
-    `  gaps/damage: ${r.firstBad ? describeDamage(r.firstBad) : 'none'}`,
+    `  gaps/damage: ${gapsAndDamage(r)}`,
     ...(r.passedOverDamages.length > 1 ? [`  damage passed over: ${r.passedOverDamages.map(describeDamage).join('; ')}`] : []),
     ...(r.endDamage !== undefined && r.endDamage !== r.firstBad ? [`  damage ending the archive: ${describeDamage(r.endDamage)} (no base after it to restart from: a promotion to the end is refused; --until-position before it is reached)`] : []),
     ...(r.recordedGaps.length === 0
@@ -49,4 +49,16 @@ export function formatReport(r: ArchiveReport): string {
   if (r.partialTail) lines.push(`  incomplete transaction at the tail: ${r.partialTail.file}:${r.partialTail.from}..${r.partialTail.to} (not restorable)`);
   if (r.partialBases.length) lines.push(`  interrupted base backups (ignored): ${r.partialBases.join(', ')}`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The summary line: the first damage, and the recorded gaps, which firstBad does not hold (a
+ * recorded gap is no damage: the chain restarted at a newer base), so that it never says
+ * "none" above a list of them.
+ */
+function gapsAndDamage(r: ArchiveReport): string {
+  const gaps = r.recordedGaps.length;
+  const recorded = `${gaps} recorded gap${gaps === 1 ? '' : 's'} (below)`;
+  if (r.firstBad !== undefined) return gaps === 0 ? describeDamage(r.firstBad) : `${describeDamage(r.firstBad)}; ${recorded}`;
+  return gaps === 0 ? 'none' : `${recorded}, no damage`;
 }
