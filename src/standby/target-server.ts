@@ -102,8 +102,21 @@ export class TargetServer {
     return new Set(rows.map((r) => String(r['name'])));
   }
 
+  /**
+   * Drops a database the base restores (an empty one, or one --replace replaces) without
+   * binlogging the DROP: on a standby that runs with log_bin it would become a GTID of the
+   * standby's own server_id in the new primary's binlog, one the old primary never had, which
+   * every replica that later follows the new primary replays (and a GTID-based switch of such a
+   * replica counts as a transaction it lacks). The base restore is not binlogged either. Setting
+   * sql_log_bin needs SUPER or BINLOG ADMIN, within the ALL PRIVILEGES the promote user has.
+   */
   async dropDatabase(name: string): Promise<void> {
-    await this.#query(`DROP DATABASE \`${name.replaceAll('`', '``')}\``);
+    await this.#query('SET SESSION sql_log_bin = 0');
+    try {
+      await this.#query(`DROP DATABASE \`${name.replaceAll('`', '``')}\``);
+    } finally {
+      await this.#query('SET SESSION sql_log_bin = 1').catch(() => undefined);
+    }
   }
 
   /** Where the target keeps its files, to check a physical restore's --target-datadir. */
@@ -149,7 +162,9 @@ export class TargetServer {
       return row?.['Value'] === undefined ? undefined : BigInt(String(row['Value']));
     };
     const current = await lsn('Innodb_lsn_current');
-    await this.#query('FLUSH ENGINE LOGS');
+    // NO_WRITE_TO_BINLOG: a plain FLUSH is binlogged, and would be a transaction of the
+    // standby's own server_id in the new primary's binlog (see dropDatabase).
+    await this.#query('FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS');
     const flushed = await lsn('Innodb_lsn_flushed');
     if (current !== undefined && flushed !== undefined && flushed < current) {
       throw new HotspareError('TARGET_ERROR', `the target ${this.describe} flushed its redo log to LSN ${flushed}, short of ${current}`, {
