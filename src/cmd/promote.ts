@@ -62,6 +62,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     target,
     credentials: url,
     targetDescription: url.describe,
+    targetUrl: url.redacted,
     replace: values.replace === true,
     dryRun: values['dry-run'] === true,
     filesRoot: values['files-root'],

@@ -7,7 +7,7 @@ import { assert } from '../core/assert.js';
 import { HotspareError } from '../core/errors.js';
 import { restoreBase } from './base-restore.js';
 import { replayBinlog } from './binlog-replay.js';
-import { runPromotionHooks, type HookResult } from './promotion-hooks.js';
+import { runPromotionHooks, type HookResult, type HookTarget } from './promotion-hooks.js';
 import { likelyBase, plannedSources, planPromotion, type PromotionPlan } from './promotion-plan.js';
 import { restoreSpool, type SpoolRestoreResult } from './spool-restore.js';
 import type { TargetSpec } from './stop-point.js';
@@ -22,6 +22,8 @@ export interface PromoteOptions {
   credentials: ClientCredentials;
   /** How the target is named in messages (never with its password). */
   targetDescription: string;
+  /** The --target URL as given, without its password (HOTSPARE_TARGET for the hooks); made from `credentials` when absent. */
+  targetUrl?: string | undefined;
   replace: boolean;
   dryRun: boolean;
   /** Restore spool sources under DIR/<source name>/ instead of their original paths. */
@@ -268,12 +270,16 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     const hooks = options.skipHooks === true ? [] : await runPromotionHooks({
       archiveDir: options.archiveRoot,
       restorePoint: {
+        // The point the database and the files were both restored as of (RestorePoint.timeMs):
+        // to the end, not the last commit alone when a restored file changed after it.
         timeMs: plan.files.untilMs ?? Math.max(0, ...filesRestored.map((r) => r.pointMs), last === undefined ? 0 : Date.parse(last.commitTime)),
+        commitTimeMs: last === undefined ? undefined : Date.parse(last.commitTime),
         file: plan.stopAt.file,
         position: plan.stopAt.position,
         gtid: last?.gtid,
       },
       filesRoot: options.filesRoot,
+      target: hookTarget(options),
       notRestored: new Set(filesRestored.filter((r) => r.skipped !== undefined).map((r) => r.name)),
       logger: log,
     });
@@ -295,6 +301,17 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     await early?.abandon();
     await server.close();
   }
+}
+
+/** The promoted server as the hooks see it: never its password. */
+function hookTarget(options: PromoteOptions): HookTarget {
+  const c = options.credentials;
+  const url =
+    options.targetUrl ??
+    (c.socketPath !== undefined
+      ? `mysql://${encodeURIComponent(c.user)}@localhost?socket=${c.socketPath}`
+      : `mysql://${encodeURIComponent(c.user)}@${c.host?.includes(':') === true ? `[${c.host}]` : (c.host ?? '127.0.0.1')}:${c.port ?? 3306}`);
+  return { url, user: c.user, host: c.host, port: c.port, socketPath: c.socketPath };
 }
 
 /** A physical base being staged while the plan is still being made. */

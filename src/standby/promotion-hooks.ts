@@ -1,16 +1,39 @@
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DEFAULT_HOOK_TIMEOUT_SECONDS, HOOK_TIMEOUT_SECONDS_MAX } from '../config/defaults.js';
 import type { Logger } from '../platform/logger.js';
 import { listSpoolSources } from './spool-restore.js';
 
 export interface RestorePoint {
-  /** Commit time of the last transaction applied (ms since the epoch). */
+  /**
+   * The promotion's point (ms since the epoch), the instant the database and the files were both
+   * restored as of: `--until`'s, to the end of its second; for `--until-gtid`/`--until-position`,
+   * the end of the last applied commit's second; to the end, the latest of the last commit and
+   * every restored source's newest change (the files may hold a change newer than the last
+   * commit: the point is then after that commit, or the restored state would not be the
+   * primary's as of the point).
+   */
   timeMs: number;
+  /** Commit time of the last transaction applied (ms since the epoch), when there is one. */
+  commitTimeMs?: number | undefined;
   /** Last applied binlog position and GTID, when promotion has them. */
   file?: string | undefined;
   position?: number | undefined;
   gtid?: string | undefined;
+}
+
+/**
+ * How a hook reaches the promoted server without credentials of its own in its command: the
+ * --target URL and its parts, never its password (the hook authenticates with its own client
+ * defaults, e.g. ~/.my.cnf of the user promote runs as).
+ */
+export interface HookTarget {
+  /** The --target URL as given, without its password. */
+  url: string;
+  user: string;
+  host?: string | undefined;
+  port?: number | undefined;
+  socketPath?: string | undefined;
 }
 
 export interface HookResult {
@@ -29,17 +52,16 @@ const HOOK_OUTPUT_DRAIN_MS = 200;
 /**
  * Runs the post-promotion hooks recorded with each spool source (`spool[].hooks` in the
  * agent's config, stored in files/<source>/source.json), in source order, each through
- * `/bin/sh -c` with the restore point in its environment:
- * HOTSPARE_RESTORE_POINT_TIME (ISO 8601), HOTSPARE_RESTORE_POINT_MS, HOTSPARE_RESTORE_POINT_FILE,
- * HOTSPARE_RESTORE_POINT_POSITION, HOTSPARE_RESTORE_POINT_GTID, HOTSPARE_SOURCE_NAME,
- * HOTSPARE_SOURCE_RESTORED (1, or 0 for a source promote did not restore: see its report),
- * HOTSPARE_SOURCE_PATH (where the source was restored) and HOTSPARE_ARCHIVE. A failing hook is
- * logged and reported; the next ones still run (each hook is one service's business).
+ * `/bin/sh -c` with the restore point, the source and the target in its environment
+ * (hookEnvironment; README, Spool directories, lists each variable). A failing hook is logged
+ * and reported; the next ones still run (each hook is one service's business).
  */
 export async function runPromotionHooks(options: {
   archiveDir: string;
   restorePoint: RestorePoint;
   filesRoot?: string | undefined;
+  /** The promoted server (absent: no HOTSPARE_TARGET* variables). */
+  target?: HookTarget | undefined;
   /** Sources left as they were on the target (not restored): their hooks see HOTSPARE_SOURCE_RESTORED=0. */
   notRestored?: ReadonlySet<string>;
   logger: Logger;
@@ -49,18 +71,15 @@ export async function runPromotionHooks(options: {
   for (const meta of await listSpoolSources(options.archiveDir)) {
     for (const hook of meta.hooks) {
       const log = options.logger.child({ component: 'promotion-hook', source: meta.name });
-      const env: NodeJS.ProcessEnv = {
-        ...process.env,
-        HOTSPARE_RESTORE_POINT_TIME: new Date(point.timeMs).toISOString(),
-        HOTSPARE_RESTORE_POINT_MS: String(point.timeMs),
-        HOTSPARE_RESTORE_POINT_FILE: point.file ?? '',
-        HOTSPARE_RESTORE_POINT_POSITION: point.position === undefined ? '' : String(point.position),
-        HOTSPARE_RESTORE_POINT_GTID: point.gtid ?? '',
-        HOTSPARE_SOURCE_NAME: meta.name,
-        HOTSPARE_SOURCE_RESTORED: options.notRestored?.has(meta.name) === true ? '0' : '1',
-        HOTSPARE_SOURCE_PATH: options.filesRoot === undefined ? meta.path : join(options.filesRoot, meta.name),
-        HOTSPARE_ARCHIVE: options.archiveDir,
-      };
+      const hotspareEnv = hookEnvironment({
+        restorePoint: point,
+        source: meta.name,
+        restored: options.notRestored?.has(meta.name) !== true,
+        sourcePath: options.filesRoot === undefined ? meta.path : join(options.filesRoot, meta.name),
+        archiveDir: options.archiveDir,
+        target: options.target,
+      });
+      const env: NodeJS.ProcessEnv = { ...process.env, ...hotspareEnv };
       // A source.json from the archive is not the config: its timeout is bounded here too (a
       // missing or huge one would make the timer fire at once and kill the hook at its start).
       const timeoutS = Number.isFinite(hook.timeoutSeconds) && hook.timeoutSeconds > 0 ? Math.min(hook.timeoutSeconds, HOOK_TIMEOUT_SECONDS_MAX) : DEFAULT_HOOK_TIMEOUT_SECONDS;
@@ -73,6 +92,45 @@ export async function runPromotionHooks(options: {
     }
   }
   return results;
+}
+
+/**
+ * The HOTSPARE_* variables a hook gets. Paths are absolute: a hook may change its folder, and
+ * promote's own folder (where a relative --archive or --files-root was meant) is not the hook's
+ * business. The target's password is never among them.
+ */
+export function hookEnvironment(options: {
+  restorePoint: RestorePoint;
+  source: string;
+  restored: boolean;
+  sourcePath: string;
+  archiveDir: string;
+  target?: HookTarget | undefined;
+}): Record<string, string> {
+  const point = options.restorePoint;
+  const target = options.target;
+  return {
+    HOTSPARE_RESTORE_POINT_TIME: new Date(point.timeMs).toISOString(),
+    HOTSPARE_RESTORE_POINT_MS: String(point.timeMs),
+    HOTSPARE_RESTORE_POINT_COMMIT_TIME: point.commitTimeMs === undefined ? '' : new Date(point.commitTimeMs).toISOString(),
+    HOTSPARE_RESTORE_POINT_FILE: point.file ?? '',
+    HOTSPARE_RESTORE_POINT_POSITION: point.position === undefined ? '' : String(point.position),
+    HOTSPARE_RESTORE_POINT_GTID: point.gtid ?? '',
+    HOTSPARE_SOURCE_NAME: options.source,
+    HOTSPARE_SOURCE_RESTORED: options.restored ? '1' : '0',
+    HOTSPARE_SOURCE_PATH: resolve(options.sourcePath),
+    HOTSPARE_ARCHIVE: resolve(options.archiveDir),
+    ...(target === undefined
+      ? {}
+      : {
+          HOTSPARE_TARGET: target.url,
+          HOTSPARE_TARGET_USER: target.user,
+          // A socket is a local server: `localhost` is what the client tools take with --socket.
+          HOTSPARE_TARGET_HOST: target.socketPath !== undefined ? 'localhost' : (target.host ?? ''),
+          HOTSPARE_TARGET_PORT: target.socketPath !== undefined || target.port === undefined ? '' : String(target.port),
+          HOTSPARE_TARGET_SOCKET: target.socketPath ?? '',
+        }),
+  };
 }
 
 function runOne(command: string, timeoutMs: number, env: NodeJS.ProcessEnv): Promise<{ exitCode: number | null; signal: string | null; timedOut: boolean; output: string }> {

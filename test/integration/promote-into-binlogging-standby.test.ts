@@ -1,11 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { tableChecksums } from '../../src/sandbox/table-checksums.js';
 import { HotspareProcess, runHotspare, waitFor } from '../support/agent-process.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
 import { primaryHead } from '../support/primary-head.js';
 
 /**
@@ -16,6 +18,7 @@ import { primaryHead } from '../support/primary-head.js';
  * transactions of the standby's server_id the old primary never had. Method: real servers (socket
  * only, no TCP port), the real agent and `hotspare promote`; the standby's binlog is reset before
  * the promotion, so every GTID of its own server_id there afterwards came from promote.
+ * The same promotions check what a spool source's post-promotion hook gets in its environment.
  */
 describe('promote into a standby that writes a binlog', () => {
   const PRIMARY_ID = 71;
@@ -27,6 +30,17 @@ describe('promote into a standby that writes a binlog', () => {
   let standbyConn: Connection;
   let archive: string;
   let expected: Record<string, string>;
+  let spool: string;
+  /** The spool source's newest change as the archive records it, after the last commit (a second later at least). */
+  let spoolChangedMs: number;
+  /** What the hook last saw: its HOTSPARE_* variables. */
+  const hookEnv = (): Record<string, string> =>
+    Object.fromEntries(
+      readFileSync(join(dir, 'hook-env.txt'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hotspare-binlogging-standby-'));
@@ -40,21 +54,42 @@ describe('promote into a standby that writes a binlog', () => {
     // Empty on both, as the `test` that mariadb-install-db makes: promote drops it on the standby.
     await conn.query('CREATE DATABASE test_empty');
     await standbyConn.query('CREATE DATABASE test_empty');
+    // The standby's own promote user, with a password (a target URL that holds one).
+    await standbyConn.query("CREATE USER 'promoter'@'localhost' IDENTIFIED BY 'pw-s3cret'");
+    await standbyConn.query("GRANT ALL PRIVILEGES ON *.* TO 'promoter'@'localhost' WITH GRANT OPTION");
+    spool = join(dir, 'gateway');
+    mkdirSync(spool);
+    writeFileSync(join(spool, 'seqno'), '1\n');
     archive = join(dir, 'archive');
     mkdirSync(join(dir, 'agent'), { recursive: true });
     const config = join(dir, 'agent', 'agent.json');
     writeFileSync(
       config,
-      JSON.stringify({ primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4242 }, stateDir: join(dir, 'agent', 'state'), replicas: [{ name: 'a', type: 'file', path: archive }] }),
+      JSON.stringify({
+        primary: { socketPath: primary.socketPath, user: 'root', password: '', serverId: 4242 },
+        stateDir: join(dir, 'agent', 'state'),
+        replicas: [{ name: 'a', type: 'file', path: archive }],
+        spool: [{ name: 'gateway', path: spool, hooks: [{ run: `env | grep '^HOTSPARE_' | sort > ${join(dir, 'hook-env.txt')}; test ! -e ${join(dir, 'fail-hook')}` }] }],
+      }),
     );
     const agent = new HotspareProcess(['agent', '--config', config]);
     try {
       await waitFor('the agent to stream', () => agent.stderr.includes('streaming binlog to replica'), 120_000);
+      await waitFor("the spool source's first pass", () => agent.stderr.includes('first full pass of the spool source committed'), 60_000);
       await conn.query("INSERT INTO app.t VALUES (2, 'after the base')");
       expected = await tableChecksums(conn);
       const end = await primaryHead(conn);
       const archived = join(archive, 'binlog', end.file);
       await waitFor('the archive to catch up', () => existsSync(archived) && statSync(archived).size >= end.position, 60_000);
+      // The files' newest change comes after the last commit, in a later second.
+      await new Promise((r) => setTimeout(r, 1_100));
+      const lastChange = async (): Promise<number> => {
+        const status = await runHotspare(['status', '--archive', archive, '--json']);
+        return Date.parse((JSON.parse(status.stdout) as { spool: Array<{ lastChange: string }> }).spool[0]?.lastChange ?? '');
+      };
+      const before = await lastChange();
+      writeFileSync(join(spool, 'seqno'), '2\n');
+      await waitFor('the spool change to be archived', async () => (spoolChangedMs = await lastChange()) > before, 60_000);
     } finally {
       expect(await agent.kill('SIGTERM')).toBe(0);
     }
@@ -73,7 +108,7 @@ describe('promote into a standby that writes a binlog', () => {
   const target = (): string => `mysql://root@localhost?socket=${encodeURIComponent(standby.socketPath)}`;
 
   it("leaves no transaction of the standby's own server_id in its binlog", async () => {
-    const result = await runHotspare(['promote', '--archive', archive, '--target', target()]);
+    const result = await runHotspare(['promote', '--archive', archive, '--target', target(), '--files-root', join(dir, 'files-1')]);
     expect(result.code, result.stderr.slice(-2000)).toBe(0);
     expect(await tableChecksums(standbyConn)).toEqual(expected);
     const [[state]] = (await standbyConn.query('SELECT @@global.gtid_binlog_state AS s')) as [RowDataPacket[], unknown];
@@ -89,5 +124,29 @@ describe('promote into a standby that writes a binlog', () => {
       for (const e of events) if (e['Event_type'] === 'Query') statements.push(String(e['Info']));
     }
     expect(statements.filter((s) => /FLUSH|DROP DATABASE/i.test(s))).toEqual([]);
+  });
+
+  it("a hook gets the archive's absolute path, the target without its password, and the promotion's point", async () => {
+    // The archive as typed relative to promote's folder; a target URL with a password.
+    const url = `mysql://promoter:pw-s3cret@localhost?socket=${encodeURIComponent(standby.socketPath)}`;
+    const result = await runHotspare(['promote', '--archive', relative(ROOT, archive), '--target', url, '--replace', '--files-root', join(dir, 'files-2'), '--json']);
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+    const report = JSON.parse(result.stdout) as { lastTransaction: { commitTime: string } };
+    const env = hookEnv();
+    expect(env).toMatchObject({
+      HOTSPARE_ARCHIVE: archive,
+      HOTSPARE_SOURCE_PATH: join(dir, 'files-2', 'gateway'),
+      HOTSPARE_TARGET: `mysql://promoter@localhost?socket=${encodeURIComponent(standby.socketPath)}`,
+      HOTSPARE_TARGET_USER: 'promoter',
+      HOTSPARE_TARGET_HOST: 'localhost',
+      HOTSPARE_TARGET_PORT: '',
+      HOTSPARE_TARGET_SOCKET: standby.socketPath,
+      HOTSPARE_RESTORE_POINT_COMMIT_TIME: report.lastTransaction.commitTime,
+    });
+    expect(JSON.stringify(env) + result.stdout + result.stderr).not.toContain('pw-s3cret');
+    // To the end, the point is the files' newest change, which came after the last commit: the
+    // database and the files are both the primary's as of then (README, Spool directories).
+    expect(Date.parse(env['HOTSPARE_RESTORE_POINT_TIME'] ?? '')).toBe(spoolChangedMs);
+    expect(Date.parse(env['HOTSPARE_RESTORE_POINT_TIME'] ?? '')).toBeGreaterThan(Date.parse(report.lastTransaction.commitTime));
   });
 });

@@ -1,10 +1,11 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/platform/logger.js';
 import { SPOOL_FORMAT_VERSION, sourceMetaPath, type SourceMeta } from '../../../src/spool/spool-format.js';
 import { runPromotionHooks } from '../../../src/standby/promotion-hooks.js';
+import { parseMysqlUrl } from '../../../src/standby/mysql-url.js';
 import { waitFor } from '../../support/wait.js';
 
 /**
@@ -74,5 +75,46 @@ describe('post-promotion hooks', () => {
     const daemon = Number(readFileSync(pidFile, 'utf8'));
     expect(alive(daemon)).toBe(true);
     process.kill(daemon, 'SIGKILL');
+  });
+
+  it('a hook gets absolute paths and the target to reach, never its password', async () => {
+    const archive = archiveWithHooks([{ run: `env | grep '^HOTSPARE_' | sort > ${join(work, 'env.txt')}`, timeoutSeconds: 10 }]);
+    const url = parseMysqlUrl('mysql://pro%40moter:s3cr%3Aet@db.example:3307');
+    expect(url.redacted).toBe('mysql://pro%40moter@db.example:3307');
+    const socket = parseMysqlUrl('mysql://root:s3cr%3Aet@localhost?socket=/run/mysqld/mysqld.sock');
+    expect(socket.redacted).toBe('mysql://root@localhost?socket=/run/mysqld/mysqld.sock');
+    const results = await runPromotionHooks({
+      // As typed on the command line, relative to promote's own folder.
+      archiveDir: relative(process.cwd(), archive),
+      restorePoint: { timeMs: Date.parse('2026-12-06T14:44:04.250Z'), commitTimeMs: Date.parse('2026-12-06T14:44:03.000Z'), file: 'mysql-bin.000002', position: 900, gtid: '0-1-5' },
+      filesRoot: relative(process.cwd(), join(work, 'restored')),
+      target: { url: url.redacted, user: url.user, host: url.host, port: url.port },
+      logger: silentLogger(),
+    });
+    expect(results).toMatchObject([{ exitCode: 0 }]);
+    const env = Object.fromEntries(
+      readFileSync(join(work, 'env.txt'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    expect(env).toEqual({
+      HOTSPARE_ARCHIVE: archive,
+      HOTSPARE_RESTORE_POINT_COMMIT_TIME: '2026-12-06T14:44:03.000Z',
+      HOTSPARE_RESTORE_POINT_FILE: 'mysql-bin.000002',
+      HOTSPARE_RESTORE_POINT_GTID: '0-1-5',
+      HOTSPARE_RESTORE_POINT_MS: String(Date.parse('2026-12-06T14:44:04.250Z')),
+      HOTSPARE_RESTORE_POINT_POSITION: '900',
+      HOTSPARE_RESTORE_POINT_TIME: '2026-12-06T14:44:04.250Z',
+      HOTSPARE_SOURCE_NAME: 's',
+      HOTSPARE_SOURCE_PATH: join(work, 'restored', 's'),
+      HOTSPARE_SOURCE_RESTORED: '1',
+      HOTSPARE_TARGET: 'mysql://pro%40moter@db.example:3307',
+      HOTSPARE_TARGET_HOST: 'db.example',
+      HOTSPARE_TARGET_PORT: '3307',
+      HOTSPARE_TARGET_SOCKET: '',
+      HOTSPARE_TARGET_USER: 'pro@moter',
+    });
+    expect(JSON.stringify(env)).not.toContain('s3cr');
   });
 });
