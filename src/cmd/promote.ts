@@ -8,6 +8,7 @@ import { promote, type PromotionReport } from '../standby/promote.js';
 import { restoreFilesOnly, type FilesOnlyReport } from '../standby/restore-files-only.js';
 import { describeDamage } from '../standby/archive-scan.js';
 import { EXPECTED_SKIP_CODES, type SpoolRestoreResult } from '../standby/spool-restore.js';
+import { hookCommandLine } from '../standby/promotion-hooks.js';
 import type { TargetSpec } from '../standby/stop-point.js';
 import { UsageError } from './cli-failure.js';
 import { parseTimeOption } from './time-option.js';
@@ -84,7 +85,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
   if (failed.length > 0) {
     // The database and files are promoted; an application fix-up did not run cleanly.
     throw new HotspareError('HOOK_FAILED', `the server is promoted, but ${failed.length} post-promotion hook(s) failed: ${failed.map((h) => `${h.source}: ${h.run}`).join('; ')}`, {
-      hint: 'see the log for their output; fix the cause and run them by hand (the HOTSPARE_RESTORE_POINT_* values are in the report)',
+      hint: `see the log for their output; fix the cause and run them by hand as they ran: ${values.json === true ? 'hooks[].env in the report holds the HOTSPARE_* environment of each' : 'the report\'s "run again:" line under each failed hook has its HOTSPARE_* environment'}`,
     });
   }
   return 0;
@@ -216,7 +217,11 @@ export function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: bool
     lines.push(`  WARNING:          passed over damage before the chain restored from (base ${plan.base.id}): ${describeDamage(damage)}; older points in time need it mended`);
   }
   lines.push(...restoredFileLines(plan.filesRestored));
-  for (const h of plan.hooks) lines.push(`  hook:             ${h.source}: ${h.run} -> ${h.exitCode === 0 ? 'ok' : h.timedOut ? 'TIMED OUT' : `FAILED (exit ${h.exitCode ?? h.signal})`}`);
+  for (const h of plan.hooks) {
+    lines.push(`  hook:             ${h.source}: ${h.run} -> ${h.exitCode === 0 ? 'ok' : h.timedOut ? 'TIMED OUT' : `FAILED (exit ${h.exitCode ?? h.signal})`}`);
+    // What HOOK_FAILED's hint points at: the hook as it ran, with its environment, to paste.
+    if (h.exitCode !== 0) lines.push(`    run again:      ${hookCommandLine(h)}`);
+  }
   lines.push('  steps:');
   for (const step of plan.steps) lines.push(`    ${step.run ? '[x]' : '[ ]'} ${step.name}: ${step.detail}`);
   return `${lines.join('\n')}\n`;

@@ -42,6 +42,11 @@ export interface HookResult {
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
+  /**
+   * The HOTSPARE_* variables it ran with (no password among them), so that a failed hook can be
+   * run again by hand as it ran (hookCommandLine).
+   */
+  env: Record<string, string>;
 }
 
 /** How much of a hook's output goes into the log. */
@@ -84,10 +89,15 @@ export async function runPromotionHooks(options: {
       // missing or huge one would make the timer fire at once and kill the hook at its start).
       const timeoutS = Number.isFinite(hook.timeoutSeconds) && hook.timeoutSeconds > 0 ? Math.min(hook.timeoutSeconds, HOOK_TIMEOUT_SECONDS_MAX) : DEFAULT_HOOK_TIMEOUT_SECONDS;
       const result = await runOne(hook.run, timeoutS * 1000, env);
-      const entry: HookResult = { source: meta.name, run: hook.run, exitCode: result.exitCode, signal: result.signal, timedOut: result.timedOut };
+      const entry: HookResult = { source: meta.name, run: hook.run, exitCode: result.exitCode, signal: result.signal, timedOut: result.timedOut, env: hotspareEnv };
       const fields = { run: hook.run, exitCode: result.exitCode, signal: result.signal, output: result.output };
       if (result.exitCode === 0) log.info(fields, 'post-promotion hook succeeded');
-      else log.error({ ...fields, code: 'HOOK_FAILED', hint: 'run the hook by hand once the cause is fixed' }, result.timedOut ? `post-promotion hook timed out after ${timeoutS} s` : 'post-promotion hook failed');
+      else {
+        log.error(
+          { ...fields, env: hotspareEnv, code: 'HOOK_FAILED', hint: `once the cause is fixed, run it by hand as it ran: ${hookCommandLine(entry)}` },
+          result.timedOut ? `post-promotion hook timed out after ${timeoutS} s` : 'post-promotion hook failed',
+        );
+      }
       results.push(entry);
     }
   }
@@ -131,6 +141,18 @@ export function hookEnvironment(options: {
           HOTSPARE_TARGET_SOCKET: target.socketPath ?? '',
         }),
   };
+}
+
+/** A shell word: quoted unless plainly safe. */
+const shellWord = (s: string): string => (/^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
+
+/**
+ * A command line that runs a hook again as promote ran it, ready to paste into a shell:
+ * `env HOTSPARE_...=... /bin/sh -c 'RUN'` (the rest of the environment is the shell's own).
+ */
+export function hookCommandLine(hook: Pick<HookResult, 'run' | 'env'>): string {
+  const assignments = Object.entries(hook.env).map(([name, value]) => shellWord(`${name}=${value}`));
+  return ['env', ...assignments, '/bin/sh', '-c', shellWord(hook.run)].join(' ');
 }
 
 function runOne(command: string, timeoutMs: number, env: NodeJS.ProcessEnv): Promise<{ exitCode: number | null; signal: string | null; timedOut: boolean; output: string }> {

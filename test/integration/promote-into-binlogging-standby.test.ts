@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
@@ -148,5 +149,23 @@ describe('promote into a standby that writes a binlog', () => {
     // database and the files are both the primary's as of then (README, Spool directories).
     expect(Date.parse(env['HOTSPARE_RESTORE_POINT_TIME'] ?? '')).toBe(spoolChangedMs);
     expect(Date.parse(env['HOTSPARE_RESTORE_POINT_TIME'] ?? '')).toBeGreaterThan(Date.parse(report.lastTransaction.commitTime));
+  });
+
+  it('a failed hook: the report gives the command line that runs it again as it ran, environment and all', async () => {
+    writeFileSync(join(dir, 'fail-hook'), '');
+    const result = await runHotspare(['promote', '--archive', archive, '--target', target(), '--replace', '--files-root', join(dir, 'files-3')]);
+    unlinkSync(join(dir, 'fail-hook'));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^error HOOK_FAILED: .*gateway/m);
+    expect(result.stderr).toMatch(/^hint: .*"run again:" line/m);
+    // Without HOTSPARE_LOG_LEVEL, which the test gave promote (a hook inherits promote's environment).
+    const { HOTSPARE_LOG_LEVEL: _level, ...failedEnv } = hookEnv();
+    const line = /^ {4}run again: +(env .*)$/m.exec(result.stdout)?.[1];
+    expect(line, result.stdout).toBeDefined();
+    rmSync(join(dir, 'hook-env.txt'));
+    // Pasted into a shell (elsewhere: the paths are absolute), with the cause gone, it succeeds as it would have.
+    execFileSync('/bin/sh', ['-c', line ?? 'false'], { cwd: tmpdir() });
+    expect(hookEnv()).toEqual(failedEnv);
+    expect(failedEnv['HOTSPARE_SOURCE_PATH']).toBe(join(dir, 'files-3', 'gateway'));
   });
 });

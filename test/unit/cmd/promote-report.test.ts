@@ -69,4 +69,16 @@ describe('promote text report', () => {
     // A relative path as typed would only work from the same folder.
     expect(filesOnlyCommandLine('arch', { kind: 'end' }, 'out', ['q'])).toBe(`hotspare promote --files-only --archive ${join(process.cwd(), 'arch')} --files-root ${join(process.cwd(), 'out')} --source q`);
   });
+
+  it("a failed hook's line is followed by the command that runs it again as it ran, quoted for a shell", () => {
+    const failed = report(0);
+    failed.hooks = [
+      { source: 'gateway', run: 'systemctl start gw', exitCode: 0, signal: null, timedOut: false, env: { HOTSPARE_SOURCE_NAME: 'gateway' } },
+      { source: 'gateway', run: "notify 'promoted'", exitCode: 3, signal: null, timedOut: false, env: { HOTSPARE_SOURCE_NAME: 'gateway', HOTSPARE_SOURCE_PATH: '/srv/gate way' } },
+    ];
+    const text = formatReport(failed, false, true);
+    expect(text).toMatch(/^ {2}hook: +gateway: notify 'promoted' -> FAILED \(exit 3\)\n {4}run again: +env HOTSPARE_SOURCE_NAME=gateway 'HOTSPARE_SOURCE_PATH=\/srv\/gate way' \/bin\/sh -c 'notify '\\''promoted'\\'''$/m);
+    // Only failed hooks get one.
+    expect(text.match(/run again:/g)).toHaveLength(1);
+  });
 });
