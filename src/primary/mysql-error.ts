@@ -2,6 +2,8 @@ import { HotspareError } from '../core/errors.js';
 
 /** MySQL/MariaDB error numbers the agent reacts to. */
 const ER_ACCESS_DENIED = 1045;
+/** MariaDB's answer to a login refused by its unix_socket plugin (root over the socket, as another OS user). */
+const ER_ACCESS_DENIED_NO_PASSWORD = 1698;
 const ER_SPECIFIC_ACCESS_DENIED = 1227;
 const ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236;
 const ER_LOCK_WAIT_TIMEOUT = 1205;
@@ -22,6 +24,15 @@ export const BINLOG_DISABLED_HINT = "add log_bin=mysql-bin and binlog_format=ROW
 export function isLockWaitTimeout(err: unknown): boolean {
   const cause: unknown = err instanceof HotspareError ? err.cause : err;
   return (cause as { errno?: number } | undefined)?.errno === ER_LOCK_WAIT_TIMEOUT;
+}
+
+/**
+ * The server refused the login itself (user, password, or the host it came from), as opposed to
+ * a server that could not be reached: the first needs the credentials changed, not the network.
+ */
+export function isAccessDenied(err: unknown): boolean {
+  const errno = (err as { errno?: number } | undefined)?.errno;
+  return errno === ER_ACCESS_DENIED || errno === ER_ACCESS_DENIED_NO_PASSWORD;
 }
 
 /**

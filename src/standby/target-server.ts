@@ -3,7 +3,7 @@ import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import { HotspareError } from '../core/errors.js';
 import type { ClientCredentials } from '../platform/client-defaults-file.js';
 import { DEFAULT_PROMOTE_LOCK_WAIT_TIMEOUT_S } from '../config/defaults.js';
-import { isLockWaitTimeout } from '../primary/mysql-error.js';
+import { isAccessDenied, isLockWaitTimeout } from '../primary/mysql-error.js';
 
 /** The largest max_allowed_packet MySQL and MariaDB accept (1 GiB). */
 const MAX_ALLOWED_PACKET_CEILING = 1024 * 1024 * 1024;
@@ -36,6 +36,15 @@ export class TargetServer {
       // A connection that opened and then failed is closed here: startTarget polls connect().
       conn?.destroy();
       const e = err as { code?: string; message?: string };
+      // Like PRIMARY_AUTH on the agent's side: the server answered and refused the login, so the
+      // cure is the URL's credentials, not whether the server runs. (The server's message names
+      // the user and host, never the password.)
+      if (isAccessDenied(err)) {
+        throw new HotspareError('TARGET_AUTH', `the target ${describe} refused the login: ${e.message ?? e.code ?? String(err)}`, {
+          cause: err,
+          hint: "check the user and password in --target (mysql://USER:PASSWORD@HOST:PORT, with @ : / ? # % in the password percent-encoded, e.g. %40 for @) and that the account exists on the standby for the host promote connects from; after a physical restore the standby has the primary's accounts",
+        });
+      }
       throw new HotspareError('TARGET_UNREACHABLE', `cannot connect to the target ${describe}: ${e.code ?? e.message ?? String(err)}`, {
         cause: err,
         hint: 'check that the standby server runs and that --target names its user, password, host and port (or socket)',

@@ -379,7 +379,7 @@ describe('base backup and promotion to any point', () => {
       (err: { code: number; stderr: string }) => err,
     );
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toMatch(/error (TARGET_IS_PRIMARY|TARGET_UNREACHABLE)/);
+    expect(failed.stderr).toMatch(/error (TARGET_IS_PRIMARY|TARGET_AUTH)/);
     expect(failed.stderr).not.toContain('secret-pw');
   });
 

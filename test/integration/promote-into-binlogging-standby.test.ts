@@ -168,4 +168,15 @@ describe('promote into a standby that writes a binlog', () => {
     expect(hookEnv()).toEqual(failedEnv);
     expect(failedEnv['HOTSPARE_SOURCE_PATH']).toBe(join(dir, 'files-3', 'gateway'));
   });
+
+  it('a wrong password for the target is TARGET_AUTH, not TARGET_UNREACHABLE, and changes nothing', async () => {
+    const before = await tableChecksums(standbyConn);
+    const url = `mysql://promoter:not-the-pw@localhost?socket=${encodeURIComponent(standby.socketPath)}`;
+    const result = await runHotspare(['promote', '--archive', archive, '--target', url, '--replace']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^error TARGET_AUTH: the target promoter@localhost\?socket=.* refused the login: Access denied for user 'promoter'@'localhost'/m);
+    expect(result.stderr).toMatch(/^hint: check the user and password in --target/m);
+    expect(result.stderr).not.toContain('not-the-pw');
+    expect(await tableChecksums(standbyConn)).toEqual(before);
+  });
 });
