@@ -138,6 +138,7 @@ export function formatFilesOnlyReport(report: FilesOnlyReport, dryRun: boolean):
   if (t !== undefined) lines.push(`  database point:   ${t.file}:${t.position}${t.gtid ? ` GTID ${t.gtid}` : ''}, committed ${t.commitTime} (a promotion to this point applies up to it)`);
   for (const s of report.files.sources) {
     if (dryRun) lines.push(s.skipped === undefined ? `  would restore:    ${s.name} to ${s.restoreTo}` : `  would NOT restore: ${s.name}: ${s.skipped}`);
+    if (dryRun && s.uncertain !== undefined) lines.push(`  WARNING:          SPOOL_POINT_UNCERTAIN: files of ${s.name}: ${s.uncertain}`);
   }
   lines.push(...restoredFileLines(report.filesRestored));
   const hooks = report.files.sources.reduce((n, s) => n + s.hooks, 0);
@@ -157,6 +158,7 @@ function restoredFileLines(results: readonly SpoolRestoreResult[]): string[] {
     if (f.skipped !== undefined) lines.push(`  files NOT restored: ${f.name} (left as it is at ${f.path}): ${f.skipped}`);
     else lines.push(`  files restored:   ${f.name} to ${f.path} as of ${new Date(f.pointMs).toISOString()} (${f.files} files, ${f.dirs} dirs, ${f.links} links, ${f.bytes} bytes)`);
     if (f.lostAfter !== undefined) lines.push(`  WARNING:          files of ${f.name} restored only as of ${new Date(f.pointMs).toISOString()}: ${f.lostAfter}`);
+    if (f.uncertainWhy !== undefined) lines.push(`  WARNING:          SPOOL_POINT_UNCERTAIN: files of ${f.name}: ${f.uncertainWhy}`);
   }
   return lines;
 }

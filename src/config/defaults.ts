@@ -145,6 +145,15 @@ export const DEFAULT_SPOOL_READ_ATTEMPTS = 5;
  */
 export const DEFAULT_SPOOL_RACY_WINDOW_MS = 1_000;
 /**
+ * A spool source that has not changed for this long gets a `seen` journal record at its next
+ * full pass (one line, about 60 bytes): after a crash or a stop the next start knows that nobody
+ * watched it from at most this long before, and a restore to a point in between warns
+ * (SPOOL_POINT_UNCERTAIN) for no more than that. Shorter: more appends on an idle archive.
+ */
+export const DEFAULT_SPOOL_SEEN_RECORD_MS = 5 * 60_000;
+/** A restore inside an unwatched window names at most this many of the deletes and renames it could not place (it counts them all). */
+export const DEFAULT_SPOOL_UNPLACED_NAMED = 10;
+/**
  * The agent records in each archive when it last heard from the primary (state/last-heard.json)
  * at most this often: the end of the loss window `promote` reports, to within this much.
  */

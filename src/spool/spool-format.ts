@@ -62,13 +62,37 @@ export interface LinkEntry {
 }
 export type SpoolEntry = FileEntry | DirEntry | LinkEntry;
 
-/** One journal operation; `t` is when the agent observed the change (ms since the epoch). */
-export type SpoolOp =
+/**
+ * One journal operation; `t` is when the agent observed the change (ms since the epoch).
+ *
+ * `u` (see UNWATCHED_SINCE_FIELD): the change was found by the first pass after nobody watched
+ * the source (the agent stopped, or the standby away), so it happened at an unknown moment
+ * after `u` (the last observation before) and at or before `t`. Restore to a point inside
+ * [u, t) places it by the file's mtime, and says so (SPOOL_POINT_UNCERTAIN). Readers that
+ * predate it ignore the field (as they do `b`), and restore such records at `t` as before.
+ *
+ * `seen`: no change; the tree the journal holds was the source's whole state when the agent
+ * last looked at `t`. Written after the first full pass after an outage (closing its window)
+ * and every DEFAULT_SPOOL_SEEN_RECORD_MS while the source is idle, so that the next start
+ * knows since when nobody watched. Readers that predate it fold it as nothing (SpoolTree.apply
+ * has no case for it) and take its `t` as their point's time.
+ */
+export type SpoolOp = (
   | { op: 'file'; t: number; path: string; e: Omit<FileEntry, 'blocks'>; set: Array<[index: number, ...ref: BlockRef]> }
   | { op: 'dir'; t: number; path: string; e: DirEntry }
   | { op: 'link'; t: number; path: string; e: LinkEntry }
   | { op: 'rm'; t: number; path: string }
-  | { op: 'mv'; t: number; from: string; to: string };
+  | { op: 'mv'; t: number; from: string; to: string }
+  | { op: 'seen'; t: number }
+) & { u?: number };
+
+/** The field of an operation found after an outage: since when nobody watched (see SpoolOp). */
+export const UNWATCHED_SINCE_FIELD = 'u';
+
+/** The start of the window an operation's change happened in, when it is not known to the moment (see SpoolOp's `u`). */
+export function unwatchedSince(op: SpoolOp): number | undefined {
+  return typeof op.u === 'number' && Number.isFinite(op.u) && op.u < op.t ? op.u : undefined;
+}
 
 /** Lines of a checkpoint: a header, one entry per path, an end marker with the count. */
 export type CheckpointLine =

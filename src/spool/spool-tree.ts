@@ -70,7 +70,23 @@ export class SpoolTree {
         for (const [p, e] of moving) if (e !== undefined) this.entries.set(op.to + p.slice(op.from.length), e);
         break;
       }
+      case 'seen':
+        // No change: a record of when the agent last looked (see SpoolOp).
+        break;
     }
+  }
+
+  /** A copy whose entries can be changed apart from this tree's (entries themselves are never changed in place). */
+  clone(): SpoolTree {
+    const copy = new SpoolTree(this.blockBytes);
+    for (const [p, e] of this.entries) copy.entries.set(p, e);
+    return copy;
+  }
+
+  /** Puts `e` at `path` as a whole (not as a change to what is there): what was under a path that is no longer a folder goes. */
+  place(path: string, e: SpoolEntry): void {
+    this.#removeTree(path, e.kind === 'dir' || this.entries.get(path)?.kind !== 'dir');
+    this.entries.set(path, e);
   }
 
   /** Removes `path` and, unless `selfOnly`, everything under it. */

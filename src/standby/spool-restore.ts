@@ -8,6 +8,8 @@ import type { Logger } from '../platform/logger.js';
 import { blockLength, historyCompleteFromMs, newerSourceFormat, packPath, sourceMetaPath, type SourceMeta, type SpoolEntry } from '../spool/spool-format.js';
 import { addRead, listSegments, readSegment, readSegmentHead, spanLoss, type JournalScan, type SegmentHead, type SegmentRead } from '../spool/journal-scan.js';
 import { parentOf, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
+import { placeUnwatchedChanges, type UnwatchedWindow } from '../spool/unwatched-changes.js';
+import { DEFAULT_SPOOL_UNPLACED_NAMED } from '../config/defaults.js';
 import { excludeMatcher } from '../spool/tree-scanner.js';
 
 export interface SpoolRestoreOptions {
@@ -55,9 +57,27 @@ export interface SpoolRestoreResult {
   bytes: number;
   /** The journal is damaged after pointMs: changes after it, up to the point asked for, are lost. */
   lostAfter?: string;
+  /**
+   * The point lies in a window in which nobody watched the source (the agent stopped, or the
+   * standby away): what changed in it was placed by mtime, deletes and renames not at all
+   * (SPOOL_POINT_UNCERTAIN, and `uncertainWhy` in words).
+   */
+  uncertain?: UnwatchedWindow;
+  uncertainWhy?: string;
   /** Why the source was left as it is on the target, and the error's code (SOURCE_SKIP_CODES); undefined when restored. */
   skipped?: string;
   skipCode?: string;
+}
+
+const UNWATCHED_HINT = 'check the files named; a point before the window\'s start or after its end restores a state the archive knows exactly';
+
+/** SPOOL_POINT_UNCERTAIN in words: the window, what was placed how, and what could not be. */
+export function unwatchedWindowWords(w: UnwatchedWindow, untilMs: number): string {
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  const placed = `${w.placedBefore + w.placedAfter} created or changed files, folders and links placed by their mtime (${w.placedBefore} at or before it, ${w.placedAfter} after)`;
+  const more = w.unplaced > w.unplacedNamed.length ? `, and ${w.unplaced - w.unplacedNamed.length} more` : '';
+  const unplaced = w.unplaced === 0 ? 'no delete or rename to place' : `${w.unplaced} deletes and renames could not be placed (they have no time) and are left undone, as before ${iso(w.fromMs)}: ${w.unplacedNamed.join(', ')}${more}`;
+  return `files changed while the standby (or agent) was away from ${iso(w.fromMs)} to ${iso(w.toMs)}; their state at ${iso(untilMs)} is not known: ${placed}; ${unplaced}`;
 }
 
 /** The spool sources recorded in an archive that can be read, with their descriptions. */
@@ -159,7 +179,7 @@ export async function spoolTreeAt(
   untilMs: number | undefined,
   logger: Logger,
   options: { stopBeforeDamage?: boolean; pin?: SpoolPin | undefined } = {},
-): Promise<{ tree: SpoolTree; pointMs: number; pin: SpoolPin; exclude: readonly string[]; lostAfter?: string }> {
+): Promise<{ tree: SpoolTree; pointMs: number; pin: SpoolPin; exclude: readonly string[]; lostAfter?: string; uncertain?: UnwatchedWindow }> {
   const files = new LocalArchiveFiles(archiveDir);
   // A journal may hold a retention's worth of operations (gigabytes on a busy spool): only the
   // segments' first lines are read to choose one, then that segment and the one after it.
@@ -195,7 +215,8 @@ export async function spoolTreeAt(
   for (const op of segment.ops) {
     if (pinned ? applied === options.pin?.ops : op.t > until) break;
     tree.apply(op);
-    pointMs = op.t;
+    // A `seen` record changes nothing: the point's time stays that of the last change.
+    if (op.op !== 'seen') pointMs = op.t;
     applied++;
   }
   // Every record up to the point was read when one after it was, or when nothing of the
@@ -213,11 +234,26 @@ export async function spoolTreeAt(
       hint: `run \`hotspare verify\` on the archive; a point before ${new Date(pointMs).toISOString()}${later} can be restored`,
     });
   }
+  // A point inside a window nobody watched (the agent stopped, the standby away): the records
+  // after it may hold changes made before it, stamped when the first pass after the outage found
+  // them. They are the next ones, in this segment or (a segment begun as the agent started, with
+  // other excludes) the next; the records up to the pin stay what the plan counted.
+  let uncertain: UnwatchedWindow | undefined;
+  if (untilMs !== undefined && loss === undefined) {
+    const next = applied === segment.ops.length ? scan.segments.find((s) => s.seq === segment.seq + 1) : undefined;
+    const ahead = [...segment.ops.slice(applied), ...(next?.ops ?? [])];
+    const placed = placeUnwatchedChanges(tree, ahead, untilMs, DEFAULT_SPOOL_UNPLACED_NAMED);
+    if (placed !== undefined) {
+      uncertain = placed.window;
+      if (placed.newestPlacedMs !== undefined) pointMs = Math.max(pointMs, placed.newestPlacedMs);
+    }
+  }
   checkTreePaths(tree, meta.name);
   const pin = { seq: segment.seq, ops: applied };
   // What the source left out then, not today: recorded with the segment (older archives: source.json's).
   const exclude = segment.exclude ?? meta.exclude;
-  return loss === undefined ? { tree, pointMs, pin, exclude } : { tree, pointMs, pin, exclude, lostAfter: `${loss}: restored as of its last intact record; its later changes are lost` };
+  const result = { tree, pointMs, pin, exclude, ...(uncertain === undefined ? {} : { uncertain }) };
+  return loss === undefined ? result : { ...result, lostAfter: `${loss}: restored as of its last intact record; its later changes are lost` };
 }
 
 /** The segment a plan pinned, as read now; throws when it no longer holds the record pinned. */
@@ -297,7 +333,7 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
         throw new HotspareError('SPOOL_BEFORE_HISTORY', `spool source ${meta.name} appeared in the archive after the promotion was planned`, { hint: 'the source is left as it is on the target' });
       }
       if (planned !== undefined && 'skipped' in planned) throw new HotspareError(planned.skipCode, planned.skipped, { hint: 'the source is left as it is on the target, as the plan said' });
-      const { tree, pointMs, exclude, lostAfter } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log, { stopBeforeDamage: options.stopBeforeDamage === true, pin: planned?.pin });
+      const { tree, pointMs, exclude, lostAfter, uncertain } = await spoolTreeAt(options.archiveDir, meta, options.untilMs, log, { stopBeforeDamage: options.stopBeforeDamage === true, pin: planned?.pin });
       // A pack missing or cut short is found before the target changes; a block whose bytes
       // are damaged only while it is read, at the cost of reading the data once.
       checkBlockIds(tree, meta.name);
@@ -306,7 +342,9 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
       const counts = await materialize(tree, exclude, dest, options.filesRoot !== undefined, options.archiveDir, meta, log).catch((err: unknown) => {
         throw restoreIoError(err, meta.name, dest);
       });
-      const result = { name: meta.name, path: dest, pointMs, ...counts, ...(lostAfter === undefined ? {} : { lostAfter }) };
+      const uncertainWhy = uncertain === undefined || options.untilMs === undefined ? undefined : unwatchedWindowWords(uncertain, options.untilMs);
+      const result = { name: meta.name, path: dest, pointMs, ...counts, ...(lostAfter === undefined ? {} : { lostAfter }), ...(uncertainWhy === undefined ? {} : { uncertain, uncertainWhy }) };
+      if (uncertainWhy !== undefined) log.warn({ code: 'SPOOL_POINT_UNCERTAIN', hint: UNWATCHED_HINT, window: uncertain }, `spool source ${meta.name}: ${uncertainWhy}`);
       if (lostAfter === undefined) log.info({ ...result, point: new Date(pointMs).toISOString() }, 'spool source restored');
       else log.error({ ...result, code: 'SPOOL_JOURNAL_DAMAGED', point: new Date(pointMs).toISOString() }, 'spool source restored only to the last intact point of its journal');
       results.push(result);
