@@ -23,7 +23,7 @@ export class ReplicaSpool {
    * then). Zeros instead read as "nothing pending" all through an outage, and the backlog as
    * seconds old once the standby was back.
    */
-  #away: { sinceMs: number; changes: number; bytes: number; missing: SpoolFilesSnapshot['missingSources'] } | undefined;
+  #away: { sinceMs: number; changes: number; bytes: number; missing: SpoolFilesSnapshot['missingSources']; watchedUntilMs?: number } | undefined;
 
   constructor(
     private readonly options: {
@@ -45,11 +45,15 @@ export class ReplicaSpool {
           // What was pending when the session went stays pending until a new one ships it.
           const snap = this.snapshot();
           const now = this.options.clock.nowMs();
-          this.#away = { sinceMs: Math.min(this.#away?.sinceMs ?? now, now - snap.oldestPendingMs), changes: snap.pendingChanges, bytes: snap.pendingBytes, missing: snap.missingSources };
+          const sinceMs = Math.min(this.#away?.sinceMs ?? now, now - snap.oldestPendingMs);
+          // Watched up to now, but for what was pending (its changes may be older than their marks' debounce).
+          this.#away = { sinceMs, changes: snap.pendingChanges, bytes: snap.pendingBytes, missing: snap.missingSources, watchedUntilMs: sinceMs };
         }
         await this.#stopSyncers();
         if (session === undefined) return;
         const pendingSinceMs = this.#away?.sinceMs;
+        // Undefined before this process's first session: the journal says when the agent last looked.
+        const awaySinceMs = this.#away?.watchedUntilMs;
         this.#away = undefined;
         this.#syncers = this.options.sources.map(
           (source) =>
@@ -63,6 +67,7 @@ export class ReplicaSpool {
                 this.#shippedTotal += bytes;
               },
               ...(pendingSinceMs === undefined ? {} : { pendingSinceMs }),
+              ...(awaySinceMs === undefined ? {} : { awaySinceMs }),
             }),
         );
         for (const s of this.#syncers) s.start();

@@ -1,7 +1,7 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
 import { addRead, listSegments, newestSeq, readSegment, readSegmentCheckpoint, readSegmentHead, type JournalScan, type SegmentHead } from './journal-scan.js';
-import { encodeLineText, journalPath, markAppendStart, packDir, packPath, seqsOf } from './spool-format.js';
+import { encodeLineText, journalPath, markAppendStart, packDir, packPath, seqsOf, unwatchedSince } from './spool-format.js';
 import { checkpointHead, SpoolTree, treeFromCheckpoint, type ParsedSegment } from './spool-tree.js';
 
 /**
@@ -22,6 +22,14 @@ export class SpoolJournal {
   readonly #heads = new Map<number, SegmentHead>();
   /** The pack the current segment's checkpoint names (0: none): new packs are numbered from here up. */
   packFloor = 0;
+  /**
+   * As opened: when the journal last recorded the source as looked at (its newest record's
+   * time, a `seen` one's included), or, when that record was found after an outage, since when
+   * nobody had watched (its `u`). An agent starting later did not watch in between.
+   */
+  lastObservedMs = 0;
+  /** As opened: the newest record was found after an outage (its `u`), and no `seen` record says that pass ended. */
+  unclosedWindowFromMs: number | undefined;
 
   private constructor(
     private readonly files: ArchiveFiles,
@@ -82,9 +90,16 @@ export class SpoolJournal {
       tree.apply(op);
       lastMs = op.t;
     }
+    const newestOp = newest.ops.at(-1);
+    const unclosedWindowFromMs = newestOp === undefined ? undefined : unwatchedSince(newestOp);
+    const observed = (journal: SpoolJournal): SpoolJournal => {
+      journal.lastObservedMs = unclosedWindowFromMs ?? lastMs;
+      journal.unclosedWindowFromMs = unclosedWindowFromMs;
+      return journal;
+    };
     if (scan.unreadable.length > 0 || newest.damaged) {
       logger.error({ source: name, segment: newest.seq, newestSegment: lastSeq, next: lastSeq + 1 }, 'spool journal is damaged at its end; going on from its last usable record in a new segment (the history in between is lost)');
-      const journal = new SpoolJournal(files, name, lastSeq, 0, newest.checkpointMs, 0, lastMs, 0);
+      const journal = observed(new SpoolJournal(files, name, lastSeq, 0, newest.checkpointMs, 0, lastMs, 0));
       journal.exclude = newest.exclude;
       journal.stamp(nowMs);
       // The new segment names the highest pack any segment's first line names: the writer opens
@@ -102,7 +117,7 @@ export class SpoolJournal {
     const checkpointBytes = treeFromCheckpoint(newest, blockBytes)
       .checkpointLines(newest.checkpointMs, newest.seq, newest)
       .reduce((n, line) => n + Buffer.byteLength(encodeLineText(line)), 0);
-    const journal = new SpoolJournal(files, name, newest.seq, newest.goodBytes, newest.checkpointMs, newest.ops.length, lastMs, checkpointBytes);
+    const journal = observed(new SpoolJournal(files, name, newest.seq, newest.goodBytes, newest.checkpointMs, newest.ops.length, lastMs, checkpointBytes));
     journal.exclude = newest.exclude;
     journal.packFloor = newest.pack ?? 0;
     return { journal, tree, fresh: false };

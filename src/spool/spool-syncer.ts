@@ -22,6 +22,7 @@ import {
   DEFAULT_SPOOL_READ_CONCURRENCY,
   DEFAULT_SPOOL_READER_IDLE_MS,
   DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
+  DEFAULT_SPOOL_SEEN_RECORD_MS,
   DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
   DEFAULT_SPOOL_WRITE_BATCH_BYTES,
   DEFAULT_SPOOL_WRITE_BATCHES,
@@ -35,7 +36,7 @@ import { blake3LoadFailure, blake3Unavailable, defaultBlockHash, type BlockHashN
 import { shipFile } from './file-shipper.js';
 import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
-import { encodeLineText, encodeSourceMeta, historyCompleteFromMs, newerSourceFormat, SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
+import { encodeLineText, encodeSourceMeta, historyCompleteFromMs, newerSourceFormat, SPOOL_FORMAT_VERSION, sourceMetaPath, UNWATCHED_SINCE_FIELD, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
 import { SpoolJournal } from './spool-journal.js';
 import { isUnder, parentOf, type SpoolTree } from './spool-tree.js';
 import { excludeMatcher, type Found } from './tree-scanner.js';
@@ -66,6 +67,8 @@ export interface SpoolTuning {
   /** The reader thread ends after this long without a file to read. */
   readerIdleMs: number;
   racyWindowMs: number;
+  /** An idle source gets a `seen` journal record at a full pass once its newest record is this old (see SpoolOp). */
+  seenRecordMs: number;
   retryDelayMsMin: number;
   retryDelayMsMax: number;
   /** Watch for changes (latency); without it only rescans find them. */
@@ -91,6 +94,7 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   readConcurrency: DEFAULT_SPOOL_READ_CONCURRENCY,
   readerIdleMs: DEFAULT_SPOOL_READER_IDLE_MS,
   racyWindowMs: DEFAULT_SPOOL_RACY_WINDOW_MS,
+  seenRecordMs: DEFAULT_SPOOL_SEEN_RECORD_MS,
   retryDelayMsMin: DEFAULT_RETRY_DELAY_MS_MIN,
   retryDelayMsMax: DEFAULT_RETRY_DELAY_MS_MAX,
   watch: true,
@@ -119,6 +123,13 @@ export interface SpoolSyncerOptions {
    * first full pass's age, in the lag figures, counts from it rather than from this start.
    */
   pendingSinceMs?: number;
+  /**
+   * A syncer of this process watched the source into this archive until then, and none since
+   * (the standby went away). Absent: none did in this process (the agent starts), and the
+   * journal's newest record says when the source was last looked at. Either way the changes the
+   * first full pass finds happened at unknown moments since, and are recorded so (SpoolOp's `u`).
+   */
+  awaySinceMs?: number;
   /**
    * Test seam: runs when a file to ship is open and its size taken, before its bytes are read,
    * so a test can remove or replace it at exactly that moment.
@@ -198,6 +209,12 @@ export class SpoolSyncer {
   #lastPassUnread: string[] = [];
   /** The excludes the journal recorded before the config's (set while they settle). */
   #excludedBefore: readonly string[] = [];
+  /**
+   * Nobody watched the source from then until the first full pass that commits (see
+   * SpoolOp's `u`): every operation recorded meanwhile carries it. Set at the first open.
+   */
+  #unwatchedSinceMs: number | undefined;
+  #openedOnce = false;
 
   constructor(private readonly options: SpoolSyncerOptions) {
     this.tuning = { ...DEFAULT_SPOOL_TUNING, ...options.tuning };
@@ -369,6 +386,16 @@ export class SpoolSyncer {
     // read the new ones from source.json as if the journal's segments had been written with them.
     const text = encodeSourceMeta(meta);
     if (existing?.toString('utf8') !== text) await files.putFile(sourceMetaPath(source.name), Buffer.from(text));
+    if (!this.#openedOnce) {
+      this.#openedOnce = true;
+      // The time stamps the next pass gives are not when its changes happened: they happened
+      // since the source was last watched. A journal begun now (none, or none readable) has no
+      // earlier state for them to be placed against.
+      if (!fresh) {
+        const { awaySinceMs } = this.options;
+        this.#unwatchedSinceMs = awaySinceMs === undefined ? journal.lastObservedMs : Math.min(awaySinceMs, journal.unclosedWindowFromMs ?? Infinity);
+      }
+    }
     this.#tree = tree;
     this.#rebuildKnown();
     this.#journal = journal;
@@ -623,9 +650,10 @@ export class SpoolSyncer {
     }
     // Encoded as they happen, while the reader works, rather than all at the pass's end.
     const lines: string[] = [];
+    const unwatchedSinceMs = this.#unwatchedSinceMs;
     const emit = (op: SpoolOp): void => {
       tree.apply(op);
-      lines.push(encodeLineText(op));
+      lines.push(encodeLineText(unwatchedSinceMs === undefined || unwatchedSinceMs >= op.t ? op : { ...op, [UNWATCHED_SINCE_FIELD]: unwatchedSinceMs }));
     };
     const paths = sortByDepth([...found.keys()]);
     if (this.#inPass !== undefined) {
@@ -778,6 +806,12 @@ export class SpoolSyncer {
       emit({ op: 'rm', t: journal.stamp(clock.nowMs()), path: p });
     }
     await commitSoFar();
+    if (full && (this.#unwatchedSinceMs !== undefined || clock.nowMs() - journal.lastMs >= this.tuning.seenRecordMs)) {
+      // The whole tree was looked at and is recorded: what follows is watched again (the
+      // outage's window, if any, ends here), and a later start knows when it was last looked at.
+      this.#addShipped(await journal.append([encodeLineText({ op: 'seen', t: journal.stamp(clock.nowMs()) })]));
+      this.#unwatchedSinceMs = undefined;
+    }
     this.#lastPassUnread = [...unreadable.keys()];
     if (journal.rotationDue(clock.nowMs(), this.tuning.segmentBytesMax, source.retentionSeconds * 1000)) {
       // The new checkpoint refers to copies of the live blocks of mostly-dead packs, so those
