@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, chmod, chown, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -593,6 +593,110 @@ describe('spool syncer', () => {
       expect(failing.snapshot().oldestPendingMs).toBeGreaterThanOrEqual(Date.now() - startedAt - 100);
     } finally {
       await failing.stop();
+    }
+  });
+
+  it('changes made while the syncer was stopped: a point inside that window restores them by mtime, and warns', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(join(src, 'q'), { recursive: true });
+    await writeFile(join(src, 'gw.dat'), 'sample-1\n');
+    await writeFile(join(src, 'q', 'old'), 'queued before\n');
+    // The syncers' clock is the test's (an hour ahead, so that no file read is racy); the
+    // files' mtimes are set on it, so each change's moment is known to the millisecond.
+    const at0 = Math.floor(Date.now() / 1000) * 1000 + 3_600_000;
+    let now = at0;
+    const clock = { nowMs: () => now };
+    const start = (): SpoolSyncer =>
+      new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'spool', path: src }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock, tuning: { watch: false } });
+    const first = start();
+    first.start();
+    await first.syncNow();
+    await first.stop();
+    // A: the last look before the stop. Then, unwatched: an append and a new marker 20 s in,
+    // a file 50 s in, the old queue file removed; the syncer starts again 60 s in (B).
+    const A = now;
+    const setMtime = (path: string, ms: number): Promise<void> => utimes(join(src, path), ms / 1000, ms / 1000);
+    await appendFile(join(src, 'gw.dat'), 'sample-2\n');
+    await setMtime('gw.dat', A + 20_000);
+    await mkdir(join(src, 'markers'));
+    await writeFile(join(src, 'markers', 'M14.txt'), 'M14\n');
+    await setMtime('markers/M14.txt', A + 20_000);
+    await writeFile(join(src, 'late.dat'), 'after the point\n');
+    await setMtime('late.dat', A + 50_000);
+    await setMtime('markers', A + 50_000);
+    await rm(join(src, 'q', 'old'));
+    now = A + 60_000;
+    const second = start();
+    second.start();
+    try {
+      await second.syncNow();
+    } finally {
+      await second.stop();
+    }
+    // The journal says which changes happened while nobody watched, and when that ended.
+    const segment = decodeSegment(await readFile(join(archive, 'files', 'spool', 'journal', '0000000001.jnl'))).lines;
+    const found = segment.filter((l) => 'u' in l);
+    expect(found.map((l) => (l as { u?: number }).u)).toEqual(found.map(() => A));
+    expect(found.length).toBeGreaterThanOrEqual(4);
+    expect(segment.at(-1)).toMatchObject({ op: 'seen', t: A + 60_000 });
+
+    const T = A + 30_000;
+    const [r] = await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'at-t'), untilMs: T, logger: silentLogger() });
+    expect(r).toMatchObject({ uncertain: { fromMs: A, toMs: A + 60_000, unplaced: 1, unplacedNamed: ['removed q/old'] } });
+    expect(r?.uncertainWhy).toContain(`their state at ${new Date(T).toISOString()} is not known`);
+    const restored = join(dir, 'at-t', 'spool');
+    expect(await readFile(join(restored, 'gw.dat'), 'utf8')).toBe('sample-1\nsample-2\n');
+    expect(await readFile(join(restored, 'markers', 'M14.txt'), 'utf8')).toBe('M14\n');
+    expect(existsSync(join(restored, 'late.dat'))).toBe(false);
+    expect(await readFile(join(restored, 'q', 'old'), 'utf8')).toBe('queued before\n');
+    // Before the window and after it: the states the archive knows exactly, no warning.
+    const [before] = await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'before'), untilMs: A, logger: silentLogger() });
+    expect(before?.uncertain).toBeUndefined();
+    expect(await readFile(join(dir, 'before', 'spool', 'gw.dat'), 'utf8')).toBe('sample-1\n');
+    const [end] = await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'end'), logger: silentLogger() });
+    expect(end?.uncertain).toBeUndefined();
+    expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'end', 'spool')))).toEqual([]);
+  });
+
+  it('changes made while the standby was away: the window starts when its session closed', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    await writeFile(join(src, 'gw.dat'), 'sample-1\n');
+    const sources = [spoolSourceSchema.parse({ name: 'spool', path: src })];
+    const target = new FileTarget({ name: 'standby-a', path: archive, logger: silentLogger(), clock: systemClock, syncBatchBytesMax: MiB });
+    const session$ = new BehaviorSubject<ReplicaSession | undefined>(undefined);
+    let now = Math.floor(Date.now() / 1000) * 1000 + 3_600_000;
+    const spool = new ReplicaSpool({ sources, session$, logger: silentLogger(), clock: { nowMs: () => now }, tuning: { watch: false } });
+    const journal = async (): Promise<JournalLine[]> => decodeSegment((await readFile(join(archive, 'files', 'spool', 'journal', '0000000001.jnl')).catch(() => Buffer.alloc(0)))).lines;
+    spool.start();
+    let session: ReplicaSession | undefined;
+    try {
+      session = await target.open({ serverId: 1, serverUuid: null, flavor: 'mariadb', version: '11', hostname: 'h', binlogBasename: 'mysql-bin' });
+      session$.next(session);
+      await waitFor('the first pass committed', async () => (await journal()).some((l) => l.op === 'file') && spool.snapshot().pendingChanges === 0, 10_000, 10);
+      // The standby goes 100 s after the last change was recorded: the window starts there, not at that change.
+      now += 100_000;
+      const A = now;
+      session$.next(undefined);
+      await waitFor('the syncers to stop', () => !spool.syncing, 10_000, 10);
+      await appendFile(join(src, 'gw.dat'), 'sample-2\n');
+      await utimes(join(src, 'gw.dat'), (A + 5_000) / 1000, (A + 5_000) / 1000);
+      now = A + 10_000;
+      session$.next(session);
+      await waitFor('the window closed', async () => (await journal()).some((l) => l.op === 'seen'), 10_000, 10);
+      const appended = (await journal()).find((l) => l.op === 'file' && 'u' in l);
+      expect(appended).toMatchObject({ path: 'gw.dat', u: A, t: A + 10_000 });
+      const [r] = await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'at-t'), untilMs: A + 7_000, logger: silentLogger() });
+      expect(r?.uncertain).toMatchObject({ fromMs: A, placedBefore: 1 });
+      expect(await readFile(join(dir, 'at-t', 'spool', 'gw.dat'), 'utf8')).toBe('sample-1\nsample-2\n');
+      // Watched then: no window, no warning.
+      const [watched] = await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'watched'), untilMs: A - 50_000, logger: silentLogger() });
+      expect(watched?.uncertain).toBeUndefined();
+    } finally {
+      await spool.stop();
+      await session?.close();
     }
   });
 
