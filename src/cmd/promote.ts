@@ -138,7 +138,7 @@ export function formatFilesOnlyReport(report: FilesOnlyReport, dryRun: boolean):
   if (t !== undefined) lines.push(`  database point:   ${t.file}:${t.position}${t.gtid ? ` GTID ${t.gtid}` : ''}, committed ${t.commitTime} (a promotion to this point applies up to it)`);
   for (const s of report.files.sources) {
     if (dryRun) lines.push(s.skipped === undefined ? `  would restore:    ${s.name} to ${s.restoreTo}` : `  would NOT restore: ${s.name}: ${s.skipped}`);
-    if (dryRun && s.uncertain !== undefined) lines.push(`  WARNING:          SPOOL_POINT_UNCERTAIN: files of ${s.name}: ${s.uncertain}`);
+    if (dryRun && s.uncertainWhy !== undefined) lines.push(`  WARNING:          SPOOL_POINT_UNCERTAIN: files of ${s.name}: ${s.uncertainWhy}`);
   }
   lines.push(...restoredFileLines(report.filesRestored));
   const hooks = report.files.sources.reduce((n, s) => n + s.hooks, 0);

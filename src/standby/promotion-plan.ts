@@ -91,10 +91,10 @@ export interface FilesPlan {
    * `skipped`: why the source is left as it is (no complete tree at the point). `pointMs` and
    * `pin`: the last change the restore takes, fixed here, so that changes a still-running receiver
    * writes during the replay are not restored with a database that lacks their transactions.
-   * `lostAfter`: its journal is damaged after pointMs. `uncertain`: the point lies in a window
+   * `lostAfter`: its journal is damaged after pointMs. `uncertainWhy`: the point lies in a window
    * nobody watched the source (SPOOL_POINT_UNCERTAIN), in words.
    */
-  sources: Array<{ name: string; restoreTo: string; hooks: number; hookCommands: string[]; skipped?: string; skipCode?: string; pointMs?: number; pin?: SpoolPin; lostAfter?: string; uncertain?: string }>;
+  sources: Array<{ name: string; restoreTo: string; hooks: number; hookCommands: string[]; skipped?: string; skipCode?: string; pointMs?: number; pin?: SpoolPin; lostAfter?: string; uncertainWhy?: string }>;
 }
 
 export interface PlanInput {
@@ -445,7 +445,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       {
         name: 'restore-spool-files',
         run: files.sources.length > 0,
-        detail: files.sources.length > 0 ? `${files.sources.map((s) => (s.skipped !== undefined ? `${s.name} left as it is (${s.skipped})` : s.lostAfter !== undefined ? `${s.name} to ${s.restoreTo} only as of ${new Date(s.pointMs ?? 0).toISOString()} (${s.lostAfter})` : s.uncertain !== undefined ? `${s.name} to ${s.restoreTo} (SPOOL_POINT_UNCERTAIN: ${s.uncertain})` : `${s.name} to ${s.restoreTo}`)).join(', ')}, as of ${files.asOf}` : 'the archive holds no spool sources',
+        detail: files.sources.length > 0 ? `${files.sources.map((s) => (s.skipped !== undefined ? `${s.name} left as it is (${s.skipped})` : s.lostAfter !== undefined ? `${s.name} to ${s.restoreTo} only as of ${new Date(s.pointMs ?? 0).toISOString()} (${s.lostAfter})` : s.uncertainWhy !== undefined ? `${s.name} to ${s.restoreTo} (SPOOL_POINT_UNCERTAIN: ${s.uncertainWhy})` : `${s.name} to ${s.restoreTo}`)).join(', ')}, as of ${files.asOf}` : 'the archive holds no spool sources',
       },
       { name: 'read-only-off', run: true, detail: 'SET GLOBAL read_only = OFF' },
       {
@@ -594,7 +594,7 @@ async function planFiles(
         // Every block is checked against its id while restored: one this host cannot check
         // (BLAKE3 without its module) leaves the source as it is, known before anything changes.
         checkBlockIds(tree, meta.name);
-        return { pointMs, pin, ...(lostAfter === undefined ? {} : { lostAfter }), ...(uncertain === undefined || untilMs === undefined ? {} : { uncertain: unwatchedWindowWords(uncertain, untilMs) }) };
+        return { pointMs, pin, ...(lostAfter === undefined ? {} : { lostAfter }), ...(uncertain === undefined || untilMs === undefined ? {} : { uncertainWhy: unwatchedWindowWords(uncertain, untilMs) }) };
       },
     ).catch((err: unknown) => {
       if (isSourceSkip(err)) return { skipped: err.message, skipCode: err.code };
