@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { filesOnlyCommandLine, formatReport } from '../../../src/cmd/promote.js';
 import type { PromotionReport } from '../../../src/standby/promote.js';
+import { unwatchedWindowWords } from '../../../src/standby/spool-restore.js';
 
 /**
  * Goal: the text report's loss-window line says what its figure means: 0 (the archive held
@@ -44,6 +45,18 @@ describe('promote text report', () => {
     const unrecorded = report(undefined);
     unrecorded.lastHeard = { time: '2026-12-06T14:44:03.000Z', source: 'newest archived event (no state/last-heard.json)', caughtUp: false };
     expect(formatReport(unrecorded, false, true)).toMatch(/^ {2}loss window: +unknown \(the archive holds no transaction, or no record of when the primary was last heard\)/m);
+  });
+
+  it('spool files restored at a point inside an unwatched window: a SPOOL_POINT_UNCERTAIN warning line after the source', () => {
+    const inside = report(undefined);
+    const uncertain = { fromMs: Date.parse('2026-12-06T22:03:58.995Z'), toMs: Date.parse('2026-12-06T22:04:10.100Z'), placedBefore: 6, placedAfter: 0, unplaced: 0, unplacedNamed: [] };
+    inside.filesRestored = [
+      { name: 'spool', path: '/r/spool', pointMs: Date.parse('2026-12-06T22:04:00.000Z'), files: 7, dirs: 2, links: 0, bytes: 100, uncertain, uncertainWhy: unwatchedWindowWords(uncertain, Date.parse('2026-12-06T22:04:03.999Z')) },
+    ];
+    expect(formatReport(inside, false, false)).toMatch(
+      /^ {2}files restored: +spool to \/r\/spool as of 2026-12-06T22:04:00\.000Z .*\n {2}WARNING: +SPOOL_POINT_UNCERTAIN: files of spool: files changed while the standby \(or agent\) was away from 2026-12-06T22:03:58\.995Z to 2026-12-06T22:04:10\.100Z; their state at 2026-12-06T22:04:03\.999Z is not known: 6 created or changed files, folders and links placed by their mtime \(6 at or before it, 0 after\); no delete or rename to place$/m,
+    );
+    expect(formatReport(report(undefined), false, false)).not.toContain('SPOOL_POINT_UNCERTAIN');
   });
 
   it('damage a newer base passed over is a warning that names it and the base restored from', () => {
