@@ -7,7 +7,7 @@ import type { LastHeardRecord } from '../archive/last-heard.js';
 import { compareBinlogPositions, formatBinlogPosition, type BinlogPosition } from '../core/binlog-position.js';
 import { listArchivedBinlogs } from '../archive/archived-binlogs.js';
 import { scanBinlogFile } from '../archive/binlog-file-scanner.js';
-import { BINLOG_CHECKSUM_BYTES, BINLOG_HEADER_BYTES, EventType, isCommitCandidate, parseRotate, readEventHeader } from '../core/binlog-event.js';
+import { BINLOG_CHECKSUM_BYTES, BINLOG_FIRST_EVENT_POSITION, BINLOG_HEADER_BYTES, EventType, isCommitCandidate, parseRotate, readEventHeader } from '../core/binlog-event.js';
 import { HotspareError } from '../core/errors.js';
 import { TransactionTracker } from '../core/transaction-tracker.js';
 
@@ -281,7 +281,10 @@ export async function scanArchive(
     if (newest && cleanEnd < sizeBytes) result.partialTail = { file: name, from: cleanEnd, to: sizeBytes };
   }
   const end = result.files[result.files.length - 1];
-  const held = options.heldDurably;
+  // A boundary at a file's first event position names no transaction of that file: a session
+  // resumed in the next file after its predecessor's ROTATE or STOP announces it before that
+  // file's first bytes are durable (the record can land first), and it holds nothing to lose.
+  const held = options.heldDurably !== undefined && options.heldDurably.boundary.position > BINLOG_FIRST_EVENT_POSITION ? options.heldDurably : undefined;
   if (end !== undefined && held !== undefined && compareBinlogPositions({ file: end.name, position: end.cleanEnd }, held.boundary) < 0) {
     const reason = `the archive ends here, before ${formatBinlogPosition(held.boundary)}, which it held durably at ${held.at} (state/last-heard.json): its tail was cut off`;
     // Nothing comes after it to restart at: this is the end's damage.

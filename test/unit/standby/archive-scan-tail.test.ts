@@ -76,6 +76,12 @@ describe('archive scan against what the archive once held durably (state/last-he
     expect(scan.lastCommit?.position).toBe(1112);
   });
 
+  it('a boundary at the next file\'s start (a session resumed there, its first bytes not yet durable): nothing of that file to lose', async () => {
+    const next = nextBinlogName(FIXTURE_NAME);
+    const scan = await scanArchive(archiveWithTail(Buffer.alloc(0)), { verifyChecksums: true, heldDurably: { boundary: { file: next, position: 4 }, at } });
+    expect(scan.damage).toBeUndefined();
+  });
+
   it('a whole newer file gone: damage at the end of the last one left', async () => {
     const next = nextBinlogName(FIXTURE_NAME);
     const scan = await scanArchive(archiveWithTail(Buffer.alloc(0)), { verifyChecksums: true, heldDurably: { boundary: { file: next, position: 400 }, at } });
