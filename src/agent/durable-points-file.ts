@@ -26,6 +26,8 @@ export interface PointOwner {
 
 interface SavedPoint extends PointOwner {
   point: DurablePoint;
+  /** A time by which the replica held every byte the primary had written (ReplicaSnapshot.caughtUpAtMs), when known. */
+  caughtUpAtMs?: number | undefined;
 }
 
 export class DurablePointsFile {
@@ -51,13 +53,25 @@ export class DurablePointsFile {
    * same archive (a failover to another primary, a RESET MASTER's new server, a replica name
    * moved to another standby: none).
    */
-  static load(stateDir: string, replica: string, owner: PointOwner, logger: Logger): DurablePoint | undefined {
+  static load(stateDir: string, replica: string, owner: PointOwner, logger: Logger): { point: DurablePoint; caughtUpAtMs: number | undefined } | undefined {
     const saved = readSaved(stateDir, logger).get(replica);
-    return saved !== undefined && saved.primary === owner.primary && saved.target === owner.target ? saved.point : undefined;
+    if (saved === undefined || saved.primary !== owner.primary || saved.target !== owner.target) return undefined;
+    return { point: saved.point, caughtUpAtMs: typeof saved.caughtUpAtMs === 'number' && Number.isFinite(saved.caughtUpAtMs) ? saved.caughtUpAtMs : undefined };
   }
 
-  update(replica: string, owner: PointOwner, point: DurablePoint): void {
-    this.#points.set(replica, { ...owner, point });
+  update(replica: string, owner: PointOwner, point: DurablePoint, caughtUpAtMs: number | undefined): void {
+    this.#points.set(replica, { ...owner, point, ...(caughtUpAtMs === undefined ? {} : { caughtUpAtMs }) });
+    this.#dirty = true;
+  }
+
+  /**
+   * A later "caught up by" time for a replica whose point is already kept: saved only once it
+   * has moved `stepMs` (an idle primary's heartbeats move it every second).
+   */
+  updateCaughtUp(replica: string, caughtUpAtMs: number | undefined, stepMs: number): void {
+    const saved = this.#points.get(replica);
+    if (saved === undefined || caughtUpAtMs === undefined || caughtUpAtMs - (saved.caughtUpAtMs ?? -Infinity) < stepMs) return;
+    saved.caughtUpAtMs = caughtUpAtMs;
     this.#dirty = true;
   }
 

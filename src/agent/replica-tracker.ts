@@ -129,9 +129,11 @@ export class ReplicaTracker {
    * stood, as far as this agent knows, until its archive says where it ends. Bytes shipped
    * start counting from the archive's own point, not from this one.
    */
-  seedDurable(point: DurablePoint): void {
+  seedDurable(point: DurablePoint, caughtUpAtMs?: number): void {
     if (this.snapshot.durable !== undefined) return;
     this.snapshot.durable = point;
+    // When the last run last saw it hold everything: what lies beyond was written after that.
+    if (caughtUpAtMs !== undefined) this.snapshot.caughtUpAtMs ??= caughtUpAtMs;
     this.#seeded = true;
   }
 

@@ -4,9 +4,8 @@ import { BehaviorSubject, filter, firstValueFrom, fromEvent, takeUntil, timeout,
 import type { PrimaryIdentity } from '../archive/archive-identity.js';
 import type { AgentConfig } from '../config/load.js';
 import type { BaseMethod, ReplicaDefinition } from '../config/schema.js';
-import { DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS, DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_DURABLE_POINTS_SAVE_INTERVAL_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_REPLICA_CHECK_TIMEOUT_MS, DEFAULT_RETRY_JITTER_RATIO, DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
+import { DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS, DEFAULT_CONTROL_SESSION_WAIT_MS, DEFAULT_DURABLE_POINTS_CAUGHT_UP_STEP_MS, DEFAULT_DURABLE_POINTS_SAVE_INTERVAL_MS, DEFAULT_HEAD_POLL_FAST_INTERVAL_MS, DEFAULT_LAST_HEARD_WRITE_INTERVAL_MS, DEFAULT_REPLICA_CHECK_TIMEOUT_MS, DEFAULT_RETRY_JITTER_RATIO, DEFAULT_STOP_SETTLE_MS } from '../config/defaults.js';
 import { compareBinlogPositions } from '../core/binlog-position.js';
-import type { DurablePoint } from '../core/binlog-record.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -31,7 +30,7 @@ import { baseResult, type BaseResult } from './control-protocol.js';
 import { LagMonitor } from './lag-monitor.js';
 import { VolumePoller } from '../platform/volume-poller.js';
 import { LastHeardRecorder } from './last-heard-recorder.js';
-import { ReplicaTracker } from './replica-tracker.js';
+import { ReplicaTracker, type ReplicaSnapshot } from './replica-tracker.js';
 import { DURABLE_POINTS_FILE, DurablePointsFile, type PointOwner } from './durable-points-file.js';
 
 /** Replica failures that no retry can mend: the agent refuses to start with them. */
@@ -62,6 +61,8 @@ export class SyncAgent {
   readonly #lateChecks = new Map<string, Promise<unknown>>();
   /** Times this run saw the primary not itself (see checkPrimaryContinuity), for every replica's archive. */
   readonly #primaryBreaks: PrimaryBreak[] = [];
+  /** The break going on now (the one every retry sees again), until a dump finds the primary itself. */
+  #breakEpisode: PrimaryBreak | undefined;
   /** Each replica's durable point, saved in the stateDir while the agent runs. */
   #points: DurablePointsFile | undefined;
   /** Each replica's open archive session (undefined while there is none), by name. */
@@ -93,8 +94,8 @@ export class SyncAgent {
     // Where each replica stood when the last run saved it: a standby not reached yet counts
     // its lag from there, not from the primary's whole binlog.
     config.replicas.forEach((r, i) => {
-      const point = DurablePointsFile.load(config.stateDir, r.name, pointOwner(identity, r), deps.logger);
-      if (point !== undefined) this.trackers[i]?.seedDurable(point);
+      const saved = DurablePointsFile.load(config.stateDir, r.name, pointOwner(identity, r), deps.logger);
+      if (saved !== undefined) this.trackers[i]?.seedDurable(saved.point, saved.caughtUpAtMs);
     });
     this.lag = new LagMonitor(
       config.replicas.map((definition, i) => ({ definition, tracker: this.trackers[i] as ReplicaTracker })),
@@ -137,7 +138,7 @@ export class SyncAgent {
     await Promise.all(
       this.config.replicas.map(async (definition, index) => {
         const logger = this.deps.logger.child({ component: 'replica', replica: definition.name });
-        const missingArchive = (): HotspareError | undefined => vanishedArchive(this.trackers[index]?.snapshot.durable, definition, this.config.stateDir);
+        const missingArchive = (): HotspareError | undefined => vanishedArchive(this.trackers[index]?.snapshot, definition, this.config.stateDir);
         const target = createReplicaTarget(definition, { logger, clock: this.deps.clock, syncBatchBytesMax: this.config.binlog.syncBatchBytesMax, agentId: this.#agentId, missingArchive });
         // Closed whenever it opens, also after the deadline below (its archive lock is released).
         const check = target.open(this.identity).then((session) => session.close());
@@ -202,7 +203,7 @@ export class SyncAgent {
         },
         // A base upload to a standby (a staged base) ends with the rest of the base work at a stop.
         stopSignal: this.#baseAbort.signal,
-        missingArchive: () => vanishedArchive(tracker.snapshot.durable, definition, config.stateDir),
+        missingArchive: () => vanishedArchive(tracker.snapshot, definition, config.stateDir),
       });
       const serverId = replicaServerId(config, index);
       /** The breaks of this run this replica's archive holds (or, a new archive, does not need). */
@@ -238,11 +239,18 @@ export class SyncAgent {
             unrecorded,
             nowIso: new Date(deps.clock.nowMs()).toISOString(),
             onBreak: (seen, recorded) => {
-              // One per kind while it lasts: every dump's retry sees it again.
-              const known = this.#primaryBreaks.find((b) => b.reason === seen.reason) ?? seen;
-              if (known === seen) this.#primaryBreaks.push(seen);
+              // One per episode: every dump's retry sees it again while it lasts.
+              const known = this.#breakEpisode ?? seen;
+              if (known === seen) {
+                this.#breakEpisode = seen;
+                this.#primaryBreaks.push(seen);
+              }
               if (recorded || resume === undefined) breaksRecorded.add(known);
             },
+            onItself: () => {
+              this.#breakEpisode = undefined;
+            },
+            logger,
           });
           for (const b of unrecorded) breaksRecorded.add(b);
           // An archive without a base backup gets one first; a new archive's binlog then
@@ -256,7 +264,10 @@ export class SyncAgent {
               });
             }
             const at = await restartChainAfterPurge({ files: session.files, primary: config.primary, resume, reason: why, code: 'BINLOG_GAP', method: config.base.method, clock: deps.clock, logger, signal: this.#baseAbort.signal });
-            await clearPrimaryBreak(session.files);
+            // (A receiver from before the record cannot hold one, nor remove it.)
+            await clearPrimaryBreak(session.files).catch((err: unknown) => {
+              if (!(err instanceof HotspareError && err.code === 'ARCHIVE_PATH')) throw err;
+            });
             return at;
           }
           try {
@@ -279,13 +290,14 @@ export class SyncAgent {
         session$,
         openAfter: this.#lateChecks.get(definition.name),
         // A receiver's archive, found empty (a file replica's is refused before it is created).
-        refuseSession: (session) => (session.resume === undefined ? vanishedArchive(tracker.snapshot.durable, definition, config.stateDir) : undefined),
+        refuseSession: (session) => (session.resume === undefined ? vanishedArchive(tracker.snapshot, definition, config.stateDir) : undefined),
       });
       this.#subscriptions.push(
         pipeline.subscribe({
           next: (event) => {
             tracker.apply(event, deps.clock.nowMs());
-            if (event.kind === 'durable') this.#points?.update(definition.name, owner, event.point);
+            if (event.kind === 'durable') this.#points?.update(definition.name, owner, event.point, tracker.snapshot.caughtUpAtMs);
+            else this.#points?.updateCaughtUp(definition.name, tracker.snapshot.caughtUpAtMs, DEFAULT_DURABLE_POINTS_CAUGHT_UP_STEP_MS);
             recorder.observe(event);
             // The stream just broke: date what the primary writes from now on without waiting.
             if (event.kind === 'failed') this.#headPoller.checkSoon();
@@ -392,8 +404,11 @@ export class SyncAgent {
  * began a new archive at the old path, with a new base, /lag green, while the real one stopped
  * growing; an archive volume not mounted looks the same (its mount point an empty folder).
  */
-function vanishedArchive(held: DurablePoint | undefined, definition: ReplicaDefinition, stateDir: string): HotspareError | undefined {
-  if (held === undefined) return undefined;
+function vanishedArchive(snapshot: ReplicaSnapshot | undefined, definition: ReplicaDefinition, stateDir: string): HotspareError | undefined {
+  const held = snapshot?.durable;
+  // BINLOG_GAP's hint (the primary's names started again) is a new, empty archive: for a remote
+  // replica at the same address (the receiver restarted with another --archive), that one.
+  if (held === undefined || snapshot?.failure?.code === 'BINLOG_GAP') return undefined;
   const where = definition.type === 'file' ? `the archive at ${definition.path}` : `the receiver's archive at ${definition.address}`;
   return new HotspareError('ARCHIVE_MISSING', `${where} holds no binlog, but this replica's archive held ${held.file}:${held.position}: it was moved or removed, or its volume is not mounted`, {
     hint: `mount the volume or move the archive back${definition.type === 'file' ? " (or point the replica's path at it)" : ' (the receiver\'s --archive)'}; to begin a new archive there on purpose, stop the agent, remove ${join(stateDir, DURABLE_POINTS_FILE)} (it keeps only where each standby stood) and start it again`,

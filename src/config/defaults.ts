@@ -224,6 +224,12 @@ export const DEFAULT_STOP_REQUEST_GRACE_MS = 5_000;
 export const DEFAULT_REPLICA_CHECK_TIMEOUT_MS = 10_000;
 /** The agent saves each replica's durable point in its stateDir this often (and at stop), for the lag of a standby it cannot reach after a restart. */
 export const DEFAULT_DURABLE_POINTS_SAVE_INTERVAL_MS = 5_000;
+/**
+ * A replica's saved "caught up by" time is written again once it has moved this far (ms): an
+ * idle primary moves it with every heartbeat, and a restarted agent dates what lies beyond the
+ * saved point from it (at most this much too old) instead of from the last commit, days ago.
+ */
+export const DEFAULT_DURABLE_POINTS_CAUGHT_UP_STEP_MS = 60_000;
 /** The receiver serves at most this many connections at once (one agent plus strays). */
 export const DEFAULT_RECEIVER_CONNECTIONS_MAX = 16;
 /** The receiver stops reading a connection while this many bytes wait for fsync. */

@@ -194,7 +194,9 @@ export function replicaLag(input: ReplicaLagInput, primary: PrimaryHeadView, now
     // the older end, since an alert that comes late is worse than one that comes early (it is
     // exact when the primary wrote on right after that commit, as it does while busy). Never
     // less than the marks' age (a primary's clock ahead of the agent's).
-    sinceMs = Math.min(sinceMs ?? Infinity, saved.commitTimestampS * 1000);
+    // Not before the replica was last known to hold everything (the last run's saved "caught
+    // up by" time): an idle primary's few bytes after a restart were not days old.
+    sinceMs = Math.min(sinceMs ?? Infinity, Math.max(saved.commitTimestampS * 1000, input.caughtUpAtMs ?? -Infinity));
   }
   const secondsBehind = sinceMs === undefined ? 0 : Math.max(0, nowMs - sinceMs) / 1000;
   return { bytesBehind, secondsBehind };

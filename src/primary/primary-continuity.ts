@@ -1,8 +1,9 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import { describePrimary, samePrimary, type PrimaryIdentity } from '../archive/archive-identity.js';
-import { readPrimaryBreak, recordPrimaryBreak, type PrimaryBreak } from '../archive/primary-break.js';
+import { PRIMARY_BREAK_PATH, readPrimaryBreak, recordPrimaryBreak, type PrimaryBreak } from '../archive/primary-break.js';
 import type { PrimaryConnection } from '../config/load.js';
 import { HotspareError } from '../core/errors.js';
+import type { Logger } from '../platform/logger.js';
 import { MysqlProbe } from './mysql-probe.js';
 
 export interface ContinuityInput {
@@ -21,6 +22,9 @@ export interface ContinuityInput {
    * `recorded` once this archive holds it.
    */
   onBreak: (brk: PrimaryBreak, recorded: boolean) => void;
+  /** Called when the primary is itself: a break seen after this is another episode. */
+  onItself: () => void;
+  logger: Logger;
 }
 
 /**
@@ -46,19 +50,41 @@ export async function checkPrimaryContinuity(input: ContinuityInput): Promise<Pr
       })
     : !samePrimary(now.identity, input.identity)
       ? new HotspareError('ARCHIVE_FOREIGN', `the primary now runs as ${describePrimary(now.identity)}, not as ${describePrimary(input.identity)}, whose binlog this archive holds`, {
-          hint: 'if it was restarted with another server_id or log_bin basename, restore them (the archive then restarts its chain at a new base backup, since what was written meanwhile is in no binlog it holds); if it is another primary, point the replica at a new, empty archive',
+          hint: 'if it was restarted with another server_id, log_bin basename or (MariaDB) hostname (a container recreated: give it a fixed hostname), restore them (the archive then restarts its chain at a new base backup, since what was written meanwhile is in no binlog it holds); if it is another primary, point the replica at a new, empty archive',
         })
       : undefined;
   if (refusal !== undefined) {
     const brk: PrimaryBreak = { at: input.nowIso, reason: refusal.message };
     input.onBreak(brk, false);
-    if (input.archiveHolds) {
-      await recordPrimaryBreak(input.files, brk);
-      input.onBreak(brk, true);
-    }
+    if (input.archiveHolds && (await recorded(input, brk))) input.onBreak(brk, true);
     throw refusal;
   }
+  input.onItself();
   if (!input.archiveHolds) return undefined;
-  for (const brk of input.unrecorded) await recordPrimaryBreak(input.files, brk);
-  return readPrimaryBreak(input.files);
+  for (const brk of input.unrecorded) {
+    // Known to this run though the archive cannot keep it: its chain restarts all the same.
+    if (!(await recorded(input, brk))) return brk;
+  }
+  try {
+    return await readPrimaryBreak(input.files);
+  } catch (err) {
+    // A receiver from before the record refuses its path (ARCHIVE_PATH): it cannot hold one.
+    if (err instanceof HotspareError && err.code === 'ARCHIVE_PATH') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Records `brk` in the archive; false when a receiver from before the record refuses its path
+ * (ARCHIVE_PATH; logged): the break then lives in this run's memory only.
+ */
+async function recorded(input: ContinuityInput, brk: PrimaryBreak): Promise<boolean> {
+  try {
+    await recordPrimaryBreak(input.files, brk);
+    return true;
+  } catch (err) {
+    if (!(err instanceof HotspareError && err.code === 'ARCHIVE_PATH')) throw err;
+    input.logger.warn({ code: 'PRIMARY_BREAK_UNRECORDED', reason: brk.reason }, `the receiver cannot keep ${PRIMARY_BREAK_PATH} (a version from before it): the primary's break is known to this run of the agent only; upgrade the receiver`);
+    return false;
+  }
 }

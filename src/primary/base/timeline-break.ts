@@ -14,7 +14,7 @@ import type { BinlogFileInfo } from '../mysql-probe.js';
 export function timelineBreak(primaryFiles: readonly BinlogFileInfo[], archiveEnd: { file: string; position: number }): HotspareError | undefined {
   const oldest = primaryFiles[0]?.name;
   const same = primaryFiles.find((f) => f.name === archiveEnd.file);
-  const hint = { hint: 'this archive cannot go on under the same names: point the replica at a new, empty archive folder (the agent takes its first base there); the old one keeps what it holds for promotion' };
+  const hint = { hint: "this archive cannot go on under the same names: point the replica at a new, empty archive folder (the agent takes its first base there; an agent restarted before that refuses an empty archive where this one stood, ARCHIVE_MISSING, unless the folder's path is new: remove the stateDir's durable-points.json then); the old one keeps what it holds for promotion" };
   if (same === undefined && oldest !== undefined && compareBinlogNames(oldest, archiveEnd.file) <= 0) {
     return new HotspareError('BINLOG_GAP', `the primary's binlog names started again: the archive ends in ${archiveEnd.file}, which the primary does not have, and its oldest file is ${oldest} (RESET MASTER, or another server)`, hint);
   }

@@ -20,9 +20,12 @@ describe('DurablePointsFile', () => {
     const owner = { primary: '1@db-a', target: '/srv/archive-a' };
     const point = { file: 'mysql-bin.000007', position: 1234, boundaryFile: 'mysql-bin.000007', boundaryPosition: 1234, commitTimestampS: 5, gtid: '0-1-9' };
     const file = new DurablePointsFile(dir, 1_000, silentLogger(), new VirtualTimeScheduler());
-    file.update('standby', owner, point);
+    file.update('standby', owner, point, 10_000);
+    // The "caught up by" time moves with an idle primary's heartbeats: kept once it moved a step.
+    file.updateCaughtUp('standby', 30_000, 60_000);
+    file.updateCaughtUp('standby', 75_000, 60_000);
     await file.close();
-    expect(DurablePointsFile.load(dir, 'standby', owner, silentLogger())).toEqual(point);
+    expect(DurablePointsFile.load(dir, 'standby', owner, silentLogger())).toEqual({ point, caughtUpAtMs: 75_000 });
     expect(DurablePointsFile.load(dir, 'other', owner, silentLogger())).toBeUndefined();
     expect(DurablePointsFile.load(dir, 'standby', { ...owner, primary: '2@db-b' }, silentLogger())).toBeUndefined();
     expect(DurablePointsFile.load(dir, 'standby', { ...owner, target: 'standby-b:7654' }, silentLogger())).toBeUndefined();

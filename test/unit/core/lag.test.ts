@@ -99,6 +99,13 @@ describe('replicaLag', () => {
     const purged = { file: 'mysql-bin.000007', position: 900, commitTimestampS: 1_000 };
     expect(replicaLag({ durable: purged, firstBeyondMs: 1_010_000, furthest: undefined }, started, 1_025_000).secondsBehind).toBe(25);
   });
+  it('an idle primary: the last run saw the replica hold everything until shortly before, so a restart\'s few bytes are not as old as the last commit', () => {
+    // Last commit at 1,000 s, the primary idle since; the last run saw the replica caught up at
+    // 1,008 s (its heartbeats), then the primary restarted and wrote a few events of its own.
+    expect(replicaLag({ durable: behind, firstBeyondMs: 1_010_000, furthest: undefined, caughtUpAtMs: 1_008_000 }, started, 1_025_000).secondsBehind).toBe(17);
+    // Never later than the marks (a saved time after the first look would be a clock's error).
+    expect(replicaLag({ durable: behind, firstBeyondMs: 1_010_000, furthest: undefined, caughtUpAtMs: 1_012_000 }, started, 1_025_000).secondsBehind).toBe(15);
+  });
   it('a caught-up replica is 0/0 whatever its last commit\'s age', () => {
     const atHead = { file: 'mysql-bin.000012', position: 500, commitTimestampS: 1_000 };
     expect(replicaLag({ durable: atHead, firstBeyondMs: undefined, furthest: undefined }, started, 1_025_000)).toEqual({ bytesBehind: 0, secondsBehind: 0 });
