@@ -120,6 +120,18 @@ export const DEFAULT_SPOOL_COMPACT_BYTES_MAX = 256 * 1024 * 1024;
 export const DEFAULT_SPOOL_COMPACT_READ_BYTES = 1024 * 1024;
 /** A journal segment grows to this size before a new one starts with a checkpoint. */
 export const DEFAULT_SPOOL_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
+/**
+ * The spool syncer's index of blocks it may reference instead of writing again (hash -> where)
+ * holds the tree's live blocks plus every block written since the last journal checkpoint. Under
+ * churn (a queue of unique messages, a counter rewritten in place) nearly every written block is
+ * dead soon after, and a checkpoint comes only every 64 MiB of journal or a quarter of the
+ * retention (42 h by default): the index grew by about 160 bytes per block written until then,
+ * per replica and source. Once it holds more than this many entries beyond the live blocks (or
+ * more than as many again as the live blocks, for a large tree), it is rebuilt from the tree at the
+ * end of a pass: identical data written again after that is stored again (a few KiB, rare), and
+ * rebuilding costs a walk of the tree no more often than the index doubles.
+ */
+export const DEFAULT_SPOOL_KNOWN_DEAD_MAX = 16_384;
 /** Spool files are read in pieces of this size (the next piece is read while one is hashed). */
 export const DEFAULT_SPOOL_READ_BYTES = 1024 * 1024;
 /** This many spool files are queued to the reader thread at once, so it never waits for the next one. */

@@ -11,6 +11,7 @@ import {
   DEFAULT_SPOOL_COMPACT_READ_BYTES,
   DEFAULT_SPOOL_DEBOUNCE_MS,
   DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
+  DEFAULT_SPOOL_KNOWN_DEAD_MAX,
   DEFAULT_SPOOL_PACK_BYTES_MAX,
   DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
   DEFAULT_SPOOL_PASS_COMMIT_BYTES,
@@ -73,6 +74,8 @@ export interface SpoolTuning {
   retryDelayMsMax: number;
   /** Watch for changes (latency); without it only rescans find them. */
   watch: boolean;
+  /** The block index is rebuilt from the tree once it holds this many entries beyond its live blocks (see DEFAULT_SPOOL_KNOWN_DEAD_MAX). */
+  knownDeadMax: number;
 }
 
 export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
@@ -98,6 +101,7 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   retryDelayMsMin: DEFAULT_RETRY_DELAY_MS_MIN,
   retryDelayMsMax: DEFAULT_RETRY_DELAY_MS_MAX,
   watch: true,
+  knownDeadMax: DEFAULT_SPOOL_KNOWN_DEAD_MAX,
 };
 
 /** What the lag endpoint reads about one source (or, summed, one replica). */
@@ -173,6 +177,8 @@ export class SpoolSyncer {
   #pack: PackWriter | undefined;
   #reader: FileReader | undefined;
   #known = new Map<string, BlockRef>();
+  /** Entries #known held when last rebuilt from the tree (its live blocks then). */
+  #knownLive = 0;
   #watcher: FSWatcher | undefined;
   #dirty = new Map<string, number>();
   #fullDueAtMs = 0;
@@ -452,6 +458,23 @@ export class SpoolSyncer {
   #rebuildKnown(): void {
     this.#known = new Map();
     for (const e of this.#tree?.entries.values() ?? []) if (e.kind === 'file') for (const b of e.blocks) this.#known.set(b[0], b);
+    this.#knownLive = this.#known.size;
+  }
+
+  /**
+   * Blocks written since the last rebuild stay in #known after the files holding them are
+   * deleted or rewritten: under churn nearly all of them. Rebuilt from the tree once those added
+   * since exceed both the live ones and tuning.knownDeadMax, so its memory follows the tree, not
+   * the time since the last checkpoint. The tree's blocks all come from the segment's checkpoint
+   * or were written since, so reuse stays within what retention keeps (see SpoolJournal.rotate).
+   */
+  #pruneKnown(): void {
+    if (this.#known.size - this.#knownLive > Math.max(this.#knownLive, this.tuning.knownDeadMax)) this.#rebuildKnown();
+  }
+
+  /** Entries in the block index (what the archive may reference instead of writing again). */
+  get knownBlocks(): number {
+    return this.#known.size;
   }
 
   async #waitForWork(): Promise<void> {
@@ -827,7 +850,7 @@ export class SpoolSyncer {
       this.#addShipped(await journal.rotate(tree, { pack: pack.seq }));
       await journal.prune(clock.nowMs(), source.retentionSeconds * 1000, pack.seq, this.#log);
       this.#rebuildKnown();
-    }
+    } else this.#pruneKnown();
     if (racy.length > 0) {
       // Files read within the racy window are looked at again once it has passed.
       setTimeout(() => {
