@@ -3,7 +3,11 @@ import { blockCount, type FileEntry, type JournalLine, type SpoolEntry, type Spo
 
 /** True when `path` is `root` or inside it ('' is the source's root and contains everything). */
 export function isUnder(path: string, root: string): boolean {
-  return root === '' || path === root || path.startsWith(`${root}/`);
+  // Without building `${root}/`: a pass asks this for every recorded path and each changed root,
+  // and under churn those strings were a large share of what the agent allocated.
+  if (root === '') return true;
+  if (path.length <= root.length) return path === root;
+  return path.charCodeAt(root.length) === 0x2f && path.startsWith(root);
 }
 
 /** The folder `path` lies in ('' for the source's root). */
@@ -92,9 +96,10 @@ export class SpoolTree {
   /** Removes `path` and, unless `selfOnly`, everything under it. */
   #removeTree(path: string, selfOnly: boolean): void {
     this.entries.delete(path);
-    if (selfOnly) return;
-    const prefix = `${path}/`;
-    for (const p of [...this.entries.keys()]) if (p.startsWith(prefix)) this.entries.delete(p);
+    // The root ('') is removed alone, as before: its entry says nothing of the paths recorded under it.
+    if (selfOnly || path === '') return;
+    // Deleting the entry being visited is safe in a Map's iteration; no copy of every key per removal.
+    for (const p of this.entries.keys()) if (p !== path && isUnder(p, path)) this.entries.delete(p);
   }
 
   /** The checkpoint lines that describe this whole tree. */
