@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { askAgent } from '../agent/control-client.js';
 import { baseResult, controlSocketPath, type BaseResult } from '../agent/control-protocol.js';
-import { loadAgentConfig } from '../config/load.js';
+import type { PrimaryIdentity } from '../archive/archive-identity.js';
+import { loadAgentConfig, type PrimaryConnection } from '../config/load.js';
 import type { BaseMethod } from '../config/schema.js';
 import { HotspareError } from '../core/errors.js';
 import { systemClock } from '../platform/clock.js';
@@ -38,8 +39,7 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
   // SIGTERM or SIGINT abandons the backup at once: its tools and session end, its partial folder goes.
   const interrupted = new AbortController();
   void listenForStop(logger).received.then(() => interrupted.abort());
-  const probe = await MysqlProbe.connect(config.primary);
-  const identity = await probe.preflight([]).finally(() => probe.close());
+  const identity = await baseIdentity(config.primary);
   const results: BaseResult[] = [];
   for (const definition of replicas) {
     const log = logger.child({ replica: definition.name });
@@ -59,6 +59,21 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
   }
   printResults(results, values.json === true, '');
   return 0;
+}
+
+/**
+ * The primary's preflight for `hotspare base`, whose failures' hints say what is true here: the
+ * running agent retries a primary it cannot reach ("the agent retries"), this command does not.
+ */
+async function baseIdentity(primary: PrimaryConnection): Promise<PrimaryIdentity> {
+  try {
+    const probe = await MysqlProbe.connect(primary);
+    return await probe.preflight([]).finally(() => probe.close());
+  } catch (err) {
+    if (!(err instanceof HotspareError) || !['PRIMARY_UNREACHABLE', 'PRIMARY_ERROR'].includes(err.code)) throw err;
+    const fix = err.code === 'PRIMARY_UNREACHABLE' ? 'check that the server runs and that primary.host/port/socketPath are right' : 'see the cause';
+    throw new HotspareError(err.code, err.message, { cause: err, hint: `${fix}, then run \`hotspare base\` again` });
+  }
 }
 
 function printResults(results: BaseResult[], json: boolean, suffix: string): void {

@@ -31,4 +31,15 @@ describe('agent started with the primary down', () => {
     expect(hint).toContain('Restart=on-failure');
     expect(hint).not.toContain('the agent retries;');
   });
+
+  it('hotspare base the same: PRIMARY_UNREACHABLE, and a hint to run it again rather than "the agent retries"', async () => {
+    const port = await freePort();
+    const config = writeAgentConfig(join(dir, 'base'), { port }, [{ name: 'a', type: 'file', path: join(dir, 'base-archive') }]);
+    const result = await runHotspare(['base', '--config', config]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('error PRIMARY_UNREACHABLE');
+    const hint = result.stderr.split('\n').find((l) => l.startsWith('hint: '));
+    expect(hint).toContain('then run `hotspare base` again');
+    expect(hint).not.toContain('the agent retries');
+  });
 });
