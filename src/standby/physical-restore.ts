@@ -377,7 +377,17 @@ export async function startTarget(plan: PhysicalRestorePlan, connect: () => Prom
           hint: `the restored datadir is in place at ${plan.datadir} (the old one at ${plan.previous}); start the server by hand, then replay the binlog (README: restore by hand)`,
         });
       }
-      const server = await connect().catch(() => undefined);
+      const server = await connect().catch((err: unknown) => {
+        // The server answers but refuses the login: the restored datadir holds the primary's
+        // accounts (its mysql schema), and waiting the full start timeout changes nothing.
+        if (err instanceof HotspareError && err.code === 'TARGET_AUTH') {
+          throw new HotspareError('TARGET_AUTH', `${err.message} (the restored datadir holds the primary's accounts)`, {
+            cause: err,
+            hint: `the server runs on the restored datadir ${plan.datadir} (the old one at ${plan.previous}); --target's user and password must be an account of the primary: log in as one, then replay the binlog by hand (README: restore by hand), or give promote such credentials next time`,
+          });
+        }
+        return undefined;
+      });
       if (server !== undefined) return server;
       if (waited > DEFAULT_TARGET_START_TIMEOUT_MS) {
         throw new HotspareError('TARGET_START_FAILED', `the target server did not answer within ${DEFAULT_TARGET_START_TIMEOUT_MS / 1000} s of ${JSON.stringify(plan.startCommand)}`, {

@@ -22,7 +22,7 @@ import type { TargetSpec } from '../../src/standby/stop-point.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { checkBaseFiles } from '../../src/standby/base-checksums.js';
 import { extractXbstream } from '../../src/standby/xbstream-extract.js';
-import { planPhysicalRestore, stopOnceStaged } from '../../src/standby/physical-restore.js';
+import { planPhysicalRestore, startTarget, stopOnceStaged } from '../../src/standby/physical-restore.js';
 import { TargetServer } from '../../src/standby/target-server.js';
 import { HotspareError } from '../../src/core/errors.js';
 import { describeTree, treeDiff } from '../../src/sandbox/tree-compare.js';
@@ -222,6 +222,20 @@ describe('physical (mariabackup) base backups and promotion from them', () => {
     expect(statSync(standby.datadir).ino).toBe(datadirInode);
     expect(await standbyChecksums()).toEqual(before);
   });
+
+  it('a restored server that refuses --target\'s login (the primary\'s accounts came with the datadir): TARGET_AUTH at once, not TARGET_START_FAILED after the start timeout', async () => {
+    const plan = { startCommand: 'true', datadir: standby.datadir, previous: `${standby.datadir}.before` } as unknown as Parameters<typeof startTarget>[0];
+    const wrong = (): Promise<TargetServer> => TargetServer.connect({ user: 'root', password: 'not-the-primary-s', socketPath: standby.socketPath }, 'standby');
+    const started = Date.now();
+    const refused = await startTarget(plan, wrong).then(
+      () => undefined,
+      (err: unknown) => err as HotspareError,
+    );
+    expect(refused?.code).toBe('TARGET_AUTH');
+    expect(refused?.message).toContain("the restored datadir holds the primary's accounts");
+    expect(refused?.hint).toContain(standby.datadir);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 30_000);
 
   it('promotes to the end from the newest physical base: every table equals the primary, the old datadir is kept', async () => {
     // Started writable (as `systemctl start mariadb` starts a server whose config does not say read-only).
