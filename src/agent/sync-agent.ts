@@ -392,6 +392,9 @@ export class SyncAgent {
     for (const subscription of this.#subscriptions) subscription.unsubscribe();
     this.#subscriptions = [];
     for (const poller of this.#volumePollers.splice(0)) poller.stop();
+    // The newest "caught up by" times, not the last ones a 60 s step let through: a restart's
+    // lag counts from them (a rehearsal's read 55 s for a 21 s outage).
+    this.config.replicas.forEach((r, i) => this.#points?.updateCaughtUp(r.name, this.trackers[i]?.snapshot.caughtUpAtMs, 0));
     await Promise.all([...this.#closing, this.#headPoller.stop(), this.#points?.close()]);
     this.#points = undefined;
   }

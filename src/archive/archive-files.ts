@@ -109,7 +109,20 @@ let putFileSequence = 0;
 
 /** ArchiveFiles on a local folder: the file replica and the receiver both use it. */
 export class LocalArchiveFiles implements ArchiveFiles {
-  constructor(readonly root: string) {}
+  /**
+   * `rootMustExist`: a write never creates the archive folder itself (a file replica's session,
+   * whose folder was opened: one moved away or unmounted meanwhile would be begun again at the
+   * old path, in the way of moving it back); it fails with ENOENT instead.
+   */
+  constructor(
+    readonly root: string,
+    private readonly options: { rootMustExist?: boolean } = {},
+  ) {}
+
+  /** See `rootMustExist`: throws ENOENT when the archive folder is not there. */
+  async #rootThere(): Promise<void> {
+    if (this.options.rootMustExist === true) await stat(this.root);
+  }
 
   /** A failed write says what it means for the archive (DISK_FULL, ...: see archive-errors.ts). */
   async #mapped<T>(work: Promise<T>): Promise<T> {
@@ -132,6 +145,7 @@ export class LocalArchiveFiles implements ArchiveFiles {
     const target = this.#abs(path);
     // A temporary name of its own per upload: two uploads of one path never share (and mix) a file.
     putFileSequence += 1;
+    await this.#rootThere();
     await writeFileDurable(target, data, { mode: 0o640, tmpPath: `${target}.partial-${process.pid}-${putFileSequence}` });
   }
 
@@ -216,6 +230,7 @@ export class LocalArchiveFiles implements ArchiveFiles {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    await this.#rootThere();
     await mkdir(dirname(target), { recursive: true });
     const handle = await open(target, 'wx+', 0o640).catch(async (err: NodeJS.ErrnoException) => {
       // Created meanwhile by another write: use it.

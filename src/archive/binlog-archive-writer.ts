@@ -545,7 +545,8 @@ export class BinlogArchiveWriter {
       gtid: point.gtid,
     };
     try {
-      await writeFileDurable(this.layout.binlogCheckpointFile, JSON.stringify(checkpoint));
+      // Into the state folder the open made: an archive folder moved away meanwhile is not begun again.
+      await writeFileDurable(this.layout.binlogCheckpointFile, JSON.stringify(checkpoint), { createDir: false });
     } catch (err) {
       // The checkpoint only saves work at the next start; losing one is harmless.
       this.#options.logger.warn({ err }, 'could not write the binlog checkpoint');

@@ -30,8 +30,8 @@ export function formatReport(r: ArchiveReport): string {
     ...(r.recordedGaps.length === 0
       ? []
       : [
-          `  recorded gaps: ${r.recordedGaps.length} (binlog the primary purged before it was archived; promotion never replays across one)`,
-          ...r.recordedGaps.map((g) => `    ${g.after.file}:${g.after.position} .. ${g.resumeAt.file}:${g.resumeAt.position}, chain restarted from base ${g.base} (recorded ${g.recordedAt})`),
+          `  recorded gaps: ${r.recordedGaps.length} (binlog the archive does not hold: purged before it was archived, or written while the primary was not itself; promotion never replays across one)`,
+          ...r.recordedGaps.map((g) => `    ${g.after.file}:${g.after.position} .. ${g.resumeAt.file}:${g.resumeAt.position}, chain restarted from base ${g.base} (recorded ${g.recordedAt}: ${g.reason})`),
         ]),
     ...(r.earlierBinlog.files === 0
       ? []

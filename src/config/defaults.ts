@@ -45,6 +45,12 @@ export const DEFAULT_HEAD_POLL_INTERVAL_MS = 500;
 /** How often the agent reads a `file` replica's archive volume (size, free space) for the lag endpoint, in ms. */
 export const DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS = 10_000;
 /**
+ * A file replica's session checks this often (ms) that its archive folder is still the one it
+ * opened: a folder moved away (or a volume unmounted) under an open binlog file is otherwise
+ * written on through that file, unseen, until the next one is opened at the old path.
+ */
+export const DEFAULT_ARCHIVE_ROOT_CHECK_INTERVAL_MS = 1_000;
+/**
  * A question to the primary over the agent's ordinary connection (preflight, head checks) fails
  * as PRIMARY_UNREACHABLE after this long without an answer: a primary whose host vanished sends
  * no reset, and TCP alone gives up only after many minutes.

@@ -11,10 +11,11 @@ import { StreamedFileWriter } from './streamed-file-writer.js';
 export async function writeFileDurable(
   path: string,
   data: string | Buffer | AsyncIterable<Buffer>,
-  options: { mode?: number; tmpPath?: string } = {},
+  options: { mode?: number; tmpPath?: string; createDir?: boolean } = {},
 ): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
+  // (createDir false: a missing folder fails the write, ENOENT, rather than being made.)
+  if (options.createDir !== false) await mkdir(dir, { recursive: true });
   const tmp = options.tmpPath ?? join(dir, `.${basename(path)}.tmp-${process.pid}`);
   const handle = await open(tmp, 'w', options.mode ?? 0o644);
   const streamed = typeof data === 'string' || Buffer.isBuffer(data) ? undefined : new StreamedFileWriter(handle);

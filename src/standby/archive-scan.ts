@@ -43,7 +43,7 @@ export function gapRestart(gap: RecordedGap): ChainRestart {
   return {
     resumeAt: gap.resumeAt,
     base: gap.base,
-    after: `the binlog gap recorded between ${formatBinlogPosition(gap.after)} and ${formatBinlogPosition(gap.resumeAt)} (the primary purged that binlog before it was archived)`,
+    after: `the binlog gap recorded between ${formatBinlogPosition(gap.after)} and ${formatBinlogPosition(gap.resumeAt)} (${gap.reason})`,
     kind: 'gap',
   };
 }

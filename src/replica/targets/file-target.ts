@@ -1,11 +1,13 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
+import { asyncScheduler, exhaustMap, filter, from, interval, merge, mergeMap, take, throwError, type Observable, type SchedulerLike } from 'rxjs';
+import { DEFAULT_ARCHIVE_ROOT_CHECK_INTERVAL_MS } from '../../config/defaults.js';
 import { claimArchive, readArchiveIdentity, type PrimaryIdentity } from '../../archive/archive-identity.js';
 import { archiveWriteError } from '../../archive/archive-errors.js';
 import { LocalArchiveFiles } from '../../archive/archive-files.js';
 import { removeDeadPartialBases } from '../../archive/base-catalog.js';
 import { ArchiveLock } from '../../archive/archive-lock.js';
 import { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
-import type { HotspareError } from '../../core/errors.js';
+import { HotspareError } from '../../core/errors.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ReplicaSession, ReplicaTarget } from '../replica-target.js';
@@ -18,6 +20,29 @@ export interface FileTargetOptions {
   syncBatchBytesMax: number;
   /** See TargetDependencies.missingArchive. */
   missingArchive?: (() => HotspareError | undefined) | undefined;
+  /** DEFAULT_ARCHIVE_ROOT_CHECK_INTERVAL_MS unless set. */
+  rootCheckIntervalMs?: number;
+  scheduler?: SchedulerLike;
+}
+
+/**
+ * Errors with ARCHIVE_MISSING once the folder at `path` is no longer the one opened (`root`):
+ * gone, or another in its place. Emits nothing otherwise.
+ */
+function rootGone$(path: string, root: { dev: number; ino: number }, intervalMs: number, scheduler: SchedulerLike = asyncScheduler): Observable<never> {
+  return interval(intervalMs, scheduler).pipe(
+    exhaustMap(() => from(stat(path).then((now) => now.dev === root.dev && now.ino === root.ino, () => false))),
+    filter((same) => !same),
+    take(1),
+    mergeMap(() =>
+      throwError(
+        () =>
+          new HotspareError('ARCHIVE_MISSING', `the archive folder ${path} is gone or another is in its place, while the agent wrote it: moved, removed, or its volume unmounted`, {
+            hint: 'mount the volume or move the archive back (streaming goes on where it stood)',
+          }),
+      ),
+    ),
+  );
 }
 
 /** An archive volume mounted on the agent's host: events go straight into the archive folder. */
@@ -54,16 +79,19 @@ export class FileTarget implements ReplicaTarget {
     const lock = await ArchiveLock.acquire(path, `agent replica ${this.name}`);
     try {
       await claimArchive(path, identity, new Date(clock.nowMs()).toISOString());
-      const files = new LocalArchiveFiles(path);
+      const files = new LocalArchiveFiles(path, { rootMustExist: true });
       await removeDeadPartialBases(files, logger);
       const writer = await BinlogArchiveWriter.open(path, { logger, clock, syncBatchBytesMax: this.options.syncBatchBytesMax });
+      const root = await stat(path);
       return {
         resume: writer.resume,
         append: (record) => writer.append(record),
         get pendingBytes() {
           return writer.pendingBytes;
         },
-        durable$: writer.durable$,
+        // The archive folder moved away or replaced ends the session (ARCHIVE_MISSING): the
+        // next open finds what is at the path now.
+        durable$: merge(writer.durable$, rootGone$(path, root, this.options.rootCheckIntervalMs ?? DEFAULT_ARCHIVE_ROOT_CHECK_INTERVAL_MS, this.options.scheduler)),
         files,
         close: async () => {
           try {
