@@ -12,6 +12,7 @@ import { hookCommandLine } from '../standby/promotion-hooks.js';
 import type { TargetSpec } from '../standby/stop-point.js';
 import { UsageError } from './cli-failure.js';
 import { parseTimeOption } from './time-option.js';
+import { shellWord } from '../core/shell-word.js';
 
 /**
  * `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--no-hooks] [--dry-run] [--json] [--replace]
@@ -90,9 +91,6 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
   }
   return 0;
 }
-
-/** A shell word: quoted unless plainly safe. */
-const shellWord = (s: string): string => (/^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
 
 /**
  * The `promote --files-only` command that restores `sources` as this promotion would have: its

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_HOOK_TIMEOUT_SECONDS, HOOK_TIMEOUT_SECONDS_MAX } from '../config/defaults.js';
 import type { Logger } from '../platform/logger.js';
 import { listSpoolSources } from './spool-restore.js';
+import { shellWord } from '../core/shell-word.js';
 
 export interface RestorePoint {
   /**
@@ -142,9 +143,6 @@ export function hookEnvironment(options: {
         }),
   };
 }
-
-/** A shell word: quoted unless plainly safe. */
-const shellWord = (s: string): string => (/^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
 
 /**
  * A command line that runs a hook again as promote ran it, ready to paste into a shell:
