@@ -13,7 +13,7 @@ import { within } from '../platform/within.js';
 import { binlogSource } from '../primary/binlog-source.js';
 import { HeadPoller } from '../primary/head-poller.js';
 import { MysqlProbe } from '../primary/mysql-probe.js';
-import { BINLOG_DISABLED_HINT } from '../primary/mysql-error.js';
+import { BINLOG_DISABLED_HINT, notRetried } from '../primary/mysql-error.js';
 import { baseAbortedError } from '../primary/base/base-session.js';
 import { ensureBaseBackup } from '../primary/base/ensure-base-backup.js';
 import { restartChainAfterPurge } from '../primary/base/restart-after-purge.js';
@@ -123,7 +123,8 @@ export class SyncAgent {
     try {
       return await preflightPrimary(config, logger);
     } catch (err) {
-      throw asStartFailure(err);
+      // Without the primary's identity the start can check no archive, and nothing retries it.
+      throw notRetried(err, '; the agent does not start without the primary (it retries only once running): run it under a service manager that restarts it (systemd: Restart=on-failure)');
     }
   }
 
@@ -442,23 +443,6 @@ async function preflightPrimary(config: AgentConfig, logger: Logger | undefined)
   if (config.base.method === 'physical') await checkPhysicalBasePrerequisites(config.primary);
   else await checkLogicalBasePrerequisites(config.primary);
   return identity;
-}
-
-/** Failures a running agent retries, whose hints say so ("the agent retries"). */
-const RETRIED_WHILE_RUNNING: ReadonlySet<string> = new Set(['PRIMARY_UNREACHABLE', 'PRIMARY_ERROR']);
-
-/**
- * A failure of the start's primary checks, with a hint that is true there: a running agent
- * retries a primary it cannot reach, but its start does not (without the primary's identity it
- * can check no archive), so `hotspare agent` exits 1 and something else has to start it again.
- */
-function asStartFailure(err: unknown): unknown {
-  if (!(err instanceof HotspareError) || !RETRIED_WHILE_RUNNING.has(err.code)) return err;
-  const fix = err.code === 'PRIMARY_UNREACHABLE' ? 'check that the server runs and that primary.host/port/socketPath are right' : 'see the cause';
-  return new HotspareError(err.code, err.message, {
-    cause: err,
-    hint: `${fix}; the agent does not start without the primary (it retries only once running): run it under a service manager that restarts it (systemd: Restart=on-failure)`,
-  });
 }
 
 /** Whose saved durable point it is: this primary, this replica's archive. */

@@ -8,6 +8,7 @@ import { HotspareError } from '../core/errors.js';
 import { systemClock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import { MysqlProbe } from '../primary/mysql-probe.js';
+import { notRetried } from '../primary/mysql-error.js';
 import { refuseAnotherTimeline, takeBase } from '../primary/base/take-base.js';
 import { createReplicaTarget } from '../replica/create-replica-target.js';
 import { UsageError } from './cli-failure.js';
@@ -70,9 +71,7 @@ async function baseIdentity(primary: PrimaryConnection): Promise<PrimaryIdentity
     const probe = await MysqlProbe.connect(primary);
     return await probe.preflight([]).finally(() => probe.close());
   } catch (err) {
-    if (!(err instanceof HotspareError) || !['PRIMARY_UNREACHABLE', 'PRIMARY_ERROR'].includes(err.code)) throw err;
-    const fix = err.code === 'PRIMARY_UNREACHABLE' ? 'check that the server runs and that primary.host/port/socketPath are right' : 'see the cause';
-    throw new HotspareError(err.code, err.message, { cause: err, hint: `${fix}, then run \`hotspare base\` again` });
+    throw notRetried(err, ', then run `hotspare base` again');
   }
 }
 

@@ -26,6 +26,20 @@ export function isLockWaitTimeout(err: unknown): boolean {
   return (cause as { errno?: number } | undefined)?.errno === ER_LOCK_WAIT_TIMEOUT;
 }
 
+/** Failures a running agent retries, whose hints say so ("the agent retries"). */
+const RETRIED_WHILE_RUNNING: ReadonlySet<string> = new Set(['PRIMARY_UNREACHABLE', 'PRIMARY_ERROR']);
+
+/**
+ * `err` from a question to the primary that nothing retries (the agent's start, `hotspare
+ * base`), with a hint true there: the fix, then `then` (what to do once it is fixed) instead of
+ * "the agent retries". Other errors are returned as they are.
+ */
+export function notRetried(err: unknown, then: string): unknown {
+  if (!(err instanceof HotspareError) || !RETRIED_WHILE_RUNNING.has(err.code)) return err;
+  const fix = err.code === 'PRIMARY_UNREACHABLE' ? 'check that the server runs and that primary.host/port/socketPath are right' : 'see the cause';
+  return new HotspareError(err.code, err.message, { cause: err, hint: `${fix}${then}` });
+}
+
 /**
  * The server refused the login itself (user, password, or the host it came from), as opposed to
  * a server that could not be reached: the first needs the credentials changed, not the network.
