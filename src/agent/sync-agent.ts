@@ -265,10 +265,7 @@ export class SyncAgent {
               });
             }
             const at = await restartChainAfterPurge({ files: session.files, primary: config.primary, resume, reason: why, code: 'BINLOG_GAP', method: config.base.method, clock: deps.clock, logger, signal: this.#baseAbort.signal });
-            // (A receiver from before the record cannot hold one, nor remove it.)
-            await clearPrimaryBreak(session.files).catch((err: unknown) => {
-              if (!(err instanceof HotspareError && err.code === 'ARCHIVE_PATH')) throw err;
-            });
+            await clearPrimaryBreak(session.files);
             return at;
           }
           try {

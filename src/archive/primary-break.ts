@@ -1,3 +1,4 @@
+import { HotspareError } from '../core/errors.js';
 import type { ArchiveFiles } from './archive-files.js';
 
 /** The archive path of the record (a replica's archive, written through its session). */
@@ -18,8 +19,23 @@ export interface PrimaryBreak {
   reason: string;
 }
 
+/**
+ * A receiver from before the record refuses its path (ARCHIVE_PATH): it holds none and can
+ * keep none. Each function here says so in its result rather than failing.
+ */
+function refusedByOlderReceiver(err: unknown): boolean {
+  return err instanceof HotspareError && err.code === 'ARCHIVE_PATH';
+}
+
+/** The recorded break; undefined when there is none (or the archive cannot hold one). */
 export async function readPrimaryBreak(files: ArchiveFiles): Promise<PrimaryBreak | undefined> {
-  const raw = await files.readFile(PRIMARY_BREAK_PATH);
+  let raw: Buffer | undefined;
+  try {
+    raw = await files.readFile(PRIMARY_BREAK_PATH);
+  } catch (err) {
+    if (refusedByOlderReceiver(err)) return undefined;
+    throw err;
+  }
   if (raw === undefined) return undefined;
   try {
     const parsed = JSON.parse(raw.toString('utf8')) as Partial<PrimaryBreak>;
@@ -30,13 +46,24 @@ export async function readPrimaryBreak(files: ArchiveFiles): Promise<PrimaryBrea
   return { at: new Date(0).toISOString(), reason: `${PRIMARY_BREAK_PATH} is not readable` };
 }
 
-/** Records the break, keeping the first one recorded (the earliest is where continuity ends). */
-export async function recordPrimaryBreak(files: ArchiveFiles, brk: PrimaryBreak): Promise<void> {
-  if ((await readPrimaryBreak(files)) !== undefined) return;
-  await files.putFile(PRIMARY_BREAK_PATH, Buffer.from(`${JSON.stringify(brk, null, 2)}\n`));
+/**
+ * Records the break, keeping the first one recorded (the earliest is where continuity ends).
+ * False when the archive cannot hold one (an older receiver).
+ */
+export async function recordPrimaryBreak(files: ArchiveFiles, brk: PrimaryBreak): Promise<boolean> {
+  if ((await readPrimaryBreak(files)) !== undefined) return true;
+  try {
+    await files.putFile(PRIMARY_BREAK_PATH, Buffer.from(`${JSON.stringify(brk, null, 2)}\n`));
+    return true;
+  } catch (err) {
+    if (refusedByOlderReceiver(err)) return false;
+    throw err;
+  }
 }
 
 /** Once the chain has restarted after it (its gap recorded). */
 export async function clearPrimaryBreak(files: ArchiveFiles): Promise<void> {
-  await files.remove(PRIMARY_BREAK_PATH);
+  await files.remove(PRIMARY_BREAK_PATH).catch((err: unknown) => {
+    if (!refusedByOlderReceiver(err)) throw err;
+  });
 }

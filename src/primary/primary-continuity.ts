@@ -65,26 +65,15 @@ export async function checkPrimaryContinuity(input: ContinuityInput): Promise<Pr
     // Known to this run though the archive cannot keep it: its chain restarts all the same.
     if (!(await recorded(input, brk))) return brk;
   }
-  try {
-    return await readPrimaryBreak(input.files);
-  } catch (err) {
-    // A receiver from before the record refuses its path (ARCHIVE_PATH): it cannot hold one.
-    if (err instanceof HotspareError && err.code === 'ARCHIVE_PATH') return undefined;
-    throw err;
-  }
+  return readPrimaryBreak(input.files);
 }
 
 /**
- * Records `brk` in the archive; false when a receiver from before the record refuses its path
- * (ARCHIVE_PATH; logged): the break then lives in this run's memory only.
+ * Records `brk` in the archive; false (logged) when a receiver from before the record cannot
+ * keep it: the break then lives in this run's memory only.
  */
 async function recorded(input: ContinuityInput, brk: PrimaryBreak): Promise<boolean> {
-  try {
-    await recordPrimaryBreak(input.files, brk);
-    return true;
-  } catch (err) {
-    if (!(err instanceof HotspareError && err.code === 'ARCHIVE_PATH')) throw err;
-    input.logger.warn({ code: 'PRIMARY_BREAK_UNRECORDED', reason: brk.reason }, `the receiver cannot keep ${PRIMARY_BREAK_PATH} (a version from before it): the primary's break is known to this run of the agent only; upgrade the receiver`);
-    return false;
-  }
+  if (await recordPrimaryBreak(input.files, brk)) return true;
+  input.logger.warn({ code: 'PRIMARY_BREAK_UNRECORDED', reason: brk.reason }, `the receiver cannot keep ${PRIMARY_BREAK_PATH} (a version from before it): the primary's break is known to this run of the agent only; upgrade the receiver`);
+  return false;
 }
