@@ -19,8 +19,8 @@ export class LastHeardRecorder {
   readonly #subscription: Subscription;
   readonly #session$: BehaviorSubject<ReplicaSession | undefined>;
   readonly #logger: Logger;
-  #durable: { file: string; position: number } | undefined;
-  #boundary: { file: string; position: number } | undefined;
+  /** The archive's durable end and its last transaction boundary, as the record states them. */
+  #held: Pick<LastHeardRecord, 'durable' | 'boundary'> = { durable: undefined, boundary: undefined };
   #last: LastHeardRecord | undefined;
   #written: LastHeardRecord | undefined;
   #writing: Promise<void> = Promise.resolve();
@@ -131,19 +131,19 @@ export class LastHeardRecorder {
     // was cleared at `connected`, and an idle primary sends no event after a reconnect: every
     // record then said the archive had not caught up, and promote counted a loss window.
     if (event.kind === 'durable') {
-      this.#durable = { file: event.point.file, position: event.point.position };
-      this.#boundary = { file: event.point.boundaryFile, position: event.point.boundaryPosition };
+      const { point } = event;
+      this.#held = { durable: { file: point.file, position: point.position }, boundary: { file: point.boundaryFile, position: point.boundaryPosition } };
       // The bytes heard last just became durable: record that the archive caught up with them.
       const last = this.#last;
-      if (last !== undefined && !last.caughtUp && this.#covers(last.primary)) this.#emit({ ...last, durable: this.#durable, boundary: this.#boundary, caughtUp: true });
+      if (last !== undefined && !last.caughtUp && this.#covers(last.primary)) this.#emit({ ...last, ...this.#held, caughtUp: true });
     }
     if (event.kind !== 'received') return;
     const primary = { file: event.file, position: event.position };
-    this.#emit({ at: new Date(event.atMs).toISOString(), atMs: event.atMs, primary, durable: this.#durable, boundary: this.#boundary, caughtUp: this.#covers(primary) });
+    this.#emit({ at: new Date(event.atMs).toISOString(), atMs: event.atMs, primary, ...this.#held, caughtUp: this.#covers(primary) });
   }
 
   #covers(primary: { file: string; position: number }): boolean {
-    const durable = this.#durable;
+    const durable = this.#held.durable;
     return durable !== undefined && durable.file === primary.file && durable.position >= primary.position;
   }
 
