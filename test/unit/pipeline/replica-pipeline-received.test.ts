@@ -40,6 +40,24 @@ function manualSession(): { session: ReplicaSession; durable: Subject<DurablePoi
   return { session, durable, appended };
 }
 
+/** A session resuming at `resume` whose first append makes `position` of A durable, then fails with `error`. */
+function failingSession(resume: ReplicaSession['resume'], position: number, error: HotspareError): Promise<ReplicaSession> {
+  const durable = new Subject<DurablePoint>();
+  return Promise.resolve({
+    resume,
+    append: () => {
+      setTimeout(() => {
+        durable.next({ file: A, position, boundaryFile: A, boundaryPosition: position, commitTimestampS: 1, gtid: undefined });
+        durable.error(error);
+      }, 0);
+    },
+    pendingBytes: 0,
+    durable$: durable.asObservable(),
+    files: {} as ArchiveFiles,
+    close: () => Promise.resolve(),
+  });
+}
+
 /**
  * The real pipeline over `session` (or the sessions `open` gives, one per attempt), dumping from
  * `source`, its events collected.
@@ -186,22 +204,8 @@ describe('replica pipeline, received reports', () => {
 
   it('backs off from a full volume whose every session writes the same bytes again into the room its cut-back freed', async () => {
     // Each session: the archive ends at 4 (the torn tail cut back), makes 4..104 durable again, then fails.
-    const open = (): Promise<ReplicaSession> => {
-      const durable = new Subject<DurablePoint>();
-      return Promise.resolve({
-        resume: { file: A, position: 4, commitTimestampS: 1, gtid: undefined },
-        append: () => {
-          setTimeout(() => {
-            durable.next({ file: A, position: 104, boundaryFile: A, boundaryPosition: 104, commitTimestampS: 1, gtid: undefined });
-            durable.error(new HotspareError('DISK_FULL', 'the archive volume is full', { hint: 'make room' }));
-          }, 0);
-        },
-        pendingBytes: 0,
-        durable$: durable.asObservable(),
-        files: {} as ArchiveFiles,
-        close: () => Promise.resolve(),
-      });
-    };
+    const open = (): Promise<ReplicaSession> =>
+      failingSession({ file: A, position: 4, commitTimestampS: 1, gtid: undefined }, 104, new HotspareError('DISK_FULL', 'the archive volume is full', { hint: 'make room' }));
     const { subscription, events } = runPipeline(open, () => new Observable<FramedEvent>((s) => s.next(record(A, 4, 100))), { delayMsMin: 1, delayMsMax: 16 });
     try {
       // The first session's 4..104 was news; the same bytes again are not.
@@ -216,22 +220,8 @@ describe('replica pipeline, received reports', () => {
     let opened = 0;
     const open = (): Promise<ReplicaSession> => {
       opened += 1;
-      const durable = new Subject<DurablePoint>();
-      const first = opened === 1;
-      return Promise.resolve({
-        resume: first ? { file: A, position: 5_000, commitTimestampS: 1, gtid: undefined } : undefined,
-        append: () => {
-          setTimeout(() => {
-            if (first) durable.next({ file: A, position: 5_100, boundaryFile: A, boundaryPosition: 5_100, commitTimestampS: 1, gtid: undefined });
-            else durable.next({ file: A, position: 104 + opened, boundaryFile: A, boundaryPosition: 104 + opened, commitTimestampS: 1, gtid: undefined });
-            durable.error(new HotspareError('ARCHIVE_IO', 'an I/O error', { hint: 'check the disk' }));
-          }, 0);
-        },
-        pendingBytes: 0,
-        durable$: durable.asObservable(),
-        files: {} as ArchiveFiles,
-        close: () => Promise.resolve(),
-      });
+      const io = new HotspareError('ARCHIVE_IO', 'an I/O error', { hint: 'check the disk' });
+      return opened === 1 ? failingSession({ file: A, position: 5_000, commitTimestampS: 1, gtid: undefined }, 5_100, io) : failingSession(undefined, 104 + opened, io);
     };
     const { subscription, events } = runPipeline(open, () => new Observable<FramedEvent>((s) => s.next(record(A, 4, 100))), { delayMsMin: 1, delayMsMax: 16 });
     try {
