@@ -26,10 +26,11 @@ export interface FileTargetOptions {
 }
 
 /**
- * Errors with ARCHIVE_MISSING once the folder at `path` is no longer the one opened (`root`):
- * gone, or another in its place. Emits nothing otherwise.
+ * Errors once the folder at `path` is no longer the one opened (`root`): gone, or another in its
+ * place. With `missing`'s error when it has one (the same ARCHIVE_MISSING the next open refuses
+ * with), else a plain ARCHIVE_MISSING. Emits nothing otherwise.
  */
-function rootGone$(path: string, root: { dev: number; ino: number }, intervalMs: number, scheduler: SchedulerLike = asyncScheduler): Observable<never> {
+function rootGone$(path: string, root: { dev: number; ino: number }, missing: FileTargetOptions['missingArchive'], intervalMs: number, scheduler: SchedulerLike = asyncScheduler): Observable<never> {
   return interval(intervalMs, scheduler).pipe(
     exhaustMap(() => from(stat(path).then((now) => now.dev === root.dev && now.ino === root.ino, () => false))),
     filter((same) => !same),
@@ -37,6 +38,7 @@ function rootGone$(path: string, root: { dev: number; ino: number }, intervalMs:
     mergeMap(() =>
       throwError(
         () =>
+          missing?.() ??
           new HotspareError('ARCHIVE_MISSING', `the archive folder ${path} is gone or another is in its place, while the agent wrote it: moved, removed, or its volume unmounted`, {
             hint: 'mount the volume or move the archive back (streaming goes on where it stood)',
           }),
@@ -91,7 +93,7 @@ export class FileTarget implements ReplicaTarget {
         },
         // The archive folder moved away or replaced ends the session (ARCHIVE_MISSING): the
         // next open finds what is at the path now.
-        durable$: merge(writer.durable$, rootGone$(path, root, this.options.rootCheckIntervalMs ?? DEFAULT_ARCHIVE_ROOT_CHECK_INTERVAL_MS, this.options.scheduler)),
+        durable$: merge(writer.durable$, rootGone$(path, root, this.options.missingArchive, this.options.rootCheckIntervalMs ?? DEFAULT_ARCHIVE_ROOT_CHECK_INTERVAL_MS, this.options.scheduler)),
         files,
         close: async () => {
           try {
