@@ -59,3 +59,55 @@ describe('ReplicaTracker bytes shipped', () => {
     expect(tracker.snapshot.binlogBytesShipped).toBe(100);
   });
 });
+
+/**
+ * Goal: a replica whose stream failed on its archive (state error: DISK_FULL, ...) is not shown
+ * up again by a retry's dump alone, which proves itself before the first write can fail again.
+ */
+describe('ReplicaTracker after an archive failure', () => {
+  const diskFull = { kind: 'failed', state: 'error', code: 'DISK_FULL', message: 'the archive volume is full', hint: 'free space', retryInMs: 200 } as const;
+  const start = { file: 'mysql-bin.000003', position: 2_000 };
+
+  it('stays failed through a retry that reports only its resume point, and is up once something lands beyond it', () => {
+    const tracker = new ReplicaTracker('a', 0);
+    tracker.apply({ kind: 'durable', point: at('mysql-bin.000003', 2_000), shippedBytes: 0 }, 1);
+    tracker.apply({ kind: 'connected', start }, 2);
+    tracker.apply(diskFull, 3);
+    // The retry: the archive's resume point, the dump's first event, then the write fails again.
+    tracker.apply({ kind: 'durable', point: at('mysql-bin.000003', 2_000), shippedBytes: 0 }, 4);
+    tracker.apply({ kind: 'connected', start }, 5);
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000003', position: 2_500, atMs: 6 }, 6);
+    expect(tracker.snapshot.connected).toBe(false);
+    expect(tracker.snapshot.failure?.code).toBe('DISK_FULL');
+    expect(tracker.snapshot.disconnectedSinceMs).toBe(3);
+    tracker.apply(diskFull, 7);
+    // Room again: the next retry writes.
+    tracker.apply({ kind: 'durable', point: at('mysql-bin.000003', 2_000), shippedBytes: 0 }, 8);
+    tracker.apply({ kind: 'connected', start }, 9);
+    expect(tracker.snapshot.connected).toBe(false);
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000003', position: 2_500, atMs: 10 }, 10);
+    tracker.apply({ kind: 'durable', point: at('mysql-bin.000003', 2_500), shippedBytes: 500 }, 11);
+    expect(tracker.snapshot.connected).toBe(true);
+    expect(tracker.snapshot.failure).toBeUndefined();
+    expect(tracker.snapshot.disconnectedSinceMs).toBeUndefined();
+  });
+
+  it('an idle primary: a heartbeat where the archive ends shows there is nothing to write', () => {
+    const tracker = new ReplicaTracker('a', 0);
+    tracker.apply({ kind: 'durable', point: at('mysql-bin.000003', 2_000), shippedBytes: 0 }, 1);
+    tracker.apply(diskFull, 2);
+    tracker.apply({ kind: 'durable', point: at('mysql-bin.000003', 2_000), shippedBytes: 0 }, 3);
+    tracker.apply({ kind: 'connected', start }, 4);
+    expect(tracker.snapshot.connected).toBe(false);
+    tracker.apply({ kind: 'received', file: 'mysql-bin.000003', position: 2_000, atMs: 5, idle: true }, 5);
+    expect(tracker.snapshot.connected).toBe(true);
+  });
+
+  it('a link failure (state disconnected) is up again at the reconnect, as before', () => {
+    const tracker = new ReplicaTracker('a', 0);
+    tracker.apply({ kind: 'durable', point: at('mysql-bin.000003', 2_000), shippedBytes: 0 }, 1);
+    tracker.apply({ kind: 'failed', state: 'disconnected', code: 'PRIMARY_UNREACHABLE', message: 'gone', hint: '', retryInMs: 200 }, 2);
+    tracker.apply({ kind: 'connected', start }, 3);
+    expect(tracker.snapshot.connected).toBe(true);
+  });
+});
