@@ -85,6 +85,12 @@ export const DEFAULT_RECEIVE_PORT = 7654;
 export const DEFAULT_SPOOL_BLOCK_BYTES = 64 * 1024;
 /** A full rescan of every spool source this often catches whatever the watcher missed. */
 export const DEFAULT_SPOOL_RESCAN_INTERVAL_MS = 60_000;
+/**
+ * A source whose folder is missing is looked for this often (a stat): its watcher is closed
+ * meanwhile, and waiting for the next rescan left it unarchived, and SPOOL_SOURCE_MISSING
+ * raised, for up to a minute after the folder was back.
+ */
+export const DEFAULT_SPOOL_MISSING_CHECK_INTERVAL_MS = 1_000;
 /** Watcher events are gathered this long before a pass, so a burst of writes ships once. */
 export const DEFAULT_SPOOL_DEBOUNCE_MS = 50;
 /** Keep spool history (for point-in-time restore) this long. */

@@ -12,6 +12,7 @@ import {
   DEFAULT_SPOOL_DEBOUNCE_MS,
   DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
   DEFAULT_SPOOL_KNOWN_DEAD_MAX,
+  DEFAULT_SPOOL_MISSING_CHECK_INTERVAL_MS,
   DEFAULT_SPOOL_PACK_BYTES_MAX,
   DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
   DEFAULT_SPOOL_PASS_COMMIT_BYTES,
@@ -45,6 +46,8 @@ import { excludeMatcher, type Found } from './tree-scanner.js';
 export interface SpoolTuning {
   blockBytes: number;
   rescanIntervalMs: number;
+  /** A missing source's folder is looked for again this often (see DEFAULT_SPOOL_MISSING_CHECK_INTERVAL_MS). */
+  missingCheckIntervalMs: number;
   debounceMs: number;
   writeBatchBytes: number;
   /** Write batches in memory at once (filling or being written). */
@@ -81,6 +84,7 @@ export interface SpoolTuning {
 export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   blockBytes: DEFAULT_SPOOL_BLOCK_BYTES,
   rescanIntervalMs: DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
+  missingCheckIntervalMs: DEFAULT_SPOOL_MISSING_CHECK_INTERVAL_MS,
   debounceMs: DEFAULT_SPOOL_DEBOUNCE_MS,
   writeBatchBytes: DEFAULT_SPOOL_WRITE_BATCH_BYTES,
   writeBatches: DEFAULT_SPOOL_WRITE_BATCHES,
@@ -605,6 +609,8 @@ export class SpoolSyncer {
         this.#waitingSinceMs = undefined;
         this.#candidateSinceMs = undefined;
         await this.#closeWatcher();
+        // No watcher tells when it is back: look again soon, not at the next rescan (a minute).
+        this.#fullDueAtMs = Math.min(this.#fullDueAtMs, startMs + this.tuning.missingCheckIntervalMs);
         this.#finishFull(served);
         return;
       }

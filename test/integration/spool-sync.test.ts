@@ -321,6 +321,38 @@ describe('spool syncer', () => {
     }
   });
 
+  it('a source folder that went away and came back is watched and shipped again within seconds, not at the next rescan', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(join(src, 'queue'), { recursive: true });
+    await writeFile(join(src, 'seqno'), '1\n');
+    // The rescan a minute away, as in production: only the missing folder's own check may find it back.
+    const s = syncer({ name: 'gateway', path: src }, archive, { rescanIntervalMs: 60_000 });
+    try {
+      s.start();
+      await s.syncNow();
+      await rename(src, join(dir, 'away'));
+      await waitFor('the source to be reported missing', () => s.snapshot().missingSources.length === 1, 10_000, 20);
+      // Away for a while (an unmounted disk, an operator's mv): its watcher is gone by then.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await rename(join(dir, 'away'), src);
+      const backAtMs = Date.now();
+      await writeFile(join(src, 'queue', 'm1'), 'message 1\n');
+      await waitFor('the source to be reported back', () => s.snapshot().missingSources.length === 0, 10_000, 20);
+      expect(Date.now() - backAtMs).toBeLessThan(5_000);
+      // Watched again: a change made after it is back ships without a rescan.
+      await writeFile(join(src, 'seqno'), '2\n');
+      const restoredSeqno = async (): Promise<boolean> => {
+        const to = join(dir, `restored-${Date.now()}`);
+        await restoreSpool({ archiveDir: archive, filesRoot: to, logger: silentLogger() });
+        return (await readFile(join(to, 'gateway', 'seqno'), 'utf8').catch(() => '')) === '2\n' && existsSync(join(to, 'gateway', 'queue', 'm1'));
+      };
+      await waitFor('the new seqno and queue file to be archived', restoredSeqno, 10_000, 200);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('reports FIFOs, a missing source and a file that changes while read, and loses nothing else', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
