@@ -1,6 +1,6 @@
 import type { ReplicaDefinition } from '../config/schema.js';
 import { DEFAULT_HEAD_STALE_INTERVALS, DEFAULT_PURGE_WARNING_EXPIRE_RATIO, DEFAULT_PURGE_WARNING_FILES } from '../config/defaults.js';
-import { binlogFileSequence, compareBinlogFiles, compareBinlogPositions, purgeRisk, replicaLag, type BinlogPosition, type PrimaryHeadView } from '../core/lag.js';
+import { binlogFileSequence, compareBinlogFiles, compareBinlogPositions, caughtUpAtMs, purgeRisk, replicaLag, type BinlogPosition, type PrimaryHeadView } from '../core/lag.js';
 import type { ReplicaState } from '../pipeline/replica-status.js';
 import type { HeadObservation } from '../primary/head-poller.js';
 import type { ReplicaSnapshot, ReplicaTracker } from './replica-tracker.js';
@@ -41,6 +41,8 @@ export interface ReplicaLagReport {
     secondsBehind: number;
     lastAckAt: string | null;
     bytesShippedTotal: number;
+    /** The latest time the replica is known to have held everything the primary had written (core/lag.ts caughtUpAtMs); null until known. */
+    caughtUpAt: string | null;
   };
   files: { pendingChanges: number; pendingBytes: number; oldestPendingSeconds: number; bytesShippedTotal: number };
   thresholds: { maxLagSeconds: number; maxLagBytes: number };
@@ -91,6 +93,8 @@ export class LagMonitor {
   readonly #staleAfterMs: number;
   /** What the agent does about a purged binlog file (binlog.onPurged): it says what to do next. */
   readonly #onPurged: 'new-base' | 'stop';
+  /** Each replica's caughtUpAt as last reported: it never steps back. */
+  readonly #shownCaughtUp = new Map<string, number>();
 
   constructor(
     private readonly replicas: ReadonlyArray<{ definition: ReplicaDefinition; tracker: ReplicaTracker }>,
@@ -179,7 +183,7 @@ export class LagMonitor {
       // Each replica is behind the primary's end as any stream shows it, not only its own: after
       // the primary died, a replica whose stream fell behind another's read 0 bytes behind (its
       // own stream was all it compared with) beside one holding 6 MB more.
-      replicas: this.replicas.map(({ definition, tracker }) => replicaReport(definition, tracker, view, nowMs, this.#onPurged, head?.binlogFormat, furthest)),
+      replicas: this.replicas.map(({ definition, tracker }) => replicaReport(definition, tracker, view, nowMs, this.#onPurged, head?.binlogFormat, furthest, this.#shownCaughtUp)),
     };
   }
 
@@ -202,17 +206,20 @@ function replicaReport(
   onPurged: 'new-base' | 'stop',
   binlogFormat: string | undefined,
   primaryEnd: BinlogPosition | undefined,
+  /** Each replica's caughtUpAt as last reported (kept by the LagMonitor). */
+  shownCaughtUp: Map<string, number>,
 ): ReplicaLagReport {
   const s: ReplicaSnapshot = tracker.snapshot;
   const { maxLagSeconds, maxLagBytes } = definition.thresholds;
   const durable = s.durable;
   const own = tracker.timeline.furthest;
   const furthest = own === undefined || (primaryEnd !== undefined && compareBinlogPositions(primaryEnd, own) > 0) ? primaryEnd : own;
-  const lag = replicaLag(
-    { durable, firstBeyondMs: tracker.timeline.firstBeyondMs(durable), furthest, caughtUpAtMs: s.caughtUpAtMs },
-    view,
-    nowMs,
-  );
+  const lagInput = { durable, firstBeyondMs: tracker.timeline.firstBeyondMs(durable), furthest, caughtUpAtMs: s.caughtUpAtMs };
+  const lag = replicaLag(lagInput, view, nowMs);
+  // Never earlier than shown before: falling behind after a head check showed it holding
+  // everything leaves only its stream's (older) proof, and the time would step back.
+  const caughtUp = maxDefined(shownCaughtUp.get(s.name), caughtUpAtMs(lagInput, view, lag));
+  if (caughtUp !== undefined) shownCaughtUp.set(s.name, caughtUp);
   const purge = purgeRisk(
     {
       needFile: durable?.file,
@@ -289,6 +296,7 @@ function replicaReport(
       secondsBehind: round3(lag.secondsBehind),
       lastAckAt: s.lastAckAtMs === undefined ? null : iso(s.lastAckAtMs),
       bytesShippedTotal: s.binlogBytesShipped,
+      caughtUpAt: caughtUp === undefined ? null : iso(caughtUp),
     },
     files: {
       pendingChanges: spool?.pendingChanges ?? 0,
@@ -302,6 +310,11 @@ function replicaReport(
     error: failure === undefined || s.connected ? null : { code: failure.code, message: failure.message, hint: failure.hint, at: iso(failure.atMs) },
     volume: s.volume === undefined ? null : { totalBytes: s.volume.totalBytes, freeBytes: s.volume.freeBytes, checkedAt: iso(s.volume.atMs) },
   };
+}
+
+function maxDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined ? a : Math.max(a, b);
 }
 
 function iso(ms: number): string {

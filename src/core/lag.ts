@@ -166,6 +166,22 @@ export interface ReplicaLagInput {
   caughtUpAtMs?: number | undefined;
 }
 
+/**
+ * The latest time by which the replica is known to have held, durably, every byte the primary
+ * had written: with nothing the agent has seen beyond its durable point, the last head check
+ * (or, if later, what its own stream proved: ReplicaSnapshot.caughtUpAtMs); otherwise that
+ * proof alone, from when it last held everything; undefined when nothing shows it. While the
+ * primary is unreachable secondsBehind grows (nothing written since can be ruled out), and
+ * this is what tells a standby that holds all the agent ever saw of a lost primary from one
+ * that does not: bytesBehind 0 and this time at the primary's last sign of life.
+ */
+export function caughtUpAtMs(input: ReplicaLagInput, primary: PrimaryHeadView, lag: { bytesBehind: number }): number | undefined {
+  const endKnown = primary.head !== undefined || input.furthest !== undefined;
+  const proved = input.caughtUpAtMs;
+  if (input.durable === undefined || !endKnown || lag.bytesBehind > 0 || input.firstBeyondMs !== undefined || primary.checkedAtMs === undefined) return proved;
+  return Math.max(primary.checkedAtMs, proved ?? -Infinity);
+}
+
 /** bytesBehind and secondsBehind for one replica, by the definitions at the top of this file. */
 export function replicaLag(input: ReplicaLagInput, primary: PrimaryHeadView, nowMs: number): { bytesBehind: number; secondsBehind: number } {
   const oldest = primary.files[0];

@@ -24,6 +24,7 @@ export class LagMetrics {
   readonly #volumeSize: Gauge<'replica'>;
   readonly #volumeFree: Gauge<'replica'>;
   readonly #volumeChecked: Gauge<'replica'>;
+  readonly #caughtUp: Gauge<'replica'>;
   /** Counters only go up: remember what each already shows and add the difference. */
   readonly #counted = new Map<string, number>();
 
@@ -46,6 +47,9 @@ export class LagMetrics {
     // A remote replica's reading comes from its receiver: while the receiver is away none
     // come, and the age says how old the room figures are.
     this.#volumeChecked = new Gauge({ name: 'hotspare_archive_volume_checked_timestamp_seconds', help: 'When the archive volume figures were read (Unix time).', labelNames: ['replica'], registers });
+    // While the primary is unreachable the lag grows on every replica; this tells the ones that
+    // hold all the agent ever saw of it (equal to the last head check) from the others.
+    this.#caughtUp = new Gauge({ name: 'hotspare_replica_caught_up_timestamp_seconds', help: 'The latest time the replica is known to have held, durably, every binlog byte the primary had written (Unix time; absent until known).', labelNames: ['replica'], registers });
   }
 
   /** The text exposition of `report` plus the process metrics. */
@@ -61,6 +65,8 @@ export class LagMetrics {
       this.#filesPendingBytes.set({ replica }, r.files.pendingBytes);
       this.#filesPendingChanges.set({ replica }, r.files.pendingChanges);
       this.#filesOldestPendingSeconds.set({ replica }, r.files.oldestPendingSeconds);
+      if (r.binlog.caughtUpAt === null) this.#caughtUp.remove({ replica });
+      else this.#caughtUp.set({ replica }, Date.parse(r.binlog.caughtUpAt) / 1000);
       this.#advance(this.#binlogShipped, replica, 'binlog', r.binlog.bytesShippedTotal);
       this.#advance(this.#filesShipped, replica, 'files', r.files.bytesShippedTotal);
       if (r.volume === null) {

@@ -149,6 +149,38 @@ describe('LagMonitor', () => {
     expect(r.replicas.map((x) => x.binlog.bytesBehind)).toEqual([0, 17_973_982 - 11_931_799]);
   });
 
+  it('caughtUpAt: a lost primary ages every replica alike; the one holding all the agent saw of it is caught up at its last sign of life, the other earlier', async () => {
+    const definitions = ['whole', 'short'].map((name) => ({ name, type: 'file', thresholds: { maxLagSeconds: 10, maxLagBytes: 1 << 30 } }) as unknown as ReplicaDefinition);
+    const [whole, short] = [new ReplicaTracker('whole', 0), new ReplicaTracker('short', 0)];
+    const monitor = new LagMonitor(
+      definitions.map((definition, i) => ({ definition, tracker: (i === 0 ? whole : short) as ReplicaTracker })),
+      { headPollIntervalMs: 500, startedAtMs: 0 },
+    );
+    const point = { file: 'mysql-bin.000012', position: 4_000, boundaryFile: 'mysql-bin.000012', boundaryPosition: 4_000, commitTimestampS: 1, gtid: undefined };
+    for (const t of [whole, short]) {
+      t.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
+      t.apply({ kind: 'connected', start: { file: 'mysql-bin.000012', position: 4_000 } }, 1_000);
+    }
+    expect(monitor.report(900).replicas.map((r) => r.binlog.caughtUpAt)).toEqual([null, null]);
+    monitor.observeHead({ head: { file: 'mysql-bin.000012', position: 4_000 }, files: [{ name: 'mysql-bin.000012', sizeBytes: 4_000 }], expireLogsSeconds: 0, checkedAtMs: 1_000 });
+    // Both hold the head the check read.
+    expect(monitor.report(1_100).replicas.map((r) => r.binlog.caughtUpAt)).toEqual([new Date(1_000).toISOString(), new Date(1_000).toISOString()]);
+    // A last transaction (committed in second 1) reaches both streams; one makes it durable, then the primary dies.
+    for (const t of [whole, short]) t.apply({ kind: 'received', file: 'mysql-bin.000012', position: 6_000, atMs: 1_400, lastCommitS: 1 }, 1_400);
+    whole.apply({ kind: 'durable', point: { ...point, position: 6_000 }, shippedBytes: 2_000 }, 1_450);
+    for (const t of [whole, short]) t.apply({ kind: 'failed', state: 'disconnected', code: 'PRIMARY_UNREACHABLE', message: 'gone', hint: '', retryInMs: 200 }, 1_500);
+    monitor.headFailed({ code: 'PRIMARY_UNREACHABLE', message: 'gone', atMs: 1_500 });
+    const r = monitor.report(31_000);
+    // Both age alike: nothing written since can be ruled out for either.
+    expect(r.replicas.map((x) => x.binlog.secondsBehind)).toEqual([29.6, 29.6]);
+    expect(r.replicas.map((x) => x.binlog.bytesBehind)).toEqual([0, 2_000]);
+    // The whole one as of its last transaction's arrival; the short one no later than the head check it held (never stepping back).
+    expect(r.replicas.map((x) => x.binlog.caughtUpAt)).toEqual([new Date(1_400).toISOString(), new Date(1_000).toISOString()]);
+    const metrics = await new LagMetrics().render(r);
+    expect(metrics).toContain('hotspare_replica_caught_up_timestamp_seconds{replica="whole"} 1.4');
+    expect(metrics).toContain('hotspare_replica_caught_up_timestamp_seconds{replica="short"} 1');
+  });
+
   it('spool changes waiting longer than the budget: FILES_LAG in /healthz, CRITICAL in check', () => {
     const definition = { name: 'a', type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 64 * 1024 * 1024 } } as unknown as ReplicaDefinition;
     const tracker = new ReplicaTracker('a', 0);

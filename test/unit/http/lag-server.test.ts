@@ -16,7 +16,7 @@ function reportAt(nowMs: number, secondsBehind: number): LagReport {
         name: 'a',
         state: secondsBehind > 1 ? 'catching-up' : 'streaming',
         up: true,
-        binlog: { file: 'mysql-bin.000001', position: 900, bytesBehind: 100, secondsBehind, lastAckAt: null, bytesShippedTotal: 900 },
+        binlog: { file: 'mysql-bin.000001', position: 900, bytesBehind: 100, secondsBehind, lastAckAt: null, bytesShippedTotal: 900, caughtUpAt: null },
         files: { pendingChanges: 0, pendingBytes: 0, oldestPendingSeconds: 0, bytesShippedTotal: 0 },
         thresholds: { maxLagSeconds: 1, maxLagBytes: 1_000_000 },
         problems: secondsBehind > 1 ? [{ code: 'LAG_SECONDS', message: `${secondsBehind} s behind` }] : [],
