@@ -1,5 +1,5 @@
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
 import { BINLOG_FIRST_EVENT_POSITION, BINLOG_MAGIC, EventType, isCommitCandidate, parseRotate } from '../core/binlog-event.js';
@@ -18,7 +18,7 @@ import {
 } from '../config/defaults.js';
 import { BinlogAppendFile, DirectAppendBuffers, type DirectAppendLimits } from './binlog-append-file.js';
 import { archiveWriteError } from './archive-errors.js';
-import { ArchiveLayout, BINLOG_PARTIAL_SUFFIX, compareBinlogNames, nextBinlogName } from './archive-layout.js';
+import { ArchiveLayout, BINLOG_FILE_NAME, BINLOG_PARTIAL_SUFFIX, compareBinlogNames, nextBinlogName } from './archive-layout.js';
 import { listArchivedBinlogs } from './archived-binlogs.js';
 import { scanBinlogFile } from './binlog-file-scanner.js';
 import { chainRestartRecorded } from './binlog-gaps.js';
@@ -281,8 +281,16 @@ export class BinlogArchiveWriter {
           hint: 'this archive cannot go on past files it does not hold (after RESET MASTER the names start again): point the replica at a new, empty archive folder; the old one keeps what it holds for promotion',
         });
       }
-      this.#acceptedFile = record.file;
     }
+    // A file's first event makes the writer create the file afresh, emptying whatever is there: a
+    // file the archive already holds past its magic is never begun again. A resume point can
+    // name one (a ROTATE in the newest file naming an archived file), and so can a peer.
+    if (record.offset === BINLOG_FIRST_EVENT_POSITION && heldPastMagic(this.layout.binlogFile(record.file))) {
+      throw new HotspareError('ARCHIVE_DAMAGED', `event at ${record.file}:${record.offset} would begin ${record.file} again, but the archive already holds it`, {
+        hint: 'an archived binlog file is never replaced: run `hotspare verify` on the archive; the stream cannot go on into this archive',
+      });
+    }
+    this.#acceptedFile = record.file;
     this.#acceptedEnd = record.offset + record.bytes.length;
     this.#queue.push(record);
     this.#pendingBytes += record.bytes.length;
@@ -576,6 +584,16 @@ function summarize(batch: readonly QueuedRecord[], handle: BinlogAppendFile, at:
   return written;
 }
 
+/** True when `path` is a file longer than a binlog's magic (one with only the magic may be begun again). */
+function heldPastMagic(path: string): boolean {
+  try {
+    return statSync(path).size > BINLOG_FIRST_EVENT_POSITION;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
 /**
  * A file still under its temporary name was left by a crash before the file ahead of it was
  * durable: none of its bytes was ever reported durable, and the stream fetches them again.
@@ -628,7 +646,7 @@ async function recoverTail(layout: ArchiveLayout, logger: Logger): Promise<Resum
           commitTimestampS = header.timestampS;
           gtid = tracker.lastGtid ?? gtid;
         }
-        if (header.type === EventType.ROTATE) rotateTo = parseRotate(bytes).nextFile;
+        if (header.type === EventType.ROTATE) rotateTo = plausibleNext(parseRotate(bytes).nextFile, files);
         // A file the server closed at its shutdown ends with STOP; it goes on in the next file
         // (resumed at the end of this one instead, a purge of this one, fully archived, read
         // as BINLOG_PURGED).
@@ -664,6 +682,15 @@ async function recoverTail(layout: ArchiveLayout, logger: Logger): Promise<Resum
     return { file: rotateTo, position: BINLOG_FIRST_EVENT_POSITION, commitTimestampS, gtid };
   }
   return { file: newest, position: boundary, commitTimestampS, gtid };
+}
+
+/**
+ * The file a ROTATE names, when the archive can go on there: a binlog file name it does not hold
+ * yet. Another (a name that is a path, or an archived file, which going on there would empty)
+ * comes from a damaged or hostile stream: the archive then resumes at the newest file's end.
+ */
+function plausibleNext(nextFile: string, archived: readonly string[]): string | undefined {
+  return BINLOG_FILE_NAME.test(nextFile) && !archived.includes(nextFile) ? nextFile : undefined;
 }
 
 async function readCheckpoint(layout: ArchiveLayout): Promise<Checkpoint | undefined> {

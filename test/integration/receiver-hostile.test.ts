@@ -13,16 +13,16 @@ import { RemoteTarget } from '../../src/replica/targets/remote-target.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { startReceiver, type Receiver } from '../../src/standby/receiver/receiver.js';
 import { encodeFrame, FrameType } from '../../src/wire/wire-frame.js';
-import { encodeFileRequest, encodeJson, FileOp } from '../../src/wire/wire-messages.js';
+import { encodeEvents, encodeFileRequest, encodeJson, FileOp } from '../../src/wire/wire-messages.js';
 import { DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX, WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
 import { tempDir } from '../support/agent-harness.js';
-import { rawWirePeer } from '../support/raw-wire-peer.js';
+import { rawWirePeer, type RawWirePeer } from '../support/raw-wire-peer.js';
 import { waitFor } from '../support/wait.js';
 import { within } from '../../src/platform/within.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { HotspareProcess } from '../support/agent-process.js';
 import { makeEvent } from '../support/fixtures.js';
-import type { DurablePoint } from '../../src/core/binlog-record.js';
+import type { BinlogRecord, DurablePoint } from '../../src/core/binlog-record.js';
 import type { ReplicaSession } from '../../src/replica/replica-target.js';
 
 const TOKEN = 'the-right-token';
@@ -494,6 +494,68 @@ describe('receiver against hostile and mistaken peers', () => {
       expect(logs.lines().some((l) => l['code'] === 'WIRE_BAD_EVENT' && String(l.msg).includes('CRC32 mismatch over its pieces'))).toBe(true);
     } finally {
       await pieceReceiver.close();
+    }
+  });
+
+  it('never begins an archived binlog file again: not where a ROTATE in the newest file points, nor at a peer\'s word', async () => {
+    const rotateArchive = join(dir, 'rotate-archive');
+    const rotating = await startReceiver({ archive: rotateArchive, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, logger: logs.logger });
+    const event = (offset: number): Buffer => makeEvent(2, Buffer.alloc(40, 0x41), { nextPosition: offset + 63, timestampS: 1 });
+    const rotate = (offset: number, next: string): Buffer => {
+      const payload = Buffer.alloc(8 + next.length);
+      payload.writeBigUInt64LE(4n, 0);
+      payload.write(next, 8, 'latin1');
+      return makeEvent(4, payload, { nextPosition: offset + 19 + payload.length + 4 });
+    };
+    const record = (file: string, offset: number, bytes: Buffer): BinlogRecord => ({ file, offset, bytes, timestampS: 1, boundary: true });
+    /** The next frame that is not a PING (the receiver sends the volume's figures on its own). */
+    const answer = async (peer: RawWirePeer): Promise<{ type: number; json: Record<string, unknown> }> => {
+      for (;;) {
+        const frame = (await within(peer.next(), 5_000))?.value;
+        if (frame === undefined) throw new Error('no frame from the receiver within 5 s');
+        if (frame.type !== FrameType.PING) return { type: frame.type, json: frame.payload.length === 0 ? {} : (JSON.parse(frame.payload.toString('utf8')) as Record<string, unknown>) };
+      }
+    };
+    const peers: RawWirePeer[] = [];
+    try {
+      const first = await rawWirePeer(rotating.address.port);
+      peers.push(first);
+      expect((await first.hello(TOKEN, primaryA, 'rotating')).type).toBe(FrameType.WELCOME);
+      // mysql-bin.000001 ends with its ROTATE; mysql-bin.000002 with one that names mysql-bin.000001
+      // again (a damaged event with a good CRC32, or a hostile peer with the token).
+      const one = [record('mysql-bin.000001', 4, event(4)), record('mysql-bin.000001', 67, rotate(67, 'mysql-bin.000002'))];
+      const two = [record('mysql-bin.000002', 4, event(4)), record('mysql-bin.000002', 67, rotate(67, 'mysql-bin.000001'))];
+      for (const records of [one, two]) {
+        first.send(FrameType.EVENTS, encodeEvents(records));
+        const last = records[records.length - 1] as BinlogRecord;
+        expect(await answer(first)).toMatchObject({ type: FrameType.ACK, json: { file: last.file, position: last.offset + last.bytes.length } });
+      }
+      first.send(FrameType.BYE, []);
+      expect((await answer(first)).type).toBe(FrameType.BYE_OK);
+      const end2 = 67 + (two[1] as BinlogRecord).bytes.length;
+      const before = tree(rotateArchive);
+
+      // The next session resumes at the end of mysql-bin.000002, not at mysql-bin.000001:4 ...
+      const second = await rawWirePeer(rotating.address.port);
+      peers.push(second);
+      const welcome = await second.hello(TOKEN, primaryA, 'rotating');
+      expect(welcome.type).toBe(FrameType.WELCOME);
+      expect(JSON.parse(welcome.payload.toString('utf8'))).toMatchObject({ resume: { file: 'mysql-bin.000002', position: end2 } });
+      // ... and a first event for mysql-bin.000001 is refused: the archived file keeps its bytes.
+      second.send(FrameType.EVENTS, encodeEvents([record('mysql-bin.000001', 4, event(4))]));
+      expect(await answer(second)).toMatchObject({ type: FrameType.ERROR, json: { code: 'BINLOG_GAP' } });
+      await waitFor('the session to end', async () => (await rotating.status()).agent === null);
+      expect(tree(rotateArchive)).toEqual(before);
+
+      // Still serving: the stream goes on in the next file.
+      const third = await rawWirePeer(rotating.address.port);
+      peers.push(third);
+      expect((await third.hello(TOKEN, primaryA, 'rotating')).type).toBe(FrameType.WELCOME);
+      third.send(FrameType.EVENTS, encodeEvents([record('mysql-bin.000003', 4, event(4))]));
+      expect(await answer(third)).toMatchObject({ type: FrameType.ACK, json: { file: 'mysql-bin.000003', position: 67 } });
+    } finally {
+      for (const peer of peers) peer.socket.destroy();
+      await rotating.close();
     }
   });
 });

@@ -233,6 +233,26 @@ describe('BinlogArchiveWriter tail recovery', () => {
     await writer.close();
   });
 
+  it('never begins a file the archive holds again, even where the next name comes round to it', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'hotspare-writer-'));
+    dirs.push(root);
+    // Past 2^53 the next name of ...993 is ...992 (Number rounds), which sorts before it: once
+    // both are archived, the newest is ...993, and its next name is ...992 again.
+    const [after, before] = ['mysql-bin.9007199254740993', 'mysql-bin.9007199254740992'];
+    expect(nextBinlogName(after)).toBe(before);
+    const event = (offset: number, body: number): Buffer => makeEvent(2, Buffer.alloc(body, 0x41), { nextPosition: offset + body + 23 });
+    const first = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
+    first.append({ file: after, offset: 4, bytes: event(4, 40), timestampS: 0, boundary: true });
+    first.append({ file: before, offset: 4, bytes: event(4, 200), timestampS: 0, boundary: true });
+    await first.close();
+    const held = readFileSync(join(root, 'binlog', before));
+    const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
+    expect(writer.resume).toMatchObject({ file: after, position: 67 });
+    expect(() => writer.append({ file: before, offset: 4, bytes: event(4, 10), timestampS: 0, boundary: true })).toThrowError(expect.objectContaining({ code: 'ARCHIVE_DAMAGED' }) as Error);
+    await writer.close();
+    expect(readFileSync(join(root, 'binlog', before)).equals(held)).toBe(true);
+  });
+
   it('counts an event that arrives in pieces only from its last piece, and cuts dropped pieces off', async () => {
     const { root, path } = archiveWith(1258);
     const writer = await BinlogArchiveWriter.open(root, { logger: silentLogger(), clock });
