@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -335,6 +335,35 @@ describe('receiver against hostile and mistaken peers', () => {
     } finally {
       for (const s of strays) s.destroy();
       await slots.close();
+    }
+  });
+
+  it('a host that floods the port with connections makes its own give way, not an agent from another address still in its handshake', async () => {
+    const floodArchive = join(dir, 'flood-archive');
+    const flooded = await startReceiver({ archive: floodArchive, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, logger: logs.logger, limits: { connectionsMax: 3, handshakeTimeoutMs: 10_000 } });
+    const opened: Socket[] = [];
+    const open = async (localAddress: string): Promise<Socket> => {
+      const socket = connect({ port: flooded.address.port, host: '127.0.0.1', localAddress });
+      socket.on('error', () => undefined);
+      opened.push(socket);
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      return socket;
+    };
+    try {
+      // The agent's connection, its HELLO not sent yet (a TLS handshake, a long round trip) ...
+      const agent = await open('127.0.0.1');
+      await waitFor('the agent connection counted', async () => (await flooded.status()).connections.open === 1);
+      // ... and a flood from another address, many times the limit.
+      for (let i = 0; i < 12; i++) await open('127.0.0.2');
+      await waitFor('the flood to be cut to the limit', async () => opened.filter((s) => !s.destroyed && s.readyState === 'open').length <= 3);
+      expect(agent.destroyed).toBe(false);
+      // The agent's HELLO, once it comes, is answered.
+      const answer = new Promise<number>((resolve) => agent.once('data', (chunk: Buffer) => resolve(chunk.readUInt8(0))));
+      for (const b of encodeFrame(FrameType.HELLO, [encodeJson({ protocol: WIRE_PROTOCOL_VERSION, token: TOKEN, primary: primaryA, agentId: 'flooded' })])) agent.write(b);
+      expect(await answer).toBe(FrameType.WELCOME);
+    } finally {
+      for (const s of opened) s.destroy();
+      await flooded.close();
     }
   });
 

@@ -270,15 +270,15 @@ class ReceiverState {
   }
 
   /**
-   * A TCP connection arrives (before TLS, if any). Full: the oldest one whose peer has not
-   * shown the token makes room. Refusing the newcomer instead let anyone who reaches the port
-   * keep the agent out after a dropped link, by holding every slot with idle connections (or
-   * TLS handshakes) renewed before their deadline.
+   * A TCP connection arrives (before TLS, if any). Full: a connection whose peer has not shown
+   * the token makes room (#strayToDrop). Refusing the newcomer instead let anyone who reaches
+   * the port keep the agent out after a dropped link, by holding every slot with idle
+   * connections (or TLS handshakes) renewed before their deadline.
    */
   connection(raw: Socket): void {
     const key = `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}`;
     if (this.#raw.size >= this.limits.connectionsMax) {
-      const stray = [...this.#raw].find(([, c]) => c.unproven());
+      const stray = this.#strayToDrop();
       if (stray === undefined) {
         this.log.warn({ peer: key }, `dropped a connection: ${this.limits.connectionsMax} open, none of them a stray`);
         raw.destroy();
@@ -292,6 +292,21 @@ class ReceiverState {
     raw.once('close', () => {
       if (this.#raw.get(key)?.socket === raw) this.#raw.delete(key);
     });
+  }
+
+  /**
+   * The stray that gives way: the oldest one of the address that holds the most strays (the
+   * oldest address first among equals). The oldest overall let one host that opens connections
+   * faster than an agent's handshake takes (a TLS handshake, a round trip for the HELLO) drop
+   * the agent's every attempt: with an address of its own, the flood now drops its own first.
+   */
+  #strayToDrop(): [string, { socket: Socket; unproven: () => boolean }] | undefined {
+    const strays = [...this.#raw].filter(([, c]) => c.unproven());
+    const counts = new Map<string, number>();
+    for (const [, c] of strays) counts.set(c.socket.remoteAddress ?? '?', (counts.get(c.socket.remoteAddress ?? '?') ?? 0) + 1);
+    let busiest: string | undefined;
+    for (const [address, n] of counts) if (busiest === undefined || n > (counts.get(busiest) ?? 0)) busiest = address;
+    return strays.find(([, c]) => (c.socket.remoteAddress ?? '?') === busiest);
   }
 
   accept(socket: Socket): void {
