@@ -256,6 +256,14 @@ export const DEFAULT_DURABLE_POINTS_SAVE_INTERVAL_MS = 5_000;
 export const DEFAULT_DURABLE_POINTS_CAUGHT_UP_STEP_MS = 60_000;
 /** The receiver serves at most this many connections at once (one agent plus strays). */
 export const DEFAULT_RECEIVER_CONNECTIONS_MAX = 16;
+/**
+ * The receiver's GET /status (--http) serves at most this many connections at once, and drops
+ * one whose request has not fully come within DEFAULT_RECEIVER_HTTP_REQUEST_TIMEOUT_MS: without
+ * a limit, about a thousand idle connections used up a receiver's descriptors (the usual limit
+ * of 1024), and the agent's connections were then closed as they came.
+ */
+export const DEFAULT_RECEIVER_HTTP_CONNECTIONS_MAX = 16;
+export const DEFAULT_RECEIVER_HTTP_REQUEST_TIMEOUT_MS = 10_000;
 /** The receiver stops reading a connection while this many bytes wait for fsync. */
 export const DEFAULT_RECEIVER_PENDING_BYTES_MAX = 64 * 1024 * 1024;
 /** At most this many putFile uploads may be open at once on one receiver session. */

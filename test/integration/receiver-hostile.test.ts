@@ -367,6 +367,36 @@ describe('receiver against hostile and mistaken peers', () => {
     }
   });
 
+  it('holds only so many GET /status connections: idle ones past the limit are dropped, and the agent is served', async () => {
+    const statusArchive = join(dir, 'status-archive');
+    const statusPort = await freePort();
+    const served = await startReceiver({ archive: statusArchive, listen: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: statusPort }, token: TOKEN, logger: logs.logger, limits: { httpConnectionsMax: 4 } });
+    // Each an unfinished request: without a limit, about a thousand of them used up the
+    // receiver's descriptors, and the agent's connections were closed as they came.
+    const idle = Array.from({ length: 12 }, () => {
+      const socket = connect(statusPort, '127.0.0.1', () => socket.write('GET /status HTTP/1.1\r\nHost: x\r\n'));
+      socket.on('error', () => undefined);
+      return socket;
+    });
+    const closed = idle.map((s) => new Promise<boolean>((resolve) => s.once('close', () => resolve(true))));
+    try {
+      await waitFor('the connections past the limit to be dropped', async () => idle.filter((s) => s.destroyed).length === 8);
+      const held = await Promise.race([Promise.all(closed.slice(0, 4)), new Promise<false>((resolve) => setTimeout(() => resolve(false), 300))]);
+      expect(held).toBe(false);
+      const agent = await rawWirePeer(served.address.port);
+      try {
+        expect((await agent.hello(TOKEN, primaryA, 'beside-status')).type).toBe(FrameType.WELCOME);
+      } finally {
+        agent.socket.destroy();
+      }
+      for (const s of idle) s.destroy();
+      await waitFor('GET /status served again', async () => (await fetch(`http://127.0.0.1:${statusPort}/status`).catch(() => undefined))?.status === 200);
+    } finally {
+      for (const s of idle) s.destroy();
+      await served.close();
+    }
+  });
+
   it('serves GET /status and streams over TLS; refuses plaintext on a public address', async () => {
     const key = join(dir, 'key.pem');
     const cert = join(dir, 'cert.pem');

@@ -9,6 +9,8 @@ import { ArchiveLock } from '../../archive/archive-lock.js';
 import { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
 import {
   DEFAULT_RECEIVER_CONNECTIONS_MAX,
+  DEFAULT_RECEIVER_HTTP_CONNECTIONS_MAX,
+  DEFAULT_RECEIVER_HTTP_REQUEST_TIMEOUT_MS,
   DEFAULT_RECEIVER_PENDING_BYTES_MAX,
   DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS,
   DEFAULT_RECEIVER_UPLOADS_MAX,
@@ -53,6 +55,9 @@ export interface ReceiverLimits {
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
   connectionsMax: number;
+  /** GET /status: connections at once, and how long one may take to send its request. */
+  httpConnectionsMax: number;
+  httpRequestTimeoutMs: number;
   pendingBytesMax: number;
   uploadsMax: number;
   fileQueueBytesMax: number;
@@ -81,6 +86,8 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
     idleTimeoutMs: DEFAULT_WIRE_IDLE_TIMEOUT_MS,
     handshakeTimeoutMs: DEFAULT_WIRE_HANDSHAKE_TIMEOUT_MS,
     connectionsMax: DEFAULT_RECEIVER_CONNECTIONS_MAX,
+    httpConnectionsMax: DEFAULT_RECEIVER_HTTP_CONNECTIONS_MAX,
+    httpRequestTimeoutMs: DEFAULT_RECEIVER_HTTP_REQUEST_TIMEOUT_MS,
     pendingBytesMax: DEFAULT_RECEIVER_PENDING_BYTES_MAX,
     uploadsMax: DEFAULT_RECEIVER_UPLOADS_MAX,
     fileQueueBytesMax: DEFAULT_RECEIVER_FILE_QUEUE_BYTES_MAX,
@@ -102,7 +109,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
   }
   let http: HttpServer | undefined;
   try {
-    if (options.http !== undefined) http = await serveStatus(options.http, () => state.status(), log);
+    if (options.http !== undefined) http = await serveStatus(options.http, limits, () => state.status(), log);
   } catch (err) {
     tcp.close();
     await lock.release();
@@ -165,8 +172,10 @@ function listen(options: ReceiverOptions, limits: ReceiverLimits, log: Logger, s
   });
 }
 
-function serveStatus(at: { host: string; port: number }, status: () => Promise<ReceiverStatus>, log: Logger): Promise<HttpServer> {
-  const server = createHttpServer((req, res) => {
+function serveStatus(at: { host: string; port: number }, limits: ReceiverLimits, status: () => Promise<ReceiverStatus>, log: Logger): Promise<HttpServer> {
+  // Bounded, as the agent's port is: each connection holds a descriptor of the process that
+  // also serves the agent (see DEFAULT_RECEIVER_HTTP_CONNECTIONS_MAX).
+  const server = createHttpServer({ requestTimeout: limits.httpRequestTimeoutMs, headersTimeout: limits.httpRequestTimeoutMs }, (req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/status') {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found; try GET /status"}\n');
       return;
@@ -179,6 +188,9 @@ function serveStatus(at: { host: string; port: number }, status: () => Promise<R
       },
     );
   });
+  server.maxConnections = limits.httpConnectionsMax;
+  // At debug: a flood of them would otherwise flood the log as well.
+  server.on('drop', (data?: { remoteAddress?: string }) => log.debug({ peer: data?.remoteAddress }, `dropped a status connection: more than ${limits.httpConnectionsMax} open`));
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new HotspareError('RECEIVER_LISTEN', `cannot serve --http on ${at.host}:${at.port}: ${err.code ?? err.message}`, { hint: 'choose a free port', cause: err })),
