@@ -33,7 +33,14 @@ export async function writeFileDurable(
     throw err;
   }
   await handle.close();
-  await rename(tmp, path);
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    // A rename refused (the path is a folder, say: a receiver's peer can ask for that) left the
+    // whole file under its temporary name, in the way of nothing but a full disk.
+    await rm(tmp, { force: true });
+    throw err;
+  }
   await fsyncDir(dir);
 }
 

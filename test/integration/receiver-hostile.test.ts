@@ -244,6 +244,26 @@ describe('receiver against hostile and mistaken peers', () => {
     }
   });
 
+  it('an upload whose file cannot take its name (a folder there) leaves no temporary file behind', async () => {
+    const peer = await rawWirePeer(receiver.address.port);
+    const { request, answer } = peer;
+    try {
+      expect((await peer.hello(TOKEN, primaryA, 'upload-onto-folder')).type).toBe(FrameType.WELCOME);
+      request(1, FileOp.WRITE_AT, { path: 'files/folder/inside', offset: 0 }, Buffer.from('x'));
+      expect((await answer()).result.error).toBeUndefined();
+      const before = readdirSync(join(archive, 'files')).sort();
+      request(2, FileOp.PUT_BEGIN, { path: 'files/folder' });
+      expect((await answer()).result.error).toBeUndefined();
+      request(3, FileOp.PUT_CHUNK, { upload: 2 }, randomBytes(256 * 1024));
+      expect((await answer()).result.error).toBeUndefined();
+      request(4, FileOp.PUT_END, { upload: 2 });
+      expect((await answer()).result.error?.code).toBe('EISDIR');
+      expect(readdirSync(join(archive, 'files')).sort()).toEqual(before);
+    } finally {
+      peer.socket.destroy();
+    }
+  });
+
   it('an agent restarted while its old connection lingers (a crashed host sends no FIN) is let in by its id; another agent is not', async () => {
     const lingering = new RemoteTarget({ name: 'a', address: `127.0.0.1:${receiver.address.port}`, tokenFile: join(dir, 'token'), logger: logs.logger, agentId: 'agent-1' });
     const old = await lingering.open(primaryA);
