@@ -35,3 +35,21 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * An error's message followed by each cause's that it does not already hold. pino's own err
+ * serializer appends every cause's message, and an error that wraps another usually quotes it
+ * already (`cannot reach the receiver at X: connect ECONNREFUSED`), so log lines said the same
+ * thing twice ("...ended: nothing heard from X for 15389 ms: nothing heard from X for 15389 ms").
+ */
+export function messageWithNewCauses(err: Error): string {
+  let message = err.message;
+  const seen = new Set<unknown>([err]);
+  let cause: unknown = err.cause;
+  while (cause instanceof Error && !seen.has(cause)) {
+    seen.add(cause);
+    if (cause.message !== '' && !message.includes(cause.message)) message += `: ${cause.message}`;
+    cause = cause.cause;
+  }
+  return message;
+}

@@ -1,6 +1,17 @@
-import { pino, type Logger } from 'pino';
+import { pino, type Logger, type LoggerOptions } from 'pino';
+import { messageWithNewCauses } from '../core/errors.js';
 
 export type { Logger };
+
+/** pino's err serializer (type, stack with causes, own fields), its message without repeats (messageWithNewCauses). */
+export function serializeError(err: unknown): unknown {
+  const out = pino.stdSerializers.err(err as Error) as unknown;
+  if (err instanceof Error && typeof out === 'object' && out !== null) (out as { message: string }).message = messageWithNewCauses(err);
+  return out;
+}
+
+/** The serializers of every hotspare logger (tests' capturing loggers included). */
+export const LOG_SERIALIZERS: NonNullable<LoggerOptions['serializers']> = { err: serializeError };
 
 /**
  * The one root logger of a process: JSON lines on stderr (stdout is for human or --json
@@ -12,6 +23,7 @@ export function createLogger(options: { level?: string } = {}): Logger {
     {
       level: options.level ?? process.env['HOTSPARE_LOG_LEVEL'] ?? 'info',
       base: { pid: process.pid },
+      serializers: LOG_SERIALIZERS,
       redact: {
         paths: ['password', '*.password', 'token', '*.token', 'primary.password'],
         censor: '[redacted]',

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import type { Logger } from '../../src/platform/logger.js';
+import { LOG_SERIALIZERS, type Logger } from '../../src/platform/logger.js';
 
 /** A pino logger whose JSON lines are kept in memory, for asserting on what a component logs. */
 export function captureLogger(): { logger: Logger; lines: () => { msg: string; code?: string; [k: string]: unknown }[] } {
@@ -11,5 +11,5 @@ export function captureLogger(): { logger: Logger; lines: () => { msg: string; c
       done();
     },
   });
-  return { logger: pino({ level: 'debug' }, sink), lines: () => lines.map((l) => JSON.parse(l) as { msg: string }) };
+  return { logger: pino({ level: 'debug', serializers: LOG_SERIALIZERS }, sink), lines: () => lines.map((l) => JSON.parse(l) as { msg: string }) };
 }
