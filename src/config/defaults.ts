@@ -257,6 +257,13 @@ export const DEFAULT_DURABLE_POINTS_CAUGHT_UP_STEP_MS = 60_000;
 /** The receiver serves at most this many connections at once (one agent plus strays). */
 export const DEFAULT_RECEIVER_CONNECTIONS_MAX = 16;
 /**
+ * The receiver logs at most this many lines about connections it drops or refuses (strays, a
+ * full table, a wrong token) per DEFAULT_RECEIVER_PEER_LOG_WINDOW_MS; the next line let through
+ * says how many were held back.
+ */
+export const DEFAULT_RECEIVER_PEER_LOG_LINES = 20;
+export const DEFAULT_RECEIVER_PEER_LOG_WINDOW_MS = 10_000;
+/**
  * The receiver's GET /status (--http) serves at most this many connections at once, and drops
  * one whose request has not fully come within DEFAULT_RECEIVER_HTTP_REQUEST_TIMEOUT_MS: without
  * a limit, about a thousand idle connections used up a receiver's descriptors (the usual limit

@@ -14,7 +14,7 @@ import { freePort } from '../../src/sandbox/free-port.js';
 import { startReceiver, type Receiver } from '../../src/standby/receiver/receiver.js';
 import { encodeFrame, FrameType } from '../../src/wire/wire-frame.js';
 import { encodeEvents, encodeFileRequest, encodeJson, FileOp } from '../../src/wire/wire-messages.js';
-import { DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX, WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
+import { DEFAULT_RECEIVER_PEER_LOG_LINES, DEFAULT_WIRE_EVENT_BATCH_BYTES_MAX, WIRE_PROTOCOL_VERSION } from '../../src/config/defaults.js';
 import { tempDir } from '../support/agent-harness.js';
 import { rawWirePeer, type RawWirePeer } from '../support/raw-wire-peer.js';
 import { waitFor } from '../support/wait.js';
@@ -360,7 +360,8 @@ describe('receiver against hostile and mistaken peers', () => {
 
   it('a host that floods the port with connections makes its own give way, not an agent from another address still in its handshake', async () => {
     const floodArchive = join(dir, 'flood-archive');
-    const flooded = await startReceiver({ archive: floodArchive, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, logger: logs.logger, limits: { connectionsMax: 3, handshakeTimeoutMs: 10_000 } });
+    const floodLogs = captureLogger();
+    const flooded = await startReceiver({ archive: floodArchive, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, logger: floodLogs.logger, limits: { connectionsMax: 3, handshakeTimeoutMs: 10_000 } });
     const opened: Socket[] = [];
     const open = async (localAddress: string): Promise<Socket> => {
       const socket = connect({ port: flooded.address.port, host: '127.0.0.1', localAddress });
@@ -374,9 +375,13 @@ describe('receiver against hostile and mistaken peers', () => {
       const agent = await open('127.0.0.1');
       await waitFor('the agent connection counted', async () => (await flooded.status()).connections.open === 1);
       // ... and a flood from another address, many times the limit.
-      for (let i = 0; i < 12; i++) await open('127.0.0.2');
+      for (let i = 0; i < 60; i++) await open('127.0.0.2');
       await waitFor('the flood to be cut to the limit', async () => opened.filter((s) => !s.destroyed && s.readyState === 'open').length <= 3);
       expect(agent.destroyed).toBe(false);
+      // Some 57 drops, each said (the drop and the peer's end) once within the log's budget, not twice each.
+      const peerLines = floodLogs.lines().filter((l) => l.level === 40 && /dropped|refused/.test(l.msg));
+      expect(peerLines.length).toBeGreaterThan(0);
+      expect(peerLines.length).toBeLessThanOrEqual(DEFAULT_RECEIVER_PEER_LOG_LINES);
       // The agent's HELLO, once it comes, is answered.
       const answer = new Promise<number>((resolve) => agent.once('data', (chunk: Buffer) => resolve(chunk.readUInt8(0))));
       for (const b of encodeFrame(FrameType.HELLO, [encodeJson({ protocol: WIRE_PROTOCOL_VERSION, token: TOKEN, primary: primaryA, agentId: 'flooded' })])) agent.write(b);

@@ -10,6 +10,8 @@ import { BinlogArchiveWriter } from '../../archive/binlog-archive-writer.js';
 import {
   DEFAULT_RECEIVER_CONNECTIONS_MAX,
   DEFAULT_RECEIVER_HTTP_CONNECTIONS_MAX,
+  DEFAULT_RECEIVER_PEER_LOG_LINES,
+  DEFAULT_RECEIVER_PEER_LOG_WINDOW_MS,
   DEFAULT_RECEIVER_HTTP_REQUEST_TIMEOUT_MS,
   DEFAULT_RECEIVER_PENDING_BYTES_MAX,
   DEFAULT_ARCHIVE_VOLUME_CHECK_INTERVAL_MS,
@@ -26,6 +28,7 @@ import {
 } from '../../config/defaults.js';
 import type { DurablePoint } from '../../core/binlog-record.js';
 import { HotspareError, errorMessage } from '../../core/errors.js';
+import { LogThrottle } from '../../core/log-throttle.js';
 import { archiveWriteError } from '../../archive/archive-errors.js';
 import { systemClock, type Clock } from '../../platform/clock.js';
 import { VolumePoller, type VolumeReading } from '../../platform/volume-poller.js';
@@ -152,9 +155,9 @@ function listen(options: ReceiverOptions, limits: ReceiverLimits, log: Logger, s
   // One over the limit, so that the newcomer reaches that count.
   server.maxConnections = limits.connectionsMax + 1;
   server.on('tlsClientError', (err: Error, socket: Socket) => {
-    log.warn({ peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, reason: err.message }, 'dropped a connection that failed the TLS handshake');
+    state.peerWarn(log, { peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, reason: err.message }, 'dropped a connection that failed the TLS handshake');
   });
-  server.on('drop', (data?: { remoteAddress?: string }) => log.warn({ peer: data?.remoteAddress }, `dropped a connection: more than ${limits.connectionsMax} open`));
+  server.on('drop', (data?: { remoteAddress?: string }) => state.peerWarn(log, { peer: data?.remoteAddress }, `dropped a connection: more than ${limits.connectionsMax} open`));
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
@@ -247,6 +250,8 @@ class ReceiverState {
    * write-back error once): an acknowledged size with pages that never reached the disk.
    */
   readonly #files: LocalArchiveFiles;
+  /** Lines about peers dropped or refused before a session: a flood of connections must not flood the log too. */
+  readonly #peerLog = new LogThrottle(DEFAULT_RECEIVER_PEER_LOG_LINES, DEFAULT_RECEIVER_PEER_LOG_WINDOW_MS);
 
   constructor(
     private readonly options: ReceiverOptions,
@@ -292,11 +297,11 @@ class ReceiverState {
     if (this.#raw.size >= this.limits.connectionsMax) {
       const stray = this.#strayToDrop();
       if (stray === undefined) {
-        this.log.warn({ peer: key }, `dropped a connection: ${this.limits.connectionsMax} open, none of them a stray`);
+        this.peerWarn(this.log, { peer: key }, `dropped a connection: ${this.limits.connectionsMax} open, none of them a stray`);
         raw.destroy();
         return;
       }
-      this.log.warn({ peer: key, dropped: stray[0] }, `${this.limits.connectionsMax} connections open: dropped the oldest one still without a handshake to make room`);
+      this.peerWarn(this.log, { peer: key, dropped: stray[0] }, `${this.limits.connectionsMax} connections open: dropped the oldest one still without a handshake to make room`);
       this.#raw.delete(stray[0]);
       stray[1].socket.destroy();
     }
@@ -304,6 +309,12 @@ class ReceiverState {
     raw.once('close', () => {
       if (this.#raw.get(key)?.socket === raw) this.#raw.delete(key);
     });
+  }
+
+  /** A warning about a peer dropped or refused, within the peer log's budget (see LogThrottle). */
+  peerWarn(log: Logger, fields: Record<string, unknown>, message: string): void {
+    const { log: allowed, suppressed } = this.#peerLog.take(this.#clock.nowMs());
+    if (allowed) log.warn(suppressed > 0 ? { ...fields, suppressedSinceLastLine: suppressed } : fields, message);
   }
 
   /**
@@ -333,7 +344,7 @@ class ReceiverState {
     /** The peer showed the token (its admission may still be under way). */
     let proven = false;
     const handshakeTimer = setTimeout(() => {
-      log.warn(`dropped a peer that did not complete the handshake within ${this.limits.handshakeTimeoutMs} ms`);
+      this.peerWarn(log, {}, `dropped a peer that did not complete the handshake within ${this.limits.handshakeTimeoutMs} ms`);
       wire.close(wireError('handshake timeout'));
     }, this.limits.handshakeTimeoutMs);
     handshakeTimer.unref();
@@ -377,7 +388,7 @@ class ReceiverState {
                 : err instanceof HotspareError && isArchiveCode(err.code)
                   ? new Refusal(err.code, `the receiver could not open the archive: ${err.message}`, err.hint ?? 'see the receiver log')
                   : new Refusal('RECEIVER_ERROR', `the receiver could not open the archive: ${errorMessage(err)}`, 'see the receiver log');
-            log.warn({ code: refusal.code, agentId: hello.agentId }, `refused agent: ${refusal.message}`);
+            this.peerWarn(log, { code: refusal.code, agentId: hello.agentId }, `refused agent: ${refusal.message}`);
             const problem: Problem = { code: refusal.code, message: refusal.message, hint: refusal.hint };
             wire.send(FrameType.REFUSE, [encodeJson(problem)]);
             wire.close(undefined);
@@ -388,7 +399,7 @@ class ReceiverState {
         clearTimeout(handshakeTimer);
         this.#connections.delete(wire);
         if (session === undefined) {
-          if (err !== undefined && !handshaking) log.warn({ reason: err.message }, 'dropped a peer before its handshake');
+          if (err !== undefined && !handshaking) this.peerWarn(log, { reason: err.message }, 'dropped a peer before its handshake');
           return;
         }
         const ended = session;
