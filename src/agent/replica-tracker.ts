@@ -121,6 +121,18 @@ export class ReplicaTracker {
    * The primary's head, as the head poller read it: the first reading after a (re)connect
    * is where the backlog ends when the connect found no head known (the agent's start).
    */
+  /**
+   * Another replica's live stream saw the primary's binlog reach `at` by `atMs`: a mark on this
+   * replica's timeline too. The lag report takes the primary's end as the furthest any stream
+   * shows; without the mark, bytes beyond this replica's durable point that only another
+   * stream had seen had no time, and read as some hundred bytes behind and 0 seconds.
+   */
+  primarySeenAt(at: BinlogPosition, atMs: number): void {
+    this.timeline.observe({ file: at.file, position: at.position }, atMs);
+    const durable = this.snapshot.durable;
+    if (durable !== undefined) this.timeline.durableAt(durable);
+  }
+
   headObserved(head: BinlogPosition): void {
     if (!this.#backlogEndFromNextHead) return;
     this.#backlogEndFromNextHead = false;

@@ -294,6 +294,7 @@ export class SyncAgent {
         pipeline.subscribe({
           next: (event) => {
             tracker.apply(event, deps.clock.nowMs());
+            if (event.kind === 'received') for (const other of this.trackers) if (other !== tracker) other.primarySeenAt(event, event.atMs);
             if (event.kind === 'durable') this.#points?.update(definition.name, owner, event.point, tracker.snapshot.caughtUpAtMs);
             else this.#points?.updateCaughtUp(definition.name, tracker.snapshot.caughtUpAtMs, DEFAULT_DURABLE_POINTS_CAUGHT_UP_STEP_MS);
             recorder.observe(event);

@@ -149,6 +149,34 @@ describe('LagMonitor', () => {
     expect(r.replicas.map((x) => x.binlog.bytesBehind)).toEqual([0, 17_973_982 - 11_931_799]);
   });
 
+  it("bytes only another replica's stream has seen are dated by it: never bytes behind at 0 seconds", () => {
+    const definitions = ['fast', 'slow'].map((name) => ({ name, type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 1 << 30 } }) as unknown as ReplicaDefinition);
+    const [fast, slow] = [new ReplicaTracker('fast', 0), new ReplicaTracker('slow', 0)];
+    const monitor = new LagMonitor(
+      definitions.map((definition, i) => ({ definition, tracker: (i === 0 ? fast : slow) as ReplicaTracker })),
+      { headPollIntervalMs: 500, startedAtMs: 0 },
+    );
+    const point = { file: 'mysql-bin.000012', position: 4_000, boundaryFile: 'mysql-bin.000012', boundaryPosition: 4_000, commitTimestampS: 1, gtid: undefined };
+    for (const t of [fast, slow]) {
+      t.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
+      t.apply({ kind: 'connected', start: { file: 'mysql-bin.000012', position: 4_000 } }, 1_000);
+    }
+    monitor.observeHead({ head: { file: 'mysql-bin.000012', position: 4_000 }, files: [{ name: 'mysql-bin.000012', sizeBytes: 4_000 }], expireLogsSeconds: 0, checkedAtMs: 1_000 });
+    // A transaction reaches the fast replica's stream at 1,400 ms (the agent tells every other
+    // replica, as SyncAgent does for each 'received'); the slow one's has not brought it yet.
+    const seen = { kind: 'received', file: 'mysql-bin.000012', position: 4_381, atMs: 1_400 } as const;
+    fast.apply(seen, 1_400);
+    slow.primarySeenAt(seen, seen.atMs);
+    const r = monitor.report(1_450);
+    expect(r.replicas.map((x) => [x.binlog.bytesBehind, x.binlog.secondsBehind])).toEqual([
+      [381, 0.05],
+      [381, 0.05],
+    ]);
+    // Durable on the slow one: caught up, the mark dropped with it.
+    slow.apply({ kind: 'durable', point: { ...point, position: 4_381 }, shippedBytes: 381 }, 1_460);
+    expect(monitor.report(1_470).replicas[1]?.binlog).toMatchObject({ bytesBehind: 0, secondsBehind: 0 });
+  });
+
   it('caughtUpAt: a lost primary ages every replica alike; the one holding all the agent saw of it is caught up at its last sign of life, the other earlier', async () => {
     const definitions = ['whole', 'short'].map((name) => ({ name, type: 'file', thresholds: { maxLagSeconds: 10, maxLagBytes: 1 << 30 } }) as unknown as ReplicaDefinition);
     const [whole, short] = [new ReplicaTracker('whole', 0), new ReplicaTracker('short', 0)];
