@@ -34,7 +34,7 @@ import { ReplicaTracker, type ReplicaSnapshot } from './replica-tracker.js';
 import { DURABLE_POINTS_FILE, DurablePointsFile, type PointOwner } from './durable-points-file.js';
 
 /** Replica failures that no retry can mend: the agent refuses to start with them. */
-const PERMANENT_AT_START: ReadonlySet<string> = new Set(['ARCHIVE_FOREIGN', 'ARCHIVE_VERSION', 'ARCHIVE_LOCKED']);
+const PERMANENT_AT_START: ReadonlySet<string> = new Set(['ARCHIVE_FOREIGN', 'ARCHIVE_VERSION', 'ARCHIVE_LOCKED', 'ARCHIVE_PROMOTED']);
 
 /** Replica i's dump connection uses this server id unless its definition sets one. */
 export function replicaServerId(config: AgentConfig, index: number): number {

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { HotspareError } from '../core/errors.js';
 import { writeFileDurable } from '../platform/durable-file.js';
 import { ArchiveLayout } from './archive-layout.js';
+import { promotedArchiveError, readPromotionFence } from './promotion-fence.js';
 
 export const ARCHIVE_FORMAT_VERSION = 1;
 
@@ -60,7 +61,9 @@ export async function readArchiveIdentity(root: string): Promise<ArchiveIdentity
 
 /**
  * Claims an archive for a primary: writes archive.json when the archive is new, and refuses
- * an archive that another primary has written, so that two primaries never mix their binlogs.
+ * an archive that another primary has written, so that two primaries never mix their binlogs,
+ * and one promoted from (ARCHIVE_PROMOTED), so that a failed-over primary that comes back never
+ * adds its new timeline to it.
  */
 export async function claimArchive(root: string, primary: PrimaryIdentity, nowIso: string): Promise<ArchiveIdentity> {
   const existing = await readArchiveIdentity(root);
@@ -72,6 +75,8 @@ export async function claimArchive(root: string, primary: PrimaryIdentity, nowIs
         { hint: 'point this replica at an empty archive folder, or at the archive of this primary' },
       );
     }
+    const fence = await readPromotionFence(root);
+    if (fence !== undefined) throw promotedArchiveError(root, fence);
     return existing;
   }
   const identity: ArchiveIdentity = { formatVersion: ARCHIVE_FORMAT_VERSION, primary, createdAt: nowIso };

@@ -46,6 +46,10 @@ export class ArchiveLayout {
   get heardFile(): string {
     return join(this.stateDir, 'last-heard.json');
   }
+  /** Written by a promotion to the end: the archive's primary was failed over (promotion-fence.ts). */
+  get promotedFile(): string {
+    return join(this.stateDir, 'promoted.json');
+  }
 }
 
 /** The ending of a binlog file still written under its temporary name (binlogPartialFile). */

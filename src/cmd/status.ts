@@ -39,6 +39,11 @@ export function formatReport(r: ArchiveReport): string {
           `  binlog before the last chain restart (a recorded gap, or damage a newer base passes over): ${r.earlierBinlog.files} file(s), ${r.earlierBinlog.bytes} bytes${r.earlierBinlog.first ? `, ${r.earlierBinlog.first} .. ${r.earlierBinlog.last}` : ''} (kept: promote --until reaches points before the damage from an older base; points before a recorded gap, only by hand)`,
         ]),
     `  last heard from the primary: ${r.lastHeard === undefined ? 'not recorded' : `${r.lastHeard.at} at ${r.lastHeard.primary.file}:${r.lastHeard.primary.position}${r.lastHeard.caughtUp ? ', archive caught up' : ''}`}`,
+    // An archive promoted from follows a primary that was failed over: said before anything an
+    // operator could take for the live primary's state.
+    ...(r.promoted === undefined
+      ? []
+      : [`  PROMOTED: at ${r.promoted.promotedAt} into ${r.promoted.target} (${r.promoted.stopAt.file}:${r.promoted.stopAt.position}${r.promoted.gtid ? ` GTID ${r.promoted.gtid}` : ''}); its primary's agent is refused (ARCHIVE_PROMOTED): the new primary streams to a new archive`]),
     `  spool sources: ${r.spool.length ? '' : 'none'}`,
     ...r.spool.map((s) => `    ${s.name} (${s.path}): last change ${s.lastChange ?? 'none recorded'}`),
   ];

@@ -26,6 +26,8 @@ export const GAP_CODES: ReadonlySet<string> = new Set(['BINLOG_PURGED', 'BINLOG_
 export const ERROR_CODES: ReadonlySet<string> = new Set([
   'ARCHIVE_FOREIGN',
   'ARCHIVE_VERSION',
+  // Promoted from: its primary was failed over (promotion-fence.ts).
+  'ARCHIVE_PROMOTED',
   'ARCHIVE_LOCKED',
   'ARCHIVE_READ',
   // An empty archive where the replica's archive held binlog (moved, or its volume not mounted).

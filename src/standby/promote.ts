@@ -4,7 +4,7 @@ import type { Logger } from '../platform/logger.js';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { listBaseBackups } from '../archive/base-catalog.js';
 import { assert } from '../core/assert.js';
-import { HotspareError } from '../core/errors.js';
+import { errorMessage, HotspareError } from '../core/errors.js';
 import { restoreBase } from './base-restore.js';
 import { replayBinlog } from './binlog-replay.js';
 import { runPromotionHooks, type HookResult, type HookTarget } from './promotion-hooks.js';
@@ -14,6 +14,7 @@ import type { TargetSpec } from './stop-point.js';
 import { TargetServer } from './target-server.js';
 import { planPhysicalRestore, stagePhysicalBase, startTarget, stopOnceStaged, swapDatadir, type PhysicalStaging, type StreamExtractor } from './physical-restore.js';
 import { readArchiveIdentity, samePrimary } from '../archive/archive-identity.js';
+import { writePromotionFence } from '../archive/promotion-fence.js';
 import { isLockWaitTimeout } from '../primary/mysql-error.js';
 
 export interface PromoteOptions {
@@ -49,6 +50,31 @@ export interface PromotionReport extends PromotionPlan {
    * (BASE_ACCOUNTS_PARTLY: a plugin or a grantee the standby lacks); undefined when all were.
    */
   accountsNotRestored?: string | undefined;
+  /** Why state/promoted.json could not be written (ARCHIVE_NOT_FENCED); undefined when it was, or was not to be. */
+  fenceNotWritten?: string | undefined;
+}
+
+/**
+ * Fences the archive once the target is the primary (promotion-fence.ts). A promotion from an
+ * archive that cannot be written (a read-only snapshot, a copy) is no less complete: it warns,
+ * since the old primary's agent could then still stream into the archive it was promoted from.
+ */
+async function fenceArchive(options: PromoteOptions, plan: PromotionPlan, log: Logger): Promise<string | undefined> {
+  const last = plan.lastTransaction;
+  try {
+    await writePromotionFence(options.archiveRoot, {
+      promotedAt: new Date().toISOString(),
+      target: options.targetDescription,
+      stopAt: plan.stopAt,
+      ...(last?.gtid ? { gtid: last.gtid } : {}),
+    });
+    log.info({ archive: options.archiveRoot }, "archive fenced: its primary's agent is refused from now on (ARCHIVE_PROMOTED)");
+    return undefined;
+  } catch (err) {
+    const why = errorMessage(err);
+    log.warn({ code: 'ARCHIVE_NOT_FENCED', err }, `the archive could not be fenced (${why}): an agent of its old primary could still stream into it`);
+    return why;
+  }
 }
 
 /**
@@ -264,6 +290,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     // Writable and complete: a hook failing after this must not be reported as a partial restore.
     readOnlyWas = undefined;
     log.info('promotion complete; the server is writable');
+    const fenceNotWritten = plan.steps.some((s) => s.name === 'fence-archive' && s.run) ? await fenceArchive(options, plan, log) : undefined;
     // Hooks run last: they may read the promoted database (a gateway's highest message id).
     const last = plan.lastTransaction;
     if (options.skipHooks === true) log.info('post-promotion hooks not run (--no-hooks)');
@@ -283,7 +310,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       notRestored: new Set(filesRestored.filter((r) => r.skipped !== undefined).map((r) => r.name)),
       logger: log,
     });
-    return { ...plan, filesRestored, hooks, ...(accountsNotRestored === undefined ? {} : { accountsNotRestored }) };
+    return { ...plan, filesRestored, hooks, ...(accountsNotRestored === undefined ? {} : { accountsNotRestored }), ...(fenceNotWritten === undefined ? {} : { fenceNotWritten }) };
   } catch (err) {
     if (readOnlyWas !== undefined && changed) log.warn('the target stays read-only (read_only = ON) after the failed promotion: it is partly restored; promote again with --replace');
     else if (readOnlyWas !== undefined && serverRestarts) log.warn('the promotion failed once the target was being stopped: its data is unchanged, and a server started again takes read_only from its config');

@@ -27,6 +27,7 @@ export interface PromotionStep {
     | 'replay-binlog'
     | 'restore-spool-files'
     | 'read-only-off'
+    | 'fence-archive'
     | 'run-hooks';
   run: boolean;
   detail: string;
@@ -78,6 +79,9 @@ export interface PromotionPlan {
   /** Spool files: restored as of the same point as the database, then the hooks run. */
   files: FilesPlan;
 }
+
+/** The fence's path inside an archive (ArchiveLayout.promotedFile), for the plan's words. */
+const LAYOUT_PROMOTED_FILE = 'state/promoted.json';
 
 /** Which spool sources promotion restores, where, and as of when. */
 export interface FilesPlan {
@@ -448,6 +452,13 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
         detail: files.sources.length > 0 ? `${files.sources.map((s) => (s.skipped !== undefined ? `${s.name} left as it is (${s.skipped})` : s.lostAfter !== undefined ? `${s.name} to ${s.restoreTo} only as of ${new Date(s.pointMs ?? 0).toISOString()} (${s.lostAfter})` : s.uncertainWhy !== undefined ? `${s.name} to ${s.restoreTo} (SPOOL_POINT_UNCERTAIN: ${s.uncertainWhy})` : `${s.name} to ${s.restoreTo}`)).join(', ')}, as of ${files.asOf}` : 'the archive holds no spool sources',
       },
       { name: 'read-only-off', run: true, detail: 'SET GLOBAL read_only = OFF' },
+      {
+        name: 'fence-archive',
+        run: atEnd && input.skipHooks !== true,
+        detail: atEnd && input.skipHooks !== true
+          ? `write ${LAYOUT_PROMOTED_FILE} into the archive: its primary's agent (the old primary come back) is refused from then on (ARCHIVE_PROMOTED), so its new writes never join the archive`
+          : atEnd ? 'not with --no-hooks (a rehearsal): the archive stays open to its primary\'s agent' : 'not for a point in time: the archive stays open to its primary\'s agent',
+      },
       {
         name: 'run-hooks',
         run: hooks > 0 && input.skipHooks !== true,

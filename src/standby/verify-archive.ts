@@ -1,4 +1,5 @@
 import { notAnArchive, readArchiveIdentity } from '../archive/archive-identity.js';
+import { readPromotionFence, type PromotionFence } from '../archive/promotion-fence.js';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { listPartialBaseBackups, readBaseFolders, type BaseBackupMetadata } from '../archive/base-catalog.js';
 import type { RecordedGap } from '../archive/binlog-gaps.js';
@@ -64,6 +65,8 @@ export interface ArchiveReport {
   spoolUnchecked: number | undefined;
   /** state/last-heard.json: when the agent last heard from the primary (undefined: never written). */
   lastHeard: LastHeardRecord | undefined;
+  /** state/promoted.json: a promotion to the end made another server the primary from here (undefined: none). */
+  promoted: PromotionFence | undefined;
   intact: boolean;
 }
 
@@ -146,6 +149,7 @@ export async function inspectArchive(root: string, options: { checksums: boolean
     spoolChecks,
     spoolUnchecked,
     lastHeard,
+    promoted: await readPromotionFence(root),
     intact: firstBad === undefined && spoolIntact && (spoolUnchecked ?? 0) === 0,
   };
 }

@@ -46,7 +46,7 @@ export interface Welcome {
 }
 
 /** Why a receiver refused a handshake. */
-export const REFUSAL_CODES = ['BAD_TOKEN', 'ARCHIVE_FOREIGN', 'ARCHIVE_LOCKED', 'ARCHIVE_VERSION', 'VERSION', 'RECEIVER_ERROR'] as const;
+export const REFUSAL_CODES = ['BAD_TOKEN', 'ARCHIVE_FOREIGN', 'ARCHIVE_LOCKED', 'ARCHIVE_VERSION', 'ARCHIVE_PROMOTED', 'VERSION', 'RECEIVER_ERROR'] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 
 /** A code that names the archive's own state (kept as it is across the wire: an operator must act on the archive). */

@@ -452,7 +452,7 @@ class ReceiverState {
         syncBatchBytesMax: this.limits.syncBatchBytesMax,
       });
     } catch (err) {
-      if (err instanceof HotspareError && (err.code === 'ARCHIVE_FOREIGN' || err.code === 'ARCHIVE_VERSION')) throw new Refusal(err.code, err.message, err.hint);
+      if (err instanceof HotspareError && (err.code === 'ARCHIVE_FOREIGN' || err.code === 'ARCHIVE_VERSION' || err.code === 'ARCHIVE_PROMOTED')) throw new Refusal(err.code, err.message, err.hint);
       throw archiveWriteError(err, this.options.archive);
     }
     if (wire.closed) {

@@ -27,6 +27,7 @@ describe('status report', () => {
     spoolChecks: undefined,
     spoolUnchecked: undefined,
     lastHeard: undefined,
+    promoted: undefined,
     intact: true,
     ...over,
   });
