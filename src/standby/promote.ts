@@ -272,6 +272,8 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
         if (at >= 0) held.splice(at, 1);
         await flush.restore();
         log.info({ stopAt: plan.stopAt }, 'binlog replayed');
+        const gtidSlavePos = await server.adoptReplayedGtids();
+        if (gtidSlavePos !== undefined) log.info({ gtidSlavePos }, "gtid_slave_pos set to the replayed binlog's GTIDs: gtid_current_pos holds them");
       });
     } finally {
       process.off('SIGINT', interrupted);

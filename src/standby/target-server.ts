@@ -223,6 +223,24 @@ export class TargetServer {
     };
   }
 
+  /**
+   * After the replay: gtid_slave_pos = gtid_binlog_pos. The replayed transactions carry the old
+   * primary's server_id in their GTIDs, and MariaDB's gtid_current_pos takes a domain from the
+   * binlog only when its last GTID has the server's own server_id, else from gtid_slave_pos:
+   * left as it was (empty), the promoted server's gtid_current_pos lacked every replayed
+   * transaction, so a base taken on it (mariabackup records gtid_current_pos) had no GTID, and a
+   * replica set up with MASTER_USE_GTID=current_pos from it started from nothing. A replica
+   * applying them would have advanced gtid_slave_pos: so does this. Without a binlog there is
+   * nothing for another server to follow, and nothing is set. Returns the position set.
+   */
+  async adoptReplayedGtids(): Promise<string | undefined> {
+    const [row] = await this.#query('SELECT @@global.log_bin AS logBin, @@global.gtid_binlog_pos AS pos');
+    const pos = String(row?.['pos'] ?? '');
+    if (Number(row?.['logBin']) !== 1 || pos === '') return undefined;
+    await this.#query('SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos');
+    return pos;
+  }
+
   async readOnly(): Promise<boolean> {
     const [row] = await this.#query('SELECT @@global.read_only AS ro');
     // Anything but a plain "off" counts as on: a wrong guess must never make a standby writable.

@@ -125,6 +125,11 @@ describe('promote into a standby that writes a binlog', () => {
       for (const e of events) if (e['Event_type'] === 'Query') statements.push(String(e['Info']));
     }
     expect(statements.filter((s) => /FLUSH|DROP DATABASE/i.test(s))).toEqual([]);
+    // The replayed GTIDs (the primary's server_id) count in gtid_current_pos, as a replica's
+    // applied ones do: what a base taken on the new primary records, and where a replica of it starts.
+    const [[pos]] = (await standbyConn.query('SELECT @@global.gtid_current_pos AS c, @@global.gtid_binlog_pos AS b')) as [RowDataPacket[], unknown];
+    expect(String(pos?.['b'])).toMatch(new RegExp(`^0-${PRIMARY_ID}-\\d+$`));
+    expect(String(pos?.['c'])).toBe(String(pos?.['b']));
   });
 
   it("a hook gets the archive's absolute path, the target without its password, and the promotion's point", async () => {
