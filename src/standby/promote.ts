@@ -272,8 +272,14 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
         if (at >= 0) held.splice(at, 1);
         await flush.restore();
         log.info({ stopAt: plan.stopAt }, 'binlog replayed');
-        const gtidSlavePos = await server.adoptReplayedGtids();
-        if (gtidSlavePos !== undefined) log.info({ gtidSlavePos }, "gtid_slave_pos set to the replayed binlog's GTIDs: gtid_current_pos holds them");
+        // Best effort: the data is whole without it; a server that refuses it (replication
+        // threads of its own running) keeps its positions, and the log says so.
+        try {
+          const gtidSlavePos = await server.adoptReplayedGtids();
+          if (gtidSlavePos !== undefined) log.info({ gtidSlavePos }, "gtid_slave_pos set to the replayed binlog's GTIDs: gtid_current_pos holds them");
+        } catch (err) {
+          log.warn({ err, code: 'GTID_POS_NOT_SET' }, "gtid_slave_pos could not be set to the replayed binlog's GTIDs: a base taken on this server records no GTID for them, and a replica set up with MASTER_USE_GTID=current_pos from it must be given its position by hand");
+        }
       });
     } finally {
       process.off('SIGINT', interrupted);
