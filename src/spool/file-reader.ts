@@ -255,7 +255,7 @@ export class FileReader {
           break;
         case 'scanned':
           this.#pending.delete(ev.id);
-          p.resolve({ found: ev.found, unreadable: ev.unreadable });
+          p.resolve({ found: ev.found, unreadable: ev.unreadable, badNames: ev.badNames });
           break;
       }
     }

@@ -665,7 +665,10 @@ export class SpoolSyncer {
   async #shipRoots(roots: string[], shallow: string[], full: boolean, journal: SpoolJournal, tree: SpoolTree, pack: PackWriter): Promise<void> {
     const { clock, source } = this.options;
     const reader = this.#reader as FileReader;
-    const { found, unreadable } = await reader.scan(source.path, roots, source.exclude, shallow);
+    const { found, unreadable, badNames } = await reader.scan(source.path, roots, source.exclude, shallow);
+    for (const name of badNames) {
+      this.#warnOnce(name, 'SPOOL_NAME_NOT_UTF8', `skipped ${join(source.path, name)}: its name is not valid UTF-8, which the archive's journal cannot record (a folder: everything in it too)`, 'rename it to UTF-8 (convmv), or exclude it; until then a restore does not bring it back');
+    }
     const underUnreadable = (p: string): boolean => {
       for (const u of unreadable.keys()) if (isUnder(p, u)) return true;
       return false;
@@ -870,10 +873,10 @@ export class SpoolSyncer {
     this.options.onShipped?.(bytes);
   }
 
-  #warnOnce(path: string, code: string, message: string): void {
+  #warnOnce(path: string, code: string, message: string, hint?: string): void {
     if (this.#warned.has(`${code}:${path}`)) return;
     this.#warned.add(`${code}:${path}`);
-    this.#log.warn({ code, path }, message);
+    this.#log.warn({ code, path, ...(hint === undefined ? {} : { hint }) }, message);
   }
 }
 

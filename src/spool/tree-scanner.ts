@@ -20,6 +20,39 @@ export interface ScanResult {
   found: Map<string, Found>;
   /** Paths that exist but could not be listed or examined: their recorded state is kept as is. */
   unreadable: Map<string, string>;
+  /**
+   * Entries whose name is not valid UTF-8 (Linux allows any bytes but '/' and NUL), as
+   * `parent/name` with the name's bytes escaped (nameForLog): the journal records paths as JSON
+   * text, which cannot hold them, so they are not shipped, and the caller says so rather than
+   * let them go missing from the archive unnoticed.
+   */
+  badNames: string[];
+}
+
+/** A name's bytes as text for a log line: valid UTF-8 as is, any other byte as \xHH. */
+export function nameForLog(name: Buffer): string {
+  let out = '';
+  for (let i = 0; i < name.length; ) {
+    // The character of 1 to 4 bytes at i that decodes and encodes back to the same bytes, if any.
+    let len = 0;
+    for (let n = 1; n <= 4 && i + n <= name.length; n++) {
+      const piece = name.subarray(i, i + n);
+      if (Buffer.from(piece.toString('utf8'), 'utf8').equals(piece)) {
+        len = n;
+        break;
+      }
+    }
+    if (len === 0) out += `\\x${(name[i] as number).toString(16).padStart(2, '0')}`;
+    else out += name.toString('utf8', i, i + len);
+    i += len === 0 ? 1 : len;
+  }
+  return out;
+}
+
+/** The name as text when it is valid UTF-8 (decoding gives back the same bytes), undefined otherwise. */
+export function utf8Name(name: Buffer): string | undefined {
+  const text = name.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(name) ? text : undefined;
 }
 
 /** A matcher for a source's exclude globs, on paths relative to the source root. */
@@ -60,6 +93,7 @@ export function scanRootsSync(
 ): ScanResult {
   const found = new Map<string, Found>();
   const unreadable = new Map<string, string>();
+  const badNames: string[] = [];
   const code = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? String(err);
   const gone = (c: string): boolean => c === 'ENOENT' || c === 'ENOTDIR';
   // Work: [path, walk it if it is a directory?]; a stack, so memory follows the tree's depth
@@ -80,19 +114,29 @@ export function scanRootsSync(
     }
     found.set(rel, f);
     if (f.kind !== 'dir' || !walk) continue;
-    let names: string[];
+    let names: Buffer[];
     try {
-      names = readdirSync(join(sourceRoot, rel));
+      // As bytes: read as text, a name that is not UTF-8 came back with U+FFFD in place of its
+      // bad bytes, its lstat then found nothing, and the file (or the whole folder) was taken
+      // for deleted, with no word of it.
+      names = readdirSync(join(sourceRoot, rel), { encoding: 'buffer' });
     } catch (err) {
       // A directory removed while we walk is a deletion; anything else is unreadable.
       if (gone(code(err))) found.delete(rel);
       else unreadable.set(rel, code(err));
       continue;
     }
-    for (const n of names) {
+    for (const raw of names) {
+      const n = utf8Name(raw);
+      if (n === undefined) {
+        // An exclude that matches it as decoded (U+FFFD for each bad byte, `*` say) leaves it out quietly.
+        const decoded = raw.toString('utf8');
+        if (!isExcluded(rel === '' ? decoded : `${rel}/${decoded}`)) badNames.push(rel === '' ? nameForLog(raw) : `${rel}/${nameForLog(raw)}`);
+        continue;
+      }
       const child = rel === '' ? n : `${rel}/${n}`;
       if (!isExcluded(child)) toStat.push([child, true]);
     }
   }
-  return { found, unreadable };
+  return { found, unreadable, badNames };
 }

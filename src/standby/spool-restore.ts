@@ -10,7 +10,7 @@ import { addRead, listSegments, readSegment, readSegmentHead, spanLoss, type Jou
 import { parentOf, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
 import { placeUnwatchedChanges, type UnwatchedWindow } from '../spool/unwatched-changes.js';
 import { DEFAULT_SPOOL_UNPLACED_NAMED } from '../config/defaults.js';
-import { excludeMatcher } from '../spool/tree-scanner.js';
+import { excludeMatcher, nameForLog, utf8Name } from '../spool/tree-scanner.js';
 
 export interface SpoolRestoreOptions {
   archiveDir: string;
@@ -442,7 +442,9 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
   await mkdir(dest, { recursive: true });
   await requireRealDir('', 'the source');
   // 1. Remove what the target has and the recorded tree does not (or has as another kind).
-  const existing = await walk(dest, excluded);
+  const existing = await walk(dest, excluded, (rel) => {
+    log.warn({ code: 'SPOOL_NAME_NOT_UTF8', path: rel, hint: 'the archive cannot hold such a name: move it aside if the restored tree should not have it' }, `left ${join(dest, rel)} as it is on the target: its name is not valid UTF-8, so no spool archive records it`);
+  });
   for (const [rel, kind] of [...existing].sort((a, b) => depthOf(a[0]) - depthOf(b[0]))) {
     const want = tree.get(rel);
     if (want !== undefined && want.kind === kind) continue;
@@ -544,13 +546,24 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
   return counts;
 }
 
-/** Kinds of what is at a target (not following links), skipping excluded paths. */
-async function walk(root: string, excluded: (rel: string) => boolean): Promise<Map<string, 'file' | 'dir' | 'link'>> {
+/**
+ * Kinds of what is at a target (not following links), skipping excluded paths, and those whose
+ * name is not valid UTF-8 (`badName` is told of each): no recorded tree holds such a name (the
+ * agent does not ship it, SPOOL_NAME_NOT_UTF8), and read as text its lstat found nothing and
+ * failed the whole restore.
+ */
+async function walk(root: string, excluded: (rel: string) => boolean, badName: (rel: string) => void): Promise<Map<string, 'file' | 'dir' | 'link'>> {
   const out = new Map<string, 'file' | 'dir' | 'link'>([['', 'dir']]);
   const stack = [''];
   while (stack.length > 0) {
     const dir = stack.pop() as string;
-    for (const name of await readdir(join(root, dir))) {
+    for (const raw of await readdir(join(root, dir), { encoding: 'buffer' })) {
+      const name = utf8Name(raw);
+      if (name === undefined) {
+        const decoded = raw.toString('utf8');
+        if (!excluded(dir === '' ? decoded : `${dir}/${decoded}`)) badName(dir === '' ? nameForLog(raw) : `${dir}/${nameForLog(raw)}`);
+        continue;
+      }
       const rel = dir === '' ? name : `${dir}/${name}`;
       if (excluded(rel)) continue;
       const st = await lstat(join(root, rel));

@@ -1,0 +1,70 @@
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { spoolSourceSchema } from '../../src/config/schema.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
+import { restoreSpool } from '../../src/standby/spool-restore.js';
+import { captureLogger } from '../support/capture-logger.js';
+import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
+
+/**
+ * Goal: a name that is not valid UTF-8 (Linux allows any bytes but '/' and NUL) is never lost
+ * without a word: the journal records paths as JSON text and cannot hold it, so the agent says
+ * which it skipped, and a restore over a target holding one restores the rest around it.
+ * Method: real files with such names (made through Buffer paths), a real syncer and restore.
+ */
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hotspare-spool-names-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** `parent/name` as a Buffer path, so the name's bytes reach the file system as they are. */
+const bytesPath = (parent: string, name: Buffer): Buffer => Buffer.concat([Buffer.from(`${parent}/`), name]);
+
+describe('spool names that are not UTF-8', () => {
+  it('the agent names each file and folder it cannot record, ships the rest, and a restore over such a name on the target goes on around it', async () => {
+    const src = join(dir, 'src');
+    mkdirSync(join(src, 'queue'), { recursive: true });
+    writeFileSync(join(src, 'queue', 'msg-1'), 'first message\n');
+    writeFileSync(join(src, 'seqno'), '41\n');
+    // Latin-1 'é' (0xe9) as a gateway on a latin1 locale writes it; and a folder named so.
+    writeFileSync(bytesPath(join(src, 'queue'), Buffer.from([0x63, 0x61, 0x66, 0xe9])), 'latin-1 name\n');
+    mkdirSync(bytesPath(src, Buffer.from([0x62, 0x80, 0x64])));
+    writeFileSync(Buffer.concat([bytesPath(src, Buffer.from([0x62, 0x80, 0x64])), Buffer.from('/inner')]), 'inside\n');
+
+    const archive = join(dir, 'archive');
+    const { logger, lines } = captureLogger();
+    const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'gw', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false } });
+    s.start();
+    await s.syncNow();
+    await s.syncNow();
+    await s.stop();
+    const warned = lines().filter((l) => l.code === 'SPOOL_NAME_NOT_UTF8');
+    // Once per path, its bad bytes shown escaped; a folder's contents are not listed one by one.
+    expect(warned.map((l) => l['path']).sort()).toEqual(['b\\x80d', 'queue/caf\\xe9']);
+    expect(warned.every((l) => typeof l['hint'] === 'string')).toBe(true);
+
+    // The target already holds such a name (a leftover, or a copy made by other means).
+    const root = join(dir, 'restored');
+    mkdirSync(join(root, 'gw', 'queue'), { recursive: true });
+    const leftover = Buffer.from([0x6f, 0x6c, 0x64, 0xff]);
+    writeFileSync(bytesPath(join(root, 'gw', 'queue'), leftover), 'left over\n');
+    const restoreLog = captureLogger();
+    const [result] = await restoreSpool({ archiveDir: archive, filesRoot: root, logger: restoreLog.logger });
+    expect(result?.skipCode).toBeUndefined();
+    expect(restoreLog.lines().filter((l) => l.code === 'SPOOL_NAME_NOT_UTF8').map((l) => l['path'])).toEqual(['queue/old\\xff']);
+    expect(readFileSync(bytesPath(join(root, 'gw', 'queue'), leftover), 'utf8')).toBe('left over\n');
+    // Everything else is there, as it is in the source (the comparison reads names as text: the
+    // odd names are left out of both sides by their own checks above).
+    const oddName = (rel: string): boolean => rel.includes('\ufffd');
+    expect(treeDiff(await describeTree(src, oddName), await describeTree(join(root, 'gw'), oddName))).toEqual([]);
+    expect(readdirSync(join(root, 'gw', 'queue')).length).toBe(2);
+  });
+});
