@@ -455,6 +455,8 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
   const paths = [...tree.entries.keys()].sort((a, b) => depthOf(a) - depthOf(b) || (a < b ? -1 : 1));
   const packs = new Map<number, FileHandle>();
   const counts = { files: 0, dirs: 0, links: 0, bytes: 0 };
+  /** A block of zeros is not written: the new file reads zeros there anyway (see below). */
+  const zeros = Buffer.alloc(meta.blockBytes);
   try {
     for (const rel of paths) {
       const e = tree.get(rel);
@@ -502,7 +504,11 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
                 hint: 'the archive is damaged: run `hotspare verify`; promote to an earlier point, or restore that file from another copy',
               });
             }
-            await out.write(buf, 0, length, i * meta.blockBytes);
+            // Left as a hole: the file is new (O_EXCL) and the truncate below sets its size, so
+            // it reads the same zeros. Written, a sparse file (a monitoring system's
+            // preallocated data, a VM image) came back whole on disk, 100 MiB of blocks for a
+            // 100 MiB file of which 4 KiB were used, and could fill the target volume.
+            if (!buf.equals(zeros.subarray(0, length))) await out.write(buf, 0, length, i * meta.blockBytes);
           }
           await out.truncate(e.size);
           // The owner before the mode: a chown clears set-user-ID and set-group-ID bits.
