@@ -41,7 +41,7 @@ import { PackWriter } from './pack-writer.js';
 import { encodeLineText, encodeSourceMeta, historyCompleteFromMs, newerSourceFormat, SPOOL_FORMAT_VERSION, sourceMetaPath, UNWATCHED_SINCE_FIELD, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
 import { SpoolJournal } from './spool-journal.js';
 import { isUnder, parentOf, type SpoolTree } from './spool-tree.js';
-import { excludeMatcher, type Found } from './tree-scanner.js';
+import { excludeMatcher, nameForLog, utf8Name, type Found } from './tree-scanner.js';
 
 export interface SpoolTuning {
   blockBytes: number;
@@ -746,12 +746,21 @@ export class SpoolSyncer {
         continue;
       }
       if (f.kind === 'link') {
-        let target: string;
+        let raw: Buffer;
         try {
-          target = await readlink(join(source.path, path));
+          raw = await readlink(join(source.path, path), { encoding: 'buffer' });
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') found.delete(path);
           else unreadable.set(path, (err as NodeJS.ErrnoException).code ?? 'EIO');
+          continue;
+        }
+        // Read as text, a target that is not UTF-8 came back with U+FFFD in place of its bad
+        // bytes, and the restored link pointed elsewhere. The journal cannot hold it: the link
+        // is left out, as a name that is not UTF-8 is, and named.
+        const target = utf8Name(raw);
+        if (target === undefined) {
+          this.#warnOnce(path, 'SPOOL_NAME_NOT_UTF8', `skipped the link ${join(source.path, path)}: its target (${nameForLog(raw)}) is not valid UTF-8, which the archive's journal cannot record`, 'point it at a UTF-8 name, or exclude it; until then a restore does not bring it back');
+          found.delete(path);
           continue;
         }
         if (cur?.kind !== 'link' || cur.target !== target || cur.mtimeNs !== f.mtimeNs || cur.ino !== f.ino || !sameOwner(cur, f)) {

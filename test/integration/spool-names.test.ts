@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,5 +66,25 @@ describe('spool names that are not UTF-8', () => {
     const oddName = (rel: string): boolean => rel.includes('\ufffd');
     expect(treeDiff(await describeTree(src, oddName), await describeTree(join(root, 'gw'), oddName))).toEqual([]);
     expect(readdirSync(join(root, 'gw', 'queue')).length).toBe(2);
+  });
+
+  it('a link whose target is not UTF-8 is named and left out, never restored pointing elsewhere; odd but valid targets come back exact', async () => {
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    const badTarget = Buffer.from([0x64, 0x61, 0x74, 0x61, 0xff]);
+    symlinkSync(badTarget, join(src, 'current'));
+    symlinkSync('tab\there\nand newline', join(src, 'odd'));
+    const archive = join(dir, 'archive');
+    const { logger, lines } = captureLogger();
+    const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'gw', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false } });
+    s.start();
+    await s.syncNow();
+    await s.stop();
+    expect(lines().filter((l) => l.code === 'SPOOL_NAME_NOT_UTF8').map((l) => l['path'])).toEqual(['current']);
+    const root = join(dir, 'restored');
+    await restoreSpool({ archiveDir: archive, filesRoot: root, logger: captureLogger().logger });
+    // Before, it came back as a link to "data\ufffd": another file than the source's link named.
+    expect(lstatSync(join(root, 'gw', 'current'), { throwIfNoEntry: false })).toBeUndefined();
+    expect(readlinkSync(join(root, 'gw', 'odd'))).toBe('tab\there\nand newline');
   });
 });
