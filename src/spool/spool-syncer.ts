@@ -666,6 +666,12 @@ export class SpoolSyncer {
     const { clock, source } = this.options;
     const reader = this.#reader as FileReader;
     const { found, unreadable, badNames } = await reader.scan(source.path, roots, source.exclude, shallow);
+    // A folder the agent cannot list (another user's 0700) or a path past the system's length
+    // limit (ENAMETOOLONG, deeper than PATH_MAX from the source's path) kept what the archive
+    // had and said nothing: a new one came back from a restore empty, or not at all.
+    for (const [path, code] of unreadable) {
+      this.#warnOnce(path, 'SPOOL_UNREADABLE', `cannot list or examine ${join(source.path, path)} (${code}); nothing in it is shipped, and the archive keeps what it recorded there`, code === 'ENAMETOOLONG' ? 'the path is longer than the system allows a path to be opened by: shorten it, or exclude it' : 'make it readable by the agent\'s user, or exclude it');
+    }
     for (const name of badNames) {
       this.#warnOnce(name, 'SPOOL_NAME_NOT_UTF8', `skipped ${join(source.path, name)}: its name is not valid UTF-8, which the archive's journal cannot record (a folder: everything in it too)`, 'rename it to UTF-8 (convmv), or exclude it; until then a restore does not bring it back');
     }

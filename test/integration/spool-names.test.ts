@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +12,12 @@ import { captureLogger } from '../support/capture-logger.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
 
 /**
- * Goal: a name that is not valid UTF-8 (Linux allows any bytes but '/' and NUL) is never lost
- * without a word: the journal records paths as JSON text and cannot hold it, so the agent says
- * which it skipped, and a restore over a target holding one restores the rest around it.
- * Method: real files with such names (made through Buffer paths), a real syncer and restore.
+ * Goal: what the agent cannot ship is never lost without a word. A name that is not valid UTF-8
+ * (Linux allows any bytes but '/' and NUL): the journal records paths as JSON text and cannot
+ * hold it, so the agent says which it skipped, and a restore over a target holding one restores
+ * the rest around it.
+ * A path too long to open (ENAMETOOLONG) is named as unreadable. Method: real files with such
+ * names (made through Buffer paths) and paths, a real syncer and restore.
  */
 let dir: string;
 beforeEach(async () => {
@@ -28,7 +30,7 @@ afterEach(async () => {
 /** `parent/name` as a Buffer path, so the name's bytes reach the file system as they are. */
 const bytesPath = (parent: string, name: Buffer): Buffer => Buffer.concat([Buffer.from(`${parent}/`), name]);
 
-describe('spool names that are not UTF-8', () => {
+describe('spool names and paths the agent cannot ship', () => {
   it('the agent names each file and folder it cannot record, ships the rest, and a restore over such a name on the target goes on around it', async () => {
     const src = join(dir, 'src');
     mkdirSync(join(src, 'queue'), { recursive: true });
@@ -66,6 +68,39 @@ describe('spool names that are not UTF-8', () => {
     const oddName = (rel: string): boolean => rel.includes('\ufffd');
     expect(treeDiff(await describeTree(src, oddName), await describeTree(join(root, 'gw'), oddName))).toEqual([]);
     expect(readdirSync(join(root, 'gw', 'queue')).length).toBe(2);
+  });
+
+  it('a path deeper than PATH_MAX (ENAMETOOLONG) is named as unreadable, not left out without a word', async () => {
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'seqno'), '7\n');
+    // 20 folders of 243-byte names, about 4,900 bytes below the source, past Linux's 4,096: two
+    // chains of 10, each short enough to make, the second then moved into the first.
+    const chain = (from: number): string => Array.from({ length: 10 }, (_, i) => `d${from + i}${'0'.repeat(240)}`).join('/');
+    mkdirSync(join(src, chain(10)), { recursive: true });
+    mkdirSync(join(src, chain(20)), { recursive: true });
+    writeFileSync(join(src, chain(20), 'leaf'), 'deep\n');
+    const second = chain(20).split('/')[0] as string;
+    const deepest = join(src, chain(10), second);
+    renameSync(join(src, second), deepest);
+    try {
+      const archive = join(dir, 'archive');
+      const { logger, lines } = captureLogger();
+      const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'gw', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false } });
+      s.start();
+      await s.syncNow();
+      await s.syncNow();
+      await s.stop();
+      const warned = lines().filter((l) => l.code === 'SPOOL_UNREADABLE');
+      // Once, at the first folder whose path is too long, with why.
+      expect(warned.length).toBe(1);
+      expect(String(warned[0]?.msg)).toContain('ENAMETOOLONG');
+      expect(String(warned[0]?.['path']).split('/').length).toBeGreaterThan(10);
+      expect(String(warned[0]?.['hint'])).toContain('shorten it');
+    } finally {
+      // Back within reach, so that afterEach can remove the folder.
+      renameSync(deepest, join(src, second));
+    }
   });
 
   it('a link whose target is not UTF-8 is named and left out, never restored pointing elsewhere; odd but valid targets come back exact', async () => {
