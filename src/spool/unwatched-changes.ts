@@ -14,7 +14,11 @@ export interface UnwatchedWindow {
   placedBefore: number;
   /** ... whose mtime is after the point: left as before the window. */
   placedAfter: number;
-  /** Deletes and renames: they carry no time, so they are left undone (the paths as before the window). */
+  /**
+   * Deletes, renames, and files renamed over another (another inode at a path, its mtime before
+   * the point and its ctime after): they carry no time, so they are left undone (the paths as
+   * before the window).
+   */
   unplaced: number;
   /** The first of those, as words ("removed q/7", "renamed a to b"). */
   unplacedNamed: string[];
@@ -28,7 +32,8 @@ export interface UnwatchedWindow {
  * (an append, a new queue file), and `tree` takes its entry as it was right after that record,
  * with the folders it needs; one with a later mtime changed after it. A file whose mtime was set
  * back (cp -p, tar) counts as changed at that mtime. Deletes and renames have no time of their
- * own: they are left undone and counted. Undefined (tree unchanged) when no window holds the point.
+ * own, nor has a file renamed over another (a new inode at the path whose mtime is before the
+ * point and ctime after it): they are left undone and counted. Undefined (tree unchanged) when no window holds the point.
  */
 export function placeUnwatchedChanges(tree: SpoolTree, ahead: Iterable<SpoolOp>, untilMs: number, namedMax: number): { window: UnwatchedWindow; newestPlacedMs: number | undefined } | undefined {
   // The records folded in order (each one's blocks are relative to the tree before it), so
@@ -46,6 +51,7 @@ export function placeUnwatchedChanges(tree: SpoolTree, ahead: Iterable<SpoolOp>,
     window ??= { fromMs: since, toMs: op.t, placedBefore: 0, placedAfter: 0, unplaced: 0, unplacedNamed: [] };
     window.fromMs = Math.min(window.fromMs, since);
     window.toMs = Math.max(window.toMs, op.t);
+    const before = op.op === 'file' || op.op === 'dir' || op.op === 'link' ? work.get(op.path) : undefined;
     work.apply(op);
     if (op.op === 'rm' || op.op === 'mv') {
       window.unplaced++;
@@ -57,6 +63,15 @@ export function placeUnwatchedChanges(tree: SpoolTree, ahead: Iterable<SpoolOp>,
     const now = work.get(op.path);
     if (changedMs === undefined || changedMs > untilMs || now === undefined) {
       window.placedAfter++;
+      continue;
+    }
+    // Another file (inode) now at a path that held one, with an mtime before the point but a
+    // ctime after it: renamed over it (a swap a→t, b→a, t→b; a queue file moved into place).
+    // Its mtime is the content's, not when it came there, so it dates nothing: taken by it, a
+    // swap made after the point was restored as made before it, and the line said no rename.
+    if (op.op === 'file' && before !== undefined && before.ino !== op.e.ino && (mtimeMs(op.e.ctimeNs) ?? Infinity) > untilMs) {
+      window.unplaced++;
+      if (window.unplacedNamed.length < namedMax) window.unplacedNamed.push(`replaced ${op.path} by another file (renamed over it)`);
       continue;
     }
     window.placedBefore++;
