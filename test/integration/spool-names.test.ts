@@ -30,6 +30,18 @@ afterEach(async () => {
 /** `parent/name` as a Buffer path, so the name's bytes reach the file system as they are. */
 const bytesPath = (parent: string, name: Buffer): Buffer => Buffer.concat([Buffer.from(`${parent}/`), name]);
 
+
+/** Two full passes of source `gw` at `src` into `archive` (the second must not warn again); the log lines. */
+async function twoPasses(src: string, archive: string): Promise<ReturnType<typeof captureLogger>['lines']> {
+  const { logger, lines } = captureLogger();
+  const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'gw', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false } });
+  s.start();
+  await s.syncNow();
+  await s.syncNow();
+  await s.stop();
+  return lines;
+}
+
 describe('spool names and paths the agent cannot ship', () => {
   it('the agent names each file and folder it cannot record, ships the rest, and a restore over such a name on the target goes on around it', async () => {
     const src = join(dir, 'src');
@@ -42,12 +54,7 @@ describe('spool names and paths the agent cannot ship', () => {
     writeFileSync(Buffer.concat([bytesPath(src, Buffer.from([0x62, 0x80, 0x64])), Buffer.from('/inner')]), 'inside\n');
 
     const archive = join(dir, 'archive');
-    const { logger, lines } = captureLogger();
-    const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'gw', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false } });
-    s.start();
-    await s.syncNow();
-    await s.syncNow();
-    await s.stop();
+    const lines = await twoPasses(src, archive);
     const warned = lines().filter((l) => l.code === 'SPOOL_NAME_NOT_UTF8');
     // Once per path, its bad bytes shown escaped; a folder's contents are not listed one by one.
     expect(warned.map((l) => l['path']).sort()).toEqual(['b\\x80d', 'queue/caf\\xe9']);
@@ -85,12 +92,7 @@ describe('spool names and paths the agent cannot ship', () => {
     renameSync(join(src, second), deepest);
     try {
       const archive = join(dir, 'archive');
-      const { logger, lines } = captureLogger();
-      const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'gw', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false } });
-      s.start();
-      await s.syncNow();
-      await s.syncNow();
-      await s.stop();
+      const lines = await twoPasses(src, archive);
       const warned = lines().filter((l) => l.code === 'SPOOL_UNREADABLE');
       // Once, at the first folder whose path is too long, with why.
       expect(warned.length).toBe(1);

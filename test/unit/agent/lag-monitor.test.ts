@@ -10,6 +10,23 @@ import { LagMetrics } from '../../../src/http/lag-metrics.js';
  * started) raises no LAG_* alarm from the guess that it holds nothing (the primary's whole
  * binlog); it is DISCONNECTED once its grace has passed. Method: the monitor fed by hand.
  */
+
+/** Two file replicas, both durable at mysql-bin.000012:4000 and streaming since 1,000 ms, under one monitor (head poll 500 ms). */
+function twoStreams(names: [string, string], maxLagSeconds: number) {
+  const definitions = names.map((name) => ({ name, type: 'file', thresholds: { maxLagSeconds, maxLagBytes: 1 << 30 } }) as unknown as ReplicaDefinition);
+  const trackers = names.map((name) => new ReplicaTracker(name, 0)) as [ReplicaTracker, ReplicaTracker];
+  const monitor = new LagMonitor(
+    definitions.map((definition, i) => ({ definition, tracker: trackers[i] as ReplicaTracker })),
+    { headPollIntervalMs: 500, startedAtMs: 0 },
+  );
+  const point = { file: 'mysql-bin.000012', position: 4_000, boundaryFile: 'mysql-bin.000012', boundaryPosition: 4_000, commitTimestampS: 1, gtid: undefined };
+  for (const t of trackers) {
+    t.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
+    t.apply({ kind: 'connected', start: { file: 'mysql-bin.000012', position: 4_000 } }, 1_000);
+  }
+  return { monitor, trackers, point };
+}
+
 describe('LagMonitor', () => {
   it('no LAG_BYTES or LAG_SECONDS for a replica whose durable point is unknown; DISCONNECTED after the grace', () => {
     const definition = { name: 'standby-b', type: 'remote', thresholds: { maxLagSeconds: 60, maxLagBytes: 64 * 1024 * 1024 } } as unknown as ReplicaDefinition;
@@ -125,18 +142,8 @@ describe('LagMonitor', () => {
   });
 
   it("a replica behind another replica's stream is behind by that much, also after the primary died (its own stream is not the primary's end)", () => {
-    const definitions = ['remote', 'file'].map((name) => ({ name, type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 1 << 30 } }) as unknown as ReplicaDefinition);
-    const [ahead, behind] = [new ReplicaTracker('remote', 0), new ReplicaTracker('file', 0)];
-    const monitor = new LagMonitor(
-      definitions.map((definition, i) => ({ definition, tracker: (i === 0 ? ahead : behind) as ReplicaTracker })),
-      { headPollIntervalMs: 500, startedAtMs: 0 },
-    );
-    const point = { file: 'mysql-bin.000012', position: 4_000, boundaryFile: 'mysql-bin.000012', boundaryPosition: 4_000, commitTimestampS: 1, gtid: undefined };
+    const { monitor, trackers: [ahead, behind], point } = twoStreams(['remote', 'file'], 60);
     const files = [{ name: 'mysql-bin.000012', sizeBytes: 4_000 }];
-    for (const t of [ahead, behind]) {
-      t.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
-      t.apply({ kind: 'connected', start: { file: 'mysql-bin.000012', position: 4_000 } }, 1_000);
-    }
     monitor.observeHead({ head: { file: 'mysql-bin.000012', position: 4_000 }, files, expireLogsSeconds: 0, checkedAtMs: 1_000 });
     // A large transaction streams; one replica's dump is 6 MB further when the primary dies.
     ahead.apply({ kind: 'received', file: 'mysql-bin.000012', position: 17_973_982, atMs: 1_400 }, 1_400);
@@ -150,17 +157,7 @@ describe('LagMonitor', () => {
   });
 
   it("bytes only another replica's stream has seen are dated by it: never bytes behind at 0 seconds", () => {
-    const definitions = ['fast', 'slow'].map((name) => ({ name, type: 'file', thresholds: { maxLagSeconds: 60, maxLagBytes: 1 << 30 } }) as unknown as ReplicaDefinition);
-    const [fast, slow] = [new ReplicaTracker('fast', 0), new ReplicaTracker('slow', 0)];
-    const monitor = new LagMonitor(
-      definitions.map((definition, i) => ({ definition, tracker: (i === 0 ? fast : slow) as ReplicaTracker })),
-      { headPollIntervalMs: 500, startedAtMs: 0 },
-    );
-    const point = { file: 'mysql-bin.000012', position: 4_000, boundaryFile: 'mysql-bin.000012', boundaryPosition: 4_000, commitTimestampS: 1, gtid: undefined };
-    for (const t of [fast, slow]) {
-      t.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
-      t.apply({ kind: 'connected', start: { file: 'mysql-bin.000012', position: 4_000 } }, 1_000);
-    }
+    const { monitor, trackers: [fast, slow], point } = twoStreams(['fast', 'slow'], 60);
     monitor.observeHead({ head: { file: 'mysql-bin.000012', position: 4_000 }, files: [{ name: 'mysql-bin.000012', sizeBytes: 4_000 }], expireLogsSeconds: 0, checkedAtMs: 1_000 });
     // A transaction reaches the fast replica's stream at 1,400 ms (the agent tells every other
     // replica, as SyncAgent does for each 'received'); the slow one's has not brought it yet.
@@ -178,17 +175,7 @@ describe('LagMonitor', () => {
   });
 
   it('caughtUpAt: a lost primary ages every replica alike; the one holding all the agent saw of it is caught up at its last sign of life, the other earlier', async () => {
-    const definitions = ['whole', 'short'].map((name) => ({ name, type: 'file', thresholds: { maxLagSeconds: 10, maxLagBytes: 1 << 30 } }) as unknown as ReplicaDefinition);
-    const [whole, short] = [new ReplicaTracker('whole', 0), new ReplicaTracker('short', 0)];
-    const monitor = new LagMonitor(
-      definitions.map((definition, i) => ({ definition, tracker: (i === 0 ? whole : short) as ReplicaTracker })),
-      { headPollIntervalMs: 500, startedAtMs: 0 },
-    );
-    const point = { file: 'mysql-bin.000012', position: 4_000, boundaryFile: 'mysql-bin.000012', boundaryPosition: 4_000, commitTimestampS: 1, gtid: undefined };
-    for (const t of [whole, short]) {
-      t.apply({ kind: 'durable', point, shippedBytes: 0 }, 1_000);
-      t.apply({ kind: 'connected', start: { file: 'mysql-bin.000012', position: 4_000 } }, 1_000);
-    }
+    const { monitor, trackers: [whole, short], point } = twoStreams(['whole', 'short'], 10);
     expect(monitor.report(900).replicas.map((r) => r.binlog.caughtUpAt)).toEqual([null, null]);
     monitor.observeHead({ head: { file: 'mysql-bin.000012', position: 4_000 }, files: [{ name: 'mysql-bin.000012', sizeBytes: 4_000 }], expireLogsSeconds: 0, checkedAtMs: 1_000 });
     // Both hold the head the check read.
