@@ -20,7 +20,7 @@ const VERBS: ReadonlyArray<{ verb: string; lines: string[] }> = [
     verb: 'promote',
     lines: [
       'hotspare promote --archive DIR --target MYSQL_URL [--until TIME | --until-gtid GTID | --until-position FILE:POS]',
-      '                 [--files-root DIR] [--no-hooks] [--dry-run] [--json] [--replace]',
+      '                 [--files-root DIR] [--no-hooks] [--fence] [--dry-run] [--json] [--replace]',
       '                 [--target-datadir DIR --target-start CMD]   (a physical base: replace the target\'s datadir)',
       '                 [--extractor hotspare|mbstream]   (a physical base: who extracts its stream)',
       '                 TIME: ISO 8601, 2026-11-22T10:00:00Z; without a zone, this host\'s local time (TZ)',

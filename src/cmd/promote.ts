@@ -15,7 +15,7 @@ import { parseTimeOption } from './time-option.js';
 import { shellWord } from '../core/shell-word.js';
 
 /**
- * `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--no-hooks] [--dry-run] [--json] [--replace]
+ * `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--no-hooks] [--fence] [--dry-run] [--json] [--replace]
  * [--target-datadir DIR --target-start CMD] [--extractor hotspare|mbstream]` (the last three for a physical base);
  * `hotspare promote --files-only --archive DIR [--until ...] [--source NAME ...] [--files-root DIR] [--dry-run] [--json]`: the spool
  * files alone, as of the point a promotion takes them.
@@ -39,6 +39,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
       'files-only': { type: 'boolean' },
       source: { type: 'string', multiple: true },
       'no-hooks': { type: 'boolean' },
+      fence: { type: 'boolean' },
     },
     strict: true,
   });
@@ -72,6 +73,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     targetStart: values['target-start'],
     extractor,
     skipHooks: values['no-hooks'] === true,
+    fence: values.fence === true,
     logger,
   });
   process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...report }, null, 2)}\n` : formatReport(report, values['dry-run'] === true, target.kind === 'end'));

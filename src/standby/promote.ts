@@ -38,6 +38,8 @@ export interface PromoteOptions {
   lockWaitSeconds?: number | undefined;
   /** --no-hooks: restore everything, run no post-promotion hook (a rehearsal into a scratch server). */
   skipHooks?: boolean | undefined;
+  /** --fence: a failover; the archive is fenced against its old primary once the target is writable (promotion-fence.ts). */
+  fence?: boolean | undefined;
   logger: Logger;
 }
 
@@ -140,6 +142,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       checksumsWhileStaging: !options.dryRun,
       damagedWhileStaging,
       skipHooks: options.skipHooks === true,
+      fence: options.fence === true,
       logger: log,
     });
     log.info({ base: plan.base.id, method: plan.base.method, stopAt: plan.stopAt, replayBytes: plan.replayBytes, dryRun: options.dryRun }, 'promotion planned');

@@ -122,6 +122,13 @@ export interface PlanInput {
   damagedWhileStaging?: ReadonlyMap<string, string>;
   /** --no-hooks: the post-promotion hooks are listed, not run (a rehearsal into a scratch server). */
   skipHooks?: boolean;
+  /**
+   * --fence: this is a failover, so the archive is fenced against its old primary (to the end
+   * only). Asked for, never assumed: a promotion from a live archive (a rehearsal into a scratch
+   * server, a test of the backups) that fenced it would shut the running primary's agent out of
+   * its own archive at its next reconnect.
+   */
+  fence?: boolean;
   logger: Logger;
 }
 
@@ -454,10 +461,10 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
       { name: 'read-only-off', run: true, detail: 'SET GLOBAL read_only = OFF' },
       {
         name: 'fence-archive',
-        run: atEnd && input.skipHooks !== true,
-        detail: atEnd && input.skipHooks !== true
+        run: atEnd && input.fence === true,
+        detail: atEnd && input.fence === true
           ? `write ${LAYOUT_PROMOTED_FILE} into the archive: its primary's agent (the old primary come back) is refused from then on (ARCHIVE_PROMOTED), so its new writes never join the archive`
-          : atEnd ? 'not with --no-hooks (a rehearsal): the archive stays open to its primary\'s agent' : 'not for a point in time: the archive stays open to its primary\'s agent',
+          : atEnd ? 'not without --fence (give it for a failover): the archive stays open to its primary\'s agent' : 'not for a point in time: the archive stays open to its primary\'s agent',
       },
       {
         name: 'run-hooks',

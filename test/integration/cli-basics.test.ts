@@ -72,7 +72,7 @@ describe('hotspare command line', () => {
       agent: ['--config'],
       receive: ['--archive', '--listen', '--token-file', '--tls-cert', '--tls-key', '--http', '--allow-plaintext'],
       base: ['--config', '--replica', '--method', '--json'],
-      promote: ['--archive', '--target', '--until', '--until-gtid', '--until-position', '--files-root', '--no-hooks', '--dry-run', '--json', '--replace', '--target-datadir', '--target-start', '--extractor', '--files-only', '--source'],
+      promote: ['--archive', '--target', '--until', '--until-gtid', '--until-position', '--files-root', '--no-hooks', '--fence', '--dry-run', '--json', '--replace', '--target-datadir', '--target-start', '--extractor', '--files-only', '--source'],
       status: ['--archive', '--json'],
       verify: ['--archive', '--json'],
       check: ['--url', '--max-lag-seconds', '--max-lag-bytes'],

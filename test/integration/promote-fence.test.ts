@@ -15,9 +15,9 @@ import { ReceiverProcess } from '../support/receiver-process.js';
  * agent's old config (split brain) must not stream its new timeline into the archive the new
  * primary was promoted from: that archive would then end in transactions the new primary never
  * had, `status` would call them restorable, and a later promotion would restore them. Promotion
- * to the end fences the archive (state/promoted.json) and the agent, through a `file` replica or
- * a receiver, is refused with ARCHIVE_PROMOTED; a rehearsal (--no-hooks) or a point in time
- * does not fence. Method: real servers, the real agent, receiver and `hotspare promote`.
+ * to the end with --fence (a failover) fences the archive (state/promoted.json) and the agent,
+ * through a `file` replica or a receiver, is refused with ARCHIVE_PROMOTED; without it (a
+ * rehearsal from a live archive, a test of the backups) or for a point in time it does not. Method: real servers, the real agent, receiver and `hotspare promote`.
  */
 describe('an archive promoted from is fenced against its old primary', () => {
   let dir: string;
@@ -68,19 +68,19 @@ describe('an archive promoted from is fenced against its old primary', () => {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a rehearsal (--no-hooks) and a point in time leave the archive open', async () => {
-    const rehearsal = await runHotspare(['promote', '--archive', archive, '--target', target(), '--no-hooks']);
+  it('without --fence (a rehearsal, hooks run or not), and for a point in time with it, the archive stays open', async () => {
+    const rehearsal = await runHotspare(['promote', '--archive', archive, '--target', target()]);
     expect(rehearsal.code, rehearsal.stderr.slice(-2000)).toBe(0);
-    expect(rehearsal.stdout).toMatch(/\[ \] fence-archive: not with --no-hooks/);
+    expect(rehearsal.stdout).toMatch(/\[ \] fence-archive: not without --fence/);
     const head = await primaryHead(conn);
-    const pointInTime = await runHotspare(['promote', '--archive', archive, '--target', target(), '--replace', '--until-position', `${head.file}:${head.position}`]);
+    const pointInTime = await runHotspare(['promote', '--archive', archive, '--target', target(), '--replace', '--fence', '--until-position', `${head.file}:${head.position}`]);
     expect(pointInTime.code, pointInTime.stderr.slice(-2000)).toBe(0);
     expect(pointInTime.stdout).toMatch(/\[ \] fence-archive: not for a point in time/);
     expect(existsSync(join(archive, 'state', 'promoted.json'))).toBe(false);
   });
 
   it('a promotion to the end fences it; the old primary\'s agent is refused, through a file replica and a receiver, and the archive gets nothing of its new writes', async () => {
-    const result = await runHotspare(['promote', '--archive', archive, '--target', target(), '--replace']);
+    const result = await runHotspare(['promote', '--archive', archive, '--target', target(), '--replace', '--fence']);
     expect(result.code, result.stderr.slice(-2000)).toBe(0);
     expect(result.stdout).toMatch(/\[x\] fence-archive: write state\/promoted.json/);
     const expected = await tableChecksums(standbyConn);
