@@ -127,10 +127,10 @@ export class LagMonitor {
     this.#firstHead ??= { head: observation.head, checkedAtMs: observation.checkedAtMs };
     this.#headFailure = undefined;
     for (const { tracker } of this.replicas) {
-      tracker.headObserved(observation.head);
       tracker.timeline.observe(observation.head, observation.checkedAtMs);
       const durable = tracker.snapshot.durable;
       if (durable !== undefined) tracker.timeline.durableAt(durable);
+      tracker.headObserved(observation.head, observation.checkedAtMs);
     }
   }
 

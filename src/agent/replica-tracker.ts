@@ -118,10 +118,6 @@ export class ReplicaTracker {
   }
 
   /**
-   * The primary's head, as the head poller read it: the first reading after a (re)connect
-   * is where the backlog ends when the connect found no head known (the agent's start).
-   */
-  /**
    * Another replica's live stream saw the primary's binlog reach `at` by `atMs`: a mark on this
    * replica's timeline too. The lag report takes the primary's end as the furthest any stream
    * shows; without the mark, bytes beyond this replica's durable point that only another
@@ -133,7 +129,17 @@ export class ReplicaTracker {
     if (durable !== undefined) this.timeline.durableAt(durable);
   }
 
-  headObserved(head: BinlogPosition): void {
+  /**
+   * The primary's head, as the head poller read it at `checkedAtMs`: the first reading after a
+   * (re)connect is where the backlog ends when the connect found no head known (the agent's
+   * start). A durable point at or past it, with nothing seen beyond, held everything the primary
+   * had written by then: a caughtUpAtMs as good as a heartbeat's, kept whenever /lag is read.
+   */
+  headObserved(head: BinlogPosition, checkedAtMs?: number): void {
+    const durable = this.snapshot.durable;
+    if (checkedAtMs !== undefined && durable !== undefined && compareBinlogPositions(durable, head) >= 0 && this.timeline.firstBeyondMs(durable) === undefined) {
+      this.snapshot.caughtUpAtMs = Math.max(this.snapshot.caughtUpAtMs ?? 0, checkedAtMs);
+    }
     if (!this.#backlogEndFromNextHead) return;
     this.#backlogEndFromNextHead = false;
     const received = this.snapshot.received;
