@@ -257,6 +257,14 @@ export const DEFAULT_DURABLE_POINTS_CAUGHT_UP_STEP_MS = 60_000;
 /** The receiver serves at most this many connections at once (one agent plus strays). */
 export const DEFAULT_RECEIVER_CONNECTIONS_MAX = 16;
 /**
+ * The agent's lag endpoint serves at most this many connections at once (scrapers and checkers
+ * keep a few open), and drops one whose request has not come whole within
+ * DEFAULT_LAG_HTTP_REQUEST_TIMEOUT_MS: without a limit, idle connections by the thousand used up
+ * the descriptors of the process that holds the dumps and the archives.
+ */
+export const DEFAULT_LAG_HTTP_CONNECTIONS_MAX = 64;
+export const DEFAULT_LAG_HTTP_REQUEST_TIMEOUT_MS = 10_000;
+/**
  * The receiver logs at most this many lines about connections it drops or refuses (strays, a
  * full table, a wrong token) per DEFAULT_RECEIVER_PEER_LOG_WINDOW_MS; the next line let through
  * says how many were held back.

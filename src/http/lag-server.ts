@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { healthOf, type LagReport } from '../agent/lag-monitor.js';
-import { DEFAULT_LAG_RENDER_INTERVAL_MS, DEFAULT_METRICS_RENDER_INTERVAL_MS } from '../config/defaults.js';
+import { DEFAULT_LAG_HTTP_CONNECTIONS_MAX, DEFAULT_LAG_HTTP_REQUEST_TIMEOUT_MS, DEFAULT_LAG_RENDER_INTERVAL_MS, DEFAULT_METRICS_RENDER_INTERVAL_MS } from '../config/defaults.js';
 import { HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -18,6 +18,8 @@ export interface LagServerOptions {
   renderIntervalMs?: number;
   /** /metrics is rendered at least this often while the lag figures stay the same. */
   metricsRenderIntervalMs?: number;
+  /** Connections at once (DEFAULT_LAG_HTTP_CONNECTIONS_MAX). */
+  connectionsMax?: number;
 }
 
 /** One rendering of the report, served as is until the next one. */
@@ -55,7 +57,11 @@ export class LagServer {
   private constructor(private readonly options: LagServerOptions) {
     this.#renderIntervalMs = options.renderIntervalMs ?? DEFAULT_LAG_RENDER_INTERVAL_MS;
     this.#metricsRenderIntervalMs = options.metricsRenderIntervalMs ?? DEFAULT_METRICS_RENDER_INTERVAL_MS;
-    this.#server = createServer((req, res) => {
+    // Bounded: each connection holds a descriptor of the process that also holds the dump
+    // connections, the archive files and the spool reads; idle ones by the thousand (a scanner,
+    // a client that leaks them) would use them all up. A request must come whole within the
+    // timeout, so a slow one cannot hold its slot.
+    this.#server = createServer({ requestTimeout: DEFAULT_LAG_HTTP_REQUEST_TIMEOUT_MS, headersTimeout: DEFAULT_LAG_HTTP_REQUEST_TIMEOUT_MS }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         options.logger.error({ err, url: req.url }, 'lag endpoint request failed');
         if (!res.headersSent) send(res, 500, JSON_TYPE, Buffer.from(JSON.stringify({ error: 'internal error' })));
@@ -64,6 +70,7 @@ export class LagServer {
     });
     // Monitoring keeps connections open between scrapes; do not let them hold the agent at exit.
     this.#server.keepAliveTimeout = 5_000;
+    this.#server.maxConnections = options.connectionsMax ?? DEFAULT_LAG_HTTP_CONNECTIONS_MAX;
   }
 
   /** Listens on host:port; rejects with HTTP_LISTEN (port in use, bad address). */

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../support/wait.js';
 import type { LagReport } from '../../../src/agent/lag-monitor.js';
 import { LagServer } from '../../../src/http/lag-server.js';
 import { silentLogger } from '../../../src/platform/logger.js';
@@ -63,6 +64,24 @@ describe('LagServer', () => {
     expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
     expect(logs.lines().filter((l) => Number(l.level) >= 50)).toEqual([]);
     expect((await fetch(`http://${server.address}/lag`)).status).toBe(200);
+  });
+
+  it('holds at most connectionsMax connections: idle ones past it are dropped, and /lag is served once they go', async () => {
+    server = await LagServer.listen({ host: '127.0.0.1', port: 0, report: (now) => reportAt(now, 0), clock: { nowMs: () => 1_000 }, logger: silentLogger(), renderIntervalMs: 10, connectionsMax: 3 });
+    const [host, port] = server.address.split(':');
+    // Each an unfinished request, as a scanner or a leaking client leaves them.
+    const idle = Array.from({ length: 10 }, () => {
+      const socket = connect(Number(port), host ?? '127.0.0.1', () => socket.write('GET /lag HTTP/1.1\r\nHost: x\r\n'));
+      socket.on('error', () => undefined);
+      return socket;
+    });
+    try {
+      await waitFor('the connections past the limit to be dropped', () => idle.filter((s) => s.destroyed).length === 7, 10_000, 20);
+      for (const s of idle) s.destroy();
+      await waitFor('/lag served again', async () => (await fetch(`http://${server?.address ?? ''}/lag`).catch(() => undefined))?.status === 200, 10_000, 50);
+    } finally {
+      for (const s of idle) s.destroy();
+    }
   });
 
   it('renders /lag and /healthz once per interval, whatever the number of requests', async () => {
