@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { BigIntStats } from 'node:fs';
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,8 +52,8 @@ export function nameForLog(name: Buffer): string {
 
 /** The name as text when it is valid UTF-8 (decoding gives back the same bytes), undefined otherwise. */
 export function utf8Name(name: Buffer): string | undefined {
-  const text = name.toString('utf8');
-  return Buffer.from(text, 'utf8').equals(name) ? text : undefined;
+  // Checked in place (simdutf): every rescan asks this of every entry of the tree.
+  return isUtf8(name) ? name.toString('utf8') : undefined;
 }
 
 /** A matcher for a source's exclude globs, on paths relative to the source root. */

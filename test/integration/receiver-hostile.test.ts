@@ -378,10 +378,11 @@ describe('receiver against hostile and mistaken peers', () => {
       for (let i = 0; i < 60; i++) await open('127.0.0.2');
       await waitFor('the flood to be cut to the limit', async () => opened.filter((s) => !s.destroyed && s.readyState === 'open').length <= 3);
       expect(agent.destroyed).toBe(false);
-      // Some 57 drops, each said (the drop and the peer's end) once within the log's budget, not twice each.
+      // Some 57 drops, each said twice (the drop and the peer's end) without a budget: within it,
+      // at most a window's lines (two, should a slow machine stretch the flood across one's end).
       const peerLines = floodLogs.lines().filter((l) => l.level === 40 && /dropped|refused/.test(l.msg));
       expect(peerLines.length).toBeGreaterThan(0);
-      expect(peerLines.length).toBeLessThanOrEqual(DEFAULT_RECEIVER_PEER_LOG_LINES);
+      expect(peerLines.length).toBeLessThanOrEqual(2 * DEFAULT_RECEIVER_PEER_LOG_LINES);
       // The agent's HELLO, once it comes, is answered.
       const answer = new Promise<number>((resolve) => agent.once('data', (chunk: Buffer) => resolve(chunk.readUInt8(0))));
       for (const b of encodeFrame(FrameType.HELLO, [encodeJson({ protocol: WIRE_PROTOCOL_VERSION, token: TOKEN, primary: primaryA, agentId: 'flooded' })])) agent.write(b);

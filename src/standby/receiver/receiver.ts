@@ -388,7 +388,10 @@ class ReceiverState {
                 : err instanceof HotspareError && isArchiveCode(err.code)
                   ? new Refusal(err.code, `the receiver could not open the archive: ${err.message}`, err.hint ?? 'see the receiver log')
                   : new Refusal('RECEIVER_ERROR', `the receiver could not open the archive: ${errorMessage(err)}`, 'see the receiver log');
-            this.peerWarn(log, { code: refusal.code, agentId: hello.agentId }, `refused agent: ${refusal.message}`);
+            // A peer that showed the token is an agent: its refusal (ARCHIVE_FOREIGN, ARCHIVE_PROMOTED, ...)
+            // is the line an operator must see, never held back behind a flood of strays.
+            if (refusal.code === 'BAD_TOKEN') this.peerWarn(log, { code: refusal.code, agentId: hello.agentId }, `refused agent: ${refusal.message}`);
+            else log.warn({ code: refusal.code, agentId: hello.agentId }, `refused agent: ${refusal.message}`);
             const problem: Problem = { code: refusal.code, message: refusal.message, hint: refusal.hint };
             wire.send(FrameType.REFUSE, [encodeJson(problem)]);
             wire.close(undefined);
