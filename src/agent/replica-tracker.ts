@@ -82,21 +82,6 @@ export class ReplicaTracker {
   #backlogEnd: BinlogPosition | undefined;
   /** The stream connected before any head was known: the next head check gives #backlogEnd. */
   #backlogEndFromNextHead = false;
-  /**
-   * The furthest durable point this run's sessions reported (their resume points included):
-   * a durable point beyond it is progress, one at or before it is not (a session on a full
-   * volume reports its resume point, and may cut a torn tail back and write it again).
-   */
-  #furthestDurable: BinlogPosition | undefined;
-  /**
-   * The stream reconnected after a failure of the archive or the setup (state `error`:
-   * DISK_FULL, ARCHIVE_IO, ...) and has not yet shown that the failure is gone. The dump proves
-   * itself with its first event, before anything is written: on a volume still full, each retry
-   * read as a healthy replica (state `streaming`, `up`, no problem, /healthz 200) until its
-   * first write failed again. Until something lands beyond the furthest durable point, or an
-   * idle heartbeat shows there is nothing to write, the failure stands.
-   */
-  #unproven = false;
 
   constructor(name: string, startedAtMs = 0) {
     const files = (): ReplicaFilesSnapshot => this.#files();
@@ -155,8 +140,6 @@ export class ReplicaTracker {
     this.snapshot.durable = undefined;
     this.#seeded = false;
     this.#streamStart = undefined;
-    // Its first durable point is progress: nothing is there before it.
-    this.#furthestDurable = BEFORE_ANY_BINLOG;
   }
 
   /**
@@ -185,14 +168,6 @@ export class ReplicaTracker {
     this.#files = read;
   }
 
-  /** The stream is up: a reconnect, or one whose earlier failure is shown to be gone. */
-  #markConnected(): void {
-    this.#unproven = false;
-    this.snapshot.connected = true;
-    this.snapshot.disconnectedSinceMs = undefined;
-    this.snapshot.failure = undefined;
-  }
-
   apply(event: ReplicaEvent, nowMs: number): void {
     const s = this.snapshot;
     switch (event.kind) {
@@ -200,11 +175,12 @@ export class ReplicaTracker {
         this.#backlogStart = true;
         this.#backlogEnd = this.timeline.furthest;
         this.#backlogEndFromNextHead = this.#backlogEnd === undefined;
+        s.connected = true;
+        s.disconnectedSinceMs = undefined;
+        s.failure = undefined;
         // The first dump's start only: a dump restarted before anything was durable continues
         // after what the first appended, and the first durable point covers both.
         if (s.durable === undefined) this.#streamStart ??= event.start;
-        if (s.failure?.state === 'error') this.#unproven = true;
-        else this.#markConnected();
         break;
       case 'durable': {
         const before = this.#seeded ? undefined : (s.durable ?? this.#streamStart);
@@ -215,9 +191,6 @@ export class ReplicaTracker {
         for (const file of this.#fileEnds.keys()) if (compareBinlogFiles(file, event.point.file) < 0) this.#fileEnds.delete(file);
         this.timeline.durableAt(event.point);
         this.#settleCaughtUp();
-        const progressed = this.#furthestDurable !== undefined && compareBinlogPositions(event.point, this.#furthestDurable) > 0;
-        if (this.#furthestDurable === undefined || progressed) this.#furthestDurable = event.point;
-        if (this.#unproven && progressed) this.#markConnected();
         break;
       }
       case 'received': {
@@ -247,12 +220,9 @@ export class ReplicaTracker {
         }
         if (end !== undefined && compareBinlogPositions(event, end) >= 0) this.#backlogEnd = undefined;
         this.timeline.observe(event, event.atMs);
-        // A heartbeat where the archive already ends: the primary has nothing to write there.
-        if (this.#unproven && event.idle === true && s.durable !== undefined && compareBinlogPositions(event, s.durable) <= 0) this.#markConnected();
         break;
       }
       case 'failed':
-        this.#unproven = false;
         // What the broken stream brought proves nothing for the next one.
         this.#caughtUpCandidate = undefined;
         if (s.connected || s.disconnectedSinceMs === undefined) s.disconnectedSinceMs = nowMs;
@@ -262,9 +232,6 @@ export class ReplicaTracker {
     }
   }
 }
-
-/** Lies before every binlog position (file names compare as text when they carry no number). */
-const BEFORE_ANY_BINLOG: BinlogPosition = { file: '', position: 0 };
 
 /**
  * Durable event bytes between two durable points; across rotations, the old file's tail and every

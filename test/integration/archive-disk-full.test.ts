@@ -135,21 +135,6 @@ describe('a full archive volume', () => {
     await writeMegabytes();
 
     await expectDiskFull('small', 'the archive volume is full');
-    // Each retry's dump proves itself with its first event before its first write fails again:
-    // the report after every event of those retries must still say DISK_FULL, never a healthy
-    // replica (/healthz 200, state streaming, up) for the moment between the two.
-    const tracker = agent.trackers[0];
-    if (tracker === undefined) throw new Error('no tracker for the small replica');
-    const afterEvents: Array<{ kind: string; state: string; up: boolean; problems: string[] }> = [];
-    const apply = tracker.apply.bind(tracker);
-    tracker.apply = (event, nowMs) => {
-      apply(event, nowMs);
-      const r = replica('small');
-      afterEvents.push({ kind: event.kind, state: r.state, up: r.up, problems: r.problems.map((p) => p.code) });
-    };
-    await waitFor('three retries on the full volume', () => afterEvents.filter((e) => e.kind === 'connected').length >= 3, 60_000, 50);
-    tracker.apply = apply;
-    expect(afterEvents.filter((e) => e.state !== 'error' || e.up || !e.problems.includes('DISK_FULL'))).toEqual([]);
     // The other replica never waits for it.
     await waitFor('the large replica to hold everything', () => identical(large), 60_000, 100);
     expect(replica('large').state).toBe('streaming');
