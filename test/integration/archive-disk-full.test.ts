@@ -180,9 +180,11 @@ describe('a full archive volume', () => {
     expect(atFull.lastError?.code).toBe('DISK_FULL');
     expect(atFull.volume?.totalBytes).toBe(3 * 1024 * 1024);
     // The room left is whatever the failed batch did not fit into (its size depends on timing):
-    // what the standby reports is what the volume has, and less than the volume.
+    // what the standby reports is what the volume has, and less than the volume. The reading is
+    // from the receiver's last poll, and the agent's retries since write and cut back a batch of
+    // up to a few hundred KiB (217 KiB seen once): the two agree to within such a batch.
     const fs = statfsSync(volume);
-    expect(Math.abs((atFull.volume?.freeBytes ?? -1) - fs.bavail * fs.bsize)).toBeLessThanOrEqual(64 * 1024);
+    expect(Math.abs((atFull.volume?.freeBytes ?? -1) - fs.bavail * fs.bsize)).toBeLessThanOrEqual(512 * 1024);
     expect(atFull.volume?.freeBytes).toBeLessThan(3 * 1024 * 1024 - 1024 * 1024);
 
     execFileSync('mount', ['-o', 'remount,size=64m', volume]);
