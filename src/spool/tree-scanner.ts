@@ -56,6 +56,17 @@ export function utf8Name(name: Buffer): string | undefined {
   return isUtf8(name) ? name.toString('utf8') : undefined;
 }
 
+/**
+ * An entry of folder `parent` whose name is not valid UTF-8, as a log line names it
+ * (`parent/name`, bad bytes escaped); undefined when an exclude that matches it as decoded
+ * (U+FFFD for each bad byte, `*` say) leaves it out quietly. The agent's scan and a restore's
+ * walk of its target both skip such entries and say so.
+ */
+export function reportableBadName(parent: string, raw: Buffer, excluded: (rel: string) => boolean): string | undefined {
+  const under = (name: string): string => (parent === '' ? name : `${parent}/${name}`);
+  return excluded(under(raw.toString('utf8'))) ? undefined : under(nameForLog(raw));
+}
+
 /** A matcher for a source's exclude globs, on paths relative to the source root. */
 export function excludeMatcher(exclude: readonly string[]): (rel: string) => boolean {
   if (exclude.length === 0) return () => false;
@@ -130,9 +141,8 @@ export function scanRootsSync(
     for (const raw of names) {
       const n = utf8Name(raw);
       if (n === undefined) {
-        // An exclude that matches it as decoded (U+FFFD for each bad byte, `*` say) leaves it out quietly.
-        const decoded = raw.toString('utf8');
-        if (!isExcluded(rel === '' ? decoded : `${rel}/${decoded}`)) badNames.push(rel === '' ? nameForLog(raw) : `${rel}/${nameForLog(raw)}`);
+        const bad = reportableBadName(rel, raw, isExcluded);
+        if (bad !== undefined) badNames.push(bad);
         continue;
       }
       const child = rel === '' ? n : `${rel}/${n}`;

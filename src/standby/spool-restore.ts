@@ -10,7 +10,7 @@ import { addRead, listSegments, readSegment, readSegmentHead, spanLoss, type Jou
 import { parentOf, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
 import { placeUnwatchedChanges, type UnwatchedWindow } from '../spool/unwatched-changes.js';
 import { DEFAULT_SPOOL_UNPLACED_NAMED } from '../config/defaults.js';
-import { excludeMatcher, nameForLog, utf8Name } from '../spool/tree-scanner.js';
+import { excludeMatcher, reportableBadName, utf8Name } from '../spool/tree-scanner.js';
 
 export interface SpoolRestoreOptions {
   archiveDir: string;
@@ -566,8 +566,8 @@ async function walk(root: string, excluded: (rel: string) => boolean, badName: (
     for (const raw of await readdir(join(root, dir), { encoding: 'buffer' })) {
       const name = utf8Name(raw);
       if (name === undefined) {
-        const decoded = raw.toString('utf8');
-        if (!excluded(dir === '' ? decoded : `${dir}/${decoded}`)) badName(dir === '' ? nameForLog(raw) : `${dir}/${nameForLog(raw)}`);
+        const bad = reportableBadName(dir, raw, excluded);
+        if (bad !== undefined) badName(bad);
         continue;
       }
       const rel = dir === '' ? name : `${dir}/${name}`;
