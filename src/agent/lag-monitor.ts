@@ -126,12 +126,7 @@ export class LagMonitor {
     this.#head = observation;
     this.#firstHead ??= { head: observation.head, checkedAtMs: observation.checkedAtMs };
     this.#headFailure = undefined;
-    for (const { tracker } of this.replicas) {
-      tracker.timeline.observe(observation.head, observation.checkedAtMs);
-      const durable = tracker.snapshot.durable;
-      if (durable !== undefined) tracker.timeline.durableAt(durable);
-      tracker.headObserved(observation.head, observation.checkedAtMs);
-    }
+    for (const { tracker } of this.replicas) tracker.headObserved(observation.head, observation.checkedAtMs);
   }
 
   headFailed(failure: { code: string; message: string; atMs: number }): void {

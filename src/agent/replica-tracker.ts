@@ -117,12 +117,14 @@ export class ReplicaTracker {
   /**
    * The primary's head, as the head poller read it at `checkedAtMs`: the first reading after a
    * (re)connect is where the backlog ends when the connect found no head known (the agent's
-   * start). A durable point at or past it, with nothing seen beyond, held everything the primary
-   * had written by then: a caughtUpAtMs as good as a heartbeat's, kept whenever /lag is read.
+   * start). A mark on the timeline, as another stream's is (primarySeenAt). A durable point at or
+   * past it, with nothing seen beyond, held everything the primary had written by then: a
+   * caughtUpAtMs as good as a heartbeat's, kept whenever /lag is read.
    */
-  headObserved(head: BinlogPosition, checkedAtMs?: number): void {
+  headObserved(head: BinlogPosition, checkedAtMs: number): void {
+    this.primarySeenAt(head, checkedAtMs);
     const durable = this.snapshot.durable;
-    if (checkedAtMs !== undefined && durable !== undefined && compareBinlogPositions(durable, head) >= 0 && this.timeline.firstBeyondMs(durable) === undefined) {
+    if (durable !== undefined && compareBinlogPositions(durable, head) >= 0 && this.timeline.firstBeyondMs(durable) === undefined) {
       this.snapshot.caughtUpAtMs = Math.max(this.snapshot.caughtUpAtMs ?? 0, checkedAtMs);
     }
     if (!this.#backlogEndFromNextHead) return;
