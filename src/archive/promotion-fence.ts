@@ -11,6 +11,9 @@ import { ArchiveLayout } from './archive-layout.js';
  * would show as restorable and a later promotion would restore. So the agent (a `file` replica)
  * and the receiver refuse to stream into a fenced archive: ARCHIVE_PROMOTED.
  */
+/** The fence's path relative to the archive root (ArchiveLayout.promotedFile), for messages and plans. */
+export const PROMOTED_PATH = 'state/promoted.json';
+
 export interface PromotionFence {
   /** When the promotion completed (the server made writable). */
   promotedAt: string;
@@ -42,7 +45,7 @@ export async function readPromotionFence(archiveRoot: string): Promise<Promotion
 }
 
 function fenceUnreadable(): PromotionFence {
-  return { promotedAt: 'unknown (state/promoted.json unreadable)', target: '?', stopAt: { file: '?', position: 0 } };
+  return { promotedAt: `unknown (${PROMOTED_PATH} unreadable)`, target: '?', stopAt: { file: '?', position: 0 } };
 }
 
 export async function writePromotionFence(archiveRoot: string, fence: PromotionFence): Promise<void> {

@@ -13,6 +13,7 @@ import type { TargetSpec } from '../standby/stop-point.js';
 import { UsageError } from './cli-failure.js';
 import { parseTimeOption } from './time-option.js';
 import { shellWord } from '../core/shell-word.js';
+import { PROMOTED_PATH } from '../archive/promotion-fence.js';
 
 /**
  * `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--no-hooks] [--fence] [--dry-run] [--json] [--replace]
@@ -210,7 +211,7 @@ export function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: bool
     lines.push('  WARNING:          that transaction was in the primary\'s binlog, so committed there unless the primary crashed while writing it: counted as lost');
   }
   for (const damaged of plan.damagedBases) lines.push(`  WARNING:          passed over damaged base ${damaged}`);
-  if (plan.fenceNotWritten !== undefined) lines.push(`  WARNING:          ARCHIVE_NOT_FENCED: state/promoted.json could not be written (${plan.fenceNotWritten}): should the old primary come back, its agent could stream into this archive; keep it away from it`);
+  if (plan.fenceNotWritten !== undefined) lines.push(`  WARNING:          ARCHIVE_NOT_FENCED: ${PROMOTED_PATH} could not be written (${plan.fenceNotWritten}): should the old primary come back, its agent could stream into this archive; keep it away from it`);
   if (plan.accountsNotRestored !== undefined) {
     const said = plan.accountsNotRestored.split('\n').filter((l) => l.trim() !== '');
     lines.push(`  WARNING:          some of the primary's accounts or grants were not restored (BASE_ACCOUNTS_PARTLY): ${said.slice(0, 3).join(' | ')}${said.length > 3 ? ` (and ${said.length - 3} more lines: see the log)` : ''}`);

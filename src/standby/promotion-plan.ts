@@ -13,6 +13,7 @@ import { checkBlockIds, isSourceSkip, readSpoolSources, spoolTreeAt, unwatchedWi
 import { StopPointResolver, describeTarget, refuseBeforeArchiveStart, type TargetSpec } from './stop-point.js';
 import type { TargetServer } from './target-server.js';
 import { planPhysicalRestore, type PhysicalRestorePlan, type StreamExtractor } from './physical-restore.js';
+import { PROMOTED_PATH } from '../archive/promotion-fence.js';
 
 /** One step of a promotion, in order; `skipped` steps say why (e.g. nothing to replay). */
 export interface PromotionStep {
@@ -79,9 +80,6 @@ export interface PromotionPlan {
   /** Spool files: restored as of the same point as the database, then the hooks run. */
   files: FilesPlan;
 }
-
-/** The fence's path inside an archive (ArchiveLayout.promotedFile), for the plan's words. */
-const LAYOUT_PROMOTED_FILE = 'state/promoted.json';
 
 /** Which spool sources promotion restores, where, and as of when. */
 export interface FilesPlan {
@@ -463,7 +461,7 @@ export async function planPromotion(input: PlanInput): Promise<PromotionPlan> {
         name: 'fence-archive',
         run: atEnd && input.fence === true,
         detail: atEnd && input.fence === true
-          ? `write ${LAYOUT_PROMOTED_FILE} into the archive: its primary's agent (the old primary come back) is refused from then on (ARCHIVE_PROMOTED), so its new writes never join the archive`
+          ? `write ${PROMOTED_PATH} into the archive: its primary's agent (the old primary come back) is refused from then on (ARCHIVE_PROMOTED), so its new writes never join the archive`
           : atEnd ? 'not without --fence (give it for a failover): the archive stays open to its primary\'s agent' : 'not for a point in time: the archive stays open to its primary\'s agent',
       },
       {
