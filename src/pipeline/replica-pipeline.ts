@@ -114,6 +114,7 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
               const delayMs = backoffDelayMs(capped ? Number.MAX_SAFE_INTEGER : failures, policy, options.random01);
               const failure = describeFailure(err, delayMs);
               log.error({ code: failure.code, hint: failure.hint, side: level, retryInMs: delayMs, ...(err instanceof HotspareError ? {} : { err }) }, failure.message);
+              if (failure.state === 'error') proofOwed = true;
               subscriber.next(failure);
               return timer(delayMs, scheduler);
             },
@@ -139,6 +140,64 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
       furthestDurable = event.point;
       return true;
     };
+
+    /**
+     * The last failure was of the archive or the setup (state `error`: DISK_FULL, ARCHIVE_IO, ...)
+     * and no session since has shown it gone. A retry's dump proves itself with its first event,
+     * before anything is written: on a volume still full, each retry read as a healthy replica
+     * (`connected`, so `/lag` state `streaming` and `/healthz` 200) until its first write failed
+     * again, which reset an alert's `for:` clock at every retry that a scrape happened to see.
+     */
+    let proofOwed = false;
+    /**
+     * The furthest transaction boundary any session of this replica made durable (resume points
+     * included). Bytes beyond a boundary are no proof: a session on a full volume cuts the torn
+     * transaction back to its last boundary and writes those bytes again, and a remote one's last
+     * acknowledgement may never have come, so its successor resumes beyond what the agent heard.
+     */
+    let furthestBoundary: BinlogPosition | undefined;
+    /**
+     * Holds a session's `connected` back while a proof is owed, until the session itself makes a
+     * transaction boundary durable beyond furthestBoundary (its resume point is the last
+     * session's work, not its own), or an idle heartbeat meets its durable end (the primary has
+     * nothing for it to write). The proof may come first: the session's writes and its dump's
+     * first event race, and a commit that lands before `connected` still proves it.
+     */
+    const connectedOnceProven =
+      (session: ReplicaSession) =>
+      (events$: Observable<ReplicaEvent>): Observable<ReplicaEvent> =>
+        new Observable<ReplicaEvent>((out) => {
+          // An archive that holds no binlog (a standby rebuilt empty): its first commit is news.
+          if (session.resume === undefined) furthestBoundary = undefined;
+          let held: ReplicaEvent | undefined;
+          let sessionDurable: BinlogPosition | undefined;
+          const proven = (): void => {
+            proofOwed = false;
+            const connected = held;
+            held = undefined;
+            if (connected !== undefined) out.next(connected);
+          };
+          return events$.subscribe({
+            next: (event) => {
+              if (event.kind === 'durable') {
+                const boundary = { file: event.point.boundaryFile, position: event.point.boundaryPosition };
+                const resumePoint = sessionDurable === undefined && session.resume !== undefined;
+                const beyond = furthestBoundary === undefined || compareBinlogPositions(boundary, furthestBoundary) > 0;
+                if (beyond) furthestBoundary = boundary;
+                if (proofOwed && beyond && !resumePoint) proven();
+                sessionDurable = event.point;
+              } else if (proofOwed && event.kind === 'connected') {
+                held = event;
+                return;
+              } else if (proofOwed && event.kind === 'received' && event.idle === true && sessionDurable !== undefined && compareBinlogPositions(event, sessionDurable) <= 0) {
+                proven();
+              }
+              out.next(event);
+            },
+            error: (err: unknown) => out.error(err),
+            complete: () => out.complete(),
+          });
+        });
 
     const streamSession = (session: ReplicaSession): Observable<ReplicaEvent> =>
       new Observable<ReplicaEvent>((inner) => {
@@ -290,7 +349,7 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
             };
           });
 
-        const subscription = merge(durable$, dump$).subscribe(inner);
+        const subscription = merge(durable$, dump$).pipe(connectedOnceProven(session)).subscribe(inner);
         return () => {
           subscription.unsubscribe();
           paused$.complete();

@@ -113,6 +113,30 @@ describe('a full archive volume', () => {
     expect(full.error?.hint).toContain('free space on the archive volume');
   }
 
+  /**
+   * While the volume stays full, the replica's retries (every 100-800 ms here) never read as up
+   * unless one made something durable beyond what the replica held before: a retry's dump answers
+   * at once, and counted as up it flashed healthy (`/healthz` 200) until its first write failed.
+   * Polled every 5 ms over a few retries. (The agent asks more: a commit beyond any durable one.)
+   */
+  async function expectNoHealthyFlash(name: string): Promise<void> {
+    const position = (r: ReplicaLagReport): string => `${r.binlog.file ?? ''}:${String(r.binlog.position ?? 0).padStart(12, '0')}`;
+    let furthest = position(replica(name));
+    let wasUp = false;
+    const deadline = Date.now() + 3_000;
+    let flashes = 0;
+    while (Date.now() < deadline) {
+      const r = replica(name);
+      const at = position(r);
+      // Up again only with progress: the sample that first shows it up holds more than any before.
+      if (r.up && !wasUp && at <= furthest) flashes += 1;
+      wasUp = r.up;
+      if (at > furthest) furthest = at;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(flashes).toBe(0);
+  }
+
   function identical(archive: string): boolean {
     if (!existsSync(join(archive, 'binlog'))) return false;
     const cmp = compareArchiveWithPrimary(join(archive, 'binlog'), primary.datadir);
@@ -135,6 +159,7 @@ describe('a full archive volume', () => {
     await writeMegabytes();
 
     await expectDiskFull('small', 'the archive volume is full');
+    await expectNoHealthyFlash('small');
     // The other replica never waits for it.
     await waitFor('the large replica to hold everything', () => identical(large), 60_000, 100);
     expect(replica('large').state).toBe('streaming');
@@ -174,6 +199,7 @@ describe('a full archive volume', () => {
     await writeMegabytes();
 
     await expectDiskFull('standby', 'receiver: the archive volume is full');
+    await expectNoHealthyFlash('standby');
     expect(receiver.running).toBe(true);
     // The standby's own view: the failure, and how little room is left on its volume.
     const atFull = await status();

@@ -40,14 +40,17 @@ function manualSession(): { session: ReplicaSession; durable: Subject<DurablePoi
   return { session, durable, appended };
 }
 
-/** A session resuming at `resume` whose first append makes `position` of A durable, then fails with `error`. */
-function failingSession(resume: ReplicaSession['resume'], position: number, error: HotspareError): Promise<ReplicaSession> {
+/**
+ * A session resuming at `resume` whose first append makes `position` of A durable (with its last
+ * transaction boundary at `boundary`, `position` unless said), then fails with `error`.
+ */
+function failingSession(resume: ReplicaSession['resume'], position: number, error: HotspareError, boundary = position): Promise<ReplicaSession> {
   const durable = new Subject<DurablePoint>();
   return Promise.resolve({
     resume,
     append: () => {
       setTimeout(() => {
-        durable.next({ file: A, position, boundaryFile: A, boundaryPosition: position, commitTimestampS: 1, gtid: undefined });
+        durable.next({ file: A, position, boundaryFile: A, boundaryPosition: boundary, commitTimestampS: 1, gtid: undefined });
         durable.error(error);
       }, 0);
     },
@@ -260,5 +263,113 @@ describe('replica pipeline, received reports', () => {
     } finally {
       subscription.unsubscribe();
     }
+  });
+
+  describe('after a failure of the archive (state error), a retry counts as connected only once it proves the failure gone', () => {
+    const full = (): HotspareError => new HotspareError('DISK_FULL', 'the archive volume is full', { hint: 'make room' });
+    const resumeAt = (position: number): ReplicaSession['resume'] => ({ file: A, position, commitTimestampS: 1, gtid: undefined });
+    /** The events after the first failure (none before it). */
+    const afterFirstFailure = (events: ReplicaEvent[]): ReplicaEvent[] => {
+      const failed = events.findIndex((e) => e.kind === 'failed');
+      return failed < 0 ? [] : events.slice(failed + 1);
+    };
+
+    it('a volume still full: each retry dumps and writes the same bytes again, and none reads as connected', async () => {
+      // Every session resumes at 4, makes 4..104 durable again (the first one's 4..104 was news), then fails.
+      const { subscription, events } = runPipeline(
+        () => failingSession(resumeAt(4), 104, full()),
+        () => new Observable<FramedEvent>((s) => s.next(record(A, 4, 100))),
+        { delayMsMin: 1, delayMsMax: 4 },
+      );
+      try {
+        await failureDelays(events, 5);
+        expect(events.filter((e) => e.kind === 'connected')).toHaveLength(1);
+        expect(afterFirstFailure(events).some((e) => e.kind === 'connected')).toBe(false);
+      } finally {
+        subscription.unsubscribe();
+      }
+    });
+
+    it('a retry that writes again the torn transaction its predecessor wrote, or resumes where an acknowledgement it never heard left it, proves nothing', async () => {
+      // The first session takes 4..150, a transaction ending at 100; its successor resumes at 120
+      // (a commit the receiver made durable whose acknowledgement never came) and takes 120..160;
+      // every later one does the same again. Durable bytes beyond the furthest point, but no commit.
+      let opened = 0;
+      const open = (): Promise<ReplicaSession> => {
+        opened += 1;
+        return opened === 1 ? failingSession(resumeAt(4), 150, full(), 100) : failingSession(resumeAt(120), 160, full(), 120);
+      };
+      const { subscription, events } = runPipeline(open, () => new Observable<FramedEvent>((s) => s.next(record(A, 4, 100))), { delayMsMin: 1, delayMsMax: 4 });
+      try {
+        await failureDelays(events, 5);
+        expect(afterFirstFailure(events).some((e) => e.kind === 'connected')).toBe(false);
+      } finally {
+        subscription.unsubscribe();
+      }
+    });
+
+    it('room again: the retry writes beyond the furthest durable point and is connected, also when that write lands before its dump sends anything', async () => {
+      let opened = 0;
+      const open = (): Promise<ReplicaSession> => {
+        opened += 1;
+        if (opened === 1) return failingSession(resumeAt(4), 104, full());
+        // The second session's archive reports 204 durable at once, before the dump's first event.
+        const durable = new Subject<DurablePoint>();
+        setTimeout(() => durable.next({ file: A, position: 204, boundaryFile: A, boundaryPosition: 204, commitTimestampS: 1, gtid: undefined }), 0);
+        return Promise.resolve({ resume: resumeAt(104), append: () => undefined, pendingBytes: 0, durable$: durable.asObservable(), files: {} as ArchiveFiles, close: () => Promise.resolve() });
+      };
+      // The dump's first event comes well after the session's write.
+      const source = (): Observable<FramedEvent> =>
+        new Observable<FramedEvent>((s) => {
+          const t = setTimeout(() => s.next(record(A, 104, 100)), 20);
+          return () => clearTimeout(t);
+        });
+      const { subscription, events } = runPipeline(open, source, { delayMsMin: 1, delayMsMax: 4 });
+      try {
+        await waitFor('the retry connected', () => afterFirstFailure(events).some((e) => e.kind === 'connected'), 5_000, 1);
+        const after = afterFirstFailure(events);
+        expect(after.findIndex((e) => e.kind === 'durable' && e.point.position === 204)).toBeLessThan(after.findIndex((e) => e.kind === 'connected'));
+      } finally {
+        subscription.unsubscribe();
+      }
+    });
+
+    it('nothing to write: an idle heartbeat at the archive end proves the retry', async () => {
+      let opened = 0;
+      const open = (): Promise<ReplicaSession> => {
+        opened += 1;
+        if (opened === 1) return failingSession(resumeAt(4), 104, full());
+        const { session } = manualSession();
+        return Promise.resolve({ ...session, resume: resumeAt(104) });
+      };
+      // The first session's dump brings 4..104; the next one finds nothing new (a heartbeat at 104).
+      const source = (): Observable<FramedEvent> =>
+        new Observable<FramedEvent>((s) => s.next(opened === 1 ? record(A, 4, 100) : { kind: 'skip', reason: 'heartbeat', file: A, position: 104 }));
+      const { subscription, events } = runPipeline(open, source, { delayMsMin: 1, delayMsMax: 4 });
+      try {
+        await waitFor('the retry connected', () => afterFirstFailure(events).some((e) => e.kind === 'connected'), 5_000, 1);
+        const after = afterFirstFailure(events);
+        expect(after.find((e) => e.kind === 'received')).toMatchObject({ position: 104, idle: true });
+        expect(after.some((e) => e.kind === 'failed')).toBe(false);
+      } finally {
+        subscription.unsubscribe();
+      }
+    });
+
+    it('a link failure (state disconnected) owes no proof: the next dump is connected at its first event', async () => {
+      let opened = 0;
+      const open = (): Promise<ReplicaSession> => {
+        opened += 1;
+        if (opened === 1) return failingSession(resumeAt(4), 104, new HotspareError('RECEIVER_LOST', 'the receiver went away', { hint: 'it reconnects' }));
+        const { session } = manualSession();
+        return Promise.resolve({ ...session, resume: resumeAt(104) });
+      };
+      const { subscription, events } = runPipeline(open, () => new Observable<FramedEvent>((s) => s.next(record(A, 104, 100))), { delayMsMin: 1, delayMsMax: 4 });
+      try {
+        await waitFor('the retry connected', () => afterFirstFailure(events).some((e) => e.kind === 'connected'), 5_000, 1);
+      } finally {
+        subscription.unsubscribe();
+      }
+    });
   });
 });
