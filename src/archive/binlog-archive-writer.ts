@@ -18,6 +18,7 @@ import {
 } from '../config/defaults.js';
 import { BinlogAppendFile, DirectAppendBuffers, type DirectAppendLimits } from './binlog-append-file.js';
 import { archiveWriteError } from './archive-errors.js';
+import { promotedArchiveError, readPromotionFence, type PromotionFence } from './promotion-fence.js';
 import { ArchiveLayout, BINLOG_FILE_NAME, BINLOG_PARTIAL_SUFFIX, compareBinlogNames, nextBinlogName } from './archive-layout.js';
 import { listArchivedBinlogs } from './archived-binlogs.js';
 import { scanBinlogFile } from './binlog-file-scanner.js';
@@ -400,7 +401,11 @@ export class BinlogArchiveWriter {
         const covered = this.#unsynced.splice(0);
         // After a file switch a round covers the old file's last bytes and the new file's
         // first: both are fsynced at once, and nothing of the round counts before both are.
-        await Promise.all([...new Set(covered.map((b) => b.handle))].map((h) => h.datasync()));
+        // The fence is looked for beside the fsync, so it costs the round no time: a promotion
+        // fenced while this session streams (the old primary's dump reconnected within it) ends
+        // the session before another byte counts, and the failure cuts this round's bytes back.
+        const [fence] = await Promise.all([this.#fence(), ...[...new Set(covered.map((b) => b.handle))].map((h) => h.datasync())]);
+        if (fence !== undefined) throw promotedArchiveError(this.layout.root, fence);
         for (const b of covered) this.#syncedEnd.set(b.handle, Math.max(this.#syncedEnd.get(b.handle) ?? 0, b.end));
         // Every byte of the earlier files is durable now (they were written before the new
         // file began, so none is left for a later round): the new file may take its name.
@@ -428,6 +433,20 @@ export class BinlogArchiveWriter {
       .finally(() => {
         this.#syncing = undefined;
       });
+  }
+
+  /**
+   * The archive's promotion fence, if a promotion wrote one since the session was claimed
+   * (claimArchive refuses a fenced archive at the start). A stat first: the fence is rare.
+   */
+  async #fence(): Promise<PromotionFence | undefined> {
+    try {
+      await stat(this.layout.promotedFile);
+    } catch {
+      // Absent (or not to be examined: the fsync beside it reports a volume that fails).
+      return undefined;
+    }
+    return readPromotionFence(this.layout.root);
   }
 
   /** Waits until every written byte is durable. */

@@ -9,7 +9,8 @@ import { ArchiveLayout } from './archive-layout.js';
  * with its old datadir and its agent's old config), what it writes is a timeline the new primary
  * never had, and streaming it into this archive would make it the archive's end, which `status`
  * would show as restorable and a later promotion would restore. So the agent (a `file` replica)
- * and the receiver refuse to stream into a fenced archive: ARCHIVE_PROMOTED.
+ * and the receiver refuse to stream into a fenced archive: ARCHIVE_PROMOTED, at the session's
+ * claim and, for a session open when the fence is written, at its next fsync round (the writer).
  */
 /** The fence's path relative to the archive root (ArchiveLayout.promotedFile), for messages and plans. */
 export const PROMOTED_PATH = 'state/promoted.json';

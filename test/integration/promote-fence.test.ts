@@ -118,4 +118,52 @@ describe('an archive promoted from is fenced against its old primary', () => {
     expect(again.code, again.stderr.slice(-2000)).toBe(0);
     expect(await tableChecksums(standbyConn)).toEqual(expected);
   });
+
+  it('an agent already streaming when the archive is fenced: its next write ends the session, and the archive keeps none of it (a file replica and a receiver)', async () => {
+    const cases: Array<{ name: string; replica: (path: string) => Promise<{ replica: Record<string, unknown>; stop: () => Promise<void> }> }> = [
+      { name: 'file', replica: (path) => Promise.resolve({ replica: { name: 'a', type: 'file', path }, stop: () => Promise.resolve() }) },
+      {
+        name: 'remote',
+        replica: async (path) => {
+          const port = await freePort();
+          const tokenFile = join(dir, 'token-live');
+          writeFileSync(tokenFile, 'fence-live-token-0123456789\n');
+          const receiver = new ReceiverProcess(['--archive', path, '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile]);
+          await receiver.start();
+          return {
+            replica: { name: 'a', type: 'remote', address: `127.0.0.1:${port}`, tokenFile },
+            stop: async () => {
+              await receiver.stop();
+            },
+          };
+        },
+      },
+    ];
+    for (const c of cases) {
+      // A new archive, streamed into by an agent that runs through the promotion (the old
+      // primary's agent, whose dump outlives a crash of its server or reconnects after it).
+      const live = join(dir, `live-${c.name}`);
+      const { replica, stop } = await c.replica(live);
+      writeConfig(replica);
+      const agent = new HotspareProcess(['agent', '--config', config]);
+      try {
+        await waitFor(`the ${c.name} agent to stream`, () => agent.stderr.includes('streaming binlog to replica'), 120_000);
+        await conn.query(`INSERT INTO app.t VALUES (10${c.name.length}, 'fence pre ${c.name}')`);
+        const head = await primaryHead(conn);
+        const liveBytes = (): number => readdirSync(join(live, 'binlog')).filter((n) => !n.startsWith('.')).reduce((n, f) => n + statSync(join(live, 'binlog', f)).size, 0);
+        await waitFor(`the ${c.name} archive to catch up`, () => existsSync(join(live, 'binlog', head.file)) && statSync(join(live, 'binlog', head.file)).size >= head.position, 60_000);
+
+        const promoted = await runHotspare(['promote', '--archive', live, '--target', target(), '--replace', '--fence']);
+        expect(promoted.code, promoted.stderr.slice(-2000)).toBe(0);
+        const fenced = liveBytes();
+        await conn.query(`INSERT INTO app.t VALUES (20${c.name.length}, 'split ${c.name}')`);
+        await waitFor(`the ${c.name} agent to meet the fence`, () => /ARCHIVE_PROMOTED/.test(agent.stderr), 60_000);
+        expect(liveBytes()).toBe(fenced);
+        // The agent goes on (state error, retried), refused at each new session: SIGTERM stops it with 0.
+      } finally {
+        expect(await agent.kill('SIGTERM')).toBe(0);
+        await stop();
+      }
+    }
+  });
 });
