@@ -83,6 +83,13 @@ export const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
 export const DEFAULT_RECEIVE_PORT = 7654;
 /** Spool files: the unit of change detection and shipping; a rewrite ships whole blocks of this size. */
 export const DEFAULT_SPOOL_BLOCK_BYTES = 64 * 1024;
+/**
+ * A source's `blockBytes` is a power of two within these: page-aligned for O_DIRECT pack writes,
+ * and at most the reader's piece (DEFAULT_SPOOL_READ_BYTES). Small blocks cost memory and journal
+ * lines per block (a 1 GiB file in 4 KiB blocks is 262,144 of them).
+ */
+export const SPOOL_BLOCK_BYTES_MIN = 4 * 1024;
+export const SPOOL_BLOCK_BYTES_MAX = 1024 * 1024;
 /** A full rescan of every spool source this often catches whatever the watcher missed. */
 export const DEFAULT_SPOOL_RESCAN_INTERVAL_MS = 60_000;
 /**

@@ -14,6 +14,8 @@ import {
   DEFAULT_RETRY_DELAY_MS_MAX,
   DEFAULT_RETRY_DELAY_MS_MIN,
   DEFAULT_SPOOL_RETENTION_SECONDS,
+  SPOOL_BLOCK_BYTES_MIN,
+  SPOOL_BLOCK_BYTES_MAX,
   DEFAULT_SYNC_BATCH_BYTES_MAX,
 } from './defaults.js';
 
@@ -88,6 +90,18 @@ export const spoolSourceSchema = z.strictObject({
   exclude: z.array(z.string().min(1)).default([]),
   /** How long the archive keeps this source's history for point-in-time restore. */
   retentionSeconds: positiveInt.default(DEFAULT_SPOOL_RETENTION_SECONDS),
+  /**
+   * The size of the blocks files are compared and stored in, for a new archive (one keeps the
+   * size it was made with); DEFAULT_SPOOL_BLOCK_BYTES when not given. An append ships its file's last block again whole: a folder of
+   * files that grow by a few bytes at a time (emoncms feeds) wants small ones.
+   */
+  blockBytes: z
+    .number()
+    .int()
+    .refine((n) => n >= SPOOL_BLOCK_BYTES_MIN && n <= SPOOL_BLOCK_BYTES_MAX && (n & (n - 1)) === 0, {
+      message: `expected a power of two from ${SPOOL_BLOCK_BYTES_MIN} to ${SPOOL_BLOCK_BYTES_MAX}`,
+    })
+    .optional(),
   /** Shell commands run on the standby after promotion restored this source (in order). */
   hooks: z
     .array(

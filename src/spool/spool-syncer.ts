@@ -227,7 +227,8 @@ export class SpoolSyncer {
   #openedOnce = false;
 
   constructor(private readonly options: SpoolSyncerOptions) {
-    this.tuning = { ...DEFAULT_SPOOL_TUNING, ...options.tuning };
+    const blockBytes = options.source.blockBytes;
+    this.tuning = { ...DEFAULT_SPOOL_TUNING, ...(blockBytes === undefined ? {} : { blockBytes }), ...options.tuning };
     this.#log = options.logger.child({ component: 'spool', source: options.source.name });
     this.#excluded = excludeMatcher(options.source.exclude);
     this.#fullRequestedAtMs = options.clock.nowMs();
@@ -349,7 +350,13 @@ export class SpoolSyncer {
         });
       }
       if (Array.isArray(old.exclude)) previousExclude = old.exclude;
-      if (old.blockBytes !== meta.blockBytes) meta.blockBytes = old.blockBytes;
+      if (old.blockBytes !== meta.blockBytes) {
+        // Every version of every file is recorded in the archive's block size: it stays.
+        if (this.options.source.blockBytes !== undefined && this.options.source.blockBytes !== old.blockBytes) {
+          this.#log.info({ blockBytes: old.blockBytes }, `spool source ${source.name}: the archive keeps its ${old.blockBytes}-byte blocks; blockBytes ${this.options.source.blockBytes} applies to a new archive`);
+        }
+        meta.blockBytes = old.blockBytes;
+      }
       // A source keeps the hash its blocks were named by: a changed file is compared block by
       // block with what the archive holds, and ids of another function would all differ (the
       // whole file shipped again). Archives from before recorded none: SHA-256.

@@ -192,6 +192,47 @@ describe('spool syncer', () => {
     expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'feeds')))).toEqual([]);
   });
 
+  it('a source with small blocks (blockBytes): a feed file growing by a few bytes ships a few KiB per append, not its last 64 KiB; an archive keeps the size it was made with', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src, { recursive: true });
+    // An emoncms PHPFina feed: 4-byte values appended one at a time.
+    const feed = join(src, '1.dat');
+    await writeFile(feed, randomBytes(60_000));
+    const shippedPerAppend = async (s: SpoolSyncer): Promise<number> => {
+      const before = s.snapshot().bytesShippedTotal;
+      for (let i = 0; i < 20; i++) {
+        await appendFile(feed, randomBytes(4));
+        await s.syncNow();
+      }
+      return (s.snapshot().bytesShippedTotal - before) / 20;
+    };
+    // With the default 64 KiB blocks, each append shipped the file's whole last block.
+    const other = join(dir, 'archive-default');
+    const large = syncer({ name: 'feeds', path: src }, other, { watch: false });
+    large.start();
+    await large.syncNow();
+    expect(await shippedPerAppend(large)).toBeGreaterThan(16 * 1024);
+    await large.stop();
+    const small = syncer({ name: 'feeds', path: src, blockBytes: 4096 }, archive, { watch: false });
+    small.start();
+    await small.syncNow();
+    expect(await shippedPerAppend(small)).toBeLessThanOrEqual(4096);
+    await small.stop();
+    // The same archive with 64 KiB blocks configured: its 4 KiB blocks stay, and the log says so.
+    const logger = captureLogger();
+    const again = syncer({ name: 'feeds', path: src, blockBytes: 65536 }, archive, { watch: false }, logger.logger);
+    again.start();
+    await again.syncNow();
+    expect(await shippedPerAppend(again)).toBeLessThanOrEqual(4096);
+    await again.stop();
+    expect(logger.lines().some((l) => /keeps its 4096-byte blocks; blockBytes 65536 applies to a new archive/.test(l.msg))).toBe(true);
+    await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'restored'), logger: silentLogger() });
+    expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'feeds')))).toEqual([]);
+    // A size that is not a power of two is refused, naming the field.
+    expect(() => spoolSourceSchema.parse({ name: 'feeds', path: src, blockBytes: 5000 })).toThrow(/power of two from 4096 to 1048576/);
+  });
+
   it('reads through a single 64 KiB buffer with few files queued, full blocks written from it and tails copied: the archive restores the tree', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
