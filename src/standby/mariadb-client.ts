@@ -68,13 +68,33 @@ export class MariadbClient {
   async finish(): Promise<void> {
     const code = await this.#end();
     if (code !== 0) {
-      throw new HotspareError('RESTORE_FAILED', `${this.what}: mariadb exited with ${code}: ${this.#stderr().trim()}`, {
-        hint: 'the target is partly restored; fix the cause and run promote again with --replace',
-      });
+      const said = this.#stderr().trim();
+      throw new HotspareError('RESTORE_FAILED', `${this.what}: mariadb exited with ${code}: ${said}`, { hint: restoreFailedHint(said) });
     }
   }
 
   kill(): void {
     this.#child.kill('SIGKILL');
   }
+}
+
+/** Server errors a restore meets for want of a privilege (the promote user's grant). */
+const PRIVILEGE_ERRORS = /\bERROR (1044|1045|1142|1143|1227|1410|1698)\b/;
+/** CREATE USER (or ROLE) of an account that exists: ER_CANNOT_USER. */
+const ACCOUNT_EXISTS = /\bERROR 1396\b/;
+
+/**
+ * The hint for a client that failed, by what the server said: the two an operator meets first
+ * (a promote user without GRANT OPTION; the accounts a failed attempt left, which --replace does
+ * not drop) say what to do, instead of "fix the cause".
+ */
+export function restoreFailedHint(said: string): string {
+  const again = 'then run promote again with --replace';
+  if (PRIVILEGE_ERRORS.test(said)) {
+    return `the promote user lacks a privilege the restore needs (the archive's GRANTs need GRANT OPTION): on the standby, GRANT ALL PRIVILEGES ON *.* TO that user WITH GRANT OPTION, ${again}`;
+  }
+  if (ACCOUNT_EXISTS.test(said)) {
+    return `an account the archive creates exists on the target already, often left by an earlier promotion attempt (--replace drops databases, not accounts): DROP USER it on the standby, ${again}`;
+  }
+  return `the target is partly restored; fix the cause and ${again}`;
 }

@@ -74,4 +74,41 @@ describe('promote with accounts the standby cannot take', () => {
     expect(again.code, again.stderr.slice(-2000)).toBe(0);
     expect(again.stdout).toMatch(/^ {2}WARNING: +some of the primary's accounts or grants were not restored \(BASE_ACCOUNTS_PARTLY\): .*meter/m);
   });
+
+  it('a promote user without GRANT OPTION, then the account its failed attempt left: each RESTORE_FAILED says what to do', async () => {
+    // An account and a grant made after the base: the replay of the archived binlog runs them.
+    const config = writeAgentConfig(dir, primary, [{ name: 'a', type: 'file', path: archive }]);
+    const agent = new HotspareProcess(['agent', '--config', config]);
+    try {
+      await waitFor('the agent to stream', () => agent.stderr.includes('streaming binlog to replica'), 120_000);
+      await conn.query("CREATE USER 'late'@'%' IDENTIFIED BY 'late-pw'");
+      await conn.query("GRANT SELECT ON feeds.* TO 'late'@'%'");
+      const end = await primaryHead(conn);
+      const archived = join(archive, 'binlog', end.file);
+      await waitFor('the archive to catch up', () => existsSync(archived) && statSync(archived).size >= end.position, 60_000);
+    } finally {
+      expect(await agent.kill('SIGTERM')).toBe(0);
+    }
+    // The grant an operator may well give: everything, but no GRANT OPTION.
+    await standbyConn.query("CREATE USER 'promote'@'localhost' IDENTIFIED BY 'promote-pw'");
+    await standbyConn.query("GRANT ALL PRIVILEGES ON *.* TO 'promote'@'localhost'");
+    const target = `mysql://promote:promote-pw@localhost?socket=${encodeURIComponent(standby.socketPath)}`;
+    const denied = await runHotspare(['promote', '--archive', archive, '--target', target, '--replace']);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/^error RESTORE_FAILED: .*ERROR 10(44|45)/m);
+    expect(denied.stderr).toMatch(/^hint: the promote user lacks a privilege .*GRANT ALL PRIVILEGES ON \*\.\* TO that user WITH GRANT OPTION, then run promote again with --replace/m);
+
+    await standbyConn.query("GRANT ALL PRIVILEGES ON *.* TO 'promote'@'localhost' WITH GRANT OPTION");
+    const exists = await runHotspare(['promote', '--archive', archive, '--target', target, '--replace']);
+    expect(exists.code).toBe(1);
+    expect(exists.stderr).toMatch(/^error RESTORE_FAILED: .*ERROR 1396/m);
+    expect(exists.stderr).toMatch(/^hint: an account the archive creates exists on the target already.*DROP USER it on the standby/m);
+
+    await standbyConn.query("DROP USER 'late'@'%'");
+    const done = await runHotspare(['promote', '--archive', archive, '--target', target, '--replace']);
+    expect(done.code, done.stderr.slice(-2000)).toBe(0);
+    expect(await tableChecksums(standbyConn)).toEqual(await tableChecksums(conn));
+    const [grants] = (await standbyConn.query("SHOW GRANTS FOR 'late'@'%'")) as [RowDataPacket[], unknown];
+    expect(grants.map((r) => String(Object.values(r)[0])).join('\n')).toMatch(/GRANT SELECT ON `feeds`\.\* TO `late`@`%`/);
+  });
 });
