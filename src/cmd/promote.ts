@@ -213,8 +213,17 @@ export function formatReport(plan: PromotionReport, dryRun: boolean, toEnd: bool
   for (const damaged of plan.damagedBases) lines.push(`  WARNING:          passed over damaged base ${damaged}`);
   if (plan.fenceNotWritten !== undefined) lines.push(`  WARNING:          ARCHIVE_NOT_FENCED: ${PROMOTED_PATH} could not be written (${plan.fenceNotWritten}): should the old primary come back, its agent could stream into this archive; keep it away from it`);
   if (plan.accountsNotRestored !== undefined) {
-    const said = plan.accountsNotRestored.split('\n').filter((l) => l.trim() !== '');
-    lines.push(`  WARNING:          some of the primary's accounts or grants were not restored (BASE_ACCOUNTS_PARTLY): ${said.slice(0, 3).join(' | ')}${said.length > 3 ? ` (and ${said.length - 3} more lines: see the log)` : ''}`);
+    const output = plan.accountsNotRestored.split('\n').filter((l) => l.trim() !== '' && !/^-+$/.test(l.trim()));
+    // The client echoes each failed statement between lines of dashes, then its ERROR line:
+    // each pair on one line, the statement cut short; anything else it said when it printed none.
+    const errors: string[] = [];
+    let statement = '';
+    for (const line of output) {
+      if (/^ERROR \d+/.test(line)) errors.push(statement === '' ? line : `${statement.length > 100 ? `${statement.slice(0, 100)}...` : statement} -> ${line}`);
+      else statement = line.trim();
+    }
+    const said = errors.length > 0 ? errors : output;
+    lines.push(`  WARNING:          some of the primary's accounts or grants were not restored (BASE_ACCOUNTS_PARTLY): ${said.slice(0, 3).join(' | ')}${said.length > 3 ? ` (and ${said.length - 3} more: see the log)` : ''}`);
   }
   if (plan.stoppedBeforeDamage !== undefined) lines.push(`  WARNING:          the archive is damaged after this point, at ${describeDamage(plan.stoppedBeforeDamage)}`);
   for (const damage of plan.passedOverDamages ?? (plan.passedOverDamage === undefined ? [] : [plan.passedOverDamage])) {

@@ -8,6 +8,15 @@ import type { Logger } from '../../platform/logger.js';
  */
 const SERVER_ACCOUNTS = new Set(["'mariadb.sys'@'localhost'", "'PUBLIC'@''"]);
 
+/**
+ * The PROXY grant mariadb-install-db gives every root (and, with unix_socket, mysql) account:
+ * the standby's own install gave its accounts the same. Restored by a promote user that is not
+ * root it failed at every promotion (only an account holding PROXY on ''@'%' WITH GRANT OPTION
+ * may give it), so BASE_ACCOUNTS_PARTLY warned always, and operators learn to skip a warning
+ * that can also mean an application's account came back without its privileges.
+ */
+const INSTALL_PROXY_GRANT = /^GRANT PROXY ON ``@`%` TO `(?:root|mysql)`@`[^`]*` WITH GRANT OPTION$/;
+
 /** ER_PASSWORD_NO_MATCH: SHOW CREATE USER of an account the server's privilege tables hold but it does not use. */
 const ER_PASSWORD_NO_MATCH = 1133;
 
@@ -70,6 +79,7 @@ export async function dumpAccounts(conn: Connection, log: Logger): Promise<strin
         const statement = String(Object.values(g)[0] ?? '');
         // SET DEFAULT ROLE names a role that must exist and be granted first.
         if (statement.startsWith('SET DEFAULT ROLE')) defaults.push(`${statement};`);
+        else if (INSTALL_PROXY_GRANT.test(statement)) continue;
         else if (statement !== '') grants.push(`${withoutAuthentication(statement)};`);
       }
     } catch (err) {
