@@ -41,7 +41,7 @@ export function evaluateLag(report: LagReport, limits: { maxLagSeconds?: number 
     const disconnected = r.problems.find((p) => p.code === 'DISCONNECTED');
     if (disconnected !== undefined) critical.push(`${r.name} disconnected: ${disconnected.message}`);
     else if (r.state === 'disconnected') warning.push(`${r.name} disconnected${r.error === null ? '' : ` (${r.error.code})`}`);
-    for (const w of r.warnings) warning.push(`${r.name}: ${w.message}`);
+    for (const w of r.warnings) warning.push(`${r.name}: ${w.code}: ${w.message}`);
   }
   const status: StatusName = critical.length > 0 ? 'CRITICAL' : warning.length > 0 ? 'WARNING' : 'OK';
   const summary =

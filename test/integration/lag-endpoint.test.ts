@@ -529,7 +529,7 @@ describe('lag endpoint with a remote standby whose receiver stops', () => {
       const warning = await checkAt(rbase);
       expect(warning.code).toBe(1);
       expect(warning.stdout).toMatch(/^HOTSPARE WARNING - /);
-      expect(warning.stdout).toContain(`standby-b: the primary keeps only ${DEFAULT_PURGE_WARNING_FILES} binlog file(s) older than ${need}`);
+      expect(warning.stdout).toContain(`standby-b: PURGE_SOON: the primary keeps only ${DEFAULT_PURGE_WARNING_FILES} binlog file(s) older than ${need}`);
 
       // The needed file itself goes: gap, with the reason.
       const head = (await lag(rbase)).primary.file as string;
