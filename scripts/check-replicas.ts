@@ -36,10 +36,18 @@ for (const { label, path } of given) {
   if (files.length === 0) fail(`${label}: no replica definition files (*.json, *.yaml, *.yml) in this folder`);
   for (const file of files) {
     try {
-      parseReplicaDefinition(readStructuredFile(file.path), file.label);
+      const data = readStructuredFile(file.path);
+      // An agent config given by mistake: its missing `type` said nothing of that.
+      if (typeof data === 'object' && data !== null && ('primary' in data || 'replicas' in data)) {
+        fail(`${file.label}: an agent config, not a replica definition (hotspare agent --config checks those)`);
+        continue;
+      }
+      // The fields after the file's name, not joined to it: "bad.json: thresholds.maxLagSeconds: ...".
+      parseReplicaDefinition(data, '');
       process.stdout.write(`ok   ${file.label}\n`);
     } catch (err) {
-      fail(err instanceof Error ? err.message : String(err));
+      const lines = (err instanceof Error ? err.message : String(err)).split('\n');
+      for (const line of lines) fail(`${file.label}: ${line.replace(/^\(top level\): /, '')}`);
     }
   }
 }

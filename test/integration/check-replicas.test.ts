@@ -42,6 +42,12 @@ describe('check:replicas', () => {
     expect(bad.code).toBe(2);
     expect(bad.stdout).toMatch(/^ok {3}defs\/a\.json\nFAIL bad\.json: unknown key "colour"/);
 
+    // A nested field after the file's name, not joined to it; an agent config said to be one.
+    writeFileSync(join(dir, 'slow.json'), JSON.stringify({ name: 'd', type: 'file', path: '/mnt/d', thresholds: { maxLagSeconds: 'soon' } }));
+    expect(await run(['slow.json'], dir)).toEqual({ code: 2, stdout: 'FAIL slow.json: thresholds.maxLagSeconds: expected a number, received "soon"\n' });
+    writeFileSync(join(dir, 'agent.yaml'), 'primary:\n  host: 127.0.0.1\nreplicas: []\n');
+    expect(await run(['agent.yaml'], dir)).toEqual({ code: 2, stdout: 'FAIL agent.yaml: an agent config, not a replica definition (hotspare agent --config checks those)\n' });
+
     const missing = await run(['nowhere'], dir);
     expect(missing.code).toBe(2);
     expect(missing.stdout).toMatch(/^FAIL nowhere: ENOENT/);
