@@ -32,6 +32,7 @@ import { VolumePoller } from '../platform/volume-poller.js';
 import { LastHeardRecorder } from './last-heard-recorder.js';
 import { ReplicaTracker, type ReplicaSnapshot } from './replica-tracker.js';
 import { DURABLE_POINTS_FILE, DurablePointsFile, type PointOwner } from './durable-points-file.js';
+import { childLogger } from '../platform/logger.js';
 
 /** Replica failures that no retry can mend: the agent refuses to start with them. */
 const PERMANENT_AT_START: ReadonlySet<string> = new Set(['ARCHIVE_FOREIGN', 'ARCHIVE_VERSION', 'ARCHIVE_LOCKED', 'ARCHIVE_PROMOTED']);
@@ -109,7 +110,7 @@ export class SyncAgent {
       fastIntervalMs: DEFAULT_HEAD_POLL_FAST_INTERVAL_MS,
       wantFast: () => this.trackers.some((t) => !t.snapshot.connected),
       clock: deps.clock,
-      logger: deps.logger.child({ component: 'head-poller' }),
+      logger: childLogger(deps.logger, { component: 'head-poller' }),
       onObservation: (observation) => this.lag.observeHead(observation),
       onFailure: (failure) => this.lag.headFailed(failure),
     });
@@ -138,7 +139,7 @@ export class SyncAgent {
   async checkReplicas(): Promise<void> {
     await Promise.all(
       this.config.replicas.map(async (definition, index) => {
-        const logger = this.deps.logger.child({ component: 'replica', replica: definition.name });
+        const logger = childLogger(this.deps.logger, { component: 'replica', replica: definition.name });
         const missingArchive = (): HotspareError | undefined => vanishedArchive(this.trackers[index]?.snapshot, definition, this.config.stateDir);
         const target = createReplicaTarget(definition, { logger, clock: this.deps.clock, syncBatchBytesMax: this.config.binlog.syncBatchBytesMax, agentId: this.#agentId, missingArchive });
         // Closed whenever it opens, also after the deadline below (its archive lock is released).
@@ -172,9 +173,9 @@ export class SyncAgent {
   start(): void {
     const { config, deps } = this;
     this.#headPoller.start();
-    this.#points = new DurablePointsFile(config.stateDir, DEFAULT_DURABLE_POINTS_SAVE_INTERVAL_MS, deps.logger.child({ component: 'durable-points' }));
+    this.#points = new DurablePointsFile(config.stateDir, DEFAULT_DURABLE_POINTS_SAVE_INTERVAL_MS, childLogger(deps.logger, { component: 'durable-points' }));
     config.replicas.forEach((definition, index) => {
-      const logger = deps.logger.child({ component: 'replica', replica: definition.name });
+      const logger = childLogger(deps.logger, { component: 'replica', replica: definition.name });
       const tracker = this.trackers[index];
       if (tracker === undefined) return;
       if (definition.type === 'file') {
@@ -227,7 +228,7 @@ export class SyncAgent {
         target,
         identity: this.identity,
         source: (framer, paused$) =>
-          binlogSource({ primary: config.primary, serverId, framer, tuning: config.binlog, paused$, logger: logger.child({ component: 'binlog-source' }) }),
+          binlogSource({ primary: config.primary, serverId, framer, tuning: config.binlog, paused$, logger: childLogger(logger, { component: 'binlog-source' }) }),
         locateStart: async (resume, session) => {
           // Before anything else (a base of another server would be taken into this archive):
           // is the primary still itself, writing its binlog? See checkPrimaryContinuity.
@@ -322,7 +323,7 @@ export class SyncAgent {
       const signal = this.#baseAbort.signal;
       for (const definition of chosen) {
         if (signal.aborted) throw baseAbortedError();
-        const logger = this.deps.logger.child({ component: 'replica', replica: definition.name });
+        const logger = childLogger(this.deps.logger, { component: 'replica', replica: definition.name });
         const session$ = this.#sessions.get(definition.name);
         if (session$ === undefined) throw new HotspareError('AGENT_NOT_STREAMING', 'the agent has not started its replicas yet', { hint: 'try again in a moment' });
         const session = await firstValueFrom(

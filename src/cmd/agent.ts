@@ -11,13 +11,14 @@ import { hotspareVersion } from '../platform/version.js';
 import { UsageError } from './cli-failure.js';
 import { exitOnceSettled } from './exit-once-settled.js';
 import { listenForStop, type StopSignal } from './stop-signal.js';
+import { childLogger } from '../platform/logger.js';
 
 /** `hotspare agent --config FILE`: runs until SIGTERM/SIGINT, then persists progress and exits 0. */
 export async function agentCommand(argv: string[], logger: Logger): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true });
   if (values.config === undefined) throw new UsageError('agent needs --config FILE');
   const config = loadAgentConfig(values.config);
-  const log = logger.child({ component: 'agent' });
+  const log = childLogger(logger, { component: 'agent' });
   const stop = listenForStop(log);
   const identity = await startupStep(stop, SyncAgent.preflight(config, log));
   if (identity === undefined) return 0;
@@ -31,7 +32,7 @@ export async function agentCommand(argv: string[], logger: Logger): Promise<numb
   const control = await ControlServer.listen({
     path: controlSocketPath(config.stateDir),
     handle: async (request) => ({ ok: true, agentPid: process.pid, results: await agent.baseBackup(request.replica, request.method) }),
-    logger: logger.child({ component: 'control' }),
+    logger: childLogger(logger, { component: 'control' }),
   });
   try {
     await startupStep(stop, agent.checkReplicas());
@@ -43,7 +44,7 @@ export async function agentCommand(argv: string[], logger: Logger): Promise<numb
     const server =
       http === undefined
         ? undefined
-        : await LagServer.listen({ ...http, report: (nowMs) => agent.lag.report(nowMs), clock: systemClock, logger: logger.child({ component: 'lag-server' }) });
+        : await LagServer.listen({ ...http, report: (nowMs) => agent.lag.report(nowMs), clock: systemClock, logger: childLogger(logger, { component: 'lag-server' }) });
     if (stop.requested) {
       await server?.close();
       return 0;

@@ -13,6 +13,7 @@ import { refuseAnotherTimeline, takeBase } from '../primary/base/take-base.js';
 import { createReplicaTarget } from '../replica/create-replica-target.js';
 import { UsageError } from './cli-failure.js';
 import { listenForStop } from './stop-signal.js';
+import { childLogger } from '../platform/logger.js';
 
 /**
  * `hotspare base --config FILE [--replica NAME] [--method physical|logical]`: takes a base backup now into each replica's
@@ -43,7 +44,7 @@ export async function baseCommand(argv: string[], logger: Logger): Promise<numbe
   const identity = await baseIdentity(config.primary);
   const results: BaseResult[] = [];
   for (const definition of replicas) {
-    const log = logger.child({ replica: definition.name });
+    const log = childLogger(logger, { replica: definition.name });
     // The signal also ends a remote replica's upload of a staged base between pieces: the base
     // stays in the stateDir, and the next agent start (or `hotspare base`) finishes its upload.
     const target = createReplicaTarget(definition, { logger: log, clock: systemClock, syncBatchBytesMax: config.binlog.syncBatchBytesMax, stateDir: config.stateDir, baseStagingBytesMax: config.base.stagingBytesMax, stopSignal: interrupted.signal });

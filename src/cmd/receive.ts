@@ -9,6 +9,7 @@ import { startReceiver } from '../standby/receiver/receiver.js';
 import { UsageError } from './cli-failure.js';
 import { listenForStop } from './stop-signal.js';
 import { exitOnceSettled } from './exit-once-settled.js';
+import { childLogger } from '../platform/logger.js';
 
 /**
  * `hotspare receive --archive DIR --token-file FILE [--listen HOST:PORT] [--tls-cert F --tls-key F]
@@ -41,7 +42,7 @@ export async function receiveCommand(argv: string[], logger: Logger): Promise<nu
     ? { cert: await readRequired(values['tls-cert'] as string, '--tls-cert'), key: await readRequired(values['tls-key'] as string, '--tls-key') }
     : undefined;
 
-  const log = logger.child({ component: 'receive' });
+  const log = childLogger(logger, { component: 'receive' });
   // Without TLS the binlog and the token would cross that network in clear: a network
   // address needs TLS, or the operator's word that plaintext is intended (--allow-plaintext,
   // for a trusted network or a VPN). Loopback needs neither.

@@ -14,6 +14,7 @@ import { describeTree, treeDiff } from '../sandbox/tree-compare.js';
 import { promote } from '../standby/promote.js';
 import { startReceiver, type Receiver } from '../standby/receiver/receiver.js';
 import { createDemoSchema, createDemoSpool, demoFilesTick, demoTick } from './demo-workload.js';
+import { childLogger } from '../platform/logger.js';
 
 /** How long the demo's write workload runs by default. */
 export const DEFAULT_DEMO_SECONDS = 8;
@@ -59,17 +60,17 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
     const archive = join(dir, 'standby-archive');
     const token = 'demo-token-not-secret';
     writeFileSync(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
-    receiver = await startReceiver({ archive, listen: { host: '127.0.0.1', port: 0 }, token, logger: logger.child({ component: 'demo-receiver' }), clock });
+    receiver = await startReceiver({ archive, listen: { host: '127.0.0.1', port: 0 }, token, logger: childLogger(logger, { demo: 'receiver' }), clock });
     out(`receive: archive ${archive}, listening on 127.0.0.1:${receiver.address.port}`);
 
     const spool = join(dir, 'gateway');
     createDemoSpool(spool);
     const configPath = writeDemoConfig({ dir, primary, receiverPort: receiver.address.port, httpPort: await freePort(), spool });
     const config = loadAgentConfig(configPath);
-    agent = new SyncAgent(config, await SyncAgent.preflight(config), { logger: logger.child({ component: 'demo-agent' }), clock, random01: Math.random });
+    agent = new SyncAgent(config, await SyncAgent.preflight(config), { logger: childLogger(logger, { demo: 'agent' }), clock, random01: Math.random });
     await agent.checkReplicas();
     const running = agent;
-    lagServer = await LagServer.listen({ ...(config.http as { host: string; port: number }), report: (nowMs) => running.lag.report(nowMs), clock, logger: logger.child({ component: 'lag-server' }) });
+    lagServer = await LagServer.listen({ ...(config.http as { host: string; port: number }), report: (nowMs) => running.lag.report(nowMs), clock, logger: childLogger(logger, { component: 'lag-server' }) });
     agent.start();
     const lagUrl = `http://${lagServer.address}/lag`;
     out(`agent: config ${configPath}; lag endpoint ${lagUrl}`);
@@ -120,7 +121,7 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
       replace: false,
       dryRun: false,
       filesRoot,
-      logger: logger.child({ component: 'demo-promote' }),
+      logger: childLogger(logger, { demo: 'promote' }),
     });
     const last = report.lastTransaction;
     out(`promoted from base ${report.base.id}: replayed ${report.replayBytes} bytes to ${report.stopAt.file}:${report.stopAt.position}`);

@@ -7,6 +7,7 @@ import type { VolumeReading } from '../platform/volume-poller.js';
 import type { ReplicaTarget } from './replica-target.js';
 import { FileTarget } from './targets/file-target.js';
 import { RemoteTarget } from './targets/remote-target.js';
+import { childLogger } from '../platform/logger.js';
 
 export interface TargetDependencies {
   logger: Logger;
@@ -31,7 +32,7 @@ export interface TargetDependencies {
 
 /** The one place that maps a replica definition's `type` to its backend. */
 export function createReplicaTarget(definition: ReplicaDefinition, deps: TargetDependencies): ReplicaTarget {
-  const logger = deps.logger.child({ replica: definition.name });
+  const logger = childLogger(deps.logger, { replica: definition.name });
   switch (definition.type) {
     case 'file':
       return new FileTarget({ name: definition.name, path: definition.path, logger, clock: deps.clock, syncBatchBytesMax: deps.syncBatchBytesMax, missingArchive: deps.missingArchive });

@@ -42,6 +42,7 @@ import { encodeLineText, encodeSourceMeta, historyCompleteFromMs, newerSourceFor
 import { SpoolJournal } from './spool-journal.js';
 import { isUnder, parentOf, type SpoolTree } from './spool-tree.js';
 import { excludeMatcher, nameForLog, utf8Name, type Found } from './tree-scanner.js';
+import { childLogger } from '../platform/logger.js';
 
 export interface SpoolTuning {
   blockBytes: number;
@@ -229,7 +230,7 @@ export class SpoolSyncer {
   constructor(private readonly options: SpoolSyncerOptions) {
     const blockBytes = options.source.blockBytes;
     this.tuning = { ...DEFAULT_SPOOL_TUNING, ...(blockBytes === undefined ? {} : { blockBytes }), ...options.tuning };
-    this.#log = options.logger.child({ component: 'spool', source: options.source.name });
+    this.#log = childLogger(options.logger, { component: 'spool', source: options.source.name });
     this.#excluded = excludeMatcher(options.source.exclude);
     this.#fullRequestedAtMs = options.clock.nowMs();
     this.#candidateSinceMs = options.pendingSinceMs;

@@ -16,6 +16,7 @@ import { planPhysicalRestore, stagePhysicalBase, startTarget, stopOnceStaged, sw
 import { readArchiveIdentity, samePrimary } from '../archive/archive-identity.js';
 import { writePromotionFence } from '../archive/promotion-fence.js';
 import { isLockWaitTimeout } from '../primary/mysql-error.js';
+import { childLogger } from '../platform/logger.js';
 
 export interface PromoteOptions {
   archiveRoot: string;
@@ -111,7 +112,7 @@ class StagedBaseDamaged extends Error {
 }
 
 async function promoteOnce(options: PromoteOptions, damagedWhileStaging: ReadonlyMap<string, string>): Promise<PromotionReport> {
-  const log = options.logger.child({ component: 'promote' });
+  const log = childLogger(options.logger, { component: 'promote' });
   const connect = (): Promise<TargetServer> => TargetServer.connect(options.credentials, options.targetDescription, options.lockWaitSeconds);
   let server = await connect();
   let early: EarlyStaging | undefined;

@@ -4,6 +4,7 @@ import { DEFAULT_HOOK_TIMEOUT_SECONDS, HOOK_TIMEOUT_SECONDS_MAX } from '../confi
 import type { Logger } from '../platform/logger.js';
 import { listSpoolSources } from './spool-restore.js';
 import { shellWord } from '../core/shell-word.js';
+import { childLogger } from '../platform/logger.js';
 
 export interface RestorePoint {
   /**
@@ -76,7 +77,7 @@ export async function runPromotionHooks(options: {
   const point = options.restorePoint;
   for (const meta of await listSpoolSources(options.archiveDir)) {
     for (const hook of meta.hooks) {
-      const log = options.logger.child({ component: 'promotion-hook', source: meta.name });
+      const log = childLogger(options.logger, { component: 'promotion-hook', source: meta.name });
       const hotspareEnv = hookEnvironment({
         restorePoint: point,
         source: meta.name,

@@ -14,6 +14,7 @@ import { StopPointResolver, describeTarget, refuseBeforeArchiveStart, type Targe
 import type { TargetServer } from './target-server.js';
 import { planPhysicalRestore, type PhysicalRestorePlan, type StreamExtractor } from './physical-restore.js';
 import { PROMOTED_PATH } from '../archive/promotion-fence.js';
+import { childLogger } from '../platform/logger.js';
 
 /** One step of a promotion, in order; `skipped` steps say why (e.g. nothing to replay). */
 export interface PromotionStep {
@@ -605,7 +606,7 @@ async function planFiles(
   }
   const stopBeforeDamage = target.kind === 'end';
   for (const meta of metas) {
-    const found = await spoolTreeAt(archiveRoot, meta, untilMs, logger.child({ source: meta.name }), { stopBeforeDamage }).then(
+    const found = await spoolTreeAt(archiveRoot, meta, untilMs, childLogger(logger, { source: meta.name }), { stopBeforeDamage }).then(
       ({ tree, pointMs, pin, lostAfter, uncertain }) => {
         // Every block is checked against its id while restored: one this host cannot check
         // (BLAKE3 without its module) leaves the source as it is, known before anything changes.

@@ -2,6 +2,7 @@ import type { Logger } from '../platform/logger.js';
 import { plannedSources, planFilesOnly, type FilesOnlyPlan } from './promotion-plan.js';
 import { restoreSpool, type SpoolRestoreResult } from './spool-restore.js';
 import type { TargetSpec } from './stop-point.js';
+import { childLogger } from '../platform/logger.js';
 
 export interface FilesOnlyOptions {
   archiveRoot: string;
@@ -26,7 +27,7 @@ export interface FilesOnlyReport extends FilesOnlyPlan {
  * mended, or for a copy elsewhere (--files-root).
  */
 export async function restoreFilesOnly(options: FilesOnlyOptions): Promise<FilesOnlyReport> {
-  const log = options.logger.child({ component: 'promote', filesOnly: true });
+  const log = childLogger(options.logger, { component: 'promote', filesOnly: true });
   const plan = await planFilesOnly({ archiveRoot: options.archiveRoot, target: options.target, filesRoot: options.filesRoot, sources: options.sources, logger: log });
   if (options.dryRun) return { ...plan, filesRestored: [] };
   const filesRestored =

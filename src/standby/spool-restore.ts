@@ -11,6 +11,7 @@ import { parentOf, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js'
 import { placeUnwatchedChanges, type UnwatchedWindow } from '../spool/unwatched-changes.js';
 import { DEFAULT_SPOOL_UNPLACED_NAMED } from '../config/defaults.js';
 import { excludeMatcher, reportableBadName, utf8Name } from '../spool/tree-scanner.js';
+import { childLogger } from '../platform/logger.js';
 
 export interface SpoolRestoreOptions {
   archiveDir: string;
@@ -320,11 +321,11 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
     results.push({ name, path: dest, pointMs: 0, files: 0, dirs: 0, links: 0, bytes: 0, skipped: what, skipCode: err.code });
   };
   for (const { name, error } of unusable.filter((u) => wanted(u.name))) {
-    skip(name, options.filesRoot === undefined ? '(unknown: its source.json is unusable)' : join(options.filesRoot, name), error, options.logger.child({ component: 'spool-restore', source: name }));
+    skip(name, options.filesRoot === undefined ? '(unknown: its source.json is unusable)' : join(options.filesRoot, name), error, childLogger(options.logger, { component: 'spool-restore', source: name }));
   }
   // Parents before nested sources, so a nested source is written after its parent.
   for (const meta of sources.filter((m) => wanted(m.name)).sort((a, b) => a.path.length - b.path.length)) {
-    const log = options.logger.child({ component: 'spool-restore', source: meta.name });
+    const log = childLogger(options.logger, { component: 'spool-restore', source: meta.name });
     const dest = options.filesRoot === undefined ? meta.path : join(options.filesRoot, meta.name);
     let writing = false;
     try {

@@ -25,6 +25,7 @@ import { readTableInventory, type DumpTable } from './table-inventory.js';
 import { dumpAccounts } from './accounts-dump.js';
 import { acquireGlobalReadLock } from './global-read-lock.js';
 import { TableReadLocks } from './table-read-locks.js';
+import { childLogger } from '../../platform/logger.js';
 
 export const HOTSPARE_VERSION = '0.1.0';
 /** Privileges a base backup needs beyond what streaming needs. */
@@ -64,7 +65,7 @@ export interface TakeBaseBackupOptions {
  */
 export async function takeBaseBackup(options: TakeBaseBackupOptions): Promise<BaseBackupMetadata> {
   const { primary, files, clock } = options;
-  const log = options.logger.child({ component: 'base-backup' });
+  const log = childLogger(options.logger, { component: 'base-backup' });
   const endpoint = describeEndpoint(primary);
   const startedMs = clock.nowMs();
   const id = baseIdFor(startedMs);

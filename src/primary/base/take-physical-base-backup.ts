@@ -21,6 +21,7 @@ import { putCompressed, putHashed } from './compressed-file.js';
 import { binlogPositionOfInfo, parseXtrabackupInfo } from './mariabackup-info.js';
 import { SYSTEM_SCHEMAS } from './table-inventory.js';
 import { HOTSPARE_VERSION } from './take-base-backup.js';
+import { childLogger } from '../../platform/logger.js';
 
 /** What mariabackup needs on the primary (MariaDB 10.5+ names). */
 const PHYSICAL_PRIVILEGES = ['RELOAD', 'PROCESS', 'LOCK TABLES', 'BINLOG MONITOR'];
@@ -49,7 +50,7 @@ export interface TakePhysicalBaseBackupOptions {
  */
 export async function takePhysicalBaseBackup(options: TakePhysicalBaseBackupOptions): Promise<BaseBackupMetadata> {
   const { primary, files, clock } = options;
-  const log = options.logger.child({ component: 'physical-base-backup' });
+  const log = childLogger(options.logger, { component: 'physical-base-backup' });
   const endpoint = describeEndpoint(primary);
   const startedMs = clock.nowMs();
   const id = baseIdFor(startedMs);

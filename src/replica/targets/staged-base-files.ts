@@ -6,6 +6,7 @@ import { DEFAULT_BASE_STAGING_BYTES_MAX, DEFAULT_BASE_UPLOAD_PIECE_BYTES, DEFAUL
 import { HotspareError } from '../../core/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import { whenAborted } from '../../platform/when-aborted.js';
+import { childLogger } from '../../platform/logger.js';
 
 /**
  * Where a remote replica's base backups are staged on the agent's disk (`<stateDir>/base-upload/<replica>/`),
@@ -214,7 +215,7 @@ export class StagedBaseFiles implements ArchiveFiles {
   }
 
   async #upload(id: string): Promise<void> {
-    const log = this.staging.logger.child({ component: 'base-upload', base: id });
+    const log = childLogger(this.staging.logger, { component: 'base-upload', base: id });
     const staging = this.staging;
     const remotePartial = `base/${id}${BASE_PARTIAL_SUFFIX}`;
     if ((await staging.untilStopping(this.remote.size(`base/${id}/${BASE_METADATA_FILE}`))) === undefined) {

@@ -39,6 +39,7 @@ import { WireSocket } from '../../wire/wire-socket.js';
 import { ReceiverSession } from './receiver-session.js';
 import { receiverStatus, type ReceiverStatus } from './receiver-status.js';
 import { hotspareVersion } from '../../platform/version.js';
+import { childLogger } from '../../platform/logger.js';
 
 export interface ReceiverOptions {
   archive: string;
@@ -98,7 +99,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
     writeStallMs: DEFAULT_RECEIVER_WRITE_STALL_MS,
     ...options.limits,
   };
-  const log = options.logger.child({ component: 'receiver' });
+  const log = childLogger(options.logger, { component: 'receiver' });
   await mkdir(`${options.archive}/state`, { recursive: true });
   // The receiver is the archive's one writer for as long as it runs.
   const lock = await ArchiveLock.acquire(options.archive, 'hotspare receive');
@@ -338,7 +339,7 @@ class ReceiverState {
       return;
     }
     const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    const log = this.log.child({ peer });
+    const log = childLogger(this.log, { peer });
     let session: ReceiverSession | undefined;
     let handshaking = false;
     /** The peer showed the token (its admission may still be under way). */

@@ -1,4 +1,7 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { childLogger } from '../../../src/platform/logger.js';
 import { HotspareError } from '../../../src/core/errors.js';
 import { captureLogger } from '../../support/capture-logger.js';
 
@@ -19,5 +22,31 @@ describe('logged errors', () => {
     expect(first).toMatchObject({ code: 'RECEIVER_LOST', hint: 'resumes' });
     expect(first?.stack).toContain('caused by: HotspareError: nothing heard');
     expect(second?.message).toBe('cannot write the archive: EIO: i/o error, write');
+  });
+});
+
+/**
+ * Goal: a module's logger under a replica's writes each key once. pino writes a key bound at two
+ * levels twice (`"component":"replica",...,"component":"spool"`), and log tools keep only one.
+ */
+describe('childLogger', () => {
+  function rawLines(): { logger: import('pino').Logger; lines: string[] } {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        done();
+      },
+    });
+    return { logger: pino({ base: undefined, timestamp: false }, sink), lines };
+  }
+
+  it('binds what is new only, and a component under another as its part', () => {
+    const { logger, lines } = rawLines();
+    const replica = childLogger(logger, { component: 'replica', replica: 'standby' });
+    childLogger(childLogger(replica, { replica: 'standby' }), { component: 'spool', source: 'feeds' }).info('shipped');
+    expect(lines).toEqual(['{"level":30,"component":"replica","replica":"standby","part":"spool","source":"feeds","msg":"shipped"}']);
+    // Nothing new: the parent itself.
+    expect(childLogger(replica, { replica: 'standby', component: 'replica' })).toBe(replica);
   });
 });
