@@ -56,6 +56,11 @@ export interface SpoolRestoreResult {
   dirs: number;
   links: number;
   bytes: number;
+  /**
+   * Paths the target held that the restored tree does not (each removed, a folder with all in
+   * it): to its original path, that is what the application wrote on the standby.
+   */
+  removed: number;
   /** The journal is damaged after pointMs: changes after it, up to the point asked for, are lost. */
   lostAfter?: string;
   /**
@@ -318,7 +323,7 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
     const what = partly ? `${err.message}; not restored (${dest} may be partly restored)` : `${err.message}; not restored`;
     if (EXPECTED_SKIP_CODES.has(err.code)) log.warn(fields, what);
     else log.error(fields, what);
-    results.push({ name, path: dest, pointMs: 0, files: 0, dirs: 0, links: 0, bytes: 0, skipped: what, skipCode: err.code });
+    results.push({ name, path: dest, pointMs: 0, files: 0, dirs: 0, links: 0, bytes: 0, removed: 0, skipped: what, skipCode: err.code });
   };
   for (const { name, error } of unusable.filter((u) => wanted(u.name))) {
     skip(name, options.filesRoot === undefined ? '(unknown: its source.json is unusable)' : join(options.filesRoot, name), error, childLogger(options.logger, { component: 'spool-restore', source: name }));
@@ -446,16 +451,20 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
   const existing = await walk(dest, excluded, (rel) => {
     log.warn({ code: 'SPOOL_NAME_NOT_UTF8', path: rel, hint: 'the archive cannot hold such a name: move it aside if the restored tree should not have it' }, `left ${join(dest, rel)} as it is on the target: its name is not valid UTF-8, so no spool archive records it`);
   });
+  let removed = 0;
   for (const [rel, kind] of [...existing].sort((a, b) => depthOf(a[0]) - depthOf(b[0]))) {
     const want = tree.get(rel);
     if (want !== undefined && want.kind === kind) continue;
     if (rel === '') continue;
+    // Inside a folder already removed: counted with it.
+    if (!(await lstat(join(dest, rel)).then(() => true, () => false))) continue;
     await rm(join(dest, rel), { recursive: true, force: true });
+    removed += 1;
     log.debug({ path: rel }, 'removed from the restore target: not in the restored tree');
   }
   const paths = [...tree.entries.keys()].sort((a, b) => depthOf(a) - depthOf(b) || (a < b ? -1 : 1));
   const packs = new Map<number, FileHandle>();
-  const counts = { files: 0, dirs: 0, links: 0, bytes: 0 };
+  const counts = { files: 0, dirs: 0, links: 0, bytes: 0, removed };
   /** A block of zeros is not written: the new file reads zeros there anyway (see below). */
   const zeros = Buffer.alloc(meta.blockBytes);
   try {

@@ -51,10 +51,10 @@ describe('promote text report', () => {
     const inside = report(undefined);
     const uncertain = { fromMs: Date.parse('2026-12-06T22:03:58.995Z'), toMs: Date.parse('2026-12-06T22:04:10.100Z'), placedBefore: 6, placedAfter: 0, unplaced: 0, unplacedNamed: [] };
     inside.filesRestored = [
-      { name: 'spool', path: '/r/spool', pointMs: Date.parse('2026-12-06T22:04:00.000Z'), files: 7, dirs: 2, links: 0, bytes: 100, uncertain, uncertainWhy: unwatchedWindowWords(uncertain, Date.parse('2026-12-06T22:04:03.999Z')) },
+      { name: 'spool', path: '/r/spool', pointMs: Date.parse('2026-12-06T22:04:00.000Z'), files: 7, dirs: 2, links: 0, bytes: 100, removed: 3, uncertain, uncertainWhy: unwatchedWindowWords(uncertain, Date.parse('2026-12-06T22:04:03.999Z')) },
     ];
     expect(formatReport(inside, false, false)).toMatch(
-      /^ {2}files restored: +spool to \/r\/spool as of 2026-12-06T22:04:00\.000Z .*\n {2}WARNING: +SPOOL_POINT_UNCERTAIN: files of spool: files changed while the standby \(or agent\) was away from 2026-12-06T22:03:58\.995Z to 2026-12-06T22:04:10\.100Z; their state at 2026-12-06T22:04:03\.999Z is not known: 6 created or changed files, folders and links placed by their mtime \(6 at or before it, 0 after\); no delete or rename to place$/m,
+      /^ {2}files restored: +spool to \/r\/spool as of 2026-12-06T22:04:00\.000Z \(7 files, 2 dirs, 0 links, 100 bytes; removed 3 paths the tree at that point does not hold\)\n {2}WARNING: +SPOOL_POINT_UNCERTAIN: files of spool: files changed while the standby \(or agent\) was away from 2026-12-06T22:03:58\.995Z to 2026-12-06T22:04:10\.100Z; their state at 2026-12-06T22:04:03\.999Z is not known: 6 created or changed files, folders and links placed by their mtime \(6 at or before it, 0 after\); no delete or rename to place$/m,
     );
     expect(formatReport(report(undefined), false, false)).not.toContain('SPOOL_POINT_UNCERTAIN');
   });

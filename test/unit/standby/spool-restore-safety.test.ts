@@ -168,10 +168,15 @@ describe('spool restore against hostile or partial archives', () => {
       expect(readFileSync(join(root, 's', 'keep'), 'utf8')).toBe('the standby’s own');
       expect(existsSync(join(root, 's', 'seqno'))).toBe(false);
     }
+    // A folder of the standby's own too: removed with what it holds, counted once.
+    mkdirSync(join(root, 's', 'local', 'deep'), { recursive: true });
+    writeFileSync(join(root, 's', 'local', 'deep', 'x'), 'x');
     const [done] = await restore(archive, root, T0 + 60);
     expect(done?.skipped).toBeUndefined();
     expect(readFileSync(join(root, 's', 'seqno'), 'utf8')).toBe('812');
     expect(existsSync(join(root, 's', 'keep'))).toBe(false);
+    // What the restore removed is counted for the report: `keep` and `local` (with all in it).
+    expect(done?.removed).toBe(2);
   });
 
   it('a source whose first full pass never completed is not restored at all; one of format 1 counts as complete', async () => {
