@@ -67,10 +67,22 @@ export function reportableBadName(parent: string, raw: Buffer, excluded: (rel: s
   return excluded(under(raw.toString('utf8'))) ? undefined : under(nameForLog(raw));
 }
 
-/** A matcher for a source's exclude globs, on paths relative to the source root. */
+/**
+ * A matcher for a source's exclude globs, on paths relative to the source root. Written as
+ * .gitignore and rsync have operators write them, `cache/` (a folder: it and all in it; a file of
+ * that name too) and `/log` (anchored at the source root, as every glob here is) matched
+ * nothing: the paths matched have neither a trailing nor a leading slash.
+ */
 export function excludeMatcher(exclude: readonly string[]): (rel: string) => boolean {
   if (exclude.length === 0) return () => false;
-  const match = picomatch([...exclude], { dot: true });
+  const globs = exclude.flatMap((glob) => {
+    const bare = glob.replace(/^\/+/, '');
+    if (!bare.endsWith('/')) return [bare];
+    const folder = bare.replace(/\/+$/, '');
+    return folder === '' ? [] : [folder, `${folder}/**`];
+  });
+  if (globs.length === 0) return () => false;
+  const match = picomatch(globs, { dot: true });
   return (rel) => rel !== '' && match(rel);
 }
 

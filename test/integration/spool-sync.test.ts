@@ -233,6 +233,20 @@ describe('spool syncer', () => {
     expect(() => spoolSourceSchema.parse({ name: 'feeds', path: src, blockBytes: 5000 })).toThrow(/power of two from 4096 to 1048576/);
   });
 
+  it('excludes written as .gitignore has them: `cache/` leaves out the folder and all in it, `/log` is anchored at the source root', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    for (const folder of ['cache/sub', 'log', 'sub/log']) await mkdir(join(src, folder), { recursive: true });
+    for (const file of ['cache/a', 'cache/sub/b', 'log/x', 'sub/log/y', 'keep', 'a.tmp']) await writeFile(join(src, file), file);
+    const s = syncer({ name: 'gw', path: src, exclude: ['cache/', '/log', '*.tmp'] }, archive, { watch: false });
+    s.start();
+    await s.syncNow();
+    await s.stop();
+    await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'restored'), logger: silentLogger() });
+    const restored = await describeTree(join(dir, 'restored', 'gw'));
+    expect([...restored.keys()].sort()).toEqual(['keep', 'sub', 'sub/log', 'sub/log/y']);
+  });
+
   it('reads through a single 64 KiB buffer with few files queued, full blocks written from it and tails copied: the archive restores the tree', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
