@@ -404,8 +404,13 @@ export class BinlogArchiveWriter {
         // The fence is looked for beside the fsync, so it costs the round no time: a promotion
         // fenced while this session streams (the old primary's dump reconnected within it) ends
         // the session before another byte counts, and the failure cuts this round's bytes back.
-        const [fence] = await Promise.all([this.#fence(), ...[...new Set(covered.map((b) => b.handle))].map((h) => h.datasync())]);
-        if (fence !== undefined) throw promotedArchiveError(this.layout.root, fence);
+        // Settled, not all: a fence that cannot be read must not end the round while its
+        // fdatasyncs still run (the failure's cut-back and close would meet them).
+        const [fence, ...synced] = await Promise.allSettled([this.#fence(), ...[...new Set(covered.map((b) => b.handle))].map((h) => h.datasync())]);
+        const failed = synced.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+        if (fence.status === 'rejected') throw fence.reason;
+        if (fence.value !== undefined) throw promotedArchiveError(this.layout.root, fence.value);
         for (const b of covered) this.#syncedEnd.set(b.handle, Math.max(this.#syncedEnd.get(b.handle) ?? 0, b.end));
         // Every byte of the earlier files is durable now (they were written before the new
         // file began, so none is left for a later round): the new file may take its name.

@@ -115,6 +115,7 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
               const failure = describeFailure(err, delayMs);
               log.error({ code: failure.code, hint: failure.hint, side: level, retryInMs: delayMs, ...(err instanceof HotspareError ? {} : { err }) }, failure.message);
               if (failure.state === 'error') proofOwed = true;
+              heldConnected = undefined;
               subscriber.next(failure);
               return timer(delayMs, scheduler);
             },
@@ -150,6 +151,12 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
      */
     let proofOwed = false;
     /**
+     * The `connected` a session's gate holds back while a proof is owed. A failure of its dump
+     * (retried within the session, reported straight to the subscriber) drops it: released by a
+     * commit of that dump landing afterwards, it showed the replica up with no dump at all.
+     */
+    let heldConnected: ReplicaEvent | undefined;
+    /**
      * The furthest transaction boundary any session of this replica made durable (resume points
      * included). Bytes beyond a boundary are no proof: a session on a full volume cuts the torn
      * transaction back to its last boundary and writes those bytes again, and a remote one's last
@@ -169,12 +176,12 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
         new Observable<ReplicaEvent>((out) => {
           // An archive that holds no binlog (a standby rebuilt empty): its first commit is news.
           if (session.resume === undefined) furthestBoundary = undefined;
-          let held: ReplicaEvent | undefined;
+          heldConnected = undefined;
           let sessionDurable: BinlogPosition | undefined;
           const proven = (): void => {
             proofOwed = false;
-            const connected = held;
-            held = undefined;
+            const connected = heldConnected;
+            heldConnected = undefined;
             if (connected !== undefined) out.next(connected);
           };
           return events$.subscribe({
@@ -187,7 +194,7 @@ export function replicaPipeline(options: ReplicaPipelineOptions): Observable<Rep
                 if (proofOwed && beyond && !resumePoint) proven();
                 sessionDurable = event.point;
               } else if (proofOwed && event.kind === 'connected') {
-                held = event;
+                heldConnected = event;
                 return;
               } else if (proofOwed && event.kind === 'received' && event.idle === true && sessionDurable !== undefined && compareBinlogPositions(event, sessionDurable) <= 0) {
                 proven();

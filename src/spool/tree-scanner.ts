@@ -68,18 +68,23 @@ export function reportableBadName(parent: string, raw: Buffer, excluded: (rel: s
 }
 
 /**
- * A matcher for a source's exclude globs, on paths relative to the source root. Written as
- * .gitignore and rsync have operators write them, `cache/` (a folder: it and all in it; a file of
- * that name too) and `/log` (anchored at the source root, as every glob here is) matched
- * nothing: the paths matched have neither a trailing nor a leading slash.
+ * A matcher for a source's exclude globs, on paths relative to the source root, read as rsync
+ * reads its own (and .gitignore much the same): a glob with a slash in it, or one that starts
+ * with one, is matched against the whole path from the source's root; one without is matched
+ * against every path's last name at any depth (`*.tmp`, `cache`); a trailing slash names a
+ * folder (a file of that name is left out too). What a glob matches is left out with all it
+ * holds. Before, every glob was matched against the whole path only, and `cache/` or `/log`
+ * matched nothing at all.
  */
 export function excludeMatcher(exclude: readonly string[]): (rel: string) => boolean {
   if (exclude.length === 0) return () => false;
   const globs = exclude.flatMap((glob) => {
-    const bare = glob.replace(/^\/+/, '');
-    if (!bare.endsWith('/')) return [bare];
-    const folder = bare.replace(/\/+$/, '');
-    return folder === '' ? [] : [folder, `${folder}/**`];
+    const trimmed = glob.replace(/\/+$/, '');
+    const bare = trimmed.replace(/^\/+/, '');
+    // "/" alone: the root itself, which no exclude leaves out (picomatch refuses an empty glob).
+    if (bare === '') return [];
+    const base = trimmed.includes('/') ? bare : `**/${bare}`;
+    return [base, `${base}/**`];
   });
   if (globs.length === 0) return () => false;
   const match = picomatch(globs, { dot: true });

@@ -233,11 +233,11 @@ describe('spool syncer', () => {
     expect(() => spoolSourceSchema.parse({ name: 'feeds', path: src, blockBytes: 5000 })).toThrow(/power of two from 4096 to 1048576/);
   });
 
-  it('excludes written as .gitignore has them: `cache/` leaves out the folder and all in it, `/log` is anchored at the source root', async () => {
+  it('excludes read as rsync reads them: `cache/` is a folder with all in it, `*.tmp` a name at any depth, `/log` anchored at the source root', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
     for (const folder of ['cache/sub', 'log', 'sub/log']) await mkdir(join(src, folder), { recursive: true });
-    for (const file of ['cache/a', 'cache/sub/b', 'log/x', 'sub/log/y', 'keep', 'a.tmp']) await writeFile(join(src, file), file);
+    for (const file of ['cache/a', 'cache/sub/b', 'log/x', 'sub/log/y', 'keep', 'a.tmp', 'sub/log/c.tmp']) await writeFile(join(src, file), file);
     const s = syncer({ name: 'gw', path: src, exclude: ['cache/', '/log', '*.tmp'] }, archive, { watch: false });
     s.start();
     await s.syncNow();

@@ -9,13 +9,19 @@ import type { Logger } from '../../platform/logger.js';
 const SERVER_ACCOUNTS = new Set(["'mariadb.sys'@'localhost'", "'PUBLIC'@''"]);
 
 /**
- * The PROXY grant mariadb-install-db gives every root (and, with unix_socket, mysql) account:
+ * The PROXY grant mariadb-install-db gives every root (and, with unix_socket, mysql) account
+ * (SHOW GRANTS quotes it with backticks in 10.11, with single quotes in other versions):
  * the standby's own install gave its accounts the same. Restored by a promote user that is not
  * root it failed at every promotion (only an account holding PROXY on ''@'%' WITH GRANT OPTION
  * may give it), so BASE_ACCOUNTS_PARTLY warned always, and operators learn to skip a warning
  * that can also mean an application's account came back without its privileges.
  */
-const INSTALL_PROXY_GRANT = /^GRANT PROXY ON ``@`%` TO `(?:root|mysql)`@`[^`]*` WITH GRANT OPTION$/;
+const INSTALL_PROXY_GRANT = /^GRANT PROXY ON (?:``@`%`|''@'%') TO ([`'])(?:root|mysql)\1@([`'])[^`']*\2 WITH GRANT OPTION$/;
+
+/** Whether a SHOW GRANTS line is mariadb-install-db's PROXY grant (INSTALL_PROXY_GRANT). */
+export function isInstallProxyGrant(statement: string): boolean {
+  return INSTALL_PROXY_GRANT.test(statement);
+}
 
 /** ER_PASSWORD_NO_MATCH: SHOW CREATE USER of an account the server's privilege tables hold but it does not use. */
 const ER_PASSWORD_NO_MATCH = 1133;
@@ -79,7 +85,7 @@ export async function dumpAccounts(conn: Connection, log: Logger): Promise<strin
         const statement = String(Object.values(g)[0] ?? '');
         // SET DEFAULT ROLE names a role that must exist and be granted first.
         if (statement.startsWith('SET DEFAULT ROLE')) defaults.push(`${statement};`);
-        else if (INSTALL_PROXY_GRANT.test(statement)) continue;
+        else if (isInstallProxyGrant(statement)) continue;
         else if (statement !== '') grants.push(`${withoutAuthentication(statement)};`);
       }
     } catch (err) {

@@ -334,6 +334,42 @@ describe('replica pipeline, received reports', () => {
       }
     });
 
+    it('a held connected goes with its dump: a commit of that dump landing after the dump failed does not show the replica up', async () => {
+      const durable = new Subject<DurablePoint>();
+      let opened = 0;
+      const open = (): Promise<ReplicaSession> => {
+        opened += 1;
+        if (opened === 1) return failingSession(resumeAt(4), 104, full());
+        return Promise.resolve({ resume: resumeAt(104), append: () => undefined, pendingBytes: 0, durable$: durable.asObservable(), files: {} as ArchiveFiles, close: () => Promise.resolve() });
+      };
+      // The second session's first dump sends a commit, then the primary goes away; later dumps
+      // send nothing. (As a socket does, a moment after the subscription.)
+      let dumps = 0;
+      const source = (): Observable<FramedEvent> =>
+        new Observable<FramedEvent>((s) => {
+          const first = opened >= 2 && ++dumps === 1;
+          const timers = [
+            setTimeout(() => {
+              if (opened < 2) s.next(record(A, 4, 100));
+              else if (first) s.next(record(A, 104, 100, { boundary: true }));
+            }, 0),
+            setTimeout(() => first && s.error(new HotspareError('PRIMARY_LOST', 'the primary went away', { hint: 'it reconnects' })), 5),
+          ];
+          return () => timers.forEach(clearTimeout);
+        });
+      const { subscription, events } = runPipeline(open, source, { delayMsMin: 1, delayMsMax: 4 });
+      try {
+        await waitFor('the dump to fail', () => events.some((e) => e.kind === 'failed' && e.code === 'PRIMARY_LOST'), 5_000, 1);
+        // The writer's fsync of that commit completes now: a commit beyond any before.
+        durable.next({ file: A, position: 204, boundaryFile: A, boundaryPosition: 204, commitTimestampS: 1, gtid: undefined });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(afterFirstFailure(events).some((e) => e.kind === 'connected')).toBe(false);
+        expect(events.at(-1)).toMatchObject({ kind: 'durable', point: { position: 204 } });
+      } finally {
+        subscription.unsubscribe();
+      }
+    });
+
     it('nothing to write: an idle heartbeat at the archive end proves the retry', async () => {
       let opened = 0;
       const open = (): Promise<ReplicaSession> => {
