@@ -113,7 +113,19 @@ class StagedBaseDamaged extends Error {
 
 async function promoteOnce(options: PromoteOptions, damagedWhileStaging: ReadonlyMap<string, string>): Promise<PromotionReport> {
   const log = childLogger(options.logger, { component: 'promote' });
-  const connect = (): Promise<TargetServer> => TargetServer.connect(options.credentials, options.targetDescription, options.lockWaitSeconds);
+  // Every connection of a promotion holds the target's promotion lock (a dry run changes nothing
+  // and takes none): the first for the whole run, one after a physical restore's restart again.
+  const connect = async (): Promise<TargetServer> => {
+    const target = await TargetServer.connect(options.credentials, options.targetDescription, options.lockWaitSeconds);
+    if (options.dryRun) return target;
+    try {
+      await target.claimPromotion();
+    } catch (err) {
+      await target.close();
+      throw err;
+    }
+    return target;
+  };
   let server = await connect();
   let early: EarlyStaging | undefined;
   /**

@@ -12,6 +12,9 @@ const MAX_ALLOWED_PACKET_CEILING = 1024 * 1024 * 1024;
  * The server a standby is promoted into, over one mysql2 connection: who it is, which
  * databases it holds, and the few changes promotion makes besides restore and replay.
  */
+/** The named lock a promotion holds on its target (claimPromotion). */
+export const PROMOTE_LOCK_NAME = 'hotspare.promote';
+
 export class TargetServer {
   private constructor(
     private readonly conn: Connection,
@@ -52,6 +55,21 @@ export class TargetServer {
     }
   }
 
+  /**
+   * Takes the target's promotion lock (a named lock, GET_LOCK) for this connection, which holds
+   * it until it closes, a promote killed included. Two promotions into one target at once both
+   * found it empty and loaded the base twice (a table without a primary key doubled), and one
+   * reported success; two physical ones shared a staging folder.
+   */
+  async claimPromotion(): Promise<void> {
+    const [row] = await this.#query(`SELECT GET_LOCK('${PROMOTE_LOCK_NAME}', 0) AS got, IS_USED_LOCK('${PROMOTE_LOCK_NAME}') AS holder`);
+    if (Number(row?.['got']) === 1) return;
+    const holder = row?.['holder'] === null || row?.['holder'] === undefined ? 'unknown' : String(row['holder']);
+    throw new HotspareError('PROMOTE_RUNNING', `another hotspare promote is running into the target ${this.describe} (its session ${holder} holds the lock ${PROMOTE_LOCK_NAME})`, {
+      hint: `wait for it to end, or stop it (KILL ${holder} on the target ends its session, and then it stops); then promote again, with --replace if it had begun`,
+    });
+  }
+
   async close(): Promise<void> {
     await this.conn.end().catch(() => undefined);
   }
@@ -65,6 +83,14 @@ export class TargetServer {
         throw new HotspareError('TARGET_BUSY', `the target ${this.describe} kept ${sql.slice(0, 60)} waiting for locks other sessions hold: ${(err as Error).message}`, {
           cause: err,
           hint: 'applications still use the standby (SHOW PROCESSLIST names them): stop them, or end their sessions, and promote again',
+        });
+      }
+      // The server went away (killed, restarted, the link cut): no privilege is missing.
+      const lost = err as { fatal?: boolean; code?: string; message?: string };
+      if (lost.fatal === true || lost.code === 'PROTOCOL_CONNECTION_LOST' || /closed state/.test(lost.message ?? '')) {
+        throw new HotspareError('TARGET_UNREACHABLE', `the connection to the target ${this.describe} was lost at ${sql.slice(0, 60)}: ${lost.message ?? lost.code ?? String(err)}`, {
+          cause: err,
+          hint: 'the standby server stopped or the link was cut during the promotion: start it again (its read_only is what its config says), then promote again with --replace',
         });
       }
       throw new HotspareError('TARGET_ERROR', `the target ${this.describe} refused ${sql.slice(0, 60)}: ${(err as Error).message}`, {
