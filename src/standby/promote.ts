@@ -17,6 +17,7 @@ import { readArchiveIdentity, samePrimary } from '../archive/archive-identity.js
 import { writePromotionFence } from '../archive/promotion-fence.js';
 import { isLockWaitTimeout } from '../primary/mysql-error.js';
 import { childLogger } from '../platform/logger.js';
+import { SETTINGS_PATH, clearSettings, leftSettings, recordSettings } from './promote-settings.js';
 
 export interface PromoteOptions {
   archiveRoot: string;
@@ -241,6 +242,27 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     // with innodb_flush_log_at_trx_commit at 2 would be promoted later with commits that are not
     // durable one by one (and the next promote would take 2 for the operator's own choice); one
     // left with its event scheduler off runs no events.
+    // Recorded in the archive before any of them changes, and put back first when an interrupted
+    // promotion into this server left them changed (promote-settings.ts).
+    const settingsKey = await server.settingsKey();
+    const left = await leftSettings(options.archiveRoot, settingsKey).catch((err: unknown) => {
+      log.warn({ err, code: 'PROMOTE_SETTINGS_UNREAD' }, `could not read ${SETTINGS_PATH} in the archive: settings an interrupted promotion left changed on the target are not put back`);
+      return undefined;
+    });
+    if (left !== undefined) {
+      const putBackNow = await server.applySettings(left.settings);
+      log.warn(
+        { code: 'PROMOTE_SETTINGS_RESTORED', savedAt: left.savedAt, settings: left.settings, changed: putBackNow },
+        `a promotion into this target that was interrupted (recorded ${left.savedAt}) had changed its settings: ${putBackNow.length === 0 ? 'they were back already' : `put back: ${putBackNow.join(', ')}`}`,
+      );
+    }
+    const settingsRecorded = await recordSettings(options.archiveRoot, { server: settingsKey, target: options.targetDescription, savedAt: new Date().toISOString(), settings: left?.settings ?? (await server.readSettings()) }).then(
+      () => true,
+      (err: unknown) => {
+        log.warn({ err, code: 'PROMOTE_SETTINGS_UNRECORDED', hint: 'should this promotion be killed, check event_scheduler, max_allowed_packet and innodb_flush_log_at_trx_commit on the target by hand' }, `could not record the target's settings in ${SETTINGS_PATH} (a read-only archive?): a promotion killed now would leave them changed, and the next could not tell`);
+        return false;
+      },
+    );
     const held: Array<{ what: string; hint: string; restore: () => Promise<void> }> = [];
     /** The change under way, if any: an interruption waits for it, so that it is put back too. */
     let changing: Promise<unknown> = Promise.resolve();
@@ -253,7 +275,15 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       return recorded;
     };
     const putBack = async (): Promise<void> => {
-      for (const h of held.splice(0).reverse()) await h.restore().catch((err: unknown) => log.error({ err }, `could not put ${h.what} back; ${h.hint}`));
+      let all = true;
+      for (const h of held.splice(0).reverse()) {
+        await h.restore().catch((err: unknown) => {
+          all = false;
+          log.error({ err }, `could not put ${h.what} back; ${h.hint}`);
+        });
+      }
+      // Back as they were: the record goes (kept when one could not be put back, for the next run).
+      if (all && settingsRecorded) await clearSettings(options.archiveRoot, settingsKey).catch((err: unknown) => log.warn({ err }, `could not remove ${SETTINGS_PATH} from the archive; the next promotion into this target puts its settings back again, which changes nothing`));
     };
     const interrupted = (signal: NodeJS.Signals): void => {
       log.warn({ signal }, "interrupted during the restore or replay; putting the target's settings back before exiting");

@@ -4,6 +4,7 @@ import { HotspareError } from '../core/errors.js';
 import type { ClientCredentials } from '../platform/client-defaults-file.js';
 import { DEFAULT_PROMOTE_LOCK_WAIT_TIMEOUT_S } from '../config/defaults.js';
 import { isAccessDenied, isLockWaitTimeout } from '../primary/mysql-error.js';
+import type { TargetSettings } from './promote-settings.js';
 
 /** The largest max_allowed_packet MySQL and MariaDB accept (1 GiB). */
 const MAX_ALLOWED_PACKET_CEILING = 1024 * 1024 * 1024;
@@ -172,6 +173,38 @@ export class TargetServer {
    * fails or is killed is done again from the base (--replace), so per-commit durability buys it
    * nothing; the promotion is durable once, before the server opens for writes.
    */
+  /** Names the server for a settings record: a re-run reaches it under another URL, perhaps. */
+  async settingsKey(): Promise<string> {
+    const [row] = await this.#query('SELECT @@hostname AS h, @@port AS p, @@datadir AS d');
+    return `${String(row?.['h'] ?? '?')}:${String(row?.['p'] ?? '?')}:${String(row?.['d'] ?? '?')}`;
+  }
+
+  /** The settings a promotion changes (promote-settings.ts), as they are now. */
+  async readSettings(): Promise<TargetSettings> {
+    const [row] = await this.#query('SELECT @@global.event_scheduler AS e, @@global.max_allowed_packet AS m, @@global.innodb_flush_log_at_trx_commit AS f');
+    return { eventScheduler: String(row?.['e'] ?? 'OFF').toUpperCase(), maxAllowedPacket: Number(row?.['m'] ?? 0), flushLogAtTrxCommit: Number(row?.['f'] ?? 1) };
+  }
+
+  /** Puts back the settings an interrupted promotion recorded; returns those it changed. */
+  async applySettings(settings: TargetSettings): Promise<string[]> {
+    const now = await this.readSettings();
+    const changed: string[] = [];
+    // DISABLED cannot be set at runtime, nor set to anything else.
+    if (now.eventScheduler !== settings.eventScheduler && ['ON', 'OFF'].includes(settings.eventScheduler) && now.eventScheduler !== 'DISABLED') {
+      await this.#query(`SET GLOBAL event_scheduler = ${settings.eventScheduler}`);
+      changed.push(`event_scheduler = ${settings.eventScheduler}`);
+    }
+    if (now.maxAllowedPacket !== settings.maxAllowedPacket && Number.isInteger(settings.maxAllowedPacket) && settings.maxAllowedPacket > 0) {
+      await this.#query(`SET GLOBAL max_allowed_packet = ${settings.maxAllowedPacket}`);
+      changed.push(`max_allowed_packet = ${settings.maxAllowedPacket}`);
+    }
+    if (now.flushLogAtTrxCommit !== settings.flushLogAtTrxCommit && [0, 1, 2, 3].includes(settings.flushLogAtTrxCommit)) {
+      await this.#query(`SET GLOBAL innodb_flush_log_at_trx_commit = ${settings.flushLogAtTrxCommit}`);
+      changed.push(`innodb_flush_log_at_trx_commit = ${settings.flushLogAtTrxCommit}`);
+    }
+    return changed;
+  }
+
   async relaxCommitFlush(): Promise<{ was: number; restore: () => Promise<void> }> {
     const [row] = await this.#query('SELECT @@global.innodb_flush_log_at_trx_commit AS f');
     const was = Number(row?.['f'] ?? 1);

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -471,6 +471,39 @@ describe('base backup and promotion to any point', () => {
     await standbyConn.query('SET GLOBAL event_scheduler = OFF');
     await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace']);
     expect(await tableChecksums(standbyConn)).toEqual(sums.end);
+  });
+
+  it("SIGKILL during the restore: the next promote puts back the settings the killed one changed (recorded in the archive), says so, and leaves no record", async () => {
+    await standbyConn.query('SET GLOBAL event_scheduler = ON');
+    const [[before]] = (await standbyConn.query('SELECT @@global.max_allowed_packet AS p')) as [RowDataPacket[], unknown];
+    const child = spawn('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    trackChild(child);
+    let stderr = '';
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('max_allowed_packet raised to 1 GiB')) resolve();
+      });
+      void exited.then(() => reject(new Error(`promote ended before its changes: ${stderr.slice(-2000)}`)));
+    });
+    child.kill('SIGKILL');
+    expect((await exited).signal).toBe('SIGKILL');
+    // Killed: nothing could put them back.
+    const [[changed]] = (await standbyConn.query('SELECT @@global.event_scheduler AS e, @@global.max_allowed_packet AS p')) as [RowDataPacket[], unknown];
+    expect(String(changed?.['e'])).toBe('OFF');
+    expect(Number(changed?.['p'])).not.toBe(Number(before?.['p']));
+    expect(existsSync(join(archive, 'state', 'promote-settings.json'))).toBe(true);
+
+    const again = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace']);
+    expect(again.stderr).toMatch(/"code":"PROMOTE_SETTINGS_RESTORED".*put back: event_scheduler = ON, max_allowed_packet = \d+/);
+    const [[after]] = (await standbyConn.query('SELECT @@global.event_scheduler AS e, @@global.max_allowed_packet AS p, @@global.innodb_flush_log_at_trx_commit AS f')) as [RowDataPacket[], unknown];
+    expect(String(after?.['e'])).toBe('ON');
+    expect(Number(after?.['p'])).toBe(Number(before?.['p']));
+    expect(Number(after?.['f'])).toBe(1);
+    expect(existsSync(join(archive, 'state', 'promote-settings.json'))).toBe(false);
+    expect(await tableChecksums(standbyConn)).toEqual(sums.end);
+    await standbyConn.query('SET GLOBAL event_scheduler = OFF');
   });
 
   it('a second promote into a target another promote is restoring is refused before it changes anything (PROMOTE_RUNNING); once that one ends, it runs', async () => {
