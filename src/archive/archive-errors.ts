@@ -1,3 +1,4 @@
+import { isAbsolute, relative, resolve } from 'node:path';
 import { HotspareError } from '../core/errors.js';
 
 /** What a failed write to the archive volume means, by the system's error code. */
@@ -48,4 +49,25 @@ export function archiveWriteError(err: unknown, root: string): unknown {
   // The system's own message stays in the cause (logs print it after this one).
   const syscall = (err as NodeJS.ErrnoException).syscall;
   return new HotspareError(meaning.code, `${meaning.what}: ${root} (${errno}${syscall === undefined ? '' : ` in ${syscall}`})`, { cause: err, hint: meaning.hint });
+}
+
+/** System errors that say an archive file could not be read (not that it is absent). */
+const READ_ERRNOS: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'EIO', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENAMETOOLONG']);
+
+/**
+ * A system error of a command that reads the archive at `root` (promote, status, verify) on a
+ * file inside it, as ARCHIVE_READ with the file named: left bare, an unreadable metadata.json,
+ * source.json or journal segment printed `error INTERNAL ... this is a bug in hotspare`.
+ * Anything else passes through unchanged.
+ */
+export function archiveReadError(err: unknown, root: string): unknown {
+  if (err instanceof HotspareError) return err;
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e?.code === undefined || !READ_ERRNOS.has(e.code) || typeof e.path !== 'string') return err;
+  const inside = relative(resolve(root), resolve(e.path));
+  if (inside.startsWith('..') || isAbsolute(inside)) return err;
+  return new HotspareError('ARCHIVE_READ', `cannot read ${e.path} in the archive (${e.code}${e.syscall === undefined ? '' : ` in ${e.syscall}`})`, {
+    cause: err,
+    hint: 'check the archive volume (mount, disk) and that the user this command runs as may read every file in the archive',
+  });
 }

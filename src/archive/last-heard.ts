@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ArchiveLayout } from './archive-layout.js';
+import { HotspareError } from '../core/errors.js';
 
 /** The archive path of the record; `ArchiveLayout.heardFile` names the same file. */
 export const LAST_HEARD_PATH = 'state/last-heard.json';
@@ -23,13 +24,20 @@ export interface LastHeardRecord {
   caughtUp: boolean;
 }
 
-/** The archive's record, or undefined when none was written or it cannot be read. */
+/**
+ * The archive's record, or undefined when none was written (or it is torn). A record that is
+ * there but cannot be read (its permissions, the volume) is ARCHIVE_READ: taken for absent, a
+ * promotion reported the loss window as unknown and skipped the check of an archive cut short
+ * that the record drives.
+ */
 export async function readLastHeard(archiveRoot: string): Promise<LastHeardRecord | undefined> {
+  const path = new ArchiveLayout(archiveRoot).heardFile;
   let text: string;
   try {
-    text = await readFile(new ArchiveLayout(archiveRoot).heardFile, 'utf8');
-  } catch {
-    return undefined;
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new HotspareError('ARCHIVE_READ', `cannot read ${path}: ${(err as Error).message}`, { cause: err, hint: "check the archive volume (mount, permissions): the file says when the archive last heard from its primary, which the loss window and the check of an archive cut short need" });
   }
   try {
     const record = JSON.parse(text) as Partial<LastHeardRecord>;

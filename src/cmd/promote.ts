@@ -14,6 +14,7 @@ import { UsageError } from './cli-failure.js';
 import { parseTimeOption } from './time-option.js';
 import { shellWord } from '../core/shell-word.js';
 import { PROMOTED_PATH } from '../archive/promotion-fence.js';
+import { archiveReadError } from '../archive/archive-errors.js';
 
 /**
  * `hotspare promote --archive DIR --target MYSQL_URL [--until ...] [--files-root DIR] [--no-hooks] [--fence] [--dry-run] [--json] [--replace]
@@ -61,6 +62,7 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
   const extractor = values.extractor;
   if (extractor !== undefined && extractor !== 'hotspare' && extractor !== 'mbstream') throw new UsageError(`--extractor: expected hotspare or mbstream, got ${JSON.stringify(extractor)}`);
   const url = parseMysqlUrl(values.target);
+  const archiveRoot = values.archive;
   const report = await promote({
     archiveRoot: values.archive,
     target,
@@ -76,6 +78,8 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     skipHooks: values['no-hooks'] === true,
     fence: values.fence === true,
     logger,
+  }).catch((err: unknown) => {
+    throw archiveReadError(err, archiveRoot);
   });
   process.stdout.write(values.json === true ? `${JSON.stringify({ dryRun: values['dry-run'] === true, ...report }, null, 2)}\n` : formatReport(report, values['dry-run'] === true, target.kind === 'end'));
   const notRestored = unexpectedlySkipped(report.filesRestored);

@@ -5,12 +5,16 @@ import { describeDamage } from '../standby/archive-scan.js';
 import { inspectArchive, type ArchiveReport } from '../standby/verify-archive.js';
 import { UsageError } from './cli-failure.js';
 import { jsonOutput } from './json-output.js';
+import { archiveReadError } from '../archive/archive-errors.js';
 
 /** `hotspare status --archive DIR [--json]`: what the archive holds (no checksum pass). */
 export async function statusCommand(argv: string[], _logger: Logger): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { archive: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
   if (values.archive === undefined) throw new UsageError('status needs --archive DIR');
-  const report = await inspectArchive(values.archive, { checksums: false });
+  const archive = values.archive;
+  const report = await inspectArchive(archive, { checksums: false }).catch((err: unknown) => {
+    throw archiveReadError(err, archive);
+  });
   process.stdout.write(values.json === true ? jsonOutput(report) : formatReport(report));
   return 0;
 }

@@ -6,12 +6,16 @@ import { inspectArchive } from '../standby/verify-archive.js';
 import { UsageError } from './cli-failure.js';
 import { formatReport } from './status.js';
 import { jsonOutput } from './json-output.js';
+import { archiveReadError } from '../archive/archive-errors.js';
 
 /** `hotspare verify --archive DIR [--json]`: every CRC32, chain, continuity, base and spool checksum; exit 0 intact, 1 damaged or not all checked. */
 export async function verifyCommand(argv: string[], _logger: Logger): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { archive: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
   if (values.archive === undefined) throw new UsageError('verify needs --archive DIR');
-  const report = await inspectArchive(values.archive, { checksums: true });
+  const archive = values.archive;
+  const report = await inspectArchive(archive, { checksums: true }).catch((err: unknown) => {
+    throw archiveReadError(err, archive);
+  });
   const noBlake3 = blake3Unavailable();
   if (values.json === true) process.stdout.write(jsonOutput(report));
   else {

@@ -37,7 +37,12 @@ export async function restoreBase(archiveRoot: string, base: BaseBackupMetadata,
           done += chunk.length;
           progress.update(done);
         });
-        await client.feed(raw.pipe(createGunzip()));
+        const gunzip = createGunzip();
+        // pipe() does not pass a read error on: unhandled, a base file that could not be read
+        // (its permissions, the volume) ended promote with a stack trace and the target's
+        // settings left changed. Passed to what the client is fed from, it fails the restore.
+        raw.on('error', (err) => gunzip.destroy(err));
+        await client.feed(raw.pipe(gunzip));
       }
     } catch (err) {
       client.kill();

@@ -69,7 +69,7 @@ export class MariadbClient {
     const code = await this.#end();
     if (code !== 0) {
       const said = this.#stderr().trim();
-      throw new HotspareError('RESTORE_FAILED', `${this.what}: mariadb exited with ${code}: ${said}`, { hint: restoreFailedHint(said) });
+      throw new HotspareError('RESTORE_FAILED', `${this.what}: mariadb exited with ${code}: ${shortened(said)}`, { hint: restoreFailedHint(said) });
     }
   }
 
@@ -97,4 +97,22 @@ export function restoreFailedHint(said: string): string {
     return `an account the archive creates exists on the target already, often left by an earlier promotion attempt (--replace drops databases, not accounts): DROP USER it on the standby, ${again}`;
   }
   return `the target is partly restored; fix the cause and ${again}`;
+}
+
+/** Of the client's output, a message shows this much at most: its ERROR lines first. */
+const SAID_CHARS_MAX = 2_000;
+
+/**
+ * The client's output for a message: with --force it echoes each failed statement whole (a
+ * row of a 72 KB base line, say) before its ERROR line, which then sat at the end of a line of
+ * 72 KB on stderr. The ERROR lines come first, then what is left of the rest, cut short.
+ */
+export function shortened(said: string): string {
+  if (said.length <= SAID_CHARS_MAX) return said;
+  const lines = said.split('\n');
+  const errors = lines.filter((l) => /^ERROR \d+/.test(l));
+  const rest = lines.filter((l) => !/^ERROR \d+/.test(l)).join('\n');
+  const head = errors.join('\n').slice(0, SAID_CHARS_MAX);
+  const room = Math.max(0, SAID_CHARS_MAX - head.length);
+  return `${head}${room > 0 ? `\n${rest.slice(0, room)}` : ''} ... (${said.length} characters in all)`;
 }

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -504,6 +504,70 @@ describe('base backup and promotion to any point', () => {
     expect(existsSync(join(archive, 'state', 'promote-settings.json'))).toBe(false);
     expect(await tableChecksums(standbyConn)).toEqual(sums.end);
     await standbyConn.query('SET GLOBAL event_scheduler = OFF');
+  });
+
+  it('archive files promote cannot read (a user without the permission): ARCHIVE_READ naming the file, at planning and during the restore, never INTERNAL or a stack trace', async () => {
+    // Root reads any file: promote runs without the capabilities that let it.
+    const unprivileged = (args: string[]): Promise<{ code: number; stderr: string }> =>
+      execFileAsync('setpriv', ['--bounding-set=-dac_override,-dac_read_search', '--inh-caps=-dac_override,-dac_read_search', 'node', BIN, ...args]).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+      );
+    const promoteArgs = ['promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace'];
+    const baseDir = join(archive, 'base', readdirSync(join(archive, 'base')).filter((n) => !n.startsWith('.')).sort()[0] as string);
+    const denied = async (path: string, run: () => Promise<{ code: number; stderr: string }>): Promise<string> => {
+      const mode = statSync(path).mode & 0o777;
+      chmodSync(path, 0);
+      try {
+        const result = await run();
+        expect(result.code).toBe(1);
+        expect(result.stderr).not.toMatch(/INTERNAL|at .*\.js:\d+/);
+        return result.stderr;
+      } finally {
+        chmodSync(path, mode);
+      }
+    };
+    // The record of when the primary was last heard: not taken for absent.
+    const heard = join(archive, 'state', 'last-heard.json');
+    expect(existsSync(heard)).toBe(true);
+    expect(await denied(heard, () => unprivileged(promoteArgs))).toMatch(/^error ARCHIVE_READ: cannot read .*last-heard\.json: EACCES/m);
+    // A base's metadata, read while planning.
+    expect(await denied(join(baseDir, 'metadata.json'), () => unprivileged(promoteArgs))).toMatch(/^error ARCHIVE_READ: cannot read .*metadata\.json in the archive \(EACCES/m);
+    expect(await denied(join(baseDir, 'metadata.json'), () => unprivileged(['status', '--archive', archive]))).toMatch(/^error ARCHIVE_READ: /m);
+    // A base file, read while planning (its checksum): refused is not damaged, no older base in its place.
+    const triggers = readdirSync(baseDir).find((n) => n.startsWith('triggers'));
+    expect(triggers).toBeDefined();
+    const triggersPath = join(baseDir, triggers as string);
+    expect(await denied(triggersPath, () => unprivileged(promoteArgs))).toMatch(/^error ARCHIVE_READ: cannot read .*triggers.* in the archive \(EACCES/m);
+    // The same file refused once the restore has begun (after the plan read it), before the
+    // triggers, which come last: the target's settings are put back, and it stays read-only.
+    await standbyConn.query('SET GLOBAL event_scheduler = ON');
+    const child = spawn('setpriv', ['--bounding-set=-dac_override,-dac_read_search', '--inh-caps=-dac_override,-dac_read_search', 'node', BIN, ...promoteArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+    trackChild(child);
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const mode = statSync(triggersPath).mode & 0o777;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          if (stderr.includes('max_allowed_packet raised to 1 GiB')) resolve();
+        });
+        void exited.then(() => reject(new Error(`promote ended before the restore: ${stderr.slice(-2000)}`)));
+      });
+      chmodSync(triggersPath, 0);
+      expect(await exited).toBe(1);
+    } finally {
+      chmodSync(triggersPath, mode);
+    }
+    expect(stderr).toMatch(/^error ARCHIVE_READ: cannot read .*triggers.* in the archive \(EACCES/m);
+    expect(stderr).not.toMatch(/INTERNAL|Unhandled/);
+    const [[after]] = (await standbyConn.query('SELECT @@global.event_scheduler AS e, @@global.read_only AS ro')) as [RowDataPacket[], unknown];
+    expect(String(after?.['e'])).toBe('ON');
+    expect(Number(after?.['ro'])).toBe(1);
+    await standbyConn.query('SET GLOBAL event_scheduler = OFF');
+    await execFileAsync('node', [BIN, ...promoteArgs]);
+    expect(await tableChecksums(standbyConn)).toEqual(sums.end);
   });
 
   it('a second promote into a target another promote is restoring is refused before it changes anything (PROMOTE_RUNNING); once that one ends, it runs', async () => {

@@ -59,7 +59,8 @@ export async function receiverStatus(input: {
     binlog: { durable: input.durable ?? null, files: files.length, newest },
     agent: input.agent === undefined ? null : { id: input.agent.id, remote: input.agent.remote, connectedAt: new Date(input.agent.connectedAtMs).toISOString() },
     lastHeardAt: input.lastHeardAtMs === undefined ? null : new Date(input.lastHeardAtMs).toISOString(),
-    primaryLastHeard: (await readLastHeard(input.archive)) ?? null,
+    // An unreadable record is no reason for the status page to fail: it says null.
+    primaryLastHeard: (await readLastHeard(input.archive).catch(() => undefined)) ?? null,
     base: await names(layout.baseDir),
     spool: await names(layout.filesDir),
     volume: await volumeSpace(input.archive).catch(() => null),
