@@ -160,7 +160,7 @@ function unexpectedlySkipped(results: readonly SpoolRestoreResult[]): SpoolResto
 function restoredFileLines(results: readonly SpoolRestoreResult[]): string[] {
   const lines: string[] = [];
   for (const f of results) {
-    if (f.skipped !== undefined) lines.push(`  files NOT restored: ${f.name} (left as it is at ${f.path}): ${f.skipped}`);
+    if (f.skipped !== undefined) lines.push(`  files NOT restored: ${f.name} (${f.partly === true ? 'may be partly restored' : 'left as it is'} at ${f.path}): ${f.skipped}`);
     else lines.push(`  files restored:   ${f.name} to ${f.path} as of ${new Date(f.pointMs).toISOString()} (${f.files} files, ${f.dirs} dirs, ${f.links} links, ${f.bytes} bytes${f.removed > 0 ? `; removed ${f.removed} path${f.removed === 1 ? '' : 's'} the tree at that point does not hold` : ''})`);
     if (f.lostAfter !== undefined) lines.push(`  WARNING:          files of ${f.name} restored only as of ${new Date(f.pointMs).toISOString()}: ${f.lostAfter}`);
     if (f.uncertainWhy !== undefined) lines.push(`  WARNING:          SPOOL_POINT_UNCERTAIN: files of ${f.name}: ${f.uncertainWhy}`);

@@ -1,6 +1,6 @@
 import { lchown, lstat, lutimes, mkdir, open, readdir, rename, rm, stat, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { HotspareError } from '../core/errors.js';
 import { blockHashOf, blockHasher, blockMatches, type BlockHashName } from '../spool/block-hash.js';
@@ -73,6 +73,8 @@ export interface SpoolRestoreResult {
   /** Why the source was left as it is on the target, and the error's code (SOURCE_SKIP_CODES); undefined when restored. */
   skipped?: string;
   skipCode?: string;
+  /** Skipped after its restore had begun: the target's folder may hold part of it. */
+  partly?: boolean;
 }
 
 const UNWATCHED_HINT = 'check the files named; a point before the window\'s start or after its end restores a state the archive knows exactly';
@@ -323,7 +325,7 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
     const what = partly ? `${err.message}; not restored (${dest} may be partly restored)` : `${err.message}; not restored`;
     if (EXPECTED_SKIP_CODES.has(err.code)) log.warn(fields, what);
     else log.error(fields, what);
-    results.push({ name, path: dest, pointMs: 0, files: 0, dirs: 0, links: 0, bytes: 0, removed: 0, skipped: what, skipCode: err.code });
+    results.push({ name, path: dest, pointMs: 0, files: 0, dirs: 0, links: 0, bytes: 0, removed: 0, skipped: what, skipCode: err.code, ...(partly ? { partly: true } : {}) });
   };
   for (const { name, error } of unusable.filter((u) => wanted(u.name))) {
     skip(name, options.filesRoot === undefined ? '(unknown: its source.json is unusable)' : join(options.filesRoot, name), error, childLogger(options.logger, { component: 'spool-restore', source: name }));
@@ -346,7 +348,7 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
       await checkPackExtents(tree, options.archiveDir, meta);
       writing = true;
       const counts = await materialize(tree, exclude, dest, options.filesRoot !== undefined, options.archiveDir, meta, log).catch((err: unknown) => {
-        throw restoreIoError(err, meta.name, dest);
+        throw restoreIoError(err, meta.name, dest, options.archiveDir);
       });
       const uncertainWhy = uncertain === undefined || options.untilMs === undefined ? undefined : unwatchedWindowWords(uncertain, options.untilMs);
       const result = { name: meta.name, path: dest, pointMs, ...counts, ...(lostAfter === undefined ? {} : { lostAfter }), ...(uncertainWhy === undefined ? {} : { uncertain, uncertainWhy }) };
@@ -592,11 +594,14 @@ async function walk(root: string, excluded: (rel: string) => boolean, badName: (
 }
 
 /** A restore's file-system failure (full volume, permissions, a pack gone) as an error with a code and a hint. */
-function restoreIoError(err: unknown, source: string, dest: string): unknown {
+function restoreIoError(err: unknown, source: string, dest: string, archiveDir: string): unknown {
   if (err instanceof HotspareError) return err;
   const e = err as NodeJS.ErrnoException;
+  // A refusal of the archive (a pack it reads), not of the target it writes.
+  const inArchive = typeof e.path === 'string' && !relative(resolve(archiveDir), resolve(e.path)).startsWith('..');
   const why =
     e.code === 'ENOSPC' ? 'the target volume is full'
+    : (e.code === 'EACCES' || e.code === 'EPERM') && inArchive ? `the archive refuses the user promote runs as (${e.path}): make it readable`
     : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied (run promote as a user that may write there)'
     : e.code === 'ENOENT' && e.path?.includes('/packs/') === true ? 'a pack of the archive is missing (the archive is damaged: run `hotspare verify`)'
     : undefined;

@@ -59,6 +59,18 @@ describe('promote text report', () => {
     expect(formatReport(report(undefined), false, false)).not.toContain('SPOOL_POINT_UNCERTAIN');
   });
 
+  it('a source skipped once its restore had begun says it may be partly restored, not that it was left as it is', () => {
+    const failed = report(undefined);
+    const skipped = { path: '/r/gw', pointMs: 0, files: 0, dirs: 0, links: 0, bytes: 0, removed: 0, skipCode: 'SPOOL_RESTORE_IO' };
+    failed.filesRestored = [
+      { ...skipped, name: 'gw', skipped: 'restoring spool source gw into /r/gw: EACCES; not restored (/r/gw may be partly restored)', partly: true },
+      { ...skipped, name: 'cfg', path: '/r/cfg', skipCode: 'SPOOL_NO_HISTORY', skipped: 'no history; not restored' },
+    ];
+    const text = formatReport(failed, false, false);
+    expect(text).toMatch(/^ {2}files NOT restored: gw \(may be partly restored at \/r\/gw\): /m);
+    expect(text).toMatch(/^ {2}files NOT restored: cfg \(left as it is at \/r\/cfg\): /m);
+  });
+
   it('damage a newer base passed over is a warning that names it and the base restored from', () => {
     const passed = report(0);
     passed.passedOverDamage = { kind: 'corrupt', file: 'mysql-bin.000002', offset: 1234, reason: 'CRC32 mismatch' };
