@@ -54,7 +54,10 @@ export async function promoteCommand(argv: string[], logger: Logger): Promise<nu
     if (values['files-root'] === undefined && values.source === undefined) {
       throw new UsageError("--files-only without --files-root restores in place, replacing each source's folder (files written there since are removed): name the sources to replace with --source NAME, or restore elsewhere with --files-root DIR");
     }
-    return filesOnlyCommand(values.archive, parseTargetSpec(values), values['files-root'], values.source, values['dry-run'] === true, values.json === true, logger);
+    const archive = values.archive;
+    return filesOnlyCommand(archive, parseTargetSpec(values), values['files-root'], values.source, values['dry-run'] === true, values.json === true, logger).catch((err: unknown) => {
+      throw archiveReadError(err, archive);
+    });
   }
   if (values.source !== undefined) throw new UsageError('--source belongs to --files-only');
   if (values.archive === undefined || values.target === undefined) throw new UsageError('promote needs --archive DIR and --target MYSQL_URL (or --files-only for the spool files alone)');

@@ -386,6 +386,8 @@ export async function startTarget(plan: PhysicalRestorePlan, connect: () => Prom
             hint: `the server runs on the restored datadir ${plan.datadir} (the old one at ${plan.previous}); --target's user and password must be an account of the primary: log in as one, then replay the binlog by hand (README: restore by hand), or give promote such credentials next time`,
           });
         }
+        // Another promotion took the restarted server's lock first: waiting changes nothing.
+        if (err instanceof HotspareError && err.code === 'PROMOTE_RUNNING') throw err;
         return undefined;
       });
       if (server !== undefined) return server;

@@ -8,7 +8,12 @@ export interface TargetSettings {
   eventScheduler: string;
   maxAllowedPacket: number;
   flushLogAtTrxCommit: number;
+  /** When the server started (seconds since the epoch, to about a second). */
+  startedS: number;
 }
+
+/** Two readings of a server's start time this far apart are two starts (a restart between). */
+export const SERVER_START_JITTER_S = 3;
 
 /** What a promotion recorded before it changed a target's settings. */
 export interface SettingsRecord {
@@ -68,3 +73,4 @@ export async function clearSettings(archiveRoot: string, server: string): Promis
   if (!records.some((r) => r.server === server)) return;
   await writeAll(archiveRoot, records.filter((r) => r.server !== server));
 }
+

@@ -17,7 +17,7 @@ import { readArchiveIdentity, samePrimary } from '../archive/archive-identity.js
 import { writePromotionFence } from '../archive/promotion-fence.js';
 import { isLockWaitTimeout } from '../primary/mysql-error.js';
 import { childLogger } from '../platform/logger.js';
-import { SETTINGS_PATH, clearSettings, leftSettings, recordSettings } from './promote-settings.js';
+import { SERVER_START_JITTER_S, SETTINGS_PATH, clearSettings, leftSettings, recordSettings } from './promote-settings.js';
 
 export interface PromoteOptions {
   archiveRoot: string;
@@ -114,13 +114,17 @@ class StagedBaseDamaged extends Error {
 
 async function promoteOnce(options: PromoteOptions, damagedWhileStaging: ReadonlyMap<string, string>): Promise<PromotionReport> {
   const log = childLogger(options.logger, { component: 'promote' });
+  let lockUnsupportedSaid = false;
   // Every connection of a promotion holds the target's promotion lock (a dry run changes nothing
   // and takes none): the first for the whole run, one after a physical restore's restart again.
   const connect = async (): Promise<TargetServer> => {
     const target = await TargetServer.connect(options.credentials, options.targetDescription, options.lockWaitSeconds);
     if (options.dryRun) return target;
     try {
-      await target.claimPromotion();
+      if ((await target.claimPromotion()) === 'unsupported' && !lockUnsupportedSaid) {
+        lockUnsupportedSaid = true;
+        log.warn({ code: 'PROMOTE_LOCK_UNSUPPORTED', hint: 'make sure no other hotspare promote runs into this target' }, 'the target has no GET_LOCK (a Galera node): a second promotion into it at the same time is not refused');
+      }
     } catch (err) {
       await target.close();
       throw err;
@@ -249,14 +253,19 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       log.warn({ err, code: 'PROMOTE_SETTINGS_UNREAD' }, `could not read ${SETTINGS_PATH} in the archive: settings an interrupted promotion left changed on the target are not put back`);
       return undefined;
     });
-    if (left !== undefined) {
-      const putBackNow = await server.applySettings(left.settings);
+    const current = await server.readSettings();
+    // SET GLOBAL does not outlive a restart: a record from before the server's last start (a
+    // physical restore's, the server restarted by hand since) speaks of values long gone.
+    const fresh = left !== undefined && Math.abs((left.settings.startedS ?? 0) - current.startedS) <= SERVER_START_JITTER_S ? left : undefined;
+    if (left !== undefined && fresh === undefined) log.info({ savedAt: left.savedAt }, 'a settings record of an interrupted promotion into this target predates its last start: its settings are the server\'s own again, and the record is replaced');
+    if (fresh !== undefined) {
+      const putBackNow = await server.applySettings(fresh.settings);
       log.warn(
-        { code: 'PROMOTE_SETTINGS_RESTORED', savedAt: left.savedAt, settings: left.settings, changed: putBackNow },
-        `a promotion into this target that was interrupted (recorded ${left.savedAt}) had changed its settings: ${putBackNow.length === 0 ? 'they were back already' : `put back: ${putBackNow.join(', ')}`}`,
+        { code: 'PROMOTE_SETTINGS_RESTORED', savedAt: fresh.savedAt, settings: fresh.settings, changed: putBackNow },
+        `a promotion into this target that was interrupted (recorded ${fresh.savedAt}) had changed its settings: ${putBackNow.length === 0 ? 'they were back already' : `put back: ${putBackNow.join(', ')}`}`,
       );
     }
-    const settingsRecorded = await recordSettings(options.archiveRoot, { server: settingsKey, target: options.targetDescription, savedAt: new Date().toISOString(), settings: left?.settings ?? (await server.readSettings()) }).then(
+    const settingsRecorded = await recordSettings(options.archiveRoot, { server: settingsKey, target: options.targetDescription, savedAt: new Date().toISOString(), settings: fresh === undefined ? current : await server.readSettings() }).then(
       () => true,
       (err: unknown) => {
         log.warn({ err, code: 'PROMOTE_SETTINGS_UNRECORDED', hint: 'should this promotion be killed, check event_scheduler, max_allowed_packet and innodb_flush_log_at_trx_commit on the target by hand' }, `could not record the target's settings in ${SETTINGS_PATH} (a read-only archive?): a promotion killed now would leave them changed, and the next could not tell`);
@@ -274,17 +283,25 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
       changing = recorded.catch(() => undefined);
       return recorded;
     };
-    const putBack = async (): Promise<void> => {
-      let all = true;
-      for (const h of held.splice(0).reverse()) {
-        await h.restore().catch((err: unknown) => {
-          all = false;
-          log.error({ err }, `could not put ${h.what} back; ${h.hint}`);
-        });
-      }
-      // Back as they were: the record goes (kept when one could not be put back, for the next run).
-      if (all && settingsRecorded) await clearSettings(options.archiveRoot, settingsKey).catch((err: unknown) => log.warn({ err }, `could not remove ${SETTINGS_PATH} from the archive; the next promotion into this target puts its settings back again, which changes nothing`));
-    };
+    /** Some setting could not be put back: the record stays, for the next promotion. */
+    let notPutBack = false;
+    /**
+     * One run of it, however often asked: the signal handler and the finally below may both ask
+     * (an interrupt also ends the restore's client, so the finally comes early), and a second
+     * run found nothing held and cleared the record while the first was still restoring.
+     */
+    let puttingBack: Promise<void> | undefined;
+    const putBack = (): Promise<void> =>
+      (puttingBack ??= (async () => {
+        for (const h of held.splice(0).reverse()) {
+          await h.restore().catch((err: unknown) => {
+            notPutBack = true;
+            log.error({ err }, `could not put ${h.what} back; ${h.hint}`);
+          });
+        }
+        // Back as they were: the record goes (kept when one could not be put back, for the next run).
+        if (!notPutBack && settingsRecorded) await clearSettings(options.archiveRoot, settingsKey).catch((err: unknown) => log.warn({ err }, `could not remove ${SETTINGS_PATH} from the archive; the next promotion into this target puts its settings back again, which changes nothing`));
+      })());
     const interrupted = (signal: NodeJS.Signals): void => {
       log.warn({ signal }, "interrupted during the restore or replay; putting the target's settings back before exiting");
       void changing
@@ -316,7 +333,10 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
         // Put back here, not with the others: a server that would stay at 2 fails the promotion.
         const at = held.findIndex((h) => h.restore === flush.restore);
         if (at >= 0) held.splice(at, 1);
-        await flush.restore();
+        await flush.restore().catch((err: unknown) => {
+          notPutBack = true;
+          throw err;
+        });
         log.info({ stopAt: plan.stopAt }, 'binlog replayed');
         // Best effort: the data is whole without it; a server that refuses it (replication
         // threads of its own running) keeps its positions, and the log says so.

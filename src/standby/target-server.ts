@@ -9,12 +9,20 @@ import type { TargetSettings } from './promote-settings.js';
 /** The largest max_allowed_packet MySQL and MariaDB accept (1 GiB). */
 const MAX_ALLOWED_PACKET_CEILING = 1024 * 1024 * 1024;
 
+/** The named lock a promotion holds on its target (claimPromotion). */
+export const PROMOTE_LOCK_NAME = 'hotspare.promote';
+/**
+ * How long a promotion waits for the lock: a retry's own earlier session may not be gone yet
+ * (a connection's end resolves before the server has handled it).
+ */
+const PROMOTE_LOCK_WAIT_S = 5;
+/** ER_NOT_SUPPORTED_YET: a Galera node (wsrep_on) has no GET_LOCK (MDEV-30473). */
+const ER_NOT_SUPPORTED_YET = 1235;
+
 /**
  * The server a standby is promoted into, over one mysql2 connection: who it is, which
  * databases it holds, and the few changes promotion makes besides restore and replay.
  */
-/** The named lock a promotion holds on its target (claimPromotion). */
-export const PROMOTE_LOCK_NAME = 'hotspare.promote';
 
 export class TargetServer {
   private constructor(
@@ -62,9 +70,15 @@ export class TargetServer {
    * found it empty and loaded the base twice (a table without a primary key doubled), and one
    * reported success; two physical ones shared a staging folder.
    */
-  async claimPromotion(): Promise<void> {
-    const [row] = await this.#query(`SELECT GET_LOCK('${PROMOTE_LOCK_NAME}', 0) AS got, IS_USED_LOCK('${PROMOTE_LOCK_NAME}') AS holder`);
-    if (Number(row?.['got']) === 1) return;
+  async claimPromotion(): Promise<'held' | 'unsupported'> {
+    let row: RowDataPacket | undefined;
+    try {
+      [row] = await this.#query(`SELECT GET_LOCK('${PROMOTE_LOCK_NAME}', ${PROMOTE_LOCK_WAIT_S}) AS got, IS_USED_LOCK('${PROMOTE_LOCK_NAME}') AS holder`);
+    } catch (err) {
+      if ((err as { cause?: { errno?: number } }).cause?.errno === ER_NOT_SUPPORTED_YET) return 'unsupported';
+      throw err;
+    }
+    if (Number(row?.['got']) === 1) return 'held';
     const holder = row?.['holder'] === null || row?.['holder'] === undefined ? 'unknown' : String(row['holder']);
     throw new HotspareError('PROMOTE_RUNNING', `another hotspare promote is running into the target ${this.describe} (its session ${holder} holds the lock ${PROMOTE_LOCK_NAME})`, {
       hint: `wait for it to end, or stop it (KILL ${holder} on the target ends its session, and then it stops); then promote again, with --replace if it had begun`,
@@ -167,44 +181,58 @@ export class TargetServer {
     await this.close();
   }
 
-  /**
-   * Lets replayed commits reach the OS without an fsync each (innodb_flush_log_at_trx_commit=2),
-   * and returns what puts the setting back and makes everything replayed durable. A replay that
-   * fails or is killed is done again from the base (--replace), so per-commit durability buys it
-   * nothing; the promotion is durable once, before the server opens for writes.
-   */
   /** Names the server for a settings record: a re-run reaches it under another URL, perhaps. */
   async settingsKey(): Promise<string> {
     const [row] = await this.#query('SELECT @@hostname AS h, @@port AS p, @@datadir AS d');
     return `${String(row?.['h'] ?? '?')}:${String(row?.['p'] ?? '?')}:${String(row?.['d'] ?? '?')}`;
   }
 
-  /** The settings a promotion changes (promote-settings.ts), as they are now. */
+  /**
+   * The settings a promotion changes (promote-settings.ts), as they are now, and when the server
+   * started (seconds since the epoch): SET GLOBAL does not outlive a restart, so a record from
+   * before the last start says nothing of the values now.
+   */
   async readSettings(): Promise<TargetSettings> {
-    const [row] = await this.#query('SELECT @@global.event_scheduler AS e, @@global.max_allowed_packet AS m, @@global.innodb_flush_log_at_trx_commit AS f');
-    return { eventScheduler: String(row?.['e'] ?? 'OFF').toUpperCase(), maxAllowedPacket: Number(row?.['m'] ?? 0), flushLogAtTrxCommit: Number(row?.['f'] ?? 1) };
+    const [row] = await this.#query('SELECT @@global.event_scheduler AS e, @@global.max_allowed_packet AS m, @@global.innodb_flush_log_at_trx_commit AS f, UNIX_TIMESTAMP() AS now');
+    // SHOW GLOBAL STATUS: MySQL 8 has no information_schema.GLOBAL_STATUS.
+    const [uptime] = await this.#query("SHOW GLOBAL STATUS LIKE 'Uptime'");
+    return {
+      eventScheduler: String(row?.['e'] ?? 'OFF').toUpperCase(),
+      maxAllowedPacket: Number(row?.['m'] ?? 0),
+      flushLogAtTrxCommit: Number(row?.['f'] ?? 1),
+      startedS: Number(row?.['now'] ?? 0) - Number(uptime?.['Value'] ?? 0),
+    };
   }
 
-  /** Puts back the settings an interrupted promotion recorded; returns those it changed. */
+  /**
+   * Puts back the settings an interrupted promotion recorded, each only where the server still
+   * holds what a promotion sets (event scheduler off, max_allowed_packet at 1 GiB, the flush at 2):
+   * a value the operator set since is theirs. Returns those it changed.
+   */
   async applySettings(settings: TargetSettings): Promise<string[]> {
     const now = await this.readSettings();
     const changed: string[] = [];
-    // DISABLED cannot be set at runtime, nor set to anything else.
-    if (now.eventScheduler !== settings.eventScheduler && ['ON', 'OFF'].includes(settings.eventScheduler) && now.eventScheduler !== 'DISABLED') {
-      await this.#query(`SET GLOBAL event_scheduler = ${settings.eventScheduler}`);
-      changed.push(`event_scheduler = ${settings.eventScheduler}`);
+    if (settings.eventScheduler === 'ON' && now.eventScheduler === 'OFF') {
+      await this.#query('SET GLOBAL event_scheduler = ON');
+      changed.push('event_scheduler = ON');
     }
-    if (now.maxAllowedPacket !== settings.maxAllowedPacket && Number.isInteger(settings.maxAllowedPacket) && settings.maxAllowedPacket > 0) {
+    if (now.maxAllowedPacket === MAX_ALLOWED_PACKET_CEILING && Number.isInteger(settings.maxAllowedPacket) && settings.maxAllowedPacket > 0 && settings.maxAllowedPacket < MAX_ALLOWED_PACKET_CEILING) {
       await this.#query(`SET GLOBAL max_allowed_packet = ${settings.maxAllowedPacket}`);
       changed.push(`max_allowed_packet = ${settings.maxAllowedPacket}`);
     }
-    if (now.flushLogAtTrxCommit !== settings.flushLogAtTrxCommit && [0, 1, 2, 3].includes(settings.flushLogAtTrxCommit)) {
-      await this.#query(`SET GLOBAL innodb_flush_log_at_trx_commit = ${settings.flushLogAtTrxCommit}`);
-      changed.push(`innodb_flush_log_at_trx_commit = ${settings.flushLogAtTrxCommit}`);
+    if (settings.flushLogAtTrxCommit === 1 && now.flushLogAtTrxCommit === 2) {
+      await this.#query('SET GLOBAL innodb_flush_log_at_trx_commit = 1');
+      changed.push('innodb_flush_log_at_trx_commit = 1');
     }
     return changed;
   }
 
+  /**
+   * Lets replayed commits reach the OS without an fsync each (innodb_flush_log_at_trx_commit=2),
+   * and returns what puts the setting back and makes everything replayed durable. A replay that
+   * fails or is killed is done again from the base (--replace), so per-commit durability buys it
+   * nothing; the promotion is durable once, before the server opens for writes.
+   */
   async relaxCommitFlush(): Promise<{ was: number; restore: () => Promise<void> }> {
     const [row] = await this.#query('SELECT @@global.innodb_flush_log_at_trx_commit AS f');
     const was = Number(row?.['f'] ?? 1);

@@ -570,6 +570,37 @@ describe('base backup and promotion to any point', () => {
     expect(await tableChecksums(standbyConn)).toEqual(sums.end);
   });
 
+  it("a settings record is put back only where the server still holds the promotion's values, and not at all when it predates the server's start", async () => {
+    const state = join(archive, 'state', 'promote-settings.json');
+    const [[srv]] = (await standbyConn.query('SELECT @@hostname AS h, @@port AS p, @@datadir AS d, UNIX_TIMESTAMP() AS now')) as [RowDataPacket[], unknown];
+    const [[up]] = (await standbyConn.query("SHOW GLOBAL STATUS LIKE 'Uptime'")) as [RowDataPacket[], unknown];
+    const startedS = Number(srv?.['now']) - Number(up?.['Value']);
+    const key = `${String(srv?.['h'])}:${String(srv?.['p'])}:${String(srv?.['d'])}`;
+    const record = (settingsStartedS: number): string =>
+      JSON.stringify({ records: [{ server: key, target: 'a killed promote', savedAt: '2026-12-07T00:00:00.000Z', settings: { eventScheduler: 'ON', maxAllowedPacket: 16 * 1024 * 1024, flushLogAtTrxCommit: 1, startedS: settingsStartedS } }] });
+    const promoteArgs = ['promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace'];
+    // After the kill, the operator set max_allowed_packet themselves; the scheduler is still at the promotion's OFF.
+    await standbyConn.query('SET GLOBAL event_scheduler = OFF');
+    await standbyConn.query(`SET GLOBAL max_allowed_packet = ${256 * 1024 * 1024}`);
+    writeFileSync(state, record(startedS));
+    const kept = await execFileAsync('node', [BIN, ...promoteArgs]);
+    expect(kept.stderr).toMatch(/"code":"PROMOTE_SETTINGS_RESTORED".*put back: event_scheduler = ON"/);
+    const [[after]] = (await standbyConn.query('SELECT @@global.event_scheduler AS e, @@global.max_allowed_packet AS p')) as [RowDataPacket[], unknown];
+    expect(String(after?.['e'])).toBe('ON');
+    expect(Number(after?.['p'])).toBe(256 * 1024 * 1024);
+    expect(existsSync(state)).toBe(false);
+    // A record from before the server's last start: its values are gone with that run of the server.
+    await standbyConn.query('SET GLOBAL event_scheduler = OFF');
+    writeFileSync(state, record(startedS - 3600));
+    const stale = await execFileAsync('node', [BIN, ...promoteArgs]);
+    expect(stale.stderr).not.toContain('PROMOTE_SETTINGS_RESTORED');
+    expect(stale.stderr).toContain('predates its last start');
+    const [[still]] = (await standbyConn.query('SELECT @@global.event_scheduler AS e')) as [RowDataPacket[], unknown];
+    expect(String(still?.['e'])).toBe('OFF');
+    expect(existsSync(state)).toBe(false);
+    expect(await tableChecksums(standbyConn)).toEqual(sums.end);
+  });
+
   it('a second promote into a target another promote is restoring is refused before it changes anything (PROMOTE_RUNNING); once that one ends, it runs', async () => {
     // The running promotion, as its session holds the target's promotion lock.
     const running = await standby.connect();
