@@ -597,8 +597,10 @@ async function walk(root: string, excluded: (rel: string) => boolean, badName: (
 function restoreIoError(err: unknown, source: string, dest: string, archiveDir: string): unknown {
   if (err instanceof HotspareError) return err;
   const e = err as NodeJS.ErrnoException;
-  // A refusal of the archive (a pack it reads), not of the target it writes.
-  const inArchive = typeof e.path === 'string' && !relative(resolve(archiveDir), resolve(e.path)).startsWith('..');
+  // A refusal of the archive (a pack it reads), not of the target it writes. (A symlink()'s
+  // `path` is the link's text, not a file: only `dest`, the link made, was touched.)
+  const touched = e.syscall === 'symlink' ? undefined : e.path;
+  const inArchive = typeof touched === 'string' && !relative(resolve(archiveDir), resolve(touched)).startsWith('..');
   const why =
     e.code === 'ENOSPC' ? 'the target volume is full'
     : (e.code === 'EACCES' || e.code === 'EPERM') && inArchive ? `the archive refuses the user promote runs as (${e.path}): make it readable`

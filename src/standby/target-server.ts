@@ -80,7 +80,11 @@ export class TargetServer {
     }
     if (Number(row?.['got']) === 1) return 'held';
     const holder = row?.['holder'] === null || row?.['holder'] === undefined ? 'unknown' : String(row['holder']);
-    throw new HotspareError('PROMOTE_RUNNING', `another hotspare promote is running into the target ${this.describe} (its session ${holder} holds the lock ${PROMOTE_LOCK_NAME})`, {
+    // Where it runs and how long its session has been quiet: a promoting host lost mid-run holds
+    // the lock until the server's wait_timeout ends the session (8 hours by default).
+    const [session] = holder === 'unknown' ? [] : await this.#query(`SELECT HOST AS host, TIME AS idle, COMMAND AS command FROM information_schema.PROCESSLIST WHERE ID = ${Number(holder)}`).catch(() => []);
+    const from = session === undefined ? '' : `, from ${String(session['host'])}, ${String(session['command'])} for ${String(session['idle'])} s`;
+    throw new HotspareError('PROMOTE_RUNNING', `another hotspare promote is running into the target ${this.describe} (its session ${holder}${from} holds the lock ${PROMOTE_LOCK_NAME})`, {
       hint: `wait for it to end, or stop it (KILL ${holder} on the target ends its session, and then it stops); then promote again, with --replace if it had begun`,
     });
   }

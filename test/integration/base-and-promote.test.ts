@@ -607,13 +607,14 @@ describe('base backup and promotion to any point', () => {
     try {
       const [[lock]] = (await running.query("SELECT GET_LOCK('hotspare.promote', 0) AS got, CONNECTION_ID() AS id")) as [RowDataPacket[], unknown];
       expect(Number(lock?.['got'])).toBe(1);
-      await standbyConn.query("CREATE TABLE IF NOT EXISTS test_empty.marker (id INT PRIMARY KEY)");
+      await standbyConn.query('CREATE DATABASE IF NOT EXISTS test_empty');
+      await standbyConn.query('CREATE TABLE IF NOT EXISTS test_empty.marker (id INT PRIMARY KEY)');
       const refused = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace']).then(
         () => ({ code: 0, stderr: '' }),
         (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
       );
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(new RegExp(`^error PROMOTE_RUNNING: another hotspare promote is running into the target .* \\(its session ${String(lock?.['id'])} holds the lock hotspare\\.promote\\)`, 'm'));
+      expect(refused.stderr).toMatch(new RegExp(`^error PROMOTE_RUNNING: another hotspare promote is running into the target .* \\(its session ${String(lock?.['id'])}, from localhost, Sleep for \\d+ s holds the lock hotspare\\.promote\\)`, 'm'));
       expect(refused.stderr).toMatch(/^hint: wait for it to end, or stop it \(KILL \d+ on the target/m);
       // Nothing was touched: the table --replace would have dropped with its database is there.
       const [tables] = (await standbyConn.query("SHOW TABLES FROM test_empty LIKE 'marker'")) as [RowDataPacket[], unknown];
