@@ -1,5 +1,6 @@
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { ArchiveLayout } from '../archive/archive-layout.js';
 import { writeFileDurable } from '../platform/durable-file.js';
 
@@ -26,51 +27,44 @@ export interface SettingsRecord {
 }
 
 /**
- * state/promote-settings.json in the archive: the target's settings as they were before a
- * promotion changed them, kept until it has put them back. A promotion killed (SIGKILL, a host
+ * state/promote-settings/<server>.json in the archive: the target's settings as they were before
+ * a promotion changed them, kept until it has put them back. A promotion killed (SIGKILL, a host
  * lost) cannot put them back; the next one into the same server finds the record and puts them
  * back first. Without it, the next took the changed values for the operator's own: the promoted
  * server kept its event scheduler off, max_allowed_packet at 1 GiB and its commits flushed once a
- * second, silently.
+ * second, silently. One file per server: two promotions from one archive into two servers each
+ * write their own (one file for all, read, changed and written, could lose one); two into one
+ * server cannot run at once (the target's promotion lock).
  */
-export const SETTINGS_PATH = 'state/promote-settings.json';
+export const SETTINGS_PATH = 'state/promote-settings/';
 
-function path(archiveRoot: string): string {
-  return join(new ArchiveLayout(archiveRoot).stateDir, 'promote-settings.json');
-}
-
-async function readAll(archiveRoot: string): Promise<SettingsRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(path(archiveRoot), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const parsed = JSON.parse(text) as { records?: SettingsRecord[] };
-  return Array.isArray(parsed.records) ? parsed.records : [];
-}
-
-async function writeAll(archiveRoot: string, records: SettingsRecord[]): Promise<void> {
-  if (records.length === 0) await rm(path(archiveRoot), { force: true });
-  else await writeFileDurable(path(archiveRoot), `${JSON.stringify({ records }, null, 2)}\n`);
+/** The record's file for `server` (TargetServer.settingsKey), named by a hash of it. */
+export function settingsRecordPath(archiveRoot: string, server: string): string {
+  return join(new ArchiveLayout(archiveRoot).stateDir, 'promote-settings', `${createHash('sha256').update(server).digest('hex').slice(0, 16)}.json`);
 }
 
 /** The record an interrupted promotion left for this server, if any. */
 export async function leftSettings(archiveRoot: string, server: string): Promise<SettingsRecord | undefined> {
-  return (await readAll(archiveRoot)).find((r) => r.server === server);
+  let text: string;
+  try {
+    text = await readFile(settingsRecordPath(archiveRoot, server), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const record = JSON.parse(text) as Partial<SettingsRecord>;
+  // Another server's whose key hashed alike, or a file that is not one: nothing to put back.
+  return record.server === server && record.settings !== undefined ? (record as SettingsRecord) : undefined;
 }
 
 /** Records the settings before the promotion changes them (replacing this server's record). */
 export async function recordSettings(archiveRoot: string, record: SettingsRecord): Promise<void> {
-  const others = (await readAll(archiveRoot).catch(() => [])).filter((r) => r.server !== record.server);
-  await writeAll(archiveRoot, [...others, record]);
+  const path = settingsRecordPath(archiveRoot, record.server);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFileDurable(path, `${JSON.stringify(record, null, 2)}\n`);
 }
 
 /** The settings are back: the record goes. */
 export async function clearSettings(archiveRoot: string, server: string): Promise<void> {
-  const records = await readAll(archiveRoot);
-  if (!records.some((r) => r.server === server)) return;
-  await writeAll(archiveRoot, records.filter((r) => r.server !== server));
+  await rm(settingsRecordPath(archiveRoot, server), { force: true });
 }
-

@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { SyncAgent } from '../../src/agent/sync-agent.js';
 import { compareBinlogNames } from '../../src/archive/archive-layout.js';
 import { listBaseBackups } from '../../src/archive/base-catalog.js';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { settingsRecordPath } from '../../src/standby/promote-settings.js';
 import { loadAgentConfig } from '../../src/config/load.js';
 import { HotspareError } from '../../src/core/errors.js';
 import { systemClock } from '../../src/platform/clock.js';
@@ -493,7 +494,8 @@ describe('base backup and promotion to any point', () => {
     const [[changed]] = (await standbyConn.query('SELECT @@global.event_scheduler AS e, @@global.max_allowed_packet AS p')) as [RowDataPacket[], unknown];
     expect(String(changed?.['e'])).toBe('OFF');
     expect(Number(changed?.['p'])).not.toBe(Number(before?.['p']));
-    expect(existsSync(join(archive, 'state', 'promote-settings.json'))).toBe(true);
+    const records = (): string[] => (existsSync(join(archive, 'state', 'promote-settings')) ? readdirSync(join(archive, 'state', 'promote-settings')) : []);
+    expect(records()).toHaveLength(1);
 
     const again = await execFileAsync('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace']);
     expect(again.stderr).toMatch(/"code":"PROMOTE_SETTINGS_RESTORED".*put back: event_scheduler = ON, max_allowed_packet = \d+/);
@@ -501,7 +503,7 @@ describe('base backup and promotion to any point', () => {
     expect(String(after?.['e'])).toBe('ON');
     expect(Number(after?.['p'])).toBe(Number(before?.['p']));
     expect(Number(after?.['f'])).toBe(1);
-    expect(existsSync(join(archive, 'state', 'promote-settings.json'))).toBe(false);
+    expect(records()).toEqual([]);
     expect(await tableChecksums(standbyConn)).toEqual(sums.end);
     await standbyConn.query('SET GLOBAL event_scheduler = OFF');
   });
@@ -571,13 +573,14 @@ describe('base backup and promotion to any point', () => {
   });
 
   it("a settings record is put back only where the server still holds the promotion's values, and not at all when it predates the server's start", async () => {
-    const state = join(archive, 'state', 'promote-settings.json');
     const [[srv]] = (await standbyConn.query('SELECT @@hostname AS h, @@port AS p, @@datadir AS d, UNIX_TIMESTAMP() AS now')) as [RowDataPacket[], unknown];
     const [[up]] = (await standbyConn.query("SHOW GLOBAL STATUS LIKE 'Uptime'")) as [RowDataPacket[], unknown];
     const startedS = Number(srv?.['now']) - Number(up?.['Value']);
     const key = `${String(srv?.['h'])}:${String(srv?.['p'])}:${String(srv?.['d'])}`;
+    const state = settingsRecordPath(archive, key);
+    mkdirSync(dirname(state), { recursive: true });
     const record = (settingsStartedS: number): string =>
-      JSON.stringify({ records: [{ server: key, target: 'a killed promote', savedAt: '2026-12-07T00:00:00.000Z', settings: { eventScheduler: 'ON', maxAllowedPacket: 16 * 1024 * 1024, flushLogAtTrxCommit: 1, startedS: settingsStartedS } }] });
+      JSON.stringify({ server: key, target: 'a killed promote', savedAt: '2026-12-07T00:00:00.000Z', settings: { eventScheduler: 'ON', maxAllowedPacket: 16 * 1024 * 1024, flushLogAtTrxCommit: 1, startedS: settingsStartedS } });
     const promoteArgs = ['promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace'];
     // After the kill, the operator set max_allowed_packet themselves; the scheduler is still at the promotion's OFF.
     await standbyConn.query('SET GLOBAL event_scheduler = OFF');
