@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArchiveLayout } from '../archive/archive-layout.js';
-import { HotspareError } from '../core/errors.js';
+import { archiveReadError } from '../archive/archive-errors.js';
 import type { BaseBackupMetadata } from '../archive/base-catalog.js';
 import { DEFAULT_BASE_CHECKSUM_READ_BYTES } from '../config/defaults.js';
 
@@ -22,9 +22,7 @@ export async function checkBaseFiles(archiveRoot: string, base: BaseBackupMetada
       const code = (err as NodeJS.ErrnoException).code;
       // Refused, not damaged: passed over as damage, an older base was restored in its place
       // (or, with none, BASE_DAMAGED sent the operator after a new base), for want of a chmod.
-      if (code === 'EACCES' || code === 'EPERM') {
-        throw new HotspareError('ARCHIVE_READ', `cannot read ${join(dir, file.name)} in the archive (${code})`, { cause: err, hint: 'check that the user this command runs as may read every file in the archive' });
-      }
+      if (code === 'EACCES' || code === 'EPERM') throw archiveReadError(err, archiveRoot);
       problems.push(`${file.name}: cannot read (${code ?? String(err)})`);
       continue;
     }

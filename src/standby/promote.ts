@@ -259,7 +259,7 @@ async function promoteOnce(options: PromoteOptions, damagedWhileStaging: Readonl
     const fresh = left !== undefined && Math.abs((left.settings.startedS ?? 0) - current.startedS) <= SERVER_START_JITTER_S ? left : undefined;
     if (left !== undefined && fresh === undefined) log.info({ savedAt: left.savedAt }, 'a settings record of an interrupted promotion into this target predates its last start: its settings are the server\'s own again, and the record is replaced');
     if (fresh !== undefined) {
-      const putBackNow = await server.applySettings(fresh.settings);
+      const putBackNow = await server.applySettings(fresh.settings, current);
       log.warn(
         { code: 'PROMOTE_SETTINGS_RESTORED', savedAt: fresh.savedAt, settings: fresh.settings, changed: putBackNow },
         `a promotion into this target that was interrupted (recorded ${fresh.savedAt}) had changed its settings: ${putBackNow.length === 0 ? 'they were back already' : `put back: ${putBackNow.join(', ')}`}`,

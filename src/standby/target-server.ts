@@ -211,10 +211,10 @@ export class TargetServer {
   /**
    * Puts back the settings an interrupted promotion recorded, each only where the server still
    * holds what a promotion sets (event scheduler off, max_allowed_packet at 1 GiB, the flush at 2):
-   * a value the operator set since is theirs. Returns those it changed.
+   * a value the operator set since is theirs. `now` is the server's reading (readSettings).
+   * Returns those it changed.
    */
-  async applySettings(settings: TargetSettings): Promise<string[]> {
-    const now = await this.readSettings();
+  async applySettings(settings: TargetSettings, now: TargetSettings): Promise<string[]> {
     const changed: string[] = [];
     if (settings.eventScheduler === 'ON' && now.eventScheduler === 'OFF') {
       await this.#query('SET GLOBAL event_scheduler = ON');

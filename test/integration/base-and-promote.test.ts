@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -33,6 +33,26 @@ import { primaryHead, settleBinlog } from '../support/primary-head.js';
 
 const execFileAsync = promisify(execFile);
 const BIN = new URL('../../bin/hotspare.js', import.meta.url).pathname;
+
+/**
+ * A command (`promote`, say) started as its own process, resolved once its stderr holds `line`
+ * (its exit before that rejects, with what it said): a signal or a change sent then lands at a
+ * known step. `stderr()` is all it has said so far.
+ */
+async function startUntil(command: string, args: string[], line: string): Promise<{ child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>; stderr: () => string }> {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  trackChild(child);
+  let stderr = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (stderr.includes(line)) resolve();
+    });
+    void exited.then(() => reject(new Error(`${command} ended before "${line}": ${stderr.slice(-2000)}`)));
+  });
+  return { child, exited, stderr: () => stderr };
+}
 
 describe('base backup and promotion to any point', () => {
   let primary: MariadbServer;
@@ -446,24 +466,14 @@ describe('base backup and promotion to any point', () => {
   it("SIGTERM during the base restore: the target's event scheduler and max_allowed_packet are put back before the command ends; a promote after completes", async () => {
     await standbyConn.query('SET GLOBAL event_scheduler = ON');
     const [[before]] = (await standbyConn.query('SELECT @@global.max_allowed_packet AS p')) as [RowDataPacket[], unknown];
-    const child = spawn('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    trackChild(child);
-    let stderr = '';
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     // The first change is made (and logged) while the restore has not begun: the signal lands
     // during the restore of the base (tens of MB of rows), never after it.
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        if (stderr.includes('event scheduler off during the restore and replay')) resolve();
-      });
-      void exited.then(() => reject(new Error(`promote ended before its first change: ${stderr.slice(-2000)}`)));
-    });
+    const { child, exited, stderr } = await startUntil('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace'], 'event scheduler off during the restore and replay');
     child.kill('SIGTERM');
     const ended = await exited;
     expect(ended.signal).toBe('SIGTERM');
-    expect(stderr).toContain("interrupted during the restore or replay; putting the target's settings back");
-    expect(stderr).not.toContain('base restored');
+    expect(stderr()).toContain("interrupted during the restore or replay; putting the target's settings back");
+    expect(stderr()).not.toContain('base restored');
     const [[after]] = (await standbyConn.query('SELECT @@global.event_scheduler AS e, @@global.max_allowed_packet AS p')) as [RowDataPacket[], unknown];
     expect(String(after?.['e'])).toBe('ON');
     expect(Number(after?.['p'])).toBe(Number(before?.['p']));
@@ -477,17 +487,7 @@ describe('base backup and promotion to any point', () => {
   it("SIGKILL during the restore: the next promote puts back the settings the killed one changed (recorded in the archive), says so, and leaves no record", async () => {
     await standbyConn.query('SET GLOBAL event_scheduler = ON');
     const [[before]] = (await standbyConn.query('SELECT @@global.max_allowed_packet AS p')) as [RowDataPacket[], unknown];
-    const child = spawn('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    trackChild(child);
-    let stderr = '';
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        if (stderr.includes('max_allowed_packet raised to 1 GiB')) resolve();
-      });
-      void exited.then(() => reject(new Error(`promote ended before its changes: ${stderr.slice(-2000)}`)));
-    });
+    const { child, exited } = await startUntil('node', [BIN, 'promote', '--archive', archive, '--target', `mysql://root@localhost?socket=${standby.socketPath}`, '--replace'], 'max_allowed_packet raised to 1 GiB');
     child.kill('SIGKILL');
     expect((await exited).signal).toBe('SIGKILL');
     // Killed: nothing could put them back.
@@ -544,26 +544,16 @@ describe('base backup and promotion to any point', () => {
     // The same file refused once the restore has begun (after the plan read it), before the
     // triggers, which come last: the target's settings are put back, and it stays read-only.
     await standbyConn.query('SET GLOBAL event_scheduler = ON');
-    const child = spawn('setpriv', ['--bounding-set=-dac_override,-dac_read_search', '--inh-caps=-dac_override,-dac_read_search', 'node', BIN, ...promoteArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
-    trackChild(child);
-    let stderr = '';
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const running = await startUntil('setpriv', ['--bounding-set=-dac_override,-dac_read_search', '--inh-caps=-dac_override,-dac_read_search', 'node', BIN, ...promoteArgs], 'max_allowed_packet raised to 1 GiB');
     const mode = statSync(triggersPath).mode & 0o777;
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.stderr.on('data', (chunk: Buffer) => {
-          stderr += chunk.toString();
-          if (stderr.includes('max_allowed_packet raised to 1 GiB')) resolve();
-        });
-        void exited.then(() => reject(new Error(`promote ended before the restore: ${stderr.slice(-2000)}`)));
-      });
       chmodSync(triggersPath, 0);
-      expect(await exited).toBe(1);
+      expect((await running.exited).code).toBe(1);
     } finally {
       chmodSync(triggersPath, mode);
     }
-    expect(stderr).toMatch(/^error ARCHIVE_READ: cannot read .*triggers.* in the archive \(EACCES/m);
-    expect(stderr).not.toMatch(/INTERNAL|Unhandled/);
+    expect(running.stderr()).toMatch(/^error ARCHIVE_READ: cannot read .*triggers.* in the archive \(EACCES/m);
+    expect(running.stderr()).not.toMatch(/INTERNAL|Unhandled/);
     const [[after]] = (await standbyConn.query('SELECT @@global.event_scheduler AS e, @@global.read_only AS ro')) as [RowDataPacket[], unknown];
     expect(String(after?.['e'])).toBe('ON');
     expect(Number(after?.['ro'])).toBe(1);
