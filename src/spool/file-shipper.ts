@@ -1,6 +1,7 @@
+import { blockMatches, canCheckBlock } from './block-hash.js';
 import type { FileReader } from './file-reader.js';
 import type { PackWriter } from './pack-writer.js';
-import { blockCount, blockLength, type BlockRef, type FileEntry } from './spool-format.js';
+import { blockCount, blockLength, tailOf, type BlockRef, type FileEntry } from './spool-format.js';
 import type { Found } from './tree-scanner.js';
 
 export type ShipResult =
@@ -18,6 +19,8 @@ export interface ShipContext {
   reader: FileReader;
   /** A run of new blocks at least this long is written from the read buffer instead of copied. */
   directBytes: number;
+  /** A block extended by appends is stored in at most this many pieces, then shipped whole (0: always whole). */
+  piecesMax: number;
   /** Test seam: runs once the file is open and its size known, before any byte is read. */
   beforeRead?: (() => Promise<void> | void) | undefined;
 }
@@ -25,8 +28,9 @@ export interface ShipContext {
 /**
  * Reads a file (through the FileReader, which checks that what it read is one version of the
  * file, see there) and ships the blocks that differ from what the archive has for it
- * (`before`): an append ships its new blocks, an in-place rewrite its changed ones, a block
- * the archive already holds anywhere is referenced instead. `scanned` (the scan's lstat)
+ * (`before`): an append ships its new bytes (the old last block, when partial, is extended by a
+ * piece: see BlockRef), an in-place rewrite its changed blocks, a block the archive already
+ * holds anywhere is referenced instead. `scanned` (the scan's lstat)
  * serves as the "before" of the first attempt. A failure of the archive rejects; the file's
  * own failures are results.
  */
@@ -90,6 +94,18 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
           set.push([i, ...ref]);
           continue;
         }
+        const extended = old === undefined || before === undefined ? undefined : extension(old, blockLength(before.size, i, B), piece.subarray(at, at + length), ctx.piecesMax);
+        if (old !== undefined && extended !== undefined) {
+          // The block as the archive has it, then the bytes appended to it: only those are shipped.
+          await endRun();
+          const [pack, offset] = await ctx.pack.add(extended.appended);
+          const ref: BlockRef = [h, old[1], old[2], [...tailOf(old), [pack, offset, extended.appended.length]]];
+          ctx.known.set(h, ref);
+          blocks.push(ref);
+          set.push([i, ...ref]);
+          dataBytes += extended.appended.length;
+          continue;
+        }
         if (run.length === 0) runStart = at;
         run.push([i, h, length]);
         runBytes += length;
@@ -102,4 +118,15 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
   });
   if (outcome.kind === 'read') return { kind: 'shipped', found: outcome.found, set, blocks, dataBytes, rereads: outcome.rereads };
   return outcome;
+}
+
+/**
+ * When `bytes` (a block as read now) is the archive's block `old` (of `oldLength` bytes) with
+ * bytes appended, and `old` has fewer than `piecesMax` pieces: the appended bytes. Proven by
+ * hashing the first `oldLength` bytes with the function `old` was named by (an id this host
+ * cannot compute proves nothing: the block is shipped whole).
+ */
+function extension(old: BlockRef, oldLength: number, bytes: Buffer, piecesMax: number): { appended: Buffer } | undefined {
+  if (oldLength >= bytes.length || 1 + tailOf(old).length >= piecesMax || !canCheckBlock(old[0])) return undefined;
+  return blockMatches(bytes.subarray(0, oldLength), old[0]) ? { appended: bytes.subarray(oldLength) } : undefined;
 }

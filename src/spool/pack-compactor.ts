@@ -2,7 +2,7 @@ import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
 import { blake3Unavailable, blockMatches, canCheckBlock } from './block-hash.js';
 import type { PackWriter } from './pack-writer.js';
-import { blockLength, packDir, packPath, seqsOf, type BlockRef } from './spool-format.js';
+import { blockLength, blockPieces, packDir, packPath, packsOf, placeKey, seqsOf, type BlockPiece, type BlockRef } from './spool-format.js';
 import type { SpoolTree } from './spool-tree.js';
 
 export interface CompactLimits {
@@ -28,6 +28,8 @@ interface LiveBlock {
  * retention window, nothing refers to the old pack and pruning removes it. Each byte is copied
  * at most once per time its pack falls below `liveRatioMin`, so copying costs at most what it frees.
  *
+ * A block stored in pieces (an append extended it) with a piece in such a pack is copied whole.
+ *
  * The copies are queued on `pack`; the caller flushes it before writing the checkpoint.
  * Returns the bytes copied.
  */
@@ -40,31 +42,59 @@ export async function relocateSparsePacks(
   limits: CompactLimits,
   log: Logger,
 ): Promise<number> {
+  /** Blocks stored whole, by pack and offset: copied in runs of neighbours. */
   const live = new Map<number, Map<number, LiveBlock>>();
+  /** Blocks stored in pieces (see BlockRef), by where their bytes lie: copied whole, assembled. */
+  const pieced = new Map<string, { hash: string; pieces: BlockPiece[] }>();
+  /** Live bytes per pack: the longest run from each offset (a block and the head of one an append extended share theirs). */
+  const runs = new Map<number, Map<number, number>>();
+  const addRun = ([p, offset, length]: BlockPiece): void => {
+    let at = runs.get(p);
+    if (at === undefined) runs.set(p, (at = new Map()));
+    at.set(offset, Math.max(at.get(offset) ?? 0, length));
+  };
   for (const e of tree.entries.values()) {
     if (e.kind !== 'file') continue;
-    e.blocks.forEach(([hash, p, offset], i) => {
+    e.blocks.forEach((b, i) => {
+      const length = blockLength(e.size, i, tree.blockBytes);
+      const pieces = blockPieces(b, length);
+      // Damaged (verify reports it): left where it is, and so are its packs.
+      if (pieces === undefined) {
+        for (const p of packsOf(b)) addRun([p, 0, Infinity]);
+        return;
+      }
+      pieces.forEach(addRun);
+      if (pieces.length > 1) {
+        pieced.set(placeKey(b), { hash: b[0], pieces });
+        return;
+      }
+      const [hash, p, offset] = b;
       let blocks = live.get(p);
       if (blocks === undefined) live.set(p, (blocks = new Map()));
-      blocks.set(offset, { offset, length: blockLength(e.size, i, tree.blockBytes), hash });
+      blocks.set(offset, { offset, length, hash });
     });
   }
   const sparse = new Set<number>();
   for (const p of seqsOf(await files.list(packDir(name)), 'pack')) {
-    const blocks = live.get(p);
-    if (p >= pack.seq || blocks === undefined) continue;
+    const at = runs.get(p);
+    if (p >= pack.seq || at === undefined) continue;
     const size = (await files.size(packPath(name, p))) ?? 0;
     let liveBytes = 0;
-    for (const b of blocks.values()) liveBytes += b.length;
+    for (const length of at.values()) liveBytes += length;
     if (liveBytes < size * limits.liveRatioMin) sparse.add(p);
   }
   if (sparse.size === 0) return 0;
+  /** Where the block is already held outside the packs being emptied, if anywhere. */
+  const heldElsewhere = (hash: string): BlockRef | undefined => {
+    const elsewhere = known.get(hash);
+    return elsewhere !== undefined && packsOf(elsewhere).every((p) => !sparse.has(p)) ? elsewhere : undefined;
+  };
   const moved = new Map<string, BlockRef>();
   let copied = 0;
   let unchecked = 0;
   for (const p of sparse) {
     if (copied >= limits.bytesMax) break;
-    const blocks = [...(live.get(p) as Map<number, LiveBlock>).values()].sort((a, b) => a.offset - b.offset);
+    const blocks = [...(live.get(p)?.values() ?? [])].sort((a, b) => a.offset - b.offset);
     // Neighbouring blocks are read together, up to readBytes at once.
     for (let i = 0; i < blocks.length && copied < limits.bytesMax; ) {
       const first = blocks[i] as LiveBlock;
@@ -90,9 +120,9 @@ export async function relocateSparsePacks(
           log.error({ code: 'SPOOL_DATA_DAMAGED', pack: p, offset: b.offset }, `spool pack ${p} of ${name} does not hold the recorded block at offset ${b.offset}; left in place`);
           continue;
         }
-        const elsewhere = known.get(b.hash);
+        const elsewhere = heldElsewhere(b.hash);
         let ref: BlockRef;
-        if (elsewhere !== undefined && !sparse.has(elsewhere[1])) ref = elsewhere;
+        if (elsewhere !== undefined) ref = elsewhere;
         else {
           const [np, no] = await pack.add(bytes);
           ref = [b.hash, np, no];
@@ -104,11 +134,36 @@ export async function relocateSparsePacks(
       i = j;
     }
   }
+  // A block in pieces with a piece in a pack being emptied is assembled and copied whole.
+  for (const [key, { hash, pieces }] of pieced) {
+    if (copied >= limits.bytesMax) break;
+    if (!pieces.some(([p]) => sparse.has(p))) continue;
+    if (!canCheckBlock(hash)) {
+      unchecked += 1;
+      continue;
+    }
+    const parts: Buffer[] = [];
+    for (const [p, offset, length] of pieces) parts.push(await files.readAt(packPath(name, p), offset, length));
+    const bytes = Buffer.concat(parts);
+    const length = pieces.reduce((n, piece) => n + piece[2], 0);
+    if (bytes.length !== length || !blockMatches(bytes, hash)) {
+      log.error({ code: 'SPOOL_DATA_DAMAGED', pieces }, `spool packs of ${name} do not hold the recorded block in pieces ${JSON.stringify(pieces)}; left in place`);
+      continue;
+    }
+    let ref = heldElsewhere(hash);
+    if (ref === undefined) {
+      const [np, no] = await pack.add(bytes);
+      ref = [hash, np, no];
+      copied += length;
+    }
+    known.set(hash, ref);
+    moved.set(key, ref);
+  }
   for (const e of tree.entries.values()) {
     if (e.kind !== 'file') continue;
     for (let i = 0; i < e.blocks.length; i++) {
       const b = e.blocks[i] as BlockRef;
-      const to = moved.get(`${b[1]}:${b[2]}`);
+      const to = moved.get(placeKey(b));
       if (to !== undefined) e.blocks[i] = to;
     }
   }

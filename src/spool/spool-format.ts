@@ -12,23 +12,79 @@ import type { BlockHashName } from './block-hash.js';
  * A journal line is `<crc32 as 8 hex digits> <json>\n`; a line whose CRC does not match ends
  * the journal (a torn tail after a crash). A file's content is a list of fixed-size blocks,
  * each a reference into a pack plus its hash, so an in-place rewrite records only the blocks
- * that changed and an append only the new ones. Data reaches a pack (fsynced) before the
- * journal line that references it, so a durable journal line never points at missing bytes.
+ * that changed and an append only the new ones. A block an append extended is stored as the
+ * block it was plus the appended bytes (see BlockRef), so an append ships its new bytes, not
+ * its file's whole last block again. Data reaches a pack (fsynced) before the journal line
+ * that references it, so a durable journal line never points at missing bytes.
  */
 /**
  * source.json's `format`: 2 records `completeFromMs`; 3, block ids that may be BLAKE3's
- * (block-hash.ts). A reader refuses a source of a later format than its own (a newer hotspare
- * wrote it): hotspare before format 3 did not check, and took BLAKE3 ids for damaged blocks.
+ * (block-hash.ts); 4, blocks stored in pieces (BlockRef's tail). A reader refuses a source of a
+ * later format than its own (a newer hotspare wrote it): hotspare before format 3 did not
+ * check, and took BLAKE3 ids for damaged blocks; one of format 3 would read a block in pieces
+ * as one run of bytes and find it damaged.
  */
-export const SPOOL_FORMAT_VERSION = 3;
+export const SPOOL_FORMAT_VERSION = 4;
 
 /** Why this hotspare must not read or extend a source written in `format`; undefined when it may. */
 export function newerSourceFormat(format: unknown): string | undefined {
   return typeof format === 'number' && format > SPOOL_FORMAT_VERSION ? `was written by a newer hotspare (spool format ${format}; this one knows up to ${SPOOL_FORMAT_VERSION})` : undefined;
 }
 
-/** A block of a file: hash of its bytes, pack number, offset in the pack. Its length follows from the file size. */
-export type BlockRef = [hash: string, pack: number, offset: number];
+/** A run of a block's bytes in a pack. */
+export type BlockPiece = [pack: number, offset: number, length: number];
+
+/**
+ * A block of a file: hash of its bytes, pack number, offset in the pack. Its length follows from
+ * the file size. A block an append extended (format 4) has a tail: its bytes are the head, from
+ * (pack, offset), then each tail piece in order; the head's length is the block's less the
+ * tail's. An append to a file whose last block is partial ships only the appended bytes (a
+ * monitoring system's feed file grows by 4 bytes every few seconds; shipping its last block
+ * again each time cost up to a block per append), and once a block has
+ * DEFAULT_SPOOL_BLOCK_PIECES_MAX pieces it is shipped whole again, so a restore reads a bounded
+ * number of runs per block and a journal line stays short.
+ */
+export type BlockRef = [hash: string, pack: number, offset: number] | [hash: string, pack: number, offset: number, tail: BlockPiece[]];
+
+/** The block's tail pieces (none for a block stored whole). */
+export const tailOf = (ref: BlockRef): readonly BlockPiece[] => (ref.length === 4 ? ref[3] : []);
+
+/**
+ * Where the bytes of a block of `length` bytes lie, in order; undefined when the reference cannot
+ * describe such a block (a tail that is no list of positive whole-number pieces, or longer than
+ * the block): a damaged or foreign journal, which the caller reports.
+ */
+export function blockPieces(ref: BlockRef, length: number): BlockPiece[] | undefined {
+  const [, pack, offset] = ref;
+  if (!isCount(pack) || !isCount(offset)) return undefined;
+  if (ref.length === 3) return [[pack, offset, length]];
+  const tail: unknown = ref[3];
+  if (ref.length !== 4 || !Array.isArray(tail)) return undefined;
+  let head = length;
+  for (const piece of tail as unknown[]) {
+    if (!Array.isArray(piece) || piece.length !== 3 || !piece.every(isCount) || (piece[2] as number) === 0) return undefined;
+    head -= piece[2] as number;
+  }
+  if (head <= 0) return undefined;
+  return [[pack, offset, head], ...(tail as BlockPiece[])];
+}
+
+const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
+/** The packs a block's bytes lie in (of a tail that is no list, none: blockPieces reports it). */
+export function packsOf(ref: BlockRef): number[] {
+  const tail: unknown = ref[3];
+  return Array.isArray(tail) ? [ref[1], ...(tail as unknown[]).map((p) => (Array.isArray(p) ? (p[0] as number) : ref[1]))] : [ref[1]];
+}
+
+/** Where a block's bytes lie, for messages: `at pack 3, offset 65536`, or `in 2 pieces (...)`. */
+export function placeWords(pieces: readonly BlockPiece[]): string {
+  const one = (p: BlockPiece): string => `pack ${p[0]}, offset ${p[1]}`;
+  return pieces.length === 1 ? `at ${one(pieces[0] as BlockPiece)}` : `in ${pieces.length} pieces (${pieces.map((p) => `${one(p)}, ${p[2]} bytes`).join('; ')})`;
+}
+
+/** A key that names where a block's bytes lie (equal keys: the same bytes of the same packs). */
+export const placeKey = (ref: BlockRef): string => (ref.length === 4 ? `${ref[1]}:${ref[2]}+${ref[3].map((p) => p.join(':')).join('+')}` : `${ref[1]}:${ref[2]}`);
 
 export interface FileEntry {
   kind: 'file';

@@ -1,7 +1,7 @@
 import type { ArchiveFiles } from '../archive/archive-files.js';
 import type { Logger } from '../platform/logger.js';
 import { addRead, listSegments, newestSeq, readSegment, readSegmentCheckpoint, readSegmentHead, type JournalScan, type SegmentHead } from './journal-scan.js';
-import { encodeLineText, journalPath, markAppendStart, packDir, packPath, seqsOf, unwatchedSince } from './spool-format.js';
+import { encodeLineText, journalPath, markAppendStart, packDir, packPath, packsOf, seqsOf, unwatchedSince } from './spool-format.js';
 import { checkpointHead, SpoolTree, treeFromCheckpoint, type ParsedSegment } from './spool-tree.js';
 
 /**
@@ -207,8 +207,8 @@ export class SpoolJournal {
     if (firstKept === undefined || dropped.length === 0) return;
     const live = new Set<number>([currentPack]);
     const addRefs = (s: ParsedSegment, withOps: boolean): void => {
-      for (const [, e] of s.checkpoint) if (e.kind === 'file') for (const b of e.blocks) live.add(b[1]);
-      if (withOps) for (const op of s.ops) if (op.op === 'file') for (const b of op.set) live.add(b[2]);
+      for (const [, e] of s.checkpoint) if (e.kind === 'file') for (const b of e.blocks) for (const p of packsOf(b)) live.add(p);
+      if (withOps) for (const op of s.ops) if (op.op === 'file') for (const [, ...b] of op.set) for (const p of packsOf(b)) live.add(p);
     };
     let keepFromPack = Infinity;
     if (firstKept.pack !== undefined) {

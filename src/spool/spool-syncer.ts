@@ -11,6 +11,7 @@ import {
   DEFAULT_SPOOL_COMPACT_READ_BYTES,
   DEFAULT_SPOOL_DEBOUNCE_MS,
   DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
+  DEFAULT_SPOOL_BLOCK_PIECES_MAX,
   DEFAULT_SPOOL_KNOWN_DEAD_MAX,
   DEFAULT_SPOOL_MISSING_CHECK_INTERVAL_MS,
   DEFAULT_SPOOL_PACK_BYTES_MAX,
@@ -55,6 +56,8 @@ export interface SpoolTuning {
   writeBatches: number;
   /** A run of new blocks at least this long is written from the read buffer, not copied into a batch. */
   directWriteBytes: number;
+  /** A block extended by appends is stored in at most this many pieces (see DEFAULT_SPOOL_BLOCK_PIECES_MAX). */
+  blockPiecesMax: number;
   packBytesMax: number;
   packLiveRatioMin: number;
   compactBytesMax: number;
@@ -90,6 +93,7 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   writeBatchBytes: DEFAULT_SPOOL_WRITE_BATCH_BYTES,
   writeBatches: DEFAULT_SPOOL_WRITE_BATCHES,
   directWriteBytes: DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
+  blockPiecesMax: DEFAULT_SPOOL_BLOCK_PIECES_MAX,
   packBytesMax: DEFAULT_SPOOL_PACK_BYTES_MAX,
   packLiveRatioMin: DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
   compactBytesMax: DEFAULT_SPOOL_COMPACT_BYTES_MAX,
@@ -803,6 +807,7 @@ export class SpoolSyncer {
             blockBytes: this.tuning.blockBytes,
             reader,
             directBytes: this.tuning.directWriteBytes,
+            piecesMax: this.tuning.blockPiecesMax,
             pack,
             known: this.#known,
             beforeRead: this.options.beforeRead === undefined ? undefined : () => this.options.beforeRead?.(path),

@@ -5,7 +5,7 @@ import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { HotspareError } from '../core/errors.js';
 import { blockHashOf, blockHasher, blockMatches, type BlockHashName } from '../spool/block-hash.js';
 import type { Logger } from '../platform/logger.js';
-import { blockLength, historyCompleteFromMs, newerSourceFormat, packPath, sourceMetaPath, type SourceMeta, type SpoolEntry } from '../spool/spool-format.js';
+import { blockLength, blockPieces, historyCompleteFromMs, newerSourceFormat, packPath, placeWords, sourceMetaPath, type BlockPiece, type BlockRef, type SourceMeta, type SpoolEntry } from '../spool/spool-format.js';
 import { addRead, listSegments, readSegment, readSegmentHead, spanLoss, type JournalScan, type SegmentHead, type SegmentRead } from '../spool/journal-scan.js';
 import { parentOf, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
 import { placeUnwatchedChanges, type UnwatchedWindow } from '../spool/unwatched-changes.js';
@@ -383,14 +383,22 @@ export function checkBlockIds(tree: SpoolTree, source: string): void {
   for (const name of functions) blockHasher(name);
 }
 
-/** Throws SPOOL_DATA_MISSING when a pack the tree needs is missing or ends before the data it needs. */
+/** Throws SPOOL_DATA_MISSING when a pack the tree needs is missing or ends before the data it needs, SPOOL_JOURNAL when a block's place makes no sense. */
 async function checkPackExtents(tree: SpoolTree, archiveDir: string, meta: SourceMeta): Promise<void> {
   const needed = new Map<number, { end: number; path: string }>();
   for (const [rel, e] of tree.entries) {
     if (e.kind !== 'file') continue;
-    e.blocks.forEach(([, pack, offset], i) => {
-      const end = offset + blockLength(e.size, i, meta.blockBytes);
-      if ((needed.get(pack)?.end ?? -1) < end) needed.set(pack, { end, path: rel });
+    e.blocks.forEach((ref, i) => {
+      const pieces = blockPieces(ref, blockLength(e.size, i, meta.blockBytes));
+      if (pieces === undefined) {
+        throw new HotspareError('SPOOL_JOURNAL', `the journal of spool source ${meta.name} gives block ${i} of ${rel} a place of no known form (${String(JSON.stringify(ref.slice(1))).slice(0, 80)}); nothing of the source was changed`, {
+          hint: 'the archive is damaged or was written by another tool: run `hotspare verify`',
+        });
+      }
+      for (const [pack, offset, length] of pieces) {
+        const end = offset + length;
+        if ((needed.get(pack)?.end ?? -1) < end) needed.set(pack, { end, path: rel });
+      }
     });
   }
   for (const [pack, { end, path }] of needed) {
@@ -496,23 +504,29 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
         let written = false;
         try {
           for (let i = 0; i < e.blocks.length; i++) {
-            const [hash, pack, offset] = e.blocks[i] as [string, number, number];
+            const ref = e.blocks[i] as BlockRef;
             const length = blockLength(e.size, i, meta.blockBytes);
-            let handle = packs.get(pack);
-            if (handle === undefined) {
-              handle = await open(join(archiveDir, packPath(meta.name, pack)), 'r');
-              packs.set(pack, handle);
-            }
+            // checkPackExtents has seen every block's place make sense.
+            const pieces = blockPieces(ref, length) as BlockPiece[];
             const buf = Buffer.allocUnsafe(length);
-            const { bytesRead } = await handle.read(buf, 0, length, offset);
-            if (bytesRead !== length) {
-              throw new HotspareError('SPOOL_DATA_MISSING', `pack ${pack} of spool source ${meta.name} ends before the data of ${rel}`, {
-                hint: 'the archive is damaged; run `hotspare verify`, restore an earlier point, or let the agent re-ship the source',
-              });
+            let at = 0;
+            for (const [pack, offset, n] of pieces) {
+              let handle = packs.get(pack);
+              if (handle === undefined) {
+                handle = await open(join(archiveDir, packPath(meta.name, pack)), 'r');
+                packs.set(pack, handle);
+              }
+              const { bytesRead } = await handle.read(buf, at, n, offset);
+              if (bytesRead !== n) {
+                throw new HotspareError('SPOOL_DATA_MISSING', `pack ${pack} of spool source ${meta.name} ends before the data of ${rel}`, {
+                  hint: 'the archive is damaged; run `hotspare verify`, restore an earlier point, or let the agent re-ship the source',
+                });
+              }
+              at += n;
             }
             // A restored file is never silently wrong: each block is checked against its hash.
-            if (!blockMatches(buf, hash)) {
-              throw new HotspareError('SPOOL_DATA_DAMAGED', `block ${i} of ${rel} in spool source ${meta.name} does not match its checksum (pack ${pack}, offset ${offset})`, {
+            if (!blockMatches(buf, ref[0])) {
+              throw new HotspareError('SPOOL_DATA_DAMAGED', `block ${i} of ${rel} in spool source ${meta.name} does not match its checksum (${placeWords(pieces)})`, {
                 hint: 'the archive is damaged: run `hotspare verify`; promote to an earlier point, or restore that file from another copy',
               });
             }

@@ -4,7 +4,7 @@ import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { blockHashOf, blockMatches, canCheckBlock } from '../spool/block-hash.js';
-import { blockLength, journalDir, packPath, seqsOf, type SourceMeta } from '../spool/spool-format.js';
+import { blockLength, blockPieces, journalDir, packPath, placeWords, seqsOf, type BlockPiece, type BlockRef, type SourceMeta } from '../spool/spool-format.js';
 import { scanJournal, spanLoss } from '../spool/journal-scan.js';
 import { treeFromCheckpoint } from '../spool/spool-tree.js';
 import { readSpoolSources } from './spool-restore.js';
@@ -12,7 +12,7 @@ import { readSpoolSources } from './spool-restore.js';
 export interface SpoolVerifyResult {
   source: string;
   segments: number;
-  /** Distinct (pack, offset, length) blocks referred to. */
+  /** Distinct blocks referred to (by where their bytes lie). */
   blocks: number;
   /** Of those, blocks whose bytes are there but which this host cannot check (BLAKE3 without its module). */
   unchecked: number;
@@ -39,14 +39,20 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
     const next = segments[i + 1];
     if (next !== undefined) for (let seq = segment.seq + 1; seq < next.seq; seq++) if (!scan.unreadable.includes(seq) && !scan.vanished.includes(seq)) problems.push(`journal segment ${seq} is missing`);
   });
-  // (pack, offset, length) → hash, each checked once; `lastSeq`: the newest segment referring to it.
-  const refs = new Map<string, { pack: number; offset: number; length: number; hash: string; where: string; lastSeq: number }>();
+  // Where a block lies (its pieces) → hash, each checked once; `lastSeq`: the newest segment referring to it.
+  const refs = new Map<string, { pieces: BlockPiece[]; hash: string; where: string; lastSeq: number }>();
   let noteSeq = 0;
-  const note = (hash: string, pack: number, offset: number, length: number, where: string): void => {
-    const key = `${pack}:${offset}:${length}`;
+  const note = (ref: BlockRef, length: number, where: string): void => {
+    const pieces = blockPieces(ref, length);
+    if (pieces === undefined) {
+      problems.push(`${where}: a block's place is of no known form (${String(JSON.stringify(ref.slice(1))).slice(0, 80)})`);
+      return;
+    }
+    const hash = ref[0];
+    const key = pieces.map((p) => p.join(':')).join('+');
     const seen = refs.get(key);
-    if (seen === undefined) refs.set(key, { pack, offset, length, hash, where, lastSeq: noteSeq });
-    else if (seen.hash !== hash) problems.push(`${where}: block at pack ${pack} offset ${offset} is recorded with two different hashes`);
+    if (seen === undefined) refs.set(key, { pieces, hash, where, lastSeq: noteSeq });
+    else if (seen.hash !== hash) problems.push(`${where}: block ${placeWords(pieces)} is recorded with two different hashes`);
     else seen.lastSeq = noteSeq;
   };
   for (const segment of segments) {
@@ -54,7 +60,7 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
     const tree = treeFromCheckpoint(segment, meta.blockBytes);
     for (const [path, e] of segment.checkpoint) {
       if (e.kind !== 'file') continue;
-      e.blocks.forEach(([hash, pack, offset], i) => note(hash, pack, offset, blockLength(e.size, i, meta.blockBytes), `segment ${segment.seq} checkpoint ${path}`));
+      e.blocks.forEach((ref, i) => note(ref, blockLength(e.size, i, meta.blockBytes), `segment ${segment.seq} checkpoint ${path}`));
     }
     for (const op of segment.ops) {
       try {
@@ -63,7 +69,7 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
         problems.push(`segment ${segment.seq}: ${errorMessage(err)}`);
         break;
       }
-      if (op.op === 'file') for (const [i, hash, pack, offset] of op.set) note(hash, pack, offset, blockLength(op.e.size, i, meta.blockBytes), `segment ${segment.seq} ${op.path}`);
+      if (op.op === 'file') for (const [i, ...ref] of op.set) note(ref, blockLength(op.e.size, i, meta.blockBytes), `segment ${segment.seq} ${op.path}`);
     }
   }
   await seams.afterJournalRead?.();
@@ -82,23 +88,36 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
   /** Blocks named by a function this host cannot compute (BLAKE3 without its module): not checked, and said so. */
   let unchecked = 0;
   try {
-    for (const ref of [...refs.values()].sort((a, b) => a.pack - b.pack || a.offset - b.offset)) {
+    const first = (r: { pieces: BlockPiece[] }): BlockPiece => r.pieces[0] as BlockPiece;
+    for (const ref of [...refs.values()].sort((a, b) => first(a)[0] - first(b)[0] || first(a)[1] - first(b)[1])) {
+      const place = placeWords(ref.pieces);
       if (blockHashOf(ref.hash) === undefined) {
-        problems.push(`${ref.where}: block at pack ${ref.pack} offset ${ref.offset} has an id of no known form`);
+        problems.push(`${ref.where}: block ${place} has an id of no known form`);
         continue;
       }
-      if (!handles.has(ref.pack)) handles.set(ref.pack, await open(join(archiveDir, packPath(meta.name, ref.pack)), 'r').catch(() => undefined));
-      const handle = handles.get(ref.pack);
-      if (handle === undefined) {
-        if (!(await retiredSince(ref.lastSeq))) problems.push(`${ref.where}: pack ${ref.pack} is missing`);
-        continue;
+      const length = ref.pieces.reduce((n, p) => n + p[2], 0);
+      const buf = Buffer.allocUnsafe(length);
+      let at = 0;
+      let problem: string | 'retired' | undefined;
+      for (const [pack, offset, n] of ref.pieces) {
+        if (!handles.has(pack)) handles.set(pack, await open(join(archiveDir, packPath(meta.name, pack)), 'r').catch(() => undefined));
+        const handle = handles.get(pack);
+        if (handle === undefined) {
+          problem = (await retiredSince(ref.lastSeq)) ? 'retired' : `${ref.where}: pack ${pack} is missing`;
+          break;
+        }
+        const { bytesRead } = await handle.read(buf, at, n, offset);
+        if (bytesRead !== n) {
+          problem = `${ref.where}: pack ${pack} ends before offset ${offset + n}`;
+          break;
+        }
+        at += n;
       }
-      const buf = Buffer.allocUnsafe(ref.length);
-      const { bytesRead } = await handle.read(buf, 0, ref.length, ref.offset);
-      if (bytesRead !== ref.length) problems.push(`${ref.where}: pack ${ref.pack} ends before offset ${ref.offset + ref.length}`);
+      if (problem === 'retired') continue;
+      if (problem !== undefined) problems.push(problem);
       // Its bytes are there; whether they are the block's this host cannot tell.
       else if (!canCheckBlock(ref.hash)) unchecked += 1;
-      else if (!blockMatches(buf, ref.hash)) problems.push(`${ref.where}: block at pack ${ref.pack} offset ${ref.offset} does not match its hash`);
+      else if (!blockMatches(buf, ref.hash)) problems.push(`${ref.where}: block ${place} does not match its hash`);
     }
   } finally {
     for (const h of handles.values()) await h?.close();

@@ -192,39 +192,50 @@ describe('spool syncer', () => {
     expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'feeds')))).toEqual([]);
   });
 
-  it('a source with small blocks (blockBytes): a feed file growing by a few bytes ships a few KiB per append, not its last 64 KiB; an archive keeps the size it was made with', async () => {
+  it('a source with small blocks (blockBytes): an in-place rewrite ships a 4 KiB block, not 64 KiB; appends ship their bytes either way; an archive keeps the size it was made with', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
     await mkdir(src, { recursive: true });
-    // An emoncms PHPFina feed: 4-byte values appended one at a time.
+    // An emoncms PHPFina feed: 4-byte values appended one at a time, and one rewritten in place.
     const feed = join(src, '1.dat');
     await writeFile(feed, randomBytes(60_000));
-    const shippedPerAppend = async (s: SpoolSyncer): Promise<number> => {
-      const before = s.snapshot().bytesShippedTotal;
+    /** Bytes shipped (data and journal) per append of 4 bytes, and by a 4-byte rewrite in the middle. */
+    const costs = async (s: SpoolSyncer): Promise<{ perAppend: number; rewrite: number }> => {
+      let before = s.snapshot().bytesShippedTotal;
       for (let i = 0; i < 20; i++) {
         await appendFile(feed, randomBytes(4));
         await s.syncNow();
       }
-      return (s.snapshot().bytesShippedTotal - before) / 20;
+      const perAppend = (s.snapshot().bytesShippedTotal - before) / 20;
+      const h = await open(feed, 'r+');
+      await h.write(randomBytes(4), 0, 4, 30_000);
+      await h.close();
+      before = s.snapshot().bytesShippedTotal;
+      await s.syncNow();
+      return { perAppend, rewrite: s.snapshot().bytesShippedTotal - before };
     };
-    // With the default 64 KiB blocks, each append shipped the file's whole last block.
+    // The default 64 KiB blocks: the file is one block, shipped whole by the rewrite.
     const other = join(dir, 'archive-default');
     const large = syncer({ name: 'feeds', path: src }, other, { watch: false });
     large.start();
     await large.syncNow();
-    expect(await shippedPerAppend(large)).toBeGreaterThan(16 * 1024);
+    const largeCosts = await costs(large);
+    expect(largeCosts.perAppend).toBeLessThan(1024);
+    expect(largeCosts.rewrite).toBeGreaterThan(60_000);
     await large.stop();
     const small = syncer({ name: 'feeds', path: src, blockBytes: 4096 }, archive, { watch: false });
     small.start();
     await small.syncNow();
-    expect(await shippedPerAppend(small)).toBeLessThanOrEqual(4096);
+    const smallCosts = await costs(small);
+    expect(smallCosts.perAppend).toBeLessThan(1024);
+    expect(smallCosts.rewrite).toBeLessThanOrEqual(4096 + 1024);
     await small.stop();
     // The same archive with 64 KiB blocks configured: its 4 KiB blocks stay, and the log says so.
     const logger = captureLogger();
     const again = syncer({ name: 'feeds', path: src, blockBytes: 65536 }, archive, { watch: false }, logger.logger);
     again.start();
     await again.syncNow();
-    expect(await shippedPerAppend(again)).toBeLessThanOrEqual(4096);
+    expect((await costs(again)).rewrite).toBeLessThanOrEqual(4096 + 1024);
     await again.stop();
     expect(logger.lines().some((l) => /keeps its 4096-byte blocks; blockBytes 65536 applies to a new archive/.test(l.msg))).toBe(true);
     await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'restored'), logger: silentLogger() });
