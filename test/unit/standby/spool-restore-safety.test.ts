@@ -97,6 +97,20 @@ describe('spool restore against hostile or partial archives', () => {
     expect(readFileSync(join(root, 's', 'keep.txt'), 'utf8')).toBe('the target before');
   });
 
+  it('finds a block whose pieces make no sense (longer than the block, or no list) before the target changes', async () => {
+    for (const [i, tail] of [[[[1, 0, 9]]], ['not a list'], [[[1, -1, 1]]]].entries()) {
+      const archive = archiveWith((pack) => [
+        fileOp(T0 + 1, 'a.txt', 'a', pack('a')),
+        fileOp(T0 + 2, 'b.txt', 'bb', ((ref) => [...ref, tail[0]] as unknown as [number, string, number, number])(pack('bb'))),
+      ]);
+      const root = join(work, `bad-pieces-${i}`);
+      mkdirSync(join(root, 's'), { recursive: true });
+      writeFileSync(join(root, 's', 'keep.txt'), 'the target before');
+      expect(await restore(archive, root)).toMatchObject([{ name: 's', skipCode: 'SPOOL_JOURNAL', skipped: expect.stringContaining('a place of no known form') }]);
+      expect(readFileSync(join(root, 's', 'keep.txt'), 'utf8')).toBe('the target before');
+    }
+  });
+
   it('refuses a source.json whose name would place the source outside --files-root', async () => {
     const archive = archiveWith(() => [], { name: '../../x' });
     expect(await restore(archive, join(work, 'meta'))).toMatchObject([{ name: 's', skipCode: 'SPOOL_META' }]);
