@@ -640,6 +640,7 @@ export class SpoolSyncer {
         this.#waitingSinceMs = undefined;
       }
       if (!this.#stopped) this.#finishFull(served);
+      if (!this.#stopped && full) this.#log.debug({ entries: tree.entries.size, ms: clock.nowMs() - startMs }, 'full spool pass done');
     } catch (err) {
       // What this pass found (or was asked to look for) is still waiting.
       const failed = this.#inPass;
