@@ -1,7 +1,7 @@
 import { blockMatches, canCheckBlock } from './block-hash.js';
 import type { FileReader } from './file-reader.js';
 import type { PackWriter } from './pack-writer.js';
-import { blockCount, blockLength, tailOf, type BlockRef, type FileEntry } from './spool-format.js';
+import { blockCount, blockLength, blockPieces, tailOf, type BlockRef, type FileEntry } from './spool-format.js';
 import type { Found } from './tree-scanner.js';
 
 export type ShipResult =
@@ -127,6 +127,9 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
  * cannot compute proves nothing: the block is shipped whole).
  */
 function extension(old: BlockRef, oldLength: number, bytes: Buffer, piecesMax: number): { appended: Buffer } | undefined {
-  if (oldLength >= bytes.length || 1 + tailOf(old).length >= piecesMax || !canCheckBlock(old[0])) return undefined;
+  if (oldLength >= bytes.length || !canCheckBlock(old[0])) return undefined;
+  // A place of no known form (damage, which verify reports) is not extended: its tail could not be.
+  const pieces = blockPieces(old, oldLength);
+  if (pieces === undefined || pieces.length >= piecesMax) return undefined;
   return blockMatches(bytes.subarray(0, oldLength), old[0]) ? { appended: bytes.subarray(oldLength) } : undefined;
 }

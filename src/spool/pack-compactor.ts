@@ -75,7 +75,8 @@ export async function relocateSparsePacks(
     });
   }
   const sparse = new Set<number>();
-  for (const p of seqsOf(await files.list(packDir(name)), 'pack')) {
+  const listed = new Set(seqsOf(await files.list(packDir(name)), 'pack'));
+  for (const p of listed) {
     const at = runs.get(p);
     if (p >= pack.seq || at === undefined) continue;
     const size = (await files.size(packPath(name, p))) ?? 0;
@@ -140,6 +141,13 @@ export async function relocateSparsePacks(
     if (!pieces.some(([p]) => sparse.has(p))) continue;
     if (!canCheckBlock(hash)) {
       unchecked += 1;
+      continue;
+    }
+    // A piece in a pack that is not there (damage: verify names it) is not read: left in place,
+    // as a block whole in such a pack is, and the pass goes on.
+    const missing = pieces.find(([p]) => !listed.has(p));
+    if (missing !== undefined) {
+      log.error({ code: 'SPOOL_DATA_MISSING', pack: missing[0], pieces }, `spool pack ${missing[0]} of ${name}, which holds a piece of a live block, is missing; the block is left in place`);
       continue;
     }
     const parts: Buffer[] = [];

@@ -83,8 +83,16 @@ export function placeWords(pieces: readonly BlockPiece[]): string {
   return pieces.length === 1 ? `at ${one(pieces[0] as BlockPiece)}` : `in ${pieces.length} pieces (${pieces.map((p) => `${one(p)}, ${p[2]} bytes`).join('; ')})`;
 }
 
-/** A key that names where a block's bytes lie (equal keys: the same bytes of the same packs). */
-export const placeKey = (ref: BlockRef): string => (ref.length === 4 ? `${ref[1]}:${ref[2]}+${ref[3].map((p) => p.join(':')).join('+')}` : `${ref[1]}:${ref[2]}`);
+/**
+ * A key that names where a block's bytes lie (equal keys: the same bytes of the same packs).
+ * Never throws: the compactor keys every block of the tree, a damaged one too (a tail that is
+ * no list of pieces, which blockPieces reports), and must go on past it.
+ */
+export const placeKey = (ref: BlockRef): string => {
+  if (ref.length !== 4) return `${ref[1]}:${ref[2]}`;
+  const tail: unknown = ref[3];
+  return `${ref[1]}:${ref[2]}+${Array.isArray(tail) && tail.every((p) => Array.isArray(p)) ? (tail as unknown[][]).map((p) => p.join(':')).join('+') : JSON.stringify(tail)}`;
+};
 
 export interface FileEntry {
   kind: 'file';
