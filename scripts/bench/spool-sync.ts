@@ -66,10 +66,14 @@ function syncer(path: string, archive: string): SpoolSyncer {
   });
 }
 
+/** Feed files of the small-appends case (an emoncms PHPFina folder). */
+const FEED_FILES = 1000;
+
 /**
  * Spool shipping against the tools operators would otherwise use: the initial copy of a tree
  * (vs `cp -a` followed by a file-system sync, since ours is durable), a 1 MiB append to a 1 GiB
- * file and 1% of a 1 GiB file's blocks rewritten in place (vs `rsync -a` to a local folder).
+ * file, 1% of a 1 GiB file's blocks rewritten in place, and 4 bytes appended to each of 1,000
+ * feed files (vs `rsync -a` to a local folder).
  */
 export const spoolSyncSuite: BenchSuite = {
   title: 'spool files (issue 5)',
@@ -204,6 +208,27 @@ export const spoolSyncSuite: BenchSuite = {
       report({ name: '1% of a 1 GiB file rewritten in place', unit: 's', ours: oursRewrite, reference: rsyncRewrite, referenceName: 'rsync -a', higherIsBetter: false, target: 'faster than rsync -a', met: oursRewrite < rsyncRewrite });
       say(`    shipped ${(shippedRewrite / MiB).toFixed(3)} MiB`);
       await s2.stop();
+
+      // An emoncms PHPFina folder: 1,000 feeds of 60 KB, each growing by one 4-byte value.
+      const phpfina = join(dir, 'phpfina');
+      await mkdir(phpfina);
+      for (let i = 0; i < FEED_FILES; i++) await writeFile(join(phpfina, `${i}.dat`), randomBytes(60_000));
+      const s3 = syncer(phpfina, join(dir, 'archive-phpfina'));
+      s3.start();
+      await s3.syncNow();
+      execFileSync('rsync', ['-a', `${phpfina}/`, join(dir, 'rsync-phpfina')]);
+      for (let i = 0; i < FEED_FILES; i++) await appendFile(join(phpfina, `${i}.dat`), randomBytes(4));
+      const before3 = s3.snapshot().bytesShippedTotal;
+      const oursFeeds = await timed(() => s3.syncNow());
+      const shippedFeeds = s3.snapshot().bytesShippedTotal - before3;
+      await s3.stop();
+      let rsyncStats = '';
+      const rsyncFeeds = await timed(() => {
+        rsyncStats = execFileSync('rsync', ['-a', '--stats', `${phpfina}/`, join(dir, 'rsync-phpfina')], { encoding: 'utf8' });
+      });
+      const rsyncBytes = Number(/Total transferred file size: ([\d,]+)/.exec(rsyncStats)?.[1]?.replaceAll(',', '') ?? Number.NaN);
+      report({ name: `4 bytes appended to each of ${FEED_FILES} 60 KB feed files`, unit: 's', ours: oursFeeds, reference: rsyncFeeds, referenceName: 'rsync -a', higherIsBetter: false, target: 'faster than rsync -a', met: oursFeeds < rsyncFeeds });
+      say(`    shipped ${(shippedFeeds / 1024).toFixed(1)} KiB (data and journal), ${(shippedFeeds / FEED_FILES).toFixed(0)} bytes per feed; rsync -a copied ${(rsyncBytes / 1024).toFixed(1)} KiB`);
     } finally {
       removeBenchDir(dir);
     }

@@ -92,8 +92,8 @@ export const spoolSourceSchema = z.strictObject({
   retentionSeconds: positiveInt.default(DEFAULT_SPOOL_RETENTION_SECONDS),
   /**
    * The size of the blocks files are compared and stored in, for a new archive (one keeps the
-   * size it was made with); DEFAULT_SPOOL_BLOCK_BYTES when not given. An append ships its file's last block again whole: a folder of
-   * files that grow by a few bytes at a time (emoncms feeds) wants small ones.
+   * size it was made with); DEFAULT_SPOOL_BLOCK_BYTES when not given. An in-place rewrite ships whole blocks (an append
+   * only its bytes: see BlockRef), so files rewritten a few bytes at a time want small ones.
    */
   blockBytes: z
     .number()

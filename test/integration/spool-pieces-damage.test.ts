@@ -12,14 +12,14 @@ import { captureLogger } from '../support/capture-logger.js';
 import { syncOnce } from '../support/spool-pass.js';
 
 /**
- * rv5: the compactor's new code for blocks in pieces reads packs and builds keys the old code
+ * Goal: the compactor's new code for blocks in pieces reads packs and builds keys the old code
  * never did. An archive with damage the old agent shipped on through (a missing pack, a journal
  * line of another tool's making) must not stop the agent's passes for good.
  */
 const BLOCK = 64 * 1024;
 let dir: string;
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'rv5-damage-'));
+  dir = await mkdtemp(join(tmpdir(), 'hotspare-pieces-damage-'));
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -39,7 +39,7 @@ async function passWithin(src: string, archive: string, tuning: Partial<SpoolTun
   return { done, errors: lines().filter((l) => (l.level as number) >= 50) };
 }
 
-describe('rv5: damage the agent shipped on through before blocks in pieces', () => {
+describe('damage the agent shipped on through before blocks in pieces', () => {
   it('a pack missing under a block in pieces: compaction leaves the block, the pass commits (not a failure at every pass)', { timeout: 30_000 }, async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
