@@ -28,7 +28,10 @@ interface LiveBlock {
  * retention window, nothing refers to the old pack and pruning removes it. Each byte is copied
  * at most once per time its pack falls below `liveRatioMin`, so copying costs at most what it frees.
  *
- * A block stored in pieces (an append extended it) with a piece in such a pack is copied whole.
+ * A block stored in pieces (an append extended it) with a piece in such a pack is copied whole:
+ * to free a piece of a few bytes it may copy up to a block, once (the copy is one piece), within
+ * `bytesMax` per call like any copy. Copying only the piece would keep the block's pieces spread
+ * over ever more packs.
  *
  * The copies are queued on `pack`; the caller flushes it before writing the checkpoint.
  * Returns the bytes copied.
