@@ -6,6 +6,12 @@ import type { Logger } from '../platform/logger.js';
 import type { ReplicaSession } from '../replica/replica-target.js';
 
 /**
+ * A record as observed: its ISO date is made only for the records written (at most one per
+ * interval), not for each of the agent's reports (one per turn of the event loop in a catch-up).
+ */
+type HeardRecord = Omit<LastHeardRecord, 'at'>;
+
+/**
  * Keeps `state/last-heard.json` in a replica's archive: the moment the agent last heard from
  * the primary. When the primary dies, the agent hears nothing more, so the newest record is
  * the end of the loss window `promote` reports. Heartbeats count: an idle primary is still
@@ -15,18 +21,18 @@ import type { ReplicaSession } from '../replica/replica-target.js';
  * opens again gets the newest record): the record is a report, never a reason to stop streaming.
  */
 export class LastHeardRecorder {
-  readonly #heard = new Subject<LastHeardRecord>();
+  readonly #heard = new Subject<HeardRecord>();
   readonly #subscription: Subscription;
   readonly #session$: BehaviorSubject<ReplicaSession | undefined>;
   readonly #logger: Logger;
   /** The archive's durable end and its last transaction boundary, as the record states them. */
   #held: Pick<LastHeardRecord, 'durable' | 'boundary'> = { durable: undefined, boundary: undefined };
-  #last: LastHeardRecord | undefined;
-  #written: LastHeardRecord | undefined;
+  #last: HeardRecord | undefined;
+  #written: HeardRecord | undefined;
   #writing: Promise<void> = Promise.resolve();
   /** A write of #schedule's is under way; #next waits for it. */
   #busy = false;
-  #next: LastHeardRecord | undefined;
+  #next: HeardRecord | undefined;
   #stopped = false;
   /** stop() stopped waiting for the last write: its failure, if it comes, is no news. */
   #abandoned = false;
@@ -80,7 +86,7 @@ export class LastHeardRecorder {
    * the newest matters), so a slow archive (a remote request can take minutes) holds one
    * record back, not one per interval.
    */
-  #schedule(record: LastHeardRecord): void {
+  #schedule(record: HeardRecord): void {
     if (this.#busy) {
       this.#next = record;
       return;
@@ -101,12 +107,13 @@ export class LastHeardRecorder {
     void this.#write(next).finally(() => this.#afterWrite());
   }
 
-  #write(record: LastHeardRecord): Promise<void> {
+  #write(record: HeardRecord): Promise<void> {
     this.#writing = this.#writing.then(async () => {
       const session = this.#session$.value;
       if (session === undefined) return;
       try {
-        await session.files.putFile(LAST_HEARD_PATH, Buffer.from(`${JSON.stringify(record)}\n`));
+        const written: LastHeardRecord = { at: new Date(record.atMs).toISOString(), ...record };
+        await session.files.putFile(LAST_HEARD_PATH, Buffer.from(`${JSON.stringify(written)}\n`));
         this.#written = record;
         this.#failing = false;
       } catch (err) {
@@ -139,7 +146,7 @@ export class LastHeardRecorder {
     }
     if (event.kind !== 'received') return;
     const primary = { file: event.file, position: event.position };
-    this.#emit({ at: new Date(event.atMs).toISOString(), atMs: event.atMs, primary, ...this.#held, caughtUp: this.#covers(primary) });
+    this.#emit({ atMs: event.atMs, primary, ...this.#held, caughtUp: this.#covers(primary) });
   }
 
   #covers(primary: { file: string; position: number }): boolean {
@@ -147,7 +154,7 @@ export class LastHeardRecorder {
     return durable !== undefined && durable.file === primary.file && durable.position >= primary.position;
   }
 
-  #emit(record: LastHeardRecord): void {
+  #emit(record: HeardRecord): void {
     this.#last = record;
     this.#heard.next(record);
   }

@@ -31,8 +31,16 @@ export interface BinlogFileSize {
 
 /** The sequence number of a binlog file name (`mysql-bin.000012` → 12), NaN when it has none. */
 export function binlogFileSequence(name: string): number {
-  const digits = name.slice(name.lastIndexOf('.') + 1);
-  return /^\d+$/.test(digits) ? Number(digits) : Number.NaN;
+  // Checked character by character: this runs for every comparison of positions in two files,
+  // which the lag timeline makes on each of a catch-up's reports (a regular expression there
+  // was about 1% of the agent's main thread).
+  const from = name.lastIndexOf('.') + 1;
+  if (from === name.length) return Number.NaN;
+  for (let i = from; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 48 || c > 57) return Number.NaN;
+  }
+  return Number(name.slice(from));
 }
 
 export function compareBinlogFiles(a: string, b: string): number {
