@@ -40,6 +40,15 @@ export const DEFAULT_RECEIVER_RETRY_DELAY_MS_MAX = 5_000;
  */
 export const DEFAULT_DUMP_SLICE_EVENTS = 128;
 export const DEFAULT_DUMP_SLICE_BYTES = 256 * 1024;
+/**
+ * The dump connection's socket reads into slabs of this size, each read taking what is left of
+ * one, down to DEFAULT_DUMP_READ_BYTES_MIN (see dumpSocketFactory): a catch-up arrives in reads
+ * of up to a slab instead of libuv's 64 KiB. Not larger: reads of 1 MiB made the CRC32 of
+ * the events that followed them 2-3x as slow (the kernel's copy of a large read seems to leave
+ * it out of the cache), which ate most of what the fewer reads saved.
+ */
+export const DEFAULT_DUMP_READ_SLAB_BYTES = 256 * 1024;
+export const DEFAULT_DUMP_READ_BYTES_MIN = 64 * 1024;
 /** How often the agent asks the primary for its head position (one cheap query, shared). */
 export const DEFAULT_HEAD_POLL_INTERVAL_MS = 500;
 /** How often the agent reads a `file` replica's archive volume (size, free space) for the lag endpoint, in ms. */

@@ -2,12 +2,13 @@ import ZongJi from '@vlasky/zongji';
 import { Observable, type Subscription } from 'rxjs';
 import type { PrimaryConnection } from '../config/load.js';
 import type { BinlogTuning } from '../config/schema.js';
-import { DEFAULT_DUMP_SLICE_BYTES, DEFAULT_DUMP_SLICE_EVENTS } from '../config/defaults.js';
+import { DEFAULT_DUMP_READ_BYTES_MIN, DEFAULT_DUMP_READ_SLAB_BYTES, DEFAULT_DUMP_SLICE_BYTES, DEFAULT_DUMP_SLICE_EVENTS } from '../config/defaults.js';
 import type { BinlogStreamFramer, FramedEvent } from '../core/binlog-stream-framer.js';
 import { HotspareError } from '../core/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { fromMysqlError } from './mysql-error.js';
 import { describeEndpoint, mysqlOptions } from './mysql-options.js';
+import { dumpSocketFactory } from './dump-socket.js';
 
 export interface BinlogSourceOptions {
   primary: PrimaryConnection;
@@ -66,7 +67,9 @@ export function binlogSource(options: BinlogSourceOptions): Observable<FramedEve
     const endpoint = describeEndpoint(options.primary);
     const framer = options.framer;
     const start = framer.next;
-    const zongji = new ZongJi(mysqlOptions(options.primary)) as unknown as ZongJiLike;
+    // Both of zongji's connections read through slabs (the dump's is the one that matters).
+    const stream = dumpSocketFactory(options.primary, { slabBytes: DEFAULT_DUMP_READ_SLAB_BYTES, readBytesMin: DEFAULT_DUMP_READ_BYTES_MIN });
+    const zongji = new ZongJi({ ...mysqlOptions(options.primary), stream }) as unknown as ZongJiLike;
     const slice = options.slice ?? { events: DEFAULT_DUMP_SLICE_EVENTS, bytes: DEFAULT_DUMP_SLICE_BYTES };
     /** Flow control asks for a pause (bytes not yet durable above the high-water mark). */
     let paused = false;
@@ -164,10 +167,11 @@ export function binlogSource(options: BinlogSourceOptions): Observable<FramedEve
         if (packet.isEOF() || packet.isError()) return decode.call(this, packet, connection);
         if (finished) return proto.binlogData;
         // A view, not a copy. mysql2 reuses the Packet object but never the bytes under it:
-        // packet.buffer is a chunk the socket read into a fresh buffer, or a fresh buffer
-        // joining a packet split across reads (mysql2 lib/packet_parser.js), and nothing
-        // writes into it afterwards. A view keeps its chunk alive only as long as the event
-        // is queued, and the events of a chunk leave the queue together.
+        // packet.buffer is a chunk the socket read into its slab (dumpSocketFactory: no read
+        // goes into a slab below its last one), or a fresh buffer joining a packet split
+        // across reads (mysql2 lib/packet_parser.js), and nothing writes into it afterwards.
+        // A view keeps its slab alive only as long as the event is queued, and the events of
+        // a slab leave the queue together.
         const bytes = packet.buffer.subarray(packet.start + 5, packet.end);
         try {
           subscriber.next(framer.frame(bytes));
