@@ -192,11 +192,13 @@ export class BinlogAppendFile {
         break;
       }
       const length = Math.min(buf.length, wholeBytes - done);
-      // Gather the next `length` bytes of the sources into the aligned buffer.
+      // Gather the next `length` bytes of the sources into the aligned buffer. One set() per
+      // event (a whole event is the common case): Buffer.copy's argument checks and the view it
+      // makes of every source cost a catch-up's main thread a few ms per 250 MB for nothing.
       for (let filled = 0; filled < length; ) {
         const from = sources[source] as Buffer;
         const n = Math.min(from.length - sourceAt, length - filled);
-        from.copy(buf, filled, sourceAt, sourceAt + n);
+        buf.set(sourceAt === 0 && n === from.length ? from : new Uint8Array(from.buffer, from.byteOffset + sourceAt, n), filled);
         filled += n;
         sourceAt += n;
         if (sourceAt === from.length) {
