@@ -135,11 +135,14 @@ export const DEFAULT_ARCHIVE_DIRECT_BUFFERS = 4;
 export const DEFAULT_ARCHIVE_DIRECT_BUFFER_BYTES = 1024 * 1024;
 /**
  * The binlog archive appends whole blocks with O_DIRECT through this many aligned buffers of
- * DEFAULT_BINLOG_DIRECT_BUFFER_BYTES (4 MiB in all, per writer): enough for the thread pool to
- * have several writes at once while the next buffer is filled (see BinlogAppendFile).
+ * DEFAULT_BINLOG_DIRECT_BUFFER_BYTES (8 MiB in all, per writer): enough for the thread pool to
+ * have several writes at once while the next buffer is filled (see BinlogAppendFile). Writes of
+ * 2 MiB rather than 1: half the direct writes per catch-up (each a thread-pool round trip and,
+ * on ext4, an extending direct write that takes the inode's lock), faster and cheaper in the
+ * binlog suite.
  */
 export const DEFAULT_BINLOG_DIRECT_BUFFERS = 4;
-export const DEFAULT_BINLOG_DIRECT_BUFFER_BYTES = 1024 * 1024;
+export const DEFAULT_BINLOG_DIRECT_BUFFER_BYTES = 2 * 1024 * 1024;
 /** Spool block data is copied into batches of this size, each written to the archive in one piece (without fsync; synced once per pass). */
 export const DEFAULT_SPOOL_WRITE_BATCH_BYTES = 1024 * 1024;
 /**
