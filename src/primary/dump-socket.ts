@@ -49,8 +49,11 @@ export function dumpSocketFactory(primary: PrimaryConnection, limits: DumpReadLi
       socket = connect({ path: primary.socketPath, onread });
     } else {
       socket = connect({ host: primary.host ?? '127.0.0.1', port: primary.port ?? 3306, onread });
-      // As mysql2 does for the sockets it makes: its packets go out at once.
+      // As mysql2 does for the sockets it makes (a `stream` factory's it leaves alone): its
+      // packets go out at once, and TCP keep-alive probes a link gone silent (mysql2's default
+      // enableKeepAlive, with its initial delay of 0: the system's).
       socket.setNoDelay(true);
+      socket.setKeepAlive(true, 0);
     }
     return socket;
   };
