@@ -1,7 +1,7 @@
 import { blockMatches, canCheckBlock } from './block-hash.js';
 import type { FileReader } from './file-reader.js';
 import type { PackWriter } from './pack-writer.js';
-import { blockCount, blockLength, blockPieces, tailOf, type BlockRef, type FileEntry } from './spool-format.js';
+import { blockCount, blockLength, blockPieces, type BlockPiece, type BlockRef, type FileEntry } from './spool-format.js';
 import type { Found } from './tree-scanner.js';
 
 export type ShipResult =
@@ -54,6 +54,13 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
       let run: Array<[index: number, hash: string, length: number]> = [];
       let runStart = 0;
       let runBytes = 0;
+      /** Block `i` is now at `ref`, `bytes` of it shipped by this read. */
+      const stored = (i: number, ref: BlockRef, bytes: number): void => {
+        ctx.known.set(ref[0], ref);
+        blocks.push(ref);
+        set.push([i, ...ref]);
+        dataBytes += bytes;
+      };
       const endRun = async (): Promise<void> => {
         if (run.length === 0) return;
         const bytes = piece.subarray(runStart, runStart + runBytes);
@@ -65,12 +72,8 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
         } else at = await ctx.pack.add(bytes);
         let offset = at[1];
         for (const [i, h, length] of run) {
-          const ref: BlockRef = [h, at[0], offset];
+          stored(i, [h, at[0], offset], length);
           offset += length;
-          ctx.known.set(h, ref);
-          blocks.push(ref);
-          set.push([i, ...ref]);
-          dataBytes += length;
         }
         run = [];
         runBytes = 0;
@@ -95,15 +98,12 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
           continue;
         }
         const extended = old === undefined || before === undefined ? undefined : extension(old, blockLength(before.size, i, B), piece.subarray(at, at + length), ctx.piecesMax);
-        if (old !== undefined && extended !== undefined) {
+        if (extended !== undefined) {
           // The block as the archive has it, then the bytes appended to it: only those are shipped.
           await endRun();
           const [pack, offset] = await ctx.pack.add(extended.appended);
-          const ref: BlockRef = [h, old[1], old[2], [...tailOf(old), [pack, offset, extended.appended.length]]];
-          ctx.known.set(h, ref);
-          blocks.push(ref);
-          set.push([i, ...ref]);
-          dataBytes += extended.appended.length;
+          const [[headPack, headOffset], ...tail] = extended.pieces;
+          stored(i, [h, headPack, headOffset, [...tail, [pack, offset, extended.appended.length]]], extended.appended.length);
           continue;
         }
         if (run.length === 0) runStart = at;
@@ -122,14 +122,14 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
 
 /**
  * When `bytes` (a block as read now) is the archive's block `old` (of `oldLength` bytes) with
- * bytes appended, and `old` has fewer than `piecesMax` pieces: the appended bytes. Proven by
- * hashing the first `oldLength` bytes with the function `old` was named by (an id this host
- * cannot compute proves nothing: the block is shipped whole).
+ * bytes appended, and `old` has fewer than `piecesMax` pieces: where `old` lies and the appended
+ * bytes. Proven by hashing the first `oldLength` bytes with the function `old` was named by (an
+ * id this host cannot compute proves nothing: the block is shipped whole).
  */
-function extension(old: BlockRef, oldLength: number, bytes: Buffer, piecesMax: number): { appended: Buffer } | undefined {
+function extension(old: BlockRef, oldLength: number, bytes: Buffer, piecesMax: number): { pieces: [BlockPiece, ...BlockPiece[]]; appended: Buffer } | undefined {
   if (oldLength >= bytes.length || !canCheckBlock(old[0])) return undefined;
   // A place of no known form (damage, which verify reports) is not extended: its tail could not be.
   const pieces = blockPieces(old, oldLength);
   if (pieces === undefined || pieces.length >= piecesMax) return undefined;
-  return blockMatches(bytes.subarray(0, oldLength), old[0]) ? { appended: bytes.subarray(oldLength) } : undefined;
+  return blockMatches(bytes.subarray(0, oldLength), old[0]) ? { pieces, appended: bytes.subarray(oldLength) } : undefined;
 }

@@ -46,15 +46,12 @@ export type BlockPiece = [pack: number, offset: number, length: number];
  */
 export type BlockRef = [hash: string, pack: number, offset: number] | [hash: string, pack: number, offset: number, tail: BlockPiece[]];
 
-/** The block's tail pieces (none for a block stored whole). */
-export const tailOf = (ref: BlockRef): readonly BlockPiece[] => (ref.length === 4 ? ref[3] : []);
-
 /**
  * Where the bytes of a block of `length` bytes lie, in order; undefined when the reference cannot
  * describe such a block (a tail that is no list of positive whole-number pieces, or longer than
  * the block): a damaged or foreign journal, which the caller reports.
  */
-export function blockPieces(ref: BlockRef, length: number): BlockPiece[] | undefined {
+export function blockPieces(ref: BlockRef, length: number): [BlockPiece, ...BlockPiece[]] | undefined {
   const [, pack, offset] = ref;
   if (!isCount(pack) || !isCount(offset)) return undefined;
   if (ref.length === 3) return [[pack, offset, length]];
