@@ -8,13 +8,13 @@ import { DEFAULT_SPOOL_BLOCK_PIECES_MAX } from '../../src/config/defaults.js';
 import { spoolSourceSchema } from '../../src/config/schema.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
-import { SpoolSyncer, type SpoolTuning } from '../../src/spool/spool-syncer.js';
+import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
 import { decodeSegment, journalDir, SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type JournalLine, type SourceMeta } from '../../src/spool/spool-format.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
-import { syncOnce } from '../support/spool-pass.js';
+import { archiveWithBlockInPieces, PIECES_TUNING, syncOnce } from '../support/spool-pass.js';
 
 /**
  * Goal: an append ships only the appended bytes (issue 5: "an appended file ships only its new
@@ -126,14 +126,8 @@ describe('appends to a partial last block ship only the appended bytes', () => {
   it('compaction copies a block in pieces whole out of a mostly-dead pack; a damaged piece is found by verify and refused by restore', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
-    await mkdir(src);
-    await writeFile(join(src, 'kept'), randomBytes(3 * BLOCK + 1000));
-    await writeFile(join(src, 'dropped'), randomBytes(12 * BLOCK));
-    const tuning: Partial<SpoolTuning> = { packBytesMax: 16 * BLOCK, racyWindowMs: 0 };
-    await syncOnce('feeds', src, archive, { tuning });
     // The append extends kept's last block (in pack 1) with a piece in the next session's pack 2.
-    await appendFile(join(src, 'kept'), randomBytes(500));
-    await syncOnce('feeds', src, archive, { tuning });
+    await archiveWithBlockInPieces(src, archive);
     expect((await stat(join(archive, 'files', 'feeds', 'packs', '0000000002.pack'))).size).toBe(500);
     const pieced = (await lastRef(archive, 'kept', 3)) as BlockRef;
     expect(pieced).toEqual([expect.any(String), 1, expect.any(Number), [[2, expect.any(Number), 500]]]);
@@ -151,7 +145,7 @@ describe('appends to a partial last block ship only the appended bytes', () => {
     // `dropped` gone, every pack under 90% live compacted at a new segment: pack 1 is.
     await rm(join(src, 'dropped'));
     const { logger, lines } = captureLogger();
-    await syncOnce('feeds', src, archive, { logger, tuning: { ...tuning, segmentBytesMax: 1, packLiveRatioMin: 0.9 } });
+    await syncOnce('feeds', src, archive, { logger, tuning: { ...PIECES_TUNING, segmentBytesMax: 1, packLiveRatioMin: 0.9 } });
     expect(lines().filter((l) => (l.level as number) >= 50)).toEqual([]);
     expect(lines().find((l) => l.msg === 'live spool blocks copied out of mostly-dead packs')).toMatchObject({ packs: [1], blocks: 4, bytes: 3 * BLOCK + 1500 });
     // The newest checkpoint holds the block whole, and nothing of kept in pack 1.

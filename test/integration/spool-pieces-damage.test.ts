@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { systemClock } from '../../src/platform/clock.js';
 import { SpoolSyncer, type SpoolTuning } from '../../src/spool/spool-syncer.js';
 import { decodeSegment, encodeLineText, journalDir, type JournalLine } from '../../src/spool/spool-format.js';
 import { captureLogger } from '../support/capture-logger.js';
-import { syncOnce } from '../support/spool-pass.js';
+import { archiveWithBlockInPieces, PIECES_TUNING, syncOnce } from '../support/spool-pass.js';
 
 /**
  * Goal: the compactor's new code for blocks in pieces reads packs and builds keys the old code
@@ -43,19 +43,13 @@ describe('damage the agent shipped on through before blocks in pieces', () => {
   it('a pack missing under a block in pieces: compaction leaves the block, the pass commits (not a failure at every pass)', { timeout: 30_000 }, async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
-    await mkdir(src);
-    await writeFile(join(src, 'kept'), randomBytes(3 * BLOCK + 1000));
-    await writeFile(join(src, 'dropped'), randomBytes(12 * BLOCK));
-    const tuning: Partial<SpoolTuning> = { packBytesMax: 16 * BLOCK, racyWindowMs: 0 };
-    await syncOnce('feeds', src, archive, { tuning });
     // kept's last block: head in pack 1, a 500-byte piece in pack 2.
-    await appendFile(join(src, 'kept'), randomBytes(500));
-    await syncOnce('feeds', src, archive, { tuning });
+    await archiveWithBlockInPieces(src, archive);
     // Damage: pack 2 lost. (Before blocks in pieces, an agent went on over such an archive: verify names the pack.)
     await rm(join(archive, 'files', 'feeds', 'packs', '0000000002.pack'));
     // pack 1 is now mostly dead, and compaction is due at this pass.
     await rm(join(src, 'dropped'));
-    const { done, errors } = await passWithin(src, archive, { ...tuning, segmentBytesMax: 1, packLiveRatioMin: 0.9 });
+    const { done, errors } = await passWithin(src, archive, { ...PIECES_TUNING, segmentBytesMax: 1, packLiveRatioMin: 0.9 });
     expect(errors.map((e) => e.msg)).not.toContainEqual(expect.stringContaining('spool sync failed'));
     expect(done).toBe(true);
   });
@@ -66,10 +60,9 @@ describe('damage the agent shipped on through before blocks in pieces', () => {
     await mkdir(src);
     await writeFile(join(src, 'dropped'), randomBytes(12 * BLOCK));
     await writeFile(join(src, 'kept'), randomBytes(2 * BLOCK));
-    const tuning: Partial<SpoolTuning> = { packBytesMax: 16 * BLOCK, racyWindowMs: 0 };
-    await syncOnce('feeds', src, archive, { tuning });
+    await syncOnce('feeds', src, archive, { tuning: PIECES_TUNING });
     await writeFile(join(src, 'weird'), randomBytes(100));
-    await syncOnce('feeds', src, archive, { tuning });
+    await syncOnce('feeds', src, archive, { tuning: PIECES_TUNING });
     // The newest segment's line for `weird` given a tail that is no list (CRC made to match).
     const folder = join(archive, journalDir('feeds'));
     const name = (await readdir(folder)).sort().at(-1) as string;
@@ -80,7 +73,7 @@ describe('damage the agent shipped on through before blocks in pieces', () => {
     });
     await writeFile(join(folder, name), lines.map(encodeLineText).join(''));
     await rm(join(src, 'dropped'));
-    const { done, errors } = await passWithin(src, archive, { ...tuning, segmentBytesMax: 1, packLiveRatioMin: 0.9 });
+    const { done, errors } = await passWithin(src, archive, { ...PIECES_TUNING, segmentBytesMax: 1, packLiveRatioMin: 0.9 });
     expect(errors.map((e) => e.msg)).not.toContainEqual(expect.stringContaining('spool sync failed'));
     expect(done).toBe(true);
   });

@@ -13,6 +13,7 @@ import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
+import { prng } from '../support/workload.js';
 
 /**
  * Goal: blocks in pieces (format 4) survive everything else the spool history does to blocks:
@@ -33,20 +34,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A deterministic PRNG, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function runScenario(seed: number, opts: { sessionHook?: (session: number) => void; passes: number; piecesMax?: number; restartEvery: number; retentionSeconds: number; tuning?: Partial<SpoolTuning> }): Promise<void> {
-  const rand = rng(seed);
+  const rand = prng(seed);
   const int = (n: number): number => Math.floor(rand() * n);
   const src = join(dir, 'src');
   const archive = join(dir, 'archive');

@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
 import { spoolSourceSchema } from '../../src/config/schema.js';
 import { systemClock } from '../../src/platform/clock.js';
@@ -23,4 +26,22 @@ export async function syncOnce(name: string, src: string, archive: string, optio
   } finally {
     await syncer.stop();
   }
+}
+
+/** Packs of 16 blocks of the default 64 KiB, and no racy window: what archiveWithBlockInPieces ships with. */
+export const PIECES_TUNING: Partial<SpoolTuning> = { packBytesMax: 16 * 64 * 1024, racyWindowMs: 0 };
+
+/**
+ * Source `feeds` at `src` (made here) shipped into `archive` in two sessions so that the last
+ * block of `kept` (3 blocks and 1000 bytes, then 500 appended) is a block in pieces: its head in
+ * pack 1, beside all of `dropped` (12 blocks), and a 500-byte piece in pack 2. Removing
+ * `dropped` leaves pack 1 mostly dead, for compaction.
+ */
+export async function archiveWithBlockInPieces(src: string, archive: string): Promise<void> {
+  await mkdir(src);
+  await writeFile(join(src, 'kept'), randomBytes(3 * 64 * 1024 + 1000));
+  await writeFile(join(src, 'dropped'), randomBytes(12 * 64 * 1024));
+  await syncOnce('feeds', src, archive, { tuning: PIECES_TUNING });
+  await appendFile(join(src, 'kept'), randomBytes(500));
+  await syncOnce('feeds', src, archive, { tuning: PIECES_TUNING });
 }
