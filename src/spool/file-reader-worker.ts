@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { blockHasher } from './block-hash.js';
+import { ReadHashes } from './read-hashes.js';
 import type { FromReader, ReaderData, ReaderEvent, ReadJob, ReadOutcome, ScanJob, ToReader } from './file-reader.js';
 import { describe, excludeMatcher, scanRootsSync, type Found } from './tree-scanner.js';
 
@@ -98,11 +99,40 @@ function readFully(fd: number, buf: Buffer, at: number, length: number, position
 
 const errCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? String(err);
 
-const hashesOf = (view: Buffer, from: number, length: number): string[] => {
+/** The hashes of the blocks of `length` bytes at `from`, each also recorded in `read` (the attempt's, see readFile). */
+const hashesOf = (view: Buffer, from: number, length: number, read: ReadHashes): string[] => {
   const hashes: string[] = [];
-  for (let at = 0; at < length; at += B) hashes.push(blockHash(view.subarray(from + at, from + Math.min(length, at + B))));
+  for (let at = 0; at < length; at += B) {
+    const hash = blockHash(view.subarray(from + at, from + Math.min(length, at + B)));
+    read.add(hash);
+    hashes.push(hash);
+  }
   return hashes;
 };
+
+/** Read into by sameBytesAgain (a second read nobody is sent); made at its first use. */
+let scratch: Buffer | undefined;
+
+/**
+ * Reads the first `size` bytes of the file again and tells whether their blocks hash as the
+ * attempt's did (`first`). When two reads one after the other agree, every block held the same
+ * bytes from the moment the first read took it to the moment the second did, and all those spans
+ * cover the moment between the two reads: the bytes are the file's first `size` bytes as they
+ * were then, one version, whatever was written elsewhere (the classic double collect). Blocking
+ * reads, into a buffer of its own; it stops at the first block that differs.
+ */
+function sameBytesAgain(fd: number, size: number, first: ReadHashes): boolean {
+  const buf = (scratch ??= Buffer.allocUnsafe(chunkBytes));
+  const again = new ReadHashes();
+  for (let pos = 0; pos < size; pos += chunkBytes) {
+    const length = Math.min(chunkBytes, size - pos);
+    if (readFully(fd, buf, 0, length, pos) < length) return false;
+    for (let at = 0; at < length; at += B) {
+      if (!again.addMatching(blockHash(buf.subarray(at, Math.min(length, at + B))), first)) return false;
+    }
+  }
+  return again.sameAs(first);
+}
 
 interface PiecesRead {
   /** The file ended before its size. */
@@ -112,7 +142,7 @@ interface PiecesRead {
 }
 
 /** A file of one piece at most: read with one blocking call into the buffer being filled. */
-async function readSmall(id: number, fd: number, size: number): Promise<PiecesRead> {
+async function readSmall(id: number, fd: number, size: number, read: ReadHashes): Promise<PiecesRead> {
   if (size === 0) return { short: false, failed: undefined };
   const buf = await room(size);
   let got: number;
@@ -122,7 +152,7 @@ async function readSmall(id: number, fd: number, size: number): Promise<PiecesRe
     return { short: false, failed: errCode(err) };
   }
   if (got < size) return { short: true, failed: undefined };
-  events.push({ id, t: 'data', size, at: 0, off: buf.fill, length: size, hashes: hashesOf(buf.view, buf.fill, size) });
+  events.push({ id, t: 'data', size, at: 0, off: buf.fill, length: size, hashes: hashesOf(buf.view, buf.fill, size, read) });
   buf.fill += size;
   return { short: false, failed: undefined };
 }
@@ -156,7 +186,7 @@ async function takeBuffer(): Promise<number> {
  * libuv pool while this thread hashes the current one (hashing a large file costs more than
  * reading it, and the two then overlap), when a second buffer is free.
  */
-async function readPieces(id: number, fd: number, size: number): Promise<PiecesRead> {
+async function readPieces(id: number, fd: number, size: number, read: ReadHashes): Promise<PiecesRead> {
   // What is in hand goes first, so that this file's pieces follow the earlier files' events.
   send();
   interface Piece {
@@ -189,7 +219,7 @@ async function readPieces(id: number, fd: number, size: number): Promise<PiecesR
       const spare = after < size ? free.pop() : undefined;
       if (spare !== undefined) next = start(spare, after);
       const view = views[piece.index] as Buffer;
-      port?.postMessage({ buf: piece.index, events: [{ id, t: 'data', size, at: piece.pos, off: 0, length: piece.length, hashes: hashesOf(view, 0, piece.length) }] } satisfies FromReader);
+      port?.postMessage({ buf: piece.index, events: [{ id, t: 'data', size, at: piece.pos, off: 0, length: piece.length, hashes: hashesOf(view, 0, piece.length, read) }] } satisfies FromReader);
       if (after < size && next === undefined) next = start(await takeBuffer(), after);
     }
     return { short: false, failed: undefined };
@@ -204,7 +234,8 @@ async function readPieces(id: number, fd: number, size: number): Promise<PiecesR
 
 /**
  * One file, with the checks FileReader documents: the size, times and inode before and after
- * the read, and the link count after; a mismatch reads it again (a `retry` event first).
+ * the read, and the link count after; a mismatch that a second read does not clear reads it
+ * again (a `retry` event first).
  */
 async function readFile(job: ReadJob): Promise<ReadOutcome> {
   let rereads = 0;
@@ -220,7 +251,9 @@ async function readFile(job: ReadJob): Promise<ReadOutcome> {
     }
     try {
       let first: Found;
-      if (attempt === 0 && job.scanned?.kind === 'file') first = job.scanned;
+      /** `first` is the scan's lstat, taken a while before this open. */
+      const scanned = attempt === 0 && job.scanned?.kind === 'file';
+      if (scanned) first = job.scanned as Found;
       else {
         first = describe(fstatSync(fd, { bigint: true }));
         if (first.kind !== 'file') return { kind: 'not-a-file', found: first };
@@ -231,7 +264,8 @@ async function readFile(job: ReadJob): Promise<ReadOutcome> {
         await waitForGo(job.id);
       }
       const size = first.size;
-      const { short, failed } = await (size > chunkBytes ? readPieces(job.id, fd, size) : readSmall(job.id, fd, size));
+      const read = new ReadHashes();
+      const { short, failed } = await (size > chunkBytes ? readPieces(job.id, fd, size, read) : readSmall(job.id, fd, size, read));
       const afterStat = fstatSync(fd, { bigint: true });
       const after = describe(afterStat);
       if (after.kind !== 'file') return { kind: 'not-a-file', found: after };
@@ -239,6 +273,19 @@ async function readFile(job: ReadJob): Promise<ReadOutcome> {
       // No link left: removed or renamed over while read. The bytes were a whole version, but
       // not one the path still names: look at the path again.
       if (short || afterStat.nlink === 0n || !sameVersion(first, after)) {
+        // Written to while read, but still this file, linked, and no shorter: a second read of
+        // the same bytes that agrees proves them one version (sameBytesAgain). Without it a file
+        // appended every few milliseconds changed under every attempt and never shipped. A file
+        // that grew is taken as its first `size` bytes, the size it had when the read began:
+        // for an append-only file exactly the file as it was then; the rest ships with the next
+        // pass. The times are those of the stat before the second read, so a write the second
+        // read did not see changes them (the next pass reads the file again), and they are
+        // recent, so the racy window reads it again in any case. Not when `first` is the scan's:
+        // a file rewritten larger since then would be cut to its old size; a fresh attempt reads
+        // it whole.
+        if (!scanned && !short && afterStat.nlink > 0n && after.ino === first.ino && after.size >= size && sameBytesAgain(fd, size, read)) {
+          return { kind: 'read', found: { ...after, size }, rereads, ...(after.size > size ? { grewTo: after.size } : {}) };
+        }
         rereads++;
         events.push({ id: job.id, t: 'retry' });
         continue;

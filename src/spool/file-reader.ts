@@ -40,7 +40,8 @@ export interface ScanJob {
 }
 
 export type ReadOutcome =
-  | { kind: 'read'; found: Found; rereads: number }
+  /** `grewTo`: the file grew while read; `found.size` bytes of it were read, one version (see the worker's readFile). */
+  | { kind: 'read'; found: Found; rereads: number; grewTo?: number }
   | { kind: 'gone'; rereads: number }
   | { kind: 'not-a-file'; found: Found }
   | { kind: 'unstable' }

@@ -1,0 +1,138 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { spoolSourceSchema } from '../../src/config/schema.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { SpoolSyncer, type SpoolTuning } from '../../src/spool/spool-syncer.js';
+import { restoreSpool } from '../../src/standby/spool-restore.js';
+import { captureLogger } from '../support/capture-logger.js';
+import { trackChild } from '../support/live-children.js';
+import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
+
+const MiB = 1024 * 1024;
+const BLOCK = 64 * 1024;
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hotspare-spool-busy-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/**
+ * Another process writing to `path` without pause until killed, as a gateway's log or a busy
+ * data file is written: `append` adds a 100-byte line about every millisecond; `sweep` rewrites
+ * the file in place block after block, over and over, each block starting with the sweep's
+ * number and its own index (so a copy tells which sweep each block came from).
+ */
+async function startWriter(path: string, how: 'append' | 'sweep'): Promise<ChildProcess> {
+  const script =
+    how === 'append'
+      ? `const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'a'); const pause = new Int32Array(new SharedArrayBuffer(4));
+         for (let n = 0; ; n++) { fs.writeSync(fd, 'line ' + String(n).padStart(10, '0') + ' ' + 'x'.repeat(83) + '\\n'); if (n === 0) process.stdout.write('ready\\n'); Atomics.wait(pause, 0, 0, 1); }`
+      : `const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'r+'); const B = ${BLOCK}; const n = fs.fstatSync(fd).size / B; const buf = Buffer.alloc(B);
+         for (let v = 1; ; v++) { for (let k = 0; k < n; k++) { buf.fill(v & 255); buf.writeUInt32LE(v, 0); buf.writeUInt32LE(k, 4); fs.writeSync(fd, buf, 0, B, k * B); } if (v === 1) process.stdout.write('ready\\n'); }`;
+  const child = spawn(process.execPath, ['-e', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  trackChild(child);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`writer exited early (${code})`)));
+  });
+  return child;
+}
+
+async function stopWriter(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+function syncer(src: string, archive: string, tuning: Partial<SpoolTuning>, logger = silentLogger()): SpoolSyncer {
+  return new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'busy', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false, ...tuning } });
+}
+
+async function restored(archive: string, to: string): Promise<string> {
+  await restoreSpool({ archiveDir: archive, filesRoot: to, logger: silentLogger() });
+  return join(to, 'busy');
+}
+
+describe('spool files written to without pause', () => {
+  it('a file appended every millisecond ships as it was when its read began, and whole once quiet', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    const log = join(src, 'gateway.log');
+    // Large enough that every read of it spans many appends.
+    await writeFile(log, randomBytes(24 * MiB));
+    await writeFile(join(src, 'seqno'), '41\n');
+    const { logger, lines } = captureLogger();
+    const s = syncer(src, archive, {}, logger);
+    const writer = await startWriter(log, 'append');
+    try {
+      s.start();
+      await s.syncNow();
+      // Before, every attempt saw the file change, and after five the archive still had nothing of it.
+      expect(lines().filter((l) => l['code'] === 'SPOOL_FILE_UNSTABLE')).toEqual([]);
+      expect(lines().some((l) => l['code'] === 'SPOOL_FILE_GREW' && l['path'] === 'gateway.log')).toBe(true);
+      const copy = await readFile(join(await restored(archive, join(dir, 'r1')), 'gateway.log'));
+      const now = await readFile(log);
+      expect(copy.length).toBeGreaterThanOrEqual(24 * MiB);
+      expect(copy.length).toBeLessThan(now.length);
+      // A prefix of the file: the bytes it held when the read began, no byte of another version.
+      expect(copy.equals(now.subarray(0, copy.length))).toBe(true);
+      expect((await readFile(join(dir, 'r1', 'busy', 'seqno'), 'utf8'))).toBe('41\n');
+    } finally {
+      await stopWriter(writer);
+    }
+    try {
+      // Quiet again: the next pass ships the rest, and the restored tree is the source's.
+      await s.syncNow();
+      expect(treeDiff(await describeTree(src), await describeTree(await restored(archive, join(dir, 'r2'))))).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('a file rewritten in place without pause is never archived torn: the archive keeps its last whole version', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    const data = join(src, 'feed.dat');
+    await writeFile(data, Buffer.alloc(8 * MiB, 0));
+    const { logger, lines } = captureLogger();
+    const s = syncer(src, archive, { readAttempts: 2 }, logger);
+    s.start();
+    try {
+      const writer = await startWriter(data, 'sweep');
+      try {
+        await s.syncNow();
+      } finally {
+        await stopWriter(writer);
+      }
+      // Each attempt's second read found blocks the sweep had rewritten since the first.
+      expect(lines().some((l) => l['code'] === 'SPOOL_FILE_UNSTABLE' && l['path'] === 'feed.dat')).toBe(true);
+      const copy = join(await restored(archive, join(dir, 'r1')), 'feed.dat');
+      if (existsSync(copy)) {
+        // Had a version been archived, it would be one the file held: blocks 0..j-1 of one sweep,
+        // the rest of the sweep before (never a block newer than one before it, nor two sweeps apart).
+        const bytes = await readFile(copy);
+        const sweeps = Array.from({ length: bytes.length / BLOCK }, (_, k) => bytes.readUInt32LE(k * BLOCK));
+        expect(sweeps.every((v, k) => k === 0 || (v <= (sweeps[k - 1] as number) && (sweeps[0] as number) - v <= 1))).toBe(true);
+      }
+      // Quiet again: the file ships, as it is.
+      await s.syncNow();
+      expect(treeDiff(await describeTree(src), await describeTree(await restored(archive, join(dir, 'r2'))))).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+});
