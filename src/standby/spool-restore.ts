@@ -1,4 +1,4 @@
-import { lchown, lstat, lutimes, mkdir, open, readdir, rename, rm, stat, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { lchown, lstat, lutimes, mkdir, open, readdir, rename, rm, stat, symlink, unlink, utimes } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
@@ -11,6 +11,7 @@ import { parentOf, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js'
 import { placeUnwatchedChanges, type UnwatchedWindow } from '../spool/unwatched-changes.js';
 import { DEFAULT_SPOOL_UNPLACED_NAMED } from '../config/defaults.js';
 import { excludeMatcher, reportableBadName, utf8Name } from '../spool/tree-scanner.js';
+import { PackBlockReader } from './pack-block-reader.js';
 import { childLogger } from '../platform/logger.js';
 
 export interface SpoolRestoreOptions {
@@ -473,7 +474,7 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
     log.debug({ path: rel }, 'removed from the restore target: not in the restored tree');
   }
   const paths = [...tree.entries.keys()].sort((a, b) => depthOf(a) - depthOf(b) || (a < b ? -1 : 1));
-  const packs = new Map<number, FileHandle>();
+  const packs = new PackBlockReader(archiveDir, meta.name);
   const counts = { files: 0, dirs: 0, links: 0, bytes: 0, removed };
   /** A block of zeros is not written: the new file reads zeros there anyway (see below). */
   const zeros = Buffer.alloc(meta.blockBytes);
@@ -506,24 +507,15 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
           for (let i = 0; i < e.blocks.length; i++) {
             const ref = e.blocks[i] as BlockRef;
             const length = blockLength(e.size, i, meta.blockBytes);
-            // checkPackExtents has seen every block's place make sense.
+            // checkPackExtents has seen every block's place make sense, and every pack there.
             const pieces = blockPieces(ref, length) as BlockPiece[];
-            const buf = Buffer.allocUnsafe(length);
-            let at = 0;
-            for (const [pack, offset, n] of pieces) {
-              let handle = packs.get(pack);
-              if (handle === undefined) {
-                handle = await open(join(archiveDir, packPath(meta.name, pack)), 'r');
-                packs.set(pack, handle);
-              }
-              const { bytesRead } = await handle.read(buf, at, n, offset);
-              if (bytesRead !== n) {
-                throw new HotspareError('SPOOL_DATA_MISSING', `pack ${pack} of spool source ${meta.name} ends before the data of ${rel}`, {
-                  hint: 'the archive is damaged; run `hotspare verify`, restore an earlier point, or let the agent re-ship the source',
-                });
-              }
-              at += n;
+            const got = await packs.read(pieces);
+            if (got.kind !== 'read') {
+              throw new HotspareError('SPOOL_DATA_MISSING', `pack ${got.pack} of spool source ${meta.name} ${got.kind === 'missing' ? 'is missing' : 'ends'} before the data of ${rel}`, {
+                hint: 'the archive is damaged; run `hotspare verify`, restore an earlier point, or let the agent re-ship the source',
+              });
             }
+            const buf = got.bytes;
             // A restored file is never silently wrong: each block is checked against its hash.
             if (!blockMatches(buf, ref[0])) {
               throw new HotspareError('SPOOL_DATA_DAMAGED', `block ${i} of ${rel} in spool source ${meta.name} does not match its checksum (${placeWords(pieces)})`, {
@@ -555,7 +547,7 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
       }
     }
   } finally {
-    for (const h of packs.values()) await h.close();
+    await packs.close();
   }
   // Directories last and deepest first: writing into them changed their times.
   for (const rel of paths.filter((p) => tree.get(p)?.kind === 'dir').reverse()) {
@@ -619,7 +611,6 @@ function restoreIoError(err: unknown, source: string, dest: string, archiveDir: 
     e.code === 'ENOSPC' ? 'the target volume is full'
     : (e.code === 'EACCES' || e.code === 'EPERM') && inArchive ? `the archive refuses the user promote runs as (${e.path}): make it readable`
     : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied (run promote as a user that may write there)'
-    : e.code === 'ENOENT' && e.path?.includes('/packs/') === true ? 'a pack of the archive is missing (the archive is damaged: run `hotspare verify`)'
     : undefined;
   return new HotspareError('SPOOL_RESTORE_IO', `restoring spool source ${source} into ${dest}: ${e.message ?? String(err)}`, {
     cause: err,

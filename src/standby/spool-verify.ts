@@ -1,12 +1,11 @@
-import { open, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
 import { LocalArchiveFiles } from '../archive/archive-files.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { blockHashOf, blockMatches, canCheckBlock } from '../spool/block-hash.js';
-import { blockLength, blockPieces, journalDir, packPath, placeWords, seqsOf, type BlockPiece, type BlockRef, type SourceMeta } from '../spool/spool-format.js';
+import { blockLength, blockPieces, journalDir, placeWords, seqsOf, type BlockPiece, type BlockRef, type SourceMeta } from '../spool/spool-format.js';
 import { scanJournal, spanLoss } from '../spool/journal-scan.js';
 import { treeFromCheckpoint } from '../spool/spool-tree.js';
+import { PackBlockReader } from './pack-block-reader.js';
 import { readSpoolSources } from './spool-restore.js';
 
 export interface SpoolVerifyResult {
@@ -84,7 +83,7 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
     const oldest = seqsOf(await files.list(journalDir(meta.name)).catch(() => []), 'jnl')[0];
     return oldest !== undefined && lastSeq < oldest;
   };
-  const handles = new Map<number, FileHandle | undefined>();
+  const packs = new PackBlockReader(archiveDir, meta.name);
   /** Blocks named by a function this host cannot compute (BLAKE3 without its module): not checked, and said so. */
   let unchecked = 0;
   try {
@@ -95,32 +94,20 @@ export async function verifySpoolSource(archiveDir: string, meta: SourceMeta, lo
         problems.push(`${ref.where}: block ${place} has an id of no known form`);
         continue;
       }
-      const length = ref.pieces.reduce((n, p) => n + p[2], 0);
-      const buf = Buffer.allocUnsafe(length);
-      let at = 0;
-      let problem: string | 'retired' | undefined;
-      for (const [pack, offset, n] of ref.pieces) {
-        if (!handles.has(pack)) handles.set(pack, await open(join(archiveDir, packPath(meta.name, pack)), 'r').catch(() => undefined));
-        const handle = handles.get(pack);
-        if (handle === undefined) {
-          problem = (await retiredSince(ref.lastSeq)) ? 'retired' : `${ref.where}: pack ${pack} is missing`;
-          break;
-        }
-        const { bytesRead } = await handle.read(buf, at, n, offset);
-        if (bytesRead !== n) {
-          problem = `${ref.where}: pack ${pack} ends before offset ${offset + n}`;
-          break;
-        }
-        at += n;
-      }
+      const got = await packs.read(ref.pieces).catch((err: NodeJS.ErrnoException) => ({ kind: 'unreadable' as const, code: err.code ?? err.message }));
+      const problem =
+        got.kind === 'missing' ? ((await retiredSince(ref.lastSeq)) ? 'retired' : `${ref.where}: pack ${got.pack} is missing`)
+        : got.kind === 'short' ? `${ref.where}: pack ${got.pack} ends before offset ${got.end}`
+        : got.kind === 'unreadable' ? `${ref.where}: a pack of block ${place} cannot be read (${got.code})`
+        : undefined;
       if (problem === 'retired') continue;
       if (problem !== undefined) problems.push(problem);
       // Its bytes are there; whether they are the block's this host cannot tell.
       else if (!canCheckBlock(ref.hash)) unchecked += 1;
-      else if (!blockMatches(buf, ref.hash)) problems.push(`${ref.where}: block ${place} does not match its hash`);
+      else if (got.kind === 'read' && !blockMatches(got.bytes, ref.hash)) problems.push(`${ref.where}: block ${place} does not match its hash`);
     }
   } finally {
-    for (const h of handles.values()) await h?.close();
+    await packs.close();
   }
   return { source: meta.name, segments: segments.length, blocks: refs.size, unchecked, problems };
 }
