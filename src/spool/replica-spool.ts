@@ -3,7 +3,8 @@ import type { SpoolSource } from '../config/schema.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import type { ReplicaSession } from '../replica/replica-target.js';
-import { SpoolSyncer, type SpoolFilesSnapshot, type SpoolTuning } from './spool-syncer.js';
+import { SpoolSyncer, type SpoolFilesSnapshot } from './spool-syncer.js';
+import type { SpoolTuning } from './spool-tuning.js';
 
 /**
  * The spool side of one replica: one syncer per configured source, running while the

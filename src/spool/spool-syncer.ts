@@ -1,35 +1,8 @@
-import { realpathSync } from 'node:fs';
 import { readdir, readlink, stat } from 'node:fs/promises';
-import { basename, join, relative, sep } from 'node:path';
-import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
+import { join } from 'node:path';
+import type { ChokidarOptions, FSWatcher } from 'chokidar';
 import type { ArchiveFiles } from '../archive/archive-files.js';
-import {
-  DEFAULT_RETRY_DELAY_MS_MAX,
-  DEFAULT_RETRY_DELAY_MS_MIN,
-  DEFAULT_SPOOL_BLOCK_BYTES,
-  DEFAULT_SPOOL_COMPACT_BYTES_MAX,
-  DEFAULT_SPOOL_COMPACT_READ_BYTES,
-  DEFAULT_SPOOL_DEBOUNCE_MS,
-  DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
-  DEFAULT_SPOOL_BLOCK_PIECES_MAX,
-  DEFAULT_SPOOL_KNOWN_DEAD_MAX,
-  DEFAULT_SPOOL_MISSING_CHECK_INTERVAL_MS,
-  DEFAULT_SPOOL_PACK_BYTES_MAX,
-  DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
-  DEFAULT_SPOOL_PASS_COMMIT_BYTES,
-  DEFAULT_SPOOL_PASS_COMMIT_OPS,
-  DEFAULT_SPOOL_RACY_WINDOW_MS,
-  DEFAULT_SPOOL_READ_ATTEMPTS,
-  DEFAULT_SPOOL_READ_BUFFERS,
-  DEFAULT_SPOOL_READ_BYTES,
-  DEFAULT_SPOOL_READ_CONCURRENCY,
-  DEFAULT_SPOOL_READER_IDLE_MS,
-  DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
-  DEFAULT_SPOOL_SEEN_RECORD_MS,
-  DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
-  DEFAULT_SPOOL_WRITE_BATCH_BYTES,
-  DEFAULT_SPOOL_WRITE_BATCHES,
-} from '../config/defaults.js';
+import { DEFAULT_SPOOL_COMPACT_READ_BYTES } from '../config/defaults.js';
 import type { SpoolSource } from '../config/schema.js';
 import { errorMessage, HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
@@ -41,77 +14,12 @@ import { relocateSparsePacks } from './pack-compactor.js';
 import { PackWriter } from './pack-writer.js';
 import { encodeLineText, encodeSourceMeta, historyCompleteFromMs, newerSourceFormat, SPOOL_FORMAT_VERSION, sourceMetaPath, UNWATCHED_SINCE_FIELD, type BlockRef, type SourceMeta, type SpoolOp } from './spool-format.js';
 import { SpoolJournal } from './spool-journal.js';
-import { isUnder, parentOf, type SpoolTree } from './spool-tree.js';
+import { watchSource } from './spool-watcher.js';
+import { DEFAULT_SPOOL_TUNING, type SpoolTuning } from './spool-tuning.js';
+import { TaskWindow } from './task-window.js';
+import { isUnder, parentOf, sortByDepth, type SpoolTree } from './spool-tree.js';
 import { excludeMatcher, nameForLog, utf8Name, type Found } from './tree-scanner.js';
 import { childLogger } from '../platform/logger.js';
-
-export interface SpoolTuning {
-  blockBytes: number;
-  rescanIntervalMs: number;
-  /** A missing source's folder is looked for again this often (see DEFAULT_SPOOL_MISSING_CHECK_INTERVAL_MS). */
-  missingCheckIntervalMs: number;
-  debounceMs: number;
-  writeBatchBytes: number;
-  /** Write batches in memory at once (filling or being written). */
-  writeBatches: number;
-  /** A run of new blocks at least this long is written from the read buffer, not copied into a batch. */
-  directWriteBytes: number;
-  /** A block extended by appends is stored in at most this many pieces (see DEFAULT_SPOOL_BLOCK_PIECES_MAX). */
-  blockPiecesMax: number;
-  packBytesMax: number;
-  packLiveRatioMin: number;
-  compactBytesMax: number;
-  segmentBytesMax: number;
-  readAttempts: number;
-  /** A pass commits what it shipped after this many bytes of files, or this many operations. */
-  passCommitBytes: number;
-  passCommitOps: number;
-  /** Bytes read from a file at once (and the size of each read buffer). */
-  readBytes: number;
-  /** Read buffers in use at once: the reader's memory bound. */
-  readBuffers: number;
-  /** Files queued to the reader at once. */
-  readConcurrency: number;
-  /** The reader thread ends after this long without a file to read. */
-  readerIdleMs: number;
-  racyWindowMs: number;
-  /** An idle source gets a `seen` journal record at a full pass once its newest record is this old (see SpoolOp). */
-  seenRecordMs: number;
-  retryDelayMsMin: number;
-  retryDelayMsMax: number;
-  /** Watch for changes (latency); without it only rescans find them. */
-  watch: boolean;
-  /** The block index is rebuilt from the tree once it holds this many entries beyond its live blocks (see DEFAULT_SPOOL_KNOWN_DEAD_MAX). */
-  knownDeadMax: number;
-}
-
-export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
-  blockBytes: DEFAULT_SPOOL_BLOCK_BYTES,
-  rescanIntervalMs: DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
-  missingCheckIntervalMs: DEFAULT_SPOOL_MISSING_CHECK_INTERVAL_MS,
-  debounceMs: DEFAULT_SPOOL_DEBOUNCE_MS,
-  writeBatchBytes: DEFAULT_SPOOL_WRITE_BATCH_BYTES,
-  writeBatches: DEFAULT_SPOOL_WRITE_BATCHES,
-  directWriteBytes: DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
-  blockPiecesMax: DEFAULT_SPOOL_BLOCK_PIECES_MAX,
-  packBytesMax: DEFAULT_SPOOL_PACK_BYTES_MAX,
-  packLiveRatioMin: DEFAULT_SPOOL_PACK_LIVE_RATIO_MIN,
-  compactBytesMax: DEFAULT_SPOOL_COMPACT_BYTES_MAX,
-  segmentBytesMax: DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
-  readAttempts: DEFAULT_SPOOL_READ_ATTEMPTS,
-  passCommitBytes: DEFAULT_SPOOL_PASS_COMMIT_BYTES,
-  passCommitOps: DEFAULT_SPOOL_PASS_COMMIT_OPS,
-  readBytes: DEFAULT_SPOOL_READ_BYTES,
-  readBuffers: DEFAULT_SPOOL_READ_BUFFERS,
-  readConcurrency: DEFAULT_SPOOL_READ_CONCURRENCY,
-  readerIdleMs: DEFAULT_SPOOL_READER_IDLE_MS,
-  racyWindowMs: DEFAULT_SPOOL_RACY_WINDOW_MS,
-  seenRecordMs: DEFAULT_SPOOL_SEEN_RECORD_MS,
-  retryDelayMsMin: DEFAULT_RETRY_DELAY_MS_MIN,
-  retryDelayMsMax: DEFAULT_RETRY_DELAY_MS_MAX,
-  watch: true,
-  knownDeadMax: DEFAULT_SPOOL_KNOWN_DEAD_MAX,
-};
 
 /** What the lag endpoint reads about one source (or, summed, one replica). */
 export interface SpoolFilesSnapshot {
@@ -150,21 +58,6 @@ export interface SpoolSyncerOptions {
   beforeRead?: (path: string) => Promise<void> | void;
   /** Starts the watcher (chokidar's `watch`); a test wraps it to stop the syncer while one starts. */
   watchTree?: (root: string, options: ChokidarOptions) => FSWatcher;
-}
-
-/** Parts of a relative path ('' has none). */
-function depth(p: string): number {
-  if (p === '') return 0;
-  let parts = 1;
-  for (let at = p.indexOf('/'); at >= 0; at = p.indexOf('/', at + 1)) parts++;
-  return parts;
-}
-
-/** Sorts paths in place, shallower first, then by name; each path's depth is counted once, not at every comparison (a pass sorts every path of the tree). */
-function sortByDepth(paths: string[]): string[] {
-  const depths = new Map<string, number>();
-  for (const p of paths) depths.set(p, depth(p));
-  return paths.sort((a, b) => (depths.get(a) as number) - (depths.get(b) as number) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /**
@@ -513,58 +406,28 @@ export class SpoolSyncer {
 
   #ensureWatcher(): void {
     if (!this.tuning.watch || this.#watcher !== undefined || this.#stopped) return;
-    // The folder itself when the source's path is a link to it: the watcher follows no links.
-    let root = this.options.source.path;
-    try {
-      root = realpathSync(root);
-    } catch {
-      // Gone meanwhile: the pass that follows says so.
-    }
-    const toRel = (p: string): string => relative(root, p).split(sep).join('/');
-    /** Outside the source (not a name that merely starts with two dots). */
-    const outside = (rel: string): boolean => rel === '..' || rel.startsWith('../');
-    const watcher = (this.options.watchTree ?? watch)(root, {
-      ignoreInitial: true,
-      followSymlinks: false,
-      persistent: true,
-      ignored: (p: string) => {
-        const rel = toRel(p);
-        return !outside(rel) && this.#excluded(rel);
+    const watcher = watchSource(
+      this.options.source.path,
+      {
+        excluded: (rel) => this.#excluded(rel),
+        changed: (rel) => this.#mark(rel),
+        waiting: (rel) => this.#dirty.has(rel),
+        failed: (err) => {
+          this.#log.warn({ err }, 'spool watcher error; a full rescan follows');
+          this.#fullRequestedAtMs ??= this.options.clock.nowMs();
+          this.#kick();
+        },
+        // The pass goes on without waiting for the watcher's own first scan of the tree (a tree
+        // of many files takes it a while, and a watcher closed before that scan ends never says
+        // 'ready'); a change it missed meanwhile is found by one more full pass once it is ready.
+        ready: () => {
+          if (this.#stopped || this.#watcher !== watcher) return;
+          this.#fullRequestedAtMs ??= this.options.clock.nowMs();
+          this.#kick();
+        },
       },
-    });
-    watcher.on('all', (_event, p) => {
-      const rel = toRel(p);
-      if (!outside(rel)) this.#mark(rel);
-    });
-    // chokidar reports a change only when the mtime moved: a chmod or chown (a secret's mode
-    // tightened) waited for the next rescan, a minute, and a promotion meanwhile restored the
-    // file readable. The raw inotify event says something changed at that path; the pass then
-    // compares it (mode and ctime included) with what the archive has.
-    watcher.on('raw', (event: string, evPath: string | null, details: unknown) => {
-      const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
-      if (event !== 'change' || typeof watched !== 'string' || evPath === null || evPath === '') return;
-      // Only a folder's watch, which names the entry: a file's own watch names the file itself,
-      // and the same event comes from its folder's watch by name. (An entry named as its folder
-      // reads like a file's own watch: it waits for the rescan, rather than its folder being walked.)
-      if (basename(watched) === evPath) return;
-      const rel = toRel(join(watched, evPath));
-      // (#mark skips a waiting path too; asked first, a busy file's events cost no glob match.)
-      if (outside(rel) || this.#dirty.has(rel) || this.#excluded(rel)) return;
-      this.#mark(rel);
-    });
-    watcher.on('error', (err) => {
-      this.#log.warn({ err }, 'spool watcher error; a full rescan follows');
-      this.#fullRequestedAtMs ??= this.options.clock.nowMs();
-      this.#kick();
-    });
-    // The pass goes on without waiting for the watcher's own first scan of the tree (a tree of
-    // many files takes it a while, and a watcher closed before that scan ends never says
-    // 'ready'); a change it missed meanwhile is found by one more full pass once it is ready.
-    watcher.once('ready', () => {
-      if (this.#stopped || this.#watcher !== watcher) return;
-      this.#fullRequestedAtMs ??= this.options.clock.nowMs();
-      this.#kick();
-    });
+      this.options.watchTree,
+    );
     this.#watcher = watcher;
   }
 
@@ -913,39 +776,6 @@ export class SpoolSyncer {
 }
 
 /** Runs tasks with at most `limit` under way; the first failure is thrown by the next run() or by drain(). */
-class TaskWindow {
-  #active = 0;
-  #freed: (() => void) | undefined;
-  #failure: { err: unknown } | undefined;
-
-  constructor(private readonly limit: number) {}
-
-  async run(task: () => Promise<void>): Promise<void> {
-    while (this.#active >= this.limit) await new Promise<void>((resolve) => (this.#freed = resolve));
-    this.#throwFailure();
-    this.#active++;
-    task()
-      .catch((err: unknown) => {
-        this.#failure ??= { err };
-      })
-      .finally(() => {
-        this.#active--;
-        const freed = this.#freed;
-        this.#freed = undefined;
-        freed?.();
-      });
-  }
-
-  async drain(): Promise<void> {
-    while (this.#active > 0) await new Promise<void>((resolve) => (this.#freed = resolve));
-    this.#throwFailure();
-  }
-
-  #throwFailure(): void {
-    if (this.#failure !== undefined) throw this.#failure.err;
-  }
-}
-
 function sameFile(cur: { size: number; mtimeNs: string; ctimeNs: string; ino: number; mode: number; uid?: number; gid?: number }, f: Found): boolean {
   return sameStat(cur, f) && sameOwner(cur, f);
 }

@@ -16,6 +16,21 @@ export function parentOf(path: string): string {
   return slash < 0 ? '' : path.slice(0, slash);
 }
 
+/** Parts of a relative path ('' has none). */
+export function pathDepth(p: string): number {
+  if (p === '') return 0;
+  let parts = 1;
+  for (let at = p.indexOf('/'); at >= 0; at = p.indexOf('/', at + 1)) parts++;
+  return parts;
+}
+
+/** Sorts paths in place, shallower first, then by name; each path's depth is counted once, not at every comparison (a pass sorts every path of the tree). */
+export function sortByDepth(paths: string[]): string[] {
+  const depths = new Map<string, number>();
+  for (const p of paths) depths.set(p, pathDepth(p));
+  return paths.sort((a, b) => (depths.get(a) as number) - (depths.get(b) as number) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
 /**
  * The state of a spool source's tree as the archive records it: relative path → entry. The
  * syncer keeps one (what the replica durably has), restore builds one as of a point in time;

@@ -7,7 +7,7 @@ import { blockHashOf, blockHasher, blockMatches, type BlockHashName } from '../s
 import type { Logger } from '../platform/logger.js';
 import { blockLength, blockPieces, historyCompleteFromMs, newerSourceFormat, packPath, placeWords, sourceMetaPath, type BlockPiece, type BlockRef, type SourceMeta, type SpoolEntry } from '../spool/spool-format.js';
 import { addRead, listSegments, readSegment, readSegmentHead, spanLoss, type JournalScan, type SegmentHead, type SegmentRead } from '../spool/journal-scan.js';
-import { parentOf, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
+import { parentOf, pathDepth, sortByDepth, SpoolTree, treeFromCheckpoint } from '../spool/spool-tree.js';
 import { placeUnwatchedChanges, type UnwatchedWindow } from '../spool/unwatched-changes.js';
 import { DEFAULT_SPOOL_UNPLACED_NAMED } from '../config/defaults.js';
 import { excludeMatcher, reportableBadName, utf8Name } from '../spool/tree-scanner.js';
@@ -365,7 +365,6 @@ export async function restoreSpool(options: SpoolRestoreOptions): Promise<SpoolR
   return results;
 }
 
-const depthOf = (p: string): number => (p === '' ? 0 : p.split('/').length);
 /**
  * Throws SPOOL_JOURNAL when a block id of the tree has no known form, and BLOCK_HASH_UNAVAILABLE
  * when this host cannot compute the function an id names (BLAKE3 without its module): every
@@ -463,7 +462,7 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
     log.warn({ code: 'SPOOL_NAME_NOT_UTF8', path: rel, hint: 'the archive cannot hold such a name: move it aside if the restored tree should not have it' }, `left ${join(dest, rel)} as it is on the target: its name is not valid UTF-8, so no spool archive records it`);
   });
   let removed = 0;
-  for (const [rel, kind] of [...existing].sort((a, b) => depthOf(a[0]) - depthOf(b[0]))) {
+  for (const [rel, kind] of [...existing].sort((a, b) => pathDepth(a[0]) - pathDepth(b[0]))) {
     const want = tree.get(rel);
     if (want !== undefined && want.kind === kind) continue;
     if (rel === '') continue;
@@ -473,7 +472,7 @@ async function materialize(tree: SpoolTree, exclude: readonly string[], dest: st
     removed += 1;
     log.debug({ path: rel }, 'removed from the restore target: not in the restored tree');
   }
-  const paths = [...tree.entries.keys()].sort((a, b) => depthOf(a) - depthOf(b) || (a < b ? -1 : 1));
+  const paths = sortByDepth([...tree.entries.keys()]);
   const packs = new PackBlockReader(archiveDir, meta.name);
   const counts = { files: 0, dirs: 0, links: 0, bytes: 0, removed };
   /** A block of zeros is not written: the new file reads zeros there anyway (see below). */

@@ -5,7 +5,8 @@ import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
 import { spoolSourceSchema } from '../../src/config/schema.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger, type Logger } from '../../src/platform/logger.js';
-import { SpoolSyncer, type SpoolTuning } from '../../src/spool/spool-syncer.js';
+import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
+import type { SpoolTuning } from '../../src/spool/spool-tuning.js';
 
 /**
  * One full pass of a real syncer (no watcher) over `src` into the local archive `archive`, as
