@@ -273,18 +273,15 @@ async function readFile(job: ReadJob): Promise<ReadOutcome> {
       // No link left: removed or renamed over while read. The bytes were a whole version, but
       // not one the path still names: look at the path again.
       if (short || afterStat.nlink === 0n || !sameVersion(first, after)) {
-        // Written to while read, but still this file, linked, and no shorter: a second read of
-        // the same bytes that agrees proves them one version (sameBytesAgain). Without it a file
-        // appended every few milliseconds changed under every attempt and never shipped. A file
-        // that grew is taken as its first `size` bytes, the size it had when the read began:
-        // for an append-only file exactly the file as it was then; the rest ships with the next
-        // pass. The times are those of the stat before the second read, so a write the second
-        // read did not see changes them (the next pass reads the file again), and they are
-        // recent, so the racy window reads it again in any case. Not when `first` is the scan's:
-        // a file rewritten larger since then would be cut to its old size; a fresh attempt reads
-        // it whole.
-        if (!scanned && !short && afterStat.nlink > 0n && after.ino === first.ino && after.size >= size && sameBytesAgain(fd, size, read)) {
-          return { kind: 'read', found: { ...after, size }, rereads, ...(after.size > size ? { grewTo: after.size } : {}) };
+        // Written to while read, but still this file, linked, and of the same size: a second
+        // read of the same bytes that agrees proves them one version (sameBytesAgain), the file
+        // as it was at the stat between the two reads, times and size included. Not a file that
+        // grew: its first `size` bytes are the file only for an append-only writer, and one
+        // rewritten larger (O_TRUNC, then written) has a different version's bytes there; cut to
+        // the old size they were never the file's content. Not when `first` is the scan's: a
+        // fresh attempt reads a file changed since then whole.
+        if (!scanned && !short && afterStat.nlink > 0n && after.size === size && sameBytesAgain(fd, size, read)) {
+          return { kind: 'read', found: after, rereads };
         }
         rereads++;
         events.push({ id: job.id, t: 'retry' });

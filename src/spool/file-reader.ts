@@ -40,8 +40,7 @@ export interface ScanJob {
 }
 
 export type ReadOutcome =
-  /** `grewTo`: the file grew while read; `found.size` bytes of it were read, one version (see the worker's readFile). */
-  | { kind: 'read'; found: Found; rereads: number; grewTo?: number }
+  | { kind: 'read'; found: Found; rereads: number }
   | { kind: 'gone'; rereads: number }
   | { kind: 'not-a-file'; found: Found }
   | { kind: 'unstable' }

@@ -5,8 +5,7 @@ import { blockCount, blockLength, blockPieces, type BlockPiece, type BlockRef, t
 import type { Found } from './tree-scanner.js';
 
 export type ShipResult =
-  /** `grewTo`: the file grew while read, and `found.size` bytes of it were shipped (the rest comes with a later pass). */
-  | { kind: 'shipped'; found: Found; set: Array<[number, ...BlockRef]>; blocks: BlockRef[]; dataBytes: number; rereads: number; grewTo?: number }
+  | { kind: 'shipped'; found: Found; set: Array<[number, ...BlockRef]>; blocks: BlockRef[]; dataBytes: number; rereads: number }
   | { kind: 'gone'; rereads: number }
   | { kind: 'not-a-file'; found: Found }
   | { kind: 'unstable' }
@@ -117,7 +116,7 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
       return written.length === 0 ? undefined : { hold: Promise.allSettled(written) };
     },
   });
-  if (outcome.kind === 'read') return { kind: 'shipped', found: outcome.found, set, blocks, dataBytes, rereads: outcome.rereads, ...(outcome.grewTo === undefined ? {} : { grewTo: outcome.grewTo }) };
+  if (outcome.kind === 'read') return { kind: 'shipped', found: outcome.found, set, blocks, dataBytes, rereads: outcome.rereads };
   return outcome;
 }
 

@@ -681,9 +681,6 @@ export class SpoolSyncer {
         if (result.kind === 'shipped' || result.kind === 'gone') {
           if (result.rereads > 0) this.#log.debug({ code: 'SPOOL_FILE_REREAD', path, rereads: result.rereads }, `${join(source.path, path)} changed, moved or was replaced while being read; read again`);
         }
-        if (result.kind === 'shipped' && result.grewTo !== undefined) {
-          this.#log.debug({ code: 'SPOOL_FILE_GREW', path, shipped: result.found.size, size: result.grewTo }, `${join(source.path, path)} grew while being read: its first ${result.found.size} bytes are archived, the rest with a later pass`);
-        }
         if (this.#inPass !== undefined) this.#inPass.bytes = Math.max(0, this.#inPass.bytes - f.size);
         switch (result.kind) {
           case 'gone':

@@ -1,0 +1,60 @@
+import { writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { spoolSourceSchema } from '../../src/config/schema.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
+import { restoreSpool } from '../../src/standby/spool-restore.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hotspare-spool-dc-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('spool double collect', () => {
+  it('a file rewritten larger (O_TRUNC) while read is never archived as a prefix of its new version', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    const path = join(src, 'state.json');
+    const v1 = Buffer.from(`{"version":1,"pad":"${'a'.repeat(300)}"}\n`);
+    await writeFile(path, v1);
+    // Each version is written whole with O_TRUNC, as most programs save a file.
+    const v2 = Buffer.from(`{"version":2,"pad":"${'b'.repeat(300)}"}\n`);
+    const v3 = Buffer.from(`{"version":3,"pad":"${'c'.repeat(900)}"}\n`);
+    const versions = [v1, v2, v3];
+    let calls = 0;
+    const s = new SpoolSyncer({
+      source: spoolSourceSchema.parse({ name: 'dc', path: src }),
+      files: new LocalArchiveFiles(archive),
+      logger: silentLogger(),
+      clock: systemClock,
+      tuning: { watch: false, racyWindowMs: 0 },
+      beforeRead: () => {
+        calls++;
+        // Attempt 0 (on the scan's stat): the file is saved again, same size; attempt 1 (after
+        // its fstat): saved again, larger.
+        if (calls === 1) writeFileSync(path, v2);
+        if (calls === 2) writeFileSync(path, v3);
+      },
+    });
+    try {
+      s.start();
+      await s.syncNow();
+      expect(calls).toBeGreaterThanOrEqual(2);
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'r1'), logger: silentLogger() });
+      const copy = await readFile(join(dir, 'r1', 'dc', 'state.json'));
+      // Whatever the archive holds must be one of the file's versions.
+      expect(versions.some((v) => v.equals(copy)), `archived ${copy.length} bytes: ${copy.toString().slice(0, 40)}...`).toBe(true);
+    } finally {
+      await s.stop();
+    }
+  });
+});
