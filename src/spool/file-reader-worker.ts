@@ -279,9 +279,13 @@ async function readFile(job: ReadJob): Promise<ReadOutcome> {
         // grew: its first `size` bytes are the file only for an append-only writer, and one
         // rewritten larger (O_TRUNC, then written) has a different version's bytes there; cut to
         // the old size they were never the file's content. Not when `first` is the scan's: a
-        // fresh attempt reads a file changed since then whole.
+        // fresh attempt reads a file changed since then whole. It is `changedWhileRead`: a write
+        // just after that stat, in the same tick of coarse timestamps, and to bytes the second
+        // read had passed, leaves the recorded stat as it is; the racy window must read the file
+        // again, and measured when the file is shipped, after a second read of a large or slow
+        // file, it would have passed.
         if (!scanned && !short && afterStat.nlink > 0n && after.size === size && sameBytesAgain(fd, size, read)) {
-          return { kind: 'read', found: after, rereads };
+          return { kind: 'read', found: after, rereads, changedWhileRead: true };
         }
         rereads++;
         events.push({ id: job.id, t: 'retry' });

@@ -40,7 +40,8 @@ export interface ScanJob {
 }
 
 export type ReadOutcome =
-  | { kind: 'read'; found: Found; rereads: number }
+  /** `changedWhileRead`: taken on a second read that agreed (see the worker's readFile); racy, however old its times look by then. */
+  | { kind: 'read'; found: Found; rereads: number; changedWhileRead?: true }
   | { kind: 'gone'; rereads: number }
   | { kind: 'not-a-file'; found: Found }
   | { kind: 'unstable' }

@@ -5,7 +5,8 @@ import { blockCount, blockLength, blockPieces, type BlockPiece, type BlockRef, t
 import type { Found } from './tree-scanner.js';
 
 export type ShipResult =
-  | { kind: 'shipped'; found: Found; set: Array<[number, ...BlockRef]>; blocks: BlockRef[]; dataBytes: number; rereads: number }
+  /** `changedWhileRead`: as the reader's (read again once the racy window has passed). */
+  | { kind: 'shipped'; found: Found; set: Array<[number, ...BlockRef]>; blocks: BlockRef[]; dataBytes: number; rereads: number; changedWhileRead?: true }
   | { kind: 'gone'; rereads: number }
   | { kind: 'not-a-file'; found: Found }
   | { kind: 'unstable' }
@@ -116,7 +117,7 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
       return written.length === 0 ? undefined : { hold: Promise.allSettled(written) };
     },
   });
-  if (outcome.kind === 'read') return { kind: 'shipped', found: outcome.found, set, blocks, dataBytes, rereads: outcome.rereads };
+  if (outcome.kind === 'read') return { kind: 'shipped', found: outcome.found, set, blocks, dataBytes, rereads: outcome.rereads, ...(outcome.changedWhileRead === true ? { changedWhileRead: true as const } : {}) };
   return outcome;
 }
 

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +54,52 @@ describe('spool double collect', () => {
       const copy = await readFile(join(dir, 'r1', 'dc', 'state.json'));
       // Whatever the archive holds must be one of the file's versions.
       expect(versions.some((v) => v.equals(copy)), `archived ${copy.length} bytes: ${copy.toString().slice(0, 40)}...`).toBe(true);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('a file taken on a second read is read again once the racy window has passed, however long that read took', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    const path = join(src, 'data.db');
+    const bytes = randomBytes(96 * 1024 * 1024);
+    await writeFile(path, bytes);
+    // Its own bytes written again: the times change, the content does not (the second read agrees).
+    const rewriteSame = (): void => {
+      const fd = openSync(path, 'r+');
+      try {
+        writeSync(fd, bytes, 0, 4096, 0);
+      } finally {
+        closeSync(fd);
+      }
+    };
+    let calls = 0;
+    const s = new SpoolSyncer({
+      source: spoolSourceSchema.parse({ name: 'dc', path: src }),
+      files: new LocalArchiveFiles(archive),
+      logger: silentLogger(),
+      clock: systemClock,
+      // A window shorter than the two reads of this file take, as 1 s is for a file of gigabytes
+      // or a slow disk: the write's times are older than it when the file is shipped.
+      tuning: { watch: false, racyWindowMs: 5 },
+      beforeRead: () => {
+        calls++;
+        // Attempt 0 (the scan's stat) and attempt 1 (after its fstat): written to while read.
+        if (calls <= 2) rewriteSame();
+      },
+    });
+    try {
+      s.start();
+      await s.syncNow();
+      expect(calls).toBe(2);
+      // Where timestamps are coarse (a jiffy), a write just after the stat between the reads, to
+      // bytes the second read had passed, leaves the recorded stat as it is: only a racy re-read
+      // ships it. That read comes once the window has passed.
+      const deadline = Date.now() + 5000;
+      while (calls < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(calls).toBeGreaterThanOrEqual(3);
     } finally {
       await s.stop();
     }
