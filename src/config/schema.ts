@@ -88,6 +88,14 @@ export const spoolSourceSchema = z.strictObject({
   }),
   path: z.string().refine((p) => p.startsWith('/'), { message: 'expected an absolute path' }),
   exclude: z.array(z.string().min(1)).default([]),
+  /**
+   * Files only ever appended to (logs, feed data), as globs read as `exclude`'s: one that grows
+   * while it is read is taken as the bytes it held when the read began, once a second read finds
+   * them unchanged, instead of being read again until it is quiet (which a file appended every
+   * few milliseconds never is). Named by the operator, since nothing outside the writer can tell
+   * an append from a rewrite that makes a file larger.
+   */
+  appendOnly: z.array(z.string().min(1)).default([]),
   /** How long the archive keeps this source's history for point-in-time restore. */
   retentionSeconds: positiveInt.default(DEFAULT_SPOOL_RETENTION_SECONDS),
   /**

@@ -284,8 +284,14 @@ async function readFile(job: ReadJob): Promise<ReadOutcome> {
         // read had passed, leaves the recorded stat as it is; the racy window must read the file
         // again, and measured when the file is shipped, after a second read of a large or slow
         // file, it would have passed.
-        if (!scanned && !short && afterStat.nlink > 0n && after.size === size && sameBytesAgain(fd, size, read)) {
-          return { kind: 'read', found: after, rereads, changedWhileRead: true };
+        // A file the source names append-only (`appendOnly`) that grew is the exception: the
+        // operator says its first `size` bytes are the file as it was when the read began, so
+        // two reads agreeing on them take it at that size (the rest comes with the next pass),
+        // also on the scan's stat when its inode is still the one opened. A file appended every
+        // few milliseconds otherwise never ships while it is busy.
+        const grew = job.appendOnly && after.size > size && after.ino === first.ino;
+        if ((!scanned || grew) && !short && afterStat.nlink > 0n && (after.size === size || grew) && sameBytesAgain(fd, size, read)) {
+          return grew ? { kind: 'read', found: { ...after, size }, rereads, changedWhileRead: true, grewTo: after.size } : { kind: 'read', found: after, rereads, changedWhileRead: true };
         }
         rereads++;
         events.push({ id: job.id, t: 'retry' });

@@ -27,6 +27,8 @@ export interface ReadJob {
   scanned: Found | undefined;
   /** Stop after open+fstat and wait for `go` (the test seam). */
   pause: boolean;
+  /** The source names the file append-only (`appendOnly`): grown while read, it is taken at the size its read began with. */
+  appendOnly: boolean;
 }
 
 /** A scan of some of the source's paths (`scanRootsSync`). */
@@ -40,8 +42,12 @@ export interface ScanJob {
 }
 
 export type ReadOutcome =
-  /** `changedWhileRead`: taken on a second read that agreed (see the worker's readFile); racy, however old its times look by then. */
-  | { kind: 'read'; found: Found; rereads: number; changedWhileRead?: true }
+  /**
+   * `changedWhileRead`: taken on a second read that agreed (see the worker's readFile); racy,
+   * however old its times look by then. `grewTo`: an append-only file that grew to this size
+   * while read; `found.size` bytes of it were read.
+   */
+  | { kind: 'read'; found: Found; rereads: number; changedWhileRead?: true; grewTo?: number }
   | { kind: 'gone'; rereads: number }
   | { kind: 'not-a-file'; found: Found }
   | { kind: 'unstable' }
@@ -136,9 +142,9 @@ export class FileReader {
     return this.#submit(undefined, (id) => ({ kind: 'scan', id, root, roots, shallow, exclude })) as Promise<ScanResult>;
   }
 
-  /** Reads one file; resolves with what was read, rejects with the first failure of a handler. */
-  read(abs: string, scanned: Found | undefined, handlers: ReadHandlers): Promise<ReadOutcome> {
-    return this.#submit(handlers, (id) => ({ kind: 'read', id, abs, scanned, pause: handlers.beforeRead !== undefined })) as Promise<ReadOutcome>;
+  /** Reads one file; resolves with what was read, rejects with the first failure of a handler. `appendOnly`: see ReadJob. */
+  read(abs: string, scanned: Found | undefined, handlers: ReadHandlers, appendOnly = false): Promise<ReadOutcome> {
+    return this.#submit(handlers, (id) => ({ kind: 'read', id, abs, scanned, pause: handlers.beforeRead !== undefined, appendOnly })) as Promise<ReadOutcome>;
   }
 
   #submit(handlers: ReadHandlers | undefined, job: (id: number) => ReadJob | ScanJob): Promise<ReadOutcome | ScanResult> {

@@ -5,8 +5,8 @@ import { blockCount, blockLength, blockPieces, type BlockPiece, type BlockRef, t
 import type { Found } from './tree-scanner.js';
 
 export type ShipResult =
-  /** `changedWhileRead`: as the reader's (read again once the racy window has passed). */
-  | { kind: 'shipped'; found: Found; set: Array<[number, ...BlockRef]>; blocks: BlockRef[]; dataBytes: number; rereads: number; changedWhileRead?: true }
+  /** `changedWhileRead`, `grewTo`: as the reader's (ReadOutcome). */
+  | { kind: 'shipped'; found: Found; set: Array<[number, ...BlockRef]>; blocks: BlockRef[]; dataBytes: number; rereads: number; changedWhileRead?: true; grewTo?: number }
   | { kind: 'gone'; rereads: number }
   | { kind: 'not-a-file'; found: Found }
   | { kind: 'unstable' }
@@ -24,6 +24,8 @@ export interface ShipContext {
   piecesMax: number;
   /** Test seam: runs once the file is open and its size known, before any byte is read. */
   beforeRead?: (() => Promise<void> | void) | undefined;
+  /** The source names this file append-only (see the reader's ReadJob). */
+  appendOnly?: boolean;
 }
 
 /**
@@ -116,8 +118,11 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
       // fails the pass at the pack's flush, before any journal line can refer to it.
       return written.length === 0 ? undefined : { hold: Promise.allSettled(written) };
     },
-  });
-  if (outcome.kind === 'read') return { kind: 'shipped', found: outcome.found, set, blocks, dataBytes, rereads: outcome.rereads, ...(outcome.changedWhileRead === true ? { changedWhileRead: true as const } : {}) };
+  }, ctx.appendOnly);
+  if (outcome.kind === 'read') {
+    const { found, rereads, changedWhileRead, grewTo } = outcome;
+    return { kind: 'shipped', found, set, blocks, dataBytes, rereads, ...(changedWhileRead === true ? { changedWhileRead } : {}), ...(grewTo === undefined ? {} : { grewTo }) };
+  }
   return outcome;
 }
 

@@ -72,6 +72,8 @@ export class SpoolSyncer {
   readonly tuning: SpoolTuning;
   readonly #log: Logger;
   readonly #excluded: (rel: string) => boolean;
+  /** Files the source names append-only (`appendOnly`, globs read as `exclude`'s). */
+  readonly #appendOnly: (rel: string) => boolean;
   /** The source.json this session wrote (its completeFromMs set once the first full pass is in). */
   #meta: SourceMeta | undefined;
   #journal: SpoolJournal | undefined;
@@ -129,6 +131,7 @@ export class SpoolSyncer {
     this.tuning = { ...DEFAULT_SPOOL_TUNING, ...(blockBytes === undefined ? {} : { blockBytes }), ...options.tuning };
     this.#log = childLogger(options.logger, { component: 'spool', source: options.source.name });
     this.#excluded = excludeMatcher(options.source.exclude);
+    this.#appendOnly = excludeMatcher(options.source.appendOnly);
     this.#fullRequestedAtMs = options.clock.nowMs();
     this.#candidateSinceMs = options.pendingSinceMs;
   }
@@ -675,11 +678,15 @@ export class SpoolSyncer {
             pack,
             known: this.#known,
             beforeRead: this.options.beforeRead === undefined ? undefined : () => this.options.beforeRead?.(path),
+            appendOnly: this.#appendOnly(path),
           },
           f,
         );
         if (result.kind === 'shipped' || result.kind === 'gone') {
           if (result.rereads > 0) this.#log.debug({ code: 'SPOOL_FILE_REREAD', path, rereads: result.rereads }, `${join(source.path, path)} changed, moved or was replaced while being read; read again`);
+        }
+        if (result.kind === 'shipped' && result.grewTo !== undefined) {
+          this.#log.debug({ code: 'SPOOL_FILE_GREW', path, shipped: result.found.size, size: result.grewTo }, `${join(source.path, path)} (append-only) grew while being read: its first ${result.found.size} bytes are archived, the rest with the next pass`);
         }
         if (this.#inPass !== undefined) this.#inPass.bytes = Math.max(0, this.#inPass.bytes - f.size);
         switch (result.kind) {
@@ -693,7 +700,15 @@ export class SpoolSyncer {
             this.#mark(path);
             return;
           case 'unstable':
-            this.#log.warn({ code: 'SPOOL_FILE_UNSTABLE', path, attempts: this.tuning.readAttempts }, 'file kept changing while being read; the archive keeps its previous version and it is read again on the next pass');
+            this.#log.warn(
+              {
+                code: 'SPOOL_FILE_UNSTABLE',
+                path,
+                attempts: this.tuning.readAttempts,
+                hint: this.#appendOnly(path) ? 'named in `appendOnly`, yet its bytes changed in place (or it shrank, or was replaced) under every read: check that its writer only appends, or exclude it' : 'a file only ever appended to (a log, feed data) ships while busy once the source names it in `appendOnly`',
+              },
+              'file kept changing while being read; the archive keeps its previous version and it is read again on the next pass',
+            );
             unreadable.set(path, 'unstable');
             this.#mark(path);
             return;

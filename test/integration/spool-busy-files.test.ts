@@ -57,8 +57,8 @@ async function stopWriter(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-function syncer(src: string, archive: string, tuning: Partial<SpoolTuning>, logger = silentLogger()): SpoolSyncer {
-  return new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'busy', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false, ...tuning } });
+function syncer(src: string, archive: string, tuning: Partial<SpoolTuning>, logger = silentLogger(), appendOnly: string[] = []): SpoolSyncer {
+  return new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'busy', path: src, appendOnly }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false, ...tuning } });
 }
 
 async function restored(archive: string, to: string): Promise<string> {
@@ -67,7 +67,7 @@ async function restored(archive: string, to: string): Promise<string> {
 }
 
 describe('spool files written to without pause', () => {
-  it('a file appended every millisecond is never archived torn, and ships whole once quiet', async () => {
+  it('a file appended every millisecond, named in appendOnly, ships as it was when its read began, and whole once quiet', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
     await mkdir(src);
@@ -75,11 +75,51 @@ describe('spool files written to without pause', () => {
     // Large enough that every read of it spans many appends.
     await writeFile(log, randomBytes(24 * MiB));
     await writeFile(join(src, 'seqno'), '41\n');
-    const s = syncer(src, archive, {});
+    const { logger, lines } = captureLogger();
+    const s = syncer(src, archive, {}, logger, ['*.log']);
     const writer = await startWriter(log, 'append');
     try {
       s.start();
       await s.syncNow();
+      // Not named, every attempt sees the file grow, and after five the archive has nothing of it (the next test).
+      expect(lines().filter((l) => l['code'] === 'SPOOL_FILE_UNSTABLE')).toEqual([]);
+      expect(lines().some((l) => l['code'] === 'SPOOL_FILE_GREW' && l['path'] === 'gateway.log')).toBe(true);
+      const copy = await readFile(join(await restored(archive, join(dir, 'r1')), 'gateway.log'));
+      const now = await readFile(log);
+      expect(copy.length).toBeGreaterThanOrEqual(24 * MiB);
+      expect(copy.length).toBeLessThan(now.length);
+      // A prefix of the file: the bytes it held when the read began, no byte of another version.
+      expect(copy.equals(now.subarray(0, copy.length))).toBe(true);
+      expect(await readFile(join(dir, 'r1', 'busy', 'seqno'), 'utf8')).toBe('41\n');
+    } finally {
+      await stopWriter(writer);
+    }
+    try {
+      // Quiet again: the next pass ships the rest, and the restored tree is the source's.
+      await s.syncNow();
+      expect(treeDiff(await describeTree(src), await describeTree(await restored(archive, join(dir, 'r2'))))).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('a file appended every millisecond and not named in appendOnly waits until quiet: never archived torn, the warning says how to ship it', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    const log = join(src, 'gateway.log');
+    // Large enough that every read of it spans many appends.
+    await writeFile(log, randomBytes(24 * MiB));
+    await writeFile(join(src, 'seqno'), '41\n');
+    const { logger, lines } = captureLogger();
+    const s = syncer(src, archive, {}, logger);
+    const writer = await startWriter(log, 'append');
+    try {
+      s.start();
+      await s.syncNow();
+      // Nothing outside the writer tells an append from a rewrite that makes the file larger: the
+      // warning names the setting that does.
+      for (const l of lines().filter((l) => l['code'] === 'SPOOL_FILE_UNSTABLE')) expect(String(l['hint'])).toContain('appendOnly');
       const copy = join(await restored(archive, join(dir, 'r1')), 'gateway.log');
       if (existsSync(copy)) {
         // Had a version been archived, it would be one the file held: a prefix of it, as it is now.
@@ -100,14 +140,15 @@ describe('spool files written to without pause', () => {
     }
   });
 
-  it('a file rewritten in place without pause is never archived torn: the archive keeps its last whole version', async () => {
+  it('a file rewritten in place without pause is never archived torn, named in appendOnly or not: the archive keeps its last whole version', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
     await mkdir(src);
     const data = join(src, 'feed.dat');
     await writeFile(data, Buffer.alloc(8 * MiB, 0));
     const { logger, lines } = captureLogger();
-    const s = syncer(src, archive, { readAttempts: 2 }, logger);
+    // Named append-only by mistake: its second reads still disagree.
+    const s = syncer(src, archive, { readAttempts: 2 }, logger, ['*.dat']);
     s.start();
     try {
       const writer = await startWriter(data, 'sweep');

@@ -26,7 +26,7 @@ describe('agent config', () => {
       primary: { host: '127.0.0.1', port: 3306, user: 'hotspare', passwordFile: 'pw', serverId: 4242 },
       stateDir: '/var/lib/hotspare',
       replicas: ['replicas/standby-a.json', 'replicas/standby-b.json'],
-      spool: [{ name: 'spool', path: '/etc/emg/spool' }, { name: 'config', path: '/etc/emg', exclude: ['log/**', 'spool/**'] }],
+      spool: [{ name: 'spool', path: '/etc/emg/spool' }, { name: 'config', path: '/etc/emg', exclude: ['log/**', 'spool/**'] }, { name: 'feeds', path: '/var/lib/phpfina', appendOnly: ['*.dat'] }],
       http: { listen: '127.0.0.1:9187' },
     });
     const config = loadAgentConfig(path);
@@ -35,6 +35,7 @@ describe('agent config', () => {
     expect(config.replicas[0]?.thresholds.maxLagSeconds).toBeGreaterThan(0);
     expect(config.http).toEqual({ host: '127.0.0.1', port: 9187 });
     expect(config.spool[1]?.exclude).toEqual(['log/**', 'spool/**']);
+    expect(config.spool.map((s) => s.appendOnly)).toEqual([[], [], ['*.dat']]);
   });
 
   it('resolves every relative path of a replica, in a replica file or inline, against the config file', () => {
@@ -65,6 +66,7 @@ describe('agent config', () => {
     [{ ...base, replicas: [{ name: 'a', type: 'file' }] }, 'replicas[0].path: required'],
     [{ ...base, replicas: [base.replicas[0], base.replicas[0]] }, 'replicas[1].name: duplicate replica name "a"'],
     [{ ...base, spool: [{ name: 's', path: 'relative' }] }, 'spool[0].path: expected an absolute path'],
+    [{ ...base, spool: [{ name: 's', path: '/var/log/gw', appendOnly: '*.log' }] }, 'spool[0].appendOnly: expected an array'],
     [{ ...base, http: { listen: 'nowhere' } }, 'http.listen: expected HOST:PORT'],
     [{ ...base, primary: { ...base.primary, passwordFile: '/nonexistent/pw', password: undefined } }, 'primary.passwordFile: cannot read /nonexistent/pw: ENOENT'],
   ])('names the field: %#', (content, message) => {
