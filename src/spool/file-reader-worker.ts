@@ -251,8 +251,15 @@ async function readFile(job: ReadJob): Promise<ReadOutcome> {
     }
     try {
       let first: Found;
-      /** `first` is the scan's lstat, taken a while before this open. */
-      const scanned = attempt === 0 && job.scanned?.kind === 'file';
+      /**
+       * `first` is the scan's lstat, taken a while before this open. Never for a file named
+       * append-only: its grown case takes the first `size` bytes as the file at `first`, which
+       * holds only if nothing but appends happened since; between a scan and the open (a long
+       * pass) the file may have been truncated and written again (logrotate's copytruncate, or
+       * removed and made anew on a reused inode), and those bytes of its new content were cut
+       * at a size it never had. An fstat of the opened file leaves only the moment to its read.
+       */
+      const scanned = attempt === 0 && job.scanned?.kind === 'file' && !job.appendOnly;
       if (scanned) first = job.scanned as Found;
       else {
         first = describe(fstatSync(fd, { bigint: true }));
@@ -287,10 +294,10 @@ async function readFile(job: ReadJob): Promise<ReadOutcome> {
         // A file the source names append-only (`appendOnly`) that grew is the exception: the
         // operator says its first `size` bytes are the file as it was when the read began, so
         // two reads agreeing on them take it at that size (the rest comes with the next pass),
-        // also on the scan's stat when its inode is still the one opened. A file appended every
+        // on the first attempt too, whose `first` is then the opened file's. A file appended every
         // few milliseconds otherwise never ships while it is busy.
-        const grew = job.appendOnly && after.size > size && after.ino === first.ino;
-        if ((!scanned || grew) && !short && afterStat.nlink > 0n && (after.size === size || grew) && sameBytesAgain(fd, size, read)) {
+        const grew = job.appendOnly && after.size > size;
+        if (!scanned && !short && afterStat.nlink > 0n && (after.size === size || grew) && sameBytesAgain(fd, size, read)) {
           return grew ? { kind: 'read', found: { ...after, size }, rereads, changedWhileRead: true, grewTo: after.size } : { kind: 'read', found: after, rereads, changedWhileRead: true };
         }
         rereads++;
