@@ -750,7 +750,13 @@ export class SpoolSyncer {
             }
             unreadable.set(path, 'unstable');
             setTimeout(() => {
-              if (!this.#stopped) this.#mark(path);
+              if (this.#stopped) return;
+              // Due: the pause ends here, not by the clock. A timer may fire a few milliseconds
+              // before clock.nowMs() reaches untilMs (its loop time is taken when the turn
+              // began), and a mark dropped then was never made again once the file went quiet.
+              const pausing = this.#unstable.get(path);
+              if (pausing !== undefined) pausing.untilMs = 0;
+              this.#mark(path);
             }, retryMs).unref();
             return;
           }

@@ -123,7 +123,10 @@ describe('spool files written to without pause', () => {
     });
   });
 
-  it('a file that changes under every read is read again only after a pause that doubles, and waits in the lag figures meanwhile', async () => {
+  // At 0.8x: the syncer's clock runs slower than its timers, as when a timer fires a few
+  // milliseconds before the clock reaches the end of the pause; the mark it made was dropped
+  // then, and the quiet log was never read again (seen once in CI).
+  it.each([1, 0.8])('a file that changes under every read is read again only after a pause that doubles, and waits in the lag figures meanwhile (clock at %sx)', async (speed) => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
     await mkdir(src);
@@ -132,11 +135,12 @@ describe('spool files written to without pause', () => {
     let reads = 0;
     const { logger, lines } = captureLogger();
     // Watched: the file's own events ask for a pass a thousand times a second.
+    const zero = Date.now();
     const s = new SpoolSyncer({
       source: spoolSourceSchema.parse({ name: 'busy', path: src }),
       files: new LocalArchiveFiles(archive),
       logger,
-      clock: systemClock,
+      clock: { nowMs: () => zero + (Date.now() - zero) * speed },
       tuning: { readAttempts: 2, unstableRetryMsMin: 400, unstableRetryMsMax: 800 },
       beforeRead: (path) => {
         if (path === 'gateway.log') reads++;
@@ -157,7 +161,7 @@ describe('spool files written to without pause', () => {
       // Its change waits, counted since the first pass, not since the last look.
       const { pendingChanges, oldestPendingMs } = s.snapshot();
       expect(pendingChanges).toBeGreaterThanOrEqual(1);
-      expect(oldestPendingMs).toBeGreaterThanOrEqual(1000);
+      expect(oldestPendingMs).toBeGreaterThanOrEqual(1000 * speed);
     } finally {
       await stopWriter(writer);
     }
