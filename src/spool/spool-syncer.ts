@@ -76,11 +76,12 @@ export class SpoolSyncer {
   /** Files the source names append-only (`appendOnly`, globs read as `exclude`'s). */
   readonly #appendOnly: (rel: string) => boolean;
   /**
-   * Files that changed under every attempt of their last read: how many passes in a row, not
-   * before when they are read again, and since when their change waits (pending in the lag
-   * figures until it ships, so a file that never settles shows as lag rather than vanishing).
+   * Files that changed under every attempt of their last read: how many passes in a row, whether
+   * they are pausing (until their timer ends the pause, not by the clock: a timer may fire a few
+   * milliseconds before the clock says it is due), and since when their change waits (pending in
+   * the lag figures until it ships, so a file that never settles shows as lag rather than vanishing).
    */
-  readonly #unstable = new Map<string, { passes: number; untilMs: number; sinceMs: number }>();
+  readonly #unstable = new Map<string, { passes: number; pausing: boolean; sinceMs: number }>();
   /** The source.json this session wrote (its completeFromMs set once the first full pass is in). */
   #meta: SourceMeta | undefined;
   #journal: SpoolJournal | undefined;
@@ -205,11 +206,10 @@ export class SpoolSyncer {
   #mark(rel: string): void {
     // Already waiting: nothing new to wake the loop for (a busy file raises events by the hundred).
     if (this.#dirty.has(rel)) return;
-    const now = this.options.clock.nowMs();
     // Changed under every read and pausing: its timer marks it when it is due (a pass per event
     // of a busy file would find nothing to do), and the lag figures count it meanwhile.
-    if ((this.#unstable.get(rel)?.untilMs ?? 0) > now) return;
-    this.#dirty.set(rel, now);
+    if (this.#unstable.get(rel)?.pausing === true) return;
+    this.#dirty.set(rel, this.options.clock.nowMs());
     this.#kick();
   }
 
@@ -682,8 +682,8 @@ export class SpoolSyncer {
         continue;
       }
       const before = cur?.kind === 'file' ? cur : undefined;
-      const cooling = this.#unstable.get(path);
-      if (cooling !== undefined && !asked && clock.nowMs() < cooling.untilMs) {
+      const unstable = this.#unstable.get(path);
+      if (unstable?.pausing === true && !asked) {
         // Changed under every attempt of its last read, and not due again yet (its timer marks
         // it then): the archive keeps its previous version, and nothing is recorded deleted.
         unreadable.set(path, 'unstable');
@@ -733,7 +733,8 @@ export class SpoolSyncer {
             const was = this.#unstable.get(path);
             const passes = (was?.passes ?? 0) + 1;
             const retryMs = backoffDelayMs(passes, { delayMsMin: this.tuning.unstableRetryMsMin, delayMsMax: this.tuning.unstableRetryMsMax, jitterRatio: 0 }, Math.random);
-            this.#unstable.set(path, { passes, untilMs: clock.nowMs() + retryMs, sinceMs: was?.sinceMs ?? this.#inPass?.sinceMs ?? clock.nowMs() });
+            const pause = { passes, pausing: true, sinceMs: was?.sinceMs ?? this.#inPass?.sinceMs ?? clock.nowMs() };
+            this.#unstable.set(path, pause);
             // The first time, and then about once per longest pause, not at every pass.
             if (passes === 1 || retryMs >= this.tuning.unstableRetryMsMax) {
               this.#log.warn(
@@ -750,13 +751,8 @@ export class SpoolSyncer {
             }
             unreadable.set(path, 'unstable');
             setTimeout(() => {
-              if (this.#stopped) return;
-              // Due: the pause ends here, not by the clock. A timer may fire a few milliseconds
-              // before clock.nowMs() reaches untilMs (its loop time is taken when the turn
-              // began), and a mark dropped then was never made again once the file went quiet.
-              const pausing = this.#unstable.get(path);
-              if (pausing !== undefined) pausing.untilMs = 0;
-              this.#mark(path);
+              pause.pausing = false;
+              if (!this.#stopped) this.#mark(path);
             }, retryMs).unref();
             return;
           }
