@@ -99,12 +99,12 @@ function readFully(fd: number, buf: Buffer, at: number, length: number, position
 
 const errCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? String(err);
 
-/** The hashes of the blocks of `length` bytes at `from`, each also recorded in `read` (the attempt's, see readFile). */
-const hashesOf = (view: Buffer, from: number, length: number, read: ReadHashes): string[] => {
+/** The hashes of the blocks of `length` bytes at `from`, each also recorded in `read` when given (the attempt's, see readFile). */
+const hashesOf = (view: Buffer, from: number, length: number, read?: ReadHashes): string[] => {
   const hashes: string[] = [];
   for (let at = 0; at < length; at += B) {
     const hash = blockHash(view.subarray(from + at, from + Math.min(length, at + B)));
-    read.add(hash);
+    read?.add(hash);
     hashes.push(hash);
   }
   return hashes;
@@ -119,7 +119,7 @@ let scratch: Buffer | undefined;
  * bytes from the moment the first read took it to the moment the second did, and all those spans
  * cover the moment between the two reads: the bytes are the file's first `size` bytes as they
  * were then, one version, whatever was written elsewhere (the classic double collect). Blocking
- * reads, into a buffer of its own; it stops at the first block that differs.
+ * reads, into a buffer of its own; it stops at the first piece with a block that differs.
  */
 function sameBytesAgain(fd: number, size: number, first: ReadHashes): boolean {
   const buf = (scratch ??= Buffer.allocUnsafe(chunkBytes));
@@ -127,9 +127,7 @@ function sameBytesAgain(fd: number, size: number, first: ReadHashes): boolean {
   for (let pos = 0; pos < size; pos += chunkBytes) {
     const length = Math.min(chunkBytes, size - pos);
     if (readFully(fd, buf, 0, length, pos) < length) return false;
-    for (let at = 0; at < length; at += B) {
-      if (!again.addMatching(blockHash(buf.subarray(at, Math.min(length, at + B))), first)) return false;
-    }
+    for (const hash of hashesOf(buf, 0, length)) if (!again.addMatching(hash, first)) return false;
   }
   return again.sameAs(first);
 }

@@ -120,8 +120,8 @@ export async function shipFile(abs: string, before: FileEntry | undefined, ctx: 
     },
   }, ctx.appendOnly);
   if (outcome.kind === 'read') {
-    const { found, rereads, changedWhileRead, grewTo } = outcome;
-    return { kind: 'shipped', found, set, blocks, dataBytes, rereads, ...(changedWhileRead === true ? { changedWhileRead } : {}), ...(grewTo === undefined ? {} : { grewTo }) };
+    const { kind: _read, ...read } = outcome;
+    return { kind: 'shipped', ...read, set, blocks, dataBytes };
   }
   return outcome;
 }
