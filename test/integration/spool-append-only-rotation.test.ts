@@ -3,12 +3,9 @@ import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
-import { spoolSourceSchema } from '../../src/config/schema.js';
-import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
-import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
+import { localSyncer } from '../support/spool-pass.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
 
 let dir: string;
@@ -33,12 +30,8 @@ describe('an append-only file rotated by copytruncate between the scan and its o
     /** Every size the file has had since the rotation (each append is one write). */
     const states: Buffer[] = [];
     let rotate = false;
-    const s = new SpoolSyncer({
-      source: spoolSourceSchema.parse({ name: 'rot', path: src, appendOnly: ['*.log'] }),
-      files: new LocalArchiveFiles(archive),
-      logger: silentLogger(),
-      clock: systemClock,
-      tuning: { watch: false },
+    const s = localSyncer('rot', src, archive, {
+      appendOnly: ['*.log'],
       // The pass reads a.dat before app.log (by name), both after its scan: app.log is rotated
       // while a.dat is read, after the scan took app.log's lstat and before app.log is opened.
       beforeRead: (path) => {

@@ -5,15 +5,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
-import { spoolSourceSchema } from '../../src/config/schema.js';
-import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
-import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
-import type { SpoolTuning } from '../../src/spool/spool-tuning.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { trackChild } from '../support/live-children.js';
+import { localSyncer } from '../support/spool-pass.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
 import { waitFor } from '../support/wait.js';
 
@@ -58,10 +54,6 @@ async function stopWriter(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-function syncer(src: string, archive: string, tuning: Partial<SpoolTuning>, logger = silentLogger(), appendOnly: string[] = []): SpoolSyncer {
-  return new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'busy', path: src, appendOnly }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false, ...tuning } });
-}
-
 async function restored(archive: string, to: string): Promise<string> {
   await restoreSpool({ archiveDir: archive, filesRoot: to, logger: silentLogger() });
   return join(to, 'busy');
@@ -81,7 +73,7 @@ async function appendedLog(appendOnly: string[], busy: (lines: ReturnType<typeof
   await writeFile(log, randomBytes(24 * MiB));
   await writeFile(join(src, 'seqno'), '41\n');
   const { logger, lines } = captureLogger();
-  const s = syncer(src, archive, {}, logger, appendOnly);
+  const s = localSyncer('busy', src, archive, { logger, appendOnly });
   const writer = await startWriter(log, 'append');
   try {
     s.start();
@@ -136,12 +128,10 @@ describe('spool files written to without pause', () => {
     const { logger, lines } = captureLogger();
     // Watched: the file's own events ask for a pass a thousand times a second.
     const zero = Date.now();
-    const s = new SpoolSyncer({
-      source: spoolSourceSchema.parse({ name: 'busy', path: src }),
-      files: new LocalArchiveFiles(archive),
+    const s = localSyncer('busy', src, archive, {
       logger,
       clock: { nowMs: () => zero + (Date.now() - zero) * speed },
-      tuning: { readAttempts: 2, unstableRetryMsMin: 400, unstableRetryMsMax: 800 },
+      tuning: { watch: true, readAttempts: 2, unstableRetryMsMin: 400, unstableRetryMsMax: 800 },
       beforeRead: (path) => {
         if (path === 'gateway.log') reads++;
       },
@@ -182,7 +172,7 @@ describe('spool files written to without pause', () => {
     await writeFile(data, Buffer.alloc(8 * MiB, 0));
     const { logger, lines } = captureLogger();
     // Named append-only by mistake: its second reads still disagree.
-    const s = syncer(src, archive, { readAttempts: 2 }, logger, ['*.dat']);
+    const s = localSyncer('busy', src, archive, { logger, tuning: { readAttempts: 2 }, appendOnly: ['*.dat'] });
     s.start();
     try {
       const writer = await startWriter(data, 'sweep');

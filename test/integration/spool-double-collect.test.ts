@@ -4,12 +4,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
-import { spoolSourceSchema } from '../../src/config/schema.js';
-import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
-import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
+import { localSyncer } from '../support/spool-pass.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -32,12 +29,8 @@ describe('spool double collect', () => {
     const v3 = Buffer.from(`{"version":3,"pad":"${'c'.repeat(900)}"}\n`);
     const versions = [v1, v2, v3];
     let calls = 0;
-    const s = new SpoolSyncer({
-      source: spoolSourceSchema.parse({ name: 'dc', path: src }),
-      files: new LocalArchiveFiles(archive),
-      logger: silentLogger(),
-      clock: systemClock,
-      tuning: { watch: false, racyWindowMs: 0 },
+    const s = localSyncer('dc', src, archive, {
+      tuning: { racyWindowMs: 0 },
       beforeRead: () => {
         calls++;
         // Attempt 0 (on the scan's stat): the file is saved again, same size; attempt 1 (after
@@ -76,14 +69,10 @@ describe('spool double collect', () => {
       }
     };
     let calls = 0;
-    const s = new SpoolSyncer({
-      source: spoolSourceSchema.parse({ name: 'dc', path: src }),
-      files: new LocalArchiveFiles(archive),
-      logger: silentLogger(),
-      clock: systemClock,
+    const s = localSyncer('dc', src, archive, {
       // A window shorter than the two reads of this file take, as 1 s is for a file of gigabytes
       // or a slow disk: the write's times are older than it when the file is shipped.
-      tuning: { watch: false, racyWindowMs: 5 },
+      tuning: { racyWindowMs: 5 },
       beforeRead: () => {
         calls++;
         // Attempt 0 (the scan's stat) and attempt 1 (after its fstat): written to while read.

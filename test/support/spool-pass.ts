@@ -3,23 +3,42 @@ import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
 import { spoolSourceSchema } from '../../src/config/schema.js';
-import { systemClock } from '../../src/platform/clock.js';
+import { systemClock, type Clock } from '../../src/platform/clock.js';
 import { silentLogger, type Logger } from '../../src/platform/logger.js';
 import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
 import type { SpoolTuning } from '../../src/spool/spool-tuning.js';
+
+export interface LocalSyncerOptions {
+  logger?: Logger;
+  /** Merged over `{ watch: false }`: no watcher unless asked for. */
+  tuning?: Partial<SpoolTuning>;
+  /** The source's `appendOnly` globs. */
+  appendOnly?: string[];
+  clock?: Clock;
+  beforeRead?: (path: string) => Promise<void> | void;
+}
+
+/**
+ * A real syncer of the folder `src`, as spool source `name`, into the local archive `archive`:
+ * no watcher (unless `tuning` says so), the system clock, a silent logger unless given others.
+ */
+export function localSyncer(name: string, src: string, archive: string, options: LocalSyncerOptions = {}): SpoolSyncer {
+  return new SpoolSyncer({
+    source: spoolSourceSchema.parse({ name, path: src, appendOnly: options.appendOnly ?? [] }),
+    files: new LocalArchiveFiles(archive),
+    logger: options.logger ?? silentLogger(),
+    clock: options.clock ?? systemClock,
+    tuning: { watch: false, ...options.tuning },
+    ...(options.beforeRead === undefined ? {} : { beforeRead: options.beforeRead }),
+  });
+}
 
 /**
  * One full pass of a real syncer (no watcher) over `src` into the local archive `archive`, as
  * spool source `name`; resolves with the bytes it shipped once it has stopped.
  */
 export async function syncOnce(name: string, src: string, archive: string, options: { logger?: Logger; tuning?: Partial<SpoolTuning> } = {}): Promise<number> {
-  const syncer = new SpoolSyncer({
-    source: spoolSourceSchema.parse({ name, path: src }),
-    files: new LocalArchiveFiles(archive),
-    logger: options.logger ?? silentLogger(),
-    clock: systemClock,
-    tuning: { watch: false, ...options.tuning },
-  });
+  const syncer = localSyncer(name, src, archive, options);
   syncer.start();
   try {
     await syncer.syncNow();
