@@ -723,7 +723,7 @@ export class SpoolSyncer {
             const changedNs = BigInt(g.mtimeNs) > BigInt(g.ctimeNs) ? BigInt(g.mtimeNs) : BigInt(g.ctimeNs);
             // A file written to while read (taken on a second read) is racy whatever its times:
             // they were recent at the stat the second read began with, however long that read took.
-            const isRacy = result.changedWhileRead === true || Number(BigInt(clock.nowMs()) * 1_000_000n - changedNs) / 1e6 < this.tuning.racyWindowMs;
+            const isRacy = result.changedWhileRead === true || Number(BigInt(Math.floor(clock.nowMs())) * 1_000_000n - changedNs) / 1e6 < this.tuning.racyWindowMs;
             if (isRacy) racy.push(path);
             const e = { kind: 'file' as const, mode: g.mode, mtimeNs: g.mtimeNs, ctimeNs: g.ctimeNs, size: g.size, ino: g.ino, uid: g.uid, gid: g.gid, ...(isRacy ? { racy: true } : {}) };
             const unchanged = before !== undefined && result.set.length === 0 && sameFile(before, g) && before.mode === g.mode;

@@ -294,6 +294,26 @@ describe('spool syncer', () => {
     }
   });
 
+  it('a clock that gives fractions of a millisecond (a scaled or monotonic one) ships files as the system clock does', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    await writeFile(join(src, 'seqno'), '41\n');
+    const { logger, lines } = captureLogger();
+    // Every pass that shipped a file failed on it (BigInt of the time) and retried in backoff.
+    const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files: new LocalArchiveFiles(archive), logger, clock: { nowMs: () => Date.now() + 0.25 }, tuning: { watch: false } });
+    try {
+      s.start();
+      const errors = (): unknown[] => lines().filter((l) => (l['level'] as number) >= 50);
+      await Promise.race([s.syncNow(), waitFor('a failed pass', () => errors().length > 0, 10_000, 5)]);
+      expect(errors()).toEqual([]);
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'r'), logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('an archive recorded before owners were kept gets them on the next pass, and restores them', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
