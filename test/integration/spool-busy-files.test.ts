@@ -131,10 +131,14 @@ describe('spool files written to without pause', () => {
       } finally {
         await stopWriter(writer);
       }
-      // Each attempt's second read found blocks the sweep had rewritten since the first.
-      expect(lines().some((l) => l['code'] === 'SPOOL_FILE_UNSTABLE' && l['path'] === 'feed.dat')).toBe(true);
+      const unstable = lines().some((l) => l['code'] === 'SPOOL_FILE_UNSTABLE' && l['path'] === 'feed.dat');
       const copy = join(await restored(archive, join(dir, 'r1')), 'feed.dat');
-      if (existsSync(copy)) {
+      // Nothing archived: only because each attempt's second read found blocks the sweep had
+      // rewritten since the first. (Usually so; but with the machine's cores busy, the writer may
+      // sit unscheduled through both reads of an attempt, which then agree: seen 5 times in 15 runs
+      // beside four busy loops.)
+      if (!existsSync(copy)) expect(unstable).toBe(true);
+      else {
         // Had a version been archived, it would be one the file held: blocks 0..j-1 of one sweep,
         // the rest of the sweep before (never a block newer than one before it, nor two sweeps apart).
         const bytes = await readFile(copy);
