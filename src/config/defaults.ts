@@ -192,6 +192,14 @@ export const DEFAULT_SPOOL_READER_IDLE_MS = 10_000;
 /** A file that keeps changing while it is read is tried this many times per pass. */
 export const DEFAULT_SPOOL_READ_ATTEMPTS = 5;
 /**
+ * After a pass found a file changing under every attempt, it is not read again for this long,
+ * doubling with each such pass up to the max (then, and at the first, SPOOL_FILE_UNSTABLE is
+ * logged): a busy 64 MiB log read five times on every watcher event took 1.5 cores of the primary
+ * and logged a warning 12 times a second. The archive keeps the file's last version meanwhile.
+ */
+export const DEFAULT_SPOOL_UNSTABLE_RETRY_MS_MIN = 1_000;
+export const DEFAULT_SPOOL_UNSTABLE_RETRY_MS_MAX = 60_000;
+/**
  * A file whose mtime is this close to the moment it was read may be rewritten within the same
  * timestamp tick, invisibly to size/mtime; it is hashed again on a pass after this window.
  */

@@ -17,6 +17,7 @@ import { SpoolJournal } from './spool-journal.js';
 import { watchSource } from './spool-watcher.js';
 import { DEFAULT_SPOOL_TUNING, type SpoolTuning } from './spool-tuning.js';
 import { TaskWindow } from './task-window.js';
+import { backoffDelayMs } from '../core/backoff.js';
 import { isUnder, parentOf, sortByDepth, type SpoolTree } from './spool-tree.js';
 import { excludeMatcher, nameForLog, utf8Name, type Found } from './tree-scanner.js';
 import { childLogger } from '../platform/logger.js';
@@ -74,6 +75,13 @@ export class SpoolSyncer {
   readonly #excluded: (rel: string) => boolean;
   /** Files the source names append-only (`appendOnly`, globs read as `exclude`'s). */
   readonly #appendOnly: (rel: string) => boolean;
+  /**
+   * Files that changed under every attempt of their last read: how many passes in a row, whether
+   * they are pausing (until their timer ends the pause, not by the clock: a timer may fire a few
+   * milliseconds before the clock says it is due), and since when their change waits (pending in
+   * the lag figures until it ships, so a file that never settles shows as lag rather than vanishing).
+   */
+  readonly #unstable = new Map<string, { passes: number; pausing: boolean; sinceMs: number }>();
   /** The source.json this session wrote (its completeFromMs set once the first full pass is in). */
   #meta: SourceMeta | undefined;
   #journal: SpoolJournal | undefined;
@@ -144,8 +152,13 @@ export class SpoolSyncer {
     const now = this.options.clock.nowMs();
     let oldest = Math.min(this.#inPass?.sinceMs ?? Infinity, this.#waitingSinceMs ?? Infinity);
     for (const at of this.#dirty.values()) oldest = Math.min(oldest, at);
+    let unstable = 0;
+    for (const [path, { sinceMs }] of this.#unstable) {
+      oldest = Math.min(oldest, sinceMs);
+      if (!this.#dirty.has(path)) unstable++;
+    }
     return {
-      pendingChanges: this.#dirty.size + (this.#inPass?.changes ?? 0),
+      pendingChanges: this.#dirty.size + unstable + (this.#inPass?.changes ?? 0),
       pendingBytes: this.#inPass?.bytes ?? 0,
       oldestPendingMs: oldest === Infinity ? 0 : Math.max(0, now - oldest),
       bytesShippedTotal: this.#shippedTotal,
@@ -172,7 +185,10 @@ export class SpoolSyncer {
     for (const w of this.#fullWaiters.splice(0)) w.reject(new HotspareError('SPOOL_STOPPED', 'the spool syncer stopped', { hint: 'restart the agent' }));
   }
 
-  /** Asks for a full pass now and resolves when one that started after this call has committed. */
+  /**
+   * Asks for a full pass now and resolves when one that started after this call has committed.
+   * That pass reads again files that changed under every read of theirs, pausing or not.
+   */
   syncNow(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#fullWaiters.push({ resolve, reject });
@@ -190,6 +206,9 @@ export class SpoolSyncer {
   #mark(rel: string): void {
     // Already waiting: nothing new to wake the loop for (a busy file raises events by the hundred).
     if (this.#dirty.has(rel)) return;
+    // Changed under every read and pausing: its timer marks it when it is due (a pass per event
+    // of a busy file would find nothing to do), and the lag figures count it meanwhile.
+    if (this.#unstable.get(rel)?.pausing === true) return;
     this.#dirty.set(rel, this.options.clock.nowMs());
     this.#kick();
   }
@@ -495,7 +514,7 @@ export class SpoolSyncer {
       if (this.#rootMissing) this.#log.info({ path: source.path }, 'spool source is available again');
       this.#rootMissing = false;
       this.#ensureWatcher();
-      await this.#shipRoots(roots, shallow, full, journal, tree, pack);
+      await this.#shipRoots(roots, shallow, full, journal, tree, pack, served.length > 0);
       // A pass cut short by stop() committed nothing: its waiters hear SPOOL_STOPPED from stop().
       if (!this.#stopped && full) {
         await this.#recordComplete();
@@ -541,7 +560,8 @@ export class SpoolSyncer {
     await w?.close();
   }
 
-  async #shipRoots(roots: string[], shallow: string[], full: boolean, journal: SpoolJournal, tree: SpoolTree, pack: PackWriter): Promise<void> {
+  /** `asked`: a pass syncNow() waits for, which reads files that changed under every read of theirs before their pause ends. */
+  async #shipRoots(roots: string[], shallow: string[], full: boolean, journal: SpoolJournal, tree: SpoolTree, pack: PackWriter, asked: boolean): Promise<void> {
     const { clock, source } = this.options;
     const reader = this.#reader as FileReader;
     const { found, unreadable, badNames } = await reader.scan(source.path, roots, source.exclude, shallow);
@@ -662,6 +682,13 @@ export class SpoolSyncer {
         continue;
       }
       const before = cur?.kind === 'file' ? cur : undefined;
+      const unstable = this.#unstable.get(path);
+      if (unstable?.pausing === true && !asked) {
+        // Changed under every attempt of its last read, and not due again yet (its timer marks
+        // it then): the archive keeps its previous version, and nothing is recorded deleted.
+        unreadable.set(path, 'unstable');
+        continue;
+      }
       // Several files are queued to the reader at once, so it always has the next one in hand
       // (a tree of small files is bound by per-file latency, not bandwidth). Each file's
       // operation touches only its own path (a leaf; its parents were handled first, by
@@ -689,6 +716,7 @@ export class SpoolSyncer {
           this.#log.debug({ code: 'SPOOL_FILE_GREW', path, shipped: result.found.size, size: result.grewTo }, `${join(source.path, path)} (append-only) grew while being read: its first ${result.found.size} bytes are archived, the rest with the next pass`);
         }
         if (this.#inPass !== undefined) this.#inPass.bytes = Math.max(0, this.#inPass.bytes - f.size);
+        if (result.kind !== 'unstable') this.#unstable.delete(path);
         switch (result.kind) {
           case 'gone':
             this.#log.info({ code: 'SPOOL_FILE_GONE', path }, `${join(source.path, path)} was removed while being read; the archive records it as absent`);
@@ -699,19 +727,35 @@ export class SpoolSyncer {
             found.delete(path);
             this.#mark(path);
             return;
-          case 'unstable':
-            this.#log.warn(
-              {
-                code: 'SPOOL_FILE_UNSTABLE',
-                path,
-                attempts: this.tuning.readAttempts,
-                hint: this.#appendOnly(path) ? 'named in `appendOnly`, yet its bytes changed in place (or it shrank, or was replaced) under every read: check that its writer only appends, or exclude it' : 'a file only ever appended to (a log, feed data) ships while busy once the source names it in `appendOnly`',
-              },
-              'file kept changing while being read; the archive keeps its previous version and it is read again on the next pass',
-            );
+          case 'unstable': {
+            // Read again after a pause that doubles with each such pass: every watcher event of
+            // a busy file would otherwise read it `readAttempts` times over, without end.
+            const was = this.#unstable.get(path);
+            const passes = (was?.passes ?? 0) + 1;
+            const retryMs = backoffDelayMs(passes, { delayMsMin: this.tuning.unstableRetryMsMin, delayMsMax: this.tuning.unstableRetryMsMax, jitterRatio: 0 }, Math.random);
+            const pause = { passes, pausing: true, sinceMs: was?.sinceMs ?? this.#inPass?.sinceMs ?? clock.nowMs() };
+            this.#unstable.set(path, pause);
+            // The first time, and then about once per longest pause, not at every pass.
+            if (passes === 1 || retryMs >= this.tuning.unstableRetryMsMax) {
+              this.#log.warn(
+                {
+                  code: 'SPOOL_FILE_UNSTABLE',
+                  path,
+                  attempts: this.tuning.readAttempts,
+                  passes,
+                  retryMs,
+                  hint: this.#appendOnly(path) ? 'named in `appendOnly`, yet its bytes changed in place (or it shrank, or was replaced) under every read: check that its writer only appends, or exclude it' : 'a file only ever appended to (a log, feed data) ships while busy once the source names it in `appendOnly`',
+                },
+                `file kept changing while being read; the archive keeps its previous version and it is read again in ${Math.round(retryMs / 1000)} s`,
+              );
+            }
             unreadable.set(path, 'unstable');
-            this.#mark(path);
+            setTimeout(() => {
+              pause.pausing = false;
+              if (!this.#stopped) this.#mark(path);
+            }, retryMs).unref();
             return;
+          }
           case 'unreadable':
             this.#warnOnce(path, 'SPOOL_UNREADABLE', `cannot read ${join(source.path, path)} (${result.code}); the archive keeps its previous version`);
             unreadable.set(path, result.code);
@@ -740,6 +784,8 @@ export class SpoolSyncer {
     }
     await reads.drain();
     if (this.#stopped) return;
+    // A file that changed under every read and is gone since (this pass looked where it was) no longer waits.
+    for (const p of this.#unstable.keys()) if (!found.has(p) && (full || roots.some((r) => isUnder(p, r)))) this.#unstable.delete(p);
     // What the archive has under the scanned roots but the disk no longer does is deleted.
     const gone = sortByDepth(recordedNow());
     for (const p of gone) {

@@ -21,6 +21,8 @@ import {
   DEFAULT_SPOOL_RESCAN_INTERVAL_MS,
   DEFAULT_SPOOL_SEEN_RECORD_MS,
   DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
+  DEFAULT_SPOOL_UNSTABLE_RETRY_MS_MAX,
+  DEFAULT_SPOOL_UNSTABLE_RETRY_MS_MIN,
   DEFAULT_SPOOL_WRITE_BATCH_BYTES,
   DEFAULT_SPOOL_WRITE_BATCHES,
 } from '../config/defaults.js';
@@ -44,6 +46,9 @@ export interface SpoolTuning {
   compactBytesMax: number;
   segmentBytesMax: number;
   readAttempts: number;
+  /** A file that changed under every attempt waits this long before it is read again, doubling up to the max (DEFAULT_SPOOL_UNSTABLE_RETRY_MS_*). */
+  unstableRetryMsMin: number;
+  unstableRetryMsMax: number;
   /** A pass commits what it shipped after this many bytes of files, or this many operations. */
   passCommitBytes: number;
   passCommitOps: number;
@@ -80,6 +85,8 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   compactBytesMax: DEFAULT_SPOOL_COMPACT_BYTES_MAX,
   segmentBytesMax: DEFAULT_SPOOL_SEGMENT_BYTES_MAX,
   readAttempts: DEFAULT_SPOOL_READ_ATTEMPTS,
+  unstableRetryMsMin: DEFAULT_SPOOL_UNSTABLE_RETRY_MS_MIN,
+  unstableRetryMsMax: DEFAULT_SPOOL_UNSTABLE_RETRY_MS_MAX,
   passCommitBytes: DEFAULT_SPOOL_PASS_COMMIT_BYTES,
   passCommitOps: DEFAULT_SPOOL_PASS_COMMIT_OPS,
   readBytes: DEFAULT_SPOOL_READ_BYTES,
