@@ -189,6 +189,20 @@ export const DEFAULT_SPOOL_PASS_COMMIT_OPS = 50_000;
 export const DEFAULT_SPOOL_READ_BUFFERS = 8;
 /** The spool reader thread ends after this long without a file to read (an idle source holds no thread and no buffer). */
 export const DEFAULT_SPOOL_READER_IDLE_MS = 10_000;
+/**
+ * Spool readers a stopped syncer leaves for the next (ReaderPool): a reconnecting standby's next
+ * session reads with a running thread. Each holds at most its thread and buffers, and those only
+ * until DEFAULT_SPOOL_READER_IDLE_MS has passed without work.
+ */
+export const DEFAULT_SPOOL_IDLE_READERS_MAX = 8;
+/**
+ * The walk a syncer asks for as it starts (so that it runs while the archive is opened) is taken
+ * by its first pass only if that pass begins within this long: an archive slow to open (a remote
+ * one's journal) would otherwise have the pass compare the archive with the tree as it was
+ * seconds before. (What changes after any walk is found by the pass that follows the watcher's
+ * readiness.)
+ */
+export const DEFAULT_SPOOL_FIRST_SCAN_MAX_AGE_MS = 1_000;
 /** A file that keeps changing while it is read is tried this many times per pass. */
 export const DEFAULT_SPOOL_READ_ATTEMPTS = 5;
 /**

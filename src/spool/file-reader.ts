@@ -131,11 +131,17 @@ export class FileReader {
   #handling: Promise<void> = Promise.resolve();
   #idleTimer: NodeJS.Timeout | undefined;
 
+  /** `log`: whose reader it is now (a ReaderPool hands a reader on to the next syncer of its config). */
   constructor(
-    private readonly config: ReaderConfig,
-    private readonly idleMs: number,
-    private readonly log: Logger,
+    readonly config: ReaderConfig,
+    readonly idleMs: number,
+    public log: Logger,
   ) {}
+
+  /** A scan or read is under way or asked for. */
+  get busy(): boolean {
+    return this.#pending.size > 0;
+  }
 
   /** Lists the source's paths under `roots` (and `shallow` alone) with lstat, as `scanRootsSync` does. */
   scan(root: string, roots: readonly string[], exclude: readonly string[], shallow: readonly string[]): Promise<ScanResult> {

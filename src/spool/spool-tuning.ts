@@ -5,6 +5,7 @@ import {
   DEFAULT_SPOOL_COMPACT_BYTES_MAX,
   DEFAULT_SPOOL_DEBOUNCE_MS,
   DEFAULT_SPOOL_DIRECT_WRITE_BYTES,
+  DEFAULT_SPOOL_FIRST_SCAN_MAX_AGE_MS,
   DEFAULT_SPOOL_BLOCK_PIECES_MAX,
   DEFAULT_SPOOL_KNOWN_DEAD_MAX,
   DEFAULT_SPOOL_MISSING_CHECK_INTERVAL_MS,
@@ -26,6 +27,8 @@ import {
   DEFAULT_SPOOL_WRITE_BATCH_BYTES,
   DEFAULT_SPOOL_WRITE_BATCHES,
 } from '../config/defaults.js';
+import type { BlockHashName } from './block-hash.js';
+import type { ReaderConfig } from './file-reader.js';
 
 /** A spool syncer's limits and switches, each with its named default (config/defaults.ts); tests and benchmarks override some. */
 export interface SpoolTuning {
@@ -60,6 +63,8 @@ export interface SpoolTuning {
   readConcurrency: number;
   /** The reader thread ends after this long without a file to read. */
   readerIdleMs: number;
+  /** The walk asked for at start() is taken by a first pass that begins within this long (DEFAULT_SPOOL_FIRST_SCAN_MAX_AGE_MS). */
+  firstScanMaxAgeMs: number;
   racyWindowMs: number;
   /** An idle source gets a `seen` journal record at a full pass once its newest record is this old (see SpoolOp). */
   seenRecordMs: number;
@@ -93,6 +98,7 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   readBuffers: DEFAULT_SPOOL_READ_BUFFERS,
   readConcurrency: DEFAULT_SPOOL_READ_CONCURRENCY,
   readerIdleMs: DEFAULT_SPOOL_READER_IDLE_MS,
+  firstScanMaxAgeMs: DEFAULT_SPOOL_FIRST_SCAN_MAX_AGE_MS,
   racyWindowMs: DEFAULT_SPOOL_RACY_WINDOW_MS,
   seenRecordMs: DEFAULT_SPOOL_SEEN_RECORD_MS,
   retryDelayMsMin: DEFAULT_RETRY_DELAY_MS_MIN,
@@ -100,3 +106,8 @@ export const DEFAULT_SPOOL_TUNING: SpoolTuning = {
   watch: true,
   knownDeadMax: DEFAULT_SPOOL_KNOWN_DEAD_MAX,
 };
+
+/** What a reader thread for blocks of this size and hash is started with, under `tuning`. */
+export function readerConfigOf(tuning: SpoolTuning, blockBytes: number, blockHash: BlockHashName): ReaderConfig {
+  return { blockBytes, blockHash, readBytes: tuning.readBytes, buffers: tuning.readBuffers, attempts: tuning.readAttempts, endsPerMessage: Math.max(1, Math.floor(tuning.readConcurrency / 8)) };
+}

@@ -16,8 +16,10 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { FileTarget } from '../../src/replica/targets/file-target.js';
 import type { ReplicaSession } from '../../src/replica/replica-target.js';
 import { ReplicaSpool } from '../../src/spool/replica-spool.js';
+import { defaultBlockHash } from '../../src/spool/block-hash.js';
+import { ReaderPool } from '../../src/spool/reader-pool.js';
+import { DEFAULT_SPOOL_TUNING, readerConfigOf, type SpoolTuning } from '../../src/spool/spool-tuning.js';
 import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
-import type { SpoolTuning } from '../../src/spool/spool-tuning.js';
 import { decodeSegment, encodeLineText, type JournalLine } from '../../src/spool/spool-format.js';
 import { runPromotionHooks } from '../../src/standby/promotion-hooks.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
@@ -40,6 +42,13 @@ afterEach(async () => {
 });
 
 /** Bytes of the regular files under a folder. */
+/** Starts the thread of a reader of the default config in `readers` (and walks `src` with it), so that a syncer given the pool walks at once. */
+async function warmReader(readers: ReaderPool, src: string): Promise<void> {
+  const reader = readers.acquire(readerConfigOf(DEFAULT_SPOOL_TUNING, DEFAULT_SPOOL_TUNING.blockBytes, defaultBlockHash()), DEFAULT_SPOOL_TUNING.readerIdleMs, silentLogger());
+  await reader.scan(src, [''], [], []);
+  readers.release(reader);
+}
+
 async function bytesUnder(root: string): Promise<number> {
   let total = 0;
   for (const name of await readdir(root)) {
@@ -307,6 +316,94 @@ describe('spool syncer', () => {
       const errors = (): unknown[] => lines().filter((l) => (l['level'] as number) >= 50);
       await Promise.race([s.syncNow(), waitFor('a failed pass', () => errors().length > 0, 10_000, 5)]);
       expect(errors()).toEqual([]);
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'r'), logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('a stopped syncer leaves its reader to the next syncer of the source (the next session), which ships what changed since', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(join(src, 'q'), { recursive: true });
+    for (let i = 0; i < 20; i++) await writeFile(join(src, 'q', `m${i}`), randomBytes(1000 + i * 5000));
+    const readers = new ReaderPool();
+    const session = (): SpoolSyncer => new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, tuning: { watch: false, racyWindowMs: 0 }, readers });
+    const s1 = session();
+    s1.start();
+    await s1.syncNow();
+    await s1.stop();
+    expect(readers.kept).toBe(1);
+    await appendFile(join(src, 'q', 'm3'), randomBytes(70_000));
+    await rm(join(src, 'q', 'm4'));
+    await writeFile(join(src, 'q', 'new'), randomBytes(30_000));
+    const s2 = session();
+    s2.start();
+    // Lent to the running syncer alone.
+    expect(readers.kept).toBe(0);
+    try {
+      await s2.syncNow();
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'r'), logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
+    } finally {
+      await s2.stop();
+    }
+    expect(readers.kept).toBe(1);
+  });
+
+  it('the walk asked for at start is not taken by a pass after the archive could not be opened: a file made meanwhile ships with that pass', async () => {
+    const src = join(dir, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'before'), 'a');
+    // The archive's folder cannot be made while a file stands in its parent's place.
+    const blocked = join(dir, 'blocked');
+    await writeFile(blocked, 'not a folder');
+    const { logger, lines } = captureLogger();
+    // A reader whose thread runs already, so the walk is done long before the second failure.
+    const readers = new ReaderPool();
+    const tuning = { watch: false, retryDelayMsMin: 50 };
+    const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files: new LocalArchiveFiles(join(blocked, 'archive')), logger, clock: systemClock, tuning, readers });
+    await warmReader(readers, src);
+    try {
+      s.start();
+      expect(readers.kept).toBe(0);
+      await waitFor('the open to fail twice', () => lines().filter((l) => l['msg']?.toString().startsWith('spool sync failed')).length >= 2, 10_000, 5);
+      await writeFile(join(src, 'after'), 'b');
+      await rm(blocked);
+      await s.syncNow();
+      await restoreSpool({ archiveDir: join(blocked, 'archive'), filesRoot: join(dir, 'r'), logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('the walk asked for at start is not taken by a first pass that begins after firstScanMaxAgeMs (an archive slow to open): a file made meanwhile ships with that pass', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    await writeFile(join(src, 'before'), 'a');
+    const readers = new ReaderPool();
+    await warmReader(readers, src);
+    // The archive answers nothing until the test lets it, as a remote one reading a long journal.
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    const local = new LocalArchiveFiles(archive);
+    const files = new Proxy(local, {
+      get: (target, key) => {
+        const v = Reflect.get(target, key) as unknown;
+        return typeof v === 'function' ? async (...args: unknown[]) => (await opened, (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
+      },
+    });
+    const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files, logger: silentLogger(), clock: systemClock, tuning: { watch: false, firstScanMaxAgeMs: 50 }, readers });
+    try {
+      s.start();
+      // The walk (a running thread, a file or two) is done long before this.
+      await new Promise((r) => setTimeout(r, 200));
+      await writeFile(join(src, 'after'), 'b');
+      open();
+      await s.syncNow();
       await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'r'), logger: silentLogger() });
       expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
     } finally {
