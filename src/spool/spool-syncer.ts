@@ -861,7 +861,7 @@ export class SpoolSyncer {
   }
 }
 
-/** Runs tasks with at most `limit` under way; the first failure is thrown by the next run() or by drain(). */
+/** The file as recorded: content, metadata and owner (nothing to read or record again). */
 function sameFile(cur: { size: number; mtimeNs: string; ctimeNs: string; ino: number; mode: number; uid?: number; gid?: number }, f: Found): boolean {
   return sameStat(cur, f) && sameOwner(cur, f);
 }
