@@ -3,18 +3,14 @@ import { appendFile, cp, mkdir, mkdtemp, open, readFile, readdir, rm, stat, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
 import { DEFAULT_SPOOL_BLOCK_PIECES_MAX } from '../../src/config/defaults.js';
-import { spoolSourceSchema } from '../../src/config/schema.js';
-import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
-import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
 import { decodeSegment, journalDir, SPOOL_FORMAT_VERSION, sourceMetaPath, type BlockRef, type JournalLine, type SourceMeta } from '../../src/spool/spool-format.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
-import { archiveWithBlockInPieces, PIECES_TUNING, syncOnce } from '../support/spool-pass.js';
+import { archiveWithBlockInPieces, PIECES_TUNING, syncOnce, localSyncer } from '../support/spool-pass.js';
 
 /**
  * Goal: an append ships only the appended bytes (issue 5: "an appended file ships only its new
@@ -81,7 +77,7 @@ describe('appends to a partial last block ship only the appended bytes', () => {
     const cross = join(src, '2.dat');
     await writeFile(cross, randomBytes(BLOCK - 6));
     let atFifth: { t: number; tree: Awaited<ReturnType<typeof describeTree>> } | undefined;
-    const syncer = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'feeds', path: src }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, tuning: { watch: false } });
+    const syncer = localSyncer('feeds', src, archive);
     syncer.start();
     try {
       await syncer.syncNow();

@@ -3,19 +3,15 @@ import { cp, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
-import { spoolSourceSchema } from '../../src/config/schema.js';
-import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { blockHashOf, blockHasher, blockMatches, defaultBlockHash, simulateBlake3Missing } from '../../src/spool/block-hash.js';
-import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
 import type { SpoolTuning } from '../../src/spool/spool-tuning.js';
 import { decodeSegment, journalDir, SPOOL_FORMAT_VERSION, sourceMetaPath, type SourceMeta } from '../../src/spool/spool-format.js';
 import { checkBlockIds, restoreSpool, spoolTreeAt } from '../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
-import { syncOnce } from '../support/spool-pass.js';
+import { syncOnce, localSyncer } from '../support/spool-pass.js';
 import { waitFor } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
@@ -153,7 +149,7 @@ describe('spool block ids', () => {
     await mkdir(join(archive, 'files', 'feeds'), { recursive: true });
     await writeFile(join(archive, sourceMetaPath('feeds')), newer);
     const { logger, lines } = captureLogger();
-    const syncer = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'feeds', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false } });
+    const syncer = localSyncer('feeds', src, archive, { logger });
     syncer.start();
     try {
       const refused = await waitFor('the refusal', () => lines().find((l) => l.code === 'SPOOL_FORMAT_NEWER'));

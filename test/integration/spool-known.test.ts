@@ -3,11 +3,7 @@ import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
-import { spoolSourceSchema } from '../../src/config/schema.js';
-import { systemClock } from '../../src/platform/clock.js';
-import { silentLogger } from '../../src/platform/logger.js';
-import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
+import { localSyncer } from '../support/spool-pass.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -32,7 +28,7 @@ describe('spool block index', () => {
     const keep = randomBytes(4096);
     await writeFile(join(src, 'keep'), keep);
     // No watcher (passes come from syncNow alone); a small allowance of dead entries.
-    const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, tuning: { watch: false, knownDeadMax: 8 } });
+    const s = localSyncer('q', src, archive, { tuning: { knownDeadMax: 8 } });
     s.start();
     try {
       await s.syncNow();

@@ -3,13 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
-import { spoolSourceSchema } from '../../src/config/schema.js';
-import { systemClock } from '../../src/platform/clock.js';
-import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
+import { localSyncer } from '../support/spool-pass.js';
 
 /**
  * Goal: what the agent cannot ship is never lost without a word. A name that is not valid UTF-8
@@ -34,7 +31,7 @@ const bytesPath = (parent: string, name: Buffer): Buffer => Buffer.concat([Buffe
 /** Two full passes of source `gw` at `src` into `archive` (the second must not warn again); the log lines. */
 async function twoPasses(src: string, archive: string): Promise<ReturnType<typeof captureLogger>['lines']> {
   const { logger, lines } = captureLogger();
-  const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'gw', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false } });
+  const s = localSyncer('gw', src, archive, { logger });
   s.start();
   await s.syncNow();
   await s.syncNow();
@@ -113,7 +110,7 @@ describe('spool names and paths the agent cannot ship', () => {
     symlinkSync('tab\there\nand newline', join(src, 'odd'));
     const archive = join(dir, 'archive');
     const { logger, lines } = captureLogger();
-    const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'gw', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false } });
+    const s = localSyncer('gw', src, archive, { logger });
     s.start();
     await s.syncNow();
     await s.stop();

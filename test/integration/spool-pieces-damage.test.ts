@@ -3,14 +3,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
-import { spoolSourceSchema } from '../../src/config/schema.js';
-import { systemClock } from '../../src/platform/clock.js';
-import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
 import type { SpoolTuning } from '../../src/spool/spool-tuning.js';
 import { decodeSegment, encodeLineText, journalDir, type JournalLine } from '../../src/spool/spool-format.js';
 import { captureLogger } from '../support/capture-logger.js';
-import { archiveWithBlockInPieces, PIECES_TUNING, syncOnce } from '../support/spool-pass.js';
+import { archiveWithBlockInPieces, localSyncer, PIECES_TUNING, syncOnce } from '../support/spool-pass.js';
 
 /**
  * Goal: the compactor's new code for blocks in pieces reads packs and builds keys the old code
@@ -29,7 +25,7 @@ afterEach(async () => {
 /** One full pass that must commit within `ms`; resolves with what was logged at error level. */
 async function passWithin(src: string, archive: string, tuning: Partial<SpoolTuning>, ms = 8000): Promise<{ done: boolean; errors: Array<Record<string, unknown>> }> {
   const { logger, lines } = captureLogger();
-  const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'feeds', path: src }), files: new LocalArchiveFiles(archive), logger, clock: systemClock, tuning: { watch: false, retryDelayMsMin: 50, retryDelayMsMax: 100, ...tuning } });
+  const s = localSyncer('feeds', src, archive, { logger, tuning: { retryDelayMsMin: 50, retryDelayMsMax: 100, ...tuning } });
   s.start();
   let done = false;
   try {

@@ -3,12 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
-import { spoolSourceSchema } from '../../src/config/schema.js';
-import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
-import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
+import { localSyncer } from '../support/spool-pass.js';
 
 /**
  * Goal: a sparse file (a monitoring system's preallocated data file) comes back sparse: the
@@ -40,7 +37,7 @@ describe('sparse spool files', () => {
     expect(statSync(feed).blocks * 512).toBeLessThan(MiB);
 
     const archive = join(dir, 'archive');
-    const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'feeds', path: src }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, tuning: { watch: false } });
+    const s = localSyncer('feeds', src, archive);
     s.start();
     await s.syncNow();
     await s.stop();

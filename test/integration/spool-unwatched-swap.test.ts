@@ -3,12 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
-import { spoolSourceSchema } from '../../src/config/schema.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { silentLogger } from '../../src/platform/logger.js';
-import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
+import { localSyncer } from '../support/spool-pass.js';
 
 /**
  * Goal: a point inside a window nobody watched is not restored with a rename made after it. A
@@ -35,7 +33,7 @@ describe('a rename over a file while nobody watched', () => {
     writeFileSync(join(src, 'b'), 'B\n');
     const archive = join(dir, 'archive');
     const pass = async (): Promise<void> => {
-      const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'gw', path: src }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, tuning: { watch: false } });
+      const s = localSyncer('gw', src, archive);
       s.start();
       await s.syncNow();
       await s.stop();

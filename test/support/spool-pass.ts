@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LocalArchiveFiles } from '../../src/archive/archive-files.js';
+import { LocalArchiveFiles, type ArchiveFiles } from '../../src/archive/archive-files.js';
 import { spoolSourceSchema } from '../../src/config/schema.js';
 import { systemClock, type Clock } from '../../src/platform/clock.js';
 import { silentLogger, type Logger } from '../../src/platform/logger.js';
@@ -10,6 +10,10 @@ import type { SpoolTuning } from '../../src/spool/spool-tuning.js';
 
 export interface LocalSyncerOptions {
   logger?: Logger;
+  /** More of the source's config than its name and path (`exclude`, `retentionSeconds`, `blockBytes`). */
+  source?: { exclude?: string[]; retentionSeconds?: number; blockBytes?: number };
+  /** The archive's files, when not a LocalArchiveFiles of `archive` (one that fails, or is shared). */
+  files?: ArchiveFiles;
   /** Merged over `{ watch: false }`: no watcher unless asked for. */
   tuning?: Partial<SpoolTuning>;
   /** The source's `appendOnly` globs. */
@@ -24,8 +28,8 @@ export interface LocalSyncerOptions {
  */
 export function localSyncer(name: string, src: string, archive: string, options: LocalSyncerOptions = {}): SpoolSyncer {
   return new SpoolSyncer({
-    source: spoolSourceSchema.parse({ name, path: src, appendOnly: options.appendOnly ?? [] }),
-    files: new LocalArchiveFiles(archive),
+    source: spoolSourceSchema.parse({ ...options.source, name, path: src, appendOnly: options.appendOnly ?? [] }),
+    files: options.files ?? new LocalArchiveFiles(archive),
     logger: options.logger ?? silentLogger(),
     clock: options.clock ?? systemClock,
     tuning: { watch: false, ...options.tuning },

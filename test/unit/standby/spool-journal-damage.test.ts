@@ -8,10 +8,9 @@ import { silentLogger } from '../../../src/platform/logger.js';
 import { decodeSegment, encodeLineText, journalPath, markAppendStart, SPOOL_FORMAT_VERSION, sourceMetaPath, type SourceMeta, type SpoolOp } from '../../../src/spool/spool-format.js';
 import { SpoolJournal } from '../../../src/spool/spool-journal.js';
 import { SpoolSyncer } from '../../../src/spool/spool-syncer.js';
-import { spoolSourceSchema } from '../../../src/config/schema.js';
-import { systemClock } from '../../../src/platform/clock.js';
 import { restoreSpool, spoolTreeAt } from '../../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../../src/standby/spool-verify.js';
+import { localSyncer } from '../../support/spool-pass.js';
 
 /**
  * Goal: a spool journal damaged in the archive (a flipped byte, a lost segment) is never
@@ -252,7 +251,7 @@ describe('a damaged spool journal', () => {
     writeFileSync(join(src, 'q', 'seqno'), '812');
     const archive = join(work, 'fresh-archive');
     const syncer = (): SpoolSyncer =>
-      new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 's', path: src }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, tuning: { watch: false } });
+      localSyncer('s', src, archive);
     const first = syncer();
     first.start();
     await first.syncNow();
@@ -284,7 +283,7 @@ describe('spool excludes that change over time', () => {
     writeFileSync(join(src, 'tmp', 'x'), 'x');
     const archive = join(work, 'excl-archive');
     const run = async (exclude: string[]): Promise<void> => {
-      const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 's', path: src, exclude }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, tuning: { watch: false } });
+      const s = localSyncer('s', src, archive, { source: { exclude } });
       s.start();
       await s.syncNow();
       await s.stop();
@@ -344,7 +343,7 @@ describe('spool excludes that change over time', () => {
       return out;
     };
     const make = (exclude: string[]): SpoolSyncer =>
-      new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 's', path: src, exclude }), files, logger: silentLogger(), clock: systemClock, tuning: { watch: false } });
+      localSyncer('s', src, archive, { source: { exclude }, files });
     const first = make(['tmp/**']);
     first.start();
     await first.syncNow();
@@ -367,7 +366,7 @@ describe('spool excludes that change over time', () => {
     let now = Date.now();
     const clock = { nowMs: (): number => now };
     const make = (exclude: string[]): SpoolSyncer =>
-      new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 's', path: src, exclude, retentionSeconds: 100 }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock, tuning: { watch: false } });
+      localSyncer('s', src, archive, { source: { exclude, retentionSeconds: 100 }, clock });
     const first = make(['tmp/**']);
     first.start();
     await first.syncNow();
