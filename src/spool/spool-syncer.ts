@@ -241,6 +241,12 @@ export class SpoolSyncer {
         await this.#pass();
         delayMs = this.tuning.retryDelayMsMin;
       } catch (err) {
+        // The failed pass's reads still under way (a pass fails at its next file, not after its
+        // reads) end here, before the pack writer is closed and another opened: kept going on the
+        // reader this syncer keeps, they wrote their blocks through the old writer, into the pack
+        // number the new one takes, over blocks the next pass made durable. The thread starts
+        // again at the next job.
+        if (this.#reader?.busy === true) await this.#reader.close();
         // Stopping fails what is under way (the session's requests): nothing to report or retry.
         if (this.#stopped) break;
         this.#log.error({ code: err instanceof HotspareError ? err.code : 'SPOOL_ARCHIVE', err: err instanceof HotspareError ? undefined : err, retryInMs: delayMs }, `spool sync failed: ${errorMessage(err)}`);

@@ -411,6 +411,75 @@ describe('spool syncer', () => {
     }
   });
 
+  it('a read still under way when its pass failed writes nothing once the archive is opened again (it wrote into the next pass\'s pack, over its blocks)', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    // a fails the pass (its read's handler throws); b is read meanwhile; c is the run that throws.
+    await writeFile(join(src, 'a'), randomBytes(300_000));
+    await writeFile(join(src, 'b'), randomBytes(512 * 1024));
+    await writeFile(join(src, 'c'), randomBytes(1000));
+    const { logger, lines } = captureLogger();
+    let failA = true;
+    let releaseB!: () => void;
+    const bHeld = new Promise<void>((resolve) => (releaseB = resolve));
+    const opens = (): number => lines().filter((l) => l.msg === 'spool source opened').length;
+    // Pack writes from b's hold until the next pass reads a are the failed pass's: held until the test lets them go.
+    let holdWrites = false;
+    let letWrites!: () => void;
+    const writesLet = new Promise<void>((resolve) => (letWrites = resolve));
+    const held: Array<Promise<unknown>> = [];
+    const local = new LocalArchiveFiles(archive);
+    const files = new Proxy(local, {
+      get: (target, key) => {
+        const v = Reflect.get(target, key) as unknown;
+        if (key !== 'write' || typeof v !== 'function') return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        return (...args: unknown[]) => {
+          if (!holdWrites || !String(args[0]).includes('pack')) return (v as (...a: unknown[]) => unknown).apply(target, args);
+          const w = writesLet.then(() => (v as (...a: unknown[]) => unknown).apply(target, args));
+          held.push(w);
+          return w;
+        };
+      },
+    });
+    const s = new SpoolSyncer({
+      source: spoolSourceSchema.parse({ name: 'q', path: src }),
+      files,
+      logger,
+      clock: systemClock,
+      tuning: { watch: false, retryDelayMsMin: 10, readConcurrency: 2, racyWindowMs: 0 },
+      readers: new ReaderPool(),
+      beforeRead: async (path) => {
+        if (path === 'a' && failA) {
+          failA = false;
+          throw new Error('test: the pass fails here');
+        }
+        if (path === 'a') holdWrites = false;
+        // Held in the pass that fails (if its reader gets that far before a's failure ends the pass).
+        if (path === 'b' && opens() === 1) {
+          holdWrites = true;
+          await bHeld;
+        }
+      },
+    });
+    try {
+      s.start();
+      // The pass failed, and the archive was opened again, while b's read waits.
+      await waitFor('the archive opened again', () => opens() >= 2, 10_000, 5);
+      releaseB();
+      await s.syncNow();
+      // With the bug, b's write held here lands in pack 1 over a's and b's blocks the next pass made durable.
+      letWrites();
+      await Promise.allSettled(held);
+      expect((await verifySpoolArchive(archive, silentLogger())).map((r) => r.problems)).toEqual([[]]);
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'r'), logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
+    } finally {
+      letWrites();
+      await s.stop();
+    }
+  });
+
   it('an archive recorded before owners were kept gets them on the next pass, and restores them', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
