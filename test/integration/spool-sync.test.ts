@@ -480,6 +480,51 @@ describe('spool syncer', () => {
     }
   });
 
+  it.each(['missing', 'an empty folder'])('the walk asked for at start is not taken when the source was %s then: a source back by the first pass (a volume mounted, a folder moved back) is not recorded deleted', async (how) => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    await writeFile(join(src, 'a'), 'a');
+    await writeFile(join(src, 'b'), randomBytes(70_000));
+    const readers = new ReaderPool();
+    const tuning = { watch: false, racyWindowMs: 0, firstScanMaxAgeMs: 60_000 };
+    const s1 = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, tuning, readers });
+    s1.start();
+    await s1.syncNow();
+    await s1.stop();
+    // The reader s1 left, which the next syncer takes: the test sees when its walk is done.
+    const reader = readers.acquire(readerConfigOf(DEFAULT_SPOOL_TUNING, DEFAULT_SPOOL_TUNING.blockBytes, defaultBlockHash()), DEFAULT_SPOOL_TUNING.readerIdleMs, silentLogger());
+    readers.release(reader);
+    await rename(src, `${src}.away`);
+    if (how === 'an empty folder') await mkdir(src);
+    // The archive answers nothing until the test lets it.
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    const local = new LocalArchiveFiles(archive);
+    const files = new Proxy(local, {
+      get: (target, key) => {
+        const v = Reflect.get(target, key) as unknown;
+        return typeof v === 'function' ? async (...args: unknown[]) => (await opened, (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
+      },
+    });
+    const s2 = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files, logger: silentLogger(), clock: systemClock, tuning, readers });
+    try {
+      s2.start();
+      expect(readers.kept).toBe(0);
+      await waitFor('the walk asked for at start', () => !reader.busy, 10_000, 5);
+      // Back before the first pass.
+      await rm(src, { recursive: true, force: true });
+      await rename(`${src}.away`, src);
+      open();
+      await s2.syncNow();
+      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'r'), logger: silentLogger() });
+      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
+    } finally {
+      open();
+      await s2.stop();
+    }
+  });
+
   it('an archive recorded before owners were kept gets them on the next pass, and restores them', async () => {
     const src = join(dir, 'src');
     const archive = join(dir, 'archive');
