@@ -825,8 +825,9 @@ export class SpoolSyncer {
     }
     await reads.drain();
     if (this.#stopped) return;
-    // A file that changed under every read and is gone since (this pass looked where it was) no longer waits.
-    for (const p of this.#unstable.keys()) if (!found.has(p) && (full || roots.some((r) => isUnder(p, r)))) this.#unstable.delete(p);
+    // A file that changed under every read and is gone since, or is no file any more (a link or
+    // a folder in its place, recorded as such), no longer waits where this pass looked.
+    for (const p of this.#unstable.keys()) if (found.get(p)?.kind !== 'file' && (full || roots.some((r) => isUnder(p, r)))) this.#unstable.delete(p);
     // What the archive has under the scanned roots but the disk no longer does is deleted.
     const gone = sortByDepth(recordedNow());
     for (const p of gone) {

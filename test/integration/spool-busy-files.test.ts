@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -168,6 +168,40 @@ describe('spool files written to without pause', () => {
       }
       await waitFor('nothing pending', () => s.snapshot().pendingChanges === 0, 5_000, 20);
       expect(lines().filter((l) => (l['level'] as number) >= 50)).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it.each(['a link', 'a folder'])('a file that changed under every read and was then replaced by %s no longer waits in the lag figures', async (what) => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    const log = join(src, 'gateway.log');
+    await writeFile(log, randomBytes(200_000));
+    let busy = true;
+    const { logger, lines } = captureLogger();
+    const s = localSyncer('busy', src, archive, {
+      logger,
+      tuning: { readAttempts: 2, racyWindowMs: 0, unstableRetryMsMin: 60_000, unstableRetryMsMax: 60_000 },
+      // Each attempt's read finds the file grown since its open: it changes under every read.
+      beforeRead: async (path) => {
+        if (path === 'gateway.log' && busy) await appendFile(log, 'x'.repeat(100));
+      },
+    });
+    s.start();
+    try {
+      await s.syncNow();
+      expect(lines().filter((l) => l['code'] === 'SPOOL_FILE_UNSTABLE')).toHaveLength(1);
+      expect(s.snapshot().pendingChanges).toBe(1);
+      busy = false;
+      await rm(log);
+      if (what === 'a link') await symlink('gateway.log.1', log);
+      else await mkdir(log);
+      await s.syncNow();
+      expect(treeDiff(await describeTree(src), await describeTree(await restored(archive, join(dir, 'r'))))).toEqual([]);
+      // Nothing waits: the path holds no file to read any more.
+      expect(s.snapshot()).toMatchObject({ pendingChanges: 0, oldestPendingMs: 0 });
     } finally {
       await s.stop();
     }
