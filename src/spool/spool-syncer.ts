@@ -82,9 +82,10 @@ export class SpoolSyncer {
    * Files that changed under every attempt of their last read: how many passes in a row, whether
    * they are pausing (until their timer ends the pause, not by the clock: a timer may fire a few
    * milliseconds before the clock says it is due), and since when their change waits (pending in
-   * the lag figures until it ships, so a file that never settles shows as lag rather than vanishing).
+   * the lag figures until it ships, so a file that never settles shows as lag rather than vanishing),
+   * and which inode paused: another file at the path (a log rotated, a file replaced) is read at once.
    */
-  readonly #unstable = new Map<string, { passes: number; pausing: boolean; sinceMs: number }>();
+  readonly #unstable = new Map<string, { passes: number; pausing: boolean; sinceMs: number; ino: number }>();
   /** The source.json this session wrote (its completeFromMs set once the first full pass is in). */
   #meta: SourceMeta | undefined;
   #journal: SpoolJournal | undefined;
@@ -224,9 +225,9 @@ export class SpoolSyncer {
   #mark(rel: string): void {
     // Already waiting: nothing new to wake the loop for (a busy file raises events by the hundred).
     if (this.#dirty.has(rel)) return;
-    // Changed under every read and pausing: its timer marks it when it is due (a pass per event
-    // of a busy file would find nothing to do), and the lag figures count it meanwhile.
-    if (this.#unstable.get(rel)?.pausing === true) return;
+    // A pausing file's events still mark it: the pass that follows looks at its path (an lstat)
+    // and reads it only if another file stands there now (a log rotated); dropped, the new log
+    // waited out the old one's pause, up to a minute.
     this.#dirty.set(rel, this.options.clock.nowMs());
     this.#kick();
   }
@@ -640,6 +641,8 @@ export class SpoolSyncer {
       for (const p of paths) {
         const f = found.get(p) as Found;
         const cur = tree.get(p);
+        // A pausing file this pass does not read is counted as pausing, not as the pass's too.
+        if (f.kind === 'file' && !asked && this.#pausing(p, f)) continue;
         if (f.kind === 'file' && (cur?.kind !== 'file' || cur.racy === true || !sameFile(cur, f))) {
           bytes += f.size;
           changes++;
@@ -723,8 +726,7 @@ export class SpoolSyncer {
         continue;
       }
       const before = cur?.kind === 'file' ? cur : undefined;
-      const unstable = this.#unstable.get(path);
-      if (unstable?.pausing === true && !asked) {
+      if (!asked && this.#pausing(path, f)) {
         // Changed under every attempt of its last read, and not due again yet (its timer marks
         // it then): the archive keeps its previous version, and nothing is recorded deleted.
         unreadable.set(path, 'unstable');
@@ -772,9 +774,10 @@ export class SpoolSyncer {
             // Read again after a pause that doubles with each such pass: every watcher event of
             // a busy file would otherwise read it `readAttempts` times over, without end.
             const was = this.#unstable.get(path);
-            const passes = (was?.passes ?? 0) + 1;
+            // Another file at the path (rotated in) starts its own count; the path's change waits since the first.
+            const passes = (was?.ino === f.ino ? was.passes : 0) + 1;
             const retryMs = backoffDelayMs(passes, { delayMsMin: this.tuning.unstableRetryMsMin, delayMsMax: this.tuning.unstableRetryMsMax, jitterRatio: 0 }, Math.random);
-            const pause = { passes, pausing: true, sinceMs: was?.sinceMs ?? this.#inPass?.sinceMs ?? clock.nowMs() };
+            const pause = { passes, pausing: true, sinceMs: was?.sinceMs ?? this.#inPass?.sinceMs ?? clock.nowMs(), ino: f.ino };
             this.#unstable.set(path, pause);
             // The first time, and then about once per longest pause, not at every pass.
             if (passes === 1 || retryMs >= this.tuning.unstableRetryMsMax) {
@@ -863,6 +866,12 @@ export class SpoolSyncer {
         if (!this.#stopped) for (const p of racy) this.#mark(p);
       }, this.tuning.racyWindowMs).unref();
     }
+  }
+
+  /** The file at `path` (as found) is the one that paused, and its pause has not ended. */
+  #pausing(path: string, f: Found): boolean {
+    const unstable = this.#unstable.get(path);
+    return unstable?.pausing === true && unstable.ino === f.ino;
   }
 
   #addShipped(bytes: number): void {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -202,6 +202,37 @@ describe('spool files written to without pause', () => {
       expect(treeDiff(await describeTree(src), await describeTree(await restored(archive, join(dir, 'r'))))).toEqual([]);
       // Nothing waits: the path holds no file to read any more.
       expect(s.snapshot()).toMatchObject({ pendingChanges: 0, oldestPendingMs: 0 });
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('a log rotated while its path pauses: the new file at the path ships at once (watched), not when the old one\'s pause ends', async () => {
+    const src = join(dir, 'src');
+    const archive = join(dir, 'archive');
+    await mkdir(src);
+    const log = join(src, 'gateway.log');
+    await writeFile(log, randomBytes(200_000));
+    let busy = true;
+    const { logger, lines } = captureLogger();
+    const s = localSyncer('busy', src, archive, {
+      logger,
+      tuning: { watch: true, readAttempts: 2, racyWindowMs: 0, unstableRetryMsMin: 60_000, unstableRetryMsMax: 60_000 },
+      // Each attempt's read finds the file grown since its open: it changes under every read.
+      beforeRead: async (path) => {
+        if (path === 'gateway.log' && busy) await appendFile(log, 'x'.repeat(100));
+      },
+    });
+    s.start();
+    try {
+      await waitFor('the log to pause', () => lines().some((l) => l['code'] === 'SPOOL_FILE_UNSTABLE'), 10_000, 10);
+      busy = false;
+      // Rotated: the busy file moves aside, quiet now, and a new one takes its path.
+      await rename(log, `${log}.1`);
+      await writeFile(log, 'a new log\n');
+      // Only the watcher's passes (a syncNow() would read a pausing file anyway); the pause is a minute.
+      await waitFor('the rotated tree archived', async () => treeDiff(await describeTree(src), await describeTree(await restored(archive, join(dir, `r-${Date.now()}`)))).length === 0, 10_000, 100);
+      await waitFor('nothing pending', () => s.snapshot().pendingChanges === 0, 5_000, 20);
     } finally {
       await s.stop();
     }
