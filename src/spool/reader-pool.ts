@@ -34,7 +34,9 @@ export class ReaderPool {
    * closed rather than kept: the next syncer would find its thread busy with another's work.
    */
   release(reader: FileReader): void {
-    if (reader.busy || this.#idle.length >= this.idleMax || this.#idle.includes(reader)) {
+    // Given back twice: it is kept once already (closing it would stop the thread it keeps).
+    if (this.#idle.includes(reader)) return;
+    if (reader.busy || this.#idle.length >= this.idleMax) {
       void reader.close();
       return;
     }

@@ -45,7 +45,7 @@ describe('ReaderPool', () => {
     expect(b).not.toBe(a);
     pool.release(a);
     pool.release(a);
-    // Released twice by mistake: kept once, and closed rather than lent twice.
+    // Released twice by mistake: kept once, never lent twice.
     expect(pool.kept).toBe(1);
     expect(pool.acquire(CONFIG, 10_000, silentLogger())).toBe(a);
     expect(pool.acquire(CONFIG, 10_000, silentLogger())).not.toBe(a);
