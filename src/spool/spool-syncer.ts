@@ -592,11 +592,11 @@ export class SpoolSyncer {
     await w?.close();
   }
 
-  /** `asked`: a pass syncNow() waits for, which reads files that changed under every read of theirs before their pause ends. */
   /**
-   * `firstScan`: the walk start() asked for, which a full pass takes instead of walking again
-   * (undefined if it failed), if it walked the folder the pass found at the source's path
-   * (`rootIno`, the pass's stat of it).
+   * `asked`: a pass syncNow() waits for, which reads files that changed under every read of
+   * theirs before their pause ends. `firstScan`: the walk start() asked for, which a full pass
+   * takes instead of walking again (undefined if it failed), if it walked the folder the pass
+   * found at the source's path (`rootIno`, the pass's stat of it).
    */
   async #shipRoots(roots: string[], shallow: string[], full: boolean, journal: SpoolJournal, tree: SpoolTree, pack: PackWriter, asked: boolean, firstScan: Promise<ScanResult | undefined> | undefined, rootIno: number): Promise<void> {
     const { clock, source } = this.options;
