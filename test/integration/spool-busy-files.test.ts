@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { trackChild } from '../support/live-children.js';
+import type { SpoolSyncer } from '../../src/spool/spool-syncer.js';
 import { localSyncer } from '../support/spool-pass.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
 import { waitFor } from '../support/wait.js';
@@ -57,6 +58,30 @@ async function stopWriter(child: ChildProcess): Promise<void> {
 async function restored(archive: string, to: string): Promise<string> {
   await restoreSpool({ archiveDir: archive, filesRoot: to, logger: silentLogger() });
   return join(to, 'busy');
+}
+
+/**
+ * A started syncer of `src` (made here) whose `gateway.log` changes under every read of it (each
+ * attempt's open is followed by an append, as a busy log's would be) until `quiet()`, so it
+ * pauses for a minute after its first pass; watched or not.
+ */
+async function pausingLog(watch: boolean): Promise<{ src: string; archive: string; log: string; s: SpoolSyncer; lines: ReturnType<typeof captureLogger>['lines']; quiet: () => void }> {
+  const src = join(dir, 'src');
+  const archive = join(dir, 'archive');
+  await mkdir(src);
+  const log = join(src, 'gateway.log');
+  await writeFile(log, randomBytes(200_000));
+  let busy = true;
+  const { logger, lines } = captureLogger();
+  const s = localSyncer('busy', src, archive, {
+    logger,
+    tuning: { watch, readAttempts: 2, racyWindowMs: 0, unstableRetryMsMin: 60_000, unstableRetryMsMax: 60_000 },
+    beforeRead: async (path) => {
+      if (path === 'gateway.log' && busy) await appendFile(log, 'x'.repeat(100));
+    },
+  });
+  s.start();
+  return { src, archive, log, s, lines, quiet: () => (busy = false) };
 }
 
 /**
@@ -174,27 +199,12 @@ describe('spool files written to without pause', () => {
   });
 
   it.each(['a link', 'a folder'])('a file that changed under every read and was then replaced by %s no longer waits in the lag figures', async (what) => {
-    const src = join(dir, 'src');
-    const archive = join(dir, 'archive');
-    await mkdir(src);
-    const log = join(src, 'gateway.log');
-    await writeFile(log, randomBytes(200_000));
-    let busy = true;
-    const { logger, lines } = captureLogger();
-    const s = localSyncer('busy', src, archive, {
-      logger,
-      tuning: { readAttempts: 2, racyWindowMs: 0, unstableRetryMsMin: 60_000, unstableRetryMsMax: 60_000 },
-      // Each attempt's read finds the file grown since its open: it changes under every read.
-      beforeRead: async (path) => {
-        if (path === 'gateway.log' && busy) await appendFile(log, 'x'.repeat(100));
-      },
-    });
-    s.start();
+    const { src, archive, log, s, lines, quiet } = await pausingLog(false);
     try {
       await s.syncNow();
       expect(lines().filter((l) => l['code'] === 'SPOOL_FILE_UNSTABLE')).toHaveLength(1);
       expect(s.snapshot().pendingChanges).toBe(1);
-      busy = false;
+      quiet();
       await rm(log);
       if (what === 'a link') await symlink('gateway.log.1', log);
       else await mkdir(log);
@@ -208,25 +218,10 @@ describe('spool files written to without pause', () => {
   });
 
   it('a log rotated while its path pauses: the new file at the path ships at once (watched), not when the old one\'s pause ends', async () => {
-    const src = join(dir, 'src');
-    const archive = join(dir, 'archive');
-    await mkdir(src);
-    const log = join(src, 'gateway.log');
-    await writeFile(log, randomBytes(200_000));
-    let busy = true;
-    const { logger, lines } = captureLogger();
-    const s = localSyncer('busy', src, archive, {
-      logger,
-      tuning: { watch: true, readAttempts: 2, racyWindowMs: 0, unstableRetryMsMin: 60_000, unstableRetryMsMax: 60_000 },
-      // Each attempt's read finds the file grown since its open: it changes under every read.
-      beforeRead: async (path) => {
-        if (path === 'gateway.log' && busy) await appendFile(log, 'x'.repeat(100));
-      },
-    });
-    s.start();
+    const { src, archive, log, s, lines, quiet } = await pausingLog(true);
     try {
       await waitFor('the log to pause', () => lines().some((l) => l['code'] === 'SPOOL_FILE_UNSTABLE'), 10_000, 10);
-      busy = false;
+      quiet();
       // Rotated: the busy file moves aside, quiet now, and a new one takes its path.
       await rename(log, `${log}.1`);
       await writeFile(log, 'a new log\n');

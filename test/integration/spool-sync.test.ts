@@ -25,6 +25,7 @@ import { runPromotionHooks } from '../../src/standby/promotion-hooks.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
 import { captureLogger } from '../support/capture-logger.js';
+import { heldUntil, restoredDiff } from '../support/spool-pass.js';
 import { trackChild } from '../support/live-children.js';
 import { Churn, prng } from '../support/spool-churn.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
@@ -110,8 +111,7 @@ describe('spool syncer', () => {
       const packed = await bytesUnder(join(archive, 'files', 'big', 'packs'));
       expect(packed).toBeGreaterThanOrEqual(10 * MiB);
       expect(packed).toBeLessThan(10 * MiB + 3 * MiB);
-      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'restored'), logger: silentLogger() });
-      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'big')))).toEqual([]);
+      expect(await restoredDiff(archive, src, join(dir, 'restored'), 'big')).toEqual([]);
     } finally {
       await s.stop();
     }
@@ -198,8 +198,7 @@ describe('spool syncer', () => {
     expect(second.snapshot().bytesShippedTotal).toBeLessThan(1024);
     await second.stop();
 
-    await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'restored'), logger: silentLogger() });
-    expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'feeds')))).toEqual([]);
+    expect(await restoredDiff(archive, src, join(dir, 'restored'), 'feeds')).toEqual([]);
   });
 
   it('a source with small blocks (blockBytes): an in-place rewrite ships a 4 KiB block, not 64 KiB; appends ship their bytes either way; an archive keeps the size it was made with', async () => {
@@ -248,8 +247,7 @@ describe('spool syncer', () => {
     expect((await costs(again)).rewrite).toBeLessThanOrEqual(4096 + 1024);
     await again.stop();
     expect(logger.lines().some((l) => /keeps its 4096-byte blocks; blockBytes 65536 applies to a new archive/.test(l.msg))).toBe(true);
-    await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'restored'), logger: silentLogger() });
-    expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'feeds')))).toEqual([]);
+    expect(await restoredDiff(archive, src, join(dir, 'restored'), 'feeds')).toEqual([]);
     // A size that is not a power of two is refused, naming the field.
     expect(() => spoolSourceSchema.parse({ name: 'feeds', path: src, blockBytes: 5000 })).toThrow(/power of two from 4096 to 1048576/);
   });
@@ -278,8 +276,7 @@ describe('spool syncer', () => {
     await writeFile(join(src, 'big'), randomBytes(3 * MiB + 5));
     const s = syncer({ name: 'q', path: src }, archive, { watch: false, racyWindowMs: 0, readBuffers: 1, readBytes: 64 * 1024, readConcurrency: 3, directWriteBytes: 64 * 1024 });
     const restoredEqualsSource = async (name: string): Promise<void> => {
-      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, name), logger: silentLogger() });
-      expect(treeDiff(await describeTree(src), await describeTree(join(dir, name, 'q')))).toEqual([]);
+      expect(await restoredDiff(archive, src, join(dir, name), 'q')).toEqual([]);
       expect((await verifySpoolArchive(archive, silentLogger())).map((r) => r.problems)).toEqual([[]]);
     };
     try {
@@ -316,8 +313,7 @@ describe('spool syncer', () => {
       const errors = (): unknown[] => lines().filter((l) => (l['level'] as number) >= 50);
       await Promise.race([s.syncNow(), waitFor('a failed pass', () => errors().length > 0, 10_000, 5)]);
       expect(errors()).toEqual([]);
-      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'r'), logger: silentLogger() });
-      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
+      expect(await restoredDiff(archive, src, join(dir, 'r'), 'q')).toEqual([]);
     } finally {
       await s.stop();
     }
@@ -344,8 +340,7 @@ describe('spool syncer', () => {
     expect(readers.kept).toBe(0);
     try {
       await s2.syncNow();
-      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'r'), logger: silentLogger() });
-      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
+      expect(await restoredDiff(archive, src, join(dir, 'r'), 'q')).toEqual([]);
     } finally {
       await s2.stop();
     }
@@ -372,8 +367,7 @@ describe('spool syncer', () => {
       await writeFile(join(src, 'after'), 'b');
       await rm(blocked);
       await s.syncNow();
-      await restoreSpool({ archiveDir: join(blocked, 'archive'), filesRoot: join(dir, 'r'), logger: silentLogger() });
-      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
+      expect(await restoredDiff(join(blocked, 'archive'), src, join(dir, 'r'), 'q')).toEqual([]);
     } finally {
       await s.stop();
     }
@@ -388,14 +382,7 @@ describe('spool syncer', () => {
     await warmReader(readers, src);
     // The archive answers nothing until the test lets it, as a remote one reading a long journal.
     let open!: () => void;
-    const opened = new Promise<void>((resolve) => (open = resolve));
-    const local = new LocalArchiveFiles(archive);
-    const files = new Proxy(local, {
-      get: (target, key) => {
-        const v = Reflect.get(target, key) as unknown;
-        return typeof v === 'function' ? async (...args: unknown[]) => (await opened, (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
-      },
-    });
+    const files = heldUntil(new LocalArchiveFiles(archive), new Promise<void>((resolve) => (open = resolve)));
     const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files, logger: silentLogger(), clock: systemClock, tuning: { watch: false, firstScanMaxAgeMs: 50 }, readers });
     try {
       s.start();
@@ -404,8 +391,7 @@ describe('spool syncer', () => {
       await writeFile(join(src, 'after'), 'b');
       open();
       await s.syncNow();
-      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'r'), logger: silentLogger() });
-      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
+      expect(await restoredDiff(archive, src, join(dir, 'r'), 'q')).toEqual([]);
     } finally {
       await s.stop();
     }
@@ -472,8 +458,7 @@ describe('spool syncer', () => {
       letWrites();
       await Promise.allSettled(held);
       expect((await verifySpoolArchive(archive, silentLogger())).map((r) => r.problems)).toEqual([[]]);
-      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'r'), logger: silentLogger() });
-      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
+      expect(await restoredDiff(archive, src, join(dir, 'r'), 'q')).toEqual([]);
     } finally {
       letWrites();
       await s.stop();
@@ -499,14 +484,7 @@ describe('spool syncer', () => {
     if (how === 'an empty folder') await mkdir(src);
     // The archive answers nothing until the test lets it.
     let open!: () => void;
-    const opened = new Promise<void>((resolve) => (open = resolve));
-    const local = new LocalArchiveFiles(archive);
-    const files = new Proxy(local, {
-      get: (target, key) => {
-        const v = Reflect.get(target, key) as unknown;
-        return typeof v === 'function' ? async (...args: unknown[]) => (await opened, (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
-      },
-    });
+    const files = heldUntil(new LocalArchiveFiles(archive), new Promise<void>((resolve) => (open = resolve)));
     const s2 = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files, logger: silentLogger(), clock: systemClock, tuning, readers });
     try {
       s2.start();
@@ -517,8 +495,7 @@ describe('spool syncer', () => {
       await rename(`${src}.away`, src);
       open();
       await s2.syncNow();
-      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'r'), logger: silentLogger() });
-      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'r', 'q')))).toEqual([]);
+      expect(await restoredDiff(archive, src, join(dir, 'r'), 'q')).toEqual([]);
     } finally {
       open();
       await s2.stop();
@@ -552,8 +529,7 @@ describe('spool syncer', () => {
       await second.stop();
     }
     const to = join(dir, 'restored');
-    await restoreSpool({ archiveDir: archive, filesRoot: to, logger: silentLogger() });
-    expect(treeDiff(await describeTree(src), await describeTree(join(to, 'q')))).toEqual([]);
+    expect(await restoredDiff(archive, src, to, 'q')).toEqual([]);
   });
 
   it('a source whose path is a link to its folder is shipped whole, changes seen by the watcher, and restored', async () => {
@@ -612,8 +588,7 @@ describe('spool syncer', () => {
       await s.syncNow();
       expect(s.snapshot().missingSources).toEqual([]);
       const back = join(dir, 'restored-back');
-      await restoreSpool({ archiveDir: archive, filesRoot: back, logger: silentLogger() });
-      expect(treeDiff(await describeTree(src), await describeTree(join(back, 'feeds')))).toEqual([]);
+      expect(await restoredDiff(archive, src, back, 'feeds')).toEqual([]);
     } finally {
       await s.stop();
     }
@@ -688,8 +663,7 @@ describe('spool syncer', () => {
     // Once the writer stops, the file ships; the FIFO stays out; nothing else was lost.
     await s.syncNow();
     await rm(join(src, 'pipe'));
-    await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'restored'), logger: silentLogger() });
-    expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'restored', 'cfg')))).toEqual([]);
+    expect(await restoredDiff(archive, src, join(dir, 'restored'), 'cfg')).toEqual([]);
     await s.stop();
   });
 
@@ -749,8 +723,7 @@ describe('spool syncer', () => {
       },
     });
     const restoredEqualsSource = async (name: string): Promise<void> => {
-      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, name), logger: silentLogger() });
-      expect(treeDiff(await describeTree(src), await describeTree(join(dir, name, 'q')))).toEqual([]);
+      expect(await restoredDiff(archive, src, join(dir, name), 'q')).toEqual([]);
       expect((await verifySpoolArchive(archive, silentLogger())).map((r) => r.problems)).toEqual([[]]);
     };
     try {
@@ -837,8 +810,7 @@ describe('spool syncer', () => {
       // A segment starts every retention/4 while changes come; older ones are gone.
       expect((await readdir(join(history, 'journal'))).length).toBeLessThanOrEqual(6);
 
-      await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'now'), logger: silentLogger() });
-      expect(treeDiff(await describeTree(src), await describeTree(join(dir, 'now', 'q')))).toEqual([]);
+      expect(await restoredDiff(archive, src, join(dir, 'now'), 'q')).toEqual([]);
       const inside = captured[captured.length - 3] as (typeof captured)[number];
       expect(inside.atMs).toBeGreaterThan(now - retentionSeconds * 1000);
       await restoreSpool({ archiveDir: archive, filesRoot: join(dir, 'inside'), untilMs: inside.atMs, logger: silentLogger() });

@@ -6,6 +6,8 @@ import { spoolSourceSchema } from '../../src/config/schema.js';
 import { systemClock, type Clock } from '../../src/platform/clock.js';
 import { silentLogger, type Logger } from '../../src/platform/logger.js';
 import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
+import { restoreSpool } from '../../src/standby/spool-restore.js';
+import { describeTree, treeDiff } from './spool-tree-compare.js';
 import type { SpoolTuning } from '../../src/spool/spool-tuning.js';
 
 export interface LocalSyncerOptions {
@@ -68,4 +70,23 @@ export async function archiveWithBlockInPieces(src: string, archive: string): Pr
   await syncOnce('feeds', src, archive, { tuning: PIECES_TUNING });
   await appendFile(join(src, 'kept'), randomBytes(500));
   await syncOnce('feeds', src, archive, { tuning: PIECES_TUNING });
+}
+
+/**
+ * Restores the archive's spool sources under `to` (each in `to/<source name>/`) and returns how
+ * source `name` there differs from the folder `src` (empty when they are equal).
+ */
+export async function restoredDiff(archive: string, src: string, to: string, name: string): Promise<string[]> {
+  await restoreSpool({ archiveDir: archive, filesRoot: to, logger: silentLogger() });
+  return treeDiff(await describeTree(src), await describeTree(join(to, name)));
+}
+
+/** `files`, every call of which waits until `open` resolves: an archive slow to answer (a remote one reading a long journal). */
+export function heldUntil(files: ArchiveFiles, open: Promise<void>): ArchiveFiles {
+  return new Proxy(files, {
+    get: (target, key) => {
+      const v = Reflect.get(target, key) as unknown;
+      return typeof v === 'function' ? async (...args: unknown[]) => (await open, (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
+    },
+  });
 }
