@@ -62,6 +62,12 @@ export type ReaderEvent =
   | { id: number; t: 'end'; result: ReadOutcome }
   | ({ id: number; t: 'scanned' } & ScanResult);
 
+/** Whether a reader started with `a` reads as one started with `b` would (a ReaderPool lends it only then). */
+export function sameReaderConfig(a: ReaderConfig, b: ReaderConfig): boolean {
+  const keys = Object.keys(a) as Array<keyof ReaderConfig>;
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
 /** What the thread is started with: the config and its buffers, shared memory both threads see. */
 export interface ReaderData extends ReaderConfig {
   /** The buffers, one after the other. */

@@ -1,6 +1,6 @@
 import { DEFAULT_SPOOL_IDLE_READERS_MAX } from '../config/defaults.js';
 import type { Logger } from '../platform/logger.js';
-import { FileReader, type ReaderConfig } from './file-reader.js';
+import { FileReader, sameReaderConfig, type ReaderConfig } from './file-reader.js';
 
 /**
  * Spool readers kept between the syncers that use them one after another: each session of a
@@ -22,7 +22,7 @@ export class ReaderPool {
 
   /** A reader of `config` for the caller alone until it is released: a kept one if there is one, else a new one. */
   acquire(config: ReaderConfig, idleMs: number, log: Logger): FileReader {
-    const i = this.#idle.findIndex((r) => r.idleMs === idleMs && sameConfig(r.config, config));
+    const i = this.#idle.findIndex((r) => r.idleMs === idleMs && sameReaderConfig(r.config, config));
     const kept = i < 0 ? undefined : this.#idle.splice(i, 1)[0];
     if (kept === undefined) return new FileReader(config, idleMs, log);
     kept.log = log;
@@ -47,10 +47,6 @@ export class ReaderPool {
   get kept(): number {
     return this.#idle.length;
   }
-}
-
-function sameConfig(a: ReaderConfig, b: ReaderConfig): boolean {
-  return (Object.keys(a) as Array<keyof ReaderConfig>).every((k) => a[k] === b[k]) && Object.keys(a).length === Object.keys(b).length;
 }
 
 /** The process's pool: every syncer's unless it is given another. */

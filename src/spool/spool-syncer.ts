@@ -7,7 +7,7 @@ import type { SpoolSource } from '../config/schema.js';
 import { errorMessage, HotspareError } from '../core/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
-import type { FileReader } from './file-reader.js';
+import { sameReaderConfig, type FileReader } from './file-reader.js';
 import { sharedReaders, type ReaderPool } from './reader-pool.js';
 import { blake3LoadFailure, blake3Unavailable, defaultBlockHash, type BlockHashName } from './block-hash.js';
 import { shipFile } from './file-shipper.js';
@@ -363,9 +363,10 @@ export class SpoolSyncer {
   /** The reader for blocks of this size and hash: the current one if it reads them, else a new one in its place. */
   #readerFor(blockBytes: number, blockHash: BlockHashName): FileReader {
     const current = this.#reader;
-    if (current !== undefined && current.config.blockBytes === blockBytes && current.config.blockHash === blockHash) return current;
+    const config = readerConfigOf(this.tuning, blockBytes, blockHash);
+    if (current !== undefined && sameReaderConfig(current.config, config)) return current;
     if (current !== undefined) this.#readers.release(current);
-    this.#reader = this.#readers.acquire(readerConfigOf(this.tuning, blockBytes, blockHash), this.tuning.readerIdleMs, this.#log);
+    this.#reader = this.#readers.acquire(config, this.tuning.readerIdleMs, this.#log);
     return this.#reader;
   }
 
