@@ -10,8 +10,7 @@ import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { trackChild } from '../support/live-children.js';
 import type { SpoolSyncer } from '../../src/spool/spool-syncer.js';
-import { localSyncer } from '../support/spool-pass.js';
-import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
+import { localSyncer, restoredDiff } from '../support/spool-pass.js';
 import { waitFor } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
@@ -111,7 +110,7 @@ async function appendedLog(appendOnly: string[], busy: (lines: ReturnType<typeof
   }
   try {
     await s.syncNow();
-    expect(treeDiff(await describeTree(src), await describeTree(await restored(archive, join(dir, 'r2'))))).toEqual([]);
+    expect(await restoredDiff(archive, src, join(dir, 'r2'), 'busy')).toEqual([]);
   } finally {
     await s.stop();
   }
@@ -185,7 +184,7 @@ describe('spool files written to without pause', () => {
     try {
       // Quiet again: shipped once its pause ends, without being asked.
       try {
-        await waitFor('the quiet log to be archived', async () => treeDiff(await describeTree(src), await describeTree(await restored(archive, join(dir, `r-${Date.now()}`)))).length === 0, 20_000, 200);
+        await waitFor('the quiet log to be archived', async () => (await restoredDiff(archive, src, join(dir, `r-${Date.now()}`), 'busy')).length === 0, 20_000, 200);
       } catch (err) {
         // A pass that failed (into the syncer's backoff) is the likeliest cause: show its error.
         expect(lines().filter((l) => (l['level'] as number) >= 50)).toEqual([]);
@@ -209,7 +208,7 @@ describe('spool files written to without pause', () => {
       if (what === 'a link') await symlink('gateway.log.1', log);
       else await mkdir(log);
       await s.syncNow();
-      expect(treeDiff(await describeTree(src), await describeTree(await restored(archive, join(dir, 'r'))))).toEqual([]);
+      expect(await restoredDiff(archive, src, join(dir, 'r'), 'busy')).toEqual([]);
       // Nothing waits: the path holds no file to read any more.
       expect(s.snapshot()).toMatchObject({ pendingChanges: 0, oldestPendingMs: 0 });
     } finally {
@@ -226,7 +225,7 @@ describe('spool files written to without pause', () => {
       await rename(log, `${log}.1`);
       await writeFile(log, 'a new log\n');
       // Only the watcher's passes (a syncNow() would read a pausing file anyway); the pause is a minute.
-      await waitFor('the rotated tree archived', async () => treeDiff(await describeTree(src), await describeTree(await restored(archive, join(dir, `r-${Date.now()}`)))).length === 0, 10_000, 100);
+      await waitFor('the rotated tree archived', async () => (await restoredDiff(archive, src, join(dir, `r-${Date.now()}`), 'busy')).length === 0, 10_000, 100);
       await waitFor('nothing pending', () => s.snapshot().pendingChanges === 0, 5_000, 20);
     } finally {
       await s.stop();
@@ -266,7 +265,7 @@ describe('spool files written to without pause', () => {
       }
       // Quiet again: the file ships, as it is.
       await s.syncNow();
-      expect(treeDiff(await describeTree(src), await describeTree(await restored(archive, join(dir, 'r2'))))).toEqual([]);
+      expect(await restoredDiff(archive, src, join(dir, 'r2'), 'busy')).toEqual([]);
     } finally {
       await s.stop();
     }

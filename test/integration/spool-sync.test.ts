@@ -17,6 +17,7 @@ import { FileTarget } from '../../src/replica/targets/file-target.js';
 import type { ReplicaSession } from '../../src/replica/replica-target.js';
 import { ReplicaSpool } from '../../src/spool/replica-spool.js';
 import { defaultBlockHash } from '../../src/spool/block-hash.js';
+import type { FileReader } from '../../src/spool/file-reader.js';
 import { ReaderPool } from '../../src/spool/reader-pool.js';
 import { DEFAULT_SPOOL_TUNING, readerConfigOf, type SpoolTuning } from '../../src/spool/spool-tuning.js';
 import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
@@ -25,7 +26,7 @@ import { runPromotionHooks } from '../../src/standby/promotion-hooks.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
 import { captureLogger } from '../support/capture-logger.js';
-import { heldUntil, restoredDiff } from '../support/spool-pass.js';
+import { heldUntil, localSyncer, restoredDiff } from '../support/spool-pass.js';
 import { trackChild } from '../support/live-children.js';
 import { Churn, prng } from '../support/spool-churn.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
@@ -43,9 +44,14 @@ afterEach(async () => {
 });
 
 /** Bytes of the regular files under a folder. */
+/** The reader of the default config a syncer given `readers` would take (a kept one, or a new one), lent to the caller. */
+function defaultReader(readers: ReaderPool): FileReader {
+  return readers.acquire(readerConfigOf(DEFAULT_SPOOL_TUNING, DEFAULT_SPOOL_TUNING.blockBytes, defaultBlockHash()), DEFAULT_SPOOL_TUNING.readerIdleMs, silentLogger());
+}
+
 /** Starts the thread of a reader of the default config in `readers` (and walks `src` with it), so that a syncer given the pool walks at once. */
 async function warmReader(readers: ReaderPool, src: string): Promise<void> {
-  const reader = readers.acquire(readerConfigOf(DEFAULT_SPOOL_TUNING, DEFAULT_SPOOL_TUNING.blockBytes, defaultBlockHash()), DEFAULT_SPOOL_TUNING.readerIdleMs, silentLogger());
+  const reader = defaultReader(readers);
   await reader.scan(src, [''], [], []);
   readers.release(reader);
 }
@@ -307,7 +313,7 @@ describe('spool syncer', () => {
     await writeFile(join(src, 'seqno'), '41\n');
     const { logger, lines } = captureLogger();
     // Every pass that shipped a file failed on it (BigInt of the time) and retried in backoff.
-    const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files: new LocalArchiveFiles(archive), logger, clock: { nowMs: () => Date.now() + 0.25 }, tuning: { watch: false } });
+    const s = localSyncer('q', src, archive, { logger, clock: { nowMs: () => Date.now() + 0.25 } });
     try {
       s.start();
       const errors = (): unknown[] => lines().filter((l) => (l['level'] as number) >= 50);
@@ -325,7 +331,7 @@ describe('spool syncer', () => {
     await mkdir(join(src, 'q'), { recursive: true });
     for (let i = 0; i < 20; i++) await writeFile(join(src, 'q', `m${i}`), randomBytes(1000 + i * 5000));
     const readers = new ReaderPool();
-    const session = (): SpoolSyncer => new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, tuning: { watch: false, racyWindowMs: 0 }, readers });
+    const session = (): SpoolSyncer => localSyncer('q', src, archive, { tuning: { racyWindowMs: 0 }, readers });
     const s1 = session();
     s1.start();
     await s1.syncNow();
@@ -357,8 +363,7 @@ describe('spool syncer', () => {
     const { logger, lines } = captureLogger();
     // A reader whose thread runs already, so the walk is done long before the second failure.
     const readers = new ReaderPool();
-    const tuning = { watch: false, retryDelayMsMin: 50 };
-    const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files: new LocalArchiveFiles(join(blocked, 'archive')), logger, clock: systemClock, tuning, readers });
+    const s = localSyncer('q', src, join(blocked, 'archive'), { logger, tuning: { retryDelayMsMin: 50 }, readers });
     await warmReader(readers, src);
     try {
       s.start();
@@ -383,7 +388,7 @@ describe('spool syncer', () => {
     // The archive answers nothing until the test lets it, as a remote one reading a long journal.
     let open!: () => void;
     const files = heldUntil(new LocalArchiveFiles(archive), new Promise<void>((resolve) => (open = resolve)));
-    const s = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files, logger: silentLogger(), clock: systemClock, tuning: { watch: false, firstScanMaxAgeMs: 50 }, readers });
+    const s = localSyncer('q', src, archive, { files, tuning: { firstScanMaxAgeMs: 50 }, readers });
     try {
       s.start();
       // The walk (a running thread, a file or two) is done long before this.
@@ -428,12 +433,10 @@ describe('spool syncer', () => {
         };
       },
     });
-    const s = new SpoolSyncer({
-      source: spoolSourceSchema.parse({ name: 'q', path: src }),
+    const s = localSyncer('q', src, archive, {
       files,
       logger,
-      clock: systemClock,
-      tuning: { watch: false, retryDelayMsMin: 10, readConcurrency: 2, racyWindowMs: 0 },
+      tuning: { retryDelayMsMin: 10, readConcurrency: 2, racyWindowMs: 0 },
       readers: new ReaderPool(),
       beforeRead: async (path) => {
         if (path === 'a' && failA) {
@@ -472,20 +475,20 @@ describe('spool syncer', () => {
     await writeFile(join(src, 'a'), 'a');
     await writeFile(join(src, 'b'), randomBytes(70_000));
     const readers = new ReaderPool();
-    const tuning = { watch: false, racyWindowMs: 0, firstScanMaxAgeMs: 60_000 };
-    const s1 = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files: new LocalArchiveFiles(archive), logger: silentLogger(), clock: systemClock, tuning, readers });
+    const tuning = { racyWindowMs: 0, firstScanMaxAgeMs: 60_000 };
+    const s1 = localSyncer('q', src, archive, { tuning, readers });
     s1.start();
     await s1.syncNow();
     await s1.stop();
     // The reader s1 left, which the next syncer takes: the test sees when its walk is done.
-    const reader = readers.acquire(readerConfigOf(DEFAULT_SPOOL_TUNING, DEFAULT_SPOOL_TUNING.blockBytes, defaultBlockHash()), DEFAULT_SPOOL_TUNING.readerIdleMs, silentLogger());
+    const reader = defaultReader(readers);
     readers.release(reader);
     await rename(src, `${src}.away`);
     if (how === 'an empty folder') await mkdir(src);
     // The archive answers nothing until the test lets it.
     let open!: () => void;
     const files = heldUntil(new LocalArchiveFiles(archive), new Promise<void>((resolve) => (open = resolve)));
-    const s2 = new SpoolSyncer({ source: spoolSourceSchema.parse({ name: 'q', path: src }), files, logger: silentLogger(), clock: systemClock, tuning, readers });
+    const s2 = localSyncer('q', src, archive, { files, tuning, readers });
     try {
       s2.start();
       expect(readers.kept).toBe(0);

@@ -5,6 +5,7 @@ import { LocalArchiveFiles, type ArchiveFiles } from '../../src/archive/archive-
 import { spoolSourceSchema } from '../../src/config/schema.js';
 import { systemClock, type Clock } from '../../src/platform/clock.js';
 import { silentLogger, type Logger } from '../../src/platform/logger.js';
+import type { ReaderPool } from '../../src/spool/reader-pool.js';
 import { SpoolSyncer } from '../../src/spool/spool-syncer.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { describeTree, treeDiff } from './spool-tree-compare.js';
@@ -22,6 +23,8 @@ export interface LocalSyncerOptions {
   appendOnly?: string[];
   clock?: Clock;
   beforeRead?: (path: string) => Promise<void> | void;
+  /** The pool its reader comes from (the process's unless given). */
+  readers?: ReaderPool;
 }
 
 /**
@@ -36,6 +39,7 @@ export function localSyncer(name: string, src: string, archive: string, options:
     clock: options.clock ?? systemClock,
     tuning: { watch: false, ...options.tuning },
     ...(options.beforeRead === undefined ? {} : { beforeRead: options.beforeRead }),
+    ...(options.readers === undefined ? {} : { readers: options.readers }),
   });
 }
 
