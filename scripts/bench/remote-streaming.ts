@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SyncAgent } from '../../src/agent/sync-agent.js';
@@ -154,14 +154,19 @@ async function buildBacklog(primary: MariadbServer): Promise<{ bytes: number; fi
 }
 
 function spawnReceiver(args: string[]): Promise<ChildProcess> {
-  // BENCH_CPU_PROF_DIR=DIR: the receiver writes a CPU profile there (run the bench itself with node --cpu-prof for the agent's).
+  // BENCH_CPU_PROF_DIR=DIR: the receiver writes a CPU profile there (the agent's too, in agent-process.ts).
+  // BENCH_RECEIVER_NODE_FLAGS: node flags for the receiver alone (e.g. --trace-gc), and
+  // BENCH_RECEIVER_STDOUT: a file its standard output is appended to (where such flags print).
   const profile = process.env['BENCH_CPU_PROF_DIR'];
-  const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
-  const child = spawn(process.execPath, [...hotspareNodeFlags(), ...flags, HOTSPARE_BIN, 'receive', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
+  const flags = [...(profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`]), ...(process.env['BENCH_RECEIVER_NODE_FLAGS']?.split(' ').filter((f) => f !== '') ?? [])];
+  const stdoutFile = process.env['BENCH_RECEIVER_STDOUT'];
+  const stdout = stdoutFile === undefined ? 'ignore' : openSync(stdoutFile, 'a');
+  const child = spawn(process.execPath, [...hotspareNodeFlags(), ...flags, HOTSPARE_BIN, 'receive', ...args], { stdio: ['ignore', stdout, 'pipe'], env: { ...process.env, HOTSPARE_LOG_LEVEL: 'warn' } });
+  if (typeof stdout === 'number') closeSync(stdout);
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => resolve(child), 3_000);
-    child.stderr.on('data', (t: Buffer) => (seen += t.toString()));
+    child.stderr?.on('data', (t: Buffer) => (seen += t.toString()));
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`receiver exited ${String(code)}: ${seen}`));
