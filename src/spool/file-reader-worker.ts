@@ -244,7 +244,7 @@ async function readFile(job: ReadJob): Promise<ReadOutcome> {
     } catch (err) {
       const code = errCode(err);
       if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'gone', rereads };
-      if (code === 'ELOOP') return { kind: 'not-a-file', found: { kind: 'link', mode: 0, mtimeNs: '0', ctimeNs: '0', size: 0, ino: 0, uid: 0, gid: 0 } };
+      if (code === 'ELOOP') return { kind: 'not-a-file', found: { kind: 'link', mode: 0, mtimeNs: '0', ctimeNs: '0', size: 0, ino: 0, dev: 0, uid: 0, gid: 0 } };
       return { kind: 'unreadable', code };
     }
     try {

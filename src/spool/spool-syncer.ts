@@ -547,7 +547,7 @@ export class SpoolSyncer {
       if (this.#rootMissing) this.#log.info({ path: source.path }, 'spool source is available again');
       this.#rootMissing = false;
       this.#ensureWatcher();
-      await this.#shipRoots(roots, shallow, full, journal, tree, pack, served.length > 0, full ? firstScan : undefined, rootStat.ino);
+      await this.#shipRoots(roots, shallow, full, journal, tree, pack, served.length > 0, full ? firstScan : undefined, rootStat);
       // A pass cut short by stop() committed nothing: its waiters hear SPOOL_STOPPED from stop().
       if (!this.#stopped && full) {
         await this.#recordComplete();
@@ -597,17 +597,19 @@ export class SpoolSyncer {
    * `asked`: a pass syncNow() waits for, which reads files that changed under every read of
    * theirs before their pause ends. `firstScan`: the walk start() asked for, which a full pass
    * takes instead of walking again (undefined if it failed), if it walked the folder the pass
-   * found at the source's path (`rootIno`, the pass's stat of it).
+   * found at the source's path (`root`, the pass's stat of it: the same inode of the same device).
    */
-  async #shipRoots(roots: string[], shallow: string[], full: boolean, journal: SpoolJournal, tree: SpoolTree, pack: PackWriter, asked: boolean, firstScan: Promise<ScanResult | undefined> | undefined, rootIno: number): Promise<void> {
+  async #shipRoots(roots: string[], shallow: string[], full: boolean, journal: SpoolJournal, tree: SpoolTree, pack: PackWriter, asked: boolean, firstScan: Promise<ScanResult | undefined> | undefined, root: { dev: number; ino: number }): Promise<void> {
     const { clock, source } = this.options;
     const reader = this.#reader as FileReader;
     const early = await firstScan;
     // A walk of a source missing then (a volume mounted, or a folder moved back, since), or of
     // another folder in its place (an empty mount point), found none of its files: taken, it
-    // had every archived file recorded deleted.
-    const sameRoot = early?.found.get('');
-    const { found, unreadable, badNames } = early !== undefined && sameRoot?.kind === 'dir' && sameRoot.ino === rootIno ? early : await reader.scan(source.path, roots, source.exclude, shallow);
+    // had every archived file recorded deleted. The device too: a volume's root has the inode
+    // number of every other volume's of its kind (2 on ext4, 256 for each btrfs subvolume).
+    const walked = early?.found.get('');
+    const sameRoot = walked?.kind === 'dir' && walked.ino === root.ino && walked.dev === root.dev;
+    const { found, unreadable, badNames } = early !== undefined && sameRoot ? early : await reader.scan(source.path, roots, source.exclude, shallow);
     // A folder the agent cannot list (another user's 0700) or a path past the system's length
     // limit (ENAMETOOLONG, deeper than PATH_MAX from the source's path) kept what the archive
     // had and said nothing: a new one came back from a restore empty, or not at all.

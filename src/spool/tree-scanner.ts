@@ -12,6 +12,8 @@ export interface Found {
   ctimeNs: string;
   size: number;
   ino: number;
+  /** The file system's device: an inode number names a file only on its own device. */
+  dev: number;
   /** The owner: restored with it when promote runs as root (a gateway's files are its user's). */
   uid: number;
   gid: number;
@@ -100,6 +102,7 @@ export function describe(st: BigIntStats): Found {
     ctimeNs: st.ctimeNs.toString(),
     size: Number(st.size),
     ino: Number(st.ino),
+    dev: Number(st.dev),
     uid: Number(st.uid),
     gid: Number(st.gid),
   };
