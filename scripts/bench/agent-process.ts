@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { compareBinlogPositions, type BinlogPosition } from '../../src/core/binlog-position.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import type { MariadbServer } from '../../src/sandbox/mariadb-server.js';
-import { cpuByThreadName, cpuSeconds, formatCpuByThread } from './process-cpu.js';
+import { busyCores, cpuByThreadName, cpuSeconds, formatCpuByThread, machineCpu, type MachineCpu } from './process-cpu.js';
 import { HOTSPARE_BIN, hotspareNodeFlags } from './hotspare-command.js';
 
 
@@ -24,6 +24,8 @@ export interface AgentCatchUp {
   threads: string;
   /** The slowest /lag answer during the catch-up. */
   slowestLagMs: number;
+  /** The machine's cores busy on average during the streaming phase (every process's work), and how many it has. */
+  streamBusyCores: { busy: number; cores: number };
 }
 
 export interface AgentCatchUpOptions {
@@ -66,10 +68,14 @@ export async function runAgentCatchUp(options: AgentCatchUpOptions): Promise<Age
   const child = spawn(process.execPath, [...hotspareNodeFlags(), ...flags, HOTSPARE_BIN, 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   const pid = child.pid ?? 0;
   let streamingAt: bigint | undefined;
+  let streamingCpu: MachineCpu | undefined;
   const logFile = process.env['BENCH_AGENT_LOG'];
   child.stderr.on('data', (chunk: Buffer) => {
     if (logFile !== undefined) appendFileSync(logFile, chunk);
-    if (streamingAt === undefined && chunk.toString().includes('streaming binlog to replica')) streamingAt = process.hrtime.bigint();
+    if (streamingAt === undefined && chunk.toString().includes('streaming binlog to replica')) {
+      streamingAt = process.hrtime.bigint();
+      streamingCpu = machineCpu();
+    }
   });
   let peak = 0;
   let slowestLagMs = 0;
@@ -87,6 +93,7 @@ export async function runAgentCatchUp(options: AgentCatchUpOptions): Promise<Age
       await new Promise((r) => setTimeout(r, pollDelayMs(point?.bytesBehind, options.pollIntervalMs)));
     }
     const end = process.hrtime.bigint();
+    const endCpu = machineCpu();
     peak = Math.max(peak, peakRssMb(pid));
     return {
       wholeSeconds: Number(end - start) / 1e9,
@@ -96,6 +103,7 @@ export async function runAgentCatchUp(options: AgentCatchUpOptions): Promise<Age
       serverCpu: serverCpuNow() - serverCpuBefore,
       threads: formatCpuByThread(cpuByThreadName(pid)),
       slowestLagMs,
+      streamBusyCores: busyCores(streamingCpu ?? endCpu, endCpu),
     };
   } finally {
     child.kill('SIGTERM');

@@ -152,7 +152,7 @@ export const binlogStreamingSuite: BenchSuite = {
         captureRuns.push(capture);
         const run = runs[runs.length - 1] as AgentCatchUp;
         const ref = refRuns[refRuns.length - 1] as RefRun;
-        say(`  round ${round + 1}: mariadb-binlog ${(mb / ref.seconds).toFixed(0)} MB/s (${(mb / ref.syncedSeconds).toFixed(0)} MB/s to its files fsynced; the volume alone, O_DIRECT + fdatasync from memory, ${(mb / ref.deviceSeconds).toFixed(0)} MB/s; server CPU ${ref.serverCpu.toFixed(2)} s); hotspare streaming ${(mb / run.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / run.wholeSeconds).toFixed(0)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${run.peakRssMb.toFixed(0)} MB, slowest /lag ${run.slowestLagMs.toFixed(1)} ms`);
+        say(`  round ${round + 1}: mariadb-binlog ${(mb / ref.seconds).toFixed(0)} MB/s (${(mb / ref.syncedSeconds).toFixed(0)} MB/s to its files fsynced; the volume alone, O_DIRECT + fdatasync from memory, ${(mb / ref.deviceSeconds).toFixed(0)} MB/s; server CPU ${ref.serverCpu.toFixed(2)} s); hotspare streaming ${(mb / run.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / run.wholeSeconds).toFixed(0)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${run.peakRssMb.toFixed(0)} MB, slowest /lag ${run.slowestLagMs.toFixed(1)} ms, machine busy streaming ${run.streamBusyCores.busy.toFixed(2)} of ${run.streamBusyCores.cores} cores`);
         say(`    agent CPU by thread (s): ${run.threads}; server CPU ${run.serverCpu.toFixed(2)} s`);
         say(`    read side alone, nothing written: zongji over mysql2 ${(mb / library.seconds).toFixed(0)} MB/s (CPU ${library.cpuSeconds.toFixed(2)} s); the agent's source and framer ${(mb / capture.seconds).toFixed(0)} MB/s (CPU ${capture.cpuSeconds.toFixed(2)} s)`);
       }

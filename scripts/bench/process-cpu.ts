@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
 /** utime + stime of a process (or of one thread, with `tid`) so far, in seconds (fields 14 and 15 of /proc/.../stat). */
 export function cpuSeconds(pid: number, tid?: number): number {
@@ -31,4 +32,30 @@ export function formatCpuByThread(now: Map<string, number>, since?: Map<string, 
     .sort((a, b) => b[1] - a[1])
     .map(([n, s]) => `${n} ${s.toFixed(2)}`)
     .join(', ');
+}
+
+/** The machine's CPU time so far (/proc/stat's first line), busy and in all, in seconds of all cores together. */
+export interface MachineCpu {
+  busy: number;
+  total: number;
+}
+
+export function machineCpu(): MachineCpu {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  // user nice system idle iowait irq softirq steal (guest time is counted in user already).
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = ticks.reduce((a, b) => a + b, 0);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  return { busy: (total - idle) / 100, total: total / 100 };
+}
+
+/**
+ * How many of the machine's cores were busy, on average, between two readings (every process,
+ * the kernel's network and block work included): a figure near all of them means the run was
+ * bound by CPU, whatever any one process's share.
+ */
+export function busyCores(from: MachineCpu, to: MachineCpu): { busy: number; cores: number } {
+  const cores = availableParallelism();
+  const elapsed = to.total - from.total;
+  return { busy: elapsed > 0 ? ((to.busy - from.busy) / elapsed) * cores : 0, cores };
 }

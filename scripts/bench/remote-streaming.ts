@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, cpSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SyncAgent } from '../../src/agent/sync-agent.js';
@@ -30,6 +31,8 @@ const LATENCY_CONNECTIONS = 4;
 const ROUNDS = Number(process.env['BENCH_REMOTE_ROUNDS'] ?? 3);
 /** How often the bench asks each catch-up agent's /lag where the replica's durable point stands. */
 const POLL_INTERVAL_MS = 10;
+/** The share of the machine's cores busy during a catch-up above which the suite says the run was CPU-bound. */
+const BUSY_SHARE_CPU_BOUND = 0.85;
 
 /**
  * Remote streaming (issue 4): catch-up throughput of a `remote` replica through a
@@ -88,6 +91,7 @@ export const remoteStreamingSuite: BenchSuite = {
       };
       const refRuns: number[] = [];
       const remoteRuns: number[] = [];
+      const busyRounds: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         let ours: Awaited<ReturnType<typeof remoteRound>>;
         if (round % 2 === 0) {
@@ -99,8 +103,16 @@ export const remoteStreamingSuite: BenchSuite = {
         }
         const { run } = ours;
         remoteRuns.push(mb / run.streamSeconds);
-        say(`  round ${round + 1}: mariadb-binlog ${(refRuns.at(-1) as number).toFixed(0)} MB/s; remote replica streaming ${(mb / run.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / run.wholeSeconds).toFixed(0)} MB/s; CPU (s): agent ${run.cpuSeconds.toFixed(2)} (${run.threads}), receiver ${ours.receiverCpu.toFixed(2)} (${ours.receiverThreads}), server ${run.serverCpu.toFixed(2)}; agent peak RSS ${run.peakRssMb.toFixed(0)} MB`);
+        say(`  round ${round + 1}: mariadb-binlog ${(refRuns.at(-1) as number).toFixed(0)} MB/s; remote replica streaming ${(mb / run.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / run.wholeSeconds).toFixed(0)} MB/s; CPU (s): agent ${run.cpuSeconds.toFixed(2)} (${run.threads}), receiver ${ours.receiverCpu.toFixed(2)} (${ours.receiverThreads}), server ${run.serverCpu.toFixed(2)}; machine busy streaming ${run.streamBusyCores.busy.toFixed(2)} of ${run.streamBusyCores.cores} cores; agent peak RSS ${run.peakRssMb.toFixed(0)} MB`);
+        busyRounds.push(run.streamBusyCores.busy);
       }
+      // On one host the agent, the receiver and the server share the cores that, in use, are two
+      // hosts': when they are all busy, the figure is a measure of this machine's CPU, not of the
+      // link or the volume.
+      const busy = median(busyRounds);
+      const cores = availableParallelism();
+      const bound = busy >= BUSY_SHARE_CPU_BOUND * cores ? ': CPU-bound (agent, receiver and server share the cores here; an operator\'s receiver runs on the standby\'s host)' : '';
+      say(`  the machine's ${cores} cores were ${((100 * busy) / cores).toFixed(0)}% busy during the remote catch-ups' streaming (median)${bound}`);
       const deviceMBs = mb / (await deviceDurableSeconds(dir, backlog.bytes));
       const file = await runAgentCatchUp({ primary, dir: agentDir(dir, 'file'), replica: { name: 'local', type: 'file', path: join(dir, 'file-archive') }, head: target, pollIntervalMs: POLL_INTERVAL_MS, serverId: 4252 });
       const fileMBs = mb / file.streamSeconds;
