@@ -73,6 +73,12 @@ describe('wire codec', () => {
     expect(() => decodeFileRequest(Buffer.concat(encodeFileRequest(request)).subarray(0, 12))).toThrow(HotspareError);
   });
 
+  it('decodes each event of a batch with its own file name, when names of the same length follow one another and when one repeats', () => {
+    const files = ['mysql-bin.000009', 'mysql-bin.000009', 'mysql-bin.000010', 'mysql-bin.000009', 'b.1', '', 'mysql-bin.000010'];
+    const records = files.map((file, i) => ({ file, offset: 4 + i, bytes: randomBytes(i), timestampS: i, boundary: false, gtid: undefined }));
+    expect(decodeEvents(Buffer.concat(encodeEvents(records)), 10).map((r) => r.file)).toEqual(files);
+  });
+
   it('decodes an EVENTS frame from the pieces it arrived in, whatever the split', () => {
     const records = [0, 1, 9000, 3, 70_000].map((n, i) => ({ file: 'mysql-bin.000007', offset: 4 + i * 100_000, bytes: randomBytes(n), timestampS: i, boundary: i % 2 === 0, gtid: i % 2 === 0 ? `0-1-${i}` : undefined }));
     const stream = Buffer.concat(encodeFrame(FrameType.EVENTS, encodeEvents(records)));
