@@ -26,7 +26,7 @@ import { runPromotionHooks } from '../../src/standby/promotion-hooks.js';
 import { restoreSpool } from '../../src/standby/spool-restore.js';
 import { verifySpoolArchive } from '../../src/standby/spool-verify.js';
 import { captureLogger } from '../support/capture-logger.js';
-import { heldUntil, localSyncer, restoredDiff } from '../support/spool-pass.js';
+import { heldArchive, localSyncer, restoredDiff } from '../support/spool-pass.js';
 import { trackChild } from '../support/live-children.js';
 import { Churn, prng } from '../support/spool-churn.js';
 import { describeTree, treeDiff } from '../support/spool-tree-compare.js';
@@ -386,8 +386,7 @@ describe('spool syncer', () => {
     const readers = new ReaderPool();
     await warmReader(readers, src);
     // The archive answers nothing until the test lets it, as a remote one reading a long journal.
-    let open!: () => void;
-    const files = heldUntil(new LocalArchiveFiles(archive), new Promise<void>((resolve) => (open = resolve)));
+    const { files, open } = heldArchive(archive);
     const s = localSyncer('q', src, archive, { files, tuning: { firstScanMaxAgeMs: 50 }, readers });
     try {
       s.start();
@@ -422,8 +421,7 @@ describe('spool syncer', () => {
       return result;
     };
     readers.release(reader);
-    let open!: () => void;
-    const files = heldUntil(new LocalArchiveFiles(archive), new Promise<void>((resolve) => (open = resolve)));
+    const { files, open } = heldArchive(archive);
     const s = localSyncer('q', src, archive, { files, tuning: { firstScanMaxAgeMs: 60_000 }, readers });
     try {
       s.start();
@@ -523,8 +521,7 @@ describe('spool syncer', () => {
     await rename(src, `${src}.away`);
     if (how === 'an empty folder') await mkdir(src);
     // The archive answers nothing until the test lets it.
-    let open!: () => void;
-    const files = heldUntil(new LocalArchiveFiles(archive), new Promise<void>((resolve) => (open = resolve)));
+    const { files, open } = heldArchive(archive);
     const s2 = localSyncer('q', src, archive, { files, tuning, readers });
     try {
       s2.start();

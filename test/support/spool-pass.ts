@@ -85,12 +85,18 @@ export async function restoredDiff(archive: string, src: string, to: string, nam
   return treeDiff(await describeTree(src), await describeTree(join(to, name)));
 }
 
-/** `files`, every call of which waits until `open` resolves: an archive slow to answer (a remote one reading a long journal). */
-export function heldUntil(files: ArchiveFiles, open: Promise<void>): ArchiveFiles {
-  return new Proxy(files, {
+/**
+ * The archive at `path`, every call of which waits until the test calls `open()`: an archive
+ * slow to answer (a remote one reading a long journal).
+ */
+export function heldArchive(path: string): { files: ArchiveFiles; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  const files = new Proxy(new LocalArchiveFiles(path), {
     get: (target, key) => {
       const v = Reflect.get(target, key) as unknown;
-      return typeof v === 'function' ? async (...args: unknown[]) => (await open, (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
+      return typeof v === 'function' ? async (...args: unknown[]) => (await opened, (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
     },
   });
+  return { files, open };
 }
