@@ -1,6 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, cpSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SyncAgent } from '../../src/agent/sync-agent.js';
@@ -91,7 +90,7 @@ export const remoteStreamingSuite: BenchSuite = {
       };
       const refRuns: number[] = [];
       const remoteRuns: number[] = [];
-      const busyRounds: number[] = [];
+      const busyRounds: AgentCatchUp['streamBusyCores'][] = [];
       for (let round = 0; round < ROUNDS; round++) {
         let ours: Awaited<ReturnType<typeof remoteRound>>;
         if (round % 2 === 0) {
@@ -104,13 +103,13 @@ export const remoteStreamingSuite: BenchSuite = {
         const { run } = ours;
         remoteRuns.push(mb / run.streamSeconds);
         say(`  round ${round + 1}: mariadb-binlog ${(refRuns.at(-1) as number).toFixed(0)} MB/s; remote replica streaming ${(mb / run.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / run.wholeSeconds).toFixed(0)} MB/s; CPU (s): agent ${run.cpuSeconds.toFixed(2)} (${run.threads}), receiver ${ours.receiverCpu.toFixed(2)} (${ours.receiverThreads}), server ${run.serverCpu.toFixed(2)}; machine busy streaming ${run.streamBusyCores.busy.toFixed(2)} of ${run.streamBusyCores.cores} cores; agent peak RSS ${run.peakRssMb.toFixed(0)} MB`);
-        busyRounds.push(run.streamBusyCores.busy);
+        busyRounds.push(run.streamBusyCores);
       }
       // On one host the agent, the receiver and the server share the cores that, in use, are two
       // hosts': when they are all busy, the figure is a measure of this machine's CPU, not of the
       // link or the volume.
-      const busy = median(busyRounds);
-      const cores = availableParallelism();
+      const busy = median(busyRounds.map((b) => b.busy));
+      const cores = (busyRounds[0] as AgentCatchUp['streamBusyCores']).cores;
       const bound = busy >= BUSY_SHARE_CPU_BOUND * cores ? ': CPU-bound (agent, receiver and server share the cores here; an operator\'s receiver runs on the standby\'s host)' : '';
       say(`  the machine's ${cores} cores were ${((100 * busy) / cores).toFixed(0)}% busy during the remote catch-ups' streaming (median)${bound}`);
       const deviceMBs = mb / (await deviceDurableSeconds(dir, backlog.bytes));
