@@ -26,4 +26,7 @@
 const DEFAULT_UV_THREADPOOL_SIZE = 16;
 process.env.UV_THREADPOOL_SIZE ??= String(DEFAULT_UV_THREADPOOL_SIZE);
 
+// Flags V8 reads as it runs, for the verb alone (see v8-flags.js): before the bundle loads.
+require('./v8-flags.js').applyV8Flags(process.argv[2]);
+
 import('../dist/bundle/main.js');
