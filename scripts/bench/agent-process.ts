@@ -112,7 +112,7 @@ export async function runAgentCatchUp(options: AgentCatchUpOptions): Promise<Age
 }
 
 /** Peak resident set of a process so far (VmHWM), in MB. */
-function peakRssMb(pid: number): number {
+export function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const match = /VmHWM:\s+(\d+) kB/.exec(status);
   return match ? Number(match[1]) / 1024 : NaN;

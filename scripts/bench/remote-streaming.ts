@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { MariadbServer } from '../../src/sandbox/mariadb-server.js';
 import { cpuByThreadName, cpuSeconds, formatCpuByThread } from './process-cpu.js';
-import { runAgentCatchUp, type AgentCatchUp } from './agent-process.js';
+import { peakRssMb, runAgentCatchUp, type AgentCatchUp } from './agent-process.js';
 import { HOTSPARE_BIN, hotspareNodeFlags } from './hotspare-command.js';
 import { deviceDurableSeconds } from './device-durable-rate.js';
 import { benchDir, median, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
@@ -79,7 +79,7 @@ export const remoteStreamingSuite: BenchSuite = {
       // Ours: the real agent (its own process, as an operator runs it) through a receiver started for the round.
       let lastArchive = '';
       let archives = 0;
-      const remoteRound = async (backlog: Backlog): Promise<{ run: AgentCatchUp; receiverCpu: number; receiverThreads: string }> => {
+      const remoteRound = async (backlog: Backlog): Promise<{ run: AgentCatchUp; receiverCpu: number; receiverThreads: string; receiverPeakRssMb: number }> => {
         const n = archives++;
         const archive = join(dir, `remote-archive-${n}`);
         cpSync(template, archive, { recursive: true });
@@ -91,7 +91,7 @@ export const remoteStreamingSuite: BenchSuite = {
           const pid = child.pid ?? 0;
           const [threadsBefore, cpuBefore] = [cpuByThreadName(pid), cpuSeconds(pid)];
           const run = await runAgentCatchUp({ primary, dir: agentDir(dir, `remote-${n}`), replica: { name: 'standby', type: 'remote', address: `127.0.0.1:${port}`, tokenFile }, head: backlog.head, pollIntervalMs: POLL_INTERVAL_MS });
-          return { run, receiverCpu: cpuSeconds(pid) - cpuBefore, receiverThreads: formatCpuByThread(cpuByThreadName(pid), threadsBefore) };
+          return { run, receiverCpu: cpuSeconds(pid) - cpuBefore, receiverThreads: formatCpuByThread(cpuByThreadName(pid), threadsBefore), receiverPeakRssMb: peakRssMb(pid) };
         } finally {
           await stopReceiver(child);
         }
@@ -112,7 +112,7 @@ export const remoteStreamingSuite: BenchSuite = {
           }
           const { run } = ours;
           stage.remoteRuns.push(mb / run.streamSeconds);
-          say(`  round ${round + 1}: mariadb-binlog ${(stage.refRuns.at(-1) as number).toFixed(0)} MB/s; remote replica streaming ${(mb / run.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / run.wholeSeconds).toFixed(0)} MB/s; CPU (s): agent ${run.cpuSeconds.toFixed(2)} (${run.threads}), receiver ${ours.receiverCpu.toFixed(2)} (${ours.receiverThreads}), server ${run.serverCpu.toFixed(2)}; machine busy streaming ${run.streamBusyCores.busy.toFixed(2)} of ${run.streamBusyCores.cores} cores; agent peak RSS ${run.peakRssMb.toFixed(0)} MB`);
+          say(`  round ${round + 1}: mariadb-binlog ${(stage.refRuns.at(-1) as number).toFixed(0)} MB/s; remote replica streaming ${(mb / run.streamSeconds).toFixed(0)} MB/s, whole run ${(mb / run.wholeSeconds).toFixed(0)} MB/s; CPU (s): agent ${run.cpuSeconds.toFixed(2)} (${run.threads}), receiver ${ours.receiverCpu.toFixed(2)} (${ours.receiverThreads}), server ${run.serverCpu.toFixed(2)}; machine busy streaming ${run.streamBusyCores.busy.toFixed(2)} of ${run.streamBusyCores.cores} cores; peak RSS: agent ${run.peakRssMb.toFixed(0)} MB, receiver ${ours.receiverPeakRssMb.toFixed(0)} MB`);
           stage.busyRounds.push(run.streamBusyCores);
         }
         return stage;
