@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { compareBinlogPositions, type BinlogPosition } from '../../src/core/binlog-position.js';
@@ -44,7 +44,8 @@ export interface AgentCatchUpOptions {
 /**
  * Runs the real agent (`bin/hotspare.js agent`, its own process) until `/lag` reports the
  * replica durable at `head`, then stops it with SIGTERM. Takes BENCH_AGENT_BINLOG (binlog
- * tuning), BENCH_CPU_PROF_DIR (a CPU profile per run), BENCH_AGENT_NODE_FLAGS (node flags) and
+ * tuning), BENCH_CPU_PROF_DIR (a CPU profile per run), BENCH_AGENT_NODE_FLAGS (node flags),
+ * BENCH_AGENT_STDOUT (its standard output, appended) and
  * BENCH_AGENT_LOG (the log lines, appended; with HOTSPARE_LOG_LEVEL=debug, flow control too).
  */
 export async function runAgentCatchUp(options: AgentCatchUpOptions): Promise<AgentCatchUp> {
@@ -65,12 +66,16 @@ export async function runAgentCatchUp(options: AgentCatchUpOptions): Promise<Age
   const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
   flags.push(...(process.env['BENCH_AGENT_NODE_FLAGS']?.split(' ').filter((f) => f !== '') ?? []));
   // As an operator's `hotspare agent` runs: with the command's own node flags (its shebang).
-  const child = spawn(process.execPath, [...hotspareNodeFlags(), ...flags, HOTSPARE_BIN, 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // BENCH_AGENT_STDOUT=FILE: the agent's standard output is appended there (where --trace-gc prints).
+  const stdoutFile = process.env['BENCH_AGENT_STDOUT'];
+  const stdout = stdoutFile === undefined ? 'ignore' : openSync(stdoutFile, 'a');
+  const child = spawn(process.execPath, [...hotspareNodeFlags(), ...flags, HOTSPARE_BIN, 'agent', '--config', config], { stdio: ['ignore', stdout, 'pipe'] });
+  if (typeof stdout === 'number') closeSync(stdout);
   const pid = child.pid ?? 0;
   let streamingAt: bigint | undefined;
   let streamingCpu: MachineCpu | undefined;
   const logFile = process.env['BENCH_AGENT_LOG'];
-  child.stderr.on('data', (chunk: Buffer) => {
+  child.stderr?.on('data', (chunk: Buffer) => {
     if (logFile !== undefined) appendFileSync(logFile, chunk);
     if (streamingAt === undefined && chunk.toString().includes('streaming binlog to replica')) {
       streamingAt = process.hrtime.bigint();
