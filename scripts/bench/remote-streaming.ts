@@ -34,9 +34,12 @@ const LATENCY_SECONDS = 10;
 const LATENCY_CONNECTIONS = 4;
 /**
  * Rounds of (mariadb-binlog, remote catch-up), the order alternating: one run of each is at the
- * mercy of whatever else the machine does at that moment (BENCH_REMOTE_ROUNDS to change).
+ * mercy of whatever else the machine does at that moment (BENCH_REMOTE_ROUNDS to change). Five:
+ * on a VM whose host takes back the guest's free memory, mariadb-binlog writing 1 GiB into new
+ * page-cache pages ran anywhere from 250 to 860 MB/s (dd of 1 GB into a new file: 0.65-5.7 GB/s,
+ * over an existing one 13-16 GB/s), and three rounds could all land on its slow side.
  */
-const ROUNDS = Number(process.env['BENCH_REMOTE_ROUNDS'] ?? 3);
+const ROUNDS = Number(process.env['BENCH_REMOTE_ROUNDS'] ?? 5);
 /** How often the bench asks each catch-up agent's /lag where the replica's durable point stands. */
 const POLL_INTERVAL_MS = 10;
 /** The share of the machine's cores busy during a catch-up above which the suite says the run was CPU-bound. */
@@ -72,6 +75,23 @@ export const remoteStreamingSuite: BenchSuite = {
         mkdirSync(refDir);
         const refStart = performance.now();
         await execFileAsync('mariadb-binlog', ['--read-from-remote-server', '--raw', `--host=127.0.0.1`, `--port=${primary.port}`, '--user=root', `--result-file=${refDir}/`, '--to-last-log', backlog.first]);
+        const seconds = (performance.now() - refStart) / 1000;
+        rmSync(refDir, { recursive: true, force: true });
+        return backlog.bytes / 1048576 / seconds;
+      };
+      // mariadb-binlog with nothing stored: the same pull into named pipes that `cat` empties (no page cache to fill).
+      const referenceIntoPipes = async (backlog: Backlog): Promise<number> => {
+        const refDir = join(dir, 'ref-pipes');
+        rmSync(refDir, { recursive: true, force: true });
+        mkdirSync(refDir);
+        const pipes = backlog.names.map((name) => join(refDir, name));
+        for (const pipe of pipes) await execFileAsync('mkfifo', [pipe]);
+        const refStart = performance.now();
+        // Reads each pipe to its end in turn, as mariadb-binlog writes and closes one file after the other.
+        const cat = spawn('cat', pipes, { stdio: 'ignore' });
+        const drained = new Promise((resolve) => cat.once('exit', resolve));
+        await execFileAsync('mariadb-binlog', ['--read-from-remote-server', '--raw', `--host=127.0.0.1`, `--port=${primary.port}`, '--user=root', `--result-file=${refDir}/`, '--to-last-log', backlog.first]);
+        await drained;
         const seconds = (performance.now() - refStart) / 1000;
         rmSync(refDir, { recursive: true, force: true });
         return backlog.bytes / 1048576 / seconds;
@@ -130,6 +150,8 @@ export const remoteStreamingSuite: BenchSuite = {
       const cores = (busyRounds[0] as AgentCatchUp['streamBusyCores']).cores;
       const bound = busy >= BUSY_SHARE_CPU_BOUND * cores ? ': CPU-bound (agent, receiver and server share the cores here; an operator\'s receiver runs on the standby\'s host)' : '';
       say(`  the machine's ${cores} cores were ${((100 * busy) / cores).toFixed(0)}% busy during the ${mb.toFixed(0)} MB catch-ups' streaming (median)${bound}`);
+      const pipeMBs = await referenceIntoPipes(backlog);
+      say(`  mariadb-binlog into pipes, nothing stored: ${pipeMBs.toFixed(0)} MB/s`);
       const deviceMBs = mb / (await deviceDurableSeconds(dir, backlog.bytes));
       const file = await runAgentCatchUp({ primary, dir: agentDir(dir, 'file'), replica: { name: 'local', type: 'file', path: join(dir, 'file-archive') }, head: target, pollIntervalMs: POLL_INTERVAL_MS, serverId: 4252 });
       const fileMBs = mb / file.streamSeconds;
@@ -148,6 +170,7 @@ export const remoteStreamingSuite: BenchSuite = {
         report({ name: `catch-up throughput, remote replica via receive (loopback), ${shortSize}, streaming phase, best of ${ROUNDS}`, unit: 'MB/s', ours: Math.max(...short.remoteRuns), reference: Math.max(...short.refRuns), referenceName: 'mariadb-binlog --raw', higherIsBetter: true });
         report({ name: `catch-up throughput, remote replica via receive (loopback), ${short.mb.toFixed(0)} MB backlog, streaming phase, median of ${ROUNDS}`, unit: 'MB/s', ours: median(short.remoteRuns), reference: median(short.refRuns), referenceName: 'mariadb-binlog --raw', higherIsBetter: true });
       }
+      report({ name: `catch-up throughput, remote replica, ${size}, best of ${ROUNDS}, against mariadb-binlog into pipes (nothing stored, one run)`, unit: 'MB/s', ours: remoteBest, reference: pipeMBs, referenceName: 'mariadb-binlog --raw into pipes', higherIsBetter: true });
       report({ name: `catch-up throughput, remote vs file replica, ${size}, streaming phase (remote median)`, unit: 'MB/s', ours: remoteMedian, reference: fileMBs, referenceName: 'file replica', higherIsBetter: true });
       // The receiver fsyncs what it acknowledges: it cannot go faster than its volume takes durable bytes.
       report({ name: "catch-up throughput, remote (median) vs the volume's own durable append rate", unit: 'MB/s', ours: remoteMedian, reference: deviceMBs, referenceName: 'O_DIRECT 1 MiB x4 + fdatasync per 16 MiB, from memory', higherIsBetter: true });
@@ -175,6 +198,8 @@ interface Backlog {
   bytes: number;
   files: number;
   first: string;
+  /** Every binlog file's name, oldest first. */
+  names: string[];
   /** The primary's head once the backlog is written: where a catch-up ends. */
   head: { file: string; position: number };
 }
@@ -199,7 +224,7 @@ async function buildBacklog(primary: MariadbServer, targetBytes: number): Promis
     const bytes = list.reduce((n, r) => n + Number(r.File_size), 0);
     if (bytes >= targetBytes) {
       await conn.end();
-      return { bytes, files: list.length, first: (list[0] as { Log_name: string }).Log_name, head: await head(primary) };
+      return { bytes, files: list.length, first: (list[0] as { Log_name: string }).Log_name, names: list.map((r) => r.Log_name), head: await head(primary) };
     }
     await conn.query('INSERT INTO bench.rows (a, pad) SELECT seq, REPEAT(CHAR(65 + seq % 26), 1000) FROM bench.seq_1_to_2000');
   }
