@@ -90,7 +90,13 @@ export const remoteStreamingSuite: BenchSuite = {
         // Reads each pipe to its end in turn, as mariadb-binlog writes and closes one file after the other.
         const cat = spawn('cat', pipes, { stdio: 'ignore' });
         const drained = new Promise((resolve) => cat.once('exit', resolve));
-        await execFileAsync('mariadb-binlog', ['--read-from-remote-server', '--raw', `--host=127.0.0.1`, `--port=${primary.port}`, '--user=root', `--result-file=${refDir}/`, '--to-last-log', backlog.first]);
+        try {
+          await execFileAsync('mariadb-binlog', ['--read-from-remote-server', '--raw', `--host=127.0.0.1`, `--port=${primary.port}`, '--user=root', `--result-file=${refDir}/`, '--to-last-log', backlog.first]);
+        } catch (err) {
+          // A pipe mariadb-binlog never opened would hold `cat` (and this process) forever.
+          cat.kill('SIGKILL');
+          throw err;
+        }
         await drained;
         const seconds = (performance.now() - refStart) / 1000;
         rmSync(refDir, { recursive: true, force: true });
