@@ -27,8 +27,8 @@ const execFileAsync = promisify(execFile);
  * each over the rest of a 1 GB backlog. The short backlog is still caught up, and reported
  * without a target (BENCH_REMOTE_SHORT_BACKLOG_MB, default 200; 0 leaves it out).
  */
-const BACKLOG_BYTES = megabytesFromEnv('BENCH_REMOTE_BACKLOG_MB', 1024) * 1024 * 1024;
-const SHORT_BACKLOG_BYTES = megabytesFromEnv('BENCH_REMOTE_SHORT_BACKLOG_MB', 200) * 1024 * 1024;
+const DEFAULT_BACKLOG_MB = 1024;
+const DEFAULT_SHORT_BACKLOG_MB = 200;
 const LATENCY_TX_PER_S = 1000;
 const LATENCY_SECONDS = 10;
 const LATENCY_CONNECTIONS = 4;
@@ -49,13 +49,14 @@ const BUSY_SHARE_CPU_BOUND = 0.85;
  * Remote streaming (issue 4): catch-up throughput of a `remote` replica through a
  * `hotspare receive` process on loopback, against the file replica and against
  * `mariadb-binlog --read-from-remote-server --raw` on the same backlog (a short one, then the
- * same grown to BACKLOG_BYTES, which the target is read on); then commit-to-fsync latency on
+ * same grown to BENCH_REMOTE_BACKLOG_MB, which the target is read on); then commit-to-fsync latency on
  * the standby under ~1000 small transactions per second.
  */
 export const remoteStreamingSuite: BenchSuite = {
   title: 'remote streaming through hotspare receive (issue 4)',
   async run(report) {
     if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`BENCH_REMOTE_ROUNDS must be a whole number of at least 1, not ${process.env['BENCH_REMOTE_ROUNDS']}`);
+    const { backlogBytes, shortBacklogBytes } = remoteBacklogSizes(process.env);
     const dir = benchDir('remote');
     const primary = await MariadbServer.start({ serverId: 1, binlog: true, baseDir: join(dir, 'primary') });
     let receiver: ChildProcess | undefined;
@@ -144,8 +145,8 @@ export const remoteStreamingSuite: BenchSuite = {
         return stage;
       };
 
-      const short = SHORT_BACKLOG_BYTES > 0 ? await rounds(await buildBacklog(primary, SHORT_BACKLOG_BYTES)) : undefined;
-      const backlog = await buildBacklog(primary, BACKLOG_BYTES);
+      const short = shortBacklogBytes > 0 ? await rounds(await buildBacklog(primary, shortBacklogBytes)) : undefined;
+      const backlog = await buildBacklog(primary, backlogBytes);
       const long = await rounds(backlog);
       const { mb, refRuns, remoteRuns, busyRounds } = long;
       const target = backlog.head;
@@ -236,13 +237,26 @@ async function buildBacklog(primary: MariadbServer, targetBytes: number): Promis
   }
 }
 
-/** A size in MB from the environment (a whole number, 0 or more), or `fallback`. */
-function megabytesFromEnv(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number of MB, not ${text}`);
-  return value;
+/**
+ * The two backlogs' sizes in bytes, from BENCH_REMOTE_BACKLOG_MB and BENCH_REMOTE_SHORT_BACKLOG_MB
+ * (whole numbers of MB). Read when the suite runs, so that a bad value stops this suite and not
+ * the import of every other. The target's backlog must hold something, and the short one (0 to
+ * leave it out) must be shorter: grown to a size it already has, the target's stage would run
+ * on the short backlog again and report it as the long one.
+ */
+export function remoteBacklogSizes(env: Record<string, string | undefined>): { backlogBytes: number; shortBacklogBytes: number } {
+  const megabytes = (name: string, fallback: number): number => {
+    const text = env[name];
+    if (text === undefined) return fallback;
+    // Digits only: Number() would take '' and ' ' as 0, and '1e3' or '0x10' too.
+    if (!/^\d+$/.test(text)) throw new Error(`${name} must be a whole number of MB, not ${JSON.stringify(text)}`);
+    return Number(text);
+  };
+  const backlogMb = megabytes('BENCH_REMOTE_BACKLOG_MB', DEFAULT_BACKLOG_MB);
+  const shortMb = megabytes('BENCH_REMOTE_SHORT_BACKLOG_MB', DEFAULT_SHORT_BACKLOG_MB);
+  if (backlogMb < 1) throw new Error(`BENCH_REMOTE_BACKLOG_MB must be at least 1, not ${backlogMb}`);
+  if (shortMb >= backlogMb) throw new Error(`BENCH_REMOTE_SHORT_BACKLOG_MB (${shortMb}) must be below BENCH_REMOTE_BACKLOG_MB (${backlogMb}), or 0 to leave the short backlog out`);
+  return { backlogBytes: backlogMb * 1024 * 1024, shortBacklogBytes: shortMb * 1024 * 1024 };
 }
 
 function spawnReceiver(args: string[]): Promise<ChildProcess> {
