@@ -16,6 +16,7 @@ import { HOTSPARE_BIN, hotspareNodeFlags } from './hotspare-command.js';
 import { deviceDurableSeconds } from './device-durable-rate.js';
 import { benchDir, median, removeBenchDir, say, type BenchSuite } from './bench-suite.js';
 import { seedBaseBackup } from './seed-base-backup.js';
+import { writeIntoPipes } from './write-into-pipes.js';
 
 const execFileAsync = promisify(execFile);
 /**
@@ -88,17 +89,8 @@ export const remoteStreamingSuite: BenchSuite = {
         const pipes = backlog.names.map((name) => join(refDir, name));
         for (const pipe of pipes) await execFileAsync('mkfifo', [pipe]);
         const refStart = performance.now();
-        // Reads each pipe to its end in turn, as mariadb-binlog writes and closes one file after the other.
-        const cat = spawn('cat', pipes, { stdio: 'ignore' });
-        const drained = new Promise((resolve) => cat.once('exit', resolve));
-        try {
-          await execFileAsync('mariadb-binlog', ['--read-from-remote-server', '--raw', `--host=127.0.0.1`, `--port=${primary.port}`, '--user=root', `--result-file=${refDir}/`, '--to-last-log', backlog.first]);
-        } catch (err) {
-          // A pipe mariadb-binlog never opened would hold `cat` (and this process) forever.
-          cat.kill('SIGKILL');
-          throw err;
-        }
-        await drained;
+        // cat reads each pipe to its end in turn, as mariadb-binlog writes and closes one file after the other.
+        await writeIntoPipes(pipes, 'mariadb-binlog', ['--read-from-remote-server', '--raw', `--host=127.0.0.1`, `--port=${primary.port}`, '--user=root', `--result-file=${refDir}/`, '--to-last-log', backlog.first]);
         const seconds = (performance.now() - refStart) / 1000;
         rmSync(refDir, { recursive: true, force: true });
         return backlog.bytes / 1048576 / seconds;
