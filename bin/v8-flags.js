@@ -11,7 +11,7 @@
  * and server shared the cores. Without it V8 collects the old generation only when it reaches
  * its limit, in one pause (one per receiver in the benchmark, 6-9 ms): the receiver's CPU per GB went
  * from 1.32-1.63 s to 0.93-1.11 s, the remote catch-up from 489-596 to 635-717 MB/s, and the
- * commit-to-fsync p99 at 1,000 tx/s stayed at 4-5 ms (README, Benchmarks). The agent's GC
+ * commit-to-fsync p99 at 1,000 tx/s stayed at 4-5 ms, in interleaved runs (README, Benchmarks). The agent's GC
  * showed no such pattern and its peak RSS is bounded, so it keeps V8's default.
  */
 const V8_FLAGS_BY_VERB = Object.freeze({

@@ -37,7 +37,7 @@ const LATENCY_CONNECTIONS = 4;
  * Rounds of (mariadb-binlog, remote catch-up), the order alternating: one run of each is at the
  * mercy of whatever else the machine does at that moment (BENCH_REMOTE_ROUNDS to change). Five:
  * on a VM whose host takes back the guest's free memory, mariadb-binlog writing 1 GiB into new
- * page-cache pages ran anywhere from 250 to 860 MB/s (dd of 1 GB into a new file: 0.65-5.7 GB/s,
+ * page-cache pages ran anywhere from 228 to 862 MB/s (dd of 1 GB into a new file: 0.65-5.7 GB/s,
  * over an existing one 13-16 GB/s), and three rounds could all land on its slow side.
  */
 const ROUNDS = Number(process.env['BENCH_REMOTE_ROUNDS'] ?? 5);
