@@ -12,7 +12,11 @@
  * its limit, in one pause (one per receiver in the benchmark, 6-9 ms): the receiver's CPU per GB went
  * from 1.32-1.63 s to 0.93-1.11 s, the remote catch-up from 489-596 to 635-717 MB/s, and the
  * commit-to-fsync p99 at 1,000 tx/s stayed at 4-5 ms, in interleaved runs (README, Benchmarks). The agent's GC
- * showed no such pattern and its peak RSS is bounded, so it keeps V8's default.
+ * showed no such pattern and its peak RSS is bounded, so it keeps V8's default. Costs: a flag
+ * changed after start makes node compile some of its own built-in modules without their code
+ * cache (`hotspare receive --help` 92-93 ms against 88), once per start; and every old-generation
+ * collection is one pause, so a receiver that came to hold a large heap would pause longer (its
+ * heap is bounded: one frame plus the pending bytes per session, ARCHITECTURE.md).
  */
 const V8_FLAGS_BY_VERB = Object.freeze({
   receive: Object.freeze(['--no-incremental-marking']),
