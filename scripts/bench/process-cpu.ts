@@ -1,12 +1,17 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
-/** utime + stime of a process (or of one thread, with `tid`) so far, in seconds (fields 14 and 15 of /proc/.../stat). */
+/** utime and stime, in seconds, of a /proc/.../stat line (fields 14 and 15; the name before them may hold spaces). */
+function statTimes(stat: string): { user: number; system: number } {
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+}
+
+/** utime + stime of a process (or of one thread, with `tid`) so far, in seconds. */
 export function cpuSeconds(pid: number, tid?: number): number {
   const path = tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`;
-  const stat = readFileSync(path, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  const { user, system } = statTimes(readFileSync(path, 'utf8'));
+  return user + system;
 }
 
 /** CPU seconds of a thread (or of all a name's threads), and the kernel's part of them. */
@@ -22,9 +27,7 @@ export function cpuByThreadName(pid: number): Map<string, ThreadCpu> {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      // utime and stime: fields 14 and 15.
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      const [user, system] = [Number(fields[11]) / 100, Number(fields[12]) / 100];
+      const { user, system } = statTimes(stat);
       const sum = byName.get(name) ?? { total: 0, kernel: 0 };
       byName.set(name, { total: sum.total + user + system, kernel: sum.kernel + system });
     } catch {
