@@ -56,6 +56,19 @@ async function warmReader(readers: ReaderPool, src: string): Promise<void> {
   readers.release(reader);
 }
 
+/**
+ * `dir/src` holding one file, `before`, and a pool whose default reader has walked it already:
+ * a syncer given the pool walks at once, long before anything a test then waits for.
+ */
+async function warmSource(dir: string): Promise<{ src: string; readers: ReaderPool }> {
+  const src = join(dir, 'src');
+  await mkdir(src);
+  await writeFile(join(src, 'before'), 'a');
+  const readers = new ReaderPool();
+  await warmReader(readers, src);
+  return { src, readers };
+}
+
 async function bytesUnder(root: string): Promise<number> {
   let total = 0;
   for (const name of await readdir(root)) {
@@ -354,17 +367,13 @@ describe('spool syncer', () => {
   });
 
   it('the walk asked for at start is not taken by a pass after the archive could not be opened: a file made meanwhile ships with that pass', async () => {
-    const src = join(dir, 'src');
-    await mkdir(src);
-    await writeFile(join(src, 'before'), 'a');
+    // A reader whose thread runs already, so the walk is done long before the second failure.
+    const { src, readers } = await warmSource(dir);
     // The archive's folder cannot be made while a file stands in its parent's place.
     const blocked = join(dir, 'blocked');
     await writeFile(blocked, 'not a folder');
     const { logger, lines } = captureLogger();
-    // A reader whose thread runs already, so the walk is done long before the second failure.
-    const readers = new ReaderPool();
     const s = localSyncer('q', src, join(blocked, 'archive'), { logger, tuning: { retryDelayMsMin: 50 }, readers });
-    await warmReader(readers, src);
     try {
       s.start();
       expect(readers.kept).toBe(0);
@@ -379,12 +388,8 @@ describe('spool syncer', () => {
   });
 
   it('the walk asked for at start is not taken by a first pass that begins after firstScanMaxAgeMs (an archive slow to open): a file made meanwhile ships with that pass', async () => {
-    const src = join(dir, 'src');
+    const { src, readers } = await warmSource(dir);
     const archive = join(dir, 'archive');
-    await mkdir(src);
-    await writeFile(join(src, 'before'), 'a');
-    const readers = new ReaderPool();
-    await warmReader(readers, src);
     // The archive answers nothing until the test lets it, as a remote one reading a long journal.
     const { files, open } = heldArchive(archive);
     const s = localSyncer('q', src, archive, { files, tuning: { firstScanMaxAgeMs: 50 }, readers });
@@ -402,12 +407,8 @@ describe('spool syncer', () => {
   });
 
   it('the walk asked for at start is not taken when it walked a folder of the same inode on another device (a volume mounted since, its root numbered as the folder under it was)', async () => {
-    const src = join(dir, 'src');
+    const { src, readers } = await warmSource(dir);
     const archive = join(dir, 'archive');
-    await mkdir(src);
-    await writeFile(join(src, 'before'), 'a');
-    const readers = new ReaderPool();
-    await warmReader(readers, src);
     // The walk start() asks for reports the root with the inode the pass will find, on another
     // device: what a walk of a mount point's folder looks like beside the volume mounted there
     // since, when the two roots share an inode number (2 on every ext4, 256 on btrfs).
